@@ -1,0 +1,2 @@
+/* placeholder: replaced by the HSM backend */
+#include "backend.h"

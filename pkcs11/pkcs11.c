@@ -1,0 +1,2 @@
+/* placeholder */
+int m2m_p11_placeholder;

@@ -1,0 +1,1 @@
+int m2m_test_support_placeholder;

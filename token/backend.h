@@ -1,0 +1,148 @@
+/*
+ * The backend interface: what the token core asks of the hardware (a TPM or
+ * an underlying PKCS#11 HSM).  A backend knows nothing of oneM2M, roles,
+ * labels or PKCS#11 sessions: it wraps secrets into opaque blobs and runs
+ * HMAC / AES-GCM with the key a blob names, inside the hardware.
+ *
+ * Blobs are not secret (they are wrapped by a key that never leaves the
+ * hardware) and are what the store keeps.  Every function is thread safe
+ * (a backend serialises internally as its hardware requires).
+ *
+ * Loaded keys are cached by keyref.id (bounded LRU, size from the config).
+ * A cache entry is only used when the blob is byte-for-byte the one it was
+ * loaded from, so a reused id can never select the wrong key.
+ */
+#ifndef M2M_BACKEND_H
+#define M2M_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct m2m_conf;
+struct m2m_secret;
+
+/* What a wrapped key is for; fixes the hardware key type. */
+enum m2m_key_kind {
+	M2M_KIND_HMAC = 1,	/* generic secret, any length 1..128: HMAC key */
+	M2M_KIND_AES = 2	/* AES key, 16, 24 or 32 bytes: AES-GCM */
+};
+
+enum m2m_hash {
+	M2M_HASH_SHA256 = 1,	/* 32-byte output */
+	M2M_HASH_SHA384 = 2,	/* 48 */
+	M2M_HASH_SHA512 = 3	/* 64 */
+};
+#define M2M_HASH_MAX_LEN	64
+/* Output length of h, or 0 for an unknown value. */
+size_t	m2m_hash_len(enum m2m_hash h);
+
+#define M2M_BLOB_MAX		4096	/* largest wrapped blob accepted */
+#define M2M_KEY_MAX		128	/* largest secret a backend wraps */
+
+/* Names a wrapped key for one operation; nothing here is owned. */
+struct m2m_keyref {
+	uint64_t		 id;	/* cache key; 0 = do not cache */
+	enum m2m_key_kind	 kind;
+	const uint8_t		*blob;
+	size_t			 bloblen;
+};
+
+/* Counters for benchmarks: hardware commands issued since open. */
+struct m2m_backend_stats {
+	unsigned long	commands;	/* HSM C_* calls / TPM commands */
+	unsigned long	loads;		/* cache misses that loaded a key */
+};
+
+struct m2m_backend_ops {
+	const char *name;	/* "hsm", "tpm", "fake" */
+
+	/*
+	 * Open the backend described by conf (the [hsm] or [tpm] section),
+	 * creating the backend's wrapping/storage key on first use.  Errors:
+	 * M2M_ERR_BACKEND_ABSENT (module/TPM/token not there),
+	 * M2M_ERR_BACKEND_AUTH (PIN refused), M2M_ERR_BACKEND; the reason is
+	 * written (secret-free, one line) into errbuf.
+	 */
+	int	(*open)(const struct m2m_conf *conf, void **ret_impl,
+		    char *errbuf, size_t errlen);
+	/* Flush cached keys, close; NULL accepted. */
+	void	(*close)(void *impl);
+
+	/*
+	 * Wrap key[0..len) as a key of the given kind; *ret_blob (malloc'd,
+	 * caller frees with free()) and *ret_bloblen on success.  The bytes
+	 * pass through the hardware; the backend keeps no copy.
+	 */
+	int	(*wrap)(void *impl, enum m2m_key_kind kind, const uint8_t *key,
+		    size_t len, uint8_t **ret_blob, size_t *ret_bloblen);
+
+	/*
+	 * HMAC-hash with the wrapped key over msg, inside the hardware.  out
+	 * must hold m2m_hash_len(hash) bytes; the caller decides whether the
+	 * output is secret (a derived key) and stores it accordingly.
+	 * kind must be M2M_KIND_HMAC, else M2M_ERR_KEY_TYPE.
+	 */
+	int	(*hmac)(void *impl, const struct m2m_keyref *key,
+		    enum m2m_hash hash, const uint8_t *msg, size_t msglen,
+		    uint8_t *out);
+
+	/*
+	 * HMAC-hash(hmac_key, M = the wrapped key's value): the stored key is
+	 * the message (oneM2M Ke2e_master = HMAC(Salt, Kpsa)).  When the
+	 * hardware cannot do this, the value is unwrapped into locked memory
+	 * for this call only (assurance level T) and wiped.
+	 */
+	int	(*hmac_keymsg)(void *impl, const uint8_t *hmac_key,
+		    size_t hmac_keylen, const struct m2m_keyref *msgkey,
+		    enum m2m_hash hash, uint8_t *out);
+
+	/*
+	 * AES-GCM with the wrapped AES key.  encrypt: out = ciphertext||tag
+	 * (inlen + taglen bytes); decrypt: in = ciphertext||tag, out =
+	 * plaintext (inlen - taglen), M2M_ERR_ENCRYPTED_DATA_INVALID on a
+	 * bad tag with nothing written.  taglen 4..16, ivlen 1..256.
+	 */
+	int	(*aes_gcm)(void *impl, const struct m2m_keyref *key,
+		    int encrypt, const uint8_t *iv, size_t ivlen,
+		    const uint8_t *aad, size_t aadlen, size_t taglen,
+		    const uint8_t *in, size_t inlen, uint8_t *out,
+		    size_t *ret_outlen);
+
+	/*
+	 * The value of a wrapped key, into a new secret.  The core calls this
+	 * only for objects whose CKA_EXTRACTABLE is TRUE and CKA_SENSITIVE is
+	 * FALSE (session secrets such as a TLS master secret, role-less keys).
+	 */
+	int	(*reveal)(void *impl, const struct m2m_keyref *key,
+		    struct m2m_secret **ret);
+
+	/* len random bytes from the hardware RNG. */
+	int	(*random)(void *impl, uint8_t *out, size_t len);
+
+	/* Drop any cached handle for id (object destroyed). */
+	void	(*forget)(void *impl, uint64_t id);
+
+	/* Counters; may be NULL. */
+	void	(*stats)(void *impl, struct m2m_backend_stats *ret);
+
+	/*
+	 * Optional (NULL when the backend has none): PIN binding.  pin_seal
+	 * makes a blob that only the right PIN opens; pin_check returns 0,
+	 * M2M_ERR_PIN_INCORRECT or M2M_ERR_PIN_LOCKED (hardware lockout).
+	 */
+	int	(*pin_seal)(void *impl, const uint8_t *pin, size_t pinlen,
+		    uint8_t **ret_blob, size_t *ret_bloblen);
+	int	(*pin_check)(void *impl, const uint8_t *blob, size_t bloblen,
+		    const uint8_t *pin, size_t pinlen);
+};
+
+/* An open backend: its operations and its private state. */
+struct m2m_backend {
+	const struct m2m_backend_ops	*ops;
+	void				*impl;
+};
+
+extern const struct m2m_backend_ops m2m_hsm_backend_ops;	/* hsm/ */
+extern const struct m2m_backend_ops m2m_tpm_backend_ops;	/* tpm/ */
+
+#endif /* M2M_BACKEND_H */

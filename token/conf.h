@@ -1,0 +1,67 @@
+/*
+ * The module's INI configuration (contract section 1).  File: $M2MTOKEN_CONF,
+ * else /etc/m2mtoken/m2mtoken.conf.
+ *
+ *   [store]   path = <sqlite file>                       (required)
+ *   [backend] type = hsm | tpm                           (required)
+ *             cache_size = <loaded keys kept, 1..65536>  (default 64)
+ *   [hsm]     module = <path of a PKCS#11 .so>           (required for hsm)
+ *             token_label = <label of the backing token> (required for hsm)
+ *             pin = env:NAME | file:/path | <the PIN>    (required for hsm)
+ *   [tpm]     tcti = device:/dev/tpmrm0 | swtpm:host=..,port=.. | tabrmd: | mssim:..
+ *             primary_handle = 0x81xxxxxx (optional persistent primary)
+ *   [token]   pin_min = 4, pin_max = 64, max_pin_tries = 5  (optional)
+ *   [log]     level = error | warning | info | debug     (optional)
+ *
+ * Unknown sections or keys are errors (a typo must not silently change
+ * behaviour).  ';' and '#' start comments, also after a value.
+ */
+#ifndef M2M_CONF_H
+#define M2M_CONF_H
+
+#include <stddef.h>
+#include "log.h"
+
+struct m2m_secret;
+
+enum m2m_backend_type {
+	M2M_BACKEND_HSM = 1,
+	M2M_BACKEND_TPM = 2
+};
+
+struct m2m_conf {
+	char			*path;		/* the file that was read */
+	char			*store_path;
+	enum m2m_backend_type	 backend;
+	size_t			 cache_size;
+	char			*hsm_module;
+	char			*hsm_token_label;
+	struct m2m_secret	*hsm_pin;	/* resolved PIN bytes (secret) */
+	char			*tpm_tcti;
+	unsigned long		 tpm_primary_handle;	/* 0: transient */
+	size_t			 pin_min;
+	size_t			 pin_max;
+	unsigned int		 max_pin_tries;
+	int			 log_level_set;
+	enum m2m_log_level	 log_level;
+};
+
+/*
+ * The path to read: $M2MTOKEN_CONF if set and non-empty, else the default.
+ * Returns a static or environment string; do not free.
+ */
+const char *m2m_conf_default_path(void);
+
+/*
+ * Read and validate the file at path.  On success *ret is a new conf owned by
+ * the caller.  On failure returns M2M_ERR_CONFIG (or NO_MEMORY) and writes a
+ * one-line, secret-free reason naming the file, section, key and problem into
+ * errbuf (e.g. "/etc/x.conf: [hsm] pin: environment variable FOO is not
+ * set").  Never logs by itself.
+ */
+int	m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
+	    size_t errlen);
+/* Free (wiping the HSM PIN); NULL accepted. */
+void	m2m_conf_free(struct m2m_conf *c);
+
+#endif /* M2M_CONF_H */

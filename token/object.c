@@ -1,0 +1,326 @@
+/* m2mtoken: the object model.  See object.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <m2mtoken/pkcs11-m2m.h>
+
+#include "err.h"
+#include "object.h"
+
+/* see object.h */
+int
+m2m_object_new(struct m2m_object **ret)
+{
+	struct m2m_object *o;
+
+	if (ret == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	o->cls = (unsigned long)-1;
+	o->key_type = (unsigned long)-1;
+	*ret = o;
+	return 0;
+}
+
+static void
+attrs_free(struct m2m_attr *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; a != NULL && i < n; i++)
+		free(a[i].val);
+	free(a);
+}
+
+/* see object.h */
+void
+m2m_object_free(struct m2m_object *o)
+{
+	if (o == NULL)
+		return;
+	attrs_free(o->attrs, o->nattrs);
+	free(o->blob);
+	free(o->aux);
+	free(o);
+}
+
+static int
+dup_bytes(const uint8_t *p, size_t n, uint8_t **ret)
+{
+	uint8_t *q;
+
+	*ret = NULL;
+	if (n == 0)
+		return 0;
+	if ((q = malloc(n)) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	memcpy(q, p, n);
+	*ret = q;
+	return 0;
+}
+
+/* see object.h */
+int
+m2m_object_dup(const struct m2m_object *o, struct m2m_object **ret)
+{
+	struct m2m_object *c = NULL;
+	size_t i;
+	int r = M2M_ERR_NO_MEMORY;
+
+	if (o == NULL || ret == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto out;
+	*c = *o;
+	c->attrs = NULL;
+	c->nattrs = 0;
+	c->blob = c->aux = NULL;
+	if (o->nattrs != 0) {
+		if ((c->attrs = calloc(o->nattrs, sizeof(*c->attrs))) == NULL)
+			goto out;
+		for (i = 0; i < o->nattrs; i++) {
+			c->attrs[i].type = o->attrs[i].type;
+			c->attrs[i].len = o->attrs[i].len;
+			c->nattrs = i + 1;
+			if (dup_bytes(o->attrs[i].val, o->attrs[i].len,
+			    &c->attrs[i].val) != 0)
+				goto out;
+		}
+	}
+	if (dup_bytes(o->blob, o->bloblen, &c->blob) != 0 ||
+	    dup_bytes(o->aux, o->auxlen, &c->aux) != 0)
+		goto out;
+	*ret = c;
+	c = NULL;	/* transferred */
+	r = 0;
+ out:
+	m2m_object_free(c);
+	return r;
+}
+
+/* see object.h */
+const struct m2m_attr *
+m2m_object_attr(const struct m2m_object *o, unsigned long type)
+{
+	size_t i;
+
+	for (i = 0; o != NULL && i < o->nattrs; i++)
+		if (o->attrs[i].type == type)
+			return &o->attrs[i];
+	return NULL;
+}
+
+/* see object.h */
+int
+m2m_object_attr_set(struct m2m_object *o, unsigned long type,
+    const void *val, size_t len)
+{
+	struct m2m_attr *a = NULL, *na;
+	uint8_t *copy = NULL;
+	size_t i;
+
+	if (o == NULL || (val == NULL && len != 0) || len > M2M_ATTR_MAX_LEN)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (dup_bytes(val, len, &copy) != 0)
+		return M2M_ERR_NO_MEMORY;
+	for (i = 0; i < o->nattrs; i++)
+		if (o->attrs[i].type == type)
+			a = &o->attrs[i];
+	if (a == NULL) {
+		if (o->nattrs >= M2M_ATTRS_MAX * 2) {
+			free(copy);
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		}
+		na = realloc(o->attrs, (o->nattrs + 1) * sizeof(*na));
+		if (na == NULL) {
+			free(copy);
+			return M2M_ERR_NO_MEMORY;
+		}
+		o->attrs = na;
+		a = &o->attrs[o->nattrs++];
+		a->type = type;
+		a->val = NULL;
+	}
+	free(a->val);
+	a->val = copy;
+	a->len = len;
+	return 0;
+}
+
+/* see object.h */
+int
+m2m_object_bool(const struct m2m_object *o, unsigned long type, int def)
+{
+	const struct m2m_attr *a = m2m_object_attr(o, type);
+
+	if (a == NULL || a->len != sizeof(CK_BBOOL))
+		return def;
+	return a->val[0] != CK_FALSE;
+}
+
+/* see object.h */
+int
+m2m_object_attr_set_bool(struct m2m_object *o, unsigned long type, int v)
+{
+	CK_BBOOL b = v ? CK_TRUE : CK_FALSE;
+
+	return m2m_object_attr_set(o, type, &b, sizeof(b));
+}
+
+/* see object.h */
+int
+m2m_object_attr_set_ulong(struct m2m_object *o, unsigned long type,
+    unsigned long v)
+{
+	CK_ULONG u = v;
+
+	return m2m_object_attr_set(o, type, &u, sizeof(u));
+}
+
+static int
+get_ulong(const struct m2m_object *o, unsigned long type, unsigned long *v)
+{
+	const struct m2m_attr *a = m2m_object_attr(o, type);
+	CK_ULONG u;
+
+	if (a == NULL || a->len != sizeof(CK_ULONG))
+		return -1;
+	memcpy(&u, a->val, sizeof(u));
+	*v = u;
+	return 0;
+}
+
+/* see object.h */
+void
+m2m_object_sync_fields(struct m2m_object *o)
+{
+	unsigned long v;
+
+	o->cls = get_ulong(o, CKA_CLASS, &v) == 0 ? v : (unsigned long)-1;
+	o->key_type = get_ulong(o, CKA_KEY_TYPE, &v) == 0 ? v :
+	    (unsigned long)-1;
+	o->role = get_ulong(o, CKA_M2M_ROLE, &v) == 0 ? v : 0;
+	o->on_token = m2m_object_bool(o, CKA_TOKEN, 0);
+}
+
+static int
+set_bytes(uint8_t **dst, size_t *dstlen, const uint8_t *b, size_t n)
+{
+	uint8_t *c = NULL;
+
+	if (b == NULL && n != 0)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (dup_bytes(b, n, &c) != 0)
+		return M2M_ERR_NO_MEMORY;
+	free(*dst);
+	*dst = c;
+	*dstlen = n;
+	return 0;
+}
+
+/* see object.h */
+int
+m2m_object_set_blob(struct m2m_object *o, const uint8_t *b, size_t n)
+{
+	return set_bytes(&o->blob, &o->bloblen, b, n);
+}
+
+/* see object.h */
+int
+m2m_object_set_aux(struct m2m_object *o, const uint8_t *b, size_t n)
+{
+	return set_bytes(&o->aux, &o->auxlen, b, n);
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/* see object.h */
+int
+m2m_object_attrs_encode(const struct m2m_object *o, uint8_t **ret,
+    size_t *ret_len)
+{
+	size_t i, n = 0, off = 0;
+	uint8_t *buf;
+
+	if (o == NULL || ret == NULL || ret_len == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	for (i = 0; i < o->nattrs; i++)
+		n += 12 + o->attrs[i].len;
+	if ((buf = malloc(n == 0 ? 1 : n)) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	for (i = 0; i < o->nattrs; i++) {
+		uint64_t t = o->attrs[i].type;
+
+		put32(buf + off, (uint32_t)t);
+		put32(buf + off + 4, (uint32_t)(t >> 32));
+		put32(buf + off + 8, (uint32_t)o->attrs[i].len);
+		if (o->attrs[i].len != 0)
+			memcpy(buf + off + 12, o->attrs[i].val,
+			    o->attrs[i].len);
+		off += 12 + o->attrs[i].len;
+	}
+	*ret = buf;
+	*ret_len = n;
+	return 0;
+}
+
+/* see object.h */
+int
+m2m_object_attrs_decode(struct m2m_object *o, const uint8_t *p, size_t len)
+{
+	struct m2m_object *tmp = NULL;
+	size_t off = 0;
+	int r = M2M_ERR_STORE_CORRUPT;
+
+	if (o == NULL || (p == NULL && len != 0))
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((r = m2m_object_new(&tmp)) != 0)
+		return r;
+	r = M2M_ERR_STORE_CORRUPT;
+	while (off < len) {
+		uint64_t t;
+		uint32_t n;
+
+		if (len - off < 12)
+			goto out;
+		t = (uint64_t)get32(p + off) |
+		    (uint64_t)get32(p + off + 4) << 32;
+		n = get32(p + off + 8);
+		off += 12;
+		if (n > M2M_ATTR_MAX_LEN || n > len - off ||
+		    tmp->nattrs >= M2M_ATTRS_MAX * 2 ||
+		    m2m_object_attr(tmp, (unsigned long)t) != NULL)
+			goto out;
+		if (m2m_object_attr_set(tmp, (unsigned long)t, p + off,
+		    n) != 0) {
+			r = M2M_ERR_NO_MEMORY;
+			goto out;
+		}
+		off += n;
+	}
+	attrs_free(o->attrs, o->nattrs);
+	o->attrs = tmp->attrs;
+	o->nattrs = tmp->nattrs;
+	tmp->attrs = NULL;	/* transferred */
+	tmp->nattrs = 0;
+	m2m_object_sync_fields(o);
+	r = 0;
+ out:
+	m2m_object_free(tmp);
+	return r;
+}

@@ -1,0 +1,78 @@
+/*
+ * The object model: an object is its class, key type, role, a list of
+ * plain attributes and the backend-wrapped secret.  CKA_VALUE is never an
+ * attribute here; secret bytes exist only wrapped (blob) or, for one
+ * operation, in a struct m2m_secret.
+ */
+#ifndef M2M_OBJECT_H
+#define M2M_OBJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define M2M_ATTR_MAX_LEN	4096	/* longest attribute value accepted */
+#define M2M_ATTRS_MAX		64	/* most attributes per object/template */
+
+struct m2m_attr {
+	unsigned long	 type;	/* CKA_* */
+	uint8_t		*val;	/* malloc'd; NULL when len == 0 */
+	size_t		 len;
+};
+
+struct m2m_object {
+	uint64_t	 id;		/* store rowid (token objects) or
+					   session-object id; 0 = not yet */
+	uint64_t	 token_id;
+	int		 on_token;	/* CKA_TOKEN */
+	unsigned long	 cls;		/* CKA_CLASS */
+	unsigned long	 key_type;	/* CKA_KEY_TYPE, (unsigned long)-1 none */
+	unsigned long	 role;		/* CKA_M2M_ROLE, 0 = role-less */
+	struct m2m_attr	*attrs;
+	size_t		 nattrs;
+	uint8_t		*blob;		/* wrapped secret; may be NULL */
+	size_t		 bloblen;
+	uint8_t		*aux;		/* wrapped TLS-PSK premaster form */
+	size_t		 auxlen;
+};
+
+/* A new empty object; 0 or M2M_ERR_NO_MEMORY. */
+int	m2m_object_new(struct m2m_object **ret);
+/* Free attributes, blobs and the object; NULL accepted. */
+void	m2m_object_free(struct m2m_object *o);
+/* Deep copy. */
+int	m2m_object_dup(const struct m2m_object *o, struct m2m_object **ret);
+/* The attribute of that type, or NULL. */
+const struct m2m_attr *m2m_object_attr(const struct m2m_object *o,
+	    unsigned long type);
+/* Set (replace or add) an attribute with a copy of val[0..len). */
+int	m2m_object_attr_set(struct m2m_object *o, unsigned long type,
+	    const void *val, size_t len);
+/* Typed helpers: CK_BBOOL attribute as 0/1 (def when absent); CK_ULONG. */
+int	m2m_object_bool(const struct m2m_object *o, unsigned long type,
+	    int def);
+int	m2m_object_attr_set_bool(struct m2m_object *o, unsigned long type,
+	    int v);
+int	m2m_object_attr_set_ulong(struct m2m_object *o, unsigned long type,
+	    unsigned long v);
+/* Replace o's blob / aux blob with copies. */
+int	m2m_object_set_blob(struct m2m_object *o, const uint8_t *b, size_t n);
+int	m2m_object_set_aux(struct m2m_object *o, const uint8_t *b, size_t n);
+
+/*
+ * Serialise the attribute list (not id, not blobs) for the store:
+ * repeated { u32be type-low, u32be type-high, u32be len, bytes }.
+ * *ret is malloc'd.
+ */
+int	m2m_object_attrs_encode(const struct m2m_object *o, uint8_t **ret,
+	    size_t *ret_len);
+/*
+ * Parse what m2m_object_attrs_encode wrote into o's attribute list
+ * (replacing it) and refresh cls/key_type/role/on_token from it.
+ * Truncated or oversized input: M2M_ERR_STORE_CORRUPT, o unchanged.
+ */
+int	m2m_object_attrs_decode(struct m2m_object *o, const uint8_t *p,
+	    size_t len);
+/* Refresh cls, key_type, role, on_token from the attribute list. */
+void	m2m_object_sync_fields(struct m2m_object *o);
+
+#endif /* M2M_OBJECT_H */

@@ -1,0 +1,102 @@
+/*
+ * The store: one SQLite database (WAL, busy timeout 10 s, schema version
+ * table).  It holds tokens (label, serial, PIN verifiers and counters) and
+ * objects (attributes and backend-wrapped secrets only: never a key value).
+ * Lookups go through indexes on (token, label), (token, ckid), (token,
+ * role); object ids are AUTOINCREMENT and never reused.
+ *
+ * A struct m2m_store is one connection; it is not thread safe (the caller
+ * serialises).  Several processes may open the same file at once.
+ */
+#ifndef M2M_STORE_H
+#define M2M_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct m2m_store;
+struct m2m_object;
+
+#define M2M_STORE_SCHEMA_VERSION	1
+#define M2M_PIN_VERIFIER_MAX		512
+
+struct m2m_token_rec {
+	uint64_t	id;
+	char		label[33];		/* NUL-terminated, <= 32 bytes */
+	char		serial[17];		/* NUL-terminated, <= 16 */
+	int		initialized;		/* C_InitToken done */
+	int		user_pin_set;		/* C_InitPIN done */
+	uint8_t		so_pin[M2M_PIN_VERIFIER_MAX];	/* opaque verifier */
+	size_t		so_pin_len;
+	uint8_t		user_pin[M2M_PIN_VERIFIER_MAX];
+	size_t		user_pin_len;
+	unsigned int	so_fails;		/* consecutive failed logins */
+	unsigned int	user_fails;
+};
+
+/*
+ * Open (creating if absent, with its schema) the database at path.
+ * Errors: M2M_ERR_STORE (cannot open/create: the reason is in errbuf),
+ * M2M_ERR_STORE_CORRUPT (not a database, or a schema version this code
+ * does not know), M2M_ERR_STORE_READONLY (file or directory not writable).
+ */
+int	m2m_store_open(const char *path, struct m2m_store **ret,
+	    char *errbuf, size_t errlen);
+void	m2m_store_close(struct m2m_store *s);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Nested begin is an error. */
+int	m2m_store_begin(struct m2m_store *s);
+int	m2m_store_commit(struct m2m_store *s);
+void	m2m_store_rollback(struct m2m_store *s);
+
+/* Small key/value table for module metadata.  NOT_FOUND when absent. */
+int	m2m_store_meta_get(struct m2m_store *s, const char *key,
+	    uint8_t **ret, size_t *ret_len);
+int	m2m_store_meta_put(struct m2m_store *s, const char *key,
+	    const uint8_t *val, size_t len);
+
+/* All tokens, ordered by id; *ret malloc'd (free()), may be NULL if 0. */
+int	m2m_store_token_list(struct m2m_store *s, struct m2m_token_rec **ret,
+	    size_t *ret_n);
+int	m2m_store_token_get(struct m2m_store *s, uint64_t id,
+	    struct m2m_token_rec *ret);
+/* Insert rec (rec->id ignored); *ret_id the new id. */
+int	m2m_store_token_insert(struct m2m_store *s,
+	    const struct m2m_token_rec *rec, uint64_t *ret_id);
+int	m2m_store_token_update(struct m2m_store *s,
+	    const struct m2m_token_rec *rec);
+/* Delete every object of token id (C_InitToken over an existing token). */
+int	m2m_store_token_clear_objects(struct m2m_store *s, uint64_t id);
+
+/* Insert o (o->token_id set); sets o->id.  Blobs and attributes stored. */
+int	m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o);
+/* Load object id of token token_id; NOT_FOUND if absent. */
+int	m2m_store_object_get(struct m2m_store *s, uint64_t token_id,
+	    uint64_t id, struct m2m_object **ret);
+/* Rewrite o's attributes (blobs unchanged). NOT_FOUND if gone. */
+int	m2m_store_object_update(struct m2m_store *s,
+	    const struct m2m_object *o);
+/* NOT_FOUND if absent. */
+int	m2m_store_object_delete(struct m2m_store *s, uint64_t token_id,
+	    uint64_t id);
+
+/*
+ * Candidate ids for a search, using the most selective index given:
+ * label (exact bytes) else ckid else role else class else all of the token.
+ * NULL / has_* = 0 means "not constrained".  The caller still filters on
+ * the full template.  *ret_ids malloc'd (may be NULL when *ret_n == 0).
+ */
+struct m2m_store_query {
+	const uint8_t	*label;	size_t label_len;
+	const uint8_t	*ckid;	size_t ckid_len;
+	int		 has_role;	unsigned long role;
+	int		 has_cls;	unsigned long cls;
+};
+int	m2m_store_object_find(struct m2m_store *s, uint64_t token_id,
+	    const struct m2m_store_query *q, uint64_t **ret_ids,
+	    size_t *ret_n);
+/* Number of objects of a token. */
+int	m2m_store_object_count(struct m2m_store *s, uint64_t token_id,
+	    uint64_t *ret_n);
+
+#endif /* M2M_STORE_H */
