@@ -62,6 +62,34 @@ typedef struct CK_M2M_KUC_PARAMS {
 } CK_M2M_KUC_PARAMS;
 typedef CK_M2M_KUC_PARAMS *CK_M2M_KUC_PARAMS_PTR;
 
+/*
+ * Parameter of CKM_M2M_TLS12_PSK_MASTER (C_DeriveKey on a KPM, KPSA, KM, KUC
+ * or KC key).  The module computes the TLS 1.2 master secret (RFC 5246
+ * section 8.1) from the RFC 4279 section 2 premaster of the key's PSK with
+ * the PRF of RFC 5246 section 5 over prfHashMechanism (CKM_SHA256 or
+ * CKM_SHA384):
+ *   bExtendedMasterSecret == CK_FALSE:
+ *     PRF(pms, "master secret", pClientRandom || pServerRandom)[0..48)
+ *     (both randoms exactly 32 bytes; pSessionHash must be NULL/0)
+ *   bExtendedMasterSecret == CK_TRUE (RFC 7627):
+ *     PRF(pms, "extended master secret", pSessionHash)[0..48)
+ *     (session hash 1..64 bytes; the randoms must be NULL/0)
+ * The result is a 48-byte CKK_GENERIC_SECRET with CKA_M2M_ROLE TLS_MASTER,
+ * CKA_TOKEN=FALSE, CKA_SENSITIVE=FALSE, CKA_EXTRACTABLE=TRUE: a session
+ * secret the TLS stack reads with C_GetAttributeValue(CKA_VALUE).
+ */
+typedef struct CK_M2M_TLS12_PSK_PARAMS {
+	CK_MECHANISM_TYPE	prfHashMechanism;
+	CK_BBOOL		bExtendedMasterSecret;
+	CK_BYTE_PTR		pClientRandom;
+	CK_ULONG		ulClientRandomLen;
+	CK_BYTE_PTR		pServerRandom;
+	CK_ULONG		ulServerRandomLen;
+	CK_BYTE_PTR		pSessionHash;
+	CK_ULONG		ulSessionHashLen;
+} CK_M2M_TLS12_PSK_PARAMS;
+typedef CK_M2M_TLS12_PSK_PARAMS *CK_M2M_TLS12_PSK_PARAMS_PTR;
+
 /* ------------------------------------------------------------------ */
 /* PKCS#11 v3.0 definitions missing from the v2.40 base header         */
 /* ------------------------------------------------------------------ */
