@@ -45,6 +45,12 @@ struct m2m_keyref {
 	enum m2m_key_kind	 kind;
 	const uint8_t		*blob;
 	size_t			 bloblen;
+	/*
+	 * Object authorisation (PIN binding, see pin_seal): NULL/0 for none.
+	 * Backends without PIN binding ignore it.
+	 */
+	const uint8_t		*auth;
+	size_t			 authlen;
 };
 
 /* Counters for benchmarks: hardware commands issued since open. */
@@ -126,14 +132,33 @@ struct m2m_backend_ops {
 	void	(*stats)(void *impl, struct m2m_backend_stats *ret);
 
 	/*
-	 * Optional (NULL when the backend has none): PIN binding.  pin_seal
-	 * makes a blob that only the right PIN opens; pin_check returns 0,
-	 * M2M_ERR_PIN_INCORRECT or M2M_ERR_PIN_LOCKED (hardware lockout).
+	 * Optional (NULL when the backend has none): PIN binding.
+	 *
+	 * pin_seal: make a blob that opens only with pin and holds objauth
+	 * (the token's object-authorisation secret, 32 bytes; NULL: the
+	 * backend creates a fresh random one).  The core keeps one such blob
+	 * per PIN (SO and user) of a token, so both PINs open the same
+	 * objauth and a C_SetPIN re-seals the same value.
+	 *
+	 * pin_check: open the blob with pin.  0 and *ret_objauth (new secret)
+	 * on success; M2M_ERR_PIN_INCORRECT (counted by the hardware's
+	 * dictionary-attack protection) or M2M_ERR_PIN_LOCKED (hardware
+	 * lockout).  The core then passes objauth in every keyref.auth and
+	 * to wrap_auth, so keys are usable only after a successful login.
 	 */
 	int	(*pin_seal)(void *impl, const uint8_t *pin, size_t pinlen,
-		    uint8_t **ret_blob, size_t *ret_bloblen);
+		    const struct m2m_secret *objauth, uint8_t **ret_blob,
+		    size_t *ret_bloblen);
 	int	(*pin_check)(void *impl, const uint8_t *blob, size_t bloblen,
-		    const uint8_t *pin, size_t pinlen);
+		    const uint8_t *pin, size_t pinlen,
+		    struct m2m_secret **ret_objauth);
+	/*
+	 * Optional: wrap() with an object authorisation value; when present
+	 * the core uses it instead of wrap() whenever it has an objauth.
+	 */
+	int	(*wrap_auth)(void *impl, enum m2m_key_kind kind,
+		    const uint8_t *key, size_t len, const uint8_t *auth,
+		    size_t authlen, uint8_t **ret_blob, size_t *ret_bloblen);
 };
 
 /* An open backend: its operations and its private state. */
