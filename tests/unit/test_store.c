@@ -1,0 +1,1141 @@
+/*
+ * Unit tests for token/store.c: the SQLite store.  Each test gets its own
+ * mkdtemp directory, removed in teardown.  The file is poked at directly
+ * with the sqlite3 API to make it corrupt, old or foreign.
+ */
+#define _GNU_SOURCE	/* nftw, setgroups */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include <m2mtoken/pkcs11-m2m.h>
+
+#include "backend.h"
+#include "err.h"
+#include "log.h"
+#include "object.h"
+#include "store.h"
+
+#define NOBODY		65534
+#define CHILD_SKIP	77
+#define SENTINEL	0xa5
+
+struct fx {
+	char		 dir[64];
+	char		 path[128];
+	struct m2m_store *s;
+};
+
+static int
+rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return rmdir(p);
+	return unlink(p);
+}
+
+static void
+chmod_tree_writable(const char *dir)
+{
+	char sub[160];
+
+	chmod(dir, 0700);
+	snprintf(sub, sizeof(sub), "%s/ro", dir);
+	chmod(sub, 0700);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/m2m-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	m2m_store_close(f->s);
+	chmod_tree_writable(f->dir);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* Setup plus an open store at f->path. */
+static int
+setup_open(void **state)
+{
+	struct fx *f;
+	char err[256];
+
+	if (setup(state) != 0)
+		return -1;
+	f = *state;
+	if (m2m_store_open(f->path, &f->s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "open: %s\n", err);
+		teardown(state);
+		return -1;
+	}
+	return 0;
+}
+
+/* Run one SQL text on the file with a separate raw connection. */
+static void
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void
+write_file(const char *path, const uint8_t *p, size_t n)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	close(fd);
+}
+
+static struct m2m_token_rec
+make_token(const char *label, const char *serial)
+{
+	struct m2m_token_rec rec;
+
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.label, sizeof(rec.label), "%s", label);
+	snprintf(rec.serial, sizeof(rec.serial), "%s", serial);
+	rec.initialized = 1;
+	rec.so_pin_len = 48;
+	memset(rec.so_pin, 0x5a, rec.so_pin_len);
+	return rec;
+}
+
+static uint64_t
+add_token(struct m2m_store *s, const char *label)
+{
+	struct m2m_token_rec rec = make_token(label, "0001");
+	uint64_t id = 0;
+
+	assert_int_equal(m2m_store_token_insert(s, &rec, &id), 0);
+	assert_true(id != 0);
+	return id;
+}
+
+/* An object with class, key type, role, CKA_TOKEN and optional label/id. */
+static struct m2m_object *
+make_obj(uint64_t token_id, const char *label, const char *ckid,
+    unsigned long role, unsigned long cls)
+{
+	struct m2m_object *o = NULL;
+	uint8_t blob[40], aux[8];
+
+	memset(blob, 0xb1, sizeof(blob));
+	memset(aux, 0xa2, sizeof(aux));
+	assert_int_equal(m2m_object_new(&o), 0);
+	o->token_id = token_id;
+	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_CLASS, cls), 0);
+	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_KEY_TYPE,
+	    CKK_GENERIC_SECRET), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_TOKEN, 1), 0);
+	if (role != 0)
+		assert_int_equal(m2m_object_attr_set_ulong(o, CKA_M2M_ROLE,
+		    role), 0);
+	if (label != NULL)
+		assert_int_equal(m2m_object_attr_set(o, CKA_LABEL, label,
+		    strlen(label)), 0);
+	if (ckid != NULL)
+		assert_int_equal(m2m_object_attr_set(o, CKA_ID, ckid,
+		    strlen(ckid)), 0);
+	m2m_object_sync_fields(o);
+	assert_int_equal(m2m_object_set_blob(o, blob, sizeof(blob)), 0);
+	assert_int_equal(m2m_object_set_aux(o, aux, sizeof(aux)), 0);
+	return o;
+}
+
+static uint64_t
+add_obj(struct m2m_store *s, uint64_t token_id, const char *label,
+    const char *ckid, unsigned long role, unsigned long cls)
+{
+	struct m2m_object *o = make_obj(token_id, label, ckid, role, cls);
+	uint64_t id;
+
+	assert_int_equal(m2m_store_object_insert(s, o), 0);
+	id = o->id;
+	assert_true(id != 0);
+	m2m_object_free(o);
+	return id;
+}
+
+static void
+assert_same_object(const struct m2m_object *a, const struct m2m_object *b)
+{
+	size_t i;
+	const struct m2m_attr *x;
+
+	assert_int_equal(a->id, b->id);
+	assert_int_equal(a->token_id, b->token_id);
+	assert_int_equal(a->cls, b->cls);
+	assert_int_equal(a->key_type, b->key_type);
+	assert_int_equal(a->role, b->role);
+	assert_int_equal(a->on_token, b->on_token);
+	assert_int_equal(a->nattrs, b->nattrs);
+	for (i = 0; i < a->nattrs; i++) {
+		x = m2m_object_attr(b, a->attrs[i].type);
+		assert_non_null(x);
+		assert_int_equal(x->len, a->attrs[i].len);
+		if (x->len != 0)
+			assert_memory_equal(x->val, a->attrs[i].val, x->len);
+	}
+	assert_int_equal(a->bloblen, b->bloblen);
+	if (a->bloblen != 0)
+		assert_memory_equal(a->blob, b->blob, a->bloblen);
+	assert_int_equal(a->auxlen, b->auxlen);
+	if (a->auxlen != 0)
+		assert_memory_equal(a->aux, b->aux, a->auxlen);
+}
+
+/* find with q; compare to want[0..nwant) (ascending). */
+static void
+assert_find(struct m2m_store *s, uint64_t token_id,
+    const struct m2m_store_query *q, const uint64_t *want, size_t nwant)
+{
+	uint64_t *ids = NULL;
+	size_t n = 12345, i;
+
+	assert_int_equal(m2m_store_object_find(s, token_id, q, &ids, &n), 0);
+	assert_int_equal(n, nwant);
+	for (i = 0; i < n; i++)
+		assert_int_equal(ids[i], want[i]);
+	free(ids);
+}
+
+static void
+test_open_create(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *junk = (struct m2m_store *)&junk;
+	struct stat st;
+	char err[256] = "x";
+	uint64_t n = 99;
+
+	assert_int_equal(m2m_store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(stat(f->path, &st), 0);
+	/* the file holds PIN verifiers: owner only */
+	assert_int_equal(st.st_mode & 077, 0);
+	assert_int_equal(m2m_store_object_count(f->s, 1, &n), 0);
+	assert_int_equal(n, 0);
+	/* bad arguments; ret untouched */
+	assert_int_equal(m2m_store_open(NULL, &junk, err, sizeof(err)),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_store_open("", &junk, NULL, 0),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_ptr_equal(junk, (struct m2m_store *)&junk);
+	m2m_store_close(NULL);
+}
+
+static void
+test_reopen_persistence(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_token_rec rec = make_token("persist", "42"), got;
+	struct m2m_object *o = NULL;
+	uint64_t tid = 0, oid, n = 0;
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+
+	assert_int_equal(m2m_store_open(f->path, &f->s, NULL, 0), 0);
+	assert_int_equal(m2m_store_token_insert(f->s, &rec, &tid), 0);
+	oid = add_obj(f->s, tid, "k1", "k1", CK_M2M_ROLE_KPM, CKO_SECRET_KEY);
+	assert_int_equal(m2m_store_meta_put(f->s, "v", (const uint8_t *)"1",
+	    1), 0);
+	m2m_store_close(f->s);
+	f->s = NULL;
+
+	assert_int_equal(m2m_store_open(f->path, &f->s, NULL, 0), 0);
+	assert_int_equal(m2m_store_token_get(f->s, tid, &got), 0);
+	assert_string_equal(got.label, "persist");
+	assert_string_equal(got.serial, "42");
+	assert_int_equal(got.so_pin_len, 48);
+	assert_memory_equal(got.so_pin, rec.so_pin, 48);
+	assert_int_equal(m2m_store_object_count(f->s, tid, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(m2m_store_object_get(f->s, tid, oid, &o), 0);
+	assert_int_equal(o->role, CK_M2M_ROLE_KPM);
+	m2m_object_free(o);
+	assert_int_equal(m2m_store_meta_get(f->s, "v", &v, &vlen), 0);
+	assert_int_equal(vlen, 1);
+	assert_int_equal(v[0], '1');
+	free(v);
+}
+
+static void
+test_schema_version_mismatch(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s = NULL;
+	char err[256];
+
+	assert_int_equal(m2m_store_open(f->path, &s, NULL, 0), 0);
+	m2m_store_close(s);
+	s = NULL;
+	raw_exec(f->path, "UPDATE schema SET version = 2");
+	err[0] = '\0';
+	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+	    M2M_ERR_STORE_CORRUPT);
+	assert_null(s);
+	assert_non_null(strstr(err, f->path));
+	assert_non_null(strstr(err, "version 2"));
+
+	/* two version rows is not a store either */
+	raw_exec(f->path, "UPDATE schema SET version = 1;"
+	    "INSERT INTO schema(version) VALUES (1)");
+	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+	    M2M_ERR_STORE_CORRUPT);
+	assert_null(s);
+
+	/* back to one good row: opens again (the failure was the check) */
+	raw_exec(f->path, "DELETE FROM schema WHERE rowid > 1");
+	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)), 0);
+	m2m_store_close(s);
+	s = NULL;
+
+	/* version 1 but a table missing */
+	raw_exec(f->path, "DROP TABLE meta");
+	memset(err, 'x', sizeof(err));
+	assert_int_equal(m2m_store_open(f->path, &s, err, 8),
+	    M2M_ERR_STORE_CORRUPT);
+	assert_null(s);
+	assert_int_equal(strlen(err), 7);	/* cut to fit, terminated */
+	assert_int_equal(err[8], 'x');
+}
+
+static void
+test_foreign_database(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s = NULL;
+	char err[256] = "";
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE songs(x)", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+	    M2M_ERR_STORE_CORRUPT);
+	assert_null(s);
+	assert_non_null(strstr(err, f->path));
+	/* and it was left alone: no schema table added */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "SELECT * FROM schema", NULL,
+	    NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void
+test_not_a_database(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s = NULL;
+	uint8_t junk[4096];
+	char err[256] = "";
+	size_t i, sizes[] = { 1, 100, sizeof(junk) };
+
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 7 + 3);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		write_file(f->path, junk, sizes[i]);
+		err[0] = '\0';
+		assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+		    M2M_ERR_STORE_CORRUPT);
+		assert_null(s);
+		assert_non_null(strstr(err, f->path));
+	}
+}
+
+static void
+test_missing_directory(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s = NULL;
+	char path[192], err[256] = "";
+
+	snprintf(path, sizeof(path), "%s/no/such/dir/store.db", f->dir);
+	assert_int_equal(m2m_store_open(path, &s, err, sizeof(err)),
+	    M2M_ERR_STORE);
+	assert_null(s);
+	assert_non_null(strstr(err, path));
+	/* a directory where the file should be */
+	assert_int_equal(mkdir(f->path, 0700), 0);
+	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+	    M2M_ERR_STORE);
+	assert_null(s);
+}
+
+/*
+ * Open path without privileges.  As root (where chmod does not stop us)
+ * the open runs in a child that has dropped to uid/gid nobody; the result
+ * comes back as the exit status.  Returns the m2m result, or 1 to skip.
+ */
+static int
+open_unprivileged(const char *path)
+{
+	struct m2m_store *s = NULL;
+	pid_t pid;
+	int r, status;
+
+	if (geteuid() != 0) {
+		r = m2m_store_open(path, &s, NULL, 0);
+		m2m_store_close(s);
+		return r;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		return 1;
+	if (pid == 0) {
+		if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 ||
+		    setuid(NOBODY) != 0)
+			_exit(CHILD_SKIP);
+		r = m2m_store_open(path, &s, NULL, 0);
+		if (s != NULL && r != 0)
+			_exit(1);	/* written on failure */
+		m2m_store_close(s);
+		_exit(-r);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return 1;
+	if (WEXITSTATUS(status) == CHILD_SKIP)
+		return 1;
+	return -WEXITSTATUS(status);
+}
+
+static void
+test_readonly(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s = NULL;
+	char rodir[160], rofile[192], fresh[192];
+	int r;
+
+	/* a store file that is not writable */
+	assert_int_equal(m2m_store_open(f->path, &s, NULL, 0), 0);
+	m2m_store_close(s);
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	assert_int_equal(chmod(f->path, 0444), 0);
+	if ((r = open_unprivileged(f->path)) == 1)
+		skip();
+	assert_int_equal(r, M2M_ERR_STORE_READONLY);
+
+	/* a writable file in a directory that is not (WAL needs it) */
+	snprintf(rodir, sizeof(rodir), "%s/ro", f->dir);
+	snprintf(rofile, sizeof(rofile), "%s/store.db", rodir);
+	snprintf(fresh, sizeof(fresh), "%s/fresh.db", rodir);
+	assert_int_equal(mkdir(rodir, 0755), 0);
+	assert_int_equal(m2m_store_open(rofile, &s, NULL, 0), 0);
+	m2m_store_close(s);
+	assert_int_equal(chmod(rofile, 0666), 0);
+	assert_int_equal(chmod(rodir, 0555), 0);
+	assert_int_equal(open_unprivileged(rofile), M2M_ERR_STORE_READONLY);
+	/* a new store in that directory */
+	assert_int_equal(open_unprivileged(fresh), M2M_ERR_STORE_READONLY);
+	assert_int_equal(access(fresh, F_OK), -1);
+}
+
+static void
+test_tokens(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_token_rec a = make_token("alpha", "A1");
+	struct m2m_token_rec b = make_token("beta", "B2");
+	struct m2m_token_rec got, sentinel, bad, *list = NULL;
+	uint64_t ida = 0, idb = 0, idbad = 777;
+	size_t n = 0;
+
+	memset(&sentinel, SENTINEL, sizeof(sentinel));
+
+	/* empty list */
+	assert_int_equal(m2m_store_token_list(f->s, &list, &n), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	list = NULL;
+
+	assert_int_equal(m2m_store_token_insert(f->s, &a, &ida), 0);
+	b.user_pin_set = 1;
+	b.user_pin_len = M2M_PIN_VERIFIER_MAX;
+	memset(b.user_pin, 0x33, b.user_pin_len);
+	b.so_fails = 2;
+	b.user_fails = 3;
+	assert_int_equal(m2m_store_token_insert(f->s, &b, &idb), 0);
+	assert_true(idb > ida);
+
+	/* get */
+	assert_int_equal(m2m_store_token_get(f->s, idb, &got), 0);
+	assert_int_equal(got.id, idb);
+	assert_string_equal(got.label, "beta");
+	assert_string_equal(got.serial, "B2");
+	assert_int_equal(got.initialized, 1);
+	assert_int_equal(got.user_pin_set, 1);
+	assert_int_equal(got.user_pin_len, M2M_PIN_VERIFIER_MAX);
+	assert_memory_equal(got.user_pin, b.user_pin, M2M_PIN_VERIFIER_MAX);
+	assert_int_equal(got.so_pin_len, 48);
+	assert_int_equal(got.so_fails, 2);
+	assert_int_equal(got.user_fails, 3);
+
+	/* not found: nothing written */
+	memcpy(&got, &sentinel, sizeof(got));
+	assert_int_equal(m2m_store_token_get(f->s, idb + 100, &got),
+	    M2M_ERR_NOT_FOUND);
+	assert_memory_equal(&got, &sentinel, sizeof(got));
+
+	/* update */
+	assert_int_equal(m2m_store_token_get(f->s, ida, &got), 0);
+	got.user_fails = 5;
+	got.user_pin_set = 1;
+	got.user_pin_len = 3;
+	memcpy(got.user_pin, "abc", 3);
+	snprintf(got.label, sizeof(got.label), "%s",
+	    "0123456789abcdef0123456789abcdef");
+	assert_int_equal(m2m_store_token_update(f->s, &got), 0);
+	memcpy(&a, &got, sizeof(a));
+	assert_int_equal(m2m_store_token_get(f->s, ida, &got), 0);
+	assert_memory_equal(&got, &a, sizeof(a));
+	a.id = idb + 100;
+	assert_int_equal(m2m_store_token_update(f->s, &a), M2M_ERR_NOT_FOUND);
+
+	/* invalid records: nothing written */
+	bad = make_token("x", "y");
+	memset(bad.label, 'L', sizeof(bad.label));	/* no NUL */
+	assert_int_equal(m2m_store_token_insert(f->s, &bad, &idbad),
+	    M2M_ERR_INVALID_ARGUMENT);
+	bad = make_token("x", "y");
+	bad.so_pin_len = M2M_PIN_VERIFIER_MAX + 1;
+	assert_int_equal(m2m_store_token_insert(f->s, &bad, &idbad),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_store_token_update(f->s, &bad),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(idbad, 777);
+
+	/* list, in id order, and nothing extra */
+	assert_int_equal(m2m_store_token_list(f->s, &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].id, ida);
+	assert_int_equal(list[1].id, idb);
+	assert_string_equal(list[0].label, "0123456789abcdef0123456789abcdef");
+	assert_int_equal(list[0].user_fails, 5);
+	assert_string_equal(list[1].label, "beta");
+	free(list);
+}
+
+static void
+test_token_clear_objects(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t1 = add_token(f->s, "one"), t2 = add_token(f->s, "two");
+	uint64_t n = 0, keep;
+	struct m2m_object *o = NULL;
+
+	add_obj(f->s, t1, "a", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	add_obj(f->s, t1, "b", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	keep = add_obj(f->s, t2, "a", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	assert_int_equal(m2m_store_token_clear_objects(f->s, t1), 0);
+	assert_int_equal(m2m_store_object_count(f->s, t1, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(m2m_store_object_count(f->s, t2, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(m2m_store_object_get(f->s, t2, keep, &o), 0);
+	m2m_object_free(o);
+	/* a token with no objects is fine; a missing token is not */
+	assert_int_equal(m2m_store_token_clear_objects(f->s, t1), 0);
+	assert_int_equal(m2m_store_token_clear_objects(f->s, t2 + 50),
+	    M2M_ERR_NOT_FOUND);
+	/* deleting the token row cascades */
+	raw_exec(f->path, "PRAGMA foreign_keys=ON; DELETE FROM tokens "
+	    "WHERE label = 'two'");
+	assert_int_equal(m2m_store_object_count(f->s, t2, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_objects(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_object *o, *got = NULL, *sentinel = (struct m2m_object *)&f;
+	uint64_t tid = add_token(f->s, "tok"), other = add_token(f->s, "o");
+	uint64_t id, id2, n = 0;
+	uint8_t big[M2M_BLOB_MAX + 1];
+
+	/* insert and get: a faithful round trip */
+	o = make_obj(tid, "KpmId-1", "KpmId-1", CK_M2M_ROLE_KPM,
+	    CKO_SECRET_KEY);
+	o->id = 0;
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	assert_true(o->id != 0);
+	id = o->id;
+	assert_int_equal(m2m_store_object_get(f->s, tid, id, &got), 0);
+	assert_same_object(o, got);
+	m2m_object_free(got);
+	got = NULL;
+
+	/* not found: other token, missing id; *ret untouched */
+	got = sentinel;
+	assert_int_equal(m2m_store_object_get(f->s, other, id, &got),
+	    M2M_ERR_NOT_FOUND);
+	assert_int_equal(m2m_store_object_get(f->s, tid, id + 1000, &got),
+	    M2M_ERR_NOT_FOUND);
+	assert_ptr_equal(got, sentinel);
+	got = NULL;
+
+	/* update rewrites attributes and indexed columns, not blobs */
+	assert_int_equal(m2m_object_attr_set(o, CKA_LABEL, "renamed", 7), 0);
+	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_M2M_ROLE,
+	    CK_M2M_ROLE_KE), 0);
+	m2m_object_sync_fields(o);
+	assert_int_equal(m2m_object_set_blob(o, (const uint8_t *)"zz", 2), 0);
+	assert_int_equal(m2m_store_object_update(f->s, o), 0);
+	assert_int_equal(m2m_store_object_get(f->s, tid, id, &got), 0);
+	assert_int_equal(got->role, CK_M2M_ROLE_KE);
+	assert_int_equal(m2m_object_attr(got, CKA_LABEL)->len, 7);
+	assert_int_equal(got->bloblen, 40);	/* the original blob */
+	assert_int_equal(got->blob[0], 0xb1);
+	m2m_object_free(got);
+	got = NULL;
+	assert_find(f->s, tid, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)"renamed", .label_len = 7 }, &id, 1);
+	assert_find(f->s, tid, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)"KpmId-1", .label_len = 7 }, NULL, 0);
+	o->token_id = other;
+	assert_int_equal(m2m_store_object_update(f->s, o), M2M_ERR_NOT_FOUND);
+	o->token_id = tid;
+	o->id = id + 1000;
+	assert_int_equal(m2m_store_object_update(f->s, o), M2M_ERR_NOT_FOUND);
+	o->id = id;
+
+	/* insert failures write nothing, not even o->id */
+	o->id = 4242;
+	o->token_id = other + 1000;	/* no such token */
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_NOT_FOUND);
+	assert_int_equal(o->id, 4242);
+	o->token_id = tid;
+	memset(big, 0, sizeof(big));
+	assert_int_equal(m2m_object_set_blob(o, big, sizeof(big)), 0);
+	assert_int_equal(m2m_store_object_insert(f->s, o),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(o->id, 4242);
+	assert_int_equal(m2m_store_object_count(f->s, tid, &n), 0);
+	assert_int_equal(n, 1);
+	m2m_object_free(o);
+
+	/* an object with no attributes, blobs or label at all */
+	assert_int_equal(m2m_object_new(&o), 0);
+	o->token_id = tid;
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	assert_int_equal(m2m_store_object_get(f->s, tid, o->id, &got), 0);
+	assert_same_object(o, got);
+	m2m_object_free(got);
+	got = NULL;
+	m2m_object_free(o);
+
+	/* delete; ids are never reused */
+	id2 = add_obj(f->s, tid, "last", NULL, 0, CKO_DATA);
+	assert_int_equal(m2m_store_object_delete(f->s, other, id2),
+	    M2M_ERR_NOT_FOUND);
+	assert_int_equal(m2m_store_object_delete(f->s, tid, id2), 0);
+	assert_int_equal(m2m_store_object_get(f->s, tid, id2, &got),
+	    M2M_ERR_NOT_FOUND);
+	assert_int_equal(m2m_store_object_delete(f->s, tid, id2),
+	    M2M_ERR_NOT_FOUND);
+	assert_true(add_obj(f->s, tid, "next", NULL, 0, CKO_DATA) > id2);
+}
+
+static void
+test_find(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t = add_token(f->s, "t"), u = add_token(f->s, "u");
+	uint64_t kpm, ke1, ke2, data, nolabel, empty, all[6];
+	struct m2m_object *o;
+	uint64_t *ids = (uint64_t *)&f;
+	size_t n = 77;
+	char big[M2M_ATTR_MAX_LEN + 2];
+
+	kpm = add_obj(f->s, t, "dev1", "id-kpm", CK_M2M_ROLE_KPM,
+	    CKO_SECRET_KEY);
+	ke1 = add_obj(f->s, t, "KeId-1", "shared", CK_M2M_ROLE_KE,
+	    CKO_SECRET_KEY);
+	add_obj(f->s, u, "KeId-1", "shared", CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	ke2 = add_obj(f->s, t, "KeId-2", "shared", CK_M2M_ROLE_KE,
+	    CKO_SECRET_KEY);
+	data = add_obj(f->s, t, "KeId-1", NULL, 0, CKO_DATA);
+	nolabel = add_obj(f->s, t, NULL, NULL, 0, CKO_DATA);
+	/* CKA_LABEL present but empty is not the same as absent */
+	o = make_obj(t, NULL, NULL, 0, CKO_DATA);
+	assert_int_equal(m2m_object_attr_set(o, CKA_LABEL, NULL, 0), 0);
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	empty = o->id;
+	m2m_object_free(o);
+
+	/* label: exact bytes, this token only, ascending ids */
+	assert_find(f->s, t, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)"KeId-1", .label_len = 6 },
+	    (uint64_t[]){ ke1, data }, 2);
+	assert_find(f->s, t, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)"KeId-", .label_len = 5 }, NULL, 0);
+	assert_find(f->s, t, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)"", .label_len = 0 }, &empty, 1);
+	/* label wins over every other constraint (the caller filters) */
+	assert_find(f->s, t, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)"dev1", .label_len = 4,
+	    .ckid = (const uint8_t *)"shared", .ckid_len = 6,
+	    .has_role = 1, .role = CK_M2M_ROLE_KE }, &kpm, 1);
+	/* ckid, then role, then class */
+	assert_find(f->s, t, &(struct m2m_store_query){ .ckid =
+	    (const uint8_t *)"shared", .ckid_len = 6, .has_cls = 1,
+	    .cls = CKO_DATA }, (uint64_t[]){ ke1, ke2 }, 2);
+	assert_find(f->s, t, &(struct m2m_store_query){ .has_role = 1,
+	    .role = CK_M2M_ROLE_KE, .has_cls = 1, .cls = CKO_DATA },
+	    (uint64_t[]){ ke1, ke2 }, 2);
+	assert_find(f->s, t, &(struct m2m_store_query){ .has_role = 1,
+	    .role = CK_M2M_ROLE_KUC }, NULL, 0);
+	assert_find(f->s, t, &(struct m2m_store_query){ .has_cls = 1,
+	    .cls = CKO_DATA }, (uint64_t[]){ data, nolabel, empty }, 3);
+	/* nothing constrained: all of the token */
+	all[0] = kpm; all[1] = ke1; all[2] = ke2; all[3] = data;
+	all[4] = nolabel; all[5] = empty;
+	assert_find(f->s, t, &(struct m2m_store_query){ 0 }, all, 6);
+	assert_find(f->s, t, NULL, all, 6);
+	assert_find(f->s, u + 10, NULL, NULL, 0);
+	/* a label longer than any stored one matches nothing */
+	memset(big, 'x', sizeof(big));
+	assert_find(f->s, t, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)big, .label_len = sizeof(big) }, NULL, 0);
+	/* bad arguments: nothing written */
+	assert_int_equal(m2m_store_object_find(NULL, t, NULL, &ids, &n),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_ptr_equal(ids, (uint64_t *)&f);
+	assert_int_equal(n, 77);
+}
+
+static void
+test_meta(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *v = (uint8_t *)&f, big[70000];
+	size_t n = 5;
+	char longkey[300];
+
+	assert_int_equal(m2m_store_meta_get(f->s, "k", &v, &n),
+	    M2M_ERR_NOT_FOUND);
+	assert_ptr_equal(v, (uint8_t *)&f);
+	assert_int_equal(n, 5);
+	assert_int_equal(m2m_store_meta_put(f->s, "k", (const uint8_t *)"abc",
+	    3), 0);
+	assert_int_equal(m2m_store_meta_get(f->s, "k", &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(v, "abc", 3);
+	free(v);
+	/* replace, then an empty value */
+	assert_int_equal(m2m_store_meta_put(f->s, "k", (const uint8_t *)"de",
+	    2), 0);
+	assert_int_equal(m2m_store_meta_get(f->s, "k", &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_memory_equal(v, "de", 2);
+	free(v);
+	assert_int_equal(m2m_store_meta_put(f->s, "k", NULL, 0), 0);
+	assert_int_equal(m2m_store_meta_get(f->s, "k", &v, &n), 0);
+	assert_int_equal(n, 0);
+	free(v);
+	/* limits */
+	memset(big, 1, sizeof(big));
+	assert_int_equal(m2m_store_meta_put(f->s, "big", big, sizeof(big)),
+	    M2M_ERR_INVALID_ARGUMENT);
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	assert_int_equal(m2m_store_meta_put(f->s, longkey, big, 1),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_store_meta_put(f->s, "k", NULL, 1),
+	    M2M_ERR_INVALID_ARGUMENT);
+	v = (uint8_t *)&f;
+	assert_int_equal(m2m_store_meta_get(f->s, "big", &v, &n),
+	    M2M_ERR_NOT_FOUND);
+	assert_ptr_equal(v, (uint8_t *)&f);
+}
+
+static void
+test_corrupt_rows(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_object *sentinel = (struct m2m_object *)&f, *got;
+	struct m2m_token_rec rec, snap, *list = (struct m2m_token_rec *)&f;
+	uint64_t t = add_token(f->s, "t"), id;
+	size_t n = 9;
+	char sql[256];
+	const char *bad_obj[] = {
+		"blob = zeroblob(%d + 1)",
+		"aux = zeroblob(%d + 1)",
+		"blob = 'text%d'",
+		"attrs = x'0102'",			/* truncated header */
+		"attrs = x'000000030000000000000010ff'",/* short value */
+		"attrs = 'not a blob %d'",
+		"cls = 'x%d'",
+	};
+	const char *bad_tok[] = {
+		"so_pin = zeroblob(%d + 1)",
+		"user_pin = zeroblob(%d + 1)",
+		"label = '0123456789abcdef0123456789abcdefX'",
+		"serial = x'00'",
+		"so_fails = -1",
+		"user_fails = 4294967296",
+		"initialized = 2",
+	};
+	size_t i;
+
+	id = add_obj(f->s, t, "victim", NULL, CK_M2M_ROLE_KE,
+	    CKO_SECRET_KEY);
+	for (i = 0; i < sizeof(bad_obj) / sizeof(bad_obj[0]); i++) {
+		char set[128];
+
+		snprintf(set, sizeof(set), bad_obj[i], M2M_BLOB_MAX);
+		snprintf(sql, sizeof(sql), "SAVEPOINT a; UPDATE objects SET "
+		    "%s WHERE id = %llu; RELEASE a", set,
+		    (unsigned long long)id);
+		raw_exec(f->path, sql);
+		got = sentinel;
+		assert_int_equal(m2m_store_object_get(f->s, t, id, &got),
+		    M2M_ERR_STORE_CORRUPT);
+		assert_ptr_equal(got, sentinel);
+		/* put the row back */
+		assert_int_equal(m2m_store_object_delete(f->s, t, id), 0);
+		id = add_obj(f->s, t, "victim", NULL, CK_M2M_ROLE_KE,
+		    CKO_SECRET_KEY);
+		assert_int_equal(m2m_store_object_get(f->s, t, id, &got), 0);
+		m2m_object_free(got);
+	}
+
+	assert_int_equal(m2m_store_token_get(f->s, t, &snap), 0);
+	for (i = 0; i < sizeof(bad_tok) / sizeof(bad_tok[0]); i++) {
+		char set[128];
+
+		snprintf(set, sizeof(set), bad_tok[i], M2M_PIN_VERIFIER_MAX);
+		snprintf(sql, sizeof(sql), "UPDATE tokens SET %s WHERE id = "
+		    "%llu", set, (unsigned long long)t);
+		raw_exec(f->path, sql);
+		memset(&rec, SENTINEL, sizeof(rec));
+		assert_int_equal(m2m_store_token_get(f->s, t, &rec),
+		    M2M_ERR_STORE_CORRUPT);
+		assert_int_equal(((uint8_t *)&rec)[0], SENTINEL);
+		assert_int_equal(rec.so_pin_len, rec.user_pin_len);
+		list = (struct m2m_token_rec *)&f;
+		assert_int_equal(m2m_store_token_list(f->s, &list, &n),
+		    M2M_ERR_STORE_CORRUPT);
+		assert_ptr_equal(list, (struct m2m_token_rec *)&f);
+		assert_int_equal(n, 9);
+		assert_int_equal(m2m_store_token_update(f->s, &snap), 0);
+		assert_int_equal(m2m_store_token_get(f->s, t, &rec), 0);
+	}
+}
+
+static void
+test_transactions(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_token_rec *list = NULL;
+	struct m2m_object *got = NULL;
+	uint64_t t, id, n = 0;
+	size_t nt = 0;
+
+	assert_int_equal(m2m_store_commit(f->s), M2M_ERR_INTERNAL);
+	m2m_store_rollback(f->s);	/* harmless without a transaction */
+
+	/* rollback leaves nothing */
+	assert_int_equal(m2m_store_begin(f->s), 0);
+	assert_int_equal(m2m_store_begin(f->s), M2M_ERR_INTERNAL);
+	t = add_token(f->s, "gone");
+	id = add_obj(f->s, t, "gone", NULL, 0, CKO_DATA);
+	assert_int_equal(m2m_store_meta_put(f->s, "gone",
+	    (const uint8_t *)"1", 1), 0);
+	m2m_store_rollback(f->s);
+	assert_int_equal(m2m_store_token_list(f->s, &list, &nt), 0);
+	assert_int_equal(nt, 0);
+	free(list);
+	list = NULL;
+	assert_int_equal(m2m_store_object_get(f->s, t, id, &got),
+	    M2M_ERR_NOT_FOUND);
+	assert_int_equal(m2m_store_object_count(f->s, t, &n), 0);
+	assert_int_equal(n, 0);
+	{
+		uint8_t *v = NULL;
+		size_t vl = 0;
+
+		assert_int_equal(m2m_store_meta_get(f->s, "gone", &v, &vl),
+		    M2M_ERR_NOT_FOUND);
+	}
+
+	/* commit keeps */
+	assert_int_equal(m2m_store_begin(f->s), 0);
+	t = add_token(f->s, "kept");
+	id = add_obj(f->s, t, "kept", NULL, 0, CKO_DATA);
+	assert_int_equal(m2m_store_commit(f->s), 0);
+	assert_int_equal(m2m_store_object_get(f->s, t, id, &got), 0);
+	m2m_object_free(got);
+}
+
+static void
+test_two_connections(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s2 = NULL;
+	struct m2m_object *o = NULL;
+	struct m2m_token_rec rec;
+	uint64_t t, id, n = 0;
+
+	assert_int_equal(m2m_store_open(f->path, &s2, NULL, 0), 0);
+	t = add_token(f->s, "shared");
+	assert_int_equal(m2m_store_token_get(s2, t, &rec), 0);
+	assert_string_equal(rec.label, "shared");
+
+	/* uncommitted writes are not visible, committed ones are */
+	assert_int_equal(m2m_store_begin(f->s), 0);
+	id = add_obj(f->s, t, "x", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	assert_int_equal(m2m_store_object_get(s2, t, id, &o),
+	    M2M_ERR_NOT_FOUND);
+	assert_int_equal(m2m_store_commit(f->s), 0);
+	assert_int_equal(m2m_store_object_get(s2, t, id, &o), 0);
+
+	/* s2 updates, s1 sees it */
+	assert_int_equal(m2m_object_attr_set(o, CKA_LABEL, "y", 1), 0);
+	assert_int_equal(m2m_store_object_update(s2, o), 0);
+	m2m_object_free(o);
+	o = NULL;
+	assert_find(f->s, t, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)"y", .label_len = 1 }, &id, 1);
+	assert_int_equal(m2m_store_object_delete(s2, t, id), 0);
+	assert_int_equal(m2m_store_object_count(f->s, t, &n), 0);
+	assert_int_equal(n, 0);
+	m2m_store_close(s2);
+}
+
+/* Several processes create the same fresh file at once: all succeed. */
+static void
+test_concurrent_create(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s = NULL;
+	struct m2m_token_rec *list = NULL;
+	pid_t pids[4];
+	size_t i, n = 0;
+	int gate[2], status;
+	char c;
+
+	assert_int_equal(pipe(gate), 0);
+	fflush(NULL);
+	for (i = 0; i < 4; i++) {
+		assert_true((pids[i] = fork()) >= 0);
+		if (pids[i] == 0) {
+			struct m2m_token_rec rec = make_token("c", "c");
+			uint64_t id;
+			int r;
+
+			close(gate[1]);
+			(void)read(gate[0], &c, 1);	/* EOF: go */
+			r = m2m_store_open(f->path, &s, NULL, 0);
+			if (r == 0)
+				r = m2m_store_token_insert(s, &rec, &id);
+			m2m_store_close(s);
+			_exit(-r);
+		}
+	}
+	close(gate[0]);
+	close(gate[1]);		/* all children start now */
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(m2m_store_open(f->path, &s, NULL, 0), 0);
+	assert_int_equal(m2m_store_token_list(s, &list, &n), 0);
+	assert_int_equal(n, 4);
+	free(list);
+	m2m_store_close(s);
+}
+
+static double
+elapsed_us(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1e6 + (b->tv_nsec - a->tv_nsec) / 1e3;
+}
+
+/* The plan SQLite picks for sql on this file, rows joined by '|'. */
+static void
+query_plan(const char *path, const char *sql, char *out, size_t outlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char q[512];
+	size_t off = 0;
+
+	out[0] = '\0';
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW && off < outlen) {
+		off += snprintf(out + off, outlen - off, "%s|",
+		    (const char *)sqlite3_column_text(st, 3));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+#define SCALE_N	20000
+
+static void
+test_scale_and_plan(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_object *o;
+	struct timespec a, b;
+	uint64_t t = add_token(f->s, "big"), other = add_token(f->s, "x");
+	uint64_t *ids = NULL, want = 0, n64 = 0;
+	size_t i, n = 0;
+	char label[32], plan[1024];
+	/* the query texts of store.c (kept in step by hand) */
+	const char *q_label = "SELECT id FROM objects "
+	    "WHERE token_id = ?1 AND label = ?2 ORDER BY id";
+	const char *q_others[] = {
+		"SELECT id FROM objects "
+		    "WHERE token_id = ?1 AND ckid = ?2 ORDER BY id",
+		"SELECT id FROM objects "
+		    "WHERE token_id = ?1 AND role = ?2 ORDER BY id",
+		"SELECT id FROM objects "
+		    "WHERE token_id = ?1 AND cls = ?2 ORDER BY id",
+		"SELECT id FROM objects WHERE token_id = ?1 ORDER BY id",
+		"SELECT cls, key_type, role, attrs, blob, aux "
+		    "FROM objects WHERE id = ?1 AND token_id = ?2",
+	};
+
+	assert_int_equal(m2m_store_begin(f->s), 0);
+	for (i = 0; i < SCALE_N; i++) {
+		snprintf(label, sizeof(label), "key-%zu", i);
+		o = make_obj(i % 10 == 0 ? other : t, label, label,
+		    CK_M2M_ROLE_KE2E_MASTER, CKO_SECRET_KEY);
+		assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+		if (i == 12345)
+			want = o->id;
+		m2m_object_free(o);
+	}
+	assert_int_equal(m2m_store_commit(f->s), 0);
+	assert_int_equal(m2m_store_object_count(f->s, t, &n64), 0);
+	assert_int_equal(n64, SCALE_N - SCALE_N / 10);
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(m2m_store_object_find(f->s, t,
+	    &(struct m2m_store_query){ .label = (const uint8_t *)"key-12345",
+	    .label_len = 9 }, &ids, &n), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], want);
+	free(ids);
+	ids = NULL;
+	print_message("find by label among %d objects: %.1f us\n", SCALE_N,
+	    elapsed_us(&a, &b));
+	/* the same label on the other token is not found */
+	assert_find(f->s, other, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)"key-12345", .label_len = 9 }, NULL, 0);
+
+	query_plan(f->path, q_label, plan, sizeof(plan));
+	print_message("plan: %s\n", plan);
+	assert_true(strstr(plan, "USING COVERING INDEX objects_label") !=
+	    NULL || strstr(plan, "USING INDEX objects_label") != NULL);
+	assert_null(strstr(plan, "TEMP B-TREE"));	/* no sort */
+	for (i = 0; i < sizeof(q_others) / sizeof(q_others[0]); i++) {
+		query_plan(f->path, q_others[i], plan, sizeof(plan));
+		print_message("plan: %s\n", plan);
+		assert_non_null(strstr(plan, "SEARCH objects USING"));
+		assert_null(strstr(plan, "SCAN objects"));
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_create, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_persistence, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_schema_version_mismatch,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_database, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_not_a_database, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_missing_directory, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tokens, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_token_clear_objects,
+		    setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_objects, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_find, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_meta, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_rows, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_transactions, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_two_connections,
+		    setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_create, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_scale_and_plan,
+		    setup_open, teardown),
+	};
+
+	/* store errors are expected here; keep the output readable */
+	m2m_log_set_level(M2M_LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
