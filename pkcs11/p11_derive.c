@@ -1,0 +1,806 @@
+/*
+ * m2mtoken: key generation and derivation (the oneM2M mechanisms, HKDF,
+ * the TLS 1.2 PSK master secret), random numbers, and the functions this
+ * token refuses (wrapping, key pairs, recovery, dual functions).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core.h"
+#include "err.h"
+#include "ident.h"
+#include "kdf.h"
+#include "log.h"
+#include "object.h"
+#include "p11.h"
+#include "policy.h"
+#include "secret.h"
+
+#define EXPORT	__attribute__((visibility("default")))
+
+#define SALT_MAX	M2M_KEY_MAX
+#define HKDF_INFO_MAX	1024
+#define RANDOM_MAX	(1u << 20)	/* most bytes one C_GenerateRandom */
+#define TLS_MASTER_LEN	48
+#define TLS_SEED_MAX	64
+
+/* What one derivation produced, before it becomes an object. */
+struct derived {
+	struct m2m_policy_mech	 pm;
+	struct m2m_secret	*value;
+	uint8_t			*peer;		/* NFKC id, or NULL */
+	size_t			 peerlen;
+	char			*label;		/* default label, or NULL */
+	enum m2m_hash		 e2e_hash;	/* for the E2E key id */
+	int			 want_e2e_id;
+};
+
+static void
+derived_clear(struct derived *d)
+{
+	m2m_secret_free(d->value);
+	free(d->peer);
+	free(d->label);
+	memset(d, 0, sizeof(*d));
+}
+
+static CK_RV
+use_ok(const struct m2m_object *base, enum m2m_use use)
+{
+	int r = m2m_policy_check_use(base, use, (int64_t)time(NULL));
+
+	if (r != 0)
+		m2m_info("C_DeriveKey: base key: %s", m2m_strerror(r));
+	return p11_rv(r);
+}
+
+static CK_RV
+param_id(CK_MECHANISM_PTR m, uint8_t **ret, size_t *ret_len)
+{
+	if (m->pParameter == NULL || m->ulParameterLen == 0 ||
+	    m->ulParameterLen > M2M_ID_MAX)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (m2m_ident_nfkc(m->pParameter, m->ulParameterLen, ret,
+	    ret_len) != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
+	return CKR_OK;
+}
+
+static char *
+base_label(const struct m2m_object *base, const char *suffix)
+{
+	const struct m2m_attr *a = m2m_object_attr(base, CKA_LABEL);
+	size_t n, sl = suffix ? strlen(suffix) : 0;
+	char *s;
+
+	if (a == NULL || a->len == 0 || a->len > M2M_ID_MAX)
+		return NULL;
+	n = a->len;
+	if ((s = malloc(n + sl + 1)) == NULL)
+		return NULL;
+	memcpy(s, a->val, n);
+	if (sl != 0)
+		memcpy(s + n, suffix, sl);
+	s[n + sl] = '\0';
+	return s;
+}
+
+static CK_RV
+derive_from_ke(const struct m2m_object *base, CK_MECHANISM_PTR m,
+    const struct m2m_keyref *kr, struct derived *d)
+{
+	const struct m2m_backend *be = m2m_core_backend(p11.core);
+	enum m2m_ke_kdf which;
+	CK_M2M_KUC_PARAMS kp;
+	unsigned long suid = 0;
+	char suffix[32];
+	CK_RV rv;
+	int r;
+
+	if ((rv = use_ok(base, M2M_USE_DERIVE_KE)) != CKR_OK)
+		return rv;
+	if (m->mechanism == CKM_M2M_KUC_DERIVE) {
+		if (m->pParameter == NULL || m->ulParameterLen != sizeof(kp))
+			return CKR_MECHANISM_PARAM_INVALID;
+		memcpy(&kp, m->pParameter, sizeof(kp));
+		if (kp.pTargetId == NULL || kp.ulTargetIdLen == 0 ||
+		    kp.ulTargetIdLen > M2M_ID_MAX || kp.ulSuid > 99)
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (m2m_ident_nfkc(kp.pTargetId, kp.ulTargetIdLen, &d->peer,
+		    &d->peerlen) != 0)
+			return CKR_MECHANISM_PARAM_INVALID;
+		suid = kp.ulSuid;
+		which = M2M_KDF_KUC;
+		d->pm.role = CK_M2M_ROLE_KUC;
+		/* [profile] Kuc label: KeId "/" SUID */
+		snprintf(suffix, sizeof(suffix), "/%lu", suid);
+		d->label = base_label(base, suffix);
+	} else {
+		if ((rv = param_id(m, &d->peer, &d->peerlen)) != CKR_OK)
+			return rv;
+		which = m->mechanism == CKM_M2M_KM_DERIVE ? M2M_KDF_KM :
+		    M2M_KDF_KPSA;
+		d->pm.role = which == M2M_KDF_KM ? CK_M2M_ROLE_KM :
+		    CK_M2M_ROLE_KPSA;
+		/* KpsaId = KmId = KeId */
+		d->label = base_label(base, NULL);
+	}
+	d->pm.key_type = CKK_GENERIC_SECRET;
+	d->pm.value_len = 32;
+	if ((r = m2m_kdf_from_ke(be, kr, which, suid, d->peer, d->peerlen,
+	    &d->value)) != 0)
+		return p11_rv(r);
+	return CKR_OK;
+}
+
+static enum m2m_hash
+master_hash(const struct m2m_object *master)
+{
+	const struct m2m_attr *a = m2m_object_attr(master,
+	    CKA_KEY_GEN_MECHANISM);
+	CK_ULONG m = 0;
+
+	if (a != NULL && a->len == sizeof(m))
+		memcpy(&m, a->val, sizeof(m));
+	return m == CKM_M2M_E2E_MASTER_SHA512 ? M2M_HASH_SHA512 :
+	    M2M_HASH_SHA256;
+}
+
+static CK_RV
+derive_e2e(const struct m2m_object *base, CK_MECHANISM_PTR m,
+    const struct m2m_keyref *kr, struct derived *d)
+{
+	const struct m2m_backend *be = m2m_core_backend(p11.core);
+	enum m2m_hash hash;
+	uint8_t n;
+	CK_RV rv;
+	int r;
+
+	if (m->mechanism == CKM_M2M_E2E_EXPAND) {
+		if ((rv = use_ok(base, M2M_USE_E2E_EXPAND)) != CKR_OK)
+			return rv;
+		if (m->pParameter == NULL || m->ulParameterLen != 1)
+			return CKR_MECHANISM_PARAM_INVALID;
+		n = *(const uint8_t *)m->pParameter;
+		if (n < 1 || n > 4)
+			return CKR_MECHANISM_PARAM_INVALID;
+		hash = master_hash(base);
+		if ((r = m2m_kdf_e2e_expand(be, kr, hash, n, &d->value)) != 0)
+			return p11_rv(r);
+		d->pm.role = CK_M2M_ROLE_KE2E_MASTER + n;
+		if (n == 2 || n == 4) {
+			/* [profile] conf keys: AES-256, first 32 bytes */
+			d->pm.key_type = CKK_AES;
+			m2m_secret_truncate(d->value, 32);
+		} else
+			d->pm.key_type = CKK_GENERIC_SECRET;
+		d->pm.value_len = m2m_secret_len(d->value);
+		d->label = base_label(base, NULL);
+		return CKR_OK;
+	}
+	if ((rv = use_ok(base, M2M_USE_E2E_MASTER)) != CKR_OK)
+		return rv;
+	if ((m->pParameter == NULL && m->ulParameterLen != 0) ||
+	    m->ulParameterLen > SALT_MAX)
+		return CKR_MECHANISM_PARAM_INVALID;
+	hash = m->mechanism == CKM_M2M_E2E_MASTER_SHA512 ? M2M_HASH_SHA512 :
+	    M2M_HASH_SHA256;
+	if ((r = m2m_kdf_e2e_master(be, m->pParameter, m->ulParameterLen, kr,
+	    hash, &d->value)) != 0)
+		return p11_rv(r);
+	d->pm.role = CK_M2M_ROLE_KE2E_MASTER;
+	d->pm.key_type = CKK_GENERIC_SECRET;
+	d->pm.value_len = m2m_secret_len(d->value);
+	d->e2e_hash = hash;
+	d->want_e2e_id = 1;
+	return CKR_OK;
+}
+
+static CK_RV
+derive_tls_master(const struct m2m_object *base, CK_MECHANISM_PTR m,
+    struct p11_session *s, struct derived *d)
+{
+	const struct m2m_backend *be = m2m_core_backend(p11.core);
+	CK_M2M_TLS12_PSK_PARAMS p;
+	struct m2m_keyref kr;
+	uint8_t seed[2 * TLS_SEED_MAX];
+	const char *label;
+	size_t seedlen;
+	enum m2m_hash hash;
+	CK_RV rv;
+	int r;
+
+	if ((rv = use_ok(base, M2M_USE_TLS_MASTER)) != CKR_OK)
+		return rv;
+	if (base->aux == NULL) {
+		m2m_error("C_DeriveKey: key has no PSK premaster form");
+		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	}
+	if (m->pParameter == NULL || m->ulParameterLen != sizeof(p))
+		return CKR_MECHANISM_PARAM_INVALID;
+	memcpy(&p, m->pParameter, sizeof(p));
+	if (p.prfHashMechanism == CKM_SHA256)
+		hash = M2M_HASH_SHA256;
+	else if (p.prfHashMechanism == CKM_SHA384)
+		hash = M2M_HASH_SHA384;
+	else
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (p.bExtendedMasterSecret) {
+		if (p.pSessionHash == NULL || p.ulSessionHashLen == 0 ||
+		    p.ulSessionHashLen > TLS_SEED_MAX ||
+		    p.pClientRandom != NULL || p.ulClientRandomLen != 0 ||
+		    p.pServerRandom != NULL || p.ulServerRandomLen != 0)
+			return CKR_MECHANISM_PARAM_INVALID;
+		label = "extended master secret";
+		memcpy(seed, p.pSessionHash, p.ulSessionHashLen);
+		seedlen = p.ulSessionHashLen;
+	} else {
+		if (p.pClientRandom == NULL || p.ulClientRandomLen != 32 ||
+		    p.pServerRandom == NULL || p.ulServerRandomLen != 32 ||
+		    p.pSessionHash != NULL || p.ulSessionHashLen != 0)
+			return CKR_MECHANISM_PARAM_INVALID;
+		label = "master secret";
+		memcpy(seed, p.pClientRandom, 32);
+		memcpy(seed + 32, p.pServerRandom, 32);
+		seedlen = 64;
+	}
+	if ((r = m2m_secret_new(TLS_MASTER_LEN, &d->value)) != 0)
+		return p11_rv(r);
+	m2m_core_keyref(base, 1, p11_session_objauth(s), &kr);
+	if ((r = m2m_kdf_tls12_prf(be, &kr, hash, (const uint8_t *)label,
+	    strlen(label), seed, seedlen, m2m_secret_data(d->value),
+	    TLS_MASTER_LEN)) != 0)
+		return p11_rv(r);
+	d->pm.role = CK_M2M_ROLE_TLS_MASTER;
+	d->pm.key_type = CKK_GENERIC_SECRET;
+	d->pm.value_len = TLS_MASTER_LEN;
+	return CKR_OK;
+}
+
+/* RFC 5869 HKDF on a role-less generic secret. */
+static CK_RV
+derive_hkdf(const struct m2m_object *base, CK_MECHANISM_PTR m,
+    const struct m2m_keyref *kr, const struct m2m_attr *t, size_t nt,
+    struct derived *d)
+{
+	const struct m2m_backend *be = m2m_core_backend(p11.core);
+	struct m2m_secret *prk = NULL, *okm = NULL;
+	struct m2m_keyref pk;
+	CK_HKDF_PARAMS p;
+	uint8_t *blob = NULL, *msg = NULL, blk[M2M_HASH_MAX_LEN];
+	uint8_t zero[M2M_HASH_MAX_LEN] = { 0 };
+	size_t bloblen = 0, hl, want = 0, off = 0, i, ml, n;
+	enum m2m_hash hash;
+	CK_ULONG u;
+	CK_RV rv = CKR_GENERAL_ERROR;
+	int r;
+
+	if ((rv = use_ok(base, M2M_USE_HKDF)) != CKR_OK)
+		return rv;
+	if (base->key_type != CKK_GENERIC_SECRET)
+		return CKR_KEY_TYPE_INCONSISTENT;
+	if (m->pParameter == NULL || m->ulParameterLen != sizeof(p))
+		return CKR_MECHANISM_PARAM_INVALID;
+	memcpy(&p, m->pParameter, sizeof(p));
+	if (p.prfHashMechanism == CKM_SHA256)
+		hash = M2M_HASH_SHA256;
+	else if (p.prfHashMechanism == CKM_SHA384)
+		hash = M2M_HASH_SHA384;
+	else if (p.prfHashMechanism == CKM_SHA512)
+		hash = M2M_HASH_SHA512;
+	else
+		return CKR_MECHANISM_PARAM_INVALID;
+	hl = m2m_hash_len(hash);
+	if ((!p.bExtract && !p.bExpand) ||
+	    (p.pInfo == NULL && p.ulInfoLen != 0) ||
+	    p.ulInfoLen > HKDF_INFO_MAX)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (p.bExtract) {
+		if (p.ulSaltType == CKF_HKDF_SALT_NULL) {
+			if (p.pSalt != NULL || p.ulSaltLen != 0)
+				return CKR_MECHANISM_PARAM_INVALID;
+		} else if (p.ulSaltType == CKF_HKDF_SALT_DATA) {
+			if (p.pSalt == NULL || p.ulSaltLen == 0 ||
+			    p.ulSaltLen > SALT_MAX)
+				return CKR_MECHANISM_PARAM_INVALID;
+		} else
+			return CKR_MECHANISM_PARAM_INVALID;
+	}
+	for (i = 0; i < nt; i++)
+		if (t[i].type == CKA_VALUE_LEN && t[i].len == sizeof(u)) {
+			memcpy(&u, t[i].val, sizeof(u));
+			want = u;
+		}
+	if (!p.bExpand)
+		want = hl;
+	if (want == 0)
+		return CKR_TEMPLATE_INCOMPLETE;
+	if (want > M2M_KEY_MAX || want > 255 * hl)
+		return CKR_KEY_SIZE_RANGE;
+	if (p.bExtract) {
+		/* PRK = HMAC(salt, IKM): the stored key is the message */
+		if ((r = m2m_secret_new(hl, &prk)) != 0)
+			return p11_rv(r);
+		if ((r = be->ops->hmac_keymsg(be->impl,
+		    p.pSalt ? p.pSalt : zero, p.pSalt ? p.ulSaltLen : hl, kr,
+		    hash, m2m_secret_data(prk))) != 0) {
+			rv = p11_rv(r);
+			goto out;
+		}
+	}
+	if (!p.bExpand) {
+		d->value = prk;
+		prk = NULL;
+		rv = CKR_OK;
+		goto out;
+	}
+	if (prk != NULL) {
+		/* the PRK becomes a transient backend key for the expand */
+		if ((r = be->ops->wrap(be->impl, M2M_KIND_HMAC,
+		    m2m_secret_data(prk), hl, &blob, &bloblen)) != 0) {
+			rv = p11_rv(r);
+			goto out;
+		}
+		memset(&pk, 0, sizeof(pk));
+		pk.kind = M2M_KIND_HMAC;
+		pk.blob = blob;
+		pk.bloblen = bloblen;
+		kr = &pk;
+	}
+	if ((r = m2m_secret_new(want, &okm)) != 0 ||
+	    (msg = malloc(hl + p.ulInfoLen + 1)) == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	for (i = 1; off < want; i++) {
+		ml = 0;
+		if (i > 1) {
+			memcpy(msg, blk, hl);
+			ml = hl;
+		}
+		if (p.ulInfoLen != 0)
+			memcpy(msg + ml, p.pInfo, p.ulInfoLen);
+		ml += p.ulInfoLen;
+		msg[ml++] = (uint8_t)i;
+		if ((r = be->ops->hmac(be->impl, kr, hash, msg, ml,
+		    blk)) != 0) {
+			rv = p11_rv(r);
+			goto out;
+		}
+		n = want - off < hl ? want - off : hl;
+		memcpy(m2m_secret_data(okm) + off, blk, n);
+		off += n;
+	}
+	d->value = okm;
+	okm = NULL;
+	rv = CKR_OK;
+ out:
+	if (msg != NULL) {
+		m2m_wipe(msg, hl + p.ulInfoLen + 1);
+		free(msg);
+	}
+	m2m_wipe(blk, sizeof(blk));
+	free(blob);
+	m2m_secret_free(prk);
+	m2m_secret_free(okm);
+	if (rv == CKR_OK) {
+		d->pm.role = 0;
+		d->pm.key_type = (unsigned long)-1;
+		d->pm.value_len = want;
+	}
+	return rv;
+}
+
+static int
+set_if_absent(struct m2m_object *o, unsigned long type, const void *v,
+    size_t n)
+{
+	if (m2m_object_attr(o, type) != NULL || v == NULL || n == 0)
+		return 0;
+	return m2m_object_attr_set(o, type, v, n);
+}
+
+EXPORT CK_RV
+C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
+    CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+	const struct m2m_backend *be;
+	struct p11_session *s;
+	struct m2m_attr *t = NULL;
+	struct m2m_object *base = NULL, *o = NULL;
+	const struct m2m_attr *value, *a;
+	struct m2m_keyref kr;
+	struct derived d;
+	char *e2eid = NULL;
+	size_t vlen, fl;
+	const uint8_t *fqdn;
+	CK_RV rv;
+	int r;
+
+	memset(&d, 0, sizeof(d));
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	be = m2m_core_backend(p11.core);
+	if (pMechanism == NULL || phKey == NULL) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if ((rv = p11_template_in(pTemplate, ulAttributeCount, &t)) != CKR_OK)
+		goto out;
+	if ((rv = p11_object_load(s, hBaseKey, &base)) != CKR_OK) {
+		if (rv == CKR_OBJECT_HANDLE_INVALID)
+			rv = CKR_KEY_HANDLE_INVALID;
+		goto out;
+	}
+	m2m_core_keyref(base, 0, p11_session_objauth(s), &kr);
+	d.pm.mechanism = pMechanism->mechanism;
+	switch (pMechanism->mechanism) {
+	case CKM_M2M_KM_DERIVE:
+	case CKM_M2M_KPSA_DERIVE:
+	case CKM_M2M_KUC_DERIVE:
+		rv = derive_from_ke(base, pMechanism, &kr, &d);
+		break;
+	case CKM_M2M_E2E_MASTER_SHA256:
+	case CKM_M2M_E2E_MASTER_SHA512:
+	case CKM_M2M_E2E_EXPAND:
+		rv = derive_e2e(base, pMechanism, &kr, &d);
+		break;
+	case CKM_M2M_TLS12_PSK_MASTER:
+		rv = derive_tls_master(base, pMechanism, s, &d);
+		break;
+	case CKM_HKDF_DERIVE:
+		rv = derive_hkdf(base, pMechanism, &kr, t, ulAttributeCount,
+		    &d);
+		break;
+	default:
+		rv = CKR_MECHANISM_INVALID;
+	}
+	if (rv != CKR_OK) {
+		m2m_info("C_DeriveKey(0x%lx): 0x%lx", pMechanism->mechanism,
+		    rv);
+		goto out;
+	}
+	if ((r = m2m_policy_build(M2M_ORIGIN_DERIVE, t, ulAttributeCount,
+	    &d.pm, &o, &value, &vlen)) != 0) {
+		m2m_info("C_DeriveKey: template: %s", m2m_strerror(r));
+		rv = p11_rv(r);
+		goto out;
+	}
+	if ((rv = m2m_object_bool(o, CKA_TOKEN, 0) && !p11_session_is_rw(s) ?
+	    CKR_SESSION_READ_ONLY : CKR_OK) != CKR_OK)
+		goto out;
+	if ((r = m2m_core_wrap(p11.core, o, m2m_secret_data(d.value),
+	    m2m_secret_len(d.value), p11_session_objauth(s))) != 0) {
+		m2m_error("C_DeriveKey: backend cannot wrap: %s",
+		    m2m_strerror(r));
+		rv = p11_rv(r);
+		goto out;
+	}
+	m2m_secret_free(d.value);	/* wrapped: wipe the host copy now */
+	d.value = NULL;
+	if (d.want_e2e_id && m2m_object_attr(o, CKA_LABEL) == NULL) {
+		/* [profile] E2EKeyId = hex(HMAC(master, id label)[0..16]) @ FQDN */
+		a = m2m_object_attr(base, CKA_LABEL);
+		fqdn = a ? m2m_ident_fqdn(a->val, a->len, &fl) : NULL;
+		if (fqdn == NULL) {
+			m2m_info("C_DeriveKey: base label has no @FQDN; give "
+			    "CKA_LABEL for the E2E master");
+			rv = CKR_TEMPLATE_INCOMPLETE;
+			goto out;
+		}
+		m2m_core_keyref(o, 0, p11_session_objauth(s), &kr);
+		kr.id = 0;
+		if ((r = m2m_kdf_e2e_keyid(be, &kr, d.e2e_hash, fqdn, fl,
+		    &e2eid)) != 0) {
+			rv = p11_rv(r);
+			goto out;
+		}
+		d.label = e2eid;
+		e2eid = NULL;
+	}
+	/* identifiers and bindings the template did not give */
+	if (m2m_object_attr(o, CKA_LABEL) == NULL && d.label != NULL &&
+	    ((r = m2m_object_attr_set(o, CKA_LABEL, d.label,
+	    strlen(d.label))) != 0 || (m2m_object_attr(o, CKA_ID) == NULL &&
+	    (r = m2m_object_attr_set(o, CKA_ID, d.label,
+	    strlen(d.label))) != 0))) {
+		rv = p11_rv(r);
+		goto out;
+	}
+	if ((a = m2m_object_attr(base, CKA_M2M_PEER_ID)) != NULL &&
+	    d.peer == NULL && (r = set_if_absent(o, CKA_M2M_PEER_ID, a->val,
+	    a->len)) != 0) {
+		rv = p11_rv(r);
+		goto out;
+	}
+	if ((r = set_if_absent(o, CKA_M2M_PEER_ID, d.peer, d.peerlen)) != 0 ||
+	    ((a = m2m_object_attr(base, CKA_M2M_ENROLEE_ID)) != NULL &&
+	    (r = set_if_absent(o, a->type, a->val, a->len)) != 0) ||
+	    ((a = m2m_object_attr(base, CKA_M2M_EXPIRES)) != NULL &&
+	    (r = set_if_absent(o, a->type, a->val, a->len)) != 0)) {
+		rv = p11_rv(r);
+		goto out;
+	}
+	/* deriving the same (role, label, peer) again gives the same key */
+	if (o->role != CK_M2M_ROLE_TLS_MASTER &&
+	    p11_object_lookup(s, o->role, o, phKey)) {
+		rv = CKR_OK;
+		goto out;
+	}
+	rv = p11_object_store(s, o, phKey);
+ out:
+	derived_clear(&d);
+	free(e2eid);
+	m2m_object_free(o);
+	m2m_object_free(base);
+	p11_template_free(t);
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+	const struct m2m_backend *be;
+	struct p11_session *s;
+	struct m2m_attr *t = NULL;
+	struct m2m_object *o = NULL;
+	struct m2m_secret *v = NULL;
+	const struct m2m_attr *value;
+	struct m2m_policy_mech pm;
+	size_t vlen;
+	CK_RV rv;
+	int r;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	be = m2m_core_backend(p11.core);
+	if (pMechanism == NULL || phKey == NULL) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	memset(&pm, 0, sizeof(pm));
+	pm.mechanism = pMechanism->mechanism;
+	if (pMechanism->mechanism == CKM_GENERIC_SECRET_KEY_GEN)
+		pm.key_type = CKK_GENERIC_SECRET;
+	else if (pMechanism->mechanism == CKM_AES_KEY_GEN)
+		pm.key_type = CKK_AES;
+	else {
+		rv = CKR_MECHANISM_INVALID;
+		goto out;
+	}
+	if (pMechanism->ulParameterLen != 0) {
+		rv = CKR_MECHANISM_PARAM_INVALID;
+		goto out;
+	}
+	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
+		goto out;
+	if ((r = m2m_policy_build(M2M_ORIGIN_GENERATE, t, ulCount, &pm, &o,
+	    &value, &vlen)) != 0) {
+		m2m_info("C_GenerateKey: %s", m2m_strerror(r));
+		rv = p11_rv(r);
+		goto out;
+	}
+	if (o->on_token && !p11_session_is_rw(s)) {
+		rv = CKR_SESSION_READ_ONLY;
+		goto out;
+	}
+	if ((r = m2m_secret_new(vlen, &v)) != 0 ||
+	    (r = be->ops->random(be->impl, m2m_secret_data(v), vlen)) != 0 ||
+	    (r = m2m_core_wrap(p11.core, o, m2m_secret_data(v), vlen,
+	    p11_session_objauth(s))) != 0) {
+		m2m_error("C_GenerateKey: %s", m2m_strerror(r));
+		rv = p11_rv(r);
+		goto out;
+	}
+	rv = p11_object_store(s, o, phKey);
+ out:
+	m2m_secret_free(v);
+	m2m_object_free(o);
+	p11_template_free(t);
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData,
+    CK_ULONG ulRandomLen)
+{
+	const struct m2m_backend *be;
+	struct p11_session *s;
+	size_t off = 0, n;
+	CK_RV rv;
+	int r;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	be = m2m_core_backend(p11.core);
+	if (pRandomData == NULL && ulRandomLen != 0)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (ulRandomLen > RANDOM_MAX)
+		rv = CKR_DATA_LEN_RANGE;
+	while (rv == CKR_OK && off < ulRandomLen) {
+		n = ulRandomLen - off > 1024 ? 1024 : ulRandomLen - off;
+		if ((r = be->ops->random(be->impl, pRandomData + off,
+		    n)) != 0) {
+			m2m_error("C_GenerateRandom: %s", m2m_strerror(r));
+			rv = p11_rv(r);
+		}
+		off += n;
+	}
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
+{
+	struct p11_session *s;
+	CK_RV rv;
+
+	(void)pSeed;
+	(void)ulSeedLen;
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	p11_leave();
+	return CKR_RANDOM_SEED_NOT_SUPPORTED;
+}
+
+EXPORT CK_RV
+C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
+    CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
+{
+	struct p11_session *s;
+	struct m2m_object *k = NULL;
+	CK_RV rv;
+
+	(void)hWrappingKey;
+	(void)pWrappedKey;
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if (pMechanism == NULL || pulWrappedKeyLen == NULL) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if ((rv = p11_object_load(s, hKey, &k)) != CKR_OK) {
+		rv = CKR_KEY_HANDLE_INVALID;
+		goto out;
+	}
+	/* no key leaves this token wrapped: role keys least of all */
+	if (m2m_policy_check_use(k, M2M_USE_WRAP, 0) != 0 ||
+	    !m2m_object_bool(k, CKA_EXTRACTABLE, 0)) {
+		m2m_info("C_WrapKey: key %lu is not extractable", hKey);
+		rv = CKR_KEY_UNEXTRACTABLE;
+	} else
+		rv = CKR_MECHANISM_INVALID;
+ out:
+	m2m_object_free(k);
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
+    CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+    CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+	struct p11_session *s;
+	CK_RV rv;
+
+	(void)hUnwrappingKey;
+	(void)pWrappedKey;
+	(void)ulWrappedKeyLen;
+	(void)pTemplate;
+	(void)ulAttributeCount;
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	rv = pMechanism == NULL || phKey == NULL ? CKR_ARGUMENTS_BAD :
+	    CKR_MECHANISM_INVALID;
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_ATTRIBUTE_PTR pPubTemplate, CK_ULONG ulPubCount,
+    CK_ATTRIBUTE_PTR pPrivTemplate, CK_ULONG ulPrivCount,
+    CK_OBJECT_HANDLE_PTR phPub, CK_OBJECT_HANDLE_PTR phPriv)
+{
+	struct p11_session *s;
+	CK_RV rv;
+
+	(void)pPubTemplate;
+	(void)ulPubCount;
+	(void)pPrivTemplate;
+	(void)ulPrivCount;
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	rv = pMechanism == NULL || phPub == NULL || phPriv == NULL ?
+	    CKR_ARGUMENTS_BAD : CKR_MECHANISM_INVALID;
+	p11_leave();
+	return rv;
+}
+
+/* Recovery and dual-function calls: none of this token's mechanisms. */
+static CK_RV
+not_supported_session(CK_SESSION_HANDLE h)
+{
+	struct p11_session *s;
+	CK_RV rv;
+
+	if ((rv = p11_enter_session(h, &s)) != CKR_OK)
+		return rv;
+	p11_leave();
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+EXPORT CK_RV
+C_SignRecoverInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
+{
+	(void)m;
+	(void)k;
+	return not_supported_session(h);
+}
+
+EXPORT CK_RV
+C_SignRecover(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dl, CK_BYTE_PTR s,
+    CK_ULONG_PTR sl)
+{
+	(void)d; (void)dl; (void)s; (void)sl;
+	return not_supported_session(h);
+}
+
+EXPORT CK_RV
+C_VerifyRecoverInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,
+    CK_OBJECT_HANDLE k)
+{
+	(void)m;
+	(void)k;
+	return not_supported_session(h);
+}
+
+EXPORT CK_RV
+C_VerifyRecover(CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG sl,
+    CK_BYTE_PTR d, CK_ULONG_PTR dl)
+{
+	(void)d; (void)dl; (void)s; (void)sl;
+	return not_supported_session(h);
+}
+
+EXPORT CK_RV
+C_DigestEncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG pl,
+    CK_BYTE_PTR e, CK_ULONG_PTR el)
+{
+	(void)p; (void)pl; (void)e; (void)el;
+	return not_supported_session(h);
+}
+
+EXPORT CK_RV
+C_DecryptDigestUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR e, CK_ULONG el,
+    CK_BYTE_PTR p, CK_ULONG_PTR pl)
+{
+	(void)p; (void)pl; (void)e; (void)el;
+	return not_supported_session(h);
+}
+
+EXPORT CK_RV
+C_SignEncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG pl,
+    CK_BYTE_PTR e, CK_ULONG_PTR el)
+{
+	(void)p; (void)pl; (void)e; (void)el;
+	return not_supported_session(h);
+}
+
+EXPORT CK_RV
+C_DecryptVerifyUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR e, CK_ULONG el,
+    CK_BYTE_PTR p, CK_ULONG_PTR pl)
+{
+	(void)p; (void)pl; (void)e; (void)el;
+	return not_supported_session(h);
+}

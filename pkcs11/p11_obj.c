@@ -1,0 +1,682 @@
+/*
+ * m2mtoken: PKCS#11 object management: templates, handles, session
+ * objects, C_CreateObject, C_CopyObject, C_DestroyObject, attributes and
+ * C_FindObjects*.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core.h"
+#include "err.h"
+#include "log.h"
+#include "object.h"
+#include "p11.h"
+#include "policy.h"
+#include "secret.h"
+#include "store.h"
+
+#define EXPORT	__attribute__((visibility("default")))
+
+/* see p11.h */
+CK_RV
+p11_template_in(CK_ATTRIBUTE_PTR t, CK_ULONG n, struct m2m_attr **ret)
+{
+	struct m2m_attr *a;
+	CK_ULONG i;
+
+	*ret = NULL;
+	if (t == NULL && n != 0)
+		return CKR_ARGUMENTS_BAD;
+	if (n > P11_TEMPLATE_MAX)
+		return CKR_TEMPLATE_INCONSISTENT;
+	if ((a = calloc(n + 1, sizeof(*a))) == NULL)
+		return CKR_HOST_MEMORY;
+	for (i = 0; i < n; i++) {
+		if (t[i].pValue == NULL && t[i].ulValueLen != 0) {
+			free(a);
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		}
+		if (t[i].ulValueLen > M2M_ATTR_MAX_LEN) {
+			free(a);
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		}
+		a[i].type = t[i].type;
+		a[i].val = t[i].pValue;	/* borrowed, never freed */
+		a[i].len = t[i].ulValueLen;
+	}
+	*ret = a;
+	return CKR_OK;
+}
+
+/* see p11.h */
+void
+p11_template_free(struct m2m_attr *a)
+{
+	free(a);	/* values are the caller's */
+}
+
+static int
+is_session_handle(CK_OBJECT_HANDLE h)
+{
+	return (h & P11_SESSION_OBJ_BIT) != 0;
+}
+
+static ssize_t
+sobj_index(CK_OBJECT_HANDLE h)
+{
+	size_t i;
+
+	for (i = 0; i < p11.nsobjs; i++)
+		if (p11.sobjs[i]->id == h)
+			return (ssize_t)i;
+	return -1;
+}
+
+static int
+visible(const struct p11_session *s, const struct m2m_object *o)
+{
+	return o->token_id == s->token_id &&
+	    (!m2m_policy_is_private(o) || p11_user_logged_in(s));
+}
+
+/* see p11.h */
+CK_RV
+p11_object_load(struct p11_session *s, CK_OBJECT_HANDLE h,
+    struct m2m_object **ret)
+{
+	struct m2m_object *o = NULL;
+	ssize_t i;
+	int r;
+
+	*ret = NULL;
+	if (h == CK_INVALID_HANDLE)
+		return CKR_OBJECT_HANDLE_INVALID;
+	if (is_session_handle(h)) {
+		if ((i = sobj_index(h)) < 0)
+			return CKR_OBJECT_HANDLE_INVALID;
+		if ((r = m2m_object_dup(p11.sobjs[i], &o)) != 0)
+			return p11_rv(r);
+	} else {
+		r = m2m_store_object_get(m2m_core_store(p11.core),
+		    s->token_id, h, &o);
+		if (r == M2M_ERR_NOT_FOUND)
+			return CKR_OBJECT_HANDLE_INVALID;
+		if (r != 0) {
+			m2m_error("cannot read object %lu: %s", h,
+			    m2m_strerror(r));
+			return p11_rv(r);
+		}
+	}
+	if (!visible(s, o)) {
+		m2m_object_free(o);
+		return CKR_OBJECT_HANDLE_INVALID;
+	}
+	*ret = o;
+	return CKR_OK;
+}
+
+static CK_RV
+session_rights(struct p11_session *s, const struct m2m_object *o)
+{
+	if (o->on_token && !p11_session_is_rw(s))
+		return CKR_SESSION_READ_ONLY;
+	if (m2m_policy_is_private(o) && !p11_user_logged_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	return CKR_OK;
+}
+
+/* see p11.h */
+CK_RV
+p11_object_store(struct p11_session *s, struct m2m_object *o,
+    CK_OBJECT_HANDLE *ret_handle)
+{
+	struct m2m_object *c = NULL, **no;
+	CK_SESSION_HANDLE *nw;
+	CK_RV rv;
+	int r;
+
+	if ((rv = session_rights(s, o)) != CKR_OK)
+		return rv;
+	o->token_id = s->token_id;
+	if (o->on_token) {
+		if ((r = m2m_store_object_insert(m2m_core_store(p11.core),
+		    o)) != 0) {
+			m2m_error("cannot store a new object: %s",
+			    m2m_strerror(r));
+			return p11_rv(r);
+		}
+		*ret_handle = (CK_OBJECT_HANDLE)o->id;
+		return CKR_OK;
+	}
+	if (p11.nsobjs >= 1000000)
+		return CKR_DEVICE_MEMORY;
+	if ((r = m2m_object_dup(o, &c)) != 0)
+		return p11_rv(r);
+	if ((no = realloc(p11.sobjs, (p11.nsobjs + 1) * sizeof(*no))) == NULL)
+		goto nomem;
+	p11.sobjs = no;
+	if ((nw = realloc(p11.sobj_owner, (p11.nsobjs + 1) *
+	    sizeof(*nw))) == NULL)
+		goto nomem;
+	p11.sobj_owner = nw;
+	c->id = P11_SESSION_OBJ_BIT | p11.next_sobj++;
+	o->id = c->id;
+	p11.sobjs[p11.nsobjs] = c;
+	p11.sobj_owner[p11.nsobjs] = s->handle;
+	p11.nsobjs++;
+	*ret_handle = (CK_OBJECT_HANDLE)c->id;
+	return CKR_OK;
+ nomem:
+	m2m_object_free(c);
+	return CKR_HOST_MEMORY;
+}
+
+static void
+sobj_remove(size_t i)
+{
+	const struct m2m_backend *be = m2m_core_backend(p11.core);
+
+	be->ops->forget(be->impl, p11.sobjs[i]->id);
+	if (p11.sobjs[i]->aux != NULL)
+		be->ops->forget(be->impl, p11.sobjs[i]->id | (1ULL << 62));
+	m2m_object_free(p11.sobjs[i]);
+	p11.sobjs[i] = p11.sobjs[p11.nsobjs - 1];
+	p11.sobj_owner[i] = p11.sobj_owner[p11.nsobjs - 1];
+	p11.nsobjs--;
+}
+
+/* see p11.h */
+void
+p11_session_objects_drop(CK_SESSION_HANDLE h, uint64_t token_id)
+{
+	size_t i = 0;
+
+	(void)token_id;
+	while (i < p11.nsobjs) {
+		if (h == 0 || p11.sobj_owner[i] == h)
+			sobj_remove(i);
+		else
+			i++;
+	}
+}
+
+/* see p11.h */
+int
+p11_object_lookup(struct p11_session *s, unsigned long role,
+    const struct m2m_object *like, CK_OBJECT_HANDLE *ret)
+{
+	const struct m2m_attr *label = m2m_object_attr(like, CKA_LABEL);
+	const struct m2m_attr *peer = m2m_object_attr(like, CKA_M2M_PEER_ID);
+	struct m2m_store_query q;
+	struct m2m_object *o = NULL;
+	uint64_t *ids = NULL;
+	size_t n = 0, i;
+	CK_ULONG r = role;
+	struct m2m_attr t[3];
+	size_t nt = 0;
+	int found = 0;
+
+	if (label == NULL || label->len == 0)
+		return 0;
+	t[nt].type = CKA_M2M_ROLE;
+	t[nt].val = (uint8_t *)&r;
+	t[nt++].len = sizeof(r);
+	t[nt++] = *label;
+	if (peer != NULL)
+		t[nt++] = *peer;
+	for (i = 0; i < p11.nsobjs && !found; i++) {
+		if (visible(s, p11.sobjs[i]) &&
+		    like->on_token == p11.sobjs[i]->on_token &&
+		    m2m_policy_match(p11.sobjs[i], t, nt)) {
+			*ret = p11.sobjs[i]->id;
+			found = 1;
+		}
+	}
+	if (found || !like->on_token)
+		return found;
+	memset(&q, 0, sizeof(q));
+	q.label = label->val;
+	q.label_len = label->len;
+	if (m2m_store_object_find(m2m_core_store(p11.core), s->token_id, &q,
+	    &ids, &n) != 0)
+		return 0;
+	for (i = 0; i < n && !found; i++) {
+		if (m2m_store_object_get(m2m_core_store(p11.core), s->token_id,
+		    ids[i], &o) != 0)
+			continue;
+		if (visible(s, o) && m2m_policy_match(o, t, nt)) {
+			*ret = (CK_OBJECT_HANDLE)o->id;
+			found = 1;
+		}
+		m2m_object_free(o);
+		o = NULL;
+	}
+	free(ids);
+	return found;
+}
+
+EXPORT CK_RV
+C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+    CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
+{
+	struct p11_session *s;
+	struct m2m_attr *t = NULL;
+	struct m2m_object *o = NULL;
+	const struct m2m_attr *value = NULL;
+	struct m2m_policy_mech pm = { CK_UNAVAILABLE_INFORMATION, 0,
+	    (unsigned long)-1, 0 };
+	size_t vlen = 0;
+	CK_RV rv;
+	int r;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if (phObject == NULL) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
+		goto out;
+	if ((r = m2m_policy_build(M2M_ORIGIN_CREATE, t, ulCount, &pm, &o,
+	    &value, &vlen)) != 0) {
+		m2m_info("C_CreateObject: %s", m2m_strerror(r));
+		rv = p11_rv(r);
+		goto out;
+	}
+	if ((rv = session_rights(s, o)) != CKR_OK)
+		goto out;
+	if ((r = m2m_core_wrap(p11.core, o, value->val, value->len,
+	    p11_session_objauth(s))) != 0) {
+		m2m_error("C_CreateObject: backend cannot wrap the key: %s",
+		    m2m_strerror(r));
+		rv = p11_rv(r);
+		goto out;
+	}
+	rv = p11_object_store(s, o, phObject);
+ out:
+	m2m_object_free(o);
+	p11_template_free(t);
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+    CK_OBJECT_HANDLE_PTR phNewObject)
+{
+	struct p11_session *s;
+	struct m2m_attr *t = NULL;
+	struct m2m_object *o = NULL;
+	CK_RV rv;
+	int r;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if (phNewObject == NULL) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
+		goto out;
+	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+		goto out;
+	if ((r = m2m_policy_apply(o, t, ulCount, 1)) != 0) {
+		m2m_info("C_CopyObject: %s", m2m_strerror(r));
+		rv = r == M2M_ERR_KEY_FUNCTION ? CKR_ACTION_PROHIBITED :
+		    p11_rv(r);
+		goto out;
+	}
+	o->id = 0;
+	rv = p11_object_store(s, o, phNewObject);
+ out:
+	m2m_object_free(o);
+	p11_template_free(t);
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
+{
+	const struct m2m_backend *be;
+	struct p11_session *s;
+	struct m2m_object *o = NULL;
+	ssize_t i;
+	CK_RV rv;
+	int r;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+		goto out;
+	if (o->on_token && !p11_session_is_rw(s)) {
+		rv = CKR_SESSION_READ_ONLY;
+		goto out;
+	}
+	if (!m2m_object_bool(o, CKA_DESTROYABLE, 1)) {
+		rv = CKR_ACTION_PROHIBITED;
+		goto out;
+	}
+	if (is_session_handle(hObject)) {
+		if ((i = sobj_index(hObject)) >= 0)
+			sobj_remove((size_t)i);
+	} else {
+		if ((r = m2m_store_object_delete(m2m_core_store(p11.core),
+		    s->token_id, hObject)) != 0) {
+			rv = r == M2M_ERR_NOT_FOUND ?
+			    CKR_OBJECT_HANDLE_INVALID : p11_rv(r);
+			goto out;
+		}
+		be = m2m_core_backend(p11.core);
+		be->ops->forget(be->impl, hObject);
+		be->ops->forget(be->impl, hObject | (1ULL << 62));
+	}
+	rv = CKR_OK;
+ out:
+	m2m_object_free(o);
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+    CK_ULONG_PTR pulSize)
+{
+	struct p11_session *s;
+	struct m2m_object *o = NULL;
+	CK_RV rv;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if (pulSize == NULL) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+		goto out;
+	*pulSize = CK_UNAVAILABLE_INFORMATION;
+ out:
+	m2m_object_free(o);
+	p11_leave();
+	return rv;
+}
+
+/* CKA_VALUE of an extractable, non-sensitive key, through the backend. */
+static CK_RV
+value_get(struct p11_session *s, const struct m2m_object *o,
+    CK_ATTRIBUTE_PTR a)
+{
+	const struct m2m_backend *be = m2m_core_backend(p11.core);
+	struct m2m_secret *v = NULL;
+	struct m2m_keyref kr;
+	CK_RV rv;
+	int r;
+
+	m2m_core_keyref(o, 0, p11_session_objauth(s), &kr);
+	kr.id = 0;	/* a one-off load: do not cache */
+	if ((r = be->ops->reveal(be->impl, &kr, &v)) != 0)
+		return p11_rv(r);
+	if (a->pValue == NULL)
+		a->ulValueLen = m2m_secret_len(v);
+	else if (a->ulValueLen < m2m_secret_len(v)) {
+		a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+		rv = CKR_BUFFER_TOO_SMALL;
+		goto out;
+	} else {
+		memcpy(a->pValue, m2m_secret_data(v), m2m_secret_len(v));
+		a->ulValueLen = m2m_secret_len(v);
+	}
+	rv = CKR_OK;
+ out:
+	m2m_secret_free(v);
+	return rv;
+}
+
+EXPORT CK_RV
+C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+	struct p11_session *s;
+	struct m2m_object *o = NULL;
+	const struct m2m_attr *a;
+	CK_ULONG i;
+	CK_RV rv, one;
+	int r;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if (pTemplate == NULL && ulCount != 0) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+		goto out;
+	for (i = 0; i < ulCount; i++) {
+		CK_ATTRIBUTE_PTR t = &pTemplate[i];
+
+		one = CKR_OK;
+		if ((r = m2m_policy_readable(o, t->type)) != 0) {
+			one = p11_rv(r);
+			t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+		} else if (t->type == CKA_VALUE) {
+			one = value_get(s, o, t);
+		} else {
+			a = m2m_object_attr(o, t->type);
+			if (t->pValue == NULL)
+				t->ulValueLen = a->len;
+			else if (t->ulValueLen < a->len) {
+				t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+				one = CKR_BUFFER_TOO_SMALL;
+			} else {
+				if (a->len != 0)
+					memcpy(t->pValue, a->val, a->len);
+				t->ulValueLen = a->len;
+			}
+		}
+		/* keep going; report the first of these errors */
+		if (one != CKR_OK && rv == CKR_OK)
+			rv = one;
+	}
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE &&
+	    rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_BUFFER_TOO_SMALL)
+		m2m_info("C_GetAttributeValue: 0x%lx", rv);
+ out:
+	m2m_object_free(o);
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+	struct p11_session *s;
+	struct m2m_attr *t = NULL;
+	struct m2m_object *o = NULL;
+	ssize_t i;
+	CK_RV rv;
+	int r;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
+		goto out;
+	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+		goto out;
+	if (o->on_token && !p11_session_is_rw(s)) {
+		rv = CKR_SESSION_READ_ONLY;
+		goto out;
+	}
+	if ((r = m2m_policy_apply(o, t, ulCount, 0)) != 0) {
+		m2m_info("C_SetAttributeValue: %s", m2m_strerror(r));
+		rv = p11_rv(r);
+		goto out;
+	}
+	if (is_session_handle(hObject)) {
+		if ((i = sobj_index(hObject)) < 0) {
+			rv = CKR_OBJECT_HANDLE_INVALID;
+			goto out;
+		}
+		m2m_object_free(p11.sobjs[i]);
+		p11.sobjs[i] = o;
+		o = NULL;	/* transferred */
+	} else if ((r = m2m_store_object_update(m2m_core_store(p11.core),
+	    o)) != 0) {
+		rv = r == M2M_ERR_NOT_FOUND ? CKR_OBJECT_HANDLE_INVALID :
+		    p11_rv(r);
+		goto out;
+	}
+	rv = CKR_OK;
+ out:
+	m2m_object_free(o);
+	p11_template_free(t);
+	p11_leave();
+	return rv;
+}
+
+static int
+add_handle(struct p11_session *s, CK_OBJECT_HANDLE h, size_t *cap)
+{
+	CK_OBJECT_HANDLE *n;
+
+	if (s->find_n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		if ((n = realloc(s->find_ids, *cap * sizeof(*n))) == NULL)
+			return -1;
+		s->find_ids = n;
+	}
+	s->find_ids[s->find_n++] = h;
+	return 0;
+}
+
+EXPORT CK_RV
+C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+    CK_ULONG ulCount)
+{
+	struct p11_session *s;
+	struct m2m_attr *t = NULL;
+	struct m2m_store_query q;
+	struct m2m_object *o = NULL;
+	uint64_t *ids = NULL;
+	size_t n = 0, i, cap = 0;
+	CK_ULONG u;
+	CK_RV rv;
+	int r;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if (s->find_active) {
+		rv = CKR_OPERATION_ACTIVE;
+		goto out;
+	}
+	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
+		goto out;
+	memset(&q, 0, sizeof(q));
+	for (i = 0; i < ulCount; i++) {
+		if (t[i].type == CKA_LABEL) {
+			q.label = t[i].val;
+			q.label_len = t[i].len;
+		} else if (t[i].type == CKA_ID) {
+			q.ckid = t[i].val;
+			q.ckid_len = t[i].len;
+		} else if (t[i].type == CKA_M2M_ROLE &&
+		    t[i].len == sizeof(CK_ULONG)) {
+			memcpy(&u, t[i].val, sizeof(u));
+			q.has_role = 1;
+			q.role = u;
+		} else if (t[i].type == CKA_CLASS &&
+		    t[i].len == sizeof(CK_ULONG)) {
+			memcpy(&u, t[i].val, sizeof(u));
+			q.has_cls = 1;
+			q.cls = u;
+		}
+	}
+	s->find_n = s->find_pos = 0;
+	/* session objects first, then the store through its indexes */
+	for (i = 0; i < p11.nsobjs; i++) {
+		if (visible(s, p11.sobjs[i]) &&
+		    m2m_policy_match(p11.sobjs[i], t, ulCount) &&
+		    add_handle(s, p11.sobjs[i]->id, &cap) != 0) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+	}
+	if ((r = m2m_store_object_find(m2m_core_store(p11.core), s->token_id,
+	    &q, &ids, &n)) != 0) {
+		m2m_error("C_FindObjectsInit: store: %s", m2m_strerror(r));
+		rv = p11_rv(r);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		r = m2m_store_object_get(m2m_core_store(p11.core),
+		    s->token_id, ids[i], &o);
+		if (r == M2M_ERR_NOT_FOUND)
+			continue;	/* deleted by another process */
+		if (r != 0) {
+			rv = p11_rv(r);
+			goto out;
+		}
+		if (visible(s, o) && m2m_policy_match(o, t, ulCount) &&
+		    add_handle(s, (CK_OBJECT_HANDLE)o->id, &cap) != 0) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+		m2m_object_free(o);
+		o = NULL;
+	}
+	s->find_active = 1;
+	rv = CKR_OK;
+ out:
+	if (rv != CKR_OK)
+		p11_session_find_reset(s);
+	m2m_object_free(o);
+	free(ids);
+	p11_template_free(t);
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+    CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
+{
+	struct p11_session *s;
+	CK_ULONG k = 0;
+	CK_RV rv;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if ((phObject == NULL && ulMaxObjectCount != 0) ||
+	    pulObjectCount == NULL) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if (!s->find_active) {
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+		goto out;
+	}
+	while (k < ulMaxObjectCount && s->find_pos < s->find_n)
+		phObject[k++] = s->find_ids[s->find_pos++];
+	*pulObjectCount = k;
+ out:
+	p11_leave();
+	return rv;
+}
+
+EXPORT CK_RV
+C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
+{
+	struct p11_session *s;
+	CK_RV rv;
+
+	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
+		return rv;
+	if (!s->find_active)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else
+		p11_session_find_reset(s);
+	p11_leave();
+	return rv;
+}

@@ -1,2 +1,0 @@
-/* placeholder */
-int m2m_p11_placeholder;

@@ -1,0 +1,79 @@
+/*
+ * The token core: one open store and one open backend, token records with
+ * their PINs, and the wrapping of new key values.  Used by pkcs11/; knows
+ * nothing of PKCS#11 sessions.  Not thread safe: the caller serialises.
+ */
+#ifndef M2M_CORE_H
+#define M2M_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+struct m2m_conf;
+struct m2m_core;
+struct m2m_object;
+struct m2m_secret;
+struct m2m_store;
+
+/*
+ * Open the store and the backend named by conf (ownership of conf passes
+ * to the core, also on failure).  The backend is opened inside an exclusive
+ * store transaction so that two processes creating a fresh backing key do
+ * not race.  Errors from store or backend, reason in errbuf.
+ */
+int	m2m_core_open(struct m2m_conf *conf, struct m2m_core **ret,
+	    char *errbuf, size_t errlen);
+void	m2m_core_close(struct m2m_core *c);
+
+struct m2m_store	*m2m_core_store(struct m2m_core *c);
+const struct m2m_backend *m2m_core_backend(struct m2m_core *c);
+const struct m2m_conf	*m2m_core_conf(struct m2m_core *c);
+
+/*
+ * C_InitToken: token_id 0 creates a new token (*ret_id), else re-initialises
+ * token_id after checking its SO PIN (counted; M2M_ERR_PIN_INCORRECT /
+ * _PIN_LOCKED), deleting all its objects in the same transaction.
+ * label: exactly 32 bytes, blank padded.
+ */
+int	m2m_core_token_init(struct m2m_core *c, uint64_t token_id,
+	    const uint8_t *so_pin, size_t so_pinlen, const uint8_t *label32,
+	    uint64_t *ret_id);
+
+/*
+ * Check a PIN of token_id (so: 1 for the SO, 0 for the user), counting
+ * failures in the store.  On success *ret_objauth (may be NULL when the
+ * backend has no PIN binding) is the token's object-authorisation secret.
+ * Errors: M2M_ERR_PIN_INCORRECT, _PIN_LOCKED, _PIN_LEN, M2M_ERR_NOT_FOUND
+ * (user PIN not initialised).
+ */
+int	m2m_core_token_login(struct m2m_core *c, uint64_t token_id, int so,
+	    const uint8_t *pin, size_t pinlen, struct m2m_secret **ret_objauth);
+
+/* C_InitPIN (SO logged in; objauth from the SO login, may be NULL). */
+int	m2m_core_token_init_pin(struct m2m_core *c, uint64_t token_id,
+	    const struct m2m_secret *objauth, const uint8_t *pin,
+	    size_t pinlen);
+
+/* C_SetPIN of the logged-in user (so = 0) or SO (so = 1). */
+int	m2m_core_token_set_pin(struct m2m_core *c, uint64_t token_id, int so,
+	    const uint8_t *oldpin, size_t oldlen, const uint8_t *newpin,
+	    size_t newlen);
+
+/*
+ * Wrap val[0..len) into o->blob with the backend (AES kind for CKK_AES,
+ * HMAC otherwise), and for PSK roles also its RFC 4279 premaster form into
+ * o->aux.  objauth may be NULL.  o is unchanged on failure.
+ */
+int	m2m_core_wrap(struct m2m_core *c, struct m2m_object *o,
+	    const uint8_t *val, size_t len, const struct m2m_secret *objauth);
+
+/*
+ * Fill *ret to name o's key (aux = 1: its premaster form) for one backend
+ * call.  The keyref borrows o and objauth: keep both alive for the call.
+ */
+void	m2m_core_keyref(const struct m2m_object *o, int aux,
+	    const struct m2m_secret *objauth, struct m2m_keyref *ret);
+
+#endif /* M2M_CORE_H */

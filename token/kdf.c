@@ -1,0 +1,262 @@
+/*
+ * m2mtoken: oneM2M derivations as backend HMAC steps.  See kdf.h.
+ * The formulas are those of shared/spec/onem2m-keys.md sections 3-4.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "ident.h"
+#include "kdf.h"
+#include "secret.h"
+
+#define KDF_MSG_MAX	(256 + M2M_ID_MAX)	/* label || suid || id */
+
+static int
+hmac_step(const struct m2m_backend *be, const struct m2m_keyref *key,
+    enum m2m_hash hash, const uint8_t *msg, size_t msglen,
+    struct m2m_secret **ret)
+{
+	struct m2m_secret *out = NULL;
+	int r;
+
+	if ((r = m2m_secret_new(m2m_hash_len(hash), &out)) != 0)
+		return r;
+	if ((r = be->ops->hmac(be->impl, key, hash, msg, msglen,
+	    m2m_secret_data(out))) != 0) {
+		m2m_secret_free(out);
+		return r;
+	}
+	*ret = out;
+	return 0;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_from_ke(const struct m2m_backend *be, const struct m2m_keyref *ke,
+    enum m2m_ke_kdf which, unsigned long suid, const uint8_t *id,
+    size_t idlen, struct m2m_secret **ret)
+{
+	char digits[32] = "";
+	const char *label;
+	uint8_t *msg = NULL;
+	size_t llen, dlen = 0, off = 0;
+	int r = M2M_ERR_INTERNAL;
+
+	if (be == NULL || ke == NULL || id == NULL || ret == NULL ||
+	    idlen == 0 || idlen > M2M_ID_MAX)
+		return M2M_ERR_INVALID_ARGUMENT;
+	switch (which) {
+	case M2M_KDF_KM:
+		label = M2M_LABEL_KM;
+		break;
+	case M2M_KDF_KPSA:
+		label = M2M_LABEL_KPSA;
+		break;
+	case M2M_KDF_KUC:
+		label = M2M_LABEL_KUC;
+		/* [profile] SUID as its decimal ASCII digits */
+		dlen = (size_t)snprintf(digits, sizeof(digits), "%lu", suid);
+		break;
+	default:
+		return M2M_ERR_INVALID_ARGUMENT;
+	}
+	llen = strlen(label);
+	if ((msg = malloc(llen + dlen + idlen)) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	memcpy(msg, label, llen);
+	off = llen;
+	memcpy(msg + off, digits, dlen);
+	off += dlen;
+	memcpy(msg + off, id, idlen);
+	off += idlen;
+	r = hmac_step(be, ke, M2M_HASH_SHA256, msg, off, ret);
+	free(msg);
+	return r;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_e2e_master(const struct m2m_backend *be, const uint8_t *salt,
+    size_t saltlen, const struct m2m_keyref *base, enum m2m_hash hash,
+    struct m2m_secret **ret)
+{
+	uint8_t zero[M2M_HASH_MAX_LEN] = { 0 };
+	struct m2m_secret *out = NULL;
+	size_t hl = m2m_hash_len(hash);
+	int r;
+
+	if (be == NULL || base == NULL || ret == NULL || hl == 0 ||
+	    (salt == NULL && saltlen != 0) || saltlen > M2M_KEY_MAX)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (salt == NULL || saltlen == 0) {
+		/* [profile] missing salt = HashLen zero bytes (RFC 5869) */
+		salt = zero;
+		saltlen = hl;
+	}
+	if ((r = m2m_secret_new(hl, &out)) != 0)
+		return r;
+	if ((r = be->ops->hmac_keymsg(be->impl, salt, saltlen, base, hash,
+	    m2m_secret_data(out))) != 0) {
+		m2m_secret_free(out);
+		return r;
+	}
+	*ret = out;
+	return 0;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_e2e_expand(const struct m2m_backend *be,
+    const struct m2m_keyref *master, enum m2m_hash hash, unsigned n,
+    struct m2m_secret **ret)
+{
+	static const char *const labels[4] = {
+		M2M_LABEL_E2E_1, M2M_LABEL_E2E_2, M2M_LABEL_E2E_3,
+		M2M_LABEL_E2E_4
+	};
+	struct m2m_secret *prev = NULL, *msg = NULL, *t = NULL;
+	size_t hl = m2m_hash_len(hash), llen, off;
+	unsigned i;
+	int r = M2M_ERR_INTERNAL;
+
+	if (be == NULL || master == NULL || ret == NULL || hl == 0 ||
+	    n < 1 || n > 4)
+		return M2M_ERR_INVALID_ARGUMENT;
+	/* T(i) = HMAC(master, T(i-1) || label_i || i); T(0) empty */
+	for (i = 1; i <= n; i++) {
+		llen = strlen(labels[i - 1]);
+		if ((r = m2m_secret_new(hl + llen + 1, &msg)) != 0)
+			goto out;
+		off = 0;
+		if (prev != NULL) {
+			memcpy(m2m_secret_data(msg), m2m_secret_data(prev), hl);
+			off = hl;
+		}
+		memcpy(m2m_secret_data(msg) + off, labels[i - 1], llen);
+		off += llen;
+		m2m_secret_data(msg)[off++] = (uint8_t)i;
+		if ((r = hmac_step(be, master, hash, m2m_secret_data(msg),
+		    off, &t)) != 0)
+			goto out;
+		m2m_secret_free(msg);
+		msg = NULL;
+		m2m_secret_free(prev);
+		prev = t;
+		t = NULL;
+	}
+	*ret = prev;
+	prev = NULL;	/* transferred */
+	r = 0;
+ out:
+	m2m_secret_free(msg);
+	m2m_secret_free(prev);
+	m2m_secret_free(t);
+	return r;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_e2e_keyid(const struct m2m_backend *be,
+    const struct m2m_keyref *master, enum m2m_hash hash, const uint8_t *fqdn,
+    size_t fqdnlen, char **ret)
+{
+	uint8_t mac[M2M_HASH_MAX_LEN];
+	const char *label = M2M_LABEL_E2E_ID;
+	char *id = NULL;
+	int r;
+
+	if (be == NULL || master == NULL || fqdn == NULL || ret == NULL ||
+	    m2m_hash_len(hash) < 16)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((r = be->ops->hmac(be->impl, master, hash,
+	    (const uint8_t *)label, strlen(label), mac)) != 0)
+		goto out;
+	/* the identifier is public: first 16 bytes, hex, "@" FQDN */
+	r = m2m_ident_keid(mac, (const char *)fqdn, fqdnlen, &id);
+	if (r != 0)
+		goto out;
+	*ret = id;
+	r = 0;
+ out:
+	m2m_wipe(mac, sizeof(mac));
+	return r;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_psk_premaster(const uint8_t *psk, size_t len,
+    struct m2m_secret **ret)
+{
+	struct m2m_secret *pms = NULL;
+	uint8_t *p;
+	int r;
+
+	if (psk == NULL || ret == NULL || len == 0 || len > M2M_PSK_MAX)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((r = m2m_secret_new(2 * len + 4, &pms)) != 0)
+		return r;
+	p = m2m_secret_data(pms);	/* zero-filled by m2m_secret_new */
+	p[0] = (uint8_t)(len >> 8);
+	p[1] = (uint8_t)len;
+	p[len + 2] = (uint8_t)(len >> 8);
+	p[len + 3] = (uint8_t)len;
+	memcpy(p + len + 4, psk, len);
+	*ret = pms;
+	return 0;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_tls12_prf(const struct m2m_backend *be,
+    const struct m2m_keyref *secret, enum m2m_hash hash,
+    const uint8_t *label, size_t labellen, const uint8_t *seed,
+    size_t seedlen, uint8_t *out, size_t outlen)
+{
+	uint8_t a[M2M_HASH_MAX_LEN], blk[M2M_HASH_MAX_LEN];
+	uint8_t *msg = NULL;
+	size_t hl = m2m_hash_len(hash), ls = labellen + seedlen, off = 0, n;
+	int r = M2M_ERR_INTERNAL;
+
+	if (be == NULL || secret == NULL || out == NULL || hl == 0 ||
+	    (label == NULL && labellen != 0) || (seed == NULL && seedlen != 0) ||
+	    ls > 1024 || outlen > 1024)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((msg = malloc(hl + ls + 1)) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	/* A(0) = label || seed; A(i) = HMAC(secret, A(i-1)) */
+	if (labellen != 0)
+		memcpy(msg, label, labellen);
+	if (seedlen != 0)
+		memcpy(msg + labellen, seed, seedlen);
+	if ((r = be->ops->hmac(be->impl, secret, hash, msg, ls, a)) != 0)
+		goto out;
+	while (off < outlen) {
+		/* P_hash block = HMAC(secret, A(i) || label || seed) */
+		memcpy(msg, a, hl);
+		if (labellen != 0)
+			memcpy(msg + hl, label, labellen);
+		if (seedlen != 0)
+			memcpy(msg + hl + labellen, seed, seedlen);
+		if ((r = be->ops->hmac(be->impl, secret, hash, msg, hl + ls,
+		    blk)) != 0)
+			goto out;
+		n = outlen - off < hl ? outlen - off : hl;
+		memcpy(out + off, blk, n);
+		off += n;
+		if (off < outlen) {
+			memcpy(msg, a, hl);	/* input and output differ */
+			if ((r = be->ops->hmac(be->impl, secret, hash, msg, hl,
+			    a)) != 0)
+				goto out;
+		}
+	}
+	r = 0;
+ out:
+	m2m_wipe(a, sizeof(a));
+	m2m_wipe(blk, sizeof(blk));
+	m2m_wipe(msg, hl + ls + 1);
+	free(msg);
+	return r;
+}

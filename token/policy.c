@@ -1,0 +1,671 @@
+/*
+ * m2mtoken: role policy and attribute rules.  See policy.h and
+ * shared/spec/pkcs11-contract.md section 3.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <m2mtoken/pkcs11-m2m.h>
+
+#include "err.h"
+#include "ident.h"
+#include "log.h"
+#include "object.h"
+#include "policy.h"
+#include "backend.h"
+
+enum akind { A_BOOL, A_ULONG, A_BYTES, A_UTF8, A_DATE, A_TIMESTAMP };
+
+/* how an attribute may be given and changed */
+#define F_CREATE	0x01	/* may appear in a creation template */
+#define F_MODIFY	0x02	/* may be changed by C_SetAttributeValue */
+#define F_COPY		0x04	/* may be changed by C_CopyObject */
+#define F_SEARCH	0x08	/* may be searched for (all but VALUE) */
+
+static const struct attr_rule {
+	unsigned long	type;
+	enum akind	kind;
+	unsigned int	flags;
+} attr_rules[] = {
+	{ CKA_CLASS,		A_ULONG, F_CREATE | F_SEARCH },
+	{ CKA_TOKEN,		A_BOOL,  F_CREATE | F_COPY | F_SEARCH },
+	{ CKA_PRIVATE,		A_BOOL,  F_CREATE | F_COPY | F_SEARCH },
+	{ CKA_MODIFIABLE,	A_BOOL,  F_CREATE | F_COPY | F_SEARCH },
+	{ CKA_COPYABLE,		A_BOOL,  F_CREATE | F_COPY | F_SEARCH },
+	{ CKA_DESTROYABLE,	A_BOOL,  F_CREATE | F_COPY | F_SEARCH },
+	{ CKA_LABEL,		A_BYTES, F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_KEY_TYPE,		A_ULONG, F_CREATE | F_SEARCH },
+	{ CKA_ID,		A_BYTES, F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_START_DATE,	A_DATE,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_END_DATE,		A_DATE,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_DERIVE,		A_BOOL,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_LOCAL,		A_BOOL,  F_SEARCH },
+	{ CKA_KEY_GEN_MECHANISM, A_ULONG, F_SEARCH },
+	{ CKA_SENSITIVE,	A_BOOL,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_ENCRYPT,		A_BOOL,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_DECRYPT,		A_BOOL,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_SIGN,		A_BOOL,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_VERIFY,		A_BOOL,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_WRAP,		A_BOOL,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_UNWRAP,		A_BOOL,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_EXTRACTABLE,	A_BOOL,  F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_ALWAYS_SENSITIVE,	A_BOOL,  F_SEARCH },
+	{ CKA_NEVER_EXTRACTABLE, A_BOOL, F_SEARCH },
+	{ CKA_WRAP_WITH_TRUSTED, A_BOOL, F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_TRUSTED,		A_BOOL,  F_SEARCH },
+	{ CKA_VALUE,		A_BYTES, F_CREATE },
+	{ CKA_VALUE_LEN,	A_ULONG, F_CREATE | F_SEARCH },
+	{ CKA_M2M_ROLE,		A_ULONG, F_CREATE | F_SEARCH },
+	{ CKA_M2M_PEER_ID,	A_UTF8,  F_CREATE | F_SEARCH },
+	{ CKA_M2M_ENROLEE_ID,	A_UTF8,  F_CREATE | F_SEARCH },
+	{ CKA_M2M_EXPIRES,	A_TIMESTAMP, F_CREATE | F_SEARCH },
+};
+
+static const struct attr_rule *
+rule_of(unsigned long type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(attr_rules) / sizeof(attr_rules[0]); i++)
+		if (attr_rules[i].type == type)
+			return &attr_rules[i];
+	return NULL;
+}
+
+/* usage flags a role key carries; all others are FALSE */
+static const unsigned long usage_flags[] = {
+	CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_WRAP, CKA_UNWRAP,
+	CKA_DERIVE
+};
+
+static int
+role_flag(unsigned long role, unsigned long flag)
+{
+	switch (role) {
+	case CK_M2M_ROLE_KPM:
+	case CK_M2M_ROLE_KE:
+	case CK_M2M_ROLE_KM:
+	case CK_M2M_ROLE_KPSA:
+	case CK_M2M_ROLE_KUC:
+	case CK_M2M_ROLE_KC:
+	case CK_M2M_ROLE_KE2E_MASTER:
+		return flag == CKA_DERIVE;
+	case CK_M2M_ROLE_KER:
+	case CK_M2M_ROLE_KE2E_MSG_AUTH:
+	case CK_M2M_ROLE_KE2E_ATT_AUTH:
+		return flag == CKA_SIGN || flag == CKA_VERIFY;
+	case CK_M2M_ROLE_KE2E_MSG_CONF:
+	case CK_M2M_ROLE_KE2E_ATT_CONF:
+		return flag == CKA_ENCRYPT || flag == CKA_DECRYPT;
+	case CK_M2M_ROLE_IBC_SSK:
+		return flag == CKA_SIGN;
+	default:
+		return 0;
+	}
+}
+
+/* see policy.h */
+int
+m2m_policy_role_valid(unsigned long role)
+{
+	return (role >= CK_M2M_ROLE_KPM && role <= CK_M2M_ROLE_KE2E_ATT_CONF) ||
+	    role == CK_M2M_ROLE_IBC_SSK || role == CK_M2M_ROLE_IBC_KSAK ||
+	    role == CK_M2M_ROLE_TLS_MASTER;
+}
+
+/* see policy.h */
+int
+m2m_policy_role_is_psk(unsigned long role)
+{
+	return role == CK_M2M_ROLE_KPM || role == CK_M2M_ROLE_KPSA ||
+	    role == CK_M2M_ROLE_KM || role == CK_M2M_ROLE_KUC ||
+	    role == CK_M2M_ROLE_KC;
+}
+
+/* see policy.h */
+unsigned long
+m2m_policy_role_key_type(unsigned long role)
+{
+	if (role == CK_M2M_ROLE_KE2E_MSG_CONF ||
+	    role == CK_M2M_ROLE_KE2E_ATT_CONF)
+		return CKK_AES;
+	return CKK_GENERIC_SECRET;
+}
+
+static int
+expired(const struct m2m_object *o, int64_t now)
+{
+	const struct m2m_attr *a = m2m_object_attr(o, CKA_M2M_EXPIRES);
+	int64_t t;
+
+	if (a == NULL || a->len == 0)
+		return 0;
+	if (m2m_ident_timestamp_parse(a->val, a->len, &t) != 0)
+		return 1;	/* unparsable: fail closed */
+	return now >= t;
+}
+
+/* see policy.h */
+int
+m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
+    int64_t now)
+{
+	unsigned long role = key->role;
+	int ok = 0;
+
+	if (key->cls != CKO_SECRET_KEY)
+		return M2M_ERR_KEY_TYPE;
+	if (role == CK_M2M_ROLE_NONE) {
+		switch (use) {
+		case M2M_USE_SIGN:
+			ok = m2m_object_bool(key, CKA_SIGN, 0);
+			break;
+		case M2M_USE_VERIFY:
+			ok = m2m_object_bool(key, CKA_VERIFY, 0);
+			break;
+		case M2M_USE_ENCRYPT:
+			ok = m2m_object_bool(key, CKA_ENCRYPT, 0);
+			break;
+		case M2M_USE_DECRYPT:
+			ok = m2m_object_bool(key, CKA_DECRYPT, 0);
+			break;
+		case M2M_USE_HKDF:
+			ok = m2m_object_bool(key, CKA_DERIVE, 0);
+			break;
+		case M2M_USE_WRAP:
+			ok = m2m_object_bool(key, CKA_EXTRACTABLE, 0);
+			break;
+		default:
+			ok = 0;	/* oneM2M mechanisms need a role */
+		}
+		return ok ? 0 : M2M_ERR_KEY_FUNCTION;
+	}
+	switch (role) {
+	case CK_M2M_ROLE_KPM:
+		ok = use == M2M_USE_TLS_MASTER;
+		break;
+	case CK_M2M_ROLE_KE:
+		ok = use == M2M_USE_DERIVE_KE;
+		break;
+	case CK_M2M_ROLE_KER:
+	case CK_M2M_ROLE_KE2E_MSG_AUTH:
+	case CK_M2M_ROLE_KE2E_ATT_AUTH:
+		ok = use == M2M_USE_SIGN || use == M2M_USE_VERIFY;
+		break;
+	case CK_M2M_ROLE_KM:
+	case CK_M2M_ROLE_KPSA:
+	case CK_M2M_ROLE_KUC:
+	case CK_M2M_ROLE_KC:
+		ok = use == M2M_USE_TLS_MASTER || use == M2M_USE_E2E_MASTER;
+		break;
+	case CK_M2M_ROLE_KE2E_MASTER:
+		ok = use == M2M_USE_E2E_EXPAND;
+		break;
+	case CK_M2M_ROLE_KE2E_MSG_CONF:
+	case CK_M2M_ROLE_KE2E_ATT_CONF:
+		ok = use == M2M_USE_ENCRYPT || use == M2M_USE_DECRYPT;
+		break;
+	case CK_M2M_ROLE_IBC_SSK:
+		ok = use == M2M_USE_ECCSI_SIGN;
+		break;
+	default:
+		ok = 0;	/* IBC_KSAK (PKG only), TLS_MASTER: no use here */
+	}
+	if (!ok)
+		return M2M_ERR_KEY_FUNCTION;
+	if (expired(key, now))
+		return M2M_ERR_KEY_EXPIRED;
+	return 0;
+}
+
+static int
+check_value(const struct attr_rule *rule, const struct m2m_attr *a)
+{
+	uint8_t *norm = NULL;
+	size_t nlen;
+	int64_t t;
+
+	switch (rule->kind) {
+	case A_BOOL:
+		return a->len == sizeof(CK_BBOOL) ? 0 : M2M_ERR_ATTRIBUTE_VALUE;
+	case A_ULONG:
+		return a->len == sizeof(CK_ULONG) ? 0 : M2M_ERR_ATTRIBUTE_VALUE;
+	case A_DATE:
+		return a->len == 0 || a->len == sizeof(CK_DATE) ? 0 :
+		    M2M_ERR_ATTRIBUTE_VALUE;
+	case A_UTF8:
+		if (a->len == 0)
+			return M2M_ERR_ATTRIBUTE_VALUE;
+		if (m2m_ident_nfkc(a->val, a->len, &norm, &nlen) != 0)
+			return M2M_ERR_ATTRIBUTE_VALUE;
+		free(norm);
+		return 0;
+	case A_TIMESTAMP:
+		return m2m_ident_timestamp_parse(a->val, a->len, &t) == 0 ? 0 :
+		    M2M_ERR_ATTRIBUTE_VALUE;
+	case A_BYTES:
+	default:
+		return a->len <= M2M_ATTR_MAX_LEN ? 0 : M2M_ERR_ATTRIBUTE_VALUE;
+	}
+}
+
+/* Type, length and duplicate checks common to every template. */
+static int
+check_template(const struct m2m_attr *t, size_t n)
+{
+	const struct attr_rule *rule;
+	size_t i, j;
+	int r;
+
+	if (n > M2M_ATTRS_MAX || (t == NULL && n != 0))
+		return M2M_ERR_TEMPLATE_INCONSISTENT;
+	for (i = 0; i < n; i++) {
+		if ((rule = rule_of(t[i].type)) == NULL) {
+			m2m_info("attribute 0x%lx is not supported",
+			    t[i].type);
+			return M2M_ERR_ATTRIBUTE_TYPE;
+		}
+		if (t[i].len > M2M_ATTR_MAX_LEN ||
+		    (t[i].val == NULL && t[i].len != 0))
+			return M2M_ERR_ATTRIBUTE_VALUE;
+		if ((r = check_value(rule, &t[i])) != 0) {
+			m2m_info("attribute 0x%lx has a bad value",
+			    t[i].type);
+			return r;
+		}
+		for (j = 0; j < i; j++)
+			if (t[j].type == t[i].type)
+				return M2M_ERR_TEMPLATE_INCONSISTENT;
+	}
+	return 0;
+}
+
+static const struct m2m_attr *
+tmpl_find(const struct m2m_attr *t, size_t n, unsigned long type)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (t[i].type == type)
+			return &t[i];
+	return NULL;
+}
+
+static int
+tmpl_ulong(const struct m2m_attr *t, size_t n, unsigned long type,
+    unsigned long *v)
+{
+	const struct m2m_attr *a = tmpl_find(t, n, type);
+	CK_ULONG u;
+
+	if (a == NULL)
+		return 0;
+	memcpy(&u, a->val, sizeof(u));
+	*v = u;
+	return 1;
+}
+
+/* -1 absent, else 0/1 */
+static int
+tmpl_bool(const struct m2m_attr *t, size_t n, unsigned long type)
+{
+	const struct m2m_attr *a = tmpl_find(t, n, type);
+
+	if (a == NULL)
+		return -1;
+	return a->val[0] != CK_FALSE;
+}
+
+static int
+key_len_ok(unsigned long key_type, unsigned long role, size_t len)
+{
+	if (key_type == CKK_AES)
+		return len == 16 || len == 24 || len == 32;
+	if (len == 0 || len > M2M_KEY_MAX)
+		return 0;
+	if (m2m_policy_role_is_psk(role) && len > 62)
+		return 0;	/* the premaster must fit a backend key */
+	return 1;
+}
+
+/* Set each boolean to the template's value or to def. */
+static int
+set_bool_default(struct m2m_object *o, const struct m2m_attr *t, size_t n,
+    unsigned long type, int def)
+{
+	int v = tmpl_bool(t, n, type);
+
+	return m2m_object_attr_set_bool(o, type, v < 0 ? def : v);
+}
+
+/* see policy.h */
+int
+m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
+    size_t n, const struct m2m_policy_mech *mech, struct m2m_object **ret,
+    const struct m2m_attr **ret_value, size_t *ret_value_len)
+{
+	struct m2m_object *o = NULL;
+	const struct m2m_attr *value = NULL, *label, *id;
+	unsigned long cls = CKO_SECRET_KEY, kt = (unsigned long)-1;
+	unsigned long role = 0, u, vlen = 0, genmech;
+	size_t i, len = 0;
+	int r = M2M_ERR_INTERNAL, has_vlen, sens, extr, b;
+
+	if (ret == NULL || ret_value == NULL || ret_value_len == NULL ||
+	    mech == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((r = check_template(tmpl, n)) != 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		if ((rule_of(tmpl[i].type)->flags & F_CREATE) == 0) {
+			m2m_info("attribute 0x%lx cannot be set",
+			    tmpl[i].type);
+			return M2M_ERR_ATTRIBUTE_READ_ONLY;
+		}
+	}
+
+	/* class and key type */
+	if (!tmpl_ulong(tmpl, n, CKA_CLASS, &cls) &&
+	    origin == M2M_ORIGIN_CREATE)
+		return M2M_ERR_TEMPLATE_INCOMPLETE;
+	if (cls != CKO_SECRET_KEY)
+		return origin == M2M_ORIGIN_CREATE ? M2M_ERR_ATTRIBUTE_VALUE :
+		    M2M_ERR_TEMPLATE_INCONSISTENT;
+	if (tmpl_ulong(tmpl, n, CKA_M2M_ROLE, &u)) {
+		if (!m2m_policy_role_valid(u) || u == 0)
+			return M2M_ERR_ATTRIBUTE_VALUE;
+		if (mech->role != 0 && u != mech->role)
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		role = u;
+	} else
+		role = mech->role;
+	if (role == CK_M2M_ROLE_IBC_SSK || role == CK_M2M_ROLE_IBC_KSAK ||
+	    (role == CK_M2M_ROLE_TLS_MASTER && mech->role != role)) {
+		m2m_info("role %lu keys cannot be made this way", role);
+		return M2M_ERR_TEMPLATE_INCONSISTENT;
+	}
+	if (tmpl_ulong(tmpl, n, CKA_KEY_TYPE, &u)) {
+		if (u != CKK_GENERIC_SECRET && u != CKK_AES)
+			return origin == M2M_ORIGIN_CREATE ?
+			    M2M_ERR_ATTRIBUTE_VALUE :
+			    M2M_ERR_TEMPLATE_INCONSISTENT;
+		kt = u;
+	}
+	if (mech->key_type != (unsigned long)-1) {
+		if (kt != (unsigned long)-1 && kt != mech->key_type)
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		kt = mech->key_type;
+	}
+	if (role != 0) {
+		if (kt != (unsigned long)-1 &&
+		    kt != m2m_policy_role_key_type(role))
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		kt = m2m_policy_role_key_type(role);
+	}
+	if (kt == (unsigned long)-1) {
+		if (origin == M2M_ORIGIN_CREATE)
+			return M2M_ERR_TEMPLATE_INCOMPLETE;
+		kt = CKK_GENERIC_SECRET;
+	}
+
+	/* value and its length */
+	value = tmpl_find(tmpl, n, CKA_VALUE);
+	has_vlen = tmpl_ulong(tmpl, n, CKA_VALUE_LEN, &vlen);
+	if (origin == M2M_ORIGIN_CREATE) {
+		if (value == NULL)
+			return M2M_ERR_TEMPLATE_INCOMPLETE;
+		if (has_vlen)
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		len = value->len;
+		if (!key_len_ok(kt, role, len))
+			return M2M_ERR_ATTRIBUTE_VALUE;
+	} else {
+		if (value != NULL)
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		if (mech->value_len != 0) {
+			if (has_vlen && vlen != mech->value_len)
+				return M2M_ERR_TEMPLATE_INCONSISTENT;
+			len = mech->value_len;
+		} else if (has_vlen) {
+			len = vlen;
+		} else if (kt == CKK_AES && role != 0) {
+			len = 32;
+		} else
+			return M2M_ERR_TEMPLATE_INCOMPLETE;
+		if (!key_len_ok(kt, role, len))
+			return origin == M2M_ORIGIN_GENERATE ?
+			    M2M_ERR_KEY_SIZE : M2M_ERR_ATTRIBUTE_VALUE;
+	}
+
+	/* sensitivity */
+	sens = tmpl_bool(tmpl, n, CKA_SENSITIVE);
+	extr = tmpl_bool(tmpl, n, CKA_EXTRACTABLE);
+	if (role == CK_M2M_ROLE_TLS_MASTER) {
+		if (tmpl_bool(tmpl, n, CKA_TOKEN) == 1)
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		sens = 0;
+		extr = 1;
+	} else if (role != 0) {
+		if (sens == 0 || extr == 1 ||
+		    tmpl_bool(tmpl, n, CKA_PRIVATE) == 0 ||
+		    tmpl_bool(tmpl, n, CKA_WRAP_WITH_TRUSTED) == 1) {
+			m2m_info("role %lu keys are always sensitive and "
+			    "non-extractable", role);
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		}
+		for (i = 0; i < sizeof(usage_flags) / sizeof(usage_flags[0]);
+		    i++) {
+			b = tmpl_bool(tmpl, n, usage_flags[i]);
+			if (b >= 0 && b != role_flag(role, usage_flags[i]))
+				return M2M_ERR_TEMPLATE_INCONSISTENT;
+		}
+		sens = 1;
+		extr = 0;
+	} else {
+		if (sens < 0)
+			sens = 0;
+		if (extr < 0)
+			extr = 1;
+	}
+
+	if ((r = m2m_object_new(&o)) != 0)
+		return r;
+	/* copy the caller's plain attributes (never CKA_VALUE) */
+	for (i = 0; i < n; i++) {
+		if (tmpl[i].type == CKA_VALUE || tmpl[i].type == CKA_VALUE_LEN)
+			continue;
+		if ((r = m2m_object_attr_set(o, tmpl[i].type, tmpl[i].val,
+		    tmpl[i].len)) != 0)
+			goto out;
+	}
+	genmech = origin == M2M_ORIGIN_CREATE ? CK_UNAVAILABLE_INFORMATION :
+	    mech->mechanism;
+	if ((r = m2m_object_attr_set_ulong(o, CKA_CLASS, cls)) != 0 ||
+	    (r = m2m_object_attr_set_ulong(o, CKA_KEY_TYPE, kt)) != 0 ||
+	    (r = m2m_object_attr_set_ulong(o, CKA_VALUE_LEN, len)) != 0 ||
+	    (r = m2m_object_attr_set_ulong(o, CKA_KEY_GEN_MECHANISM,
+	    genmech)) != 0 ||
+	    (r = m2m_object_attr_set_bool(o, CKA_LOCAL,
+	    origin == M2M_ORIGIN_GENERATE)) != 0 ||
+	    (r = m2m_object_attr_set_bool(o, CKA_SENSITIVE, sens)) != 0 ||
+	    (r = m2m_object_attr_set_bool(o, CKA_EXTRACTABLE, extr)) != 0 ||
+	    (r = m2m_object_attr_set_bool(o, CKA_ALWAYS_SENSITIVE, sens)) != 0 ||
+	    (r = m2m_object_attr_set_bool(o, CKA_NEVER_EXTRACTABLE,
+	    !extr)) != 0 ||
+	    (r = m2m_object_attr_set_bool(o, CKA_TRUSTED, 0)) != 0 ||
+	    (r = set_bool_default(o, tmpl, n, CKA_TOKEN, 0)) != 0 ||
+	    (r = set_bool_default(o, tmpl, n, CKA_PRIVATE, 1)) != 0 ||
+	    (r = set_bool_default(o, tmpl, n, CKA_MODIFIABLE, 1)) != 0 ||
+	    (r = set_bool_default(o, tmpl, n, CKA_COPYABLE, 1)) != 0 ||
+	    (r = set_bool_default(o, tmpl, n, CKA_DESTROYABLE, 1)) != 0 ||
+	    (r = set_bool_default(o, tmpl, n, CKA_WRAP_WITH_TRUSTED, 0)) != 0)
+		goto out;
+	if (role != 0) {
+		if ((r = m2m_object_attr_set_ulong(o, CKA_M2M_ROLE,
+		    role)) != 0)
+			goto out;
+		for (i = 0; i < sizeof(usage_flags) / sizeof(usage_flags[0]);
+		    i++)
+			if ((r = m2m_object_attr_set_bool(o, usage_flags[i],
+			    role_flag(role, usage_flags[i]))) != 0)
+				goto out;
+		if (role == CK_M2M_ROLE_TLS_MASTER &&
+		    (r = m2m_object_attr_set_bool(o, CKA_TOKEN, 0)) != 0)
+			goto out;
+		if (role != CK_M2M_ROLE_TLS_MASTER &&
+		    (r = m2m_object_attr_set_bool(o, CKA_PRIVATE, 1)) != 0)
+			goto out;
+		/* CKA_LABEL and CKA_ID carry the same identifier */
+		label = m2m_object_attr(o, CKA_LABEL);
+		id = m2m_object_attr(o, CKA_ID);
+		if (label != NULL && id == NULL)
+			r = m2m_object_attr_set(o, CKA_ID, label->val,
+			    label->len);
+		else if (id != NULL && label == NULL)
+			r = m2m_object_attr_set(o, CKA_LABEL, id->val, id->len);
+		if (r != 0)
+			goto out;
+	} else {
+		int sign = kt == CKK_GENERIC_SECRET, enc = kt == CKK_AES;
+
+		if ((r = set_bool_default(o, tmpl, n, CKA_SIGN, sign)) != 0 ||
+		    (r = set_bool_default(o, tmpl, n, CKA_VERIFY, sign)) != 0 ||
+		    (r = set_bool_default(o, tmpl, n, CKA_ENCRYPT, enc)) != 0 ||
+		    (r = set_bool_default(o, tmpl, n, CKA_DECRYPT, enc)) != 0 ||
+		    (r = set_bool_default(o, tmpl, n, CKA_WRAP, 0)) != 0 ||
+		    (r = set_bool_default(o, tmpl, n, CKA_UNWRAP, 0)) != 0 ||
+		    (r = set_bool_default(o, tmpl, n, CKA_DERIVE, 1)) != 0)
+			goto out;
+		if (!m2m_object_attr(o, CKA_LABEL) &&
+		    (r = m2m_object_attr_set(o, CKA_LABEL, NULL, 0)) != 0)
+			goto out;
+		if (!m2m_object_attr(o, CKA_ID) &&
+		    (r = m2m_object_attr_set(o, CKA_ID, NULL, 0)) != 0)
+			goto out;
+	}
+	if (!m2m_object_attr(o, CKA_START_DATE) &&
+	    ((r = m2m_object_attr_set(o, CKA_START_DATE, NULL, 0)) != 0 ||
+	    (r = m2m_object_attr_set(o, CKA_END_DATE, NULL, 0)) != 0))
+		goto out;
+	m2m_object_sync_fields(o);
+	*ret = o;
+	o = NULL;	/* transferred */
+	*ret_value = value;
+	*ret_value_len = len;
+	r = 0;
+ out:
+	m2m_object_free(o);
+	return r;
+}
+
+/* see policy.h */
+int
+m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *t, size_t n,
+    int copy)
+{
+	struct m2m_object *c = NULL;
+	const struct attr_rule *rule;
+	size_t i;
+	int r, cur, v;
+
+	if (o == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((r = check_template(t, n)) != 0)
+		return r;
+	if (copy && !m2m_object_bool(o, CKA_COPYABLE, 1))
+		return M2M_ERR_KEY_FUNCTION;
+	if (!copy && n != 0 && !m2m_object_bool(o, CKA_MODIFIABLE, 1))
+		return M2M_ERR_ATTRIBUTE_READ_ONLY;
+	for (i = 0; i < n; i++) {
+		rule = rule_of(t[i].type);
+		if ((rule->flags & (copy ? F_COPY : F_MODIFY)) == 0) {
+			m2m_info("attribute 0x%lx is read-only", t[i].type);
+			return M2M_ERR_ATTRIBUTE_READ_ONLY;
+		}
+		if (rule->kind != A_BOOL)
+			continue;
+		v = t[i].val[0] != CK_FALSE;
+		cur = m2m_object_bool(o, t[i].type, 0);
+		if (v == cur)
+			continue;
+		/* one-way switches: sensitive only on, extractable only off */
+		if ((t[i].type == CKA_SENSITIVE && !v) ||
+		    (t[i].type == CKA_EXTRACTABLE && v) ||
+		    (t[i].type == CKA_WRAP_WITH_TRUSTED && !v))
+			return M2M_ERR_ATTRIBUTE_READ_ONLY;
+		/* a role key's usage and visibility are fixed */
+		if (o->role != 0 && t[i].type != CKA_TOKEN &&
+		    t[i].type != CKA_MODIFIABLE && t[i].type != CKA_COPYABLE &&
+		    t[i].type != CKA_DESTROYABLE)
+			return M2M_ERR_ATTRIBUTE_READ_ONLY;
+		if (o->role == CK_M2M_ROLE_TLS_MASTER && t[i].type == CKA_TOKEN)
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		if (copy && (t[i].type == CKA_MODIFIABLE ||
+		    t[i].type == CKA_COPYABLE ||
+		    t[i].type == CKA_DESTROYABLE) && v)
+			return M2M_ERR_ATTRIBUTE_READ_ONLY;
+	}
+	if ((r = m2m_object_dup(o, &c)) != 0)
+		return r;
+	for (i = 0; i < n; i++)
+		if ((r = m2m_object_attr_set(c, t[i].type, t[i].val,
+		    t[i].len)) != 0)
+			goto out;
+	m2m_object_sync_fields(c);
+	/* commit: swap the attribute lists */
+	{
+		struct m2m_attr *a = o->attrs;
+		size_t na = o->nattrs;
+
+		o->attrs = c->attrs;
+		o->nattrs = c->nattrs;
+		c->attrs = a;
+		c->nattrs = na;
+	}
+	m2m_object_sync_fields(o);
+	r = 0;
+ out:
+	m2m_object_free(c);
+	return r;
+}
+
+/* see policy.h */
+int
+m2m_policy_readable(const struct m2m_object *o, unsigned long type)
+{
+	if (type == CKA_VALUE) {
+		if (o->blob == NULL)
+			return M2M_ERR_ATTRIBUTE_TYPE;
+		if (m2m_object_bool(o, CKA_SENSITIVE, 1) ||
+		    !m2m_object_bool(o, CKA_EXTRACTABLE, 0))
+			return M2M_ERR_ATTRIBUTE_SENSITIVE;
+		return 0;
+	}
+	return m2m_object_attr(o, type) != NULL ? 0 : M2M_ERR_ATTRIBUTE_TYPE;
+}
+
+/* see policy.h */
+int
+m2m_policy_is_private(const struct m2m_object *o)
+{
+	return m2m_object_bool(o, CKA_PRIVATE, 1);
+}
+
+/* see policy.h */
+int
+m2m_policy_match(const struct m2m_object *o, const struct m2m_attr *t,
+    size_t n)
+{
+	const struct m2m_attr *a;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (t[i].type == CKA_VALUE)
+			return 0;
+		if ((a = m2m_object_attr(o, t[i].type)) == NULL ||
+		    a->len != t[i].len ||
+		    (a->len != 0 && memcmp(a->val, t[i].val, a->len) != 0))
+			return 0;
+	}
+	return 1;
+}

@@ -1,0 +1,97 @@
+/*
+ * Role policy and attribute rules (contract section 3): how a template
+ * becomes an object, which attributes may change, and what each key may be
+ * used for.  Pure functions over struct m2m_object; no backend, no store.
+ */
+#ifndef M2M_POLICY_H
+#define M2M_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct m2m_attr;
+struct m2m_object;
+
+enum m2m_use {
+	M2M_USE_SIGN = 1,	/* HMAC sign */
+	M2M_USE_VERIFY,		/* HMAC verify */
+	M2M_USE_ENCRYPT,	/* AES-GCM */
+	M2M_USE_DECRYPT,
+	M2M_USE_DERIVE_KE,	/* CKM_M2M_KM/KPSA/KUC_DERIVE */
+	M2M_USE_E2E_MASTER,	/* CKM_M2M_E2E_MASTER_* */
+	M2M_USE_E2E_EXPAND,	/* CKM_M2M_E2E_EXPAND */
+	M2M_USE_TLS_MASTER,	/* CKM_M2M_TLS12_PSK_MASTER */
+	M2M_USE_HKDF,		/* CKM_HKDF_DERIVE */
+	M2M_USE_ECCSI_SIGN,	/* CKM_M2M_ECCSI */
+	M2M_USE_WRAP		/* C_WrapKey of this key */
+};
+
+/*
+ * May key be used for use at time now (seconds since the epoch)?  0, or
+ * M2M_ERR_KEY_FUNCTION (role or usage flag forbids it), M2M_ERR_KEY_EXPIRED
+ * (CKA_M2M_EXPIRES has passed).
+ */
+int	m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
+	    int64_t now);
+
+/* 1 if role is a contract role value (section 2), else 0. */
+int	m2m_policy_role_valid(unsigned long role);
+/* 1 if the role's secret is a TLS PSK (KPM, KPSA, KM, KUC, KC). */
+int	m2m_policy_role_is_psk(unsigned long role);
+/* CKK_AES or CKK_GENERIC_SECRET for a symmetric role. */
+unsigned long m2m_policy_role_key_type(unsigned long role);
+
+enum m2m_origin {
+	M2M_ORIGIN_CREATE = 1,	/* C_CreateObject (import) */
+	M2M_ORIGIN_GENERATE,	/* C_GenerateKey */
+	M2M_ORIGIN_DERIVE	/* C_DeriveKey */
+};
+
+/* What the mechanism fixes for a generated or derived key. */
+struct m2m_policy_mech {
+	unsigned long	mechanism;	/* CKA_KEY_GEN_MECHANISM */
+	unsigned long	role;		/* 0: role-less unless the template
+					   names one (create/generate) */
+	unsigned long	key_type;	/* (unsigned long)-1: from template */
+	size_t		value_len;	/* 0: from template CKA_VALUE_LEN */
+};
+
+/*
+ * Build a new object from a caller template under the policy.  For
+ * M2M_ORIGIN_CREATE, *ret_value points at the template's CKA_VALUE (not
+ * copied; the caller wraps it).  *ret_value_len is the key length to make.
+ * Errors: M2M_ERR_ATTRIBUTE_TYPE, _ATTRIBUTE_VALUE, _ATTRIBUTE_READ_ONLY,
+ * _TEMPLATE_INCOMPLETE, _TEMPLATE_INCONSISTENT, _KEY_SIZE, NO_MEMORY.
+ */
+int	m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
+	    size_t n, const struct m2m_policy_mech *mech,
+	    struct m2m_object **ret, const struct m2m_attr **ret_value,
+	    size_t *ret_value_len);
+
+/*
+ * Apply a C_SetAttributeValue (copy = 0) or C_CopyObject (copy = 1)
+ * template to o, all or nothing: on error o is unchanged.  Errors as
+ * m2m_policy_build plus M2M_ERR_ATTRIBUTE_READ_ONLY for fixed attributes,
+ * and M2M_ERR_KEY_FUNCTION when the object is not modifiable/copyable.
+ */
+int	m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *tmpl,
+	    size_t n, int copy);
+
+/*
+ * May attribute type be read from o?  0 (readable, a plain attribute or
+ * CKA_VALUE of an extractable non-sensitive key), M2M_ERR_ATTRIBUTE_SENSITIVE,
+ * M2M_ERR_ATTRIBUTE_TYPE (not an attribute of this object).
+ */
+int	m2m_policy_readable(const struct m2m_object *o, unsigned long type);
+
+/* 1 if the object needs a logged-in user to be seen (CKA_PRIVATE). */
+int	m2m_policy_is_private(const struct m2m_object *o);
+
+/*
+ * 1 if o matches every attribute of the search template (CKA_VALUE never
+ * matches), else 0.
+ */
+int	m2m_policy_match(const struct m2m_object *o, const struct m2m_attr *t,
+	    size_t n);
+
+#endif /* M2M_POLICY_H */
