@@ -1,0 +1,243 @@
+# shellcheck shell=bash
+# Library for the integration tests: source it, then call m2m_setup.
+#
+#   m2m_setup hsm|tpm    temp dir, SoftHSM2 backing token "m2m-backing",
+#                        store, M2MTOKEN_CONF; for tpm also a private swtpm
+#                        on a free loopback port pair
+#   m2m_cleanup          stop swtpm and whatever m2m_defer registered, remove
+#                        the temp dir; runs on EXIT, INT and TERM by itself
+#   m2m_defer CMD...     run CMD at cleanup (before swtpm is stopped)
+#   m2m_p11tool ARGS...  pkcs11-tool --module "$M2MTOKEN_MODULE" ARGS...
+#   m2m_fail MSG         print MSG and exit 1
+#   m2m_expect_contains "$out" TEXT
+#
+# Environment in: M2MTOKEN_MODULE (path of libm2mtoken.so; CMake passes it),
+# M2M_BUILD, M2M_SRC, M2MTOKEN_HSM_PIN (default 1234).
+# Environment out: M2M_TMP, M2M_BACKEND, SOFTHSM2_CONF, M2MTOKEN_CONF,
+# M2MTOKEN_HSM_PIN, M2M_SO_PIN, and for tpm M2M_SWTPM_PORT, M2M_TCTI.
+set -euo pipefail
+
+M2M_SRC=${M2M_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
+M2M_BUILD=${M2M_BUILD:-$M2M_SRC/build}
+M2MTOKEN_MODULE=${M2MTOKEN_MODULE:-$M2M_BUILD/libm2mtoken.so}
+export M2M_SRC M2M_BUILD M2MTOKEN_MODULE
+
+M2M_SOFTHSM_MODULE=${M2M_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+M2M_TMP=
+M2M_SWTPM_PID=
+M2M_WATCHDOG_PID=
+M2M_DEFERRED=()
+
+m2m_log()
+{
+	printf '[%s] %s\n' "${0##*/}" "$*" >&2
+}
+
+m2m_fail()
+{
+	printf '[%s] FAIL: %s\n' "${0##*/}" "$*" >&2
+	exit 1
+}
+
+m2m_expect_contains()
+{
+	local out=$1 text=$2
+
+	if [[ $out != *"$text"* ]]; then
+		printf '%s\n' "--- output ---" "$out" "--- end ---" >&2
+		m2m_fail "expected the output above to contain: $text"
+	fi
+}
+
+m2m_p11tool()
+{
+	pkcs11-tool --module "$M2MTOKEN_MODULE" "$@"
+}
+
+m2m_defer()
+{
+	M2M_DEFERRED+=("$(printf '%q ' "$@")")
+}
+
+# m2m_stop PID: TERM, wait up to 5 s, then KILL.
+m2m_stop()
+{
+	local pid=$1 i
+
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+m2m_cleanup()
+{
+	local rc=$? i
+	local -
+
+	set +e
+	trap - EXIT INT TERM
+	for ((i = ${#M2M_DEFERRED[@]} - 1; i >= 0; i--)); do
+		eval "${M2M_DEFERRED[i]}"
+	done
+	M2M_DEFERRED=()
+	if [ -n "$M2M_SWTPM_PID" ]; then
+		m2m_stop "$M2M_SWTPM_PID"
+		M2M_SWTPM_PID=
+	fi
+	if [ -n "$M2M_WATCHDOG_PID" ]; then
+		kill -KILL "$M2M_WATCHDOG_PID" 2>/dev/null
+		wait "$M2M_WATCHDOG_PID" 2>/dev/null
+		M2M_WATCHDOG_PID=
+	fi
+	if [ -n "$M2M_TMP" ] && [ -d "$M2M_TMP" ]; then
+		if [ "$rc" -ne 0 ] && [ -s "$M2M_TMP/swtpm.log" ]; then
+			m2m_log "swtpm log (last lines):"
+			tail -n 20 "$M2M_TMP/swtpm.log" >&2
+		fi
+		rm -rf "$M2M_TMP"
+		M2M_TMP=
+	fi
+	return "$rc"
+}
+trap m2m_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# m2m_free_port_pair: print a port P such that P and P+1 are free on
+# 127.0.0.1 right now (someone may still take them before we bind: callers
+# retry).
+m2m_free_port_pair()
+{
+	python3 - <<'PY'
+import socket
+for _ in range(100):
+    a = socket.socket()
+    a.bind(("127.0.0.1", 0))
+    port = a.getsockname()[1]
+    b = socket.socket()
+    try:
+        if port < 65535:
+            b.bind(("127.0.0.1", port + 1))
+            print(port)
+            raise SystemExit(0)
+    except OSError:
+        pass
+    finally:
+        a.close()
+        b.close()
+raise SystemExit("no free port pair found")
+PY
+}
+
+# m2m_port_open PORT: true when something accepts on 127.0.0.1:PORT.
+m2m_port_open()
+{
+	timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+m2m_start_swtpm()
+{
+	local attempt port i
+
+	mkdir -p "$M2M_TMP/tpmstate"
+	for ((attempt = 1; attempt <= 10; attempt++)); do
+		port=$(m2m_free_port_pair) || m2m_fail "no free port pair"
+		# Output goes to a file: an orphan must never hold ctest's pipe.
+		swtpm socket --tpm2 \
+		    --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+		    --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+		    --tpmstate "dir=$M2M_TMP/tpmstate" \
+		    --flags not-need-init,startup-clear \
+		    </dev/null >>"$M2M_TMP/swtpm.log" 2>&1 &
+		M2M_SWTPM_PID=$!
+		for ((i = 0; i < 100; i++)); do
+			if ! kill -0 "$M2M_SWTPM_PID" 2>/dev/null; then
+				break	# exited: most likely a port collision
+			fi
+			if m2m_port_open "$((port + 1))" &&
+			    m2m_port_open "$port"; then
+				M2M_SWTPM_PORT=$port
+				M2M_TCTI="swtpm:host=127.0.0.1,port=$port"
+				export M2M_SWTPM_PORT M2M_TCTI
+				m2m_watchdog
+				return 0
+			fi
+			sleep 0.1
+		done
+		m2m_stop "$M2M_SWTPM_PID"
+		M2M_SWTPM_PID=
+		m2m_log "swtpm did not come up on port $port (attempt $attempt)"
+	done
+	m2m_fail "could not start swtpm"
+}
+
+# If this shell dies without running its traps (SIGKILL, e.g. a ctest
+# timeout), the watchdog still stops swtpm and removes the temp dir.
+m2m_watchdog()
+{
+	local shell=$$ pid=$M2M_SWTPM_PID dir=$M2M_TMP
+
+	(
+		trap - EXIT INT TERM
+		while kill -0 "$shell" 2>/dev/null; do
+			sleep 1
+		done
+		kill -KILL "$pid" 2>/dev/null
+		rm -rf "$dir"
+	) </dev/null >/dev/null 2>&1 &
+	M2M_WATCHDOG_PID=$!
+}
+
+m2m_setup()
+{
+	local backend=${1:-}
+
+	case $backend in
+	hsm | tpm) ;;
+	*) m2m_fail "usage: m2m_setup hsm|tpm (got '$backend')" ;;
+	esac
+	[ -z "$M2M_TMP" ] || m2m_fail "m2m_setup called twice"
+	[ -f "$M2MTOKEN_MODULE" ] ||
+	    m2m_fail "module not found: $M2MTOKEN_MODULE (build first)"
+	[ -f "$M2M_SOFTHSM_MODULE" ] ||
+	    m2m_fail "SoftHSM2 not found: $M2M_SOFTHSM_MODULE"
+
+	M2M_BACKEND=$backend
+	M2M_TMP=$(mktemp -d "${TMPDIR:-/tmp}/m2m-test.XXXXXXXX")
+	M2MTOKEN_HSM_PIN=${M2MTOKEN_HSM_PIN:-1234}
+	M2M_SO_PIN=5678
+	export M2M_BACKEND M2M_TMP M2MTOKEN_HSM_PIN M2M_SO_PIN
+
+	# The backing HSM: a private SoftHSM2 token directory.
+	mkdir "$M2M_TMP/softhsm"
+	cat >"$M2M_TMP/softhsm2.conf" <<-CONF
+	directories.tokendir = $M2M_TMP/softhsm
+	objectstore.backend = file
+	log.level = ERROR
+	slots.removable = false
+	CONF
+	export SOFTHSM2_CONF=$M2M_TMP/softhsm2.conf
+	softhsm2-util --init-token --free --label m2m-backing \
+	    --pin "$M2MTOKEN_HSM_PIN" --so-pin "$M2M_SO_PIN" >/dev/null ||
+	    m2m_fail "softhsm2-util --init-token failed"
+
+	if [ "$backend" = tpm ]; then
+		m2m_start_swtpm
+	fi
+
+	{
+		printf '[store]\npath = %s\n\n' "$M2M_TMP/store.db"
+		printf '[backend]\ntype = %s\n\n' "$backend"
+		printf '[hsm]\nmodule = %s\n' "$M2M_SOFTHSM_MODULE"
+		printf 'token_label = m2m-backing\n'
+		printf 'pin = env:M2MTOKEN_HSM_PIN\n'
+		if [ "$backend" = tpm ]; then
+			printf '\n[tpm]\ntcti = %s\n' "$M2M_TCTI"
+		fi
+	} >"$M2M_TMP/m2mtoken.conf"
+	export M2MTOKEN_CONF=$M2M_TMP/m2mtoken.conf
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Lint: the direction of #include between the source folders (DESIGN.md).
+#   token/          no header from pkcs11/ hsm/ tpm/ daemon/ tls/,
+#                   no <openssl/ssl.h>
+#   hsm/, tpm/      from token/ only backend.h err.h log.h secret.h conf.h;
+#                   nothing from pkcs11/ daemon/ tls/ or the other backend
+#   daemon/         nothing from token/ hsm/ tpm/ (keys only through PKCS#11)
+# Prints each violation as file:line and fails if there is any.
+# Usage: include_direction.sh [SOURCE_ROOT]
+set -euo pipefail
+root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
+
+exec python3 - "$root" <<'PY'
+import os, re, sys
+
+root = sys.argv[1]
+FOLDERS = ["token", "hsm", "tpm", "pkcs11", "daemon", "tls"]
+TOKEN_FOR_BACKENDS = {"backend.h", "err.h", "log.h", "secret.h", "conf.h"}
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+
+def origin(folder, kind, name):
+    """The project folder a header comes from, or None (system/include/)."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if len(parts) > 1:
+        # "../token/x.h", "token/x.h": the folder named just before the file
+        if parts[-2] in FOLDERS:
+            return parts[-2]
+        return None
+    if kind == "<":
+        return None
+    # a bare "x.h": the including folder first, then token/ (on every
+    # backend's include path), then any other folder that has it
+    for f in [folder, "token"] + FOLDERS:
+        if os.path.isfile(os.path.join(root, f, name)):
+            return f
+    return None
+
+def check(folder, kind, name, src):
+    base = name.split("/")[-1]
+    if folder == "token":
+        if src in ("pkcs11", "hsm", "tpm", "daemon", "tls"):
+            return f"token/ must not include {src}/ headers"
+        if name == "openssl/ssl.h":
+            return "token/ must not include <openssl/ssl.h> (no TLS in the core)"
+    elif folder in ("hsm", "tpm"):
+        other = "tpm" if folder == "hsm" else "hsm"
+        if src == "token" and base not in TOKEN_FOR_BACKENDS:
+            return (f"{folder}/ may include from token/ only "
+                    + ", ".join(sorted(TOKEN_FOR_BACKENDS)))
+        if src in ("pkcs11", "daemon", "tls", other):
+            return f"{folder}/ must not include {src}/ headers"
+    elif folder == "daemon":
+        if src in ("token", "hsm", "tpm"):
+            return "daemon/ reaches keys only through the PKCS#11 API"
+    return None
+
+bad = 0
+for folder in ("token", "hsm", "tpm", "daemon"):
+    top = os.path.join(root, folder)
+    if not os.path.isdir(top):
+        continue
+    for dirpath, _, files in sorted(os.walk(top)):
+        for fn in sorted(files):
+            if not fn.endswith((".c", ".h")):
+                continue
+            path = os.path.join(dirpath, fn)
+            rel = os.path.relpath(path, root)
+            with open(path, errors="replace") as fh:
+                for n, line in enumerate(fh, 1):
+                    m = INCLUDE.match(line)
+                    if not m:
+                        continue
+                    kind, name = m.groups()
+                    why = check(folder, kind, name, origin(folder, kind, name))
+                    if why:
+                        print(f"{rel}:{n}: #include {kind}{name}{'>' if kind == '<' else kind}: {why}")
+                        bad += 1
+if bad:
+    print(f"{bad} include direction violation(s)")
+    sys.exit(1)
+print("include direction: ok")
+PY
