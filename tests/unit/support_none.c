@@ -1,1 +1,0 @@
-int m2m_test_support_placeholder;

@@ -1,0 +1,783 @@
+/* m2mtoken: the INI configuration.  See conf.h. */
+#define _GNU_SOURCE	/* secure_getenv, GNU strerror_r */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "conf.h"
+#include "err.h"
+#include "log.h"
+#include "secret.h"
+
+#define CONF_DEFAULT_PATH	"/etc/m2mtoken/m2mtoken.conf"
+#define CONF_FILE_MAX		65536	/* largest configuration file */
+#define CONF_PIN_MAX		256	/* longest HSM PIN (env/file/literal) */
+#define CONF_MSG_MAX		256	/* longest problem text in a message */
+#define CACHE_SIZE_MIN		1
+#define CACHE_SIZE_MAX		65536
+#define CACHE_SIZE_DEFAULT	64
+#define PIN_MIN_DEFAULT		4
+#define PIN_MAX_DEFAULT		64
+#define PIN_LEN_LIMIT		255	/* largest pin_max */
+#define PIN_TRIES_DEFAULT	5
+#define PIN_TRIES_LIMIT		100
+#define TOKEN_LABEL_MAX		32	/* CK_TOKEN_INFO.label */
+#define TPM_HANDLE_MIN		0x81000000UL
+#define TPM_HANDLE_MAX		0x81FFFFFFUL
+#define NAME_SHOW_MAX		24	/* longest unknown name shown */
+
+enum conf_key {
+	K_STORE_PATH,
+	K_BACKEND_TYPE,
+	K_BACKEND_CACHE_SIZE,
+	K_HSM_MODULE,
+	K_HSM_TOKEN_LABEL,
+	K_HSM_PIN,
+	K_TPM_TCTI,
+	K_TPM_PRIMARY_HANDLE,
+	K_TOKEN_PIN_MIN,
+	K_TOKEN_PIN_MAX,
+	K_TOKEN_MAX_PIN_TRIES,
+	K_LOG_LEVEL,
+	K_COUNT
+};
+
+static const struct {
+	const char	*section;
+	const char	*name;
+} conf_keys[K_COUNT] = {
+	[K_STORE_PATH] =		{ "store", "path" },
+	[K_BACKEND_TYPE] =		{ "backend", "type" },
+	[K_BACKEND_CACHE_SIZE] =	{ "backend", "cache_size" },
+	[K_HSM_MODULE] =		{ "hsm", "module" },
+	[K_HSM_TOKEN_LABEL] =		{ "hsm", "token_label" },
+	[K_HSM_PIN] =			{ "hsm", "pin" },
+	[K_TPM_TCTI] =			{ "tpm", "tcti" },
+	[K_TPM_PRIMARY_HANDLE] =	{ "tpm", "primary_handle" },
+	[K_TOKEN_PIN_MIN] =		{ "token", "pin_min" },
+	[K_TOKEN_PIN_MAX] =		{ "token", "pin_max" },
+	[K_TOKEN_MAX_PIN_TRIES] =	{ "token", "max_pin_tries" },
+	[K_LOG_LEVEL] =			{ "log", "level" },
+};
+
+static const char *const conf_sections[] = {
+	"store", "backend", "hsm", "tpm", "token", "log"
+};
+
+/* State of one m2m_conf_load(). */
+struct conf_parse {
+	struct m2m_conf		*c;
+	const char		*path;
+	char			*errbuf;
+	size_t			 errlen;
+	int			 r;		/* first error, 0 if none */
+	unsigned int		 errline;	/* line of that error, or 0 */
+	int			 seen[K_COUNT];
+	struct m2m_secret	*pinspec;	/* raw "pin =" value (secret) */
+	/* the reader over the file's bytes */
+	const uint8_t		*buf;
+	size_t			 len;
+	size_t			 off;
+	unsigned int		 lineno;
+};
+
+/*
+ * Record the first error as "<path>: <prefix>: <problem>" (prefix NULL:
+ * "<path>: <problem>").  prefix is "[section] key", "[section]" or "line N".
+ * No caller ever formats a configuration value, so no PIN can reach the
+ * message.
+ */
+static void __attribute__((format(printf, 4, 5)))
+conf_fail(struct conf_parse *p, int r, const char *prefix,
+    const char *fmt, ...)
+{
+	char msg[CONF_MSG_MAX];
+	va_list ap;
+
+	if (p->r != 0)
+		return;
+	p->r = r;
+	p->errline = p->lineno;
+	if (p->errbuf == NULL || p->errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (prefix != NULL)
+		snprintf(p->errbuf, p->errlen, "%s: %s: %s", p->path, prefix,
+		    msg);
+	else
+		snprintf(p->errbuf, p->errlen, "%s: %s", p->path, msg);
+}
+
+/* conf_fail() for a key: prefix "[section] key". */
+static void __attribute__((format(printf, 3, 4)))
+key_fail(struct conf_parse *p, enum conf_key k, const char *fmt, ...)
+{
+	char prefix[64], msg[CONF_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(prefix, sizeof(prefix), "[%s] %s", conf_keys[k].section,
+	    conf_keys[k].name);
+	conf_fail(p, M2M_ERR_CONFIG, prefix, "%s", msg);
+}
+
+static int
+is_blank(uint8_t ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' ||
+	    ch == '\f';
+}
+
+/*
+ * 1 if an unknown section or key name may appear in a message: it has the
+ * shape of every real name ([a-z0-9_], at most NAME_SHOW_MAX bytes).  Any
+ * other text on a line might be a misplaced PIN, so it is named by its line
+ * number instead.
+ */
+static int
+showable(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > NAME_SHOW_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+known_section(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(conf_sections) / sizeof(conf_sections[0]);
+	    i++) {
+		if (strlen(conf_sections[i]) == len &&
+		    memcmp(conf_sections[i], s, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Check a section header line (comment already cut): "[name]" with a known
+ * name and nothing but blanks after it.  inih itself accepts junk after ']'
+ * and never reports a section without keys, so we do it here.
+ */
+static int
+check_section(struct conf_parse *p, const char *line, size_t len)
+{
+	char prefix[64];
+	const char *close;
+	size_t i = 0, namelen;
+
+	while (i < len && is_blank((uint8_t)line[i]))
+		i++;
+	if (i == len || line[i] != '[')
+		return 0;
+	close = memchr(line + i, ']', len - i);
+	if (close == NULL)
+		goto syntax;
+	namelen = (size_t)(close - (line + i + 1));
+	for (i = (size_t)(close - line) + 1; i < len; i++) {
+		if (!is_blank((uint8_t)line[i]))
+			goto syntax;
+	}
+	if (!known_section(close - namelen, namelen)) {
+		if (showable(close - namelen, namelen))
+			snprintf(prefix, sizeof(prefix), "[%.*s]",
+			    (int)namelen, close - namelen);
+		else
+			snprintf(prefix, sizeof(prefix), "line %u",
+			    p->lineno);
+		conf_fail(p, M2M_ERR_CONFIG, prefix, "unknown section");
+		return -1;
+	}
+	return 0;
+ syntax:
+	snprintf(prefix, sizeof(prefix), "line %u", p->lineno);
+	conf_fail(p, M2M_ERR_CONFIG, prefix, "syntax error");
+	return -1;
+}
+
+/*
+ * The ini_reader: hands inih one line at a time, counting lines so that
+ * handler errors can name them, and cuts comments itself so that the result
+ * does not depend on how inih was built or on its process-wide settings:
+ * a line whose first non-blank is ';' or '#' is a comment, and so is the
+ * rest of a line from a ';' or '#' that follows a blank.  Stops (NULL) at
+ * the end or after the first error, wiping inih's line buffer, which may
+ * have held the PIN.
+ */
+static char *
+conf_reader(char *str, int num, void *stream)
+{
+	struct conf_parse *p = stream;
+	const uint8_t *line, *nl;
+	size_t len, cut, i;
+	char prefix[32];
+
+	if (num < 4)
+		return NULL;
+	if (p->r != 0 || p->off >= p->len)
+		goto stop;
+	line = p->buf + p->off;
+	nl = memchr(line, '\n', p->len - p->off);
+	len = nl != NULL ? (size_t)(nl - line) : p->len - p->off;
+	p->off += len + (nl != NULL);
+	p->lineno++;
+	/* a UTF-8 byte order mark */
+	if (p->lineno == 1 && len >= 3 &&
+	    memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+		line += 3;
+		len -= 3;
+	}
+	/* inih needs room for the newline and the NUL (see ini.h) */
+	if (len > (size_t)num - 3) {
+		snprintf(prefix, sizeof(prefix), "line %u", p->lineno);
+		conf_fail(p, M2M_ERR_CONFIG, prefix,
+		    "line too long (at most %d bytes)", num - 3);
+		goto stop;
+	}
+	cut = len;
+	for (i = 0; i < len; i++) {
+		if ((line[i] == ';' || line[i] == '#') &&
+		    (i == 0 || is_blank(line[i - 1]))) {
+			cut = i;
+			break;
+		}
+	}
+	memcpy(str, line, cut);
+	str[cut] = '\n';
+	str[cut + 1] = '\0';
+	if (check_section(p, str, cut) != 0)
+		goto stop;
+	return str;
+ stop:
+	m2m_wipe(str, (size_t)num);
+	return NULL;
+}
+
+/* A decimal or (hex != 0, "0x" prefix required) number; -1 if malformed. */
+static int
+parse_ulong(const char *s, int hex, unsigned long *ret)
+{
+	unsigned long v;
+	char *end = NULL;
+
+	if (hex) {
+		if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+			return -1;
+		s += 2;
+		if (strchr("0123456789abcdefABCDEF", s[0]) == NULL ||
+		    s[0] == '\0')
+			return -1;
+	} else if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, hex ? 16 : 10);
+	if (errno != 0 || end == s || *end != '\0')
+		return -1;
+	*ret = v;
+	return 0;
+}
+
+/* A number in [lo, hi] for key k; -1 (error recorded) otherwise. */
+static int
+number(struct conf_parse *p, enum conf_key k, const char *v,
+    unsigned long lo, unsigned long hi, unsigned long *ret)
+{
+	unsigned long n;
+
+	if (parse_ulong(v, 0, &n) != 0 || n < lo || n > hi) {
+		key_fail(p, k, "must be a number from %lu to %lu", lo, hi);
+		return -1;
+	}
+	*ret = n;
+	return 0;
+}
+
+/* A copy of v into *dst; -1 (error recorded) on allocation failure. */
+static int
+string(struct conf_parse *p, const char *v, char **dst)
+{
+	if ((*dst = strdup(v)) == NULL) {
+		conf_fail(p, M2M_ERR_NO_MEMORY, NULL, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Store the value of key k. */
+static int
+set_key(struct conf_parse *p, enum conf_key k, const char *v)
+{
+	struct m2m_conf *c = p->c;
+	unsigned long n;
+
+	switch (k) {
+	case K_STORE_PATH:
+		return string(p, v, &c->store_path);
+	case K_BACKEND_TYPE:
+		if (strcmp(v, "hsm") == 0)
+			c->backend = M2M_BACKEND_HSM;
+		else if (strcmp(v, "tpm") == 0)
+			c->backend = M2M_BACKEND_TPM;
+		else {
+			key_fail(p, k, "must be hsm or tpm");
+			return -1;
+		}
+		return 0;
+	case K_BACKEND_CACHE_SIZE:
+		if (number(p, k, v, CACHE_SIZE_MIN, CACHE_SIZE_MAX, &n) != 0)
+			return -1;
+		c->cache_size = n;
+		return 0;
+	case K_HSM_MODULE:
+		return string(p, v, &c->hsm_module);
+	case K_HSM_TOKEN_LABEL:
+		if (strlen(v) > TOKEN_LABEL_MAX) {
+			key_fail(p, k, "longer than %d bytes",
+			    TOKEN_LABEL_MAX);
+			return -1;
+		}
+		return string(p, v, &c->hsm_token_label);
+	case K_HSM_PIN:
+		/* resolved once the whole file is read; may be the PIN */
+		if (m2m_secret_from(v, strlen(v), &p->pinspec) != 0) {
+			conf_fail(p, M2M_ERR_NO_MEMORY, NULL,
+			    "out of memory");
+			return -1;
+		}
+		return 0;
+	case K_TPM_TCTI:
+		return string(p, v, &c->tpm_tcti);
+	case K_TPM_PRIMARY_HANDLE:
+		if (parse_ulong(v, 1, &n) != 0 || n < TPM_HANDLE_MIN ||
+		    n > TPM_HANDLE_MAX) {
+			key_fail(p, k, "must be a persistent handle "
+			    "0x81000000..0x81FFFFFF");
+			return -1;
+		}
+		c->tpm_primary_handle = n;
+		return 0;
+	case K_TOKEN_PIN_MIN:
+		if (number(p, k, v, 1, PIN_LEN_LIMIT, &n) != 0)
+			return -1;
+		c->pin_min = n;
+		return 0;
+	case K_TOKEN_PIN_MAX:
+		if (number(p, k, v, 1, PIN_LEN_LIMIT, &n) != 0)
+			return -1;
+		c->pin_max = n;
+		return 0;
+	case K_TOKEN_MAX_PIN_TRIES:
+		if (number(p, k, v, 1, PIN_TRIES_LIMIT, &n) != 0)
+			return -1;
+		c->max_pin_tries = (unsigned int)n;
+		return 0;
+	case K_LOG_LEVEL:
+		if (m2m_log_parse_level(v, &c->log_level) != 0) {
+			key_fail(p, k, "must be error, warning, info or debug");
+			return -1;
+		}
+		c->log_level_set = 1;
+		return 0;
+	default:
+		break;
+	}
+	conf_fail(p, M2M_ERR_INTERNAL, NULL, "internal error");
+	return -1;
+}
+
+/* The ini_handler: one "name = value" of section. */
+static int
+conf_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct conf_parse *p = user;
+	char prefix[64];
+	int k;
+
+	/*
+	 * Errors are kept in p->r and the reader stops at the next line, so
+	 * this always returns 1: inih's own stop-on-error (a process-wide
+	 * setting) must not skip the reader's final wipe of its buffer.
+	 */
+	if (p->r != 0)
+		return 1;
+	for (k = 0; k < K_COUNT; k++) {
+		if (strcmp(section, conf_keys[k].section) == 0 &&
+		    strcmp(name, conf_keys[k].name) == 0)
+			break;
+	}
+	if (k == K_COUNT) {
+		if (*section == '\0') {
+			snprintf(prefix, sizeof(prefix), "line %u",
+			    p->lineno);
+			conf_fail(p, M2M_ERR_CONFIG, prefix,
+			    "key outside any section");
+		} else if (showable(name, strlen(name))) {
+			snprintf(prefix, sizeof(prefix), "[%s] %s", section,
+			    name);
+			conf_fail(p, M2M_ERR_CONFIG, prefix, "unknown key");
+		} else {
+			snprintf(prefix, sizeof(prefix), "line %u",
+			    p->lineno);
+			conf_fail(p, M2M_ERR_CONFIG, prefix,
+			    "unknown key in [%s]", section);
+		}
+		return 1;
+	}
+	if (p->seen[k]) {
+		/* also an indented line, which inih takes as a continuation */
+		key_fail(p, k, "given more than once (line %u)", p->lineno);
+		return 1;
+	}
+	p->seen[k] = 1;
+	if (value == NULL || *value == '\0') {
+		key_fail(p, k, "empty value");
+		return 1;
+	}
+	(void)set_key(p, (enum conf_key)k, value);
+	return 1;
+}
+
+/* Read the whole regular file at path into a new secret (it may hold a PIN). */
+static int
+read_file(struct conf_parse *p, struct m2m_secret **ret)
+{
+	struct m2m_secret *s = NULL;
+	struct stat st;
+	char ebuf[128];
+	size_t cap, got = 0;
+	ssize_t n;
+	int fd = -1, r = M2M_ERR_CONFIG;
+
+	if ((fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1 || fstat(fd, &st) == -1) {
+		conf_fail(p, M2M_ERR_CONFIG, NULL, "cannot open: %s",
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		conf_fail(p, M2M_ERR_CONFIG, NULL, "cannot open: %s",
+		    "not a regular file");
+		goto out;
+	}
+	if (st.st_size < 0 || st.st_size > CONF_FILE_MAX) {
+		conf_fail(p, M2M_ERR_CONFIG, NULL,
+		    "larger than %d bytes", CONF_FILE_MAX);
+		goto out;
+	}
+	/* one byte more than the size, to notice a file that grew */
+	cap = (size_t)st.st_size + 1;
+	if ((r = m2m_secret_new(cap, &s)) != 0) {
+		conf_fail(p, r, NULL, "out of memory");
+		goto out;
+	}
+	r = M2M_ERR_CONFIG;
+	while (got < cap) {
+		n = read(fd, m2m_secret_data(s) + got, cap - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			conf_fail(p, r, NULL, "cannot read: %s",
+			    strerror_r(errno, ebuf, sizeof(ebuf)));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == cap) {
+		conf_fail(p, r, NULL, "changed while being read");
+		goto out;
+	}
+	m2m_secret_truncate(s, got);
+	*ret = s;
+	s = NULL;	/* transferred */
+	r = 0;
+ out:
+	m2m_secret_free(s);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+/* The PIN named by "file:/path": at most CONF_PIN_MAX bytes, one '\n' cut. */
+static int
+pin_from_file(struct conf_parse *p, const char *path, struct m2m_secret **ret)
+{
+	struct m2m_secret *s = NULL;
+	struct stat st;
+	char ebuf[128];
+	size_t got = 0;
+	ssize_t n;
+	uint8_t *d;
+	int fd = -1, r = M2M_ERR_CONFIG;
+
+	if (path[0] != '/') {
+		key_fail(p, K_HSM_PIN, "file: needs an absolute path");
+		goto out;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1 || fstat(fd, &st) == -1) {
+		key_fail(p, K_HSM_PIN, "cannot open %.200s: %s", path,
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		key_fail(p, K_HSM_PIN, "%.200s is not a regular file", path);
+		goto out;
+	}
+	if ((r = m2m_secret_new(CONF_PIN_MAX + 1, &s)) != 0) {
+		conf_fail(p, r, NULL, "out of memory");
+		goto out;
+	}
+	r = M2M_ERR_CONFIG;
+	d = m2m_secret_data(s);
+	while (got < CONF_PIN_MAX + 1) {
+		n = read(fd, d + got, CONF_PIN_MAX + 1 - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			key_fail(p, K_HSM_PIN, "cannot read %.200s: %s", path,
+			    strerror_r(errno, ebuf, sizeof(ebuf)));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got > CONF_PIN_MAX) {
+		key_fail(p, K_HSM_PIN, "%.200s is longer than %d bytes", path,
+		    CONF_PIN_MAX);
+		goto out;
+	}
+	if (got > 0 && d[got - 1] == '\n')
+		got--;
+	if (got == 0) {
+		key_fail(p, K_HSM_PIN, "%.200s holds an empty PIN", path);
+		goto out;
+	}
+	m2m_secret_truncate(s, got);
+	*ret = s;
+	s = NULL;	/* transferred */
+	r = 0;
+ out:
+	m2m_secret_free(s);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+/* The PIN named by "env:NAME". */
+static int
+pin_from_env(struct conf_parse *p, const char *name, struct m2m_secret **ret)
+{
+	const char *v;
+	size_t len;
+	int r;
+
+	if (*name == '\0') {
+		key_fail(p, K_HSM_PIN, "env: needs a variable name");
+		return M2M_ERR_CONFIG;
+	}
+	if ((v = secure_getenv(name)) == NULL) {
+		key_fail(p, K_HSM_PIN, "environment variable %.64s is not set",
+		    name);
+		return M2M_ERR_CONFIG;
+	}
+	if ((len = strlen(v)) == 0 || len > CONF_PIN_MAX) {
+		key_fail(p, K_HSM_PIN, "environment variable %.64s must hold "
+		    "1 to %d bytes", name, CONF_PIN_MAX);
+		return M2M_ERR_CONFIG;
+	}
+	if ((r = m2m_secret_from(v, len, ret)) != 0)
+		conf_fail(p, r, NULL, "out of memory");
+	return r;
+}
+
+/* Turn the "pin =" value into the PIN bytes. */
+static int
+resolve_pin(struct conf_parse *p, struct m2m_secret **ret)
+{
+	struct m2m_secret *spec = p->pinspec;
+	const char *v;
+	size_t len;
+	int r;
+
+	/* a NUL-terminated copy: the spec is a string without NUL bytes */
+	len = m2m_secret_len(spec);
+	if ((r = m2m_secret_new(len + 1, &spec)) != 0) {
+		conf_fail(p, r, NULL, "out of memory");
+		return r;
+	}
+	memcpy(m2m_secret_data(spec), m2m_secret_data(p->pinspec), len);
+	v = (const char *)m2m_secret_data(spec);
+	if (strncmp(v, "env:", 4) == 0)
+		r = pin_from_env(p, v + 4, ret);
+	else if (strncmp(v, "file:", 5) == 0)
+		r = pin_from_file(p, v + 5, ret);
+	else if (len > CONF_PIN_MAX) {
+		key_fail(p, K_HSM_PIN, "longer than %d bytes", CONF_PIN_MAX);
+		r = M2M_ERR_CONFIG;
+	} else if ((r = m2m_secret_from(v, len, ret)) != 0)
+		conf_fail(p, r, NULL, "out of memory");
+	m2m_secret_free(spec);
+	return r;
+}
+
+/* The checks that need the whole file. */
+static int
+check_conf(struct conf_parse *p)
+{
+	struct m2m_conf *c = p->c;
+
+	if (!p->seen[K_STORE_PATH]) {
+		key_fail(p, K_STORE_PATH, "missing");
+		return M2M_ERR_CONFIG;
+	}
+	if (!p->seen[K_BACKEND_TYPE]) {
+		key_fail(p, K_BACKEND_TYPE, "missing");
+		return M2M_ERR_CONFIG;
+	}
+	if (c->backend == M2M_BACKEND_HSM) {
+		if (!p->seen[K_HSM_MODULE]) {
+			key_fail(p, K_HSM_MODULE, "missing (type is hsm)");
+			return M2M_ERR_CONFIG;
+		}
+		if (!p->seen[K_HSM_TOKEN_LABEL]) {
+			key_fail(p, K_HSM_TOKEN_LABEL,
+			    "missing (type is hsm)");
+			return M2M_ERR_CONFIG;
+		}
+		if (!p->seen[K_HSM_PIN]) {
+			key_fail(p, K_HSM_PIN, "missing (type is hsm)");
+			return M2M_ERR_CONFIG;
+		}
+	} else {
+		if (!p->seen[K_TPM_TCTI]) {
+			key_fail(p, K_TPM_TCTI, "missing (type is tpm)");
+			return M2M_ERR_CONFIG;
+		}
+	}
+	if (c->pin_min > c->pin_max) {
+		key_fail(p, K_TOKEN_PIN_MIN, "greater than pin_max (%zu)",
+		    c->pin_max);
+		return M2M_ERR_CONFIG;
+	}
+	return 0;
+}
+
+/* see conf.h */
+const char *
+m2m_conf_default_path(void)
+{
+	const char *s = secure_getenv("M2MTOKEN_CONF");
+
+	return (s != NULL && *s != '\0') ? s : CONF_DEFAULT_PATH;
+}
+
+/* see conf.h */
+int
+m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
+    size_t errlen)
+{
+	struct conf_parse p;
+	struct m2m_secret *text = NULL;
+	struct m2m_conf *c = NULL;
+	char prefix[32];
+	int r = M2M_ERR_INTERNAL, rv;
+
+	if (errbuf != NULL && errlen != 0)
+		errbuf[0] = '\0';
+	if (path == NULL || ret == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	p.errbuf = errbuf;
+	p.errlen = errlen;
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->path = strdup(path)) == NULL) {
+		conf_fail(&p, M2M_ERR_NO_MEMORY, NULL, "out of memory");
+		r = M2M_ERR_NO_MEMORY;
+		goto out;
+	}
+	c->cache_size = CACHE_SIZE_DEFAULT;
+	c->pin_min = PIN_MIN_DEFAULT;
+	c->pin_max = PIN_MAX_DEFAULT;
+	c->max_pin_tries = PIN_TRIES_DEFAULT;
+	c->log_level = M2M_LOG_ERROR;
+	p.c = c;
+	if ((r = read_file(&p, &text)) != 0)
+		goto out;
+	p.buf = m2m_secret_data(text);
+	p.len = m2m_secret_len(text);
+	if (memchr(p.buf, '\0', p.len) != NULL) {
+		conf_fail(&p, M2M_ERR_CONFIG, NULL, "contains a NUL byte");
+		r = p.r;
+		goto out;
+	}
+	rv = ini_parse_stream(conf_reader, &p, conf_handler, &p);
+	/* inih's syntax error wins over a later error of ours */
+	if (rv > 0 && (p.r == 0 || (p.r == M2M_ERR_CONFIG &&
+	    (unsigned int)rv < p.errline))) {
+		p.r = 0;
+		snprintf(prefix, sizeof(prefix), "line %d", rv);
+		conf_fail(&p, M2M_ERR_CONFIG, prefix, "syntax error");
+	}
+	if (rv == -2)
+		conf_fail(&p, M2M_ERR_NO_MEMORY, NULL, "out of memory");
+	else if (rv < 0)
+		conf_fail(&p, M2M_ERR_CONFIG, NULL, "cannot parse");
+	if (p.r != 0) {
+		r = p.r;
+		goto out;
+	}
+	if ((r = check_conf(&p)) != 0)
+		goto out;
+	if (c->backend == M2M_BACKEND_HSM &&
+	    (r = resolve_pin(&p, &c->hsm_pin)) != 0)
+		goto out;
+	*ret = c;
+	c = NULL;	/* transferred */
+	r = 0;
+ out:
+	m2m_conf_free(c);
+	m2m_secret_free(p.pinspec);
+	m2m_secret_free(text);
+	return r;
+}
+
+/* see conf.h */
+void
+m2m_conf_free(struct m2m_conf *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->store_path);
+	free(c->hsm_module);
+	free(c->hsm_token_label);
+	m2m_secret_free(c->hsm_pin);
+	free(c->tpm_tcti);
+	free(c);
+}
