@@ -62,7 +62,7 @@ m2m_secret_from(const void *p, size_t len, struct m2m_secret **ret)
 	struct m2m_secret *s = NULL;
 	int r;
 
-	if (p == NULL && len != 0)
+	if ((p == NULL && len != 0) || ret == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
 	if ((r = m2m_secret_new(len, &s)) != 0)
 		return r;
