@@ -25,7 +25,6 @@ export M2M_SRC M2M_BUILD M2MTOKEN_MODULE
 M2M_SOFTHSM_MODULE=${M2M_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 M2M_TMP=
 M2M_SWTPM_PID=
-M2M_WATCHDOG_PID=
 M2M_DEFERRED=()
 
 m2m_log()
@@ -88,12 +87,10 @@ m2m_cleanup()
 		m2m_stop "$M2M_SWTPM_PID"
 		M2M_SWTPM_PID=
 	fi
-	if [ -n "$M2M_WATCHDOG_PID" ]; then
-		kill -KILL "$M2M_WATCHDOG_PID" 2>/dev/null
-		wait "$M2M_WATCHDOG_PID" 2>/dev/null
-		M2M_WATCHDOG_PID=
-	fi
 	if [ -n "$M2M_TMP" ] && [ -d "$M2M_TMP" ]; then
+		if [ -r "$M2M_TMP/watchdog.pid" ]; then
+			kill -TERM "$(cat "$M2M_TMP/watchdog.pid")" 2>/dev/null
+		fi
 		if [ "$rc" -ne 0 ] && [ -s "$M2M_TMP/swtpm.log" ]; then
 			m2m_log "swtpm log (last lines):"
 			tail -n 20 "$M2M_TMP/swtpm.log" >&2
@@ -154,6 +151,7 @@ m2m_start_swtpm()
 		    --flags not-need-init,startup-clear \
 		    </dev/null >>"$M2M_TMP/swtpm.log" 2>&1 &
 		M2M_SWTPM_PID=$!
+		echo "$M2M_SWTPM_PID" >"$M2M_TMP/swtpm.pid"
 		for ((i = 0; i < 100; i++)); do
 			if ! kill -0 "$M2M_SWTPM_PID" 2>/dev/null; then
 				break	# exited: most likely a port collision
@@ -163,7 +161,6 @@ m2m_start_swtpm()
 				M2M_SWTPM_PORT=$port
 				M2M_TCTI="swtpm:host=127.0.0.1,port=$port"
 				export M2M_SWTPM_PORT M2M_TCTI
-				m2m_watchdog
 				return 0
 			fi
 			sleep 0.1
@@ -175,21 +172,24 @@ m2m_start_swtpm()
 	m2m_fail "could not start swtpm"
 }
 
-# If this shell dies without running its traps (SIGKILL, e.g. a ctest
-# timeout), the watchdog still stops swtpm and removes the temp dir.
+# If this shell dies without running its traps (SIGKILL, e.g. when ctest
+# kills a test's process tree on a timeout), a watchdog stops swtpm and
+# removes the temp dir. It is detached (double fork, own session) so that
+# the kill does not reach it, and it ends by itself with this shell.
 m2m_watchdog()
 {
-	local shell=$$ pid=$M2M_SWTPM_PID dir=$M2M_TMP
-
-	(
-		trap - EXIT INT TERM
-		while kill -0 "$shell" 2>/dev/null; do
+	(setsid bash -c '
+		echo "$$" >"$2/watchdog.pid"
+		while kill -0 "$1" 2>/dev/null; do
 			sleep 1
 		done
-		kill -KILL "$pid" 2>/dev/null
-		rm -rf "$dir"
-	) </dev/null >/dev/null 2>&1 &
-	M2M_WATCHDOG_PID=$!
+		if [ -r "$2/swtpm.pid" ]; then
+			pid=$(cat "$2/swtpm.pid")
+			[ "$(cat "/proc/$pid/comm" 2>/dev/null)" != swtpm ] ||
+			    kill -KILL "$pid"
+		fi
+		rm -rf "$2"' m2m-watchdog "$$" "$M2M_TMP" \
+	    </dev/null >/dev/null 2>&1 &)
 }
 
 m2m_setup()
@@ -208,6 +208,7 @@ m2m_setup()
 
 	M2M_BACKEND=$backend
 	M2M_TMP=$(mktemp -d "${TMPDIR:-/tmp}/m2m-test.XXXXXXXX")
+	m2m_watchdog
 	M2MTOKEN_HSM_PIN=${M2MTOKEN_HSM_PIN:-1234}
 	M2M_SO_PIN=5678
 	export M2M_BACKEND M2M_TMP M2MTOKEN_HSM_PIN M2M_SO_PIN
