@@ -1,0 +1,85 @@
+/*
+ * m2mtoken TLS: TLS 1.2 / DTLS 1.2 PSK handshakes whose PSK stays in the
+ * token (spec/tls-psk-in-token.md).
+ *
+ * m2m_tls_ctx_new() gives an SSL_CTX of its own OSSL_LIB_CTX, in which a
+ * built-in provider "m2mtoken" supplies TLS1-PRF.  The PSK callbacks hand
+ * libssl an opaque reference to the key (found by its CKA_LABEL = KpmId,
+ * KpsaId, KeId...) and the provider computes the master secret in the token
+ * with CKM_M2M_TLS12_PSK_MASTER.  Every other PRF call goes to the default
+ * provider.  The PSK itself never enters libssl's memory.
+ *
+ * Keys are reached only through the PKCS#11 API of the module named by
+ * opts->module or $M2MTOKEN_MODULE.
+ */
+#ifndef M2MTOKEN_TLS_H
+#define M2MTOKEN_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define M2M_TLS_EXPORT_LEN	48
+#define M2M_TLS_EXPORT_LABEL	"EXPORTER-oneM2M-Bootstrap"
+
+enum m2m_tls_role {
+	M2M_TLS_CLIENT = 0,
+	M2M_TLS_SERVER = 1
+};
+
+struct m2m_tls_opts {
+	const char	*module;	/* NULL: $M2MTOKEN_MODULE */
+	const char	*token_label;	/* NULL: use slot */
+	unsigned long	slot;		/* used when token_label is NULL */
+	const char	*pin;		/* user PIN; the caller owns and wipes */
+	size_t		pin_len;	/* 0: strlen(pin) */
+	enum m2m_tls_role role;
+	int		dtls;		/* 0: TLS 1.2, 1: DTLS 1.2 */
+	const char	*sni;		/* client: sent always; server: required */
+	const char	*ciphers;	/* NULL: see M2M_TLS_CIPHERS_* */
+	const char	*identity;	/* client: PSK identity (the key label) */
+};
+
+#define M2M_TLS_CIPHERS_TLS	"PSK-AES128-CBC-SHA256:PSK-AES128-GCM-SHA256"
+#define M2M_TLS_CIPHERS_DTLS	"PSK-AES128-CCM8"
+
+/* Errors: 0 or one of these (negative). */
+#define M2M_TLS_ERR_ARG		(-1)	/* bad or missing option */
+#define M2M_TLS_ERR_MODULE	(-2)	/* module cannot be loaded/initialised */
+#define M2M_TLS_ERR_TOKEN	(-3)	/* token not found, or login failed */
+#define M2M_TLS_ERR_OPENSSL	(-4)	/* libcrypto/libssl failure */
+#define M2M_TLS_ERR_NOMEM	(-5)
+
+/*
+ * Create an SSL_CTX for a TLS 1.2 (or DTLS 1.2) PSK client or server whose
+ * PSK lookups go to the token.  Opens a PKCS#11 session on the token and
+ * logs in with opts->pin (not kept).  TLS 1.2 is the maximum version;
+ * extended master secret stays on.  On success *ret holds the SSL_CTX,
+ * to be released with m2m_tls_ctx_free() (not SSL_CTX_free) after every
+ * SSL made from it is freed.  A client SSL gets opts->sni as server name
+ * at handshake start unless the caller set one.  Returns 0 or M2M_TLS_ERR_*
+ * (and one line on stderr saying why).
+ */
+int	m2m_tls_ctx_new(const struct m2m_tls_opts *opts, SSL_CTX **ret);
+
+/* Free an SSL_CTX from m2m_tls_ctx_new() and everything it holds. NULL ok. */
+void	m2m_tls_ctx_free(SSL_CTX *ctx);
+
+/*
+ * RFC 5705 export of a finished handshake: label "EXPORTER-oneM2M-Bootstrap",
+ * 48 bytes, no context.  out is secret (Ke): the caller wipes it.
+ * Returns 0 or M2M_TLS_ERR_OPENSSL.
+ */
+int	m2m_tls_export_ke(SSL *ssl, uint8_t out[M2M_TLS_EXPORT_LEN]);
+
+/* A static description of an M2M_TLS_ERR_* value. */
+const char *m2m_tls_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* M2MTOKEN_TLS_H */

@@ -1,0 +1,330 @@
+/*
+ * m2m_tls contexts: SSL_CTXs whose PSK callbacks return key references
+ * and whose TLS1-PRF comes from the "m2mtoken" provider (tls_prov.c).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include <openssl/rand.h>
+
+#include <m2mtoken/tls.h>
+#include "tls_int.h"
+
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+static int ctx_idx = -1;
+
+static void
+idx_init(void)
+{
+	ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* see tls_int.h */
+struct m2m_tls *
+m2m_tls_of(SSL_CTX *ctx)
+{
+	pthread_once(&idx_once, idx_init);
+	if (ctx == NULL || ctx_idx < 0)
+		return NULL;
+	return SSL_CTX_get_ex_data(ctx, ctx_idx);
+}
+
+/* identity printable for a log line (not secret, but maybe hostile) */
+static void
+printable(char *dst, size_t n, const char *src)
+{
+	size_t i;
+
+	snprintf(dst, n, "%s", src ? src : "(none)");
+	for (i = 0; dst[i] != '\0'; i++)
+		if (dst[i] < 0x20 || dst[i] > 0x7e)
+			dst[i] = '?';
+}
+
+/*
+ * The reference of the PSK labelled identity, into psk (max bytes);
+ * M2M_TLS_REF_LEN, or 0 (with a log line) when there is none.
+ */
+static unsigned int
+psk_ref(struct m2m_tls *t, const char *identity, unsigned char *psk,
+    unsigned int max)
+{
+	CK_OBJECT_HANDLE h;
+	char id[80];
+	size_t il = strlen(identity);
+	CK_RV rv;
+	int ok;
+
+	printable(id, sizeof(id), identity);
+	if (max < M2M_TLS_REF_LEN || il == 0 || il > M2M_TLS_LABEL_MAX) {
+		fprintf(stderr, "m2mtls: handshake refused: PSK identity "
+		    "'%s' unusable\n", id);
+		return 0;
+	}
+	pthread_mutex_lock(&t->lock);
+	rv = m2m_p11_find_psk(t->f, t->session, (const uint8_t *)identity, il,
+	    &h);
+	pthread_mutex_unlock(&t->lock);
+	if (rv == CKR_KEY_HANDLE_INVALID) {
+		fprintf(stderr, "m2mtls: handshake refused: unknown PSK "
+		    "identity '%s' (no PSK key with that label in the "
+		    "token)\n", id);
+		return 0;
+	} else if (rv != CKR_OK) {
+		fprintf(stderr, "m2mtls: handshake refused: token lookup of "
+		    "PSK identity '%s' failed: %s\n", id, m2m_p11_rv_name(rv));
+		return 0;
+	}
+	ok = m2m_tls_ref_make(t, h, (const uint8_t *)identity, il, psk);
+	return ok ? M2M_TLS_REF_LEN : 0;
+}
+
+static unsigned int
+client_cb(SSL *ssl, const char *hint, char *identity,
+    unsigned int max_identity_len, unsigned char *psk, unsigned int max_psk)
+{
+	struct m2m_tls *t = m2m_tls_of(SSL_get_SSL_CTX(ssl));
+	size_t il;
+
+	(void)hint;
+	if (t == NULL)
+		return 0;
+	il = strlen(t->identity);
+	if (il + 1 > max_identity_len) {
+		fprintf(stderr, "m2mtls: handshake refused: PSK identity too "
+		    "long\n");
+		return 0;
+	}
+	memcpy(identity, t->identity, il + 1);
+	return psk_ref(t, t->identity, psk, max_psk);
+}
+
+static unsigned int
+server_cb(SSL *ssl, const char *identity, unsigned char *psk,
+    unsigned int max_psk)
+{
+	struct m2m_tls *t = m2m_tls_of(SSL_get_SSL_CTX(ssl));
+
+	if (t == NULL || identity == NULL)
+		return 0;
+	return psk_ref(t, identity, psk, max_psk);
+}
+
+/* client: the configured SNI at handshake start unless the caller set one */
+static void
+info_cb(const SSL *cssl, int where, int ret)
+{
+	SSL *ssl = (SSL *)cssl;
+	struct m2m_tls *t;
+
+	(void)ret;
+	if (!(where & SSL_CB_HANDSHAKE_START) ||
+	    (t = m2m_tls_of(SSL_get_SSL_CTX(ssl))) == NULL || t->sni == NULL)
+		return;
+	if (SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) == NULL)
+		SSL_set_tlsext_host_name(ssl, t->sni);
+}
+
+static int
+sni_cb(SSL *ssl, int *al, void *arg)
+{
+	struct m2m_tls *t = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	char got[80], want[80];
+
+	if (t->sni == NULL)
+		return SSL_TLSEXT_ERR_OK;
+	if (name != NULL && strcasecmp(name, t->sni) == 0)
+		return SSL_TLSEXT_ERR_OK;
+	printable(got, sizeof(got), name);
+	printable(want, sizeof(want), t->sni);
+	fprintf(stderr, "m2mtls: handshake refused: client asked for server "
+	    "name '%s', this server is '%s'\n", got, want);
+	*al = SSL_AD_UNRECOGNIZED_NAME;
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+static void
+tls_free(struct m2m_tls *t)
+{
+	if (t == NULL)
+		return;
+	EVP_KDF_free(t->prf);
+	if (t->prov_m2m != NULL)
+		OSSL_PROVIDER_unload(t->prov_m2m);
+	if (t->prov_default != NULL)
+		OSSL_PROVIDER_unload(t->prov_default);
+	OSSL_LIB_CTX_free(t->libctx);
+	if (t->f != NULL) {
+		if (t->session != CK_INVALID_HANDLE)
+			t->f->C_CloseSession(t->session);
+		m2m_p11_unload();
+	}
+	free(t->sni);
+	free(t->identity);
+	pthread_mutex_destroy(&t->lock);
+	OPENSSL_cleanse(t->nonce, sizeof(t->nonce));
+	free(t);
+}
+
+/* see tls.h */
+int
+m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
+{
+	struct m2m_tls *t = NULL;
+	const SSL_METHOD *meth;
+	SSL_CTX *ctx = NULL;
+	const char *ciphers;
+	size_t pl;
+	int r = M2M_TLS_ERR_ARG, ver;
+	CK_RV rv;
+
+	if (o == NULL || ret == NULL || o->pin == NULL ||
+	    (o->role != M2M_TLS_CLIENT && o->role != M2M_TLS_SERVER)) {
+		fprintf(stderr, "m2mtls: bad options (PIN and role needed)\n");
+		return M2M_TLS_ERR_ARG;
+	}
+	if (o->role == M2M_TLS_CLIENT && (o->identity == NULL ||
+	    *o->identity == '\0' || strlen(o->identity) > M2M_TLS_LABEL_MAX ||
+	    o->sni == NULL || *o->sni == '\0')) {
+		fprintf(stderr, "m2mtls: a client needs a PSK identity and a "
+		    "server name\n");
+		return M2M_TLS_ERR_ARG;
+	}
+	pthread_once(&idx_once, idx_init);
+	if (ctx_idx < 0)
+		return M2M_TLS_ERR_OPENSSL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return M2M_TLS_ERR_NOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	t->session = CK_INVALID_HANDLE;
+	t->role = o->role;
+	t->dtls = o->dtls != 0;
+	if ((o->sni != NULL && (t->sni = strdup(o->sni)) == NULL) ||
+	    (o->identity != NULL &&
+	    (t->identity = strdup(o->identity)) == NULL)) {
+		r = M2M_TLS_ERR_NOMEM;
+		goto out;
+	}
+	if (RAND_bytes(t->nonce, sizeof(t->nonce)) != 1) {
+		r = M2M_TLS_ERR_OPENSSL;
+		goto out;
+	}
+	if ((t->f = m2m_p11_load(o->module)) == NULL) {
+		r = M2M_TLS_ERR_MODULE;
+		goto out;
+	}
+	r = M2M_TLS_ERR_TOKEN;
+	if (o->token_label != NULL) {
+		if ((rv = m2m_p11_find_token(t->f, o->token_label, 0, NULL,
+		    NULL, &t->slot)) != CKR_OK) {
+			fprintf(stderr, "m2mtls: no token labelled '%s': %s\n",
+			    o->token_label, m2m_p11_rv_name(rv));
+			goto out;
+		}
+	} else
+		t->slot = o->slot;
+	if ((rv = t->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL,
+	    &t->session)) != CKR_OK) {
+		t->session = CK_INVALID_HANDLE;
+		fprintf(stderr, "m2mtls: C_OpenSession(slot %lu): %s\n",
+		    (unsigned long)t->slot, m2m_p11_rv_name(rv));
+		goto out;
+	}
+	pl = o->pin_len ? o->pin_len : strlen(o->pin);
+	rv = t->f->C_Login(t->session, CKU_USER, (CK_UTF8CHAR_PTR)o->pin, pl);
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+		fprintf(stderr, "m2mtls: token login failed: %s\n",
+		    m2m_p11_rv_name(rv));
+		goto out;
+	}
+	r = M2M_TLS_ERR_OPENSSL;
+	if ((t->libctx = OSSL_LIB_CTX_new()) == NULL ||
+	    !m2m_tls_prov_load(t)) {
+		fprintf(stderr, "m2mtls: cannot load the m2mtoken provider\n");
+		goto out;
+	}
+	if (t->dtls) {
+		meth = o->role == M2M_TLS_CLIENT ? DTLS_client_method() :
+		    DTLS_server_method();
+		ver = DTLS1_2_VERSION;
+	} else {
+		meth = o->role == M2M_TLS_CLIENT ? TLS_client_method() :
+		    TLS_server_method();
+		ver = TLS1_2_VERSION;
+	}
+	ciphers = o->ciphers ? o->ciphers : t->dtls ? M2M_TLS_CIPHERS_DTLS :
+	    M2M_TLS_CIPHERS_TLS;
+	if ((ctx = SSL_CTX_new_ex(t->libctx, M2M_TLS_PROPQ, meth)) == NULL ||
+	    !SSL_CTX_set_min_proto_version(ctx, ver) ||
+	    !SSL_CTX_set_max_proto_version(ctx, ver)) {
+		fprintf(stderr, "m2mtls: cannot create the SSL_CTX\n");
+		goto out;
+	}
+	if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
+		fprintf(stderr, "m2mtls: no usable cipher in '%s'\n", ciphers);
+		r = M2M_TLS_ERR_ARG;
+		goto out;
+	}
+	if (!SSL_CTX_set_ex_data(ctx, ctx_idx, t))
+		goto out;
+	if (o->role == M2M_TLS_CLIENT) {
+		SSL_CTX_set_psk_client_callback(ctx, client_cb);
+		SSL_CTX_set_info_callback(ctx, info_cb);
+	} else {
+		SSL_CTX_set_psk_server_callback(ctx, server_cb);
+		SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
+		SSL_CTX_set_tlsext_servername_arg(ctx, t);
+	}
+	*ret = ctx;
+	ctx = NULL;	/* transferred */
+	t = NULL;	/* held by the SSL_CTX */
+	r = 0;
+ out:
+	SSL_CTX_free(ctx);
+	tls_free(t);
+	return r;
+}
+
+/* see tls.h */
+void
+m2m_tls_ctx_free(SSL_CTX *ctx)
+{
+	struct m2m_tls *t = m2m_tls_of(ctx);
+
+	SSL_CTX_free(ctx);
+	tls_free(t);
+}
+
+/* see tls.h */
+int
+m2m_tls_export_ke(SSL *ssl, uint8_t out[M2M_TLS_EXPORT_LEN])
+{
+	if (ssl == NULL || out == NULL ||
+	    SSL_export_keying_material(ssl, out, M2M_TLS_EXPORT_LEN,
+	    M2M_TLS_EXPORT_LABEL, strlen(M2M_TLS_EXPORT_LABEL), NULL, 0,
+	    0) != 1)
+		return M2M_TLS_ERR_OPENSSL;
+	return 0;
+}
+
+/* see tls.h */
+const char *
+m2m_tls_strerror(int err)
+{
+	switch (err) {
+	case 0: return "success";
+	case M2M_TLS_ERR_ARG: return "bad or missing option";
+	case M2M_TLS_ERR_MODULE: return "PKCS#11 module unavailable";
+	case M2M_TLS_ERR_TOKEN: return "token not found or login failed";
+	case M2M_TLS_ERR_OPENSSL: return "OpenSSL failure";
+	case M2M_TLS_ERR_NOMEM: return "out of memory";
+	default: return "unknown error";
+	}
+}

@@ -1,0 +1,84 @@
+/*
+ * tls/: internals shared by the SSL_CTX code (tls_ctx.c) and the provider
+ * (tls_prov.c).
+ */
+#ifndef M2M_TLS_INT_H
+#define M2M_TLS_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/core.h>
+#include <openssl/kdf.h>
+#include <openssl/ssl.h>
+
+#include "tls_p11.h"
+
+#define M2M_TLS_PROV_NAME	"m2mtoken"
+#define M2M_TLS_PROPQ		"?provider=m2mtoken"
+
+/*
+ * A key reference, what the PSK callbacks give libssl instead of a PSK:
+ *   magic "m2mR" (4) || version 1 (1) || slot (4, BE) || handle (8, BE)
+ *   || HMAC-SHA-256(process key, magic..handle || label || ctx nonce) (32)
+ * It binds the key (slot, object handle, CKA_LABEL) to this process (the
+ * key is random per process) and to one m2m_tls context (the nonce).
+ */
+#define M2M_TLS_REF_MAGIC	"m2mR"
+#define M2M_TLS_REF_VERSION	1
+#define M2M_TLS_REF_LEN		49
+#define M2M_TLS_MASTER_LEN	48
+#define M2M_TLS_LABEL_MAX	256
+
+/* One m2m_tls_ctx_new() context. */
+struct m2m_tls {
+	OSSL_LIB_CTX		*libctx;
+	OSSL_PROVIDER		*prov_default;
+	OSSL_PROVIDER		*prov_m2m;
+	EVP_KDF			*prf;		/* the default TLS1-PRF */
+	CK_FUNCTION_LIST_PTR	f;
+	CK_SLOT_ID		slot;
+	CK_SESSION_HANDLE	session;
+	pthread_mutex_t		lock;		/* serialises session use */
+	uint8_t			nonce[16];
+	int			role;
+	int			dtls;
+	char			*sni;
+	char			*identity;
+};
+
+/*
+ * Register the provider in t->libctx and load it there (with the default
+ * provider), fetch the default TLS1-PRF.  1 on success, 0 on failure.
+ */
+int	m2m_tls_prov_load(struct m2m_tls *t);
+
+/*
+ * Make the reference of key h (label, label_len bytes) of t's slot.
+ * ret holds M2M_TLS_REF_LEN bytes.  1 on success, 0 on failure.
+ */
+int	m2m_tls_ref_make(const struct m2m_tls *t, CK_OBJECT_HANDLE h,
+	    const uint8_t *label, size_t label_len, uint8_t *ret);
+
+/*
+ * Verify ref (len bytes) against t in constant time and compute the 48-byte
+ * master secret in the token: mdname is the PRF digest (SHA2-256 or
+ * SHA2-384), seed the PRF seed ("master secret" || randoms, or "extended
+ * master secret" || session hash).  out (outlen must be 48) is secret.
+ * 1 on success, 0 with an error on the OpenSSL error stack and one line on
+ * stderr otherwise.
+ */
+int	m2m_tls_ref_derive(struct m2m_tls *t, const uint8_t *ref, size_t len,
+	    const char *mdname, const uint8_t *seed, size_t seedlen,
+	    uint8_t *out, size_t outlen);
+
+/*
+ * For tests: the provider's KDF of t, as a plain EVP_KDF fetch would give it
+ * (EVP_KDF_fetch(t->libctx, "TLS1-PRF", "provider=m2mtoken")).
+ */
+EVP_KDF	*m2m_tls_prov_kdf(struct m2m_tls *t);
+
+/* The m2m_tls of an SSL_CTX from m2m_tls_ctx_new(), or NULL. */
+struct m2m_tls *m2m_tls_of(SSL_CTX *ctx);
+
+#endif /* M2M_TLS_INT_H */
