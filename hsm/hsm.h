@@ -1,0 +1,128 @@
+/*
+ * Private to hsm/: the HSM backend's blob format, its one CK_RV border and
+ * its cache of loaded key handles.  Nothing outside hsm/ and its unit test
+ * includes this header; the backend's public face is token/backend.h.
+ */
+#ifndef M2M_HSM_H
+#define M2M_HSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <m2mtoken/pkcs11-m2m.h>
+
+#include "backend.h"
+
+/*
+ * Blob layout, version 1 (all HSM blobs; nothing else is stored):
+ *
+ *   offset 0  4 bytes  magic "M2MH"
+ *          4  1 byte   version (1)
+ *          5  1 byte   enum m2m_key_kind
+ *          6  2 bytes  length of the caller's key, big endian (1..M2M_KEY_MAX)
+ *          8 16 bytes  CKA_ID of the "m2mtoken-wrap" key that wrapped it
+ *         24  ...      the HSM object's value wrapped with CKM_AES_KEY_WRAP_PAD
+ *                      (RFC 5649) under that key
+ *
+ * The wrapped value is the key itself, except for HMAC keys shorter than
+ * M2M_HSM_HMAC_PAD bytes, which are stored zero-padded to that length (see
+ * hsm.c: an equivalent HMAC key that HSMs enforcing "key >= hash length"
+ * accept).  The length field lets reveal() and hmac_keymsg() return the
+ * caller's bytes; the padding tail is checked to be zero when read back.
+ *
+ * Only the wrapped value is authenticated (RFC 5649's integrity check).
+ * The header is not: the kind cannot be changed unnoticed (HMAC values are
+ * >= 64 bytes, AES keys 16..32, and the wrapped length must match), a
+ * changed key id names no key, but an HMAC key's length can be moved
+ * within zero padding (ours for keys under 64 bytes; on a module that
+ * leaves RFC 5649 padding in place, also within the last 8-byte block):
+ * that adds or drops trailing zero bytes of the key as read back by
+ * reveal(), hmac_keymsg() and the level-T HMAC-SHA-256 path, and changes
+ * no MAC computed inside the HSM.  The store protects the header.
+ */
+#define M2M_HSM_MAGIC		"M2MH"
+#define M2M_HSM_VERSION		1
+#define M2M_HSM_HDR_LEN		24
+#define M2M_HSM_HMAC_PAD	64	/* largest HMAC output <= smallest block */
+#define M2M_HSM_WRAPPED_MIN	16	/* RFC 5649: AIV + one 8-byte block */
+#define M2M_HSM_WRAPPED_MAX	(M2M_KEY_MAX + 8)
+#define M2M_HSM_BLOB_MAX	(M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MAX)
+
+/* The wrapping key's label and CKA_ID length. */
+#define M2M_HSM_WRAP_LABEL	"m2mtoken-wrap"
+#define M2M_HSM_WRAP_ID_LEN	16
+
+/* Named maxima for lengths that come from outside. */
+#define M2M_HSM_CACHE_DEFAULT	64
+#define M2M_HSM_CACHE_MAX	65536
+#define M2M_HSM_SLOTS_MAX	1024	/* slots listed by a module */
+#define M2M_HSM_WRAPKEYS_MAX	64	/* competing wrapping keys examined */
+#define M2M_HSM_PIN_MAX		256
+#define M2M_HSM_LABEL_LEN	32	/* CK_TOKEN_INFO.label, blank padded */
+#define M2M_HSM_HOSTKEY_MAX	1024	/* hmac_keymsg's host-memory key */
+#define M2M_HSM_AEAD_MAX	(16UL << 20)	/* AES-GCM input, bytes */
+
+/*
+ * What the failing call was doing: SoftHSM2 reports a failed AES-GCM tag
+ * check and a failed RFC 5649 integrity check as CKR_GENERAL_ERROR, so the
+ * meaning of that code depends on the call.
+ */
+enum m2m_hsm_op {
+	M2M_HSM_OP_OTHER = 0,
+	M2M_HSM_OP_UNWRAP,	/* C_UnwrapKey of a stored blob */
+	M2M_HSM_OP_DECRYPT,	/* C_Decrypt after a successful C_DecryptInit */
+	M2M_HSM_OP_RANDOM	/* C_GenerateRandom */
+};
+
+/*
+ * The one place a CK_RV of the underlying module becomes an M2M_ERR_*:
+ * 0 for CKR_OK, else a negative M2M_ERR_* (M2M_ERR_BACKEND for anything
+ * without a closer meaning).
+ */
+int	m2m_err_from_ckr(CK_RV rv, enum m2m_hsm_op op);
+/* A static name for rv ("CKR_PIN_INCORRECT"), or NULL when unknown. */
+const char *m2m_hsm_ckr_name(CK_RV rv);
+/* 1 when rv means the session or token is gone (reconnect needed). */
+int	m2m_hsm_ckr_lost(CK_RV rv);
+
+/*
+ * A bounded LRU of loaded key handles keyed by keyref id, each entry keeping
+ * a copy of the blob it was loaded from.  Not thread safe (the backend's
+ * lock covers it).  Destroying HSM objects is the caller's job: every call
+ * that drops an entry hands its handle back.
+ */
+struct m2m_hsm_cache;
+
+/* A cache for capacity entries (1..M2M_HSM_CACHE_MAX). */
+int	m2m_hsm_cache_new(size_t capacity, struct m2m_hsm_cache **ret);
+/* Free the cache (handles are not destroyed); NULL accepted. */
+void	m2m_hsm_cache_free(struct m2m_hsm_cache *c);
+/*
+ * The handle loaded for id from exactly blob[0..bloblen), made most
+ * recently used: 0 and *ret_handle, else M2M_ERR_NOT_FOUND.  Allocates
+ * nothing.
+ */
+int	m2m_hsm_cache_get(struct m2m_hsm_cache *c, uint64_t id,
+	    const uint8_t *blob, size_t bloblen, CK_OBJECT_HANDLE *ret_handle);
+/*
+ * Remember handle as loaded for id from blob (id != 0, handle valid).  An
+ * entry for the same id is replaced, else the least recently used entry is
+ * evicted when full; *ret_drop is the handle that left the cache (to be
+ * destroyed) or CK_INVALID_HANDLE.  M2M_ERR_NO_MEMORY leaves the cache as
+ * it was and handle with the caller.
+ */
+int	m2m_hsm_cache_put(struct m2m_hsm_cache *c, uint64_t id,
+	    const uint8_t *blob, size_t bloblen, CK_OBJECT_HANDLE handle,
+	    CK_OBJECT_HANDLE *ret_drop);
+/* Drop id: its handle (to be destroyed), or CK_INVALID_HANDLE if absent. */
+CK_OBJECT_HANDLE m2m_hsm_cache_remove(struct m2m_hsm_cache *c, uint64_t id);
+/*
+ * Drop every entry, least recently used first, passing each handle to
+ * drop(handle, arg) when drop is not NULL.
+ */
+void	m2m_hsm_cache_clear(struct m2m_hsm_cache *c,
+	    void (*drop)(CK_OBJECT_HANDLE, void *), void *arg);
+/* Entries held now. */
+size_t	m2m_hsm_cache_count(const struct m2m_hsm_cache *c);
+
+#endif /* M2M_HSM_H */
