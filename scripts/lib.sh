@@ -12,7 +12,7 @@ M2M_DEPS_FILE=${M2M_DEPS_FILE:-$M2M_ROOT/scripts/deps.txt}
 
 m2m_cd_root()
 {
-	cd "$M2M_ROOT"
+	cd "$M2M_ROOT" || exit 1
 }
 
 m2m_section()
@@ -61,9 +61,9 @@ Run this script as root so it can install them, or install them first:
     apt-get install --no-install-recommends $missing"
 	fi
 	m2m_section "installing Debian packages: $missing"
+	apt-get update </dev/null || m2m_die "apt-get update failed"
 	# shellcheck disable=SC2086 # word splitting of the package list is wanted
-	apt-get update </dev/null &&
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y \
 	    --no-install-recommends $missing </dev/null ||
 	    m2m_die "apt-get could not install: $missing"
 	missing=$(m2m_missing_deps | paste -sd ' ')
