@@ -137,6 +137,27 @@ p11c_check_rv(CK_RV got, CK_RV want, const char *fmt, ...)
 	return got == want;
 }
 
+/*
+ * A check of a known module deviation, reported and not yet fixed: printed
+ * like any check with "# TODO <why>" (TAP), never counted as a failure, so
+ * that the line turns up in the logs until the module is fixed.
+ */
+static inline int __attribute__((format(printf, 4, 5)))
+p11c_todo_rv(CK_RV got, CK_RV want, const char *why, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	printf("%s - [%s] %s: got %s, want %s # TODO %s\n",
+	    got == want ? "ok" : "not ok", p11c_backend, what,
+	    p11c_rvname(got), p11c_rvname(want), why);
+	fflush(stdout);
+	return got == want;
+}
+
 #define CHECK(cond, ...)		p11c_check(!!(cond), __VA_ARGS__)
 #define CHECK_RV(expr, want, ...)	p11c_check_rv((expr), (want), __VA_ARGS__)
 
