@@ -1,0 +1,205 @@
+/*
+ * bench_tls: TLS 1.2 PSK handshakes per second with the PSK in the token
+ * (libm2mtls, both ends in the token) against the same handshake with the
+ * raw PSK in OpenSSL, client and server in one process over a memory BIO
+ * pair, same run.  PSK-AES128-CBC-SHA256, extended master secret, full
+ * handshakes (no resumption).
+ *
+ *   bash tests/integration/run_c.sh hsm BUILD/tls/bench_tls [SECONDS]
+ *
+ * (run_c.sh sets up a fresh SoftHSM2-backed token; argv[1] is the backend.)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <m2mtoken/tls.h>
+#include "tls_p11.h"
+
+#define ID	"kpm-bench@mef.example.com"
+#define CIPHER	"PSK-AES128-CBC-SHA256"
+
+static const uint8_t psk[32] = {
+	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+	17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32
+};
+
+static unsigned int
+raw_client(SSL *ssl, const char *hint, char *id, unsigned int max_id,
+    unsigned char *out, unsigned int max)
+{
+	(void)ssl;
+	(void)hint;
+	if (max_id < sizeof(ID) || max < sizeof(psk))
+		return 0;
+	memcpy(id, ID, sizeof(ID));
+	memcpy(out, psk, sizeof(psk));
+	return sizeof(psk);
+}
+
+static unsigned int
+raw_server(SSL *ssl, const char *id, unsigned char *out, unsigned int max)
+{
+	(void)ssl;
+	if (strcmp(id, ID) != 0 || max < sizeof(psk))
+		return 0;
+	memcpy(out, psk, sizeof(psk));
+	return sizeof(psk);
+}
+
+static SSL_CTX *
+raw_ctx(int server)
+{
+	SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() :
+	    TLS_client_method());
+
+	if (c == NULL || !SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_cipher_list(c, CIPHER))
+		return NULL;
+	if (server)
+		SSL_CTX_set_psk_server_callback(c, raw_server);
+	else
+		SSL_CTX_set_psk_client_callback(c, raw_client);
+	return c;
+}
+
+static SSL_CTX *
+token_ctx(int server)
+{
+	struct m2m_tls_opts o;
+	SSL_CTX *c = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.token_label = "m2m-bench";
+	o.pin = "1234";
+	o.role = server ? M2M_TLS_SERVER : M2M_TLS_CLIENT;
+	o.sni = "mef.example.com";
+	o.ciphers = CIPHER;
+	o.identity = ID;
+	return m2m_tls_ctx_new(&o, &c) == 0 ? c : NULL;
+}
+
+/* one full handshake over a BIO pair; 0 on success */
+static int
+handshake(SSL_CTX *cc, SSL_CTX *sc)
+{
+	SSL *c = SSL_new(cc), *s = SSL_new(sc);
+	BIO *bc = NULL, *bs = NULL;
+	int i, dc = 0, ds = 0, r = -1;
+
+	if (c == NULL || s == NULL || !BIO_new_bio_pair(&bc, 0, &bs, 0))
+		goto out;
+	SSL_set_bio(c, bc, bc);
+	SSL_set_bio(s, bs, bs);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	for (i = 0; i < 100 && !(dc && ds); i++) {
+		if (!dc) {
+			int x = SSL_do_handshake(c);
+
+			if (x == 1)
+				dc = 1;
+			else if (SSL_get_error(c, x) != SSL_ERROR_WANT_READ)
+				goto out;
+		}
+		if (!ds) {
+			int x = SSL_do_handshake(s);
+
+			if (x == 1)
+				ds = 1;
+			else if (SSL_get_error(s, x) != SSL_ERROR_WANT_READ)
+				goto out;
+		}
+	}
+	r = dc && ds ? 0 : -1;
+ out:
+	SSL_free(c);
+	SSL_free(s);
+	return r;
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* handshakes per second over secs seconds, or -1 */
+static double
+rate(SSL_CTX *cc, SSL_CTX *sc, double secs)
+{
+	double t0 = now(), t;
+	long n = 0;
+
+	do {
+		if (handshake(cc, sc) != 0) {
+			ERR_print_errors_fp(stderr);
+			return -1;
+		}
+		n++;
+	} while ((t = now()) - t0 < secs);
+	return n / (t - t0);
+}
+
+int
+main(int argc, char **argv)
+{
+	CK_FUNCTION_LIST_PTR f;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE s;
+	SSL_CTX *tc, *ts, *rc, *rs;
+	double secs = argc > 2 ? strtod(argv[2], NULL) : 3.0, tok, raw;
+
+	if (secs <= 0)
+		secs = 3.0;
+	if ((f = m2m_p11_load(NULL)) == NULL ||
+	    m2m_p11_find_token(f, "m2m-bench", 1, "5678", "1234", &slot) !=
+	    CKR_OK ||
+	    f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+	    NULL, &s) != CKR_OK ||
+	    f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"1234", 4) != CKR_OK ||
+	    m2m_p11_import_psk(f, s, ID, CK_M2M_ROLE_KPM, psk, sizeof(psk),
+	    NULL) != CKR_OK) {
+		fprintf(stderr, "bench_tls: token setup failed\n");
+		return 1;
+	}
+	tc = token_ctx(0);
+	ts = token_ctx(1);
+	rc = raw_ctx(0);
+	rs = raw_ctx(1);
+	if (tc == NULL || ts == NULL || rc == NULL || rs == NULL) {
+		fprintf(stderr, "bench_tls: SSL_CTX setup failed\n");
+		return 1;
+	}
+	/* warm up both paths (key cache, method fetches) */
+	if (handshake(tc, ts) != 0 || handshake(rc, rs) != 0) {
+		ERR_print_errors_fp(stderr);
+		fprintf(stderr, "bench_tls: handshake failed\n");
+		return 1;
+	}
+	raw = rate(rc, rs, secs);
+	tok = rate(tc, ts, secs);
+	if (raw <= 0 || tok <= 0)
+		return 1;
+	printf("TLS 1.2 PSK (%s, EMS) full handshakes/s, client+server in "
+	    "one process, %s backend, %.0f s each:\n", CIPHER,
+	    argc > 1 ? argv[1] : "?", secs);
+	printf("  raw PSK in OpenSSL      %8.0f /s\n", raw);
+	printf("  PSK in token (2 ends)   %8.0f /s\n", tok);
+	printf("  ratio token/raw         %8.2fx\n", tok / raw);
+	m2m_tls_ctx_free(tc);
+	m2m_tls_ctx_free(ts);
+	SSL_CTX_free(rc);
+	SSL_CTX_free(rs);
+	f->C_CloseSession(s);
+	m2m_p11_unload();
+	return 0;
+}
