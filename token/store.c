@@ -627,7 +627,7 @@ m2m_store_open(const char *path, struct m2m_store **ret, char *errbuf,
 		if (why[0] == '\0')
 			snprintf(why, sizeof(why), "store %s: %s", path,
 			    m2m_strerror(r));
-		m2m_error("%s", why);
+		/* the caller reports errbuf: logging here too doubled it */
 		errbuf_set(errbuf, errlen, "%s", why);
 	}
 	m2m_store_close(s);
