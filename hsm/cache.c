@@ -245,18 +245,12 @@ m2m_hsm_cache_remove(struct m2m_hsm_cache *c, uint64_t id)
 
 /* see hsm.h */
 void
-m2m_hsm_cache_clear(struct m2m_hsm_cache *c,
-    void (*fn)(CK_OBJECT_HANDLE, void *), void *arg)
+m2m_hsm_cache_clear(struct m2m_hsm_cache *c)
 {
-	CK_OBJECT_HANDLE h;
-
 	if (c == NULL)
 		return;
-	while (c->tail != NIL) {
-		h = drop(c, c->tail);
-		if (fn != NULL)
-			fn(h, arg);
-	}
+	while (c->tail != NIL)
+		(void)drop(c, c->tail);
 }
 
 /* see hsm.h */

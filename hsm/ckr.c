@@ -99,6 +99,16 @@ m2m_hsm_ckr_lost(CK_RV rv)
 	case CKR_SESSION_CLOSED:
 	case CKR_TOKEN_NOT_PRESENT:
 	case CKR_DEVICE_REMOVED:
+	/*
+	 * The handles we hold are gone: someone logged the token out (login
+	 * state is per process; SoftHSM2 then answers CKR_OBJECT_HANDLE_
+	 * INVALID for our private session objects) or destroyed an object.
+	 */
+	case CKR_USER_NOT_LOGGED_IN:
+	case CKR_OBJECT_HANDLE_INVALID:
+	case CKR_KEY_HANDLE_INVALID:
+	case CKR_WRAPPING_KEY_HANDLE_INVALID:
+	case CKR_UNWRAPPING_KEY_HANDLE_INVALID:
 		return 1;
 	default:
 		return 0;

@@ -73,6 +73,7 @@ struct hsm {
 	size_t			 gcm_iv_max;	/* see probe_gcm_long_iv() */
 	struct m2m_hsm_cache	*cache;
 	EVP_MAC			*mac;
+	CK_RV			 last_rv;	/* of the last failed call */
 	unsigned long		 commands;
 	unsigned long		 loads;
 };
@@ -270,7 +271,7 @@ disconnect(struct hsm *h)
 	if (!h->connected)
 		return;
 	/* closing the session destroys its objects, so no C_DestroyObject */
-	m2m_hsm_cache_clear(h->cache, NULL, NULL);
+	m2m_hsm_cache_clear(h->cache);
 	(void)P11(h, C_CloseSession)(h->session);
 	h->session = CK_INVALID_HANDLE;
 	h->nwk = 0;
@@ -290,10 +291,11 @@ ckr(struct hsm *h, CK_RV rv, enum m2m_hsm_op op)
 
 	if (rv == CKR_OK)
 		return 0;
+	h->last_rv = rv;
 	if (m2m_hsm_ckr_lost(rv)) {
 		m2m_error("HSM token '%s': session lost (%s); %zu loaded keys "
-		    "dropped", h->label, ckr_str(rv, b, sizeof(b)),
-		    m2m_hsm_cache_count(h->cache));
+		    "dropped, reconnecting at the next call", h->label,
+		    ckr_str(rv, b, sizeof(b)), m2m_hsm_cache_count(h->cache));
 		disconnect(h);
 		return M2M_ERR_BACKEND_ABSENT;
 	}
@@ -342,8 +344,14 @@ find_slot(struct hsm *h, CK_SLOT_ID *ret_slot, char *errbuf, size_t errlen)
 		memset(want, ' ', sizeof(want));
 		memcpy(want, h->label, ll);
 		for (i = 0; i < n; i++) {
-			if (P11(h, C_GetTokenInfo)(slots[i], &ti) != CKR_OK)
-				continue;	/* removed meanwhile */
+			rv = P11(h, C_GetTokenInfo)(slots[i], &ti);
+			if (rv != CKR_OK) {	/* removed meanwhile? */
+				m2m_debug("HSM module %s: slot %lu: "
+				    "C_GetTokenInfo: %s", h->module_path,
+				    (unsigned long)slots[i],
+				    ckr_str(rv, b, sizeof(b)));
+				continue;
+			}
 			if (memcmp(ti.label, want, sizeof(want)) == 0) {
 				*ret_slot = slots[i];
 				r = 0;
@@ -513,9 +521,12 @@ static int
 wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
 {
 	CK_OBJECT_HANDLE mine = CK_INVALID_HANDLE;
+	char b[32];
 	size_t i;
 	int r = M2M_ERR_INTERNAL;
 
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
 	if ((r = wrapkey_load(h, errbuf, errlen)) != 0)
 		goto fail;
 	if (h->nwk > 0)
@@ -525,9 +536,11 @@ wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
 	/* another process may have created one meanwhile */
 	if ((r = wrapkey_load(h, errbuf, errlen)) != 0)
 		goto fail;
-	if (M2M_NEVER(h->nwk == 0)) {
-		r = M2M_ERR_INTERNAL;
-		goto fail;
+	if (h->nwk == 0) {
+		/* seen with SoftHSM2 while another process writes the token */
+		seterr(errbuf, errlen, "HSM token '%s': the module does not "
+		    "find the wrapping key it has just created", h->label);
+		return M2M_ERR_BACKEND;
 	}
 	h->cur = 0;
 	if (h->wk[0].handle != mine) {
@@ -550,8 +563,9 @@ wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
 	if (r != M2M_ERR_BACKEND || errbuf == NULL || errlen == 0 ||
 	    errbuf[0] == '\0')
 		seterr(errbuf, errlen, "HSM token '%s': cannot find or create "
-		    "the wrapping key '%s': %s", h->label, M2M_HSM_WRAP_LABEL,
-		    m2m_strerror(r));
+		    "the wrapping key '%s': %s (%s)", h->label,
+		    M2M_HSM_WRAP_LABEL, m2m_strerror(r),
+		    ckr_str(h->last_rv, b, sizeof(b)));
 	return r;
 }
 
@@ -691,6 +705,7 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 
 	if (M2M_NEVER(h->connected))
 		return 0;
+	h->last_rv = CKR_OK;
 	if ((r = find_slot(h, &slot, errbuf, errlen)) != 0)
 		return r;
 	rv = P11(h, C_OpenSession)(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,

@@ -82,7 +82,10 @@ enum m2m_hsm_op {
 int	m2m_err_from_ckr(CK_RV rv, enum m2m_hsm_op op);
 /* A static name for rv ("CKR_PIN_INCORRECT"), or NULL when unknown. */
 const char *m2m_hsm_ckr_name(CK_RV rv);
-/* 1 when rv means the session or token is gone (reconnect needed). */
+/*
+ * 1 when rv means the session, its login or the token is gone: drop the
+ * session and reconnect.
+ */
 int	m2m_hsm_ckr_lost(CK_RV rv);
 
 /*
@@ -116,12 +119,8 @@ int	m2m_hsm_cache_put(struct m2m_hsm_cache *c, uint64_t id,
 	    CK_OBJECT_HANDLE *ret_drop);
 /* Drop id: its handle (to be destroyed), or CK_INVALID_HANDLE if absent. */
 CK_OBJECT_HANDLE m2m_hsm_cache_remove(struct m2m_hsm_cache *c, uint64_t id);
-/*
- * Drop every entry, least recently used first, passing each handle to
- * drop(handle, arg) when drop is not NULL.
- */
-void	m2m_hsm_cache_clear(struct m2m_hsm_cache *c,
-	    void (*drop)(CK_OBJECT_HANDLE, void *), void *arg);
+/* Drop every entry without handing handles back (the session is gone). */
+void	m2m_hsm_cache_clear(struct m2m_hsm_cache *c);
 /* Entries held now. */
 size_t	m2m_hsm_cache_count(const struct m2m_hsm_cache *c);
 

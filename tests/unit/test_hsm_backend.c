@@ -1572,6 +1572,7 @@ test_session_lost(void **state)
 	struct m2m_backend_stats a, b;
 	struct m2m_keyref ref;
 	struct p11 p;
+	int r;
 
 	open_be(fx);
 	assert_int_equal(RAND_bytes(key, 32), 1);
@@ -1590,6 +1591,15 @@ test_session_lost(void **state)
 	hmac_check(fx->be, &ref, M2M_HASH_SHA256, msg, 1, want);
 	b = stats(fx->be);
 	assert_int_equal(b.loads - a.loads, 1);
+	p11_close(&p);
+
+	/* someone logs the token out (login state is per process) */
+	p11_open(&p, LABEL);
+	assert_int_equal(p.fl->C_Logout(p.s), CKR_OK);
+	r = ops->hmac(fx->be, &ref, M2M_HASH_SHA256, msg, 1, out);
+	assert_int_equal(r, M2M_ERR_BACKEND_ABSENT);
+	assert_true(all_bytes(out, sizeof(out), POISON));
+	hmac_check(fx->be, &ref, M2M_HASH_SHA256, msg, 1, want);
 	p11_close(&p);
 	ref_free(&ref);
 }
@@ -1612,11 +1622,106 @@ test_random(void **state)
 	    M2M_ERR_INVALID_ARGUMENT);
 }
 
+struct racer {
+	pthread_barrier_t	*start;
+	const struct m2m_conf	*conf;
+	void			*be;
+	uint8_t			*blob;
+	size_t			 bloblen;
+	int			 r;
+	char			 err[256];
+};
+
+static void *
+racer_run(void *arg)
+{
+	static const uint8_t key[32] = { 0x42 };
+	struct racer *x = arg;
+
+	(void)pthread_barrier_wait(x->start);
+	if ((x->r = ops->open(x->conf, &x->be, x->err, sizeof(x->err))) == 0)
+		x->r = ops->wrap(x->be, M2M_KIND_HMAC, key, 32, &x->blob,
+		    &x->bloblen);
+	return NULL;
+}
+
 /*
- * Two processes open a fresh token at the same moment (the core prevents
- * this with a store transaction; this is the backend's own defence): each
- * one's blobs must open in any later process.  Usually one key is left;
- * two when each process committed to its own before seeing the other's.
+ * Two backends open a fresh token at the same moment (the core prevents
+ * this with a store transaction; this is the backend's own defence).
+ * Both succeed, and each one's blobs open in the other: usually one key is
+ * left, two when each committed to its own before seeing the other's.
+ */
+static void
+test_two_opens_race(void **state)
+{
+	struct fx *fx = *state;
+	static const uint8_t key[32] = { 0x42 };
+	uint8_t msg[] = "race", want[32];
+	pthread_barrier_t start;
+	struct racer x[2];
+	CK_OBJECT_HANDLE found[8];
+	struct m2m_keyref ref;
+	char label[32];
+	pthread_t t[2];
+	struct p11 p;
+	CK_ULONG n;
+	int round, c, d, ones = 0;
+
+	ref_hmac(M2M_HASH_SHA256, key, 32, msg, sizeof(msg), want);
+	for (round = 0; round < 10; round++) {
+		snprintf(label, sizeof(label), "race-%d", round);
+		assert_int_equal(m2m_softhsm_add_token(fx->sh, label, PIN,
+		    SOPIN), 0);
+		conf_fill(&fx->conf, m2m_softhsm_module(), label, PIN, 0);
+		assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+		for (c = 0; c < 2; c++) {
+			memset(&x[c], 0, sizeof(x[c]));
+			x[c].start = &start;
+			x[c].conf = &fx->conf;
+			assert_int_equal(pthread_create(&t[c], NULL,
+			    racer_run, &x[c]), 0);
+		}
+		for (c = 0; c < 2; c++)
+			assert_int_equal(pthread_join(t[c], NULL), 0);
+		pthread_barrier_destroy(&start);
+		for (c = 0; c < 2; c++) {
+			if (x[c].r != 0)
+				print_error("racer %d: %s: %s\n", c,
+				    m2m_strerror(x[c].r), x[c].err);
+		}
+		for (c = 0; c < 2; c++)
+			assert_int_equal(x[c].r, 0);
+		for (c = 0; c < 2; c++) {
+			for (d = 0; d < 2; d++) {
+				memset(&ref, 0, sizeof(ref));
+				ref.kind = M2M_KIND_HMAC;
+				ref.blob = x[d].blob;
+				ref.bloblen = x[d].bloblen;
+				hmac_check(x[c].be, &ref, M2M_HASH_SHA256, msg,
+				    sizeof(msg), want);
+			}
+		}
+		p11_open(&p, label);
+		n = p11_wrapkeys(&p, found, 8);
+		assert_true(n == 1 || n == 2);
+		ones += n == 1;
+		p11_close(&p);
+		for (c = 0; c < 2; c++) {
+			ops->close(x[c].be);
+			free(x[c].blob);
+		}
+	}
+	print_message("threads: one wrapping key left in %d of 10 rounds\n",
+	    ones);
+}
+
+/*
+ * The same with two processes.  SoftHSM2's file store is not safe for a
+ * token being written by another process: C_GetTokenInfo and C_Login
+ * then fail now and then (CKR_GENERAL_ERROR, a token that looks blank),
+ * so a child may fail to open, cleanly.  What must hold: no child
+ * crashes, every blob a child made opens in a later process, and on most
+ * rounds both children succeed.
  */
 static void
 test_two_processes_race(void **state)
@@ -1629,7 +1734,8 @@ test_two_processes_race(void **state)
 	char label[32];
 	struct m2m_keyref ref;
 	struct p11 p;
-	int round, c, go[2], res[2][2], st, ones = 0;
+	int round, c, go[2], res[2][2], st, both = 0;
+	ssize_t got;
 	CK_ULONG n;
 	pid_t pid[2];
 
@@ -1651,7 +1757,8 @@ test_two_processes_race(void **state)
 
 				close(go[1]);
 				close(res[c][0]);
-				(void)read(go[0], &ch, 1);	/* EOF: go */
+				if (read(go[0], &ch, 1) < 0)	/* EOF: go */
+					_exit(2);
 				ok = ops->open(&fx->conf, &be, NULL, 0) == 0 &&
 				    ops->wrap(be, M2M_KIND_HMAC, key, 32, &b,
 				    &bl) == 0 &&
@@ -1660,7 +1767,7 @@ test_two_processes_race(void **state)
 				    write(res[c][1], b, bl) == (ssize_t)bl;
 				free(b);
 				ops->close(be);
-				_exit(ok ? 0 : 1);
+				_exit(ok ? 0 : 3);
 			}
 			assert_true(pid[c] > 0);
 			close(res[c][1]);
@@ -1668,17 +1775,25 @@ test_two_processes_race(void **state)
 		close(go[0]);
 		close(go[1]);	/* both start now */
 		for (c = 0; c < 2; c++) {
-			assert_int_equal(read(res[c][0], &bloblen[c],
-			    sizeof(size_t)), sizeof(size_t));
+			bloblen[c] = 0;
+			got = read(res[c][0], &bloblen[c], sizeof(size_t));
+			assert_true(got == 0 || got == sizeof(size_t));
 			assert_true(bloblen[c] <= M2M_BLOB_MAX);
-			assert_int_equal(read(res[c][0], blob[c], bloblen[c]),
-			    (ssize_t)bloblen[c]);
+			if (got != 0)
+				assert_int_equal(read(res[c][0], blob[c],
+				    bloblen[c]), (ssize_t)bloblen[c]);
 			close(res[c][0]);
 			assert_int_equal(waitpid(pid[c], &st, 0), pid[c]);
-			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+			assert_true(WIFEXITED(st));	/* no crash */
+			assert_true(WEXITSTATUS(st) == 0 ||
+			    WEXITSTATUS(st) == 3);
+			assert_int_equal(WEXITSTATUS(st) == 0, got != 0);
 		}
+		both += bloblen[0] != 0 && bloblen[1] != 0;
 		open_be(fx);
 		for (c = 0; c < 2; c++) {
+			if (bloblen[c] == 0)
+				continue;
 			memset(&ref, 0, sizeof(ref));
 			ref.kind = M2M_KIND_HMAC;
 			ref.blob = blob[c];
@@ -1691,10 +1806,10 @@ test_two_processes_race(void **state)
 		p11_open(&p, label);
 		n = p11_wrapkeys(&p, found, 8);
 		assert_true(n == 1 || n == 2);
-		ones += n == 1;
 		p11_close(&p);
 	}
-	print_message("race: one wrapping key left in %d of 5 rounds\n", ones);
+	print_message("processes: both opened in %d of 5 rounds\n", both);
+	assert_true(both >= 2);
 }
 
 static void
@@ -1767,6 +1882,7 @@ main(void)
 		T(test_key_bytes_not_on_disk),
 		T(test_session_lost),
 		T(test_random),
+		T(test_two_opens_race),
 		T(test_two_processes_race),
 		T(test_bad_arguments),
 #undef T

@@ -976,7 +976,8 @@ test_concurrent_create(void **state)
 			int r;
 
 			close(gate[1]);
-			(void)read(gate[0], &c, 1);	/* EOF: go */
+			if (read(gate[0], &c, 1) < 0)	/* EOF: go */
+				_exit(2);
 			r = m2m_store_open(f->path, &s, NULL, 0);
 			if (r == 0)
 				r = m2m_store_token_insert(s, &rec, &id);

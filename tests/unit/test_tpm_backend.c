@@ -1,0 +1,1552 @@
+/*
+ * Unit tests for tpm/: the TPM 2.0 backend, against a real swtpm (started by
+ * support_swtpm.c, always stopped), with OpenSSL as the independent oracle.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "backend.h"
+#include "conf.h"
+#include "err.h"
+#include "secret.h"
+#include "support_swtpm.h"
+#include "../../tpm/tpm_int.h"	/* m2m_tpm_test_level_t() */
+
+#define OPS		m2m_tpm_backend_ops
+#define SENTINEL	((uint8_t *)(uintptr_t)0x5a5a5a5a)
+#define SENTINEL_S	((struct m2m_secret *)(uintptr_t)0x5a5a5a5a)
+#define PERSIST_H	0x81000101UL
+#define FOREIGN_H	0x81000102UL
+
+static struct m2m_swtpm *g_tpm;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void
+hex2bin(const char *hex, uint8_t *out, size_t *len)
+{
+	size_t i, n = strlen(hex) / 2;
+	unsigned int v;
+
+	for (i = 0; i < n; i++) {
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+		out[i] = (uint8_t)v;
+	}
+	*len = n;
+}
+
+static void
+rnd(uint8_t *p, size_t n)
+{
+	if (n > 0)
+		assert_int_equal(RAND_bytes(p, (int)n), 1);
+}
+
+static void *
+be_open(size_t cache, unsigned long handle)
+{
+	struct m2m_conf c;
+	char err[256] = "";
+	void *impl = NULL;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
+	c.cache_size = cache;
+	c.tpm_primary_handle = handle;
+	r = OPS.open(&c, &impl, err, sizeof(err));
+	if (r != 0)
+		print_error("open: %s: %s\n", m2m_strerror(r), err);
+	assert_int_equal(r, 0);
+	assert_non_null(impl);
+	return impl;
+}
+
+static void
+wrap_ok(void *be, enum m2m_key_kind kind, const uint8_t *key, size_t len,
+    struct m2m_keyref *ref, uint64_t id)
+{
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+
+	assert_int_equal(OPS.wrap(be, kind, key, len, &blob, &bloblen), 0);
+	assert_non_null(blob);
+	assert_true(bloblen > 8 && bloblen <= M2M_BLOB_MAX);
+	memset(ref, 0, sizeof(*ref));
+	ref->id = id;
+	ref->kind = kind;
+	ref->blob = blob;
+	ref->bloblen = bloblen;
+}
+
+static void
+ref_free(struct m2m_keyref *ref)
+{
+	free((void *)ref->blob);
+	ref->blob = NULL;
+}
+
+static const EVP_MD *
+md_of(enum m2m_hash h)
+{
+	return h == M2M_HASH_SHA256 ? EVP_sha256() :
+	    h == M2M_HASH_SHA384 ? EVP_sha384() : EVP_sha512();
+}
+
+static void
+ossl_hmac(enum m2m_hash h, const uint8_t *k, size_t klen, const uint8_t *m,
+    size_t mlen, uint8_t *out)
+{
+	static const uint8_t z[1];
+	unsigned int n = 0;
+
+	assert_non_null(HMAC(md_of(h), klen ? k : z, (int)klen, mlen ? m : z,
+	    mlen, out, &n));
+	assert_int_equal(n, m2m_hash_len(h));
+}
+
+static void
+ossl_gcm(int enc, const uint8_t *key, size_t klen, const uint8_t *iv,
+    size_t ivlen, const uint8_t *aad, size_t aadlen, const uint8_t *in,
+    size_t inlen, size_t taglen, uint8_t *out)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	const EVP_CIPHER *ci = klen == 16 ? EVP_aes_128_gcm() :
+	    klen == 24 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
+	int n = 0;
+
+	assert_non_null(c);
+	assert_int_equal(EVP_CipherInit_ex(c, ci, NULL, NULL, NULL, enc), 1);
+	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN,
+	    (int)ivlen, NULL), 1);
+	assert_int_equal(EVP_CipherInit_ex(c, NULL, NULL, key, iv, enc), 1);
+	if (aadlen > 0)
+		assert_int_equal(EVP_CipherUpdate(c, NULL, &n, aad,
+		    (int)aadlen), 1);
+	if (enc) {
+		if (inlen > 0)
+			assert_int_equal(EVP_CipherUpdate(c, out, &n, in,
+			    (int)inlen), 1);
+		assert_int_equal(EVP_CipherFinal_ex(c, out + inlen, &n), 1);
+		assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG,
+		    (int)taglen, out + inlen), 1);
+	}
+	EVP_CIPHER_CTX_free(c);
+}
+
+/* A second ESAPI connection for test set-up (the backend must be closed:
+ * swtpm serves one connection at a time). */
+static ESYS_CONTEXT *
+side_open(TSS2_TCTI_CONTEXT **tcti)
+{
+	ESYS_CONTEXT *e = NULL;
+
+	assert_int_equal(Tss2_TctiLdr_Initialize(m2m_swtpm_tcti(g_tpm),
+	    tcti), TSS2_RC_SUCCESS);
+	assert_int_equal(Esys_Initialize(&e, *tcti, NULL), TSS2_RC_SUCCESS);
+	return e;
+}
+
+static void
+side_close(ESYS_CONTEXT *e, TSS2_TCTI_CONTEXT *tcti)
+{
+	Esys_Finalize(&e);
+	Tss2_TctiLdr_Finalize(&tcti);
+}
+
+static void
+da_reset(unsigned max_tries)
+{
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *e = side_open(&tcti);
+
+	assert_int_equal(Esys_DictionaryAttackLockReset(e, ESYS_TR_RH_LOCKOUT,
+	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE), TSS2_RC_SUCCESS);
+	assert_int_equal(Esys_DictionaryAttackParameters(e,
+	    ESYS_TR_RH_LOCKOUT, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+	    max_tries, 600, 600), TSS2_RC_SUCCESS);
+	side_close(e, tcti);
+}
+
+static int
+closed_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	int fd, port;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	return m2m_swtpm_start(&g_tpm);
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	m2m_swtpm_free(g_tpm);
+	g_tpm = NULL;
+	return 0;
+}
+
+static int
+be_setup(void **state)
+{
+	*state = be_open(64, 0);
+	return 0;
+}
+
+static int
+be_teardown(void **state)
+{
+	OPS.close(*state);
+	return 0;
+}
+
+/* ---- open --------------------------------------------------------------- */
+
+static void
+test_open_absent(void **state)
+{
+	struct m2m_conf c;
+	char tcti[64], err[256];
+	void *impl = SENTINEL;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	(void)snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%d",
+	    closed_port());
+	c.tpm_tcti = tcti;
+	err[0] = '\0';
+	assert_int_equal(OPS.open(&c, &impl, err, sizeof(err)),
+	    M2M_ERR_BACKEND_ABSENT);
+	assert_ptr_equal(impl, SENTINEL);
+	assert_non_null(strstr(err, tcti));
+
+	c.tpm_tcti = "device:/nonexistent/tpmrm9";
+	err[0] = '\0';
+	assert_int_equal(OPS.open(&c, &impl, err, sizeof(err)),
+	    M2M_ERR_BACKEND_ABSENT);
+	assert_ptr_equal(impl, SENTINEL);
+	assert_non_null(strstr(err, "device:/nonexistent/tpmrm9"));
+
+	/* a primary handle outside the owner persistent range */
+	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
+	c.tpm_primary_handle = 0x80000001UL;
+	assert_int_equal(OPS.open(&c, &impl, err, sizeof(err)),
+	    M2M_ERR_CONFIG);
+	assert_ptr_equal(impl, SENTINEL);
+	OPS.close(NULL);
+}
+
+/* ---- HMAC --------------------------------------------------------------- */
+
+struct rfc4231 {
+	const char *key;	/* hex */
+	const char *data;	/* hex */
+	const char *sha256;
+	const char *sha512;
+};
+
+#define AA131 \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static const struct rfc4231 rfc4231[] = {
+	{ /* 1 */
+	  "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+	  "4869205468657265",
+	  "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+	  "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cde"
+	  "daa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854" },
+	{ /* 2 */
+	  "4a656665",
+	  "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
+	  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+	  "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+	  "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737" },
+	{ /* 3 */
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	  "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+	  "dddddddddddddddddddddddddddddddddddd",
+	  "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+	  "fa73b0089d56a284efb0f0756c890be9b1b5dbdd8ee81a3655f83e33b2279d39"
+	  "bf3e848279a722c806b485a47e67c807b946a337bee8942674278859e13292fb" },
+	{ /* 4 */
+	  "0102030405060708090a0b0c0d0e0f10111213141516171819",
+	  "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+	  "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
+	  "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+	  "b0ba465637458c6990e5a8c5f61d4af7e576d97ff94b872de76f8050361ee3db"
+	  "a91ca5c11aa25eb4d679275cc5788063a5f19741120c4f2de2adebeb10a298dd" },
+	{ /* 6 */
+	  AA131,
+	  "54657374205573696e67204c6172676572205468616e20426c6f636b2d53697a"
+	  "65204b6579202d2048617368204b6579204669727374",
+	  "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+	  "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352"
+	  "6b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598" },
+	{ /* 7 */
+	  AA131,
+	  "5468697320697320612074657374207573696e672061206c6172676572207468"
+	  "616e20626c6f636b2d73697a65206b657920616e642061206c61726765722074"
+	  "68616e20626c6f636b2d73697a6520646174612e20546865206b6579206e6565"
+	  "647320746f20626520686173686564206265666f7265206265696e6720757365"
+	  "642062792074686520484d414320616c676f726974686d2e",
+	  "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+	  "e37b6a775dc87dbaa4dfa9f96e5e3ffddebd71f8867289865df5a32d20cdc944"
+	  "b6022cac3c4982b10d5eeb55c3e4de15134676fb6de0446065c97440fa8c6a58" },
+};
+
+/*
+ * RFC 4231 cases 1-4, 6, 7 through wrap + hmac.  Keys 6 and 7 are 131 bytes,
+ * over M2M_KEY_MAX: wrap refuses them (KEY_SIZE, nothing written), and they
+ * go in as H(K), which RFC 2104 section 2 makes the same HMAC key.
+ */
+static void
+test_hmac_rfc4231(void **state)
+{
+	void *be = *state;
+	uint8_t key[200], data[300], want[64], out[64], hk[64];
+	size_t klen, dlen, wlen, i, j;
+	uint8_t *blob = SENTINEL;
+	size_t bloblen = 777;
+	struct m2m_keyref ref;
+	enum m2m_hash h;
+	unsigned int hl;
+
+	for (i = 0; i < sizeof(rfc4231) / sizeof(rfc4231[0]); i++) {
+		hex2bin(rfc4231[i].key, key, &klen);
+		hex2bin(rfc4231[i].data, data, &dlen);
+		for (j = 0; j < 2; j++) {
+			h = j == 0 ? M2M_HASH_SHA256 : M2M_HASH_SHA512;
+			hex2bin(j == 0 ? rfc4231[i].sha256 :
+			    rfc4231[i].sha512, want, &wlen);
+			if (klen > M2M_KEY_MAX) {
+				assert_int_equal(klen, 131);
+				assert_int_equal(OPS.wrap(be, M2M_KIND_HMAC,
+				    key, klen, &blob, &bloblen),
+				    M2M_ERR_KEY_SIZE);
+				assert_ptr_equal(blob, SENTINEL);
+				assert_int_equal(bloblen, 777);
+				assert_int_equal(EVP_Digest(key, klen, hk,
+				    &hl, md_of(h), NULL), 1);
+				wrap_ok(be, M2M_KIND_HMAC, hk, hl, &ref,
+				    100 + i);
+			} else
+				wrap_ok(be, M2M_KIND_HMAC, key, klen, &ref,
+				    100 + i);
+			memset(out, 0, sizeof(out));
+			assert_int_equal(OPS.hmac(be, &ref, h, data, dlen,
+			    out), 0);
+			assert_memory_equal(out, want, wlen);
+			ref_free(&ref);
+		}
+	}
+}
+
+/* oneM2M example (onem2m-keys.md section 7): Kpsa = HMAC-SHA-256(Ke, label ||
+ * Enrolee-B-ID), then Ke2e_master = HMAC-SHA-256(32 zero bytes, Kpsa) through
+ * hmac_keymsg. */
+static void
+test_onem2m_example(void **state)
+{
+	void *be = *state;
+	static const char label[] = "oneM2M Enrolment Key to Provisioned "
+	    "Secure Connection Key derivation/in-cse.example.com/CAE01";
+	uint8_t ke[32], kpsa[32], want[32], out[64], salt[32];
+	size_t n;
+	struct m2m_keyref keref, kpsaref;
+
+	hex2bin("101112131415161718191a1b1c1d1e1f"
+	    "202122232425262728292a2b2c2d2e2f", ke, &n);
+	wrap_ok(be, M2M_KIND_HMAC, ke, sizeof(ke), &keref, 1);
+	assert_int_equal(OPS.hmac(be, &keref, M2M_HASH_SHA256,
+	    (const uint8_t *)label, strlen(label), kpsa), 0);
+	hex2bin("d7f399f9aa3564b7b941a888084dc114"
+	    "9823cef8ff2d6630845bd4e6fbccf254", want, &n);
+	assert_memory_equal(kpsa, want, 32);
+
+	wrap_ok(be, M2M_KIND_HMAC, kpsa, sizeof(kpsa), &kpsaref, 2);
+	memset(salt, 0, sizeof(salt));
+	memset(out, 0, sizeof(out));
+	assert_int_equal(OPS.hmac_keymsg(be, salt, sizeof(salt), &kpsaref,
+	    M2M_HASH_SHA256, out), 0);
+	hex2bin("6da6d479ba01d00cf3136790bd11074c"
+	    "a3a83298a89d33adc691b5e9e519644a", want, &n);
+	assert_memory_equal(out, want, 32);
+	m2m_wipe(kpsa, sizeof(kpsa));
+	ref_free(&keref);
+	ref_free(&kpsaref);
+}
+
+/* Random keys and messages of every interesting length against OpenSSL,
+ * including 5000 bytes (HMAC sequence); all three hashes. */
+static void
+test_hmac_vs_openssl(void **state)
+{
+	void *be = *state;
+	static const size_t lens[] = { 0, 1, 63, 64, 1023, 1024, 1025, 2048,
+	    5000 };
+	static const size_t klens[] = { 1, 20, 32, 64, 100, 128 };
+	uint8_t key[128], *msg, out[64], want[64];
+	struct m2m_backend_stats s0, s1;
+	struct m2m_keyref ref;
+	size_t i, k;
+	int h;
+
+	assert_non_null(msg = malloc(5000));
+	rnd(msg, 5000);
+	for (k = 0; k < sizeof(klens) / sizeof(klens[0]); k++) {
+		rnd(key, klens[k]);
+		wrap_ok(be, M2M_KIND_HMAC, key, klens[k], &ref, 0);
+		for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			for (h = M2M_HASH_SHA256; h <= M2M_HASH_SHA512; h++) {
+				if (lens[i] != 5000 && klens[k] != 32 &&
+				    h != M2M_HASH_SHA256)
+					continue;	/* keep it short */
+				ossl_hmac(h, key, klens[k], msg, lens[i],
+				    want);
+				memset(out, 0, sizeof(out));
+				assert_int_equal(OPS.hmac(be, &ref, h, msg,
+				    lens[i], out), 0);
+				assert_memory_equal(out, want,
+				    m2m_hash_len(h));
+			}
+		}
+		ref_free(&ref);
+	}
+	/* 5000 bytes take the sequence: Start + 4 Updates + Complete */
+	rnd(key, 32);
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 9);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out), 0);
+	OPS.stats(be, &s0);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 5000, out),
+	    0);
+	OPS.stats(be, &s1);
+	assert_int_equal(s1.commands - s0.commands, 6);
+	ossl_hmac(M2M_HASH_SHA256, key, 32, msg, 5000, want);
+	assert_memory_equal(out, want, 32);
+	ref_free(&ref);
+	free(msg);
+}
+
+static size_t
+be16(const uint8_t *p)
+{
+	return ((size_t)p[0] << 8) | p[1];
+}
+
+/* Wrong kinds, bad arguments and malformed blobs: exact errors, out
+ * untouched, never a crash. */
+static void
+test_hmac_errors(void **state)
+{
+	void *be = *state;
+	uint8_t key[32], out[64], ref_out[64], *bad, aes[32];
+	struct m2m_keyref ref, aref, b;
+	size_t i, privoff, privend, first_end;
+	int r;
+
+	rnd(key, sizeof(key));
+	rnd(aes, sizeof(aes));
+	wrap_ok(be, M2M_KIND_HMAC, key, sizeof(key), &ref, 0);
+	wrap_ok(be, M2M_KIND_AES, aes, sizeof(aes), &aref, 0);
+	memset(ref_out, 0xa5, sizeof(ref_out));
+	memcpy(out, ref_out, sizeof(out));
+
+	/* wrong kinds */
+	b = ref;
+	b.kind = M2M_KIND_AES;
+	assert_int_equal(OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3, out),
+	    M2M_ERR_KEY_TYPE);
+	b = aref;
+	b.kind = M2M_KIND_HMAC;	/* an AES blob presented as HMAC */
+	assert_int_equal(OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3, out),
+	    M2M_ERR_KEY_TYPE);
+	assert_int_equal(OPS.hmac(be, &aref, M2M_HASH_SHA256, key, 3, out),
+	    M2M_ERR_KEY_TYPE);
+	/* bad arguments */
+	assert_int_equal(OPS.hmac(be, &ref, (enum m2m_hash)9, key, 3, out),
+	    M2M_ERR_MECHANISM);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, NULL, 3, out),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(OPS.hmac(be, NULL, M2M_HASH_SHA256, key, 3, out),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(OPS.wrap(be, M2M_KIND_HMAC, key, 0, &bad, &i),
+	    M2M_ERR_KEY_SIZE);
+	assert_int_equal(OPS.wrap(be, M2M_KIND_AES, key, 20, &bad, &i),
+	    M2M_ERR_KEY_SIZE);
+	assert_int_equal(OPS.wrap(be, (enum m2m_key_kind)7, key, 16, &bad,
+	    &i), M2M_ERR_INVALID_ARGUMENT);
+	assert_memory_equal(out, ref_out, sizeof(out));
+
+	/* every truncation, and one byte too many */
+	assert_non_null(bad = malloc(ref.bloblen + 1));
+	memcpy(bad, ref.blob, ref.bloblen);
+	bad[ref.bloblen] = 0;
+	b = ref;
+	b.blob = bad;
+	for (i = 0; i <= ref.bloblen + 1; i++) {
+		if (i == ref.bloblen)
+			continue;
+		b.bloblen = i;
+		assert_int_equal(OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3,
+		    out), M2M_ERR_DATA_INVALID);
+	}
+	b.blob = NULL;
+	b.bloblen = 0;
+	assert_int_equal(OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3, out),
+	    M2M_ERR_DATA_INVALID);
+	b.bloblen = M2M_BLOB_MAX + 1;
+	b.blob = bad;
+	assert_int_equal(OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3, out),
+	    M2M_ERR_DATA_INVALID);
+	assert_memory_equal(out, ref_out, sizeof(out));
+
+	/* header fields: magic, version, kind, flags, reserved */
+	b.bloblen = ref.bloblen;
+	for (i = 0; i < 8; i++) {
+		bad[i] ^= 0x40;
+		r = OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3, out);
+		assert_int_equal(r, M2M_ERR_DATA_INVALID);
+		bad[i] ^= 0x40;
+	}
+	/* kind byte says AES but the object is a keyedHash */
+	bad[5] = M2M_KIND_AES;
+	b.kind = M2M_KIND_AES;
+	assert_int_equal(OPS.aes_gcm(be, &b, 1, key, 12, NULL, 0, 16, key, 4,
+	    out, &i), M2M_ERR_DATA_INVALID);
+	bad[5] = M2M_KIND_HMAC;
+	b.kind = M2M_KIND_HMAC;
+	assert_memory_equal(out, ref_out, sizeof(out));
+
+	/*
+	 * Flip each byte of the first object (public and private): the
+	 * parser or the TPM's integrity check refuses, never a success.
+	 */
+	privoff = 8 + 2 + be16(ref.blob + 8);
+	privend = privoff + 2 + be16(ref.blob + privoff);
+	first_end = privend;
+	for (i = 8; i < first_end; i++) {
+		bad[i] ^= 0x01;
+		r = OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3, out);
+		if (r != M2M_ERR_DATA_INVALID && r != M2M_ERR_BACKEND)
+			print_error("flip at %zu of %zu: %d\n", i, first_end, r);
+		assert_true(r == M2M_ERR_DATA_INVALID || r == M2M_ERR_BACKEND);
+		bad[i] ^= 0x01;
+	}
+	/* the encrypted sensitive area: the TPM's integrity check */
+	bad[privend - 1] ^= 0x80;
+	assert_int_equal(OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3, out),
+	    M2M_ERR_BACKEND);
+	bad[privend - 1] ^= 0x80;
+	assert_memory_equal(out, ref_out, sizeof(out));
+	/* restored: works */
+	assert_int_equal(OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3, out), 0);
+
+	/* garbage */
+	rnd(bad, ref.bloblen);
+	assert_int_equal(OPS.hmac(be, &b, M2M_HASH_SHA256, key, 3, ref_out),
+	    M2M_ERR_DATA_INVALID);
+	free(bad);
+	ref_free(&ref);
+	ref_free(&aref);
+}
+
+/* ---- AES-GCM ------------------------------------------------------------ */
+
+/* McGrew & Viega, "The Galois/Counter Mode of Operation", test cases 13, 14
+ * and 16 (AES-256). */
+static void
+test_gcm_kat(void **state)
+{
+	void *be = *state;
+	uint8_t key[32], iv[12], p[64], a[20], want[80], out[80], back[64];
+	size_t n, plen, alen, wlen, outlen;
+	struct m2m_keyref ref;
+
+	memset(key, 0, sizeof(key));
+	memset(iv, 0, sizeof(iv));
+	wrap_ok(be, M2M_KIND_AES, key, 32, &ref, 0);
+	/* 13: empty plaintext */
+	hex2bin("530f8afbc74536b9a963b4f1c4cb738b", want, &wlen);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 12, NULL, 0, 16, NULL,
+	    0, out, &outlen), 0);
+	assert_int_equal(outlen, 16);
+	assert_memory_equal(out, want, 16);
+	/* 14: one zero block */
+	memset(p, 0, 16);
+	hex2bin("cea7403d4d606b6e074ec5d3baf39d18"
+	    "d0d1c8a799996bf0265b98b5d48ab919", want, &wlen);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 12, NULL, 0, 16, p,
+	    16, out, &outlen), 0);
+	assert_int_equal(outlen, 32);
+	assert_memory_equal(out, want, 32);
+	ref_free(&ref);
+
+	/* 16: 60 bytes with 20 bytes of AAD */
+	hex2bin("feffe9928665731c6d6a8f9467308308"
+	    "feffe9928665731c6d6a8f9467308308", key, &n);
+	hex2bin("cafebabefacedbaddecaf888", iv, &n);
+	hex2bin("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d"
+	    "8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657"
+	    "ba637b39", p, &plen);
+	hex2bin("feedfacedeadbeeffeedfacedeadbeefabaddad2", a, &alen);
+	hex2bin("522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd"
+	    "2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0a"
+	    "bcc9f662" "76fc6ece0f4e1768cddf8853bb2d551b", want, &wlen);
+	wrap_ok(be, M2M_KIND_AES, key, 32, &ref, 0);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 12, a, alen, 16, p,
+	    plen, out, &outlen), 0);
+	assert_int_equal(outlen, wlen);
+	assert_memory_equal(out, want, wlen);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 12, a, alen, 16, want,
+	    wlen, back, &outlen), 0);
+	assert_int_equal(outlen, plen);
+	assert_memory_equal(back, p, plen);
+	ref_free(&ref);
+}
+
+/* Random inputs against OpenSSL's EVP AES-GCM: lengths 0, 1, 15, 16, 17,
+ * 1000 and 3000 (several TPM calls), with and without AAD, tags of 12 and
+ * 16 bytes, 96-bit and other IV lengths (OpenSSL takes at most 128 bytes),
+ * AES-128 and AES-256. */
+static void
+test_gcm_vs_openssl(void **state)
+{
+	void *be = *state;
+	static const size_t lens[] = { 0, 1, 15, 16, 17, 1000, 3000 };
+	static const size_t ivlens[] = { 12, 1, 16, 60, 128 };
+	static const size_t klens[] = { 16, 32 };
+	uint8_t key[32], iv[256], aad[40], *p, *want, *out, *back;
+	struct m2m_keyref ref;
+	size_t kl, li, ai, ti, vi, taglen, aadlen, outlen;
+
+	assert_non_null(p = malloc(3000));
+	assert_non_null(want = malloc(3016));
+	assert_non_null(out = malloc(3016));
+	assert_non_null(back = malloc(3000));
+	for (kl = 0; kl < 2; kl++) {
+		rnd(key, klens[kl]);
+		wrap_ok(be, M2M_KIND_AES, key, klens[kl], &ref, 40 + kl);
+		for (li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+		for (ai = 0; ai < 2; ai++)
+		for (ti = 0; ti < 2; ti++) {
+			taglen = ti ? 16 : 12;
+			aadlen = ai ? sizeof(aad) : 0;
+			vi = (li + ai + ti) % (sizeof(ivlens) /
+			    sizeof(ivlens[0]));
+			rnd(p, lens[li]);
+			rnd(aad, sizeof(aad));
+			rnd(iv, ivlens[vi]);
+			ossl_gcm(1, key, klens[kl], iv, ivlens[vi], aad,
+			    aadlen, p, lens[li], taglen, want);
+			assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv,
+			    ivlens[vi], ai ? aad : NULL, aadlen, taglen, p,
+			    lens[li], out, &outlen), 0);
+			assert_int_equal(outlen, lens[li] + taglen);
+			assert_memory_equal(out, want, outlen);
+			/* and back, from OpenSSL's ciphertext */
+			assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv,
+			    ivlens[vi], ai ? aad : NULL, aadlen, taglen, want,
+			    lens[li] + taglen, back, &outlen), 0);
+			assert_int_equal(outlen, lens[li]);
+			if (lens[li] > 0)
+				assert_memory_equal(back, p, lens[li]);
+		}
+		ref_free(&ref);
+	}
+	/* a 256-byte IV (beyond OpenSSL's limit): round trip and a tamper */
+	rnd(key, 32);
+	rnd(iv, sizeof(iv));
+	rnd(p, 100);
+	wrap_ok(be, M2M_KIND_AES, key, 32, &ref, 0);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 256, NULL, 0, 16, p,
+	    100, out, &outlen), 0);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 256, NULL, 0, 16, out,
+	    116, back, &outlen), 0);
+	assert_int_equal(outlen, 100);
+	assert_memory_equal(back, p, 100);
+	iv[200] ^= 1;
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 256, NULL, 0, 16, out,
+	    116, back, &outlen), M2M_ERR_ENCRYPTED_DATA_INVALID);
+	ref_free(&ref);
+	free(p);
+	free(want);
+	free(out);
+	free(back);
+}
+
+/* A bad tag, ciphertext, AAD or IV: ENCRYPTED_DATA_INVALID, nothing written.
+ * Bad parameters: exact errors. */
+static void
+test_gcm_tamper(void **state)
+{
+	void *be = *state;
+	uint8_t key[32], iv[12], aad[16], p[100], ct[116], out[116], ref_out[116];
+	struct m2m_keyref ref, href;
+	size_t outlen, sentinel = 4242, i;
+	static const size_t flips[] = { 0, 50, 99, 100, 115 };
+
+	rnd(key, 32);
+	rnd(iv, 12);
+	rnd(aad, 16);
+	rnd(p, 100);
+	wrap_ok(be, M2M_KIND_AES, key, 32, &ref, 0);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 12, aad, 16, 16, p, 100,
+	    ct, &outlen), 0);
+	memset(ref_out, 0x3c, sizeof(ref_out));
+	memcpy(out, ref_out, sizeof(out));
+	for (i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		ct[flips[i]] ^= 0x01;
+		outlen = sentinel;
+		assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 12, aad, 16, 16,
+		    ct, 116, out, &outlen), M2M_ERR_ENCRYPTED_DATA_INVALID);
+		assert_int_equal(outlen, sentinel);
+		assert_memory_equal(out, ref_out, sizeof(out));
+		ct[flips[i]] ^= 0x01;
+	}
+	aad[3] ^= 1;
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 12, aad, 16, 16, ct,
+	    116, out, &outlen), M2M_ERR_ENCRYPTED_DATA_INVALID);
+	aad[3] ^= 1;
+	iv[11] ^= 1;
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 12, aad, 16, 16, ct,
+	    116, out, &outlen), M2M_ERR_ENCRYPTED_DATA_INVALID);
+	iv[11] ^= 1;
+	/* truncated tag (12 of 16 bytes verified) with the tail dropped */
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 12, aad, 16, 12, ct,
+	    112, out, &outlen), 0);
+	assert_memory_equal(out, p, 100);
+	memcpy(out, ref_out, sizeof(out));
+	outlen = sentinel;
+	/* parameters */
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 12, NULL, 0, 3, p, 10,
+	    out, &outlen), M2M_ERR_MECHANISM_PARAM);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 12, NULL, 0, 17, p, 10,
+	    out, &outlen), M2M_ERR_MECHANISM_PARAM);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 0, NULL, 0, 16, p, 10,
+	    out, &outlen), M2M_ERR_MECHANISM_PARAM);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 257, NULL, 0, 16, p, 10,
+	    out, &outlen), M2M_ERR_MECHANISM_PARAM);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 12, NULL, 0, 16, ct, 15,
+	    out, &outlen), M2M_ERR_DATA_LEN);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 12, NULL, 0, 16, p,
+	    (1u << 20) + 1, out, &outlen), M2M_ERR_DATA_LEN);
+	/* an HMAC key for AES-GCM */
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &href, 0);
+	assert_int_equal(OPS.aes_gcm(be, &href, 1, iv, 12, NULL, 0, 16, p, 10,
+	    out, &outlen), M2M_ERR_KEY_TYPE);
+	href.kind = M2M_KIND_AES;
+	assert_int_equal(OPS.aes_gcm(be, &href, 1, iv, 12, NULL, 0, 16, p, 10,
+	    out, &outlen), M2M_ERR_KEY_TYPE);
+	assert_int_equal(outlen, sentinel);
+	assert_memory_equal(out, ref_out, sizeof(out));
+	ref_free(&ref);
+	ref_free(&href);
+}
+
+/* AES-192: libtpms 0.9 has no 192-bit AES; the TPM's refusal must come back
+ * as KEY_SIZE with nothing written.  Where the TPM has it, it must agree
+ * with OpenSSL. */
+static void
+test_gcm_aes192(void **state)
+{
+	void *be = *state;
+	uint8_t key[24], iv[12], p[33], want[49], out[49];
+	uint8_t *blob = SENTINEL;
+	size_t bloblen = 99, outlen;
+	struct m2m_keyref ref;
+	TPMT_PUBLIC_PARMS parms;
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *e;
+	int have192, r;
+
+	/* ask the TPM itself (a fresh connection: close ours first) */
+	OPS.close(be);
+	e = side_open(&tcti);
+	memset(&parms, 0, sizeof(parms));
+	parms.type = TPM2_ALG_SYMCIPHER;
+	parms.parameters.symDetail.sym.algorithm = TPM2_ALG_AES;
+	parms.parameters.symDetail.sym.keyBits.aes = 192;
+	parms.parameters.symDetail.sym.mode.aes = TPM2_ALG_CFB;
+	have192 = Esys_TestParms(e, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+	    &parms) == TSS2_RC_SUCCESS;
+	side_close(e, tcti);
+	*state = be = be_open(64, 0);
+
+	rnd(key, 24);
+	rnd(iv, 12);
+	rnd(p, 33);
+	r = OPS.wrap(be, M2M_KIND_AES, key, 24, &blob, &bloblen);
+	print_message("AES-192 in this TPM: %s\n", have192 ? "yes" : "no");
+	if (!have192) {
+		assert_int_equal(r, M2M_ERR_KEY_SIZE);
+		assert_ptr_equal(blob, SENTINEL);
+		assert_int_equal(bloblen, 99);
+		return;
+	}
+	assert_int_equal(r, 0);
+	memset(&ref, 0, sizeof(ref));
+	ref.kind = M2M_KIND_AES;
+	ref.blob = blob;
+	ref.bloblen = bloblen;
+	ossl_gcm(1, key, 24, iv, 12, NULL, 0, p, 33, 16, want);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 12, NULL, 0, 16, p, 33,
+	    out, &outlen), 0);
+	assert_memory_equal(out, want, 49);
+	ref_free(&ref);
+}
+
+/*
+ * Level T, as on a TPM without TPM2_EncryptDecrypt2: AES-GCM runs on the
+ * host with the key unsealed from the blob's copy; results agree with
+ * OpenSSL, a bad tag writes nothing, and both levels read the same blobs.
+ */
+static void
+test_gcm_level_t(void **state)
+{
+	void *be = *state;
+	static const size_t lens[] = { 0, 1, 17, 1000 };
+	uint8_t key[32], hkey[16], iv[256], aad[9], p[1000], want[1016];
+	uint8_t out[1016], ref_out[1016];
+	struct m2m_keyref ref, href;
+	struct m2m_secret *s = NULL;
+	size_t i, outlen, sentinel = 5;
+
+	rnd(hkey, 16);
+	rnd(p, 10);
+	rnd(iv, 12);
+	wrap_ok(be, M2M_KIND_AES, hkey, 16, &href, 0);	/* made at level H */
+	ossl_gcm(1, hkey, 16, iv, 12, NULL, 0, p, 10, 16, want);
+	m2m_tpm_test_level_t(be);
+	assert_int_equal(OPS.aes_gcm(be, &href, 1, iv, 12, NULL, 0, 16, p, 10,
+	    out, &outlen), 0);
+	assert_memory_equal(out, want, 26);
+	rnd(key, 32);
+	rnd(aad, sizeof(aad));
+	wrap_ok(be, M2M_KIND_AES, key, 32, &ref, 61);
+	assert_int_equal(OPS.reveal(be, &ref, &s), 0);
+	assert_int_equal(m2m_secret_len(s), 32);
+	assert_memory_equal(m2m_secret_data(s), key, 32);
+	m2m_secret_free(s);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		rnd(iv, 12);
+		rnd(p, lens[i]);
+		ossl_gcm(1, key, 32, iv, 12, aad, sizeof(aad), p, lens[i], 16,
+		    want);
+		assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 12, aad,
+		    sizeof(aad), 16, p, lens[i], out, &outlen), 0);
+		assert_int_equal(outlen, lens[i] + 16);
+		assert_memory_equal(out, want, outlen);
+	}
+	/* tamper: nothing written */
+	memset(ref_out, 0x44, sizeof(ref_out));
+	memcpy(out, ref_out, sizeof(out));
+	want[3] ^= 1;
+	outlen = sentinel;
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 12, aad, sizeof(aad),
+	    16, want, 1016, out, &outlen), M2M_ERR_ENCRYPTED_DATA_INVALID);
+	assert_int_equal(outlen, sentinel);
+	assert_memory_equal(out, ref_out, sizeof(out));
+	want[3] ^= 1;
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 12, aad, sizeof(aad),
+	    16, want, 1016, out, &outlen), 0);
+	assert_memory_equal(out, p, 1000);
+	/* a 256-byte IV at level T, decrypted at level H below */
+	rnd(iv, sizeof(iv));
+	assert_int_equal(OPS.aes_gcm(be, &ref, 1, iv, 256, NULL, 0, 16, p,
+	    100, want, &outlen), 0);
+	/* wrong auth at level T: BACKEND_AUTH, nothing written */
+	memcpy(out, ref_out, sizeof(out));
+	href.auth = aad;
+	href.authlen = sizeof(aad);
+	outlen = sentinel;
+	assert_int_equal(OPS.aes_gcm(be, &href, 1, iv, 12, NULL, 0, 16, p, 10,
+	    out, &outlen), M2M_ERR_BACKEND_AUTH);
+	assert_int_equal(outlen, sentinel);
+	assert_memory_equal(out, ref_out, sizeof(out));
+	/* the level-T blob on a TPM with EncryptDecrypt2: level H */
+	OPS.close(be);
+	*state = be = be_open(64, 0);
+	assert_int_equal(OPS.aes_gcm(be, &ref, 0, iv, 256, NULL, 0, 16, want,
+	    116, out, &outlen), 0);
+	assert_int_equal(outlen, 100);
+	assert_memory_equal(out, p, 100);
+	ref_free(&ref);
+	ref_free(&href);
+}
+
+/* ---- reveal, hmac_keymsg ------------------------------------------------ */
+
+static void
+test_keymsg_reveal(void **state)
+{
+	void *be = *state;
+	uint8_t key[48], salt[80], out[64], want[64], aes[16];
+	struct m2m_secret *s = SENTINEL_S;
+	struct m2m_keyref ref, aref, b;
+	int h;
+
+	rnd(key, sizeof(key));
+	rnd(salt, sizeof(salt));
+	rnd(aes, sizeof(aes));
+	wrap_ok(be, M2M_KIND_HMAC, key, sizeof(key), &ref, 5);
+	for (h = M2M_HASH_SHA256; h <= M2M_HASH_SHA512; h++) {
+		ossl_hmac(h, salt, sizeof(salt), key, sizeof(key), want);
+		assert_int_equal(OPS.hmac_keymsg(be, salt, sizeof(salt), &ref,
+		    h, out), 0);
+		assert_memory_equal(out, want, m2m_hash_len(h));
+	}
+	/* an empty HMAC key */
+	ossl_hmac(M2M_HASH_SHA256, NULL, 0, key, sizeof(key), want);
+	assert_int_equal(OPS.hmac_keymsg(be, NULL, 0, &ref, M2M_HASH_SHA256,
+	    out), 0);
+	assert_memory_equal(out, want, 32);
+	/* reveal of an HMAC key: its bytes */
+	assert_int_equal(OPS.reveal(be, &ref, &s), 0);
+	assert_int_equal(m2m_secret_len(s), sizeof(key));
+	assert_memory_equal(m2m_secret_data(s), key, sizeof(key));
+	m2m_secret_free(s);
+
+	/* AES keys too (level T, for extractable role-less keys) */
+	wrap_ok(be, M2M_KIND_AES, aes, sizeof(aes), &aref, 6);
+	assert_int_equal(OPS.reveal(be, &aref, &s), 0);
+	assert_int_equal(m2m_secret_len(s), sizeof(aes));
+	assert_memory_equal(m2m_secret_data(s), aes, sizeof(aes));
+	m2m_secret_free(s);
+	/* wrong kind in the keyref, a PIN blob: refused, nothing returned */
+	s = SENTINEL_S;
+	b = aref;
+	b.kind = M2M_KIND_HMAC;
+	assert_int_equal(OPS.reveal(be, &b, &s), M2M_ERR_KEY_TYPE);
+	assert_ptr_equal(s, SENTINEL_S);
+	memset(out, 0x11, sizeof(out));
+	assert_int_equal(OPS.hmac_keymsg(be, salt, 16, &aref,
+	    M2M_HASH_SHA256, out), M2M_ERR_KEY_TYPE);
+	b = aref;
+	b.kind = M2M_KIND_HMAC;
+	assert_int_equal(OPS.hmac_keymsg(be, salt, 16, &b, M2M_HASH_SHA256,
+	    out), M2M_ERR_KEY_TYPE);
+	assert_int_equal(OPS.hmac_keymsg(be, salt, 16, &ref,
+	    (enum m2m_hash)0, out), M2M_ERR_MECHANISM);
+	assert_int_equal(OPS.hmac_keymsg(be, NULL, 16, &ref, M2M_HASH_SHA256,
+	    out), M2M_ERR_INVALID_ARGUMENT);
+	for (h = 0; h < 64; h++)
+		assert_int_equal(out[h], 0x11);
+	ref_free(&ref);
+	ref_free(&aref);
+}
+
+/* ---- object authorisation (wrap_auth, keyref.auth) ---------------------- */
+
+static void
+test_wrap_auth(void **state)
+{
+	void *be = *state;
+	uint8_t key[32], auth[32], other[32], zauth[8], msg[10], out[32];
+	uint8_t want[32], aes[32], iv[12], ct[26], ref_out[32];
+	uint8_t *blob = NULL, d[32];
+	size_t bloblen = 0, outlen, sentinel = 31;
+	struct m2m_keyref ref, aref;
+	unsigned int dl;
+	uint32_t i;
+
+	rnd(key, 32);
+	rnd(auth, 32);
+	memcpy(other, auth, 32);
+	other[31] ^= 1;
+	rnd(msg, 10);
+	ossl_hmac(M2M_HASH_SHA256, key, 32, msg, 10, want);
+	assert_int_equal(OPS.wrap_auth(be, M2M_KIND_HMAC, key, 32, auth, 32,
+	    &blob, &bloblen), 0);
+	memset(&ref, 0, sizeof(ref));
+	ref.id = 77;
+	ref.kind = M2M_KIND_HMAC;
+	ref.blob = blob;
+	ref.bloblen = bloblen;
+	memset(ref_out, 0xee, sizeof(ref_out));
+	memcpy(out, ref_out, 32);
+
+	/* no auth, wrong auth: refused, out untouched (id 77, then 0) */
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out),
+	    M2M_ERR_BACKEND_AUTH);
+	ref.auth = other;
+	ref.authlen = 32;
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out),
+	    M2M_ERR_BACKEND_AUTH);
+	assert_memory_equal(out, ref_out, 32);
+	/* right auth */
+	ref.auth = auth;
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out), 0);
+	assert_memory_equal(out, want, 32);
+	/* cached now: a wrong auth must still fail (cache needs same auth) */
+	ref.auth = other;
+	memcpy(out, ref_out, 32);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out),
+	    M2M_ERR_BACKEND_AUTH);
+	ref.auth = NULL;
+	ref.authlen = 0;
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out),
+	    M2M_ERR_BACKEND_AUTH);
+	assert_memory_equal(out, ref_out, 32);
+	/* the sealed copy is bound to the same auth */
+	assert_int_equal(OPS.hmac_keymsg(be, msg, 10, &ref, M2M_HASH_SHA256,
+	    out), M2M_ERR_BACKEND_AUTH);
+	ref.auth = auth;
+	ref.authlen = 32;
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out), 0);
+	assert_memory_equal(out, want, 32);
+	ref.id = 0;
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out), 0);
+	assert_memory_equal(out, want, 32);
+	ref_free(&ref);
+
+	/* a key made with wrap() (no auth) refuses an auth */
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 78);
+	ref.auth = auth;
+	ref.authlen = 32;
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out),
+	    M2M_ERR_BACKEND_AUTH);
+	ref_free(&ref);
+
+	/* an auth whose SHA-256 ends in a zero byte (the TPM strips it) */
+	for (i = 0;; i++) {
+		memcpy(zauth, &i, sizeof(i));
+		memset(zauth + 4, 'z', 4);
+		assert_int_equal(EVP_Digest(zauth, 8, d, &dl, EVP_sha256(),
+		    NULL), 1);
+		if (d[31] == 0)
+			break;
+	}
+	assert_int_equal(OPS.wrap_auth(be, M2M_KIND_HMAC, key, 32, zauth, 8,
+	    &blob, &bloblen), 0);
+	memset(&ref, 0, sizeof(ref));
+	ref.kind = M2M_KIND_HMAC;
+	ref.blob = blob;
+	ref.bloblen = bloblen;
+	ref.auth = zauth;
+	ref.authlen = 8;
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out), 0);
+	assert_memory_equal(out, want, 32);
+	ref_free(&ref);
+
+	/* AES with auth */
+	rnd(aes, 32);
+	rnd(iv, 12);
+	assert_int_equal(OPS.wrap_auth(be, M2M_KIND_AES, aes, 32, auth, 32,
+	    &blob, &bloblen), 0);
+	memset(&aref, 0, sizeof(aref));
+	aref.kind = M2M_KIND_AES;
+	aref.blob = blob;
+	aref.bloblen = bloblen;
+	outlen = sentinel;
+	assert_int_equal(OPS.aes_gcm(be, &aref, 1, iv, 12, NULL, 0, 16, msg,
+	    10, ct, &outlen), M2M_ERR_BACKEND_AUTH);
+	assert_int_equal(outlen, sentinel);
+	aref.auth = auth;
+	aref.authlen = 32;
+	assert_int_equal(OPS.aes_gcm(be, &aref, 1, iv, 12, NULL, 0, 16, msg,
+	    10, ct, &outlen), 0);
+	ossl_gcm(1, aes, 32, iv, 12, NULL, 0, msg, 10, 16, want);
+	assert_memory_equal(ct, want, 26);
+	ref_free(&aref);
+}
+
+/* ---- random, forget, stats, cache --------------------------------------- */
+
+static void
+test_random(void **state)
+{
+	void *be = *state;
+	uint8_t a[100], b[100], z[100];
+
+	memset(z, 0, sizeof(z));
+	memcpy(a, z, sizeof(a));
+	memcpy(b, z, sizeof(b));
+	assert_int_equal(OPS.random(be, a, sizeof(a)), 0);
+	assert_int_equal(OPS.random(be, b, sizeof(b)), 0);
+	assert_memory_not_equal(a, b, sizeof(a));
+	assert_memory_not_equal(a + 64, z, 36);	/* the second chunk too */
+	assert_int_equal(OPS.random(be, a, 0), 0);
+	assert_int_equal(OPS.random(be, NULL, 0), 0);
+	assert_int_equal(OPS.random(be, NULL, 5), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(OPS.random(be, a, 65537), M2M_ERR_DATA_LEN);
+}
+
+/*
+ * Commands per operation, on a fresh backend against swtpm (3 transient
+ * slots: 1 key cached at most): cached HMAC = 1 command; uncached = 2 (Load,
+ * HMAC), plus 1 FlushContext when a cached key must make room, plus 1 for
+ * an id-0 key (flushed after use).
+ */
+static void
+test_stats(void **state)
+{
+	void *be = *state;
+	uint8_t k1[32], k2[32], msg[5] = "hello", out[32], want[32];
+	struct m2m_backend_stats s0, s1;
+	struct m2m_keyref r1, r2, r0;
+
+	rnd(k1, 32);
+	rnd(k2, 32);
+	wrap_ok(be, M2M_KIND_HMAC, k1, 32, &r1, 1001);
+	wrap_ok(be, M2M_KIND_HMAC, k2, 32, &r2, 1002);
+	r0 = r2;
+	r0.id = 0;
+
+	OPS.stats(be, &s0);
+	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
+	OPS.stats(be, &s1);
+	print_message("uncached HMAC, free slot: %lu commands\n",
+	    s1.commands - s0.commands);
+	assert_int_equal(s1.commands - s0.commands, 2);
+	assert_int_equal(s1.loads - s0.loads, 1);
+
+	s0 = s1;
+	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
+	OPS.stats(be, &s1);
+	print_message("cached HMAC: %lu command(s)\n",
+	    s1.commands - s0.commands);
+	assert_int_equal(s1.commands - s0.commands, 1);
+	assert_int_equal(s1.loads - s0.loads, 0);
+
+	s0 = s1;
+	assert_int_equal(OPS.hmac(be, &r2, M2M_HASH_SHA256, msg, 5, out), 0);
+	OPS.stats(be, &s1);
+	print_message("uncached HMAC, evicting: %lu commands\n",
+	    s1.commands - s0.commands);
+	assert_int_equal(s1.commands - s0.commands, 3);
+
+	s0 = s1;
+	assert_int_equal(OPS.hmac(be, &r0, M2M_HASH_SHA256, msg, 5, out), 0);
+	OPS.stats(be, &s1);
+	print_message("id-0 HMAC, evicting: %lu commands\n",
+	    s1.commands - s0.commands);
+	assert_int_equal(s1.commands - s0.commands, 4);
+
+	/* forget drops the cached handle: the next use loads again */
+	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
+	OPS.forget(be, 1001);
+	OPS.forget(be, 4242);	/* unknown id: nothing */
+	s0 = s1;
+	OPS.stats(be, &s0);
+	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
+	OPS.stats(be, &s1);
+	assert_int_equal(s1.loads - s0.loads, 1);
+	assert_int_equal(s1.commands - s0.commands, 2);
+	/* a reused id with another blob is never served from the cache */
+	r2.id = 1001;
+	assert_int_equal(OPS.hmac(be, &r2, M2M_HASH_SHA256, msg, 5, out), 0);
+	ossl_hmac(M2M_HASH_SHA256, k2, 32, msg, 5, want);
+	assert_memory_equal(out, want, 32);
+	ref_free(&r1);
+	ref_free(&r2);
+}
+
+/*
+ * 20 keys (HMAC and AES) used round-robin 200 times, cache_size 64, straight
+ * against swtpm (no resource manager): every result right, no
+ * TPM_RC_OBJECT_MEMORY.
+ */
+static void
+test_cache_stress(void **state)
+{
+	void *be = *state;
+	uint8_t keys[20][32], msg[40], out[64], want[64], iv[12];
+	struct m2m_keyref refs[20];
+	struct m2m_backend_stats s0, s1;
+	size_t i, k, outlen;
+
+	OPS.close(be);
+	*state = be = be_open(64, 0);
+	rnd(msg, sizeof(msg));
+	rnd(iv, sizeof(iv));
+	for (k = 0; k < 20; k++) {
+		rnd(keys[k], 32);
+		wrap_ok(be, k % 4 == 3 ? M2M_KIND_AES : M2M_KIND_HMAC,
+		    keys[k], 32, &refs[k], k % 5 == 4 ? 0 : 500 + k);
+	}
+	OPS.stats(be, &s0);
+	for (i = 0; i < 200; i++) {
+		k = i % 20;
+		if (refs[k].kind == M2M_KIND_AES) {
+			ossl_gcm(1, keys[k], 32, iv, 12, NULL, 0, msg, 40, 16,
+			    want);
+			assert_int_equal(OPS.aes_gcm(be, &refs[k], 1, iv, 12,
+			    NULL, 0, 16, msg, 40, out, &outlen), 0);
+			assert_memory_equal(out, want, 56);
+		} else {
+			ossl_hmac(M2M_HASH_SHA256, keys[k], 32, msg, 40, want);
+			assert_int_equal(OPS.hmac(be, &refs[k],
+			    M2M_HASH_SHA256, msg, 40, out), 0);
+			assert_memory_equal(out, want, 32);
+		}
+	}
+	OPS.stats(be, &s1);
+	print_message("200 round-robin ops on 20 keys: %lu commands, %lu "
+	    "loads\n", s1.commands - s0.commands, s1.loads - s0.loads);
+	assert_int_equal(s1.loads - s0.loads, 200);
+	/* one key used repeatedly is loaded once */
+	OPS.stats(be, &s0);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(OPS.hmac(be, &refs[0], M2M_HASH_SHA256, msg,
+		    40, out), 0);
+	OPS.stats(be, &s1);
+	assert_int_equal(s1.loads - s0.loads, 1);
+	for (k = 0; k < 20; k++)
+		ref_free(&refs[k]);
+}
+
+/* ---- PIN binding -------------------------------------------------------- */
+
+static void
+test_pin(void **state)
+{
+	void *be = *state;
+	struct m2m_secret *oa = NULL, *oa2 = NULL, *given = NULL;
+	struct m2m_secret *s = SENTINEL_S;
+	uint8_t *blob = NULL, *blob2 = NULL, *b3 = SENTINEL, key[16];
+	size_t bloblen = 0, bloblen2 = 0, l3 = 5;
+	struct m2m_keyref ref;
+	uint8_t v[32];
+
+	OPS.close(be);	/* swtpm serves one connection at a time */
+	da_reset(3);	/* DA counter from zero */
+	*state = be = be_open(64, 0);
+
+	assert_int_equal(OPS.pin_seal(be, (const uint8_t *)"1234", 4, NULL,
+	    &blob, &bloblen), 0);
+	assert_int_equal(OPS.pin_check(be, blob, bloblen,
+	    (const uint8_t *)"1234", 4, &oa), 0);
+	assert_int_equal(m2m_secret_len(oa), 32);
+	assert_int_equal(OPS.pin_check(be, blob, bloblen,
+	    (const uint8_t *)"1234", 4, &oa2), 0);
+	assert_memory_equal(m2m_secret_data(oa), m2m_secret_data(oa2), 32);
+	m2m_secret_free(oa2);
+	oa2 = NULL;
+
+	/* a second PIN sealing the same objauth (SO + user, C_SetPIN) */
+	assert_int_equal(OPS.pin_seal(be, (const uint8_t *)"so-pin-99", 9, oa,
+	    &blob2, &bloblen2), 0);
+	assert_int_equal(OPS.pin_check(be, blob2, bloblen2,
+	    (const uint8_t *)"so-pin-99", 9, &oa2), 0);
+	assert_memory_equal(m2m_secret_data(oa), m2m_secret_data(oa2), 32);
+
+	/* wrong PIN: PIN_INCORRECT, nothing returned */
+	assert_int_equal(OPS.pin_check(be, blob, bloblen,
+	    (const uint8_t *)"1235", 4, &s), M2M_ERR_PIN_INCORRECT);
+	assert_ptr_equal(s, SENTINEL_S);
+	assert_int_equal(OPS.pin_check(be, blob, bloblen, NULL, 0, &s),
+	    M2M_ERR_PIN_INCORRECT);
+	assert_ptr_equal(s, SENTINEL_S);
+	/* other blobs */
+	rnd(key, 16);
+	wrap_ok(be, M2M_KIND_HMAC, key, 16, &ref, 0);
+	assert_int_equal(OPS.pin_check(be, ref.blob, ref.bloblen,
+	    (const uint8_t *)"1234", 4, &s), M2M_ERR_KEY_TYPE);
+	assert_int_equal(OPS.pin_check(be, blob, bloblen - 1,
+	    (const uint8_t *)"1234", 4, &s), M2M_ERR_DATA_INVALID);
+	assert_ptr_equal(s, SENTINEL_S);
+	ref_free(&ref);
+	/* the objauth as a key's authorisation */
+	memcpy(v, m2m_secret_data(oa), 32);
+	assert_int_equal(OPS.wrap_auth(be, M2M_KIND_HMAC, key, 16, v, 32,
+	    &b3, &l3), 0);
+	free(b3);
+	/* given objauth of a bad size */
+	assert_int_equal(m2m_secret_new(0, &given), 0);
+	b3 = SENTINEL;
+	l3 = 5;
+	assert_int_equal(OPS.pin_seal(be, (const uint8_t *)"1", 1, given, &b3,
+	    &l3), M2M_ERR_INVALID_ARGUMENT);
+	assert_ptr_equal(b3, SENTINEL);
+	assert_int_equal(l3, 5);
+	m2m_secret_free(given);
+	m2m_wipe(v, sizeof(v));
+	m2m_secret_free(oa);
+	m2m_secret_free(oa2);
+	free(blob);
+	free(blob2);
+	OPS.close(be);
+	da_reset(3);
+	*state = be_open(64, 0);
+}
+
+/* Wrong PINs run into the TPM's dictionary-attack lockout (max 3 tries);
+ * non-DA keys keep working meanwhile. */
+static void
+test_pin_lockout(void **state)
+{
+	void *be = *state;
+	struct m2m_secret *s = SENTINEL_S, *oa = NULL;
+	uint8_t *blob = NULL, key[32], msg[3] = "abc", out[32], want[32];
+	size_t bloblen = 0, i;
+	struct m2m_keyref ref;
+
+	OPS.close(be);
+	da_reset(3);
+	*state = be = be_open(64, 0);
+	assert_int_equal(OPS.pin_seal(be, (const uint8_t *)"123456", 6, NULL,
+	    &blob, &bloblen), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(OPS.pin_check(be, blob, bloblen,
+		    (const uint8_t *)"000000", 6, &s), M2M_ERR_PIN_INCORRECT);
+	assert_int_equal(OPS.pin_check(be, blob, bloblen,
+	    (const uint8_t *)"000000", 6, &s), M2M_ERR_PIN_LOCKED);
+	/* the right PIN is refused too while locked out */
+	assert_int_equal(OPS.pin_check(be, blob, bloblen,
+	    (const uint8_t *)"123456", 6, &s), M2M_ERR_PIN_LOCKED);
+	assert_ptr_equal(s, SENTINEL_S);
+	/* keys are noDA: still usable */
+	rnd(key, 32);
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 0);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 3, out), 0);
+	ossl_hmac(M2M_HASH_SHA256, key, 32, msg, 3, want);
+	assert_memory_equal(out, want, 32);
+	ref_free(&ref);
+	/* lockout reset (lockout hierarchy): the right PIN works again */
+	OPS.close(be);
+	da_reset(3);
+	*state = be = be_open(64, 0);
+	assert_int_equal(OPS.pin_check(be, blob, bloblen,
+	    (const uint8_t *)"123456", 6, &oa), 0);
+	m2m_secret_free(oa);
+	free(blob);
+}
+
+/* ---- persistence -------------------------------------------------------- */
+
+/* Keys survive a swtpm restart (transient and persistent primary). */
+static void
+test_restart(void **state)
+{
+	void *be = *state;
+	uint8_t key[32], msg[7] = "restart", out[32], out2[32], out3[32];
+	struct m2m_keyref ref, pref;
+	void *pbe;
+
+	rnd(key, 32);
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 3);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 7, out), 0);
+	OPS.close(be);
+	*state = NULL;
+
+	pbe = be_open(64, PERSIST_H);	/* creates + EvictControl */
+	wrap_ok(pbe, M2M_KIND_HMAC, key, 32, &pref, 3);
+	assert_int_equal(OPS.hmac(pbe, &pref, M2M_HASH_SHA256, msg, 7, out3),
+	    0);
+	assert_memory_equal(out3, out, 32);
+	OPS.close(pbe);
+
+	assert_int_equal(m2m_swtpm_restart(g_tpm), 0);
+
+	*state = be = be_open(64, 0);
+	memset(out2, 0, 32);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 7, out2), 0);
+	assert_memory_equal(out2, out, 32);
+	OPS.close(be);
+	*state = NULL;
+
+	pbe = be_open(64, PERSIST_H);	/* found at the handle */
+	memset(out3, 0, 32);
+	assert_int_equal(OPS.hmac(pbe, &pref, M2M_HASH_SHA256, msg, 7, out3),
+	    0);
+	assert_memory_equal(out3, out, 32);
+	OPS.close(pbe);
+	*state = be_open(64, 0);
+	ref_free(&ref);
+	ref_free(&pref);
+}
+
+/* A persistent handle holding some other key is refused, not used. */
+static void
+test_foreign_persistent(void **state)
+{
+	struct m2m_conf c;
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *e;
+	TPM2B_SENSITIVE_CREATE s;
+	TPM2B_PUBLIC t;
+	TPM2B_DATA od;
+	TPML_PCR_SELECTION pcr;
+	ESYS_TR h, p;
+	char err[256] = "";
+	void *impl = SENTINEL;
+
+	OPS.close(*state);
+	*state = NULL;
+	e = side_open(&tcti);
+	memset(&s, 0, sizeof(s));
+	memset(&t, 0, sizeof(t));
+	memset(&od, 0, sizeof(od));
+	memset(&pcr, 0, sizeof(pcr));
+	t.publicArea.type = TPM2_ALG_KEYEDHASH;
+	t.publicArea.nameAlg = TPM2_ALG_SHA256;
+	t.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM |
+	    TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+	    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT;
+	t.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_HMAC;
+	t.publicArea.parameters.keyedHashDetail.scheme.details.hmac.hashAlg =
+	    TPM2_ALG_SHA256;
+	assert_int_equal(Esys_CreatePrimary(e, ESYS_TR_RH_OWNER,
+	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &s, &t, &od, &pcr,
+	    &h, NULL, NULL, NULL, NULL), TSS2_RC_SUCCESS);
+	assert_int_equal(Esys_EvictControl(e, ESYS_TR_RH_OWNER, h,
+	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, FOREIGN_H, &p),
+	    TSS2_RC_SUCCESS);
+	assert_int_equal(Esys_FlushContext(e, h), TSS2_RC_SUCCESS);
+	side_close(e, tcti);
+
+	memset(&c, 0, sizeof(c));
+	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
+	c.tpm_primary_handle = FOREIGN_H;
+	assert_int_equal(OPS.open(&c, &impl, err, sizeof(err)),
+	    M2M_ERR_BACKEND);
+	assert_ptr_equal(impl, SENTINEL);
+	assert_non_null(strstr(err, "not an m2mtoken storage key"));
+	*state = be_open(64, 0);
+}
+
+/* TPM2_Clear changes the owner seed: old blobs fail cleanly (BACKEND),
+ * new keys work, a persistent primary is re-created. */
+static void
+test_owner_clear(void **state)
+{
+	void *be = *state;
+	uint8_t key[32], msg[4] = "data", out[32], ref_out[32], iv[12];
+	struct m2m_keyref ref, aref, pref;
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *e;
+	size_t outlen = 3;
+	void *pbe;
+
+	rnd(key, 32);
+	rnd(iv, 12);
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 11);
+	wrap_ok(be, M2M_KIND_AES, key, 32, &aref, 12);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 4, out), 0);
+	OPS.close(be);
+	*state = NULL;
+	pbe = be_open(64, PERSIST_H);
+	wrap_ok(pbe, M2M_KIND_HMAC, key, 32, &pref, 13);
+	OPS.close(pbe);
+
+	e = side_open(&tcti);
+	assert_int_equal(Esys_Clear(e, ESYS_TR_RH_LOCKOUT, ESYS_TR_PASSWORD,
+	    ESYS_TR_NONE, ESYS_TR_NONE), TSS2_RC_SUCCESS);
+	side_close(e, tcti);
+
+	*state = be = be_open(64, 0);
+	memset(ref_out, 0x77, 32);
+	memcpy(out, ref_out, 32);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 4, out),
+	    M2M_ERR_BACKEND);
+	assert_memory_equal(out, ref_out, 32);
+	assert_int_equal(OPS.aes_gcm(be, &aref, 1, iv, 12, NULL, 0, 16, msg,
+	    4, out, &outlen), M2M_ERR_BACKEND);
+	assert_int_equal(outlen, 3);
+	ref_free(&ref);
+	/* new keys work */
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 11);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 4, out), 0);
+	OPS.close(be);
+	*state = NULL;
+
+	pbe = be_open(64, PERSIST_H);	/* evicted by the clear: re-created */
+	assert_int_equal(OPS.hmac(pbe, &pref, M2M_HASH_SHA256, msg, 4, out),
+	    M2M_ERR_BACKEND);
+	OPS.close(pbe);
+	*state = be_open(64, 0);
+	ref_free(&ref);
+	ref_free(&aref);
+	ref_free(&pref);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_absent),
+		cmocka_unit_test_setup_teardown(test_hmac_rfc4231, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_onem2m_example, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_hmac_vs_openssl,
+		    be_setup, be_teardown),
+		cmocka_unit_test_setup_teardown(test_hmac_errors, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_gcm_kat, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_gcm_vs_openssl, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_gcm_tamper, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_gcm_aes192, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_gcm_level_t, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_keymsg_reveal, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_wrap_auth, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_random, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_stats, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_stress, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_pin, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_pin_lockout, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_restart, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_persistent,
+		    be_setup, be_teardown),
+		cmocka_unit_test_setup_teardown(test_owner_clear, be_setup,
+		    be_teardown),
+	};
+
+	/* tpm2-tss logs expected TPM errors (wrong auth...) at warning */
+	(void)setenv("TSS2_LOG", "all+none", 0);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,1467 @@
+/*
+ * m2mtoken: the TPM 2.0 backend, through tpm2-tss ESAPI.  See backend.h for
+ * the contract and tpm_int.h for the blob format.
+ *
+ * Keys live under a storage primary key (ECC P-256, tpm_blob.c) that is
+ * either re-created from its fixed template at every open (same owner seed,
+ * same key, so stored blobs stay loadable) or kept at a persistent handle.
+ * Every command that carries key bytes, HMAC results, unsealed data or AES
+ * keystream runs in one salted HMAC session (salt encrypted to the primary,
+ * AES-128-CFB parameter encryption), so the bus never sees them in clear.
+ *
+ * Assurance levels:
+ *   hmac()        H  TPM2_HMAC / HMAC sequence with a fixedTPM sign key.
+ *   aes_gcm()     H  the TPM has no GCM: every use of the AES key is a TPM2
+ *                    EncryptDecrypt2 in the TPM (CFB decryption used as a
+ *                    block-encryption oracle, tpm_gcm.c); only H = E_K(0),
+ *                    E_K(J0) and the keystream reach the host, as in any GCM.
+ *                 T  on a TPM without TPM2_EncryptDecrypt2 (optional in the
+ *                    PC Client profile): the sealed copy is unsealed into
+ *                    locked memory for the one call; the same GCM code then
+ *                    uses host AES-ECB.
+ *   hmac_keymsg() T  a TPM cannot use a key as a message, nor return a
+ *   reveal()      T  sign or AES key's value.  So every key blob carries,
+ *                    next to the operational object, a sealed copy of the
+ *                    value (keyedHash data object: fixedTPM, fixedParent,
+ *                    same authValue); only these two ops (and AES-GCM on a
+ *                    TPM without EncryptDecrypt2) unseal it, into locked
+ *                    memory, for one call.  This matches the HSM backend,
+ *                    whose blobs the backend can also unwrap readable.
+ *
+ * Object authorisation: authValue = SHA-256(auth) (keyref.auth, wrap_auth)
+ * or SHA-256(PIN) (pin_seal), trailing zero bytes removed as the TPM does.
+ * Only PIN objects are DA-protected.
+ *
+ * Resources: at most (transient slots - 2) keys are loaded at any time, so
+ * the primary plus one scratch slot (TPM2_Create's new object, an HMAC
+ * sequence, a persistent primary being used) always fit, with or without a
+ * resource manager.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "backend.h"
+#include "conf.h"
+#include "err.h"
+#include "log.h"
+#include "secret.h"
+#include "tpm_int.h"
+
+#define TPM_DEFAULT_TCTI	"device:/dev/tpmrm0"
+#define TPM_TCTI_MAX		512	/* longest TCTI configuration string */
+#define TPM_DEFAULT_CACHE	64
+#define TPM_DATA_MAX		(16u << 20) /* longest HMAC message */
+#define TPM_RANDOM_CHUNK	64	/* bytes asked per TPM2_GetRandom */
+#define PERSISTENT_FIRST	0x81000000UL
+#define PERSISTENT_LAST		0x817fffffUL	/* owner persistent range */
+
+/* A loaded key kept in the cache. */
+struct tpm_ent {
+	uint64_t	 id;		/* 0: free */
+	ESYS_TR		 handle;
+	uint8_t		*blob;		/* the bytes it was loaded from */
+	size_t		 bloblen;
+	uint8_t		 auth[TPM_AUTH_LEN]; /* the authValue it was given */
+	size_t		 authlen;
+	unsigned long	 used;		/* LRU clock */
+};
+
+struct tpm {
+	pthread_mutex_t		 lock;	/* around every ESAPI call */
+	TSS2_TCTI_CONTEXT	*tcti;
+	ESYS_CONTEXT		*esys;
+	ESYS_TR			 primary;
+	int			 primary_persistent;
+	ESYS_TR			 sess;	/* salted, parameter-encrypting */
+	size_t			 maxbuf; /* TPM2_PT_INPUT_BUFFER, <= 1024 */
+	int			 have_encdec; /* TPM2_EncryptDecrypt2 */
+	size_t			 cap;	/* keys loaded at most (cache + temp) */
+	size_t			 nloaded;
+	struct tpm_ent		*ents;	/* cap entries */
+	unsigned long		 clock;
+	struct m2m_backend_stats st;
+};
+
+/* Count one command that reaches the TPM. */
+#define CMD(t)	((t)->st.commands++)
+
+static void
+errf(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+errf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* Map rc (one place: m2m_err_from_tss2) and log what failed, secret-free. */
+static int
+tss_fail(const char *what, TSS2_RC rc, enum tpm_rc_ctx ctx)
+{
+	int r = m2m_err_from_tss2(rc, ctx);
+
+	if (r == M2M_ERR_BACKEND || r == M2M_ERR_BACKEND_ABSENT ||
+	    r == M2M_ERR_NO_MEMORY)
+		m2m_error("tpm: %s: %s", what, Tss2_RC_Decode(rc));
+	else
+		m2m_debug("tpm: %s: %s", what, Tss2_RC_Decode(rc));
+	return r;
+}
+
+static TPMI_ALG_HASH
+tpm_hash(enum m2m_hash h)
+{
+	switch (h) {
+	case M2M_HASH_SHA256:	return TPM2_ALG_SHA256;
+	case M2M_HASH_SHA384:	return TPM2_ALG_SHA384;
+	case M2M_HASH_SHA512:	return TPM2_ALG_SHA512;
+	default:		return TPM2_ALG_NULL;
+	}
+}
+
+static const EVP_MD *
+evp_hash(enum m2m_hash h)
+{
+	switch (h) {
+	case M2M_HASH_SHA256:	return EVP_sha256();
+	case M2M_HASH_SHA384:	return EVP_sha384();
+	case M2M_HASH_SHA512:	return EVP_sha512();
+	default:		return NULL;
+	}
+}
+
+/*
+ * The authValue for auth bytes: empty when there are none (unless always,
+ * for a PIN, where even an empty PIN is hashed), else SHA-256(auth) with
+ * trailing zero bytes removed, as the TPM stores it.  ret is secret.
+ */
+static int
+auth_value(const uint8_t *auth, size_t len, int always, TPM2B_AUTH *ret)
+{
+	unsigned int n = 0;
+
+	memset(ret, 0, sizeof(*ret));
+	if (len == 0 && !always)
+		return 0;
+	if (EVP_Digest(len ? auth : (const uint8_t *)"", len, ret->buffer, &n,
+	    EVP_sha256(), NULL) != 1 || n != TPM_AUTH_LEN) {
+		m2m_wipe(ret, sizeof(*ret));
+		return M2M_ERR_INTERNAL;
+	}
+	while (n > 0 && ret->buffer[n - 1] == 0)
+		n--;
+	ret->size = (UINT16)n;
+	return 0;
+}
+
+/* Session attributes for the next command (no TPM command). */
+static int
+sess_attrs(struct tpm *t, TPMA_SESSION a)
+{
+	TSS2_RC rc;
+
+	rc = Esys_TRSess_SetAttributes(t->esys, t->sess,
+	    a | TPMA_SESSION_CONTINUESESSION, 0xff);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("session attributes", rc, TPM_CTX_OP);
+	return 0;
+}
+
+static void
+flush(struct tpm *t, ESYS_TR *h)
+{
+	TSS2_RC rc;
+
+	if (*h == ESYS_TR_NONE)
+		return;
+	CMD(t);
+	if ((rc = Esys_FlushContext(t->esys, *h)) != TSS2_RC_SUCCESS)
+		m2m_debug("tpm: FlushContext: %s", Tss2_RC_Decode(rc));
+	*h = ESYS_TR_NONE;
+}
+
+/* Wipe and free ESAPI output holding secret or key-derived bytes. */
+static void
+esys_free_wiped(void *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	m2m_wipe(p, len);
+	Esys_Free(p);
+}
+
+/* ---- cache of loaded keys ---------------------------------------------- */
+
+static void
+ent_clear(struct tpm *t, struct tpm_ent *e)
+{
+	if (e->id == 0)
+		return;
+	flush(t, &e->handle);
+	free(e->blob);
+	m2m_wipe(e, sizeof(*e));
+	e->handle = ESYS_TR_NONE;
+	t->nloaded--;
+}
+
+static struct tpm_ent *
+ent_find(struct tpm *t, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++)
+		if (t->ents[i].id == id)
+			return &t->ents[i];
+	return NULL;
+}
+
+/* Evict least recently used keys until one more can be loaded. */
+static int
+make_room(struct tpm *t)
+{
+	struct tpm_ent *lru;
+	size_t i;
+
+	while (t->nloaded >= t->cap) {
+		lru = NULL;
+		for (i = 0; i < t->cap; i++)
+			if (t->ents[i].id != 0 &&
+			    (lru == NULL || t->ents[i].used < lru->used))
+				lru = &t->ents[i];
+		if (M2M_NEVER(lru == NULL))
+			return M2M_ERR_INTERNAL;
+		ent_clear(t, lru);
+	}
+	return 0;
+}
+
+/*
+ * Load one object under the primary and give it authValue a; counts in
+ * nloaded (the caller caches it or unloads it).
+ */
+static int
+load_obj(struct tpm *t, const struct tpm_obj *o, const TPM2B_AUTH *a,
+    ESYS_TR *ret)
+{
+	ESYS_TR h = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r;
+
+	if ((r = make_room(t)) != 0 || (r = sess_attrs(t, 0)) != 0)
+		return r;
+	CMD(t);
+	rc = Esys_Load(t->esys, t->primary, t->sess, ESYS_TR_NONE,
+	    ESYS_TR_NONE, &o->priv, &o->pub, &h);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail("Load", rc, TPM_CTX_LOAD);
+		if (m2m_tpm_rc_base(rc) == TPM2_RC_INTEGRITY)
+			m2m_error("tpm: the TPM refused a stored key: the "
+			    "owner hierarchy was cleared or the key belongs "
+			    "to another TPM");
+		return r;
+	}
+	t->st.loads++;
+	t->nloaded++;
+	if ((rc = Esys_TR_SetAuth(t->esys, h, a)) != TSS2_RC_SUCCESS) {
+		r = tss_fail("SetAuth", rc, TPM_CTX_OP);
+		flush(t, &h);
+		t->nloaded--;
+		return r;
+	}
+	*ret = h;
+	return 0;
+}
+
+static void
+unload_tmp(struct tpm *t, ESYS_TR *h)
+{
+	if (*h == ESYS_TR_NONE)
+		return;
+	flush(t, h);
+	t->nloaded--;
+}
+
+/*
+ * The loaded handle for ref, which must be of the given kind: from the cache
+ * (same id, same blob bytes, same auth) or loaded now.  *ret_tmp says
+ * whether the caller must unload_tmp() it (id 0: not cached).
+ */
+static int
+key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
+    ESYS_TR *ret, int *ret_tmp)
+{
+	struct tpm_blob b;
+	struct tpm_ent *e;
+	TPM2B_AUTH a;
+	ESYS_TR h = ESYS_TR_NONE;
+	uint8_t *copy = NULL;
+	int r = M2M_ERR_INTERNAL;
+
+	memset(&a, 0, sizeof(a));
+	if (ref == NULL || (ref->auth == NULL && ref->authlen != 0) ||
+	    ref->authlen > TPM_PIN_MAX) {
+		r = M2M_ERR_INVALID_ARGUMENT;
+		goto out;
+	}
+	if ((int)ref->kind != kind) {
+		r = M2M_ERR_KEY_TYPE;
+		goto out;
+	}
+	if ((r = m2m_tpm_blob_parse(ref->blob, ref->bloblen, &b)) != 0)
+		goto out;
+	if (b.kind != kind) {
+		r = M2M_ERR_KEY_TYPE;
+		goto out;
+	}
+	if ((r = auth_value(ref->auth, ref->authlen, 0, &a)) != 0)
+		goto out;
+	if (ref->id != 0 && (e = ent_find(t, ref->id)) != NULL) {
+		if (e->bloblen == ref->bloblen &&
+		    memcmp(e->blob, ref->blob, ref->bloblen) == 0 &&
+		    e->authlen == a.size &&
+		    m2m_ct_equal(e->auth, a.buffer, a.size)) {
+			e->used = ++t->clock;
+			*ret = e->handle;
+			*ret_tmp = 0;
+			r = 0;
+			goto out;
+		}
+		ent_clear(t, e);	/* same id, another key: stale */
+	}
+	if (ref->id != 0 && (copy = malloc(ref->bloblen)) == NULL) {
+		r = M2M_ERR_NO_MEMORY;
+		goto out;
+	}
+	if ((r = load_obj(t, &b.obj, &a, &h)) != 0)
+		goto out;
+	if (ref->id == 0) {
+		*ret = h;
+		*ret_tmp = 1;
+		r = 0;
+		goto out;
+	}
+	/* make_room left nloaded < cap, so a free entry exists */
+	if (M2M_NEVER((e = ent_find(t, 0)) == NULL)) {
+		unload_tmp(t, &h);
+		r = M2M_ERR_INTERNAL;
+		goto out;
+	}
+	memcpy(copy, ref->blob, ref->bloblen);
+	e->id = ref->id;
+	e->handle = h;
+	e->blob = copy;
+	copy = NULL;	/* transferred */
+	e->bloblen = ref->bloblen;
+	memcpy(e->auth, a.buffer, a.size);
+	e->authlen = a.size;
+	e->used = ++t->clock;
+	*ret = h;
+	*ret_tmp = 0;
+	r = 0;
+ out:
+	free(copy);
+	m2m_wipe(&a, sizeof(a));
+	return r;
+}
+
+static void
+key_release(struct tpm *t, ESYS_TR *h, int tmp)
+{
+	if (tmp)
+		unload_tmp(t, h);
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+/* One TPM property, or 0 when the TPM does not report it. */
+static int
+get_prop(struct tpm *t, TPM2_PT pt, UINT32 *ret)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	TSS2_RC rc;
+	UINT32 i;
+
+	CMD(t);
+	rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES, pt, 1, &more, &cap);
+	if (rc != TSS2_RC_SUCCESS)
+		return (int)rc;	/* raw: the caller decides (Startup) */
+	*ret = 0;
+	for (i = 0; i < cap->data.tpmProperties.count &&
+	    i < TPM2_MAX_TPM_PROPERTIES; i++)
+		if (cap->data.tpmProperties.tpmProperty[i].property == pt)
+			*ret = cap->data.tpmProperties.tpmProperty[i].value;
+	Esys_Free(cap);
+	return 0;
+}
+
+/* Does the TPM implement command cc?  0 (and *ret) or a raw TSS2_RC. */
+static int
+has_command(struct tpm *t, TPM2_CC cc, int *ret)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	TSS2_RC rc;
+
+	CMD(t);
+	rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, TPM2_CAP_COMMANDS, cc, 1, &more, &cap);
+	if (rc != TSS2_RC_SUCCESS)
+		return (int)rc;
+	*ret = cap->data.command.count >= 1 &&
+	    (cap->data.command.commandAttributes[0] &
+	    TPMA_CC_COMMANDINDEX_MASK) == (cc & TPMA_CC_COMMANDINDEX_MASK);
+	Esys_Free(cap);
+	return 0;
+}
+
+/* Capacities: input buffer, transient slots -> cache size. */
+static int
+probe(struct tpm *t, size_t cache_size, char *errbuf, size_t errlen)
+{
+	UINT32 inbuf = 0, tmin = 0, tavail = 0, slots;
+	TSS2_RC rc;
+
+	rc = (TSS2_RC)get_prop(t, TPM2_PT_INPUT_BUFFER, &inbuf);
+	if (rc != TSS2_RC_SUCCESS &&
+	    m2m_tpm_rc_base(rc) == TPM2_RC_INITIALIZE) {
+		/* a simulator without startup: do it once */
+		CMD(t);
+		if ((rc = Esys_Startup(t->esys, TPM2_SU_CLEAR)) ==
+		    TSS2_RC_SUCCESS)
+			rc = (TSS2_RC)get_prop(t, TPM2_PT_INPUT_BUFFER,
+			    &inbuf);
+	}
+	if (rc == TSS2_RC_SUCCESS)
+		rc = (TSS2_RC)get_prop(t, TPM2_PT_HR_TRANSIENT_MIN, &tmin);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = (TSS2_RC)get_prop(t, TPM2_PT_HR_TRANSIENT_AVAIL,
+		    &tavail);
+	if (rc != TSS2_RC_SUCCESS) {
+		errf(errbuf, errlen, "TPM: GetCapability failed: %s",
+		    Tss2_RC_Decode(rc));
+		return tss_fail("GetCapability", rc, TPM_CTX_OPEN);
+	}
+	t->maxbuf = inbuf == 0 || inbuf > TPM2_MAX_DIGEST_BUFFER ?
+	    TPM2_MAX_DIGEST_BUFFER : inbuf;
+	if (t->maxbuf < 32) {
+		errf(errbuf, errlen, "TPM: input buffer of %u bytes is "
+		    "too small", (unsigned)inbuf);
+		return M2M_ERR_BACKEND;
+	}
+	slots = tmin == 0 ? 3 : tmin;
+	if (tavail != 0 && tavail < slots)
+		slots = tavail;
+	if (slots < 3) {
+		errf(errbuf, errlen, "TPM: only %u transient object slots "
+		    "are free, 3 are needed (another program holds objects; "
+		    "use a resource manager such as /dev/tpmrm0)",
+		    (unsigned)slots);
+		return M2M_ERR_BACKEND;
+	}
+	if ((rc = (TSS2_RC)has_command(t, TPM2_CC_EncryptDecrypt2,
+	    &t->have_encdec)) != TSS2_RC_SUCCESS) {
+		errf(errbuf, errlen, "TPM: GetCapability failed: %s",
+		    Tss2_RC_Decode(rc));
+		return tss_fail("GetCapability", rc, TPM_CTX_OPEN);
+	}
+	t->cap = slots - 2;
+	if (cache_size == 0)
+		cache_size = TPM_DEFAULT_CACHE;
+	if (cache_size < t->cap)
+		t->cap = cache_size;
+	return 0;
+}
+
+/* Does a persistent key have the shape of our storage primary? */
+static int
+primary_matches(const TPMT_PUBLIC *p)
+{
+	TPM2B_PUBLIC t;
+	const TPMS_ECC_PARMS *a = &p->parameters.eccDetail, *b;
+
+	m2m_tpm_tmpl_primary(&t);
+	b = &t.publicArea.parameters.eccDetail;
+	return p->type == t.publicArea.type &&
+	    p->nameAlg == t.publicArea.nameAlg &&
+	    p->objectAttributes == t.publicArea.objectAttributes &&
+	    a->symmetric.algorithm == b->symmetric.algorithm &&
+	    a->symmetric.keyBits.aes == b->symmetric.keyBits.aes &&
+	    a->symmetric.mode.aes == b->symmetric.mode.aes &&
+	    a->scheme.scheme == b->scheme.scheme &&
+	    a->curveID == b->curveID && a->kdf.scheme == b->kdf.scheme;
+}
+
+static int
+create_primary(struct tpm *t, ESYS_TR *ret, char *errbuf, size_t errlen)
+{
+	TPM2B_SENSITIVE_CREATE s;
+	TPM2B_PUBLIC tmpl;
+	TPM2B_DATA outside;
+	TPML_PCR_SELECTION pcrs;
+	TSS2_RC rc;
+
+	memset(&s, 0, sizeof(s));
+	memset(&outside, 0, sizeof(outside));
+	memset(&pcrs, 0, sizeof(pcrs));
+	m2m_tpm_tmpl_primary(&tmpl);
+	CMD(t);
+	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
+	    ESYS_TR_NONE, ESYS_TR_NONE, &s, &tmpl, &outside, &pcrs, ret,
+	    NULL, NULL, NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		errf(errbuf, errlen, "TPM: cannot create the storage primary "
+		    "key in the owner hierarchy: %s", Tss2_RC_Decode(rc));
+		return tss_fail("CreatePrimary", rc, TPM_CTX_OPEN);
+	}
+	return 0;
+}
+
+static int
+setup_primary(struct tpm *t, unsigned long handle, char *errbuf,
+    size_t errlen)
+{
+	TPM2B_PUBLIC *pub = NULL;
+	ESYS_TR tr = ESYS_TR_NONE, tmp = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r = M2M_ERR_INTERNAL;
+
+	if (handle == 0) {
+		if ((r = create_primary(t, &t->primary, errbuf, errlen)) != 0)
+			goto out;
+		r = 0;
+		goto out;
+	}
+	CMD(t);
+	rc = Esys_TR_FromTPMPublic(t->esys, (TPM2_HANDLE)handle,
+	    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr);
+	if (rc == TSS2_RC_SUCCESS) {
+		CMD(t);
+		rc = Esys_ReadPublic(t->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE,
+		    ESYS_TR_NONE, &pub, NULL, NULL);
+		if (rc != TSS2_RC_SUCCESS) {
+			errf(errbuf, errlen, "TPM: cannot read persistent "
+			    "key 0x%08lx: %s", handle, Tss2_RC_Decode(rc));
+			r = tss_fail("ReadPublic", rc, TPM_CTX_OPEN);
+			goto out;
+		}
+		if (!primary_matches(&pub->publicArea)) {
+			errf(errbuf, errlen, "TPM: persistent handle 0x%08lx "
+			    "holds a key that is not an m2mtoken storage key",
+			    handle);
+			r = M2M_ERR_BACKEND;
+			goto out;
+		}
+	} else if (m2m_tpm_rc_base(rc) == TPM2_RC_HANDLE) {
+		/* first use: create it and make it persistent */
+		if ((r = create_primary(t, &tmp, errbuf, errlen)) != 0)
+			goto out;
+		CMD(t);
+		rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, tmp,
+		    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+		    (TPMI_DH_PERSISTENT)handle, &tr);
+		if (rc != TSS2_RC_SUCCESS) {
+			errf(errbuf, errlen, "TPM: cannot make the storage "
+			    "key persistent at 0x%08lx: %s", handle,
+			    Tss2_RC_Decode(rc));
+			r = tss_fail("EvictControl", rc, TPM_CTX_OPEN);
+			goto out;
+		}
+	} else {
+		errf(errbuf, errlen, "TPM: cannot look up persistent handle "
+		    "0x%08lx: %s", handle, Tss2_RC_Decode(rc));
+		r = tss_fail("ReadPublic", rc, TPM_CTX_OPEN);
+		goto out;
+	}
+	t->primary = tr;
+	tr = ESYS_TR_NONE;	/* transferred */
+	t->primary_persistent = 1;
+	r = 0;
+ out:
+	if (tr != ESYS_TR_NONE)
+		(void)Esys_TR_Close(t->esys, &tr);
+	flush(t, &tmp);
+	Esys_Free(pub);
+	return r;
+}
+
+static int
+start_session(struct tpm *t, char *errbuf, size_t errlen)
+{
+	TPMT_SYM_DEF sym;
+	TSS2_RC rc;
+
+	memset(&sym, 0, sizeof(sym));
+	sym.algorithm = TPM2_ALG_AES;
+	sym.keyBits.aes = 128;
+	sym.mode.aes = TPM2_ALG_CFB;
+	CMD(t);
+	rc = Esys_StartAuthSession(t->esys, t->primary, ESYS_TR_NONE,
+	    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC,
+	    &sym, TPM2_ALG_SHA256, &t->sess);
+	if (rc != TSS2_RC_SUCCESS) {
+		t->sess = ESYS_TR_NONE;
+		errf(errbuf, errlen, "TPM: cannot start a salted session: %s",
+		    Tss2_RC_Decode(rc));
+		return tss_fail("StartAuthSession", rc, TPM_CTX_OPEN);
+	}
+	return sess_attrs(t, 0);
+}
+
+static void tpm_close(void *impl);
+
+static int
+tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
+    size_t errlen)
+{
+	struct tpm *t = NULL;
+	const char *tcti;
+	TSS2_RC rc;
+	int r = M2M_ERR_INTERNAL;
+
+	if (conf == NULL || ret_impl == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	tcti = conf->tpm_tcti != NULL && *conf->tpm_tcti != '\0' ?
+	    conf->tpm_tcti : TPM_DEFAULT_TCTI;
+	if (strlen(tcti) > TPM_TCTI_MAX) {
+		errf(errbuf, errlen, "[tpm] tcti: longer than %d bytes",
+		    TPM_TCTI_MAX);
+		return M2M_ERR_CONFIG;
+	}
+	if (conf->tpm_primary_handle != 0 &&
+	    (conf->tpm_primary_handle < PERSISTENT_FIRST ||
+	    conf->tpm_primary_handle > PERSISTENT_LAST)) {
+		errf(errbuf, errlen, "[tpm] primary_handle: 0x%lx is not an "
+		    "owner persistent handle (0x81000000..0x817fffff)",
+		    conf->tpm_primary_handle);
+		return M2M_ERR_CONFIG;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	if (pthread_mutex_init(&t->lock, NULL) != 0) {
+		free(t);
+		return M2M_ERR_NO_MEMORY;
+	}
+	t->primary = t->sess = ESYS_TR_NONE;
+
+	if ((rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti)) !=
+	    TSS2_RC_SUCCESS) {
+		t->tcti = NULL;
+		errf(errbuf, errlen, "TPM not reachable through TCTI \"%s\": "
+		    "%s", tcti, Tss2_RC_Decode(rc));
+		r = M2M_ERR_BACKEND_ABSENT;
+		goto out;
+	}
+	if ((rc = Esys_Initialize(&t->esys, t->tcti, NULL)) !=
+	    TSS2_RC_SUCCESS) {
+		t->esys = NULL;
+		errf(errbuf, errlen, "TPM through TCTI \"%s\": ESAPI: %s",
+		    tcti, Tss2_RC_Decode(rc));
+		r = tss_fail("Esys_Initialize", rc, TPM_CTX_OPEN);
+		goto out;
+	}
+	if ((r = probe(t, conf->cache_size, errbuf, errlen)) != 0) {
+		if (r == M2M_ERR_BACKEND_ABSENT)
+			errf(errbuf, errlen, "TPM not reachable through TCTI "
+			    "\"%s\"", tcti);
+		goto out;
+	}
+	if ((r = setup_primary(t, conf->tpm_primary_handle, errbuf,
+	    errlen)) != 0)
+		goto out;
+	if ((r = start_session(t, errbuf, errlen)) != 0)
+		goto out;
+	if ((t->ents = calloc(t->cap, sizeof(*t->ents))) == NULL) {
+		r = M2M_ERR_NO_MEMORY;
+		goto out;
+	}
+	m2m_debug("tpm: open through \"%s\": %zu keys cached at most, "
+	    "%zu-byte buffers, AES-GCM at level %s", tcti, t->cap, t->maxbuf,
+	    t->have_encdec ? "H" : "T");
+	*ret_impl = t;
+	t = NULL;	/* transferred */
+	r = 0;
+ out:
+	tpm_close(t);
+	return r;
+}
+
+static void
+tpm_close(void *impl)
+{
+	struct tpm *t = impl;
+	size_t i;
+
+	if (t == NULL)
+		return;
+	if (t->esys != NULL) {
+		if (t->ents != NULL)
+			for (i = 0; i < t->cap; i++)
+				ent_clear(t, &t->ents[i]);
+		flush(t, &t->sess);
+		if (t->primary_persistent)
+			(void)Esys_TR_Close(t->esys, &t->primary);
+		else
+			flush(t, &t->primary);
+		Esys_Finalize(&t->esys);
+	}
+	if (t->tcti != NULL)
+		Tss2_TctiLdr_Finalize(&t->tcti);
+	free(t->ents);
+	pthread_mutex_destroy(&t->lock);
+	m2m_wipe(t, sizeof(*t));
+	free(t);
+}
+
+/* ---- creating keys ------------------------------------------------------ */
+
+/* TPM2_Create under the primary, parameters encrypted both ways. */
+static int
+create_obj(struct tpm *t, const TPM2B_PUBLIC *tmpl,
+    const TPM2B_SENSITIVE_CREATE *s, struct tpm_obj *ret)
+{
+	TPM2B_PRIVATE *priv = NULL;
+	TPM2B_PUBLIC *pub = NULL;
+	TPM2B_DATA outside;
+	TPML_PCR_SELECTION pcrs;
+	TSS2_RC rc;
+	int r;
+
+	memset(&outside, 0, sizeof(outside));
+	memset(&pcrs, 0, sizeof(pcrs));
+	if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
+	    TPMA_SESSION_ENCRYPT)) != 0)
+		goto out;
+	CMD(t);
+	rc = Esys_Create(t->esys, t->primary, t->sess, ESYS_TR_NONE,
+	    ESYS_TR_NONE, s, tmpl, &outside, &pcrs, &priv, &pub, NULL, NULL,
+	    NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail("Create", rc, TPM_CTX_CREATE);
+		goto out;
+	}
+	ret->priv = *priv;
+	ret->pub = *pub;
+	r = 0;
+ out:
+	Esys_Free(priv);
+	Esys_Free(pub);
+	return r;
+}
+
+/*
+ * A blob of the given kind holding key[0..len) with authValue a: the
+ * operational object, and for HMAC keys the sealed copy (see the top).
+ */
+static int
+wrap_locked(struct tpm *t, int kind, const uint8_t *key, size_t len,
+    const TPM2B_AUTH *a, uint8_t **ret_blob, size_t *ret_len)
+{
+	TPM2B_SENSITIVE_CREATE s;
+	TPM2B_PUBLIC tmpl;
+	struct tpm_blob b;
+	int r = M2M_ERR_INTERNAL;
+
+	memset(&s, 0, sizeof(s));
+	memset(&b, 0, sizeof(b));
+	s.sensitive.userAuth = *a;
+	s.sensitive.data.size = (UINT16)len;
+	memcpy(s.sensitive.data.buffer, key, len);
+	b.kind = kind;
+	switch (kind) {
+	case M2M_KIND_HMAC:
+		m2m_tpm_tmpl_hmac(len, &tmpl);
+		break;
+	case M2M_KIND_AES:
+		m2m_tpm_tmpl_aes((unsigned)len * 8, &tmpl);
+		break;
+	default:
+		m2m_tpm_tmpl_sealed(1, &tmpl);	/* TPM_KIND_PIN */
+		break;
+	}
+	if ((r = create_obj(t, &tmpl, &s, &b.obj)) != 0)
+		goto out;
+	if (kind != TPM_KIND_PIN) {
+		m2m_tpm_tmpl_sealed(0, &tmpl);
+		if ((r = create_obj(t, &tmpl, &s, &b.sealed)) != 0)
+			goto out;
+		b.flags |= TPM_BLOB_F_SEALED;
+	}
+	r = m2m_tpm_blob_build(&b, ret_blob, ret_len);
+ out:
+	m2m_wipe(&s, sizeof(s));
+	return r;
+}
+
+static int
+wrap_common(void *impl, enum m2m_key_kind kind, const uint8_t *key,
+    size_t len, const uint8_t *auth, size_t authlen, uint8_t **ret_blob,
+    size_t *ret_bloblen)
+{
+	struct tpm *t = impl;
+	TPM2B_AUTH a;
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	int r = M2M_ERR_INTERNAL;
+
+	memset(&a, 0, sizeof(a));
+	if (t == NULL || key == NULL || ret_blob == NULL ||
+	    ret_bloblen == NULL || (auth == NULL && authlen != 0) ||
+	    authlen > TPM_PIN_MAX)
+		return M2M_ERR_INVALID_ARGUMENT;
+	switch (kind) {
+	case M2M_KIND_HMAC:
+		if (len == 0 || len > M2M_KEY_MAX)
+			return M2M_ERR_KEY_SIZE;
+		break;
+	case M2M_KIND_AES:
+		if (len != 16 && len != 24 && len != 32)
+			return M2M_ERR_KEY_SIZE;
+		break;
+	default:
+		return M2M_ERR_INVALID_ARGUMENT;
+	}
+	if ((r = auth_value(auth, authlen, 0, &a)) != 0)
+		return r;
+	pthread_mutex_lock(&t->lock);
+	r = wrap_locked(t, kind, key, len, &a, &blob, &bloblen);
+	pthread_mutex_unlock(&t->lock);
+	m2m_wipe(&a, sizeof(a));
+	if (r != 0)
+		return r;
+	*ret_blob = blob;
+	*ret_bloblen = bloblen;
+	return 0;
+}
+
+static int
+tpm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
+    uint8_t **ret_blob, size_t *ret_bloblen)
+{
+	return wrap_common(impl, kind, key, len, NULL, 0, ret_blob,
+	    ret_bloblen);
+}
+
+static int
+tpm_wrap_auth(void *impl, enum m2m_key_kind kind, const uint8_t *key,
+    size_t len, const uint8_t *auth, size_t authlen, uint8_t **ret_blob,
+    size_t *ret_bloblen)
+{
+	return wrap_common(impl, kind, key, len, auth, authlen, ret_blob,
+	    ret_bloblen);
+}
+
+/* ---- HMAC --------------------------------------------------------------- */
+
+static int
+hmac_locked(struct tpm *t, ESYS_TR key, TPMI_ALG_HASH alg, size_t olen,
+    const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	TPM2B_MAX_BUFFER buf;
+	TPM2B_AUTH noauth;
+	TPM2B_DIGEST *res = NULL;
+	TPMT_TK_HASHCHECK *tk = NULL;
+	ESYS_TR seq = ESYS_TR_NONE;
+	size_t n;
+	TSS2_RC rc;
+	int r = M2M_ERR_INTERNAL;
+
+	memset(&buf, 0, sizeof(buf));
+	memset(&noauth, 0, sizeof(noauth));
+	if (msglen <= t->maxbuf) {
+		buf.size = (UINT16)msglen;
+		if (msglen > 0)
+			memcpy(buf.buffer, msg, msglen);
+		if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
+		    TPMA_SESSION_ENCRYPT)) != 0)
+			goto out;
+		CMD(t);
+		rc = Esys_HMAC(t->esys, key, t->sess, ESYS_TR_NONE,
+		    ESYS_TR_NONE, &buf, alg, &res);
+		if (rc != TSS2_RC_SUCCESS) {
+			r = tss_fail("HMAC", rc, TPM_CTX_OP);
+			goto out;
+		}
+	} else {
+		/* longer than one TPM buffer: an HMAC sequence */
+		if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT)) != 0)
+			goto out;
+		CMD(t);
+		rc = Esys_HMAC_Start(t->esys, key, t->sess, ESYS_TR_NONE,
+		    ESYS_TR_NONE, &noauth, alg, &seq);
+		if (rc != TSS2_RC_SUCCESS) {
+			seq = ESYS_TR_NONE;
+			r = tss_fail("HMAC_Start", rc, TPM_CTX_OP);
+			goto out;
+		}
+		while (msglen > t->maxbuf) {
+			n = t->maxbuf;
+			buf.size = (UINT16)n;
+			memcpy(buf.buffer, msg, n);
+			CMD(t);
+			rc = Esys_SequenceUpdate(t->esys, seq, t->sess,
+			    ESYS_TR_NONE, ESYS_TR_NONE, &buf);
+			if (rc != TSS2_RC_SUCCESS) {
+				r = tss_fail("SequenceUpdate", rc,
+				    TPM_CTX_OP);
+				goto out;
+			}
+			msg += n;
+			msglen -= n;
+		}
+		buf.size = (UINT16)msglen;
+		memcpy(buf.buffer, msg, msglen);
+		if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
+		    TPMA_SESSION_ENCRYPT)) != 0)
+			goto out;
+		CMD(t);
+		rc = Esys_SequenceComplete(t->esys, seq, t->sess,
+		    ESYS_TR_NONE, ESYS_TR_NONE, &buf, ESYS_TR_RH_NULL, &res,
+		    &tk);
+		if (rc != TSS2_RC_SUCCESS) {
+			r = tss_fail("SequenceComplete", rc, TPM_CTX_OP);
+			goto out;
+		}
+		seq = ESYS_TR_NONE;	/* the TPM flushed it */
+	}
+	if (res->size != olen) {
+		m2m_error("tpm: HMAC of %u bytes, expected %zu",
+		    (unsigned)res->size, olen);
+		r = M2M_ERR_BACKEND;
+		goto out;
+	}
+	memcpy(out, res->buffer, olen);
+	r = 0;
+ out:
+	if (seq != ESYS_TR_NONE)
+		flush(t, &seq);
+	m2m_wipe(&buf, sizeof(buf));
+	esys_free_wiped(res, sizeof(*res));
+	Esys_Free(tk);
+	return r;
+}
+
+static int
+tpm_hmac(void *impl, const struct m2m_keyref *key, enum m2m_hash hash,
+    const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	struct tpm *t = impl;
+	uint8_t res[M2M_HASH_MAX_LEN];
+	ESYS_TR h = ESYS_TR_NONE;
+	size_t olen = m2m_hash_len(hash);
+	int tmp = 0, r = M2M_ERR_INTERNAL;
+
+	if (t == NULL || key == NULL || (msg == NULL && msglen != 0) ||
+	    out == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (olen == 0 || tpm_hash(hash) == TPM2_ALG_NULL)
+		return M2M_ERR_MECHANISM;
+	if (msglen > TPM_DATA_MAX)
+		return M2M_ERR_DATA_LEN;
+	pthread_mutex_lock(&t->lock);
+	if ((r = key_acquire(t, key, M2M_KIND_HMAC, &h, &tmp)) != 0)
+		goto out;
+	r = hmac_locked(t, h, tpm_hash(hash), olen, msg, msglen, res);
+ out:
+	key_release(t, &h, tmp);
+	pthread_mutex_unlock(&t->lock);
+	if (r == 0)
+		memcpy(out, res, olen);
+	m2m_wipe(res, sizeof(res));
+	return r;
+}
+
+/* ---- unsealing: HMAC keys' sealed copies, PIN objects ------------------- */
+
+/* Unseal the loaded object h (response encrypted) into a new secret. */
+static int
+unseal_locked(struct tpm *t, ESYS_TR h, enum tpm_rc_ctx ctx,
+    struct m2m_secret **ret)
+{
+	TPM2B_SENSITIVE_DATA *d = NULL;
+	TSS2_RC rc;
+	int r;
+
+	if ((r = sess_attrs(t, TPMA_SESSION_ENCRYPT)) != 0)
+		goto out;
+	CMD(t);
+	rc = Esys_Unseal(t->esys, h, t->sess, ESYS_TR_NONE, ESYS_TR_NONE,
+	    &d);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail("Unseal", rc, ctx);
+		if (r == M2M_ERR_PIN_LOCKED)
+			m2m_error("tpm: TPM is in dictionary-attack lockout: "
+			    "PIN checks are refused until it recovers");
+		d = NULL;
+		goto out;
+	}
+	r = m2m_secret_from(d->buffer, d->size, ret);
+ out:
+	esys_free_wiped(d, sizeof(*d));
+	return r;
+}
+
+/* The value of an HMAC key, from its sealed copy (level T). */
+static int
+reveal_locked(struct tpm *t, const struct m2m_keyref *ref,
+    struct m2m_secret **ret)
+{
+	struct tpm_blob b;
+	TPM2B_AUTH a;
+	ESYS_TR h = ESYS_TR_NONE;
+	int r = M2M_ERR_INTERNAL;
+
+	memset(&a, 0, sizeof(a));
+	if (ref == NULL || (ref->auth == NULL && ref->authlen != 0) ||
+	    ref->authlen > TPM_PIN_MAX) {
+		r = M2M_ERR_INVALID_ARGUMENT;
+		goto out;
+	}
+	if ((r = m2m_tpm_blob_parse(ref->blob, ref->bloblen, &b)) != 0)
+		goto out;
+	if ((int)ref->kind != b.kind || b.kind == TPM_KIND_PIN) {
+		r = M2M_ERR_KEY_TYPE;
+		goto out;
+	}
+	if (!(b.flags & TPM_BLOB_F_SEALED)) {
+		/* (not made by this version) no copy: the value stays inside */
+		r = M2M_ERR_UNSUPPORTED;
+		goto out;
+	}
+	if ((r = auth_value(ref->auth, ref->authlen, 0, &a)) != 0 ||
+	    (r = load_obj(t, &b.sealed, &a, &h)) != 0)
+		goto out;
+	r = unseal_locked(t, h, TPM_CTX_OP, ret);
+ out:
+	unload_tmp(t, &h);
+	m2m_wipe(&a, sizeof(a));
+	return r;
+}
+
+static int
+tpm_reveal(void *impl, const struct m2m_keyref *key, struct m2m_secret **ret)
+{
+	struct tpm *t = impl;
+	struct m2m_secret *s = NULL;
+	int r;
+
+	if (t == NULL || key == NULL || ret == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&t->lock);
+	r = reveal_locked(t, key, &s);
+	pthread_mutex_unlock(&t->lock);
+	if (r == 0)
+		*ret = s;
+	return r;
+}
+
+static int
+tpm_hmac_keymsg(void *impl, const uint8_t *hmac_key, size_t hmac_keylen,
+    const struct m2m_keyref *msgkey, enum m2m_hash hash, uint8_t *out)
+{
+	struct tpm *t = impl;
+	struct m2m_secret *k = NULL;
+	uint8_t res[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	const EVP_MD *md = evp_hash(hash);
+	static const uint8_t empty[1];
+	int r = M2M_ERR_INTERNAL;
+
+	if (t == NULL || (hmac_key == NULL && hmac_keylen != 0) ||
+	    msgkey == NULL || out == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (md == NULL)
+		return M2M_ERR_MECHANISM;
+	if (hmac_keylen > TPM_HMAC_KEY_MAX)
+		return M2M_ERR_DATA_LEN;
+	if (msgkey->kind != M2M_KIND_HMAC)
+		return M2M_ERR_KEY_TYPE;
+	pthread_mutex_lock(&t->lock);
+	r = reveal_locked(t, msgkey, &k);
+	pthread_mutex_unlock(&t->lock);
+	if (r != 0)
+		goto out;
+	if (HMAC(md, hmac_keylen ? hmac_key : empty, (int)hmac_keylen,
+	    m2m_secret_data(k), m2m_secret_len(k), res, &n) == NULL ||
+	    n != m2m_hash_len(hash)) {
+		r = M2M_ERR_INTERNAL;
+		goto out;
+	}
+	memcpy(out, res, n);
+	r = 0;
+ out:
+	m2m_wipe(res, sizeof(res));
+	m2m_secret_free(k);
+	return r;
+}
+
+/* ---- AES-GCM ------------------------------------------------------------ */
+
+struct ecb_arg {
+	struct tpm	*t;
+	ESYS_TR		 key;
+};
+
+/*
+ * out[i] = E_K(in[i]) for n blocks, in one TPM2_EncryptDecrypt2: CFB
+ * decryption with IV = in[0] and ciphertext c = in[1..n-1] || 0^128 gives
+ * p[i] = c[i] ^ E_K(c[i-1]) (c[-1] = IV), so E_K(in[i]) = p[i] ^ c[i].
+ * CFB is the one mode every TPM with AES implements.
+ */
+static int
+ecb_cfb(void *argp, const uint8_t *in, uint8_t *out, size_t n)
+{
+	struct ecb_arg *arg = argp;
+	struct tpm *t = arg->t;
+	TPM2B_MAX_BUFFER c;
+	TPM2B_MAX_BUFFER *p = NULL;
+	TPM2B_IV iv, *ivout = NULL;
+	size_t i, len = n * 16;
+	TSS2_RC rc;
+	int r = M2M_ERR_INTERNAL;
+
+	memset(&c, 0, sizeof(c));
+	memset(&iv, 0, sizeof(iv));
+	if (M2M_NEVER(n == 0 || len > t->maxbuf))
+		goto out;
+	iv.size = 16;
+	memcpy(iv.buffer, in, 16);
+	c.size = (UINT16)len;
+	memcpy(c.buffer, in + 16, len - 16);
+	memset(c.buffer + len - 16, 0, 16);
+	if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
+	    TPMA_SESSION_ENCRYPT)) != 0)
+		goto out;
+	CMD(t);
+	rc = Esys_EncryptDecrypt2(t->esys, arg->key, t->sess, ESYS_TR_NONE,
+	    ESYS_TR_NONE, &c, TPM2_YES, TPM2_ALG_CFB, &iv, &p, &ivout);
+	if (rc != TSS2_RC_SUCCESS) {
+		p = NULL;
+		ivout = NULL;
+		r = tss_fail("EncryptDecrypt2", rc, TPM_CTX_OP);
+		goto out;
+	}
+	if (p->size != len) {
+		m2m_error("tpm: EncryptDecrypt2 returned %u bytes, "
+		    "expected %zu", (unsigned)p->size, len);
+		r = M2M_ERR_BACKEND;
+		goto out;
+	}
+	for (i = 0; i < len; i++)
+		out[i] = p->buffer[i] ^ c.buffer[i];
+	r = 0;
+ out:
+	m2m_wipe(&c, sizeof(c));
+	m2m_wipe(&iv, sizeof(iv));
+	esys_free_wiped(p, sizeof(*p));
+	esys_free_wiped(ivout, sizeof(*ivout));
+	return r;
+}
+
+/* The host oracle of level T: AES-ECB with the unsealed key. */
+static int
+ecb_host(void *argp, const uint8_t *in, uint8_t *out, size_t n)
+{
+	EVP_CIPHER_CTX *c = argp;
+	int len = 0;
+
+	if (n > INT_MAX / 16 ||
+	    EVP_EncryptUpdate(c, out, &len, in, (int)(n * 16)) != 1 ||
+	    (size_t)len != n * 16)
+		return M2M_ERR_INTERNAL;
+	return 0;
+}
+
+/*
+ * AES-GCM at level T, for TPMs without TPM2_EncryptDecrypt2: the key is
+ * unsealed into locked memory for this call only, then wiped.
+ */
+static int
+aes_gcm_level_t(struct tpm *t, const struct m2m_keyref *key, int encrypt,
+    const uint8_t *iv, size_t ivlen, const uint8_t *aad, size_t aadlen,
+    size_t taglen, const uint8_t *in, size_t inlen, uint8_t *out,
+    size_t *ret_outlen)
+{
+	struct m2m_secret *k = NULL;
+	EVP_CIPHER_CTX *c = NULL;
+	const EVP_CIPHER *ci;
+	size_t outlen = 0;
+	int r = M2M_ERR_INTERNAL;
+
+	if (key->kind != M2M_KIND_AES)
+		return M2M_ERR_KEY_TYPE;
+	pthread_mutex_lock(&t->lock);
+	r = reveal_locked(t, key, &k);
+	pthread_mutex_unlock(&t->lock);
+	if (r != 0)
+		goto out;
+	switch (m2m_secret_len(k)) {
+	case 16:	ci = EVP_aes_128_ecb(); break;
+	case 24:	ci = EVP_aes_192_ecb(); break;
+	case 32:	ci = EVP_aes_256_ecb(); break;
+	default:	r = M2M_ERR_BACKEND; goto out;
+	}
+	if ((c = EVP_CIPHER_CTX_new()) == NULL) {
+		r = M2M_ERR_NO_MEMORY;
+		goto out;
+	}
+	if (EVP_EncryptInit_ex(c, ci, NULL, m2m_secret_data(k), NULL) != 1 ||
+	    EVP_CIPHER_CTX_set_padding(c, 0) != 1) {
+		r = M2M_ERR_INTERNAL;
+		goto out;
+	}
+	r = m2m_tpm_gcm(ecb_host, c, 64, encrypt, iv, ivlen, aad, aadlen,
+	    taglen, in, inlen, out, &outlen);
+ out:
+	EVP_CIPHER_CTX_free(c);	/* cleanses the key schedule */
+	m2m_secret_free(k);
+	if (r == 0)
+		*ret_outlen = outlen;
+	return r;
+}
+
+/* see tpm_int.h */
+void
+m2m_tpm_test_level_t(void *impl)
+{
+	struct tpm *t = impl;
+
+	t->have_encdec = 0;
+}
+
+static int
+tpm_aes_gcm(void *impl, const struct m2m_keyref *key, int encrypt,
+    const uint8_t *iv, size_t ivlen, const uint8_t *aad, size_t aadlen,
+    size_t taglen, const uint8_t *in, size_t inlen, uint8_t *out,
+    size_t *ret_outlen)
+{
+	struct tpm *t = impl;
+	struct ecb_arg arg;
+	ESYS_TR h = ESYS_TR_NONE;
+	size_t outlen = 0;
+	int tmp = 0, r = M2M_ERR_INTERNAL;
+
+	if (t == NULL || key == NULL || (aad == NULL && aadlen != 0) ||
+	    (in == NULL && inlen != 0) || out == NULL || ret_outlen == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (iv == NULL || ivlen < 1 || ivlen > 256 || taglen < 4 ||
+	    taglen > 16)
+		return M2M_ERR_MECHANISM_PARAM;
+	if (inlen > TPM_GCM_DATA_MAX || aadlen > TPM_GCM_DATA_MAX ||
+	    (!encrypt && inlen < taglen))
+		return M2M_ERR_DATA_LEN;
+	if (!t->have_encdec)
+		return aes_gcm_level_t(t, key, encrypt, iv, ivlen, aad, aadlen,
+		    taglen, in, inlen, out, ret_outlen);
+	pthread_mutex_lock(&t->lock);
+	if ((r = key_acquire(t, key, M2M_KIND_AES, &h, &tmp)) != 0)
+		goto out;
+	arg.t = t;
+	arg.key = h;
+	r = m2m_tpm_gcm(ecb_cfb, &arg, t->maxbuf / 16, encrypt, iv, ivlen,
+	    aad, aadlen, taglen, in, inlen, out, &outlen);
+ out:
+	key_release(t, &h, tmp);
+	pthread_mutex_unlock(&t->lock);
+	if (r == 0)
+		*ret_outlen = outlen;
+	return r;
+}
+
+/* ---- random, forget, stats ---------------------------------------------- */
+
+/* len random bytes from TPM2_GetRandom (response encrypted) into out. */
+static int
+random_locked(struct tpm *t, uint8_t *out, size_t len)
+{
+	TPM2B_DIGEST *rb = NULL;
+	size_t n;
+	TSS2_RC rc;
+	int r;
+
+	while (len > 0) {
+		if ((r = sess_attrs(t, TPMA_SESSION_ENCRYPT)) != 0)
+			return r;
+		CMD(t);
+		rc = Esys_GetRandom(t->esys, t->sess, ESYS_TR_NONE,
+		    ESYS_TR_NONE, len < TPM_RANDOM_CHUNK ? (UINT16)len :
+		    TPM_RANDOM_CHUNK, &rb);
+		if (rc != TSS2_RC_SUCCESS)
+			return tss_fail("GetRandom", rc, TPM_CTX_OP);
+		n = rb->size;
+		if (n == 0 || n > len) {
+			esys_free_wiped(rb, sizeof(*rb));
+			m2m_error("tpm: GetRandom returned %zu bytes", n);
+			return M2M_ERR_RANDOM;
+		}
+		memcpy(out, rb->buffer, n);
+		esys_free_wiped(rb, sizeof(*rb));
+		out += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int
+tpm_random(void *impl, uint8_t *out, size_t len)
+{
+	struct tpm *t = impl;
+	struct m2m_secret *s = NULL;
+	int r;
+
+	if (t == NULL || (out == NULL && len != 0))
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (len > TPM_RANDOM_MAX)
+		return M2M_ERR_DATA_LEN;
+	if ((r = m2m_secret_new(len, &s)) != 0)
+		return r;
+	pthread_mutex_lock(&t->lock);
+	r = random_locked(t, m2m_secret_data(s), len);
+	pthread_mutex_unlock(&t->lock);
+	if (r == 0 && len > 0)
+		memcpy(out, m2m_secret_data(s), len);
+	m2m_secret_free(s);
+	return r;
+}
+
+static void
+tpm_forget(void *impl, uint64_t id)
+{
+	struct tpm *t = impl;
+	struct tpm_ent *e;
+
+	if (t == NULL || id == 0)
+		return;
+	pthread_mutex_lock(&t->lock);
+	if ((e = ent_find(t, id)) != NULL)
+		ent_clear(t, e);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void
+tpm_stats(void *impl, struct m2m_backend_stats *ret)
+{
+	struct tpm *t = impl;
+
+	if (t == NULL || ret == NULL)
+		return;
+	pthread_mutex_lock(&t->lock);
+	*ret = t->st;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- PIN binding -------------------------------------------------------- */
+
+static int
+tpm_pin_seal(void *impl, const uint8_t *pin, size_t pinlen,
+    const struct m2m_secret *objauth, uint8_t **ret_blob, size_t *ret_bloblen)
+{
+	struct tpm *t = impl;
+	uint8_t val[TPM_SYM_DATA_MAX];
+	size_t vlen = TPM_OBJAUTH_LEN;
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	TPM2B_AUTH a;
+	int r = M2M_ERR_INTERNAL;
+
+	memset(&a, 0, sizeof(a));
+	if (t == NULL || (pin == NULL && pinlen != 0) || ret_blob == NULL ||
+	    ret_bloblen == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (pinlen > TPM_PIN_MAX)
+		return M2M_ERR_PIN_LEN;
+	if (objauth != NULL) {
+		vlen = m2m_secret_len(objauth);
+		if (vlen == 0 || vlen > sizeof(val))
+			return M2M_ERR_INVALID_ARGUMENT;
+	}
+	if ((r = auth_value(pin, pinlen, 1, &a)) != 0)
+		return r;
+	pthread_mutex_lock(&t->lock);
+	if (objauth != NULL)
+		memcpy(val, m2m_secret_data(objauth), vlen);
+	else if ((r = random_locked(t, val, vlen)) != 0)
+		goto out;
+	r = wrap_locked(t, TPM_KIND_PIN, val, vlen, &a, &blob, &bloblen);
+ out:
+	pthread_mutex_unlock(&t->lock);
+	m2m_wipe(val, sizeof(val));
+	m2m_wipe(&a, sizeof(a));
+	if (r != 0)
+		return r;
+	*ret_blob = blob;
+	*ret_bloblen = bloblen;
+	return 0;
+}
+
+static int
+tpm_pin_check(void *impl, const uint8_t *blob, size_t bloblen,
+    const uint8_t *pin, size_t pinlen, struct m2m_secret **ret_objauth)
+{
+	struct tpm *t = impl;
+	struct m2m_secret *s = NULL;
+	struct tpm_blob b;
+	TPM2B_AUTH a;
+	ESYS_TR h = ESYS_TR_NONE;
+	int r = M2M_ERR_INTERNAL;
+
+	memset(&a, 0, sizeof(a));
+	if (t == NULL || (pin == NULL && pinlen != 0) || ret_objauth == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (pinlen > TPM_PIN_MAX)
+		return M2M_ERR_PIN_LEN;
+	if ((r = m2m_tpm_blob_parse(blob, bloblen, &b)) != 0)
+		return r;
+	if (b.kind != TPM_KIND_PIN)
+		return M2M_ERR_KEY_TYPE;
+	if ((r = auth_value(pin, pinlen, 1, &a)) != 0)
+		return r;
+	pthread_mutex_lock(&t->lock);
+	if ((r = load_obj(t, &b.obj, &a, &h)) != 0)
+		goto out;
+	r = unseal_locked(t, h, TPM_CTX_PIN, &s);
+ out:
+	unload_tmp(t, &h);
+	pthread_mutex_unlock(&t->lock);
+	m2m_wipe(&a, sizeof(a));
+	if (r != 0)
+		return r;
+	*ret_objauth = s;
+	return 0;
+}
+
+const struct m2m_backend_ops m2m_tpm_backend_ops = {
+	.name = "tpm",
+	.open = tpm_open,
+	.close = tpm_close,
+	.wrap = tpm_wrap,
+	.hmac = tpm_hmac,
+	.hmac_keymsg = tpm_hmac_keymsg,
+	.aes_gcm = tpm_aes_gcm,
+	.reveal = tpm_reveal,
+	.random = tpm_random,
+	.forget = tpm_forget,
+	.stats = tpm_stats,
+	.pin_seal = tpm_pin_seal,
+	.pin_check = tpm_pin_check,
+	.wrap_auth = tpm_wrap_auth,
+};
