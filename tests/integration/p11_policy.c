@@ -249,7 +249,8 @@ try_use(CK_OBJECT_HANDLE h, enum use u)
 		memset(out, 0, 32);
 		rv = F->C_Verify(S, (CK_BYTE_PTR)"x", 1, out, 32);
 		if (rv != CKR_SIGNATURE_INVALID)
-			p11c_bail("C_Verify of a zero MAC: %s", p11c_rvname(rv));
+			p11c_bail("C_Verify of a zero MAC: %s",
+			    p11c_rvname(rv));
 		return CKR_OK;
 	case U_ENC:
 	case U_DEC:
@@ -467,8 +468,8 @@ test_templates(void)
 		for (b = 0; b < 3; b++)
 			CHECK_RV(p11c_import_ex(S, role, lab, kt, v, 32,
 			    CK_FALSE, bad[b], 1, &h),
-			    CKR_TEMPLATE_INCONSISTENT, "import role %lu with %s",
-			    role, badname[b]);
+			    CKR_TEMPLATE_INCONSISTENT,
+			    "import role %lu with %s", role, badname[b]);
 		CHECK(p11c_count(S) == n0, "role %lu: refused imports created "
 		    "nothing", role);
 		CHECK_RV(p11c_import_ex(S, role, lab, kt, v, 32, CK_FALSE,
@@ -560,8 +561,9 @@ test_expiry(void)
 	CHECK(p11c_get_bytes(S, h, CKA_M2M_EXPIRES, buf, &l) == CKR_OK &&
 	    l == 15 && memcmp(buf, future, 15) == 0,
 	    "the Kpsa inherits CKA_M2M_EXPIRES");
-	CHECK_RV(p11c_import_ex(S, CK_M2M_ROLE_KER, "oldker", CKK_GENERIC_SECRET,
-	    v, 32, CK_FALSE, tp, 1, &ker), CKR_OK, "import an expired KER");
+	CHECK_RV(p11c_import_ex(S, CK_M2M_ROLE_KER, "oldker",
+	    CKK_GENERIC_SECRET, v, 32, CK_FALSE, tp, 1, &ker), CKR_OK,
+	    "import an expired KER");
 	CHECK_RV(p11c_sign(S, CKM_SHA256_HMAC, ker, "x", 1, mac, &ml),
 	    CKR_KEY_FUNCTION_NOT_PERMITTED, "sign with the expired KER");
 }

@@ -94,8 +94,8 @@ static const struct rfc4231 rfc4231[] = {
 	  "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
 	  "b0ba465637458c6990e5a8c5f61d4af7e576d97ff94b872de76f8050361ee3db"
 	  "a91ca5c11aa25eb4d679275cc5788063a5f19741120c4f2de2adebeb10a298dd" },
-	{ 6, "aa", 131, "Test Using Larger Than Block-Size Key - Hash Key First",
-	  0,
+	{ 6, "aa", 131,
+	  "Test Using Larger Than Block-Size Key - Hash Key First", 0,
 	  "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
 	  "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352"
 	  "6b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598" },
@@ -534,7 +534,8 @@ test_worked_example(CK_OBJECT_HANDLE *ret_ke, CK_OBJECT_HANDLE *ret_kpsa)
 		    18, id);
 		p11c_tohex(id, 16, hex);
 		CHECK(strncmp(e2eid, hex, 32) == 0,
-		    "E2EKeyId = hex(HMAC(master, \"E2E Key Identifier\")[0..16])");
+		    "E2EKeyId = hex(HMAC(master, \"E2E Key Identifier\")"
+		    "[0..16])");
 	}
 
 	for (i = 0; i < 4; i++) {

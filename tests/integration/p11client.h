@@ -175,7 +175,8 @@ p11c_todo(int cond, const char *why, const char *fmt, ...)
 }
 
 #define CHECK(cond, ...)		p11c_check(!!(cond), __VA_ARGS__)
-#define CHECK_RV(expr, want, ...)	p11c_check_rv((expr), (want), __VA_ARGS__)
+#define CHECK_RV(expr, want, ...) \
+	p11c_check_rv((expr), (want), __VA_ARGS__)
 
 /* A note that is not a check (cmocka/TAP style comment). */
 static inline void __attribute__((format(printf, 1, 2)))
