@@ -389,12 +389,14 @@ wrapkey_insert(struct wrapkey *t, size_t *n, const struct wrapkey *k)
 /*
  * Read every wrapping key of the token into h->wk, smallest CKA_ID first.
  * A key under our label that could leak (extractable, not sensitive), is
- * not an AES-256 wrap/unwrap key or has no 16-byte CKA_ID is refused: the
- * backend stops (M2M_ERR_BACKEND) rather than use or silently skip it.
- * h->cur keeps naming the same key when it is still there, else 0.
+ * not an AES-256 wrap/unwrap key or has no 16-byte CKA_ID is never used,
+ * and said so in the log: nothing is wrapped with it and no blob naming it
+ * opens.  (A key another thread is creating can look like that for a
+ * moment; it is picked up by the next load.)  h->cur keeps naming the
+ * same key when it is still there, else 0.
  */
 static int
-wrapkey_load(struct hsm *h, char *errbuf, size_t errlen)
+wrapkey_load(struct hsm *h)
 {
 	CK_ATTRIBUTE tmpl[] = {
 		ATTR(CKA_CLASS, &ck_secret, sizeof(ck_secret)),
@@ -435,6 +437,9 @@ wrapkey_load(struct hsm *h, char *errbuf, size_t errlen)
 		a[5].ulValueLen = sizeof(k.id);
 		rv = P11(h, C_GetAttributeValue)(h->session, found[i], a,
 		    sizeof(a) / sizeof(a[0]));
+		/* a racing process destroyed its own key meanwhile */
+		if (rv == CKR_OBJECT_HANDLE_INVALID)
+			continue;
 		if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL &&
 		    rv != CKR_ATTRIBUTE_SENSITIVE &&
 		    rv != CKR_ATTRIBUTE_TYPE_INVALID)
@@ -442,11 +447,11 @@ wrapkey_load(struct hsm *h, char *errbuf, size_t errlen)
 		if (rv != CKR_OK || ext != CK_FALSE || sens != CK_TRUE ||
 		    wrap != CK_TRUE || unwrap != CK_TRUE || len != 32 ||
 		    a[5].ulValueLen != sizeof(k.id)) {
-			seterr(errbuf, errlen, "HSM token '%s': key '%s' is "
-			    "not a sensitive, non-extractable AES-256 wrapping "
-			    "key with a %d-byte CKA_ID; refusing it", h->label,
-			    M2M_HSM_WRAP_LABEL, M2M_HSM_WRAP_ID_LEN);
-			return M2M_ERR_BACKEND;
+			m2m_error("HSM token '%s': ignoring a key labelled "
+			    "'%s' that is not a sensitive, non-extractable "
+			    "AES-256 wrapping key with a %d-byte CKA_ID",
+			    h->label, M2M_HSM_WRAP_LABEL, M2M_HSM_WRAP_ID_LEN);
+			continue;
 		}
 		k.handle = found[i];
 		wrapkey_insert(t, &nt, &k);
@@ -525,16 +530,14 @@ wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
 	size_t i;
 	int r = M2M_ERR_INTERNAL;
 
-	if (errbuf != NULL && errlen > 0)
-		errbuf[0] = '\0';
-	if ((r = wrapkey_load(h, errbuf, errlen)) != 0)
+	if ((r = wrapkey_load(h)) != 0)
 		goto fail;
 	if (h->nwk > 0)
 		return 0;
 	if ((r = wrapkey_generate(h, &mine)) != 0)
 		goto fail;
 	/* another process may have created one meanwhile */
-	if ((r = wrapkey_load(h, errbuf, errlen)) != 0)
+	if ((r = wrapkey_load(h)) != 0)
 		goto fail;
 	if (h->nwk == 0) {
 		/* seen with SoftHSM2 while another process writes the token */
@@ -560,12 +563,9 @@ wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
 	}
 	return 0;
  fail:
-	if (r != M2M_ERR_BACKEND || errbuf == NULL || errlen == 0 ||
-	    errbuf[0] == '\0')
-		seterr(errbuf, errlen, "HSM token '%s': cannot find or create "
-		    "the wrapping key '%s': %s (%s)", h->label,
-		    M2M_HSM_WRAP_LABEL, m2m_strerror(r),
-		    ckr_str(h->last_rv, b, sizeof(b)));
+	seterr(errbuf, errlen, "HSM token '%s': cannot find or create the "
+	    "wrapping key '%s': %s (%s)", h->label, M2M_HSM_WRAP_LABEL,
+	    m2m_strerror(r), ckr_str(h->last_rv, b, sizeof(b)));
 	return r;
 }
 
@@ -576,7 +576,6 @@ wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
 static int
 wrapkey_lookup(struct hsm *h, const uint8_t *id, CK_OBJECT_HANDLE *ret)
 {
-	char why[256];
 	size_t i;
 	int pass, r;
 
@@ -587,12 +586,8 @@ wrapkey_lookup(struct hsm *h, const uint8_t *id, CK_OBJECT_HANDLE *ret)
 				return 0;
 			}
 		}
-		why[0] = '\0';
-		if (pass == 0 && (r = wrapkey_load(h, why, sizeof(why))) != 0) {
-			if (why[0] != '\0')
-				m2m_error("%s", why);
+		if (pass == 0 && (r = wrapkey_load(h)) != 0)
 			return r;
-		}
 	}
 	return M2M_ERR_DATA_INVALID;
 }
@@ -1124,6 +1119,13 @@ hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
 	locked = 1;
 	if ((r = ready(h)) != 0)
 		goto out;
+	if (h->nwk == 0) {
+		/* every wrapping key vanished since we loaded them */
+		m2m_error("HSM token '%s': no wrapping key left", h->label);
+		disconnect(h);
+		r = M2M_ERR_BACKEND_ABSENT;
+		goto out;
+	}
 	if ((r = ckr(h, P11(h, C_CreateObject)(h->session, tmpl,
 	    sizeof(tmpl) / sizeof(tmpl[0]), &obj), M2M_HSM_OP_OTHER)) != 0)
 		goto out;
