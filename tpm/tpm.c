@@ -36,6 +36,20 @@
  * the primary plus one scratch slot (TPM2_Create's new object, an HMAC
  * sequence, a persistent primary being used) always fit, with or without a
  * resource manager.
+ *
+ * Two modes, chosen by the TCTI at open:
+ *   exclusive  (device:, tabrmd:, ...): a resource manager (/dev/tpmrm0,
+ *              abrmd) gives this connection its own slots, or the device is
+ *              opened by one process only.  The primary, the session and up
+ *              to (slots - 2) keys stay loaded: a cached HMAC is 1 command.
+ *   shared     (swtpm:, mssim:): a socket simulator serves any number of
+ *              processes, command by command, with no resource manager.
+ *              Between calls this process holds nothing in the TPM: the
+ *              primary and the cached keys are kept as saved contexts
+ *              (TPM2_ContextSave, reloaded with TPM2_ContextLoad), the
+ *              session is saved at the end of each call; a call that finds
+ *              the TPM full (another process is mid-call) is undone and
+ *              retried.  A cached HMAC is 5 commands.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -43,6 +57,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -63,13 +79,16 @@
 #define TPM_DEFAULT_CACHE	64
 #define TPM_DATA_MAX		(16u << 20) /* longest HMAC message */
 #define TPM_RANDOM_CHUNK	64	/* bytes asked per TPM2_GetRandom */
+#define TPM_SHARED_CACHE_MAX	256	/* saved key contexts kept (shared) */
+#define TPM_RETRY_MAX		400	/* shared: retries of a call, ~4 s */
 #define PERSISTENT_FIRST	0x81000000UL
 #define PERSISTENT_LAST		0x817fffffUL	/* owner persistent range */
 
 /* A loaded key kept in the cache. */
 struct tpm_ent {
 	uint64_t	 id;		/* 0: free */
-	ESYS_TR		 handle;
+	ESYS_TR		 handle;	/* ESYS_TR_NONE: not loaded now */
+	TPMS_CONTEXT	*ctx;		/* shared mode: the saved context */
 	uint8_t		*blob;		/* the bytes it was loaded from */
 	size_t		 bloblen;
 	uint8_t		 auth[TPM_AUTH_LEN]; /* the authValue it was given */
@@ -81,14 +100,21 @@ struct tpm {
 	pthread_mutex_t		 lock;	/* around every ESAPI call */
 	TSS2_TCTI_CONTEXT	*tcti;
 	ESYS_CONTEXT		*esys;
+	int			 shared; /* see the top of this file */
+	int			 oom;	/* a command found the TPM full */
+	uint64_t		 seed;	/* shared: retry jitter */
 	ESYS_TR			 primary;
 	int			 primary_persistent;
+	int			 primary_live; /* shared: loaded in this call */
+	TPMS_CONTEXT		*primary_ctx; /* shared: saved, transient */
 	ESYS_TR			 sess;	/* salted, parameter-encrypting */
+	TPMS_CONTEXT		*sess_ctx; /* shared: saved between calls */
 	size_t			 maxbuf; /* TPM2_PT_INPUT_BUFFER, <= 1024 */
 	int			 have_encdec; /* TPM2_EncryptDecrypt2 */
 	size_t			 cap;	/* keys loaded at most (cache + temp) */
-	size_t			 nloaded;
-	struct tpm_ent		*ents;	/* cap entries */
+	size_t			 nloaded; /* keys loaded now */
+	struct tpm_ent		*ents;
+	size_t			 nents;	/* exclusive: cap; shared: saved max */
 	unsigned long		 clock;
 	struct m2m_backend_stats st;
 };
@@ -112,11 +138,35 @@ errf(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Map rc (one place: m2m_err_from_tss2) and log what failed, secret-free. */
+/*
+ * Map rc (one place: m2m_err_from_tss2) and log what failed, secret-free.
+ * Notes when the TPM was out of object or session memory: in shared mode
+ * the call is then retried.
+ */
 static int
-tss_fail(const char *what, TSS2_RC rc, enum tpm_rc_ctx ctx)
+tss_fail(struct tpm *t, const char *what, TSS2_RC rc, enum tpm_rc_ctx ctx)
 {
 	int r = m2m_err_from_tss2(rc, ctx);
+
+	switch (m2m_tpm_rc_base(rc)) {
+	case TPM2_RC_OBJECT_MEMORY:
+	case TPM2_RC_SESSION_MEMORY:
+	case TPM2_RC_MEMORY:
+	case TPM2_RC_OBJECT_HANDLES:
+	case TPM2_RC_SESSION_HANDLES:
+		if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER ||
+		    (rc & TSS2_RC_LAYER_MASK) == TSS2_RESMGR_TPM_RC_LAYER) {
+			t->oom = 1;
+			if (t->shared) {
+				m2m_debug("tpm: %s: %s (will retry)", what,
+				    Tss2_RC_Decode(rc));
+				return r;
+			}
+		}
+		break;
+	default:
+		break;
+	}
 
 	if (r == M2M_ERR_BACKEND || r == M2M_ERR_BACKEND_ABSENT ||
 	    r == M2M_ERR_NO_MEMORY)
@@ -181,7 +231,7 @@ sess_attrs(struct tpm *t, TPMA_SESSION a)
 	rc = Esys_TRSess_SetAttributes(t->esys, t->sess,
 	    a | TPMA_SESSION_CONTINUESESSION, 0xff);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_fail("session attributes", rc, TPM_CTX_OP);
+		return tss_fail(t, "session attributes", rc, TPM_CTX_OP);
 	return 0;
 }
 
@@ -208,18 +258,47 @@ esys_free_wiped(void *p, size_t len)
 	Esys_Free(p);
 }
 
-/* ---- cache of loaded keys ---------------------------------------------- */
+/* ---- the primary, the cache of loaded keys ------------------------------ */
 
+/* Shared mode: load the saved primary for this call if it is not. */
+static int
+need_primary(struct tpm *t)
+{
+	TSS2_RC rc;
+
+	if (!t->shared || t->primary_persistent || t->primary_live)
+		return 0;
+	CMD(t);
+	rc = Esys_ContextLoad(t->esys, t->primary_ctx, &t->primary);
+	if (rc != TSS2_RC_SUCCESS) {
+		t->primary = ESYS_TR_NONE;
+		return tss_fail(t, "ContextLoad (primary)", rc, TPM_CTX_OP);
+	}
+	t->primary_live = 1;
+	return 0;
+}
+
+/* Unload a cached key, keeping the entry (and its saved context). */
+static void
+ent_unload(struct tpm *t, struct tpm_ent *e)
+{
+	if (e->id == 0 || e->handle == ESYS_TR_NONE)
+		return;
+	flush(t, &e->handle);
+	t->nloaded--;
+}
+
+/* Drop a cache entry. */
 static void
 ent_clear(struct tpm *t, struct tpm_ent *e)
 {
 	if (e->id == 0)
 		return;
-	flush(t, &e->handle);
+	ent_unload(t, e);
 	free(e->blob);
+	esys_free_wiped(e->ctx, sizeof(*e->ctx));
 	m2m_wipe(e, sizeof(*e));
 	e->handle = ESYS_TR_NONE;
-	t->nloaded--;
 }
 
 static struct tpm_ent *
@@ -227,28 +306,43 @@ ent_find(struct tpm *t, uint64_t id)
 {
 	size_t i;
 
-	for (i = 0; i < t->cap; i++)
+	for (i = 0; i < t->nents; i++)
 		if (t->ents[i].id == id)
 			return &t->ents[i];
 	return NULL;
 }
 
-/* Evict least recently used keys until one more can be loaded. */
+/* The least recently used entry (only loaded ones if live), or NULL. */
+static struct tpm_ent *
+ent_lru(struct tpm *t, int live)
+{
+	struct tpm_ent *lru = NULL;
+	size_t i;
+
+	for (i = 0; i < t->nents; i++)
+		if (t->ents[i].id != 0 &&
+		    (!live || t->ents[i].handle != ESYS_TR_NONE) &&
+		    (lru == NULL || t->ents[i].used < lru->used))
+			lru = &t->ents[i];
+	return lru;
+}
+
+/*
+ * Unload least recently used keys until one more can be loaded (exclusive
+ * mode drops their entries; shared mode keeps the saved contexts).
+ */
 static int
 make_room(struct tpm *t)
 {
 	struct tpm_ent *lru;
-	size_t i;
 
 	while (t->nloaded >= t->cap) {
-		lru = NULL;
-		for (i = 0; i < t->cap; i++)
-			if (t->ents[i].id != 0 &&
-			    (lru == NULL || t->ents[i].used < lru->used))
-				lru = &t->ents[i];
-		if (M2M_NEVER(lru == NULL))
+		if (M2M_NEVER((lru = ent_lru(t, 1)) == NULL))
 			return M2M_ERR_INTERNAL;
-		ent_clear(t, lru);
+		if (t->shared)
+			ent_unload(t, lru);
+		else
+			ent_clear(t, lru);
 	}
 	return 0;
 }
@@ -265,13 +359,14 @@ load_obj(struct tpm *t, const struct tpm_obj *o, const TPM2B_AUTH *a,
 	TSS2_RC rc;
 	int r;
 
-	if ((r = make_room(t)) != 0 || (r = sess_attrs(t, 0)) != 0)
+	if ((r = make_room(t)) != 0 || (r = need_primary(t)) != 0 ||
+	    (r = sess_attrs(t, 0)) != 0)
 		return r;
 	CMD(t);
 	rc = Esys_Load(t->esys, t->primary, t->sess, ESYS_TR_NONE,
 	    ESYS_TR_NONE, &o->priv, &o->pub, &h);
 	if (rc != TSS2_RC_SUCCESS) {
-		r = tss_fail("Load", rc, TPM_CTX_LOAD);
+		r = tss_fail(t, "Load", rc, TPM_CTX_LOAD);
 		if (m2m_tpm_rc_base(rc) == TPM2_RC_INTEGRITY)
 			m2m_error("tpm: the TPM refused a stored key: the "
 			    "owner hierarchy was cleared or the key belongs "
@@ -281,7 +376,7 @@ load_obj(struct tpm *t, const struct tpm_obj *o, const TPM2B_AUTH *a,
 	t->st.loads++;
 	t->nloaded++;
 	if ((rc = Esys_TR_SetAuth(t->esys, h, a)) != TSS2_RC_SUCCESS) {
-		r = tss_fail("SetAuth", rc, TPM_CTX_OP);
+		r = tss_fail(t, "SetAuth", rc, TPM_CTX_OP);
 		flush(t, &h);
 		t->nloaded--;
 		return r;
@@ -299,6 +394,34 @@ unload_tmp(struct tpm *t, ESYS_TR *h)
 	t->nloaded--;
 }
 
+/* Shared mode: reload a cached key from its saved context. */
+static int
+ent_reload(struct tpm *t, struct tpm_ent *e)
+{
+	TPM2B_AUTH a;
+	ESYS_TR h = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r;
+
+	if ((r = make_room(t)) != 0)
+		return r;
+	CMD(t);
+	if ((rc = Esys_ContextLoad(t->esys, e->ctx, &h)) != TSS2_RC_SUCCESS)
+		return tss_fail(t, "ContextLoad", rc, TPM_CTX_OP);
+	t->nloaded++;
+	memset(&a, 0, sizeof(a));
+	memcpy(a.buffer, e->auth, e->authlen);
+	a.size = (UINT16)e->authlen;
+	rc = Esys_TR_SetAuth(t->esys, h, &a);
+	m2m_wipe(&a, sizeof(a));
+	if (rc != TSS2_RC_SUCCESS) {
+		unload_tmp(t, &h);
+		return tss_fail(t, "SetAuth", rc, TPM_CTX_OP);
+	}
+	e->handle = h;
+	return 0;
+}
+
 /*
  * The loaded handle for ref, which must be of the given kind: from the cache
  * (same id, same blob bytes, same auth) or loaded now.  *ret_tmp says
@@ -311,8 +434,10 @@ key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
 	struct tpm_blob b;
 	struct tpm_ent *e;
 	TPM2B_AUTH a;
+	TPMS_CONTEXT *ctx = NULL;
 	ESYS_TR h = ESYS_TR_NONE;
 	uint8_t *copy = NULL;
+	TSS2_RC rc;
 	int r = M2M_ERR_INTERNAL;
 
 	memset(&a, 0, sizeof(a));
@@ -338,6 +463,9 @@ key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
 		    memcmp(e->blob, ref->blob, ref->bloblen) == 0 &&
 		    e->authlen == a.size &&
 		    m2m_ct_equal(e->auth, a.buffer, a.size)) {
+			if (e->handle == ESYS_TR_NONE &&
+			    (r = ent_reload(t, e)) != 0)
+				goto out;
 			e->used = ++t->clock;
 			*ret = e->handle;
 			*ret_tmp = 0;
@@ -358,7 +486,20 @@ key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
 		r = 0;
 		goto out;
 	}
-	/* make_room left nloaded < cap, so a free entry exists */
+	if (t->shared) {
+		CMD(t);
+		if ((rc = Esys_ContextSave(t->esys, h, &ctx)) !=
+		    TSS2_RC_SUCCESS) {
+			ctx = NULL;
+			r = tss_fail(t, "ContextSave", rc, TPM_CTX_OP);
+			unload_tmp(t, &h);
+			goto out;
+		}
+		/* a full cache gives up its least recently used entry */
+		if (ent_find(t, 0) == NULL)
+			ent_clear(t, ent_lru(t, 0));
+	}
+	/* exclusive: make_room left nloaded < cap = nents, so one is free */
 	if (M2M_NEVER((e = ent_find(t, 0)) == NULL)) {
 		unload_tmp(t, &h);
 		r = M2M_ERR_INTERNAL;
@@ -367,6 +508,8 @@ key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
 	memcpy(copy, ref->blob, ref->bloblen);
 	e->id = ref->id;
 	e->handle = h;
+	e->ctx = ctx;
+	ctx = NULL;	/* transferred */
 	e->blob = copy;
 	copy = NULL;	/* transferred */
 	e->bloblen = ref->bloblen;
@@ -378,6 +521,7 @@ key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
 	r = 0;
  out:
 	free(copy);
+	esys_free_wiped(ctx, sizeof(*ctx));
 	m2m_wipe(&a, sizeof(a));
 	return r;
 }
@@ -459,7 +603,7 @@ probe(struct tpm *t, size_t cache_size, char *errbuf, size_t errlen)
 	if (rc != TSS2_RC_SUCCESS) {
 		errf(errbuf, errlen, "TPM: GetCapability failed: %s",
 		    Tss2_RC_Decode(rc));
-		return tss_fail("GetCapability", rc, TPM_CTX_OPEN);
+		return tss_fail(t, "GetCapability", rc, TPM_CTX_OPEN);
 	}
 	t->maxbuf = inbuf == 0 || inbuf > TPM2_MAX_DIGEST_BUFFER ?
 	    TPM2_MAX_DIGEST_BUFFER : inbuf;
@@ -469,7 +613,8 @@ probe(struct tpm *t, size_t cache_size, char *errbuf, size_t errlen)
 		return M2M_ERR_BACKEND;
 	}
 	slots = tmin == 0 ? 3 : tmin;
-	if (tavail != 0 && tavail < slots)
+	/* shared: another process may be mid-call; it frees its slots after */
+	if (!t->shared && tavail != 0 && tavail < slots)
 		slots = tavail;
 	if (slots < 3) {
 		errf(errbuf, errlen, "TPM: only %u transient object slots "
@@ -482,13 +627,17 @@ probe(struct tpm *t, size_t cache_size, char *errbuf, size_t errlen)
 	    &t->have_encdec)) != TSS2_RC_SUCCESS) {
 		errf(errbuf, errlen, "TPM: GetCapability failed: %s",
 		    Tss2_RC_Decode(rc));
-		return tss_fail("GetCapability", rc, TPM_CTX_OPEN);
+		return tss_fail(t, "GetCapability", rc, TPM_CTX_OPEN);
 	}
 	t->cap = slots - 2;
 	if (cache_size == 0)
 		cache_size = TPM_DEFAULT_CACHE;
 	if (cache_size < t->cap)
 		t->cap = cache_size;
+	/* exclusive: an entry per loaded key; shared: saved contexts */
+	t->nents = t->shared ? cache_size : t->cap;
+	if (t->nents > TPM_SHARED_CACHE_MAX)
+		t->nents = TPM_SHARED_CACHE_MAX;
 	return 0;
 }
 
@@ -531,7 +680,7 @@ create_primary(struct tpm *t, ESYS_TR *ret, char *errbuf, size_t errlen)
 	if (rc != TSS2_RC_SUCCESS) {
 		errf(errbuf, errlen, "TPM: cannot create the storage primary "
 		    "key in the owner hierarchy: %s", Tss2_RC_Decode(rc));
-		return tss_fail("CreatePrimary", rc, TPM_CTX_OPEN);
+		return tss_fail(t, "CreatePrimary", rc, TPM_CTX_OPEN);
 	}
 	return 0;
 }
@@ -561,7 +710,7 @@ setup_primary(struct tpm *t, unsigned long handle, char *errbuf,
 		if (rc != TSS2_RC_SUCCESS) {
 			errf(errbuf, errlen, "TPM: cannot read persistent "
 			    "key 0x%08lx: %s", handle, Tss2_RC_Decode(rc));
-			r = tss_fail("ReadPublic", rc, TPM_CTX_OPEN);
+			r = tss_fail(t, "ReadPublic", rc, TPM_CTX_OPEN);
 			goto out;
 		}
 		if (!primary_matches(&pub->publicArea)) {
@@ -583,13 +732,13 @@ setup_primary(struct tpm *t, unsigned long handle, char *errbuf,
 			errf(errbuf, errlen, "TPM: cannot make the storage "
 			    "key persistent at 0x%08lx: %s", handle,
 			    Tss2_RC_Decode(rc));
-			r = tss_fail("EvictControl", rc, TPM_CTX_OPEN);
+			r = tss_fail(t, "EvictControl", rc, TPM_CTX_OPEN);
 			goto out;
 		}
 	} else {
 		errf(errbuf, errlen, "TPM: cannot look up persistent handle "
 		    "0x%08lx: %s", handle, Tss2_RC_Decode(rc));
-		r = tss_fail("ReadPublic", rc, TPM_CTX_OPEN);
+		r = tss_fail(t, "ReadPublic", rc, TPM_CTX_OPEN);
 		goto out;
 	}
 	t->primary = tr;
@@ -622,9 +771,167 @@ start_session(struct tpm *t, char *errbuf, size_t errlen)
 		t->sess = ESYS_TR_NONE;
 		errf(errbuf, errlen, "TPM: cannot start a salted session: %s",
 		    Tss2_RC_Decode(rc));
-		return tss_fail("StartAuthSession", rc, TPM_CTX_OPEN);
+		return tss_fail(t, "StartAuthSession", rc, TPM_CTX_OPEN);
 	}
 	return sess_attrs(t, 0);
+}
+
+/*
+ * Release the primary and the session (not the cached keys): on close, and
+ * to undo a half-done open before it is retried.
+ */
+static void
+drop_objects(struct tpm *t)
+{
+	flush(t, &t->sess);
+	if (t->primary_persistent)
+		(void)Esys_TR_Close(t->esys, &t->primary);
+	else
+		flush(t, &t->primary);
+	t->primary = ESYS_TR_NONE;
+	t->primary_persistent = 0;
+	t->primary_live = 0;
+	esys_free_wiped(t->primary_ctx, sizeof(*t->primary_ctx));
+	t->primary_ctx = NULL;
+}
+
+/*
+ * End of a call in shared mode: unload everything, keeping the primary and
+ * the keys as saved contexts and saving the session, so that between calls
+ * this process holds nothing in the TPM.
+ */
+static void
+call_end(struct tpm *t)
+{
+	TSS2_RC rc;
+	size_t i;
+
+	if (!t->shared)
+		return;
+	for (i = 0; i < t->nents; i++)
+		ent_unload(t, &t->ents[i]);
+	if (t->primary_live) {
+		flush(t, &t->primary);
+		t->primary_live = 0;
+	}
+	if (t->sess != ESYS_TR_NONE) {
+		CMD(t);
+		rc = Esys_ContextSave(t->esys, t->sess, &t->sess_ctx);
+		if (rc != TSS2_RC_SUCCESS) {
+			/* lost: the next call starts a new session */
+			m2m_debug("tpm: ContextSave (session): %s",
+			    Tss2_RC_Decode(rc));
+			t->sess_ctx = NULL;
+			flush(t, &t->sess);
+		}
+		t->sess = ESYS_TR_NONE;	/* ESAPI closed it */
+	}
+}
+
+/* Start of a call in shared mode: the session back from its context. */
+static int
+call_begin(struct tpm *t)
+{
+	TSS2_RC rc;
+	int r;
+
+	if (!t->shared)
+		return 0;
+	if (t->sess_ctx != NULL) {
+		CMD(t);
+		rc = Esys_ContextLoad(t->esys, t->sess_ctx, &t->sess);
+		if (rc != TSS2_RC_SUCCESS) {
+			t->sess = ESYS_TR_NONE;
+			r = tss_fail(t, "ContextLoad (session)", rc,
+			    TPM_CTX_OP);
+			if (t->oom)
+				return r;	/* retried with the context */
+		}
+		esys_free_wiped(t->sess_ctx, sizeof(*t->sess_ctx));
+		t->sess_ctx = NULL;
+		if (rc == TSS2_RC_SUCCESS)
+			return sess_attrs(t, 0);
+	}
+	if ((r = need_primary(t)) != 0)
+		return r;
+	return start_session(t, NULL, 0);
+}
+
+/* Shared mode: wait a few milliseconds before a call is retried. */
+static void
+backoff(struct tpm *t, unsigned attempt)
+{
+	struct timespec ts;
+	unsigned long ms;
+
+	t->seed = t->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	ms = 1 + (unsigned long)((t->seed >> 33) % (attempt < 10 ? 4 : 16));
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)ms * 1000000L;
+	(void)nanosleep(&ts, NULL);
+}
+
+/*
+ * Run one call (an expression setting r) under the lock: in shared mode
+ * bracketed by call_begin/call_end and, when the TPM was full because
+ * another process was mid-call, undone and retried.
+ */
+#define RUN_CALL(t, r, call) do {					\
+	unsigned attempt_ = 0;						\
+	for (;;) {							\
+		(t)->oom = 0;						\
+		if (((r) = call_begin(t)) == 0)				\
+			(r) = (call);					\
+		call_end(t);						\
+		if ((r) == 0 || !(t)->oom || !(t)->shared ||		\
+		    ++attempt_ > TPM_RETRY_MAX)				\
+			break;						\
+		backoff((t), attempt_);					\
+	}								\
+	(t)->oom = 0;							\
+} while (0)
+
+/* The primary and the session; in shared mode saved and unloaded after. */
+static int
+open_objects(struct tpm *t, unsigned long handle, char *errbuf,
+    size_t errlen)
+{
+	TSS2_RC rc;
+	int r;
+
+	if ((r = setup_primary(t, handle, errbuf, errlen)) != 0)
+		return r;
+	if (t->shared && !t->primary_persistent) {
+		CMD(t);
+		rc = Esys_ContextSave(t->esys, t->primary, &t->primary_ctx);
+		if (rc != TSS2_RC_SUCCESS) {
+			t->primary_ctx = NULL;
+			errf(errbuf, errlen, "TPM: cannot save the primary "
+			    "key's context: %s", Tss2_RC_Decode(rc));
+			return tss_fail(t, "ContextSave", rc, TPM_CTX_OPEN);
+		}
+		t->primary_live = 1;
+	}
+	if ((r = start_session(t, errbuf, errlen)) != 0)
+		return r;
+	call_end(t);
+	return 0;
+}
+
+/* Socket simulators serve several processes with no resource manager. */
+static int
+tcti_is_shared(const char *tcti)
+{
+	char name[64];
+	size_t n = strcspn(tcti, ":");
+
+	if (m2m_tpm_test_shared >= 0)
+		return m2m_tpm_test_shared;
+	if (n >= sizeof(name))
+		return 0;
+	memcpy(name, tcti, n);
+	name[n] = '\0';
+	return strstr(name, "swtpm") != NULL || strstr(name, "mssim") != NULL;
 }
 
 static void tpm_close(void *impl);
@@ -635,6 +942,8 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 {
 	struct tpm *t = NULL;
 	const char *tcti;
+	unsigned attempt;
+	size_t i;
 	TSS2_RC rc;
 	int r = M2M_ERR_INTERNAL;
 
@@ -662,6 +971,8 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 		return M2M_ERR_NO_MEMORY;
 	}
 	t->primary = t->sess = ESYS_TR_NONE;
+	t->shared = tcti_is_shared(tcti);
+	t->seed = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)t;
 
 	if ((rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti)) !=
 	    TSS2_RC_SUCCESS) {
@@ -676,7 +987,7 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 		t->esys = NULL;
 		errf(errbuf, errlen, "TPM through TCTI \"%s\": ESAPI: %s",
 		    tcti, Tss2_RC_Decode(rc));
-		r = tss_fail("Esys_Initialize", rc, TPM_CTX_OPEN);
+		r = tss_fail(t, "Esys_Initialize", rc, TPM_CTX_OPEN);
 		goto out;
 	}
 	if ((r = probe(t, conf->cache_size, errbuf, errlen)) != 0) {
@@ -685,17 +996,26 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 			    "\"%s\"", tcti);
 		goto out;
 	}
-	if ((r = setup_primary(t, conf->tpm_primary_handle, errbuf,
-	    errlen)) != 0)
-		goto out;
-	if ((r = start_session(t, errbuf, errlen)) != 0)
-		goto out;
-	if ((t->ents = calloc(t->cap, sizeof(*t->ents))) == NULL) {
+	if ((t->ents = calloc(t->nents, sizeof(*t->ents))) == NULL) {
 		r = M2M_ERR_NO_MEMORY;
 		goto out;
 	}
-	m2m_debug("tpm: open through \"%s\": %zu keys cached at most, "
-	    "%zu-byte buffers, AES-GCM at level %s", tcti, t->cap, t->maxbuf,
+	for (i = 0; i < t->nents; i++)
+		t->ents[i].handle = ESYS_TR_NONE;
+	for (attempt = 0;; attempt++) {
+		t->oom = 0;
+		if ((r = open_objects(t, conf->tpm_primary_handle, errbuf,
+		    errlen)) == 0)
+			break;
+		drop_objects(t);
+		if (!t->shared || !t->oom || attempt >= TPM_RETRY_MAX)
+			goto out;
+		backoff(t, attempt + 1);
+	}
+	t->oom = 0;
+	m2m_debug("tpm: open through \"%s\" (%s): %zu keys loaded at most, "
+	    "%zu-byte buffers, AES-GCM at level %s", tcti,
+	    t->shared ? "shared" : "exclusive", t->cap, t->maxbuf,
 	    t->have_encdec ? "H" : "T");
 	*ret_impl = t;
 	t = NULL;	/* transferred */
@@ -709,19 +1029,25 @@ static void
 tpm_close(void *impl)
 {
 	struct tpm *t = impl;
+	TSS2_RC rc;
 	size_t i;
 
 	if (t == NULL)
 		return;
 	if (t->esys != NULL) {
 		if (t->ents != NULL)
-			for (i = 0; i < t->cap; i++)
+			for (i = 0; i < t->nents; i++)
 				ent_clear(t, &t->ents[i]);
-		flush(t, &t->sess);
-		if (t->primary_persistent)
-			(void)Esys_TR_Close(t->esys, &t->primary);
-		else
-			flush(t, &t->primary);
+		if (t->sess_ctx != NULL) {
+			/* a saved session still counts in the TPM: end it */
+			CMD(t);
+			rc = Esys_ContextLoad(t->esys, t->sess_ctx, &t->sess);
+			if (rc != TSS2_RC_SUCCESS)
+				t->sess = ESYS_TR_NONE;
+			esys_free_wiped(t->sess_ctx, sizeof(*t->sess_ctx));
+			t->sess_ctx = NULL;
+		}
+		drop_objects(t);
 		Esys_Finalize(&t->esys);
 	}
 	if (t->tcti != NULL)
@@ -748,15 +1074,15 @@ create_obj(struct tpm *t, const TPM2B_PUBLIC *tmpl,
 
 	memset(&outside, 0, sizeof(outside));
 	memset(&pcrs, 0, sizeof(pcrs));
-	if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
-	    TPMA_SESSION_ENCRYPT)) != 0)
+	if ((r = need_primary(t)) != 0 || (r = sess_attrs(t,
+	    TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT)) != 0)
 		goto out;
 	CMD(t);
 	rc = Esys_Create(t->esys, t->primary, t->sess, ESYS_TR_NONE,
 	    ESYS_TR_NONE, s, tmpl, &outside, &pcrs, &priv, &pub, NULL, NULL,
 	    NULL);
 	if (rc != TSS2_RC_SUCCESS) {
-		r = tss_fail("Create", rc, TPM_CTX_CREATE);
+		r = tss_fail(t, "Create", rc, TPM_CTX_CREATE);
 		goto out;
 	}
 	ret->priv = *priv;
@@ -843,7 +1169,7 @@ wrap_common(void *impl, enum m2m_key_kind kind, const uint8_t *key,
 	if ((r = auth_value(auth, authlen, 0, &a)) != 0)
 		return r;
 	pthread_mutex_lock(&t->lock);
-	r = wrap_locked(t, kind, key, len, &a, &blob, &bloblen);
+	RUN_CALL(t, r, wrap_locked(t, kind, key, len, &a, &blob, &bloblen));
 	pthread_mutex_unlock(&t->lock);
 	m2m_wipe(&a, sizeof(a));
 	if (r != 0)
@@ -898,7 +1224,7 @@ hmac_locked(struct tpm *t, ESYS_TR key, TPMI_ALG_HASH alg, size_t olen,
 		rc = Esys_HMAC(t->esys, key, t->sess, ESYS_TR_NONE,
 		    ESYS_TR_NONE, &buf, alg, &res);
 		if (rc != TSS2_RC_SUCCESS) {
-			r = tss_fail("HMAC", rc, TPM_CTX_OP);
+			r = tss_fail(t, "HMAC", rc, TPM_CTX_OP);
 			goto out;
 		}
 	} else {
@@ -910,7 +1236,7 @@ hmac_locked(struct tpm *t, ESYS_TR key, TPMI_ALG_HASH alg, size_t olen,
 		    ESYS_TR_NONE, &noauth, alg, &seq);
 		if (rc != TSS2_RC_SUCCESS) {
 			seq = ESYS_TR_NONE;
-			r = tss_fail("HMAC_Start", rc, TPM_CTX_OP);
+			r = tss_fail(t, "HMAC_Start", rc, TPM_CTX_OP);
 			goto out;
 		}
 		while (msglen > t->maxbuf) {
@@ -921,7 +1247,7 @@ hmac_locked(struct tpm *t, ESYS_TR key, TPMI_ALG_HASH alg, size_t olen,
 			rc = Esys_SequenceUpdate(t->esys, seq, t->sess,
 			    ESYS_TR_NONE, ESYS_TR_NONE, &buf);
 			if (rc != TSS2_RC_SUCCESS) {
-				r = tss_fail("SequenceUpdate", rc,
+				r = tss_fail(t, "SequenceUpdate", rc,
 				    TPM_CTX_OP);
 				goto out;
 			}
@@ -938,7 +1264,7 @@ hmac_locked(struct tpm *t, ESYS_TR key, TPMI_ALG_HASH alg, size_t olen,
 		    ESYS_TR_NONE, ESYS_TR_NONE, &buf, ESYS_TR_RH_NULL, &res,
 		    &tk);
 		if (rc != TSS2_RC_SUCCESS) {
-			r = tss_fail("SequenceComplete", rc, TPM_CTX_OP);
+			r = tss_fail(t, "SequenceComplete", rc, TPM_CTX_OP);
 			goto out;
 		}
 		seq = ESYS_TR_NONE;	/* the TPM flushed it */
@@ -960,15 +1286,30 @@ hmac_locked(struct tpm *t, ESYS_TR key, TPMI_ALG_HASH alg, size_t olen,
 	return r;
 }
 
+/* One HMAC call: the key, then TPM2_HMAC or a sequence. */
+static int
+hmac_op(struct tpm *t, const struct m2m_keyref *key, enum m2m_hash hash,
+    const uint8_t *msg, size_t msglen, uint8_t *res)
+{
+	ESYS_TR h = ESYS_TR_NONE;
+	int tmp = 0, r;
+
+	if ((r = key_acquire(t, key, M2M_KIND_HMAC, &h, &tmp)) != 0)
+		return r;
+	r = hmac_locked(t, h, tpm_hash(hash), m2m_hash_len(hash), msg,
+	    msglen, res);
+	key_release(t, &h, tmp);
+	return r;
+}
+
 static int
 tpm_hmac(void *impl, const struct m2m_keyref *key, enum m2m_hash hash,
     const uint8_t *msg, size_t msglen, uint8_t *out)
 {
 	struct tpm *t = impl;
 	uint8_t res[M2M_HASH_MAX_LEN];
-	ESYS_TR h = ESYS_TR_NONE;
 	size_t olen = m2m_hash_len(hash);
-	int tmp = 0, r = M2M_ERR_INTERNAL;
+	int r = M2M_ERR_INTERNAL;
 
 	if (t == NULL || key == NULL || (msg == NULL && msglen != 0) ||
 	    out == NULL)
@@ -978,11 +1319,7 @@ tpm_hmac(void *impl, const struct m2m_keyref *key, enum m2m_hash hash,
 	if (msglen > TPM_DATA_MAX)
 		return M2M_ERR_DATA_LEN;
 	pthread_mutex_lock(&t->lock);
-	if ((r = key_acquire(t, key, M2M_KIND_HMAC, &h, &tmp)) != 0)
-		goto out;
-	r = hmac_locked(t, h, tpm_hash(hash), olen, msg, msglen, res);
- out:
-	key_release(t, &h, tmp);
+	RUN_CALL(t, r, hmac_op(t, key, hash, msg, msglen, res));
 	pthread_mutex_unlock(&t->lock);
 	if (r == 0)
 		memcpy(out, res, olen);
@@ -1007,7 +1344,7 @@ unseal_locked(struct tpm *t, ESYS_TR h, enum tpm_rc_ctx ctx,
 	rc = Esys_Unseal(t->esys, h, t->sess, ESYS_TR_NONE, ESYS_TR_NONE,
 	    &d);
 	if (rc != TSS2_RC_SUCCESS) {
-		r = tss_fail("Unseal", rc, ctx);
+		r = tss_fail(t, "Unseal", rc, ctx);
 		if (r == M2M_ERR_PIN_LOCKED)
 			m2m_error("tpm: TPM is in dictionary-attack lockout: "
 			    "PIN checks are refused until it recovers");
@@ -1067,7 +1404,7 @@ tpm_reveal(void *impl, const struct m2m_keyref *key, struct m2m_secret **ret)
 	if (t == NULL || key == NULL || ret == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
 	pthread_mutex_lock(&t->lock);
-	r = reveal_locked(t, key, &s);
+	RUN_CALL(t, r, reveal_locked(t, key, &s));
 	pthread_mutex_unlock(&t->lock);
 	if (r == 0)
 		*ret = s;
@@ -1096,7 +1433,7 @@ tpm_hmac_keymsg(void *impl, const uint8_t *hmac_key, size_t hmac_keylen,
 	if (msgkey->kind != M2M_KIND_HMAC)
 		return M2M_ERR_KEY_TYPE;
 	pthread_mutex_lock(&t->lock);
-	r = reveal_locked(t, msgkey, &k);
+	RUN_CALL(t, r, reveal_locked(t, msgkey, &k));
 	pthread_mutex_unlock(&t->lock);
 	if (r != 0)
 		goto out;
@@ -1157,7 +1494,7 @@ ecb_cfb(void *argp, const uint8_t *in, uint8_t *out, size_t n)
 	if (rc != TSS2_RC_SUCCESS) {
 		p = NULL;
 		ivout = NULL;
-		r = tss_fail("EncryptDecrypt2", rc, TPM_CTX_OP);
+		r = tss_fail(t, "EncryptDecrypt2", rc, TPM_CTX_OP);
 		goto out;
 	}
 	if (p->size != len) {
@@ -1210,7 +1547,7 @@ aes_gcm_level_t(struct tpm *t, const struct m2m_keyref *key, int encrypt,
 	if (key->kind != M2M_KIND_AES)
 		return M2M_ERR_KEY_TYPE;
 	pthread_mutex_lock(&t->lock);
-	r = reveal_locked(t, key, &k);
+	RUN_CALL(t, r, reveal_locked(t, key, &k));
 	pthread_mutex_unlock(&t->lock);
 	if (r != 0)
 		goto out;
@@ -1240,12 +1577,36 @@ aes_gcm_level_t(struct tpm *t, const struct m2m_keyref *key, int encrypt,
 }
 
 /* see tpm_int.h */
+int m2m_tpm_test_shared = -1;
+
+/* see tpm_int.h */
 void
 m2m_tpm_test_level_t(void *impl)
 {
 	struct tpm *t = impl;
 
 	t->have_encdec = 0;
+}
+
+/* One AES-GCM call at level H (out is written only on success). */
+static int
+gcm_op(struct tpm *t, const struct m2m_keyref *key, int encrypt,
+    const uint8_t *iv, size_t ivlen, const uint8_t *aad, size_t aadlen,
+    size_t taglen, const uint8_t *in, size_t inlen, uint8_t *out,
+    size_t *ret_outlen)
+{
+	struct ecb_arg arg;
+	ESYS_TR h = ESYS_TR_NONE;
+	int tmp = 0, r;
+
+	if ((r = key_acquire(t, key, M2M_KIND_AES, &h, &tmp)) != 0)
+		return r;
+	arg.t = t;
+	arg.key = h;
+	r = m2m_tpm_gcm(ecb_cfb, &arg, t->maxbuf / 16, encrypt, iv, ivlen,
+	    aad, aadlen, taglen, in, inlen, out, ret_outlen);
+	key_release(t, &h, tmp);
+	return r;
 }
 
 static int
@@ -1255,10 +1616,8 @@ tpm_aes_gcm(void *impl, const struct m2m_keyref *key, int encrypt,
     size_t *ret_outlen)
 {
 	struct tpm *t = impl;
-	struct ecb_arg arg;
-	ESYS_TR h = ESYS_TR_NONE;
 	size_t outlen = 0;
-	int tmp = 0, r = M2M_ERR_INTERNAL;
+	int r = M2M_ERR_INTERNAL;
 
 	if (t == NULL || key == NULL || (aad == NULL && aadlen != 0) ||
 	    (in == NULL && inlen != 0) || out == NULL || ret_outlen == NULL)
@@ -1273,14 +1632,8 @@ tpm_aes_gcm(void *impl, const struct m2m_keyref *key, int encrypt,
 		return aes_gcm_level_t(t, key, encrypt, iv, ivlen, aad, aadlen,
 		    taglen, in, inlen, out, ret_outlen);
 	pthread_mutex_lock(&t->lock);
-	if ((r = key_acquire(t, key, M2M_KIND_AES, &h, &tmp)) != 0)
-		goto out;
-	arg.t = t;
-	arg.key = h;
-	r = m2m_tpm_gcm(ecb_cfb, &arg, t->maxbuf / 16, encrypt, iv, ivlen,
-	    aad, aadlen, taglen, in, inlen, out, &outlen);
- out:
-	key_release(t, &h, tmp);
+	RUN_CALL(t, r, gcm_op(t, key, encrypt, iv, ivlen, aad, aadlen, taglen,
+	    in, inlen, out, &outlen));
 	pthread_mutex_unlock(&t->lock);
 	if (r == 0)
 		*ret_outlen = outlen;
@@ -1306,7 +1659,7 @@ random_locked(struct tpm *t, uint8_t *out, size_t len)
 		    ESYS_TR_NONE, len < TPM_RANDOM_CHUNK ? (UINT16)len :
 		    TPM_RANDOM_CHUNK, &rb);
 		if (rc != TSS2_RC_SUCCESS)
-			return tss_fail("GetRandom", rc, TPM_CTX_OP);
+			return tss_fail(t, "GetRandom", rc, TPM_CTX_OP);
 		n = rb->size;
 		if (n == 0 || n > len) {
 			esys_free_wiped(rb, sizeof(*rb));
@@ -1335,7 +1688,7 @@ tpm_random(void *impl, uint8_t *out, size_t len)
 	if ((r = m2m_secret_new(len, &s)) != 0)
 		return r;
 	pthread_mutex_lock(&t->lock);
-	r = random_locked(t, m2m_secret_data(s), len);
+	RUN_CALL(t, r, random_locked(t, m2m_secret_data(s), len));
 	pthread_mutex_unlock(&t->lock);
 	if (r == 0 && len > 0)
 		memcpy(out, m2m_secret_data(s), len);
@@ -1371,6 +1724,19 @@ tpm_stats(void *impl, struct m2m_backend_stats *ret)
 
 /* ---- PIN binding -------------------------------------------------------- */
 
+/* pin_seal in the TPM: a fresh objauth when asked, sealed under a. */
+static int
+pin_seal_op(struct tpm *t, int fresh, uint8_t *val, size_t vlen,
+    const TPM2B_AUTH *a, uint8_t **ret_blob, size_t *ret_bloblen)
+{
+	int r;
+
+	if (fresh && (r = random_locked(t, val, vlen)) != 0)
+		return r;
+	return wrap_locked(t, TPM_KIND_PIN, val, vlen, a, ret_blob,
+	    ret_bloblen);
+}
+
 static int
 tpm_pin_seal(void *impl, const uint8_t *pin, size_t pinlen,
     const struct m2m_secret *objauth, uint8_t **ret_blob, size_t *ret_bloblen)
@@ -1396,13 +1762,11 @@ tpm_pin_seal(void *impl, const uint8_t *pin, size_t pinlen,
 	}
 	if ((r = auth_value(pin, pinlen, 1, &a)) != 0)
 		return r;
-	pthread_mutex_lock(&t->lock);
 	if (objauth != NULL)
 		memcpy(val, m2m_secret_data(objauth), vlen);
-	else if ((r = random_locked(t, val, vlen)) != 0)
-		goto out;
-	r = wrap_locked(t, TPM_KIND_PIN, val, vlen, &a, &blob, &bloblen);
- out:
+	pthread_mutex_lock(&t->lock);
+	RUN_CALL(t, r, pin_seal_op(t, objauth == NULL, val, vlen, &a, &blob,
+	    &bloblen));
 	pthread_mutex_unlock(&t->lock);
 	m2m_wipe(val, sizeof(val));
 	m2m_wipe(&a, sizeof(a));
@@ -1413,6 +1777,20 @@ tpm_pin_seal(void *impl, const uint8_t *pin, size_t pinlen,
 	return 0;
 }
 
+/* pin_check in the TPM: load the PIN object, unseal with the PIN. */
+static int
+pin_check_op(struct tpm *t, const struct tpm_obj *o, const TPM2B_AUTH *a,
+    struct m2m_secret **ret)
+{
+	ESYS_TR h = ESYS_TR_NONE;
+	int r;
+
+	if ((r = load_obj(t, o, a, &h)) == 0)
+		r = unseal_locked(t, h, TPM_CTX_PIN, ret);
+	unload_tmp(t, &h);
+	return r;
+}
+
 static int
 tpm_pin_check(void *impl, const uint8_t *blob, size_t bloblen,
     const uint8_t *pin, size_t pinlen, struct m2m_secret **ret_objauth)
@@ -1421,7 +1799,6 @@ tpm_pin_check(void *impl, const uint8_t *blob, size_t bloblen,
 	struct m2m_secret *s = NULL;
 	struct tpm_blob b;
 	TPM2B_AUTH a;
-	ESYS_TR h = ESYS_TR_NONE;
 	int r = M2M_ERR_INTERNAL;
 
 	memset(&a, 0, sizeof(a));
@@ -1436,11 +1813,7 @@ tpm_pin_check(void *impl, const uint8_t *blob, size_t bloblen,
 	if ((r = auth_value(pin, pinlen, 1, &a)) != 0)
 		return r;
 	pthread_mutex_lock(&t->lock);
-	if ((r = load_obj(t, &b.obj, &a, &h)) != 0)
-		goto out;
-	r = unseal_locked(t, h, TPM_CTX_PIN, &s);
- out:
-	unload_tmp(t, &h);
+	RUN_CALL(t, r, pin_check_op(t, &b.obj, &a, &s));
 	pthread_mutex_unlock(&t->lock);
 	m2m_wipe(&a, sizeof(a));
 	if (r != 0)

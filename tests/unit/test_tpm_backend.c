@@ -3,9 +3,11 @@
  * support_swtpm.c, always stopped), with OpenSSL as the independent oracle.
  */
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -39,6 +42,7 @@
 #define FOREIGN_H	0x81000102UL
 
 static struct m2m_swtpm *g_tpm;
+static int g_shared;	/* the mode the current test's backend runs in */
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -154,8 +158,8 @@ ossl_gcm(int enc, const uint8_t *key, size_t klen, const uint8_t *iv,
 	EVP_CIPHER_CTX_free(c);
 }
 
-/* A second ESAPI connection for test set-up (the backend must be closed:
- * swtpm serves one connection at a time). */
+/* A second ESAPI connection for test set-up, as another process would have
+ * (tcti-swtpm connects for each command, so it interleaves freely). */
 static ESYS_CONTEXT *
 side_open(TSS2_TCTI_CONTEXT **tcti)
 {
@@ -224,9 +228,21 @@ group_teardown(void **state)
 	return 0;
 }
 
+/* Default mode: chosen by the TCTI, so shared for swtpm (tpm.c). */
 static int
 be_setup(void **state)
 {
+	g_shared = 1;
+	*state = be_open(64, 0);
+	return 0;
+}
+
+/* Exclusive mode, as through /dev/tpmrm0: keys stay loaded. */
+static int
+be_setup_excl(void **state)
+{
+	m2m_tpm_test_shared = 0;
+	g_shared = 0;
 	*state = be_open(64, 0);
 	return 0;
 }
@@ -235,6 +251,7 @@ static int
 be_teardown(void **state)
 {
 	OPS.close(*state);
+	m2m_tpm_test_shared = -1;
 	return 0;
 }
 
@@ -453,7 +470,10 @@ test_hmac_vs_openssl(void **state)
 		}
 		ref_free(&ref);
 	}
-	/* 5000 bytes take the sequence: Start + 4 Updates + Complete */
+	/*
+	 * 5000 bytes take the sequence: Start + 4 Updates + Complete; shared
+	 * mode adds ContextLoad (session, key), Flush (key), ContextSave.
+	 */
 	rnd(key, 32);
 	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 9);
 	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 10, out), 0);
@@ -461,7 +481,7 @@ test_hmac_vs_openssl(void **state)
 	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 5000, out),
 	    0);
 	OPS.stats(be, &s1);
-	assert_int_equal(s1.commands - s0.commands, 6);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 10 : 6);
 	ossl_hmac(M2M_HASH_SHA256, key, 32, msg, 5000, want);
 	assert_memory_equal(out, want, 32);
 	ref_free(&ref);
@@ -800,7 +820,7 @@ test_gcm_aes192(void **state)
 	ESYS_CONTEXT *e;
 	int have192, r;
 
-	/* ask the TPM itself (a fresh connection: close ours first) */
+	/* ask the TPM itself */
 	OPS.close(be);
 	e = side_open(&tcti);
 	memset(&parms, 0, sizeof(parms));
@@ -1114,9 +1134,13 @@ test_random(void **state)
 
 /*
  * Commands per operation, on a fresh backend against swtpm (3 transient
- * slots: 1 key cached at most): cached HMAC = 1 command; uncached = 2 (Load,
- * HMAC), plus 1 FlushContext when a cached key must make room, plus 1 for
- * an id-0 key (flushed after use).
+ * slots: 1 key loaded at most).
+ * Exclusive mode: cached HMAC 1 (HMAC); uncached 2 (Load, HMAC), +1 when a
+ * cached key must be flushed to make room, +1 for an id-0 key (flushed
+ * after use).
+ * Shared mode: every call adds ContextLoad and ContextSave of the session;
+ * cached 5 (+ ContextLoad and Flush of the key); uncached 8 (+ ContextLoad
+ * and Flush of the primary, Load, ContextSave of the key, Flush); id-0 7.
  */
 static void
 test_stats(void **state)
@@ -1125,6 +1149,7 @@ test_stats(void **state)
 	uint8_t k1[32], k2[32], msg[5] = "hello", out[32], want[32];
 	struct m2m_backend_stats s0, s1;
 	struct m2m_keyref r1, r2, r0;
+	const char *mode = g_shared ? "shared" : "exclusive";
 
 	rnd(k1, 32);
 	rnd(k2, 32);
@@ -1136,43 +1161,42 @@ test_stats(void **state)
 	OPS.stats(be, &s0);
 	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
 	OPS.stats(be, &s1);
-	print_message("uncached HMAC, free slot: %lu commands\n",
+	print_message("%s: uncached HMAC: %lu commands\n", mode,
 	    s1.commands - s0.commands);
-	assert_int_equal(s1.commands - s0.commands, 2);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 8 : 2);
 	assert_int_equal(s1.loads - s0.loads, 1);
 
 	s0 = s1;
 	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
 	OPS.stats(be, &s1);
-	print_message("cached HMAC: %lu command(s)\n",
+	print_message("%s: cached HMAC: %lu command(s)\n", mode,
 	    s1.commands - s0.commands);
-	assert_int_equal(s1.commands - s0.commands, 1);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 5 : 1);
 	assert_int_equal(s1.loads - s0.loads, 0);
 
 	s0 = s1;
 	assert_int_equal(OPS.hmac(be, &r2, M2M_HASH_SHA256, msg, 5, out), 0);
 	OPS.stats(be, &s1);
-	print_message("uncached HMAC, evicting: %lu commands\n",
-	    s1.commands - s0.commands);
-	assert_int_equal(s1.commands - s0.commands, 3);
+	print_message("%s: uncached HMAC, cache holding another key: %lu "
+	    "commands\n", mode, s1.commands - s0.commands);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 8 : 3);
 
 	s0 = s1;
 	assert_int_equal(OPS.hmac(be, &r0, M2M_HASH_SHA256, msg, 5, out), 0);
 	OPS.stats(be, &s1);
-	print_message("id-0 HMAC, evicting: %lu commands\n",
+	print_message("%s: id-0 HMAC: %lu commands\n", mode,
 	    s1.commands - s0.commands);
-	assert_int_equal(s1.commands - s0.commands, 4);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 7 : 4);
 
-	/* forget drops the cached handle: the next use loads again */
+	/* forget drops the cached key: the next use loads it again */
 	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
 	OPS.forget(be, 1001);
 	OPS.forget(be, 4242);	/* unknown id: nothing */
-	s0 = s1;
 	OPS.stats(be, &s0);
 	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
 	OPS.stats(be, &s1);
 	assert_int_equal(s1.loads - s0.loads, 1);
-	assert_int_equal(s1.commands - s0.commands, 2);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 8 : 2);
 	/* a reused id with another blob is never served from the cache */
 	r2.id = 1001;
 	assert_int_equal(OPS.hmac(be, &r2, M2M_HASH_SHA256, msg, 5, out), 0);
@@ -1196,8 +1220,6 @@ test_cache_stress(void **state)
 	struct m2m_backend_stats s0, s1;
 	size_t i, k, outlen;
 
-	OPS.close(be);
-	*state = be = be_open(64, 0);
 	rnd(msg, sizeof(msg));
 	rnd(iv, sizeof(iv));
 	for (k = 0; k < 20; k++) {
@@ -1222,18 +1244,200 @@ test_cache_stress(void **state)
 		}
 	}
 	OPS.stats(be, &s1);
-	print_message("200 round-robin ops on 20 keys: %lu commands, %lu "
-	    "loads\n", s1.commands - s0.commands, s1.loads - s0.loads);
-	assert_int_equal(s1.loads - s0.loads, 200);
-	/* one key used repeatedly is loaded once */
+	print_message("%s: 200 round-robin ops on 20 keys: %lu commands, "
+	    "%lu loads\n", g_shared ? "shared" : "exclusive",
+	    s1.commands - s0.commands, s1.loads - s0.loads);
+	/*
+	 * exclusive: 1 key fits, every op loads; shared: the 16 cached keys
+	 * are loaded once (then from saved contexts), the 4 id-0 keys 10
+	 * times each
+	 */
+	assert_int_equal(s1.loads - s0.loads, g_shared ? 56 : 200);
+	/* one key used repeatedly is loaded once at most */
 	OPS.stats(be, &s0);
 	for (i = 0; i < 20; i++)
 		assert_int_equal(OPS.hmac(be, &refs[0], M2M_HASH_SHA256, msg,
 		    40, out), 0);
 	OPS.stats(be, &s1);
-	assert_int_equal(s1.loads - s0.loads, 1);
+	assert_int_equal(s1.loads - s0.loads, g_shared ? 0 : 1);
 	for (k = 0; k < 20; k++)
 		ref_free(&refs[k]);
+}
+
+/* One child process: its own backend, key and HMACs; 0 when all agree. */
+static int
+child_work(int n)
+{
+	uint8_t key[32], msg[64], out[32], want[32], iv[12], ct[80], w2[80];
+	struct m2m_keyref ref, aref;
+	uint8_t *blob = NULL, *ablob = NULL;
+	size_t bloblen, abloblen, outlen;
+	struct m2m_conf c;
+	char err[256];
+	void *be = NULL;
+	unsigned int n2 = 0;
+	int i, bad = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
+	c.cache_size = 64;
+	if (RAND_bytes(key, sizeof(key)) != 1 ||
+	    RAND_bytes(msg, sizeof(msg)) != 1 ||
+	    RAND_bytes(iv, sizeof(iv)) != 1)
+		return 1;
+	if (OPS.open(&c, &be, err, sizeof(err)) != 0) {
+		fprintf(stderr, "child %d: open: %s\n", n, err);
+		return 1;
+	}
+	if (OPS.wrap(be, M2M_KIND_HMAC, key, 32, &blob, &bloblen) != 0 ||
+	    OPS.wrap(be, M2M_KIND_AES, key, 32, &ablob, &abloblen) != 0) {
+		bad = 1;
+		goto out;
+	}
+	memset(&ref, 0, sizeof(ref));
+	ref.id = 7;
+	ref.kind = M2M_KIND_HMAC;
+	ref.blob = blob;
+	ref.bloblen = bloblen;
+	aref = ref;
+	aref.id = 8;
+	aref.kind = M2M_KIND_AES;
+	aref.blob = ablob;
+	aref.bloblen = abloblen;
+	for (i = 0; i < 25 && !bad; i++) {
+		msg[0] = (uint8_t)i;
+		HMAC(EVP_sha256(), key, 32, msg, sizeof(msg), want, &n2);
+		if (OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, sizeof(msg),
+		    out) != 0 || memcmp(out, want, 32) != 0)
+			bad = 1;
+		/* no cmocka in a child: AES-GCM checked by a round trip */
+		if (i % 5 == 0 && (OPS.aes_gcm(be, &aref, 1, iv, 12, NULL, 0,
+		    16, msg, 64, ct, &outlen) != 0 || OPS.aes_gcm(be, &aref,
+		    0, iv, 12, NULL, 0, 16, ct, 80, w2, &outlen) != 0 ||
+		    outlen != 64 || memcmp(w2, msg, 64) != 0))
+			bad = 1;
+	}
+ out:
+	if (bad)
+		fprintf(stderr, "child %d: an operation failed\n", n);
+	free(blob);
+	free(ablob);
+	OPS.close(be);
+	return bad;
+}
+
+/*
+ * Four processes (three children and this one) share the swtpm, which has
+ * no resource manager and 3 transient slots: every operation succeeds.
+ */
+static void
+test_multiprocess(void **state)
+{
+	void *be = *state;
+	uint8_t key[32], msg[40], out[32], want[32];
+	struct m2m_keyref ref;
+	pid_t pids[3];
+	int i, status;
+
+	rnd(key, 32);
+	rnd(msg, 40);
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 99);
+	ossl_hmac(M2M_HASH_SHA256, key, 32, msg, 40, want);
+	fflush(NULL);
+	for (i = 0; i < 3; i++) {
+		assert_true((pids[i] = fork()) != -1);
+		if (pids[i] == 0)
+			_exit(child_work(i));	/* no atexit: swtpm stays */
+	}
+	for (i = 0; i < 60; i++) {
+		memset(out, 0, sizeof(out));
+		assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 40,
+		    out), 0);
+		assert_memory_equal(out, want, 32);
+	}
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	ref_free(&ref);
+}
+
+struct hog {
+	ESYS_CONTEXT	*e;
+	ESYS_TR		 h[3];
+};
+
+static void *
+hog_release(void *arg)
+{
+	struct hog *hg = arg;
+	struct timespec ts = { 0, 150 * 1000000L };
+	int i;
+
+	nanosleep(&ts, NULL);
+	for (i = 0; i < 3; i++)
+		(void)Esys_FlushContext(hg->e, hg->h[i]);
+	return NULL;
+}
+
+/*
+ * Shared mode, the TPM full (another "process" holds all 3 slots for
+ * 150 ms): the call is retried and succeeds once they are freed.
+ */
+static void
+test_shared_retry(void **state)
+{
+	void *be = *state;
+	uint8_t key[32], msg[8] = "retrying", out[32], want[32];
+	struct m2m_backend_stats s0, s1;
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	TPM2B_SENSITIVE_CREATE sens;
+	TPM2B_PUBLIC t;
+	TPM2B_DATA od;
+	TPML_PCR_SELECTION pcr;
+	struct m2m_keyref ref;
+	struct hog hg;
+	pthread_t th;
+	int i;
+
+	rnd(key, 32);
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 31);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 8, out), 0);
+	hg.e = side_open(&tcti);
+	memset(&sens, 0, sizeof(sens));
+	memset(&t, 0, sizeof(t));
+	memset(&od, 0, sizeof(od));
+	memset(&pcr, 0, sizeof(pcr));
+	t.publicArea.type = TPM2_ALG_KEYEDHASH;
+	t.publicArea.nameAlg = TPM2_ALG_SHA256;
+	t.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM |
+	    TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+	    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT;
+	t.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_HMAC;
+	t.publicArea.parameters.keyedHashDetail.scheme.details.hmac.hashAlg =
+	    TPM2_ALG_SHA256;
+	for (i = 0; i < 3; i++) {
+		t.publicArea.unique.keyedHash.size = 1;
+		t.publicArea.unique.keyedHash.buffer[0] = (uint8_t)i;
+		assert_int_equal(Esys_CreatePrimary(hg.e, ESYS_TR_RH_OWNER,
+		    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &t,
+		    &od, &pcr, &hg.h[i], NULL, NULL, NULL, NULL),
+		    TSS2_RC_SUCCESS);
+	}
+	assert_int_equal(pthread_create(&th, NULL, hog_release, &hg), 0);
+	OPS.stats(be, &s0);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 8, out), 0);
+	OPS.stats(be, &s1);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	side_close(hg.e, tcti);
+	ossl_hmac(M2M_HASH_SHA256, key, 32, msg, 8, want);
+	assert_memory_equal(out, want, 32);
+	print_message("HMAC with the TPM full for 150 ms: %lu commands\n",
+	    s1.commands - s0.commands);
+	assert_true(s1.commands - s0.commands > 5);	/* it did retry */
+	ref_free(&ref);
 }
 
 /* ---- PIN binding -------------------------------------------------------- */
@@ -1249,7 +1453,7 @@ test_pin(void **state)
 	struct m2m_keyref ref;
 	uint8_t v[32];
 
-	OPS.close(be);	/* swtpm serves one connection at a time */
+	OPS.close(be);
 	da_reset(3);	/* DA counter from zero */
 	*state = be = be_open(64, 0);
 
@@ -1511,6 +1715,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_onem2m_example, be_setup,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_hmac_vs_openssl,
+		    be_setup_excl, be_teardown),
+		cmocka_unit_test_setup_teardown(test_hmac_vs_openssl,
 		    be_setup, be_teardown),
 		cmocka_unit_test_setup_teardown(test_hmac_errors, be_setup,
 		    be_teardown),
@@ -1530,9 +1736,17 @@ main(void)
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_random, be_setup,
 		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_stats, be_setup_excl,
+		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_stats, be_setup,
 		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_stress,
+		    be_setup_excl, be_teardown),
 		cmocka_unit_test_setup_teardown(test_cache_stress, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_multiprocess, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_shared_retry, be_setup,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_pin, be_setup,
 		    be_teardown),
