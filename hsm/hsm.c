@@ -32,7 +32,7 @@
 
 _Static_assert(sizeof(CK_ULONG) >= sizeof(size_t), "CK_ULONG holds a size_t");
 
-#define GCM_STACK_BUF	512	/* AES-GCM results up to this size stay on the stack */
+#define GCM_STACK_BUF	512	/* smaller AES-GCM results stay on the stack */
 
 /*
  * A module as this process sees it: C_Initialize once, C_Finalize when the
@@ -60,7 +60,7 @@ struct hsm {
 	int			 lock_init;
 	void			*dl;
 	CK_FUNCTION_LIST_PTR	 fl;
-	int			 module_ref;	/* holds a reference in modules */
+	int			 module_ref;	/* counted in modules */
 	char			*module_path;
 	char			*label;
 	struct m2m_secret	*pin;		/* kept to log in again */
@@ -207,8 +207,9 @@ module_ref(struct hsm *h, char *errbuf, size_t errlen)
 	rv = P11(h, C_Initialize)(&ia);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		/* whatever the reason, the module is unusable: absent */
-		seterr(errbuf, errlen, "cannot load HSM module %s: C_Initialize: "
-		    "%s", h->module_path, ckr_str(rv, b, sizeof(b)));
+		seterr(errbuf, errlen, "cannot load HSM module %s: "
+		    "C_Initialize: %s", h->module_path,
+		    ckr_str(rv, b, sizeof(b)));
 		free(m);
 		r = rv == CKR_HOST_MEMORY ? M2M_ERR_NO_MEMORY :
 		    M2M_ERR_BACKEND_ABSENT;
@@ -717,7 +718,8 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 		r = m2m_err_from_ckr(rv, M2M_HSM_OP_OTHER);
 		if (r == M2M_ERR_BACKEND_AUTH)
 			seterr(errbuf, errlen, "HSM token '%s' refused the "
-			    "user PIN (%s)", h->label, ckr_str(rv, b, sizeof(b)));
+			    "user PIN (%s)", h->label,
+			    ckr_str(rv, b, sizeof(b)));
 		else
 			seterr(errbuf, errlen, "HSM token '%s': C_Login: %s",
 			    h->label, ckr_str(rv, b, sizeof(b)));
@@ -1092,6 +1094,11 @@ hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
 		ATTR_BOOL(CKA_TOKEN, 0),
 		ATTR_BOOL(CKA_PRIVATE, 1),
 		ATTR_BOOL(CKA_SENSITIVE, 1),
+		/*
+		 * Extractable so that C_WrapKey may take it; no
+		 * CKA_WRAP_WITH_TRUSTED (SoftHSM2 defaults it to FALSE, and
+		 * TRUE would need a CKA_TRUSTED wrapping key, set by the SO).
+		 */
 		ATTR_BOOL(CKA_EXTRACTABLE, 1),
 	};
 

@@ -43,7 +43,7 @@
 #define M2M_HSM_MAGIC		"M2MH"
 #define M2M_HSM_VERSION		1
 #define M2M_HSM_HDR_LEN		24
-#define M2M_HSM_HMAC_PAD	64	/* largest HMAC output <= smallest block */
+#define M2M_HSM_HMAC_PAD	64	/* largest output, smallest block */
 #define M2M_HSM_WRAPPED_MIN	16	/* RFC 5649: AIV + one 8-byte block */
 #define M2M_HSM_WRAPPED_MAX	(M2M_KEY_MAX + 8)
 #define M2M_HSM_BLOB_MAX	(M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MAX)

@@ -110,13 +110,14 @@ m2m_softhsm_new(const char *label, const char *pin, const char *so_pin,
 		return -1;
 	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
 		tmp = "/tmp";
-	if (path_join(sh->dir, sizeof(sh->dir), tmp, "m2m-softhsm-XXXXXX") != 0 ||
-	    mkdtemp(sh->dir) == NULL) {
+	if (path_join(sh->dir, sizeof(sh->dir), tmp,
+	    "m2m-softhsm-XXXXXX") != 0 || mkdtemp(sh->dir) == NULL) {
 		fprintf(stderr, "softhsm: mkdtemp in %s failed\n", tmp);
 		sh->dir[0] = '\0';
 		goto out;
 	}
-	if (path_join(sh->conf, sizeof(sh->conf), sh->dir, "softhsm2.conf") != 0 ||
+	if (path_join(sh->conf, sizeof(sh->conf), sh->dir,
+	    "softhsm2.conf") != 0 ||
 	    path_join(sh->tokens, sizeof(sh->tokens), sh->dir, "tokens") != 0 ||
 	    mkdir(sh->tokens, 0700) != 0)
 		goto out;

@@ -343,7 +343,8 @@ test_open_wrong_label(void **state)
 	assert_int_equal(ops->open(&fx->conf, &impl, fx->err,
 	    sizeof(fx->err)), M2M_ERR_BACKEND_ABSENT);
 	assert_ptr_equal(impl, (void *)&impl);
-	assert_non_null(strstr(fx->err, "no token labelled 'no-such-token' in "));
+	assert_non_null(strstr(fx->err,
+	    "no token labelled 'no-such-token' in "));
 	assert_non_null(strstr(fx->err, m2m_softhsm_module()));
 
 	/* a prefix of the real label is not the label */
@@ -597,7 +598,8 @@ test_hmac_keymsg(void **state)
 		for (j = 0; j < sizeof(hlens) / sizeof(hlens[0]); j++) {
 			assert_int_equal(RAND_bytes(hk, sizeof(hk)), 1);
 			for (n = 0; n < 3; n++) {
-				ref_hmac(hs[n], hk, hlens[j], k, klens[i], want);
+				ref_hmac(hs[n], hk, hlens[j], k, klens[i],
+				    want);
 				memset(out, POISON, sizeof(out));
 				assert_int_equal(ops->hmac_keymsg(fx->be, hk,
 				    hlens[j], &ref, hs[n], out), 0);
@@ -1132,7 +1134,8 @@ test_reveal(void **state)
 		s = NULL;
 		ref_free(&ref);
 	}
-	assert_int_equal(ops->reveal(fx->be, NULL, &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(ops->reveal(fx->be, NULL, &s),
+	    M2M_ERR_INVALID_ARGUMENT);
 	assert_null(s);
 }
 
