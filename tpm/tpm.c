@@ -47,10 +47,19 @@
  *              Between calls this process holds nothing in the TPM: the
  *              primary and the cached keys are kept as saved contexts
  *              (TPM2_ContextSave, reloaded with TPM2_ContextLoad), the
- *              session is saved at the end of each call; a call that finds
- *              the TPM full (another process is mid-call) is undone and
- *              retried.  A cached HMAC is 5 commands.
+ *              session is saved at the end of each call.  The calls of a
+ *              user's m2mtoken processes in this mode are serialised by
+ *              flock(2) on $XDG_RUNTIME_DIR/m2mtoken-tpm.lock (else
+ *              /tmp/m2mtoken-tpm-<uid>.lock); a call that still finds the
+ *              TPM full (another program) is undone and retried for up to
+ *              20 s.  A cached HMAC is 5 commands.
  */
+#define _GNU_SOURCE	/* secure_getenv */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -80,7 +89,7 @@
 #define TPM_DATA_MAX		(16u << 20) /* longest HMAC message */
 #define TPM_RANDOM_CHUNK	64	/* bytes asked per TPM2_GetRandom */
 #define TPM_SHARED_CACHE_MAX	256	/* saved key contexts kept (shared) */
-#define TPM_RETRY_MAX		400	/* shared: retries of a call, ~4 s */
+#define TPM_RETRY_MS		20000	/* shared: how long a call retries */
 #define PERSISTENT_FIRST	0x81000000UL
 #define PERSISTENT_LAST		0x817fffffUL	/* owner persistent range */
 
@@ -103,6 +112,7 @@ struct tpm {
 	int			 shared; /* see the top of this file */
 	int			 oom;	/* a command found the TPM full */
 	uint64_t		 seed;	/* shared: retry jitter */
+	int			 lockfd; /* shared: flock(2) between processes */
 	ESYS_TR			 primary;
 	int			 primary_persistent;
 	int			 primary_live; /* shared: loaded in this call */
@@ -796,6 +806,59 @@ drop_objects(struct tpm *t)
 }
 
 /*
+ * Shared mode: the lock file that serialises the calls of this user's
+ * m2mtoken processes (one file for all simulators: they are for tests, and
+ * a file per TCTI would pile up).  Without one (not creatable, not ours)
+ * calls still work, relying on the retries.
+ */
+static void
+shared_lock_open(struct tpm *t)
+{
+	const char *dir = secure_getenv("XDG_RUNTIME_DIR");
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, n;
+
+	t->lockfd = -1;
+	if (dir != NULL && dir[0] == '/')
+		n = snprintf(path, sizeof(path), "%s/m2mtoken-tpm.lock", dir);
+	else
+		n = snprintf(path, sizeof(path), "/tmp/m2mtoken-tpm-%lu.lock",
+		    (unsigned long)geteuid());
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1) {
+		m2m_debug("tpm: lock file %s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid()) {
+		m2m_debug("tpm: lock file %s is not ours: not used", path);
+		close(fd);
+		return;
+	}
+	t->lockfd = fd;
+}
+
+static void
+shared_lock(struct tpm *t)
+{
+	if (!t->shared || t->lockfd < 0)
+		return;
+	while (flock(t->lockfd, LOCK_EX) == -1 && errno == EINTR)
+		;
+}
+
+static void
+shared_unlock(struct tpm *t)
+{
+	if (!t->shared || t->lockfd < 0)
+		return;
+	(void)flock(t->lockfd, LOCK_UN);
+}
+
+/*
  * End of a call in shared mode: unload everything, keeping the primary and
  * the keys as saved contexts and saving the session, so that between calls
  * this process holds nothing in the TPM.
@@ -857,18 +920,38 @@ call_begin(struct tpm *t)
 	return start_session(t, NULL, 0);
 }
 
-/* Shared mode: wait a few milliseconds before a call is retried. */
-static void
-backoff(struct tpm *t, unsigned attempt)
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Shared mode: wait a few milliseconds (random, so that processes do not
+ * retry in step) before a call is retried; 0, or -1 once the call has been
+ * retried for TPM_RETRY_MS since start.
+ */
+static int
+backoff(struct tpm *t, unsigned attempt, uint64_t start)
 {
 	struct timespec ts;
 	unsigned long ms;
 
+	if (now_ms() - start > TPM_RETRY_MS) {
+		m2m_error("tpm: the TPM stayed full for %d s: other programs "
+		    "hold its objects (use a resource manager)",
+		    TPM_RETRY_MS / 1000);
+		return -1;
+	}
 	t->seed = t->seed * 6364136223846793005ULL + 1442695040888963407ULL;
 	ms = 1 + (unsigned long)((t->seed >> 33) % (attempt < 10 ? 4 : 16));
 	ts.tv_sec = 0;
 	ts.tv_nsec = (long)ms * 1000000L;
 	(void)nanosleep(&ts, NULL);
+	return 0;
 }
 
 /*
@@ -877,17 +960,19 @@ backoff(struct tpm *t, unsigned attempt)
  * another process was mid-call, undone and retried.
  */
 #define RUN_CALL(t, r, call) do {					\
+	uint64_t start_ = (t)->shared ? now_ms() : 0;			\
 	unsigned attempt_ = 0;						\
+	shared_lock(t);							\
 	for (;;) {							\
 		(t)->oom = 0;						\
 		if (((r) = call_begin(t)) == 0)				\
 			(r) = (call);					\
 		call_end(t);						\
 		if ((r) == 0 || !(t)->oom || !(t)->shared ||		\
-		    ++attempt_ > TPM_RETRY_MAX)				\
+		    backoff((t), ++attempt_, start_) != 0)		\
 			break;						\
-		backoff((t), attempt_);					\
 	}								\
+	shared_unlock(t);						\
 	(t)->oom = 0;							\
 } while (0)
 
@@ -943,6 +1028,7 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	struct tpm *t = NULL;
 	const char *tcti;
 	unsigned attempt;
+	uint64_t start;
 	size_t i;
 	TSS2_RC rc;
 	int r = M2M_ERR_INTERNAL;
@@ -971,8 +1057,11 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 		return M2M_ERR_NO_MEMORY;
 	}
 	t->primary = t->sess = ESYS_TR_NONE;
+	t->lockfd = -1;
 	t->shared = tcti_is_shared(tcti);
 	t->seed = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)t;
+	if (t->shared)
+		shared_lock_open(t);
 
 	if ((rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti)) !=
 	    TSS2_RC_SUCCESS) {
@@ -1002,16 +1091,20 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	}
 	for (i = 0; i < t->nents; i++)
 		t->ents[i].handle = ESYS_TR_NONE;
-	for (attempt = 0;; attempt++) {
+	start = now_ms();
+	shared_lock(t);
+	for (attempt = 1;; attempt++) {
 		t->oom = 0;
 		if ((r = open_objects(t, conf->tpm_primary_handle, errbuf,
 		    errlen)) == 0)
 			break;
 		drop_objects(t);
-		if (!t->shared || !t->oom || attempt >= TPM_RETRY_MAX)
-			goto out;
-		backoff(t, attempt + 1);
+		if (!t->shared || !t->oom || backoff(t, attempt, start) != 0)
+			break;
 	}
+	shared_unlock(t);
+	if (r != 0)
+		goto out;
 	t->oom = 0;
 	m2m_debug("tpm: open through \"%s\" (%s): %zu keys loaded at most, "
 	    "%zu-byte buffers, AES-GCM at level %s", tcti,
@@ -1035,6 +1128,7 @@ tpm_close(void *impl)
 	if (t == NULL)
 		return;
 	if (t->esys != NULL) {
+		shared_lock(t);
 		if (t->ents != NULL)
 			for (i = 0; i < t->nents; i++)
 				ent_clear(t, &t->ents[i]);
@@ -1048,8 +1142,11 @@ tpm_close(void *impl)
 			t->sess_ctx = NULL;
 		}
 		drop_objects(t);
+		shared_unlock(t);
 		Esys_Finalize(&t->esys);
 	}
+	if (t->lockfd >= 0)
+		close(t->lockfd);
 	if (t->tcti != NULL)
 		Tss2_TctiLdr_Finalize(&t->tcti);
 	free(t->ents);

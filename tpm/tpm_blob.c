@@ -184,7 +184,8 @@ m2m_tpm_blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 		    TPM2_ALG_SHA384 ? M2M_KEY_MAX : 1, &t);
 		break;
 	case M2M_KIND_AES:
-		bits = b.obj.pub.publicArea.parameters.symDetail.sym.keyBits.aes;
+		bits = b.obj.pub.publicArea.parameters.symDetail.sym.
+		    keyBits.aes;
 		if (bits != 128 && bits != 192 && bits != 256)
 			goto out;
 		m2m_tpm_tmpl_aes(bits, &t);

@@ -1,4 +1,4 @@
-/* m2mtoken: TSS2_RC -> M2M_ERR_*, the TPM backend's one border.  See tpm_int.h. */
+/* m2mtoken: TSS2_RC -> M2M_ERR_*, the TPM backend's border.  See tpm_int.h. */
 #include <tss2/tss2_common.h>
 #include <tss2/tss2_tpm2_types.h>
 
@@ -63,7 +63,7 @@ m2m_err_from_tss2(TSS2_RC rc, enum tpm_rc_ctx ctx)
 	TSS2_RC base = rc & ~TSS2_RC_LAYER_MASK;
 
 	if (rc == TSS2_RC_SUCCESS)
-		return M2M_ERR_INTERNAL;	/* not a failure: a caller bug */
+		return M2M_ERR_INTERNAL;	/* not a failure: a bug */
 	if (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER)
 		return from_tpm(rc, ctx);
 	switch (base) {

@@ -11,7 +11,7 @@
 #include "tpm_int.h"
 
 #define GCM_BLOCK	16
-#define GCM_CHUNK	64	/* oracle blocks per call: 1024-byte TPM buffer */
+#define GCM_CHUNK	64	/* oracle blocks per call (1024-byte buffer) */
 
 struct ghash {
 	uint64_t	hh, hl;	/* H */
@@ -148,7 +148,7 @@ m2m_tpm_gcm(tpm_ecb_fn ecb, void *arg, size_t maxblocks, int encrypt,
 		j0[12] = j0[13] = j0[14] = 0;
 		j0[15] = 1;
 	} else {
-		/* H first, then J0 = GHASH_H(IV || 0^s || 0^64 || [len(IV)]64) */
+		/* H, then J0 = GHASH_H(IV || 0^s || 0^64 || [len(IV)]64) */
 		memset(blk, 0, sizeof(blk));
 		if ((r = ecb(arg, blk, ks, 1)) != 0)
 			goto out;
@@ -191,7 +191,7 @@ m2m_tpm_gcm(tpm_ecb_fn ecb, void *arg, size_t maxblocks, int encrypt,
 			}
 			memcpy(ej0, ks + (n - 1) * GCM_BLOCK, GCM_BLOCK);
 		}
-		/* t = in ^ keystream for these k blocks (the last may be short) */
+		/* t = in ^ keystream for these k blocks (last may be short) */
 		for (j = 0; j < k; j++) {
 			nb = datalen - pos < GCM_BLOCK ? datalen - pos :
 			    GCM_BLOCK;

@@ -5,8 +5,8 @@
  * Blob format (what the store keeps for a TPM key; all integers big-endian):
  *
  *	"M2MT" | version (1) | kind (1) | flags (1) | 0 (1)
- *	| TPM2B_PUBLIC | TPM2B_PRIVATE			the object used by the op
- *	[ | TPM2B_PUBLIC | TPM2B_PRIVATE ]		sealed copy (flags bit 0)
+ *	| TPM2B_PUBLIC | TPM2B_PRIVATE		the object used by the op
+ *	[ | TPM2B_PUBLIC | TPM2B_PRIVATE ]	sealed copy (flags bit 0)
  *
  * The sealed copy (every key; never a PIN object) holds the same value,
  * for the level-T operations (tpm.c).
@@ -40,7 +40,7 @@
 #define TPM_GCM_DATA_MAX	(1u << 20) /* longest AES-GCM input or AAD */
 #define TPM_RANDOM_MAX		65536	/* largest random() request */
 #define TPM_SYM_DATA_MAX	128	/* TPM's MAX_SYM_DATA: sealed bytes */
-#define TPM_HMAC_SHA256_KEY_MAX	64	/* longest HMAC key with SHA-256 nameAlg */
+#define TPM_HMAC_SHA256_KEY_MAX	64	/* longest key for a SHA-256 nameAlg */
 
 /* What a failing command was doing: decides the meaning of an auth error. */
 enum tpm_rc_ctx {
@@ -67,7 +67,7 @@ struct tpm_obj {
 
 /* A parsed blob. */
 struct tpm_blob {
-	int		kind;	/* M2M_KIND_HMAC, M2M_KIND_AES or TPM_KIND_PIN */
+	int		kind;	/* M2M_KIND_HMAC, _AES or TPM_KIND_PIN */
 	int		flags;
 	struct tpm_obj	obj;	/* the operational object */
 	struct tpm_obj	sealed;	/* valid when flags & TPM_BLOB_F_SEALED */

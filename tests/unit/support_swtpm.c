@@ -159,7 +159,7 @@ spawn(struct m2m_swtpm *s)
 			return -1;
 		}
 		if (pid == 0) {
-			/* watchdog: die with the test process, whatever kills it */
+			/* watchdog: die with the test process, however */
 			(void)setpgid(0, 0);
 			(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 			if (getppid() != parent)
