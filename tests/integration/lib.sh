@@ -161,6 +161,12 @@ m2m_start_swtpm()
 				M2M_SWTPM_PORT=$port
 				M2M_TCTI="swtpm:host=127.0.0.1,port=$port"
 				export M2M_SWTPM_PORT M2M_TCTI
+				# swtpm locks after 3 bad authorisations; the
+				# token counts to max_pin_tries (5) itself, so
+				# give the TPM's dictionary-attack counter room
+				tpm2_dictionarylockout -s -n 32 -t 600 -l 600 \
+				    -T "$M2M_TCTI" >/dev/null 2>&1 ||
+				    m2m_fail "cannot set swtpm's DA parameters"
 				return 0
 			fi
 			sleep 0.1
