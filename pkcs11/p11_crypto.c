@@ -248,6 +248,13 @@ hmac_init(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMech,
 		rv = CKR_KEY_TYPE_INCONSISTENT;
 		goto out;
 	}
+	/* contract section 3: Ker is an HMAC-SHA-256 key */
+	if (s->op_key->role == CK_M2M_ROLE_KER && hash != M2M_HASH_SHA256) {
+		m2m_info("key %lu: Ker allows HMAC-SHA-256 only", hKey);
+		p11_session_op_reset(s);
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		goto out;
+	}
 	s->op_hash = hash;
 	s->op_maclen = maclen;
  out:

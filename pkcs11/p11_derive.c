@@ -17,6 +17,7 @@
 #include "p11.h"
 #include "policy.h"
 #include "secret.h"
+#include "store.h"
 
 #define EXPORT	__attribute__((visibility("default")))
 
@@ -418,7 +419,7 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	size_t vlen, fl;
 	const uint8_t *fqdn;
 	CK_RV rv;
-	int r;
+	int r, in_txn = 0;
 
 	memset(&d, 0, sizeof(d));
 	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
@@ -524,7 +525,18 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 		rv = p11_rv(r);
 		goto out;
 	}
-	/* deriving the same (role, label, peer) again gives the same key */
+	/*
+	 * Deriving the same (role, label, peer) again gives the same key,
+	 * also across processes: look up and insert in one store write
+	 * transaction (BEGIN IMMEDIATE serialises the writers).
+	 */
+	if (o->on_token) {
+		if ((r = m2m_store_begin(m2m_core_store(p11.core))) != 0) {
+			rv = p11_rv(r);
+			goto out;
+		}
+		in_txn = 1;
+	}
 	if (o->role != CK_M2M_ROLE_TLS_MASTER &&
 	    p11_object_lookup(s, o->role, o, phKey)) {
 		rv = CKR_OK;
@@ -532,6 +544,13 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	}
 	rv = p11_object_store(s, o, phKey);
  out:
+	if (in_txn) {
+		if (rv == CKR_OK &&
+		    (r = m2m_store_commit(m2m_core_store(p11.core))) != 0)
+			rv = p11_rv(r);
+		if (rv != CKR_OK)
+			m2m_store_rollback(m2m_core_store(p11.core));
+	}
 	derived_clear(&d);
 	free(e2eid);
 	m2m_object_free(o);

@@ -109,23 +109,26 @@ trap 'exit 143' TERM
 # retry).
 m2m_free_port_pair()
 {
+	# Below the kernel's ephemeral range (32768-60999 by default), which
+	# swtpm's per-command reconnects fill with TIME_WAIT sockets; with
+	# SO_REUSEADDR, as the servers we start (swtpm, openssl) bind.
 	python3 - <<'PY'
-import socket
-for _ in range(100):
-    a = socket.socket()
-    a.bind(("127.0.0.1", 0))
-    port = a.getsockname()[1]
-    b = socket.socket()
+import random, socket
+def free(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        if port < 65535:
-            b.bind(("127.0.0.1", port + 1))
-            print(port)
-            raise SystemExit(0)
+        s.bind(("127.0.0.1", port))
+        return True
     except OSError:
-        pass
+        return False
     finally:
-        a.close()
-        b.close()
+        s.close()
+for _ in range(1000):
+    port = random.randrange(20000, 32000, 2)
+    if free(port) and free(port + 1):
+        print(port)
+        raise SystemExit(0)
 raise SystemExit("no free port pair found")
 PY
 }

@@ -15,9 +15,9 @@
  * with a clear error, so there the processes run one after the other (the
  * threads of each still run together).
  *
- * Known (reported): two processes deriving the same (role, label, peer) at
- * the same moment can both store it, because C_DeriveKey looks the object
- * up and inserts it outside one store transaction; those checks are TODO.
+ * Threads of two processes derive the same (role, label, peer) at once:
+ * each such key must exist exactly once (C_DeriveKey looks up and inserts
+ * in one store write transaction).
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -34,8 +34,6 @@
 #define KEID		"00112233445566778899aabbccddeeff@mef.example.com"
 #define SHARED_LABEL	"shared-kpsa"	/* + "-<mode>-<n>" */
 #define NRACE		10
-#define RACE_TODO	"C_DeriveKey lookup+insert is not atomic across " \
-			"processes: duplicates"
 #define SHARED_PEER	"/in-cse.example.com/shared"
 
 static CK_SLOT_ID SLOT;
@@ -312,7 +310,7 @@ verify(char mode)
 		if (n > 1)
 			bad++;
 	}
-	p11c_todo(bad == 0, RACE_TODO, "%s: each of %d Kpsa derived by %d "
+	CHECK(bad == 0, "%s: each of %d Kpsa derived by %d "
 	    "threads with the same (label, peer) exists once (%lu doubled)",
 	    mode == 'o' ? "CKF_OS_LOCKING_OK" : "application mutexes", NRACE,
 	    NPROC * NTHREAD, bad);

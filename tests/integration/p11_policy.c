@@ -328,14 +328,8 @@ test_uses(void)
 			}
 			want = rows[i].other[u] ? rows[i].other[u] :
 			    CKR_KEY_FUNCTION_NOT_PERMITTED;
-			if (rows[i].role == CK_M2M_ROLE_KER && u == U_SIGN512)
-				p11c_todo_rv(got, want, "module lets KER use "
-				    "any HMAC; contract: HMAC-SHA-256 only",
-				    "%s: %s refused", rows[i].name,
-				    use_name[u]);
-			else
-				CHECK_RV(got, want, "%s: %s refused",
-				    rows[i].name, use_name[u]);
+			CHECK_RV(got, want, "%s: %s refused", rows[i].name,
+			    use_name[u]);
 			if (derive || after != before)
 				CHECK(after == before, "%s: %s created no "
 				    "object (%lu -> %lu)", rows[i].name,
