@@ -374,20 +374,28 @@ C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 	return rv;
 }
 
-EXPORT CK_RV
-C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+/* C_SignUpdate / C_VerifyUpdate: buffer a part; an error ends the op. */
+static CK_RV
+mac_update(CK_SESSION_HANDLE hSession, enum p11_op op, CK_BYTE_PTR pPart,
+    CK_ULONG ulPartLen)
 {
 	struct p11_session *s;
 	CK_RV rv;
 	int r;
 
-	SESSION_OP(hSession, s, P11_OP_SIGN);
+	SESSION_OP(hSession, s, op);
 	if ((r = op_append(s, pPart, ulPartLen)) != 0) {
 		p11_session_op_reset(s);
 		rv = p11_rv(r);
 	}
 	p11_leave();
 	return rv;
+}
+
+EXPORT CK_RV
+C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	return mac_update(hSession, P11_OP_SIGN, pPart, ulPartLen);
 }
 
 EXPORT CK_RV
@@ -438,17 +446,7 @@ EXPORT CK_RV
 C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
     CK_ULONG ulPartLen)
 {
-	struct p11_session *s;
-	CK_RV rv;
-	int r;
-
-	SESSION_OP(hSession, s, P11_OP_VERIFY);
-	if ((r = op_append(s, pPart, ulPartLen)) != 0) {
-		p11_session_op_reset(s);
-		rv = p11_rv(r);
-	}
-	p11_leave();
-	return rv;
+	return mac_update(hSession, P11_OP_VERIFY, pPart, ulPartLen);
 }
 
 EXPORT CK_RV

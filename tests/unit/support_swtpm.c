@@ -74,39 +74,48 @@ kill_all_at_exit(void)
 			kill_group(running[i]);
 }
 
-/* A port P such that P and P+1 are both free on 127.0.0.1 right now. */
+/* 1 if a listening socket could bind 127.0.0.1:port right now. */
+static int
+port_free(int port)
+{
+	struct sockaddr_in a;
+	int fd, ok, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return 0;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((unsigned short)port);
+	ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * A port P such that P and P+1 are both free on 127.0.0.1 right now,
+ * chosen below the kernel's ephemeral range (32768-60999 by default):
+ * tcti-swtpm reconnects for every command, so that range fills with
+ * connections whose local ports a server cannot bind.
+ */
 static int
 free_port_pair(void)
 {
-	struct sockaddr_in a;
-	socklen_t alen;
-	int fd1 = -1, fd2 = -1, port = -1, tries, one = 1;
+	static int seeded;
+	int tries, port;
 
-	for (tries = 0; tries < 50 && port < 0; tries++) {
-		memset(&a, 0, sizeof(a));
-		a.sin_family = AF_INET;
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if ((fd1 = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-			break;
-		(void)setsockopt(fd1, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one));
-		alen = sizeof(a);
-		if (bind(fd1, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		    getsockname(fd1, (struct sockaddr *)&a, &alen) == 0 &&
-		    ntohs(a.sin_port) < 65535) {
-			a.sin_port = htons(ntohs(a.sin_port) + 1);
-			if ((fd2 = socket(AF_INET, SOCK_STREAM, 0)) != -1) {
-				(void)setsockopt(fd2, SOL_SOCKET, SO_REUSEADDR,
-				    &one, sizeof(one));
-				if (bind(fd2, (struct sockaddr *)&a,
-				    sizeof(a)) == 0)
-					port = ntohs(a.sin_port) - 1;
-				close(fd2);
-			}
-		}
-		close(fd1);
+	if (!seeded) {
+		/* parallel test processes must not try the same ports */
+		srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+		seeded = 1;
 	}
-	return port;
+	for (tries = 0; tries < 1000; tries++) {
+		port = 20000 + 2 * (int)(random() % 6000);
+		if (port_free(port) && port_free(port + 1))
+			return port;
+	}
+	return -1;
 }
 
 static int
