@@ -43,6 +43,7 @@ enum conf_key {
 	K_HSM_PIN,
 	K_TPM_TCTI,
 	K_TPM_PRIMARY_HANDLE,
+	K_TPM_MODE,
 	K_TOKEN_PIN_MIN,
 	K_TOKEN_PIN_MAX,
 	K_TOKEN_MAX_PIN_TRIES,
@@ -62,6 +63,7 @@ static const struct {
 	[K_HSM_PIN] =			{ "hsm", "pin" },
 	[K_TPM_TCTI] =			{ "tpm", "tcti" },
 	[K_TPM_PRIMARY_HANDLE] =	{ "tpm", "primary_handle" },
+	[K_TPM_MODE] =			{ "tpm", "mode" },
 	[K_TOKEN_PIN_MIN] =		{ "token", "pin_min" },
 	[K_TOKEN_PIN_MAX] =		{ "token", "pin_max" },
 	[K_TOKEN_MAX_PIN_TRIES] =	{ "token", "max_pin_tries" },
@@ -376,6 +378,18 @@ set_key(struct conf_parse *p, enum conf_key k, const char *v)
 			return -1;
 		}
 		c->tpm_primary_handle = n;
+		return 0;
+	case K_TPM_MODE:
+		if (strcmp(v, "auto") == 0)
+			c->tpm_mode = M2M_TPM_MODE_AUTO;
+		else if (strcmp(v, "shared") == 0)
+			c->tpm_mode = M2M_TPM_MODE_SHARED;
+		else if (strcmp(v, "exclusive") == 0)
+			c->tpm_mode = M2M_TPM_MODE_EXCLUSIVE;
+		else {
+			key_fail(p, k, "must be auto, shared or exclusive");
+			return -1;
+		}
 		return 0;
 	case K_TOKEN_PIN_MIN:
 		if (number(p, k, v, 1, PIN_LEN_LIMIT, &n) != 0)

@@ -10,6 +10,7 @@
  *             pin = env:NAME | file:/path | <the PIN>    (required for hsm)
  *   [tpm]     tcti = device:/dev/tpmrm0 | swtpm:host=..,port=.. | tabrmd: | mssim:..
  *             primary_handle = 0x81xxxxxx (optional persistent primary)
+ *             mode = auto | shared | exclusive           (default auto)
  *   [token]   pin_min = 4, pin_max = 64, max_pin_tries = 5  (optional)
  *   [log]     level = error | warning | info | debug     (optional)
  *
@@ -29,6 +30,13 @@ enum m2m_backend_type {
 	M2M_BACKEND_TPM = 2
 };
 
+/* [tpm] mode: how the TPM backend shares the TPM (see tpm/tpm.c). */
+enum m2m_tpm_mode {
+	M2M_TPM_MODE_AUTO = 0,		/* chosen by the TCTI */
+	M2M_TPM_MODE_SHARED = 1,	/* nothing stays loaded between calls */
+	M2M_TPM_MODE_EXCLUSIVE = 2	/* primary, session, keys stay loaded */
+};
+
 struct m2m_conf {
 	char			*path;		/* the file that was read */
 	char			*store_path;
@@ -39,6 +47,7 @@ struct m2m_conf {
 	struct m2m_secret	*hsm_pin;	/* resolved PIN bytes (secret) */
 	char			*tpm_tcti;
 	unsigned long		 tpm_primary_handle;	/* 0: transient */
+	enum m2m_tpm_mode	 tpm_mode;
 	size_t			 pin_min;
 	size_t			 pin_max;
 	unsigned int		 max_pin_tries;

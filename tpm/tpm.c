@@ -37,11 +37,13 @@
  * sequence, a persistent primary being used) always fit, with or without a
  * resource manager.
  *
- * Two modes, chosen by the TCTI at open:
+ * Two modes, chosen at open by [tpm] mode (conf.h); with mode = auto, the
+ * default, by the TCTI: shared for swtpm: and mssim:, exclusive otherwise.
  *   exclusive  (device:, tabrmd:, ...): a resource manager (/dev/tpmrm0,
  *              abrmd) gives this connection its own slots, or the device is
  *              opened by one process only.  The primary, the session and up
  *              to (slots - 2) keys stay loaded: a cached HMAC is 1 command.
+ *              Also right for a simulator that one process owns.
  *   shared     (swtpm:, mssim:): a socket simulator serves any number of
  *              processes, command by command, with no resource manager.
  *              Between calls this process holds nothing in the TPM: the
@@ -1003,15 +1005,20 @@ open_objects(struct tpm *t, unsigned long handle, char *errbuf,
 	return 0;
 }
 
-/* Socket simulators serve several processes with no resource manager. */
+/*
+ * The mode: as configured, or for auto by the TCTI: socket simulators
+ * serve several processes with no resource manager.
+ */
 static int
-tcti_is_shared(const char *tcti)
+mode_is_shared(enum m2m_tpm_mode mode, const char *tcti)
 {
 	char name[64];
 	size_t n = strcspn(tcti, ":");
 
-	if (m2m_tpm_test_shared >= 0)
-		return m2m_tpm_test_shared;
+	if (mode == M2M_TPM_MODE_SHARED)
+		return 1;
+	if (mode == M2M_TPM_MODE_EXCLUSIVE)
+		return 0;
 	if (n >= sizeof(name))
 		return 0;
 	memcpy(name, tcti, n);
@@ -1050,6 +1057,13 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 		    conf->tpm_primary_handle);
 		return M2M_ERR_CONFIG;
 	}
+	if (conf->tpm_mode != M2M_TPM_MODE_AUTO &&
+	    conf->tpm_mode != M2M_TPM_MODE_SHARED &&
+	    conf->tpm_mode != M2M_TPM_MODE_EXCLUSIVE) {
+		errf(errbuf, errlen, "[tpm] mode: unknown value %d",
+		    (int)conf->tpm_mode);
+		return M2M_ERR_CONFIG;
+	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return M2M_ERR_NO_MEMORY;
 	if (pthread_mutex_init(&t->lock, NULL) != 0) {
@@ -1058,7 +1072,7 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	}
 	t->primary = t->sess = ESYS_TR_NONE;
 	t->lockfd = -1;
-	t->shared = tcti_is_shared(tcti);
+	t->shared = mode_is_shared(conf->tpm_mode, tcti);
 	t->seed = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)t;
 	if (t->shared)
 		shared_lock_open(t);
@@ -1106,9 +1120,11 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	if (r != 0)
 		goto out;
 	t->oom = 0;
-	m2m_debug("tpm: open through \"%s\" (%s): %zu keys loaded at most, "
-	    "%zu-byte buffers, AES-GCM at level %s", tcti,
-	    t->shared ? "shared" : "exclusive", t->cap, t->maxbuf,
+	m2m_debug("tpm: open through \"%s\" (%s mode%s): %zu keys loaded at "
+	    "most, %zu-byte buffers, AES-GCM at level %s", tcti,
+	    t->shared ? "shared" : "exclusive",
+	    conf->tpm_mode == M2M_TPM_MODE_AUTO ? ", auto" : "", t->cap,
+	    t->maxbuf,
 	    t->have_encdec ? "H" : "T");
 	*ret_impl = t;
 	t = NULL;	/* transferred */
@@ -1672,9 +1688,6 @@ aes_gcm_level_t(struct tpm *t, const struct m2m_keyref *key, int encrypt,
 		*ret_outlen = outlen;
 	return r;
 }
-
-/* see tpm_int.h */
-int m2m_tpm_test_shared = -1;
 
 /* see tpm_int.h */
 void

@@ -114,10 +114,5 @@ int	m2m_tpm_gcm(tpm_ecb_fn ecb, void *arg, size_t maxblocks, int encrypt,
  * (AES-GCM at level T).
  */
 void	m2m_tpm_test_level_t(void *impl);
-/*
- * For the unit test only: the mode of backends opened from now on: -1 (the
- * default) chooses by TCTI, 0 exclusive, 1 shared (see tpm.c).
- */
-extern int m2m_tpm_test_shared;
 
 #endif /* M2M_TPM_INT_H */

@@ -144,6 +144,7 @@ test_good_hsm(void **state)
 	assert_int_equal(c->log_level_set, 0);
 	assert_null(c->tpm_tcti);
 	assert_int_equal(c->tpm_primary_handle, 0);
+	assert_int_equal(c->tpm_mode, M2M_TPM_MODE_AUTO);
 	m2m_conf_free(c);
 
 	/* every optional key, in another order, with blank lines */
@@ -199,6 +200,60 @@ test_good_tpm(void **state)
 	assert_int_equal(c->tpm_primary_handle, 0x81000000UL);
 	assert_string_equal(c->tpm_tcti, "tabrmd:");
 	m2m_conf_free(c);
+}
+
+/* [tpm] mode: auto (the default), shared, exclusive; nothing else. */
+static void
+test_tpm_mode(void **state)
+{
+	static const struct {
+		const char		*value;
+		enum m2m_tpm_mode	 want;
+	} good[] = {
+		{ "auto", M2M_TPM_MODE_AUTO },
+		{ "shared", M2M_TPM_MODE_SHARED },
+		{ "exclusive", M2M_TPM_MODE_EXCLUSIVE },
+		{ "exclusive   ; one process owns the TPM",
+		    M2M_TPM_MODE_EXCLUSIVE },
+	};
+	static const char *const bad[] = {
+		"Exclusive", "excl", "shared exclusive", "1", "none",
+	};
+	struct m2m_conf *c = NULL;
+	char text[512], err[256];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(load("[store]\npath = s.db\n[backend]\ntype = tpm\n"
+	    "[tpm]\ntcti = swtpm:\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c->tpm_mode, M2M_TPM_MODE_AUTO);
+	m2m_conf_free(c);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		c = NULL;
+		snprintf(text, sizeof(text), "[store]\npath = s.db\n"
+		    "[backend]\ntype = tpm\n[tpm]\nmode = %s\n"
+		    "tcti = swtpm:\n", good[i].value);
+		assert_int_equal(load(text, &c, err, sizeof(err)), 0);
+		assert_string_equal(err, "");
+		assert_int_equal(c->tpm_mode, good[i].want);
+		m2m_conf_free(c);
+	}
+	/* allowed with the HSM backend too, where it changes nothing */
+	c = NULL;
+	assert_int_equal(load(HSM_CONF "[tpm]\nmode = shared\n", &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(c->tpm_mode, M2M_TPM_MODE_SHARED);
+	m2m_conf_free(c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[store]\npath = s.db\n"
+		    "[backend]\ntype = tpm\n[tpm]\ntcti = swtpm:\n"
+		    "mode = %s\n", bad[i]);
+		load_fails(text, "[tpm] mode: must be auto, shared or "
+		    "exclusive");
+	}
+	load_fails("[tpm]\nmode =\n", "[tpm] mode: empty value");
+	load_fails("[tpm]\nmode = shared\nmode = exclusive\n",
+	    "[tpm] mode: given more than once (line 3)");
 }
 
 static void
@@ -660,6 +715,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_hsm),
 		cmocka_unit_test(test_good_tpm),
+		cmocka_unit_test(test_tpm_mode),
 		cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_unknown_section_and_key),
 		cmocka_unit_test(test_bad_values),

@@ -43,6 +43,7 @@
 #define FOREIGN_H	0x81000102UL
 
 static struct m2m_swtpm *g_tpm;
+static enum m2m_tpm_mode g_mode;	/* [tpm] mode for be_open() */
 static int g_shared;	/* the mode the current test's backend runs in */
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -79,6 +80,7 @@ be_open(size_t cache, unsigned long handle)
 	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
 	c.cache_size = cache;
 	c.tpm_primary_handle = handle;
+	c.tpm_mode = g_mode;
 	r = OPS.open(&c, &impl, err, sizeof(err));
 	if (r != 0)
 		print_error("open: %s: %s\n", m2m_strerror(r), err);
@@ -232,10 +234,11 @@ group_teardown(void **state)
 	return 0;
 }
 
-/* Default mode: chosen by the TCTI, so shared for swtpm (tpm.c). */
+/* Default mode (auto): chosen by the TCTI, so shared for swtpm (tpm.c). */
 static int
 be_setup(void **state)
 {
+	g_mode = M2M_TPM_MODE_AUTO;
 	g_shared = 1;
 	*state = be_open(64, 0);
 	return 0;
@@ -245,7 +248,7 @@ be_setup(void **state)
 static int
 be_setup_excl(void **state)
 {
-	m2m_tpm_test_shared = 0;
+	g_mode = M2M_TPM_MODE_EXCLUSIVE;	/* [tpm] mode = exclusive */
 	g_shared = 0;
 	*state = be_open(64, 0);
 	return 0;
@@ -255,7 +258,7 @@ static int
 be_teardown(void **state)
 {
 	OPS.close(*state);
-	m2m_tpm_test_shared = -1;
+	g_mode = M2M_TPM_MODE_AUTO;
 	return 0;
 }
 
@@ -286,6 +289,14 @@ test_open_absent(void **state)
 	assert_ptr_equal(impl, SENTINEL);
 	assert_non_null(strstr(err, "device:/nonexistent/tpmrm9"));
 
+	/* a mode that conf.c never produces */
+	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
+	c.tpm_mode = (enum m2m_tpm_mode)7;
+	assert_int_equal(OPS.open(&c, &impl, err, sizeof(err)),
+	    M2M_ERR_CONFIG);
+	assert_ptr_equal(impl, SENTINEL);
+	c.tpm_mode = M2M_TPM_MODE_AUTO;
+
 	/* a primary handle outside the owner persistent range */
 	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
 	c.tpm_primary_handle = 0x80000001UL;
@@ -293,6 +304,77 @@ test_open_absent(void **state)
 	    M2M_ERR_CONFIG);
 	assert_ptr_equal(impl, SENTINEL);
 	OPS.close(NULL);
+}
+
+/* Transient objects loaded in the TPM now, seen from another connection. */
+static unsigned
+transient_loaded(void)
+{
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *e = side_open(&tcti);
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	unsigned n;
+
+	assert_int_equal(Esys_GetCapability(e, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, TPM2_CAP_HANDLES, TPM2_HR_TRANSIENT,
+	    TPM2_MAX_CAP_HANDLES, &more, &cap), TSS2_RC_SUCCESS);
+	n = cap->data.handles.count;
+	Esys_Free(cap);
+	side_close(e, tcti);
+	return n;
+}
+
+/*
+ * [tpm] mode is honoured on swtpm, whose TCTI alone would choose shared:
+ * auto and shared hold nothing in the TPM between calls (a cached HMAC is
+ * 5 commands), exclusive keeps the primary and the key loaded (1 command).
+ */
+static void
+test_mode_honoured(void **state)
+{
+	static const struct {
+		enum m2m_tpm_mode	 mode;
+		const char		*name;
+		unsigned long		 cmds;	/* a cached HMAC */
+		unsigned		 loaded; /* objects loaded after it */
+	} cases[] = {
+		{ M2M_TPM_MODE_AUTO, "auto", 5, 0 },
+		{ M2M_TPM_MODE_SHARED, "shared", 5, 0 },
+		{ M2M_TPM_MODE_EXCLUSIVE, "exclusive", 1, 2 },
+	};
+	uint8_t key[32], msg[64], out[32], want[32];
+	struct m2m_backend_stats s0, s1;
+	struct m2m_keyref ref;
+	void *be;
+	size_t i;
+
+	(void)state;
+	rnd(key, sizeof(key));
+	rnd(msg, sizeof(msg));
+	ossl_hmac(M2M_HASH_SHA256, key, 32, msg, sizeof(msg), want);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(transient_loaded(), 0);
+		g_mode = cases[i].mode;
+		be = be_open(64, 0);
+		wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 77);
+		assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg,
+		    sizeof(msg), out), 0);
+		OPS.stats(be, &s0);
+		assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg,
+		    sizeof(msg), out), 0);
+		OPS.stats(be, &s1);
+		assert_memory_equal(out, want, 32);
+		print_message("mode = %s: cached HMAC: %lu command(s), %u "
+		    "object(s) left loaded\n", cases[i].name,
+		    s1.commands - s0.commands, transient_loaded());
+		assert_int_equal(s1.commands - s0.commands, cases[i].cmds);
+		assert_int_equal(transient_loaded(), cases[i].loaded);
+		OPS.close(be);
+		ref_free(&ref);
+	}
+	assert_int_equal(transient_loaded(), 0);	/* close flushed all */
+	g_mode = M2M_TPM_MODE_AUTO;
 }
 
 /* ---- HMAC --------------------------------------------------------------- */
@@ -1725,6 +1807,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_absent),
+		cmocka_unit_test(test_mode_honoured),
 		cmocka_unit_test_setup_teardown(test_hmac_rfc4231, be_setup,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_onem2m_example, be_setup,
