@@ -280,6 +280,7 @@ global_free(void)
 		free(p11.sessions);
 	}
 	p11_session_objects_drop(0, 0);
+	p11_object_cache_drop();
 	free(p11.sobjs);
 	free(p11.sobj_owner);
 	for (i = 0; i < p11.ntokens; i++)

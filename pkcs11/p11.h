@@ -110,9 +110,18 @@ void	p11_session_find_reset(struct p11_session *s);
 /* Convert and validate a caller template (pointers, lengths, count). */
 CK_RV	p11_template_in(CK_ATTRIBUTE_PTR t, CK_ULONG n, struct m2m_attr **ret);
 void	p11_template_free(struct m2m_attr *a);
-/* Load the object a handle names, visible to s; a copy owned by caller. */
+/*
+ * The object a handle names, visible to s, as a shared read-only reference
+ * (it may be the cached or the session-object copy itself): never change
+ * it; release it with m2m_object_free().
+ */
+CK_RV	p11_object_get(struct p11_session *s, CK_OBJECT_HANDLE h,
+	    struct m2m_object **ret);
+/* The same, as a private copy the caller may change and must free. */
 CK_RV	p11_object_load(struct p11_session *s, CK_OBJECT_HANDLE h,
 	    struct m2m_object **ret);
+/* Forget every cached token object (C_Finalize). */
+void	p11_object_cache_drop(void);
 /*
  * Store a new object built by the policy (token or session object),
  * checking the session's rights; sets *ret_handle.  o stays the caller's.

@@ -174,7 +174,7 @@ op_begin(struct p11_session *s, enum p11_op op, CK_MECHANISM_PTR pMech,
 		return CKR_ARGUMENTS_BAD;
 	if (s->op != P11_OP_NONE)
 		return CKR_OPERATION_ACTIVE;
-	if ((rv = p11_object_load(s, hKey, &k)) != CKR_OK)
+	if ((rv = p11_object_get(s, hKey, &k)) != CKR_OK)
 		return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID :
 		    rv;
 	if ((r = m2m_policy_check_use(k, use, now())) != 0) {

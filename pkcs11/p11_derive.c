@@ -431,7 +431,7 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	}
 	if ((rv = p11_template_in(pTemplate, ulAttributeCount, &t)) != CKR_OK)
 		goto out;
-	if ((rv = p11_object_load(s, hBaseKey, &base)) != CKR_OK) {
+	if ((rv = p11_object_get(s, hBaseKey, &base)) != CKR_OK) {
 		if (rv == CKR_OBJECT_HANDLE_INVALID)
 			rv = CKR_KEY_HANDLE_INVALID;
 		goto out;
@@ -686,7 +686,7 @@ C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	if ((rv = p11_object_load(s, hKey, &k)) != CKR_OK) {
+	if ((rv = p11_object_get(s, hKey, &k)) != CKR_OK) {
 		rv = CKR_KEY_HANDLE_INVALID;
 		goto out;
 	}

@@ -80,9 +80,66 @@ visible(const struct p11_session *s, const struct m2m_object *o)
 	    (!m2m_policy_is_private(o) || p11_user_logged_in(s));
 }
 
+/*
+ * The token-object cache: a per-process, direct-mapped table of objects
+ * read from the store, each tagged with the store generation seen before
+ * it was read (m2m_store_generation() in store.h).  An entry is used only
+ * while the generation is unchanged, so any write by any process, this
+ * one included, makes every entry stale; between writes an operation on a
+ * token key costs a memory load instead of an SQL read.  Entries are
+ * shared, read-only references (m2m_object_ref); guarded by the module lock.
+ */
+#define OCACHE_SLOTS	256
+
+static struct {
+	struct m2m_object	*o;
+	uint64_t		 gen;
+} ocache[OCACHE_SLOTS];
+
+/* see p11.h */
+void
+p11_object_cache_drop(void)
+{
+	size_t i;
+
+	for (i = 0; i < OCACHE_SLOTS; i++) {
+		m2m_object_free(ocache[i].o);
+		ocache[i].o = NULL;
+	}
+}
+
+/* Token object h, from the cache when current; a new reference. */
+static int
+token_object_get(const struct p11_session *s, CK_OBJECT_HANDLE h,
+    struct m2m_object **ret)
+{
+	struct m2m_store *st = m2m_core_store(p11.core);
+	struct m2m_object *o = NULL;
+	size_t slot = (size_t)(h % OCACHE_SLOTS);
+	uint64_t gen;
+	int r, cacheable;
+
+	cacheable = m2m_store_generation(st, &gen) == 0;
+	if (cacheable && ocache[slot].o != NULL && ocache[slot].gen == gen &&
+	    ocache[slot].o->id == h &&
+	    ocache[slot].o->token_id == s->token_id) {
+		*ret = m2m_object_ref(ocache[slot].o);
+		return 0;
+	}
+	if ((r = m2m_store_object_get(st, s->token_id, h, &o)) != 0)
+		return r;
+	if (cacheable) {
+		m2m_object_free(ocache[slot].o);
+		ocache[slot].o = m2m_object_ref(o);
+		ocache[slot].gen = gen;
+	}
+	*ret = o;
+	return 0;
+}
+
 /* see p11.h */
 CK_RV
-p11_object_load(struct p11_session *s, CK_OBJECT_HANDLE h,
+p11_object_get(struct p11_session *s, CK_OBJECT_HANDLE h,
     struct m2m_object **ret)
 {
 	struct m2m_object *o = NULL;
@@ -95,24 +152,42 @@ p11_object_load(struct p11_session *s, CK_OBJECT_HANDLE h,
 	if (is_session_handle(h)) {
 		if ((i = sobj_index(h)) < 0)
 			return CKR_OBJECT_HANDLE_INVALID;
-		if ((r = m2m_object_dup(p11.sobjs[i], &o)) != 0)
-			return p11_rv(r);
-	} else {
-		r = m2m_store_object_get(m2m_core_store(p11.core),
-		    s->token_id, h, &o);
+		o = m2m_object_ref(p11.sobjs[i]);
+	} else if ((r = token_object_get(s, h, &o)) != 0) {
 		if (r == M2M_ERR_NOT_FOUND)
 			return CKR_OBJECT_HANDLE_INVALID;
-		if (r != 0) {
-			m2m_error("cannot read object %lu: %s", h,
-			    m2m_strerror(r));
-			return p11_rv(r);
-		}
+		m2m_error("cannot read object %lu: %s", h, m2m_strerror(r));
+		return p11_rv(r);
 	}
 	if (!visible(s, o)) {
 		m2m_object_free(o);
 		return CKR_OBJECT_HANDLE_INVALID;
 	}
 	*ret = o;
+	return CKR_OK;
+}
+
+/* see p11.h */
+CK_RV
+p11_object_load(struct p11_session *s, CK_OBJECT_HANDLE h,
+    struct m2m_object **ret)
+{
+	struct m2m_object *o = NULL, *c = NULL;
+	CK_RV rv;
+	int r;
+
+	*ret = NULL;
+	if ((rv = p11_object_get(s, h, &o)) != CKR_OK)
+		return rv;
+	if (!m2m_object_shared(o)) {
+		*ret = o;
+		return CKR_OK;
+	}
+	r = m2m_object_dup(o, &c);
+	m2m_object_free(o);
+	if (r != 0)
+		return p11_rv(r);
+	*ret = c;
 	return CKR_OK;
 }
 
@@ -349,7 +424,7 @@ C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 
 	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
 		return rv;
-	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+	if ((rv = p11_object_get(s, hObject, &o)) != CKR_OK)
 		goto out;
 	if (o->on_token && !p11_session_is_rw(s)) {
 		rv = CKR_SESSION_READ_ONLY;
@@ -394,7 +469,7 @@ C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+	if ((rv = p11_object_get(s, hObject, &o)) != CKR_OK)
 		goto out;
 	*pulSize = CK_UNAVAILABLE_INFORMATION;
  out:
@@ -451,7 +526,7 @@ C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+	if ((rv = p11_object_get(s, hObject, &o)) != CKR_OK)
 		goto out;
 	for (i = 0; i < ulCount; i++) {
 		CK_ATTRIBUTE_PTR t = &pTemplate[i];

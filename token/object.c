@@ -39,10 +39,31 @@ m2m_object_free(struct m2m_object *o)
 {
 	if (o == NULL)
 		return;
+	/* not the last holder: one fewer */
+	if (__atomic_load_n(&o->extra_refs, __ATOMIC_ACQUIRE) != 0 &&
+	    __atomic_fetch_sub(&o->extra_refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
 	attrs_free(o->attrs, o->nattrs);
 	free(o->blob);
 	free(o->aux);
 	free(o);
+}
+
+/* see object.h */
+struct m2m_object *
+m2m_object_ref(struct m2m_object *o)
+{
+	if (o != NULL)
+		__atomic_add_fetch(&o->extra_refs, 1, __ATOMIC_ACQ_REL);
+	return o;
+}
+
+/* see object.h */
+int
+m2m_object_shared(const struct m2m_object *o)
+{
+	return o != NULL &&
+	    __atomic_load_n(&o->extra_refs, __ATOMIC_ACQUIRE) != 0;
 }
 
 static int
@@ -73,6 +94,7 @@ m2m_object_dup(const struct m2m_object *o, struct m2m_object **ret)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
 	*c = *o;
+	c->extra_refs = 0;
 	c->attrs = NULL;
 	c->nattrs = 0;
 	c->blob = c->aux = NULL;

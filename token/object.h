@@ -33,13 +33,26 @@ struct m2m_object {
 	size_t		 bloblen;
 	uint8_t		*aux;		/* wrapped TLS-PSK premaster form */
 	size_t		 auxlen;
+	unsigned int	 extra_refs;	/* holders besides the first; see
+					   m2m_object_ref() */
 };
 
 /* A new empty object; 0 or M2M_ERR_NO_MEMORY. */
 int	m2m_object_new(struct m2m_object **ret);
-/* Free attributes, blobs and the object; NULL accepted. */
+/*
+ * Drop one reference: the last one frees attributes, blobs and the object.
+ * NULL accepted.  A new object has one reference.
+ */
 void	m2m_object_free(struct m2m_object *o);
-/* Deep copy. */
+/*
+ * Take one more reference to o and return o (thread-safe count).  While an
+ * object has more than one holder it must not be changed: a holder that
+ * wants to change it works on an m2m_object_dup() copy.
+ */
+struct m2m_object *m2m_object_ref(struct m2m_object *o);
+/* 1 when o has more than one holder, else 0. */
+int	m2m_object_shared(const struct m2m_object *o);
+/* Deep copy, with one reference of its own. */
 int	m2m_object_dup(const struct m2m_object *o, struct m2m_object **ret);
 /* The attribute of that type, or NULL. */
 const struct m2m_attr *m2m_object_attr(const struct m2m_object *o,

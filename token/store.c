@@ -23,6 +23,7 @@
  *  - busy timeout 10 s: a writer waits for another writer instead of
  *    failing at once; past that, M2M_ERR_BUSY.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -164,6 +165,7 @@ struct m2m_store {
 	sqlite3		*db;
 	char		*path;		/* for log lines */
 	sqlite3_stmt	*st[ST_COUNT];
+	uint64_t	*gen;		/* shared write counter; NULL = none */
 };
 
 /* A zero-length blob must be bound from a non-NULL pointer, else it is NULL. */
@@ -260,13 +262,73 @@ bind_attr(sqlite3_stmt *st, int i, const struct m2m_object *o,
 	return bind_bytes(st, i, a->val, a->len);
 }
 
-/* Step a statement that returns no row. */
+/*
+ * The generation file, "<store>-gen": one 64-bit counter in a shared
+ * mapping that every process using the store increments around each write
+ * (see m2m_store_generation() in store.h).  Counting before the statement
+ * makes a reader that looks during a write reload; counting after it makes
+ * any copy read during the write stale once the write is done.
+ */
+#define STORE_GEN_SUFFIX	"-gen"
+#define STORE_GEN_SIZE		4096
+
+static void
+gen_bump(const struct m2m_store *s)
+{
+	if (s->gen != NULL)
+		__atomic_add_fetch(s->gen, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Map the generation file of path.  Without one (read-only directory,
+ * file system without shared mappings) the store works as before and
+ * m2m_store_generation() says so: callers then cache nothing.
+ */
+static void
+gen_open(struct m2m_store *s)
+{
+	char gpath[PATH_MAX];
+	const char *why = NULL;
+	struct stat st;
+	void *p;
+	int fd = -1;
+
+	if ((size_t)snprintf(gpath, sizeof(gpath), "%s%s", s->path,
+	    STORE_GEN_SUFFIX) >= sizeof(gpath)) {
+		m2m_info("store %s: path too long for a generation file; "
+		    "no object cache", s->path);
+		return;
+	}
+	if ((fd = open(gpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) < 0 || fstat(fd, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (st.st_size < STORE_GEN_SIZE &&
+	    ftruncate(fd, STORE_GEN_SIZE) != 0)
+		why = strerror(errno);
+	else if ((p = mmap(NULL, STORE_GEN_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0)) == MAP_FAILED)
+		why = strerror(errno);
+	else
+		s->gen = p;
+	if (why != NULL)
+		m2m_info("store %s: generation file %s: %s; no object cache",
+		    s->path, gpath, why);
+	if (fd >= 0)
+		close(fd);	/* a mapping outlives its descriptor */
+}
+
+/* Step a statement that returns no row (every write goes through here). */
 static int
 step_done(const struct m2m_store *s, sqlite3_stmt *st, const char *what)
 {
 	int rc;
 
-	if ((rc = sqlite3_step(st)) == SQLITE_DONE)
+	gen_bump(s);
+	rc = sqlite3_step(st);
+	gen_bump(s);
+	if (rc == SQLITE_DONE)
 		return 0;
 	if (M2M_NEVER(rc == SQLITE_ROW))
 		return M2M_ERR_INTERNAL;
@@ -619,6 +681,7 @@ m2m_store_open(const char *path, struct m2m_store **ret, char *errbuf,
 			goto out;
 		}
 	}
+	gen_open(s);
 	*ret = s;
 	s = NULL;	/* transferred */
 	r = 0;
@@ -647,8 +710,22 @@ m2m_store_close(struct m2m_store *s)
 	if (s->db != NULL && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close_v2(s->db);
+	if (s->gen != NULL)
+		munmap(s->gen, STORE_GEN_SIZE);
 	free(s->path);
 	free(s);
+}
+
+/* see store.h */
+int
+m2m_store_generation(const struct m2m_store *s, uint64_t *ret)
+{
+	if (s == NULL || ret == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (s->gen == NULL)
+		return M2M_ERR_UNSUPPORTED;
+	*ret = __atomic_load_n(s->gen, __ATOMIC_SEQ_CST);
+	return 0;
 }
 
 /* see store.h */

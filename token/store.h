@@ -44,6 +44,17 @@ int	m2m_store_open(const char *path, struct m2m_store **ret,
 	    char *errbuf, size_t errlen);
 void	m2m_store_close(struct m2m_store *s);
 
+/*
+ * The store's generation: a counter shared by every process that has the
+ * store open (a mapped file "<path>-gen" beside it), changed by every write
+ * any of them makes, before and after the write.  A copy of a row read
+ * after the generation was g is current for as long as the generation is
+ * still g.  Reading it costs one memory load, not an SQL statement.
+ * M2M_ERR_UNSUPPORTED when the file could not be made (then cache nothing).
+ * Writes made with other tools than this code do not change it.
+ */
+int	m2m_store_generation(const struct m2m_store *s, uint64_t *ret);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Nested begin is an error. */
 int	m2m_store_begin(struct m2m_store *s);
 int	m2m_store_commit(struct m2m_store *s);

@@ -954,6 +954,75 @@ test_two_connections(void **state)
 	m2m_store_close(s2);
 }
 
+/*
+ * The generation: shared by two connections (as by two processes), moved
+ * by every write of either, by no read; a failed write moves it too.
+ */
+static void
+test_generation(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s2 = NULL;
+	struct m2m_object *o = NULL;
+	uint64_t g1, g2, g3, t, id, n;
+
+	assert_int_equal(m2m_store_open(f->path, &s2, NULL, 0), 0);
+	assert_int_equal(m2m_store_generation(f->s, &g1), 0);
+	assert_int_equal(m2m_store_generation(s2, &g2), 0);
+	assert_true(g1 == g2);
+	assert_int_equal(m2m_store_generation(NULL, &g1),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_store_generation(f->s, NULL),
+	    M2M_ERR_INVALID_ARGUMENT);
+
+	t = add_token(f->s, "gen");
+	assert_int_equal(m2m_store_generation(s2, &g2), 0);
+	assert_true(g2 > g1);
+
+	/* reads leave it alone */
+	assert_int_equal(m2m_store_object_count(s2, t, &n), 0);
+	id = add_obj(s2, t, "x", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	assert_int_equal(m2m_store_generation(f->s, &g1), 0);
+	assert_int_equal(m2m_store_object_get(f->s, t, id, &o), 0);
+	assert_int_equal(m2m_store_object_count(f->s, t, &n), 0);
+	assert_int_equal(m2m_store_generation(s2, &g2), 0);
+	assert_true(g1 == g2);
+
+	/* an update and a delete by one are seen by the other */
+	assert_int_equal(m2m_object_attr_set(o, CKA_LABEL, "y", 1), 0);
+	assert_int_equal(m2m_store_object_update(f->s, o), 0);
+	assert_int_equal(m2m_store_generation(s2, &g2), 0);
+	assert_true(g2 > g1);
+	assert_int_equal(m2m_store_object_delete(s2, t, id), 0);
+	assert_int_equal(m2m_store_generation(f->s, &g3), 0);
+	assert_true(g3 > g2);
+
+	/* a write that fails (the row is gone) still moves it */
+	assert_int_equal(m2m_store_object_delete(f->s, t, id),
+	    M2M_ERR_NOT_FOUND);
+	assert_int_equal(m2m_store_generation(s2, &g1), 0);
+	assert_true(g1 > g3);
+	m2m_object_free(o);
+	m2m_store_close(s2);
+}
+
+/* No generation file possible: the store works, the generation says so. */
+static void
+test_generation_unavailable(void **state)
+{
+	struct fx *f = *state;
+	char gpath[160];
+	uint64_t g, t;
+
+	snprintf(gpath, sizeof(gpath), "%s-gen", f->path);
+	assert_int_equal(mkdir(gpath, 0700), 0);
+	assert_int_equal(m2m_store_open(f->path, &f->s, NULL, 0), 0);
+	assert_int_equal(m2m_store_generation(f->s, &g),
+	    M2M_ERR_UNSUPPORTED);
+	t = add_token(f->s, "nogen");
+	assert_true(t != 0);
+}
+
 /* Several processes create the same fresh file at once: all succeed. */
 static void
 test_concurrent_create(void **state)
@@ -1130,6 +1199,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_two_connections,
 		    setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_generation, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_generation_unavailable,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_create, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_scale_and_plan,
