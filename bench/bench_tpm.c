@@ -841,7 +841,7 @@ main(int argc, char **argv)
 	if ((dir = getenv("BENCH_TPM_DIR")) == NULL || *dir == '\0')
 		bench_die("BENCH_TPM_DIR is not set (bench/run sets it)");
 	if ((p = getenv("BENCH_SWTPM_PORT")) == NULL ||
-	    (swtpm = atoi(p)) <= 0 || swtpm > 65534)
+	    (swtpm = (int)strtol(p, NULL, 10)) <= 0 || swtpm > 65534)
 		bench_die("BENCH_SWTPM_PORT is not set (bench/run sets it)");
 	if (getenv("TPM2_PKCS11_STORE") == NULL)
 		bench_die("TPM2_PKCS11_STORE is not set (bench/run sets it)");
