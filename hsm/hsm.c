@@ -86,6 +86,7 @@ struct blob {
 	const uint8_t		*wrapkey_id;
 	const uint8_t		*wrapped;
 	size_t			 wrappedlen;
+	const uint8_t		*prehash;	/* wrapped SHA-256(key), or NULL */
 };
 
 /*
@@ -763,14 +764,15 @@ static int
 blob_parse(const struct m2m_keyref *key, struct blob *ret)
 {
 	const uint8_t *p;
-	size_t keylen, valuelen;
+	size_t keylen, valuelen, wlen, phlen;
 
 	if (key == NULL || key->blob == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
 	p = key->blob;
 	if (key->bloblen < M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MIN ||
 	    key->bloblen > M2M_HSM_BLOB_MAX ||
-	    memcmp(p, M2M_HSM_MAGIC, 4) != 0 || p[4] != M2M_HSM_VERSION)
+	    memcmp(p, M2M_HSM_MAGIC, 4) != 0 ||
+	    (p[4] != M2M_HSM_VERSION && p[4] != M2M_HSM_VERSION_PREHASH))
 		return M2M_ERR_DATA_INVALID;
 	if (p[5] != M2M_KIND_HMAC && p[5] != M2M_KIND_AES)
 		return M2M_ERR_DATA_INVALID;
@@ -781,17 +783,45 @@ blob_parse(const struct m2m_keyref *key, struct blob *ret)
 	    (p[5] == M2M_KIND_AES && keylen != 16 && keylen != 24 &&
 	    keylen != 32))
 		return M2M_ERR_DATA_INVALID;
+	/*
+	 * The pre-hashed form: only HMAC keys longer than a block have one
+	 * (wrap() gives it to all of them; version-1 blobs of such keys,
+	 * written before it existed, work without).
+	 */
+	phlen = p[4] == M2M_HSM_VERSION_PREHASH ?
+	    M2M_HSM_PREHASH_WRAPPED_LEN : 0;
+	if (phlen != 0 && (p[5] != M2M_KIND_HMAC ||
+	    keylen <= M2M_HSM_HMAC_PAD))
+		return M2M_ERR_DATA_INVALID;
 	valuelen = value_len(p[5], keylen);
 	/* RFC 5649 output is exactly the padded value plus 8 bytes */
-	if (key->bloblen - M2M_HSM_HDR_LEN != roundup8(valuelen) + 8)
+	wlen = roundup8(valuelen) + 8;
+	if (key->bloblen - M2M_HSM_HDR_LEN != wlen + phlen)
 		return M2M_ERR_DATA_INVALID;
 	ret->kind = p[5];
 	ret->keylen = keylen;
 	ret->valuelen = valuelen;
 	ret->wrapkey_id = p + 8;
 	ret->wrapped = p + M2M_HSM_HDR_LEN;
-	ret->wrappedlen = key->bloblen - M2M_HSM_HDR_LEN;
+	ret->wrappedlen = wlen;
+	ret->prehash = phlen != 0 ? ret->wrapped + wlen : NULL;
 	return 0;
+}
+
+/*
+ * The pre-hashed form of b (see M2M_HSM_VERSION_PREHASH) as a blob of its
+ * own: an HMAC key of 32 bytes stored as 64, same wrapping key.
+ */
+static void
+blob_prehash(const struct blob *b, struct blob *ret)
+{
+	ret->kind = M2M_KIND_HMAC;
+	ret->keylen = 32;
+	ret->valuelen = M2M_HSM_HMAC_PAD;
+	ret->wrapkey_id = b->wrapkey_id;
+	ret->wrapped = b->prehash;
+	ret->wrappedlen = M2M_HSM_PREHASH_WRAPPED_LEN;
+	ret->prehash = NULL;
 }
 
 /*
@@ -1073,24 +1103,23 @@ hsm_close(void *impl)
 	hsm_free(impl);
 }
 
-/* see backend.h */
+/*
+ * Wrap value[0..vlen) as an HSM object of kind: create a session object,
+ * C_WrapKey it under the current wrapping key into out (exactly
+ * roundup8(vlen) + 8 bytes, *ret_len), destroy it.  Under h->lock.
+ */
 static int
-hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
-    uint8_t **ret_blob, size_t *ret_bloblen)
+wrap_value(struct hsm *h, enum m2m_key_kind kind, uint8_t *value,
+    size_t vlen, uint8_t *out, size_t *ret_len)
 {
-	struct hsm *h = impl;
 	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
-	uint8_t value[M2M_KEY_MAX], wrapped[M2M_HSM_WRAPPED_MAX];
-	uint8_t *blob = NULL;
-	CK_ULONG wlen = sizeof(wrapped);
-	size_t vlen;
-	int locked = 0, r = M2M_ERR_INTERNAL;
+	CK_ULONG wlen = M2M_HSM_WRAPPED_MAX;
 	CK_ATTRIBUTE tmpl[] = {
 		ATTR(CKA_CLASS, &ck_secret, sizeof(ck_secret)),
 		ATTR(CKA_KEY_TYPE, kind == M2M_KIND_AES ? &ck_aes : &ck_generic,
 		    sizeof(CK_KEY_TYPE)),
-		ATTR(CKA_VALUE, value, 0),
+		ATTR(CKA_VALUE, value, vlen),
 		ATTR_BOOL(CKA_TOKEN, 0),
 		ATTR_BOOL(CKA_PRIVATE, 1),
 		ATTR_BOOL(CKA_SENSITIVE, 1),
@@ -1101,6 +1130,40 @@ hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
 		 */
 		ATTR_BOOL(CKA_EXTRACTABLE, 1),
 	};
+	int r = M2M_ERR_INTERNAL;
+
+	if ((r = ckr(h, P11(h, C_CreateObject)(h->session, tmpl,
+	    sizeof(tmpl) / sizeof(tmpl[0]), &obj), M2M_HSM_OP_OTHER)) != 0)
+		goto out;
+	if ((r = ckr(h, P11(h, C_WrapKey)(h->session, &mech,
+	    h->wk[h->cur].handle, obj, out, &wlen),
+	    M2M_HSM_OP_OTHER)) != 0)
+		goto out;
+	if (wlen != roundup8(vlen) + 8) {
+		m2m_error("HSM token '%s': C_WrapKey(CKM_AES_KEY_WRAP_PAD) "
+		    "gave %lu bytes for a %zu-byte key", h->label,
+		    (unsigned long)wlen, vlen);
+		r = M2M_ERR_BACKEND;
+		goto out;
+	}
+	*ret_len = wlen;
+	r = 0;
+ out:
+	destroy(h, obj);
+	return r;
+}
+
+/* see backend.h */
+static int
+hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
+    uint8_t **ret_blob, size_t *ret_bloblen)
+{
+	struct hsm *h = impl;
+	uint8_t value[M2M_KEY_MAX], wrapped[M2M_HSM_WRAPPED_MAX];
+	uint8_t ph[M2M_HSM_HMAC_PAD], phw[M2M_HSM_PREHASH_WRAPPED_LEN];
+	uint8_t *blob = NULL;
+	size_t vlen, wlen = 0, phwlen = 0;
+	int locked = 0, prehash, r = M2M_ERR_INTERNAL;
 
 	if (h == NULL || key == NULL || ret_blob == NULL ||
 	    ret_bloblen == NULL)
@@ -1120,7 +1183,15 @@ hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
 	vlen = value_len(kind, len);
 	memset(value, 0, sizeof(value));
 	memcpy(value, key, len);
-	tmpl[2].ulValueLen = vlen;
+	/* see M2M_HSM_VERSION_PREHASH in hsm.h */
+	memset(ph, 0, sizeof(ph));
+	prehash = kind == M2M_KIND_HMAC && len > M2M_HSM_HMAC_PAD;
+	if (prehash && EVP_Digest(key, len, ph, NULL, EVP_sha256(),
+	    NULL) != 1) {
+		m2m_error("HSM token '%s': SHA-256 failed", h->label);
+		r = M2M_ERR_INTERNAL;
+		goto out;
+	}
 
 	pthread_mutex_lock(&h->lock);
 	locked = 1;
@@ -1133,41 +1204,33 @@ hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
 		r = M2M_ERR_BACKEND_ABSENT;
 		goto out;
 	}
-	if ((r = ckr(h, P11(h, C_CreateObject)(h->session, tmpl,
-	    sizeof(tmpl) / sizeof(tmpl[0]), &obj), M2M_HSM_OP_OTHER)) != 0)
+	if ((r = wrap_value(h, kind, value, vlen, wrapped, &wlen)) != 0)
 		goto out;
-	if ((r = ckr(h, P11(h, C_WrapKey)(h->session, &mech,
-	    h->wk[h->cur].handle, obj, wrapped, &wlen),
-	    M2M_HSM_OP_OTHER)) != 0)
+	if (prehash && ((r = wrap_value(h, M2M_KIND_HMAC, ph, sizeof(ph),
+	    phw, &phwlen)) != 0))
 		goto out;
-	if (wlen != roundup8(vlen) + 8) {
-		m2m_error("HSM token '%s': C_WrapKey(CKM_AES_KEY_WRAP_PAD) "
-		    "gave %lu bytes for a %zu-byte key", h->label,
-		    (unsigned long)wlen, vlen);
-		r = M2M_ERR_BACKEND;
-		goto out;
-	}
-	if ((blob = malloc(M2M_HSM_HDR_LEN + wlen)) == NULL) {
+	if ((blob = malloc(M2M_HSM_HDR_LEN + wlen + phwlen)) == NULL) {
 		r = M2M_ERR_NO_MEMORY;
 		goto out;
 	}
 	memcpy(blob, M2M_HSM_MAGIC, 4);
-	blob[4] = M2M_HSM_VERSION;
+	blob[4] = prehash ? M2M_HSM_VERSION_PREHASH : M2M_HSM_VERSION;
 	blob[5] = (uint8_t)kind;
 	blob[6] = (uint8_t)(len >> 8);
 	blob[7] = (uint8_t)len;
 	memcpy(blob + 8, h->wk[h->cur].id, M2M_HSM_WRAP_ID_LEN);
 	memcpy(blob + M2M_HSM_HDR_LEN, wrapped, wlen);
+	memcpy(blob + M2M_HSM_HDR_LEN + wlen, phw, phwlen);
 	*ret_blob = blob;
-	*ret_bloblen = M2M_HSM_HDR_LEN + wlen;
+	*ret_bloblen = M2M_HSM_HDR_LEN + wlen + phwlen;
 	blob = NULL;	/* transferred */
 	r = 0;
  out:
-	destroy(h, obj);
 	if (locked)
 		pthread_mutex_unlock(&h->lock);
 	free(blob);
 	m2m_wipe(value, sizeof(value));
+	m2m_wipe(ph, sizeof(ph));
 	return r;
 }
 
@@ -1180,7 +1243,8 @@ hsm_hmac(void *impl, const struct m2m_keyref *key, enum m2m_hash hash,
 	struct m2m_secret *value = NULL;
 	CK_MECHANISM mech = { hmac_mech(hash), NULL, 0 };
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
-	struct blob b;
+	struct m2m_keyref ph;
+	struct blob b, pb;
 	uint8_t mac[M2M_HASH_MAX_LEN];
 	CK_ULONG maclen = sizeof(mac);
 	size_t outlen = m2m_hash_len(hash);
@@ -1197,6 +1261,15 @@ hsm_hmac(void *impl, const struct m2m_keyref *key, enum m2m_hash hash,
 		return r;
 	if (msglen == 0)
 		msg = empty;
+
+	if (hash == M2M_HASH_SHA256 && b.prehash != NULL) {
+		/* HMAC-SHA-256 with a key over 64 bytes: the hashed form */
+		ph = *key;
+		ph.id = key->id != 0 ? key->id | M2M_HSM_ID_PREHASH : 0;
+		key = &ph;
+		blob_prehash(&b, &pb);
+		b = pb;
+	}
 
 	pthread_mutex_lock(&h->lock);
 	if ((r = ready(h)) != 0)
@@ -1434,6 +1507,7 @@ hsm_forget(void *impl, uint64_t id)
 		return;
 	pthread_mutex_lock(&h->lock);
 	destroy(h, m2m_hsm_cache_remove(h->cache, id));
+	destroy(h, m2m_hsm_cache_remove(h->cache, id | M2M_HSM_ID_PREHASH));
 	pthread_mutex_unlock(&h->lock);
 }
 

@@ -14,7 +14,7 @@
 #include "backend.h"
 
 /*
- * Blob layout, version 1 (all HSM blobs; nothing else is stored):
+ * Blob layout, version 1 (every blob but those of version 2 below):
  *
  *   offset 0  4 bytes  magic "M2MH"
  *          4  1 byte   version (1)
@@ -40,13 +40,36 @@
  * reveal(), hmac_keymsg() and the level-T HMAC-SHA-256 path, and changes
  * no MAC computed inside the HSM.  The store protects the header.
  */
+/*
+ * Version 2: an HMAC key longer than M2M_HSM_HMAC_PAD (64) bytes, laid out
+ * as version 1 followed by a second wrapped value, SHA-256(key) zero-padded
+ * to 64 bytes (M2M_HSM_PREHASH_WRAPPED_LEN bytes wrapped).  RFC 2104 hashes
+ * a key longer than the block, so HMAC-SHA-256 with the key and with this
+ * form are the same function; the HSM runs HMAC-SHA-256 with the second
+ * (level H), every other hash and reveal() use the first.  Why keep it:
+ * SoftHSM2 2.6.1 gives back an RFC 5649-wrapped key with its padding (see
+ * probe_unwrap_padding() in hsm.c), which for such keys changes an
+ * HMAC-SHA-256 in the HSM; version 1 blobs of those keys fall back to the
+ * host (level T).  The TLS-PSK premaster of a 32-byte PSK is 68 bytes.
+ * Both wrapped values are checked by RFC 5649 on unwrap; the header
+ * (version included) is not authenticated, and the version must agree
+ * with kind and length.
+ */
 #define M2M_HSM_MAGIC		"M2MH"
 #define M2M_HSM_VERSION		1
+#define M2M_HSM_VERSION_PREHASH	2
 #define M2M_HSM_HDR_LEN		24
 #define M2M_HSM_HMAC_PAD	64	/* largest output, smallest block */
 #define M2M_HSM_WRAPPED_MIN	16	/* RFC 5649: AIV + one 8-byte block */
 #define M2M_HSM_WRAPPED_MAX	(M2M_KEY_MAX + 8)
-#define M2M_HSM_BLOB_MAX	(M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MAX)
+#define M2M_HSM_PREHASH_WRAPPED_LEN (M2M_HSM_HMAC_PAD + 8)
+#define M2M_HSM_BLOB_MAX	(M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MAX + \
+				    M2M_HSM_PREHASH_WRAPPED_LEN)
+/*
+ * Cache id of a key's pre-hashed form: its own id with bit 63 set (bit 62
+ * marks a key's TLS-PSK premaster form, bit 61 session objects).
+ */
+#define M2M_HSM_ID_PREHASH	(1ULL << 63)
 
 /* The wrapping key's label and CKA_ID length. */
 #define M2M_HSM_WRAP_LABEL	"m2mtoken-wrap"

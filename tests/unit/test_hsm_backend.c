@@ -577,6 +577,91 @@ test_hmac_all_key_lengths(void **state)
 	ref_free(&ref);
 }
 
+/*
+ * HMAC keys longer than 64 bytes (the TLS-PSK premaster of a 32-byte PSK
+ * is 68) carry a pre-hashed form (hsm.h, version 2): HMAC-SHA-256 runs in
+ * the HSM with it, cached, two commands per use, whether or not the
+ * module leaves RFC 5649 padding; a version-1 blob of such a key still
+ * works (the old path); a header that disagrees with the layout is refused.
+ */
+static void
+test_hmac_long_key_prehash(void **state)
+{
+	struct fx *fx = *state;
+	static const size_t lens[] = { 65, 68, 100, 127, 128 };
+	static const enum m2m_hash hs[] = {
+		M2M_HASH_SHA256, M2M_HASH_SHA384, M2M_HASH_SHA512
+	};
+	uint8_t key[M2M_KEY_MAX], msg[100], want[64], out[64], *v1;
+	struct m2m_backend_stats a, b;
+	struct m2m_keyref ref, old;
+	size_t i, j, wl;
+
+	open_be(fx);
+	assert_int_equal(RAND_bytes(msg, sizeof(msg)), 1);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		assert_int_equal(RAND_bytes(key, lens[i]), 1);
+		wrap_ok(fx->be, M2M_KIND_HMAC, key, lens[i], 50 + i, &ref);
+		wl = ((lens[i] + 7) / 8) * 8 + 8;
+		assert_int_equal(ref.bloblen, M2M_HSM_HDR_LEN + wl +
+		    M2M_HSM_PREHASH_WRAPPED_LEN);
+		assert_int_equal(ref.blob[4], M2M_HSM_VERSION_PREHASH);
+		for (j = 0; j < 3; j++) {
+			ref_hmac(hs[j], key, lens[i], msg, sizeof(msg), want);
+			hmac_check(fx->be, &ref, hs[j], msg, sizeof(msg),
+			    want);
+		}
+		/* cached and in the HSM: C_SignInit + C_Sign, no unwrap */
+		ref_hmac(M2M_HASH_SHA256, key, lens[i], msg, sizeof(msg), want);
+		a = stats(fx->be);
+		hmac_check(fx->be, &ref, M2M_HASH_SHA256, msg, sizeof(msg),
+		    want);
+		b = stats(fx->be);
+		assert_int_equal(b.loads - a.loads, 0);
+		assert_int_equal(b.commands - a.commands, 2);
+		/* forget() drops the pre-hashed handle too */
+		ops->forget(fx->be, ref.id);
+		a = stats(fx->be);
+		hmac_check(fx->be, &ref, M2M_HASH_SHA256, msg, sizeof(msg),
+		    want);
+		b = stats(fx->be);
+		assert_int_equal(b.loads - a.loads, 1);
+
+		/* the same key as a version-1 blob (no pre-hashed form) */
+		assert_non_null(v1 = malloc(M2M_HSM_HDR_LEN + wl));
+		memcpy(v1, ref.blob, M2M_HSM_HDR_LEN + wl);
+		v1[4] = M2M_HSM_VERSION;
+		old = ref;
+		old.id = 80 + i;
+		old.blob = v1;
+		old.bloblen = M2M_HSM_HDR_LEN + wl;
+		for (j = 0; j < 3; j++) {
+			ref_hmac(hs[j], key, lens[i], msg, sizeof(msg), want);
+			hmac_check(fx->be, &old, hs[j], msg, sizeof(msg),
+			    want);
+		}
+		/* version and layout must agree */
+		v1[4] = M2M_HSM_VERSION_PREHASH;
+		old.id = 0;
+		assert_int_equal(ops->hmac(fx->be, &old, M2M_HASH_SHA256, msg,
+		    sizeof(msg), out), M2M_ERR_DATA_INVALID);
+		free(v1);
+		((uint8_t *)ref.blob)[4] = M2M_HSM_VERSION;
+		ref.id = 0;
+		assert_int_equal(ops->hmac(fx->be, &ref, M2M_HASH_SHA256, msg,
+		    sizeof(msg), out), M2M_ERR_DATA_INVALID);
+		ref_free(&ref);
+	}
+	/* a short key never has the second form */
+	assert_int_equal(RAND_bytes(key, 64), 1);
+	wrap_ok(fx->be, M2M_KIND_HMAC, key, 64, 0, &ref);
+	assert_int_equal(ref.blob[4], M2M_HSM_VERSION);
+	((uint8_t *)ref.blob)[4] = M2M_HSM_VERSION_PREHASH;
+	assert_int_equal(ops->hmac(fx->be, &ref, M2M_HASH_SHA256, msg,
+	    sizeof(msg), out), M2M_ERR_DATA_INVALID);
+	ref_free(&ref);
+}
+
 static void
 test_hmac_keymsg(void **state)
 {
@@ -981,7 +1066,7 @@ test_wrap_limits(void **state)
 	assert_int_equal(ops->wrap(fx->be, M2M_KIND_HMAC, key, M2M_KEY_MAX,
 	    &blob, &bloblen), 0);
 	assert_int_equal(bloblen, M2M_HSM_BLOB_MAX);
-	assert_memory_equal(blob, "M2MH\x01\x01\x00\x80", 8);
+	assert_memory_equal(blob, "M2MH\x02\x01\x00\x80", 8);
 	free(blob);
 	assert_int_equal(ops->wrap(fx->be, M2M_KIND_HMAC, key, 1, &blob,
 	    &bloblen), 0);
@@ -1888,6 +1973,7 @@ main(void)
 		T(test_hmac_rfc4231_sha256),
 		T(test_hmac_rfc4231_sha512),
 		T(test_hmac_all_key_lengths),
+		T(test_hmac_long_key_prehash),
 		T(test_hmac_keymsg),
 		T(test_gcm_known_answers),
 		T(test_gcm_round_trip),
