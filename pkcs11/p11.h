@@ -124,7 +124,9 @@ CK_RV	p11_object_load(struct p11_session *s, CK_OBJECT_HANDLE h,
 void	p11_object_cache_drop(void);
 /*
  * Store a new object built by the policy (token or session object),
- * checking the session's rights; sets *ret_handle.  o stays the caller's.
+ * checking the session's rights; sets *ret_handle.  The caller keeps its
+ * reference to o (and frees it) but must not change o afterwards: a
+ * session object is o itself, shared (m2m_object_ref).
  */
 CK_RV	p11_object_store(struct p11_session *s, struct m2m_object *o,
 	    CK_OBJECT_HANDLE *ret_handle);

@@ -473,7 +473,20 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	if ((rv = m2m_object_bool(o, CKA_TOKEN, 0) && !p11_session_is_rw(s) ?
 	    CKR_SESSION_READ_ONLY : CKR_OK) != CKR_OK)
 		goto out;
-	if ((r = m2m_core_wrap(p11.core, o, m2m_secret_data(d.value),
+	if (o->role == CK_M2M_ROLE_TLS_MASTER) {
+		/*
+		 * A session secret that goes to the caller's TLS stack next:
+		 * kept as it is in locked memory (policy: never stored), not
+		 * wrapped into the backend only to be unwrapped and read at
+		 * once (6 HSM calls per handshake).  Wiped on destroy.
+		 */
+		if (M2M_NEVER(o->on_token)) {
+			rv = CKR_GENERAL_ERROR;
+			goto out;
+		}
+		o->plain = d.value;
+		d.value = NULL;	/* transferred */
+	} else if ((r = m2m_core_wrap(p11.core, o, m2m_secret_data(d.value),
 	    m2m_secret_len(d.value), p11_session_objauth(s))) != 0) {
 		m2m_error("C_DeriveKey: backend cannot wrap: %s",
 		    m2m_strerror(r));

@@ -226,8 +226,8 @@ p11_object_store(struct p11_session *s, struct m2m_object *o,
 	}
 	if (p11.nsobjs >= 1000000)
 		return CKR_DEVICE_MEMORY;
-	if ((r = m2m_object_dup(o, &c)) != 0)
-		return p11_rv(r);
+	/* the caller is done changing o: share it rather than copy it */
+	c = m2m_object_ref(o);
 	if ((no = realloc(p11.sobjs, (p11.nsobjs + 1) * sizeof(*no))) == NULL)
 		goto nomem;
 	p11.sobjs = no;
@@ -317,8 +317,7 @@ p11_object_lookup(struct p11_session *s, unsigned long role,
 	    &ids, &n) != 0)
 		return 0;
 	for (i = 0; i < n && !found; i++) {
-		if (m2m_store_object_get(m2m_core_store(p11.core), s->token_id,
-		    ids[i], &o) != 0)
+		if (token_object_get(s, ids[i], &o) != 0)
 			continue;
 		if (visible(s, o) && m2m_policy_match(o, t, nt)) {
 			*ret = (CK_OBJECT_HANDLE)o->id;
@@ -489,10 +488,17 @@ value_get(struct p11_session *s, const struct m2m_object *o,
 	CK_RV rv;
 	int r;
 
-	m2m_core_keyref(o, 0, p11_session_objauth(s), &kr);
-	kr.id = 0;	/* a one-off load: do not cache */
-	if ((r = be->ops->reveal(be->impl, &kr, &v)) != 0)
-		return p11_rv(r);
+	if (o->plain != NULL) {
+		/* a TLS_MASTER session secret: held, not wrapped */
+		if ((r = m2m_secret_from(m2m_secret_data(o->plain),
+		    m2m_secret_len(o->plain), &v)) != 0)
+			return p11_rv(r);
+	} else {
+		m2m_core_keyref(o, 0, p11_session_objauth(s), &kr);
+		kr.id = 0;	/* a one-off load: do not cache */
+		if ((r = be->ops->reveal(be->impl, &kr, &v)) != 0)
+			return p11_rv(r);
+	}
 	if (a->pValue == NULL)
 		a->ulValueLen = m2m_secret_len(v);
 	else if (a->ulValueLen < m2m_secret_len(v)) {
@@ -685,8 +691,7 @@ C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		r = m2m_store_object_get(m2m_core_store(p11.core),
-		    s->token_id, ids[i], &o);
+		r = token_object_get(s, ids[i], &o);
 		if (r == M2M_ERR_NOT_FOUND)
 			continue;	/* deleted by another process */
 		if (r != 0) {

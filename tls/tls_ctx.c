@@ -156,6 +156,9 @@ tls_free(struct m2m_tls *t)
 	if (t == NULL)
 		return;
 	EVP_KDF_free(t->prf);
+	EVP_MD_free(t->sha256);
+	EVP_MD_free(t->sha384);
+	EVP_MAC_CTX_free(t->refmac);
 	if (t->prov_m2m != NULL)
 		OSSL_PROVIDER_unload(t->prov_m2m);
 	if (t->prov_default != NULL)

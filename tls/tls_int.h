@@ -36,6 +36,10 @@ struct m2m_tls {
 	OSSL_PROVIDER		*prov_default;
 	OSSL_PROVIDER		*prov_m2m;
 	EVP_KDF			*prf;		/* the default TLS1-PRF */
+	EVP_MD			*sha256;	/* PRF digests, fetched once */
+	EVP_MD			*sha384;
+	EVP_MAC_CTX		*refmac;	/* HMAC keyed with the process
+						   key, copied per reference */
 	CK_FUNCTION_LIST_PTR	f;
 	CK_SLOT_ID		slot;
 	CK_SESSION_HANDLE	session;

@@ -74,12 +74,11 @@ ref_mac(const struct m2m_tls *t, const uint8_t *hdr, const uint8_t *label,
 {
 	uint8_t buf[REF_HDR_LEN + M2M_TLS_LABEL_MAX + 16 + 4];
 	uint32_t pid = (uint32_t)getpid();
-	unsigned int maclen = 32;
-	size_t n = 0;
+	EVP_MAC_CTX *c = NULL;
+	size_t n = 0, maclen = 0;
 	int ok;
 
-	pthread_once(&key_once, proc_key_init);
-	if (!proc_key_ok || label_len > M2M_TLS_LABEL_MAX)
+	if (t->refmac == NULL || label_len > M2M_TLS_LABEL_MAX)
 		return 0;
 	memcpy(buf, hdr, REF_HDR_LEN);
 	n += REF_HDR_LEN;
@@ -89,9 +88,33 @@ ref_mac(const struct m2m_tls *t, const uint8_t *hdr, const uint8_t *label,
 	n += sizeof(t->nonce);
 	memcpy(buf + n, &pid, sizeof(pid));
 	n += sizeof(pid);
-	ok = HMAC(EVP_sha256(), proc_key, sizeof(proc_key), buf, n, mac,
-	    &maclen) != NULL && maclen == 32;
+	/* a copy of the keyed context: no fetch, no key schedule per call */
+	ok = (c = EVP_MAC_CTX_dup(t->refmac)) != NULL &&
+	    EVP_MAC_update(c, buf, n) == 1 &&
+	    EVP_MAC_final(c, mac, &maclen, 32) == 1 && maclen == 32;
+	EVP_MAC_CTX_free(c);
 	OPENSSL_cleanse(buf, sizeof(buf));
+	return ok;
+}
+
+/* The keyed HMAC context ref_mac() copies; 1 on success. */
+static int
+ref_mac_init(struct m2m_tls *t)
+{
+	EVP_MAC *m = NULL;
+	OSSL_PARAM p[2];
+	int ok;
+
+	pthread_once(&key_once, proc_key_init);
+	if (!proc_key_ok)
+		return 0;
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA2-256", 0);
+	p[1] = OSSL_PARAM_construct_end();
+	ok = (m = EVP_MAC_fetch(t->libctx, "HMAC", "provider=default")) !=
+	    NULL && (t->refmac = EVP_MAC_CTX_new(m)) != NULL &&
+	    EVP_MAC_init(t->refmac, proc_key, sizeof(proc_key), p) == 1;
+	EVP_MAC_free(m);
 	return ok;
 }
 
@@ -134,7 +157,6 @@ m2m_tls_ref_derive(struct m2m_tls *t, const uint8_t *ref, size_t len,
 	CK_M2M_TLS12_PSK_PARAMS p;
 	CK_MECHANISM m = { CKM_M2M_TLS12_PSK_MASTER, &p, sizeof(p) };
 	CK_OBJECT_HANDLE h = 0, mk = CK_INVALID_HANDLE;
-	EVP_MD *md = NULL;
 	uint64_t hv = 0;
 	size_t ll, i;
 	int locked = 0, ok = 0;
@@ -182,14 +204,10 @@ m2m_tls_ref_derive(struct m2m_tls *t, const uint8_t *ref, size_t len,
 		goto out;
 	}
 	memset(&p, 0, sizeof(p));
-	if ((md = EVP_MD_fetch(t->libctx, mdname, "provider=default")) ==
-	    NULL) {
-		fail("unknown PRF digest '%s'", mdname);
-		goto out;
-	}
-	if (EVP_MD_is_a(md, "SHA2-256"))
+	/* by name against the digests fetched once (any alias matches) */
+	if (EVP_MD_is_a(t->sha256, mdname))
 		p.prfHashMechanism = CKM_SHA256;
-	else if (EVP_MD_is_a(md, "SHA2-384"))
+	else if (EVP_MD_is_a(t->sha384, mdname))
 		p.prfHashMechanism = CKM_SHA384;
 	else {
 		fail("PRF digest '%s' is not SHA-256 or SHA-384", mdname);
@@ -236,7 +254,6 @@ m2m_tls_ref_derive(struct m2m_tls *t, const uint8_t *ref, size_t len,
 		t->f->C_DestroyObject(t->session, mk);
 	if (locked)
 		pthread_mutex_unlock(&t->lock);
-	EVP_MD_free(md);
 	OPENSSL_cleanse(ms, sizeof(ms));
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return ok;
@@ -497,7 +514,10 @@ m2m_tls_prov_load(struct m2m_tls *t)
 	if (t->prov_m2m == NULL)
 		return 0;
 	t->prf = EVP_KDF_fetch(t->libctx, "TLS1-PRF", "provider=default");
-	return t->prf != NULL;
+	t->sha256 = EVP_MD_fetch(t->libctx, "SHA2-256", "provider=default");
+	t->sha384 = EVP_MD_fetch(t->libctx, "SHA2-384", "provider=default");
+	return t->prf != NULL && t->sha256 != NULL && t->sha384 != NULL &&
+	    ref_mac_init(t);
 }
 
 /* see tls_int.h */

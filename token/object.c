@@ -6,6 +6,7 @@
 
 #include "err.h"
 #include "object.h"
+#include "secret.h"
 
 /* see object.h */
 int
@@ -46,6 +47,7 @@ m2m_object_free(struct m2m_object *o)
 	attrs_free(o->attrs, o->nattrs);
 	free(o->blob);
 	free(o->aux);
+	m2m_secret_free(o->plain);
 	free(o);
 }
 
@@ -98,6 +100,7 @@ m2m_object_dup(const struct m2m_object *o, struct m2m_object **ret)
 	c->attrs = NULL;
 	c->nattrs = 0;
 	c->blob = c->aux = NULL;
+	c->plain = NULL;
 	if (o->nattrs != 0) {
 		if ((c->attrs = calloc(o->nattrs, sizeof(*c->attrs))) == NULL)
 			goto out;
@@ -112,6 +115,10 @@ m2m_object_dup(const struct m2m_object *o, struct m2m_object **ret)
 	}
 	if (dup_bytes(o->blob, o->bloblen, &c->blob) != 0 ||
 	    dup_bytes(o->aux, o->auxlen, &c->aux) != 0)
+		goto out;
+	if (o->plain != NULL && (r = m2m_secret_from(
+	    m2m_secret_data(o->plain), m2m_secret_len(o->plain),
+	    &c->plain)) != 0)
 		goto out;
 	*ret = c;
 	c = NULL;	/* transferred */

@@ -13,6 +13,8 @@
 #define M2M_ATTR_MAX_LEN	4096	/* longest attribute value accepted */
 #define M2M_ATTRS_MAX		64	/* most attributes per object/template */
 
+struct m2m_secret;
+
 struct m2m_attr {
 	unsigned long	 type;	/* CKA_* */
 	uint8_t		*val;	/* malloc'd; NULL when len == 0 */
@@ -33,6 +35,12 @@ struct m2m_object {
 	size_t		 bloblen;
 	uint8_t		*aux;		/* wrapped TLS-PSK premaster form */
 	size_t		 auxlen;
+	/*
+	 * The value itself, in locked memory, for a TLS_MASTER session
+	 * object only (contract section 3: a session secret, extractable by
+	 * design, never stored): it has no blob.  NULL for every other key.
+	 */
+	struct m2m_secret *plain;
 	unsigned int	 extra_refs;	/* holders besides the first; see
 					   m2m_object_ref() */
 };

@@ -1,4 +1,5 @@
 /* m2mtoken: locked, wiped memory for secrets.  See secret.h. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -24,6 +25,47 @@ page_size(void)
 }
 
 /* see secret.h */
+/*
+ * Wiped single pages kept locked for the next secret: locking, marking and
+ * unlocking a page costs three system calls, and a TLS handshake or an
+ * HMAC through the token makes several secrets.  At most SPARE_MAX pages
+ * (all zero, still mlock()ed and MADV_DONTDUMP) wait here; larger secrets
+ * and any beyond that go back to the system as before.
+ */
+#define SPARE_MAX	32
+
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *spare[SPARE_MAX];
+static size_t nspare;
+
+/* A zeroed, locked page from the spares, or NULL. */
+static void *
+spare_take(void)
+{
+	void *p = NULL;
+
+	pthread_mutex_lock(&spare_lock);
+	if (nspare > 0)
+		p = spare[--nspare];
+	pthread_mutex_unlock(&spare_lock);
+	return p;
+}
+
+/* Keep a wiped page; 0 when full (the caller releases it). */
+static int
+spare_put(void *p)
+{
+	int kept = 0;
+
+	pthread_mutex_lock(&spare_lock);
+	if (nspare < SPARE_MAX) {
+		spare[nspare++] = p;
+		kept = 1;
+	}
+	pthread_mutex_unlock(&spare_lock);
+	return kept;
+}
+
 int
 m2m_secret_new(size_t len, struct m2m_secret **ret)
 {
@@ -38,6 +80,8 @@ m2m_secret_new(size_t len, struct m2m_secret **ret)
 		cap = ps;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return M2M_ERR_NO_MEMORY;
+	if (cap == ps && (p = spare_take()) != NULL)
+		goto done;	/* zero, locked, not dumped */
 	if (posix_memalign(&p, ps, cap) != 0) {
 		free(s);
 		return M2M_ERR_NO_MEMORY;
@@ -48,6 +92,7 @@ m2m_secret_new(size_t len, struct m2m_secret **ret)
 #ifdef MADV_DONTDUMP
 	(void)madvise(p, cap, MADV_DONTDUMP);
 #endif
+ done:
 	s->p = p;
 	s->len = len;
 	s->capacity = cap;
@@ -103,11 +148,14 @@ m2m_secret_free(struct m2m_secret *s)
 	if (s == NULL)
 		return;
 	OPENSSL_cleanse(s->p, s->capacity);
+	if (s->capacity == page_size() && spare_put(s->p))
+		goto done;
 #ifdef MADV_DODUMP
 	(void)madvise(s->p, s->capacity, MADV_DODUMP);
 #endif
 	(void)munlock(s->p, s->capacity);
 	free(s->p);
+ done:
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
 }

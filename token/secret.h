@@ -1,7 +1,8 @@
 /*
  * The one type for secret bytes on the heap.  Memory is page-aligned,
  * mlock()ed (best effort) and MADV_DONTDUMP; m2m_secret_free() wipes it
- * before unlocking and freeing, so no call site can forget.
+ * before unlocking and freeing, so no call site can forget.  A few wiped
+ * pages stay locked for reuse (secret.c); they hold only zeros.
  */
 #ifndef M2M_SECRET_H
 #define M2M_SECRET_H

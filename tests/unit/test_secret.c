@@ -178,6 +178,36 @@ test_free_and_wipe(void **state)
 	assert_int_equal(buf[0], 0x77);
 }
 
+/*
+ * Pages kept for reuse come back zeroed, also after a secret wrote its
+ * whole page, and many secrets alive at once (more than are kept) are all
+ * distinct and zeroed.
+ */
+static void
+test_reuse_zeroed(void **state)
+{
+	struct m2m_secret *s[80];
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE), i, j;
+
+	(void)state;
+	for (i = 0; i < 80; i++) {
+		assert_int_equal(m2m_secret_new(32, &s[i]), 0);
+		assert_true(all_zero(m2m_secret_data(s[i]), ps));
+		memset(m2m_secret_data(s[i]), 0xa5, ps);
+		for (j = 0; j < i; j++)
+			assert_ptr_not_equal(m2m_secret_data(s[i]),
+			    m2m_secret_data(s[j]));
+	}
+	for (i = 0; i < 80; i++)
+		m2m_secret_free(s[i]);
+	for (i = 0; i < 80; i++) {
+		assert_int_equal(m2m_secret_new(i % 2 ? 48 : ps, &s[i]), 0);
+		assert_true(all_zero(m2m_secret_data(s[i]), ps));
+	}
+	for (i = 0; i < 80; i++)
+		m2m_secret_free(s[i]);
+}
+
 static void
 test_ct_equal(void **state)
 {
@@ -212,6 +242,7 @@ main(void)
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_truncate),
 		cmocka_unit_test(test_free_and_wipe),
+		cmocka_unit_test(test_reuse_zeroed),
 		cmocka_unit_test(test_ct_equal),
 	};
 
