@@ -634,7 +634,7 @@ int
 m2m_policy_readable(const struct m2m_object *o, unsigned long type)
 {
 	if (type == CKA_VALUE) {
-		if (o->blob == NULL)
+		if (o->blob == NULL && o->plain == NULL)
 			return M2M_ERR_ATTRIBUTE_TYPE;
 		if (m2m_object_bool(o, CKA_SENSITIVE, 1) ||
 		    !m2m_object_bool(o, CKA_EXTRACTABLE, 0))
