@@ -34,19 +34,12 @@ int
 m2m_core_open(struct m2m_conf *conf, struct m2m_core **ret, char *errbuf,
     size_t errlen)
 {
-	struct m2m_core *c = NULL;
 	const struct m2m_backend_ops *ops = NULL;
-	int r = M2M_ERR_INTERNAL, in_txn = 0;
 
 	if (conf == NULL || ret == NULL) {
 		m2m_conf_free(conf);
 		return M2M_ERR_INVALID_ARGUMENT;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		m2m_conf_free(conf);
-		return M2M_ERR_NO_MEMORY;
-	}
-	c->conf = conf;
 	switch (conf->backend) {
 	case M2M_BACKEND_HSM:
 		ops = &m2m_hsm_backend_ops;
@@ -60,9 +53,29 @@ m2m_core_open(struct m2m_conf *conf, struct m2m_core **ret, char *errbuf,
 	if (ops == NULL) {
 		snprintf(errbuf, errlen, "%s: [backend] type: this build "
 		    "has no such backend", conf->path);
-		r = M2M_ERR_CONFIG;
-		goto out;
+		m2m_conf_free(conf);
+		return M2M_ERR_CONFIG;
 	}
+	return m2m_core_open_ops(conf, ops, ret, errbuf, errlen);
+}
+
+/* see core.h */
+int
+m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
+    struct m2m_core **ret, char *errbuf, size_t errlen)
+{
+	struct m2m_core *c = NULL;
+	int r = M2M_ERR_INTERNAL, in_txn = 0;
+
+	if (conf == NULL || ops == NULL || ret == NULL) {
+		m2m_conf_free(conf);
+		return M2M_ERR_INVALID_ARGUMENT;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		m2m_conf_free(conf);
+		return M2M_ERR_NO_MEMORY;
+	}
+	c->conf = conf;
 	if ((r = m2m_store_open(conf->store_path, &c->store, errbuf,
 	    errlen)) != 0)
 		goto out;

@@ -25,6 +25,14 @@ struct m2m_store;
  */
 int	m2m_core_open(struct m2m_conf *conf, struct m2m_core **ret,
 	    char *errbuf, size_t errlen);
+/*
+ * m2m_core_open with the backend ops given instead of the one conf names
+ * (conf->backend is not looked at): for the core's unit tests over a
+ * software backend.  Ownership of conf and errors as m2m_core_open.
+ */
+int	m2m_core_open_ops(struct m2m_conf *conf,
+	    const struct m2m_backend_ops *ops, struct m2m_core **ret,
+	    char *errbuf, size_t errlen);
 void	m2m_core_close(struct m2m_core *c);
 
 struct m2m_store	*m2m_core_store(struct m2m_core *c);
