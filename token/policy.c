@@ -224,6 +224,7 @@ check_value(const struct attr_rule *rule, const struct m2m_attr *a)
 	uint8_t *norm = NULL;
 	size_t nlen;
 	int64_t t;
+	int r;
 
 	switch (rule->kind) {
 	case A_BOOL:
@@ -236,8 +237,10 @@ check_value(const struct attr_rule *rule, const struct m2m_attr *a)
 	case A_UTF8:
 		if (a->len == 0)
 			return M2M_ERR_ATTRIBUTE_VALUE;
-		if (m2m_ident_nfkc(a->val, a->len, &norm, &nlen) != 0)
-			return M2M_ERR_ATTRIBUTE_VALUE;
+		/* running out of memory is not a bad value */
+		if ((r = m2m_ident_nfkc(a->val, a->len, &norm, &nlen)) != 0)
+			return r == M2M_ERR_NO_MEMORY ? r :
+			    M2M_ERR_ATTRIBUTE_VALUE;
 		free(norm);
 		return 0;
 	case A_TIMESTAMP:

@@ -1577,7 +1577,7 @@ stored_so_new_pin(struct tt *t, struct m2m_store *s)
 	tt_expect_pin(s, tt_g.token, 0, TT_USER_PIN, tt_g.objauth);
 }
 
-/* C_CreateObject of a Kpsa: a premaster form too */
+/* C_CreateObject of a Kpsa with a peer id to normalise */
 static int
 op_create_kpsa(struct tt *t)
 {
@@ -1586,6 +1586,7 @@ op_create_kpsa(struct tt *t)
 		TT_ULONG(CKA_M2M_ROLE, tt_role_kpsa),
 		TT_BOOL(CKA_TOKEN, tt_true),
 		TT_STR(CKA_LABEL, "kpsa-2@" TT_FQDN),
+		TT_STR(CKA_M2M_PEER_ID, TT_PEER),
 		TT_ATTR(CKA_VALUE, tt_ke, sizeof(tt_ke)),
 	};
 
@@ -1601,6 +1602,7 @@ stored_create_kpsa(struct tt *t, struct m2m_store *s)
 	assert_int_equal(o->role, CK_M2M_ROLE_KPSA);
 	tt_expect_str(o, CKA_LABEL, "kpsa-2@" TT_FQDN);
 	tt_expect_str(o, CKA_ID, "kpsa-2@" TT_FQDN);
+	tt_expect_str(o, CKA_M2M_PEER_ID, TT_PEER);
 	tt_expect_value(o, 0, tt_ke, sizeof(tt_ke));
 	tt_expect_premaster(o, tt_ke);
 	m2m_object_free(o);
