@@ -671,7 +671,9 @@ tt_derive_expand(struct m2m_core *c, uint64_t token,
 
 /*
  * CKM_M2M_TLS12_PSK_MASTER on the Kpsa object's premaster form: a session
- * object (not stored) holding the 48-byte master secret.
+ * object (not stored) holding the 48-byte master secret as it is, in
+ * locked memory (o->plain), then copied as C_CopyObject copies a session
+ * object.
  */
 static int
 tt_derive_tls(struct m2m_core *c, uint64_t token,
@@ -680,7 +682,7 @@ tt_derive_tls(struct m2m_core *c, uint64_t token,
 {
 	struct m2m_policy_mech pm = { CKM_M2M_TLS12_PSK_MASTER,
 	    CK_M2M_ROLE_TLS_MASTER, CKK_GENERIC_SECRET, 48 };
-	struct m2m_object *base = NULL, *o = NULL;
+	struct m2m_object *base = NULL, *o = NULL, *copy = NULL;
 	struct m2m_secret *value = NULL;
 	const struct m2m_attr *v = NULL;
 	struct m2m_keyref kr;
@@ -702,17 +704,19 @@ tt_derive_tls(struct m2m_core *c, uint64_t token,
 	TT_UNWRITTEN(r, o);
 	if (r != 0)
 		goto out;
-	r = m2m_core_wrap(c, o, m2m_secret_data(value), m2m_secret_len(value),
-	    oa);
-	TT_UNWRITTEN(r, o->blob);
+	o->token_id = token;
+	o->plain = value;
+	value = NULL;	/* transferred */
+	r = m2m_object_dup(o, &copy);
+	TT_UNWRITTEN(r, copy);
 	if (r != 0)
 		goto out;
-	o->token_id = token;
-	*ret = o;
-	o = NULL;	/* transferred */
+	*ret = copy;
+	copy = NULL;	/* transferred */
 	r = 0;
  out:
 	m2m_secret_free(value);
+	m2m_object_free(copy);
 	m2m_object_free(o);
 	m2m_object_free(base);
 	return r;
@@ -1118,17 +1122,19 @@ tt_read_file(const char *path, uint8_t **ret, size_t *ret_len)
 	*ret_len = (size_t)st.st_size;
 }
 
-/* Remove the run's store (and its WAL and shm files). */
+/* Remove the run's store and the files beside it. */
 static void
 tt_remove_store(const char *path)
 {
+	static const char *const suffix[] = { "-wal", "-shm", "-gen" };
 	char p[160];
+	size_t i;
 
 	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
+	for (i = 0; i < TT_NELEM(suffix); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		unlink(p);
+	}
 }
 
 static void
@@ -1238,7 +1244,7 @@ tt_golden_build(void)
 	tt_snapshot(s, &tt_g.empty);
 	m2m_store_close(s);
 	tt_remove_store(path);
-	rmdir(dir);
+	assert_int_equal(rmdir(dir), 0);	/* nothing left behind */
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2000,8 +2006,13 @@ ok_derive_tls(struct tt *t)
 	assert_true(t->obj != TT_SENTINEL);
 	assert_int_equal(t->obj->role, CK_M2M_ROLE_TLS_MASTER);
 	assert_int_equal(t->obj->on_token, 0);
+	assert_null(t->obj->blob);
+	assert_non_null(t->obj->plain);
 	tt_expect_tls(t->seed, want);
-	tt_expect_value(t->obj, 0, want, sizeof(want));
+	assert_int_equal(m2m_secret_len(t->obj->plain), sizeof(want));
+	assert_memory_equal(m2m_secret_data(t->obj->plain), want,
+	    sizeof(want));
+	assert_int_equal(m2m_policy_readable(t->obj, CKA_VALUE), 0);
 }
 
 /* Module metadata, written and read back */
@@ -2412,7 +2423,7 @@ test_torture(void **state)
 		fflush(stdout);
 	}
 	tt_remove_store(t->path);
-	rmdir(dir);
+	assert_int_equal(rmdir(dir), 0);	/* nothing left behind */
 	free(t);
 }
 
