@@ -986,7 +986,7 @@ struct tt_golden {
 	uint64_t		 ke, kpsa, master, plain;	/* ids */
 	uint64_t		 nobjs;
 	uint64_t		 token2;	/* with TT_MANY keys */
-	uint64_t		 last;		/* the highest object id */
+	uint64_t		 last;		/* the highest id */
 };
 
 #define TT_NTOKENS	5	/* more than a token list's first 4 */
