@@ -66,6 +66,25 @@ spare_put(void *p)
 	return kept;
 }
 
+/* Unloading the code (dlclose of the module): give the spares back. */
+static void __attribute__((destructor))
+spare_release(void)
+{
+	size_t ps = page_size();
+
+	pthread_mutex_lock(&spare_lock);
+	while (nspare > 0) {
+		void *p = spare[--nspare];
+
+#ifdef MADV_DODUMP
+		(void)madvise(p, ps, MADV_DODUMP);
+#endif
+		(void)munlock(p, ps);
+		free(p);
+	}
+	pthread_mutex_unlock(&spare_lock);
+}
+
 int
 m2m_secret_new(size_t len, struct m2m_secret **ret)
 {

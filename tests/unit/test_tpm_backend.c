@@ -317,7 +317,9 @@ transient_loaded(void)
 	unsigned n;
 
 	assert_int_equal(Esys_GetCapability(e, ESYS_TR_NONE, ESYS_TR_NONE,
-	    ESYS_TR_NONE, TPM2_CAP_HANDLES, TPM2_HR_TRANSIENT,
+	    ESYS_TR_NONE, TPM2_CAP_HANDLES,
+	    /* not TPM2_HR_TRANSIENT: its int shift overflows (UBSan) */
+	    (UINT32)TPM2_HT_TRANSIENT << TPM2_HR_SHIFT,
 	    TPM2_MAX_CAP_HANDLES, &more, &cap), TSS2_RC_SUCCESS);
 	n = cap->data.handles.count;
 	Esys_Free(cap);
