@@ -60,32 +60,43 @@ use_ok(const struct m2m_object *base, enum m2m_use use)
 static CK_RV
 param_id(CK_MECHANISM_PTR m, uint8_t **ret, size_t *ret_len)
 {
+	int r;
+
 	if (m->pParameter == NULL || m->ulParameterLen == 0 ||
 	    m->ulParameterLen > M2M_ID_MAX)
 		return CKR_MECHANISM_PARAM_INVALID;
-	if (m2m_ident_nfkc(m->pParameter, m->ulParameterLen, ret,
-	    ret_len) != 0)
-		return CKR_MECHANISM_PARAM_INVALID;
+	if ((r = m2m_ident_nfkc(m->pParameter, m->ulParameterLen, ret,
+	    ret_len)) != 0)
+		return r == M2M_ERR_NO_MEMORY ? CKR_HOST_MEMORY :
+		    CKR_MECHANISM_PARAM_INVALID;
 	return CKR_OK;
 }
 
-static char *
-base_label(const struct m2m_object *base, const char *suffix)
+/*
+ * The base key's label followed by suffix into *ret (malloc'd), or NULL in
+ * *ret when the base has no usable label (the caller then needs
+ * CKA_LABEL from the template).  CKR_HOST_MEMORY when out of memory: a
+ * derived key must never be stored without the identifier it should have.
+ */
+static CK_RV
+base_label(const struct m2m_object *base, const char *suffix, char **ret)
 {
 	const struct m2m_attr *a = m2m_object_attr(base, CKA_LABEL);
 	size_t n, sl = suffix ? strlen(suffix) : 0;
 	char *s;
 
+	*ret = NULL;
 	if (a == NULL || a->len == 0 || a->len > M2M_ID_MAX)
-		return NULL;
+		return CKR_OK;
 	n = a->len;
 	if ((s = malloc(n + sl + 1)) == NULL)
-		return NULL;
+		return CKR_HOST_MEMORY;
 	memcpy(s, a->val, n);
 	if (sl != 0)
 		memcpy(s + n, suffix, sl);
 	s[n + sl] = '\0';
-	return s;
+	*ret = s;
+	return CKR_OK;
 }
 
 static CK_RV
@@ -109,15 +120,17 @@ derive_from_ke(const struct m2m_object *base, CK_MECHANISM_PTR m,
 		if (kp.pTargetId == NULL || kp.ulTargetIdLen == 0 ||
 		    kp.ulTargetIdLen > M2M_ID_MAX || kp.ulSuid > 99)
 			return CKR_MECHANISM_PARAM_INVALID;
-		if (m2m_ident_nfkc(kp.pTargetId, kp.ulTargetIdLen, &d->peer,
-		    &d->peerlen) != 0)
-			return CKR_MECHANISM_PARAM_INVALID;
+		if ((r = m2m_ident_nfkc(kp.pTargetId, kp.ulTargetIdLen,
+		    &d->peer, &d->peerlen)) != 0)
+			return r == M2M_ERR_NO_MEMORY ? CKR_HOST_MEMORY :
+			    CKR_MECHANISM_PARAM_INVALID;
 		suid = kp.ulSuid;
 		which = M2M_KDF_KUC;
 		d->pm.role = CK_M2M_ROLE_KUC;
 		/* [profile] Kuc label: KeId "/" SUID */
 		snprintf(suffix, sizeof(suffix), "/%lu", suid);
-		d->label = base_label(base, suffix);
+		if ((rv = base_label(base, suffix, &d->label)) != CKR_OK)
+			return rv;
 	} else {
 		if ((rv = param_id(m, &d->peer, &d->peerlen)) != CKR_OK)
 			return rv;
@@ -126,7 +139,8 @@ derive_from_ke(const struct m2m_object *base, CK_MECHANISM_PTR m,
 		d->pm.role = which == M2M_KDF_KM ? CK_M2M_ROLE_KM :
 		    CK_M2M_ROLE_KPSA;
 		/* KpsaId = KmId = KeId */
-		d->label = base_label(base, NULL);
+		if ((rv = base_label(base, NULL, &d->label)) != CKR_OK)
+			return rv;
 	}
 	d->pm.key_type = CKK_GENERIC_SECRET;
 	d->pm.value_len = 32;
@@ -178,8 +192,7 @@ derive_e2e(const struct m2m_object *base, CK_MECHANISM_PTR m,
 		} else
 			d->pm.key_type = CKK_GENERIC_SECRET;
 		d->pm.value_len = m2m_secret_len(d->value);
-		d->label = base_label(base, NULL);
-		return CKR_OK;
+		return base_label(base, NULL, &d->label);
 	}
 	if ((rv = use_ok(base, M2M_USE_E2E_MASTER)) != CKR_OK)
 		return rv;
