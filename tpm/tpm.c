@@ -6,8 +6,10 @@
  * either re-created from its fixed template at every open (same owner seed,
  * same key, so stored blobs stay loadable) or kept at a persistent handle.
  * Every command that carries key bytes, HMAC results, unsealed data or AES
- * keystream runs in one salted HMAC session (salt encrypted to the primary,
- * AES-128-CFB parameter encryption), so the bus never sees them in clear.
+ * keystream runs in a salted HMAC session (salt encrypted to the primary,
+ * AES-128-CFB parameter encryption), so the bus never sees them in clear:
+ * ESAPI's, or for TPM2_HMAC of one buffer, the hot command, our own through
+ * tss2-sys (tpm_sess.c, which says why).  TPM2_Load needs none (load_obj).
  *
  * Assurance levels:
  *   hmac()        H  TPM2_HMAC / HMAC sequence with a fixedTPM sign key.
@@ -41,15 +43,15 @@
  * default, by the TCTI: shared for swtpm: and mssim:, exclusive otherwise.
  *   exclusive  (device:, tabrmd:, ...): a resource manager (/dev/tpmrm0,
  *              abrmd) gives this connection its own slots, or the device is
- *              opened by one process only.  The primary, the session and up
+ *              opened by one process only.  The primary, the sessions and up
  *              to (slots - 2) keys stay loaded: a cached HMAC is 1 command.
  *              Also right for a simulator that one process owns.
  *   shared     (swtpm:, mssim:): a socket simulator serves any number of
  *              processes, command by command, with no resource manager.
  *              Between calls this process holds nothing in the TPM: the
- *              primary and the cached keys are kept as saved contexts
- *              (TPM2_ContextSave, reloaded with TPM2_ContextLoad), the
- *              session is saved at the end of each call.  The calls of a
+ *              primary, the cached keys and the sessions are kept as saved
+ *              contexts (TPM2_ContextSave, reloaded with TPM2_ContextLoad
+ *              when a call first needs them).  The calls of a
  *              user's m2mtoken processes in this mode are serialised by
  *              flock(2) on $XDG_RUNTIME_DIR/m2mtoken-tpm.lock (else
  *              /tmp/m2mtoken-tpm-<uid>.lock); a call that still finds the
@@ -75,6 +77,7 @@
 #include <openssl/hmac.h>
 
 #include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
@@ -119,8 +122,10 @@ struct tpm {
 	int			 primary_persistent;
 	int			 primary_live; /* shared: loaded in this call */
 	TPMS_CONTEXT		*primary_ctx; /* shared: saved, transient */
+	TPMT_PUBLIC		 primary_pub; /* salts the sessions */
 	ESYS_TR			 sess;	/* salted, parameter-encrypting */
 	TPMS_CONTEXT		*sess_ctx; /* shared: saved between calls */
+	struct tpm_sess		*fs;	/* the same, ours: TPM2_HMAC */
 	size_t			 maxbuf; /* TPM2_PT_INPUT_BUFFER, <= 1024 */
 	int			 have_encdec; /* TPM2_EncryptDecrypt2 */
 	size_t			 cap;	/* keys loaded at most (cache + temp) */
@@ -234,12 +239,20 @@ auth_value(const uint8_t *auth, size_t len, int always, TPM2B_AUTH *ret)
 	return 0;
 }
 
-/* Session attributes for the next command (no TPM command). */
+static int sess_need(struct tpm *);
+
+/*
+ * The ESAPI session, ready for the next command with attributes a (in
+ * shared mode loaded, or started, at its first use in a call).
+ */
 static int
 sess_attrs(struct tpm *t, TPMA_SESSION a)
 {
 	TSS2_RC rc;
+	int r;
 
+	if ((r = sess_need(t)) != 0)
+		return r;
 	rc = Esys_TRSess_SetAttributes(t->esys, t->sess,
 	    a | TPMA_SESSION_CONTINUESESSION, 0xff);
 	if (rc != TSS2_RC_SUCCESS)
@@ -371,11 +384,15 @@ load_obj(struct tpm *t, const struct tpm_obj *o, const TPM2B_AUTH *a,
 	TSS2_RC rc;
 	int r;
 
-	if ((r = make_room(t)) != 0 || (r = need_primary(t)) != 0 ||
-	    (r = sess_attrs(t, 0)) != 0)
+	if ((r = make_room(t)) != 0 || (r = need_primary(t)) != 0)
 		return r;
+	/*
+	 * Password authorisation: the primary's authValue is empty and
+	 * inPrivate is already sealed to the primary, so a session would
+	 * protect nothing here (and would cost shared mode its context load).
+	 */
 	CMD(t);
-	rc = Esys_Load(t->esys, t->primary, t->sess, ESYS_TR_NONE,
+	rc = Esys_Load(t->esys, t->primary, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 	    ESYS_TR_NONE, &o->priv, &o->pub, &h);
 	if (rc != TSS2_RC_SUCCESS) {
 		r = tss_fail(t, "Load", rc, TPM_CTX_LOAD);
@@ -435,13 +452,43 @@ ent_reload(struct tpm *t, struct tpm_ent *e)
 }
 
 /*
+ * An object's name: nameAlg || H_nameAlg(TPMT_PUBLIC), what the TPM
+ * computes at TPM2_Load (ESAPI's Esys_TR_GetName would hash it again, in a
+ * new OpenSSL library context, at every call).
+ */
+static int
+obj_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *ret)
+{
+	uint8_t buf[sizeof(TPMT_PUBLIC)];
+	const EVP_MD *md = NULL;
+	unsigned int n = 0;
+	size_t off = 0;
+
+	switch (pub->publicArea.nameAlg) {
+	case TPM2_ALG_SHA256:	md = evp_hash(M2M_HASH_SHA256); break;
+	case TPM2_ALG_SHA384:	md = evp_hash(M2M_HASH_SHA384); break;
+	case TPM2_ALG_SHA512:	md = evp_hash(M2M_HASH_SHA512); break;
+	default:		return M2M_ERR_DATA_INVALID;
+	}
+	if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf, sizeof(buf),
+	    &off) != TSS2_RC_SUCCESS ||
+	    EVP_Digest(buf, off, ret->name + 2, &n, md, NULL) != 1)
+		return M2M_ERR_INTERNAL;
+	ret->name[0] = (uint8_t)(pub->publicArea.nameAlg >> 8);
+	ret->name[1] = (uint8_t)pub->publicArea.nameAlg;
+	ret->size = (UINT16)(2 + n);
+	return 0;
+}
+
+/*
  * The loaded handle for ref, which must be of the given kind: from the cache
  * (same id, same blob bytes, same auth) or loaded now.  *ret_tmp says
- * whether the caller must unload_tmp() it (id 0: not cached).
+ * whether the caller must unload_tmp() it (id 0: not cached).  ret_name,
+ * unless NULL, gets the object's name.
  */
 static int
 key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
-    ESYS_TR *ret, int *ret_tmp)
+    ESYS_TR *ret, int *ret_tmp, TPM2B_NAME *ret_name)
 {
 	struct tpm_blob b;
 	struct tpm_ent *e;
@@ -468,6 +515,8 @@ key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
 		r = M2M_ERR_KEY_TYPE;
 		goto out;
 	}
+	if (ret_name != NULL && (r = obj_name(&b.obj.pub, ret_name)) != 0)
+		goto out;
 	if ((r = auth_value(ref->auth, ref->authlen, 0, &a)) != 0)
 		goto out;
 	if (ref->id != 0 && (e = ent_find(t, ref->id)) != NULL) {
@@ -675,6 +724,7 @@ primary_matches(const TPMT_PUBLIC *p)
 static int
 create_primary(struct tpm *t, ESYS_TR *ret, char *errbuf, size_t errlen)
 {
+	TPM2B_PUBLIC *pub = NULL;
 	TPM2B_SENSITIVE_CREATE s;
 	TPM2B_PUBLIC tmpl;
 	TPM2B_DATA outside;
@@ -688,12 +738,14 @@ create_primary(struct tpm *t, ESYS_TR *ret, char *errbuf, size_t errlen)
 	CMD(t);
 	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
 	    ESYS_TR_NONE, ESYS_TR_NONE, &s, &tmpl, &outside, &pcrs, ret,
-	    NULL, NULL, NULL, NULL);
+	    &pub, NULL, NULL, NULL);
 	if (rc != TSS2_RC_SUCCESS) {
 		errf(errbuf, errlen, "TPM: cannot create the storage primary "
 		    "key in the owner hierarchy: %s", Tss2_RC_Decode(rc));
 		return tss_fail(t, "CreatePrimary", rc, TPM_CTX_OPEN);
 	}
+	t->primary_pub = pub->publicArea;
+	Esys_Free(pub);
 	return 0;
 }
 
@@ -732,6 +784,7 @@ setup_primary(struct tpm *t, unsigned long handle, char *errbuf,
 			r = M2M_ERR_BACKEND;
 			goto out;
 		}
+		t->primary_pub = pub->publicArea;
 	} else if (m2m_tpm_rc_base(rc) == TPM2_RC_HANDLE) {
 		/* first use: create it and make it persistent */
 		if ((r = create_primary(t, &tmp, errbuf, errlen)) != 0)
@@ -785,7 +838,7 @@ start_session(struct tpm *t, char *errbuf, size_t errlen)
 		    Tss2_RC_Decode(rc));
 		return tss_fail(t, "StartAuthSession", rc, TPM_CTX_OPEN);
 	}
-	return sess_attrs(t, 0);
+	return sess_attrs(t, 0);	/* the session is there: no recursion */
 }
 
 /*
@@ -795,6 +848,10 @@ start_session(struct tpm *t, char *errbuf, size_t errlen)
 static void
 drop_objects(struct tpm *t)
 {
+	if (t->fs != NULL && m2m_tpm_sess_state(t->fs) != TPM_SESS_NONE) {
+		CMD(t);
+		m2m_tpm_sess_forget(t->fs);
+	}
 	flush(t, &t->sess);
 	if (t->primary_persistent)
 		(void)Esys_TR_Close(t->esys, &t->primary);
@@ -891,16 +948,27 @@ call_end(struct tpm *t)
 		}
 		t->sess = ESYS_TR_NONE;	/* ESAPI closed it */
 	}
+	if (m2m_tpm_sess_state(t->fs) == TPM_SESS_LOADED) {
+		CMD(t);
+		if ((rc = m2m_tpm_sess_save(t->fs)) != TSS2_RC_SUCCESS)
+			/* lost (forgotten): the next HMAC starts a new one */
+			m2m_debug("tpm: ContextSave (HMAC session): %s",
+			    Tss2_RC_Decode(rc));
+	}
 }
 
-/* Start of a call in shared mode: the session back from its context. */
+/*
+ * Shared mode: the ESAPI session back from its saved context, or a new one,
+ * at its first use in a call (a call that only does TPM2_HMAC never loads
+ * it).  In exclusive mode it is always there after open.
+ */
 static int
-call_begin(struct tpm *t)
+sess_need(struct tpm *t)
 {
 	TSS2_RC rc;
 	int r;
 
-	if (!t->shared)
+	if (t->sess != ESYS_TR_NONE)
 		return 0;
 	if (t->sess_ctx != NULL) {
 		CMD(t);
@@ -915,11 +983,51 @@ call_begin(struct tpm *t)
 		esys_free_wiped(t->sess_ctx, sizeof(*t->sess_ctx));
 		t->sess_ctx = NULL;
 		if (rc == TSS2_RC_SUCCESS)
-			return sess_attrs(t, 0);
+			return 0;
 	}
 	if ((r = need_primary(t)) != 0)
 		return r;
 	return start_session(t, NULL, 0);
+}
+
+/*
+ * The backend's own HMAC session (tpm_sess.c), loaded: back from its saved
+ * context in shared mode, or started at first use (or after it was lost).
+ */
+static int
+fs_need(struct tpm *t)
+{
+	TPM2_HANDLE h = 0;
+	TSS2_RC rc;
+	int r;
+
+	switch (m2m_tpm_sess_state(t->fs)) {
+	case TPM_SESS_LOADED:
+		return 0;
+	case TPM_SESS_SAVED:
+		CMD(t);
+		if ((rc = m2m_tpm_sess_load(t->fs)) == TSS2_RC_SUCCESS)
+			return 0;
+		r = tss_fail(t, "ContextLoad (HMAC session)", rc, TPM_CTX_OP);
+		if (t->oom)
+			return r;	/* retried with the context */
+		CMD(t);
+		m2m_tpm_sess_forget(t->fs);
+		break;
+	default:
+		break;
+	}
+	if ((r = need_primary(t)) != 0)
+		return r;
+	if ((rc = Esys_TR_GetTpmHandle(t->esys, t->primary, &h)) !=
+	    TSS2_RC_SUCCESS)
+		return tss_fail(t, "primary's handle", rc, TPM_CTX_OP);
+	CMD(t);
+	if ((rc = m2m_tpm_sess_start(t->fs, h, &t->primary_pub)) !=
+	    TSS2_RC_SUCCESS)
+		return tss_fail(t, "StartAuthSession (HMAC session)", rc,
+		    TPM_CTX_OP);
+	return 0;
 }
 
 static uint64_t
@@ -958,7 +1066,7 @@ backoff(struct tpm *t, unsigned attempt, uint64_t start)
 
 /*
  * Run one call (an expression setting r) under the lock: in shared mode
- * bracketed by call_begin/call_end and, when the TPM was full because
+ * followed by call_end and, when the TPM was full because
  * another process was mid-call, undone and retried.
  */
 #define RUN_CALL(t, r, call) do {					\
@@ -967,8 +1075,7 @@ backoff(struct tpm *t, unsigned attempt, uint64_t start)
 	shared_lock(t);							\
 	for (;;) {							\
 		(t)->oom = 0;						\
-		if (((r) = call_begin(t)) == 0)				\
-			(r) = (call);					\
+		(r) = (call);						\
 		call_end(t);						\
 		if ((r) == 0 || !(t)->oom || !(t)->shared ||		\
 		    backoff((t), ++attempt_, start_) != 0)		\
@@ -1093,6 +1200,11 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 		r = tss_fail(t, "Esys_Initialize", rc, TPM_CTX_OPEN);
 		goto out;
 	}
+	if ((r = m2m_tpm_sess_new(t->tcti, &t->fs)) != 0) {
+		errf(errbuf, errlen, "TPM: cannot set up the HMAC session's "
+		    "context");
+		goto out;
+	}
 	if ((r = probe(t, conf->cache_size, errbuf, errlen)) != 0) {
 		if (r == M2M_ERR_BACKEND_ABSENT)
 			errf(errbuf, errlen, "TPM not reachable through TCTI "
@@ -1161,6 +1273,7 @@ tpm_close(void *impl)
 		shared_unlock(t);
 		Esys_Finalize(&t->esys);
 	}
+	m2m_tpm_sess_free(t->fs);	/* drop_objects flushed its session */
 	if (t->lockfd >= 0)
 		close(t->lockfd);
 	if (t->tcti != NULL)
@@ -1311,8 +1424,35 @@ tpm_wrap_auth(void *impl, enum m2m_key_kind kind, const uint8_t *key,
 
 /* ---- HMAC --------------------------------------------------------------- */
 
+/* TPM2_HMAC through the backend's own session (tpm_sess.c). */
 static int
-hmac_locked(struct tpm *t, ESYS_TR key, TPMI_ALG_HASH alg, size_t olen,
+hmac_fast(struct tpm *t, ESYS_TR key, const TPM2B_NAME *name,
+    const TPM2B_AUTH *a, TPMI_ALG_HASH alg, size_t olen,
+    const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	TPM2_HANDLE h = 0;
+	TSS2_RC rc;
+	int r;
+
+	if ((r = fs_need(t)) != 0)
+		return r;
+	if ((rc = Esys_TR_GetTpmHandle(t->esys, key, &h)) != TSS2_RC_SUCCESS)
+		return tss_fail(t, "HMAC key's handle", rc, TPM_CTX_OP);
+	CMD(t);
+	rc = m2m_tpm_sess_hmac(t->fs, h, name, a, alg, msg, msglen, out,
+	    olen);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail(t, "HMAC", rc, TPM_CTX_OP);
+	return 0;
+}
+
+/*
+ * HMAC with the loaded key (authValue a): one TPM2_HMAC through our own
+ * session when msg fits one TPM buffer, else an ESAPI HMAC sequence.
+ */
+static int
+hmac_locked(struct tpm *t, ESYS_TR key, const TPM2B_NAME *name,
+    const TPM2B_AUTH *a, TPMI_ALG_HASH alg, size_t olen,
     const uint8_t *msg, size_t msglen, uint8_t *out)
 {
 	TPM2B_MAX_BUFFER buf;
@@ -1324,64 +1464,50 @@ hmac_locked(struct tpm *t, ESYS_TR key, TPMI_ALG_HASH alg, size_t olen,
 	TSS2_RC rc;
 	int r = M2M_ERR_INTERNAL;
 
+	if (msglen <= t->maxbuf)
+		return hmac_fast(t, key, name, a, alg, olen, msg, msglen,
+		    out);
 	memset(&buf, 0, sizeof(buf));
 	memset(&noauth, 0, sizeof(noauth));
-	if (msglen <= t->maxbuf) {
-		buf.size = (UINT16)msglen;
-		if (msglen > 0)
-			memcpy(buf.buffer, msg, msglen);
-		if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
-		    TPMA_SESSION_ENCRYPT)) != 0)
-			goto out;
-		CMD(t);
-		rc = Esys_HMAC(t->esys, key, t->sess, ESYS_TR_NONE,
-		    ESYS_TR_NONE, &buf, alg, &res);
-		if (rc != TSS2_RC_SUCCESS) {
-			r = tss_fail(t, "HMAC", rc, TPM_CTX_OP);
-			goto out;
-		}
-	} else {
-		/* longer than one TPM buffer: an HMAC sequence */
-		if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT)) != 0)
-			goto out;
-		CMD(t);
-		rc = Esys_HMAC_Start(t->esys, key, t->sess, ESYS_TR_NONE,
-		    ESYS_TR_NONE, &noauth, alg, &seq);
-		if (rc != TSS2_RC_SUCCESS) {
-			seq = ESYS_TR_NONE;
-			r = tss_fail(t, "HMAC_Start", rc, TPM_CTX_OP);
-			goto out;
-		}
-		while (msglen > t->maxbuf) {
-			n = t->maxbuf;
-			buf.size = (UINT16)n;
-			memcpy(buf.buffer, msg, n);
-			CMD(t);
-			rc = Esys_SequenceUpdate(t->esys, seq, t->sess,
-			    ESYS_TR_NONE, ESYS_TR_NONE, &buf);
-			if (rc != TSS2_RC_SUCCESS) {
-				r = tss_fail(t, "SequenceUpdate", rc,
-				    TPM_CTX_OP);
-				goto out;
-			}
-			msg += n;
-			msglen -= n;
-		}
-		buf.size = (UINT16)msglen;
-		memcpy(buf.buffer, msg, msglen);
-		if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
-		    TPMA_SESSION_ENCRYPT)) != 0)
-			goto out;
-		CMD(t);
-		rc = Esys_SequenceComplete(t->esys, seq, t->sess,
-		    ESYS_TR_NONE, ESYS_TR_NONE, &buf, ESYS_TR_RH_NULL, &res,
-		    &tk);
-		if (rc != TSS2_RC_SUCCESS) {
-			r = tss_fail(t, "SequenceComplete", rc, TPM_CTX_OP);
-			goto out;
-		}
-		seq = ESYS_TR_NONE;	/* the TPM flushed it */
+	if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT)) != 0)
+		goto out;
+	CMD(t);
+	rc = Esys_HMAC_Start(t->esys, key, t->sess, ESYS_TR_NONE,
+	    ESYS_TR_NONE, &noauth, alg, &seq);
+	if (rc != TSS2_RC_SUCCESS) {
+		seq = ESYS_TR_NONE;
+		r = tss_fail(t, "HMAC_Start", rc, TPM_CTX_OP);
+		goto out;
 	}
+	while (msglen > t->maxbuf) {
+		n = t->maxbuf;
+		buf.size = (UINT16)n;
+		memcpy(buf.buffer, msg, n);
+		CMD(t);
+		rc = Esys_SequenceUpdate(t->esys, seq, t->sess,
+		    ESYS_TR_NONE, ESYS_TR_NONE, &buf);
+		if (rc != TSS2_RC_SUCCESS) {
+			r = tss_fail(t, "SequenceUpdate", rc,
+			    TPM_CTX_OP);
+			goto out;
+		}
+		msg += n;
+		msglen -= n;
+	}
+	buf.size = (UINT16)msglen;
+	memcpy(buf.buffer, msg, msglen);
+	if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
+	    TPMA_SESSION_ENCRYPT)) != 0)
+		goto out;
+	CMD(t);
+	rc = Esys_SequenceComplete(t->esys, seq, t->sess,
+	    ESYS_TR_NONE, ESYS_TR_NONE, &buf, ESYS_TR_RH_NULL, &res,
+	    &tk);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail(t, "SequenceComplete", rc, TPM_CTX_OP);
+		goto out;
+	}
+	seq = ESYS_TR_NONE;	/* the TPM flushed it */
 	if (res->size != olen) {
 		m2m_error("tpm: HMAC of %u bytes, expected %zu",
 		    (unsigned)res->size, olen);
@@ -1404,13 +1530,18 @@ static int
 hmac_op(struct tpm *t, const struct m2m_keyref *key, enum m2m_hash hash,
     const uint8_t *msg, size_t msglen, uint8_t *res)
 {
+	TPM2B_NAME name;
+	TPM2B_AUTH a;
 	ESYS_TR h = ESYS_TR_NONE;
 	int tmp = 0, r;
 
-	if ((r = key_acquire(t, key, M2M_KIND_HMAC, &h, &tmp)) != 0)
+	memset(&a, 0, sizeof(a));
+	if ((r = key_acquire(t, key, M2M_KIND_HMAC, &h, &tmp, &name)) != 0)
 		return r;
-	r = hmac_locked(t, h, tpm_hash(hash), m2m_hash_len(hash), msg,
-	    msglen, res);
+	if ((r = auth_value(key->auth, key->authlen, 0, &a)) == 0)
+		r = hmac_locked(t, h, &name, &a, tpm_hash(hash),
+		    m2m_hash_len(hash), msg, msglen, res);
+	m2m_wipe(&a, sizeof(a));
 	key_release(t, &h, tmp);
 	return r;
 }
@@ -1709,7 +1840,7 @@ gcm_op(struct tpm *t, const struct m2m_keyref *key, int encrypt,
 	ESYS_TR h = ESYS_TR_NONE;
 	int tmp = 0, r;
 
-	if ((r = key_acquire(t, key, M2M_KIND_AES, &h, &tmp)) != 0)
+	if ((r = key_acquire(t, key, M2M_KIND_AES, &h, &tmp, NULL)) != 0)
 		return r;
 	arg.t = t;
 	arg.key = h;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include <tss2/tss2_common.h>
+#include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tpm2_types.h>
 
 #include "backend.h"
@@ -108,6 +109,46 @@ int	m2m_tpm_gcm(tpm_ecb_fn ecb, void *arg, size_t maxblocks, int encrypt,
 	    const uint8_t *iv, size_t ivlen, const uint8_t *aad, size_t aadlen,
 	    size_t taglen, const uint8_t *in, size_t inlen, uint8_t *out,
 	    size_t *ret_outlen);
+
+/*
+ * The backend's own salted HMAC session for TPM2_HMAC (tpm_sess.c, which
+ * explains why and how), through a tss2-sys context on the backend's TCTI.
+ * Not thread-safe: the caller holds its lock.  TSS2_RC results are the
+ * TPM's or TCTI's, or ESAPI-layer codes for local failures (MEMORY,
+ * GENERAL_FAILURE: crypto, MALFORMED_RESPONSE, RSP_AUTH_FAILED: the
+ * response's HMAC is wrong, nothing of it was used).
+ */
+struct tpm_sess;
+enum { TPM_SESS_NONE, TPM_SESS_LOADED, TPM_SESS_SAVED };
+
+/* A context with no session yet.  0, NO_MEMORY or INTERNAL. */
+int	m2m_tpm_sess_new(TSS2_TCTI_CONTEXT *tcti, struct tpm_sess **ret);
+/* Free (the session itself must have been forgotten); NULL accepted. */
+void	m2m_tpm_sess_free(struct tpm_sess *s);
+int	m2m_tpm_sess_state(const struct tpm_sess *s);
+/*
+ * Start a session salted to tpmkey, the loaded storage primary (ECC
+ * P-256, SHA-256 name), whose public area is pub.  Any old one is
+ * forgotten first.
+ */
+TSS2_RC	m2m_tpm_sess_start(struct tpm_sess *s, TPM2_HANDLE tpmkey,
+	    const TPMT_PUBLIC *pub);
+/* Flush the session (loaded or saved) from the TPM, if any; wipe keys. */
+void	m2m_tpm_sess_forget(struct tpm_sess *s);
+/* ContextSave / ContextLoad of a session (no-ops when there is none). */
+TSS2_RC	m2m_tpm_sess_save(struct tpm_sess *s);
+TSS2_RC	m2m_tpm_sess_load(struct tpm_sess *s);
+/*
+ * TPM2_HMAC with the loaded key (handle, name, authValue auth) over
+ * msg[0..len), len <= TPM2_MAX_DIGEST_BUFFER, through the loaded session:
+ * message and result encrypted, command and response authenticated.
+ * outlen is the hash's length; out is written only on success.  After a
+ * failure past sending the session is forgotten (nonces in doubt).
+ */
+TSS2_RC	m2m_tpm_sess_hmac(struct tpm_sess *s, TPM2_HANDLE key,
+	    const TPM2B_NAME *name, const TPM2B_AUTH *auth,
+	    TPMI_ALG_HASH alg, const uint8_t *msg, size_t len, uint8_t *out,
+	    size_t outlen);
 
 /*
  * For the unit test only: behave as on a TPM without TPM2_EncryptDecrypt2

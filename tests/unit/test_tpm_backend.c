@@ -34,6 +34,7 @@
 #include "log.h"
 #include "secret.h"
 #include "support_swtpm.h"
+#include "support_tamper.h"
 #include "../../tpm/tpm_int.h"	/* m2m_tpm_test_level_t() */
 
 #define OPS		m2m_tpm_backend_ops
@@ -1228,10 +1229,12 @@ test_random(void **state)
  * slots: 1 key loaded at most).
  * Exclusive mode: cached HMAC 1 (HMAC); uncached 2 (Load, HMAC), +1 when a
  * cached key must be flushed to make room, +1 for an id-0 key (flushed
- * after use).
- * Shared mode: every call adds ContextLoad and ContextSave of the session;
- * cached 5 (+ ContextLoad and Flush of the key); uncached 8 (+ ContextLoad
- * and Flush of the primary, Load, ContextSave of the key, Flush); id-0 7.
+ * after use); the backend's first HMAC also starts its HMAC session (+1).
+ * Shared mode: every HMAC call adds ContextLoad and ContextSave of the HMAC
+ * session; cached 5 (+ ContextLoad and Flush of the key); uncached 8
+ * (+ ContextLoad and Flush of the primary, Load, ContextSave of the key,
+ * Flush); id-0 7, and 7 for the first (StartAuthSession instead of
+ * ContextLoad of the session).  Load needs no session: 0 commands for it.
  */
 static void
 test_stats(void **state)
@@ -1250,6 +1253,13 @@ test_stats(void **state)
 	r0.id = 0;
 
 	OPS.stats(be, &s0);
+	assert_int_equal(OPS.hmac(be, &r0, M2M_HASH_SHA256, msg, 5, out), 0);
+	OPS.stats(be, &s1);
+	print_message("%s: first HMAC (id 0): %lu commands\n", mode,
+	    s1.commands - s0.commands);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 7 : 4);
+
+	s0 = s1;
 	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
 	OPS.stats(be, &s1);
 	print_message("%s: uncached HMAC: %lu commands\n", mode,
@@ -1804,6 +1814,79 @@ test_owner_clear(void **state)
 	ref_free(&pref);
 }
 
+/*
+ * A man in the middle on the TPM bus (support_tamper.c) flips one bit of a
+ * TPM2_HMAC.  In the response (the encrypted MAC or the TPM's session HMAC)
+ * the backend's response check refuses it: M2M_ERR_BACKEND, out untouched.
+ * In the command's encrypted message the TPM refuses it: BACKEND_AUTH.
+ * Either way the next HMAC is right again (the backend starts a new
+ * session).  The fixture's backend is closed first: in exclusive mode two
+ * backends do not fit in swtpm's 3 object slots.  Offsets, response: header 10 | parameterSize 4 | outHMAC size
+ * 2 | MAC 32 | nonce 2+32 | attributes 1 | hmac 2+32 (117 bytes); command:
+ * header 10 | key handle 4 | authorizationSize 4 | session 4 | nonce 2+32 |
+ * attributes 1 | hmac 2+32 | buffer size 2 | message.
+ */
+static void
+test_bus_tamper(void **state)
+{
+	static const struct {
+		int	 response;
+		size_t	 off;
+		int	 want;
+	} flips[] = {
+		{ 1, 16, M2M_ERR_BACKEND },	/* first byte of the MAC */
+		{ 1, 116, M2M_ERR_BACKEND },	/* last byte of the hmac */
+		{ 1, 60, M2M_ERR_BACKEND },	/* the nonceTPM */
+		{ 1, 83, M2M_ERR_BACKEND },	/* hmac size: malformed */
+		{ 0, 97, M2M_ERR_BACKEND_AUTH }, /* a message byte */
+		{ 0, 30, M2M_ERR_BACKEND_AUTH }, /* the nonceCaller */
+	};
+	struct m2m_tamper *mitm = NULL;
+	struct m2m_keyref ref;
+	struct m2m_conf c;
+	uint8_t key[32], msg[40], out[32], want[32], keep[32];
+	char err[256] = "";
+	void *be = NULL;
+	size_t i;
+
+	OPS.close(*state);
+	*state = NULL;
+	assert_int_equal(m2m_tamper_start(m2m_swtpm_tcti(g_tpm), &mitm), 0);
+	memset(&c, 0, sizeof(c));
+	c.tpm_tcti = (char *)m2m_tamper_tcti(mitm);
+	c.cache_size = 64;
+	c.tpm_mode = g_mode;
+	if (OPS.open(&c, &be, err, sizeof(err)) != 0)
+		fail_msg("open through the proxy: %s", err);
+	rnd(key, sizeof(key));
+	rnd(msg, sizeof(msg));
+	ossl_hmac(M2M_HASH_SHA256, key, 32, msg, sizeof(msg), want);
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 77);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg,
+	    sizeof(msg), out), 0);
+	assert_memory_equal(out, want, 32);
+
+	for (i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		print_message("%s: flip byte %zu of the %s\n",
+		    g_shared ? "shared" : "exclusive", flips[i].off,
+		    flips[i].response ? "response" : "command");
+		m2m_tamper_arm(mitm, TPM2_CC_HMAC, flips[i].response,
+		    flips[i].off);
+		memset(out, 0xc3, sizeof(out));
+		memcpy(keep, out, sizeof(out));
+		assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg,
+		    sizeof(msg), out), flips[i].want);
+		assert_int_equal(m2m_tamper_fired(mitm), i + 1);
+		assert_memory_equal(out, keep, sizeof(out));
+		assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg,
+		    sizeof(msg), out), 0);
+		assert_memory_equal(out, want, 32);
+	}
+	ref_free(&ref);
+	OPS.close(be);
+	m2m_tamper_free(mitm);
+}
+
 int
 main(void)
 {
@@ -1857,6 +1940,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_persistent,
 		    be_setup, be_teardown),
 		cmocka_unit_test_setup_teardown(test_owner_clear, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_bus_tamper,
+		    be_setup_excl, be_teardown),
+		cmocka_unit_test_setup_teardown(test_bus_tamper, be_setup,
 		    be_teardown),
 	};
 
