@@ -334,7 +334,8 @@ C_Initialize(CK_VOID_PTR pInitArgs)
 	path = m2m_conf_default_path();
 	if ((r = m2m_conf_load(path, &conf, err, sizeof(err))) != 0) {
 		m2m_error("%s", err);
-		rv = CKR_GENERAL_ERROR;
+		rv = r == M2M_ERR_NO_MEMORY ? CKR_HOST_MEMORY :
+		    CKR_GENERAL_ERROR;
 		goto fail;
 	}
 	if (conf->log_level_set && getenv("M2MTOKEN_LOG_LEVEL") == NULL)

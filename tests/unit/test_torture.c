@@ -2,11 +2,10 @@
  * The allocation-failure loop over the core (STYLE.md, after curl's torture
  * tests): fail the Nth allocation, for every N, no crash, no leak.
  *
- * The test is linked with -Wl,--wrap for every allocator the statically
- * linked code calls (token/ and, under it, the fake backend): malloc,
- * calloc, realloc, reallocarray, strdup, strndup, posix_memalign and
- * libunistring's u8_normalize.  SQLite, OpenSSL and libunistring allocate
- * inside their shared libraries; those allocations are not failed.
+ * The failures come from support_alloc.c: every allocator the statically
+ * linked code calls (token/ and, under it, the fake backend) is wrapped.
+ * SQLite, OpenSSL and libunistring allocate inside their shared libraries;
+ * those allocations are not failed.
  *
  * Each scenario is one core operation (what one PKCS#11 call asks of
  * token/) on a fresh copy of a golden store: one token with SO and user
@@ -70,113 +69,7 @@
 #include "policy.h"
 #include "secret.h"
 #include "store.h"
-
-/* ---------------------------------------------------------------------- */
-/* Failure injection */
-
-static int		tt_armed;	/* count allocations */
-static unsigned long	tt_seen;	/* allocations since armed */
-static unsigned long	tt_fail_at;	/* the one to fail (1-based) */
-static int		tt_injected;	/* the failure happened */
-
-/* 1 if this allocation is to fail. */
-static int
-tt_fail(void)
-{
-	if (!tt_armed)
-		return 0;
-	if (++tt_seen != tt_fail_at)
-		return 0;
-	tt_injected = 1;
-	errno = ENOMEM;
-	return 1;
-}
-
-static void
-tt_arm(unsigned long n)
-{
-	tt_seen = 0;
-	tt_fail_at = n;
-	tt_injected = 0;
-	tt_armed = 1;
-}
-
-/* Stop counting; 1 if the failure was injected. */
-static int
-tt_disarm(void)
-{
-	tt_armed = 0;
-	return tt_injected;
-}
-
-void	*__real_malloc(size_t);
-void	*__real_calloc(size_t, size_t);
-void	*__real_realloc(void *, size_t);
-void	*__real_reallocarray(void *, size_t, size_t);
-char	*__real_strdup(const char *);
-char	*__real_strndup(const char *, size_t);
-int	 __real_posix_memalign(void **, size_t, size_t);
-uint8_t	*__real_u8_normalize(uninorm_t, const uint8_t *, size_t,
-	    uint8_t *, size_t *);
-
-void	*__wrap_malloc(size_t);
-void	*__wrap_calloc(size_t, size_t);
-void	*__wrap_realloc(void *, size_t);
-void	*__wrap_reallocarray(void *, size_t, size_t);
-char	*__wrap_strdup(const char *);
-char	*__wrap_strndup(const char *, size_t);
-int	 __wrap_posix_memalign(void **, size_t, size_t);
-uint8_t	*__wrap_u8_normalize(uninorm_t, const uint8_t *, size_t,
-	    uint8_t *, size_t *);
-
-void *
-__wrap_malloc(size_t n)
-{
-	return tt_fail() ? NULL : __real_malloc(n);
-}
-
-void *
-__wrap_calloc(size_t n, size_t m)
-{
-	return tt_fail() ? NULL : __real_calloc(n, m);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-	return tt_fail() ? NULL : __real_realloc(p, n);
-}
-
-void *
-__wrap_reallocarray(void *p, size_t n, size_t m)
-{
-	return tt_fail() ? NULL : __real_reallocarray(p, n, m);
-}
-
-char *
-__wrap_strdup(const char *s)
-{
-	return tt_fail() ? NULL : __real_strdup(s);
-}
-
-char *
-__wrap_strndup(const char *s, size_t n)
-{
-	return tt_fail() ? NULL : __real_strndup(s, n);
-}
-
-int
-__wrap_posix_memalign(void **p, size_t align, size_t n)
-{
-	return tt_fail() ? ENOMEM : __real_posix_memalign(p, align, n);
-}
-
-uint8_t *
-__wrap_u8_normalize(uninorm_t nf, const uint8_t *s, size_t n, uint8_t *buf,
-    size_t *ret_len)
-{
-	return tt_fail() ? NULL : __real_u8_normalize(nf, s, n, buf, ret_len);
-}
+#include "support_alloc.h"
 
 /* ---------------------------------------------------------------------- */
 /* The backend: one fake instance for the whole file, plus a PIN binding */
@@ -2349,9 +2242,9 @@ tt_run(const struct tt_scenario *sc, struct tt *t, unsigned long n)
 	assert_int_equal(RAND_bytes(t->seed, sizeof(t->seed)), 1);
 	t->conf = tt_conf(t->path);
 
-	tt_arm(n);
+	m2m_alloc_arm(n);
 	t->r = sc->op(t);
-	injected = tt_disarm();
+	injected = m2m_alloc_disarm();
 
 	if (t->r == 0) {
 		if (sc->ok != NULL)
@@ -2359,7 +2252,7 @@ tt_run(const struct tt_scenario *sc, struct tt *t, unsigned long n)
 	} else {
 		if (t->r != M2M_ERR_NO_MEMORY || !injected)
 			fail_msg("%s: allocation %lu of %lu failed: %s (%d)",
-			    sc->name, n, tt_seen, m2m_strerror(t->r), t->r);
+			    sc->name, n, m2m_alloc_seen(), m2m_strerror(t->r), t->r);
 		tt_expect_untouched(t);
 	}
 	tt_outputs_free(t);
@@ -2409,7 +2302,7 @@ test_torture(void **state)
 			if (!tt_run(sc, t, n))
 				break;
 		}
-		total = tt_seen;	/* of the run that saw no failure */
+		total = m2m_alloc_seen();	/* of the run that saw no failure */
 		/* with a stride, the last allocations get their turn too */
 		for (k = n > step ? n - step + 1 : n; step > 1 && k < n &&
 		    k <= total; k++, runs++)
