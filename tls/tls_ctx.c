@@ -55,34 +55,28 @@ static unsigned int
 psk_ref(struct m2m_tls *t, const char *identity, unsigned char *psk,
     unsigned int max)
 {
-	CK_OBJECT_HANDLE h;
 	char id[80];
 	size_t il = strlen(identity);
 	CK_RV rv;
-	int ok;
 
-	printable(id, sizeof(id), identity);
 	if (max < M2M_TLS_REF_LEN || il == 0 || il > M2M_TLS_LABEL_MAX) {
+		printable(id, sizeof(id), identity);
 		fprintf(stderr, "m2mtls: handshake refused: PSK identity "
 		    "'%s' unusable\n", id);
 		return 0;
 	}
-	pthread_mutex_lock(&t->lock);
-	rv = m2m_p11_find_psk(t->f, t->session, (const uint8_t *)identity, il,
-	    &h);
-	pthread_mutex_unlock(&t->lock);
-	if (rv == CKR_KEY_HANDLE_INVALID) {
+	rv = m2m_tls_psk_ref(t, (const uint8_t *)identity, il, psk);
+	if (rv == CKR_OK)
+		return M2M_TLS_REF_LEN;
+	printable(id, sizeof(id), identity);
+	if (rv == CKR_KEY_HANDLE_INVALID)
 		fprintf(stderr, "m2mtls: handshake refused: unknown PSK "
 		    "identity '%s' (no PSK key with that label in the "
 		    "token)\n", id);
-		return 0;
-	} else if (rv != CKR_OK) {
+	else
 		fprintf(stderr, "m2mtls: handshake refused: token lookup of "
 		    "PSK identity '%s' failed: %s\n", id, m2m_p11_rv_name(rv));
-		return 0;
-	}
-	ok = m2m_tls_ref_make(t, h, (const uint8_t *)identity, il, psk);
-	return ok ? M2M_TLS_REF_LEN : 0;
+	return 0;
 }
 
 static unsigned int
@@ -173,6 +167,7 @@ tls_free(struct m2m_tls *t)
 	free(t->identity);
 	pthread_mutex_destroy(&t->lock);
 	OPENSSL_cleanse(t->nonce, sizeof(t->nonce));
+	OPENSSL_cleanse(t->psk, sizeof(t->psk));
 	free(t);
 }
 

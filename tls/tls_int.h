@@ -29,6 +29,23 @@
 #define M2M_TLS_REF_LEN		49
 #define M2M_TLS_MASTER_LEN	48
 #define M2M_TLS_LABEL_MAX	256
+#define M2M_TLS_CACHE_MAX	8
+
+/*
+ * One entry of a context's PSK cache (tls_cache.c): the reference made for
+ * identity id, whose key was h when it was looked up.  A hint only: h is
+ * checked against the token (class, label, role) before each reuse, and at
+ * derivation a reference is vouched for by an entry only when it equals
+ * ref byte for byte and h is still labelled id, which is exactly when its
+ * MAC would verify.  gen is the process's fork generation when made.
+ */
+struct m2m_tls_psk {
+	CK_OBJECT_HANDLE	h;
+	unsigned long		gen;
+	size_t			idlen;		/* 0: unused */
+	uint8_t			id[M2M_TLS_LABEL_MAX];
+	uint8_t			ref[M2M_TLS_REF_LEN];
+};
 
 /* One m2m_tls_ctx_new() context. */
 struct m2m_tls {
@@ -45,6 +62,8 @@ struct m2m_tls {
 	CK_SESSION_HANDLE	session;
 	pthread_mutex_t		lock;		/* serialises session use */
 	uint8_t			nonce[16];
+	struct m2m_tls_psk	psk[M2M_TLS_CACHE_MAX];	/* under lock */
+	unsigned int		psk_next;	/* next entry to replace */
 	int			role;
 	int			dtls;
 	char			*sni;
@@ -75,6 +94,28 @@ int	m2m_tls_ref_make(const struct m2m_tls *t, CK_OBJECT_HANDLE h,
 int	m2m_tls_ref_derive(struct m2m_tls *t, const uint8_t *ref, size_t len,
 	    const char *mdname, const uint8_t *seed, size_t seedlen,
 	    uint8_t *out, size_t outlen);
+
+/*
+ * The reference of the PSK key labelled id (idlen bytes, 1 to
+ * M2M_TLS_LABEL_MAX) into ret (M2M_TLS_REF_LEN bytes), from the cache when
+ * its entry still names a secret key labelled id with a PSK role, else from
+ * a fresh lookup (m2m_p11_find_psk), which then replaces the entry.  Takes
+ * t->lock.  CKR_OK, CKR_KEY_HANDLE_INVALID when the token has no such key,
+ * CKR_FUNCTION_FAILED when the reference cannot be made (OpenSSL), or the
+ * failing CK_RV of the lookup.
+ */
+CK_RV	m2m_tls_psk_ref(struct m2m_tls *t, const uint8_t *id, size_t idlen,
+	    uint8_t *ret);
+
+/*
+ * Whether ref (M2M_TLS_REF_LEN bytes) is, in constant time, one that
+ * m2m_tls_psk_ref() made for key h in this process, and h is labelled
+ * label (label_len bytes) now: then its MAC verifies without being
+ * computed.  0 means "not known", not "forged": check the MAC then.
+ * Call with t->lock held.
+ */
+int	m2m_tls_cache_vouches(const struct m2m_tls *t, CK_OBJECT_HANDLE h,
+	    const uint8_t *ref, const uint8_t *label, size_t label_len);
 
 /*
  * For tests: the provider's KDF of t, as a plain EVP_KDF fetch would give it

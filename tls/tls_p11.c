@@ -11,6 +11,7 @@
 #include "tls_p11.h"
 
 #define FIND_MAX	16
+#define LABEL_MAX	256	/* longest label a PSK identity can match */
 
 static pthread_mutex_t mod_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *mod_dl;
@@ -215,6 +216,31 @@ m2m_p11_find_psk(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 
 /* see tls_p11.h */
 CK_RV
+m2m_p11_check_psk(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+    CK_OBJECT_HANDLE h, const uint8_t *label, size_t label_len)
+{
+	CK_OBJECT_CLASS cls = 0;
+	CK_ULONG role = 0;
+	uint8_t lab[LABEL_MAX];
+	CK_ATTRIBUTE a[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, lab, sizeof(lab) },
+		{ CKA_M2M_ROLE, &role, sizeof(role) },
+	};
+
+	if (h == CK_INVALID_HANDLE || label_len == 0 ||
+	    label_len > sizeof(lab) ||
+	    f->C_GetAttributeValue(s, h, a, 3) != CKR_OK ||
+	    a[0].ulValueLen != sizeof(cls) || cls != CKO_SECRET_KEY ||
+	    a[1].ulValueLen != label_len ||
+	    memcmp(lab, label, label_len) != 0 ||
+	    a[2].ulValueLen != sizeof(role) || !m2m_p11_role_is_psk(role))
+		return CKR_KEY_HANDLE_INVALID;
+	return CKR_OK;
+}
+
+/* see tls_p11.h */
+CK_RV
 m2m_p11_import_psk(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
     const char *label, CK_ULONG role, const uint8_t *value, size_t len,
     const char *expires)
@@ -246,6 +272,7 @@ m2m_p11_rv_name(CK_RV rv)
 	switch (rv) {
 	case CKR_OK: return "CKR_OK";
 	case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
+	case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
 	case CKR_ARGUMENTS_BAD: return "CKR_ARGUMENTS_BAD";
 	case CKR_DEVICE_ERROR: return "CKR_DEVICE_ERROR";
 	case CKR_KEY_HANDLE_INVALID: return "CKR_KEY_HANDLE_INVALID";

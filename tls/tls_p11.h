@@ -37,6 +37,16 @@ CK_RV	m2m_p11_find_token(CK_FUNCTION_LIST_PTR f, const char *label, int init,
 CK_RV	m2m_p11_find_psk(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 	    const uint8_t *label, size_t label_len, CK_OBJECT_HANDLE *ret);
 
+/*
+ * Whether h still is what m2m_p11_find_psk() would accept for label: a
+ * secret key labelled exactly label (label_len bytes) whose CKA_M2M_ROLE
+ * can key a TLS-PSK handshake.  One C_GetAttributeValue.  CKR_OK, or
+ * CKR_KEY_HANDLE_INVALID (whatever the reason: gone, renamed, other class
+ * or role, no access).
+ */
+CK_RV	m2m_p11_check_psk(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+	    CK_OBJECT_HANDLE h, const uint8_t *label, size_t label_len);
+
 /* Whether role is one of the PSK-capable roles. */
 int	m2m_p11_role_is_psk(CK_ULONG role);
 

@@ -1,0 +1,403 @@
+/*
+ * test_tls_cache: the PSK cache of an m2m_tls context (tls_cache.c) never
+ * lets a handshake use a key that no longer answers to the identity.
+ * Real handshakes over a BIO pair, token at one end and the raw PSK in
+ * OpenSSL at the other, while the token's key for the identity is renamed,
+ * replaced, destroyed, or expires between handshakes; on both ends.  The
+ * PKCS#11 searches are counted: a known identity needs none, a stale entry
+ * exactly one.  Then the references themselves: one the cache made stops
+ * verifying when its key is renamed, a tampered copy never verifies, and a
+ * forked child does not vouch for its parent's.
+ * Run as "run_c.sh hsm|tpm test_tls_cache".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/ssl.h>
+
+#include <m2mtoken/tls.h>
+#include "tls_int.h"
+
+#define ID	"kpm-cache@mef.example.com"
+#define SNI	"mef.example.com"
+#define CIPHER	"PSK-AES128-CBC-SHA256"
+
+static int failures;
+
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: %s\n", \
+	__FILE__, __LINE__, #c); failures++; } } while (0)
+
+/* the raw PSK of the OpenSSL end; a different one per key */
+static uint8_t raw_psk[16];
+
+static void
+psk_of(int n, uint8_t out[16])
+{
+	int i;
+
+	for (i = 0; i < 16; i++)
+		out[i] = (uint8_t)(n * 16 + i);
+}
+
+static unsigned int
+raw_client(SSL *ssl, const char *hint, char *id, unsigned int max_id,
+    unsigned char *out, unsigned int max)
+{
+	(void)ssl;
+	(void)hint;
+	if (max_id < sizeof(ID) || max < sizeof(raw_psk))
+		return 0;
+	memcpy(id, ID, sizeof(ID));
+	memcpy(out, raw_psk, sizeof(raw_psk));
+	return sizeof(raw_psk);
+}
+
+static unsigned int
+raw_server(SSL *ssl, const char *id, unsigned char *out, unsigned int max)
+{
+	(void)ssl;
+	if (strcmp(id, ID) != 0 || max < sizeof(raw_psk))
+		return 0;
+	memcpy(out, raw_psk, sizeof(raw_psk));
+	return sizeof(raw_psk);
+}
+
+static SSL_CTX *
+raw_ctx(int server)
+{
+	SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() :
+	    TLS_client_method());
+
+	if (c == NULL || !SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_cipher_list(c, CIPHER))
+		return NULL;
+	if (server)
+		SSL_CTX_set_psk_server_callback(c, raw_server);
+	else
+		SSL_CTX_set_psk_client_callback(c, raw_client);
+	return c;
+}
+
+static SSL_CTX *
+token_ctx(int server)
+{
+	struct m2m_tls_opts o;
+	SSL_CTX *c = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.token_label = "m2m-tlsc";
+	o.pin = "1234";
+	o.role = server ? M2M_TLS_SERVER : M2M_TLS_CLIENT;
+	o.sni = SNI;
+	o.ciphers = CIPHER;
+	o.identity = ID;
+	return m2m_tls_ctx_new(&o, &c) == 0 ? c : NULL;
+}
+
+/* One full handshake over a BIO pair: 1 when both ends finish and export
+   the same keying material, else 0. */
+static int
+handshake(SSL_CTX *cc, SSL_CTX *sc)
+{
+	SSL *c = SSL_new(cc), *s = SSL_new(sc);
+	BIO *bc = NULL, *bs = NULL;
+	uint8_t ec[M2M_TLS_EXPORT_LEN], es[M2M_TLS_EXPORT_LEN];
+	int i, dc = 0, ds = 0, ok = 0, x;
+
+	if (c == NULL || s == NULL || !BIO_new_bio_pair(&bc, 0, &bs, 0))
+		goto out;
+	SSL_set_bio(c, bc, bc);
+	SSL_set_bio(s, bs, bs);
+	if (!SSL_set_tlsext_host_name(c, SNI))
+		goto out;
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	for (i = 0; i < 100 && !(dc && ds); i++) {
+		if (!dc) {
+			if ((x = SSL_do_handshake(c)) == 1)
+				dc = 1;
+			else if (SSL_get_error(c, x) != SSL_ERROR_WANT_READ)
+				goto out;
+		}
+		if (!ds) {
+			if ((x = SSL_do_handshake(s)) == 1)
+				ds = 1;
+			else if (SSL_get_error(s, x) != SSL_ERROR_WANT_READ)
+				goto out;
+		}
+	}
+	ok = dc && ds && m2m_tls_export_ke(c, ec) == 0 &&
+	    m2m_tls_export_ke(s, es) == 0 && memcmp(ec, es, sizeof(ec)) == 0;
+ out:
+	ERR_clear_error();
+	SSL_free(c);
+	SSL_free(s);
+	return ok;
+}
+
+/* Searches of the token by the contexts, through a wrapped function list. */
+static CK_FUNCTION_LIST counting;
+static CK_C_FindObjectsInit real_find_init;
+static int finds;
+
+static CK_RV
+count_find_init(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	finds++;
+	return real_find_init(s, t, n);
+}
+
+static void
+count_finds(SSL_CTX *ctx)
+{
+	struct m2m_tls *t = m2m_tls_of(ctx);
+
+	if (real_find_init == NULL) {
+		counting = *t->f;
+		real_find_init = counting.C_FindObjectsInit;
+		counting.C_FindObjectsInit = count_find_init;
+	}
+	t->f = &counting;
+}
+
+static CK_OBJECT_HANDLE
+import(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, int n,
+    const char *expires)
+{
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	uint8_t v[16];
+
+	psk_of(n, v);
+	if (m2m_p11_import_psk(f, s, ID, CK_M2M_ROLE_KPM, v, sizeof(v),
+	    expires) != CKR_OK ||
+	    m2m_p11_find_psk(f, s, (const uint8_t *)ID, strlen(ID), &h) !=
+	    CKR_OK) {
+		fprintf(stderr, "FAIL: cannot import key %d\n", n);
+		failures++;
+	}
+	return h;
+}
+
+static void
+rename_key(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+    const char *label)
+{
+	CK_ATTRIBUTE a = { CKA_LABEL, (CK_VOID_PTR)label, strlen(label) };
+
+	CHECK(f->C_SetAttributeValue(s, h, &a, 1) == CKR_OK);
+}
+
+/* handshake between tok (the token end) and raw holding key n's PSK */
+static int
+hs(SSL_CTX *tok, SSL_CTX *raw, int tok_is_server, int n)
+{
+	psk_of(n, raw_psk);
+	return tok_is_server ? handshake(raw, tok) : handshake(tok, raw);
+}
+
+/*
+ * The cache scenario on one end: key 1 is labelled ID; then renamed away,
+ * replaced by key 2, key 2 destroyed and replaced by key 3, key 3 replaced
+ * by key 4 that expires.  Each handshake must use the key labelled ID at
+ * that moment, or fail when there is none (or it has expired).
+ */
+static void
+scenario(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, SSL_CTX *tok,
+    SSL_CTX *raw, int server, int base)
+{
+	CK_OBJECT_HANDLE h1, h2, h3, h4;
+	char exp[32];
+	time_t until;
+	struct tm tm;
+
+	h1 = import(f, s, base + 1, NULL);
+	finds = 0;
+	CHECK(hs(tok, raw, server, base + 1));
+	CHECK(finds == 1);
+	CHECK(hs(tok, raw, server, base + 1));
+	CHECK(hs(tok, raw, server, base + 1));
+	CHECK(finds == 1);		/* known identity: no search */
+	CHECK(!hs(tok, raw, server, base + 2));	/* wrong PSK still fails */
+
+	/* renamed away: nothing answers to ID any more */
+	rename_key(f, s, h1, "renamed@mef.example.com");
+	CHECK(!hs(tok, raw, server, base + 1));
+	/* a new key takes the name: used at once, never the old one */
+	h2 = import(f, s, base + 2, NULL);
+	CHECK(hs(tok, raw, server, base + 2));
+	CHECK(!hs(tok, raw, server, base + 1));
+	/* the old key named back, the cached one named away: the old one */
+	rename_key(f, s, h1, ID);
+	rename_key(f, s, h2, "renamed2@mef.example.com");
+	CHECK(hs(tok, raw, server, base + 1));
+	CHECK(!hs(tok, raw, server, base + 2));
+	CHECK(f->C_DestroyObject(s, h1) == CKR_OK);
+	CHECK(f->C_DestroyObject(s, h2) == CKR_OK);
+
+	/* destroyed: fails; replaced: the new key, its handle maybe reused */
+	h3 = import(f, s, base + 3, NULL);
+	CHECK(hs(tok, raw, server, base + 3));
+	CHECK(f->C_DestroyObject(s, h3) == CKR_OK);
+	CHECK(!hs(tok, raw, server, base + 3));
+	finds = 0;
+	h3 = import(f, s, base + 3, NULL);
+	finds = 0;
+	CHECK(hs(tok, raw, server, base + 3));
+	CHECK(finds == 1);		/* the stale entry: one fresh search */
+
+	/* replaced by a key that expires while cached */
+	CHECK(f->C_DestroyObject(s, h3) == CKR_OK);
+	until = time(NULL) + 3;
+	gmtime_r(&until, &tm);
+	strftime(exp, sizeof(exp), "%Y%m%dT%H%M%S", &tm);
+	h4 = import(f, s, base + 4, exp);
+	CHECK(hs(tok, raw, server, base + 4));
+	while (time(NULL) <= until)
+		sleep(1);
+	CHECK(!hs(tok, raw, server, base + 4));
+	CHECK(f->C_DestroyObject(s, h4) == CKR_OK);
+}
+
+/* one PRF call for a 48-byte master secret: 1/0 as EVP_KDF_derive */
+static int
+prf(EVP_KDF *kdf, const uint8_t *psk, size_t n, uint8_t out[48])
+{
+	static const uint8_t seed[32] = { 9, 8, 7 };
+	const char *label = "extended master secret";
+	uint8_t sec[4 + 2 * M2M_TLS_REF_LEN];
+	EVP_KDF_CTX *c = EVP_KDF_CTX_new(kdf);
+	OSSL_PARAM ps[5];
+	int ok;
+
+	if (c == NULL || n > M2M_TLS_REF_LEN)
+		return 0;
+	sec[0] = (uint8_t)(n >> 8);
+	sec[1] = (uint8_t)n;
+	memset(sec + 2, 0, n);
+	sec[2 + n] = (uint8_t)(n >> 8);
+	sec[3 + n] = (uint8_t)n;
+	memcpy(sec + 4 + n, psk, n);
+	ps[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+	    (char *)"SHA2-256", 0);
+	ps[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, sec,
+	    4 + 2 * n);
+	ps[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED,
+	    (void *)label, strlen(label));
+	ps[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED,
+	    (void *)seed, sizeof(seed));
+	ps[4] = OSSL_PARAM_construct_end();
+	ok = EVP_KDF_derive(c, out, 48, ps) == 1;
+	EVP_KDF_CTX_free(c);
+	ERR_clear_error();
+	return ok;
+}
+
+/* The references the cache hands out, at the provider's KDF. */
+static void
+references(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, SSL_CTX *ctx)
+{
+	struct m2m_tls *t = m2m_tls_of(ctx);
+	EVP_KDF *mine = m2m_tls_prov_kdf(t);
+	EVP_KDF *dflt = EVP_KDF_fetch(t->libctx, "TLS1-PRF",
+	    "provider=default");
+	uint8_t ref[M2M_TLS_REF_LEN], ref2[M2M_TLS_REF_LEN];
+	uint8_t bad[M2M_TLS_REF_LEN], raw[16], a[48], b[48];
+	CK_OBJECT_HANDLE h;
+	size_t i;
+	pid_t pid;
+	int st = 0;
+
+	CHECK(mine != NULL && dflt != NULL);
+	h = import(f, s, 20, NULL);
+	psk_of(20, raw);
+	CHECK(m2m_tls_psk_ref(t, (const uint8_t *)ID, strlen(ID), ref) ==
+	    CKR_OK);
+	CHECK(m2m_tls_psk_ref(t, (const uint8_t *)ID, strlen(ID), ref2) ==
+	    CKR_OK);
+	CHECK(memcmp(ref, ref2, sizeof(ref)) == 0);	/* from the cache */
+	CHECK(prf(mine, ref, sizeof(ref), a));
+	CHECK(prf(dflt, raw, sizeof(raw), b));
+	CHECK(memcmp(a, b, sizeof(a)) == 0);
+	/* a tampered copy of a cached reference: refused, anywhere */
+	for (i = 4; i < sizeof(ref); i++) {
+		memcpy(bad, ref, sizeof(ref));
+		bad[i] ^= 0x01;
+		CHECK(!prf(mine, bad, sizeof(bad), a));
+	}
+	/* the key renamed after the reference was handed out: refused */
+	rename_key(f, s, h, "moved@mef.example.com");
+	CHECK(!prf(mine, ref, sizeof(ref), a));
+	CHECK(m2m_tls_psk_ref(t, (const uint8_t *)ID, strlen(ID), ref2) ==
+	    CKR_KEY_HANDLE_INVALID);
+	rename_key(f, s, h, ID);
+	CHECK(m2m_tls_psk_ref(t, (const uint8_t *)ID, strlen(ID), ref2) ==
+	    CKR_OK);
+	CHECK(prf(mine, ref2, sizeof(ref2), a));
+	CHECK(memcmp(a, b, sizeof(a)) == 0);
+	/* a forked child does not vouch for the parent's references */
+	pthread_mutex_lock(&t->lock);
+	CHECK(m2m_tls_cache_vouches(t, h, ref2, (const uint8_t *)ID,
+	    strlen(ID)));
+	CHECK(!m2m_tls_cache_vouches(t, h, ref2, (const uint8_t *)"x", 1));
+	pthread_mutex_unlock(&t->lock);
+	if ((pid = fork()) == 0)
+		_exit(m2m_tls_cache_vouches(t, h, ref2, (const uint8_t *)ID,
+		    strlen(ID)) ? 1 : 0);
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	    WEXITSTATUS(st) == 0);
+	CHECK(f->C_DestroyObject(s, h) == CKR_OK);
+	CHECK(!prf(mine, ref2, sizeof(ref2), a));
+	EVP_KDF_free(mine);
+	EVP_KDF_free(dflt);
+}
+
+int
+main(void)
+{
+	CK_FUNCTION_LIST_PTR f;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE s;
+	SSL_CTX *tc = NULL, *ts = NULL, *rc = NULL, *rs = NULL;
+
+	if ((f = m2m_p11_load(NULL)) == NULL ||
+	    m2m_p11_find_token(f, "m2m-tlsc", 1, "5678", "1234", &slot) !=
+	    CKR_OK ||
+	    f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+	    NULL, &s) != CKR_OK ||
+	    f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)"1234", 4) != CKR_OK) {
+		fprintf(stderr, "FAIL: token setup\n");
+		return 1;
+	}
+	if ((tc = token_ctx(0)) == NULL || (ts = token_ctx(1)) == NULL ||
+	    (rc = raw_ctx(0)) == NULL || (rs = raw_ctx(1)) == NULL) {
+		fprintf(stderr, "FAIL: SSL_CTX setup\n");
+		return 1;
+	}
+	count_finds(tc);
+	count_finds(ts);
+	scenario(f, s, tc, rs, 0, 0);
+	printf("%s: client end: renamed, replaced, destroyed, expired keys "
+	    "never used through the cache\n", failures ? "FAIL" : "ok");
+	scenario(f, s, ts, rc, 1, 10);
+	printf("%s: server end: the same\n", failures ? "FAIL" : "ok");
+	references(f, s, tc);
+	printf("%s: cached references: tampered, renamed, other process "
+	    "refused\n", failures ? "FAIL" : "ok");
+
+	m2m_tls_ctx_free(tc);
+	m2m_tls_ctx_free(ts);
+	SSL_CTX_free(rc);
+	SSL_CTX_free(rs);
+	f->C_CloseSession(s);
+	m2m_p11_unload();
+	return failures ? 1 : 0;
+}
