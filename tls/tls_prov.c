@@ -67,6 +67,20 @@ be32(const uint8_t *p)
 	    (uint32_t)p[2] << 8 | p[3];
 }
 
+/* label (len bytes) for a log line: at most 64 bytes, non-ASCII as '?' */
+static const char *
+printable(char lab[80], const uint8_t *label, size_t len)
+{
+	size_t i;
+
+	snprintf(lab, 80, "%.*s", (int)(len > 64 ? 64 : len),
+	    (const char *)label);
+	for (i = 0; lab[i] != '\0'; i++)
+		if (lab[i] < 0x20 || lab[i] > 0x7e)
+			lab[i] = '?';
+	return lab;
+}
+
 /* HMAC(process key, hdr || label || nonce || pid) into mac */
 static int
 ref_mac(const struct m2m_tls *t, const uint8_t *hdr, const uint8_t *label,
@@ -197,13 +211,8 @@ m2m_tls_ref_derive(struct m2m_tls *t, const uint8_t *ref, size_t len,
 		    "or from another context)");
 		goto out;
 	}
-	snprintf(lab, sizeof(lab), "%.*s", (int)(ll > 64 ? 64 : ll),
-	    (const char *)label);
-	for (i = 0; lab[i] != '\0'; i++)
-		if (lab[i] < 0x20 || lab[i] > 0x7e)
-			lab[i] = '?';
 	if (!m2m_p11_role_is_psk(role)) {
-		fail("key '%s' has no PSK role", lab);
+		fail("key '%s' has no PSK role", printable(lab, label, ll));
 		goto out;
 	}
 	memset(&p, 0, sizeof(p));
@@ -235,7 +244,8 @@ m2m_tls_ref_derive(struct m2m_tls *t, const uint8_t *ref, size_t len,
 	rv = t->f->C_DeriveKey(t->session, &m, h, tmpl, 1, &mk);
 	if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
 		fail("key '%s' may not be used for TLS-PSK (expired, or "
-		    "role not allowed): CKR_KEY_FUNCTION_NOT_PERMITTED", lab);
+		    "role not allowed): CKR_KEY_FUNCTION_NOT_PERMITTED",
+		    printable(lab, label, ll));
 		goto out;
 	} else if (rv != CKR_OK) {
 		char why[128];
