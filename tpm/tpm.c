@@ -1,15 +1,20 @@
 /*
- * m2mtoken: the TPM 2.0 backend, through tpm2-tss ESAPI.  See backend.h for
- * the contract and tpm_int.h for the blob format.
+ * m2mtoken: the TPM 2.0 backend, through tpm2-tss: ESAPI for the commands
+ * without a session, tss2-sys and our own session for the others
+ * (tpm_sess.c).  See backend.h for the contract and tpm_int.h for the blob
+ * format.
  *
  * Keys live under a storage primary key (ECC P-256, tpm_blob.c) that is
  * either re-created from its fixed template at every open (same owner seed,
  * same key, so stored blobs stay loadable) or kept at a persistent handle.
  * Every command that carries key bytes, HMAC results, unsealed data or AES
- * keystream runs in a salted HMAC session (salt encrypted to the primary,
- * AES-128-CFB parameter encryption), so the bus never sees them in clear:
- * ESAPI's, or for TPM2_HMAC of one buffer, the hot command, our own through
- * tss2-sys (tpm_sess.c, which says why).  TPM2_Load needs none (load_obj).
+ * keystream runs in one salted HMAC session (salt encrypted to the primary,
+ * AES-128-CFB parameter encryption), so the bus never sees them in clear;
+ * the backend runs it itself over tss2-sys (tpm_sess.c says why: ESAPI's
+ * session crypto costs milliseconds per command).  TPM2_Load needs none
+ * (load_obj).  ESAPI keeps the commands without a session: CreatePrimary,
+ * Load, ContextSave/Load, FlushContext, GetCapability, ReadPublic,
+ * EvictControl.
  *
  * Assurance levels:
  *   hmac()        H  TPM2_HMAC / HMAC sequence with a fixedTPM sign key.
@@ -122,10 +127,9 @@ struct tpm {
 	int			 primary_persistent;
 	int			 primary_live; /* shared: loaded in this call */
 	TPMS_CONTEXT		*primary_ctx; /* shared: saved, transient */
-	TPMT_PUBLIC		 primary_pub; /* salts the sessions */
-	ESYS_TR			 sess;	/* salted, parameter-encrypting */
-	TPMS_CONTEXT		*sess_ctx; /* shared: saved between calls */
-	struct tpm_sess		*fs;	/* the same, ours: TPM2_HMAC */
+	TPMT_PUBLIC		 primary_pub; /* salts the session */
+	TPM2B_NAME		 primary_name;
+	struct tpm_sess		*fs;	/* salted, parameter-encrypting */
 	size_t			 maxbuf; /* TPM2_PT_INPUT_BUFFER, <= 1024 */
 	int			 have_encdec; /* TPM2_EncryptDecrypt2 */
 	size_t			 cap;	/* keys loaded at most (cache + temp) */
@@ -239,25 +243,112 @@ auth_value(const uint8_t *auth, size_t len, int always, TPM2B_AUTH *ret)
 	return 0;
 }
 
-static int sess_need(struct tpm *);
-
 /*
- * The ESAPI session, ready for the next command with attributes a (in
- * shared mode loaded, or started, at its first use in a call).
+ * An object's name: nameAlg || H_nameAlg(TPMT_PUBLIC), what the TPM
+ * computes at TPM2_Load (ESAPI's Esys_TR_GetName would hash it again, in a
+ * new OpenSSL library context, at every call).
  */
 static int
-sess_attrs(struct tpm *t, TPMA_SESSION a)
+obj_name(const TPMT_PUBLIC *pub, TPM2B_NAME *ret)
+{
+	uint8_t buf[sizeof(TPMT_PUBLIC)];
+	const EVP_MD *md = NULL;
+	unsigned int n = 0;
+	size_t off = 0;
+
+	switch (pub->nameAlg) {
+	case TPM2_ALG_SHA256:	md = evp_hash(M2M_HASH_SHA256); break;
+	case TPM2_ALG_SHA384:	md = evp_hash(M2M_HASH_SHA384); break;
+	case TPM2_ALG_SHA512:	md = evp_hash(M2M_HASH_SHA512); break;
+	default:		return M2M_ERR_DATA_INVALID;
+	}
+	if (Tss2_MU_TPMT_PUBLIC_Marshal(pub, buf, sizeof(buf), &off) !=
+	    TSS2_RC_SUCCESS ||
+	    EVP_Digest(buf, off, ret->name + 2, &n, md, NULL) != 1)
+		return M2M_ERR_INTERNAL;
+	ret->name[0] = (uint8_t)(pub->nameAlg >> 8);
+	ret->name[1] = (uint8_t)pub->nameAlg;
+	ret->size = (UINT16)(2 + n);
+	return 0;
+}
+
+/* The handle a command authorises: what the session needs of it. */
+struct tpm_auth {
+	TPM2_HANDLE	handle;
+	TPM2B_NAME	name;
+	TPM2B_AUTH	auth;	/* secret */
+};
+
+/* A loaded object with public area pub and authValue a (may be NULL). */
+static int
+auth_of(struct tpm *t, ESYS_TR h, const TPMT_PUBLIC *pub,
+    const TPM2B_AUTH *a, struct tpm_auth *ret)
 {
 	TSS2_RC rc;
 	int r;
 
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = Esys_TR_GetTpmHandle(t->esys, h, &ret->handle)) !=
+	    TSS2_RC_SUCCESS)
+		return tss_fail(t, "object's handle", rc, TPM_CTX_OP);
+	if ((r = obj_name(pub, &ret->name)) != 0)
+		return r;
+	if (a != NULL)
+		ret->auth = *a;
+	return 0;
+}
+
+static int sess_need(struct tpm *);
+
+/*
+ * Before a session command's Tss2_Sys_*_Prepare: the session loaded (or
+ * started), and its SAPI context, which the command is prepared in.
+ */
+static int
+sess_prep(struct tpm *t, TSS2_SYS_CONTEXT **ret)
+{
+	int r;
+
 	if ((r = sess_need(t)) != 0)
 		return r;
-	rc = Esys_TRSess_SetAttributes(t->esys, t->sess,
-	    a | TPMA_SESSION_CONTINUESESSION, 0xff);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_fail(t, "session attributes", rc, TPM_CTX_OP);
+	*ret = m2m_tpm_sess_sys(t->fs);
 	return 0;
+}
+
+#define TPM_AGAIN	1	/* sess_run: prepare the command again */
+#define TPM_TRIES_MAX	100	/* times a command is sent at most */
+
+/*
+ * Send the prepared command cc through the session, authorising a (NULL:
+ * no handle), parameters encrypted as flags say (TPM_SESS_IN/_OUT).  rc:
+ * the Prepare's result, so that one check follows the whole sequence.
+ * TPM_AGAIN when the TPM did not start the command (counted in *tries):
+ * the caller prepares it again, as ESAPI's calls do.  The pattern:
+ *
+ *	do {
+ *		if ((r = sess_prep(t, &sys)) != 0) ...
+ *		rc = Tss2_Sys_X_Prepare(sys, ...);
+ *	} while ((r = sess_run(t, "X", rc, ..., &tries)) == TPM_AGAIN);
+ */
+static int
+sess_run(struct tpm *t, const char *what, TSS2_RC rc, TPM2_CC cc,
+    const struct tpm_auth *a, int flags, enum tpm_rc_ctx ctx,
+    unsigned *tries)
+{
+	if (rc == TSS2_RC_SUCCESS) {
+		CMD(t);
+		rc = m2m_tpm_sess_run(t->fs, cc, a != NULL ? &a->name : NULL,
+		    a != NULL ? &a->auth : NULL, flags);
+	}
+	if (rc == TSS2_RC_SUCCESS)
+		return 0;
+	m2m_tpm_sess_clean(t->fs);
+	if (m2m_tpm_rc_retry(rc) && ++*tries < TPM_TRIES_MAX) {
+		m2m_debug("tpm: %s: %s (sent again)", what,
+		    Tss2_RC_Decode(rc));
+		return TPM_AGAIN;
+	}
+	return tss_fail(t, what, rc, ctx);
 }
 
 static void
@@ -373,12 +464,12 @@ make_room(struct tpm *t)
 }
 
 /*
- * Load one object under the primary and give it authValue a; counts in
- * nloaded (the caller caches it or unloads it).
+ * Load one object under the primary; counts in nloaded (the caller caches
+ * it or unloads it).  Its authValue is given to the session at each use
+ * (struct tpm_auth), never to ESAPI.
  */
 static int
-load_obj(struct tpm *t, const struct tpm_obj *o, const TPM2B_AUTH *a,
-    ESYS_TR *ret)
+load_obj(struct tpm *t, const struct tpm_obj *o, ESYS_TR *ret)
 {
 	ESYS_TR h = ESYS_TR_NONE;
 	TSS2_RC rc;
@@ -404,12 +495,6 @@ load_obj(struct tpm *t, const struct tpm_obj *o, const TPM2B_AUTH *a,
 	}
 	t->st.loads++;
 	t->nloaded++;
-	if ((rc = Esys_TR_SetAuth(t->esys, h, a)) != TSS2_RC_SUCCESS) {
-		r = tss_fail(t, "SetAuth", rc, TPM_CTX_OP);
-		flush(t, &h);
-		t->nloaded--;
-		return r;
-	}
 	*ret = h;
 	return 0;
 }
@@ -427,7 +512,6 @@ unload_tmp(struct tpm *t, ESYS_TR *h)
 static int
 ent_reload(struct tpm *t, struct tpm_ent *e)
 {
-	TPM2B_AUTH a;
 	ESYS_TR h = ESYS_TR_NONE;
 	TSS2_RC rc;
 	int r;
@@ -438,57 +522,46 @@ ent_reload(struct tpm *t, struct tpm_ent *e)
 	if ((rc = Esys_ContextLoad(t->esys, e->ctx, &h)) != TSS2_RC_SUCCESS)
 		return tss_fail(t, "ContextLoad", rc, TPM_CTX_OP);
 	t->nloaded++;
-	memset(&a, 0, sizeof(a));
-	memcpy(a.buffer, e->auth, e->authlen);
-	a.size = (UINT16)e->authlen;
-	rc = Esys_TR_SetAuth(t->esys, h, &a);
-	m2m_wipe(&a, sizeof(a));
-	if (rc != TSS2_RC_SUCCESS) {
-		unload_tmp(t, &h);
-		return tss_fail(t, "SetAuth", rc, TPM_CTX_OP);
-	}
 	e->handle = h;
 	return 0;
 }
 
-/*
- * An object's name: nameAlg || H_nameAlg(TPMT_PUBLIC), what the TPM
- * computes at TPM2_Load (ESAPI's Esys_TR_GetName would hash it again, in a
- * new OpenSSL library context, at every call).
- */
-static int
-obj_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *ret)
-{
-	uint8_t buf[sizeof(TPMT_PUBLIC)];
-	const EVP_MD *md = NULL;
-	unsigned int n = 0;
-	size_t off = 0;
-
-	switch (pub->publicArea.nameAlg) {
-	case TPM2_ALG_SHA256:	md = evp_hash(M2M_HASH_SHA256); break;
-	case TPM2_ALG_SHA384:	md = evp_hash(M2M_HASH_SHA384); break;
-	case TPM2_ALG_SHA512:	md = evp_hash(M2M_HASH_SHA512); break;
-	default:		return M2M_ERR_DATA_INVALID;
-	}
-	if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf, sizeof(buf),
-	    &off) != TSS2_RC_SUCCESS ||
-	    EVP_Digest(buf, off, ret->name + 2, &n, md, NULL) != 1)
-		return M2M_ERR_INTERNAL;
-	ret->name[0] = (uint8_t)(pub->publicArea.nameAlg >> 8);
-	ret->name[1] = (uint8_t)pub->publicArea.nameAlg;
-	ret->size = (UINT16)(2 + n);
-	return 0;
-}
+static int key_get(struct tpm *, const struct m2m_keyref *, int, ESYS_TR *,
+    int *, TPMT_PUBLIC *, TPM2B_AUTH *);
+static void key_release(struct tpm *, ESYS_TR *, int);
 
 /*
  * The loaded handle for ref, which must be of the given kind: from the cache
  * (same id, same blob bytes, same auth) or loaded now.  *ret_tmp says
- * whether the caller must unload_tmp() it (id 0: not cached).  ret_name,
- * unless NULL, gets the object's name.
+ * whether the caller must unload_tmp() it (id 0: not cached).  ret_auth
+ * gets what a session command needs to use it (secret: wipe it).
  */
 static int
 key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
-    ESYS_TR *ret, int *ret_tmp, TPM2B_NAME *ret_name)
+    ESYS_TR *ret, int *ret_tmp, struct tpm_auth *ret_auth)
+{
+	ESYS_TR h = ESYS_TR_NONE;
+	TPMT_PUBLIC pub;
+	TPM2B_AUTH a;
+	int tmp = 0, r;
+
+	memset(&a, 0, sizeof(a));
+	if ((r = key_get(t, ref, kind, &h, &tmp, &pub, &a)) != 0)
+		return r;
+	if ((r = auth_of(t, h, &pub, &a, ret_auth)) != 0)
+		key_release(t, &h, tmp);
+	m2m_wipe(&a, sizeof(a));
+	if (r == 0) {
+		*ret = h;
+		*ret_tmp = tmp;
+	}
+	return r;
+}
+
+/* key_acquire's first part: also the public area and the authValue. */
+static int
+key_get(struct tpm *t, const struct m2m_keyref *ref, int kind, ESYS_TR *ret,
+    int *ret_tmp, TPMT_PUBLIC *ret_pub, TPM2B_AUTH *ret_a)
 {
 	struct tpm_blob b;
 	struct tpm_ent *e;
@@ -515,10 +588,10 @@ key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
 		r = M2M_ERR_KEY_TYPE;
 		goto out;
 	}
-	if (ret_name != NULL && (r = obj_name(&b.obj.pub, ret_name)) != 0)
-		goto out;
 	if ((r = auth_value(ref->auth, ref->authlen, 0, &a)) != 0)
 		goto out;
+	*ret_pub = b.obj.pub.publicArea;
+	*ret_a = a;
 	if (ref->id != 0 && (e = ent_find(t, ref->id)) != NULL) {
 		if (e->bloblen == ref->bloblen &&
 		    memcmp(e->blob, ref->blob, ref->bloblen) == 0 &&
@@ -539,7 +612,7 @@ key_acquire(struct tpm *t, const struct m2m_keyref *ref, int kind,
 		r = M2M_ERR_NO_MEMORY;
 		goto out;
 	}
-	if ((r = load_obj(t, &b.obj, &a, &h)) != 0)
+	if ((r = load_obj(t, &b.obj, &h)) != 0)
 		goto out;
 	if (ref->id == 0) {
 		*ret = h;
@@ -818,29 +891,6 @@ setup_primary(struct tpm *t, unsigned long handle, char *errbuf,
 	return r;
 }
 
-static int
-start_session(struct tpm *t, char *errbuf, size_t errlen)
-{
-	TPMT_SYM_DEF sym;
-	TSS2_RC rc;
-
-	memset(&sym, 0, sizeof(sym));
-	sym.algorithm = TPM2_ALG_AES;
-	sym.keyBits.aes = 128;
-	sym.mode.aes = TPM2_ALG_CFB;
-	CMD(t);
-	rc = Esys_StartAuthSession(t->esys, t->primary, ESYS_TR_NONE,
-	    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC,
-	    &sym, TPM2_ALG_SHA256, &t->sess);
-	if (rc != TSS2_RC_SUCCESS) {
-		t->sess = ESYS_TR_NONE;
-		errf(errbuf, errlen, "TPM: cannot start a salted session: %s",
-		    Tss2_RC_Decode(rc));
-		return tss_fail(t, "StartAuthSession", rc, TPM_CTX_OPEN);
-	}
-	return sess_attrs(t, 0);	/* the session is there: no recursion */
-}
-
 /*
  * Release the primary and the session (not the cached keys): on close, and
  * to undo a half-done open before it is retried.
@@ -852,7 +902,6 @@ drop_objects(struct tpm *t)
 		CMD(t);
 		m2m_tpm_sess_forget(t->fs);
 	}
-	flush(t, &t->sess);
 	if (t->primary_persistent)
 		(void)Esys_TR_Close(t->esys, &t->primary);
 	else
@@ -936,66 +985,22 @@ call_end(struct tpm *t)
 		flush(t, &t->primary);
 		t->primary_live = 0;
 	}
-	if (t->sess != ESYS_TR_NONE) {
-		CMD(t);
-		rc = Esys_ContextSave(t->esys, t->sess, &t->sess_ctx);
-		if (rc != TSS2_RC_SUCCESS) {
-			/* lost: the next call starts a new session */
-			m2m_debug("tpm: ContextSave (session): %s",
-			    Tss2_RC_Decode(rc));
-			t->sess_ctx = NULL;
-			flush(t, &t->sess);
-		}
-		t->sess = ESYS_TR_NONE;	/* ESAPI closed it */
-	}
 	if (m2m_tpm_sess_state(t->fs) == TPM_SESS_LOADED) {
 		CMD(t);
 		if ((rc = m2m_tpm_sess_save(t->fs)) != TSS2_RC_SUCCESS)
-			/* lost (forgotten): the next HMAC starts a new one */
-			m2m_debug("tpm: ContextSave (HMAC session): %s",
+			/* lost (forgotten): the next call starts a new one */
+			m2m_debug("tpm: ContextSave (session): %s",
 			    Tss2_RC_Decode(rc));
 	}
 }
 
 /*
- * Shared mode: the ESAPI session back from its saved context, or a new one,
- * at its first use in a call (a call that only does TPM2_HMAC never loads
- * it).  In exclusive mode it is always there after open.
+ * The session (tpm_sess.c), loaded: back from its saved context in shared
+ * mode (at its first use in a call), or started (at open, or after it was
+ * lost).
  */
 static int
 sess_need(struct tpm *t)
-{
-	TSS2_RC rc;
-	int r;
-
-	if (t->sess != ESYS_TR_NONE)
-		return 0;
-	if (t->sess_ctx != NULL) {
-		CMD(t);
-		rc = Esys_ContextLoad(t->esys, t->sess_ctx, &t->sess);
-		if (rc != TSS2_RC_SUCCESS) {
-			t->sess = ESYS_TR_NONE;
-			r = tss_fail(t, "ContextLoad (session)", rc,
-			    TPM_CTX_OP);
-			if (t->oom)
-				return r;	/* retried with the context */
-		}
-		esys_free_wiped(t->sess_ctx, sizeof(*t->sess_ctx));
-		t->sess_ctx = NULL;
-		if (rc == TSS2_RC_SUCCESS)
-			return 0;
-	}
-	if ((r = need_primary(t)) != 0)
-		return r;
-	return start_session(t, NULL, 0);
-}
-
-/*
- * The backend's own HMAC session (tpm_sess.c), loaded: back from its saved
- * context in shared mode, or started at first use (or after it was lost).
- */
-static int
-fs_need(struct tpm *t)
 {
 	TPM2_HANDLE h = 0;
 	TSS2_RC rc;
@@ -1008,7 +1013,7 @@ fs_need(struct tpm *t)
 		CMD(t);
 		if ((rc = m2m_tpm_sess_load(t->fs)) == TSS2_RC_SUCCESS)
 			return 0;
-		r = tss_fail(t, "ContextLoad (HMAC session)", rc, TPM_CTX_OP);
+		r = tss_fail(t, "ContextLoad (session)", rc, TPM_CTX_OP);
 		if (t->oom)
 			return r;	/* retried with the context */
 		CMD(t);
@@ -1025,8 +1030,7 @@ fs_need(struct tpm *t)
 	CMD(t);
 	if ((rc = m2m_tpm_sess_start(t->fs, h, &t->primary_pub)) !=
 	    TSS2_RC_SUCCESS)
-		return tss_fail(t, "StartAuthSession (HMAC session)", rc,
-		    TPM_CTX_OP);
+		return tss_fail(t, "StartAuthSession", rc, TPM_CTX_OP);
 	return 0;
 }
 
@@ -1106,8 +1110,13 @@ open_objects(struct tpm *t, unsigned long handle, char *errbuf,
 		}
 		t->primary_live = 1;
 	}
-	if ((r = start_session(t, errbuf, errlen)) != 0)
+	if ((r = obj_name(&t->primary_pub, &t->primary_name)) != 0)
 		return r;
+	if ((r = sess_need(t)) != 0) {
+		errf(errbuf, errlen, "TPM: cannot start a salted session: %s",
+		    m2m_strerror(r));
+		return r;
+	}
 	call_end(t);
 	return 0;
 }
@@ -1177,7 +1186,7 @@ tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 		free(t);
 		return M2M_ERR_NO_MEMORY;
 	}
-	t->primary = t->sess = ESYS_TR_NONE;
+	t->primary = ESYS_TR_NONE;
 	t->lockfd = -1;
 	t->shared = mode_is_shared(conf->tpm_mode, tcti);
 	t->seed = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)t;
@@ -1250,7 +1259,6 @@ static void
 tpm_close(void *impl)
 {
 	struct tpm *t = impl;
-	TSS2_RC rc;
 	size_t i;
 
 	if (t == NULL)
@@ -1260,16 +1268,7 @@ tpm_close(void *impl)
 		if (t->ents != NULL)
 			for (i = 0; i < t->nents; i++)
 				ent_clear(t, &t->ents[i]);
-		if (t->sess_ctx != NULL) {
-			/* a saved session still counts in the TPM: end it */
-			CMD(t);
-			rc = Esys_ContextLoad(t->esys, t->sess_ctx, &t->sess);
-			if (rc != TSS2_RC_SUCCESS)
-				t->sess = ESYS_TR_NONE;
-			esys_free_wiped(t->sess_ctx, sizeof(*t->sess_ctx));
-			t->sess_ctx = NULL;
-		}
-		drop_objects(t);
+		drop_objects(t);	/* a saved session is flushed too */
 		shared_unlock(t);
 		Esys_Finalize(&t->esys);
 	}
@@ -1286,38 +1285,52 @@ tpm_close(void *impl)
 
 /* ---- creating keys ------------------------------------------------------ */
 
-/* TPM2_Create under the primary, parameters encrypted both ways. */
+/*
+ * TPM2_Create under the primary, through the session: inSensitive (the key
+ * bytes) encrypted; outPrivate is sealed to the primary anyway.
+ */
 static int
 create_obj(struct tpm *t, const TPM2B_PUBLIC *tmpl,
     const TPM2B_SENSITIVE_CREATE *s, struct tpm_obj *ret)
 {
-	TPM2B_PRIVATE *priv = NULL;
-	TPM2B_PUBLIC *pub = NULL;
+	TSS2_SYS_CONTEXT *sys;
+	struct tpm_auth pa;
 	TPM2B_DATA outside;
 	TPML_PCR_SELECTION pcrs;
+	TPM2B_CREATION_DATA cdata;
+	TPM2B_DIGEST chash;
+	TPMT_TK_CREATION ticket;
+	unsigned tries = 0;
 	TSS2_RC rc;
 	int r;
 
+	memset(&pa, 0, sizeof(pa));
 	memset(&outside, 0, sizeof(outside));
 	memset(&pcrs, 0, sizeof(pcrs));
-	if ((r = need_primary(t)) != 0 || (r = sess_attrs(t,
-	    TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT)) != 0)
-		goto out;
-	CMD(t);
-	rc = Esys_Create(t->esys, t->primary, t->sess, ESYS_TR_NONE,
-	    ESYS_TR_NONE, s, tmpl, &outside, &pcrs, &priv, &pub, NULL, NULL,
-	    NULL);
-	if (rc != TSS2_RC_SUCCESS) {
-		r = tss_fail(t, "Create", rc, TPM_CTX_CREATE);
-		goto out;
-	}
-	ret->priv = *priv;
-	ret->pub = *pub;
-	r = 0;
- out:
-	Esys_Free(priv);
-	Esys_Free(pub);
-	return r;
+	memset(&cdata, 0, sizeof(cdata));
+	memset(&ticket, 0, sizeof(ticket));
+	memset(&chash, 0, sizeof(chash));
+	if ((r = need_primary(t)) != 0)
+		return r;
+	if ((rc = Esys_TR_GetTpmHandle(t->esys, t->primary, &pa.handle)) !=
+	    TSS2_RC_SUCCESS)
+		return tss_fail(t, "primary's handle", rc, TPM_CTX_OP);
+	pa.name = t->primary_name;	/* empty authValue */
+	do {
+		if ((r = sess_prep(t, &sys)) != 0)
+			return r;
+		rc = Tss2_Sys_Create_Prepare(sys, pa.handle, s, tmpl,
+		    &outside, &pcrs);
+	} while ((r = sess_run(t, "Create", rc, TPM2_CC_Create, &pa,
+	    TPM_SESS_IN, TPM_CTX_CREATE, &tries)) == TPM_AGAIN);
+	if (r != 0)
+		return r;
+	rc = Tss2_Sys_Create_Complete(sys, &ret->priv, &ret->pub, &cdata,
+	    &chash, &ticket);
+	m2m_tpm_sess_clean(t->fs);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail(t, "Create (response)", rc, TPM_CTX_CREATE);
+	return 0;
 }
 
 /*
@@ -1424,104 +1437,139 @@ tpm_wrap_auth(void *impl, enum m2m_key_kind kind, const uint8_t *key,
 
 /* ---- HMAC --------------------------------------------------------------- */
 
-/* TPM2_HMAC through the backend's own session (tpm_sess.c). */
+/* One TPM2_HMAC: message in, MAC out, both encrypted. */
 static int
-hmac_fast(struct tpm *t, ESYS_TR key, const TPM2B_NAME *name,
-    const TPM2B_AUTH *a, TPMI_ALG_HASH alg, size_t olen,
-    const uint8_t *msg, size_t msglen, uint8_t *out)
+hmac_one(struct tpm *t, const struct tpm_auth *key, TPMI_ALG_HASH alg,
+    size_t olen, const uint8_t *msg, size_t msglen, uint8_t *out)
 {
-	TPM2_HANDLE h = 0;
+	TSS2_SYS_CONTEXT *sys;
+	TPM2B_MAX_BUFFER buf;
+	TPM2B_DIGEST res;
+	unsigned tries = 0;
 	TSS2_RC rc;
 	int r;
 
-	if ((r = fs_need(t)) != 0)
+	memset(&res, 0, sizeof(res));
+	buf.size = (UINT16)msglen;
+	if (msglen > 0)
+		memcpy(buf.buffer, msg, msglen);
+	do {
+		if ((r = sess_prep(t, &sys)) != 0)
+			break;
+		rc = Tss2_Sys_HMAC_Prepare(sys, key->handle, &buf, alg);
+	} while ((r = sess_run(t, "HMAC", rc, TPM2_CC_HMAC, key,
+	    TPM_SESS_IN | TPM_SESS_OUT, TPM_CTX_OP, &tries)) == TPM_AGAIN);
+	m2m_wipe(&buf, sizeof(buf));
+	if (r != 0)
 		return r;
-	if ((rc = Esys_TR_GetTpmHandle(t->esys, key, &h)) != TSS2_RC_SUCCESS)
-		return tss_fail(t, "HMAC key's handle", rc, TPM_CTX_OP);
-	CMD(t);
-	rc = m2m_tpm_sess_hmac(t->fs, h, name, a, alg, msg, msglen, out,
-	    olen);
+	rc = Tss2_Sys_HMAC_Complete(sys, &res);
+	m2m_tpm_sess_clean(t->fs);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_fail(t, "HMAC", rc, TPM_CTX_OP);
-	return 0;
+		r = tss_fail(t, "HMAC (response)", rc, TPM_CTX_OP);
+	else if (res.size != olen) {
+		m2m_error("tpm: HMAC of %u bytes, expected %zu",
+		    (unsigned)res.size, olen);
+		r = M2M_ERR_BACKEND;
+	} else
+		memcpy(out, res.buffer, olen);
+	m2m_wipe(&res, sizeof(res));
+	return r;
 }
 
 /*
- * HMAC with the loaded key (authValue a): one TPM2_HMAC through our own
- * session when msg fits one TPM buffer, else an ESAPI HMAC sequence.
+ * An HMAC sequence, for a message longer than one TPM buffer: HMAC_Start
+ * with the key, SequenceUpdate for every full buffer, SequenceComplete
+ * (MAC out encrypted).  The sequence object has an empty authValue and
+ * an empty name (its nameAlg is TPM_ALG_NULL).
  */
 static int
-hmac_locked(struct tpm *t, ESYS_TR key, const TPM2B_NAME *name,
-    const TPM2B_AUTH *a, TPMI_ALG_HASH alg, size_t olen,
-    const uint8_t *msg, size_t msglen, uint8_t *out)
+hmac_seq(struct tpm *t, const struct tpm_auth *key, TPMI_ALG_HASH alg,
+    size_t olen, const uint8_t *msg, size_t msglen, uint8_t *out)
 {
+	TSS2_SYS_CONTEXT *sys;
+	struct tpm_auth seq;
 	TPM2B_MAX_BUFFER buf;
 	TPM2B_AUTH noauth;
-	TPM2B_DIGEST *res = NULL;
-	TPMT_TK_HASHCHECK *tk = NULL;
-	ESYS_TR seq = ESYS_TR_NONE;
+	TPM2B_DIGEST res;
+	TPMT_TK_HASHCHECK tk;
+	unsigned tries = 0;
 	size_t n;
 	TSS2_RC rc;
-	int r = M2M_ERR_INTERNAL;
+	int r;
 
-	if (msglen <= t->maxbuf)
-		return hmac_fast(t, key, name, a, alg, olen, msg, msglen,
-		    out);
-	memset(&buf, 0, sizeof(buf));
+	memset(&seq, 0, sizeof(seq));
 	memset(&noauth, 0, sizeof(noauth));
-	if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT)) != 0)
-		goto out;
-	CMD(t);
-	rc = Esys_HMAC_Start(t->esys, key, t->sess, ESYS_TR_NONE,
-	    ESYS_TR_NONE, &noauth, alg, &seq);
-	if (rc != TSS2_RC_SUCCESS) {
-		seq = ESYS_TR_NONE;
-		r = tss_fail(t, "HMAC_Start", rc, TPM_CTX_OP);
-		goto out;
-	}
-	while (msglen > t->maxbuf) {
-		n = t->maxbuf;
+	memset(&res, 0, sizeof(res));
+	do {
+		if ((r = sess_prep(t, &sys)) != 0)
+			return r;
+		rc = Tss2_Sys_HMAC_Start_Prepare(sys, key->handle, &noauth,
+		    alg);
+	} while ((r = sess_run(t, "HMAC_Start", rc, TPM2_CC_HMAC_Start, key,
+	    TPM_SESS_IN, TPM_CTX_OP, &tries)) == TPM_AGAIN);
+	if (r != 0)
+		return r;
+	rc = Tss2_Sys_HMAC_Start_Complete(sys, &seq.handle);
+	m2m_tpm_sess_clean(t->fs);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail(t, "HMAC_Start (response)", rc, TPM_CTX_OP);
+	seq.name.size = 0;	/* a sequence has no nameAlg, so no name */
+
+	for (;;) {
+		n = msglen > t->maxbuf ? t->maxbuf : msglen;
 		buf.size = (UINT16)n;
 		memcpy(buf.buffer, msg, n);
-		CMD(t);
-		rc = Esys_SequenceUpdate(t->esys, seq, t->sess,
-		    ESYS_TR_NONE, ESYS_TR_NONE, &buf);
-		if (rc != TSS2_RC_SUCCESS) {
-			r = tss_fail(t, "SequenceUpdate", rc,
-			    TPM_CTX_OP);
-			goto out;
+		if (n == msglen) {
+			do {
+				if ((r = sess_prep(t, &sys)) != 0)
+					break;
+				rc = Tss2_Sys_SequenceComplete_Prepare(sys,
+				    seq.handle, &buf, TPM2_RH_NULL);
+			} while ((r = sess_run(t, "SequenceComplete", rc,
+			    TPM2_CC_SequenceComplete, &seq,
+			    TPM_SESS_IN | TPM_SESS_OUT, TPM_CTX_OP, &tries)) ==
+			    TPM_AGAIN);
+			if (r != 0)
+				break;
+			rc = Tss2_Sys_SequenceComplete_Complete(sys, &res,
+			    &tk);
+			m2m_tpm_sess_clean(t->fs);
+			seq.handle = 0;	/* the TPM flushed it */
+			if (rc != TSS2_RC_SUCCESS)
+				r = tss_fail(t, "SequenceComplete (response)",
+				    rc, TPM_CTX_OP);
+			else if (res.size != olen) {
+				m2m_error("tpm: HMAC of %u bytes, expected "
+				    "%zu", (unsigned)res.size, olen);
+				r = M2M_ERR_BACKEND;
+			} else
+				memcpy(out, res.buffer, olen);
+			break;
 		}
+		do {
+			if ((r = sess_prep(t, &sys)) != 0)
+				break;
+			rc = Tss2_Sys_SequenceUpdate_Prepare(sys, seq.handle,
+			    &buf);
+		} while ((r = sess_run(t, "SequenceUpdate", rc,
+		    TPM2_CC_SequenceUpdate, &seq, TPM_SESS_IN, TPM_CTX_OP,
+		    &tries)) == TPM_AGAIN);
+		if (r != 0)
+			break;
+		m2m_tpm_sess_clean(t->fs);
 		msg += n;
 		msglen -= n;
 	}
-	buf.size = (UINT16)msglen;
-	memcpy(buf.buffer, msg, msglen);
-	if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
-	    TPMA_SESSION_ENCRYPT)) != 0)
-		goto out;
-	CMD(t);
-	rc = Esys_SequenceComplete(t->esys, seq, t->sess,
-	    ESYS_TR_NONE, ESYS_TR_NONE, &buf, ESYS_TR_RH_NULL, &res,
-	    &tk);
-	if (rc != TSS2_RC_SUCCESS) {
-		r = tss_fail(t, "SequenceComplete", rc, TPM_CTX_OP);
-		goto out;
+	if (seq.handle != 0) {
+		CMD(t);
+		if ((rc = Tss2_Sys_FlushContext(m2m_tpm_sess_sys(t->fs),
+		    seq.handle)) != TSS2_RC_SUCCESS)
+			m2m_debug("tpm: FlushContext (sequence): %s",
+			    Tss2_RC_Decode(rc));
+		m2m_tpm_sess_clean(t->fs);
 	}
-	seq = ESYS_TR_NONE;	/* the TPM flushed it */
-	if (res->size != olen) {
-		m2m_error("tpm: HMAC of %u bytes, expected %zu",
-		    (unsigned)res->size, olen);
-		r = M2M_ERR_BACKEND;
-		goto out;
-	}
-	memcpy(out, res->buffer, olen);
-	r = 0;
- out:
-	if (seq != ESYS_TR_NONE)
-		flush(t, &seq);
 	m2m_wipe(&buf, sizeof(buf));
-	esys_free_wiped(res, sizeof(*res));
-	Esys_Free(tk);
+	m2m_wipe(&res, sizeof(res));
 	return r;
 }
 
@@ -1530,17 +1578,18 @@ static int
 hmac_op(struct tpm *t, const struct m2m_keyref *key, enum m2m_hash hash,
     const uint8_t *msg, size_t msglen, uint8_t *res)
 {
-	TPM2B_NAME name;
-	TPM2B_AUTH a;
+	struct tpm_auth a;
 	ESYS_TR h = ESYS_TR_NONE;
 	int tmp = 0, r;
 
-	memset(&a, 0, sizeof(a));
-	if ((r = key_acquire(t, key, M2M_KIND_HMAC, &h, &tmp, &name)) != 0)
+	if ((r = key_acquire(t, key, M2M_KIND_HMAC, &h, &tmp, &a)) != 0)
 		return r;
-	if ((r = auth_value(key->auth, key->authlen, 0, &a)) == 0)
-		r = hmac_locked(t, h, &name, &a, tpm_hash(hash),
-		    m2m_hash_len(hash), msg, msglen, res);
+	if (msglen <= t->maxbuf)
+		r = hmac_one(t, &a, tpm_hash(hash), m2m_hash_len(hash), msg,
+		    msglen, res);
+	else
+		r = hmac_seq(t, &a, tpm_hash(hash), m2m_hash_len(hash), msg,
+		    msglen, res);
 	m2m_wipe(&a, sizeof(a));
 	key_release(t, &h, tmp);
 	return r;
@@ -1573,31 +1622,49 @@ tpm_hmac(void *impl, const struct m2m_keyref *key, enum m2m_hash hash,
 
 /* ---- unsealing: HMAC keys' sealed copies, PIN objects ------------------- */
 
-/* Unseal the loaded object h (response encrypted) into a new secret. */
+/*
+ * Load the sealed object o and unseal it with authValue a (response
+ * encrypted) into a new secret; the object is flushed again.
+ */
 static int
-unseal_locked(struct tpm *t, ESYS_TR h, enum tpm_rc_ctx ctx,
-    struct m2m_secret **ret)
+unseal_locked(struct tpm *t, const struct tpm_obj *o, const TPM2B_AUTH *a,
+    enum tpm_rc_ctx ctx, struct m2m_secret **ret)
 {
-	TPM2B_SENSITIVE_DATA *d = NULL;
+	TSS2_SYS_CONTEXT *sys;
+	struct tpm_auth ia;
+	TPM2B_SENSITIVE_DATA d;
+	ESYS_TR h = ESYS_TR_NONE;
+	unsigned tries = 0;
 	TSS2_RC rc;
 	int r;
 
-	if ((r = sess_attrs(t, TPMA_SESSION_ENCRYPT)) != 0)
+	memset(&ia, 0, sizeof(ia));
+	memset(&d, 0, sizeof(d));
+	if ((r = load_obj(t, o, &h)) != 0 ||
+	    (r = auth_of(t, h, &o->pub.publicArea, a, &ia)) != 0)
 		goto out;
-	CMD(t);
-	rc = Esys_Unseal(t->esys, h, t->sess, ESYS_TR_NONE, ESYS_TR_NONE,
-	    &d);
-	if (rc != TSS2_RC_SUCCESS) {
-		r = tss_fail(t, "Unseal", rc, ctx);
+	do {
+		if ((r = sess_prep(t, &sys)) != 0)
+			goto out;
+		rc = Tss2_Sys_Unseal_Prepare(sys, ia.handle);
+	} while ((r = sess_run(t, "Unseal", rc, TPM2_CC_Unseal, &ia,
+	    TPM_SESS_OUT, ctx, &tries)) == TPM_AGAIN);
+	if (r != 0) {
 		if (r == M2M_ERR_PIN_LOCKED)
 			m2m_error("tpm: TPM is in dictionary-attack lockout: "
 			    "PIN checks are refused until it recovers");
-		d = NULL;
 		goto out;
 	}
-	r = m2m_secret_from(d->buffer, d->size, ret);
+	rc = Tss2_Sys_Unseal_Complete(sys, &d);
+	m2m_tpm_sess_clean(t->fs);
+	if (rc != TSS2_RC_SUCCESS)
+		r = tss_fail(t, "Unseal (response)", rc, ctx);
+	else
+		r = m2m_secret_from(d.buffer, d.size, ret);
  out:
-	esys_free_wiped(d, sizeof(*d));
+	unload_tmp(t, &h);
+	m2m_wipe(&d, sizeof(d));
+	m2m_wipe(&ia, sizeof(ia));
 	return r;
 }
 
@@ -1608,7 +1675,6 @@ reveal_locked(struct tpm *t, const struct m2m_keyref *ref,
 {
 	struct tpm_blob b;
 	TPM2B_AUTH a;
-	ESYS_TR h = ESYS_TR_NONE;
 	int r = M2M_ERR_INTERNAL;
 
 	memset(&a, 0, sizeof(a));
@@ -1628,12 +1694,10 @@ reveal_locked(struct tpm *t, const struct m2m_keyref *ref,
 		r = M2M_ERR_UNSUPPORTED;
 		goto out;
 	}
-	if ((r = auth_value(ref->auth, ref->authlen, 0, &a)) != 0 ||
-	    (r = load_obj(t, &b.sealed, &a, &h)) != 0)
+	if ((r = auth_value(ref->auth, ref->authlen, 0, &a)) != 0)
 		goto out;
-	r = unseal_locked(t, h, TPM_CTX_OP, ret);
+	r = unseal_locked(t, &b.sealed, &a, TPM_CTX_OP, ret);
  out:
-	unload_tmp(t, &h);
 	m2m_wipe(&a, sizeof(a));
 	return r;
 }
@@ -1698,8 +1762,8 @@ tpm_hmac_keymsg(void *impl, const uint8_t *hmac_key, size_t hmac_keylen,
 /* ---- AES-GCM ------------------------------------------------------------ */
 
 struct ecb_arg {
-	struct tpm	*t;
-	ESYS_TR		 key;
+	struct tpm		*t;
+	const struct tpm_auth	*key;
 };
 
 /*
@@ -1713,15 +1777,18 @@ ecb_cfb(void *argp, const uint8_t *in, uint8_t *out, size_t n)
 {
 	struct ecb_arg *arg = argp;
 	struct tpm *t = arg->t;
-	TPM2B_MAX_BUFFER c;
-	TPM2B_MAX_BUFFER *p = NULL;
-	TPM2B_IV iv, *ivout = NULL;
+	TSS2_SYS_CONTEXT *sys;
+	TPM2B_MAX_BUFFER c, p;
+	TPM2B_IV iv, ivout;
 	size_t i, len = n * 16;
+	unsigned tries = 0;
 	TSS2_RC rc;
 	int r = M2M_ERR_INTERNAL;
 
 	memset(&c, 0, sizeof(c));
+	memset(&p, 0, sizeof(p));
 	memset(&iv, 0, sizeof(iv));
+	memset(&ivout, 0, sizeof(ivout));
 	if (M2M_NEVER(n == 0 || len > t->maxbuf))
 		goto out;
 	iv.size = 16;
@@ -1729,32 +1796,36 @@ ecb_cfb(void *argp, const uint8_t *in, uint8_t *out, size_t n)
 	c.size = (UINT16)len;
 	memcpy(c.buffer, in + 16, len - 16);
 	memset(c.buffer + len - 16, 0, 16);
-	if ((r = sess_attrs(t, TPMA_SESSION_DECRYPT |
-	    TPMA_SESSION_ENCRYPT)) != 0)
+	do {
+		if ((r = sess_prep(t, &sys)) != 0)
+			goto out;
+		rc = Tss2_Sys_EncryptDecrypt2_Prepare(sys, arg->key->handle,
+		    &c, TPM2_YES, TPM2_ALG_CFB, &iv);
+	} while ((r = sess_run(t, "EncryptDecrypt2", rc,
+	    TPM2_CC_EncryptDecrypt2, arg->key, TPM_SESS_IN | TPM_SESS_OUT,
+	    TPM_CTX_OP, &tries)) == TPM_AGAIN);
+	if (r != 0)
 		goto out;
-	CMD(t);
-	rc = Esys_EncryptDecrypt2(t->esys, arg->key, t->sess, ESYS_TR_NONE,
-	    ESYS_TR_NONE, &c, TPM2_YES, TPM2_ALG_CFB, &iv, &p, &ivout);
+	rc = Tss2_Sys_EncryptDecrypt2_Complete(sys, &p, &ivout);
+	m2m_tpm_sess_clean(t->fs);
 	if (rc != TSS2_RC_SUCCESS) {
-		p = NULL;
-		ivout = NULL;
-		r = tss_fail(t, "EncryptDecrypt2", rc, TPM_CTX_OP);
+		r = tss_fail(t, "EncryptDecrypt2 (response)", rc, TPM_CTX_OP);
 		goto out;
 	}
-	if (p->size != len) {
+	if (p.size != len) {
 		m2m_error("tpm: EncryptDecrypt2 returned %u bytes, "
-		    "expected %zu", (unsigned)p->size, len);
+		    "expected %zu", (unsigned)p.size, len);
 		r = M2M_ERR_BACKEND;
 		goto out;
 	}
 	for (i = 0; i < len; i++)
-		out[i] = p->buffer[i] ^ c.buffer[i];
+		out[i] = p.buffer[i] ^ c.buffer[i];
 	r = 0;
  out:
 	m2m_wipe(&c, sizeof(c));
+	m2m_wipe(&p, sizeof(p));
 	m2m_wipe(&iv, sizeof(iv));
-	esys_free_wiped(p, sizeof(*p));
-	esys_free_wiped(ivout, sizeof(*ivout));
+	m2m_wipe(&ivout, sizeof(ivout));
 	return r;
 }
 
@@ -1836,16 +1907,18 @@ gcm_op(struct tpm *t, const struct m2m_keyref *key, int encrypt,
     size_t taglen, const uint8_t *in, size_t inlen, uint8_t *out,
     size_t *ret_outlen)
 {
+	struct tpm_auth a;
 	struct ecb_arg arg;
 	ESYS_TR h = ESYS_TR_NONE;
 	int tmp = 0, r;
 
-	if ((r = key_acquire(t, key, M2M_KIND_AES, &h, &tmp, NULL)) != 0)
+	if ((r = key_acquire(t, key, M2M_KIND_AES, &h, &tmp, &a)) != 0)
 		return r;
 	arg.t = t;
-	arg.key = h;
+	arg.key = &a;
 	r = m2m_tpm_gcm(ecb_cfb, &arg, t->maxbuf / 16, encrypt, iv, ivlen,
 	    aad, aadlen, taglen, in, inlen, out, ret_outlen);
+	m2m_wipe(&a, sizeof(a));
 	key_release(t, &h, tmp);
 	return r;
 }
@@ -1887,28 +1960,40 @@ tpm_aes_gcm(void *impl, const struct m2m_keyref *key, int encrypt,
 static int
 random_locked(struct tpm *t, uint8_t *out, size_t len)
 {
-	TPM2B_DIGEST *rb = NULL;
+	TSS2_SYS_CONTEXT *sys;
+	TPM2B_DIGEST rb;
+	unsigned tries = 0;
 	size_t n;
 	TSS2_RC rc;
 	int r;
 
 	while (len > 0) {
-		if ((r = sess_attrs(t, TPMA_SESSION_ENCRYPT)) != 0)
+		/* no handle: the session only encrypts the bytes */
+		do {
+			if ((r = sess_prep(t, &sys)) != 0)
+				return r;
+			rc = Tss2_Sys_GetRandom_Prepare(sys,
+			    len < TPM_RANDOM_CHUNK ? (UINT16)len :
+			    TPM_RANDOM_CHUNK);
+		} while ((r = sess_run(t, "GetRandom", rc, TPM2_CC_GetRandom,
+		    NULL, TPM_SESS_OUT, TPM_CTX_OP, &tries)) == TPM_AGAIN);
+		if (r != 0)
 			return r;
-		CMD(t);
-		rc = Esys_GetRandom(t->esys, t->sess, ESYS_TR_NONE,
-		    ESYS_TR_NONE, len < TPM_RANDOM_CHUNK ? (UINT16)len :
-		    TPM_RANDOM_CHUNK, &rb);
-		if (rc != TSS2_RC_SUCCESS)
-			return tss_fail(t, "GetRandom", rc, TPM_CTX_OP);
-		n = rb->size;
+		rc = Tss2_Sys_GetRandom_Complete(sys, &rb);
+		m2m_tpm_sess_clean(t->fs);
+		if (rc != TSS2_RC_SUCCESS) {
+			m2m_wipe(&rb, sizeof(rb));
+			return tss_fail(t, "GetRandom (response)", rc,
+			    TPM_CTX_OP);
+		}
+		n = rb.size;
 		if (n == 0 || n > len) {
-			esys_free_wiped(rb, sizeof(*rb));
+			m2m_wipe(&rb, sizeof(rb));
 			m2m_error("tpm: GetRandom returned %zu bytes", n);
 			return M2M_ERR_RANDOM;
 		}
-		memcpy(out, rb->buffer, n);
-		esys_free_wiped(rb, sizeof(*rb));
+		memcpy(out, rb.buffer, n);
+		m2m_wipe(&rb, sizeof(rb));
 		out += n;
 		len -= n;
 	}
@@ -2023,13 +2108,7 @@ static int
 pin_check_op(struct tpm *t, const struct tpm_obj *o, const TPM2B_AUTH *a,
     struct m2m_secret **ret)
 {
-	ESYS_TR h = ESYS_TR_NONE;
-	int r;
-
-	if ((r = load_obj(t, o, a, &h)) == 0)
-		r = unseal_locked(t, h, TPM_CTX_PIN, ret);
-	unload_tmp(t, &h);
-	return r;
+	return unseal_locked(t, o, a, TPM_CTX_PIN, ret);
 }
 
 static int

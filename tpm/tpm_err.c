@@ -81,3 +81,21 @@ m2m_err_from_tss2(TSS2_RC rc, enum tpm_rc_ctx ctx)
 	/* RSP_AUTH_FAILED (response HMAC wrong), malformed responses, ... */
 	return M2M_ERR_BACKEND;
 }
+
+/* see tpm_int.h */
+int
+m2m_tpm_rc_retry(TSS2_RC rc)
+{
+	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+
+	if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_TPM_RC_LAYER)
+		return 0;
+	switch (m2m_tpm_rc_base(rc)) {
+	case TPM2_RC_RETRY:
+	case TPM2_RC_YIELDED:
+	case TPM2_RC_TESTING:
+		return 1;
+	default:
+		return 0;
+	}
+}

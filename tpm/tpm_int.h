@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include <tss2/tss2_common.h>
+#include <tss2/tss2_sys.h>
 #include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tpm2_types.h>
 
@@ -59,6 +60,12 @@ enum tpm_rc_ctx {
 int	m2m_err_from_tss2(TSS2_RC rc, enum tpm_rc_ctx ctx);
 /* The TPM response code without session/handle/parameter numbers. */
 TSS2_RC	m2m_tpm_rc_base(TSS2_RC rc);
+/*
+ * 1 if the TPM did not start the command and asks for it again (RETRY,
+ * YIELDED, TESTING): ESAPI's synchronous calls resend it, and so does the
+ * backend for the commands it sends itself.
+ */
+int	m2m_tpm_rc_retry(TSS2_RC rc);
 
 /* One object of a blob: its public and private parts. */
 struct tpm_obj {
@@ -111,8 +118,8 @@ int	m2m_tpm_gcm(tpm_ecb_fn ecb, void *arg, size_t maxblocks, int encrypt,
 	    size_t *ret_outlen);
 
 /*
- * The backend's own salted HMAC session for TPM2_HMAC (tpm_sess.c, which
- * explains why and how), through a tss2-sys context on the backend's TCTI.
+ * The backend's salted HMAC session (tpm_sess.c, which explains why and
+ * how), through a tss2-sys context on the backend's TCTI.
  * Not thread-safe: the caller holds its lock.  TSS2_RC results are the
  * TPM's or TCTI's, or ESAPI-layer codes for local failures (MEMORY,
  * GENERAL_FAILURE: crypto, MALFORMED_RESPONSE, RSP_AUTH_FAILED: the
@@ -139,16 +146,25 @@ void	m2m_tpm_sess_forget(struct tpm_sess *s);
 TSS2_RC	m2m_tpm_sess_save(struct tpm_sess *s);
 TSS2_RC	m2m_tpm_sess_load(struct tpm_sess *s);
 /*
- * TPM2_HMAC with the loaded key (handle, name, authValue auth) over
- * msg[0..len), len <= TPM2_MAX_DIGEST_BUFFER, through the loaded session:
- * message and result encrypted, command and response authenticated.
- * outlen is the hash's length; out is written only on success.  After a
- * failure past sending the session is forgotten (nonces in doubt).
+ * Run the command prepared in the session's SAPI context (m2m_tpm_sess_sys,
+ * Tss2_Sys_*_Prepare) through the loaded session: authorising the command's
+ * one handle, whose name and authValue are given (name NULL: a command
+ * with no handle, the session only encrypts), the first command parameter
+ * encrypted (TPM_SESS_IN), the first response parameter (TPM_SESS_OUT).
+ * On success the response is in the context, decrypted, for
+ * Tss2_Sys_*_Complete; then m2m_tpm_sess_clean() wipes it.  After a failure
+ * past sending the session is forgotten (its nonces are in doubt), except
+ * when the TPM did not start the command (m2m_tpm_rc_retry): then the
+ * command must be prepared and run again.
  */
-TSS2_RC	m2m_tpm_sess_hmac(struct tpm_sess *s, TPM2_HANDLE key,
-	    const TPM2B_NAME *name, const TPM2B_AUTH *auth,
-	    TPMI_ALG_HASH alg, const uint8_t *msg, size_t len, uint8_t *out,
-	    size_t outlen);
+#define TPM_SESS_IN		0x01
+#define TPM_SESS_OUT		0x02
+#define TPM_SESS_PARAM_MAX	4096	/* a parameter's bytes, at most */
+TSS2_SYS_CONTEXT *m2m_tpm_sess_sys(struct tpm_sess *s);
+TSS2_RC	m2m_tpm_sess_run(struct tpm_sess *s, TPM2_CC cc,
+	    const TPM2B_NAME *name, const TPM2B_AUTH *auth, int flags);
+/* Wipe the SAPI context's command and response buffers. */
+void	m2m_tpm_sess_clean(struct tpm_sess *s);
 
 /*
  * For the unit test only: behave as on a TPM without TPM2_EncryptDecrypt2

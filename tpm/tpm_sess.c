@@ -1,9 +1,10 @@
 /*
- * m2mtoken: the TPM backend's own salted HMAC session, run through tss2-sys
- * (SAPI), for its one hot command: TPM2_HMAC of a message that fits one TPM
- * buffer.  See tpm_int.h for the interface.
+ * m2mtoken: the TPM backend's salted HMAC session, run through tss2-sys
+ * (SAPI): every command that needs a session (TPM2_HMAC, the HMAC
+ * sequences, Create, Unseal, EncryptDecrypt2, GetRandom) is sent through
+ * it.  See tpm_int.h for the interface.
  *
- * Why not ESAPI for this command: libtss2-esys 3.2 (Debian 12) makes a new
+ * Why not an ESAPI session: libtss2-esys 3.2 (Debian 12) makes a new
  * OpenSSL library context for every hash, HMAC and KDF of a session (7 per
  * TPM2_HMAC), and with OpenSSL 3.0 the first fetch in a new context costs
  * about a millisecond (bench/README.md).  Here the same session protocol
@@ -14,19 +15,23 @@
  *                 of a fresh P-256 key with the storage primary's key Qs;
  *                 the TPM gets Qe only.  Unbound session.
  *   sessionKey  = KDFa(SHA-256, salt, "ATH", nonceTPM, nonceCaller, 256)
- *   sessionValue = sessionKey || authValue of the key being used
- *   command:  cpHash = H(commandCode || key name || cpParams), and
+ *   sessionValue = sessionKey || authValue of the handle authorised (just
+ *                 sessionKey for a command with no handle: GetRandom)
+ *   command:  cpHash = H(commandCode || handle's name || cpParams), and
  *             HMAC(sessionValue, cpHash || nonceCaller || nonceTPM || attrs)
  *   response: rpHash = H(0 || commandCode || rpParams), the TPM's HMAC
  *             (nonces the other way) checked in constant time before any
  *             response byte is used
- *   parameters: the message in, the MAC out, AES-128-CFB with key and IV
+ *   parameters: the first parameter in (key bytes, message) and out (MAC,
+ *             unsealed data, random bytes), AES-128-CFB with key and IV
  *             from KDFa(SHA-256, sessionValue, "CFB", nonceNewer,
  *             nonceOlder, 256); cpHash and rpHash cover the ciphertext.
  *
  * A fresh nonceCaller per command.  After any failure once a command was
  * sent the session's nonces are in doubt: it is flushed and a new one is
- * started at the next use.
+ * started at the next use (but a command the TPM did not start, RETRY, is
+ * sent again with the same session).  The SAPI context's buffers, which
+ * hold the parameters in clear, are wiped after every command.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,8 +56,6 @@
 #define P256_LEN	32
 #define CFB_KEY_LEN	16	/* AES-128 */
 #define CFB_IV_LEN	16
-#define SESS_ATTRS	(TPMA_SESSION_CONTINUESESSION | \
-			 TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT)
 
 /* Local failures, as the ESAPI layer's codes (tpm_err.c maps them). */
 #define RC_MEMORY	TSS2_ESYS_RC_MEMORY
@@ -61,7 +64,9 @@
 #define RC_RSP_AUTH	TSS2_ESYS_RC_RSP_AUTH_FAILED
 
 struct tpm_sess {
+	TSS2_TCTI_CONTEXT	*tcti;
 	TSS2_SYS_CONTEXT	*sys;
+	size_t			 syslen;
 	EVP_MD			*sha256;
 	EVP_MAC_CTX		*mac;	/* HMAC-SHA-256, re-keyed per use */
 	EVP_CIPHER		*cfb;	/* AES-128-CFB */
@@ -180,6 +185,8 @@ m2m_tpm_sess_new(TSS2_TCTI_CONTEXT *tcti, struct tpm_sess **ret)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return M2M_ERR_NO_MEMORY;
 	size = Tss2_Sys_GetContextSize(0);
+	s->tcti = tcti;
+	s->syslen = size;
 	if ((s->sys = calloc(1, size)) == NULL ||
 	    (r = m2m_secret_new(SHA256_LEN, &s->key)) != 0)
 		goto fail;
@@ -223,6 +230,7 @@ m2m_tpm_sess_free(struct tpm_sess *s)
 		return;
 	if (s->sys != NULL) {
 		Tss2_Sys_Finalize(s->sys);
+		m2m_wipe(s->sys, s->syslen);
 		free(s->sys);
 	}
 	EVP_MAC_CTX_free(s->mac);
@@ -430,58 +438,108 @@ m2m_tpm_sess_start(struct tpm_sess *s, TPM2_HANDLE tpmkey,
 }
 
 /* see tpm_int.h */
+TSS2_SYS_CONTEXT *
+m2m_tpm_sess_sys(struct tpm_sess *s)
+{
+	return s->sys;
+}
+
+/* see tpm_int.h */
+void
+m2m_tpm_sess_clean(struct tpm_sess *s)
+{
+	TSS2_ABI_VERSION abi = TSS2_ABI_VERSION_CURRENT;
+
+	/* the command and response buffers live in the context */
+	Tss2_Sys_Finalize(s->sys);
+	m2m_wipe(s->sys, s->syslen);
+	if (Tss2_Sys_Initialize(s->sys, s->syslen, s->tcti, &abi) !=
+	    TSS2_RC_SUCCESS)
+		m2m_error("tpm: cannot reset the session's SAPI context");
+}
+
+/*
+ * Replace the first parameter's bytes in the command (in, encrypt) or the
+ * response (out, decrypt) by their AES-128-CFB transform under KDFa(
+ * sessionValue, "CFB", newer, older).
+ */
+static TSS2_RC
+crypt_param(struct tpm_sess *s, int out, const uint8_t *sv, size_t svlen,
+    const TPM2B_NONCE *newer, const TPM2B_NONCE *older)
+{
+	uint8_t tmp[TPM_SESS_PARAM_MAX], kiv[SHA256_LEN];
+	const uint8_t *p = NULL;
+	size_t len = 0;
+	TSS2_RC rc;
+
+	rc = out ? Tss2_Sys_GetEncryptParam(s->sys, &len, &p) :
+	    Tss2_Sys_GetDecryptParam(s->sys, &len, &p);
+	if (rc != TSS2_RC_SUCCESS)
+		return rc;
+	if (len == 0)
+		return TSS2_RC_SUCCESS;
+	if (len > sizeof(tmp))
+		return out ? RC_BAD_RSP : TSS2_ESYS_RC_BAD_VALUE;
+	if (kdfa(s, sv, svlen, "CFB", newer, older, kiv) != 0 ||
+	    cfb(s, !out, kiv, p, len, tmp) != 0)
+		rc = RC_CRYPTO;
+	else
+		rc = out ? Tss2_Sys_SetEncryptParam(s->sys, len, tmp) :
+		    Tss2_Sys_SetDecryptParam(s->sys, len, tmp);
+	m2m_wipe(tmp, len);
+	m2m_wipe(kiv, sizeof(kiv));
+	return rc;
+}
+
+/* see tpm_int.h */
 TSS2_RC
-m2m_tpm_sess_hmac(struct tpm_sess *s, TPM2_HANDLE key,
-    const TPM2B_NAME *name, const TPM2B_AUTH *auth, TPMI_ALG_HASH alg,
-    const uint8_t *msg, size_t len, uint8_t *out, size_t outlen)
+m2m_tpm_sess_run(struct tpm_sess *s, TPM2_CC cc, const TPM2B_NAME *name,
+    const TPM2B_AUTH *auth, int flags)
 {
 	TSS2L_SYS_AUTH_COMMAND cmd;
 	TSS2L_SYS_AUTH_RESPONSE rsp;
-	TPM2B_MAX_BUFFER buf;
-	TPM2B_DIGEST res;
 	TPM2B_NONCE caller;
 	TPMS_AUTH_RESPONSE *ra;
-	uint8_t sv[SHA256_LEN + sizeof(auth->buffer)], kiv[SHA256_LEN];
+	uint8_t sv[SHA256_LEN + sizeof(auth->buffer)];
 	uint8_t cp_hash[SHA256_LEN], rp_hash[SHA256_LEN], mac[SHA256_LEN];
-	uint8_t cc[4], zero[4] = { 0, 0, 0, 0 }, attrs = SESS_ATTRS;
+	uint8_t ccb[4], zero[4] = { 0, 0, 0, 0 }, attrs;
 	const uint8_t *cp, *rp;
-	size_t cplen, rplen, svlen;
+	size_t cplen, rplen, svlen = SHA256_LEN;
 	struct piece p[5];
+	size_t np = 0;
 	TSS2_RC rc;
 
-	if (s->handle == 0 || !s->loaded || len > sizeof(buf.buffer) ||
-	    outlen > sizeof(res.buffer) || auth->size > sizeof(auth->buffer))
+	if (s->handle == 0 || !s->loaded ||
+	    (auth != NULL && auth->size > sizeof(auth->buffer)))
 		return TSS2_ESYS_RC_BAD_VALUE;
-	memset(&buf, 0, sizeof(buf));
-	memset(&res, 0, sizeof(res));
+	attrs = TPMA_SESSION_CONTINUESESSION |
+	    (flags & TPM_SESS_IN ? TPMA_SESSION_DECRYPT : 0) |
+	    (flags & TPM_SESS_OUT ? TPMA_SESSION_ENCRYPT : 0);
 	memset(&cmd, 0, sizeof(cmd));
 	memset(&rsp, 0, sizeof(rsp));
-	svlen = SHA256_LEN + auth->size;
+	/* sessionValue: the authValue only for an authorised handle */
 	memcpy(sv, m2m_secret_data(s->key), SHA256_LEN);
-	memcpy(sv + SHA256_LEN, auth->buffer, auth->size);
-	be32(cc, TPM2_CC_HMAC);
+	if (name != NULL && auth != NULL) {
+		memcpy(sv + SHA256_LEN, auth->buffer, auth->size);
+		svlen += auth->size;
+	}
+	be32(ccb, cc);
 	caller.size = SHA256_LEN;
 	if (RAND_bytes(caller.buffer, SHA256_LEN) != 1) {
 		rc = RC_CRYPTO;
 		goto out;	/* nothing sent: the session is intact */
 	}
-
-	/* the message, encrypted in place in the command */
-	buf.size = (UINT16)len;
-	if (len > 0 && (kdfa(s, sv, svlen, "CFB", &caller, &s->nonce_tpm,
-	    kiv) != 0 || cfb(s, 1, kiv, msg, len, buf.buffer) != 0)) {
-		rc = RC_CRYPTO;
+	if ((flags & TPM_SESS_IN) && (rc = crypt_param(s, 0, sv, svlen,
+	    &caller, &s->nonce_tpm)) != TSS2_RC_SUCCESS)
 		goto out;
-	}
-	if ((rc = Tss2_Sys_HMAC_Prepare(s->sys, key, &buf, alg)) !=
-	    TSS2_RC_SUCCESS ||
-	    (rc = Tss2_Sys_GetCpBuffer(s->sys, &cplen, &cp)) !=
+	if ((rc = Tss2_Sys_GetCpBuffer(s->sys, &cplen, &cp)) !=
 	    TSS2_RC_SUCCESS)
 		goto out;
-	p[0] = (struct piece){ cc, 4 };
-	p[1] = (struct piece){ name->name, name->size };
-	p[2] = (struct piece){ cp, cplen };
-	if (digest(s, p, 3, cp_hash) != 0) {
+	p[np++] = (struct piece){ ccb, 4 };
+	if (name != NULL)
+		p[np++] = (struct piece){ name->name, name->size };
+	p[np++] = (struct piece){ cp, cplen };
+	if (digest(s, p, np, cp_hash) != 0) {
 		rc = RC_CRYPTO;
 		goto out;
 	}
@@ -502,8 +560,11 @@ m2m_tpm_sess_hmac(struct tpm_sess *s, TPM2_HANDLE key,
 		goto out;
 
 	/* sent: from here on a failure ends the session */
-	if ((rc = Tss2_Sys_Execute(s->sys)) != TSS2_RC_SUCCESS)
+	if ((rc = Tss2_Sys_Execute(s->sys)) != TSS2_RC_SUCCESS) {
+		if (m2m_tpm_rc_retry(rc))
+			goto out;	/* not started: the session is intact */
 		goto dead;
+	}
 	if ((rc = Tss2_Sys_GetRspAuths(s->sys, &rsp)) != TSS2_RC_SUCCESS ||
 	    (rc = Tss2_Sys_GetRpBuffer(s->sys, &rplen, &rp)) !=
 	    TSS2_RC_SUCCESS)
@@ -511,12 +572,12 @@ m2m_tpm_sess_hmac(struct tpm_sess *s, TPM2_HANDLE key,
 	ra = &rsp.auths[0];
 	if (rsp.count != 1 || ra->nonce.size < 16 ||
 	    ra->hmac.size != SHA256_LEN ||
-	    (ra->sessionAttributes & SESS_ATTRS) != SESS_ATTRS) {
+	    (ra->sessionAttributes & attrs) != attrs) {
 		rc = RC_BAD_RSP;
 		goto dead;
 	}
 	p[0] = (struct piece){ zero, 4 };	/* responseCode: success */
-	p[1] = (struct piece){ cc, 4 };
+	p[1] = (struct piece){ ccb, 4 };
 	p[2] = (struct piece){ rp, rplen };
 	if (digest(s, p, 3, rp_hash) != 0) {
 		rc = RC_CRYPTO;
@@ -531,35 +592,21 @@ m2m_tpm_sess_hmac(struct tpm_sess *s, TPM2_HANDLE key,
 		goto dead;
 	}
 	if (CRYPTO_memcmp(mac, ra->hmac.buffer, SHA256_LEN) != 0) {
-		m2m_error("tpm: HMAC: the response's authorisation is wrong: "
-		    "not from the TPM, or changed on the way; result "
-		    "discarded");
+		m2m_error("tpm: the response's authorisation is wrong: not "
+		    "from the TPM, or changed on the way; discarded");
 		rc = RC_RSP_AUTH;
 		goto dead;
 	}
 	s->nonce_tpm = ra->nonce;
-	if ((rc = Tss2_Sys_HMAC_Complete(s->sys, &res)) != TSS2_RC_SUCCESS)
-		goto dead;
-	if (res.size != outlen) {
-		m2m_error("tpm: HMAC of %u bytes, expected %zu",
-		    (unsigned)res.size, outlen);
-		rc = RC_BAD_RSP;
-		goto out;
-	}
-	if (kdfa(s, sv, svlen, "CFB", &ra->nonce, &caller, kiv) != 0 ||
-	    cfb(s, 0, kiv, res.buffer, outlen, out) != 0) {
-		rc = RC_CRYPTO;
-		goto out;
-	}
+	if ((flags & TPM_SESS_OUT) && (rc = crypt_param(s, 1, sv, svlen,
+	    &s->nonce_tpm, &caller)) != TSS2_RC_SUCCESS)
+		goto out;	/* the session is in step */
 	rc = TSS2_RC_SUCCESS;
 	goto out;
  dead:
 	m2m_tpm_sess_forget(s);
  out:
 	m2m_wipe(sv, sizeof(sv));
-	m2m_wipe(kiv, sizeof(kiv));
-	m2m_wipe(&buf, sizeof(buf));
-	m2m_wipe(&res, sizeof(res));
 	m2m_wipe(&cmd, sizeof(cmd));
 	m2m_wipe(mac, sizeof(mac));
 	return rc;

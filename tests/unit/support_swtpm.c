@@ -99,8 +99,8 @@ port_free(int port)
  * tcti-swtpm reconnects for every command, so that range fills with
  * connections whose local ports a server cannot bind.
  */
-static int
-free_port_pair(void)
+int
+m2m_free_port_pair(void)
 {
 	static int seeded;
 	int tries, port;
@@ -151,7 +151,7 @@ spawn(struct m2m_swtpm *s)
 		return -1;
 	}
 	for (attempt = 0; attempt < START_TRIES; attempt++) {
-		if ((port = free_port_pair()) < 0) {
+		if ((port = m2m_free_port_pair()) < 0) {
 			fprintf(stderr, "swtpm: no free port pair\n");
 			return -1;
 		}

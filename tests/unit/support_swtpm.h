@@ -33,6 +33,12 @@ void	m2m_swtpm_stop(struct m2m_swtpm *s);
  * pair: read m2m_swtpm_tcti() again.  0 or -1.
  */
 int	m2m_swtpm_restart(struct m2m_swtpm *s);
+/*
+ * A port P such that P and P+1 can both be bound on 127.0.0.1 right now,
+ * below the kernel's ephemeral range (which tcti-swtpm's connection per
+ * command fills); -1 if none was found.
+ */
+int	m2m_free_port_pair(void);
 /* Stop, remove the state directory, free; NULL accepted. */
 void	m2m_swtpm_free(struct m2m_swtpm *s);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "support_swtpm.h"
 #include "support_tamper.h"
 
 #define MAX_PAIRS	16	/* connections relayed at once */
@@ -260,21 +261,29 @@ m2m_tamper_start(const char *swtpm_tcti, struct m2m_tamper **ret)
 {
 	struct m2m_tamper *t;
 	const char *p;
+	char *end;
+	long up;
 	int port = 0, port2 = 0, tries;
 
 	*ret = NULL;
 	if ((p = strstr(swtpm_tcti, "port=")) == NULL)
 		return -1;
+	errno = 0;
+	up = strtol(p + 5, &end, 10);
+	if (errno != 0 || end == p + 5 || up < 1 || up > 65534)
+		return -1;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
-	t->upport = atoi(p + 5);
+	t->upport = (int)up;
 	t->lfd[0] = t->lfd[1] = t->wake[0] = t->wake[1] = -1;
 	pthread_mutex_init(&t->lock, NULL);
 	for (tries = 0; tries < 50; tries++) {
-		if ((t->lfd[0] = listen_on(0, &port)) == -1)
+		/* another process may take the pair first: try again */
+		if ((port = m2m_free_port_pair()) == -1)
 			break;
-		if (port < 65535 &&
-		    (t->lfd[1] = listen_on(port + 1, &port2)) != -1)
+		if ((t->lfd[0] = listen_on(port, &port)) == -1)
+			continue;
+		if ((t->lfd[1] = listen_on(port + 1, &port2)) != -1)
 			break;
 		close(t->lfd[0]);
 		t->lfd[0] = -1;

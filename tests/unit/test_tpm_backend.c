@@ -1229,12 +1229,10 @@ test_random(void **state)
  * slots: 1 key loaded at most).
  * Exclusive mode: cached HMAC 1 (HMAC); uncached 2 (Load, HMAC), +1 when a
  * cached key must be flushed to make room, +1 for an id-0 key (flushed
- * after use); the backend's first HMAC also starts its HMAC session (+1).
- * Shared mode: every HMAC call adds ContextLoad and ContextSave of the HMAC
- * session; cached 5 (+ ContextLoad and Flush of the key); uncached 8
- * (+ ContextLoad and Flush of the primary, Load, ContextSave of the key,
- * Flush); id-0 7, and 7 for the first (StartAuthSession instead of
- * ContextLoad of the session).  Load needs no session: 0 commands for it.
+ * after use).  The session was started at open.
+ * Shared mode: every call adds ContextLoad and ContextSave of the session;
+ * cached 5 (+ ContextLoad and Flush of the key); uncached 8 (+ ContextLoad
+ * and Flush of the primary, Load, ContextSave of the key, Flush); id-0 7.
  */
 static void
 test_stats(void **state)
@@ -1257,7 +1255,7 @@ test_stats(void **state)
 	OPS.stats(be, &s1);
 	print_message("%s: first HMAC (id 0): %lu commands\n", mode,
 	    s1.commands - s0.commands);
-	assert_int_equal(s1.commands - s0.commands, g_shared ? 7 : 4);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 7 : 3);
 
 	s0 = s1;
 	assert_int_equal(OPS.hmac(be, &r1, M2M_HASH_SHA256, msg, 5, out), 0);
@@ -1816,7 +1814,7 @@ test_owner_clear(void **state)
 
 /*
  * A man in the middle on the TPM bus (support_tamper.c) flips one bit of a
- * TPM2_HMAC.  In the response (the encrypted MAC or the TPM's session HMAC)
+ * TPM2_HMAC (then of an Unseal, a GetRandom and a Create).  In the response (the encrypted MAC or the TPM's session HMAC)
  * the backend's response check refuses it: M2M_ERR_BACKEND, out untouched.
  * In the command's encrypted message the TPM refuses it: BACKEND_AUTH.
  * Either way the next HMAC is right again (the backend starts a new
@@ -1881,6 +1879,46 @@ test_bus_tamper(void **state)
 		assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg,
 		    sizeof(msg), out), 0);
 		assert_memory_equal(out, want, 32);
+	}
+
+	/*
+	 * The other session commands.  Unseal (reveal) and GetRandom
+	 * responses: header 10 | parameterSize 4 | size 2 | bytes: byte 16
+	 * is the first encrypted byte.  Create command: byte 97 is the first
+	 * byte of the encrypted inSensitive, as the message above.
+	 */
+	{
+		struct m2m_secret *v = NULL;
+		struct m2m_keyref r2;
+		uint8_t *blob = SENTINEL, rb[16];
+		size_t bloblen = 3;
+		unsigned fired = m2m_tamper_fired(mitm);
+
+		m2m_tamper_arm(mitm, TPM2_CC_Unseal, 1, 16);
+		assert_int_equal(OPS.reveal(be, &ref, &v), M2M_ERR_BACKEND);
+		assert_null(v);
+		assert_int_equal(m2m_tamper_fired(mitm), ++fired);
+		assert_int_equal(OPS.reveal(be, &ref, &v), 0);
+		assert_memory_equal(m2m_secret_data(v), key, 32);
+		m2m_secret_free(v);
+
+		m2m_tamper_arm(mitm, TPM2_CC_GetRandom, 1, 16);
+		assert_int_equal(OPS.random(be, rb, sizeof(rb)),
+		    M2M_ERR_BACKEND);
+		assert_int_equal(m2m_tamper_fired(mitm), ++fired);
+		assert_int_equal(OPS.random(be, rb, sizeof(rb)), 0);
+
+		m2m_tamper_arm(mitm, TPM2_CC_Create, 0, 97);
+		assert_int_equal(OPS.wrap(be, M2M_KIND_HMAC, key, 32, &blob,
+		    &bloblen), M2M_ERR_BACKEND_AUTH);
+		assert_ptr_equal(blob, SENTINEL);
+		assert_int_equal(bloblen, 3);
+		assert_int_equal(m2m_tamper_fired(mitm), ++fired);
+		wrap_ok(be, M2M_KIND_HMAC, key, 32, &r2, 0);
+		assert_int_equal(OPS.hmac(be, &r2, M2M_HASH_SHA256, msg,
+		    sizeof(msg), out), 0);
+		assert_memory_equal(out, want, 32);
+		ref_free(&r2);
 	}
 	ref_free(&ref);
 	OPS.close(be);
