@@ -307,9 +307,9 @@ test_open_absent(void **state)
 	OPS.close(NULL);
 }
 
-/* Transient objects loaded in the TPM now, seen from another connection. */
+/* Handles of type ht in the TPM now, seen from another connection. */
 static unsigned
-transient_loaded(void)
+handles_of(TPM2_HT ht)
 {
 	TSS2_TCTI_CONTEXT *tcti = NULL;
 	ESYS_CONTEXT *e = side_open(&tcti);
@@ -320,7 +320,7 @@ transient_loaded(void)
 	assert_int_equal(Esys_GetCapability(e, ESYS_TR_NONE, ESYS_TR_NONE,
 	    ESYS_TR_NONE, TPM2_CAP_HANDLES,
 	    /* not TPM2_HR_TRANSIENT: its int shift overflows (UBSan) */
-	    (UINT32)TPM2_HT_TRANSIENT << TPM2_HR_SHIFT,
+	    (UINT32)ht << TPM2_HR_SHIFT,
 	    TPM2_MAX_CAP_HANDLES, &more, &cap), TSS2_RC_SUCCESS);
 	n = cap->data.handles.count;
 	Esys_Free(cap);
@@ -328,10 +328,28 @@ transient_loaded(void)
 	return n;
 }
 
+/* Transient objects loaded in the TPM now. */
+static unsigned
+transient_loaded(void)
+{
+	return handles_of(TPM2_HT_TRANSIENT);
+}
+
+/* Sessions in the TPM now, loaded and saved. */
+static void
+sessions(unsigned *loaded, unsigned *saved)
+{
+	*loaded = handles_of(TPM2_HT_LOADED_SESSION);
+	*saved = handles_of(TPM2_HT_SAVED_SESSION);
+}
+
 /*
  * [tpm] mode is honoured on swtpm, whose TCTI alone would choose shared:
  * auto and shared hold nothing in the TPM between calls (a cached HMAC is
- * 5 commands), exclusive keeps the primary and the key loaded (1 command).
+ * 5 commands; the session is saved), exclusive keeps the primary, the key
+ * and the session loaded (1 command).  Closing leaves nothing behind, a
+ * saved session neither: 40 opens and closes would otherwise exhaust
+ * swtpm's active sessions.
  */
 static void
 test_mode_honoured(void **state)
@@ -341,14 +359,16 @@ test_mode_honoured(void **state)
 		const char		*name;
 		unsigned long		 cmds;	/* a cached HMAC */
 		unsigned		 loaded; /* objects loaded after it */
+		unsigned		 sloaded, ssaved; /* sessions */
 	} cases[] = {
-		{ M2M_TPM_MODE_AUTO, "auto", 5, 0 },
-		{ M2M_TPM_MODE_SHARED, "shared", 5, 0 },
-		{ M2M_TPM_MODE_EXCLUSIVE, "exclusive", 1, 2 },
+		{ M2M_TPM_MODE_AUTO, "auto", 5, 0, 0, 1 },
+		{ M2M_TPM_MODE_SHARED, "shared", 5, 0, 0, 1 },
+		{ M2M_TPM_MODE_EXCLUSIVE, "exclusive", 1, 2, 1, 0 },
 	};
 	uint8_t key[32], msg[64], out[32], want[32];
 	struct m2m_backend_stats s0, s1;
 	struct m2m_keyref ref;
+	unsigned sl, ss, j;
 	void *be;
 	size_t i;
 
@@ -373,7 +393,20 @@ test_mode_honoured(void **state)
 		    s1.commands - s0.commands, transient_loaded());
 		assert_int_equal(s1.commands - s0.commands, cases[i].cmds);
 		assert_int_equal(transient_loaded(), cases[i].loaded);
+		sessions(&sl, &ss);
+		assert_int_equal(sl, cases[i].sloaded);
+		assert_int_equal(ss, cases[i].ssaved);
 		OPS.close(be);
+		sessions(&sl, &ss);
+		assert_int_equal(sl + ss, 0);
+		for (j = 0; j < 40; j++) {
+			be = be_open(64, 0);
+			assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256,
+			    msg, sizeof(msg), out), 0);
+			OPS.close(be);
+		}
+		sessions(&sl, &ss);
+		assert_int_equal(sl + ss, 0);
 		ref_free(&ref);
 	}
 	assert_int_equal(transient_loaded(), 0);	/* close flushed all */
