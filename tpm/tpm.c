@@ -526,6 +526,26 @@ ent_reload(struct tpm *t, struct tpm_ent *e)
 	return 0;
 }
 
+/*
+ * The checks every use of a keyref makes: its arguments, its blob parsed
+ * into b (of the kind the keyref says, not a PIN object) and its authValue
+ * into a (secret).
+ */
+static int
+ref_open(const struct m2m_keyref *ref, struct tpm_blob *b, TPM2B_AUTH *a)
+{
+	int r;
+
+	if (ref == NULL || (ref->auth == NULL && ref->authlen != 0) ||
+	    ref->authlen > TPM_PIN_MAX)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((r = m2m_tpm_blob_parse(ref->blob, ref->bloblen, b)) != 0)
+		return r;
+	if ((int)ref->kind != b->kind || b->kind == TPM_KIND_PIN)
+		return M2M_ERR_KEY_TYPE;
+	return auth_value(ref->auth, ref->authlen, 0, a);
+}
+
 static int key_get(struct tpm *, const struct m2m_keyref *, int, ESYS_TR *,
     int *, TPMT_PUBLIC *, TPM2B_AUTH *);
 static void key_release(struct tpm *, ESYS_TR *, int);
@@ -573,22 +593,11 @@ key_get(struct tpm *t, const struct m2m_keyref *ref, int kind, ESYS_TR *ret,
 	int r = M2M_ERR_INTERNAL;
 
 	memset(&a, 0, sizeof(a));
-	if (ref == NULL || (ref->auth == NULL && ref->authlen != 0) ||
-	    ref->authlen > TPM_PIN_MAX) {
-		r = M2M_ERR_INVALID_ARGUMENT;
-		goto out;
-	}
-	if ((int)ref->kind != kind) {
+	if (ref != NULL && (int)ref->kind != kind) {
 		r = M2M_ERR_KEY_TYPE;
 		goto out;
 	}
-	if ((r = m2m_tpm_blob_parse(ref->blob, ref->bloblen, &b)) != 0)
-		goto out;
-	if (b.kind != kind) {
-		r = M2M_ERR_KEY_TYPE;
-		goto out;
-	}
-	if ((r = auth_value(ref->auth, ref->authlen, 0, &a)) != 0)
+	if ((r = ref_open(ref, &b, &a)) != 0)
 		goto out;
 	*ret_pub = b.obj.pub.publicArea;
 	*ret_a = a;
@@ -1678,24 +1687,13 @@ reveal_locked(struct tpm *t, const struct m2m_keyref *ref,
 	int r = M2M_ERR_INTERNAL;
 
 	memset(&a, 0, sizeof(a));
-	if (ref == NULL || (ref->auth == NULL && ref->authlen != 0) ||
-	    ref->authlen > TPM_PIN_MAX) {
-		r = M2M_ERR_INVALID_ARGUMENT;
+	if ((r = ref_open(ref, &b, &a)) != 0)
 		goto out;
-	}
-	if ((r = m2m_tpm_blob_parse(ref->blob, ref->bloblen, &b)) != 0)
-		goto out;
-	if ((int)ref->kind != b.kind || b.kind == TPM_KIND_PIN) {
-		r = M2M_ERR_KEY_TYPE;
-		goto out;
-	}
 	if (!(b.flags & TPM_BLOB_F_SEALED)) {
 		/* (not made by this version) no copy: the value stays inside */
 		r = M2M_ERR_UNSUPPORTED;
 		goto out;
 	}
-	if ((r = auth_value(ref->auth, ref->authlen, 0, &a)) != 0)
-		goto out;
 	r = unseal_locked(t, &b.sealed, &a, TPM_CTX_OP, ret);
  out:
 	m2m_wipe(&a, sizeof(a));
