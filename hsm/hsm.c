@@ -70,6 +70,7 @@ struct hsm {
 	size_t			 nwk;
 	size_t			 cur;		/* wk[] entry new blobs use */
 	int			 unwrap_pads;	/* see probe_unwrap_padding() */
+	int			 private_ops;	/* see unwrap() */
 	size_t			 gcm_iv_max;	/* see probe_gcm_long_iv() */
 	struct m2m_hsm_cache	*cache;
 	EVP_MAC			*mac;
@@ -828,6 +829,18 @@ blob_prehash(const struct blob *b, struct blob *ret)
  * Unwrap b into a new session object: for operations (sensitive, not
  * extractable, usable for HMAC or AES-GCM by kind) or, with readable,
  * a non-sensitive extractable object whose value can be read (level T).
+ *
+ * Operation objects are public (CKA_PRIVATE FALSE).  PKCS#11 login is per
+ * application and this backend's session stays logged in for as long as
+ * its session objects exist (they die with it), so CKA_PRIVATE would hide
+ * them from no session; their value cannot be read either way.  What it
+ * would cost: SoftHSM2 keeps private objects encrypted in its memory,
+ * under a key it keeps (masked) in the same memory, and decrypts the key
+ * at every C_SignInit: 9.8 us against 5.6 us per HMAC-SHA-256, the
+ * larger part of a TLS master secret (bench/README.md, bench_tls).  The
+ * readable (level-T) objects stay private: they live for one call.  An HSM
+ * whose policy refuses public secret keys (CKR_TEMPLATE_INCONSISTENT or
+ * CKR_ATTRIBUTE_VALUE_INVALID) gets private ones from then on.
  */
 static int
 unwrap(struct hsm *h, const struct blob *b, int readable,
@@ -835,27 +848,45 @@ unwrap(struct hsm *h, const struct blob *b, int readable,
 {
 	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
 	int hmac = b->kind == M2M_KIND_HMAC;
+	CK_BBOOL priv = readable || h->private_ops ? CK_TRUE : CK_FALSE;
 	CK_ATTRIBUTE tmpl[] = {
 		ATTR(CKA_CLASS, &ck_secret, sizeof(ck_secret)),
 		ATTR(CKA_KEY_TYPE, hmac ? &ck_generic : &ck_aes,
 		    sizeof(CK_KEY_TYPE)),
 		ATTR_BOOL(CKA_TOKEN, 0),
-		ATTR_BOOL(CKA_PRIVATE, 1),
+		ATTR(CKA_PRIVATE, &priv, sizeof(priv)),
 		ATTR_BOOL(CKA_SENSITIVE, !readable),
 		ATTR_BOOL(CKA_EXTRACTABLE, readable),
 		ATTR_BOOL(CKA_SIGN, !readable && hmac),
 		ATTR_BOOL(CKA_VERIFY, !readable && hmac),
 		ATTR_BOOL(CKA_ENCRYPT, !readable && !hmac),
 		ATTR_BOOL(CKA_DECRYPT, !readable && !hmac),
+		/* not left to the HSM's defaults (SoftHSM2: TRUE) */
+		ATTR_BOOL(CKA_WRAP, 0),
+		ATTR_BOOL(CKA_UNWRAP, 0),
+		ATTR_BOOL(CKA_DERIVE, 0),
 	};
 	CK_OBJECT_HANDLE wk = CK_INVALID_HANDLE;
+	CK_RV rv;
 	int r;
 
 	if ((r = wrapkey_lookup(h, b->wrapkey_id, &wk)) != 0)
 		return r;
-	if ((r = ckr(h, P11(h, C_UnwrapKey)(h->session, &mech, wk,
+	rv = P11(h, C_UnwrapKey)(h->session, &mech, wk,
 	    (CK_BYTE_PTR)b->wrapped, b->wrappedlen, tmpl,
-	    sizeof(tmpl) / sizeof(tmpl[0]), ret_obj), M2M_HSM_OP_UNWRAP)) != 0)
+	    sizeof(tmpl) / sizeof(tmpl[0]), ret_obj);
+	if ((rv == CKR_TEMPLATE_INCONSISTENT ||
+	    rv == CKR_ATTRIBUTE_VALUE_INVALID) && !readable &&
+	    !h->private_ops) {
+		m2m_info("HSM token '%s' refuses public session keys: the "
+		    "working copies of keys will be private", h->label);
+		h->private_ops = 1;
+		priv = CK_TRUE;
+		rv = P11(h, C_UnwrapKey)(h->session, &mech, wk,
+		    (CK_BYTE_PTR)b->wrapped, b->wrappedlen, tmpl,
+		    sizeof(tmpl) / sizeof(tmpl[0]), ret_obj);
+	}
+	if ((r = ckr(h, rv, M2M_HSM_OP_UNWRAP)) != 0)
 		return r;
 	h->loads++;
 	return 0;

@@ -1469,6 +1469,133 @@ test_wrapkey_in_hsm(void **state)
 	p11_close(&p);
 }
 
+/*
+ * The backend's working copies of cached keys (hsm.c, unwrap): session
+ * objects, sensitive, never extractable, public (the backend's login
+ * covers every session of the process anyway), usable only for their
+ * kind's operation (no wrap, unwrap or derive, whatever the HSM's
+ * defaults); no readable (level-T) copy outlives its call.
+ */
+static void op_objects_are(CK_BBOOL);
+static void use_two_keys(struct fx *, struct m2m_keyref *,
+    struct m2m_keyref *);
+
+static void
+test_op_objects(void **state)
+{
+	struct fx *fx = *state;
+	struct m2m_keyref ref, aref;
+
+	open_be(fx);
+	use_two_keys(fx, &ref, &aref);
+	op_objects_are(CK_FALSE);
+	ref_free(&ref);
+	ref_free(&aref);
+}
+
+/*
+ * The backend's two cached working copies, as another session of the
+ * process sees them: sensitive, never extractable, only for their kind's
+ * operation, CKA_PRIVATE priv.
+ */
+static void
+op_objects_are(CK_BBOOL want_priv)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_BBOOL f = CK_FALSE;
+	CK_ATTRIBUTE q[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &f, 1 },
+	};
+	CK_OBJECT_HANDLE found[8];
+	CK_ULONG n = 0, i, kt;
+	uint8_t value[64];
+	struct p11 p;
+
+	p11_open(&p, LABEL);
+	assert_int_equal(p.fl->C_FindObjectsInit(p.s, q, 2), CKR_OK);
+	assert_int_equal(p.fl->C_FindObjects(p.s, found, 8, &n), CKR_OK);
+	assert_int_equal(p.fl->C_FindObjectsFinal(p.s), CKR_OK);
+	assert_int_equal(n, 2);		/* the two cached keys, no more */
+	for (i = 0; i < n; i++) {
+		CK_BBOOL priv = 1, sens = 0, ext = 1, sign = 0, enc = 0;
+		CK_BBOOL wrap = 1, derive = 1;
+		CK_ATTRIBUTE a[] = {
+			{ CKA_PRIVATE, &priv, 1 }, { CKA_SENSITIVE, &sens, 1 },
+			{ CKA_EXTRACTABLE, &ext, 1 }, { CKA_SIGN, &sign, 1 },
+			{ CKA_ENCRYPT, &enc, 1 }, { CKA_WRAP, &wrap, 1 },
+			{ CKA_DERIVE, &derive, 1 },
+			{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		};
+		CK_ATTRIBUTE va = { CKA_VALUE, value, sizeof(value) };
+
+		assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[i], a,
+		    sizeof(a) / sizeof(a[0])), CKR_OK);
+		assert_int_equal(priv, want_priv);
+		assert_int_equal(sens, CK_TRUE);
+		assert_int_equal(ext, CK_FALSE);
+		assert_int_equal(wrap, CK_FALSE);
+		assert_int_equal(derive, CK_FALSE);
+		assert_int_equal(sign, kt == CKK_GENERIC_SECRET);
+		assert_int_equal(enc, kt == CKK_AES);
+		assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[i], &va,
+		    1), CKR_ATTRIBUTE_SENSITIVE);
+	}
+	p11_close(&p);
+}
+
+/* Two keys, each used once (cached), and a reveal (level T). */
+static void
+use_two_keys(struct fx *fx, struct m2m_keyref *ref, struct m2m_keyref *aref)
+{
+	uint8_t key[32] = { 1, 2, 3 }, aes[16] = { 4 }, msg[] = "op";
+	uint8_t want[32], iv[12] = { 0 }, out[64];
+	struct m2m_secret *v = NULL;
+	size_t outlen = 0;
+
+	wrap_ok(fx->be, M2M_KIND_HMAC, key, 32, 1, ref);
+	wrap_ok(fx->be, M2M_KIND_AES, aes, 16, 2, aref);
+	ref_hmac(M2M_HASH_SHA256, key, 32, msg, sizeof(msg), want);
+	hmac_check(fx->be, ref, M2M_HASH_SHA256, msg, sizeof(msg), want);
+	assert_int_equal(ops->aes_gcm(fx->be, aref, 1, iv, sizeof(iv), NULL,
+	    0, 16, msg, sizeof(msg), out, &outlen), 0);
+	assert_int_equal(ops->reveal(fx->be, ref, &v), 0);
+	assert_memory_equal(m2m_secret_data(v), key, 32);
+	m2m_secret_free(v);
+}
+
+/*
+ * An HSM whose policy refuses public secret keys (tests/shim/
+ * private_only.c over SoftHSM2): the backend notices at the first unwrap
+ * and makes every working copy private from then on; everything works.
+ */
+static void
+test_private_only_hsm(void **state)
+{
+	struct fx *fx = *state;
+	const char *shim = getenv("M2M_SHIM_PRIVATE_ONLY");
+	unsigned long (*refused)(void);
+	struct m2m_keyref ref, aref;
+	void *dl;
+
+	if (shim == NULL) {
+		print_message("M2M_SHIM_PRIVATE_ONLY not set (run by ctest)\n");
+		skip();
+	}
+	assert_int_equal(setenv("M2M_SHIM_TARGET", m2m_softhsm_module(), 1),
+	    0);
+	conf_fill(&fx->conf, shim, LABEL, PIN, 0);
+	open_be(fx);
+	use_two_keys(fx, &ref, &aref);
+	op_objects_are(CK_TRUE);
+	assert_non_null(dl = dlopen(shim, RTLD_NOW | RTLD_NOLOAD));
+	*(void **)&refused = dlsym(dl, "m2m_shim_refused");
+	assert_non_null(refused);
+	assert_int_equal(refused(), 1);	/* once, then remembered */
+	dlclose(dl);
+	ref_free(&ref);
+	ref_free(&aref);
+}
+
 static void
 test_second_open_reuses_key(void **state)
 {
@@ -1677,9 +1804,10 @@ test_session_lost(void **state)
 	struct fx *fx = *state;
 	uint8_t key[32], msg[] = "x", want[32], out[32];
 	struct m2m_backend_stats a, b;
-	struct m2m_keyref ref;
+	struct m2m_keyref ref, ref0;
 	struct p11 p;
-	int r;
+	uint8_t *blob;
+	size_t bloblen = 0;
 
 	open_be(fx);
 	assert_int_equal(RAND_bytes(key, 32), 1);
@@ -1700,15 +1828,26 @@ test_session_lost(void **state)
 	assert_int_equal(b.loads - a.loads, 1);
 	p11_close(&p);
 
-	/* someone logs the token out (login state is per process) */
+	/*
+	 * Someone logs the token out (login state is per process).  The
+	 * cached working copy is a public session object (hsm.c, unwrap): it
+	 * survives and still gives the right MAC.  What needs the private
+	 * wrapping key (wrapping, unwrapping) fails once, and the next call
+	 * logs in again.
+	 */
 	p11_open(&p, LABEL);
 	assert_int_equal(p.fl->C_Logout(p.s), CKR_OK);
-	r = ops->hmac(fx->be, &ref, M2M_HASH_SHA256, msg, 1, out);
-	assert_int_equal(r, M2M_ERR_BACKEND_ABSENT);
-	assert_true(all_bytes(out, sizeof(out), POISON));
+	hmac_check(fx->be, &ref, M2M_HASH_SHA256, msg, 1, want);
+	blob = NULL;
+	assert_int_equal(ops->wrap(fx->be, M2M_KIND_HMAC, key, 32, &blob,
+	    &bloblen), M2M_ERR_BACKEND_ABSENT);
+	assert_null(blob);
+	wrap_ok(fx->be, M2M_KIND_HMAC, key, 32, 0, &ref0);
+	hmac_check(fx->be, &ref0, M2M_HASH_SHA256, msg, 1, want);
 	hmac_check(fx->be, &ref, M2M_HASH_SHA256, msg, 1, want);
 	p11_close(&p);
 	ref_free(&ref);
+	ref_free(&ref0);
 }
 
 static void
@@ -1988,6 +2127,8 @@ main(void)
 		T(test_cache_same_id_new_blob),
 		T(test_threads),
 		T(test_wrapkey_in_hsm),
+		T(test_op_objects),
+		T(test_private_only_hsm),
 		T(test_second_open_reuses_key),
 		T(test_smallest_wrapkey_wins),
 		T(test_blob_names_its_wrapkey),
