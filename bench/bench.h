@@ -59,7 +59,9 @@ void	bench_softhsm_session(struct bench_mod *m, CK_SESSION_HANDLE *ret);
 
 /*
  * C_CreateObject of a secret key: role 0 means role-less (then it gets
- * CKA_SIGN, CKA_VERIFY); token selects CKA_TOKEN; label may be NULL.
+ * CKA_SIGN, CKA_VERIFY, and CKA_SENSITIVE TRUE, CKA_PRIVATE FALSE: the
+ * baselines' keys in SoftHSM2 look like hsm/'s working copies); token
+ * selects CKA_TOKEN; label may be NULL.
  */
 CK_RV	bench_secret(struct bench_mod *m, CK_SESSION_HANDLE s,
 	    CK_KEY_TYPE kt, CK_ULONG role, int token, const char *label,

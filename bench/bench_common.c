@@ -257,8 +257,8 @@ bench_secret(struct bench_mod *m, CK_SESSION_HANDLE s, CK_KEY_TYPE kt,
     CK_ULONG len, CK_OBJECT_HANDLE *ret)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_BBOOL tok = token ? CK_TRUE : CK_FALSE, yes = CK_TRUE;
-	CK_ATTRIBUTE t[8];
+	CK_BBOOL tok = token ? CK_TRUE : CK_FALSE, yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE t[10];
 	CK_ULONG n = 0;
 
 	t[n].type = CKA_CLASS;
@@ -289,6 +289,17 @@ bench_secret(struct bench_mod *m, CK_SESSION_HANDLE s, CK_KEY_TYPE kt,
 		t[n].type = CKA_VERIFY;
 		t[n].pValue = &yes;
 		t[n++].ulValueLen = sizeof(yes);
+		/*
+		 * A baseline key in SoftHSM2: what hsm/ makes of a cached key
+		 * (sensitive, public: hsm.c, unwrap), so that both sides pay
+		 * SoftHSM2 the same per HMAC.
+		 */
+		t[n].type = CKA_SENSITIVE;
+		t[n].pValue = &yes;
+		t[n++].ulValueLen = sizeof(yes);
+		t[n].type = CKA_PRIVATE;
+		t[n].pValue = &no;
+		t[n++].ulValueLen = sizeof(no);
 	}
 	return m->f->C_CreateObject(s, t, n, ret);
 }

@@ -205,14 +205,23 @@ p11_session_op_reset(struct p11_session *s)
 {
 	m2m_object_free(s->op_key);
 	s->op_key = NULL;
+	/*
+	 * The input buffer is kept for the session's next operation (one
+	 * malloc and free less per HMAC) when small; what it held is wiped.
+	 */
 	if (s->op_buf != NULL) {
-		m2m_wipe(s->op_buf, s->op_cap);
-		free(s->op_buf);
+		if (s->op_cap > P11_OP_BUF_KEEP) {
+			m2m_wipe(s->op_buf, s->op_cap);
+			free(s->op_buf);
+			s->op_buf = NULL;
+			s->op_cap = 0;
+		} else
+			m2m_wipe(s->op_buf, s->op_len);
 	}
 	free(s->op_iv);
 	free(s->op_aad);
-	s->op_buf = s->op_iv = s->op_aad = NULL;
-	s->op_len = s->op_cap = s->op_ivlen = s->op_aadlen = 0;
+	s->op_iv = s->op_aad = NULL;
+	s->op_len = s->op_ivlen = s->op_aadlen = 0;
 	s->op = P11_OP_NONE;
 }
 
@@ -254,6 +263,10 @@ session_close(struct p11_session *s)
 	uint64_t token_id = s->token_id;
 
 	p11_session_op_reset(s);
+	if (s->op_buf != NULL) {
+		m2m_wipe(s->op_buf, s->op_cap);	/* wiped already: cheap */
+		free(s->op_buf);
+	}
 	p11_session_find_reset(s);
 	if (s->digest != NULL)
 		EVP_MD_CTX_free(s->digest);

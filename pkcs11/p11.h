@@ -103,6 +103,12 @@ struct p11_session	*p11_session_find(CK_SESSION_HANDLE h);
 int	p11_session_is_rw(const struct p11_session *s);
 int	p11_user_logged_in(const struct p11_session *s);
 const struct m2m_secret *p11_session_objauth(const struct p11_session *s);
+/*
+ * End the session's operation: drop its key, wipe its input; the input
+ * buffer stays allocated (for the next operation) up to P11_OP_BUF_KEEP
+ * bytes, and is freed with the session.
+ */
+#define P11_OP_BUF_KEEP	4096
 void	p11_session_op_reset(struct p11_session *s);
 void	p11_session_find_reset(struct p11_session *s);
 
