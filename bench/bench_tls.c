@@ -19,6 +19,7 @@
 
 #include <m2mtoken/tls.h>
 #include "tls_p11.h"
+#include "tls_pair.h"
 
 #define ID	"kpm-bench@mef.example.com"
 #define CIPHER	"PSK-AES128-CBC-SHA256"
@@ -29,99 +30,17 @@ static const uint8_t psk[32] = {
 	17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32
 };
 
-static unsigned int
-raw_client(SSL *ssl, const char *hint, char *id, unsigned int max_id,
-    unsigned char *out, unsigned int max)
-{
-	(void)ssl;
-	(void)hint;
-	if (max_id < sizeof(ID) || max < sizeof(psk))
-		return 0;
-	memcpy(id, ID, sizeof(ID));
-	memcpy(out, psk, sizeof(psk));
-	return sizeof(psk);
-}
-
-static unsigned int
-raw_server(SSL *ssl, const char *id, unsigned char *out, unsigned int max)
-{
-	(void)ssl;
-	if (strcmp(id, ID) != 0 || max < sizeof(psk))
-		return 0;
-	memcpy(out, psk, sizeof(psk));
-	return sizeof(psk);
-}
-
-static SSL_CTX *
-raw_ctx(int server)
-{
-	SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() :
-	    TLS_client_method());
-
-	if (c == NULL || !SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_cipher_list(c, CIPHER))
-		return NULL;
-	if (server)
-		SSL_CTX_set_psk_server_callback(c, raw_server);
-	else
-		SSL_CTX_set_psk_client_callback(c, raw_client);
-	return c;
-}
-
-static SSL_CTX *
-token_ctx(int server)
-{
-	struct m2m_tls_opts o;
-	SSL_CTX *c = NULL;
-
-	memset(&o, 0, sizeof(o));
-	o.token_label = "m2m-bench";
-	o.pin = "1234";
-	o.role = server ? M2M_TLS_SERVER : M2M_TLS_CLIENT;
-	o.sni = "mef.example.com";
-	o.ciphers = CIPHER;
-	o.identity = ID;
-	return m2m_tls_ctx_new(&o, &c) == 0 ? c : NULL;
-}
-
-/* one full handshake over a BIO pair; 0 on success */
+/* one full handshake; 0 on success */
 static int
 handshake(SSL_CTX *cc, SSL_CTX *sc)
 {
-	SSL *c = SSL_new(cc), *s = SSL_new(sc);
-	BIO *bc = NULL, *bs = NULL;
-	int i, dc = 0, ds = 0, r = -1;
+	SSL *c, *s;
 
-	if (c == NULL || s == NULL || !BIO_new_bio_pair(&bc, 0, &bs, 0))
-		goto out;
-	SSL_set_bio(c, bc, bc);
-	SSL_set_bio(s, bs, bs);
-	SSL_set_connect_state(c);
-	SSL_set_accept_state(s);
-	for (i = 0; i < 100 && !(dc && ds); i++) {
-		if (!dc) {
-			int x = SSL_do_handshake(c);
-
-			if (x == 1)
-				dc = 1;
-			else if (SSL_get_error(c, x) != SSL_ERROR_WANT_READ)
-				goto out;
-		}
-		if (!ds) {
-			int x = SSL_do_handshake(s);
-
-			if (x == 1)
-				ds = 1;
-			else if (SSL_get_error(s, x) != SSL_ERROR_WANT_READ)
-				goto out;
-		}
-	}
-	r = dc && ds ? 0 : -1;
- out:
+	if (tp_handshake(cc, sc, &c, &s) != 0)
+		return -1;
 	SSL_free(c);
 	SSL_free(s);
-	return r;
+	return 0;
 }
 
 static double
@@ -189,10 +108,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_tls: token setup failed\n");
 		return 1;
 	}
-	tc = token_ctx(0);
-	ts = token_ctx(1);
-	rc = raw_ctx(0);
-	rs = raw_ctx(1);
+	tp_cfg.id = ID;
+	tp_cfg.psk = psk;
+	tp_cfg.psklen = sizeof(psk);
+	tp_cfg.cipher = CIPHER;
+	tp_cfg.token = "m2m-bench";
+	tp_cfg.pin = "1234";
+	tp_cfg.sni = "mef.example.com";
+	tc = tp_token_ctx(0);
+	ts = tp_token_ctx(1);
+	rc = tp_raw_ctx(0);
+	rs = tp_raw_ctx(1);
 	if (tc == NULL || ts == NULL || rc == NULL || rs == NULL) {
 		fprintf(stderr, "bench_tls: SSL_CTX setup failed\n");
 		return 1;

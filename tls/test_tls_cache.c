@@ -25,6 +25,7 @@
 
 #include <m2mtoken/tls.h>
 #include "tls_int.h"
+#include "tls_pair.h"
 
 #define ID	"kpm-cache@mef.example.com"
 #define SNI	"mef.example.com"
@@ -47,97 +48,21 @@ psk_of(int n, uint8_t out[16])
 		out[i] = (uint8_t)(n * 16 + i);
 }
 
-static unsigned int
-raw_client(SSL *ssl, const char *hint, char *id, unsigned int max_id,
-    unsigned char *out, unsigned int max)
-{
-	(void)ssl;
-	(void)hint;
-	if (max_id < sizeof(ID) || max < sizeof(raw_psk))
-		return 0;
-	memcpy(id, ID, sizeof(ID));
-	memcpy(out, raw_psk, sizeof(raw_psk));
-	return sizeof(raw_psk);
-}
-
-static unsigned int
-raw_server(SSL *ssl, const char *id, unsigned char *out, unsigned int max)
-{
-	(void)ssl;
-	if (strcmp(id, ID) != 0 || max < sizeof(raw_psk))
-		return 0;
-	memcpy(out, raw_psk, sizeof(raw_psk));
-	return sizeof(raw_psk);
-}
-
-static SSL_CTX *
-raw_ctx(int server)
-{
-	SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() :
-	    TLS_client_method());
-
-	if (c == NULL || !SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_cipher_list(c, CIPHER))
-		return NULL;
-	if (server)
-		SSL_CTX_set_psk_server_callback(c, raw_server);
-	else
-		SSL_CTX_set_psk_client_callback(c, raw_client);
-	return c;
-}
-
-static SSL_CTX *
-token_ctx(int server)
-{
-	struct m2m_tls_opts o;
-	SSL_CTX *c = NULL;
-
-	memset(&o, 0, sizeof(o));
-	o.token_label = "m2m-tlsc";
-	o.pin = "1234";
-	o.role = server ? M2M_TLS_SERVER : M2M_TLS_CLIENT;
-	o.sni = SNI;
-	o.ciphers = CIPHER;
-	o.identity = ID;
-	return m2m_tls_ctx_new(&o, &c) == 0 ? c : NULL;
-}
-
-/* One full handshake over a BIO pair: 1 when both ends finish and export
-   the same keying material, else 0. */
+/* One full handshake: 1 when both ends finish and export the same keying
+   material, else 0. */
 static int
 handshake(SSL_CTX *cc, SSL_CTX *sc)
 {
-	SSL *c = SSL_new(cc), *s = SSL_new(sc);
-	BIO *bc = NULL, *bs = NULL;
 	uint8_t ec[M2M_TLS_EXPORT_LEN], es[M2M_TLS_EXPORT_LEN];
-	int i, dc = 0, ds = 0, ok = 0, x;
+	SSL *c, *s;
+	int ok;
 
-	if (c == NULL || s == NULL || !BIO_new_bio_pair(&bc, 0, &bs, 0))
-		goto out;
-	SSL_set_bio(c, bc, bc);
-	SSL_set_bio(s, bs, bs);
-	if (!SSL_set_tlsext_host_name(c, SNI))
-		goto out;
-	SSL_set_connect_state(c);
-	SSL_set_accept_state(s);
-	for (i = 0; i < 100 && !(dc && ds); i++) {
-		if (!dc) {
-			if ((x = SSL_do_handshake(c)) == 1)
-				dc = 1;
-			else if (SSL_get_error(c, x) != SSL_ERROR_WANT_READ)
-				goto out;
-		}
-		if (!ds) {
-			if ((x = SSL_do_handshake(s)) == 1)
-				ds = 1;
-			else if (SSL_get_error(s, x) != SSL_ERROR_WANT_READ)
-				goto out;
-		}
+	if (tp_handshake(cc, sc, &c, &s) != 0) {
+		ERR_clear_error();
+		return 0;
 	}
-	ok = dc && ds && m2m_tls_export_ke(c, ec) == 0 &&
-	    m2m_tls_export_ke(s, es) == 0 && memcmp(ec, es, sizeof(ec)) == 0;
- out:
+	ok = m2m_tls_export_ke(c, ec) == 0 && m2m_tls_export_ke(s, es) == 0 &&
+	    memcmp(ec, es, sizeof(ec)) == 0;
 	ERR_clear_error();
 	SSL_free(c);
 	SSL_free(s);
@@ -377,8 +302,15 @@ main(void)
 		fprintf(stderr, "FAIL: token setup\n");
 		return 1;
 	}
-	if ((tc = token_ctx(0)) == NULL || (ts = token_ctx(1)) == NULL ||
-	    (rc = raw_ctx(0)) == NULL || (rs = raw_ctx(1)) == NULL) {
+	tp_cfg.id = ID;
+	tp_cfg.psk = raw_psk;
+	tp_cfg.psklen = sizeof(raw_psk);
+	tp_cfg.cipher = CIPHER;
+	tp_cfg.token = "m2m-tlsc";
+	tp_cfg.pin = "1234";
+	tp_cfg.sni = SNI;
+	if ((tc = tp_token_ctx(0)) == NULL || (ts = tp_token_ctx(1)) == NULL ||
+	    (rc = tp_raw_ctx(0)) == NULL || (rs = tp_raw_ctx(1)) == NULL) {
 		fprintf(stderr, "FAIL: SSL_CTX setup\n");
 		return 1;
 	}
