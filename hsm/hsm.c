@@ -526,7 +526,7 @@ wrapkey_generate(struct hsm *h, CK_OBJECT_HANDLE *ret_key)
  * happen; this is the defence if it does).
  */
 static int
-wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
+wrapkey_setup_once(struct hsm *h, char *errbuf, size_t errlen)
 {
 	CK_OBJECT_HANDLE mine = CK_INVALID_HANDLE;
 	char b[32];
@@ -570,6 +570,30 @@ wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
 	    "wrapping key '%s': %s (%s)", h->label, M2M_HSM_WRAP_LABEL,
 	    m2m_strerror(r), ckr_str(h->last_rv, b, sizeof(b)));
 	return r;
+}
+
+/*
+ * wrapkey_setup_once, tried again a few times when the module failed (not
+ * for a refused PIN or a missing token): SoftHSM2 answers
+ * CKR_GENERAL_ERROR, or does not find a key just created, while another
+ * thread or process writes the same fresh token.
+ */
+static int
+wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
+{
+	struct timespec ts;
+	int attempt, r;
+
+	for (attempt = 1;; attempt++) {
+		r = wrapkey_setup_once(h, errbuf, errlen);
+		if (r != M2M_ERR_BACKEND || attempt == M2M_HSM_WRAPKEY_TRIES)
+			return r;
+		m2m_debug("HSM token '%s': wrapping key setup failed "
+		    "(attempt %d), trying again", h->label, attempt);
+		ts.tv_sec = 0;
+		ts.tv_nsec = 10000000L * attempt;	/* 10, 20, ... ms */
+		(void)nanosleep(&ts, NULL);
+	}
 }
 
 /*

@@ -73,6 +73,7 @@
 
 /* The wrapping key's label and CKA_ID length. */
 #define M2M_HSM_WRAP_LABEL	"m2mtoken-wrap"
+#define M2M_HSM_WRAPKEY_TRIES	4	/* setups of the wrapping key tried */
 #define M2M_HSM_WRAP_ID_LEN	16
 
 /* Named maxima for lengths that come from outside. */

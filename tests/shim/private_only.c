@@ -13,6 +13,7 @@
 
 static CK_FUNCTION_LIST	 shim;
 static CK_FUNCTION_LIST_PTR real;
+static void		*real_dl;
 static unsigned long	 refused;
 
 /* 1 if tmpl asks for a public object. */
@@ -64,6 +65,23 @@ shim_generate(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t,
 	return real->C_GenerateKey(s, m, t, n, ret);
 }
 
+/*
+ * The real module is unloaded with the last C_Finalize, so that no state of
+ * it outlives the test that used the shim.
+ */
+static CK_RV
+shim_finalize(CK_VOID_PTR args)
+{
+	CK_RV rv = real->C_Finalize(args);
+
+	if (rv == CKR_OK) {
+		real = NULL;
+		(void)dlclose(real_dl);
+		real_dl = NULL;
+	}
+	return rv;
+}
+
 #define EXPORT	__attribute__((visibility("default")))
 
 /* How many templates were refused (the test reads it with dlsym). */
@@ -78,19 +96,21 @@ C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ret)
 {
 	CK_C_GetFunctionList gfl;
 	const char *path = getenv("M2M_SHIM_TARGET");
-	void *dl;
 
 	if (ret == NULL)
 		return CKR_ARGUMENTS_BAD;
 	if (real == NULL) {
-		if (path == NULL ||
-		    (dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		if (path == NULL || (real_dl == NULL &&
+		    (real_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL))
 			return CKR_GENERAL_ERROR;
-		*(void **)&gfl = dlsym(dl, "C_GetFunctionList");
-		if (gfl == NULL || gfl(&real) != CKR_OK)
-			return CKR_GENERAL_ERROR;	/* dl stays: tests */
+		*(void **)&gfl = dlsym(real_dl, "C_GetFunctionList");
+		if (gfl == NULL || gfl(&real) != CKR_OK) {
+			real = NULL;
+			return CKR_GENERAL_ERROR;
+		}
 		shim = *real;
 		shim.C_GetFunctionList = C_GetFunctionList;
+		shim.C_Finalize = shim_finalize;
 		shim.C_UnwrapKey = shim_unwrap;
 		shim.C_CreateObject = shim_create;
 		shim.C_GenerateKey = shim_generate;

@@ -2128,7 +2128,6 @@ main(void)
 		T(test_threads),
 		T(test_wrapkey_in_hsm),
 		T(test_op_objects),
-		T(test_private_only_hsm),
 		T(test_second_open_reuses_key),
 		T(test_smallest_wrapkey_wins),
 		T(test_blob_names_its_wrapkey),
@@ -2139,6 +2138,7 @@ main(void)
 		T(test_two_opens_race),
 		T(test_two_processes_race),
 		T(test_bad_arguments),
+		T(test_private_only_hsm),	/* last: it loads a shim */
 #undef T
 	};
 
