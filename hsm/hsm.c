@@ -1184,6 +1184,14 @@ wrap_value(struct hsm *h, enum m2m_key_kind kind, uint8_t *value,
 		 * TRUE would need a CKA_TRUSTED wrapping key, set by the SO).
 		 */
 		ATTR_BOOL(CKA_EXTRACTABLE, 1),
+		/* only to be wrapped, during this call: no use of its own */
+		ATTR_BOOL(CKA_SIGN, 0),
+		ATTR_BOOL(CKA_VERIFY, 0),
+		ATTR_BOOL(CKA_ENCRYPT, 0),
+		ATTR_BOOL(CKA_DECRYPT, 0),
+		ATTR_BOOL(CKA_WRAP, 0),
+		ATTR_BOOL(CKA_UNWRAP, 0),
+		ATTR_BOOL(CKA_DERIVE, 0),
 	};
 	int r = M2M_ERR_INTERNAL;
 
