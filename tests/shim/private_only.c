@@ -4,7 +4,10 @@
  * keys: C_UnwrapKey, C_CreateObject and C_GenerateKey answer
  * CKR_TEMPLATE_INCONSISTENT to a template with CKA_PRIVATE FALSE; every
  * other call goes to the real module unchanged.  For hsm/'s fallback to
- * private working keys (test_hsm_backend.c, test_private_only_hsm).
+ * private working keys (test_hsm_backend.c, test_private_only_hsm).  It
+ * can also fail the next n C_GenerateKey calls with CKR_GENERAL_ERROR, as
+ * SoftHSM2 does now and then when two threads write a fresh token
+ * (m2m_shim_fail_generate; test_wrapkey_setup_retried).
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@ static CK_FUNCTION_LIST	 shim;
 static CK_FUNCTION_LIST_PTR real;
 static void		*real_dl;
 static unsigned long	 refused;
+static unsigned long	 fail_generate;	/* calls still to fail */
 
 /* 1 if tmpl asks for a public object. */
 static int
@@ -58,6 +62,10 @@ static CK_RV
 shim_generate(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t,
     CK_ULONG n, CK_OBJECT_HANDLE_PTR ret)
 {
+	if (fail_generate > 0) {
+		fail_generate--;
+		return CKR_GENERAL_ERROR;
+	}
 	if (asks_public(t, n)) {
 		refused++;
 		return CKR_TEMPLATE_INCONSISTENT;
@@ -89,6 +97,13 @@ EXPORT unsigned long
 m2m_shim_refused(void)
 {
 	return refused;
+}
+
+/* Fail the next n C_GenerateKey calls with CKR_GENERAL_ERROR. */
+EXPORT void
+m2m_shim_fail_generate(unsigned long n)
+{
+	fail_generate = n;
 }
 
 EXPORT CK_RV

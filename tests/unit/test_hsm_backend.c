@@ -1564,6 +1564,54 @@ use_two_keys(struct fx *fx, struct m2m_keyref *ref, struct m2m_keyref *aref)
 }
 
 /*
+ * The wrapping key's setup on a fresh token is tried again when the module
+ * fails (hsm.c, wrapkey_setup): with C_GenerateKey failing 3 times (the
+ * shim) open still succeeds; failing M2M_HSM_WRAPKEY_TRIES times, open
+ * fails with M2M_ERR_BACKEND and says which key it could not make.
+ */
+static void
+test_wrapkey_setup_retried(void **state)
+{
+	struct fx *fx = *state;
+	const char *shim = getenv("M2M_SHIM_PRIVATE_ONLY");
+	void (*fail_generate)(unsigned long);
+	static const uint8_t key[32] = { 7 };
+	uint8_t msg[] = "retry", want[32];
+	struct m2m_keyref ref;
+	void *dl;
+	int r;
+
+	if (shim == NULL) {
+		print_message("M2M_SHIM_PRIVATE_ONLY not set (run by ctest)\n");
+		skip();
+	}
+	assert_int_equal(setenv("M2M_SHIM_TARGET", m2m_softhsm_module(), 1),
+	    0);
+	/* held open, so that the backend's dlopen finds this instance */
+	assert_non_null(dl = dlopen(shim, RTLD_NOW | RTLD_LOCAL));
+	*(void **)&fail_generate = dlsym(dl, "m2m_shim_fail_generate");
+	assert_non_null(fail_generate);
+	conf_fill(&fx->conf, shim, LABEL, PIN, 0);
+
+	fail_generate(M2M_HSM_WRAPKEY_TRIES);
+	r = ops->open(&fx->conf, &fx->be, fx->err, sizeof(fx->err));
+	assert_int_equal(r, M2M_ERR_BACKEND);
+	assert_null(fx->be);
+	assert_non_null(strstr(fx->err, "cannot find or create the wrapping "
+	    "key"));
+
+	fail_generate(M2M_HSM_WRAPKEY_TRIES - 1);
+	open_be(fx);
+	ref_hmac(M2M_HASH_SHA256, key, 32, msg, sizeof(msg), want);
+	wrap_ok(fx->be, M2M_KIND_HMAC, key, 32, 1, &ref);
+	hmac_check(fx->be, &ref, M2M_HASH_SHA256, msg, sizeof(msg), want);
+	ops->close(fx->be);
+	fx->be = NULL;
+	ref_free(&ref);
+	dlclose(dl);
+}
+
+/*
  * An HSM whose policy refuses public secret keys (tests/shim/
  * private_only.c over SoftHSM2): the backend notices at the first unwrap
  * and makes every working copy private from then on; everything works.
@@ -2138,7 +2186,8 @@ main(void)
 		T(test_two_opens_race),
 		T(test_two_processes_race),
 		T(test_bad_arguments),
-		T(test_private_only_hsm),	/* last: it loads a shim */
+		T(test_wrapkey_setup_retried),	/* last: they load a shim */
+		T(test_private_only_hsm),
 #undef T
 	};
 
