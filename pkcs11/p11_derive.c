@@ -486,28 +486,18 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	if ((rv = m2m_object_bool(o, CKA_TOKEN, 0) && !p11_session_is_rw(s) ?
 	    CKR_SESSION_READ_ONLY : CKR_OK) != CKR_OK)
 		goto out;
-	if (o->role == CK_M2M_ROLE_TLS_MASTER) {
-		/*
-		 * A session secret that goes to the caller's TLS stack next:
-		 * kept as it is in locked memory (policy: never stored), not
-		 * wrapped into the backend only to be unwrapped and read at
-		 * once (6 HSM calls per handshake).  Wiped on destroy.
-		 */
-		if (M2M_NEVER(o->on_token)) {
-			rv = CKR_GENERAL_ERROR;
-			goto out;
-		}
-		o->plain = d.value;
-		d.value = NULL;	/* transferred */
-	} else if ((r = m2m_core_wrap(p11.core, o, m2m_secret_data(d.value),
-	    m2m_secret_len(d.value), p11_session_objauth(s))) != 0) {
+	/*
+	 * Wrapped into the backend, or for a session secret that goes to the
+	 * caller's TLS stack next (TLS_MASTER) kept as it is in locked memory
+	 * rather than wrapped only to be unwrapped and read at once.
+	 */
+	if ((r = m2m_core_set_value(p11.core, o, &d.value,
+	    p11_session_objauth(s))) != 0) {
 		m2m_error("C_DeriveKey: backend cannot wrap: %s",
 		    m2m_strerror(r));
 		rv = p11_rv(r);
 		goto out;
 	}
-	m2m_secret_free(d.value);	/* wrapped: wipe the host copy now */
-	d.value = NULL;
 	if (d.want_e2e_id && m2m_object_attr(o, CKA_LABEL) == NULL) {
 		/* [profile] E2EKeyId = hex(HMAC(master, id label)[0..16]) @ FQDN */
 		a = m2m_object_attr(base, CKA_LABEL);
@@ -563,7 +553,7 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 		}
 		in_txn = 1;
 	}
-	if (o->role != CK_M2M_ROLE_TLS_MASTER &&
+	if (!m2m_policy_role_kept_plain(o->role) &&
 	    p11_object_lookup(s, o->role, o, phKey)) {
 		rv = CKR_OK;
 		goto out;

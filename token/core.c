@@ -399,6 +399,30 @@ m2m_core_token_set_pin(struct m2m_core *c, uint64_t token_id, int so,
 
 /* see core.h */
 int
+m2m_core_set_value(struct m2m_core *c, struct m2m_object *o,
+    struct m2m_secret **value, const struct m2m_secret *objauth)
+{
+	int r;
+
+	if (c == NULL || o == NULL || value == NULL || *value == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (m2m_policy_role_kept_plain(o->role)) {
+		if (M2M_NEVER(o->on_token || o->plain != NULL))
+			return M2M_ERR_INTERNAL;	/* policy forbids it */
+		o->plain = *value;
+		*value = NULL;	/* transferred */
+		return 0;
+	}
+	if ((r = m2m_core_wrap(c, o, m2m_secret_data(*value),
+	    m2m_secret_len(*value), objauth)) != 0)
+		return r;
+	m2m_secret_free(*value);	/* wrapped: wipe the host copy now */
+	*value = NULL;
+	return 0;
+}
+
+/* see core.h */
+int
 m2m_core_wrap(struct m2m_core *c, struct m2m_object *o, const uint8_t *val,
     size_t len, const struct m2m_secret *objauth)
 {

@@ -78,6 +78,16 @@ int	m2m_core_wrap(struct m2m_core *c, struct m2m_object *o,
 	    const uint8_t *val, size_t len, const struct m2m_secret *objauth);
 
 /*
+ * Give the new object o its value *value: kept as it is in o->plain when
+ * the role says so (m2m_policy_role_kept_plain: a session secret, so o must
+ * not be a token object, else M2M_ERR_INTERNAL), else m2m_core_wrap()ped.
+ * On success *value is consumed (NULL; a wrapped value is wiped now); on
+ * failure o and *value are unchanged.
+ */
+int	m2m_core_set_value(struct m2m_core *c, struct m2m_object *o,
+	    struct m2m_secret **value, const struct m2m_secret *objauth);
+
+/*
  * Fill *ret to name o's key (aux = 1: its premaster form) for one backend
  * call.  The keyref borrows o and objauth: keep both alive for the call.
  */

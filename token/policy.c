@@ -115,6 +115,13 @@ m2m_policy_role_valid(unsigned long role)
 
 /* see policy.h */
 int
+m2m_policy_role_kept_plain(unsigned long role)
+{
+	return role == CK_M2M_ROLE_TLS_MASTER;
+}
+
+/* see policy.h */
+int
 m2m_policy_role_is_psk(unsigned long role)
 {
 	return role == CK_M2M_ROLE_KPM || role == CK_M2M_ROLE_KPSA ||

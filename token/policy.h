@@ -38,6 +38,12 @@ int	m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
 int	m2m_policy_role_valid(unsigned long role);
 /* 1 if the role's secret is a TLS PSK (KPM, KPSA, KM, KUC, KC). */
 int	m2m_policy_role_is_psk(unsigned long role);
+/*
+ * 1 if the role's value is a session secret kept as it is, in locked module
+ * memory, never wrapped into the backend nor stored, nor looked up as "the
+ * same derived key" again (TLS_MASTER: contract section 3), else 0.
+ */
+int	m2m_policy_role_kept_plain(unsigned long role);
 /* CKK_AES or CKK_GENERIC_SECRET for a symmetric role. */
 unsigned long m2m_policy_role_key_type(unsigned long role);
 

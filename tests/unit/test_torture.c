@@ -598,8 +598,11 @@ tt_derive_tls(struct m2m_core *c, uint64_t token,
 	if (r != 0)
 		goto out;
 	o->token_id = token;
-	o->plain = value;
-	value = NULL;	/* transferred */
+	r = m2m_core_set_value(c, o, &value, oa);
+	TT_UNWRITTEN(r, o->plain);
+	TT_UNWRITTEN(r, o->blob);
+	if (r != 0)
+		goto out;
 	r = m2m_object_dup(o, &copy);
 	TT_UNWRITTEN(r, copy);
 	if (r != 0)
@@ -2274,6 +2277,70 @@ tt_run(const struct tt_scenario *sc, struct tt *t, unsigned long n)
 	return injected;
 }
 
+/*
+ * m2m_core_set_value: a TLS_MASTER value is kept as it is (no blob), any
+ * other is wrapped (no plain copy); the impossible cases (a TLS_MASTER
+ * token object, a value given twice) and bad arguments fail with o and the
+ * value unchanged.  (Its allocation failures run in the loop above:
+ * derive_tls_master and the derives.)
+ */
+static void
+test_set_value(void **state)
+{
+	char dir[] = "/tmp/m2m-setvalue-XXXXXX", path[128];
+	struct m2m_object *tls = NULL, *mac = NULL;
+	struct m2m_secret *v = NULL, *keep;
+	struct m2m_core *c;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	c = tt_core_open(path);
+	assert_int_equal(m2m_object_new(&tls), 0);
+	tls->role = CK_M2M_ROLE_TLS_MASTER;
+	tls->key_type = CKK_GENERIC_SECRET;
+	assert_int_equal(m2m_secret_new(48, &v), 0);
+	memset(m2m_secret_data(v), 0x4d, 48);
+	keep = v;
+
+	assert_int_equal(m2m_core_set_value(NULL, tls, &v, NULL),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_core_set_value(c, NULL, &v, NULL),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_core_set_value(c, tls, NULL, NULL),
+	    M2M_ERR_INVALID_ARGUMENT);
+	tls->on_token = 1;		/* the policy never makes this */
+	assert_int_equal(m2m_core_set_value(c, tls, &v, NULL),
+	    M2M_ERR_INTERNAL);
+	assert_ptr_equal(v, keep);
+	assert_null(tls->plain);
+	tls->on_token = 0;
+	assert_int_equal(m2m_core_set_value(c, tls, &v, NULL), 0);
+	assert_null(v);
+	assert_ptr_equal(tls->plain, keep);
+	assert_null(tls->blob);
+	assert_int_equal(m2m_secret_new(48, &v), 0);
+	assert_int_equal(m2m_core_set_value(c, tls, &v, NULL),
+	    M2M_ERR_INTERNAL);	/* given twice */
+	assert_ptr_equal(tls->plain, keep);
+	assert_int_equal(m2m_core_set_value(c, tls, &(struct m2m_secret *){
+	    NULL }, NULL), M2M_ERR_INVALID_ARGUMENT);
+
+	assert_int_equal(m2m_object_new(&mac), 0);
+	mac->role = CK_M2M_ROLE_KE2E_MSG_AUTH;
+	mac->key_type = CKK_GENERIC_SECRET;
+	assert_int_equal(m2m_core_set_value(c, mac, &v, NULL), 0);
+	assert_null(v);
+	assert_non_null(mac->blob);
+	assert_null(mac->plain);
+
+	m2m_object_free(tls);
+	m2m_object_free(mac);
+	m2m_core_close(c);
+	tt_remove_store(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void
 test_torture(void **state)
 {
@@ -2354,6 +2421,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_torture),
+		cmocka_unit_test(test_set_value),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
