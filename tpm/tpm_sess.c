@@ -68,7 +68,7 @@ struct tpm_sess {
 	TSS2_SYS_CONTEXT	*sys;
 	size_t			 syslen;
 	EVP_MD			*sha256;
-	EVP_MAC_CTX		*mac;	/* HMAC-SHA-256, re-keyed per use */
+	EVP_MAC_CTX		*mac;	/* HMAC-SHA-256, no key: duplicated */
 	EVP_CIPHER		*cfb;	/* AES-128-CFB */
 	EVP_CIPHER_CTX		*cctx;
 	TPMI_SH_AUTH_SESSION	 handle; /* 0: no session */
@@ -84,21 +84,27 @@ struct piece {
 	size_t		 len;
 };
 
+/*
+ * HMAC-SHA-256 in a copy of the keyless context, freed (and so cleansed)
+ * at once: no keyed state outlives the call.
+ */
 static int
 hmac(struct tpm_sess *s, const uint8_t *key, size_t keylen,
     const struct piece *v, size_t n, uint8_t out[SHA256_LEN])
 {
+	EVP_MAC_CTX *c;
 	size_t i, olen = 0;
+	int ok;
 
-	if (EVP_MAC_init(s->mac, key, keylen, NULL) != 1)
+	if ((c = EVP_MAC_CTX_dup(s->mac)) == NULL)
 		return -1;
-	for (i = 0; i < n; i++)
-		if (EVP_MAC_update(s->mac, v[i].p, v[i].len) != 1)
-			return -1;
-	if (EVP_MAC_final(s->mac, out, &olen, SHA256_LEN) != 1 ||
-	    olen != SHA256_LEN)
-		return -1;
-	return 0;
+	ok = EVP_MAC_init(c, key, keylen, NULL) == 1;
+	for (i = 0; ok && i < n; i++)
+		ok = EVP_MAC_update(c, v[i].p, v[i].len) == 1;
+	ok = ok && EVP_MAC_final(c, out, &olen, SHA256_LEN) == 1 &&
+	    olen == SHA256_LEN;
+	EVP_MAC_CTX_free(c);
+	return ok ? 0 : -1;
 }
 
 static int
@@ -157,18 +163,18 @@ static int
 cfb(struct tpm_sess *s, int enc, const uint8_t kiv[SHA256_LEN],
     const uint8_t *in, size_t len, uint8_t *out)
 {
-	int n = 0, fin = 0;
+	int n = 0, fin = 0, ok;
 
 	if (len == 0)
 		return 0;
-	if (len > INT32_MAX ||
+	ok = len <= INT32_MAX &&
 	    EVP_CipherInit_ex2(s->cctx, s->cfb, kiv, kiv + CFB_KEY_LEN, enc,
-	    NULL) != 1 ||
-	    EVP_CipherUpdate(s->cctx, out, &n, in, (int)len) != 1 ||
-	    EVP_CipherFinal_ex(s->cctx, out + n, &fin) != 1 ||
-	    (size_t)n + (size_t)fin != len)
-		return -1;
-	return 0;
+	    NULL) == 1 &&
+	    EVP_CipherUpdate(s->cctx, out, &n, in, (int)len) == 1 &&
+	    EVP_CipherFinal_ex(s->cctx, out + n, &fin) == 1 &&
+	    (size_t)n + (size_t)fin == len;
+	(void)EVP_CIPHER_CTX_reset(s->cctx);	/* cleanses the key schedule */
+	return ok ? 0 : -1;
 }
 
 /* see tpm_int.h */
