@@ -392,8 +392,7 @@ m2m_tpm_sess_start(struct tpm_sess *s, TPM2_HANDLE tpmkey,
 	memset(&esalt, 0, sizeof(esalt));
 	memset(&sym, 0, sizeof(sym));
 	if (ecdh(&pub->unique.ecc, &qe, z) != 0) {
-		m2m_error("tpm: HMAC session: ECDH with the storage key "
-		    "failed");
+		m2m_error("tpm: session: ECDH with the storage key failed");
 		rc = RC_CRYPTO;
 		goto out;
 	}

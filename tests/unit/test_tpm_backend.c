@@ -1958,6 +1958,54 @@ test_bus_tamper(void **state)
 	m2m_tamper_free(mitm);
 }
 
+/*
+ * The session's own bad inputs (tpm_sess.c): a salt key that is not the
+ * ECC P-256 / SHA-256 storage key the backend makes, an ECC point that is
+ * not on the curve, a command with no session started: each refused before
+ * anything reaches the TPM, and no session is left.
+ */
+static void
+test_sess_bad_input(void **state)
+{
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *e = side_open(&tcti);
+	struct tpm_sess *s = NULL;
+	TPM2B_PUBLIC tmpl;
+	TPMT_PUBLIC pub;
+	TPM2B_AUTH big;
+	TPM2B_NAME name;
+
+	(void)state;
+	assert_int_equal(m2m_tpm_sess_new(tcti, &s), 0);
+	m2m_tpm_tmpl_primary(&tmpl);
+	pub = tmpl.publicArea;
+	pub.unique.ecc.x.size = pub.unique.ecc.y.size = 32;
+	memset(pub.unique.ecc.x.buffer, 1, 32);	/* (1.., 1..): off the curve */
+	memset(pub.unique.ecc.y.buffer, 1, 32);
+	assert_int_equal(m2m_tpm_sess_start(s, 0x80000000, &pub),
+	    TSS2_ESYS_RC_GENERAL_FAILURE);
+	assert_int_equal(m2m_tpm_sess_state(s), TPM_SESS_NONE);
+	pub.unique.ecc.x.size = 0;			/* no point at all */
+	assert_int_equal(m2m_tpm_sess_start(s, 0x80000000, &pub),
+	    TSS2_ESYS_RC_GENERAL_FAILURE);
+	pub = tmpl.publicArea;
+	pub.nameAlg = TPM2_ALG_SHA384;			/* not our template */
+	assert_int_equal(m2m_tpm_sess_start(s, 0x80000000, &pub),
+	    TSS2_ESYS_RC_BAD_VALUE);
+	pub = tmpl.publicArea;
+	pub.type = TPM2_ALG_RSA;
+	assert_int_equal(m2m_tpm_sess_start(s, 0x80000000, &pub),
+	    TSS2_ESYS_RC_BAD_VALUE);
+	assert_int_equal(m2m_tpm_sess_state(s), TPM_SESS_NONE);
+
+	memset(&name, 0, sizeof(name));
+	memset(&big, 0, sizeof(big));
+	assert_int_equal(m2m_tpm_sess_run(s, TPM2_CC_HMAC, &name, &big, 0),
+	    TSS2_ESYS_RC_BAD_VALUE);			/* no session */
+	m2m_tpm_sess_free(s);
+	side_close(e, tcti);
+}
+
 int
 main(void)
 {
@@ -2012,6 +2060,7 @@ main(void)
 		    be_setup, be_teardown),
 		cmocka_unit_test_setup_teardown(test_owner_clear, be_setup,
 		    be_teardown),
+		cmocka_unit_test(test_sess_bad_input),
 		cmocka_unit_test_setup_teardown(test_bus_tamper,
 		    be_setup_excl, be_teardown),
 		cmocka_unit_test_setup_teardown(test_bus_tamper, be_setup,
