@@ -103,12 +103,18 @@ CK_RV C_LoginUser(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_ULONG,
     CK_UTF8CHAR_PTR, CK_ULONG);
 CK_RV C_SessionCancel(CK_SESSION_HANDLE, CK_FLAGS);
 
-static CK_FUNCTION_LIST functions_240 = {
+/*
+ * const: the lists and the interface table live in read-only memory (with
+ * -z relro -z now), so no code in the process can redirect an entry point.
+ * PKCS#11 hands them out through non-const pointers; a caller writing
+ * through one faults instead of hooking every other caller's calls.
+ */
+static const CK_FUNCTION_LIST functions_240 = {
 	{ 2, 40 },
 	V240_FUNCTIONS
 };
 
-static CK_FUNCTION_LIST_3_0 functions_300 = {
+static const CK_FUNCTION_LIST_3_0 functions_300 = {
 	{ 3, 0 },
 	V240_FUNCTIONS,
 	C_GetInterfaceList, C_GetInterface, C_LoginUser, C_SessionCancel,
@@ -118,9 +124,9 @@ static CK_FUNCTION_LIST_3_0 functions_300 = {
 	msg_init, msg_verify, msg_sign_begin, msg_verify, msg_final
 };
 
-static CK_INTERFACE interfaces[] = {
-	{ (CK_CHAR_PTR)"PKCS 11", &functions_300, 0 },
-	{ (CK_CHAR_PTR)"PKCS 11", &functions_240, 0 }
+static const CK_INTERFACE interfaces[] = {
+	{ (CK_CHAR_PTR)"PKCS 11", (CK_VOID_PTR)&functions_300, 0 },
+	{ (CK_CHAR_PTR)"PKCS 11", (CK_VOID_PTR)&functions_240, 0 }
 };
 #define NINTERFACES (sizeof(interfaces) / sizeof(interfaces[0]))
 
@@ -129,7 +135,7 @@ C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 {
 	if (ppFunctionList == NULL)
 		return CKR_ARGUMENTS_BAD;
-	*ppFunctionList = &functions_240;
+	*ppFunctionList = (CK_FUNCTION_LIST_PTR)&functions_240;
 	return CKR_OK;
 }
 
@@ -174,7 +180,7 @@ C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
 			continue;
 		if ((interfaces[i].flags & flags) != flags)
 			continue;
-		*ppInterface = &interfaces[i];
+		*ppInterface = (CK_INTERFACE_PTR)&interfaces[i];
 		return CKR_OK;
 	}
 	return CKR_FUNCTION_FAILED;
