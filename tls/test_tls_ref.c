@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -85,6 +86,46 @@ expect_fail(EVP_KDF *kdf, const uint8_t *sec, size_t sl, size_t outlen,
 		failures++;
 	}
 	ERR_clear_error();
+}
+
+/*
+ * m2m_tls_ctx_new with ciphers: its result; *named is set when its stderr
+ * line names the first suite of the list.
+ */
+static int
+ctx_ciphers(const char *ciphers, int *named)
+{
+	struct m2m_tls_opts o;
+	SSL_CTX *c = NULL;
+	char line[512], first[128];
+	FILE *tmp = tmpfile();
+	int saved = dup(2), r;
+
+	memset(&o, 0, sizeof(o));
+	o.token_label = "m2m-tls";
+	o.pin = "1234";
+	o.role = M2M_TLS_SERVER;
+	o.ciphers = ciphers;
+	fflush(stderr);
+	if (tmp == NULL || saved < 0 || dup2(fileno(tmp), 2) < 0) {
+		fprintf(stderr, "FAIL: redirect stderr\n");
+		exit(1);
+	}
+	r = m2m_tls_ctx_new(&o, &c);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	m2m_tls_ctx_free(c);
+	snprintf(first, sizeof(first), "%.*s", (int)strcspn(ciphers, ":"),
+	    ciphers);
+	*named = 0;
+	rewind(tmp);
+	while (fgets(line, sizeof(line), tmp) != NULL)
+		if (strstr(line, first) != NULL &&
+		    strstr(line, "not a plain PSK suite") != NULL)
+			*named = 1;
+	fclose(tmp);
+	return r;
 }
 
 static SSL_CTX *
@@ -197,6 +238,42 @@ main(void)
 	sl = pms(ref, sizeof(ref), sec);
 	expect_fail(mine, sec, sl, 32, "a reference for 32 bytes");
 
+	/*
+	 * A genuine reference inside a DHE/ECDHE/RSA-PSK premaster
+	 * (other_secret || psk): refused, never fed to the default PRF.
+	 */
+	sec[0] = 0;
+	sec[1] = 32;
+	memset(sec + 2, 0x5a, 32);
+	sec[34] = 0;
+	sec[35] = (uint8_t)sizeof(ref);
+	memcpy(sec + 36, ref, sizeof(ref));
+	expect_fail(mine, sec, 36 + sizeof(ref), 48,
+	    "a reference with a non-zero other_secret");
+
+	/* contexts: plain PSK suites only, the others refused by name */
+	{
+		static const char *refused[] = {
+			"ECDHE-PSK-AES128-CBC-SHA256",
+			"DHE-PSK-AES128-GCM-SHA256",
+			"RSA-PSK-AES128-GCM-SHA256",
+			"AES128-GCM-SHA256",
+			"ECDHE-PSK-AES128-CBC-SHA256:PSK-AES128-GCM-SHA256",
+		};
+		int named;
+
+		for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+			if (ctx_ciphers(refused[i], &named) !=
+			    M2M_TLS_ERR_ARG || !named) {
+				fprintf(stderr, "FAIL: suite list '%s' not "
+				    "refused by name\n", refused[i]);
+				failures++;
+			}
+		}
+		CHECK(ctx_ciphers("PSK-AES128-GCM-SHA256:PSK-AES128-CBC-SHA256",
+		    &named) == 0);
+	}
+
 	EVP_KDF_free(mine);
 	EVP_KDF_free(dflt);
 	m2m_tls_ctx_free(c1);
@@ -205,6 +282,7 @@ main(void)
 	m2m_p11_unload();
 	if (failures == 0)
 		printf("ok: provider TLS1-PRF: genuine, tampered, stale, "
-		    "wrong-length references\n");
+		    "wrong-length references, non-plain-PSK premasters; "
+		    "contexts refuse non-plain-PSK suites by name\n");
 	return failures ? 1 : 0;
 }

@@ -171,6 +171,39 @@ tls_free(struct m2m_tls *t)
 	free(t);
 }
 
+/*
+ * 1 if every suite of ctx is a plain PSK suite (RFC 4279 section 2: key
+ * exchange and authentication by the PSK alone).  The token computes the
+ * master secret from a premaster of N zeros and the PSK only; a DHE-, ECDHE-
+ * or RSA-PSK suite (other_secret not zero) or a certificate suite cannot
+ * use it, so each is refused here by name rather than failing later in the
+ * handshake with a MAC error.
+ */
+static int
+plain_psk_only(SSL_CTX *ctx)
+{
+	STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
+	int i, n = sk != NULL ? sk_SSL_CIPHER_num(sk) : 0;
+
+	if (n == 0) {
+		fprintf(stderr, "m2mtls: no cipher suite left\n");
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
+
+		if (SSL_CIPHER_get_kx_nid(c) != NID_kx_psk ||
+		    SSL_CIPHER_get_auth_nid(c) != NID_auth_psk) {
+			fprintf(stderr, "m2mtls: cipher suite %s is not a "
+			    "plain PSK suite: the PSK in the token works only "
+			    "with plain PSK key exchange (PSK-*)\n",
+			    SSL_CIPHER_get_name(c));
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* see tls.h */
 int
 m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
@@ -265,8 +298,13 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 		fprintf(stderr, "m2mtls: cannot create the SSL_CTX\n");
 		goto out;
 	}
-	if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
+	if (!SSL_CTX_set_cipher_list(ctx, ciphers) ||
+	    !SSL_CTX_set_ciphersuites(ctx, "")) {
 		fprintf(stderr, "m2mtls: no usable cipher in '%s'\n", ciphers);
+		r = M2M_TLS_ERR_ARG;
+		goto out;
+	}
+	if (!plain_psk_only(ctx)) {
 		r = M2M_TLS_ERR_ARG;
 		goto out;
 	}

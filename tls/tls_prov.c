@@ -398,6 +398,28 @@ find_ref(const uint8_t *s, size_t sl, size_t *ret_len)
 	return s + 4 + n;
 }
 
+/*
+ * 1 if secret is a premaster other_secret || psk (RFC 4279 section 2 form,
+ * lengths prefixed) whose psk is one of our key references but whose
+ * other_secret is not N zeros: a DHE-, ECDHE- or RSA-PSK suite.  The token
+ * derives plain-PSK master secrets only; such a secret must fail by name,
+ * never reach the default PRF with the reference as key material.
+ */
+static int
+ref_in_other_premaster(const uint8_t *s, size_t sl)
+{
+	size_t l1, n;
+
+	if (s == NULL || sl < 4)
+		return 0;
+	l1 = (size_t)s[0] << 8 | s[1];
+	if (sl < 4 + l1)
+		return 0;
+	n = (size_t)s[2 + l1] << 8 | s[3 + l1];
+	return n >= 4 && sl == 4 + l1 + n &&
+	    memcmp(s + 4 + l1, M2M_TLS_REF_MAGIC, 4) == 0;
+}
+
 static int
 kdf_derive(void *vctx, unsigned char *key, size_t keylen,
     const OSSL_PARAM params[])
@@ -408,8 +430,15 @@ kdf_derive(void *vctx, unsigned char *key, size_t keylen,
 
 	if (!kdf_set_params(c, params))
 		return 0;
-	if ((ref = find_ref(c->secret, c->secretlen, &rl)) == NULL)
+	if ((ref = find_ref(c->secret, c->secretlen, &rl)) == NULL) {
+		if (ref_in_other_premaster(c->secret, c->secretlen)) {
+			fail("%s", "key reference in a premaster with an "
+			    "other_secret (DHE-, ECDHE- or RSA-PSK suite): "
+			    "only plain PSK suites can use the token's PSK");
+			return 0;
+		}
 		return EVP_KDF_derive(c->inner, key, keylen, NULL);
+	}
 	if (c->seed_overflow) {
 		fail("%s", "key reference used with an oversized seed");
 		return 0;
