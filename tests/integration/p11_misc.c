@@ -1,0 +1,136 @@
+/*
+ * p11_misc: small findings of the security review (issue 10, item 8) and
+ * conformance cases after google/pkcs11test (item 11), each with the exact
+ * CK_RV: AES-GCM tag lengths and the token-generated IV, a derived key's
+ * CKA_M2M_EXPIRES, the defaults of an imported role-less secret, the token
+ * table's limit, data objects, C_SeedRandom's argument check and the
+ * operation-state functions.
+ */
+#include "p11client.h"
+
+#define TOKEN	"misc"
+
+static CK_SESSION_HANDLE S;
+static CK_SLOT_ID SLOT;
+
+static CK_OBJECT_HANDLE
+aes_key(void)
+{
+	uint8_t k[32];
+	CK_OBJECT_HANDLE h;
+
+	memset(k, 0x42, sizeof(k));
+	P11C_MUST(p11c_import_ex(S, 0, NULL, CKK_AES, k, sizeof(k), CK_FALSE,
+	    NULL, 0, &h));
+	return h;
+}
+
+/* Encrypt then decrypt pt with the IV in p (p may be changed by init). */
+static CK_RV
+gcm_roundtrip(CK_OBJECT_HANDLE key, CK_GCM_PARAMS *p, const void *pt,
+    CK_ULONG ptlen, uint8_t *ct, CK_ULONG *ctlen)
+{
+	CK_MECHANISM m = { CKM_AES_GCM, p, sizeof(*p) };
+	uint8_t back[256];
+	CK_ULONG bl = sizeof(back);
+	CK_RV rv;
+
+	if ((rv = F->C_EncryptInit(S, &m, key)) != CKR_OK)
+		return rv;
+	if ((rv = F->C_Encrypt(S, (CK_BYTE_PTR)pt, ptlen, ct, ctlen)) !=
+	    CKR_OK)
+		return rv;
+	if ((rv = F->C_DecryptInit(S, &m, key)) != CKR_OK)
+		return rv;
+	if ((rv = F->C_Decrypt(S, ct, *ctlen, back, &bl)) != CKR_OK)
+		return rv;
+	return bl == ptlen && memcmp(back, pt, ptlen) == 0 ? CKR_OK :
+	    CKR_GENERAL_ERROR;
+}
+
+static void
+test_gcm(void)
+{
+	static const uint8_t PT[] = "gcm plaintext";
+	static const uint8_t AAD[] = "aad";
+	static const CK_ULONG bad[] = { 8, 32, 64, 88 };
+	static const CK_ULONG good[] = { 96, 104, 112, 120, 128 };
+	static const uint8_t zero[12];
+	CK_OBJECT_HANDLE key = aes_key();
+	uint8_t iv[12], iv1[12], iv2[12], ct[256], ct2[256], out[256];
+	CK_GCM_PARAMS p;
+	CK_MECHANISM m = { CKM_AES_GCM, &p, sizeof(p) };
+	CK_ULONG cl, cl2, ol;
+	size_t i;
+
+	memset(iv, 7, sizeof(iv));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = (CK_GCM_PARAMS){ iv, 12, 96, NULL, 0, bad[i] };
+		CHECK_RV(F->C_EncryptInit(S, &m, key),
+		    CKR_MECHANISM_PARAM_INVALID, "AES-GCM C_EncryptInit, "
+		    "%lu-bit tag", bad[i]);
+		CHECK_RV(F->C_DecryptInit(S, &m, key),
+		    CKR_MECHANISM_PARAM_INVALID, "AES-GCM C_DecryptInit, "
+		    "%lu-bit tag", bad[i]);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		p = (CK_GCM_PARAMS){ iv, 12, 96, NULL, 0, good[i] };
+		cl = sizeof(ct);
+		CHECK_RV(gcm_roundtrip(key, &p, PT, sizeof(PT), ct, &cl),
+		    CKR_OK, "AES-GCM, %lu-bit tag: encrypt and decrypt",
+		    good[i]);
+		CHECK(cl == sizeof(PT) + good[i] / 8, "%lu-bit tag: %lu "
+		    "bytes out", good[i], cl);
+	}
+
+	/* the token's IV: 12 zero bytes with ulIvBits 0 ask for it */
+	memset(iv1, 0, sizeof(iv1));
+	p = (CK_GCM_PARAMS){ iv1, 12, 0, (CK_BYTE_PTR)AAD, sizeof(AAD), 128 };
+	cl = sizeof(ct);
+	CHECK_RV(gcm_roundtrip(key, &p, PT, sizeof(PT), ct, &cl), CKR_OK,
+	    "AES-GCM with a token IV: encrypt, then decrypt with the IV "
+	    "returned in pIv");
+	CHECK(memcmp(iv1, zero, 12) != 0, "the token's IV is returned in "
+	    "pIv");
+	memset(iv2, 0, sizeof(iv2));
+	p = (CK_GCM_PARAMS){ iv2, 12, 0, (CK_BYTE_PTR)AAD, sizeof(AAD), 128 };
+	cl2 = sizeof(ct2);
+	CHECK_RV(gcm_roundtrip(key, &p, PT, sizeof(PT), ct2, &cl2), CKR_OK,
+	    "AES-GCM with a token IV, again");
+	CHECK(memcmp(iv2, zero, 12) != 0 && memcmp(iv1, iv2, 12) != 0 &&
+	    cl == cl2 && memcmp(ct, ct2, cl) != 0,
+	    "two encryptions: two IVs, two ciphertexts");
+	/* the ciphertext is bound to the returned IV, not to zeros */
+	memset(iv, 0, sizeof(iv));
+	p = (CK_GCM_PARAMS){ iv, 12, 96, (CK_BYTE_PTR)AAD, sizeof(AAD), 128 };
+	ol = sizeof(out);
+	CHECK_RV(F->C_DecryptInit(S, &m, key), CKR_OK,
+	    "C_DecryptInit with the zero IV");
+	CHECK_RV(F->C_Decrypt(S, ct, cl, out, &ol), CKR_ENCRYPTED_DATA_INVALID,
+	    "the zero IV does not decrypt it");
+	/* a zero IV with ulIvBits 96 is the caller's own: used as given */
+	cl = sizeof(ct);
+	CHECK_RV(gcm_roundtrip(key, &p, PT, sizeof(PT), ct, &cl), CKR_OK,
+	    "AES-GCM with a caller's zero IV, ulIvBits 96");
+	CHECK(memcmp(iv, zero, 12) == 0, "a caller's IV is not replaced");
+	/* decryption never generates */
+	memset(iv, 0, sizeof(iv));
+	p = (CK_GCM_PARAMS){ iv, 12, 0, (CK_BYTE_PTR)AAD, sizeof(AAD), 128 };
+	CHECK_RV(F->C_DecryptInit(S, &m, key), CKR_OK,
+	    "C_DecryptInit, zero IV, ulIvBits 0");
+	CHECK(memcmp(iv, zero, 12) == 0, "C_DecryptInit leaves pIv alone");
+	ol = sizeof(out);
+	CHECK_RV(F->C_Decrypt(S, ct, cl, out, &ol), CKR_OK,
+	    "and decrypts with the zero IV");
+	P11C_MUST(F->C_DestroyObject(S, key));
+}
+
+int
+main(int argc, char **argv)
+{
+	p11c_load(argc, argv);
+	S = p11c_setup(TOKEN, &SLOT);
+	test_gcm();
+	P11C_MUST(F->C_Finalize(NULL));
+	return p11c_finish();
+}
