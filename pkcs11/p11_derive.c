@@ -537,7 +537,8 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	    ((a = m2m_object_attr(base, CKA_M2M_ENROLEE_ID)) != NULL &&
 	    (r = set_if_absent(o, a->type, a->val, a->len)) != 0) ||
 	    ((a = m2m_object_attr(base, CKA_M2M_EXPIRES)) != NULL &&
-	    (r = set_if_absent(o, a->type, a->val, a->len)) != 0)) {
+	    (r = set_if_absent(o, a->type, a->val, a->len)) != 0) ||
+	    (r = m2m_policy_check_expiry(o, base)) != 0) {
 		rv = p11_rv(r);
 		goto out;
 	}

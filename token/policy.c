@@ -154,6 +154,26 @@ expired(const struct m2m_object *o, int64_t now)
 
 /* see policy.h */
 int
+m2m_policy_check_expiry(const struct m2m_object *derived,
+    const struct m2m_object *base)
+{
+	const struct m2m_attr *b = m2m_object_attr(base, CKA_M2M_EXPIRES);
+	const struct m2m_attr *d = m2m_object_attr(derived, CKA_M2M_EXPIRES);
+	int64_t tb, td;
+
+	if (b == NULL || b->len == 0)
+		return 0;	/* the base never expires */
+	if (d == NULL || d->len == 0 ||
+	    m2m_ident_timestamp_parse(b->val, b->len, &tb) != 0 ||
+	    m2m_ident_timestamp_parse(d->val, d->len, &td) != 0 || td > tb) {
+		m2m_info("a derived key cannot expire after its base");
+		return M2M_ERR_ATTRIBUTE_VALUE;
+	}
+	return 0;
+}
+
+/* see policy.h */
+int
 m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
     int64_t now)
 {

@@ -34,6 +34,15 @@ enum m2m_use {
 int	m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
 	    int64_t now);
 
+/*
+ * May a key derived from base carry the CKA_M2M_EXPIRES it has?  A derived
+ * key never outlives its base: when base expires, derived must expire too,
+ * no later.  0, or M2M_ERR_ATTRIBUTE_VALUE (no expiry, a later one, or one
+ * that does not parse).  Refused rather than clamped: a template asking
+ * for more than the base allows is the caller's error, said at once.
+ */
+int	m2m_policy_check_expiry(const struct m2m_object *derived,
+	    const struct m2m_object *base);
 /* 1 if role is a contract role value (section 2), else 0. */
 int	m2m_policy_role_valid(unsigned long role);
 /* 1 if the role's secret is a TLS PSK (KPM, KPSA, KM, KUC, KC). */

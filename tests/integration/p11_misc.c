@@ -125,12 +125,53 @@ test_gcm(void)
 	P11C_MUST(F->C_DestroyObject(S, key));
 }
 
+/* A derived key never outlives its base (refused, not clamped). */
+static void
+test_derive_expiry(void)
+{
+	static const char base[] = "20991231T235959";
+	static const char later[] = "21000101T000000";
+	static const char earlier[] = "20500101T000000";
+	CK_ATTRIBUTE tb[] = { { CKA_M2M_EXPIRES, (void *)base, 15 } };
+	CK_ATTRIBUTE tl[] = { { CKA_M2M_EXPIRES, (void *)later, 15 } };
+	CK_ATTRIBUTE te[] = { { CKA_M2M_EXPIRES, (void *)earlier, 15 } };
+	CK_OBJECT_HANDLE ke, h;
+	uint8_t v[32];
+	char buf[32];
+	CK_ULONG n0, l;
+
+	memset(v, 0x99, sizeof(v));
+	P11C_MUST(p11c_import_ex(S, CK_M2M_ROLE_KE, "exp@mef.example.com",
+	    CKK_GENERIC_SECRET, v, 32, CK_FALSE, tb, 1, &ke));
+	n0 = p11c_count(S);
+	CHECK_RV(p11c_derive(S, CKM_M2M_KPSA_DERIVE, "CAE-B", 5, ke, tl, 1,
+	    &h), CKR_ATTRIBUTE_VALUE_INVALID, "derive a Kpsa that expires "
+	    "after its KE");
+	CHECK_RV(p11c_derive(S, CKM_M2M_KM_DERIVE, "maf-1", 5, ke, tl, 1,
+	    &h), CKR_ATTRIBUTE_VALUE_INVALID, "derive a Km that expires "
+	    "after its KE");
+	CHECK(p11c_count(S) == n0, "nothing was created");
+	CHECK_RV(p11c_derive(S, CKM_M2M_KPSA_DERIVE, "CAE-B", 5, ke, te, 1,
+	    &h), CKR_OK, "derive a Kpsa that expires before its KE");
+	l = sizeof(buf);
+	CHECK(p11c_get_bytes(S, h, CKA_M2M_EXPIRES, buf, &l) == CKR_OK &&
+	    l == 15 && memcmp(buf, earlier, 15) == 0,
+	    "it keeps the earlier expiry");
+	CHECK_RV(p11c_derive(S, CKM_M2M_KM_DERIVE, "maf-1", 5, ke, NULL, 0,
+	    &h), CKR_OK, "derive a Km without CKA_M2M_EXPIRES");
+	l = sizeof(buf);
+	CHECK(p11c_get_bytes(S, h, CKA_M2M_EXPIRES, buf, &l) == CKR_OK &&
+	    l == 15 && memcmp(buf, base, 15) == 0,
+	    "it inherits the KE's expiry");
+}
+
 int
 main(int argc, char **argv)
 {
 	p11c_load(argc, argv);
 	S = p11c_setup(TOKEN, &SLOT);
 	test_gcm();
+	test_derive_expiry();
 	P11C_MUST(F->C_Finalize(NULL));
 	return p11c_finish();
 }
