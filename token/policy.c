@@ -492,10 +492,11 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 		sens = 1;
 		extr = 0;
 	} else {
+		/* unsaid is the safe side: sensitive, not extractable */
 		if (sens < 0)
-			sens = 0;
+			sens = 1;
 		if (extr < 0)
-			extr = 1;
+			extr = 0;
 	}
 
 	if ((r = m2m_object_new(&o)) != 0)

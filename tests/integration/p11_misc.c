@@ -165,6 +165,46 @@ test_derive_expiry(void)
 	    "it inherits the KE's expiry");
 }
 
+/* A role-less secret whose template says nothing is sensitive. */
+static void
+test_secret_defaults(void)
+{
+	CK_BBOOL f = CK_FALSE, t = CK_TRUE;
+	CK_ATTRIBUTE open[] = { { CKA_SENSITIVE, &f, 1 },
+	    { CKA_EXTRACTABLE, &t, 1 } };
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE gt[] = { { CKA_VALUE_LEN, &len, sizeof(len) } };
+	CK_MECHANISM gm = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+	CK_OBJECT_HANDLE h;
+	uint8_t v[32], out[32];
+	CK_ULONG ol;
+
+	memset(v, 0x17, sizeof(v));
+	P11C_MUST(p11c_import(S, 0, "plain-import", v, sizeof(v), &h));
+	CHECK(p11c_get_bool(S, h, CKA_SENSITIVE) == 1, "import without "
+	    "CKA_SENSITIVE: CKA_SENSITIVE TRUE");
+	CHECK(p11c_get_bool(S, h, CKA_EXTRACTABLE) == 0, "import without "
+	    "CKA_EXTRACTABLE: CKA_EXTRACTABLE FALSE");
+	CHECK(p11c_get_bool(S, h, CKA_ALWAYS_SENSITIVE) == 1 &&
+	    p11c_get_bool(S, h, CKA_NEVER_EXTRACTABLE) == 1,
+	    "CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE TRUE");
+	ol = sizeof(out);
+	CHECK_RV(p11c_get_bytes(S, h, CKA_VALUE, out, &ol),
+	    CKR_ATTRIBUTE_SENSITIVE, "its CKA_VALUE cannot be read");
+	CHECK_RV(F->C_GenerateKey(S, &gm, gt, 1, &h), CKR_OK,
+	    "C_GenerateKey with CKA_VALUE_LEN only");
+	CHECK(p11c_get_bool(S, h, CKA_SENSITIVE) == 1 &&
+	    p11c_get_bool(S, h, CKA_EXTRACTABLE) == 0,
+	    "the generated key is sensitive and not extractable");
+	/* asking for it still works */
+	P11C_MUST(p11c_import_ex(S, 0, "open-import", CKK_GENERIC_SECRET, v,
+	    sizeof(v), CK_FALSE, open, 2, &h));
+	ol = sizeof(out);
+	CHECK_RV(p11c_get_bytes(S, h, CKA_VALUE, out, &ol), CKR_OK,
+	    "CKA_SENSITIVE FALSE, CKA_EXTRACTABLE TRUE: CKA_VALUE readable");
+	CHECK(ol == 32 && memcmp(out, v, 32) == 0, "and it is the value");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -172,6 +212,7 @@ main(int argc, char **argv)
 	S = p11c_setup(TOKEN, &SLOT);
 	test_gcm();
 	test_derive_expiry();
+	test_secret_defaults();
 	P11C_MUST(F->C_Finalize(NULL));
 	return p11c_finish();
 }
