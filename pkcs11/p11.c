@@ -154,10 +154,20 @@ tokens_refresh(void)
 	if ((r = m2m_store_token_list(m2m_core_store(p11.core), &recs,
 	    &n)) != 0)
 		return p11_rv(r);
-	for (i = 0; i < n && p11.ntokens < P11_MAX_TOKENS; i++) {
+	for (i = 0; i < n; i++) {
 		for (j = 0; j < p11.ntokens; j++)
 			if (p11.tokens[j].id == recs[i].id)
 				break;
+		if (j == p11.ntokens && j == P11_MAX_TOKENS) {
+			/* two processes both made the last one: say so */
+			if (p11.tokens_hidden++ == 0)
+				m2m_error("token %llu is not shown: this "
+				    "module shows at most %d tokens "
+				    "(P11_MAX_TOKENS)",
+				    (unsigned long long)recs[i].id,
+				    P11_MAX_TOKENS);
+			continue;
+		}
 		if (j == p11.ntokens) {
 			p11.tokens[j].id = recs[i].id;
 			p11.tokens[j].login = -1;
@@ -710,6 +720,12 @@ C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
 		goto out;
 	if (t != NULL && session_count(t->id, 0) != 0) {
 		rv = CKR_SESSION_EXISTS;
+		goto out;
+	}
+	if (t == NULL && p11.ntokens >= P11_MAX_TOKENS) {
+		m2m_info("C_InitToken: the store holds %d tokens, the most "
+		    "this module shows (P11_MAX_TOKENS)", P11_MAX_TOKENS);
+		rv = CKR_DEVICE_MEMORY;
 		goto out;
 	}
 	r = m2m_core_token_init(p11.core, t ? t->id : 0, pPin, ulPinLen,

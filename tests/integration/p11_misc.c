@@ -205,6 +205,40 @@ test_secret_defaults(void)
 	CHECK(ol == 32 && memcmp(out, v, 32) == 0, "and it is the value");
 }
 
+/*
+ * The store takes up to 64 tokens (P11_MAX_TOKENS); one more is refused
+ * with CKR_DEVICE_MEMORY, and every token made stays in the slot list.
+ * Runs last: it fills the store.
+ */
+static void
+test_token_limit(void)
+{
+	CK_SLOT_ID slots[80];
+	CK_ULONG n = 80, i, ninit = 0, made = 0;
+	CK_TOKEN_INFO ti;
+	CK_UTF8CHAR lab[32];
+	CK_RV rv = CKR_OK;
+	char name[32];
+
+	for (i = 0; i < 70 && rv == CKR_OK; i++) {
+		snprintf(name, sizeof(name), "limit-%lu", i);
+		p11c_pad32(name, lab);
+		rv = F->C_InitToken(p11c_free_slot(),
+		    (CK_UTF8CHAR_PTR)P11C_SO_PIN, strlen(P11C_SO_PIN), lab);
+		if (rv == CKR_OK)
+			made++;
+	}
+	CHECK_RV(rv, CKR_DEVICE_MEMORY, "C_InitToken past 64 tokens");
+	P11C_MUST(F->C_GetSlotList(CK_TRUE, slots, &n));
+	for (i = 0; i < n; i++) {
+		P11C_MUST(F->C_GetTokenInfo(slots[i], &ti));
+		if (ti.flags & CKF_TOKEN_INITIALIZED)
+			ninit++;
+	}
+	CHECK(ninit == 64 && made == 63 && n == 65, "64 tokens (this one and "
+	    "%lu made), all in the slot list of %lu slots", made, n);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -213,6 +247,7 @@ main(int argc, char **argv)
 	test_gcm();
 	test_derive_expiry();
 	test_secret_defaults();
+	test_token_limit();
 	P11C_MUST(F->C_Finalize(NULL));
 	return p11c_finish();
 }
