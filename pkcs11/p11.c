@@ -948,7 +948,13 @@ C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState,
 
 	(void)pState;
 	ENTER_SESSION(hSession, s);
-	rv = pulLen == NULL ? CKR_ARGUMENTS_BAD : CKR_STATE_UNSAVEABLE;
+	/* an operation's state holds a key in the hardware: never saved */
+	if (pulLen == NULL)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (s->op == P11_OP_NONE && s->digest == NULL)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else
+		rv = CKR_STATE_UNSAVEABLE;
 	p11_unlock();
 	return rv;
 }
@@ -960,13 +966,14 @@ C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState,
 	struct p11_session *s;
 	CK_RV rv;
 
-	(void)pState;
 	(void)ulLen;
 	(void)hEnc;
 	(void)hAuth;
 	ENTER_SESSION(hSession, s);
+	/* no state is ever saved (C_GetOperationState), so none is valid */
+	rv = pState == NULL ? CKR_ARGUMENTS_BAD : CKR_SAVED_STATE_INVALID;
 	p11_unlock();
-	return CKR_SAVED_STATE_INVALID;
+	return rv;
 }
 
 static CK_RV

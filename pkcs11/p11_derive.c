@@ -678,8 +678,9 @@ C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
 	struct p11_session *s;
 	CK_RV rv;
 
-	(void)pSeed;
-	(void)ulSeedLen;
+	/* the arguments first, before the session (google/pkcs11test) */
+	if (pSeed == NULL && ulSeedLen != 0)
+		return CKR_ARGUMENTS_BAD;
 	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
 		return rv;
 	p11_leave();

@@ -239,6 +239,69 @@ test_token_limit(void)
 	    "%lu made), all in the slot list of %lu slots", made, n);
 }
 
+/* google/pkcs11test SeedRandomBadArguments: the arguments come first. */
+static void
+test_seed_random(void)
+{
+	uint8_t seed[8] = { 1 };
+
+	CHECK_RV(F->C_SeedRandom(S, NULL, 1), CKR_ARGUMENTS_BAD,
+	    "C_SeedRandom(NULL, 1)");
+	CHECK_RV(F->C_SeedRandom(CK_INVALID_HANDLE, NULL, 1),
+	    CKR_ARGUMENTS_BAD, "C_SeedRandom(no session, NULL, 1): the "
+	    "arguments are checked first");
+	CHECK_RV(F->C_SeedRandom(CK_INVALID_HANDLE, seed, 8),
+	    CKR_SESSION_HANDLE_INVALID, "C_SeedRandom(no session, seed, 8)");
+	CHECK_RV(F->C_SeedRandom(S, seed, 8), CKR_RANDOM_SEED_NOT_SUPPORTED,
+	    "C_SeedRandom(seed, 8)");
+	CHECK_RV(F->C_SeedRandom(S, NULL, 0), CKR_RANDOM_SEED_NOT_SUPPORTED,
+	    "C_SeedRandom(NULL, 0)");
+}
+
+/*
+ * google/pkcs11test GetSetOperationState(Invalid): no operation is
+ * CKR_OPERATION_NOT_INITIALIZED, an active one CKR_STATE_UNSAVEABLE (its
+ * key is in the hardware); no saved state is valid.
+ */
+static void
+test_operation_state(void)
+{
+	CK_MECHANISM hm = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_MECHANISM dm = { CKM_SHA256, NULL, 0 };
+	CK_OBJECT_HANDLE h;
+	uint8_t v[32], data[1024], out[32];
+	CK_ULONG len = sizeof(data), ol = sizeof(out);
+
+	memset(v, 0x21, sizeof(v));
+	P11C_MUST(p11c_import(S, 0, NULL, v, sizeof(v), &h));
+	CHECK_RV(F->C_GetOperationState(S, NULL, &len),
+	    CKR_OPERATION_NOT_INITIALIZED, "C_GetOperationState, no "
+	    "operation");
+	CHECK_RV(F->C_GetOperationState(CK_INVALID_HANDLE, NULL, &len),
+	    CKR_SESSION_HANDLE_INVALID, "C_GetOperationState, no session");
+	CHECK_RV(F->C_GetOperationState(S, NULL, NULL), CKR_ARGUMENTS_BAD,
+	    "C_GetOperationState(NULL, NULL)");
+	CHECK_RV(F->C_SetOperationState(CK_INVALID_HANDLE, data, len, 0, 0),
+	    CKR_SESSION_HANDLE_INVALID, "C_SetOperationState, no session");
+	CHECK_RV(F->C_SetOperationState(S, NULL, 0, 0, 0), CKR_ARGUMENTS_BAD,
+	    "C_SetOperationState(NULL, 0)");
+	memset(data, 0, sizeof(data));
+	CHECK_RV(F->C_SetOperationState(S, data, len, 0, 0),
+	    CKR_SAVED_STATE_INVALID, "C_SetOperationState(1024 zero bytes)");
+	P11C_MUST(F->C_SignInit(S, &hm, h));
+	P11C_MUST(F->C_SignUpdate(S, v, 8));
+	CHECK_RV(F->C_GetOperationState(S, NULL, &len), CKR_STATE_UNSAVEABLE,
+	    "C_GetOperationState during an HMAC");
+	CHECK_RV(F->C_SignFinal(S, out, &ol), CKR_OK,
+	    "the HMAC goes on after it");
+	P11C_MUST(F->C_DigestInit(S, &dm));
+	CHECK_RV(F->C_GetOperationState(S, NULL, &len), CKR_STATE_UNSAVEABLE,
+	    "C_GetOperationState during a digest");
+	ol = sizeof(out);
+	P11C_MUST(F->C_DigestFinal(S, out, &ol));
+	P11C_MUST(F->C_DestroyObject(S, h));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -247,6 +310,8 @@ main(int argc, char **argv)
 	test_gcm();
 	test_derive_expiry();
 	test_secret_defaults();
+	test_seed_random();
+	test_operation_state();
 	test_token_limit();
 	P11C_MUST(F->C_Finalize(NULL));
 	return p11c_finish();
