@@ -694,6 +694,13 @@ C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 		r = token_object_get(s, ids[i], &o);
 		if (r == M2M_ERR_NOT_FOUND)
 			continue;	/* deleted by another process */
+		if (r == M2M_ERR_STORE_CORRUPT) {
+			/* one bad row does not hide the token's others */
+			m2m_error("C_FindObjectsInit: object %llu (store row "
+			    "id) skipped: %s", (unsigned long long)ids[i],
+			    m2m_strerror(r));
+			continue;
+		}
 		if (r != 0) {
 			rv = p11_rv(r);
 			goto out;

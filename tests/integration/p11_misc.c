@@ -6,6 +6,9 @@
  * table's limit, data objects, C_SeedRandom's argument check and the
  * operation-state functions.
  */
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "p11client.h"
 
 #define TOKEN	"misc"
@@ -302,6 +305,86 @@ test_operation_state(void)
 	P11C_MUST(F->C_DestroyObject(S, h));
 }
 
+/* Run sql on the store with the sqlite3 shell; 1 when it worked. */
+static int
+store_sql(const char *sql)
+{
+	const char *tmp = getenv("M2M_TMP");
+	char cmd[1024];
+
+	if (tmp == NULL)
+		p11c_bail("M2M_TMP is not set");
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s/store.db' \"%s\"", tmp,
+	    sql);
+	return system(cmd) == 0;
+}
+
+/*
+ * One corrupt row (its attributes blob overwritten by sqlite3) is skipped
+ * by C_FindObjectsInit with a log line naming its id; the token's other
+ * objects are still found.
+ */
+static void
+test_corrupt_row(void)
+{
+	static const char *const labels[3] = { "row-a", "row-b", "row-c" };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t = { CKA_CLASS, &cls, sizeof(cls) };
+	CK_OBJECT_HANDLE h[3], found[8];
+	CK_ULONG n, i;
+	char sql[256], log[4096], want[64], path[512];
+	uint8_t v[32];
+	int fd, saved, seen[3] = { 0, 0, 0 };
+	ssize_t got;
+
+	memset(v, 0x5a, sizeof(v));
+	for (i = 0; i < 3; i++)
+		P11C_MUST(p11c_import_ex(S, CK_M2M_ROLE_KE2E_MSG_AUTH,
+		    labels[i], CKK_GENERIC_SECRET, v, sizeof(v), CK_TRUE,
+		    NULL, 0, &h[i]));
+	/* a new module instance: nothing cached from before the change */
+	P11C_MUST(F->C_Finalize(NULL));
+	snprintf(sql, sizeof(sql), "UPDATE objects SET attrs = x'00000001' "
+	    "WHERE id = %lu", (unsigned long)h[1]);
+	CHECK(store_sql(sql), "sqlite3: %s", sql);
+	P11C_MUST(F->C_Initialize(NULL));
+	S = p11c_user_session(SLOT);
+
+	snprintf(path, sizeof(path), "%s/corrupt.log", getenv("M2M_TMP"));
+	fflush(stderr);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) < 0 ||
+	    (saved = dup(2)) < 0 || dup2(fd, 2) < 0)
+		p11c_bail("cannot redirect stderr to %s", path);
+	n = 0;
+	CHECK_RV(F->C_FindObjectsInit(S, &t, 1), CKR_OK,
+	    "C_FindObjectsInit with one corrupt row");
+	CHECK_RV(F->C_FindObjects(S, found, 8, &n), CKR_OK, "C_FindObjects");
+	CHECK_RV(F->C_FindObjectsFinal(S), CKR_OK, "C_FindObjectsFinal");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	got = pread(fd, log, sizeof(log) - 1, 0);
+	close(fd);
+	log[got > 0 ? got : 0] = '\0';
+	for (i = 0; i < n; i++) {
+		seen[0] |= found[i] == h[0];
+		seen[1] |= found[i] == h[1];
+		seen[2] |= found[i] == h[2];
+	}
+	CHECK(seen[0] && seen[2] && !seen[1], "the good rows are found, the "
+	    "corrupt one is not (%lu found)", n);
+	snprintf(want, sizeof(want), "object %lu (store row id) skipped",
+	    (unsigned long)h[1]);
+	CHECK(strstr(log, want) != NULL, "the log names the row: '%s'",
+	    want);
+	if (strstr(log, want) == NULL)
+		p11c_note("stderr was: %s", log);
+	CHECK(p11c_count_label(S, "row-b", (CK_ULONG)~0UL, NULL) == 0,
+	    "a search for the corrupt row's label finds nothing");
+	CHECK(p11c_count_label(S, "row-c", (CK_ULONG)~0UL, NULL) == 1,
+	    "a search for a good row's label finds it");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -312,6 +395,7 @@ main(int argc, char **argv)
 	test_secret_defaults();
 	test_seed_random();
 	test_operation_state();
+	test_corrupt_row();
 	test_token_limit();
 	P11C_MUST(F->C_Finalize(NULL));
 	return p11c_finish();
