@@ -360,8 +360,8 @@ C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 	}
 	if ((rv = session_rights(s, o)) != CKR_OK)
 		goto out;
-	if ((r = m2m_core_wrap(p11.core, o, value->val, value->len,
-	    p11_session_objauth(s))) != 0) {
+	if (value != NULL && (r = m2m_core_wrap(p11.core, o, value->val,
+	    value->len, p11_session_objauth(s))) != 0) {
 		m2m_error("C_CreateObject: backend cannot wrap the key: %s",
 		    m2m_strerror(r));
 		rv = p11_rv(r);
@@ -524,7 +524,7 @@ C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 	const struct m2m_attr *a;
 	CK_ULONG i;
 	CK_RV rv, one;
-	int r;
+	int r, data;
 
 	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
 		return rv;
@@ -538,10 +538,13 @@ C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 		CK_ATTRIBUTE_PTR t = &pTemplate[i];
 
 		one = CKR_OK;
-		if ((r = m2m_policy_readable(o, t->type)) != 0) {
+		/* a data object's value is a plain attribute, no key */
+		data = o->cls == CKO_DATA && t->type == CKA_VALUE &&
+		    m2m_object_attr(o, t->type) != NULL;
+		if (!data && (r = m2m_policy_readable(o, t->type)) != 0) {
 			one = p11_rv(r);
 			t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
-		} else if (t->type == CKA_VALUE) {
+		} else if (!data && t->type == CKA_VALUE) {
 			one = value_get(s, o, t);
 		} else {
 			a = m2m_object_attr(o, t->type);

@@ -59,6 +59,20 @@ static const struct attr_rule {
 	{ CKA_M2M_PEER_ID,	A_UTF8,  F_CREATE | F_SEARCH },
 	{ CKA_M2M_ENROLEE_ID,	A_UTF8,  F_CREATE | F_SEARCH },
 	{ CKA_M2M_EXPIRES,	A_TIMESTAMP, F_CREATE | F_SEARCH },
+	/* data objects (CKO_DATA) only */
+	{ CKA_APPLICATION,	A_BYTES, F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_OBJECT_ID,	A_BYTES, F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+};
+
+/* what a data object's template may hold, and its defaults */
+static const struct {
+	unsigned long	type;
+	int		def;	/* CK_BBOOL default, or -1: empty bytes */
+} data_attrs[] = {
+	{ CKA_CLASS, -2 }, { CKA_TOKEN, 0 }, { CKA_PRIVATE, 1 },
+	{ CKA_MODIFIABLE, 1 }, { CKA_COPYABLE, 1 }, { CKA_DESTROYABLE, 1 },
+	{ CKA_LABEL, -1 }, { CKA_APPLICATION, -1 }, { CKA_OBJECT_ID, -1 },
+	{ CKA_VALUE, -1 },
 };
 
 static const struct attr_rule *
@@ -368,6 +382,54 @@ set_bool_default(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 	return m2m_object_attr_set_bool(o, type, v < 0 ? def : v);
 }
 
+/*
+ * A data object (C_CreateObject of CKO_DATA): public application data, no
+ * key, nothing wrapped; its CKA_VALUE is a plain attribute.  The template
+ * is already checked (check_template).
+ */
+static int
+build_data(const struct m2m_attr *tmpl, size_t n, struct m2m_object **ret)
+{
+	struct m2m_object *o = NULL;
+	const struct m2m_attr *a;
+	size_t i, j;
+	int r = M2M_ERR_INTERNAL;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < sizeof(data_attrs) / sizeof(data_attrs[0]); j++)
+			if (data_attrs[j].type == tmpl[i].type)
+				break;
+		if (j == sizeof(data_attrs) / sizeof(data_attrs[0])) {
+			m2m_info("attribute 0x%lx is not one of a data object",
+			    tmpl[i].type);
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		}
+	}
+	if ((r = m2m_object_new(&o)) != 0)
+		return r;
+	for (j = 0; j < sizeof(data_attrs) / sizeof(data_attrs[0]); j++) {
+		a = tmpl_find(tmpl, n, data_attrs[j].type);
+		if (a != NULL)
+			r = m2m_object_attr_set(o, a->type, a->val, a->len);
+		else if (data_attrs[j].def >= 0)
+			r = m2m_object_attr_set_bool(o, data_attrs[j].type,
+			    data_attrs[j].def);
+		else if (data_attrs[j].def == -1)
+			r = m2m_object_attr_set(o, data_attrs[j].type, NULL, 0);
+		else
+			r = m2m_object_attr_set_ulong(o, CKA_CLASS, CKO_DATA);
+		if (r != 0)
+			goto out;
+	}
+	m2m_object_sync_fields(o);
+	*ret = o;
+	o = NULL;	/* transferred */
+	r = 0;
+ out:
+	m2m_object_free(o);
+	return r;
+}
+
 /* see policy.h */
 int
 m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
@@ -398,6 +460,14 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 	if (!tmpl_ulong(tmpl, n, CKA_CLASS, &cls) &&
 	    origin == M2M_ORIGIN_CREATE)
 		return M2M_ERR_TEMPLATE_INCOMPLETE;
+	if (cls == CKO_DATA && origin == M2M_ORIGIN_CREATE) {
+		*ret_value = NULL;	/* nothing to wrap */
+		*ret_value_len = 0;
+		return build_data(tmpl, n, ret);
+	}
+	if (tmpl_find(tmpl, n, CKA_APPLICATION) != NULL ||
+	    tmpl_find(tmpl, n, CKA_OBJECT_ID) != NULL)
+		return M2M_ERR_TEMPLATE_INCONSISTENT;	/* data only */
 	if (cls != CKO_SECRET_KEY)
 		return origin == M2M_ORIGIN_CREATE ? M2M_ERR_ATTRIBUTE_VALUE :
 		    M2M_ERR_TEMPLATE_INCONSISTENT;

@@ -385,6 +385,110 @@ test_corrupt_row(void)
 	    "a search for a good row's label finds it");
 }
 
+/* Objects of class CKO_DATA with application `app`, seen by session s. */
+static CK_ULONG
+count_app(CK_SESSION_HANDLE s, const char *app, CK_OBJECT_HANDLE *first)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) },
+	    { CKA_APPLICATION, (void *)app, strlen(app) } };
+
+	return p11c_find(s, t, 2, first, 1);
+}
+
+/*
+ * google/pkcs11test DataObjectTest: C_CreateObject of CKO_DATA with
+ * CKA_APPLICATION, CKA_OBJECT_ID and CKA_VALUE, public or private, found
+ * by CKA_APPLICATION, its value readable; it is never a key.
+ */
+static void
+test_data_objects(void)
+{
+	static const char VAL[] = "some application data";
+	static const uint8_t OID[] = { 0x06, 0x03, 0x2a, 0x03, 0x04 };
+	CK_OBJECT_CLASS data = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG role = CK_M2M_ROLE_KER;
+	CK_ATTRIBUTE pub[] = {
+		{ CKA_CLASS, &data, sizeof(data) },
+		{ CKA_TOKEN, &no, 1 }, { CKA_PRIVATE, &no, 1 },
+		{ CKA_LABEL, "pub-data", 8 },
+		{ CKA_APPLICATION, "m2m-app-pub", 11 },
+		{ CKA_OBJECT_ID, (void *)OID, sizeof(OID) },
+		{ CKA_VALUE, (void *)VAL, sizeof(VAL) },
+	};
+	CK_ATTRIBUTE priv[] = {
+		{ CKA_CLASS, &data, sizeof(data) },
+		{ CKA_TOKEN, &yes, 1 },
+		{ CKA_APPLICATION, "m2m-app-priv", 12 },
+		{ CKA_VALUE, (void *)VAL, 4 },
+	};
+	CK_ATTRIBUTE withrole[] = {
+		{ CKA_CLASS, &data, sizeof(data) },
+		{ CKA_M2M_ROLE, &role, sizeof(role) },
+		{ CKA_VALUE, (void *)VAL, 4 },
+	};
+	CK_ATTRIBUTE keyapp[] = {
+		{ CKA_APPLICATION, "m2m-app", 7 },
+	};
+	CK_MECHANISM hm = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_OBJECT_HANDLE hp, hv, h;
+	CK_SESSION_HANDLE ro;
+	uint8_t buf[64], v[32];
+	CK_ULONG l;
+
+	CHECK_RV(F->C_CreateObject(S, pub, 7, &hp), CKR_OK,
+	    "C_CreateObject(CKO_DATA, public session object)");
+	CHECK_RV(F->C_CreateObject(S, priv, 4, &hv), CKR_OK,
+	    "C_CreateObject(CKO_DATA, private token object by default)");
+	CHECK(count_app(S, "m2m-app-pub", &h) == 1 && h == hp,
+	    "the public one is found by CKA_APPLICATION");
+	CHECK(count_app(S, "m2m-app-priv", &h) == 1 && h == hv,
+	    "the private one is found by CKA_APPLICATION");
+	l = sizeof(buf);
+	CHECK(p11c_get_bytes(S, hp, CKA_VALUE, buf, &l) == CKR_OK &&
+	    l == sizeof(VAL) && memcmp(buf, VAL, l) == 0,
+	    "its CKA_VALUE is readable");
+	l = sizeof(buf);
+	CHECK(p11c_get_bytes(S, hp, CKA_OBJECT_ID, buf, &l) == CKR_OK &&
+	    l == sizeof(OID) && memcmp(buf, OID, l) == 0,
+	    "its CKA_OBJECT_ID is readable");
+	l = sizeof(buf);
+	CHECK(p11c_get_bytes(S, hv, CKA_VALUE, buf, &l) == CKR_OK &&
+	    l == 4 && memcmp(buf, VAL, 4) == 0, "the private one's too");
+	CHECK(p11c_get_bool(S, hv, CKA_PRIVATE) == 1 &&
+	    p11c_get_bool(S, hv, CKA_TOKEN) == 1 &&
+	    p11c_get_bool(S, hp, CKA_PRIVATE) == 0,
+	    "CKA_PRIVATE as given, TRUE by default");
+	l = sizeof(buf);
+	CHECK_RV(p11c_get_bytes(S, hp, CKA_SENSITIVE, buf, &l),
+	    CKR_ATTRIBUTE_TYPE_INVALID, "a data object has no CKA_SENSITIVE");
+	CHECK_RV(F->C_SignInit(S, &hm, hp), CKR_KEY_TYPE_INCONSISTENT,
+	    "a data object is not a key");
+	CHECK_RV(F->C_CreateObject(S, withrole, 3, &h),
+	    CKR_TEMPLATE_INCONSISTENT, "a data object with CKA_M2M_ROLE");
+	memset(v, 1, sizeof(v));
+	CHECK_RV(p11c_import_ex(S, 0, NULL, CKK_GENERIC_SECRET, v, 32,
+	    CK_FALSE, keyapp, 1, &h), CKR_TEMPLATE_INCONSISTENT,
+	    "a secret key with CKA_APPLICATION");
+	/* without a login only the public one is seen */
+	P11C_MUST(F->C_OpenSession(SLOT, CKF_SERIAL_SESSION, NULL, NULL, &ro));
+	P11C_MUST(F->C_Logout(S));
+	CHECK(count_app(ro, "m2m-app-pub", NULL) == 1 &&
+	    count_app(ro, "m2m-app-priv", NULL) == 0,
+	    "logged out: the public data object only");
+	l = sizeof(buf);
+	CHECK(p11c_get_bytes(ro, hp, CKA_VALUE, buf, &l) == CKR_OK &&
+	    l == sizeof(VAL), "logged out: the public value is readable");
+	P11C_MUST(F->C_CloseSession(ro));
+	P11C_MUST(F->C_Login(S, CKU_USER, (CK_UTF8CHAR_PTR)P11C_USER_PIN,
+	    strlen(P11C_USER_PIN)));
+	CHECK_RV(F->C_DestroyObject(S, hp), CKR_OK, "C_DestroyObject(public)");
+	CHECK_RV(F->C_DestroyObject(S, hv), CKR_OK,
+	    "C_DestroyObject(private token)");
+	CHECK(count_app(S, "m2m-app-priv", NULL) == 0, "gone");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -395,6 +499,7 @@ main(int argc, char **argv)
 	test_secret_defaults();
 	test_seed_random();
 	test_operation_state();
+	test_data_objects();
 	test_corrupt_row();
 	test_token_limit();
 	P11C_MUST(F->C_Finalize(NULL));
