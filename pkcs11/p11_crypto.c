@@ -35,10 +35,10 @@ static const struct mech_info {
 } mechs[] = {
 	{ CKM_GENERIC_SECRET_KEY_GEN, 1, M2M_KEY_MAX, CKF_GENERATE },
 	{ CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE },
-	{ CKM_SHA256_HMAC, 1, M2M_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_SHA256_HMAC_GENERAL, 1, M2M_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_SHA512_HMAC, 1, M2M_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_SHA512_HMAC_GENERAL, 1, M2M_KEY_MAX, CKF_SIGN | CKF_VERIFY },
+	{ CKM_SHA256_HMAC, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
+	{ CKM_SHA256_HMAC_GENERAL, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
+	{ CKM_SHA512_HMAC, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
+	{ CKM_SHA512_HMAC_GENERAL, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
 	{ CKM_AES_GCM, 16, 32, CKF_ENCRYPT | CKF_DECRYPT },
 	{ CKM_SHA256, 0, 0, CKF_DIGEST },
 	{ CKM_HKDF_DERIVE, 1, M2M_KEY_MAX, CKF_DERIVE },
@@ -270,7 +270,9 @@ op_hmac(struct p11_session *s, uint8_t *mac)
 	const struct m2m_backend *be = m2m_core_backend(p11.core);
 	struct m2m_keyref kr;
 
-	m2m_core_keyref(s->op_key, 0, p11_session_objauth(s), &kr);
+	/* a pre-hashed long key: SHA-512(K) is in the aux blob */
+	m2m_core_keyref(s->op_key, s->op_hash == M2M_HASH_SHA512 &&
+	    m2m_policy_key_prehashed(s->op_key), p11_session_objauth(s), &kr);
 	return be->ops->hmac(be->impl, &kr, s->op_hash, s->op_buf, s->op_len,
 	    mac);
 }

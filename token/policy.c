@@ -211,10 +211,13 @@ m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
 			ok = m2m_object_bool(key, CKA_DECRYPT, 0);
 			break;
 		case M2M_USE_HKDF:
-			ok = m2m_object_bool(key, CKA_DERIVE, 0);
+			/* a pre-hashed key is not its value: HMAC only */
+			ok = m2m_object_bool(key, CKA_DERIVE, 0) &&
+			    !m2m_policy_key_prehashed(key);
 			break;
 		case M2M_USE_WRAP:
-			ok = m2m_object_bool(key, CKA_EXTRACTABLE, 0);
+			ok = m2m_object_bool(key, CKA_EXTRACTABLE, 0) &&
+			    !m2m_policy_key_prehashed(key);
 			break;
 		default:
 			ok = 0;	/* oneM2M mechanisms need a role */
@@ -360,6 +363,21 @@ tmpl_bool(const struct m2m_attr *t, size_t n, unsigned long type)
 	return a->val[0] != CK_FALSE;
 }
 
+/* see policy.h */
+int
+m2m_policy_key_prehashed(const struct m2m_object *o)
+{
+	const struct m2m_attr *a = m2m_object_attr(o, CKA_VALUE_LEN);
+	unsigned long len;
+
+	if (o->cls != CKO_SECRET_KEY || o->role != 0 ||
+	    o->key_type != CKK_GENERIC_SECRET || a == NULL ||
+	    a->len != sizeof(len))
+		return 0;
+	memcpy(&len, a->val, sizeof(len));
+	return len > M2M_KEY_MAX;
+}
+
 static int
 key_len_ok(unsigned long key_type, unsigned long role, size_t len)
 {
@@ -441,7 +459,7 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 	unsigned long cls = CKO_SECRET_KEY, kt = (unsigned long)-1;
 	unsigned long role = 0, u, vlen = 0, genmech;
 	size_t i, len = 0;
-	int r = M2M_ERR_INTERNAL, has_vlen, sens, extr, b;
+	int r = M2M_ERR_INTERNAL, has_vlen, sens, extr, b, long_hmac = 0;
 
 	if (ret == NULL || ret_value == NULL || ret_value_len == NULL ||
 	    mech == NULL)
@@ -517,7 +535,19 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 		if (has_vlen)
 			return M2M_ERR_TEMPLATE_INCONSISTENT;
 		len = value->len;
-		if (!key_len_ok(kt, role, len))
+		if (len > M2M_KEY_MAX && len <= M2M_HMAC_KEY_MAX &&
+		    role == 0 && kt == CKK_GENERIC_SECRET) {
+			/* an HMAC key for RFC 2104's hash: HMAC only */
+			long_hmac = 1;
+			if (tmpl_bool(tmpl, n, CKA_SENSITIVE) == 0 ||
+			    tmpl_bool(tmpl, n, CKA_EXTRACTABLE) == 1 ||
+			    tmpl_bool(tmpl, n, CKA_DERIVE) == 1) {
+				m2m_info("an HMAC key over %d bytes is "
+				    "sensitive, not extractable, HMAC only",
+				    M2M_KEY_MAX);
+				return M2M_ERR_TEMPLATE_INCONSISTENT;
+			}
+		} else if (!key_len_ok(kt, role, len))
 			return M2M_ERR_ATTRIBUTE_VALUE;
 	} else {
 		if (value != NULL)
@@ -635,7 +665,8 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 		    (r = set_bool_default(o, tmpl, n, CKA_DECRYPT, enc)) != 0 ||
 		    (r = set_bool_default(o, tmpl, n, CKA_WRAP, 0)) != 0 ||
 		    (r = set_bool_default(o, tmpl, n, CKA_UNWRAP, 0)) != 0 ||
-		    (r = set_bool_default(o, tmpl, n, CKA_DERIVE, 1)) != 0)
+		    (r = set_bool_default(o, tmpl, n, CKA_DERIVE,
+		    !long_hmac)) != 0)
 			goto out;
 		if (!m2m_object_attr(o, CKA_LABEL) &&
 		    (r = m2m_object_attr_set(o, CKA_LABEL, NULL, 0)) != 0)

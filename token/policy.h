@@ -43,6 +43,16 @@ int	m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
  */
 int	m2m_policy_check_expiry(const struct m2m_object *derived,
 	    const struct m2m_object *base);
+/*
+ * Longest HMAC key C_CreateObject takes.  A role-less generic secret longer
+ * than M2M_KEY_MAX (the longest a backend holds, longer than every block
+ * we hash with) is kept as RFC 2104 would use it: SHA-256(K) in the blob,
+ * SHA-512(K) in the aux blob, CKA_VALUE_LEN its own length.  Such a key is
+ * sensitive, not extractable, and for HMAC only (m2m_policy_key_prehashed).
+ */
+#define M2M_HMAC_KEY_MAX	4096
+/* 1 if o is such a pre-hashed long HMAC key, else 0. */
+int	m2m_policy_key_prehashed(const struct m2m_object *o);
 /* 1 if role is a contract role value (section 2), else 0. */
 int	m2m_policy_role_valid(unsigned long role);
 /* 1 if the role's secret is a TLS PSK (KPM, KPSA, KM, KUC, KC). */

@@ -489,6 +489,56 @@ test_data_objects(void)
 	CHECK(count_app(S, "m2m-app-priv", NULL) == 0, "gone");
 }
 
+/*
+ * An HMAC key longer than 128 bytes (RFC 4231 test cases 6 and 7; the
+ * answers are checked in p11_vectors) is HMAC only: no HKDF, no wrap, not
+ * even after CKA_DERIVE is set; a template asking otherwise, or a key over
+ * 4096 bytes, is refused.
+ */
+static void
+test_long_hmac_key(void)
+{
+	static uint8_t k[4097];
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE ext[] = { { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_ATTRIBUTE der[] = { { CKA_DERIVE, &yes, 1 } };
+	CK_HKDF_PARAMS hp;
+	CK_MECHANISM hm = { CKM_HKDF_DERIVE, &hp, sizeof(hp) };
+	CK_MECHANISM_INFO mi;
+	CK_OBJECT_HANDLE h, d;
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE dt[] = { { CKA_VALUE_LEN, &len, sizeof(len) } };
+
+	memset(k, 0xaa, sizeof(k));
+	CHECK_RV(F->C_GetMechanismInfo(SLOT, CKM_SHA256_HMAC, &mi), CKR_OK,
+	    "C_GetMechanismInfo(SHA256_HMAC)");
+	CHECK(mi.ulMaxKeySize == 4096, "ulMaxKeySize %lu", mi.ulMaxKeySize);
+	CHECK_RV(p11c_import(S, 0, NULL, k, 4097, &h),
+	    CKR_ATTRIBUTE_VALUE_INVALID, "a 4097-byte HMAC key");
+	CHECK_RV(p11c_import_ex(S, 0, NULL, CKK_GENERIC_SECRET, k, 131,
+	    CK_FALSE, ext, 1, &h), CKR_TEMPLATE_INCONSISTENT,
+	    "a 131-byte key asked to be extractable");
+	CHECK_RV(p11c_import_ex(S, 0, NULL, CKK_GENERIC_SECRET, k, 131,
+	    CK_FALSE, der, 1, &h), CKR_TEMPLATE_INCONSISTENT,
+	    "a 131-byte key asked to derive");
+	CHECK_RV(p11c_import_ex(S, 0, NULL, CKK_AES, k, 131, CK_FALSE, NULL,
+	    0, &h), CKR_ATTRIBUTE_VALUE_INVALID, "a 131-byte AES key");
+	P11C_MUST(p11c_import(S, 0, NULL, k, 4096, &h));
+	memset(&hp, 0, sizeof(hp));
+	hp.bExtract = CK_TRUE;
+	hp.bExpand = CK_TRUE;
+	hp.prfHashMechanism = CKM_SHA256;
+	hp.ulSaltType = CKF_HKDF_SALT_NULL;
+	CHECK_RV(F->C_DeriveKey(S, &hm, h, dt, 1, &d),
+	    CKR_KEY_FUNCTION_NOT_PERMITTED, "HKDF from a 4096-byte HMAC key");
+	CHECK_RV(F->C_SetAttributeValue(S, h, der, 1), CKR_OK,
+	    "C_SetAttributeValue(CKA_DERIVE TRUE)");
+	CHECK_RV(F->C_DeriveKey(S, &hm, h, dt, 1, &d),
+	    CKR_KEY_FUNCTION_NOT_PERMITTED, "HKDF still refused: the key "
+	    "is held hashed");
+	P11C_MUST(F->C_DestroyObject(S, h));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -500,6 +550,7 @@ main(int argc, char **argv)
 	test_seed_random();
 	test_operation_state();
 	test_data_objects();
+	test_long_hmac_key();
 	test_corrupt_row();
 	test_token_limit();
 	P11C_MUST(F->C_Finalize(NULL));
