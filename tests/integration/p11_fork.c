@@ -8,6 +8,8 @@
  * session, logs in and signs with the token key (the same MAC).  The parent
  * keeps signing on its session, during and after the child.  Twice: the
  * second child forks again (a grandchild) after its own C_Initialize.
+ * Child and grandchild each write a token key through their own store
+ * connection; the parent finds both and writes after them.
  */
 #include <sys/wait.h>
 
@@ -40,7 +42,8 @@ child(CK_SLOT_ID slot, CK_SESSION_HANDLE ps, CK_OBJECT_HANDLE pk, int depth)
 	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
 	CK_SESSION_INFO si;
 	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE, nk;
+	char label[32];
 	uint8_t mac[32];
 	CK_ULONG ml = sizeof(mac);
 	pid_t pid;
@@ -74,6 +77,11 @@ child(CK_SLOT_ID slot, CK_SESSION_HANDLE ps, CK_OBJECT_HANDLE pk, int depth)
 	    "child %d: the token key is found", depth);
 	CHECK(sign_ok(s, h), "child %d: C_Sign on its own session gives the "
 	    "parent's MAC", depth);
+	/* the child writes to the store through its own connection */
+	snprintf(label, sizeof(label), "child-%d", depth);
+	CHECK_RV(p11c_import_ex(s, CK_M2M_ROLE_KE2E_MSG_AUTH, label,
+	    CKK_GENERIC_SECRET, want, 32, CK_TRUE, NULL, 0, &nk), CKR_OK,
+	    "child %d: C_CreateObject of a token key", depth);
 	if (depth == 0) {
 		fflush(stdout);
 		if ((pid = fork()) < 0)
@@ -96,7 +104,7 @@ main(int argc, char **argv)
 {
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE k;
+	CK_OBJECT_HANDLE k, k2;
 	CK_ULONG ml = sizeof(want);
 	uint8_t v[32];
 	pid_t pid;
@@ -126,6 +134,13 @@ main(int argc, char **argv)
 	CHECK(sign_ok(s, k), "parent: C_Sign after the child");
 	CHECK(p11c_count_label(s, LABEL, (CK_ULONG)~0UL, NULL) == 1,
 	    "parent: C_FindObjects after the child");
+	CHECK(p11c_count_label(s, "child-0", (CK_ULONG)~0UL, NULL) == 1 &&
+	    p11c_count_label(s, "child-1", (CK_ULONG)~0UL, NULL) == 1,
+	    "parent: the keys its child and grandchild made are found");
+	P11C_MUST(p11c_import_ex(s, CK_M2M_ROLE_KE2E_MSG_AUTH, "parent-2",
+	    CKK_GENERIC_SECRET, v, sizeof(v), CK_TRUE, NULL, 0, &k2));
+	CHECK(p11c_count_label(s, "parent-2", (CK_ULONG)~0UL, NULL) == 1,
+	    "parent: writes to the store after the child");
 	CHECK_RV(F->C_Logout(s), CKR_OK, "parent: still logged in");
 	CHECK_RV(F->C_Finalize(NULL), CKR_OK, "parent: C_Finalize");
 	return p11c_finish();
