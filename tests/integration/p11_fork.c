@@ -63,6 +63,10 @@ child(CK_SLOT_ID slot, CK_SESSION_HANDLE ps, CK_OBJECT_HANDLE pk, int depth)
 	    "child %d: the parent's session is not the child's", depth);
 	CHECK_RV(F->C_SignInit(ps, &m, pk), CKR_SESSION_HANDLE_INVALID,
 	    "child %d: C_SignInit on the parent's session", depth);
+	ml = sizeof(mac);
+	CHECK_RV(F->C_Sign(ps, (CK_BYTE_PTR)MSG, sizeof(MSG), mac, &ml),
+	    CKR_SESSION_HANDLE_INVALID, "child %d: C_Sign on the parent's "
+	    "session", depth);
 	CHECK_RV(F->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
 	    NULL, NULL, &s), CKR_OK, "child %d: C_OpenSession", depth);
 	CHECK_RV(F->C_GetSessionInfo(s, &si), CKR_OK,
