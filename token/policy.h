@@ -86,7 +86,8 @@ struct m2m_policy_mech {
  * M2M_ORIGIN_CREATE, *ret_value points at the template's CKA_VALUE (not
  * copied; the caller wraps it), or is NULL for a data object (CKO_DATA:
  * CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE kept as plain attributes,
- * CKA_PRIVATE TRUE unless the template says FALSE).  *ret_value_len is the key length to make.
+ * CKA_PRIVATE TRUE unless the template says FALSE).  *ret_value_len is
+ * the key length to make.
  * Errors: M2M_ERR_ATTRIBUTE_TYPE, _ATTRIBUTE_VALUE, _ATTRIBUTE_READ_ONLY,
  * _TEMPLATE_INCOMPLETE, _TEMPLATE_INCONSISTENT, _KEY_SIZE, NO_MEMORY.
  */
