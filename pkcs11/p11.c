@@ -27,6 +27,26 @@ static CK_C_INITIALIZE_ARGS app_args;
 static void *app_mutex;
 static int use_app_mutex;
 
+/*
+ * fork(): a child inherits the parent's sessions, logins, store connection
+ * and backend.  pthread_atfork handlers hold the module lock across the
+ * fork (so the child's copy of the state is consistent) and mark the child
+ * uninitialised; its C_Initialize drops the copied sessions, session
+ * objects and login secrets (memory only) and keeps the parent's core
+ * (SQLite connection, backend handles) unused and unclosed: closing it
+ * could checkpoint the parent's WAL or end the parent's sessions in the
+ * HSM or TPM.  PKCS#11 v3.0 section 5.4: a child must call C_Initialize.
+ */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int atfork_ok;		/* the handlers are registered */
+static int forked;		/* child of an initialised parent */
+static int fork_locked;		/* the prepare handler took the lock */
+struct orphan {
+	struct m2m_core	*core;
+	struct orphan	*next;
+};
+static struct orphan *orphans;	/* parents' cores, never used again */
+
 static void
 p11_lock(void)
 {
@@ -70,6 +90,47 @@ p11_enter(void)
 } while (0)
 
 static void
+atfork_prepare(void)
+{
+	pthread_mutex_lock(&init_lock);
+	fork_locked = __atomic_load_n(&initialized, __ATOMIC_ACQUIRE);
+	if (fork_locked)
+		p11_lock();
+}
+
+static void
+atfork_parent(void)
+{
+	if (fork_locked)
+		p11_unlock();
+	fork_locked = 0;
+	pthread_mutex_unlock(&init_lock);
+}
+
+static void
+atfork_child(void)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	/* the child runs this alone: new locks, the old ones stay held */
+	if (fork_locked) {
+		forked = 1;
+		__atomic_store_n(&initialized, 0, __ATOMIC_RELEASE);
+	}
+	fork_locked = 0;
+	memcpy(&os_lock, &fresh, sizeof(fresh));
+	memcpy(&init_lock, &fresh, sizeof(fresh));
+	use_app_mutex = 0;	/* the parent's mutex: left as it is */
+}
+
+static void
+atfork_register(void)
+{
+	atfork_ok = pthread_atfork(atfork_prepare, atfork_parent,
+	    atfork_child) == 0;
+}
+
+static void
 pad_copy(CK_UTF8CHAR *dst, size_t n, const char *src)
 {
 	size_t l = strlen(src);
@@ -93,10 +154,20 @@ tokens_refresh(void)
 	if ((r = m2m_store_token_list(m2m_core_store(p11.core), &recs,
 	    &n)) != 0)
 		return p11_rv(r);
-	for (i = 0; i < n && p11.ntokens < P11_MAX_TOKENS; i++) {
+	for (i = 0; i < n; i++) {
 		for (j = 0; j < p11.ntokens; j++)
 			if (p11.tokens[j].id == recs[i].id)
 				break;
+		if (j == p11.ntokens && j == P11_MAX_TOKENS) {
+			/* two processes both made the last one: say so */
+			if (p11.tokens_hidden++ == 0)
+				m2m_error("token %llu is not shown: this "
+				    "module shows at most %d tokens "
+				    "(P11_MAX_TOKENS)",
+				    (unsigned long long)recs[i].id,
+				    P11_MAX_TOKENS);
+			continue;
+		}
 		if (j == p11.ntokens) {
 			p11.tokens[j].id = recs[i].id;
 			p11.tokens[j].login = -1;
@@ -302,6 +373,49 @@ global_free(void)
 	memset(&p11, 0, sizeof(p11));
 }
 
+/*
+ * In a forked child: forget the parent's state.  Memory the child owns
+ * (sessions, session objects, cached objects, login secrets) is freed and
+ * wiped, without a backend call; the core is kept, unused, on the orphan
+ * list (reachable, so not reported as a leak).  0 or M2M_ERR_NO_MEMORY.
+ */
+static int
+global_abandon(void)
+{
+	struct p11_session *s;
+	struct orphan *o;
+	size_t i;
+
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	o->core = p11.core;
+	o->next = orphans;
+	orphans = o;
+	for (i = 0; p11.sessions != NULL && i < P11_MAX_SESSIONS; i++) {
+		s = &p11.sessions[i];
+		if (s->handle == 0)
+			continue;
+		p11_session_op_reset(s);
+		if (s->op_buf != NULL) {
+			m2m_wipe(s->op_buf, s->op_cap);
+			free(s->op_buf);
+		}
+		p11_session_find_reset(s);
+		if (s->digest != NULL)
+			EVP_MD_CTX_free(s->digest);
+	}
+	free(p11.sessions);
+	for (i = 0; i < p11.nsobjs; i++)
+		m2m_object_free(p11.sobjs[i]);	/* no backend forget */
+	free(p11.sobjs);
+	free(p11.sobj_owner);
+	p11_object_cache_drop();
+	for (i = 0; i < p11.ntokens; i++)
+		m2m_secret_free(p11.tokens[i].objauth);
+	memset(&p11, 0, sizeof(p11));
+	return 0;
+}
+
 static CK_RV
 init_args(CK_VOID_PTR pInitArgs)
 {
@@ -336,11 +450,24 @@ C_Initialize(CK_VOID_PTR pInitArgs)
 	int r;
 	CK_RV rv;
 
+	(void)pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&init_lock);
 	if (initialized) {
 		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
 		goto out;
 	}
+	if (forked) {
+		if (global_abandon() != 0) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+		forked = 0;
+		m2m_debug("C_Initialize: in a child process; the parent's "
+		    "sessions and logins are gone");
+	}
+	if (!atfork_ok)
+		m2m_warn("C_Initialize: pthread_atfork failed: a forked child "
+		    "must not use this module");
 	if ((rv = init_args(pInitArgs)) != CKR_OK)
 		goto out;
 	m2m_log_from_env();
@@ -595,6 +722,12 @@ C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
 		rv = CKR_SESSION_EXISTS;
 		goto out;
 	}
+	if (t == NULL && p11.ntokens >= P11_MAX_TOKENS) {
+		m2m_info("C_InitToken: the store holds %d tokens, the most "
+		    "this module shows (P11_MAX_TOKENS)", P11_MAX_TOKENS);
+		rv = CKR_DEVICE_MEMORY;
+		goto out;
+	}
 	r = m2m_core_token_init(p11.core, t ? t->id : 0, pPin, ulPinLen,
 	    pLabel, &id);
 	if (r != 0) {
@@ -815,7 +948,13 @@ C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState,
 
 	(void)pState;
 	ENTER_SESSION(hSession, s);
-	rv = pulLen == NULL ? CKR_ARGUMENTS_BAD : CKR_STATE_UNSAVEABLE;
+	/* an operation's state holds a key in the hardware: never saved */
+	if (pulLen == NULL)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (s->op == P11_OP_NONE && s->digest == NULL)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else
+		rv = CKR_STATE_UNSAVEABLE;
 	p11_unlock();
 	return rv;
 }
@@ -827,13 +966,14 @@ C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState,
 	struct p11_session *s;
 	CK_RV rv;
 
-	(void)pState;
 	(void)ulLen;
 	(void)hEnc;
 	(void)hAuth;
 	ENTER_SESSION(hSession, s);
+	/* no state is ever saved (C_GetOperationState), so none is valid */
+	rv = pState == NULL ? CKR_ARGUMENTS_BAD : CKR_SAVED_STATE_INVALID;
 	p11_unlock();
-	return CKR_SAVED_STATE_INVALID;
+	return rv;
 }
 
 static CK_RV

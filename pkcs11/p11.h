@@ -24,6 +24,11 @@ struct m2m_secret;
 #define P11_DATA_MAX		(16u << 20)	/* most data one operation buffers */
 #define P11_TEMPLATE_MAX	64		/* most attributes in a template */
 #define P11_MAX_SESSIONS	1024
+/*
+ * Most tokens (slots) one store holds: C_InitToken of one more is
+ * CKR_DEVICE_MEMORY.  (Two processes racing for the last one can still
+ * make one more; it is not shown, with an error in the log.)
+ */
 #define P11_MAX_TOKENS		64
 
 enum p11_op {
@@ -76,6 +81,7 @@ struct p11_global {
 	struct m2m_core		*core;
 	struct p11_token	 tokens[P11_MAX_TOKENS];
 	size_t			 ntokens;
+	unsigned int		 tokens_hidden;	/* refreshes that hid one */
 	struct p11_session	*sessions;	/* P11_MAX_SESSIONS entries */
 	CK_SESSION_HANDLE	 next_session;
 	struct m2m_object	**sobjs;	/* session objects */

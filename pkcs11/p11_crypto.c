@@ -22,6 +22,8 @@
 #define EXPORT	__attribute__((visibility("default")))
 
 #define GCM_IV_MAX	256
+#define GCM_IV_GEN_LEN	12	/* a token-generated IV: 96 random bits */
+#define GCM_TAG_MIN	96	/* shortest tag, in bits (SP 800-38D 5.2.1.2) */
 #define GCM_AAD_MAX	(64u << 10)
 #define SALT_MAX	M2M_KEY_MAX
 #define HKDF_INFO_MAX	1024
@@ -33,10 +35,10 @@ static const struct mech_info {
 } mechs[] = {
 	{ CKM_GENERIC_SECRET_KEY_GEN, 1, M2M_KEY_MAX, CKF_GENERATE },
 	{ CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE },
-	{ CKM_SHA256_HMAC, 1, M2M_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_SHA256_HMAC_GENERAL, 1, M2M_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_SHA512_HMAC, 1, M2M_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_SHA512_HMAC_GENERAL, 1, M2M_KEY_MAX, CKF_SIGN | CKF_VERIFY },
+	{ CKM_SHA256_HMAC, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
+	{ CKM_SHA256_HMAC_GENERAL, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
+	{ CKM_SHA512_HMAC, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
+	{ CKM_SHA512_HMAC_GENERAL, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
 	{ CKM_AES_GCM, 16, 32, CKF_ENCRYPT | CKF_DECRYPT },
 	{ CKM_SHA256, 0, 0, CKF_DIGEST },
 	{ CKM_HKDF_DERIVE, 1, M2M_KEY_MAX, CKF_DERIVE },
@@ -268,7 +270,9 @@ op_hmac(struct p11_session *s, uint8_t *mac)
 	const struct m2m_backend *be = m2m_core_backend(p11.core);
 	struct m2m_keyref kr;
 
-	m2m_core_keyref(s->op_key, 0, p11_session_objauth(s), &kr);
+	/* a pre-hashed long key: SHA-512(K) is in the aux blob */
+	m2m_core_keyref(s->op_key, s->op_hash == M2M_HASH_SHA512 &&
+	    m2m_policy_key_prehashed(s->op_key), p11_session_objauth(s), &kr);
 	return be->ops->hmac(be->impl, &kr, s->op_hash, s->op_buf, s->op_len,
 	    mac);
 }
@@ -466,13 +470,34 @@ C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
 /* encrypt / decrypt (AES-GCM)                                         */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Does an encryption ask the token for its IV?  Our convention, documented
+ * in docs/operations.md: ulIvLen 12, ulIvBits 0 and pIv all zero bytes (an
+ * IV no caller should use twice, so taking it over costs nothing); the
+ * generated IV is written to pIv at C_EncryptInit.
+ */
+static int
+gcm_iv_wanted(const CK_GCM_PARAMS *p)
+{
+	uint8_t acc = 0;
+	size_t i;
+
+	if (p->ulIvLen != GCM_IV_GEN_LEN || p->ulIvBits != 0)
+		return 0;
+	for (i = 0; i < GCM_IV_GEN_LEN; i++)
+		acc |= p->pIv[i];
+	return acc == 0;
+}
+
 static CK_RV
 gcm_init(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMech,
     CK_OBJECT_HANDLE hKey, enum p11_op op)
 {
+	const struct m2m_backend *be;
 	struct p11_session *s;
 	CK_GCM_PARAMS p;
 	CK_RV rv;
+	int gen, r;
 
 	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
 		return rv;
@@ -491,10 +516,12 @@ gcm_init(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMech,
 	memcpy(&p, pMech->pParameter, sizeof(p));
 	if (p.pIv == NULL || p.ulIvLen < 1 || p.ulIvLen > GCM_IV_MAX ||
 	    (p.pAAD == NULL && p.ulAADLen != 0) || p.ulAADLen > GCM_AAD_MAX ||
-	    p.ulTagBits < 32 || p.ulTagBits > 128 || p.ulTagBits % 8 != 0) {
+	    p.ulTagBits < GCM_TAG_MIN || p.ulTagBits > 128 ||
+	    p.ulTagBits % 8 != 0) {
 		rv = CKR_MECHANISM_PARAM_INVALID;
 		goto out;
 	}
+	gen = op == P11_OP_ENCRYPT && gcm_iv_wanted(&p);
 	if ((rv = op_begin(s, op, pMech, hKey, op == P11_OP_ENCRYPT ?
 	    M2M_USE_ENCRYPT : M2M_USE_DECRYPT)) != CKR_OK)
 		goto out;
@@ -510,7 +537,18 @@ gcm_init(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMech,
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	memcpy(s->op_iv, p.pIv, p.ulIvLen);
+	if (gen) {
+		be = m2m_core_backend(p11.core);
+		if ((r = be->ops->random(be->impl, s->op_iv,
+		    GCM_IV_GEN_LEN)) != 0) {
+			m2m_error("C_EncryptInit: IV: %s", m2m_strerror(r));
+			p11_session_op_reset(s);
+			rv = p11_rv(r);
+			goto out;
+		}
+		memcpy(p.pIv, s->op_iv, GCM_IV_GEN_LEN);	/* to the caller */
+	} else
+		memcpy(s->op_iv, p.pIv, p.ulIvLen);
 	s->op_ivlen = p.ulIvLen;
 	if (p.ulAADLen != 0)
 		memcpy(s->op_aad, p.pAAD, p.ulAADLen);

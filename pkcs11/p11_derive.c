@@ -537,7 +537,8 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	    ((a = m2m_object_attr(base, CKA_M2M_ENROLEE_ID)) != NULL &&
 	    (r = set_if_absent(o, a->type, a->val, a->len)) != 0) ||
 	    ((a = m2m_object_attr(base, CKA_M2M_EXPIRES)) != NULL &&
-	    (r = set_if_absent(o, a->type, a->val, a->len)) != 0)) {
+	    (r = set_if_absent(o, a->type, a->val, a->len)) != 0) ||
+	    (r = m2m_policy_check_expiry(o, base)) != 0) {
 		rv = p11_rv(r);
 		goto out;
 	}
@@ -677,8 +678,9 @@ C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
 	struct p11_session *s;
 	CK_RV rv;
 
-	(void)pSeed;
-	(void)ulSeedLen;
+	/* the arguments first, before the session (google/pkcs11test) */
+	if (pSeed == NULL && ulSeedLen != 0)
+		return CKR_ARGUMENTS_BAD;
 	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
 		return rv;
 	p11_leave();

@@ -330,6 +330,42 @@ p11_object_lookup(struct p11_session *s, unsigned long role,
 	return found;
 }
 
+/*
+ * An HMAC key longer than M2M_KEY_MAX (policy.h): RFC 2104 hashes it with
+ * the HMAC's own hash first, so the backend keeps SHA-256(K) as the blob
+ * and SHA-512(K) as the aux blob (the HMAC-SHA-512 key); K itself is only
+ * in the caller's template, the hashes only in locked memory until wrapped.
+ */
+static int
+wrap_prehashed(struct m2m_object *o, const struct m2m_attr *value,
+    const struct m2m_secret *objauth)
+{
+	struct m2m_secret *h256 = NULL, *h512 = NULL;
+	int r = M2M_ERR_INTERNAL;
+
+	if ((r = m2m_secret_new(32, &h256)) != 0 ||
+	    (r = m2m_secret_new(64, &h512)) != 0)
+		goto out;
+	if (EVP_Digest(value->val, value->len, m2m_secret_data(h256), NULL,
+	    EVP_sha256(), NULL) != 1 || EVP_Digest(value->val, value->len,
+	    m2m_secret_data(h512), NULL, EVP_sha512(), NULL) != 1) {
+		r = M2M_ERR_INTERNAL;
+		goto out;
+	}
+	/* the SHA-512 form first, moved to aux; then the SHA-256 blob */
+	if ((r = m2m_core_wrap(p11.core, o, m2m_secret_data(h512), 64,
+	    objauth)) != 0 ||
+	    (r = m2m_object_set_aux(o, o->blob, o->bloblen)) != 0 ||
+	    (r = m2m_core_wrap(p11.core, o, m2m_secret_data(h256), 32,
+	    objauth)) != 0)
+		goto out;
+	r = 0;
+ out:
+	m2m_secret_free(h256);
+	m2m_secret_free(h512);
+	return r;
+}
+
 EXPORT CK_RV
 C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
     CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
@@ -360,8 +396,14 @@ C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 	}
 	if ((rv = session_rights(s, o)) != CKR_OK)
 		goto out;
-	if ((r = m2m_core_wrap(p11.core, o, value->val, value->len,
-	    p11_session_objauth(s))) != 0) {
+	if (value != NULL && m2m_policy_key_prehashed(o))
+		r = wrap_prehashed(o, value, p11_session_objauth(s));
+	else if (value != NULL)
+		r = m2m_core_wrap(p11.core, o, value->val, value->len,
+		    p11_session_objauth(s));
+	else
+		r = 0;	/* a data object: nothing to wrap */
+	if (r != 0) {
 		m2m_error("C_CreateObject: backend cannot wrap the key: %s",
 		    m2m_strerror(r));
 		rv = p11_rv(r);
@@ -524,7 +566,7 @@ C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 	const struct m2m_attr *a;
 	CK_ULONG i;
 	CK_RV rv, one;
-	int r;
+	int r, data;
 
 	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
 		return rv;
@@ -538,10 +580,13 @@ C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 		CK_ATTRIBUTE_PTR t = &pTemplate[i];
 
 		one = CKR_OK;
-		if ((r = m2m_policy_readable(o, t->type)) != 0) {
+		/* a data object's value is a plain attribute, no key */
+		data = o->cls == CKO_DATA && t->type == CKA_VALUE &&
+		    m2m_object_attr(o, t->type) != NULL;
+		if (!data && (r = m2m_policy_readable(o, t->type)) != 0) {
 			one = p11_rv(r);
 			t->ulValueLen = CK_UNAVAILABLE_INFORMATION;
-		} else if (t->type == CKA_VALUE) {
+		} else if (!data && t->type == CKA_VALUE) {
 			one = value_get(s, o, t);
 		} else {
 			a = m2m_object_attr(o, t->type);
@@ -694,6 +739,13 @@ C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 		r = token_object_get(s, ids[i], &o);
 		if (r == M2M_ERR_NOT_FOUND)
 			continue;	/* deleted by another process */
+		if (r == M2M_ERR_STORE_CORRUPT) {
+			/* one bad row does not hide the token's others */
+			m2m_error("C_FindObjectsInit: object %llu (store row "
+			    "id) skipped: %s", (unsigned long long)ids[i],
+			    m2m_strerror(r));
+			continue;
+		}
 		if (r != 0) {
 			rv = p11_rv(r);
 			goto out;

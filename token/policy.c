@@ -59,6 +59,20 @@ static const struct attr_rule {
 	{ CKA_M2M_PEER_ID,	A_UTF8,  F_CREATE | F_SEARCH },
 	{ CKA_M2M_ENROLEE_ID,	A_UTF8,  F_CREATE | F_SEARCH },
 	{ CKA_M2M_EXPIRES,	A_TIMESTAMP, F_CREATE | F_SEARCH },
+	/* data objects (CKO_DATA) only */
+	{ CKA_APPLICATION,	A_BYTES, F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+	{ CKA_OBJECT_ID,	A_BYTES, F_CREATE | F_MODIFY | F_COPY | F_SEARCH },
+};
+
+/* what a data object's template may hold, and its defaults */
+static const struct {
+	unsigned long	type;
+	int		def;	/* CK_BBOOL default, or -1: empty bytes */
+} data_attrs[] = {
+	{ CKA_CLASS, -2 }, { CKA_TOKEN, 0 }, { CKA_PRIVATE, 1 },
+	{ CKA_MODIFIABLE, 1 }, { CKA_COPYABLE, 1 }, { CKA_DESTROYABLE, 1 },
+	{ CKA_LABEL, -1 }, { CKA_APPLICATION, -1 }, { CKA_OBJECT_ID, -1 },
+	{ CKA_VALUE, -1 },
 };
 
 static const struct attr_rule *
@@ -154,6 +168,26 @@ expired(const struct m2m_object *o, int64_t now)
 
 /* see policy.h */
 int
+m2m_policy_check_expiry(const struct m2m_object *derived,
+    const struct m2m_object *base)
+{
+	const struct m2m_attr *b = m2m_object_attr(base, CKA_M2M_EXPIRES);
+	const struct m2m_attr *d = m2m_object_attr(derived, CKA_M2M_EXPIRES);
+	int64_t tb, td;
+
+	if (b == NULL || b->len == 0)
+		return 0;	/* the base never expires */
+	if (d == NULL || d->len == 0 ||
+	    m2m_ident_timestamp_parse(b->val, b->len, &tb) != 0 ||
+	    m2m_ident_timestamp_parse(d->val, d->len, &td) != 0 || td > tb) {
+		m2m_info("a derived key cannot expire after its base");
+		return M2M_ERR_ATTRIBUTE_VALUE;
+	}
+	return 0;
+}
+
+/* see policy.h */
+int
 m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
     int64_t now)
 {
@@ -177,10 +211,13 @@ m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
 			ok = m2m_object_bool(key, CKA_DECRYPT, 0);
 			break;
 		case M2M_USE_HKDF:
-			ok = m2m_object_bool(key, CKA_DERIVE, 0);
+			/* a pre-hashed key is not its value: HMAC only */
+			ok = m2m_object_bool(key, CKA_DERIVE, 0) &&
+			    !m2m_policy_key_prehashed(key);
 			break;
 		case M2M_USE_WRAP:
-			ok = m2m_object_bool(key, CKA_EXTRACTABLE, 0);
+			ok = m2m_object_bool(key, CKA_EXTRACTABLE, 0) &&
+			    !m2m_policy_key_prehashed(key);
 			break;
 		default:
 			ok = 0;	/* oneM2M mechanisms need a role */
@@ -326,6 +363,21 @@ tmpl_bool(const struct m2m_attr *t, size_t n, unsigned long type)
 	return a->val[0] != CK_FALSE;
 }
 
+/* see policy.h */
+int
+m2m_policy_key_prehashed(const struct m2m_object *o)
+{
+	const struct m2m_attr *a = m2m_object_attr(o, CKA_VALUE_LEN);
+	unsigned long len;
+
+	if (o->cls != CKO_SECRET_KEY || o->role != 0 ||
+	    o->key_type != CKK_GENERIC_SECRET || a == NULL ||
+	    a->len != sizeof(len))
+		return 0;
+	memcpy(&len, a->val, sizeof(len));
+	return len > M2M_KEY_MAX;
+}
+
 static int
 key_len_ok(unsigned long key_type, unsigned long role, size_t len)
 {
@@ -348,6 +400,54 @@ set_bool_default(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 	return m2m_object_attr_set_bool(o, type, v < 0 ? def : v);
 }
 
+/*
+ * A data object (C_CreateObject of CKO_DATA): public application data, no
+ * key, nothing wrapped; its CKA_VALUE is a plain attribute.  The template
+ * is already checked (check_template).
+ */
+static int
+build_data(const struct m2m_attr *tmpl, size_t n, struct m2m_object **ret)
+{
+	struct m2m_object *o = NULL;
+	const struct m2m_attr *a;
+	size_t i, j;
+	int r = M2M_ERR_INTERNAL;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < sizeof(data_attrs) / sizeof(data_attrs[0]); j++)
+			if (data_attrs[j].type == tmpl[i].type)
+				break;
+		if (j == sizeof(data_attrs) / sizeof(data_attrs[0])) {
+			m2m_info("attribute 0x%lx is not one of a data object",
+			    tmpl[i].type);
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		}
+	}
+	if ((r = m2m_object_new(&o)) != 0)
+		return r;
+	for (j = 0; j < sizeof(data_attrs) / sizeof(data_attrs[0]); j++) {
+		a = tmpl_find(tmpl, n, data_attrs[j].type);
+		if (a != NULL)
+			r = m2m_object_attr_set(o, a->type, a->val, a->len);
+		else if (data_attrs[j].def >= 0)
+			r = m2m_object_attr_set_bool(o, data_attrs[j].type,
+			    data_attrs[j].def);
+		else if (data_attrs[j].def == -1)
+			r = m2m_object_attr_set(o, data_attrs[j].type, NULL, 0);
+		else
+			r = m2m_object_attr_set_ulong(o, CKA_CLASS, CKO_DATA);
+		if (r != 0)
+			goto out;
+	}
+	m2m_object_sync_fields(o);
+	*ret = o;
+	o = NULL;	/* transferred */
+	r = 0;
+ out:
+	m2m_object_free(o);
+	return r;
+}
+
 /* see policy.h */
 int
 m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
@@ -359,7 +459,7 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 	unsigned long cls = CKO_SECRET_KEY, kt = (unsigned long)-1;
 	unsigned long role = 0, u, vlen = 0, genmech;
 	size_t i, len = 0;
-	int r = M2M_ERR_INTERNAL, has_vlen, sens, extr, b;
+	int r = M2M_ERR_INTERNAL, has_vlen, sens, extr, b, long_hmac = 0;
 
 	if (ret == NULL || ret_value == NULL || ret_value_len == NULL ||
 	    mech == NULL)
@@ -378,6 +478,14 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 	if (!tmpl_ulong(tmpl, n, CKA_CLASS, &cls) &&
 	    origin == M2M_ORIGIN_CREATE)
 		return M2M_ERR_TEMPLATE_INCOMPLETE;
+	if (cls == CKO_DATA && origin == M2M_ORIGIN_CREATE) {
+		*ret_value = NULL;	/* nothing to wrap */
+		*ret_value_len = 0;
+		return build_data(tmpl, n, ret);
+	}
+	if (tmpl_find(tmpl, n, CKA_APPLICATION) != NULL ||
+	    tmpl_find(tmpl, n, CKA_OBJECT_ID) != NULL)
+		return M2M_ERR_TEMPLATE_INCONSISTENT;	/* data only */
 	if (cls != CKO_SECRET_KEY)
 		return origin == M2M_ORIGIN_CREATE ? M2M_ERR_ATTRIBUTE_VALUE :
 		    M2M_ERR_TEMPLATE_INCONSISTENT;
@@ -427,7 +535,19 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 		if (has_vlen)
 			return M2M_ERR_TEMPLATE_INCONSISTENT;
 		len = value->len;
-		if (!key_len_ok(kt, role, len))
+		if (len > M2M_KEY_MAX && len <= M2M_HMAC_KEY_MAX &&
+		    role == 0 && kt == CKK_GENERIC_SECRET) {
+			/* an HMAC key for RFC 2104's hash: HMAC only */
+			long_hmac = 1;
+			if (tmpl_bool(tmpl, n, CKA_SENSITIVE) == 0 ||
+			    tmpl_bool(tmpl, n, CKA_EXTRACTABLE) == 1 ||
+			    tmpl_bool(tmpl, n, CKA_DERIVE) == 1) {
+				m2m_info("an HMAC key over %d bytes is "
+				    "sensitive, not extractable, HMAC only",
+				    M2M_KEY_MAX);
+				return M2M_ERR_TEMPLATE_INCONSISTENT;
+			}
+		} else if (!key_len_ok(kt, role, len))
 			return M2M_ERR_ATTRIBUTE_VALUE;
 	} else {
 		if (value != NULL)
@@ -472,10 +592,11 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 		sens = 1;
 		extr = 0;
 	} else {
+		/* unsaid is the safe side: sensitive, not extractable */
 		if (sens < 0)
-			sens = 0;
+			sens = 1;
 		if (extr < 0)
-			extr = 1;
+			extr = 0;
 	}
 
 	if ((r = m2m_object_new(&o)) != 0)
@@ -544,7 +665,8 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 		    (r = set_bool_default(o, tmpl, n, CKA_DECRYPT, enc)) != 0 ||
 		    (r = set_bool_default(o, tmpl, n, CKA_WRAP, 0)) != 0 ||
 		    (r = set_bool_default(o, tmpl, n, CKA_UNWRAP, 0)) != 0 ||
-		    (r = set_bool_default(o, tmpl, n, CKA_DERIVE, 1)) != 0)
+		    (r = set_bool_default(o, tmpl, n, CKA_DERIVE,
+		    !long_hmac)) != 0)
 			goto out;
 		if (!m2m_object_attr(o, CKA_LABEL) &&
 		    (r = m2m_object_attr_set(o, CKA_LABEL, NULL, 0)) != 0)

@@ -34,6 +34,25 @@ enum m2m_use {
 int	m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
 	    int64_t now);
 
+/*
+ * May a key derived from base carry the CKA_M2M_EXPIRES it has?  A derived
+ * key never outlives its base: when base expires, derived must expire too,
+ * no later.  0, or M2M_ERR_ATTRIBUTE_VALUE (no expiry, a later one, or one
+ * that does not parse).  Refused rather than clamped: a template asking
+ * for more than the base allows is the caller's error, said at once.
+ */
+int	m2m_policy_check_expiry(const struct m2m_object *derived,
+	    const struct m2m_object *base);
+/*
+ * Longest HMAC key C_CreateObject takes.  A role-less generic secret longer
+ * than M2M_KEY_MAX (the longest a backend holds, longer than every block
+ * we hash with) is kept as RFC 2104 would use it: SHA-256(K) in the blob,
+ * SHA-512(K) in the aux blob, CKA_VALUE_LEN its own length.  Such a key is
+ * sensitive, not extractable, and for HMAC only (m2m_policy_key_prehashed).
+ */
+#define M2M_HMAC_KEY_MAX	4096
+/* 1 if o is such a pre-hashed long HMAC key, else 0. */
+int	m2m_policy_key_prehashed(const struct m2m_object *o);
 /* 1 if role is a contract role value (section 2), else 0. */
 int	m2m_policy_role_valid(unsigned long role);
 /* 1 if the role's secret is a TLS PSK (KPM, KPSA, KM, KUC, KC). */
@@ -65,7 +84,10 @@ struct m2m_policy_mech {
 /*
  * Build a new object from a caller template under the policy.  For
  * M2M_ORIGIN_CREATE, *ret_value points at the template's CKA_VALUE (not
- * copied; the caller wraps it).  *ret_value_len is the key length to make.
+ * copied; the caller wraps it), or is NULL for a data object (CKO_DATA:
+ * CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE kept as plain attributes,
+ * CKA_PRIVATE TRUE unless the template says FALSE).  *ret_value_len is
+ * the key length to make.
  * Errors: M2M_ERR_ATTRIBUTE_TYPE, _ATTRIBUTE_VALUE, _ATTRIBUTE_READ_ONLY,
  * _TEMPLATE_INCOMPLETE, _TEMPLATE_INCONSISTENT, _KEY_SIZE, NO_MEMORY.
  */

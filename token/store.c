@@ -403,16 +403,15 @@ errno_readonly(int e)
 /*
  * Before SQLite sees the path: a file or directory we cannot write is
  * M2M_ERR_STORE_READONLY (SQLite would quietly open it read-only, and WAL
- * needs to create -wal and -shm next to the file).  A missing file is
- * created here with mode 0600, which SQLite copies to -wal and -shm: the
- * file holds PIN verifiers.
+ * needs to create -wal and -shm next to the file).  An empty file is not a
+ * store (M2M_ERR_STORE_CORRUPT); a missing one is made by store_create().
  */
 static int
 open_precheck(const char *path, char *errbuf, size_t errlen)
 {
 	char dir[PATH_MAX];
 	struct stat st;
-	int fd, e;
+	int e;
 
 	if (path_dir(path, dir, sizeof(dir)) != 0) {
 		errbuf_set(errbuf, errlen, "store %s: path too long", path);
@@ -439,7 +438,15 @@ open_precheck(const char *path, char *errbuf, size_t errlen)
 			    path, strerror(errno));
 			return M2M_ERR_STORE;
 		}
-		if (st.st_size != 0 && !file_magic_ok(path)) {
+		if (st.st_size == 0) {
+			/* a store is never empty: it is born whole (below) */
+			errbuf_set(errbuf, errlen, "store %s: empty file (0 "
+			    "bytes), not a store: truncated? restore it from "
+			    "a backup, or remove it to start a new store",
+			    path);
+			return M2M_ERR_STORE_CORRUPT;
+		}
+		if (!file_magic_ok(path)) {
 			errbuf_set(errbuf, errlen,
 			    "store %s: not an SQLite database", path);
 			return M2M_ERR_STORE_CORRUPT;
@@ -460,17 +467,6 @@ open_precheck(const char *path, char *errbuf, size_t errlen)
 		e = errno;
 		errbuf_set(errbuf, errlen, "store %s: directory %s not "
 		    "writable (WAL needs it): %s", path, dir, strerror(e));
-		return errno_readonly(e) ? M2M_ERR_STORE_READONLY :
-		    M2M_ERR_STORE;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd >= 0)
-		close(fd);
-	else if (errno != EEXIST) {
-		e = errno;
-		errbuf_set(errbuf, errlen, "store %s: cannot create: %s", path,
-		    strerror(e));
 		return errno_readonly(e) ? M2M_ERR_STORE_READONLY :
 		    M2M_ERR_STORE;
 	}
@@ -620,6 +616,77 @@ open_init(sqlite3 *db, const char *path, char *errbuf, size_t errlen)
 	return r;
 }
 
+static int open_init(sqlite3 *, const char *, char *, size_t);
+
+/*
+ * A missing store is made whole beside path (mode 0600: the file holds PIN
+ * verifiers), WAL mode and schema in it, then linked to path, so that path
+ * never names an empty file: an empty one is a damaged store (open_precheck)
+ * and not one being created.  Another process linking first wins; its store
+ * is used.  0 or an M2M_ERR_* with errbuf filled.
+ */
+static int
+store_create(const char *path, char *errbuf, size_t errlen)
+{
+	char tmp[PATH_MAX], side[PATH_MAX + 8];
+	sqlite3 *db = NULL;
+	int fd, e, r = M2M_ERR_STORE, rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.new-XXXXXX", path) >=
+	    (int)sizeof(tmp)) {
+		errbuf_set(errbuf, errlen, "store %s: path too long", path);
+		return M2M_ERR_STORE;
+	}
+	if ((fd = mkstemp(tmp)) < 0) {
+		e = errno;
+		errbuf_set(errbuf, errlen, "store %s: cannot create: %s", path,
+		    strerror(e));
+		return errno_readonly(e) ? M2M_ERR_STORE_READONLY :
+		    M2M_ERR_STORE;
+	}
+	close(fd);
+	rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = m2m_err_from_sqlite(rc);
+		errbuf_set(errbuf, errlen, "store %s: cannot create %s: %s",
+		    path, tmp, sqlite3_errstr(rc));
+		goto out;
+	}
+	if ((r = open_init(db, tmp, errbuf, errlen)) != 0)
+		goto out;
+	/* everything in the main file before it gets its name */
+	if ((rc = sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+	    NULL, NULL)) != SQLITE_OK) {
+		r = m2m_err_from_sqlite(rc);
+		errbuf_set(errbuf, errlen, "store %s: checkpoint: %s", path,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = sqlite3_close(db);
+	db = NULL;
+	if (rc != SQLITE_OK) {
+		r = m2m_err_from_sqlite(rc);
+		goto out;
+	}
+	if (link(tmp, path) != 0 && errno != EEXIST) {
+		e = errno;
+		errbuf_set(errbuf, errlen, "store %s: cannot create: %s", path,
+		    strerror(e));
+		r = errno_readonly(e) ? M2M_ERR_STORE_READONLY : M2M_ERR_STORE;
+		goto out;
+	}
+	r = 0;
+ out:
+	sqlite3_close(db);
+	(void)unlink(tmp);
+	snprintf(side, sizeof(side), "%s-wal", tmp);
+	(void)unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", tmp);
+	(void)unlink(side);
+	return r;
+}
+
 /* see store.h */
 int
 m2m_store_open(const char *path, struct m2m_store **ret, char *errbuf,
@@ -643,6 +710,9 @@ m2m_store_open(const char *path, struct m2m_store **ret, char *errbuf,
 	/* the reason goes to the log as well as to the caller */
 	why[0] = '\0';
 	if ((r = open_precheck(path, why, sizeof(why))) != 0)
+		goto out;
+	if (access(path, F_OK) != 0 && errno == ENOENT &&
+	    (r = store_create(path, why, sizeof(why))) != 0)
 		goto out;
 	r = M2M_ERR_NO_MEMORY;
 	if ((s = calloc(1, sizeof(*s))) == NULL ||

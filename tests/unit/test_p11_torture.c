@@ -174,6 +174,33 @@ op_create_token(CK_OBJECT_HANDLE *made)
 }
 
 static CK_RV
+op_create_long_hmac(CK_OBJECT_HANDLE *made)
+{
+	uint8_t v[131];
+
+	/* RFC 4231 test case 6's key: kept as SHA-256(K) and SHA-512(K) */
+	memset(v, 0xaa, sizeof(v));
+	return p11c_import_ex(S, 0, "long-hmac", CKK_GENERIC_SECRET, v,
+	    sizeof(v), CK_TRUE, NULL, 0, made);
+}
+
+static CK_RV
+op_create_data(CK_OBJECT_HANDLE *made)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL tr = CK_TRUE;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_TOKEN, &tr, sizeof(tr) },
+		{ CKA_APPLICATION, "torture-app", 11 },
+		{ CKA_VALUE, "torture data", 12 },
+	};
+
+	*made = CK_INVALID_HANDLE;
+	return F->C_CreateObject(S, t, 4, made);
+}
+
+static CK_RV
 op_kpsa_token(CK_OBJECT_HANDLE *made)
 {
 	CK_BBOOL tr = CK_TRUE;
@@ -328,6 +355,8 @@ op_destroy(CK_OBJECT_HANDLE *made)
 
 static const struct scen scens[] = {
 	{ "create_token_key", NULL, op_create_token, undo_destroy },
+	{ "create_long_hmac_key", NULL, op_create_long_hmac, undo_destroy },
+	{ "create_data_object", NULL, op_create_data, undo_destroy },
 	{ "derive_kpsa_default_label", NULL, op_kpsa_token, undo_destroy },
 	{ "derive_km_nfkc", NULL, op_km_nfkc, undo_destroy },
 	{ "derive_e2e_master", NULL, op_e2e_master, undo_destroy },

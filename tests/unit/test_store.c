@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -391,6 +392,43 @@ test_not_a_database(void **state)
 		assert_null(s);
 		assert_non_null(strstr(err, f->path));
 	}
+}
+
+/*
+ * A store truncated to 0 bytes is refused, not taken for a new store, and
+ * left as it is; a missing one is created whole, with no file left beside.
+ */
+static void
+test_empty_file(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s = NULL;
+	struct stat st;
+	char err[512] = "";
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	write_file(f->path, (const uint8_t *)"", 0);
+	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+	    M2M_ERR_STORE_CORRUPT);
+	assert_null(s);
+	assert_non_null(strstr(err, f->path));
+	assert_non_null(strstr(err, "empty file (0 bytes), not a store"));
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	/* removed, it is created again: whole, owner only */
+	assert_int_equal(unlink(f->path), 0);
+	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)), 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true(st.st_size > 0);
+	assert_int_equal(st.st_mode & 077, 0);
+	m2m_store_close(s);
+	assert_non_null(d = opendir(f->dir));
+	while ((e = readdir(d)) != NULL)
+		n += strstr(e->d_name, ".new-") != NULL;
+	closedir(d);
+	assert_int_equal(n, 0);
 }
 
 static void
@@ -1178,6 +1216,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_database, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_empty_file, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_missing_directory, setup,
 		    teardown),
