@@ -11,13 +11,21 @@
  * unwrap it as a readable session object, read it into locked memory for
  * that one call and destroy the object (level T).
  */
+#define _GNU_SOURCE	/* secure_getenv */
+#include <sys/file.h>
+#include <sys/stat.h>
+
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -48,6 +56,9 @@ struct module {
 
 static pthread_mutex_t	 modules_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct module	*modules;
+
+/* Serialises the wrapping key's setup in this process; see setup_lock(). */
+static pthread_mutex_t	 setup_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* A wrapping key of the token, named by its CKA_ID in every blob. */
 struct wrapkey {
@@ -573,19 +584,82 @@ wrapkey_setup_once(struct hsm *h, char *errbuf, size_t errlen)
 }
 
 /*
- * wrapkey_setup_once, tried again a few times when the module failed (not
- * for a refused PIN or a missing token): SoftHSM2 answers
- * CKR_GENERAL_ERROR, or does not find a key just created, while another
- * thread or process writes the same fresh token.
+ * The lock that makes "find the wrapping key, else create it" one step for
+ * every m2mtoken of this user: setup_mutex in this process, and flock(2)
+ * on $XDG_RUNTIME_DIR/m2mtoken-hsm.lock (else /tmp/m2mtoken-hsm-<uid>.lock)
+ * between processes (a file description per call, so threads exclude each
+ * other too).  Why: SoftHSM2 2.6.1 re-reads a token object's file when the
+ * token changed, and a key that another thread or process is generating
+ * or destroying at that moment makes C_GenerateKey, C_GetAttributeValue
+ * and even a later C_WrapKey with our own wrapping key fail with
+ * CKR_GENERAL_ERROR (test_two_opens_race: one open in ten under load
+ * before this lock).  With the lock, the second opener finds the first
+ * one's complete key and writes nothing.  Returns the descriptor to give
+ * to setup_unlock(), or -1 when no lock file is usable (then only threads
+ * are serialised, and the retries and "smallest CKA_ID wins" remain).
+ */
+static int
+setup_lock(struct hsm *h)
+{
+	const char *dir = secure_getenv("XDG_RUNTIME_DIR");
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, n;
+
+	pthread_mutex_lock(&setup_mutex);
+	if (dir != NULL && dir[0] == '/')
+		n = snprintf(path, sizeof(path), "%s/m2mtoken-hsm.lock", dir);
+	else
+		n = snprintf(path, sizeof(path), "/tmp/m2mtoken-hsm-%lu.lock",
+		    (unsigned long)geteuid());
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1) {
+		m2m_debug("HSM token '%s': lock file %s: %s", h->label, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid()) {
+		m2m_debug("HSM token '%s': lock file %s is not ours: not "
+		    "used", h->label, path);
+		close(fd);
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static void
+setup_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);	/* drops the flock */
+	pthread_mutex_unlock(&setup_mutex);
+}
+
+/*
+ * wrapkey_setup_once under setup_lock(), tried again a few times when the
+ * module failed (not for a refused PIN or a missing token): another
+ * program writing the same token can still make SoftHSM2 answer
+ * CKR_GENERAL_ERROR, or not find a key just created.
  */
 static int
 wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
 {
 	struct timespec ts;
-	int attempt, r;
+	int attempt, fd, r;
 
 	for (attempt = 1;; attempt++) {
+		fd = setup_lock(h);
 		r = wrapkey_setup_once(h, errbuf, errlen);
+		setup_unlock(fd);
 		if (r != M2M_ERR_BACKEND || attempt == M2M_HSM_WRAPKEY_TRIES)
 			return r;
 		m2m_debug("HSM token '%s': wrapping key setup failed "

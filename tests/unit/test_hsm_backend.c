@@ -32,6 +32,7 @@
 #include "backend.h"
 #include "conf.h"
 #include "err.h"
+#include "log.h"
 #include "secret.h"
 #include "support_softhsm.h"
 #include "../../hsm/hsm.h"
@@ -1933,17 +1934,24 @@ racer_run(void *arg)
 	struct racer *x = arg;
 
 	(void)pthread_barrier_wait(x->start);
-	if ((x->r = ops->open(x->conf, &x->be, x->err, sizeof(x->err))) == 0)
-		x->r = ops->wrap(x->be, M2M_KIND_HMAC, key, 32, &x->blob,
-		    &x->bloblen);
+	if ((x->r = ops->open(x->conf, &x->be, x->err, sizeof(x->err))) != 0)
+		return NULL;
+	/* wrap() has no message of its own: say which step failed */
+	if ((x->r = ops->wrap(x->be, M2M_KIND_HMAC, key, 32, &x->blob,
+	    &x->bloblen)) != 0)
+		snprintf(x->err, sizeof(x->err), "opened, then wrap failed");
 	return NULL;
 }
 
 /*
  * Two backends open a fresh token at the same moment (the core prevents
  * this with a store transaction; this is the backend's own defence).
- * Both succeed, and each one's blobs open in the other: usually one key is
- * left, two when each committed to its own before seeing the other's.
+ * Both succeed, each one's blobs open in the other, and exactly one
+ * wrapping key is made: the setup lock (hsm.c, setup_lock) lets the second
+ * opener find the first one's key.  Without it, SoftHSM2 failed a
+ * C_WrapKey with CKR_GENERAL_ERROR while the other thread was generating
+ * or destroying its competing key (one run in ten under stress -c 2), and
+ * two keys were left in some rounds of almost every run.
  */
 static void
 test_two_opens_race(void **state)
@@ -1959,7 +1967,7 @@ test_two_opens_race(void **state)
 	pthread_t t[2];
 	struct p11 p;
 	CK_ULONG n;
-	int round, c, d, bad, ones = 0;
+	int round, c, d, bad;
 
 	ref_hmac(M2M_HASH_SHA256, key, 32, msg, sizeof(msg), want);
 	for (round = 0; round < 10; round++) {
@@ -2007,11 +2015,8 @@ test_two_opens_race(void **state)
 		p11_open(&p, label);
 		n = p11_wrapkeys(&p, found, 8);
 		p11_close(&p);
-		assert_true(n == 1 || n == 2);
-		ones += n == 1;
+		assert_int_equal(n, 1);
 	}
-	print_message("threads: one wrapping key left in %d of 10 rounds\n",
-	    ones);
 }
 
 /*
@@ -2191,5 +2196,9 @@ main(void)
 #undef T
 	};
 
+	(void)m2m_log_from_env();	/* M2MTOKEN_LOG_LEVEL=debug */
+	/* M2M_TEST_FILTER=test_two_opens*: run only the matching tests */
+	if (getenv("M2M_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("M2M_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
