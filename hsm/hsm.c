@@ -2020,6 +2020,28 @@ hsm_forget(void *impl, uint64_t id)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/*
+ * see backend.h
+ *
+ * The working copies are public session objects of our session: any code
+ * of the process could use them, and SoftHSM2 keeps their values in its
+ * memory, until they are destroyed.  A logout of the module (the core's
+ * flush) destroys them all; the next use unwraps again.
+ */
+static void
+hsm_flush(void *impl)
+{
+	struct hsm *h = impl;
+	CK_OBJECT_HANDLE obj;
+
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	while ((obj = m2m_hsm_cache_pop(h->cache)) != CK_INVALID_HANDLE)
+		destroy(h, obj);
+	pthread_mutex_unlock(&h->lock);
+}
+
 /* see backend.h */
 static void
 hsm_stats(void *impl, struct m2m_backend_stats *ret)
@@ -2045,6 +2067,7 @@ const struct m2m_backend_ops m2m_hsm_backend_ops = {
 	.reveal = hsm_reveal,
 	.random = hsm_random,
 	.forget = hsm_forget,
+	.flush = hsm_flush,
 	.stats = hsm_stats,
 	.pin_seal = NULL,	/* the HSM's own login guards its keys */
 	.pin_check = NULL,

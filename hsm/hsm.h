@@ -166,6 +166,11 @@ int	m2m_hsm_cache_put(struct m2m_hsm_cache *c, uint64_t id,
 	    CK_OBJECT_HANDLE *ret_drop);
 /* Drop id: its handle (to be destroyed), or CK_INVALID_HANDLE if absent. */
 CK_OBJECT_HANDLE m2m_hsm_cache_remove(struct m2m_hsm_cache *c, uint64_t id);
+/*
+ * Drop the least recently used entry: its handle (to be destroyed), or
+ * CK_INVALID_HANDLE when the cache is empty.
+ */
+CK_OBJECT_HANDLE m2m_hsm_cache_pop(struct m2m_hsm_cache *c);
 /* Drop every entry without handing handles back (the session is gone). */
 void	m2m_hsm_cache_clear(struct m2m_hsm_cache *c);
 /* Entries held now. */

@@ -129,6 +129,12 @@ struct m2m_backend_ops {
 
 	/* Drop any cached handle for id (object destroyed). */
 	void	(*forget)(void *impl, uint64_t id);
+	/*
+	 * Optional (NULL: nothing is held): destroy every loaded key the
+	 * backend holds in the hardware (the HSM's working copies), so that
+	 * none outlives a logout; the next use loads the key again.
+	 */
+	void	(*flush)(void *impl);
 
 	/* Counters; may be NULL. */
 	void	(*stats)(void *impl, struct m2m_backend_stats *ret);

@@ -129,6 +129,15 @@ m2m_core_backend(struct m2m_core *c)
 }
 
 /* see core.h */
+void
+m2m_core_flush(struct m2m_core *c)
+{
+	if (c == NULL || c->be.ops == NULL || c->be.ops->flush == NULL)
+		return;
+	c->be.ops->flush(c->be.impl);
+}
+
+/* see core.h */
 const struct m2m_conf *
 m2m_core_conf(struct m2m_core *c)
 {

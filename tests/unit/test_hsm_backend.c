@@ -1702,6 +1702,55 @@ use_two_keys(struct fx *fx, struct m2m_keyref *ref, struct m2m_keyref *aref)
 	ref_free(&r);
 }
 
+/* Session secret keys of the backing token, as another party sees them. */
+static CK_ULONG
+p11_session_keys(void)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE q[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &ck_f, 1 },
+	};
+	CK_OBJECT_HANDLE found[16];
+	CK_ULONG n = 0;
+	struct p11 p;
+
+	p11_open(&p, LABEL);
+	assert_int_equal(p.fl->C_FindObjectsInit(p.s, q, 2), CKR_OK);
+	assert_int_equal(p.fl->C_FindObjects(p.s, found, 16, &n), CKR_OK);
+	assert_int_equal(p.fl->C_FindObjectsFinal(p.s), CKR_OK);
+	p11_close(&p);
+	return n;
+}
+
+/*
+ * flush() (the core calls it at a logout) destroys every working copy in
+ * the backing token; the keys work again afterwards, unwrapped anew.
+ */
+static void
+test_flush(void **state)
+{
+	struct fx *fx = *state;
+	struct m2m_keyref ref, aref;
+	struct m2m_backend_stats a, b;
+	uint8_t key[32] = { 1, 2, 3 }, msg[] = "op", want[32];
+
+	open_be(fx);
+	use_two_keys(fx, &ref, &aref);
+	assert_int_equal(p11_session_keys(), 2);
+	ops->flush(fx->be);
+	assert_int_equal(p11_session_keys(), 0);
+	ops->flush(fx->be);		/* nothing left: no harm */
+	ops->flush(NULL);
+	a = stats(fx->be);
+	ref_hmac(M2M_HASH_SHA256, key, 32, msg, sizeof(msg), want);
+	hmac_check(fx->be, &ref, M2M_HASH_SHA256, msg, sizeof(msg), want);
+	b = stats(fx->be);
+	assert_int_equal(b.loads - a.loads, 1);
+	assert_int_equal(p11_session_keys(), 1);
+	ref_free(&ref);
+	ref_free(&aref);
+}
+
 /*
  * The wrapping key's setup on a fresh token is tried again when the module
  * fails (hsm.c, wrapkey_setup): with C_GenerateKey failing 3 times (the
@@ -2491,6 +2540,7 @@ main(void)
 		T(test_threads),
 		T(test_wrapkey_in_hsm),
 		T(test_op_objects),
+		T(test_flush),
 		T(test_second_open_reuses_key),
 		T(test_smallest_wrapkey_wins),
 		T(test_blob_names_its_wrapkey),
