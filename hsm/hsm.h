@@ -14,7 +14,7 @@
 #include "backend.h"
 
 /*
- * Blob layout, version 1 (every blob but those of version 2 below):
+ * Blob layout, version 1 (every blob but those of versions 2 and 3 below):
  *
  *   offset 0  4 bytes  magic "M2MH"
  *          4  1 byte   version (1)
