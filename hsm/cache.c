@@ -244,6 +244,15 @@ m2m_hsm_cache_remove(struct m2m_hsm_cache *c, uint64_t id)
 }
 
 /* see hsm.h */
+CK_OBJECT_HANDLE
+m2m_hsm_cache_pop(struct m2m_hsm_cache *c)
+{
+	if (c == NULL || c->tail == NIL)
+		return CK_INVALID_HANDLE;
+	return drop(c, c->tail);
+}
+
+/* see hsm.h */
 void
 m2m_hsm_cache_clear(struct m2m_hsm_cache *c)
 {

@@ -3,21 +3,33 @@
  * See backend.h for the contract and hsm.h for the blob format.
  *
  * One RW session per backend, logged in as the user, serialised by one
- * mutex.  Keys are wrapped with CKM_AES_KEY_WRAP_PAD under one AES-256
- * token key ("m2mtoken-wrap": sensitive, never extractable, generated in
- * the HSM).  To use a key it is unwrapped into a session object that is
- * sensitive and not extractable (assurance level H) and kept in an LRU of
- * loaded handles.  reveal() and hmac_keymsg() need the value itself: they
- * unwrap it as a readable session object, read it into locked memory for
- * that one call and destroy the object (level T).
+ * mutex.  Keys are wrapped with CKM_AES_KEY_WRAP_PAD under an AES-256
+ * token key generated in the HSM (sensitive, never extractable):
+ * "m2mtoken-wrap", whose CKA_UNWRAP_TEMPLATE lets its blobs unwrap only
+ * into sensitive, non-extractable objects, or, for the keys the core may
+ * reveal (wrap_readable()), "m2mtoken-wrap-readable", without one.  To use
+ * a key it is unwrapped into a session object that is sensitive and not
+ * extractable (assurance level H) and kept in an LRU of loaded handles.
+ * hmac_keymsg() hashes the key inside the HSM (C_DigestKey, level H);
+ * only for blobs of the readable key do reveal() and hmac_keymsg() unwrap
+ * a readable session object, read it into locked memory for that one call
+ * and destroy the object (level T).
  */
+#define _GNU_SOURCE	/* secure_getenv */
+#include <sys/file.h>
+#include <sys/stat.h>
+
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -49,10 +61,20 @@ struct module {
 static pthread_mutex_t	 modules_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct module	*modules;
 
+/* Serialises the wrapping key's setup in this process; see setup_lock(). */
+static pthread_mutex_t	 setup_mutex = PTHREAD_MUTEX_INITIALIZER;
+
 /* A wrapping key of the token, named by its CKA_ID in every blob. */
 struct wrapkey {
 	uint8_t			 id[M2M_HSM_WRAP_ID_LEN];
 	CK_OBJECT_HANDLE	 handle;
+};
+
+/* The token's wrapping keys under one label, by CKA_ID. */
+struct wrapkeys {
+	struct wrapkey		 k[M2M_HSM_WRAPKEYS_MAX];
+	size_t			 n;
+	size_t			 cur;		/* the entry new blobs use */
 };
 
 struct hsm {
@@ -66,9 +88,9 @@ struct hsm {
 	struct m2m_secret	*pin;		/* kept to log in again */
 	int			 connected;
 	CK_SESSION_HANDLE	 session;
-	struct wrapkey		 wk[M2M_HSM_WRAPKEYS_MAX];	/* by CKA_ID */
-	size_t			 nwk;
-	size_t			 cur;		/* wk[] entry new blobs use */
+	struct wrapkeys		 wk;		/* M2M_HSM_WRAP_LABEL */
+	struct wrapkeys		 rk;		/* ..._LABEL_READABLE */
+	int			 legacy_logged;	/* see wrapkey_find() */
 	int			 unwrap_pads;	/* see probe_unwrap_padding() */
 	int			 private_ops;	/* see unwrap() */
 	size_t			 gcm_iv_max;	/* see probe_gcm_long_iv() */
@@ -88,6 +110,7 @@ struct blob {
 	const uint8_t		*wrapped;
 	size_t			 wrappedlen;
 	const uint8_t		*prehash;	/* wrapped SHA-256(key), or NULL */
+	const uint8_t		*msgform;	/* message form, or NULL */
 };
 
 /*
@@ -105,6 +128,22 @@ static uint8_t		 empty[1];	/* a non-NULL pointer for 0 bytes */
 
 #define ATTR(t, p, l)	{ (t), (void *)(p), (l) }
 #define ATTR_BOOL(t, v)	ATTR((t), (v) ? &ck_true : &ck_false, sizeof(CK_BBOOL))
+
+/*
+ * CKA_UNWRAP_TEMPLATE of the wrapping key M2M_HSM_WRAP_LABEL: whoever
+ * unwraps one of its blobs, with any template, gets a sensitive key that
+ * never becomes extractable and cannot wrap, unwrap or derive (SoftHSM2
+ * 2.6.1 answers CKR_TEMPLATE_INCONSISTENT to a template that does not
+ * repeat these values, test_unwrap_template_enforced).
+ */
+static CK_ATTRIBUTE	 strict_unwrap[] = {
+	ATTR_BOOL(CKA_SENSITIVE, 1),
+	ATTR_BOOL(CKA_EXTRACTABLE, 0),
+	ATTR_BOOL(CKA_WRAP, 0),
+	ATTR_BOOL(CKA_UNWRAP, 0),
+	ATTR_BOOL(CKA_DERIVE, 0),
+};
+#define STRICT_UNWRAP_N	(sizeof(strict_unwrap) / sizeof(strict_unwrap[0]))
 
 static void seterr(char *, size_t, const char *, ...)
     __attribute__((format(printf, 3, 4)));
@@ -156,6 +195,24 @@ value_len(enum m2m_key_kind kind, size_t keylen)
 	return keylen;
 }
 
+/* The 0x36 bytes in front of a key's message form (M2M_HSM_VERSION_MSG). */
+static size_t
+msg_pad(size_t keylen)
+{
+	return (8 - keylen % 8) % 8;
+}
+
+/*
+ * 1 when no HSM object holds an HMAC key of keylen bytes exactly as it
+ * is, so that a message form is needed: stored zero padded (value_len),
+ * or of a length that RFC 5649 unwrapping may leave padded.
+ */
+static int
+msgform_needed(size_t keylen)
+{
+	return keylen < M2M_HSM_HMAC_PAD || keylen % 8 != 0;
+}
+
 static CK_MECHANISM_TYPE
 hmac_mech(enum m2m_hash hash)
 {
@@ -164,6 +221,27 @@ hmac_mech(enum m2m_hash hash)
 	case M2M_HASH_SHA384:	return CKM_SHA384_HMAC;
 	case M2M_HASH_SHA512:	return CKM_SHA512_HMAC;
 	default:		return CKM_VENDOR_DEFINED;
+	}
+}
+
+static CK_MECHANISM_TYPE
+digest_mech(enum m2m_hash hash)
+{
+	switch (hash) {
+	case M2M_HASH_SHA256:	return CKM_SHA256;
+	case M2M_HASH_SHA384:	return CKM_SHA384;
+	case M2M_HASH_SHA512:	return CKM_SHA512;
+	default:		return CKM_VENDOR_DEFINED;
+	}
+}
+
+static const EVP_MD *
+hash_md(enum m2m_hash hash)
+{
+	switch (hash) {
+	case M2M_HASH_SHA256:	return EVP_sha256();
+	case M2M_HASH_SHA384:	return EVP_sha384();
+	default:		return EVP_sha512();
 	}
 }
 
@@ -277,8 +355,8 @@ disconnect(struct hsm *h)
 	m2m_hsm_cache_clear(h->cache);
 	(void)P11(h, C_CloseSession)(h->session);
 	h->session = CK_INVALID_HANDLE;
-	h->nwk = 0;
-	h->cur = 0;
+	h->wk.n = h->wk.cur = 0;
+	h->rk.n = h->rk.cur = 0;
 	h->connected = 0;
 }
 
@@ -390,27 +468,75 @@ wrapkey_insert(struct wrapkey *t, size_t *n, const struct wrapkey *k)
 }
 
 /*
- * Read every wrapping key of the token into h->wk, smallest CKA_ID first.
- * A key under our label that could leak (extractable, not sensitive), is
- * not an AES-256 wrap/unwrap key or has no 16-byte CKA_ID is never used,
- * and said so in the log: nothing is wrapped with it and no blob naming it
- * opens.  (A key another thread is creating can look like that for a
- * moment; it is picked up by the next load.)  h->cur keeps naming the
- * same key when it is still there, else 0.
+ * 1 when the wrapping key's CKA_UNWRAP_TEMPLATE holds every attribute of
+ * strict_unwrap[] with its value.  Read as SoftHSM2 2.6.1 answers it: a
+ * size query gives 0, a first call with empty entries fills in their
+ * types and lengths, a second one their values.
  */
 static int
-wrapkey_load(struct hsm *h)
+wrapkey_forces(struct hsm *h, CK_OBJECT_HANDLE key)
 {
+	CK_ATTRIBUTE t[2 * STRICT_UNWRAP_N], a;
+	CK_BBOOL v[2 * STRICT_UNWRAP_N];
+	size_t i, j, n, ok = 0;
+
+	memset(t, 0, sizeof(t));
+	memset(v, 0xff, sizeof(v));
+	a.type = CKA_UNWRAP_TEMPLATE;
+	a.pValue = t;
+	a.ulValueLen = sizeof(t);
+	if (P11(h, C_GetAttributeValue)(h->session, key, &a, 1) != CKR_OK ||
+	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return 0;
+	n = a.ulValueLen / sizeof(t[0]);
+	if (n > sizeof(t) / sizeof(t[0]))
+		n = sizeof(t) / sizeof(t[0]);
+	for (i = 0; i < n; i++) {
+		if (t[i].ulValueLen == sizeof(CK_BBOOL))
+			t[i].pValue = &v[i];
+	}
+	a.ulValueLen = n * sizeof(t[0]);
+	if (n == 0 ||
+	    P11(h, C_GetAttributeValue)(h->session, key, &a, 1) != CKR_OK)
+		return 0;
+	for (j = 0; j < STRICT_UNWRAP_N; j++) {
+		for (i = 0; i < n; i++) {
+			if (t[i].type == strict_unwrap[j].type &&
+			    t[i].pValue == &v[i] &&
+			    v[i] == *(CK_BBOOL *)strict_unwrap[j].pValue) {
+				ok++;
+				break;
+			}
+		}
+	}
+	return ok == STRICT_UNWRAP_N;
+}
+
+/*
+ * Find the token's wrapping keys under one label (readable: the readable
+ * one) into t[0..*ret_n), smallest CKA_ID first.  A key under our label
+ * that could leak (extractable, not sensitive), is not an AES-256
+ * wrap/unwrap key or has no 16-byte CKA_ID is never used, and said so in
+ * the log: nothing is wrapped with it and no blob naming it opens.  (A
+ * key another thread is creating can look like that for a moment; it is
+ * picked up by the next load.)  The same for an M2M_HSM_WRAP_LABEL key
+ * whose unwrap template does not force strict_unwrap[]: one made by a
+ * module before that template existed, whose blobs anyone logged in to
+ * the token could unwrap into readable keys (said once per backend).
+ */
+static int
+wrapkey_find(struct hsm *h, int readable, struct wrapkey *t, size_t *ret_n)
+{
+	const char *label = readable ? M2M_HSM_WRAP_LABEL_READABLE :
+	    M2M_HSM_WRAP_LABEL;
 	CK_ATTRIBUTE tmpl[] = {
 		ATTR(CKA_CLASS, &ck_secret, sizeof(ck_secret)),
 		ATTR(CKA_KEY_TYPE, &ck_aes, sizeof(ck_aes)),
 		ATTR_BOOL(CKA_TOKEN, 1),
-		ATTR(CKA_LABEL, M2M_HSM_WRAP_LABEL,
-		    sizeof(M2M_HSM_WRAP_LABEL) - 1),
+		ATTR(CKA_LABEL, label, strlen(label)),
 	};
 	CK_OBJECT_HANDLE found[M2M_HSM_WRAPKEYS_MAX];
-	struct wrapkey t[M2M_HSM_WRAPKEYS_MAX], k;
-	uint8_t curid[M2M_HSM_WRAP_ID_LEN];
+	struct wrapkey k;
 	CK_BBOOL ext, sens, wrap, unwrap;
 	CK_ULONG n = 0, i, len;
 	CK_ATTRIBUTE a[] = {
@@ -421,7 +547,7 @@ wrapkey_load(struct hsm *h)
 		ATTR(CKA_VALUE_LEN, &len, sizeof(len)),
 		ATTR(CKA_ID, k.id, sizeof(k.id)),
 	};
-	size_t nt = 0, j;
+	size_t nt = 0;
 	CK_RV rv;
 	int r;
 
@@ -453,33 +579,77 @@ wrapkey_load(struct hsm *h)
 			m2m_error("HSM token '%s': ignoring a key labelled "
 			    "'%s' that is not a sensitive, non-extractable "
 			    "AES-256 wrapping key with a %d-byte CKA_ID",
-			    h->label, M2M_HSM_WRAP_LABEL, M2M_HSM_WRAP_ID_LEN);
+			    h->label, label, M2M_HSM_WRAP_ID_LEN);
+			continue;
+		}
+		if (!readable && !wrapkey_forces(h, found[i])) {
+			if (!h->legacy_logged)
+				m2m_error("HSM token '%s': ignoring the "
+				    "wrapping key '%s' made without "
+				    "CKA_UNWRAP_TEMPLATE (an older m2mtoken): "
+				    "anyone logged in to this token can "
+				    "unwrap its blobs into readable keys.  "
+				    "Keys wrapped by it do not open; "
+				    "provision them again, then destroy it "
+				    "(docs/operations.md)", h->label, label);
+			h->legacy_logged = 1;
 			continue;
 		}
 		k.handle = found[i];
 		wrapkey_insert(t, &nt, &k);
 	}
-	if (h->nwk > 0)
-		memcpy(curid, h->wk[h->cur].id, sizeof(curid));
-	memcpy(h->wk, t, nt * sizeof(t[0]));
-	for (j = 0; j < nt && h->nwk > 0; j++) {
+	*ret_n = nt;
+	return 0;
+}
+
+/* Replace ks with t[0..nt); ks->cur keeps naming the same key, else 0. */
+static void
+wrapkey_adopt(struct wrapkeys *ks, const struct wrapkey *t, size_t nt)
+{
+	uint8_t curid[M2M_HSM_WRAP_ID_LEN];
+	size_t j;
+
+	if (ks->n > 0)
+		memcpy(curid, ks->k[ks->cur].id, sizeof(curid));
+	for (j = 0; j < nt && ks->n > 0; j++) {
 		if (memcmp(t[j].id, curid, sizeof(curid)) == 0)
 			break;
 	}
-	h->cur = j < nt ? j : 0;
-	h->nwk = nt;
+	memcpy(ks->k, t, nt * sizeof(t[0]));
+	ks->cur = ks->n > 0 && j < nt ? j : 0;
+	ks->n = nt;
+}
+
+/* Read every wrapping key of the token (both labels) into h->wk, h->rk. */
+static int
+wrapkey_load(struct hsm *h)
+{
+	struct wrapkey t[M2M_HSM_WRAPKEYS_MAX];
+	size_t nt = 0;
+	int r;
+
+	if ((r = wrapkey_find(h, 0, t, &nt)) != 0)
+		return r;
+	wrapkey_adopt(&h->wk, t, nt);
+	if ((r = wrapkey_find(h, 1, t, &nt)) != 0)
+		return r;
+	wrapkey_adopt(&h->rk, t, nt);
 	return 0;
 }
 
 /*
- * A new wrapping key, generated inside the HSM.  Its CKA_ID is the
- * creation time (big-endian nanoseconds) followed by 8 random bytes, so
- * that "smallest CKA_ID wins" mostly means "first created wins" when two
- * processes race on a fresh token.
+ * A new wrapping key (readable: M2M_HSM_WRAP_LABEL_READABLE, without an
+ * unwrap template; else M2M_HSM_WRAP_LABEL with strict_unwrap[]),
+ * generated inside the HSM.  Its CKA_ID is the creation time (big-endian
+ * nanoseconds) followed by 8 random bytes, so that "smallest CKA_ID wins"
+ * mostly means "first created wins" when two processes race on a fresh
+ * token.
  */
 static int
-wrapkey_generate(struct hsm *h, CK_OBJECT_HANDLE *ret_key)
+wrapkey_generate(struct hsm *h, int readable, CK_OBJECT_HANDLE *ret_key)
 {
+	const char *label = readable ? M2M_HSM_WRAP_LABEL_READABLE :
+	    M2M_HSM_WRAP_LABEL;
 	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
 	CK_ULONG keylen = 32;
 	uint8_t id[M2M_HSM_WRAP_ID_LEN];
@@ -487,8 +657,7 @@ wrapkey_generate(struct hsm *h, CK_OBJECT_HANDLE *ret_key)
 		ATTR(CKA_CLASS, &ck_secret, sizeof(ck_secret)),
 		ATTR(CKA_KEY_TYPE, &ck_aes, sizeof(ck_aes)),
 		ATTR(CKA_VALUE_LEN, &keylen, sizeof(keylen)),
-		ATTR(CKA_LABEL, M2M_HSM_WRAP_LABEL,
-		    sizeof(M2M_HSM_WRAP_LABEL) - 1),
+		ATTR(CKA_LABEL, label, strlen(label)),
 		ATTR(CKA_ID, id, sizeof(id)),
 		ATTR_BOOL(CKA_TOKEN, 1),
 		ATTR_BOOL(CKA_PRIVATE, 1),
@@ -501,7 +670,10 @@ wrapkey_generate(struct hsm *h, CK_OBJECT_HANDLE *ret_key)
 		ATTR_BOOL(CKA_SIGN, 0),
 		ATTR_BOOL(CKA_VERIFY, 0),
 		ATTR_BOOL(CKA_DERIVE, 0),
+		ATTR(CKA_UNWRAP_TEMPLATE, strict_unwrap,
+		    sizeof(strict_unwrap)),	/* last: not for readable */
 	};
+	CK_ULONG ntmpl = sizeof(tmpl) / sizeof(tmpl[0]) - (readable ? 1 : 0);
 	struct timespec ts;
 	uint64_t ns;
 	int i, r;
@@ -514,20 +686,22 @@ wrapkey_generate(struct hsm *h, CK_OBJECT_HANDLE *ret_key)
 	if ((r = ckr(h, P11(h, C_GenerateRandom)(h->session, id + 8,
 	    sizeof(id) - 8), M2M_HSM_OP_RANDOM)) != 0)
 		return r;
-	return ckr(h, P11(h, C_GenerateKey)(h->session, &mech, tmpl,
-	    sizeof(tmpl) / sizeof(tmpl[0]), ret_key), M2M_HSM_OP_OTHER);
+	return ckr(h, P11(h, C_GenerateKey)(h->session, &mech, tmpl, ntmpl,
+	    ret_key), M2M_HSM_OP_OTHER);
 }
 
 /*
- * Load the token's wrapping keys, creating one on first use.  New blobs
- * are wrapped with the smallest CKA_ID; every blob names its key, so a
- * blob stays usable even if two processes racing on a fresh token each
- * kept their own key (the core serialises open(), so that should not
- * happen; this is the defence if it does).
+ * Load the token's wrapping keys, creating one under the label (readable
+ * or not) on first use.  New blobs are wrapped with the smallest CKA_ID;
+ * every blob names its key, so a blob stays usable even if two processes
+ * racing on a fresh token each kept their own key (setup_lock() and the
+ * core's serialised open() prevent that; this is the defence if it
+ * happens).
  */
 static int
-wrapkey_setup_once(struct hsm *h, char *errbuf, size_t errlen)
+wrapkey_setup_once(struct hsm *h, int readable, char *errbuf, size_t errlen)
 {
+	struct wrapkeys *ks = readable ? &h->rk : &h->wk;
 	CK_OBJECT_HANDLE mine = CK_INVALID_HANDLE;
 	char b[32];
 	size_t i;
@@ -535,31 +709,31 @@ wrapkey_setup_once(struct hsm *h, char *errbuf, size_t errlen)
 
 	if ((r = wrapkey_load(h)) != 0)
 		goto fail;
-	if (h->nwk > 0)
+	if (ks->n > 0)
 		return 0;
-	if ((r = wrapkey_generate(h, &mine)) != 0)
+	if ((r = wrapkey_generate(h, readable, &mine)) != 0)
 		goto fail;
 	/* another process may have created one meanwhile */
 	if ((r = wrapkey_load(h)) != 0)
 		goto fail;
-	if (h->nwk == 0) {
+	if (ks->n == 0) {
 		/* seen with SoftHSM2 while another process writes the token */
 		seterr(errbuf, errlen, "HSM token '%s': the module does not "
 		    "find the wrapping key it has just created", h->label);
 		return M2M_ERR_BACKEND;
 	}
-	h->cur = 0;
-	if (h->wk[0].handle != mine) {
+	ks->cur = 0;
+	if (ks->k[0].handle != mine) {
 		m2m_info("HSM token '%s': another process created a wrapping "
 		    "key first; using it", h->label);
-		for (i = 1; i < h->nwk; i++) {
-			if (h->wk[i].handle != mine)
+		for (i = 1; i < ks->n; i++) {
+			if (ks->k[i].handle != mine)
 				continue;
 			if (P11(h, C_DestroyObject)(h->session, mine) ==
 			    CKR_OK) {
-				memmove(&h->wk[i], &h->wk[i + 1],
-				    (h->nwk - i - 1) * sizeof(h->wk[0]));
-				h->nwk--;
+				memmove(&ks->k[i], &ks->k[i + 1],
+				    (ks->n - i - 1) * sizeof(ks->k[0]));
+				ks->n--;
 			}
 			break;
 		}
@@ -567,25 +741,89 @@ wrapkey_setup_once(struct hsm *h, char *errbuf, size_t errlen)
 	return 0;
  fail:
 	seterr(errbuf, errlen, "HSM token '%s': cannot find or create the "
-	    "wrapping key '%s': %s (%s)", h->label, M2M_HSM_WRAP_LABEL,
+	    "wrapping key '%s': %s (%s)", h->label, readable ?
+	    M2M_HSM_WRAP_LABEL_READABLE : M2M_HSM_WRAP_LABEL,
 	    m2m_strerror(r), ckr_str(h->last_rv, b, sizeof(b)));
 	return r;
 }
 
 /*
- * wrapkey_setup_once, tried again a few times when the module failed (not
- * for a refused PIN or a missing token): SoftHSM2 answers
- * CKR_GENERAL_ERROR, or does not find a key just created, while another
- * thread or process writes the same fresh token.
+ * The lock that makes "find the wrapping key, else create it" one step for
+ * every m2mtoken of this user: setup_mutex in this process, and flock(2)
+ * on $XDG_RUNTIME_DIR/m2mtoken-hsm.lock (else /tmp/m2mtoken-hsm-<uid>.lock)
+ * between processes (a file description per call, so threads exclude each
+ * other too).  Why: SoftHSM2 2.6.1 re-reads a token object's file when the
+ * token changed, and a key that another thread or process is generating
+ * or destroying at that moment makes C_GenerateKey, C_GetAttributeValue
+ * and even a later C_WrapKey with our own wrapping key fail with
+ * CKR_GENERAL_ERROR (test_two_opens_race: one open in ten under load
+ * before this lock).  With the lock, the second opener finds the first
+ * one's complete key and writes nothing.  Returns the descriptor to give
+ * to setup_unlock(), or -1 when no lock file is usable (then only threads
+ * are serialised, and the retries and "smallest CKA_ID wins" remain).
  */
 static int
-wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
+setup_lock(struct hsm *h)
+{
+	const char *dir = secure_getenv("XDG_RUNTIME_DIR");
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, n;
+
+	pthread_mutex_lock(&setup_mutex);
+	if (dir != NULL && dir[0] == '/')
+		n = snprintf(path, sizeof(path), "%s/m2mtoken-hsm.lock", dir);
+	else
+		n = snprintf(path, sizeof(path), "/tmp/m2mtoken-hsm-%lu.lock",
+		    (unsigned long)geteuid());
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1) {
+		m2m_debug("HSM token '%s': lock file %s: %s", h->label, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid()) {
+		m2m_debug("HSM token '%s': lock file %s is not ours: not "
+		    "used", h->label, path);
+		close(fd);
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static void
+setup_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);	/* drops the flock */
+	pthread_mutex_unlock(&setup_mutex);
+}
+
+/*
+ * wrapkey_setup_once under setup_lock(), tried again a few times when the
+ * module failed (not for a refused PIN or a missing token): another
+ * program writing the same token can still make SoftHSM2 answer
+ * CKR_GENERAL_ERROR, or not find a key just created.
+ */
+static int
+wrapkey_setup(struct hsm *h, int readable, char *errbuf, size_t errlen)
 {
 	struct timespec ts;
-	int attempt, r;
+	int attempt, fd, r;
 
 	for (attempt = 1;; attempt++) {
-		r = wrapkey_setup_once(h, errbuf, errlen);
+		fd = setup_lock(h);
+		r = wrapkey_setup_once(h, readable, errbuf, errlen);
+		setup_unlock(fd);
 		if (r != M2M_ERR_BACKEND || attempt == M2M_HSM_WRAPKEY_TRIES)
 			return r;
 		m2m_debug("HSM token '%s': wrapping key setup failed "
@@ -597,19 +835,27 @@ wrapkey_setup(struct hsm *h, char *errbuf, size_t errlen)
 }
 
 /*
- * The wrapping key a blob names.  A key we do not know may have been made
- * by another process since we loaded ours: search the token once more.
+ * The wrapping key a blob names, and *ret_readable: 1 for the readable
+ * one.  A key we do not know may have been made by another process since
+ * we loaded ours: search the token once more.
  */
 static int
-wrapkey_lookup(struct hsm *h, const uint8_t *id, CK_OBJECT_HANDLE *ret)
+wrapkey_lookup(struct hsm *h, const uint8_t *id, CK_OBJECT_HANDLE *ret,
+    int *ret_readable)
 {
+	struct wrapkeys *ks;
 	size_t i;
-	int pass, r;
+	int pass, rd, r;
 
 	for (pass = 0; pass < 2; pass++) {
-		for (i = 0; i < h->nwk; i++) {
-			if (memcmp(h->wk[i].id, id, M2M_HSM_WRAP_ID_LEN) == 0) {
-				*ret = h->wk[i].handle;
+		for (rd = 0; rd < 2; rd++) {
+			ks = rd ? &h->rk : &h->wk;
+			for (i = 0; i < ks->n; i++) {
+				if (memcmp(ks->k[i].id, id,
+				    M2M_HSM_WRAP_ID_LEN) != 0)
+					continue;
+				*ret = ks->k[i].handle;
+				*ret_readable = rd;
 				return 0;
 			}
 		}
@@ -632,7 +878,7 @@ static void
 probe_unwrap_padding(struct hsm *h)
 {
 	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
-	CK_OBJECT_HANDLE wk = h->wk[h->cur].handle;
+	CK_OBJECT_HANDLE wk = h->wk.k[h->wk.cur].handle;
 	uint8_t probe = 0x5a, wrapped[M2M_HSM_WRAPPED_MIN];
 	CK_ULONG wlen = sizeof(wrapped), vlen = 0;
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE, back = CK_INVALID_HANDLE;
@@ -642,9 +888,20 @@ probe_unwrap_padding(struct hsm *h)
 		ATTR_BOOL(CKA_TOKEN, 0),
 		ATTR_BOOL(CKA_SENSITIVE, 0),
 		ATTR_BOOL(CKA_EXTRACTABLE, 1),
-		ATTR(CKA_VALUE, &probe, 1),	/* last: not for C_UnwrapKey */
+		ATTR(CKA_VALUE, &probe, 1),
 	};
 	CK_ULONG ntmpl = sizeof(tmpl) / sizeof(tmpl[0]);
+	/* as strict_unwrap[] demands; CKA_VALUE_LEN stays readable */
+	CK_ATTRIBUTE utmpl[] = {
+		ATTR(CKA_CLASS, &ck_secret, sizeof(ck_secret)),
+		ATTR(CKA_KEY_TYPE, &ck_generic, sizeof(ck_generic)),
+		ATTR_BOOL(CKA_TOKEN, 0),
+		ATTR_BOOL(CKA_SENSITIVE, 1),
+		ATTR_BOOL(CKA_EXTRACTABLE, 0),
+		ATTR_BOOL(CKA_WRAP, 0),
+		ATTR_BOOL(CKA_UNWRAP, 0),
+		ATTR_BOOL(CKA_DERIVE, 0),
+	};
 	CK_ATTRIBUTE a = ATTR(CKA_VALUE_LEN, &vlen, sizeof(vlen));
 
 	h->unwrap_pads = 1;
@@ -653,7 +910,7 @@ probe_unwrap_padding(struct hsm *h)
 	if (P11(h, C_WrapKey)(h->session, &mech, wk, obj, wrapped,
 	    &wlen) == CKR_OK &&
 	    P11(h, C_UnwrapKey)(h->session, &mech, wk, wrapped, wlen,
-	    tmpl, ntmpl - 1, &back) == CKR_OK) {
+	    utmpl, sizeof(utmpl) / sizeof(utmpl[0]), &back) == CKR_OK) {
 		if (P11(h, C_GetAttributeValue)(h->session, back, &a, 1) ==
 		    CKR_OK && vlen == 1)
 			h->unwrap_pads = 0;
@@ -754,7 +1011,7 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 	}
 	h->session = s;
 	h->connected = 1;
-	if ((r = wrapkey_setup(h, errbuf, errlen)) != 0) {
+	if ((r = wrapkey_setup(h, 0, errbuf, errlen)) != 0) {
 		disconnect(h);
 		return r;
 	}
@@ -789,7 +1046,7 @@ static int
 blob_parse(const struct m2m_keyref *key, struct blob *ret)
 {
 	const uint8_t *p;
-	size_t keylen, valuelen, wlen, phlen;
+	size_t keylen, valuelen, wlen, phlen, mlen;
 
 	if (key == NULL || key->blob == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
@@ -797,7 +1054,8 @@ blob_parse(const struct m2m_keyref *key, struct blob *ret)
 	if (key->bloblen < M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MIN ||
 	    key->bloblen > M2M_HSM_BLOB_MAX ||
 	    memcmp(p, M2M_HSM_MAGIC, 4) != 0 ||
-	    (p[4] != M2M_HSM_VERSION && p[4] != M2M_HSM_VERSION_PREHASH))
+	    (p[4] != M2M_HSM_VERSION && p[4] != M2M_HSM_VERSION_PREHASH &&
+	    p[4] != M2M_HSM_VERSION_MSG))
 		return M2M_ERR_DATA_INVALID;
 	if (p[5] != M2M_KIND_HMAC && p[5] != M2M_KIND_AES)
 		return M2M_ERR_DATA_INVALID;
@@ -813,15 +1071,23 @@ blob_parse(const struct m2m_keyref *key, struct blob *ret)
 	 * (wrap() gives it to all of them; version-1 blobs of such keys,
 	 * written before it existed, work without).
 	 */
-	phlen = p[4] == M2M_HSM_VERSION_PREHASH ?
+	phlen = p[4] == M2M_HSM_VERSION_PREHASH ||
+	    (p[4] == M2M_HSM_VERSION_MSG && keylen > M2M_HSM_HMAC_PAD) ?
 	    M2M_HSM_PREHASH_WRAPPED_LEN : 0;
 	if (phlen != 0 && (p[5] != M2M_KIND_HMAC ||
 	    keylen <= M2M_HSM_HMAC_PAD))
 		return M2M_ERR_DATA_INVALID;
+	/* the message form: only keys no HSM object holds as they are */
+	mlen = 0;
+	if (p[4] == M2M_HSM_VERSION_MSG) {
+		if (p[5] != M2M_KIND_HMAC || !msgform_needed(keylen))
+			return M2M_ERR_DATA_INVALID;
+		mlen = keylen + msg_pad(keylen) + 8;
+	}
 	valuelen = value_len(p[5], keylen);
 	/* RFC 5649 output is exactly the padded value plus 8 bytes */
 	wlen = roundup8(valuelen) + 8;
-	if (key->bloblen - M2M_HSM_HDR_LEN != wlen + phlen)
+	if (key->bloblen - M2M_HSM_HDR_LEN != wlen + phlen + mlen)
 		return M2M_ERR_DATA_INVALID;
 	ret->kind = p[5];
 	ret->keylen = keylen;
@@ -830,6 +1096,7 @@ blob_parse(const struct m2m_keyref *key, struct blob *ret)
 	ret->wrapped = p + M2M_HSM_HDR_LEN;
 	ret->wrappedlen = wlen;
 	ret->prehash = phlen != 0 ? ret->wrapped + wlen : NULL;
+	ret->msgform = mlen != 0 ? ret->wrapped + wlen + phlen : NULL;
 	return 0;
 }
 
@@ -847,6 +1114,24 @@ blob_prehash(const struct blob *b, struct blob *ret)
 	ret->wrapped = b->prehash;
 	ret->wrappedlen = M2M_HSM_PREHASH_WRAPPED_LEN;
 	ret->prehash = NULL;
+	ret->msgform = NULL;
+}
+
+/*
+ * The message form of b (see M2M_HSM_VERSION_MSG) as a blob of its own:
+ * a generic secret of keylen + msg_pad(keylen) bytes, same wrapping key.
+ */
+static void
+blob_msgform(const struct blob *b, struct blob *ret)
+{
+	ret->kind = M2M_KIND_HMAC;
+	ret->keylen = b->keylen + msg_pad(b->keylen);
+	ret->valuelen = ret->keylen;
+	ret->wrapkey_id = b->wrapkey_id;
+	ret->wrapped = b->msgform;
+	ret->wrappedlen = ret->keylen + 8;
+	ret->prehash = NULL;
+	ret->msgform = NULL;
 }
 
 /*
@@ -892,9 +1177,9 @@ unwrap(struct hsm *h, const struct blob *b, int readable,
 	};
 	CK_OBJECT_HANDLE wk = CK_INVALID_HANDLE;
 	CK_RV rv;
-	int r;
+	int rd, r;
 
-	if ((r = wrapkey_lookup(h, b->wrapkey_id, &wk)) != 0)
+	if ((r = wrapkey_lookup(h, b->wrapkey_id, &wk, &rd)) != 0)
 		return r;
 	rv = P11(h, C_UnwrapKey)(h->session, &mech, wk,
 	    (CK_BYTE_PTR)b->wrapped, b->wrappedlen, tmpl,
@@ -951,19 +1236,28 @@ key_get(struct hsm *h, const struct m2m_keyref *key, const struct blob *b,
 
 /*
  * The caller's key bytes of b, read from a readable session object that
- * is destroyed again at once (level T).  *ret is a new secret.
+ * is destroyed again at once (level T).  *ret is a new secret.  Only for
+ * blobs of the readable wrapping key (wrap_readable()), else
+ * M2M_ERR_ATTRIBUTE_SENSITIVE.
  */
 static int
 key_read(struct hsm *h, const struct blob *b, struct m2m_secret **ret)
 {
-	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE, wk;
 	struct m2m_secret *s = NULL;
 	CK_ATTRIBUTE a;
 	const uint8_t *v;
 	uint8_t acc = 0;
 	size_t i;
-	int r = M2M_ERR_INTERNAL;
+	int rd, r = M2M_ERR_INTERNAL;
 
+	/* the strict wrapping key's blobs unwrap into sensitive keys only */
+	if ((r = wrapkey_lookup(h, b->wrapkey_id, &wk, &rd)) != 0)
+		goto out;
+	if (!rd) {
+		r = M2M_ERR_ATTRIBUTE_SENSITIVE;
+		goto out;
+	}
 	if ((r = unwrap(h, b, 1, &obj)) != 0)
 		goto out;
 	if ((r = m2m_secret_new(M2M_HSM_WRAPPED_MAX, &s)) != 0)
@@ -1160,12 +1454,12 @@ hsm_close(void *impl)
 
 /*
  * Wrap value[0..vlen) as an HSM object of kind: create a session object,
- * C_WrapKey it under the current wrapping key into out (exactly
- * roundup8(vlen) + 8 bytes, *ret_len), destroy it.  Under h->lock.
+ * C_WrapKey it under wk into out (exactly roundup8(vlen) + 8 bytes,
+ * *ret_len), destroy it.  Under h->lock.
  */
 static int
-wrap_value(struct hsm *h, enum m2m_key_kind kind, uint8_t *value,
-    size_t vlen, uint8_t *out, size_t *ret_len)
+wrap_value(struct hsm *h, const struct wrapkey *wk, enum m2m_key_kind kind,
+    uint8_t *value, size_t vlen, uint8_t *out, size_t *ret_len)
 {
 	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
@@ -1199,7 +1493,7 @@ wrap_value(struct hsm *h, enum m2m_key_kind kind, uint8_t *value,
 	    sizeof(tmpl) / sizeof(tmpl[0]), &obj), M2M_HSM_OP_OTHER)) != 0)
 		goto out;
 	if ((r = ckr(h, P11(h, C_WrapKey)(h->session, &mech,
-	    h->wk[h->cur].handle, obj, out, &wlen),
+	    wk->handle, obj, out, &wlen),
 	    M2M_HSM_OP_OTHER)) != 0)
 		goto out;
 	if (wlen != roundup8(vlen) + 8) {
@@ -1216,16 +1510,23 @@ wrap_value(struct hsm *h, enum m2m_key_kind kind, uint8_t *value,
 	return r;
 }
 
-/* see backend.h */
+/*
+ * wrap() and wrap_readable(): readable blobs go under the readable
+ * wrapping key (made at its first use), all others under the strict one
+ * with, for HMAC keys, their message form (M2M_HSM_VERSION_MSG).
+ */
 static int
-hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
-    uint8_t **ret_blob, size_t *ret_bloblen)
+wrap_common(struct hsm *h, int readable, enum m2m_key_kind kind,
+    const uint8_t *key, size_t len, uint8_t **ret_blob, size_t *ret_bloblen)
 {
-	struct hsm *h = impl;
+	const struct wrapkey *wk;
+	struct wrapkeys *ks;
 	uint8_t value[M2M_KEY_MAX], wrapped[M2M_HSM_WRAPPED_MAX];
 	uint8_t ph[M2M_HSM_HMAC_PAD], phw[M2M_HSM_PREHASH_WRAPPED_LEN];
+	uint8_t mf[M2M_KEY_MAX + 8], mfw[M2M_HSM_WRAPPED_MAX];
 	uint8_t *blob = NULL;
-	size_t vlen, wlen = 0, phwlen = 0;
+	size_t vlen, wlen = 0, phwlen = 0, mflen = 0, mfwlen = 0;
+	char why[256];
 	int locked = 0, prehash, r = M2M_ERR_INTERNAL;
 
 	if (h == NULL || key == NULL || ret_blob == NULL ||
@@ -1246,6 +1547,13 @@ hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
 	vlen = value_len(kind, len);
 	memset(value, 0, sizeof(value));
 	memcpy(value, key, len);
+	/* see M2M_HSM_VERSION_MSG in hsm.h */
+	if (!readable && kind == M2M_KIND_HMAC && msgform_needed(len)) {
+		mflen = msg_pad(len);
+		memset(mf, 0x36, mflen);
+		memcpy(mf + mflen, key, len);
+		mflen += len;
+	}
 	/* see M2M_HSM_VERSION_PREHASH in hsm.h */
 	memset(ph, 0, sizeof(ph));
 	prehash = kind == M2M_KIND_HMAC && len > M2M_HSM_HMAC_PAD;
@@ -1260,32 +1568,45 @@ hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
 	locked = 1;
 	if ((r = ready(h)) != 0)
 		goto out;
-	if (h->nwk == 0) {
+	ks = readable ? &h->rk : &h->wk;
+	if (readable && ks->n == 0 &&
+	    (r = wrapkey_setup(h, 1, why, sizeof(why))) != 0) {
+		m2m_error("%s", why);
+		goto out;
+	}
+	if (ks->n == 0) {
 		/* every wrapping key vanished since we loaded them */
 		m2m_error("HSM token '%s': no wrapping key left", h->label);
 		disconnect(h);
 		r = M2M_ERR_BACKEND_ABSENT;
 		goto out;
 	}
-	if ((r = wrap_value(h, kind, value, vlen, wrapped, &wlen)) != 0)
+	wk = &ks->k[ks->cur];
+	if ((r = wrap_value(h, wk, kind, value, vlen, wrapped, &wlen)) != 0)
 		goto out;
-	if (prehash && ((r = wrap_value(h, M2M_KIND_HMAC, ph, sizeof(ph),
+	if (prehash && ((r = wrap_value(h, wk, M2M_KIND_HMAC, ph, sizeof(ph),
 	    phw, &phwlen)) != 0))
 		goto out;
-	if ((blob = malloc(M2M_HSM_HDR_LEN + wlen + phwlen)) == NULL) {
+	if (mflen != 0 && ((r = wrap_value(h, wk, M2M_KIND_HMAC, mf, mflen,
+	    mfw, &mfwlen)) != 0))
+		goto out;
+	if ((blob = malloc(M2M_HSM_HDR_LEN + wlen + phwlen + mfwlen)) ==
+	    NULL) {
 		r = M2M_ERR_NO_MEMORY;
 		goto out;
 	}
 	memcpy(blob, M2M_HSM_MAGIC, 4);
-	blob[4] = prehash ? M2M_HSM_VERSION_PREHASH : M2M_HSM_VERSION;
+	blob[4] = mflen != 0 ? M2M_HSM_VERSION_MSG : prehash ?
+	    M2M_HSM_VERSION_PREHASH : M2M_HSM_VERSION;
 	blob[5] = (uint8_t)kind;
 	blob[6] = (uint8_t)(len >> 8);
 	blob[7] = (uint8_t)len;
-	memcpy(blob + 8, h->wk[h->cur].id, M2M_HSM_WRAP_ID_LEN);
+	memcpy(blob + 8, wk->id, M2M_HSM_WRAP_ID_LEN);
 	memcpy(blob + M2M_HSM_HDR_LEN, wrapped, wlen);
 	memcpy(blob + M2M_HSM_HDR_LEN + wlen, phw, phwlen);
+	memcpy(blob + M2M_HSM_HDR_LEN + wlen + phwlen, mfw, mfwlen);
 	*ret_blob = blob;
-	*ret_bloblen = M2M_HSM_HDR_LEN + wlen + phwlen;
+	*ret_bloblen = M2M_HSM_HDR_LEN + wlen + phwlen + mfwlen;
 	blob = NULL;	/* transferred */
 	r = 0;
  out:
@@ -1294,7 +1615,24 @@ hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
 	free(blob);
 	m2m_wipe(value, sizeof(value));
 	m2m_wipe(ph, sizeof(ph));
+	m2m_wipe(mf, sizeof(mf));
 	return r;
+}
+
+/* see backend.h */
+static int
+hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
+    uint8_t **ret_blob, size_t *ret_bloblen)
+{
+	return wrap_common(impl, 0, kind, key, len, ret_blob, ret_bloblen);
+}
+
+/* see backend.h */
+static int
+hsm_wrap_readable(void *impl, enum m2m_key_kind kind, const uint8_t *key,
+    size_t len, uint8_t **ret_blob, size_t *ret_bloblen)
+{
+	return wrap_common(impl, 1, kind, key, len, ret_blob, ret_bloblen);
 }
 
 /* see backend.h */
@@ -1372,12 +1710,111 @@ hsm_hmac(void *impl, const struct m2m_keyref *key, enum m2m_hash hash,
 }
 
 /*
+ * HMAC-hash(hmac_key, the key of b) with the key hashed inside the HSM
+ * (level H): HMAC(K, M) = H((K0 ^ opad) || H((K0 ^ ipad) || M)), K0 the
+ * HMAC key zero padded to the block.  The inner hash runs in the HSM over
+ * the first block - p bytes of K0 ^ ipad (C_DigestUpdate) and the object
+ * that holds 0x36^p || M (C_DigestKey: b's message form, or the key's own
+ * object when it holds M exactly); the outer hash runs in host memory
+ * over public K0 ^ opad and the inner hash.  Under h->lock.
+ */
+static int
+digest_hmac(struct hsm *h, const struct blob *b, const uint8_t *hmac_key,
+    size_t hmac_keylen, enum m2m_hash hash, uint8_t *out)
+{
+	CK_MECHANISM mech = { digest_mech(hash), NULL, 0 };
+	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+	const EVP_MD *md = hash_md(hash);
+	uint8_t k0[128], pad[128], inner[M2M_HASH_MAX_LEN];
+	size_t bs = hash == M2M_HASH_SHA256 ? 64 : 128;
+	size_t hl = m2m_hash_len(hash), k0len, p, i;
+	CK_ULONG il = sizeof(inner);
+	EVP_MD_CTX *ctx = NULL;
+	struct blob f;
+	int r = M2M_ERR_INTERNAL;
+
+	memset(k0, 0, sizeof(k0));
+	memset(pad, 0, sizeof(pad));
+	memset(inner, 0, sizeof(inner));
+	if (b->msgform != NULL) {
+		blob_msgform(b, &f);
+		p = msg_pad(b->keylen);
+	} else if (b->kind == M2M_KIND_AES || !msgform_needed(b->keylen)) {
+		f = *b;		/* its object holds the key exactly */
+		p = 0;
+	} else {
+		m2m_error("HSM token '%s': a %zu-byte HMAC key wrapped without "
+		    "a message form cannot be an HMAC message", h->label,
+		    b->keylen);
+		r = M2M_ERR_KEY_SIZE;
+		goto out;
+	}
+	if (hmac_keylen > bs) {
+		if (EVP_Digest(hmac_key, hmac_keylen, k0, NULL, md, NULL) !=
+		    1)
+			goto out;
+		k0len = hl;
+	} else {
+		if (hmac_keylen != 0)
+			memcpy(k0, hmac_key, hmac_keylen);
+		k0len = hmac_keylen;
+	}
+	if (k0len > bs - p) {
+		/* K0 ^ ipad would not end with p bytes 0x36 */
+		m2m_info("HSM token '%s': a %zu-byte HMAC key over a %zu-byte "
+		    "key as message is not supported", h->label, hmac_keylen,
+		    b->keylen);
+		r = M2M_ERR_KEY_SIZE;
+		goto out;
+	}
+	for (i = 0; i < bs; i++)
+		pad[i] = k0[i] ^ 0x36;
+	if ((r = unwrap(h, &f, 0, &obj)) != 0)
+		goto out;
+	if ((r = ckr(h, P11(h, C_DigestInit)(h->session, &mech),
+	    M2M_HSM_OP_OTHER)) != 0 ||
+	    (r = ckr(h, P11(h, C_DigestUpdate)(h->session, pad, bs - p),
+	    M2M_HSM_OP_OTHER)) != 0 ||
+	    (r = ckr(h, P11(h, C_DigestKey)(h->session, obj),
+	    M2M_HSM_OP_OTHER)) != 0 ||
+	    (r = ckr(h, P11(h, C_DigestFinal)(h->session, inner, &il),
+	    M2M_HSM_OP_OTHER)) != 0)
+		goto out;
+	if (M2M_NEVER(il != hl)) {
+		r = M2M_ERR_BACKEND;
+		goto out;
+	}
+	for (i = 0; i < bs; i++)
+		pad[i] = k0[i] ^ 0x5c;
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		r = M2M_ERR_NO_MEMORY;
+		goto out;
+	}
+	if (EVP_DigestInit_ex(ctx, md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, pad, bs) != 1 ||
+	    EVP_DigestUpdate(ctx, inner, hl) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, NULL) != 1) {
+		r = M2M_ERR_INTERNAL;
+		goto out;
+	}
+	r = 0;
+ out:
+	destroy(h, obj);
+	EVP_MD_CTX_free(ctx);
+	m2m_wipe(k0, sizeof(k0));
+	m2m_wipe(pad, sizeof(pad));
+	m2m_wipe(inner, sizeof(inner));
+	return r;
+}
+
+/*
  * see backend.h
  *
- * Assurance level T: no PKCS#11 mechanism takes a key object as the
- * *message* of an HMAC, so the stored key is unwrapped into a readable
- * session object, read into locked memory, the object destroyed at once,
- * the HMAC computed with OpenSSL and every copy wiped.
+ * Assurance level H for blobs of the strict wrapping key (digest_hmac()).
+ * A blob of the readable wrapping key (a key the core may reveal anyway)
+ * is level T: unwrapped into a readable session object, read into locked
+ * memory, the object destroyed at once, the HMAC computed with OpenSSL
+ * and every copy wiped.
  */
 static int
 hsm_hmac_keymsg(void *impl, const uint8_t *hmac_key, size_t hmac_keylen,
@@ -1385,10 +1822,11 @@ hsm_hmac_keymsg(void *impl, const uint8_t *hmac_key, size_t hmac_keylen,
 {
 	struct hsm *h = impl;
 	struct m2m_secret *value = NULL;
+	CK_OBJECT_HANDLE wk;
 	struct blob b;
 	uint8_t mac[M2M_HASH_MAX_LEN];
 	size_t outlen = m2m_hash_len(hash);
-	int r = M2M_ERR_INTERNAL;
+	int rd, r = M2M_ERR_INTERNAL;
 
 	if (h == NULL || msgkey == NULL || out == NULL ||
 	    (hmac_key == NULL && hmac_keylen != 0))
@@ -1401,11 +1839,19 @@ hsm_hmac_keymsg(void *impl, const uint8_t *hmac_key, size_t hmac_keylen,
 		return r;
 
 	pthread_mutex_lock(&h->lock);
-	if ((r = ready(h)) != 0 || (r = key_read(h, &b, &value)) != 0)
+	if ((r = ready(h)) != 0 ||
+	    (r = wrapkey_lookup(h, b.wrapkey_id, &wk, &rd)) != 0)
 		goto out;
-	if ((r = host_hmac(h, hmac_key, hmac_keylen, hash,
-	    m2m_secret_data(value), m2m_secret_len(value), mac)) != 0)
-		goto out;
+	if (!rd) {
+		if ((r = digest_hmac(h, &b, hmac_key, hmac_keylen, hash,
+		    mac)) != 0)
+			goto out;
+	} else {
+		if ((r = key_read(h, &b, &value)) != 0 ||
+		    (r = host_hmac(h, hmac_key, hmac_keylen, hash,
+		    m2m_secret_data(value), m2m_secret_len(value), mac)) != 0)
+			goto out;
+	}
 	memcpy(out, mac, outlen);
 	r = 0;
  out:
@@ -1574,6 +2020,28 @@ hsm_forget(void *impl, uint64_t id)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/*
+ * see backend.h
+ *
+ * The working copies are public session objects of our session: any code
+ * of the process could use them, and SoftHSM2 keeps their values in its
+ * memory, until they are destroyed.  A logout of the module (the core's
+ * flush) destroys them all; the next use unwraps again.
+ */
+static void
+hsm_flush(void *impl)
+{
+	struct hsm *h = impl;
+	CK_OBJECT_HANDLE obj;
+
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	while ((obj = m2m_hsm_cache_pop(h->cache)) != CK_INVALID_HANDLE)
+		destroy(h, obj);
+	pthread_mutex_unlock(&h->lock);
+}
+
 /* see backend.h */
 static void
 hsm_stats(void *impl, struct m2m_backend_stats *ret)
@@ -1599,8 +2067,10 @@ const struct m2m_backend_ops m2m_hsm_backend_ops = {
 	.reveal = hsm_reveal,
 	.random = hsm_random,
 	.forget = hsm_forget,
+	.flush = hsm_flush,
 	.stats = hsm_stats,
 	.pin_seal = NULL,	/* the HSM's own login guards its keys */
 	.pin_check = NULL,
 	.wrap_auth = NULL,
+	.wrap_readable = hsm_wrap_readable,
 };

@@ -14,7 +14,7 @@
 #include "backend.h"
 
 /*
- * Blob layout, version 1 (every blob but those of version 2 below):
+ * Blob layout, version 1 (every blob but those of versions 2 and 3 below):
  *
  *   offset 0  4 bytes  magic "M2MH"
  *          4  1 byte   version (1)
@@ -55,24 +55,47 @@
  * (version included) is not authenticated, and the version must agree
  * with kind and length.
  */
+/*
+ * Version 3: an HMAC key wrapped under the strict wrapping key (see
+ * M2M_HSM_WRAP_LABEL) that no HSM object holds exactly as it is: shorter
+ * than M2M_HSM_HMAC_PAD (stored zero padded) or of a length that is not
+ * a multiple of 8 (RFC 5649 unwrapping may leave it padded).  Laid out as
+ * version 1, then (keys over 64 bytes) the pre-hashed form of version 2,
+ * then the key's message form: p = (8 - len % 8) % 8 bytes 0x36 followed
+ * by the key, wrapped (len + p + 8 bytes).  hmac_keymsg() hashes it inside
+ * the HSM (C_DigestKey) after the first block - p bytes of the HMAC's
+ * inner block K0 ^ ipad, which for an HMAC key K0 of at most block - p
+ * bytes ends with those p bytes 0x36: the HSM hashes exactly
+ * (K0 ^ ipad) || key, and the key never needs to be readable.
+ */
 #define M2M_HSM_MAGIC		"M2MH"
 #define M2M_HSM_VERSION		1
 #define M2M_HSM_VERSION_PREHASH	2
+#define M2M_HSM_VERSION_MSG	3
 #define M2M_HSM_HDR_LEN		24
 #define M2M_HSM_HMAC_PAD	64	/* largest output, smallest block */
 #define M2M_HSM_WRAPPED_MIN	16	/* RFC 5649: AIV + one 8-byte block */
 #define M2M_HSM_WRAPPED_MAX	(M2M_KEY_MAX + 8)
 #define M2M_HSM_PREHASH_WRAPPED_LEN (M2M_HSM_HMAC_PAD + 8)
 #define M2M_HSM_BLOB_MAX	(M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MAX + \
-				    M2M_HSM_PREHASH_WRAPPED_LEN)
+				    M2M_HSM_PREHASH_WRAPPED_LEN + \
+				    M2M_HSM_WRAPPED_MAX)
 /*
  * Cache id of a key's pre-hashed form: its own id with bit 63 set (bit 62
  * marks a key's TLS-PSK premaster form, bit 61 session objects).
  */
 #define M2M_HSM_ID_PREHASH	(1ULL << 63)
 
-/* The wrapping key's label and CKA_ID length. */
+/*
+ * The wrapping keys' labels and CKA_ID length.  M2M_HSM_WRAP_LABEL: every
+ * blob but the readable ones; its CKA_UNWRAP_TEMPLATE makes whatever is
+ * unwrapped with it sensitive and never extractable (a key of that label
+ * without the template is not used).  M2M_HSM_WRAP_LABEL_READABLE: the
+ * blobs of wrap_readable() (keys whose CKA_VALUE the core may reveal),
+ * no unwrap template; made at its first use.
+ */
 #define M2M_HSM_WRAP_LABEL	"m2mtoken-wrap"
+#define M2M_HSM_WRAP_LABEL_READABLE "m2mtoken-wrap-readable"
 #define M2M_HSM_WRAPKEY_TRIES	4	/* setups of the wrapping key tried */
 #define M2M_HSM_WRAP_ID_LEN	16
 
@@ -143,6 +166,11 @@ int	m2m_hsm_cache_put(struct m2m_hsm_cache *c, uint64_t id,
 	    CK_OBJECT_HANDLE *ret_drop);
 /* Drop id: its handle (to be destroyed), or CK_INVALID_HANDLE if absent. */
 CK_OBJECT_HANDLE m2m_hsm_cache_remove(struct m2m_hsm_cache *c, uint64_t id);
+/*
+ * Drop the least recently used entry: its handle (to be destroyed), or
+ * CK_INVALID_HANDLE when the cache is empty.
+ */
+CK_OBJECT_HANDLE m2m_hsm_cache_pop(struct m2m_hsm_cache *c);
 /* Drop every entry without handing handles back (the session is gone). */
 void	m2m_hsm_cache_clear(struct m2m_hsm_cache *c);
 /* Entries held now. */

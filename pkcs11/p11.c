@@ -317,6 +317,8 @@ token_logout(struct p11_token *t)
 	t->login = -1;
 	m2m_secret_free(t->objauth);
 	t->objauth = NULL;
+	/* no working copy of a key outlives the login in the backing HSM */
+	m2m_core_flush(p11.core);
 	/* operations holding private keys end with the login */
 	for (i = 0; i < P11_MAX_SESSIONS; i++) {
 		if (p11.sessions[i].handle != 0 &&

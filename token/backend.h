@@ -96,7 +96,9 @@ struct m2m_backend_ops {
 	 * HMAC-hash(hmac_key, M = the wrapped key's value): the stored key is
 	 * the message (oneM2M Ke2e_master = HMAC(Salt, Kpsa)).  When the
 	 * hardware cannot do this, the value is unwrapped into locked memory
-	 * for this call only (assurance level T) and wiped.
+	 * for this call only (assurance level T) and wiped.  M2M_ERR_KEY_SIZE
+	 * for a combination of lengths the hardware cannot do (HSM backend:
+	 * hsm/hsm.h, M2M_HSM_VERSION_MSG).
 	 */
 	int	(*hmac_keymsg)(void *impl, const uint8_t *hmac_key,
 		    size_t hmac_keylen, const struct m2m_keyref *msgkey,
@@ -127,6 +129,12 @@ struct m2m_backend_ops {
 
 	/* Drop any cached handle for id (object destroyed). */
 	void	(*forget)(void *impl, uint64_t id);
+	/*
+	 * Optional (NULL: nothing is held): destroy every loaded key the
+	 * backend holds in the hardware (the HSM's working copies), so that
+	 * none outlives a logout; the next use loads the key again.
+	 */
+	void	(*flush)(void *impl);
 
 	/* Counters; may be NULL. */
 	void	(*stats)(void *impl, struct m2m_backend_stats *ret);
@@ -159,6 +167,18 @@ struct m2m_backend_ops {
 	int	(*wrap_auth)(void *impl, enum m2m_key_kind kind,
 		    const uint8_t *key, size_t len, const uint8_t *auth,
 		    size_t authlen, uint8_t **ret_blob, size_t *ret_bloblen);
+	/*
+	 * Optional: wrap() for a key whose value the core may reveal()
+	 * later (CKA_EXTRACTABLE TRUE, CKA_SENSITIVE FALSE).  A backend that
+	 * has it may refuse reveal() of every blob wrap() made
+	 * (M2M_ERR_ATTRIBUTE_SENSITIVE): the HSM backend keeps wrap()'s
+	 * blobs unwrappable into sensitive keys only.  NULL: wrap()'s blobs
+	 * can be revealed.  Not combined with wrap_auth (the HSM backend,
+	 * the only one with it, has no PIN binding).
+	 */
+	int	(*wrap_readable)(void *impl, enum m2m_key_kind kind,
+		    const uint8_t *key, size_t len, uint8_t **ret_blob,
+		    size_t *ret_bloblen);
 };
 
 /* An open backend: its operations and its private state. */

@@ -129,6 +129,15 @@ m2m_core_backend(struct m2m_core *c)
 }
 
 /* see core.h */
+void
+m2m_core_flush(struct m2m_core *c)
+{
+	if (c == NULL || c->be.ops == NULL || c->be.ops->flush == NULL)
+		return;
+	c->be.ops->flush(c->be.impl);
+}
+
+/* see core.h */
 const struct m2m_conf *
 m2m_core_conf(struct m2m_core *c)
 {
@@ -442,7 +451,15 @@ m2m_core_wrap(struct m2m_core *c, struct m2m_object *o, const uint8_t *val,
 	(ops->wrap_auth != NULL && au != NULL ? \
 	    ops->wrap_auth(c->be.impl, k, v, l, au, aulen, b, bl) : \
 	    ops->wrap(c->be.impl, k, v, l, b, bl))
-	if ((r = WRAP(kind, val, len, &blob, &bloblen)) != 0)
+	/* a key C_GetAttributeValue may reveal: see backend.h */
+	if (ops->wrap_readable != NULL &&
+	    m2m_object_bool(o, CKA_EXTRACTABLE, 0) &&
+	    !m2m_object_bool(o, CKA_SENSITIVE, 1))
+		r = ops->wrap_readable(c->be.impl, kind, val, len, &blob,
+		    &bloblen);
+	else
+		r = WRAP(kind, val, len, &blob, &bloblen);
+	if (r != 0)
 		goto out;
 	if (m2m_policy_role_is_psk(o->role)) {
 		if ((r = m2m_kdf_psk_premaster(val, len, &pms)) != 0)

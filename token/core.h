@@ -35,6 +35,13 @@ int	m2m_core_open_ops(struct m2m_conf *conf,
 	    char *errbuf, size_t errlen);
 void	m2m_core_close(struct m2m_core *c);
 
+/*
+ * A token's user logged out (or its last session closed): the backend
+ * destroys the keys it holds loaded (backend.h, flush), those of every
+ * token (the cache does not know tokens).  NULL accepted.
+ */
+void	m2m_core_flush(struct m2m_core *c);
+
 struct m2m_store	*m2m_core_store(struct m2m_core *c);
 const struct m2m_backend *m2m_core_backend(struct m2m_core *c);
 const struct m2m_conf	*m2m_core_conf(struct m2m_core *c);

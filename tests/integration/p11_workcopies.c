@@ -1,0 +1,153 @@
+/*
+ * p11_workcopies: the HSM backend's working copies of keys (session
+ * objects in the backing SoftHSM2 token, public: any code of the process
+ * can see and use them) do not outlive the login.  While the user is
+ * logged in and has used two keys, the backing token holds their copies;
+ * after C_Logout it holds none, and none after the last C_CloseSession of
+ * the token either.  The observer is a second party in the same process:
+ * SoftHSM2 loaded directly (the module is already initialised by the
+ * backend), a session of its own without a login, C_FindObjects for
+ * session secret keys.  HSM backend only (the TPM has no such copies).
+ */
+#include <dlfcn.h>
+
+#include "p11client.h"
+
+#define TOKEN		"workcopies"
+#define BACKING		"m2m-backing"
+
+static const uint8_t MSG[] = "working copies";
+
+/* The second party: SoftHSM2 itself, a session on the backing token. */
+static CK_FUNCTION_LIST_PTR	 sh;
+static CK_SESSION_HANDLE	 shs;
+
+static void
+observer_open(void)
+{
+	const char *path = getenv("M2M_SOFTHSM_MODULE");
+	CK_C_GetFunctionList gfl;
+	CK_SLOT_ID slots[16];
+	CK_ULONG n = 16, i;
+	CK_TOKEN_INFO ti;
+	CK_UTF8CHAR lab[32];
+	void *dl;
+	CK_RV rv;
+
+	if (path == NULL || *path == '\0')
+		path = "/usr/lib/softhsm/libsofthsm2.so";
+	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		p11c_bail("dlopen %s: %s", path, dlerror());
+	/* POSIX: a dlsym() result may be converted to a function pointer */
+	gfl = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	if (gfl == NULL || gfl(&sh) != CKR_OK)
+		p11c_bail("%s: no C_GetFunctionList", path);
+	rv = sh->C_Initialize(NULL);
+	if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		p11c_bail("SoftHSM2 is not the backend's instance: %s",
+		    p11c_rvname(rv));
+	P11C_MUST(sh->C_GetSlotList(CK_TRUE, slots, &n));
+	p11c_pad32(BACKING, lab);
+	for (i = 0; i < n; i++) {
+		P11C_MUST(sh->C_GetTokenInfo(slots[i], &ti));
+		if (memcmp(ti.label, lab, 32) == 0)
+			break;
+	}
+	if (i == n)
+		p11c_bail("no backing token '%s'", BACKING);
+	/* no login: public objects need none */
+	P11C_MUST(sh->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL, NULL,
+	    &shs));
+}
+
+/* Session secret keys the second party sees in the backing token. */
+static CK_ULONG
+copies(void)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_BBOOL f = CK_FALSE;
+	CK_ATTRIBUTE q[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &f, sizeof(f) },
+	};
+	CK_OBJECT_HANDLE found[64];
+	CK_ULONG n = 0;
+
+	P11C_MUST(sh->C_FindObjectsInit(shs, q, 2));
+	P11C_MUST(sh->C_FindObjects(shs, found, 64, &n));
+	P11C_MUST(sh->C_FindObjectsFinal(shs));
+	return n;
+}
+
+/* One check of the count of copies (HSM backend; the TPM has none). */
+static void
+expect_copies(CK_ULONG want, const char *what)
+{
+	CK_ULONG n;
+
+	if (sh == NULL)
+		return;
+	n = copies();
+	p11c_check(n == want, "%s: %lu working copies in the backing token",
+	    what, n);
+}
+
+/* Use both keys once: each leaves a working copy behind. */
+static void
+use(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k1, CK_OBJECT_HANDLE k2)
+{
+	uint8_t mac[32];
+	CK_ULONG ml;
+
+	ml = sizeof(mac);
+	P11C_MUST(p11c_sign(s, CKM_SHA256_HMAC, k1, MSG, sizeof(MSG), mac,
+	    &ml));
+	ml = sizeof(mac);
+	P11C_MUST(p11c_sign(s, CKM_SHA256_HMAC, k2, MSG, sizeof(MSG), mac,
+	    &ml));
+}
+
+int
+main(int argc, char **argv)
+{
+	CK_SESSION_HANDLE s, s2;
+	CK_OBJECT_HANDLE k1, k2;
+	CK_SLOT_ID slot;
+	uint8_t v[32];
+
+	p11c_load(argc, argv);
+	s = p11c_setup(TOKEN, &slot);
+	if (strcmp(p11c_backend, "hsm") == 0)
+		observer_open();
+	else
+		p11c_note("no backing HSM: only the keys' use is checked");
+	memset(v, 0x3c, sizeof(v));
+	P11C_MUST(p11c_import_ex(s, CK_M2M_ROLE_KE2E_MSG_AUTH, "wc-1",
+	    CKK_GENERIC_SECRET, v, sizeof(v), CK_TRUE, NULL, 0, &k1));
+	v[0] ^= 1;
+	P11C_MUST(p11c_import_ex(s, CK_M2M_ROLE_KE2E_MSG_AUTH, "wc-2",
+	    CKK_GENERIC_SECRET, v, sizeof(v), CK_TRUE, NULL, 0, &k2));
+
+	use(s, k1, k2);
+	expect_copies(2, "logged in, two keys used");
+	P11C_MUST(F->C_Logout(s));
+	expect_copies(0, "after C_Logout");
+
+	/* logged in again through a second session; the first one closes */
+	s2 = p11c_user_session(slot);
+	use(s2, k1, k2);
+	expect_copies(2, "logged in again, both keys used");
+	P11C_MUST(F->C_CloseSession(s));
+	expect_copies(2, "one session closed, another still logged in");
+	P11C_MUST(F->C_CloseSession(s2));
+	expect_copies(0, "after the token's last C_CloseSession");
+
+	/* the keys work after all this */
+	s = p11c_user_session(slot);
+	use(s, k1, k2);
+	p11c_check(1, "both keys usable after logout and close");
+	P11C_MUST(F->C_CloseSession(s));
+	if (sh != NULL)
+		(void)sh->C_CloseSession(shs);
+	P11C_MUST(F->C_Finalize(NULL));
+	return p11c_finish();
+}
