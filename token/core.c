@@ -203,13 +203,8 @@ pin_verifier_check(struct m2m_core *c, const uint8_t *v, size_t vlen,
 
 	if (c->be.ops->pin_check != NULL) {
 		/* the hardware decides, and counts failures itself */
-		if (vlen <= 4 || memcmp(v, SEAL_MAGIC, 4) != 0) {
-			m2m_error("a PIN verifier of this token is not a %s "
-			    "PIN seal (a store from an older version keeps a "
-			    "PBKDF2 hash next to it): re-initialise the token",
-			    c->be.ops->name);
+		if (vlen <= 4 || memcmp(v, SEAL_MAGIC, 4) != 0)
 			return M2M_ERR_STORE_CORRUPT;
-		}
 		return c->be.ops->pin_check(c->be.impl, v + 4, vlen - 4, pin,
 		    pinlen, ret_objauth);
 	}
@@ -352,11 +347,20 @@ int
 m2m_core_pin_verify(struct m2m_core *c, const struct m2m_pin_try *t,
     const uint8_t *pin, size_t pinlen, struct m2m_secret **ret_objauth)
 {
+	int r;
+
 	if (c == NULL || t == NULL || (pin == NULL && pinlen != 0) ||
 	    ret_objauth == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
-	return pin_verifier_check(c, t->v, t->vlen, pin, pinlen,
-	    ret_objauth);
+	r = pin_verifier_check(c, t->v, t->vlen, pin, pinlen, ret_objauth);
+	if (r == M2M_ERR_STORE_CORRUPT)
+		m2m_error("token %llu: bad %s PIN verifier: want %s%s",
+		    (unsigned long long)t->token_id, t->so ? "SO" : "user",
+		    c->be.ops->pin_check != NULL ? "the backend's PIN seal "
+		    "alone" : "PBKDF2", c->be.ops->pin_check != NULL ?
+		    " (older versions kept a PBKDF2 hash next to it): "
+		    "re-initialise the token" : "");
+	return r;
 }
 
 /* see core.h */

@@ -6,6 +6,8 @@
  *     store's token row holds nothing a guess can be tested against
  *     offline (no PBKDF2 of the PIN at any offset, no SHA-256 of it, not
  *     the PIN), after C_InitToken, C_InitPIN and C_SetPIN of both PINs.
+ *   - test_old_tpm_verifier_refused (tpm): a verifier of the old form
+ *     (PBKDF2 next to the seal) is refused, not used.
  *   - test_login_locks: wrong PIN, right PIN, lock at max_pin_tries.
  *   - test_guesses_counted_across_processes (hsm: a swtpm without a
  *     resource manager serves one process): 24 processes guessing at once
@@ -260,6 +262,67 @@ test_no_offline_verifier(void **state)
 	assert_int_equal(login(s, CKU_SO, P11C_SO_PIN), CKR_PIN_INCORRECT);
 	assert_int_equal(login(s, CKU_SO, NEW_SO_PIN), CKR_OK);
 	assert_int_equal(F->C_CloseSession(s), CKR_OK);
+	assert_int_equal(F->C_Finalize(NULL), CKR_OK);
+}
+
+/*
+ * A TPM token whose user verifier is of the old form ("M2P1", PBKDF2 of
+ * the PIN, then the seal) is refused, not used: CKR_DEVICE_ERROR, for the
+ * right PIN too, and no guess is counted.
+ */
+static void
+test_old_tpm_verifier_refused(void **state)
+{
+	uint8_t old[600];
+	const uint8_t *seal;
+	size_t seallen, n;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	CK_SESSION_HANDLE s;
+	CK_SLOT_ID slot;
+	int i;
+
+	(void)state;
+	if (!g_use_tpm)
+		skip();
+	assert_int_equal(F->C_Initialize(NULL), CKR_OK);
+	slot = p11c_new_token("old-format");
+	assert_int_equal(sqlite3_open(g_store, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	    "SELECT user_pin FROM tokens WHERE id = ?1", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_bind_int64(st, 1, (sqlite3_int64)slot),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	seal = (const uint8_t *)sqlite3_column_blob(st, 0) + 4;
+	seallen = (size_t)sqlite3_column_bytes(st, 0) - 4;
+	assert_true(58 + seallen <= sizeof(old));
+	memcpy(old, "M2P1\0\0\x4e\x20", 8);	/* 20000 rounds */
+	memset(old + 8, 0x11, 16);
+	assert_int_equal(PKCS5_PBKDF2_HMAC(P11C_USER_PIN,
+	    (int)strlen(P11C_USER_PIN), old + 8, 16, 20000, EVP_sha256(), 32,
+	    old + 24), 1);
+	old[56] = (uint8_t)(seallen >> 8);
+	old[57] = (uint8_t)seallen;
+	memcpy(old + 58, seal, seallen);
+	n = 58 + seallen;
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	    "UPDATE tokens SET user_pin = ?2 WHERE id = ?1", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_bind_int64(st, 1, (sqlite3_int64)slot),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_bind_blob(st, 2, old, (int)n,
+	    SQLITE_STATIC), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	s = rw_session(slot);
+	for (i = 0; i < MAX_TRIES + 1; i++)
+		assert_int_equal(login(s, CKU_USER, P11C_USER_PIN),
+		    CKR_DEVICE_ERROR);
+	assert_int_equal(login(s, CKU_USER, WRONG_PIN), CKR_DEVICE_ERROR);
 	assert_int_equal(F->C_Finalize(NULL), CKR_OK);
 }
 
@@ -760,6 +823,8 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_no_offline_verifier, test_teardown),
+		cmocka_unit_test_teardown(test_old_tpm_verifier_refused,
+		    test_teardown),
 		cmocka_unit_test_teardown(test_login_locks, test_teardown),
 		cmocka_unit_test_teardown(test_guesses_counted_across_processes, test_teardown),
 		cmocka_unit_test_teardown(test_setpin_vs_wrong_logins, test_teardown),
