@@ -632,11 +632,21 @@ pin_rv(int r)
 	    p11_rv(r);
 }
 
+/*
+ * C_InitPIN and C_SetPIN make the new verifier (PBKDF2, or the TPM's seal)
+ * without the module lock, as C_Login checks a PIN (see login()); the old
+ * PIN of C_SetPIN is checked the same way.  The session must still be
+ * open when the new verifier is stored.
+ */
 EXPORT CK_RV
 C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
 	struct p11_session *s;
 	struct p11_token *t;
+	struct m2m_secret *objauth = NULL;
+	uint8_t v[M2M_PIN_VERIFIER_MAX];
+	size_t vlen = 0;
+	uint64_t token_id;
 	CK_RV rv;
 	int r;
 
@@ -654,10 +664,43 @@ C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	r = m2m_core_token_init_pin(p11.core, t->id, t->objauth, pPin,
-	    ulPinLen);
+	if ((r = m2m_core_pin_len_check(p11.core, ulPinLen)) != 0) {
+		rv = p11_rv(r);
+		goto out;
+	}
+	/* a copy: a C_Logout may free the token's while the lock is off */
+	if (t->objauth != NULL && (r = m2m_secret_from(
+	    m2m_secret_data(t->objauth), m2m_secret_len(t->objauth),
+	    &objauth)) != 0) {
+		rv = p11_rv(r);
+		goto out;
+	}
+	token_id = t->id;
+	p11.pin_checks++;
+	p11_unlock();
+
+	r = m2m_core_pin_make(p11.core, pPin, ulPinLen, objauth, v, &vlen);
+
+	p11_lock();
+	p11.pin_checks--;
+	if (r != 0) {
+		rv = p11_rv(r);
+		goto out;
+	}
+	if ((s = p11_session_find(hSession)) == NULL) {
+		rv = CKR_SESSION_CLOSED;
+		goto out;
+	}
+	if ((t = p11_token_find(s->token_id)) == NULL || t->id != token_id ||
+	    t->login != (int)CKU_SO) {
+		rv = CKR_USER_NOT_LOGGED_IN;
+		goto out;
+	}
+	r = m2m_core_pin_store(p11.core, token_id, 0, v, vlen, 1);
 	rv = p11_rv(r);
  out:
+	m2m_secret_free(objauth);
+	m2m_wipe(v, sizeof(v));
 	p11_unlock();
 	return rv;
 }
@@ -668,9 +711,15 @@ C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
 {
 	struct p11_session *s;
 	struct p11_token *t;
+	struct m2m_secret *objauth = NULL;
+	struct m2m_pin_try pt;
+	uint8_t v[M2M_PIN_VERIFIER_MAX];
+	size_t vlen = 0;
+	uint64_t token_id;
 	CK_RV rv;
-	int r;
+	int r, rmake = 0, so;
 
+	memset(&pt, 0, sizeof(pt));
 	ENTER_SESSION(hSession, s);
 	t = p11_token_find(s->token_id);
 	if (!p11_session_is_rw(s)) {
@@ -682,11 +731,42 @@ C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	r = m2m_core_token_set_pin(p11.core, s->token_id,
-	    t != NULL && t->login == (int)CKU_SO, pOldPin, ulOldLen, pNewPin,
-	    ulNewLen);
+	so = t != NULL && t->login == (int)CKU_SO;
+	token_id = s->token_id;
+	if ((r = m2m_core_pin_len_check(p11.core, ulNewLen)) != 0 ||
+	    (r = m2m_core_pin_reserve(p11.core, token_id, so, ulOldLen,
+	    &pt)) != 0) {
+		rv = pin_rv(r);
+		goto out;
+	}
+	p11.pin_checks++;
+	p11_unlock();
+
+	r = m2m_core_pin_verify(p11.core, &pt, pOldPin, ulOldLen, &objauth);
+	if (r == 0)
+		rmake = m2m_core_pin_make(p11.core, pNewPin, ulNewLen, objauth,
+		    v, &vlen);
+
+	p11_lock();
+	p11.pin_checks--;
+	if ((r = m2m_core_pin_record(p11.core, &pt, r)) != 0) {
+		rv = pin_rv(r);
+		goto out;
+	}
+	if (rmake != 0) {
+		rv = p11_rv(rmake);
+		goto out;
+	}
+	if (p11_session_find(hSession) == NULL) {
+		rv = CKR_SESSION_CLOSED;
+		goto out;
+	}
+	r = m2m_core_pin_store(p11.core, token_id, so, v, vlen, 0);
 	rv = pin_rv(r);
  out:
+	m2m_secret_free(objauth);
+	m2m_wipe(v, sizeof(v));
+	m2m_wipe(&pt, sizeof(pt));
 	p11_unlock();
 	return rv;
 }

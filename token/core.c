@@ -431,6 +431,39 @@ m2m_core_token_login(struct m2m_core *c, uint64_t token_id, int so,
 
 /* see core.h */
 int
+m2m_core_pin_len_check(struct m2m_core *c, size_t len)
+{
+	if (c == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	return pin_len_ok(c, len) ? 0 : M2M_ERR_PIN_LEN;
+}
+
+/* see core.h */
+int
+m2m_core_pin_make(struct m2m_core *c, const uint8_t *pin, size_t pinlen,
+    const struct m2m_secret *objauth, uint8_t *ret, size_t *ret_len)
+{
+	if (c == NULL || (pin == NULL && pinlen != 0) || ret == NULL ||
+	    ret_len == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (!pin_len_ok(c, pinlen))
+		return M2M_ERR_PIN_LEN;
+	return pin_verifier_make(c, pin, pinlen, objauth, ret, ret_len);
+}
+
+/* see core.h */
+int
+m2m_core_pin_store(struct m2m_core *c, uint64_t token_id, int so,
+    const uint8_t *v, size_t vlen, int reset_fails)
+{
+	if (c == NULL || v == NULL || vlen == 0)
+		return M2M_ERR_INVALID_ARGUMENT;
+	return m2m_store_token_pin_set(c->store, token_id, so, v, vlen,
+	    reset_fails);
+}
+
+/* see core.h */
+int
 m2m_core_token_init_pin(struct m2m_core *c, uint64_t token_id,
     const struct m2m_secret *objauth, const uint8_t *pin, size_t pinlen)
 {

@@ -101,6 +101,29 @@ int	m2m_core_pin_verify(struct m2m_core *c, const struct m2m_pin_try *t,
 int	m2m_core_pin_record(struct m2m_core *c, const struct m2m_pin_try *t,
 	    int r);
 
+/*
+ * C_InitPIN and C_SetPIN in steps, for a caller that drops its lock around
+ * the slow part as for m2m_core_pin_verify:
+ *
+ * m2m_core_pin_len_check: 0, or M2M_ERR_PIN_LEN when len is outside
+ * [pin_min, pin_max].
+ *
+ * m2m_core_pin_make: a new verifier of pin into ret[M2M_PIN_VERIFIER_MAX]
+ * (*ret_len bytes): PBKDF2, or the backend's pin_seal of objauth (NULL: a
+ * fresh one).  Like m2m_core_pin_verify it touches neither the store nor
+ * the core's state, so it may run without the caller's lock.
+ *
+ * m2m_core_pin_store: write it as token_id's SO (so = 1) or user PIN, that
+ * column only; reset_fails: also set that PIN's failure counter to 0 (the
+ * SO's C_InitPIN unlocks the user PIN; a C_SetPIN leaves it).
+ */
+int	m2m_core_pin_len_check(struct m2m_core *c, size_t len);
+int	m2m_core_pin_make(struct m2m_core *c, const uint8_t *pin,
+	    size_t pinlen, const struct m2m_secret *objauth, uint8_t *ret,
+	    size_t *ret_len);
+int	m2m_core_pin_store(struct m2m_core *c, uint64_t token_id, int so,
+	    const uint8_t *v, size_t vlen, int reset_fails);
+
 /* C_InitPIN (SO logged in; objauth from the SO login, may be NULL). */
 int	m2m_core_token_init_pin(struct m2m_core *c, uint64_t token_id,
 	    const struct m2m_secret *objauth, const uint8_t *pin,

@@ -14,11 +14,13 @@
  *     get at most max_pin_tries CKR_PIN_INCORRECT answers between them.
  *   - test_setpin_vs_wrong_logins (hsm): wrong logins of other processes
  *     never undo a C_SetPIN.
- *   - test_login_does_not_block_others: a thread looping on C_Login lets
- *     another thread's C_Sign calls run during its PIN checks (counted
- *     through the application's mutex callbacks, not timed).
+ *   - test_login_does_not_block_others: a thread looping on C_Login,
+ *     C_SetPIN and C_InitPIN lets another thread's C_Sign calls run during
+ *     its PIN checks (counted through the application's mutex callbacks,
+ *     not timed).
  *   - test_close_during_login: a session closed while its C_Login checks
- *     the PIN leaves nobody logged in.
+ *     the PIN leaves nobody logged in; one closed during C_SetPIN leaves
+ *     either the new PIN or the old one, never a half change.
  */
 #define _GNU_SOURCE	/* memmem */
 #include <sys/types.h>
@@ -63,7 +65,7 @@
 #define NGUESS		4	/* guesses of each */
 #define NWRONG		4	/* wrong-login processes against C_SetPIN */
 #define NSETPIN		10	/* C_SetPIN calls in a row */
-#define NLOGIN_ITER	20	/* wrong + right logins of the login thread */
+#define NLOGIN_ITER	10	/* rounds of PIN calls against C_Sign */
 
 CK_RV	C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR);
 
@@ -610,21 +612,48 @@ mx_unlock(CK_VOID_PTR m)
 	return CKR_OK;
 }
 
-/* C_Login by the login thread, with the counting above. */
-static CK_RV
-counted_login(CK_SESSION_HANDLE s, const char *pin)
+/* Start and end one counted call of the login thread. */
+static unsigned long
+counted_begin(void)
 {
-	CK_RV rv;
+	unsigned long before;
 
 	pthread_mutex_lock(&mx);
 	mx_login_locks = 0;
 	mx_pending = 0;
+	before = mx_between;
 	pthread_mutex_unlock(&mx);
 	__atomic_store_n(&mx_in_login, 1, __ATOMIC_RELEASE);
-	rv = login(s, CKU_USER, pin);
-	__atomic_store_n(&mx_in_login, 0, __ATOMIC_RELEASE);
-	return rv;
+	return before;
 }
+
+/* The other thread's lock takings during the call's PIN work. */
+static unsigned long
+counted_end(unsigned long before)
+{
+	unsigned long n;
+
+	__atomic_store_n(&mx_in_login, 0, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&mx);
+	n = mx_between - before;
+	pthread_mutex_unlock(&mx);
+	return n;
+}
+
+/* The PIN calls under test, each counted in its own tally. */
+enum { K_LOGIN, K_SETPIN, K_INITPIN, K_COUNT };
+
+struct kind_tally {
+	unsigned long	calls;
+	unsigned long	between;
+};
+
+#define COUNTED(tally, k, expr, want) do {				\
+	unsigned long b_ = counted_begin();				\
+	assert_int_equal((expr), (want));				\
+	(tally)[k].between += counted_end(b_);				\
+	(tally)[k].calls++;						\
+} while (0)
 
 struct signer {
 	CK_SESSION_HANDLE	s;
@@ -655,17 +684,22 @@ signer_main(void *arg)
 static void
 test_login_does_not_block_others(void **state)
 {
+	static const char *const names[K_COUNT] = {
+		"C_Login", "C_SetPIN", "C_InitPIN"
+	};
 	static const uint8_t auth[32] = { 0x5a, 0xa5 };
 	CK_C_INITIALIZE_ARGS args;
+	struct kind_tally k[K_COUNT];
 	struct signer g;
 	pthread_t th;
 	CK_SESSION_HANDLE s;
 	CK_SLOT_ID slot;
-	unsigned long logins = 0;
+	const char *p = P11C_USER_PIN, *q = NEW_USER_PIN;
 	int i;
 
 	(void)state;
 	memset(&g, 0, sizeof(g));
+	memset(k, 0, sizeof(k));
 	memset(&args, 0, sizeof(args));
 	args.CreateMutex = mx_create;
 	args.DestroyMutex = mx_destroy;
@@ -674,7 +708,7 @@ test_login_does_not_block_others(void **state)
 	assert_int_equal(pthread_mutex_init(&mx, NULL), 0);
 	mx_login_thread = pthread_self();
 	mx_between = 0;
-	/* token A: a user session signing; token B: the login loop */
+	/* token A: a user session signing; token B: the PIN calls */
 	assert_int_equal(F->C_Initialize(&args), CKR_OK);
 	g.s = p11c_user_session(p11c_new_token("signer"));
 	assert_int_equal(p11c_import_ex(g.s, CK_M2M_ROLE_KE2E_MSG_AUTH,
@@ -684,27 +718,38 @@ test_login_does_not_block_others(void **state)
 	s = rw_session(slot);
 	assert_int_equal(pthread_create(&th, NULL, signer_main, &g), 0);
 	for (i = 0; i < NLOGIN_ITER; i++) {
-		assert_int_equal(counted_login(s, WRONG_PIN),
+		COUNTED(k, K_LOGIN, login(s, CKU_USER, WRONG_PIN),
 		    CKR_PIN_INCORRECT);
-		assert_int_equal(counted_login(s, P11C_USER_PIN), CKR_OK);
+		COUNTED(k, K_LOGIN, login(s, CKU_USER, P11C_USER_PIN),
+		    CKR_OK);
 		assert_int_equal(F->C_Logout(s), CKR_OK);
-		logins += 2;
+		COUNTED(k, K_SETPIN, F->C_SetPIN(s, (CK_UTF8CHAR_PTR)p,
+		    strlen(p), (CK_UTF8CHAR_PTR)q, strlen(q)), CKR_OK);
+		COUNTED(k, K_SETPIN, F->C_SetPIN(s, (CK_UTF8CHAR_PTR)q,
+		    strlen(q), (CK_UTF8CHAR_PTR)p, strlen(p)), CKR_OK);
+		COUNTED(k, K_LOGIN, login(s, CKU_SO, P11C_SO_PIN), CKR_OK);
+		COUNTED(k, K_INITPIN, F->C_InitPIN(s, (CK_UTF8CHAR_PTR)p,
+		    strlen(p)), CKR_OK);
+		assert_int_equal(F->C_Logout(s), CKR_OK);
 	}
 	__atomic_store_n(&g.stop, 1, __ATOMIC_RELEASE);
 	assert_int_equal(pthread_join(th, NULL), 0);
-	print_message("%lu C_Login calls; the signing thread took the module "
-	    "lock %lu times during their PIN checks (%lu signs in all)\n",
-	    logins, mx_between, g.signs);
 	assert_int_equal(g.errors, 0);
 	/*
-	 * With the PIN check under the module lock, C_Login takes the lock
-	 * once and nothing can run during the check: 0.  Without it, the
-	 * other thread's calls (2 per C_Sign) go on during every check.
+	 * A call that holds the module lock for all of its PIN work takes
+	 * it once: the other thread can run nothing during that work (0).
+	 * Without the lock, its calls (2 per C_Sign) go on meanwhile: at
+	 * least one per PIN call, of every kind.
 	 */
-	if (mx_between < logins)
-		fail_msg("the signing thread ran %lu calls during %lu PIN "
-		    "checks: C_Login blocks the other threads", mx_between,
-		    logins);
+	for (i = 0; i < K_COUNT; i++) {
+		print_message("%lu %s calls: the signing thread took the "
+		    "module lock %lu times during their PIN work\n",
+		    k[i].calls, names[i], k[i].between);
+		if (k[i].between < k[i].calls)
+			fail_msg("%s blocks the other threads during its PIN "
+			    "work", names[i]);
+	}
+	print_message("%lu signs in all\n", g.signs);
 	assert_int_equal(F->C_Finalize(NULL), CKR_OK);
 	(void)pthread_mutex_destroy(&mx);
 }
@@ -712,7 +757,18 @@ test_login_does_not_block_others(void **state)
 struct closer {
 	CK_SESSION_HANDLE	s;
 	CK_RV			rv;
+	const char		*from, *to;	/* C_SetPIN's PINs */
 };
+
+static void *
+setpin_main(void *arg)
+{
+	struct closer *c = arg;
+
+	c->rv = F->C_SetPIN(c->s, (CK_UTF8CHAR_PTR)c->from, strlen(c->from),
+	    (CK_UTF8CHAR_PTR)c->to, strlen(c->to));
+	return NULL;
+}
 
 static void *
 login_main(void *arg)
@@ -764,6 +820,41 @@ test_close_during_login(void **state)
 	/* and the right PIN was never counted as a failure */
 	s2 = rw_session(slot);
 	assert_int_equal(login(s2, CKU_USER, P11C_USER_PIN), CKR_OK);
+	assert_int_equal(F->C_CloseSession(s2), CKR_OK);
+
+	/* C_SetPIN: done (the new PIN works) or not at all (the old one) */
+	closed = ok = 0;
+	for (i = 0; i < 6; i++) {
+		c.s = rw_session(slot);
+		c.rv = CKR_GENERAL_ERROR;
+		c.from = i % 2 ? NEW_USER_PIN : P11C_USER_PIN;
+		c.to = i % 2 ? P11C_USER_PIN : NEW_USER_PIN;
+		assert_int_equal(pthread_create(&th, NULL, setpin_main, &c),
+		    0);
+		(void)nanosleep(&ts, NULL);
+		assert_int_equal(F->C_CloseSession(c.s), CKR_OK);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		s2 = rw_session(slot);
+		if (c.rv == CKR_SESSION_CLOSED ||
+		    c.rv == CKR_SESSION_HANDLE_INVALID) {
+			closed++;
+			assert_int_equal(login(s2, CKU_USER, c.from), CKR_OK);
+			/* put it where the loop expects it */
+			assert_int_equal(F->C_Logout(s2), CKR_OK);
+			assert_int_equal(F->C_SetPIN(s2,
+			    (CK_UTF8CHAR_PTR)c.from, strlen(c.from),
+			    (CK_UTF8CHAR_PTR)c.to, strlen(c.to)), CKR_OK);
+		} else if (c.rv == CKR_OK) {
+			ok++;
+			assert_int_equal(login(s2, CKU_USER, c.from),
+			    CKR_PIN_INCORRECT);
+			assert_int_equal(login(s2, CKU_USER, c.to), CKR_OK);
+		} else
+			fail_msg("C_SetPIN: %s", p11c_rvname(c.rv));
+		assert_int_equal(F->C_CloseSession(s2), CKR_OK);
+	}
+	print_message("closed during C_SetPIN: %u, C_SetPIN first: %u\n",
+	    closed, ok);
 	assert_int_equal(F->C_Finalize(NULL), CKR_OK);
 }
 
