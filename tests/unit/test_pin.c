@@ -12,6 +12,8 @@
  *   - test_guesses_counted_across_processes (hsm: a swtpm without a
  *     resource manager serves one process): 24 processes guessing at once
  *     get at most max_pin_tries CKR_PIN_INCORRECT answers between them.
+ *   - test_guesses_counted_across_threads: the same with 24 threads of one
+ *     process (both backends), whose PIN checks run in parallel.
  *   - test_setpin_vs_wrong_logins (hsm): wrong logins of other processes
  *     never undo a C_SetPIN.
  *   - test_login_does_not_block_others: a thread looping on C_Login,
@@ -443,6 +445,78 @@ test_guesses_counted_across_processes(void **state)
 	assert_int_equal(sum.locked, NPROC * NGUESS - MAX_TRIES);
 
 	assert_int_equal(F->C_Initialize(NULL), CKR_OK);
+	s = rw_session(slot);
+	assert_int_equal(login(s, CKU_USER, P11C_USER_PIN), CKR_PIN_LOCKED);
+	assert_int_equal(F->C_Finalize(NULL), CKR_OK);
+}
+
+struct guess_thread {
+	CK_SLOT_ID	slot;
+	struct tally	t;
+};
+
+static void *
+guess_thread_main(void *arg)
+{
+	struct guess_thread *g = arg;
+	CK_SESSION_HANDLE s;
+	CK_RV rv;
+	int i;
+
+	if (F->C_OpenSession(g->slot, CKF_SERIAL_SESSION, NULL, NULL, &s) !=
+	    CKR_OK) {
+		g->t.other++;
+		return NULL;
+	}
+	for (i = 0; i < NGUESS; i++) {
+		rv = login(s, CKU_USER, WRONG_PIN);
+		if (rv == CKR_PIN_INCORRECT)
+			g->t.incorrect++;
+		else if (rv == CKR_PIN_LOCKED)
+			g->t.locked++;
+		else {
+			g->t.other++;
+			g->t.other_rv = rv;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The same with NPROC threads of one process, on both backends: the PIN
+ * checks run in parallel (no module lock), the count stays exact.
+ */
+static void
+test_guesses_counted_across_threads(void **state)
+{
+	struct guess_thread g[NPROC];
+	pthread_t th[NPROC];
+	unsigned int incorrect = 0, locked = 0;
+	CK_SESSION_HANDLE s;
+	CK_SLOT_ID slot;
+	int i;
+
+	(void)state;
+	assert_int_equal(F->C_Initialize(NULL), CKR_OK);
+	slot = p11c_new_token("threads");
+	memset(g, 0, sizeof(g));
+	for (i = 0; i < NPROC; i++) {
+		g[i].slot = slot;
+		assert_int_equal(pthread_create(&th[i], NULL,
+		    guess_thread_main, &g[i]), 0);
+	}
+	for (i = 0; i < NPROC; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		if (g[i].t.other != 0)
+			fail_msg("an answer was %s",
+			    p11c_rvname(g[i].t.other_rv));
+		incorrect += g[i].t.incorrect;
+		locked += g[i].t.locked;
+	}
+	print_message("%d threads x %d wrong PINs: %u CKR_PIN_INCORRECT, "
+	    "%u CKR_PIN_LOCKED\n", NPROC, NGUESS, incorrect, locked);
+	assert_int_equal(incorrect, MAX_TRIES);
+	assert_int_equal(locked, NPROC * NGUESS - MAX_TRIES);
 	s = rw_session(slot);
 	assert_int_equal(login(s, CKU_USER, P11C_USER_PIN), CKR_PIN_LOCKED);
 	assert_int_equal(F->C_Finalize(NULL), CKR_OK);
@@ -913,14 +987,22 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_no_offline_verifier, test_teardown),
+		cmocka_unit_test_teardown(test_no_offline_verifier,
+		    test_teardown),
 		cmocka_unit_test_teardown(test_old_tpm_verifier_refused,
 		    test_teardown),
-		cmocka_unit_test_teardown(test_login_locks, test_teardown),
-		cmocka_unit_test_teardown(test_guesses_counted_across_processes, test_teardown),
-		cmocka_unit_test_teardown(test_setpin_vs_wrong_logins, test_teardown),
-		cmocka_unit_test_teardown(test_login_does_not_block_others, test_teardown),
-		cmocka_unit_test_teardown(test_close_during_login, test_teardown),
+		cmocka_unit_test_teardown(test_login_locks,
+		    test_teardown),
+		cmocka_unit_test_teardown(test_guesses_counted_across_processes,
+		    test_teardown),
+		cmocka_unit_test_teardown(test_guesses_counted_across_threads,
+		    test_teardown),
+		cmocka_unit_test_teardown(test_setpin_vs_wrong_logins,
+		    test_teardown),
+		cmocka_unit_test_teardown(test_login_does_not_block_others,
+		    test_teardown),
+		cmocka_unit_test_teardown(test_close_during_login,
+		    test_teardown),
 	};
 
 	if (argc > 1 && strcmp(argv[1], "tpm") == 0) {
