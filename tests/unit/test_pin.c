@@ -642,6 +642,11 @@ static int		mx_in_login;	/* atomic: the thread is in C_Login */
 static unsigned int	mx_login_locks;	/* its lock takings in this call */
 static unsigned long	mx_pending;	/* other takings since its first */
 static unsigned long	mx_between;	/* ... confirmed by a second one */
+static int		mx_handed;	/* its first release was seen */
+/* the hand-over after that first release (not the module lock) */
+static pthread_mutex_t	hand_mx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	hand_cv = PTHREAD_COND_INITIALIZER;
+static int		hand_taken;	/* another thread took the lock */
 
 static CK_RV
 mx_create(CK_VOID_PTR_PTR ret)
@@ -674,15 +679,44 @@ mx_lock(CK_VOID_PTR m)
 			mx_between += mx_pending;
 			mx_pending = 0;
 		}
-	} else if (mx_login_locks > 0)
+	} else if (mx_login_locks > 0) {
 		mx_pending++;
+		pthread_mutex_lock(&hand_mx);
+		hand_taken = 1;
+		pthread_cond_signal(&hand_cv);
+		pthread_mutex_unlock(&hand_mx);
+	}
 	return CKR_OK;
 }
 
+/*
+ * When the login thread releases the lock for the first time in a counted
+ * call, it waits (up to 5 s) until another thread has taken it: so the
+ * count does not hang on the scheduler.  A call that keeps the lock for
+ * all its PIN work releases it first at its end: what runs then is not
+ * confirmed by a second taking, and it counts 0 all the same.
+ */
 static CK_RV
 mx_unlock(CK_VOID_PTR m)
 {
+	struct timespec dl;
+	int first = 0;
+
+	if (__atomic_load_n(&mx_in_login, __ATOMIC_ACQUIRE) &&
+	    pthread_equal(pthread_self(), mx_login_thread) && !mx_handed) {
+		mx_handed = 1;
+		first = 1;
+	}
 	pthread_mutex_unlock(m);
+	if (!first)
+		return CKR_OK;
+	(void)clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 5;
+	pthread_mutex_lock(&hand_mx);
+	while (!hand_taken &&
+	    pthread_cond_timedwait(&hand_cv, &hand_mx, &dl) == 0)
+		;
+	pthread_mutex_unlock(&hand_mx);
 	return CKR_OK;
 }
 
@@ -695,8 +729,12 @@ counted_begin(void)
 	pthread_mutex_lock(&mx);
 	mx_login_locks = 0;
 	mx_pending = 0;
+	mx_handed = 0;
 	before = mx_between;
 	pthread_mutex_unlock(&mx);
+	pthread_mutex_lock(&hand_mx);
+	hand_taken = 0;
+	pthread_mutex_unlock(&hand_mx);
 	__atomic_store_n(&mx_in_login, 1, __ATOMIC_RELEASE);
 	return before;
 }
