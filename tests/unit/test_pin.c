@@ -66,6 +66,7 @@
 #define NPROC		24	/* guessing processes */
 #define NGUESS		4	/* guesses of each */
 #define NWRONG		4	/* wrong-login processes against C_SetPIN */
+#define NWRONG_MAX	24	/* wrong logins of each (4 x 24 + 1 < 100) */
 #define NSETPIN		10	/* C_SetPIN calls in a row */
 #define NLOGIN_ITER	10	/* rounds of PIN calls against C_Sign */
 
@@ -349,19 +350,40 @@ struct tally {
 	CK_RV		other_rv;
 };
 
-/* Block until the parent closes the write end of the barrier pipe. */
+/*
+ * A child: tell the parent on rfd whether C_Initialize and C_OpenSession
+ * worked ('R') or not ('E', then exit), then block until the parent closes
+ * the write end of the barrier pipe bfd.  The parent starts the children
+ * one at a time (each opening the store and the backend), then all at once.
+ */
 static void
-barrier_wait(int fd)
+child_ready(CK_SLOT_ID slot, CK_SESSION_HANDLE *s, int rfd, int bfd)
 {
-	char c;
+	char c = 'R';
 
-	while (read(fd, &c, 1) == -1 && errno == EINTR)
+	if (F->C_Initialize(NULL) != CKR_OK ||
+	    F->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, s) !=
+	    CKR_OK)
+		c = 'E';
+	if (write(rfd, &c, 1) != 1 || c != 'R')
+		_exit(3);
+	while (read(bfd, &c, 1) == -1 && errno == EINTR)
 		;
+}
+
+/* The parent: wait for the child just forked. */
+static void
+child_wait_ready(int rfd)
+{
+	char c = 0;
+
+	assert_int_equal(read(rfd, &c, 1), 1);
+	assert_int_equal(c, 'R');
 }
 
 /* A child: guess NGUESS wrong PINs of slot, report the answers on wfd. */
 static void __attribute__((noreturn))
-guesser(CK_SLOT_ID slot, int bfd, int wfd)
+guesser(CK_SLOT_ID slot, int rfd, int bfd, int wfd)
 {
 	struct tally t;
 	CK_SESSION_HANDLE s;
@@ -369,11 +391,7 @@ guesser(CK_SLOT_ID slot, int bfd, int wfd)
 	int i;
 
 	memset(&t, 0, sizeof(t));
-	if (F->C_Initialize(NULL) != CKR_OK ||
-	    F->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) !=
-	    CKR_OK)
-		_exit(3);
-	barrier_wait(bfd);
+	child_ready(slot, &s, rfd, bfd);
 	for (i = 0; i < NGUESS; i++) {
 		rv = login(s, CKU_USER, WRONG_PIN);
 		if (rv == CKR_PIN_INCORRECT)
@@ -398,7 +416,7 @@ test_guesses_counted_across_processes(void **state)
 	CK_SESSION_HANDLE s;
 	CK_SLOT_ID slot;
 	pid_t pids[NPROC];
-	int bar[2], res[2], i, st;
+	int bar[2], res[2], rdy[2], i, st;
 
 	(void)state;
 	if (g_use_tpm)
@@ -409,14 +427,19 @@ test_guesses_counted_across_processes(void **state)
 
 	assert_int_equal(pipe(bar), 0);
 	assert_int_equal(pipe(res), 0);
+	assert_int_equal(pipe(rdy), 0);
 	for (i = 0; i < NPROC; i++) {
 		assert_true((pids[i] = fork()) != -1);
 		if (pids[i] == 0) {
 			close(bar[1]);
 			close(res[0]);
-			guesser(slot, bar[0], res[1]);
+			close(rdy[0]);
+			guesser(slot, rdy[1], bar[0], res[1]);
 		}
+		child_wait_ready(rdy[0]);
 	}
+	close(rdy[0]);
+	close(rdy[1]);
 	close(bar[0]);
 	close(res[1]);
 	close(bar[1]);	/* go */
@@ -524,7 +547,7 @@ test_guesses_counted_across_threads(void **state)
 
 /* A child: wrong logins on slot until the stop pipe closes. */
 static void __attribute__((noreturn))
-wrong_logger(CK_SLOT_ID slot, int bfd, int stopfd, int wfd)
+wrong_logger(CK_SLOT_ID slot, int rfd, int bfd, int stopfd, int wfd)
 {
 	struct pollfd p = { .fd = stopfd, .events = POLLIN };
 	struct tally t;
@@ -532,12 +555,9 @@ wrong_logger(CK_SLOT_ID slot, int bfd, int stopfd, int wfd)
 	CK_RV rv;
 
 	memset(&t, 0, sizeof(t));
-	if (F->C_Initialize(NULL) != CKR_OK ||
-	    F->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) !=
-	    CKR_OK)
-		_exit(3);
-	barrier_wait(bfd);
-	while (poll(&p, 1, 0) == 0) {
+	child_ready(slot, &s, rfd, bfd);
+	/* at most NWRONG_MAX each: never max_pin_tries (100) in all */
+	while (t.incorrect + t.other < NWRONG_MAX && poll(&p, 1, 0) == 0) {
 		rv = login(s, CKU_USER, WRONG_PIN);
 		if (rv == CKR_PIN_INCORRECT)
 			t.incorrect++;
@@ -560,7 +580,7 @@ test_setpin_vs_wrong_logins(void **state)
 	CK_SLOT_ID slot;
 	char pins[NSETPIN + 1][32];
 	pid_t pids[NWRONG];
-	int bar[2], stop[2], res[2], i, st;
+	int bar[2], stop[2], res[2], rdy[2], i, st;
 	unsigned int wrong = 0;
 
 	(void)state;
@@ -578,15 +598,20 @@ test_setpin_vs_wrong_logins(void **state)
 	assert_int_equal(pipe(bar), 0);
 	assert_int_equal(pipe(stop), 0);
 	assert_int_equal(pipe(res), 0);
+	assert_int_equal(pipe(rdy), 0);
 	for (i = 0; i < NWRONG; i++) {
 		assert_true((pids[i] = fork()) != -1);
 		if (pids[i] == 0) {
 			close(bar[1]);
 			close(stop[1]);
 			close(res[0]);
-			wrong_logger(slot, bar[0], stop[0], res[1]);
+			close(rdy[0]);
+			wrong_logger(slot, rdy[1], bar[0], stop[0], res[1]);
 		}
+		child_wait_ready(rdy[0]);
 	}
+	close(rdy[0]);
+	close(rdy[1]);
 	close(bar[0]);
 	close(stop[0]);
 	close(res[1]);
