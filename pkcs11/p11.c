@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf.h"
 #include "core.h"
@@ -528,6 +529,14 @@ C_Finalize(CK_VOID_PTR pReserved)
 	}
 	p11_lock();
 	__atomic_store_n(&initialized, 0, __ATOMIC_RELEASE);
+	/* a C_Login checking its PIN without the lock still uses the core */
+	while (p11.pin_checks != 0) {
+		struct timespec ms = { 0, 1000000 };
+
+		p11_unlock();
+		(void)nanosleep(&ms, NULL);
+		p11_lock();
+	}
 	global_free();
 	p11_unlock();
 	if (use_app_mutex)
@@ -758,11 +767,21 @@ pin_rv(int r)
 	    p11_rv(r);
 }
 
+/*
+ * C_InitPIN and C_SetPIN make the new verifier (PBKDF2, or the TPM's seal)
+ * without the module lock, as C_Login checks a PIN (see login()); the old
+ * PIN of C_SetPIN is checked the same way.  The session must still be
+ * open when the new verifier is stored.
+ */
 EXPORT CK_RV
 C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
 	struct p11_session *s;
 	struct p11_token *t;
+	struct m2m_secret *objauth = NULL;
+	uint8_t v[M2M_PIN_VERIFIER_MAX];
+	size_t vlen = 0;
+	uint64_t token_id;
 	CK_RV rv;
 	int r;
 
@@ -780,10 +799,43 @@ C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	r = m2m_core_token_init_pin(p11.core, t->id, t->objauth, pPin,
-	    ulPinLen);
+	if ((r = m2m_core_pin_len_check(p11.core, ulPinLen)) != 0) {
+		rv = p11_rv(r);
+		goto out;
+	}
+	/* a copy: a C_Logout may free the token's while the lock is off */
+	if (t->objauth != NULL && (r = m2m_secret_from(
+	    m2m_secret_data(t->objauth), m2m_secret_len(t->objauth),
+	    &objauth)) != 0) {
+		rv = p11_rv(r);
+		goto out;
+	}
+	token_id = t->id;
+	p11.pin_checks++;
+	p11_unlock();
+
+	r = m2m_core_pin_make(p11.core, pPin, ulPinLen, objauth, v, &vlen);
+
+	p11_lock();
+	p11.pin_checks--;
+	if (r != 0) {
+		rv = p11_rv(r);
+		goto out;
+	}
+	if ((s = p11_session_find(hSession)) == NULL) {
+		rv = CKR_SESSION_CLOSED;
+		goto out;
+	}
+	if ((t = p11_token_find(s->token_id)) == NULL || t->id != token_id ||
+	    t->login != (int)CKU_SO) {
+		rv = CKR_USER_NOT_LOGGED_IN;
+		goto out;
+	}
+	r = m2m_core_pin_store(p11.core, token_id, 0, v, vlen, 1);
 	rv = p11_rv(r);
  out:
+	m2m_secret_free(objauth);
+	m2m_wipe(v, sizeof(v));
 	p11_unlock();
 	return rv;
 }
@@ -794,9 +846,15 @@ C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
 {
 	struct p11_session *s;
 	struct p11_token *t;
+	struct m2m_secret *objauth = NULL;
+	struct m2m_pin_try pt;
+	uint8_t v[M2M_PIN_VERIFIER_MAX];
+	size_t vlen = 0;
+	uint64_t token_id;
 	CK_RV rv;
-	int r;
+	int r, rmake = 0, so;
 
+	memset(&pt, 0, sizeof(pt));
 	ENTER_SESSION(hSession, s);
 	t = p11_token_find(s->token_id);
 	if (!p11_session_is_rw(s)) {
@@ -808,11 +866,42 @@ C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	r = m2m_core_token_set_pin(p11.core, s->token_id,
-	    t != NULL && t->login == (int)CKU_SO, pOldPin, ulOldLen, pNewPin,
-	    ulNewLen);
+	so = t != NULL && t->login == (int)CKU_SO;
+	token_id = s->token_id;
+	if ((r = m2m_core_pin_len_check(p11.core, ulNewLen)) != 0 ||
+	    (r = m2m_core_pin_reserve(p11.core, token_id, so, ulOldLen,
+	    &pt)) != 0) {
+		rv = pin_rv(r);
+		goto out;
+	}
+	p11.pin_checks++;
+	p11_unlock();
+
+	r = m2m_core_pin_verify(p11.core, &pt, pOldPin, ulOldLen, &objauth);
+	if (r == 0)
+		rmake = m2m_core_pin_make(p11.core, pNewPin, ulNewLen, objauth,
+		    v, &vlen);
+
+	p11_lock();
+	p11.pin_checks--;
+	if ((r = m2m_core_pin_record(p11.core, &pt, r)) != 0) {
+		rv = pin_rv(r);
+		goto out;
+	}
+	if (rmake != 0) {
+		rv = p11_rv(rmake);
+		goto out;
+	}
+	if (p11_session_find(hSession) == NULL) {
+		rv = CKR_SESSION_CLOSED;
+		goto out;
+	}
+	r = m2m_core_pin_store(p11.core, token_id, so, v, vlen, 0);
 	rv = pin_rv(r);
  out:
+	m2m_secret_free(objauth);
+	m2m_wipe(v, sizeof(v));
+	m2m_wipe(&pt, sizeof(pt));
 	p11_unlock();
 	return rv;
 }
@@ -978,65 +1067,107 @@ C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState,
 	return rv;
 }
 
+/*
+ * The login checks that need the module lock: on the session (still open:
+ * the PIN check runs unlocked, so it may have been closed meanwhile) and
+ * on the token's login state.  *ret_t the session's token.
+ */
+static CK_RV
+login_state_check(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
+    struct p11_token **ret_t)
+{
+	struct p11_session *s;
+	struct p11_token *t;
+	size_t i;
+
+	if ((s = p11_session_find(hSession)) == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if ((t = p11_token_find(s->token_id)) == NULL)
+		return CKR_GENERAL_ERROR;
+	if (userType == CKU_CONTEXT_SPECIFIC)
+		return t->login == (int)CKU_USER ?
+		    CKR_OPERATION_NOT_INITIALIZED : CKR_USER_NOT_LOGGED_IN;
+	if (userType != CKU_SO && userType != CKU_USER)
+		return CKR_USER_TYPE_INVALID;
+	if (t->login == (int)userType)
+		return CKR_USER_ALREADY_LOGGED_IN;
+	if (t->login != -1)
+		return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+	if (userType == CKU_SO) {
+		for (i = 0; i < P11_MAX_SESSIONS; i++) {
+			if (p11.sessions[i].handle != 0 &&
+			    p11.sessions[i].token_id == t->id &&
+			    !p11_session_is_rw(&p11.sessions[i]))
+				return CKR_SESSION_READ_ONLY_EXISTS;
+		}
+	}
+	*ret_t = t;
+	return CKR_OK;
+}
+
+/*
+ * C_Login in three steps (core.h): the guess is counted in the store under
+ * the module lock, checked (PBKDF2 or the TPM, the slow part) without it,
+ * so that other threads' calls go on meanwhile, and recorded under the
+ * lock again, where the session and login state are checked once more.
+ * C_Finalize waits for p11.pin_checks to drop to 0.
+ */
 static CK_RV
 login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
     CK_ULONG ulPinLen)
 {
 	struct p11_session *s;
-	struct p11_token *t;
+	struct p11_token *t = NULL;
 	struct m2m_secret *objauth = NULL;
-	size_t i;
+	struct m2m_pin_try pt;
+	uint64_t token_id;
+	int so = userType == CKU_SO, r;
 	CK_RV rv;
-	int r;
 
+	memset(&pt, 0, sizeof(pt));
 	ENTER_SESSION(hSession, s);
-	t = p11_token_find(s->token_id);
-	if (t == NULL) {
-		rv = CKR_GENERAL_ERROR;
-		goto out;
-	}
 	if (pPin == NULL && ulPinLen != 0) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	if (userType == CKU_CONTEXT_SPECIFIC) {
-		rv = t->login == (int)CKU_USER ? CKR_OPERATION_NOT_INITIALIZED :
-		    CKR_USER_NOT_LOGGED_IN;
+	if ((rv = login_state_check(hSession, userType, &t)) != CKR_OK)
 		goto out;
-	}
-	if (userType != CKU_SO && userType != CKU_USER) {
-		rv = CKR_USER_TYPE_INVALID;
-		goto out;
-	}
-	if (t->login == (int)userType) {
-		rv = CKR_USER_ALREADY_LOGGED_IN;
-		goto out;
-	}
-	if (t->login != -1) {
-		rv = CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
-		goto out;
-	}
-	if (userType == CKU_SO) {
-		for (i = 0; i < P11_MAX_SESSIONS; i++) {
-			if (p11.sessions[i].handle != 0 &&
-			    p11.sessions[i].token_id == t->id &&
-			    !p11_session_is_rw(&p11.sessions[i])) {
-				rv = CKR_SESSION_READ_ONLY_EXISTS;
-				goto out;
-			}
-		}
-	}
-	r = m2m_core_token_login(p11.core, t->id, userType == CKU_SO, pPin,
-	    ulPinLen, &objauth);
-	if (r != 0) {
+	token_id = t->id;
+	if ((r = m2m_core_pin_reserve(p11.core, token_id, so, ulPinLen,
+	    &pt)) != 0) {
 		m2m_info("C_Login: %s", m2m_strerror(r));
 		rv = pin_rv(r);
 		goto out;
 	}
+	p11.pin_checks++;
+	p11_unlock();
+
+	r = m2m_core_pin_verify(p11.core, &pt, pPin, ulPinLen, &objauth);
+
+	p11_lock();
+	p11.pin_checks--;
+	if ((r = m2m_core_pin_record(p11.core, &pt, r)) != 0) {
+		m2m_info("C_Login: %s", m2m_strerror(r));
+		rv = pin_rv(r);
+		goto out;
+	}
+	/* the world may have changed while the lock was not held */
+	if ((rv = login_state_check(hSession, userType, &t)) != CKR_OK) {
+		if (rv == CKR_SESSION_HANDLE_INVALID)
+			rv = CKR_SESSION_CLOSED;
+		goto out;
+	}
+	if (M2M_NEVER(t->id != token_id)) {
+		rv = CKR_GENERAL_ERROR;
+		goto out;
+	}
 	t->login = (int)userType;
 	t->objauth = objauth;
+	objauth = NULL;	/* transferred */
 	rv = CKR_OK;
  out:
+	m2m_secret_free(objauth);
+	m2m_wipe(&pt, sizeof(pt));
 	p11_unlock();
 	return rv;
 }

@@ -88,6 +88,7 @@ struct p11_global {
 	CK_SESSION_HANDLE	*sobj_owner;
 	size_t			 nsobjs;
 	uint64_t		 next_sobj;
+	unsigned int		 pin_checks;	/* C_Logins checking unlocked */
 };
 
 extern struct p11_global p11;

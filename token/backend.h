@@ -153,6 +153,10 @@ struct m2m_backend_ops {
 	 * dictionary-attack protection) or M2M_ERR_PIN_LOCKED (hardware
 	 * lockout).  The core then passes objauth in every keyref.auth and
 	 * to wrap_auth, so keys are usable only after a successful login.
+	 *
+	 * Both run without the module's lock (C_Login, C_SetPIN, C_InitPIN
+	 * do their PIN work unlocked), at the same time as any other op of
+	 * the same impl: a backend that has them serialises itself.
 	 */
 	int	(*pin_seal)(void *impl, const uint8_t *pin, size_t pinlen,
 		    const struct m2m_secret *objauth, uint8_t **ret_blob,

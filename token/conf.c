@@ -500,6 +500,12 @@ read_file(struct conf_parse *p, struct m2m_secret **ret)
 		    "larger than %d bytes", CONF_FILE_MAX);
 		goto out;
 	}
+	/* it names the store, the backend and the module loaded: warn */
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		m2m_error("%.200s: writable by group or others (mode %04o): "
+		    "whoever can write it chooses the store and the PKCS#11 "
+		    "module this process loads (chmod go-w it)", p->path,
+		    (unsigned int)(st.st_mode & 07777));
 	/* one byte more than the size, to notice a file that grew */
 	cap = (size_t)st.st_size + 1;
 	if ((r = m2m_secret_new(cap, &s)) != 0) {
@@ -559,6 +565,19 @@ pin_from_file(struct conf_parse *p, const char *path, struct m2m_secret **ret)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		key_fail(p, K_HSM_PIN, "%.200s is not a regular file", path);
+		goto out;
+	}
+	/* as OpenSSH for its keys: the PIN is for this user's eyes only */
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		key_fail(p, K_HSM_PIN, "%.200s is owned by uid %lu, not by "
+		    "this process's user (uid %lu) or root", path,
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+		goto out;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		key_fail(p, K_HSM_PIN, "%.200s has mode %04o: group or others "
+		    "may access it (chmod go= it)", path,
+		    (unsigned int)(st.st_mode & 07777));
 		goto out;
 	}
 	if ((r = m2m_secret_new(CONF_PIN_MAX + 1, &s)) != 0) {

@@ -66,7 +66,11 @@ const char *m2m_conf_default_path(void);
  * the caller.  On failure returns M2M_ERR_CONFIG (or NO_MEMORY) and writes a
  * one-line, secret-free reason naming the file, section, key and problem into
  * errbuf (e.g. "/etc/x.conf: [hsm] pin: environment variable FOO is not
- * set").  Never logs by itself.
+ * set").  Logs by itself only one line, at error level so that it shows
+ * by default, when the file is writable by group or others (the load still
+ * succeeds, as OpenSSH does for its config).  A "file:" PIN must be a
+ * regular file owned by this process's user or root, with no access for
+ * group or others (mode 0600 or 0400), else M2M_ERR_CONFIG.
  */
 int	m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
 	    size_t errlen);

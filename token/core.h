@@ -1,7 +1,8 @@
 /*
  * The token core: one open store and one open backend, token records with
  * their PINs, and the wrapping of new key values.  Used by pkcs11/; knows
- * nothing of PKCS#11 sessions.  Not thread safe: the caller serialises.
+ * nothing of PKCS#11 sessions.  Not thread safe: the caller serialises
+ * (all but m2m_core_pin_verify, see there).
  */
 #ifndef M2M_CORE_H
 #define M2M_CORE_H
@@ -10,6 +11,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "store.h"
 
 struct m2m_conf;
 struct m2m_core;
@@ -61,10 +63,73 @@ int	m2m_core_token_init(struct m2m_core *c, uint64_t token_id,
  * failures in the store.  On success *ret_objauth (may be NULL when the
  * backend has no PIN binding) is the token's object-authorisation secret.
  * Errors: M2M_ERR_PIN_INCORRECT, _PIN_LOCKED, _PIN_LEN, M2M_ERR_NOT_FOUND
- * (user PIN not initialised).
+ * (user PIN not initialised).  m2m_core_pin_reserve, _verify and _record
+ * in one call.
  */
 int	m2m_core_token_login(struct m2m_core *c, uint64_t token_id, int so,
 	    const uint8_t *pin, size_t pinlen, struct m2m_secret **ret_objauth);
+
+/*
+ * A login in three steps, so that the slow check (PBKDF2, or the TPM)
+ * runs without the caller's lock and a guess is counted before it is
+ * checked: N processes together get at most max_pin_tries guesses.
+ *
+ * m2m_core_pin_reserve: in one store transaction, check that the PIN is
+ * set (else M2M_ERR_NOT_FOUND) and not locked (fails < max_pin_tries,
+ * else M2M_ERR_PIN_LOCKED), that pinlen is allowed (M2M_ERR_PIN_LEN, not
+ * counted), and count the guess as failed (fails + 1).  *ret holds the
+ * verifier the guess is to be checked against (wipe it when done).
+ *
+ * m2m_core_pin_verify: check pin against t; touches neither the store nor
+ * the core's state (only the backend's pin_check, which serialises
+ * itself), so it may run without the lock that serialises the other core
+ * calls, while they run.  0 and *ret_objauth (may be NULL), or
+ * M2M_ERR_PIN_INCORRECT, _PIN_LOCKED (hardware lockout), or another error.
+ *
+ * m2m_core_pin_record: under the lock again, record the outcome r of
+ * m2m_core_pin_verify and return the login's result: on success the
+ * counter goes back to 0, but only if the verifier is still t's (else the
+ * PIN was changed meanwhile: M2M_ERR_PIN_INCORRECT, and the caller frees
+ * the objauth it got); a hardware lockout locks the store's counter too;
+ * a wrong PIN leaves the reserved count; any other error (no verdict: out
+ * of memory, a backend failure) gives the reserved guess back.
+ */
+struct m2m_pin_try {
+	uint64_t	token_id;
+	int		so;
+	unsigned int	fails;		/* the count with this guess */
+	uint8_t		v[M2M_PIN_VERIFIER_MAX];	/* the verifier */
+	size_t		vlen;
+};
+int	m2m_core_pin_reserve(struct m2m_core *c, uint64_t token_id, int so,
+	    size_t pinlen, struct m2m_pin_try *ret);
+int	m2m_core_pin_verify(struct m2m_core *c, const struct m2m_pin_try *t,
+	    const uint8_t *pin, size_t pinlen, struct m2m_secret **ret_objauth);
+int	m2m_core_pin_record(struct m2m_core *c, const struct m2m_pin_try *t,
+	    int r);
+
+/*
+ * C_InitPIN and C_SetPIN in steps, for a caller that drops its lock around
+ * the slow part as for m2m_core_pin_verify:
+ *
+ * m2m_core_pin_len_check: 0, or M2M_ERR_PIN_LEN when len is outside
+ * [pin_min, pin_max].
+ *
+ * m2m_core_pin_make: a new verifier of pin into ret[M2M_PIN_VERIFIER_MAX]
+ * (*ret_len bytes): PBKDF2, or the backend's pin_seal of objauth (NULL: a
+ * fresh one).  Like m2m_core_pin_verify it touches neither the store nor
+ * the core's state, so it may run without the caller's lock.
+ *
+ * m2m_core_pin_store: write it as token_id's SO (so = 1) or user PIN, that
+ * column only; reset_fails: also set that PIN's failure counter to 0 (the
+ * SO's C_InitPIN unlocks the user PIN; a C_SetPIN leaves it).
+ */
+int	m2m_core_pin_len_check(struct m2m_core *c, size_t len);
+int	m2m_core_pin_make(struct m2m_core *c, const uint8_t *pin,
+	    size_t pinlen, const struct m2m_secret *objauth, uint8_t *ret,
+	    size_t *ret_len);
+int	m2m_core_pin_store(struct m2m_core *c, uint64_t token_id, int so,
+	    const uint8_t *v, size_t vlen, int reset_fails);
 
 /* C_InitPIN (SO logged in; objauth from the SO login, may be NULL). */
 int	m2m_core_token_init_pin(struct m2m_core *c, uint64_t token_id,

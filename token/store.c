@@ -71,6 +71,16 @@ enum {
 	ST_TOK_INSERT,
 	ST_TOK_UPDATE,
 	ST_TOK_EXISTS,
+	ST_TOK_SO_FAIL,
+	ST_TOK_USER_FAIL,
+	ST_TOK_SO_UNFAIL,
+	ST_TOK_USER_UNFAIL,
+	ST_TOK_SO_LOCK,
+	ST_TOK_USER_LOCK,
+	ST_TOK_SO_OK,
+	ST_TOK_USER_OK,
+	ST_TOK_SO_SET,
+	ST_TOK_USER_SET,
 	ST_TOK_CLEAR,
 	ST_OBJ_GET,
 	ST_OBJ_INSERT,
@@ -103,6 +113,28 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "initialized = ?4, user_pin_set = ?5, so_pin = ?6, user_pin = ?7, "
 	    "so_fails = ?8, user_fails = ?9 WHERE id = ?1",
 	[ST_TOK_EXISTS] = "SELECT 1 FROM tokens WHERE id = ?1",
+	[ST_TOK_SO_FAIL] = "UPDATE tokens SET so_fails = so_fails + 1 "
+	    "WHERE id = ?1",
+	[ST_TOK_USER_FAIL] = "UPDATE tokens SET user_fails = user_fails + 1 "
+	    "WHERE id = ?1",
+	[ST_TOK_SO_UNFAIL] = "UPDATE tokens SET so_fails = so_fails - 1 "
+	    "WHERE id = ?1 AND so_fails > 0",
+	[ST_TOK_USER_UNFAIL] = "UPDATE tokens SET user_fails = user_fails - 1 "
+	    "WHERE id = ?1 AND user_fails > 0",
+	[ST_TOK_SO_LOCK] = "UPDATE tokens SET so_fails = max(so_fails, ?2) "
+	    "WHERE id = ?1",
+	[ST_TOK_USER_LOCK] = "UPDATE tokens "
+	    "SET user_fails = max(user_fails, ?2) WHERE id = ?1",
+	[ST_TOK_SO_OK] = "UPDATE tokens SET so_fails = 0 "
+	    "WHERE id = ?1 AND so_pin = ?2",
+	[ST_TOK_USER_OK] = "UPDATE tokens SET user_fails = 0 "
+	    "WHERE id = ?1 AND user_pin = ?2",
+	[ST_TOK_SO_SET] = "UPDATE tokens SET so_pin = ?2, "
+	    "so_fails = CASE WHEN ?3 THEN 0 ELSE so_fails END WHERE id = ?1",
+	[ST_TOK_USER_SET] = "UPDATE tokens SET user_pin = ?2, "
+	    "user_pin_set = 1, "
+	    "user_fails = CASE WHEN ?3 THEN 0 ELSE user_fails END "
+	    "WHERE id = ?1",
 	[ST_TOK_CLEAR] = "DELETE FROM objects WHERE token_id = ?1",
 	[ST_OBJ_GET] = "SELECT cls, key_type, role, attrs, blob, aux "
 	    "FROM objects WHERE id = ?1 AND token_id = ?2",
@@ -1191,6 +1223,89 @@ m2m_store_token_update(struct m2m_store *s, const struct m2m_token_rec *rec)
  out:
 	stmt_done(st);
 	return r;
+}
+
+/*
+ * Run one of the PIN column statements: ?1 = id, then ?2 = v (when v is
+ * not NULL) or ?2 = n (when v is NULL and has_n), ?3 = reset.
+ */
+static int
+token_pin_stmt(struct m2m_store *s, int which, uint64_t id,
+    const uint8_t *v, size_t vlen, int has_n, unsigned int n, int reset)
+{
+	sqlite3_stmt *st = s->st[which];
+	int rc, r = M2M_ERR_INTERNAL;
+
+	rc = bind_u64(st, 1, id);
+	if (rc == SQLITE_OK && v != NULL)
+		rc = bind_bytes(st, 2, v, vlen);
+	if (rc == SQLITE_OK && has_n)
+		rc = sqlite3_bind_int64(st, 2, n);
+	if (rc == SQLITE_OK && sqlite3_bind_parameter_count(st) == 3)
+		rc = sqlite3_bind_int(st, 3, reset != 0);
+	if (rc != SQLITE_OK) {
+		r = store_fail(s, "token PIN update", rc);
+		goto out;
+	}
+	if ((r = step_done(s, st, "token PIN update")) != 0)
+		goto out;
+	r = sqlite3_changes(s->db) == 0 ? M2M_ERR_NOT_FOUND : 0;
+ out:
+	stmt_done(st);
+	return r;
+}
+
+/* see store.h */
+int
+m2m_store_token_pin_fail(struct m2m_store *s, uint64_t id, int so)
+{
+	if (s == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	return token_pin_stmt(s, so ? ST_TOK_SO_FAIL : ST_TOK_USER_FAIL, id,
+	    NULL, 0, 0, 0, 0);
+}
+
+/* see store.h */
+int
+m2m_store_token_pin_unfail(struct m2m_store *s, uint64_t id, int so)
+{
+	if (s == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	return token_pin_stmt(s, so ? ST_TOK_SO_UNFAIL : ST_TOK_USER_UNFAIL,
+	    id, NULL, 0, 0, 0, 0);
+}
+
+/* see store.h */
+int
+m2m_store_token_pin_lock(struct m2m_store *s, uint64_t id, int so,
+    unsigned int max)
+{
+	if (s == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	return token_pin_stmt(s, so ? ST_TOK_SO_LOCK : ST_TOK_USER_LOCK, id,
+	    NULL, 0, 1, max, 0);
+}
+
+/* see store.h */
+int
+m2m_store_token_pin_ok(struct m2m_store *s, uint64_t id, int so,
+    const uint8_t *v, size_t vlen)
+{
+	if (s == NULL || v == NULL || vlen > M2M_PIN_VERIFIER_MAX)
+		return M2M_ERR_INVALID_ARGUMENT;
+	return token_pin_stmt(s, so ? ST_TOK_SO_OK : ST_TOK_USER_OK, id, v,
+	    vlen, 0, 0, 0);
+}
+
+/* see store.h */
+int
+m2m_store_token_pin_set(struct m2m_store *s, uint64_t id, int so,
+    const uint8_t *v, size_t vlen, int reset_fails)
+{
+	if (s == NULL || v == NULL || vlen > M2M_PIN_VERIFIER_MAX)
+		return M2M_ERR_INVALID_ARGUMENT;
+	return token_pin_stmt(s, so ? ST_TOK_SO_SET : ST_TOK_USER_SET, id, v,
+	    vlen, 0, 0, reset_fails);
 }
 
 /* 0 if token id exists, else NOT_FOUND or a store error. */

@@ -74,8 +74,37 @@ int	m2m_store_token_get(struct m2m_store *s, uint64_t id,
 /* Insert rec (rec->id ignored); *ret_id the new id. */
 int	m2m_store_token_insert(struct m2m_store *s,
 	    const struct m2m_token_rec *rec, uint64_t *ret_id);
+/*
+ * Rewrite the whole row (C_InitToken over an existing token only: every
+ * column gets a fresh value).  Never for a PIN change or a login: those
+ * write only their own columns with the functions below, so that logins
+ * and PIN changes of other processes are never undone.
+ */
 int	m2m_store_token_update(struct m2m_store *s,
 	    const struct m2m_token_rec *rec);
+/*
+ * The PIN columns of token id, one UPDATE of its own columns each
+ * (so: 1 the SO's verifier and counter, 0 the user's).  NOT_FOUND when
+ * no row changed.
+ *
+ * pin_fail: fails = fails + 1 (a guess reserved before it is checked).
+ * pin_unfail: fails = fails - 1 if above 0 (a reserved guess whose check
+ *   gave no verdict: out of memory, a backend failure).
+ * pin_lock: fails = max(fails, max) (the hardware locked the PIN).
+ * pin_ok: fails = 0, only while the verifier is still v[0..vlen): a
+ *   guess checked against a verifier that was replaced meanwhile changes
+ *   nothing (NOT_FOUND).
+ * pin_set: verifier = v (user: and user_pin_set = 1); fails = 0 when
+ *   reset_fails, else the counter is left as it is.
+ */
+int	m2m_store_token_pin_fail(struct m2m_store *s, uint64_t id, int so);
+int	m2m_store_token_pin_unfail(struct m2m_store *s, uint64_t id, int so);
+int	m2m_store_token_pin_lock(struct m2m_store *s, uint64_t id, int so,
+	    unsigned int max);
+int	m2m_store_token_pin_ok(struct m2m_store *s, uint64_t id, int so,
+	    const uint8_t *v, size_t vlen);
+int	m2m_store_token_pin_set(struct m2m_store *s, uint64_t id, int so,
+	    const uint8_t *v, size_t vlen, int reset_fails);
 /* Delete every object of token id (C_InitToken over an existing token). */
 int	m2m_store_token_clear_objects(struct m2m_store *s, uint64_t id);
 

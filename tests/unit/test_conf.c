@@ -505,6 +505,113 @@ test_pin_file(void **state)
 	    "[hsm] pin: file: needs an absolute path");
 }
 
+/*
+ * A "file:" PIN open to group or others, or owned by someone else than this
+ * user or root, is refused with the file and its mode (as OpenSSH refuses
+ * such a key); 0600 and 0400 pass.
+ */
+static void
+test_pin_file_mode(void **state)
+{
+	static const mode_t bad[] = { 0640, 0604, 0644, 0620, 0602, 0610,
+	    0666, 0700 | 0070 };
+	struct m2m_conf *c = NULL;
+	char pinpath[512], text[1024], want[1024];
+	size_t i;
+
+	(void)state;
+	write_file("pinmode", PIN "\n", strlen(PIN) + 1, pinpath,
+	    sizeof(pinpath));
+	snprintf(text, sizeof(text), HSM_NO_PIN "pin = file:%s\n", pinpath);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(chmod(pinpath, bad[i]), 0);
+		snprintf(want, sizeof(want), "[hsm] pin: %s has mode %04o: "
+		    "group or others may access it (chmod go= it)", pinpath,
+		    (unsigned int)bad[i]);
+		load_fails(text, want);
+	}
+	assert_int_equal(chmod(pinpath, 0400), 0);
+	assert_int_equal(load(text, &c, NULL, 0), 0);
+	assert_memory_equal(m2m_secret_data(c->hsm_pin), PIN, strlen(PIN));
+	m2m_conf_free(c);
+	c = NULL;
+	assert_int_equal(chmod(pinpath, 0600), 0);
+
+	/* another user's file, even with a good mode (root can make one) */
+	if (geteuid() != 0) {
+		print_message("not root: the owner check is not tested\n");
+		return;
+	}
+	assert_int_equal(chown(pinpath, 4242, 4242), 0);
+	snprintf(want, sizeof(want), "[hsm] pin: %s is owned by uid 4242, "
+	    "not by this process's user (uid 0) or root", pinpath);
+	load_fails(text, want);
+	assert_int_equal(chown(pinpath, 0, 0), 0);
+	assert_int_equal(load(text, &c, NULL, 0), 0);
+	m2m_conf_free(c);
+}
+
+/* Load conf_path with stderr going to a file; its text into out. */
+static int
+load_capture(struct m2m_conf **ret, char *out, size_t outlen)
+{
+	char path[600];
+	ssize_t n;
+	int fd, saved, r;
+
+	snprintf(path, sizeof(path), "%s/stderr.txt", tmpdir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd != -1);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved != -1);
+	assert_int_equal(dup2(fd, 2), 2);
+	r = m2m_conf_load(conf_path, ret, NULL, 0);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	n = pread(fd, out, outlen - 1, 0);
+	assert_true(n >= 0);
+	out[n] = '\0';
+	close(fd);
+	unlink(path);
+	return r;
+}
+
+/*
+ * A config file writable by group or others is loaded, with one error line
+ * naming it and its mode; 0644 and 0600 files log nothing.
+ */
+static void
+test_conf_writable_warns(void **state)
+{
+	struct m2m_conf *c = NULL;
+	char out[1024], want[1024];
+
+	(void)state;
+	write_file("test.conf", HSM_CONF, strlen(HSM_CONF), conf_path,
+	    sizeof(conf_path));
+	assert_int_equal(chmod(conf_path, 0664), 0);
+	assert_int_equal(load_capture(&c, out, sizeof(out)), 0);
+	m2m_conf_free(c);
+	c = NULL;
+	snprintf(want, sizeof(want), "m2mtoken: error: %s: writable by group "
+	    "or others (mode 0664): whoever can write it chooses the store "
+	    "and the PKCS#11 module this process loads (chmod go-w it)\n",
+	    conf_path);
+	assert_string_equal(out, want);
+	assert_int_equal(chmod(conf_path, 0646), 0);
+	assert_int_equal(load_capture(&c, out, sizeof(out)), 0);
+	m2m_conf_free(c);
+	c = NULL;
+	assert_non_null(strstr(out, "(mode 0646)"));
+	assert_int_equal(chmod(conf_path, 0644), 0);
+	assert_int_equal(load_capture(&c, out, sizeof(out)), 0);
+	m2m_conf_free(c);
+	assert_string_equal(out, "");
+	assert_int_equal(chmod(conf_path, 0600), 0);
+}
+
 static void
 test_pin_literal(void **state)
 {
@@ -721,6 +828,8 @@ main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_pin_env),
 		cmocka_unit_test(test_pin_file),
+		cmocka_unit_test(test_pin_file_mode),
+		cmocka_unit_test(test_conf_writable_warns),
 		cmocka_unit_test(test_pin_literal),
 		cmocka_unit_test(test_inline_comments),
 		cmocka_unit_test(test_file_errors),

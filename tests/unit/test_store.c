@@ -604,6 +604,99 @@ test_tokens(void **state)
 	free(list);
 }
 
+/*
+ * The PIN statements write only their own columns: a wrong login's count
+ * and a PIN change never undo each other (no whole-row write-back), and a
+ * success resets the counter only while the verifier is the one checked.
+ */
+static void
+test_token_pin_columns(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_token_rec a = make_token("alpha", "A1"), got, want;
+	static const uint8_t v1[] = "verifier-one", v2[] = "verifier-two";
+	uint64_t id = 0;
+
+	a.user_pin_set = 0;
+	a.user_pin_len = 0;
+	assert_int_equal(m2m_store_token_insert(f->s, &a, &id), 0);
+	assert_int_equal(m2m_store_token_get(f->s, id, &want), 0);
+
+	/* user: set (verifier, pin set, counter reset when asked) */
+	assert_int_equal(m2m_store_token_pin_fail(f->s, id, 0), 0);
+	assert_int_equal(m2m_store_token_pin_fail(f->s, id, 0), 0);
+	assert_int_equal(m2m_store_token_pin_set(f->s, id, 0, v1, sizeof(v1),
+	    0), 0);
+	want.user_pin_set = 1;
+	want.user_pin_len = sizeof(v1);
+	memcpy(want.user_pin, v1, sizeof(v1));
+	want.user_fails = 2;	/* kept */
+	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+	assert_int_equal(m2m_store_token_pin_set(f->s, id, 0, v1, sizeof(v1),
+	    1), 0);
+	want.user_fails = 0;
+	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+
+	/* count, give back (never below 0), lock */
+	assert_int_equal(m2m_store_token_pin_fail(f->s, id, 0), 0);
+	assert_int_equal(m2m_store_token_pin_fail(f->s, id, 1), 0);
+	assert_int_equal(m2m_store_token_pin_unfail(f->s, id, 1), 0);
+	assert_int_equal(m2m_store_token_pin_unfail(f->s, id, 1),
+	    M2M_ERR_NOT_FOUND);
+	want.user_fails = 1;
+	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+	assert_int_equal(m2m_store_token_pin_lock(f->s, id, 0, 5), 0);
+	assert_int_equal(m2m_store_token_pin_lock(f->s, id, 0, 3), 0);
+	want.user_fails = 5;	/* max(fails, n): never lowered */
+	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+
+	/* ok: only while the verifier is the one checked */
+	assert_int_equal(m2m_store_token_pin_set(f->s, id, 0, v2, sizeof(v2),
+	    0), 0);
+	assert_int_equal(m2m_store_token_pin_ok(f->s, id, 0, v1, sizeof(v1)),
+	    M2M_ERR_NOT_FOUND);
+	memcpy(want.user_pin, v2, sizeof(v2));
+	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+	assert_int_equal(m2m_store_token_pin_ok(f->s, id, 0, v2, sizeof(v2)),
+	    0);
+	want.user_fails = 0;
+	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+
+	/* the SO's columns, and the user's untouched by them */
+	assert_int_equal(m2m_store_token_pin_fail(f->s, id, 1), 0);
+	assert_int_equal(m2m_store_token_pin_set(f->s, id, 1, v1, sizeof(v1),
+	    0), 0);
+	want.so_fails = 1;
+	want.so_pin_len = sizeof(v1);
+	memset(want.so_pin, 0, sizeof(want.so_pin));
+	memcpy(want.so_pin, v1, sizeof(v1));
+	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+	assert_int_equal(m2m_store_token_pin_ok(f->s, id, 1, v1, sizeof(v1)),
+	    0);
+	want.so_fails = 0;
+	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+
+	/* no such token; bad arguments */
+	assert_int_equal(m2m_store_token_pin_fail(f->s, id + 1, 0),
+	    M2M_ERR_NOT_FOUND);
+	assert_int_equal(m2m_store_token_pin_set(f->s, id + 1, 0, v1,
+	    sizeof(v1), 1), M2M_ERR_NOT_FOUND);
+	assert_int_equal(m2m_store_token_pin_set(f->s, id, 0, NULL, 0, 1),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_store_token_pin_ok(f->s, id, 0, v1,
+	    M2M_PIN_VERIFIER_MAX + 1), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+}
+
 static void
 test_token_clear_objects(void **state)
 {
@@ -1225,6 +1318,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup_open,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_token_pin_columns,
+		    setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_token_clear_objects,
 		    setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_objects, setup_open,

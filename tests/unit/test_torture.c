@@ -1232,9 +1232,10 @@ tt_expect_pin(struct m2m_store *s, uint64_t token, int so, const char *pin,
 	assert_int_equal(m2m_store_token_get(s, token, &rec), 0);
 	v = so ? rec.so_pin : rec.user_pin;
 	vlen = so ? rec.so_pin_len : rec.user_pin_len;
-	/* the seal sits after the 58-byte PBKDF2 header */
-	assert_true(vlen == 58 + 32 + TT_OBJAUTH_LEN);
-	assert_int_equal(tt_pin_check(NULL, v + 58, vlen - 58,
+	/* "M2S1" || the seal: no PBKDF2 next to a backend's PIN seal */
+	assert_true(vlen == 4 + 32 + TT_OBJAUTH_LEN);
+	assert_memory_equal(v, "M2S1", 4);
+	assert_int_equal(tt_pin_check(NULL, v + 4, vlen - 4,
 	    (const uint8_t *)pin, strlen(pin), &oa), 0);
 	if (want != NULL)
 		assert_memory_equal(m2m_secret_data(oa),
@@ -2061,17 +2062,17 @@ tt_all_whole(struct m2m_store *s)
 	assert_int_equal(m2m_store_token_list(s, &recs, &nrecs), 0);
 	for (i = 0; i < nrecs; i++) {
 		/* the SO PIN opens; the user PIN, old or new, if set */
-		assert_int_equal(tt_pin_check(NULL, recs[i].so_pin + 58,
-		    recs[i].so_pin_len - 58, (const uint8_t *)TT_SO_PIN,
+		assert_int_equal(tt_pin_check(NULL, recs[i].so_pin + 4,
+		    recs[i].so_pin_len - 4, (const uint8_t *)TT_SO_PIN,
 		    strlen(TT_SO_PIN), &oa), 0);
 		m2m_secret_free(oa);
 		oa = NULL;
 		if (recs[i].user_pin_set && tt_pin_check(NULL,
-		    recs[i].user_pin + 58, recs[i].user_pin_len - 58,
+		    recs[i].user_pin + 4, recs[i].user_pin_len - 4,
 		    (const uint8_t *)TT_USER_PIN, strlen(TT_USER_PIN),
 		    &oa) != 0)
 			assert_int_equal(tt_pin_check(NULL,
-			    recs[i].user_pin + 58, recs[i].user_pin_len - 58,
+			    recs[i].user_pin + 4, recs[i].user_pin_len - 4,
 			    (const uint8_t *)TT_NEW_PIN, strlen(TT_NEW_PIN),
 			    &oa), 0);
 		assert_int_equal(m2m_store_object_find(s, recs[i].id, NULL,
