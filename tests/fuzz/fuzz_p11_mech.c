@@ -17,9 +17,10 @@
  *   C_GenerateKey, C_DigestInit     (parameters must be absent)
  *
  * Input (struct fuzz_in, fuzz_input.h): the function, the base key, the
- * mechanism, then the parameter as raw bytes, as NULL with a length, or as
- * the structure with each length and pointer chosen by the input; then a
- * template and the data for the operation.  A pointer the harness passes
+ * mechanism (or none), then the parameter as raw bytes, as NULL with a
+ * length, or as the structure with each length and pointer chosen by the
+ * input; then a template (or NULL with a count) and the data for the
+ * operation.  A pointer the harness passes
  * always points to at least as many readable bytes as the length beside it
  * says (a heap copy of exactly that size up to 64 KiB, else a read-only
  * zero mapping of 1 GiB), so any read past them is the module's fault.
@@ -225,12 +226,19 @@ param(struct fuzz_in *in, struct bufs *b, CK_MECHANISM *m)
 	}
 }
 
-/* A template of up to TMPL_MAX attributes into t; its count. */
+/*
+ * A template of up to TMPL_MAX attributes into t; its count.  A first byte
+ * from 0xf0 gives no template (*ret_null) with any count.
+ */
 static CK_ULONG
-tmpl(struct fuzz_in *in, struct bufs *b, CK_ATTRIBUTE *t)
+tmpl(struct fuzz_in *in, struct bufs *b, CK_ATTRIBUTE *t, int *ret_null)
 {
-	CK_ULONG n = fuzz_u8(in) % (TMPL_MAX + 1), i;
-	uint8_t sel;
+	uint8_t sel = fuzz_u8(in);
+	CK_ULONG n = sel % (TMPL_MAX + 1), i;
+
+	*ret_null = sel >= 0xf0;
+	if (*ret_null)
+		return (CK_ULONG)fuzz_len(in);
 
 	for (i = 0; i < n; i++) {
 		sel = fuzz_u8(in);
@@ -271,7 +279,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CK_MECHANISM m;
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE key, h = CK_INVALID_HANDLE;
+	CK_ATTRIBUTE_PTR pt;
+	CK_MECHANISM_PTR pm = &m;
 	CK_ULONG nt, dl, outlen;
+	int tnull;
 	uint8_t op, sel, out[512];
 	const uint8_t *d;
 	size_t got;
@@ -283,11 +294,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	key = sel < 2 * FUZZ_KEY_COUNT ? e->keys[sel % FUZZ_KEY_COUNT] :
 	    (CK_OBJECT_HANDLE)sel;
 	sel = fuzz_u8(&in);
+	if (sel == 0xff)
+		pm = NULL;
 	m.mechanism = sel < 2 * (sizeof(mechs) / sizeof(mechs[0])) ?
 	    mechs[sel % (sizeof(mechs) / sizeof(mechs[0]))] :
 	    (CK_MECHANISM_TYPE)fuzz_un(&in, 4);
 	param(&in, &b, &m);
-	nt = tmpl(&in, &b, t);
+	nt = tmpl(&in, &b, t, &tnull);
+	pt = tnull || nt == 0 ? NULL : t;
 	d = fuzz_bytes(&in, in.len, &got);
 	dl = (CK_ULONG)got;
 
@@ -297,36 +311,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	outlen = sizeof(out);
 	switch (op) {
 	case 0:
-		rv = f->C_DeriveKey(s, &m, key, nt ? t : NULL, nt, &h);
+		rv = f->C_DeriveKey(s, pm, key, pt, nt, &h);
 		if (rv == CKR_OK)
 			drop(e, s, h);
 		break;
 	case 1:
-		if ((rv = f->C_EncryptInit(s, &m, key)) == CKR_OK)
+		if ((rv = f->C_EncryptInit(s, pm, key)) == CKR_OK)
 			rv2 = f->C_Encrypt(s, (CK_BYTE_PTR)d, dl, dl + 16 <=
 			    sizeof(out) ? out : NULL, &outlen);
 		break;
 	case 2:
-		if ((rv = f->C_DecryptInit(s, &m, key)) == CKR_OK)
+		if ((rv = f->C_DecryptInit(s, pm, key)) == CKR_OK)
 			rv2 = f->C_Decrypt(s, (CK_BYTE_PTR)d, dl, out,
 			    &outlen);
 		break;
 	case 3:
-		if ((rv = f->C_SignInit(s, &m, key)) == CKR_OK)
+		if ((rv = f->C_SignInit(s, pm, key)) == CKR_OK)
 			rv2 = f->C_Sign(s, (CK_BYTE_PTR)d, dl, out, &outlen);
 		break;
 	case 4:
-		if ((rv = f->C_VerifyInit(s, &m, key)) == CKR_OK)
+		if ((rv = f->C_VerifyInit(s, pm, key)) == CKR_OK)
 			rv2 = f->C_Verify(s, (CK_BYTE_PTR)d, dl / 2,
 			    (CK_BYTE_PTR)d + dl / 2, dl - dl / 2);
 		break;
 	case 5:
-		rv = f->C_GenerateKey(s, &m, nt ? t : NULL, nt, &h);
+		rv = f->C_GenerateKey(s, pm, pt, nt, &h);
 		if (rv == CKR_OK)
 			drop(e, s, h);
 		break;
 	default:
-		if ((rv = f->C_DigestInit(s, &m)) == CKR_OK)
+		if ((rv = f->C_DigestInit(s, pm)) == CKR_OK)
 			rv2 = f->C_Digest(s, (CK_BYTE_PTR)d, dl, out, &outlen);
 		break;
 	}
