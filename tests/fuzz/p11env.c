@@ -103,10 +103,8 @@ setup(void)
 	CK_ULONG ns = 8;
 	FILE *fp;
 
-	if (access("/dev/shm", W_OK) == 0)
-		tmp = "/dev/shm";
-	else if (tmp == NULL)
-		tmp = "/tmp";
+	if (tmp == NULL || *tmp == '\0')
+		tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	snprintf(env_dir, sizeof(env_dir), "%s/m2m-fuzz-XXXXXX", tmp);
 	if (mkdtemp(env_dir) == NULL) {
 		perror("fuzz p11env: mkdtemp");

@@ -43,7 +43,8 @@ struct fuzz_p11 {
 
 /*
  * Set the environment up once per process (a temporary store under
- * /dev/shm or $TMPDIR, removed at exit).  Aborts with a message on any
+ * $TMPDIR, else /dev/shm or /tmp, removed at exit but not after a crash:
+ * tests/fuzz/run points TMPDIR into the target's scratch directory).  Aborts with a message on any
  * failure: a fuzzer without its environment must not run.
  */
 const struct fuzz_p11 *fuzz_p11_get(void);
