@@ -69,7 +69,7 @@ fuzz_len(struct fuzz_in *in)
 	case 242:
 		return fuzz_un(in, 8);
 	default:
-		/* 2^k - 1, 2^k, 2^k + 1 for k = 8, 10, 12, 16, 20, 31, 32, 63 */
+		/* 2^k - 1, 2^k, 2^k + 1, k = 8, 10, 12, 16, 20, 31, 32, 63 */
 		{
 			static const unsigned k[] = {
 				8, 10, 12, 16, 20, 31, 32, 63

@@ -39,7 +39,7 @@
 #include "fuzz_input.h"
 #include "p11env.h"
 
-#define HEAP_MAX	(64u << 10)	/* larger buffers: the zero mapping */
+#define HEAP_MAX	(64u << 10)	/* larger: the zero mapping */
 #define ZERO_MAP	(1ull << 30)
 #define NBUF_MAX	64		/* buffers one iteration may hold */
 #define TMPL_MAX	12
@@ -135,10 +135,10 @@ param(struct fuzz_in *in, struct bufs *b, CK_MECHANISM *m)
 	m->ulParameterLen = 0;
 	if (form == 0) {		/* none */
 		return;
-	} else if (form == 1) {		/* NULL with a length, or raw bytes */
+	} else if (form == 1) {		/* NULL and a length, or bytes */
 		ptr_len(in, b, &m->pParameter, &m->ulParameterLen);
 		return;
-	} else if (form == 2) {		/* bytes of exactly the input's rest */
+	} else if (form == 2) {		/* a length byte, its bytes */
 		m->ulParameterLen = fuzz_u8(in);
 		m->pParameter = buf_of(in, b, m->ulParameterLen);
 		return;
@@ -345,8 +345,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	if (verbose)
-		fprintf(stderr, "fuzz_p11_mech: op %u mech 0x%lx: 0x%lx 0x%lx\n",
-		    op, m.mechanism, rv, rv2);
+		fprintf(stderr, "fuzz_p11_mech: op %u mech 0x%lx: "
+		    "0x%lx 0x%lx\n", op, m.mechanism, rv, rv2);
 	if (f->C_CloseSession(s) != CKR_OK)
 		abort();
 	bufs_free(&b);

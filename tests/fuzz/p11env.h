@@ -24,7 +24,7 @@
 /* The base keys, all token objects: the order of fuzz_p11.keys[]. */
 enum fuzz_key {
 	FUZZ_KEY_KE,		/* role KE: KM, KPSA, KUC derivations */
-	FUZZ_KEY_KPSA,		/* role KPSA (has a premaster): E2E, TLS */
+	FUZZ_KEY_KPSA,		/* role KPSA (with premaster): E2E, TLS */
 	FUZZ_KEY_KPM,		/* role KPM (has a premaster): TLS */
 	FUZZ_KEY_E2E_MASTER,	/* role KE2E_MASTER: E2E expand */
 	FUZZ_KEY_MSG_AUTH,	/* role KE2E_MSG_AUTH: HMAC sign/verify */
@@ -37,15 +37,16 @@ enum fuzz_key {
 struct fuzz_p11 {
 	CK_FUNCTION_LIST_PTR	f;
 	CK_SLOT_ID		slot;
-	CK_SESSION_HANDLE	login;	/* kept open: keeps the user login */
+	CK_SESSION_HANDLE	login;	/* kept open: the user stays in */
 	CK_OBJECT_HANDLE	keys[FUZZ_KEY_COUNT];
 };
 
 /*
  * Set the environment up once per process (a temporary store under
  * $TMPDIR, else /dev/shm or /tmp, removed at exit but not after a crash:
- * tests/fuzz/run points TMPDIR into the target's scratch directory).  Aborts with a message on any
- * failure: a fuzzer without its environment must not run.
+ * tests/fuzz/run points TMPDIR into the target's scratch directory).
+ * Aborts with a message on any failure: a fuzzer without its environment
+ * must not run.
  */
 const struct fuzz_p11 *fuzz_p11_get(void);
 
