@@ -6,7 +6,7 @@
  * handle, MAC; the PRF label and seed; the output length), reached
  * through EVP_KDF_CTX_set_params / EVP_KDF_derive on the provider's
  * TLS1-PRF of an m2m_tls context (tls_int.h), over the module on the
- * fake backend (p11env.h).
+ * fake backend (p11env.h, tlsenv.h).
  *
  * The secret is raw input, or the premaster of a genuine reference (made
  * by the context for the KPSA key, or for the KPM and a role-less key
@@ -30,6 +30,7 @@
 #include "fuzz_input.h"
 #include "p11env.h"
 #include "tls_int.h"
+#include "tlsenv.h"
 
 #define NPARAM_MAX	8
 #define NREF		3		/* KPSA (cached), KPM, role-less */
@@ -37,26 +38,9 @@
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int	LLVMFuzzerInitialize(int *argc, char ***argv);
 
-CK_FUNCTION_LIST_PTR	__wrap_m2m_p11_load(const char *path);
-void	__wrap_m2m_p11_unload(void);
-
-static SSL_CTX *ctx;
 static struct m2m_tls *tls;
 static EVP_KDF *kdf;
 static uint8_t refs[NREF][M2M_TLS_REF_LEN];
-
-/* libm2mtls loads the module with dlopen; here it is linked in. */
-CK_FUNCTION_LIST_PTR
-__wrap_m2m_p11_load(const char *path)
-{
-	(void)path;
-	return fuzz_p11_get()->f;
-}
-
-void
-__wrap_m2m_p11_unload(void)
-{
-}
 
 /* RFC 4279 premaster around p (n bytes) into out; its length. */
 static size_t
@@ -274,22 +258,12 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const struct fuzz_p11 *e = fuzz_p11_get();
-	struct m2m_tls_opts o;
 
 	(void)argc;
 	(void)argv;
-	memset(&o, 0, sizeof(o));
-	o.slot = e->slot;
-	o.pin = FUZZ_USER_PIN;
-	o.role = M2M_TLS_CLIENT;
-	o.sni = "in.example.com";
-	o.identity = FUZZ_KPSA_LABEL;
-	if (m2m_tls_ctx_new(&o, &ctx) != 0 || (tls = m2m_tls_of(ctx)) ==
-	    NULL || (kdf = m2m_tls_prov_kdf(tls)) == NULL) {
-		fprintf(stderr, "fuzz_tls_prov: no m2m_tls context\n");
-		abort();
-	}
-	if (m2m_tls_psk_ref(tls, (const uint8_t *)FUZZ_KPSA_LABEL,
+	tls = fuzz_tls_get();
+	if ((kdf = m2m_tls_prov_kdf(tls)) == NULL ||
+	    m2m_tls_psk_ref(tls, (const uint8_t *)FUZZ_KPSA_LABEL,
 	    strlen(FUZZ_KPSA_LABEL), refs[0]) != CKR_OK ||
 	    !m2m_tls_ref_make(tls, e->keys[FUZZ_KEY_KPM],
 	    (const uint8_t *)FUZZ_KPM_LABEL, strlen(FUZZ_KPM_LABEL),

@@ -183,6 +183,11 @@ put(T, bytes([48, 2, DIGEST_P, SHA256]) + ref_secret(0) +
 put(T, bytes([48, 0, 3, DIGEST_P, SHA256, SECRET_P, 0, 0, 20]) + bytes(20) +
     seed(MS, bytes(64)))
 
+# fuzz_tls_psk_id: identities (labels of p11env.c's keys) ----------------
+for label in ["kpsa-fuzz@in.example.com", "kpm-fuzz@mef.example.com",
+              "generic-fuzz", "ke-fuzz@m2m.example.com"]:
+    put("fuzz_tls_psk_id", label)
+
 if len(sys.argv) > 1:
     env = dict(os.environ,
                M2M_FUZZ_WRITE_SEEDS=os.path.join(HERE, "corpus",
