@@ -20,10 +20,12 @@
  * mechanism (or none), then the parameter as raw bytes, as NULL with a
  * length, or as the structure with each length and pointer chosen by the
  * input; then a template (or NULL with a count) and the data for the
- * operation.  A pointer the harness passes
- * always points to at least as many readable bytes as the length beside it
- * says (a heap copy of exactly that size up to 64 KiB, else a read-only
- * zero mapping of 1 GiB), so any read past them is the module's fault.
+ * operation.  Besides memory and UB errors it checks that a failed
+ * C_DeriveKey or C_GenerateKey leaves *phKey as it was.  A pointer the
+ * harness passes always points to at least as many readable bytes as the
+ * length beside it says (a heap copy of exactly that size up to 64 KiB,
+ * else a read-only zero mapping of 1 GiB), so any read past them is the
+ * module's fault.
  * Every iteration runs in a session of its own, closed at its end, and
  * every token object it created is destroyed.  M2M_FUZZ_VERBOSE=1 in the
  * environment prints each call's result (to check seeds).
@@ -43,6 +45,7 @@
 #define ZERO_MAP	(1ull << 30)
 #define NBUF_MAX	64		/* buffers one iteration may hold */
 #define TMPL_MAX	12
+#define UNTOUCHED	((CK_OBJECT_HANDLE)0x5a5a5a5aUL)	/* sentinel */
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -261,6 +264,17 @@ tmpl(struct fuzz_in *in, struct bufs *b, CK_ATTRIBUTE *t, int *ret_null)
 	return n;
 }
 
+/* STYLE.md: an output is written only on success. */
+static void
+untouched_on_failure(CK_RV rv, CK_OBJECT_HANDLE h, const char *fn)
+{
+	if (rv != CKR_OK && h != UNTOUCHED) {
+		fprintf(stderr, "fuzz_p11_mech: %s failed (0x%lx) and wrote "
+		    "the handle\n", fn, rv);
+		abort();
+	}
+}
+
 static void
 drop(const struct fuzz_p11 *e, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
 {
@@ -311,7 +325,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	outlen = sizeof(out);
 	switch (op) {
 	case 0:
+		h = UNTOUCHED;
 		rv = f->C_DeriveKey(s, pm, key, pt, nt, &h);
+		untouched_on_failure(rv, h, "C_DeriveKey");
 		if (rv == CKR_OK)
 			drop(e, s, h);
 		break;
@@ -335,7 +351,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (CK_BYTE_PTR)d + dl / 2, dl - dl / 2);
 		break;
 	case 5:
+		h = UNTOUCHED;
 		rv = f->C_GenerateKey(s, pm, pt, nt, &h);
+		untouched_on_failure(rv, h, "C_GenerateKey");
 		if (rv == CKR_OK)
 			drop(e, s, h);
 		break;
