@@ -15,13 +15,15 @@
  *   C_SignInit / C_VerifyInit       CKM_SHA256/512_HMAC[_GENERAL]
  *                                   (CK_MAC_GENERAL_PARAMS)
  *   C_GenerateKey, C_DigestInit     (parameters must be absent)
+ *   C_CreateObject, C_FindObjectsInit  (templates only: values, roles,
+ *                                   identifiers, m2m:timestamps)
  *
  * Input (struct fuzz_in, fuzz_input.h): the function, the base key, the
  * mechanism (or none), then the parameter as raw bytes, as NULL with a
  * length, or as the structure with each length and pointer chosen by the
  * input; then a template (or NULL with a count) and the data for the
  * operation.  Besides memory and UB errors it checks that a failed
- * C_DeriveKey or C_GenerateKey leaves *phKey as it was.  A pointer the
+ * C_DeriveKey, C_GenerateKey or C_CreateObject leaves *phKey as it was.  A pointer the
  * harness passes always points to at least as many readable bytes as the
  * length beside it says (a heap copy of exactly that size up to 64 KiB,
  * else a read-only zero mapping of 1 GiB), so any read past them is the
@@ -303,7 +305,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CK_RV rv = CKR_OK, rv2 = CKR_OK;
 
 	fuzz_in_init(&in, data, size);
-	op = fuzz_u8(&in) % 7;
+	op = fuzz_u8(&in) % 9;
 	sel = fuzz_u8(&in);
 	key = sel < 2 * FUZZ_KEY_COUNT ? e->keys[sel % FUZZ_KEY_COUNT] :
 	    (CK_OBJECT_HANDLE)sel;
@@ -356,6 +358,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		untouched_on_failure(rv, h, "C_GenerateKey");
 		if (rv == CKR_OK)
 			drop(e, s, h);
+		break;
+	case 7:
+		h = UNTOUCHED;
+		rv = f->C_CreateObject(s, pt, nt, &h);
+		untouched_on_failure(rv, h, "C_CreateObject");
+		if (rv == CKR_OK)
+			drop(e, s, h);
+		break;
+	case 8:
+		if ((rv = f->C_FindObjectsInit(s, pt, nt)) == CKR_OK) {
+			CK_OBJECT_HANDLE found[4];
+			CK_ULONG nf = 0;
+
+			rv2 = f->C_FindObjects(s, found, 4, &nf);
+			(void)f->C_FindObjectsFinal(s);
+		}
 		break;
 	default:
 		if ((rv = f->C_DigestInit(s, pm)) == CKR_OK)

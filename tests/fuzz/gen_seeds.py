@@ -87,8 +87,9 @@ M = dict(KM=0, KPSA=1, KUC=2, E2E256=3, E2E512=4, EXPAND=5, TLS=6, HKDF=7,
          GCM=8, HMAC256=9, HMAC256G=10, HMAC512=11, HMAC512G=12, SHA256=13,
          GENKEY=14, AESKEY=15)
 K = dict(KE=0, KPSA=1, KPM=2, E2E=3, MSGAUTH=4, MSGCONF=5, GENERIC=6, AES=7)
-A = dict(TOKEN=2, LABEL=4, VALUE_LEN=7, SIGN=10)
-DERIVE, ENC, DEC, SIGN, VERIFY, GEN, DIGEST = range(7)
+A = dict(CLASS=0, KEY_TYPE=1, TOKEN=2, LABEL=4, VALUE=6, VALUE_LEN=7,
+         SIGN=10, ROLE=17, PEER_ID=18, EXPIRES=20)
+DERIVE, ENC, DEC, SIGN, VERIFY, GEN, DIGEST, CREATE, FIND = range(9)
 
 
 def ptr(data):          # ptr_len: a buffer of data (length < 240)
@@ -155,6 +156,16 @@ put(P, call(GEN, 0, M["GENKEY"], bytes([0]),
 put(P, call(GEN, 0, M["AESKEY"], bytes([0]),
             tmpl((A["VALUE_LEN"], 0, ul(16)), (A["TOKEN"], 1, b"\1"))))
 put(P, call(DIGEST, 0, M["SHA256"], bytes([0]), data=b"abc"))
+put(P, call(CREATE, 0, 0, bytes([0]),
+            tmpl((A["CLASS"], 0, ul(4)), (A["KEY_TYPE"], 0, ul(0x10)),
+                 (A["VALUE"], 2, ptr(bytes(range(32)))),
+                 (A["ROLE"], 0, ul(5)),
+                 (A["LABEL"], 2, ptr(b"kpsa-new@in.example.com")),
+                 (A["PEER_ID"], 2, ptr(b"C-peer.example.com")),
+                 (A["EXPIRES"], 2, ptr(b"20301231T235959,123456")))))
+put(P, call(FIND, 0, 0, bytes([0]),
+            tmpl((A["CLASS"], 0, ul(4)), (A["ROLE"], 0, ul(5)),
+                 (A["EXPIRES"], 2, ptr(b"20301231T235959")))))
 
 
 # fuzz_tls_prov (see fuzz_tls_prov.c for the layout) ------------------------
