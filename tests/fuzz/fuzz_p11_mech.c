@@ -23,11 +23,11 @@
  * length, or as the structure with each length and pointer chosen by the
  * input; then a template (or NULL with a count) and the data for the
  * operation.  Besides memory and UB errors it checks that a failed
- * C_DeriveKey, C_GenerateKey or C_CreateObject leaves *phKey as it was.  A pointer the
- * harness passes always points to at least as many readable bytes as the
- * length beside it says (a heap copy of exactly that size up to 64 KiB,
- * else a read-only zero mapping of 1 GiB), so any read past them is the
- * module's fault.
+ * C_DeriveKey, C_GenerateKey or C_CreateObject leaves *phKey as it was.
+ * A pointer the harness passes always points to at least as many readable
+ * bytes as the length beside it says (a heap copy of exactly that size up
+ * to 64 KiB, else a read-only zero mapping of 1 GiB), so any read past
+ * them is the module's fault.
  * Every iteration runs in a session of its own, closed at its end, and
  * every token object it created is destroyed.  M2M_FUZZ_VERBOSE=1 in the
  * environment prints each call's result (to check seeds).
