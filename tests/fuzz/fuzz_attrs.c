@@ -38,7 +38,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r != M2M_ERR_STORE_CORRUPT && r != M2M_ERR_NO_MEMORY)
 			abort();
 		a = m2m_object_attr(o, CKA_LABEL);
-		if (o->nattrs != 1 || a == NULL || a->len != 4 || memcmp(a->val, keep, 4) != 0)
+		if (o->nattrs != 1 || a == NULL || a->len != 4 ||
+		    memcmp(a->val, keep, 4) != 0)
 			abort();
 		goto out;
 	}

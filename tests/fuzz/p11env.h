@@ -37,7 +37,7 @@ enum fuzz_key {
 struct fuzz_p11 {
 	CK_FUNCTION_LIST_PTR	f;
 	CK_SLOT_ID		slot;
-	CK_SESSION_HANDLE	login;	/* kept open: the user stays in */
+	CK_SESSION_HANDLE	login;	/* open: the user stays in */
 	CK_OBJECT_HANDLE	keys[FUZZ_KEY_COUNT];
 };
 
