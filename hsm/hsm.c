@@ -101,18 +101,6 @@ struct hsm {
 	unsigned long		 loads;
 };
 
-/* A parsed blob header. */
-struct blob {
-	enum m2m_key_kind	 kind;
-	size_t			 keylen;	/* the caller's key */
-	size_t			 valuelen;	/* the HSM object's value */
-	const uint8_t		*wrapkey_id;
-	const uint8_t		*wrapped;
-	size_t			 wrappedlen;
-	const uint8_t		*prehash;	/* wrapped SHA-256(key), or NULL */
-	const uint8_t		*msgform;	/* message form, or NULL */
-};
-
 /*
  * Every call into the module goes through P11(), so that stats() counts
  * them all; the cached HMAC path makes exactly two (C_SignInit, C_Sign).
@@ -1042,8 +1030,9 @@ ready(struct hsm *h)
 /* Blobs and loaded keys                                              */
 /* ------------------------------------------------------------------ */
 
-static int
-blob_parse(const struct m2m_keyref *key, struct blob *ret)
+/* see hsm.h */
+int
+m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret)
 {
 	const uint8_t *p;
 	size_t keylen, valuelen, wlen, phlen, mlen;
@@ -1658,7 +1647,7 @@ hsm_hmac(void *impl, const struct m2m_keyref *key, enum m2m_hash hash,
 		return M2M_ERR_MECHANISM;
 	if (key->kind != M2M_KIND_HMAC)
 		return M2M_ERR_KEY_TYPE;
-	if ((r = blob_parse(key, &b)) != 0)
+	if ((r = m2m_hsm_blob_parse(key, &b)) != 0)
 		return r;
 	if (msglen == 0)
 		msg = empty;
@@ -1835,7 +1824,7 @@ hsm_hmac_keymsg(void *impl, const uint8_t *hmac_key, size_t hmac_keylen,
 		return M2M_ERR_KEY_SIZE;
 	if (outlen == 0)
 		return M2M_ERR_MECHANISM;
-	if ((r = blob_parse(msgkey, &b)) != 0)
+	if ((r = m2m_hsm_blob_parse(msgkey, &b)) != 0)
 		return r;
 
 	pthread_mutex_lock(&h->lock);
@@ -1893,7 +1882,7 @@ hsm_aes_gcm(void *impl, const struct m2m_keyref *key, int encrypt,
 	outlen = encrypt ? inlen + taglen : inlen - taglen;
 	if (out == NULL && outlen != 0)
 		return M2M_ERR_INVALID_ARGUMENT;
-	if ((r = blob_parse(key, &b)) != 0)
+	if ((r = m2m_hsm_blob_parse(key, &b)) != 0)
 		return r;
 	/* SoftHSM2 wants room for inlen bytes even when decrypting */
 	bufcap = encrypt ? inlen + taglen : inlen;
@@ -1971,7 +1960,7 @@ hsm_reveal(void *impl, const struct m2m_keyref *key, struct m2m_secret **ret)
 
 	if (h == NULL || key == NULL || ret == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
-	if ((r = blob_parse(key, &b)) != 0)
+	if ((r = m2m_hsm_blob_parse(key, &b)) != 0)
 		return r;
 	pthread_mutex_lock(&h->lock);
 	if ((r = ready(h)) != 0 || (r = key_read(h, &b, &value)) != 0)

@@ -80,6 +80,27 @@
 #define M2M_HSM_BLOB_MAX	(M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MAX + \
 				    M2M_HSM_PREHASH_WRAPPED_LEN + \
 				    M2M_HSM_WRAPPED_MAX)
+/* A parsed blob header: pointers into the blob it was parsed from. */
+struct blob {
+	enum m2m_key_kind	 kind;
+	size_t			 keylen;	/* the caller's key */
+	size_t			 valuelen;	/* the HSM object's value */
+	const uint8_t		*wrapkey_id;
+	const uint8_t		*wrapped;
+	size_t			 wrappedlen;
+	const uint8_t		*prehash;	/* wrapped SHA-256(key), or NULL */
+	const uint8_t		*msgform;	/* message form, or NULL */
+};
+
+/*
+ * Parse and check the header of key->blob (layout above) against
+ * key->kind; the wrapped values are not looked at.  0 and *ret, else
+ * M2M_ERR_INVALID_ARGUMENT (NULL key or blob), M2M_ERR_KEY_TYPE (a blob
+ * of the other kind) or M2M_ERR_DATA_INVALID; never reads past bloblen.
+ * Exposed for tests/fuzz/fuzz_hsm_blob.c.
+ */
+int	m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret);
+
 /*
  * Cache id of a key's pre-hashed form: its own id with bit 63 set (bit 62
  * marks a key's TLS-PSK premaster form, bit 61 session objects).

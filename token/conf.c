@@ -541,13 +541,29 @@ read_file(struct conf_parse *p, struct m2m_secret **ret)
 	return r;
 }
 
+/*
+ * A path or variable name from the file as a message may show it: at most
+ * len - 1 bytes, each control byte (which could break the one-line message
+ * or drive a terminal) replaced by '?'.  Returns buf.
+ */
+static const char *
+shown(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (uint8_t)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 /* The PIN named by "file:/path": at most CONF_PIN_MAX bytes, one '\n' cut. */
 static int
 pin_from_file(struct conf_parse *p, const char *path, struct m2m_secret **ret)
 {
 	struct m2m_secret *s = NULL;
 	struct stat st;
-	char ebuf[128];
+	char ebuf[128], show[201];
 	size_t got = 0;
 	ssize_t n;
 	uint8_t *d;
@@ -559,12 +575,14 @@ pin_from_file(struct conf_parse *p, const char *path, struct m2m_secret **ret)
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
 	    O_NONBLOCK)) == -1 || fstat(fd, &st) == -1) {
-		key_fail(p, K_HSM_PIN, "cannot open %.200s: %s", path,
+		key_fail(p, K_HSM_PIN, "cannot open %s: %s",
+		    shown(path, show, sizeof(show)),
 		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		key_fail(p, K_HSM_PIN, "%.200s is not a regular file", path);
+		key_fail(p, K_HSM_PIN, "%s is not a regular file",
+		    shown(path, show, sizeof(show)));
 		goto out;
 	}
 	/* as OpenSSH for its keys: the PIN is for this user's eyes only */
@@ -591,7 +609,8 @@ pin_from_file(struct conf_parse *p, const char *path, struct m2m_secret **ret)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			key_fail(p, K_HSM_PIN, "cannot read %.200s: %s", path,
+			key_fail(p, K_HSM_PIN, "cannot read %s: %s",
+			    shown(path, show, sizeof(show)),
 			    strerror_r(errno, ebuf, sizeof(ebuf)));
 			goto out;
 		}
@@ -600,14 +619,15 @@ pin_from_file(struct conf_parse *p, const char *path, struct m2m_secret **ret)
 		got += (size_t)n;
 	}
 	if (got > CONF_PIN_MAX) {
-		key_fail(p, K_HSM_PIN, "%.200s is longer than %d bytes", path,
-		    CONF_PIN_MAX);
+		key_fail(p, K_HSM_PIN, "%s is longer than %d bytes",
+		    shown(path, show, sizeof(show)), CONF_PIN_MAX);
 		goto out;
 	}
 	if (got > 0 && d[got - 1] == '\n')
 		got--;
 	if (got == 0) {
-		key_fail(p, K_HSM_PIN, "%.200s holds an empty PIN", path);
+		key_fail(p, K_HSM_PIN, "%s holds an empty PIN",
+		    shown(path, show, sizeof(show)));
 		goto out;
 	}
 	m2m_secret_truncate(s, got);
@@ -626,6 +646,7 @@ static int
 pin_from_env(struct conf_parse *p, const char *name, struct m2m_secret **ret)
 {
 	const char *v;
+	char show[65];
 	size_t len;
 	int r;
 
@@ -634,13 +655,14 @@ pin_from_env(struct conf_parse *p, const char *name, struct m2m_secret **ret)
 		return M2M_ERR_CONFIG;
 	}
 	if ((v = secure_getenv(name)) == NULL) {
-		key_fail(p, K_HSM_PIN, "environment variable %.64s is not set",
-		    name);
+		key_fail(p, K_HSM_PIN, "environment variable %s is not set",
+		    shown(name, show, sizeof(show)));
 		return M2M_ERR_CONFIG;
 	}
 	if ((len = strlen(v)) == 0 || len > CONF_PIN_MAX) {
-		key_fail(p, K_HSM_PIN, "environment variable %.64s must hold "
-		    "1 to %d bytes", name, CONF_PIN_MAX);
+		key_fail(p, K_HSM_PIN, "environment variable %s must hold "
+		    "1 to %d bytes", shown(name, show, sizeof(show)),
+		    CONF_PIN_MAX);
 		return M2M_ERR_CONFIG;
 	}
 	if ((r = m2m_secret_from(v, len, ret)) != 0)

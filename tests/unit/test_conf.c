@@ -612,6 +612,21 @@ test_conf_writable_warns(void **state)
 	assert_int_equal(chmod(conf_path, 0600), 0);
 }
 
+/*
+ * A PIN file path or variable name is shown with its control bytes as '?'
+ * (found by tests/fuzz/fuzz_conf: they went into the one-line message).
+ */
+static void
+test_shown_names_printable(void **state)
+{
+	(void)state;
+	load_fails(HSM_NO_PIN "pin = file:/no\x01such\x1b[2J\r/p\x7fin\n",
+	    "[hsm] pin: cannot open /no?such?[2J?/p?in: "
+	    "No such file or directory");
+	load_fails(HSM_NO_PIN "pin = env:M2M\x1b[1mNO\rPIN\n",
+	    "[hsm] pin: environment variable M2M?[1mNO?PIN is not set");
+}
+
 static void
 test_pin_literal(void **state)
 {
@@ -831,6 +846,7 @@ main(void)
 		cmocka_unit_test(test_pin_file_mode),
 		cmocka_unit_test(test_conf_writable_warns),
 		cmocka_unit_test(test_pin_literal),
+		cmocka_unit_test(test_shown_names_printable),
 		cmocka_unit_test(test_inline_comments),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_errors_never_show_pin),
