@@ -69,6 +69,7 @@ struct hsm {
 	struct wrapkey		 wk[M2M_HSM_WRAPKEYS_MAX];	/* by CKA_ID */
 	size_t			 nwk;
 	size_t			 cur;		/* wk[] entry new blobs use */
+	CK_OBJECT_HANDLE	 bindkey;	/* see bind.c */
 	int			 unwrap_pads;	/* see probe_unwrap_padding() */
 	int			 private_ops;	/* see unwrap() */
 	size_t			 gcm_iv_max;	/* see probe_gcm_long_iv() */
@@ -755,6 +756,15 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 	h->session = s;
 	h->connected = 1;
 	if ((r = wrapkey_setup(h, errbuf, errlen)) != 0) {
+		disconnect(h);
+		return r;
+	}
+	if ((rv = m2m_hsm_bindkey_setup(h->fl, h->session, &h->commands,
+	    &h->bindkey)) != CKR_OK) {
+		seterr(errbuf, errlen, "HSM token '%s': cannot find or create "
+		    "the binding key '%s': %s", h->label, M2M_HSM_BIND_LABEL,
+		    ckr_str(rv, b, sizeof(b)));
+		r = ckr(h, rv, M2M_HSM_OP_OTHER);
 		disconnect(h);
 		return r;
 	}
@@ -1588,6 +1598,24 @@ hsm_stats(void *impl, struct m2m_backend_stats *ret)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* see backend.h and bind.c */
+static int
+hsm_bind_mac(void *impl, const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	struct hsm *h = impl;
+	int r;
+
+	if (h == NULL || msg == NULL || msglen == 0 ||
+	    msglen > M2M_BIND_MSG_MAX || out == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&h->lock);
+	if ((r = ready(h)) == 0)
+		r = ckr(h, m2m_hsm_bind_mac(h->fl, h->session, &h->commands,
+		    h->bindkey, msg, msglen, out), M2M_HSM_OP_OTHER);
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
 const struct m2m_backend_ops m2m_hsm_backend_ops = {
 	.name = "hsm",
 	.open = hsm_open,
@@ -1603,4 +1631,5 @@ const struct m2m_backend_ops m2m_hsm_backend_ops = {
 	.pin_seal = NULL,	/* the HSM's own login guards its keys */
 	.pin_check = NULL,
 	.wrap_auth = NULL,
+	.bind_mac = hsm_bind_mac,
 };
