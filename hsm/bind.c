@@ -149,7 +149,7 @@ bindkey_setup_once(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
 		if ((rv = bindkey_find(fl, s, n, &k)) != CKR_OK)
 			return rv;
 		if (k == CK_INVALID_HANDLE)
-			return CKR_GENERAL_ERROR;	/* not found: retried */
+			return CKR_GENERAL_ERROR;	/* retried */
 		if (k != mine)
 			(void)CALL(fl, n, C_DestroyObject)(s, mine);
 	}

@@ -88,7 +88,7 @@
  */
 #define M2M_HSM_BIND_LABEL	"m2mtoken-bind"
 #define M2M_HSM_BIND_ID_LEN	16
-#define M2M_HSM_BINDKEYS_MAX	64	/* competing binding keys examined */
+#define M2M_HSM_BINDKEYS_MAX	64	/* binding keys examined, at most */
 
 /* Find, else generate, the binding key of the token open in session s. */
 CK_RV	m2m_hsm_bindkey_setup(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,

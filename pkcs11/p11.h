@@ -144,8 +144,8 @@ void	p11_session_objects_drop(CK_SESSION_HANDLE h, uint64_t token_id);
  * M2M_ORIGIN_DERIVE, so never an imported or generated key) has the
  * (role, label, peer) of like, else 0.
  */
-int	p11_object_lookup(struct p11_session *s, const struct m2m_object *base,
-	    unsigned long role,
+int	p11_object_lookup(struct p11_session *s,
+	    const struct m2m_object *base, unsigned long role,
 	    const struct m2m_object *like, CK_OBJECT_HANDLE *ret);
 
 #endif /* M2M_P11_H */

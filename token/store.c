@@ -144,8 +144,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 /*
  * Version 2 (version 1 had no origin, base_id, base_digest, mac: a store
- * of that version is refused, see schema_check).  Every statement is idempotent so that two processes creating
- * the same fresh file both succeed (they are serialised by BEGIN IMMEDIATE).
+ * of that version is refused, see schema_check).  Every statement is
+ * idempotent so that two processes creating the same fresh file both
+ * succeed (they are serialised by BEGIN IMMEDIATE).
  */
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS schema(version INTEGER NOT NULL);"
@@ -181,7 +182,8 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS objects_ckid ON objects(token_id, ckid);"
 	"CREATE INDEX IF NOT EXISTS objects_role ON objects(token_id, role);"
 	"CREATE INDEX IF NOT EXISTS objects_cls ON objects(token_id, cls);"
-	"CREATE INDEX IF NOT EXISTS objects_base ON objects(token_id, base_id);";
+	"CREATE INDEX IF NOT EXISTS objects_base ON objects(token_id, "
+	"  base_id);";
 
 /*
  * Rows whose binding MAC this connection has checked or made: id, the
@@ -190,7 +192,7 @@ static const char schema_sql[] =
  * (the object cache of pkcs11/ rereads every row after any write).  Only
  * this process's memory holds it.
  */
-#define STORE_VCACHE_SLOTS	256
+#define STORE_VCACHE_SLOTS	1024
 
 struct store_vcache {
 	uint64_t	id;	/* 0: empty */

@@ -34,8 +34,8 @@ int	m2m_fake_backend_open(struct m2m_backend *ret);
  * Failure injection, process-wide: after n more operations succeed, the
  * next one (wrap, hmac, hmac_keymsg, aes_gcm, reveal, random or bind_mac,
  * on any fake backend) returns M2M_ERR_BACKEND without writing anything;
- * then injection is off again.  n < 0 turns it off.  open, close, forget and stats are not
- * operations and are never failed.
+ * then injection is off again.  n < 0 turns it off.  open, close, forget
+ * and stats are not operations and are never failed.
  */
 void	m2m_fake_backend_fail_after(int n);
 
