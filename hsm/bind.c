@@ -157,17 +157,45 @@ bindkey_setup_once(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
 	return CKR_OK;
 }
 
+/*
+ * The working copy of token key k: a session object of session s with k's
+ * attributes (private, sensitive, never extractable, sign/verify only).
+ * SoftHSM2 checks a token object's file at every use: 75 us per MAC with
+ * k, about 30 us with the copy (test_bindkey_in_hsm, on 2 loaded cores).
+ * It dies with the session.  k itself when the HSM does not copy it.
+ */
+static CK_OBJECT_HANDLE
+bindkey_copy(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s, unsigned long *n,
+    CK_OBJECT_HANDLE k)
+{
+	CK_ATTRIBUTE ct[] = {
+		AB(CKA_TOKEN, 0),
+		A(CKA_LABEL, M2M_HSM_BIND_COPY_LABEL,
+		    sizeof(M2M_HSM_BIND_COPY_LABEL) - 1),
+	};
+	CK_OBJECT_HANDLE c = CK_INVALID_HANDLE;
+
+	if (CALL(fl, n, C_CopyObject)(s, k, ct, NATTR(ct), &c) == CKR_OK)
+		return c;
+	return k;
+}
+
 /* see hsm.h */
 CK_RV
 m2m_hsm_bindkey_setup(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
     unsigned long *commands, CK_OBJECT_HANDLE *ret)
 {
+	CK_OBJECT_HANDLE k = CK_INVALID_HANDLE;
 	struct timespec ts;
 	int attempt;
 	CK_RV rv;
 
 	for (attempt = 1;; attempt++) {
-		rv = bindkey_setup_once(fl, s, commands, ret);
+		rv = bindkey_setup_once(fl, s, commands, &k);
+		if (rv == CKR_OK) {
+			*ret = bindkey_copy(fl, s, commands, k);
+			return CKR_OK;
+		}
 		if (rv != CKR_GENERAL_ERROR ||
 		    attempt == M2M_HSM_WRAPKEY_TRIES)
 			return rv;

@@ -1603,15 +1603,29 @@ static int
 hsm_bind_mac(void *impl, const uint8_t *msg, size_t msglen, uint8_t *out)
 {
 	struct hsm *h = impl;
-	int r;
+	CK_RV rv;
+	int r, again;
 
 	if (h == NULL || msg == NULL || msglen == 0 ||
 	    msglen > M2M_BIND_MSG_MAX || out == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
 	pthread_mutex_lock(&h->lock);
-	if ((r = ready(h)) == 0)
-		r = ckr(h, m2m_hsm_bind_mac(h->fl, h->session, &h->commands,
-		    h->bindkey, msg, msglen, out), M2M_HSM_OP_OTHER);
+	for (again = 1;; again = 0) {
+		if ((r = ready(h)) != 0)
+			break;
+		rv = m2m_hsm_bind_mac(h->fl, h->session, &h->commands,
+		    h->bindkey, msg, msglen, out);
+		/* the session copy gone (a private one after a logout) */
+		if (again && (rv == CKR_KEY_HANDLE_INVALID ||
+		    rv == CKR_OBJECT_HANDLE_INVALID)) {
+			disconnect(h);
+			continue;
+		}
+		r = ckr(h, rv, M2M_HSM_OP_OTHER);
+		/* a lost session is reconnected once, at once */
+		if (!again || r != M2M_ERR_BACKEND_ABSENT)
+			break;
+	}
 	pthread_mutex_unlock(&h->lock);
 	return r;
 }

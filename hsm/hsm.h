@@ -83,14 +83,20 @@
  * backend.h's bind_mac is HMAC-SHA-256 under it.  A key under the label
  * that is not such a key is never used; with several (processes racing on
  * a fresh token) the smallest CKA_ID wins and a loser destroys its own.
+ * The MACs run on a copy of it in the backend's session (a private session
+ * object, faster in SoftHSM2 than the token object).
  * Both functions return the module's CK_RV (hsm.c maps it) and count every
  * call in *commands.
  */
 #define M2M_HSM_BIND_LABEL	"m2mtoken-bind"
+#define M2M_HSM_BIND_COPY_LABEL	"m2mtoken-bind-copy"	/* session copy */
 #define M2M_HSM_BIND_ID_LEN	16
 #define M2M_HSM_BINDKEYS_MAX	64	/* binding keys examined, at most */
 
-/* Find, else generate, the binding key of the token open in session s. */
+/*
+ * Find, else generate, the binding key of the token open in session s;
+ * *ret: its session copy (or the key itself if the HSM cannot copy it).
+ */
 CK_RV	m2m_hsm_bindkey_setup(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
 	    unsigned long *commands, CK_OBJECT_HANDLE *ret);
 /* out = HMAC-SHA-256(key, msg), 32 bytes, written only on success. */
