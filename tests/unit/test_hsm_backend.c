@@ -2051,6 +2051,35 @@ test_session_lost(void **state)
 	ref_free(&ref0);
 }
 
+/*
+ * The binding key's session copy (bind.c) is private: after every session
+ * was closed, or the token logged out, by someone else, bind_mac makes a
+ * new session and copy at once and gives the same MAC.
+ */
+static void
+test_bindkey_session_lost(void **state)
+{
+	struct fx *fx = *state;
+	static const uint8_t msg[] = "bind";
+	uint8_t mac[32], mac2[32];
+	struct p11 p;
+
+	open_be(fx);
+	assert_int_equal(ops->bind_mac(fx->be, msg, sizeof(msg), mac), 0);
+	p11_open(&p, LABEL);
+	assert_int_equal(p.fl->C_CloseAllSessions(p.slot), CKR_OK);
+	memset(mac2, 0, sizeof(mac2));
+	assert_int_equal(ops->bind_mac(fx->be, msg, sizeof(msg), mac2), 0);
+	assert_memory_equal(mac, mac2, 32);
+	p11_close(&p);
+	p11_open(&p, LABEL);
+	assert_int_equal(p.fl->C_Logout(p.s), CKR_OK);
+	memset(mac2, 0, sizeof(mac2));
+	assert_int_equal(ops->bind_mac(fx->be, msg, sizeof(msg), mac2), 0);
+	assert_memory_equal(mac, mac2, 32);
+	p11_close(&p);
+}
+
 static void
 test_random(void **state)
 {
@@ -2329,6 +2358,7 @@ main(void)
 		T(test_threads),
 		T(test_wrapkey_in_hsm),
 		T(test_bindkey_in_hsm),
+		T(test_bindkey_session_lost),
 		T(test_op_objects),
 		T(test_second_open_reuses_key),
 		T(test_smallest_wrapkey_wins),
