@@ -180,6 +180,19 @@ bindkey_copy(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s, unsigned long *n,
 	return k;
 }
 
+/*
+ * SoftHSM2 answers CKR_GENERAL_ERROR, or CKR_TEMPLATE_INCONSISTENT to
+ * C_GenerateKey with this constant template, or does not find a key just
+ * made, while another thread or process writes the same fresh token
+ * (test_two_opens_race): tried again.
+ */
+static int
+retryable(CK_RV rv)
+{
+	return rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED ||
+	    rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_DEVICE_ERROR;
+}
+
 /* see hsm.h */
 CK_RV
 m2m_hsm_bindkey_setup(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
@@ -196,8 +209,7 @@ m2m_hsm_bindkey_setup(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
 			*ret = bindkey_copy(fl, s, commands, k);
 			return CKR_OK;
 		}
-		if (rv != CKR_GENERAL_ERROR ||
-		    attempt == M2M_HSM_WRAPKEY_TRIES)
+		if (!retryable(rv) || attempt == M2M_HSM_WRAPKEY_TRIES)
 			return rv;
 		ts.tv_sec = 0;
 		ts.tv_nsec = 10000000L * attempt;	/* 10, 20, ... ms */
