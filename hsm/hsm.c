@@ -91,6 +91,7 @@ struct hsm {
 	struct wrapkeys		 wk;		/* M2M_HSM_WRAP_LABEL */
 	struct wrapkeys		 rk;		/* ..._LABEL_READABLE */
 	int			 legacy_logged;	/* see wrapkey_find() */
+	CK_OBJECT_HANDLE	 bindkey;	/* see bind.c */
 	int			 unwrap_pads;	/* see probe_unwrap_padding() */
 	int			 private_ops;	/* see unwrap() */
 	size_t			 gcm_iv_max;	/* see probe_gcm_long_iv() */
@@ -968,7 +969,7 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	CK_RV rv;
 	char b[32];
-	int r = M2M_ERR_INTERNAL;
+	int fd, r = M2M_ERR_INTERNAL;
 
 	if (M2M_NEVER(h->connected))
 		return 0;
@@ -1000,6 +1001,19 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 	h->session = s;
 	h->connected = 1;
 	if ((r = wrapkey_setup(h, 0, errbuf, errlen)) != 0) {
+		disconnect(h);
+		return r;
+	}
+	/* under the wrapping key's setup lock: one binding key per token */
+	fd = setup_lock(h);
+	rv = m2m_hsm_bindkey_setup(h->fl, h->session, &h->commands,
+	    &h->bindkey);
+	setup_unlock(fd);
+	if (rv != CKR_OK) {
+		seterr(errbuf, errlen, "HSM token '%s': cannot find or create "
+		    "the binding key '%s': %s", h->label, M2M_HSM_BIND_LABEL,
+		    ckr_str(rv, b, sizeof(b)));
+		r = ckr(h, rv, M2M_HSM_OP_OTHER);
 		disconnect(h);
 		return r;
 	}
@@ -2045,6 +2059,38 @@ hsm_stats(void *impl, struct m2m_backend_stats *ret)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* see backend.h and bind.c */
+static int
+hsm_bind_mac(void *impl, const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	struct hsm *h = impl;
+	CK_RV rv;
+	int r, again;
+
+	if (h == NULL || msg == NULL || msglen == 0 ||
+	    msglen > M2M_BIND_MSG_MAX || out == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&h->lock);
+	for (again = 1;; again = 0) {
+		if ((r = ready(h)) != 0)
+			break;
+		rv = m2m_hsm_bind_mac(h->fl, h->session, &h->commands,
+		    h->bindkey, msg, msglen, out);
+		/* the session copy gone (a private one after a logout) */
+		if (again && (rv == CKR_KEY_HANDLE_INVALID ||
+		    rv == CKR_OBJECT_HANDLE_INVALID)) {
+			disconnect(h);
+			continue;
+		}
+		r = ckr(h, rv, M2M_HSM_OP_OTHER);
+		/* a lost session is reconnected once, at once */
+		if (!again || r != M2M_ERR_BACKEND_ABSENT)
+			break;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
 const struct m2m_backend_ops m2m_hsm_backend_ops = {
 	.name = "hsm",
 	.open = hsm_open,
@@ -2062,4 +2108,5 @@ const struct m2m_backend_ops m2m_hsm_backend_ops = {
 	.pin_check = NULL,
 	.wrap_auth = NULL,
 	.wrap_readable = hsm_wrap_readable,
+	.bind_mac = hsm_bind_mac,
 };

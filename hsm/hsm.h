@@ -120,6 +120,34 @@ int	m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret);
 #define M2M_HSM_WRAPKEY_TRIES	4	/* setups of the wrapping key tried */
 #define M2M_HSM_WRAP_ID_LEN	16
 
+/*
+ * The binding key (hsm/bind.c): the token key "m2mtoken-bind", a 32-byte
+ * generic secret generated in the HSM (CKA_LOCAL), sensitive, never
+ * extractable, sign/verify only, found by its label like the wrapping key.
+ * backend.h's bind_mac is HMAC-SHA-256 under it.  A key under the label
+ * that is not such a key is never used; with several (processes racing on
+ * a fresh token) the smallest CKA_ID wins and a loser destroys its own.
+ * The MACs run on a copy of it in the backend's session (a private session
+ * object, faster in SoftHSM2 than the token object).
+ * Both functions return the module's CK_RV (hsm.c maps it) and count every
+ * call in *commands.
+ */
+#define M2M_HSM_BIND_LABEL	"m2mtoken-bind"
+#define M2M_HSM_BIND_COPY_LABEL	"m2mtoken-bind-copy"	/* session copy */
+#define M2M_HSM_BIND_ID_LEN	16
+#define M2M_HSM_BINDKEYS_MAX	64	/* binding keys examined, at most */
+
+/*
+ * Find, else generate, the binding key of the token open in session s;
+ * *ret: its session copy (or the key itself if the HSM cannot copy it).
+ */
+CK_RV	m2m_hsm_bindkey_setup(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
+	    unsigned long *commands, CK_OBJECT_HANDLE *ret);
+/* out = HMAC-SHA-256(key, msg), 32 bytes, written only on success. */
+CK_RV	m2m_hsm_bind_mac(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
+	    unsigned long *commands, CK_OBJECT_HANDLE key, const uint8_t *msg,
+	    size_t msglen, uint8_t *out);
+
 /* Named maxima for lengths that come from outside. */
 #define M2M_HSM_CACHE_DEFAULT	64
 #define M2M_HSM_CACHE_MAX	65536

@@ -145,8 +145,14 @@ CK_RV	p11_object_store(struct p11_session *s, struct m2m_object *o,
 	    CK_OBJECT_HANDLE *ret_handle);
 /* Session objects owned by a closing session (or all with h == 0). */
 void	p11_session_objects_drop(CK_SESSION_HANDLE h, uint64_t token_id);
-/* Existing object with (role, label, peer), for derive idempotency. */
-int	p11_object_lookup(struct p11_session *s, unsigned long role,
+/*
+ * For derive idempotency: 1 and *ret when a visible object derived from
+ * base (m2m_object_derived_from: same base id and blob digest; origin
+ * M2M_ORIGIN_DERIVE, so never an imported or generated key) has the
+ * (role, label, peer) of like, else 0.
+ */
+int	p11_object_lookup(struct p11_session *s,
+	    const struct m2m_object *base, unsigned long role,
 	    const struct m2m_object *like, CK_OBJECT_HANDLE *ret);
 
 #endif /* M2M_P11_H */

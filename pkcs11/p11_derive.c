@@ -486,6 +486,11 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	if ((rv = m2m_object_bool(o, CKA_TOKEN, 0) && !p11_session_is_rw(s) ?
 	    CKR_SESSION_READ_ONLY : CKR_OK) != CKR_OK)
 		goto out;
+	/* the base key is part of the new key's identity (and its MAC) */
+	if ((r = m2m_object_set_base(o, base)) != 0) {
+		rv = p11_rv(r);
+		goto out;
+	}
 	/*
 	 * Wrapped into the backend, or for a session secret that goes to the
 	 * caller's TLS stack next (TLS_MASTER) kept as it is in locked memory
@@ -543,9 +548,12 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 		goto out;
 	}
 	/*
-	 * Deriving the same (role, label, peer) again gives the same key,
-	 * also across processes: look up and insert in one store write
-	 * transaction (BEGIN IMMEDIATE serialises the writers).
+	 * Deriving the same (role, label, peer) from the same base key again
+	 * gives the same key, also across processes: look up and insert in
+	 * one store write transaction (BEGIN IMMEDIATE serialises the
+	 * writers).  Only a key derived from this base (same id and wrapped
+	 * blobs) is returned: never one derived from another base, imported
+	 * or generated with the same label.
 	 */
 	if (o->on_token) {
 		if ((r = m2m_store_begin(m2m_core_store(p11.core))) != 0) {
@@ -555,7 +563,7 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 		in_txn = 1;
 	}
 	if (!m2m_policy_role_kept_plain(o->role) &&
-	    p11_object_lookup(s, o->role, o, phKey)) {
+	    p11_object_lookup(s, base, o->role, o, phKey)) {
 		rv = CKR_OK;
 		goto out;
 	}

@@ -276,10 +276,18 @@ p11_session_objects_drop(CK_SESSION_HANDLE h, uint64_t token_id)
 	}
 }
 
+/* o is a key derived from base (item of a derive lookup). */
+static int
+derived_from(const struct m2m_object *o, const struct m2m_object *base)
+{
+	return o->origin == M2M_ORIGIN_DERIVE &&
+	    m2m_object_derived_from(o, base);
+}
+
 /* see p11.h */
 int
-p11_object_lookup(struct p11_session *s, unsigned long role,
-    const struct m2m_object *like, CK_OBJECT_HANDLE *ret)
+p11_object_lookup(struct p11_session *s, const struct m2m_object *base,
+    unsigned long role, const struct m2m_object *like, CK_OBJECT_HANDLE *ret)
 {
 	const struct m2m_attr *label = m2m_object_attr(like, CKA_LABEL);
 	const struct m2m_attr *peer = m2m_object_attr(like, CKA_M2M_PEER_ID);
@@ -292,7 +300,7 @@ p11_object_lookup(struct p11_session *s, unsigned long role,
 	size_t nt = 0;
 	int found = 0;
 
-	if (label == NULL || label->len == 0)
+	if (label == NULL || label->len == 0 || base == NULL)
 		return 0;
 	t[nt].type = CKA_M2M_ROLE;
 	t[nt].val = (uint8_t *)&r;
@@ -303,6 +311,7 @@ p11_object_lookup(struct p11_session *s, unsigned long role,
 	for (i = 0; i < p11.nsobjs && !found; i++) {
 		if (visible(s, p11.sobjs[i]) &&
 		    like->on_token == p11.sobjs[i]->on_token &&
+		    derived_from(p11.sobjs[i], base) &&
 		    m2m_policy_match(p11.sobjs[i], t, nt)) {
 			*ret = p11.sobjs[i]->id;
 			found = 1;
@@ -310,16 +319,18 @@ p11_object_lookup(struct p11_session *s, unsigned long role,
 	}
 	if (found || !like->on_token)
 		return found;
+	/* the derived keys of this base, through the (token, base) index */
 	memset(&q, 0, sizeof(q));
-	q.label = label->val;
-	q.label_len = label->len;
+	q.has_base = 1;
+	q.base_id = base->id;
 	if (m2m_store_object_find(m2m_core_store(p11.core), s->token_id, &q,
 	    &ids, &n) != 0)
 		return 0;
 	for (i = 0; i < n && !found; i++) {
 		if (token_object_get(s, ids[i], &o) != 0)
 			continue;
-		if (visible(s, o) && m2m_policy_match(o, t, nt)) {
+		if (visible(s, o) && derived_from(o, base) &&
+		    m2m_policy_match(o, t, nt)) {
 			*ret = (CK_OBJECT_HANDLE)o->id;
 			found = 1;
 		}

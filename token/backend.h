@@ -183,7 +183,23 @@ struct m2m_backend_ops {
 	int	(*wrap_readable)(void *impl, enum m2m_key_kind kind,
 		    const uint8_t *key, size_t len, uint8_t **ret_blob,
 		    size_t *ret_bloblen);
+
+	/*
+	 * Required: the binding MAC of stored objects (store.h).
+	 * out = HMAC-SHA-256(B, msg) (M2M_BIND_MAC_LEN bytes) under the
+	 * backend's binding key B: a key that exists only inside the
+	 * hardware, is never in a blob or in the store, and is the same
+	 * for every process and every open of this backend (HSM: the token
+	 * key "m2mtoken-bind"; TPM: a keyedHash primary key of the owner
+	 * hierarchy).  msglen 1..M2M_BIND_MSG_MAX.  Not a secret output, but
+	 * only the backend can make it.  out is written only on success.
+	 */
+	int	(*bind_mac)(void *impl, const uint8_t *msg, size_t msglen,
+		    uint8_t *out);
 };
+
+#define M2M_BIND_MAC_LEN	32	/* HMAC-SHA-256 */
+#define M2M_BIND_MSG_MAX	256	/* longest bind_mac message */
 
 /* An open backend: its operations and its private state. */
 struct m2m_backend {

@@ -70,6 +70,15 @@ m2m_core_open(struct m2m_conf *conf, struct m2m_core **ret, char *errbuf,
 	return m2m_core_open_ops(conf, ops, ret, errbuf, errlen);
 }
 
+/* The store's binder (store.h): the backend's binding MAC. */
+static int
+core_bind_mac(void *arg, const uint8_t *msg, size_t len, uint8_t *out)
+{
+	struct m2m_core *c = arg;
+
+	return c->be.ops->bind_mac(c->be.impl, msg, len, out);
+}
+
 /* see core.h */
 int
 m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
@@ -99,6 +108,13 @@ m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
 	if ((r = ops->open(conf, &c->be.impl, errbuf, errlen)) != 0)
 		goto out;
 	c->be.ops = ops;
+	if (ops->bind_mac == NULL) {
+		snprintf(errbuf, errlen, "backend %s has no object binding",
+		    ops->name);
+		r = M2M_ERR_BACKEND;
+		goto out;
+	}
+	m2m_store_set_binder(c->store, core_bind_mac, c);
 	if ((r = m2m_store_commit(c->store)) != 0)
 		goto out;
 	in_txn = 0;

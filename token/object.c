@@ -2,6 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <m2mtoken/pkcs11-m2m.h>
 
 #include "err.h"
@@ -351,5 +354,107 @@ m2m_object_attrs_decode(struct m2m_object *o, const uint8_t *p, size_t len)
 	r = 0;
  out:
 	m2m_object_free(tmp);
+	return r;
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
+/* Hash u32be len || p[0..n). */
+static int
+digest_lp(EVP_MD_CTX *ctx, const uint8_t *p, size_t n)
+{
+	uint8_t l[4];
+
+	if (n > UINT32_MAX)
+		return 0;
+	put32(l, (uint32_t)n);
+	return EVP_DigestUpdate(ctx, l, sizeof(l)) == 1 &&
+	    (n == 0 || EVP_DigestUpdate(ctx, p, n) == 1);
+}
+
+/* see object.h */
+int
+m2m_object_set_base(struct m2m_object *o, const struct m2m_object *base)
+{
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t md[M2M_OBJECT_DIGEST_LEN];
+	unsigned int mdlen = 0;
+	int r = M2M_ERR_INTERNAL;
+
+	if (o == NULL || base == NULL || base->id == 0)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    !digest_lp(ctx, base->blob, base->bloblen) ||
+	    !digest_lp(ctx, base->aux, base->auxlen) ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != sizeof(md))
+		goto out;
+	o->base_id = base->id;
+	memcpy(o->base_digest, md, sizeof(md));
+	r = 0;
+ out:
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+/* see object.h */
+int
+m2m_object_derived_from(const struct m2m_object *o,
+    const struct m2m_object *base)
+{
+	struct m2m_object probe;
+
+	if (o == NULL || base == NULL || o->base_id == 0 ||
+	    o->base_id != base->id)
+		return 0;
+	memset(&probe, 0, sizeof(probe));
+	if (m2m_object_set_base(&probe, base) != 0)
+		return 0;
+	return CRYPTO_memcmp(probe.base_digest, o->base_digest,
+	    sizeof(o->base_digest)) == 0;
+}
+
+/* see object.h */
+int
+m2m_object_bind_msg(const struct m2m_object *o, uint64_t token_id,
+    uint64_t id, const uint8_t *attrs, size_t attrslen, uint8_t *out)
+{
+	static const char domain[] = M2M_OBJECT_BIND_DOMAIN;
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t nums[7 * 8], md[M2M_OBJECT_DIGEST_LEN];
+	unsigned int mdlen = 0;
+	int r = M2M_ERR_INTERNAL;
+
+	if (o == NULL || out == NULL || (attrs == NULL && attrslen != 0))
+		return M2M_ERR_INVALID_ARGUMENT;
+	put64(nums, token_id);
+	put64(nums + 8, id);
+	put64(nums + 16, (uint64_t)o->cls);
+	put64(nums + 24, (uint64_t)o->key_type);
+	put64(nums + 32, (uint64_t)o->role);
+	put64(nums + 40, (uint64_t)o->origin);
+	put64(nums + 48, o->base_id);
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    !digest_lp(ctx, (const uint8_t *)domain, sizeof(domain) - 1) ||
+	    EVP_DigestUpdate(ctx, nums, sizeof(nums)) != 1 ||
+	    !digest_lp(ctx, o->base_digest, sizeof(o->base_digest)) ||
+	    !digest_lp(ctx, attrs, attrslen) ||
+	    !digest_lp(ctx, o->blob, o->bloblen) ||
+	    !digest_lp(ctx, o->aux, o->auxlen) ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != sizeof(md))
+		goto out;
+	memcpy(out, domain, sizeof(domain) - 1);
+	memcpy(out + sizeof(domain) - 1, md, sizeof(md));
+	r = 0;
+ out:
+	EVP_MD_CTX_free(ctx);
 	return r;
 }

@@ -15,6 +15,12 @@
 
 struct m2m_secret;
 
+#define M2M_OBJECT_DIGEST_LEN	32	/* SHA-256 */
+/* The message m2m_object_bind_msg() makes: domain string || digest. */
+#define M2M_OBJECT_BIND_DOMAIN	"m2mtoken object binding v1"
+#define M2M_OBJECT_BIND_MSG_LEN	(sizeof(M2M_OBJECT_BIND_DOMAIN) - 1 + \
+				    M2M_OBJECT_DIGEST_LEN)
+
 struct m2m_attr {
 	unsigned long	 type;	/* CKA_* */
 	uint8_t		*val;	/* malloc'd; NULL when len == 0 */
@@ -29,6 +35,17 @@ struct m2m_object {
 	unsigned long	 cls;		/* CKA_CLASS */
 	unsigned long	 key_type;	/* CKA_KEY_TYPE, (unsigned long)-1 none */
 	unsigned long	 role;		/* CKA_M2M_ROLE, 0 = role-less */
+	/*
+	 * How the key came to be (enum m2m_origin of policy.h: import,
+	 * generation, derivation; 0 unknown) and, for a derived key, its
+	 * base key's identity: object id (token rowid, never reused, or
+	 * session id) and the digest of the base's wrapped blobs
+	 * (m2m_object_set_base).  Stored in their own columns and bound by
+	 * the row's MAC (store.h); not PKCS#11 attributes.
+	 */
+	unsigned int	 origin;
+	uint64_t	 base_id;	/* 0: not derived */
+	uint8_t		 base_digest[M2M_OBJECT_DIGEST_LEN];
 	struct m2m_attr	*attrs;
 	size_t		 nattrs;
 	uint8_t		*blob;		/* wrapped secret; may be NULL */
@@ -95,5 +112,36 @@ int	m2m_object_attrs_decode(struct m2m_object *o, const uint8_t *p,
 	    size_t len);
 /* Refresh cls, key_type, role, on_token from the attribute list. */
 void	m2m_object_sync_fields(struct m2m_object *o);
+
+/*
+ * Make o a key derived from base: o->base_id = base->id and o->base_digest
+ * = SHA-256(u32be len || blob || u32be len || aux) of base.  0, or
+ * M2M_ERR_NO_MEMORY / M2M_ERR_INTERNAL (OpenSSL) with o unchanged.
+ */
+int	m2m_object_set_base(struct m2m_object *o,
+	    const struct m2m_object *base);
+/* 1 if o was derived from base (same id and blob digest), else 0. */
+int	m2m_object_derived_from(const struct m2m_object *o,
+	    const struct m2m_object *base);
+
+/*
+ * The message the backend MACs to bind row id of token token_id to what
+ * it holds (store.h): M2M_OBJECT_BIND_DOMAIN followed by SHA-256 of the
+ * length-prefixed encoding
+ *
+ *   u32be len || M2M_OBJECT_BIND_DOMAIN
+ *   u64be token_id, id, cls, key_type, role, origin, base_id
+ *   u32be len || base_digest
+ *   u32be len || attrs[0..attrslen)	(m2m_object_attrs_encode() bytes)
+ *   u32be len || blob			(0 when none)
+ *   u32be len || aux			(0 when none)
+ *
+ * with cls, key_type, role, origin, base and blobs taken from o, and the
+ * attribute list as attrs gives it (the stored bytes).  out must hold
+ * M2M_OBJECT_BIND_MSG_LEN bytes.  0, or M2M_ERR_NO_MEMORY /
+ * M2M_ERR_INTERNAL (OpenSSL); out is written only on success.
+ */
+int	m2m_object_bind_msg(const struct m2m_object *o, uint64_t token_id,
+	    uint64_t id, const uint8_t *attrs, size_t attrslen, uint8_t *out);
 
 #endif /* M2M_OBJECT_H */

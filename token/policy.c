@@ -680,6 +680,7 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 	    (r = m2m_object_attr_set(o, CKA_END_DATE, NULL, 0)) != 0))
 		goto out;
 	m2m_object_sync_fields(o);
+	o->origin = origin;
 	*ret = o;
 	o = NULL;	/* transferred */
 	*ret_value = value;
@@ -768,6 +769,14 @@ m2m_policy_readable(const struct m2m_object *o, unsigned long type)
 	if (type == CKA_VALUE) {
 		if (o->blob == NULL && o->plain == NULL)
 			return M2M_ERR_ATTRIBUTE_TYPE;
+		/*
+		 * A role key never, whatever its attributes say; the one
+		 * exception is the session secret the module holds in
+		 * memory (TLS_MASTER: never wrapped, never stored).
+		 */
+		if (o->role != 0 && !(m2m_policy_role_kept_plain(o->role) &&
+		    o->plain != NULL && o->blob == NULL && !o->on_token))
+			return M2M_ERR_ATTRIBUTE_SENSITIVE;
 		if (m2m_object_bool(o, CKA_SENSITIVE, 1) ||
 		    !m2m_object_bool(o, CKA_EXTRACTABLE, 0))
 			return M2M_ERR_ATTRIBUTE_SENSITIVE;

@@ -108,7 +108,10 @@ int	m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *tmpl,
 /*
  * May attribute type be read from o?  0 (readable, a plain attribute or
  * CKA_VALUE of an extractable non-sensitive key), M2M_ERR_ATTRIBUTE_SENSITIVE,
- * M2M_ERR_ATTRIBUTE_TYPE (not an attribute of this object).
+ * M2M_ERR_ATTRIBUTE_TYPE (not an attribute of this object).  CKA_VALUE of
+ * a key with a role is never readable, whatever its attributes say, except
+ * a TLS_MASTER session secret held in memory (o->plain, no blob, not a
+ * token object).
  */
 int	m2m_policy_readable(const struct m2m_object *o, unsigned long type);
 

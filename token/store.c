@@ -3,9 +3,10 @@
  *
  * One connection per struct m2m_store.  Every public function below runs
  * exactly one SQL statement (token_clear_objects runs a second, read-only
- * one only to tell "no such token" from "no objects"), so each is atomic on
- * its own and none opens a transaction of its own: inside a caller's
- * m2m_store_begin() they simply join it.
+ * one only to tell "no such token" from "no objects"; object_insert writes
+ * the row, then its binding MAC, which covers the new row id, inside a
+ * savepoint), so each is atomic on its own and none opens a transaction of
+ * its own: inside a caller's m2m_store_begin() they simply join it.
  *
  * Pragmas, set once per connection:
  *  - journal_mode=WAL: readers never block the writer, so several processes
@@ -36,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include <m2mtoken/pkcs11-m2m.h>
@@ -84,9 +86,14 @@ enum {
 	ST_TOK_CLEAR,
 	ST_OBJ_GET,
 	ST_OBJ_INSERT,
+	ST_OBJ_SET_MAC,
 	ST_OBJ_UPDATE,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_OBJ_DELETE,
 	ST_OBJ_COUNT,
+	ST_FIND_BASE,
 	ST_FIND_LABEL,
 	ST_FIND_CKID,
 	ST_FIND_ROLE,
@@ -136,16 +143,25 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "user_fails = CASE WHEN ?3 THEN 0 ELSE user_fails END "
 	    "WHERE id = ?1",
 	[ST_TOK_CLEAR] = "DELETE FROM objects WHERE token_id = ?1",
-	[ST_OBJ_GET] = "SELECT cls, key_type, role, attrs, blob, aux "
+	[ST_OBJ_GET] = "SELECT cls, key_type, role, attrs, blob, aux, "
+	    "origin, base_id, base_digest, mac "
 	    "FROM objects WHERE id = ?1 AND token_id = ?2",
 	[ST_OBJ_INSERT] = "INSERT INTO objects(token_id, cls, key_type, role, "
-	    "label, ckid, attrs, blob, aux) "
-	    "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[ST_OBJ_UPDATE] = "UPDATE objects SET cls = ?3, key_type = ?4, "
-	    "role = ?5, label = ?6, ckid = ?7, attrs = ?8 "
+	    "label, ckid, attrs, blob, aux, origin, base_id, base_digest) "
+	    "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	[ST_OBJ_SET_MAC] = "UPDATE objects SET mac = ?3 "
 	    "WHERE id = ?1 AND token_id = ?2",
+	[ST_OBJ_UPDATE] = "UPDATE objects SET cls = ?3, key_type = ?4, "
+	    "role = ?5, label = ?6, ckid = ?7, attrs = ?8, blob = ?9, "
+	    "aux = ?10, origin = ?11, base_id = ?12, base_digest = ?13, "
+	    "mac = ?14 WHERE id = ?1 AND token_id = ?2",
+	[ST_SAVEPOINT] = "SAVEPOINT object_insert",
+	[ST_RELEASE] = "RELEASE object_insert",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO object_insert",
 	[ST_OBJ_DELETE] = "DELETE FROM objects WHERE id = ?1 AND token_id = ?2",
 	[ST_OBJ_COUNT] = "SELECT count(*) FROM objects WHERE token_id = ?1",
+	[ST_FIND_BASE] = "SELECT id FROM objects "
+	    "WHERE token_id = ?1 AND base_id = ?2 ORDER BY id",
 	[ST_FIND_LABEL] = "SELECT id FROM objects "
 	    "WHERE token_id = ?1 AND label = ?2 ORDER BY id",
 	[ST_FIND_CKID] = "SELECT id FROM objects "
@@ -159,8 +175,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 };
 
 /*
- * Version 1.  Every statement is idempotent so that two processes creating
- * the same fresh file both succeed (they are serialised by BEGIN IMMEDIATE).
+ * Version 2 (version 1 had no origin, base_id, base_digest, mac: a store
+ * of that version is refused, see schema_check).  Every statement is
+ * idempotent so that two processes creating the same fresh file both
+ * succeed (they are serialised by BEGIN IMMEDIATE).
  */
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS schema(version INTEGER NOT NULL);"
@@ -187,17 +205,41 @@ static const char schema_sql[] =
 	"  ckid BLOB,"
 	"  attrs BLOB NOT NULL,"
 	"  blob BLOB,"
-	"  aux BLOB);"
+	"  aux BLOB,"
+	"  origin INTEGER NOT NULL,"
+	"  base_id INTEGER NOT NULL,"
+	"  base_digest BLOB,"
+	"  mac BLOB);"
 	"CREATE INDEX IF NOT EXISTS objects_label ON objects(token_id, label);"
 	"CREATE INDEX IF NOT EXISTS objects_ckid ON objects(token_id, ckid);"
 	"CREATE INDEX IF NOT EXISTS objects_role ON objects(token_id, role);"
-	"CREATE INDEX IF NOT EXISTS objects_cls ON objects(token_id, cls);";
+	"CREATE INDEX IF NOT EXISTS objects_cls ON objects(token_id, cls);"
+	"CREATE INDEX IF NOT EXISTS objects_base ON objects(token_id, "
+	"  base_id);";
+
+/*
+ * Rows whose binding MAC this connection has checked or made: id, the
+ * digest part of their bind message and the MAC.  A row read back with
+ * the same digest and MAC is authentic without asking the backend again
+ * (the object cache of pkcs11/ rereads every row after any write).  Only
+ * this process's memory holds it.
+ */
+#define STORE_VCACHE_SLOTS	1024
+
+struct store_vcache {
+	uint64_t	id;	/* 0: empty */
+	uint8_t		digest[M2M_OBJECT_DIGEST_LEN];
+	uint8_t		mac[M2M_BIND_MAC_LEN];
+};
 
 struct m2m_store {
 	sqlite3		*db;
 	char		*path;		/* for log lines */
 	sqlite3_stmt	*st[ST_COUNT];
 	uint64_t	*gen;		/* shared write counter; NULL = none */
+	m2m_store_mac_fn mac_fn;	/* binding MAC; NULL: none set */
+	void		*mac_arg;
+	struct store_vcache vcache[STORE_VCACHE_SLOTS];
 };
 
 /* A zero-length blob must be bound from a non-NULL pointer, else it is NULL. */
@@ -573,7 +615,7 @@ schema_check(sqlite3 *db, const char *path, int *bad, char *errbuf,
 		    NULL)) != SQLITE_OK)
 			goto out;
 		rc = sqlite3_exec(db, "INSERT INTO schema(version) VALUES ("
-		    "1)", NULL, NULL, NULL);
+		    "2)", NULL, NULL, NULL);
 		if (rc != SQLITE_OK)
 			goto out;
 	}
@@ -591,6 +633,12 @@ schema_check(sqlite3 *db, const char *path, int *bad, char *errbuf,
 	if (nrows != 1 || !isint) {
 		errbuf_set(errbuf, errlen, "store %s: schema table holds %d "
 		    "rows, expected one version", path, nrows);
+		*bad = M2M_ERR_STORE_CORRUPT;
+	} else if (v == 1) {
+		errbuf_set(errbuf, errlen, "store %s: schema version 1 "
+		    "(objects without a binding MAC), this build knows "
+		    "version %d only: re-create the store (no release used "
+		    "version 1)", path, M2M_STORE_SCHEMA_VERSION);
 		*bad = M2M_ERR_STORE_CORRUPT;
 	} else if (v != M2M_STORE_SCHEMA_VERSION) {
 		errbuf_set(errbuf, errlen, "store %s: schema version %lld, "
@@ -1376,7 +1424,7 @@ object_ok(const struct m2m_object *o)
 	return 1;
 }
 
-/* Bind the columns shared by insert and update, at ?3..?8. */
+/* Bind the columns shared by insert and update, at ?3..?13. */
 static int
 object_bind(sqlite3_stmt *st, const struct m2m_object *o, const uint8_t *enc,
     size_t enclen)
@@ -1388,9 +1436,81 @@ object_bind(sqlite3_stmt *st, const struct m2m_object *o, const uint8_t *enc,
 	    (rc = bind_u64(st, 5, o->role)) != SQLITE_OK ||
 	    (rc = bind_attr(st, 6, o, CKA_LABEL)) != SQLITE_OK ||
 	    (rc = bind_attr(st, 7, o, CKA_ID)) != SQLITE_OK ||
-	    (rc = bind_bytes(st, 8, enc, enclen)) != SQLITE_OK)
+	    (rc = bind_bytes(st, 8, enc, enclen)) != SQLITE_OK ||
+	    (rc = o->blob == NULL ? sqlite3_bind_null(st, 9) :
+	    bind_bytes(st, 9, o->blob, o->bloblen)) != SQLITE_OK ||
+	    (rc = o->aux == NULL ? sqlite3_bind_null(st, 10) :
+	    bind_bytes(st, 10, o->aux, o->auxlen)) != SQLITE_OK ||
+	    (rc = bind_u64(st, 11, o->origin)) != SQLITE_OK ||
+	    (rc = bind_u64(st, 12, o->base_id)) != SQLITE_OK ||
+	    (rc = o->base_id == 0 ? sqlite3_bind_null(st, 13) :
+	    bind_bytes(st, 13, o->base_digest,
+	    sizeof(o->base_digest))) != SQLITE_OK)
 		return rc;
 	return SQLITE_OK;
+}
+
+/* see store.h */
+void
+m2m_store_set_binder(struct m2m_store *s, m2m_store_mac_fn fn, void *arg)
+{
+	if (s == NULL)
+		return;
+	s->mac_fn = fn;
+	s->mac_arg = arg;
+	memset(s->vcache, 0, sizeof(s->vcache));
+}
+
+static void
+vcache_put(struct m2m_store *s, uint64_t id, const uint8_t *msg,
+    const uint8_t *mac)
+{
+	struct store_vcache *v = &s->vcache[id % STORE_VCACHE_SLOTS];
+
+	v->id = id;
+	memcpy(v->digest, msg + M2M_OBJECT_BIND_MSG_LEN -
+	    M2M_OBJECT_DIGEST_LEN, sizeof(v->digest));
+	memcpy(v->mac, mac, sizeof(v->mac));
+}
+
+static int
+vcache_hit(const struct m2m_store *s, uint64_t id, const uint8_t *msg,
+    const uint8_t *mac)
+{
+	const struct store_vcache *v = &s->vcache[id % STORE_VCACHE_SLOTS];
+
+	return v->id == id && CRYPTO_memcmp(v->digest, msg +
+	    M2M_OBJECT_BIND_MSG_LEN - M2M_OBJECT_DIGEST_LEN,
+	    sizeof(v->digest)) == 0 &&
+	    CRYPTO_memcmp(v->mac, mac, sizeof(v->mac)) == 0;
+}
+
+/*
+ * The binding MAC of row id of token token_id holding o with the encoded
+ * attribute list enc, into mac (M2M_BIND_MAC_LEN bytes); its bind message
+ * into msg (M2M_OBJECT_BIND_MSG_LEN bytes).
+ */
+static int
+object_mac(struct m2m_store *s, const struct m2m_object *o, uint64_t token_id,
+    uint64_t id, const uint8_t *enc, size_t enclen, uint8_t *msg,
+    uint8_t *mac)
+{
+	int r;
+
+	if (s->mac_fn == NULL) {
+		m2m_error("store %s: no binding key: objects can be neither "
+		    "read nor written", s->path);
+		return M2M_ERR_INTERNAL;
+	}
+	if ((r = m2m_object_bind_msg(o, token_id, id, enc, enclen,
+	    msg)) != 0)
+		return r;
+	if ((r = s->mac_fn(s->mac_arg, msg, M2M_OBJECT_BIND_MSG_LEN,
+	    mac)) != 0)
+		m2m_error("store %s: object %llu: the backend cannot make "
+		    "its binding MAC: %s", s->path, (unsigned long long)id,
+		    m2m_strerror(r));
+	return r;
 }
 
 /* see store.h */
@@ -1398,31 +1518,65 @@ int
 m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o)
 {
 	sqlite3_stmt *st = NULL;
-	uint8_t *enc = NULL;
+	uint8_t *enc = NULL, msg[M2M_OBJECT_BIND_MSG_LEN];
+	uint8_t mac[M2M_BIND_MAC_LEN];
 	size_t enclen = 0;
-	int rc, r = M2M_ERR_INTERNAL;
+	uint64_t id = 0;
+	int rc, r = M2M_ERR_INTERNAL, in_sp = 0;
 
 	if (s == NULL || o == NULL || !object_ok(o))
 		return M2M_ERR_INVALID_ARGUMENT;
 	if ((r = m2m_object_attrs_encode(o, &enc, &enclen)) != 0)
 		goto out;
+	/* the MAC binds the row id: insert, then set the MAC, atomically */
+	st = s->st[ST_SAVEPOINT];
+	r = step_done(s, st, "object insert (savepoint)");
+	stmt_done(st);
+	if (r != 0)
+		goto out;
+	in_sp = 1;
 	st = s->st[ST_OBJ_INSERT];
 	/* ?1 is unused in the insert: bind_u64 positions match update's */
 	if ((rc = bind_u64(st, 2, o->token_id)) != SQLITE_OK ||
-	    (rc = object_bind(st, o, enc, enclen)) != SQLITE_OK ||
-	    (rc = o->blob == NULL ? sqlite3_bind_null(st, 9) :
-	    bind_bytes(st, 9, o->blob, o->bloblen)) != SQLITE_OK ||
-	    (rc = o->aux == NULL ? sqlite3_bind_null(st, 10) :
-	    bind_bytes(st, 10, o->aux, o->auxlen)) != SQLITE_OK) {
+	    (rc = object_bind(st, o, enc, enclen)) != SQLITE_OK) {
 		r = store_fail(s, "object insert", rc);
 		goto out;
 	}
 	if ((r = step_done(s, st, "object insert")) != 0)
 		goto out;
-	o->id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+	id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+	stmt_done(st);
+	if ((r = object_mac(s, o, o->token_id, id, enc, enclen, msg,
+	    mac)) != 0)
+		goto out;
+	st = s->st[ST_OBJ_SET_MAC];
+	if ((rc = bind_u64(st, 1, id)) != SQLITE_OK ||
+	    (rc = bind_u64(st, 2, o->token_id)) != SQLITE_OK ||
+	    (rc = bind_bytes(st, 3, mac, sizeof(mac))) != SQLITE_OK) {
+		r = store_fail(s, "object insert (MAC)", rc);
+		goto out;
+	}
+	if ((r = step_done(s, st, "object insert (MAC)")) != 0)
+		goto out;
+	stmt_done(st);
+	st = s->st[ST_RELEASE];
+	r = step_done(s, st, "object insert (release)");
+	if (r != 0)
+		goto out;
+	in_sp = 0;
+	vcache_put(s, id, msg, mac);
+	o->id = id;
 	r = 0;
  out:
 	stmt_done(st);
+	if (in_sp) {
+		st = s->st[ST_ROLLBACK_TO];
+		(void)step_done(s, st, "object insert (rollback)");
+		stmt_done(st);
+		st = s->st[ST_RELEASE];
+		(void)step_done(s, st, "object insert (release)");
+		stmt_done(st);
+	}
 	free(enc);
 	return r;
 }
@@ -1450,6 +1604,55 @@ col_blob_max(sqlite3_stmt *st, int i, uint8_t **dst, size_t *dstlen)
 		return M2M_ERR_NO_MEMORY;
 	memcpy(*dst, p, (size_t)n);
 	*dstlen = (size_t)n;
+	return 0;
+}
+
+/*
+ * Check the binding MAC of the row just read into o (columns 6..9 of
+ * ST_OBJ_GET: origin, base_id, base_digest, mac).  A row that does not
+ * verify was written by something other than this module with this
+ * backend: M2M_ERR_STORE_CORRUPT and a log line naming it.
+ */
+static int
+object_verify(struct m2m_store *s, sqlite3_stmt *st, struct m2m_object *o,
+    uint64_t token_id, uint64_t id, const uint8_t *enc, size_t enclen)
+{
+	uint8_t msg[M2M_OBJECT_BIND_MSG_LEN], mac[M2M_BIND_MAC_LEN];
+	uint8_t stored[M2M_BIND_MAC_LEN];
+	size_t n = 0;
+	int r;
+
+	if (sqlite3_column_type(st, 6) != SQLITE_INTEGER ||
+	    sqlite3_column_type(st, 7) != SQLITE_INTEGER ||
+	    col_bytes(st, 8, o->base_digest, sizeof(o->base_digest),
+	    &n) != 0 || (n != 0 && n != sizeof(o->base_digest)))
+		return store_corrupt(s, "objects", id, "bad origin or base");
+	o->origin = (unsigned int)sqlite3_column_int64(st, 6);
+	o->base_id = (uint64_t)sqlite3_column_int64(st, 7);
+	if ((o->base_id == 0) != (n == 0))
+		return store_corrupt(s, "objects", id, "bad origin or base");
+	if (col_bytes(st, 9, stored, sizeof(stored), &n) != 0 ||
+	    n != sizeof(stored)) {
+		m2m_error("store %s: object %llu of token %llu has no binding "
+		    "MAC: refused", s->path, (unsigned long long)id,
+		    (unsigned long long)token_id);
+		return M2M_ERR_STORE_CORRUPT;
+	}
+	if ((r = m2m_object_bind_msg(o, token_id, id, enc, enclen,
+	    msg)) != 0)
+		return r;
+	if (vcache_hit(s, id, msg, stored))
+		return 0;
+	if ((r = object_mac(s, o, token_id, id, enc, enclen, msg, mac)) != 0)
+		return r;
+	if (CRYPTO_memcmp(mac, stored, sizeof(mac)) != 0) {
+		m2m_error("store %s: object %llu of token %llu: its "
+		    "attributes or wrapped keys do not match its binding MAC "
+		    "(changed outside m2mtoken): refused", s->path,
+		    (unsigned long long)id, (unsigned long long)token_id);
+		return M2M_ERR_STORE_CORRUPT;
+	}
+	vcache_put(s, id, msg, mac);
 	return 0;
 }
 
@@ -1513,6 +1716,9 @@ m2m_store_object_get(struct m2m_store *s, uint64_t token_id, uint64_t id,
 	o->cls = (unsigned long)(uint64_t)sqlite3_column_int64(st, 0);
 	o->key_type = (unsigned long)(uint64_t)sqlite3_column_int64(st, 1);
 	o->role = (unsigned long)(uint64_t)sqlite3_column_int64(st, 2);
+	/* ... and the MAC covers them, the attributes and the blobs */
+	if ((r = object_verify(s, st, o, token_id, id, p, (size_t)n)) != 0)
+		goto out;
 	o->id = id;
 	o->token_id = token_id;
 	*ret = o;
@@ -1529,7 +1735,8 @@ int
 m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 {
 	sqlite3_stmt *st = NULL;
-	uint8_t *enc = NULL;
+	uint8_t *enc = NULL, msg[M2M_OBJECT_BIND_MSG_LEN];
+	uint8_t mac[M2M_BIND_MAC_LEN];
 	size_t enclen = 0;
 	int rc, r = M2M_ERR_INTERNAL;
 
@@ -1537,16 +1744,25 @@ m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 		return M2M_ERR_INVALID_ARGUMENT;
 	if ((r = m2m_object_attrs_encode(o, &enc, &enclen)) != 0)
 		goto out;
+	if ((r = object_mac(s, o, o->token_id, o->id, enc, enclen, msg,
+	    mac)) != 0)
+		goto out;
 	st = s->st[ST_OBJ_UPDATE];
 	if ((rc = bind_u64(st, 1, o->id)) != SQLITE_OK ||
 	    (rc = bind_u64(st, 2, o->token_id)) != SQLITE_OK ||
-	    (rc = object_bind(st, o, enc, enclen)) != SQLITE_OK) {
+	    (rc = object_bind(st, o, enc, enclen)) != SQLITE_OK ||
+	    (rc = bind_bytes(st, 14, mac, sizeof(mac))) != SQLITE_OK) {
 		r = store_fail(s, "object update", rc);
 		goto out;
 	}
 	if ((r = step_done(s, st, "object update")) != 0)
 		goto out;
-	r = sqlite3_changes(s->db) == 0 ? M2M_ERR_NOT_FOUND : 0;
+	if (sqlite3_changes(s->db) == 0) {
+		r = M2M_ERR_NOT_FOUND;
+		goto out;
+	}
+	vcache_put(s, o->id, msg, mac);
+	r = 0;
  out:
 	stmt_done(st);
 	free(enc);
@@ -1588,8 +1804,11 @@ m2m_store_object_find(struct m2m_store *s, uint64_t token_id,
 
 	if (s == NULL || ret_ids == NULL || ret_n == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
-	/* most selective first: a label or CKA_ID names one key */
-	if (q != NULL && q->label != NULL) {
+	/* most selective first: a base key has few derived keys */
+	if (q != NULL && q->has_base) {
+		st = s->st[ST_FIND_BASE];
+		rc = bind_u64(st, 2, q->base_id);
+	} else if (q != NULL && q->label != NULL) {
 		if (q->label_len > M2M_ATTR_MAX_LEN)
 			goto none;	/* no stored label is that long */
 		st = s->st[ST_FIND_LABEL];

@@ -1,9 +1,11 @@
 /*
  * The store: one SQLite database (WAL, busy timeout 10 s, schema version
  * table).  It holds tokens (label, serial, PIN verifiers and counters) and
- * objects (attributes and backend-wrapped secrets only: never a key value).
+ * objects (attributes and backend-wrapped secrets only: never a key value,
+ * each row bound to its contents by a backend MAC: see below).
  * Lookups go through indexes on (token, label), (token, ckid), (token,
- * role); object ids are AUTOINCREMENT and never reused.
+ * role), (token, class), (token, base id); object ids are AUTOINCREMENT and
+ * never reused.
  *
  * A struct m2m_store is one connection; it is not thread safe (the caller
  * serialises).  Several processes may open the same file at once.
@@ -17,7 +19,7 @@
 struct m2m_store;
 struct m2m_object;
 
-#define M2M_STORE_SCHEMA_VERSION	1
+#define M2M_STORE_SCHEMA_VERSION	2
 #define M2M_PIN_VERIFIER_MAX		512
 
 struct m2m_token_rec {
@@ -108,12 +110,38 @@ int	m2m_store_token_pin_set(struct m2m_store *s, uint64_t id, int so,
 /* Delete every object of token id (C_InitToken over an existing token). */
 int	m2m_store_token_clear_objects(struct m2m_store *s, uint64_t id);
 
-/* Insert o (o->token_id set); sets o->id.  Blobs and attributes stored. */
+/*
+ * Object binding.  Every object row carries a MAC, made by fn (the
+ * backend's bind_mac, backend.h) over m2m_object_bind_msg() of the row:
+ * its token id, its own id, class, key type, role, origin and base, the
+ * stored attribute list and both wrapped blobs.  A row is written only
+ * with its MAC and read only when its MAC verifies, so a row changed by
+ * anything but this module (a store writer without the backend's binding
+ * key) is refused.  Until a binder is set, object insert, update and get
+ * fail with M2M_ERR_INTERNAL.  fn returns 0 or an M2M_ERR_*.
+ */
+typedef int (*m2m_store_mac_fn)(void *arg, const uint8_t *msg, size_t len,
+    uint8_t *out);
+void	m2m_store_set_binder(struct m2m_store *s, m2m_store_mac_fn fn,
+	    void *arg);
+
+/*
+ * Insert o (o->token_id set) with its binding MAC, atomically (a savepoint
+ * inside the caller's transaction, if any); sets o->id on success.
+ * Errors of the store, or of the binder (backend).
+ */
 int	m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o);
-/* Load object id of token token_id; NOT_FOUND if absent. */
+/*
+ * Load object id of token token_id; NOT_FOUND if absent.  A row whose
+ * binding MAC is missing or does not verify: M2M_ERR_STORE_CORRUPT, logged
+ * with the object's id; a backend failure making the MAC: its error.
+ */
 int	m2m_store_object_get(struct m2m_store *s, uint64_t token_id,
 	    uint64_t id, struct m2m_object **ret);
-/* Rewrite o's attributes (blobs unchanged). NOT_FOUND if gone. */
+/*
+ * Rewrite the row of o (attributes, blobs, origin, base) with a new
+ * binding MAC.  NOT_FOUND if gone.
+ */
 int	m2m_store_object_update(struct m2m_store *s,
 	    const struct m2m_object *o);
 /* NOT_FOUND if absent. */
@@ -122,15 +150,17 @@ int	m2m_store_object_delete(struct m2m_store *s, uint64_t token_id,
 
 /*
  * Candidate ids for a search, using the most selective index given:
- * label (exact bytes) else ckid else role else class else all of the token.
- * NULL / has_* = 0 means "not constrained".  The caller still filters on
- * the full template.  *ret_ids malloc'd (may be NULL when *ret_n == 0).
+ * base id (derived keys of one base) else label (exact bytes) else ckid
+ * else role else class else all of the token.  NULL / has_* = 0 means
+ * "not constrained".  The caller still filters on the full template.
+ * *ret_ids malloc'd (may be NULL when *ret_n == 0).
  */
 struct m2m_store_query {
 	const uint8_t	*label;	size_t label_len;
 	const uint8_t	*ckid;	size_t ckid_len;
 	int		 has_role;	unsigned long role;
 	int		 has_cls;	unsigned long cls;
+	int		 has_base;	uint64_t base_id;
 };
 int	m2m_store_object_find(struct m2m_store *s, uint64_t token_id,
 	    const struct m2m_store_query *q, uint64_t **ret_ids,

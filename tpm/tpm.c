@@ -2140,6 +2140,67 @@ tpm_pin_check(void *impl, const uint8_t *blob, size_t bloblen,
 	return 0;
 }
 
+/* ---- binding MACs (tpm_bind.c) ----------------------------------------- */
+
+/*
+ * CreatePrimary of the binding key (in a scratch slot, like a key loaded
+ * for one call), one TPM2_HMAC through the session, flush.
+ */
+static int
+bind_op(struct tpm *t, const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	TPM2B_PUBLIC *pub = NULL, tmpl;
+	TPM2B_SENSITIVE_CREATE sens;
+	TPM2B_DATA outside;
+	TPML_PCR_SELECTION pcrs;
+	struct tpm_auth a;
+	ESYS_TR h = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r;
+
+	memset(&sens, 0, sizeof(sens));
+	memset(&outside, 0, sizeof(outside));
+	memset(&pcrs, 0, sizeof(pcrs));
+	memset(&a, 0, sizeof(a));
+	m2m_tpm_tmpl_bind(&tmpl);
+	if ((r = make_room(t)) != 0)
+		return r;
+	CMD(t);
+	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
+	    ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, &h,
+	    &pub, NULL, NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail(t, "CreatePrimary (binding key)", rc,
+		    TPM_CTX_OP);
+	t->nloaded++;
+	if ((r = auth_of(t, h, &pub->publicArea, NULL, &a)) == 0)
+		r = hmac_one(t, &a, TPM2_ALG_SHA256, M2M_BIND_MAC_LEN, msg,
+		    msglen, out);
+	m2m_wipe(&a, sizeof(a));
+	unload_tmp(t, &h);
+	Esys_Free(pub);
+	return r;
+}
+
+/* see backend.h and tpm_bind.c */
+static int
+tpm_bind_mac(void *impl, const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	struct tpm *t = impl;
+	uint8_t res[M2M_BIND_MAC_LEN];
+	int r = M2M_ERR_INTERNAL;
+
+	if (t == NULL || msg == NULL || msglen == 0 ||
+	    msglen > M2M_BIND_MSG_MAX || msglen > t->maxbuf || out == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&t->lock);
+	RUN_CALL(t, r, bind_op(t, msg, msglen, res));
+	pthread_mutex_unlock(&t->lock);
+	if (r == 0)
+		memcpy(out, res, sizeof(res));
+	return r;
+}
+
 const struct m2m_backend_ops m2m_tpm_backend_ops = {
 	.name = "tpm",
 	.open = tpm_open,
@@ -2155,4 +2216,5 @@ const struct m2m_backend_ops m2m_tpm_backend_ops = {
 	.pin_seal = tpm_pin_seal,
 	.pin_check = tpm_pin_check,
 	.wrap_auth = tpm_wrap_auth,
+	.bind_mac = tpm_bind_mac,
 };

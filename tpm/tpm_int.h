@@ -101,6 +101,12 @@ void	m2m_tpm_tmpl_primary(TPM2B_PUBLIC *ret);
 void	m2m_tpm_tmpl_hmac(size_t keylen, TPM2B_PUBLIC *ret);
 void	m2m_tpm_tmpl_aes(unsigned keybits, TPM2B_PUBLIC *ret);
 void	m2m_tpm_tmpl_sealed(int da_protected, TPM2B_PUBLIC *ret);
+/*
+ * The binding key's template (tpm_bind.c): a keyedHash HMAC-SHA-256
+ * primary key of the owner hierarchy with a fixed unique field, so the
+ * same key is re-created from the owner seed whenever bind_mac needs it.
+ */
+void	m2m_tpm_tmpl_bind(TPM2B_PUBLIC *ret);
 
 /*
  * AES-GCM (NIST SP 800-38D) composed from a block-encryption oracle: ecb

@@ -553,7 +553,9 @@ test_worked_example(CK_OBJECT_HANDLE *ret_ke, CK_OBJECT_HANDLE *ret_kpsa)
 	p11c_label(S, hm2, lab, sizeof(lab));
 	CHECK(strcmp(lab, e2eid) == 0,
 	    "the copy's master has the same E2EKeyId (same value)");
-	CHECK(hm2 == hm, "same (role, label, peer): same object");
+	/* another base object: a key of its own (issue 10, item 6) */
+	CHECK(hm2 != hm, "same (role, label, peer), another base key: "
+	    "another object");
 	CHECK_RV(p11c_expand(S, hm2, 1, &hx2), CKR_OK, "T(1) from the copy");
 	same_mac("T(1) via the imported Kpsa", hx2, CKM_SHA256_HMAC, t[0],
 	    32);

@@ -23,6 +23,7 @@
 
 struct fake {
 	struct m2m_secret	*kek;		/* the "wrapping key" */
+	struct m2m_secret	*bindkey;	/* the "binding key" */
 	unsigned long		 commands;	/* atomic */
 	unsigned long		 loads;		/* atomic */
 };
@@ -154,6 +155,12 @@ fake_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 		r = M2M_ERR_RANDOM;
 		goto out;
 	}
+	if ((r = m2m_secret_new(FAKE_KEK_LEN, &f->bindkey)) != 0)
+		goto out;
+	if (RAND_bytes(m2m_secret_data(f->bindkey), FAKE_KEK_LEN) != 1) {
+		r = M2M_ERR_RANDOM;
+		goto out;
+	}
 	*ret_impl = f;
 	f = NULL;	/* transferred */
 	r = 0;
@@ -162,6 +169,7 @@ fake_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 		snprintf(errbuf, errlen, "fake backend: %s", m2m_strerror(r));
 	if (f != NULL) {
 		m2m_secret_free(f->kek);
+		m2m_secret_free(f->bindkey);
 		free(f);
 	}
 	return r;
@@ -175,6 +183,7 @@ fake_close(void *impl)
 	if (f == NULL)
 		return;
 	m2m_secret_free(f->kek);
+	m2m_secret_free(f->bindkey);
 	free(f);
 }
 
@@ -420,6 +429,21 @@ fake_random(void *impl, uint8_t *out, size_t len)
 	return 0;
 }
 
+static int
+fake_bind_mac(void *impl, const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	struct fake *f = impl;
+	int r;
+
+	if ((r = fake_begin(f)) != 0)
+		return r;
+	if (msg == NULL || msglen == 0 || msglen > M2M_BIND_MSG_MAX ||
+	    out == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	return fake_do_hmac(M2M_HASH_SHA256, m2m_secret_data(f->bindkey),
+	    m2m_secret_len(f->bindkey), msg, msglen, out);
+}
+
 static void
 fake_forget(void *impl, uint64_t id)
 {
@@ -453,6 +477,7 @@ const struct m2m_backend_ops m2m_fake_backend_ops = {
 	.stats = fake_stats,
 	.pin_seal = NULL,
 	.pin_check = NULL,
+	.bind_mac = fake_bind_mac,
 };
 
 /* see fake_backend.h */

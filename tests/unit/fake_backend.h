@@ -3,7 +3,8 @@
  * module).  Keys are "wrapped" with a random AES-256 key that lives in process
  * memory: blob = "M2MF" || kind (1 byte) || nonce (12) || AES-256-GCM(key)
  * || tag (16), the 5-byte header being the AAD, so any change to a blob makes
- * it fail.  Every op of backend.h is implemented with OpenSSL; pin_seal and
+ * it fail.  bind_mac is HMAC-SHA-256 under a second random key of the
+ * instance.  Every op of backend.h is implemented with OpenSSL; pin_seal and
  * pin_check are NULL; forget is a no-op; stats counts calls (commands) and
  * blob unwraps (loads).  Error codes: bad pointers M2M_ERR_INVALID_ARGUMENT,
  * a wrong key length M2M_ERR_KEY_SIZE, a blob of the wrong kind
@@ -31,10 +32,10 @@ int	m2m_fake_backend_open(struct m2m_backend *ret);
 
 /*
  * Failure injection, process-wide: after n more operations succeed, the
- * next one (wrap, hmac, hmac_keymsg, aes_gcm, reveal or random, on any fake
- * backend) returns M2M_ERR_BACKEND without writing anything; then injection
- * is off again.  n < 0 turns it off.  open, close, forget and stats are not
- * operations and are never failed.
+ * next one (wrap, hmac, hmac_keymsg, aes_gcm, reveal, random or bind_mac,
+ * on any fake backend) returns M2M_ERR_BACKEND without writing anything;
+ * then injection is off again.  n < 0 turns it off.  open, close, forget
+ * and stats are not operations and are never failed.
  */
 void	m2m_fake_backend_fail_after(int n);
 

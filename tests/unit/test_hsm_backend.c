@@ -1541,6 +1541,9 @@ test_threads(void **state)
 /* The wrapping key and the token                                     */
 /* ------------------------------------------------------------------ */
 
+static CK_ULONG p11_labelled(struct p11 *, const char *, CK_OBJECT_HANDLE *,
+    CK_ULONG);
+
 static void
 test_wrapkey_in_hsm(void **state)
 {
@@ -1593,15 +1596,159 @@ test_wrapkey_in_hsm(void **state)
 	assert_int_equal(a[11].ulValueLen, M2M_HSM_WRAP_ID_LEN);
 	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], &v, 1),
 	    CKR_ATTRIBUTE_SENSITIVE);
-	/* the only token object there is; no session key outlived its use */
+	/*
+	 * With the binding key, the only token objects there are; no
+	 * session key outlived its use.
+	 */
 	assert_int_equal(p.fl->C_FindObjectsInit(p.s, &tokobj, 1), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjects(p.s, found, 8, &n), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjectsFinal(p.s), CKR_OK);
-	assert_int_equal(n, 1);
+	assert_int_equal(n, 2);
 	assert_int_equal(p.fl->C_FindObjectsInit(p.s, &all, 1), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjects(p.s, found, 8, &n), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjectsFinal(p.s), CKR_OK);
-	assert_int_equal(n, 1);
+	assert_int_equal(n, 3);	/* and the binding key's session copy */
+	assert_int_equal(p11_labelled(&p, M2M_HSM_BIND_COPY_LABEL, found, 8),
+	    1);
+	p11_close(&p);
+}
+
+/* The token's keys under label. */
+static CK_ULONG
+p11_labelled(struct p11 *p, const char *label, CK_OBJECT_HANDLE *found,
+    CK_ULONG max)
+{
+	CK_ATTRIBUTE t = { CKA_LABEL, (void *)label, strlen(label) };
+	CK_ULONG n = 0;
+
+	assert_int_equal(p->fl->C_FindObjectsInit(p->s, &t, 1), CKR_OK);
+	assert_int_equal(p->fl->C_FindObjects(p->s, found, max, &n), CKR_OK);
+	assert_int_equal(p->fl->C_FindObjectsFinal(p->s), CKR_OK);
+	return n;
+}
+
+/*
+ * The binding key (hsm/bind.c, issue 10 item 5): one token key
+ * "m2mtoken-bind" made in the HSM, sensitive, never extractable, sign and
+ * verify only; bind_mac is HMAC-SHA-256 with it, the same for every open
+ * of the token.  A planted key under the label that could be read
+ * (extractable, imported with a known value) is never used, even with a
+ * smaller CKA_ID.
+ */
+static void
+test_bindkey_in_hsm(void **state)
+{
+	struct fx *fx = *state;
+	static const uint8_t msg[] = "m2mtoken object binding v1 test";
+	CK_OBJECT_HANDLE found[8], planted = CK_INVALID_HANDLE;
+	CK_BBOOL tok = 0, priv = 0, sens = 0, ext = 1, sign = 0, ver = 0;
+	CK_BBOOL wrap = 1, unwrap = 1, enc = 1, dec = 1, der = 1, local = 0;
+	CK_BBOOL nextr = 0, t = CK_TRUE, f = CK_FALSE;
+	CK_ULONG len = 0, maclen = 32;
+	uint8_t value[64], mac1[32], mac2[32], ref[32], known[32];
+	CK_ATTRIBUTE a[] = {
+		{ CKA_TOKEN, &tok, 1 }, { CKA_PRIVATE, &priv, 1 },
+		{ CKA_SENSITIVE, &sens, 1 }, { CKA_EXTRACTABLE, &ext, 1 },
+		{ CKA_SIGN, &sign, 1 }, { CKA_VERIFY, &ver, 1 },
+		{ CKA_WRAP, &wrap, 1 }, { CKA_UNWRAP, &unwrap, 1 },
+		{ CKA_ENCRYPT, &enc, 1 }, { CKA_DECRYPT, &dec, 1 },
+		{ CKA_DERIVE, &der, 1 }, { CKA_LOCAL, &local, 1 },
+		{ CKA_NEVER_EXTRACTABLE, &nextr, 1 },
+		{ CKA_VALUE_LEN, &len, sizeof(len) },
+	};
+	CK_ATTRIBUTE v = { CKA_VALUE, value, sizeof(value) };
+	CK_MECHANISM hm = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	uint8_t zero_id[M2M_HSM_BIND_ID_LEN] = { 0 };
+	CK_ATTRIBUTE plant[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_VALUE, known, sizeof(known) },
+		{ CKA_LABEL, M2M_HSM_BIND_LABEL,
+		    sizeof(M2M_HSM_BIND_LABEL) - 1 },
+		{ CKA_ID, zero_id, sizeof(zero_id) },
+		{ CKA_TOKEN, &t, 1 }, { CKA_SENSITIVE, &t, 1 },
+		{ CKA_EXTRACTABLE, &f, 1 }, { CKA_SIGN, &t, 1 },
+	};
+	struct p11 p;
+	struct timespec t0, t1;
+	unsigned int n = 0;
+	int i;
+
+	open_be(fx);
+	assert_int_equal(ops->bind_mac(fx->be, msg, sizeof(msg), mac1), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(ops->bind_mac(fx->be, msg, sizeof(msg), mac2),
+		    0);
+		assert_memory_equal(mac1, mac2, 32);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("bind_mac: %.1f us each\n",
+	    ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) /
+	    1e3 / 1000);
+	assert_int_equal(ops->bind_mac(fx->be, msg, 0, mac2),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(ops->bind_mac(fx->be, msg, M2M_BIND_MSG_MAX + 1,
+	    mac2), M2M_ERR_INVALID_ARGUMENT);
+
+	p11_open(&p, LABEL);
+	assert_int_equal(p11_labelled(&p, M2M_HSM_BIND_LABEL, found, 8), 1);
+	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], a,
+	    sizeof(a) / sizeof(a[0])), CKR_OK);
+	assert_int_equal(tok, CK_TRUE);
+	assert_int_equal(priv, CK_TRUE);
+	assert_int_equal(sens, CK_TRUE);
+	assert_int_equal(ext, CK_FALSE);
+	assert_int_equal(nextr, CK_TRUE);
+	assert_int_equal(local, CK_TRUE);
+	assert_int_equal(sign, CK_TRUE);
+	assert_int_equal(ver, CK_TRUE);
+	assert_int_equal(wrap, CK_FALSE);
+	assert_int_equal(unwrap, CK_FALSE);
+	assert_int_equal(enc, CK_FALSE);
+	assert_int_equal(dec, CK_FALSE);
+	assert_int_equal(der, CK_FALSE);
+	assert_int_equal(len, 32);
+	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], &v, 1),
+	    CKR_ATTRIBUTE_SENSITIVE);
+	/* bind_mac is HMAC-SHA-256 with that key, computed in the HSM */
+	assert_int_equal(p.fl->C_SignInit(p.s, &hm, found[0]), CKR_OK);
+	assert_int_equal(p.fl->C_Sign(p.s, (CK_BYTE_PTR)msg, sizeof(msg),
+	    ref, &maclen), CKR_OK);
+	assert_memory_equal(ref, mac1, 32);
+	/* the MACs run on its session copy: same attributes */
+	assert_int_equal(p11_labelled(&p, M2M_HSM_BIND_COPY_LABEL, found, 8),
+	    1);
+	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], a,
+	    sizeof(a) / sizeof(a[0])), CKR_OK);
+	assert_int_equal(tok, CK_FALSE);
+	assert_int_equal(priv, CK_TRUE);
+	assert_int_equal(sens, CK_TRUE);
+	assert_int_equal(ext, CK_FALSE);
+	assert_int_equal(sign, CK_TRUE);
+	assert_int_equal(wrap, CK_FALSE);
+	assert_int_equal(unwrap, CK_FALSE);
+	assert_int_equal(der, CK_FALSE);
+	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], &v, 1),
+	    CKR_ATTRIBUTE_SENSITIVE);
+
+	/* a planted, known key under the label with the smallest CKA_ID */
+	memset(known, 0x42, sizeof(known));
+	assert_int_equal(p.fl->C_CreateObject(p.s, plant,
+	    sizeof(plant) / sizeof(plant[0]), &planted), CKR_OK);
+	p11_close(&p);
+	ops->close(fx->be);
+	fx->be = NULL;
+	open_be(fx);	/* finds the same key, not the planted one */
+	p11_open(&p, LABEL);
+	assert_int_equal(ops->bind_mac(fx->be, msg, sizeof(msg), mac2), 0);
+	assert_memory_equal(mac1, mac2, 32);
+	assert_non_null(HMAC(EVP_sha256(), known, sizeof(known), msg,
+	    sizeof(msg), ref, &n));
+	assert_memory_not_equal(ref, mac2, 32);
+	assert_int_equal(p11_labelled(&p, M2M_HSM_BIND_LABEL, found, 8), 2);
 	p11_close(&p);
 }
 
@@ -1651,8 +1798,14 @@ op_objects_are(CK_BBOOL want_priv)
 	assert_int_equal(p.fl->C_FindObjectsInit(p.s, q, 2), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjects(p.s, found, 8, &n), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjectsFinal(p.s), CKR_OK);
-	assert_int_equal(n, 2);		/* the two cached keys, no more */
+	/* the two cached keys and the binding key's copy, no more */
+	assert_int_equal(n, 3);
+	assert_int_equal(p11_labelled(&p, M2M_HSM_BIND_COPY_LABEL, found + 3,
+	    1), 1);
 	for (i = 0; i < n; i++) {
+		/* the binding key's copy: test_bindkey_in_hsm */
+		if (found[i] == found[3])
+			continue;
 		CK_BBOOL priv = 1, sens = 0, ext = 1, sign = 0, enc = 0;
 		CK_BBOOL wrap = 1, derive = 1;
 		CK_ATTRIBUTE a[] = {
@@ -2258,6 +2411,35 @@ test_session_lost(void **state)
 	ref_free(&ref0);
 }
 
+/*
+ * The binding key's session copy (bind.c) is private: after every session
+ * was closed, or the token logged out, by someone else, bind_mac makes a
+ * new session and copy at once and gives the same MAC.
+ */
+static void
+test_bindkey_session_lost(void **state)
+{
+	struct fx *fx = *state;
+	static const uint8_t msg[] = "bind";
+	uint8_t mac[32], mac2[32];
+	struct p11 p;
+
+	open_be(fx);
+	assert_int_equal(ops->bind_mac(fx->be, msg, sizeof(msg), mac), 0);
+	p11_open(&p, LABEL);
+	assert_int_equal(p.fl->C_CloseAllSessions(p.slot), CKR_OK);
+	memset(mac2, 0, sizeof(mac2));
+	assert_int_equal(ops->bind_mac(fx->be, msg, sizeof(msg), mac2), 0);
+	assert_memory_equal(mac, mac2, 32);
+	p11_close(&p);
+	p11_open(&p, LABEL);
+	assert_int_equal(p.fl->C_Logout(p.s), CKR_OK);
+	memset(mac2, 0, sizeof(mac2));
+	assert_int_equal(ops->bind_mac(fx->be, msg, sizeof(msg), mac2), 0);
+	assert_memory_equal(mac, mac2, 32);
+	p11_close(&p);
+}
+
 static void
 test_random(void **state)
 {
@@ -2539,6 +2721,8 @@ main(void)
 		T(test_cache_same_id_new_blob),
 		T(test_threads),
 		T(test_wrapkey_in_hsm),
+		T(test_bindkey_in_hsm),
+		T(test_bindkey_session_lost),
 		T(test_op_objects),
 		T(test_flush),
 		T(test_second_open_reuses_key),

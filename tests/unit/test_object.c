@@ -15,6 +15,8 @@
 
 #include "err.h"
 #include "object.h"
+#include "policy.h"
+#include "secret.h"
 
 /* A vendor attribute type with bits above 32 (where unsigned long has them). */
 #define WIDE_TYPE	((unsigned long)(((uint64_t)0x12345678 << 32) | \
@@ -458,6 +460,135 @@ test_refs(void **state)
 	assert_false(m2m_object_shared(NULL));
 }
 
+/*
+ * Issue 10, item 5: whatever its attributes say, no key with a role lets
+ * CKA_VALUE be read; only the TLS_MASTER session secret held in memory
+ * does.  A role-less key follows CKA_SENSITIVE / CKA_EXTRACTABLE.
+ */
+static void
+test_role_never_readable(void **state)
+{
+	static const uint8_t blob[8] = { 1 }, v[48] = { 2 };
+	struct m2m_object *o = NULL;
+	unsigned long role;
+
+	(void)state;
+	for (role = CK_M2M_ROLE_KPM; role <= CK_M2M_ROLE_TLS_MASTER; role++) {
+		if (role > CK_M2M_ROLE_KE2E_ATT_CONF &&
+		    role != CK_M2M_ROLE_IBC_SSK &&
+		    role != CK_M2M_ROLE_IBC_KSAK &&
+		    role != CK_M2M_ROLE_TLS_MASTER)
+			continue;
+		assert_int_equal(m2m_object_new(&o), 0);
+		assert_int_equal(m2m_object_attr_set_ulong(o, CKA_M2M_ROLE,
+		    role), 0);
+		assert_int_equal(m2m_object_attr_set_bool(o, CKA_SENSITIVE, 0),
+		    0);
+		assert_int_equal(m2m_object_attr_set_bool(o, CKA_EXTRACTABLE,
+		    1), 0);
+		m2m_object_sync_fields(o);
+		assert_int_equal(m2m_object_set_blob(o, blob, sizeof(blob)),
+		    0);
+		assert_int_equal(m2m_policy_readable(o, CKA_VALUE),
+		    M2M_ERR_ATTRIBUTE_SENSITIVE);
+		m2m_object_free(o);
+		o = NULL;
+	}
+	/* the TLS master secret in memory, a session object: readable */
+	assert_int_equal(m2m_object_new(&o), 0);
+	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_M2M_ROLE,
+	    CK_M2M_ROLE_TLS_MASTER), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_SENSITIVE, 0), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_EXTRACTABLE, 1), 0);
+	m2m_object_sync_fields(o);
+	assert_int_equal(m2m_secret_from(v, sizeof(v), &o->plain), 0);
+	assert_int_equal(m2m_policy_readable(o, CKA_VALUE), 0);
+	/* ... but not as a token object */
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_TOKEN, 1), 0);
+	m2m_object_sync_fields(o);
+	assert_int_equal(m2m_policy_readable(o, CKA_VALUE),
+	    M2M_ERR_ATTRIBUTE_SENSITIVE);
+	m2m_object_free(o);
+	/* role-less: its attributes decide */
+	assert_int_equal(m2m_object_new(&o), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_SENSITIVE, 0), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_EXTRACTABLE, 1), 0);
+	m2m_object_sync_fields(o);
+	assert_int_equal(m2m_object_set_blob(o, blob, sizeof(blob)), 0);
+	assert_int_equal(m2m_policy_readable(o, CKA_VALUE), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_SENSITIVE, 1), 0);
+	assert_int_equal(m2m_policy_readable(o, CKA_VALUE),
+	    M2M_ERR_ATTRIBUTE_SENSITIVE);
+	m2m_object_free(o);
+}
+
+/*
+ * The binding message: domain string then SHA-256 of the length-prefixed
+ * encoding; every bound field changes it, and so does moving bytes between
+ * two length-prefixed fields.  The base identity: id and blob digest.
+ */
+static void
+test_bind_msg(void **state)
+{
+	static const uint8_t attrs[4] = { 1, 2, 3, 4 };
+	struct m2m_object *o = NULL, *b = NULL;
+	uint8_t m0[M2M_OBJECT_BIND_MSG_LEN], m1[M2M_OBJECT_BIND_MSG_LEN];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(m2m_object_new(&o), 0);
+	assert_int_equal(m2m_object_set_blob(o, (const uint8_t *)"ab", 2), 0);
+	assert_int_equal(m2m_object_set_aux(o, (const uint8_t *)"c", 1), 0);
+	assert_int_equal(m2m_object_bind_msg(o, 1, 2, attrs, 4, m0), 0);
+	assert_memory_equal(m0, M2M_OBJECT_BIND_DOMAIN,
+	    sizeof(M2M_OBJECT_BIND_DOMAIN) - 1);
+	for (i = 0; i < 9; i++) {
+		struct m2m_object *c = NULL;
+
+		assert_int_equal(m2m_object_dup(o, &c), 0);
+		switch (i) {
+		case 0: c->cls ^= 1; break;
+		case 1: c->key_type ^= 1; break;
+		case 2: c->role ^= 1; break;
+		case 3: c->origin ^= 1; break;
+		case 4: c->base_id ^= 1; break;
+		case 5: c->base_digest[31] ^= 1; break;
+		case 6:	/* "ab" | "c" -> "a" | "bc" */
+			assert_int_equal(m2m_object_set_blob(c,
+			    (const uint8_t *)"a", 1), 0);
+			assert_int_equal(m2m_object_set_aux(c,
+			    (const uint8_t *)"bc", 2), 0);
+			break;
+		case 7: assert_int_equal(m2m_object_set_aux(c, NULL, 0), 0);
+			break;
+		default: break;
+		}
+		assert_int_equal(m2m_object_bind_msg(c, i == 8 ? 2 : 1,
+		    i == 8 ? 1 : 2, attrs, 4, m1), 0);
+		assert_memory_not_equal(m0, m1, sizeof(m0));
+		m2m_object_free(c);
+	}
+	assert_int_equal(m2m_object_bind_msg(o, 1, 2, attrs, 3, m1), 0);
+	assert_memory_not_equal(m0, m1, sizeof(m0));
+
+	/* base identity */
+	assert_int_equal(m2m_object_new(&b), 0);
+	assert_int_equal(m2m_object_set_base(o, b), M2M_ERR_INVALID_ARGUMENT);
+	b->id = 7;
+	assert_int_equal(m2m_object_set_blob(b, (const uint8_t *)"k", 1), 0);
+	assert_int_equal(m2m_object_derived_from(o, b), 0);
+	assert_int_equal(m2m_object_set_base(o, b), 0);
+	assert_int_equal(o->base_id, 7);
+	assert_int_equal(m2m_object_derived_from(o, b), 1);
+	b->id = 8;	/* another object, same blob */
+	assert_int_equal(m2m_object_derived_from(o, b), 0);
+	b->id = 7;	/* same id, another blob */
+	assert_int_equal(m2m_object_set_blob(b, (const uint8_t *)"K", 1), 0);
+	assert_int_equal(m2m_object_derived_from(o, b), 0);
+	m2m_object_free(b);
+	m2m_object_free(o);
+}
+
 int
 main(void)
 {
@@ -472,6 +603,8 @@ main(void)
 		cmocka_unit_test(test_dup_deep),
 		cmocka_unit_test(test_sync_fields),
 		cmocka_unit_test(test_blobs),
+		cmocka_unit_test(test_role_never_readable),
+		cmocka_unit_test(test_bind_msg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/hmac.h>
 #include <sqlite3.h>
 
 #include <m2mtoken/pkcs11-m2m.h>
@@ -94,6 +95,41 @@ teardown(void **state)
 	return 0;
 }
 
+/*
+ * The binder the tests give the store (the core gives the backend's
+ * bind_mac): HMAC-SHA-256 under a key named by one byte, so a test can
+ * play a second backend with another binding key, or one that fails.
+ */
+static uint8_t bind_key_a = 'a', bind_key_b = 'b';
+static int bind_fail;
+
+static int
+test_mac(void *arg, const uint8_t *msg, size_t len, uint8_t *out)
+{
+	uint8_t key[32];
+	unsigned int n = 0;
+
+	if (bind_fail)
+		return M2M_ERR_BACKEND;
+	memset(key, *(uint8_t *)arg, sizeof(key));
+	assert_true(len > 0 && len <= M2M_BIND_MSG_MAX);
+	assert_non_null(HMAC(EVP_sha256(), key, sizeof(key), msg, len, out,
+	    &n));
+	assert_int_equal(n, M2M_BIND_MAC_LEN);
+	return 0;
+}
+
+/* m2m_store_open, and on success the binder with key 'a'. */
+static int
+store_open(const char *path, struct m2m_store **ret, char *err, size_t len)
+{
+	int r = m2m_store_open(path, ret, err, len);
+
+	if (r == 0)
+		m2m_store_set_binder(*ret, test_mac, &bind_key_a);
+	return r;
+}
+
 /* Setup plus an open store at f->path. */
 static int
 setup_open(void **state)
@@ -104,7 +140,7 @@ setup_open(void **state)
 	if (setup(state) != 0)
 		return -1;
 	f = *state;
-	if (m2m_store_open(f->path, &f->s, err, sizeof(err)) != 0) {
+	if (store_open(f->path, &f->s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "open: %s\n", err);
 		teardown(state);
 		return -1;
@@ -258,7 +294,7 @@ test_open_create(void **state)
 	char err[256] = "x";
 	uint64_t n = 99;
 
-	assert_int_equal(m2m_store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
 	assert_int_equal(stat(f->path, &st), 0);
 	/* the file holds PIN verifiers: owner only */
@@ -266,9 +302,9 @@ test_open_create(void **state)
 	assert_int_equal(m2m_store_object_count(f->s, 1, &n), 0);
 	assert_int_equal(n, 0);
 	/* bad arguments; ret untouched */
-	assert_int_equal(m2m_store_open(NULL, &junk, err, sizeof(err)),
+	assert_int_equal(store_open(NULL, &junk, err, sizeof(err)),
 	    M2M_ERR_INVALID_ARGUMENT);
-	assert_int_equal(m2m_store_open("", &junk, NULL, 0),
+	assert_int_equal(store_open("", &junk, NULL, 0),
 	    M2M_ERR_INVALID_ARGUMENT);
 	assert_ptr_equal(junk, (struct m2m_store *)&junk);
 	m2m_store_close(NULL);
@@ -284,7 +320,7 @@ test_reopen_persistence(void **state)
 	uint8_t *v = NULL;
 	size_t vlen = 0;
 
-	assert_int_equal(m2m_store_open(f->path, &f->s, NULL, 0), 0);
+	assert_int_equal(store_open(f->path, &f->s, NULL, 0), 0);
 	assert_int_equal(m2m_store_token_insert(f->s, &rec, &tid), 0);
 	oid = add_obj(f->s, tid, "k1", "k1", CK_M2M_ROLE_KPM, CKO_SECRET_KEY);
 	assert_int_equal(m2m_store_meta_put(f->s, "v", (const uint8_t *)"1",
@@ -292,7 +328,7 @@ test_reopen_persistence(void **state)
 	m2m_store_close(f->s);
 	f->s = NULL;
 
-	assert_int_equal(m2m_store_open(f->path, &f->s, NULL, 0), 0);
+	assert_int_equal(store_open(f->path, &f->s, NULL, 0), 0);
 	assert_int_equal(m2m_store_token_get(f->s, tid, &got), 0);
 	assert_string_equal(got.label, "persist");
 	assert_string_equal(got.serial, "42");
@@ -316,34 +352,43 @@ test_schema_version_mismatch(void **state)
 	struct m2m_store *s = NULL;
 	char err[256];
 
-	assert_int_equal(m2m_store_open(f->path, &s, NULL, 0), 0);
+	assert_int_equal(store_open(f->path, &s, NULL, 0), 0);
 	m2m_store_close(s);
 	s = NULL;
-	raw_exec(f->path, "UPDATE schema SET version = 2");
+	raw_exec(f->path, "UPDATE schema SET version = 3");
 	err[0] = '\0';
-	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+	assert_int_equal(store_open(f->path, &s, err, sizeof(err)),
 	    M2M_ERR_STORE_CORRUPT);
 	assert_null(s);
 	assert_non_null(strstr(err, f->path));
+	assert_non_null(strstr(err, "version 3"));
+
+	/* version 1 (no binding MACs): refused, naming the version */
+	raw_exec(f->path, "UPDATE schema SET version = 1");
+	err[0] = '\0';
+	assert_int_equal(store_open(f->path, &s, err, sizeof(err)),
+	    M2M_ERR_STORE_CORRUPT);
+	assert_null(s);
+	assert_non_null(strstr(err, "schema version 1"));
 	assert_non_null(strstr(err, "version 2"));
 
 	/* two version rows is not a store either */
-	raw_exec(f->path, "UPDATE schema SET version = 1;"
-	    "INSERT INTO schema(version) VALUES (1)");
-	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+	raw_exec(f->path, "UPDATE schema SET version = 2;"
+	    "INSERT INTO schema(version) VALUES (2)");
+	assert_int_equal(store_open(f->path, &s, err, sizeof(err)),
 	    M2M_ERR_STORE_CORRUPT);
 	assert_null(s);
 
 	/* back to one good row: opens again (the failure was the check) */
 	raw_exec(f->path, "DELETE FROM schema WHERE rowid > 1");
-	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_open(f->path, &s, err, sizeof(err)), 0);
 	m2m_store_close(s);
 	s = NULL;
 
-	/* version 1 but a table missing */
+	/* version 2 but a table missing */
 	raw_exec(f->path, "DROP TABLE meta");
 	memset(err, 'x', sizeof(err));
-	assert_int_equal(m2m_store_open(f->path, &s, err, 8),
+	assert_int_equal(store_open(f->path, &s, err, 8),
 	    M2M_ERR_STORE_CORRUPT);
 	assert_null(s);
 	assert_int_equal(strlen(err), 7);	/* cut to fit, terminated */
@@ -362,7 +407,7 @@ test_foreign_database(void **state)
 	assert_int_equal(sqlite3_exec(db, "CREATE TABLE songs(x)", NULL, NULL,
 	    NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+	assert_int_equal(store_open(f->path, &s, err, sizeof(err)),
 	    M2M_ERR_STORE_CORRUPT);
 	assert_null(s);
 	assert_non_null(strstr(err, f->path));
@@ -387,7 +432,7 @@ test_not_a_database(void **state)
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		write_file(f->path, junk, sizes[i]);
 		err[0] = '\0';
-		assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+		assert_int_equal(store_open(f->path, &s, err, sizeof(err)),
 		    M2M_ERR_STORE_CORRUPT);
 		assert_null(s);
 		assert_non_null(strstr(err, f->path));
@@ -439,13 +484,13 @@ test_missing_directory(void **state)
 	char path[192], err[256] = "";
 
 	snprintf(path, sizeof(path), "%s/no/such/dir/store.db", f->dir);
-	assert_int_equal(m2m_store_open(path, &s, err, sizeof(err)),
+	assert_int_equal(store_open(path, &s, err, sizeof(err)),
 	    M2M_ERR_STORE);
 	assert_null(s);
 	assert_non_null(strstr(err, path));
 	/* a directory where the file should be */
 	assert_int_equal(mkdir(f->path, 0700), 0);
-	assert_int_equal(m2m_store_open(f->path, &s, err, sizeof(err)),
+	assert_int_equal(store_open(f->path, &s, err, sizeof(err)),
 	    M2M_ERR_STORE);
 	assert_null(s);
 }
@@ -463,7 +508,7 @@ open_unprivileged(const char *path)
 	int r, status;
 
 	if (geteuid() != 0) {
-		r = m2m_store_open(path, &s, NULL, 0);
+		r = store_open(path, &s, NULL, 0);
 		m2m_store_close(s);
 		return r;
 	}
@@ -474,7 +519,7 @@ open_unprivileged(const char *path)
 		if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 ||
 		    setuid(NOBODY) != 0)
 			_exit(CHILD_SKIP);
-		r = m2m_store_open(path, &s, NULL, 0);
+		r = store_open(path, &s, NULL, 0);
 		if (s != NULL && r != 0)
 			_exit(1);	/* written on failure */
 		m2m_store_close(s);
@@ -496,7 +541,7 @@ test_readonly(void **state)
 	int r;
 
 	/* a store file that is not writable */
-	assert_int_equal(m2m_store_open(f->path, &s, NULL, 0), 0);
+	assert_int_equal(store_open(f->path, &s, NULL, 0), 0);
 	m2m_store_close(s);
 	assert_int_equal(chmod(f->dir, 0755), 0);
 	assert_int_equal(chmod(f->path, 0444), 0);
@@ -509,7 +554,7 @@ test_readonly(void **state)
 	snprintf(rofile, sizeof(rofile), "%s/store.db", rodir);
 	snprintf(fresh, sizeof(fresh), "%s/fresh.db", rodir);
 	assert_int_equal(mkdir(rodir, 0755), 0);
-	assert_int_equal(m2m_store_open(rofile, &s, NULL, 0), 0);
+	assert_int_equal(store_open(rofile, &s, NULL, 0), 0);
 	m2m_store_close(s);
 	assert_int_equal(chmod(rofile, 0666), 0);
 	assert_int_equal(chmod(rodir, 0555), 0);
@@ -756,7 +801,7 @@ test_objects(void **state)
 	assert_ptr_equal(got, sentinel);
 	got = NULL;
 
-	/* update rewrites attributes and indexed columns, not blobs */
+	/* update rewrites attributes, indexed columns and blobs */
 	assert_int_equal(m2m_object_attr_set(o, CKA_LABEL, "renamed", 7), 0);
 	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_M2M_ROLE,
 	    CK_M2M_ROLE_KE), 0);
@@ -766,8 +811,8 @@ test_objects(void **state)
 	assert_int_equal(m2m_store_object_get(f->s, tid, id, &got), 0);
 	assert_int_equal(got->role, CK_M2M_ROLE_KE);
 	assert_int_equal(m2m_object_attr(got, CKA_LABEL)->len, 7);
-	assert_int_equal(got->bloblen, 40);	/* the original blob */
-	assert_int_equal(got->blob[0], 0xb1);
+	assert_int_equal(got->bloblen, 2);
+	assert_int_equal(got->blob[0], 'z');
 	m2m_object_free(got);
 	got = NULL;
 	assert_find(f->s, tid, &(struct m2m_store_query){ .label =
@@ -1005,6 +1050,221 @@ test_corrupt_rows(void **state)
 	}
 }
 
+/*
+ * Flip the first value byte of attribute type in the stored attribute
+ * list of row id, as a store writer with sqlite3 would (the row's MAC is
+ * left as it was).
+ */
+static void
+raw_attr_flip(const char *path, uint64_t id, unsigned long type)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	uint8_t buf[4096];
+	size_t n, off = 0;
+	int done = 0;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT attrs FROM objects "
+	    "WHERE id = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = (size_t)sqlite3_column_bytes(st, 0);
+	assert_true(n <= sizeof(buf));
+	memcpy(buf, sqlite3_column_blob(st, 0), n);
+	sqlite3_finalize(st);
+	while (off + 12 <= n) {
+		uint32_t t = (uint32_t)buf[off] << 24 |
+		    (uint32_t)buf[off + 1] << 16 | (uint32_t)buf[off + 2] << 8 |
+		    buf[off + 3];
+		uint32_t l = (uint32_t)buf[off + 8] << 24 |
+		    (uint32_t)buf[off + 9] << 16 |
+		    (uint32_t)buf[off + 10] << 8 | buf[off + 11];
+
+		if (t == (uint32_t)type && l > 0) {
+			buf[off + 12] ^= 1;
+			done = 1;
+			break;
+		}
+		off += 12 + l;
+	}
+	assert_true(done);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE objects SET attrs = "
+	    "?1 WHERE id = ?2", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, buf, (int)n, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* get of (t, id) fails with M2M_ERR_STORE_CORRUPT, *ret untouched. */
+static void
+assert_refused(struct m2m_store *s, uint64_t t, uint64_t id)
+{
+	struct m2m_object *sentinel = (struct m2m_object *)&s, *got = sentinel;
+
+	assert_int_equal(m2m_store_object_get(s, t, id, &got),
+	    M2M_ERR_STORE_CORRUPT);
+	assert_ptr_equal(got, sentinel);
+}
+
+/*
+ * Item 5 of issue 10: every object row is bound by the backend's MAC to
+ * its token, id, class, key type, role, origin, base, attributes and
+ * blobs.  A row changed with sqlite3 is refused, whatever changed, also
+ * after it was read (and its MAC checked) once; a legitimate update makes
+ * a new MAC; another binding key verifies nothing; a failing binder
+ * writes nothing.
+ */
+static void
+test_binding(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_store *s2 = NULL;
+	struct m2m_object *o, *got = NULL;
+	uint64_t t = add_token(f->s, "t"), u = add_token(f->s, "u");
+	uint64_t a, b, n = 0;
+	char sql[512];
+	size_t i;
+	const unsigned long flips[] = {
+		CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ALWAYS_SENSITIVE,
+		CKA_NEVER_EXTRACTABLE, CKA_PRIVATE, CKA_SIGN, CKA_DERIVE,
+		CKA_M2M_ROLE, CKA_LABEL, CKA_M2M_EXPIRES,
+	};
+	const char *cols[] = {
+		"role = 7", "cls = 3", "key_type = 31", "origin = 2",
+		"base_id = 99, base_digest = zeroblob(32)",
+		"blob = x'00'", "aux = NULL", "mac = NULL",
+		"mac = zeroblob(32)",
+	};
+
+	/* a role key with every bound attribute set */
+	o = make_obj(t, "KeId-1", "KeId-1", CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_SENSITIVE, 1), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_EXTRACTABLE, 0), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_ALWAYS_SENSITIVE, 1),
+	    0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_NEVER_EXTRACTABLE, 1),
+	    0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_PRIVATE, 1), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_SIGN, 0), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_DERIVE, 1), 0);
+	assert_int_equal(m2m_object_attr_set(o, CKA_M2M_EXPIRES,
+	    "20991231T000000", 15), 0);
+	o->origin = 1;
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	a = o->id;
+	/* a second key of the same role, another blob */
+	assert_int_equal(m2m_object_set_blob(o, (const uint8_t *)"other-blob",
+	    10), 0);
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	b = o->id;
+	m2m_object_free(o);
+	o = NULL;
+	assert_int_equal(m2m_store_object_get(f->s, t, a, &got), 0);
+	m2m_object_free(got);
+
+	for (i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		raw_exec(f->path, "SAVEPOINT k");	/* a raw write */
+		raw_attr_flip(f->path, a, flips[i]);
+		assert_refused(f->s, t, a);
+		raw_attr_flip(f->path, a, flips[i]);	/* back: verifies */
+		assert_int_equal(m2m_store_object_get(f->s, t, a, &got), 0);
+		m2m_object_free(got);
+	}
+	for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		raw_exec(f->path, "CREATE TABLE IF NOT EXISTS keep AS "
+		    "SELECT * FROM objects WHERE 0");
+		snprintf(sql, sizeof(sql), "DELETE FROM keep; INSERT INTO "
+		    "keep SELECT * FROM objects WHERE id = %llu; UPDATE "
+		    "objects SET %s WHERE id = %llu", (unsigned long long)a,
+		    cols[i], (unsigned long long)a);
+		raw_exec(f->path, sql);
+		assert_refused(f->s, t, a);
+		snprintf(sql, sizeof(sql), "DELETE FROM objects WHERE id = "
+		    "%llu; INSERT INTO objects SELECT * FROM keep",
+		    (unsigned long long)a);
+		raw_exec(f->path, sql);
+		assert_int_equal(m2m_store_object_get(f->s, t, a, &got), 0);
+		m2m_object_free(got);
+	}
+
+	/* swapped blobs between two rows of the same token: both refused */
+	snprintf(sql, sizeof(sql), "DELETE FROM keep; INSERT INTO keep "
+	    "SELECT * FROM objects WHERE id IN (%llu, %llu); "
+	    "UPDATE objects SET blob = (SELECT blob FROM keep "
+	    "WHERE keep.id != objects.id) WHERE id IN (%llu, %llu)",
+	    (unsigned long long)a, (unsigned long long)b,
+	    (unsigned long long)a, (unsigned long long)b);
+	raw_exec(f->path, sql);
+	assert_refused(f->s, t, a);
+	assert_refused(f->s, t, b);
+	raw_exec(f->path, sql);		/* swapped back */
+	assert_int_equal(m2m_store_object_get(f->s, t, b, &got), 0);
+	m2m_object_free(got);
+
+	/* the row moved to another token, or copied to another id */
+	snprintf(sql, sizeof(sql), "UPDATE objects SET token_id = %llu "
+	    "WHERE id = %llu", (unsigned long long)u, (unsigned long long)a);
+	raw_exec(f->path, sql);
+	assert_refused(f->s, u, a);
+	snprintf(sql, sizeof(sql), "UPDATE objects SET token_id = %llu "
+	    "WHERE id = %llu", (unsigned long long)t, (unsigned long long)a);
+	raw_exec(f->path, sql);
+	snprintf(sql, sizeof(sql), "DELETE FROM keep; INSERT INTO keep "
+	    "SELECT * FROM objects WHERE id = %llu; UPDATE keep SET id = "
+	    "%llu; INSERT INTO objects SELECT * FROM keep",
+	    (unsigned long long)a, (unsigned long long)(b + 100));
+	raw_exec(f->path, sql);
+	assert_refused(f->s, t, b + 100);
+
+	/* a legitimate update makes a new MAC; an old row replayed fails */
+	assert_int_equal(m2m_store_object_get(f->s, t, a, &got), 0);
+	snprintf(sql, sizeof(sql), "DELETE FROM keep; INSERT INTO keep "
+	    "SELECT * FROM objects WHERE id = %llu", (unsigned long long)a);
+	raw_exec(f->path, sql);
+	assert_int_equal(m2m_object_attr_set(got, CKA_LABEL, "renamed", 7), 0);
+	assert_int_equal(m2m_store_object_update(f->s, got), 0);
+	m2m_object_free(got);
+	assert_int_equal(m2m_store_object_get(f->s, t, a, &got), 0);
+	assert_int_equal(m2m_object_attr(got, CKA_LABEL)->len, 7);
+	m2m_object_free(got);
+	snprintf(sql, sizeof(sql), "UPDATE objects SET attrs = (SELECT attrs "
+	    "FROM keep) WHERE id = %llu", (unsigned long long)a);
+	raw_exec(f->path, sql);
+	assert_refused(f->s, t, a);
+
+	/* another binding key (another backend) verifies no row */
+	assert_int_equal(store_open(f->path, &s2, NULL, 0), 0);
+	m2m_store_set_binder(s2, test_mac, &bind_key_b);
+	assert_refused(s2, t, b);
+	/* without a binder: nothing read or written */
+	m2m_store_set_binder(s2, NULL, NULL);
+	got = NULL;
+	assert_int_equal(m2m_store_object_get(s2, t, b, &got),
+	    M2M_ERR_INTERNAL);
+	assert_null(got);
+	m2m_store_close(s2);
+
+	/* a binder that fails: the insert leaves no row, no id */
+	assert_int_equal(m2m_store_object_count(f->s, t, &n), 0);
+	o = make_obj(t, "x", NULL, 0, CKO_SECRET_KEY);
+	o->id = 4242;
+	bind_fail = 1;
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_BACKEND);
+	bind_fail = 0;
+	assert_int_equal(o->id, 4242);
+	m2m_object_free(o);
+	{
+		uint64_t n2 = 0;
+
+		assert_int_equal(m2m_store_object_count(f->s, t, &n2), 0);
+		assert_int_equal(n2, n);
+	}
+}
+
 static void
 test_transactions(void **state)
 {
@@ -1059,7 +1319,7 @@ test_two_connections(void **state)
 	struct m2m_token_rec rec;
 	uint64_t t, id, n = 0;
 
-	assert_int_equal(m2m_store_open(f->path, &s2, NULL, 0), 0);
+	assert_int_equal(store_open(f->path, &s2, NULL, 0), 0);
 	t = add_token(f->s, "shared");
 	assert_int_equal(m2m_store_token_get(s2, t, &rec), 0);
 	assert_string_equal(rec.label, "shared");
@@ -1097,7 +1357,7 @@ test_generation(void **state)
 	struct m2m_object *o = NULL;
 	uint64_t g1, g2, g3, t, id, n;
 
-	assert_int_equal(m2m_store_open(f->path, &s2, NULL, 0), 0);
+	assert_int_equal(store_open(f->path, &s2, NULL, 0), 0);
 	assert_int_equal(m2m_store_generation(f->s, &g1), 0);
 	assert_int_equal(m2m_store_generation(s2, &g2), 0);
 	assert_true(g1 == g2);
@@ -1147,7 +1407,7 @@ test_generation_unavailable(void **state)
 
 	snprintf(gpath, sizeof(gpath), "%s-gen", f->path);
 	assert_int_equal(mkdir(gpath, 0700), 0);
-	assert_int_equal(m2m_store_open(f->path, &f->s, NULL, 0), 0);
+	assert_int_equal(store_open(f->path, &f->s, NULL, 0), 0);
 	assert_int_equal(m2m_store_generation(f->s, &g),
 	    M2M_ERR_UNSUPPORTED);
 	t = add_token(f->s, "nogen");
@@ -1178,7 +1438,7 @@ test_concurrent_create(void **state)
 			close(gate[1]);
 			if (read(gate[0], &c, 1) < 0)	/* EOF: go */
 				_exit(2);
-			r = m2m_store_open(f->path, &s, NULL, 0);
+			r = store_open(f->path, &s, NULL, 0);
 			if (r == 0)
 				r = m2m_store_token_insert(s, &rec, &id);
 			m2m_store_close(s);
@@ -1192,7 +1452,7 @@ test_concurrent_create(void **state)
 		assert_true(WIFEXITED(status));
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}
-	assert_int_equal(m2m_store_open(f->path, &s, NULL, 0), 0);
+	assert_int_equal(store_open(f->path, &s, NULL, 0), 0);
 	assert_int_equal(m2m_store_token_list(s, &list, &n), 0);
 	assert_int_equal(n, 4);
 	free(list);
@@ -1250,8 +1510,11 @@ test_scale_and_plan(void **state)
 		"SELECT id FROM objects "
 		    "WHERE token_id = ?1 AND cls = ?2 ORDER BY id",
 		"SELECT id FROM objects WHERE token_id = ?1 ORDER BY id",
-		"SELECT cls, key_type, role, attrs, blob, aux "
+		"SELECT cls, key_type, role, attrs, blob, aux, "
+		    "origin, base_id, base_digest, mac "
 		    "FROM objects WHERE id = ?1 AND token_id = ?2",
+		"SELECT id FROM objects "
+		    "WHERE token_id = ?1 AND base_id = ?2 ORDER BY id",
 	};
 
 	assert_int_equal(m2m_store_begin(f->s), 0);
@@ -1325,6 +1588,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_objects, setup_open,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_find, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_binding, setup_open,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup_open,
 		    teardown),

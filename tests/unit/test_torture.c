@@ -96,6 +96,25 @@ tt_be_close(void *impl)
 	(void)impl;	/* the shared instance outlives every core */
 }
 
+/* The binder a core over tt_ops gives its store, for stores opened alone. */
+static int
+tt_bind(void *arg, const uint8_t *msg, size_t len, uint8_t *out)
+{
+	(void)arg;
+	return tt_fake.ops->bind_mac(tt_fake.impl, msg, len, out);
+}
+
+static int
+tt_store_open(const char *path, struct m2m_store **ret, char *err,
+    size_t errlen)
+{
+	int r = m2m_store_open(path, ret, err, errlen);
+
+	if (r == 0)
+		m2m_store_set_binder(*ret, tt_bind, NULL);
+	return r;
+}
+
 /* Seal = SHA-256(pin) || objauth: no protection, only the core's paths. */
 static int
 tt_pin_seal(void *impl, const uint8_t *pin, size_t pinlen,
@@ -855,6 +874,10 @@ tt_snapshot(struct m2m_store *s, struct tt_buf *b)
 			tt_put_u64(b, o->cls);
 			tt_put_u64(b, o->key_type);
 			tt_put_u64(b, o->role);
+			tt_put_u64(b, o->origin);
+			tt_put_u64(b, o->base_id);
+			tt_put_bytes(b, o->base_digest,
+			    sizeof(o->base_digest));
 			tt_put_bytes(b, enc, enclen);
 			tt_put_bytes(b, o->blob, o->bloblen);
 			tt_put_bytes(b, o->aux, o->auxlen);
@@ -1132,11 +1155,11 @@ tt_golden_build(void)
 	/* the last connection closes: the WAL is checkpointed and removed */
 	m2m_core_close(c);
 	tt_read_file(path, &tt_g.db, &tt_g.dblen);
-	assert_int_equal(m2m_store_open(path, &s, err, sizeof(err)), 0);
+	assert_int_equal(tt_store_open(path, &s, err, sizeof(err)), 0);
 	tt_snapshot(s, &tt_g.snap);
 	m2m_store_close(s);
 	tt_remove_store(path);
-	assert_int_equal(m2m_store_open(path, &s, err, sizeof(err)), 0);
+	assert_int_equal(tt_store_open(path, &s, err, sizeof(err)), 0);
 	tt_snapshot(s, &tt_g.empty);
 	m2m_store_close(s);
 	tt_remove_store(path);
@@ -2266,7 +2289,7 @@ tt_run(const struct tt_scenario *sc, struct tt *t, unsigned long n)
 	t->core = NULL;
 
 	/* the store, reopened with allocations working */
-	assert_int_equal(m2m_store_open(t->path, &s, err, sizeof(err)), 0);
+	assert_int_equal(tt_store_open(t->path, &s, err, sizeof(err)), 0);
 	if (t->r == 0) {
 		if (sc->stored != NULL)
 			sc->stored(t, s);

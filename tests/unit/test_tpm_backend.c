@@ -1697,6 +1697,94 @@ test_pin_lockout(void **state)
 	free(blob);
 }
 
+/*
+ * The binding MAC (tpm_bind.c, issue 10 item 5): HMAC-SHA-256 under the
+ * keyedHash primary of the owner hierarchy with the fixed binding
+ * template, the same for every open, with or without a persistent storage
+ * primary, and after a TPM restart; not the MAC of another keyedHash
+ * primary (the TCG-style template without our unique field).
+ */
+static void
+test_bind_mac(void **state)
+{
+	void *be = *state, *pbe;
+	static const uint8_t msg[] = "m2mtoken object binding v1 test";
+	uint8_t mac[32], mac2[32], other[32];
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *e;
+	TPM2B_SENSITIVE_CREATE sc;
+	TPM2B_PUBLIC t;
+	TPM2B_DATA od;
+	TPML_PCR_SELECTION pcr;
+	TPM2B_MAX_BUFFER buf;
+	TPM2B_DIGEST *res = NULL;
+	ESYS_TR h;
+	struct timespec t0, t1;
+	int pass;
+
+	assert_int_equal(OPS.bind_mac(be, msg, sizeof(msg), mac), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (pass = 0; pass < 10; pass++) {
+		assert_int_equal(OPS.bind_mac(be, msg, sizeof(msg), mac2), 0);
+		assert_memory_equal(mac, mac2, 32);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("bind_mac (%s mode): %.2f ms each\n",
+	    g_shared ? "shared" : "exclusive",
+	    ((t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1e6) / 10);
+	assert_int_equal(OPS.bind_mac(be, msg, sizeof(msg) - 1, mac2), 0);
+	assert_memory_not_equal(mac, mac2, 32);
+	memset(mac2, 0xa5, sizeof(mac2));
+	memset(other, 0xa5, sizeof(other));
+	assert_int_equal(OPS.bind_mac(be, msg, 0, mac2),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(OPS.bind_mac(be, msg, M2M_BIND_MSG_MAX + 1, mac2),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_memory_equal(mac2, other, sizeof(mac2));	/* unwritten */
+
+	/* the key the template names, made by another client of the TPM */
+	e = side_open(&tcti);
+	memset(&sc, 0, sizeof(sc));
+	memset(&od, 0, sizeof(od));
+	memset(&pcr, 0, sizeof(pcr));
+	buf.size = sizeof(msg);
+	memcpy(buf.buffer, msg, sizeof(msg));
+	for (pass = 0; pass < 2; pass++) {
+		m2m_tpm_tmpl_bind(&t);
+		if (pass == 1)
+			t.publicArea.unique.keyedHash.size = 0;
+		assert_int_equal(Esys_CreatePrimary(e, ESYS_TR_RH_OWNER,
+		    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sc, &t, &od,
+		    &pcr, &h, NULL, NULL, NULL, NULL), TSS2_RC_SUCCESS);
+		assert_int_equal(Esys_HMAC(e, h, ESYS_TR_PASSWORD,
+		    ESYS_TR_NONE, ESYS_TR_NONE, &buf, TPM2_ALG_SHA256, &res),
+		    TSS2_RC_SUCCESS);
+		assert_int_equal(res->size, 32);
+		memcpy(pass == 0 ? mac2 : other, res->buffer, 32);
+		Esys_Free(res);
+		res = NULL;
+		assert_int_equal(Esys_FlushContext(e, h), TSS2_RC_SUCCESS);
+	}
+	side_close(e, tcti);
+	assert_memory_equal(mac, mac2, 32);
+	assert_memory_not_equal(mac, other, 32);
+
+	/* another open, a persistent storage primary, a TPM restart */
+	OPS.close(be);
+	*state = NULL;
+	pbe = be_open(64, PERSIST_H);
+	memset(mac2, 0, sizeof(mac2));
+	assert_int_equal(OPS.bind_mac(pbe, msg, sizeof(msg), mac2), 0);
+	assert_memory_equal(mac, mac2, 32);
+	OPS.close(pbe);
+	assert_int_equal(m2m_swtpm_restart(g_tpm), 0);
+	*state = be = be_open(64, 0);
+	memset(mac2, 0, sizeof(mac2));
+	assert_int_equal(OPS.bind_mac(be, msg, sizeof(msg), mac2), 0);
+	assert_memory_equal(mac, mac2, 32);
+}
+
 /* ---- persistence -------------------------------------------------------- */
 
 /* Keys survive a swtpm restart (transient and persistent primary). */
@@ -2053,6 +2141,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pin, be_setup,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_lockout, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_bind_mac, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_bind_mac, be_setup_excl,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_restart, be_setup,
 		    be_teardown),

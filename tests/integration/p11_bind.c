@@ -1,0 +1,401 @@
+/*
+ * p11_bind: issue 10, items 5 and 6, through the PKCS#11 API on a real
+ * backend, with the store file changed by sqlite3 between two
+ * C_Initialize, as anyone who can write it could.
+ *
+ * Item 5: a stored key's attributes and wrapped blobs are bound to each
+ * other, to its row and its token by the backend's MAC.  Making a role
+ * key (or a sensitive role-less key) extractable, giving it another role,
+ * another expiry or another use, swapping blobs between two rows, moving a
+ * row to another token or copying it to another id: every such row is
+ * refused (CKR_DEVICE_ERROR, the store's "damaged" answer) and its value
+ * is never returned.  Put back as it was, it works again.
+ *
+ * Item 6: a derived key's identity includes its base key.  KM derived from
+ * Ke_A and from Ke_B with the same label and MAF-ID are two keys with
+ * different values (a TLS master secret from each); an imported KM with
+ * the label and peer a derivation would give is not what the derivation
+ * returns; deriving again from the same base returns the same object,
+ * also after C_Finalize.
+ *
+ * Tampering needs the store's path: $M2M_TMP/store.db (lib.sh).  This
+ * client links SQLite for that alone.
+ */
+#include <sqlite3.h>
+
+#include "p11client.h"
+
+#define KE_LABEL	"KeId-1@m2m.example"
+#define KER_LABEL	"KerId-1"
+#define KM_LABEL	"KmId-shared"
+#define MAF_ID		"maf-1.m2m.example"
+
+static char store_path[1024];
+static CK_SLOT_ID slot;
+
+/* Run sql on the store with a connection of our own; bail on error. */
+static void
+sql_exec(const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	if (sqlite3_open_v2(store_path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK)
+		p11c_bail("sqlite3 open %s", store_path);
+	sqlite3_busy_timeout(db, 10000);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		p11c_bail("sqlite3: %s: %s", sql, err ? err : "?");
+	sqlite3_close(db);
+}
+
+/*
+ * Set the first value byte of attribute type of row id to v, in the
+ * encoded attribute list ({u32be type-low, u32be type-high, u32be len,
+ * bytes} repeated), leaving the MAC as it is.
+ */
+static void
+attr_poke(CK_OBJECT_HANDLE id, CK_ATTRIBUTE_TYPE type, uint8_t v)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	uint8_t buf[8192];
+	size_t n, off = 0;
+	int done = 0;
+
+	if (sqlite3_open_v2(store_path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK || sqlite3_prepare_v2(db, "SELECT attrs FROM objects "
+	    "WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		p11c_bail("sqlite3: cannot read row %lu", id);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    (n = (size_t)sqlite3_column_bytes(st, 0)) > sizeof(buf))
+		p11c_bail("sqlite3: no row %lu", id);
+	memcpy(buf, sqlite3_column_blob(st, 0), n);
+	sqlite3_finalize(st);
+	while (off + 12 <= n && !done) {
+		uint32_t t = (uint32_t)buf[off] << 24 |
+		    (uint32_t)buf[off + 1] << 16 |
+		    (uint32_t)buf[off + 2] << 8 | buf[off + 3];
+		uint32_t l = (uint32_t)buf[off + 8] << 24 |
+		    (uint32_t)buf[off + 9] << 16 |
+		    (uint32_t)buf[off + 10] << 8 | buf[off + 11];
+
+		if (t == (uint32_t)type && l > 0) {
+			buf[off + 12] = v;
+			done = 1;
+		}
+		off += 12 + l;
+	}
+	if (!done)
+		p11c_bail("row %lu has no attribute 0x%lx", id, type);
+	if (sqlite3_prepare_v2(db, "UPDATE objects SET attrs = ?1 "
+	    "WHERE id = ?2", -1, &st, NULL) != SQLITE_OK)
+		p11c_bail("sqlite3: update");
+	sqlite3_bind_blob(st, 1, buf, (int)n, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		p11c_bail("sqlite3: update row %lu", id);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* End the module's use of the store, so that sqlite3 can change it. */
+static void
+module_down(CK_SESSION_HANDLE *s)
+{
+	(void)F->C_CloseSession(*s);
+	P11C_MUST(F->C_Finalize(NULL));
+}
+
+static void
+module_up(CK_SESSION_HANDLE *s)
+{
+	P11C_MUST(F->C_Initialize(NULL));
+	*s = p11c_user_session(slot);
+}
+
+/* Keep a copy of rows (id list) in table keep, to put them back later. */
+static void
+keep_rows(const char *ids)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS keep AS "
+	    "SELECT * FROM objects WHERE 0; DELETE FROM keep; INSERT INTO keep "
+	    "SELECT * FROM objects WHERE id IN (%s)", ids);
+	sql_exec(sql);
+}
+
+static void
+restore_rows(const char *ids)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "DELETE FROM objects WHERE id IN (%s); "
+	    "INSERT INTO objects SELECT * FROM keep", ids);
+	sql_exec(sql);
+}
+
+/*
+ * Key h is refused: no value comes out (the buffer stays as it was), no
+ * signing; what="..." names the change.
+ */
+static void
+check_refused(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, const char *what)
+{
+	uint8_t val[64], mac[32];
+	CK_ATTRIBUTE a = { CKA_VALUE, val, sizeof(val) };
+	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_RV rv;
+	size_t i;
+	int untouched = 1;
+
+	memset(val, 0xee, sizeof(val));
+	memset(mac, 0, sizeof(mac));
+	rv = F->C_GetAttributeValue(s, h, &a, 1);
+	p11c_check_rv(rv, CKR_DEVICE_ERROR, "%s: C_GetAttributeValue("
+	    "CKA_VALUE) refused", what);
+	for (i = 0; i < sizeof(val); i++)
+		untouched &= val[i] == 0xee;
+	p11c_check(untouched, "%s: no byte of a value returned", what);
+	p11c_check_rv(F->C_SignInit(s, &m, h), CKR_DEVICE_ERROR,
+	    "%s: C_SignInit refused", what);
+}
+
+/* h signs again (the row as the module wrote it). */
+static void
+check_works(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, const char *what)
+{
+	uint8_t mac[32];
+	CK_ULONG ml = sizeof(mac);
+
+	p11c_check_rv(p11c_sign(s, CKM_SHA256_HMAC, h, "m", 1, mac, &ml),
+	    CKR_OK, "%s: put back, the key signs again", what);
+}
+
+/* Item 5. */
+static void
+test_tamper(CK_SESSION_HANDLE *s)
+{
+	static const uint8_t v1[32] = { 1, 2, 3 }, v2[32] = { 4, 5, 6 };
+	static const uint8_t v3[32] = { 7, 8, 9 };
+	CK_ULONG role = CK_M2M_ROLE_KER;
+	CK_BBOOL tf = CK_FALSE;
+	char exp[] = "20991231T000000";
+	CK_ATTRIBUTE x_exp[] = {
+		{ CKA_M2M_EXPIRES, exp, sizeof(exp) - 1 },
+	};
+	CK_ATTRIBUTE x_plain[] = {
+		{ CKA_SENSITIVE, &(CK_BBOOL){ CK_TRUE }, 1 },
+		{ CKA_EXTRACTABLE, &tf, 1 },
+	};
+	CK_OBJECT_HANDLE ker, ker2, plain;
+	CK_SLOT_ID slot2;
+	CK_SESSION_HANDLE s2;
+	uint8_t val[64];
+	CK_ATTRIBUTE a = { CKA_VALUE, val, sizeof(val) };
+	char ids[64], sql[256];
+
+	P11C_MUST(p11c_import_ex(*s, role, KER_LABEL, CKK_GENERIC_SECRET, v1,
+	    sizeof(v1), CK_TRUE, x_exp, 1, &ker));
+	P11C_MUST(p11c_import_ex(*s, role, "KerId-2", CKK_GENERIC_SECRET, v2,
+	    sizeof(v2), CK_TRUE, NULL, 0, &ker2));
+	/* a role-less key that is sensitive and not extractable */
+	P11C_MUST(p11c_import_ex(*s, 0, "plain", CKK_GENERIC_SECRET, v3,
+	    sizeof(v3), CK_TRUE, x_plain, 2, &plain));
+	p11c_check_rv(F->C_GetAttributeValue(*s, ker, &a, 1),
+	    CKR_ATTRIBUTE_SENSITIVE, "a stored KER: value sensitive");
+	snprintf(ids, sizeof(ids), "%lu, %lu, %lu", ker, ker2, plain);
+	module_down(s);
+	keep_rows(ids);
+
+	/* made readable: CKA_SENSITIVE FALSE and CKA_EXTRACTABLE TRUE */
+	attr_poke(ker, CKA_SENSITIVE, CK_FALSE);
+	attr_poke(ker, CKA_EXTRACTABLE, CK_TRUE);
+	attr_poke(plain, CKA_SENSITIVE, CK_FALSE);
+	attr_poke(plain, CKA_EXTRACTABLE, CK_TRUE);
+	module_up(s);
+	check_refused(*s, ker, "KER made extractable");
+	check_refused(*s, plain, "sensitive role-less key made extractable");
+	module_down(s);
+	restore_rows(ids);
+	module_up(s);
+	check_works(*s, ker, "KER");
+	check_works(*s, plain, "role-less key");
+	module_down(s);
+
+	/* another role (column and attribute) */
+	snprintf(sql, sizeof(sql), "UPDATE objects SET role = 0 WHERE id = "
+	    "%lu", ker);
+	sql_exec(sql);
+	attr_poke(ker, CKA_M2M_ROLE, 0);
+	module_up(s);
+	check_refused(*s, ker, "KER given no role");
+	module_down(s);
+	restore_rows(ids);
+
+	/* another expiry, another use */
+	attr_poke(ker, CKA_M2M_EXPIRES, '1');
+	attr_poke(ker2, CKA_DERIVE, CK_TRUE);
+	module_up(s);
+	check_refused(*s, ker, "KER with another expiry");
+	check_refused(*s, ker2, "KER allowed to derive");
+	module_down(s);
+	restore_rows(ids);
+
+	/* blobs swapped between two rows of the token */
+	snprintf(sql, sizeof(sql), "UPDATE objects SET blob = (SELECT blob "
+	    "FROM keep WHERE keep.id != objects.id AND keep.id IN (%lu, %lu)) "
+	    "WHERE id IN (%lu, %lu)", ker, ker2, ker, ker2);
+	sql_exec(sql);
+	module_up(s);
+	check_refused(*s, ker, "KER with the other KER's blob");
+	check_refused(*s, ker2, "the other KER with KER's blob");
+	module_down(s);
+	restore_rows(ids);
+	module_up(s);
+	check_works(*s, ker, "KER after the swap");
+	check_works(*s, ker2, "the other KER after the swap");
+
+	/* moved to another token, and copied to another id */
+	slot2 = p11c_new_token("bind-other");
+	module_down(s);
+	snprintf(sql, sizeof(sql), "UPDATE objects SET token_id = (SELECT "
+	    "max(id) FROM tokens) WHERE id = %lu", ker);
+	sql_exec(sql);
+	snprintf(sql, sizeof(sql), "UPDATE keep SET id = %lu WHERE id = %lu;"
+	    " INSERT INTO objects SELECT * FROM keep WHERE id = %lu",
+	    ker2 + 1000, ker2, ker2 + 1000);
+	sql_exec(sql);
+	module_up(s);
+	s2 = p11c_user_session(slot2);
+	check_refused(s2, ker, "KER moved to another token");
+	check_refused(*s, ker2 + 1000, "a copy of a KER row under another id");
+	check_works(*s, ker2, "the original of the copied row");
+	(void)F->C_CloseSession(s2);
+}
+
+/* The 48-byte TLS master secret derived from a PSK-role key h. */
+static CK_RV
+tls_master(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, uint8_t out[48])
+{
+	static const uint8_t cr[32] = { 0xc1 }, sr[32] = { 0x5e };
+	CK_M2M_TLS12_PSK_PARAMS p;
+	CK_MECHANISM m = { CKM_M2M_TLS12_PSK_MASTER, &p, sizeof(p) };
+	CK_OBJECT_HANDLE ms = CK_INVALID_HANDLE;
+	CK_ATTRIBUTE a = { CKA_VALUE, out, 48 };
+	CK_RV rv;
+
+	memset(&p, 0, sizeof(p));
+	p.prfHashMechanism = CKM_SHA256;
+	p.pClientRandom = (CK_BYTE_PTR)cr;
+	p.ulClientRandomLen = sizeof(cr);
+	p.pServerRandom = (CK_BYTE_PTR)sr;
+	p.ulServerRandomLen = sizeof(sr);
+	if ((rv = F->C_DeriveKey(s, &m, h, NULL, 0, &ms)) != CKR_OK)
+		return rv;
+	rv = F->C_GetAttributeValue(s, ms, &a, 1);
+	(void)F->C_DestroyObject(s, ms);
+	return rv;
+}
+
+/* KM from base with the label KM_LABEL and MAF_ID. */
+static CK_RV
+derive_km(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE base, CK_OBJECT_HANDLE *ret)
+{
+	CK_BBOOL t = CK_TRUE;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_TOKEN, &t, 1 },
+		{ CKA_LABEL, KM_LABEL, sizeof(KM_LABEL) - 1 },
+	};
+
+	return p11c_derive(s, CKM_M2M_KM_DERIVE, MAF_ID, sizeof(MAF_ID) - 1,
+	    base, tmpl, 2, ret);
+}
+
+/* Item 6. */
+static void
+test_derive_identity(CK_SESSION_HANDLE *s)
+{
+	static const uint8_t ka[32] = { 0xa }, kb[32] = { 0xb };
+	static const uint8_t kc[32] = { 0xc }, kplant[32] = { 0x99 };
+	CK_ULONG km_role = CK_M2M_ROLE_KM;
+	CK_BBOOL t = CK_TRUE;
+	CK_ATTRIBUTE x_peer[] = {
+		{ CKA_M2M_PEER_ID, MAF_ID, sizeof(MAF_ID) - 1 },
+		{ CKA_ID, KM_LABEL, sizeof(KM_LABEL) - 1 },
+	};
+	CK_ATTRIBUTE tmpl_sess[] = {
+		{ CKA_TOKEN, &t, 1 },
+		{ CKA_LABEL, "KmId-sess", 9 },
+	};
+	CK_OBJECT_HANDLE ke_a, ke_b, ke_c, ke_s, km_a, km_b, km_c, again;
+	CK_OBJECT_HANDLE planted, km_s, km_s2;
+	uint8_t ma[48], mb[48], mc[48], mp[48];
+
+	P11C_MUST(p11c_import_ex(*s, CK_M2M_ROLE_KE, KE_LABEL,
+	    CKK_GENERIC_SECRET, ka, sizeof(ka), CK_TRUE, NULL, 0, &ke_a));
+	P11C_MUST(p11c_import_ex(*s, CK_M2M_ROLE_KE, KE_LABEL,
+	    CKK_GENERIC_SECRET, kb, sizeof(kb), CK_TRUE, NULL, 0, &ke_b));
+	P11C_MUST(derive_km(*s, ke_a, &km_a));
+	P11C_MUST(derive_km(*s, ke_b, &km_b));
+	p11c_check(km_a != km_b, "KM from Ke_A and from Ke_B, same label and "
+	    "MAF-ID: two objects (%lu, %lu)", km_a, km_b);
+	P11C_MUST(tls_master(*s, km_a, ma));
+	P11C_MUST(tls_master(*s, km_b, mb));
+	p11c_check(memcmp(ma, mb, sizeof(ma)) != 0, "their keys differ (a "
+	    "TLS master secret from each)");
+	p11c_check(p11c_count_label(*s, KM_LABEL, km_role, NULL) == 2,
+	    "two KM objects with that label");
+
+	/* the same base again: the same object, also in a new module life */
+	P11C_MUST(derive_km(*s, ke_a, &again));
+	p11c_check(again == km_a, "KM from Ke_A again: the same object");
+	module_down(s);
+	module_up(s);
+	P11C_MUST(derive_km(*s, ke_b, &again));
+	p11c_check(again == km_b, "KM from Ke_B after C_Finalize: the same "
+	    "object");
+
+	/* a planted import with the label and peer the derivation gives */
+	P11C_MUST(p11c_import_ex(*s, CK_M2M_ROLE_KE, "KeId-3@m2m.example",
+	    CKK_GENERIC_SECRET, kc, sizeof(kc), CK_TRUE, NULL, 0, &ke_c));
+	P11C_MUST(p11c_import_ex(*s, km_role, KM_LABEL, CKK_GENERIC_SECRET,
+	    kplant, sizeof(kplant), CK_TRUE, x_peer, 2, &planted));
+	P11C_MUST(derive_km(*s, ke_c, &km_c));
+	p11c_check(km_c != planted && km_c != km_a && km_c != km_b,
+	    "KM from Ke_C is neither the planted import nor another base's");
+	P11C_MUST(tls_master(*s, km_c, mc));
+	P11C_MUST(tls_master(*s, planted, mp));
+	p11c_check(memcmp(mc, mp, sizeof(mc)) != 0 &&
+	    memcmp(mc, ma, sizeof(mc)) != 0, "and its key is its own");
+
+	/* a session base key gives token keys of its own too */
+	P11C_MUST(p11c_import(*s, CK_M2M_ROLE_KE, "KeId-s@m2m.example", ka,
+	    sizeof(ka), &ke_s));
+	P11C_MUST(p11c_derive(*s, CKM_M2M_KM_DERIVE, MAF_ID,
+	    sizeof(MAF_ID) - 1, ke_s, tmpl_sess, 2, &km_s));
+	P11C_MUST(p11c_derive(*s, CKM_M2M_KM_DERIVE, MAF_ID,
+	    sizeof(MAF_ID) - 1, ke_s, tmpl_sess, 2, &km_s2));
+	p11c_check(km_s == km_s2 && km_s != km_a, "KM from a session Ke: "
+	    "its own object, the same when derived again");
+}
+
+int
+main(int argc, char **argv)
+{
+	CK_SESSION_HANDLE s;
+	const char *tmp = getenv("M2M_TMP");
+
+	p11c_load(argc, argv);
+	if (tmp == NULL)
+		p11c_bail("M2M_TMP is not set (run through run_c.sh)");
+	snprintf(store_path, sizeof(store_path), "%s/store.db", tmp);
+	s = p11c_setup("bind", &slot);
+	test_tamper(&s);
+	test_derive_identity(&s);
+	(void)F->C_CloseSession(s);
+	P11C_MUST(F->C_Finalize(NULL));
+	return p11c_finish();
+}
