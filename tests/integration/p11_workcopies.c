@@ -60,7 +60,12 @@ observer_open(void)
 	    &shs));
 }
 
-/* Session secret keys the second party sees in the backing token. */
+#define BIND_COPY	"m2mtoken-bind-copy"	/* hsm/bind.c */
+
+/*
+ * Session secret keys the second party sees in the backing token, less the
+ * binding key's copy (which MACs store rows and is no working copy).
+ */
 static CK_ULONG
 copies(void)
 {
@@ -72,10 +77,22 @@ copies(void)
 	CK_OBJECT_HANDLE found[64];
 	CK_ULONG n = 0;
 
+	CK_ULONG i, keys = 0;
+
 	P11C_MUST(sh->C_FindObjectsInit(shs, q, 2));
 	P11C_MUST(sh->C_FindObjects(shs, found, 64, &n));
 	P11C_MUST(sh->C_FindObjectsFinal(shs));
-	return n;
+	/* not the binding key's session copy: no key of the store */
+	for (i = 0; i < n; i++) {
+		char label[64] = "";
+		CK_ATTRIBUTE a = { CKA_LABEL, label, sizeof(label) - 1 };
+
+		if (sh->C_GetAttributeValue(shs, found[i], &a, 1) != CKR_OK ||
+		    a.ulValueLen != strlen(BIND_COPY) ||
+		    memcmp(label, BIND_COPY, a.ulValueLen) != 0)
+			keys++;
+	}
+	return keys;
 }
 
 /* One check of the count of copies (HSM backend; the TPM has none). */
