@@ -348,21 +348,91 @@ finish(struct parse *p, int rv, struct m2m_acl **ret_acl, char *err,
 	return 0;
 }
 
+/* The text being parsed, handed to inih one line at a time. */
+struct src {
+	const char	*buf;
+	size_t		 len;
+	size_t		 off;
+	int		 lineno;
+	int		 toolong;	/* the line number of one, or 0 */
+	int		 maxline;	/* the most inih takes */
+};
+
+/*
+ * The ini_reader: one line of src into str (num bytes), or NULL at the end
+ * or at a line longer than inih's buffer, which inih would otherwise cut
+ * and read the rest of as a line of its own.
+ */
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct src *src = stream;
+	const char *line, *nl;
+	size_t len;
+
+	if (num < 4 || src->toolong || src->off >= src->len)
+		return NULL;
+	line = src->buf + src->off;
+	nl = memchr(line, '\n', src->len - src->off);
+	len = nl != NULL ? (size_t)(nl - line) : src->len - src->off;
+	src->lineno++;
+	/* room for the newline and the NUL */
+	if (len > (size_t)num - 2) {
+		src->toolong = src->lineno;
+		src->maxline = num - 2;
+		return NULL;
+	}
+	src->off += len + (nl != NULL);
+	memcpy(str, line, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+	return str;
+}
+
+static int
+parse_buf(const char *buf, size_t len, struct m2m_acl **ret_acl, char *err,
+    size_t errlen)
+{
+	struct parse p;
+	struct src src;
+	int rv;
+
+	memset(&p, 0, sizeof(p));
+	memset(&src, 0, sizeof(src));
+	src.buf = buf;
+	src.len = len;
+	if (memchr(buf, '\0', len) != NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "NUL byte in the text");
+		return M2M_IPC_ERR_ACL_SYNTAX;
+	}
+	if ((p.acl = calloc(1, sizeof(*p.acl))) == NULL)
+		return M2M_IPC_ERR_NO_MEMORY;
+	rv = ini_parse_stream(reader, &src, handler, &p);
+	if (rv == 0 && src.toolong) {
+		fail(&p, M2M_IPC_ERR_ACL_SYNTAX,
+		    "line too long (at most %d bytes)", src.maxline);
+		rv = src.toolong;
+	}
+	return finish(&p, rv, ret_acl, err, errlen);
+}
+
 /* see acl.h */
 int
 m2m_acl_parse_string(const char *text, struct m2m_acl **ret_acl,
     char *err, size_t errlen)
 {
-	struct parse p;
-	int rv;
+	size_t len;
 
 	if (text == NULL || ret_acl == NULL)
 		return M2M_IPC_ERR_INVALID_ARGUMENT;
-	memset(&p, 0, sizeof(p));
-	if ((p.acl = calloc(1, sizeof(*p.acl))) == NULL)
-		return M2M_IPC_ERR_NO_MEMORY;
-	rv = ini_parse_string(text, handler, &p);
-	return finish(&p, rv, ret_acl, err, errlen);
+	if ((len = strnlen(text, M2M_ACL_TEXT_MAX + 1)) > M2M_ACL_TEXT_MAX) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "more than %d bytes",
+			    M2M_ACL_TEXT_MAX);
+		return M2M_IPC_ERR_ACL_SYNTAX;
+	}
+	return parse_buf(text, len, ret_acl, err, errlen);
 }
 
 /* see acl.h */
@@ -370,16 +440,35 @@ int
 m2m_acl_parse_file(FILE *f, struct m2m_acl **ret_acl, char *err,
     size_t errlen)
 {
-	struct parse p;
-	int rv;
+	char *buf = NULL;
+	size_t len = 0, n;
+	int r = M2M_IPC_ERR_INTERNAL;
 
 	if (f == NULL || ret_acl == NULL)
 		return M2M_IPC_ERR_INVALID_ARGUMENT;
-	memset(&p, 0, sizeof(p));
-	if ((p.acl = calloc(1, sizeof(*p.acl))) == NULL)
+	/* one byte more than the limit tells an over-long file */
+	if ((buf = malloc(M2M_ACL_TEXT_MAX + 1)) == NULL)
 		return M2M_IPC_ERR_NO_MEMORY;
-	rv = ini_parse_file(f, handler, &p);
-	return finish(&p, rv, ret_acl, err, errlen);
+	while (len <= M2M_ACL_TEXT_MAX &&
+	    (n = fread(buf + len, 1, M2M_ACL_TEXT_MAX + 1 - len, f)) > 0)
+		len += n;
+	if (ferror(f)) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "read error");
+		r = M2M_IPC_ERR_IO;
+		goto out;
+	}
+	if (len > M2M_ACL_TEXT_MAX) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "more than %d bytes",
+			    M2M_ACL_TEXT_MAX);
+		r = M2M_IPC_ERR_ACL_SYNTAX;
+		goto out;
+	}
+	r = parse_buf(buf, len, ret_acl, err, errlen);
+ out:
+	free(buf);
+	return r;
 }
 
 /* Does rule ru name the caller? */

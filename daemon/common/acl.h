@@ -20,11 +20,15 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <ini.h>
+
 #define M2M_ACL_RULES_MAX	256	/* [caller] sections */
 #define M2M_ACL_ITEMS_MAX	64	/* methods, or keys, of one rule */
 #define M2M_ACL_PATTERN_MAX	128	/* bytes of one key pattern */
 #define M2M_ACL_RULE_NAME_MAX	64	/* bytes of NAME, [A-Za-z0-9_.-] */
 #define M2M_ACL_SECTION_PREFIX	"caller "
+#define M2M_ACL_TEXT_MAX	(1024 * 1024)	/* bytes of INI text */
+#define M2M_ACL_LINE_MAX	(INI_MAX_LINE - 2)	/* bytes of a line */
 
 struct m2m_acl;
 
@@ -52,7 +56,10 @@ struct m2m_acl_verdict {
  * name is an error.  *ret_acl on success (an ACL without rules denies
  * everything); free with m2m_acl_free().  On M2M_IPC_ERR_ACL_SYNTAX a
  * one-line reason ("line N: ...", or "rule NAME: ...") goes into err
- * (errlen bytes, may be 0).  M2M_IPC_ERR_INVALID_ARGUMENT, _NO_MEMORY.
+ * (errlen bytes, may be 0): also for a text over M2M_ACL_TEXT_MAX
+ * bytes, a line over M2M_ACL_LINE_MAX bytes (refused whole, never cut) or
+ * a NUL byte in a file.  M2M_IPC_ERR_INVALID_ARGUMENT, _NO_MEMORY,
+ * M2M_IPC_ERR_IO (read error of f).
  */
 int m2m_acl_parse_string(const char *text, struct m2m_acl **ret_acl,
     char *err, size_t errlen);

@@ -6,8 +6,8 @@
 
 #include "errors.h"
 
-#define IPC(code, name)	{ M2M_IPC_ERRK_IPC, (unsigned long)(code), name }
-#define CKR(rv, name)	{ M2M_IPC_ERRK_CKR, (unsigned long)(rv), name }
+#define IPC(c, name)	{ M2M_IPC_ERRK_IPC, (unsigned long)(c), #c, name }
+#define CKR(c, name)	{ M2M_IPC_ERRK_CKR, (unsigned long)(c), #c, name }
 
 #define E_INVALID_FRAME		"io.m2mtoken.InvalidFrame"
 #define E_FRAME_TOO_LARGE	"io.m2mtoken.FrameTooLarge"
@@ -15,6 +15,7 @@
 #define E_INVALID_PARAMETER	"io.m2mtoken.InvalidParameter"
 #define E_PERMISSION_DENIED	"io.m2mtoken.PermissionDenied"
 #define E_OUT_OF_MEMORY		"io.m2mtoken.OutOfMemory"
+#define E_VERIFICATION_FAILED	"io.m2mtoken.VerificationFailed"
 #define E_INTERNAL		M2M_IPC_ERROR_INTERNAL
 
 static const struct m2m_ipc_errdef errtab[] = {
@@ -61,10 +62,10 @@ static const struct m2m_ipc_errdef errtab[] = {
 	CKR(CKR_KEY_SIZE_RANGE,			E_INVALID_PARAMETER),
 	CKR(CKR_DATA_LEN_RANGE,			E_INVALID_PARAMETER),
 	CKR(CKR_DATA_INVALID,			E_INVALID_PARAMETER),
-	CKR(CKR_SIGNATURE_INVALID,		"io.m2mtoken.VerificationFailed"),
-	CKR(CKR_SIGNATURE_LEN_RANGE,		"io.m2mtoken.VerificationFailed"),
-	CKR(CKR_ENCRYPTED_DATA_INVALID,		"io.m2mtoken.VerificationFailed"),
-	CKR(CKR_ENCRYPTED_DATA_LEN_RANGE,	"io.m2mtoken.VerificationFailed"),
+	CKR(CKR_SIGNATURE_INVALID,		E_VERIFICATION_FAILED),
+	CKR(CKR_SIGNATURE_LEN_RANGE,		E_VERIFICATION_FAILED),
+	CKR(CKR_ENCRYPTED_DATA_INVALID,		E_VERIFICATION_FAILED),
+	CKR(CKR_ENCRYPTED_DATA_LEN_RANGE,	E_VERIFICATION_FAILED),
 	CKR(CKR_TOKEN_NOT_PRESENT,		"io.m2mtoken.TokenUnavailable"),
 	CKR(CKR_TOKEN_NOT_RECOGNIZED,		"io.m2mtoken.TokenUnavailable"),
 	CKR(CKR_DEVICE_REMOVED,			"io.m2mtoken.TokenUnavailable"),

@@ -66,6 +66,7 @@ enum m2m_ipc_err_kind {
 struct m2m_ipc_errdef {
 	enum m2m_ipc_err_kind	 kind;
 	unsigned long		 value;	/* (unsigned long)(int) for IPC */
+	const char		*code;	/* the value's C name */
 	const char		*name;
 };
 
