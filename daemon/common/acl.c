@@ -266,22 +266,24 @@ handler(void *user, const char *section, const char *name,
 	if (strncmp(section, M2M_ACL_SECTION_PREFIX,
 	    sizeof(M2M_ACL_SECTION_PREFIX) - 1) != 0)
 		return 1;	/* not ours */
+	if ((ru = rule_for(p, section)) == NULL)
+		return 0;
+	/* a known name before it goes into a message */
+	if (strcmp(name, "uid") != 0 && strcmp(name, "gid") != 0 &&
+	    strcmp(name, "user") != 0 && strcmp(name, "group") != 0 &&
+	    strcmp(name, "methods") != 0 && strcmp(name, "keys") != 0)
+		return fail(p, M2M_IPC_ERR_ACL_SYNTAX,
+		    "unknown setting in rule %s (uid, user, gid, group, "
+		    "methods, keys)", ru->name);
 	for (i = 0; value[i] != '\0'; i++)
 		if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
 			return fail(p, M2M_IPC_ERR_ACL_SYNTAX,
 			    "control character in %s", name);
-	if ((ru = rule_for(p, section)) == NULL)
-		return 0;
 	if (strcmp(name, "methods") == 0)
 		return add_items(p, "methods", value, ru->methods,
 		    &ru->nmethods, 1);
 	if (strcmp(name, "keys") == 0)
 		return add_items(p, "keys", value, ru->keys, &ru->nkeys, 0);
-	if (strcmp(name, "uid") != 0 && strcmp(name, "gid") != 0 &&
-	    strcmp(name, "user") != 0 && strcmp(name, "group") != 0)
-		return fail(p, M2M_IPC_ERR_ACL_SYNTAX,
-		    "unknown setting in rule %s (uid, user, gid, group, "
-		    "methods, keys)", ru->name);
 	if (ru->subj != SUBJ_NONE)
 		return fail(p, M2M_IPC_ERR_ACL_SYNTAX,
 		    "rule %s names its caller twice (one of uid, user, gid, "

@@ -201,6 +201,10 @@ static const struct bad bads[] = {
 	{ "[caller a]\nuid = 1\nmethods\n", "line 3: syntax error" },
 	{ "[caller a]\nuid = 1\nmethods = *\nkeys = a\x01\n",
 	    "line 4: control character in keys" },
+	/* an unknown name, with control bytes, is not echoed */
+	{ "[caller a]\nuid = 1\nmethods = *\nk\x1b[2Jeys = a\x01\n",
+	    "line 4: unknown setting in rule a (uid, user, gid, group, "
+	    "methods, keys)" },
 };
 
 /* Each malformed ACL fails with its own one-line reason. */
