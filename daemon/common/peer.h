@@ -27,7 +27,8 @@ struct m2m_peer {
  * Group rules of the caller ACL match on these groups: the database's,
  * not the ones the process holds.  *ret_peer on success, freed with
  * m2m_peer_free().  M2M_IPC_ERR_INVALID_ARGUMENT, M2M_IPC_ERR_NO_PEER
- * (not a Unix socket, not connected), M2M_IPC_ERR_NO_MEMORY.
+ * (not a socket, not connected, or a pid of 0: a peer in a PID namespace
+ * this process cannot see), M2M_IPC_ERR_NO_MEMORY.
  */
 int m2m_peer_from_fd(int fd, struct m2m_peer **ret_peer);
 
