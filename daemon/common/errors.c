@@ -26,6 +26,7 @@ static const struct m2m_ipc_errdef errtab[] = {
 	IPC(M2M_IPC_ERR_TRUNCATED,		E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_INVALID_JSON,		E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_INVALID_UTF8,		E_INVALID_FRAME),
+	IPC(M2M_IPC_ERR_NUL_ESCAPE,		E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_TOO_DEEP,		E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_NOT_OBJECT,		E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_NO_METHOD,		E_INVALID_FRAME),
@@ -145,6 +146,7 @@ m2m_ipc_strerror(int r)
 	case M2M_IPC_ERR_PERMISSION_DENIED:	return "permission denied";
 	case M2M_IPC_ERR_ACL_SYNTAX:		return "caller ACL malformed";
 	case M2M_IPC_ERR_NO_PEER:		return "no peer credentials";
+	case M2M_IPC_ERR_NUL_ESCAPE:		return "\\u0000 in a string";
 	default:				return "unknown error";
 	}
 }

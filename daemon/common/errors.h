@@ -39,7 +39,8 @@ enum m2m_ipc_err {
 	M2M_IPC_ERR_PERMISSION_DENIED = -21,	/* the caller ACL refused */
 	M2M_IPC_ERR_ACL_SYNTAX = -22,		/* ACL text malformed */
 	M2M_IPC_ERR_NO_PEER = -23,		/* no credentials of peer */
-	M2M_IPC_ERR_LAST = -24
+	M2M_IPC_ERR_NUL_ESCAPE = -24,		/* a \u0000 in the frame */
+	M2M_IPC_ERR_LAST = -25
 };
 
 /* A static English description of r; never NULL. */

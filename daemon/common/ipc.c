@@ -174,6 +174,28 @@ utf8_valid(const unsigned char *s, size_t len)
 }
 
 /*
+ * 1 if the JSON text (already parsed: every backslash is in a string and
+ * starts an escape) holds a \u0000 escape.  json-c cuts object keys at
+ * it, so "method\u0000x" would read as "method"; no member name or value
+ * of this protocol needs a NUL.
+ */
+static int
+has_nul_escape(const char *text, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i++) {
+		if (text[i] != '\\')
+			continue;
+		if (text[i + 1] == 'u' && i + 5 < len &&
+		    memcmp(text + i + 2, "0000", 4) == 0)
+			return 1;
+		i++;	/* the escaped character */
+	}
+	return 0;
+}
+
+/*
  * Parses and checks one frame's JSON text (len bytes, no NUL) of the given
  * kind; *ret_msg on success.
  */
@@ -228,6 +250,10 @@ parse_frame(enum m2m_ipc_kind kind, const char *text, size_t len,
 			r = M2M_IPC_ERR_INVALID_JSON;
 			goto out;
 		}
+	}
+	if (has_nul_escape(text, len)) {
+		r = M2M_IPC_ERR_NUL_ESCAPE;
+		goto out;
 	}
 	/* "null" parses to NULL with success */
 	if (!json_object_is_type(root, json_type_object)) {
@@ -441,6 +467,9 @@ encode(struct json_object *root, char **ret_buf, size_t *ret_len)
 		return M2M_IPC_ERR_NO_MEMORY;
 	if (len > M2M_IPC_FRAME_MAX)
 		return M2M_IPC_ERR_FRAME_TOO_LARGE;
+	/* nothing the reader at the other end would refuse */
+	if (has_nul_escape(s, len))
+		return M2M_IPC_ERR_NUL_ESCAPE;
 	if ((buf = malloc(len + 1)) == NULL)
 		return M2M_IPC_ERR_NO_MEMORY;
 	memcpy(buf, s, len);

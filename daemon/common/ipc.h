@@ -69,9 +69,9 @@ size_t m2m_ipc_reader_capacity(const struct m2m_ipc_reader *rd);
  *   0, *ret_msg set:   one whole, valid message (caller frees it); the
  *                      *ret_used bytes end with its NUL.
  *   < 0:               the frame failed: INVALID_JSON, INVALID_UTF8,
- *                      TOO_DEEP, NOT_OBJECT, NO_METHOD, METHOD_TYPE,
- *                      METHOD_NAME, UNKNOWN_MEMBER, PARAMETERS_TYPE,
- *                      ERROR_NAME (*ret_used ends with its NUL: the
+ *                      TOO_DEEP, NUL_ESCAPE, NOT_OBJECT, NO_METHOD,
+ *                      METHOD_TYPE, METHOD_NAME, UNKNOWN_MEMBER,
+ *                      PARAMETERS_TYPE, ERROR_NAME (*ret_used ends with its NUL: the
  *                      reader is ready for the next frame), or
  *                      FRAME_TOO_LARGE, found as soon as more than
  *                      M2M_IPC_FRAME_MAX bytes come without a NUL, before
@@ -119,6 +119,7 @@ struct json_object *m2m_ipc_msg_parameters(const struct m2m_ipc_msg *msg);
  * NULL (no "parameters" member) and is not consumed.  Fail with
  * M2M_IPC_ERR_METHOD_NAME / _ERROR_NAME for a malformed name,
  * M2M_IPC_ERR_PARAMETERS_TYPE if params is not an object,
+ * M2M_IPC_ERR_NUL_ESCAPE if a string or member name holds a NUL,
  * M2M_IPC_ERR_FRAME_TOO_LARGE if the JSON text would exceed
  * M2M_IPC_FRAME_MAX bytes (nothing is returned then), _NO_MEMORY.
  */

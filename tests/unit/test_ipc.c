@@ -393,7 +393,11 @@ static const struct bad bads[] = {
 	{ M2M_IPC_CALLS, "{\"method\":\"org.varlink.service.A\"}",
 	    M2M_IPC_ERR_METHOD_NAME },
 	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\\u0000B\"}",
-	    M2M_IPC_ERR_METHOD_NAME },
+	    M2M_IPC_ERR_NUL_ESCAPE },
+	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",\"method\\u0000x\":"
+	    "\"io.m2mtoken.B\"}", M2M_IPC_ERR_NUL_ESCAPE },
+	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",\"parameters\":"
+	    "{\"k\":\"a\\u0000\"}}", M2M_IPC_ERR_NUL_ESCAPE },
 	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.\\u00c4\"}",
 	    M2M_IPC_ERR_METHOD_NAME },
 	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",\"more\":true}",
@@ -695,13 +699,34 @@ test_encode_refuses(void **state)
 		name[M2M_IPC_NAME_MAX + 1] = '\0';
 		assert_false(m2m_ipc_name_valid(name));
 	}
-	/* string contents are escaped: no NUL inside a frame */
+	/* a NUL in a string: the reader would refuse it, the writer does */
 	json_object_put(a);
 	a = json_object_new_object();
 	json_object_object_add(a, "s", json_object_new_string_len("a\0b", 3));
+	assert_int_equal(m2m_ipc_encode_reply(a, &buf, &len),
+	    M2M_IPC_ERR_NUL_ESCAPE);
+	assert_null(buf);
+	/* other control characters are escaped and read back */
+	json_object_object_add(a, "s", json_object_new_string("a\\u0000\x01"));
 	assert_int_equal(m2m_ipc_encode_reply(a, &buf, &len), 0);
 	assert_int_equal(strlen(buf) + 1, len);
-	assert_non_null(strstr(buf, "\\u0000"));
+	assert_non_null(strstr(buf, "\\\\u0000\\u0001"));
+	{
+		struct m2m_ipc_reader *rd = NULL;
+		struct m2m_ipc_msg *msg = NULL;
+		struct json_object *v;
+		size_t used;
+
+		assert_int_equal(m2m_ipc_reader_new(M2M_IPC_REPLIES, &rd), 0);
+		assert_int_equal(m2m_ipc_reader_feed(rd, buf, len, &used,
+		    &msg), 0);
+		assert_true(json_object_object_get_ex(
+		    m2m_ipc_msg_parameters(msg), "s", &v));
+		assert_string_equal(json_object_get_string(v),
+		    "a\\u0000\x01");
+		m2m_ipc_msg_free(msg);
+		m2m_ipc_reader_free(rd);
+	}
 	free(buf);
 	json_object_put(a);
 }
