@@ -442,18 +442,30 @@ int
 m2m_acl_parse_file(FILE *f, struct m2m_acl **ret_acl, char *err,
     size_t errlen)
 {
-	char *buf = NULL;
-	size_t len = 0, n;
+	char *buf = NULL, *nb;
+	size_t len = 0, cap = 0, n;
 	int r = M2M_IPC_ERR_INTERNAL;
 
 	if (f == NULL || ret_acl == NULL)
 		return M2M_IPC_ERR_INVALID_ARGUMENT;
-	/* one byte more than the limit tells an over-long file */
-	if ((buf = malloc(M2M_ACL_TEXT_MAX + 1)) == NULL)
-		return M2M_IPC_ERR_NO_MEMORY;
-	while (len <= M2M_ACL_TEXT_MAX &&
-	    (n = fread(buf + len, 1, M2M_ACL_TEXT_MAX + 1 - len, f)) > 0)
+	/* up to one byte more than the limit, which tells an over-long file */
+	for (;;) {
+		if (len == cap) {
+			if (cap > M2M_ACL_TEXT_MAX)
+				break;
+			cap = cap == 0 ? 4096 : cap * 2;
+			if (cap > M2M_ACL_TEXT_MAX + 1)
+				cap = M2M_ACL_TEXT_MAX + 1;
+			if ((nb = realloc(buf, cap)) == NULL) {
+				r = M2M_IPC_ERR_NO_MEMORY;
+				goto out;
+			}
+			buf = nb;
+		}
+		if ((n = fread(buf + len, 1, cap - len, f)) == 0)
+			break;
 		len += n;
+	}
 	if (ferror(f)) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "read error");
