@@ -33,6 +33,7 @@ static const struct m2m_ipc_errdef errtab[] = {
 	IPC(M2M_IPC_ERR_METHOD_TYPE,		E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_METHOD_NAME,		E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_UNKNOWN_MEMBER,		E_INVALID_FRAME),
+	IPC(M2M_IPC_ERR_DUPLICATE_MEMBER,	E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_PARAMETERS_TYPE,	E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_ERROR_NAME,		E_INVALID_FRAME),
 	IPC(M2M_IPC_ERR_METHOD_NOT_FOUND,	E_METHOD_NOT_FOUND),
@@ -147,6 +148,7 @@ m2m_ipc_strerror(int r)
 	case M2M_IPC_ERR_ACL_SYNTAX:		return "caller ACL malformed";
 	case M2M_IPC_ERR_NO_PEER:		return "no peer credentials";
 	case M2M_IPC_ERR_NUL_ESCAPE:		return "\\u0000 in a string";
+	case M2M_IPC_ERR_DUPLICATE_MEMBER:	return "member given twice";
 	default:				return "unknown error";
 	}
 }

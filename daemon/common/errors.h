@@ -40,7 +40,8 @@ enum m2m_ipc_err {
 	M2M_IPC_ERR_ACL_SYNTAX = -22,		/* ACL text malformed */
 	M2M_IPC_ERR_NO_PEER = -23,		/* no credentials of peer */
 	M2M_IPC_ERR_NUL_ESCAPE = -24,		/* a \u0000 in the frame */
-	M2M_IPC_ERR_LAST = -25
+	M2M_IPC_ERR_DUPLICATE_MEMBER = -25,	/* a top-level member twice */
+	M2M_IPC_ERR_LAST = -26
 };
 
 /* A static English description of r; never NULL. */

@@ -196,6 +196,48 @@ has_nul_escape(const char *text, size_t len)
 }
 
 /*
+ * The number of members of the outermost object of the (already parsed)
+ * JSON text: the colons outside strings at depth 1.  More than json-c's
+ * object holds means a member came twice (json-c keeps the last).
+ */
+static size_t
+top_members(const char *text, size_t len)
+{
+	size_t i, n = 0, depth = 0;
+	int in_str = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in_str) {
+			if (text[i] == '\\')
+				i++;
+			else if (text[i] == '"')
+				in_str = 0;
+			continue;
+		}
+		switch (text[i]) {
+		case '"':
+			in_str = 1;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case ':':
+			if (depth == 1)
+				n++;
+			break;
+		default:
+			break;
+		}
+	}
+	return n;
+}
+
+/*
  * Parses and checks one frame's JSON text (len bytes, no NUL) of the given
  * kind; *ret_msg on success.
  */
@@ -258,6 +300,11 @@ parse_frame(enum m2m_ipc_kind kind, const char *text, size_t len,
 	/* "null" parses to NULL with success */
 	if (!json_object_is_type(root, json_type_object)) {
 		r = M2M_IPC_ERR_NOT_OBJECT;
+		goto out;
+	}
+	if (top_members(text, len) !=
+	    (size_t)json_object_object_length(root)) {
+		r = M2M_IPC_ERR_DUPLICATE_MEMBER;
 		goto out;
 	}
 	{

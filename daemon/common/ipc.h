@@ -70,8 +70,9 @@ size_t m2m_ipc_reader_capacity(const struct m2m_ipc_reader *rd);
  *                      *ret_used bytes end with its NUL.
  *   < 0:               the frame failed: INVALID_JSON, INVALID_UTF8,
  *                      TOO_DEEP, NUL_ESCAPE, NOT_OBJECT, NO_METHOD,
- *                      METHOD_TYPE, METHOD_NAME, UNKNOWN_MEMBER,
- *                      PARAMETERS_TYPE, ERROR_NAME (*ret_used ends with its NUL: the
+ *                      DUPLICATE_MEMBER, METHOD_TYPE, METHOD_NAME,
+ *                      UNKNOWN_MEMBER, PARAMETERS_TYPE, ERROR_NAME
+ *                      (*ret_used ends with its NUL: the
  *                      reader is ready for the next frame), or
  *                      FRAME_TOO_LARGE, found as soon as more than
  *                      M2M_IPC_FRAME_MAX bytes come without a NUL, before

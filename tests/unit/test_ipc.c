@@ -404,6 +404,12 @@ static const struct bad bads[] = {
 	    M2M_IPC_ERR_UNKNOWN_MEMBER },
 	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",\"error\":"
 	    "\"io.m2mtoken.B\"}", M2M_IPC_ERR_UNKNOWN_MEMBER },
+	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",\"method\":"
+	    "\"io.m2mtoken.B\"}", M2M_IPC_ERR_DUPLICATE_MEMBER },
+	{ M2M_IPC_CALLS, "{\"parameters\":{},\"method\":\"io.m2mtoken.A\","
+	    "\"parameters\":{\"a\":1}}", M2M_IPC_ERR_DUPLICATE_MEMBER },
+	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",\"\\u006dethod\":"
+	    "\"io.m2mtoken.B\"}", M2M_IPC_ERR_DUPLICATE_MEMBER },
 	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",\"parameters\":[]}",
 	    M2M_IPC_ERR_PARAMETERS_TYPE },
 	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\","
@@ -470,6 +476,36 @@ test_malformed(void **state)
 		close(sv[0]);
 		close(sv[1]);
 	}
+}
+
+/* Valid frames that look like the malformed ones above. */
+static void
+test_accepted(void **state)
+{
+	static const char *goods[] = {
+		" \t\r\n{\"method\":\"io.m2mtoken.A\"} \n",
+		"{\"method\":\"io.m2mtoken.A\",\"parameters\":{\"a\":"
+		    "{\"b\":\":\"},\"c\":\"x:y\\\":z{[\",\"d\":[1,\":\"]}}",
+		"{\"parameters\":{\"method\":1,\"parameters\":2},"
+		    "\"method\":\"io.m2mtoken.A\"}",
+		"{\"method\":\"io.m2mtoken.A\",\"parameters\":"
+		    "{\"s\":\"\\\\u0000 \\u00e9 \xc3\xa9 \xf0\x9f\x98\x80\"}}",
+		"{\"\\u006dethod\":\"io.m2mtoken.A\"}",
+	};
+	struct m2m_ipc_reader *rd = NULL;
+	struct m2m_ipc_msg *msg = NULL;
+	size_t i, used;
+
+	(void)state;
+	assert_int_equal(m2m_ipc_reader_new(M2M_IPC_CALLS, &rd), 0);
+	for (i = 0; i < sizeof(goods) / sizeof(goods[0]); i++) {
+		if (m2m_ipc_reader_feed(rd, goods[i], strlen(goods[i]) + 1,
+		    &used, &msg) != 0 || msg == NULL)
+			fail_msg("good frame %zu refused: %s", i, goods[i]);
+		assert_string_equal(m2m_ipc_msg_method(msg), "io.m2mtoken.A");
+		m2m_ipc_msg_free(msg);
+	}
+	m2m_ipc_reader_free(rd);
 }
 
 /* A call whose parameters nest to total depth d (the frame is 1). */
@@ -742,6 +778,7 @@ main(void)
 		cmocka_unit_test(test_writer_cap),
 		cmocka_unit_test(test_truncated_at_eof),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_depth_bomb),
 		cmocka_unit_test(test_stalled_writer),
