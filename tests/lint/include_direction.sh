@@ -4,7 +4,9 @@
 #                   no <openssl/ssl.h>
 #   hsm/, tpm/      from token/ only backend.h err.h log.h secret.h conf.h;
 #                   nothing from pkcs11/ daemon/ tls/ or the other backend
-#   daemon/         nothing from token/ hsm/ tpm/ (keys only through PKCS#11)
+#   daemon/         nothing from token/ hsm/ tpm/ pkcs11/ tls/ (keys only
+#                   through the PKCS#11 API: public headers of include/,
+#                   <m2mtoken/tls.h> among them, and its own folders)
 # Prints each violation as file:line and fails if there is any.
 # Usage: include_direction.sh [SOURCE_ROOT]
 set -euo pipefail
@@ -18,7 +20,7 @@ FOLDERS = ["token", "hsm", "tpm", "pkcs11", "daemon", "tls"]
 TOKEN_FOR_BACKENDS = {"backend.h", "err.h", "log.h", "secret.h", "conf.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
-def origin(folder, kind, name):
+def origin(folder, kind, name, here):
     """The project folder a header comes from, or None (system/include/)."""
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if len(parts) > 1:
@@ -28,8 +30,11 @@ def origin(folder, kind, name):
         return None
     if kind == "<":
         return None
-    # a bare "x.h": the including folder first, then token/ (on every
+    # a bare "x.h": the including file's own directory (daemon/common/
+    # beside its sources), the including folder, then token/ (on every
     # backend's include path), then any other folder that has it
+    if os.path.isfile(os.path.join(here, name)):
+        return folder
     for f in [folder, "token"] + FOLDERS:
         if os.path.isfile(os.path.join(root, f, name)):
             return f
@@ -50,8 +55,9 @@ def check(folder, kind, name, src):
         if src in ("pkcs11", "daemon", "tls", other):
             return f"{folder}/ must not include {src}/ headers"
     elif folder == "daemon":
-        if src in ("token", "hsm", "tpm"):
-            return "daemon/ reaches keys only through the PKCS#11 API"
+        if src in ("token", "hsm", "tpm", "pkcs11", "tls"):
+            return ("daemon/ reaches keys only through the PKCS#11 API "
+                    "(include/ public headers only)")
     return None
 
 bad = 0
@@ -71,7 +77,8 @@ for folder in ("token", "hsm", "tpm", "daemon"):
                     if not m:
                         continue
                     kind, name = m.groups()
-                    why = check(folder, kind, name, origin(folder, kind, name))
+                    why = check(folder, kind, name,
+                                origin(folder, kind, name, dirpath))
                     if why:
                         print(f"{rel}:{n}: #include {kind}{name}{'>' if kind == '<' else kind}: {why}")
                         bad += 1

@@ -1,0 +1,764 @@
+/*
+ * daemon/common: flow IPC framing (see ipc.h, docs/protocol.md).
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "ipc.h"
+
+/* A reader keeps a buffer up to this size between frames. */
+#define KEEP_MAX	4096
+#define GROW_MIN	256
+#define CHUNK		4096
+
+struct m2m_ipc_reader {
+	enum m2m_ipc_kind	 kind;
+	char			*buf;	/* the frame so far, no NUL */
+	size_t			 len;
+	size_t			 cap;	/* <= M2M_IPC_FRAME_MAX */
+	int			 dead;	/* a frame was too large */
+};
+
+struct m2m_ipc_msg {
+	struct json_object	*root;
+	const char		*method;	/* in root */
+	const char		*error;		/* in root */
+	struct json_object	*params;	/* in root */
+};
+
+/* see ipc.h */
+int
+m2m_ipc_name_valid(const char *name)
+{
+	size_t i, plen = sizeof(M2M_IPC_NAME_PREFIX) - 1;
+
+	if (name == NULL || strncmp(name, M2M_IPC_NAME_PREFIX, plen) != 0)
+		return 0;
+	for (i = plen; name[i] != '\0'; i++) {
+		if (i >= M2M_IPC_NAME_MAX)
+			return 0;
+		if (!((name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= 'a' && name[i] <= 'z')))
+			return 0;
+	}
+	return i > plen;
+}
+
+/* see ipc.h */
+int
+m2m_ipc_reader_new(enum m2m_ipc_kind kind, struct m2m_ipc_reader **ret_rd)
+{
+	struct m2m_ipc_reader *rd;
+
+	if (ret_rd == NULL ||
+	    (kind != M2M_IPC_CALLS && kind != M2M_IPC_REPLIES))
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	if ((rd = calloc(1, sizeof(*rd))) == NULL)
+		return M2M_IPC_ERR_NO_MEMORY;
+	rd->kind = kind;
+	*ret_rd = rd;
+	return 0;
+}
+
+/* see ipc.h */
+void
+m2m_ipc_reader_free(struct m2m_ipc_reader *rd)
+{
+	if (rd == NULL)
+		return;
+	free(rd->buf);
+	free(rd);
+}
+
+/* see ipc.h */
+size_t
+m2m_ipc_reader_capacity(const struct m2m_ipc_reader *rd)
+{
+	return rd == NULL ? 0 : rd->cap;
+}
+
+/* see ipc.h */
+void
+m2m_ipc_msg_free(struct m2m_ipc_msg *msg)
+{
+	if (msg == NULL)
+		return;
+	json_object_put(msg->root);
+	free(msg);
+}
+
+/* see ipc.h */
+const char *
+m2m_ipc_msg_method(const struct m2m_ipc_msg *msg)
+{
+	return msg == NULL ? NULL : msg->method;
+}
+
+/* see ipc.h */
+const char *
+m2m_ipc_msg_error(const struct m2m_ipc_msg *msg)
+{
+	return msg == NULL ? NULL : msg->error;
+}
+
+/* see ipc.h */
+struct json_object *
+m2m_ipc_msg_parameters(const struct m2m_ipc_msg *msg)
+{
+	return msg == NULL ? NULL : msg->params;
+}
+
+/* A string member that is a valid name: its value, or NULL. */
+static const char *
+name_of(struct json_object *v)
+{
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	/* an embedded \u0000 would hide the rest of the name */
+	if ((size_t)json_object_get_string_len(v) != strlen(s) ||
+	    !m2m_ipc_name_valid(s))
+		return NULL;
+	return s;
+}
+
+/*
+ * 1 if the len bytes at s are UTF-8 as RFC 3629 defines it: shortest
+ * form, no surrogates, nothing above U+10FFFF (json-c lets overlong forms
+ * through).
+ */
+static int
+utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0, n, k;
+	unsigned long cp;
+
+	while (i < len) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
+			n = 1;
+			cp = s[i] & 0x1f;
+		} else if (s[i] >= 0xe0 && s[i] <= 0xef) {
+			n = 2;
+			cp = s[i] & 0x0f;
+		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
+			n = 3;
+			cp = s[i] & 0x07;
+		} else
+			return 0;
+		if (len - i - 1 < n)
+			return 0;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+/*
+ * 1 if the JSON text (already parsed: every backslash is in a string and
+ * starts an escape) holds a \u0000 escape.  json-c cuts object keys at
+ * it, so "method\u0000x" would read as "method"; no member name or value
+ * of this protocol needs a NUL.
+ */
+static int
+has_nul_escape(const char *text, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i++) {
+		if (text[i] != '\\')
+			continue;
+		if (text[i + 1] == 'u' && i + 5 < len &&
+		    memcmp(text + i + 2, "0000", 4) == 0)
+			return 1;
+		i++;	/* the escaped character */
+	}
+	return 0;
+}
+
+/*
+ * The number of members of the outermost object of the (already parsed)
+ * JSON text: the colons outside strings at depth 1.  More than json-c's
+ * object holds means a member came twice (json-c keeps the last).
+ */
+static size_t
+top_members(const char *text, size_t len)
+{
+	size_t i, n = 0, depth = 0;
+	int in_str = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in_str) {
+			if (text[i] == '\\')
+				i++;
+			else if (text[i] == '"')
+				in_str = 0;
+			continue;
+		}
+		switch (text[i]) {
+		case '"':
+			in_str = 1;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case ':':
+			if (depth == 1)
+				n++;
+			break;
+		default:
+			break;
+		}
+	}
+	return n;
+}
+
+/*
+ * Parses and checks one frame's JSON text (len bytes, no NUL) of the given
+ * kind; *ret_msg on success.
+ */
+static int
+parse_frame(enum m2m_ipc_kind kind, const char *text, size_t len,
+    struct m2m_ipc_msg **ret_msg)
+{
+	struct json_tokener *tok = NULL;
+	struct json_object *root = NULL, *v;
+	struct m2m_ipc_msg *msg = NULL;
+	enum json_tokener_error jerr;
+	size_t end;
+	int r = M2M_IPC_ERR_INTERNAL;
+
+	/* the whole text: JSON outside strings is ASCII */
+	if (!utf8_valid((const unsigned char *)text, len)) {
+		r = M2M_IPC_ERR_INVALID_UTF8;
+		goto out;
+	}
+	if ((tok = json_tokener_new_ex(M2M_IPC_DEPTH_MAX)) == NULL) {
+		r = M2M_IPC_ERR_NO_MEMORY;
+		goto out;
+	}
+	json_tokener_set_flags(tok,
+	    JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	jerr = json_tokener_get_error(tok);
+	if (root == NULL && jerr == json_tokener_continue) {
+		/* all taken: the NUL ends a bare literal ("null", "1") */
+		root = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
+	if (jerr == json_tokener_error_depth) {
+		r = M2M_IPC_ERR_TOO_DEEP;
+		goto out;
+	}
+	if (jerr == json_tokener_error_parse_utf8_string) {
+		r = M2M_IPC_ERR_INVALID_UTF8;
+		goto out;
+	}
+	if (jerr != json_tokener_success) {
+		/* json_tokener_continue: the text ends inside a value */
+		r = M2M_IPC_ERR_INVALID_JSON;
+		goto out;
+	}
+	/* one JSON text: only white space may follow it */
+	for (; end < len; end++) {
+		if (text[end] != ' ' && text[end] != '\t' &&
+		    text[end] != '\n' && text[end] != '\r') {
+			r = M2M_IPC_ERR_INVALID_JSON;
+			goto out;
+		}
+	}
+	if (has_nul_escape(text, len)) {
+		r = M2M_IPC_ERR_NUL_ESCAPE;
+		goto out;
+	}
+	/* "null" parses to NULL with success */
+	if (!json_object_is_type(root, json_type_object)) {
+		r = M2M_IPC_ERR_NOT_OBJECT;
+		goto out;
+	}
+	if (top_members(text, len) !=
+	    (size_t)json_object_object_length(root)) {
+		r = M2M_IPC_ERR_DUPLICATE_MEMBER;
+		goto out;
+	}
+	{
+		json_object_object_foreach(root, key, val) {
+			(void)val;
+			if (strcmp(key, "parameters") == 0)
+				continue;
+			if (kind == M2M_IPC_CALLS &&
+			    strcmp(key, "method") == 0)
+				continue;
+			if (kind == M2M_IPC_REPLIES &&
+			    strcmp(key, "error") == 0)
+				continue;
+			r = M2M_IPC_ERR_UNKNOWN_MEMBER;
+			goto out;
+		}
+	}
+	if ((msg = calloc(1, sizeof(*msg))) == NULL) {
+		r = M2M_IPC_ERR_NO_MEMORY;
+		goto out;
+	}
+	if (kind == M2M_IPC_CALLS) {
+		if (!json_object_object_get_ex(root, "method", &v)) {
+			r = M2M_IPC_ERR_NO_METHOD;
+			goto out;
+		}
+		if (!json_object_is_type(v, json_type_string)) {
+			r = M2M_IPC_ERR_METHOD_TYPE;
+			goto out;
+		}
+		if ((msg->method = name_of(v)) == NULL) {
+			r = M2M_IPC_ERR_METHOD_NAME;
+			goto out;
+		}
+	} else if (json_object_object_get_ex(root, "error", &v) &&
+	    (msg->error = name_of(v)) == NULL) {
+		r = M2M_IPC_ERR_ERROR_NAME;
+		goto out;
+	}
+	if (json_object_object_get_ex(root, "parameters", &v)) {
+		if (!json_object_is_type(v, json_type_object)) {
+			r = M2M_IPC_ERR_PARAMETERS_TYPE;
+			goto out;
+		}
+	} else {
+		if ((v = json_object_new_object()) == NULL ||
+		    json_object_object_add(root, "parameters", v) != 0) {
+			json_object_put(v);
+			r = M2M_IPC_ERR_NO_MEMORY;
+			goto out;
+		}
+	}
+	msg->params = v;
+	msg->root = root;
+	root = NULL;	/* transferred */
+	*ret_msg = msg;
+	msg = NULL;	/* transferred */
+	r = 0;
+ out:
+	free(msg);
+	json_object_put(root);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return r;
+}
+
+/* Makes room for need bytes in rd->buf; need <= M2M_IPC_FRAME_MAX. */
+static int
+reserve(struct m2m_ipc_reader *rd, size_t need)
+{
+	size_t ncap;
+	char *nbuf;
+
+	if (need <= rd->cap)
+		return 0;
+	ncap = rd->cap < GROW_MIN ? GROW_MIN : rd->cap;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > M2M_IPC_FRAME_MAX)
+		ncap = M2M_IPC_FRAME_MAX;
+	if ((nbuf = realloc(rd->buf, ncap)) == NULL)
+		return M2M_IPC_ERR_NO_MEMORY;
+	rd->buf = nbuf;
+	rd->cap = ncap;
+	return 0;
+}
+
+/* Forgets the frame in rd, keeping a small buffer for the next one. */
+static void
+reader_reset(struct m2m_ipc_reader *rd)
+{
+	rd->len = 0;
+	if (rd->cap > KEEP_MAX) {
+		free(rd->buf);
+		rd->buf = NULL;
+		rd->cap = 0;
+	}
+}
+
+/* see ipc.h */
+int
+m2m_ipc_reader_feed(struct m2m_ipc_reader *rd, const void *data,
+    size_t len, size_t *ret_used, struct m2m_ipc_msg **ret_msg)
+{
+	const char *nul;
+	size_t take;
+	int r = M2M_IPC_ERR_INTERNAL;
+
+	if (ret_used != NULL)
+		*ret_used = 0;
+	if (ret_msg != NULL)
+		*ret_msg = NULL;
+	if (rd == NULL || (data == NULL && len > 0) || ret_used == NULL ||
+	    ret_msg == NULL)
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	if (rd->dead) {
+		*ret_used = len;
+		return M2M_IPC_ERR_FRAME_TOO_LARGE;
+	}
+	nul = len > 0 ? memchr(data, '\0', len) : NULL;
+	take = nul != NULL ? (size_t)(nul - (const char *)data) : len;
+	/* the cap, before a byte is stored or the buffer grows */
+	if (take > M2M_IPC_FRAME_MAX - rd->len) {
+		rd->dead = 1;
+		free(rd->buf);
+		rd->buf = NULL;
+		rd->cap = rd->len = 0;
+		*ret_used = len;
+		return M2M_IPC_ERR_FRAME_TOO_LARGE;
+	}
+	if ((r = reserve(rd, rd->len + take)) != 0)
+		return r;
+	if (take > 0)
+		memcpy(rd->buf + rd->len, data, take);
+	rd->len += take;
+	if (nul == NULL) {
+		*ret_used = len;
+		return 0;
+	}
+	*ret_used = take + 1;
+	r = parse_frame(rd->kind, rd->buf, rd->len, ret_msg);
+	reader_reset(rd);
+	return r;
+}
+
+/* see ipc.h */
+int
+m2m_ipc_reader_eof(const struct m2m_ipc_reader *rd)
+{
+	if (rd == NULL)
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	return rd->len > 0 || rd->dead ? M2M_IPC_ERR_TRUNCATED : 0;
+}
+
+/* see ipc.h */
+int
+m2m_ipc_reader_read_fd(struct m2m_ipc_reader *rd, int fd,
+    struct m2m_ipc_msg **ret_msg)
+{
+	char chunk[CHUNK];
+	size_t used;
+	ssize_t n, m;
+	int r = M2M_IPC_ERR_INTERNAL;
+
+	if (ret_msg != NULL)
+		*ret_msg = NULL;
+	if (rd == NULL || fd < 0 || ret_msg == NULL)
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	for (;;) {
+		n = recv(fd, chunk, sizeof(chunk), MSG_PEEK | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n == -1)
+			return M2M_IPC_ERR_IO;
+		if (n == 0) {
+			r = m2m_ipc_reader_eof(rd);
+			return r != 0 ? r : M2M_IPC_ERR_EOF;
+		}
+		r = m2m_ipc_reader_feed(rd, chunk, (size_t)n, &used, ret_msg);
+		/* take exactly the bytes fed, already in the socket buffer */
+		do {
+			m = recv(fd, chunk, used, MSG_DONTWAIT);
+		} while (m == -1 && errno == EINTR);
+		if (m != (ssize_t)used) {
+			m2m_ipc_msg_free(*ret_msg);
+			*ret_msg = NULL;
+			return M2M_IPC_ERR_IO;
+		}
+		if (r != 0 || *ret_msg != NULL)
+			return r;
+	}
+}
+
+/* Serialises root into a new NUL-terminated frame. */
+static int
+encode(struct json_object *root, char **ret_buf, size_t *ret_len)
+{
+	const char *s;
+	size_t len;
+	char *buf;
+
+	if ((s = json_object_to_json_string_length(root,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+	    &len)) == NULL)
+		return M2M_IPC_ERR_NO_MEMORY;
+	if (len > M2M_IPC_FRAME_MAX)
+		return M2M_IPC_ERR_FRAME_TOO_LARGE;
+	/* nothing the reader at the other end would refuse */
+	if (has_nul_escape(s, len))
+		return M2M_IPC_ERR_NUL_ESCAPE;
+	if ((buf = malloc(len + 1)) == NULL)
+		return M2M_IPC_ERR_NO_MEMORY;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	*ret_buf = buf;
+	*ret_len = len + 1;
+	return 0;
+}
+
+/* {key: name, "parameters": params} (either member left out if NULL). */
+static int
+encode_msg(const char *key, const char *name, struct json_object *params,
+    char **ret_buf, size_t *ret_len)
+{
+	struct json_object *root = NULL, *v;
+	int r = M2M_IPC_ERR_INTERNAL;
+
+	if (ret_buf == NULL || ret_len == NULL)
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	if (params != NULL && !json_object_is_type(params, json_type_object))
+		return M2M_IPC_ERR_PARAMETERS_TYPE;
+	if ((root = json_object_new_object()) == NULL) {
+		r = M2M_IPC_ERR_NO_MEMORY;
+		goto out;
+	}
+	if (key != NULL) {
+		if ((v = json_object_new_string(name)) == NULL ||
+		    json_object_object_add(root, key, v) != 0) {
+			json_object_put(v);
+			r = M2M_IPC_ERR_NO_MEMORY;
+			goto out;
+		}
+	}
+	if (params != NULL) {
+		if (json_object_object_add(root, "parameters",
+		    json_object_get(params)) != 0) {
+			json_object_put(params);
+			r = M2M_IPC_ERR_NO_MEMORY;
+			goto out;
+		}
+	}
+	r = encode(root, ret_buf, ret_len);
+ out:
+	json_object_put(root);
+	return r;
+}
+
+/* see ipc.h */
+int
+m2m_ipc_encode_call(const char *method, struct json_object *params,
+    char **ret_buf, size_t *ret_len)
+{
+	if (!m2m_ipc_name_valid(method))
+		return M2M_IPC_ERR_METHOD_NAME;
+	return encode_msg("method", method, params, ret_buf, ret_len);
+}
+
+/* see ipc.h */
+int
+m2m_ipc_encode_reply(struct json_object *params, char **ret_buf,
+    size_t *ret_len)
+{
+	return encode_msg(NULL, NULL, params, ret_buf, ret_len);
+}
+
+/* see ipc.h */
+int
+m2m_ipc_encode_error(const char *error, struct json_object *params,
+    char **ret_buf, size_t *ret_len)
+{
+	if (!m2m_ipc_name_valid(error))
+		return M2M_IPC_ERR_ERROR_NAME;
+	return encode_msg("error", error, params, ret_buf, ret_len);
+}
+
+/* see ipc.h */
+int
+m2m_ipc_encode_error_code(int code, struct json_object *params,
+    char **ret_buf, size_t *ret_len)
+{
+	struct json_object *p = NULL, *v = NULL;
+	int r = M2M_IPC_ERR_INTERNAL;
+
+	if (params != NULL && !json_object_is_type(params, json_type_object))
+		return M2M_IPC_ERR_PARAMETERS_TYPE;
+	if (params != NULL) {
+		if (json_object_deep_copy(params, &p, NULL) != 0) {
+			r = M2M_IPC_ERR_NO_MEMORY;
+			goto out;
+		}
+	} else if ((p = json_object_new_object()) == NULL) {
+		r = M2M_IPC_ERR_NO_MEMORY;
+		goto out;
+	}
+	if ((v = json_object_new_string(m2m_ipc_strerror(code))) == NULL ||
+	    json_object_object_add(p, "reason", v) != 0) {
+		json_object_put(v);
+		r = M2M_IPC_ERR_NO_MEMORY;
+		goto out;
+	}
+	r = m2m_ipc_encode_error(m2m_ipc_error_name(code), p, ret_buf,
+	    ret_len);
+ out:
+	json_object_put(p);
+	return r;
+}
+
+/* Milliseconds left until deadline (a CLOCK_MONOTONIC time), >= 0. */
+static int
+remaining_ms(const struct timespec *deadline)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	if (ms < 0)
+		return 0;
+	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+static void
+deadline_in(int timeout_ms, struct timespec *ret)
+{
+	clock_gettime(CLOCK_MONOTONIC, ret);
+	if (timeout_ms < 0)
+		return;
+	ret->tv_sec += timeout_ms / 1000;
+	ret->tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ret->tv_nsec >= 1000000000L) {
+		ret->tv_sec++;
+		ret->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Waits for events on fd until the deadline; 0, TIMEOUT or IO. */
+static int
+wait_fd(int fd, short events, int timeout_ms, const struct timespec *dl)
+{
+	struct pollfd pfd;
+	int n;
+
+	for (;;) {
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, timeout_ms < 0 ? -1 : remaining_ms(dl));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return M2M_IPC_ERR_IO;
+		if (n == 0)
+			return M2M_IPC_ERR_TIMEOUT;
+		return 0;
+	}
+}
+
+/* see ipc.h */
+int
+m2m_ipc_send_all(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	const char *p = buf;
+	struct timespec dl;
+	ssize_t n;
+	int r;
+
+	if (fd < 0 || (buf == NULL && len > 0))
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	deadline_in(timeout_ms, &dl);
+	while (len > 0) {
+		n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if ((r = wait_fd(fd, POLLOUT, timeout_ms, &dl)) != 0)
+				return r;
+			continue;
+		}
+		if (n <= 0)
+			return M2M_IPC_ERR_IO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* see ipc.h */
+int
+m2m_ipc_recv(struct m2m_ipc_reader *rd, int fd, int timeout_ms,
+    struct m2m_ipc_msg **ret_msg)
+{
+	struct m2m_ipc_msg *msg = NULL;
+	struct timespec dl;
+	int r;
+
+	if (ret_msg == NULL)
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	*ret_msg = NULL;
+	deadline_in(timeout_ms, &dl);
+	for (;;) {
+		if ((r = m2m_ipc_reader_read_fd(rd, fd, &msg)) != 0)
+			return r;
+		if (msg != NULL) {
+			*ret_msg = msg;
+			return 0;
+		}
+		if ((r = wait_fd(fd, POLLIN, timeout_ms, &dl)) != 0)
+			return r;
+	}
+}
+
+/* see ipc.h */
+int
+m2m_ipc_call(int fd, const char *method, struct json_object *params,
+    int timeout_ms, struct m2m_ipc_msg **ret_reply)
+{
+	struct m2m_ipc_reader *rd = NULL;
+	struct m2m_ipc_msg *msg = NULL;
+	struct timespec dl;
+	char *buf = NULL;
+	size_t len = 0;
+	int left, r = M2M_IPC_ERR_INTERNAL;
+
+	if (ret_reply == NULL)
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	deadline_in(timeout_ms, &dl);
+	if ((r = m2m_ipc_encode_call(method, params, &buf, &len)) != 0)
+		goto out;
+	if ((r = m2m_ipc_reader_new(M2M_IPC_REPLIES, &rd)) != 0)
+		goto out;
+	if ((r = m2m_ipc_send_all(fd, buf, len, timeout_ms)) != 0)
+		goto out;
+	left = timeout_ms < 0 ? -1 : remaining_ms(&dl);
+	if ((r = m2m_ipc_recv(rd, fd, left, &msg)) != 0)
+		goto out;
+	*ret_reply = msg;
+	msg = NULL;	/* transferred */
+	r = 0;
+ out:
+	m2m_ipc_msg_free(msg);
+	m2m_ipc_reader_free(rd);
+	free(buf);
+	return r;
+}
