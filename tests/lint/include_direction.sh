@@ -4,6 +4,10 @@
 #                   no <openssl/ssl.h>
 #   hsm/, tpm/      from token/ only backend.h err.h log.h secret.h conf.h;
 #                   nothing from pkcs11/ daemon/ tls/ or the other backend
+#   pkcs11/         nothing from hsm/ tpm/ daemon/ tls/ (backends only
+#                   through token/)
+#   tls/            nothing from token/ hsm/ tpm/ pkcs11/ daemon/ (keys
+#                   only through the PKCS#11 API: public headers)
 #   daemon/         nothing from token/ hsm/ tpm/ pkcs11/ tls/ (keys only
 #                   through the PKCS#11 API: public headers of include/,
 #                   <m2mtoken/tls.h> among them, and its own folders)
@@ -54,6 +58,14 @@ def check(folder, kind, name, src):
                     + ", ".join(sorted(TOKEN_FOR_BACKENDS)))
         if src in ("pkcs11", "daemon", "tls", other):
             return f"{folder}/ must not include {src}/ headers"
+    elif folder == "pkcs11":
+        if src in ("hsm", "tpm", "daemon", "tls"):
+            return (f"pkcs11/ must not include {src}/ headers (backends "
+                    "only through token/)")
+    elif folder == "tls":
+        if src in ("token", "hsm", "tpm", "pkcs11", "daemon"):
+            return ("tls/ reaches keys only through the PKCS#11 API "
+                    "(include/ public headers only)")
     elif folder == "daemon":
         if src in ("token", "hsm", "tpm", "pkcs11", "tls"):
             return ("daemon/ reaches keys only through the PKCS#11 API "
@@ -61,7 +73,7 @@ def check(folder, kind, name, src):
     return None
 
 bad = 0
-for folder in ("token", "hsm", "tpm", "daemon"):
+for folder in ("token", "hsm", "tpm", "pkcs11", "tls", "daemon"):
     top = os.path.join(root, folder)
     if not os.path.isdir(top):
         continue
