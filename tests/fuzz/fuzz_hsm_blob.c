@@ -1,6 +1,6 @@
 /*
  * fuzz_hsm_blob: the HSM backend's blob header parser, m2m_hsm_blob_parse()
- * (hsm/hsm.c; layout and versions 1 and 2 in hsm/hsm.h), which every key
+ * (hsm/hsm.c; layout and versions 1, 2 and 3 in hsm/hsm.h), which every key
  * operation runs on the blob read from the store before anything reaches
  * the HSM.  The first input byte is the kind the caller expects
  * (keyref.kind), the rest the blob.  Checks beyond memory and UB errors:
@@ -22,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct m2m_keyref kr;
 	struct blob b;
 	uint8_t *copy;
-	size_t n;
+	size_t n, ph, ml;
 	int r;
 
 	if (size < 1)
@@ -47,13 +47,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    b.wrappedlen < M2M_HSM_WRAPPED_MIN ||
 		    b.wrappedlen % 8 != 0 || b.wrappedlen < b.valuelen + 8)
 			abort();
-		if (b.prehash == NULL) {
-			if (M2M_HSM_HDR_LEN + b.wrappedlen != n)
-				abort();
-		} else if (b.prehash != b.wrapped + b.wrappedlen ||
-		    M2M_HSM_HDR_LEN + b.wrappedlen +
-		    M2M_HSM_PREHASH_WRAPPED_LEN != n ||
-		    b.kind != M2M_KIND_HMAC || b.keylen <= M2M_HSM_HMAC_PAD)
+		ph = b.prehash != NULL ? M2M_HSM_PREHASH_WRAPPED_LEN : 0;
+		if (b.prehash != NULL && (b.prehash != b.wrapped +
+		    b.wrappedlen || b.kind != M2M_KIND_HMAC ||
+		    b.keylen <= M2M_HSM_HMAC_PAD))
+			abort();
+		/* version 3: the message form, p bytes 0x36 || key, wrapped */
+		ml = b.msgform != NULL ? b.keylen + (8 - b.keylen % 8) % 8 + 8 :
+		    0;
+		if (b.msgform != NULL && (copy[4] != M2M_HSM_VERSION_MSG ||
+		    b.kind != M2M_KIND_HMAC ||
+		    b.msgform != b.wrapped + b.wrappedlen + ph))
+			abort();
+		if (M2M_HSM_HDR_LEN + b.wrappedlen + ph + ml != n)
 			abort();
 	} else if (r != M2M_ERR_DATA_INVALID && r != M2M_ERR_KEY_TYPE)
 		abort();
