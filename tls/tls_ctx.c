@@ -1,9 +1,10 @@
 /*
  * m2m_tls contexts: SSL_CTXs whose PSK callbacks return key references
- * and whose TLS1-PRF comes from the "m2mtoken" provider (tls_prov.c).
+ * (tls_cache.c) and whose TLS1-PRF comes from the "m2mtoken" provider
+ * (tls_prov.c).  The public API is include/m2mtoken/tls.h.
  */
 #include <pthread.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +16,7 @@
 
 #include <m2mtoken/tls.h>
 #include "tls_int.h"
+#include "tls_log.h"
 
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 static int ctx_idx = -1;
@@ -35,18 +37,6 @@ m2m_tls_of(SSL_CTX *ctx)
 	return SSL_CTX_get_ex_data(ctx, ctx_idx);
 }
 
-/* identity printable for a log line (not secret, but maybe hostile) */
-static void
-printable(char *dst, size_t n, const char *src)
-{
-	size_t i;
-
-	snprintf(dst, n, "%s", src ? src : "(none)");
-	for (i = 0; dst[i] != '\0'; i++)
-		if (dst[i] < 0x20 || dst[i] > 0x7e)
-			dst[i] = '?';
-}
-
 /*
  * The reference of the PSK labelled identity, into psk (max bytes);
  * M2M_TLS_REF_LEN, or 0 (with a log line) when there is none.
@@ -55,27 +45,27 @@ static unsigned int
 psk_ref(struct m2m_tls *t, const char *identity, unsigned char *psk,
     unsigned int max)
 {
-	char id[80];
+	char id[M2M_TLS_PRINTABLE_MAX];
 	size_t il = strlen(identity);
 	CK_RV rv;
 
 	if (max < M2M_TLS_REF_LEN || il == 0 || il > M2M_TLS_LABEL_MAX) {
-		printable(id, sizeof(id), identity);
-		fprintf(stderr, "m2mtls: handshake refused: PSK identity "
-		    "'%s' unusable\n", id);
+		m2m_tls_printable(id, sizeof(id), identity, SIZE_MAX);
+		m2m_tls_error("handshake refused: PSK identity "
+		    "'%s' unusable", id);
 		return 0;
 	}
 	rv = m2m_tls_psk_ref(t, (const uint8_t *)identity, il, psk);
 	if (rv == CKR_OK)
 		return M2M_TLS_REF_LEN;
-	printable(id, sizeof(id), identity);
+	m2m_tls_printable(id, sizeof(id), identity, SIZE_MAX);
 	if (rv == CKR_KEY_HANDLE_INVALID)
-		fprintf(stderr, "m2mtls: handshake refused: unknown PSK "
+		m2m_tls_error("handshake refused: unknown PSK "
 		    "identity '%s' (no PSK key with that label in the "
-		    "token)\n", id);
+		    "token)", id);
 	else
-		fprintf(stderr, "m2mtls: handshake refused: token lookup of "
-		    "PSK identity '%s' failed: %s\n", id, m2m_p11_rv_name(rv));
+		m2m_tls_error("handshake refused: token lookup of "
+		    "PSK identity '%s' failed: %s", id, m2m_p11_rv_name(rv));
 	return 0;
 }
 
@@ -91,8 +81,8 @@ client_cb(SSL *ssl, const char *hint, char *identity,
 		return 0;
 	il = strlen(t->identity);
 	if (il + 1 > max_identity_len) {
-		fprintf(stderr, "m2mtls: handshake refused: PSK identity too "
-		    "long\n");
+		m2m_tls_error("handshake refused: PSK identity too "
+		    "long");
 		return 0;
 	}
 	memcpy(identity, t->identity, il + 1);
@@ -130,16 +120,16 @@ sni_cb(SSL *ssl, int *al, void *arg)
 {
 	struct m2m_tls *t = arg;
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-	char got[80], want[80];
+	char got[M2M_TLS_PRINTABLE_MAX], want[M2M_TLS_PRINTABLE_MAX];
 
 	if (t->sni == NULL)
 		return SSL_TLSEXT_ERR_OK;
 	if (name != NULL && strcasecmp(name, t->sni) == 0)
 		return SSL_TLSEXT_ERR_OK;
-	printable(got, sizeof(got), name);
-	printable(want, sizeof(want), t->sni);
-	fprintf(stderr, "m2mtls: handshake refused: client asked for server "
-	    "name '%s', this server is '%s'\n", got, want);
+	m2m_tls_printable(got, sizeof(got), name, SIZE_MAX);
+	m2m_tls_printable(want, sizeof(want), t->sni, SIZE_MAX);
+	m2m_tls_error("handshake refused: client asked for server "
+	    "name '%s', this server is '%s'", got, want);
 	*al = SSL_AD_UNRECOGNIZED_NAME;
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
@@ -186,7 +176,7 @@ plain_psk_only(SSL_CTX *ctx)
 	int i, n = sk != NULL ? sk_SSL_CIPHER_num(sk) : 0;
 
 	if (n == 0) {
-		fprintf(stderr, "m2mtls: no cipher suite left\n");
+		m2m_tls_error("no cipher suite left");
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
@@ -194,9 +184,9 @@ plain_psk_only(SSL_CTX *ctx)
 
 		if (SSL_CIPHER_get_kx_nid(c) != NID_kx_psk ||
 		    SSL_CIPHER_get_auth_nid(c) != NID_auth_psk) {
-			fprintf(stderr, "m2mtls: cipher suite %s is not a "
+			m2m_tls_error("cipher suite %s is not a "
 			    "plain PSK suite: the PSK in the token works only "
-			    "with plain PSK key exchange (PSK-*)\n",
+			    "with plain PSK key exchange (PSK-*)",
 			    SSL_CIPHER_get_name(c));
 			return 0;
 		}
@@ -218,14 +208,14 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 
 	if (o == NULL || ret == NULL || o->pin == NULL ||
 	    (o->role != M2M_TLS_CLIENT && o->role != M2M_TLS_SERVER)) {
-		fprintf(stderr, "m2mtls: bad options (PIN and role needed)\n");
+		m2m_tls_error("bad options (PIN and role needed)");
 		return M2M_TLS_ERR_ARG;
 	}
 	if (o->role == M2M_TLS_CLIENT && (o->identity == NULL ||
 	    *o->identity == '\0' || strlen(o->identity) > M2M_TLS_LABEL_MAX ||
 	    o->sni == NULL || *o->sni == '\0')) {
-		fprintf(stderr, "m2mtls: a client needs a PSK identity and a "
-		    "server name\n");
+		m2m_tls_error("a client needs a PSK identity and a "
+		    "server name");
 		return M2M_TLS_ERR_ARG;
 	}
 	pthread_once(&idx_once, idx_init);
@@ -255,7 +245,7 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 	if (o->token_label != NULL) {
 		if ((rv = m2m_p11_find_token(t->f, o->token_label, 0, NULL,
 		    NULL, &t->slot)) != CKR_OK) {
-			fprintf(stderr, "m2mtls: no token labelled '%s': %s\n",
+			m2m_tls_error("no token labelled '%s': %s",
 			    o->token_label, m2m_p11_rv_name(rv));
 			goto out;
 		}
@@ -264,21 +254,21 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 	if ((rv = t->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL,
 	    &t->session)) != CKR_OK) {
 		t->session = CK_INVALID_HANDLE;
-		fprintf(stderr, "m2mtls: C_OpenSession(slot %lu): %s\n",
+		m2m_tls_error("C_OpenSession(slot %lu): %s",
 		    (unsigned long)t->slot, m2m_p11_rv_name(rv));
 		goto out;
 	}
 	pl = o->pin_len ? o->pin_len : strlen(o->pin);
 	rv = t->f->C_Login(t->session, CKU_USER, (CK_UTF8CHAR_PTR)o->pin, pl);
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-		fprintf(stderr, "m2mtls: token login failed: %s\n",
+		m2m_tls_error("token login failed: %s",
 		    m2m_p11_rv_name(rv));
 		goto out;
 	}
 	r = M2M_TLS_ERR_OPENSSL;
 	if ((t->libctx = OSSL_LIB_CTX_new()) == NULL ||
-	    !m2m_tls_prov_load(t)) {
-		fprintf(stderr, "m2mtls: cannot load the m2mtoken provider\n");
+	    !m2m_tls_prov_load(t) || !m2m_tls_ref_init(t)) {
+		m2m_tls_error("cannot load the m2mtoken provider");
 		goto out;
 	}
 	if (t->dtls) {
@@ -295,12 +285,12 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 	if ((ctx = SSL_CTX_new_ex(t->libctx, M2M_TLS_PROPQ, meth)) == NULL ||
 	    !SSL_CTX_set_min_proto_version(ctx, ver) ||
 	    !SSL_CTX_set_max_proto_version(ctx, ver)) {
-		fprintf(stderr, "m2mtls: cannot create the SSL_CTX\n");
+		m2m_tls_error("cannot create the SSL_CTX");
 		goto out;
 	}
 	if (!SSL_CTX_set_cipher_list(ctx, ciphers) ||
 	    !SSL_CTX_set_ciphersuites(ctx, "")) {
-		fprintf(stderr, "m2mtls: no usable cipher in '%s'\n", ciphers);
+		m2m_tls_error("no usable cipher in '%s'", ciphers);
 		r = M2M_TLS_ERR_ARG;
 		goto out;
 	}
@@ -318,6 +308,10 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 		SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
 		SSL_CTX_set_tlsext_servername_arg(ctx, t);
 	}
+	m2m_tls_debug("%s %s context ready on slot %lu",
+	    t->dtls ? "DTLS 1.2" : "TLS 1.2",
+	    o->role == M2M_TLS_CLIENT ? "client" : "server",
+	    (unsigned long)t->slot);
 	*ret = ctx;
 	ctx = NULL;	/* transferred */
 	t = NULL;	/* held by the SSL_CTX */

@@ -1,6 +1,9 @@
 /*
- * tls/: internals shared by the SSL_CTX code (tls_ctx.c) and the provider
- * (tls_prov.c).
+ * tls/: internals of libm2mtls shared by its files; calls run one way:
+ * tls_ctx.c (contexts) -> tls_prov.c (provider) -> tls_master.c (master
+ * secret in the token) -> tls_cache.c (PSK cache) -> tls_ref.c (key
+ * references), each also using the ones below it.  docs/architecture.md,
+ * libm2mtls, has the design.
  */
 #ifndef M2M_TLS_INT_H
 #define M2M_TLS_INT_H
@@ -26,6 +29,7 @@
  */
 #define M2M_TLS_REF_MAGIC	"m2mR"
 #define M2M_TLS_REF_VERSION	1
+#define M2M_TLS_REF_HDR_LEN	17	/* magic, version, slot, handle */
 #define M2M_TLS_REF_LEN		49
 #define M2M_TLS_MASTER_LEN	48
 #define M2M_TLS_LABEL_MAX	256
@@ -72,9 +76,17 @@ struct m2m_tls {
 
 /*
  * Register the provider in t->libctx and load it there (with the default
- * provider), fetch the default TLS1-PRF.  1 on success, 0 on failure.
+ * provider), fetch the default TLS1-PRF and the PRF digests.  1 on
+ * success, 0 on failure.  (tls_prov.c)
  */
 int	m2m_tls_prov_load(struct m2m_tls *t);
+
+/*
+ * Key references (tls_ref.c).  Key t->refmac with the process key (random,
+ * made once per process) for t's references; needs the default provider in
+ * t->libctx.  1 on success, 0 on failure.
+ */
+int	m2m_tls_ref_init(struct m2m_tls *t);
 
 /*
  * Make the reference of key h (label, label_len bytes) of t's slot.
@@ -83,13 +95,28 @@ int	m2m_tls_prov_load(struct m2m_tls *t);
 int	m2m_tls_ref_make(const struct m2m_tls *t, CK_OBJECT_HANDLE h,
 	    const uint8_t *label, size_t label_len, uint8_t *ret);
 
+/* Whether ref (len bytes) has a reference's length, magic and version. */
+int	m2m_tls_ref_wellformed(const uint8_t *ref, size_t len);
+
+/* The slot and object handle a well-formed ref names (not verified). */
+void	m2m_tls_ref_key(const uint8_t *ref, uint32_t *ret_slot,
+	    CK_OBJECT_HANDLE *ret_h);
+
 /*
- * Verify ref (len bytes) against t in constant time and compute the 48-byte
- * master secret in the token: mdname is the PRF digest (SHA2-256 or
- * SHA2-384), seed the PRF seed ("master secret" || randoms, or "extended
- * master secret" || session hash).  out (outlen must be 48) is secret.
- * 1 on success, 0 with an error on the OpenSSL error stack and one line on
- * stderr otherwise.
+ * Whether the MAC of the well-formed ref verifies, in constant time, for
+ * a key labelled label (label_len bytes) in t and this process.  1 or 0.
+ */
+int	m2m_tls_ref_verify(const struct m2m_tls *t, const uint8_t *ref,
+	    const uint8_t *label, size_t label_len);
+
+/*
+ * Verify ref (len bytes) against t in constant time (or by the PSK cache,
+ * m2m_tls_cache_vouches()) and compute the 48-byte master secret in the
+ * token: mdname is the PRF digest (SHA2-256 or SHA2-384), seed the PRF
+ * seed ("master secret" || randoms, or "extended master secret" || session
+ * hash).  out (outlen must be 48) is secret.  1 on success, 0 with an
+ * error on the OpenSSL error stack and an error line logged (tls_log.h)
+ * otherwise.  Takes t->lock.  (tls_master.c)
  */
 int	m2m_tls_ref_derive(struct m2m_tls *t, const uint8_t *ref, size_t len,
 	    const char *mdname, const uint8_t *seed, size_t seedlen,
@@ -102,7 +129,7 @@ int	m2m_tls_ref_derive(struct m2m_tls *t, const uint8_t *ref, size_t len,
  * a fresh lookup (m2m_p11_find_psk), which then replaces the entry.  Takes
  * t->lock.  CKR_OK, CKR_KEY_HANDLE_INVALID when the token has no such key,
  * CKR_FUNCTION_FAILED when the reference cannot be made (OpenSSL), or the
- * failing CK_RV of the lookup.
+ * failing CK_RV of the lookup.  (tls_cache.c)
  */
 CK_RV	m2m_tls_psk_ref(struct m2m_tls *t, const uint8_t *id, size_t idlen,
 	    uint8_t *ret);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tls_log.h"
 #include "tls_p11.h"
 
 #define FIND_MAX	16
@@ -32,15 +33,15 @@ m2m_p11_load(const char *path)
 	if (path == NULL)
 		path = getenv("M2MTOKEN_MODULE");
 	if (path == NULL || *path == '\0') {
-		fprintf(stderr, "m2mtls: no PKCS#11 module given "
-		    "(set M2MTOKEN_MODULE)\n");
+		m2m_tls_error("no PKCS#11 module given "
+		    "(set M2MTOKEN_MODULE)");
 		return NULL;
 	}
 	pthread_mutex_lock(&mod_lock);
 	if (mod_refs > 0) {
 		if (strcmp(path, mod_path) != 0) {
-			fprintf(stderr, "m2mtls: module %s already loaded, "
-			    "cannot load %s too\n", mod_path, path);
+			m2m_tls_error("module %s already loaded, "
+			    "cannot load %s too", mod_path, path);
 			goto out;
 		}
 		mod_refs++;
@@ -48,18 +49,18 @@ m2m_p11_load(const char *path)
 		goto out;
 	}
 	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		fprintf(stderr, "m2mtls: cannot load %s: %s\n", path,
+		m2m_tls_error("cannot load %s: %s", path,
 		    dlerror());
 		goto out;
 	}
 	gfl = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
 	if (gfl == NULL || gfl(&f) != CKR_OK || f == NULL) {
-		fprintf(stderr, "m2mtls: %s: no C_GetFunctionList\n", path);
+		m2m_tls_error("%s: no C_GetFunctionList", path);
 		goto out;
 	}
 	rv = f->C_Initialize(NULL);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		fprintf(stderr, "m2mtls: %s: C_Initialize: %s\n", path,
+		m2m_tls_error("%s: C_Initialize: %s", path,
 		    m2m_p11_rv_name(rv));
 		goto out;
 	}

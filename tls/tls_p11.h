@@ -13,7 +13,8 @@
 /*
  * Load the module at path (NULL: $M2MTOKEN_MODULE) and C_Initialize it,
  * once per process: later calls share it (reference counted; a different
- * path fails).  Returns the function list, or NULL with a line on stderr.
+ * path fails).  Returns the function list, or NULL with an error line
+ * logged (tls_log.h).
  */
 CK_FUNCTION_LIST_PTR m2m_p11_load(const char *path);
 

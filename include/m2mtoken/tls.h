@@ -11,6 +11,12 @@
  *
  * Keys are reached only through the PKCS#11 API of the module named by
  * opts->module or $M2MTOKEN_MODULE.
+ *
+ * Logging: a refused handshake or context is said in one line
+ * "m2mtls: ..." on stderr.  $M2MTOKEN_TLS_LOG, read at the first line,
+ * sets how much: "off" (nothing), "error" (the default: those lines) or
+ * "debug" (also a line per context made).  A refused handshake step also
+ * leaves its error on the OpenSSL error stack, whatever the setting.
  */
 #ifndef M2MTOKEN_TLS_H
 #define M2MTOKEN_TLS_H
@@ -62,7 +68,7 @@ struct m2m_tls_opts {
  * to be released with m2m_tls_ctx_free() (not SSL_CTX_free) after every
  * SSL made from it is freed.  A client SSL gets opts->sni as server name
  * at handshake start unless the caller set one.  Returns 0 or M2M_TLS_ERR_*
- * (and one line on stderr saying why).
+ * (and one line on stderr saying why, unless $M2MTOKEN_TLS_LOG=off).
  */
 int	m2m_tls_ctx_new(const struct m2m_tls_opts *opts, SSL_CTX **ret);
 
