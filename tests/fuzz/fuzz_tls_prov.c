@@ -2,9 +2,9 @@
  * fuzz_tls_prov: the TLS provider's parameter handling (tls/tls_prov.c):
  * kdf_set_params (digest, secret, seeds as OSSL_PARAMs of any type and
  * size), find_ref (the RFC 4279 premaster around a key reference), and
- * m2m_tls_ref_derive (the 49-byte reference: magic, version, slot,
- * handle, MAC; the PRF label and seed; the output length), reached
- * through EVP_KDF_CTX_set_params / EVP_KDF_derive on the provider's
+ * m2m_tls_ref_derive (tls/tls_master.c; the 49-byte reference: magic,
+ * version, slot, handle, MAC; the PRF label and seed; the output length),
+ * reached through EVP_KDF_CTX_set_params / EVP_KDF_derive on the provider's
  * TLS1-PRF of an m2m_tls context (tls_int.h), over the module on the
  * fake backend (p11env.h, tlsenv.h).
  *
