@@ -5,22 +5,6 @@
  * the shared "-gen" counter file; close.  The statements are in
  * store_stmt.c, store.c and store_object.c.  See store.h and
  * docs/architecture.md.
- *
- * Pragmas, set once per connection:
- *  - journal_mode=WAL: readers never block the writer, so several processes
- *    (the module in many applications, the daemon) share one file.
- *  - synchronous=NORMAL: in WAL mode this cannot corrupt the database; a
- *    power cut (not a process crash) may lose the last transactions that
- *    had committed but not yet been checkpointed.  FULL would fsync the WAL
- *    on every commit, which makes C_GenerateKey/C_DeriveKey several times
- *    slower on flash.  Consequence to keep in mind: a PIN failure counter
- *    written just before a power cut can be lost.
- *  - foreign_keys=ON: deleting a token deletes its objects (ON DELETE
- *    CASCADE), and an object cannot name a token that does not exist.
- *  - secure_delete=ON: deleted rows (wrapped keys, old PIN verifiers) are
- *    overwritten in the database file instead of lingering in free pages.
- *  - busy timeout 10 s: a writer waits for another writer instead of
- *    failing at once; past that, M2M_ERR_BUSY.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -384,7 +368,25 @@ schema_check(sqlite3 *db, const char *path, int *bad, char *errbuf,
 	return rc;
 }
 
-/* Pragmas and schema; retried while another opener holds the file. */
+/*
+ * Pragmas and schema; retried while another opener holds the file.
+ *
+ * Pragmas, set once per connection:
+ *  - journal_mode=WAL: readers never block the writer, so several processes
+ *    (the module in many applications, the daemon) share one file.
+ *  - synchronous=NORMAL: in WAL mode this cannot corrupt the database; a
+ *    power cut (not a process crash) may lose the last transactions that
+ *    had committed but not yet been checkpointed.  FULL would fsync the WAL
+ *    on every commit, which makes C_GenerateKey/C_DeriveKey several times
+ *    slower on flash.  Consequence to keep in mind: a PIN failure counter
+ *    written just before a power cut can be lost.
+ *  - foreign_keys=ON: deleting a token deletes its objects (ON DELETE
+ *    CASCADE), and an object cannot name a token that does not exist.
+ *  - secure_delete=ON: deleted rows (wrapped keys, old PIN verifiers) are
+ *    overwritten in the database file instead of lingering in free pages.
+ *  - busy timeout 10 s: a writer waits for another writer instead of
+ *    failing at once; past that, M2M_ERR_BUSY.
+ */
 static int
 open_init(sqlite3 *db, const char *path, char *errbuf, size_t errlen)
 {
