@@ -6,7 +6,7 @@
  * blob format of hsm.h), hsm_key.c (loaded and read keys), bind.c,
  * cache.c and ckr.c.  hsm.c holds the operations and the op table.
  * docs/architecture.md lists the files.  Every function below that takes
- * a struct hsm runs under h->lock unless it says otherwise.
+ * a struct hsm runs under h->lock, or in open before h is shared.
  */
 #ifndef M2M_HSM_INT_H
 #define M2M_HSM_INT_H
@@ -193,9 +193,9 @@ int	m2m_hsm_wrapkey_lookup(struct hsm *h, const uint8_t *id,
 /*
  * Take the lock that makes "find the key, else create it" one step for
  * every m2mtoken of this user (threads and processes; the binding key's
- * setup takes it too).  Called without h->lock's rules: it takes its own
- * mutex.  Returns the descriptor for m2m_hsm_setup_unlock(), or -1 when
- * no lock file is usable (only this process's threads are serialised).
+ * setup takes it too); its mutex is taken after h->lock, never before.
+ * Returns the descriptor for m2m_hsm_setup_unlock(), or -1 when no lock
+ * file is usable (only this process's threads are serialised).
  */
 int	m2m_hsm_setup_lock(struct hsm *h);
 /* Release the lock of m2m_hsm_setup_lock(fd). */
