@@ -1,5 +1,6 @@
 /*
- * m2mtoken: the HSM backend's binding key.  See hsm.h.
+ * m2mtoken: the HSM backend's binding key.  See hsm.h (labels)
+ * and hsm_int.h (contracts).
  *
  * "m2mtoken-bind" is a 32-byte generic secret token key generated inside
  * the backing HSM (CKA_LOCAL): sensitive, never extractable, CKA_SIGN and
@@ -12,7 +13,7 @@
 #include <time.h>
 
 #include "backend.h"
-#include "hsm.h"
+#include "hsm_int.h"
 
 #define CALL(fl, n, fn)	((*(n))++, (fl)->fn)
 #define NATTR(a)	(sizeof(a) / sizeof((a)[0]))
@@ -193,7 +194,7 @@ retryable(CK_RV rv)
 	    rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_DEVICE_ERROR;
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 CK_RV
 m2m_hsm_bindkey_setup(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
     unsigned long *commands, CK_OBJECT_HANDLE *ret)
@@ -217,7 +218,7 @@ m2m_hsm_bindkey_setup(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
 	}
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 CK_RV
 m2m_hsm_bind_mac(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
     unsigned long *commands, CK_OBJECT_HANDLE key, const uint8_t *msg,

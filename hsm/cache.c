@@ -1,5 +1,5 @@
 /*
- * m2mtoken HSM backend: the LRU of loaded key handles.  See hsm.h.
+ * m2mtoken HSM backend: the LRU of loaded key handles.  See hsm_int.h.
  *
  * A fixed array of entries, a chained hash on the id (chains and the LRU
  * list are indices into the array), so a hit costs one hash, a short chain
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "err.h"
-#include "hsm.h"
+#include "hsm_int.h"
 #include "log.h"
 
 #define NIL	UINT32_MAX
@@ -42,7 +42,7 @@ bucket_of(const struct m2m_hsm_cache *c, uint64_t id)
 	return (uint32_t)((id * 0x9E3779B97F4A7C15ULL) >> 32) & c->mask;
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 int
 m2m_hsm_cache_new(size_t capacity, struct m2m_hsm_cache **ret)
 {
@@ -76,7 +76,7 @@ m2m_hsm_cache_new(size_t capacity, struct m2m_hsm_cache **ret)
 	return r;
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 void
 m2m_hsm_cache_free(struct m2m_hsm_cache *c)
 {
@@ -168,7 +168,7 @@ drop(struct m2m_hsm_cache *c, uint32_t i)
 	return h;
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 int
 m2m_hsm_cache_get(struct m2m_hsm_cache *c, uint64_t id, const uint8_t *blob,
     size_t bloblen, CK_OBJECT_HANDLE *ret_handle)
@@ -189,7 +189,7 @@ m2m_hsm_cache_get(struct m2m_hsm_cache *c, uint64_t id, const uint8_t *blob,
 	return 0;
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 int
 m2m_hsm_cache_put(struct m2m_hsm_cache *c, uint64_t id, const uint8_t *blob,
     size_t bloblen, CK_OBJECT_HANDLE handle, CK_OBJECT_HANDLE *ret_drop)
@@ -232,7 +232,7 @@ m2m_hsm_cache_put(struct m2m_hsm_cache *c, uint64_t id, const uint8_t *blob,
 	return 0;
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 CK_OBJECT_HANDLE
 m2m_hsm_cache_remove(struct m2m_hsm_cache *c, uint64_t id)
 {
@@ -243,7 +243,7 @@ m2m_hsm_cache_remove(struct m2m_hsm_cache *c, uint64_t id)
 	return drop(c, i);
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 CK_OBJECT_HANDLE
 m2m_hsm_cache_pop(struct m2m_hsm_cache *c)
 {
@@ -252,7 +252,7 @@ m2m_hsm_cache_pop(struct m2m_hsm_cache *c)
 	return drop(c, c->tail);
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 void
 m2m_hsm_cache_clear(struct m2m_hsm_cache *c)
 {
@@ -262,7 +262,7 @@ m2m_hsm_cache_clear(struct m2m_hsm_cache *c)
 		(void)drop(c, c->tail);
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 size_t
 m2m_hsm_cache_count(const struct m2m_hsm_cache *c)
 {

@@ -1,15 +1,15 @@
-/* m2mtoken HSM backend: the CK_RV border.  See hsm.h. */
+/* m2mtoken HSM backend: the CK_RV border.  See hsm_int.h. */
 #include <stddef.h>
 
 #include "err.h"
-#include "hsm.h"
+#include "hsm_int.h"
 
 /* PKCS#11 v3.0; absent from the v2.40 base header. */
 #ifndef CKR_AEAD_DECRYPT_FAILED
 #define CKR_AEAD_DECRYPT_FAILED	0x00000035UL
 #endif
 
-/* see hsm.h */
+/* see hsm_int.h */
 int
 m2m_err_from_ckr(CK_RV rv, enum m2m_hsm_op op)
 {
@@ -90,7 +90,7 @@ m2m_err_from_ckr(CK_RV rv, enum m2m_hsm_op op)
 	}
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 int
 m2m_hsm_ckr_lost(CK_RV rv)
 {
@@ -115,7 +115,7 @@ m2m_hsm_ckr_lost(CK_RV rv)
 	}
 }
 
-/* see hsm.h */
+/* see hsm_int.h */
 const char *
 m2m_hsm_ckr_name(CK_RV rv)
 {

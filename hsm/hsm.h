@@ -1,7 +1,8 @@
 /*
- * Private to hsm/: the HSM backend's blob format, its one CK_RV border and
- * its cache of loaded key handles.  Nothing outside hsm/ and its unit test
- * includes this header; the backend's public face is token/backend.h.
+ * Private to hsm/ and its tests: the HSM backend's blob format, labels and
+ * named maxima, and m2m_hsm_blob_parse().  Nothing else outside hsm/
+ * includes this header; the backend's public face is token/backend.h, and
+ * what hsm/'s files share among themselves is in hsm_int.h.
  */
 #ifndef M2M_HSM_H
 #define M2M_HSM_H
@@ -26,7 +27,7 @@
  *
  * The wrapped value is the key itself, except for HMAC keys shorter than
  * M2M_HSM_HMAC_PAD bytes, which are stored zero-padded to that length (see
- * hsm.c: an equivalent HMAC key that HSMs enforcing "key >= hash length"
+ * hsm_blob.c: an equivalent HMAC key that HSMs enforcing "key >= hash length"
  * accept).  The length field lets reveal() and hmac_keymsg() return the
  * caller's bytes; the padding tail is checked to be zero when read back.
  *
@@ -48,7 +49,7 @@
  * form are the same function; the HSM runs HMAC-SHA-256 with the second
  * (level H), every other hash and reveal() use the first.  Why keep it:
  * SoftHSM2 2.6.1 gives back an RFC 5649-wrapped key with its padding (see
- * probe_unwrap_padding() in hsm.c), which for such keys changes an
+ * probe_unwrap_padding() in hsm_conn.c), which for such keys changes an
  * HMAC-SHA-256 in the HSM; version 1 blobs of those keys fall back to the
  * host (level T).  The TLS-PSK premaster of a 32-byte PSK is 68 bytes.
  * Both wrapped values are checked by RFC 5649 on unwrap; the header
@@ -128,25 +129,13 @@ int	m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret);
  * that is not such a key is never used; with several (processes racing on
  * a fresh token) the smallest CKA_ID wins and a loser destroys its own.
  * The MACs run on a copy of it in the backend's session (a private session
- * object, faster in SoftHSM2 than the token object).
- * Both functions return the module's CK_RV (hsm.c maps it) and count every
- * call in *commands.
+ * object, faster in SoftHSM2 than the token object).  Its functions are
+ * in hsm_int.h.
  */
 #define M2M_HSM_BIND_LABEL	"m2mtoken-bind"
 #define M2M_HSM_BIND_COPY_LABEL	"m2mtoken-bind-copy"	/* session copy */
 #define M2M_HSM_BIND_ID_LEN	16
 #define M2M_HSM_BINDKEYS_MAX	64	/* binding keys examined, at most */
-
-/*
- * Find, else generate, the binding key of the token open in session s;
- * *ret: its session copy (or the key itself if the HSM cannot copy it).
- */
-CK_RV	m2m_hsm_bindkey_setup(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
-	    unsigned long *commands, CK_OBJECT_HANDLE *ret);
-/* out = HMAC-SHA-256(key, msg), 32 bytes, written only on success. */
-CK_RV	m2m_hsm_bind_mac(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
-	    unsigned long *commands, CK_OBJECT_HANDLE key, const uint8_t *msg,
-	    size_t msglen, uint8_t *out);
 
 /* Named maxima for lengths that come from outside. */
 #define M2M_HSM_CACHE_DEFAULT	64
@@ -157,72 +146,5 @@ CK_RV	m2m_hsm_bind_mac(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
 #define M2M_HSM_LABEL_LEN	32	/* CK_TOKEN_INFO.label, blank padded */
 #define M2M_HSM_HOSTKEY_MAX	1024	/* hmac_keymsg's host-memory key */
 #define M2M_HSM_AEAD_MAX	(16UL << 20)	/* AES-GCM input, bytes */
-
-/*
- * What the failing call was doing: SoftHSM2 reports a failed AES-GCM tag
- * check and a failed RFC 5649 integrity check as CKR_GENERAL_ERROR, so the
- * meaning of that code depends on the call.
- */
-enum m2m_hsm_op {
-	M2M_HSM_OP_OTHER = 0,
-	M2M_HSM_OP_UNWRAP,	/* C_UnwrapKey of a stored blob */
-	M2M_HSM_OP_DECRYPT,	/* C_Decrypt after a successful C_DecryptInit */
-	M2M_HSM_OP_RANDOM	/* C_GenerateRandom */
-};
-
-/*
- * The one place a CK_RV of the underlying module becomes an M2M_ERR_*:
- * 0 for CKR_OK, else a negative M2M_ERR_* (M2M_ERR_BACKEND for anything
- * without a closer meaning).
- */
-int	m2m_err_from_ckr(CK_RV rv, enum m2m_hsm_op op);
-/* A static name for rv ("CKR_PIN_INCORRECT"), or NULL when unknown. */
-const char *m2m_hsm_ckr_name(CK_RV rv);
-/*
- * 1 when rv means the session, its login or the token is gone: drop the
- * session and reconnect.
- */
-int	m2m_hsm_ckr_lost(CK_RV rv);
-
-/*
- * A bounded LRU of loaded key handles keyed by keyref id, each entry keeping
- * a copy of the blob it was loaded from.  Not thread safe (the backend's
- * lock covers it).  Destroying HSM objects is the caller's job: every call
- * that drops an entry hands its handle back.
- */
-struct m2m_hsm_cache;
-
-/* A cache for capacity entries (1..M2M_HSM_CACHE_MAX). */
-int	m2m_hsm_cache_new(size_t capacity, struct m2m_hsm_cache **ret);
-/* Free the cache (handles are not destroyed); NULL accepted. */
-void	m2m_hsm_cache_free(struct m2m_hsm_cache *c);
-/*
- * The handle loaded for id from exactly blob[0..bloblen), made most
- * recently used: 0 and *ret_handle, else M2M_ERR_NOT_FOUND.  Allocates
- * nothing.
- */
-int	m2m_hsm_cache_get(struct m2m_hsm_cache *c, uint64_t id,
-	    const uint8_t *blob, size_t bloblen, CK_OBJECT_HANDLE *ret_handle);
-/*
- * Remember handle as loaded for id from blob (id != 0, handle valid).  An
- * entry for the same id is replaced, else the least recently used entry is
- * evicted when full; *ret_drop is the handle that left the cache (to be
- * destroyed) or CK_INVALID_HANDLE.  M2M_ERR_NO_MEMORY leaves the cache as
- * it was and handle with the caller.
- */
-int	m2m_hsm_cache_put(struct m2m_hsm_cache *c, uint64_t id,
-	    const uint8_t *blob, size_t bloblen, CK_OBJECT_HANDLE handle,
-	    CK_OBJECT_HANDLE *ret_drop);
-/* Drop id: its handle (to be destroyed), or CK_INVALID_HANDLE if absent. */
-CK_OBJECT_HANDLE m2m_hsm_cache_remove(struct m2m_hsm_cache *c, uint64_t id);
-/*
- * Drop the least recently used entry: its handle (to be destroyed), or
- * CK_INVALID_HANDLE when the cache is empty.
- */
-CK_OBJECT_HANDLE m2m_hsm_cache_pop(struct m2m_hsm_cache *c);
-/* Drop every entry without handing handles back (the session is gone). */
-void	m2m_hsm_cache_clear(struct m2m_hsm_cache *c);
-/* Entries held now. */
-size_t	m2m_hsm_cache_count(const struct m2m_hsm_cache *c);
 
 #endif /* M2M_HSM_H */
