@@ -291,7 +291,7 @@ bench_secret(struct bench_mod *m, CK_SESSION_HANDLE s, CK_KEY_TYPE kt,
 		t[n++].ulValueLen = sizeof(yes);
 		/*
 		 * A baseline key in SoftHSM2: what hsm/ makes of a cached key
-		 * (sensitive, public: hsm.c, unwrap), so that both sides pay
+		 * (sensitive, public: hsm_key.c, m2m_hsm_unwrap), so that both sides pay
 		 * SoftHSM2 the same per HMAC.
 		 */
 		t[n].type = CKA_SENSITIVE;

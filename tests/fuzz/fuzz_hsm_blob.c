@@ -1,6 +1,6 @@
 /*
  * fuzz_hsm_blob: the HSM backend's blob header parser, m2m_hsm_blob_parse()
- * (hsm/hsm.c; layout and versions 1, 2 and 3 in hsm/hsm.h), which every key
+ * (hsm/hsm_blob.c; layout and versions 1, 2 and 3 in hsm/hsm.h), which every key
  * operation runs on the blob read from the store before anything reaches
  * the HSM.  The first input byte is the kind the caller expects
  * (keyref.kind), the rest the blob.  Checks beyond memory and UB errors:

@@ -293,7 +293,7 @@ p11_wrapkeys(struct p11 *p, CK_OBJECT_HANDLE *found, CK_ULONG max)
 }
 
 /*
- * The unwrap template hsm/ gives its wrapping key (hsm.c, strict_unwrap),
+ * The unwrap template hsm/ gives its wrapping key (hsm_wrapkey.c, strict_unwrap),
  * and the same attributes as an unwrapping template asks for them.
  */
 static CK_BBOOL		 ck_t = CK_TRUE, ck_f = CK_FALSE;
@@ -1753,7 +1753,7 @@ test_bindkey_in_hsm(void **state)
 }
 
 /*
- * The backend's working copies of cached keys (hsm.c, unwrap): session
+ * The backend's working copies of cached keys (hsm_key.c, m2m_hsm_unwrap): session
  * objects, sensitive, never extractable, public (the backend's login
  * covers every session of the process anyway), usable only for their
  * kind's operation (no wrap, unwrap or derive, whatever the HSM's
@@ -1916,7 +1916,7 @@ test_flush(void **state)
 
 /*
  * The wrapping key's setup on a fresh token is tried again when the module
- * fails (hsm.c, wrapkey_setup): with C_GenerateKey failing 3 times (the
+ * fails (hsm_wrapkey.c, wrapkey_setup): with C_GenerateKey failing 3 times (the
  * shim) open still succeeds; failing M2M_HSM_WRAPKEY_TRIES times, open
  * fails with M2M_ERR_BACKEND and says which key it could not make.
  */
@@ -2401,7 +2401,7 @@ test_session_lost(void **state)
 
 	/*
 	 * Someone logs the token out (login state is per process).  The
-	 * cached working copy is a public session object (hsm.c, unwrap): it
+	 * cached working copy is a public session object (hsm_key.c, m2m_hsm_unwrap): it
 	 * survives and still gives the right MAC.  What needs the private
 	 * wrapping key (wrapping, unwrapping) fails once, and the next call
 	 * logs in again.
@@ -2498,7 +2498,7 @@ racer_run(void *arg)
  * Two backends open a fresh token at the same moment (the core prevents
  * this with a store transaction; this is the backend's own defence).
  * Both succeed, each one's blobs open in the other, and exactly one
- * wrapping key is made: the setup lock (hsm.c, setup_lock) lets the second
+ * wrapping key is made: the setup lock (hsm_wrapkey.c, m2m_hsm_setup_lock) lets the second
  * opener find the first one's key.  Without it, SoftHSM2 failed a
  * C_WrapKey with CKR_GENERAL_ERROR while the other thread was generating
  * or destroying its competing key (one run in ten under stress -c 2), and
