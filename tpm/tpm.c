@@ -5,7 +5,8 @@
  * why).  See backend.h for the contract, tpm_int.h for the blob format and
  * the files' contracts, docs/architecture.md for the files of tpm/:
  * opening (tpm_open.c), loaded keys (tpm_load.c), commands (tpm_cmd.c),
- * shared mode (tpm_shared.c), the binding key (tpm_bind.c).
+ * new keys (tpm_create.c), shared mode (tpm_shared.c), the binding key
+ * (tpm_bind.c).
  *
  * Assurance levels (docs/security-model.md, the TPM table): hmac() and
  * aes_gcm() H, the key used only in the TPM (GCM composed on
@@ -38,100 +39,7 @@
 #define TPM_DATA_MAX		(16u << 20) /* longest HMAC message */
 #define TPM_RANDOM_CHUNK	64	/* bytes asked per TPM2_GetRandom */
 
-/* ---- creating keys ------------------------------------------------------ */
-
-/*
- * TPM2_Create under the primary, through the session: inSensitive (the key
- * bytes) encrypted; outPrivate is sealed to the primary anyway.
- */
-static int
-create_obj(struct tpm *t, const TPM2B_PUBLIC *tmpl,
-    const TPM2B_SENSITIVE_CREATE *s, struct tpm_obj *ret)
-{
-	TSS2_SYS_CONTEXT *sys;
-	struct tpm_auth pa;
-	TPM2B_DATA outside;
-	TPML_PCR_SELECTION pcrs;
-	TPM2B_CREATION_DATA cdata;
-	TPM2B_DIGEST chash;
-	TPMT_TK_CREATION ticket;
-	unsigned tries = 0;
-	TSS2_RC rc;
-	int r;
-
-	memset(&pa, 0, sizeof(pa));
-	memset(&outside, 0, sizeof(outside));
-	memset(&pcrs, 0, sizeof(pcrs));
-	memset(&cdata, 0, sizeof(cdata));
-	memset(&ticket, 0, sizeof(ticket));
-	memset(&chash, 0, sizeof(chash));
-	if ((r = m2m_tpm_need_primary(t)) != 0)
-		return r;
-	if ((rc = Esys_TR_GetTpmHandle(t->esys, t->primary, &pa.handle)) !=
-	    TSS2_RC_SUCCESS)
-		return m2m_tpm_fail(t, "primary's handle", rc, TPM_CTX_OP);
-	pa.name = t->primary_name;	/* empty authValue */
-	do {
-		if ((r = m2m_tpm_cmd_prep(t, &sys)) != 0)
-			return r;
-		rc = Tss2_Sys_Create_Prepare(sys, pa.handle, s, tmpl,
-		    &outside, &pcrs);
-	} while ((r = m2m_tpm_cmd_run(t, "Create", rc, TPM2_CC_Create, &pa,
-	    TPM_SESS_IN, TPM_CTX_CREATE, &tries)) == TPM_AGAIN);
-	if (r != 0)
-		return r;
-	rc = Tss2_Sys_Create_Complete(sys, &ret->priv, &ret->pub, &cdata,
-	    &chash, &ticket);
-	m2m_tpm_sess_clean(t->fs);
-	if (rc != TSS2_RC_SUCCESS)
-		return m2m_tpm_fail(t, "Create (response)", rc, TPM_CTX_CREATE);
-	return 0;
-}
-
-/*
- * A blob of the given kind holding key[0..len) with authValue a: the
- * operational object, and for HMAC keys the sealed copy (the top of
- * this file).
- */
-static int
-wrap_locked(struct tpm *t, int kind, const uint8_t *key, size_t len,
-    const TPM2B_AUTH *a, uint8_t **ret_blob, size_t *ret_len)
-{
-	TPM2B_SENSITIVE_CREATE s;
-	TPM2B_PUBLIC tmpl;
-	struct tpm_blob b;
-	int r = M2M_ERR_INTERNAL;
-
-	memset(&s, 0, sizeof(s));
-	memset(&b, 0, sizeof(b));
-	s.sensitive.userAuth = *a;
-	s.sensitive.data.size = (UINT16)len;
-	memcpy(s.sensitive.data.buffer, key, len);
-	b.kind = kind;
-	switch (kind) {
-	case M2M_KIND_HMAC:
-		m2m_tpm_tmpl_hmac(len, &tmpl);
-		break;
-	case M2M_KIND_AES:
-		m2m_tpm_tmpl_aes((unsigned)len * 8, &tmpl);
-		break;
-	default:
-		m2m_tpm_tmpl_sealed(1, &tmpl);	/* TPM_KIND_PIN */
-		break;
-	}
-	if ((r = create_obj(t, &tmpl, &s, &b.obj)) != 0)
-		goto out;
-	if (kind != TPM_KIND_PIN) {
-		m2m_tpm_tmpl_sealed(0, &tmpl);
-		if ((r = create_obj(t, &tmpl, &s, &b.sealed)) != 0)
-			goto out;
-		b.flags |= TPM_BLOB_F_SEALED;
-	}
-	r = m2m_tpm_blob_build(&b, ret_blob, ret_len);
- out:
-	m2m_wipe(&s, sizeof(s));
-	return r;
-}
+/* ---- wrapping keys (TPM2_Create: tpm_create.c) ---------------------- */
 
 static int
 wrap_common(void *impl, enum m2m_key_kind kind, const uint8_t *key,
@@ -164,7 +72,8 @@ wrap_common(void *impl, enum m2m_key_kind kind, const uint8_t *key,
 	if ((r = m2m_tpm_auth_value(auth, authlen, 0, &a)) != 0)
 		return r;
 	pthread_mutex_lock(&t->lock);
-	TPM_RUN_CALL(t, r, wrap_locked(t, kind, key, len, &a, &blob, &bloblen));
+	TPM_RUN_CALL(t, r, m2m_tpm_wrap_locked(t, kind, key, len, &a, &blob,
+	    &bloblen));
 	pthread_mutex_unlock(&t->lock);
 	m2m_wipe(&a, sizeof(a));
 	if (r != 0)
@@ -808,7 +717,7 @@ pin_seal_op(struct tpm *t, int fresh, uint8_t *val, size_t vlen,
 
 	if (fresh && (r = random_locked(t, val, vlen)) != 0)
 		return r;
-	return wrap_locked(t, TPM_KIND_PIN, val, vlen, a, ret_blob,
+	return m2m_tpm_wrap_locked(t, TPM_KIND_PIN, val, vlen, a, ret_blob,
 	    ret_bloblen);
 }
 

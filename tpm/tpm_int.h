@@ -178,8 +178,9 @@ void	m2m_tpm_sess_clean(struct tpm_sess *s);
 
 /*
  * The backend's state, shared by tpm.c (the ops), tpm_open.c, tpm_load.c,
- * tpm_cmd.c, tpm_shared.c and tpm_bind.c.  Every function below that takes
- * a struct tpm is called with t->lock held (open and close excepted).
+ * tpm_cmd.c, tpm_create.c, tpm_shared.c and tpm_bind.c.  Every function
+ * below that takes a struct tpm is called with t->lock held (open and
+ * close excepted).
  */
 
 /* A loaded key kept in the cache. */
@@ -354,6 +355,19 @@ int	m2m_tpm_key_acquire(struct tpm *t, const struct m2m_keyref *ref,
 	    int kind, ESYS_TR *ret, int *ret_tmp, struct tpm_auth *ret_auth);
 /* Done with an acquired handle: unloaded if it was temporary. */
 void	m2m_tpm_key_release(struct tpm *t, ESYS_TR *h, int tmp);
+
+/* ---- creating keys (tpm_create.c) ---- */
+
+/*
+ * A new blob of the given kind (M2M_KIND_HMAC, _AES or TPM_KIND_PIN;
+ * len already checked for it) holding key[0..len) with authValue a: the
+ * operational object and, for every key but a PIN object, the sealed copy
+ * (the top of tpm.c).  *ret_blob is malloc'd, the caller's.  0 or an
+ * M2M_ERR_*.
+ */
+int	m2m_tpm_wrap_locked(struct tpm *t, int kind, const uint8_t *key,
+	    size_t len, const TPM2B_AUTH *a, uint8_t **ret_blob,
+	    size_t *ret_len);
 
 /* ---- shared mode: lock and retry (tpm_shared.c) ---- */
 
