@@ -4,8 +4,6 @@
  * commands (prepare, run, retry) over tpm_sess.c's salted session.
  * Contracts in tpm_int.h; docs/architecture.md for the layout.
  */
-#define _GNU_SOURCE
-#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>

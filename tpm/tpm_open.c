@@ -6,7 +6,6 @@
  * it means is at the top of tpm_shared.c.  Contracts in tpm_int.h;
  * docs/architecture.md for the layout.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
