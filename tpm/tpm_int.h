@@ -17,10 +17,14 @@
 #ifndef M2M_TPM_INT_H
 #define M2M_TPM_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include <tss2/tss2_common.h>
+#include <tss2/tss2_esys.h>
 #include <tss2/tss2_sys.h>
 #include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tpm2_types.h>
@@ -171,6 +175,255 @@ TSS2_RC	m2m_tpm_sess_run(struct tpm_sess *s, TPM2_CC cc,
 	    const TPM2B_NAME *name, const TPM2B_AUTH *auth, int flags);
 /* Wipe the SAPI context's command and response buffers. */
 void	m2m_tpm_sess_clean(struct tpm_sess *s);
+
+/*
+ * The backend's state, shared by tpm.c (the ops), tpm_open.c, tpm_load.c,
+ * tpm_cmd.c, tpm_create.c, tpm_shared.c and tpm_bind.c.  Every function
+ * below that takes a struct tpm is called with t->lock held (open and
+ * close excepted).
+ */
+
+/* A loaded key kept in the cache. */
+struct tpm_ent {
+	uint64_t	 id;		/* 0: free */
+	ESYS_TR		 handle;	/* ESYS_TR_NONE: not loaded now */
+	TPMS_CONTEXT	*ctx;		/* shared mode: the saved context */
+	uint8_t		*blob;		/* the bytes it was loaded from */
+	size_t		 bloblen;
+	uint8_t		 auth[TPM_AUTH_LEN]; /* the authValue it was given */
+	size_t		 authlen;
+	unsigned long	 used;		/* LRU clock */
+};
+
+struct tpm {
+	pthread_mutex_t		 lock;	/* around every ESAPI call */
+	TSS2_TCTI_CONTEXT	*tcti;
+	ESYS_CONTEXT		*esys;
+	int			 shared; /* see the top of tpm_shared.c */
+	int			 oom;	/* a command found the TPM full */
+	uint64_t		 seed;	/* shared: retry jitter */
+	int			 lockfd; /* shared: inter-process flock(2) */
+	ESYS_TR			 primary;
+	int			 primary_persistent;
+	int			 primary_live; /* shared: loaded in this call */
+	TPMS_CONTEXT		*primary_ctx; /* shared: saved, transient */
+	TPMT_PUBLIC		 primary_pub; /* salts the session */
+	TPM2B_NAME		 primary_name;
+	struct tpm_sess		*fs;	/* salted, parameter-encrypting */
+	size_t			 maxbuf; /* TPM2_PT_INPUT_BUFFER, <= 1024 */
+	int			 have_encdec; /* TPM2_EncryptDecrypt2 */
+	size_t			 cap;	/* keys loaded at most (cache + temp) */
+	size_t			 nloaded; /* keys loaded now */
+	struct tpm_ent		*ents;
+	size_t			 nents;	/* exclusive: cap; shared: saved max */
+	unsigned long		 clock;
+	struct m2m_backend_stats st;
+};
+
+/* Count one command that reaches the TPM. */
+#define TPM_CMD(t)	((t)->st.commands++)
+
+/* The handle a command authorises: what the session needs of it. */
+struct tpm_auth {
+	TPM2_HANDLE	handle;
+	TPM2B_NAME	name;
+	TPM2B_AUTH	auth;	/* secret */
+};
+
+/* ---- open and close (tpm_open.c): the backend's open and close ops ---- */
+
+/* backend.h's open: errbuf gets a readable reason on failure. */
+int	m2m_tpm_open(const struct m2m_conf *conf, void **ret_impl,
+	    char *errbuf, size_t errlen);
+/* backend.h's close: everything unloaded and freed; NULL accepted. */
+void	m2m_tpm_close(void *impl);
+
+/* ---- commands and the session (tpm_cmd.c) ---- */
+
+/*
+ * Map rc (one place: m2m_err_from_tss2) and log what failed, secret-free.
+ * Notes (t->oom) when the TPM was out of object or session memory: in
+ * shared mode the call is then retried.  Returns the M2M_ERR_*.
+ */
+int	m2m_tpm_fail(struct tpm *t, const char *what, TSS2_RC rc,
+	    enum tpm_rc_ctx ctx);
+/* The TPM hash algorithm for h, or TPM2_ALG_NULL. */
+TPMI_ALG_HASH m2m_tpm_hash_alg(enum m2m_hash h);
+/* OpenSSL's digest for h, or NULL. */
+const EVP_MD *m2m_tpm_evp_md(enum m2m_hash h);
+/*
+ * The authValue for auth bytes: empty when there are none (unless always,
+ * for a PIN, where even an empty PIN is hashed), else SHA-256(auth) with
+ * trailing zero bytes removed, as the TPM stores it.  ret is secret.
+ * 0 or INTERNAL.
+ */
+int	m2m_tpm_auth_value(const uint8_t *auth, size_t len, int always,
+	    TPM2B_AUTH *ret);
+/*
+ * An object's name: nameAlg || H_nameAlg(TPMT_PUBLIC), what the TPM
+ * computes at TPM2_Load (ESAPI's Esys_TR_GetName would hash it again, in a
+ * new OpenSSL library context, at every call).  0, DATA_INVALID, INTERNAL.
+ */
+int	m2m_tpm_obj_name(const TPMT_PUBLIC *pub, TPM2B_NAME *ret);
+/*
+ * What a session command needs of the loaded object h with public area
+ * pub and authValue a (may be NULL).  ret is secret: wipe it.
+ */
+int	m2m_tpm_auth_of(struct tpm *t, ESYS_TR h, const TPMT_PUBLIC *pub,
+	    const TPM2B_AUTH *a, struct tpm_auth *ret);
+/*
+ * Before a session command's Tss2_Sys_*_Prepare: the session loaded (or
+ * started), and its SAPI context, which the command is prepared in.
+ */
+int	m2m_tpm_cmd_prep(struct tpm *t, TSS2_SYS_CONTEXT **ret);
+/*
+ * Send the prepared command cc through the session, authorising a (NULL:
+ * no handle), parameters encrypted as flags say (TPM_SESS_IN/_OUT).  rc:
+ * the Prepare's result (kept a TSS2_RC; mapped here, once), so that one
+ * check follows the whole sequence.  TPM_AGAIN when the TPM did not start
+ * the command (counted in *tries, at most TPM_TRIES_MAX): the caller
+ * prepares it again, as ESAPI's calls do.  The pattern:
+ *
+ *	do {
+ *		if ((r = m2m_tpm_cmd_prep(t, &sys)) != 0) ...
+ *		rc = Tss2_Sys_X_Prepare(sys, ...);
+ *	} while ((r = m2m_tpm_cmd_run(t, "X", rc, ..., &tries)) ==
+ *	    TPM_AGAIN);
+ */
+#define TPM_AGAIN	1	/* m2m_tpm_cmd_run: prepare the command again */
+#define TPM_TRIES_MAX	100	/* times a command is sent at most */
+int	m2m_tpm_cmd_run(struct tpm *t, const char *what, TSS2_RC rc,
+	    TPM2_CC cc, const struct tpm_auth *a, int flags,
+	    enum tpm_rc_ctx ctx, unsigned *tries);
+/* FlushContext of *h (if not ESYS_TR_NONE); *h becomes ESYS_TR_NONE. */
+void	m2m_tpm_flush(struct tpm *t, ESYS_TR *h);
+/* Wipe and free ESAPI output holding secret or key-derived bytes. */
+void	m2m_tpm_esys_free_wiped(void *p, size_t len);
+/*
+ * The session (tpm_sess.c), loaded: back from its saved context in shared
+ * mode (at its first use in a call), or started (at open, or after it was
+ * lost).
+ */
+int	m2m_tpm_need_sess(struct tpm *t);
+/*
+ * One TPM2_HMAC (tpm.c) with the authorised key: msg[0..msglen) (at most
+ * t->maxbuf) in, the olen-byte MAC out, both encrypted.
+ */
+int	m2m_tpm_hmac_one(struct tpm *t, const struct tpm_auth *key,
+	    TPMI_ALG_HASH alg, size_t olen, const uint8_t *msg, size_t msglen,
+	    uint8_t *out);
+
+/* ---- the primary and the loaded keys (tpm_load.c) ---- */
+
+/* Shared mode: load the saved primary for this call if it is not. */
+int	m2m_tpm_need_primary(struct tpm *t);
+/* Unload a cached key, keeping the entry (and its saved context). */
+void	m2m_tpm_ent_unload(struct tpm *t, struct tpm_ent *e);
+/* Drop a cache entry (unloaded, wiped, free again). */
+void	m2m_tpm_ent_clear(struct tpm *t, struct tpm_ent *e);
+/* The cache entry of key id (0: a free entry), or NULL. */
+struct tpm_ent *m2m_tpm_ent_find(struct tpm *t, uint64_t id);
+/*
+ * Unload least recently used keys until one more can be loaded (exclusive
+ * mode drops their entries; shared mode keeps the saved contexts).
+ */
+int	m2m_tpm_make_room(struct tpm *t);
+/*
+ * Load one object under the primary; counts in nloaded (the caller caches
+ * it or unloads it with m2m_tpm_unload_tmp).  Its authValue is given to
+ * the session at each use (struct tpm_auth), never to ESAPI.
+ */
+int	m2m_tpm_load_obj(struct tpm *t, const struct tpm_obj *o,
+	    ESYS_TR *ret);
+/* Flush an object loaded for one call (none: no-op); uncounts it. */
+void	m2m_tpm_unload_tmp(struct tpm *t, ESYS_TR *h);
+/*
+ * The checks every use of a keyref makes: its arguments, its blob parsed
+ * into b (of the kind the keyref says, not a PIN object) and its authValue
+ * into a (secret).
+ */
+int	m2m_tpm_ref_open(const struct m2m_keyref *ref, struct tpm_blob *b,
+	    TPM2B_AUTH *a);
+/*
+ * The loaded handle for ref, which must be of the given kind: from the
+ * cache (same id, same blob bytes, same auth) or loaded now.  *ret_tmp
+ * says whether it is loaded for this call only (id 0: not cached); give
+ * both back to m2m_tpm_key_release.  ret_auth gets what a session command
+ * needs to use it (secret: wipe it).
+ */
+int	m2m_tpm_key_acquire(struct tpm *t, const struct m2m_keyref *ref,
+	    int kind, ESYS_TR *ret, int *ret_tmp, struct tpm_auth *ret_auth);
+/* Done with an acquired handle: unloaded if it was temporary. */
+void	m2m_tpm_key_release(struct tpm *t, ESYS_TR *h, int tmp);
+
+/* ---- creating keys (tpm_create.c) ---- */
+
+/*
+ * A new blob of the given kind (M2M_KIND_HMAC, _AES or TPM_KIND_PIN;
+ * len already checked for it) holding key[0..len) with authValue a: the
+ * operational object and, for every key but a PIN object, the sealed copy
+ * (the top of tpm.c).  *ret_blob is malloc'd, the caller's.  0 or an
+ * M2M_ERR_*.
+ */
+int	m2m_tpm_wrap_locked(struct tpm *t, int kind, const uint8_t *key,
+	    size_t len, const TPM2B_AUTH *a, uint8_t **ret_blob,
+	    size_t *ret_len);
+
+/* ---- shared mode: lock and retry (tpm_shared.c) ---- */
+
+/*
+ * Shared mode: open the lock file that serialises the calls of this
+ * user's m2mtoken processes (one file for all simulators: they are for
+ * tests, and a file per TCTI would pile up) into t->lockfd.  Without one
+ * (not creatable, not ours) calls still work, relying on the retries.
+ */
+void	m2m_tpm_shared_lock_open(struct tpm *t);
+/* Shared mode: take (flock) the lock between processes; else nothing. */
+void	m2m_tpm_shared_lock(struct tpm *t);
+/* Shared mode: release the lock between processes; else nothing. */
+void	m2m_tpm_shared_unlock(struct tpm *t);
+/*
+ * End of a call in shared mode: unload everything, keeping the primary and
+ * the keys as saved contexts and saving the session, so that between calls
+ * this process holds nothing in the TPM.  Nothing in exclusive mode.
+ */
+void	m2m_tpm_call_end(struct tpm *t);
+/* A monotonic clock in milliseconds. */
+uint64_t m2m_tpm_now_ms(void);
+/*
+ * Shared mode: wait a few milliseconds (random, so that processes do not
+ * retry in step) before a call is retried; 0, or -1 once the call has been
+ * retried for TPM_RETRY_MS since start.
+ */
+int	m2m_tpm_backoff(struct tpm *t, unsigned attempt, uint64_t start);
+
+/*
+ * Run one call (an expression setting r) with t->lock held: in shared
+ * mode under the lock between processes, followed by m2m_tpm_call_end
+ * and, when the TPM was full because another process was mid-call,
+ * undone and retried.
+ */
+#define TPM_RUN_CALL(t, r, call) do {					\
+	uint64_t start_ = (t)->shared ? m2m_tpm_now_ms() : 0;		\
+	unsigned attempt_ = 0;						\
+	m2m_tpm_shared_lock(t);						\
+	for (;;) {							\
+		(t)->oom = 0;						\
+		(r) = (call);						\
+		m2m_tpm_call_end(t);					\
+		if ((r) == 0 || !(t)->oom || !(t)->shared ||		\
+		    m2m_tpm_backoff((t), ++attempt_, start_) != 0)	\
+			break;						\
+	}								\
+	m2m_tpm_shared_unlock(t);					\
+	(t)->oom = 0;							\
+} while (0)
+
+/* ---- the binding key (tpm_bind.c) ---- */
+
+/* backend.h's bind_mac. */
+int	m2m_tpm_bind_mac(void *impl, const uint8_t *msg, size_t msglen,
+	    uint8_t *out);
 
 /*
  * For the unit test only: behave as on a TPM without TPM2_EncryptDecrypt2
