@@ -235,7 +235,7 @@ group_teardown(void **state)
 	return 0;
 }
 
-/* Default mode (auto): chosen by the TCTI, so shared for swtpm (tpm.c). */
+/* Default mode (auto): chosen by the TCTI, so shared for swtpm (tpm_open.c). */
 static int
 be_setup(void **state)
 {
