@@ -843,6 +843,16 @@ test_login_does_not_block_others(void **state)
 	int i;
 
 	(void)state;
+	if (RUNNING_ON_VALGRIND) {
+		/*
+		 * valgrind runs one thread at a time and hands a contended
+		 * lock back to the spinning signer: the ten rounds took over
+		 * ten minutes there.  What this test shows is about threads
+		 * running side by side; the normal and ASan runs check it.
+		 */
+		print_message("under valgrind: left to the other runs\n");
+		skip();
+	}
 	memset(&g, 0, sizeof(g));
 	memset(k, 0, sizeof(k));
 	memset(&args, 0, sizeof(args));
