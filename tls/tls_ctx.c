@@ -37,13 +37,64 @@ m2m_tls_of(SSL_CTX *ctx)
 	return SSL_CTX_get_ex_data(ctx, ctx_idx);
 }
 
+/* 1 if identity (len bytes) has no C0 control character and no DEL. */
+static int
+identity_clean(const char *identity, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)identity[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A server's t has no PSK key labelled identity (il bytes): ask its
+ * unknown-identity hook, if any.  1 when the hook says the key may be there
+ * now (look again), 0 (with a log line) when the handshake is refused.
+ */
+static int
+ask_hook(struct m2m_tls *t, SSL *ssl, const char *identity, size_t il)
+{
+	char id[M2M_TLS_PRINTABLE_MAX];
+	int r;
+
+	m2m_tls_printable(id, sizeof(id), identity, il);
+	if (t->unknown_psk == NULL) {
+		m2m_tls_error("handshake refused: unknown PSK "
+		    "identity '%s' (no PSK key with that label in the "
+		    "token)", id);
+		return 0;
+	}
+	if (!identity_clean(identity, il)) {
+		m2m_tls_error("handshake refused: unknown PSK identity '%s' "
+		    "holds control characters; not handed to the "
+		    "unknown-identity hook", id);
+		return 0;
+	}
+	m2m_tls_debug("unknown PSK identity '%s': asking the hook", id);
+	if ((r = t->unknown_psk(t->unknown_psk_arg, ssl, identity, il)) !=
+	    0) {
+		m2m_tls_error("handshake refused: unknown PSK identity '%s', "
+		    "the unknown-identity hook refused it (%d)", id, r);
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * The reference of the PSK labelled identity, into psk (max bytes);
- * M2M_TLS_REF_LEN, or 0 (with a log line) when there is none.
+ * M2M_TLS_REF_LEN, or 0 (with a log line) when there is none.  A server
+ * (ssl not NULL) with no such key asks its unknown-identity hook, and on
+ * its word looks once more.
  */
 static unsigned int
-psk_ref(struct m2m_tls *t, const char *identity, unsigned char *psk,
-    unsigned int max)
+psk_ref(struct m2m_tls *t, SSL *ssl, const char *identity,
+    unsigned char *psk, unsigned int max)
 {
 	char id[M2M_TLS_PRINTABLE_MAX];
 	size_t il = strlen(identity);
@@ -56,10 +107,20 @@ psk_ref(struct m2m_tls *t, const char *identity, unsigned char *psk,
 		return 0;
 	}
 	rv = m2m_tls_psk_ref(t, (const uint8_t *)identity, il, psk);
+	if (rv == CKR_KEY_HANDLE_INVALID && ssl != NULL) {
+		if (!ask_hook(t, ssl, identity, il))
+			return 0;
+		rv = m2m_tls_psk_ref(t, (const uint8_t *)identity, il, psk);
+	}
 	if (rv == CKR_OK)
 		return M2M_TLS_REF_LEN;
 	m2m_tls_printable(id, sizeof(id), identity, SIZE_MAX);
-	if (rv == CKR_KEY_HANDLE_INVALID)
+	if (rv == CKR_KEY_HANDLE_INVALID && ssl != NULL &&
+	    t->unknown_psk != NULL)
+		m2m_tls_error("handshake refused: unknown PSK identity '%s' "
+		    "(the unknown-identity hook accepted it, but the token "
+		    "still has no PSK key with that label)", id);
+	else if (rv == CKR_KEY_HANDLE_INVALID)
 		m2m_tls_error("handshake refused: unknown PSK "
 		    "identity '%s' (no PSK key with that label in the "
 		    "token)", id);
@@ -86,7 +147,7 @@ client_cb(SSL *ssl, const char *hint, char *identity,
 		return 0;
 	}
 	memcpy(identity, t->identity, il + 1);
-	return psk_ref(t, t->identity, psk, max_psk);
+	return psk_ref(t, NULL, t->identity, psk, max_psk);
 }
 
 static unsigned int
@@ -97,7 +158,7 @@ server_cb(SSL *ssl, const char *identity, unsigned char *psk,
 
 	if (t == NULL || identity == NULL)
 		return 0;
-	return psk_ref(t, identity, psk, max_psk);
+	return psk_ref(t, ssl, identity, psk, max_psk);
 }
 
 /* client: the configured SNI at handshake start unless the caller set one */
@@ -218,6 +279,10 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 		    "server name");
 		return M2M_TLS_ERR_ARG;
 	}
+	if (o->role == M2M_TLS_CLIENT && o->unknown_psk != NULL) {
+		m2m_tls_error("an unknown-identity hook is for a server only");
+		return M2M_TLS_ERR_ARG;
+	}
 	pthread_once(&idx_once, idx_init);
 	if (ctx_idx < 0)
 		return M2M_TLS_ERR_OPENSSL;
@@ -227,6 +292,8 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 	t->session = CK_INVALID_HANDLE;
 	t->role = o->role;
 	t->dtls = o->dtls != 0;
+	t->unknown_psk = o->unknown_psk;
+	t->unknown_psk_arg = o->unknown_psk_arg;
 	if ((o->sni != NULL && (t->sni = strdup(o->sni)) == NULL) ||
 	    (o->identity != NULL &&
 	    (t->identity = strdup(o->identity)) == NULL)) {

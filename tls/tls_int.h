@@ -15,6 +15,7 @@
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
 
+#include <m2mtoken/tls.h>
 #include "tls_p11.h"
 
 #define M2M_TLS_PROV_NAME	"m2mtoken"
@@ -72,6 +73,8 @@ struct m2m_tls {
 	int			dtls;
 	char			*sni;
 	char			*identity;
+	m2m_tls_unknown_psk_fn	unknown_psk;	/* server, or NULL */
+	void			*unknown_psk_arg;
 };
 
 /*

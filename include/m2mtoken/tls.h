@@ -37,6 +37,30 @@ enum m2m_tls_role {
 	M2M_TLS_SERVER = 1
 };
 
+/*
+ * Server only: what to do about a PSK identity for which the token holds
+ * no PSK key (no secret key with that CKA_LABEL and a PSK role).  Called
+ * from inside libssl's PSK server callback, on the thread running the
+ * handshake, with no lock of libm2mtls held; it may block (the handshake
+ * waits), and should bound how long.  identity is identity_len bytes (1 to
+ * 256, NUL-terminated, no control character: other identities are refused
+ * before the hook is asked) exactly as the client sent it: the client is
+ * NOT authenticated yet, so the identity is hostile input, and every
+ * handshake attempt with a new identity calls the hook again.  ssl is the
+ * connection being handshaken (e.g. for its peer address); arg is
+ * opts->unknown_psk_arg.
+ *
+ * Return 0 when the token may now hold a PSK key labelled identity (the
+ * hook imported or fetched it, through any PKCS#11 session or process):
+ * the lookup is made once more, and the handshake goes on with that key,
+ * or fails as before when there still is none.  Any other value refuses
+ * the handshake at once, as without a hook.  The hook never sees a key
+ * byte from libm2mtls and must not hand any to it: the key is found in
+ * the token by its label, with every check of a normal lookup.
+ */
+typedef int (*m2m_tls_unknown_psk_fn)(void *arg, SSL *ssl,
+    const char *identity, size_t identity_len);
+
 struct m2m_tls_opts {
 	const char	*module;	/* NULL: $M2MTOKEN_MODULE */
 	const char	*token_label;	/* NULL: use slot */
@@ -48,6 +72,9 @@ struct m2m_tls_opts {
 	const char	*sni;		/* client: sent always; server: required */
 	const char	*ciphers;	/* NULL: see M2M_TLS_CIPHERS_* */
 	const char	*identity;	/* client: PSK identity (the key label) */
+	m2m_tls_unknown_psk_fn unknown_psk; /* server: NULL refuses an
+					   unknown identity; see above */
+	void		*unknown_psk_arg; /* passed to unknown_psk */
 };
 
 #define M2M_TLS_CIPHERS_TLS	"PSK-AES128-CBC-SHA256:PSK-AES128-GCM-SHA256"
