@@ -5,10 +5,10 @@
  *
  *   m2m-assoc device  --port P --sni NAME --identity KpsaId
  *                     --token LABEL --pin-file FILE [--e2e-salt HEX]
- *                     [--e2e-hash sha256|sha512] [--request TEXT]
+ *                     [--request TEXT]
  *   m2m-assoc gateway --port P --sni NAME --token LABEL --pin-file FILE
  *                     [--daemon SOCKET] [--mef-fqdn FQDN] [--count N]
- *                     [--e2e-salt HEX] [--e2e-hash sha256|sha512]
+ *                     [--e2e-salt HEX]
  *
  * The device opens TLS 1.2 PSK to 127.0.0.1:P with identity KpsaId (=
  * KeId) and the Kpsa of its token (libm2mtls client).  The gateway
@@ -19,7 +19,9 @@
  * cross the channel, each with an E2E MIC (assoc_msg.h) made with
  * Ke2e_msg_auth in the sender's token (C_Sign) and checked with the same
  * key, derived independently in the receiver's token (C_Verify): Kpsa ->
- * Ke2e_master (E2E parameters: hash, salt) -> T(1).
+ * Ke2e_master (HMAC-SHA-256 with the enrolee's E2E salt, none by
+ * default) -> T(1).  [profile] an auth key is an HMAC key of the master's
+ * hash: this program does the SHA-256 variant only.
  *
  * Keys only through PKCS#11 (the module $M2MTOKEN_MODULE with its
  * $M2MTOKEN_CONF) and libm2mtls; no key byte is ever in this process.  The
@@ -106,11 +108,10 @@ usage(void)
 	fprintf(stderr,
 	    "usage: m2m-assoc device --port P --sni NAME --identity KpsaId\n"
 	    "           --token LABEL --pin-file FILE [--e2e-salt HEX]\n"
-	    "           [--e2e-hash sha256|sha512] [--request TEXT]\n"
+	    "           [--request TEXT]\n"
 	    "       m2m-assoc gateway --port P --sni NAME --token LABEL\n"
 	    "           --pin-file FILE [--daemon SOCKET] [--mef-fqdn FQDN]\n"
-	    "           [--count N] [--e2e-salt HEX] "
-	    "[--e2e-hash sha256|sha512]\n");
+	    "           [--count N] [--e2e-salt HEX]\n");
 	exit(2);
 }
 
@@ -499,9 +500,9 @@ ipc_connect(const char *path)
 	return fd;
 }
 
-/* The name of the FetchCredentials parameter that carries the KeId. */
+/* FetchCredentials {"key": KeId} (docs/protocol.md). */
 #define FETCH_METHOD	"io.m2mtoken.FetchCredentials"
-#define FETCH_PARAM	"keid"
+#define FETCH_PARAM	"key"
 
 static int
 unknown_psk(void *arg, SSL *ssl, const char *identity, size_t len)
@@ -846,13 +847,6 @@ main(int argc, char **argv)
 				    "%d bytes in hex\n", SALT_MAX);
 				return 2;
 			}
-		} else if (strcmp(a, "--e2e-hash") == 0) {
-			if (strcmp(v, "sha256") == 0)
-				o.e2e_mech = CKM_M2M_E2E_MASTER_SHA256;
-			else if (strcmp(v, "sha512") == 0)
-				o.e2e_mech = CKM_M2M_E2E_MASTER_SHA512;
-			else
-				usage();
 		} else
 			usage();
 	}

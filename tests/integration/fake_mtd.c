@@ -2,14 +2,10 @@
  * fake_mtd: a stand-in for a gateway's m2mtokend in tests of m2m-assoc
  * (test_assoc.sh), speaking the real flow IPC framing (daemon/common).
  *
- *   fake_mtd import --token LABEL --pin-file F --label L --value-file V
- *       initialise the token LABEL if there is none (SO PIN $M2M_SO_PIN,
- *       default 5678; user PIN from F) and import the bytes of V as a KPSA
- *       labelled L
  *   fake_mtd serve --token LABEL --pin-file F --socket PATH
  *       --value-file V [--refuse ERROR] [--count N]
  *       answer N (default 1) io.m2mtoken.FetchCredentials calls
- *       {"keid": K}: import V as the KPSA labelled K and reply {"keid": K},
+ *       {"key": K}: import V as the KPSA labelled K and reply {"key": K},
  *       or with --refuse reply the error ERROR; prints "listening" on
  *       stderr when ready and "fetch K" on stdout per call
  *
@@ -172,9 +168,9 @@ serve_one(int lfd, const uint8_t *v, size_t vlen, const char *refuse)
 		die("no call");
 	if (strcmp(m2m_ipc_msg_method(call),
 	    "io.m2mtoken.FetchCredentials") != 0 ||
-	    !json_object_object_get_ex(m2m_ipc_msg_parameters(call), "keid",
+	    !json_object_object_get_ex(m2m_ipc_msg_parameters(call), "key",
 	    &keid) || (k = json_object_get_string(keid)) == NULL)
-		die("not a FetchCredentials call with a keid");
+		die("not a FetchCredentials call with a key");
 	printf("fetch %s\n", k);
 	fflush(stdout);
 	if (refuse != NULL)
@@ -183,7 +179,7 @@ serve_one(int lfd, const uint8_t *v, size_t vlen, const char *refuse)
 		if (import(k, v, vlen) != CKR_OK)
 			die("import failed");
 		out = json_object_new_object();
-		json_object_object_add(out, "keid",
+		json_object_object_add(out, "key",
 		    json_object_new_string(k));
 		r = m2m_ipc_encode_reply(out, &buf, &blen);
 	}
@@ -199,7 +195,7 @@ serve_one(int lfd, const uint8_t *v, size_t vlen, const char *refuse)
 int
 main(int argc, char **argv)
 {
-	const char *token = NULL, *pin_file = NULL, *label = NULL;
+	const char *token = NULL, *pin_file = NULL;
 	const char *value_file = NULL, *sock = NULL, *refuse = NULL;
 	char pin[257];
 	uint8_t v[64];
@@ -207,14 +203,12 @@ main(int argc, char **argv)
 	int i, count = 1, lfd;
 
 	if (argc < 2)
-		die("usage: fake_mtd import|serve OPTIONS");
+		die("usage: fake_mtd serve OPTIONS");
 	for (i = 2; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--token") == 0)
 			token = argv[i + 1];
 		else if (strcmp(argv[i], "--pin-file") == 0)
 			pin_file = argv[i + 1];
-		else if (strcmp(argv[i], "--label") == 0)
-			label = argv[i + 1];
 		else if (strcmp(argv[i], "--value-file") == 0)
 			value_file = argv[i + 1];
 		else if (strcmp(argv[i], "--socket") == 0)
@@ -235,10 +229,7 @@ main(int argc, char **argv)
 	if ((vl = read_file(value_file, v, sizeof(v))) == 0)
 		die("empty value file");
 	token_open(token, pin);
-	if (strcmp(argv[1], "import") == 0) {
-		if (label == NULL || import(label, v, vl) != CKR_OK)
-			die("import failed");
-	} else if (strcmp(argv[1], "serve") == 0) {
+	if (strcmp(argv[1], "serve") == 0) {
 		if (sock == NULL)
 			die("--socket is needed");
 		lfd = listen_unix(sock);
@@ -248,7 +239,7 @@ main(int argc, char **argv)
 		close(lfd);
 		unlink(sock);
 	} else
-		die("import or serve");
+		die("usage: fake_mtd serve OPTIONS");
 	f->C_CloseSession(sess);
 	f->C_Finalize(NULL);
 	return 0;

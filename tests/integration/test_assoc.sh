@@ -17,7 +17,9 @@ m2m_setup "${1:?usage: test_assoc.sh hsm|tpm}"
 
 ASSOC=$M2M_BUILD/demo/m2m-assoc
 FAKE=$M2M_BUILD/tests/integration/fake_mtd
+FACTORY=$M2M_BUILD/demo/m2m-factory
 [ -x "$ASSOC" ] || m2m_fail "m2m-assoc not built"
+[ -x "$FACTORY" ] || m2m_fail "m2m-factory not built"
 [ -x "$FAKE" ] || m2m_fail "fake_mtd not built"
 
 KEID=00112233445566778899aabbccddeeff@mef.example.com
@@ -30,8 +32,9 @@ printf 'another-kpsa-value-0123456789abc' >"$M2M_TMP/other"
 SOCK=$M2M_TMP/mtd.sock
 
 for id in "$KEID" "$KEID2" "not-a-keid@mef.example.com"; do
-	"$FAKE" import --token dev --pin-file "$M2M_TMP/pin" --label "$id" \
-	    --value-file "$M2M_TMP/kpsa" || m2m_fail "device import of $id"
+	"$FACTORY" --token dev --pin-file "$M2M_TMP/pin" --import kpsa \
+	    --label "$id" --value-file "$M2M_TMP/kpsa" >/dev/null ||
+	    m2m_fail "device import of $id"
 done
 
 wait_for()
@@ -95,6 +98,8 @@ show()
 
 # 1. the association: the hook fetches, both MICs verify
 FAKE_FIRST=$M2M_TMP/kpsa
+"$FACTORY" --token gw --pin-file "$M2M_TMP/pin" >/dev/null ||
+    m2m_fail "gateway token"
 run_case ok "$KEID" "--value-file $FAKE_FIRST" "" ""
 [ "$gw_rc" = 0 ] && [ "$dev_rc" = 0 ] || { show ok; m2m_fail "association failed"; }
 m2m_expect_contains "$(cat "$flog")" "fetch $KEID"
