@@ -1,0 +1,419 @@
+# shellcheck shell=bash
+# The whole oneM2M story on loopback, as functions: scripts/demo tells it,
+# tests/flows/test_story.sh runs it with kill -9 at every step.  Source
+# after tests/integration/lib.sh (which gives M2M_TMP, swtpm, SoftHSM2 and
+# the cleanup trap); then story_setup, story_start_all, and the steps.
+#
+# Three parties, each with its own store and hardware:
+#   MEF      m2m-mef,   token "mef" on SoftHSM2 (backing token mef-backing)
+#   gateway  m2mtokend, token "gw"  on SoftHSM2 (backing token gw-backing)
+#            and m2m-assoc gateway, the gateway's TLS-PSK server
+#   device   m2mtokend, token "dev" on the TPM (swtpm)
+#            and m2m-assoc device
+# Every server listens on 127.0.0.1 on a free port, every socket and file
+# is under $M2M_TMP, and lib.sh's trap stops what m2m_defer registered.
+#
+# Environment in: M2M_BUILD, M2MTOKEN_MODULE, M2M_SRC; optional
+# M2M_MEF, M2M_MTD (paths of m2m-mef and m2mtokend).
+# Output: every step prints what it did through story_say (STORY_QUIET=1:
+# nothing but failures).
+
+S=                      # $M2M_TMP/story
+FQDN=mef.example.com
+GWID=gw.example.com     # the gateway's CSE-ID: enrolment target, TLS name
+KPMID=kpm-dev-0001@$FQDN
+ENROLEE=/in-cse.example.com/CAE-dev-0001
+MEF_PORT= MEF_PID= GW_MTD_PID= DEV_MTD_PID=
+KEID= E2EID=
+
+MEF=${M2M_MEF:-$M2M_BUILD/daemon/mef/m2m-mef}
+MTD=${M2M_MTD:-$M2M_BUILD/daemon/m2mtokend/m2mtokend}
+ASSOC=$M2M_BUILD/demo/m2m-assoc
+FACTORY=$M2M_BUILD/demo/m2m-factory
+KEYCHECK=$M2M_BUILD/demo/m2m-keycheck
+IPC="python3 $M2M_SRC/demo/m2m-ipc.py"
+
+story_say()
+{
+	[ "${STORY_QUIET:-0}" = 1 ] || printf '%s\n' "$*"
+}
+
+story_step()
+{
+	[ "${STORY_QUIET:-0}" = 1 ] || printf '\n== %s ==\n' "$*"
+}
+
+# party P CMD...: run CMD with P's token configuration (mef, gw, dev).
+party()
+{
+	local p=$1
+
+	shift
+	M2MTOKEN_CONF=$S/$p/m2mtoken.conf "$@"
+}
+
+story_need()
+{
+	local b
+
+	for b in "$MEF" "$MTD" "$ASSOC" "$FACTORY" "$KEYCHECK"; do
+		[ -x "$b" ] || m2m_fail "not built: $b"
+	done
+}
+
+# wait_line FILE PATTERN PID: PATTERN appears in FILE while PID lives.
+wait_line()
+{
+	local i
+
+	for ((i = 0; i < 200; i++)); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# The three token configurations, PINs, the MEF's and daemons' files.
+story_setup()
+{
+	local p
+
+	story_need
+	S=$M2M_TMP/story
+	mkdir -p "$S/mef" "$S/gw" "$S/dev"
+	chmod 700 "$S" "$S/mef" "$S/gw" "$S/dev"
+	for p in mef gw; do
+		softhsm2-util --init-token --free --label "$p-backing" \
+		    --pin "$M2MTOKEN_HSM_PIN" --so-pin "$M2M_SO_PIN" \
+		    >/dev/null || m2m_fail "softhsm2-util: $p-backing"
+		{
+			printf '[store]\npath = %s\n\n' "$S/$p/store.db"
+			printf '[backend]\ntype = hsm\n\n'
+			printf '[hsm]\nmodule = %s\n' "$M2M_SOFTHSM_MODULE"
+			printf 'token_label = %s-backing\n' "$p"
+			printf 'pin = env:M2MTOKEN_HSM_PIN\n'
+		} >"$S/$p/m2mtoken.conf"
+	done
+	# only the MEF's token may hand a derived Kpsa out (fetchCredentials)
+	printf '\n[token]\ndeliver_derived = yes\n' >>"$S/mef/m2mtoken.conf"
+	{
+		printf '[store]\npath = %s\n\n' "$S/dev/store.db"
+		printf '[backend]\ntype = tpm\n\n'
+		printf '[hsm]\nmodule = %s\n' "$M2M_SOFTHSM_MODULE"
+		printf 'token_label = m2m-backing\n'
+		printf 'pin = env:M2MTOKEN_HSM_PIN\n\n'
+		printf '[tpm]\ntcti = %s\n' "$M2M_TCTI"
+	} >"$S/dev/m2mtoken.conf"
+	for p in mef gw dev; do
+		printf '%s-user-pin-%s\n' "$p" "$(openssl rand -hex 4)" \
+		    >"$S/$p/pin"
+		chmod 600 "$S/$p/pin"
+	done
+	# the two pre-provisioned secrets, as the factory would hold them
+	openssl rand -hex 32 >"$S/kpm.hex"
+	openssl rand -hex 32 >"$S/gwpsk.hex"
+	chmod 600 "$S/kpm.hex" "$S/gwpsk.hex"
+	MEF_PORT=$(m2m_free_port_pair)
+	cat >"$S/mef/mef.conf" <<-CONF
+	[mef]
+	fqdn = $FQDN
+	[listen]
+	address = 127.0.0.1
+	port = $MEF_PORT
+	timeout = 10
+	[token]
+	module = $M2MTOKEN_MODULE
+	config = $S/mef/m2mtoken.conf
+	label = mef
+	pin_file = $S/mef/pin
+	[registry]
+	path = $S/mef/registry.db
+	CONF
+	mtd_conf dev "[enrolee]" "kpm_id = $KPMID"
+	mtd_conf gw "[target]" "id = $GWID"
+}
+
+# mtd_conf P LINES...: m2mtokend's configuration for party P.
+mtd_conf()
+{
+	local p=$1
+
+	shift
+	{
+		printf '[daemon]\nsocket = %s\n\n' "$S/$p/mtd.sock"
+		printf '[token]\nmodule = %s\nconfig = %s\nlabel = %s\n' \
+		    "$M2MTOKEN_MODULE" "$S/$p/m2mtoken.conf" "$p"
+		printf 'pin_file = %s\n\n' "$S/$p/pin"
+		printf '[mef]\nhost = 127.0.0.1\nport = %s\nfqdn = %s\n\n' \
+		    "$MEF_PORT" "$FQDN"
+		printf '%s\n' "$@"
+		printf '\n[caller story]\nuid = %s\nmethods = *\nkeys = *\n' \
+		    "$(id -u)"
+	} >"$S/$p/m2mtokend.conf"
+}
+
+# The factory: tokens made, the Kpm in the device and in the MEF, the
+# gateway's PSK in the gateway and in the MEF; the enrolee registered.
+story_provision()
+{
+	party mef "$FACTORY" --token mef --pin-file "$S/mef/pin" >/dev/null ||
+	    m2m_fail "MEF token"
+	party dev "$FACTORY" --token dev --pin-file "$S/dev/pin" \
+	    --import kpm --label "$KPMID" --value-file "$S/kpm.hex" \
+	    >"$S/factory.dev" || m2m_fail "device factory step"
+	party gw "$FACTORY" --token gw --pin-file "$S/gw/pin" \
+	    --import kpm --label "$GWID" --value-file "$S/gwpsk.hex" \
+	    >"$S/factory.gw" || m2m_fail "gateway factory step"
+	story_say "device  token 'dev' (TPM): $(tail -n 1 "$S/factory.dev")"
+	story_say "gateway token 'gw' (HSM): $(tail -n 1 "$S/factory.gw")"
+	mef_admin enrolee add --kpm-id "$KPMID" --enrolee-id "$ENROLEE" \
+	    --target "$GWID" --lifetime 86400 --kpm-file "$S/kpm.hex" \
+	    >/dev/null || m2m_fail "m2m-mef enrolee add"
+	mef_admin target add --id "$GWID" --psk-file "$S/gwpsk.hex" \
+	    >/dev/null || m2m_fail "m2m-mef target add"
+	story_say "MEF     enrolee $KPMID -> EnroleeID $ENROLEE, allowed target $GWID"
+	story_say "MEF     target  $GWID (TLS-PSK identity, PSK in the MEF's token)"
+	story_say "        (the factory's copies of the Kpm and the target PSK stay in the temp"
+	story_say "        dir only so that the last step can search every IPC reply for them)"
+}
+
+mef_admin()
+{
+	M2MTOKEN_CONF=$S/mef/m2mtoken.conf "$MEF" -c "$S/mef/mef.conf" "$@"
+}
+
+story_start_mef()
+{
+	: >"$S/mef/out"
+	M2MTOKEN_CONF=$S/mef/m2mtoken.conf "$MEF" -c "$S/mef/mef.conf" \
+	    >>"$S/mef/out" 2>>"$S/mef/log" </dev/null &
+	MEF_PID=$!
+	m2m_defer story_kill MEF_PID
+	wait_line "$S/mef/out" "listening" "$MEF_PID" || {
+		tail -n 20 "$S/mef/log" >&2
+		m2m_fail "m2m-mef did not start"; }
+}
+
+# story_start_mtd dev|gw
+story_start_mtd()
+{
+	local p=$1 pid i
+
+	rm -f "$S/$p/mtd.sock"
+	M2MTOKEN_CONF=$S/$p/m2mtoken.conf "$MTD" -c "$S/$p/m2mtokend.conf" \
+	    >>"$S/$p/mtd.log" 2>&1 </dev/null &
+	pid=$!
+	if [ "$p" = dev ]; then DEV_MTD_PID=$pid; else GW_MTD_PID=$pid; fi
+	m2m_defer story_kill "$([ "$p" = dev ] && echo DEV_MTD_PID || echo GW_MTD_PID)"
+	for ((i = 0; i < 200; i++)); do
+		if [ -S "$S/$p/mtd.sock" ] &&
+		    $IPC "$S/$p/mtd.sock" Status >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	tail -n 20 "$S/$p/mtd.log" >&2
+	m2m_fail "m2mtokend ($p) did not start"
+}
+
+# story_kill VAR: stop the process whose pid VAR holds (TERM, then KILL).
+story_kill()
+{
+	local pid=${!1}
+
+	[ -n "$pid" ] || return 0
+	m2m_stop "$pid"
+	printf -v "$1" '%s' ""
+}
+
+# story_kill9 VAR: kill -9 the process whose pid VAR holds.
+story_kill9()
+{
+	local pid=${!1}
+
+	[ -n "$pid" ] || return 0
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	printf -v "$1" '%s' ""
+}
+
+story_start_all()
+{
+	story_start_mef
+	story_say "MEF     m2m-mef listening on 127.0.0.1:$MEF_PORT (TLS 1.2 PSK only, SNI $FQDN)"
+	story_start_mtd dev
+	story_say "device  m2mtokend on $S/dev/mtd.sock (token on the TPM)"
+	story_start_mtd gw
+	story_say "gateway m2mtokend on $S/gw/mtd.sock (token on SoftHSM2)"
+}
+
+# ipc P METHOD [JSON]: one call to P's daemon; its reply on stdout.
+ipc()
+{
+	local params=${3:-'{}'}
+
+	M2M_IPC_LOG=$S/ipc.log $IPC "$S/$1/mtd.sock" "$2" "$params"
+}
+
+# json_get JSON KEY: one member of a reply.
+json_get()
+{
+	python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"
+}
+
+story_bootstrap()
+{
+	local out
+
+	out=$(ipc dev Bootstrap "{\"targets\": [\"$GWID\"]}") ||
+	    m2m_fail "device Bootstrap: $out"
+	KEID=$(json_get "$out" keId)
+	[ -n "$KEID" ] || m2m_fail "Bootstrap reply without keId: $out"
+	story_say "device  Bootstrap: TLS-PSK to the MEF with KpmId, Ke exported in the token"
+	story_say "        reply: $out"
+}
+
+story_derive()
+{
+	local out
+
+	out=$(ipc dev DeriveKpsa "{\"key\": \"$KEID\", \"target\": \"$GWID\"}") ||
+	    m2m_fail "device DeriveKpsa: $out"
+	story_say "device  DeriveKpsa for $GWID: $out"
+	out=$(ipc dev ProvisionE2E "{\"key\": \"$KEID\", \"role\": \"kpsa\"}") ||
+	    m2m_fail "device ProvisionE2E: $out"
+	E2EID=$(json_get "$out" e2eKeyId)
+	[ -n "$E2EID" ] || m2m_fail "ProvisionE2E without e2eKeyId: $out"
+	story_say "device  ProvisionE2E from Kpsa: $out"
+}
+
+# story_assoc: the gateway does not know KeId; the device connects.
+story_assoc()
+{
+	local port gpid rc=0
+
+	port=$(m2m_free_port_pair)
+	: >"$S/assoc.gw"
+	party gw "$ASSOC" gateway --port "$port" --sni "$GWID" --token gw \
+	    --pin-file "$S/gw/pin" --daemon "$S/gw/mtd.sock" \
+	    --mef-fqdn "$FQDN" >"$S/assoc.gw" 2>&1 &
+	gpid=$!
+	m2m_defer m2m_stop "$gpid"
+	wait_line "$S/assoc.gw" listening "$gpid" || {
+		cat "$S/assoc.gw" >&2; m2m_fail "m2m-assoc gateway"; }
+	party dev "$ASSOC" device --port "$port" --sni "$GWID" --token dev \
+	    --pin-file "$S/dev/pin" --identity "$KEID" >"$S/assoc.dev" 2>&1 ||
+	    rc=1
+	wait "$gpid" || rc=1
+	if [ "${STORY_QUIET:-0}" != 1 ] || [ $rc != 0 ]; then
+		cat "$S/assoc.dev" "$S/assoc.gw"
+	fi
+	return $rc
+}
+
+story_gw_e2e()
+{
+	local out id
+
+	out=$(ipc gw ProvisionE2E "{\"key\": \"$KEID\", \"role\": \"kpsa\"}") ||
+	    m2m_fail "gateway ProvisionE2E: $out"
+	id=$(json_get "$out" e2eKeyId)
+	story_say "gateway ProvisionE2E from the fetched Kpsa: $out"
+	[ "$id" = "$E2EID" ] ||
+	    m2m_fail "E2EKeyIds differ: device $E2EID, gateway $id"
+	story_say "        same E2EKeyId on both sides: $id"
+}
+
+b64() { printf '%s' "$1" | base64 -w0; }
+
+# story_e2e FROM TO: a MIC and a sealed message from FROM, checked and
+# opened by TO; then a changed message and a changed ciphertext refused.
+story_e2e()
+{
+	local from=$1 to=$2 msg data out mic iv ct bad
+
+	msg="{\"m2m:cin\":{\"con\":\"hello from $from\"}}"
+	data=$(b64 "$msg")
+	out=$(ipc "$from" Mic "{\"key\": \"$E2EID\", \"data\": \"$data\"}") ||
+	    m2m_fail "$from Mic: $out"
+	mic=$(json_get "$out" mic)
+	story_say "$from Mic($msg): $out"
+	out=$(ipc "$to" VerifyMic "{\"key\": \"$E2EID\", \"data\": \"$data\", \"mic\": \"$mic\"}") ||
+	    m2m_fail "$to VerifyMic: $out"
+	story_say "$to VerifyMic: $out"
+	bad=$(b64 "${msg/hello/HELLO}")
+	if out=$(ipc "$to" VerifyMic "{\"key\": \"$E2EID\", \"data\": \"$bad\", \"mic\": \"$mic\"}"); then
+		m2m_fail "$to: a MIC verified on a changed message"
+	fi
+	story_say "$to VerifyMic on a changed message: $out"
+	out=$(ipc "$from" Seal "{\"key\": \"$E2EID\", \"plaintext\": \"$data\"}") ||
+	    m2m_fail "$from Seal: $out"
+	iv=$(json_get "$out" iv)
+	ct=$(json_get "$out" ciphertext)
+	story_say "$from Seal: $out"
+	out=$(ipc "$to" Open "{\"key\": \"$E2EID\", \"iv\": \"$iv\", \"ciphertext\": \"$ct\"}") ||
+	    m2m_fail "$to Open: $out"
+	[ "$(json_get "$out" plaintext | base64 -d)" = "$msg" ] ||
+	    m2m_fail "$to Open gave another plaintext: $out"
+	story_say "$to Open: $out  = $msg"
+	bad=$(printf '%s' "$ct" | base64 -d | python3 -c 'import sys,base64; b=bytearray(sys.stdin.buffer.read()); b[0]^=1; print(base64.b64encode(b).decode())')
+	if out=$(ipc "$to" Open "{\"key\": \"$E2EID\", \"iv\": \"$iv\", \"ciphertext\": \"$bad\"}"); then
+		m2m_fail "$to: a changed ciphertext opened"
+	fi
+	story_say "$to Open of a changed ciphertext: $out"
+}
+
+# story_nokeys: no key value comes out of any token, nor of any IPC reply.
+story_nokeys()
+{
+	local p out kpm gwpsk
+
+	for p in mef gw dev; do
+		out=$(party "$p" "$KEYCHECK" --token "$p" --pin-file "$S/$p/pin") ||
+		    { printf '%s\n' "$out"; m2m_fail "$p: a key value can be read"; }
+		if [ "${STORY_QUIET:-0}" != 1 ]; then
+			printf 'token %s (%s):\n' "$p" "$([ $p = dev ] && echo TPM || echo SoftHSM2)"
+			sed 's/^key\t/  /' <<<"$out"
+		fi
+		grep -q '^keys [1-9]' <<<"$out" || m2m_fail "$p: no keys found"
+	done
+	# every IPC reply of the run: only these members, no secret's bytes
+	python3 - "$S/ipc.log" "$S/kpm.hex" "$S/gwpsk.hex" <<'PY' || m2m_fail "an IPC reply carries something it must not"
+import base64, json, sys
+allowed = {"keId", "enroleeId", "lifetime", "targets", "e2e", "hash",
+           "salt", "key", "role", "peer", "expires", "source", "e2eKeyId",
+           "mic", "valid", "iv", "ciphertext", "plaintext", "reason",
+           "detail", "status", "rsc", "token", "label", "manufacturer",
+           "model", "state", "version", "enroleeKpmId", "targetId", "mef",
+           "uptime", "connections", "calls", "keys"}
+secrets = []
+for path in sys.argv[2:]:
+    h = open(path).read().strip()
+    raw = bytes.fromhex(h)
+    secrets += [h.lower(), h.upper(), base64.b64encode(raw).decode(), raw]
+n = 0
+def walk(v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k not in allowed:
+                sys.exit("reply member %r is not in the protocol" % k)
+            walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            walk(x)
+for line in open(sys.argv[1], "rb"):
+    n += 1
+    for s in secrets:
+        if (s if isinstance(s, bytes) else s.encode()) in line:
+            sys.exit("a provisioned secret appears in an IPC reply")
+    walk(json.loads(line))
+print("%d IPC replies: no key material, no PIN, only protocol members" % n)
+PY
+	for p in mef gw dev; do
+		if grep -q -F -f <(cat "$S/$p/pin") "$S/ipc.log"; then
+			m2m_fail "a PIN appears in an IPC reply"
+		fi
+	done
+}
