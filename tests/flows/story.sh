@@ -23,8 +23,8 @@ FQDN=mef.example.com
 GWID=gw.example.com     # the gateway's CSE-ID: enrolment target, TLS name
 KPMID=kpm-dev-0001@$FQDN
 ENROLEE=/in-cse.example.com/CAE-dev-0001
-MEF_PORT= MEF_PID= GW_MTD_PID= DEV_MTD_PID=
-KEID= E2EID=
+MEF_PORT='' MEF_PID='' GW_MTD_PID='' DEV_MTD_PID=''
+KEID='' E2EID=''
 
 MEF=${M2M_MEF:-$M2M_BUILD/daemon/mef/m2m-mef}
 MTD=${M2M_MTD:-$M2M_BUILD/daemon/m2mtokend/m2mtokend}
@@ -204,6 +204,7 @@ story_start_mtd()
 	M2MTOKEN_CONF=$S/$p/m2mtoken.conf "$MTD" -c "$S/$p/m2mtokend.conf" \
 	    >>"$S/$p/mtd.log" 2>&1 </dev/null &
 	pid=$!
+	# shellcheck disable=SC2034 # read through ${!var} (story_kill)
 	if [ "$p" = dev ]; then DEV_MTD_PID=$pid; else GW_MTD_PID=$pid; fi
 	m2m_defer story_kill "$([ "$p" = dev ] && echo DEV_MTD_PID || echo GW_MTD_PID)"
 	for ((i = 0; i < 200; i++)); do
@@ -368,7 +369,7 @@ story_e2e()
 # story_nokeys: no key value comes out of any token, nor of any IPC reply.
 story_nokeys()
 {
-	local p out kpm gwpsk
+	local p out
 
 	for p in mef gw dev; do
 		out=$(party "$p" "$KEYCHECK" --token "$p" --pin-file "$S/$p/pin") ||
