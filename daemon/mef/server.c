@@ -420,7 +420,7 @@ fetch(struct ctx *x, const char *uri)
 	struct evbuffer *b = NULL;
 	uint8_t key[MEF_KEY_LEN];
 	char b64[((MEF_KEY_LEN + 2) / 3) * 4 + 1], lifetime[MEF_TS_LEN + 1];
-	char suid[4], *body = NULL;
+	char suid[12], *body = NULL;
 	const char *why = NULL, *origin, *jids, *xt[7] = { NULL };
 	size_t cap = 0, blen;
 	int r, n;
