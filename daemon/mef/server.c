@@ -158,7 +158,8 @@ refuse(struct ctx *x, enum refusal rf, const char *why,
 	    json_object_new_boolean(0)) != 0 ||
 	    json_object_object_add(o, "ErrorString",
 	    json_object_new_string(text)) != 0 ||
-	    (s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN))
+	    (s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE))
 	    == NULL || (b = evbuffer_new()) == NULL ||
 	    evbuffer_add(b, s, strlen(s)) != 0) {
 		evhttp_send_error(x->req, 500, NULL);
@@ -265,7 +266,8 @@ bootstrap_body(const struct mef_enrolee *e, const char *ke_id,
 		json_object_object_add(e2e, "Salt",
 		    json_object_new_string(salt));
 	}
-	if ((s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN))
+	if ((s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE))
 	    == NULL || (b = evbuffer_new()) == NULL)
 		goto out;
 	ok = evbuffer_add(b, s, strlen(s)) == 0;
@@ -470,7 +472,8 @@ fetch(struct ctx *x, const char *uri)
 	if (mef_timestamp(ke.expires, lifetime) != 0 ||
 	    (jid = json_object_new_string(ke.enrolee_id)) == NULL ||
 	    (jids = json_object_to_json_string_ext(jid,
-	    JSON_C_TO_STRING_PLAIN)) == NULL) {
+	    JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL) {
 		refuse(x, RF_INTERNAL, NULL, xt);
 		goto out;
 	}
@@ -639,7 +642,8 @@ on_connection(struct event_base *base, void *arg)
 	 */
 	if ((ssl = SSL_new(srv->ctx)) == NULL)
 		return NULL;
-	SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION);
+	/* every handshake runs on the token's key: no resumption */
+	SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
 	SSL_set_info_callback(ssl, info_cb);
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
@@ -696,6 +700,9 @@ mef_open_token(const struct mef_conf *c, struct mef_tok **ret_tok,
 			r = MEF_ERR_TOKEN;
 			goto out;
 		}
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET |
+		    SSL_OP_NO_RENEGOTIATION);
 		*ret_ctx = ctx;
 		ctx = NULL;	/* transferred */
 	}

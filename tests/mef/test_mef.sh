@@ -11,6 +11,17 @@
 
 m2m_setup "${1:?usage: test_mef.sh hsm}"
 
+# On failure, the MEF's last log lines too.
+m2m_fail()
+{
+	if [ -s "$M2M_TMP/mef.log" ]; then
+		echo "--- m2m-mef log (last lines) ---" >&2
+		tail -n 15 "$M2M_TMP/mef.log" >&2
+	fi
+	printf '[%s] FAIL: %s\n' "${0##*/}" "$*" >&2
+	exit 1
+}
+
 MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
 TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
 FQDN=mef.example.com
@@ -222,3 +233,229 @@ ok "fetchCredentials/<KeId in upper case>/12: Kuc = HMAC-SHA-256(Ke, label||SUID
 ! grep -q -i -e "$KE1" -e "$KPM1" -e "$PSK_GW1" -e "$want" "$T/mef.log" ||
     m2m_fail "a key appears in the MEF's log"
 ok "no key in the log"
+
+# --- refusals: each with its exact reply, nothing stored ----------------------
+n0=$(kes)
+# wrong Kpm: the handshake fails, no HTTP at all
+out=$(req kpm-dev1 "$PSK_GW2" "$T/boot1")
+[ -z "$(status_of "$out")" ] || m2m_fail "a wrong Kpm got an HTTP reply: $out"
+m2m_expect_contains "$out" "alert bad record mac"
+grep -q 'event=handshake who="kpm-dev1" .* outcome=refused reason="bad record mac"' \
+    "$T/mef.log" || m2m_fail "no log line for the wrong Kpm"
+ok "wrong Kpm: handshake refused (bad record mac), logged"
+# unknown KpmId: no PSK in the token, the handshake fails
+out=$(req kpm-nobody "$KPM1" "$T/boot1")
+[ -z "$(status_of "$out")" ] || m2m_fail "an unknown KpmId got a reply: $out"
+grep -q 'event=handshake who="kpm-nobody" .* outcome=refused' "$T/mef.log" ||
+    m2m_fail "no log line for the unknown KpmId"
+ok "unknown KpmId: handshake refused, logged"
+# wrong SNI
+out=$(SNI=other.example.com req kpm-dev1 "$KPM1" "$T/boot1")
+[ -z "$(status_of "$out")" ] || m2m_fail "a wrong SNI got a reply: $out"
+m2m_expect_contains "$out" "unrecognized name"
+ok "SNI other than the MEF-FQDN: handshake refused"
+
+# a target's identity may not bootstrap
+out=$(req "$GW1" "$PSK_GW1" "$T/boot1")
+expect "$out" 403 4103 "the TLS identity is not an enrolee"
+ok "bootstrap by a target: 403 4103"
+# target not allowed
+post_file "$T/b" "{\"Targets\": [\"$GW1\", \"$GW2\"]}"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+expect "$out" 403 4103 "target not allowed"
+grep -q 'event=bootstrap who="kpm-dev1" .* outcome=refused reason="target not allowed" target="gw2.example.com"' \
+    "$T/mef.log" || m2m_fail "no log line for the target not allowed"
+ok "bootstrap naming a target not allowed: 403 4103, logged"
+# origin differs from the TLS identity
+post_file "$T/b" "{\"Targets\": [\"$GW1\"]}" "X-M2M-Origin: kpm-dev2"$'\r\n'
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+expect "$out" 403 4103 "X-M2M-Origin differs from the TLS identity"
+ok "bootstrap with an X-M2M-Origin not the TLS identity: 403 4103"
+
+# malformed bodies
+bad_body()	# BODY ERRORSTRING
+{
+	post_file "$T/b" "$1"
+	out=$(req kpm-dev1 "$KPM1" "$T/b")
+	expect "$out" 400 4000 "$2"
+}
+bad_body '' "the body is empty"
+bad_body '{"Targets": ["gw1.example.com"' "the body is truncated"
+bad_body '{"Targets": "gw1.example.com"}' "Targets is not an array"
+bad_body '{"Targets": []}' "Targets must hold 1 to 16 targets"
+bad_body '{"Targets": [1]}' "a target is not a string"
+bad_body '{"Targets": [""]}' "a target is not a valid ID"
+bad_body '{"Targets": ["a\u0001b"]}' "a target is not a valid ID"
+bad_body '{"Targets": ["gw1.example.com","gw1.example.com"]}' \
+    "a target is named twice"
+bad_body '{"Targets": ["gw1.example.com"], "X": 1}' \
+    "a member other than Targets"
+bad_body '{"targets": ["gw1.example.com"]}' "member Targets is missing"
+bad_body '["gw1.example.com"]' "the body is not one JSON object"
+bad_body '{"Targets": ["gw1.example.com"]} {}' "data after the JSON object"
+bad_body '{"Targets": [[[["x"]]]]}' "the body is nested too deeply"
+bad_body "{\"Targets\": [$(printf '"t%d",' $(seq 1 17))\"t\"]}" \
+    "Targets must hold 1 to 16 targets"
+bad_body $'{"Targets": ["\xff\xfe"]}' "the body is not one JSON object"
+printf 'POST /bootstrap HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}' >"$T/b"
+expect "$(req kpm-dev1 "$KPM1" "$T/b")" 400 4000 \
+    "Content-Type is not application/json"
+ok "malformed bootstrap bodies: 400 4000 with the reason"
+# oversized body: evhttp refuses it before reading it
+big=$(head -c 17000 /dev/zero | tr '\0' ' ')
+post_file "$T/b" "{\"Targets\": [\"$GW1\"]}$big"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+[ "$(status_of "$out")" = 413 ] || m2m_fail "oversized body: $out"
+ok "body over 16 KiB: 413"
+# oversized headers
+{ printf 'POST /bootstrap HTTP/1.1\r\nHost: x\r\nX-Pad: '
+  head -c 9000 /dev/zero | tr '\0' a
+  printf '\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'; } >"$T/b"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+s=$(status_of "$out")
+[ -z "$s" ] || [ "$s" = 431 ] || [ "$s" = 400 ] || [ "$s" = 413 ] ||
+    m2m_fail "oversized headers: $out"
+[ "$s" != 200 ] || m2m_fail "oversized headers were served"
+ok "headers over 8 KiB: refused (${s:-connection closed})"
+# truncated body: the connection is closed after the timeout, no reply
+printf 'POST /bootstrap HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"Targets": [' >"$T/b"
+start=$SECONDS
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+[ -z "$(status_of "$out")" ] || m2m_fail "a truncated body got a reply: $out"
+[ $((SECONDS - start)) -lt 15 ] || m2m_fail "the idle connection stayed open"
+ok "truncated body: no reply, closed after the timeout"
+# garbage request line
+printf 'GARBAGE\r\n\r\n' >"$T/b"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+[ "$(status_of "$out")" != 200 ] || m2m_fail "garbage served: $out"
+ok "garbage request line: refused"
+# a second bootstrap on one TLS session
+post_file "$T/b1" "{\"Targets\": [\"$GW1\"]}"
+sed 's/^Connection: close\r$/Connection: keep-alive\r/' "$T/b1" >"$T/b"
+cat "$T/b1" >>"$T/b"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+[ "$(grep -a -o 'HTTP/1.1 [0-9]* ' <<<"$out" | wc -l)" -eq 2 ] ||
+    m2m_fail "two pipelined requests, not two replies: $out"
+m2m_expect_contains "$out" '{"Status":false,"ErrorString":"a second bootstrap on one TLS session"}'
+[ "$(kes)" -eq $((n0 + 1)) ] || m2m_fail "the second bootstrap stored"
+n0=$(kes)
+ok "a second bootstrap on one TLS session: 400 4000 (the first stored)"
+[ "$(kes)" -eq "$n0" ] || m2m_fail "a refused bootstrap stored a KeId"
+ok "no refused bootstrap stored anything ($(kes) KeIds)"
+
+# methods and paths
+get_file "$T/b" /bootstrap kpm-dev1
+expect "$(req kpm-dev1 "$KPM1" "$T/b")" 405 4005 \
+    "method not allowed on this path"
+get_file "$T/b" /nowhere "$GW1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 404 4004 "unknown path"
+printf 'DELETE /fetchCredentials/%s HTTP/1.1\r\nHost: x\r\nX-M2M-Origin: %s\r\nConnection: close\r\n\r\n' \
+    "$KEID1" "$GW1" >"$T/b"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 405 4005 \
+    "method not allowed on this path"
+ok "other methods: 405 4005; other paths: 404 4004"
+
+bad_path()	# PATH ERRORSTRING
+{
+	get_file "$T/b" "$1" "$GW1"
+	expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 400 4000 "$2"
+}
+bad_path /fetchCredentials "the path names no KeId"
+bad_path /fetchCredentials/ "the path names no KeId"
+bad_path /fetchCredentials/nohex@$FQDN "the KeId is malformed"
+bad_path "/fetchCredentials/${KEID1%@*}" "the KeId is malformed"
+bad_path "/fetchCredentials/${KEID1%@*}@bad_fqdn" "the KeId is malformed"
+bad_path "/fetchCredentials/$KEID1/9" "the SUID is not a number 10 to 99"
+bad_path "/fetchCredentials/$KEID1/100" "the SUID is not a number 10 to 99"
+bad_path "/fetchCredentials/$KEID1/05" "the SUID is not a number 10 to 99"
+bad_path "/fetchCredentials/$KEID1/12/x" "the SUID is not a number 10 to 99"
+bad_path "/fetchCredentials/$KEID1?x=1" \
+    "the path holds a query, fragment or escape"
+bad_path "/fetchCredentials/%36${KEID1:1}" \
+    "the path holds a query, fragment or escape"
+ok "malformed fetchCredentials paths: 400 4000 with the reason"
+
+# fetch refusals
+get_file "$T/b" "/fetchCredentials/$KEID1" kpm-dev1
+expect "$(req kpm-dev1 "$KPM1" "$T/b")" 403 4103 \
+    "the TLS identity is not an enrolment target"
+get_file "$T/b" "/fetchCredentials/$KEID1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 400 4000 "X-M2M-Origin is missing"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW2"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 403 4103 \
+    "X-M2M-Origin differs from the TLS identity"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW2"
+expect "$(req "$GW2" "$PSK_GW2" "$T/b")" 403 4103 "target not allowed"
+get_file "$T/b" "/fetchCredentials/00000000000000000000000000000000@$FQDN" "$GW1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 404 4004 "unknown KeId"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW1" "X-M2M-RI: bad ri"$'\r\n'
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 400 4000 "X-M2M-RI is malformed"
+ok "fetch: not a target, no origin, origin not the identity, target not allowed, unknown KeId, bad X-M2M-RI"
+
+# expired lifetime: kpm-dev2 has a 2-second lifetime
+post_file "$T/b" "{\"Targets\": [\"$GW1\"]}"
+out=$(req kpm-dev2 "$KPM2" "$T/b")
+[ "$(status_of "$out")" = 200 ] || m2m_fail "bootstrap of kpm-dev2: $out"
+body=$(body_of "$out")
+[ "$(jq -c .E2E <<<"$body")" = '{"Hash":"SHA-512","Salt":"AQIDBAUGBwg="}' ] ||
+    m2m_fail "E2E of kpm-dev2: $body"
+KEID2=$(jq -r .KeId <<<"$body")
+sleep 3
+get_file "$T/b" "/fetchCredentials/$KEID2" "$GW1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 403 4103 \
+    "the credential lifetime has passed"
+ok "fetch after the lifetime: 403 4103"
+! grep -q -i -e "$KE1" -e "$KPM1" -e "$KPM2" -e "$PSK_GW1" "$T/mef.log" ||
+    m2m_fail "a key appears in the MEF's log"
+
+# --- stop, kill -9 during bootstraps, restart --------------------------------
+stop_mef
+grep -q "signal 15: stopping" "$T/mef.log" || m2m_fail "no clean stop"
+start_mef
+post_file "$T/b" "{\"Targets\": [\"$GW1\"]}"
+for round in 1 2 3; do
+	for ((i = 0; i < 8; i++)); do
+		req kpm-dev1 "$KPM1" "$T/b" >"$T/k.$i" &
+	done
+	sleep "0.$((round * 2))"
+	kill -KILL "$MEF_PID"
+	wait "$MEF_PID" 2>/dev/null || true
+	MEF_PID=
+	wait
+	[ "$(sqlite3 "$T/registry.db" 'PRAGMA integrity_check')" = ok ] ||
+	    m2m_fail "registry damaged after kill -9"
+	start_mef
+	# every KeId row is whole and its Ke is in the token: fetch each
+	for k in $(sqlite3 "$T/registry.db" \
+	    "SELECT ke_id FROM kes WHERE kpm_id = 'kpm-dev1'"); do
+		get_file "$T/f" "/fetchCredentials/$k" "$GW1"
+		out=$(req "$GW1" "$PSK_GW1" "$T/f")
+		[ "$(status_of "$out")" = 200 ] ||
+		    m2m_fail "after kill -9: KeId $k: $out"
+	done
+	# the flow runs again to completion
+	out=$(req kpm-dev1 "$KPM1" "$T/b")
+	[ "$(status_of "$out")" = 200 ] || m2m_fail "bootstrap after restart"
+	ok "kill -9 during bootstraps (round $round): registry whole, $(kes) KeIds all fetchable, flow runs again"
+done
+
+# --- administration while serving: remove takes keys and rows ---------------
+mef enrolee remove --kpm-id kpm-dev2 >/dev/null || m2m_fail "enrolee remove"
+[ "$(sqlite3 "$T/registry.db" "SELECT count(*) FROM kes WHERE kpm_id = 'kpm-dev2'")" -eq 0 ] ||
+    m2m_fail "KeIds of a removed enrolee stay"
+out=$(req kpm-dev2 "$KPM2" "$T/b")
+[ -z "$(status_of "$out")" ] || m2m_fail "a removed enrolee's Kpm still works"
+out=$(mef enrolee remove --kpm-id kpm-dev2 2>&1) && m2m_fail "second remove"
+m2m_expect_contains "$out" "no enrolee kpm-dev2"
+mef target remove --id "$GW2" >/dev/null || m2m_fail "target remove"
+[ "$(mef target list)" = "$GW1" ] || m2m_fail "target list after remove"
+ok "enrolee remove / target remove: rows and keys gone, handshake refused"
+
+stop_mef
+# an unknown schema version is refused, nothing changed
+sqlite3 "$T/registry.db" 'UPDATE schema_version SET version = 99'
+out=$(mef enrolee list 2>&1) && m2m_fail "schema 99 accepted"
+m2m_expect_contains "$out" "schema version 99 is not 1"
+ok "a registry of an unknown schema version is refused"
+
+echo "$PASS passed, 0 failed"
