@@ -225,6 +225,7 @@ mef_reg_open(const char *path, struct mef_registry **ret)
 		r = MEF_ERR_REGISTRY;
 		goto out;
 	}
+	sqlite3_extended_result_codes(reg->db, 1);
 	sqlite3_busy_timeout(reg->db, BUSY_MS);
 	if ((r = exec(reg, "PRAGMA journal_mode=WAL")) != 0 ||
 	    (r = exec(reg, "PRAGMA synchronous=FULL")) != 0 ||
