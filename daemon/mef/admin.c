@@ -1,0 +1,503 @@
+/*
+ * m2m-mef: enrolee and target administration (admin.h).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "admin.h"
+#include "log.h"
+#include "p11.h"
+#include "parse.h"
+#include "registry.h"
+#include "server.h"
+
+#define KEY_MIN		16
+#define KEY_MAX		64
+#define KEY_FILE_MAX	1024
+
+/*
+ * Read a key from path ("-": standard input): hex (an even number of hex
+ * digits, white space at the end allowed) or else the raw bytes.  out
+ * (KEY_MAX bytes) is secret: the caller wipes it.  Length or < 0.
+ */
+static int
+read_key(const char *path, uint8_t out[KEY_MAX])
+{
+	char buf[KEY_FILE_MAX + 1];
+	size_t len = 0, i, hexlen;
+	ssize_t n;
+	int fd = -1, r = -1, allhex = 1;
+
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "m2m-mef: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	while (len < sizeof(buf)) {
+		n = read(fd, buf + len, sizeof(buf) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "m2m-mef: %s: %s\n", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > KEY_FILE_MAX) {
+		fprintf(stderr, "m2m-mef: %s: longer than a key file can be "
+		    "(%d bytes)\n", path, KEY_FILE_MAX);
+		goto out;
+	}
+	hexlen = len;
+	while (hexlen > 0 && isspace((unsigned char)buf[hexlen - 1]))
+		hexlen--;
+	for (i = 0; i < hexlen; i++)
+		if (!isxdigit((unsigned char)buf[i]))
+			allhex = 0;
+	if (allhex && hexlen >= 2 * KEY_MIN)
+		r = mef_hex_decode(buf, hexlen, out, KEY_MAX);
+	else if (len <= KEY_MAX) {
+		memcpy(out, buf, len);
+		r = (int)len;
+	}
+	if (r < KEY_MIN) {
+		fprintf(stderr, "m2m-mef: %s: a key is %d to %d bytes, raw or "
+		    "as hex\n", path, KEY_MIN, KEY_MAX);
+		r = -1;
+	}
+ out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (fd > STDIN_FILENO)
+		close(fd);
+	return r;
+}
+
+static int
+usage_enrolee(void)
+{
+	fprintf(stderr,
+	    "usage: m2m-mef [-c CONF] enrolee add --kpm-id ID --enrolee-id ID\n"
+	    "           --target T [--target T2 ...] --lifetime SECONDS\n"
+	    "           [--e2e-hash sha256|sha512] [--e2e-salt-hex HEX]\n"
+	    "           --kpm-file PATH|-\n"
+	    "       m2m-mef [-c CONF] enrolee remove --kpm-id ID\n"
+	    "       m2m-mef [-c CONF] enrolee list\n");
+	return 2;
+}
+
+static int
+usage_target(void)
+{
+	fprintf(stderr,
+	    "usage: m2m-mef [-c CONF] target add --id TARGET --psk-file PATH|-\n"
+	    "       m2m-mef [-c CONF] target remove --id TARGET\n"
+	    "       m2m-mef [-c CONF] target list\n");
+	return 2;
+}
+
+static int
+id_arg(const char *what, const char *v, char *out)
+{
+	size_t n = strlen(v);
+
+	if (!mef_id_valid(v, n)) {
+		fprintf(stderr, "m2m-mef: %s must be 1 to %d bytes of UTF-8 "
+		    "without control characters\n", what, MEF_ID_MAX);
+		return 0;
+	}
+	memcpy(out, v, n + 1);
+	return 1;
+}
+
+/* Import a key: a stale one of the same label and role goes first. */
+static int
+import_key(struct mef_tok *tok, const char *label, const char *keyfile)
+{
+	uint8_t key[KEY_MAX];
+	int n, r;
+
+	if ((n = read_key(keyfile, key)) < 0)
+		return MEF_ERR_IO;
+	if ((r = mef_tok_destroy(tok, label, CK_M2M_ROLE_KPM)) > 0)
+		fprintf(stderr, "m2m-mef: replaced a key labelled %s that no "
+		    "registry row named (an add cut short)\n", label);
+	r = r < 0 ? r : mef_tok_import(tok, label, CK_M2M_ROLE_KPM, key,
+	    (size_t)n, NULL, NULL);
+	OPENSSL_cleanse(key, sizeof(key));
+	return r;
+}
+
+static int
+enrolee_add(const struct mef_conf *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kpm-id", required_argument, NULL, 'k' },
+		{ "enrolee-id", required_argument, NULL, 'e' },
+		{ "target", required_argument, NULL, 't' },
+		{ "lifetime", required_argument, NULL, 'l' },
+		{ "e2e-hash", required_argument, NULL, 'h' },
+		{ "e2e-salt-hex", required_argument, NULL, 's' },
+		{ "kpm-file", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct mef_enrolee e;
+	struct mef_registry *reg = NULL;
+	struct mef_tok *tok = NULL;
+	const char *keyfile = NULL;
+	char *end;
+	size_t j;
+	int o, r, n, rc = 1, imported = 0;
+
+	memset(&e, 0, sizeof(e));
+	e.e2e_hash = MEF_HASH_SHA256;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'k':
+			if (!id_arg("--kpm-id", optarg, e.kpm_id))
+				return 2;
+			break;
+		case 'e':
+			if (!id_arg("--enrolee-id", optarg, e.enrolee_id))
+				return 2;
+			break;
+		case 't':
+			if (e.targets.n == MEF_TARGETS_MAX) {
+				fprintf(stderr, "m2m-mef: at most %d "
+				    "--target\n", MEF_TARGETS_MAX);
+				return 2;
+			}
+			if (!id_arg("--target", optarg,
+			    e.targets.id[e.targets.n]))
+				return 2;
+			for (j = 0; j < e.targets.n; j++)
+				if (strcmp(e.targets.id[j], optarg) == 0)
+					break;
+			if (j == e.targets.n)
+				e.targets.n++;
+			break;
+		case 'l':
+			errno = 0;
+			e.lifetime = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || e.lifetime < 1 ||
+			    e.lifetime > MEF_LIFETIME_MAX) {
+				fprintf(stderr, "m2m-mef: --lifetime is a "
+				    "number of seconds, 1 to %ld\n",
+				    MEF_LIFETIME_MAX);
+				return 2;
+			}
+			break;
+		case 'h':
+			if (strcmp(optarg, "sha256") == 0)
+				e.e2e_hash = MEF_HASH_SHA256;
+			else if (strcmp(optarg, "sha512") == 0)
+				e.e2e_hash = MEF_HASH_SHA512;
+			else {
+				fprintf(stderr, "m2m-mef: --e2e-hash is "
+				    "sha256 or sha512\n");
+				return 2;
+			}
+			break;
+		case 's':
+			if ((n = mef_hex_decode(optarg, strlen(optarg),
+			    e.salt, MEF_SALT_MAX)) < 0) {
+				fprintf(stderr, "m2m-mef: --e2e-salt-hex is 1 "
+				    "to %d bytes in hex\n", MEF_SALT_MAX);
+				return 2;
+			}
+			e.salt_len = (size_t)n;
+			break;
+		case 'f':
+			keyfile = optarg;
+			break;
+		default:
+			return usage_enrolee();
+		}
+	}
+	if (optind != argc || e.kpm_id[0] == '\0' ||
+	    e.enrolee_id[0] == '\0' || e.targets.n == 0 || e.lifetime == 0 ||
+	    keyfile == NULL)
+		return usage_enrolee();
+	if ((r = mef_reg_open(c->registry, &reg)) != 0)
+		goto out;
+	if (mef_reg_enrolee_get(reg, e.kpm_id, &(struct mef_enrolee){ 0 })
+	    == 0 || mef_reg_target_get(reg, e.kpm_id) == 0) {
+		fprintf(stderr, "m2m-mef: %s is already an enrolee or a "
+		    "target: remove it first\n", e.kpm_id);
+		goto out;
+	}
+	if ((r = mef_open_token(c, &tok, NULL)) != 0)
+		goto out;
+	if ((r = import_key(tok, e.kpm_id, keyfile)) != 0)
+		goto out;
+	imported = 1;
+	if ((r = mef_reg_enrolee_add(reg, &e)) != 0) {
+		fprintf(stderr, "m2m-mef: registry: %s\n", mef_strerror(r));
+		goto out;
+	}
+	imported = 0;	/* kept */
+	mef_log_decision("enrolee-add", e.kpm_id, "admin", "ok", NULL, NULL);
+	printf("enrolee %s added (EnroleeID %s)\n", e.kpm_id, e.enrolee_id);
+	rc = 0;
+ out:
+	if (imported && mef_tok_destroy(tok, e.kpm_id, CK_M2M_ROLE_KPM) < 0)
+		fprintf(stderr, "m2m-mef: the Kpm %s stays in the token "
+		    "without a row: run enrolee remove --kpm-id %s\n",
+		    e.kpm_id, e.kpm_id);
+	if (rc != 0)
+		mef_log_decision("enrolee-add", e.kpm_id, "admin", "error",
+		    NULL, NULL);
+	mef_tok_close(tok);
+	mef_reg_close(reg);
+	return rc;
+}
+
+struct kelist {
+	size_t	n, cap;
+	char	(*id)[MEF_KEID_MAX + 1];
+};
+
+static int
+collect_ke(const struct mef_ke *ke, void *arg)
+{
+	struct kelist *l = arg;
+	void *p;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		if ((p = realloc(l->id, l->cap * sizeof(*l->id))) == NULL)
+			return MEF_ERR_NOMEM;
+		l->id = p;
+	}
+	memcpy(l->id[l->n++], ke->ke_id, sizeof(l->id[0]));
+	return 0;
+}
+
+static int
+enrolee_remove(const struct mef_conf *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kpm-id", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct mef_registry *reg = NULL;
+	struct mef_tok *tok = NULL;
+	struct kelist l = { 0, 0, NULL };
+	char kpm_id[MEF_ID_MAX + 1] = "";
+	size_t i;
+	int o, r, rc = 1, had_row, keys = 0;
+
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o != 'k' || !id_arg("--kpm-id", optarg, kpm_id))
+			return usage_enrolee();
+	}
+	if (optind != argc || kpm_id[0] == '\0')
+		return usage_enrolee();
+	if ((r = mef_reg_open(c->registry, &reg)) != 0)
+		goto out;
+	if ((r = mef_reg_ke_list(reg, kpm_id, collect_ke, &l)) != 0)
+		goto out;
+	/* the rows first (one transaction), then the keys */
+	r = mef_reg_enrolee_remove(reg, kpm_id);
+	if (r != 0 && r != MEF_ERR_NOTFOUND)
+		goto out;
+	had_row = r == 0;
+	if ((r = mef_open_token(c, &tok, NULL)) != 0)
+		goto out;
+	if ((r = mef_tok_destroy(tok, kpm_id, CK_M2M_ROLE_KPM)) < 0)
+		goto out;
+	keys += r;
+	for (i = 0; i < l.n; i++) {
+		if ((r = mef_tok_destroy(tok, l.id[i], CK_M2M_ROLE_KE)) < 0)
+			goto out;
+		keys += r;
+	}
+	if (!had_row && keys == 0) {
+		fprintf(stderr, "m2m-mef: no enrolee %s\n", kpm_id);
+		goto out;
+	}
+	mef_log_decision("enrolee-remove", kpm_id, "admin", "ok", NULL, NULL);
+	printf("enrolee %s removed (%zu KeId(s), %d key(s))\n", kpm_id, l.n,
+	    keys);
+	rc = 0;
+ out:
+	if (rc != 0 && r < 0)
+		fprintf(stderr, "m2m-mef: enrolee remove %s: %s (run it "
+		    "again to finish)\n", kpm_id, mef_strerror(r));
+	free(l.id);
+	mef_tok_close(tok);
+	mef_reg_close(reg);
+	return rc;
+}
+
+static int
+print_enrolee(const struct mef_enrolee *e, void *arg)
+{
+	size_t i;
+
+	(void)arg;
+	printf("%s\tEnroleeID=%s\tlifetime=%ld\thash=%s\tsalt=", e->kpm_id,
+	    e->enrolee_id, e->lifetime,
+	    e->e2e_hash == MEF_HASH_SHA512 ? "sha512" : "sha256");
+	for (i = 0; i < e->salt_len; i++)
+		printf("%02x", e->salt[i]);
+	if (e->salt_len == 0)
+		printf("-");
+	printf("\ttargets=");
+	for (i = 0; i < e->targets.n; i++)
+		printf("%s%s", i ? "," : "", e->targets.id[i]);
+	printf("\n");
+	return 0;
+}
+
+static int
+print_target(const char *id, void *arg)
+{
+	(void)arg;
+	printf("%s\n", id);
+	return 0;
+}
+
+/* see admin.h */
+int
+mef_cmd_enrolee(const struct mef_conf *c, int argc, char **argv)
+{
+	struct mef_registry *reg = NULL;
+	int r;
+
+	if (argc < 2)
+		return usage_enrolee();
+	if (strcmp(argv[1], "add") == 0)
+		return enrolee_add(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "remove") == 0)
+		return enrolee_remove(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") != 0 || argc != 2)
+		return usage_enrolee();
+	if ((r = mef_reg_open(c->registry, &reg)) == 0)
+		r = mef_reg_enrolee_list(reg, print_enrolee, NULL);
+	mef_reg_close(reg);
+	return r == 0 ? 0 : 1;
+}
+
+static int
+target_add(const struct mef_conf *c, const char *id, const char *pskfile)
+{
+	struct mef_registry *reg = NULL;
+	struct mef_tok *tok = NULL;
+	int r, rc = 1, imported = 0;
+
+	if ((r = mef_reg_open(c->registry, &reg)) != 0)
+		goto out;
+	if (mef_reg_target_get(reg, id) == 0 || mef_reg_enrolee_get(reg, id,
+	    &(struct mef_enrolee){ 0 }) == 0) {
+		fprintf(stderr, "m2m-mef: %s is already a target or an "
+		    "enrolee: remove it first\n", id);
+		goto out;
+	}
+	if ((r = mef_open_token(c, &tok, NULL)) != 0)
+		goto out;
+	if ((r = import_key(tok, id, pskfile)) != 0)
+		goto out;
+	imported = 1;
+	if ((r = mef_reg_target_add(reg, id)) != 0) {
+		fprintf(stderr, "m2m-mef: registry: %s\n", mef_strerror(r));
+		goto out;
+	}
+	imported = 0;
+	mef_log_decision("target-add", id, "admin", "ok", NULL, NULL);
+	printf("target %s added\n", id);
+	rc = 0;
+ out:
+	if (imported && mef_tok_destroy(tok, id, CK_M2M_ROLE_KPM) < 0)
+		fprintf(stderr, "m2m-mef: the PSK %s stays in the token "
+		    "without a row: run target remove --id %s\n", id, id);
+	mef_tok_close(tok);
+	mef_reg_close(reg);
+	return rc;
+}
+
+static int
+target_remove(const struct mef_conf *c, const char *id)
+{
+	struct mef_registry *reg = NULL;
+	struct mef_tok *tok = NULL;
+	int r, rc = 1, had_row;
+
+	if ((r = mef_reg_open(c->registry, &reg)) != 0)
+		goto out;
+	r = mef_reg_target_remove(reg, id);
+	if (r != 0 && r != MEF_ERR_NOTFOUND)
+		goto out;
+	had_row = r == 0;
+	if ((r = mef_open_token(c, &tok, NULL)) != 0)
+		goto out;
+	if ((r = mef_tok_destroy(tok, id, CK_M2M_ROLE_KPM)) < 0)
+		goto out;
+	if (!had_row && r == 0) {
+		fprintf(stderr, "m2m-mef: no target %s\n", id);
+		goto out;
+	}
+	mef_log_decision("target-remove", id, "admin", "ok", NULL, NULL);
+	printf("target %s removed\n", id);
+	rc = 0;
+ out:
+	mef_tok_close(tok);
+	mef_reg_close(reg);
+	return rc;
+}
+
+/* see admin.h */
+int
+mef_cmd_target(const struct mef_conf *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "psk-file", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct mef_registry *reg = NULL;
+	char id[MEF_ID_MAX + 1] = "";
+	const char *pskfile = NULL;
+	int o, r;
+
+	if (argc < 2)
+		return usage_target();
+	if (strcmp(argv[1], "list") == 0) {
+		if (argc != 2)
+			return usage_target();
+		if ((r = mef_reg_open(c->registry, &reg)) == 0)
+			r = mef_reg_target_list(reg, print_target, NULL);
+		mef_reg_close(reg);
+		return r == 0 ? 0 : 1;
+	}
+	optind = 1;
+	while ((o = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		if (o == 'i') {
+			if (!id_arg("--id", optarg, id))
+				return 2;
+		} else if (o == 'f')
+			pskfile = optarg;
+		else
+			return usage_target();
+	}
+	if (optind != argc - 1 || id[0] == '\0')
+		return usage_target();
+	if (strcmp(argv[1], "add") == 0 && pskfile != NULL)
+		return target_add(c, id, pskfile);
+	if (strcmp(argv[1], "remove") == 0 && pskfile == NULL)
+		return target_remove(c, id);
+	return usage_target();
+}

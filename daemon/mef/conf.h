@@ -1,0 +1,58 @@
+/*
+ * m2m-mef: the configuration file (INI, libinih), default
+ * /etc/m2mtoken/mef.conf:
+ *
+ *   [mef]       fqdn = mef.example.com      the MEF-FQDN of every KeId, SNI
+ *   [listen]    address = 127.0.0.1         port = 8443 (0: any free port)
+ *               timeout = 10                seconds a connection may idle
+ *   [token]     module = PATH               libm2mtoken.so
+ *               config = PATH               its M2MTOKEN_CONF
+ *               label = mef                 the token's label
+ *               pin_file = PATH             the user PIN, owner-only file
+ *   [registry]  path = /var/lib/m2m-mef/registry.db
+ *
+ * Unknown sections or keys are errors.  The PIN is never in this file's
+ * structure: mef_conf_read_pin() reads it when needed.
+ */
+#ifndef M2M_MEF_CONF_H
+#define M2M_MEF_CONF_H
+
+#include <stddef.h>
+
+#include "mef.h"
+
+#define MEF_CONF_DEFAULT	"/etc/m2mtoken/mef.conf"
+#define MEF_PIN_MAX		128
+
+struct mef_conf {
+	char		fqdn[MEF_FQDN_MAX + 1];	/* lower case */
+	char		*address;
+	unsigned int	port;
+	unsigned int	timeout;
+	char		*module;
+	char		*token_conf;	/* NULL: the module's default */
+	char		*token_label;
+	char		*pin_file;
+	char		*registry;
+};
+
+/*
+ * Read the file at path into *ret (freed with mef_conf_free).  On error
+ * one line names the file, the line and the problem; MEF_ERR_CONF.
+ */
+int	mef_conf_load(const char *path, struct mef_conf **ret);
+
+/* Free; NULL ok. */
+void	mef_conf_free(struct mef_conf *c);
+
+/*
+ * Read the PIN from path: a regular file owned by root or by this
+ * process's user, no permission for group or others, 1..MEF_PIN_MAX bytes,
+ * one final newline cut.  out (MEF_PIN_MAX + 1 bytes) gets it NUL-ended;
+ * *ret_len its length.  out is secret: the caller wipes it.  MEF_ERR_IO
+ * or MEF_ERR_CONF with a line saying why.
+ */
+int	mef_conf_read_pin(const char *path, char out[MEF_PIN_MAX + 1],
+	    size_t *ret_len);
+
+#endif /* M2M_MEF_CONF_H */

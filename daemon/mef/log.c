@@ -1,0 +1,91 @@
+/*
+ * m2m-mef: log lines (log.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define VALUE_MAX	255
+#define LINE_MAX_	4096
+
+/* see log.h */
+void
+mef_log(const char *fmt, ...)
+{
+	char buf[LINE_MAX_];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "m2m-mef: %s\n", buf);
+}
+
+/* see log.h */
+void
+mef_log_quote(char *out, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, i;
+	unsigned char c;
+
+	if (cap < 3) {
+		if (cap > 0)
+			out[0] = '\0';
+		return;
+	}
+	if (s == NULL)
+		s = "-";
+	out[o++] = '"';
+	for (i = 0; s[i] != '\0' && i < VALUE_MAX; i++) {
+		c = (unsigned char)s[i];
+		if (o + 6 >= cap)
+			break;
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else
+			out[o++] = (char)c;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
+/* see log.h */
+void
+mef_log_decision(const char *event, const char *who, const char *peer,
+    const char *outcome, const char *reason, const char *const *extra)
+{
+	char line[LINE_MAX_], q[VALUE_MAX * 4 + 3];
+	size_t o = 0;
+	int n;
+
+#define ADD(...) do {							\
+	n = snprintf(line + o, sizeof(line) - o, __VA_ARGS__);		\
+	if (n < 0 || (size_t)n >= sizeof(line) - o)			\
+		goto emit;						\
+	o += (size_t)n;							\
+} while (0)
+	ADD("event=%s", event);
+	mef_log_quote(q, sizeof(q), who);
+	ADD(" who=%s", q);
+	mef_log_quote(q, sizeof(q), peer);
+	ADD(" peer=%s", q);
+	ADD(" outcome=%s", outcome);
+	if (reason != NULL) {
+		mef_log_quote(q, sizeof(q), reason);
+		ADD(" reason=%s", q);
+	}
+	for (; extra != NULL && extra[0] != NULL && extra[1] != NULL;
+	    extra += 2) {
+		mef_log_quote(q, sizeof(q), extra[1]);
+		ADD(" %s=%s", extra[0], q);
+	}
+#undef ADD
+ emit:
+	fprintf(stderr, "m2m-mef: %s\n", line);
+}

@@ -1,0 +1,83 @@
+/*
+ * m2m-mef: the MEF server and its administration (docs/operations.md).
+ *
+ *   m2m-mef [-c CONF] [serve]             run the server in the foreground
+ *   m2m-mef [-c CONF] enrolee add|remove|list ...
+ *   m2m-mef [-c CONF] target add|remove|list ...
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "admin.h"
+#include "conf.h"
+#include "log.h"
+#include "server.h"
+
+static int
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: m2m-mef [-c CONF] [serve]\n"
+	    "       m2m-mef [-c CONF] enrolee add|remove|list ...\n"
+	    "       m2m-mef [-c CONF] target add|remove|list ...\n"
+	    "CONF defaults to " MEF_CONF_DEFAULT "; each command has --help "
+	    "through its usage line.\n");
+	return 2;
+}
+
+/* No core dumps, no ptrace by other users, private files. */
+static void
+harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	umask(077);
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct mef_conf *c = NULL;
+	const char *path = MEF_CONF_DEFAULT;
+	int i = 1, rc = 1, r;
+
+	harden();
+	if (i < argc && (strcmp(argv[i], "-h") == 0 ||
+	    strcmp(argv[i], "--help") == 0)) {
+		usage();
+		return 0;
+	}
+	if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
+		path = argv[i + 1];
+		i += 2;
+	}
+	if (i < argc && argv[i][0] == '-')
+		return usage();
+	if (mef_conf_load(path, &c) != 0)
+		return 1;
+	if (i == argc || strcmp(argv[i], "serve") == 0) {
+		if (i < argc && i + 1 != argc) {
+			rc = usage();
+			goto out;
+		}
+		r = mef_server_run(c);
+		if (r != 0)
+			mef_log("stopped: %s", mef_strerror(r));
+		rc = r == 0 ? 0 : 1;
+	} else if (strcmp(argv[i], "enrolee") == 0)
+		rc = mef_cmd_enrolee(c, argc - i, argv + i);
+	else if (strcmp(argv[i], "target") == 0)
+		rc = mef_cmd_target(c, argc - i, argv + i);
+	else
+		rc = usage();
+ out:
+	mef_conf_free(c);
+	return rc;
+}

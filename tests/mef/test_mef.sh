@@ -1,0 +1,461 @@
+#!/usr/bin/env bash
+# m2m-label: mef
+# m2m-mef on SoftHSM2 against peers that hold raw keys (openssl s_client):
+# bootstrap and fetchCredentials as in docs/mef-http.md, the Ke the client
+# exports equal to the MEF's (shown through the Kpsa / Kuc the MEF
+# delivers against HMAC-SHA-256 computed here from the exported Ke), every
+# refusal with its exact status, X-M2M-RSC and ErrorString and nothing
+# stored, and kill -9 of the MEF during bootstraps, then a restart.
+#   bash test_mef.sh hsm
+. "$M2M_SRC/tests/integration/lib.sh"
+
+m2m_setup "${1:?usage: test_mef.sh hsm}"
+
+# On failure, the MEF's last log lines too.
+m2m_fail()
+{
+	if [ -s "$M2M_TMP/mef.log" ]; then
+		echo "--- m2m-mef log (last lines) ---" >&2
+		tail -n 15 "$M2M_TMP/mef.log" >&2
+	fi
+	printf '[%s] FAIL: %s\n' "${0##*/}" "$*" >&2
+	exit 1
+}
+
+MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
+TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
+FQDN=mef.example.com
+T=$M2M_TMP
+KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+KPM2=2021222324252627282930313233343536373839404142434445464748494a4b
+PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
+PSK_GW2=c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf
+GW1=gw1.example.com
+GW2=gw2.example.com
+KPSA_LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
+KUC_LABEL="oneM2M Enrolment Key to Usage-Constrained Symmetric Key derivation"
+PASS=0
+
+ok()
+{
+	PASS=$((PASS + 1))
+	echo "ok: $*"
+}
+
+# The MEF's token: its own label on the module, deliver_derived on.
+printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
+printf 'mef-user-pin\n' >"$T/mef.pin"
+chmod 600 "$T/mef.pin"
+"$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
+
+cat >"$T/mef.conf" <<CONF
+[mef]
+fqdn = $FQDN
+[listen]
+address = 127.0.0.1
+port = 0
+timeout = 2
+[token]
+module = $M2MTOKEN_MODULE
+config = $M2MTOKEN_CONF
+label = mef
+pin_file = $T/mef.pin
+[registry]
+path = $T/registry.db
+CONF
+
+mef()
+{
+	"$MEF" -c "$T/mef.conf" "$@"
+}
+
+# --- administration -------------------------------------------------------
+printf '%s\n' "$KPM1" >"$T/kpm1.hex"
+mef enrolee add --kpm-id kpm-dev1 --enrolee-id /in-cse.example.com/CAE01 \
+    --target "$GW1" --lifetime 3600 --kpm-file "$T/kpm1.hex" >/dev/null ||
+    m2m_fail "enrolee add (file, hex) failed"
+# the Kpm on stdin, raw bytes; SHA-512 and a salt
+printf '%s' "$KPM2" | xxd -r -p | mef enrolee add --kpm-id kpm-dev2 \
+    --enrolee-id /in-cse.example.com/CAE02 --target "$GW1" --lifetime 2 \
+    --e2e-hash sha512 --e2e-salt-hex 0102030405060708 --kpm-file - \
+    >/dev/null || m2m_fail "enrolee add (stdin, raw) failed"
+printf '%s' "$PSK_GW1" | mef target add --id "$GW1" --psk-file - >/dev/null ||
+    m2m_fail "target add gw1 failed"
+printf '%s' "$PSK_GW2" | mef target add --id "$GW2" --psk-file - >/dev/null ||
+    m2m_fail "target add gw2 failed"
+out=$(mef enrolee list)
+m2m_expect_contains "$out" "kpm-dev1	EnroleeID=/in-cse.example.com/CAE01	lifetime=3600	hash=sha256	salt=-	targets=$GW1"
+m2m_expect_contains "$out" "kpm-dev2	EnroleeID=/in-cse.example.com/CAE02	lifetime=2	hash=sha512	salt=0102030405060708"
+out=$(mef target list)
+[ "$out" = "$GW1"$'\n'"$GW2" ] || m2m_fail "target list: $out"
+# refusals of the administration, nothing written
+out=$(printf '%s' "$KPM1" | mef enrolee add --kpm-id kpm-dev1 --enrolee-id x \
+    --target "$GW1" --lifetime 5 --kpm-file - 2>&1) && m2m_fail "duplicate add"
+m2m_expect_contains "$out" "kpm-dev1 is already an enrolee or a target"
+out=$(printf 'short' | mef enrolee add --kpm-id kpm-x --enrolee-id x \
+    --target "$GW1" --lifetime 5 --kpm-file - 2>&1) && m2m_fail "short key"
+m2m_expect_contains "$out" "a key is 16 to 64 bytes"
+out=$(mef enrolee add --kpm-id kpm-x --enrolee-id x --target "$GW1" \
+    --lifetime 0 --kpm-file - </dev/null 2>&1) && m2m_fail "lifetime 0"
+m2m_expect_contains "$out" "--lifetime is a number of seconds"
+[ "$(mef enrolee list | wc -l)" -eq 2 ] || m2m_fail "a refused add wrote"
+chmod 640 "$T/mef.pin"
+out=$(printf '%s' "$KPM1" | mef enrolee add --kpm-id kpm-y --enrolee-id y \
+    --target "$GW1" --lifetime 5 --kpm-file - 2>&1) && m2m_fail "pin mode"
+m2m_expect_contains "$out" "gives group or others access"
+chmod 600 "$T/mef.pin"
+ok "administration: enrolees and targets added, listed, refusals"
+
+# --- the server -----------------------------------------------------------
+MEF_PID=
+PORT=
+start_mef()
+{
+	local i
+
+	: >"$T/mef.out"
+	"$MEF" -c "$T/mef.conf" >"$T/mef.out" 2>>"$T/mef.log" </dev/null &
+	MEF_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out")
+		[ -n "$PORT" ] && return 0
+		kill -0 "$MEF_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T/mef.log" >&2
+	m2m_fail "m2m-mef did not start"
+}
+stop_mef()
+{
+	[ -z "$MEF_PID" ] || m2m_stop "$MEF_PID"
+	MEF_PID=
+}
+m2m_defer stop_mef
+start_mef
+
+# req ID PSK FILE: send FILE over TLS-PSK; the whole s_client output.
+req()
+{
+	timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$PORT" \
+	    -servername "${SNI:-$FQDN}" -psk_identity "$1" -psk "$2" \
+	    -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
+	    -ign_eof -nocommands <"$3" 2>&1 || true
+}
+status_of() { sed -n 's/^HTTP\/1\.1 \([0-9]*\).*/\1/p' <<<"$1" | head -n 1; }
+rsc_of() { sed -n 's/^X-M2M-RSC: *\([0-9]*\).*/\1/p' <<<"$1" | tr -d '\r' | head -n 1; }
+body_of() { grep -a -o "^{.*}" <<<"$1" | tail -n 1; }
+ekm_of() { sed -n 's/^ *Keying material: *//p' <<<"$1" | tr 'A-F' 'a-f'; }
+kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
+
+# post_file FILE BODY [EXTRA-HEADER-LINES]: a bootstrap request.
+post_file()
+{
+	printf 'POST /bootstrap HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s' \
+	    "$FQDN" "${#2}" "${3:-}" "$2" >"$1"
+}
+# get_file FILE PATH ORIGIN [EXTRA]: a fetchCredentials request.
+get_file()
+{
+	printf 'GET %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: close\r\n\r\n' \
+	    "$2" "$FQDN" "${3:+X-M2M-Origin: $3$'\r\n'}" "${4:-}" >"$1"
+}
+
+# expect OUT STATUS RSC ERRORSTRING
+expect()
+{
+	local s r b
+	s=$(status_of "$1")
+	r=$(rsc_of "$1")
+	b=$(body_of "$1")
+	if [ "$s" != "$2" ] || [ "$r" != "$3" ] ||
+	    [ "$b" != "{\"Status\":false,\"ErrorString\":\"$4\"}" ]; then
+		printf '%s\n' "--- reply ---" "$1" "--- end ---" >&2
+		m2m_fail "expected $2 / $3 / $4, got $s / $r / $b"
+	fi
+}
+
+hmac()	# KEYHEX DATA
+{
+	printf '%s' "$2" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" |
+	    sed 's/.*= *//'
+}
+b64hex() { base64 -d <<<"$1" | xxd -p -c 64; }
+
+# --- bootstrap, raw-key enrolee ---------------------------------------------
+post_file "$T/boot1" "{\"Targets\": [\"$GW1\"]}" "X-M2M-RI: ri-001"$'\r\n'
+out=$(req kpm-dev1 "$KPM1" "$T/boot1")
+[ "$(status_of "$out")" = 200 ] && [ "$(rsc_of "$out")" = 2001 ] || {
+	cat "$T/mef.log" >&2; printf '%s\n' "$out" >&2
+	m2m_fail "bootstrap failed"; }
+m2m_expect_contains "$out" "X-M2M-RI: ri-001"
+ekm=$(ekm_of "$out")
+[ ${#ekm} -eq 96 ] || m2m_fail "no 48-byte export from s_client: $out"
+body=$(body_of "$out")
+keid=$(jq -r .KeId <<<"$body")
+[ "$keid" = "${ekm:0:32}@$FQDN" ] ||
+    m2m_fail "KeId $keid is not hex(EKM[0..15])@$FQDN (EKM $ekm)"
+[ "$(jq -r .EnroleeID <<<"$body")" = /in-cse.example.com/CAE01 ] ||
+    m2m_fail "EnroleeID: $body"
+[ "$(jq -c .Targets <<<"$body")" = "[\"$GW1\"]" ] || m2m_fail "Targets: $body"
+[ "$(jq -c .E2E <<<"$body")" = '{"Hash":"SHA-256"}' ] || m2m_fail "E2E: $body"
+[[ $(jq -r .Lifetime <<<"$body") =~ ^[0-9]{8}T[0-9]{6}$ ]] ||
+    m2m_fail "Lifetime: $body"
+[ "$(jq -r .Status <<<"$body")" = true ] || m2m_fail "Status: $body"
+KE1=${ekm:32:64}
+KEID1=$keid
+[ "$(kes)" -eq 1 ] || m2m_fail "registry: $(kes) KeIds after one bootstrap"
+ok "bootstrap of a raw-key enrolee: KeId = hex(EKM[0..15])@FQDN"
+
+# --- fetchCredentials: Kpsa and Kuc equal to those of the exported Ke -------
+get_file "$T/f1" "/fetchCredentials/$KEID1" "$GW1" "X-M2M-RI: ri-002"$'\r\n'
+out=$(req "$GW1" "$PSK_GW1" "$T/f1")
+[ "$(status_of "$out")" = 200 ] && [ "$(rsc_of "$out")" = 2000 ] || {
+	printf '%s\n' "$out" >&2; tail -n 20 "$T/mef.log" >&2
+	m2m_fail "fetchCredentials failed"; }
+body=$(body_of "$out")
+cred=$(b64hex "$(jq -r .Credential <<<"$body")")
+want=$(hmac "$KE1" "$KPSA_LABEL$GW1")
+[ "$cred" = "$want" ] ||
+    m2m_fail "Kpsa from the MEF $cred != HMAC(exported Ke) $want"
+[ "$(jq -r .EnroleeID <<<"$body")" = /in-cse.example.com/CAE01 ] ||
+    m2m_fail "fetch EnroleeID: $body"
+m2m_expect_contains "$out" "X-M2M-RI: ri-002"
+ok "fetchCredentials: Kpsa = HMAC-SHA-256(Ke exported by s_client, label||target)"
+get_file "$T/f2" "/fetchCredentials/${KEID1^^}/12" "$GW1"
+out=$(req "$GW1" "$PSK_GW1" "$T/f2")
+[ "$(status_of "$out")" = 200 ] || { printf '%s\n' "$out" >&2;
+	m2m_fail "fetchCredentials with SUID failed"; }
+cred=$(b64hex "$(jq -r .Credential <<<"$(body_of "$out")")")
+want=$(hmac "$KE1" "${KUC_LABEL}12$GW1")
+[ "$cred" = "$want" ] ||
+    m2m_fail "Kuc from the MEF $cred != HMAC(exported Ke) $want"
+ok "fetchCredentials/<KeId in upper case>/12: Kuc = HMAC-SHA-256(Ke, label||SUID||target)"
+! grep -q -i -e "$KE1" -e "$KPM1" -e "$PSK_GW1" -e "$want" "$T/mef.log" ||
+    m2m_fail "a key appears in the MEF's log"
+ok "no key in the log"
+
+# --- refusals: each with its exact reply, nothing stored ----------------------
+n0=$(kes)
+# wrong Kpm: the handshake fails, no HTTP at all
+out=$(req kpm-dev1 "$PSK_GW2" "$T/boot1")
+[ -z "$(status_of "$out")" ] || m2m_fail "a wrong Kpm got an HTTP reply: $out"
+m2m_expect_contains "$out" "alert bad record mac"
+grep -q 'event=handshake who="kpm-dev1" .* outcome=refused reason="bad record mac"' \
+    "$T/mef.log" || m2m_fail "no log line for the wrong Kpm"
+ok "wrong Kpm: handshake refused (bad record mac), logged"
+# unknown KpmId: no PSK in the token, the handshake fails
+out=$(req kpm-nobody "$KPM1" "$T/boot1")
+[ -z "$(status_of "$out")" ] || m2m_fail "an unknown KpmId got a reply: $out"
+grep -q 'event=handshake who="kpm-nobody" .* outcome=refused' "$T/mef.log" ||
+    m2m_fail "no log line for the unknown KpmId"
+ok "unknown KpmId: handshake refused, logged"
+# wrong SNI
+out=$(SNI=other.example.com req kpm-dev1 "$KPM1" "$T/boot1")
+[ -z "$(status_of "$out")" ] || m2m_fail "a wrong SNI got a reply: $out"
+m2m_expect_contains "$out" "unrecognized name"
+ok "SNI other than the MEF-FQDN: handshake refused"
+
+# a target's identity may not bootstrap
+out=$(req "$GW1" "$PSK_GW1" "$T/boot1")
+expect "$out" 403 4103 "the TLS identity is not an enrolee"
+ok "bootstrap by a target: 403 4103"
+# target not allowed
+post_file "$T/b" "{\"Targets\": [\"$GW1\", \"$GW2\"]}"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+expect "$out" 403 4103 "target not allowed"
+grep -q 'event=bootstrap who="kpm-dev1" .* outcome=refused reason="target not allowed" target="gw2.example.com"' \
+    "$T/mef.log" || m2m_fail "no log line for the target not allowed"
+ok "bootstrap naming a target not allowed: 403 4103, logged"
+# origin differs from the TLS identity
+post_file "$T/b" "{\"Targets\": [\"$GW1\"]}" "X-M2M-Origin: kpm-dev2"$'\r\n'
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+expect "$out" 403 4103 "X-M2M-Origin differs from the TLS identity"
+ok "bootstrap with an X-M2M-Origin not the TLS identity: 403 4103"
+
+# malformed bodies
+bad_body()	# BODY ERRORSTRING
+{
+	post_file "$T/b" "$1"
+	out=$(req kpm-dev1 "$KPM1" "$T/b")
+	expect "$out" 400 4000 "$2"
+}
+bad_body '' "the body is empty"
+bad_body '{"Targets": ["gw1.example.com"' "the body is truncated"
+bad_body '{"Targets": "gw1.example.com"}' "Targets is not an array"
+bad_body '{"Targets": []}' "Targets must hold 1 to 16 targets"
+bad_body '{"Targets": [1]}' "a target is not a string"
+bad_body '{"Targets": [""]}' "a target is not a valid ID"
+bad_body '{"Targets": ["a\u0001b"]}' "a target is not a valid ID"
+bad_body '{"Targets": ["gw1.example.com","gw1.example.com"]}' \
+    "a target is named twice"
+bad_body '{"Targets": ["gw1.example.com"], "X": 1}' \
+    "a member other than Targets"
+bad_body '{"targets": ["gw1.example.com"]}' "member Targets is missing"
+bad_body '["gw1.example.com"]' "the body is not one JSON object"
+bad_body '{"Targets": ["gw1.example.com"]} {}' "data after the JSON object"
+bad_body '{"Targets": [[[["x"]]]]}' "the body is nested too deeply"
+bad_body "{\"Targets\": [$(printf '"t%d",' $(seq 1 17))\"t\"]}" \
+    "Targets must hold 1 to 16 targets"
+bad_body $'{"Targets": ["\xff\xfe"]}' "the body is not one JSON object"
+printf 'POST /bootstrap HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}' >"$T/b"
+expect "$(req kpm-dev1 "$KPM1" "$T/b")" 400 4000 \
+    "Content-Type is not application/json"
+ok "malformed bootstrap bodies: 400 4000 with the reason"
+# oversized body: evhttp refuses it before reading it
+big=$(head -c 17000 /dev/zero | tr '\0' ' ')
+post_file "$T/b" "{\"Targets\": [\"$GW1\"]}$big"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+[ "$(status_of "$out")" = 413 ] || m2m_fail "oversized body: $out"
+ok "body over 16 KiB: 413"
+# oversized headers
+{ printf 'POST /bootstrap HTTP/1.1\r\nHost: x\r\nX-Pad: '
+  head -c 9000 /dev/zero | tr '\0' a
+  printf '\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'; } >"$T/b"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+s=$(status_of "$out")
+[ -z "$s" ] || [ "$s" = 431 ] || [ "$s" = 400 ] || [ "$s" = 413 ] ||
+    m2m_fail "oversized headers: $out"
+[ "$s" != 200 ] || m2m_fail "oversized headers were served"
+ok "headers over 8 KiB: refused (${s:-connection closed})"
+# truncated body: the connection is closed after the timeout, no reply
+printf 'POST /bootstrap HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"Targets": [' >"$T/b"
+start=$SECONDS
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+[ -z "$(status_of "$out")" ] || m2m_fail "a truncated body got a reply: $out"
+[ $((SECONDS - start)) -lt 15 ] || m2m_fail "the idle connection stayed open"
+ok "truncated body: no reply, closed after the timeout"
+# garbage request line
+printf 'GARBAGE\r\n\r\n' >"$T/b"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+[ "$(status_of "$out")" != 200 ] || m2m_fail "garbage served: $out"
+ok "garbage request line: refused"
+# a second bootstrap on one TLS session
+post_file "$T/b1" "{\"Targets\": [\"$GW1\"]}"
+sed 's/^Connection: close\r$/Connection: keep-alive\r/' "$T/b1" >"$T/b"
+cat "$T/b1" >>"$T/b"
+out=$(req kpm-dev1 "$KPM1" "$T/b")
+[ "$(grep -a -o 'HTTP/1.1 [0-9]* ' <<<"$out" | wc -l)" -eq 2 ] ||
+    m2m_fail "two pipelined requests, not two replies: $out"
+m2m_expect_contains "$out" '{"Status":false,"ErrorString":"a second bootstrap on one TLS session"}'
+[ "$(kes)" -eq $((n0 + 1)) ] || m2m_fail "the second bootstrap stored"
+n0=$(kes)
+ok "a second bootstrap on one TLS session: 400 4000 (the first stored)"
+[ "$(kes)" -eq "$n0" ] || m2m_fail "a refused bootstrap stored a KeId"
+ok "no refused bootstrap stored anything ($(kes) KeIds)"
+
+# methods and paths
+get_file "$T/b" /bootstrap kpm-dev1
+expect "$(req kpm-dev1 "$KPM1" "$T/b")" 405 4005 \
+    "method not allowed on this path"
+get_file "$T/b" /nowhere "$GW1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 404 4004 "unknown path"
+printf 'DELETE /fetchCredentials/%s HTTP/1.1\r\nHost: x\r\nX-M2M-Origin: %s\r\nConnection: close\r\n\r\n' \
+    "$KEID1" "$GW1" >"$T/b"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 405 4005 \
+    "method not allowed on this path"
+ok "other methods: 405 4005; other paths: 404 4004"
+
+bad_path()	# PATH ERRORSTRING
+{
+	get_file "$T/b" "$1" "$GW1"
+	expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 400 4000 "$2"
+}
+bad_path /fetchCredentials "the path names no KeId"
+bad_path /fetchCredentials/ "the path names no KeId"
+bad_path /fetchCredentials/nohex@$FQDN "the KeId is malformed"
+bad_path "/fetchCredentials/${KEID1%@*}" "the KeId is malformed"
+bad_path "/fetchCredentials/${KEID1%@*}@bad_fqdn" "the KeId is malformed"
+bad_path "/fetchCredentials/$KEID1/9" "the SUID is not a number 10 to 99"
+bad_path "/fetchCredentials/$KEID1/100" "the SUID is not a number 10 to 99"
+bad_path "/fetchCredentials/$KEID1/05" "the SUID is not a number 10 to 99"
+bad_path "/fetchCredentials/$KEID1/12/x" "the SUID is not a number 10 to 99"
+bad_path "/fetchCredentials/$KEID1?x=1" \
+    "the path holds a query, fragment or escape"
+bad_path "/fetchCredentials/%36${KEID1:1}" \
+    "the path holds a query, fragment or escape"
+ok "malformed fetchCredentials paths: 400 4000 with the reason"
+
+# fetch refusals
+get_file "$T/b" "/fetchCredentials/$KEID1" kpm-dev1
+expect "$(req kpm-dev1 "$KPM1" "$T/b")" 403 4103 \
+    "the TLS identity is not an enrolment target"
+get_file "$T/b" "/fetchCredentials/$KEID1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 400 4000 "X-M2M-Origin is missing"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW2"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 403 4103 \
+    "X-M2M-Origin differs from the TLS identity"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW2"
+expect "$(req "$GW2" "$PSK_GW2" "$T/b")" 403 4103 "target not allowed"
+get_file "$T/b" "/fetchCredentials/00000000000000000000000000000000@$FQDN" "$GW1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 404 4004 "unknown KeId"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW1" "X-M2M-RI: bad ri"$'\r\n'
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 400 4000 "X-M2M-RI is malformed"
+ok "fetch: not a target, no origin, origin not the identity, target not allowed, unknown KeId, bad X-M2M-RI"
+
+# expired lifetime: kpm-dev2 has a 2-second lifetime
+post_file "$T/b" "{\"Targets\": [\"$GW1\"]}"
+out=$(req kpm-dev2 "$KPM2" "$T/b")
+[ "$(status_of "$out")" = 200 ] || m2m_fail "bootstrap of kpm-dev2: $out"
+body=$(body_of "$out")
+[ "$(jq -c .E2E <<<"$body")" = '{"Hash":"SHA-512","Salt":"AQIDBAUGBwg="}' ] ||
+    m2m_fail "E2E of kpm-dev2: $body"
+KEID2=$(jq -r .KeId <<<"$body")
+sleep 3
+get_file "$T/b" "/fetchCredentials/$KEID2" "$GW1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 403 4103 \
+    "the credential lifetime has passed"
+ok "fetch after the lifetime: 403 4103"
+! grep -q -i -e "$KE1" -e "$KPM1" -e "$KPM2" -e "$PSK_GW1" "$T/mef.log" ||
+    m2m_fail "a key appears in the MEF's log"
+
+# --- stop, kill -9 during bootstraps, restart --------------------------------
+stop_mef
+grep -q "signal 15: stopping" "$T/mef.log" || m2m_fail "no clean stop"
+start_mef
+post_file "$T/b" "{\"Targets\": [\"$GW1\"]}"
+for round in 1 2 3; do
+	for ((i = 0; i < 8; i++)); do
+		req kpm-dev1 "$KPM1" "$T/b" >"$T/k.$i" &
+	done
+	sleep "0.$((round * 2))"
+	kill -KILL "$MEF_PID"
+	wait "$MEF_PID" 2>/dev/null || true
+	MEF_PID=
+	wait
+	[ "$(sqlite3 "$T/registry.db" 'PRAGMA integrity_check')" = ok ] ||
+	    m2m_fail "registry damaged after kill -9"
+	start_mef
+	# every KeId row is whole and its Ke is in the token: fetch each
+	for k in $(sqlite3 "$T/registry.db" \
+	    "SELECT ke_id FROM kes WHERE kpm_id = 'kpm-dev1'"); do
+		get_file "$T/f" "/fetchCredentials/$k" "$GW1"
+		out=$(req "$GW1" "$PSK_GW1" "$T/f")
+		[ "$(status_of "$out")" = 200 ] ||
+		    m2m_fail "after kill -9: KeId $k: $out"
+	done
+	# the flow runs again to completion
+	out=$(req kpm-dev1 "$KPM1" "$T/b")
+	[ "$(status_of "$out")" = 200 ] || m2m_fail "bootstrap after restart"
+	ok "kill -9 during bootstraps (round $round): registry whole, $(kes) KeIds all fetchable, flow runs again"
+done
+
+# --- administration while serving: remove takes keys and rows ---------------
+mef enrolee remove --kpm-id kpm-dev2 >/dev/null || m2m_fail "enrolee remove"
+[ "$(sqlite3 "$T/registry.db" "SELECT count(*) FROM kes WHERE kpm_id = 'kpm-dev2'")" -eq 0 ] ||
+    m2m_fail "KeIds of a removed enrolee stay"
+out=$(req kpm-dev2 "$KPM2" "$T/b")
+[ -z "$(status_of "$out")" ] || m2m_fail "a removed enrolee's Kpm still works"
+out=$(mef enrolee remove --kpm-id kpm-dev2 2>&1) && m2m_fail "second remove"
+m2m_expect_contains "$out" "no enrolee kpm-dev2"
+mef target remove --id "$GW2" >/dev/null || m2m_fail "target remove"
+[ "$(mef target list)" = "$GW1" ] || m2m_fail "target list after remove"
+ok "enrolee remove / target remove: rows and keys gone, handshake refused"
+
+stop_mef
+# an unknown schema version is refused, nothing changed
+sqlite3 "$T/registry.db" 'UPDATE schema_version SET version = 99'
+out=$(mef enrolee list 2>&1) && m2m_fail "schema 99 accepted"
+m2m_expect_contains "$out" "schema version 99 is not 1"
+ok "a registry of an unknown schema version is refused"
+
+echo "$PASS passed, 0 failed"
