@@ -40,6 +40,11 @@ static const struct m2m_ipc_errdef errtab[] = {
 	IPC(M2M_IPC_ERR_INVALID_PARAMETER,	E_INVALID_PARAMETER),
 	IPC(M2M_IPC_ERR_PERMISSION_DENIED,	E_PERMISSION_DENIED),
 	IPC(M2M_IPC_ERR_NO_PEER,		E_PERMISSION_DENIED),
+	IPC(M2M_IPC_ERR_NOT_CONFIGURED,		"io.m2mtoken.NotConfigured"),
+	IPC(M2M_IPC_ERR_MEF_UNREACHABLE,	"io.m2mtoken.MefUnreachable"),
+	IPC(M2M_IPC_ERR_MEF_REFUSED,		"io.m2mtoken.MefRefused"),
+	IPC(M2M_IPC_ERR_MEF_PROTOCOL,		"io.m2mtoken.MefProtocolError"),
+	IPC(M2M_IPC_ERR_AMBIGUOUS_KEY,		"io.m2mtoken.AmbiguousKey"),
 
 	/* the module's CK_RV */
 	CKR(CKR_PIN_INCORRECT,			"io.m2mtoken.PinIncorrect"),
@@ -149,6 +154,15 @@ m2m_ipc_strerror(int r)
 	case M2M_IPC_ERR_NO_PEER:		return "no peer credentials";
 	case M2M_IPC_ERR_NUL_ESCAPE:		return "\\u0000 in a string";
 	case M2M_IPC_ERR_DUPLICATE_MEMBER:	return "member given twice";
+	case M2M_IPC_ERR_NOT_CONFIGURED:
+		return "the daemon is not configured for this method";
+	case M2M_IPC_ERR_MEF_UNREACHABLE:
+		return "the MEF cannot be reached";
+	case M2M_IPC_ERR_MEF_REFUSED:		return "the MEF refused the request";
+	case M2M_IPC_ERR_MEF_PROTOCOL:
+		return "the MEF's answer is malformed";
+	case M2M_IPC_ERR_AMBIGUOUS_KEY:
+		return "several keys match; name the role or peer";
 	default:				return "unknown error";
 	}
 }

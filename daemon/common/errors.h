@@ -41,7 +41,12 @@ enum m2m_ipc_err {
 	M2M_IPC_ERR_NO_PEER = -23,		/* no credentials of peer */
 	M2M_IPC_ERR_NUL_ESCAPE = -24,		/* a \u0000 in the frame */
 	M2M_IPC_ERR_DUPLICATE_MEMBER = -25,	/* a top-level member twice */
-	M2M_IPC_ERR_LAST = -26
+	M2M_IPC_ERR_NOT_CONFIGURED = -26,	/* the daemon lacks config for it */
+	M2M_IPC_ERR_MEF_UNREACHABLE = -27,	/* no TLS session with the MEF */
+	M2M_IPC_ERR_MEF_REFUSED = -28,		/* the MEF answered an error */
+	M2M_IPC_ERR_MEF_PROTOCOL = -29,		/* the MEF's answer is malformed */
+	M2M_IPC_ERR_AMBIGUOUS_KEY = -30,	/* several keys match the name */
+	M2M_IPC_ERR_LAST = -31
 };
 
 /* A static English description of r; never NULL. */

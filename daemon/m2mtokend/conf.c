@@ -1,0 +1,394 @@
+/*
+ * m2mtokend: configuration file (see conf.h).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+#include <openssl/crypto.h>
+
+#include "conf.h"
+#include "errors.h"
+
+struct parse {
+	struct mtd_conf	*c;
+	char		 why[200];
+	int		 failed;
+	int		 nomem;
+};
+
+static void
+failf(struct parse *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->failed)
+		return;
+	p->failed = 1;
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+}
+
+/* 1 if s holds a control character (values are shown in errors). */
+static int
+has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static int
+set_str(struct parse *p, const char *sec, const char *key, const char *v,
+    int path, char **dst)
+{
+	if (*dst != NULL) {
+		failf(p, "[%s] %s given twice", sec, key);
+		return 0;
+	}
+	if (*v == '\0' || has_ctl(v) || strlen(v) > PATH_MAX) {
+		failf(p, "[%s] %s: empty, too long or has control characters",
+		    sec, key);
+		return 0;
+	}
+	if (path && v[0] != '/') {
+		failf(p, "[%s] %s: needs an absolute path", sec, key);
+		return 0;
+	}
+	if ((*dst = strdup(v)) == NULL) {
+		p->nomem = 1;
+		failf(p, "out of memory");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+set_num(struct parse *p, const char *sec, const char *key, const char *v,
+    int base, unsigned long lo, unsigned long hi, unsigned int *dst)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	if (*v < '0' || *v > '9' || (n = strtoul(v, &end, base), errno) != 0 ||
+	    *end != '\0' || n < lo || n > hi) {
+		failf(p, base == 8 ? "[%s] %s: an octal number %lo..%lo" :
+		    "[%s] %s: a number %lu..%lu", sec, key, lo, hi);
+		return 0;
+	}
+	*dst = (unsigned int)n;
+	return 1;
+}
+
+static int
+handler(void *user, const char *sec, const char *key, const char *v)
+{
+	struct parse *p = user;
+	struct mtd_conf *c = p->c;
+	unsigned int mode;
+
+	if (p->failed)
+		return 0;
+	if (strncmp(sec, M2M_ACL_SECTION_PREFIX,
+	    sizeof(M2M_ACL_SECTION_PREFIX) - 1) == 0)
+		return 1;	/* the ACL parser's */
+	if (key == NULL)
+		return 1;	/* a section header alone */
+	if (strcmp(sec, "daemon") == 0) {
+		if (strcmp(key, "socket") == 0)
+			return set_str(p, sec, key, v, 1, &c->socket_path);
+		if (strcmp(key, "socket_mode") == 0) {
+			if (!set_num(p, sec, key, v, 8, 0, 0777, &mode))
+				return 0;
+			c->socket_mode = (mode_t)mode;
+			return 1;
+		}
+		if (strcmp(key, "socket_group") == 0)
+			return set_str(p, sec, key, v, 0, &c->socket_group);
+		if (strcmp(key, "max_connections") == 0)
+			return set_num(p, sec, key, v, 10, 1, 4096,
+			    &c->max_connections);
+		if (strcmp(key, "idle_timeout") == 0)
+			return set_num(p, sec, key, v, 10, 1, 3600,
+			    &c->idle_timeout);
+	} else if (strcmp(sec, "token") == 0) {
+		if (strcmp(key, "module") == 0)
+			return set_str(p, sec, key, v, 1, &c->module);
+		if (strcmp(key, "config") == 0)
+			return set_str(p, sec, key, v, 1, &c->module_config);
+		if (strcmp(key, "label") == 0) {
+			if (strlen(v) > 32) {
+				failf(p, "[token] label: at most 32 bytes");
+				return 0;
+			}
+			return set_str(p, sec, key, v, 0, &c->token_label);
+		}
+		if (strcmp(key, "pin_file") == 0)
+			return set_str(p, sec, key, v, 1, &c->pin_file);
+		if (strcmp(key, "pin_credential") == 0) {
+			if (strchr(v, '/') != NULL || strcmp(v, ".") == 0 ||
+			    strcmp(v, "..") == 0) {
+				failf(p, "[token] pin_credential: a name, "
+				    "not a path");
+				return 0;
+			}
+			return set_str(p, sec, key, v, 0, &c->pin_credential);
+		}
+	} else if (strcmp(sec, "mef") == 0) {
+		if (strcmp(key, "host") == 0)
+			return set_str(p, sec, key, v, 0, &c->mef_host);
+		if (strcmp(key, "port") == 0)
+			return set_num(p, sec, key, v, 10, 1, 65535,
+			    &c->mef_port);
+		if (strcmp(key, "fqdn") == 0)
+			return set_str(p, sec, key, v, 0, &c->mef_fqdn);
+		if (strcmp(key, "timeout") == 0)
+			return set_num(p, sec, key, v, 10, 1, 300,
+			    &c->mef_timeout);
+	} else if (strcmp(sec, "enrolee") == 0) {
+		if (strcmp(key, "kpm_id") == 0)
+			return set_str(p, sec, key, v, 0, &c->kpm_id);
+	} else if (strcmp(sec, "target") == 0) {
+		if (strcmp(key, "id") == 0)
+			return set_str(p, sec, key, v, 0, &c->target_id);
+	} else {
+		failf(p, "unknown section [%.64s]", sec);
+		return 0;
+	}
+	failf(p, "[%s] unknown key %.64s", sec, key);
+	return 0;
+}
+
+/* see conf.h */
+void
+mtd_conf_free(struct mtd_conf *c)
+{
+	if (c == NULL)
+		return;
+	free(c->socket_path);
+	free(c->socket_group);
+	free(c->module);
+	free(c->module_config);
+	free(c->token_label);
+	free(c->pin_file);
+	free(c->pin_credential);
+	free(c->mef_host);
+	free(c->mef_fqdn);
+	free(c->kpm_id);
+	free(c->target_id);
+	m2m_acl_free(c->acl);
+	free(c);
+}
+
+/* see conf.h */
+int
+mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
+    char *err, size_t errlen)
+{
+	struct parse p;
+	struct mtd_conf *c = NULL;
+	char aclerr[200];
+	int line, r = -1;
+
+	memset(&p, 0, sizeof(p));
+	if (text == NULL || ret_conf == NULL) {
+		snprintf(err, errlen, "no configuration");
+		return -1;
+	}
+	if (strlen(text) > MTD_CONF_TEXT_MAX) {
+		snprintf(err, errlen, "longer than %d bytes",
+		    MTD_CONF_TEXT_MAX);
+		return -1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -2;
+	}
+	c->socket_mode = 0660;
+	c->max_connections = 64;
+	c->idle_timeout = 30;
+	c->mef_port = 443;
+	c->mef_timeout = 10;
+	p.c = c;
+	line = ini_parse_string(text, handler, &p);
+	if (p.nomem) {
+		snprintf(err, errlen, "out of memory");
+		r = -2;
+		goto out;
+	}
+	if (line != 0) {
+		if (!p.failed)
+			snprintf(p.why, sizeof(p.why), "syntax error");
+		snprintf(err, errlen, "line %d: %s", line, p.why);
+		goto out;
+	}
+	if (c->module == NULL || c->token_label == NULL) {
+		snprintf(err, errlen, "[token] needs module and label");
+		goto out;
+	}
+	if (c->pin_file == NULL && c->pin_credential == NULL) {
+		snprintf(err, errlen, "[token] needs pin_file or "
+		    "pin_credential (the PIN never comes from argv or env)");
+		goto out;
+	}
+	if ((c->mef_host == NULL) != (c->mef_fqdn == NULL)) {
+		snprintf(err, errlen, "[mef] needs host and fqdn together");
+		goto out;
+	}
+	if (c->socket_path == NULL &&
+	    (c->socket_path = strdup(MTD_SOCKET_DEFAULT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		r = -2;
+		goto out;
+	}
+	if ((r = m2m_acl_parse_string(text, &c->acl, aclerr,
+	    sizeof(aclerr))) != 0) {
+		snprintf(err, errlen, "%s", r == M2M_IPC_ERR_NO_MEMORY ?
+		    "out of memory" : aclerr);
+		r = r == M2M_IPC_ERR_NO_MEMORY ? -2 : -1;
+		goto out;
+	}
+	*ret_conf = c;
+	c = NULL;	/* transferred */
+	r = 0;
+ out:
+	mtd_conf_free(c);
+	return r;
+}
+
+/* see conf.h */
+int
+mtd_conf_load(const char *path, struct mtd_conf **ret_conf, char *err,
+    size_t errlen)
+{
+	char *text = NULL;
+	size_t got = 0;
+	FILE *f = NULL;
+	int r = -1;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "cannot open: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if ((text = malloc(MTD_CONF_TEXT_MAX + 2)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		r = -2;
+		goto out;
+	}
+	got = fread(text, 1, MTD_CONF_TEXT_MAX + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "read error");
+		goto out;
+	}
+	if (got > MTD_CONF_TEXT_MAX) {
+		snprintf(err, errlen, "longer than %d bytes",
+		    MTD_CONF_TEXT_MAX);
+		goto out;
+	}
+	text[got] = '\0';
+	if (memchr(text, '\0', got) != NULL) {
+		snprintf(err, errlen, "a NUL byte in the file");
+		goto out;
+	}
+	r = mtd_conf_parse_string(text, ret_conf, err, errlen);
+ out:
+	free(text);
+	fclose(f);
+	return r;
+}
+
+/* see conf.h */
+int
+mtd_conf_read_pin(const struct mtd_conf *c, char *pin, size_t *ret_len,
+    char *err, size_t errlen)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[PATH_MAX];
+	struct stat st;
+	size_t got = 0;
+	ssize_t n;
+	int fd = -1, r = -1;
+
+	if (c->pin_credential != NULL && dir != NULL && *dir == '/') {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		    c->pin_credential) >= sizeof(path)) {
+			snprintf(err, errlen, "credential path too long");
+			return -1;
+		}
+	} else if (c->pin_file != NULL) {
+		snprintf(path, sizeof(path), "%s", c->pin_file);
+	} else {
+		snprintf(err, errlen, "[token] pin_credential is set but "
+		    "$CREDENTIALS_DIRECTORY is not (run under systemd with "
+		    "LoadCredential=, or set pin_file)");
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1 || fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "PIN file %.150s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "PIN file %.150s is not a regular file",
+		    path);
+		goto out;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen, "PIN file %.150s is owned by uid %lu, "
+		    "not by this user (uid %lu) or root", path,
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+		goto out;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		snprintf(err, errlen, "PIN file %.150s has mode %04o: group "
+		    "or others may access it (chmod go= it)", path,
+		    (unsigned int)(st.st_mode & 07777));
+		goto out;
+	}
+	while (got < MTD_PIN_MAX + 1) {
+		n = read(fd, pin + got, MTD_PIN_MAX + 1 - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "PIN file %.150s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got > MTD_PIN_MAX) {
+		snprintf(err, errlen, "PIN file %.150s: longer than %d bytes",
+		    path, MTD_PIN_MAX);
+		goto out;
+	}
+	if (got > 0 && pin[got - 1] == '\n')
+		got--;
+	if (got == 0) {
+		snprintf(err, errlen, "PIN file %.150s is empty", path);
+		goto out;
+	}
+	pin[got] = '\0';
+	*ret_len = got;
+	r = 0;
+ out:
+	if (r != 0)
+		OPENSSL_cleanse(pin, MTD_PIN_MAX + 1);
+	if (fd != -1)
+		close(fd);
+	return r;
+}

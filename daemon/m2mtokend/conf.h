@@ -1,0 +1,86 @@
+/*
+ * m2mtokend: its configuration file (docs/operations.md, "m2mtokend").
+ *
+ *   [daemon]   socket, socket_mode, socket_group, max_connections,
+ *              idle_timeout, call_timeout
+ *   [token]    module, config, label, pin_file, pin_credential
+ *   [mef]      host, port, fqdn, timeout
+ *   [enrolee]  kpm_id                   (device role: Bootstrap)
+ *   [target]   id                       (gateway role: FetchCredentials)
+ *   [caller NAME] ...                   (daemon/common/acl.h)
+ *
+ * Unknown sections and keys are errors.  Nothing in this file is secret:
+ * the PIN is only named (a file, or a systemd credential).
+ */
+#ifndef M2MTOKEND_CONF_H
+#define M2MTOKEND_CONF_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#include "acl.h"
+
+#define MTD_CONF_DEFAULT	"/etc/m2mtoken/m2mtokend.conf"
+#define MTD_SOCKET_DEFAULT	"/run/m2mtoken/m2mtokend.sock"
+#define MTD_PIN_MAX		256	/* bytes of a PIN */
+#define MTD_CONF_TEXT_MAX	(1024 * 1024)
+
+struct mtd_conf {
+	/* [daemon] */
+	char		*socket_path;
+	mode_t		 socket_mode;		/* default 0660 */
+	char		*socket_group;		/* NULL: the daemon's gid */
+	unsigned int	 max_connections;	/* default 64, 1..4096 */
+	unsigned int	 idle_timeout;		/* s, default 30, 1..3600 */
+	/* [token] */
+	char		*module;		/* libm2mtoken.so path */
+	char		*module_config;		/* M2MTOKEN_CONF for it */
+	char		*token_label;
+	char		*pin_file;		/* absolute path */
+	char		*pin_credential;	/* name in $CREDENTIALS_DIRECTORY */
+	/* [mef] */
+	char		*mef_host;		/* an IP address or host name */
+	unsigned int	 mef_port;		/* default 443 */
+	char		*mef_fqdn;		/* SNI and KeId suffix */
+	unsigned int	 mef_timeout;		/* s, default 10, 1..300 */
+	/* [enrolee] */
+	char		*kpm_id;
+	/* [target] */
+	char		*target_id;
+	/* [caller NAME] sections */
+	struct m2m_acl	*acl;
+};
+
+/*
+ * Parse the NUL-terminated INI text (all sections, the [caller] rules
+ * too).  *ret_conf on success, freed with mtd_conf_free().  On failure a
+ * one-line reason ("line N: [sec] key: ...") goes into err and -1 is
+ * returned; -2 when out of memory.  Checks: [token] module, label and one
+ * of pin_file / pin_credential are required; paths are absolute; numbers
+ * are decimal in their range (socket_mode octal); [mef] needs host and
+ * fqdn together.
+ */
+int mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
+    char *err, size_t errlen);
+
+/* As mtd_conf_parse_string() on the file at path (at most 1 MiB). */
+int mtd_conf_load(const char *path, struct mtd_conf **ret_conf, char *err,
+    size_t errlen);
+
+/* Frees conf; NULL is fine. */
+void mtd_conf_free(struct mtd_conf *conf);
+
+/*
+ * Reads the token PIN into pin (MTD_PIN_MAX + 1 bytes, caller wipes): from
+ * $CREDENTIALS_DIRECTORY/<pin_credential> when that variable is set and
+ * the conf names a credential, else from pin_file.  The file must be a
+ * regular file owned by this process's user or root with no group or
+ * other access (as the module checks its file: PINs); one trailing
+ * newline is cut; an empty PIN is refused.  0 and *ret_len, or -1 with a
+ * reason (never the PIN) in err.
+ */
+int mtd_conf_read_pin(const struct mtd_conf *conf, char *pin,
+    size_t *ret_len, char *err, size_t errlen);
+
+#endif /* M2MTOKEND_CONF_H */

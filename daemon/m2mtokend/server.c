@@ -1,0 +1,413 @@
+/*
+ * m2mtokend: the event loop serving the flow IPC socket (see server.h).
+ */
+#define _GNU_SOURCE
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "acl.h"
+#include "errors.h"
+#include "ipc.h"
+#include "log.h"
+#include "peer.h"
+#include "server.h"
+
+#define FRAMES_PER_WAKEUP	16
+
+struct server;
+
+struct conn {
+	struct server		*srv;
+	int			 fd;
+	struct event		*ev;
+	struct event		*timer;
+	struct m2m_ipc_reader	*rd;
+	struct m2m_peer		*peer;
+	char			*out;		/* the reply being sent */
+	size_t			 outlen;
+	size_t			 outoff;
+	int			 close_after;	/* once out is sent */
+	struct conn		*next;
+};
+
+struct server {
+	struct mtd		*d;
+	struct event_base	*base;
+	struct event		*ev_listen;
+	struct conn		*conns;
+};
+
+static void conn_event(evutil_socket_t fd, short what, void *arg);
+
+static void
+conn_free(struct conn *c)
+{
+	struct conn **pp;
+
+	for (pp = &c->srv->conns; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	c->srv->d->nconns--;
+	if (c->ev != NULL)
+		event_free(c->ev);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	m2m_ipc_reader_free(c->rd);
+	m2m_peer_free(c->peer);
+	free(c->out);
+	close(c->fd);
+	free(c);
+}
+
+/* Waits for the events this connection needs now. */
+static int
+conn_arm(struct conn *c)
+{
+	struct timeval tv = { (time_t)c->srv->d->conf->idle_timeout, 0 };
+	short what = c->out != NULL ? EV_WRITE : EV_READ;
+
+	event_del(c->ev);
+	if (event_assign(c->ev, c->srv->base, c->fd, what | EV_PERSIST,
+	    conn_event, c) != 0 || event_add(c->ev, NULL) != 0 ||
+	    event_add(c->timer, &tv) != 0)
+		return -1;
+	return 0;
+}
+
+/* Sends what it can of c->out; 0 done or pending, -1 to close. */
+static int
+conn_flush(struct conn *c)
+{
+	ssize_t n;
+
+	while (c->out != NULL && c->outoff < c->outlen) {
+		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0)
+			return -1;
+		c->outoff += (size_t)n;
+	}
+	free(c->out);
+	c->out = NULL;
+	c->outlen = c->outoff = 0;
+	return c->close_after ? -1 : 0;
+}
+
+static int
+encode_error(int r, const struct mtd_err *err, char **buf, size_t *len)
+{
+	struct json_object *p = NULL;
+	int e;
+
+	if ((p = json_object_new_object()) == NULL)
+		return M2M_IPC_ERR_NO_MEMORY;
+	if (err != NULL && err->detail[0] != '\0')
+		json_object_object_add(p, "detail",
+		    json_object_new_string(err->detail));
+	if (err != NULL && err->status != 0)
+		json_object_object_add(p, "status",
+		    json_object_new_int(err->status));
+	if (err != NULL && err->status != 0 && err->rsc >= 0)
+		json_object_object_add(p, "rsc", json_object_new_int(err->rsc));
+	e = m2m_ipc_encode_error_code(r, p, buf, len);
+	json_object_put(p);
+	return e;
+}
+
+static int
+encode_rv(CK_RV rv, const struct mtd_err *err, char **buf, size_t *len)
+{
+	struct json_object *p = NULL;
+	char reason[96];
+	int e;
+
+	if ((p = json_object_new_object()) == NULL)
+		return M2M_IPC_ERR_NO_MEMORY;
+	snprintf(reason, sizeof(reason), "the token refused: %s",
+	    mtd_rv_name(rv));
+	json_object_object_add(p, "reason", json_object_new_string(reason));
+	if (err != NULL && err->detail[0] != '\0')
+		json_object_object_add(p, "detail",
+		    json_object_new_string(err->detail));
+	e = m2m_ipc_encode_error(m2m_ipc_error_from_rv(rv), p, buf, len);
+	json_object_put(p);
+	return e;
+}
+
+/* see server.h */
+int
+mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
+    const char *method, struct json_object *params, char **ret_buf,
+    size_t *ret_len)
+{
+	const struct mtd_method *m;
+	struct m2m_acl_verdict vd;
+	struct mtd_call call;
+	struct mtd_err err;
+	struct json_object *reply = NULL, *kv;
+	const char *keyid = NULL, *outcome = "ok";
+	char sm[136], sk[136];
+	long r = M2M_IPC_ERR_INTERNAL;
+	int e;
+
+	memset(&err, 0, sizeof(err));
+	err.rsc = -1;
+	memset(&vd, 0, sizeof(vd));
+	d->calls++;
+	if ((m = mtd_method_find(method)) == NULL) {
+		r = M2M_IPC_ERR_METHOD_NOT_FOUND;
+		goto reply;
+	}
+	if (m->keyarg == MTD_KEY_PARAM &&
+	    json_object_object_get_ex(params, "key", &kv)) {
+		if (!json_object_is_type(kv, json_type_string)) {
+			snprintf(err.detail, sizeof(err.detail),
+			    "parameter key must be a string");
+			r = M2M_IPC_ERR_INVALID_PARAMETER;
+			goto reply;
+		}
+		keyid = json_object_get_string(kv);
+	} else if (m->keyarg == MTD_KEY_KPMID)
+		keyid = d->conf->kpm_id;
+	if (m2m_acl_check(d->conf->acl, peer->uid, peer->groups,
+	    peer->ngroups, method, keyid, &vd) != 0 || !vd.allow) {
+		r = M2M_IPC_ERR_PERMISSION_DENIED;
+		mtd_log(MTD_LOG_WARNING, "denied: uid %lu pid %ld %s key %s: "
+		    "%s (rule %s); add a [caller] rule to allow it",
+		    (unsigned long)peer->uid, (long)peer->pid,
+		    mtd_log_safe(method, sm, sizeof(sm)),
+		    mtd_log_safe(keyid, sk, sizeof(sk)),
+		    vd.why == M2M_ACL_NO_RULE ? "no rule names the caller" :
+		    vd.why == M2M_ACL_METHOD ? "method not allowed" :
+		    "key not allowed", vd.rule ? vd.rule : "-");
+		outcome = NULL;
+		goto reply;
+	}
+	if ((reply = json_object_new_object()) == NULL) {
+		r = M2M_IPC_ERR_NO_MEMORY;
+		goto reply;
+	}
+	call.d = d;
+	call.peer = peer;
+	call.method = method;
+	r = m->fn(&call, params, reply, &err);
+ reply:
+	if (r == 0) {
+		e = m2m_ipc_encode_reply(reply, ret_buf, ret_len);
+		if (e != 0) {
+			r = e;
+			e = encode_error(e, NULL, ret_buf, ret_len);
+		}
+	} else if (r < 0) {
+		e = encode_error((int)r, &err, ret_buf, ret_len);
+	} else {
+		e = encode_rv((CK_RV)r, &err, ret_buf, ret_len);
+	}
+	if (outcome != NULL)
+		mtd_log(r == 0 ? MTD_LOG_INFO : MTD_LOG_WARNING,
+		    "call: uid %lu pid %ld %s key %s rule %s: %s%s%s",
+		    (unsigned long)peer->uid, (long)peer->pid,
+		    mtd_log_safe(method, sm, sizeof(sm)),
+		    mtd_log_safe(keyid, sk, sizeof(sk)),
+		    vd.rule ? vd.rule : "-", r == 0 ? "ok" : r < 0 ?
+		    m2m_ipc_error_name((int)r) :
+		    m2m_ipc_error_from_rv((CK_RV)r),
+		    err.detail[0] ? ": " : "", err.detail);
+	json_object_put(reply);
+	return e == 0 ? 0 : M2M_IPC_ERR_NO_MEMORY;
+}
+
+/* Reads and answers frames; -1 to close the connection. */
+static int
+conn_read(struct conn *c)
+{
+	struct m2m_ipc_msg *msg = NULL;
+	int i, r;
+
+	for (i = 0; i < FRAMES_PER_WAKEUP && c->out == NULL; i++) {
+		r = m2m_ipc_reader_read_fd(c->rd, c->fd, &msg);
+		if (r == 0 && msg == NULL)
+			return 0;	/* need more */
+		if (r == M2M_IPC_ERR_EOF)
+			return -1;
+		if (r == M2M_IPC_ERR_TRUNCATED || r == M2M_IPC_ERR_IO) {
+			mtd_log(MTD_LOG_INFO, "uid %lu pid %ld: %s",
+			    (unsigned long)c->peer->uid, (long)c->peer->pid,
+			    m2m_ipc_strerror(r));
+			return -1;
+		}
+		if (r == 0) {
+			r = mtd_server_call(c->srv->d, c->peer,
+			    m2m_ipc_msg_method(msg),
+			    m2m_ipc_msg_parameters(msg), &c->out, &c->outlen);
+			m2m_ipc_msg_free(msg);
+			msg = NULL;
+			if (r != 0)
+				return -1;
+		} else {
+			/* a malformed frame: answer it, and go on */
+			mtd_log(MTD_LOG_WARNING, "uid %lu pid %ld: bad frame: "
+			    "%s", (unsigned long)c->peer->uid,
+			    (long)c->peer->pid, m2m_ipc_strerror(r));
+			if (r == M2M_IPC_ERR_FRAME_TOO_LARGE)
+				c->close_after = 1;
+			if (encode_error(r, NULL, &c->out, &c->outlen) != 0)
+				return -1;
+		}
+		c->outoff = 0;
+		if (conn_flush(c) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+conn_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	if (what & EV_WRITE) {
+		if (conn_flush(c) != 0)
+			goto close;
+		/* its reply is out: read what it sent meanwhile */
+		if (c->out == NULL && conn_read(c) != 0)
+			goto close;
+	} else if (what & EV_READ) {
+		if (conn_read(c) != 0)
+			goto close;
+	}
+	if (conn_arm(c) != 0)
+		goto close;
+	return;
+ close:
+	conn_free(c);
+}
+
+static void
+conn_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	mtd_log(MTD_LOG_INFO, "uid %lu pid %ld: idle for %u s%s, closed",
+	    (unsigned long)c->peer->uid, (long)c->peer->pid,
+	    c->srv->d->conf->idle_timeout,
+	    m2m_ipc_reader_eof(c->rd) != 0 ? " inside a frame" : "");
+	conn_free(c);
+}
+
+static void
+on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct server *s = arg;
+	struct conn *c = NULL;
+	int fd, r;
+
+	(void)what;
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) ==
+	    -1) {
+		if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			mtd_log(MTD_LOG_ERR, "accept: %s", strerror(errno));
+		return;
+	}
+	if (s->d->nconns >= s->d->conf->max_connections) {
+		mtd_log(MTD_LOG_WARNING, "%u connections: a new one is "
+		    "closed (raise [daemon] max_connections?)", s->d->nconns);
+		close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return;
+	}
+	c->srv = s;
+	c->fd = fd;
+	c->next = s->conns;
+	s->conns = c;
+	s->d->nconns++;
+	if ((r = m2m_peer_from_fd(fd, &c->peer)) != 0) {
+		mtd_log(MTD_LOG_WARNING, "a connection without peer "
+		    "credentials: %s", m2m_ipc_strerror(r));
+		goto fail;
+	}
+	if (m2m_ipc_reader_new(M2M_IPC_CALLS, &c->rd) != 0 ||
+	    (c->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_event,
+	    c)) == NULL ||
+	    (c->timer = evtimer_new(s->base, conn_idle, c)) == NULL ||
+	    conn_arm(c) != 0)
+		goto fail;
+	return;
+ fail:
+	conn_free(c);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)what;
+	mtd_log(MTD_LOG_INFO, "signal %d: stopping", (int)sig);
+	event_base_loopexit(s->base, NULL);
+}
+
+/* see server.h */
+int
+mtd_server_run(struct mtd *d, int listen_fd, void (*ready)(void))
+{
+	struct server s;
+	struct event *sig_term = NULL, *sig_int = NULL;
+	int r = -1;
+
+	memset(&s, 0, sizeof(s));
+	s.d = d;
+	signal(SIGPIPE, SIG_IGN);
+	if ((s.base = event_base_new()) == NULL ||
+	    (s.ev_listen = event_new(s.base, listen_fd, EV_READ | EV_PERSIST,
+	    on_accept, &s)) == NULL ||
+	    event_add(s.ev_listen, NULL) != 0 ||
+	    (sig_term = evsignal_new(s.base, SIGTERM, on_signal, &s)) ==
+	    NULL || event_add(sig_term, NULL) != 0 ||
+	    (sig_int = evsignal_new(s.base, SIGINT, on_signal, &s)) ==
+	    NULL || event_add(sig_int, NULL) != 0) {
+		mtd_log(MTD_LOG_ERR, "cannot set up the event loop");
+		goto out;
+	}
+	if (ready != NULL)
+		ready();
+	if (event_base_dispatch(s.base) == -1) {
+		mtd_log(MTD_LOG_ERR, "event loop failed");
+		goto out;
+	}
+	r = 0;
+ out:
+	while (s.conns != NULL)
+		conn_free(s.conns);
+	if (sig_term != NULL)
+		event_free(sig_term);
+	if (sig_int != NULL)
+		event_free(sig_int);
+	if (s.ev_listen != NULL)
+		event_free(s.ev_listen);
+	if (s.base != NULL)
+		event_base_free(s.base);
+	return r;
+}

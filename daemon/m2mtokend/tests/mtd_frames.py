@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Raw-socket checks of m2mtokend's framing (test_m2mtokend.sh).
+
+    mtd_frames.py SOCKET IDLE_SECONDS
+
+Malformed frames get their error and the connection goes on; an oversized
+frame gets FrameTooLarge and the connection is closed; a truncated frame
+leaves the daemon serving; a client stalled inside a frame does not delay
+another, and is closed after the idle timeout; a frame sent one byte at a
+time is served.  Prints one "ok:" line per check, exits 1 on the first
+failure.
+"""
+import json
+import socket
+import sys
+import time
+
+SOCK = sys.argv[1]
+IDLE = float(sys.argv[2])
+
+
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(SOCK)
+    return s
+
+
+PENDING = {}
+
+
+def recv_frame(s):
+    buf = PENDING.get(s, b"")
+    while b"\0" not in buf:
+        b = s.recv(65536)
+        if not b:
+            raise SystemExit("FAIL: connection closed before a reply")
+        buf += b
+    frame, _, PENDING[s] = buf.partition(b"\0")
+    return json.loads(frame.decode())
+
+
+def call(s, frame):
+    s.sendall(frame)
+    return recv_frame(s)
+
+
+def expect_error(reply, name, what):
+    if reply.get("error") != name:
+        raise SystemExit(f"FAIL: {what}: expected {name}, got {reply}")
+    if "reason" not in reply.get("parameters", {}):
+        raise SystemExit(f"FAIL: {what}: no reason in {reply}")
+    print(f"ok: {what}: {name}")
+
+
+STATUS = b'{"method":"io.m2mtoken.Status"}\0'
+
+# malformed frames, each answered, the connection kept
+s = conn()
+for frame, name, what in [
+    (b"{not json}\0", "io.m2mtoken.InvalidFrame", "not JSON"),
+    (b"[1,2]\0", "io.m2mtoken.InvalidFrame", "not an object"),
+    (b'{"method":"io.m2mtoken.Status","x":1}\0', "io.m2mtoken.InvalidFrame",
+     "unknown member"),
+    (b'{"method":"io.m2mtoken.Status","parameters":[]}\0',
+     "io.m2mtoken.InvalidFrame", "parameters not an object"),
+    (b'{"method":"io.m2mtoken.Nope"}\0', "io.m2mtoken.MethodNotFound",
+     "unknown method"),
+    (b'{"method":"io.m2mtoken.Status","parameters":{"x":1}}\0',
+     "io.m2mtoken.InvalidParameter", "unknown parameter"),
+    (b'{"method":"io.m2mtoken.Mic","parameters":{"key":5}}\0',
+     "io.m2mtoken.InvalidParameter", "key not a string"),
+    (b'{"method":"io.m2mtoken.Mic","parameters":{"key":"k","data":"@@"}}\0',
+     "io.m2mtoken.InvalidParameter", "data not base64"),
+    (b"\xff\xfe\0", "io.m2mtoken.InvalidFrame", "not UTF-8"),
+]:
+    expect_error(call(s, frame), name, what)
+r = call(s, STATUS)
+if "error" in r or "token" not in r["parameters"]:
+    raise SystemExit(f"FAIL: Status after bad frames: {r}")
+print("ok: the connection serves a call after bad frames")
+s.close()
+
+# one byte at a time, two frames
+s = conn()
+for b in STATUS + STATUS:
+    s.send(bytes([b]))
+    time.sleep(0.001)
+for _ in range(2):
+    r = recv_frame(s)
+    if "error" in r:
+        raise SystemExit(f"FAIL: byte-wise frame: {r}")
+print("ok: two frames sent one byte at a time")
+s.close()
+
+# oversized: FrameTooLarge, then closed
+s = conn()
+try:
+    s.sendall(b"{" + b" " * 70000)
+except (BrokenPipeError, ConnectionResetError):
+    pass
+r = recv_frame(s)
+expect_error(r, "io.m2mtoken.FrameTooLarge", "oversized frame")
+try:
+    rest = s.recv(10)
+except ConnectionResetError:
+    rest = b""	# closed with our unread bytes in its buffer: a reset
+if rest != b"":
+    raise SystemExit("FAIL: connection not closed after FrameTooLarge")
+print("ok: closed after an oversized frame")
+s.close()
+
+# truncated: the daemon goes on
+s = conn()
+s.sendall(b'{"method":"io.m2mtoken.Sta')
+s.close()
+s = conn()
+if "error" in call(s, STATUS):
+    raise SystemExit("FAIL: Status after a truncated frame")
+print("ok: served after a peer closed inside a frame")
+s.close()
+
+# a stalled client does not delay another, and is closed when idle
+stalled = conn()
+stalled.sendall(b'{"method":"io.m2mtoken.Status","param')
+t0 = time.monotonic()
+other = conn()
+r = call(other, STATUS)
+dt = time.monotonic() - t0
+if "error" in r or dt > 2:
+    raise SystemExit(f"FAIL: other client took {dt:.2f} s: {r}")
+print(f"ok: another client served in {dt * 1000:.0f} ms while one stalls")
+other.close()
+stalled.settimeout(IDLE + 10)
+t0 = time.monotonic()
+if stalled.recv(10) != b"":
+    raise SystemExit("FAIL: stalled client got data")
+dt = time.monotonic() - t0
+if dt > IDLE + 5:
+    raise SystemExit(f"FAIL: stalled client closed after {dt:.1f} s")
+print(f"ok: stalled client closed after {dt:.1f} s (idle timeout {IDLE} s)")
+print("mtd_frames: all passed")

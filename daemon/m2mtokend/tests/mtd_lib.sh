@@ -1,0 +1,107 @@
+# shellcheck shell=bash
+# Helpers of the m2mtokend integration tests (sourced after
+# tests/integration/lib.sh and m2m_setup).
+#
+#   mtd_token LABEL              initialise the m2mtoken token LABEL
+#   mtd_conf FILE [SECTIONS...]  a daemon config on that token; the extra
+#                                text (stdin) is appended
+#   mtd_start CONF               start m2mtokend; sets MTD_PID, MTD_SOCK, MTD_LOG
+#   mtd_cli ARGS...              the m2mtoken CLI on MTD_SOCK
+#   mtd_hmac KEYHEX DATAHEX      HMAC-SHA-256 with openssl, lower hex
+#   mtd_json FIELD               a member of the JSON object on stdin
+M2MTOKEND=${M2MTOKEND:-$M2M_BUILD/daemon/m2mtokend/m2mtokend}
+M2MTOKEN_CLI=${M2MTOKEN_CLI:-$M2M_BUILD/daemon/cli/m2mtoken}
+MTD_CLIENT=${MTD_CLIENT:-$M2M_BUILD/daemon/m2mtokend/tests/mtd_client}
+MTD_KEYTOOL=${MTD_KEYTOOL:-$M2M_BUILD/daemon/m2mtokend/tests/mtd_keytool}
+TLS_PEER=${TLS_PEER:-$M2M_BUILD/tls/tls_peer}
+export M2MTOKEN_USER_PIN=1234
+
+mtd_token()
+{
+	"$MTD_KEYTOOL" init "$1" || m2m_fail "cannot initialise token $1"
+	printf '%s\n' "$M2MTOKEN_USER_PIN" >"$M2M_TMP/pin"
+	chmod 600 "$M2M_TMP/pin"
+}
+
+mtd_conf()
+{
+	local file=$1 label=$2
+
+	{
+		printf '[daemon]\nsocket = %s\nidle_timeout = %s\n\n' \
+		    "$M2M_TMP/mtd.sock" "${MTD_IDLE:-30}"
+		printf '[token]\nmodule = %s\nconfig = %s\nlabel = %s\n' \
+		    "$M2MTOKEN_MODULE" "$M2MTOKEN_CONF" "$label"
+		printf 'pin_file = %s\n\n' "${MTD_PIN_FILE:-$M2M_TMP/pin}"
+		cat
+	} >"$file"
+}
+
+mtd_start()
+{
+	local i
+
+	MTD_SOCK=$M2M_TMP/mtd.sock
+	MTD_LOG=$M2M_TMP/mtd.log
+	"$M2MTOKEND" -c "$1" </dev/null >>"$MTD_LOG" 2>&1 &
+	MTD_PID=$!
+	m2m_defer m2m_stop "$MTD_PID"
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'm2mtokend: ready' "$MTD_LOG" 2>/dev/null && return 0
+		kill -0 "$MTD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$MTD_LOG" >&2
+	m2m_fail "m2mtokend did not start"
+}
+
+mtd_cli()
+{
+	"$M2MTOKEN_CLI" -s "$MTD_SOCK" "$@"
+}
+
+mtd_hmac()
+{
+	local key=$1 data=$2
+
+	# shellcheck disable=SC2059
+	printf "$(sed 's/../\\x&/g' <<<"$data")" |
+	    openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -r |
+	    cut -d' ' -f1
+}
+
+mtd_hex()
+{
+	od -An -v -tx1 | tr -d ' \n'
+}
+
+mtd_json()
+{
+	python3 -c 'import json,sys; v=json.load(sys.stdin)
+for k in sys.argv[1].split("."): v=v[k]
+print(v)' "$1"
+}
+
+# mtd_e2e_mic KPSAHEX DATA: the message MIC of the E2E set of Kpsa (zero
+# salt, SHA-256), computed with openssl from the key derivation formulas.
+mtd_e2e_mic()
+{
+	local kpsa=$1 data=$2 master t1 label
+
+	master=$(mtd_hmac "$(printf '%064d' 0)" "$kpsa")
+	label=$(printf 'E2E Message Authentication Key\001' | mtd_hex)
+	t1=$(mtd_hmac "$master" "$label")
+	mtd_hmac "$t1" "$(printf '%s' "$data" | mtd_hex)"
+}
+
+# mtd_kpsa KEHEX TARGET: Kpsa from Ke, with openssl.
+mtd_kpsa()
+{
+	mtd_hmac "$1" "$(printf '%s%s' 'oneM2M Enrolment Key to Provisioned Secure Connection Key derivation' "$2" | mtd_hex)"
+}
+
+# mtd_b64hex: base64 on stdin to hex.
+mtd_b64hex()
+{
+	openssl base64 -d -A | mtd_hex
+}

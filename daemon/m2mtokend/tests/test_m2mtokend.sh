@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# m2m-label: daemon tool
+# m2mtokend on a real token (SoftHSM2 or swtpm behind the module): the CLI
+# and a C client call every local method over the socket; the derived keys
+# are checked against openssl (a MIC over data made with keys derived in
+# the token equals the one computed from the formulas); a uid without
+# permission gets PermissionDenied; malformed, truncated, oversized and
+# stalled frames; token missing, PIN wrong, PIN file too open.
+. "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
+
+m2m_setup "${1:?usage: test_m2mtokend.sh hsm|tpm}"
+HERE=$(dirname "${BASH_SOURCE[0]}")
+
+KE=101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f
+KEID=000102030405060708090a0b0c0d0e0f@mef.example.com
+TARGET=/in-cse.example.com/CAE01
+KPSA_SPEC=d7f399f9aa3564b7b941a888084dc1149823cef8ff2d6630845bd4e6fbccf254
+
+mtd_token mtd
+"$MTD_KEYTOOL" import mtd ke "$KEID" "$KE" || m2m_fail "import of Ke"
+
+# --- start-up failures: each a clear line, exit 1 ---------------------------
+mtd_conf "$M2M_TMP/nope.conf" nope </dev/null
+out=$("$M2MTOKEND" -c "$M2M_TMP/nope.conf" 2>&1) && m2m_fail "started without its token"
+m2m_expect_contains "$out" "no initialised token labelled 'nope'"
+echo "ok: token missing: $out"
+
+printf '9999\n' >"$M2M_TMP/badpin"
+chmod 600 "$M2M_TMP/badpin"
+MTD_PIN_FILE=$M2M_TMP/badpin mtd_conf "$M2M_TMP/badpin.conf" mtd </dev/null
+out=$("$M2MTOKEND" -c "$M2M_TMP/badpin.conf" 2>&1) && m2m_fail "started with a wrong PIN"
+m2m_expect_contains "$out" "CKR_PIN_INCORRECT"
+echo "ok: wrong PIN: $out"
+
+cp "$M2M_TMP/pin" "$M2M_TMP/openpin"
+chmod 644 "$M2M_TMP/openpin"
+MTD_PIN_FILE=$M2M_TMP/openpin mtd_conf "$M2M_TMP/openpin.conf" mtd </dev/null
+out=$("$M2MTOKEND" -c "$M2M_TMP/openpin.conf" 2>&1) && m2m_fail "started with a PIN file readable by others"
+m2m_expect_contains "$out" "chmod go= it"
+echo "ok: PIN file mode: $out"
+
+printf '[daemon]\nbogus = 1\n' >"$M2M_TMP/bogus.conf"
+out=$("$M2MTOKEND" -c "$M2M_TMP/bogus.conf" 2>&1) && m2m_fail "started with a bad config"
+m2m_expect_contains "$out" "line 2: [daemon] unknown key bogus"
+echo "ok: bad config: $out"
+
+# --- the daemon --------------------------------------------------------------
+MTD_IDLE=2 mtd_conf "$M2M_TMP/mtd.conf" mtd <<CONF
+[caller root]
+uid = 0
+methods = *
+keys = *
+
+[caller nobody]
+user = nobody
+methods = io.m2mtoken.Status, io.m2mtoken.ListKeys
+keys = nothing-*
+CONF
+out=$("$M2MTOKEND" -t -c "$M2M_TMP/mtd.conf") || m2m_fail "-t: $out"
+m2m_expect_contains "$out" "configuration OK, 2 caller rules"
+mtd_start "$M2M_TMP/mtd.conf"
+
+out=$(mtd_cli status) || m2m_fail "status: $out"
+m2m_expect_contains "$out" "token:       mtd"
+m2m_expect_contains "$out" "state:     ready"
+out=$(mtd_cli --json status) || m2m_fail "status --json: $out"
+[ "$(mtd_json token.label <<<"$out")" = mtd ] || m2m_fail "status json: $out"
+echo "ok: status, human and --json"
+
+out=$(mtd_cli list-keys) || m2m_fail "list-keys: $out"
+m2m_expect_contains "$out" "$KEID"
+echo "ok: list-keys"
+
+out=$(mtd_cli --json derive-kpsa --key "$KEID" --target "$TARGET") ||
+    m2m_fail "derive-kpsa: $out"
+[ "$(mtd_json role <<<"$out")" = kpsa ] && [ "$(mtd_json key <<<"$out")" = "$KEID" ] &&
+    [ "$(mtd_json peer <<<"$out")" = "$TARGET" ] || m2m_fail "derive-kpsa: $out"
+out=$(mtd_cli --json derive-km --key "$KEID" --maf maf.example.com) ||
+    m2m_fail "derive-km: $out"
+[ "$(mtd_json role <<<"$out")" = km ] || m2m_fail "derive-km: $out"
+out=$(mtd_cli --json derive-kuc --key "$KEID" --suid 22 --target gw.example.com) ||
+    m2m_fail "derive-kuc: $out"
+[ "$(mtd_json key <<<"$out")" = "$KEID/22" ] || m2m_fail "derive-kuc: $out"
+echo "ok: derive-kpsa, derive-km, derive-kuc"
+
+# No reply carries key material: the known Kpsa value (spec section 7) and
+# Ke appear in no reply of this test, in hex or base64.
+[ "$(mtd_kpsa "$KE" "$TARGET")" = "$KPSA_SPEC" ] ||
+    m2m_fail "openssl Kpsa differs from the spec vector"
+
+out=$(mtd_cli provision-e2e --key "$KEID" --role kpsa --peer /other 2>&1) &&
+    m2m_fail "provision-e2e with the wrong peer succeeded"
+out=$(mtd_cli provision-e2e --key "$KEID" 2>&1) && m2m_fail "ambiguous key accepted"
+m2m_expect_contains "$out" "io.m2mtoken.AmbiguousKey"
+out=$(mtd_cli --json provision-e2e --key "$KEID" --role kpsa) ||
+    m2m_fail "provision-e2e: $out"
+E2E=$(mtd_json e2eKeyId <<<"$out")
+[[ $E2E == *@mef.example.com ]] || m2m_fail "E2EKeyId: $out"
+echo "ok: provision-e2e: $E2E (ambiguous base refused)"
+
+mic=$(mtd_cli mic --key "$E2E" --data "hello oneM2M") || m2m_fail "mic: $mic"
+want=$(mtd_e2e_mic "$KPSA_SPEC" "hello oneM2M")
+[ "$mic" = "$want" ] || m2m_fail "MIC $mic, openssl says $want"
+echo "ok: mic equals openssl's HMAC chain: $mic"
+mtd_cli verify-mic --key "$E2E" --data "hello oneM2M" --mic "$mic" >/dev/null ||
+    m2m_fail "verify-mic of a good MIC"
+set +e
+out=$(mtd_cli verify-mic --key "$E2E" --data "hello oneM2m" --mic "$mic" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 5 ] || m2m_fail "verify-mic of a forged message: rc $rc: $out"
+m2m_expect_contains "$out" "io.m2mtoken.VerificationFailed"
+echo "ok: verify-mic: good passes, forged exits 5"
+
+out=$(mtd_cli seal --key "$E2E" --aad hdr --data "secret payload") || m2m_fail "seal: $out"
+iv=$(sed -n 's/^iv: *//p' <<<"$out")
+ct=$(sed -n 's/^ciphertext: *//p' <<<"$out")
+[ ${#iv} = 24 ] && [ ${#ct} = $(( (14 + 16) * 2 )) ] || m2m_fail "seal: $out"
+pt=$(mtd_cli open --key "$E2E" --aad hdr --iv "$iv" --ciphertext "$ct") ||
+    m2m_fail "open: $pt"
+[ "$pt" = "secret payload" ] || m2m_fail "open gave '$pt'"
+out2=$(mtd_cli seal --key "$E2E" --aad hdr --data "secret payload")
+[ "$(sed -n 's/^iv: *//p' <<<"$out2")" != "$iv" ] || m2m_fail "IV repeated"
+bad=${ct:0:-2}$(printf '%02x' $(( (0x${ct: -2} + 1) % 256 )))
+set +e
+out=$(mtd_cli open --key "$E2E" --aad hdr --iv "$iv" --ciphertext "$bad" 2>&1)
+rc=$?
+out3=$(mtd_cli open --key "$E2E" --aad HDR --iv "$iv" --ciphertext "$ct" 2>&1)
+rc3=$?
+set -e
+[ "$rc" = 5 ] && [ "$rc3" = 5 ] || m2m_fail "open of forged input: $rc $out / $rc3 $out3"
+echo "ok: seal/open round trip, fresh IVs, tampered tag or AAD exits 5"
+
+set +e
+out=$(mtd_cli mic --key nope@mef.example.com --data x 2>&1); rc=$?
+set -e
+[ "$rc" = 6 ] || m2m_fail "mic with an unknown key: rc $rc: $out"
+m2m_expect_contains "$out" "io.m2mtoken.NoSuchKey"
+set +e
+out=$(mtd_cli bootstrap --target x 2>&1); rc=$?
+out2=$(mtd_cli fetch-credentials --key "$KEID" 2>&1); rc2=$?
+out3=$(mtd_cli mic 2>&1); rc3=$?
+out4=$(mtd_cli frobnicate 2>&1); rc4=$?
+set -e
+[ "$rc" = 9 ] && [ "$rc2" = 9 ] || m2m_fail "not configured: $rc $out / $rc2 $out2"
+m2m_expect_contains "$out" "io.m2mtoken.NotConfigured"
+[ "$rc3" = 2 ] && [ "$rc4" = 2 ] || m2m_fail "usage errors: $rc3 $out3 / $rc4 $out4"
+m2m_expect_contains "$out3" "--key is required"
+for c in status list-keys bootstrap derive-kpsa derive-km derive-kuc \
+    fetch-credentials provision-e2e mic verify-mic seal open call; do
+	mtd_cli "$c" --help | grep -q "^usage: m2mtoken" || m2m_fail "$c --help"
+done
+echo "ok: unknown key exits 6, unconfigured methods exit 9, usage exits 2, --help everywhere"
+
+# --- the C client (libm2mtoken-client) ----------------------------------------
+out=$("$MTD_CLIENT" "$MTD_SOCK" "$KEID" "$TARGET" "$E2E" "$mic" 2>&1) ||
+    m2m_fail "C client: $out"
+echo "$out"
+
+# --- a caller without permission ---------------------------------------------
+chmod 755 "$M2M_TMP"
+chmod 666 "$MTD_SOCK"
+out=$(runuser -u nobody -- "$M2MTOKEN_CLI" -s "$MTD_SOCK" status) ||
+    m2m_fail "nobody: status: $out"
+out=$(runuser -u nobody -- "$M2MTOKEN_CLI" -s "$MTD_SOCK" list-keys) ||
+    m2m_fail "nobody: list-keys: $out"
+m2m_expect_contains "$out" "no keys this caller may name"
+set +e
+out=$(runuser -u nobody -- "$M2MTOKEN_CLI" -s "$MTD_SOCK" mic --key "$E2E" --data x 2>&1)
+rc=$?
+set -e
+[ "$rc" = 4 ] || m2m_fail "nobody: mic: rc $rc: $out"
+m2m_expect_contains "$out" "io.m2mtoken.PermissionDenied"
+grep -q "denied: uid $(id -u nobody) .* io.m2mtoken.Mic key $E2E: method not allowed (rule nobody)" "$MTD_LOG" ||
+    { cat "$MTD_LOG" >&2; m2m_fail "no log line for the denied call"; }
+echo "ok: uid nobody: Status allowed, ListKeys filtered, Mic PermissionDenied with a log line"
+
+# --- frames ------------------------------------------------------------------
+python3 "$HERE/mtd_frames.py" "$MTD_SOCK" 2 || { tail -20 "$MTD_LOG" >&2; m2m_fail "frames"; }
+
+# the daemon logged no key material
+for v in "$KE" "$KPSA_SPEC"; do
+	! grep -qi "$v" "$MTD_LOG" || m2m_fail "a key value in the log"
+done
+kill -0 "$MTD_PID" || m2m_fail "the daemon died"
+echo "ok: $M2M_BACKEND: m2mtokend, CLI and C client"

@@ -1,0 +1,505 @@
+/*
+ * m2mtokend: the token through PKCS#11 (see tok.h).
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok.h"
+
+#define FIND_MAX	16
+#define SLOTS_MAX	64
+
+struct mtd_tok {
+	void			*dl;
+	CK_FUNCTION_LIST_PTR	 f;
+	CK_SLOT_ID		 slot;
+	CK_SESSION_HANDLE	 s;
+	int			 finalize;
+	int			 logged_in;
+};
+
+static const struct {
+	const char	*name;
+	CK_ULONG	 role;
+} roles[] = {
+	{ "kpm",		CK_M2M_ROLE_KPM },
+	{ "ke",			CK_M2M_ROLE_KE },
+	{ "ker",		CK_M2M_ROLE_KER },
+	{ "km",			CK_M2M_ROLE_KM },
+	{ "kpsa",		CK_M2M_ROLE_KPSA },
+	{ "kuc",		CK_M2M_ROLE_KUC },
+	{ "kc",			CK_M2M_ROLE_KC },
+	{ "e2e-master",		CK_M2M_ROLE_KE2E_MASTER },
+	{ "e2e-msg-auth",	CK_M2M_ROLE_KE2E_MSG_AUTH },
+	{ "e2e-msg-conf",	CK_M2M_ROLE_KE2E_MSG_CONF },
+	{ "e2e-att-auth",	CK_M2M_ROLE_KE2E_ATT_AUTH },
+	{ "e2e-att-conf",	CK_M2M_ROLE_KE2E_ATT_CONF },
+	{ "ibc-ssk",		CK_M2M_ROLE_IBC_SSK },
+	{ "ibc-ksak",		CK_M2M_ROLE_IBC_KSAK },
+};
+
+/* see tok.h */
+const char *
+mtd_role_name(CK_ULONG role)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (roles[i].role == role)
+			return roles[i].name;
+	return NULL;
+}
+
+/* see tok.h */
+int
+mtd_role_from_name(const char *name, CK_ULONG *ret_role)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (strcmp(roles[i].name, name) == 0) {
+			*ret_role = roles[i].role;
+			return 0;
+		}
+	return -1;
+}
+
+/* see tok.h */
+const char *
+mtd_rv_name(CK_RV rv)
+{
+	static __thread char buf[32];
+
+	switch (rv) {
+#define N(x) case x: return #x
+	N(CKR_OK);
+	N(CKR_GENERAL_ERROR);
+	N(CKR_FUNCTION_FAILED);
+	N(CKR_ARGUMENTS_BAD);
+	N(CKR_PIN_INCORRECT);
+	N(CKR_PIN_LOCKED);
+	N(CKR_PIN_LEN_RANGE);
+	N(CKR_TOKEN_NOT_PRESENT);
+	N(CKR_TOKEN_NOT_RECOGNIZED);
+	N(CKR_DEVICE_ERROR);
+	N(CKR_USER_NOT_LOGGED_IN);
+	N(CKR_KEY_HANDLE_INVALID);
+	N(CKR_KEY_FUNCTION_NOT_PERMITTED);
+	N(CKR_MECHANISM_INVALID);
+	N(CKR_TEMPLATE_INCONSISTENT);
+	N(CKR_CRYPTOKI_ALREADY_INITIALIZED);
+	N(CKR_USER_ALREADY_LOGGED_IN);
+#undef N
+	default:
+		snprintf(buf, sizeof(buf), "CKR_0x%lx", (unsigned long)rv);
+		return buf;
+	}
+}
+
+static int
+label_is(const CK_UTF8CHAR lab[32], const char *label)
+{
+	size_t n = strlen(label), i;
+
+	if (n > 32 || memcmp(lab, label, n) != 0)
+		return 0;
+	for (i = n; i < 32; i++)
+		if (lab[i] != ' ')
+			return 0;
+	return 1;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_open(const char *module, const char *module_conf, const char *label,
+    const char *pin, size_t pin_len, struct mtd_tok **ret_tok, char *err,
+    size_t errlen)
+{
+	CK_C_GetFunctionList gfl;
+	CK_SLOT_ID slots[SLOTS_MAX];
+	CK_ULONG n = SLOTS_MAX, i;
+	CK_TOKEN_INFO ti;
+	struct mtd_tok *t = NULL;
+	CK_RV rv = CKR_GENERAL_ERROR;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return CKR_HOST_MEMORY;
+	}
+	t->s = CK_INVALID_HANDLE;
+	if (module_conf != NULL && setenv("M2MTOKEN_CONF", module_conf, 1)) {
+		snprintf(err, errlen, "cannot set M2MTOKEN_CONF");
+		goto out;
+	}
+	if ((t->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		snprintf(err, errlen, "cannot load module %.150s: %.100s",
+		    module, dlerror());
+		rv = CKR_TOKEN_NOT_PRESENT;
+		goto out;
+	}
+	gfl = (CK_C_GetFunctionList)dlsym(t->dl, "C_GetFunctionList");
+	if (gfl == NULL || gfl(&t->f) != CKR_OK || t->f == NULL) {
+		snprintf(err, errlen, "%.150s: no C_GetFunctionList", module);
+		rv = CKR_TOKEN_NOT_PRESENT;
+		goto out;
+	}
+	rv = t->f->C_Initialize(NULL);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		snprintf(err, errlen, "C_Initialize: %s (see the module's "
+		    "line above: its configuration or backend)",
+		    mtd_rv_name(rv));
+		goto out;
+	}
+	t->finalize = rv == CKR_OK;
+	if ((rv = t->f->C_GetSlotList(CK_TRUE, slots, &n)) != CKR_OK) {
+		snprintf(err, errlen, "C_GetSlotList: %s", mtd_rv_name(rv));
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (t->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+		    (ti.flags & CKF_TOKEN_INITIALIZED) &&
+		    label_is(ti.label, label))
+			break;
+	if (i == n) {
+		snprintf(err, errlen, "no initialised token labelled '%.32s'",
+		    label);
+		rv = CKR_TOKEN_NOT_PRESENT;
+		goto out;
+	}
+	t->slot = slots[i];
+	if ((rv = t->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION |
+	    CKF_RW_SESSION, NULL, NULL, &t->s)) != CKR_OK) {
+		snprintf(err, errlen, "C_OpenSession: %s", mtd_rv_name(rv));
+		goto out;
+	}
+	rv = t->f->C_Login(t->s, CKU_USER, (CK_UTF8CHAR_PTR)pin,
+	    (CK_ULONG)pin_len);
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+		snprintf(err, errlen, "C_Login: %s%s", mtd_rv_name(rv),
+		    rv == CKR_PIN_INCORRECT ? " (the PIN file does not hold "
+		    "the token's user PIN)" : "");
+		goto out;
+	}
+	t->logged_in = rv == CKR_OK;
+	*ret_tok = t;
+	t = NULL;	/* transferred */
+	rv = CKR_OK;
+ out:
+	mtd_tok_close(t);
+	return rv;
+}
+
+/* see tok.h */
+void
+mtd_tok_close(struct mtd_tok *t)
+{
+	if (t == NULL)
+		return;
+	if (t->f != NULL && t->s != CK_INVALID_HANDLE) {
+		if (t->logged_in)
+			t->f->C_Logout(t->s);
+		t->f->C_CloseSession(t->s);
+	}
+	if (t->f != NULL && t->finalize)
+		t->f->C_Finalize(NULL);
+	if (t->dl != NULL)
+		dlclose(t->dl);
+	free(t);
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_info(struct mtd_tok *t, CK_TOKEN_INFO *ret)
+{
+	return t->f->C_GetTokenInfo(t->slot, ret);
+}
+
+/* A string attribute of h into buf (cap bytes, NUL-terminated; "" if absent). */
+static CK_RV
+get_str(struct mtd_tok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+    char *buf, size_t cap)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_RV rv;
+
+	buf[0] = '\0';
+	rv = t->f->C_GetAttributeValue(t->s, h, &a, 1);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen == 0)
+		return CKR_OK;
+	if (rv != CKR_OK)
+		return rv;
+	if (a.ulValueLen >= cap)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	a.pValue = buf;
+	if ((rv = t->f->C_GetAttributeValue(t->s, h, &a, 1)) != CKR_OK)
+		return rv;
+	buf[a.ulValueLen] = '\0';
+	return CKR_OK;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_keyinfo(struct mtd_tok *t, CK_OBJECT_HANDLE h,
+    struct mtd_keyinfo *ret)
+{
+	CK_ATTRIBUTE a = { CKA_M2M_ROLE, &ret->role, sizeof(ret->role) };
+	CK_RV rv;
+
+	memset(ret, 0, sizeof(*ret));
+	if (t->f->C_GetAttributeValue(t->s, h, &a, 1) != CKR_OK)
+		ret->role = CK_M2M_ROLE_NONE;
+	if ((rv = get_str(t, h, CKA_LABEL, ret->label,
+	    sizeof(ret->label))) != CKR_OK ||
+	    (rv = get_str(t, h, CKA_M2M_PEER_ID, ret->peer,
+	    sizeof(ret->peer))) != CKR_OK ||
+	    (rv = get_str(t, h, CKA_M2M_ENROLEE_ID, ret->enrolee,
+	    sizeof(ret->enrolee))) != CKR_OK ||
+	    (rv = get_str(t, h, CKA_M2M_EXPIRES, ret->expires,
+	    sizeof(ret->expires))) != CKR_OK)
+		return rv;
+	return CKR_OK;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_find(struct mtd_tok *t, const char *label, CK_ULONG role,
+    const char *peer, CK_OBJECT_HANDLE *ret_h, int *ret_ambiguous)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl[3] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_M2M_ROLE, &role, sizeof(role) },
+	};
+	CK_OBJECT_HANDLE h[FIND_MAX], found = CK_INVALID_HANDLE;
+	CK_ULONG n = 0, i;
+	char p[MTD_LABEL_MAX + 1];
+	size_t matches = 0;
+	CK_RV rv;
+
+	*ret_ambiguous = 0;
+	if ((rv = t->f->C_FindObjectsInit(t->s, tmpl,
+	    role == MTD_ROLE_ANY ? 2 : 3)) != CKR_OK)
+		return rv;
+	rv = t->f->C_FindObjects(t->s, h, FIND_MAX, &n);
+	t->f->C_FindObjectsFinal(t->s);
+	if (rv != CKR_OK)
+		return rv;
+	for (i = 0; i < n; i++) {
+		if (peer != NULL) {
+			if ((rv = get_str(t, h[i], CKA_M2M_PEER_ID, p,
+			    sizeof(p))) != CKR_OK)
+				return rv;
+			if (strcmp(p, peer) != 0)
+				continue;
+		}
+		found = h[i];
+		matches++;
+	}
+	if (matches == 0)
+		return CKR_KEY_HANDLE_INVALID;
+	if (matches > 1) {
+		*ret_ambiguous = 1;
+		return CKR_OK;
+	}
+	*ret_h = found;
+	return CKR_OK;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_list(struct mtd_tok *t, size_t max,
+    void (*fn)(const struct mtd_keyinfo *, void *), void *arg)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_OBJECT_HANDLE *h = NULL;
+	struct mtd_keyinfo ki;
+	CK_ULONG n = 0, i;
+	CK_RV rv;
+
+	if (max == 0 || max > 100000)
+		return CKR_ARGUMENTS_BAD;
+	if ((h = calloc(max, sizeof(*h))) == NULL)
+		return CKR_HOST_MEMORY;
+	/* the handles first, then their attributes, outside the search */
+	if ((rv = t->f->C_FindObjectsInit(t->s, tmpl, 1)) != CKR_OK)
+		goto out;
+	rv = t->f->C_FindObjects(t->s, h, (CK_ULONG)max, &n);
+	t->f->C_FindObjectsFinal(t->s);
+	if (rv != CKR_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (mtd_tok_keyinfo(t, h[i], &ki) != CKR_OK ||
+		    ki.role == CK_M2M_ROLE_NONE ||
+		    ki.role == CK_M2M_ROLE_TLS_MASTER)
+			continue;
+		fn(&ki, arg);
+	}
+	rv = CKR_OK;
+ out:
+	free(h);
+	return rv;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_derive(struct mtd_tok *t, CK_OBJECT_HANDLE base,
+    CK_MECHANISM_TYPE mech, void *param, CK_ULONG param_len,
+    const char *label, CK_OBJECT_HANDLE *ret_h)
+{
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE tmpl[2] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_LABEL, (void *)label, label ? strlen(label) : 0 },
+	};
+	CK_MECHANISM m = { mech, param, param_len };
+
+	*ret_h = CK_INVALID_HANDLE;
+	return t->f->C_DeriveKey(t->s, &m, base, tmpl, label ? 2 : 1, ret_h);
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_import(struct mtd_tok *t, CK_ULONG role, const char *label,
+    const uint8_t *value, size_t len, const char *enrolee,
+    const char *expires, CK_OBJECT_HANDLE *ret_h)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE tmpl[10];
+	CK_ULONG n = 0;
+
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_TOKEN, &yes, sizeof(yes) };
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_SENSITIVE, &yes, sizeof(yes) };
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &no, sizeof(no) };
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_VALUE, (void *)value, len };
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_M2M_ROLE, &role, sizeof(role) };
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
+	if (enrolee != NULL)
+		tmpl[n++] = (CK_ATTRIBUTE){ CKA_M2M_ENROLEE_ID,
+		    (void *)enrolee, strlen(enrolee) };
+	if (expires != NULL)
+		tmpl[n++] = (CK_ATTRIBUTE){ CKA_M2M_EXPIRES, (void *)expires,
+		    strlen(expires) };
+	*ret_h = CK_INVALID_HANDLE;
+	return t->f->C_CreateObject(t->s, tmpl, n, ret_h);
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_destroy(struct mtd_tok *t, CK_OBJECT_HANDLE h)
+{
+	return t->f->C_DestroyObject(t->s, h);
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_mac(struct mtd_tok *t, CK_OBJECT_HANDLE h, CK_MECHANISM_TYPE mech,
+    const uint8_t *data, size_t len, uint8_t *mac, size_t *mac_len)
+{
+	CK_MECHANISM m = { mech, NULL, 0 };
+	CK_ULONG ml = (CK_ULONG)*mac_len;
+	CK_RV rv;
+
+	if ((rv = t->f->C_SignInit(t->s, &m, h)) != CKR_OK)
+		return rv;
+	if ((rv = t->f->C_Sign(t->s, (CK_BYTE_PTR)data, (CK_ULONG)len, mac,
+	    &ml)) != CKR_OK)
+		return rv;
+	*mac_len = ml;
+	return CKR_OK;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_mac_verify(struct mtd_tok *t, CK_OBJECT_HANDLE h,
+    CK_MECHANISM_TYPE mech, const uint8_t *data, size_t len,
+    const uint8_t *mac, size_t mac_len)
+{
+	CK_MECHANISM m = { mech, NULL, 0 };
+	CK_RV rv;
+
+	if ((rv = t->f->C_VerifyInit(t->s, &m, h)) != CKR_OK)
+		return rv;
+	return t->f->C_Verify(t->s, (CK_BYTE_PTR)data, (CK_ULONG)len,
+	    (CK_BYTE_PTR)mac, (CK_ULONG)mac_len);
+}
+
+static CK_RV
+gcm(struct mtd_tok *t, int enc, CK_OBJECT_HANDLE h, const uint8_t iv[12],
+    const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len,
+    uint8_t *out, size_t *ret_len)
+{
+	CK_GCM_PARAMS p;
+	CK_MECHANISM m = { CKM_AES_GCM, &p, sizeof(p) };
+	CK_ULONG ol = (CK_ULONG)(enc ? len + 16 : len);
+	CK_RV rv;
+
+	memset(&p, 0, sizeof(p));
+	p.pIv = (CK_BYTE_PTR)iv;
+	p.ulIvLen = 12;
+	p.ulIvBits = 96;
+	p.pAAD = (CK_BYTE_PTR)aad;
+	p.ulAADLen = (CK_ULONG)aad_len;
+	p.ulTagBits = 128;
+	if (enc) {
+		if ((rv = t->f->C_EncryptInit(t->s, &m, h)) != CKR_OK)
+			return rv;
+		rv = t->f->C_Encrypt(t->s, (CK_BYTE_PTR)in, (CK_ULONG)len,
+		    out, &ol);
+	} else {
+		if ((rv = t->f->C_DecryptInit(t->s, &m, h)) != CKR_OK)
+			return rv;
+		rv = t->f->C_Decrypt(t->s, (CK_BYTE_PTR)in, (CK_ULONG)len,
+		    out, &ol);
+	}
+	if (rv == CKR_OK)
+		*ret_len = ol;
+	return rv;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_seal(struct mtd_tok *t, CK_OBJECT_HANDLE h, const uint8_t iv[12],
+    const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len,
+    uint8_t *out, size_t *ret_len)
+{
+	return gcm(t, 1, h, iv, aad, aad_len, in, len, out, ret_len);
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_open_sealed(struct mtd_tok *t, CK_OBJECT_HANDLE h,
+    const uint8_t iv[12], const uint8_t *aad, size_t aad_len,
+    const uint8_t *in, size_t len, uint8_t *out, size_t *ret_len)
+{
+	if (len < 16)
+		return CKR_ENCRYPTED_DATA_LEN_RANGE;
+	return gcm(t, 0, h, iv, aad, aad_len, in, len, out, ret_len);
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_random(struct mtd_tok *t, uint8_t *out, size_t len)
+{
+	return t->f->C_GenerateRandom(t->s, out, (CK_ULONG)len);
+}
+
+/* see tok.h */
+CK_ULONG
+mtd_tok_value_len(struct mtd_tok *t, CK_OBJECT_HANDLE h)
+{
+	CK_ULONG n = 0;
+	CK_ATTRIBUTE a = { CKA_VALUE_LEN, &n, sizeof(n) };
+
+	if (t->f->C_GetAttributeValue(t->s, h, &a, 1) != CKR_OK)
+		return 0;
+	return n;
+}
