@@ -283,11 +283,11 @@ story_derive()
 	out=$(ipc dev DeriveKpsa "{\"key\": \"$KEID\", \"target\": \"$GWID\"}") ||
 	    m2m_fail "device DeriveKpsa: $out"
 	story_say "device  DeriveKpsa for $GWID: $out"
-	out=$(ipc dev ProvisionE2E "{\"key\": \"$KEID\", \"role\": \"kpsa\"}") ||
-	    m2m_fail "device ProvisionE2E: $out"
+	out=$(ipc dev ProvisionEndToEnd "{\"key\": \"$KEID\", \"role\": \"kpsa\"}") ||
+	    m2m_fail "device ProvisionEndToEnd: $out"
 	E2EID=$(json_get "$out" e2eKeyId)
-	[ -n "$E2EID" ] || m2m_fail "ProvisionE2E without e2eKeyId: $out"
-	story_say "device  ProvisionE2E from Kpsa: $out"
+	[ -n "$E2EID" ] || m2m_fail "ProvisionEndToEnd without e2eKeyId: $out"
+	story_say "device  ProvisionEndToEnd from Kpsa: $out"
 }
 
 # story_assoc: the gateway does not know KeId; the device connects.
@@ -318,10 +318,10 @@ story_gw_e2e()
 {
 	local out id
 
-	out=$(ipc gw ProvisionE2E "{\"key\": \"$KEID\", \"role\": \"kpsa\"}") ||
-	    m2m_fail "gateway ProvisionE2E: $out"
+	out=$(ipc gw ProvisionEndToEnd "{\"key\": \"$KEID\", \"role\": \"kpsa\"}") ||
+	    m2m_fail "gateway ProvisionEndToEnd: $out"
 	id=$(json_get "$out" e2eKeyId)
-	story_say "gateway ProvisionE2E from the fetched Kpsa: $out"
+	story_say "gateway ProvisionEndToEnd from the fetched Kpsa: $out"
 	[ "$id" = "$E2EID" ] ||
 	    m2m_fail "E2EKeyIds differ: device $E2EID, gateway $id"
 	story_say "        same E2EKeyId on both sides: $id"
@@ -329,41 +329,53 @@ story_gw_e2e()
 
 b64() { printf '%s' "$1" | base64 -w0; }
 
+# party_name P: "device " or "gateway", for the story's lines.
+party_name()
+{
+	case $1 in
+	dev) printf 'device ' ;;
+	gw) printf 'gateway' ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
 # story_e2e FROM TO: a MIC and a sealed message from FROM, checked and
 # opened by TO; then a changed message and a changed ciphertext refused.
 story_e2e()
 {
-	local from=$1 to=$2 msg data out mic iv ct bad
+	local from=$1 to=$2 msg data out mic iv ct bad f t
 
+	f=$(party_name "$from")
+	t=$(party_name "$to")
 	msg="{\"m2m:cin\":{\"con\":\"hello from $from\"}}"
 	data=$(b64 "$msg")
 	out=$(ipc "$from" Mic "{\"key\": \"$E2EID\", \"data\": \"$data\"}") ||
 	    m2m_fail "$from Mic: $out"
 	mic=$(json_get "$out" mic)
-	story_say "$from Mic($msg): $out"
+	story_say "$f Mic($msg): $out"
 	out=$(ipc "$to" VerifyMic "{\"key\": \"$E2EID\", \"data\": \"$data\", \"mic\": \"$mic\"}") ||
 	    m2m_fail "$to VerifyMic: $out"
-	story_say "$to VerifyMic: $out"
+	story_say "$t VerifyMic: $out"
 	bad=$(b64 "${msg/hello/HELLO}")
 	if out=$(ipc "$to" VerifyMic "{\"key\": \"$E2EID\", \"data\": \"$bad\", \"mic\": \"$mic\"}"); then
 		m2m_fail "$to: a MIC verified on a changed message"
 	fi
-	story_say "$to VerifyMic on a changed message: $out"
+	story_say "$t VerifyMic on a changed message: $out"
 	out=$(ipc "$from" Seal "{\"key\": \"$E2EID\", \"plaintext\": \"$data\"}") ||
 	    m2m_fail "$from Seal: $out"
 	iv=$(json_get "$out" iv)
 	ct=$(json_get "$out" ciphertext)
-	story_say "$from Seal: $out"
+	story_say "$f Seal: $out"
 	out=$(ipc "$to" Open "{\"key\": \"$E2EID\", \"iv\": \"$iv\", \"ciphertext\": \"$ct\"}") ||
 	    m2m_fail "$to Open: $out"
 	[ "$(json_get "$out" plaintext | base64 -d)" = "$msg" ] ||
 	    m2m_fail "$to Open gave another plaintext: $out"
-	story_say "$to Open: $out  = $msg"
+	story_say "$t Open: $out  = $msg"
 	bad=$(printf '%s' "$ct" | base64 -d | python3 -c 'import sys,base64; b=bytearray(sys.stdin.buffer.read()); b[0]^=1; print(base64.b64encode(b).decode())')
 	if out=$(ipc "$to" Open "{\"key\": \"$E2EID\", \"iv\": \"$iv\", \"ciphertext\": \"$bad\"}"); then
 		m2m_fail "$to: a changed ciphertext opened"
 	fi
-	story_say "$to Open of a changed ciphertext: $out"
+	story_say "$t Open of a changed ciphertext: $out"
 }
 
 # story_nokeys: no key value comes out of any token, nor of any IPC reply.
@@ -409,7 +421,10 @@ for line in open(sys.argv[1], "rb"):
     for s in secrets:
         if (s if isinstance(s, bytes) else s.encode()) in line:
             sys.exit("a provisioned secret appears in an IPC reply")
-    walk(json.loads(line))
+    frame = json.loads(line)
+    if set(frame) - {"parameters", "error"}:
+        sys.exit("a reply frame with members %r" % sorted(frame))
+    walk(frame.get("parameters", {}))
 print("%d IPC replies: no key material, no PIN, only protocol members" % n)
 PY
 	for p in mef gw dev; do

@@ -120,9 +120,9 @@ crash()
 	case $step in
 	bootstrap) ipc dev Bootstrap "{\"targets\": [\"$GWID\"]}" ;;
 	derive) ipc dev DeriveKpsa "{\"key\": \"$KEID\", \"target\": \"$GWID\"}" ;;
-	provision) ipc dev ProvisionE2E "{\"key\": \"$KEID\", \"role\": \"kpsa\"}" ;;
+	provision) ipc dev ProvisionEndToEnd "{\"key\": \"$KEID\", \"role\": \"kpsa\"}" ;;
 	fetch) story_assoc ;;
-	gwprovision) ipc gw ProvisionE2E "{\"key\": \"$KEID\", \"role\": \"kpsa\"}" ;;
+	gwprovision) ipc gw ProvisionEndToEnd "{\"key\": \"$KEID\", \"role\": \"kpsa\"}" ;;
 	esac >"$S/crash.out" 2>&1 &
 	opid=$!
 	sleep "$delay"
