@@ -13,7 +13,8 @@
  * The device opens TLS 1.2 PSK to 127.0.0.1:P with identity KpsaId (=
  * KeId) and the Kpsa of its token (libm2mtls client).  The gateway
  * (libm2mtls server) does not know that identity: its unknown-identity
- * hook asks its m2mtokend (--daemon, flow IPC io.m2mtoken.FetchCredentials)
+ * hook asks its m2mtokend (--daemon; io.m2mtoken.FetchCredentials through
+ * libm2mtoken-client)
  * to fetch the Kpsa from the MEF and import it into the gateway's token,
  * and the handshake completes with it.  Then one request and its response
  * cross the channel, each with an E2E MIC (assoc_msg.h) made with
@@ -43,10 +44,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -54,8 +53,9 @@
 #include <m2mtoken/pkcs11-m2m.h>
 #include <m2mtoken/tls.h>
 
+#include <m2mtoken/client.h>
+
 #include "assoc_msg.h"
-#include "ipc.h"
 
 #define PIN_MAX		256
 #define SALT_MAX	64
@@ -481,40 +481,16 @@ keid_shaped(const char *id, size_t len, const char *fqdn)
 }
 
 static int
-ipc_connect(const char *path)
-{
-	struct sockaddr_un a;
-	int fd;
-
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -1;
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* FetchCredentials {"key": KeId} (docs/protocol.md). */
-#define FETCH_METHOD	"io.m2mtoken.FetchCredentials"
-#define FETCH_PARAM	"key"
-
-static int
 unknown_psk(void *arg, SSL *ssl, const char *identity, size_t len)
 {
 	const struct opts *o = arg;
-	struct m2m_ipc_msg *reply = NULL;
-	struct json_object *params = NULL, *reason = NULL;
-	char id[LABEL_MAX];
-	const char *err;
-	int fd = -1, r = -1, e;
+	struct m2m_client *c = NULL;
+	struct m2m_client_error err;
+	char id[LABEL_MAX], *label = NULL;
+	int r = -1, e;
 
 	(void)ssl;
+	memset(&err, 0, sizeof(err));
 	printable(identity, len, id, sizeof(id));
 	if (o->daemon == NULL) {
 		say("unknown PSK identity '%s'; no m2mtokend to ask "
@@ -528,37 +504,29 @@ unknown_psk(void *arg, SSL *ssl, const char *identity, size_t len)
 		return -1;
 	}
 	say("PSK identity '%s' is not in the token: asking m2mtokend "
-	    "(%s) for %s", id, o->daemon, FETCH_METHOD);
-	if ((params = json_object_new_object()) == NULL ||
-	    json_object_object_add(params, FETCH_PARAM,
-	    json_object_new_string_len(identity, (int)len)) != 0)
-		goto out;
-	if ((fd = ipc_connect(o->daemon)) < 0) {
+	    "(%s) for io.m2mtoken.FetchCredentials", id, o->daemon);
+	if ((e = m2m_client_connect(o->daemon, IPC_TIMEOUT_MS, &c)) != 0) {
 		say("cannot reach m2mtokend at %s: %s", o->daemon,
-		    strerror(errno));
+		    m2m_client_strerror(e));
 		goto out;
 	}
-	if ((e = m2m_ipc_call(fd, FETCH_METHOD, params, IPC_TIMEOUT_MS,
-	    &reply)) != 0) {
-		say("%s: no reply from m2mtokend: %s", FETCH_METHOD,
-		    m2m_ipc_strerror(e));
-		goto out;
-	}
-	if ((err = m2m_ipc_msg_error(reply)) != NULL) {
-		json_object_object_get_ex(m2m_ipc_msg_parameters(reply),
-		    "reason", &reason);
-		say("%s refused: %s (%s)", FETCH_METHOD, err,
-		    reason ? json_object_get_string(reason) : "no reason");
+	if ((e = m2m_client_fetch_credentials(c, identity, -1, &label,
+	    &err)) != 0) {
+		if (e == M2M_CLIENT_ERR_REMOTE)
+			say("io.m2mtoken.FetchCredentials refused: %s (%s%s%s)",
+			    err.name, err.reason, err.detail[0] ? "; " : "",
+			    err.detail);
+		else
+			say("io.m2mtoken.FetchCredentials failed: %s",
+			    m2m_client_strerror(e));
 		goto out;
 	}
 	say("m2mtokend fetched Kpsa '%s' from the MEF and imported it into "
 	    "its token", id);
 	r = 0;
  out:
-	if (fd >= 0)
-		close(fd);
-	json_object_put(params);
-	m2m_ipc_msg_free(reply);
+	free(label);
+	m2m_client_close(c);
 	return r;
 }
 
