@@ -539,6 +539,19 @@ peer_of(struct evhttp_request *req, char *out, size_t cap)
 	    (unsigned int)port);
 }
 
+/* A connection's end: a close_notify first, so a peer sees no truncation. */
+static void
+on_close(struct evhttp_connection *conn, void *arg)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+	SSL *ssl;
+
+	(void)arg;
+	if (bev != NULL && (ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
+	    SSL_is_init_finished(ssl))
+		(void)SSL_shutdown(ssl);
+}
+
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -563,6 +576,8 @@ on_request(struct evhttp_request *req, void *arg)
 		refuse(&x, RF_NO_TLS, NULL, NULL);
 		return;
 	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    on_close, NULL);
 	if ((r = header_once(req, "X-M2M-RI", &ri)) < 0 ||
 	    (r == 1 && !printable(ri, RI_MAX))) {
 		refuse(&x, RF_MALFORMED, "X-M2M-RI is malformed", NULL);

@@ -188,6 +188,8 @@ out=$(req kpm-dev1 "$KPM1" "$T/boot1")
 	cat "$T/mef.log" >&2; printf '%s\n' "$out" >&2
 	m2m_fail "bootstrap failed"; }
 m2m_expect_contains "$out" "X-M2M-RI: ri-001"
+! grep -q "unexpected eof" <<<"$out" ||
+    m2m_fail "the MEF closed without close_notify: $out"
 ekm=$(ekm_of "$out")
 [ ${#ekm} -eq 96 ] || m2m_fail "no 48-byte export from s_client: $out"
 body=$(body_of "$out")
