@@ -248,7 +248,7 @@ ok "wrong Kpm: handshake refused (bad record mac), logged"
 # unknown KpmId: no PSK in the token, the handshake fails
 out=$(req kpm-nobody "$KPM1" "$T/boot1")
 [ -z "$(status_of "$out")" ] || m2m_fail "an unknown KpmId got a reply: $out"
-grep -q 'event=handshake who="kpm-nobody" .* outcome=refused' "$T/mef.log" ||
+grep -q 'event=handshake who="kpm-nobody" .* outcome=refused reason="unknown PSK identity"' "$T/mef.log" ||
     m2m_fail "no log line for the unknown KpmId"
 ok "unknown KpmId: handshake refused, logged"
 # wrong SNI
