@@ -770,12 +770,12 @@ mef_server_run(const struct mef_conf *c)
 		goto out;
 	if ((r = mef_open_token(c, &srv.tok, &srv.ctx)) != 0)
 		goto out;
+	/* best effort: an orphan Ke is harmless, only untidy */
 	if ((r = mef_tok_list(srv.tok, CK_M2M_ROLE_KE, reconcile_one,
-	    &srv)) != 0) {
+	    &srv)) != 0)
 		mef_log("start: cannot reconcile the token with the "
-		    "registry: %s", mef_strerror(r));
-		goto out;
-	}
+		    "registry (%s): orphan Ke objects, if any, stay",
+		    mef_strerror(r));
 	r = MEF_ERR_INTERNAL;
 	if ((srv.base = event_base_new()) == NULL ||
 	    (srv.http = evhttp_new(srv.base)) == NULL)

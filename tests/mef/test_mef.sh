@@ -326,6 +326,17 @@ out=$(req kpm-dev1 "$KPM1" "$T/b")
 [ -z "$(status_of "$out")" ] || m2m_fail "a truncated body got a reply: $out"
 [ $((SECONDS - start)) -lt 15 ] || m2m_fail "the idle connection stayed open"
 ok "truncated body: no reply, closed after the timeout"
+# a client that connects and never speaks: closed after the timeout, and
+# others are served meanwhile
+start=$SECONDS
+exec 7<>"/dev/tcp/127.0.0.1/$PORT"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW1"
+[ "$(status_of "$(req "$GW1" "$PSK_GW1" "$T/b")")" = 200 ] ||
+    m2m_fail "a request was not served while a silent client was connected"
+timeout 10 cat <&7 >/dev/null || m2m_fail "the silent client was not closed"
+exec 7<&-
+[ $((SECONDS - start)) -lt 10 ] || m2m_fail "the silent client stayed too long"
+ok "a silent client: others served meanwhile, closed after the timeout"
 # garbage request line
 printf 'GARBAGE\r\n\r\n' >"$T/b"
 out=$(req kpm-dev1 "$KPM1" "$T/b")
