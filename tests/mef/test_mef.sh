@@ -432,7 +432,19 @@ grep -q "signal 15: stopping" "$T/mef.log" || m2m_fail "no clean stop"
 ! grep -q -e "Sanitizer" -e "runtime error" "$T/mef.log" ||
     m2m_fail "a sanitizer report in the MEF's log"
 ok "SIGTERM: clean stop, exit status 0"
+# a Ke that no row names (a bootstrap cut short between its two writes):
+# destroyed at start, and only it
+ORPHAN=ffffffffffffffffffffffffffffffff@$FQDN
+"$TOKINIT" mef "$T/mef.pin" "$ORPHAN" || m2m_fail "cannot plant an orphan Ke"
 start_mef
+grep -q "start: destroyed Ke $ORPHAN, which no registry row names" \
+    "$T/mef.log" || m2m_fail "the orphan Ke was not destroyed at start"
+[ "$(grep -c 'start: destroyed Ke' "$T/mef.log")" -eq 1 ] ||
+    m2m_fail "Ke objects with a row were destroyed at start"
+get_file "$T/f" "/fetchCredentials/$KEID1" "$GW1"
+[ "$(status_of "$(req "$GW1" "$PSK_GW1" "$T/f")")" = 200 ] ||
+    m2m_fail "a KeId with a row no longer works after the start"
+ok "start: an orphan Ke destroyed, the others kept"
 post_file "$T/b" "{\"Targets\": [\"$GW1\"]}"
 for round in 1 2 3; do
 	for ((i = 0; i < 8; i++)); do
