@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -758,7 +759,7 @@ mef_server_run(const struct mef_conf *c)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	unsigned int port = 0;
-	int r;
+	int r, one = 1;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.conf = c;
@@ -795,6 +796,13 @@ mef_server_run(const struct mef_conf *c)
 		    c->port, strerror(errno));
 		goto out;
 	}
+	/*
+	 * Replies go out as several records (headers, body by reference):
+	 * without TCP_NODELAY, Nagle holds the last one for the peer's
+	 * delayed ACK (40 ms).  Accepted sockets inherit it on Linux.
+	 */
+	(void)setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP,
+	    TCP_NODELAY, &one, sizeof(one));
 	if (getsockname(evhttp_bound_socket_get_fd(bound),
 	    (struct sockaddr *)&ss, &sl) == 0)
 		port = ss.ss_family == AF_INET6 ?
