@@ -88,6 +88,10 @@ m2m_expect_contains "$out" "kpm-dev1	EnroleeID=/in-cse.example.com/CAE01	lifetim
 m2m_expect_contains "$out" "kpm-dev2	EnroleeID=/in-cse.example.com/CAE02	lifetime=2	hash=sha512	salt=0102030405060708"
 out=$(mef target list)
 [ "$out" = "$GW1"$'\n'"$GW2" ] || m2m_fail "target list: $out"
+out=$("$MEF" enrolee --help) || m2m_fail "enrolee --help failed"
+m2m_expect_contains "$out" "--kpm-file PATH|-"
+out=$("$MEF" target add --help) || m2m_fail "target --help failed"
+m2m_expect_contains "$out" "target add --id TARGET --psk-file PATH|-"
 # refusals of the administration, nothing written
 out=$(printf '%s' "$KPM1" | mef enrolee add --kpm-id kpm-dev1 --enrolee-id x \
     --target "$GW1" --lifetime 5 --kpm-file - 2>&1) && m2m_fail "duplicate add"
@@ -418,6 +422,21 @@ get_file "$T/b" "/fetchCredentials/$KEID2" "$GW1"
 expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 403 4103 \
     "the credential lifetime has passed"
 ok "fetch after the lifetime: 403 4103"
+out=$(mef ke list)
+m2m_expect_contains "$out" "$KEID2	KpmId=kpm-dev2	EnroleeID=/in-cse.example.com/CAE02	expires="
+m2m_expect_contains "$out" " (expired)	targets=$GW1"
+m2m_expect_contains "$out" "$KEID1	KpmId=kpm-dev1"
+out=$(mef ke purge)
+[ "$out" = "1 expired KeId(s) purged, 1 Ke object(s) destroyed" ] ||
+    m2m_fail "ke purge: $out"
+get_file "$T/b" "/fetchCredentials/$KEID2" "$GW1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 404 4004 "unknown KeId"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW1"
+[ "$(status_of "$(req "$GW1" "$PSK_GW1" "$T/b")")" = 200 ] ||
+    m2m_fail "ke purge took a KeId still in its lifetime"
+[ "$(mef ke purge)" = "0 expired KeId(s) purged, 0 Ke object(s) destroyed" ] ||
+    m2m_fail "a second ke purge found something"
+ok "ke list / ke purge: the expired KeId and its Ke gone (404), the others kept"
 ! grep -q -i -e "$KE1" -e "$KPM1" -e "$KPM2" -e "$PSK_GW1" "$T/mef.log" ||
     m2m_fail "a key appears in the MEF's log"
 
