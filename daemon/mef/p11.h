@@ -55,7 +55,8 @@ int	mef_tok_exists(struct mef_tok *t, const char *label, unsigned long role);
 /*
  * Call cb with the label of every secret key of role role (labels longer
  * than MEF_KEID_MAX are skipped).  A non-zero cb return stops the walk and
- * is returned.  The walk collects labels first, so cb may destroy keys.
+ * is returned.  The walk collects labels first (at most 100000 per call),
+ * so cb may destroy keys.
  */
 int	mef_tok_list(struct mef_tok *t, unsigned long role,
 	    int (*cb)(const char *label, void *arg), void *arg);

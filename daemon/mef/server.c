@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -539,6 +540,19 @@ peer_of(struct evhttp_request *req, char *out, size_t cap)
 	    (unsigned int)port);
 }
 
+/* A connection's end: a close_notify first, so a peer sees no truncation. */
+static void
+on_close(struct evhttp_connection *conn, void *arg)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+	SSL *ssl;
+
+	(void)arg;
+	if (bev != NULL && (ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
+	    SSL_is_init_finished(ssl))
+		(void)SSL_shutdown(ssl);
+}
+
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -563,6 +577,8 @@ on_request(struct evhttp_request *req, void *arg)
 		refuse(&x, RF_NO_TLS, NULL, NULL);
 		return;
 	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    on_close, NULL);
 	if ((r = header_once(req, "X-M2M-RI", &ri)) < 0 ||
 	    (r == 1 && !printable(ri, RI_MAX))) {
 		refuse(&x, RF_MALFORMED, "X-M2M-RI is malformed", NULL);
@@ -743,7 +759,7 @@ mef_server_run(const struct mef_conf *c)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	unsigned int port = 0;
-	int r;
+	int r, one = 1;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.conf = c;
@@ -755,12 +771,12 @@ mef_server_run(const struct mef_conf *c)
 		goto out;
 	if ((r = mef_open_token(c, &srv.tok, &srv.ctx)) != 0)
 		goto out;
+	/* best effort: an orphan Ke is harmless, only untidy */
 	if ((r = mef_tok_list(srv.tok, CK_M2M_ROLE_KE, reconcile_one,
-	    &srv)) != 0) {
+	    &srv)) != 0)
 		mef_log("start: cannot reconcile the token with the "
-		    "registry: %s", mef_strerror(r));
-		goto out;
-	}
+		    "registry (%s): orphan Ke objects, if any, stay",
+		    mef_strerror(r));
 	r = MEF_ERR_INTERNAL;
 	if ((srv.base = event_base_new()) == NULL ||
 	    (srv.http = evhttp_new(srv.base)) == NULL)
@@ -780,6 +796,13 @@ mef_server_run(const struct mef_conf *c)
 		    c->port, strerror(errno));
 		goto out;
 	}
+	/*
+	 * Replies go out as several records (headers, body by reference):
+	 * without TCP_NODELAY, Nagle holds the last one for the peer's
+	 * delayed ACK (40 ms).  Accepted sockets inherit it on Linux.
+	 */
+	(void)setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP,
+	    TCP_NODELAY, &one, sizeof(one));
 	if (getsockname(evhttp_bound_socket_get_fd(bound),
 	    (struct sockaddr *)&ss, &sl) == 0)
 		port = ss.ss_family == AF_INET6 ?
