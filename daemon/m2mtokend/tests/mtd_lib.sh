@@ -105,3 +105,19 @@ mtd_b64hex()
 {
 	openssl base64 -d -A | mtd_hex
 }
+
+# mtd_finish: SIGTERM the daemon; it must exit 0 (under ASan: no leak)
+# and remove its socket.
+mtd_finish()
+{
+	local rc
+
+	kill -TERM "$MTD_PID"
+	set +e
+	wait "$MTD_PID"
+	rc=$?
+	set -e
+	[ "$rc" = 0 ] || { tail -30 "$MTD_LOG" >&2; m2m_fail "m2mtokend exited $rc"; }
+	[ ! -e "$MTD_SOCK" ] || m2m_fail "m2mtokend left its socket"
+	echo "ok: m2mtokend stopped cleanly on SIGTERM"
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# m2m-label: daemon tool
+# m2m-label: daemon
 # m2mtokend on a real token (SoftHSM2 or swtpm behind the module): the CLI
 # and a C client call every local method over the socket; the derived keys
 # are checked against openssl (a MIC over data made with keys derived in
@@ -184,4 +184,5 @@ for v in "$KE" "$KPSA_SPEC"; do
 	! grep -qi "$v" "$MTD_LOG" || m2m_fail "a key value in the log"
 done
 kill -0 "$MTD_PID" || m2m_fail "the daemon died"
+mtd_finish
 echo "ok: $M2M_BACKEND: m2mtokend, CLI and C client"

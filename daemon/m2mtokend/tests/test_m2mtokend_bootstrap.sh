@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# m2m-label: daemon tool
+# m2m-label: daemon
 # m2mtokend's MEF client against a raw-key peer nobody here wrote:
 # `openssl s_server -psk HEX` stands in for the MEF.  Bootstrap: the test
 # reads the keying material s_server exports, answers the daemon's POST
@@ -251,4 +251,5 @@ m2m_expect_contains "$(cat "$CLI_OUT")" "X-M2M-RSC 4004: unknown KeId"
 [ "$("$MTD_KEYTOOL" count mtd "$KEID2/22")" = 0 ] || m2m_fail "a Kuc stored after a 404"
 echo "ok: fetch-credentials refused: MefRefused, nothing stored"
 kill -0 "$MTD_PID" || m2m_fail "the daemon died"
+mtd_finish
 echo "ok: $M2M_BACKEND: m2mtokend against openssl s_server"
