@@ -950,18 +950,18 @@ h_fetch(struct mtd_call *c, struct json_object *params,
 /* ---- the table ------------------------------------------------------- */
 
 static const struct mtd_method methods[] = {
-	{ "io.m2mtoken.Status",			h_status,	MTD_KEY_NONE },
-	{ "io.m2mtoken.ListKeys",		h_listkeys,	MTD_KEY_NONE },
-	{ "io.m2mtoken.Bootstrap",		h_bootstrap,	MTD_KEY_KPMID },
-	{ "io.m2mtoken.DeriveKpsa",		h_derive_kpsa,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.DeriveKm",		h_derive_km,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.DeriveUsageConstrained",	h_derive_kuc,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.FetchCredentials",	h_fetch,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.ProvisionEndToEnd",		h_provision_e2e, MTD_KEY_PARAM },
-	{ "io.m2mtoken.Mic",			h_mic,		MTD_KEY_PARAM },
-	{ "io.m2mtoken.VerifyMic",		h_verify_mic,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.Seal",			h_seal,		MTD_KEY_PARAM },
-	{ "io.m2mtoken.Open",			h_open,		MTD_KEY_PARAM },
+	{ "io.m2mtoken.Status",			h_status,	MTD_KEY_NONE, 0 },
+	{ "io.m2mtoken.ListKeys",		h_listkeys,	MTD_KEY_NONE, 0 },
+	{ "io.m2mtoken.Bootstrap",		h_bootstrap,	MTD_KEY_KPMID, 1 },
+	{ "io.m2mtoken.DeriveKpsa",		h_derive_kpsa,	MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.DeriveKm",		h_derive_km,	MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.DeriveUsageConstrained",	h_derive_kuc,	MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.FetchCredentials",	h_fetch,	MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.ProvisionEndToEnd",	h_provision_e2e, MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.Mic",			h_mic,		MTD_KEY_PARAM, 0 },
+	{ "io.m2mtoken.VerifyMic",		h_verify_mic,	MTD_KEY_PARAM, 0 },
+	{ "io.m2mtoken.Seal",			h_seal,		MTD_KEY_PARAM, 0 },
+	{ "io.m2mtoken.Open",			h_open,		MTD_KEY_PARAM, 0 },
 };
 
 /* see methods.h */

@@ -36,6 +36,7 @@ struct conn {
 	size_t			 outlen;
 	size_t			 outoff;
 	int			 close_after;	/* once out is sent */
+	short			 armed;		/* EV_READ or EV_WRITE, 0 */
 	struct conn		*next;
 };
 
@@ -77,12 +78,16 @@ conn_arm(struct conn *c)
 	struct timeval tv = { (time_t)c->srv->d->conf->idle_timeout, 0 };
 	short what = c->out != NULL ? EV_WRITE : EV_READ;
 
-	event_del(c->ev);
-	if (event_assign(c->ev, c->srv->base, c->fd, what | EV_PERSIST,
-	    conn_event, c) != 0 || event_add(c->ev, NULL) != 0 ||
-	    event_add(c->timer, &tv) != 0)
-		return -1;
-	return 0;
+	/* the I/O event changes only when the direction does */
+	if (what != c->armed) {
+		event_del(c->ev);
+		if (event_assign(c->ev, c->srv->base, c->fd,
+		    what | EV_PERSIST, conn_event, c) != 0 ||
+		    event_add(c->ev, NULL) != 0)
+			return -1;
+		c->armed = what;
+	}
+	return event_add(c->timer, &tv) == 0 ? 0 : -1;
 }
 
 /* Sends what it can of c->out; 0 done or pending, -1 to close. */
@@ -219,7 +224,8 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 		e = encode_rv((CK_RV)r, &err, ret_buf, ret_len);
 	}
 	if (outcome != NULL)
-		mtd_log(r == 0 ? MTD_LOG_INFO : MTD_LOG_WARNING,
+		mtd_log(r != 0 ? MTD_LOG_WARNING : m->changes ? MTD_LOG_INFO :
+		    MTD_LOG_DEBUG,
 		    "call: uid %lu pid %ld %s key %s rule %s: %s%s%s",
 		    (unsigned long)peer->uid, (long)peer->pid,
 		    mtd_log_safe(method, sm, sizeof(sm)),

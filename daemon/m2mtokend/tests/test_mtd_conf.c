@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "log.h"
 
 #define TOKEN "[token]\nmodule = /usr/lib/libm2mtoken.so\nlabel = dev\n" \
 	"pin_file = /etc/m2mtoken/pin\n"
@@ -31,6 +32,7 @@ test_full(void **state)
 	assert_int_equal(mtd_conf_parse_string(
 	    "[daemon]\nsocket = /run/x.sock\nsocket_mode = 0640\n"
 	    "socket_group = m2m\nmax_connections = 8\nidle_timeout = 5\n"
+	    "log_level = debug\n"
 	    "[token]\nmodule = /lib/m.so\nconfig = /etc/m.conf\n"
 	    "label = gw\npin_credential = pin\n"
 	    "[mef]\nhost = 127.0.0.1\nport = 8443\nfqdn = mef.example.com\n"
@@ -42,6 +44,7 @@ test_full(void **state)
 	assert_string_equal(c->socket_group, "m2m");
 	assert_int_equal(c->max_connections, 8);
 	assert_int_equal(c->idle_timeout, 5);
+	assert_int_equal(c->log_level, MTD_LOG_DEBUG);
 	assert_string_equal(c->module, "/lib/m.so");
 	assert_string_equal(c->module_config, "/etc/m.conf");
 	assert_string_equal(c->token_label, "gw");
@@ -71,6 +74,7 @@ test_defaults(void **state)
 	assert_null(c->socket_group);
 	assert_int_equal(c->max_connections, 64);
 	assert_int_equal(c->idle_timeout, 30);
+	assert_int_equal(c->log_level, MTD_LOG_INFO);
 	assert_int_equal(c->mef_port, 443);
 	assert_int_equal(c->mef_timeout, 10);
 	assert_null(c->mef_host);
@@ -99,6 +103,8 @@ test_errors(void **state)
 		    "line 6: [daemon] max_connections: a number 1..4096" },
 		{ TOKEN "[daemon]\nsocket_mode = 0999\n",
 		    "line 6: [daemon] socket_mode: an octal number 0..777" },
+		{ TOKEN "[daemon]\nlog_level = loud\n",
+		    "line 6: [daemon] log_level: error, warning, info or debug" },
 		{ TOKEN "[mef]\nport = 70000\n",
 		    "line 6: [mef] port: a number 1..65535" },
 		{ TOKEN "[mef]\nhost = 127.0.0.1\n",
