@@ -205,6 +205,7 @@ mtd_tok_open(const char *module, const char *module_conf, const char *label,
 	CK_SLOT_ID slots[SLOTS_MAX];
 	CK_ULONG n = SLOTS_MAX, i;
 	CK_TOKEN_INFO ti;
+	CK_C_INITIALIZE_ARGS ia;
 	struct mtd_tok *t = NULL;
 	CK_RV rv = CKR_GENERAL_ERROR;
 
@@ -229,7 +230,10 @@ mtd_tok_open(const char *module, const char *module_conf, const char *label,
 		rv = CKR_TOKEN_NOT_PRESENT;
 		goto out;
 	}
-	rv = t->f->C_Initialize(NULL);
+	/* the MEF worker thread uses the module too (libm2mtls) */
+	memset(&ia, 0, sizeof(ia));
+	ia.flags = CKF_OS_LOCKING_OK;
+	rv = t->f->C_Initialize(&ia);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		snprintf(err, errlen, "C_Initialize: %s (see the module's "
 		    "line above: its configuration or backend)",

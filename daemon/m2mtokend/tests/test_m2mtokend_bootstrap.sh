@@ -121,6 +121,13 @@ ss_start "$KPM" "$KPMID"
 cli_bg --json bootstrap --target "$TARGET" --target /other/target
 ss_wait "Keying material:"
 ss_wait '"Targets"'
+# the MEF has not answered yet: the daemon serves other callers meanwhile
+t0=$(date +%s%N)
+out=$(timeout 5 "$M2MTOKEN_CLI" -s "$MTD_SOCK" --timeout 3 status) ||
+    m2m_fail "status while a bootstrap waits for the MEF: $out"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -0 "$CLI_PID" || m2m_fail "the bootstrap call ended before the MEF answered"
+echo "ok: Status served in $ms ms while a Bootstrap waits for the MEF"
 EKM=$(ekm_of)
 [ ${#EKM} = 96 ] || m2m_fail "no export from s_server: $EKM"
 KEID=${EKM:0:32}@$FQDN
