@@ -42,7 +42,9 @@ mtd_start()
 	local i
 
 	MTD_SOCK=$M2M_TMP/mtd.sock
-	MTD_LOG=$M2M_TMP/mtd.log
+	# a log per start: "ready" must be this start's
+	MTD_STARTS=$((${MTD_STARTS:-0} + 1))
+	MTD_LOG=$M2M_TMP/mtd.$MTD_STARTS.log
 	"$M2MTOKEND" -c "$1" </dev/null >>"$MTD_LOG" 2>&1 &
 	MTD_PID=$!
 	m2m_defer m2m_stop "$MTD_PID"

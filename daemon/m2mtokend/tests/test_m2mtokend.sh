@@ -5,7 +5,9 @@
 # are checked against openssl (a MIC over data made with keys derived in
 # the token equals the one computed from the formulas); a uid without
 # permission gets PermissionDenied; malformed, truncated, oversized and
-# stalled frames; token missing, PIN wrong, PIN file too open.
+# stalled frames, max_connections; token missing, PIN wrong, PIN file too
+# open, PIN locked; hardening (umask, core limit); socket activation and
+# sd_notify as systemd does them; a clean exit on SIGTERM.
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
 
@@ -47,6 +49,9 @@ echo "ok: bad config: $out"
 
 # --- the daemon --------------------------------------------------------------
 MTD_IDLE=2 mtd_conf "$M2M_TMP/mtd.conf" mtd <<CONF
+[daemon]
+max_connections = 4
+
 [caller root]
 uid = 0
 methods = *
@@ -60,6 +65,9 @@ CONF
 out=$("$M2MTOKEND" -t -c "$M2M_TMP/mtd.conf") || m2m_fail "-t: $out"
 m2m_expect_contains "$out" "configuration OK, 2 caller rules"
 mtd_start "$M2M_TMP/mtd.conf"
+grep -q '^Umask:[[:space:]]*0077' "/proc/$MTD_PID/status" || m2m_fail "umask not 077"
+grep -Eq '^Max core file size +0 +0 ' "/proc/$MTD_PID/limits" || m2m_fail "core dumps not off"
+echo "ok: hardening: umask 077, RLIMIT_CORE 0"
 
 out=$(mtd_cli status) || m2m_fail "status: $out"
 m2m_expect_contains "$out" "token:       mtd"
@@ -177,7 +185,25 @@ grep -q "denied: uid $(id -u nobody) .* io.m2mtoken.Mic key $E2E: method not all
 echo "ok: uid nobody: Status allowed, ListKeys filtered, Mic PermissionDenied with a log line"
 
 # --- frames ------------------------------------------------------------------
-python3 "$HERE/mtd_frames.py" "$MTD_SOCK" 2 || { tail -20 "$MTD_LOG" >&2; m2m_fail "frames"; }
+python3 "$HERE/mtd_frames.py" "$MTD_SOCK" 2 4 || { tail -20 "$MTD_LOG" >&2; m2m_fail "frames"; }
+
+# --- started as systemd does: socket activation, sd_notify ---------------------
+python3 "$HERE/mtd_activate.py" "$M2MTOKEND" "$M2M_TMP/mtd.conf" "$M2M_TMP" ||
+    m2m_fail "socket activation"
+
+# --- a token whose PIN gets locked: each start counts one failed login --------
+"$MTD_KEYTOOL" init lockme || m2m_fail "init lockme"
+MTD_PIN_FILE=$M2M_TMP/badpin mtd_conf "$M2M_TMP/lock.conf" lockme </dev/null
+for ((i = 1; i <= 10; i++)); do
+	out=$("$M2MTOKEND" -c "$M2M_TMP/lock.conf" 2>&1) && m2m_fail "started with a wrong PIN"
+	[[ $out == *CKR_PIN_LOCKED* ]] && break
+	m2m_expect_contains "$out" "CKR_PIN_INCORRECT"
+done
+m2m_expect_contains "$out" "C_Login: CKR_PIN_LOCKED"
+mtd_conf "$M2M_TMP/lock2.conf" lockme </dev/null
+out=$("$M2MTOKEND" -c "$M2M_TMP/lock2.conf" 2>&1) && m2m_fail "started on a locked PIN"
+m2m_expect_contains "$out" "C_Login: CKR_PIN_LOCKED"
+echo "ok: PIN locked after $i failed starts, refused with the right PIN too: a clear line"
 
 # the daemon logged no key material
 for v in "$KE" "$KPSA_SPEC"; do

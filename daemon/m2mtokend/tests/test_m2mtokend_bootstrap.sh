@@ -5,8 +5,10 @@
 # reads the keying material s_server exports, answers the daemon's POST
 # /bootstrap with that KeId, and checks that the Ke the daemon stored is
 # the export (a Kpsa derived in the token and one derived by openssl give
-# the same E2E MIC).  Then each failure with its exit code and nothing
-# stored: KeId mismatch, MEF refusal, wrong Kpm, MEF unreachable; and
+# the same E2E MIC), and that a Status is served while it waits for the
+# MEF.  Then each failure with its exit code and nothing stored: the daemon
+# killed (-9) while the MEF holds its request (then restarted), KeId
+# mismatch, MEF refusal, malformed HTTP, wrong Kpm, MEF unreachable; and
 # FetchCredentials: request line, X-M2M-Origin, the credential imported
 # (checked the same way), a second fetch served from the token, a 404.
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
@@ -85,6 +87,7 @@ ss_wait()
 		sleep 0.1
 	done
 	cat "$SS_OUT" >&2
+	tail -20 "$MTD_LOG" >&2
 	m2m_fail "s_server never saw: $1"
 }
 
@@ -116,7 +119,29 @@ ekm_of()
 	sed -n 's/^ *Keying material: *//p' "$SS_OUT" | tr 'A-F' 'a-f'
 }
 
-# --- a bootstrap that succeeds -----------------------------------------------
+nothing_stored()
+{
+	local keid=${1:0:32}@$FQDN n
+
+	n=$("$MTD_KEYTOOL" count mtd "$keid") || m2m_fail "count"
+	[ "$n" = 0 ] || m2m_fail "$n keys stored for $keid after a failure"
+}
+
+# --- kill -9 of the daemon while the MEF has its request, then restart -------
+ss_start "$KPM" "$KPMID"
+cli_bg bootstrap --target "$TARGET"
+ss_wait '"Targets"'
+EKM=$(ekm_of)
+kill -KILL "$MTD_PID"
+wait "$MTD_PID" 2>/dev/null || true
+cli_wait
+ss_stop
+[ "$CLI_RC" = 3 ] || m2m_fail "client of a killed daemon: rc $CLI_RC: $(cat "$CLI_OUT")"
+nothing_stored "$EKM"
+mtd_start "$M2M_TMP/mtd.conf"
+echo "ok: kill -9 during a bootstrap: the client exits 3, nothing stored, the daemon restarts on its stale socket"
+
+# --- a bootstrap that succeeds (after the restart) ----------------------------
 ss_start "$KPM" "$KPMID"
 cli_bg --json bootstrap --target "$TARGET" --target /other/target
 ss_wait "Keying material:"
@@ -159,13 +184,6 @@ want=$(mtd_e2e_mic "$(mtd_kpsa "$KE" "$TARGET")" "bootstrapped")
 echo "ok: the stored Ke equals s_server's export (E2E MIC $mic)"
 
 # --- failures: exit 7, nothing stored ----------------------------------------
-nothing_stored()
-{
-	local keid=${1:0:32}@$FQDN n
-
-	n=$("$MTD_KEYTOOL" count mtd "$keid") || m2m_fail "count"
-	[ "$n" = 0 ] || m2m_fail "$n keys stored for $keid after a failure"
-}
 
 ss_start "$KPM" "$KPMID"
 cli_bg bootstrap --target "$TARGET"
