@@ -129,9 +129,9 @@ main(int argc, char **argv)
 	e2e_id = argv[3];
 	if ((env = getenv("BENCH_SECONDS")) != NULL && atof(env) > 0)
 		seconds = atof(env);
-	if ((env = getenv("BENCH_ROUNDS")) != NULL && atoi(env) > 0 &&
-	    atoi(env) <= 16)
-		rounds = atoi(env);
+	if ((env = getenv("BENCH_ROUNDS")) != NULL &&
+	    strtol(env, NULL, 10) > 0 && strtol(env, NULL, 10) <= 16)
+		rounds = (int)strtol(env, NULL, 10);
 
 	/* the module in this process, thread-safe (OS locking) */
 	mod.path = getenv("M2MTOKEN_MODULE");

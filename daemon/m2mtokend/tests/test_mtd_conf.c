@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "conf.h"
-#include "log.h"
+#include "../conf.h"
+#include "../log.h"
 
 #define TOKEN "[token]\nmodule = /usr/lib/libm2mtoken.so\nlabel = dev\n" \
 	"pin_file = /etc/m2mtoken/pin\n"
