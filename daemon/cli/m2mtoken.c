@@ -735,9 +735,16 @@ main(int argc, char **argv)
 		rc = explain(&err);
 		goto out;
 	}
+	if (r == M2M_CLIENT_ERR_ARG) {
+		fprintf(stderr, "m2mtoken: the call cannot be sent: a method "
+		    "is io.m2mtoken. and letters, its parameters one JSON "
+		    "object of at most 64 KiB without \\u0000\n");
+		rc = EX_USAGE;
+		goto out;
+	}
 	if (r != 0) {
 		fprintf(stderr, "m2mtoken: %s\n", m2m_client_strerror(r));
-		rc = r == M2M_CLIENT_ERR_ARG ? EX_USAGE : EX_UNREACHABLE;
+		rc = EX_UNREACHABLE;
 		goto out;
 	}
 	if (opt_json) {

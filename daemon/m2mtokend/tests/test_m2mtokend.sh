@@ -159,6 +159,13 @@ for c in status list-keys bootstrap derive-kpsa derive-km derive-kuc \
     fetch-credentials provision-e2e mic verify-mic seal open call; do
 	mtd_cli "$c" --help | grep -q "^usage: m2mtoken" || m2m_fail "$c --help"
 done
+"$M2MTOKEN_CLI" --help | grep -q "^Exit codes:" || m2m_fail "m2mtoken --help"
+"$M2MTOKEND" -h | grep -q "^usage: m2mtokend" || m2m_fail "m2mtokend -h"
+set +e
+out=$(mtd_cli call io.m2mtoken.Not2 '{}' 2>&1); rc=$?
+set -e
+[ "$rc" = 2 ] || m2m_fail "call with a bad method name: rc $rc: $out"
+m2m_expect_contains "$out" "a method is io.m2mtoken. and letters"
 echo "ok: unknown key exits 6, unconfigured methods exit 9, usage exits 2, --help everywhere"
 
 # --- the C client (libm2mtoken-client) ----------------------------------------
