@@ -7,7 +7,8 @@
 # the export (a Kpsa derived in the token and one derived by openssl give
 # the same E2E MIC), and that a Status is served while it waits for the
 # MEF.  Then each failure with its exit code and nothing stored: the daemon
-# killed (-9) while the MEF holds its request (then restarted), KeId
+# killed (-9) while the MEF holds its request (then restarted; also
+# during a fetch), KeId
 # mismatch, MEF refusal, malformed HTTP, wrong Kpm, MEF unreachable; and
 # FetchCredentials: request line, X-M2M-Origin, the credential imported
 # (checked the same way), a second fetch served from the token, a 404.
@@ -245,6 +246,19 @@ echo "ok: MEF unreachable: $(head -1 <<<"$out")"
 KEID2=0f0e0d0c0b0a09080706050403020100@$FQDN
 CRED=5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a0123456789abcdef0123456789abcdef
 CRED64=$(printf "$(sed 's/../\\x&/g' <<<"$CRED")" | openssl base64 -A)
+# kill -9 while the MEF holds the request: nothing stored, then it runs again
+ss_start "$TPSK" "$TGTID"
+cli_bg fetch-credentials --key "$KEID2"
+ss_wait "Connection: close"
+kill -KILL "$MTD_PID"
+wait "$MTD_PID" 2>/dev/null || true
+cli_wait
+ss_stop
+[ "$CLI_RC" = 3 ] || m2m_fail "fetch, daemon killed: rc $CLI_RC: $(cat "$CLI_OUT")"
+[ "$("$MTD_KEYTOOL" count mtd "$KEID2")" = 0 ] || m2m_fail "a Kpsa stored by a killed fetch"
+mtd_start "$M2M_TMP/mtd.conf"
+echo "ok: kill -9 during a fetch: nothing stored, restarted"
+
 ss_start "$TPSK" "$TGTID"
 cli_bg --json fetch-credentials --key "$KEID2"
 ss_wait "Connection: close"
