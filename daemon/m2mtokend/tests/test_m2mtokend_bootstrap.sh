@@ -7,9 +7,9 @@
 # the export (a Kpsa derived in the token and one derived by openssl give
 # the same E2E MIC), and that a Status is served while it waits for the
 # MEF.  Then each failure with its exit code and nothing stored: the daemon
-# killed (-9) while the MEF holds its request (then restarted; also
-# during a fetch), KeId
-# mismatch, MEF refusal, malformed HTTP, wrong Kpm, MEF unreachable; and
+# killed (-9) while the MEF holds its request (then restarted; also during
+# a fetch), KeId mismatch, MEF refusal, malformed HTTP, wrong Kpm, MEF
+# unreachable; and
 # FetchCredentials: request line, X-M2M-Origin, the credential imported
 # (checked the same way), a second fetch served from the token, a 404.
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
