@@ -606,7 +606,7 @@ explain(const struct m2m_client_error *e)
 		    "the detail, and the MEF's registry for this enrolee or "
 		    "target" },
 		{ "io.m2mtoken.MefProtocolError", EX_MEF, "the MEF answered "
-		    "something else than docs/mef-http.md; nothing was stored" },
+		    "something else than docs/mef-http.md; nothing stored" },
 		{ "io.m2mtoken.TokenUnavailable", EX_TOKEN, "the TPM or HSM "
 		    "behind the daemon is not reachable; see its log" },
 		{ "io.m2mtoken.TokenLocked", EX_TOKEN, "the daemon is not "

@@ -39,7 +39,7 @@ struct mtd_conf {
 	char		*module_config;		/* M2MTOKEN_CONF for it */
 	char		*token_label;
 	char		*pin_file;		/* absolute path */
-	char		*pin_credential;	/* name in $CREDENTIALS_DIRECTORY */
+	char		*pin_credential;	/* in $CREDENTIALS_DIRECTORY */
 	/* [mef] */
 	char		*mef_host;		/* an IP address or host name */
 	unsigned int	 mef_port;		/* default 443 */

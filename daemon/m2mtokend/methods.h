@@ -87,7 +87,7 @@ struct mtd_method {
 	const char	*name;
 	mtd_handler	 fn;
 	enum mtd_keyarg	 keyarg;
-	int		 changes;	/* stores keys: success logged at info */
+	int		 changes;	/* stores keys: logged at info */
 };
 
 /* The method named name, NULL if none. */

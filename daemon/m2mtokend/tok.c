@@ -304,7 +304,7 @@ mtd_tok_info(struct mtd_tok *t, CK_TOKEN_INFO *ret)
 	return t->f->C_GetTokenInfo(t->slot, ret);
 }
 
-/* A string attribute of h into buf (cap bytes, NUL-terminated; "" if absent). */
+/* A string attribute of h into buf (cap bytes, NUL-ended; "" if absent). */
 static CK_RV
 get_str(struct mtd_tok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
     char *buf, size_t cap)

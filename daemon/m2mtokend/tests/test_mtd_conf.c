@@ -104,7 +104,8 @@ test_errors(void **state)
 		{ TOKEN "[daemon]\nsocket_mode = 0999\n",
 		    "line 6: [daemon] socket_mode: an octal number 0..777" },
 		{ TOKEN "[daemon]\nlog_level = loud\n",
-		    "line 6: [daemon] log_level: error, warning, info or debug" },
+		    "line 6: [daemon] log_level: error, warning, info or "
+		    "debug" },
 		{ TOKEN "[mef]\nport = 70000\n",
 		    "line 6: [mef] port: a number 1..65535" },
 		{ TOKEN "[mef]\nhost = 127.0.0.1\n",
