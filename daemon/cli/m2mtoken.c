@@ -303,6 +303,7 @@ b_e2e(int argc, char **argv, struct json_object *p)
 	    { "role", required_argument, NULL, 'r' },
 	    { "peer", required_argument, NULL, 'p' },
 	    { "salt-hex", required_argument, NULL, 's' },
+	    { "salt", required_argument, NULL, 'S' },
 	    { "hash", required_argument, NULL, 'H' });
 	uint8_t salt[64];
 	size_t n;
@@ -318,6 +319,10 @@ b_e2e(int argc, char **argv, struct json_object *p)
 				die_usage(cur->name, "--salt-hex: hex of at "
 				    "most 64 bytes");
 			put_b64(p, "salt", salt, n);
+		} else if (ch == 'S') {
+			/* base64, as Bootstrap's reply gives it */
+			json_object_object_add(p, "salt",
+			    json_object_new_string(optarg));
 		} else if (ch == 'H')
 			json_object_object_add(p, "hash",
 			    json_object_new_string(optarg));
@@ -543,8 +548,9 @@ static const struct cmd cmds[] = {
 	    s_key, "--key KEID [--suid N]\n"
 	    "  Fetches Kpsa (or Kuc) for KEID from the MEF ([target] id)." },
 	{ "provision-e2e", "io.m2mtoken.ProvisionEndToEnd", b_e2e, s_e2e,
-	    "--key LABEL [--role kpsa|km|kuc] [--peer ID] [--salt-hex HEX] "
-	    "[--hash sha256|sha512]" },
+	    "--key LABEL [--role kpsa|km|kuc] [--peer ID] [--salt-hex HEX | "
+	    "--salt BASE64] [--hash sha256|sha512]\n"
+	    "  The salt and hash are the ones Bootstrap's reply gave (e2e)." },
 	{ "mic", "io.m2mtoken.Mic", b_use, s_mic,
 	    "--key E2EKEYID [--attribute] [--peer ID] (--data TEXT | "
 	    "--data-hex HEX | --data-file PATH|-)\n"

@@ -3,6 +3,8 @@
  * docs/protocol.md, "Methods").  Keys are reached only through tok.h
  * (PKCS#11); no reply carries key material.
  */
+#include <sys/mman.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -714,6 +716,8 @@ mtd_job_new(void)
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return NULL;
+	/* it will hold the EKM (Ke) or a credential: keep it out of swap */
+	(void)mlock(j, sizeof(*j));
 	j->rc = M2M_IPC_ERR_INTERNAL;
 	return j;
 }
@@ -736,6 +740,7 @@ mtd_job_free(struct mtd_job *j)
 	free(j->req);
 	/* the export (Ke), and a response that may hold a credential */
 	OPENSSL_cleanse(j, sizeof(*j));
+	(void)munlock(j, sizeof(*j));
 	free(j);
 }
 

@@ -550,6 +550,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct server *s = arg;
 
 	(void)what;
+	if (sig == SIGHUP) {
+		mtd_log(MTD_LOG_INFO, "SIGHUP: ignored (no reload: restart "
+		    "the daemon to read its configuration again)");
+		return;
+	}
 	mtd_log(MTD_LOG_INFO, "signal %d: stopping", (int)sig);
 	event_base_loopexit(s->base, NULL);
 }
@@ -559,7 +564,7 @@ int
 mtd_server_run(struct mtd *d, int listen_fd, void (*ready)(void))
 {
 	struct server s;
-	struct event *sig_term = NULL, *sig_int = NULL;
+	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 	int r = -1;
 
 	memset(&s, 0, sizeof(s));
@@ -576,7 +581,9 @@ mtd_server_run(struct mtd *d, int listen_fd, void (*ready)(void))
 	    (sig_term = evsignal_new(s.base, SIGTERM, on_signal, &s)) ==
 	    NULL || event_add(sig_term, NULL) != 0 ||
 	    (sig_int = evsignal_new(s.base, SIGINT, on_signal, &s)) ==
-	    NULL || event_add(sig_int, NULL) != 0) {
+	    NULL || event_add(sig_int, NULL) != 0 ||
+	    (sig_hup = evsignal_new(s.base, SIGHUP, on_signal, &s)) ==
+	    NULL || event_add(sig_hup, NULL) != 0) {
 		mtd_log(MTD_LOG_ERR, "cannot set up the event loop");
 		goto out;
 	}
@@ -605,6 +612,8 @@ mtd_server_run(struct mtd *d, int listen_fd, void (*ready)(void))
 		event_free(sig_term);
 	if (sig_int != NULL)
 		event_free(sig_int);
+	if (sig_hup != NULL)
+		event_free(sig_hup);
 	if (s.ev_listen != NULL)
 		event_free(s.ev_listen);
 	if (s.base != NULL)

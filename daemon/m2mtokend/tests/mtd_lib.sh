@@ -84,13 +84,14 @@ for k in sys.argv[1].split("."): v=v[k]
 print(v)' "$1"
 }
 
-# mtd_e2e_mic KPSAHEX DATA: the message MIC of the E2E set of Kpsa (zero
-# salt, SHA-256), computed with openssl from the key derivation formulas.
+# mtd_e2e_mic KPSAHEX DATA [SALTHEX]: the message MIC of the E2E set of
+# Kpsa (SHA-256; no salt: 32 zero bytes), computed with openssl from the
+# key derivation formulas.
 mtd_e2e_mic()
 {
-	local kpsa=$1 data=$2 master t1 label
+	local kpsa=$1 data=$2 salt=${3:-$(printf '%064d' 0)} master t1 label
 
-	master=$(mtd_hmac "$(printf '%064d' 0)" "$kpsa")
+	master=$(mtd_hmac "$salt" "$kpsa")
 	label=$(printf 'E2E Message Authentication Key\001' | mtd_hex)
 	t1=$(mtd_hmac "$master" "$label")
 	mtd_hmac "$t1" "$(printf '%s' "$data" | mtd_hex)"

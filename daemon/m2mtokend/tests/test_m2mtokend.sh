@@ -69,7 +69,9 @@ grep -q '^Umask:[[:space:]]*0077' "/proc/$MTD_PID/status" || m2m_fail "umask not
 grep -Eq '^Max core file size +0 +0 ' "/proc/$MTD_PID/limits" || m2m_fail "core dumps not off"
 echo "ok: hardening: umask 077, RLIMIT_CORE 0"
 
-out=$(mtd_cli status) || m2m_fail "status: $out"
+kill -HUP "$MTD_PID"
+sleep 0.2
+out=$(mtd_cli status) || m2m_fail "status (after a SIGHUP): $out"
 m2m_expect_contains "$out" "token:       mtd"
 m2m_expect_contains "$out" "state:     ready"
 out=$(mtd_cli --json status) || m2m_fail "status --json: $out"

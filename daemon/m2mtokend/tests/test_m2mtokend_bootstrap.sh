@@ -143,6 +143,8 @@ mtd_start "$M2M_TMP/mtd.conf"
 echo "ok: kill -9 during a bootstrap: the client exits 3, nothing stored, the daemon restarts on its stale socket"
 
 # --- a bootstrap that succeeds (after the restart) ----------------------------
+SALT=a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5
+SALT64=$(printf "$(sed 's/../\\x&/g' <<<"$SALT")" | openssl base64 -A)
 ss_start "$KPM" "$KPMID"
 cli_bg --json bootstrap --target "$TARGET" --target /other/target
 ss_wait "Keying material:"
@@ -163,7 +165,7 @@ grep -q "^X-M2M-Origin: $KPMID" "$SS_OUT" || m2m_fail "X-M2M-Origin"
 grep -q "^Host: $FQDN" "$SS_OUT" || m2m_fail "Host"
 grep -q '{"Targets":\["/in-cse.example.com/CAE01","/other/target"\]}' "$SS_OUT" ||
     m2m_fail "body: $(cat "$SS_OUT")"
-ss_reply "200 OK" 2001 "{\"Status\": true, \"EnroleeID\": \"C-enrolee-1\", \"KeId\": \"${EKM:0:32}@$FQDN\", \"Lifetime\": \"20991231T000000\", \"Targets\": [\"$TARGET\"], \"E2E\": {\"Hash\": \"SHA-256\"}}"
+ss_reply "200 OK" 2001 "{\"Status\": true, \"EnroleeID\": \"C-enrolee-1\", \"KeId\": \"${EKM:0:32}@$FQDN\", \"Lifetime\": \"20991231T000000\", \"Targets\": [\"$TARGET\"], \"E2E\": {\"Hash\": \"SHA-256\", \"Salt\": \"$SALT64\"}}"
 cli_wait
 ss_stop
 [ "$CLI_RC" = 0 ] || m2m_fail "bootstrap: rc $CLI_RC: $(cat "$CLI_OUT")"
@@ -183,6 +185,15 @@ mic=$(mtd_cli mic --key "$E2E" --data "bootstrapped") || m2m_fail "mic"
 want=$(mtd_e2e_mic "$(mtd_kpsa "$KE" "$TARGET")" "bootstrapped")
 [ "$mic" = "$want" ] || m2m_fail "MIC from the stored Ke $mic, openssl $want"
 echo "ok: the stored Ke equals s_server's export (E2E MIC $mic)"
+# the E2E parameters of the MEF's answer, as the CLI takes them
+[ "$(mtd_json e2e.salt <"$CLI_OUT")" = "$SALT64" ] || m2m_fail "E2E salt"
+E2ES=$(mtd_cli --json provision-e2e --key "$KEID" --role kpsa --salt "$SALT64" |
+    mtd_json e2eKeyId)
+[ "$E2ES" != "$E2E" ] || m2m_fail "a salted set with the unsalted set's id"
+mic=$(mtd_cli mic --key "$E2ES" --data "bootstrapped") || m2m_fail "mic"
+want=$(mtd_e2e_mic "$(mtd_kpsa "$KE" "$TARGET")" "bootstrapped" "$SALT")
+[ "$mic" = "$want" ] || m2m_fail "salted E2E MIC $mic, openssl $want"
+echo "ok: provision-e2e with the MEF's salt: MIC equals openssl's"
 
 # --- failures: exit 7, nothing stored ----------------------------------------
 
