@@ -617,18 +617,79 @@ m2m_core_wrap(struct m2m_core *c, struct m2m_object *o, const uint8_t *val,
 
 /* see core.h */
 void
-m2m_core_keyref(const struct m2m_object *o, int aux,
+m2m_core_keyref(const struct m2m_object *o, enum m2m_key_form form,
     const struct m2m_secret *objauth, struct m2m_keyref *ret)
 {
+	int alt = form == M2M_FORM_ALT;
+
 	memset(ret, 0, sizeof(*ret));
-	/* ids of aux blobs and session objects never collide with rowids */
-	ret->id = o->id | (aux ? (1ULL << 62) : 0);
-	ret->kind = (!aux && o->key_type == CKK_AES) ? M2M_KIND_AES :
+	/* ids of alternate forms and session objects never collide with rowids */
+	ret->id = o->id | (alt ? M2M_KEYREF_ALT_BIT : 0);
+	ret->kind = (!alt && o->key_type == CKK_AES) ? M2M_KIND_AES :
 	    M2M_KIND_HMAC;
-	ret->blob = aux ? o->aux : o->blob;
-	ret->bloblen = aux ? o->auxlen : o->bloblen;
+	ret->blob = alt ? o->aux : o->blob;
+	ret->bloblen = alt ? o->auxlen : o->bloblen;
 	if (objauth != NULL) {
 		ret->auth = m2m_secret_data(objauth);
 		ret->authlen = m2m_secret_len(objauth);
 	}
+}
+
+/* see core.h */
+int
+m2m_core_hmac(struct m2m_core *c, const struct m2m_object *key,
+    enum m2m_hash hash, const struct m2m_secret *objauth,
+    const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	struct m2m_keyref kr;
+
+	/* a pre-hashed long key: SHA-512(K) is its alternate form */
+	m2m_core_keyref(key, hash == M2M_HASH_SHA512 &&
+	    m2m_policy_key_prehashed(key) ? M2M_FORM_ALT : M2M_FORM_VALUE,
+	    objauth, &kr);
+	return c->be.ops->hmac(c->be.impl, &kr, hash, msg, msglen, out);
+}
+
+/* see core.h */
+int
+m2m_core_aes_gcm(struct m2m_core *c, const struct m2m_object *key,
+    const struct m2m_secret *objauth, const struct m2m_gcm_args *a,
+    const uint8_t *in, size_t inlen, uint8_t *out, size_t *ret_outlen)
+{
+	struct m2m_keyref kr;
+
+	m2m_core_keyref(key, M2M_FORM_VALUE, objauth, &kr);
+	return c->be.ops->aes_gcm(c->be.impl, &kr, a->encrypt, a->iv,
+	    a->ivlen, a->aad, a->aadlen, a->taglen, in, inlen, out,
+	    ret_outlen);
+}
+
+/* see core.h */
+int
+m2m_core_random(struct m2m_core *c, uint8_t *out, size_t len)
+{
+	return c->be.ops->random(c->be.impl, out, len);
+}
+
+/* see core.h */
+int
+m2m_core_reveal(struct m2m_core *c, const struct m2m_object *o,
+    const struct m2m_secret *objauth, struct m2m_secret **ret)
+{
+	struct m2m_keyref kr;
+
+	if (o->plain != NULL)	/* a TLS_MASTER session secret: held */
+		return m2m_secret_from(m2m_secret_data(o->plain),
+		    m2m_secret_len(o->plain), ret);
+	m2m_core_keyref(o, M2M_FORM_VALUE, objauth, &kr);
+	kr.id = 0;	/* a one-off load: do not cache */
+	return c->be.ops->reveal(c->be.impl, &kr, ret);
+}
+
+/* see core.h */
+void
+m2m_core_forget(struct m2m_core *c, uint64_t id)
+{
+	c->be.ops->forget(c->be.impl, id);
+	c->be.ops->forget(c->be.impl, id | M2M_KEYREF_ALT_BIT);
 }

@@ -45,6 +45,12 @@ void	m2m_core_close(struct m2m_core *c);
 void	m2m_core_flush(struct m2m_core *c);
 
 struct m2m_store	*m2m_core_store(struct m2m_core *c);
+/*
+ * The open backend: for the derivations of kdf.h, which run their HMAC
+ * steps on it, and for tests.  pkcs11/ never calls its ops: every key
+ * operation goes through a m2m_core_* or m2m_kdf_* function
+ * (tests/lint/include_direction.sh checks this).
+ */
 const struct m2m_backend *m2m_core_backend(struct m2m_core *c);
 const struct m2m_conf	*m2m_core_conf(struct m2m_core *c);
 
@@ -159,11 +165,57 @@ int	m2m_core_wrap(struct m2m_core *c, struct m2m_object *o,
 int	m2m_core_set_value(struct m2m_core *c, struct m2m_object *o,
 	    struct m2m_secret **value, const struct m2m_secret *objauth);
 
+/* Which of an object's wrapped forms a keyref names. */
+enum m2m_key_form {
+	M2M_FORM_VALUE = 0,	/* o->blob: the key itself */
+	/*
+	 * o->aux: the RFC 4279 premaster of a PSK role, or SHA-512(K) of
+	 * an HMAC key longer than M2M_KEY_MAX (m2m_policy_key_prehashed)
+	 */
+	M2M_FORM_ALT = 1
+};
+/* Set in the backend cache id of an alternate form (never a rowid). */
+#define M2M_KEYREF_ALT_BIT	(1ULL << 62)
+
 /*
- * Fill *ret to name o's key (aux = 1: its premaster form) for one backend
- * call.  The keyref borrows o and objauth: keep both alive for the call.
+ * Fill *ret to name o's key in the given form for one backend call.  The
+ * keyref borrows o and objauth: keep both alive for the call.
  */
-void	m2m_core_keyref(const struct m2m_object *o, int aux,
+void	m2m_core_keyref(const struct m2m_object *o, enum m2m_key_form form,
 	    const struct m2m_secret *objauth, struct m2m_keyref *ret);
 
+/*
+ * The key operations of pkcs11/, each one backend call on the key object
+ * (objauth: the logged-in token's, may be NULL); results and errors as
+ * the backend's op of the same name (backend.h).
+ *
+ * m2m_core_hmac: HMAC-hash over msg into out (m2m_hash_len(hash) bytes);
+ * a long pre-hashed key's SHA-512 form for HMAC-SHA-512.
+ */
+int	m2m_core_hmac(struct m2m_core *c, const struct m2m_object *key,
+	    enum m2m_hash hash, const struct m2m_secret *objauth,
+	    const uint8_t *msg, size_t msglen, uint8_t *out);
+/* AES-GCM with key: the operation's parameters, checked by the caller. */
+struct m2m_gcm_args {
+	int		 encrypt;
+	const uint8_t	*iv;
+	size_t		 ivlen;
+	const uint8_t	*aad;
+	size_t		 aadlen;
+	size_t		 taglen;	/* bytes */
+};
+int	m2m_core_aes_gcm(struct m2m_core *c, const struct m2m_object *key,
+	    const struct m2m_secret *objauth, const struct m2m_gcm_args *a,
+	    const uint8_t *in, size_t inlen, uint8_t *out, size_t *ret_outlen);
+/* len bytes from the backend's RNG. */
+int	m2m_core_random(struct m2m_core *c, uint8_t *out, size_t len);
+/*
+ * The value of o into a new secret: a held session secret's copy, or the
+ * backend's reveal of its blob (not cached).  Only for a key the policy
+ * lets be read (m2m_policy_readable of CKA_VALUE).
+ */
+int	m2m_core_reveal(struct m2m_core *c, const struct m2m_object *o,
+	    const struct m2m_secret *objauth, struct m2m_secret **ret);
+/* Object id is gone: the backend drops what it cached for both forms. */
+void	m2m_core_forget(struct m2m_core *c, uint64_t id);
 #endif /* M2M_CORE_H */
