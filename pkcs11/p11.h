@@ -197,6 +197,22 @@ void	p11_session_close(struct p11_session *s);
 /* Log t out: forget its secret, end its sessions' operations. */
 void	p11_token_logout(struct p11_token *t);
 
+/*
+ * Session objects (p11.sobjs, owned by a session): p11_sobj_get gives
+ * the object of handle h, borrowed, or NULL; p11_sobj_add makes o (the
+ * caller keeps its own reference) a session object of s; p11_sobj_remove
+ * drops h's and its backend cache; p11_sobj_replace puts o (taken) in
+ * place of h's, or M2M_ERR_NOT_FOUND.  p11_session_objects_drop: those
+ * of session h (h == 0: all, and their table).
+ */
+#define P11_IS_SESSION_OBJECT(h)	(((h) & P11_SESSION_OBJ_BIT) != 0)
+struct m2m_object *p11_sobj_get(CK_OBJECT_HANDLE h);
+CK_RV	p11_sobj_add(struct p11_session *s, struct m2m_object *o,
+	    CK_OBJECT_HANDLE *ret_handle);
+void	p11_sobj_remove(CK_OBJECT_HANDLE h);
+int	p11_sobj_replace(CK_OBJECT_HANDLE h, struct m2m_object *o);
+void	p11_session_objects_drop(CK_SESSION_HANDLE h);
+
 /* Login predicates of a session's token. */
 int	p11_session_is_rw(const struct p11_session *s);
 int	p11_user_logged_in(const struct p11_session *s);
@@ -271,15 +287,6 @@ int	p11_object_load(struct p11_session *s, CK_OBJECT_HANDLE h,
  */
 CK_RV	p11_object_store(struct p11_session *s, struct m2m_object *o,
 	    CK_OBJECT_HANDLE *ret_handle);
-/* Forget every cached token object (C_Finalize). */
-void	p11_object_cache_drop(void);
-/*
- * Session objects owned by a closing session; h == 0: all of them, and
- * their table.
- */
-void	p11_session_objects_drop(CK_SESSION_HANDLE h);
-/* In a forked child: free the session objects, no backend call. */
-void	p11_session_objects_abandon(void);
 /*
  * For derive idempotency: 1 and *ret when a visible object derived from
  * base (m2m_object_derived_from: same base id and blob digest; origin

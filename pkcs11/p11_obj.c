@@ -55,84 +55,10 @@ p11_template_free(struct m2m_attr *a)
 }
 
 static int
-is_session_handle(CK_OBJECT_HANDLE h)
-{
-	return (h & P11_SESSION_OBJ_BIT) != 0;
-}
-
-static ssize_t
-sobj_index(CK_OBJECT_HANDLE h)
-{
-	size_t i;
-
-	for (i = 0; i < p11.nsobjs; i++)
-		if (p11.sobjs[i]->id == h)
-			return (ssize_t)i;
-	return -1;
-}
-
-static int
 visible(const struct p11_session *s, const struct m2m_object *o)
 {
 	return o->token_id == s->token_id &&
 	    (!m2m_policy_is_private(o) || p11_user_logged_in(s));
-}
-
-/*
- * The token-object cache: a per-process, direct-mapped table of objects
- * read from the store, each tagged with the store generation seen before
- * it was read (m2m_store_generation() in store.h).  An entry is used only
- * while the generation is unchanged, so any write by any process, this
- * one included, makes every entry stale; between writes an operation on a
- * token key costs a memory load instead of an SQL read.  Entries are
- * shared, read-only references (m2m_object_ref); guarded by the module lock.
- */
-#define OCACHE_SLOTS	256
-
-static struct {
-	struct m2m_object	*o;
-	uint64_t		 gen;
-} ocache[OCACHE_SLOTS];
-
-/* see p11.h */
-void
-p11_object_cache_drop(void)
-{
-	size_t i;
-
-	for (i = 0; i < OCACHE_SLOTS; i++) {
-		m2m_object_free(ocache[i].o);
-		ocache[i].o = NULL;
-	}
-}
-
-/* Token object h, from the cache when current; a new reference. */
-static int
-token_object_get(const struct p11_session *s, CK_OBJECT_HANDLE h,
-    struct m2m_object **ret)
-{
-	struct m2m_store *st = m2m_core_store(p11.core);
-	struct m2m_object *o = NULL;
-	size_t slot = (size_t)(h % OCACHE_SLOTS);
-	uint64_t gen;
-	int r, cacheable;
-
-	cacheable = m2m_store_generation(st, &gen) == 0;
-	if (cacheable && ocache[slot].o != NULL && ocache[slot].gen == gen &&
-	    ocache[slot].o->id == h &&
-	    ocache[slot].o->token_id == s->token_id) {
-		*ret = m2m_object_ref(ocache[slot].o);
-		return 0;
-	}
-	if ((r = m2m_store_object_get(st, s->token_id, h, &o)) != 0)
-		return r;
-	if (cacheable) {
-		m2m_object_free(ocache[slot].o);
-		ocache[slot].o = m2m_object_ref(o);
-		ocache[slot].gen = gen;
-	}
-	*ret = o;
-	return 0;
 }
 
 /* see p11.h */
@@ -141,17 +67,17 @@ p11_object_get(struct p11_session *s, CK_OBJECT_HANDLE h,
     struct m2m_object **ret)
 {
 	struct m2m_object *o = NULL;
-	ssize_t i;
 	int r;
 
 	*ret = NULL;
 	if (h == CK_INVALID_HANDLE)
 		return M2M_ERR_NOT_FOUND;
-	if (is_session_handle(h)) {
-		if ((i = sobj_index(h)) < 0)
+	if (P11_IS_SESSION_OBJECT(h)) {
+		if ((o = p11_sobj_get(h)) == NULL)
 			return M2M_ERR_NOT_FOUND;
-		o = m2m_object_ref(p11.sobjs[i]);
-	} else if ((r = token_object_get(s, h, &o)) != 0) {
+		o = m2m_object_ref(o);
+	} else if ((r = m2m_core_object_get(p11.core, s->token_id, h,
+	    &o)) != 0) {
 		if (r != M2M_ERR_NOT_FOUND)
 			m2m_error("cannot read object %lu: %s", h,
 			    m2m_strerror(r));
@@ -203,90 +129,20 @@ CK_RV
 p11_object_store(struct p11_session *s, struct m2m_object *o,
     CK_OBJECT_HANDLE *ret_handle)
 {
-	struct m2m_object *c = NULL, **no;
-	CK_SESSION_HANDLE *nw;
 	CK_RV rv;
 	int r;
 
 	if ((rv = session_rights(s, o)) != CKR_OK)
 		return rv;
 	o->token_id = s->token_id;
-	if (o->on_token) {
-		if ((r = m2m_store_object_insert(m2m_core_store(p11.core),
-		    o)) != 0) {
-			m2m_error("cannot store a new object: %s",
-			    m2m_strerror(r));
-			return p11_rv(r);
-		}
-		*ret_handle = (CK_OBJECT_HANDLE)o->id;
-		return CKR_OK;
+	if (!o->on_token)
+		return p11_sobj_add(s, o, ret_handle);
+	if ((r = m2m_store_object_insert(m2m_core_store(p11.core), o)) != 0) {
+		m2m_error("cannot store a new object: %s", m2m_strerror(r));
+		return p11_rv(r);
 	}
-	if (p11.nsobjs >= P11_MAX_SESSION_OBJECTS)
-		return CKR_DEVICE_MEMORY;
-	/* the caller is done changing o: share it rather than copy it */
-	c = m2m_object_ref(o);
-	if ((no = realloc(p11.sobjs, (p11.nsobjs + 1) * sizeof(*no))) == NULL)
-		goto nomem;
-	p11.sobjs = no;
-	if ((nw = realloc(p11.sobj_owner, (p11.nsobjs + 1) *
-	    sizeof(*nw))) == NULL)
-		goto nomem;
-	p11.sobj_owner = nw;
-	c->id = P11_SESSION_OBJ_BIT | p11.next_sobj++;
-	o->id = c->id;
-	p11.sobjs[p11.nsobjs] = c;
-	p11.sobj_owner[p11.nsobjs] = s->handle;
-	p11.nsobjs++;
-	*ret_handle = (CK_OBJECT_HANDLE)c->id;
+	*ret_handle = (CK_OBJECT_HANDLE)o->id;
 	return CKR_OK;
- nomem:
-	m2m_object_free(c);
-	return CKR_HOST_MEMORY;
-}
-
-static void
-sobj_remove(size_t i)
-{
-	m2m_core_forget(p11.core, p11.sobjs[i]->id);
-	m2m_object_free(p11.sobjs[i]);
-	p11.sobjs[i] = p11.sobjs[p11.nsobjs - 1];
-	p11.sobj_owner[i] = p11.sobj_owner[p11.nsobjs - 1];
-	p11.nsobjs--;
-}
-
-/* see p11.h */
-void
-p11_session_objects_drop(CK_SESSION_HANDLE h)
-{
-	size_t i = 0;
-
-	while (i < p11.nsobjs) {
-		if (h == 0 || p11.sobj_owner[i] == h)
-			sobj_remove(i);
-		else
-			i++;
-	}
-	if (h == 0) {
-		free(p11.sobjs);
-		free(p11.sobj_owner);
-		p11.sobjs = NULL;
-		p11.sobj_owner = NULL;
-	}
-}
-
-/* see p11.h */
-void
-p11_session_objects_abandon(void)
-{
-	size_t i;
-
-	for (i = 0; i < p11.nsobjs; i++)
-		m2m_object_free(p11.sobjs[i]);	/* no backend forget */
-	free(p11.sobjs);
-	free(p11.sobj_owner);
-	p11.sobjs = NULL;
-	p11.sobj_owner = NULL;
-	p11.nsobjs = 0;
 }
 
 /* o is a key derived from base (item of a derive lookup). */
@@ -340,7 +196,7 @@ p11_object_lookup(struct p11_session *s, const struct m2m_object *base,
 	    &ids, &n) != 0)
 		return 0;
 	for (i = 0; i < n && !found; i++) {
-		if (token_object_get(s, ids[i], &o) != 0)
+		if (m2m_core_object_get(p11.core, s->token_id, ids[i], &o) != 0)
 			continue;
 		if (visible(s, o) && derived_from(o, base) &&
 		    m2m_policy_match(o, t, nt)) {
@@ -487,7 +343,6 @@ static CK_RV
 destroy_object(struct p11_session *s, CK_OBJECT_HANDLE hObject)
 {
 	struct m2m_object *o = NULL;
-	ssize_t i;
 	CK_RV rv;
 	int r;
 
@@ -501,10 +356,9 @@ destroy_object(struct p11_session *s, CK_OBJECT_HANDLE hObject)
 		rv = CKR_ACTION_PROHIBITED;
 		goto out;
 	}
-	if (is_session_handle(hObject)) {
-		if ((i = sobj_index(hObject)) >= 0)
-			sobj_remove((size_t)i);
-	} else {
+	if (P11_IS_SESSION_OBJECT(hObject))
+		p11_sobj_remove(hObject);
+	else {
 		if ((r = m2m_store_object_delete(m2m_core_store(p11.core),
 		    s->token_id, hObject)) != 0) {
 			rv = p11_rv(r);
@@ -640,7 +494,6 @@ set_attribute_value(struct p11_session *s, CK_OBJECT_HANDLE hObject,
 {
 	struct m2m_attr *t = NULL;
 	struct m2m_object *o = NULL;
-	ssize_t i;
 	CK_RV rv;
 	int r;
 
@@ -659,13 +512,11 @@ set_attribute_value(struct p11_session *s, CK_OBJECT_HANDLE hObject,
 		rv = p11_rv(r);
 		goto out;
 	}
-	if (is_session_handle(hObject)) {
-		if ((i = sobj_index(hObject)) < 0) {
-			rv = CKR_OBJECT_HANDLE_INVALID;
+	if (P11_IS_SESSION_OBJECT(hObject)) {
+		if ((r = p11_sobj_replace(hObject, o)) != 0) {
+			rv = p11_rv(r);
 			goto out;
 		}
-		m2m_object_free(p11.sobjs[i]);
-		p11.sobjs[i] = o;
 		o = NULL;	/* transferred */
 	} else if ((r = m2m_store_object_update(m2m_core_store(p11.core),
 	    o)) != 0) {
@@ -768,7 +619,7 @@ find_objects_init(struct p11_session *s, CK_ATTRIBUTE_PTR pTemplate,
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		r = token_object_get(s, ids[i], &o);
+		r = m2m_core_object_get(p11.core, s->token_id, ids[i], &o);
 		if (r == M2M_ERR_NOT_FOUND)
 			continue;	/* deleted by another process */
 		if (r == M2M_ERR_STORE_CORRUPT) {

@@ -3,6 +3,8 @@
  * a call, initialisation and fork, the token list, sessions and login.
  * The C_* functions over it are in p11.c and the other p11_*.c files.
  */
+#include <sys/types.h>
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +446,129 @@ p11_session_close(struct p11_session *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* session objects                                                     */
+/* ------------------------------------------------------------------ */
+
+static ssize_t
+sobj_index(CK_OBJECT_HANDLE h)
+{
+	size_t i;
+
+	for (i = 0; i < p11.nsobjs; i++)
+		if (p11.sobjs[i]->id == h)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* see p11.h */
+struct m2m_object *
+p11_sobj_get(CK_OBJECT_HANDLE h)
+{
+	ssize_t i = sobj_index(h);
+
+	return i < 0 ? NULL : p11.sobjs[i];
+}
+
+/* see p11.h */
+CK_RV
+p11_sobj_add(struct p11_session *s, struct m2m_object *o,
+    CK_OBJECT_HANDLE *ret_handle)
+{
+	struct m2m_object *c = NULL, **no;
+	CK_SESSION_HANDLE *nw;
+
+	if (p11.nsobjs >= P11_MAX_SESSION_OBJECTS)
+		return CKR_DEVICE_MEMORY;
+	/* the caller is done changing o: share it rather than copy it */
+	c = m2m_object_ref(o);
+	if ((no = realloc(p11.sobjs, (p11.nsobjs + 1) * sizeof(*no))) == NULL)
+		goto nomem;
+	p11.sobjs = no;
+	if ((nw = realloc(p11.sobj_owner, (p11.nsobjs + 1) *
+	    sizeof(*nw))) == NULL)
+		goto nomem;
+	p11.sobj_owner = nw;
+	c->id = P11_SESSION_OBJ_BIT | p11.next_sobj++;
+	o->id = c->id;
+	p11.sobjs[p11.nsobjs] = c;
+	p11.sobj_owner[p11.nsobjs] = s->handle;
+	p11.nsobjs++;
+	*ret_handle = (CK_OBJECT_HANDLE)c->id;
+	return CKR_OK;
+ nomem:
+	m2m_object_free(c);
+	return CKR_HOST_MEMORY;
+}
+
+static void
+sobj_remove(size_t i)
+{
+	m2m_core_forget(p11.core, p11.sobjs[i]->id);
+	m2m_object_free(p11.sobjs[i]);
+	p11.sobjs[i] = p11.sobjs[p11.nsobjs - 1];
+	p11.sobj_owner[i] = p11.sobj_owner[p11.nsobjs - 1];
+	p11.nsobjs--;
+}
+
+/* see p11.h */
+void
+p11_sobj_remove(CK_OBJECT_HANDLE h)
+{
+	ssize_t i = sobj_index(h);
+
+	if (i >= 0)
+		sobj_remove((size_t)i);
+}
+
+/* see p11.h */
+int
+p11_sobj_replace(CK_OBJECT_HANDLE h, struct m2m_object *o)
+{
+	ssize_t i = sobj_index(h);
+
+	if (i < 0)
+		return M2M_ERR_NOT_FOUND;
+	m2m_object_free(p11.sobjs[i]);
+	p11.sobjs[i] = o;
+	return 0;
+}
+
+/* see p11.h */
+void
+p11_session_objects_drop(CK_SESSION_HANDLE h)
+{
+	size_t i = 0;
+
+	while (i < p11.nsobjs) {
+		if (h == 0 || p11.sobj_owner[i] == h)
+			sobj_remove(i);
+		else
+			i++;
+	}
+	if (h == 0) {
+		free(p11.sobjs);
+		free(p11.sobj_owner);
+		p11.sobjs = NULL;
+		p11.sobj_owner = NULL;
+	}
+}
+
+/* In a forked child: free the session objects, no backend call. */
+static void
+session_objects_abandon(void)
+{
+	size_t i;
+
+	for (i = 0; i < p11.nsobjs; i++)
+		m2m_object_free(p11.sobjs[i]);
+	free(p11.sobjs);
+	free(p11.sobj_owner);
+	p11.sobjs = NULL;
+	p11.sobj_owner = NULL;
+	p11.nsobjs = 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* initialisation                                                      */
 /* ------------------------------------------------------------------ */
 
@@ -459,7 +584,6 @@ global_free(void)
 		free(p11.sessions);
 	}
 	p11_session_objects_drop(0);
-	p11_object_cache_drop();
 	for (i = 0; i < p11.ntokens; i++)
 		m2m_secret_free(p11.tokens[i].objauth);
 	m2m_core_close(p11.core);
@@ -487,8 +611,8 @@ global_abandon(void)
 		if (p11.sessions[i].handle != 0)
 			session_free(&p11.sessions[i]);
 	free(p11.sessions);
-	p11_session_objects_abandon();
-	p11_object_cache_drop();
+	session_objects_abandon();
+	m2m_core_cache_drop(p11.core);
 	for (i = 0; i < p11.ntokens; i++)
 		m2m_secret_free(p11.tokens[i].objauth);
 	memset(&p11, 0, sizeof(p11));

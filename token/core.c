@@ -12,6 +12,7 @@
 #include "err.h"
 #include "kdf.h"
 #include "log.h"
+#include "objcache.h"
 #include "object.h"
 #include "policy.h"
 #include "secret.h"
@@ -38,6 +39,7 @@ struct m2m_core {
 	struct m2m_conf		*conf;
 	struct m2m_store	*store;
 	struct m2m_backend	 be;
+	struct m2m_objcache	 cache;		/* token objects read */
 };
 
 /* see core.h */
@@ -134,6 +136,7 @@ m2m_core_close(struct m2m_core *c)
 {
 	if (c == NULL)
 		return;
+	m2m_objcache_drop(&c->cache);
 	if (c->be.ops != NULL)
 		c->be.ops->close(c->be.impl);
 	m2m_store_close(c->store);
@@ -692,4 +695,20 @@ m2m_core_forget(struct m2m_core *c, uint64_t id)
 {
 	c->be.ops->forget(c->be.impl, id);
 	c->be.ops->forget(c->be.impl, id | M2M_KEYREF_ALT_BIT);
+}
+
+/* see core.h */
+int
+m2m_core_object_get(struct m2m_core *c, uint64_t token_id, uint64_t id,
+    struct m2m_object **ret)
+{
+	return m2m_objcache_get(&c->cache, c->store, token_id, id, ret);
+}
+
+/* see core.h */
+void
+m2m_core_cache_drop(struct m2m_core *c)
+{
+	if (c != NULL)
+		m2m_objcache_drop(&c->cache);
 }

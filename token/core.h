@@ -165,6 +165,16 @@ int	m2m_core_wrap(struct m2m_core *c, struct m2m_object *o,
 int	m2m_core_set_value(struct m2m_core *c, struct m2m_object *o,
 	    struct m2m_secret **value, const struct m2m_secret *objauth);
 
+/*
+ * Token object id of token_id through the core's object cache
+ * (objcache.h): a shared reference, never to be changed; release it with
+ * m2m_object_free().  Errors as m2m_store_object_get.
+ */
+int	m2m_core_object_get(struct m2m_core *c, uint64_t token_id,
+	    uint64_t id, struct m2m_object **ret);
+/* Forget every cached object (a forked child's, C_Finalize).  NULL ok. */
+void	m2m_core_cache_drop(struct m2m_core *c);
+
 /* Which of an object's wrapped forms a keyref names. */
 enum m2m_key_form {
 	M2M_FORM_VALUE = 0,	/* o->blob: the key itself */
