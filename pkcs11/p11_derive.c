@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "conf.h"
 #include "core.h"
 #include "err.h"
 #include "ident.h"
@@ -123,6 +124,7 @@ derive_from_ke(const struct m2m_object *base, CK_MECHANISM_PTR m,
 		suid = kp.ulSuid;
 		which = M2M_KDF_KUC;
 		d->pm.role = CK_M2M_ROLE_KUC;
+		d->pm.deliverable = m2m_core_conf(p11.core)->deliver_derived;
 		/* [profile] Kuc label: KeId "/" SUID */
 		snprintf(suffix, sizeof(suffix), "/%lu", suid);
 		if ((rv = base_label(base, suffix, &d->label)) != CKR_OK)
@@ -132,6 +134,8 @@ derive_from_ke(const struct m2m_object *base, CK_MECHANISM_PTR m,
 			return rv;
 		which = m->mechanism == CKM_M2M_KM_DERIVE ? M2M_KDF_KM :
 		    M2M_KDF_KPSA;
+		d->pm.deliverable = which == M2M_KDF_KPSA &&
+		    m2m_core_conf(p11.core)->deliver_derived;
 		d->pm.role = which == M2M_KDF_KM ? CK_M2M_ROLE_KM :
 		    CK_M2M_ROLE_KPSA;
 		/* KpsaId = KmId = KeId */

@@ -47,6 +47,7 @@ enum conf_key {
 	K_TOKEN_PIN_MIN,
 	K_TOKEN_PIN_MAX,
 	K_TOKEN_MAX_PIN_TRIES,
+	K_TOKEN_DELIVER_DERIVED,
 	K_LOG_LEVEL,
 	K_COUNT
 };
@@ -67,6 +68,7 @@ static const struct {
 	[K_TOKEN_PIN_MIN] =		{ "token", "pin_min" },
 	[K_TOKEN_PIN_MAX] =		{ "token", "pin_max" },
 	[K_TOKEN_MAX_PIN_TRIES] =	{ "token", "max_pin_tries" },
+	[K_TOKEN_DELIVER_DERIVED] =	{ "token", "deliver_derived" },
 	[K_LOG_LEVEL] =			{ "log", "level" },
 };
 
@@ -405,6 +407,16 @@ set_key(struct conf_parse *p, enum conf_key k, const char *v)
 		if (number(p, k, v, 1, PIN_TRIES_LIMIT, &n) != 0)
 			return -1;
 		c->max_pin_tries = (unsigned int)n;
+		return 0;
+	case K_TOKEN_DELIVER_DERIVED:
+		if (strcmp(v, "yes") == 0)
+			c->deliver_derived = 1;
+		else if (strcmp(v, "no") == 0)
+			c->deliver_derived = 0;
+		else {
+			key_fail(p, k, "must be yes or no");
+			return -1;
+		}
 		return 0;
 	case K_LOG_LEVEL:
 		if (m2m_log_parse_level(v, &c->log_level) != 0) {

@@ -12,6 +12,7 @@
  *             primary_handle = 0x81xxxxxx (optional persistent primary)
  *             mode = auto | shared | exclusive           (default auto)
  *   [token]   pin_min = 4, pin_max = 64, max_pin_tries = 5  (optional)
+ *             deliver_derived = no  (yes: a MEF token, docs/security-model.md)
  *   [log]     level = error | warning | info | debug     (optional)
  *
  * Unknown sections or keys are errors (a typo must not silently change
@@ -51,6 +52,9 @@ struct m2m_conf {
 	size_t			 pin_min;
 	size_t			 pin_max;
 	unsigned int		 max_pin_tries;
+	int			 deliver_derived; /* a MEF token: Kpsa/Kuc
+						     may be derived to be
+						     read once */
 	int			 log_level_set;
 	enum m2m_log_level	 log_level;
 };

@@ -489,7 +489,20 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 	if (cls != CKO_SECRET_KEY)
 		return origin == M2M_ORIGIN_CREATE ? M2M_ERR_ATTRIBUTE_VALUE :
 		    M2M_ERR_TEMPLATE_INCONSISTENT;
-	if (tmpl_ulong(tmpl, n, CKA_M2M_ROLE, &u)) {
+	if (tmpl_ulong(tmpl, n, CKA_M2M_ROLE, &u) && u == CK_M2M_ROLE_NONE &&
+	    origin == M2M_ORIGIN_DERIVE && mech->deliverable) {
+		/*
+		 * A MEF delivering Kpsa / Kuc to an enrolment target: the key
+		 * leaves by design, so it is made role-less (usable for
+		 * nothing a role key is) and never kept on the token.
+		 */
+		if (tmpl_bool(tmpl, n, CKA_TOKEN) == 1) {
+			m2m_info("a key derived for delivery is a session "
+			    "key (CKA_TOKEN FALSE)");
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		}
+		role = CK_M2M_ROLE_NONE;
+	} else if (tmpl_ulong(tmpl, n, CKA_M2M_ROLE, &u)) {
 		if (!m2m_policy_role_valid(u) || u == 0)
 			return M2M_ERR_ATTRIBUTE_VALUE;
 		if (mech->role != 0 && u != mech->role)

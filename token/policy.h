@@ -79,6 +79,10 @@ struct m2m_policy_mech {
 					   names one (create/generate) */
 	unsigned long	key_type;	/* (unsigned long)-1: from template */
 	size_t		value_len;	/* 0: from template CKA_VALUE_LEN */
+	int		deliverable;	/* a template may ask CKA_M2M_ROLE = 0:
+					   a role-less session key, read once
+					   by a MEF to deliver it
+					   ([token] deliver_derived) */
 };
 
 /*

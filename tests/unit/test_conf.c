@@ -141,6 +141,7 @@ test_good_hsm(void **state)
 	assert_int_equal(c->pin_min, 4);
 	assert_int_equal(c->pin_max, 64);
 	assert_int_equal(c->max_pin_tries, 5);
+	assert_int_equal(c->deliver_derived, 0);
 	assert_int_equal(c->log_level_set, 0);
 	assert_null(c->tpm_tcti);
 	assert_int_equal(c->tpm_primary_handle, 0);
@@ -150,13 +151,15 @@ test_good_hsm(void **state)
 	/* every optional key, in another order, with blank lines */
 	c = NULL;
 	assert_int_equal(load("[token]\npin_min = 6\npin_max = 255\n"
-	    "max_pin_tries = 100\n\n[log]\nlevel = debug\n\n"
+	    "max_pin_tries = 100\ndeliver_derived = yes\n\n[log]\n"
+	    "level = debug\n\n"
 	    HSM_CONF "[backend]\ncache_size = 65536\n", &c, err, sizeof(err)),
 	    0);
 	assert_int_equal(c->cache_size, 65536);
 	assert_int_equal(c->pin_min, 6);
 	assert_int_equal(c->pin_max, 255);
 	assert_int_equal(c->max_pin_tries, 100);
+	assert_int_equal(c->deliver_derived, 1);
 	assert_int_equal(c->log_level_set, 1);
 	assert_int_equal(c->log_level, M2M_LOG_DEBUG);
 	m2m_conf_free(c);
@@ -373,6 +376,10 @@ test_bad_values(void **state)
 		    BAD_TRIES, 0 },
 		{ "[token]\nmax_pin_tries = 101\n",
 		    BAD_TRIES, 0 },
+		{ "[token]\ndeliver_derived = true\n",
+		    "[token] deliver_derived: must be yes or no", 0 },
+		{ "[token]\ndeliver_derived = YES\n",
+		    "[token] deliver_derived: must be yes or no", 0 },
 		{ "[log]\nlevel = verbose\n",
 		    "[log] level: must be error, warning, info or debug", 0 },
 		{ "[hsm]\ntoken_label = 123456789012345678901234567890123\n",

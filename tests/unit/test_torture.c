@@ -289,7 +289,7 @@ tt_import(struct m2m_core *c, uint64_t token, const struct m2m_secret *oa,
     const struct m2m_attr *tmpl, size_t n, uint64_t *ret_id)
 {
 	struct m2m_policy_mech pm = { CK_UNAVAILABLE_INFORMATION, 0,
-	    (unsigned long)-1, 0 };
+	    (unsigned long)-1, 0, 0 };
 	struct m2m_object *o = NULL;
 	const struct m2m_attr *value = NULL;
 	size_t vlen = 0;
@@ -489,7 +489,7 @@ tt_derive_master(struct m2m_core *c, uint64_t token,
     const struct m2m_secret *oa, uint64_t kpsa_id, uint64_t *ret_id)
 {
 	struct m2m_policy_mech pm = { CKM_M2M_E2E_MASTER_SHA256,
-	    CK_M2M_ROLE_KE2E_MASTER, CKK_GENERIC_SECRET, 32 };
+	    CK_M2M_ROLE_KE2E_MASTER, CKK_GENERIC_SECRET, 32, 0 };
 	struct m2m_attr tmpl[] = { TT_BOOL(CKA_TOKEN, tt_true) };
 	struct m2m_object *base = NULL, *o = NULL;
 	struct m2m_secret *value = NULL;
@@ -593,7 +593,7 @@ tt_derive_tls(struct m2m_core *c, uint64_t token,
     struct m2m_object **ret)
 {
 	struct m2m_policy_mech pm = { CKM_M2M_TLS12_PSK_MASTER,
-	    CK_M2M_ROLE_TLS_MASTER, CKK_GENERIC_SECRET, 48 };
+	    CK_M2M_ROLE_TLS_MASTER, CKK_GENERIC_SECRET, 48, 0 };
 	struct m2m_object *base = NULL, *o = NULL, *copy = NULL;
 	struct m2m_secret *value = NULL;
 	const struct m2m_attr *v = NULL;
