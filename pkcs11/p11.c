@@ -183,9 +183,11 @@ get_token_info(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 		    CKF_SO_PIN_LOCKED);
 	}
 	pInfo->ulMaxSessionCount = P11_MAX_SESSIONS;
-	pInfo->ulSessionCount = t ? p11_session_count(t->id, 0) : 0;
+	pInfo->ulSessionCount = t ? p11_session_count(t->id,
+	    P11_COUNT_ALL) : 0;
 	pInfo->ulMaxRwSessionCount = P11_MAX_SESSIONS;
-	pInfo->ulRwSessionCount = t ? p11_session_count(t->id, 1) : 0;
+	pInfo->ulRwSessionCount = t ? p11_session_count(t->id,
+	    P11_COUNT_RW) : 0;
 	pInfo->ulMaxPinLen = conf->pin_max;
 	pInfo->ulMinPinLen = conf->pin_min;
 	pInfo->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
@@ -217,7 +219,7 @@ init_token(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = p11_slot_check(slotID, &t)) != CKR_OK)
 		return rv;
-	if (t != NULL && p11_session_count(t->id, 0) != 0)
+	if (t != NULL && p11_session_count(t->id, P11_COUNT_ALL) != 0)
 		return CKR_SESSION_EXISTS;
 	if (t == NULL && p11.ntokens >= P11_MAX_TOKENS) {
 		m2m_info("C_InitToken: the store holds %d tokens, the most "
@@ -295,7 +297,8 @@ init_pin(struct p11_session *s, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 		rv = CKR_USER_NOT_LOGGED_IN;
 		goto out;
 	}
-	r = m2m_core_pin_store(p11.core, token_id, 0, v, vlen, 1);
+	r = m2m_core_pin_store(p11.core, token_id, 0, v, vlen,
+	    M2M_PIN_FAILS_RESET);
 	rv = p11_rv(r);
  out:
 	m2m_secret_free(objauth);
@@ -353,7 +356,8 @@ set_pin(struct p11_session *s, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
 		rv = CKR_SESSION_CLOSED;
 		goto out;
 	}
-	r = m2m_core_pin_store(p11.core, token_id, so, v, vlen, 0);
+	r = m2m_core_pin_store(p11.core, token_id, so, v, vlen,
+	    M2M_PIN_FAILS_KEEP);
 	rv = p11_rv_in(P11_RV_PIN, r);
  out:
 	m2m_secret_free(objauth);

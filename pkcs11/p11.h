@@ -186,8 +186,9 @@ CK_RV	p11_slot_check(CK_SLOT_ID slot, struct p11_token **ret);
 /* The slot id a new token would get: one past the highest. */
 CK_SLOT_ID p11_free_slot_id(void);
 struct p11_token	*p11_token_find(uint64_t id);
-/* Open sessions on token_id (rw_only: read/write ones only). */
-size_t	p11_session_count(uint64_t token_id, int rw_only);
+/* Open sessions on token_id: all, or the read/write ones only. */
+enum p11_count { P11_COUNT_ALL = 0, P11_COUNT_RW = 1 };
+size_t	p11_session_count(uint64_t token_id, enum p11_count which);
 /* A new session on t; CKR_SESSION_COUNT when all are taken. */
 CK_RV	p11_session_open(struct p11_token *t, CK_FLAGS flags,
 	    struct p11_session **ret);

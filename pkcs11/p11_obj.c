@@ -317,7 +317,7 @@ copy_object(struct p11_session *s, CK_OBJECT_HANDLE hObject,
 		rv = p11_rv(r);
 		goto out;
 	}
-	if ((r = m2m_policy_apply(o, t, ulCount, 1)) != 0) {
+	if ((r = m2m_policy_apply(o, t, ulCount, M2M_APPLY_COPY)) != 0) {
 		m2m_info("C_CopyObject: %s", m2m_strerror(r));
 		rv = p11_rv_in(P11_RV_COPY, r);
 		goto out;
@@ -507,7 +507,7 @@ set_attribute_value(struct p11_session *s, CK_OBJECT_HANDLE hObject,
 		rv = CKR_SESSION_READ_ONLY;
 		goto out;
 	}
-	if ((r = m2m_policy_apply(o, t, ulCount, 0)) != 0) {
+	if ((r = m2m_policy_apply(o, t, ulCount, M2M_APPLY_SET)) != 0) {
 		m2m_info("C_SetAttributeValue: %s", m2m_strerror(r));
 		rv = p11_rv(r);
 		goto out;

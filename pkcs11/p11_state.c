@@ -336,8 +336,9 @@ p11_session_objauth(const struct p11_session *s)
 
 /* see p11.h */
 size_t
-p11_session_count(uint64_t token_id, int rw_only)
+p11_session_count(uint64_t token_id, enum p11_count which)
 {
+	int rw_only = which == P11_COUNT_RW;
 	size_t i, n = 0;
 
 	for (i = 0; i < P11_MAX_SESSIONS; i++)
@@ -441,7 +442,7 @@ p11_session_close(struct p11_session *s)
 	session_free(s);
 	p11_session_objects_drop(s->handle);
 	memset(s, 0, sizeof(*s));
-	if (p11_session_count(t->id, 0) == 0)
+	if (p11_session_count(t->id, P11_COUNT_ALL) == 0)
 		p11_token_logout(t);
 }
 

@@ -64,7 +64,7 @@ m2m_core_open(struct m2m_conf *conf, struct m2m_core **ret, char *errbuf,
 		break;
 	}
 	if (ops == NULL) {
-		snprintf(errbuf, errlen, "%s: [backend] type: this build "
+		m2m_errbuf_set(errbuf, errlen, "%s: [backend] type: this build "
 		    "has no such backend", conf->path);
 		m2m_conf_free(conf);
 		return M2M_ERR_CONFIG;
@@ -102,7 +102,7 @@ m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
 	    errlen)) != 0)
 		goto out;
 	if ((r = m2m_store_begin(c->store)) != 0) {
-		snprintf(errbuf, errlen, "%s: cannot lock the store: %s",
+		m2m_errbuf_set(errbuf, errlen, "%s: cannot lock the store: %s",
 		    conf->store_path, m2m_strerror(r));
 		goto out;
 	}
@@ -111,8 +111,8 @@ m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
 		goto out;
 	c->be.ops = ops;
 	if (ops->bind_mac == NULL) {
-		snprintf(errbuf, errlen, "backend %s has no object binding",
-		    ops->name);
+		m2m_errbuf_set(errbuf, errlen, "backend %s has no object "
+		    "binding", ops->name);
 		r = M2M_ERR_BACKEND;
 		goto out;
 	}
@@ -482,8 +482,10 @@ m2m_core_pin_make(struct m2m_core *c, const uint8_t *pin, size_t pinlen,
 /* see core.h */
 int
 m2m_core_pin_store(struct m2m_core *c, uint64_t token_id, int so,
-    const uint8_t *v, size_t vlen, int reset_fails)
+    const uint8_t *v, size_t vlen, enum m2m_pin_fails fails)
 {
+	int reset_fails = fails == M2M_PIN_FAILS_RESET;
+
 	if (c == NULL || v == NULL || vlen == 0)
 		return M2M_ERR_INVALID_ARGUMENT;
 	return m2m_store_token_pin_set(c->store, token_id, so, v, vlen,

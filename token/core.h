@@ -127,15 +127,19 @@ int	m2m_core_pin_record(struct m2m_core *c, const struct m2m_pin_try *t,
  * the core's state, so it may run without the caller's lock.
  *
  * m2m_core_pin_store: write it as token_id's SO (so = 1) or user PIN, that
- * column only; reset_fails: also set that PIN's failure counter to 0 (the
+ * column only; fails M2M_PIN_FAILS_RESET: also set that PIN's failure counter to 0 (the
  * SO's C_InitPIN unlocks the user PIN; a C_SetPIN leaves it).
  */
 int	m2m_core_pin_len_check(struct m2m_core *c, size_t len);
 int	m2m_core_pin_make(struct m2m_core *c, const uint8_t *pin,
 	    size_t pinlen, const struct m2m_secret *objauth, uint8_t *ret,
 	    size_t *ret_len);
+enum m2m_pin_fails {
+	M2M_PIN_FAILS_KEEP = 0,
+	M2M_PIN_FAILS_RESET = 1
+};
 int	m2m_core_pin_store(struct m2m_core *c, uint64_t token_id, int so,
-	    const uint8_t *v, size_t vlen, int reset_fails);
+	    const uint8_t *v, size_t vlen, enum m2m_pin_fails fails);
 
 /* C_InitPIN (SO logged in; objauth from the SO login, may be NULL). */
 int	m2m_core_token_init_pin(struct m2m_core *c, uint64_t token_id,
