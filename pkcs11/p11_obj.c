@@ -210,42 +210,6 @@ p11_object_lookup(struct p11_session *s, const struct m2m_object *base,
 	return found;
 }
 
-/*
- * An HMAC key longer than M2M_KEY_MAX (policy.h): RFC 2104 hashes it with
- * the HMAC's own hash first, so the backend keeps SHA-256(K) as the blob
- * and SHA-512(K) as the aux blob (the HMAC-SHA-512 key); K itself is only
- * in the caller's template, the hashes only in locked memory until wrapped.
- */
-static int
-wrap_prehashed(struct m2m_object *o, const struct m2m_attr *value,
-    const struct m2m_secret *objauth)
-{
-	struct m2m_secret *h256 = NULL, *h512 = NULL;
-	int r = M2M_ERR_INTERNAL;
-
-	if ((r = m2m_secret_new(32, &h256)) != 0 ||
-	    (r = m2m_secret_new(64, &h512)) != 0)
-		goto out;
-	if (EVP_Digest(value->val, value->len, m2m_secret_data(h256), NULL,
-	    EVP_sha256(), NULL) != 1 || EVP_Digest(value->val, value->len,
-	    m2m_secret_data(h512), NULL, EVP_sha512(), NULL) != 1) {
-		r = M2M_ERR_INTERNAL;
-		goto out;
-	}
-	/* the SHA-512 form first, moved to aux; then the SHA-256 blob */
-	if ((r = m2m_core_wrap(p11.core, o, m2m_secret_data(h512), 64,
-	    objauth)) != 0 ||
-	    (r = m2m_object_set_aux(o, o->blob, o->bloblen)) != 0 ||
-	    (r = m2m_core_wrap(p11.core, o, m2m_secret_data(h256), 32,
-	    objauth)) != 0)
-		goto out;
-	r = 0;
- out:
-	m2m_secret_free(h256);
-	m2m_secret_free(h512);
-	return r;
-}
-
 static CK_RV
 create_object(struct p11_session *s, CK_ATTRIBUTE_PTR pTemplate,
     CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
@@ -272,7 +236,8 @@ create_object(struct p11_session *s, CK_ATTRIBUTE_PTR pTemplate,
 	if ((rv = session_rights(s, o)) != CKR_OK)
 		goto out;
 	if (value != NULL && m2m_policy_key_prehashed(o))
-		r = wrap_prehashed(o, value, p11_session_objauth(s));
+		r = m2m_core_wrap_prehashed(p11.core, o, value->val,
+		    value->len, p11_session_objauth(s));
 	else if (value != NULL)
 		r = m2m_core_wrap(p11.core, o, value->val, value->len,
 		    p11_session_objauth(s));

@@ -621,6 +621,37 @@ m2m_core_wrap(struct m2m_core *c, struct m2m_object *o, const uint8_t *val,
 }
 
 /* see core.h */
+int
+m2m_core_wrap_prehashed(struct m2m_core *c, struct m2m_object *o,
+    const uint8_t *val, size_t len, const struct m2m_secret *objauth)
+{
+	struct m2m_secret *h256 = NULL, *h512 = NULL;
+	int r = M2M_ERR_INTERNAL;
+
+	if ((r = m2m_secret_new(32, &h256)) != 0 ||
+	    (r = m2m_secret_new(64, &h512)) != 0)
+		goto out;
+	if (EVP_Digest(val, len, m2m_secret_data(h256), NULL,
+	    EVP_sha256(), NULL) != 1 || EVP_Digest(val, len,
+	    m2m_secret_data(h512), NULL, EVP_sha512(), NULL) != 1) {
+		r = M2M_ERR_INTERNAL;
+		goto out;
+	}
+	/* the SHA-512 form first, moved to aux; then the SHA-256 blob */
+	if ((r = m2m_core_wrap(c, o, m2m_secret_data(h512), 64,
+	    objauth)) != 0 ||
+	    (r = m2m_object_set_aux(o, o->blob, o->bloblen)) != 0 ||
+	    (r = m2m_core_wrap(c, o, m2m_secret_data(h256), 32,
+	    objauth)) != 0)
+		goto out;
+	r = 0;
+ out:
+	m2m_secret_free(h256);
+	m2m_secret_free(h512);
+	return r;
+}
+
+/* see core.h */
 void
 m2m_core_keyref(const struct m2m_object *o, enum m2m_key_form form,
     const struct m2m_secret *objauth, struct m2m_keyref *ret)

@@ -160,6 +160,15 @@ int	m2m_core_wrap(struct m2m_core *c, struct m2m_object *o,
 	    const uint8_t *val, size_t len, const struct m2m_secret *objauth);
 
 /*
+ * An HMAC key longer than M2M_KEY_MAX (m2m_policy_key_prehashed): RFC 2104
+ * hashes it with the HMAC's own hash first, so o->blob gets SHA-256(K)
+ * and its alternate form (o->aux) SHA-512(K), the HMAC-SHA-512 key; K
+ * itself is only in val, the hashes only in locked memory until wrapped.
+ */
+int	m2m_core_wrap_prehashed(struct m2m_core *c, struct m2m_object *o,
+	    const uint8_t *val, size_t len, const struct m2m_secret *objauth);
+
+/*
  * Give the new object o its value *value: kept as it is in o->plain when
  * the role says so (m2m_policy_role_kept_plain: a session secret, so o must
  * not be a token object, else M2M_ERR_INTERNAL), else m2m_core_wrap()ped.
