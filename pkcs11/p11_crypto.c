@@ -83,30 +83,6 @@ op_update(struct p11_session *s, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 	return CKR_OK;
 }
 
-static CK_RV
-sign_init(struct p11_session *s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
-{
-	return p11_op_init(s, P11_OP_SIGN, m, k);
-}
-
-static CK_RV
-verify_init(struct p11_session *s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
-{
-	return p11_op_init(s, P11_OP_VERIFY, m, k);
-}
-
-static CK_RV
-encrypt_init(struct p11_session *s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
-{
-	return p11_op_init(s, P11_OP_ENCRYPT, m, k);
-}
-
-static CK_RV
-decrypt_init(struct p11_session *s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
-{
-	return p11_op_init(s, P11_OP_DECRYPT, m, k);
-}
-
 /* ------------------------------------------------------------------ */
 /* sign / verify (HMAC)                                                */
 /* ------------------------------------------------------------------ */
@@ -210,8 +186,8 @@ CK_RV
 p11_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hKey)
 {
-	P11_SESSION_CALL(hSession, P11_NEED_SESSION, sign_init, pMechanism,
-	    hKey);
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, p11_op_init,
+	    P11_OP_SIGN, pMechanism, hKey);
 }
 
 CK_RV
@@ -241,8 +217,8 @@ CK_RV
 p11_C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hKey)
 {
-	P11_SESSION_CALL(hSession, P11_NEED_SESSION, verify_init, pMechanism,
-	    hKey);
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, p11_op_init,
+	    P11_OP_VERIFY, pMechanism, hKey);
 }
 
 CK_RV
@@ -349,8 +325,8 @@ CK_RV
 p11_C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hKey)
 {
-	P11_SESSION_CALL(hSession, P11_NEED_SESSION, encrypt_init,
-	    pMechanism, hKey);
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, p11_op_init,
+	    P11_OP_ENCRYPT, pMechanism, hKey);
 }
 
 CK_RV
@@ -384,8 +360,8 @@ CK_RV
 p11_C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hKey)
 {
-	P11_SESSION_CALL(hSession, P11_NEED_SESSION, decrypt_init,
-	    pMechanism, hKey);
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, p11_op_init,
+	    P11_OP_DECRYPT, pMechanism, hKey);
 }
 
 CK_RV
