@@ -1,7 +1,8 @@
 /*
- * m2mtoken: PKCS#11 object management: templates, handles, session
- * objects, C_CreateObject, C_CopyObject, C_DestroyObject, attributes and
- * C_FindObjects*.
+ * m2mtoken: PKCS#11 object management: templates, handles and what a
+ * session may see, C_CreateObject, C_CopyObject, C_DestroyObject,
+ * attributes, C_FindObjects* and the derive lookup.  Session objects'
+ * table is in p11_state.c, the token-object cache in token/objcache.c.
  */
 #include <stdlib.h>
 #include <string.h>

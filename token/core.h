@@ -1,8 +1,9 @@
 /*
  * The token core: one open store and one open backend, token records with
- * their PINs, and the wrapping of new key values.  Used by pkcs11/; knows
- * nothing of PKCS#11 sessions.  Not thread safe: the caller serialises
- * (all but m2m_core_pin_verify, see there).
+ * their PINs, the wrapping of new key values, the key operations pkcs11/
+ * runs (HMAC, AES-GCM, random, reveal, forget) and the token-object
+ * cache.  Used by pkcs11/; knows nothing of PKCS#11 sessions.  Not thread
+ * safe: the caller serialises (all but m2m_core_pin_verify, see there).
  */
 #ifndef M2M_CORE_H
 #define M2M_CORE_H

@@ -1,6 +1,6 @@
 /*
- * oneM2M key derivations (onem2m-keys.md sections 3-4) and the TLS 1.2 PSK
- * master secret, each written once as steps of "HMAC with a stored key over
+ * oneM2M key derivations (onem2m-keys.md sections 3-4), RFC 5869 HKDF and
+ * the TLS 1.2 PSK master secret, each written once as steps of "HMAC with a stored key over
  * data" that the backend executes inside the hardware.  Outputs that become
  * keys are returned in struct m2m_secret (locked memory) for the caller to
  * wrap at once and free.
