@@ -181,18 +181,10 @@ wrap_common(struct hsm *h, int readable, enum m2m_key_kind kind,
 	if (h == NULL || key == NULL || ret_blob == NULL ||
 	    ret_bloblen == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
-	switch (kind) {
-	case M2M_KIND_HMAC:
-		if (len == 0 || len > M2M_KEY_MAX)
-			return M2M_ERR_KEY_SIZE;
-		break;
-	case M2M_KIND_AES:
-		if (len != 16 && len != 24 && len != 32)
-			return M2M_ERR_KEY_SIZE;
-		break;
-	default:
+	if (kind != M2M_KIND_HMAC && kind != M2M_KIND_AES)
 		return M2M_ERR_KEY_TYPE;
-	}
+	if (!m2m_backend_key_len_ok(kind, len))
+		return M2M_ERR_KEY_SIZE;
 	vlen = m2m_hsm_value_len(kind, len);
 	memset(value, 0, sizeof(value));
 	memcpy(value, key, len);
@@ -529,8 +521,8 @@ hsm_aes_gcm(void *impl, const struct m2m_keyref *key, int encrypt,
 	if (h == NULL || key == NULL || iv == NULL || ret_outlen == NULL ||
 	    (aad == NULL && aadlen != 0) || (in == NULL && inlen != 0))
 		return M2M_ERR_INVALID_ARGUMENT;
-	if (taglen < 4 || taglen > 16 || ivlen < 1 || ivlen > 256)
-		return M2M_ERR_MECHANISM_PARAM;
+	if ((r = m2m_backend_gcm_check(ivlen, taglen)) != 0)
+		return r;
 	if (key->kind != M2M_KIND_AES)
 		return M2M_ERR_KEY_TYPE;
 	if (inlen > M2M_HSM_AEAD_MAX || aadlen > M2M_HSM_AEAD_MAX)

@@ -64,9 +64,7 @@ m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret)
 	if (p[5] != key->kind)
 		return M2M_ERR_KEY_TYPE;
 	keylen = (size_t)p[6] << 8 | p[7];
-	if (keylen == 0 || keylen > M2M_KEY_MAX ||
-	    (p[5] == M2M_KIND_AES && keylen != 16 && keylen != 24 &&
-	    keylen != 32))
+	if (!m2m_backend_key_len_ok(p[5], keylen))
 		return M2M_ERR_DATA_INVALID;
 	/*
 	 * The pre-hashed form: only HMAC keys longer than a block have one

@@ -70,7 +70,7 @@ module_ref(struct hsm *h, char *errbuf, size_t errlen)
 	rv = P11(h, C_Initialize)(&ia);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		/* whatever the reason, the module is unusable: absent */
-		seterr(errbuf, errlen, "cannot load HSM module %s: "
+		m2m_errbuf_set(errbuf, errlen, "cannot load HSM module %s: "
 		    "C_Initialize: %s", h->module_path,
 		    ckr_str(rv, b, sizeof(b)));
 		free(m);
@@ -181,9 +181,10 @@ find_slot(struct hsm *h, CK_SLOT_ID *ret_slot, char *errbuf, size_t errlen)
 		if ((rv = P11(h, C_GetSlotList)(CK_TRUE, NULL, &n)) != CKR_OK)
 			goto fail;
 		if (n > M2M_HSM_SLOTS_MAX) {
-			seterr(errbuf, errlen, "HSM module %s lists %lu slots "
-			    "(at most %d are examined)", h->module_path,
-			    (unsigned long)n, M2M_HSM_SLOTS_MAX);
+			m2m_errbuf_set(errbuf, errlen, "HSM module %s lists "
+			    "%lu slots (at most %d are examined)",
+			    h->module_path, (unsigned long)n,
+			    M2M_HSM_SLOTS_MAX);
 			r = M2M_ERR_BACKEND;
 			goto out;
 		}
@@ -220,12 +221,12 @@ find_slot(struct hsm *h, CK_SLOT_ID *ret_slot, char *errbuf, size_t errlen)
 			}
 		}
 	}
-	seterr(errbuf, errlen, "no token labelled '%s' in %s", h->label,
+	m2m_errbuf_set(errbuf, errlen, "no token labelled '%s' in %s", h->label,
 	    h->module_path);
 	r = M2M_ERR_BACKEND_ABSENT;
 	goto out;
  fail:
-	seterr(errbuf, errlen, "HSM module %s: C_GetSlotList: %s",
+	m2m_errbuf_set(errbuf, errlen, "HSM module %s: C_GetSlotList: %s",
 	    h->module_path, ckr_str(rv, b, sizeof(b)));
 	r = m2m_err_from_ckr(rv, M2M_HSM_OP_OTHER);
  out:
@@ -359,8 +360,8 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 	rv = P11(h, C_OpenSession)(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
 	    NULL, NULL, &s);
 	if (rv != CKR_OK) {
-		seterr(errbuf, errlen, "HSM token '%s': C_OpenSession: %s",
-		    h->label, ckr_str(rv, b, sizeof(b)));
+		m2m_errbuf_set(errbuf, errlen, "HSM token '%s': C_OpenSession: "
+		    "%s", h->label, ckr_str(rv, b, sizeof(b)));
 		return m2m_err_from_ckr(rv, M2M_HSM_OP_OTHER);
 	}
 	/* the PIN never appears in a message */
@@ -369,12 +370,12 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
 		r = m2m_err_from_ckr(rv, M2M_HSM_OP_OTHER);
 		if (r == M2M_ERR_BACKEND_AUTH)
-			seterr(errbuf, errlen, "HSM token '%s' refused the "
-			    "user PIN (%s)", h->label,
-			    ckr_str(rv, b, sizeof(b)));
+			m2m_errbuf_set(errbuf, errlen, "HSM token '%s' refused "
+			    "the user PIN (%s)", h->label, ckr_str(rv, b,
+			    sizeof(b)));
 		else
-			seterr(errbuf, errlen, "HSM token '%s': C_Login: %s",
-			    h->label, ckr_str(rv, b, sizeof(b)));
+			m2m_errbuf_set(errbuf, errlen, "HSM token '%s': "
+			    "C_Login: %s", h->label, ckr_str(rv, b, sizeof(b)));
 		(void)P11(h, C_CloseSession)(s);
 		return r;
 	}
@@ -390,9 +391,9 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 	    &h->bindkey);
 	m2m_hsm_setup_unlock(fd);
 	if (rv != CKR_OK) {
-		seterr(errbuf, errlen, "HSM token '%s': cannot find or create "
-		    "the binding key '%s': %s", h->label, M2M_HSM_BIND_LABEL,
-		    ckr_str(rv, b, sizeof(b)));
+		m2m_errbuf_set(errbuf, errlen, "HSM token '%s': cannot find or "
+		    "create the binding key '%s': %s", h->label,
+		    M2M_HSM_BIND_LABEL, ckr_str(rv, b, sizeof(b)));
 		r = m2m_hsm_ckr(h, rv, M2M_HSM_OP_OTHER);
 		m2m_hsm_disconnect(h);
 		return r;
@@ -465,24 +466,24 @@ m2m_hsm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	char b[32];
 	int r = M2M_ERR_INTERNAL;
 
-	seterr(errbuf, errlen, "%s", "");
+	m2m_errbuf_set(errbuf, errlen, "%s", "");
 	if (conf == NULL || ret_impl == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
 	if (conf->hsm_module == NULL || conf->hsm_token_label == NULL ||
 	    conf->hsm_pin == NULL) {
-		seterr(errbuf, errlen, "[hsm] module, token_label and pin are "
-		    "required");
+		m2m_errbuf_set(errbuf, errlen, "[hsm] module, token_label and "
+		    "pin are required");
 		return M2M_ERR_CONFIG;
 	}
 	if (m2m_secret_len(conf->hsm_pin) > M2M_HSM_PIN_MAX) {
-		seterr(errbuf, errlen, "[hsm] pin: longer than %d bytes",
-		    M2M_HSM_PIN_MAX);
+		m2m_errbuf_set(errbuf, errlen, "[hsm] pin: longer than %d "
+		    "bytes", M2M_HSM_PIN_MAX);
 		return M2M_ERR_CONFIG;
 	}
 	cap = conf->cache_size == 0 ? M2M_HSM_CACHE_DEFAULT : conf->cache_size;
 	if (cap > M2M_HSM_CACHE_MAX) {
-		seterr(errbuf, errlen, "[backend] cache_size: more than %d",
-		    M2M_HSM_CACHE_MAX);
+		m2m_errbuf_set(errbuf, errlen, "[backend] cache_size: more "
+		    "than %d", M2M_HSM_CACHE_MAX);
 		return M2M_ERR_CONFIG;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
@@ -503,13 +504,13 @@ m2m_hsm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	    (r = m2m_hsm_cache_new(cap, &h->cache)) != 0)
 		goto out;
 	if ((h->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL)) == NULL) {
-		seterr(errbuf, errlen, "OpenSSL offers no HMAC");
+		m2m_errbuf_set(errbuf, errlen, "OpenSSL offers no HMAC");
 		r = M2M_ERR_INTERNAL;
 		goto out;
 	}
 	(void)dlerror();
 	if ((h->dl = dlopen(h->module_path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		seterr(errbuf, errlen, "cannot load HSM module %s: %s",
+		m2m_errbuf_set(errbuf, errlen, "cannot load HSM module %s: %s",
 		    h->module_path, dlerr());
 		r = M2M_ERR_BACKEND_ABSENT;
 		goto out;
@@ -518,14 +519,14 @@ m2m_hsm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	/* POSIX: a dlsym() result may be converted to a function pointer */
 	getfl = (CK_C_GetFunctionList)dlsym(h->dl, "C_GetFunctionList");
 	if (getfl == NULL) {
-		seterr(errbuf, errlen, "cannot load HSM module %s: %s",
+		m2m_errbuf_set(errbuf, errlen, "cannot load HSM module %s: %s",
 		    h->module_path, dlerr());
 		r = M2M_ERR_BACKEND_ABSENT;
 		goto out;
 	}
 	h->commands++;
 	if ((rv = getfl(&fl)) != CKR_OK || fl == NULL) {
-		seterr(errbuf, errlen, "cannot load HSM module %s: "
+		m2m_errbuf_set(errbuf, errlen, "cannot load HSM module %s: "
 		    "C_GetFunctionList: %s", h->module_path,
 		    ckr_str(rv, b, sizeof(b)));
 		r = M2M_ERR_BACKEND_ABSENT;

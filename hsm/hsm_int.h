@@ -12,7 +12,6 @@
 #define M2M_HSM_INT_H
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,21 +106,6 @@ const char *m2m_hsm_ckr_name(CK_RV rv);
 int	m2m_hsm_ckr_lost(CK_RV rv);
 
 /* Format into errbuf[0..errlen) when errbuf is not NULL. */
-static inline void seterr(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static inline void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* A printable name for rv, for messages: static, or written into buf. */
 static inline const char *
 ckr_str(CK_RV rv, char *buf, size_t len)

@@ -23,8 +23,8 @@
  * them from no session; their value cannot be read either way.  What it
  * would cost: SoftHSM2 keeps private objects encrypted in its memory,
  * under a key it keeps (masked) in the same memory, and decrypts the key
- * at every C_SignInit: 9.8 us against 5.6 us per HMAC-SHA-256, the
- * larger part of a TLS master secret (bench/README.md, bench_tls).  The
+ * at every C_SignInit, which nearly doubles an HMAC (measured in
+ * bench/README.md, bench_tls and "Public or private working copies").  The
  * readable (level-T) objects stay private: they live for one call.  An HSM
  * whose policy refuses public secret keys (CKR_TEMPLATE_INCONSISTENT or
  * CKR_ATTRIBUTE_VALUE_INVALID) gets private ones from then on.

@@ -309,8 +309,9 @@ wrapkey_setup_once(struct hsm *h, int readable, char *errbuf, size_t errlen)
 		goto fail;
 	if (ks->n == 0) {
 		/* seen with SoftHSM2 while another process writes the token */
-		seterr(errbuf, errlen, "HSM token '%s': the module does not "
-		    "find the wrapping key it has just created", h->label);
+		m2m_errbuf_set(errbuf, errlen, "HSM token '%s': the module "
+		    "does not find the wrapping key it has just created",
+		    h->label);
 		return M2M_ERR_BACKEND;
 	}
 	ks->cur = 0;
@@ -331,10 +332,10 @@ wrapkey_setup_once(struct hsm *h, int readable, char *errbuf, size_t errlen)
 	}
 	return 0;
  fail:
-	seterr(errbuf, errlen, "HSM token '%s': cannot find or create the "
-	    "wrapping key '%s': %s (%s)", h->label, readable ?
-	    M2M_HSM_WRAP_LABEL_READABLE : M2M_HSM_WRAP_LABEL,
-	    m2m_strerror(r), ckr_str(h->last_rv, b, sizeof(b)));
+	m2m_errbuf_set(errbuf, errlen, "HSM token '%s': cannot find or create "
+	    "the wrapping key '%s': %s (%s)", h->label, readable ?
+	    M2M_HSM_WRAP_LABEL_READABLE : M2M_HSM_WRAP_LABEL, m2m_strerror(r),
+	    ckr_str(h->last_rv, b, sizeof(b)));
 	return r;
 }
 

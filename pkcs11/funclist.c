@@ -1,16 +1,16 @@
 /*
- * m2mtoken: the v2.40 and v3.0 function lists, C_GetFunctionList,
- * C_GetInterfaceList and C_GetInterface, and the v3.0 message functions
- * this token does not offer.
+ * m2mtoken: the one place the C_* names are bound to this module's
+ * functions: the v2.40 and v3.0 function lists, C_GetFunctionList,
+ * C_GetInterfaceList and C_GetInterface, the v3.0 message functions this
+ * token does not offer, and the table the exported C_* symbols call
+ * through (p11_bound: exports.c).  Another implementation of the calls
+ * (client mode) is another pair of tables here, nothing else.
  */
 #include <string.h>
 
 #include "p11.h"
 
 #define EXPORT	__attribute__((visibility("default")))
-
-#define NOT_SUPPORTED_MSG(name, args) \
-	static CK_RV name args { return CKR_FUNCTION_NOT_SUPPORTED; }
 
 static CK_RV
 msg_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
@@ -75,33 +75,11 @@ msg_verify(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG pl, CK_BYTE_PTR d,
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-#define V240_FUNCTIONS \
-	C_Initialize, C_Finalize, C_GetInfo, C_GetFunctionList,		\
-	C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo, C_GetMechanismList,\
-	C_GetMechanismInfo, C_InitToken, C_InitPIN, C_SetPIN,		\
-	C_OpenSession, C_CloseSession, C_CloseAllSessions,		\
-	C_GetSessionInfo, C_GetOperationState, C_SetOperationState,	\
-	C_Login, C_Logout, C_CreateObject, C_CopyObject,		\
-	C_DestroyObject, C_GetObjectSize, C_GetAttributeValue,		\
-	C_SetAttributeValue, C_FindObjectsInit, C_FindObjects,		\
-	C_FindObjectsFinal, C_EncryptInit, C_Encrypt, C_EncryptUpdate,	\
-	C_EncryptFinal, C_DecryptInit, C_Decrypt, C_DecryptUpdate,	\
-	C_DecryptFinal, C_DigestInit, C_Digest, C_DigestUpdate,		\
-	C_DigestKey, C_DigestFinal, C_SignInit, C_Sign, C_SignUpdate,	\
-	C_SignFinal, C_SignRecoverInit, C_SignRecover, C_VerifyInit,	\
-	C_Verify, C_VerifyUpdate, C_VerifyFinal, C_VerifyRecoverInit,	\
-	C_VerifyRecover, C_DigestEncryptUpdate, C_DecryptDigestUpdate,	\
-	C_SignEncryptUpdate, C_DecryptVerifyUpdate, C_GenerateKey,	\
-	C_GenerateKeyPair, C_WrapKey, C_UnwrapKey, C_DeriveKey,		\
-	C_SeedRandom, C_GenerateRandom, C_GetFunctionStatus,		\
-	C_CancelFunction, C_WaitForSlotEvent
-
 CK_RV C_GetInterfaceList(CK_INTERFACE_PTR, CK_ULONG_PTR);
 CK_RV C_GetInterface(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR,
     CK_FLAGS);
-CK_RV C_LoginUser(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_ULONG,
-    CK_UTF8CHAR_PTR, CK_ULONG);
-CK_RV C_SessionCancel(CK_SESSION_HANDLE, CK_FLAGS);
+
+#define BIND(name)	.name = p11_##name,
 
 /*
  * const: the lists and the interface table live in read-only memory (with
@@ -110,19 +88,43 @@ CK_RV C_SessionCancel(CK_SESSION_HANDLE, CK_FLAGS);
  * through one faults instead of hooking every other caller's calls.
  */
 static const CK_FUNCTION_LIST functions_240 = {
-	{ 2, 40 },
-	V240_FUNCTIONS
+	.version = { 2, 40 },
+	.C_GetFunctionList = C_GetFunctionList,
+	P11_FUNCTIONS_240(BIND)
 };
 
 static const CK_FUNCTION_LIST_3_0 functions_300 = {
-	{ 3, 0 },
-	V240_FUNCTIONS,
-	C_GetInterfaceList, C_GetInterface, C_LoginUser, C_SessionCancel,
-	msg_init, msg_crypt, msg_begin, msg_next, msg_final,
-	msg_init, msg_crypt, msg_begin, msg_next, msg_final,
-	msg_init, msg_sign, msg_sign_begin, msg_sign, msg_final,
-	msg_init, msg_verify, msg_sign_begin, msg_verify, msg_final
+	.version = { 3, 0 },
+	.C_GetFunctionList = C_GetFunctionList,
+	P11_FUNCTIONS_240(BIND)
+	.C_GetInterfaceList = C_GetInterfaceList,
+	.C_GetInterface = C_GetInterface,
+	BIND(C_LoginUser)
+	BIND(C_SessionCancel)
+	.C_MessageEncryptInit = msg_init,
+	.C_EncryptMessage = msg_crypt,
+	.C_EncryptMessageBegin = msg_begin,
+	.C_EncryptMessageNext = msg_next,
+	.C_MessageEncryptFinal = msg_final,
+	.C_MessageDecryptInit = msg_init,
+	.C_DecryptMessage = msg_crypt,
+	.C_DecryptMessageBegin = msg_begin,
+	.C_DecryptMessageNext = msg_next,
+	.C_MessageDecryptFinal = msg_final,
+	.C_MessageSignInit = msg_init,
+	.C_SignMessage = msg_sign,
+	.C_SignMessageBegin = msg_sign_begin,
+	.C_SignMessageNext = msg_sign,
+	.C_MessageSignFinal = msg_final,
+	.C_MessageVerifyInit = msg_init,
+	.C_VerifyMessage = msg_verify,
+	.C_VerifyMessageBegin = msg_sign_begin,
+	.C_VerifyMessageNext = msg_verify,
+	.C_MessageVerifyFinal = msg_final
 };
+
+/* see p11.h */
+const CK_FUNCTION_LIST_3_0 *const p11_bound = &functions_300;
 
 static const CK_INTERFACE interfaces[] = {
 	{ (CK_CHAR_PTR)"PKCS 11", (CK_VOID_PTR)&functions_300, 0 },

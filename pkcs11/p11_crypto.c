@@ -1,135 +1,20 @@
 /*
- * m2mtoken: PKCS#11 cryptographic functions: mechanisms, HMAC sign/verify,
- * AES-GCM, SHA-256 digest, key generation, the oneM2M derivations, HKDF,
- * the TLS 1.2 PSK master secret and random numbers.  Keys are used only
- * through the backend; this file sees key bytes only for the moment a
- * derived value is handed to the backend to wrap.
+ * m2mtoken: the PKCS#11 operations on data: HMAC sign and verify, AES-GCM
+ * encrypt and decrypt (C_*Init through the mechanism table, p11_mech.c;
+ * the key operations through token/core.h) and the SHA-256 digest of
+ * public data.  Input is buffered in the session until the final call.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core.h"
 #include "err.h"
-#include "ident.h"
-#include "kdf.h"
-#include "log.h"
 #include "object.h"
 #include "p11.h"
-#include "policy.h"
 #include "secret.h"
 
-#define EXPORT	__attribute__((visibility("default")))
-
-#define GCM_IV_MAX	256
-#define GCM_IV_GEN_LEN	12	/* a token-generated IV: 96 random bits */
-#define GCM_TAG_MIN	96	/* shortest tag, in bits (SP 800-38D 5.2.1.2) */
-#define GCM_AAD_MAX	(64u << 10)
-#define SALT_MAX	M2M_KEY_MAX
-#define HKDF_INFO_MAX	1024
-
-static const struct mech_info {
-	CK_MECHANISM_TYPE	type;
-	CK_ULONG		min, max;
-	CK_FLAGS		flags;
-} mechs[] = {
-	{ CKM_GENERIC_SECRET_KEY_GEN, 1, M2M_KEY_MAX, CKF_GENERATE },
-	{ CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE },
-	{ CKM_SHA256_HMAC, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_SHA256_HMAC_GENERAL, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_SHA512_HMAC, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_SHA512_HMAC_GENERAL, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY },
-	{ CKM_AES_GCM, 16, 32, CKF_ENCRYPT | CKF_DECRYPT },
-	{ CKM_SHA256, 0, 0, CKF_DIGEST },
-	{ CKM_HKDF_DERIVE, 1, M2M_KEY_MAX, CKF_DERIVE },
-	{ CKM_M2M_KM_DERIVE, 32, 32, CKF_DERIVE },
-	{ CKM_M2M_KPSA_DERIVE, 32, 32, CKF_DERIVE },
-	{ CKM_M2M_KUC_DERIVE, 32, 32, CKF_DERIVE },
-	{ CKM_M2M_E2E_MASTER_SHA256, 1, 62, CKF_DERIVE },
-	{ CKM_M2M_E2E_MASTER_SHA512, 1, 62, CKF_DERIVE },
-	{ CKM_M2M_E2E_EXPAND, 32, 64, CKF_DERIVE },
-	{ CKM_M2M_TLS12_PSK_MASTER, 1, 62, CKF_DERIVE },
-};
-#define NMECHS (sizeof(mechs) / sizeof(mechs[0]))
-
-static CK_RV
-slot_ok(CK_SLOT_ID slot)
-{
-	CK_SLOT_ID list[P11_MAX_TOKENS + 1];
-	CK_ULONG n = P11_MAX_TOKENS + 1, i;
-	CK_RV rv;
-
-	if ((rv = C_GetSlotList(CK_FALSE, list, &n)) != CKR_OK)
-		return rv;
-	for (i = 0; i < n; i++)
-		if (list[i] == slot)
-			return CKR_OK;
-	return CKR_SLOT_ID_INVALID;
-}
-
-EXPORT CK_RV
-C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
-    CK_ULONG_PTR pulCount)
-{
-	size_t i;
-	CK_RV rv;
-
-	if ((rv = slot_ok(slotID)) != CKR_OK)
-		return rv;
-	if (pulCount == NULL)
-		return CKR_ARGUMENTS_BAD;
-	if (pList == NULL) {
-		*pulCount = NMECHS;
-		return CKR_OK;
-	}
-	if (*pulCount < NMECHS) {
-		*pulCount = NMECHS;
-		return CKR_BUFFER_TOO_SMALL;
-	}
-	for (i = 0; i < NMECHS; i++)
-		pList[i] = mechs[i].type;
-	*pulCount = NMECHS;
-	return CKR_OK;
-}
-
-static const struct mech_info *
-mech_find(CK_MECHANISM_TYPE t)
-{
-	size_t i;
-
-	for (i = 0; i < NMECHS; i++)
-		if (mechs[i].type == t)
-			return &mechs[i];
-	return NULL;
-}
-
-EXPORT CK_RV
-C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
-    CK_MECHANISM_INFO_PTR pInfo)
-{
-	const struct mech_info *m;
-	CK_RV rv;
-
-	if ((rv = slot_ok(slotID)) != CKR_OK)
-		return rv;
-	if (pInfo == NULL)
-		return CKR_ARGUMENTS_BAD;
-	if ((m = mech_find(type)) == NULL)
-		return CKR_MECHANISM_INVALID;
-	pInfo->ulMinKeySize = m->min;
-	pInfo->ulMaxKeySize = m->max;
-	pInfo->flags = m->flags | CKF_HW;
-	return CKR_OK;
-}
-
-static int64_t
-now(void)
-{
-	return (int64_t)time(NULL);
-}
-
 /* ------------------------------------------------------------------ */
-/* sign / verify (HMAC)                                                */
+/* the operation's input                                               */
 /* ------------------------------------------------------------------ */
 
 static int
@@ -164,122 +49,47 @@ op_append(struct p11_session *s, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * The one-part call (C_Sign, C_Verify, C_Encrypt, C_Decrypt): the input
+ * replaces what was buffered.  An error ends the operation.
+ */
 static CK_RV
-op_begin(struct p11_session *s, enum p11_op op, CK_MECHANISM_PTR pMech,
-    CK_OBJECT_HANDLE hKey, enum m2m_use use)
+op_input(struct p11_session *s, const uint8_t *in, CK_ULONG inlen)
 {
-	struct m2m_object *k = NULL;
-	CK_RV rv;
 	int r;
 
-	if (pMech == NULL)
+	if (in == NULL && inlen != 0) {
+		p11_session_op_reset(s);
 		return CKR_ARGUMENTS_BAD;
-	if (s->op != P11_OP_NONE)
-		return CKR_OPERATION_ACTIVE;
-	if ((rv = p11_object_get(s, hKey, &k)) != CKR_OK)
-		return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID :
-		    rv;
-	if ((r = m2m_policy_check_use(k, use, now())) != 0) {
-		m2m_info("key %lu: %s", hKey, m2m_strerror(r));
-		m2m_object_free(k);
+	}
+	s->op_len = 0;
+	if ((r = op_append(s, in, inlen)) != 0) {
+		p11_session_op_reset(s);
 		return p11_rv(r);
 	}
-	s->op = op;
-	s->op_mech = pMech->mechanism;
-	s->op_key = k;
-	s->op_len = 0;
 	return CKR_OK;
 }
 
+/* C_*Update: buffer a part; an error ends the operation. */
 static CK_RV
-hmac_init(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMech,
-    CK_OBJECT_HANDLE hKey, enum p11_op op)
+op_update(struct p11_session *s, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
-	struct p11_session *s;
-	enum m2m_hash hash;
-	size_t maclen;
-	CK_RV rv;
+	int r;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if (pMech == NULL) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
-	switch (pMech->mechanism) {
-	case CKM_SHA256_HMAC:
-	case CKM_SHA256_HMAC_GENERAL:
-		hash = M2M_HASH_SHA256;
-		break;
-	case CKM_SHA512_HMAC:
-	case CKM_SHA512_HMAC_GENERAL:
-		hash = M2M_HASH_SHA512;
-		break;
-	default:
-		rv = mech_find(pMech->mechanism) ? CKR_KEY_FUNCTION_NOT_PERMITTED :
-		    CKR_MECHANISM_INVALID;
-		if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED)
-			rv = CKR_MECHANISM_INVALID;
-		goto out;
-	}
-	maclen = m2m_hash_len(hash);
-	if (pMech->mechanism == CKM_SHA256_HMAC_GENERAL ||
-	    pMech->mechanism == CKM_SHA512_HMAC_GENERAL) {
-		CK_ULONG l;	/* CK_MAC_GENERAL_PARAMS */
-
-		if (pMech->pParameter == NULL ||
-		    pMech->ulParameterLen != sizeof(l)) {
-			rv = CKR_MECHANISM_PARAM_INVALID;
-			goto out;
-		}
-		memcpy(&l, pMech->pParameter, sizeof(l));
-		if (l < 1 || l > maclen) {
-			rv = CKR_MECHANISM_PARAM_INVALID;
-			goto out;
-		}
-		maclen = l;
-	} else if (pMech->ulParameterLen != 0) {
-		rv = CKR_MECHANISM_PARAM_INVALID;
-		goto out;
-	}
-	if ((rv = op_begin(s, op, pMech, hKey, op == P11_OP_SIGN ?
-	    M2M_USE_SIGN : M2M_USE_VERIFY)) != CKR_OK)
-		goto out;
-	if (s->op_key->key_type != CKK_GENERIC_SECRET) {
+	if ((r = op_append(s, pPart, ulPartLen)) != 0) {
 		p11_session_op_reset(s);
-		rv = CKR_KEY_TYPE_INCONSISTENT;
-		goto out;
+		return p11_rv(r);
 	}
-	/* contract section 3: Ker is an HMAC-SHA-256 key */
-	if (s->op_key->role == CK_M2M_ROLE_KER && hash != M2M_HASH_SHA256) {
-		m2m_info("key %lu: Ker allows HMAC-SHA-256 only", hKey);
-		p11_session_op_reset(s);
-		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-		goto out;
-	}
-	s->op_hash = hash;
-	s->op_maclen = maclen;
- out:
-	p11_leave();
-	return rv;
+	return CKR_OK;
 }
 
-static int
-op_hmac(struct p11_session *s, uint8_t *mac)
-{
-	const struct m2m_backend *be = m2m_core_backend(p11.core);
-	struct m2m_keyref kr;
-
-	/* a pre-hashed long key: SHA-512(K) is in the aux blob */
-	m2m_core_keyref(s->op_key, s->op_hash == M2M_HASH_SHA512 &&
-	    m2m_policy_key_prehashed(s->op_key), p11_session_objauth(s), &kr);
-	return be->ops->hmac(be->impl, &kr, s->op_hash, s->op_buf, s->op_len,
-	    mac);
-}
+/* ------------------------------------------------------------------ */
+/* sign / verify (HMAC)                                                */
+/* ------------------------------------------------------------------ */
 
 /* C_Sign / C_SignFinal: size query keeps the operation; else it ends. */
 static CK_RV
-sign_finish(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG_PTR pulSigLen)
+sign_final(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG_PTR pulSigLen)
 {
 	uint8_t mac[M2M_HASH_MAX_LEN];
 	CK_RV rv;
@@ -297,7 +107,8 @@ sign_finish(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG_PTR pulSigLen)
 		*pulSigLen = s->op_maclen;
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	if ((r = op_hmac(s, mac)) != 0) {
+	if ((r = m2m_core_hmac(p11.core, s->op_key, s->op_hash,
+	    p11_session_objauth(s), s->op_buf, s->op_len, mac)) != 0) {
 		rv = p11_rv(r);
 		goto end;
 	}
@@ -311,7 +122,30 @@ sign_finish(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG_PTR pulSigLen)
 }
 
 static CK_RV
-verify_finish(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG ulSigLen)
+sign(struct p11_session *s, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+    CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+	CK_RV rv;
+
+	if (pData == NULL && ulDataLen != 0) {
+		p11_session_op_reset(s);
+		return CKR_ARGUMENTS_BAD;
+	}
+	if (s->op_len != 0 && pSignature != NULL) {
+		/* C_Sign after C_SignUpdate is not allowed */
+		p11_session_op_reset(s);
+		return CKR_OPERATION_ACTIVE;
+	}
+	if ((rv = op_input(s, pData, ulDataLen)) != CKR_OK)
+		return rv;
+	rv = sign_final(s, pSignature, pulSignatureLen);
+	if (pSignature == NULL || rv == CKR_BUFFER_TOO_SMALL)
+		s->op_len = 0;	/* kept for the real call */
+	return rv;
+}
+
+static CK_RV
+verify_final(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG ulSigLen)
 {
 	uint8_t mac[M2M_HASH_MAX_LEN];
 	CK_RV rv;
@@ -321,7 +155,8 @@ verify_finish(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG ulSigLen)
 		rv = CKR_ARGUMENTS_BAD;
 	else if (ulSigLen != s->op_maclen)
 		rv = CKR_SIGNATURE_LEN_RANGE;
-	else if ((r = op_hmac(s, mac)) != 0)
+	else if ((r = m2m_core_hmac(p11.core, s->op_key, s->op_hash,
+	    p11_session_objauth(s), s->op_buf, s->op_len, mac)) != 0)
 		rv = p11_rv(r);
 	else
 		rv = m2m_ct_equal(mac, pSig, s->op_maclen) ? CKR_OK :
@@ -331,240 +166,93 @@ verify_finish(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG ulSigLen)
 	return rv;
 }
 
-#define SESSION_OP(h, s, want) do {					\
-	if ((rv = p11_enter_session((h), &(s))) != CKR_OK)		\
-		return rv;						\
-	if ((s)->op != (want)) {					\
-		p11_leave();						\
-		return CKR_OPERATION_NOT_INITIALIZED;			\
-	}								\
-} while (0)
-
-EXPORT CK_RV
-C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-    CK_OBJECT_HANDLE hKey)
-{
-	return hmac_init(hSession, pMechanism, hKey, P11_OP_SIGN);
-}
-
-EXPORT CK_RV
-C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
-    CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
-{
-	struct p11_session *s;
-	CK_RV rv;
-	int r;
-
-	SESSION_OP(hSession, s, P11_OP_SIGN);
-	if (pData == NULL && ulDataLen != 0) {
-		p11_session_op_reset(s);
-		rv = CKR_ARGUMENTS_BAD;
-	} else if (s->op_len != 0 && pSignature != NULL) {
-		/* C_Sign after C_SignUpdate is not allowed */
-		p11_session_op_reset(s);
-		rv = CKR_OPERATION_ACTIVE;
-	} else {
-		s->op_len = 0;
-		if ((r = op_append(s, pData, ulDataLen)) != 0) {
-			p11_session_op_reset(s);
-			rv = p11_rv(r);
-		} else {
-			rv = sign_finish(s, pSignature, pulSignatureLen);
-			if (pSignature == NULL || rv == CKR_BUFFER_TOO_SMALL)
-				s->op_len = 0;	/* kept for the real call */
-		}
-	}
-	p11_leave();
-	return rv;
-}
-
-/* C_SignUpdate / C_VerifyUpdate: buffer a part; an error ends the op. */
 static CK_RV
-mac_update(CK_SESSION_HANDLE hSession, enum p11_op op, CK_BYTE_PTR pPart,
-    CK_ULONG ulPartLen)
-{
-	struct p11_session *s;
-	CK_RV rv;
-	int r;
-
-	SESSION_OP(hSession, s, op);
-	if ((r = op_append(s, pPart, ulPartLen)) != 0) {
-		p11_session_op_reset(s);
-		rv = p11_rv(r);
-	}
-	p11_leave();
-	return rv;
-}
-
-EXPORT CK_RV
-C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
-{
-	return mac_update(hSession, P11_OP_SIGN, pPart, ulPartLen);
-}
-
-EXPORT CK_RV
-C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
-    CK_ULONG_PTR pulSignatureLen)
-{
-	struct p11_session *s;
-	CK_RV rv;
-
-	SESSION_OP(hSession, s, P11_OP_SIGN);
-	rv = sign_finish(s, pSignature, pulSignatureLen);
-	p11_leave();
-	return rv;
-}
-
-EXPORT CK_RV
-C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-    CK_OBJECT_HANDLE hKey)
-{
-	return hmac_init(hSession, pMechanism, hKey, P11_OP_VERIFY);
-}
-
-EXPORT CK_RV
-C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+verify(struct p11_session *s, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
     CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-	struct p11_session *s;
 	CK_RV rv;
-	int r;
 
-	SESSION_OP(hSession, s, P11_OP_VERIFY);
-	if ((pData == NULL && ulDataLen != 0)) {
-		p11_session_op_reset(s);
-		rv = CKR_ARGUMENTS_BAD;
-	} else {
-		s->op_len = 0;
-		if ((r = op_append(s, pData, ulDataLen)) != 0) {
-			p11_session_op_reset(s);
-			rv = p11_rv(r);
-		} else
-			rv = verify_finish(s, pSignature, ulSignatureLen);
-	}
-	p11_leave();
-	return rv;
+	if ((rv = op_input(s, pData, ulDataLen)) != CKR_OK)
+		return rv;
+	return verify_final(s, pSignature, ulSignatureLen);
 }
 
-EXPORT CK_RV
-C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+#define NEED_SIGN	P11_NEED_OP(P11_OP_SIGN)
+#define NEED_VERIFY	P11_NEED_OP(P11_OP_VERIFY)
+#define NEED_ENCRYPT	P11_NEED_OP(P11_OP_ENCRYPT)
+#define NEED_DECRYPT	P11_NEED_OP(P11_OP_DECRYPT)
+
+CK_RV
+p11_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_OBJECT_HANDLE hKey)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, p11_op_init,
+	    P11_OP_SIGN, pMechanism, hKey);
+}
+
+CK_RV
+p11_C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+    CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+	P11_SESSION_CALL(hSession, NEED_SIGN, sign, pData, ulDataLen,
+	    pSignature, pulSignatureLen);
+}
+
+CK_RV
+p11_C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
     CK_ULONG ulPartLen)
 {
-	return mac_update(hSession, P11_OP_VERIFY, pPart, ulPartLen);
+	P11_SESSION_CALL(hSession, NEED_SIGN, op_update, pPart, ulPartLen);
 }
 
-EXPORT CK_RV
-C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
+CK_RV
+p11_C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
+    CK_ULONG_PTR pulSignatureLen)
+{
+	P11_SESSION_CALL(hSession, NEED_SIGN, sign_final, pSignature,
+	    pulSignatureLen);
+}
+
+CK_RV
+p11_C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_OBJECT_HANDLE hKey)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, p11_op_init,
+	    P11_OP_VERIFY, pMechanism, hKey);
+}
+
+CK_RV
+p11_C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+    CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+{
+	P11_SESSION_CALL(hSession, NEED_VERIFY, verify, pData, ulDataLen,
+	    pSignature, ulSignatureLen);
+}
+
+CK_RV
+p11_C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+    CK_ULONG ulPartLen)
+{
+	P11_SESSION_CALL(hSession, NEED_VERIFY, op_update, pPart, ulPartLen);
+}
+
+CK_RV
+p11_C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
     CK_ULONG ulSignatureLen)
 {
-	struct p11_session *s;
-	CK_RV rv;
-
-	SESSION_OP(hSession, s, P11_OP_VERIFY);
-	rv = verify_finish(s, pSignature, ulSignatureLen);
-	p11_leave();
-	return rv;
+	P11_SESSION_CALL(hSession, NEED_VERIFY, verify_final, pSignature,
+	    ulSignatureLen);
 }
 
 /* ------------------------------------------------------------------ */
 /* encrypt / decrypt (AES-GCM)                                         */
 /* ------------------------------------------------------------------ */
 
-/*
- * Does an encryption ask the token for its IV?  Our convention, documented
- * in docs/operations.md: ulIvLen 12, ulIvBits 0 and pIv all zero bytes (an
- * IV no caller should use twice, so taking it over costs nothing); the
- * generated IV is written to pIv at C_EncryptInit.
- */
-static int
-gcm_iv_wanted(const CK_GCM_PARAMS *p)
-{
-	uint8_t acc = 0;
-	size_t i;
-
-	if (p->ulIvLen != GCM_IV_GEN_LEN || p->ulIvBits != 0)
-		return 0;
-	for (i = 0; i < GCM_IV_GEN_LEN; i++)
-		acc |= p->pIv[i];
-	return acc == 0;
-}
-
+/* Run the buffered GCM operation; size rules as for sign_final. */
 static CK_RV
-gcm_init(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMech,
-    CK_OBJECT_HANDLE hKey, enum p11_op op)
+crypt_final(struct p11_session *s, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen)
 {
-	const struct m2m_backend *be;
-	struct p11_session *s;
-	CK_GCM_PARAMS p;
-	CK_RV rv;
-	int gen, r;
-
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if (pMech == NULL) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
-	if (pMech->mechanism != CKM_AES_GCM) {
-		rv = CKR_MECHANISM_INVALID;
-		goto out;
-	}
-	if (pMech->pParameter == NULL || pMech->ulParameterLen != sizeof(p)) {
-		rv = CKR_MECHANISM_PARAM_INVALID;
-		goto out;
-	}
-	memcpy(&p, pMech->pParameter, sizeof(p));
-	if (p.pIv == NULL || p.ulIvLen < 1 || p.ulIvLen > GCM_IV_MAX ||
-	    (p.pAAD == NULL && p.ulAADLen != 0) || p.ulAADLen > GCM_AAD_MAX ||
-	    p.ulTagBits < GCM_TAG_MIN || p.ulTagBits > 128 ||
-	    p.ulTagBits % 8 != 0) {
-		rv = CKR_MECHANISM_PARAM_INVALID;
-		goto out;
-	}
-	gen = op == P11_OP_ENCRYPT && gcm_iv_wanted(&p);
-	if ((rv = op_begin(s, op, pMech, hKey, op == P11_OP_ENCRYPT ?
-	    M2M_USE_ENCRYPT : M2M_USE_DECRYPT)) != CKR_OK)
-		goto out;
-	if (s->op_key->key_type != CKK_AES) {
-		p11_session_op_reset(s);
-		rv = CKR_KEY_TYPE_INCONSISTENT;
-		goto out;
-	}
-	s->op_iv = malloc(p.ulIvLen);
-	s->op_aad = malloc(p.ulAADLen ? p.ulAADLen : 1);
-	if (s->op_iv == NULL || s->op_aad == NULL) {
-		p11_session_op_reset(s);
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
-	if (gen) {
-		be = m2m_core_backend(p11.core);
-		if ((r = be->ops->random(be->impl, s->op_iv,
-		    GCM_IV_GEN_LEN)) != 0) {
-			m2m_error("C_EncryptInit: IV: %s", m2m_strerror(r));
-			p11_session_op_reset(s);
-			rv = p11_rv(r);
-			goto out;
-		}
-		memcpy(p.pIv, s->op_iv, GCM_IV_GEN_LEN);	/* to the caller */
-	} else
-		memcpy(s->op_iv, p.pIv, p.ulIvLen);
-	s->op_ivlen = p.ulIvLen;
-	if (p.ulAADLen != 0)
-		memcpy(s->op_aad, p.pAAD, p.ulAADLen);
-	s->op_aadlen = p.ulAADLen;
-	s->op_taglen = p.ulTagBits / 8;
- out:
-	p11_leave();
-	return rv;
-}
-
-/* Run the buffered GCM operation; size rules as for sign_finish. */
-static CK_RV
-gcm_finish(struct p11_session *s, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen)
-{
-	const struct m2m_backend *be = m2m_core_backend(p11.core);
-	struct m2m_keyref kr;
+	struct m2m_gcm_args g;
 	size_t need, outlen = 0;
 	int enc = s->op == P11_OP_ENCRYPT, r;
 	CK_RV rv;
@@ -586,11 +274,14 @@ gcm_finish(struct p11_session *s, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen)
 		*pulOutLen = need;
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	m2m_core_keyref(s->op_key, 0, p11_session_objauth(s), &kr);
-	r = be->ops->aes_gcm(be->impl, &kr, enc, s->op_iv, s->op_ivlen,
-	    s->op_aad, s->op_aadlen, s->op_taglen, s->op_buf, s->op_len, pOut,
-	    &outlen);
-	if (r != 0) {
+	g.encrypt = enc;
+	g.iv = s->op_iv;
+	g.ivlen = s->op_ivlen;
+	g.aad = s->op_aad;
+	g.aadlen = s->op_aadlen;
+	g.taglen = s->op_taglen;
+	if ((r = m2m_core_aes_gcm(p11.core, s->op_key, p11_session_objauth(s),
+	    &g, s->op_buf, s->op_len, pOut, &outlen)) != 0) {
 		rv = p11_rv(r);
 		goto end;
 	}
@@ -602,129 +293,99 @@ gcm_finish(struct p11_session *s, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen)
 }
 
 static CK_RV
-crypt_one(CK_SESSION_HANDLE hSession, enum p11_op op, CK_BYTE_PTR in,
-    CK_ULONG inlen, CK_BYTE_PTR out, CK_ULONG_PTR outlen)
+crypt_one(struct p11_session *s, CK_BYTE_PTR in, CK_ULONG inlen,
+    CK_BYTE_PTR out, CK_ULONG_PTR outlen)
 {
-	struct p11_session *s;
 	CK_RV rv;
-	int r;
 
-	SESSION_OP(hSession, s, op);
-	if (in == NULL && inlen != 0) {
-		p11_session_op_reset(s);
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
-	s->op_len = 0;
-	if ((r = op_append(s, in, inlen)) != 0) {
-		p11_session_op_reset(s);
-		rv = p11_rv(r);
-		goto out;
-	}
-	rv = gcm_finish(s, out, outlen);
+	if ((rv = op_input(s, in, inlen)) != CKR_OK)
+		return rv;
+	rv = crypt_final(s, out, outlen);
 	if (s->op != P11_OP_NONE)
 		s->op_len = 0;	/* size query: the call will come again */
- out:
-	p11_leave();
 	return rv;
 }
 
 static CK_RV
-crypt_update(CK_SESSION_HANDLE hSession, enum p11_op op, CK_BYTE_PTR in,
-    CK_ULONG inlen, CK_ULONG_PTR outlen)
-{
-	struct p11_session *s;
-	CK_RV rv;
-	int r;
-
-	SESSION_OP(hSession, s, op);
-	if (outlen == NULL) {
-		p11_session_op_reset(s);
-		rv = CKR_ARGUMENTS_BAD;
-	} else if ((r = op_append(s, in, inlen)) != 0) {
-		p11_session_op_reset(s);
-		rv = p11_rv(r);
-	} else
-		*outlen = 0;	/* GCM output comes with the final call */
-	p11_leave();
-	return rv;
-}
-
-static CK_RV
-crypt_final(CK_SESSION_HANDLE hSession, enum p11_op op, CK_BYTE_PTR out,
+crypt_update(struct p11_session *s, CK_BYTE_PTR in, CK_ULONG inlen,
     CK_ULONG_PTR outlen)
 {
-	struct p11_session *s;
 	CK_RV rv;
 
-	SESSION_OP(hSession, s, op);
-	rv = gcm_finish(s, out, outlen);
-	p11_leave();
+	if (outlen == NULL) {
+		p11_session_op_reset(s);
+		return CKR_ARGUMENTS_BAD;
+	}
+	if ((rv = op_update(s, in, inlen)) == CKR_OK)
+		*outlen = 0;	/* GCM output comes with the final call */
 	return rv;
 }
 
-EXPORT CK_RV
-C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+CK_RV
+p11_C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hKey)
 {
-	return gcm_init(hSession, pMechanism, hKey, P11_OP_ENCRYPT);
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, p11_op_init,
+	    P11_OP_ENCRYPT, pMechanism, hKey);
 }
 
-EXPORT CK_RV
-C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
-    CK_BYTE_PTR pEncryptedData, CK_ULONG_PTR pulEncryptedDataLen)
+CK_RV
+p11_C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+    CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+    CK_ULONG_PTR pulEncryptedDataLen)
 {
-	return crypt_one(hSession, P11_OP_ENCRYPT, pData, ulDataLen,
+	P11_SESSION_CALL(hSession, NEED_ENCRYPT, crypt_one, pData, ulDataLen,
 	    pEncryptedData, pulEncryptedDataLen);
 }
 
-EXPORT CK_RV
-C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+CK_RV
+p11_C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
     CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
     CK_ULONG_PTR pulEncryptedPartLen)
 {
 	(void)pEncryptedPart;
-	return crypt_update(hSession, P11_OP_ENCRYPT, pPart, ulPartLen,
-	    pulEncryptedPartLen);
+	P11_SESSION_CALL(hSession, NEED_ENCRYPT, crypt_update, pPart,
+	    ulPartLen, pulEncryptedPartLen);
 }
 
-EXPORT CK_RV
-C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart,
-    CK_ULONG_PTR pulLastEncryptedPartLen)
+CK_RV
+p11_C_EncryptFinal(CK_SESSION_HANDLE hSession,
+    CK_BYTE_PTR pLastEncryptedPart, CK_ULONG_PTR pulLastEncryptedPartLen)
 {
-	return crypt_final(hSession, P11_OP_ENCRYPT, pLastEncryptedPart,
-	    pulLastEncryptedPartLen);
+	P11_SESSION_CALL(hSession, NEED_ENCRYPT, crypt_final,
+	    pLastEncryptedPart, pulLastEncryptedPartLen);
 }
 
-EXPORT CK_RV
-C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+CK_RV
+p11_C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hKey)
 {
-	return gcm_init(hSession, pMechanism, hKey, P11_OP_DECRYPT);
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, p11_op_init,
+	    P11_OP_DECRYPT, pMechanism, hKey);
 }
 
-EXPORT CK_RV
-C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData,
+CK_RV
+p11_C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData,
     CK_ULONG ulEncryptedDataLen, CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
 {
-	return crypt_one(hSession, P11_OP_DECRYPT, pEncryptedData,
+	P11_SESSION_CALL(hSession, NEED_DECRYPT, crypt_one, pEncryptedData,
 	    ulEncryptedDataLen, pData, pulDataLen);
 }
 
-EXPORT CK_RV
-C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
+CK_RV
+p11_C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
     CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
 {
 	(void)pPart;
-	return crypt_update(hSession, P11_OP_DECRYPT, pEncryptedPart,
+	P11_SESSION_CALL(hSession, NEED_DECRYPT, crypt_update, pEncryptedPart,
 	    ulEncryptedPartLen, pulPartLen);
 }
 
-EXPORT CK_RV
-C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart,
+CK_RV
+p11_C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart,
     CK_ULONG_PTR pulLastPartLen)
 {
-	return crypt_final(hSession, P11_OP_DECRYPT, pLastPart,
+	P11_SESSION_CALL(hSession, NEED_DECRYPT, crypt_final, pLastPart,
 	    pulLastPartLen);
 }
 
@@ -732,38 +393,30 @@ C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart,
 /* digest (SHA-256, public data only)                                  */
 /* ------------------------------------------------------------------ */
 
-EXPORT CK_RV
-C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
+static CK_RV
+digest_init(struct p11_session *s, CK_MECHANISM_PTR pMechanism)
 {
-	struct p11_session *s;
-	CK_RV rv;
-
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
 	if (pMechanism == NULL)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (s->digest != NULL)
-		rv = CKR_OPERATION_ACTIVE;
-	else if (pMechanism->mechanism != CKM_SHA256)
-		rv = CKR_MECHANISM_INVALID;
-	else if (pMechanism->ulParameterLen != 0)
-		rv = CKR_MECHANISM_PARAM_INVALID;
-	else if ((s->digest = EVP_MD_CTX_new()) == NULL)
-		rv = CKR_HOST_MEMORY;
-	else if (EVP_DigestInit_ex(s->digest, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(s->digest);
-		s->digest = NULL;
-		rv = CKR_FUNCTION_FAILED;
+		return CKR_ARGUMENTS_BAD;
+	if (s->digest != NULL)
+		return CKR_OPERATION_ACTIVE;
+	if (pMechanism->mechanism != CKM_SHA256)
+		return CKR_MECHANISM_INVALID;
+	if (pMechanism->ulParameterLen != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if ((s->digest = EVP_MD_CTX_new()) == NULL)
+		return CKR_HOST_MEMORY;
+	if (EVP_DigestInit_ex(s->digest, EVP_sha256(), NULL) != 1) {
+		p11_session_digest_reset(s);
+		return CKR_FUNCTION_FAILED;
 	}
-	p11_leave();
-	return rv;
+	return CKR_OK;
 }
 
-static void
-digest_end(struct p11_session *s)
+CK_RV
+p11_C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 {
-	EVP_MD_CTX_free(s->digest);
-	s->digest = NULL;
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, digest_init, pMechanism);
 }
 
 static CK_RV
@@ -792,21 +445,16 @@ digest_out(struct p11_session *s, CK_BYTE_PTR out, CK_ULONG_PTR outlen,
 	return CKR_OK;
 }
 
-EXPORT CK_RV
-C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+static CK_RV
+digest(struct p11_session *s, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
     CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
 {
-	struct p11_session *s;
 	EVP_MD_CTX *tmp = NULL;
 	CK_RV rv;
 	int ended = 1;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if (s->digest == NULL) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
+	if (s->digest == NULL)
+		return CKR_OPERATION_NOT_INITIALIZED;
 	if (pData == NULL && ulDataLen != 0) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto end;
@@ -820,7 +468,7 @@ C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 	}
 	EVP_MD_CTX_free(s->digest);
 	s->digest = tmp;
-	tmp = NULL;
+	tmp = NULL;	/* transferred */
 	rv = digest_out(s, pDigest, pulDigestLen, &ended);
 	if (!ended) {
 		/* restart so the next C_Digest sees the data once */
@@ -828,70 +476,79 @@ C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 	}
  end:
 	if (ended)
-		digest_end(s);
- out:
+		p11_session_digest_reset(s);
 	EVP_MD_CTX_free(tmp);
-	p11_leave();
 	return rv;
 }
 
-EXPORT CK_RV
-C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
+CK_RV
+p11_C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+    CK_ULONG ulDataLen, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, digest, pData, ulDataLen,
+	    pDigest, pulDigestLen);
+}
+
+static CK_RV
+digest_update(struct p11_session *s, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	if (s->digest == NULL)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (pPart == NULL && ulPartLen != 0) {
+		p11_session_digest_reset(s);
+		return CKR_ARGUMENTS_BAD;
+	}
+	if (EVP_DigestUpdate(s->digest, pPart, ulPartLen) != 1) {
+		p11_session_digest_reset(s);
+		return CKR_FUNCTION_FAILED;
+	}
+	return CKR_OK;
+}
+
+CK_RV
+p11_C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
     CK_ULONG ulPartLen)
 {
-	struct p11_session *s;
-	CK_RV rv;
-
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if (s->digest == NULL)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else if ((pPart == NULL && ulPartLen != 0) ||
-	    EVP_DigestUpdate(s->digest, pPart, ulPartLen) != 1) {
-		rv = pPart == NULL ? CKR_ARGUMENTS_BAD : CKR_FUNCTION_FAILED;
-		digest_end(s);
-	}
-	p11_leave();
-	return rv;
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, digest_update, pPart,
+	    ulPartLen);
 }
 
-EXPORT CK_RV
-C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
+static CK_RV
+digest_key(struct p11_session *s, CK_OBJECT_HANDLE hKey)
 {
-	struct p11_session *s;
-	CK_RV rv;
-
 	(void)hKey;
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
 	if (s->digest == NULL)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else {
-		/* a key's value never feeds a host-side digest */
-		rv = CKR_KEY_INDIGESTIBLE;
-		digest_end(s);
-	}
-	p11_leave();
-	return rv;
+		return CKR_OPERATION_NOT_INITIALIZED;
+	/* a key's value never feeds a host-side digest */
+	p11_session_digest_reset(s);
+	return CKR_KEY_INDIGESTIBLE;
 }
 
-EXPORT CK_RV
-C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest,
+CK_RV
+p11_C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, digest_key, hKey);
+}
+
+static CK_RV
+digest_final(struct p11_session *s, CK_BYTE_PTR pDigest,
     CK_ULONG_PTR pulDigestLen)
 {
-	struct p11_session *s;
 	CK_RV rv;
 	int ended;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
 	if (s->digest == NULL)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else {
-		rv = digest_out(s, pDigest, pulDigestLen, &ended);
-		if (ended)
-			digest_end(s);
-	}
-	p11_leave();
+		return CKR_OPERATION_NOT_INITIALIZED;
+	rv = digest_out(s, pDigest, pulDigestLen, &ended);
+	if (ended)
+		p11_session_digest_reset(s);
 	return rv;
+}
+
+CK_RV
+p11_C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest,
+    CK_ULONG_PTR pulDigestLen)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, digest_final, pDigest,
+	    pulDigestLen);
 }

@@ -1,7 +1,8 @@
 /*
  * m2mtoken: key generation and derivation (the oneM2M mechanisms, HKDF,
- * the TLS 1.2 PSK master secret), random numbers, and the functions this
- * token refuses (wrapping, key pairs, recovery, dual functions).
+ * the TLS 1.2 PSK master secret: parameters here, the arithmetic in
+ * token/kdf.c), random numbers, and the functions this token refuses
+ * (wrapping, key pairs, recovery, dual functions).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +21,9 @@
 #include "secret.h"
 #include "store.h"
 
-#define EXPORT	__attribute__((visibility("default")))
-
 #define SALT_MAX	M2M_KEY_MAX
-#define HKDF_INFO_MAX	1024
 #define RANDOM_MAX	(1u << 20)	/* most bytes one C_GenerateRandom */
-#define TLS_MASTER_LEN	48
+#define RANDOM_CHUNK	1024		/* most bytes one backend call */
 #define TLS_SEED_MAX	64
 
 /* What one derivation produced, before it becomes an object. */
@@ -68,8 +66,7 @@ param_id(CK_MECHANISM_PTR m, uint8_t **ret, size_t *ret_len)
 		return CKR_MECHANISM_PARAM_INVALID;
 	if ((r = m2m_ident_nfkc(m->pParameter, m->ulParameterLen, ret,
 	    ret_len)) != 0)
-		return r == M2M_ERR_NO_MEMORY ? CKR_HOST_MEMORY :
-		    CKR_MECHANISM_PARAM_INVALID;
+		return p11_rv_in(P11_RV_MECH_PARAM, r);
 	return CKR_OK;
 }
 
@@ -123,8 +120,7 @@ derive_from_ke(const struct m2m_object *base, CK_MECHANISM_PTR m,
 			return CKR_MECHANISM_PARAM_INVALID;
 		if ((r = m2m_ident_nfkc(kp.pTargetId, kp.ulTargetIdLen,
 		    &d->peer, &d->peerlen)) != 0)
-			return r == M2M_ERR_NO_MEMORY ? CKR_HOST_MEMORY :
-			    CKR_MECHANISM_PARAM_INVALID;
+			return p11_rv_in(P11_RV_MECH_PARAM, r);
 		suid = kp.ulSuid;
 		which = M2M_KDF_KUC;
 		d->pm.role = CK_M2M_ROLE_KUC;
@@ -224,7 +220,6 @@ derive_tls_master(const struct m2m_object *base, CK_MECHANISM_PTR m,
 	CK_M2M_TLS12_PSK_PARAMS p;
 	struct m2m_keyref kr;
 	uint8_t seed[2 * TLS_SEED_MAX];
-	const char *label;
 	size_t seedlen;
 	enum m2m_hash hash;
 	CK_RV rv;
@@ -251,7 +246,6 @@ derive_tls_master(const struct m2m_object *base, CK_MECHANISM_PTR m,
 		    p.pClientRandom != NULL || p.ulClientRandomLen != 0 ||
 		    p.pServerRandom != NULL || p.ulServerRandomLen != 0)
 			return CKR_MECHANISM_PARAM_INVALID;
-		label = "extended master secret";
 		memcpy(seed, p.pSessionHash, p.ulSessionHashLen);
 		seedlen = p.ulSessionHashLen;
 	} else {
@@ -259,21 +253,17 @@ derive_tls_master(const struct m2m_object *base, CK_MECHANISM_PTR m,
 		    p.pServerRandom == NULL || p.ulServerRandomLen != 32 ||
 		    p.pSessionHash != NULL || p.ulSessionHashLen != 0)
 			return CKR_MECHANISM_PARAM_INVALID;
-		label = "master secret";
 		memcpy(seed, p.pClientRandom, 32);
 		memcpy(seed + 32, p.pServerRandom, 32);
 		seedlen = 64;
 	}
-	if ((r = m2m_secret_new(TLS_MASTER_LEN, &d->value)) != 0)
-		return p11_rv(r);
-	m2m_core_keyref(base, 1, p11_session_objauth(s), &kr);
-	if ((r = m2m_kdf_tls12_prf(be, &kr, hash, (const uint8_t *)label,
-	    strlen(label), seed, seedlen, m2m_secret_data(d->value),
-	    TLS_MASTER_LEN)) != 0)
+	m2m_core_keyref(base, M2M_FORM_ALT, p11_session_objauth(s), &kr);
+	if ((r = m2m_kdf_tls12_master(be, &kr, hash,
+	    p.bExtendedMasterSecret != 0, seed, seedlen, &d->value)) != 0)
 		return p11_rv(r);
 	d->pm.role = CK_M2M_ROLE_TLS_MASTER;
 	d->pm.key_type = CKK_GENERIC_SECRET;
-	d->pm.value_len = TLS_MASTER_LEN;
+	d->pm.value_len = M2M_TLS12_MASTER_LEN;
 	return CKR_OK;
 }
 
@@ -283,16 +273,11 @@ derive_hkdf(const struct m2m_object *base, CK_MECHANISM_PTR m,
     const struct m2m_keyref *kr, const struct m2m_attr *t, size_t nt,
     struct derived *d)
 {
-	const struct m2m_backend *be = m2m_core_backend(p11.core);
-	struct m2m_secret *prk = NULL, *okm = NULL;
-	struct m2m_keyref pk;
+	struct m2m_hkdf_args a;
 	CK_HKDF_PARAMS p;
-	uint8_t *blob = NULL, *msg = NULL, blk[M2M_HASH_MAX_LEN];
-	uint8_t zero[M2M_HASH_MAX_LEN] = { 0 };
-	size_t bloblen = 0, hl, want = 0, off = 0, i, ml, n;
-	enum m2m_hash hash;
+	size_t want = 0, i;
 	CK_ULONG u;
-	CK_RV rv = CKR_GENERAL_ERROR;
+	CK_RV rv;
 	int r;
 
 	if ((rv = use_ok(base, M2M_USE_HKDF)) != CKR_OK)
@@ -302,18 +287,18 @@ derive_hkdf(const struct m2m_object *base, CK_MECHANISM_PTR m,
 	if (m->pParameter == NULL || m->ulParameterLen != sizeof(p))
 		return CKR_MECHANISM_PARAM_INVALID;
 	memcpy(&p, m->pParameter, sizeof(p));
+	memset(&a, 0, sizeof(a));
 	if (p.prfHashMechanism == CKM_SHA256)
-		hash = M2M_HASH_SHA256;
+		a.hash = M2M_HASH_SHA256;
 	else if (p.prfHashMechanism == CKM_SHA384)
-		hash = M2M_HASH_SHA384;
+		a.hash = M2M_HASH_SHA384;
 	else if (p.prfHashMechanism == CKM_SHA512)
-		hash = M2M_HASH_SHA512;
+		a.hash = M2M_HASH_SHA512;
 	else
 		return CKR_MECHANISM_PARAM_INVALID;
-	hl = m2m_hash_len(hash);
 	if ((!p.bExtract && !p.bExpand) ||
 	    (p.pInfo == NULL && p.ulInfoLen != 0) ||
-	    p.ulInfoLen > HKDF_INFO_MAX)
+	    p.ulInfoLen > M2M_HKDF_INFO_MAX)
 		return CKR_MECHANISM_PARAM_INVALID;
 	if (p.bExtract) {
 		if (p.ulSaltType == CKF_HKDF_SALT_NULL) {
@@ -323,92 +308,27 @@ derive_hkdf(const struct m2m_object *base, CK_MECHANISM_PTR m,
 			if (p.pSalt == NULL || p.ulSaltLen == 0 ||
 			    p.ulSaltLen > SALT_MAX)
 				return CKR_MECHANISM_PARAM_INVALID;
+			a.salt = p.pSalt;
+			a.saltlen = p.ulSaltLen;
 		} else
 			return CKR_MECHANISM_PARAM_INVALID;
 	}
+	a.extract = p.bExtract != 0;
+	a.expand = p.bExpand != 0;
+	a.info = p.pInfo;
+	a.infolen = p.ulInfoLen;
 	for (i = 0; i < nt; i++)
 		if (t[i].type == CKA_VALUE_LEN && t[i].len == sizeof(u)) {
 			memcpy(&u, t[i].val, sizeof(u));
 			want = u;
 		}
-	if (!p.bExpand)
-		want = hl;
-	if (want == 0)
-		return CKR_TEMPLATE_INCOMPLETE;
-	if (want > M2M_KEY_MAX || want > 255 * hl)
-		return CKR_KEY_SIZE_RANGE;
-	if (p.bExtract) {
-		/* PRK = HMAC(salt, IKM): the stored key is the message */
-		if ((r = m2m_secret_new(hl, &prk)) != 0)
-			return p11_rv(r);
-		if ((r = be->ops->hmac_keymsg(be->impl,
-		    p.pSalt ? p.pSalt : zero, p.pSalt ? p.ulSaltLen : hl, kr,
-		    hash, m2m_secret_data(prk))) != 0) {
-			rv = p11_rv(r);
-			goto out;
-		}
-	}
-	if (!p.bExpand) {
-		d->value = prk;
-		prk = NULL;
-		rv = CKR_OK;
-		goto out;
-	}
-	if (prk != NULL) {
-		/* the PRK becomes a transient backend key for the expand */
-		if ((r = be->ops->wrap(be->impl, M2M_KIND_HMAC,
-		    m2m_secret_data(prk), hl, &blob, &bloblen)) != 0) {
-			rv = p11_rv(r);
-			goto out;
-		}
-		memset(&pk, 0, sizeof(pk));
-		pk.kind = M2M_KIND_HMAC;
-		pk.blob = blob;
-		pk.bloblen = bloblen;
-		kr = &pk;
-	}
-	if ((r = m2m_secret_new(want, &okm)) != 0 ||
-	    (msg = malloc(hl + p.ulInfoLen + 1)) == NULL) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
-	for (i = 1; off < want; i++) {
-		ml = 0;
-		if (i > 1) {
-			memcpy(msg, blk, hl);
-			ml = hl;
-		}
-		if (p.ulInfoLen != 0)
-			memcpy(msg + ml, p.pInfo, p.ulInfoLen);
-		ml += p.ulInfoLen;
-		msg[ml++] = (uint8_t)i;
-		if ((r = be->ops->hmac(be->impl, kr, hash, msg, ml,
-		    blk)) != 0) {
-			rv = p11_rv(r);
-			goto out;
-		}
-		n = want - off < hl ? want - off : hl;
-		memcpy(m2m_secret_data(okm) + off, blk, n);
-		off += n;
-	}
-	d->value = okm;
-	okm = NULL;
-	rv = CKR_OK;
- out:
-	if (msg != NULL) {
-		m2m_wipe(msg, hl + p.ulInfoLen + 1);
-		free(msg);
-	}
-	m2m_wipe(blk, sizeof(blk));
-	free(blob);
-	m2m_secret_free(prk);
-	m2m_secret_free(okm);
-	if (rv == CKR_OK) {
-		d->pm.role = 0;
-		d->pm.key_type = (unsigned long)-1;
-		d->pm.value_len = want;
-	}
-	return rv;
+	if ((r = m2m_kdf_hkdf(m2m_core_backend(p11.core), kr, &a, want,
+	    &d->value)) != 0)
+		return p11_rv(r);
+	d->pm.role = 0;
+	d->pm.key_type = (unsigned long)-1;
+	d->pm.value_len = m2m_secret_len(d->value);
+	return CKR_OK;
 }
 
 static int
@@ -420,13 +340,11 @@ set_if_absent(struct m2m_object *o, unsigned long type, const void *v,
 	return m2m_object_attr_set(o, type, v, n);
 }
 
-EXPORT CK_RV
-C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+static CK_RV
+derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
     CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
 {
-	const struct m2m_backend *be;
-	struct p11_session *s;
 	struct m2m_attr *t = NULL;
 	struct m2m_object *base = NULL, *o = NULL;
 	const struct m2m_attr *value, *a;
@@ -439,21 +357,17 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	int r, in_txn = 0;
 
 	memset(&d, 0, sizeof(d));
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	be = m2m_core_backend(p11.core);
 	if (pMechanism == NULL || phKey == NULL) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
 	if ((rv = p11_template_in(pTemplate, ulAttributeCount, &t)) != CKR_OK)
 		goto out;
-	if ((rv = p11_object_get(s, hBaseKey, &base)) != CKR_OK) {
-		if (rv == CKR_OBJECT_HANDLE_INVALID)
-			rv = CKR_KEY_HANDLE_INVALID;
+	if ((r = p11_object_get(s, hBaseKey, &base)) != 0) {
+		rv = p11_rv_in(P11_RV_KEY, r);
 		goto out;
 	}
-	m2m_core_keyref(base, 0, p11_session_objauth(s), &kr);
+	m2m_core_keyref(base, M2M_FORM_VALUE, p11_session_objauth(s), &kr);
 	d.pm.mechanism = pMechanism->mechanism;
 	switch (pMechanism->mechanism) {
 	case CKM_M2M_KM_DERIVE:
@@ -517,9 +431,10 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 			rv = CKR_TEMPLATE_INCOMPLETE;
 			goto out;
 		}
-		m2m_core_keyref(o, 0, p11_session_objauth(s), &kr);
+		m2m_core_keyref(o, M2M_FORM_VALUE, p11_session_objauth(s),
+		    &kr);
 		kr.id = 0;
-		if ((r = m2m_kdf_e2e_keyid(be, &kr, d.e2e_hash, fqdn, fl,
+		if ((r = m2m_kdf_e2e_keyid(m2m_core_backend(p11.core), &kr, d.e2e_hash, fqdn, fl,
 		    &e2eid)) != 0) {
 			rv = p11_rv(r);
 			goto out;
@@ -585,16 +500,22 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	m2m_object_free(o);
 	m2m_object_free(base);
 	p11_template_free(t);
-	p11_leave();
 	return rv;
 }
 
-EXPORT CK_RV
-C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+CK_RV
+p11_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
+    CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, derive_key, pMechanism,
+	    hBaseKey, pTemplate, ulAttributeCount, phKey);
+}
+
+static CK_RV
+generate_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
 {
-	const struct m2m_backend *be;
-	struct p11_session *s;
 	struct m2m_attr *t = NULL;
 	struct m2m_object *o = NULL;
 	struct m2m_secret *v = NULL;
@@ -604,27 +525,18 @@ C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	CK_RV rv;
 	int r;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	be = m2m_core_backend(p11.core);
-	if (pMechanism == NULL || phKey == NULL) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
+	if (pMechanism == NULL || phKey == NULL)
+		return CKR_ARGUMENTS_BAD;
 	memset(&pm, 0, sizeof(pm));
 	pm.mechanism = pMechanism->mechanism;
 	if (pMechanism->mechanism == CKM_GENERIC_SECRET_KEY_GEN)
 		pm.key_type = CKK_GENERIC_SECRET;
 	else if (pMechanism->mechanism == CKM_AES_KEY_GEN)
 		pm.key_type = CKK_AES;
-	else {
-		rv = CKR_MECHANISM_INVALID;
-		goto out;
-	}
-	if (pMechanism->ulParameterLen != 0) {
-		rv = CKR_MECHANISM_PARAM_INVALID;
-		goto out;
-	}
+	else
+		return CKR_MECHANISM_INVALID;
+	if (pMechanism->ulParameterLen != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
 	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
 		goto out;
 	if ((r = m2m_policy_build(M2M_ORIGIN_GENERATE, t, ulCount, &pm, &o,
@@ -638,7 +550,7 @@ C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 		goto out;
 	}
 	if ((r = m2m_secret_new(vlen, &v)) != 0 ||
-	    (r = be->ops->random(be->impl, m2m_secret_data(v), vlen)) != 0 ||
+	    (r = m2m_core_random(p11.core, m2m_secret_data(v), vlen)) != 0 ||
 	    (r = m2m_core_wrap(p11.core, o, m2m_secret_data(v), vlen,
 	    p11_session_objauth(s))) != 0) {
 		m2m_error("C_GenerateKey: %s", m2m_strerror(r));
@@ -650,76 +562,80 @@ C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	m2m_secret_free(v);
 	m2m_object_free(o);
 	p11_template_free(t);
-	p11_leave();
 	return rv;
 }
 
-EXPORT CK_RV
-C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData,
+CK_RV
+p11_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, generate_key, pMechanism,
+	    pTemplate, ulCount, phKey);
+}
+
+static CK_RV
+generate_random(struct p11_session *s, CK_BYTE_PTR pRandomData,
     CK_ULONG ulRandomLen)
 {
-	const struct m2m_backend *be;
-	struct p11_session *s;
-	size_t off = 0, n;
-	CK_RV rv;
+	size_t off, n;
 	int r;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	be = m2m_core_backend(p11.core);
+	(void)s;
 	if (pRandomData == NULL && ulRandomLen != 0)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (ulRandomLen > RANDOM_MAX)
-		rv = CKR_DATA_LEN_RANGE;
-	while (rv == CKR_OK && off < ulRandomLen) {
-		n = ulRandomLen - off > 1024 ? 1024 : ulRandomLen - off;
-		if ((r = be->ops->random(be->impl, pRandomData + off,
+		return CKR_ARGUMENTS_BAD;
+	if (ulRandomLen > RANDOM_MAX)
+		return CKR_DATA_LEN_RANGE;
+	for (off = 0; off < ulRandomLen; off += n) {
+		n = ulRandomLen - off > RANDOM_CHUNK ? RANDOM_CHUNK :
+		    ulRandomLen - off;
+		if ((r = m2m_core_random(p11.core, pRandomData + off,
 		    n)) != 0) {
 			m2m_error("C_GenerateRandom: %s", m2m_strerror(r));
-			rv = p11_rv(r);
+			return p11_rv(r);
 		}
-		off += n;
 	}
-	p11_leave();
+	return CKR_OK;
+}
+
+CK_RV
+p11_C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData,
+    CK_ULONG ulRandomLen)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, generate_random,
+	    pRandomData, ulRandomLen);
+}
+
+/* Functions this token refuses, once the session is known. */
+static CK_RV
+refuse(struct p11_session *s, CK_RV rv)
+{
+	(void)s;
 	return rv;
 }
 
-EXPORT CK_RV
-C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
+CK_RV
+p11_C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed,
+    CK_ULONG ulSeedLen)
 {
-	struct p11_session *s;
-	CK_RV rv;
-
 	/* the arguments first, before the session (google/pkcs11test) */
 	if (pSeed == NULL && ulSeedLen != 0)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	p11_leave();
-	return CKR_RANDOM_SEED_NOT_SUPPORTED;
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, refuse,
+	    CKR_RANDOM_SEED_NOT_SUPPORTED);
 }
 
-EXPORT CK_RV
-C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-    CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
-    CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
+static CK_RV
+wrap_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
+    CK_OBJECT_HANDLE hKey, CK_ULONG_PTR pulWrappedKeyLen)
 {
-	struct p11_session *s;
 	struct m2m_object *k = NULL;
 	CK_RV rv;
+	int r;
 
-	(void)hWrappingKey;
-	(void)pWrappedKey;
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if (pMechanism == NULL || pulWrappedKeyLen == NULL) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
-	if ((rv = p11_object_get(s, hKey, &k)) != CKR_OK) {
-		rv = CKR_KEY_HANDLE_INVALID;
-		goto out;
-	}
+	if (pMechanism == NULL || pulWrappedKeyLen == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if ((r = p11_object_get(s, hKey, &k)) != 0)
+		return p11_rv_in(P11_RV_WRAP_KEY, r);
 	/* no key leaves this token wrapped: role keys least of all */
 	if (m2m_policy_check_use(k, M2M_USE_WRAP, 0) != 0 ||
 	    !m2m_object_bool(k, CKA_EXTRACTABLE, 0)) {
@@ -727,129 +643,119 @@ C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 		rv = CKR_KEY_UNEXTRACTABLE;
 	} else
 		rv = CKR_MECHANISM_INVALID;
- out:
 	m2m_object_free(k);
-	p11_leave();
 	return rv;
 }
 
-EXPORT CK_RV
-C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+CK_RV
+p11_C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+    CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
+    CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
+{
+	(void)hWrappingKey;
+	(void)pWrappedKey;
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, wrap_key, pMechanism,
+	    hKey, pulWrappedKeyLen);
+}
+
+CK_RV
+p11_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
     CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
     CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
 {
-	struct p11_session *s;
-	CK_RV rv;
-
 	(void)hUnwrappingKey;
 	(void)pWrappedKey;
 	(void)ulWrappedKeyLen;
 	(void)pTemplate;
 	(void)ulAttributeCount;
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	rv = pMechanism == NULL || phKey == NULL ? CKR_ARGUMENTS_BAD :
-	    CKR_MECHANISM_INVALID;
-	p11_leave();
-	return rv;
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, refuse,
+	    pMechanism == NULL || phKey == NULL ? CKR_ARGUMENTS_BAD :
+	    CKR_MECHANISM_INVALID);
 }
 
-EXPORT CK_RV
-C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+CK_RV
+p11_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     CK_ATTRIBUTE_PTR pPubTemplate, CK_ULONG ulPubCount,
     CK_ATTRIBUTE_PTR pPrivTemplate, CK_ULONG ulPrivCount,
     CK_OBJECT_HANDLE_PTR phPub, CK_OBJECT_HANDLE_PTR phPriv)
 {
-	struct p11_session *s;
-	CK_RV rv;
-
 	(void)pPubTemplate;
 	(void)ulPubCount;
 	(void)pPrivTemplate;
 	(void)ulPrivCount;
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	rv = pMechanism == NULL || phPub == NULL || phPriv == NULL ?
-	    CKR_ARGUMENTS_BAD : CKR_MECHANISM_INVALID;
-	p11_leave();
-	return rv;
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, refuse,
+	    pMechanism == NULL || phPub == NULL || phPriv == NULL ?
+	    CKR_ARGUMENTS_BAD : CKR_MECHANISM_INVALID);
 }
 
 /* Recovery and dual-function calls: none of this token's mechanisms. */
-static CK_RV
-not_supported_session(CK_SESSION_HANDLE h)
-{
-	struct p11_session *s;
-	CK_RV rv;
+#define NOT_SUPPORTED(h)						\
+	P11_SESSION_CALL((h), P11_NEED_SESSION, refuse,			\
+	    CKR_FUNCTION_NOT_SUPPORTED)
 
-	if ((rv = p11_enter_session(h, &s)) != CKR_OK)
-		return rv;
-	p11_leave();
-	return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-EXPORT CK_RV
-C_SignRecoverInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
-{
-	(void)m;
-	(void)k;
-	return not_supported_session(h);
-}
-
-EXPORT CK_RV
-C_SignRecover(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dl, CK_BYTE_PTR s,
-    CK_ULONG_PTR sl)
-{
-	(void)d; (void)dl; (void)s; (void)sl;
-	return not_supported_session(h);
-}
-
-EXPORT CK_RV
-C_VerifyRecoverInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,
+CK_RV
+p11_C_SignRecoverInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,
     CK_OBJECT_HANDLE k)
 {
 	(void)m;
 	(void)k;
-	return not_supported_session(h);
+	NOT_SUPPORTED(h);
 }
 
-EXPORT CK_RV
-C_VerifyRecover(CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG sl,
+CK_RV
+p11_C_SignRecover(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dl,
+    CK_BYTE_PTR s, CK_ULONG_PTR sl)
+{
+	(void)d; (void)dl; (void)s; (void)sl;
+	NOT_SUPPORTED(h);
+}
+
+CK_RV
+p11_C_VerifyRecoverInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,
+    CK_OBJECT_HANDLE k)
+{
+	(void)m;
+	(void)k;
+	NOT_SUPPORTED(h);
+}
+
+CK_RV
+p11_C_VerifyRecover(CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG sl,
     CK_BYTE_PTR d, CK_ULONG_PTR dl)
 {
 	(void)d; (void)dl; (void)s; (void)sl;
-	return not_supported_session(h);
+	NOT_SUPPORTED(h);
 }
 
-EXPORT CK_RV
-C_DigestEncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG pl,
+CK_RV
+p11_C_DigestEncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG pl,
     CK_BYTE_PTR e, CK_ULONG_PTR el)
 {
 	(void)p; (void)pl; (void)e; (void)el;
-	return not_supported_session(h);
+	NOT_SUPPORTED(h);
 }
 
-EXPORT CK_RV
-C_DecryptDigestUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR e, CK_ULONG el,
+CK_RV
+p11_C_DecryptDigestUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR e, CK_ULONG el,
     CK_BYTE_PTR p, CK_ULONG_PTR pl)
 {
 	(void)p; (void)pl; (void)e; (void)el;
-	return not_supported_session(h);
+	NOT_SUPPORTED(h);
 }
 
-EXPORT CK_RV
-C_SignEncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG pl,
+CK_RV
+p11_C_SignEncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG pl,
     CK_BYTE_PTR e, CK_ULONG_PTR el)
 {
 	(void)p; (void)pl; (void)e; (void)el;
-	return not_supported_session(h);
+	NOT_SUPPORTED(h);
 }
 
-EXPORT CK_RV
-C_DecryptVerifyUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR e, CK_ULONG el,
+CK_RV
+p11_C_DecryptVerifyUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR e, CK_ULONG el,
     CK_BYTE_PTR p, CK_ULONG_PTR pl)
 {
 	(void)p; (void)pl; (void)e; (void)el;
-	return not_supported_session(h);
+	NOT_SUPPORTED(h);
 }

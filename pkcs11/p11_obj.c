@@ -1,7 +1,8 @@
 /*
- * m2mtoken: PKCS#11 object management: templates, handles, session
- * objects, C_CreateObject, C_CopyObject, C_DestroyObject, attributes and
- * C_FindObjects*.
+ * m2mtoken: PKCS#11 object management: templates, handles and what a
+ * session may see, C_CreateObject, C_CopyObject, C_DestroyObject,
+ * attributes, C_FindObjects* and the derive lookup.  Session objects'
+ * table is in p11_state.c, the token-object cache in token/objcache.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,6 @@
 #include "policy.h"
 #include "secret.h"
 #include "store.h"
-
-#define EXPORT	__attribute__((visibility("default")))
 
 /* see p11.h */
 CK_RV
@@ -57,138 +56,63 @@ p11_template_free(struct m2m_attr *a)
 }
 
 static int
-is_session_handle(CK_OBJECT_HANDLE h)
-{
-	return (h & P11_SESSION_OBJ_BIT) != 0;
-}
-
-static ssize_t
-sobj_index(CK_OBJECT_HANDLE h)
-{
-	size_t i;
-
-	for (i = 0; i < p11.nsobjs; i++)
-		if (p11.sobjs[i]->id == h)
-			return (ssize_t)i;
-	return -1;
-}
-
-static int
 visible(const struct p11_session *s, const struct m2m_object *o)
 {
 	return o->token_id == s->token_id &&
 	    (!m2m_policy_is_private(o) || p11_user_logged_in(s));
 }
 
-/*
- * The token-object cache: a per-process, direct-mapped table of objects
- * read from the store, each tagged with the store generation seen before
- * it was read (m2m_store_generation() in store.h).  An entry is used only
- * while the generation is unchanged, so any write by any process, this
- * one included, makes every entry stale; between writes an operation on a
- * token key costs a memory load instead of an SQL read.  Entries are
- * shared, read-only references (m2m_object_ref); guarded by the module lock.
- */
-#define OCACHE_SLOTS	256
-
-static struct {
-	struct m2m_object	*o;
-	uint64_t		 gen;
-} ocache[OCACHE_SLOTS];
-
 /* see p11.h */
-void
-p11_object_cache_drop(void)
-{
-	size_t i;
-
-	for (i = 0; i < OCACHE_SLOTS; i++) {
-		m2m_object_free(ocache[i].o);
-		ocache[i].o = NULL;
-	}
-}
-
-/* Token object h, from the cache when current; a new reference. */
-static int
-token_object_get(const struct p11_session *s, CK_OBJECT_HANDLE h,
+int
+p11_object_get(struct p11_session *s, CK_OBJECT_HANDLE h,
     struct m2m_object **ret)
 {
-	struct m2m_store *st = m2m_core_store(p11.core);
 	struct m2m_object *o = NULL;
-	size_t slot = (size_t)(h % OCACHE_SLOTS);
-	uint64_t gen;
-	int r, cacheable;
+	int r;
 
-	cacheable = m2m_store_generation(st, &gen) == 0;
-	if (cacheable && ocache[slot].o != NULL && ocache[slot].gen == gen &&
-	    ocache[slot].o->id == h &&
-	    ocache[slot].o->token_id == s->token_id) {
-		*ret = m2m_object_ref(ocache[slot].o);
-		return 0;
-	}
-	if ((r = m2m_store_object_get(st, s->token_id, h, &o)) != 0)
+	*ret = NULL;
+	if (h == CK_INVALID_HANDLE)
+		return M2M_ERR_NOT_FOUND;
+	if (P11_IS_SESSION_OBJECT(h)) {
+		if ((o = p11_sobj_get(h)) == NULL)
+			return M2M_ERR_NOT_FOUND;
+		o = m2m_object_ref(o);
+	} else if ((r = m2m_core_object_get(p11.core, s->token_id, h,
+	    &o)) != 0) {
+		if (r != M2M_ERR_NOT_FOUND)
+			m2m_error("cannot read object %lu: %s", h,
+			    m2m_strerror(r));
 		return r;
-	if (cacheable) {
-		m2m_object_free(ocache[slot].o);
-		ocache[slot].o = m2m_object_ref(o);
-		ocache[slot].gen = gen;
+	}
+	if (!visible(s, o)) {
+		m2m_object_free(o);
+		return M2M_ERR_NOT_FOUND;
 	}
 	*ret = o;
 	return 0;
 }
 
 /* see p11.h */
-CK_RV
-p11_object_get(struct p11_session *s, CK_OBJECT_HANDLE h,
-    struct m2m_object **ret)
-{
-	struct m2m_object *o = NULL;
-	ssize_t i;
-	int r;
-
-	*ret = NULL;
-	if (h == CK_INVALID_HANDLE)
-		return CKR_OBJECT_HANDLE_INVALID;
-	if (is_session_handle(h)) {
-		if ((i = sobj_index(h)) < 0)
-			return CKR_OBJECT_HANDLE_INVALID;
-		o = m2m_object_ref(p11.sobjs[i]);
-	} else if ((r = token_object_get(s, h, &o)) != 0) {
-		if (r == M2M_ERR_NOT_FOUND)
-			return CKR_OBJECT_HANDLE_INVALID;
-		m2m_error("cannot read object %lu: %s", h, m2m_strerror(r));
-		return p11_rv(r);
-	}
-	if (!visible(s, o)) {
-		m2m_object_free(o);
-		return CKR_OBJECT_HANDLE_INVALID;
-	}
-	*ret = o;
-	return CKR_OK;
-}
-
-/* see p11.h */
-CK_RV
+int
 p11_object_load(struct p11_session *s, CK_OBJECT_HANDLE h,
     struct m2m_object **ret)
 {
 	struct m2m_object *o = NULL, *c = NULL;
-	CK_RV rv;
 	int r;
 
 	*ret = NULL;
-	if ((rv = p11_object_get(s, h, &o)) != CKR_OK)
-		return rv;
+	if ((r = p11_object_get(s, h, &o)) != 0)
+		return r;
 	if (!m2m_object_shared(o)) {
 		*ret = o;
-		return CKR_OK;
+		return 0;
 	}
 	r = m2m_object_dup(o, &c);
 	m2m_object_free(o);
 	if (r != 0)
-		return p11_rv(r);
+		return r;
 	*ret = c;
-	return CKR_OK;
+	return 0;
 }
 
 static CK_RV
@@ -206,74 +130,20 @@ CK_RV
 p11_object_store(struct p11_session *s, struct m2m_object *o,
     CK_OBJECT_HANDLE *ret_handle)
 {
-	struct m2m_object *c = NULL, **no;
-	CK_SESSION_HANDLE *nw;
 	CK_RV rv;
 	int r;
 
 	if ((rv = session_rights(s, o)) != CKR_OK)
 		return rv;
 	o->token_id = s->token_id;
-	if (o->on_token) {
-		if ((r = m2m_store_object_insert(m2m_core_store(p11.core),
-		    o)) != 0) {
-			m2m_error("cannot store a new object: %s",
-			    m2m_strerror(r));
-			return p11_rv(r);
-		}
-		*ret_handle = (CK_OBJECT_HANDLE)o->id;
-		return CKR_OK;
+	if (!o->on_token)
+		return p11_sobj_add(s, o, ret_handle);
+	if ((r = m2m_store_object_insert(m2m_core_store(p11.core), o)) != 0) {
+		m2m_error("cannot store a new object: %s", m2m_strerror(r));
+		return p11_rv(r);
 	}
-	if (p11.nsobjs >= 1000000)
-		return CKR_DEVICE_MEMORY;
-	/* the caller is done changing o: share it rather than copy it */
-	c = m2m_object_ref(o);
-	if ((no = realloc(p11.sobjs, (p11.nsobjs + 1) * sizeof(*no))) == NULL)
-		goto nomem;
-	p11.sobjs = no;
-	if ((nw = realloc(p11.sobj_owner, (p11.nsobjs + 1) *
-	    sizeof(*nw))) == NULL)
-		goto nomem;
-	p11.sobj_owner = nw;
-	c->id = P11_SESSION_OBJ_BIT | p11.next_sobj++;
-	o->id = c->id;
-	p11.sobjs[p11.nsobjs] = c;
-	p11.sobj_owner[p11.nsobjs] = s->handle;
-	p11.nsobjs++;
-	*ret_handle = (CK_OBJECT_HANDLE)c->id;
+	*ret_handle = (CK_OBJECT_HANDLE)o->id;
 	return CKR_OK;
- nomem:
-	m2m_object_free(c);
-	return CKR_HOST_MEMORY;
-}
-
-static void
-sobj_remove(size_t i)
-{
-	const struct m2m_backend *be = m2m_core_backend(p11.core);
-
-	be->ops->forget(be->impl, p11.sobjs[i]->id);
-	if (p11.sobjs[i]->aux != NULL)
-		be->ops->forget(be->impl, p11.sobjs[i]->id | (1ULL << 62));
-	m2m_object_free(p11.sobjs[i]);
-	p11.sobjs[i] = p11.sobjs[p11.nsobjs - 1];
-	p11.sobj_owner[i] = p11.sobj_owner[p11.nsobjs - 1];
-	p11.nsobjs--;
-}
-
-/* see p11.h */
-void
-p11_session_objects_drop(CK_SESSION_HANDLE h, uint64_t token_id)
-{
-	size_t i = 0;
-
-	(void)token_id;
-	while (i < p11.nsobjs) {
-		if (h == 0 || p11.sobj_owner[i] == h)
-			sobj_remove(i);
-		else
-			i++;
-	}
 }
 
 /* o is a key derived from base (item of a derive lookup). */
@@ -327,7 +197,7 @@ p11_object_lookup(struct p11_session *s, const struct m2m_object *base,
 	    &ids, &n) != 0)
 		return 0;
 	for (i = 0; i < n && !found; i++) {
-		if (token_object_get(s, ids[i], &o) != 0)
+		if (m2m_core_object_get(p11.core, s->token_id, ids[i], &o) != 0)
 			continue;
 		if (visible(s, o) && derived_from(o, base) &&
 		    m2m_policy_match(o, t, nt)) {
@@ -341,47 +211,10 @@ p11_object_lookup(struct p11_session *s, const struct m2m_object *base,
 	return found;
 }
 
-/*
- * An HMAC key longer than M2M_KEY_MAX (policy.h): RFC 2104 hashes it with
- * the HMAC's own hash first, so the backend keeps SHA-256(K) as the blob
- * and SHA-512(K) as the aux blob (the HMAC-SHA-512 key); K itself is only
- * in the caller's template, the hashes only in locked memory until wrapped.
- */
-static int
-wrap_prehashed(struct m2m_object *o, const struct m2m_attr *value,
-    const struct m2m_secret *objauth)
-{
-	struct m2m_secret *h256 = NULL, *h512 = NULL;
-	int r = M2M_ERR_INTERNAL;
-
-	if ((r = m2m_secret_new(32, &h256)) != 0 ||
-	    (r = m2m_secret_new(64, &h512)) != 0)
-		goto out;
-	if (EVP_Digest(value->val, value->len, m2m_secret_data(h256), NULL,
-	    EVP_sha256(), NULL) != 1 || EVP_Digest(value->val, value->len,
-	    m2m_secret_data(h512), NULL, EVP_sha512(), NULL) != 1) {
-		r = M2M_ERR_INTERNAL;
-		goto out;
-	}
-	/* the SHA-512 form first, moved to aux; then the SHA-256 blob */
-	if ((r = m2m_core_wrap(p11.core, o, m2m_secret_data(h512), 64,
-	    objauth)) != 0 ||
-	    (r = m2m_object_set_aux(o, o->blob, o->bloblen)) != 0 ||
-	    (r = m2m_core_wrap(p11.core, o, m2m_secret_data(h256), 32,
-	    objauth)) != 0)
-		goto out;
-	r = 0;
- out:
-	m2m_secret_free(h256);
-	m2m_secret_free(h512);
-	return r;
-}
-
-EXPORT CK_RV
-C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+static CK_RV
+create_object(struct p11_session *s, CK_ATTRIBUTE_PTR pTemplate,
     CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
 {
-	struct p11_session *s;
 	struct m2m_attr *t = NULL;
 	struct m2m_object *o = NULL;
 	const struct m2m_attr *value = NULL;
@@ -391,12 +224,8 @@ C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 	CK_RV rv;
 	int r;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if (phObject == NULL) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
+	if (phObject == NULL)
+		return CKR_ARGUMENTS_BAD;
 	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
 		goto out;
 	if ((r = m2m_policy_build(M2M_ORIGIN_CREATE, t, ulCount, &pm, &o,
@@ -408,7 +237,8 @@ C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 	if ((rv = session_rights(s, o)) != CKR_OK)
 		goto out;
 	if (value != NULL && m2m_policy_key_prehashed(o))
-		r = wrap_prehashed(o, value, p11_session_objauth(s));
+		r = m2m_core_wrap_prehashed(p11.core, o, value->val,
+		    value->len, p11_session_objauth(s));
 	else if (value != NULL)
 		r = m2m_core_wrap(p11.core, o, value->val, value->len,
 		    p11_session_objauth(s));
@@ -424,35 +254,38 @@ C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
  out:
 	m2m_object_free(o);
 	p11_template_free(t);
-	p11_leave();
 	return rv;
 }
 
-EXPORT CK_RV
-C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+CK_RV
+p11_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+    CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, create_object,
+	    pTemplate, ulCount, phObject);
+}
+
+static CK_RV
+copy_object(struct p11_session *s, CK_OBJECT_HANDLE hObject,
     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
     CK_OBJECT_HANDLE_PTR phNewObject)
 {
-	struct p11_session *s;
 	struct m2m_attr *t = NULL;
 	struct m2m_object *o = NULL;
 	CK_RV rv;
 	int r;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if (phNewObject == NULL) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
+	if (phNewObject == NULL)
+		return CKR_ARGUMENTS_BAD;
 	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
 		goto out;
-	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+	if ((r = p11_object_load(s, hObject, &o)) != 0) {
+		rv = p11_rv(r);
 		goto out;
-	if ((r = m2m_policy_apply(o, t, ulCount, 1)) != 0) {
+	}
+	if ((r = m2m_policy_apply(o, t, ulCount, M2M_APPLY_COPY)) != 0) {
 		m2m_info("C_CopyObject: %s", m2m_strerror(r));
-		rv = r == M2M_ERR_KEY_FUNCTION ? CKR_ACTION_PROHIBITED :
-		    p11_rv(r);
+		rv = p11_rv_in(P11_RV_COPY, r);
 		goto out;
 	}
 	o->id = 0;
@@ -460,24 +293,27 @@ C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
  out:
 	m2m_object_free(o);
 	p11_template_free(t);
-	p11_leave();
 	return rv;
 }
 
-EXPORT CK_RV
-C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
+CK_RV
+p11_C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+    CK_OBJECT_HANDLE_PTR phNewObject)
 {
-	const struct m2m_backend *be;
-	struct p11_session *s;
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, copy_object, hObject,
+	    pTemplate, ulCount, phNewObject);
+}
+
+static CK_RV
+destroy_object(struct p11_session *s, CK_OBJECT_HANDLE hObject)
+{
 	struct m2m_object *o = NULL;
-	ssize_t i;
 	CK_RV rv;
 	int r;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if ((rv = p11_object_get(s, hObject, &o)) != CKR_OK)
-		goto out;
+	if ((r = p11_object_get(s, hObject, &o)) != 0)
+		return p11_rv(r);
 	if (o->on_token && !p11_session_is_rw(s)) {
 		rv = CKR_SESSION_READ_ONLY;
 		goto out;
@@ -486,72 +322,64 @@ C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 		rv = CKR_ACTION_PROHIBITED;
 		goto out;
 	}
-	if (is_session_handle(hObject)) {
-		if ((i = sobj_index(hObject)) >= 0)
-			sobj_remove((size_t)i);
-	} else {
+	if (P11_IS_SESSION_OBJECT(hObject))
+		p11_sobj_remove(hObject);
+	else {
 		if ((r = m2m_store_object_delete(m2m_core_store(p11.core),
 		    s->token_id, hObject)) != 0) {
-			rv = r == M2M_ERR_NOT_FOUND ?
-			    CKR_OBJECT_HANDLE_INVALID : p11_rv(r);
+			rv = p11_rv(r);
 			goto out;
 		}
-		be = m2m_core_backend(p11.core);
-		be->ops->forget(be->impl, hObject);
-		be->ops->forget(be->impl, hObject | (1ULL << 62));
+		m2m_core_forget(p11.core, hObject);
 	}
 	rv = CKR_OK;
  out:
 	m2m_object_free(o);
-	p11_leave();
 	return rv;
 }
 
-EXPORT CK_RV
-C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+CK_RV
+p11_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, destroy_object, hObject);
+}
+
+static CK_RV
+get_object_size(struct p11_session *s, CK_OBJECT_HANDLE hObject,
     CK_ULONG_PTR pulSize)
 {
-	struct p11_session *s;
 	struct m2m_object *o = NULL;
-	CK_RV rv;
+	int r;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if (pulSize == NULL) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
-	if ((rv = p11_object_get(s, hObject, &o)) != CKR_OK)
-		goto out;
+	if (pulSize == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if ((r = p11_object_get(s, hObject, &o)) != 0)
+		return p11_rv(r);
 	*pulSize = CK_UNAVAILABLE_INFORMATION;
- out:
 	m2m_object_free(o);
-	p11_leave();
-	return rv;
+	return CKR_OK;
 }
 
-/* CKA_VALUE of an extractable, non-sensitive key, through the backend. */
+CK_RV
+p11_C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+    CK_ULONG_PTR pulSize)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, get_object_size, hObject,
+	    pulSize);
+}
+
+/* CKA_VALUE of an extractable, non-sensitive key, through token/. */
 static CK_RV
 value_get(struct p11_session *s, const struct m2m_object *o,
     CK_ATTRIBUTE_PTR a)
 {
-	const struct m2m_backend *be = m2m_core_backend(p11.core);
 	struct m2m_secret *v = NULL;
-	struct m2m_keyref kr;
 	CK_RV rv;
 	int r;
 
-	if (o->plain != NULL) {
-		/* a TLS_MASTER session secret: held, not wrapped */
-		if ((r = m2m_secret_from(m2m_secret_data(o->plain),
-		    m2m_secret_len(o->plain), &v)) != 0)
-			return p11_rv(r);
-	} else {
-		m2m_core_keyref(o, 0, p11_session_objauth(s), &kr);
-		kr.id = 0;	/* a one-off load: do not cache */
-		if ((r = be->ops->reveal(be->impl, &kr, &v)) != 0)
-			return p11_rv(r);
-	}
+	if ((r = m2m_core_reveal(p11.core, o, p11_session_objauth(s),
+	    &v)) != 0)
+		return p11_rv(r);
 	if (a->pValue == NULL)
 		a->ulValueLen = m2m_secret_len(v);
 	else if (a->ulValueLen < m2m_secret_len(v)) {
@@ -568,25 +396,20 @@ value_get(struct p11_session *s, const struct m2m_object *o,
 	return rv;
 }
 
-EXPORT CK_RV
-C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+static CK_RV
+get_attribute_value(struct p11_session *s, CK_OBJECT_HANDLE hObject,
     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
-	struct p11_session *s;
 	struct m2m_object *o = NULL;
 	const struct m2m_attr *a;
 	CK_ULONG i;
-	CK_RV rv, one;
+	CK_RV rv = CKR_OK, one;
 	int r, data;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
-	if (pTemplate == NULL && ulCount != 0) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
-	if ((rv = p11_object_get(s, hObject, &o)) != CKR_OK)
-		goto out;
+	if (pTemplate == NULL && ulCount != 0)
+		return CKR_ARGUMENTS_BAD;
+	if ((r = p11_object_get(s, hObject, &o)) != 0)
+		return p11_rv(r);
 	for (i = 0; i < ulCount; i++) {
 		CK_ATTRIBUTE_PTR t = &pTemplate[i];
 
@@ -619,58 +442,66 @@ C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE &&
 	    rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_BUFFER_TOO_SMALL)
 		m2m_info("C_GetAttributeValue: 0x%lx", rv);
- out:
 	m2m_object_free(o);
-	p11_leave();
 	return rv;
 }
 
-EXPORT CK_RV
-C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+CK_RV
+p11_C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
-	struct p11_session *s;
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, get_attribute_value,
+	    hObject, pTemplate, ulCount);
+}
+
+static CK_RV
+set_attribute_value(struct p11_session *s, CK_OBJECT_HANDLE hObject,
+    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
 	struct m2m_attr *t = NULL;
 	struct m2m_object *o = NULL;
-	ssize_t i;
 	CK_RV rv;
 	int r;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
 	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
 		goto out;
-	if ((rv = p11_object_load(s, hObject, &o)) != CKR_OK)
+	if ((r = p11_object_load(s, hObject, &o)) != 0) {
+		rv = p11_rv(r);
 		goto out;
+	}
 	if (o->on_token && !p11_session_is_rw(s)) {
 		rv = CKR_SESSION_READ_ONLY;
 		goto out;
 	}
-	if ((r = m2m_policy_apply(o, t, ulCount, 0)) != 0) {
+	if ((r = m2m_policy_apply(o, t, ulCount, M2M_APPLY_SET)) != 0) {
 		m2m_info("C_SetAttributeValue: %s", m2m_strerror(r));
 		rv = p11_rv(r);
 		goto out;
 	}
-	if (is_session_handle(hObject)) {
-		if ((i = sobj_index(hObject)) < 0) {
-			rv = CKR_OBJECT_HANDLE_INVALID;
+	if (P11_IS_SESSION_OBJECT(hObject)) {
+		if ((r = p11_sobj_replace(hObject, o)) != 0) {
+			rv = p11_rv(r);
 			goto out;
 		}
-		m2m_object_free(p11.sobjs[i]);
-		p11.sobjs[i] = o;
 		o = NULL;	/* transferred */
 	} else if ((r = m2m_store_object_update(m2m_core_store(p11.core),
 	    o)) != 0) {
-		rv = r == M2M_ERR_NOT_FOUND ? CKR_OBJECT_HANDLE_INVALID :
-		    p11_rv(r);
+		rv = p11_rv(r);
 		goto out;
 	}
 	rv = CKR_OK;
  out:
 	m2m_object_free(o);
 	p11_template_free(t);
-	p11_leave();
 	return rv;
+}
+
+CK_RV
+p11_C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, set_attribute_value,
+	    hObject, pTemplate, ulCount);
 }
 
 static int
@@ -688,48 +519,55 @@ add_handle(struct p11_session *s, CK_OBJECT_HANDLE h, size_t *cap)
 	return 0;
 }
 
-EXPORT CK_RV
-C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+/* The store query of a template: the indexed attributes it gives. */
+static void
+find_query(const struct m2m_attr *t, size_t n, struct m2m_store_query *q)
+{
+	CK_ULONG u;
+	size_t i;
+
+	memset(q, 0, sizeof(*q));
+	for (i = 0; i < n; i++) {
+		if (t[i].type == CKA_LABEL) {
+			q->label = t[i].val;
+			q->label_len = t[i].len;
+		} else if (t[i].type == CKA_ID) {
+			q->ckid = t[i].val;
+			q->ckid_len = t[i].len;
+		} else if (t[i].type == CKA_M2M_ROLE &&
+		    t[i].len == sizeof(CK_ULONG)) {
+			memcpy(&u, t[i].val, sizeof(u));
+			q->has_role = 1;
+			q->role = u;
+		} else if (t[i].type == CKA_CLASS &&
+		    t[i].len == sizeof(CK_ULONG)) {
+			memcpy(&u, t[i].val, sizeof(u));
+			q->has_cls = 1;
+			q->cls = u;
+		}
+	}
+}
+
+static CK_RV
+find_objects_init(struct p11_session *s, CK_ATTRIBUTE_PTR pTemplate,
     CK_ULONG ulCount)
 {
-	struct p11_session *s;
 	struct m2m_attr *t = NULL;
 	struct m2m_store_query q;
 	struct m2m_object *o = NULL;
 	uint64_t *ids = NULL;
 	size_t n = 0, i, cap = 0;
-	CK_ULONG u;
 	CK_RV rv;
 	int r;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
 	if (s->find_active) {
+		/* a second init ends the search too */
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
 	}
 	if ((rv = p11_template_in(pTemplate, ulCount, &t)) != CKR_OK)
 		goto out;
-	memset(&q, 0, sizeof(q));
-	for (i = 0; i < ulCount; i++) {
-		if (t[i].type == CKA_LABEL) {
-			q.label = t[i].val;
-			q.label_len = t[i].len;
-		} else if (t[i].type == CKA_ID) {
-			q.ckid = t[i].val;
-			q.ckid_len = t[i].len;
-		} else if (t[i].type == CKA_M2M_ROLE &&
-		    t[i].len == sizeof(CK_ULONG)) {
-			memcpy(&u, t[i].val, sizeof(u));
-			q.has_role = 1;
-			q.role = u;
-		} else if (t[i].type == CKA_CLASS &&
-		    t[i].len == sizeof(CK_ULONG)) {
-			memcpy(&u, t[i].val, sizeof(u));
-			q.has_cls = 1;
-			q.cls = u;
-		}
-	}
+	find_query(t, ulCount, &q);
 	s->find_n = s->find_pos = 0;
 	/* session objects first, then the store through its indexes */
 	for (i = 0; i < p11.nsobjs; i++) {
@@ -747,7 +585,7 @@ C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		r = token_object_get(s, ids[i], &o);
+		r = m2m_core_object_get(p11.core, s->token_id, ids[i], &o);
 		if (r == M2M_ERR_NOT_FOUND)
 			continue;	/* deleted by another process */
 		if (r == M2M_ERR_STORE_CORRUPT) {
@@ -777,49 +615,53 @@ C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 	m2m_object_free(o);
 	free(ids);
 	p11_template_free(t);
-	p11_leave();
 	return rv;
 }
 
-EXPORT CK_RV
-C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+CK_RV
+p11_C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+    CK_ULONG ulCount)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, find_objects_init,
+	    pTemplate, ulCount);
+}
+
+static CK_RV
+find_objects(struct p11_session *s, CK_OBJECT_HANDLE_PTR phObject,
     CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
 {
-	struct p11_session *s;
 	CK_ULONG k = 0;
-	CK_RV rv;
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
 	if ((phObject == NULL && ulMaxObjectCount != 0) ||
-	    pulObjectCount == NULL) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto out;
-	}
-	if (!s->find_active) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
+	    pulObjectCount == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (!s->find_active)
+		return CKR_OPERATION_NOT_INITIALIZED;
 	while (k < ulMaxObjectCount && s->find_pos < s->find_n)
 		phObject[k++] = s->find_ids[s->find_pos++];
 	*pulObjectCount = k;
- out:
-	p11_leave();
-	return rv;
+	return CKR_OK;
 }
 
-EXPORT CK_RV
-C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
+CK_RV
+p11_C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+    CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
 {
-	struct p11_session *s;
-	CK_RV rv;
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, find_objects, phObject,
+	    ulMaxObjectCount, pulObjectCount);
+}
 
-	if ((rv = p11_enter_session(hSession, &s)) != CKR_OK)
-		return rv;
+static CK_RV
+find_objects_final(struct p11_session *s)
+{
 	if (!s->find_active)
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-	else
-		p11_session_find_reset(s);
-	p11_leave();
-	return rv;
+		return CKR_OPERATION_NOT_INITIALIZED;
+	p11_session_find_reset(s);
+	return CKR_OK;
+}
+
+CK_RV
+p11_C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
+{
+	P11_SESSION_CALL(hSession, P11_NEED_SESSION, find_objects_final);
 }

@@ -1,4 +1,7 @@
-/* m2mtoken: the one map from M2M_ERR_* to CK_RV.  See p11.h. */
+/*
+ * m2mtoken: the one map from M2M_ERR_* to CK_RV, and the rows where a
+ * call's context means another CK_RV.  See p11.h.
+ */
 #include "err.h"
 #include "p11.h"
 
@@ -45,4 +48,37 @@ p11_rv(int r)
 	case M2M_ERR_RANDOM:			return CKR_DEVICE_ERROR;
 	default:				return CKR_GENERAL_ERROR;
 	}
+}
+
+/* The rows of a context: err M2M_ERR_ANY stands for every other error. */
+#define M2M_ERR_ANY	1
+static const struct {
+	enum p11_rv_ctx	 ctx;
+	int		 err;
+	CK_RV		 rv;
+} ctx_rows[] = {
+	{ P11_RV_KEY,		M2M_ERR_NOT_FOUND,	CKR_KEY_HANDLE_INVALID },
+	{ P11_RV_PIN,		M2M_ERR_NOT_FOUND,
+	  CKR_USER_PIN_NOT_INITIALIZED },
+	{ P11_RV_COPY,		M2M_ERR_KEY_FUNCTION,	CKR_ACTION_PROHIBITED },
+	{ P11_RV_MECH_PARAM,	M2M_ERR_NO_MEMORY,	CKR_HOST_MEMORY },
+	{ P11_RV_MECH_PARAM,	M2M_ERR_ANY,	CKR_MECHANISM_PARAM_INVALID },
+	{ P11_RV_OPEN,		M2M_ERR_NO_MEMORY,	CKR_HOST_MEMORY },
+	{ P11_RV_OPEN,		M2M_ERR_ANY,		CKR_GENERAL_ERROR },
+	{ P11_RV_WRAP_KEY,	M2M_ERR_ANY,		CKR_KEY_HANDLE_INVALID },
+};
+
+/* see p11.h */
+CK_RV
+p11_rv_in(enum p11_rv_ctx ctx, int r)
+{
+	size_t i;
+
+	if (r == M2M_OK)
+		return CKR_OK;
+	for (i = 0; i < sizeof(ctx_rows) / sizeof(ctx_rows[0]); i++)
+		if (ctx_rows[i].ctx == ctx && (ctx_rows[i].err == r ||
+		    ctx_rows[i].err == M2M_ERR_ANY))
+			return ctx_rows[i].rv;
+	return p11_rv(r);
 }

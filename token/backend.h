@@ -39,6 +39,22 @@ size_t	m2m_hash_len(enum m2m_hash h);
 #define M2M_BLOB_MAX		4096	/* largest wrapped blob accepted */
 #define M2M_KEY_MAX		128	/* largest secret a backend wraps */
 
+/*
+ * The limits every backend applies, checked in one place (backend.c):
+ *
+ * m2m_backend_key_len_ok: may a key of this kind be len bytes (HMAC
+ * 1..M2M_KEY_MAX, AES 16, 24 or 32)?  1 or 0; 0 for an unknown kind.
+ *
+ * m2m_backend_gcm_check: the AES-GCM lengths of aes_gcm below; 0, or
+ * M2M_ERR_MECHANISM_PARAM for an IV of 0 or over M2M_GCM_IV_MAX bytes or
+ * a tag outside M2M_GCM_TAG_MIN..M2M_GCM_TAG_MAX bytes.
+ */
+#define M2M_GCM_IV_MAX		256
+#define M2M_GCM_TAG_MIN		4
+#define M2M_GCM_TAG_MAX		16
+int	m2m_backend_key_len_ok(enum m2m_key_kind kind, size_t len);
+int	m2m_backend_gcm_check(size_t ivlen, size_t taglen);
+
 /* Names a wrapped key for one operation; nothing here is owned. */
 struct m2m_keyref {
 	uint64_t		 id;	/* cache key; 0 = do not cache */
@@ -108,7 +124,7 @@ struct m2m_backend_ops {
 	 * AES-GCM with the wrapped AES key.  encrypt: out = ciphertext||tag
 	 * (inlen + taglen bytes); decrypt: in = ciphertext||tag, out =
 	 * plaintext (inlen - taglen), M2M_ERR_ENCRYPTED_DATA_INVALID on a
-	 * bad tag with nothing written.  taglen 4..16, ivlen 1..256.
+	 * bad tag with nothing written.  taglen and ivlen: m2m_backend_gcm_check.
 	 */
 	int	(*aes_gcm)(void *impl, const struct m2m_keyref *key,
 		    int encrypt, const uint8_t *iv, size_t ivlen,

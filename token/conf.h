@@ -1,22 +1,8 @@
 /*
- * The module's INI configuration (contract section 1).  File: $M2MTOKEN_CONF,
- * else /etc/m2mtoken/m2mtoken.conf.
- *
- *   [store]   path = <sqlite file>                       (required)
- *   [backend] type = hsm | tpm                           (required)
- *             cache_size = <loaded keys kept, 1..65536>  (default 64)
- *   [hsm]     module = <path of a PKCS#11 .so>           (required for hsm)
- *             token_label = <label of the backing token> (required for hsm)
- *             pin = env:NAME | file:/path | <the PIN>    (required for hsm)
- *   [tpm]     tcti = device:/dev/tpmrm0 | swtpm:host=..,port=.. | tabrmd: | mssim:..
- *             primary_handle = 0x81xxxxxx (optional persistent primary)
- *             mode = auto | shared | exclusive           (default auto)
- *   [token]   pin_min = 4, pin_max = 64, max_pin_tries = 5  (optional)
- *             deliver_derived = no  (yes: a MEF token, docs/security-model.md)
- *   [log]     level = error | warning | info | debug     (optional)
- *
- * Unknown sections or keys are errors (a typo must not silently change
- * behaviour).  ';' and '#' start comments, also after a value.
+ * The module's INI configuration (contract section 1): file $M2MTOKEN_CONF,
+ * else /etc/m2mtoken/m2mtoken.conf.  Every section and key, with its
+ * default and range, is in docs/operations.md, "Configuration".  Unknown
+ * sections or keys are errors (a typo must not silently change behaviour).
  */
 #ifndef M2M_CONF_H
 #define M2M_CONF_H

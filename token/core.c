@@ -12,6 +12,7 @@
 #include "err.h"
 #include "kdf.h"
 #include "log.h"
+#include "objcache.h"
 #include "object.h"
 #include "policy.h"
 #include "secret.h"
@@ -38,6 +39,7 @@ struct m2m_core {
 	struct m2m_conf		*conf;
 	struct m2m_store	*store;
 	struct m2m_backend	 be;
+	struct m2m_objcache	 cache;		/* token objects read */
 };
 
 /* see core.h */
@@ -62,7 +64,7 @@ m2m_core_open(struct m2m_conf *conf, struct m2m_core **ret, char *errbuf,
 		break;
 	}
 	if (ops == NULL) {
-		snprintf(errbuf, errlen, "%s: [backend] type: this build "
+		m2m_errbuf_set(errbuf, errlen, "%s: [backend] type: this build "
 		    "has no such backend", conf->path);
 		m2m_conf_free(conf);
 		return M2M_ERR_CONFIG;
@@ -100,7 +102,7 @@ m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
 	    errlen)) != 0)
 		goto out;
 	if ((r = m2m_store_begin(c->store)) != 0) {
-		snprintf(errbuf, errlen, "%s: cannot lock the store: %s",
+		m2m_errbuf_set(errbuf, errlen, "%s: cannot lock the store: %s",
 		    conf->store_path, m2m_strerror(r));
 		goto out;
 	}
@@ -109,8 +111,8 @@ m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
 		goto out;
 	c->be.ops = ops;
 	if (ops->bind_mac == NULL) {
-		snprintf(errbuf, errlen, "backend %s has no object binding",
-		    ops->name);
+		m2m_errbuf_set(errbuf, errlen, "backend %s has no object "
+		    "binding", ops->name);
 		r = M2M_ERR_BACKEND;
 		goto out;
 	}
@@ -134,6 +136,7 @@ m2m_core_close(struct m2m_core *c)
 {
 	if (c == NULL)
 		return;
+	m2m_objcache_drop(&c->cache);
 	if (c->be.ops != NULL)
 		c->be.ops->close(c->be.impl);
 	m2m_store_close(c->store);
@@ -479,8 +482,10 @@ m2m_core_pin_make(struct m2m_core *c, const uint8_t *pin, size_t pinlen,
 /* see core.h */
 int
 m2m_core_pin_store(struct m2m_core *c, uint64_t token_id, int so,
-    const uint8_t *v, size_t vlen, int reset_fails)
+    const uint8_t *v, size_t vlen, enum m2m_pin_fails fails)
 {
+	int reset_fails = fails == M2M_PIN_FAILS_RESET;
+
 	if (c == NULL || v == NULL || vlen == 0)
 		return M2M_ERR_INVALID_ARGUMENT;
 	return m2m_store_token_pin_set(c->store, token_id, so, v, vlen,
@@ -616,19 +621,127 @@ m2m_core_wrap(struct m2m_core *c, struct m2m_object *o, const uint8_t *val,
 }
 
 /* see core.h */
+int
+m2m_core_wrap_prehashed(struct m2m_core *c, struct m2m_object *o,
+    const uint8_t *val, size_t len, const struct m2m_secret *objauth)
+{
+	struct m2m_secret *h256 = NULL, *h512 = NULL;
+	int r = M2M_ERR_INTERNAL;
+
+	if ((r = m2m_secret_new(32, &h256)) != 0 ||
+	    (r = m2m_secret_new(64, &h512)) != 0)
+		goto out;
+	if (EVP_Digest(val, len, m2m_secret_data(h256), NULL,
+	    EVP_sha256(), NULL) != 1 || EVP_Digest(val, len,
+	    m2m_secret_data(h512), NULL, EVP_sha512(), NULL) != 1) {
+		r = M2M_ERR_INTERNAL;
+		goto out;
+	}
+	/* the SHA-512 form first, moved to aux; then the SHA-256 blob */
+	if ((r = m2m_core_wrap(c, o, m2m_secret_data(h512), 64,
+	    objauth)) != 0 ||
+	    (r = m2m_object_set_aux(o, o->blob, o->bloblen)) != 0 ||
+	    (r = m2m_core_wrap(c, o, m2m_secret_data(h256), 32,
+	    objauth)) != 0)
+		goto out;
+	r = 0;
+ out:
+	m2m_secret_free(h256);
+	m2m_secret_free(h512);
+	return r;
+}
+
+/* see core.h */
 void
-m2m_core_keyref(const struct m2m_object *o, int aux,
+m2m_core_keyref(const struct m2m_object *o, enum m2m_key_form form,
     const struct m2m_secret *objauth, struct m2m_keyref *ret)
 {
+	int alt = form == M2M_FORM_ALT;
+
 	memset(ret, 0, sizeof(*ret));
-	/* ids of aux blobs and session objects never collide with rowids */
-	ret->id = o->id | (aux ? (1ULL << 62) : 0);
-	ret->kind = (!aux && o->key_type == CKK_AES) ? M2M_KIND_AES :
+	/* ids of alternate forms and session objects never collide with rowids */
+	ret->id = o->id | (alt ? M2M_KEYREF_ALT_BIT : 0);
+	ret->kind = (!alt && o->key_type == CKK_AES) ? M2M_KIND_AES :
 	    M2M_KIND_HMAC;
-	ret->blob = aux ? o->aux : o->blob;
-	ret->bloblen = aux ? o->auxlen : o->bloblen;
+	ret->blob = alt ? o->aux : o->blob;
+	ret->bloblen = alt ? o->auxlen : o->bloblen;
 	if (objauth != NULL) {
 		ret->auth = m2m_secret_data(objauth);
 		ret->authlen = m2m_secret_len(objauth);
 	}
+}
+
+/* see core.h */
+int
+m2m_core_hmac(struct m2m_core *c, const struct m2m_object *key,
+    enum m2m_hash hash, const struct m2m_secret *objauth,
+    const uint8_t *msg, size_t msglen, uint8_t *out)
+{
+	struct m2m_keyref kr;
+
+	/* a pre-hashed long key: SHA-512(K) is its alternate form */
+	m2m_core_keyref(key, hash == M2M_HASH_SHA512 &&
+	    m2m_policy_key_prehashed(key) ? M2M_FORM_ALT : M2M_FORM_VALUE,
+	    objauth, &kr);
+	return c->be.ops->hmac(c->be.impl, &kr, hash, msg, msglen, out);
+}
+
+/* see core.h */
+int
+m2m_core_aes_gcm(struct m2m_core *c, const struct m2m_object *key,
+    const struct m2m_secret *objauth, const struct m2m_gcm_args *a,
+    const uint8_t *in, size_t inlen, uint8_t *out, size_t *ret_outlen)
+{
+	struct m2m_keyref kr;
+
+	m2m_core_keyref(key, M2M_FORM_VALUE, objauth, &kr);
+	return c->be.ops->aes_gcm(c->be.impl, &kr, a->encrypt, a->iv,
+	    a->ivlen, a->aad, a->aadlen, a->taglen, in, inlen, out,
+	    ret_outlen);
+}
+
+/* see core.h */
+int
+m2m_core_random(struct m2m_core *c, uint8_t *out, size_t len)
+{
+	return c->be.ops->random(c->be.impl, out, len);
+}
+
+/* see core.h */
+int
+m2m_core_reveal(struct m2m_core *c, const struct m2m_object *o,
+    const struct m2m_secret *objauth, struct m2m_secret **ret)
+{
+	struct m2m_keyref kr;
+
+	if (o->plain != NULL)	/* a TLS_MASTER session secret: held */
+		return m2m_secret_from(m2m_secret_data(o->plain),
+		    m2m_secret_len(o->plain), ret);
+	m2m_core_keyref(o, M2M_FORM_VALUE, objauth, &kr);
+	kr.id = 0;	/* a one-off load: do not cache */
+	return c->be.ops->reveal(c->be.impl, &kr, ret);
+}
+
+/* see core.h */
+void
+m2m_core_forget(struct m2m_core *c, uint64_t id)
+{
+	c->be.ops->forget(c->be.impl, id);
+	c->be.ops->forget(c->be.impl, id | M2M_KEYREF_ALT_BIT);
+}
+
+/* see core.h */
+int
+m2m_core_object_get(struct m2m_core *c, uint64_t token_id, uint64_t id,
+    struct m2m_object **ret)
+{
+	return m2m_objcache_get(&c->cache, c->store, token_id, id, ret);
+}
+
+/* see core.h */
+void
+m2m_core_cache_drop(struct m2m_core *c)
+{
+	if (c != NULL)
+		m2m_objcache_drop(&c->cache);
 }

@@ -1,8 +1,9 @@
 /*
  * The token core: one open store and one open backend, token records with
- * their PINs, and the wrapping of new key values.  Used by pkcs11/; knows
- * nothing of PKCS#11 sessions.  Not thread safe: the caller serialises
- * (all but m2m_core_pin_verify, see there).
+ * their PINs, the wrapping of new key values, the key operations pkcs11/
+ * runs (HMAC, AES-GCM, random, reveal, forget) and the token-object
+ * cache.  Used by pkcs11/; knows nothing of PKCS#11 sessions.  Not thread
+ * safe: the caller serialises (all but m2m_core_pin_verify, see there).
  */
 #ifndef M2M_CORE_H
 #define M2M_CORE_H
@@ -45,6 +46,12 @@ void	m2m_core_close(struct m2m_core *c);
 void	m2m_core_flush(struct m2m_core *c);
 
 struct m2m_store	*m2m_core_store(struct m2m_core *c);
+/*
+ * The open backend: for the derivations of kdf.h, which run their HMAC
+ * steps on it, and for tests.  pkcs11/ never calls its ops: every key
+ * operation goes through a m2m_core_* or m2m_kdf_* function
+ * (tests/lint/include_direction.sh checks this).
+ */
 const struct m2m_backend *m2m_core_backend(struct m2m_core *c);
 const struct m2m_conf	*m2m_core_conf(struct m2m_core *c);
 
@@ -121,15 +128,19 @@ int	m2m_core_pin_record(struct m2m_core *c, const struct m2m_pin_try *t,
  * the core's state, so it may run without the caller's lock.
  *
  * m2m_core_pin_store: write it as token_id's SO (so = 1) or user PIN, that
- * column only; reset_fails: also set that PIN's failure counter to 0 (the
+ * column only; fails M2M_PIN_FAILS_RESET: also set that PIN's failure counter to 0 (the
  * SO's C_InitPIN unlocks the user PIN; a C_SetPIN leaves it).
  */
 int	m2m_core_pin_len_check(struct m2m_core *c, size_t len);
 int	m2m_core_pin_make(struct m2m_core *c, const uint8_t *pin,
 	    size_t pinlen, const struct m2m_secret *objauth, uint8_t *ret,
 	    size_t *ret_len);
+enum m2m_pin_fails {
+	M2M_PIN_FAILS_KEEP = 0,
+	M2M_PIN_FAILS_RESET = 1
+};
 int	m2m_core_pin_store(struct m2m_core *c, uint64_t token_id, int so,
-	    const uint8_t *v, size_t vlen, int reset_fails);
+	    const uint8_t *v, size_t vlen, enum m2m_pin_fails fails);
 
 /* C_InitPIN (SO logged in; objauth from the SO login, may be NULL). */
 int	m2m_core_token_init_pin(struct m2m_core *c, uint64_t token_id,
@@ -150,6 +161,15 @@ int	m2m_core_wrap(struct m2m_core *c, struct m2m_object *o,
 	    const uint8_t *val, size_t len, const struct m2m_secret *objauth);
 
 /*
+ * An HMAC key longer than M2M_KEY_MAX (m2m_policy_key_prehashed): RFC 2104
+ * hashes it with the HMAC's own hash first, so o->blob gets SHA-256(K)
+ * and its alternate form (o->aux) SHA-512(K), the HMAC-SHA-512 key; K
+ * itself is only in val, the hashes only in locked memory until wrapped.
+ */
+int	m2m_core_wrap_prehashed(struct m2m_core *c, struct m2m_object *o,
+	    const uint8_t *val, size_t len, const struct m2m_secret *objauth);
+
+/*
  * Give the new object o its value *value: kept as it is in o->plain when
  * the role says so (m2m_policy_role_kept_plain: a session secret, so o must
  * not be a token object, else M2M_ERR_INTERNAL), else m2m_core_wrap()ped.
@@ -160,10 +180,66 @@ int	m2m_core_set_value(struct m2m_core *c, struct m2m_object *o,
 	    struct m2m_secret **value, const struct m2m_secret *objauth);
 
 /*
- * Fill *ret to name o's key (aux = 1: its premaster form) for one backend
- * call.  The keyref borrows o and objauth: keep both alive for the call.
+ * Token object id of token_id through the core's object cache
+ * (objcache.h): a shared reference, never to be changed; release it with
+ * m2m_object_free().  Errors as m2m_store_object_get.
  */
-void	m2m_core_keyref(const struct m2m_object *o, int aux,
+int	m2m_core_object_get(struct m2m_core *c, uint64_t token_id,
+	    uint64_t id, struct m2m_object **ret);
+/* Forget every cached object (a forked child's, C_Finalize).  NULL ok. */
+void	m2m_core_cache_drop(struct m2m_core *c);
+
+/* Which of an object's wrapped forms a keyref names. */
+enum m2m_key_form {
+	M2M_FORM_VALUE = 0,	/* o->blob: the key itself */
+	/*
+	 * o->aux: the RFC 4279 premaster of a PSK role, or SHA-512(K) of
+	 * an HMAC key longer than M2M_KEY_MAX (m2m_policy_key_prehashed)
+	 */
+	M2M_FORM_ALT = 1
+};
+/* Set in the backend cache id of an alternate form (never a rowid). */
+#define M2M_KEYREF_ALT_BIT	(1ULL << 62)
+
+/*
+ * Fill *ret to name o's key in the given form for one backend call.  The
+ * keyref borrows o and objauth: keep both alive for the call.
+ */
+void	m2m_core_keyref(const struct m2m_object *o, enum m2m_key_form form,
 	    const struct m2m_secret *objauth, struct m2m_keyref *ret);
 
+/*
+ * The key operations of pkcs11/, each one backend call on the key object
+ * (objauth: the logged-in token's, may be NULL); results and errors as
+ * the backend's op of the same name (backend.h).
+ *
+ * m2m_core_hmac: HMAC-hash over msg into out (m2m_hash_len(hash) bytes);
+ * a long pre-hashed key's SHA-512 form for HMAC-SHA-512.
+ */
+int	m2m_core_hmac(struct m2m_core *c, const struct m2m_object *key,
+	    enum m2m_hash hash, const struct m2m_secret *objauth,
+	    const uint8_t *msg, size_t msglen, uint8_t *out);
+/* AES-GCM with key: the operation's parameters, checked by the caller. */
+struct m2m_gcm_args {
+	int		 encrypt;
+	const uint8_t	*iv;
+	size_t		 ivlen;
+	const uint8_t	*aad;
+	size_t		 aadlen;
+	size_t		 taglen;	/* bytes */
+};
+int	m2m_core_aes_gcm(struct m2m_core *c, const struct m2m_object *key,
+	    const struct m2m_secret *objauth, const struct m2m_gcm_args *a,
+	    const uint8_t *in, size_t inlen, uint8_t *out, size_t *ret_outlen);
+/* len bytes from the backend's RNG. */
+int	m2m_core_random(struct m2m_core *c, uint8_t *out, size_t len);
+/*
+ * The value of o into a new secret: a held session secret's copy, or the
+ * backend's reveal of its blob (not cached).  Only for a key the policy
+ * lets be read (m2m_policy_readable of CKA_VALUE).
+ */
+int	m2m_core_reveal(struct m2m_core *c, const struct m2m_object *o,
+	    const struct m2m_secret *objauth, struct m2m_secret **ret);
+/* Object id is gone: the backend drops what it cached for both forms. */
+void	m2m_core_forget(struct m2m_core *c, uint64_t id);
 #endif /* M2M_CORE_H */

@@ -1,4 +1,7 @@
 /* m2mtoken: error strings.  See err.h. */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "err.h"
 
 /* see err.h */
@@ -44,4 +47,17 @@ m2m_strerror(int r)
 	case M2M_ERR_RANDOM:			return "random number generator failed";
 	default:				return "unknown error";
 	}
+}
+
+/* see err.h */
+void
+m2m_errbuf_set(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
 }

@@ -49,4 +49,14 @@ enum m2m_err {
 /* A static, secret-free English description of r; never NULL. */
 const char *m2m_strerror(int r);
 
+#include <stddef.h>
+
+/*
+ * The one way to fill a caller's error buffer (the errbuf, errlen pair
+ * of the open functions): printf into buf[0..len), cut to fit; buf NULL
+ * or len 0: nothing.  Never pass secret bytes.
+ */
+void	m2m_errbuf_set(char *buf, size_t len, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 #endif /* M2M_ERR_H */

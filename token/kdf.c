@@ -260,3 +260,115 @@ m2m_kdf_tls12_prf(const struct m2m_backend *be,
 	free(msg);
 	return r;
 }
+
+/* see kdf.h */
+int
+m2m_kdf_hkdf(const struct m2m_backend *be, const struct m2m_keyref *ikm,
+    const struct m2m_hkdf_args *a, size_t want, struct m2m_secret **ret)
+{
+	struct m2m_secret *prk = NULL, *okm = NULL;
+	const struct m2m_keyref *kr = ikm;
+	struct m2m_keyref pk;
+	uint8_t *blob = NULL, *msg = NULL, blk[M2M_HASH_MAX_LEN];
+	uint8_t zero[M2M_HASH_MAX_LEN] = { 0 };
+	size_t bloblen = 0, hl = m2m_hash_len(a->hash), off = 0, ml, n;
+	size_t msgcap = hl + a->infolen + 1;
+	unsigned int i;
+	int r = M2M_ERR_INTERNAL;
+
+	if (hl == 0 || (!a->extract && !a->expand) ||
+	    (a->info == NULL && a->infolen != 0) ||
+	    a->infolen > M2M_HKDF_INFO_MAX ||
+	    (a->salt == NULL && a->saltlen != 0) ||
+	    a->saltlen > M2M_KEY_MAX)
+		return M2M_ERR_MECHANISM_PARAM;
+	if (!a->expand)
+		want = hl;
+	if (want == 0)
+		return M2M_ERR_TEMPLATE_INCOMPLETE;
+	if (want > M2M_KEY_MAX || want > 255 * hl)
+		return M2M_ERR_KEY_SIZE;
+	if (a->extract) {
+		/* PRK = HMAC(salt, IKM): the stored key is the message */
+		if ((r = m2m_secret_new(hl, &prk)) != 0)
+			return r;
+		if ((r = be->ops->hmac_keymsg(be->impl,
+		    a->salt ? a->salt : zero, a->salt ? a->saltlen : hl, ikm,
+		    a->hash, m2m_secret_data(prk))) != 0)
+			goto out;
+		if (!a->expand) {
+			*ret = prk;
+			prk = NULL;	/* transferred */
+			r = 0;
+			goto out;
+		}
+		/* the PRK becomes a transient backend key for the expand */
+		if ((r = be->ops->wrap(be->impl, M2M_KIND_HMAC,
+		    m2m_secret_data(prk), hl, &blob, &bloblen)) != 0)
+			goto out;
+		memset(&pk, 0, sizeof(pk));
+		pk.kind = M2M_KIND_HMAC;
+		pk.blob = blob;
+		pk.bloblen = bloblen;
+		kr = &pk;
+	}
+	if ((r = m2m_secret_new(want, &okm)) != 0)
+		goto out;
+	if ((msg = malloc(msgcap)) == NULL) {
+		r = M2M_ERR_NO_MEMORY;
+		goto out;
+	}
+	/* T(i) = HMAC(PRK, T(i-1) || info || i) */
+	for (i = 1; off < want; i++) {
+		ml = 0;
+		if (i > 1) {
+			memcpy(msg, blk, hl);
+			ml = hl;
+		}
+		if (a->infolen != 0)
+			memcpy(msg + ml, a->info, a->infolen);
+		ml += a->infolen;
+		msg[ml++] = (uint8_t)i;
+		if ((r = be->ops->hmac(be->impl, kr, a->hash, msg, ml,
+		    blk)) != 0)
+			goto out;
+		n = want - off < hl ? want - off : hl;
+		memcpy(m2m_secret_data(okm) + off, blk, n);
+		off += n;
+	}
+	*ret = okm;
+	okm = NULL;	/* transferred */
+	r = 0;
+ out:
+	if (msg != NULL) {
+		m2m_wipe(msg, msgcap);
+		free(msg);
+	}
+	m2m_wipe(blk, sizeof(blk));
+	free(blob);
+	m2m_secret_free(prk);
+	m2m_secret_free(okm);
+	return r;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_tls12_master(const struct m2m_backend *be,
+    const struct m2m_keyref *premaster, enum m2m_hash hash, int ems,
+    const uint8_t *seed, size_t seedlen, struct m2m_secret **ret)
+{
+	const char *label = ems ? "extended master secret" : "master secret";
+	struct m2m_secret *ms = NULL;
+	int r;
+
+	if ((r = m2m_secret_new(M2M_TLS12_MASTER_LEN, &ms)) != 0)
+		return r;
+	if ((r = m2m_kdf_tls12_prf(be, premaster, hash,
+	    (const uint8_t *)label, strlen(label), seed, seedlen,
+	    m2m_secret_data(ms), M2M_TLS12_MASTER_LEN)) != 0) {
+		m2m_secret_free(ms);
+		return r;
+	}
+	*ret = ms;
+	return 0;
+}

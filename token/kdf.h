@@ -1,6 +1,6 @@
 /*
- * oneM2M key derivations (onem2m-keys.md sections 3-4) and the TLS 1.2 PSK
- * master secret, each written once as steps of "HMAC with a stored key over
+ * oneM2M key derivations (onem2m-keys.md sections 3-4), RFC 5869 HKDF and
+ * the TLS 1.2 PSK master secret, each written once as steps of "HMAC with a stored key over
  * data" that the backend executes inside the hardware.  Outputs that become
  * keys are returned in struct m2m_secret (locked memory) for the caller to
  * wrap at once and free.
@@ -81,5 +81,39 @@ int	m2m_kdf_tls12_prf(const struct m2m_backend *be,
 	    const struct m2m_keyref *secret, enum m2m_hash hash,
 	    const uint8_t *label, size_t labellen,
 	    const uint8_t *seed, size_t seedlen, uint8_t *out, size_t outlen);
+
+/*
+ * The TLS 1.2 master secret (RFC 5246 section 8.1, RFC 7627 section 4):
+ * PRF(premaster, "master secret" or, ems != 0, "extended master secret",
+ * seed), seed the two randoms or the session hash.  *ret: 48 bytes.
+ */
+#define M2M_TLS12_MASTER_LEN	48
+int	m2m_kdf_tls12_master(const struct m2m_backend *be,
+	    const struct m2m_keyref *premaster, enum m2m_hash hash, int ems,
+	    const uint8_t *seed, size_t seedlen, struct m2m_secret **ret);
+
+/*
+ * RFC 5869 HKDF with the input keying material a wrapped HMAC key:
+ * extract (PRK = HMAC(salt, IKM), the stored key as the message; salt
+ * NULL: hash-length zero bytes) and/or expand (T(i) = HMAC(PRK, T(i-1) ||
+ * info || i), every HMAC in the backend; after an extract the PRK is
+ * wrapped for that).  want: output length when expanding (else the hash
+ * length).  *ret: the output.  M2M_ERR_MECHANISM_PARAM for arguments out
+ * of range, M2M_ERR_TEMPLATE_INCOMPLETE for want 0, M2M_ERR_KEY_SIZE for
+ * want over M2M_KEY_MAX or 255 blocks.
+ */
+#define M2M_HKDF_INFO_MAX	1024
+struct m2m_hkdf_args {
+	enum m2m_hash	 hash;
+	int		 extract;
+	const uint8_t	*salt;		/* NULL: no salt */
+	size_t		 saltlen;
+	int		 expand;
+	const uint8_t	*info;
+	size_t		 infolen;
+};
+int	m2m_kdf_hkdf(const struct m2m_backend *be,
+	    const struct m2m_keyref *ikm, const struct m2m_hkdf_args *a,
+	    size_t want, struct m2m_secret **ret);
 
 #endif /* M2M_KDF_H */

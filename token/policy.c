@@ -707,8 +707,9 @@ m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 /* see policy.h */
 int
 m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *t, size_t n,
-    int copy)
+    enum m2m_apply what)
 {
+	int copy = what == M2M_APPLY_COPY;
 	struct m2m_object *c = NULL;
 	const struct attr_rule *rule;
 	size_t i;

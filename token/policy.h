@@ -100,14 +100,19 @@ int	m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 	    struct m2m_object **ret, const struct m2m_attr **ret_value,
 	    size_t *ret_value_len);
 
+/* What m2m_policy_apply's template is for. */
+enum m2m_apply {
+	M2M_APPLY_SET = 0,	/* C_SetAttributeValue */
+	M2M_APPLY_COPY = 1	/* C_CopyObject */
+};
 /*
- * Apply a C_SetAttributeValue (copy = 0) or C_CopyObject (copy = 1)
- * template to o, all or nothing: on error o is unchanged.  Errors as
+ * Apply a C_SetAttributeValue or C_CopyObject template (as said by
+ * what) to o, all or nothing: on error o is unchanged.  Errors as
  * m2m_policy_build plus M2M_ERR_ATTRIBUTE_READ_ONLY for fixed attributes,
  * and M2M_ERR_KEY_FUNCTION when the object is not modifiable/copyable.
  */
 int	m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *tmpl,
-	    size_t n, int copy);
+	    size_t n, enum m2m_apply what);
 
 /*
  * May attribute type be read from o?  0 (readable, a plain attribute or

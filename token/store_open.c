@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,24 +119,6 @@ gen_open(struct m2m_store *s)
 		close(fd);	/* a mapping outlives its descriptor */
 }
 
-/* Step a statement that returns no row (every write goes through here). */
-
-static void
-errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* The directory holding path, into dir[0..dirlen). */
 static int
 path_dir(const char *path, char *dir, size_t dirlen)
@@ -201,58 +182,58 @@ open_precheck(const char *path, char *errbuf, size_t errlen)
 	int e;
 
 	if (path_dir(path, dir, sizeof(dir)) != 0) {
-		errbuf_set(errbuf, errlen, "store %s: path too long", path);
+		m2m_errbuf_set(errbuf, errlen, "store %s: path too long", path);
 		return M2M_ERR_STORE;
 	}
 	if (stat(dir, &st) != 0) {
-		errbuf_set(errbuf, errlen, "store %s: directory %s: %s", path,
-		    dir, strerror(errno));
+		m2m_errbuf_set(errbuf, errlen, "store %s: directory %s: %s",
+		    path, dir, strerror(errno));
 		return M2M_ERR_STORE;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		errbuf_set(errbuf, errlen, "store %s: %s is not a directory",
-		    path, dir);
+		m2m_errbuf_set(errbuf, errlen, "store %s: %s is not a "
+		    "directory", path, dir);
 		return M2M_ERR_STORE;
 	}
 	if (stat(path, &st) == 0) {
 		if (!S_ISREG(st.st_mode)) {
-			errbuf_set(errbuf, errlen,
+			m2m_errbuf_set(errbuf, errlen,
 			    "store %s: not a regular file", path);
 			return M2M_ERR_STORE;
 		}
 		if (faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) != 0) {
-			errbuf_set(errbuf, errlen, "store %s: cannot read: %s",
-			    path, strerror(errno));
+			m2m_errbuf_set(errbuf, errlen, "store %s: cannot read: "
+			    "%s", path, strerror(errno));
 			return M2M_ERR_STORE;
 		}
 		if (st.st_size == 0) {
 			/* a store is never empty: it is born whole (below) */
-			errbuf_set(errbuf, errlen, "store %s: empty file (0 "
-			    "bytes), not a store: truncated? restore it from "
-			    "a backup, or remove it to start a new store",
+			m2m_errbuf_set(errbuf, errlen, "store %s: empty file "
+			    "(0 bytes), not a store: truncated? restore it "
+			    "from a backup, or remove it to start a new store",
 			    path);
 			return M2M_ERR_STORE_CORRUPT;
 		}
 		if (!file_magic_ok(path)) {
-			errbuf_set(errbuf, errlen,
+			m2m_errbuf_set(errbuf, errlen,
 			    "store %s: not an SQLite database", path);
 			return M2M_ERR_STORE_CORRUPT;
 		}
 		if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0) {
 			e = errno;
-			errbuf_set(errbuf, errlen, "store %s: not writable: %s",
-			    path, strerror(e));
+			m2m_errbuf_set(errbuf, errlen, "store %s: not "
+			    "writable: %s", path, strerror(e));
 			return errno_readonly(e) ? M2M_ERR_STORE_READONLY :
 			    M2M_ERR_STORE;
 		}
 	} else if (errno != ENOENT) {
-		errbuf_set(errbuf, errlen, "store %s: %s", path,
+		m2m_errbuf_set(errbuf, errlen, "store %s: %s", path,
 		    strerror(errno));
 		return M2M_ERR_STORE;
 	}
 	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
 		e = errno;
-		errbuf_set(errbuf, errlen, "store %s: directory %s not "
+		m2m_errbuf_set(errbuf, errlen, "store %s: directory %s not "
 		    "writable (WAL needs it): %s", path, dir, strerror(e));
 		return errno_readonly(e) ? M2M_ERR_STORE_READONLY :
 		    M2M_ERR_STORE;
@@ -317,8 +298,8 @@ schema_check(sqlite3 *db, const char *path, int *bad, char *errbuf,
 	sqlite3_finalize(st);
 	st = NULL;
 	if (!have && ntables != 0) {
-		errbuf_set(errbuf, errlen, "store %s: an SQLite database but "
-		    "not an m2mtoken store (no schema table)", path);
+		m2m_errbuf_set(errbuf, errlen, "store %s: an SQLite database "
+		    "but not an m2mtoken store (no schema table)", path);
 		*bad = M2M_ERR_STORE_CORRUPT;
 		rc = SQLITE_OK;
 		goto out;
@@ -344,17 +325,17 @@ schema_check(sqlite3 *db, const char *path, int *bad, char *errbuf,
 		goto out;
 	rc = SQLITE_OK;
 	if (nrows != 1 || !isint) {
-		errbuf_set(errbuf, errlen, "store %s: schema table holds %d "
-		    "rows, expected one version", path, nrows);
+		m2m_errbuf_set(errbuf, errlen, "store %s: schema table holds "
+		    "%d rows, expected one version", path, nrows);
 		*bad = M2M_ERR_STORE_CORRUPT;
 	} else if (v == 1) {
-		errbuf_set(errbuf, errlen, "store %s: schema version 1 "
+		m2m_errbuf_set(errbuf, errlen, "store %s: schema version 1 "
 		    "(objects without a binding MAC), this build knows "
 		    "version %d only: re-create the store (no release used "
 		    "version 1)", path, M2M_STORE_SCHEMA_VERSION);
 		*bad = M2M_ERR_STORE_CORRUPT;
 	} else if (v != M2M_STORE_SCHEMA_VERSION) {
-		errbuf_set(errbuf, errlen, "store %s: schema version %lld, "
+		m2m_errbuf_set(errbuf, errlen, "store %s: schema version %lld, "
 		    "this build knows version %d", path, (long long)v,
 		    M2M_STORE_SCHEMA_VERSION);
 		*bad = M2M_ERR_STORE_CORRUPT;
@@ -399,8 +380,8 @@ open_init(sqlite3 *db, const char *path, char *errbuf, size_t errlen)
 		rc = exec_sql(db, "PRAGMA journal_mode=WAL", mode,
 		    sizeof(mode));
 		if (rc == SQLITE_OK && strcmp(mode, "wal") != 0) {
-			errbuf_set(errbuf, errlen, "store %s: cannot use WAL "
-			    "(journal mode %s)", path, mode);
+			m2m_errbuf_set(errbuf, errlen, "store %s: cannot use "
+			    "WAL (journal mode %s)", path, mode);
 			return M2M_ERR_STORE;
 		}
 		if (rc == SQLITE_OK)
@@ -419,10 +400,10 @@ open_init(sqlite3 *db, const char *path, char *errbuf, size_t errlen)
 		return bad;
 	r = m2m_err_from_sqlite(rc);
 	if (r == M2M_ERR_STORE_CORRUPT)
-		errbuf_set(errbuf, errlen, "store %s: not an SQLite database "
-		    "or damaged: %s", path, sqlite3_errmsg(db));
+		m2m_errbuf_set(errbuf, errlen, "store %s: not an SQLite "
+		    "database or damaged: %s", path, sqlite3_errmsg(db));
 	else
-		errbuf_set(errbuf, errlen, "store %s: %s", path,
+		m2m_errbuf_set(errbuf, errlen, "store %s: %s", path,
 		    sqlite3_errmsg(db));
 	return r;
 }
@@ -443,13 +424,13 @@ store_create(const char *path, char *errbuf, size_t errlen)
 
 	if (snprintf(tmp, sizeof(tmp), "%s.new-XXXXXX", path) >=
 	    (int)sizeof(tmp)) {
-		errbuf_set(errbuf, errlen, "store %s: path too long", path);
+		m2m_errbuf_set(errbuf, errlen, "store %s: path too long", path);
 		return M2M_ERR_STORE;
 	}
 	if ((fd = mkstemp(tmp)) < 0) {
 		e = errno;
-		errbuf_set(errbuf, errlen, "store %s: cannot create: %s", path,
-		    strerror(e));
+		m2m_errbuf_set(errbuf, errlen, "store %s: cannot create: %s",
+		    path, strerror(e));
 		return errno_readonly(e) ? M2M_ERR_STORE_READONLY :
 		    M2M_ERR_STORE;
 	}
@@ -458,7 +439,7 @@ store_create(const char *path, char *errbuf, size_t errlen)
 	    SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		r = m2m_err_from_sqlite(rc);
-		errbuf_set(errbuf, errlen, "store %s: cannot create %s: %s",
+		m2m_errbuf_set(errbuf, errlen, "store %s: cannot create %s: %s",
 		    path, tmp, sqlite3_errstr(rc));
 		goto out;
 	}
@@ -468,7 +449,7 @@ store_create(const char *path, char *errbuf, size_t errlen)
 	if ((rc = sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
 	    NULL, NULL)) != SQLITE_OK) {
 		r = m2m_err_from_sqlite(rc);
-		errbuf_set(errbuf, errlen, "store %s: checkpoint: %s", path,
+		m2m_errbuf_set(errbuf, errlen, "store %s: checkpoint: %s", path,
 		    sqlite3_errmsg(db));
 		goto out;
 	}
@@ -480,8 +461,8 @@ store_create(const char *path, char *errbuf, size_t errlen)
 	}
 	if (link(tmp, path) != 0 && errno != EEXIST) {
 		e = errno;
-		errbuf_set(errbuf, errlen, "store %s: cannot create: %s", path,
-		    strerror(e));
+		m2m_errbuf_set(errbuf, errlen, "store %s: cannot create: %s",
+		    path, strerror(e));
 		r = errno_readonly(e) ? M2M_ERR_STORE_READONLY : M2M_ERR_STORE;
 		goto out;
 	}
@@ -508,11 +489,11 @@ m2m_store_open(const char *path, struct m2m_store **ret, char *errbuf,
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
 	if (path == NULL || ret == NULL || *path == '\0') {
-		errbuf_set(errbuf, errlen, "store: no path");
+		m2m_errbuf_set(errbuf, errlen, "store: no path");
 		return M2M_ERR_INVALID_ARGUMENT;
 	}
 	if (strlen(path) >= PATH_MAX) {
-		errbuf_set(errbuf, errlen, "store: path too long");
+		m2m_errbuf_set(errbuf, errlen, "store: path too long");
 		return M2M_ERR_INVALID_ARGUMENT;
 	}
 	/* the reason goes to the log as well as to the caller */
@@ -525,21 +506,22 @@ m2m_store_open(const char *path, struct m2m_store **ret, char *errbuf,
 	r = M2M_ERR_NO_MEMORY;
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->path = strdup(path)) == NULL) {
-		errbuf_set(why, sizeof(why), "store %s: out of memory", path);
+		m2m_errbuf_set(why, sizeof(why), "store %s: out of memory",
+		    path);
 		goto out;
 	}
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		r = m2m_err_from_sqlite(rc);
-		errbuf_set(why, sizeof(why), "store %s: cannot open: %s",
+		m2m_errbuf_set(why, sizeof(why), "store %s: cannot open: %s",
 		    path, s->db != NULL ? sqlite3_errmsg(s->db) :
 		    sqlite3_errstr(rc));
 		goto out;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	if (sqlite3_db_readonly(s->db, "main") != 0) {
-		errbuf_set(why, sizeof(why), "store %s: opened read-only",
+		m2m_errbuf_set(why, sizeof(why), "store %s: opened read-only",
 		    path);
 		r = M2M_ERR_STORE_READONLY;
 		goto out;
@@ -551,7 +533,7 @@ m2m_store_open(const char *path, struct m2m_store **ret, char *errbuf,
 		/* a version-1 file lacking its tables is damaged */
 		r = (rc & 0xff) == SQLITE_ERROR ? M2M_ERR_STORE_CORRUPT :
 		    m2m_err_from_sqlite(rc);
-		errbuf_set(why, sizeof(why), "store %s: schema does not "
+		m2m_errbuf_set(why, sizeof(why), "store %s: schema does not "
 		    "match: %s", path, sqlite3_errmsg(s->db));
 		goto out;
 	}
@@ -565,7 +547,7 @@ m2m_store_open(const char *path, struct m2m_store **ret, char *errbuf,
 			snprintf(why, sizeof(why), "store %s: %s", path,
 			    m2m_strerror(r));
 		/* the caller reports errbuf: logging here too doubled it */
-		errbuf_set(errbuf, errlen, "%s", why);
+		m2m_errbuf_set(errbuf, errlen, "%s", why);
 	}
 	m2m_store_close(s);
 	return r;

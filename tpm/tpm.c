@@ -57,18 +57,10 @@ wrap_common(void *impl, enum m2m_key_kind kind, const uint8_t *key,
 	    ret_bloblen == NULL || (auth == NULL && authlen != 0) ||
 	    authlen > TPM_PIN_MAX)
 		return M2M_ERR_INVALID_ARGUMENT;
-	switch (kind) {
-	case M2M_KIND_HMAC:
-		if (len == 0 || len > M2M_KEY_MAX)
-			return M2M_ERR_KEY_SIZE;
-		break;
-	case M2M_KIND_AES:
-		if (len != 16 && len != 24 && len != 32)
-			return M2M_ERR_KEY_SIZE;
-		break;
-	default:
+	if (kind != M2M_KIND_HMAC && kind != M2M_KIND_AES)
 		return M2M_ERR_INVALID_ARGUMENT;
-	}
+	if (!m2m_backend_key_len_ok(kind, len))
+		return M2M_ERR_KEY_SIZE;
 	if ((r = m2m_tpm_auth_value(auth, authlen, 0, &a)) != 0)
 		return r;
 	pthread_mutex_lock(&t->lock);
@@ -593,9 +585,10 @@ tpm_aes_gcm(void *impl, const struct m2m_keyref *key, int encrypt,
 	if (t == NULL || key == NULL || (aad == NULL && aadlen != 0) ||
 	    (in == NULL && inlen != 0) || out == NULL || ret_outlen == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
-	if (iv == NULL || ivlen < 1 || ivlen > 256 || taglen < 4 ||
-	    taglen > 16)
+	if (iv == NULL)
 		return M2M_ERR_MECHANISM_PARAM;
+	if ((r = m2m_backend_gcm_check(ivlen, taglen)) != 0)
+		return r;
 	if (inlen > TPM_GCM_DATA_MAX || aadlen > TPM_GCM_DATA_MAX ||
 	    (!encrypt && inlen < taglen))
 		return M2M_ERR_DATA_LEN;

@@ -7,7 +7,6 @@
  * docs/architecture.md for the layout.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,23 +28,6 @@
 #define TPM_SHARED_CACHE_MAX	256	/* saved key contexts kept (shared) */
 #define PERSISTENT_FIRST	0x81000000UL
 #define PERSISTENT_LAST		0x817fffffUL	/* owner persistent range */
-
-static void
-errf(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* snprintf into buf[0..len) for open's caller; buf NULL or len 0: none. */
-static void
-errf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (buf == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * One TPM property (0 when the TPM does not report it).  The TSS2_RC as
@@ -116,15 +98,15 @@ probe(struct tpm *t, size_t cache_size, char *errbuf, size_t errlen)
 		rc = get_prop(t, TPM2_PT_HR_TRANSIENT_AVAIL,
 		    &tavail);
 	if (rc != TSS2_RC_SUCCESS) {
-		errf(errbuf, errlen, "TPM: GetCapability failed: %s",
+		m2m_errbuf_set(errbuf, errlen, "TPM: GetCapability failed: %s",
 		    Tss2_RC_Decode(rc));
 		return m2m_tpm_fail(t, "GetCapability", rc, TPM_CTX_OPEN);
 	}
 	t->maxbuf = inbuf == 0 || inbuf > TPM2_MAX_DIGEST_BUFFER ?
 	    TPM2_MAX_DIGEST_BUFFER : inbuf;
 	if (t->maxbuf < 32) {
-		errf(errbuf, errlen, "TPM: input buffer of %u bytes is "
-		    "too small", (unsigned)inbuf);
+		m2m_errbuf_set(errbuf, errlen, "TPM: input buffer of %u bytes "
+		    "is too small", (unsigned)inbuf);
 		return M2M_ERR_BACKEND;
 	}
 	slots = tmin == 0 ? 3 : tmin;
@@ -132,15 +114,15 @@ probe(struct tpm *t, size_t cache_size, char *errbuf, size_t errlen)
 	if (!t->shared && tavail != 0 && tavail < slots)
 		slots = tavail;
 	if (slots < 3) {
-		errf(errbuf, errlen, "TPM: only %u transient object slots "
-		    "are free, 3 are needed (another program holds objects; "
-		    "use a resource manager such as /dev/tpmrm0)",
+		m2m_errbuf_set(errbuf, errlen, "TPM: only %u transient object "
+		    "slots are free, 3 are needed (another program holds "
+		    "objects; use a resource manager such as /dev/tpmrm0)",
 		    (unsigned)slots);
 		return M2M_ERR_BACKEND;
 	}
 	if ((rc = has_command(t, TPM2_CC_EncryptDecrypt2,
 	    &t->have_encdec)) != TSS2_RC_SUCCESS) {
-		errf(errbuf, errlen, "TPM: GetCapability failed: %s",
+		m2m_errbuf_set(errbuf, errlen, "TPM: GetCapability failed: %s",
 		    Tss2_RC_Decode(rc));
 		return m2m_tpm_fail(t, "GetCapability", rc, TPM_CTX_OPEN);
 	}
@@ -194,8 +176,9 @@ create_primary(struct tpm *t, ESYS_TR *ret, char *errbuf, size_t errlen)
 	    ESYS_TR_NONE, ESYS_TR_NONE, &s, &tmpl, &outside, &pcrs, ret,
 	    &pub, NULL, NULL, NULL);
 	if (rc != TSS2_RC_SUCCESS) {
-		errf(errbuf, errlen, "TPM: cannot create the storage primary "
-		    "key in the owner hierarchy: %s", Tss2_RC_Decode(rc));
+		m2m_errbuf_set(errbuf, errlen, "TPM: cannot create the storage "
+		    "primary key in the owner hierarchy: %s",
+		    Tss2_RC_Decode(rc));
 		return m2m_tpm_fail(t, "CreatePrimary", rc, TPM_CTX_OPEN);
 	}
 	t->primary_pub = pub->publicArea;
@@ -226,15 +209,16 @@ setup_primary(struct tpm *t, unsigned long handle, char *errbuf,
 		rc = Esys_ReadPublic(t->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE,
 		    ESYS_TR_NONE, &pub, NULL, NULL);
 		if (rc != TSS2_RC_SUCCESS) {
-			errf(errbuf, errlen, "TPM: cannot read persistent "
-			    "key 0x%08lx: %s", handle, Tss2_RC_Decode(rc));
+			m2m_errbuf_set(errbuf, errlen, "TPM: cannot read "
+			    "persistent key 0x%08lx: %s", handle,
+			    Tss2_RC_Decode(rc));
 			r = m2m_tpm_fail(t, "ReadPublic", rc, TPM_CTX_OPEN);
 			goto out;
 		}
 		if (!primary_matches(&pub->publicArea)) {
-			errf(errbuf, errlen, "TPM: persistent handle 0x%08lx "
-			    "holds a key that is not an m2mtoken storage key",
-			    handle);
+			m2m_errbuf_set(errbuf, errlen, "TPM: persistent handle "
+			    "0x%08lx holds a key that is not an m2mtoken "
+			    "storage key", handle);
 			r = M2M_ERR_BACKEND;
 			goto out;
 		}
@@ -248,15 +232,15 @@ setup_primary(struct tpm *t, unsigned long handle, char *errbuf,
 		    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 		    (TPMI_DH_PERSISTENT)handle, &tr);
 		if (rc != TSS2_RC_SUCCESS) {
-			errf(errbuf, errlen, "TPM: cannot make the storage "
-			    "key persistent at 0x%08lx: %s", handle,
+			m2m_errbuf_set(errbuf, errlen, "TPM: cannot make the "
+			    "storage key persistent at 0x%08lx: %s", handle,
 			    Tss2_RC_Decode(rc));
 			r = m2m_tpm_fail(t, "EvictControl", rc, TPM_CTX_OPEN);
 			goto out;
 		}
 	} else {
-		errf(errbuf, errlen, "TPM: cannot look up persistent handle "
-		    "0x%08lx: %s", handle, Tss2_RC_Decode(rc));
+		m2m_errbuf_set(errbuf, errlen, "TPM: cannot look up persistent "
+		    "handle 0x%08lx: %s", handle, Tss2_RC_Decode(rc));
 		r = m2m_tpm_fail(t, "ReadPublic", rc, TPM_CTX_OPEN);
 		goto out;
 	}
@@ -309,8 +293,8 @@ open_objects(struct tpm *t, unsigned long handle, char *errbuf,
 		rc = Esys_ContextSave(t->esys, t->primary, &t->primary_ctx);
 		if (rc != TSS2_RC_SUCCESS) {
 			t->primary_ctx = NULL;
-			errf(errbuf, errlen, "TPM: cannot save the primary "
-			    "key's context: %s", Tss2_RC_Decode(rc));
+			m2m_errbuf_set(errbuf, errlen, "TPM: cannot save the "
+			    "primary key's context: %s", Tss2_RC_Decode(rc));
 			return m2m_tpm_fail(t, "ContextSave", rc, TPM_CTX_OPEN);
 		}
 		t->primary_live = 1;
@@ -318,8 +302,8 @@ open_objects(struct tpm *t, unsigned long handle, char *errbuf,
 	if ((r = m2m_tpm_obj_name(&t->primary_pub, &t->primary_name)) != 0)
 		return r;
 	if ((r = m2m_tpm_need_sess(t)) != 0) {
-		errf(errbuf, errlen, "TPM: cannot start a salted session: %s",
-		    m2m_strerror(r));
+		m2m_errbuf_set(errbuf, errlen, "TPM: cannot start a salted "
+		    "session: %s", m2m_strerror(r));
 		return r;
 	}
 	m2m_tpm_call_end(t);
@@ -365,22 +349,22 @@ m2m_tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	tcti = conf->tpm_tcti != NULL && *conf->tpm_tcti != '\0' ?
 	    conf->tpm_tcti : TPM_DEFAULT_TCTI;
 	if (strlen(tcti) > TPM_TCTI_MAX) {
-		errf(errbuf, errlen, "[tpm] tcti: longer than %d bytes",
-		    TPM_TCTI_MAX);
+		m2m_errbuf_set(errbuf, errlen, "[tpm] tcti: longer than %d "
+		    "bytes", TPM_TCTI_MAX);
 		return M2M_ERR_CONFIG;
 	}
 	if (conf->tpm_primary_handle != 0 &&
 	    (conf->tpm_primary_handle < PERSISTENT_FIRST ||
 	    conf->tpm_primary_handle > PERSISTENT_LAST)) {
-		errf(errbuf, errlen, "[tpm] primary_handle: 0x%lx is not an "
-		    "owner persistent handle (0x81000000..0x817fffff)",
+		m2m_errbuf_set(errbuf, errlen, "[tpm] primary_handle: 0x%lx is "
+		    "not an owner persistent handle (0x81000000..0x817fffff)",
 		    conf->tpm_primary_handle);
 		return M2M_ERR_CONFIG;
 	}
 	if (conf->tpm_mode != M2M_TPM_MODE_AUTO &&
 	    conf->tpm_mode != M2M_TPM_MODE_SHARED &&
 	    conf->tpm_mode != M2M_TPM_MODE_EXCLUSIVE) {
-		errf(errbuf, errlen, "[tpm] mode: unknown value %d",
+		m2m_errbuf_set(errbuf, errlen, "[tpm] mode: unknown value %d",
 		    (int)conf->tpm_mode);
 		return M2M_ERR_CONFIG;
 	}
@@ -400,28 +384,28 @@ m2m_tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	if ((rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti)) !=
 	    TSS2_RC_SUCCESS) {
 		t->tcti = NULL;
-		errf(errbuf, errlen, "TPM not reachable through TCTI \"%s\": "
-		    "%s", tcti, Tss2_RC_Decode(rc));
+		m2m_errbuf_set(errbuf, errlen, "TPM not reachable through TCTI "
+		    "\"%s\": %s", tcti, Tss2_RC_Decode(rc));
 		r = M2M_ERR_BACKEND_ABSENT;
 		goto out;
 	}
 	if ((rc = Esys_Initialize(&t->esys, t->tcti, NULL)) !=
 	    TSS2_RC_SUCCESS) {
 		t->esys = NULL;
-		errf(errbuf, errlen, "TPM through TCTI \"%s\": ESAPI: %s",
-		    tcti, Tss2_RC_Decode(rc));
+		m2m_errbuf_set(errbuf, errlen, "TPM through TCTI \"%s\": "
+		    "ESAPI: %s", tcti, Tss2_RC_Decode(rc));
 		r = m2m_tpm_fail(t, "Esys_Initialize", rc, TPM_CTX_OPEN);
 		goto out;
 	}
 	if ((r = m2m_tpm_sess_new(t->tcti, &t->fs)) != 0) {
-		errf(errbuf, errlen, "TPM: cannot set up the HMAC session's "
-		    "context");
+		m2m_errbuf_set(errbuf, errlen, "TPM: cannot set up the HMAC "
+		    "session's context");
 		goto out;
 	}
 	if ((r = probe(t, conf->cache_size, errbuf, errlen)) != 0) {
 		if (r == M2M_ERR_BACKEND_ABSENT)
-			errf(errbuf, errlen, "TPM not reachable through TCTI "
-			    "\"%s\"", tcti);
+			m2m_errbuf_set(errbuf, errlen, "TPM not reachable "
+			    "through TCTI \"%s\"", tcti);
 		goto out;
 	}
 	if ((t->ents = calloc(t->nents, sizeof(*t->ents))) == NULL) {

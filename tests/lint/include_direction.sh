@@ -5,7 +5,9 @@
 #   hsm/, tpm/      from token/ only backend.h err.h log.h secret.h conf.h;
 #                   nothing from pkcs11/ daemon/ tls/ or the other backend
 #   pkcs11/         nothing from hsm/ tpm/ daemon/ tls/ (backends only
-#                   through token/)
+#                   through token/), and no call of a backend op
+#                   (be->ops->..., ->impl): key operations go through
+#                   token/core.h and token/kdf.h
 #   tls/            nothing from token/ hsm/ tpm/ pkcs11/ daemon/ (keys
 #                   only through the PKCS#11 API: public headers)
 #   daemon/         nothing from token/ hsm/ tpm/ pkcs11/ tls/ (keys only
@@ -23,6 +25,8 @@ root = sys.argv[1]
 FOLDERS = ["token", "hsm", "tpm", "pkcs11", "daemon", "tls"]
 TOKEN_FOR_BACKENDS = {"backend.h", "err.h", "log.h", "secret.h", "conf.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+# a backend op called or its private state touched: ops->x, ->impl
+BACKEND_CALL = re.compile(r'(->|\.)\s*ops\s*->|->\s*impl\b|\.impl\b')
 
 def origin(folder, kind, name, here):
     """The project folder a header comes from, or None (system/include/)."""
@@ -85,6 +89,11 @@ for folder in ("token", "hsm", "tpm", "pkcs11", "tls", "daemon"):
             rel = os.path.relpath(path, root)
             with open(path, errors="replace") as fh:
                 for n, line in enumerate(fh, 1):
+                    if folder == "pkcs11" and BACKEND_CALL.search(line):
+                        print(f"{rel}:{n}: pkcs11/ calls no backend op "
+                              "(key operations through token/core.h, "
+                              "token/kdf.h)")
+                        bad += 1
                     m = INCLUDE.match(line)
                     if not m:
                         continue
