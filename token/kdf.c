@@ -11,7 +11,6 @@
 #include "kdf.h"
 #include "secret.h"
 
-
 static int
 hmac_step(const struct m2m_backend *be, const struct m2m_keyref *key,
     enum m2m_hash hash, const uint8_t *msg, size_t msglen,
