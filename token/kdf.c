@@ -11,8 +11,6 @@
 #include "kdf.h"
 #include "secret.h"
 
-#define KDF_MSG_MAX	(256 + M2M_ID_MAX)	/* label || suid || id */
-
 static int
 hmac_step(const struct m2m_backend *be, const struct m2m_keyref *key,
     enum m2m_hash hash, const uint8_t *msg, size_t msglen,

@@ -16,7 +16,7 @@ static const char *const level_names[] = {
 void
 m2m_log_set_level(enum m2m_log_level level)
 {
-	if (level >= M2M_LOG_ERROR && level <= M2M_LOG_DEBUG)
+	if (level >= M2M_LOG_OFF && level <= M2M_LOG_DEBUG)
 		__atomic_store_n(&log_level, (int)level, __ATOMIC_RELAXED);
 }
 
@@ -36,6 +36,10 @@ m2m_log_parse_level(const char *s, enum m2m_log_level *ret)
 
 	if (s == NULL || ret == NULL)
 		return -1;
+	if (strcmp(s, "off") == 0) {
+		*ret = M2M_LOG_OFF;
+		return 0;
+	}
 	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
 		if (strcmp(s, level_names[i]) == 0) {
 			*ret = (enum m2m_log_level)i;

@@ -10,6 +10,7 @@
 #define M2M_LOG_H
 
 enum m2m_log_level {
+	M2M_LOG_OFF = -1,	/* as a threshold: no line at all */
 	M2M_LOG_ERROR = 0,
 	M2M_LOG_WARNING = 1,
 	M2M_LOG_INFO = 2,
@@ -18,7 +19,10 @@ enum m2m_log_level {
 
 /* Set the threshold; lines above it are dropped.  Thread safe. */
 void	m2m_log_set_level(enum m2m_log_level level);
-/* Parse "error"/"warning"/"info"/"debug"; 0 and *ret on success, else -1. */
+/*
+ * Parse "off"/"error"/"warning"/"info"/"debug"; 0 and *ret on success,
+ * else -1.
+ */
 int	m2m_log_parse_level(const char *s, enum m2m_log_level *ret);
 /* Apply $M2MTOKEN_LOG_LEVEL if set and valid; returns 1 if applied. */
 int	m2m_log_from_env(void);

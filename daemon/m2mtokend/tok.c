@@ -8,7 +8,7 @@
 
 #include "tok.h"
 
-#define FIND_MAX	16
+#define FIND_MAX	256	/* keys sharing one label */
 #define SLOTS_MAX	64
 #define CACHE_MAX	64
 
@@ -363,7 +363,7 @@ mtd_tok_find(struct mtd_tok *t, const char *label, CK_ULONG role,
 		{ CKA_M2M_ROLE, &role, sizeof(role) },
 	};
 	CK_OBJECT_HANDLE h[FIND_MAX], found = CK_INVALID_HANDLE;
-	CK_ULONG n = 0, i;
+	CK_ULONG n = 0, got, i;
 	char p[MTD_LABEL_MAX + 1];
 	struct cache_ent *e;
 	size_t matches = 0;
@@ -377,7 +377,14 @@ mtd_tok_find(struct mtd_tok *t, const char *label, CK_ULONG role,
 	if ((rv = t->f->C_FindObjectsInit(t->s, tmpl,
 	    role == MTD_ROLE_ANY ? 2 : 3)) != CKR_OK)
 		return rv;
-	rv = t->f->C_FindObjects(t->s, h, FIND_MAX, &n);
+	/* every object so labelled (up to FIND_MAX), then their peers */
+	do {
+		got = 0;
+		if ((rv = t->f->C_FindObjects(t->s, h + n, FIND_MAX - n,
+		    &got)) != CKR_OK)
+			break;
+		n += got;
+	} while (got > 0 && n < FIND_MAX);
 	t->f->C_FindObjectsFinal(t->s);
 	if (rv != CKR_OK)
 		return rv;
