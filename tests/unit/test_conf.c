@@ -381,7 +381,7 @@ test_bad_values(void **state)
 		{ "[token]\ndeliver_derived = YES\n",
 		    "[token] deliver_derived: must be yes or no", 0 },
 		{ "[log]\nlevel = verbose\n",
-		    "[log] level: must be error, warning, info or debug", 0 },
+		    "[log] level: must be off, error, warning, info or debug", 0 },
 		{ "[hsm]\ntoken_label = 123456789012345678901234567890123\n",
 		    "[hsm] token_label: longer than 32 bytes", 0 },
 	};
