@@ -420,7 +420,8 @@ set_key(struct conf_parse *p, enum conf_key k, const char *v)
 		return 0;
 	case K_LOG_LEVEL:
 		if (m2m_log_parse_level(v, &c->log_level) != 0) {
-			key_fail(p, k, "must be off, error, warning, info or debug");
+			key_fail(p, k, "must be off, error, warning, info or "
+			    "debug");
 			return -1;
 		}
 		c->log_level_set = 1;
