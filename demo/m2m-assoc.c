@@ -470,8 +470,9 @@ keid_shaped(const char *id, size_t len, const char *fqdn)
 		    id[i] == '\0')
 			return 0;
 	for (i = KEID_HEX + 1; i < len; i++)
-		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789.-", id[i]) == NULL || id[i] == '\0')
+		if (strchr("abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", id[i]) == NULL ||
+		    id[i] == '\0')
 			return 0;
 	fl = len - KEID_HEX - 1;
 	if (fqdn != NULL && (strlen(fqdn) != fl ||
