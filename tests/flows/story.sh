@@ -323,6 +323,9 @@ story_assoc()
 	    --pin-file "$S/dev/pin" --identity "$KEID" >"$S/assoc.dev" 2>&1 ||
 	    rc=1
 	wait "$gpid" || rc=1
+	if grep -q "Sanitizer" "$S/assoc.dev" "$S/assoc.gw"; then
+		rc=1
+	fi
 	if [ "${STORY_QUIET:-0}" != 1 ] || [ $rc != 0 ]; then
 		cat "$S/assoc.dev" "$S/assoc.gw"
 	fi

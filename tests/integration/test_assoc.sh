@@ -88,6 +88,11 @@ run_case()
 		kill "$fpid" 2>/dev/null || true
 		wait "$fpid" 2>/dev/null || true
 	fi
+	# under ASan a refused case exits non-zero anyway: look for reports
+	if grep -l "Sanitizer" "$flog" "$glog" "$dlog" >&2; then
+		show "$name"
+		m2m_fail "$name: a sanitizer report"
+	fi
 }
 
 show()
