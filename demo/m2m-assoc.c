@@ -44,6 +44,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -481,6 +482,47 @@ keid_shaped(const char *id, size_t len, const char *fqdn)
 	return 1;
 }
 
+/*
+ * Identities the daemon could not fetch lately: asked again only after
+ * REFUSED_HOLD seconds, so that a client repeating a handshake with an
+ * identity the MEF does not know costs the MEF one request, not one per
+ * attempt (the identity is unauthenticated at that point).
+ */
+#define REFUSED_MAX	32
+#define REFUSED_HOLD	10
+
+static struct {
+	char	id[KEID_HEX + 2 + FQDN_MAX];
+	time_t	when;
+} refused[REFUSED_MAX];
+static unsigned int refused_next;
+
+static int
+refused_lately(const char *identity, size_t len)
+{
+	time_t now = time(NULL);
+	size_t i;
+
+	for (i = 0; i < REFUSED_MAX; i++)
+		if (refused[i].id[0] != '\0' &&
+		    strlen(refused[i].id) == len &&
+		    memcmp(refused[i].id, identity, len) == 0 &&
+		    now - refused[i].when < REFUSED_HOLD)
+			return 1;
+	return 0;
+}
+
+static void
+refused_note(const char *identity, size_t len)
+{
+	if (len >= sizeof(refused[0].id))
+		return;
+	memcpy(refused[refused_next].id, identity, len);
+	refused[refused_next].id[len] = '\0';
+	refused[refused_next].when = time(NULL);
+	refused_next = (refused_next + 1) % REFUSED_MAX;
+}
+
 static int
 unknown_psk(void *arg, SSL *ssl, const char *identity, size_t len)
 {
@@ -502,6 +544,12 @@ unknown_psk(void *arg, SSL *ssl, const char *identity, size_t len)
 		say("unknown PSK identity '%s' is not a KeId%s%s: refused, "
 		    "not asked at the MEF", id, o->mef_fqdn ? " of " : "",
 		    o->mef_fqdn ? o->mef_fqdn : "");
+		return -1;
+	}
+	if (refused_lately(identity, len)) {
+		say("unknown PSK identity '%s': its fetch failed less than "
+		    "%d s ago; refused without asking again", id,
+		    REFUSED_HOLD);
 		return -1;
 	}
 	say("PSK identity '%s' is not in the token: asking m2mtokend "
@@ -526,6 +574,8 @@ unknown_psk(void *arg, SSL *ssl, const char *identity, size_t len)
 	    "its token", id);
 	r = 0;
  out:
+	if (r != 0)
+		refused_note(identity, len);
 	free(label);
 	m2m_client_close(c);
 	return r;
