@@ -818,6 +818,20 @@ run_device(const struct opts *o, SSL_CTX *ctx)
 	return rc;
 }
 
+/* v as a decimal number 1..max, or 0 when it is not one. */
+static int
+number(const char *v, long max)
+{
+	char *end = NULL;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 1 || n > max)
+		return 0;
+	return (int)n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -842,7 +856,7 @@ main(int argc, char **argv)
 		const char *a = argv[i], *v = argv[i + 1];
 
 		if (strcmp(a, "--port") == 0)
-			o.port = atoi(v);
+			o.port = number(v, 65535);
 		else if (strcmp(a, "--sni") == 0)
 			o.sni = v;
 		else if (strcmp(a, "--identity") == 0)
@@ -858,7 +872,7 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--request") == 0)
 			o.request = v;
 		else if (strcmp(a, "--count") == 0)
-			o.count = atoi(v);
+			o.count = number(v, 1000);
 		else if (strcmp(a, "--e2e-salt") == 0) {
 			if (hex_decode(v, o.salt, sizeof(o.salt),
 			    &o.salt_len) != 0) {
