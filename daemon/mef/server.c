@@ -69,7 +69,7 @@ static const struct {
 	int		status;
 	const char	*phrase;
 	const char	*rsc;
-	const char	*text;	/* ErrorString unless the caller gives one */
+	const char	*text;	/* ErrorString, unless the caller's */
 } refusals[] = {
 	[RF_MALFORMED] = { 400, "Bad Request", "4000",
 	    "the request is malformed" },
