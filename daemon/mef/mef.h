@@ -2,8 +2,8 @@
  * m2m-mef: the error space and the limits every part of the MEF shares.
  *
  * Every function of daemon/mef returns 0 or a negative MEF_ERR_*; the one
- * table from an error or a refusal to HTTP status, X-M2M-RSC and
- * ErrorString is in http.c (docs/mef-http.md, "Errors").
+ * table from a refusal to HTTP status, X-M2M-RSC and ErrorString is in
+ * http.c (docs/mef-http.md, "Errors").
  */
 #ifndef M2M_MEF_H
 #define M2M_MEF_H
