@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -85,9 +86,9 @@ read_key(const char *path, uint8_t out[KEY_MAX])
 }
 
 static int
-usage_enrolee(void)
+usage_enrolee_to(FILE *fp)
 {
-	fprintf(stderr,
+	fprintf(fp,
 	    "usage: m2m-mef [-c CONF] enrolee add --kpm-id ID --enrolee-id ID\n"
 	    "           --target T [--target T2 ...] --lifetime SECONDS\n"
 	    "           [--e2e-hash sha256|sha512] [--e2e-salt-hex HEX]\n"
@@ -98,13 +99,51 @@ usage_enrolee(void)
 }
 
 static int
-usage_target(void)
+usage_enrolee(void)
 {
-	fprintf(stderr,
-	    "usage: m2m-mef [-c CONF] target add --id TARGET --psk-file PATH|-\n"
+	return usage_enrolee_to(stderr);
+}
+
+static int
+usage_target_to(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: m2m-mef [-c CONF] target add --id TARGET "
+	    "--psk-file PATH|-\n"
 	    "       m2m-mef [-c CONF] target remove --id TARGET\n"
 	    "       m2m-mef [-c CONF] target list\n");
 	return 2;
+}
+
+static int
+usage_target(void)
+{
+	return usage_target_to(stderr);
+}
+
+static int
+usage_ke_to(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: m2m-mef [-c CONF] ke list\n"
+	    "       m2m-mef [-c CONF] ke purge    (KeIds past their lifetime: "
+	    "rows, then Ke objects)\n");
+	return 2;
+}
+
+/* see admin.h */
+int
+mef_cmd_help(const char *cmd)
+{
+	if (strcmp(cmd, "enrolee") == 0)
+		usage_enrolee_to(stdout);
+	else if (strcmp(cmd, "target") == 0)
+		usage_target_to(stdout);
+	else if (strcmp(cmd, "ke") == 0)
+		usage_ke_to(stdout);
+	else
+		return 2;
+	return 0;
 }
 
 static int
@@ -500,4 +539,79 @@ mef_cmd_target(const struct mef_conf *c, int argc, char **argv)
 	if (strcmp(argv[1], "remove") == 0 && pskfile == NULL)
 		return target_remove(c, id);
 	return usage_target();
+}
+
+static int
+print_ke(const struct mef_ke *ke, void *arg)
+{
+	char ts[MEF_TS_LEN + 1];
+	size_t i;
+
+	(void)arg;
+	if (mef_timestamp(ke->expires, ts) != 0)
+		snprintf(ts, sizeof(ts), "?");
+	printf("%s\tKpmId=%s\tEnroleeID=%s\texpires=%s%s\ttargets=",
+	    ke->ke_id, ke->kpm_id, ke->enrolee_id, ts,
+	    time(NULL) >= ke->expires ? " (expired)" : "");
+	for (i = 0; i < ke->targets.n; i++)
+		printf("%s%s", i ? "," : "", ke->targets.id[i]);
+	printf("\n");
+	return 0;
+}
+
+static int
+collect_expired(const struct mef_ke *ke, void *arg)
+{
+	if (time(NULL) < ke->expires)
+		return 0;
+	return collect_ke(ke, arg);
+}
+
+/* see admin.h */
+int
+mef_cmd_ke(const struct mef_conf *c, int argc, char **argv)
+{
+	struct mef_registry *reg = NULL;
+	struct mef_tok *tok = NULL;
+	struct kelist l = { 0, 0, NULL };
+	size_t i;
+	int r, rc = 1, keys = 0;
+
+	if (argc != 2 || (strcmp(argv[1], "list") != 0 &&
+	    strcmp(argv[1], "purge") != 0))
+		return usage_ke_to(stderr);
+	if ((r = mef_reg_open(c->registry, &reg)) != 0)
+		goto out;
+	if (strcmp(argv[1], "list") == 0) {
+		if ((r = mef_reg_ke_list(reg, NULL, print_ke, NULL)) == 0)
+			rc = 0;
+		goto out;
+	}
+	if ((r = mef_reg_ke_list(reg, NULL, collect_expired, &l)) != 0)
+		goto out;
+	if (l.n > 0 && (r = mef_open_token(c, &tok, NULL)) != 0)
+		goto out;
+	/* per KeId: the row first, then the key (admin.h) */
+	for (i = 0; i < l.n; i++) {
+		r = mef_reg_ke_remove(reg, l.id[i]);
+		if (r != 0 && r != MEF_ERR_NOTFOUND)
+			goto out;
+		if ((r = mef_tok_destroy(tok, l.id[i], CK_M2M_ROLE_KE)) < 0)
+			goto out;
+		keys += r;
+		mef_log_decision("ke-purge", l.id[i], "admin", "ok", NULL,
+		    NULL);
+	}
+	printf("%zu expired KeId(s) purged, %d Ke object(s) destroyed\n",
+	    l.n, keys);
+	r = 0;
+	rc = 0;
+ out:
+	if (rc != 0 && r < 0)
+		fprintf(stderr, "m2m-mef: ke %s: %s\n", argv[1],
+		    mef_strerror(r));
+	free(l.id);
+	mef_tok_close(tok);
+	mef_reg_close(reg);
+	return rc;
 }

@@ -21,4 +21,10 @@
 int	mef_cmd_enrolee(const struct mef_conf *c, int argc, char **argv);
 int	mef_cmd_target(const struct mef_conf *c, int argc, char **argv);
 
+/* ke list | ke purge: the issued KeIds; purge forgets the expired ones. */
+int	mef_cmd_ke(const struct mef_conf *c, int argc, char **argv);
+
+/* The usage of command cmd on stdout: 0, or 2 for an unknown command. */
+int	mef_cmd_help(const char *cmd);
+
 #endif /* M2M_MEF_ADMIN_H */

@@ -4,6 +4,8 @@
  *   m2m-mef [-c CONF] [serve]             run the server in the foreground
  *   m2m-mef [-c CONF] enrolee add|remove|list ...
  *   m2m-mef [-c CONF] target add|remove|list ...
+ *   m2m-mef [-c CONF] ke list|purge
+ *   m2m-mef COMMAND --help
  */
 #include <signal.h>
 #include <stdio.h>
@@ -18,15 +20,22 @@
 #include "server.h"
 
 static int
-usage(void)
+usage_to(FILE *fp)
 {
-	fprintf(stderr,
+	fprintf(fp,
 	    "usage: m2m-mef [-c CONF] [serve]\n"
 	    "       m2m-mef [-c CONF] enrolee add|remove|list ...\n"
 	    "       m2m-mef [-c CONF] target add|remove|list ...\n"
-	    "CONF defaults to " MEF_CONF_DEFAULT "; each command has --help "
-	    "through its usage line.\n");
+	    "       m2m-mef [-c CONF] ke list|purge\n"
+	    "CONF defaults to " MEF_CONF_DEFAULT "; COMMAND --help shows a "
+	    "command's options.\n");
 	return 2;
+}
+
+static int
+usage(void)
+{
+	return usage_to(stderr);
 }
 
 /* No core dumps, no ptrace by other users, private files. */
@@ -46,12 +55,12 @@ main(int argc, char **argv)
 {
 	struct mef_conf *c = NULL;
 	const char *path = MEF_CONF_DEFAULT;
-	int i = 1, rc = 1, r;
+	int i = 1, j, rc = 1, r;
 
 	harden();
 	if (i < argc && (strcmp(argv[i], "-h") == 0 ||
 	    strcmp(argv[i], "--help") == 0)) {
-		usage();
+		usage_to(stdout);
 		return 0;
 	}
 	if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
@@ -60,6 +69,10 @@ main(int argc, char **argv)
 	}
 	if (i < argc && argv[i][0] == '-')
 		return usage();
+	for (j = i + 1; i < argc && j < argc; j++)
+		if (strcmp(argv[j], "--help") == 0 ||
+		    strcmp(argv[j], "-h") == 0)
+			return mef_cmd_help(argv[i]) == 0 ? 0 : usage();
 	if (mef_conf_load(path, &c) != 0)
 		return 1;
 	if (i == argc || strcmp(argv[i], "serve") == 0) {
@@ -75,6 +88,8 @@ main(int argc, char **argv)
 		rc = mef_cmd_enrolee(c, argc - i, argv + i);
 	else if (strcmp(argv[i], "target") == 0)
 		rc = mef_cmd_target(c, argc - i, argv + i);
+	else if (strcmp(argv[i], "ke") == 0)
+		rc = mef_cmd_ke(c, argc - i, argv + i);
 	else
 		rc = usage();
  out:

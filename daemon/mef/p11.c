@@ -12,13 +12,13 @@
 #include "p11.h"
 
 #define FIND_BATCH	64
-#define LIST_MAX	100000	/* labels one mef_tok_list() walk collects */
+#define LIST_MAX	100000	/* labels one mef_tok_list() collects */
 
 struct mef_tok {
 	void			*dl;
 	CK_FUNCTION_LIST_PTR	f;
 	CK_SESSION_HANDLE	s;
-	int			finalize;	/* we initialised the module */
+	int			finalize;	/* we initialised it */
 	CK_RV			last;
 };
 
@@ -314,7 +314,7 @@ mef_tok_list(struct mef_tok *t, unsigned long role,
 			r = fail(t, "C_FindObjects", rv);
 			goto out;
 		}
-		if (got == 0)
+		if (got == 0 || nl == LIST_MAX)
 			break;
 		for (i = 0; i < got; i++) {
 			a[0].type = CKA_M2M_ROLE;
@@ -327,10 +327,8 @@ mef_tok_list(struct mef_tok *t, unsigned long role,
 			    CKR_OK || have != role)
 				continue;
 			lab[a[1].ulValueLen] = '\0';
-			if (nl == LIST_MAX) {
-				r = MEF_ERR_NOMEM;
-				goto out;
-			}
+			if (nl == LIST_MAX)
+				break;	/* the rest at the next walk */
 			if (nl == cap) {
 				cap = cap ? cap * 2 : 64;
 				if ((nlabels = realloc(labels, cap *

@@ -88,6 +88,10 @@ m2m_expect_contains "$out" "kpm-dev1	EnroleeID=/in-cse.example.com/CAE01	lifetim
 m2m_expect_contains "$out" "kpm-dev2	EnroleeID=/in-cse.example.com/CAE02	lifetime=2	hash=sha512	salt=0102030405060708"
 out=$(mef target list)
 [ "$out" = "$GW1"$'\n'"$GW2" ] || m2m_fail "target list: $out"
+out=$("$MEF" enrolee --help) || m2m_fail "enrolee --help failed"
+m2m_expect_contains "$out" "--kpm-file PATH|-"
+out=$("$MEF" target add --help) || m2m_fail "target --help failed"
+m2m_expect_contains "$out" "target add --id TARGET --psk-file PATH|-"
 # refusals of the administration, nothing written
 out=$(printf '%s' "$KPM1" | mef enrolee add --kpm-id kpm-dev1 --enrolee-id x \
     --target "$GW1" --lifetime 5 --kpm-file - 2>&1) && m2m_fail "duplicate add"
@@ -188,6 +192,8 @@ out=$(req kpm-dev1 "$KPM1" "$T/boot1")
 	cat "$T/mef.log" >&2; printf '%s\n' "$out" >&2
 	m2m_fail "bootstrap failed"; }
 m2m_expect_contains "$out" "X-M2M-RI: ri-001"
+! grep -q "unexpected eof" <<<"$out" ||
+    m2m_fail "the MEF closed without close_notify: $out"
 ekm=$(ekm_of "$out")
 [ ${#ekm} -eq 96 ] || m2m_fail "no 48-byte export from s_client: $out"
 body=$(body_of "$out")
@@ -246,7 +252,7 @@ ok "wrong Kpm: handshake refused (bad record mac), logged"
 # unknown KpmId: no PSK in the token, the handshake fails
 out=$(req kpm-nobody "$KPM1" "$T/boot1")
 [ -z "$(status_of "$out")" ] || m2m_fail "an unknown KpmId got a reply: $out"
-grep -q 'event=handshake who="kpm-nobody" .* outcome=refused' "$T/mef.log" ||
+grep -q 'event=handshake who="kpm-nobody" .* outcome=refused reason="unknown PSK identity"' "$T/mef.log" ||
     m2m_fail "no log line for the unknown KpmId"
 ok "unknown KpmId: handshake refused, logged"
 # wrong SNI
@@ -324,6 +330,17 @@ out=$(req kpm-dev1 "$KPM1" "$T/b")
 [ -z "$(status_of "$out")" ] || m2m_fail "a truncated body got a reply: $out"
 [ $((SECONDS - start)) -lt 15 ] || m2m_fail "the idle connection stayed open"
 ok "truncated body: no reply, closed after the timeout"
+# a client that connects and never speaks: closed after the timeout, and
+# others are served meanwhile
+start=$SECONDS
+exec 7<>"/dev/tcp/127.0.0.1/$PORT"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW1"
+[ "$(status_of "$(req "$GW1" "$PSK_GW1" "$T/b")")" = 200 ] ||
+    m2m_fail "a request was not served while a silent client was connected"
+timeout 10 cat <&7 >/dev/null || m2m_fail "the silent client was not closed"
+exec 7<&-
+[ $((SECONDS - start)) -lt 10 ] || m2m_fail "the silent client stayed too long"
+ok "a silent client: others served meanwhile, closed after the timeout"
 # garbage request line
 printf 'GARBAGE\r\n\r\n' >"$T/b"
 out=$(req kpm-dev1 "$KPM1" "$T/b")
@@ -405,23 +422,67 @@ get_file "$T/b" "/fetchCredentials/$KEID2" "$GW1"
 expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 403 4103 \
     "the credential lifetime has passed"
 ok "fetch after the lifetime: 403 4103"
+out=$(mef ke list)
+m2m_expect_contains "$out" "$KEID2	KpmId=kpm-dev2	EnroleeID=/in-cse.example.com/CAE02	expires="
+m2m_expect_contains "$out" " (expired)	targets=$GW1"
+m2m_expect_contains "$out" "$KEID1	KpmId=kpm-dev1"
+out=$(mef ke purge)
+[ "$out" = "1 expired KeId(s) purged, 1 Ke object(s) destroyed" ] ||
+    m2m_fail "ke purge: $out"
+get_file "$T/b" "/fetchCredentials/$KEID2" "$GW1"
+expect "$(req "$GW1" "$PSK_GW1" "$T/b")" 404 4004 "unknown KeId"
+get_file "$T/b" "/fetchCredentials/$KEID1" "$GW1"
+[ "$(status_of "$(req "$GW1" "$PSK_GW1" "$T/b")")" = 200 ] ||
+    m2m_fail "ke purge took a KeId still in its lifetime"
+[ "$(mef ke purge)" = "0 expired KeId(s) purged, 0 Ke object(s) destroyed" ] ||
+    m2m_fail "a second ke purge found something"
+ok "ke list / ke purge: the expired KeId and its Ke gone (404), the others kept"
 ! grep -q -i -e "$KE1" -e "$KPM1" -e "$KPM2" -e "$PSK_GW1" "$T/mef.log" ||
     m2m_fail "a key appears in the MEF's log"
 
 # --- stop, kill -9 during bootstraps, restart --------------------------------
-stop_mef
+# SIGTERM: a clean stop, exit status 0 (under ASan: no leak, no error)
+kill -TERM "$MEF_PID"
+rc=0
+wait "$MEF_PID" || rc=$?
+MEF_PID=
+[ "$rc" -eq 0 ] || m2m_fail "m2m-mef exited with $rc after SIGTERM"
 grep -q "signal 15: stopping" "$T/mef.log" || m2m_fail "no clean stop"
+! grep -q -e "Sanitizer" -e "runtime error" "$T/mef.log" ||
+    m2m_fail "a sanitizer report in the MEF's log"
+ok "SIGTERM: clean stop, exit status 0"
+# a Ke that no row names (a bootstrap cut short between its two writes):
+# destroyed at start, and only it
+ORPHAN=ffffffffffffffffffffffffffffffff@$FQDN
+"$TOKINIT" mef "$T/mef.pin" "$ORPHAN" || m2m_fail "cannot plant an orphan Ke"
 start_mef
+grep -q "start: destroyed Ke $ORPHAN, which no registry row names" \
+    "$T/mef.log" || m2m_fail "the orphan Ke was not destroyed at start"
+[ "$(grep -c 'start: destroyed Ke' "$T/mef.log")" -eq 1 ] ||
+    m2m_fail "Ke objects with a row were destroyed at start"
+get_file "$T/f" "/fetchCredentials/$KEID1" "$GW1"
+[ "$(status_of "$(req "$GW1" "$PSK_GW1" "$T/f")")" = 200 ] ||
+    m2m_fail "a KeId with a row no longer works after the start"
+ok "start: an orphan Ke destroyed, the others kept"
 post_file "$T/b" "{\"Targets\": [\"$GW1\"]}"
 for round in 1 2 3; do
-	for ((i = 0; i < 8; i++)); do
+	nb=$(kes)
+	okb=$(grep -c 'event=bootstrap .* outcome=ok' "$T/mef.log" || true)
+	for ((i = 0; i < 16; i++)); do
 		req kpm-dev1 "$KPM1" "$T/b" >"$T/k.$i" &
 	done
-	sleep "0.$((round * 2))"
+	# kill as soon as the first of them is answered: the others are in
+	# flight (handshake, export, key import or row)
+	for ((i = 0; i < 400; i++)); do
+		[ "$(grep -c 'event=bootstrap .* outcome=ok' "$T/mef.log" ||
+		    true)" -le "$okb" ] || break
+		sleep 0.01
+	done
 	kill -KILL "$MEF_PID"
 	wait "$MEF_PID" 2>/dev/null || true
 	MEF_PID=
 	wait
+	done16=$(($(kes) - nb))
 	[ "$(sqlite3 "$T/registry.db" 'PRAGMA integrity_check')" = ok ] ||
 	    m2m_fail "registry damaged after kill -9"
 	start_mef
@@ -436,7 +497,7 @@ for round in 1 2 3; do
 	# the flow runs again to completion
 	out=$(req kpm-dev1 "$KPM1" "$T/b")
 	[ "$(status_of "$out")" = 200 ] || m2m_fail "bootstrap after restart"
-	ok "kill -9 during bootstraps (round $round): registry whole, $(kes) KeIds all fetchable, flow runs again"
+	ok "kill -9 during 16 bootstraps (round $round, $done16 stored before the kill): registry whole, $(kes) KeIds all fetchable, flow runs again"
 done
 
 # --- administration while serving: remove takes keys and rows ---------------
@@ -451,7 +512,14 @@ mef target remove --id "$GW2" >/dev/null || m2m_fail "target remove"
 [ "$(mef target list)" = "$GW1" ] || m2m_fail "target list after remove"
 ok "enrolee remove / target remove: rows and keys gone, handshake refused"
 
-stop_mef
+kill -INT "$MEF_PID"
+rc=0
+wait "$MEF_PID" || rc=$?
+MEF_PID=
+[ "$rc" -eq 0 ] || m2m_fail "m2m-mef exited with $rc after SIGINT"
+! grep -q -e "Sanitizer" -e "runtime error" "$T/mef.log" ||
+    m2m_fail "a sanitizer report in the MEF's log"
+ok "SIGINT: clean stop, exit status 0"
 # an unknown schema version is refused, nothing changed
 sqlite3 "$T/registry.db" 'UPDATE schema_version SET version = 99'
 out=$(mef enrolee list 2>&1) && m2m_fail "schema 99 accepted"

@@ -146,9 +146,9 @@ static int
 collect(const struct mef_enrolee *e, void *arg)
 {
 	char *out = arg;
+	size_t n = strlen(out);
 
-	strcat(out, e->kpm_id);
-	strcat(out, ",");
+	snprintf(out + n, 64 - n, "%s,", e->kpm_id);
 	return 0;
 }
 
@@ -180,8 +180,10 @@ test_enrolee_list(void **state)
 static int
 collect_t(const char *id, void *arg)
 {
-	strcat(arg, id);
-	strcat(arg, ",");
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 64 - n, "%s,", id);
 	return 0;
 }
 
