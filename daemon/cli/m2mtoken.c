@@ -303,6 +303,7 @@ b_e2e(int argc, char **argv, struct json_object *p)
 	    { "role", required_argument, NULL, 'r' },
 	    { "peer", required_argument, NULL, 'p' },
 	    { "salt-hex", required_argument, NULL, 's' },
+	    { "salt", required_argument, NULL, 'S' },
 	    { "hash", required_argument, NULL, 'H' });
 	uint8_t salt[64];
 	size_t n;
@@ -318,6 +319,10 @@ b_e2e(int argc, char **argv, struct json_object *p)
 				die_usage(cur->name, "--salt-hex: hex of at "
 				    "most 64 bytes");
 			put_b64(p, "salt", salt, n);
+		} else if (ch == 'S') {
+			/* base64, as Bootstrap's reply gives it */
+			json_object_object_add(p, "salt",
+			    json_object_new_string(optarg));
 		} else if (ch == 'H')
 			json_object_object_add(p, "hash",
 			    json_object_new_string(optarg));
@@ -543,8 +548,9 @@ static const struct cmd cmds[] = {
 	    s_key, "--key KEID [--suid N]\n"
 	    "  Fetches Kpsa (or Kuc) for KEID from the MEF ([target] id)." },
 	{ "provision-e2e", "io.m2mtoken.ProvisionEndToEnd", b_e2e, s_e2e,
-	    "--key LABEL [--role kpsa|km|kuc] [--peer ID] [--salt-hex HEX] "
-	    "[--hash sha256|sha512]" },
+	    "--key LABEL [--role kpsa|km|kuc] [--peer ID] [--salt-hex HEX | "
+	    "--salt BASE64] [--hash sha256|sha512]\n"
+	    "  The salt and hash are the ones Bootstrap's reply gave (e2e)." },
 	{ "mic", "io.m2mtoken.Mic", b_use, s_mic,
 	    "--key E2EKEYID [--attribute] [--peer ID] (--data TEXT | "
 	    "--data-hex HEX | --data-file PATH|-)\n"
@@ -606,7 +612,7 @@ explain(const struct m2m_client_error *e)
 		    "the detail, and the MEF's registry for this enrolee or "
 		    "target" },
 		{ "io.m2mtoken.MefProtocolError", EX_MEF, "the MEF answered "
-		    "something else than docs/mef-http.md; nothing was stored" },
+		    "something else than docs/mef-http.md; nothing stored" },
 		{ "io.m2mtoken.TokenUnavailable", EX_TOKEN, "the TPM or HSM "
 		    "behind the daemon is not reachable; see its log" },
 		{ "io.m2mtoken.TokenLocked", EX_TOKEN, "the daemon is not "
@@ -735,9 +741,16 @@ main(int argc, char **argv)
 		rc = explain(&err);
 		goto out;
 	}
+	if (r == M2M_CLIENT_ERR_ARG) {
+		fprintf(stderr, "m2mtoken: the call cannot be sent: a method "
+		    "is io.m2mtoken. and letters, its parameters one JSON "
+		    "object of at most 64 KiB without \\u0000\n");
+		rc = EX_USAGE;
+		goto out;
+	}
 	if (r != 0) {
 		fprintf(stderr, "m2mtoken: %s\n", m2m_client_strerror(r));
-		rc = r == M2M_CLIENT_ERR_ARG ? EX_USAGE : EX_UNREACHABLE;
+		rc = EX_UNREACHABLE;
 		goto out;
 	}
 	if (opt_json) {

@@ -325,9 +325,20 @@ finish(struct parse *p, int rv, struct m2m_acl **ret_acl, char *err,
 
 		memcpy(line, p->why, sizeof(line));
 		n = snprintf(p->why, sizeof(p->why), "line %d: ", rv);
-		if (n > 0 && (size_t)n < sizeof(p->why))
-			snprintf(p->why + n, sizeof(p->why) - (size_t)n, "%s",
-			    line);
+		if (n > 0 && (size_t)n < sizeof(p->why)) {
+			/*
+			 * The reason after the prefix, cut to fit: a bounded
+			 * copy (snprintf("%s") here fails -Wformat-truncation
+			 * in a -O0 build).
+			 */
+			size_t room = sizeof(p->why) - (size_t)n - 1;
+			size_t l = strnlen(line, sizeof(line));
+
+			if (l > room)
+				l = room;
+			memcpy(p->why + n, line, l);
+			p->why[(size_t)n + l] = '\0';
+		}
 	}
 	for (i = 0; p->r == 0 && i < p->acl->nrules; i++) {
 		ru = &p->acl->rules[i];

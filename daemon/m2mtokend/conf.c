@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "errors.h"
+#include "log.h"
 
 struct parse {
 	struct mtd_conf	*c;
@@ -122,6 +123,22 @@ handler(void *user, const char *sec, const char *key, const char *v)
 		if (strcmp(key, "idle_timeout") == 0)
 			return set_num(p, sec, key, v, 10, 1, 3600,
 			    &c->idle_timeout);
+		if (strcmp(key, "log_level") == 0) {
+			if (strcmp(v, "error") == 0)
+				c->log_level = MTD_LOG_ERR;
+			else if (strcmp(v, "warning") == 0)
+				c->log_level = MTD_LOG_WARNING;
+			else if (strcmp(v, "info") == 0)
+				c->log_level = MTD_LOG_INFO;
+			else if (strcmp(v, "debug") == 0)
+				c->log_level = MTD_LOG_DEBUG;
+			else {
+				failf(p, "[daemon] log_level: error, warning, "
+				    "info or debug");
+				return 0;
+			}
+			return 1;
+		}
 	} else if (strcmp(sec, "token") == 0) {
 		if (strcmp(key, "module") == 0)
 			return set_str(p, sec, key, v, 1, &c->module);
@@ -218,6 +235,7 @@ mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
 	c->socket_mode = 0660;
 	c->max_connections = 64;
 	c->idle_timeout = 30;
+	c->log_level = MTD_LOG_INFO;
 	c->mef_port = 443;
 	c->mef_timeout = 10;
 	p.c = c;

@@ -2,7 +2,7 @@
  * m2mtokend: its configuration file (docs/operations.md, "m2mtokend").
  *
  *   [daemon]   socket, socket_mode, socket_group, max_connections,
- *              idle_timeout, call_timeout
+ *              idle_timeout, log_level
  *   [token]    module, config, label, pin_file, pin_credential
  *   [mef]      host, port, fqdn, timeout
  *   [enrolee]  kpm_id                   (device role: Bootstrap)
@@ -33,12 +33,13 @@ struct mtd_conf {
 	char		*socket_group;		/* NULL: the daemon's gid */
 	unsigned int	 max_connections;	/* default 64, 1..4096 */
 	unsigned int	 idle_timeout;		/* s, default 30, 1..3600 */
+	int		 log_level;		/* MTD_LOG_*, default info */
 	/* [token] */
 	char		*module;		/* libm2mtoken.so path */
 	char		*module_config;		/* M2MTOKEN_CONF for it */
 	char		*token_label;
 	char		*pin_file;		/* absolute path */
-	char		*pin_credential;	/* name in $CREDENTIALS_DIRECTORY */
+	char		*pin_credential;	/* in $CREDENTIALS_DIRECTORY */
 	/* [mef] */
 	char		*mef_host;		/* an IP address or host name */
 	unsigned int	 mef_port;		/* default 443 */

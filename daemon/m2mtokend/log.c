@@ -7,6 +7,15 @@
 
 #include "log.h"
 
+static int level = MTD_LOG_INFO;
+
+/* see log.h */
+void
+mtd_log_set_level(int prio)
+{
+	level = prio;
+}
+
 /* see log.h */
 void
 mtd_log(int prio, const char *fmt, ...)
@@ -15,6 +24,8 @@ mtd_log(int prio, const char *fmt, ...)
 	char line[1024];
 	va_list ap;
 
+	if (prio > level)
+		return;
 	if (journal == -1)
 		journal = getenv("JOURNAL_STREAM") != NULL;
 	va_start(ap, fmt);

@@ -14,6 +14,9 @@
 #define MTD_LOG_INFO	6
 #define MTD_LOG_DEBUG	7
 
+/* Lines above prio (less urgent) are dropped; MTD_LOG_INFO by default. */
+void mtd_log_set_level(int prio);
+
 void mtd_log(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

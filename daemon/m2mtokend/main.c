@@ -201,6 +201,7 @@ main(int argc, char **argv)
 		mtd_log(MTD_LOG_ERR, "%s: %s", conf_path, err);
 		return 1;
 	}
+	mtd_log_set_level(d.conf->log_level);
 	if (mtd_conf_read_pin(d.conf, pin, &pin_len, err, sizeof(err)) != 0) {
 		mtd_log(MTD_LOG_ERR, "%s", err);
 		goto out;

@@ -3,6 +3,8 @@
  * docs/protocol.md, "Methods").  Keys are reached only through tok.h
  * (PKCS#11); no reply carries key material.
  */
+#include <sys/mman.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -688,6 +690,170 @@ mef_target(struct mtd *d, struct mtd_mef_target *t)
 	return 0;
 }
 
+/* KeId: 32 hex digits "@" an FQDN of [A-Za-z0-9.-] (safe in a path). */
+static int
+keid_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < KEID_HEX; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	if (s[i++] != '@' || s[i] == '\0')
+		return 0;
+	for (; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '-')
+			return 0;
+	return 1;
+}
+
+/* see methods.h */
+struct mtd_job *
+mtd_job_new(void)
+{
+	struct mtd_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	/* it will hold the EKM (Ke) or a credential: keep it out of swap */
+	(void)mlock(j, sizeof(*j));
+	j->rc = M2M_IPC_ERR_INTERNAL;
+	return j;
+}
+
+/* see methods.h */
+void
+mtd_job_run(struct mtd_job *j)
+{
+	j->rc = mtd_mef_exchange(j->ctx, &j->mt, j->req, j->req_len,
+	    j->want_ekm ? j->ekm : NULL, &j->res, j->detail,
+	    sizeof(j->detail));
+}
+
+/* see methods.h */
+void
+mtd_job_free(struct mtd_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->req);
+	/* the export (Ke), and a response that may hold a credential */
+	OPENSSL_cleanse(j, sizeof(*j));
+	(void)munlock(j, sizeof(*j));
+	free(j);
+}
+
+/* A job for the MEF exchange of req (taken); NULL out of memory. */
+static long
+job_for(struct mtd_call *c, SSL_CTX *ctx, const struct mtd_mef_target *mt,
+    char *req, size_t req_len, int want_ekm,
+    long (*finish)(struct mtd_call *, struct mtd_job *,
+    struct json_object *, struct mtd_err *), struct mtd_job **ret)
+{
+	struct mtd_job *j;
+
+	(void)c;
+	if ((j = mtd_job_new()) == NULL) {
+		free(req);
+		return M2M_IPC_ERR_NO_MEMORY;
+	}
+	j->ctx = ctx;
+	j->mt = *mt;
+	j->req = req;
+	j->req_len = req_len;
+	j->want_ekm = want_ekm;
+	j->finish = finish;
+	*ret = j;
+	return 0;
+}
+
+/*
+ * Bootstrap, after the exchange (main thread): check the MEF's answer,
+ * then import Ke.  Nothing is stored on any failure.
+ */
+static long
+bootstrap_finish(struct mtd_call *c, struct mtd_job *j,
+    struct json_object *reply, struct mtd_err *err)
+{
+	struct mtd *d = c->d;
+	struct json_object *o = NULL, *v, *e2e;
+	const char *enrolee, *keid, *life;
+	char keidbuf[KEID_HEX + 2 + MTD_ID_MAX];
+	CK_OBJECT_HANDLE h;
+	size_t i;
+	long r;
+
+	/* KeId = lower-hex(EKM[0..15]) "@" MEF-FQDN */
+	for (i = 0; i < 16; i++)
+		snprintf(keidbuf + 2 * i, 3, "%02x", j->ekm[i]);
+	snprintf(keidbuf + KEID_HEX, sizeof(keidbuf) - KEID_HEX, "@%s",
+	    j->mt.fqdn);
+	if (j->res.resp.status != 200) {
+		r = mef_refused(&j->res, err);
+		goto out;
+	}
+	r = M2M_IPC_ERR_MEF_PROTOCOL;
+	if ((o = parse_body(j->res.resp.body, j->res.resp.body_len)) ==
+	    NULL || !json_object_object_get_ex(o, "Status", &v) ||
+	    !json_object_get_boolean(v) ||
+	    (enrolee = body_str(o, "EnroleeID", MTD_ID_MAX)) == NULL ||
+	    (keid = body_str(o, "KeId", sizeof(keidbuf) - 1)) == NULL ||
+	    !timestamp_ok(life = body_str(o, "Lifetime", 15))) {
+		snprintf(err->detail, sizeof(err->detail), "the MEF's "
+		    "bootstrap answer lacks Status, EnroleeID, KeId or "
+		    "Lifetime");
+		goto out;
+	}
+	/* [profile] KeId compared case-insensitively */
+	if (strcasecmp(keid, keidbuf) != 0) {
+		snprintf(err->detail, sizeof(err->detail), "the MEF's KeId "
+		    "is not the one this session exported: nothing stored");
+		goto out;
+	}
+	/* Ke = EKM[16..47]; the only key bytes the daemon ever holds */
+	r = (long)mtd_tok_import(d->tok, CK_M2M_ROLE_KE, keidbuf,
+	    j->ekm + 16, 32, enrolee, life, &h);
+	OPENSSL_cleanse(j->ekm, sizeof(j->ekm));
+	if (r != CKR_OK)
+		goto out;
+	if ((r = add_str(reply, "keId", keidbuf)) != 0 ||
+	    (r = add_str(reply, "enroleeId", enrolee)) != 0 ||
+	    (r = add_str(reply, "lifetime", life)) != 0)
+		goto out;
+	if (json_object_object_get_ex(o, "Targets", &v) &&
+	    json_object_is_type(v, json_type_array) &&
+	    json_object_object_add(reply, "targets", json_object_get(v)) != 0) {
+		r = M2M_IPC_ERR_NO_MEMORY;
+		goto out;
+	}
+	if (json_object_object_get_ex(o, "E2E", &e2e) &&
+	    json_object_is_type(e2e, json_type_object)) {
+		struct json_object *x = json_object_new_object();
+		const char *hs = body_str(e2e, "Hash", 16);
+		const char *salt = body_str(e2e, "Salt", 128);
+
+		if (x == NULL || json_object_object_add(reply, "e2e", x)) {
+			json_object_put(x);
+			r = M2M_IPC_ERR_NO_MEMORY;
+			goto out;
+		}
+		if ((hs != NULL && (r = add_str(x, "hash",
+		    strcmp(hs, "SHA-512") == 0 ? "sha512" : "sha256")) != 0) ||
+		    (salt != NULL && (r = add_str(x, "salt", salt)) != 0))
+			goto out;
+	}
+	r = 0;
+ out:
+	OPENSSL_cleanse(j->ekm, sizeof(j->ekm));
+	json_object_put(o);
+	return r;
+}
+
+/*
+ * Bootstrap: checks and the request here; the TLS exchange runs in the
+ * server's worker thread (mtd_job_run), bootstrap_finish() after it.
+ */
 static long
 h_bootstrap(struct mtd_call *c, struct json_object *params,
     struct json_object *reply, struct mtd_err *err)
@@ -695,16 +861,13 @@ h_bootstrap(struct mtd_call *c, struct json_object *params,
 	static const char *const allowed[] = { "targets", NULL };
 	struct mtd *d = c->d;
 	struct mtd_mef_target mt;
-	struct mtd_mef_result *res = NULL;
-	struct json_object *body = NULL, *arr = NULL, *o = NULL, *v, *e2e;
-	const char *targets[MTD_TARGETS_MAX], *enrolee, *keid, *life, *js;
-	char keidbuf[KEID_HEX + 2 + MTD_ID_MAX], ri[32], *req = NULL;
-	uint8_t ekm[M2M_TLS_EXPORT_LEN];
-	CK_OBJECT_HANDLE h;
+	struct json_object *body = NULL, *arr = NULL;
+	const char *targets[MTD_TARGETS_MAX], *js;
+	char ri[32], *req = NULL;
 	size_t nt = 0, i, reqlen;
 	long r;
 
-	memset(ekm, 0, sizeof(ekm));
+	(void)reply;
 	if ((r = mtd_p_only(params, allowed, err)) != 0 ||
 	    (r = mtd_p_targets(params, targets, &nt, err)) != 0)
 		return r;
@@ -739,101 +902,73 @@ h_bootstrap(struct mtd_call *c, struct json_object *params,
 		    M2M_IPC_ERR_INVALID_PARAMETER;
 		goto out;
 	}
-	if ((res = calloc(1, sizeof(*res))) == NULL) {
-		r = M2M_IPC_ERR_NO_MEMORY;
-		goto out;
-	}
-	if ((r = mtd_mef_exchange(d->enrolee_ctx, &mt, req, reqlen, ekm, res,
-	    err->detail, sizeof(err->detail))) != 0)
-		goto out;
-	/* KeId = lower-hex(EKM[0..15]) "@" MEF-FQDN */
-	for (i = 0; i < 16; i++)
-		snprintf(keidbuf + 2 * i, 3, "%02x", ekm[i]);
-	snprintf(keidbuf + KEID_HEX, sizeof(keidbuf) - KEID_HEX, "@%s",
-	    d->conf->mef_fqdn);
-	if (res->resp.status != 200) {
-		r = mef_refused(res, err);
-		goto out;
-	}
-	r = M2M_IPC_ERR_MEF_PROTOCOL;
-	if ((o = parse_body(res->resp.body, res->resp.body_len)) == NULL ||
-	    !json_object_object_get_ex(o, "Status", &v) ||
-	    !json_object_get_boolean(v) ||
-	    (enrolee = body_str(o, "EnroleeID", MTD_ID_MAX)) == NULL ||
-	    (keid = body_str(o, "KeId", sizeof(keidbuf) - 1)) == NULL ||
-	    !timestamp_ok(life = body_str(o, "Lifetime", 15))) {
-		snprintf(err->detail, sizeof(err->detail), "the MEF's "
-		    "bootstrap answer lacks Status, EnroleeID, KeId or "
-		    "Lifetime");
-		goto out;
-	}
-	/* [profile] KeId compared case-insensitively */
-	if (strcasecmp(keid, keidbuf) != 0) {
-		snprintf(err->detail, sizeof(err->detail), "the MEF's KeId "
-		    "is not the one this session exported: nothing stored");
-		goto out;
-	}
-	/* Ke = EKM[16..47]; the only key bytes the daemon ever holds */
-	if ((r = (long)mtd_tok_import(d->tok, CK_M2M_ROLE_KE, keidbuf,
-	    ekm + 16, 32, enrolee, life, &h)) != CKR_OK)
-		goto out;
-	OPENSSL_cleanse(ekm, sizeof(ekm));
-	if ((r = add_str(reply, "keId", keidbuf)) != 0 ||
-	    (r = add_str(reply, "enroleeId", enrolee)) != 0 ||
-	    (r = add_str(reply, "lifetime", life)) != 0)
-		goto out;
-	if (json_object_object_get_ex(o, "Targets", &v) &&
-	    json_object_is_type(v, json_type_array) &&
-	    json_object_object_add(reply, "targets", json_object_get(v)) != 0) {
-		r = M2M_IPC_ERR_NO_MEMORY;
-		goto out;
-	}
-	if (json_object_object_get_ex(o, "E2E", &e2e) &&
-	    json_object_is_type(e2e, json_type_object)) {
-		struct json_object *x = json_object_new_object();
-		const char *hs = body_str(e2e, "Hash", 16);
-		const char *salt = body_str(e2e, "Salt", 128);
-
-		if (x == NULL || json_object_object_add(reply, "e2e", x)) {
-			json_object_put(x);
-			r = M2M_IPC_ERR_NO_MEMORY;
-			goto out;
-		}
-		if ((hs != NULL && (r = add_str(x, "hash",
-		    strcmp(hs, "SHA-512") == 0 ? "sha512" : "sha256")) != 0) ||
-		    (salt != NULL && (r = add_str(x, "salt", salt)) != 0))
-			goto out;
-	}
-	r = 0;
+	r = job_for(c, d->enrolee_ctx, &mt, req, reqlen, 1, bootstrap_finish,
+	    &c->job);
+	req = NULL;	/* transferred */
  out:
-	OPENSSL_cleanse(ekm, sizeof(ekm));
-	json_object_put(o);
+	free(req);
 	json_object_put(arr);
 	json_object_put(body);
-	free(req);
-	if (res != NULL) {
-		OPENSSL_cleanse(res, sizeof(*res));
-		free(res);
-	}
 	return r;
 }
 
-/* KeId: 32 hex digits "@" an FQDN of [A-Za-z0-9.-] (safe in a path). */
-static int
-keid_ok(const char *s)
+/* FetchCredentials, after the exchange: check, import, wipe. */
+static long
+fetch_finish(struct mtd_call *c, struct mtd_job *j,
+    struct json_object *reply, struct mtd_err *err)
 {
-	size_t i;
+	struct mtd *d = c->d;
+	struct json_object *o = NULL, *v, *cv;
+	const char *enrolee, *life, *cred;
+	uint8_t value[64];
+	CK_OBJECT_HANDLE h;
+	size_t vlen = 0, clen;
+	long r;
 
-	for (i = 0; i < KEID_HEX; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return 0;
-	if (s[i++] != '@' || s[i] == '\0')
-		return 0;
-	for (; s[i] != '\0'; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
-		    s[i] != '-')
-			return 0;
-	return 1;
+	if (j->res.resp.status != 200) {
+		r = mef_refused(&j->res, err);
+		goto out;
+	}
+	r = M2M_IPC_ERR_MEF_PROTOCOL;
+	if ((o = parse_body(j->res.resp.body, j->res.resp.body_len)) ==
+	    NULL || !json_object_object_get_ex(o, "Status", &v) ||
+	    !json_object_get_boolean(v) ||
+	    (enrolee = body_str(o, "EnroleeID", MTD_ID_MAX)) == NULL ||
+	    !timestamp_ok(life = body_str(o, "Lifetime", 15)) ||
+	    !json_object_object_get_ex(o, "Credential", &cv) ||
+	    !json_object_is_type(cv, json_type_string)) {
+		snprintf(err->detail, sizeof(err->detail), "the MEF's answer "
+		    "lacks Status, Credential, EnroleeID or Lifetime");
+		goto out;
+	}
+	cred = json_object_get_string(cv);
+	clen = (size_t)json_object_get_string_len(cv);
+	if (mtd_unb64(cred, clen, value, sizeof(value), &vlen) != 0 ||
+	    vlen != 32) {
+		snprintf(err->detail, sizeof(err->detail), "the MEF's "
+		    "Credential is not base64 of 32 bytes");
+		goto out;
+	}
+	r = (long)mtd_tok_import(d->tok, j->role, j->label, value, vlen,
+	    enrolee, life, &h);
+	OPENSSL_cleanse(value, sizeof(value));
+	if (r != CKR_OK)
+		goto out;
+	if ((r = reply_key(d, h, reply)) != 0 ||
+	    (r = add_str(reply, "source", "mef")) != 0)
+		goto out;
+	r = 0;
+ out:
+	OPENSSL_cleanse(value, sizeof(value));
+	if (o != NULL) {
+		/* the base64 of the credential, inside json-c */
+		if (json_object_object_get_ex(o, "Credential", &cv) &&
+		    json_object_is_type(cv, json_type_string))
+			OPENSSL_cleanse((char *)json_object_get_string(cv),
+			    (size_t)json_object_get_string_len(cv));
+		json_object_put(o);
+	}
+	return r;
 }
 
 static long
@@ -843,14 +978,11 @@ h_fetch(struct mtd_call *c, struct json_object *params,
 	static const char *const allowed[] = { "key", "suid", NULL };
 	struct mtd *d = c->d;
 	struct mtd_mef_target mt;
-	struct mtd_mef_result *res = NULL;
-	struct json_object *o = NULL, *v, *cv;
-	const char *keid, *enrolee, *life, *cred;
+	const char *keid;
 	char path[MTD_ID_MAX + 64], label[MTD_ID_MAX + 8], ri[32], *req = NULL;
-	uint8_t value[64];
 	CK_OBJECT_HANDLE h;
 	CK_ULONG role;
-	size_t reqlen, vlen = 0, clen;
+	size_t reqlen;
 	long suid, r;
 	int amb = 0;
 
@@ -889,79 +1021,42 @@ h_fetch(struct mtd_call *c, struct json_object *params,
 	    d->conf->target_id, ri, NULL, 0, &req, &reqlen)) != 0)
 		return r == -2 ? M2M_IPC_ERR_NO_MEMORY :
 		    M2M_IPC_ERR_INVALID_PARAMETER;
-	if ((res = calloc(1, sizeof(*res))) == NULL) {
-		r = M2M_IPC_ERR_NO_MEMORY;
-		goto out;
-	}
-	if ((r = mtd_mef_exchange(d->target_ctx, &mt, req, reqlen, NULL, res,
-	    err->detail, sizeof(err->detail))) != 0)
-		goto out;
-	if (res->resp.status != 200) {
-		r = mef_refused(res, err);
-		goto out;
-	}
-	r = M2M_IPC_ERR_MEF_PROTOCOL;
-	if ((o = parse_body(res->resp.body, res->resp.body_len)) == NULL ||
-	    !json_object_object_get_ex(o, "Status", &v) ||
-	    !json_object_get_boolean(v) ||
-	    (enrolee = body_str(o, "EnroleeID", MTD_ID_MAX)) == NULL ||
-	    !timestamp_ok(life = body_str(o, "Lifetime", 15)) ||
-	    !json_object_object_get_ex(o, "Credential", &cv) ||
-	    !json_object_is_type(cv, json_type_string)) {
-		snprintf(err->detail, sizeof(err->detail), "the MEF's answer "
-		    "lacks Status, Credential, EnroleeID or Lifetime");
-		goto out;
-	}
-	cred = json_object_get_string(cv);
-	clen = (size_t)json_object_get_string_len(cv);
-	if (mtd_unb64(cred, clen, value, sizeof(value), &vlen) != 0 ||
-	    vlen != 32) {
-		snprintf(err->detail, sizeof(err->detail), "the MEF's "
-		    "Credential is not base64 of 32 bytes");
-		goto out;
-	}
-	r = (long)mtd_tok_import(d->tok, role, label, value, vlen, enrolee,
-	    life, &h);
-	OPENSSL_cleanse(value, sizeof(value));
-	if (r != CKR_OK)
-		goto out;
-	if ((r = reply_key(d, h, reply)) != 0 ||
-	    (r = add_str(reply, "source", "mef")) != 0)
-		goto out;
-	r = 0;
- out:
-	OPENSSL_cleanse(value, sizeof(value));
-	if (o != NULL) {
-		/* the base64 of the credential, inside json-c */
-		if (json_object_object_get_ex(o, "Credential", &cv) &&
-		    json_object_is_type(cv, json_type_string))
-			OPENSSL_cleanse((char *)json_object_get_string(cv),
-			    (size_t)json_object_get_string_len(cv));
-		json_object_put(o);
-	}
-	free(req);
-	if (res != NULL) {
-		OPENSSL_cleanse(res, sizeof(*res));
-		free(res);
-	}
-	return r;
+	if ((r = job_for(c, d->target_ctx, &mt, req, reqlen, 0, fetch_finish,
+	    &c->job)) != 0)
+		return r;
+	snprintf(c->job->label, sizeof(c->job->label), "%s", label);
+	c->job->role = role;
+	return 0;
 }
 
 /* ---- the table ------------------------------------------------------- */
 
+/* name, handler, the key the ACL checks, stores keys (logged at info) */
 static const struct mtd_method methods[] = {
-	{ "io.m2mtoken.Status",			h_status,	MTD_KEY_NONE },
-	{ "io.m2mtoken.ListKeys",		h_listkeys,	MTD_KEY_NONE },
-	{ "io.m2mtoken.Bootstrap",		h_bootstrap,	MTD_KEY_KPMID },
-	{ "io.m2mtoken.DeriveKpsa",		h_derive_kpsa,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.DeriveKm",		h_derive_km,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.DeriveUsageConstrained",	h_derive_kuc,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.FetchCredentials",	h_fetch,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.ProvisionEndToEnd",		h_provision_e2e, MTD_KEY_PARAM },
-	{ "io.m2mtoken.Mic",			h_mic,		MTD_KEY_PARAM },
-	{ "io.m2mtoken.VerifyMic",		h_verify_mic,	MTD_KEY_PARAM },
-	{ "io.m2mtoken.Seal",			h_seal,		MTD_KEY_PARAM },
-	{ "io.m2mtoken.Open",			h_open,		MTD_KEY_PARAM },
+	{ "io.m2mtoken.Status",
+	    h_status, MTD_KEY_NONE, 0 },
+	{ "io.m2mtoken.ListKeys",
+	    h_listkeys, MTD_KEY_NONE, 0 },
+	{ "io.m2mtoken.Bootstrap",
+	    h_bootstrap, MTD_KEY_KPMID, 1 },
+	{ "io.m2mtoken.DeriveKpsa",
+	    h_derive_kpsa, MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.DeriveKm",
+	    h_derive_km, MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.DeriveUsageConstrained",
+	    h_derive_kuc, MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.FetchCredentials",
+	    h_fetch, MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.ProvisionEndToEnd",
+	    h_provision_e2e, MTD_KEY_PARAM, 1 },
+	{ "io.m2mtoken.Mic",
+	    h_mic, MTD_KEY_PARAM, 0 },
+	{ "io.m2mtoken.VerifyMic",
+	    h_verify_mic, MTD_KEY_PARAM, 0 },
+	{ "io.m2mtoken.Seal",
+	    h_seal, MTD_KEY_PARAM, 0 },
+	{ "io.m2mtoken.Open",
+	    h_open, MTD_KEY_PARAM, 0 },
 };
 
 /* see methods.h */

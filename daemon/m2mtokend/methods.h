@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "conf.h"
+#include "mef.h"
 #include "params.h"
 #include "peer.h"
 #include "tok.h"
@@ -32,11 +33,47 @@ enum mtd_keyarg {
 	MTD_KEY_KPMID = 2	/* [enrolee] kpm_id, the key Bootstrap uses */
 };
 
+struct mtd_job;
+
 struct mtd_call {
 	struct mtd		*d;
 	const struct m2m_peer	*peer;
 	const char		*method;
+	/*
+	 * Out: a handler that must talk to the MEF returns 0 with a job
+	 * here; the server runs mtd_job_run() in a worker thread, then
+	 * job->finish() back in the event loop, which makes the reply.
+	 */
+	struct mtd_job		*job;
 };
+
+/*
+ * One exchange with the MEF and what its finish needs.  ekm and res are
+ * secret (the export; a response that may carry a credential):
+ * mtd_job_free() wipes the whole job.
+ */
+struct mtd_job {
+	SSL_CTX			*ctx;
+	struct mtd_mef_target	 mt;
+	char			*req;
+	size_t			 req_len;
+	int			 want_ekm;
+	uint8_t			 ekm[M2M_TLS_EXPORT_LEN];
+	struct mtd_mef_result	 res;
+	int			 rc;		/* of mtd_mef_exchange() */
+	char			 detail[200];
+	long			(*finish)(struct mtd_call *, struct mtd_job *,
+				    struct json_object *, struct mtd_err *);
+	char			 label[MTD_ID_MAX + 8];
+	CK_ULONG		 role;
+};
+
+/* A new job (calloc'd); NULL out of memory. */
+struct mtd_job *mtd_job_new(void);
+/* The worker thread's part: the MEF exchange into j->rc, res, detail. */
+void mtd_job_run(struct mtd_job *j);
+/* Wipes and frees j; NULL is fine. */
+void mtd_job_free(struct mtd_job *j);
 
 /*
  * A handler fills reply (an empty object) and returns 0, a negative
@@ -50,6 +87,7 @@ struct mtd_method {
 	const char	*name;
 	mtd_handler	 fn;
 	enum mtd_keyarg	 keyarg;
+	int		 changes;	/* stores keys: logged at info */
 };
 
 /* The method named name, NULL if none. */

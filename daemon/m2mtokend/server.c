@@ -6,6 +6,8 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,17 +38,33 @@ struct conn {
 	size_t			 outlen;
 	size_t			 outoff;
 	int			 close_after;	/* once out is sent */
+	short			 armed;		/* EV_READ or EV_WRITE, 0 */
+	struct mtd_pending	 pending;	/* a call at the MEF */
+	struct conn		*qnext;		/* in the job queue */
 	struct conn		*next;
 };
 
+/*
+ * The MEF jobs: one runs in the worker thread, the others wait in
+ * arrival order.  The worker says it is done through a pipe the loop
+ * watches.
+ */
 struct server {
 	struct mtd		*d;
 	struct event_base	*base;
 	struct event		*ev_listen;
 	struct conn		*conns;
+	struct conn		*qhead, *qtail;	/* waiting jobs */
+	struct conn		*running;	/* the worker's job */
+	pthread_t		 worker;
+	int			 worker_ok;	/* worker is a thread */
+	int			 done[2];	/* pipe: worker -> loop */
+	struct event		*ev_done;
 };
 
 static void conn_event(evutil_socket_t fd, short what, void *arg);
+static int conn_read(struct conn *c);
+static void job_enqueue(struct conn *c);
 
 static void
 conn_free(struct conn *c)
@@ -58,6 +76,14 @@ conn_free(struct conn *c)
 			*pp = c->next;
 			break;
 		}
+	for (pp = &c->srv->qhead; *pp != NULL; pp = &(*pp)->qnext)
+		if (*pp == c) {
+			*pp = c->qnext;
+			break;
+		}
+	c->srv->qtail = NULL;
+	for (struct conn *q = c->srv->qhead; q != NULL; q = q->qnext)
+		c->srv->qtail = q;
 	c->srv->d->nconns--;
 	if (c->ev != NULL)
 		event_free(c->ev);
@@ -65,6 +91,7 @@ conn_free(struct conn *c)
 		event_free(c->timer);
 	m2m_ipc_reader_free(c->rd);
 	m2m_peer_free(c->peer);
+	mtd_job_free(c->pending.job);
 	free(c->out);
 	close(c->fd);
 	free(c);
@@ -77,12 +104,23 @@ conn_arm(struct conn *c)
 	struct timeval tv = { (time_t)c->srv->d->conf->idle_timeout, 0 };
 	short what = c->out != NULL ? EV_WRITE : EV_READ;
 
-	event_del(c->ev);
-	if (event_assign(c->ev, c->srv->base, c->fd, what | EV_PERSIST,
-	    conn_event, c) != 0 || event_add(c->ev, NULL) != 0 ||
-	    event_add(c->timer, &tv) != 0)
-		return -1;
-	return 0;
+	if (c->pending.job != NULL) {
+		/* waiting for the MEF: neither I/O nor the idle timer */
+		event_del(c->ev);
+		event_del(c->timer);
+		c->armed = 0;
+		return 0;
+	}
+	/* the I/O event changes only when the direction does */
+	if (what != c->armed) {
+		event_del(c->ev);
+		if (event_assign(c->ev, c->srv->base, c->fd,
+		    what | EV_PERSIST, conn_event, c) != 0 ||
+		    event_add(c->ev, NULL) != 0)
+			return -1;
+		c->armed = what;
+	}
+	return event_add(c->timer, &tv) == 0 ? 0 : -1;
 }
 
 /* Sends what it can of c->out; 0 done or pending, -1 to close. */
@@ -149,18 +187,52 @@ encode_rv(CK_RV rv, const struct mtd_err *err, char **buf, size_t *len)
 	return e;
 }
 
+/* Encodes the reply (or error) for r and logs the call's line. */
+static int
+conclude(const struct m2m_peer *peer, const struct mtd_method *m,
+    const char *method, const char *keyid, const char *rule, long r,
+    struct json_object *reply, struct mtd_err *err, char **ret_buf,
+    size_t *ret_len)
+{
+	char sm[136], sk[136];
+	int e;
+
+	if (r == 0) {
+		e = m2m_ipc_encode_reply(reply, ret_buf, ret_len);
+		if (e != 0) {
+			r = e;
+			e = encode_error(e, NULL, ret_buf, ret_len);
+		}
+	} else if (r < 0) {
+		e = encode_error((int)r, err, ret_buf, ret_len);
+	} else {
+		e = encode_rv((CK_RV)r, err, ret_buf, ret_len);
+	}
+	mtd_log(r != 0 ? MTD_LOG_WARNING : m != NULL && m->changes ?
+	    MTD_LOG_INFO : MTD_LOG_DEBUG,
+	    "call: uid %lu pid %ld %s key %s rule %s: %s%s%s",
+	    (unsigned long)peer->uid, (long)peer->pid,
+	    mtd_log_safe(method, sm, sizeof(sm)),
+	    mtd_log_safe(keyid, sk, sizeof(sk)), rule ? rule : "-",
+	    r == 0 ? "ok" : r < 0 ? m2m_ipc_error_name((int)r) :
+	    m2m_ipc_error_from_rv((CK_RV)r),
+	    err != NULL && err->detail[0] ? ": " : "",
+	    err != NULL ? err->detail : "");
+	return e == 0 ? 0 : M2M_IPC_ERR_NO_MEMORY;
+}
+
 /* see server.h */
 int
 mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
     const char *method, struct json_object *params, char **ret_buf,
-    size_t *ret_len)
+    size_t *ret_len, struct mtd_pending *ret_pending)
 {
 	const struct mtd_method *m;
 	struct m2m_acl_verdict vd;
 	struct mtd_call call;
 	struct mtd_err err;
 	struct json_object *reply = NULL, *kv;
-	const char *keyid = NULL, *outcome = "ok";
+	const char *keyid = NULL;
 	char sm[136], sk[136];
 	long r = M2M_IPC_ERR_INTERNAL;
 	int e;
@@ -168,6 +240,9 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 	memset(&err, 0, sizeof(err));
 	err.rsc = -1;
 	memset(&vd, 0, sizeof(vd));
+	memset(&call, 0, sizeof(call));
+	memset(ret_pending, 0, sizeof(*ret_pending));
+	*ret_buf = NULL;
 	d->calls++;
 	if ((m = mtd_method_find(method)) == NULL) {
 		r = M2M_IPC_ERR_METHOD_NOT_FOUND;
@@ -186,7 +261,6 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 		keyid = d->conf->kpm_id;
 	if (m2m_acl_check(d->conf->acl, peer->uid, peer->groups,
 	    peer->ngroups, method, keyid, &vd) != 0 || !vd.allow) {
-		r = M2M_IPC_ERR_PERMISSION_DENIED;
 		mtd_log(MTD_LOG_WARNING, "denied: uid %lu pid %ld %s key %s: "
 		    "%s (rule %s); add a [caller] rule to allow it",
 		    (unsigned long)peer->uid, (long)peer->pid,
@@ -195,8 +269,9 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 		    vd.why == M2M_ACL_NO_RULE ? "no rule names the caller" :
 		    vd.why == M2M_ACL_METHOD ? "method not allowed" :
 		    "key not allowed", vd.rule ? vd.rule : "-");
-		outcome = NULL;
-		goto reply;
+		e = encode_error(M2M_IPC_ERR_PERMISSION_DENIED, NULL, ret_buf,
+		    ret_len);
+		return e == 0 ? 0 : M2M_IPC_ERR_NO_MEMORY;
 	}
 	if ((reply = json_object_new_object()) == NULL) {
 		r = M2M_IPC_ERR_NO_MEMORY;
@@ -206,30 +281,134 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 	call.peer = peer;
 	call.method = method;
 	r = m->fn(&call, params, reply, &err);
- reply:
-	if (r == 0) {
-		e = m2m_ipc_encode_reply(reply, ret_buf, ret_len);
-		if (e != 0) {
-			r = e;
-			e = encode_error(e, NULL, ret_buf, ret_len);
-		}
-	} else if (r < 0) {
-		e = encode_error((int)r, &err, ret_buf, ret_len);
-	} else {
-		e = encode_rv((CK_RV)r, &err, ret_buf, ret_len);
+	if (r == 0 && call.job != NULL) {
+		/* to the MEF: the reply comes from mtd_server_finish() */
+		ret_pending->job = call.job;
+		ret_pending->m = m;
+		ret_pending->rule = vd.rule;
+		snprintf(ret_pending->keyid, sizeof(ret_pending->keyid), "%s",
+		    keyid != NULL ? keyid : "");
+		ret_pending->has_key = keyid != NULL;
+		json_object_put(reply);
+		return 0;
 	}
-	if (outcome != NULL)
-		mtd_log(r == 0 ? MTD_LOG_INFO : MTD_LOG_WARNING,
-		    "call: uid %lu pid %ld %s key %s rule %s: %s%s%s",
-		    (unsigned long)peer->uid, (long)peer->pid,
-		    mtd_log_safe(method, sm, sizeof(sm)),
-		    mtd_log_safe(keyid, sk, sizeof(sk)),
-		    vd.rule ? vd.rule : "-", r == 0 ? "ok" : r < 0 ?
-		    m2m_ipc_error_name((int)r) :
-		    m2m_ipc_error_from_rv((CK_RV)r),
-		    err.detail[0] ? ": " : "", err.detail);
+	mtd_job_free(call.job);
+ reply:
+	e = conclude(peer, m, method, keyid, vd.rule, r, reply, &err,
+	    ret_buf, ret_len);
 	json_object_put(reply);
-	return e == 0 ? 0 : M2M_IPC_ERR_NO_MEMORY;
+	return e;
+}
+
+/* see server.h */
+int
+mtd_server_finish(struct mtd *d, const struct m2m_peer *peer,
+    struct mtd_pending *p, char **ret_buf, size_t *ret_len)
+{
+	struct json_object *reply = NULL;
+	struct mtd_call call;
+	struct mtd_err err;
+	long r;
+	int e;
+
+	memset(&err, 0, sizeof(err));
+	err.rsc = -1;
+	memset(&call, 0, sizeof(call));
+	call.d = d;
+	call.peer = peer;
+	call.method = p->m->name;
+	if (p->job->rc != 0) {
+		r = p->job->rc;
+		snprintf(err.detail, sizeof(err.detail), "%s",
+		    p->job->detail);
+	} else if ((reply = json_object_new_object()) == NULL) {
+		r = M2M_IPC_ERR_NO_MEMORY;
+	} else {
+		r = p->job->finish(&call, p->job, reply, &err);
+	}
+	e = conclude(peer, p->m, p->m->name, p->has_key ? p->keyid : NULL,
+	    p->rule, r, reply, &err, ret_buf, ret_len);
+	json_object_put(reply);
+	mtd_job_free(p->job);
+	p->job = NULL;
+	return e;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct server *s = arg;
+	char b = 'x';
+
+	mtd_job_run(s->running->pending.job);
+	while (write(s->done[1], &b, 1) == -1 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* Starts the next waiting job, if the worker is free. */
+static void
+job_next(struct server *s)
+{
+	struct conn *c;
+
+	if (s->running != NULL || (c = s->qhead) == NULL)
+		return;
+	s->qhead = c->qnext;
+	if (s->qhead == NULL)
+		s->qtail = NULL;
+	c->qnext = NULL;
+	s->running = c;
+	if ((s->worker_ok = pthread_create(&s->worker, NULL, worker_main,
+	    s) == 0))
+		return;
+	/* no thread to be had: run it here, blocking the loop this once */
+	mtd_log(MTD_LOG_WARNING, "no worker thread: the MEF exchange blocks "
+	    "the loop");
+	worker_main(s);
+}
+
+static void
+job_enqueue(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	if (s->qtail != NULL)
+		s->qtail->qnext = c;
+	else
+		s->qhead = c;
+	s->qtail = c;
+	job_next(s);
+}
+
+/* The worker is done: its reply, then the next job. */
+static void
+job_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	struct conn *c = s->running;
+	char b[16];
+
+	(void)what;
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+	if (c == NULL)
+		return;
+	if (s->worker_ok)
+		pthread_join(s->worker, NULL);
+	s->running = NULL;
+	if (mtd_server_finish(s->d, c->peer, &c->pending, &c->out,
+	    &c->outlen) != 0) {
+		conn_free(c);
+		goto next;
+	}
+	c->outoff = 0;
+	/* its reply out, then whatever it sent meanwhile */
+	if (conn_flush(c) != 0 || (c->out == NULL && conn_read(c) != 0) ||
+	    conn_arm(c) != 0)
+		conn_free(c);
+ next:
+	job_next(s);
 }
 
 /* Reads and answers frames; -1 to close the connection. */
@@ -239,7 +418,8 @@ conn_read(struct conn *c)
 	struct m2m_ipc_msg *msg = NULL;
 	int i, r;
 
-	for (i = 0; i < FRAMES_PER_WAKEUP && c->out == NULL; i++) {
+	for (i = 0; i < FRAMES_PER_WAKEUP && c->out == NULL &&
+	    c->pending.job == NULL; i++) {
 		r = m2m_ipc_reader_read_fd(c->rd, c->fd, &msg);
 		if (r == 0 && msg == NULL)
 			return 0;	/* need more */
@@ -254,11 +434,16 @@ conn_read(struct conn *c)
 		if (r == 0) {
 			r = mtd_server_call(c->srv->d, c->peer,
 			    m2m_ipc_msg_method(msg),
-			    m2m_ipc_msg_parameters(msg), &c->out, &c->outlen);
+			    m2m_ipc_msg_parameters(msg), &c->out, &c->outlen,
+			    &c->pending);
 			m2m_ipc_msg_free(msg);
 			msg = NULL;
 			if (r != 0)
 				return -1;
+			if (c->pending.job != NULL) {
+				job_enqueue(c);
+				return 0;
+			}
 		} else {
 			/* a malformed frame: answer it, and go on */
 			mtd_log(MTD_LOG_WARNING, "uid %lu pid %ld: bad frame: "
@@ -365,6 +550,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct server *s = arg;
 
 	(void)what;
+	if (sig == SIGHUP) {
+		mtd_log(MTD_LOG_INFO, "SIGHUP: ignored (no reload: restart "
+		    "the daemon to read its configuration again)");
+		return;
+	}
 	mtd_log(MTD_LOG_INFO, "signal %d: stopping", (int)sig);
 	event_base_loopexit(s->base, NULL);
 }
@@ -374,20 +564,26 @@ int
 mtd_server_run(struct mtd *d, int listen_fd, void (*ready)(void))
 {
 	struct server s;
-	struct event *sig_term = NULL, *sig_int = NULL;
+	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 	int r = -1;
 
 	memset(&s, 0, sizeof(s));
 	s.d = d;
+	s.done[0] = s.done[1] = -1;
 	signal(SIGPIPE, SIG_IGN);
-	if ((s.base = event_base_new()) == NULL ||
+	if (pipe2(s.done, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	    (s.base = event_base_new()) == NULL ||
+	    (s.ev_done = event_new(s.base, s.done[0], EV_READ | EV_PERSIST,
+	    job_done, &s)) == NULL || event_add(s.ev_done, NULL) != 0 ||
 	    (s.ev_listen = event_new(s.base, listen_fd, EV_READ | EV_PERSIST,
 	    on_accept, &s)) == NULL ||
 	    event_add(s.ev_listen, NULL) != 0 ||
 	    (sig_term = evsignal_new(s.base, SIGTERM, on_signal, &s)) ==
 	    NULL || event_add(sig_term, NULL) != 0 ||
 	    (sig_int = evsignal_new(s.base, SIGINT, on_signal, &s)) ==
-	    NULL || event_add(sig_int, NULL) != 0) {
+	    NULL || event_add(sig_int, NULL) != 0 ||
+	    (sig_hup = evsignal_new(s.base, SIGHUP, on_signal, &s)) ==
+	    NULL || event_add(sig_hup, NULL) != 0) {
 		mtd_log(MTD_LOG_ERR, "cannot set up the event loop");
 		goto out;
 	}
@@ -399,12 +595,25 @@ mtd_server_run(struct mtd *d, int listen_fd, void (*ready)(void))
 	}
 	r = 0;
  out:
+	/* a MEF exchange in flight ends within [mef] timeout */
+	if (s.running != NULL && s.worker_ok) {
+		pthread_join(s.worker, NULL);
+		s.running = NULL;
+	}
 	while (s.conns != NULL)
 		conn_free(s.conns);
+	if (s.ev_done != NULL)
+		event_free(s.ev_done);
+	if (s.done[0] != -1) {
+		close(s.done[0]);
+		close(s.done[1]);
+	}
 	if (sig_term != NULL)
 		event_free(sig_term);
 	if (sig_int != NULL)
 		event_free(sig_int);
+	if (sig_hup != NULL)
+		event_free(sig_hup);
 	if (s.ev_listen != NULL)
 		event_free(s.ev_listen);
 	if (s.base != NULL)

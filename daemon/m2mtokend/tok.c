@@ -8,8 +8,25 @@
 
 #include "tok.h"
 
-#define FIND_MAX	16
+#define FIND_MAX	256	/* keys sharing one label */
 #define SLOTS_MAX	64
+#define CACHE_MAX	64
+
+/*
+ * A found key, by the name it was asked for: (label, role, peer) -> its
+ * handle and CKA_VALUE_LEN.  A hit is checked against the object (its
+ * label and role, one C_GetAttributeValue); every key this daemon
+ * creates empties the cache (a new key may make a name ambiguous).
+ */
+struct cache_ent {
+	char			 label[MTD_LABEL_MAX + 1];
+	char			 peer[MTD_LABEL_MAX + 1];
+	int			 any_peer;
+	CK_ULONG		 role;
+	CK_OBJECT_HANDLE	 h;
+	CK_ULONG		 value_len;
+	int			 used;
+};
 
 struct mtd_tok {
 	void			*dl;
@@ -18,7 +35,74 @@ struct mtd_tok {
 	CK_SESSION_HANDLE	 s;
 	int			 finalize;
 	int			 logged_in;
+	struct cache_ent	 cache[CACHE_MAX];
+	unsigned int		 cache_next;
 };
+
+static void
+cache_clear(struct mtd_tok *t)
+{
+	memset(t->cache, 0, sizeof(t->cache));
+}
+
+static struct cache_ent *
+cache_get(struct mtd_tok *t, const char *label, CK_ULONG role,
+    const char *peer)
+{
+	CK_ULONG r = 0;
+	char lab[MTD_LABEL_MAX + 1];
+	CK_ATTRIBUTE a[2] = {
+		{ CKA_M2M_ROLE, &r, sizeof(r) },
+		{ CKA_LABEL, lab, MTD_LABEL_MAX },
+	};
+	struct cache_ent *e;
+	size_t i;
+
+	if (strlen(label) > MTD_LABEL_MAX ||
+	    (peer != NULL && strlen(peer) > MTD_LABEL_MAX))
+		return NULL;
+	for (i = 0; i < CACHE_MAX; i++) {
+		e = &t->cache[i];
+		if (!e->used || e->role != role ||
+		    strcmp(e->label, label) != 0 ||
+		    e->any_peer != (peer == NULL) ||
+		    (peer != NULL && strcmp(e->peer, peer) != 0))
+			continue;
+		/* still that object? */
+		if (t->f->C_GetAttributeValue(t->s, e->h, a, 2) == CKR_OK &&
+		    (role == MTD_ROLE_ANY || r == role) &&
+		    a[1].ulValueLen == strlen(label) &&
+		    memcmp(lab, label, a[1].ulValueLen) == 0)
+			return e;
+		e->used = 0;
+		return NULL;
+	}
+	return NULL;
+}
+
+static void
+cache_put(struct mtd_tok *t, const char *label, CK_ULONG role,
+    const char *peer, CK_OBJECT_HANDLE h)
+{
+	CK_ULONG n = 0;
+	CK_ATTRIBUTE a = { CKA_VALUE_LEN, &n, sizeof(n) };
+	struct cache_ent *e;
+
+	if (strlen(label) > MTD_LABEL_MAX ||
+	    (peer != NULL && strlen(peer) > MTD_LABEL_MAX))
+		return;
+	if (t->f->C_GetAttributeValue(t->s, h, &a, 1) != CKR_OK)
+		n = 0;
+	e = &t->cache[t->cache_next++ % CACHE_MAX];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->label, sizeof(e->label), "%s", label);
+	snprintf(e->peer, sizeof(e->peer), "%s", peer ? peer : "");
+	e->any_peer = peer == NULL;
+	e->role = role;
+	e->h = h;
+	e->value_len = n;
+	e->used = 1;
+}
 
 static const struct {
 	const char	*name;
@@ -121,6 +205,7 @@ mtd_tok_open(const char *module, const char *module_conf, const char *label,
 	CK_SLOT_ID slots[SLOTS_MAX];
 	CK_ULONG n = SLOTS_MAX, i;
 	CK_TOKEN_INFO ti;
+	CK_C_INITIALIZE_ARGS ia;
 	struct mtd_tok *t = NULL;
 	CK_RV rv = CKR_GENERAL_ERROR;
 
@@ -145,7 +230,10 @@ mtd_tok_open(const char *module, const char *module_conf, const char *label,
 		rv = CKR_TOKEN_NOT_PRESENT;
 		goto out;
 	}
-	rv = t->f->C_Initialize(NULL);
+	/* the MEF worker thread uses the module too (libm2mtls) */
+	memset(&ia, 0, sizeof(ia));
+	ia.flags = CKF_OS_LOCKING_OK;
+	rv = t->f->C_Initialize(&ia);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		snprintf(err, errlen, "C_Initialize: %s (see the module's "
 		    "line above: its configuration or backend)",
@@ -216,7 +304,7 @@ mtd_tok_info(struct mtd_tok *t, CK_TOKEN_INFO *ret)
 	return t->f->C_GetTokenInfo(t->slot, ret);
 }
 
-/* A string attribute of h into buf (cap bytes, NUL-terminated; "" if absent). */
+/* A string attribute of h into buf (cap bytes, NUL-ended; "" if absent). */
 static CK_RV
 get_str(struct mtd_tok *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
     char *buf, size_t cap)
@@ -275,16 +363,28 @@ mtd_tok_find(struct mtd_tok *t, const char *label, CK_ULONG role,
 		{ CKA_M2M_ROLE, &role, sizeof(role) },
 	};
 	CK_OBJECT_HANDLE h[FIND_MAX], found = CK_INVALID_HANDLE;
-	CK_ULONG n = 0, i;
+	CK_ULONG n = 0, got, i;
 	char p[MTD_LABEL_MAX + 1];
+	struct cache_ent *e;
 	size_t matches = 0;
 	CK_RV rv;
 
 	*ret_ambiguous = 0;
+	if ((e = cache_get(t, label, role, peer)) != NULL) {
+		*ret_h = e->h;
+		return CKR_OK;
+	}
 	if ((rv = t->f->C_FindObjectsInit(t->s, tmpl,
 	    role == MTD_ROLE_ANY ? 2 : 3)) != CKR_OK)
 		return rv;
-	rv = t->f->C_FindObjects(t->s, h, FIND_MAX, &n);
+	/* every object so labelled (up to FIND_MAX), then their peers */
+	do {
+		got = 0;
+		if ((rv = t->f->C_FindObjects(t->s, h + n, FIND_MAX - n,
+		    &got)) != CKR_OK)
+			break;
+		n += got;
+	} while (got > 0 && n < FIND_MAX);
 	t->f->C_FindObjectsFinal(t->s);
 	if (rv != CKR_OK)
 		return rv;
@@ -305,6 +405,7 @@ mtd_tok_find(struct mtd_tok *t, const char *label, CK_ULONG role,
 		*ret_ambiguous = 1;
 		return CKR_OK;
 	}
+	cache_put(t, label, role, peer, found);
 	*ret_h = found;
 	return CKR_OK;
 }
@@ -359,6 +460,7 @@ mtd_tok_derive(struct mtd_tok *t, CK_OBJECT_HANDLE base,
 	CK_MECHANISM m = { mech, param, param_len };
 
 	*ret_h = CK_INVALID_HANDLE;
+	cache_clear(t);
 	return t->f->C_DeriveKey(t->s, &m, base, tmpl, label ? 2 : 1, ret_h);
 }
 
@@ -389,6 +491,7 @@ mtd_tok_import(struct mtd_tok *t, CK_ULONG role, const char *label,
 		tmpl[n++] = (CK_ATTRIBUTE){ CKA_M2M_EXPIRES, (void *)expires,
 		    strlen(expires) };
 	*ret_h = CK_INVALID_HANDLE;
+	cache_clear(t);
 	return t->f->C_CreateObject(t->s, tmpl, n, ret_h);
 }
 
@@ -396,6 +499,7 @@ mtd_tok_import(struct mtd_tok *t, CK_ULONG role, const char *label,
 CK_RV
 mtd_tok_destroy(struct mtd_tok *t, CK_OBJECT_HANDLE h)
 {
+	cache_clear(t);
 	return t->f->C_DestroyObject(t->s, h);
 }
 
@@ -498,6 +602,12 @@ mtd_tok_value_len(struct mtd_tok *t, CK_OBJECT_HANDLE h)
 {
 	CK_ULONG n = 0;
 	CK_ATTRIBUTE a = { CKA_VALUE_LEN, &n, sizeof(n) };
+	size_t i;
+
+	for (i = 0; i < CACHE_MAX; i++)
+		if (t->cache[i].used && t->cache[i].h == h &&
+		    t->cache[i].value_len != 0)
+			return t->cache[i].value_len;
 
 	if (t->f->C_GetAttributeValue(t->s, h, &a, 1) != CKR_OK)
 		return 0;

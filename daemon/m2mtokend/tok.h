@@ -56,7 +56,9 @@ int mtd_role_from_name(const char *name, CK_ULONG *ret_role);
  * The one secret key with CKA_LABEL label, role role (MTD_ROLE_ANY: any)
  * and CKA_M2M_PEER_ID peer (NULL: any).  CKR_OK and *ret_h;
  * CKR_KEY_HANDLE_INVALID if none; CKR_OK with *ret_ambiguous = 1 if
- * several match (then *ret_h is unset).
+ * several match (then *ret_h is unset).  Found keys are remembered by
+ * that name (up to 64; each hit re-checked against the object's label and
+ * role; emptied whenever this daemon creates or destroys a key).
  */
 CK_RV mtd_tok_find(struct mtd_tok *tok, const char *label, CK_ULONG role,
     const char *peer, CK_OBJECT_HANDLE *ret_h, int *ret_ambiguous);

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Raw-socket checks of m2mtokend's framing (test_m2mtokend.sh).
 
-    mtd_frames.py SOCKET IDLE_SECONDS
+    mtd_frames.py SOCKET IDLE_SECONDS MAX_CONNECTIONS
 
 Malformed frames get their error and the connection goes on; an oversized
 frame gets FrameTooLarge and the connection is closed; a truncated frame
 leaves the daemon serving; a client stalled inside a frame does not delay
 another, and is closed after the idle timeout; a frame sent one byte at a
-time is served.  Prints one "ok:" line per check, exits 1 on the first
+time is served; past MAX_CONNECTIONS a new connection is closed at once
+and the daemon serves again once the others are gone.  Prints one "ok:" line per check, exits 1 on the first
 failure.
 """
 import json
@@ -17,6 +18,7 @@ import time
 
 SOCK = sys.argv[1]
 IDLE = float(sys.argv[2])
+MAXC = int(sys.argv[3])
 
 
 def conn():
@@ -139,4 +141,34 @@ dt = time.monotonic() - t0
 if dt > IDLE + 5:
     raise SystemExit(f"FAIL: stalled client closed after {dt:.1f} s")
 print(f"ok: stalled client closed after {dt:.1f} s (idle timeout {IDLE} s)")
+# max connections: the one past the limit is closed at once
+held = [conn() for _ in range(MAXC)]
+for h in held:		# each one really accepted: it answers
+    if "error" in call(h, STATUS):
+        raise SystemExit("FAIL: Status on a held connection")
+extra = conn()
+extra.settimeout(5)
+try:
+    extra.sendall(STATUS)
+    got = extra.recv(10)
+except (BrokenPipeError, ConnectionResetError):
+    got = b""
+if got != b"":
+    raise SystemExit(f"FAIL: connection {MAXC + 1} of {MAXC} was served")
+print(f"ok: connection {MAXC + 1} closed at once (max_connections {MAXC})")
+for h in held:
+    h.close()
+for attempt in range(50):
+    time.sleep(0.1)
+    s = conn()
+    try:
+        s.sendall(STATUS)
+        r = recv_frame(s)
+        break
+    except (SystemExit, BrokenPipeError, ConnectionResetError):
+        s.close()
+else:
+    raise SystemExit("FAIL: not served again after the others closed")
+print("ok: served again once the held connections closed")
+s.close()
 print("mtd_frames: all passed")

@@ -104,7 +104,7 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "init") == 0) {
 		if (find_slot(argv[2], 1, &slot) != 0 || strlen(argv[2]) > 32)
-			return fprintf(stderr, "mtd_keytool: no free slot\n"), 1;
+			return fprintf(stderr, "no free slot\n"), 1;
 		memset(lab, ' ', sizeof(lab));
 		memcpy(lab, argv[2], strlen(argv[2]));
 		if ((rv = F->C_InitToken(slot, (CK_UTF8CHAR_PTR)so, strlen(so),

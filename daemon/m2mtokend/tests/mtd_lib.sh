@@ -42,7 +42,9 @@ mtd_start()
 	local i
 
 	MTD_SOCK=$M2M_TMP/mtd.sock
-	MTD_LOG=$M2M_TMP/mtd.log
+	# a log per start: "ready" must be this start's
+	MTD_STARTS=$((${MTD_STARTS:-0} + 1))
+	MTD_LOG=$M2M_TMP/mtd.$MTD_STARTS.log
 	"$M2MTOKEND" -c "$1" </dev/null >>"$MTD_LOG" 2>&1 &
 	MTD_PID=$!
 	m2m_defer m2m_stop "$MTD_PID"
@@ -82,13 +84,14 @@ for k in sys.argv[1].split("."): v=v[k]
 print(v)' "$1"
 }
 
-# mtd_e2e_mic KPSAHEX DATA: the message MIC of the E2E set of Kpsa (zero
-# salt, SHA-256), computed with openssl from the key derivation formulas.
+# mtd_e2e_mic KPSAHEX DATA [SALTHEX]: the message MIC of the E2E set of
+# Kpsa (SHA-256; no salt: 32 zero bytes), computed with openssl from the
+# key derivation formulas.
 mtd_e2e_mic()
 {
-	local kpsa=$1 data=$2 master t1 label
+	local kpsa=$1 data=$2 salt=${3:-$(printf '%064d' 0)} master t1 label
 
-	master=$(mtd_hmac "$(printf '%064d' 0)" "$kpsa")
+	master=$(mtd_hmac "$salt" "$kpsa")
 	label=$(printf 'E2E Message Authentication Key\001' | mtd_hex)
 	t1=$(mtd_hmac "$master" "$label")
 	mtd_hmac "$t1" "$(printf '%s' "$data" | mtd_hex)"
@@ -104,4 +107,20 @@ mtd_kpsa()
 mtd_b64hex()
 {
 	openssl base64 -d -A | mtd_hex
+}
+
+# mtd_finish: SIGTERM the daemon; it must exit 0 (under ASan: no leak)
+# and remove its socket.
+mtd_finish()
+{
+	local rc
+
+	kill -TERM "$MTD_PID"
+	set +e
+	wait "$MTD_PID"
+	rc=$?
+	set -e
+	[ "$rc" = 0 ] || { tail -30 "$MTD_LOG" >&2; m2m_fail "m2mtokend exited $rc"; }
+	[ ! -e "$MTD_SOCK" ] || m2m_fail "m2mtokend left its socket"
+	echo "ok: m2mtokend stopped cleanly on SIGTERM"
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# m2m-label: daemon tool
+# m2m-label: daemon
 # m2mtokend on a real token (SoftHSM2 or swtpm behind the module): the CLI
 # and a C client call every local method over the socket; the derived keys
 # are checked against openssl (a MIC over data made with keys derived in
 # the token equals the one computed from the formulas); a uid without
 # permission gets PermissionDenied; malformed, truncated, oversized and
-# stalled frames; token missing, PIN wrong, PIN file too open.
+# stalled frames, max_connections; token missing, PIN wrong, PIN file too
+# open, PIN locked; hardening (umask, core limit); socket activation and
+# sd_notify as systemd does them; a clean exit on SIGTERM.
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
 
@@ -47,6 +49,9 @@ echo "ok: bad config: $out"
 
 # --- the daemon --------------------------------------------------------------
 MTD_IDLE=2 mtd_conf "$M2M_TMP/mtd.conf" mtd <<CONF
+[daemon]
+max_connections = 4
+
 [caller root]
 uid = 0
 methods = *
@@ -60,8 +65,13 @@ CONF
 out=$("$M2MTOKEND" -t -c "$M2M_TMP/mtd.conf") || m2m_fail "-t: $out"
 m2m_expect_contains "$out" "configuration OK, 2 caller rules"
 mtd_start "$M2M_TMP/mtd.conf"
+grep -q '^Umask:[[:space:]]*0077' "/proc/$MTD_PID/status" || m2m_fail "umask not 077"
+grep -Eq '^Max core file size +0 +0 ' "/proc/$MTD_PID/limits" || m2m_fail "core dumps not off"
+echo "ok: hardening: umask 077, RLIMIT_CORE 0"
 
-out=$(mtd_cli status) || m2m_fail "status: $out"
+kill -HUP "$MTD_PID"
+sleep 0.2
+out=$(mtd_cli status) || m2m_fail "status (after a SIGHUP): $out"
 m2m_expect_contains "$out" "token:       mtd"
 m2m_expect_contains "$out" "state:     ready"
 out=$(mtd_cli --json status) || m2m_fail "status --json: $out"
@@ -151,6 +161,13 @@ for c in status list-keys bootstrap derive-kpsa derive-km derive-kuc \
     fetch-credentials provision-e2e mic verify-mic seal open call; do
 	mtd_cli "$c" --help | grep -q "^usage: m2mtoken" || m2m_fail "$c --help"
 done
+"$M2MTOKEN_CLI" --help | grep -q "^Exit codes:" || m2m_fail "m2mtoken --help"
+"$M2MTOKEND" -h | grep -q "^usage: m2mtokend" || m2m_fail "m2mtokend -h"
+set +e
+out=$(mtd_cli call io.m2mtoken.Not2 '{}' 2>&1); rc=$?
+set -e
+[ "$rc" = 2 ] || m2m_fail "call with a bad method name: rc $rc: $out"
+m2m_expect_contains "$out" "a method is io.m2mtoken. and letters"
 echo "ok: unknown key exits 6, unconfigured methods exit 9, usage exits 2, --help everywhere"
 
 # --- the C client (libm2mtoken-client) ----------------------------------------
@@ -159,15 +176,25 @@ out=$("$MTD_CLIENT" "$MTD_SOCK" "$KEID" "$TARGET" "$E2E" "$mic" 2>&1) ||
 echo "$out"
 
 # --- a caller without permission ---------------------------------------------
-chmod 755 "$M2M_TMP"
+# the CLI and its library copied where uid nobody can reach them (the
+# build tree may sit under a directory only root may enter)
+mkdir "$M2M_TMP/nobody"
+cp "$M2MTOKEN_CLI" "$M2M_TMP/nobody/m2mtoken"
+cp -L "$(dirname "$(readlink -f "$M2MTOKEN_CLI")")/../client/libm2mtoken-client.so.0" \
+    "$M2M_TMP/nobody/" 2>/dev/null ||
+    cp -L "$M2M_BUILD/daemon/client/libm2mtoken-client.so.0" "$M2M_TMP/nobody/"
+chmod 755 "$M2M_TMP" "$M2M_TMP/nobody"
 chmod 666 "$MTD_SOCK"
-out=$(runuser -u nobody -- "$M2MTOKEN_CLI" -s "$MTD_SOCK" status) ||
-    m2m_fail "nobody: status: $out"
-out=$(runuser -u nobody -- "$M2MTOKEN_CLI" -s "$MTD_SOCK" list-keys) ||
-    m2m_fail "nobody: list-keys: $out"
+as_nobody()
+{
+	runuser -u nobody -- env LD_LIBRARY_PATH="$M2M_TMP/nobody" \
+	    "$M2M_TMP/nobody/m2mtoken" -s "$MTD_SOCK" "$@"
+}
+out=$(as_nobody status) || m2m_fail "nobody: status: $out"
+out=$(as_nobody list-keys) || m2m_fail "nobody: list-keys: $out"
 m2m_expect_contains "$out" "no keys this caller may name"
 set +e
-out=$(runuser -u nobody -- "$M2MTOKEN_CLI" -s "$MTD_SOCK" mic --key "$E2E" --data x 2>&1)
+out=$(as_nobody mic --key "$E2E" --data x 2>&1)
 rc=$?
 set -e
 [ "$rc" = 4 ] || m2m_fail "nobody: mic: rc $rc: $out"
@@ -177,11 +204,30 @@ grep -q "denied: uid $(id -u nobody) .* io.m2mtoken.Mic key $E2E: method not all
 echo "ok: uid nobody: Status allowed, ListKeys filtered, Mic PermissionDenied with a log line"
 
 # --- frames ------------------------------------------------------------------
-python3 "$HERE/mtd_frames.py" "$MTD_SOCK" 2 || { tail -20 "$MTD_LOG" >&2; m2m_fail "frames"; }
+python3 "$HERE/mtd_frames.py" "$MTD_SOCK" 2 4 || { tail -20 "$MTD_LOG" >&2; m2m_fail "frames"; }
+
+# --- started as systemd does: socket activation, sd_notify ---------------------
+python3 "$HERE/mtd_activate.py" "$M2MTOKEND" "$M2M_TMP/mtd.conf" "$M2M_TMP" ||
+    m2m_fail "socket activation"
+
+# --- a token whose PIN gets locked: each start counts one failed login --------
+"$MTD_KEYTOOL" init lockme || m2m_fail "init lockme"
+MTD_PIN_FILE=$M2M_TMP/badpin mtd_conf "$M2M_TMP/lock.conf" lockme </dev/null
+for ((i = 1; i <= 10; i++)); do
+	out=$("$M2MTOKEND" -c "$M2M_TMP/lock.conf" 2>&1) && m2m_fail "started with a wrong PIN"
+	[[ $out == *CKR_PIN_LOCKED* ]] && break
+	m2m_expect_contains "$out" "CKR_PIN_INCORRECT"
+done
+m2m_expect_contains "$out" "C_Login: CKR_PIN_LOCKED"
+mtd_conf "$M2M_TMP/lock2.conf" lockme </dev/null
+out=$("$M2MTOKEND" -c "$M2M_TMP/lock2.conf" 2>&1) && m2m_fail "started on a locked PIN"
+m2m_expect_contains "$out" "C_Login: CKR_PIN_LOCKED"
+echo "ok: PIN locked after $i failed starts, refused with the right PIN too: a clear line"
 
 # the daemon logged no key material
 for v in "$KE" "$KPSA_SPEC"; do
 	! grep -qi "$v" "$MTD_LOG" || m2m_fail "a key value in the log"
 done
 kill -0 "$MTD_PID" || m2m_fail "the daemon died"
+mtd_finish
 echo "ok: $M2M_BACKEND: m2mtokend, CLI and C client"

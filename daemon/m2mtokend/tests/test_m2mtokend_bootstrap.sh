@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# m2m-label: daemon tool
+# m2m-label: daemon
 # m2mtokend's MEF client against a raw-key peer nobody here wrote:
 # `openssl s_server -psk HEX` stands in for the MEF.  Bootstrap: the test
 # reads the keying material s_server exports, answers the daemon's POST
 # /bootstrap with that KeId, and checks that the Ke the daemon stored is
 # the export (a Kpsa derived in the token and one derived by openssl give
-# the same E2E MIC).  Then each failure with its exit code and nothing
-# stored: KeId mismatch, MEF refusal, wrong Kpm, MEF unreachable; and
+# the same E2E MIC), and that a Status is served while it waits for the
+# MEF.  Then each failure with its exit code and nothing stored: the daemon
+# killed (-9) while the MEF holds its request (then restarted; also during
+# a fetch), KeId mismatch, MEF refusal, malformed HTTP, wrong Kpm, MEF
+# unreachable; and
 # FetchCredentials: request line, X-M2M-Origin, the credential imported
 # (checked the same way), a second fetch served from the token, a 404.
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
@@ -85,6 +88,7 @@ ss_wait()
 		sleep 0.1
 	done
 	cat "$SS_OUT" >&2
+	tail -20 "$MTD_LOG" >&2
 	m2m_fail "s_server never saw: $1"
 }
 
@@ -116,11 +120,42 @@ ekm_of()
 	sed -n 's/^ *Keying material: *//p' "$SS_OUT" | tr 'A-F' 'a-f'
 }
 
-# --- a bootstrap that succeeds -----------------------------------------------
+nothing_stored()
+{
+	local keid=${1:0:32}@$FQDN n
+
+	n=$("$MTD_KEYTOOL" count mtd "$keid") || m2m_fail "count"
+	[ "$n" = 0 ] || m2m_fail "$n keys stored for $keid after a failure"
+}
+
+# --- kill -9 of the daemon while the MEF has its request, then restart -------
+ss_start "$KPM" "$KPMID"
+cli_bg bootstrap --target "$TARGET"
+ss_wait '"Targets"'
+EKM=$(ekm_of)
+kill -KILL "$MTD_PID"
+wait "$MTD_PID" 2>/dev/null || true
+cli_wait
+ss_stop
+[ "$CLI_RC" = 3 ] || m2m_fail "client of a killed daemon: rc $CLI_RC: $(cat "$CLI_OUT")"
+nothing_stored "$EKM"
+mtd_start "$M2M_TMP/mtd.conf"
+echo "ok: kill -9 during a bootstrap: the client exits 3, nothing stored, the daemon restarts on its stale socket"
+
+# --- a bootstrap that succeeds (after the restart) ----------------------------
+SALT=a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5
+SALT64=$(printf "$(sed 's/../\\x&/g' <<<"$SALT")" | openssl base64 -A)
 ss_start "$KPM" "$KPMID"
 cli_bg --json bootstrap --target "$TARGET" --target /other/target
 ss_wait "Keying material:"
 ss_wait '"Targets"'
+# the MEF has not answered yet: the daemon serves other callers meanwhile
+t0=$(date +%s%N)
+out=$(timeout 5 "$M2MTOKEN_CLI" -s "$MTD_SOCK" --timeout 3 status) ||
+    m2m_fail "status while a bootstrap waits for the MEF: $out"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -0 "$CLI_PID" || m2m_fail "the bootstrap call ended before the MEF answered"
+echo "ok: Status served in $ms ms while a Bootstrap waits for the MEF"
 EKM=$(ekm_of)
 [ ${#EKM} = 96 ] || m2m_fail "no export from s_server: $EKM"
 KEID=${EKM:0:32}@$FQDN
@@ -130,7 +165,7 @@ grep -q "^X-M2M-Origin: $KPMID" "$SS_OUT" || m2m_fail "X-M2M-Origin"
 grep -q "^Host: $FQDN" "$SS_OUT" || m2m_fail "Host"
 grep -q '{"Targets":\["/in-cse.example.com/CAE01","/other/target"\]}' "$SS_OUT" ||
     m2m_fail "body: $(cat "$SS_OUT")"
-ss_reply "200 OK" 2001 "{\"Status\": true, \"EnroleeID\": \"C-enrolee-1\", \"KeId\": \"${EKM:0:32}@$FQDN\", \"Lifetime\": \"20991231T000000\", \"Targets\": [\"$TARGET\"], \"E2E\": {\"Hash\": \"SHA-256\"}}"
+ss_reply "200 OK" 2001 "{\"Status\": true, \"EnroleeID\": \"C-enrolee-1\", \"KeId\": \"${EKM:0:32}@$FQDN\", \"Lifetime\": \"20991231T000000\", \"Targets\": [\"$TARGET\"], \"E2E\": {\"Hash\": \"SHA-256\", \"Salt\": \"$SALT64\"}}"
 cli_wait
 ss_stop
 [ "$CLI_RC" = 0 ] || m2m_fail "bootstrap: rc $CLI_RC: $(cat "$CLI_OUT")"
@@ -150,15 +185,17 @@ mic=$(mtd_cli mic --key "$E2E" --data "bootstrapped") || m2m_fail "mic"
 want=$(mtd_e2e_mic "$(mtd_kpsa "$KE" "$TARGET")" "bootstrapped")
 [ "$mic" = "$want" ] || m2m_fail "MIC from the stored Ke $mic, openssl $want"
 echo "ok: the stored Ke equals s_server's export (E2E MIC $mic)"
+# the E2E parameters of the MEF's answer, as the CLI takes them
+[ "$(mtd_json e2e.salt <"$CLI_OUT")" = "$SALT64" ] || m2m_fail "E2E salt"
+E2ES=$(mtd_cli --json provision-e2e --key "$KEID" --role kpsa --salt "$SALT64" |
+    mtd_json e2eKeyId)
+[ "$E2ES" != "$E2E" ] || m2m_fail "a salted set with the unsalted set's id"
+mic=$(mtd_cli mic --key "$E2ES" --data "bootstrapped") || m2m_fail "mic"
+want=$(mtd_e2e_mic "$(mtd_kpsa "$KE" "$TARGET")" "bootstrapped" "$SALT")
+[ "$mic" = "$want" ] || m2m_fail "salted E2E MIC $mic, openssl $want"
+echo "ok: provision-e2e with the MEF's salt: MIC equals openssl's"
 
 # --- failures: exit 7, nothing stored ----------------------------------------
-nothing_stored()
-{
-	local keid=${1:0:32}@$FQDN n
-
-	n=$("$MTD_KEYTOOL" count mtd "$keid") || m2m_fail "count"
-	[ "$n" = 0 ] || m2m_fail "$n keys stored for $keid after a failure"
-}
 
 ss_start "$KPM" "$KPMID"
 cli_bg bootstrap --target "$TARGET"
@@ -220,6 +257,19 @@ echo "ok: MEF unreachable: $(head -1 <<<"$out")"
 KEID2=0f0e0d0c0b0a09080706050403020100@$FQDN
 CRED=5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a0123456789abcdef0123456789abcdef
 CRED64=$(printf "$(sed 's/../\\x&/g' <<<"$CRED")" | openssl base64 -A)
+# kill -9 while the MEF holds the request: nothing stored, then it runs again
+ss_start "$TPSK" "$TGTID"
+cli_bg fetch-credentials --key "$KEID2"
+ss_wait "Connection: close"
+kill -KILL "$MTD_PID"
+wait "$MTD_PID" 2>/dev/null || true
+cli_wait
+ss_stop
+[ "$CLI_RC" = 3 ] || m2m_fail "fetch, daemon killed: rc $CLI_RC: $(cat "$CLI_OUT")"
+[ "$("$MTD_KEYTOOL" count mtd "$KEID2")" = 0 ] || m2m_fail "a Kpsa stored by a killed fetch"
+mtd_start "$M2M_TMP/mtd.conf"
+echo "ok: kill -9 during a fetch: nothing stored, restarted"
+
 ss_start "$TPSK" "$TGTID"
 cli_bg --json fetch-credentials --key "$KEID2"
 ss_wait "Connection: close"
@@ -251,4 +301,5 @@ m2m_expect_contains "$(cat "$CLI_OUT")" "X-M2M-RSC 4004: unknown KeId"
 [ "$("$MTD_KEYTOOL" count mtd "$KEID2/22")" = 0 ] || m2m_fail "a Kuc stored after a 404"
 echo "ok: fetch-credentials refused: MefRefused, nothing stored"
 kill -0 "$MTD_PID" || m2m_fail "the daemon died"
+mtd_finish
 echo "ok: $M2M_BACKEND: m2mtokend against openssl s_server"

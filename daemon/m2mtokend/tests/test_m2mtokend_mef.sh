@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# m2m-label: daemon mef
+# The whole provisioning story with the real m2m-mef (registered only when
+# daemon/mef/ is in the tree): a device m2mtokend bootstraps with the MEF,
+# a gateway m2mtokend fetches the Kpsa for that KeId as an enrolment
+# target, both provision the E2E set with the salt the MEF gave, and a MIC
+# and a sealed message made on one side verify and open on the other.
+#   bash test_m2mtokend_mef.sh hsm
+. "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
+m2m_setup "${1:?usage: test_m2mtokend_mef.sh hsm}"
+T=$M2M_TMP FQDN=mef.example.com
+MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
+TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
+KPM=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+PSKGW=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
+GW=gw1.example.com
+printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
+printf 'mef-user-pin\n' >"$T/mef.pin"; chmod 600 "$T/mef.pin"
+"$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
+cat >"$T/mef.conf" <<CONF
+[mef]
+fqdn = $FQDN
+[listen]
+address = 127.0.0.1
+port = 0
+timeout = 5
+[token]
+module = $M2MTOKEN_MODULE
+config = $M2MTOKEN_CONF
+label = mef
+pin_file = $T/mef.pin
+[registry]
+path = $T/registry.db
+CONF
+printf '%s\n' "$KPM" >"$T/kpm.hex"
+"$MEF" -c "$T/mef.conf" enrolee add --kpm-id kpm-dev1 --enrolee-id /in-cse.example.com/CAE01 \
+    --target "$GW" --lifetime 3600 --kpm-file "$T/kpm.hex" --e2e-salt-hex 0102030405060708 || m2m_fail "enrolee add"
+printf '%s' "$PSKGW" | "$MEF" -c "$T/mef.conf" target add --id "$GW" --psk-file - || m2m_fail "target add"
+"$MEF" -c "$T/mef.conf" >"$T/mef.out" 2>>"$T/mef.log" </dev/null &
+MEF_PID=$!; m2m_defer m2m_stop "$MEF_PID"
+for ((i = 0; i < 100; i++)); do PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out"); [ -n "$PORT" ] && break; sleep 0.1; done
+[ -n "$PORT" ] || { cat "$T/mef.log"; m2m_fail "mef did not start"; }
+echo "ok: m2m-mef on 127.0.0.1:$PORT, enrolee kpm-dev1, target $GW"
+
+mtd_token dev
+mtd_token gw
+"$MTD_KEYTOOL" import dev kpm kpm-dev1 "$KPM" || m2m_fail "import kpm"
+"$MTD_KEYTOOL" import gw kpm "$GW" "$PSKGW" || m2m_fail "import gw psk"
+for who in dev gw; do
+cat >"$T/$who.conf" <<CONF
+[daemon]
+socket = $T/$who.sock
+[token]
+module = $M2MTOKEN_MODULE
+config = $M2MTOKEN_CONF
+label = $who
+pin_file = $T/pin
+[mef]
+host = 127.0.0.1
+port = $PORT
+fqdn = $FQDN
+$( [ $who = dev ] && printf '[enrolee]\nkpm_id = kpm-dev1\n' || printf '[target]\nid = %s\n' "$GW")
+[caller root]
+uid = 0
+methods = *
+keys = *
+CONF
+"$M2MTOKEND" -c "$T/$who.conf" >"$T/$who.log" 2>&1 &
+m2m_defer m2m_stop $!
+for ((i = 0; i < 100; i++)); do
+	grep -q 'm2mtokend: ready' "$T/$who.log" && break
+	sleep 0.1
+done
+grep -q 'm2mtokend: ready' "$T/$who.log" || { cat "$T/$who.log"; m2m_fail "$who daemon"; }
+done
+C=$M2MTOKEN_CLI
+out=$($C -s $T/dev.sock --json bootstrap --target "$GW") || { cat "$T/mef.log"; m2m_fail "bootstrap: $out"; }
+echo "ok: device bootstrap: $out"
+KEID=$(mtd_json keId <<<"$out")
+SALT=$(mtd_json e2e.salt <<<"$out")
+out=$($C -s $T/gw.sock --json fetch-credentials --key "$KEID") || { tail "$T/mef.log"; m2m_fail "fetch: $out"; }
+[ "$(mtd_json source <<<"$out")" = mef ] || m2m_fail "fetch: $out"
+echo "ok: gateway fetch-credentials: $out"
+$C -s $T/dev.sock derive-kpsa --key "$KEID" --target "$GW" >/dev/null ||
+    m2m_fail "device derive-kpsa"
+E1=$($C -s $T/dev.sock --json provision-e2e --key "$KEID" --role kpsa --salt "$SALT" | mtd_json e2eKeyId)
+E2=$($C -s $T/gw.sock --json provision-e2e --key "$KEID" --role kpsa --salt "$SALT" | mtd_json e2eKeyId)
+[ -n "$E1" ] && [ "$E1" = "$E2" ] || m2m_fail "E2EKeyIds: device $E1, gateway $E2"
+echo "ok: the same E2E set on both sides: $E1"
+mic=$($C -s $T/dev.sock mic --key "$E1" --data "hello gateway")
+$C -s $T/gw.sock verify-mic --key "$E2" --data "hello gateway" --mic "$mic" >/dev/null ||
+    m2m_fail "the device's MIC does not verify on the gateway"
+set +e
+$C -s $T/gw.sock verify-mic --key "$E2" --data "hello gatewaY" --mic "$mic" 2>/dev/null
+rc=$?
+set -e
+[ "$rc" = 5 ] || m2m_fail "a forged message verified on the gateway ($rc)"
+out=$($C -s $T/dev.sock seal --key "$E1" --data "secret")
+iv=$(sed -n 's/^iv: *//p' <<<"$out"); ct=$(sed -n 's/^ciphertext: *//p' <<<"$out")
+pt=$($C -s $T/gw.sock open --key "$E2" --iv "$iv" --ciphertext "$ct")
+[ "$pt" = secret ] || m2m_fail "the device's sealed message did not open on the gateway"
+echo "ok: hsm: device and gateway m2mtokend with m2m-mef: bootstrap, fetch, E2E MIC and seal/open across"
