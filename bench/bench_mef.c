@@ -237,7 +237,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	enrol_mode = strcmp(argv[1], "enrol") == 0;
-	port = atoi(argv[2]);
+	port = (int)strtol(argv[2], NULL, 10);
 	fqdn = argv[3];
 	id = argv[4];
 	if (hex(argv[5]) != 0)
@@ -248,7 +248,7 @@ main(int argc, char **argv)
 		target = argv[4];
 		keid = argv[6];
 	}
-	clients = atoi(argv[7]);
+	clients = (int)strtol(argv[7], NULL, 10);
 	secs = atof(argv[8]);
 	if (clients < 1 || clients > CLIENTS_MAX || secs <= 0)
 		return 2;

@@ -44,6 +44,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -470,14 +471,56 @@ keid_shaped(const char *id, size_t len, const char *fqdn)
 		    id[i] == '\0')
 			return 0;
 	for (i = KEID_HEX + 1; i < len; i++)
-		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789.-", id[i]) == NULL || id[i] == '\0')
+		if (strchr("abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", id[i]) == NULL ||
+		    id[i] == '\0')
 			return 0;
 	fl = len - KEID_HEX - 1;
 	if (fqdn != NULL && (strlen(fqdn) != fl ||
 	    strncasecmp(id + KEID_HEX + 1, fqdn, fl) != 0))
 		return 0;
 	return 1;
+}
+
+/*
+ * Identities the daemon could not fetch lately: asked again only after
+ * REFUSED_HOLD seconds, so that a client repeating a handshake with an
+ * identity the MEF does not know costs the MEF one request, not one per
+ * attempt (the identity is unauthenticated at that point).
+ */
+#define REFUSED_MAX	32
+#define REFUSED_HOLD	10
+
+static struct {
+	char	id[KEID_HEX + 2 + FQDN_MAX];
+	time_t	when;
+} refused[REFUSED_MAX];
+static unsigned int refused_next;
+
+static int
+refused_lately(const char *identity, size_t len)
+{
+	time_t now = time(NULL);
+	size_t i;
+
+	for (i = 0; i < REFUSED_MAX; i++)
+		if (refused[i].id[0] != '\0' &&
+		    strlen(refused[i].id) == len &&
+		    memcmp(refused[i].id, identity, len) == 0 &&
+		    now - refused[i].when < REFUSED_HOLD)
+			return 1;
+	return 0;
+}
+
+static void
+refused_note(const char *identity, size_t len)
+{
+	if (len >= sizeof(refused[0].id))
+		return;
+	memcpy(refused[refused_next].id, identity, len);
+	refused[refused_next].id[len] = '\0';
+	refused[refused_next].when = time(NULL);
+	refused_next = (refused_next + 1) % REFUSED_MAX;
 }
 
 static int
@@ -503,6 +546,12 @@ unknown_psk(void *arg, SSL *ssl, const char *identity, size_t len)
 		    o->mef_fqdn ? o->mef_fqdn : "");
 		return -1;
 	}
+	if (refused_lately(identity, len)) {
+		say("unknown PSK identity '%s': its fetch failed less than "
+		    "%d s ago; refused without asking again", id,
+		    REFUSED_HOLD);
+		return -1;
+	}
 	say("PSK identity '%s' is not in the token: asking m2mtokend "
 	    "(%s) for io.m2mtoken.FetchCredentials", id, o->daemon);
 	if ((e = m2m_client_connect(o->daemon, IPC_TIMEOUT_MS, &c)) != 0) {
@@ -525,6 +574,8 @@ unknown_psk(void *arg, SSL *ssl, const char *identity, size_t len)
 	    "its token", id);
 	r = 0;
  out:
+	if (r != 0)
+		refused_note(identity, len);
 	free(label);
 	m2m_client_close(c);
 	return r;
@@ -767,6 +818,20 @@ run_device(const struct opts *o, SSL_CTX *ctx)
 	return rc;
 }
 
+/* v as a decimal number 1..max, or 0 when it is not one. */
+static int
+number(const char *v, long max)
+{
+	char *end = NULL;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 1 || n > max)
+		return 0;
+	return (int)n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -791,7 +856,7 @@ main(int argc, char **argv)
 		const char *a = argv[i], *v = argv[i + 1];
 
 		if (strcmp(a, "--port") == 0)
-			o.port = atoi(v);
+			o.port = number(v, 65535);
 		else if (strcmp(a, "--sni") == 0)
 			o.sni = v;
 		else if (strcmp(a, "--identity") == 0)
@@ -807,7 +872,7 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--request") == 0)
 			o.request = v;
 		else if (strcmp(a, "--count") == 0)
-			o.count = atoi(v);
+			o.count = number(v, 1000);
 		else if (strcmp(a, "--e2e-salt") == 0) {
 			if (hex_decode(v, o.salt, sizeof(o.salt),
 			    &o.salt_len) != 0) {

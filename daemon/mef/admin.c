@@ -108,7 +108,8 @@ static int
 usage_target_to(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: m2m-mef [-c CONF] target add --id TARGET --psk-file PATH|-\n"
+	    "usage: m2m-mef [-c CONF] target add --id TARGET "
+	    "--psk-file PATH|-\n"
 	    "       m2m-mef [-c CONF] target remove --id TARGET\n"
 	    "       m2m-mef [-c CONF] target list\n");
 	return 2;

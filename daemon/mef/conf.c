@@ -78,7 +78,8 @@ handler(void *arg, const char *sec, const char *key, const char *v)
 	else if (IS("token", "config"))
 		ok = *v == '/' && set_str(&c->token_conf, v);
 	else if (IS("token", "label"))
-		ok = *v != '\0' && strlen(v) <= 32 && set_str(&c->token_label, v);
+		ok = *v != '\0' && strlen(v) <= 32 &&
+		    set_str(&c->token_label, v);
 	else if (IS("token", "pin_file"))
 		ok = *v == '/' && set_str(&c->pin_file, v);
 	else if (IS("registry", "path"))

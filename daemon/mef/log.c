@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mef.h"
 
 #define VALUE_MAX	255
 #define LINE_MAX_	4096
@@ -88,4 +89,24 @@ mef_log_decision(const char *event, const char *who, const char *peer,
 #undef ADD
  emit:
 	fprintf(stderr, "m2m-mef: %s\n", line);
+}
+
+/* see mef.h */
+const char *
+mef_strerror(int r)
+{
+	switch (r) {
+	case MEF_OK: return "success";
+	case MEF_ERR_INTERNAL: return "internal error";
+	case MEF_ERR_INVALID: return "invalid argument";
+	case MEF_ERR_NOMEM: return "out of memory";
+	case MEF_ERR_NOTFOUND: return "not found";
+	case MEF_ERR_EXISTS: return "already exists";
+	case MEF_ERR_REGISTRY: return "registry error";
+	case MEF_ERR_VERSION: return "unknown registry schema version";
+	case MEF_ERR_TOKEN: return "token error";
+	case MEF_ERR_CONF: return "configuration error";
+	case MEF_ERR_IO: return "cannot read a file";
+	default: return "unknown error";
+	}
 }

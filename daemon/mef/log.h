@@ -20,8 +20,9 @@ void	mef_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * One decision line.  who and peer may be NULL ("-"); reason may be NULL;
  * extra is NULL or a NULL-terminated list of key, value pairs.
  */
-void	mef_log_decision(const char *event, const char *who, const char *peer,
-	    const char *outcome, const char *reason, const char *const *extra);
+void	mef_log_decision(const char *event, const char *who,
+	    const char *peer, const char *outcome, const char *reason,
+	    const char *const *extra);
 
 /* Write s as a quoted, escaped value into out (cap bytes, NUL ended). */
 void	mef_log_quote(char *out, size_t cap, const char *s);

@@ -70,7 +70,8 @@ main(int argc, char **argv)
 	if (i < argc && argv[i][0] == '-')
 		return usage();
 	for (j = i + 1; i < argc && j < argc; j++)
-		if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0)
+		if (strcmp(argv[j], "--help") == 0 ||
+		    strcmp(argv[j], "-h") == 0)
 			return mef_cmd_help(argv[i]) == 0 ? 0 : usage();
 	if (mef_conf_load(path, &c) != 0)
 		return 1;

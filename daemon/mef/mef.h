@@ -2,8 +2,8 @@
  * m2m-mef: the error space and the limits every part of the MEF shares.
  *
  * Every function of daemon/mef returns 0 or a negative MEF_ERR_*; the one
- * table from an error or a refusal to HTTP status, X-M2M-RSC and
- * ErrorString is in http.c (docs/mef-http.md, "Errors").
+ * table from a refusal to HTTP status, X-M2M-RSC and ErrorString is in
+ * http.c (docs/mef-http.md, "Errors").
  */
 #ifndef M2M_MEF_H
 #define M2M_MEF_H
@@ -27,15 +27,15 @@ enum mef_err {
 /* A static description of a MEF_ERR_* value; never NULL. */
 const char *mef_strerror(int r);
 
-#define MEF_ID_MAX		255	/* KpmId, EnroleeID, target ID (bytes) */
-#define MEF_TARGETS_MAX		16	/* targets per enrolee / request */
+#define MEF_ID_MAX		255	/* KpmId, EnroleeID, target ID */
+#define MEF_TARGETS_MAX		16	/* per enrolee, per request */
 #define MEF_FQDN_MAX		253
 #define MEF_KEID_HEX		32	/* hex digits of RelativeKeId */
 #define MEF_KEID_MAX		(MEF_KEID_HEX + 1 + MEF_FQDN_MAX)
 #define MEF_SALT_MAX		64	/* bytes of E2E salt */
 #define MEF_TS_LEN		15	/* YYYYMMDDTHHMMSS */
 #define MEF_BODY_MAX		16384	/* HTTP body */
-#define MEF_HEADERS_MAX		8192	/* HTTP request line and headers */
+#define MEF_HEADERS_MAX		8192	/* HTTP request line, headers */
 #define MEF_KEY_LEN		32	/* Ke, Kpsa, Kuc */
 #define MEF_LIFETIME_MAX	(100L * 365 * 86400)	/* seconds */
 

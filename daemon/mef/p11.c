@@ -12,13 +12,13 @@
 #include "p11.h"
 
 #define FIND_BATCH	64
-#define LIST_MAX	100000	/* labels one mef_tok_list() walk collects */
+#define LIST_MAX	100000	/* labels one mef_tok_list() collects */
 
 struct mef_tok {
 	void			*dl;
 	CK_FUNCTION_LIST_PTR	f;
 	CK_SESSION_HANDLE	s;
-	int			finalize;	/* we initialised the module */
+	int			finalize;	/* we initialised it */
 	CK_RV			last;
 };
 

@@ -38,9 +38,9 @@ void	mef_tok_close(struct mef_tok *t);
  * CKA_M2M_ENROLEE_ID and CKA_M2M_EXPIRES when not NULL.  The module keeps
  * the value only wrapped in its backend; the caller wipes its copy.
  */
-int	mef_tok_import(struct mef_tok *t, const char *label, unsigned long role,
-	    const uint8_t *value, size_t len, const char *enrolee_id,
-	    const char *expires);
+int	mef_tok_import(struct mef_tok *t, const char *label,
+	    unsigned long role, const uint8_t *value, size_t len,
+	    const char *enrolee_id, const char *expires);
 
 /*
  * Destroy every secret key labelled label with CKA_M2M_ROLE role.  The
@@ -50,7 +50,8 @@ int	mef_tok_destroy(struct mef_tok *t, const char *label,
 	    unsigned long role);
 
 /* 1 when a secret key labelled label with role role exists, 0, or < 0. */
-int	mef_tok_exists(struct mef_tok *t, const char *label, unsigned long role);
+int	mef_tok_exists(struct mef_tok *t, const char *label,
+	    unsigned long role);
 
 /*
  * Call cb with the label of every secret key of role role (labels longer

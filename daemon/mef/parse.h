@@ -35,7 +35,7 @@ int	mef_parse_bootstrap(const char *body, size_t len,
 
 struct mef_fetch_path {
 	char		ke_id[MEF_KEID_MAX + 1];	/* lower case */
-	unsigned int	suid;				/* 0: none (Kpsa) */
+	unsigned int	suid;		/* 0: none (Kpsa) */
 };
 
 /*
@@ -50,7 +50,10 @@ struct mef_fetch_path {
 int	mef_parse_fetch_path(const char *uri, struct mef_fetch_path *ret,
 	    const char **ret_why);
 
-/* t as an m2m:timestamp "YYYYMMDDTHHMMSS" (UTC) in out. 0 or MEF_ERR_INVALID. */
+/*
+ * t as an m2m:timestamp "YYYYMMDDTHHMMSS" (UTC) in out.  0 or
+ * MEF_ERR_INVALID.
+ */
 int	mef_timestamp(time_t t, char out[MEF_TS_LEN + 1]);
 
 /*

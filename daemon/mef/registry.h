@@ -27,10 +27,10 @@ struct mef_registry;
 struct mef_enrolee {
 	char			kpm_id[MEF_ID_MAX + 1];
 	char			enrolee_id[MEF_ID_MAX + 1];
-	struct mef_targets	targets;	/* allowed enrolment targets */
-	long			lifetime;	/* seconds, 1..MEF_LIFETIME_MAX */
-	int			e2e_hash;	/* MEF_HASH_SHA256 / _SHA512 */
-	uint8_t			salt[MEF_SALT_MAX];	/* not secret */
+	struct mef_targets	targets;	/* allowed targets */
+	long			lifetime;	/* seconds */
+	int			e2e_hash;	/* MEF_HASH_SHA* */
+	uint8_t			salt[MEF_SALT_MAX]; /* not secret */
 	size_t			salt_len;	/* 0: no salt */
 };
 

@@ -551,7 +551,8 @@ ke_row(sqlite3_stmt *st, struct mef_ke *ke)
 	memset(ke, 0, sizeof(*ke));
 	if ((r = text_col(st, 0, ke->ke_id, sizeof(ke->ke_id))) != 0 ||
 	    (r = text_col(st, 1, ke->kpm_id, sizeof(ke->kpm_id))) != 0 ||
-	    (r = text_col(st, 2, ke->enrolee_id, sizeof(ke->enrolee_id))) != 0 ||
+	    (r = text_col(st, 2, ke->enrolee_id,
+	    sizeof(ke->enrolee_id))) != 0 ||
 	    (r = text_col(st, 3, joined, sizeof(joined))) != 0 ||
 	    (r = targets_split(joined, &ke->targets)) != 0)
 		return r;

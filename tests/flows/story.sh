@@ -185,6 +185,7 @@ mef_admin()
 
 story_start_mef()
 {
+	story_kill MEF_PID
 	: >"$S/mef/out"
 	M2MTOKEN_CONF=$S/mef/m2mtoken.conf "$MEF" -c "$S/mef/mef.conf" \
 	    >>"$S/mef/out" 2>>"$S/mef/log" </dev/null &
@@ -200,6 +201,9 @@ story_start_mtd()
 {
 	local p=$1 pid i
 
+	# never two daemons of one party: the first would outlive the trap
+	if [ "$p" = dev ]; then story_kill DEV_MTD_PID; else
+		story_kill GW_MTD_PID; fi
 	rm -f "$S/$p/mtd.sock"
 	M2MTOKEN_CONF=$S/$p/m2mtoken.conf "$MTD" -c "$S/$p/m2mtokend.conf" \
 	    >>"$S/$p/mtd.log" 2>&1 </dev/null &
@@ -323,6 +327,9 @@ story_assoc()
 	    --pin-file "$S/dev/pin" --identity "$KEID" >"$S/assoc.dev" 2>&1 ||
 	    rc=1
 	wait "$gpid" || rc=1
+	if grep -q "Sanitizer" "$S/assoc.dev" "$S/assoc.gw"; then
+		rc=1
+	fi
 	if [ "${STORY_QUIET:-0}" != 1 ] || [ $rc != 0 ]; then
 		cat "$S/assoc.dev" "$S/assoc.gw"
 	fi

@@ -216,7 +216,7 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--refuse") == 0)
 			refuse = argv[i + 1];
 		else if (strcmp(argv[i], "--count") == 0)
-			count = atoi(argv[i + 1]);
+			count = (int)strtol(argv[i + 1], NULL, 10);
 		else
 			die("unknown option");
 	}

@@ -88,6 +88,11 @@ run_case()
 		kill "$fpid" 2>/dev/null || true
 		wait "$fpid" 2>/dev/null || true
 	fi
+	# under ASan a refused case exits non-zero anyway: look for reports
+	if grep -l "Sanitizer" "$flog" "$glog" "$dlog" >&2; then
+		show "$name"
+		m2m_fail "$name: a sanitizer report"
+	fi
 }
 
 show()
@@ -124,6 +129,35 @@ run_case refuse "$KEID2" "--value-file $M2M_TMP/kpsa --refuse io.m2mtoken.MefRef
 [ "$gw_rc" != 0 ] && [ "$dev_rc" != 0 ] || { show refuse; m2m_fail "a refused fetch let the handshake through"; }
 m2m_expect_contains "$(cat "$glog")" "refused: io.m2mtoken.MefRefused"
 echo "ok: $M2M_BACKEND: daemon refuses: handshake refused"
+
+# 3b. the same unknown identity again at once: the gateway does not ask
+#     the daemon a second time (one MEF request per 10 s, not per attempt)
+port=$(m2m_free_port_pair)
+flog=$M2M_TMP/again.fake.log glog=$M2M_TMP/again.gw.log
+dlog=$M2M_TMP/again.dev.log
+"$FAKE" serve --token gw --pin-file "$M2M_TMP/pin" --socket "$SOCK" \
+    --value-file "$M2M_TMP/kpsa" --refuse io.m2mtoken.MefRefused --count 2 \
+    >"$flog" 2>&1 &
+fpid=$!
+m2m_defer m2m_stop "$fpid"
+wait_for "$flog" listening "$fpid" || m2m_fail "fake_mtd (3b)"
+"$ASSOC" gateway --port "$port" --sni "$SNI" --token gw \
+    --pin-file "$M2M_TMP/pin" --daemon "$SOCK" --mef-fqdn mef.example.com \
+    --count 2 >"$glog" 2>&1 &
+gpid=$!
+m2m_defer m2m_stop "$gpid"
+wait_for "$glog" listening "$gpid" || m2m_fail "gateway (3b)"
+for i in 1 2; do
+	"$ASSOC" device --port "$port" --sni "$SNI" --token dev \
+	    --pin-file "$M2M_TMP/pin" --identity "$KEID2" >>"$dlog" 2>&1 &&
+	    m2m_fail "3b: handshake $i got through"
+done
+wait "$gpid" && m2m_fail "3b: the gateway reported success"
+m2m_stop "$fpid"
+[ "$(grep -c "^fetch $KEID2" "$flog")" = 1 ] ||
+    { show 3b; m2m_fail "3b: the daemon was not asked exactly once"; }
+m2m_expect_contains "$(cat "$glog")" "refused without asking again"
+echo "ok: $M2M_BACKEND: a refused identity is not asked again at once"
 
 # 4. the daemon imports another value: the handshake fails
 run_case wrong "$KEID2" "--value-file $M2M_TMP/other" "" ""

@@ -1,0 +1,33 @@
+/*
+ * m2m-mef: the HTTP requests (docs/mef-http.md): bootstrap and
+ * fetchCredentials, their checks in the documented order, and the one
+ * table from a refusal to HTTP status, X-M2M-RSC and ErrorString.
+ * Called by the event loop of server.c; single-threaded.
+ */
+#ifndef M2M_MEF_HTTP_H
+#define M2M_MEF_HTTP_H
+
+#include <event2/http.h>
+#include <openssl/ssl.h>
+
+#include "conf.h"
+#include "p11.h"
+#include "registry.h"
+
+/* What the request handlers use; owned by mef_server_run(). */
+struct mef_srv {
+	const struct mef_conf	*conf;
+	struct event_base	*base;
+	struct evhttp		*http;
+	SSL_CTX			*ctx;
+	struct mef_tok		*tok;
+	struct mef_registry	*reg;
+};
+
+/* Once per process before serving: 0 or MEF_ERR_NOMEM. */
+int	mef_http_init(void);
+
+/* The evhttp callback of every request; arg is the struct mef_srv. */
+void	mef_http_request(struct evhttp_request *req, void *arg);
+
+#endif /* M2M_MEF_HTTP_H */
