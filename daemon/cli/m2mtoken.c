@@ -527,7 +527,7 @@ static void
 s_raw(struct json_object *o)
 {
 	printf("%s\n", json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PRETTY));
+	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 static const struct cmd cmds[] = {

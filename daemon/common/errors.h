@@ -65,6 +65,13 @@ const char *m2m_ipc_error_name(int r);
  */
 const char *m2m_ipc_error_from_rv(CK_RV rv);
 
+/*
+ * The C name of rv ("CKR_PIN_INCORRECT") for log lines and reasons; a value
+ * the PKCS#11 header does not name is written into buf as "CKR_0x..." and
+ * buf is returned.  Never NULL.  (ckr.c)
+ */
+const char *m2m_ckr_name(CK_RV rv, char *buf, size_t len);
+
 /* One row of the table: a source code (kind, value) and its name. */
 enum m2m_ipc_err_kind {
 	M2M_IPC_ERRK_IPC = 1,	/* value is an M2M_IPC_ERR_* */

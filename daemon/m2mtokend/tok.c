@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "tok.h"
 
 #define FIND_MAX	256	/* keys sharing one label */
@@ -156,30 +157,7 @@ mtd_rv_name(CK_RV rv)
 {
 	static __thread char buf[32];
 
-	switch (rv) {
-#define N(x) case x: return #x
-	N(CKR_OK);
-	N(CKR_GENERAL_ERROR);
-	N(CKR_FUNCTION_FAILED);
-	N(CKR_ARGUMENTS_BAD);
-	N(CKR_PIN_INCORRECT);
-	N(CKR_PIN_LOCKED);
-	N(CKR_PIN_LEN_RANGE);
-	N(CKR_TOKEN_NOT_PRESENT);
-	N(CKR_TOKEN_NOT_RECOGNIZED);
-	N(CKR_DEVICE_ERROR);
-	N(CKR_USER_NOT_LOGGED_IN);
-	N(CKR_KEY_HANDLE_INVALID);
-	N(CKR_KEY_FUNCTION_NOT_PERMITTED);
-	N(CKR_MECHANISM_INVALID);
-	N(CKR_TEMPLATE_INCONSISTENT);
-	N(CKR_CRYPTOKI_ALREADY_INITIALIZED);
-	N(CKR_USER_ALREADY_LOGGED_IN);
-#undef N
-	default:
-		snprintf(buf, sizeof(buf), "CKR_0x%lx", (unsigned long)rv);
-		return buf;
-	}
+	return m2m_ckr_name(rv, buf, sizeof(buf));
 }
 
 static int

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "errors.h"
 #include "log.h"
 #include "p11.h"
 
@@ -27,36 +28,7 @@ rv_name(CK_RV rv)
 {
 	static char buf[32];
 
-	switch (rv) {
-	case CKR_OK: return "CKR_OK";
-	case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
-	case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
-	case CKR_ARGUMENTS_BAD: return "CKR_ARGUMENTS_BAD";
-	case CKR_DEVICE_ERROR: return "CKR_DEVICE_ERROR";
-	case CKR_DEVICE_MEMORY: return "CKR_DEVICE_MEMORY";
-	case CKR_HOST_MEMORY: return "CKR_HOST_MEMORY";
-	case CKR_KEY_HANDLE_INVALID: return "CKR_KEY_HANDLE_INVALID";
-	case CKR_KEY_FUNCTION_NOT_PERMITTED:
-		return "CKR_KEY_FUNCTION_NOT_PERMITTED";
-	case CKR_MECHANISM_INVALID: return "CKR_MECHANISM_INVALID";
-	case CKR_MECHANISM_PARAM_INVALID: return "CKR_MECHANISM_PARAM_INVALID";
-	case CKR_PIN_INCORRECT: return "CKR_PIN_INCORRECT";
-	case CKR_PIN_LOCKED: return "CKR_PIN_LOCKED";
-	case CKR_TOKEN_NOT_PRESENT: return "CKR_TOKEN_NOT_PRESENT";
-	case CKR_USER_NOT_LOGGED_IN: return "CKR_USER_NOT_LOGGED_IN";
-	case CKR_TEMPLATE_INCONSISTENT: return "CKR_TEMPLATE_INCONSISTENT";
-	case CKR_TEMPLATE_INCOMPLETE: return "CKR_TEMPLATE_INCOMPLETE";
-	case CKR_ATTRIBUTE_VALUE_INVALID: return "CKR_ATTRIBUTE_VALUE_INVALID";
-	case CKR_ATTRIBUTE_TYPE_INVALID: return "CKR_ATTRIBUTE_TYPE_INVALID";
-	case CKR_ATTRIBUTE_SENSITIVE: return "CKR_ATTRIBUTE_SENSITIVE";
-	case CKR_SESSION_HANDLE_INVALID: return "CKR_SESSION_HANDLE_INVALID";
-	case CKR_OBJECT_HANDLE_INVALID: return "CKR_OBJECT_HANDLE_INVALID";
-	case CKR_CRYPTOKI_NOT_INITIALIZED:
-		return "CKR_CRYPTOKI_NOT_INITIALIZED";
-	default:
-		snprintf(buf, sizeof(buf), "CKR_0x%lx", (unsigned long)rv);
-		return buf;
-	}
+	return m2m_ckr_name(rv, buf, sizeof(buf));
 }
 
 /* Record and log a failed call; MEF_ERR_TOKEN. */

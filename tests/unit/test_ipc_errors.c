@@ -162,6 +162,28 @@ test_documented(void **state)
 	free(doc);
 }
 
+/* m2m_ckr_name: every CK_RV of the error table by its own C name. */
+static void
+test_ckr_names(void **state)
+{
+	const struct m2m_ipc_errdef *t;
+	char buf[32];
+	size_t i, n;
+
+	(void)state;
+	t = m2m_ipc_error_table(&n);
+	for (i = 0; i < n; i++)
+		if (t[i].kind == M2M_IPC_ERRK_CKR)
+			assert_string_equal(m2m_ckr_name(t[i].value, buf,
+			    sizeof(buf)), t[i].code);
+	assert_string_equal(m2m_ckr_name(CKR_OK, buf, sizeof(buf)), "CKR_OK");
+	assert_string_equal(m2m_ckr_name(CKR_SIGNATURE_INVALID, buf,
+	    sizeof(buf)), "CKR_SIGNATURE_INVALID");
+	assert_string_equal(m2m_ckr_name(CKR_VENDOR_DEFINED | 7, buf,
+	    sizeof(buf)), "CKR_0x80000007");
+	assert_string_equal(buf, "CKR_0x80000007");
+}
+
 int
 main(void)
 {
@@ -171,6 +193,7 @@ main(void)
 		cmocka_unit_test(test_known_names),
 		cmocka_unit_test(test_frame_errors_named),
 		cmocka_unit_test(test_documented),
+		cmocka_unit_test(test_ckr_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
