@@ -16,6 +16,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,11 +38,11 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: m2mtokend [-c CONFIG] [-t] [-h] [-V]\n"
-	    "  -c CONFIG  configuration file (default %s)\n"
-	    "  -t         check the configuration and the PIN file, then "
-	    "exit\n"
-	    "  -h         this help\n"
-	    "  -V         version\n"
+	    "  -c, --config CONFIG  configuration file (default %s)\n"
+	    "  -t, --check          check the configuration and the PIN "
+	    "file, then exit\n"
+	    "  -h, --help           this help\n"
+	    "  -V, --version        version\n"
 	    "Runs in the foreground; stop it with SIGTERM.  See "
 	    "docs/operations.md.\n", MTD_CONF_DEFAULT);
 }
@@ -174,7 +175,15 @@ main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	if (harden() != 0)
 		return 1;
-	while ((ch = getopt(argc, argv, "c:thV")) != -1) {
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+
+	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conf_path = optarg;

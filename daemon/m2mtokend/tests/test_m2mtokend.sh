@@ -163,6 +163,8 @@ for c in status list-keys bootstrap derive-kpsa derive-km derive-kuc \
 done
 "$M2MTOKEN_CLI" --help | grep -q "^Exit codes:" || m2m_fail "m2mtoken --help"
 "$M2MTOKEND" -h | grep -q "^usage: m2mtokend" || m2m_fail "m2mtokend -h"
+"$M2MTOKEND" --help | grep -q "^usage: m2mtokend" || m2m_fail "m2mtokend --help"
+"$M2MTOKEND" --bogus >/dev/null 2>&1; [ $? = 2 ] || m2m_fail "m2mtokend --bogus: not a usage error"
 set +e
 out=$(mtd_cli call io.m2mtoken.Not2 '{}' 2>&1); rc=$?
 set -e
