@@ -164,7 +164,8 @@ done
 "$M2MTOKEN_CLI" --help | grep -q "^Exit codes:" || m2m_fail "m2mtoken --help"
 "$M2MTOKEND" -h | grep -q "^usage: m2mtokend" || m2m_fail "m2mtokend -h"
 "$M2MTOKEND" --help | grep -q "^usage: m2mtokend" || m2m_fail "m2mtokend --help"
-"$M2MTOKEND" --bogus >/dev/null 2>&1; [ $? = 2 ] || m2m_fail "m2mtokend --bogus: not a usage error"
+rc=0; "$M2MTOKEND" --bogus >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || m2m_fail "m2mtokend --bogus: exit $rc, not a usage error"
 set +e
 out=$(mtd_cli call io.m2mtoken.Not2 '{}' 2>&1); rc=$?
 set -e
