@@ -104,9 +104,11 @@ int	m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret);
 
 /*
  * Cache id of a key's pre-hashed form: its own id with bit 63 set (bit 62
- * marks a key's TLS-PSK premaster form, bit 61 session objects).
+ * marks a key's TLS-PSK premaster form, bit 61 session objects); of its
+ * message form (version 3, hmac_keymsg()): bit 60.
  */
 #define M2M_HSM_ID_PREHASH	(1ULL << 63)
+#define M2M_HSM_ID_MSGFORM	(1ULL << 60)
 
 /*
  * The wrapping keys' labels and CKA_ID length.  M2M_HSM_WRAP_LABEL: every

@@ -594,6 +594,12 @@ m2m_core_wrap(struct m2m_core *c, struct m2m_object *o, const uint8_t *val,
 	    !m2m_object_bool(o, CKA_SENSITIVE, 1))
 		r = ops->wrap_readable(c->be.impl, kind, val, len, &blob,
 		    &bloblen);
+	else if (ops->wrap_nomsg != NULL &&
+	    !(ops->wrap_auth != NULL && au != NULL) &&
+	    !m2m_policy_role_message(o->role))
+		/* never an HMAC message: no message form (backend.h) */
+		r = ops->wrap_nomsg(c->be.impl, kind, val, len, &blob,
+		    &bloblen);
 	else
 		r = WRAP(kind, val, len, &blob, &bloblen);
 	if (r != 0)
