@@ -182,7 +182,8 @@ derive_e2e(const struct m2m_object *base, CK_MECHANISM_PTR m,
 		if (n < 1 || n > 4)
 			return CKR_MECHANISM_PARAM_INVALID;
 		hash = master_hash(base);
-		if ((r = m2m_kdf_e2e_expand(be, kr, hash, n, &d->value)) != 0)
+		if ((r = m2m_core_e2e_expand(p11.core, kr, hash, n,
+		    &d->value)) != 0)
 			return p11_rv(r);
 		d->pm.role = CK_M2M_ROLE_KE2E_MASTER + n;
 		if (n == 2 || n == 4) {

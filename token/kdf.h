@@ -55,6 +55,13 @@ int	m2m_kdf_e2e_master(const struct m2m_backend *be,
 int	m2m_kdf_e2e_expand(const struct m2m_backend *be,
 	    const struct m2m_keyref *master, enum m2m_hash hash, unsigned n,
 	    struct m2m_secret **ret);
+/*
+ * One step of it: T(n) = HMAC(master, T(n-1) || label_n || n) from prev =
+ * T(n-1) (hash-length; NULL for n = 1).  *ret: hash-length secret.
+ */
+int	m2m_kdf_e2e_step(const struct m2m_backend *be,
+	    const struct m2m_keyref *master, enum m2m_hash hash, unsigned n,
+	    const struct m2m_secret *prev, struct m2m_secret **ret);
 
 /*
  * E2EKeyId [profile] = hex(first 16 bytes of HMAC-hash(master,

@@ -294,6 +294,48 @@ test_bad_arguments(void **state)
 	assert_null(s);
 }
 
+/*
+ * One step from T(n-1) is the chain's T(n); a missing or extra T(n-1)
+ * or one of the wrong length is refused.
+ */
+static void
+test_e2e_step(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_secret *t[4] = { NULL }, *s = NULL, *short_t = NULL;
+	uint8_t key[32] = { 7 };
+	unsigned n;
+
+	fx_key(f, key, sizeof(key));
+	for (n = 1; n <= 4; n++) {
+		assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr,
+		    M2M_HASH_SHA256, n, n > 1 ? t[n - 2] : NULL, &t[n - 1]),
+		    0);
+		assert_int_equal(m2m_kdf_e2e_expand(&f->be, &f->kr,
+		    M2M_HASH_SHA256, n, &s), 0);
+		assert_int_equal(m2m_secret_len(s), 32);
+		assert_memory_equal(m2m_secret_data(s),
+		    m2m_secret_data(t[n - 1]), 32);
+		m2m_secret_free(s);
+		s = NULL;
+	}
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA256, 1,
+	    t[0], &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA256, 2,
+	    NULL, &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA512, 2,
+	    t[0], &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_secret_new(16, &short_t), 0);
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA256, 3,
+	    short_t, &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA256, 5,
+	    t[3], &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_null(s);
+	m2m_secret_free(short_t);
+	for (n = 0; n < 4; n++)
+		m2m_secret_free(t[n]);
+}
+
 int
 main(void)
 {
@@ -308,6 +350,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_backend_failures, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_step, setup,
 		    teardown),
 	};
 
