@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/hmac.h>
+
 #include "err.h"
 #include "ident.h"
 #include "kdf.h"
@@ -186,6 +188,37 @@ m2m_kdf_e2e_keyid(const struct m2m_backend *be,
 	/* the identifier is public: first 16 bytes, hex, "@" FQDN */
 	r = m2m_ident_keid(mac, (const char *)fqdn, fqdnlen, &id);
 	if (r != 0)
+		goto out;
+	*ret = id;
+	r = 0;
+ out:
+	m2m_wipe(mac, sizeof(mac));
+	return r;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_e2e_keyid_value(const struct m2m_secret *master, enum m2m_hash hash,
+    const uint8_t *fqdn, size_t fqdnlen, char **ret)
+{
+	uint8_t mac[M2M_HASH_MAX_LEN];
+	const char *label = M2M_LABEL_E2E_ID;
+	const EVP_MD *md;
+	unsigned int maclen = 0;
+	char *id = NULL;
+	int r = M2M_ERR_INTERNAL;
+
+	if (master == NULL || fqdn == NULL || ret == NULL ||
+	    m2m_hash_len(hash) < 16 || m2m_secret_len(master) == 0)
+		return M2M_ERR_INVALID_ARGUMENT;
+	md = hash == M2M_HASH_SHA512 ? EVP_sha512() :
+	    hash == M2M_HASH_SHA384 ? EVP_sha384() : EVP_sha256();
+	if (HMAC(md, m2m_secret_data(master), (int)m2m_secret_len(master),
+	    (const uint8_t *)label, strlen(label), mac, &maclen) == NULL ||
+	    maclen != m2m_hash_len(hash))
+		goto out;
+	/* the identifier is public: first 16 bytes, hex, "@" FQDN */
+	if ((r = m2m_ident_keid(mac, (const char *)fqdn, fqdnlen, &id)) != 0)
 		goto out;
 	*ret = id;
 	r = 0;
