@@ -104,6 +104,14 @@ host_hmac(struct hsm *h, const uint8_t *key, size_t keylen,
  * Wrap value[0..vlen) as an HSM object of kind: create a session object,
  * C_WrapKey it under wk into out (exactly roundup8(vlen) + 8 bytes,
  * *ret_len), destroy it.  Under h->lock.
+ *
+ * The object is public (CKA_PRIVATE FALSE) like the working copies, for
+ * the same reason (hsm_key.c): login is per application, so private would
+ * hide it from no code of the process during its one call, and SoftHSM2
+ * encrypts a private object's attributes when it is made and decrypts
+ * them for C_WrapKey (public: an E2E key set about 1.3x faster,
+ * bench/README.md).  An HSM that refuses public secret keys gets a
+ * private one, as for the working copies.
  */
 static int
 wrap_value(struct hsm *h, const struct wrapkey *wk, enum m2m_key_kind kind,
@@ -112,13 +120,14 @@ wrap_value(struct hsm *h, const struct wrapkey *wk, enum m2m_key_kind kind,
 	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
 	CK_ULONG wlen = M2M_HSM_WRAPPED_MAX;
+	CK_BBOOL priv = h->private_ops ? CK_TRUE : CK_FALSE;
 	CK_ATTRIBUTE tmpl[] = {
 		ATTR(CKA_CLASS, &ck_secret, sizeof(ck_secret)),
 		ATTR(CKA_KEY_TYPE, kind == M2M_KIND_AES ? &ck_aes : &ck_generic,
 		    sizeof(CK_KEY_TYPE)),
 		ATTR(CKA_VALUE, value, vlen),
 		ATTR_BOOL(CKA_TOKEN, 0),
-		ATTR_BOOL(CKA_PRIVATE, 1),
+		ATTR(CKA_PRIVATE, &priv, sizeof(priv)),
 		ATTR_BOOL(CKA_SENSITIVE, 1),
 		/*
 		 * Extractable so that C_WrapKey may take it; no
@@ -135,10 +144,21 @@ wrap_value(struct hsm *h, const struct wrapkey *wk, enum m2m_key_kind kind,
 		ATTR_BOOL(CKA_UNWRAP, 0),
 		ATTR_BOOL(CKA_DERIVE, 0),
 	};
+	CK_RV rv;
 	int r = M2M_ERR_INTERNAL;
 
-	if ((r = m2m_hsm_ckr(h, P11(h, C_CreateObject)(h->session, tmpl,
-	    sizeof(tmpl) / sizeof(tmpl[0]), &obj), M2M_HSM_OP_OTHER)) != 0)
+	rv = P11(h, C_CreateObject)(h->session, tmpl,
+	    sizeof(tmpl) / sizeof(tmpl[0]), &obj);
+	if ((rv == CKR_TEMPLATE_INCONSISTENT ||
+	    rv == CKR_ATTRIBUTE_VALUE_INVALID) && !priv) {
+		m2m_info("HSM token '%s' refuses public session keys: the "
+		    "working copies of keys will be private", h->label);
+		h->private_ops = 1;
+		priv = CK_TRUE;
+		rv = P11(h, C_CreateObject)(h->session, tmpl,
+		    sizeof(tmpl) / sizeof(tmpl[0]), &obj);
+	}
+	if ((r = m2m_hsm_ckr(h, rv, M2M_HSM_OP_OTHER)) != 0)
 		goto out;
 	if ((r = m2m_hsm_ckr(h, P11(h, C_WrapKey)(h->session, &mech,
 	    wk->handle, obj, out, &wlen),
