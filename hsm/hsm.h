@@ -67,7 +67,9 @@
  * the HSM (C_DigestKey) after the first block - p bytes of the HMAC's
  * inner block K0 ^ ipad, which for an HMAC key K0 of at most block - p
  * bytes ends with those p bytes 0x36: the HSM hashes exactly
- * (K0 ^ ipad) || key, and the key never needs to be readable.
+ * (K0 ^ ipad) || key, and the key never needs to be readable.  Keys
+ * wrapped by wrap_nomsg() (a role that is never an HMAC message,
+ * backend.h) get no message form: version 1, or 2 over 64 bytes.
  */
 #define M2M_HSM_MAGIC		"M2MH"
 #define M2M_HSM_VERSION		1
