@@ -104,6 +104,14 @@ host_hmac(struct hsm *h, const uint8_t *key, size_t keylen,
  * Wrap value[0..vlen) as an HSM object of kind: create a session object,
  * C_WrapKey it under wk into out (exactly roundup8(vlen) + 8 bytes,
  * *ret_len), destroy it.  Under h->lock.
+ *
+ * The object is public (CKA_PRIVATE FALSE) like the working copies, for
+ * the same reason (hsm_key.c): login is per application, so private would
+ * hide it from no code of the process during its one call, and SoftHSM2
+ * encrypts a private object's attributes when it is made and decrypts
+ * them for C_WrapKey (public: an E2E key set about 1.3x faster,
+ * bench/README.md).  An HSM that refuses public secret keys gets a
+ * private one, as for the working copies.
  */
 static int
 wrap_value(struct hsm *h, const struct wrapkey *wk, enum m2m_key_kind kind,
@@ -112,13 +120,14 @@ wrap_value(struct hsm *h, const struct wrapkey *wk, enum m2m_key_kind kind,
 	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
 	CK_ULONG wlen = M2M_HSM_WRAPPED_MAX;
+	CK_BBOOL priv = h->private_ops ? CK_TRUE : CK_FALSE;
 	CK_ATTRIBUTE tmpl[] = {
 		ATTR(CKA_CLASS, &ck_secret, sizeof(ck_secret)),
 		ATTR(CKA_KEY_TYPE, kind == M2M_KIND_AES ? &ck_aes : &ck_generic,
 		    sizeof(CK_KEY_TYPE)),
 		ATTR(CKA_VALUE, value, vlen),
 		ATTR_BOOL(CKA_TOKEN, 0),
-		ATTR_BOOL(CKA_PRIVATE, 1),
+		ATTR(CKA_PRIVATE, &priv, sizeof(priv)),
 		ATTR_BOOL(CKA_SENSITIVE, 1),
 		/*
 		 * Extractable so that C_WrapKey may take it; no
@@ -135,10 +144,21 @@ wrap_value(struct hsm *h, const struct wrapkey *wk, enum m2m_key_kind kind,
 		ATTR_BOOL(CKA_UNWRAP, 0),
 		ATTR_BOOL(CKA_DERIVE, 0),
 	};
+	CK_RV rv;
 	int r = M2M_ERR_INTERNAL;
 
-	if ((r = m2m_hsm_ckr(h, P11(h, C_CreateObject)(h->session, tmpl,
-	    sizeof(tmpl) / sizeof(tmpl[0]), &obj), M2M_HSM_OP_OTHER)) != 0)
+	rv = P11(h, C_CreateObject)(h->session, tmpl,
+	    sizeof(tmpl) / sizeof(tmpl[0]), &obj);
+	if ((rv == CKR_TEMPLATE_INCONSISTENT ||
+	    rv == CKR_ATTRIBUTE_VALUE_INVALID) && !priv) {
+		m2m_info("HSM token '%s' refuses public session keys: the "
+		    "working copies of keys will be private", h->label);
+		h->private_ops = 1;
+		priv = CK_TRUE;
+		rv = P11(h, C_CreateObject)(h->session, tmpl,
+		    sizeof(tmpl) / sizeof(tmpl[0]), &obj);
+	}
+	if ((r = m2m_hsm_ckr(h, rv, M2M_HSM_OP_OTHER)) != 0)
 		goto out;
 	if ((r = m2m_hsm_ckr(h, P11(h, C_WrapKey)(h->session, &mech,
 	    wk->handle, obj, out, &wlen),
@@ -159,12 +179,15 @@ wrap_value(struct hsm *h, const struct wrapkey *wk, enum m2m_key_kind kind,
 }
 
 /*
- * wrap() and wrap_readable(): readable blobs go under the readable
- * wrapping key (made at its first use), all others under the strict one
- * with, for HMAC keys, their message form (M2M_HSM_VERSION_MSG).
+ * wrap(), wrap_readable() and wrap_nomsg(): readable blobs go under the
+ * readable wrapping key (made at its first use), all others under the
+ * strict one with, for HMAC keys, their message form
+ * (M2M_HSM_VERSION_MSG) unless nomsg (a key never used as a message).
  */
+enum wrap_how { WRAP_STRICT, WRAP_READABLE, WRAP_NOMSG };
+
 static int
-wrap_common(struct hsm *h, int readable, enum m2m_key_kind kind,
+wrap_common(struct hsm *h, enum wrap_how how, enum m2m_key_kind kind,
     const uint8_t *key, size_t len, uint8_t **ret_blob, size_t *ret_bloblen)
 {
 	const struct wrapkey *wk;
@@ -176,6 +199,7 @@ wrap_common(struct hsm *h, int readable, enum m2m_key_kind kind,
 	uint8_t *blob = NULL;
 	size_t vlen, wlen = 0, phwlen = 0, mflen = 0, mfwlen = 0, bloblen = 0;
 	char why[256];
+	int readable = how == WRAP_READABLE;
 	int locked = 0, prehash, r = M2M_ERR_INTERNAL;
 
 	if (h == NULL || key == NULL || ret_blob == NULL ||
@@ -189,7 +213,8 @@ wrap_common(struct hsm *h, int readable, enum m2m_key_kind kind,
 	memset(value, 0, sizeof(value));
 	memcpy(value, key, len);
 	/* see M2M_HSM_VERSION_MSG in hsm.h */
-	if (!readable && kind == M2M_KIND_HMAC && m2m_hsm_msgform_needed(len)) {
+	if (how == WRAP_STRICT && kind == M2M_KIND_HMAC &&
+	    m2m_hsm_msgform_needed(len)) {
 		mflen = m2m_hsm_msg_pad(len);
 		memset(mf, 0x36, mflen);
 		memcpy(mf + mflen, key, len);
@@ -261,7 +286,8 @@ static int
 hsm_wrap(void *impl, enum m2m_key_kind kind, const uint8_t *key, size_t len,
     uint8_t **ret_blob, size_t *ret_bloblen)
 {
-	return wrap_common(impl, 0, kind, key, len, ret_blob, ret_bloblen);
+	return wrap_common(impl, WRAP_STRICT, kind, key, len, ret_blob,
+	    ret_bloblen);
 }
 
 /* see backend.h */
@@ -269,7 +295,17 @@ static int
 hsm_wrap_readable(void *impl, enum m2m_key_kind kind, const uint8_t *key,
     size_t len, uint8_t **ret_blob, size_t *ret_bloblen)
 {
-	return wrap_common(impl, 1, kind, key, len, ret_blob, ret_bloblen);
+	return wrap_common(impl, WRAP_READABLE, kind, key, len, ret_blob,
+	    ret_bloblen);
+}
+
+/* see backend.h: version 1 or 2 blobs, without the message form */
+static int
+hsm_wrap_nomsg(void *impl, enum m2m_key_kind kind, const uint8_t *key,
+    size_t len, uint8_t **ret_blob, size_t *ret_bloblen)
+{
+	return wrap_common(impl, WRAP_NOMSG, kind, key, len, ret_blob,
+	    ret_bloblen);
 }
 
 /* see backend.h */
@@ -354,11 +390,15 @@ hsm_hmac(void *impl, const struct m2m_keyref *key, enum m2m_hash hash,
  * the first block - p bytes of K0 ^ ipad (C_DigestUpdate) and the object
  * that holds 0x36^p || M (C_DigestKey: b's message form, or the key's own
  * object when it holds M exactly); the outer hash runs in host memory
- * over public K0 ^ opad and the inner hash.  Under h->lock.
+ * over public K0 ^ opad and the inner hash.  That object is a working
+ * copy like any other (m2m_hsm_key_get): the message form is cached under
+ * the key's id | M2M_HSM_ID_MSGFORM, so a Kpsa that makes E2E master after
+ * E2E master is unwrapped once.  Under h->lock.
  */
 static int
-digest_hmac(struct hsm *h, const struct blob *b, const uint8_t *hmac_key,
-    size_t hmac_keylen, enum m2m_hash hash, uint8_t *out)
+digest_hmac(struct hsm *h, const struct m2m_keyref *key,
+    const struct blob *b, const uint8_t *hmac_key, size_t hmac_keylen,
+    enum m2m_hash hash, uint8_t *out)
 {
 	CK_MECHANISM mech = { digest_mech(hash), NULL, 0 };
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
@@ -368,8 +408,9 @@ digest_hmac(struct hsm *h, const struct blob *b, const uint8_t *hmac_key,
 	size_t hl = m2m_hash_len(hash), k0len, p, i;
 	CK_ULONG il = sizeof(inner);
 	EVP_MD_CTX *ctx = NULL;
+	struct m2m_keyref fk = *key;
 	struct blob f;
-	int r = M2M_ERR_INTERNAL;
+	int temp = 0, r = M2M_ERR_INTERNAL;
 
 	memset(k0, 0, sizeof(k0));
 	memset(pad, 0, sizeof(pad));
@@ -377,6 +418,9 @@ digest_hmac(struct hsm *h, const struct blob *b, const uint8_t *hmac_key,
 	if (b->msgform != NULL) {
 		m2m_hsm_blob_msgform(b, &f);
 		p = m2m_hsm_msg_pad(b->keylen);
+		/* its own cache entry; the whole blob still names the key */
+		fk.id = key->id != 0 ? key->id | M2M_HSM_ID_MSGFORM : 0;
+		fk.kind = M2M_KIND_HMAC;
 	} else if (b->kind == M2M_KIND_AES ||
 	    !m2m_hsm_msgform_needed(b->keylen)) {
 		f = *b;		/* its object holds the key exactly */
@@ -408,7 +452,7 @@ digest_hmac(struct hsm *h, const struct blob *b, const uint8_t *hmac_key,
 	}
 	for (i = 0; i < bs; i++)
 		pad[i] = k0[i] ^ 0x36;
-	if ((r = m2m_hsm_unwrap(h, &f, 0, &obj)) != 0)
+	if ((r = m2m_hsm_key_get(h, &fk, &f, &obj, &temp)) != 0)
 		goto out;
 	if ((r = m2m_hsm_ckr(h, P11(h, C_DigestInit)(h->session, &mech),
 	    M2M_HSM_OP_OTHER)) != 0 ||
@@ -438,7 +482,8 @@ digest_hmac(struct hsm *h, const struct blob *b, const uint8_t *hmac_key,
 	}
 	r = 0;
  out:
-	m2m_hsm_destroy(h, obj);
+	if (temp)
+		m2m_hsm_destroy(h, obj);
 	EVP_MD_CTX_free(ctx);
 	m2m_wipe(k0, sizeof(k0));
 	m2m_wipe(pad, sizeof(pad));
@@ -482,8 +527,8 @@ hsm_hmac_keymsg(void *impl, const uint8_t *hmac_key, size_t hmac_keylen,
 	    (r = m2m_hsm_wrapkey_lookup(h, b.wrapkey_id, &wk, &rd)) != 0)
 		goto out;
 	if (!rd) {
-		if ((r = digest_hmac(h, &b, hmac_key, hmac_keylen, hash,
-		    mac)) != 0)
+		if ((r = digest_hmac(h, msgkey, &b, hmac_key, hmac_keylen,
+		    hash, mac)) != 0)
 			goto out;
 	} else {
 		if ((r = m2m_hsm_key_read(h, &b, &value)) != 0 ||
@@ -658,6 +703,8 @@ hsm_forget(void *impl, uint64_t id)
 	m2m_hsm_destroy(h, m2m_hsm_cache_remove(h->cache, id));
 	m2m_hsm_destroy(h, m2m_hsm_cache_remove(h->cache,
 	    id | M2M_HSM_ID_PREHASH));
+	m2m_hsm_destroy(h, m2m_hsm_cache_remove(h->cache,
+	    id | M2M_HSM_ID_MSGFORM));
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -746,6 +793,7 @@ const struct m2m_backend_ops m2m_hsm_backend_ops = {
 	.pin_check = NULL,
 	.wrap_auth = NULL,
 	.wrap_readable = hsm_wrap_readable,
+	.wrap_nomsg = hsm_wrap_nomsg,
 	.bind_mac = hsm_bind_mac,
 };
 

@@ -67,7 +67,9 @@
  * the HSM (C_DigestKey) after the first block - p bytes of the HMAC's
  * inner block K0 ^ ipad, which for an HMAC key K0 of at most block - p
  * bytes ends with those p bytes 0x36: the HSM hashes exactly
- * (K0 ^ ipad) || key, and the key never needs to be readable.
+ * (K0 ^ ipad) || key, and the key never needs to be readable.  Keys
+ * wrapped by wrap_nomsg() (a role that is never an HMAC message,
+ * backend.h) get no message form: version 1, or 2 over 64 bytes.
  */
 #define M2M_HSM_MAGIC		"M2MH"
 #define M2M_HSM_VERSION		1
@@ -104,9 +106,11 @@ int	m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret);
 
 /*
  * Cache id of a key's pre-hashed form: its own id with bit 63 set (bit 62
- * marks a key's TLS-PSK premaster form, bit 61 session objects).
+ * marks a key's TLS-PSK premaster form, bit 61 session objects); of its
+ * message form (version 3, hmac_keymsg()): bit 60.
  */
 #define M2M_HSM_ID_PREHASH	(1ULL << 63)
+#define M2M_HSM_ID_MSGFORM	(1ULL << 60)
 
 /*
  * The wrapping keys' labels and CKA_ID length.  M2M_HSM_WRAP_LABEL: every

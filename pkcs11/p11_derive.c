@@ -182,7 +182,8 @@ derive_e2e(const struct m2m_object *base, CK_MECHANISM_PTR m,
 		if (n < 1 || n > 4)
 			return CKR_MECHANISM_PARAM_INVALID;
 		hash = master_hash(base);
-		if ((r = m2m_kdf_e2e_expand(be, kr, hash, n, &d->value)) != 0)
+		if ((r = m2m_core_e2e_expand(p11.core, kr, hash, n,
+		    &d->value)) != 0)
 			return p11_rv(r);
 		d->pm.role = CK_M2M_ROLE_KE2E_MASTER + n;
 		if (n == 2 || n == 4) {
@@ -409,6 +410,28 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 		rv = p11_rv(r);
 		goto out;
 	}
+	if (d.want_e2e_id && m2m_object_attr(o, CKA_LABEL) == NULL) {
+		/*
+		 * [profile] E2EKeyId = hex(HMAC(master, id label)[0..16]) @
+		 * FQDN, from the master's value before it is wrapped: no
+		 * backend call, no working copy loaded for it.
+		 */
+		a = m2m_object_attr(base, CKA_LABEL);
+		fqdn = a ? m2m_ident_fqdn(a->val, a->len, &fl) : NULL;
+		if (fqdn == NULL) {
+			m2m_info("C_DeriveKey: base label has no @FQDN; give "
+			    "CKA_LABEL for the E2E master");
+			rv = CKR_TEMPLATE_INCOMPLETE;
+			goto out;
+		}
+		if ((r = m2m_kdf_e2e_keyid_value(d.value, d.e2e_hash, fqdn,
+		    fl, &e2eid)) != 0) {
+			rv = p11_rv(r);
+			goto out;
+		}
+		d.label = e2eid;
+		e2eid = NULL;
+	}
 	/*
 	 * Wrapped into the backend, or for a session secret that goes to the
 	 * caller's TLS stack next (TLS_MASTER) kept as it is in locked memory
@@ -420,27 +443,6 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 		    m2m_strerror(r));
 		rv = p11_rv(r);
 		goto out;
-	}
-	if (d.want_e2e_id && m2m_object_attr(o, CKA_LABEL) == NULL) {
-		/* [profile] E2EKeyId = hex(HMAC(master, id label)[0..16]) @ FQDN */
-		a = m2m_object_attr(base, CKA_LABEL);
-		fqdn = a ? m2m_ident_fqdn(a->val, a->len, &fl) : NULL;
-		if (fqdn == NULL) {
-			m2m_info("C_DeriveKey: base label has no @FQDN; give "
-			    "CKA_LABEL for the E2E master");
-			rv = CKR_TEMPLATE_INCOMPLETE;
-			goto out;
-		}
-		m2m_core_keyref(o, M2M_FORM_VALUE, p11_session_objauth(s),
-		    &kr);
-		kr.id = 0;
-		if ((r = m2m_kdf_e2e_keyid(m2m_core_backend(p11.core), &kr, d.e2e_hash, fqdn, fl,
-		    &e2eid)) != 0) {
-			rv = p11_rv(r);
-			goto out;
-		}
-		d.label = e2eid;
-		e2eid = NULL;
 	}
 	/* identifiers and bindings the template did not give */
 	if (m2m_object_attr(o, CKA_LABEL) == NULL && d.label != NULL &&

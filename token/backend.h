@@ -199,6 +199,18 @@ struct m2m_backend_ops {
 	int	(*wrap_readable)(void *impl, enum m2m_key_kind kind,
 		    const uint8_t *key, size_t len, uint8_t **ret_blob,
 		    size_t *ret_bloblen);
+	/*
+	 * Optional: wrap() for a key the core never passes to
+	 * hmac_keymsg() (its role can never be an HMAC message:
+	 * m2m_policy_role_message() in policy.h).  A backend may leave out
+	 * what only hmac_keymsg() needs (the HSM backend: the message form,
+	 * one C_CreateObject + C_WrapKey less per HMAC key under 64 bytes);
+	 * hmac_keymsg() of such a blob may fail with M2M_ERR_KEY_SIZE.
+	 * NULL: the core uses wrap().  Not combined with wrap_auth.
+	 */
+	int	(*wrap_nomsg)(void *impl, enum m2m_key_kind kind,
+		    const uint8_t *key, size_t len, uint8_t **ret_blob,
+		    size_t *ret_bloblen);
 
 	/*
 	 * Required: the binding MAC of stored objects (store.h).

@@ -35,12 +35,29 @@
 #define PIN_ITER	20000	/* PBKDF2-HMAC-SHA-256 rounds */
 #define PIN_HDR_LEN	(4 + 4 + PIN_SALT_LEN + PIN_HASH_LEN + 2)
 
+/* The last E2E expansion block made (m2m_core_e2e_expand). */
+struct e2e_memo {
+	uint64_t		 id;		/* the master's keyref id */
+	uint8_t			 blob_digest[32];	/* SHA-256 of its blob */
+	enum m2m_hash		 hash;
+	unsigned		 n;
+	struct m2m_secret	*t;		/* T(n), or NULL: empty */
+};
+
 struct m2m_core {
 	struct m2m_conf		*conf;
 	struct m2m_store	*store;
 	struct m2m_backend	 be;
 	struct m2m_objcache	 cache;		/* token objects read */
+	struct e2e_memo		 e2e;
 };
+
+static void
+e2e_memo_clear(struct e2e_memo *m)
+{
+	m2m_secret_free(m->t);
+	memset(m, 0, sizeof(*m));
+}
 
 /* see core.h */
 int
@@ -136,6 +153,7 @@ m2m_core_close(struct m2m_core *c)
 {
 	if (c == NULL)
 		return;
+	e2e_memo_clear(&c->e2e);
 	m2m_objcache_drop(&c->cache);
 	if (c->be.ops != NULL)
 		c->be.ops->close(c->be.impl);
@@ -162,7 +180,10 @@ m2m_core_backend(struct m2m_core *c)
 void
 m2m_core_flush(struct m2m_core *c)
 {
-	if (c == NULL || c->be.ops == NULL || c->be.ops->flush == NULL)
+	if (c == NULL)
+		return;
+	e2e_memo_clear(&c->e2e);
+	if (c->be.ops == NULL || c->be.ops->flush == NULL)
 		return;
 	c->be.ops->flush(c->be.impl);
 }
@@ -594,6 +615,12 @@ m2m_core_wrap(struct m2m_core *c, struct m2m_object *o, const uint8_t *val,
 	    !m2m_object_bool(o, CKA_SENSITIVE, 1))
 		r = ops->wrap_readable(c->be.impl, kind, val, len, &blob,
 		    &bloblen);
+	else if (ops->wrap_nomsg != NULL &&
+	    !(ops->wrap_auth != NULL && au != NULL) &&
+	    !m2m_policy_role_message(o->role))
+		/* never an HMAC message: no message form (backend.h) */
+		r = ops->wrap_nomsg(c->be.impl, kind, val, len, &blob,
+		    &bloblen);
 	else
 		r = WRAP(kind, val, len, &blob, &bloblen);
 	if (r != 0)
@@ -726,6 +753,8 @@ m2m_core_reveal(struct m2m_core *c, const struct m2m_object *o,
 void
 m2m_core_forget(struct m2m_core *c, uint64_t id)
 {
+	if (c->e2e.t != NULL && c->e2e.id == id)
+		e2e_memo_clear(&c->e2e);
 	c->be.ops->forget(c->be.impl, id);
 	c->be.ops->forget(c->be.impl, id | M2M_KEYREF_ALT_BIT);
 }
@@ -744,4 +773,46 @@ m2m_core_cache_drop(struct m2m_core *c)
 {
 	if (c != NULL)
 		m2m_objcache_drop(&c->cache);
+}
+
+/* see core.h */
+int
+m2m_core_e2e_expand(struct m2m_core *c, const struct m2m_keyref *master,
+    enum m2m_hash hash, unsigned n, struct m2m_secret **ret)
+{
+	struct e2e_memo *m;
+	struct m2m_secret *t = NULL, *keep = NULL;
+	uint8_t dg[32];
+	size_t hl = m2m_hash_len(hash);
+	int r;
+
+	if (c == NULL || master == NULL || master->blob == NULL || ret == NULL ||
+	    hl == 0 || n < 1 || n > 4)
+		return M2M_ERR_INVALID_ARGUMENT;
+	m = &c->e2e;
+	if (master->id == 0)	/* nothing names it: no memory of it */
+		return m2m_kdf_e2e_expand(&c->be, master, hash, n, ret);
+	/* the blob is not secret; its digest tells a reused id apart */
+	if (EVP_Digest(master->blob, master->bloblen, dg, NULL, EVP_sha256(),
+	    NULL) != 1)
+		return M2M_ERR_INTERNAL;
+	if (n > 1 && m->t != NULL && m->id == master->id && m->hash == hash &&
+	    m->n == n - 1 && memcmp(m->blob_digest, dg, sizeof(dg)) == 0)
+		r = m2m_kdf_e2e_step(&c->be, master, hash, n, m->t, &t);
+	else
+		r = m2m_kdf_e2e_expand(&c->be, master, hash, n, &t);
+	e2e_memo_clear(m);
+	if (r != 0)
+		return r;
+	/* remember T(n) for n + 1; without memory only the next call pays */
+	if (n < 4 && m2m_secret_new(hl, &keep) == 0) {
+		memcpy(m2m_secret_data(keep), m2m_secret_data(t), hl);
+		m->id = master->id;
+		memcpy(m->blob_digest, dg, sizeof(dg));
+		m->hash = hash;
+		m->n = n;
+		m->t = keep;
+	}
+	*ret = t;
+	return 0;
 }

@@ -240,6 +240,24 @@ int	m2m_core_random(struct m2m_core *c, uint8_t *out, size_t len);
  */
 int	m2m_core_reveal(struct m2m_core *c, const struct m2m_object *o,
 	    const struct m2m_secret *objauth, struct m2m_secret **ret);
-/* Object id is gone: the backend drops what it cached for both forms. */
+/*
+ * Object id is gone: the backend drops what it cached for both forms, and
+ * the E2E expansion's last block is wiped if it was id's.
+ */
 void	m2m_core_forget(struct m2m_core *c, uint64_t id);
+
+/*
+ * CKM_M2M_E2E_EXPAND: T(n) with the E2E master key (kdf.h), *ret a
+ * hash-length secret.  The core keeps the last block it made, T(n), of
+ * the last master it expanded (by the master's id and a digest of its
+ * blob) in locked memory, so that n + 1 of the same master costs one
+ * backend HMAC instead of n + 1 (a key set asks n = 1..4 in turn).  Only
+ * T(n - 1) is taken from it: every call still runs one HMAC with the
+ * master in the backend.  The block is wiped when another master is
+ * expanded, when the master is forgotten (m2m_core_forget), at
+ * m2m_core_flush (a logout) and at m2m_core_close.  Called under the
+ * module's lock, like the object cache.
+ */
+int	m2m_core_e2e_expand(struct m2m_core *c, const struct m2m_keyref *master,
+	    enum m2m_hash hash, unsigned n, struct m2m_secret **ret);
 #endif /* M2M_CORE_H */

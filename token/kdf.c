@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/hmac.h>
+
 #include "err.h"
 #include "ident.h"
 #include "kdf.h"
@@ -106,52 +108,62 @@ m2m_kdf_e2e_master(const struct m2m_backend *be, const uint8_t *salt,
 
 /* see kdf.h */
 int
-m2m_kdf_e2e_expand(const struct m2m_backend *be,
+m2m_kdf_e2e_step(const struct m2m_backend *be,
     const struct m2m_keyref *master, enum m2m_hash hash, unsigned n,
-    struct m2m_secret **ret)
+    const struct m2m_secret *prev, struct m2m_secret **ret)
 {
 	static const char *const labels[4] = {
 		M2M_LABEL_E2E_1, M2M_LABEL_E2E_2, M2M_LABEL_E2E_3,
 		M2M_LABEL_E2E_4
 	};
-	struct m2m_secret *prev = NULL, *msg = NULL, *t = NULL;
-	size_t hl = m2m_hash_len(hash), llen, off;
-	unsigned i;
-	int r = M2M_ERR_INTERNAL;
+	struct m2m_secret *msg = NULL;
+	size_t hl = m2m_hash_len(hash), llen, off = 0;
+	int r;
 
 	if (be == NULL || master == NULL || ret == NULL || hl == 0 ||
-	    n < 1 || n > 4)
+	    n < 1 || n > 4 || (n == 1) != (prev == NULL) ||
+	    (prev != NULL && m2m_secret_len(prev) != hl))
 		return M2M_ERR_INVALID_ARGUMENT;
-	/* T(i) = HMAC(master, T(i-1) || label_i || i); T(0) empty */
+	/* T(n) = HMAC(master, T(n-1) || label_n || n); T(0) empty */
+	llen = strlen(labels[n - 1]);
+	if ((r = m2m_secret_new(hl + llen + 1, &msg)) != 0)
+		return r;
+	if (prev != NULL) {
+		memcpy(m2m_secret_data(msg), m2m_secret_data(prev), hl);
+		off = hl;
+	}
+	memcpy(m2m_secret_data(msg) + off, labels[n - 1], llen);
+	off += llen;
+	m2m_secret_data(msg)[off++] = (uint8_t)n;
+	r = hmac_step(be, master, hash, m2m_secret_data(msg), off, ret);
+	m2m_secret_free(msg);
+	return r;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_e2e_expand(const struct m2m_backend *be,
+    const struct m2m_keyref *master, enum m2m_hash hash, unsigned n,
+    struct m2m_secret **ret)
+{
+	struct m2m_secret *prev = NULL, *t = NULL;
+	unsigned i;
+	int r;
+
+	if (be == NULL || master == NULL || ret == NULL ||
+	    m2m_hash_len(hash) == 0 || n < 1 || n > 4)
+		return M2M_ERR_INVALID_ARGUMENT;
 	for (i = 1; i <= n; i++) {
-		llen = strlen(labels[i - 1]);
-		if ((r = m2m_secret_new(hl + llen + 1, &msg)) != 0)
-			goto out;
-		off = 0;
-		if (prev != NULL) {
-			memcpy(m2m_secret_data(msg), m2m_secret_data(prev), hl);
-			off = hl;
-		}
-		memcpy(m2m_secret_data(msg) + off, labels[i - 1], llen);
-		off += llen;
-		m2m_secret_data(msg)[off++] = (uint8_t)i;
-		if ((r = hmac_step(be, master, hash, m2m_secret_data(msg),
-		    off, &t)) != 0)
-			goto out;
-		m2m_secret_free(msg);
-		msg = NULL;
+		r = m2m_kdf_e2e_step(be, master, hash, i, prev, &t);
 		m2m_secret_free(prev);
+		prev = NULL;
+		if (r != 0)
+			return r;
 		prev = t;
 		t = NULL;
 	}
 	*ret = prev;
-	prev = NULL;	/* transferred */
-	r = 0;
- out:
-	m2m_secret_free(msg);
-	m2m_secret_free(prev);
-	m2m_secret_free(t);
-	return r;
+	return 0;
 }
 
 /* see kdf.h */
@@ -174,6 +186,37 @@ m2m_kdf_e2e_keyid(const struct m2m_backend *be,
 	/* the identifier is public: first 16 bytes, hex, "@" FQDN */
 	r = m2m_ident_keid(mac, (const char *)fqdn, fqdnlen, &id);
 	if (r != 0)
+		goto out;
+	*ret = id;
+	r = 0;
+ out:
+	m2m_wipe(mac, sizeof(mac));
+	return r;
+}
+
+/* see kdf.h */
+int
+m2m_kdf_e2e_keyid_value(const struct m2m_secret *master, enum m2m_hash hash,
+    const uint8_t *fqdn, size_t fqdnlen, char **ret)
+{
+	uint8_t mac[M2M_HASH_MAX_LEN];
+	const char *label = M2M_LABEL_E2E_ID;
+	const EVP_MD *md;
+	unsigned int maclen = 0;
+	char *id = NULL;
+	int r = M2M_ERR_INTERNAL;
+
+	if (master == NULL || fqdn == NULL || ret == NULL ||
+	    m2m_hash_len(hash) < 16 || m2m_secret_len(master) == 0)
+		return M2M_ERR_INVALID_ARGUMENT;
+	md = hash == M2M_HASH_SHA512 ? EVP_sha512() :
+	    hash == M2M_HASH_SHA384 ? EVP_sha384() : EVP_sha256();
+	if (HMAC(md, m2m_secret_data(master), (int)m2m_secret_len(master),
+	    (const uint8_t *)label, strlen(label), mac, &maclen) == NULL ||
+	    maclen != m2m_hash_len(hash))
+		goto out;
+	/* the identifier is public: first 16 bytes, hex, "@" FQDN */
+	if ((r = m2m_ident_keid(mac, (const char *)fqdn, fqdnlen, &id)) != 0)
 		goto out;
 	*ret = id;
 	r = 0;

@@ -55,6 +55,13 @@ int	m2m_kdf_e2e_master(const struct m2m_backend *be,
 int	m2m_kdf_e2e_expand(const struct m2m_backend *be,
 	    const struct m2m_keyref *master, enum m2m_hash hash, unsigned n,
 	    struct m2m_secret **ret);
+/*
+ * One step of it: T(n) = HMAC(master, T(n-1) || label_n || n) from prev =
+ * T(n-1) (hash-length; NULL for n = 1).  *ret: hash-length secret.
+ */
+int	m2m_kdf_e2e_step(const struct m2m_backend *be,
+	    const struct m2m_keyref *master, enum m2m_hash hash, unsigned n,
+	    const struct m2m_secret *prev, struct m2m_secret **ret);
 
 /*
  * E2EKeyId [profile] = hex(first 16 bytes of HMAC-hash(master,
@@ -63,6 +70,15 @@ int	m2m_kdf_e2e_expand(const struct m2m_backend *be,
 int	m2m_kdf_e2e_keyid(const struct m2m_backend *be,
 	    const struct m2m_keyref *master, enum m2m_hash hash,
 	    const uint8_t *fqdn, size_t fqdnlen, char **ret);
+/*
+ * The same from the master's value while it is still in locked memory
+ * (C_DeriveKey, before the value is wrapped): HMAC in host memory with
+ * OpenSSL, no backend call.  The master is a level-T key at that moment
+ * in any case (docs/security-model.md).
+ */
+int	m2m_kdf_e2e_keyid_value(const struct m2m_secret *master,
+	    enum m2m_hash hash, const uint8_t *fqdn, size_t fqdnlen,
+	    char **ret);
 
 /*
  * RFC 4279 section 2 premaster of a plain PSK: uint16(N) || N zeros ||

@@ -136,6 +136,22 @@ m2m_policy_role_kept_plain(unsigned long role)
 
 /* see policy.h */
 int
+m2m_policy_role_message(unsigned long role)
+{
+	struct m2m_object k;
+
+	if (role == CK_M2M_ROLE_NONE)
+		return 1;
+	/* the role's answer alone: no attributes, so nothing expires */
+	memset(&k, 0, sizeof(k));
+	k.cls = CKO_SECRET_KEY;
+	k.role = role;
+	return m2m_policy_check_use(&k, M2M_USE_E2E_MASTER, 0) == 0 ||
+	    m2m_policy_check_use(&k, M2M_USE_HKDF, 0) == 0;
+}
+
+/* see policy.h */
+int
 m2m_policy_role_is_psk(unsigned long role)
 {
 	return role == CK_M2M_ROLE_KPM || role == CK_M2M_ROLE_KPSA ||

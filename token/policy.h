@@ -58,6 +58,14 @@ int	m2m_policy_role_valid(unsigned long role);
 /* 1 if the role's secret is a TLS PSK (KPM, KPSA, KM, KUC, KC). */
 int	m2m_policy_role_is_psk(unsigned long role);
 /*
+ * 1 if a key of this role may ever be the message of an HMAC (the base
+ * of CKM_M2M_E2E_MASTER_*, or the input of an HKDF extract): role-less
+ * keys and every role m2m_policy_check_use() lets do M2M_USE_E2E_MASTER
+ * or M2M_USE_HKDF.  A role is fixed when a key is made, so a key of any
+ * other role never needs a backend's message form (backend.h wrap_nomsg).
+ */
+int	m2m_policy_role_message(unsigned long role);
+/*
  * 1 if the role's value is a session secret kept as it is, in locked module
  * memory, never wrapped into the backend nor stored, nor looked up as "the
  * same derived key" again (TLS_MASTER: contract section 3), else 0.

@@ -650,6 +650,99 @@ test_sha512_and_salt(CK_OBJECT_HANDLE hkpsa)
 	same_mac("salted T(1)", hx, CKM_SHA256_HMAC, t[0], 32);
 }
 
+/* expected[] holds T(1..4) of hash (256 or 512); check key n of master hm */
+static void
+expand_check(const char *what, int hash, CK_OBJECT_HANDLE hm, int n,
+    uint8_t expected[4][64])
+{
+	char w[96];
+	CK_OBJECT_HANDLE hx;
+
+	snprintf(w, sizeof(w), "%s: T(%d)", what, n);
+	if (!CHECK_RV(p11c_expand(S, hm, (uint8_t)n, &hx), CKR_OK,
+	    "%s: expand", w))
+		return;
+	if (n % 2 == 0)
+		same_gcm(w, hx, expected[n - 1]);	/* first 32 bytes */
+	else
+		same_mac(w, hx, hash == 512 ? CKM_SHA512_HMAC :
+		    CKM_SHA256_HMAC, expected[n - 1], hash / 8);
+	P11C_MUST(F->C_DestroyObject(S, hx));
+}
+
+/* T(1..4) of the master HMAC-hash(salt or zeros, Kpsa) into t. */
+static void
+expand_expected(int hash, const char *salt, uint8_t t[4][64])
+{
+	uint8_t kpsa[32], zero[64] = { 0 }, m[64];
+	size_t hl = (size_t)hash / 8;
+	int i;
+
+	p11c_unhex(KPSA_HEX, kpsa, 32);
+	if (salt != NULL)
+		hmac(hash, (const uint8_t *)salt, strlen(salt), kpsa, 32, m);
+	else
+		hmac(hash, zero, hl, kpsa, 32, m);
+	for (i = 0; i < 4; i++)
+		expand_value(hash, m, hl, i + 1, i ? t[i - 1] : NULL, t[i]);
+}
+
+/*
+ * The core remembers the last block of the last master it expanded
+ * (m2m_core_e2e_expand): every order of n, two masters interleaved, and a
+ * master destroyed and replaced by another must still give the section 4
+ * values.
+ */
+static void
+test_expand_orders(CK_OBJECT_HANDLE hkpsa)
+{
+	static uint8_t a[4][64], b[4][64], c[4][64], d[4][64];
+	CK_ATTRIBUTE la[] = { { CKA_LABEL, "order-a", 7 } };
+	CK_ATTRIBUTE lb[] = { { CKA_LABEL, "order-b", 7 } };
+	CK_ATTRIBUTE lc[] = { { CKA_LABEL, "order-c", 7 } };
+	CK_ATTRIBUTE ld[] = { { CKA_LABEL, "order-d", 7 } };
+	CK_OBJECT_HANDLE ha, hb, hc, hd;
+	int n;
+
+	expand_expected(256, NULL, a);
+	expand_expected(512, NULL, b);
+	expand_expected(256, "salt c", c);
+	expand_expected(256, "salt d", d);
+	P11C_MUST(p11c_derive(S, CKM_M2M_E2E_MASTER_SHA256, NULL, 0, hkpsa,
+	    la, 1, &ha));
+	P11C_MUST(p11c_derive(S, CKM_M2M_E2E_MASTER_SHA512, NULL, 0, hkpsa,
+	    lb, 1, &hb));
+	for (n = 4; n >= 1; n--)
+		expand_check("n = 4..1", 256, ha, n, a);
+	for (n = 1; n <= 4; n++) {
+		expand_check("two masters in turn, SHA-256", 256, ha, n, a);
+		expand_check("two masters in turn, SHA-512", 512, hb, n, b);
+	}
+	expand_check("n = 2 twice", 256, ha, 1, a);
+	expand_check("n = 2 twice", 256, ha, 2, a);
+	expand_check("n = 2 twice", 256, ha, 2, a);
+	expand_check("n = 2 twice", 256, ha, 3, a);
+	/* T(2) of master c remembered; d, same hash, asks n = 3 */
+	P11C_MUST(p11c_derive(S, CKM_M2M_E2E_MASTER_SHA256, "salt c", 6,
+	    hkpsa, lc, 1, &hc));
+	P11C_MUST(p11c_derive(S, CKM_M2M_E2E_MASTER_SHA256, "salt d", 6,
+	    hkpsa, ld, 1, &hd));
+	expand_check("master c", 256, hc, 1, c);
+	expand_check("master c", 256, hc, 2, c);
+	expand_check("master d after c's T(2)", 256, hd, 3, d);
+	P11C_MUST(F->C_DestroyObject(S, hd));
+	/* the same, c destroyed before d is made */
+	expand_check("master c", 256, hc, 2, c);
+	P11C_MUST(F->C_DestroyObject(S, hc));
+	P11C_MUST(p11c_derive(S, CKM_M2M_E2E_MASTER_SHA256, "salt d", 6,
+	    hkpsa, lc, 1, &hd));
+	expand_check("master d after c destroyed", 256, hd, 3, d);
+	expand_check("master d after c destroyed", 256, hd, 4, d);
+	P11C_MUST(F->C_DestroyObject(S, hd));
+	P11C_MUST(F->C_DestroyObject(S, ha));
+	P11C_MUST(F->C_DestroyObject(S, hb));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -662,6 +755,7 @@ main(int argc, char **argv)
 	test_worked_example(&hke, &hkpsa);
 	test_kuc(hke);
 	test_sha512_and_salt(hkpsa);
+	test_expand_orders(hkpsa);
 	CHECK_RV(F->C_Finalize(NULL), CKR_OK, "C_Finalize");
 	return p11c_finish();
 }

@@ -825,6 +825,103 @@ test_hmac_keymsg(void **state)
 	ref_free(&ref);
 }
 
+/*
+ * wrap_nomsg(): no message form (a blob of version 1, or 2 over 64
+ * bytes), the same HMACs as wrap()'s blob, and hmac_keymsg() of a key
+ * that would need the form refused with M2M_ERR_KEY_SIZE, nothing written.
+ */
+static void
+test_wrap_nomsg(void **state)
+{
+	struct fx *fx = *state;
+	static const size_t klens[] = { 20, 32, 64, 65, 100 };
+	uint8_t k[M2M_KEY_MAX], hk[32], want[64], out[64], *blob;
+	struct m2m_keyref ref;
+	size_t i, bloblen;
+
+	open_be(fx);
+	memset(hk, 0x42, sizeof(hk));
+	for (i = 0; i < sizeof(klens) / sizeof(klens[0]); i++) {
+		assert_int_equal(RAND_bytes(k, klens[i]), 1);
+		blob = NULL;
+		assert_int_equal(ops->wrap_nomsg(fx->be, M2M_KIND_HMAC, k,
+		    klens[i], &blob, &bloblen), 0);
+		memset(&ref, 0, sizeof(ref));
+		ref.id = i + 1;
+		ref.kind = M2M_KIND_HMAC;
+		ref.blob = blob;
+		ref.bloblen = bloblen;
+		assert_int_equal(blob[4], klens[i] > 64 ?
+		    M2M_HSM_VERSION_PREHASH : M2M_HSM_VERSION);
+		ref_hmac(M2M_HASH_SHA256, k, klens[i], hk, 32, want);
+		hmac_check(fx->be, &ref, M2M_HASH_SHA256, hk, 32, want);
+		ref_hmac(M2M_HASH_SHA512, k, klens[i], hk, 32, want);
+		hmac_check(fx->be, &ref, M2M_HASH_SHA512, hk, 32, want);
+		memset(out, POISON, sizeof(out));
+		/* the message form is needed below 64 bytes or off 8 */
+		if (klens[i] < 64 || klens[i] % 8 != 0) {
+			assert_int_equal(ops->hmac_keymsg(fx->be, hk, 32,
+			    &ref, M2M_HASH_SHA256, out), M2M_ERR_KEY_SIZE);
+			assert_true(all_bytes(out, sizeof(out), POISON));
+		} else {
+			ref_hmac(M2M_HASH_SHA256, hk, 32, k, klens[i], want);
+			assert_int_equal(ops->hmac_keymsg(fx->be, hk, 32,
+			    &ref, M2M_HASH_SHA256, out), 0);
+			assert_memory_equal(out, want, 32);
+		}
+		ref_free(&ref);
+	}
+}
+
+/*
+ * hmac_keymsg() keeps the message form's working copy in the cache (id |
+ * M2M_HSM_ID_MSGFORM): the second call loads nothing, forget(id) and
+ * flush() drop it, and a blob of another key under the same id is never
+ * served from it.
+ */
+static void
+test_keymsg_cached(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t k[32], k2[32], hk[32], want[32], out[32];
+	struct m2m_keyref ref, ref2;
+	unsigned long loads;
+
+	open_be(fx);
+	assert_int_equal(RAND_bytes(k, sizeof(k)), 1);
+	assert_int_equal(RAND_bytes(k2, sizeof(k2)), 1);
+	memset(hk, 0x5a, sizeof(hk));
+	wrap_ok(fx->be, M2M_KIND_HMAC, k, 32, 7, &ref);
+	assert_int_equal(ref.blob[4], M2M_HSM_VERSION_MSG);
+	ref_hmac(M2M_HASH_SHA256, hk, 32, k, 32, want);
+	assert_int_equal(ops->hmac_keymsg(fx->be, hk, 32, &ref,
+	    M2M_HASH_SHA256, out), 0);
+	assert_memory_equal(out, want, 32);
+	loads = stats(fx->be).loads;
+	assert_int_equal(ops->hmac_keymsg(fx->be, hk, 32, &ref,
+	    M2M_HASH_SHA256, out), 0);
+	assert_memory_equal(out, want, 32);
+	assert_int_equal(stats(fx->be).loads, loads);
+	/* another key's blob under the same id: loaded, its own value */
+	wrap_ok(fx->be, M2M_KIND_HMAC, k2, 32, 7, &ref2);
+	ref_hmac(M2M_HASH_SHA256, hk, 32, k2, 32, want);
+	assert_int_equal(ops->hmac_keymsg(fx->be, hk, 32, &ref2,
+	    M2M_HASH_SHA256, out), 0);
+	assert_memory_equal(out, want, 32);
+	assert_int_equal(stats(fx->be).loads, loads + 1);
+	ops->forget(fx->be, 7);
+	assert_int_equal(ops->hmac_keymsg(fx->be, hk, 32, &ref2,
+	    M2M_HASH_SHA256, out), 0);
+	assert_int_equal(stats(fx->be).loads, loads + 2);
+	ops->flush(fx->be);
+	assert_int_equal(ops->hmac_keymsg(fx->be, hk, 32, &ref2,
+	    M2M_HASH_SHA256, out), 0);
+	assert_memory_equal(out, want, 32);
+	assert_int_equal(stats(fx->be).loads, loads + 3);
+	ref_free(&ref);
+	ref_free(&ref2);
+}
+
 /* ------------------------------------------------------------------ */
 /* AES-GCM                                                            */
 /* ------------------------------------------------------------------ */
@@ -2718,6 +2815,8 @@ main(void)
 		T(test_hmac_all_key_lengths),
 		T(test_hmac_long_key_prehash),
 		T(test_hmac_keymsg),
+		T(test_wrap_nomsg),
+		T(test_keymsg_cached),
 		T(test_gcm_known_answers),
 		T(test_gcm_round_trip),
 		T(test_gcm_long_iv),

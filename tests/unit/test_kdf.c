@@ -294,6 +294,90 @@ test_bad_arguments(void **state)
 	assert_null(s);
 }
 
+/*
+ * E2EKeyId from the master's value (host HMAC, before the value is
+ * wrapped) equals the one the backend computes from the wrapped master,
+ * for SHA-256 and SHA-512 masters; bad arguments are refused.
+ */
+static void
+test_e2e_keyid_value(void **state)
+{
+	struct fx *f = *state;
+	static const enum m2m_hash hs[] = { M2M_HASH_SHA256, M2M_HASH_SHA512 };
+	static const uint8_t fqdn[] = "mef.example.com";
+	struct m2m_secret *m = NULL;
+	char *a = NULL, *b = NULL;
+	size_t i, j;
+
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(m2m_secret_new(m2m_hash_len(hs[i]), &m), 0);
+		for (j = 0; j < m2m_secret_len(m); j++)
+			m2m_secret_data(m)[j] = (uint8_t)(j * 7 + i);
+		fx_key(f, m2m_secret_data(m), m2m_secret_len(m));
+		assert_int_equal(m2m_kdf_e2e_keyid(&f->be, &f->kr, hs[i], fqdn,
+		    sizeof(fqdn) - 1, &a), 0);
+		assert_int_equal(m2m_kdf_e2e_keyid_value(m, hs[i], fqdn,
+		    sizeof(fqdn) - 1, &b), 0);
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+		a = b = NULL;
+		m2m_secret_free(m);
+		m = NULL;
+	}
+	assert_int_equal(m2m_kdf_e2e_keyid_value(NULL, M2M_HASH_SHA256, fqdn,
+	    3, &a), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_secret_new(32, &m), 0);
+	assert_int_equal(m2m_kdf_e2e_keyid_value(m, 0, fqdn, 3, &a),
+	    M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_kdf_e2e_keyid_value(m, M2M_HASH_SHA256, NULL, 3,
+	    &a), M2M_ERR_INVALID_ARGUMENT);
+	assert_null(a);
+	m2m_secret_free(m);
+}
+
+/*
+ * One step from T(n-1) is the chain's T(n); a missing or extra T(n-1)
+ * or one of the wrong length is refused.
+ */
+static void
+test_e2e_step(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_secret *t[4] = { NULL }, *s = NULL, *short_t = NULL;
+	uint8_t key[32] = { 7 };
+	unsigned n;
+
+	fx_key(f, key, sizeof(key));
+	for (n = 1; n <= 4; n++) {
+		assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr,
+		    M2M_HASH_SHA256, n, n > 1 ? t[n - 2] : NULL, &t[n - 1]),
+		    0);
+		assert_int_equal(m2m_kdf_e2e_expand(&f->be, &f->kr,
+		    M2M_HASH_SHA256, n, &s), 0);
+		assert_int_equal(m2m_secret_len(s), 32);
+		assert_memory_equal(m2m_secret_data(s),
+		    m2m_secret_data(t[n - 1]), 32);
+		m2m_secret_free(s);
+		s = NULL;
+	}
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA256, 1,
+	    t[0], &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA256, 2,
+	    NULL, &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA512, 2,
+	    t[0], &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_secret_new(16, &short_t), 0);
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA256, 3,
+	    short_t, &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_kdf_e2e_step(&f->be, &f->kr, M2M_HASH_SHA256, 5,
+	    t[3], &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_null(s);
+	m2m_secret_free(short_t);
+	for (n = 0; n < 4; n++)
+		m2m_secret_free(t[n]);
+}
+
 int
 main(void)
 {
@@ -308,6 +392,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_backend_failures, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_step, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_keyid_value, setup,
 		    teardown),
 	};
 

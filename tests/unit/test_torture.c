@@ -2365,6 +2365,35 @@ test_set_value(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/*
+ * m2m_policy_role_message: the roles whose keys may be an HMAC message
+ * (the E2E master's base, an HKDF input) and so keep a backend's message
+ * form; every other role's key is wrapped without it (backend.h
+ * wrap_nomsg).
+ */
+static void
+test_role_message(void **state)
+{
+	static const unsigned long yes[] = {
+		CK_M2M_ROLE_NONE, CK_M2M_ROLE_KM, CK_M2M_ROLE_KPSA,
+		CK_M2M_ROLE_KUC, CK_M2M_ROLE_KC,
+	};
+	static const unsigned long no[] = {
+		CK_M2M_ROLE_KPM, CK_M2M_ROLE_KE, CK_M2M_ROLE_KER,
+		CK_M2M_ROLE_KE2E_MASTER, CK_M2M_ROLE_KE2E_MSG_AUTH,
+		CK_M2M_ROLE_KE2E_MSG_CONF, CK_M2M_ROLE_KE2E_ATT_AUTH,
+		CK_M2M_ROLE_KE2E_ATT_CONF, CK_M2M_ROLE_IBC_SSK,
+		CK_M2M_ROLE_IBC_KSAK, CK_M2M_ROLE_TLS_MASTER, 99,
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		assert_int_equal(m2m_policy_role_message(yes[i]), 1);
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		assert_int_equal(m2m_policy_role_message(no[i]), 0);
+}
+
 static void
 test_torture(void **state)
 {
@@ -2446,6 +2475,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_torture),
 		cmocka_unit_test(test_set_value),
+		cmocka_unit_test(test_role_message),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
