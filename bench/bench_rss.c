@@ -190,7 +190,7 @@ run_ipc(const char *e2e, long total, long every)
 		if (i > 0 && i % 1000 == 0) {
 			m2m_client_close(c);
 			if (m2m_client_connect(sock_path, 10000, &c) != 0) {
-				fprintf(stderr, "bench_rss: reconnect failed\n");
+				fprintf(stderr, "bench_rss: no reconnect\n");
 				return 1;
 			}
 		}
@@ -382,7 +382,8 @@ exchange(SSL *ssl, const char *req, int *closing)
 	}
 	*hdr_end = '\0';
 	*closing = strcasestr(buf, "\r\nConnection: close") != NULL;
-	n = strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9) : -1;
+	n = strncmp(buf, "HTTP/1.1 ", 9) == 0 ?
+	    (int)strtol(buf + 9, NULL, 10) : -1;
 	OPENSSL_cleanse(buf, sizeof(buf));	/* may hold a credential */
 	return n;
 }
@@ -428,7 +429,7 @@ run_mef(long total, long every, char **a)
 				hang_up(s2);
 			goto sample;
 		}
-		if (k == 99 && i % 1000 == 999) {	/* an unknown identity */
+		if (k == 99 && i % 1000 == 999) {	/* unknown identity */
 			if (set_psk("no-such-identity", kpm) != 0)
 				return 1;
 			ERR_clear_error();
@@ -517,9 +518,9 @@ main(int argc, char **argv)
 		OPENSSL_cleanse(psk, sizeof(psk));
 		SSL_CTX_free(ctx);
 	} else {
-		fprintf(stderr, "usage: bench_rss ipc SOCKET E2EKEYID PID TOTAL "
-		    "EVERY\n       bench_rss mef PORT FQDN PID TOTAL EVERY "
-		    "KPM_ID KPM_HEX TARGET PSK_HEX KEID\n");
+		fprintf(stderr, "usage: bench_rss ipc SOCKET E2EKEYID PID "
+		    "TOTAL EVERY\n       bench_rss mef PORT FQDN PID TOTAL "
+		    "EVERY KPM_ID KPM_HEX TARGET PSK_HEX KEID\n");
 		return 2;
 	}
 	printf("errors=%ld\n", errors);
