@@ -434,8 +434,10 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 	}
 	/*
 	 * Wrapped into the backend, or for a session secret that goes to the
-	 * caller's TLS stack next (TLS_MASTER) kept as it is in locked memory
-	 * rather than wrapped only to be unwrapped and read at once.
+	 * caller's TLS stack next (TLS_MASTER) or a key derived for delivery
+	 * (read once by the MEF, then destroyed) kept as it is in locked
+	 * memory rather than wrapped only to be unwrapped and read at once
+	 * (m2m_policy_kept_plain).
 	 */
 	if ((r = m2m_core_set_value(p11.core, o, &d.value,
 	    p11_session_objauth(s))) != 0) {
@@ -483,7 +485,7 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 		}
 		in_txn = 1;
 	}
-	if (!m2m_policy_role_kept_plain(o->role) &&
+	if (o->plain == NULL &&
 	    p11_object_lookup(s, base, o->role, o, phKey)) {
 		rv = CKR_OK;
 		goto out;

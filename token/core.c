@@ -573,7 +573,7 @@ m2m_core_set_value(struct m2m_core *c, struct m2m_object *o,
 
 	if (c == NULL || o == NULL || value == NULL || *value == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
-	if (m2m_policy_role_kept_plain(o->role)) {
+	if (m2m_policy_kept_plain(o)) {
 		if (M2M_NEVER(o->on_token || o->plain != NULL))
 			return M2M_ERR_INTERNAL;	/* policy forbids it */
 		o->plain = *value;
@@ -741,7 +741,7 @@ m2m_core_reveal(struct m2m_core *c, const struct m2m_object *o,
 {
 	struct m2m_keyref kr;
 
-	if (o->plain != NULL)	/* a TLS_MASTER session secret: held */
+	if (o->plain != NULL)	/* held: m2m_policy_kept_plain() */
 		return m2m_secret_from(m2m_secret_data(o->plain),
 		    m2m_secret_len(o->plain), ret);
 	m2m_core_keyref(o, M2M_FORM_VALUE, objauth, &kr);

@@ -171,8 +171,9 @@ int	m2m_core_wrap_prehashed(struct m2m_core *c, struct m2m_object *o,
 
 /*
  * Give the new object o its value *value: kept as it is in o->plain when
- * the role says so (m2m_policy_role_kept_plain: a session secret, so o must
- * not be a token object, else M2M_ERR_INTERNAL), else m2m_core_wrap()ped.
+ * m2m_policy_kept_plain(o) says so (a session secret, or a readable
+ * role-less session key; o must not be a token object, else
+ * M2M_ERR_INTERNAL), else m2m_core_wrap()ped.
  * On success *value is consumed (NULL; a wrapped value is wiped now); on
  * failure o and *value are unchanged.
  */

@@ -136,6 +136,27 @@ m2m_policy_role_kept_plain(unsigned long role)
 
 /* see policy.h */
 int
+m2m_policy_kept_plain(const struct m2m_object *o)
+{
+	if (m2m_policy_role_kept_plain(o->role))
+		return 1;
+	static const unsigned long use[] = { CKA_SIGN, CKA_VERIFY,
+	    CKA_ENCRYPT, CKA_DECRYPT, CKA_DERIVE, CKA_WRAP, CKA_UNWRAP };
+	size_t i;
+
+	if (o->role != CK_M2M_ROLE_NONE || o->cls != CKO_SECRET_KEY ||
+	    o->on_token || !m2m_object_bool(o, CKA_EXTRACTABLE, 0) ||
+	    m2m_object_bool(o, CKA_SENSITIVE, 1))
+		return 0;
+	/* only to be read: a key with a use keeps a backend form */
+	for (i = 0; i < sizeof(use) / sizeof(use[0]); i++)
+		if (m2m_object_bool(o, use[i], 1))
+			return 0;
+	return 1;
+}
+
+/* see policy.h */
+int
 m2m_policy_role_message(unsigned long role)
 {
 	struct m2m_object k;
@@ -212,6 +233,11 @@ m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
 
 	if (key->cls != CKO_SECRET_KEY)
 		return M2M_ERR_KEY_TYPE;
+	if (role == CK_M2M_ROLE_NONE && key->plain != NULL) {
+		/* held in memory to be read (a delivered key): no use */
+		m2m_info("a key held for reading has no other use");
+		return M2M_ERR_KEY_FUNCTION;
+	}
 	if (role == CK_M2M_ROLE_NONE) {
 		switch (use) {
 		case M2M_USE_SIGN:
@@ -761,7 +787,8 @@ m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 		    t[i].type != CKA_MODIFIABLE && t[i].type != CKA_COPYABLE &&
 		    t[i].type != CKA_DESTROYABLE)
 			return M2M_ERR_ATTRIBUTE_READ_ONLY;
-		if (o->role == CK_M2M_ROLE_TLS_MASTER && t[i].type == CKA_TOKEN)
+		/* a value held in memory is never stored */
+		if (o->plain != NULL && t[i].type == CKA_TOKEN)
 			return M2M_ERR_TEMPLATE_INCONSISTENT;
 		if (copy && (t[i].type == CKA_MODIFIABLE ||
 		    t[i].type == CKA_COPYABLE ||

@@ -71,6 +71,20 @@ int	m2m_policy_role_message(unsigned long role);
  * same derived key" again (TLS_MASTER: contract section 3), else 0.
  */
 int	m2m_policy_role_kept_plain(unsigned long role);
+/*
+ * 1 if the new derived key o keeps its value as it is, in locked module
+ * memory (o->plain), never wrapped into the backend: a role whose value is
+ * a session secret (m2m_policy_role_kept_plain), or a role-less session key
+ * whose value may be read (extractable, not sensitive: a key derived for
+ * delivery, [token] deliver_derived) and that has no use (CKA_SIGN,
+ * CKA_VERIFY, CKA_ENCRYPT, CKA_DECRYPT, CKA_DERIVE, CKA_WRAP, CKA_UNWRAP all
+ * FALSE; m2m_policy_check_use refuses it every use).  Such a key is only
+ * read: wrapping it into the HSM to unwrap it again for the read cost two
+ * HSM session objects per key, and SoftHSM2 2.6.1 keeps the memory of every
+ * destroyed session object until C_Finalize (m2m-mef grew 0.45 KiB per
+ * fetchCredentials).  Else 0.
+ */
+int	m2m_policy_kept_plain(const struct m2m_object *o);
 /* CKK_AES or CKK_GENERIC_SECRET for a symmetric role. */
 unsigned long m2m_policy_role_key_type(unsigned long role);
 

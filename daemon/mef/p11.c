@@ -347,6 +347,20 @@ mef_tok_derive_read(struct mef_tok *t, const char *ke_id, const char *target,
 		{ CKA_TOKEN, &no, sizeof(no) },
 		{ CKA_SENSITIVE, &no, sizeof(no) },
 		{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
+		/*
+		 * Only to be read: with no use, the module holds the value in
+		 * its memory instead of wrapping it into the HSM and
+		 * unwrapping it again for the read (two HSM session objects
+		 * per fetch, which SoftHSM2 2.6.1 never frees: bench/README.md,
+		 * memory over 100,000 requests).
+		 */
+		{ CKA_SIGN, &no, sizeof(no) },
+		{ CKA_VERIFY, &no, sizeof(no) },
+		{ CKA_ENCRYPT, &no, sizeof(no) },
+		{ CKA_DECRYPT, &no, sizeof(no) },
+		{ CKA_DERIVE, &no, sizeof(no) },
+		{ CKA_WRAP, &no, sizeof(no) },
+		{ CKA_UNWRAP, &no, sizeof(no) },
 	};
 	CK_M2M_KUC_PARAMS kuc;
 	CK_MECHANISM mech;

@@ -5,6 +5,8 @@
  * with it the derived key is a role-less session secret whose value is the
  * spec's Kpsa vector, and it can be nothing else: not a token object, not
  * from KM_DERIVE, not a PSK, not an E2E base, and the Ke stays unreadable.
+ * One asked with no use (what m2m-mef asks) is held in module memory and
+ * refuses every use.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +182,81 @@ test_delivered(void)
 	P11C_MUST(F->C_DestroyObject(S, ke));
 }
 
+/*
+ * What m2m-mef asks for: a delivered key with no use at all.  The module
+ * holds its value in memory (no HSM object per fetch: bench/README.md,
+ * memory over 100,000 requests); it reads as the Kpsa vector, copies as a
+ * session object only, and refuses every use, even after CKA_SIGN is set.
+ */
+static void
+test_read_only(void)
+{
+	CK_MECHANISM m = { CKM_M2M_KPSA_DERIVE, TARGET, strlen(TARGET) };
+	CK_ULONG none = CK_M2M_ROLE_NONE;
+	CK_BBOOL f = CK_FALSE, t = CK_TRUE;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_M2M_ROLE, &none, sizeof(none) },
+		{ CKA_TOKEN, &f, sizeof(f) },
+		{ CKA_SENSITIVE, &f, sizeof(f) },
+		{ CKA_EXTRACTABLE, &t, sizeof(t) },
+		{ CKA_SIGN, &f, sizeof(f) },
+		{ CKA_VERIFY, &f, sizeof(f) },
+		{ CKA_ENCRYPT, &f, sizeof(f) },
+		{ CKA_DECRYPT, &f, sizeof(f) },
+		{ CKA_DERIVE, &f, sizeof(f) },
+		{ CKA_WRAP, &f, sizeof(f) },
+		{ CKA_UNWRAP, &f, sizeof(f) },
+	};
+	CK_ATTRIBUTE on_token = { CKA_TOKEN, &t, sizeof(t) };
+	CK_ATTRIBUTE sign = { CKA_SIGN, &t, sizeof(t) };
+	CK_MECHANISM hmac = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_OBJECT_HANDLE ke = import_ke(), h, h2, c = CK_INVALID_HANDLE;
+	uint8_t want[32], got[64];
+	CK_ULONG len = sizeof(got);
+	int i;
+
+	p11c_unhex(KPSA_HEX, want, sizeof(want));
+	/* many times, as a MEF does: each is read and destroyed */
+	for (i = 0; i < 50; i++) {
+		if (!p11c_check_rv(F->C_DeriveKey(S, &m, ke, tmpl, 11, &h),
+		    CKR_OK, "KPSA_DERIVE for delivery, no use (%d)", i))
+			return;
+		len = sizeof(got);
+		if (p11c_get_bytes(S, h, CKA_VALUE, got, &len) != CKR_OK ||
+		    len != 32 || memcmp(got, want, 32) != 0) {
+			p11c_check(0, "read %d of a read-only delivered key "
+			    "is the Kpsa vector", i);
+			return;
+		}
+		P11C_MUST(F->C_DestroyObject(S, h));
+	}
+	P11C_MUST(F->C_DeriveKey(S, &m, ke, tmpl, 11, &h));
+	/* derived again while the first lives: another object, same value */
+	P11C_MUST(F->C_DeriveKey(S, &m, ke, tmpl, 11, &h2));
+	p11c_check(h2 != h, "a second read-only derivation is its own object");
+	P11C_MUST(F->C_DestroyObject(S, h2));
+	p11c_check_rv(F->C_SignInit(S, &hmac, h),
+	    CKR_KEY_FUNCTION_NOT_PERMITTED, "a read-only key does not sign");
+	p11c_check_rv(F->C_SetAttributeValue(S, h, &sign, 1), CKR_OK,
+	    "CKA_SIGN set on a read-only delivered key");
+	p11c_check_rv(F->C_SignInit(S, &hmac, h),
+	    CKR_KEY_FUNCTION_NOT_PERMITTED,
+	    "... which still does not sign: its value is only held to be read");
+	p11c_check_rv(F->C_CopyObject(S, h, &on_token, 1, &c),
+	    CKR_TEMPLATE_INCONSISTENT, "a read-only key copied to the token");
+	if (p11c_check_rv(F->C_CopyObject(S, h, NULL, 0, &c), CKR_OK,
+	    "a read-only key copied as a session object")) {
+		len = sizeof(got);
+		p11c_check_rv(p11c_get_bytes(S, c, CKA_VALUE, got, &len),
+		    CKR_OK, "the copy reads");
+		p11c_check(len == 32 && memcmp(got, want, 32) == 0,
+		    "the copy's value is the Kpsa vector");
+		P11C_MUST(F->C_DestroyObject(S, c));
+	}
+	P11C_MUST(F->C_DestroyObject(S, h));
+	P11C_MUST(F->C_DestroyObject(S, ke));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -189,6 +266,7 @@ main(int argc, char **argv)
 	stop();
 	start(1);
 	test_delivered();
+	test_read_only();
 	stop();
 	return p11c_finish();
 }

@@ -523,6 +523,77 @@ test_role_never_readable(void **state)
 }
 
 /*
+ * A role-less session key derived to be read (a MEF's delivered Kpsa / Kuc)
+ * keeps its value in module memory instead of the backend
+ * (m2m_policy_kept_plain): on SoftHSM2 the two HSM objects a wrap and a
+ * read of it would cost per fetch are never freed (bench/README.md, memory
+ * over 100,000 requests).  Only such a key, held that way, and then it has
+ * no use and never becomes a token object.
+ */
+static void
+test_kept_plain(void **state)
+{
+	static const unsigned long use[] = { CKA_SIGN, CKA_VERIFY,
+	    CKA_ENCRYPT, CKA_DECRYPT, CKA_DERIVE, CKA_WRAP, CKA_UNWRAP };
+	static const uint8_t v[32] = { 3 };
+	uint8_t yes = CK_TRUE;
+	struct m2m_attr tok = { CKA_TOKEN, &yes, 1 };
+	struct m2m_attr sign = { CKA_SIGN, &yes, 1 };
+	struct m2m_object *o = NULL;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(m2m_object_new(&o), 0);
+	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_CLASS,
+	    CKO_SECRET_KEY), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_SENSITIVE, 0), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_EXTRACTABLE, 1), 0);
+	m2m_object_sync_fields(o);
+	/* a use left to a default is a use */
+	assert_int_equal(m2m_policy_kept_plain(o), 0);
+	for (i = 0; i < sizeof(use) / sizeof(use[0]); i++)
+		assert_int_equal(m2m_object_attr_set_bool(o, use[i], 0), 0);
+	assert_int_equal(m2m_policy_kept_plain(o), 1);
+	for (i = 0; i < sizeof(use) / sizeof(use[0]); i++) {
+		assert_int_equal(m2m_object_attr_set_bool(o, use[i], 1), 0);
+		assert_int_equal(m2m_policy_kept_plain(o), 0);
+		assert_int_equal(m2m_object_attr_set_bool(o, use[i], 0), 0);
+	}
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_SENSITIVE, 1), 0);
+	assert_int_equal(m2m_policy_kept_plain(o), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_SENSITIVE, 0), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_EXTRACTABLE, 0), 0);
+	assert_int_equal(m2m_policy_kept_plain(o), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_EXTRACTABLE, 1), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_TOKEN, 1), 0);
+	m2m_object_sync_fields(o);
+	assert_int_equal(m2m_policy_kept_plain(o), 0);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_TOKEN, 0), 0);
+	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_M2M_ROLE,
+	    CK_M2M_ROLE_KPSA), 0);
+	m2m_object_sync_fields(o);
+	assert_int_equal(m2m_policy_kept_plain(o), 0);
+	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_M2M_ROLE,
+	    CK_M2M_ROLE_NONE), 0);
+	m2m_object_sync_fields(o);
+	assert_int_equal(m2m_policy_kept_plain(o), 1);
+
+	/* held: readable, no use even if CKA_SIGN is set, never stored */
+	assert_int_equal(m2m_secret_from(v, sizeof(v), &o->plain), 0);
+	assert_int_equal(m2m_policy_readable(o, CKA_VALUE), 0);
+	assert_int_equal(m2m_policy_apply(o, &sign, 1, M2M_APPLY_SET), 0);
+	assert_true(m2m_object_bool(o, CKA_SIGN, 0));
+	assert_int_equal(m2m_policy_check_use(o, M2M_USE_SIGN, 0),
+	    M2M_ERR_KEY_FUNCTION);
+	assert_int_equal(m2m_policy_check_use(o, M2M_USE_HKDF, 0),
+	    M2M_ERR_KEY_FUNCTION);
+	assert_int_equal(m2m_policy_apply(o, &tok, 1, M2M_APPLY_COPY),
+	    M2M_ERR_TEMPLATE_INCONSISTENT);
+	assert_false(o->on_token);
+	m2m_object_free(o);
+}
+
+/*
  * The binding message: domain string then SHA-256 of the length-prefixed
  * encoding; every bound field changes it, and so does moving bytes between
  * two length-prefixed fields.  The base identity: id and blob digest.
@@ -594,6 +665,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_free),
+		cmocka_unit_test(test_kept_plain),
 		cmocka_unit_test(test_refs),
 		cmocka_unit_test(test_encode_decode_roundtrip),
 		cmocka_unit_test(test_decode_truncated),
