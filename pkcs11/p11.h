@@ -226,6 +226,8 @@ const struct m2m_secret *p11_session_objauth(const struct p11_session *s);
  */
 #define P11_OP_BUF_KEEP	4096
 void	p11_session_op_reset(struct p11_session *s);
+/* Forget the operation's buffered input (wiped); the operation stays. */
+void	p11_session_op_clear_input(struct p11_session *s);
 void	p11_session_find_reset(struct p11_session *s);
 void	p11_session_digest_reset(struct p11_session *s);
 

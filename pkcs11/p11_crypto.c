@@ -87,17 +87,22 @@ op_update(struct p11_session *s, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 /* sign / verify (HMAC)                                                */
 /* ------------------------------------------------------------------ */
 
-/* C_Sign / C_SignFinal: size query keeps the operation; else it ends. */
+/*
+ * The MAC of data (the buffered parts, or C_Sign's data as it is: a
+ * one-part call copies nothing) into pSig.  A size query keeps the
+ * operation; else it ends.
+ */
 static CK_RV
-sign_final(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG_PTR pulSigLen)
+sign_data(struct p11_session *s, const uint8_t *data, size_t len,
+    CK_BYTE_PTR pSig, CK_ULONG_PTR pulSigLen)
 {
 	uint8_t mac[M2M_HASH_MAX_LEN];
 	CK_RV rv;
 	int r;
 
 	if (pulSigLen == NULL) {
-		rv = CKR_ARGUMENTS_BAD;
-		goto end;
+		p11_session_op_reset(s);
+		return CKR_ARGUMENTS_BAD;
 	}
 	if (pSig == NULL) {
 		*pulSigLen = s->op_maclen;
@@ -107,26 +112,39 @@ sign_final(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG_PTR pulSigLen)
 		*pulSigLen = s->op_maclen;
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	if ((r = m2m_core_hmac(p11.core, s->op_key, s->op_hash,
-	    p11_session_objauth(s), s->op_buf, s->op_len, mac)) != 0) {
-		rv = p11_rv(r);
-		goto end;
+	if (s->op_maclen == m2m_hash_len(s->op_hash)) {
+		/* the whole MAC, the caller's to read: straight into pSig */
+		r = m2m_core_hmac(p11.core, s->op_key, s->op_hash,
+		    p11_session_objauth(s), data, len, pSig);
+	} else {
+		/* truncated (CKM_*_HMAC_GENERAL): the rest is never shown */
+		r = m2m_core_hmac(p11.core, s->op_key, s->op_hash,
+		    p11_session_objauth(s), data, len, mac);
+		if (r == 0)
+			memcpy(pSig, mac, s->op_maclen);
+		m2m_wipe(mac, sizeof(mac));
 	}
-	memcpy(pSig, mac, s->op_maclen);
-	*pulSigLen = s->op_maclen;
-	rv = CKR_OK;
- end:
-	m2m_wipe(mac, sizeof(mac));
+	if (r == 0) {
+		*pulSigLen = s->op_maclen;
+		rv = CKR_OK;
+	} else
+		rv = p11_rv(r);
 	p11_session_op_reset(s);
 	return rv;
 }
 
+/* C_SignFinal: the buffered parts. */
+static CK_RV
+sign_final(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG_PTR pulSigLen)
+{
+	return sign_data(s, s->op_buf, s->op_len, pSig, pulSigLen);
+}
+
+/* C_Sign: pData as it is, not buffered (its size checked as if it were). */
 static CK_RV
 sign(struct p11_session *s, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
     CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
-	CK_RV rv;
-
 	if (pData == NULL && ulDataLen != 0) {
 		p11_session_op_reset(s);
 		return CKR_ARGUMENTS_BAD;
@@ -136,16 +154,23 @@ sign(struct p11_session *s, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 		p11_session_op_reset(s);
 		return CKR_OPERATION_ACTIVE;
 	}
-	if ((rv = op_input(s, pData, ulDataLen)) != CKR_OK)
-		return rv;
-	rv = sign_final(s, pSignature, pulSignatureLen);
-	if (pSignature == NULL || rv == CKR_BUFFER_TOO_SMALL)
-		s->op_len = 0;	/* kept for the real call */
-	return rv;
+	if (ulDataLen > P11_DATA_MAX) {
+		p11_session_op_reset(s);
+		return p11_rv(M2M_ERR_DATA_LEN);
+	}
+	/* a size query forgets the parts (as C_Sign's input replaces them) */
+	if (pSignature == NULL)
+		p11_session_op_clear_input(s);
+	return sign_data(s, pData, ulDataLen, pSignature, pulSignatureLen);
 }
 
+/*
+ * The check of pSig against the MAC of data (the buffered parts, or
+ * C_Verify's data as it is); the operation ends.
+ */
 static CK_RV
-verify_final(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG ulSigLen)
+verify_data(struct p11_session *s, const uint8_t *data, size_t len,
+    CK_BYTE_PTR pSig, CK_ULONG ulSigLen)
 {
 	uint8_t mac[M2M_HASH_MAX_LEN];
 	CK_RV rv;
@@ -156,25 +181,37 @@ verify_final(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG ulSigLen)
 	else if (ulSigLen != s->op_maclen)
 		rv = CKR_SIGNATURE_LEN_RANGE;
 	else if ((r = m2m_core_hmac(p11.core, s->op_key, s->op_hash,
-	    p11_session_objauth(s), s->op_buf, s->op_len, mac)) != 0)
+	    p11_session_objauth(s), data, len, mac)) != 0)
 		rv = p11_rv(r);
 	else
 		rv = m2m_ct_equal(mac, pSig, s->op_maclen) ? CKR_OK :
 		    CKR_SIGNATURE_INVALID;
+	/* the expected MAC would forge this message: wiped */
 	m2m_wipe(mac, sizeof(mac));
 	p11_session_op_reset(s);
 	return rv;
 }
 
 static CK_RV
+verify_final(struct p11_session *s, CK_BYTE_PTR pSig, CK_ULONG ulSigLen)
+{
+	return verify_data(s, s->op_buf, s->op_len, pSig, ulSigLen);
+}
+
+static CK_RV
 verify(struct p11_session *s, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
     CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-	CK_RV rv;
-
-	if ((rv = op_input(s, pData, ulDataLen)) != CKR_OK)
-		return rv;
-	return verify_final(s, pSignature, ulSignatureLen);
+	if (pData == NULL && ulDataLen != 0) {
+		p11_session_op_reset(s);
+		return CKR_ARGUMENTS_BAD;
+	}
+	if (ulDataLen > P11_DATA_MAX) {
+		p11_session_op_reset(s);
+		return p11_rv(M2M_ERR_DATA_LEN);
+	}
+	/* the input replaces what was buffered, as for the other one-part calls */
+	return verify_data(s, pData, ulDataLen, pSignature, ulSignatureLen);
 }
 
 #define NEED_SIGN	P11_NEED_OP(P11_OP_SIGN)
@@ -301,8 +338,8 @@ crypt_one(struct p11_session *s, CK_BYTE_PTR in, CK_ULONG inlen,
 	if ((rv = op_input(s, in, inlen)) != CKR_OK)
 		return rv;
 	rv = crypt_final(s, out, outlen);
-	if (s->op != P11_OP_NONE)
-		s->op_len = 0;	/* size query: the call will come again */
+	if (s->op != P11_OP_NONE)	/* size query: the call comes again */
+		p11_session_op_clear_input(s);	/* a plaintext: wiped */
 	return rv;
 }
 

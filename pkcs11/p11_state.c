@@ -420,6 +420,15 @@ p11_session_op_reset(struct p11_session *s)
 	s->op = P11_OP_NONE;
 }
 
+/* see p11.h */
+void
+p11_session_op_clear_input(struct p11_session *s)
+{
+	if (s->op_buf != NULL)
+		m2m_wipe(s->op_buf, s->op_len);
+	s->op_len = 0;
+}
+
 /* Free what s holds in memory: operations, search, digest, buffer. */
 static void
 session_free(struct p11_session *s)

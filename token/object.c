@@ -8,6 +8,7 @@
 #include <m2mtoken/pkcs11-m2m.h>
 
 #include "err.h"
+#include "ident.h"
 #include "object.h"
 #include "secret.h"
 
@@ -143,6 +144,29 @@ m2m_object_attr(const struct m2m_object *o, unsigned long type)
 	return NULL;
 }
 
+/*
+ * The facts of struct m2m_object from its attribute list, as the policy
+ * would read them per use: m2m_object_bool(o, CKA_PRIVATE, 1) and the
+ * CKA_M2M_EXPIRES timestamp (policy.c).
+ */
+static void
+facts_update(struct m2m_object *o)
+{
+	const struct m2m_attr *a = m2m_object_attr(o, CKA_M2M_EXPIRES);
+	struct m2m_object_facts *f = &o->facts;
+
+	f->priv = (unsigned int)m2m_object_bool(o, CKA_PRIVATE, 1);
+	f->expires_at = 0;
+	if (a == NULL || a->len == 0)
+		f->expires = M2M_EXPIRES_NEVER;
+	else if (m2m_ident_timestamp_parse(a->val, a->len,
+	    &f->expires_at) == 0)
+		f->expires = M2M_EXPIRES_AT;
+	else
+		f->expires = M2M_EXPIRES_BAD;
+	f->valid = 1;
+}
+
 /* see object.h */
 int
 m2m_object_attr_set(struct m2m_object *o, unsigned long type,
@@ -177,6 +201,8 @@ m2m_object_attr_set(struct m2m_object *o, unsigned long type,
 	free(a->val);
 	a->val = copy;
 	a->len = len;
+	if (type == CKA_PRIVATE || type == CKA_M2M_EXPIRES || !o->facts.valid)
+		facts_update(o);
 	return 0;
 }
 
@@ -234,6 +260,7 @@ m2m_object_sync_fields(struct m2m_object *o)
 	    (unsigned long)-1;
 	o->role = get_ulong(o, CKA_M2M_ROLE, &v) == 0 ? v : 0;
 	o->on_token = m2m_object_bool(o, CKA_TOKEN, 0);
+	facts_update(o);
 }
 
 static int

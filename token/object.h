@@ -60,6 +60,22 @@ struct m2m_object {
 	struct m2m_secret *plain;
 	unsigned int	 extra_refs;	/* holders besides the first; see
 					   m2m_object_ref() */
+	/*
+	 * What the policy asks at every use, read from the attribute list
+	 * when it changes (m2m_object_attr_set, m2m_object_sync_fields), not
+	 * at each use: valid is 0 until then (a hand-made object), and the
+	 * policy scans the list instead.  Read through m2m_policy_*.
+	 */
+	struct m2m_object_facts {
+		unsigned int	 valid;
+		unsigned int	 priv;		/* CKA_PRIVATE (default TRUE) */
+		enum {
+			M2M_EXPIRES_NEVER = 0,	/* none, or empty */
+			M2M_EXPIRES_AT,		/* at expires_at */
+			M2M_EXPIRES_BAD		/* unparsable: fail closed */
+		}		 expires;
+		int64_t		 expires_at;	/* Unix time */
+	}		 facts;
 };
 
 /* A new empty object; 0 or M2M_ERR_NO_MEMORY. */
@@ -110,7 +126,10 @@ int	m2m_object_attrs_encode(const struct m2m_object *o, uint8_t **ret,
  */
 int	m2m_object_attrs_decode(struct m2m_object *o, const uint8_t *p,
 	    size_t len);
-/* Refresh cls, key_type, role, on_token from the attribute list. */
+/*
+ * Refresh cls, key_type, role, on_token and the facts from the attribute
+ * list.
+ */
 void	m2m_object_sync_fields(struct m2m_object *o);
 
 /*

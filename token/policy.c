@@ -193,9 +193,18 @@ m2m_policy_role_key_type(unsigned long role)
 static int
 expired(const struct m2m_object *o, int64_t now)
 {
-	const struct m2m_attr *a = m2m_object_attr(o, CKA_M2M_EXPIRES);
+	const struct m2m_attr *a;
 	int64_t t;
 
+	/* read when the attributes last changed (object.h) */
+	if (o->facts.valid) {
+		if (o->facts.expires == M2M_EXPIRES_NEVER)
+			return 0;
+		if (o->facts.expires != M2M_EXPIRES_AT)
+			return 1;	/* unparsable: fail closed */
+		return now >= o->facts.expires_at;
+	}
+	a = m2m_object_attr(o, CKA_M2M_EXPIRES);
 	if (a == NULL || a->len == 0)
 		return 0;
 	if (m2m_ident_timestamp_parse(a->val, a->len, &t) != 0)
@@ -846,6 +855,8 @@ m2m_policy_readable(const struct m2m_object *o, unsigned long type)
 int
 m2m_policy_is_private(const struct m2m_object *o)
 {
+	if (o->facts.valid)	/* read when the attributes changed */
+		return o->facts.priv != 0;
 	return m2m_object_bool(o, CKA_PRIVATE, 1);
 }
 

@@ -901,6 +901,28 @@ test_size_queries(CK_OBJECT_HANDLE mac, CK_OBJECT_HANDLE aes)
 	    "C_VerifyUpdate/C_VerifyFinal with the right MAC");
 	CHECK_RV(F->C_Verify(S, (CK_BYTE_PTR)msg, sizeof(msg), ref, 32),
 	    CKR_OPERATION_NOT_INITIALIZED, "C_Verify without C_VerifyInit");
+	/* one-part calls take their data as it is: in place, replacing parts */
+	memcpy(out, msg, sizeof(msg));
+	P11C_MUST(F->C_SignInit(S, &hm, mac));
+	ol = sizeof(out);
+	CHECK_RV(F->C_Sign(S, out, sizeof(msg), out, &ol), CKR_OK,
+	    "C_Sign with the MAC over its own data");
+	CHECK(ol == 32 && memcmp(out, ref, 32) == 0,
+	    "C_Sign in place: the right MAC");
+	P11C_MUST(F->C_VerifyInit(S, &hm, mac));
+	P11C_MUST(F->C_VerifyUpdate(S, (CK_BYTE_PTR)"other", 5));
+	CHECK_RV(F->C_Verify(S, (CK_BYTE_PTR)msg, sizeof(msg), ref, 32),
+	    CKR_OK, "C_Verify after C_VerifyUpdate: its data replace the parts");
+	P11C_MUST(F->C_SignInit(S, &hm, mac));
+	ol = sizeof(out);
+	CHECK_RV(F->C_Sign(S, (CK_BYTE_PTR)msg, (CK_ULONG)(16u << 20) + 1, out,
+	    &ol), CKR_DATA_LEN_RANGE, "C_Sign over 16 MiB (never read)");
+	ol = sizeof(out);
+	CHECK_RV(F->C_Sign(S, (CK_BYTE_PTR)msg, sizeof(msg), out, &ol),
+	    CKR_OPERATION_NOT_INITIALIZED, "C_Sign over 16 MiB ended it");
+	P11C_MUST(F->C_VerifyInit(S, &hm, mac));
+	CHECK_RV(F->C_Verify(S, (CK_BYTE_PTR)msg, (CK_ULONG)(16u << 20) + 1,
+	    ref, 32), CKR_DATA_LEN_RANGE, "C_Verify over 16 MiB (never read)");
 
 	/* AES-GCM */
 	P11C_MUST(F->C_EncryptInit(S, &gcm, aes));

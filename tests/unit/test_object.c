@@ -414,6 +414,106 @@ test_sync_fields(void **state)
 	m2m_object_free(o);
 }
 
+/* The use-time facts follow every change of the attribute list. */
+static int
+expired_now(const struct m2m_object *o)
+{
+	return m2m_policy_check_use(o, M2M_USE_SIGN, 1700000000) ==
+	    M2M_ERR_KEY_EXPIRED;
+}
+
+/* The same answers with the facts as with a scan of the list. */
+static void
+assert_facts_match_scan(struct m2m_object *o)
+{
+	int priv = m2m_policy_is_private(o), exp = expired_now(o);
+
+	assert_int_equal(o->facts.valid, 1);
+	o->facts.valid = 0;	/* as a hand-made object: the scan */
+	assert_int_equal(m2m_policy_is_private(o), priv);
+	assert_int_equal(expired_now(o), exp);
+	o->facts.valid = 1;
+}
+
+static void
+test_policy_facts(void **state)
+{
+	static const char past[] = "20200101T000000";	/* before 1700000000 */
+	static const char future[] = "20990101T000000";
+	struct m2m_object *o = NULL, *d = NULL, *c = NULL;
+	uint8_t *enc = NULL;
+	size_t enclen = 0;
+
+	(void)state;
+	assert_int_equal(m2m_object_new(&o), 0);
+	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_CLASS,
+	    CKO_SECRET_KEY), 0);
+	assert_int_equal(m2m_object_attr_set_ulong(o, CKA_M2M_ROLE,
+	    CK_M2M_ROLE_KE2E_MSG_AUTH), 0);
+	m2m_object_sync_fields(o);
+	assert_true(m2m_policy_is_private(o));	/* no CKA_PRIVATE: TRUE */
+	assert_false(expired_now(o));
+	assert_facts_match_scan(o);
+
+	assert_int_equal(m2m_object_attr_set(o, CKA_M2M_EXPIRES, past,
+	    strlen(past)), 0);
+	assert_true(expired_now(o));
+	assert_facts_match_scan(o);
+	assert_int_equal(m2m_object_attr_set(o, CKA_M2M_EXPIRES, future,
+	    strlen(future)), 0);
+	assert_false(expired_now(o));
+	assert_int_equal(m2m_policy_check_use(o, M2M_USE_SIGN,
+	    (int64_t)4102444800), M2M_ERR_KEY_EXPIRED);	/* its time came */
+	assert_facts_match_scan(o);
+	assert_int_equal(m2m_object_attr_set(o, CKA_M2M_EXPIRES, "soon", 4),
+	    0);
+	assert_true(expired_now(o));	/* unparsable: fail closed */
+	assert_facts_match_scan(o);
+	assert_int_equal(m2m_object_attr_set(o, CKA_M2M_EXPIRES, NULL, 0),
+	    0);
+	assert_false(expired_now(o));	/* empty: never */
+	assert_facts_match_scan(o);
+
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_PRIVATE, 0), 0);
+	assert_false(m2m_policy_is_private(o));
+	assert_facts_match_scan(o);
+	assert_int_equal(m2m_object_attr_set(o, CKA_PRIVATE, "\1\1", 2), 0);
+	assert_true(m2m_policy_is_private(o));	/* malformed: the default */
+	assert_facts_match_scan(o);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_PRIVATE, 0), 0);
+	assert_int_equal(m2m_object_attr_set(o, CKA_M2M_EXPIRES, past,
+	    strlen(past)), 0);
+
+	/* a copy and a decoded row carry the same facts */
+	assert_int_equal(m2m_object_dup(o, &c), 0);
+	assert_true(expired_now(c));
+	assert_false(m2m_policy_is_private(c));
+	assert_facts_match_scan(c);
+	assert_int_equal(m2m_object_attrs_encode(o, &enc, &enclen), 0);
+	assert_int_equal(m2m_object_new(&d), 0);
+	assert_int_equal(m2m_object_attr_set(d, CKA_M2M_EXPIRES, future,
+	    strlen(future)), 0);
+	assert_false(expired_now(d));
+	assert_int_equal(m2m_object_attrs_decode(d, enc, enclen), 0);
+	assert_true(expired_now(d));	/* the decoded list, not the old */
+	assert_false(m2m_policy_is_private(d));
+	assert_facts_match_scan(d);
+
+	/* C_SetAttributeValue's path: a new list swapped in */
+	{
+		struct m2m_attr t[1] = { { CKA_LABEL, (uint8_t *)"x", 1 } };
+
+		assert_int_equal(m2m_policy_apply(d, t, 1, M2M_APPLY_SET), 0);
+		assert_false(m2m_policy_is_private(d));
+		assert_true(expired_now(d));
+		assert_facts_match_scan(d);
+	}
+	free(enc);
+	m2m_object_free(c);
+	m2m_object_free(d);
+	m2m_object_free(o);
+}
+
 static void
 test_blobs(void **state)
 {
@@ -674,6 +774,7 @@ main(void)
 		cmocka_unit_test(test_attr_limit),
 		cmocka_unit_test(test_dup_deep),
 		cmocka_unit_test(test_sync_fields),
+		cmocka_unit_test(test_policy_facts),
 		cmocka_unit_test(test_blobs),
 		cmocka_unit_test(test_role_never_readable),
 		cmocka_unit_test(test_bind_msg),
