@@ -1,7 +1,8 @@
 /*
  * m2mtoken: the TPM backend's command plumbing: the one TSS2_RC mapping
  * and log point (m2m_tpm_fail), authValues and names, and the session
- * commands (prepare, run, retry) over tpm_sess.c's salted session.
+ * commands (prepare, run, retry) over tpm_sess.c's salted session, and
+ * the shared mode's primary (m2m_tpm_need_primary).
  * Contracts in tpm_int.h; docs/architecture.md for the layout.
  */
 #include <string.h>
@@ -232,5 +233,23 @@ m2m_tpm_need_sess(struct tpm *t)
 	if ((rc = m2m_tpm_sess_start(t->fs, h, &t->primary_pub)) !=
 	    TSS2_RC_SUCCESS)
 		return m2m_tpm_fail(t, "StartAuthSession", rc, TPM_CTX_OP);
+	return 0;
+}
+
+/* see tpm_int.h */
+int
+m2m_tpm_need_primary(struct tpm *t)
+{
+	TSS2_RC rc;
+
+	if (!t->shared || t->primary_persistent || t->primary_live)
+		return 0;
+	TPM_CMD(t);
+	rc = Esys_ContextLoad(t->esys, t->primary_ctx, &t->primary);
+	if (rc != TSS2_RC_SUCCESS) {
+		t->primary = ESYS_TR_NONE;
+		return m2m_tpm_fail(t, "ContextLoad (primary)", rc, TPM_CTX_OP);
+	}
+	t->primary_live = 1;
 	return 0;
 }

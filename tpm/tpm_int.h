@@ -313,10 +313,12 @@ int	m2m_tpm_hmac_one(struct tpm *t, const struct tpm_auth *key,
 	    TPMI_ALG_HASH alg, size_t olen, const uint8_t *msg, size_t msglen,
 	    uint8_t *out);
 
-/* ---- the primary and the loaded keys (tpm_load.c) ---- */
-
-/* Shared mode: load the saved primary for this call if it is not. */
+/* Shared mode: load the saved primary for this call if it is not
+   (tpm_cmd.c, beside the commands that need it). */
 int	m2m_tpm_need_primary(struct tpm *t);
+
+/* ---- the loaded keys (tpm_load.c) ---- */
+
 /* Unload a cached key, keeping the entry (and its saved context). */
 void	m2m_tpm_ent_unload(struct tpm *t, struct tpm_ent *e);
 /* Drop a cache entry (unloaded, wiped, free again). */

@@ -20,24 +20,6 @@
 #include "tpm_int.h"
 
 /* see tpm_int.h */
-int
-m2m_tpm_need_primary(struct tpm *t)
-{
-	TSS2_RC rc;
-
-	if (!t->shared || t->primary_persistent || t->primary_live)
-		return 0;
-	TPM_CMD(t);
-	rc = Esys_ContextLoad(t->esys, t->primary_ctx, &t->primary);
-	if (rc != TSS2_RC_SUCCESS) {
-		t->primary = ESYS_TR_NONE;
-		return m2m_tpm_fail(t, "ContextLoad (primary)", rc, TPM_CTX_OP);
-	}
-	t->primary_live = 1;
-	return 0;
-}
-
-/* see tpm_int.h */
 void
 m2m_tpm_ent_unload(struct tpm *t, struct tpm_ent *e)
 {
