@@ -1,8 +1,15 @@
-/* m2mtoken HSM backend: the CK_RV border.  See hsm_int.h. */
+/*
+ * m2mtoken HSM backend: the CK_RV border (see hsm_int.h): CK_RV to
+ * M2M_ERR_*, the names, and what a lost session does to the connection
+ * (m2m_hsm_ckr, m2m_hsm_disconnect), below both the connection
+ * (hsm_conn.c) and the keys' setup (hsm_wrapkey.c).
+ */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "hsm_int.h"
+#include "log.h"
 
 /* PKCS#11 v3.0; absent from the v2.40 base header. */
 #ifndef CKR_AEAD_DECRYPT_FAILED
@@ -178,4 +185,50 @@ m2m_hsm_ckr_name(CK_RV rv)
 	default:
 		return NULL;
 	}
+}
+
+/* see hsm_int.h */
+const char *
+m2m_hsm_ckr_str(CK_RV rv, char *buf, size_t len)
+{
+	const char *n;
+
+	if ((n = m2m_hsm_ckr_name(rv)) != NULL)
+		return n;
+	(void)snprintf(buf, len, "CK_RV 0x%lx", (unsigned long)rv);
+	return buf;
+}
+
+/* see hsm_int.h */
+void
+m2m_hsm_disconnect(struct hsm *h)
+{
+	if (!h->connected)
+		return;
+	/* closing the session destroys its objects, so no C_DestroyObject */
+	m2m_hsm_cache_clear(h->cache);
+	(void)P11(h, C_CloseSession)(h->session);
+	h->session = CK_INVALID_HANDLE;
+	h->wk.n = h->wk.cur = 0;
+	h->rk.n = h->rk.cur = 0;
+	h->connected = 0;
+}
+
+/* see hsm_int.h */
+int
+m2m_hsm_ckr(struct hsm *h, CK_RV rv, enum m2m_hsm_op op)
+{
+	char b[32];
+
+	if (rv == CKR_OK)
+		return 0;
+	h->last_rv = rv;
+	if (m2m_hsm_ckr_lost(rv)) {
+		m2m_error("HSM token '%s': session lost (%s); %zu loaded keys "
+		    "dropped, reconnecting at the next call", h->label,
+		    m2m_hsm_ckr_str(rv, b, sizeof(b)), m2m_hsm_cache_count(h->cache));
+		m2m_hsm_disconnect(h);
+		return M2M_ERR_BACKEND_ABSENT;
+	}
+	return m2m_err_from_ckr(rv, op);
 }

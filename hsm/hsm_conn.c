@@ -72,7 +72,7 @@ module_ref(struct hsm *h, char *errbuf, size_t errlen)
 		/* whatever the reason, the module is unusable: absent */
 		m2m_errbuf_set(errbuf, errlen, "cannot load HSM module %s: "
 		    "C_Initialize: %s", h->module_path,
-		    ckr_str(rv, b, sizeof(b)));
+		    m2m_hsm_ckr_str(rv, b, sizeof(b)));
 		free(m);
 		r = rv == CKR_HOST_MEMORY ? M2M_ERR_NO_MEMORY :
 		    M2M_ERR_BACKEND_ABSENT;
@@ -129,40 +129,6 @@ m2m_hsm_destroy(struct hsm *h, CK_OBJECT_HANDLE obj)
 		m2m_debug("HSM: C_DestroyObject: 0x%lx", (unsigned long)rv);
 }
 
-/* see hsm_int.h */
-void
-m2m_hsm_disconnect(struct hsm *h)
-{
-	if (!h->connected)
-		return;
-	/* closing the session destroys its objects, so no C_DestroyObject */
-	m2m_hsm_cache_clear(h->cache);
-	(void)P11(h, C_CloseSession)(h->session);
-	h->session = CK_INVALID_HANDLE;
-	h->wk.n = h->wk.cur = 0;
-	h->rk.n = h->rk.cur = 0;
-	h->connected = 0;
-}
-
-/* see hsm_int.h */
-int
-m2m_hsm_ckr(struct hsm *h, CK_RV rv, enum m2m_hsm_op op)
-{
-	char b[32];
-
-	if (rv == CKR_OK)
-		return 0;
-	h->last_rv = rv;
-	if (m2m_hsm_ckr_lost(rv)) {
-		m2m_error("HSM token '%s': session lost (%s); %zu loaded keys "
-		    "dropped, reconnecting at the next call", h->label,
-		    ckr_str(rv, b, sizeof(b)), m2m_hsm_cache_count(h->cache));
-		m2m_hsm_disconnect(h);
-		return M2M_ERR_BACKEND_ABSENT;
-	}
-	return m2m_err_from_ckr(rv, op);
-}
-
 static int
 find_slot(struct hsm *h, CK_SLOT_ID *ret_slot, char *errbuf, size_t errlen)
 {
@@ -211,7 +177,7 @@ find_slot(struct hsm *h, CK_SLOT_ID *ret_slot, char *errbuf, size_t errlen)
 				m2m_debug("HSM module %s: slot %lu: "
 				    "C_GetTokenInfo: %s", h->module_path,
 				    (unsigned long)slots[i],
-				    ckr_str(rv, b, sizeof(b)));
+				    m2m_hsm_ckr_str(rv, b, sizeof(b)));
 				continue;
 			}
 			if (memcmp(ti.label, want, sizeof(want)) == 0) {
@@ -227,7 +193,7 @@ find_slot(struct hsm *h, CK_SLOT_ID *ret_slot, char *errbuf, size_t errlen)
 	goto out;
  fail:
 	m2m_errbuf_set(errbuf, errlen, "HSM module %s: C_GetSlotList: %s",
-	    h->module_path, ckr_str(rv, b, sizeof(b)));
+	    h->module_path, m2m_hsm_ckr_str(rv, b, sizeof(b)));
 	r = m2m_err_from_ckr(rv, M2M_HSM_OP_OTHER);
  out:
 	free(slots);
@@ -361,7 +327,7 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 	    NULL, NULL, &s);
 	if (rv != CKR_OK) {
 		m2m_errbuf_set(errbuf, errlen, "HSM token '%s': C_OpenSession: "
-		    "%s", h->label, ckr_str(rv, b, sizeof(b)));
+		    "%s", h->label, m2m_hsm_ckr_str(rv, b, sizeof(b)));
 		return m2m_err_from_ckr(rv, M2M_HSM_OP_OTHER);
 	}
 	/* the PIN never appears in a message */
@@ -371,11 +337,11 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 		r = m2m_err_from_ckr(rv, M2M_HSM_OP_OTHER);
 		if (r == M2M_ERR_BACKEND_AUTH)
 			m2m_errbuf_set(errbuf, errlen, "HSM token '%s' refused "
-			    "the user PIN (%s)", h->label, ckr_str(rv, b,
+			    "the user PIN (%s)", h->label, m2m_hsm_ckr_str(rv, b,
 			    sizeof(b)));
 		else
 			m2m_errbuf_set(errbuf, errlen, "HSM token '%s': "
-			    "C_Login: %s", h->label, ckr_str(rv, b, sizeof(b)));
+			    "C_Login: %s", h->label, m2m_hsm_ckr_str(rv, b, sizeof(b)));
 		(void)P11(h, C_CloseSession)(s);
 		return r;
 	}
@@ -393,7 +359,7 @@ connect_token(struct hsm *h, char *errbuf, size_t errlen)
 	if (rv != CKR_OK) {
 		m2m_errbuf_set(errbuf, errlen, "HSM token '%s': cannot find or "
 		    "create the binding key '%s': %s", h->label,
-		    M2M_HSM_BIND_LABEL, ckr_str(rv, b, sizeof(b)));
+		    M2M_HSM_BIND_LABEL, m2m_hsm_ckr_str(rv, b, sizeof(b)));
 		r = m2m_hsm_ckr(h, rv, M2M_HSM_OP_OTHER);
 		m2m_hsm_disconnect(h);
 		return r;
@@ -528,7 +494,7 @@ m2m_hsm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	if ((rv = getfl(&fl)) != CKR_OK || fl == NULL) {
 		m2m_errbuf_set(errbuf, errlen, "cannot load HSM module %s: "
 		    "C_GetFunctionList: %s", h->module_path,
-		    ckr_str(rv, b, sizeof(b)));
+		    m2m_hsm_ckr_str(rv, b, sizeof(b)));
 		r = M2M_ERR_BACKEND_ABSENT;
 		goto out;
 	}

@@ -105,18 +105,8 @@ const char *m2m_hsm_ckr_name(CK_RV rv);
  */
 int	m2m_hsm_ckr_lost(CK_RV rv);
 
-/* Format into errbuf[0..errlen) when errbuf is not NULL. */
 /* A printable name for rv, for messages: static, or written into buf. */
-static inline const char *
-ckr_str(CK_RV rv, char *buf, size_t len)
-{
-	const char *n;
-
-	if ((n = m2m_hsm_ckr_name(rv)) != NULL)
-		return n;
-	(void)snprintf(buf, len, "CK_RV 0x%lx", (unsigned long)rv);
-	return buf;
-}
+const char *m2m_hsm_ckr_str(CK_RV rv, char *buf, size_t len);
 
 /* n rounded up to a multiple of 8 (an RFC 5649 block). */
 static inline size_t
@@ -141,6 +131,11 @@ void	m2m_hsm_close(void *impl);
  * M2M_ERR_* of the failed attempt (logged at debug level).
  */
 int	m2m_hsm_ready(struct hsm *h);
+/* Destroy obj in the session; CK_INVALID_HANDLE or no session: nothing. */
+void	m2m_hsm_destroy(struct hsm *h, CK_OBJECT_HANDLE obj);
+
+/* ckr.c: a call's CK_RV and a lost session ---------------------------- */
+
 /*
  * Forget the session (and with it every loaded key: the cache is cleared
  * and the wrapping key lists emptied); nothing when not connected.
@@ -153,8 +148,6 @@ void	m2m_hsm_disconnect(struct hsm *h);
  * M2M_ERR_BACKEND_ABSENT.
  */
 int	m2m_hsm_ckr(struct hsm *h, CK_RV rv, enum m2m_hsm_op op);
-/* Destroy obj in the session; CK_INVALID_HANDLE or no session: nothing. */
-void	m2m_hsm_destroy(struct hsm *h, CK_OBJECT_HANDLE obj);
 
 /* hsm_wrapkey.c: the wrapping keys ----------------------------------- */
 

@@ -335,7 +335,7 @@ wrapkey_setup_once(struct hsm *h, int readable, char *errbuf, size_t errlen)
 	m2m_errbuf_set(errbuf, errlen, "HSM token '%s': cannot find or create "
 	    "the wrapping key '%s': %s (%s)", h->label, readable ?
 	    M2M_HSM_WRAP_LABEL_READABLE : M2M_HSM_WRAP_LABEL, m2m_strerror(r),
-	    ckr_str(h->last_rv, b, sizeof(b)));
+	    m2m_hsm_ckr_str(h->last_rv, b, sizeof(b)));
 	return r;
 }
 
