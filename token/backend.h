@@ -24,7 +24,9 @@ struct m2m_secret;
 /* What a wrapped key is for; fixes the hardware key type. */
 enum m2m_key_kind {
 	M2M_KIND_HMAC = 1,	/* generic secret, any length 1..128: HMAC key */
-	M2M_KIND_AES = 2	/* AES key, 16, 24 or 32 bytes: AES-GCM */
+	M2M_KIND_AES = 2,	/* AES key, 16, 24 or 32 bytes: AES-GCM */
+	M2M_KIND_EC_P256 = 3,	/* ECDSA private key on NIST P-256 */
+	M2M_KIND_EC_P384 = 4	/* ECDSA private key on NIST P-384 */
 };
 
 enum m2m_hash {
@@ -37,6 +39,8 @@ enum m2m_hash {
 size_t	m2m_hash_len(enum m2m_hash h);
 
 #define M2M_BLOB_MAX		4096	/* largest wrapped blob accepted */
+#define M2M_EC_POINT_MAX	97	/* uncompressed P-384 point */
+#define M2M_EC_SIG_MAX		96	/* r || s on P-384 */
 #define M2M_KEY_MAX		128	/* largest secret a backend wraps */
 
 /*
@@ -211,6 +215,42 @@ struct m2m_backend_ops {
 	int	(*wrap_nomsg)(void *impl, enum m2m_key_kind kind,
 		    const uint8_t *key, size_t len, uint8_t **ret_blob,
 		    size_t *ret_bloblen);
+
+	/*
+	 * Optional (NULL: the backend has no EC keys): ECDSA key pairs.
+	 * kind is M2M_KIND_EC_P256 or _P384, else M2M_ERR_KEY_TYPE.
+	 *
+	 * ec_generate: a new key pair made inside the hardware; the private
+	 * key never leaves it in clear (TPM: an ECC signing key under the
+	 * storage primary, fixedTPM | fixedParent | sensitiveDataOrigin |
+	 * userWithAuth | sign, no decrypt; HSM: generated with CKA_SENSITIVE
+	 * and CKA_EXTRACTABLE only towards the wrapping key, wrapped out).
+	 * *ret_blob as wrap(); pub (M2M_EC_POINT_MAX bytes) receives the
+	 * public point uncompressed (0x04 || X || Y: 65 or 97 bytes),
+	 * *ret_publen its length.  auth/authlen: object authorisation as
+	 * wrap_auth() has it (NULL/0: none).
+	 *
+	 * ec_import: the same for an existing private scalar d (big-endian,
+	 * exactly the curve's size: 32 or 48 bytes), which passes through
+	 * the hardware as wrap()'s key does; M2M_ERR_KEY_SIZE for a d that
+	 * is not a valid scalar of the curve.  The core calls it only when
+	 * the token allows import ([token] ec_import).
+	 *
+	 * ec_sign: ECDSA with the wrapped key over digest (1..64 bytes,
+	 * already hashed; longer digests are truncated as ECDSA says), in
+	 * the hardware.  sig (M2M_EC_SIG_MAX bytes) receives r || s, each
+	 * the curve's size (PKCS#11 CKM_ECDSA form), *ret_siglen the total.
+	 */
+	int	(*ec_generate)(void *impl, enum m2m_key_kind kind,
+		    const uint8_t *auth, size_t authlen, uint8_t **ret_blob,
+		    size_t *ret_bloblen, uint8_t *pub, size_t *ret_publen);
+	int	(*ec_import)(void *impl, enum m2m_key_kind kind,
+		    const uint8_t *d, size_t dlen, const uint8_t *auth,
+		    size_t authlen, uint8_t **ret_blob, size_t *ret_bloblen,
+		    uint8_t *pub, size_t *ret_publen);
+	int	(*ec_sign)(void *impl, const struct m2m_keyref *key,
+		    const uint8_t *digest, size_t digestlen, uint8_t *sig,
+		    size_t *ret_siglen);
 
 	/*
 	 * Required: the binding MAC of stored objects (store.h).
