@@ -15,6 +15,15 @@
 # M2M_BUILD, M2M_SRC, M2MTOKEN_HSM_PIN (default 1234).
 # Environment out: M2M_TMP, M2M_BACKEND, SOFTHSM2_CONF, M2MTOKEN_CONF,
 # M2MTOKEN_HSM_PIN, M2M_SO_PIN, and for tpm M2M_SWTPM_PORT, M2M_TCTI.
+#
+# Client mode (M2M_CLIENT_MODE=1, set by the clientmode.* ctests): m2m_setup
+# also starts a real m2mtokend that serves only client mode on
+# $M2M_TMP/pkcs11.sock, with M2MTOKEN_CONF as its module's configuration,
+# and exports M2MTOKEN_DAEMON_SOCKET, so that every module the test loads
+# forwards its calls there (M2M_MTD_PID, M2M_MTD_LOG: its pid and log).
+# The daemon reads M2MTOKEN_CONF again for each connection, so a test that
+# edits that file sees the change at its next C_Initialize, as in local
+# mode.  m2m_client_mode: true in client mode.
 set -euo pipefail
 
 M2M_SRC=${M2M_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
@@ -197,6 +206,11 @@ m2m_watchdog()
 			[ "$(cat "/proc/$pid/comm" 2>/dev/null)" != swtpm ] ||
 			    kill -KILL "$pid"
 		fi
+		if [ -r "$2/mtd.pid" ]; then
+			pid=$(cat "$2/mtd.pid")
+			[ "$(cat "/proc/$pid/comm" 2>/dev/null)" != m2mtokend ] ||
+			    kill -TERM "$pid"
+		fi
 		rm -rf "$2"' m2m-watchdog "$$" "$M2M_TMP" \
 	    </dev/null >/dev/null 2>&1 &)
 }
@@ -250,4 +264,59 @@ m2m_setup()
 		fi
 	} >"$M2M_TMP/m2mtoken.conf"
 	export M2MTOKEN_CONF=$M2M_TMP/m2mtoken.conf
+	if m2m_client_mode; then
+		m2m_start_mtd_pkcs11
+	fi
+}
+
+m2m_client_mode()
+{
+	[ "${M2M_CLIENT_MODE:-0}" = 1 ]
+}
+
+# m2m_start_mtd_pkcs11: m2mtokend serving client mode only, for this
+# uid, every token visible; stopped at cleanup.
+m2m_start_mtd_pkcs11()
+{
+	local mtd=${M2MTOKEND:-$M2M_BUILD/daemon/m2mtokend/m2mtokend} i
+
+	[ -x "$mtd" ] || m2m_fail "m2mtokend not found: $mtd (build first)"
+	{
+		printf '[daemon]\nsocket = %s\n\n' "$M2M_TMP/mtd.sock"
+		printf '[token]\nmodule = %s\nconfig = %s\n\n' \
+		    "$M2MTOKEN_MODULE" "$M2MTOKEN_CONF"
+		printf '[pkcs11]\nsocket = %s\nsocket_mode = 0600\n\n' \
+		    "$M2M_TMP/pkcs11.sock"
+		printf '[caller tests]\nuid = %s\ntokens = *\n' "$(id -u)"
+	} >"$M2M_TMP/m2mtokend.conf"
+	chmod 600 "$M2M_TMP/m2mtokend.conf"
+	M2M_MTD_LOG=$M2M_TMP/m2mtokend.log
+	(unset M2MTOKEN_DAEMON_SOCKET
+	 exec "$mtd" -c "$M2M_TMP/m2mtokend.conf" </dev/null \
+	    >>"$M2M_MTD_LOG" 2>&1) &
+	M2M_MTD_PID=$!
+	echo "$M2M_MTD_PID" >"$M2M_TMP/mtd.pid"
+	m2m_defer m2m_stop_mtd
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'm2mtokend: ready' "$M2M_MTD_LOG" 2>/dev/null && break
+		kill -0 "$M2M_MTD_PID" 2>/dev/null ||
+		    { cat "$M2M_MTD_LOG" >&2; m2m_fail "m2mtokend exited"; }
+		sleep 0.1
+	done
+	[ -S "$M2M_TMP/pkcs11.sock" ] ||
+	    { cat "$M2M_MTD_LOG" >&2; m2m_fail "m2mtokend did not start"; }
+	export M2M_MTD_PID M2M_MTD_LOG
+	export M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/pkcs11.sock
+	m2m_log "client mode: m2mtokend $M2M_MTD_PID on $M2MTOKEN_DAEMON_SOCKET"
+}
+
+# m2m_stop_mtd: stop the client-mode daemon; on a failed test show the
+# end of its log (the module's own error lines are there in client mode).
+m2m_stop_mtd()
+{
+	m2m_stop "$M2M_MTD_PID"
+	if [ -s "$M2M_MTD_LOG" ]; then
+		m2m_log "m2mtokend log (last lines):"
+		tail -n 20 "$M2M_MTD_LOG" >&2
+	fi
 }
