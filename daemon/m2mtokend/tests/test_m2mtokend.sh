@@ -225,6 +225,9 @@ python3 "$HERE/mtd_frames.py" "$MTD_SOCK" 2 4 || { tail -20 "$MTD_LOG" >&2; m2m_
 # --- started as systemd does: socket activation, sd_notify ---------------------
 python3 "$HERE/mtd_activate.py" "$M2MTOKEND" "$M2M_TMP/mtd.conf" "$M2M_TMP" ||
     m2m_fail "socket activation"
+rm -f "$M2M_TMP/activated.sock" "$M2M_TMP/notify.sock"
+python3 "$HERE/mtd_activate.py" "$M2MTOKEND" "$M2M_TMP/mtd.conf" "$M2M_TMP" pkcs11 ||
+    m2m_fail "socket activation with the flow and pkcs11 sockets"
 
 # --- a token whose PIN gets locked: each start counts one failed login --------
 "$MTD_KEYTOOL" init lockme || m2m_fail "init lockme"
