@@ -212,6 +212,8 @@ worker_main(int argc, char **argv)
 	}
 	pat.v = (const char *const *)argv + 5;
 	pat.n = (size_t)(argc - 5);
+	/* systemd hears from the daemon alone */
+	(void)unsetenv("NOTIFY_SOCKET");
 	if (fstat(MTD_P11_WORKER_FD, &st) != 0 || !S_ISSOCK(st.st_mode)) {
 		mtd_log(MTD_LOG_ERR, "pkcs11 worker: fd %d is not a socket",
 		    MTD_P11_WORKER_FD);

@@ -99,8 +99,17 @@ if p11:
     if "client mode on the pkcs11 socket from systemd" not in text:
         fail("the pkcs11 socket from systemd is not named in the log")
     c.close()
+    # its worker ends (EOF; or "not built") and is reaped, logged
+    for _ in range(100):
+        with open(os.path.join(tmp, "activated.log")) as f:
+            text = f.read()
+        if "pkcs11: worker " in text and " exited with status " in text:
+            break
+        time.sleep(0.05)
+    else:
+        fail("the worker's end is not logged")
     print("ok: a connection on the socket named pkcs11 (fd 4) is a "
-          "client-mode one")
+          "client-mode one; its worker's end is logged")
 
 os.kill(pid, signal.SIGTERM)
 try:

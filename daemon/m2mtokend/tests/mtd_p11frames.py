@@ -87,8 +87,9 @@ def do_hello(s, fid=1):
         fail("HELLO reply: %d.%d frame_max %d" % (major, minor, fmax))
 
 
-def expect_error(s, want, what, words):
-    """The next frame is error want; its reason holds every one of words."""
+def expect_error(s, want, what, words, exact=None):
+    """The next frame is error want; its reason holds every one of words
+    (and is exact, when given)."""
     t0 = time.monotonic()
     _fid, code, body = reply(s)
     took = time.monotonic() - t0
@@ -101,6 +102,8 @@ def expect_error(s, want, what, words):
     for w in words:
         if w not in reason:
             fail("%s: reason %r does not say %r" % (what, reason, w))
+    if exact is not None and reason != exact:
+        fail("%s: reason %r, want %r" % (what, reason, exact))
     expect_eof(s, what)
     print("ok: %s -> %s: %s (%.1f s)" % (what, NAMES[want], reason, took))
     s.close()
@@ -110,7 +113,8 @@ def hostile():
     # a request before HELLO
     s = conn()
     s.sendall(frame(7, C_GETINFO))
-    expect_error(s, ORDER, "a call before HELLO", ["HELLO"])
+    expect_error(s, ORDER, "a call before HELLO", ["HELLO"],
+                 "call 3 before HELLO")
 
     # a wrong major version
     s = conn()
@@ -129,7 +133,7 @@ def hostile():
     s = conn()
     do_hello(s)
     s.sendall(frame(2, 0, hello()))
-    expect_error(s, ORDER, "HELLO twice", ["HELLO"])
+    expect_error(s, ORDER, "HELLO twice", ["HELLO"], "a second HELLO")
 
     # an unknown call number
     s = conn()
@@ -148,14 +152,17 @@ def hostile():
     s = conn()
     do_hello(s)
     s.sendall(struct.pack(">III", FRAME_MAX + 1, 2, C_GETINFO))
-    expect_error(s, TOO_BIG, "len frame_max + 1", [str(FRAME_MAX)])
+    expect_error(s, TOO_BIG, "len frame_max + 1", [str(FRAME_MAX)],
+                 "a frame of %d bytes, over frame_max %d" % (FRAME_MAX + 1,
+                                                             FRAME_MAX))
 
     # a client that stalls mid-frame
     s = conn()
     do_hello(s)
     s.sendall(struct.pack(">III", 100, 2, C_GETINFO) + b"x" * 10)
     t0 = time.monotonic()
-    expect_error(s, STALLED, "stall mid-frame", [])
+    expect_error(s, STALLED, "stall mid-frame", [],
+                 "a frame not finished within %d s" % STALL)
     if time.monotonic() - t0 > STALL + 3:
         fail("the stalled client was closed after %.1f s, stall_timeout "
              "%.0f" % (time.monotonic() - t0, STALL))
@@ -163,7 +170,8 @@ def hostile():
     # a stall inside the header, before HELLO
     s = conn()
     s.sendall(b"\x00\x00")
-    expect_error(s, STALLED, "stall inside a header", [])
+    expect_error(s, STALLED, "stall inside a header", [],
+                 "a frame not finished within %d s" % STALL)
 
     # a truncated frame, then close: nothing to answer
     s = conn()
