@@ -181,8 +181,8 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 		goto out;
 	}
 	if (l->nw >= l->conf->p11_max_clients) {
-		snprintf(reason, sizeof(reason), "busy: the daemon serves %u "
-		    "clients ([pkcs11] max_clients)", l->nw);
+		snprintf(reason, sizeof(reason), "the daemon serves %u "
+		    "clients already ([pkcs11] max_clients)", l->nw);
 		send_error(fd, P11W_ERR_BUSY, reason);
 		mtd_log(MTD_LOG_WARNING, "pkcs11: uid %lu pid %ld: busy, "
 		    "%u workers run (raise [pkcs11] max_clients?)",

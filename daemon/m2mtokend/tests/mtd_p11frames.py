@@ -119,15 +119,20 @@ def hostile():
     # a wrong major version
     s = conn()
     s.sendall(frame(1, 0, hello(major=2)))
-    expect_error(s, VERSION, "HELLO with major 2", ["2", "1"])
+    expect_error(s, VERSION, "HELLO with major 2", ["2", "1"],
+                 "protocol version 2.0 on the client, 1.0 here: install "
+                 "matching versions of the module and m2mtokend")
 
     # a bad magic, a CK_ULONG of 4 bytes
     s = conn()
     s.sendall(frame(1, 0, hello(magic=b"m2mtoken-p12")))
-    expect_error(s, VERSION, "HELLO with a bad magic", [])
+    expect_error(s, VERSION, "HELLO with a bad magic", [],
+                 "not an m2mtoken PKCS#11 HELLO (bad magic)")
     s = conn()
     s.sendall(frame(1, 0, hello(ulong=4)))
-    expect_error(s, VERSION, "HELLO with CK_ULONG of 4 bytes", ["4", "8"])
+    expect_error(s, VERSION, "HELLO with CK_ULONG of 4 bytes", ["4", "8"],
+                 "the client's CK_ULONG has 4 bytes, the daemon's 8: a "
+                 "32-bit client needs a 32-bit daemon")
 
     # HELLO twice
     s = conn()
@@ -139,14 +144,16 @@ def hostile():
     s = conn()
     do_hello(s)
     s.sendall(frame(2, 9999))
-    expect_error(s, ORDER, "call 9999", ["9999"])
+    expect_error(s, ORDER, "call 9999", ["9999"],
+                 "call 9999 is not a call after HELLO")
 
     # a malformed body: C_GetSlotList with 3 bytes
     s = conn()
     do_hello(s)
     s.sendall(frame(2, C_GETSLOTLIST, b"\x01\x01\x00"))
     expect_error(s, MALFORMED, "C_GetSlotList with a 3-byte body",
-                 ["C_GetSlotList"])
+                 ["C_GetSlotList"], "the arguments of C_GetSlotList (3 "
+                 "bytes) do not decode")
 
     # a header with len > frame_max: the body is never read
     s = conn()
@@ -194,7 +201,8 @@ def busy(maxc):
         held.append(s)
     s = conn()
     expect_error(s, BUSY, "connection %d of max_clients %d" % (
-        maxc + 1, maxc), ["max_clients"])
+        maxc + 1, maxc), ["max_clients"],
+        "the daemon serves %d clients already ([pkcs11] max_clients)" % maxc)
     held.pop().close()
     # the daemon reaps that worker; then a new client is served again
     for i in range(50):

@@ -69,7 +69,7 @@ m2m_expect_contains "$out" "MAC $MAC"
 echo "ok: a client-mode client MACs with the daemon's key (before)"
 
 # --- during: the good client loops while the hostile ones run ----------------
-client loop sep 12 >"$M2M_TMP/loop.out" 2>&1 &
+M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" loop sep 12 >"$M2M_TMP/loop.out" 2>&1 &
 LOOP=$!
 m2m_defer kill -9 "$LOOP"
 python3 "$HERE/mtd_p11frames.py" "$P11SOCK" "$FRAME_MAX" 1 hostile ||
@@ -101,7 +101,7 @@ grep -q "pkcs11: uid 0 pid [0-9]*: busy, $MAXC workers run" "$MTD_LOG" ||
     m2m_fail "no busy line in the log"
 
 # --- kill -9 of a client in a session ------------------------------------------
-client ghost sep >"$M2M_TMP/ghost.out" 2>&1 &
+M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" ghost sep >"$M2M_TMP/ghost.out" 2>&1 &
 GHOST=$!
 m2m_defer kill -9 "$GHOST"
 for ((i = 0; i < 100; i++)); do
@@ -122,7 +122,7 @@ out=$(client count sep ghost) || m2m_fail "count: $out"
 echo "ok: kill -9 of a client: its worker exited, its session key is gone"
 
 # --- stop: workers get SIGTERM, both sockets go ---------------------------------
-client ghost sep >"$M2M_TMP/ghost2.out" 2>&1 &
+M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" ghost sep >"$M2M_TMP/ghost2.out" 2>&1 &
 G2=$!
 m2m_defer kill -9 "$G2"
 for ((i = 0; i < 100; i++)); do

@@ -32,6 +32,8 @@ done
 T=$M2M_TMP
 mkdir -m 0700 "$T/state" "$T/etc"
 mkdir -m 0755 "$T/run"
+mkdir -m 0700 "$T/client"	# what the client uid writes
+chown $CUID "$T/client"
 sed -i "s|^path = .*|path = $T/state/store.db|" "$M2MTOKEN_CONF"
 KPSA=$(openssl rand -hex 32)
 out=$("$MTD_P11C" setup sep "$KPSA") || m2m_fail "setup: $out"
@@ -125,7 +127,7 @@ WPID=$(pgrep -P "$DPID" | head -1)
 [ -n "$WPID" ] || m2m_fail "no worker under the daemon"
 [ "$(stat -c %u /proc/"$WPID")" = "$DUID" ] || m2m_fail "the worker is not uid $DUID"
 
-REPORT=$(as_uid $CUID python3 "$HERE/mtd_snoop.py" "$T/blob" "$DPID" "$WPID" -- \
+REPORT=$(as_uid $CUID python3 "$HERE/mtd_snoop.py" "$T/client/blob" "$DPID" "$WPID" -- \
     "$T/etc/m2mtokend.conf" "$T/etc/m2mtokend.pin" "$T/etc/m2mtoken.conf" \
     "$T/state" "$T/state/store.db" "$T/softhsm" "$T/softhsm2.conf" \
     "$T/tpmstate" "$T") || m2m_fail "snoop: $REPORT"
@@ -155,7 +157,7 @@ MASTER=$(mtd_hmac "$salt" "$KPSA")
 T1=$(mtd_hmac "$MASTER" "$(printf 'E2E Message Authentication Key\001' | mtd_hex)")
 [ "$(mtd_hmac "$T1" "$(printf probe | mtd_hex)")" = "$MAC" ] ||
     m2m_fail "the test's own T(1) does not give the token's MAC"
-{ printf '%s\n' "$USE"; cat "$T/blob"; as_uid $CUID "$MTD_P11C" slots; } >"$T/got"
+{ printf '%s\n' "$USE"; cat "$T/client/blob"; as_uid $CUID "$MTD_P11C" slots; } >"$T/got"
 [ -s "$T/got" ] || m2m_fail "nothing to search"
 found=
 for v in "$KPSA" "$MASTER" "$T1"; do
