@@ -37,6 +37,7 @@
 #include "log.h"
 #include "methods.h"
 #include "p11listen.h"
+#include "p11worker.h"
 #include "server.h"
 #include "tok.h"
 
@@ -236,15 +237,9 @@ worker_main(int argc, char **argv)
 		    "interface", conf->module);
 		goto out;
 	}
-#ifdef M2M_HAVE_P11WORKER
 	rc = mtd_p11worker_run(MTD_P11_WORKER_FD,
 	    (CK_FUNCTION_LIST_3_0 *)iface->pFunctionList, worker_visible,
 	    &pat, conf->p11_frame_max, conf->p11_stall_timeout);
-#else
-	(void)worker_visible;
-	(void)pat;
-	mtd_log(MTD_LOG_ERR, "pkcs11 worker: not built (no p11worker.c)");
-#endif
  out:
 	close(MTD_P11_WORKER_FD);
 	if (dl != NULL)

@@ -15,10 +15,7 @@
 
 #include <event2/event.h>
 
-#include <m2mtoken/pkcs11-m2m.h>
-
 #include "conf.h"
-#include "p11srv.h"
 
 #define MTD_P11_WORKER_ARG	"--pkcs11-worker"
 #define MTD_P11_WORKER_FD	3	/* the connection, in the worker */
@@ -49,14 +46,5 @@ void mtd_p11listen_free(struct mtd_p11listen *l);
 
 /* Workers running now. */
 unsigned int mtd_p11listen_workers(const struct mtd_p11listen *l);
-
-/*
- * The frame loop of one client-mode connection on fd (p11worker.c, the
- * `wire` side): HELLO, requests through p11srv, error frames, the stall
- * timeout.  The exit status of the worker process.
- */
-int mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
-    p11srv_visible_fn visible, void *arg, size_t frame_max,
-    unsigned int stall_timeout_s);
 
 #endif /* M2MTOKEND_P11LISTEN_H */
