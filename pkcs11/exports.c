@@ -1,7 +1,7 @@
 /*
  * m2mtoken: the exported C_* symbols, for applications that link or
  * dlsym them instead of asking C_GetFunctionList.  Each calls the same
- * entry of the bound function list (p11_bound, funclist.c), so the lists
+ * entry of the bound function list (p11_bound(), funclist.c), so the lists
  * stay the one place where a C_* name meets its implementation.
  * C_GetFunctionList, C_GetInterfaceList and C_GetInterface are
  * funclist.c's own.
@@ -12,7 +12,7 @@
 	__attribute__((visibility("default"))) CK_RV			\
 	name params							\
 	{								\
-		return p11_bound->name args;				\
+		return p11_bound()->name args;				\
 	}
 
 FORWARD(C_Initialize, (CK_VOID_PTR init_args), (init_args))

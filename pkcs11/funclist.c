@@ -3,8 +3,9 @@
  * functions: the v2.40 and v3.0 function lists, C_GetFunctionList,
  * C_GetInterfaceList and C_GetInterface, the v3.0 message functions this
  * token does not offer, and the table the exported C_* symbols call
- * through (p11_bound: exports.c).  Another implementation of the calls
- * (client mode) is another pair of tables here, nothing else.
+ * through (p11_bound: exports.c).  Client mode (remote.c) is the other
+ * pair of lists and interface table here, chosen once per process by
+ * p11_client_mode().
  */
 #include <string.h>
 
@@ -79,14 +80,38 @@ CK_RV C_GetInterfaceList(CK_INTERFACE_PTR, CK_ULONG_PTR);
 CK_RV C_GetInterface(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR,
     CK_FLAGS);
 
+/*
+ * const: the lists and the interface tables live in read-only memory
+ * (with -z relro -z now), so no code in the process can redirect an entry
+ * point.  PKCS#11 hands them out through non-const pointers; a caller
+ * writing through one faults instead of hooking every other caller's
+ * calls.  The message functions are the same stubs in both modes.
+ */
+#define MSG_FUNCTIONS							\
+	.C_MessageEncryptInit = msg_init,				\
+	.C_EncryptMessage = msg_crypt,					\
+	.C_EncryptMessageBegin = msg_begin,				\
+	.C_EncryptMessageNext = msg_next,				\
+	.C_MessageEncryptFinal = msg_final,				\
+	.C_MessageDecryptInit = msg_init,				\
+	.C_DecryptMessage = msg_crypt,					\
+	.C_DecryptMessageBegin = msg_begin,				\
+	.C_DecryptMessageNext = msg_next,				\
+	.C_MessageDecryptFinal = msg_final,				\
+	.C_MessageSignInit = msg_init,					\
+	.C_SignMessage = msg_sign,					\
+	.C_SignMessageBegin = msg_sign_begin,				\
+	.C_SignMessageNext = msg_sign,					\
+	.C_MessageSignFinal = msg_final,				\
+	.C_MessageVerifyInit = msg_init,				\
+	.C_VerifyMessage = msg_verify,					\
+	.C_VerifyMessageBegin = msg_sign_begin,				\
+	.C_VerifyMessageNext = msg_verify,				\
+	.C_MessageVerifyFinal = msg_final
+
+/* local mode: p11_C_<name> */
 #define BIND(name)	.name = p11_##name,
 
-/*
- * const: the lists and the interface table live in read-only memory (with
- * -z relro -z now), so no code in the process can redirect an entry point.
- * PKCS#11 hands them out through non-const pointers; a caller writing
- * through one faults instead of hooking every other caller's calls.
- */
 static const CK_FUNCTION_LIST functions_240 = {
 	.version = { 2, 40 },
 	.C_GetFunctionList = C_GetFunctionList,
@@ -101,49 +126,68 @@ static const CK_FUNCTION_LIST_3_0 functions_300 = {
 	.C_GetInterface = C_GetInterface,
 	BIND(C_LoginUser)
 	BIND(C_SessionCancel)
-	.C_MessageEncryptInit = msg_init,
-	.C_EncryptMessage = msg_crypt,
-	.C_EncryptMessageBegin = msg_begin,
-	.C_EncryptMessageNext = msg_next,
-	.C_MessageEncryptFinal = msg_final,
-	.C_MessageDecryptInit = msg_init,
-	.C_DecryptMessage = msg_crypt,
-	.C_DecryptMessageBegin = msg_begin,
-	.C_DecryptMessageNext = msg_next,
-	.C_MessageDecryptFinal = msg_final,
-	.C_MessageSignInit = msg_init,
-	.C_SignMessage = msg_sign,
-	.C_SignMessageBegin = msg_sign_begin,
-	.C_SignMessageNext = msg_sign,
-	.C_MessageSignFinal = msg_final,
-	.C_MessageVerifyInit = msg_init,
-	.C_VerifyMessage = msg_verify,
-	.C_VerifyMessageBegin = msg_sign_begin,
-	.C_VerifyMessageNext = msg_verify,
-	.C_MessageVerifyFinal = msg_final
+	MSG_FUNCTIONS
+};
+
+/* client mode: rc_C_<name> */
+#define BIND_RC(name)	.name = rc_##name,
+
+static const CK_FUNCTION_LIST rc_functions_240 = {
+	.version = { 2, 40 },
+	.C_GetFunctionList = C_GetFunctionList,
+	P11_FUNCTIONS_240(BIND_RC)
+};
+
+static const CK_FUNCTION_LIST_3_0 rc_functions_300 = {
+	.version = { 3, 0 },
+	.C_GetFunctionList = C_GetFunctionList,
+	P11_FUNCTIONS_240(BIND_RC)
+	.C_GetInterfaceList = C_GetInterfaceList,
+	.C_GetInterface = C_GetInterface,
+	BIND_RC(C_LoginUser)
+	BIND_RC(C_SessionCancel)
+	MSG_FUNCTIONS
 };
 
 /* see p11.h */
-const CK_FUNCTION_LIST_3_0 *const p11_bound = &functions_300;
+const CK_FUNCTION_LIST_3_0 *
+p11_bound(void)
+{
+	return p11_client_mode() ? &rc_functions_300 : &functions_300;
+}
 
-static const CK_INTERFACE interfaces[] = {
+static const CK_INTERFACE interfaces[2] = {
 	{ (CK_CHAR_PTR)"PKCS 11", (CK_VOID_PTR)&functions_300, 0 },
 	{ (CK_CHAR_PTR)"PKCS 11", (CK_VOID_PTR)&functions_240, 0 }
 };
-#define NINTERFACES (sizeof(interfaces) / sizeof(interfaces[0]))
+static const CK_INTERFACE rc_interfaces[2] = {
+	{ (CK_CHAR_PTR)"PKCS 11", (CK_VOID_PTR)&rc_functions_300, 0 },
+	{ (CK_CHAR_PTR)"PKCS 11", (CK_VOID_PTR)&rc_functions_240, 0 }
+};
+#define NINTERFACES 2
+
+/* The interface table of the mode. */
+static const CK_INTERFACE *
+mode_interfaces(void)
+{
+	return p11_client_mode() ? rc_interfaces : interfaces;
+}
 
 EXPORT CK_RV
 C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 {
 	if (ppFunctionList == NULL)
 		return CKR_ARGUMENTS_BAD;
-	*ppFunctionList = (CK_FUNCTION_LIST_PTR)&functions_240;
+	*ppFunctionList = p11_client_mode() ?
+	    (CK_FUNCTION_LIST_PTR)&rc_functions_240 :
+	    (CK_FUNCTION_LIST_PTR)&functions_240;
 	return CKR_OK;
 }
 
 EXPORT CK_RV
 C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
 {
+	const CK_INTERFACE *interfaces = mode_interfaces();
 	size_t i;
 
 	if (pulCount == NULL)
@@ -166,6 +210,7 @@ EXPORT CK_RV
 C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
     CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
+	const CK_INTERFACE *interfaces = mode_interfaces();
 	size_t i;
 
 	if (ppInterface == NULL)

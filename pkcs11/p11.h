@@ -336,7 +336,31 @@ P11_FUNCTIONS_240(P11_DECLARE)
 extern __typeof__(*(CK_C_LoginUser)0) p11_C_LoginUser;
 extern __typeof__(*(CK_C_SessionCancel)0) p11_C_SessionCancel;
 
-/* The function list the exported C_* symbols call (funclist.c). */
-extern const CK_FUNCTION_LIST_3_0 *const p11_bound;
+/*
+ * Client mode (remote.c): the same functions as rc_C_<name>, forwarding
+ * each call to m2mtokend (docs/protocol.md, "Client mode").
+ */
+#define P11_DECLARE_RC(name)	extern __typeof__(name) rc_##name;
+P11_FUNCTIONS_240(P11_DECLARE_RC)
+extern __typeof__(*(CK_C_LoginUser)0) rc_C_LoginUser;
+extern __typeof__(*(CK_C_SessionCancel)0) rc_C_SessionCancel;
+
+/*
+ * 1 in client mode: M2MTOKEN_DAEMON_SOCKET is set and not empty, or the
+ * configuration file has [daemon] socket.  Chosen once per process, at
+ * the first call that asks (remote.c).
+ */
+int	p11_client_mode(void);
+
+/*
+ * C_Initialize's check of pInitArgs, the same in both modes:
+ * CKR_ARGUMENTS_BAD for pReserved set or some but not all of the four
+ * mutex functions; CKR_OK otherwise.
+ */
+CK_RV	p11_init_args_check(CK_VOID_PTR pInitArgs);
+
+/* The function list of the mode, which the exported C_* symbols call
+   (funclist.c). */
+const CK_FUNCTION_LIST_3_0	*p11_bound(void);
 
 #endif /* M2M_P11_H */

@@ -629,13 +629,13 @@ global_abandon(void)
 	return 0;
 }
 
-static CK_RV
-init_args(CK_VOID_PTR pInitArgs)
+/* see p11.h */
+CK_RV
+p11_init_args_check(CK_VOID_PTR pInitArgs)
 {
 	CK_C_INITIALIZE_ARGS *a = pInitArgs;
 	int n;
 
-	use_app_mutex = 0;
 	if (a == NULL)
 		return CKR_OK;
 	if (a->pReserved != NULL)
@@ -644,7 +644,19 @@ init_args(CK_VOID_PTR pInitArgs)
 	    (a->LockMutex != NULL) + (a->UnlockMutex != NULL);
 	if (n != 0 && n != 4)
 		return CKR_ARGUMENTS_BAD;
-	if (n == 4 && (a->flags & CKF_OS_LOCKING_OK) == 0) {
+	return CKR_OK;
+}
+
+static CK_RV
+init_args(CK_VOID_PTR pInitArgs)
+{
+	CK_C_INITIALIZE_ARGS *a = pInitArgs;
+	CK_RV rv;
+
+	use_app_mutex = 0;
+	if ((rv = p11_init_args_check(pInitArgs)) != CKR_OK || a == NULL)
+		return rv;
+	if (a->CreateMutex != NULL && (a->flags & CKF_OS_LOCKING_OK) == 0) {
 		/* the application's own locks, as it asked */
 		app_args = *a;
 		if (a->CreateMutex(&app_mutex) != CKR_OK)

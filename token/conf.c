@@ -33,6 +33,9 @@
 #define TPM_HANDLE_MIN		0x81000000UL
 #define TPM_HANDLE_MAX		0x81FFFFFFUL
 #define NAME_SHOW_MAX		24	/* longest unknown name shown */
+#define DAEMON_SOCKET_MAX	108	/* sizeof(sun_path) */
+#define DAEMON_TIMEOUT_DEFAULT	60
+#define DAEMON_TIMEOUT_MAX	86400
 
 enum conf_key {
 	K_STORE_PATH,
@@ -49,6 +52,8 @@ enum conf_key {
 	K_TOKEN_MAX_PIN_TRIES,
 	K_TOKEN_DELIVER_DERIVED,
 	K_LOG_LEVEL,
+	K_DAEMON_SOCKET,
+	K_DAEMON_TIMEOUT,
 	K_COUNT
 };
 
@@ -70,11 +75,16 @@ static const struct {
 	[K_TOKEN_MAX_PIN_TRIES] =	{ "token", "max_pin_tries" },
 	[K_TOKEN_DELIVER_DERIVED] =	{ "token", "deliver_derived" },
 	[K_LOG_LEVEL] =			{ "log", "level" },
+	[K_DAEMON_SOCKET] =		{ "daemon", "socket" },
+	[K_DAEMON_TIMEOUT] =		{ "daemon", "timeout" },
 };
 
 static const char *const conf_sections[] = {
-	"store", "backend", "hsm", "tpm", "token", "log"
+	"store", "backend", "hsm", "tpm", "token", "log", "daemon"
 };
+#define NSECTIONS	(sizeof(conf_sections) / sizeof(conf_sections[0]))
+/* the sections a client-mode file must not have: no backend secret */
+#define CLIENT_BARRED	4	/* store, backend, hsm, tpm: the first 4 */
 
 /* State of one m2m_conf_load(). */
 struct conf_parse {
@@ -85,6 +95,7 @@ struct conf_parse {
 	int			 r;		/* first error, 0 if none */
 	unsigned int		 errline;	/* line of that error, or 0 */
 	int			 seen[K_COUNT];
+	int			 sec_seen[NSECTIONS];
 	struct m2m_secret	*pinspec;	/* raw "pin =" value (secret) */
 	/* the reader over the file's bytes */
 	const uint8_t		*buf;
@@ -165,18 +176,18 @@ showable(const char *s, size_t len)
 	return 1;
 }
 
+/* The index of a known section name, or -1. */
 static int
 known_section(const char *s, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(conf_sections) / sizeof(conf_sections[0]);
-	    i++) {
+	for (i = 0; i < NSECTIONS; i++) {
 		if (strlen(conf_sections[i]) == len &&
 		    memcmp(conf_sections[i], s, len) == 0)
-			return 1;
+			return (int)i;
 	}
-	return 0;
+	return -1;
 }
 
 /*
@@ -190,6 +201,7 @@ check_section(struct conf_parse *p, const char *line, size_t len)
 	char prefix[64];
 	const char *close;
 	size_t i = 0, namelen;
+	int sec;
 
 	while (i < len && is_blank((uint8_t)line[i]))
 		i++;
@@ -203,7 +215,7 @@ check_section(struct conf_parse *p, const char *line, size_t len)
 		if (!is_blank((uint8_t)line[i]))
 			goto syntax;
 	}
-	if (!known_section(close - namelen, namelen)) {
+	if ((sec = known_section(close - namelen, namelen)) < 0) {
 		if (showable(close - namelen, namelen))
 			snprintf(prefix, sizeof(prefix), "[%.*s]",
 			    (int)namelen, close - namelen);
@@ -213,6 +225,7 @@ check_section(struct conf_parse *p, const char *line, size_t len)
 		conf_fail(p, M2M_ERR_CONFIG, prefix, "unknown section");
 		return -1;
 	}
+	p->sec_seen[sec] = 1;
 	return 0;
  syntax:
 	snprintf(prefix, sizeof(prefix), "line %u", p->lineno);
@@ -425,6 +438,18 @@ set_key(struct conf_parse *p, enum conf_key k, const char *v)
 			return -1;
 		}
 		c->log_level_set = 1;
+		return 0;
+	case K_DAEMON_SOCKET:
+		if (v[0] != '/' || strlen(v) >= DAEMON_SOCKET_MAX) {
+			key_fail(p, k, "must be an absolute path shorter than "
+			    "%d bytes", DAEMON_SOCKET_MAX);
+			return -1;
+		}
+		return string(p, v, &c->daemon_socket);
+	case K_DAEMON_TIMEOUT:
+		if (number(p, k, v, 0, DAEMON_TIMEOUT_MAX, &n) != 0)
+			return -1;
+		c->daemon_timeout = (unsigned int)n;
 		return 0;
 	default:
 		break;
@@ -718,7 +743,27 @@ static int
 check_conf(struct conf_parse *p)
 {
 	struct m2m_conf *c = p->c;
+	char prefix[32];
+	size_t i;
 
+	if (p->seen[K_DAEMON_SOCKET]) {
+		/* client mode: no store, no backend, no backend secret */
+		for (i = 0; i < CLIENT_BARRED; i++) {
+			if (!p->sec_seen[i])
+				continue;
+			snprintf(prefix, sizeof(prefix), "[%s]",
+			    conf_sections[i]);
+			conf_fail(p, M2M_ERR_CONFIG, prefix, "not allowed "
+			    "with [daemon] socket (client mode keeps no "
+			    "store or backend)");
+			return M2M_ERR_CONFIG;
+		}
+		return 0;
+	}
+	if (p->seen[K_DAEMON_TIMEOUT]) {
+		key_fail(p, K_DAEMON_TIMEOUT, "without [daemon] socket");
+		return M2M_ERR_CONFIG;
+	}
 	if (!p->seen[K_STORE_PATH]) {
 		key_fail(p, K_STORE_PATH, "missing");
 		return M2M_ERR_CONFIG;
@@ -794,6 +839,7 @@ m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
 	c->pin_max = PIN_MAX_DEFAULT;
 	c->max_pin_tries = PIN_TRIES_DEFAULT;
 	c->log_level = M2M_LOG_ERROR;
+	c->daemon_timeout = DAEMON_TIMEOUT_DEFAULT;
 	p.c = c;
 	if ((r = read_file(&p, &text)) != 0)
 		goto out;
@@ -836,6 +882,35 @@ m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
 }
 
 /* see conf.h */
+int
+m2m_conf_names_daemon(const char *path)
+{
+	struct conf_parse p;
+	struct m2m_secret *text = NULL;
+	struct m2m_conf *c = NULL;
+	int r = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	if (path == NULL || (c = calloc(1, sizeof(*c))) == NULL)
+		goto out;
+	p.c = c;
+	if (read_file(&p, &text) != 0)
+		goto out;
+	p.buf = m2m_secret_data(text);
+	p.len = m2m_secret_len(text);
+	if (memchr(p.buf, '\0', p.len) != NULL)
+		goto out;
+	(void)ini_parse_stream(conf_reader, &p, conf_handler, &p);
+	r = p.seen[K_DAEMON_SOCKET];
+ out:
+	m2m_conf_free(c);
+	m2m_secret_free(p.pinspec);
+	m2m_secret_free(text);
+	return r;
+}
+
+/* see conf.h */
 void
 m2m_conf_free(struct m2m_conf *c)
 {
@@ -847,5 +922,6 @@ m2m_conf_free(struct m2m_conf *c)
 	free(c->hsm_token_label);
 	m2m_secret_free(c->hsm_pin);
 	free(c->tpm_tcti);
+	free(c->daemon_socket);
 	free(c);
 }

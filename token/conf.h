@@ -43,6 +43,9 @@ struct m2m_conf {
 						     read once */
 	int			 log_level_set;
 	enum m2m_log_level	 log_level;
+	char			*daemon_socket;	/* [daemon] socket: client
+						   mode; NULL otherwise */
+	unsigned int		 daemon_timeout; /* seconds, 0: forever */
 };
 
 /*
@@ -64,6 +67,13 @@ const char *m2m_conf_default_path(void);
  */
 int	m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
 	    size_t errlen);
+/*
+ * Client mode: 1 when the file at path has "[daemon] socket" (the module
+ * then forwards its calls to m2mtokend), 0 when it has not or cannot be
+ * read (local mode; C_Initialize reports the problem).  Reads only the
+ * file, no PIN; validates nothing else (m2m_conf_load does).
+ */
+int	m2m_conf_names_daemon(const char *path);
 /* Free (wiping the HSM PIN); NULL accepted. */
 void	m2m_conf_free(struct m2m_conf *c);
 

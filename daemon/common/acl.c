@@ -30,6 +30,8 @@ struct rule {
 	size_t		 nmethods;
 	char		*keys[M2M_ACL_ITEMS_MAX];	/* globs */
 	size_t		 nkeys;
+	char		*tokens[M2M_ACL_ITEMS_MAX];	/* label globs */
+	size_t		 ntokens;
 };
 
 struct m2m_acl {
@@ -54,6 +56,8 @@ rule_clear(struct rule *ru)
 		free(ru->methods[i]);
 	for (i = 0; i < ru->nkeys; i++)
 		free(ru->keys[i]);
+	for (i = 0; i < ru->ntokens; i++)
+		free(ru->tokens[i]);
 }
 
 /* see acl.h */
@@ -271,10 +275,11 @@ handler(void *user, const char *section, const char *name,
 	/* a known name before it goes into a message */
 	if (strcmp(name, "uid") != 0 && strcmp(name, "gid") != 0 &&
 	    strcmp(name, "user") != 0 && strcmp(name, "group") != 0 &&
-	    strcmp(name, "methods") != 0 && strcmp(name, "keys") != 0)
+	    strcmp(name, "methods") != 0 && strcmp(name, "keys") != 0 &&
+	    strcmp(name, "tokens") != 0)
 		return fail(p, M2M_IPC_ERR_ACL_SYNTAX,
 		    "unknown setting in rule %s (uid, user, gid, group, "
-		    "methods, keys)", ru->name);
+		    "methods, keys, tokens)", ru->name);
 	for (i = 0; value[i] != '\0'; i++)
 		if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
 			return fail(p, M2M_IPC_ERR_ACL_SYNTAX,
@@ -284,6 +289,9 @@ handler(void *user, const char *section, const char *name,
 		    &ru->nmethods, 1);
 	if (strcmp(name, "keys") == 0)
 		return add_items(p, "keys", value, ru->keys, &ru->nkeys, 0);
+	if (strcmp(name, "tokens") == 0)
+		return add_items(p, "tokens", value, ru->tokens,
+		    &ru->ntokens, 0);
 	if (ru->subj != SUBJ_NONE)
 		return fail(p, M2M_IPC_ERR_ACL_SYNTAX,
 		    "rule %s names its caller twice (one of uid, user, gid, "
@@ -307,7 +315,10 @@ handler(void *user, const char *section, const char *name,
 	}
 }
 
-/* The end of a parse: a rule without caller or methods is an error. */
+/*
+ * The end of a parse: a rule without caller, or with neither methods nor
+ * tokens, is an error.
+ */
 static int
 finish(struct parse *p, int rv, struct m2m_acl **ret_acl, char *err,
     size_t errlen)
@@ -345,9 +356,9 @@ finish(struct parse *p, int rv, struct m2m_acl **ret_acl, char *err,
 		if (ru->subj == SUBJ_NONE)
 			fail(p, M2M_IPC_ERR_ACL_SYNTAX,
 			    "rule %s: no uid, user, gid or group", ru->name);
-		else if (ru->nmethods == 0)
+		else if (ru->nmethods == 0 && ru->ntokens == 0)
 			fail(p, M2M_IPC_ERR_ACL_SYNTAX,
-			    "rule %s: no methods", ru->name);
+			    "rule %s: no methods and no tokens", ru->name);
 	}
 	if (p->r != 0) {
 		if (err != NULL && errlen > 0)
@@ -574,6 +585,108 @@ m2m_acl_check(const struct m2m_acl *acl, uid_t uid, const gid_t *gids,
 	if (first != NULL && why == M2M_ACL_NO_RULE)
 		why = M2M_ACL_METHOD;
 	ret->why = why;
+	ret->rule = first;
+	return 0;
+}
+
+/* see acl.h */
+int
+m2m_acl_label_match(const char *const *patterns, size_t n,
+    const char *label, size_t len)
+{
+	char lab[M2M_ACL_LABEL_MAX + 1];
+	size_t i;
+
+	if (label == NULL || (patterns == NULL && n > 0))
+		return 0;
+	len = strnlen(label, len);
+	while (len > 0 && label[len - 1] == ' ')
+		len--;
+	if (len > M2M_ACL_LABEL_MAX)
+		return 0;
+	memcpy(lab, label, len);
+	lab[len] = '\0';
+	for (i = 0; i < n; i++) {
+		if (strcmp(patterns[i], "*") == 0)
+			return 1;
+		if (len > 0 && fnmatch(patterns[i], lab, 0) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* see acl.h */
+int
+m2m_acl_token_patterns(const struct m2m_acl *acl, uid_t uid,
+    const gid_t *gids, size_t ngids, const char **ret, size_t max,
+    size_t *ret_n, const char **ret_rule)
+{
+	const struct rule *ru;
+	size_t i, j, k, n = 0;
+
+	if (ret_n == NULL || ret_rule == NULL)
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	*ret_n = 0;
+	*ret_rule = NULL;
+	if (acl == NULL || (ret == NULL && max > 0) ||
+	    (gids == NULL && ngids > 0))
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	for (i = 0; i < acl->nrules; i++) {
+		ru = &acl->rules[i];
+		if (ru->ntokens == 0 || !names_caller(ru, uid, gids, ngids))
+			continue;
+		if (*ret_rule == NULL)
+			*ret_rule = ru->name;
+		for (j = 0; j < ru->ntokens; j++) {
+			for (k = 0; k < n; k++)
+				if (strcmp(ret[k], ru->tokens[j]) == 0)
+					break;
+			if (k < n)
+				continue;	/* given already */
+			if (n == max) {
+				*ret_n = 0;
+				return M2M_IPC_ERR_INVALID_ARGUMENT;
+			}
+			ret[n++] = ru->tokens[j];
+		}
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/* see acl.h */
+int
+m2m_acl_token_check(const struct m2m_acl *acl, uid_t uid, const gid_t *gids,
+    size_t ngids, const char *label, size_t len,
+    struct m2m_acl_verdict *ret)
+{
+	const struct rule *ru;
+	const char *first = NULL;
+	size_t i;
+
+	if (ret == NULL)
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	ret->allow = 0;
+	ret->why = M2M_ACL_NO_RULE;
+	ret->rule = NULL;
+	if (acl == NULL || label == NULL || (gids == NULL && ngids > 0))
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	for (i = 0; i < acl->nrules; i++) {
+		ru = &acl->rules[i];
+		if (!names_caller(ru, uid, gids, ngids))
+			continue;
+		if (first == NULL)
+			first = ru->name;
+		if (m2m_acl_label_match((const char *const *)ru->tokens,
+		    ru->ntokens, label, len)) {
+			ret->allow = 1;
+			ret->why = M2M_ACL_ALLOWED;
+			ret->rule = ru->name;
+			return 0;
+		}
+	}
+	if (first != NULL)
+		ret->why = M2M_ACL_TOKEN;
 	ret->rule = first;
 	return 0;
 }

@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <libgen.h>
 #include <openssl/crypto.h>
 
 #include "conf.h"
 #include "errors.h"
 #include "log.h"
+#include "p11wire.h"
 
 struct parse {
 	struct mtd_conf	*c;
@@ -162,6 +164,27 @@ handler(void *user, const char *sec, const char *key, const char *v)
 			}
 			return set_str(p, sec, key, v, 0, &c->pin_credential);
 		}
+	} else if (strcmp(sec, "pkcs11") == 0) {
+		if (strcmp(key, "socket") == 0)
+			return set_str(p, sec, key, v, 1, &c->p11_socket);
+		if (strcmp(key, "socket_mode") == 0) {
+			if (!set_num(p, sec, key, v, 8, 0, 0777, &mode))
+				return 0;
+			c->p11_socket_mode = (mode_t)mode;
+			return 1;
+		}
+		if (strcmp(key, "socket_group") == 0)
+			return set_str(p, sec, key, v, 0,
+			    &c->p11_socket_group);
+		if (strcmp(key, "max_clients") == 0)
+			return set_num(p, sec, key, v, 10, 1, 4096,
+			    &c->p11_max_clients);
+		if (strcmp(key, "frame_max") == 0)
+			return set_num(p, sec, key, v, 10, P11W_FRAME_MIN,
+			    P11W_FRAME_HARD_MAX, &c->p11_frame_max);
+		if (strcmp(key, "stall_timeout") == 0)
+			return set_num(p, sec, key, v, 10, 1, 3600,
+			    &c->p11_stall_timeout);
 	} else if (strcmp(sec, "mef") == 0) {
 		if (strcmp(key, "host") == 0)
 			return set_str(p, sec, key, v, 0, &c->mef_host);
@@ -200,6 +223,8 @@ mtd_conf_free(struct mtd_conf *c)
 	free(c->token_label);
 	free(c->pin_file);
 	free(c->pin_credential);
+	free(c->p11_socket);
+	free(c->p11_socket_group);
 	free(c->mef_host);
 	free(c->mef_fqdn);
 	free(c->kpm_id);
@@ -238,6 +263,10 @@ mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
 	c->log_level = MTD_LOG_INFO;
 	c->mef_port = 443;
 	c->mef_timeout = 10;
+	c->p11_socket_mode = 0660;
+	c->p11_max_clients = 64;
+	c->p11_frame_max = P11W_FRAME_DEFAULT;
+	c->p11_stall_timeout = 10;
 	p.c = c;
 	line = ini_parse_string(text, handler, &p);
 	if (p.nomem) {
@@ -251,17 +280,32 @@ mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
 		snprintf(err, errlen, "line %d: %s", line, p.why);
 		goto out;
 	}
-	if (c->module == NULL || c->token_label == NULL) {
-		snprintf(err, errlen, "[token] needs module and label");
+	if (c->module == NULL) {
+		snprintf(err, errlen, "[token] needs module");
 		goto out;
 	}
-	if (c->pin_file == NULL && c->pin_credential == NULL) {
+	if (c->p11_socket == NULL && c->token_label == NULL) {
+		snprintf(err, errlen, "[token] needs label (or [pkcs11] "
+		    "socket, for a daemon serving client mode only)");
+		goto out;
+	}
+	if (c->token_label != NULL && c->pin_file == NULL &&
+	    c->pin_credential == NULL) {
 		snprintf(err, errlen, "[token] needs pin_file or "
 		    "pin_credential (the PIN never comes from argv or env)");
 		goto out;
 	}
+	if (c->token_label == NULL && (c->pin_file != NULL ||
+	    c->pin_credential != NULL)) {
+		snprintf(err, errlen, "[token] has a PIN but no label");
+		goto out;
+	}
 	if ((c->mef_host == NULL) != (c->mef_fqdn == NULL)) {
 		snprintf(err, errlen, "[mef] needs host and fqdn together");
+		goto out;
+	}
+	if (c->mef_host != NULL && c->token_label == NULL) {
+		snprintf(err, errlen, "[mef] needs [token] label and a PIN");
 		goto out;
 	}
 	if (c->socket_path == NULL &&
@@ -408,5 +452,94 @@ mtd_conf_read_pin(const struct mtd_conf *c, char *pin, size_t *ret_len,
 		OPENSSL_cleanse(pin, MTD_PIN_MAX + 1);
 	if (fd != -1)
 		close(fd);
+	return r;
+}
+
+/* What the check needs of the module's configuration. */
+struct modconf {
+	int	 daemon;	/* a [daemon] section */
+	char	 store[PATH_MAX];	/* [store] path, "" if none */
+};
+
+static int
+modconf_handler(void *user, const char *sec, const char *key,
+    const char *v)
+{
+	struct modconf *m = user;
+
+	if (strcmp(sec, "daemon") == 0)
+		m->daemon = 1;
+	if (key != NULL && strcmp(sec, "store") == 0 &&
+	    strcmp(key, "path") == 0)
+		snprintf(m->store, sizeof(m->store), "%s", v);
+	return 1;	/* the module judges the rest */
+}
+
+/* 0 if path is a file others may not access; else -1 and err. */
+static int
+private_file(const char *what, const char *path, struct stat *st,
+    char *err, size_t errlen)
+{
+	if (stat(path, st) != 0) {
+		snprintf(err, errlen, "%s %.150s: %s", what, path,
+		    strerror(errno));
+		return -1;
+	}
+	if ((st->st_mode & S_IRWXO) != 0) {
+		snprintf(err, errlen, "%s %.150s has mode %04o: others may "
+		    "access it (chmod o= it)", what, path,
+		    (unsigned int)(st->st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* see conf.h */
+int
+mtd_conf_check_files(const struct mtd_conf *c, const char *conf_path,
+    char *err, size_t errlen)
+{
+	struct modconf m;
+	struct stat st;
+	char dir[PATH_MAX];
+	FILE *f = NULL;
+	int r = -1;
+
+	memset(&m, 0, sizeof(m));
+	if (private_file("configuration", conf_path, &st, err, errlen) != 0)
+		goto out;
+	if (c->module_config == NULL) {
+		r = 0;
+		goto out;
+	}
+	if (private_file("module configuration", c->module_config, &st, err,
+	    errlen) != 0)
+		goto out;
+	if ((f = fopen(c->module_config, "re")) == NULL) {
+		snprintf(err, errlen, "module configuration %.150s: %s",
+		    c->module_config, strerror(errno));
+		goto out;
+	}
+	/* a syntax error is the module's to report, at C_Initialize */
+	(void)ini_parse_file(f, modconf_handler, &m);
+	if (m.daemon) {
+		snprintf(err, errlen, "module configuration %.150s has a "
+		    "[daemon] section: that is client mode, and the daemon "
+		    "must run the token itself (remove the section)",
+		    c->module_config);
+		goto out;
+	}
+	if (m.store[0] == '/') {
+		snprintf(dir, sizeof(dir), "%s", m.store);
+		if (stat(dirname(dir), &st) == 0 &&
+		    (st.st_mode & (S_IROTH | S_IXOTH)) != 0)
+			mtd_log(MTD_LOG_WARNING, "store directory %.150s has "
+			    "mode %04o: others may list it (chmod o= it)",
+			    dir, (unsigned int)(st.st_mode & 07777));
+	}
+	r = 0;
+ out:
+	if (f != NULL)
+		fclose(f);
 	return r;
 }

@@ -4,6 +4,8 @@
  *   [daemon]   socket, socket_mode, socket_group, max_connections,
  *              idle_timeout, log_level
  *   [token]    module, config, label, pin_file, pin_credential
+ *   [pkcs11]   socket, socket_mode, socket_group, max_clients, frame_max,
+ *              stall_timeout        (client mode, docs/protocol.md)
  *   [mef]      host, port, fqdn, timeout
  *   [enrolee]  kpm_id                   (device role: Bootstrap)
  *   [target]   id                       (gateway role: FetchCredentials)
@@ -25,6 +27,7 @@
 #define MTD_SOCKET_DEFAULT	"/run/m2mtoken/m2mtokend.sock"
 #define MTD_PIN_MAX		256	/* bytes of a PIN */
 #define MTD_CONF_TEXT_MAX	(1024 * 1024)
+#define MTD_P11_SOCKET_DEFAULT	"/run/m2mtoken/pkcs11.sock"	/* docs only */
 
 struct mtd_conf {
 	/* [daemon] */
@@ -40,6 +43,13 @@ struct mtd_conf {
 	char		*token_label;
 	char		*pin_file;		/* absolute path */
 	char		*pin_credential;	/* in $CREDENTIALS_DIRECTORY */
+	/* [pkcs11]: client mode; p11_socket NULL = not served */
+	char		*p11_socket;
+	mode_t		 p11_socket_mode;	/* default 0660 */
+	char		*p11_socket_group;	/* NULL: the daemon's gid */
+	unsigned int	 p11_max_clients;	/* default 64, 1..4096 */
+	unsigned int	 p11_frame_max;		/* default 1 MiB */
+	unsigned int	 p11_stall_timeout;	/* s, default 10, 1..3600 */
 	/* [mef] */
 	char		*mef_host;		/* an IP address or host name */
 	unsigned int	 mef_port;		/* default 443 */
@@ -57,10 +67,12 @@ struct mtd_conf {
  * Parse the NUL-terminated INI text (all sections, the [caller] rules
  * too).  *ret_conf on success, freed with mtd_conf_free().  On failure a
  * one-line reason ("line N: [sec] key: ...") goes into err and -1 is
- * returned; -2 when out of memory.  Checks: [token] module, label and one
- * of pin_file / pin_credential are required; paths are absolute; numbers
- * are decimal in their range (socket_mode octal); [mef] needs host and
- * fqdn together.
+ * returned; -2 when out of memory.  Checks: [token] module is required;
+ * label and one of pin_file / pin_credential too unless [pkcs11] socket
+ * is set (a daemon serving client mode only: then both or neither);
+ * paths are absolute; numbers are decimal in their range (socket modes
+ * octal, frame_max P11W_FRAME_MIN..P11W_FRAME_HARD_MAX); [mef] needs host
+ * and fqdn together, and a token; no [daemon] section is fine.
  */
 int mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
     char *err, size_t errlen);
@@ -68,6 +80,17 @@ int mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
 /* As mtd_conf_parse_string() on the file at path (at most 1 MiB). */
 int mtd_conf_load(const char *path, struct mtd_conf **ret_conf, char *err,
     size_t errlen);
+
+/*
+ * The files at start (docs/operations.md, "Files and rights"): the
+ * daemon's configuration conf_path and the module's ([token] config) must
+ * give others no access, and the module's must not be a client-mode
+ * configuration itself (a [daemon] section: the daemon would call
+ * itself).  0, or -1 with a one-line reason in err.  A store directory
+ * ([store] path's) that others may read gets a warning line (logged).
+ */
+int mtd_conf_check_files(const struct mtd_conf *conf, const char *conf_path,
+    char *err, size_t errlen);
 
 /* Frees conf; NULL is fine. */
 void mtd_conf_free(struct mtd_conf *conf);

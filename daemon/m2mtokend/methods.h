@@ -16,9 +16,12 @@
 #include "peer.h"
 #include "tok.h"
 
+struct mtd_p11listen;
+
 struct mtd {
 	struct mtd_conf	*conf;
-	struct mtd_tok	*tok;
+	struct mtd_tok	*tok;		/* NULL: client mode only */
+	struct mtd_p11listen *p11;	/* NULL: no [pkcs11] socket */
 	SSL_CTX		*enrolee_ctx;	/* identity [enrolee] kpm_id */
 	SSL_CTX		*target_ctx;	/* identity [target] id */
 	time_t		 started;

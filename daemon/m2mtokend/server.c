@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "ipc.h"
 #include "log.h"
+#include "p11listen.h"
 #include "peer.h"
 #include "server.h"
 
@@ -272,6 +273,13 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 		e = encode_error(M2M_IPC_ERR_PERMISSION_DENIED, NULL, ret_buf,
 		    ret_len);
 		return e == 0 ? 0 : M2M_IPC_ERR_NO_MEMORY;
+	}
+	if (d->tok == NULL && strcmp(method, "io.m2mtoken.Status") != 0) {
+		snprintf(err.detail, sizeof(err.detail), "no [token] label "
+		    "in the daemon's configuration: it serves client mode "
+		    "only");
+		r = M2M_IPC_ERR_NOT_CONFIGURED;
+		goto reply;
 	}
 	if ((reply = json_object_new_object()) == NULL) {
 		r = M2M_IPC_ERR_NO_MEMORY;
@@ -587,6 +595,8 @@ mtd_server_run(struct mtd *d, int listen_fd, void (*ready)(void))
 		mtd_log(MTD_LOG_ERR, "cannot set up the event loop");
 		goto out;
 	}
+	if (d->p11 != NULL && mtd_p11listen_start(d->p11, s.base) != 0)
+		goto out;
 	if (ready != NULL)
 		ready();
 	if (event_base_dispatch(s.base) == -1) {
@@ -602,6 +612,9 @@ mtd_server_run(struct mtd *d, int listen_fd, void (*ready)(void))
 	}
 	while (s.conns != NULL)
 		conn_free(s.conns);
+	/* its events go before the base; its workers get SIGTERM */
+	mtd_p11listen_free(d->p11);
+	d->p11 = NULL;
 	if (s.ev_done != NULL)
 		event_free(s.ev_done);
 	if (s.done[0] != -1) {

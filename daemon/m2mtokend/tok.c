@@ -175,6 +175,31 @@ label_is(const CK_UTF8CHAR lab[32], const char *label)
 
 /* see tok.h */
 CK_RV
+mtd_tok_dlopen(const char *module, const char *module_conf, void **ret_dl,
+    char *err, size_t errlen)
+{
+	void *dl;
+
+	if (module_conf != NULL && setenv("M2MTOKEN_CONF", module_conf, 1)) {
+		snprintf(err, errlen, "cannot set M2MTOKEN_CONF");
+		return CKR_GENERAL_ERROR;
+	}
+	/* the daemon runs the token: never a client of itself */
+	if (unsetenv("M2MTOKEN_DAEMON_SOCKET") != 0) {
+		snprintf(err, errlen, "cannot unset M2MTOKEN_DAEMON_SOCKET");
+		return CKR_GENERAL_ERROR;
+	}
+	if ((dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		snprintf(err, errlen, "cannot load module %.150s: %.100s",
+		    module, dlerror());
+		return CKR_TOKEN_NOT_PRESENT;
+	}
+	*ret_dl = dl;
+	return CKR_OK;
+}
+
+/* see tok.h */
+CK_RV
 mtd_tok_open(const char *module, const char *module_conf, const char *label,
     const char *pin, size_t pin_len, struct mtd_tok **ret_tok, char *err,
     size_t errlen)
@@ -192,16 +217,9 @@ mtd_tok_open(const char *module, const char *module_conf, const char *label,
 		return CKR_HOST_MEMORY;
 	}
 	t->s = CK_INVALID_HANDLE;
-	if (module_conf != NULL && setenv("M2MTOKEN_CONF", module_conf, 1)) {
-		snprintf(err, errlen, "cannot set M2MTOKEN_CONF");
+	if ((rv = mtd_tok_dlopen(module, module_conf, &t->dl, err,
+	    errlen)) != CKR_OK)
 		goto out;
-	}
-	if ((t->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		snprintf(err, errlen, "cannot load module %.150s: %.100s",
-		    module, dlerror());
-		rv = CKR_TOKEN_NOT_PRESENT;
-		goto out;
-	}
 	gfl = (CK_C_GetFunctionList)dlsym(t->dl, "C_GetFunctionList");
 	if (gfl == NULL || gfl(&t->f) != CKR_OK || t->f == NULL) {
 		snprintf(err, errlen, "%.150s: no C_GetFunctionList", module);
@@ -279,6 +297,8 @@ mtd_tok_close(struct mtd_tok *t)
 CK_RV
 mtd_tok_info(struct mtd_tok *t, CK_TOKEN_INFO *ret)
 {
+	if (t == NULL)
+		return CKR_TOKEN_NOT_PRESENT;
 	return t->f->C_GetTokenInfo(t->slot, ret);
 }
 

@@ -31,7 +31,16 @@ struct mtd_keyinfo {
 };
 
 /*
- * Loads the module (module_conf, if not NULL, becomes $M2MTOKEN_CONF of
+ * Loads the module for local use: module_conf, if not NULL, becomes
+ * $M2MTOKEN_CONF of this process first, and $M2MTOKEN_DAEMON_SOCKET is
+ * removed (the daemon is never a client of itself).  *ret_dl (dlclose
+ * it) on success; else a CK_RV and a line in err.
+ */
+CK_RV mtd_tok_dlopen(const char *module, const char *module_conf,
+    void **ret_dl, char *err, size_t errlen);
+
+/*
+ * Loads the module (mtd_tok_dlopen(); module_conf, if not NULL, becomes $M2MTOKEN_CONF of
  * this process first), finds the initialised token labelled label, opens
  * one R/W session and logs in with the PIN (not kept).  *ret_tok on
  * success.  On failure a CK_RV, and a line saying which step failed in
@@ -44,7 +53,7 @@ CK_RV mtd_tok_open(const char *module, const char *module_conf,
 /* Logs out, closes the session, finalises and unloads; NULL is fine. */
 void mtd_tok_close(struct mtd_tok *tok);
 
-/* The function list and session (for a token-info look-up). */
+/* The token's info; CKR_TOKEN_NOT_PRESENT when tok is NULL. */
 CK_RV mtd_tok_info(struct mtd_tok *tok, CK_TOKEN_INFO *ret);
 
 /* A static name of a role ("kpsa", "e2e-msg-auth"...), NULL if none. */

@@ -10,6 +10,14 @@
 #   m2m_p11tool ARGS...  pkcs11-tool --module "$M2MTOKEN_MODULE" ARGS...
 #   m2m_fail MSG         print MSG and exit 1
 #   m2m_expect_contains "$out" TEXT
+#   m2m_start_p11srv [FRAME_MAX [STALL_S]]
+#                        client mode: p11srv_harness (m2mtokend's worker
+#                        without the daemon) serves M2MTOKEN_CONF on a Unix
+#                        socket in M2M_TMP; exports M2MTOKEN_DAEMON_SOCKET,
+#                        so every module loaded afterwards is a client;
+#                        stopped at cleanup (tests of the worker alone;
+#                        the clientmode.* reruns use the real daemon:
+#                        below).
 #
 # Environment in: M2MTOKEN_MODULE (path of libm2mtoken.so; CMake passes it),
 # M2M_BUILD, M2M_SRC, M2MTOKEN_HSM_PIN (default 1234).
@@ -319,4 +327,33 @@ m2m_stop_mtd()
 		m2m_log "m2mtokend log (last lines):"
 		tail -n 20 "$M2M_MTD_LOG" >&2
 	fi
+}
+
+# m2m_stop_group PID: m2m_stop for a process group leader and its group.
+m2m_stop_group()
+{
+	kill -TERM -- "-$1" 2>/dev/null || true
+	m2m_stop "$1"
+}
+
+m2m_start_p11srv()
+{
+	local harness=${M2M_P11SRV_HARNESS:-$M2M_BUILD/daemon/m2mtokend/tests/p11srv_harness}
+	local sock=$M2M_TMP/p11.sock pid i
+
+	[ -x "$harness" ] || m2m_fail "p11srv_harness not found: $harness"
+	# Its own process group: the workers stop with it.
+	env -u M2MTOKEN_DAEMON_SOCKET setsid "$harness" "$sock" "$@" \
+	    </dev/null >>"$M2M_TMP/p11srv.log" 2>&1 &
+	pid=$!
+	m2m_defer m2m_stop_group "$pid"
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$sock" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -S "$sock" ] || m2m_fail "p11srv_harness did not start" \
+	    "($(cat "$M2M_TMP/p11srv.log" 2>/dev/null))"
+	M2M_P11SRV_PID=$pid
+	export M2MTOKEN_DAEMON_SOCKET=$sock M2M_P11SRV_PID
 }

@@ -167,7 +167,7 @@ struct bad {
 };
 
 static const struct bad bads[] = {
-	{ "[caller a]\nuid = 1\n", "rule a: no methods" },
+	{ "[caller a]\nuid = 1\n", "rule a: no methods and no tokens" },
 	{ "[caller a]\nmethods = *\n", "rule a: no uid, user, gid or group" },
 	{ "[caller a]\nuid = 1\nuser = root\nmethods = *\n",
 	    "line 3: rule a names its caller twice (one of uid, user, gid, "
@@ -190,7 +190,7 @@ static const struct bad bads[] = {
 	    "line 3: a method is * or io.m2mtoken.[A-Za-z]+" },
 	{ "[caller a]\nuid = 1\nmethods = *\nkey = x\n",
 	    "line 4: unknown setting in rule a (uid, user, gid, group, "
-	    "methods, keys)" },
+	    "methods, keys, tokens)" },
 	{ "[caller a]\nuid = 1\nmethods = *\n[caller b]\nuid = 2\n"
 	    "methods = *\n[caller a]\nuid = 3\n",
 	    "line 8: rule a defined twice" },
@@ -199,13 +199,137 @@ static const struct bad bads[] = {
 	{ "[caller a b]\nuid = 1\n",
 	    "line 2: a rule name is made of A-Z a-z 0-9 _ . -" },
 	{ "[caller a]\nuid = 1\nmethods\n", "line 3: syntax error" },
+	{ "[caller a]\nuid = 1\ntokens = a\x01\n",
+	    "line 3: control character in tokens" },
 	{ "[caller a]\nuid = 1\nmethods = *\nkeys = a\x01\n",
 	    "line 4: control character in keys" },
 	/* an unknown name, with control bytes, is not echoed */
 	{ "[caller a]\nuid = 1\nmethods = *\nk\x1b[2Jeys = a\x01\n",
 	    "line 4: unknown setting in rule a (uid, user, gid, group, "
-	    "methods, keys)" },
+	    "methods, keys, tokens)" },
 };
+
+/* client mode: which tokens a caller sees */
+static const char TOKACL[] =
+    "[caller gw]\n"
+    "uid = 1001\n"
+    "tokens = device gw-*\n"
+    "\n"
+    "[caller flows]\n"
+    "uid = 1001\n"
+    "methods = io.m2mtoken.Mic\n"
+    "\n"
+    "[caller more]\n"
+    "gid = 3000\n"
+    "tokens = gw-* mef\n"
+    "\n"
+    "[caller init]\n"
+    "uid = 0\n"
+    "tokens = *\n";
+
+struct tokrow {
+	uid_t		 uid;
+	gid_t		 gid;
+	const char	*label;		/* 32 bytes, blank padded */
+	int		 allow;
+	enum m2m_acl_why why;
+	const char	*rule;
+};
+
+static const struct tokrow tokrows[] = {
+	{ 1001, 100, "device                          ", 1, M2M_ACL_ALLOWED,
+	    "gw" },
+	{ 1001, 100, "gw-7                            ", 1, M2M_ACL_ALLOWED,
+	    "gw" },
+	/* trailing blanks go, inner ones stay */
+	{ 1001, 100, "device 2                        ", 0, M2M_ACL_TOKEN,
+	    "gw" },
+	{ 1001, 100, "mef                             ", 0, M2M_ACL_TOKEN,
+	    "gw" },
+	/* a blank label: only "*" */
+	{ 1001, 100, "                                ", 0, M2M_ACL_TOKEN,
+	    "gw" },
+	{ 0, 0, "                                ", 1, M2M_ACL_ALLOWED,
+	    "init" },
+	{ 1002, 3000, "mef                             ", 1, M2M_ACL_ALLOWED,
+	    "more" },
+	{ 1002, 3000, "device                          ", 0, M2M_ACL_TOKEN,
+	    "more" },
+	/* a rule with methods only grants no token */
+	{ 1003, 100, "device                          ", 0, M2M_ACL_NO_RULE,
+	    NULL },
+};
+
+/* The token matrix: label globs, trailing blanks, the blank label. */
+static void
+test_tokens(void **state)
+{
+	struct m2m_acl *acl = NULL;
+	struct m2m_acl_verdict v;
+	const struct tokrow *t;
+	char err[160];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(m2m_acl_parse_string(TOKACL, &acl, err,
+	    sizeof(err)), 0);
+	for (i = 0; i < sizeof(tokrows) / sizeof(tokrows[0]); i++) {
+		t = &tokrows[i];
+		assert_int_equal(strlen(t->label), 32);
+		assert_int_equal(m2m_acl_token_check(acl, t->uid, &t->gid, 1,
+		    t->label, 32, &v), 0);
+		if (v.allow != t->allow || v.why != t->why ||
+		    (t->rule == NULL) != (v.rule == NULL) ||
+		    (t->rule != NULL && strcmp(t->rule, v.rule) != 0))
+			fail_msg("token row %zu: allow %d why %d rule %s", i,
+			    v.allow, (int)v.why, v.rule ? v.rule : "-");
+	}
+	/* a C string label, and one cut at a NUL */
+	assert_int_equal(m2m_acl_token_check(acl, 1001, NULL, 0, "gw-1",
+	    4, &v), 0);
+	assert_int_equal(v.allow, 1);
+	assert_int_equal(m2m_acl_token_check(acl, 1001, NULL, 0,
+	    "device\0xx", 9, &v), 0);
+	assert_int_equal(v.allow, 1);
+	assert_int_equal(m2m_acl_token_check(acl, 1001, NULL, 0, NULL, 0,
+	    &v), M2M_IPC_ERR_INVALID_ARGUMENT);
+	assert_int_equal(v.allow, 0);
+	m2m_acl_free(acl);
+}
+
+/* The patterns a worker gets: of every rule naming the caller, once. */
+static void
+test_token_patterns(void **state)
+{
+	struct m2m_acl *acl = NULL;
+	const char *pat[8], *rule = NULL;
+	gid_t g = 3000;
+	size_t n = 99;
+
+	(void)state;
+	assert_int_equal(m2m_acl_parse_string(TOKACL, &acl, NULL, 0), 0);
+	assert_int_equal(m2m_acl_token_patterns(acl, 1001, &g, 1, pat, 8,
+	    &n, &rule), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(rule, "gw");
+	assert_string_equal(pat[0], "device");
+	assert_string_equal(pat[1], "gw-*");
+	assert_string_equal(pat[2], "mef");
+	assert_int_equal(m2m_acl_label_match(pat, n, "mef   ", 6), 1);
+	assert_int_equal(m2m_acl_label_match(pat, n, "gw", 2), 0);
+	assert_int_equal(m2m_acl_label_match(pat, n, "      ", 6), 0);
+	/* more than max: nothing, an error */
+	assert_int_equal(m2m_acl_token_patterns(acl, 1001, &g, 1, pat, 2,
+	    &n, &rule), M2M_IPC_ERR_INVALID_ARGUMENT);
+	assert_int_equal(n, 0);
+	/* a caller no tokens rule names */
+	g = 100;
+	assert_int_equal(m2m_acl_token_patterns(acl, 1003, &g, 1, pat, 8,
+	    &n, &rule), 0);
+	assert_int_equal(n, 0);
+	assert_null(rule);
+	m2m_acl_free(acl);
+}
 
 /* Each malformed ACL fails with its own one-line reason. */
 static void
@@ -333,6 +457,8 @@ main(void)
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_parse_file),
+		cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_token_patterns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """m2mtokend started the way systemd starts it (test_m2mtokend.sh).
 
-    mtd_activate.py M2MTOKEND CONFIG TMPDIR
+    mtd_activate.py M2MTOKEND CONFIG TMPDIR [pkcs11]
 
 Like systemd's socket activation, it binds the listening socket itself and
-hands it to the daemon as fd 3 (LISTEN_FDS=1, LISTEN_PID), and like
+hands it to the daemon as fd 3 (LISTEN_FDS=1, LISTEN_PID); with pkcs11 a
+second one as fd 4, the two named (LISTEN_FDNAMES=flow:pkcs11), and a
+connection to the second must be taken as a client-mode one (its log line
+names the caller and its worker).  Like
 Type=notify it gives NOTIFY_SOCKET: the daemon must say READY=1, serve a
 Status call on the passed socket (not on its configured path), say
 STOPPING=1 on SIGTERM and exit 0.  Prints "ok:" lines, exits 1 on failure.
@@ -17,12 +20,18 @@ import sys
 import time
 
 daemon, conf, tmp = sys.argv[1:4]
+p11 = len(sys.argv) > 4 and sys.argv[4] == "pkcs11"
 listen_path = os.path.join(tmp, "activated.sock")
+p11_path = os.path.join(tmp, "activated-p11.sock")
 notify_path = os.path.join(tmp, "notify.sock")
 
 lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 lsock.bind(listen_path)
 lsock.listen(16)
+psock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+if p11:
+    psock.bind(p11_path)
+    psock.listen(16)
 nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 nsock.bind(notify_path)
 nsock.settimeout(20)
@@ -33,6 +42,10 @@ if pid == 0:
     os.set_inheritable(3, True)
     env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()),
                NOTIFY_SOCKET=notify_path)
+    if p11:
+        os.dup2(psock.fileno(), 4)
+        os.set_inheritable(4, True)
+        env.update(LISTEN_FDS="2", LISTEN_FDNAMES="flow:pkcs11")
     log = os.open(os.path.join(tmp, "activated.log"),
                   os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log, 2)
@@ -70,6 +83,33 @@ if "error" in reply or "token" not in reply["parameters"]:
     fail(f"Status on the activated socket: {reply}")
 c.close()
 print("ok: Status served on the socket passed as fd 3 (LISTEN_FDS)")
+
+if p11:
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(p11_path)
+    want = "pkcs11: uid %d pid %d: rule " % (os.getuid(), os.getpid())
+    for _ in range(100):
+        with open(os.path.join(tmp, "activated.log")) as f:
+            text = f.read()
+        if want in text:
+            break
+        time.sleep(0.05)
+    else:
+        fail("no client-mode connection line: " + want)
+    if "client mode on the pkcs11 socket from systemd" not in text:
+        fail("the pkcs11 socket from systemd is not named in the log")
+    c.close()
+    # its worker ends (EOF; or "not built") and is reaped, logged
+    for _ in range(100):
+        with open(os.path.join(tmp, "activated.log")) as f:
+            text = f.read()
+        if "pkcs11: worker " in text and " exited with status " in text:
+            break
+        time.sleep(0.05)
+    else:
+        fail("the worker's end is not logged")
+    print("ok: a connection on the socket named pkcs11 (fd 4) is a "
+          "client-mode one; its worker's end is logged")
 
 os.kill(pid, signal.SIGTERM)
 try:

@@ -35,6 +35,9 @@ mtd_conf()
 		printf 'pin_file = %s\n\n' "${MTD_PIN_FILE:-$M2M_TMP/pin}"
 		cat
 	} >"$file"
+	# the daemon refuses configurations others may read
+	chmod 600 "$file"
+	chmod o= "$M2MTOKEN_CONF"
 }
 
 mtd_start()

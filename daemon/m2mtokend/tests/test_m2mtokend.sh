@@ -47,6 +47,19 @@ out=$("$M2MTOKEND" -c "$M2M_TMP/bogus.conf" 2>&1) && m2m_fail "started with a ba
 m2m_expect_contains "$out" "line 2: [daemon] unknown key bogus"
 echo "ok: bad config: $out"
 
+mtd_conf "$M2M_TMP/open.conf" mtd </dev/null
+chmod 644 "$M2M_TMP/open.conf"
+out=$("$M2MTOKEND" -c "$M2M_TMP/open.conf" 2>&1) && m2m_fail "started with a configuration others may read"
+m2m_expect_contains "$out" "configuration $M2M_TMP/open.conf has mode 0644: others may access it (chmod o= it)"
+echo "ok: configuration mode: $out"
+
+# the module's own configuration in client mode: the daemon would call itself
+{ cat "$M2MTOKEN_CONF"; printf '[daemon]\nsocket = %s/p.sock\n' "$M2M_TMP"; } >"$M2M_TMP/client.m2m.conf"
+M2MTOKEN_CONF=$M2M_TMP/client.m2m.conf mtd_conf "$M2M_TMP/loop.conf" mtd </dev/null
+out=$("$M2MTOKEND" -c "$M2M_TMP/loop.conf" 2>&1) && m2m_fail "started on a client-mode module configuration"
+m2m_expect_contains "$out" "module configuration $M2M_TMP/client.m2m.conf has a [daemon] section: that is client mode"
+echo "ok: module configuration in client mode: $out"
+
 # --- the daemon --------------------------------------------------------------
 MTD_IDLE=2 mtd_conf "$M2M_TMP/mtd.conf" mtd <<CONF
 [daemon]
@@ -212,6 +225,9 @@ python3 "$HERE/mtd_frames.py" "$MTD_SOCK" 2 4 || { tail -20 "$MTD_LOG" >&2; m2m_
 # --- started as systemd does: socket activation, sd_notify ---------------------
 python3 "$HERE/mtd_activate.py" "$M2MTOKEND" "$M2M_TMP/mtd.conf" "$M2M_TMP" ||
     m2m_fail "socket activation"
+rm -f "$M2M_TMP/activated.sock" "$M2M_TMP/notify.sock"
+python3 "$HERE/mtd_activate.py" "$M2MTOKEND" "$M2M_TMP/mtd.conf" "$M2M_TMP" pkcs11 ||
+    m2m_fail "socket activation with the flow and pkcs11 sockets"
 
 # --- a token whose PIN gets locked: each start counts one failed login --------
 "$MTD_KEYTOOL" init lockme || m2m_fail "init lockme"

@@ -66,6 +66,8 @@ uid = 0
 methods = *
 keys = *
 CONF
+chmod 600 "$T/$who.conf"
+chmod o= "$M2MTOKEN_CONF"
 "$M2MTOKEND" -c "$T/$who.conf" >"$T/$who.log" 2>&1 &
 m2m_defer m2m_stop $!
 for ((i = 0; i < 100; i++)); do

@@ -83,6 +83,116 @@ test_defaults(void **state)
 	mtd_conf_free(c);
 }
 
+/* [pkcs11]: every key, the defaults, and a daemon of client mode only. */
+static void
+test_pkcs11(void **state)
+{
+	struct mtd_conf *c = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(mtd_conf_parse_string(TOKEN, &c, err, sizeof(err)),
+	    0);
+	assert_null(c->p11_socket);
+	assert_int_equal(c->p11_socket_mode, 0660);
+	assert_null(c->p11_socket_group);
+	assert_int_equal(c->p11_max_clients, 64);
+	assert_int_equal(c->p11_frame_max, 1048576);
+	assert_int_equal(c->p11_stall_timeout, 10);
+	mtd_conf_free(c);
+	c = NULL;
+	assert_int_equal(mtd_conf_parse_string(TOKEN
+	    "[pkcs11]\nsocket = /run/m2mtoken/pkcs11.sock\n"
+	    "socket_mode = 0600\nsocket_group = m2m-clients\n"
+	    "max_clients = 2\nframe_max = 4096\nstall_timeout = 1\n",
+	    &c, err, sizeof(err)), 0);
+	assert_string_equal(c->p11_socket, "/run/m2mtoken/pkcs11.sock");
+	assert_int_equal(c->p11_socket_mode, 0600);
+	assert_string_equal(c->p11_socket_group, "m2m-clients");
+	assert_int_equal(c->p11_max_clients, 2);
+	assert_int_equal(c->p11_frame_max, 4096);
+	assert_int_equal(c->p11_stall_timeout, 1);
+	mtd_conf_free(c);
+	c = NULL;
+	/* client mode only: no label, no PIN */
+	assert_int_equal(mtd_conf_parse_string(
+	    "[pkcs11]\nsocket = /p.sock\nframe_max = 16777216\n"
+	    "[token]\nmodule = /m.so\n"
+	    "[caller gw]\nuser = root\ntokens = gw-*\n",
+	    &c, err, sizeof(err)), 0);
+	assert_null(c->token_label);
+	assert_null(c->pin_file);
+	assert_null(c->pin_credential);
+	assert_int_equal(c->p11_frame_max, 16777216);
+	assert_int_equal(m2m_acl_rules(c->acl), 1);
+	mtd_conf_free(c);
+}
+
+/* A file under dir with text and mode. */
+static void
+put_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f;
+
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* The rights of the daemon's files, and a module config in client mode. */
+static void
+test_check_files(void **state)
+{
+	char dir[] = "/tmp/mtd_conf_files.XXXXXX", conf[300], mod[300];
+	char text[700], err[256];
+	struct mtd_conf *c = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/d.conf", dir);
+	snprintf(mod, sizeof(mod), "%s/m.conf", dir);
+	snprintf(text, sizeof(text), TOKEN "config = %s\n", mod);
+	assert_int_equal(mtd_conf_parse_string(text, &c, err, sizeof(err)),
+	    0);
+	put_file(conf, text, 0640);
+	put_file(mod, "[store]\npath = /nonexistent/s.db\n", 0600);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)), 0);
+	/* others may read the daemon's configuration */
+	assert_int_equal(chmod(conf, 0644), 0);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)),
+	    -1);
+	snprintf(text, sizeof(text), "configuration %s has mode 0644: "
+	    "others may access it (chmod o= it)", conf);
+	assert_string_equal(err, text);
+	assert_int_equal(chmod(conf, 0600), 0);
+	/* others may read the module's */
+	assert_int_equal(chmod(mod, 0604), 0);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)),
+	    -1);
+	snprintf(text, sizeof(text), "module configuration %s has mode "
+	    "0604: others may access it (chmod o= it)", mod);
+	assert_string_equal(err, text);
+	/* the module's configuration is in client mode */
+	put_file(mod, "[daemon]\nsocket = /run/m2mtoken/pkcs11.sock\n",
+	    0600);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)),
+	    -1);
+	snprintf(text, sizeof(text), "module configuration %s has a "
+	    "[daemon] section: that is client mode, and the daemon must run "
+	    "the token itself (remove the section)", mod);
+	assert_string_equal(err, text);
+	assert_int_equal(unlink(mod), 0);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)),
+	    -1);
+	snprintf(text, sizeof(text), "module configuration %s: No such "
+	    "file or directory", mod);
+	assert_string_equal(err, text);
+	assert_int_equal(unlink(conf), 0);
+	assert_int_equal(rmdir(dir), 0);
+	mtd_conf_free(c);
+}
+
 static void
 test_errors(void **state)
 {
@@ -111,7 +221,32 @@ test_errors(void **state)
 		{ TOKEN "[mef]\nhost = 127.0.0.1\n",
 		    "[mef] needs host and fqdn together" },
 		{ "[token]\nmodule = /m.so\npin_file = /p\n",
-		    "[token] needs module and label" },
+		    "[token] needs label (or [pkcs11] socket, for a daemon "
+		    "serving client mode only)" },
+		{ "[token]\nlabel = x\npin_file = /p\n",
+		    "[token] needs module" },
+		{ "[pkcs11]\nsocket = /p.sock\n[token]\nmodule = /m.so\n"
+		    "pin_file = /p\n", "[token] has a PIN but no label" },
+		{ "[pkcs11]\nsocket = /p.sock\n[token]\nmodule = /m.so\n"
+		    "[mef]\nhost = h\nfqdn = h\n",
+		    "[mef] needs [token] label and a PIN" },
+		{ TOKEN "[pkcs11]\nsocket = p.sock\n",
+		    "line 6: [pkcs11] socket: needs an absolute path" },
+		{ TOKEN "[pkcs11]\nmax_clients = 4097\n",
+		    "line 6: [pkcs11] max_clients: a number 1..4096" },
+		{ TOKEN "[pkcs11]\nframe_max = 4095\n",
+		    "line 6: [pkcs11] frame_max: a number 4096..16777216" },
+		{ TOKEN "[pkcs11]\nframe_max = 16777217\n",
+		    "line 6: [pkcs11] frame_max: a number 4096..16777216" },
+		{ TOKEN "[pkcs11]\nstall_timeout = 0\n",
+		    "line 6: [pkcs11] stall_timeout: a number 1..3600" },
+		{ TOKEN "[pkcs11]\nsocket_mode = 1000\n",
+		    "line 6: [pkcs11] socket_mode: an octal number 0..777" },
+		{ TOKEN "[pkcs11]\nsocket_group = a\x01\n",
+		    "line 6: [pkcs11] socket_group: empty, too long or has "
+		    "control characters" },
+		{ TOKEN "[pkcs11]\nsockets = /x\n",
+		    "line 6: [pkcs11] unknown key sockets" },
 		{ "[token]\nmodule = /m.so\nlabel = x\n",
 		    "[token] needs pin_file or pin_credential (the PIN never "
 		    "comes from argv or env)" },
@@ -119,7 +254,8 @@ test_errors(void **state)
 		    "line 2: [token] label: at most 32 bytes" },
 		{ "[token]\npin_credential = ../pin\n",
 		    "line 2: [token] pin_credential: a name, not a path" },
-		{ TOKEN "[caller x]\nuid = 0\n", "rule x: no methods" },
+		{ TOKEN "[caller x]\nuid = 0\n",
+		    "rule x: no methods and no tokens" },
 		{ "no section\n", "line 1: syntax error" },
 	};
 	struct mtd_conf *c;
@@ -253,6 +389,8 @@ main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_pkcs11),
+		cmocka_unit_test(test_check_files),
 		cmocka_unit_test(test_pin),
 		cmocka_unit_test(test_load),
 	};

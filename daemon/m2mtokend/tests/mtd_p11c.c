@@ -1,0 +1,217 @@
+/*
+ * mtd_p11c: a PKCS#11 client of $M2MTOKEN_MODULE for the client-mode
+ * tests of m2mtokend (test_m2mtokend_p11.sh, test_m2mtokend_sep.sh); in
+ * client mode when $M2MTOKEN_DAEMON_SOCKET is set.  The public PKCS#11
+ * API only.
+ *
+ *   mtd_p11c setup TOKEN KPSAHEX   make TOKEN (user PIN P11C_USER_PIN),
+ *                                  import the Kpsa, derive its E2E master
+ *                                  and T(1) "t1" (token objects); prints
+ *                                  MAC <HMAC-SHA-256(T(1), "probe")>
+ *   mtd_p11c slots                 SLOTS n, then TOKEN <label> per slot
+ *   mtd_p11c use TOKEN N           N MACs with "t1" (all alike): MAC <hex>;
+ *                                  CKA_VALUE of every object: VALUE <rv>;
+ *                                  OBJECTS n
+ *   mtd_p11c loop TOKEN SECONDS    MACs with "t1" for SECONDS: LOOP n
+ *   mtd_p11c ghost TOKEN           a session key "ghost", READY, sleep
+ *   mtd_p11c count TOKEN LABEL     COUNT n: objects labelled LABEL
+ *
+ * Exit 0, or 1 with a line on stderr.
+ */
+#include <time.h>
+#include <unistd.h>
+
+#include "p11client.h"
+
+/* The slot of the initialised token labelled label. */
+static CK_SLOT_ID
+slot_of(const char *label)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = 64, i;
+	CK_TOKEN_INFO ti;
+	CK_UTF8CHAR lab[32];
+
+	p11c_pad32(label, lab);
+	P11C_MUST(F->C_GetSlotList(CK_TRUE, slots, &n));
+	for (i = 0; i < n; i++) {
+		P11C_MUST(F->C_GetTokenInfo(slots[i], &ti));
+		if ((ti.flags & CKF_TOKEN_INITIALIZED) &&
+		    memcmp(ti.label, lab, 32) == 0)
+			return slots[i];
+	}
+	p11c_bail("no token labelled %s (%lu slots)", label,
+	    (unsigned long)n);
+}
+
+static CK_SESSION_HANDLE
+open_token(const char *label)
+{
+	P11C_MUST(F->C_Initialize(NULL));
+	return p11c_user_session(slot_of(label));
+}
+
+/* HMAC-SHA-256 of "probe" with the key labelled "t1", in hex. */
+static void
+mac_t1(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE t1, char hex[65])
+{
+	uint8_t mac[32];
+	CK_ULONG ml = sizeof(mac);
+
+	P11C_MUST(p11c_sign(s, CKM_SHA256_HMAC, t1, "probe", 5, mac, &ml));
+	if (ml != 32)
+		p11c_bail("MAC of %lu bytes", (unsigned long)ml);
+	p11c_tohex(mac, 32, hex);
+}
+
+static CK_OBJECT_HANDLE
+find_t1(CK_SESSION_HANDLE s)
+{
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+
+	if (p11c_count_label(s, "t1", ~(CK_ULONG)0, &h) != 1)
+		p11c_bail("not exactly one key labelled t1");
+	return h;
+}
+
+static void
+setup(const char *label, const char *kpsahex)
+{
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE tok[] = { { CKA_TOKEN, &yes, 1 },
+	    { CKA_LABEL, "e2e-sep", 7 } };
+	CK_ATTRIBUTE t1t[] = { { CKA_TOKEN, &yes, 1 },
+	    { CKA_LABEL, "t1", 2 } };
+	CK_OBJECT_HANDLE kpsa, m, t1;
+	CK_SESSION_HANDLE s;
+	uint8_t v[32], n = 1;
+	char hex[65];
+
+	if (p11c_unhex(kpsahex, v, 32) != 32)
+		p11c_bail("KPSAHEX: 32 bytes of hex");
+	s = p11c_setup(label, NULL);
+	P11C_MUST(p11c_import_ex(s, CK_M2M_ROLE_KPSA, "kpsa-sep",
+	    CKK_GENERIC_SECRET, v, 32, CK_TRUE, NULL, 0, &kpsa));
+	P11C_MUST(p11c_derive(s, CKM_M2M_E2E_MASTER_SHA256, NULL, 0, kpsa,
+	    tok, 2, &m));
+	P11C_MUST(p11c_derive(s, CKM_M2M_E2E_EXPAND, &n, 1, m, t1t, 2, &t1));
+	mac_t1(s, t1, hex);
+	printf("MAC %s\n", hex);
+	explicit_bzero(v, sizeof(v));
+	P11C_MUST(F->C_Finalize(NULL));
+}
+
+static void
+slots(void)
+{
+	CK_SLOT_ID sl[64];
+	CK_ULONG n = 64, i;
+	CK_TOKEN_INFO ti;
+
+	P11C_MUST(F->C_Initialize(NULL));
+	P11C_MUST(F->C_GetSlotList(CK_FALSE, sl, &n));
+	printf("SLOTS %lu\n", (unsigned long)n);
+	for (i = 0; i < n; i++) {
+		P11C_MUST(F->C_GetTokenInfo(sl[i], &ti));
+		printf("TOKEN %.32s\n", (const char *)ti.label);
+	}
+	P11C_MUST(F->C_Finalize(NULL));
+}
+
+static void
+use(const char *label, long times)
+{
+	CK_OBJECT_HANDLE objs[256];
+	CK_SESSION_HANDLE s = open_token(label);
+	CK_OBJECT_HANDLE t1 = find_t1(s);
+	uint8_t buf[512];
+	CK_ATTRIBUTE a;
+	CK_ULONG n, i;
+	char first[65], hex[65];
+	long k;
+
+	mac_t1(s, t1, first);
+	for (k = 1; k < times; k++) {
+		mac_t1(s, t1, hex);
+		if (strcmp(hex, first) != 0)
+			p11c_bail("MAC %ld differs", k);
+	}
+	printf("MAC %s\n", first);
+	n = p11c_find(s, NULL, 0, objs, 256);
+	for (i = 0; i < n && i < 256; i++) {
+		a = (CK_ATTRIBUTE){ CKA_VALUE, buf, sizeof(buf) };
+		printf("VALUE %s\n", p11c_rvname(F->C_GetAttributeValue(s,
+		    objs[i], &a, 1)));
+	}
+	printf("OBJECTS %lu\n", (unsigned long)n);
+	explicit_bzero(buf, sizeof(buf));
+	P11C_MUST(F->C_Finalize(NULL));
+}
+
+static void
+loop(const char *label, long secs)
+{
+	CK_SESSION_HANDLE s = open_token(label);
+	CK_OBJECT_HANDLE t1 = find_t1(s);
+	time_t end = time(NULL) + secs;
+	char first[65], hex[65];
+	long k = 0;
+
+	mac_t1(s, t1, first);
+	while (time(NULL) < end) {
+		mac_t1(s, t1, hex);
+		if (strcmp(hex, first) != 0)
+			p11c_bail("MAC %ld differs", k);
+		k++;
+		usleep(2000);
+	}
+	printf("LOOP %ld\n", k);
+	P11C_MUST(F->C_Finalize(NULL));
+}
+
+static void
+ghost(const char *label)
+{
+	CK_SESSION_HANDLE s = open_token(label);
+	CK_OBJECT_HANDLE h;
+	uint8_t v[32];
+
+	memset(v, 0x5a, sizeof(v));
+	P11C_MUST(p11c_import(s, CK_M2M_ROLE_KPSA, "ghost", v, 32, &h));
+	if (p11c_count_label(s, "ghost", ~(CK_ULONG)0, NULL) != 1)
+		p11c_bail("the ghost key is not there");
+	printf("READY\n");
+	for (;;)
+		pause();
+}
+
+static void
+count(const char *label, const char *obj)
+{
+	CK_SESSION_HANDLE s = open_token(label);
+
+	printf("COUNT %lu\n", (unsigned long)p11c_count_label(s, obj,
+	    ~(CK_ULONG)0, NULL));
+	P11C_MUST(F->C_Finalize(NULL));
+}
+
+int
+main(int argc, char **argv)
+{
+	p11c_load(1, argv);
+	if (argc == 4 && strcmp(argv[1], "setup") == 0)
+		setup(argv[2], argv[3]);
+	else if (argc == 2 && strcmp(argv[1], "slots") == 0)
+		slots();
+	else if (argc == 4 && strcmp(argv[1], "use") == 0)
+		use(argv[2], strtol(argv[3], NULL, 10));
+	else if (argc == 4 && strcmp(argv[1], "loop") == 0)
+		loop(argv[2], strtol(argv[3], NULL, 10));
+	else if (argc == 3 && strcmp(argv[1], "ghost") == 0)
+		ghost(argv[2]);
+	else if (argc == 4 && strcmp(argv[1], "count") == 0)
+		count(argv[2], argv[3]);
+	else
+		p11c_bail("usage: mtd_p11c setup|slots|use|loop|ghost|count");
+	return 0;
+}

@@ -1,0 +1,112 @@
+/*
+ * p11srv_harness: a small client-mode server for the tests, without the
+ * daemon around it.  Listens on the Unix socket PATH; per accepted
+ * connection forks a child that serves it with mtd_p11worker_run over
+ * $M2MTOKEN_MODULE (dlopen'ed in local mode, M2MTOKEN_CONF as set), every
+ * token visible.  tests/integration/lib.sh starts it (m2m_start_p11srv).
+ *
+ *   p11srv_harness PATH [FRAME_MAX [STALL_S]]
+ *
+ * Ends on SIGTERM or SIGINT; each child ends with its connection.
+ */
+#define _GNU_SOURCE		/* accept4 */
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <m2mtoken/pkcs11-m2m.h>
+
+#include "p11worker.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sockaddr_un sun;
+	struct sigaction sa;
+	CK_C_GetInterface get_interface;
+	CK_INTERFACE_PTR iface = NULL;
+	CK_VERSION v3 = { 3, 0 };
+	const char *module = getenv("M2MTOKEN_MODULE");
+	size_t frame_max = P11W_FRAME_DEFAULT;
+	unsigned int stall = 10;
+	void *dl;
+	pid_t pid;
+	int lfd, fd, r;
+
+	if (argc < 2 || module == NULL) {
+		fprintf(stderr, "usage: M2MTOKEN_MODULE=... %s PATH "
+		    "[FRAME_MAX [STALL_S]]\n", argv[0]);
+		return 2;
+	}
+	if (argc > 2)
+		frame_max = strtoul(argv[2], NULL, 10);
+	if (argc > 3)
+		stall = (unsigned int)strtoul(argv[3], NULL, 10);
+	/* this process serves: it must not itself be a client */
+	unsetenv("M2MTOKEN_DAEMON_SOCKET");
+	if ((dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL ||
+	    (get_interface = (CK_C_GetInterface)dlsym(dl,
+	    "C_GetInterface")) == NULL ||
+	    get_interface(NULL, &v3, &iface, 0) != CKR_OK) {
+		fprintf(stderr, "p11srv_harness: cannot load %s\n", module);
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = SA_NOCLDWAIT;
+	sigaction(SIGCHLD, &sa, NULL);
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(argv[1]) >= sizeof(sun.sun_path))
+		return 2;
+	memcpy(sun.sun_path, argv[1], strlen(argv[1]));
+	(void)unlink(argv[1]);
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    listen(lfd, 64) != 0) {
+		perror("p11srv_harness: listen");
+		return 1;
+	}
+	while (!stop) {
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("p11srv_harness: accept");
+			break;
+		}
+		if ((pid = fork()) == 0) {
+			close(lfd);
+			signal(SIGTERM, SIG_DFL);
+			r = mtd_p11worker_run(fd, iface->pFunctionList, NULL,
+			    NULL, frame_max, stall);
+			close(fd);
+			_exit(r == 0 ? 0 : 1);
+		}
+		close(fd);
+	}
+	close(lfd);
+	(void)unlink(argv[1]);
+	return 0;
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# m2mtokend serving client mode to hostile clients (docs/protocol.md,
+# "Client mode: the PKCS#11 wire"): a daemon of client mode only ([pkcs11]
+# socket, no [token] label) on a real token; a well-behaved client
+# (mtd_p11c, the module in client mode) MACs before, during and after raw
+# clients (mtd_p11frames.py) send malformed, truncated, oversized and
+# out-of-order frames, a wrong version, and stall mid-frame; each of those
+# gets its exact error frame and is closed, and the daemon log names it.
+# Then max_clients -> busy, and kill -9 of a client holding a session key:
+# its worker exits and a second client finds no such key.
+# Usage: test_m2mtokend_p11.sh hsm|tpm
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+. "$HERE/../../../tests/integration/lib.sh"
+. "$HERE/mtd_lib.sh"
+
+m2m_setup "${1:?usage: test_m2mtokend_p11.sh hsm|tpm}"
+MTD_P11C=${MTD_P11C:-$M2M_BUILD/daemon/m2mtokend/tests/mtd_p11c}
+P11SOCK=$M2M_TMP/p11.sock
+FRAME_MAX=4096
+MAXC=4
+
+KPSA=$(openssl rand -hex 32)
+out=$("$MTD_P11C" setup sep "$KPSA") || m2m_fail "setup: $out"
+MAC=${out#MAC }
+echo "ok: token sep made in local mode, MAC $MAC"
+
+cat >"$M2M_TMP/p11.conf" <<CONF
+[daemon]
+socket = $M2M_TMP/mtd.sock
+
+[pkcs11]
+socket = $P11SOCK
+max_clients = $MAXC
+frame_max = $FRAME_MAX
+stall_timeout = 1
+
+[token]
+module = $M2MTOKEN_MODULE
+config = $M2MTOKEN_CONF
+
+[caller root]
+uid = 0
+methods = *
+keys = *
+tokens = sep
+CONF
+chmod 600 "$M2M_TMP/p11.conf"
+chmod o= "$M2MTOKEN_CONF"
+mtd_start "$M2M_TMP/p11.conf"
+grep -q "client mode on $P11SOCK (at most $MAXC clients, frame_max $FRAME_MAX, stall_timeout 1 s)" "$MTD_LOG" ||
+    m2m_fail "no client-mode line in the log"
+[ "$(stat -c %a "$P11SOCK")" = 660 ] || m2m_fail "socket mode $(stat -c %a "$P11SOCK")"
+
+client()
+{
+	M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" "$@"
+}
+
+# --- the flow side of a daemon of client mode only ---------------------------
+rc=0; out=$(mtd_cli call io.m2mtoken.ListKeys 2>&1) || rc=$?
+[ "$rc" = 9 ] || m2m_fail "ListKeys without a token: exit $rc: $out"
+m2m_expect_contains "$out" "io.m2mtoken.NotConfigured"
+mtd_cli status >/dev/null || m2m_fail "Status without a token"
+echo "ok: flow methods answer NotConfigured, Status works"
+
+# --- before ------------------------------------------------------------------
+out=$(client use sep 20) || m2m_fail "client before: $out"
+m2m_expect_contains "$out" "MAC $MAC"
+echo "ok: a client-mode client MACs with the daemon's key (before)"
+
+# --- during: the good client loops while the hostile ones run ----------------
+M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" loop sep 12 >"$M2M_TMP/loop.out" 2>&1 &
+LOOP=$!
+m2m_defer kill -9 "$LOOP"
+python3 "$HERE/mtd_p11frames.py" "$P11SOCK" "$FRAME_MAX" 1 hostile ||
+    m2m_fail "hostile clients"
+wait "$LOOP" || { cat "$M2M_TMP/loop.out" >&2; m2m_fail "the good client failed during the hostile ones"; }
+grep -q '^LOOP [1-9]' "$M2M_TMP/loop.out" || m2m_fail "no MACs during: $(cat "$M2M_TMP/loop.out")"
+echo "ok: the good client went on during them ($(cat "$M2M_TMP/loop.out"))"
+
+# --- after -------------------------------------------------------------------
+out=$(client use sep 5) || m2m_fail "client after: $out"
+m2m_expect_contains "$out" "MAC $MAC"
+echo "ok: and after"
+
+# the daemon log names each event: one accept line per connection, and
+# every worker's end
+for what in "pkcs11: uid 0 pid [0-9]*: rule root, tokens sep: worker [0-9]*" \
+    "pkcs11: worker [0-9]* (uid 0 pid [0-9]*) exited with status"; do
+	grep -q "$what" "$MTD_LOG" || { cat "$MTD_LOG" >&2; m2m_fail "log lacks: $what"; }
+done
+for e in version malformed too-big order stalled; do
+	grep -q "$e" "$MTD_LOG" || { cat "$MTD_LOG" >&2; m2m_fail "the log does not name a $e error"; }
+done
+echo "ok: the log names the connections, the errors and the workers' exits"
+
+# --- max_clients -> busy -------------------------------------------------------
+python3 "$HERE/mtd_p11frames.py" "$P11SOCK" "$FRAME_MAX" 1 busy "$MAXC" ||
+    m2m_fail "busy"
+grep -q "pkcs11: uid 0 pid [0-9]*: busy, $MAXC workers run" "$MTD_LOG" ||
+    m2m_fail "no busy line in the log"
+
+# --- kill -9 of a client in a session ------------------------------------------
+M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" ghost sep >"$M2M_TMP/ghost.out" 2>&1 &
+GHOST=$!
+m2m_defer kill -9 "$GHOST"
+for ((i = 0; i < 100; i++)); do
+	grep -q READY "$M2M_TMP/ghost.out" && break
+	sleep 0.1
+done
+grep -q READY "$M2M_TMP/ghost.out" || m2m_fail "ghost: $(cat "$M2M_TMP/ghost.out")"
+kill -9 "$GHOST"
+wait "$GHOST" 2>/dev/null || true
+for ((i = 0; i < 50; i++)); do
+	grep -q "pkcs11: worker [0-9]* (uid 0 pid $GHOST) exited" "$MTD_LOG" && break
+	sleep 0.1
+done
+grep -q "pkcs11: worker [0-9]* (uid 0 pid $GHOST) exited" "$MTD_LOG" ||
+    { cat "$MTD_LOG" >&2; m2m_fail "the killed client's worker did not exit"; }
+out=$(client count sep ghost) || m2m_fail "count: $out"
+[ "$out" = "COUNT 0" ] || m2m_fail "the killed client's session key survived: $out"
+echo "ok: kill -9 of a client: its worker exited, its session key is gone"
+
+# --- stop: workers get SIGTERM, both sockets go ---------------------------------
+M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" ghost sep >"$M2M_TMP/ghost2.out" 2>&1 &
+G2=$!
+m2m_defer kill -9 "$G2"
+for ((i = 0; i < 100; i++)); do
+	grep -q READY "$M2M_TMP/ghost2.out" && break
+	sleep 0.1
+done
+mtd_finish
+[ ! -e "$P11SOCK" ] || m2m_fail "the pkcs11 socket is left"
+grep -q "pkcs11: worker [0-9]* (uid 0 pid $G2) \(exited\|killed\)" "$MTD_LOG" ||
+    { tail -20 "$MTD_LOG" >&2; m2m_fail "no end of the last worker at stop"; }
+echo "ok: at stop the workers end and the pkcs11 socket is removed"

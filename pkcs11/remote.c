@@ -1,0 +1,932 @@
+/*
+ * m2mtoken: client mode (docs/protocol.md, "Client mode: the PKCS#11
+ * wire").  With [daemon] socket in the configuration, or
+ * M2MTOKEN_DAEMON_SOCKET in the environment, funclist.c binds the C_*
+ * names to the rc_C_* functions here, which forward every call to
+ * m2mtokend; this process then opens no store, no backend and reads no
+ * backend secret.
+ *
+ * One connection per process.  A call takes a waiter (its request and
+ * reply buffers, kept for the next call), writes its frame whole under a
+ * short lock and waits for the reply with its id.  Whichever waiting
+ * thread is reading hands each reply to its owner (leader/follower), so
+ * no lock is held across a round trip and the threads' requests are
+ * pipelined on the one socket.
+ */
+#define _GNU_SOURCE		/* secure_getenv */
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "conf.h"
+#include "err.h"
+#include "log.h"
+#include "p11.h"
+#include "p11wire.h"
+
+#define RBUF_SIZE	65536		/* the reader's buffer */
+#define ENV_SOCKET	"M2MTOKEN_DAEMON_SOCKET"
+#define ENV_TIMEOUT_S	60		/* with the environment variable */
+#define SOCKET_MAX	108		/* sizeof(sun_path) */
+
+struct waiter {
+	struct waiter	*next;
+	uint32_t	 id;
+	int		 done;
+	pthread_cond_t	 cv;
+	struct p11w_buf	 req;		/* header and body */
+	struct p11w_buf	 rep;		/* reply body */
+};
+
+struct conn {
+	pthread_mutex_t	 lk;		/* what follows, but rbuf and rlen */
+	pthread_mutex_t	 wlk;		/* one frame written at a time */
+	int		 fd;
+	int		 dead;
+	int		 reading;	/* a thread is the reader */
+	uint32_t	 next_id;
+	uint32_t	 frame_max;
+	int		 timeout_ms;	/* -1: forever */
+	unsigned int	 timeout_s;
+	struct waiter	*pending;	/* written, in order */
+	struct waiter	*idle;
+	uint8_t		*rbuf;		/* the reader's alone */
+	size_t		 rlen;
+};
+
+static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
+static int client_mode;
+static char env_socket[SOCKET_MAX];
+
+static pthread_mutex_t rc_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static int rc_initialized;
+static int rc_forked;		/* a child: conn is the parent's copy */
+/*
+ * An application that gives its own mutex functions without
+ * CKF_OS_LOCKING_OK: its mutex orders the writers (the reader's hand-off
+ * needs a condition variable, so it stays a pthread mutex).
+ */
+static CK_C_INITIALIZE_ARGS app_args;
+static void *app_mutex;
+static int use_app_mutex;
+static struct conn conn = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, 0,
+	0, 0, 0, NULL, NULL, NULL, 0
+};
+
+/* ------------------------------------------------------------------ */
+/* mode and fork                                                        */
+/* ------------------------------------------------------------------ */
+
+static void
+atfork_prepare(void)
+{
+	pthread_mutex_lock(&rc_init_lock);
+}
+
+static void
+atfork_parent(void)
+{
+	pthread_mutex_unlock(&rc_init_lock);
+}
+
+static void
+atfork_child(void)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	/* alone in the child: the parent's connection is not ours */
+	memcpy(&rc_init_lock, &fresh, sizeof(fresh));
+	memcpy(&conn.lk, &fresh, sizeof(fresh));
+	memcpy(&conn.wlk, &fresh, sizeof(fresh));
+	use_app_mutex = 0;	/* the parent's: left as it is */
+	if (conn.fd != -1)
+		(void)close(conn.fd);
+	conn.fd = -1;
+	if (rc_initialized)
+		rc_forked = 1;
+	__atomic_store_n(&rc_initialized, 0, __ATOMIC_RELEASE);
+}
+
+static void
+mode_choose(void)
+{
+	const char *e = secure_getenv(ENV_SOCKET);
+
+	if (e != NULL && *e != '\0' && strlen(e) < sizeof(env_socket)) {
+		memcpy(env_socket, e, strlen(e) + 1);
+		client_mode = 1;
+	} else
+		client_mode = m2m_conf_names_daemon(m2m_conf_default_path());
+	if (client_mode)
+		(void)pthread_atfork(atfork_prepare, atfork_parent,
+		    atfork_child);
+}
+
+/* see p11.h */
+int
+p11_client_mode(void)
+{
+	(void)pthread_once(&mode_once, mode_choose);
+	return client_mode;
+}
+
+/* ------------------------------------------------------------------ */
+/* the connection                                                       */
+/* ------------------------------------------------------------------ */
+
+static void
+waiter_free(struct waiter *w)
+{
+	p11w_buf_free(&w->req);
+	p11w_buf_free(&w->rep);
+	free(w);
+}
+
+/* Free the connection's memory (no thread uses it) and close it. */
+static void
+conn_release(int destroy_cv)
+{
+	struct waiter *w, *lists[2] = { conn.pending, conn.idle };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		while ((w = lists[i]) != NULL) {
+			lists[i] = w->next;
+			if (destroy_cv)
+				pthread_cond_destroy(&w->cv);
+			waiter_free(w);
+		}
+	}
+	conn.pending = conn.idle = NULL;
+	if (conn.rbuf != NULL) {
+		explicit_bzero(conn.rbuf, RBUF_SIZE);
+		free(conn.rbuf);
+	}
+	conn.rbuf = NULL;
+	conn.rlen = 0;
+	if (conn.fd != -1)
+		(void)close(conn.fd);
+	conn.fd = -1;
+	conn.dead = 0;
+	conn.reading = 0;
+}
+
+/*
+ * The connection is lost (conn.lk held): every call fails from now on,
+ * with this one log line, until C_Finalize.
+ */
+static void __attribute__((format(printf, 1, 2)))
+conn_fail(const char *fmt, ...)
+{
+	struct waiter *w;
+	char msg[512];
+	va_list ap;
+
+	if (conn.dead)
+		return;
+	__atomic_store_n(&conn.dead, 1, __ATOMIC_RELEASE);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	m2m_error("client mode: %s; every call fails with CKR_DEVICE_ERROR "
+	    "until C_Finalize", msg);
+	(void)shutdown(conn.fd, SHUT_RDWR);
+	for (w = conn.pending; w != NULL; w = w->next)
+		pthread_cond_signal(&w->cv);
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = send(fd, p, n, MSG_NOSIGNAL)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read until rbuf holds n bytes: 0, -1 (EOF or error), -2 (timeout). */
+static int
+fill(int fd, uint8_t *buf, size_t *len, size_t n, int timeout_ms)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	ssize_t r;
+	int p;
+
+	while (*len < n) {
+		if ((p = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+			continue;
+		if (p == 0)
+			return -2;
+		if (p < 0)
+			return -1;
+		r = read(fd, buf + *len, RBUF_SIZE - *len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		*len += (size_t)r;
+	}
+	return 0;
+}
+
+/* Read exactly n bytes into p: 0, -1 (EOF or error), -2 (timeout). */
+static int
+read_full(int fd, uint8_t *p, size_t n, int timeout_ms)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	ssize_t r;
+	int q;
+
+	while (n > 0) {
+		if ((q = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+			continue;
+		if (q == 0)
+			return -2;
+		if (q < 0)
+			return -1;
+		r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Drop the first n bytes of rbuf (wiped). */
+static void
+consume(size_t n)
+{
+	memmove(conn.rbuf, conn.rbuf + n, conn.rlen - n);
+	explicit_bzero(conn.rbuf + conn.rlen - n, n);
+	conn.rlen -= n;
+}
+
+static void
+lost(int r)
+{
+	if (r == -2)
+		conn_fail("no reply from m2mtokend within %u s ([daemon] "
+		    "timeout)", conn.timeout_s);
+	else
+		conn_fail("the connection to m2mtokend was lost");
+}
+
+/*
+ * Read replies and hand them to their waiters until w has its own
+ * (conn.lk held on entry and exit, dropped while reading).
+ */
+static void
+read_until(struct waiter *w)
+{
+	struct p11w_hdr h;
+	struct waiter *t;
+	uint8_t *dst;
+	size_t take, got;
+	int r;
+
+	while (!w->done && !conn.dead) {
+		pthread_mutex_unlock(&conn.lk);
+		r = fill(conn.fd, conn.rbuf, &conn.rlen, P11W_HDR_LEN,
+		    conn.timeout_ms);
+		if (r == 0) {
+			p11w_hdr_get(conn.rbuf, &h);
+			if (h.code != P11W_OK && h.len <= 200)
+				(void)fill(conn.fd, conn.rbuf, &conn.rlen,
+				    P11W_HDR_LEN + h.len, conn.timeout_ms);
+		}
+		pthread_mutex_lock(&conn.lk);
+		if (r != 0) {
+			lost(r);
+			return;
+		}
+		if (h.code != P11W_OK) {
+			take = conn.rlen - P11W_HDR_LEN;
+			conn_fail("m2mtokend ended the connection: %s: %.*s",
+			    p11w_err_name(h.code), (int)(take < h.len ?
+			    take : h.len), conn.rbuf + P11W_HDR_LEN);
+			return;
+		}
+		if (h.len > conn.frame_max) {
+			conn_fail("a reply of %u bytes, over frame_max %u",
+			    h.len, conn.frame_max);
+			return;
+		}
+		/* replies come in the order of the requests */
+		if ((t = conn.pending) == NULL || t->id != h.id) {
+			conn_fail("a reply to no request (id %u)", h.id);
+			return;
+		}
+		pthread_mutex_unlock(&conn.lk);
+		/* the body: what rbuf holds, the rest read into place */
+		p11w_buf_reset(&t->rep);
+		r = -1;
+		if ((dst = p11w_put_space(&t->rep, h.len)) != NULL) {
+			got = conn.rlen - P11W_HDR_LEN;
+			take = got < h.len ? got : h.len;
+			memcpy(dst, conn.rbuf + P11W_HDR_LEN, take);
+			consume(P11W_HDR_LEN + take);
+			r = read_full(conn.fd, dst + take, h.len - take,
+			    conn.timeout_ms);
+		}
+		pthread_mutex_lock(&conn.lk);
+		if (r != 0) {
+			if (dst == NULL)
+				conn_fail("out of memory for a reply");
+			else
+				lost(r);
+			return;
+		}
+		conn.pending = t->next;
+		t->done = 1;
+		if (t != w)
+			pthread_cond_signal(&t->cv);
+	}
+}
+
+static void
+write_lock(void)
+{
+	if (use_app_mutex)
+		(void)app_args.LockMutex(app_mutex);
+	else
+		pthread_mutex_lock(&conn.wlk);
+}
+
+static void
+write_unlock(void)
+{
+	if (use_app_mutex)
+		(void)app_args.UnlockMutex(app_mutex);
+	else
+		pthread_mutex_unlock(&conn.wlk);
+}
+
+/* The application's mutex functions, when it wants them used. */
+static CK_RV
+app_mutex_open(CK_VOID_PTR pInitArgs)
+{
+	CK_C_INITIALIZE_ARGS *a = pInitArgs;
+
+	use_app_mutex = 0;
+	if (a == NULL || a->CreateMutex == NULL ||
+	    (a->flags & CKF_OS_LOCKING_OK) != 0)
+		return CKR_OK;
+	app_args = *a;
+	if (a->CreateMutex(&app_mutex) != CKR_OK)
+		return CKR_CANT_LOCK;
+	use_app_mutex = 1;
+	return CKR_OK;
+}
+
+static void
+app_mutex_close(void)
+{
+	if (use_app_mutex)
+		(void)app_args.DestroyMutex(app_mutex);
+	use_app_mutex = 0;
+}
+
+/* Send w's frame and wait for its reply: 0, or -1 (conn is dead). */
+static int
+roundtrip(struct waiter *w)
+{
+	struct p11w_hdr h;
+	struct waiter **pp;
+	char eb[128];
+	int ok;
+
+	write_lock();
+	pthread_mutex_lock(&conn.lk);
+	if (conn.dead) {
+		pthread_mutex_unlock(&conn.lk);
+		write_unlock();
+		return -1;
+	}
+	if ((w->id = conn.next_id++) == 0)
+		w->id = conn.next_id++;
+	w->done = 0;
+	w->next = NULL;
+	for (pp = &conn.pending; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = w;
+	pthread_mutex_unlock(&conn.lk);
+	p11w_hdr_get(w->req.data, &h);
+	h.len = (uint32_t)(w->req.len - P11W_HDR_LEN);
+	h.id = w->id;
+	p11w_hdr_put(w->req.data, &h);
+	if (write_all(conn.fd, w->req.data, w->req.len) != 0) {
+		pthread_mutex_lock(&conn.lk);
+		conn_fail("cannot send to m2mtokend: %s",
+		    strerror_r(errno, eb, sizeof(eb)));
+		pthread_mutex_unlock(&conn.lk);
+	}
+	write_unlock();
+
+	pthread_mutex_lock(&conn.lk);
+	while (!w->done && !conn.dead) {
+		if (!conn.reading) {
+			conn.reading = 1;
+			read_until(w);
+			conn.reading = 0;
+			/* the next waiting thread reads on */
+			if (conn.pending != NULL)
+				pthread_cond_signal(&conn.pending->cv);
+		} else
+			pthread_cond_wait(&w->cv, &conn.lk);
+	}
+	ok = w->done;
+	if (!ok) {
+		for (pp = &conn.pending; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == w) {
+				*pp = w->next;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&conn.lk);
+	return ok ? 0 : -1;
+}
+
+static struct waiter *
+waiter_get(void)
+{
+	struct waiter *w;
+
+	pthread_mutex_lock(&conn.lk);
+	if ((w = conn.idle) != NULL)
+		conn.idle = w->next;
+	pthread_mutex_unlock(&conn.lk);
+	if (w != NULL)
+		return w;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		free(w);
+		return NULL;
+	}
+	p11w_buf_init(&w->req, (size_t)conn.frame_max + P11W_HDR_LEN);
+	p11w_buf_init(&w->rep, conn.frame_max);
+	return w;
+}
+
+static void
+waiter_put(struct waiter *w)
+{
+	p11w_buf_reset(&w->req);
+	p11w_buf_reset(&w->rep);
+	pthread_mutex_lock(&conn.lk);
+	w->next = conn.idle;
+	conn.idle = w;
+	pthread_mutex_unlock(&conn.lk);
+}
+
+/* One call over the wire: a[] as p11w_req_encode takes it. */
+static CK_RV
+call_wire(uint32_t call, struct p11w_arg *a)
+{
+	struct waiter *w;
+	struct p11w_rd r;
+	uint8_t *h;
+	CK_RV rv;
+
+	if (__atomic_load_n(&conn.dead, __ATOMIC_ACQUIRE))
+		return CKR_DEVICE_ERROR;
+	if ((w = waiter_get()) == NULL)
+		return CKR_HOST_MEMORY;
+	if ((h = p11w_put_space(&w->req, P11W_HDR_LEN)) != NULL)
+		p11w_hdr_put(h, &(struct p11w_hdr){ 0, 0, call });
+	rv = CKR_OK;
+	if (a != NULL)
+		rv = p11w_req_encode(&w->req, call, a);
+	if (rv == CKR_OK && w->req.failed)
+		rv = CKR_HOST_MEMORY;
+	if (rv != CKR_OK) {
+		if (w->req.failed)
+			m2m_error("client mode: the arguments of %s do not "
+			    "fit a frame of %u bytes (m2mtokend's [pkcs11] "
+			    "frame_max)", p11w_call_name(call),
+			    conn.frame_max);
+		goto out;
+	}
+	if (roundtrip(w) != 0) {
+		rv = CKR_DEVICE_ERROR;
+		goto out;
+	}
+	p11w_rd_init(&r, w->rep.data, w->rep.len);
+	if (p11w_reply_decode(&r, call, a, &rv) != 0) {
+		pthread_mutex_lock(&conn.lk);
+		conn_fail("the reply to %s does not decode",
+		    p11w_call_name(call));
+		pthread_mutex_unlock(&conn.lk);
+		rv = CKR_DEVICE_ERROR;
+	}
+ out:
+	waiter_put(w);
+	return rv;
+}
+
+/*
+ * The C arguments of call, in the order of its signature (codec.h), into
+ * a[]; then the call.
+ */
+static CK_RV
+rc_call(uint32_t call, ...)
+{
+	struct p11w_arg a[P11W_MAX_ARGS];
+	const char *sig = p11w_call_sig(call);
+	va_list ap;
+	int i;
+
+	if (!__atomic_load_n(&rc_initialized, __ATOMIC_ACQUIRE))
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	va_start(ap, call);
+	for (i = 0; sig[i] != '\0'; i++) {
+		a[i].p = NULL;
+		a[i].lp = NULL;
+		a[i].v = 0;
+		switch (sig[i]) {
+		case 'u':
+			a[i].v = va_arg(ap, CK_ULONG);
+			break;
+		case 'B':
+			a[i].v = (CK_BBOOL)va_arg(ap, int);
+			break;
+		case 'b':
+		case 'r':
+		case 't':
+		case 'q':
+			a[i].p = va_arg(ap, void *);
+			a[i].v = va_arg(ap, CK_ULONG);
+			break;
+		case 'o':
+		case 'l':
+			a[i].p = va_arg(ap, void *);
+			a[i].lp = va_arg(ap, CK_ULONG *);
+			break;
+		case 'f':
+			a[i].p = va_arg(ap, void *);
+			a[i].v = va_arg(ap, CK_ULONG);
+			a[i].lp = va_arg(ap, CK_ULONG *);
+			break;
+		default:	/* L, m, p and the info structs */
+			a[i].p = va_arg(ap, void *);
+			break;
+		}
+	}
+	va_end(ap);
+	return call_wire(call, a);
+}
+
+/* ------------------------------------------------------------------ */
+/* C_Initialize, C_Finalize                                             */
+/* ------------------------------------------------------------------ */
+
+/* Read one frame whole (HELLO time, before any reader runs). */
+static int
+read_frame(struct p11w_hdr *h, uint8_t *body, size_t cap)
+{
+	int r;
+
+	if ((r = fill(conn.fd, conn.rbuf, &conn.rlen, P11W_HDR_LEN,
+	    conn.timeout_ms)) != 0)
+		return r;
+	p11w_hdr_get(conn.rbuf, h);
+	if (h->len > cap)
+		return -1;
+	if ((r = fill(conn.fd, conn.rbuf, &conn.rlen, P11W_HDR_LEN + h->len,
+	    conn.timeout_ms)) != 0)
+		return r;
+	memcpy(body, conn.rbuf + P11W_HDR_LEN, h->len);
+	consume(P11W_HDR_LEN + h->len);
+	return 0;
+}
+
+/* Connect to path and say HELLO: CKR_OK or CKR_DEVICE_ERROR (logged). */
+static CK_RV
+conn_open(const char *path, unsigned int timeout_s)
+{
+	struct sockaddr_un sun;
+	struct timeval tv;
+	struct p11w_buf b, f;
+	struct p11w_hdr h;
+	struct p11w_hello hello;
+	uint8_t body[256];
+	char reason[256], eb[128];
+	CK_RV rv = CKR_DEVICE_ERROR;
+	int r;
+
+	p11w_buf_init(&b, 256);
+	p11w_buf_init(&f, 256);
+	conn.timeout_s = timeout_s;
+	conn.timeout_ms = timeout_s == 0 ? -1 : (int)(timeout_s * 1000);
+	conn.dead = 0;
+	conn.next_id = 1;
+	conn.frame_max = P11W_FRAME_MIN;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		m2m_error("client mode: socket path too long");
+		goto out;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((conn.rbuf = malloc(RBUF_SIZE)) == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	conn.rlen = 0;
+	if ((conn.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(conn.fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		m2m_error("client mode: cannot connect to m2mtokend at %s: "
+		    "%s", path, strerror_r(errno, eb, sizeof(eb)));
+		goto out;
+	}
+	tv.tv_sec = timeout_s;
+	tv.tv_usec = 0;
+	(void)setsockopt(conn.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	p11w_hello_request(&b);
+	p11w_frame(&f, 0, P11W_CALL_HELLO, b.data, b.len);
+	if (b.failed || f.failed || write_all(conn.fd, f.data, f.len) != 0) {
+		m2m_error("client mode: cannot send HELLO to m2mtokend at %s: "
+		    "%s", path, strerror_r(errno, eb, sizeof(eb)));
+		goto out;
+	}
+	if ((r = read_frame(&h, body, sizeof(body) - 1)) != 0) {
+		m2m_error("client mode: no HELLO from m2mtokend at %s (%s)",
+		    path, r == -2 ? "timeout" : "connection closed");
+		goto out;
+	}
+	if (h.code != P11W_OK) {
+		body[h.len] = '\0';
+		m2m_error("client mode: m2mtokend at %s refused the "
+		    "connection: %s: %s", path, p11w_err_name(h.code),
+		    (char *)body);
+		goto out;
+	}
+	if (p11w_hello_reply_check(body, h.len, &hello, reason,
+	    sizeof(reason)) != P11W_OK) {
+		m2m_error("client mode: m2mtokend at %s: %s", path, reason);
+		goto out;
+	}
+	conn.frame_max = hello.frame_max;
+	rv = CKR_OK;
+ out:
+	p11w_buf_free(&b);
+	p11w_buf_free(&f);
+	if (rv != CKR_OK)
+		conn_release(1);
+	return rv;
+}
+
+CK_RV
+rc_C_Initialize(CK_VOID_PTR pInitArgs)
+{
+	struct m2m_conf *conf = NULL;
+	const char *path = env_socket;
+	unsigned int timeout = ENV_TIMEOUT_S;
+	char err[512] = "";
+	CK_RV rv;
+	int r;
+
+	pthread_mutex_lock(&rc_init_lock);
+	if (rc_initialized) {
+		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+		goto out;
+	}
+	if (rc_forked) {
+		/* the parent's waiters and buffers: memory of ours now */
+		conn_release(0);
+		rc_forked = 0;
+	}
+	if ((rv = p11_init_args_check(pInitArgs)) != CKR_OK)
+		goto out;
+	m2m_log_from_env();
+	if ((rv = app_mutex_open(pInitArgs)) != CKR_OK)
+		goto out;
+	if (env_socket[0] == '\0') {
+		if ((r = m2m_conf_load(m2m_conf_default_path(), &conf, err,
+		    sizeof(err))) != 0) {
+			m2m_error("%s", err);
+			rv = p11_rv_in(P11_RV_OPEN, r);
+			goto out;
+		}
+		if (conf->log_level_set &&
+		    getenv("M2MTOKEN_LOG_LEVEL") == NULL)
+			m2m_log_set_level(conf->log_level);
+		if (conf->daemon_socket == NULL) {
+			m2m_error("%s: [daemon] socket is gone", conf->path);
+			rv = CKR_GENERAL_ERROR;
+			goto out;
+		}
+		path = conf->daemon_socket;
+		timeout = conf->daemon_timeout;
+	}
+	if ((rv = conn_open(path, timeout)) != CKR_OK)
+		goto out;
+	if ((rv = call_wire(P11W_CALL_C_Initialize, NULL)) != CKR_OK) {
+		conn_release(1);
+		goto out;
+	}
+	__atomic_store_n(&rc_initialized, 1, __ATOMIC_RELEASE);
+ out:
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		app_mutex_close();
+	pthread_mutex_unlock(&rc_init_lock);
+	m2m_conf_free(conf);
+	return rv;
+}
+
+CK_RV
+rc_C_Finalize(CK_VOID_PTR pReserved)
+{
+	CK_RV rv = CKR_OK;
+
+	if (pReserved != NULL)
+		return CKR_ARGUMENTS_BAD;
+	pthread_mutex_lock(&rc_init_lock);
+	if (!rc_initialized) {
+		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+		goto out;
+	}
+	(void)call_wire(P11W_CALL_C_Finalize, NULL);
+	__atomic_store_n(&rc_initialized, 0, __ATOMIC_RELEASE);
+	conn_release(1);
+	app_mutex_close();
+ out:
+	pthread_mutex_unlock(&rc_init_lock);
+	return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* the forwarded calls                                                  */
+/* ------------------------------------------------------------------ */
+
+/* rc_<name>: the arguments as the signature of name takes them */
+#define RC(name, params, ...)						\
+	CK_RV								\
+	rc_##name params						\
+	{								\
+		return rc_call(P11W_CALL_##name, __VA_ARGS__);		\
+	}
+
+RC(C_GetInfo, (CK_INFO_PTR i), i)
+RC(C_GetSlotList, (CK_BBOOL present, CK_SLOT_ID_PTR l, CK_ULONG_PTR n),
+    (int)present, l, n)
+RC(C_GetSlotInfo, (CK_SLOT_ID s, CK_SLOT_INFO_PTR i), s, i)
+RC(C_GetTokenInfo, (CK_SLOT_ID s, CK_TOKEN_INFO_PTR i), s, i)
+RC(C_GetMechanismList, (CK_SLOT_ID s, CK_MECHANISM_TYPE_PTR l,
+    CK_ULONG_PTR n), s, l, n)
+RC(C_GetMechanismInfo, (CK_SLOT_ID s, CK_MECHANISM_TYPE t,
+    CK_MECHANISM_INFO_PTR i), s, t, i)
+RC(C_InitToken, (CK_SLOT_ID s, CK_UTF8CHAR_PTR pin, CK_ULONG n,
+    CK_UTF8CHAR_PTR label), s, pin, n, label)
+RC(C_InitPIN, (CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG n),
+    h, pin, n)
+RC(C_SetPIN, (CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR o, CK_ULONG ol,
+    CK_UTF8CHAR_PTR n, CK_ULONG nl), h, o, ol, n, nl)
+RC(C_CloseSession, (CK_SESSION_HANDLE h), h)
+RC(C_CloseAllSessions, (CK_SLOT_ID s), s)
+RC(C_GetSessionInfo, (CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR i), h, i)
+RC(C_GetOperationState, (CK_SESSION_HANDLE h, CK_BYTE_PTR o,
+    CK_ULONG_PTR ol), h, o, ol)
+RC(C_SetOperationState, (CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG sl,
+    CK_OBJECT_HANDLE e, CK_OBJECT_HANDLE a), h, s, sl, e, a)
+RC(C_Login, (CK_SESSION_HANDLE h, CK_USER_TYPE u, CK_UTF8CHAR_PTR pin,
+    CK_ULONG n), h, u, pin, n)
+RC(C_Logout, (CK_SESSION_HANDLE h), h)
+RC(C_CreateObject, (CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+    CK_OBJECT_HANDLE_PTR o), h, t, n, o)
+RC(C_CopyObject, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
+    CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR no), h, o, t, n, no)
+RC(C_DestroyObject, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o), h, o)
+RC(C_GetObjectSize, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
+    CK_ULONG_PTR n), h, o, n)
+RC(C_GetAttributeValue, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
+    CK_ATTRIBUTE_PTR t, CK_ULONG n), h, o, t, n)
+RC(C_SetAttributeValue, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
+    CK_ATTRIBUTE_PTR t, CK_ULONG n), h, o, t, n)
+RC(C_FindObjectsInit, (CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t,
+    CK_ULONG n), h, t, n)
+RC(C_FindObjects, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR l, CK_ULONG m,
+    CK_ULONG_PTR n), h, l, m, n)
+RC(C_FindObjectsFinal, (CK_SESSION_HANDLE h), h)
+RC(C_DigestInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m), h, m)
+RC(C_DigestKey, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k), h, k)
+RC(C_Verify, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dl,
+    CK_BYTE_PTR s, CK_ULONG sl), h, d, dl, s, sl)
+RC(C_GenerateKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,
+    CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR k), h, m, t, n, k)
+RC(C_GenerateKeyPair, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,
+    CK_ATTRIBUTE_PTR pt, CK_ULONG pn, CK_ATTRIBUTE_PTR st, CK_ULONG sn,
+    CK_OBJECT_HANDLE_PTR pk, CK_OBJECT_HANDLE_PTR sk), h, m, pt, pn, st, sn,
+    pk, sk)
+RC(C_WrapKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE w,
+    CK_OBJECT_HANDLE k, CK_BYTE_PTR o, CK_ULONG_PTR ol), h, m, w, k, o, ol)
+RC(C_UnwrapKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,
+    CK_OBJECT_HANDLE u, CK_BYTE_PTR w, CK_ULONG wl, CK_ATTRIBUTE_PTR t,
+    CK_ULONG n, CK_OBJECT_HANDLE_PTR k), h, m, u, w, wl, t, n, k)
+RC(C_DeriveKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,
+    CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+    CK_OBJECT_HANDLE_PTR k), h, m, b, t, n, k)
+RC(C_SeedRandom, (CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG n), h, s, n)
+RC(C_GetFunctionStatus, (CK_SESSION_HANDLE h), h)
+RC(C_CancelFunction, (CK_SESSION_HANDLE h), h)
+RC(C_LoginUser, (CK_SESSION_HANDLE h, CK_USER_TYPE u, CK_UTF8CHAR_PTR pin,
+    CK_ULONG n, CK_UTF8CHAR_PTR user, CK_ULONG ul), h, u, pin, n, user, ul)
+RC(C_SessionCancel, (CK_SESSION_HANDLE h, CK_FLAGS f), h, f)
+
+/* session, mechanism, key: the *Init calls */
+#define RC_INIT(name)							\
+	RC(name, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,		\
+	    CK_OBJECT_HANDLE k), h, m, k)
+RC_INIT(C_EncryptInit)
+RC_INIT(C_DecryptInit)
+RC_INIT(C_SignInit)
+RC_INIT(C_SignRecoverInit)
+RC_INIT(C_VerifyInit)
+RC_INIT(C_VerifyRecoverInit)
+
+/* session, input bytes -> output bytes */
+#define RC_INOUT(name)							\
+	RC(name, (CK_SESSION_HANDLE h, CK_BYTE_PTR i, CK_ULONG il,	\
+	    CK_BYTE_PTR o, CK_ULONG_PTR ol), h, i, il, o, ol)
+RC_INOUT(C_Encrypt)
+RC_INOUT(C_EncryptUpdate)
+RC_INOUT(C_Decrypt)
+RC_INOUT(C_DecryptUpdate)
+RC_INOUT(C_Digest)
+RC_INOUT(C_Sign)
+RC_INOUT(C_SignRecover)
+RC_INOUT(C_VerifyRecover)
+RC_INOUT(C_DigestEncryptUpdate)
+RC_INOUT(C_DecryptDigestUpdate)
+RC_INOUT(C_SignEncryptUpdate)
+RC_INOUT(C_DecryptVerifyUpdate)
+
+/* session, input bytes */
+#define RC_IN(name)							\
+	RC(name, (CK_SESSION_HANDLE h, CK_BYTE_PTR i, CK_ULONG il), h, i, il)
+RC_IN(C_DigestUpdate)
+RC_IN(C_SignUpdate)
+RC_IN(C_VerifyUpdate)
+RC_IN(C_VerifyFinal)
+
+/* session -> output bytes */
+#define RC_OUT(name)							\
+	RC(name, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol),	\
+	    h, o, ol)
+RC_OUT(C_EncryptFinal)
+RC_OUT(C_DecryptFinal)
+RC_OUT(C_DigestFinal)
+RC_OUT(C_SignFinal)
+
+/* pApplication and Notify stay here: the token never calls back */
+CK_RV
+rc_C_OpenSession(CK_SLOT_ID s, CK_FLAGS f, CK_VOID_PTR app, CK_NOTIFY notify,
+    CK_SESSION_HANDLE_PTR h)
+{
+	(void)app;
+	(void)notify;
+	return rc_call(P11W_CALL_C_OpenSession, s, f, h);
+}
+
+CK_RV
+rc_C_WaitForSlotEvent(CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR reserved)
+{
+	(void)reserved;
+	return rc_call(P11W_CALL_C_WaitForSlotEvent, f, s);
+}
+
+CK_RV
+rc_C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG n)
+{
+	if (__atomic_load_n(&rc_initialized, __ATOMIC_ACQUIRE) &&
+	    n > conn.frame_max - P11W_REPLY_SLACK) {
+		m2m_error("client mode: C_GenerateRandom of %lu bytes does "
+		    "not fit a frame of %u bytes (m2mtokend's [pkcs11] "
+		    "frame_max)", n, conn.frame_max);
+		return CKR_DATA_LEN_RANGE;
+	}
+	return rc_call(P11W_CALL_C_GenerateRandom, h, p, n);
+}

@@ -1,0 +1,520 @@
+/*
+ * Unit tests of p11wire/codec.c: the value encodings of client mode, both
+ * ends (the module's request encoder and reply decoder, the worker's
+ * request decoder and reply encoder), round trips, truncated and oversized
+ * inputs, and hostile replies.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codec.h"
+#include "p11wire.h"
+
+#define FRAME	(64u << 10)
+
+struct wire {
+	struct p11w_buf		req;
+	struct p11w_buf		rep;
+	struct p11w_arena	ar;
+	struct p11w_arg		srv[P11W_MAX_ARGS];
+};
+
+static int
+setup(void **state)
+{
+	static struct wire w;
+
+	p11w_buf_init(&w.req, FRAME);
+	p11w_buf_init(&w.rep, FRAME);
+	assert_int_equal(p11w_arena_init(&w.ar, FRAME), 0);
+	*state = &w;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct wire *w = *state;
+
+	p11w_buf_free(&w->req);
+	p11w_buf_free(&w->rep);
+	p11w_arena_free(&w->ar);
+	return 0;
+}
+
+/* client args -> request -> the worker's args */
+static void
+to_server(struct wire *w, uint32_t call, struct p11w_arg *cli)
+{
+	struct p11w_rd r;
+
+	p11w_buf_reset(&w->req);
+	p11w_buf_reset(&w->rep);
+	p11w_arena_reset(&w->ar);
+	assert_int_equal(p11w_req_encode(&w->req, call, cli), CKR_OK);
+	p11w_rd_init(&r, w->req.data, w->req.len);
+	assert_int_equal(p11w_req_decode(&r, call, w->srv, &w->ar), 0);
+}
+
+/* the worker's reply -> the client's args */
+static CK_RV
+to_client(struct wire *w, uint32_t call, struct p11w_arg *cli, CK_RV rv)
+{
+	struct p11w_rd r;
+	CK_RV got = 0xdead;
+
+	p11w_reply_encode(&w->rep, call, w->srv, rv);
+	assert_false(w->rep.failed);
+	p11w_rd_init(&r, w->rep.data, w->rep.len);
+	assert_int_equal(p11w_reply_decode(&r, call, cli, &got), 0);
+	return got;
+}
+
+/* C_Sign: session, input bytes, output bytes; and its size query */
+static void
+test_sign_round_trip(void **state)
+{
+	struct wire *w = *state;
+	uint8_t data[5] = "hello", sig[64];
+	CK_ULONG siglen = sizeof(sig);
+	struct p11w_arg a[P11W_MAX_ARGS] = {
+		{ .v = 7 }, { .p = data, .v = 5 }, { .p = sig, .lp = &siglen }
+	};
+
+	memset(sig, 0xaa, sizeof(sig));
+	to_server(w, P11W_CALL_C_Sign, a);
+	assert_int_equal(w->srv[0].v, 7);
+	assert_int_equal(w->srv[1].v, 5);
+	assert_memory_equal(w->srv[1].p, "hello", 5);
+	assert_non_null(w->srv[2].p);
+	assert_ptr_equal(w->srv[2].lp, &w->srv[2].st);
+	assert_int_equal(*w->srv[2].lp, 64);
+	memset(w->srv[2].p, 0x42, 32);
+	*w->srv[2].lp = 32;
+	assert_int_equal(to_client(w, P11W_CALL_C_Sign, a, CKR_OK), CKR_OK);
+	assert_int_equal(siglen, 32);
+	assert_int_equal(sig[0], 0x42);
+	assert_int_equal(sig[31], 0x42);
+	assert_int_equal(sig[32], 0xaa);	/* nothing beyond */
+
+	/* size query: NULL buffer travels as NULL */
+	a[2].p = NULL;
+	siglen = 0;
+	to_server(w, P11W_CALL_C_Sign, a);
+	assert_null(w->srv[2].p);
+	assert_non_null(w->srv[2].lp);
+	*w->srv[2].lp = 32;
+	assert_int_equal(to_client(w, P11W_CALL_C_Sign, a, CKR_OK), CKR_OK);
+	assert_int_equal(siglen, 32);
+
+	/* NULL data and NULL length pointer stay NULL */
+	a[1].p = NULL;
+	a[2].lp = NULL;
+	to_server(w, P11W_CALL_C_Sign, a);
+	assert_null(w->srv[1].p);
+	assert_int_equal(w->srv[1].v, 5);
+	assert_null(w->srv[2].lp);
+	assert_int_equal(to_client(w, P11W_CALL_C_Sign, a,
+	    CKR_ARGUMENTS_BAD), CKR_ARGUMENTS_BAD);
+}
+
+/* a template with values and a NULL value; a handle out */
+static void
+test_template_round_trip(void **state)
+{
+	struct wire *w = *state;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE t[3] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_TOKEN, &yes, 1 },
+		{ CKA_LABEL, NULL, 9 }
+	};
+	CK_OBJECT_HANDLE h = 0;
+	CK_ATTRIBUTE *st;
+	struct p11w_arg a[P11W_MAX_ARGS] = {
+		{ .v = 3 }, { .p = t, .v = 3 }, { .p = &h }
+	};
+
+	to_server(w, P11W_CALL_C_CreateObject, a);
+	st = w->srv[1].p;
+	assert_int_equal(w->srv[1].v, 3);
+	assert_int_equal(st[0].type, CKA_CLASS);
+	assert_int_equal(st[0].ulValueLen, sizeof(cls));
+	assert_memory_equal(st[0].pValue, &cls, sizeof(cls));
+	assert_int_equal(*(CK_BBOOL *)st[1].pValue, CK_TRUE);
+	assert_null(st[2].pValue);
+	assert_int_equal(st[2].ulValueLen, 9);
+	*(CK_ULONG *)w->srv[2].p = 99;
+	assert_int_equal(to_client(w, P11W_CALL_C_CreateObject, a, CKR_OK),
+	    CKR_OK);
+	assert_int_equal(h, 99);
+	/* a failed call writes no handle */
+	h = 0;
+	to_server(w, P11W_CALL_C_CreateObject, a);
+	*(CK_ULONG *)w->srv[2].p = 99;
+	assert_int_equal(to_client(w, P11W_CALL_C_CreateObject, a,
+	    CKR_TEMPLATE_INCOMPLETE), CKR_TEMPLATE_INCOMPLETE);
+	assert_int_equal(h, 0);
+}
+
+/* C_GetAttributeValue: lengths, values, unavailable information */
+static void
+test_query_round_trip(void **state)
+{
+	struct wire *w = *state;
+	uint8_t label[16];
+	CK_ATTRIBUTE t[3] = {
+		{ CKA_LABEL, label, sizeof(label) },
+		{ CKA_VALUE, NULL, 0 },
+		{ CKA_ID, NULL, 0 }
+	};
+	CK_ATTRIBUTE *st;
+	struct p11w_arg a[P11W_MAX_ARGS] = {
+		{ .v = 1 }, { .v = 2 }, { .p = t, .v = 3 }
+	};
+
+	memset(label, 0xee, sizeof(label));
+	to_server(w, P11W_CALL_C_GetAttributeValue, a);
+	st = w->srv[2].p;
+	assert_int_equal(st[0].ulValueLen, 16);
+	assert_non_null(st[0].pValue);
+	assert_null(st[1].pValue);
+	memcpy(st[0].pValue, "gw", 2);
+	st[0].ulValueLen = 2;
+	st[1].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+	st[2].ulValueLen = 4;
+	assert_int_equal(to_client(w, P11W_CALL_C_GetAttributeValue, a,
+	    CKR_ATTRIBUTE_SENSITIVE), CKR_ATTRIBUTE_SENSITIVE);
+	assert_int_equal(t[0].ulValueLen, 2);
+	assert_memory_equal(label, "gw", 2);
+	assert_int_equal(label[2], 0xee);
+	assert_int_equal(t[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	assert_int_equal(t[2].ulValueLen, 4);
+}
+
+/* every mechanism parameter form, and the generated GCM IV coming back */
+static void
+test_mechanisms(void **state)
+{
+	struct wire *w = *state;
+	uint8_t iv[12] = { 0 }, aad[3] = "aad", salt[4] = "salt";
+	uint8_t info[4] = "info", cr[32], sr[32], bytes[7] = "general";
+	CK_GCM_PARAMS gcm = { iv, sizeof(iv), 0, aad, sizeof(aad), 128 };
+	CK_HKDF_PARAMS hkdf = { CK_TRUE, CK_FALSE, CKM_SHA256,
+	    CKF_HKDF_SALT_DATA, salt, 4, 0, info, 4 };
+	CK_M2M_KUC_PARAMS kuc = { 3, (CK_UTF8CHAR_PTR)"target", 6 };
+	CK_M2M_TLS12_PSK_PARAMS psk = { CKM_SHA384, CK_FALSE, cr, 32, sr, 32,
+	    NULL, 0 };
+	CK_MECHANISM m = { CKM_AES_GCM, &gcm, sizeof(gcm) };
+	CK_MECHANISM *sm;
+	CK_GCM_PARAMS *sg;
+	CK_HKDF_PARAMS *sh;
+	CK_M2M_KUC_PARAMS *sk;
+	CK_M2M_TLS12_PSK_PARAMS *sp;
+	struct p11w_arg a[P11W_MAX_ARGS] = {
+		{ .v = 1 }, { .p = &m }, { .v = 5 }
+	};
+
+	memset(cr, 1, sizeof(cr));
+	memset(sr, 2, sizeof(sr));
+	to_server(w, P11W_CALL_C_EncryptInit, a);
+	sm = w->srv[1].p;
+	sg = sm->pParameter;
+	assert_int_equal(sm->mechanism, CKM_AES_GCM);
+	assert_int_equal(sm->ulParameterLen, sizeof(CK_GCM_PARAMS));
+	assert_int_equal(sg->ulIvLen, 12);
+	assert_int_equal(sg->ulTagBits, 128);
+	assert_memory_equal(sg->pAAD, "aad", 3);
+	memset(sg->pIv, 0x5a, 12);	/* the token generates one */
+	assert_int_equal(to_client(w, P11W_CALL_C_EncryptInit, a, CKR_OK),
+	    CKR_OK);
+	assert_int_equal(iv[0], 0x5a);
+	assert_int_equal(iv[11], 0x5a);
+
+	m = (CK_MECHANISM){ CKM_HKDF_DERIVE, &hkdf, sizeof(hkdf) };
+	to_server(w, P11W_CALL_C_EncryptInit, a);
+	sh = ((CK_MECHANISM *)w->srv[1].p)->pParameter;
+	assert_int_equal(sh->bExtract, CK_TRUE);
+	assert_int_equal(sh->prfHashMechanism, CKM_SHA256);
+	assert_memory_equal(sh->pSalt, "salt", 4);
+	assert_memory_equal(sh->pInfo, "info", 4);
+
+	m = (CK_MECHANISM){ CKM_M2M_KUC_DERIVE, &kuc, sizeof(kuc) };
+	to_server(w, P11W_CALL_C_EncryptInit, a);
+	sk = ((CK_MECHANISM *)w->srv[1].p)->pParameter;
+	assert_int_equal(sk->ulSuid, 3);
+	assert_memory_equal(sk->pTargetId, "target", 6);
+
+	m = (CK_MECHANISM){ CKM_M2M_TLS12_PSK_MASTER, &psk, sizeof(psk) };
+	to_server(w, P11W_CALL_C_EncryptInit, a);
+	sp = ((CK_MECHANISM *)w->srv[1].p)->pParameter;
+	assert_int_equal(sp->prfHashMechanism, CKM_SHA384);
+	assert_memory_equal(sp->pServerRandom, sr, 32);
+	assert_null(sp->pSessionHash);
+
+	/* a parameter of another size travels as bytes */
+	m = (CK_MECHANISM){ CKM_AES_GCM, bytes, sizeof(bytes) };
+	to_server(w, P11W_CALL_C_EncryptInit, a);
+	sm = w->srv[1].p;
+	assert_int_equal(sm->ulParameterLen, 7);
+	assert_memory_equal(sm->pParameter, "general", 7);
+
+	/* none: the length stays, the pointer stays NULL */
+	m = (CK_MECHANISM){ CKM_SHA256_HMAC, NULL, 4 };
+	to_server(w, P11W_CALL_C_EncryptInit, a);
+	sm = w->srv[1].p;
+	assert_null(sm->pParameter);
+	assert_int_equal(sm->ulParameterLen, 4);
+
+	a[1].p = NULL;
+	to_server(w, P11W_CALL_C_EncryptInit, a);
+	assert_null(w->srv[1].p);
+}
+
+static void
+test_info_and_lists(void **state)
+{
+	struct wire *w = *state;
+	CK_TOKEN_INFO ti, *st;
+	CK_SLOT_ID slots[2] = { 0, 0 };
+	CK_ULONG n = 2;
+	CK_ULONG *sl;
+	struct p11w_arg a[P11W_MAX_ARGS] = { { .v = 3 }, { .p = &ti } };
+
+	memset(&ti, 0, sizeof(ti));
+	to_server(w, P11W_CALL_C_GetTokenInfo, a);
+	st = w->srv[1].p;
+	memset(st->label, 'L', sizeof(st->label));
+	memcpy(st->utcTime, "2026120702350000", 16);
+	st->ulMaxPinLen = 64;
+	st->firmwareVersion.minor = 9;
+	assert_int_equal(to_client(w, P11W_CALL_C_GetTokenInfo, a, CKR_OK),
+	    CKR_OK);
+	assert_memory_equal(ti.label, st->label, 32);
+	assert_memory_equal(ti.utcTime, "2026120702350000", 16);
+	assert_int_equal(ti.ulMaxPinLen, 64);
+	assert_int_equal(ti.firmwareVersion.minor, 9);
+
+	/* slot list: too small says how many, the list is not written */
+	a[0].v = CK_TRUE;
+	a[1] = (struct p11w_arg){ .p = slots, .lp = &n };
+	to_server(w, P11W_CALL_C_GetSlotList, a);
+	sl = w->srv[1].p;
+	assert_int_equal(*w->srv[1].lp, 2);
+	*w->srv[1].lp = 3;
+	assert_int_equal(to_client(w, P11W_CALL_C_GetSlotList, a,
+	    CKR_BUFFER_TOO_SMALL), CKR_BUFFER_TOO_SMALL);
+	assert_int_equal(n, 3);
+	assert_int_equal(slots[0], 0);
+	n = 2;
+	to_server(w, P11W_CALL_C_GetSlotList, a);
+	sl = w->srv[1].p;
+	sl[0] = 4;
+	sl[1] = 5;
+	assert_int_equal(to_client(w, P11W_CALL_C_GetSlotList, a, CKR_OK),
+	    CKR_OK);
+	assert_int_equal(slots[1], 5);
+}
+
+/* every proper prefix and one byte more of a request fail to decode */
+static void
+test_truncated_requests(void **state)
+{
+	struct wire *w = *state;
+	uint8_t iv[12] = { 1 };
+	CK_GCM_PARAMS gcm = { iv, sizeof(iv), 96, NULL, 0, 128 };
+	CK_MECHANISM m = { CKM_AES_GCM, &gcm, sizeof(gcm) };
+	CK_BYTE v = 1;
+	CK_ATTRIBUTE t[1] = { { CKA_TOKEN, &v, 1 } };
+	CK_OBJECT_HANDLE h;
+	struct p11w_arg a[P11W_MAX_ARGS] = {
+		{ .v = 1 }, { .p = &m }, { .v = 2 }, { .p = t, .v = 1 },
+		{ .p = &h }
+	};
+	struct p11w_rd r;
+	uint8_t more[512];
+	size_t n, full;
+
+	p11w_buf_reset(&w->req);
+	assert_int_equal(p11w_req_encode(&w->req, P11W_CALL_C_DeriveKey, a),
+	    CKR_OK);
+	full = w->req.len;
+	for (n = 0; n < full; n++) {
+		p11w_arena_reset(&w->ar);
+		p11w_rd_init(&r, w->req.data, n);
+		assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_DeriveKey,
+		    w->srv, &w->ar), -1);
+	}
+	memcpy(more, w->req.data, full);
+	more[full] = 0;
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, more, full + 1);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_DeriveKey, w->srv,
+	    &w->ar), -1);
+	/* an unknown call has no signature */
+	p11w_rd_init(&r, more, full);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_COUNT, w->srv,
+	    &w->ar), -1);
+}
+
+/* hostile counts and sizes: refused or capped, never allocated */
+static void
+test_oversized(void **state)
+{
+	struct wire *w = *state;
+	struct p11w_rd r;
+	struct p11w_buf b;
+	CK_ATTRIBUTE t[2] = { { CKA_WRAP_TEMPLATE, NULL, 0 } };
+	struct p11w_arg a[P11W_MAX_ARGS] = { { .v = 1 }, { .p = t, .v = 1 } };
+
+	/* the module refuses what the worker would */
+	p11w_buf_init(&b, FRAME);
+	assert_int_equal(p11w_req_encode(&b, P11W_CALL_C_FindObjectsInit, a),
+	    CKR_ATTRIBUTE_TYPE_INVALID);
+	p11w_buf_reset(&b);
+	a[1].v = P11W_TEMPLATE_MAX + 1;
+	assert_int_equal(p11w_req_encode(&b, P11W_CALL_C_FindObjectsInit, a),
+	    CKR_ARGUMENTS_BAD);
+	p11w_buf_reset(&b);
+	t[0] = (CK_ATTRIBUTE){ CKA_VALUE, t, FRAME };
+	a[1].v = 1;
+	assert_int_equal(p11w_req_encode(&b, P11W_CALL_C_FindObjectsInit, a),
+	    CKR_ARGUMENTS_BAD);
+	p11w_buf_reset(&b);
+
+	/* a template count over P11W_TEMPLATE_MAX */
+	p11w_put_u64(&b, 1);
+	p11w_put_u8(&b, 1);
+	p11w_put_u64(&b, P11W_TEMPLATE_MAX + 1);
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, b.data, b.len);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_FindObjectsInit,
+	    w->srv, &w->ar), -1);
+
+	/* an output capacity of 2^62 is offered as the room only */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, 1);
+	p11w_put_u8(&b, 1);
+	p11w_put_u32(&b, 0);
+	p11w_put_raw(&b, "", 0);
+	p11w_put_u8(&b, 1);
+	p11w_put_u8(&b, 1);
+	p11w_put_u64(&b, 1ULL << 62);
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, b.data, b.len);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_Sign, w->srv,
+	    &w->ar), 0);
+	assert_int_equal(*w->srv[2].lp, FRAME - P11W_REPLY_SLACK);
+
+	/* a handle list of 2^62 entries: capped the same way */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, 1);
+	p11w_put_u8(&b, 1);
+	p11w_put_u8(&b, 1);
+	p11w_put_u64(&b, 1ULL << 62);
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, b.data, b.len);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_FindObjects, w->srv,
+	    &w->ar), 0);
+	assert_int_equal(w->srv[1].v, (FRAME - P11W_REPLY_SLACK) / 8);
+
+	/* C_GenerateRandom beyond the room: refused */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, 1);
+	p11w_put_u8(&b, 1);
+	p11w_put_u64(&b, FRAME);
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, b.data, b.len);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_GenerateRandom,
+	    w->srv, &w->ar), -1);
+
+	/* a flag that is not 0 or 1 */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, 1);
+	p11w_put_u8(&b, 2);
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, b.data, b.len);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_GetSessionInfo,
+	    w->srv, &w->ar), -1);
+	p11w_buf_free(&b);
+}
+
+/* a reply claiming more bytes than the caller's buffer: refused */
+static void
+test_hostile_reply(void **state)
+{
+	struct wire *w = *state;
+	uint8_t out[8], big[16];
+	CK_ULONG outlen = sizeof(out);
+	struct p11w_arg a[P11W_MAX_ARGS] = {
+		{ .v = 1 }, { .p = "x", .v = 1 }, { .p = out, .lp = &outlen }
+	};
+	struct p11w_rd r;
+	struct p11w_buf b;
+	CK_RV rv = 0;
+
+	memset(out, 0, sizeof(out));
+	memset(big, 0x77, sizeof(big));
+	p11w_buf_init(&b, FRAME);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 16);
+	p11w_put_bytes(&b, big, 16);
+	p11w_rd_init(&r, b.data, b.len);
+	assert_int_equal(p11w_reply_decode(&r, P11W_CALL_C_Sign, a, &rv), -1);
+	assert_int_equal(out[0], 0);
+	assert_int_equal(outlen, 8);
+	/* truncated replies */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 4);
+	p11w_put_u32(&b, 4);
+	p11w_rd_init(&r, b.data, b.len);
+	assert_int_equal(p11w_reply_decode(&r, P11W_CALL_C_Sign, a, &rv), -1);
+	p11w_rd_init(&r, b.data, 4);
+	assert_int_equal(p11w_reply_decode(&r, P11W_CALL_C_Sign, a, &rv), -1);
+	assert_int_equal(rv, 0);
+	(void)w;
+	p11w_buf_free(&b);
+}
+
+static void
+test_signatures(void **state)
+{
+	uint32_t c;
+	size_t n;
+
+	(void)state;
+	assert_null(p11w_call_sig(P11W_CALL_HELLO));
+	assert_null(p11w_call_sig(P11W_CALL_C_Initialize));
+	assert_null(p11w_call_sig(P11W_CALL_C_Finalize));
+	assert_null(p11w_call_sig(P11W_CALL_COUNT));
+	for (c = P11W_CALL_C_GetInfo; c < P11W_CALL_COUNT; c++) {
+		assert_non_null(p11w_call_sig(c));
+		n = strlen(p11w_call_sig(c));
+		assert_true(n >= 1 && n <= P11W_MAX_ARGS);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_signatures),
+		cmocka_unit_test(test_sign_round_trip),
+		cmocka_unit_test(test_template_round_trip),
+		cmocka_unit_test(test_query_round_trip),
+		cmocka_unit_test(test_mechanisms),
+		cmocka_unit_test(test_info_and_lists),
+		cmocka_unit_test(test_truncated_requests),
+		cmocka_unit_test(test_oversized),
+		cmocka_unit_test(test_hostile_reply),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
