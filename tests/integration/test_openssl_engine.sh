@@ -6,7 +6,9 @@
 # token's), a test CA made here with OpenSSL issues the certificate, and
 # "openssl s_server" with that certificate and the token key serves one
 # TLS 1.2 (ECDHE-ECDSA) and one TLS 1.3 handshake to "openssl s_client" on
-# 127.0.0.1, each carrying one line both ways (-rev echoes it reversed).
+# 127.0.0.1, each carrying one line both ways (-rev echoes it reversed);
+# req takes the PIN from the URI (pin-value), s_server from a file
+# (?pin-source=file:...).
 # A wrong PIN in the key's URI is refused.  No file written during the test
 # holds the token's private key.
 # Backend-agnostic: run as "bash test_openssl_engine.sh hsm|tpm".
@@ -96,8 +98,9 @@ openssl x509 -req -in "$M2M_TMP/gw.csr" -CA "$M2M_TMP/ca.pem" \
     -out "$M2M_TMP/gw.pem" 2>/dev/null || m2m_fail "the CA cannot sign"
 ok "the test CA issues $HOST's certificate"
 
-# serve VERSION: s_server on a free 127.0.0.1 port, the token key, one
-# connection, -rev; sets $port and $spid, the log in $slog
+# serve VERSION: s_server on a free 127.0.0.1 port, the token key (its PIN
+# from a file of mode 0600, not on the command line), one connection, -rev;
+# sets $port and $spid, the log in $slog
 serve()
 {
 	local v=$1 attempt i
@@ -106,7 +109,8 @@ serve()
 	for ((attempt = 1; attempt <= 5; attempt++)); do
 		port=$(m2m_free_port_pair)
 		eng s_server -engine pkcs11 -keyform engine \
-		    -key "$KEY;pin-value=$USER_PIN" -cert "$M2M_TMP/gw.pem" \
+		    -key "$KEY?pin-source=file:$M2M_TMP/user.pin" \
+		    -cert "$M2M_TMP/gw.pem" \
 		    -accept "127.0.0.1:$port" -naccept 1 -rev "-tls$v" \
 		    </dev/null >"$slog" 2>&1 &
 		spid=$!
@@ -122,6 +126,8 @@ serve()
 	cat "$slog" >&2
 	m2m_fail "s_server -tls$v did not start"
 }
+
+(umask 077 && printf '%s' "$USER_PIN" >"$M2M_TMP/user.pin")
 
 # 4. one TLS 1.2 ECDHE-ECDSA and one TLS 1.3 handshake, one line each way
 for v in 1_2 1_3; do
