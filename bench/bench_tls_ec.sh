@@ -2,7 +2,7 @@
 # TLS 1.2 ECDHE-ECDSA handshakes per second, server key in the token against
 # a key in a PEM file, in the same run; prints one markdown table.
 #
-#   bench/bench_tls_ec.sh [hsm|tpm...]     (default: hsm tpm)
+#   bench/bench_tls_ec.sh [hsm|tpm|softhsm2...]  (default: all three)
 #
 # For each backend: a throw-away SoftHSM2 (and for tpm a private swtpm on
 # 127.0.0.1), made by tests/integration/lib.sh's m2m_setup; a token with an
@@ -17,12 +17,15 @@
 # that a change of machine load hits both.  Rate = connections / wall time
 # of the rounds; ratio = token / file.  The token key cannot leave the token,
 # so the file side uses another P-256 key: the cost of an ECDSA signature
-# does not depend on the key.  Everything is stopped and removed on exit.
+# does not depend on the key.  "softhsm2" is the reference row: the same
+# measurement with SoftHSM2's own module in place of libm2mtoken.so (the
+# token made on SoftHSM2's free slot), i.e. what libp11 and a software
+# PKCS#11 token cost without m2mtoken.  Everything is stopped and removed on
+# exit.
 #
 # Environment (optional): BENCH_BUILD_DIR (build-bench, built like bench/run
-# when missing), BENCH_JOBS (2), BENCH_ROUNDS, BENCH_SECONDS, BENCH_MODULE
-# (another PKCS#11 module in place of libm2mtoken.so, e.g. SoftHSM2's, to
-# see the engine's own cost; its token is then made on SoftHSM2's free slot).
+# when missing), BENCH_JOBS (2), BENCH_ROUNDS, BENCH_SECONDS,
+# BENCH_SOFTHSM_MODULE (/usr/lib/softhsm/libsofthsm2.so).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)
@@ -30,6 +33,7 @@ BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 ROUNDS=${BENCH_ROUNDS:-5}
 SECONDS_PER=${BENCH_SECONDS:-2}
 CIPHER=ECDHE-ECDSA-AES128-GCM-SHA256
+SOFTHSM=${BENCH_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
 die()
 {
@@ -43,9 +47,13 @@ one()
 {
 	local backend=$1 so=so-87654321 pin=user-12345678 label=bench-tls
 	local slots slot key conf r side port spid
-	local -A pids ports n t
+	local -A ports n t
 
-	M2MTOKEN_MODULE=${BENCH_MODULE:-$BUILD/libm2mtoken.so}
+	M2MTOKEN_MODULE=$BUILD/libm2mtoken.so
+	if [ "$backend" = softhsm2 ]; then
+		M2MTOKEN_MODULE=$SOFTHSM
+		backend=hsm
+	fi
 	M2M_BUILD=$BUILD
 	export M2MTOKEN_MODULE M2M_BUILD
 	# shellcheck source=../tests/integration/lib.sh
@@ -111,7 +119,6 @@ one()
 			    "s_server.$side.log")"
 			sleep 0.1
 		done
-		pids[$side]=$spid
 		ports[$side]=$port
 		n[$side]=0
 		t[$side]=0
@@ -145,11 +152,11 @@ if [ "${1:-}" = --one ]; then
 fi
 
 BACKENDS=("$@")
-[ "${#BACKENDS[@]}" -gt 0 ] || BACKENDS=(hsm tpm)
+[ "${#BACKENDS[@]}" -gt 0 ] || BACKENDS=(hsm tpm softhsm2)
 for b in "${BACKENDS[@]}"; do
 	case $b in
-	hsm | tpm) ;;
-	*) die "usage: bench/bench_tls_ec.sh [hsm|tpm...]" ;;
+	hsm | tpm | softhsm2) ;;
+	*) die "usage: bench/bench_tls_ec.sh [hsm|tpm|softhsm2...]" ;;
 	esac
 done
 for tool in openssl softhsm2-util swtpm pkcs11-tool; do
@@ -174,12 +181,16 @@ log=$(cmake --build "$BUILD" -j "${BENCH_JOBS:-2}" --target m2mtoken 2>&1) ||
 echo "TLS 1.2 $CIPHER handshakes/s, openssl s_server + s_time -new," \
     "$ROUNDS x ${SECONDS_PER}s per side, alternating"
 echo
-echo "| backend | key in the token (libp11 engine) | key in a PEM file |" \
-    "token / file |"
+echo "| module (backend) | key in the token (libp11 engine) |" \
+    "key in a PEM file | token / file |"
 echo "|---|---:|---:|---:|"
 for b in "${BACKENDS[@]}"; do
 	read -r tok file < <(bash "${BASH_SOURCE[0]}" --one "$b") ||
 	    die "$b: the measurement failed"
-	awk -v b="$b" -v t="$tok" -v f="$file" 'BEGIN {
+	case $b in
+	softhsm2) name="SoftHSM2 directly (reference)" ;;
+	*) name="libm2mtoken.so ($b)" ;;
+	esac
+	awk -v b="$name" -v t="$tok" -v f="$file" 'BEGIN {
 		printf "| %s | %.1f | %.1f | %.2fx |\n", b, t, f, t / f }'
 done
