@@ -260,6 +260,11 @@ create_object(struct p11_session *s, CK_ATTRIBUTE_PTR pTemplate,
 		    p11_session_objauth(s));
 	else
 		r = 0;	/* a data object, a certificate: nothing to wrap */
+	if (r == M2M_ERR_ATTRIBUTE_VALUE) {
+		m2m_info("C_CreateObject: not a key of its curve");
+		rv = p11_rv(r);
+		goto out;
+	}
 	if (r != 0) {
 		m2m_error("C_CreateObject: backend cannot wrap the key: %s",
 		    m2m_strerror(r));
