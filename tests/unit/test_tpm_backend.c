@@ -29,6 +29,7 @@
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "backend.h"
@@ -1358,6 +1359,25 @@ test_ec_sign(void **state)
 			ec_sign_check(be, &ref, pt, ptlen, dg, lens[i]);
 			ref.id = 900 + k;
 		}
+		/* a cached key signs with one command (shared: + context) */
+		{
+			struct m2m_backend_stats s0, s1;
+			uint8_t sig[M2M_EC_SIG_MAX];
+			size_t siglen = 0;
+
+			assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig,
+			    &siglen), 0);	/* loaded again (id 0 above) */
+			OPS.stats(be, &s0);
+			assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig,
+			    &siglen), 0);
+			OPS.stats(be, &s1);
+			print_message("%s: cached ECDSA sign: %lu command(s)\n",
+			    g_shared ? "shared" : "exclusive",
+			    s1.commands - s0.commands);
+			assert_int_equal(s1.commands - s0.commands,
+			    g_shared ? 5 : 1);
+			assert_int_equal(s1.loads - s0.loads, 0);
+		}
 		/* a second key: another point, its own signatures */
 		assert_int_equal(OPS.ec_generate(be, kinds[k], NULL, 0,
 		    &blob2, &bloblen2, pt2, &pt2len), 0);
@@ -1636,6 +1656,83 @@ test_ec_errors(void **state)
 	    M2M_ERR_DATA_INVALID);
 	free(bad);
 	free(blob);
+}
+
+/*
+ * TPM2_Duplicate of the backend's EC keys, tried by another TPM user with
+ * the key's blob and authValue and a policy session for Duplicate: both a
+ * generated key (fixedParent too) and an imported one (TPM2_Import allows
+ * no fixedParent) are refused for their empty authPolicy, which no policy
+ * session's digest equals (TPM_RC_POLICY_FAIL): neither can leave the TPM.
+ */
+static void
+test_ec_no_duplicate(void **state)
+{
+	void *be = *state;
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *e;
+	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, sess = ESYS_TR_NONE;
+	TPM2B_PUBLIC tmpl;
+	TPM2B_SENSITIVE_CREATE insens;
+	TPM2B_DATA outside;
+	TPML_PCR_SELECTION pcrs;
+	TPMT_SYM_DEF sym;
+	TPMT_SYM_DEF_OBJECT nosym;
+	TPM2B_DATA *ekey = NULL;
+	TPM2B_PRIVATE *dup = NULL;
+	TPM2B_ENCRYPTED_SECRET *seed = NULL;
+	struct tpm_blob b;
+	uint8_t d[32], pt[M2M_EC_POINT_MAX], *blob = NULL;
+	size_t dlen = 0, ptlen = 0, bloblen = 0;
+	TSS2_RC rc;
+	int imported;
+
+	hex2bin(ec_rfc6979_d, d, &dlen);
+	memset(&insens, 0, sizeof(insens));
+	memset(&outside, 0, sizeof(outside));
+	memset(&pcrs, 0, sizeof(pcrs));
+	memset(&sym, 0, sizeof(sym));
+	sym.algorithm = TPM2_ALG_NULL;
+	memset(&nosym, 0, sizeof(nosym));
+	nosym.algorithm = TPM2_ALG_NULL;
+	e = side_open(&tcti);
+	m2m_tpm_tmpl_primary(&tmpl);
+	for (imported = 0; imported < 2; imported++) {
+		if (imported)
+			assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P256, d,
+			    32, NULL, 0, &blob, &bloblen, pt, &ptlen), 0);
+		else
+			assert_int_equal(OPS.ec_generate(be, M2M_KIND_EC_P256,
+			    NULL, 0, &blob, &bloblen, pt, &ptlen), 0);
+		assert_int_equal(m2m_tpm_blob_parse(blob, bloblen, &b), 0);
+		assert_int_equal(Esys_CreatePrimary(e, ESYS_TR_RH_OWNER,
+		    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &insens,
+		    &tmpl, &outside, &pcrs, &prim, NULL, NULL, NULL, NULL),
+		    TSS2_RC_SUCCESS);
+		assert_int_equal(Esys_Load(e, prim, ESYS_TR_PASSWORD,
+		    ESYS_TR_NONE, ESYS_TR_NONE, &b.obj.priv, &b.obj.pub, &key),
+		    TSS2_RC_SUCCESS);
+		assert_int_equal(Esys_StartAuthSession(e, ESYS_TR_NONE,
+		    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+		    NULL, TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256, &sess),
+		    TSS2_RC_SUCCESS);
+		assert_int_equal(Esys_PolicyCommandCode(e, sess, ESYS_TR_NONE,
+		    ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CC_Duplicate),
+		    TSS2_RC_SUCCESS);
+		rc = Esys_Duplicate(e, key, ESYS_TR_RH_NULL, sess,
+		    ESYS_TR_NONE, ESYS_TR_NONE, NULL, &nosym, &ekey, &dup,
+		    &seed);
+		print_message("Duplicate of a%s key: %s\n", imported ?
+		    "n imported" : " generated", Tss2_RC_Decode(rc));
+		assert_null(dup);
+		assert_int_equal(m2m_tpm_rc_base(rc), TPM2_RC_POLICY_FAIL);
+		(void)Esys_FlushContext(e, sess);
+		assert_int_equal(Esys_FlushContext(e, key), TSS2_RC_SUCCESS);
+		assert_int_equal(Esys_FlushContext(e, prim), TSS2_RC_SUCCESS);
+		free(blob);
+		blob = NULL;
+	}
+	side_close(e, tcti);
 }
 
 /* ---- random, forget, stats, cache --------------------------------------- */
@@ -2536,6 +2633,8 @@ main(void)
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_ec_errors, be_setup,
 		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_ec_no_duplicate,
+		    be_setup, be_teardown),
 		cmocka_unit_test_setup_teardown(test_ec_errors, be_setup_excl,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_random, be_setup,
