@@ -6,7 +6,7 @@
  * the files' contracts, docs/architecture.md for the files of tpm/:
  * opening (tpm_open.c), loaded keys (tpm_load.c), commands (tpm_cmd.c),
  * new keys (tpm_create.c), shared mode (tpm_shared.c), the binding key
- * (tpm_bind.c).
+ * (tpm_bind.c), ECDSA keys (tpm_ec.c).
  *
  * Assurance levels (docs/security-model.md, the TPM table): hmac() and
  * aes_gcm() H, the key used only in the TPM (GCM composed on
@@ -809,5 +809,8 @@ const struct m2m_backend_ops m2m_tpm_backend_ops = {
 	.pin_seal = tpm_pin_seal,
 	.pin_check = tpm_pin_check,
 	.wrap_auth = tpm_wrap_auth,
+	.ec_generate = m2m_tpm_ec_generate,
+	.ec_import = m2m_tpm_ec_import,
+	.ec_sign = m2m_tpm_ec_sign,
 	.bind_mac = m2m_tpm_bind_mac,
 };

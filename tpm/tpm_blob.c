@@ -39,6 +39,23 @@
  */
 #define AES_ATTRS	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | \
 	TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA)
+/*
+ * ECDSA key made in the TPM: an unrestricted signing key (no decrypt), the
+ * private part from the TPM's RNG (sensitiveDataOrigin), never leaving this
+ * TPM or its parent.  noDA as the other keys: their authValue is objauth.
+ */
+#define EC_GEN_ATTRS	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | \
+	TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH | \
+	TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
+/*
+ * ECDSA key imported (TPM2_Import, tpm_create.c): TPM2_Import refuses an
+ * objectPublic with fixedTPM or fixedParent SET (Part 3, TPM2_Import), so
+ * both are CLEAR.  The empty authPolicy keeps it in this TPM all the same:
+ * TPM2_Duplicate needs the DUP role, which only a policy session whose
+ * digest equals authPolicy has, and an empty authPolicy equals none.
+ */
+#define EC_IMP_ATTRS	(TPMA_OBJECT_USERWITHAUTH | \
+	TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
 /* Sealed data: keyedHash without sign/decrypt, so only TPM2_Unseal reads it. */
 #define SEALED_ATTRS	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | \
 	TPMA_OBJECT_USERWITHAUTH)
@@ -103,6 +120,65 @@ m2m_tpm_tmpl_sealed(int da_protected, TPM2B_PUBLIC *ret)
 	    TPM2_ALG_NULL;
 }
 
+/* see tpm_int.h */
+size_t
+m2m_tpm_ec_size(int kind)
+{
+	switch (kind) {
+	case M2M_KIND_EC_P256:	return 32;
+	case M2M_KIND_EC_P384:	return 48;
+	default:		return 0;
+	}
+}
+
+/*
+ * The scheme is fixed in the key (ECDSA with SHA-256 on P-256, SHA-384 on
+ * P-384): ec_sign (tpm_ec.c) always gives TPM2_Sign a digest of exactly
+ * the curve's size, which is then also the scheme hash's size, as
+ * TPM2_Sign requires of an unticketed digest.
+ */
+/* see tpm_int.h */
+void
+m2m_tpm_tmpl_ec(int kind, int generated, TPM2B_PUBLIC *ret)
+{
+	TPMS_ECC_PARMS *e = &ret->publicArea.parameters.eccDetail;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->publicArea.type = TPM2_ALG_ECC;
+	ret->publicArea.nameAlg = TPM2_ALG_SHA256;
+	ret->publicArea.objectAttributes = generated ? EC_GEN_ATTRS :
+	    EC_IMP_ATTRS;
+	e->symmetric.algorithm = TPM2_ALG_NULL;
+	e->scheme.scheme = TPM2_ALG_ECDSA;
+	e->kdf.scheme = TPM2_ALG_NULL;
+	if (kind == M2M_KIND_EC_P384) {
+		e->scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA384;
+		e->curveID = TPM2_ECC_NIST_P384;
+	} else {
+		e->scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+		e->curveID = TPM2_ECC_NIST_P256;
+	}
+}
+
+/* The ECC parameters of a blob's key equal the template's?  1 or 0. */
+static int
+ecc_same_shape(const TPMS_ECC_PARMS *p, const TPMS_ECC_PARMS *t)
+{
+	return p->symmetric.algorithm == TPM2_ALG_NULL &&
+	    p->scheme.scheme == TPM2_ALG_ECDSA &&
+	    p->scheme.details.ecdsa.hashAlg ==
+	    t->scheme.details.ecdsa.hashAlg &&
+	    p->curveID == t->curveID && p->kdf.scheme == TPM2_ALG_NULL;
+}
+
+/* The size of a coordinate on template t's curve. */
+static size_t
+ecc_coord_len(const TPMT_PUBLIC *t)
+{
+	return t->parameters.eccDetail.curveID == TPM2_ECC_NIST_P384 ?
+	    48 : 32;
+}
+
 /* Does pub (from a blob) have exactly the shape of template t?  1 or 0. */
 static int
 same_shape(const TPMT_PUBLIC *pub, const TPMT_PUBLIC *t)
@@ -125,6 +201,11 @@ same_shape(const TPMT_PUBLIC *pub, const TPMT_PUBLIC *t)
 		    t->parameters.symDetail.sym.keyBits.aes &&
 		    pub->parameters.symDetail.sym.mode.aes == TPM2_ALG_CFB &&
 		    pub->unique.sym.size == TPM2_SHA256_DIGEST_SIZE;
+	case TPM2_ALG_ECC:
+		return ecc_same_shape(&pub->parameters.eccDetail,
+		    &t->parameters.eccDetail) &&
+		    pub->unique.ecc.x.size == ecc_coord_len(t) &&
+		    pub->unique.ecc.y.size == ecc_coord_len(t);
 	default:
 		return 0;
 	}
@@ -169,11 +250,12 @@ m2m_tpm_blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 	b.kind = blob[5];
 	b.flags = blob[6];
 	if (b.kind != M2M_KIND_HMAC && b.kind != M2M_KIND_AES &&
-	    b.kind != TPM_KIND_PIN)
+	    b.kind != TPM_KIND_PIN && m2m_tpm_ec_size(b.kind) == 0)
 		goto out;
-	/* keys carry a sealed copy, PIN objects never */
+	/* secret keys carry a sealed copy, PIN objects and EC keys never */
 	if ((b.flags & ~TPM_BLOB_F_SEALED) != 0 ||
-	    ((b.flags & TPM_BLOB_F_SEALED) && b.kind == TPM_KIND_PIN))
+	    ((b.flags & TPM_BLOB_F_SEALED) && (b.kind == TPM_KIND_PIN ||
+	    m2m_tpm_ec_size(b.kind) != 0)))
 		goto out;
 	if (parse_obj(blob, len, &off, &b.obj) != 0)
 		goto out;
@@ -189,6 +271,12 @@ m2m_tpm_blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 		if (bits != 128 && bits != 192 && bits != 256)
 			goto out;
 		m2m_tpm_tmpl_aes(bits, &t);
+		break;
+	case M2M_KIND_EC_P256:
+	case M2M_KIND_EC_P384:
+		/* made in the TPM or imported: the attributes tell */
+		m2m_tpm_tmpl_ec(b.kind, b.obj.pub.publicArea.objectAttributes &
+		    TPMA_OBJECT_SENSITIVEDATAORIGIN, &t);
 		break;
 	default:
 		m2m_tpm_tmpl_sealed(1, &t);

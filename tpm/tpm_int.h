@@ -8,8 +8,10 @@
  *	| TPM2B_PUBLIC | TPM2B_PRIVATE		the object used by the op
  *	[ | TPM2B_PUBLIC | TPM2B_PRIVATE ]	sealed copy (flags bit 0)
  *
- * The sealed copy (every key; never a PIN object) holds the same value,
- * for the level-T operations (tpm.c).
+ * kind: backend.h's enum m2m_key_kind, or TPM_KIND_PIN.  The sealed copy
+ * (every HMAC and AES key; never a PIN object or an EC key) holds the same
+ * value, for the level-T operations (tpm.c).  An EC key's object is an
+ * ECC signing key (tpm_ec.c) whose public area holds the public point.
  *
  * Both parts are TPM-marshalled (Tss2_MU_*) and wrapped under the storage
  * primary key, so a blob is usable only in the TPM that made it.
@@ -36,7 +38,7 @@
 #define TPM_BLOB_HDRLEN		8
 #define TPM_BLOB_F_SEALED	0x01	/* a sealed copy follows */
 
-/* Blob kinds: the two of backend.h plus the PIN-sealed objauth. */
+/* Blob kinds: the four of backend.h plus the PIN-sealed objauth. */
 #define TPM_KIND_PIN		0x50
 
 #define TPM_AUTH_LEN		32	/* authValue = SHA-256(auth or PIN) */
@@ -79,7 +81,7 @@ struct tpm_obj {
 
 /* A parsed blob. */
 struct tpm_blob {
-	int		kind;	/* M2M_KIND_HMAC, _AES or TPM_KIND_PIN */
+	int		kind;	/* M2M_KIND_* or TPM_KIND_PIN */
 	int		flags;
 	struct tpm_obj	obj;	/* the operational object */
 	struct tpm_obj	sealed;	/* valid when flags & TPM_BLOB_F_SEALED */
@@ -105,6 +107,15 @@ void	m2m_tpm_tmpl_primary(TPM2B_PUBLIC *ret);
 void	m2m_tpm_tmpl_hmac(size_t keylen, TPM2B_PUBLIC *ret);
 void	m2m_tpm_tmpl_aes(unsigned keybits, TPM2B_PUBLIC *ret);
 void	m2m_tpm_tmpl_sealed(int da_protected, TPM2B_PUBLIC *ret);
+/*
+ * The template of an ECDSA key of kind M2M_KIND_EC_P256 or _P384 (another
+ * kind gives P-256): generated (TPM2_Create: fixedTPM, fixedParent,
+ * sensitiveDataOrigin) or imported (TPM2_Import, which allows neither
+ * fixed attribute); unique left empty.
+ */
+void	m2m_tpm_tmpl_ec(int kind, int generated, TPM2B_PUBLIC *ret);
+/* The size of an EC kind's scalars and coordinates (32, 48), else 0. */
+size_t	m2m_tpm_ec_size(int kind);
 /*
  * The binding key's template (tpm_bind.c): a keyedHash HMAC-SHA-256
  * primary key of the owner hierarchy with a fixed unique field, so the
@@ -371,6 +382,25 @@ int	m2m_tpm_wrap_locked(struct tpm *t, int kind, const uint8_t *key,
 	    size_t len, const TPM2B_AUTH *a, uint8_t **ret_blob,
 	    size_t *ret_len);
 
+/*
+ * A new ECDSA key of kind M2M_KIND_EC_P256 or _P384 made by TPM2_Create
+ * (template m2m_tpm_tmpl_ec, generated) with authValue a: its blob
+ * (malloc'd, the caller's) and its public area (the point in unique).
+ */
+int	m2m_tpm_ec_create_locked(struct tpm *t, int kind, const TPM2B_AUTH *a,
+	    uint8_t **ret_blob, size_t *ret_len, TPM2B_PUBLIC *ret_pub);
+/*
+ * The blob of an existing ECDSA private scalar d[0..dlen) (big-endian,
+ * already checked against the curve) of the given kind, brought under the
+ * primary by TPM2_Import with an inner wrapper whose key travels
+ * encrypted by the session; pub: the imported template (m2m_tpm_tmpl_ec,
+ * not generated) with the public point in unique.  Every copy of d made
+ * here is wiped.
+ */
+int	m2m_tpm_ec_import_locked(struct tpm *t, int kind,
+	    const TPM2B_PUBLIC *pub, const uint8_t *d, size_t dlen,
+	    const TPM2B_AUTH *a, uint8_t **ret_blob, size_t *ret_len);
+
 /* ---- shared mode: lock and retry (tpm_shared.c) ---- */
 
 /*
@@ -426,6 +456,19 @@ int	m2m_tpm_backoff(struct tpm *t, unsigned attempt, uint64_t start);
 /* backend.h's bind_mac. */
 int	m2m_tpm_bind_mac(void *impl, const uint8_t *msg, size_t msglen,
 	    uint8_t *out);
+
+/* ---- ECDSA keys (tpm_ec.c): backend.h's ec_generate, ec_import, ec_sign */
+
+int	m2m_tpm_ec_generate(void *impl, enum m2m_key_kind kind,
+	    const uint8_t *auth, size_t authlen, uint8_t **ret_blob,
+	    size_t *ret_bloblen, uint8_t *pub, size_t *ret_publen);
+int	m2m_tpm_ec_import(void *impl, enum m2m_key_kind kind,
+	    const uint8_t *d, size_t dlen, const uint8_t *auth,
+	    size_t authlen, uint8_t **ret_blob, size_t *ret_bloblen,
+	    uint8_t *pub, size_t *ret_publen);
+int	m2m_tpm_ec_sign(void *impl, const struct m2m_keyref *key,
+	    const uint8_t *digest, size_t digestlen, uint8_t *sig,
+	    size_t *ret_siglen);
 
 /*
  * For the unit test only: behave as on a TPM without TPM2_EncryptDecrypt2

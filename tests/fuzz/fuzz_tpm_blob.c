@@ -2,7 +2,8 @@
  * fuzz_tpm_blob: the TPM backend's blob parser, m2m_tpm_blob_parse()
  * (tpm/tpm_blob.c; format in tpm/tpm_int.h): header, two TPM-marshalled
  * TPM2B_PUBLIC / TPM2B_PRIVATE pairs through tss2-mu, the templates each
- * public area must match.  Checks beyond memory and UB errors: the parse
+ * public area must match (HMAC, AES, PIN, EC P-256 / P-384 generated or
+ * imported).  Checks beyond memory and UB errors: the parse
  * is exact (a blob it accepts is rebuilt byte for byte by
  * m2m_tpm_blob_build()), and a failure is M2M_ERR_DATA_INVALID.
  *
@@ -37,7 +38,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = m2m_tpm_blob_parse(size == 0 ? NULL : copy, size, &b);
 	if (r == 0) {
 		if ((b.kind != M2M_KIND_HMAC && b.kind != M2M_KIND_AES &&
-		    b.kind != TPM_KIND_PIN) ||
+		    b.kind != TPM_KIND_PIN && b.kind != M2M_KIND_EC_P256 &&
+		    b.kind != M2M_KIND_EC_P384) ||
 		    m2m_tpm_blob_build(&b, &out, &outlen) != 0 ||
 		    outlen != size || memcmp(out, copy, size) != 0)
 			abort();
@@ -98,5 +100,18 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	write_seed(dir, "seed-aes256", M2M_KIND_AES, &t, 0);
 	m2m_tpm_tmpl_sealed(1, &t);
 	write_seed(dir, "seed-pin", TPM_KIND_PIN, &t, 0);
+	/* EC keys: the point's coordinates as the TPM fills them */
+	m2m_tpm_tmpl_ec(M2M_KIND_EC_P256, 1, &t);
+	t.publicArea.unique.ecc.x.size = 32;
+	t.publicArea.unique.ecc.y.size = 32;
+	memset(t.publicArea.unique.ecc.x.buffer, 0x11, 32);
+	memset(t.publicArea.unique.ecc.y.buffer, 0x22, 32);
+	write_seed(dir, "seed-ec256", M2M_KIND_EC_P256, &t, 0);
+	m2m_tpm_tmpl_ec(M2M_KIND_EC_P384, 0, &t);
+	t.publicArea.unique.ecc.x.size = 48;
+	t.publicArea.unique.ecc.y.size = 48;
+	memset(t.publicArea.unique.ecc.x.buffer, 0x33, 48);
+	memset(t.publicArea.unique.ecc.y.buffer, 0x44, 48);
+	write_seed(dir, "seed-ec384-imported", M2M_KIND_EC_P384, &t, 0);
 	exit(0);
 }

@@ -20,12 +20,16 @@
 
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/param_build.h>
 #include <openssl/rand.h>
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "backend.h"
@@ -1236,6 +1240,501 @@ test_wrap_auth(void **state)
 	ref_free(&aref);
 }
 
+/* ---- ECDSA keys ----------------------------------------------------------- */
+
+/*
+ * OpenSSL's verdict on sig (r || s, PKCS#11 form) over the raw digest
+ * dg[0..dlen) with the public point pt (0x04 || X || Y) of kind's curve:
+ * 1 valid, 0 not.
+ */
+static int
+ossl_ec_verify(enum m2m_key_kind kind, const uint8_t *pt, size_t ptlen,
+    const uint8_t *dg, size_t dlen, const uint8_t *sig, size_t siglen)
+{
+	OSSL_PARAM_BLD *bld;
+	OSSL_PARAM *params;
+	EVP_PKEY_CTX *c;
+	EVP_PKEY *pk = NULL;
+	ECDSA_SIG *es;
+	uint8_t der[128], *p = der;
+	size_t cs = siglen / 2;
+	int derlen, ok;
+
+	assert_non_null(bld = OSSL_PARAM_BLD_new());
+	assert_int_equal(OSSL_PARAM_BLD_push_utf8_string(bld,
+	    OSSL_PKEY_PARAM_GROUP_NAME, kind == M2M_KIND_EC_P384 ?
+	    "secp384r1" : "prime256v1", 0), 1);
+	assert_int_equal(OSSL_PARAM_BLD_push_octet_string(bld,
+	    OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen), 1);
+	assert_non_null(params = OSSL_PARAM_BLD_to_param(bld));
+	assert_non_null(c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL));
+	assert_int_equal(EVP_PKEY_fromdata_init(c), 1);
+	assert_int_equal(EVP_PKEY_fromdata(c, &pk, EVP_PKEY_PUBLIC_KEY,
+	    params), 1);
+	EVP_PKEY_CTX_free(c);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+
+	assert_non_null(es = ECDSA_SIG_new());
+	assert_int_equal(ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)cs, NULL),
+	    BN_bin2bn(sig + cs, (int)cs, NULL)), 1);
+	assert_true((derlen = i2d_ECDSA_SIG(es, &p)) > 0);
+	ECDSA_SIG_free(es);
+	assert_non_null(c = EVP_PKEY_CTX_new(pk, NULL));
+	assert_int_equal(EVP_PKEY_verify_init(c), 1);
+	ok = EVP_PKEY_verify(c, der, (size_t)derlen, dg, dlen);
+	EVP_PKEY_CTX_free(c);
+	EVP_PKEY_free(pk);
+	assert_true(ok == 0 || ok == 1);
+	return ok;
+}
+
+static void
+ec_ref(struct m2m_keyref *ref, enum m2m_key_kind kind, uint64_t id,
+    uint8_t *blob, size_t bloblen, const uint8_t *auth, size_t authlen)
+{
+	memset(ref, 0, sizeof(*ref));
+	ref->id = id;
+	ref->kind = kind;
+	ref->blob = blob;
+	ref->bloblen = bloblen;
+	ref->auth = auth;
+	ref->authlen = authlen;
+}
+
+/*
+ * Sign dg with ref and check the signature with OpenSSL: valid over dg,
+ * invalid over dg with one bit changed (the oracle can say no).
+ */
+static void
+ec_sign_check(void *be, const struct m2m_keyref *ref, const uint8_t *pt,
+    size_t ptlen, const uint8_t *dg, size_t dlen)
+{
+	uint8_t sig[M2M_EC_SIG_MAX], other[M2M_HASH_MAX_LEN];
+	size_t siglen = 0, cs = ref->kind == M2M_KIND_EC_P384 ? 48 : 32;
+
+	assert_int_equal(OPS.ec_sign(be, ref, dg, dlen, sig, &siglen), 0);
+	assert_int_equal(siglen, 2 * cs);
+	assert_int_equal(ossl_ec_verify(ref->kind, pt, ptlen, dg, dlen, sig,
+	    siglen), 1);
+	memcpy(other, dg, dlen);
+	other[dlen - 1] ^= 0x01;
+	if (dlen <= cs)	/* beyond: the bit is truncated away */
+		assert_int_equal(ossl_ec_verify(ref->kind, pt, ptlen, other,
+		    dlen, sig, siglen), 0);
+}
+
+/*
+ * Generate P-256 and P-384 keys (with and without auth), sign digests of
+ * every size CKM_ECDSA meets (SHA-1 to SHA-512, 1 byte, the 64-byte
+ * maximum), each signature verified by OpenSSL with the returned point;
+ * cached (id) and uncached (id 0).  Run in both [tpm] modes.
+ */
+static void
+test_ec_sign(void **state)
+{
+	void *be = *state;
+	static const size_t lens[] = { 1, 20, 28, 32, 48, 64 };
+	static const enum m2m_key_kind kinds[] = { M2M_KIND_EC_P256,
+	    M2M_KIND_EC_P384 };
+	uint8_t pt[M2M_EC_POINT_MAX], pt2[M2M_EC_POINT_MAX], auth[32];
+	uint8_t dg[M2M_HASH_MAX_LEN], *blob = NULL, *blob2 = NULL;
+	size_t ptlen = 0, pt2len = 0, bloblen = 0, bloblen2 = 0, i, k;
+	struct m2m_keyref ref;
+
+	rnd(auth, sizeof(auth));
+	for (k = 0; k < 2; k++) {
+		size_t cs = kinds[k] == M2M_KIND_EC_P384 ? 48 : 32;
+
+		assert_int_equal(OPS.ec_generate(be, kinds[k], auth, 32,
+		    &blob, &bloblen, pt, &ptlen), 0);
+		assert_int_equal(ptlen, 1 + 2 * cs);
+		assert_int_equal(pt[0], 0x04);
+		assert_true(bloblen > 8 && bloblen <= M2M_BLOB_MAX);
+		ec_ref(&ref, kinds[k], 900 + k, blob, bloblen, auth, 32);
+		for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			rnd(dg, lens[i]);
+			ec_sign_check(be, &ref, pt, ptlen, dg, lens[i]);
+			ref.id = 0;
+			ec_sign_check(be, &ref, pt, ptlen, dg, lens[i]);
+			ref.id = 900 + k;
+		}
+		/* a cached key signs with one command (shared: + context) */
+		{
+			struct m2m_backend_stats s0, s1;
+			uint8_t sig[M2M_EC_SIG_MAX];
+			size_t siglen = 0;
+
+			assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig,
+			    &siglen), 0);	/* loaded again (id 0 above) */
+			OPS.stats(be, &s0);
+			assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig,
+			    &siglen), 0);
+			OPS.stats(be, &s1);
+			print_message("%s: cached ECDSA sign: %lu command(s)\n",
+			    g_shared ? "shared" : "exclusive",
+			    s1.commands - s0.commands);
+			assert_int_equal(s1.commands - s0.commands,
+			    g_shared ? 5 : 1);
+			assert_int_equal(s1.loads - s0.loads, 0);
+		}
+		/* a second key: another point, its own signatures */
+		assert_int_equal(OPS.ec_generate(be, kinds[k], NULL, 0,
+		    &blob2, &bloblen2, pt2, &pt2len), 0);
+		assert_int_equal(pt2len, ptlen);
+		assert_memory_not_equal(pt, pt2, ptlen);
+		ec_ref(&ref, kinds[k], 910 + k, blob2, bloblen2, NULL, 0);
+		rnd(dg, 32);
+		ec_sign_check(be, &ref, pt2, pt2len, dg, 32);
+		free(blob);
+		free(blob2);
+	}
+}
+
+/* RFC 6979 A.2.5: the P-256 key (x, Ux || Uy). */
+static const char ec_rfc6979_d[] =
+    "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721";
+static const char ec_rfc6979_q[] =
+    "0460fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6"
+    "7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299";
+/* The order n of P-256 (not a valid scalar) and of P-384. */
+static const char ec_p256_n[] =
+    "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+static const char ec_p384_n[] =
+    "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf"
+    "581a0db248b0a77aecec196accc52973";
+
+/*
+ * Import: the RFC 6979 P-256 key gives its published public point, and
+ * signs as it; a P-384 scalar gives the point OpenSSL derives; scalars out
+ * of range or of the wrong size refused with KEY_SIZE, nothing returned.
+ */
+static void
+test_ec_import(void **state)
+{
+	void *be = *state;
+	uint8_t d[48], q[M2M_EC_POINT_MAX], pt[M2M_EC_POINT_MAX];
+	uint8_t dg[48], auth[16], *blob = NULL;
+	size_t dlen = 0, qlen = 0, ptlen = 0, bloblen = 0, n;
+	struct m2m_keyref ref;
+	EVP_PKEY *pk = NULL;
+	EVP_PKEY_CTX *c;
+	BIGNUM *priv = NULL;
+
+	hex2bin(ec_rfc6979_d, d, &dlen);
+	hex2bin(ec_rfc6979_q, q, &qlen);
+	rnd(auth, sizeof(auth));
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P256, d, dlen, auth,
+	    sizeof(auth), &blob, &bloblen, pt, &ptlen), 0);
+	assert_int_equal(ptlen, 65);
+	assert_memory_equal(pt, q, 65);
+	ec_ref(&ref, M2M_KIND_EC_P256, 920, blob, bloblen, auth,
+	    sizeof(auth));
+	rnd(dg, 32);
+	ec_sign_check(be, &ref, q, qlen, dg, 32);
+	rnd(dg, 20);
+	ec_sign_check(be, &ref, q, qlen, dg, 20);
+	/* PIN binding holds for imported keys too */
+	ref.auth = NULL;
+	ref.authlen = 0;
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 20, pt, &n),
+	    M2M_ERR_BACKEND_AUTH);
+	free(blob);
+	blob = NULL;
+
+	/* P-384: a key made by OpenSSL, its point as OpenSSL has it */
+	assert_non_null(pk = EVP_EC_gen("secp384r1"));
+	assert_int_equal(EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY,
+	    &priv), 1);
+	assert_int_equal(BN_bn2binpad(priv, d, 48), 48);
+	BN_clear_free(priv);
+	assert_int_equal(EVP_PKEY_get_octet_string_param(pk,
+	    OSSL_PKEY_PARAM_PUB_KEY, q, sizeof(q), &qlen), 1);
+	assert_int_equal(qlen, 97);
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P384, d, 48, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), 0);
+	assert_int_equal(ptlen, 97);
+	assert_memory_equal(pt, q, 97);
+	ec_ref(&ref, M2M_KIND_EC_P384, 0, blob, bloblen, NULL, 0);
+	rnd(dg, 48);
+	ec_sign_check(be, &ref, q, qlen, dg, 48);
+	/* and OpenSSL's own signature check of a TPM signature via pk */
+	{
+		uint8_t sig[96], der[128], *p = der;
+		size_t siglen = 0;
+		ECDSA_SIG *es;
+		int derlen;
+
+		assert_int_equal(OPS.ec_sign(be, &ref, dg, 48, sig, &siglen),
+		    0);
+		assert_non_null(es = ECDSA_SIG_new());
+		assert_int_equal(ECDSA_SIG_set0(es, BN_bin2bn(sig, 48, NULL),
+		    BN_bin2bn(sig + 48, 48, NULL)), 1);
+		assert_true((derlen = i2d_ECDSA_SIG(es, &p)) > 0);
+		ECDSA_SIG_free(es);
+		assert_non_null(c = EVP_PKEY_CTX_new(pk, NULL));
+		assert_int_equal(EVP_PKEY_verify_init(c), 1);
+		assert_int_equal(EVP_PKEY_verify(c, der, (size_t)derlen, dg,
+		    48), 1);
+		EVP_PKEY_CTX_free(c);
+	}
+	EVP_PKEY_free(pk);
+	free(blob);
+	blob = NULL;
+
+	/* bad scalars: zero, n, n - 1 is fine, wrong length */
+	memset(pt, 0xee, sizeof(pt));
+	bloblen = ptlen = 4242;
+	memset(d, 0, sizeof(d));
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P256, d, 32, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), M2M_ERR_KEY_SIZE);
+	hex2bin(ec_p256_n, d, &dlen);
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P256, d, 32, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), M2M_ERR_KEY_SIZE);
+	hex2bin(ec_p384_n, d, &dlen);
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P384, d, 48, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), M2M_ERR_KEY_SIZE);
+	memset(d, 0xff, sizeof(d));	/* above n */
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P256, d, 32, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), M2M_ERR_KEY_SIZE);
+	hex2bin(ec_rfc6979_d, d, &dlen);
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P256, d, 31, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), M2M_ERR_KEY_SIZE);
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P384, d, 32, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), M2M_ERR_KEY_SIZE);
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_HMAC, d, 32, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), M2M_ERR_KEY_TYPE);
+	assert_null(blob);
+	assert_int_equal(bloblen, 4242);
+	assert_int_equal(ptlen, 4242);
+	assert_int_equal(pt[0], 0xee);
+	hex2bin(ec_p256_n, d, &dlen);
+	d[31]--;	/* n - 1: the largest valid scalar */
+	assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P256, d, 32, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), 0);
+	ec_ref(&ref, M2M_KIND_EC_P256, 0, blob, bloblen, NULL, 0);
+	rnd(dg, 32);
+	ec_sign_check(be, &ref, pt, ptlen, dg, 32);
+	free(blob);
+}
+
+/*
+ * Refusals, each with its exact error and nothing written: a wrong kind
+ * anywhere (KEY_TYPE), a digest of 0 or 65 bytes (DATA_LEN), a corrupted
+ * or truncated blob (DATA_INVALID, or the TPM's integrity check:
+ * BACKEND), the wrong auth or none (BACKEND_AUTH), cached or not.
+ */
+static void
+test_ec_errors(void **state)
+{
+	void *be = *state;
+	uint8_t pt[M2M_EC_POINT_MAX], sig[M2M_EC_SIG_MAX], want[M2M_EC_SIG_MAX];
+	uint8_t dg[65], auth[32], other[32], key[32], out[32], *blob = NULL;
+	uint8_t *bad = NULL, *hblob = NULL;
+	size_t ptlen = 0, bloblen = 0, siglen, hlen = 0, i, privoff, privend;
+	struct m2m_keyref ref, h;
+	int r;
+
+	rnd(auth, 32);
+	memcpy(other, auth, 32);
+	other[0] ^= 0x80;
+	rnd(dg, sizeof(dg));
+	memset(want, 0xee, sizeof(want));
+	memcpy(sig, want, sizeof(sig));
+	siglen = 4242;
+
+	/* kinds */
+	assert_int_equal(OPS.ec_generate(be, M2M_KIND_HMAC, NULL, 0, &blob,
+	    &bloblen, pt, &ptlen), M2M_ERR_KEY_TYPE);
+	assert_int_equal(OPS.ec_generate(be, M2M_KIND_AES, NULL, 0, &blob,
+	    &bloblen, pt, &ptlen), M2M_ERR_KEY_TYPE);
+	assert_int_equal(OPS.ec_generate(be, (enum m2m_key_kind)9, NULL, 0,
+	    &blob, &bloblen, pt, &ptlen), M2M_ERR_KEY_TYPE);
+	assert_null(blob);
+	assert_int_equal(OPS.ec_generate(be, M2M_KIND_EC_P256, auth, 32,
+	    &blob, &bloblen, pt, &ptlen), 0);
+	ec_ref(&ref, M2M_KIND_EC_P256, 930, blob, bloblen, auth, 32);
+	ref.kind = M2M_KIND_EC_P384;	/* a P-256 blob named P-384 */
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+	    M2M_ERR_KEY_TYPE);
+	ref.kind = M2M_KIND_HMAC;
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+	    M2M_ERR_KEY_TYPE);
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, dg, 3, out),
+	    M2M_ERR_KEY_TYPE);
+	ref.kind = M2M_KIND_EC_P256;
+	/* an EC key is never revealed: it has no sealed copy */
+	{
+		struct m2m_secret *s = SENTINEL_S;
+
+		assert_int_equal(OPS.reveal(be, &ref, &s), M2M_ERR_UNSUPPORTED);
+		assert_ptr_equal(s, SENTINEL_S);
+	}
+	/* an HMAC key refuses ec_sign */
+	rnd(key, 32);
+	assert_int_equal(OPS.wrap(be, M2M_KIND_HMAC, key, 32, &hblob, &hlen),
+	    0);
+	ec_ref(&h, M2M_KIND_HMAC, 931, hblob, hlen, NULL, 0);
+	assert_int_equal(OPS.ec_sign(be, &h, dg, 32, sig, &siglen),
+	    M2M_ERR_KEY_TYPE);
+	h.kind = M2M_KIND_EC_P256;	/* an HMAC blob named EC */
+	assert_int_equal(OPS.ec_sign(be, &h, dg, 32, sig, &siglen),
+	    M2M_ERR_KEY_TYPE);
+	free(hblob);
+
+	/* digest lengths */
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 0, sig, &siglen),
+	    M2M_ERR_DATA_LEN);
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 65, sig, &siglen),
+	    M2M_ERR_DATA_LEN);
+	assert_int_equal(OPS.ec_sign(be, &ref, NULL, 32, sig, &siglen),
+	    M2M_ERR_INVALID_ARGUMENT);
+
+	/* auth: none, wrong; then right (cached), then wrong again */
+	ref.auth = NULL;
+	ref.authlen = 0;
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+	    M2M_ERR_BACKEND_AUTH);
+	ref.auth = other;
+	ref.authlen = 32;
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+	    M2M_ERR_BACKEND_AUTH);
+	assert_memory_equal(sig, want, sizeof(sig));
+	assert_int_equal(siglen, 4242);
+	ref.auth = auth;
+	ec_sign_check(be, &ref, pt, ptlen, dg, 32);
+	ref.auth = other;
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+	    M2M_ERR_BACKEND_AUTH);
+	ref.id = 0;
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+	    M2M_ERR_BACKEND_AUTH);
+	assert_memory_equal(sig, want, sizeof(sig));
+	ref.auth = auth;
+
+	/* blobs: truncated, header, flipped private part, garbage */
+	assert_non_null(bad = malloc(bloblen));
+	memcpy(bad, blob, bloblen);
+	ref.blob = bad;
+	for (i = 0; i < bloblen; i += 7) {
+		ref.bloblen = i;
+		assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+		    M2M_ERR_DATA_INVALID);
+	}
+	ref.bloblen = bloblen;
+	for (i = 0; i < 8; i++) {
+		bad[i] ^= 0x40;
+		assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+		    M2M_ERR_DATA_INVALID);
+		bad[i] ^= 0x40;
+	}
+	bad[6] |= TPM_BLOB_F_SEALED;	/* an EC key has no sealed copy */
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+	    M2M_ERR_DATA_INVALID);
+	bad[6] &= ~TPM_BLOB_F_SEALED;
+	privoff = 8 + 2 + (((size_t)blob[8] << 8) | blob[9]);
+	privend = privoff + 2 + (((size_t)blob[privoff] << 8) |
+	    blob[privoff + 1]);
+	assert_int_equal(privend, bloblen);
+	bad[privend - 1] ^= 0x80;
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+	    M2M_ERR_BACKEND);
+	bad[privend - 1] ^= 0x80;
+	/* every byte of the public area: refused, or (unique) a failure */
+	for (i = 8; i < privoff; i++) {
+		bad[i] ^= 0x01;
+		r = OPS.ec_sign(be, &ref, dg, 32, sig, &siglen);
+		if (r != M2M_ERR_DATA_INVALID && r != M2M_ERR_BACKEND)
+			print_error("flip at %zu: %d\n", i, r);
+		assert_true(r == M2M_ERR_DATA_INVALID || r == M2M_ERR_BACKEND);
+		bad[i] ^= 0x01;
+	}
+	assert_memory_equal(sig, want, sizeof(sig));
+	ec_sign_check(be, &ref, pt, ptlen, dg, 32);	/* restored */
+	rnd(bad, bloblen);
+	assert_int_equal(OPS.ec_sign(be, &ref, dg, 32, sig, &siglen),
+	    M2M_ERR_DATA_INVALID);
+	free(bad);
+	free(blob);
+}
+
+/*
+ * TPM2_Duplicate of the backend's EC keys, tried by another TPM user with
+ * the key's blob and authValue and a policy session for Duplicate: both a
+ * generated key (fixedParent too) and an imported one (TPM2_Import allows
+ * no fixedParent) are refused for their empty authPolicy, which no policy
+ * session's digest equals (TPM_RC_POLICY_FAIL): neither can leave the TPM.
+ */
+static void
+test_ec_no_duplicate(void **state)
+{
+	void *be = *state;
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *e;
+	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, sess = ESYS_TR_NONE;
+	TPM2B_PUBLIC tmpl;
+	TPM2B_SENSITIVE_CREATE insens;
+	TPM2B_DATA outside;
+	TPML_PCR_SELECTION pcrs;
+	TPMT_SYM_DEF sym;
+	TPMT_SYM_DEF_OBJECT nosym;
+	TPM2B_DATA *ekey = NULL;
+	TPM2B_PRIVATE *dup = NULL;
+	TPM2B_ENCRYPTED_SECRET *seed = NULL;
+	struct tpm_blob b;
+	uint8_t d[32], pt[M2M_EC_POINT_MAX], *blob = NULL;
+	size_t dlen = 0, ptlen = 0, bloblen = 0;
+	TSS2_RC rc;
+	int imported;
+
+	hex2bin(ec_rfc6979_d, d, &dlen);
+	memset(&insens, 0, sizeof(insens));
+	memset(&outside, 0, sizeof(outside));
+	memset(&pcrs, 0, sizeof(pcrs));
+	memset(&sym, 0, sizeof(sym));
+	sym.algorithm = TPM2_ALG_NULL;
+	memset(&nosym, 0, sizeof(nosym));
+	nosym.algorithm = TPM2_ALG_NULL;
+	e = side_open(&tcti);
+	m2m_tpm_tmpl_primary(&tmpl);
+	for (imported = 0; imported < 2; imported++) {
+		if (imported)
+			assert_int_equal(OPS.ec_import(be, M2M_KIND_EC_P256, d,
+			    32, NULL, 0, &blob, &bloblen, pt, &ptlen), 0);
+		else
+			assert_int_equal(OPS.ec_generate(be, M2M_KIND_EC_P256,
+			    NULL, 0, &blob, &bloblen, pt, &ptlen), 0);
+		assert_int_equal(m2m_tpm_blob_parse(blob, bloblen, &b), 0);
+		assert_int_equal(Esys_CreatePrimary(e, ESYS_TR_RH_OWNER,
+		    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &insens,
+		    &tmpl, &outside, &pcrs, &prim, NULL, NULL, NULL, NULL),
+		    TSS2_RC_SUCCESS);
+		assert_int_equal(Esys_Load(e, prim, ESYS_TR_PASSWORD,
+		    ESYS_TR_NONE, ESYS_TR_NONE, &b.obj.priv, &b.obj.pub, &key),
+		    TSS2_RC_SUCCESS);
+		assert_int_equal(Esys_StartAuthSession(e, ESYS_TR_NONE,
+		    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+		    NULL, TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256, &sess),
+		    TSS2_RC_SUCCESS);
+		assert_int_equal(Esys_PolicyCommandCode(e, sess, ESYS_TR_NONE,
+		    ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CC_Duplicate),
+		    TSS2_RC_SUCCESS);
+		rc = Esys_Duplicate(e, key, ESYS_TR_RH_NULL, sess,
+		    ESYS_TR_NONE, ESYS_TR_NONE, NULL, &nosym, &ekey, &dup,
+		    &seed);
+		print_message("Duplicate of a%s key: %s\n", imported ?
+		    "n imported" : " generated", Tss2_RC_Decode(rc));
+		assert_null(dup);
+		assert_int_equal(m2m_tpm_rc_base(rc), TPM2_RC_POLICY_FAIL);
+		(void)Esys_FlushContext(e, sess);
+		assert_int_equal(Esys_FlushContext(e, key), TSS2_RC_SUCCESS);
+		assert_int_equal(Esys_FlushContext(e, prim), TSS2_RC_SUCCESS);
+		free(blob);
+		blob = NULL;
+	}
+	side_close(e, tcti);
+}
+
 /* ---- random, forget, stats, cache --------------------------------------- */
 
 static void
@@ -2123,6 +2622,20 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_keymsg_reveal, be_setup,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_wrap_auth, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_ec_sign, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_ec_sign, be_setup_excl,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_ec_import, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_ec_import, be_setup_excl,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_ec_errors, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_ec_no_duplicate,
+		    be_setup, be_teardown),
+		cmocka_unit_test_setup_teardown(test_ec_errors, be_setup_excl,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_random, be_setup,
 		    be_teardown),

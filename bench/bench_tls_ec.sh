@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# TLS 1.2 ECDHE-ECDSA handshakes per second, server key in the token against
+# a key in a PEM file, in the same run; prints one markdown table.
+#
+#   bench/bench_tls_ec.sh [hsm|tpm|softhsm2...]  (default: all three)
+#
+# For each backend: a throw-away SoftHSM2 (and for tpm a private swtpm on
+# 127.0.0.1), made by tests/integration/lib.sh's m2m_setup; a token with an
+# EC P-256 key pair made inside it (pkcs11-tool --keypairgen); a test CA
+# (OpenSSL) that certifies it and a second P-256 key kept in a PEM file.  Two
+# "openssl s_server -www -tls1_2" on free 127.0.0.1 ports serve the same
+# kind of certificate: one signs with the token key through libp11's engine
+# (OPENSSL_CONF with MODULE_PATH = libm2mtoken.so), the other with the PEM
+# key.  "openssl s_time -new" (a full handshake per connection, cipher
+# ECDHE-ECDSA-AES128-GCM-SHA256) runs against each in turn, A B A B ...,
+# BENCH_ROUNDS rounds (default 5) of BENCH_SECONDS (default 2) per side, so
+# that a change of machine load hits both.  Rate = connections / wall time
+# of the rounds; ratio = token / file.  The token key cannot leave the token,
+# so the file side uses another P-256 key: the cost of an ECDSA signature
+# does not depend on the key.  "softhsm2" is the reference row: the same
+# measurement with SoftHSM2's own module in place of libm2mtoken.so (the
+# token made on SoftHSM2's free slot), i.e. what libp11 and a software
+# PKCS#11 token cost without m2mtoken.  Everything is stopped and removed on
+# exit.
+#
+# Environment (optional): BENCH_BUILD_DIR (build-bench, built like bench/run
+# when missing), BENCH_JOBS (2), BENCH_ROUNDS, BENCH_SECONDS,
+# BENCH_SOFTHSM_MODULE (/usr/lib/softhsm/libsofthsm2.so).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)
+BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
+ROUNDS=${BENCH_ROUNDS:-5}
+SECONDS_PER=${BENCH_SECONDS:-2}
+CIPHER=ECDHE-ECDSA-AES128-GCM-SHA256
+SOFTHSM=${BENCH_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+
+die()
+{
+	printf 'bench_tls_ec: %s\n' "$*" >&2
+	exit 1
+}
+
+# one BACKEND: the measurement on one backend, in its own process (m2m_setup
+# once per shell); prints "token_rate file_rate"
+one()
+{
+	local backend=$1 so=so-87654321 pin=user-12345678 label=bench-tls
+	local slots slot key conf r side port spid
+	local -A ports n t
+
+	M2MTOKEN_MODULE=$BUILD/libm2mtoken.so
+	if [ "$backend" = softhsm2 ]; then
+		M2MTOKEN_MODULE=$SOFTHSM
+		backend=hsm
+	fi
+	M2M_BUILD=$BUILD
+	export M2MTOKEN_MODULE M2M_BUILD
+	# shellcheck source=../tests/integration/lib.sh
+	. "$ROOT/tests/integration/lib.sh"
+	m2m_setup "$backend"
+
+	slots=$(m2m_p11tool --list-slots 2>&1)
+	slot=$(awk '/^Slot [0-9]+ \(0x[0-9a-fA-F]+\)/ { s = $3 }
+	    /token state: +uninitialized/ { gsub(/[()]/, "", s); print s;
+	    exit }' <<<"$slots")
+	[ -n "$slot" ] || die "no uninitialised slot"
+	m2m_p11tool --slot "$slot" --init-token --label "$label" \
+	    --so-pin "$so" >/dev/null 2>&1 || die "--init-token failed"
+	m2m_p11tool --token-label "$label" --login --login-type so \
+	    --so-pin "$so" --init-pin --pin "$pin" >/dev/null 2>&1 ||
+	    die "--init-pin failed"
+	m2m_p11tool --token-label "$label" --login --pin "$pin" \
+	    --keypairgen --key-type EC:prime256v1 --label tls-key --id 01 \
+	    >/dev/null 2>&1 || die "--keypairgen EC:prime256v1 failed"
+	key="pkcs11:token=$label;object=tls-key;type=private;pin-value=$pin"
+
+	conf=$M2M_TMP/openssl-engine.cnf
+	printf '%s\n' "openssl_conf = openssl_init" "[openssl_init]" \
+	    "engines = engine_section" "[engine_section]" \
+	    "pkcs11 = pkcs11_section" "[pkcs11_section]" \
+	    "engine_id = pkcs11" "MODULE_PATH = $M2MTOKEN_MODULE" \
+	    "init = 0" >"$conf"
+
+	cd "$M2M_TMP"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout ca.key -out ca.pem -subj /CN=bench-ca -days 2 \
+	    2>/dev/null || die "cannot make the CA"
+	OPENSSL_CONF=$conf openssl req -new -engine pkcs11 -keyform engine \
+	    -key "$key" -subj /CN=token.bench -out token.csr >/dev/null 2>&1 ||
+	    die "openssl req with the token key failed"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout file.key -subj /CN=file.bench -out file.csr 2>/dev/null ||
+	    die "cannot make the file key"
+	for side in token file; do
+		openssl x509 -req -in "$side.csr" -CA ca.pem -CAkey ca.key \
+		    -days 2 -out "$side.pem" 2>/dev/null ||
+		    die "the CA cannot sign"
+	done
+
+	for side in token file; do
+		port=$(m2m_free_port_pair)
+		if [ "$side" = token ]; then
+			OPENSSL_CONF=$conf openssl s_server -engine pkcs11 \
+			    -keyform engine -key "$key" -cert token.pem \
+			    -accept "127.0.0.1:$port" -www -tls1_2 \
+			    </dev/null >"s_server.$side.log" 2>&1 &
+		else
+			openssl s_server -key file.key -cert file.pem \
+			    -accept "127.0.0.1:$port" -www -tls1_2 \
+			    </dev/null >"s_server.$side.log" 2>&1 &
+		fi
+		spid=$!
+		m2m_defer m2m_stop "$spid"
+		for ((r = 0; r < 300; r++)); do
+			grep -q '^ACCEPT' "s_server.$side.log" && break
+			kill -0 "$spid" 2>/dev/null ||
+			    die "s_server ($side) exited: $(cat \
+			    "s_server.$side.log")"
+			sleep 0.1
+		done
+		ports[$side]=$port
+		n[$side]=0
+		t[$side]=0
+	done
+
+	# one round per side, alternating; wall time in nanoseconds
+	local start end out c
+	for ((r = 0; r < ROUNDS; r++)); do
+		for side in token file; do
+			start=$(date +%s%N)
+			out=$(openssl s_time -connect "127.0.0.1:${ports[$side]}" \
+			    -new -time "$SECONDS_PER" -tls1_2 -cipher "$CIPHER" \
+			    2>&1) || die "s_time ($side) failed: $out"
+			end=$(date +%s%N)
+			c=$(sed -n 's/^\([0-9]*\) connections in .*real.*/\1/p' \
+			    <<<"$out")
+			[ -n "$c" ] && [ "$c" -gt 0 ] ||
+			    die "s_time ($side): no connection: $out"
+			n[$side]=$((n[$side] + c))
+			t[$side]=$((t[$side] + end - start))
+		done
+	done
+	awk -v nt="${n[token]}" -v tt="${t[token]}" -v nf="${n[file]}" \
+	    -v tf="${t[file]}" 'BEGIN {
+		printf "%.1f %.1f\n", nt / (tt / 1e9), nf / (tf / 1e9) }'
+}
+
+if [ "${1:-}" = --one ]; then
+	one "$2"
+	exit 0
+fi
+
+BACKENDS=("$@")
+[ "${#BACKENDS[@]}" -gt 0 ] || BACKENDS=(hsm tpm softhsm2)
+for b in "${BACKENDS[@]}"; do
+	case $b in
+	hsm | tpm | softhsm2) ;;
+	*) die "usage: bench/bench_tls_ec.sh [hsm|tpm|softhsm2...]" ;;
+	esac
+done
+for tool in openssl softhsm2-util swtpm pkcs11-tool; do
+	command -v "$tool" >/dev/null ||
+	    die "$tool not found (packages: scripts/deps.txt)"
+done
+[ -f /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] ||
+    [ -n "$(find /usr/lib -path '*engines-3/pkcs11.so' -print -quit)" ] ||
+    die "libp11's engine not found (package libengine-pkcs11-openssl)"
+
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+	cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DM2M_SANITIZE=OFF >"$BUILD.cmake.log" 2>&1 ||
+	    { cat "$BUILD.cmake.log" >&2; die "cmake failed"; }
+	rm -f "$BUILD.cmake.log"
+fi
+grep -q '^M2M_SANITIZE:BOOL=OFF' "$BUILD/CMakeCache.txt" ||
+    die "$BUILD is a sanitizer build; use another BENCH_BUILD_DIR"
+log=$(cmake --build "$BUILD" -j "${BENCH_JOBS:-2}" --target m2mtoken 2>&1) ||
+    { printf '%s\n' "$log" >&2; die "build failed"; }
+
+echo "TLS 1.2 $CIPHER handshakes/s, openssl s_server + s_time -new," \
+    "$ROUNDS x ${SECONDS_PER}s per side, alternating"
+echo
+echo "| module (backend) | key in the token (libp11 engine) |" \
+    "key in a PEM file | token / file |"
+echo "|---|---:|---:|---:|"
+for b in "${BACKENDS[@]}"; do
+	read -r tok file < <(bash "${BASH_SOURCE[0]}" --one "$b") ||
+	    die "$b: the measurement failed"
+	case $b in
+	softhsm2) name="SoftHSM2 directly (reference)" ;;
+	*) name="libm2mtoken.so ($b)" ;;
+	esac
+	awk -v b="$name" -v t="$tok" -v f="$file" 'BEGIN {
+		printf "| %s | %.1f | %.1f | %.2fx |\n", b, t, f, t / f }'
+done
