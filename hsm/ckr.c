@@ -211,6 +211,7 @@ m2m_hsm_disconnect(struct hsm *h)
 	h->session = CK_INVALID_HANDLE;
 	h->wk.n = h->wk.cur = 0;
 	h->rk.n = h->rk.cur = 0;
+	h->ek.n = h->ek.cur = 0;
 	h->connected = 0;
 }
 

@@ -236,7 +236,8 @@ wrap_common(struct hsm *h, enum wrap_how how, enum m2m_key_kind kind,
 		goto out;
 	ks = readable ? &h->rk : &h->wk;
 	if (readable && ks->n == 0 &&
-	    (r = m2m_hsm_wrapkey_setup(h, 1, why, sizeof(why))) != 0) {
+	    (r = m2m_hsm_wrapkey_setup(h, M2M_HSM_WK_READABLE, why,
+	    sizeof(why))) != 0) {
 		m2m_error("%s", why);
 		goto out;
 	}
@@ -526,7 +527,7 @@ hsm_hmac_keymsg(void *impl, const uint8_t *hmac_key, size_t hmac_keylen,
 	if ((r = m2m_hsm_ready(h)) != 0 ||
 	    (r = m2m_hsm_wrapkey_lookup(h, b.wrapkey_id, &wk, &rd)) != 0)
 		goto out;
-	if (!rd) {
+	if (rd != M2M_HSM_WK_READABLE) {
 		if ((r = digest_hmac(h, msgkey, &b, hmac_key, hmac_keylen,
 		    hash, mac)) != 0)
 			goto out;
@@ -794,6 +795,9 @@ const struct m2m_backend_ops m2m_hsm_backend_ops = {
 	.wrap_auth = NULL,
 	.wrap_readable = hsm_wrap_readable,
 	.wrap_nomsg = hsm_wrap_nomsg,
+	.ec_generate = m2m_hsm_ec_generate,
+	.ec_import = m2m_hsm_ec_import,
+	.ec_sign = m2m_hsm_ec_sign,
 	.bind_mac = hsm_bind_mac,
 };
 

@@ -71,18 +71,32 @@
  * wrapped by wrap_nomsg() (a role that is never an HMAC message,
  * backend.h) get no message form: version 1, or 2 over 64 bytes.
  */
+/*
+ * Version 4: an ECDSA private key (kind M2M_KIND_EC_P256 or _P384): bytes
+ * 6..7 hold the length of the wrapped value (a multiple of 8, 16 up to
+ * M2M_HSM_EC_WRAPPED_MAX), which is the private key as the HSM's
+ * C_WrapKey(CKM_AES_KEY_WRAP_PAD) gives it (RFC 5649 over the module's
+ * PKCS#8 encoding) under the EC wrapping key (M2M_HSM_WRAP_LABEL_EC).
+ * Generated in the HSM (ec_generate) or imported (ec_import); unwrapped
+ * only into sensitive, non-extractable sign-only session objects (the
+ * wrapping key's unwrap template).  The public point is not in the blob: the store keeps it.
+ */
 #define M2M_HSM_MAGIC		"M2MH"
 #define M2M_HSM_VERSION		1
 #define M2M_HSM_VERSION_PREHASH	2
 #define M2M_HSM_VERSION_MSG	3
+#define M2M_HSM_VERSION_EC	4
+#define M2M_HSM_EC_WRAPPED_MAX	512
 #define M2M_HSM_HDR_LEN		24
 #define M2M_HSM_HMAC_PAD	64	/* largest output, smallest block */
 #define M2M_HSM_WRAPPED_MIN	16	/* RFC 5649: AIV + one 8-byte block */
 #define M2M_HSM_WRAPPED_MAX	(M2M_KEY_MAX + 8)
 #define M2M_HSM_PREHASH_WRAPPED_LEN (M2M_HSM_HMAC_PAD + 8)
-#define M2M_HSM_BLOB_MAX	(M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MAX + \
+/* the longest blob of a secret key (versions 1 to 3), and of any blob */
+#define M2M_HSM_SYM_BLOB_MAX	(M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MAX + \
 				    M2M_HSM_PREHASH_WRAPPED_LEN + \
 				    M2M_HSM_WRAPPED_MAX)
+#define M2M_HSM_BLOB_MAX	(M2M_HSM_HDR_LEN + M2M_HSM_EC_WRAPPED_MAX)
 /* A parsed blob header: pointers into the blob it was parsed from. */
 struct blob {
 	enum m2m_key_kind	 kind;
@@ -94,6 +108,13 @@ struct blob {
 	const uint8_t		*prehash;	/* wrapped SHA-256(key), or NULL */
 	const uint8_t		*msgform;	/* message form, or NULL */
 };
+
+/*
+ * The DER of the named curves' OIDs (CKA_EC_PARAMS): prime256v1 and
+ * secp384r1.
+ */
+#define M2M_HSM_OID_P256	"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07"
+#define M2M_HSM_OID_P384	"\x06\x05\x2b\x81\x04\x00\x22"
 
 /*
  * Parse and check the header of key->blob (layout above) against
@@ -122,6 +143,12 @@ int	m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret);
  */
 #define M2M_HSM_WRAP_LABEL	"m2mtoken-wrap"
 #define M2M_HSM_WRAP_LABEL_READABLE "m2mtoken-wrap-readable"
+/*
+ * M2M_HSM_WRAP_LABEL_EC: the blobs of ECDSA private keys (version 4); its
+ * CKA_UNWRAP_TEMPLATE makes whatever is unwrapped with it sensitive, never
+ * extractable, unable to decrypt, unwrap or derive; made at its first use.
+ */
+#define M2M_HSM_WRAP_LABEL_EC	"m2mtoken-wrap-ec"
 #define M2M_HSM_WRAPKEY_TRIES	4	/* setups of the wrapping key tried */
 #define M2M_HSM_WRAP_ID_LEN	16
 

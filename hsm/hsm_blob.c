@@ -43,6 +43,29 @@ m2m_hsm_msgform_needed(size_t keylen)
 	return keylen < M2M_HSM_HMAC_PAD || keylen % 8 != 0;
 }
 
+/* A version-4 blob (ECDSA private key), magic and version checked. */
+static int
+ec_parse(const struct m2m_keyref *key, struct blob *ret)
+{
+	const uint8_t *p = key->blob;
+	size_t wlen;
+
+	if (p[5] != M2M_KIND_EC_P256 && p[5] != M2M_KIND_EC_P384)
+		return M2M_ERR_DATA_INVALID;
+	if (p[5] != key->kind)
+		return M2M_ERR_KEY_TYPE;
+	wlen = (size_t)p[6] << 8 | p[7];
+	if (wlen < M2M_HSM_WRAPPED_MIN || wlen > M2M_HSM_EC_WRAPPED_MAX ||
+	    wlen % 8 != 0 || key->bloblen != M2M_HSM_HDR_LEN + wlen)
+		return M2M_ERR_DATA_INVALID;
+	memset(ret, 0, sizeof(*ret));
+	ret->kind = p[5];
+	ret->wrapkey_id = p + 8;
+	ret->wrapped = p + M2M_HSM_HDR_LEN;
+	ret->wrappedlen = wlen;
+	return 0;
+}
+
 /* see hsm.h */
 int
 m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret)
@@ -53,8 +76,11 @@ m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret)
 	if (key == NULL || key->blob == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
 	p = key->blob;
+	if (key->bloblen >= M2M_HSM_HDR_LEN && p[4] == M2M_HSM_VERSION_EC &&
+	    memcmp(p, M2M_HSM_MAGIC, 4) == 0)
+		return ec_parse(key, ret);
 	if (key->bloblen < M2M_HSM_HDR_LEN + M2M_HSM_WRAPPED_MIN ||
-	    key->bloblen > M2M_HSM_BLOB_MAX ||
+	    key->bloblen > M2M_HSM_SYM_BLOB_MAX ||
 	    memcmp(p, M2M_HSM_MAGIC, 4) != 0 ||
 	    (p[4] != M2M_HSM_VERSION && p[4] != M2M_HSM_VERSION_PREHASH &&
 	    p[4] != M2M_HSM_VERSION_MSG))
@@ -148,6 +174,12 @@ m2m_hsm_blob_build(const struct blob *b, uint8_t **ret_blob,
 	blob[5] = (uint8_t)b->kind;
 	blob[6] = (uint8_t)(b->keylen >> 8);
 	blob[7] = (uint8_t)b->keylen;
+	if (b->kind == M2M_KIND_EC_P256 || b->kind == M2M_KIND_EC_P384) {
+		/* version 4: the wrapped length in place of the key's */
+		blob[4] = M2M_HSM_VERSION_EC;
+		blob[6] = (uint8_t)(b->wrappedlen >> 8);
+		blob[7] = (uint8_t)b->wrappedlen;
+	}
 	memcpy(blob + 8, b->wrapkey_id, M2M_HSM_WRAP_ID_LEN);
 	memcpy(blob + M2M_HSM_HDR_LEN, b->wrapped, b->wrappedlen);
 	if (phlen != 0)

@@ -48,6 +48,7 @@ struct hsm {
 	CK_SESSION_HANDLE	 session;
 	struct wrapkeys		 wk;		/* M2M_HSM_WRAP_LABEL */
 	struct wrapkeys		 rk;		/* ..._LABEL_READABLE */
+	struct wrapkeys		 ek;		/* ..._LABEL_EC */
 	int			 legacy_logged;	/* hsm_wrapkey.c */
 	CK_OBJECT_HANDLE	 bindkey;	/* see bind.c */
 	int			 unwrap_pads;	/* probe_unwrap_padding() */
@@ -73,6 +74,9 @@ static const CK_BBOOL	 ck_false HSM_MAYBE_UNUSED = CK_FALSE;
 static const CK_OBJECT_CLASS ck_secret HSM_MAYBE_UNUSED = CKO_SECRET_KEY;
 static const CK_KEY_TYPE ck_aes HSM_MAYBE_UNUSED = CKK_AES;
 static const CK_KEY_TYPE ck_generic HSM_MAYBE_UNUSED = CKK_GENERIC_SECRET;
+static const CK_OBJECT_CLASS ck_private HSM_MAYBE_UNUSED = CKO_PRIVATE_KEY;
+static const CK_OBJECT_CLASS ck_public HSM_MAYBE_UNUSED = CKO_PUBLIC_KEY;
+static const CK_KEY_TYPE ck_ec HSM_MAYBE_UNUSED = CKK_EC;
 
 #define ATTR(t, p, l)	{ (t), (void *)(p), (l) }
 #define ATTR_BOOL(t, v)	ATTR((t), (v) ? &ck_true : &ck_false, sizeof(CK_BBOOL))
@@ -151,22 +155,28 @@ int	m2m_hsm_ckr(struct hsm *h, CK_RV rv, enum m2m_hsm_op op);
 
 /* hsm_wrapkey.c: the wrapping keys ----------------------------------- */
 
+/* The sets of wrapping keys, by label (hsm.h): "which" below. */
+#define M2M_HSM_WK_STRICT	0	/* M2M_HSM_WRAP_LABEL */
+#define M2M_HSM_WK_READABLE	1	/* M2M_HSM_WRAP_LABEL_READABLE */
+#define M2M_HSM_WK_EC		2	/* M2M_HSM_WRAP_LABEL_EC */
+#define M2M_HSM_WK_SETS		3
+
 /*
- * Load the token's wrapping keys into h->wk and h->rk, creating one under
- * the label (readable: M2M_HSM_WRAP_LABEL_READABLE, else
- * M2M_HSM_WRAP_LABEL) on first use, under m2m_hsm_setup_lock(); tried
- * again up to M2M_HSM_WRAPKEY_TRIES times when the module failed
- * (M2M_ERR_BACKEND).  0, else an M2M_ERR_* with errbuf saying why.
+ * Load the token's wrapping keys into h->wk, h->rk and h->ek, creating one
+ * under the label of which (M2M_HSM_WK_*) on first use, under
+ * m2m_hsm_setup_lock(); tried again up to M2M_HSM_WRAPKEY_TRIES times when
+ * the module failed (M2M_ERR_BACKEND).  0, else an M2M_ERR_* with errbuf
+ * saying why.
  */
-int	m2m_hsm_wrapkey_setup(struct hsm *h, int readable, char *errbuf,
+int	m2m_hsm_wrapkey_setup(struct hsm *h, int which, char *errbuf,
 	    size_t errlen);
 /*
  * The wrapping key a blob names (id: M2M_HSM_WRAP_ID_LEN bytes): 0, *ret
- * and *ret_readable (1 for the readable one), searching the token once
- * more for a key not known yet; M2M_ERR_DATA_INVALID when none has id.
+ * and *ret_which (its M2M_HSM_WK_* set), searching the token once more
+ * for a key not known yet; M2M_ERR_DATA_INVALID when none has id.
  */
 int	m2m_hsm_wrapkey_lookup(struct hsm *h, const uint8_t *id,
-	    CK_OBJECT_HANDLE *ret, int *ret_readable);
+	    CK_OBJECT_HANDLE *ret, int *ret_which);
 /*
  * Take the lock that makes "find the key, else create it" one step for
  * every m2mtoken of this user (threads and processes; the binding key's
@@ -243,6 +253,22 @@ int	m2m_hsm_key_get(struct hsm *h, const struct m2m_keyref *key,
  */
 int	m2m_hsm_key_read(struct hsm *h, const struct blob *b,
 	    struct m2m_secret **ret);
+
+/* hsm_ec.c: ECDSA key pairs (backend.h ec_generate, ec_import, ec_sign) */
+
+/* backend.h's ec_generate: C_GenerateKeyPair in the HSM, wrapped out. */
+int	m2m_hsm_ec_generate(void *impl, enum m2m_key_kind kind,
+	    const uint8_t *auth, size_t authlen, uint8_t **ret_blob,
+	    size_t *ret_bloblen, uint8_t *pub, size_t *ret_publen);
+/* backend.h's ec_import: d into a session object, wrapped out. */
+int	m2m_hsm_ec_import(void *impl, enum m2m_key_kind kind,
+	    const uint8_t *d, size_t dlen, const uint8_t *auth,
+	    size_t authlen, uint8_t **ret_blob, size_t *ret_bloblen,
+	    uint8_t *pub, size_t *ret_publen);
+/* backend.h's ec_sign: CKM_ECDSA with the cached working copy. */
+int	m2m_hsm_ec_sign(void *impl, const struct m2m_keyref *key,
+	    const uint8_t *digest, size_t digestlen, uint8_t *sig,
+	    size_t *ret_siglen);
 
 /* bind.c: the binding key -------------------------------------------- */
 

@@ -53,25 +53,47 @@ m2m_hsm_unwrap(struct hsm *h, const struct blob *b, int readable,
 		ATTR_BOOL(CKA_UNWRAP, 0),
 		ATTR_BOOL(CKA_DERIVE, 0),
 	};
+	/* an ECDSA private key: sign only (blob version 4) */
+	CK_ATTRIBUTE ectmpl[] = {
+		ATTR(CKA_CLASS, &ck_private, sizeof(ck_private)),
+		ATTR(CKA_KEY_TYPE, &ck_ec, sizeof(ck_ec)),
+		ATTR_BOOL(CKA_TOKEN, 0),
+		ATTR(CKA_PRIVATE, &priv, sizeof(priv)),
+		ATTR_BOOL(CKA_SENSITIVE, 1),
+		ATTR_BOOL(CKA_EXTRACTABLE, 0),
+		ATTR_BOOL(CKA_SIGN, 1),
+		ATTR_BOOL(CKA_DECRYPT, 0),
+		ATTR_BOOL(CKA_UNWRAP, 0),
+		ATTR_BOOL(CKA_DERIVE, 0),
+	};
 	CK_OBJECT_HANDLE wk = CK_INVALID_HANDLE;
+	CK_ATTRIBUTE *t = tmpl;
+	CK_ULONG nt = sizeof(tmpl) / sizeof(tmpl[0]);
 	CK_RV rv;
 	int rd, r;
 
+	if (b->kind == M2M_KIND_EC_P256 || b->kind == M2M_KIND_EC_P384) {
+		if (readable)
+			return M2M_ERR_ATTRIBUTE_SENSITIVE;
+		t = ectmpl;
+		nt = sizeof(ectmpl) / sizeof(ectmpl[0]);
+	}
 	if ((r = m2m_hsm_wrapkey_lookup(h, b->wrapkey_id, &wk, &rd)) != 0)
 		return r;
+	/* an EC blob under the EC wrapping key only, and only EC blobs */
+	if ((t == ectmpl) != (rd == M2M_HSM_WK_EC))
+		return M2M_ERR_DATA_INVALID;
 	rv = P11(h, C_UnwrapKey)(h->session, &mech, wk,
-	    (CK_BYTE_PTR)b->wrapped, b->wrappedlen, tmpl,
-	    sizeof(tmpl) / sizeof(tmpl[0]), ret_obj);
+	    (CK_BYTE_PTR)b->wrapped, b->wrappedlen, t, nt, ret_obj);
 	if ((rv == CKR_TEMPLATE_INCONSISTENT ||
 	    rv == CKR_ATTRIBUTE_VALUE_INVALID) && !readable &&
-	    !h->private_ops) {
+	    !h->private_ops && t == tmpl) {
 		m2m_info("HSM token '%s' refuses public session keys: the "
 		    "working copies of keys will be private", h->label);
 		h->private_ops = 1;
 		priv = CK_TRUE;
 		rv = P11(h, C_UnwrapKey)(h->session, &mech, wk,
-		    (CK_BYTE_PTR)b->wrapped, b->wrappedlen, tmpl,
-		    sizeof(tmpl) / sizeof(tmpl[0]), ret_obj);
+		    (CK_BYTE_PTR)b->wrapped, b->wrappedlen, t, nt, ret_obj);
 	}
 	if ((r = m2m_hsm_ckr(h, rv, M2M_HSM_OP_UNWRAP)) != 0)
 		return r;
@@ -124,7 +146,7 @@ m2m_hsm_key_read(struct hsm *h, const struct blob *b,
 	/* the strict wrapping key's blobs unwrap into sensitive keys only */
 	if ((r = m2m_hsm_wrapkey_lookup(h, b->wrapkey_id, &wk, &rd)) != 0)
 		goto out;
-	if (!rd) {
+	if (rd != M2M_HSM_WK_READABLE) {
 		r = M2M_ERR_ATTRIBUTE_SENSITIVE;
 		goto out;
 	}

@@ -44,6 +44,49 @@ static CK_ATTRIBUTE	 strict_unwrap[] = {
 };
 #define STRICT_UNWRAP_N	(sizeof(strict_unwrap) / sizeof(strict_unwrap[0]))
 
+/*
+ * CKA_UNWRAP_TEMPLATE of M2M_HSM_WRAP_LABEL_EC, the wrapping key of ECDSA
+ * private keys (blob version 4): the same promise for what a private key
+ * can hold.  Not strict_unwrap[]: SoftHSM2 2.6.1 wants an unwrap template's
+ * every attribute in the caller's template, and a private key has no
+ * CKA_WRAP (CKR_ATTRIBUTE_TYPE_INVALID).
+ */
+static CK_ATTRIBUTE	 ec_unwrap[] = {
+	ATTR_BOOL(CKA_SENSITIVE, 1),
+	ATTR_BOOL(CKA_EXTRACTABLE, 0),
+	ATTR_BOOL(CKA_DECRYPT, 0),
+	ATTR_BOOL(CKA_UNWRAP, 0),
+	ATTR_BOOL(CKA_DERIVE, 0),
+};
+#define EC_UNWRAP_N	(sizeof(ec_unwrap) / sizeof(ec_unwrap[0]))
+
+/* The label, the set and the unwrap template of wrapping keys "which". */
+static const char *
+wk_label(int which)
+{
+	return which == M2M_HSM_WK_READABLE ? M2M_HSM_WRAP_LABEL_READABLE :
+	    which == M2M_HSM_WK_EC ? M2M_HSM_WRAP_LABEL_EC :
+	    M2M_HSM_WRAP_LABEL;
+}
+
+static struct wrapkeys *
+wk_set(struct hsm *h, int which)
+{
+	return which == M2M_HSM_WK_READABLE ? &h->rk :
+	    which == M2M_HSM_WK_EC ? &h->ek : &h->wk;
+}
+
+static CK_ATTRIBUTE *
+wk_unwrap(int which, size_t *ret_n)
+{
+	if (which == M2M_HSM_WK_EC) {
+		*ret_n = EC_UNWRAP_N;
+		return ec_unwrap;
+	}
+	*ret_n = which == M2M_HSM_WK_READABLE ? 0 : STRICT_UNWRAP_N;
+	return which == M2M_HSM_WK_READABLE ? NULL : strict_unwrap;
+}
+
 /* Insert k into t[0..*n) kept in CKA_ID order. */
 static void
 wrapkey_insert(struct wrapkey *t, size_t *n, const struct wrapkey *k)
@@ -65,7 +108,8 @@ wrapkey_insert(struct wrapkey *t, size_t *n, const struct wrapkey *k)
  * types and lengths, a second one their values.
  */
 static int
-wrapkey_forces(struct hsm *h, CK_OBJECT_HANDLE key)
+wrapkey_forces(struct hsm *h, CK_OBJECT_HANDLE key, const CK_ATTRIBUTE *want,
+    size_t nwant)
 {
 	CK_ATTRIBUTE t[2 * STRICT_UNWRAP_N], a;
 	CK_BBOOL v[2 * STRICT_UNWRAP_N];
@@ -90,17 +134,17 @@ wrapkey_forces(struct hsm *h, CK_OBJECT_HANDLE key)
 	if (n == 0 ||
 	    P11(h, C_GetAttributeValue)(h->session, key, &a, 1) != CKR_OK)
 		return 0;
-	for (j = 0; j < STRICT_UNWRAP_N; j++) {
+	for (j = 0; j < nwant; j++) {
 		for (i = 0; i < n; i++) {
-			if (t[i].type == strict_unwrap[j].type &&
+			if (t[i].type == want[j].type &&
 			    t[i].pValue == &v[i] &&
-			    v[i] == *(CK_BBOOL *)strict_unwrap[j].pValue) {
+			    v[i] == *(CK_BBOOL *)want[j].pValue) {
 				ok++;
 				break;
 			}
 		}
 	}
-	return ok == STRICT_UNWRAP_N;
+	return ok == nwant;
 }
 
 /*
@@ -116,10 +160,11 @@ wrapkey_forces(struct hsm *h, CK_OBJECT_HANDLE key)
  * the token could unwrap into readable keys (said once per backend).
  */
 static int
-wrapkey_find(struct hsm *h, int readable, struct wrapkey *t, size_t *ret_n)
+wrapkey_find(struct hsm *h, int which, struct wrapkey *t, size_t *ret_n)
 {
-	const char *label = readable ? M2M_HSM_WRAP_LABEL_READABLE :
-	    M2M_HSM_WRAP_LABEL;
+	const char *label = wk_label(which);
+	const CK_ATTRIBUTE *want;
+	size_t nwant;
 	CK_ATTRIBUTE tmpl[] = {
 		ATTR(CKA_CLASS, &ck_secret, sizeof(ck_secret)),
 		ATTR(CKA_KEY_TYPE, &ck_aes, sizeof(ck_aes)),
@@ -142,6 +187,7 @@ wrapkey_find(struct hsm *h, int readable, struct wrapkey *t, size_t *ret_n)
 	CK_RV rv;
 	int r;
 
+	want = wk_unwrap(which, &nwant);
 	if ((r = m2m_hsm_ckr(h, P11(h, C_FindObjectsInit)(h->session, tmpl,
 	    sizeof(tmpl) / sizeof(tmpl[0])), M2M_HSM_OP_OTHER)) != 0)
 		return r;
@@ -173,7 +219,7 @@ wrapkey_find(struct hsm *h, int readable, struct wrapkey *t, size_t *ret_n)
 			    h->label, label, M2M_HSM_WRAP_ID_LEN);
 			continue;
 		}
-		if (!readable && !wrapkey_forces(h, found[i])) {
+		if (nwant != 0 && !wrapkey_forces(h, found[i], want, nwant)) {
 			if (!h->legacy_logged)
 				m2m_error("HSM token '%s': ignoring the "
 				    "wrapping key '%s' made without "
@@ -219,12 +265,13 @@ wrapkey_load(struct hsm *h)
 	size_t nt = 0;
 	int r;
 
-	if ((r = wrapkey_find(h, 0, t, &nt)) != 0)
-		return r;
-	wrapkey_adopt(&h->wk, t, nt);
-	if ((r = wrapkey_find(h, 1, t, &nt)) != 0)
-		return r;
-	wrapkey_adopt(&h->rk, t, nt);
+	int which;
+
+	for (which = 0; which < M2M_HSM_WK_SETS; which++) {
+		if ((r = wrapkey_find(h, which, t, &nt)) != 0)
+			return r;
+		wrapkey_adopt(wk_set(h, which), t, nt);
+	}
 	return 0;
 }
 
@@ -237,10 +284,11 @@ wrapkey_load(struct hsm *h)
  * token.
  */
 static int
-wrapkey_generate(struct hsm *h, int readable, CK_OBJECT_HANDLE *ret_key)
+wrapkey_generate(struct hsm *h, int which, CK_OBJECT_HANDLE *ret_key)
 {
-	const char *label = readable ? M2M_HSM_WRAP_LABEL_READABLE :
-	    M2M_HSM_WRAP_LABEL;
+	const char *label = wk_label(which);
+	size_t nunwrap;
+	CK_ATTRIBUTE *unwrap = wk_unwrap(which, &nunwrap);
 	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
 	CK_ULONG keylen = 32;
 	uint8_t id[M2M_HSM_WRAP_ID_LEN];
@@ -261,10 +309,10 @@ wrapkey_generate(struct hsm *h, int readable, CK_OBJECT_HANDLE *ret_key)
 		ATTR_BOOL(CKA_SIGN, 0),
 		ATTR_BOOL(CKA_VERIFY, 0),
 		ATTR_BOOL(CKA_DERIVE, 0),
-		ATTR(CKA_UNWRAP_TEMPLATE, strict_unwrap,
-		    sizeof(strict_unwrap)),	/* last: not for readable */
+		ATTR(CKA_UNWRAP_TEMPLATE, unwrap,
+		    nunwrap * sizeof(CK_ATTRIBUTE)),	/* last: not readable */
 	};
-	CK_ULONG ntmpl = sizeof(tmpl) / sizeof(tmpl[0]) - (readable ? 1 : 0);
+	CK_ULONG ntmpl = sizeof(tmpl) / sizeof(tmpl[0]) - (nunwrap ? 0 : 1);
 	struct timespec ts;
 	uint64_t ns;
 	int i, r;
@@ -290,9 +338,9 @@ wrapkey_generate(struct hsm *h, int readable, CK_OBJECT_HANDLE *ret_key)
  * it happens).
  */
 static int
-wrapkey_setup_once(struct hsm *h, int readable, char *errbuf, size_t errlen)
+wrapkey_setup_once(struct hsm *h, int which, char *errbuf, size_t errlen)
 {
-	struct wrapkeys *ks = readable ? &h->rk : &h->wk;
+	struct wrapkeys *ks = wk_set(h, which);
 	CK_OBJECT_HANDLE mine = CK_INVALID_HANDLE;
 	char b[32];
 	size_t i;
@@ -302,7 +350,7 @@ wrapkey_setup_once(struct hsm *h, int readable, char *errbuf, size_t errlen)
 		goto fail;
 	if (ks->n > 0)
 		return 0;
-	if ((r = wrapkey_generate(h, readable, &mine)) != 0)
+	if ((r = wrapkey_generate(h, which, &mine)) != 0)
 		goto fail;
 	/* another process may have created one meanwhile */
 	if ((r = wrapkey_load(h)) != 0)
@@ -333,8 +381,8 @@ wrapkey_setup_once(struct hsm *h, int readable, char *errbuf, size_t errlen)
 	return 0;
  fail:
 	m2m_errbuf_set(errbuf, errlen, "HSM token '%s': cannot find or create "
-	    "the wrapping key '%s': %s (%s)", h->label, readable ?
-	    M2M_HSM_WRAP_LABEL_READABLE : M2M_HSM_WRAP_LABEL, m2m_strerror(r),
+	    "the wrapping key '%s': %s (%s)", h->label, wk_label(which),
+	    m2m_strerror(r),
 	    m2m_hsm_ckr_str(h->last_rv, b, sizeof(b)));
 	return r;
 }
@@ -409,7 +457,7 @@ m2m_hsm_setup_unlock(int fd)
  * answer CKR_GENERAL_ERROR, or not find a key just created.
  */
 int
-m2m_hsm_wrapkey_setup(struct hsm *h, int readable, char *errbuf,
+m2m_hsm_wrapkey_setup(struct hsm *h, int which, char *errbuf,
     size_t errlen)
 {
 	struct timespec ts;
@@ -417,7 +465,7 @@ m2m_hsm_wrapkey_setup(struct hsm *h, int readable, char *errbuf,
 
 	for (attempt = 1;; attempt++) {
 		fd = m2m_hsm_setup_lock(h);
-		r = wrapkey_setup_once(h, readable, errbuf, errlen);
+		r = wrapkey_setup_once(h, which, errbuf, errlen);
 		m2m_hsm_setup_unlock(fd);
 		if (r != M2M_ERR_BACKEND || attempt == M2M_HSM_WRAPKEY_TRIES)
 			return r;
@@ -432,21 +480,21 @@ m2m_hsm_wrapkey_setup(struct hsm *h, int readable, char *errbuf,
 /* see hsm_int.h */
 int
 m2m_hsm_wrapkey_lookup(struct hsm *h, const uint8_t *id,
-    CK_OBJECT_HANDLE *ret, int *ret_readable)
+    CK_OBJECT_HANDLE *ret, int *ret_which)
 {
 	struct wrapkeys *ks;
 	size_t i;
 	int pass, rd, r;
 
 	for (pass = 0; pass < 2; pass++) {
-		for (rd = 0; rd < 2; rd++) {
-			ks = rd ? &h->rk : &h->wk;
+		for (rd = 0; rd < M2M_HSM_WK_SETS; rd++) {
+			ks = wk_set(h, rd);
 			for (i = 0; i < ks->n; i++) {
 				if (memcmp(ks->k[i].id, id,
 				    M2M_HSM_WRAP_ID_LEN) != 0)
 					continue;
 				*ret = ks->k[i].handle;
-				*ret_readable = rd;
+				*ret_which = rd;
 				return 0;
 			}
 		}

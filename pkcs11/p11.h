@@ -265,6 +265,29 @@ CK_RV	p11_op_init(struct p11_session *s, enum p11_op op,
 	    CK_MECHANISM_PTR m, CK_OBJECT_HANDLE hKey);
 
 /* ------------------------------------------------------------------ */
+/* ECDSA (p11_ec.c)                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The start of a CKM_ECDSA (hash 0: the data is the digest) or
+ * CKM_ECDSA_SHA256/384 operation on s->op_key: op_hash, and op_maclen the
+ * signature's length (r || s).  CKR_MECHANISM_INVALID when the backend
+ * has no EC keys, CKR_KEY_TYPE_INCONSISTENT for a key of no known curve.
+ */
+CK_RV	p11_ecdsa_start(struct p11_session *s, enum m2m_hash hash);
+/*
+ * Sign data (hashed here unless CKM_ECDSA) with the private key s->op_key
+ * in the backend, into sig (s->op_maclen bytes); verify sig (op_maclen
+ * bytes) over data with the public key s->op_key's CKA_EC_POINT.  0 or
+ * an M2M_ERR_* (M2M_ERR_DATA_LEN: CKM_ECDSA input of 0 or over 64 bytes;
+ * M2M_ERR_SIGNATURE_INVALID).
+ */
+int	p11_ecdsa_sign(struct p11_session *s, const uint8_t *data, size_t len,
+	    uint8_t *sig);
+int	p11_ecdsa_verify(struct p11_session *s, const uint8_t *data,
+	    size_t len, const uint8_t *sig);
+
+/* ------------------------------------------------------------------ */
 /* Objects (p11_obj.c)                                                 */
 /* ------------------------------------------------------------------ */
 

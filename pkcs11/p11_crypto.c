@@ -112,7 +112,10 @@ sign_data(struct p11_session *s, const uint8_t *data, size_t len,
 		*pulSigLen = s->op_maclen;
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	if (s->op_maclen == m2m_hash_len(s->op_hash)) {
+	if (s->op_key->cls == CKO_PRIVATE_KEY) {
+		/* ECDSA: the signature is public */
+		r = p11_ecdsa_sign(s, data, len, pSig);
+	} else if (s->op_maclen == m2m_hash_len(s->op_hash)) {
 		/* the whole MAC, the caller's to read: straight into pSig */
 		r = m2m_core_hmac(p11.core, s->op_key, s->op_hash,
 		    p11_session_objauth(s), data, len, pSig);
@@ -180,6 +183,8 @@ verify_data(struct p11_session *s, const uint8_t *data, size_t len,
 		rv = CKR_ARGUMENTS_BAD;
 	else if (ulSigLen != s->op_maclen)
 		rv = CKR_SIGNATURE_LEN_RANGE;
+	else if (s->op_key->cls == CKO_PUBLIC_KEY)
+		rv = p11_rv(p11_ecdsa_verify(s, data, len, pSig));
 	else if ((r = m2m_core_hmac(p11.core, s->op_key, s->op_hash,
 	    p11_session_objauth(s), data, len, mac)) != 0)
 		rv = p11_rv(r);

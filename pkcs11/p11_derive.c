@@ -678,21 +678,6 @@ p11_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	    CKR_MECHANISM_INVALID);
 }
 
-CK_RV
-p11_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-    CK_ATTRIBUTE_PTR pPubTemplate, CK_ULONG ulPubCount,
-    CK_ATTRIBUTE_PTR pPrivTemplate, CK_ULONG ulPrivCount,
-    CK_OBJECT_HANDLE_PTR phPub, CK_OBJECT_HANDLE_PTR phPriv)
-{
-	(void)pPubTemplate;
-	(void)ulPubCount;
-	(void)pPrivTemplate;
-	(void)ulPrivCount;
-	P11_SESSION_CALL(hSession, P11_NEED_SESSION, refuse,
-	    pMechanism == NULL || phPub == NULL || phPriv == NULL ?
-	    CKR_ARGUMENTS_BAD : CKR_MECHANISM_INVALID);
-}
-
 /* Recovery and dual-function calls: none of this token's mechanisms. */
 #define NOT_SUPPORTED(h)						\
 	P11_SESSION_CALL((h), P11_NEED_SESSION, refuse,			\

@@ -50,6 +50,9 @@ static CK_RV	hmac_general_param(const CK_MECHANISM *m, struct op_param *p);
 static CK_RV	gcm_param(const CK_MECHANISM *m, struct op_param *p);
 static CK_RV	hmac_start(struct p11_session *s, CK_MECHANISM_PTR m,
 		    struct op_param *p);
+static CK_RV	ecdsa_param(const CK_MECHANISM *m, struct op_param *p);
+static CK_RV	ecdsa_start(struct p11_session *s, CK_MECHANISM_PTR m,
+		    struct op_param *p);
 static CK_RV	gcm_start(struct p11_session *s, CK_MECHANISM_PTR m,
 		    struct op_param *p);
 
@@ -58,6 +61,11 @@ static CK_RV	gcm_start(struct p11_session *s, CK_MECHANISM_PTR m,
 	  CKK_GENERIC_SECRET, hash, param, hmac_start }
 #define DERIVE_MECH(type, min, max)					\
 	{ type, min, max, CKF_DERIVE, 0, 0, NULL, NULL }
+/* key sizes in bits, and the curves: named, uncompressed, over F_p */
+#define EC_FLAGS	(CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
+#define ECDSA_MECH(type, hash)						\
+	{ type, 256, 384, CKF_SIGN | CKF_VERIFY | EC_FLAGS, CKK_EC, hash,	\
+	  ecdsa_param, ecdsa_start }
 
 static const struct mech_info mechs[] = {
 	{ CKM_GENERIC_SECRET_KEY_GEN, 1, M2M_KEY_MAX, CKF_GENERATE,
@@ -80,8 +88,21 @@ static const struct mech_info mechs[] = {
 	DERIVE_MECH(CKM_M2M_E2E_MASTER_SHA512, 1, 62),
 	DERIVE_MECH(CKM_M2M_E2E_EXPAND, 32, 64),
 	DERIVE_MECH(CKM_M2M_TLS12_PSK_MASTER, 1, 62),
+	/* offered only when the backend has EC keys (mech_offered) */
+	{ CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_GENERATE_KEY_PAIR | EC_FLAGS,
+	  CKK_EC, 0, NULL, NULL },
+	ECDSA_MECH(CKM_ECDSA, 0),
+	ECDSA_MECH(CKM_ECDSA_SHA256, M2M_HASH_SHA256),
+	ECDSA_MECH(CKM_ECDSA_SHA384, M2M_HASH_SHA384),
 };
 #define NMECHS (sizeof(mechs) / sizeof(mechs[0]))
+
+/* 1 if this token offers m: EC mechanisms only with a backend that has EC */
+static int
+mech_offered(const struct mech_info *m)
+{
+	return m->key_type != CKK_EC || m2m_core_has_ec(p11.core);
+}
 
 static const struct mech_info *
 mech_find(CK_MECHANISM_TYPE t)
@@ -89,7 +110,7 @@ mech_find(CK_MECHANISM_TYPE t)
 	size_t i;
 
 	for (i = 0; i < NMECHS; i++)
-		if (mechs[i].type == t)
+		if (mechs[i].type == t && mech_offered(&mechs[i]))
 			return &mechs[i];
 	return NULL;
 }
@@ -106,24 +127,27 @@ static CK_RV
 get_mechanism_list(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
     CK_ULONG_PTR pulCount)
 {
-	size_t i;
+	size_t i, n = 0, k = 0;
 	CK_RV rv;
 
 	if ((rv = slot_ok(slotID)) != CKR_OK)
 		return rv;
 	if (pulCount == NULL)
 		return CKR_ARGUMENTS_BAD;
+	for (i = 0; i < NMECHS; i++)
+		n += mech_offered(&mechs[i]);
 	if (pList == NULL) {
-		*pulCount = NMECHS;
+		*pulCount = n;
 		return CKR_OK;
 	}
-	if (*pulCount < NMECHS) {
-		*pulCount = NMECHS;
+	if (*pulCount < n) {
+		*pulCount = n;
 		return CKR_BUFFER_TOO_SMALL;
 	}
 	for (i = 0; i < NMECHS; i++)
-		pList[i] = mechs[i].type;
-	*pulCount = NMECHS;
+		if (mech_offered(&mechs[i]))
+			pList[k++] = mechs[i].type;
+	*pulCount = n;
 	return CKR_OK;
 }
 
@@ -188,6 +212,14 @@ hmac_general_param(const CK_MECHANISM *m, struct op_param *p)
 	return CKR_OK;
 }
 
+/* the ECDSA mechanisms take no parameter */
+static CK_RV
+ecdsa_param(const CK_MECHANISM *m, struct op_param *p)
+{
+	(void)p;
+	return m->ulParameterLen != 0 ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
+}
+
 static CK_RV
 gcm_param(const CK_MECHANISM *m, struct op_param *p)
 {
@@ -221,6 +253,13 @@ hmac_start(struct p11_session *s, CK_MECHANISM_PTR m, struct op_param *p)
 	s->op_hash = p->hash;
 	s->op_maclen = p->maclen;
 	return CKR_OK;
+}
+
+static CK_RV
+ecdsa_start(struct p11_session *s, CK_MECHANISM_PTR m, struct op_param *p)
+{
+	(void)m;
+	return p11_ecdsa_start(s, p->hash);
 }
 
 /*

@@ -236,14 +236,35 @@ create_object(struct p11_session *s, CK_ATTRIBUTE_PTR pTemplate,
 	}
 	if ((rv = session_rights(s, o)) != CKR_OK)
 		goto out;
-	if (value != NULL && m2m_policy_key_prehashed(o))
+	if (o->cls == CKO_CERTIFICATE &&
+	    m2m_object_bool(o, CKA_TRUSTED, 0) && !p11_so_logged_in(s)) {
+		m2m_info("C_CreateObject: only the SO sets CKA_TRUSTED");
+		rv = CKR_ATTRIBUTE_READ_ONLY;
+		goto out;
+	}
+	if (value != NULL && o->cls == CKO_PRIVATE_KEY &&
+	    !m2m_core_ec_import_allowed(p11.core)) {
+		m2m_info("C_CreateObject: importing an EC private key is off "
+		    "([token] ec_import = no)");
+		rv = CKR_TEMPLATE_INCONSISTENT;
+		goto out;
+	}
+	if (value != NULL && o->cls == CKO_PRIVATE_KEY)
+		r = m2m_core_ec_import(p11.core, o, value->val, value->len,
+		    p11_session_objauth(s));
+	else if (value != NULL && m2m_policy_key_prehashed(o))
 		r = m2m_core_wrap_prehashed(p11.core, o, value->val,
 		    value->len, p11_session_objauth(s));
 	else if (value != NULL)
 		r = m2m_core_wrap(p11.core, o, value->val, value->len,
 		    p11_session_objauth(s));
 	else
-		r = 0;	/* a data object: nothing to wrap */
+		r = 0;	/* a data object, a certificate: nothing to wrap */
+	if (r == M2M_ERR_ATTRIBUTE_VALUE) {
+		m2m_info("C_CreateObject: not a key of its curve");
+		rv = p11_rv(r);
+		goto out;
+	}
 	if (r != 0) {
 		m2m_error("C_CreateObject: backend cannot wrap the key: %s",
 		    m2m_strerror(r));
@@ -414,9 +435,9 @@ get_attribute_value(struct p11_session *s, CK_OBJECT_HANDLE hObject,
 		CK_ATTRIBUTE_PTR t = &pTemplate[i];
 
 		one = CKR_OK;
-		/* a data object's value is a plain attribute, no key */
-		data = o->cls == CKO_DATA && t->type == CKA_VALUE &&
-		    m2m_object_attr(o, t->type) != NULL;
+		/* a data object's or certificate's value: plain, no key */
+		data = (o->cls == CKO_DATA || o->cls == CKO_CERTIFICATE) &&
+		    t->type == CKA_VALUE && m2m_object_attr(o, t->type) != NULL;
 		if (!data && (r = m2m_policy_readable(o, t->type)) != 0) {
 			one = p11_rv(r);
 			t->ulValueLen = CK_UNAVAILABLE_INFORMATION;

@@ -48,6 +48,7 @@ enum conf_key {
 	K_TOKEN_PIN_MAX,
 	K_TOKEN_MAX_PIN_TRIES,
 	K_TOKEN_DELIVER_DERIVED,
+	K_TOKEN_EC_IMPORT,
 	K_LOG_LEVEL,
 	K_COUNT
 };
@@ -69,6 +70,7 @@ static const struct {
 	[K_TOKEN_PIN_MAX] =		{ "token", "pin_max" },
 	[K_TOKEN_MAX_PIN_TRIES] =	{ "token", "max_pin_tries" },
 	[K_TOKEN_DELIVER_DERIVED] =	{ "token", "deliver_derived" },
+	[K_TOKEN_EC_IMPORT] =		{ "token", "ec_import" },
 	[K_LOG_LEVEL] =			{ "log", "level" },
 };
 
@@ -413,6 +415,16 @@ set_key(struct conf_parse *p, enum conf_key k, const char *v)
 			c->deliver_derived = 1;
 		else if (strcmp(v, "no") == 0)
 			c->deliver_derived = 0;
+		else {
+			key_fail(p, k, "must be yes or no");
+			return -1;
+		}
+		return 0;
+	case K_TOKEN_EC_IMPORT:
+		if (strcmp(v, "yes") == 0)
+			c->ec_import = 1;
+		else if (strcmp(v, "no") == 0)
+			c->ec_import = 0;
 		else {
 			key_fail(p, k, "must be yes or no");
 			return -1;

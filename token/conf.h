@@ -41,6 +41,8 @@ struct m2m_conf {
 	int			 deliver_derived; /* a MEF token: Kpsa/Kuc
 						     may be derived to be
 						     read once */
+	int			 ec_import;	/* C_CreateObject may import
+						   an EC private key */
 	int			 log_level_set;
 	enum m2m_log_level	 log_level;
 };

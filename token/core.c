@@ -9,6 +9,7 @@
 
 #include "conf.h"
 #include "core.h"
+#include "ec.h"
 #include "err.h"
 #include "kdf.h"
 #include "log.h"
@@ -690,6 +691,8 @@ m2m_core_keyref(const struct m2m_object *o, enum m2m_key_form form,
 	ret->id = o->id | (alt ? M2M_KEYREF_ALT_BIT : 0);
 	ret->kind = (!alt && o->key_type == CKK_AES) ? M2M_KIND_AES :
 	    M2M_KIND_HMAC;
+	if (o->key_type == CKK_EC && m2m_ec_object_curve(o, &ret->kind) != 0)
+		ret->kind = 0;	/* no curve we know: no backend takes it */
 	ret->blob = alt ? o->aux : o->blob;
 	ret->bloblen = alt ? o->auxlen : o->bloblen;
 	if (objauth != NULL) {
@@ -815,4 +818,130 @@ m2m_core_e2e_expand(struct m2m_core *c, const struct m2m_keyref *master,
 	}
 	*ret = t;
 	return 0;
+}
+
+/* see core.h */
+int
+m2m_core_has_ec(const struct m2m_core *c)
+{
+	return c != NULL && c->be.ops->ec_generate != NULL &&
+	    c->be.ops->ec_sign != NULL;
+}
+
+/* see core.h */
+int
+m2m_core_ec_import_allowed(const struct m2m_core *c)
+{
+	return c != NULL && c->conf->ec_import &&
+	    c->be.ops->ec_import != NULL && c->be.ops->ec_sign != NULL;
+}
+
+/* The public point into o's CKA_EC_POINT (a DER OCTET STRING). */
+static int
+ec_point_set(struct m2m_object *o, const uint8_t *pub, size_t publen)
+{
+	uint8_t der[M2M_EC_POINT_DER_MAX];
+	size_t derlen;
+
+	if (publen == 0 || publen > M2M_EC_POINT_MAX)
+		return M2M_ERR_BACKEND;
+	m2m_ec_point_der(pub, publen, der, &derlen);
+	return m2m_object_attr_set(o, CKA_EC_POINT, der, derlen);
+}
+
+/* see core.h */
+int
+m2m_core_ec_generate(struct m2m_core *c, struct m2m_object *o,
+    const struct m2m_secret *objauth, uint8_t *pub, size_t *ret_publen)
+{
+	const struct m2m_backend_ops *ops;
+	enum m2m_key_kind kind;
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	int r = M2M_ERR_INTERNAL;
+
+	if (c == NULL || o == NULL || pub == NULL || ret_publen == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	ops = c->be.ops;
+	if (ops->ec_generate == NULL)
+		return M2M_ERR_MECHANISM;
+	if ((r = m2m_ec_object_curve(o, &kind)) != 0)
+		return r;
+	if ((r = ops->ec_generate(c->be.impl, kind,
+	    objauth ? m2m_secret_data(objauth) : NULL,
+	    objauth ? m2m_secret_len(objauth) : 0, &blob, &bloblen, pub,
+	    ret_publen)) != 0)
+		goto out;
+	if (*ret_publen != 2 * m2m_ec_size(kind) + 1) {
+		r = M2M_ERR_BACKEND;
+		goto out;
+	}
+	if ((r = ec_point_set(o, pub, *ret_publen)) != 0 ||
+	    (r = m2m_object_set_blob(o, blob, bloblen)) != 0)
+		goto out;
+	r = 0;
+ out:
+	free(blob);
+	return r;
+}
+
+/* see core.h */
+int
+m2m_core_ec_import(struct m2m_core *c, struct m2m_object *o,
+    const uint8_t *d, size_t dlen, const struct m2m_secret *objauth)
+{
+	const struct m2m_backend_ops *ops;
+	enum m2m_key_kind kind;
+	uint8_t pub[M2M_EC_POINT_MAX], *blob = NULL;
+	size_t publen = 0, bloblen = 0;
+	int r = M2M_ERR_INTERNAL;
+
+	if (c == NULL || o == NULL || d == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	ops = c->be.ops;
+	if (!m2m_core_ec_import_allowed(c))
+		return M2M_ERR_TEMPLATE_INCONSISTENT;
+	if ((r = m2m_ec_object_curve(o, &kind)) != 0)
+		return r;
+	if (dlen != m2m_ec_size(kind))
+		return M2M_ERR_ATTRIBUTE_VALUE;
+	if ((r = ops->ec_import(c->be.impl, kind, d, dlen,
+	    objauth ? m2m_secret_data(objauth) : NULL,
+	    objauth ? m2m_secret_len(objauth) : 0, &blob, &bloblen, pub,
+	    &publen)) != 0) {
+		/* not a scalar of the curve: a bad CKA_VALUE */
+		if (r == M2M_ERR_KEY_SIZE)
+			r = M2M_ERR_ATTRIBUTE_VALUE;
+		goto out;
+	}
+	if (publen != 2 * dlen + 1) {
+		r = M2M_ERR_BACKEND;
+		goto out;
+	}
+	if ((r = ec_point_set(o, pub, publen)) != 0 ||
+	    (r = m2m_object_set_blob(o, blob, bloblen)) != 0)
+		goto out;
+	r = 0;
+ out:
+	free(blob);
+	return r;
+}
+
+/* see core.h */
+int
+m2m_core_ec_sign(struct m2m_core *c, const struct m2m_object *key,
+    const struct m2m_secret *objauth, const uint8_t *digest, size_t dlen,
+    uint8_t *sig, size_t *ret_siglen)
+{
+	struct m2m_keyref kr;
+
+	if (c == NULL || key == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if (c->be.ops->ec_sign == NULL)
+		return M2M_ERR_MECHANISM;
+	m2m_core_keyref(key, M2M_FORM_VALUE, objauth, &kr);
+	if (kr.kind != M2M_KIND_EC_P256 && kr.kind != M2M_KIND_EC_P384)
+		return M2M_ERR_KEY_TYPE;
+	return c->be.ops->ec_sign(c->be.impl, &kr, digest, dlen, sig,
+	    ret_siglen);
 }

@@ -261,4 +261,39 @@ void	m2m_core_forget(struct m2m_core *c, uint64_t id);
  */
 int	m2m_core_e2e_expand(struct m2m_core *c, const struct m2m_keyref *master,
 	    enum m2m_hash hash, unsigned n, struct m2m_secret **ret);
+
+/*
+ * ECDSA key pairs (backend.h ec_generate, ec_import, ec_sign).
+ *
+ * m2m_core_has_ec: 1 when the backend makes and signs with EC keys (the
+ * mechanisms are offered), else 0.  m2m_core_ec_import_allowed: 1 when
+ * [token] ec_import = yes and the backend imports, else 0.
+ *
+ * m2m_core_ec_generate: a new key pair in the backend for the private key
+ * object o (its CKA_EC_PARAMS name the curve): o->blob and o's
+ * CKA_EC_POINT (DER OCTET STRING) are set, and the point itself is
+ * written into pub[M2M_EC_POINT_MAX] (*ret_publen bytes) for the public
+ * key object.  Errors: M2M_ERR_MECHANISM (no EC in this backend),
+ * M2M_ERR_CURVE, the backend's.  On failure o may hold the point but no
+ * blob: the caller drops it.
+ *
+ * m2m_core_ec_import: o gets the blob and CKA_EC_POINT of the private
+ * scalar d (the curve's size, big-endian), which passes through the
+ * backend once; the caller wipes d.  M2M_ERR_TEMPLATE_INCONSISTENT when
+ * import is not allowed, M2M_ERR_ATTRIBUTE_VALUE for a d of the wrong
+ * length or not a scalar of the curve.
+ *
+ * m2m_core_ec_sign: ECDSA with the private key object key over digest
+ * into sig[M2M_EC_SIG_MAX] (r || s), in the backend.
+ */
+int	m2m_core_has_ec(const struct m2m_core *c);
+int	m2m_core_ec_import_allowed(const struct m2m_core *c);
+int	m2m_core_ec_generate(struct m2m_core *c, struct m2m_object *o,
+	    const struct m2m_secret *objauth, uint8_t *pub,
+	    size_t *ret_publen);
+int	m2m_core_ec_import(struct m2m_core *c, struct m2m_object *o,
+	    const uint8_t *d, size_t dlen, const struct m2m_secret *objauth);
+int	m2m_core_ec_sign(struct m2m_core *c, const struct m2m_object *key,
+	    const struct m2m_secret *objauth, const uint8_t *digest,
+	    size_t dlen, uint8_t *sig, size_t *ret_siglen);
 #endif /* M2M_CORE_H */

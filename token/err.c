@@ -45,6 +45,7 @@ m2m_strerror(int r)
 	case M2M_ERR_BUSY:			return "store busy";
 	case M2M_ERR_UNSUPPORTED:		return "not supported";
 	case M2M_ERR_RANDOM:			return "random number generator failed";
+	case M2M_ERR_CURVE:			return "curve not supported";
 	default:				return "unknown error";
 	}
 }

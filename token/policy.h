@@ -122,6 +122,34 @@ int	m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
 	    struct m2m_object **ret, const struct m2m_attr **ret_value,
 	    size_t *ret_value_len);
 
+/*
+ * Build the two objects of C_GenerateKeyPair(CKM_EC_KEY_PAIR_GEN) from
+ * their templates: EC keys, role-less, CKA_EC_PARAMS (from either
+ * template, the same in both if in both) naming P-256 or P-384
+ * (M2M_ERR_CURVE otherwise, M2M_ERR_TEMPLATE_INCOMPLETE when absent) and
+ * stored as the curve's OID in both; CKA_ID given in one is copied to the
+ * other.  The private key is private, sensitive, never extractable,
+ * CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE, for CKA_SIGN only: a
+ * template asking otherwise (CKA_EXTRACTABLE TRUE, CKA_DECRYPT TRUE,
+ * CKA_DERIVE TRUE, ...) is M2M_ERR_TEMPLATE_INCONSISTENT, as is a
+ * CKA_VALUE or CKA_EC_POINT (the token makes them) or a CKA_M2M_ROLE.
+ * The public key verifies only.  Neither has its point nor blob yet.
+ * Errors as m2m_policy_build.
+ *
+ * C_CreateObject of an EC key goes through m2m_policy_build: CKO_PUBLIC_KEY
+ * with CKA_EC_PARAMS and CKA_EC_POINT (checked to be on the curve:
+ * M2M_ERR_ATTRIBUTE_VALUE), CKO_PRIVATE_KEY with CKA_EC_PARAMS and
+ * CKA_VALUE (*ret_value, for m2m_core_ec_import), neither local.  The
+ * same for CKO_CERTIFICATE (CKC_X_509, CKA_VALUE the DER: not one is
+ * M2M_ERR_ATTRIBUTE_VALUE; CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER
+ * taken from it, or M2M_ERR_TEMPLATE_INCONSISTENT when the template's
+ * differ; CKA_PRIVATE FALSE unless said; CKA_TRUSTED as the template says,
+ * the caller checks who may say TRUE), *ret_value NULL.
+ */
+int	m2m_policy_build_ec_pair(const struct m2m_attr *pubt, size_t npub,
+	    const struct m2m_attr *privt, size_t npriv,
+	    struct m2m_object **ret_pub, struct m2m_object **ret_priv);
+
 /* What m2m_policy_apply's template is for. */
 enum m2m_apply {
 	M2M_APPLY_SET = 0,	/* C_SetAttributeValue */

@@ -745,7 +745,7 @@ test_mechanisms(CK_OBJECT_HANDLE mac, CK_OBJECT_HANDLE aes,
 static void
 test_templates(CK_OBJECT_HANDLE mac)
 {
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY, data = CKO_CERTIFICATE;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY, data = CKO_DOMAIN_PARAMETERS;
 	CK_KEY_TYPE gen = CKK_GENERIC_SECRET, aes = CKK_AES;
 	CK_BBOOL no = CK_FALSE;
 	CK_ULONG four = 4, vl = 32, before;
@@ -806,8 +806,8 @@ test_templates(CK_OBJECT_HANDLE mac)
 	CHECK_RV(F->C_CreateObject(S, aes17, 3, &h),
 	    CKR_ATTRIBUTE_VALUE_INVALID, "AES key of 17 bytes");
 	CHECK_RV(F->C_CreateObject(S, dataobj, 2, &h),
-	    CKR_ATTRIBUTE_VALUE_INVALID, "CKO_CERTIFICATE object (secret keys "
-	    "and data only)");
+	    CKR_ATTRIBUTE_VALUE_INVALID, "CKO_DOMAIN_PARAMETERS object (keys, "
+	    "certificates and data only)");
 	CHECK_RV(F->C_CreateObject(S, nullval, 4, &h),
 	    CKR_ATTRIBUTE_VALUE_INVALID, "CKA_VALUE pValue NULL, length 32");
 	CHECK_RV(F->C_CreateObject(S, withlen, 5, &h),

@@ -24,8 +24,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/param_build.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -1269,13 +1272,13 @@ test_wrap_limits(void **state)
 	/* the edges are accepted */
 	assert_int_equal(ops->wrap(fx->be, M2M_KIND_HMAC, key, M2M_KEY_MAX,
 	    &blob, &bloblen), 0);
-	assert_int_equal(bloblen, M2M_HSM_BLOB_MAX - M2M_HSM_WRAPPED_MAX);
+	assert_int_equal(bloblen, M2M_HSM_SYM_BLOB_MAX - M2M_HSM_WRAPPED_MAX);
 	assert_memory_equal(blob, "M2MH\x02\x01\x00\x80", 8);
 	free(blob);
 	/* the longest blob: all three forms */
 	assert_int_equal(ops->wrap(fx->be, M2M_KIND_HMAC, key,
 	    M2M_KEY_MAX - 1, &blob, &bloblen), 0);
-	assert_int_equal(bloblen, M2M_HSM_BLOB_MAX);
+	assert_int_equal(bloblen, M2M_HSM_SYM_BLOB_MAX);
 	assert_memory_equal(blob, "M2MH\x03\x01\x00\x7f", 8);
 	free(blob);
 	assert_int_equal(ops->wrap(fx->be, M2M_KIND_HMAC, key, 1, &blob,
@@ -2801,6 +2804,235 @@ test_bad_arguments(void **state)
 	ref_free(&ref);
 }
 
+/* ------------------------------------------------------------------ */
+/* ECDSA key pairs (blob version 4)                                   */
+/* ------------------------------------------------------------------ */
+
+/* 1 if sig (r || s) verifies over digest with the public point pub. */
+static int
+ossl_ec_verify(enum m2m_key_kind kind, const uint8_t *pub, size_t publen,
+    const uint8_t *digest, size_t dlen, const uint8_t *sig, size_t siglen)
+{
+	const char *curve = kind == M2M_KIND_EC_P256 ? "prime256v1" :
+	    "secp384r1";
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *pc = NULL, *vc = NULL;
+	EVP_PKEY *pk = NULL;
+	ECDSA_SIG *es = NULL;
+	unsigned char *der = NULL;
+	int derlen, ok = 0;
+
+	assert_non_null(bld);
+	assert_int_equal(OSSL_PARAM_BLD_push_utf8_string(bld,
+	    OSSL_PKEY_PARAM_GROUP_NAME, curve, 0), 1);
+	assert_int_equal(OSSL_PARAM_BLD_push_octet_string(bld,
+	    OSSL_PKEY_PARAM_PUB_KEY, pub, publen), 1);
+	assert_non_null(params = OSSL_PARAM_BLD_to_param(bld));
+	assert_non_null(pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL));
+	assert_int_equal(EVP_PKEY_fromdata_init(pc), 1);
+	assert_int_equal(EVP_PKEY_fromdata(pc, &pk, EVP_PKEY_PUBLIC_KEY,
+	    params), 1);
+	assert_non_null(es = ECDSA_SIG_new());
+	assert_int_equal(ECDSA_SIG_set0(es,
+	    BN_bin2bn(sig, (int)siglen / 2, NULL),
+	    BN_bin2bn(sig + siglen / 2, (int)siglen / 2, NULL)), 1);
+	assert_true((derlen = i2d_ECDSA_SIG(es, &der)) > 0);
+	assert_non_null(vc = EVP_PKEY_CTX_new(pk, NULL));
+	assert_int_equal(EVP_PKEY_verify_init(vc), 1);
+	ok = EVP_PKEY_verify(vc, der, (size_t)derlen, digest, dlen) == 1;
+	OPENSSL_free(der);
+	ECDSA_SIG_free(es);
+	EVP_PKEY_CTX_free(vc);
+	EVP_PKEY_CTX_free(pc);
+	EVP_PKEY_free(pk);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	return ok;
+}
+
+static void
+ec_generate_sign(struct fx *fx, enum m2m_key_kind kind, size_t size)
+{
+	uint8_t pub[M2M_EC_POINT_MAX], sig[M2M_EC_SIG_MAX], dg[48];
+	uint8_t *blob = NULL;
+	size_t publen = 0, siglen = 0, bloblen = 0;
+	struct m2m_backend_stats st0, st1;
+	struct m2m_keyref ref;
+
+	assert_int_equal(ops->ec_generate(fx->be, kind, NULL, 0, &blob,
+	    &bloblen, pub, &publen), 0);
+	assert_int_equal(publen, 2 * size + 1);
+	assert_int_equal(pub[0], 0x04);
+	assert_memory_equal(blob, "M2MH\x04", 5);
+	assert_int_equal(blob[5], kind);
+	assert_int_equal(((size_t)blob[6] << 8 | blob[7]) + M2M_HSM_HDR_LEN,
+	    bloblen);
+	memset(&ref, 0, sizeof(ref));
+	ref.id = 77;
+	ref.kind = kind;
+	ref.blob = blob;
+	ref.bloblen = bloblen;
+	RAND_bytes(dg, sizeof(dg));
+	assert_int_equal(ops->ec_sign(fx->be, &ref, dg, size, sig, &siglen),
+	    0);
+	assert_int_equal(siglen, 2 * size);
+	assert_true(ossl_ec_verify(kind, pub, publen, dg, size, sig, siglen));
+	/* another digest does not verify with that signature */
+	dg[0] ^= 1;
+	assert_false(ossl_ec_verify(kind, pub, publen, dg, size, sig,
+	    siglen));
+	/* the working copy is cached: one C_SignInit + C_Sign, no load */
+	ops->stats(fx->be, &st0);
+	assert_int_equal(ops->ec_sign(fx->be, &ref, dg, size, sig, &siglen),
+	    0);
+	ops->stats(fx->be, &st1);
+	assert_int_equal(st1.commands - st0.commands, 2);
+	assert_int_equal(st1.loads, st0.loads);
+	assert_true(ossl_ec_verify(kind, pub, publen, dg, size, sig, siglen));
+	/* the other curve's kind, an HMAC kind: refused */
+	ref.kind = kind == M2M_KIND_EC_P256 ? M2M_KIND_EC_P384 :
+	    M2M_KIND_EC_P256;
+	assert_int_equal(ops->ec_sign(fx->be, &ref, dg, size, sig, &siglen),
+	    M2M_ERR_KEY_TYPE);
+	ref.kind = M2M_KIND_HMAC;
+	assert_int_equal(ops->ec_sign(fx->be, &ref, dg, size, sig, &siglen),
+	    M2M_ERR_KEY_TYPE);
+	ref.kind = kind;
+	assert_int_equal(ops->ec_sign(fx->be, &ref, dg, 0, sig, &siglen),
+	    M2M_ERR_DATA_LEN);
+	/* a blob whose wrapped key was changed does not unwrap */
+	ref.id = 0;
+	blob[bloblen - 3] ^= 0x40;
+	assert_int_not_equal(ops->ec_sign(fx->be, &ref, dg, size, sig,
+	    &siglen), 0);
+	/* a truncated one does not parse */
+	blob[bloblen - 3] ^= 0x40;
+	ref.bloblen = bloblen - 8;
+	assert_int_equal(ops->ec_sign(fx->be, &ref, dg, size, sig, &siglen),
+	    M2M_ERR_DATA_INVALID);
+	/* never revealed */
+	{
+		struct m2m_secret *v = NULL;
+
+		ref.bloblen = bloblen;
+		assert_int_equal(ops->reveal(fx->be, &ref, &v),
+		    M2M_ERR_ATTRIBUTE_SENSITIVE);
+		assert_null(v);
+	}
+	free(blob);
+}
+
+static void
+test_ec_generate_sign(void **state)
+{
+	struct fx *fx = *state;
+
+	open_be(fx);
+	ec_generate_sign(fx, M2M_KIND_EC_P256, 32);
+	ec_generate_sign(fx, M2M_KIND_EC_P384, 48);
+}
+
+static void
+test_ec_import(void **state)
+{
+	struct fx *fx = *state;
+	/* d = 1: the public point is the generator */
+	static const char g256[] = "046b17d1f2e12c4247f8bce6e563a440f277037d"
+	    "812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce3"
+	    "3576b315ececbb6406837bf51f5";
+	static const char n256[] = "ffffffff00000000ffffffffffffffffbce6faad"
+	    "a7179e84f3b9cac2fc632551";
+	uint8_t d[48], pub[M2M_EC_POINT_MAX], want[M2M_EC_POINT_MAX];
+	uint8_t sig[M2M_EC_SIG_MAX], dg[32], *blob = NULL;
+	size_t publen = 0, siglen = 0, bloblen = 0;
+	struct m2m_keyref ref;
+
+	open_be(fx);
+	memset(d, 0, sizeof(d));
+	d[31] = 1;
+	assert_int_equal(ops->ec_import(fx->be, M2M_KIND_EC_P256, d, 32,
+	    NULL, 0, &blob, &bloblen, pub, &publen), 0);
+	assert_int_equal(publen, unhex(g256, want, sizeof(want)));
+	assert_memory_equal(pub, want, publen);
+	memset(&ref, 0, sizeof(ref));
+	ref.kind = M2M_KIND_EC_P256;
+	ref.blob = blob;
+	ref.bloblen = bloblen;
+	RAND_bytes(dg, sizeof(dg));
+	assert_int_equal(ops->ec_sign(fx->be, &ref, dg, sizeof(dg), sig,
+	    &siglen), 0);
+	assert_true(ossl_ec_verify(M2M_KIND_EC_P256, pub, publen, dg,
+	    sizeof(dg), sig, siglen));
+	free(blob);
+	blob = NULL;
+	/* 0, n and a scalar of the wrong length are not keys */
+	d[31] = 0;
+	assert_int_equal(ops->ec_import(fx->be, M2M_KIND_EC_P256, d, 32,
+	    NULL, 0, &blob, &bloblen, pub, &publen), M2M_ERR_KEY_SIZE);
+	unhex(n256, d, sizeof(d));
+	assert_int_equal(ops->ec_import(fx->be, M2M_KIND_EC_P256, d, 32,
+	    NULL, 0, &blob, &bloblen, pub, &publen), M2M_ERR_KEY_SIZE);
+	assert_int_equal(ops->ec_import(fx->be, M2M_KIND_EC_P384, d, 32,
+	    NULL, 0, &blob, &bloblen, pub, &publen), M2M_ERR_KEY_SIZE);
+	assert_int_equal(ops->ec_import(fx->be, M2M_KIND_AES, d, 32,
+	    NULL, 0, &blob, &bloblen, pub, &publen), M2M_ERR_KEY_TYPE);
+	assert_null(blob);
+	/* a P-384 scalar */
+	memset(d, 0x11, sizeof(d));
+	assert_int_equal(ops->ec_import(fx->be, M2M_KIND_EC_P384, d, 48,
+	    NULL, 0, &blob, &bloblen, pub, &publen), 0);
+	assert_int_equal(publen, 97);
+	ref.kind = M2M_KIND_EC_P384;
+	ref.blob = blob;
+	ref.bloblen = bloblen;
+	assert_int_equal(ops->ec_sign(fx->be, &ref, dg, sizeof(dg), sig,
+	    &siglen), 0);
+	assert_int_equal(siglen, 96);
+	assert_true(ossl_ec_verify(M2M_KIND_EC_P384, pub, publen, dg,
+	    sizeof(dg), sig, siglen));
+	free(blob);
+}
+
+/* version-4 headers: kind, length and version must agree */
+static void
+test_ec_blob_parse(void **state)
+{
+	uint8_t blob[M2M_HSM_BLOB_MAX + 8];
+	struct m2m_keyref ref;
+	struct blob b;
+
+	(void)state;
+	memset(blob, 0, sizeof(blob));
+	memcpy(blob, "M2MH\x04\x03\x00\x90", 8);
+	memset(&ref, 0, sizeof(ref));
+	ref.kind = M2M_KIND_EC_P256;
+	ref.blob = blob;
+	ref.bloblen = M2M_HSM_HDR_LEN + 0x90;
+	assert_int_equal(m2m_hsm_blob_parse(&ref, &b), 0);
+	assert_int_equal(b.wrappedlen, 0x90);
+	ref.kind = M2M_KIND_EC_P384;
+	assert_int_equal(m2m_hsm_blob_parse(&ref, &b), M2M_ERR_KEY_TYPE);
+	ref.kind = M2M_KIND_EC_P256;
+	ref.bloblen--;
+	assert_int_equal(m2m_hsm_blob_parse(&ref, &b), M2M_ERR_DATA_INVALID);
+	/* a length that is not a multiple of 8, or too long */
+	blob[7] = 0x91;
+	ref.bloblen = M2M_HSM_HDR_LEN + 0x91;
+	assert_int_equal(m2m_hsm_blob_parse(&ref, &b), M2M_ERR_DATA_INVALID);
+	blob[6] = (M2M_HSM_EC_WRAPPED_MAX + 8) >> 8;
+	blob[7] = (M2M_HSM_EC_WRAPPED_MAX + 8) & 0xff;
+	ref.bloblen = M2M_HSM_HDR_LEN + M2M_HSM_EC_WRAPPED_MAX + 8;
+	assert_int_equal(m2m_hsm_blob_parse(&ref, &b), M2M_ERR_DATA_INVALID);
+	/* an EC kind in an older version, an HMAC kind in version 4 */
+	memcpy(blob, "M2MH\x01\x03\x00\x20", 8);
+	ref.bloblen = M2M_HSM_HDR_LEN + 0x28;
+	assert_int_equal(m2m_hsm_blob_parse(&ref, &b), M2M_ERR_DATA_INVALID);
+	memcpy(blob, "M2MH\x04\x01\x00\x28", 8);
+	ref.kind = M2M_KIND_HMAC;
+	assert_int_equal(m2m_hsm_blob_parse(&ref, &b), M2M_ERR_DATA_INVALID);
+}
+
 int
 main(void)
 {
@@ -2846,6 +3078,9 @@ main(void)
 		T(test_two_opens_race),
 		T(test_two_processes_race),
 		T(test_bad_arguments),
+		T(test_ec_generate_sign),
+		T(test_ec_import),
+		T(test_ec_blob_parse),
 		T(test_wrapkey_setup_retried),	/* last: they load a shim */
 		T(test_private_only_hsm),
 #undef T
