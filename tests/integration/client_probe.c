@@ -78,7 +78,7 @@ main(int argc, char **argv)
 		rv = F->C_GetInfo(&info);
 		printf("C_GetInfo 0x%lx %ld\n", rv, ms_since(&t0));
 	} else if (strcmp(argv[1], "inflight") == 0 && argc > 2) {
-		n = atoi(argv[2]);
+		n = (int)strtol(argv[2], NULL, 10);
 		if (n < 1 || n > THREADS_MAX)
 			return 2;
 		for (i = 0; i < n; i++) {
