@@ -502,6 +502,59 @@ waiter_put(struct waiter *w)
 	pthread_mutex_unlock(&conn.lk);
 }
 
+/*
+ * The operation a call ends when it fails (PKCS#11 5.2): the flag of
+ * C_SessionCancel that ends it too, or 0.
+ */
+static CK_FLAGS
+op_flag(uint32_t call)
+{
+	switch (call) {
+	case P11W_CALL_C_Encrypt:
+	case P11W_CALL_C_EncryptUpdate:
+	case P11W_CALL_C_EncryptFinal:
+		return CKF_ENCRYPT;
+	case P11W_CALL_C_Decrypt:
+	case P11W_CALL_C_DecryptUpdate:
+	case P11W_CALL_C_DecryptFinal:
+		return CKF_DECRYPT;
+	case P11W_CALL_C_Digest:
+	case P11W_CALL_C_DigestUpdate:
+	case P11W_CALL_C_DigestFinal:
+		return CKF_DIGEST;
+	case P11W_CALL_C_Sign:
+	case P11W_CALL_C_SignUpdate:
+	case P11W_CALL_C_SignFinal:
+		return CKF_SIGN;
+	case P11W_CALL_C_Verify:
+	case P11W_CALL_C_VerifyUpdate:
+	case P11W_CALL_C_VerifyFinal:
+		return CKF_VERIFY;
+	}
+	return 0;
+}
+
+static CK_RV	call_wire(uint32_t call, struct p11w_arg *a);
+
+/*
+ * A call refused here, never sent (its arguments do not fit a frame),
+ * ends the session's operation as the local module's refusal would: the
+ * worker is told with C_SessionCancel.
+ */
+static void
+op_end(uint32_t call, struct p11w_arg *a)
+{
+	struct p11w_arg c[2];
+	CK_FLAGS f;
+
+	if ((f = op_flag(call)) == 0 || a == NULL)
+		return;
+	memset(c, 0, sizeof(c));
+	c[0].v = a[0].v;	/* the session: every such call's first */
+	c[1].v = f;
+	(void)call_wire(P11W_CALL_C_SessionCancel, c);
+}
+
 /* One call over the wire: a[] as p11w_req_encode takes it. */
 static CK_RV
 call_wire(uint32_t call, struct p11w_arg *a)
@@ -528,7 +581,9 @@ call_wire(uint32_t call, struct p11w_arg *a)
 			    "fit a frame of %u bytes (m2mtokend's [pkcs11] "
 			    "frame_max)", p11w_call_name(call),
 			    conn.frame_max);
-		goto out;
+		waiter_put(w);
+		op_end(call, a);
+		return rv;
 	}
 	if (roundtrip(w) != 0) {
 		rv = CKR_DEVICE_ERROR;

@@ -297,7 +297,8 @@ m2m_start_mtd_pkcs11()
 		    "$M2M_TMP/pkcs11.sock"
 		printf '[caller tests]\nuid = %s\ntokens = *\n' "$(id -u)"
 	} >"$M2M_TMP/m2mtokend.conf"
-	chmod 600 "$M2M_TMP/m2mtokend.conf"
+	# the daemon refuses files others may read
+	chmod 600 "$M2M_TMP/m2mtokend.conf" "$M2MTOKEN_CONF"
 	M2M_MTD_LOG=$M2M_TMP/m2mtokend.log
 	(unset M2MTOKEN_DAEMON_SOCKET
 	 exec "$mtd" -c "$M2M_TMP/m2mtokend.conf" </dev/null \

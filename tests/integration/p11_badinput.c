@@ -196,6 +196,12 @@ test_config_failures(void)
 
 	if (conf == NULL)
 		p11c_bail("M2MTOKEN_CONF is not set");
+	if (getenv("M2MTOKEN_DAEMON_SOCKET") != NULL) {
+		/* the daemon's own start checks its module's configuration */
+		p11c_note("client mode: no store or backend configuration in "
+		    "this process; skipped (the local run covers it)");
+		return;
+	}
 	snprintf(tmpdir, sizeof(tmpdir), "%s/badinput.XXXXXX",
 	    tmp ? tmp : "/tmp");
 	if (mkdtemp(tmpdir) == NULL)

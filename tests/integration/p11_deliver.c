@@ -25,7 +25,11 @@
 static CK_SESSION_HANDLE S;
 static CK_SLOT_ID SLOT;
 
-/* Write $M2MTOKEN_CONF plus "[token] deliver_derived = yes" to a copy. */
+/*
+ * Write $M2MTOKEN_CONF plus "[token] deliver_derived = yes" to a copy.  In
+ * client mode the module's configuration is the daemon's, read again by
+ * the worker of each new connection: the switch goes into that file.
+ */
 static void
 conf_with_delivery(void)
 {
@@ -37,6 +41,14 @@ conf_with_delivery(void)
 
 	if (orig == NULL)
 		p11c_bail("M2MTOKEN_CONF is not set");
+	if (getenv("M2MTOKEN_DAEMON_SOCKET") != NULL) {
+		if ((out = fopen(orig, "a")) == NULL)
+			p11c_bail("cannot append to %s", orig);
+		fputs("\n[token]\ndeliver_derived = yes\n", out);
+		if (fclose(out) != 0)
+			p11c_bail("cannot write %s", orig);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s.deliver", orig);
 	if ((in = fopen(orig, "r")) == NULL || (out = fopen(path, "w")) ==
 	    NULL)

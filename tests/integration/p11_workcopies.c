@@ -1,4 +1,6 @@
 /*
+ * m2m-label: local-only (it looks into the backend's SoftHSM2 instance in
+ * this process; in client mode that instance is the daemon's worker's)
  * p11_workcopies: the HSM backend's working copies of keys (session
  * objects in the backing SoftHSM2 token, public: any code of the process
  * can see and use them) do not outlive the login.  While the user is
