@@ -189,10 +189,10 @@ main(int argc, char **argv)
 	double goal8;
 	int i;
 
+	/* the backend's name comes last: the rest is bench_quick_arg's */
+	if (argc > 1 && strcmp(argv[argc - 1], "--quick") != 0)
+		backend = argv[--argc];
 	bench_opts(bench_quick_arg(argc, argv), &o);
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--quick") != 0)
-			backend = argv[i];
 	if (sock == NULL || *sock == '\0' || copy == NULL || *copy == '\0')
 		bench_die("BENCH_CLIENT_SOCKET and BENCH_CLIENT_MODULE must be "
 		    "set (bench/run_client sets them)");
