@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
+# m2m-label: local-only (it starts its own server: it is the test of the
+# wire itself; every other integration test reruns as clientmode.*)
 # Client mode over the wire, without the daemon: p11srv_harness (the
 # worker of m2mtokend, daemon/m2mtokend/p11worker.c) serves this backend's
 # token; the module in client mode (pkcs11/remote.c) forwards to it.
-#   1. existing clients in client mode (M2M_CLIENT_MODE=1: lib.sh starts
-#      the harness and sets M2MTOKEN_DAEMON_SOCKET): vectors, policy,
-#      8 threads on one connection, fork (the child reconnects);
-#   2. the worker's protocol errors: another major version, a frame over
+# (Every other integration test runs again in client mode through the real
+# daemon: the clientmode.* ctests.)
+#   1. the worker's protocol errors: another major version, a frame over
 #      frame_max, a call before HELLO, a frame that stalls;
-#   3. the module against a fake daemon (p11wire_peer.py): a daemon of
+#   2. the module against a fake daemon (p11wire_peer.py): a daemon of
 #      another major version or refusing HELLO, one that stops answering
 #      ([daemon] timeout in a client-mode configuration file), and one
 #      that answers only once 8 requests are in (pipelining: 8 calls in
@@ -19,17 +20,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 bin=$M2M_BUILD/tests/integration
 peer=$here/p11wire_peer.py
 
-# 1. (each with a fresh backend: run_c.sh sets one up)
-for c in p11_vectors p11_policy p11_concurrency p11_fork; do
-	out=$(M2M_CLIENT_MODE=1 bash "$here/run_c.sh" "$backend" "$bin/$c" 2>&1) ||
-	    { printf '%s\n' "$out" | grep -v '^ok' | tail -40 >&2
-	      m2m_fail "$c in client mode"; }
-	m2m_log "$c in client mode: $(printf '%s\n' "$out" | tail -n 1)"
-done
-
 m2m_setup "$backend"
 
-# 2. the worker (frame_max 1 MiB, stall_timeout 1 s)
+# 1. the worker (frame_max 1 MiB, stall_timeout 1 s)
 m2m_start_p11srv 1048576 1
 sock=$M2MTOKEN_DAEMON_SOCKET
 out=$(python3 "$peer" raw "$sock" major2)
@@ -50,7 +43,7 @@ n=$(grep -c "pkcs11: protocol error" "$M2M_TMP/p11srv.log")
 out=$("$bin/client_probe" init 2>&1)
 m2m_expect_contains "$out" "C_GetInfo 0x0"
 
-# 3. the module against a fake daemon
+# 2. the module against a fake daemon
 fake()
 {
 	local mode=$1 n=${2:-0} pid i
