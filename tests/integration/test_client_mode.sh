@@ -7,7 +7,9 @@
 # (Every other integration test runs again in client mode through the real
 # daemon: the clientmode.* ctests.)
 #   1. the worker's protocol errors: another major version, a frame over
-#      frame_max, a call before HELLO, a frame that stalls;
+#      frame_max, a call before HELLO, a frame that stalls; and its slot
+#      filter (C_GetSlotList, a call naming a hidden slot, C_InitToken
+#      with a label the client may not see);
 #   2. the module against a fake daemon (p11wire_peer.py): a daemon of
 #      another major version or refusing HELLO, one that stops answering
 #      ([daemon] timeout in a client-mode configuration file), and one
@@ -42,6 +44,43 @@ n=$(grep -c "pkcs11: protocol error" "$M2M_TMP/p11srv.log")
 # and the harness still serves
 out=$("$bin/client_probe" init 2>&1)
 m2m_expect_contains "$out" "C_GetInfo 0x0"
+
+# the slot filter: tokens "vis-a" and "hid-b", and a worker that shows
+# only labels beginning with "vis"
+mk()
+{
+	env -u M2MTOKEN_DAEMON_SOCKET "$bin/client_probe" mktoken "$1" |
+	    sed -n 's/^slot //p'
+}
+vis=$(mk vis-a)
+hid=$(mk hid-b)
+[ -n "$vis" ] && [ -n "$hid" ] || m2m_fail "cannot make the two tokens"
+env -u M2MTOKEN_DAEMON_SOCKET setsid \
+    "$M2M_BUILD/daemon/m2mtokend/tests/p11srv_harness" "$M2M_TMP/vis.sock" \
+    1048576 10 vis </dev/null >>"$M2M_TMP/p11srv.log" 2>&1 &
+m2m_defer m2m_stop_group "$!"
+for ((i = 0; i < 100; i++)); do
+	[ -S "$M2M_TMP/vis.sock" ] && break
+	sleep 0.05
+done
+out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/vis.sock "$bin/client_probe" slots)
+m2m_expect_contains "$out" "slots 1"
+m2m_expect_contains "$out" "slot $vis vis-a"
+out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/vis.sock "$bin/client_probe" \
+    tokeninfo "$hid")
+m2m_expect_contains "$out" "C_GetTokenInfo 0x3"		# SLOT_ID_INVALID
+out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/vis.sock "$bin/client_probe" \
+    inittoken "$((hid + 1))" vis-new)
+m2m_expect_contains "$out" "C_InitToken 0x3"	# the free slot is hidden too
+out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/vis.sock "$bin/client_probe" \
+    inittoken "$vis" hid-x)
+m2m_expect_contains "$out" "C_InitToken 0xe2"	# TOKEN_WRITE_PROTECTED
+grep -q "C_InitToken: label 'hid-x *' is not one this client may see" \
+    "$M2M_TMP/p11srv.log" || m2m_fail "no log line for the refused label"
+# without the filter both tokens and the free slot are there
+out=$("$bin/client_probe" slots)
+m2m_expect_contains "$out" "slots 3"
+m2m_expect_contains "$out" "slot $hid hid-b"
 
 # 2. the module against a fake daemon
 fake()
