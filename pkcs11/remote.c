@@ -17,6 +17,7 @@
 
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -45,6 +46,8 @@ struct waiter {
 	pthread_cond_t	 cv;
 	struct p11w_buf	 req;		/* header and body */
 	struct p11w_buf	 rep;		/* reply body */
+	struct waiter	*qnext;		/* conn.outq: its frame not sent yet */
+	int		 inflight;	/* a writer is sending its frame */
 };
 
 struct conn {
@@ -58,6 +61,15 @@ struct conn {
 	unsigned int	 timeout_s;
 	struct waiter	*pending;	/* written, in order */
 	struct waiter	*idle;
+	/*
+	 * Frames waiting to be written, in the order of pending.  Whichever
+	 * caller finds no writer at work becomes the writer and sends all
+	 * that is queued with one writev, again until the queue is empty:
+	 * 8 threads' requests cost the daemon one wake-up, not 8.
+	 */
+	struct waiter	*outq;
+	struct waiter	**outq_tail;
+	int		 writing;
 	uint8_t		*rbuf;		/* the reader's alone */
 	size_t		 rlen;
 };
@@ -80,7 +92,8 @@ static int use_app_mutex;
 static struct conn conn = {
 	.lk = PTHREAD_MUTEX_INITIALIZER,
 	.wlk = PTHREAD_MUTEX_INITIALIZER,
-	.fd = -1
+	.fd = -1,
+	.outq_tail = &conn.outq
 };
 
 /* ------------------------------------------------------------------ */
@@ -112,6 +125,9 @@ atfork_child(void)
 	if (conn.fd != -1)
 		(void)close(conn.fd);
 	conn.fd = -1;
+	conn.outq = NULL;		/* the parent's threads' frames */
+	conn.outq_tail = &conn.outq;
+	conn.writing = 0;
 	if (rc_initialized)
 		rc_forked = 1;
 	__atomic_store_n(&rc_initialized, 0, __ATOMIC_RELEASE);
@@ -179,6 +195,9 @@ conn_release(int destroy_cv)
 	conn.fd = -1;
 	conn.dead = 0;
 	conn.reading = 0;
+	conn.outq = NULL;
+	conn.outq_tail = &conn.outq;
+	conn.writing = 0;
 }
 
 /*
@@ -417,6 +436,70 @@ app_mutex_close(void)
 	use_app_mutex = 0;
 }
 
+/*
+ * Send the queued frames, as the writer (conn.lk held; dropped while
+ * sending): up to BATCH_MAX frames per writev, until the queue is empty.
+ * The waiters of a batch stay inflight (they do not return, so their
+ * buffers stay) until their bytes are with the kernel.
+ */
+#define BATCH_MAX	64
+
+static void
+write_queued(void)
+{
+	struct iovec iov[BATCH_MAX];
+	struct waiter *batch[BATCH_MAX], *w;
+	char eb[128];
+	ssize_t n;
+	size_t k, i, off;
+	int failed;
+
+	while (conn.outq != NULL && !conn.dead) {
+		for (k = 0; k < BATCH_MAX && (w = conn.outq) != NULL; k++) {
+			conn.outq = w->qnext;
+			w->inflight = 1;
+			batch[k] = w;
+			iov[k].iov_base = w->req.data;
+			iov[k].iov_len = w->req.len;
+		}
+		if (conn.outq == NULL)
+			conn.outq_tail = &conn.outq;
+		pthread_mutex_unlock(&conn.lk);
+		failed = 0;
+		for (off = 0; off < k && !failed; ) {
+			n = writev(conn.fd, iov + off, (int)(k - off));
+			if (n < 0) {
+				if (errno != EINTR)
+					failed = errno;
+				continue;
+			}
+			/* a short write: skip what went, go on */
+			while (off < k && (size_t)n >= iov[off].iov_len) {
+				n -= (ssize_t)iov[off].iov_len;
+				off++;
+			}
+			if (off < k) {
+				iov[off].iov_base = (uint8_t *)iov[off].iov_base +
+				    n;
+				iov[off].iov_len -= (size_t)n;
+			}
+		}
+		pthread_mutex_lock(&conn.lk);
+		if (failed)
+			conn_fail("cannot send to m2mtokend: %s",
+			    strerror_r(failed, eb, sizeof(eb)));
+		for (i = 0; i < k; i++) {
+			batch[i]->inflight = 0;
+			pthread_cond_signal(&batch[i]->cv);
+		}
+	}
+	if (conn.dead) {
+		/* their owners see conn.dead; nothing of theirs is sent */
+		conn.outq = NULL;
+		conn.outq_tail = &conn.outq;
+	}
+}
+
 /* Send w's frame and wait for its reply: 0, or -1 (conn is dead). */
 static int
 roundtrip(struct waiter *w)
@@ -426,11 +509,13 @@ roundtrip(struct waiter *w)
 	char eb[128];
 	int ok;
 
-	write_lock();
+	if (use_app_mutex)
+		write_lock();
 	pthread_mutex_lock(&conn.lk);
 	if (conn.dead) {
 		pthread_mutex_unlock(&conn.lk);
-		write_unlock();
+		if (use_app_mutex)
+			write_unlock();
 		return -1;
 	}
 	if ((w->id = conn.next_id++) == 0)
@@ -440,22 +525,34 @@ roundtrip(struct waiter *w)
 	for (pp = &conn.pending; *pp != NULL; pp = &(*pp)->next)
 		;
 	*pp = w;
-	pthread_mutex_unlock(&conn.lk);
 	p11w_hdr_get(w->req.data, &h);
 	h.len = (uint32_t)(w->req.len - P11W_HDR_LEN);
 	h.id = w->id;
 	p11w_hdr_put(w->req.data, &h);
-	if (write_all(conn.fd, w->req.data, w->req.len) != 0) {
-		pthread_mutex_lock(&conn.lk);
-		conn_fail("cannot send to m2mtokend: %s",
-		    strerror_r(errno, eb, sizeof(eb)));
+	if (use_app_mutex) {
+		/* the application's mutex orders the writers */
 		pthread_mutex_unlock(&conn.lk);
+		if (write_all(conn.fd, w->req.data, w->req.len) != 0) {
+			pthread_mutex_lock(&conn.lk);
+			conn_fail("cannot send to m2mtokend: %s",
+			    strerror_r(errno, eb, sizeof(eb)));
+			pthread_mutex_unlock(&conn.lk);
+		}
+		write_unlock();
+		pthread_mutex_lock(&conn.lk);
+	} else {
+		w->qnext = NULL;
+		*conn.outq_tail = w;
+		conn.outq_tail = &w->qnext;
+		if (!conn.writing) {
+			conn.writing = 1;
+			write_queued();
+			conn.writing = 0;
+		}
 	}
-	write_unlock();
 
-	pthread_mutex_lock(&conn.lk);
-	while (!w->done && !conn.dead) {
-		if (!conn.reading) {
+	while ((!w->done && !conn.dead) || w->inflight) {
+		if (!conn.reading && !w->done && !conn.dead) {
 			conn.reading = 1;
 			read_until(w);
 			conn.reading = 0;
