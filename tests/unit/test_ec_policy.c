@@ -428,7 +428,7 @@ test_ec_create(void **state)
 	    &v, &vlen), 0);
 	assert_ptr_equal(v, &t[3]);
 	assert_int_equal(vlen, 32);
-	assert_null(m2m_object_attr(o, CKA_VALUE));	/* wrapped, never kept */
+	assert_null(m2m_object_attr(o, CKA_VALUE));	/* wrapped, not kept */
 	assert_int_equal(obool(o, CKA_ALWAYS_SENSITIVE), 0);
 	assert_int_equal(obool(o, CKA_NEVER_EXTRACTABLE), 0);
 	assert_int_equal(obool(o, CKA_LOCAL), 0);
