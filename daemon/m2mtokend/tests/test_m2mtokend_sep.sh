@@ -193,4 +193,5 @@ wait "$GHOST" 2>/dev/null || true
 kill -TERM "$DPID"
 rc=0; wait "$DPID" || rc=$?
 [ "$rc" = 0 ] || { tail -20 "$MTD_LOG" >&2; m2m_fail "the daemon exited $rc"; }
+! grep -aq "Sanitizer" "$MTD_LOG" || { cat "$MTD_LOG" >&2; m2m_fail "a sanitizer report in the daemon log"; }
 echo "ok: the daemon stopped cleanly"
