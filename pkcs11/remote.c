@@ -20,7 +20,6 @@
 #include <sys/un.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -56,7 +55,6 @@ struct conn {
 	int		 reading;	/* a thread is the reader */
 	uint32_t	 next_id;
 	uint32_t	 frame_max;
-	int		 timeout_ms;	/* -1: forever */
 	unsigned int	 timeout_s;
 	struct waiter	*pending;	/* written, in order */
 	struct waiter	*idle;
@@ -80,8 +78,9 @@ static CK_C_INITIALIZE_ARGS app_args;
 static void *app_mutex;
 static int use_app_mutex;
 static struct conn conn = {
-	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, 0,
-	0, 0, 0, NULL, NULL, NULL, 0
+	.lk = PTHREAD_MUTEX_INITIALIZER,
+	.wlk = PTHREAD_MUTEX_INITIALIZER,
+	.fd = -1
 };
 
 /* ------------------------------------------------------------------ */
@@ -223,26 +222,35 @@ write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * One read (SO_RCVTIMEO is [daemon] timeout: no poll): the bytes read,
+ * -1 (EOF or error) or -2 (timeout).
+ */
+static ssize_t
+read_some(int fd, uint8_t *p, size_t n)
+{
+	ssize_t r;
+
+	for (;;) {
+		if ((r = read(fd, p, n)) > 0)
+			return r;
+		if (r == 0)
+			return -1;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -2 : -1;
+	}
+}
+
 /* Read until rbuf holds n bytes: 0, -1 (EOF or error), -2 (timeout). */
 static int
-fill(int fd, uint8_t *buf, size_t *len, size_t n, int timeout_ms)
+fill(int fd, uint8_t *buf, size_t *len, size_t n)
 {
-	struct pollfd pfd = { fd, POLLIN, 0 };
 	ssize_t r;
-	int p;
 
 	while (*len < n) {
-		if ((p = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
-			continue;
-		if (p == 0)
-			return -2;
-		if (p < 0)
-			return -1;
-		r = read(fd, buf + *len, RBUF_SIZE - *len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
+		if ((r = read_some(fd, buf + *len, RBUF_SIZE - *len)) < 0)
+			return (int)r;
 		*len += (size_t)r;
 	}
 	return 0;
@@ -250,24 +258,13 @@ fill(int fd, uint8_t *buf, size_t *len, size_t n, int timeout_ms)
 
 /* Read exactly n bytes into p: 0, -1 (EOF or error), -2 (timeout). */
 static int
-read_full(int fd, uint8_t *p, size_t n, int timeout_ms)
+read_full(int fd, uint8_t *p, size_t n)
 {
-	struct pollfd pfd = { fd, POLLIN, 0 };
 	ssize_t r;
-	int q;
 
 	while (n > 0) {
-		if ((q = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
-			continue;
-		if (q == 0)
-			return -2;
-		if (q < 0)
-			return -1;
-		r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
+		if ((r = read_some(fd, p, n)) < 0)
+			return (int)r;
 		p += r;
 		n -= (size_t)r;
 	}
@@ -293,9 +290,22 @@ lost(int r)
 		conn_fail("the connection to m2mtokend was lost");
 }
 
+/* rbuf holds a whole reply frame (the reader's own check). */
+static int
+whole_frame(void)
+{
+	struct p11w_hdr h;
+
+	if (conn.rlen < P11W_HDR_LEN)
+		return 0;
+	p11w_hdr_get(conn.rbuf, &h);
+	return h.len <= conn.rlen - P11W_HDR_LEN;
+}
+
 /*
- * Read replies and hand them to their waiters until w has its own
- * (conn.lk held on entry and exit, dropped while reading).
+ * Read replies and hand them to their waiters until w has its own, then
+ * hand on the replies already read whole (conn.lk held on entry and
+ * exit, dropped while reading).
  */
 static void
 read_until(struct waiter *w)
@@ -306,15 +316,15 @@ read_until(struct waiter *w)
 	size_t take, got;
 	int r;
 
-	while (!w->done && !conn.dead) {
+	while (!conn.dead && (!w->done || (conn.pending != NULL &&
+	    whole_frame()))) {
 		pthread_mutex_unlock(&conn.lk);
-		r = fill(conn.fd, conn.rbuf, &conn.rlen, P11W_HDR_LEN,
-		    conn.timeout_ms);
+		r = fill(conn.fd, conn.rbuf, &conn.rlen, P11W_HDR_LEN);
 		if (r == 0) {
 			p11w_hdr_get(conn.rbuf, &h);
 			if (h.code != P11W_OK && h.len <= 200)
 				(void)fill(conn.fd, conn.rbuf, &conn.rlen,
-				    P11W_HDR_LEN + h.len, conn.timeout_ms);
+				    P11W_HDR_LEN + h.len);
 		}
 		pthread_mutex_lock(&conn.lk);
 		if (r != 0) {
@@ -347,8 +357,7 @@ read_until(struct waiter *w)
 			take = got < h.len ? got : h.len;
 			memcpy(dst, conn.rbuf + P11W_HDR_LEN, take);
 			consume(P11W_HDR_LEN + take);
-			r = read_full(conn.fd, dst + take, h.len - take,
-			    conn.timeout_ms);
+			r = read_full(conn.fd, dst + take, h.len - take);
 		}
 		pthread_mutex_lock(&conn.lk);
 		if (r != 0) {
@@ -609,14 +618,13 @@ read_frame(struct p11w_hdr *h, uint8_t *body, size_t cap)
 {
 	int r;
 
-	if ((r = fill(conn.fd, conn.rbuf, &conn.rlen, P11W_HDR_LEN,
-	    conn.timeout_ms)) != 0)
+	if ((r = fill(conn.fd, conn.rbuf, &conn.rlen, P11W_HDR_LEN)) != 0)
 		return r;
 	p11w_hdr_get(conn.rbuf, h);
 	if (h->len > cap)
 		return -1;
-	if ((r = fill(conn.fd, conn.rbuf, &conn.rlen, P11W_HDR_LEN + h->len,
-	    conn.timeout_ms)) != 0)
+	if ((r = fill(conn.fd, conn.rbuf, &conn.rlen,
+	    P11W_HDR_LEN + h->len)) != 0)
 		return r;
 	memcpy(body, conn.rbuf + P11W_HDR_LEN, h->len);
 	consume(P11W_HDR_LEN + h->len);
@@ -640,7 +648,6 @@ conn_open(const char *path, unsigned int timeout_s)
 	p11w_buf_init(&b, 256);
 	p11w_buf_init(&f, 256);
 	conn.timeout_s = timeout_s;
-	conn.timeout_ms = timeout_s == 0 ? -1 : (int)(timeout_s * 1000);
 	conn.dead = 0;
 	conn.next_id = 1;
 	conn.frame_max = P11W_FRAME_MIN;
@@ -665,6 +672,7 @@ conn_open(const char *path, unsigned int timeout_s)
 	tv.tv_sec = timeout_s;
 	tv.tv_usec = 0;
 	(void)setsockopt(conn.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(conn.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	p11w_hello_request(&b);
 	p11w_frame(&f, 0, P11W_CALL_HELLO, b.data, b.len);
 	if (b.failed || f.failed || write_all(conn.fd, f.data, f.len) != 0) {

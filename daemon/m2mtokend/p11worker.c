@@ -81,6 +81,7 @@ mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 	char reason[REASON_MAX] = "";
 	ssize_t n;
 	int r = -1, err = P11W_OK, said_hello = 0, done = 0, timeout;
+	int must_poll = 0;
 
 	p11w_buf_init(&out, 2 * (frame_max + P11W_HDR_LEN));
 	p11w_buf_init(&reply, frame_max);
@@ -150,6 +151,7 @@ mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 			r = 0;
 			goto out;
 		}
+		/* between frames (or no limit): no poll, a plain read */
 		timeout = -1;
 		if (inlen != 0 && stall_timeout_s != 0) {
 			if (begun == 0)
@@ -157,18 +159,22 @@ mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 			left = begun + stall_timeout_s * 1000LL - now_ms();
 			timeout = left > 0 ? (int)left : 0;
 		}
-		n = poll(&pfd, 1, timeout);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0) {
-			err = P11W_ERR_STALLED;
-			snprintf(reason, sizeof(reason), "a frame not "
-			    "finished within %u s", stall_timeout_s);
-			goto proto;
+		if (timeout != -1 || must_poll) {
+			n = poll(&pfd, 1, timeout);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n == 0) {
+				err = P11W_ERR_STALLED;
+				snprintf(reason, sizeof(reason), "a frame not "
+				    "finished within %u s", stall_timeout_s);
+				goto proto;
+			}
 		}
 		n = read(fd, in + inlen, incap - inlen);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN ||
-		    errno == EWOULDBLOCK))
+		/* a non-blocking fd: poll before the next read */
+		must_poll = n < 0 && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK);
+		if (n < 0 && (errno == EINTR || must_poll))
 			continue;
 		if (n <= 0) {
 			r = n == 0 ? 0 : -1;

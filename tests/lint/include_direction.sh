@@ -13,6 +13,8 @@
 #   daemon/         nothing from token/ hsm/ tpm/ pkcs11/ tls/ (keys only
 #                   through the PKCS#11 API: public headers of include/,
 #                   <m2mtoken/tls.h> among them, and its own folders)
+#   p11wire/        nothing from any other folder (the client-mode wire,
+#                   shared by pkcs11/ and daemon/: public headers only)
 # Prints each violation as file:line and fails if there is any.
 # Usage: include_direction.sh [SOURCE_ROOT]
 set -euo pipefail
@@ -22,7 +24,7 @@ exec python3 - "$root" <<'PY'
 import os, re, sys
 
 root = sys.argv[1]
-FOLDERS = ["token", "hsm", "tpm", "pkcs11", "daemon", "tls"]
+FOLDERS = ["token", "hsm", "tpm", "pkcs11", "daemon", "tls", "p11wire"]
 TOKEN_FOR_BACKENDS = {"backend.h", "err.h", "log.h", "secret.h", "conf.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 # a backend op called or its private state touched: ops->x, ->impl
@@ -70,6 +72,10 @@ def check(folder, kind, name, src):
         if src in ("token", "hsm", "tpm", "pkcs11", "daemon"):
             return ("tls/ reaches keys only through the PKCS#11 API "
                     "(include/ public headers only)")
+    elif folder == "p11wire":
+        if src not in (None, "p11wire"):
+            return ("p11wire/ includes public headers only (pkcs11/ and "
+                    "daemon/ both use it)")
     elif folder == "daemon":
         if src in ("token", "hsm", "tpm", "pkcs11", "tls"):
             return ("daemon/ reaches keys only through the PKCS#11 API "
@@ -77,7 +83,7 @@ def check(folder, kind, name, src):
     return None
 
 bad = 0
-for folder in ("token", "hsm", "tpm", "pkcs11", "tls", "daemon"):
+for folder in ("token", "hsm", "tpm", "pkcs11", "tls", "daemon", "p11wire"):
     top = os.path.join(root, folder)
     if not os.path.isdir(top):
         continue

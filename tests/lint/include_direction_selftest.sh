@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Self-test of include_direction.sh: a tree with one violation of each
-# kind the lint knows for pkcs11/ must fail it, naming the line; a clean
-# tree must pass.
+# kind the lint knows for pkcs11/ (and p11wire/'s one) must fail it,
+# naming the line; a clean tree must pass.
 # Usage: include_direction_selftest.sh
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -34,5 +34,17 @@ check()
 check ops 'r = be->ops->hmac(be->impl, &kr, h, m, n, out);' 'backend op'
 check dotops 'c.be.ops->forget(c.be.impl, id);' 'backend op'
 check include '#include "hsm_int.h"' 'must not include hsm/'
+# p11wire/ (shared by pkcs11/ and daemon/): public headers only
+mkdir -p "$tmp/p11wire"
+printf '#include "hsm_int.h"\n' >"$tmp/p11wire/codec.c"
+if out=$(bash "$here/include_direction.sh" "$tmp"); then
+	echo "FAIL: p11wire/ including token/ passes the lint"
+	fail=1
+elif ! grep -q "p11wire/codec.c:1: .*public headers only" <<<"$out"; then
+	echo "FAIL: p11wire: no 'public headers only' line in:"
+	echo "$out"
+	fail=1
+fi
+rm -f "$tmp/p11wire/codec.c"
 [ "$fail" -eq 0 ] && echo "include direction self-test: ok"
 exit "$fail"

@@ -838,6 +838,52 @@ test_default_path(void **state)
 	assert_int_equal(unsetenv("M2MTOKEN_CONF"), 0);
 }
 
+/* [daemon]: client mode, and nothing of a store or a backend with it */
+static void
+test_daemon_section(void **state)
+{
+	static const char *const barred[] = { "store", "backend", "hsm",
+	    "tpm" };
+	struct m2m_conf *c = NULL;
+	char err[512], text[256], want[128];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(load("[daemon]\nsocket = /run/m2mtoken/p.sock\n"
+	    "[log]\nlevel = debug\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c->daemon_socket, "/run/m2mtoken/p.sock");
+	assert_int_equal(c->daemon_timeout, 60);
+	assert_null(c->store_path);
+	assert_true(c->log_level_set);
+	m2m_conf_free(c);
+	assert_int_equal(m2m_conf_names_daemon(conf_path), 1);
+	c = NULL;
+	assert_int_equal(load("[daemon]\nsocket = /s\ntimeout = 0\n", &c,
+	    err, sizeof(err)), 0);
+	assert_int_equal(c->daemon_timeout, 0);
+	m2m_conf_free(c);
+	for (i = 0; i < sizeof(barred) / sizeof(barred[0]); i++) {
+		/* even an empty section: it is named */
+		snprintf(text, sizeof(text), "[daemon]\nsocket = /s\n[%s]\n",
+		    barred[i]);
+		snprintf(want, sizeof(want), "[%s]: not allowed with [daemon] "
+		    "socket (client mode keeps no store or backend)",
+		    barred[i]);
+		load_fails(text, want);
+	}
+	load_fails("[daemon]\nsocket = run/p.sock\n", "[daemon] socket: "
+	    "must be an absolute path shorter than 108 bytes");
+	load_fails("[daemon]\nsocket = /s\ntimeout = 86401\n",
+	    "[daemon] timeout: must be a number from 0 to 86400");
+	load_fails(HSM_CONF "[daemon]\ntimeout = 5\n",
+	    "[daemon] timeout: without [daemon] socket");
+	/* a local-mode file, a missing one: not client mode */
+	assert_int_equal(load(HSM_CONF, &c, err, sizeof(err)), 0);
+	m2m_conf_free(c);
+	assert_int_equal(m2m_conf_names_daemon(conf_path), 0);
+	assert_int_equal(m2m_conf_names_daemon("/nonexistent/m2m.conf"), 0);
+}
+
 int
 main(void)
 {
@@ -858,6 +904,7 @@ main(void)
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_errors_never_show_pin),
 		cmocka_unit_test(test_default_path),
+		cmocka_unit_test(test_daemon_section),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -5,7 +5,11 @@
  * $M2MTOKEN_MODULE (dlopen'ed in local mode, M2MTOKEN_CONF as set), every
  * token visible.  tests/integration/lib.sh starts it (m2m_start_p11srv).
  *
- *   p11srv_harness PATH [FRAME_MAX [STALL_S]]
+ *   p11srv_harness PATH [FRAME_MAX [STALL_S [PREFIX]]]
+ *
+ * PREFIX: only tokens whose label begins with it are visible (the slot
+ * filter of p11srv.h; "*": every token, the blank label of the free slot
+ * too).  Default: no filter.
  *
  * Ends on SIGTERM or SIGINT; each child ends with its connection.
  */
@@ -29,6 +33,18 @@
 
 static volatile sig_atomic_t stop;
 
+/* p11srv_visible_fn: the label begins with the prefix arg */
+static int
+visible(void *arg, const CK_UTF8CHAR label[32])
+{
+	const char *prefix = arg;
+	size_t n = strlen(prefix);
+
+	if (strcmp(prefix, "*") == 0)
+		return 1;
+	return n <= 32 && memcmp(label, prefix, n) == 0;
+}
+
 static void
 on_stop(int sig)
 {
@@ -47,6 +63,7 @@ main(int argc, char **argv)
 	const char *module = getenv("M2MTOKEN_MODULE");
 	size_t frame_max = P11W_FRAME_DEFAULT;
 	unsigned int stall = 10;
+	char *prefix = NULL;
 	void *dl;
 	pid_t pid;
 	int lfd, fd, r;
@@ -60,6 +77,8 @@ main(int argc, char **argv)
 		frame_max = strtoul(argv[2], NULL, 10);
 	if (argc > 3)
 		stall = (unsigned int)strtoul(argv[3], NULL, 10);
+	if (argc > 4)
+		prefix = argv[4];
 	/* this process serves: it must not itself be a client */
 	unsetenv("M2MTOKEN_DAEMON_SOCKET");
 	if ((dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL ||
@@ -99,8 +118,9 @@ main(int argc, char **argv)
 		if ((pid = fork()) == 0) {
 			close(lfd);
 			signal(SIGTERM, SIG_DFL);
-			r = mtd_p11worker_run(fd, iface->pFunctionList, NULL,
-			    NULL, frame_max, stall);
+			r = mtd_p11worker_run(fd, iface->pFunctionList,
+			    prefix != NULL ? visible : NULL, prefix, frame_max,
+			    stall);
 			close(fd);
 			_exit(r == 0 ? 0 : 1);
 		}
