@@ -8,7 +8,10 @@
  *     non-empty line without control bytes, and no ACL;
  *   - on success, every decision is consistent: an allow names its rule
  *     and M2M_ACL_ALLOWED, a deny never says M2M_ACL_ALLOWED, and
- *     M2M_ACL_NO_RULE comes without a rule.
+ *     M2M_ACL_NO_RULE comes without a rule;
+ *   - the token decision of a caller (m2m_acl_token_check) is the match
+ *     of the patterns its worker gets (m2m_acl_token_patterns), and a
+ *     blank label is seen only through "*".
  */
 #define _GNU_SOURCE	/* fmemopen */
 #include <sys/types.h>
@@ -65,6 +68,44 @@ check_decisions(const struct m2m_acl *acl)
 	}
 }
 
+static void
+check_tokens(const struct m2m_acl *acl)
+{
+	static const char *labels[] = { "                                ",
+	    "gw                              ", "gw-1", "device", "a/b", "*",
+	    "[x]" };
+	static const uid_t uids[] = { 0, 1001, 65534 };
+	static const gid_t gids[] = { 0, 2000, 65534 };
+	const char *pat[64], *rule;
+	struct m2m_acl_verdict v;
+	size_t u, g, l, n, i;
+	int star;
+
+	for (u = 0; u < sizeof(uids) / sizeof(uids[0]); u++)
+	for (g = 0; g <= sizeof(gids) / sizeof(gids[0]); g++) {
+		if (m2m_acl_token_patterns(acl, uids[u], gids, g, pat, 64, &n,
+		    &rule) != 0)
+			continue;	/* more than 64: nothing seen */
+		if ((n == 0) != (rule == NULL))
+			abort();
+		for (i = 0, star = 0; i < n; i++)
+			star |= strcmp(pat[i], "*") == 0;
+		for (l = 0; l < sizeof(labels) / sizeof(labels[0]); l++) {
+			if (m2m_acl_token_check(acl, uids[u], gids, g,
+			    labels[l], strlen(labels[l]), &v) != 0)
+				abort();
+			if (v.allow != m2m_acl_label_match(pat, n, labels[l],
+			    strlen(labels[l])))
+				abort();
+			if (v.allow && (v.why != M2M_ACL_ALLOWED ||
+			    v.rule == NULL))
+				abort();
+			if (l == 0 && v.allow != star)
+				abort();
+		}
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -87,6 +128,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (acl == NULL)
 			abort();
 		check_decisions(acl);
+		check_tokens(acl);
 	}
 	/* the same bytes through a FILE (a NUL is an error there) */
 	if (size > 0 && (f = fmemopen((void *)(uintptr_t)data, size,

@@ -134,3 +134,10 @@ mtd_finish
 grep -q "pkcs11: worker [0-9]* (uid 0 pid $G2) \(exited\|killed\)" "$MTD_LOG" ||
     { tail -20 "$MTD_LOG" >&2; m2m_fail "no end of the last worker at stop"; }
 echo "ok: at stop the workers end and the pkcs11 socket is removed"
+
+# every worker ended with 0 (EOF) or its protocol error's code (1..7),
+# none with a sanitizer's report
+bad=$(grep -a "exited with status" "$MTD_LOG" | grep -v "exited with status [0-7]$" || true)
+[ -z "$bad" ] || m2m_fail "workers ended badly: $bad"
+! grep -aq "Sanitizer" "$MTD_LOG" || { grep -a -A20 Sanitizer "$MTD_LOG" >&2; m2m_fail "a sanitizer report in the daemon log"; }
+echo "ok: $(grep -ac "exited with status" "$MTD_LOG") workers ended with 0 or their protocol error's code"

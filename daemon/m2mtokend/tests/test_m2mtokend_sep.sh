@@ -126,6 +126,12 @@ grep -q READY "$T/ghost.out" || m2m_fail "ghost: $(cat "$T/ghost.out")"
 WPID=$(pgrep -P "$DPID" | head -1)
 [ -n "$WPID" ] || m2m_fail "no worker under the daemon"
 [ "$(stat -c %u /proc/"$WPID")" = "$DUID" ] || m2m_fail "the worker is not uid $DUID"
+# not dumpable (PR_SET_DUMPABLE 0): the kernel gives their /proc files to root
+for pid in $DPID $WPID; do
+	[ "$(stat -c %u /proc/"$pid"/environ)" = 0 ] ||
+	    m2m_fail "process $pid is dumpable (/proc/$pid/environ owned by $(stat -c %U /proc/"$pid"/environ))"
+done
+echo "ok: the daemon and its worker are not dumpable"
 
 REPORT=$(as_uid $CUID python3 "$HERE/mtd_snoop.py" "$T/client/blob" "$DPID" "$WPID" -- \
     "$T/etc/m2mtokend.conf" "$T/etc/m2mtokend.pin" "$T/etc/m2mtoken.conf" \
@@ -187,4 +193,5 @@ wait "$GHOST" 2>/dev/null || true
 kill -TERM "$DPID"
 rc=0; wait "$DPID" || rc=$?
 [ "$rc" = 0 ] || { tail -20 "$MTD_LOG" >&2; m2m_fail "the daemon exited $rc"; }
+! grep -aq "Sanitizer" "$MTD_LOG" || { cat "$MTD_LOG" >&2; m2m_fail "a sanitizer report in the daemon log"; }
 echo "ok: the daemon stopped cleanly"
