@@ -215,6 +215,8 @@ worker_main(int argc, char **argv)
 	pat.n = (size_t)(argc - 5);
 	/* systemd hears from the daemon alone */
 	(void)unsetenv("NOTIFY_SOCKET");
+	/* ps and top name it (exec'd as /proc/self/exe, it would be "exe") */
+	(void)prctl(PR_SET_NAME, "m2mtokend-p11", 0, 0, 0);
 	if (fstat(MTD_P11_WORKER_FD, &st) != 0 || !S_ISSOCK(st.st_mode)) {
 		mtd_log(MTD_LOG_ERR, "pkcs11 worker: fd %d is not a socket",
 		    MTD_P11_WORKER_FD);
