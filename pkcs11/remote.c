@@ -330,7 +330,7 @@ static void
 read_until(struct waiter *w)
 {
 	struct p11w_hdr h;
-	struct waiter *t;
+	struct waiter *t, **tp;
 	uint8_t *dst;
 	size_t take, got;
 	int r;
@@ -362,8 +362,14 @@ read_until(struct waiter *w)
 			    h.len, conn.frame_max);
 			return;
 		}
-		/* replies come in the order of the requests */
-		if ((t = conn.pending) == NULL || t->id != h.id) {
+		/*
+		 * The reply's request: the worker's pool may answer out of
+		 * order (pending holds at most one request per thread).
+		 */
+		for (tp = &conn.pending; (t = *tp) != NULL && t->id != h.id;
+		    tp = &t->next)
+			;
+		if (t == NULL) {
 			conn_fail("a reply to no request (id %u)", h.id);
 			return;
 		}
@@ -386,7 +392,12 @@ read_until(struct waiter *w)
 				lost(r);
 			return;
 		}
-		conn.pending = t->next;
+		/* pending may have changed while the lock was dropped */
+		for (tp = &conn.pending; *tp != NULL && *tp != t;
+		    tp = &(*tp)->next)
+			;
+		if (*tp == t)
+			*tp = t->next;
 		t->done = 1;
 		if (t != w)
 			pthread_cond_signal(&t->cv);
