@@ -10,8 +10,9 @@
 # (OpenSSL) that certifies it and a second P-256 key kept in a PEM file.  Two
 # "openssl s_server -www -tls1_2" on free 127.0.0.1 ports serve the same
 # kind of certificate: one signs with the token key through libp11's engine
-# (OPENSSL_CONF with MODULE_PATH = libm2mtoken.so), the other with the PEM
-# key.  "openssl s_time -new" (a full handshake per connection, cipher
+# (-key org.openssl.engine:pkcs11:<URI>, PKCS11_MODULE_PATH = the module;
+# docs/clients.md says why not "-engine pkcs11" on the TPM backend), the
+# other with the PEM key.  "openssl s_time -new" (a full handshake per connection, cipher
 # ECDHE-ECDSA-AES128-GCM-SHA256) runs against each in turn, A B A B ...,
 # BENCH_ROUNDS rounds (default 5) of BENCH_SECONDS (default 2) per side, so
 # that a change of machine load hits both.  Rate = connections / wall time
@@ -46,7 +47,7 @@ die()
 one()
 {
 	local backend=$1 so=so-87654321 pin=user-12345678 label=bench-tls
-	local slots slot key conf r side port spid
+	local slots slot key r side port spid
 	local -A ports n t
 
 	M2MTOKEN_MODULE=$BUILD/libm2mtoken.so
@@ -73,21 +74,16 @@ one()
 	m2m_p11tool --token-label "$label" --login --pin "$pin" \
 	    --keypairgen --key-type EC:prime256v1 --label tls-key --id 01 \
 	    >/dev/null 2>&1 || die "--keypairgen EC:prime256v1 failed"
-	key="pkcs11:token=$label;object=tls-key;type=private;pin-value=$pin"
-
-	conf=$M2M_TMP/openssl-engine.cnf
-	printf '%s\n' "openssl_conf = openssl_init" "[openssl_init]" \
-	    "engines = engine_section" "[engine_section]" \
-	    "pkcs11 = pkcs11_section" "[pkcs11_section]" \
-	    "engine_id = pkcs11" "MODULE_PATH = $M2MTOKEN_MODULE" \
-	    "init = 0" >"$conf"
+	key="org.openssl.engine:pkcs11:pkcs11:token=$label;object=tls-key"
+	key="$key;type=private;pin-value=$pin"
+	export PKCS11_MODULE_PATH=$M2MTOKEN_MODULE
 
 	cd "$M2M_TMP"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	    -keyout ca.key -out ca.pem -subj /CN=bench-ca -days 2 \
 	    2>/dev/null || die "cannot make the CA"
-	OPENSSL_CONF=$conf openssl req -new -engine pkcs11 -keyform engine \
-	    -key "$key" -subj /CN=token.bench -out token.csr >/dev/null 2>&1 ||
+	openssl req -new -key "$key" -subj /CN=token.bench -out token.csr \
+	    >/dev/null 2>&1 ||
 	    die "openssl req with the token key failed"
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	    -keyout file.key -subj /CN=file.bench -out file.csr 2>/dev/null ||
@@ -101,8 +97,7 @@ one()
 	for side in token file; do
 		port=$(m2m_free_port_pair)
 		if [ "$side" = token ]; then
-			OPENSSL_CONF=$conf openssl s_server -engine pkcs11 \
-			    -keyform engine -key "$key" -cert token.pem \
+			openssl s_server -key "$key" -cert token.pem \
 			    -accept "127.0.0.1:$port" -www -tls1_2 \
 			    </dev/null >"s_server.$side.log" 2>&1 &
 		else
