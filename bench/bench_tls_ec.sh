@@ -12,8 +12,9 @@
 # kind of certificate: one signs with the token key through libp11's engine
 # (-key org.openssl.engine:pkcs11:<URI>, PKCS11_MODULE_PATH = the module;
 # docs/clients.md says why not "-engine pkcs11" on the TPM backend), the
-# other with the PEM key.  "openssl s_time -new" (a full handshake per connection, cipher
-# ECDHE-ECDSA-AES128-GCM-SHA256) runs against each in turn, A B A B ...,
+# other with the PEM key.  "openssl s_time -new" (a full handshake per
+# connection, ECDHE-ECDSA-AES128-GCM-SHA256) runs against each in turn,
+# A B A B ...,
 # BENCH_ROUNDS rounds (default 5) of BENCH_SECONDS (default 2) per side, so
 # that a change of machine load hits both.  Rate = connections / wall time
 # of the rounds; ratio = token / file.  The token key cannot leave the token,
