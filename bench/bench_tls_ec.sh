@@ -14,12 +14,12 @@
 # docs/clients.md says why not "-engine pkcs11" on the TPM backend), the
 # other with the PEM key.  "openssl s_time -new" (a full handshake per
 # connection, ECDHE-ECDSA-AES128-GCM-SHA256) runs against each in turn,
-# A B A B ...,
-# BENCH_ROUNDS rounds (default 5) of BENCH_SECONDS (default 2) per side, so
-# that a change of machine load hits both.  Rate = connections / wall time
-# of the rounds; ratio = token / file.  The token key cannot leave the token,
-# so the file side uses another P-256 key: the cost of an ECDSA signature
-# does not depend on the key.  "softhsm2" is the reference row: the same
+# A B A B ..., BENCH_ROUNDS rounds (default 9) of BENCH_SECONDS (default 1)
+# per side, so that a change of machine load hits both.  A round's rate is
+# its connections / its wall time; printed: the median rate of each side and
+# the median of the per-round ratios token / file.  The token key cannot
+# leave the token, so the file side uses another P-256 key: the cost of an
+# ECDSA signature does not depend on the key.  "softhsm2" is the reference row: the same
 # measurement with SoftHSM2's own module in place of libm2mtoken.so (the
 # token made on SoftHSM2's free slot), i.e. what libp11 and a software
 # PKCS#11 token cost without m2mtoken.  Everything is stopped and removed on
@@ -32,8 +32,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
-ROUNDS=${BENCH_ROUNDS:-5}
-SECONDS_PER=${BENCH_SECONDS:-2}
+ROUNDS=${BENCH_ROUNDS:-9}
+SECONDS_PER=${BENCH_SECONDS:-1}
 CIPHER=ECDHE-ECDSA-AES128-GCM-SHA256
 SOFTHSM=${BENCH_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
@@ -49,7 +49,7 @@ one()
 {
 	local backend=$1 so=so-87654321 pin=user-12345678 label=bench-tls
 	local slots slot key r side port spid
-	local -A ports n t
+	local -A ports rates
 
 	M2MTOKEN_MODULE=$BUILD/libm2mtoken.so
 	if [ "$backend" = softhsm2 ]; then
@@ -116,8 +116,7 @@ one()
 			sleep 0.1
 		done
 		ports[$side]=$port
-		n[$side]=0
-		t[$side]=0
+		rates[$side]=
 	done
 
 	# one round per side, alternating; wall time in nanoseconds
@@ -133,13 +132,26 @@ one()
 			    <<<"$out")
 			[ -n "$c" ] && [ "$c" -gt 0 ] ||
 			    die "s_time ($side): no connection: $out"
-			n[$side]=$((n[$side] + c))
-			t[$side]=$((t[$side] + end - start))
+			rates[$side]+="$(awk -v c="$c" -v ns=$((end - start)) \
+			    'BEGIN { printf "%.3f", c / (ns / 1e9) }') "
 		done
 	done
-	awk -v nt="${n[token]}" -v tt="${t[token]}" -v nf="${n[file]}" \
-	    -v tf="${t[file]}" 'BEGIN {
-		printf "%.1f %.1f\n", nt / (tt / 1e9), nf / (tf / 1e9) }'
+	# median token rate, median file rate, median per-round ratio
+	awk -v tk="${rates[token]}" -v fl="${rates[file]}" '
+	function median(a, n,    i, j, x) {
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+				x = a[j]; a[j] = a[j - 1]; a[j - 1] = x
+			}
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	BEGIN {
+		n = split(tk, t, " "); split(fl, f, " ")
+		for (i = 1; i <= n; i++)
+			q[i] = t[i] / f[i]
+		printf "%.1f %.1f %.3f\n", median(t, n), median(f, n),
+		    median(q, n)
+	}'
 }
 
 if [ "${1:-}" = --one ]; then
@@ -175,18 +187,18 @@ log=$(cmake --build "$BUILD" -j "${BENCH_JOBS:-2}" --target m2mtoken 2>&1) ||
     { printf '%s\n' "$log" >&2; die "build failed"; }
 
 echo "TLS 1.2 $CIPHER handshakes/s, openssl s_server + s_time -new," \
-    "$ROUNDS x ${SECONDS_PER}s per side, alternating"
+    "$ROUNDS x ${SECONDS_PER}s per side, alternating; medians"
 echo
 echo "| module (backend) | key in the token (libp11 engine) |" \
     "key in a PEM file | token / file |"
 echo "|---|---:|---:|---:|"
 for b in "${BACKENDS[@]}"; do
-	read -r tok file < <(bash "${BASH_SOURCE[0]}" --one "$b") ||
+	read -r tok file ratio < <(bash "${BASH_SOURCE[0]}" --one "$b") ||
 	    die "$b: the measurement failed"
 	case $b in
 	softhsm2) name="SoftHSM2 directly (reference)" ;;
 	*) name="libm2mtoken.so ($b)" ;;
 	esac
-	awk -v b="$name" -v t="$tok" -v f="$file" 'BEGIN {
-		printf "| %s | %.1f | %.1f | %.2fx |\n", b, t, f, t / f }'
+	awk -v b="$name" -v t="$tok" -v f="$file" -v q="$ratio" 'BEGIN {
+		printf "| %s | %.1f | %.1f | %.2fx |\n", b, t, f, q }'
 done
