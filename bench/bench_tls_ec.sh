@@ -19,10 +19,10 @@
 # its connections / its wall time; printed: the median rate of each side and
 # the median of the per-round ratios token / file.  The token key cannot
 # leave the token, so the file side uses another P-256 key: the cost of an
-# ECDSA signature does not depend on the key.  "softhsm2" is the reference row: the same
-# measurement with SoftHSM2's own module in place of libm2mtoken.so (the
-# token made on SoftHSM2's free slot), i.e. what libp11 and a software
-# PKCS#11 token cost without m2mtoken.  Everything is stopped and removed on
+# ECDSA signature does not depend on the key.  "softhsm2" is the reference
+# row: the same measurement with SoftHSM2's own module in place of
+# libm2mtoken.so (the token made on SoftHSM2's free slot), i.e. what libp11
+# and a software PKCS#11 token cost without m2mtoken.  Everything is stopped and removed on
 # exit.
 #
 # Environment (optional): BENCH_BUILD_DIR (build-bench, built like bench/run
