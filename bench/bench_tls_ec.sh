@@ -22,8 +22,8 @@
 # ECDSA signature does not depend on the key.  "softhsm2" is the reference
 # row: the same measurement with SoftHSM2's own module in place of
 # libm2mtoken.so (the token made on SoftHSM2's free slot), i.e. what libp11
-# and a software PKCS#11 token cost without m2mtoken.  Everything is stopped and removed on
-# exit.
+# and a software PKCS#11 token cost without m2mtoken.  Everything is stopped
+# and removed on exit.
 #
 # Environment (optional): BENCH_BUILD_DIR (build-bench, built like bench/run
 # when missing), BENCH_JOBS (2), BENCH_ROUNDS, BENCH_SECONDS,
