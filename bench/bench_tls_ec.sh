@@ -17,7 +17,10 @@
 # A B A B ..., BENCH_ROUNDS rounds (default 9) of BENCH_SECONDS (default 1)
 # per side, so that a change of machine load hits both.  A round's rate is
 # its connections / its wall time; printed: the median rate of each side and
-# the median of the per-round ratios token / file.  The token key cannot
+# the median of the per-round ratios token / file.  Also printed: the
+# server's CPU time per handshake (user + system of that s_server, and for
+# the token side on the TPM backend swtpm's too), which a loaded machine
+# disturbs far less than the wall rate.  The token key cannot
 # leave the token, so the file side uses another P-256 key: the cost of an
 # ECDSA signature does not depend on the key.  "softhsm2" is the reference
 # row: the same measurement with SoftHSM2's own module in place of
@@ -49,7 +52,7 @@ one()
 {
 	local backend=$1 so=so-87654321 pin=user-12345678 label=bench-tls
 	local slots slot key r side port spid
-	local -A ports rates
+	local -A ports rates pids conns ticks
 
 	M2MTOKEN_MODULE=$BUILD/libm2mtoken.so
 	if [ "$backend" = softhsm2 ]; then
@@ -109,35 +112,61 @@ one()
 		spid=$!
 		m2m_defer m2m_stop "$spid"
 		for ((r = 0; r < 300; r++)); do
-			grep -q '^ACCEPT' "s_server.$side.log" && break
+			grep -q '^ACCEPT' "s_server.$side.log" 2>/dev/null &&
+			    break
 			kill -0 "$spid" 2>/dev/null ||
 			    die "s_server ($side) exited: $(cat \
 			    "s_server.$side.log")"
 			sleep 0.1
 		done
 		ports[$side]=$port
+		pids[$side]=$spid
 		rates[$side]=
+		conns[$side]=0
+		ticks[$side]=0
 	done
 
+	# cpu_ticks SIDE: user + system clock ticks of that side's server, plus
+	# swtpm's for the token side (the TPM's work; on hardware it is the
+	# chip's time, which the wall rate shows instead)
+	cpu_ticks()
+	{
+		local p sum=0
+
+		for p in ${pids[$1]} $([ "$1" = token ] &&
+		    cat "$M2M_TMP/swtpm.pid" 2>/dev/null); do
+			sum=$((sum + $(awk '{ print $14 + $15 }' \
+			    "/proc/$p/stat")))
+		done
+		echo "$sum"
+	}
+
 	# one round per side, alternating; wall time in nanoseconds
-	local start end out c
+	local start end out c c0
 	for ((r = 0; r < ROUNDS; r++)); do
 		for side in token file; do
+			c0=$(cpu_ticks "$side")
 			start=$(date +%s%N)
 			out=$(openssl s_time -connect "127.0.0.1:${ports[$side]}" \
 			    -new -time "$SECONDS_PER" -tls1_2 -cipher "$CIPHER" \
 			    2>&1) || die "s_time ($side) failed: $out"
 			end=$(date +%s%N)
+			ticks[$side]=$((ticks[$side] + $(cpu_ticks "$side") - c0))
 			c=$(sed -n 's/^\([0-9]*\) connections in .*real.*/\1/p' \
 			    <<<"$out")
 			[ -n "$c" ] && [ "$c" -gt 0 ] ||
 			    die "s_time ($side): no connection: $out"
+			conns[$side]=$((conns[$side] + c))
 			rates[$side]+="$(awk -v c="$c" -v ns=$((end - start)) \
 			    'BEGIN { printf "%.3f", c / (ns / 1e9) }') "
 		done
 	done
-	# median token rate, median file rate, median per-round ratio
-	awk -v tk="${rates[token]}" -v fl="${rates[file]}" '
+	# median token rate, median file rate, median per-round ratio, and
+	# the server side's CPU time per handshake (token, file) in us
+	awk -v tk="${rates[token]}" -v fl="${rates[file]}" \
+	    -v ct="${conns[token]}" -v tt="${ticks[token]}" \
+	    -v cf="${conns[file]}" -v tf="${ticks[file]}" \
+	    -v hz="$(getconf CLK_TCK)" '
 	function median(a, n,    i, j, x) {
 		for (i = 2; i <= n; i++)
 			for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
@@ -149,8 +178,9 @@ one()
 		n = split(tk, t, " "); split(fl, f, " ")
 		for (i = 1; i <= n; i++)
 			q[i] = t[i] / f[i]
-		printf "%.1f %.1f %.3f\n", median(t, n), median(f, n),
-		    median(q, n)
+		printf "%.1f %.1f %.3f %.0f %.0f\n", median(t, n),
+		    median(f, n), median(q, n), tt / hz / ct * 1e6,
+		    tf / hz / cf * 1e6
 	}'
 }
 
@@ -189,16 +219,20 @@ log=$(cmake --build "$BUILD" -j "${BENCH_JOBS:-2}" --target m2mtoken 2>&1) ||
 echo "TLS 1.2 $CIPHER handshakes/s, openssl s_server + s_time -new," \
     "$ROUNDS x ${SECONDS_PER}s per side, alternating; medians"
 echo
-echo "| module (backend) | key in the token (libp11 engine) |" \
-    "key in a PEM file | token / file |"
-echo "|---|---:|---:|---:|"
+echo "| module (backend) | key in the token (libp11 engine), hs/s |" \
+    "key in a PEM file, hs/s | token / file |" \
+    "server CPU us/hs, token / file |"
+echo "|---|---:|---:|---:|---:|"
 for b in "${BACKENDS[@]}"; do
-	read -r tok file ratio < <(bash "${BASH_SOURCE[0]}" --one "$b") ||
+	read -r tok file ratio cput cpuf < <(bash "${BASH_SOURCE[0]}" \
+	    --one "$b") ||
 	    die "$b: the measurement failed"
 	case $b in
 	softhsm2) name="SoftHSM2 directly (reference)" ;;
 	*) name="libm2mtoken.so ($b)" ;;
 	esac
-	awk -v b="$name" -v t="$tok" -v f="$file" -v q="$ratio" 'BEGIN {
-		printf "| %s | %.1f | %.1f | %.2fx |\n", b, t, f, q }'
+	awk -v b="$name" -v t="$tok" -v f="$file" -v q="$ratio" \
+	    -v ct="$cput" -v cf="$cpuf" 'BEGIN {
+		printf "| %s | %.1f | %.1f | %.2fx | %d / %d |\n", b, t, f,
+		    q, ct, cf }'
 done
