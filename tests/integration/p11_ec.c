@@ -507,6 +507,20 @@ test_bad_keygen(void)
 	CHECK_RV(F->C_GenerateKeyPair(S, &mp, t[4].pub, 1, NULL, 0, &hp, &hq),
 	    CKR_MECHANISM_PARAM_INVALID,
 	    "CKM_EC_KEY_PAIR_GEN with a parameter");
+	{
+		CK_ATTRIBUTE tok[] = {
+			{ CKA_EC_PARAMS, (void *)P256, sizeof(P256) },
+			{ CKA_TOKEN, &yes, 1 },
+		};
+		CK_SESSION_HANDLE ro;
+
+		P11C_MUST(F->C_OpenSession(SLOT, CKF_SERIAL_SESSION, NULL,
+		    NULL, &ro));
+		CHECK_RV(F->C_GenerateKeyPair(ro, &m, tok, 2, NULL, 0, &hp,
+		    &hq), CKR_SESSION_READ_ONLY,
+		    "C_GenerateKeyPair of token objects in a read-only session");
+		P11C_MUST(F->C_CloseSession(ro));
+	}
 	CHECK(p11c_count(S) == before,
 	    "no refused C_GenerateKeyPair left an object");
 }
