@@ -69,7 +69,8 @@ CONF
 
 # 1. the token and its key pair (pkcs11-tool: C_InitToken, C_InitPIN,
 # C_GenerateKeyPair with CKM_EC_KEY_PAIR_GEN)
-slots=$(m2m_p11tool --list-slots 2>&1)
+slots=$(m2m_p11tool --list-slots 2>&1) ||
+    m2m_fail "pkcs11-tool --list-slots failed: $slots"
 slot=$(awk '/^Slot [0-9]+ \(0x[0-9a-fA-F]+\)/ { s = $3 }
     /token state: +uninitialized/ { gsub(/[()]/, "", s); print s; exit }' \
     <<<"$slots")
