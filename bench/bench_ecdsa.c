@@ -8,7 +8,11 @@
  *                      exclusive, then shared) against tpm2-pkcs11, on the
  *                      same swtpm (issue 14: goal >= 1.5x tpm2-pkcs11)
  *   bench_ecdsa hsm    libm2mtoken ([backend] type = hsm) against SoftHSM2
- *                      directly (goal >= 0.9x SoftHSM2)
+ *                      directly (goal >= 0.9x SoftHSM2), with a token key
+ *                      (what a client of SoftHSM2 keeps) and with a
+ *                      session key made at each round (what hsm/ signs
+ *                      with: a working copy, CKA_TOKEN and CKA_PRIVATE
+ *                      FALSE)
  *
  * Rounds alternate the sides (A B C, then C B A, ...); every round
  * initialises its module, logs in, finds its key by label, warms up with a
@@ -59,6 +63,7 @@ struct side {
 	const char		*conf;	/* m2m: M2MTOKEN_CONF */
 	const char		*token;	/* token label */
 	const char		*pin;	/* user PIN (tpm2-pkcs11) */
+	int			 session; /* key pair made per round */
 	CK_SESSION_HANDLE	 s;
 	CK_OBJECT_HANDLE	 priv;
 	CK_OBJECT_HANDLE	 pub;
@@ -144,13 +149,19 @@ side_env(struct side *sd)
 		bench_die("setenv failed");
 }
 
-/* Initialise the side's module, log in, find the key pair. */
+static void	gen_pair(struct side *, CK_BBOOL);
+
+/* Initialise the side's module, log in, find (or make) the key pair. */
 static void
 side_open(struct side *sd)
 {
 	side_env(sd);
 	mod_init(sd->m);
 	side_login(sd);
+	if (sd->session) {
+		gen_pair(sd, CK_FALSE);
+		return;
+	}
 	sd->priv = find_key(sd, CKO_PRIVATE_KEY);
 	sd->pub = find_key(sd, CKO_PUBLIC_KEY);
 }
@@ -181,23 +192,26 @@ side_sign(struct side *sd, CK_BYTE *sig)
 }
 
 /*
- * The side's key pair: C_GenerateKeyPair (token objects, sensitive,
- * non-extractable private key), and one signature checked by C_Verify.
+ * A P-256 key pair by C_GenerateKeyPair (token objects with a private
+ * key, or session objects with CKA_PRIVATE FALSE, as hsm/'s working
+ * copies: SoftHSM2 encrypts a private object's attributes even in a
+ * session object; the private key sensitive and non-extractable either
+ * way), and one signature checked by C_Verify.
  */
 static void
-side_setup(struct side *sd)
+gen_pair(struct side *sd, CK_BBOOL token)
 {
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ATTRIBUTE pubt[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_TOKEN, &token, sizeof(token) },
 		{ CKA_VERIFY, &yes, sizeof(yes) },
 		{ CKA_EC_PARAMS, p256_oid, sizeof(p256_oid) },
 		{ CKA_LABEL, (void *)KEY_LABEL, strlen(KEY_LABEL) },
 	};
 	CK_ATTRIBUTE privt[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_TOKEN, &token, sizeof(token) },
+		{ CKA_PRIVATE, &token, sizeof(token) },
 		{ CKA_SENSITIVE, &yes, sizeof(yes) },
 		{ CKA_EXTRACTABLE, &no, sizeof(no) },
 		{ CKA_SIGN, &yes, sizeof(yes) },
@@ -205,16 +219,9 @@ side_setup(struct side *sd)
 	};
 	CK_MECHANISM vm = { CKM_ECDSA, NULL, 0 };
 	CK_BYTE sig[SIG_MAX];
-	CK_SLOT_ID slot;
 	CK_ULONG n;
 	CK_RV rv;
 
-	side_env(sd);
-	mod_init(sd->m);
-	if (sd->kind == SIDE_M2M)
-		bench_m2m_token(sd->m, sd->token, &slot, &sd->s);
-	else
-		side_login(sd);
 	rv = sd->m->f->C_GenerateKeyPair(sd->s, &mech, pubt,
 	    sizeof(pubt) / sizeof(pubt[0]), privt,
 	    sizeof(privt) / sizeof(privt[0]), &sd->pub, &sd->priv);
@@ -230,6 +237,23 @@ side_setup(struct side *sd)
 	    n)) != CKR_OK)
 		bench_die("%s: its own signature does not verify: %s",
 		    sd->name, bench_ckr(rv));
+}
+
+/* The side's token key pair (none for a session side). */
+static void
+side_setup(struct side *sd)
+{
+	CK_SLOT_ID slot;
+
+	if (sd->session)
+		return;
+	side_env(sd);
+	mod_init(sd->m);
+	if (sd->kind == SIDE_M2M)
+		bench_m2m_token(sd->m, sd->token, &slot, &sd->s);
+	else
+		side_login(sd);
+	gen_pair(sd, CK_TRUE);
 	side_close(sd);
 }
 
@@ -295,10 +319,10 @@ main(int argc, char **argv)
 	struct bench_opts o;
 	struct side sides[NSIDES], *order[NSIDES];
 	static char store[PATH_MAX], conf[2][PATH_MAX];
-	double *v[NSIDES], *ratio[NSIDES], med, rmed, goal;
+	double *v[NSIDES], *ratio[NSIDES][NSIDES], rmed, goal;
 	char ca[32], cb[32], tcti[64];
-	const char *dir, *p, *refname;
-	int tpm, swtpm = 0, nm2m, i, j, k;
+	const char *dir, *p;
+	int tpm, swtpm = 0, nm2m, nside, i, j, k;
 
 	if (argc < 2 || (strcmp(argv[1], "tpm") != 0 &&
 	    strcmp(argv[1], "hsm") != 0)) {
@@ -310,6 +334,7 @@ main(int argc, char **argv)
 	bench_random(digest, sizeof(digest));
 	memset(sides, 0, sizeof(sides));
 
+	/* sides 0..nm2m-1: libm2mtoken; nm2m..nside-1: the references */
 	if (tpm) {
 		if ((dir = getenv("BENCH_TPM_DIR")) == NULL || *dir == '\0')
 			bench_die("BENCH_TPM_DIR is not set (bench/run sets "
@@ -332,17 +357,17 @@ main(int argc, char **argv)
 		if (setenv("TPM2_PKCS11_TCTI", tcti, 1) != 0)
 			bench_die("setenv failed");
 		nm2m = 2;
+		nside = 3;
 		sides[0] = (struct side){ "libm2mtoken [tpm] mode = exclusive",
-		    &m2m, SIDE_M2M, conf[0], M2M_LABEL, NULL, 0, 0, 0 };
+		    &m2m, SIDE_M2M, conf[0], M2M_LABEL, NULL, 0, 0, 0, 0 };
 		sides[1] = sides[0];
 		sides[1].name = "libm2mtoken [tpm] mode = shared";
 		sides[1].conf = conf[1];
 		sides[2] = (struct side){ "tpm2-pkcs11", &ref,
 		    SIDE_TPM2_PKCS11, NULL,
 		    env_or("BENCH_TPM2_PKCS11_TOKEN", "bench-tpm2"),
-		    env_or("BENCH_TPM2_PKCS11_PIN", "bench-user-pin"), 0, 0,
+		    env_or("BENCH_TPM2_PKCS11_PIN", "bench-user-pin"), 0, 0, 0,
 		    0 };
-		refname = "tpm2-pkcs11";
 		goal = GOAL_TPM;
 		if (setenv("M2MTOKEN_CONF", conf[0], 1) != 0)
 			bench_die("setenv failed");
@@ -351,60 +376,70 @@ main(int argc, char **argv)
 		    TPM2_PKCS11_DEFAULT), &ref);
 	} else {
 		nm2m = 1;
+		nside = 3;
 		sides[0] = (struct side){ "libm2mtoken [backend] type = hsm",
 		    &m2m, SIDE_M2M, env_or("M2MTOKEN_CONF", ""), M2M_LABEL,
-		    NULL, 0, 0, 0 };
-		sides[1] = (struct side){ "SoftHSM2 direct", &ref,
-		    SIDE_SOFTHSM, NULL, NULL, NULL, 0, 0, 0 };
-		refname = "SoftHSM2 direct";
+		    NULL, 0, 0, 0, 0 };
+		sides[1] = (struct side){ "SoftHSM2 direct, token key", &ref,
+		    SIDE_SOFTHSM, NULL, NULL, NULL, 0, 0, 0, 0 };
+		sides[2] = sides[1];
+		sides[2].name = "SoftHSM2 direct, session key";
+		sides[2].session = 1;
 		goal = GOAL_HSM;
 		load_final(getenv("M2MTOKEN_MODULE"), &m2m);
 		load_final(env_or("BENCH_SOFTHSM_MODULE", SOFTHSM_DEFAULT),
 		    &ref);
 	}
 
-	/* the key pairs: one m2mtoken token serves both modes */
-	side_setup(&sides[nm2m]);
-	side_setup(&sides[0]);
+	/* the token key pairs: one m2mtoken token serves both modes */
+	for (k = nside - 1; k >= nm2m - 1; k--)
+		side_setup(&sides[k]);
 
-	for (k = 0; k <= nm2m; k++) {
-		if ((v[k] = calloc((size_t)o.rounds, sizeof(double))) ==
-		    NULL || (ratio[k] = calloc((size_t)o.rounds,
-		    sizeof(double))) == NULL)
+	for (k = 0; k < nside; k++) {
+		if ((v[k] = calloc((size_t)o.rounds, sizeof(double))) == NULL)
 			bench_die("out of memory");
+		for (j = nm2m; j < nside; j++)
+			if ((ratio[k][j] = calloc((size_t)o.rounds,
+			    sizeof(double))) == NULL)
+				bench_die("out of memory");
 	}
 	fprintf(stderr, "bench_ecdsa %s: %d rounds of %.1f s per side\n",
 	    argv[1], o.rounds, o.seconds);
 	for (i = 0; i < o.rounds; i++) {
-		for (j = 0; j <= nm2m; j++)
-			order[j] = &sides[i % 2 ? nm2m - j : j];
-		for (j = 0; j <= nm2m; j++)
+		/* A B C, then C B A */
+		for (j = 0; j < nside; j++)
+			order[j] = &sides[i % 2 ? nside - 1 - j : j];
+		for (j = 0; j < nside; j++)
 			v[order[j] - sides][i] = round_ops(order[j],
 			    o.seconds);
 		fprintf(stderr, "  round %d:", i + 1);
-		for (k = 0; k <= nm2m; k++) {
-			ratio[k][i] = v[k][i] / v[nm2m][i];
+		for (k = 0; k < nside; k++) {
+			for (j = nm2m; j < nside && k < nm2m; j++)
+				ratio[k][j][i] = v[k][i] / v[j][i];
 			fprintf(stderr, " %s %.0f/s%s", sides[k].name, v[k][i],
-			    k < nm2m ? "," : "\n");
+			    k < nside - 1 ? "," : "\n");
 		}
 	}
 	printf("| benchmark (ECDSA P-256, CKM_ECDSA over a 32-byte digest, "
-	    "C_SignInit + C_Sign; signatures/s, median of %d) | libm2mtoken "
-	    "| %s | ratio | goal |\n", o.rounds, refname);
+	    "C_SignInit + C_Sign; signatures/s, median of %d rounds) | "
+	    "libm2mtoken | reference | ratio (median of per-round ratios) "
+	    "| goal |\n", o.rounds);
 	printf("|---|---|---|---|---|\n");
-	med = bench_median(v[nm2m], (size_t)o.rounds);
-	for (k = 0; k < nm2m; k++) {
-		rmed = bench_median(ratio[k], (size_t)o.rounds);
-		printf("| %s | %s | %s | %.2fx | >= %.1fx: %s |\n",
-		    sides[k].name, bench_count(bench_median(v[k],
-		    (size_t)o.rounds), ca, sizeof(ca)),
-		    bench_count(med, cb, sizeof(cb)), rmed, goal,
-		    rmed >= goal ? "met" : "MISSED");
-	}
+	for (k = 0; k < nm2m; k++)
+		for (j = nm2m; j < nside; j++) {
+			rmed = bench_median(ratio[k][j], (size_t)o.rounds);
+			printf("| %s against %s | %s | %s | %.2fx | >= %.1fx: "
+			    "%s |\n", sides[k].name, sides[j].name,
+			    bench_count(bench_median(v[k], (size_t)o.rounds),
+			    ca, sizeof(ca)), bench_count(bench_median(v[j],
+			    (size_t)o.rounds), cb, sizeof(cb)), rmed, goal,
+			    rmed >= goal ? "met" : "MISSED");
+		}
 	fflush(stdout);
-	for (k = 0; k <= nm2m; k++) {
+	for (k = 0; k < nside; k++) {
 		free(v[k]);
-		free(ratio[k]);
+		for (j = nm2m; j < nside; j++)
+			free(ratio[k][j]);
 	}
 	bench_unload(&ref);
 	bench_unload(&m2m);

@@ -53,7 +53,8 @@ count_objects()
 }
 
 # 1. the token: pkcs11-tool initialises the free slot and sets the user PIN
-slots=$(m2m_p11tool --list-slots 2>&1)
+slots=$(m2m_p11tool --list-slots 2>&1) ||
+    m2m_fail "pkcs11-tool --list-slots failed: $slots"
 slot=$(awk '/^Slot [0-9]+ \(0x[0-9a-fA-F]+\)/ { s = $3 }
     /token state: +uninitialized/ { gsub(/[()]/, "", s); print s; exit }' \
     <<<"$slots")

@@ -23,7 +23,8 @@ ok()
 	echo "ok: $M2M_BACKEND: $*"
 }
 
-slots=$(m2m_p11tool --list-slots 2>&1)
+slots=$(m2m_p11tool --list-slots 2>&1) ||
+    m2m_fail "pkcs11-tool --list-slots failed: $slots"
 slot=$(awk '/^Slot [0-9]+ \(0x[0-9a-fA-F]+\)/ { s = $3 }
     /token state: +uninitialized/ { gsub(/[()]/, "", s); print s; exit }' \
     <<<"$slots")
