@@ -79,7 +79,8 @@
  * PKCS#8 encoding) under the EC wrapping key (M2M_HSM_WRAP_LABEL_EC).
  * Generated in the HSM (ec_generate) or imported (ec_import); unwrapped
  * only into sensitive, non-extractable sign-only session objects (the
- * wrapping key's unwrap template).  The public point is not in the blob: the store keeps it.
+ * wrapping key's unwrap template).  The public point is not in the blob:
+ * the store keeps it.
  */
 #define M2M_HSM_MAGIC		"M2MH"
 #define M2M_HSM_VERSION		1

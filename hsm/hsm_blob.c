@@ -1,5 +1,5 @@
 /*
- * m2mtoken HSM backend: the blob format (layout and versions 1 to 3 in
+ * m2mtoken HSM backend: the blob format (layout and versions 1 to 4 in
  * hsm.h): the lengths a key's HSM objects have, parsing a blob and its
  * pre-hashed and message forms, and building one.  Pure format: no call
  * into the module.  Contracts in hsm.h and hsm_int.h; docs/architecture.md.

@@ -129,7 +129,8 @@ m2m_hsm_ec_generate(void *impl, enum m2m_key_kind kind, const uint8_t *auth,
 {
 	struct hsm *h = impl;
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
-	CK_OBJECT_HANDLE pubobj = CK_INVALID_HANDLE, privobj = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE pubobj = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE privobj = CK_INVALID_HANDLE;
 	CK_BBOOL priv = CK_FALSE;
 	const void *params = NULL;
 	size_t paramslen = 0, size = ec_size(kind);

@@ -64,8 +64,8 @@ static CK_RV	gcm_start(struct p11_session *s, CK_MECHANISM_PTR m,
 /* key sizes in bits, and the curves: named, uncompressed, over F_p */
 #define EC_FLAGS	(CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
 #define ECDSA_MECH(type, hash)						\
-	{ type, 256, 384, CKF_SIGN | CKF_VERIFY | EC_FLAGS, CKK_EC, hash,	\
-	  ecdsa_param, ecdsa_start }
+	{ type, 256, 384, CKF_SIGN | CKF_VERIFY | EC_FLAGS, CKK_EC,	\
+	  hash, ecdsa_param, ecdsa_start }
 
 static const struct mech_info mechs[] = {
 	{ CKM_GENERIC_SECRET_KEY_GEN, 1, M2M_KEY_MAX, CKF_GENERATE,

@@ -43,7 +43,7 @@ enum m2m_err {
 	M2M_ERR_BUSY = -33,		/* store locked beyond busy timeout */
 	M2M_ERR_UNSUPPORTED = -34,	/* a valid request we do not implement */
 	M2M_ERR_RANDOM = -35,		/* RNG failure */
-	M2M_ERR_CURVE = -36,		/* an elliptic curve we do not support */
+	M2M_ERR_CURVE = -36,		/* an elliptic curve not supported */
 	M2M_ERR_LAST = -37
 };
 

@@ -83,16 +83,24 @@ static const struct attr_rule {
  * What the template of an EC key or a certificate may hold, and each
  * attribute's value when the template leaves it out: a CK_BBOOL (0, 1),
  * D_EMPTY (empty bytes), D_ULONG0 (CK_ULONG 0) or D_OMIT (none here:
- * required, or set by the builder).
+ * required, or set by the builder).  D_SECRET: allowed in the template,
+ * never copied into the object (a private key's CKA_VALUE: the caller
+ * has the backend wrap it).
  */
 #define D_OMIT		(-1)
 #define D_EMPTY		(-2)
 #define D_ULONG0	(-3)
+#define D_SECRET	(-4)
 struct listed {
 	unsigned long	type;
 	int		def;
 };
-#define COMMON_ATTRS(priv)							{ CKA_CLASS, D_OMIT }, { CKA_TOKEN, 0 }, { CKA_PRIVATE, priv },		{ CKA_MODIFIABLE, 1 }, { CKA_COPYABLE, 1 },				{ CKA_DESTROYABLE, 1 }, { CKA_LABEL, D_EMPTY },				{ CKA_ID, D_EMPTY }, { CKA_START_DATE, D_EMPTY },			{ CKA_END_DATE, D_EMPTY }
+#define COMMON_ATTRS(priv)						\
+	{ CKA_CLASS, D_OMIT }, { CKA_TOKEN, 0 }, { CKA_PRIVATE, priv },	\
+	{ CKA_MODIFIABLE, 1 }, { CKA_COPYABLE, 1 },			\
+	{ CKA_DESTROYABLE, 1 }, { CKA_LABEL, D_EMPTY },			\
+	{ CKA_ID, D_EMPTY }, { CKA_START_DATE, D_EMPTY },		\
+	{ CKA_END_DATE, D_EMPTY }
 static const struct listed ecpub_attrs[] = {
 	COMMON_ATTRS(0),
 	{ CKA_KEY_TYPE, D_OMIT }, { CKA_SUBJECT, D_EMPTY },
@@ -103,7 +111,7 @@ static const struct listed ecpub_attrs[] = {
 static const struct listed ecpriv_attrs[] = {
 	COMMON_ATTRS(1),
 	{ CKA_KEY_TYPE, D_OMIT }, { CKA_SUBJECT, D_EMPTY },
-	{ CKA_EC_PARAMS, D_OMIT }, { CKA_VALUE, D_OMIT },
+	{ CKA_EC_PARAMS, D_OMIT }, { CKA_VALUE, D_SECRET },
 	{ CKA_SENSITIVE, 1 }, { CKA_EXTRACTABLE, 0 }, { CKA_SIGN, 1 },
 	{ CKA_SIGN_RECOVER, 0 }, { CKA_DECRYPT, 0 }, { CKA_UNWRAP, 0 },
 	{ CKA_DERIVE, 0 }, { CKA_WRAP_WITH_TRUSTED, 0 },
@@ -610,7 +618,9 @@ build_listed(const struct m2m_attr *t, size_t n, const struct listed *l,
 		return r;
 	for (j = 0; j < nl; j++) {
 		a = tmpl_find(t, n, l[j].type);
-		if (a != NULL)
+		if (l[j].def == D_SECRET)
+			r = 0;
+		else if (a != NULL)
 			r = m2m_object_attr_set(o, a->type, a->val, a->len);
 		else if (l[j].def >= 0)
 			r = m2m_object_attr_set_bool(o, l[j].type, l[j].def);
@@ -781,22 +791,6 @@ build_ec_key(enum m2m_origin origin, unsigned long cls,
 	if ((r = build_listed(t, n, priv ? ecpriv_attrs : ecpub_attrs,
 	    priv ? NELEM(ecpriv_attrs) : NELEM(ecpub_attrs), what, &o)) != 0)
 		return r;
-	/* CKA_VALUE never is an attribute: the caller wraps it */
-	if (priv && m2m_object_attr(o, CKA_VALUE) != NULL) {
-		struct m2m_object *c = NULL;
-		size_t i;
-
-		if ((r = m2m_object_new(&c)) != 0)
-			goto out;
-		for (i = 0; i < o->nattrs && r == 0; i++)
-			if (o->attrs[i].type != CKA_VALUE)
-				r = m2m_object_attr_set(c, o->attrs[i].type,
-				    o->attrs[i].val, o->attrs[i].len);
-		m2m_object_free(o);
-		o = c;
-		if (r != 0)
-			goto out;
-	}
 	if (!gen && !priv) {
 		uint8_t der[M2M_EC_POINT_DER_MAX];
 		size_t derlen;

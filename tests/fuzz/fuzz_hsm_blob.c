@@ -1,9 +1,10 @@
 /*
  * fuzz_hsm_blob: the HSM backend's blob header parser, m2m_hsm_blob_parse()
- * (hsm/hsm_blob.c; layout and versions 1, 2 and 3 in hsm/hsm.h), which every key
+ * (hsm/hsm_blob.c; layout and versions 1 to 4 in hsm/hsm.h), which every key
  * operation runs on the blob read from the store before anything reaches
  * the HSM.  The first input byte is the kind the caller expects
- * (keyref.kind), the rest the blob.  Checks beyond memory and UB errors:
+ * (keyref.kind: HMAC, AES, EC P-256 or P-384 by its low two bits), the
+ * rest the blob.  Checks beyond memory and UB errors:
  * on success every pointer and length it returns lies inside the blob
  * and they add up to it exactly; the kind is the expected one.
  */
@@ -34,12 +35,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data + 1, n);
 	memset(&kr, 0, sizeof(kr));
 	kr.id = 1;
-	kr.kind = data[0] & 1 ? M2M_KIND_AES : M2M_KIND_HMAC;
+	kr.kind = (enum m2m_key_kind)((data[0] & 3) + 1);
 	kr.blob = copy;
 	kr.bloblen = n;
 	memset(&b, 0xa5, sizeof(b));
 	r = m2m_hsm_blob_parse(&kr, &b);
-	if (r == 0) {
+	if (r == 0 && (kr.kind == M2M_KIND_EC_P256 ||
+	    kr.kind == M2M_KIND_EC_P384)) {
+		/* version 4: one wrapped value, the rest of the blob */
+		if (b.kind != kr.kind || copy[4] != M2M_HSM_VERSION_EC ||
+		    b.wrapkey_id != copy + 8 ||
+		    b.wrapped != copy + M2M_HSM_HDR_LEN ||
+		    b.wrappedlen < M2M_HSM_WRAPPED_MIN ||
+		    b.wrappedlen > M2M_HSM_EC_WRAPPED_MAX ||
+		    b.wrappedlen % 8 != 0 || b.prehash != NULL ||
+		    b.msgform != NULL || M2M_HSM_HDR_LEN + b.wrappedlen != n)
+			abort();
+	} else if (r == 0) {
 		if (b.kind != kr.kind || b.keylen == 0 ||
 		    b.keylen > M2M_KEY_MAX || b.valuelen < b.keylen ||
 		    b.wrapkey_id != copy + 8 ||

@@ -455,8 +455,9 @@ test_bad_keygen(void)
 		CK_ULONG	 npriv;
 		CK_RV		 want;
 	} t[] = {
-		{ "secp256k1", { { CKA_EC_PARAMS, (void *)K256, sizeof(K256) } },
-		  1, { { 0 } }, 0, CKR_CURVE_NOT_SUPPORTED },
+		{ "secp256k1",
+		  { { CKA_EC_PARAMS, (void *)K256, sizeof(K256) } }, 1,
+		  { { 0 } }, 0, CKR_CURVE_NOT_SUPPORTED },
 		{ "P-521", { { CKA_EC_PARAMS, (void *)P521, sizeof(P521) } },
 		  1, { { 0 } }, 0, CKR_CURVE_NOT_SUPPORTED },
 		{ "a garbage CKA_EC_PARAMS",
@@ -507,6 +508,21 @@ test_bad_keygen(void)
 	CHECK_RV(F->C_GenerateKeyPair(S, &mp, t[4].pub, 1, NULL, 0, &hp, &hq),
 	    CKR_MECHANISM_PARAM_INVALID,
 	    "CKM_EC_KEY_PAIR_GEN with a parameter");
+	{
+		CK_ATTRIBUTE tok[] = {
+			{ CKA_EC_PARAMS, (void *)P256, sizeof(P256) },
+			{ CKA_TOKEN, &yes, 1 },
+		};
+		CK_SESSION_HANDLE ro;
+
+		P11C_MUST(F->C_OpenSession(SLOT, CKF_SERIAL_SESSION, NULL,
+		    NULL, &ro));
+		CHECK_RV(F->C_GenerateKeyPair(ro, &m, tok, 2, NULL, 0, &hp,
+		    &hq), CKR_SESSION_READ_ONLY,
+		    "C_GenerateKeyPair of token objects in a read-only "
+		    "session");
+		P11C_MUST(F->C_CloseSession(ro));
+	}
 	CHECK(p11c_count(S) == before,
 	    "no refused C_GenerateKeyPair left an object");
 }
@@ -767,7 +783,8 @@ test_certificates(const struct pair *p256)
 	CHECK(attr(h, CKA_SERIAL_NUMBER, buf, &n) == CKR_OK &&
 	    n == serial_len && memcmp(buf, serial, n) == 0,
 	    "CKA_SERIAL_NUMBER taken from the DER (DER INTEGER)");
-	CHECK(attr_bool(h, CKA_PRIVATE) == 0 && attr_bool(h, CKA_TRUSTED) == 0 &&
+	CHECK(attr_bool(h, CKA_PRIVATE) == 0 &&
+	    attr_bool(h, CKA_TRUSTED) == 0 &&
 	    attr_ulong(h, CKA_CERTIFICATE_TYPE) == CKC_X_509 &&
 	    attr_ulong(h, CKA_CERTIFICATE_CATEGORY) == 2,
 	    "the certificate is public, not trusted, X.509, category 2");
@@ -806,8 +823,8 @@ test_certificates(const struct pair *p256)
 		    "the certificate is found without login");
 		CHECK(p11c_find(S, keyid, 1, NULL, 0) == (has_ec ? 2 : 1),
 		    "... the private key is not");
-		P11C_MUST(F->C_Login(S, CKU_USER, (CK_UTF8CHAR_PTR)P11C_USER_PIN,
-		    strlen(P11C_USER_PIN)));
+		P11C_MUST(F->C_Login(S, CKU_USER,
+		    (CK_UTF8CHAR_PTR)P11C_USER_PIN, strlen(P11C_USER_PIN)));
 	}
 	(void)p256;
 

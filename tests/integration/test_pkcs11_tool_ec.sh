@@ -156,5 +156,16 @@ run "read data" "${U[@]}" --read-object --type data \
 cmp -s "$M2M_TMP/blob" "$M2M_TMP/blob-back" ||
     m2m_fail "the data object read back differs"
 ok "--write-object --type data --application-label, listed and read back"
+run "write private data" "${U[@]}" --write-object "$M2M_TMP/blob" \
+    --type data --application-label m2m-priv --application-id 1.3.6.1.4.1.99999.1 \
+    --private --label secret-settings
+run "list data (no login)" "${TOK[@]}" --list-objects --type data
+[[ $out != *"m2m-priv"* ]] ||
+    m2m_fail "a private data object is listed without login: $out"
+run "list data (login)" "${U[@]}" --list-objects --type data
+m2m_expect_contains "$out" "application:    'm2m-priv'"
+m2m_expect_contains "$out" "app_id:         1.3.6.1.4.1.99999.1"
+ok "--write-object --type data --private --application-id: hidden" \
+    "without login, listed with its CKA_OBJECT_ID after"
 
 echo "ok: $M2M_BACKEND: test_pkcs11_tool_ec.sh"

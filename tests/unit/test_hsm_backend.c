@@ -2994,6 +2994,70 @@ test_ec_import(void **state)
 	free(blob);
 }
 
+/*
+ * Anyone logged in to the backing token can C_UnwrapKey an EC blob with
+ * m2mtoken-wrap-ec; its unwrap template makes the result sensitive and
+ * never extractable, as a private or as a secret key.
+ */
+static void
+test_ec_unwrap_template_enforced(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t pub[M2M_EC_POINT_MAX], *blob = NULL, v[512];
+	size_t publen = 0, bloblen = 0, i;
+	CK_MECHANISM m = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY, sc = CKO_SECRET_KEY;
+	CK_KEY_TYPE ec = CKK_EC, gen = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE lab = { CKA_LABEL, M2M_HSM_WRAP_LABEL_EC,
+	    sizeof(M2M_HSM_WRAP_LABEL_EC) - 1 };
+	CK_ATTRIBUTE chg = { CKA_UNWRAP_TEMPLATE, NULL, 0 };
+	CK_ATTRIBUTE va = { CKA_VALUE, v, sizeof(v) };
+	CK_ATTRIBUTE t[4][8] = {
+		{ { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &ec,
+		  sizeof(ec) }, { CKA_TOKEN, &ck_f, 1 },
+		  { CKA_SENSITIVE, &ck_f, 1 }, { CKA_EXTRACTABLE, &ck_t, 1 } },
+		{ { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &ec,
+		  sizeof(ec) }, { CKA_TOKEN, &ck_f, 1 } },
+		{ { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &ec,
+		  sizeof(ec) }, { CKA_TOKEN, &ck_f, 1 },
+		  { CKA_SENSITIVE, &ck_t, 1 }, { CKA_EXTRACTABLE, &ck_t, 1 },
+		  { CKA_DECRYPT, &ck_f, 1 }, { CKA_UNWRAP, &ck_f, 1 },
+		  { CKA_DERIVE, &ck_f, 1 } },
+		{ { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &gen,
+		  sizeof(gen) }, { CKA_TOKEN, &ck_f, 1 },
+		  { CKA_SENSITIVE, &ck_f, 1 }, { CKA_EXTRACTABLE, &ck_t, 1 } },
+	};
+	static const CK_ULONG nt[4] = { 5, 3, 8, 5 };
+	CK_OBJECT_HANDLE wk[4], h;
+	CK_ULONG n = 0;
+	CK_RV rv;
+	struct p11 p;
+
+	open_be(fx);
+	assert_int_equal(ops->ec_generate(fx->be, M2M_KIND_EC_P256, NULL, 0,
+	    &blob, &bloblen, pub, &publen), 0);
+	p11_open(&p, LABEL);
+	assert_int_equal(p.fl->C_FindObjectsInit(p.s, &lab, 1), CKR_OK);
+	assert_int_equal(p.fl->C_FindObjects(p.s, wk, 4, &n), CKR_OK);
+	assert_int_equal(p.fl->C_FindObjectsFinal(p.s), CKR_OK);
+	assert_int_equal(n, 1);
+	for (i = 0; i < 4; i++) {
+		h = CK_INVALID_HANDLE;
+		rv = p.fl->C_UnwrapKey(p.s, &m, wk[0], blob + M2M_HSM_HDR_LEN,
+		    bloblen - M2M_HSM_HDR_LEN, t[i], nt[i], &h);
+		assert_int_not_equal(rv, CKR_OK);
+		va.ulValueLen = sizeof(v);
+		if (h != CK_INVALID_HANDLE)
+			assert_int_not_equal(p.fl->C_GetAttributeValue(p.s, h,
+			    &va, 1), CKR_OK);
+	}
+	/* nobody relaxes the template afterwards */
+	assert_int_equal(p.fl->C_SetAttributeValue(p.s, wk[0], &chg, 1),
+	    CKR_ATTRIBUTE_READ_ONLY);
+	p11_close(&p);
+	free(blob);
+}
+
 /* version-4 headers: kind, length and version must agree */
 static void
 test_ec_blob_parse(void **state)
@@ -3081,6 +3145,7 @@ main(void)
 		T(test_ec_generate_sign),
 		T(test_ec_import),
 		T(test_ec_blob_parse),
+		T(test_ec_unwrap_template_enforced),
 		T(test_wrapkey_setup_retried),	/* last: they load a shim */
 		T(test_private_only_hsm),
 #undef T
