@@ -1240,7 +1240,7 @@ test_wrap_auth(void **state)
 	ref_free(&aref);
 }
 
-/* ---- ECDSA keys ----------------------------------------------------------- */
+/* ---- ECDSA keys ---------------------------------------------------------- */
 
 /*
  * OpenSSL's verdict on sig (r || s, PKCS#11 form) over the raw digest
