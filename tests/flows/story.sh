@@ -151,6 +151,8 @@ mtd_conf()
 		printf '\n[caller story]\nuid = %s\nmethods = *\nkeys = *\n' \
 		    "$(id -u)"
 	} >"$S/$p/m2mtokend.conf"
+	# m2mtokend refuses configuration files others may read
+	chmod 600 "$S/$p/m2mtokend.conf" "$S/$p/m2mtoken.conf"
 }
 
 # The factory: tokens made, the Kpm in the device and in the MEF, the
