@@ -8,6 +8,7 @@
 #                        the temp dir; runs on EXIT, INT and TERM by itself
 #   m2m_defer CMD...     run CMD at cleanup (before swtpm is stopped)
 #   m2m_p11tool ARGS...  pkcs11-tool --module "$M2MTOKEN_MODULE" ARGS...
+#   m2m_p11tool_token LABEL SO_PIN USER_PIN   a token on the free slot
 #   m2m_fail MSG         print MSG and exit 1
 #   m2m_expect_contains "$out" TEXT
 #   m2m_start_p11srv [FRAME_MAX [STALL_S]]
@@ -68,6 +69,26 @@ m2m_expect_contains()
 m2m_p11tool()
 {
 	pkcs11-tool --module "$M2MTOKEN_MODULE" "$@"
+}
+
+# m2m_p11tool_token LABEL SO_PIN USER_PIN: pkcs11-tool initialises the
+# first uninitialised slot as LABEL (C_InitToken) and sets the user PIN
+# (C_InitPIN); sets slot to the slot it used.
+m2m_p11tool_token()
+{
+	local slots
+
+	slots=$(m2m_p11tool --list-slots 2>&1) ||
+	    m2m_fail "pkcs11-tool --list-slots failed: $slots"
+	slot=$(awk '/^Slot [0-9]+ \(0x[0-9a-fA-F]+\)/ { s = $3 }
+	    /token state: +uninitialized/ { gsub(/[()]/, "", s); print s; exit }' \
+	    <<<"$slots")
+	[ -n "$slot" ] || m2m_fail "no uninitialised slot in: $slots"
+	m2m_p11tool --slot "$slot" --init-token --label "$1" \
+	    --so-pin "$2" >/dev/null 2>&1 || m2m_fail "--init-token failed"
+	m2m_p11tool --token-label "$1" --login --login-type so \
+	    --so-pin "$2" --init-pin --pin "$3" >/dev/null 2>&1 ||
+	    m2m_fail "--init-pin failed"
 }
 
 m2m_defer()

@@ -69,17 +69,7 @@ CONF
 
 # 1. the token and its key pair (pkcs11-tool: C_InitToken, C_InitPIN,
 # C_GenerateKeyPair with CKM_EC_KEY_PAIR_GEN)
-slots=$(m2m_p11tool --list-slots 2>&1) ||
-    m2m_fail "pkcs11-tool --list-slots failed: $slots"
-slot=$(awk '/^Slot [0-9]+ \(0x[0-9a-fA-F]+\)/ { s = $3 }
-    /token state: +uninitialized/ { gsub(/[()]/, "", s); print s; exit }' \
-    <<<"$slots")
-[ -n "$slot" ] || m2m_fail "no uninitialised slot in: $slots"
-m2m_p11tool --slot "$slot" --init-token --label "$LABEL" \
-    --so-pin "$SO_PIN" >/dev/null 2>&1 || m2m_fail "--init-token failed"
-m2m_p11tool --token-label "$LABEL" --login --login-type so \
-    --so-pin "$SO_PIN" --init-pin --pin "$USER_PIN" >/dev/null 2>&1 ||
-    m2m_fail "--init-pin failed"
+m2m_p11tool_token "$LABEL" "$SO_PIN" "$USER_PIN"
 out=$(m2m_p11tool --token-label "$LABEL" --login --pin "$USER_PIN" \
     --keypairgen --key-type EC:prime256v1 --label tls-key --id 01 2>&1) ||
     m2m_fail "--keypairgen EC:prime256v1 failed: $out"

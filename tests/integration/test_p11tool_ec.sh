@@ -53,17 +53,7 @@ count_objects()
 }
 
 # 1. the token: pkcs11-tool initialises the free slot and sets the user PIN
-slots=$(m2m_p11tool --list-slots 2>&1) ||
-    m2m_fail "pkcs11-tool --list-slots failed: $slots"
-slot=$(awk '/^Slot [0-9]+ \(0x[0-9a-fA-F]+\)/ { s = $3 }
-    /token state: +uninitialized/ { gsub(/[()]/, "", s); print s; exit }' \
-    <<<"$slots")
-[ -n "$slot" ] || m2m_fail "no uninitialised slot in: $slots"
-m2m_p11tool --slot "$slot" --init-token --label "$LABEL" \
-    --so-pin "$SO_PIN" >/dev/null 2>&1 || m2m_fail "--init-token failed"
-m2m_p11tool --token-label "$LABEL" --login --login-type so \
-    --so-pin "$SO_PIN" --init-pin --pin "$USER_PIN" >/dev/null 2>&1 ||
-    m2m_fail "--init-pin failed"
+m2m_p11tool_token "$LABEL" "$SO_PIN" "$USER_PIN"
 
 # 2. two key pairs made in the token
 declare -A ID=([secp256r1]=0a01 [secp384r1]=0a02)
