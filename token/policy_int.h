@@ -1,0 +1,37 @@
+/*
+ * m2mtoken: what policy.c and policy_obj.c share (token/ only).
+ */
+#ifndef M2M_POLICY_INT_H
+#define M2M_POLICY_INT_H
+
+#include <stddef.h>
+
+#include "object.h"
+#include "policy.h"
+
+/* The attribute of type in t[0..n), or NULL. */
+const struct m2m_attr *m2m_policy_tmpl_find(const struct m2m_attr *t,
+	    size_t n, unsigned long type);
+/* 1 and *v when t has type as a CK_ULONG, else 0. */
+int	m2m_policy_tmpl_ulong(const struct m2m_attr *t, size_t n,
+	    unsigned long type, unsigned long *v);
+/* -1 when t lacks type, else its CK_BBOOL as 0 or 1. */
+int	m2m_policy_tmpl_bool(const struct m2m_attr *t, size_t n,
+	    unsigned long type);
+/* The type, length and duplicate checks of every template: 0 or M2M_ERR_*. */
+int	m2m_policy_check_template(const struct m2m_attr *t, size_t n);
+
+/*
+ * The objects without a secret to wrap, from a checked template: a data
+ * object (CKO_DATA), an X.509 certificate (fields filled from, or checked
+ * against, its DER), an EC public or private key object of cls (origin:
+ * created from a template or generated).  0 and *ret, or M2M_ERR_*.
+ */
+int	m2m_policy_build_data(const struct m2m_attr *tmpl, size_t n,
+	    struct m2m_object **ret);
+int	m2m_policy_build_cert(const struct m2m_attr *t, size_t n,
+	    struct m2m_object **ret);
+int	m2m_policy_build_ec_key(enum m2m_origin origin, unsigned long cls,
+	    const struct m2m_attr *t, size_t n, struct m2m_object **ret);
+
+#endif /* M2M_POLICY_INT_H */
