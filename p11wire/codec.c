@@ -1,6 +1,8 @@
 /*
  * p11wire codec: the value encodings of client mode, both ends (see
- * codec.h).
+ * codec.h).  About 1000 lines on purpose: each encoder sits beside its
+ * decoder (client's request / worker's request, worker's reply /
+ * client's reply), so that a change to one is seen next to the other.
  */
 #include <stdlib.h>
 #include <string.h>

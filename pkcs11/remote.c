@@ -7,11 +7,16 @@
  * backend secret.
  *
  * One connection per process.  A call takes a waiter (its request and
- * reply buffers, kept for the next call), writes its frame whole under a
- * short lock and waits for the reply with its id.  Whichever waiting
+ * reply buffers, kept for the next call), queues its frame (the caller
+ * that finds no writer at work sends every queued frame in one writev)
+ * and waits for the reply with its id.  Whichever waiting
  * thread is reading hands each reply to its owner (leader/follower), so
  * no lock is held across a round trip and the threads' requests are
  * pipelined on the one socket.
+ *
+ * Over 900 lines on purpose: the connection, fork handling and the
+ * forwarded calls share one state (the connection, its waiters, the
+ * initialised and forked flags) that a split would have to export.
  */
 #define _GNU_SOURCE		/* secure_getenv */
 
