@@ -89,6 +89,27 @@ token_key(const char *module, const char *uri, const char *pin)
 	return k;
 }
 
+/* The certificate at uri in the token (engine LOAD_CERT_CTRL); or NULL. */
+static X509 *
+token_cert(const char *module, const char *uri, const char *pin)
+{
+	struct {
+		const char	*id;
+		X509		*cert;
+	} p = { uri, NULL };
+	ENGINE *e;
+
+	pthread_mutex_lock(&eng_lock);
+	if ((e = engine_get(module)) != NULL &&
+	    ENGINE_ctrl_cmd_string(e, "PIN", pin, 0) &&
+	    !ENGINE_ctrl_cmd(e, "LOAD_CERT_CTRL", 0, &p, NULL, 0))
+		p.cert = NULL;
+	pthread_mutex_unlock(&eng_lock);
+	if (p.cert == NULL)
+		m2m_tls_error("no certificate at %s in the token", uri);
+	return p.cert;
+}
+
 static int
 sni_cb(SSL *ssl, int *al, void *arg)
 {
@@ -146,6 +167,7 @@ m2m_tls_cert_ctx_new(const struct m2m_tls_cert_opts *o, SSL_CTX **ret)
 {
 	SSL_CTX *ctx = NULL;
 	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
 	const char *module;
 	char *sni = NULL;
 	int r = M2M_TLS_ERR_ARG;
@@ -194,7 +216,14 @@ m2m_tls_cert_ctx_new(const struct m2m_tls_cert_opts *o, SSL_CTX **ret)
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_clear_options(ctx, SSL_OP_NO_EXTENDED_MASTER_SECRET);
-	if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
+	if (strncmp(o->cert_file, "pkcs11:", 7) == 0) {
+		if ((cert = token_cert(module, o->cert_file, o->pin)) ==
+		    NULL || SSL_CTX_use_certificate(ctx, cert) != 1) {
+			r = M2M_TLS_ERR_TOKEN;
+			goto out;
+		}
+	} else if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) !=
+	    1) {
 		m2m_tls_error("cannot read the certificate file %s",
 		    o->cert_file);
 		r = M2M_TLS_ERR_ARG;
@@ -243,5 +272,6 @@ m2m_tls_cert_ctx_new(const struct m2m_tls_cert_opts *o, SSL_CTX **ret)
 	free(sni);
 	SSL_CTX_free(ctx);
 	EVP_PKEY_free(key);
+	X509_free(cert);
 	return r;
 }

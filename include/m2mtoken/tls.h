@@ -122,7 +122,9 @@ struct m2m_tls_cert_opts {
 	const char	*module;	/* NULL: $M2MTOKEN_MODULE */
 	const char	*key_uri;	/* "pkcs11:..." of the private key */
 	const char	*pin;		/* user PIN; the caller owns and wipes */
-	const char	*cert_file;	/* PEM: own certificate (then chain) */
+	const char	*cert_file;	/* PEM: own certificate (then chain),
+					   or the "pkcs11:..." URI of a
+					   certificate in the token */
 	const char	*ca_file;	/* PEM: the CAs that verify the peer */
 	const char	*crl_file;	/* NULL or PEM CRLs of those CAs */
 	enum m2m_tls_role role;
