@@ -17,6 +17,18 @@
 
 m2m_setup "${1:?usage: test_mef_cert.sh hsm}"
 
+# External tools that load the module (pkcs11-tool, openssl with the
+# engine) get the ASan runtime first when the module is an ASan build.
+ASAN_LIB=$(ldd "$M2MTOKEN_MODULE" 2>/dev/null | awk '/libasan/ { print $3 }')
+ext()
+{
+	if [ -n "$ASAN_LIB" ]; then
+		LD_PRELOAD=$ASAN_LIB ASAN_OPTIONS=detect_leaks=0 "$@"
+	else
+		"$@"
+	fi
+}
+
 m2m_fail()
 {
 	if [ -s "$M2M_TMP/mef.log" ]; then
@@ -46,7 +58,7 @@ printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
 printf '%s\n' "$PIN" >"$T/mef.pin"
 chmod 600 "$T/mef.pin"
 "$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
-out=$(m2m_p11tool --token-label mef --login --pin "$PIN" --keypairgen \
+out=$(ext m2m_p11tool --token-label mef --login --pin "$PIN" --keypairgen \
     --key-type EC:prime256v1 --label mef-tls --id 01 2>&1) ||
     m2m_fail "keypairgen in the MEF token: $out"
 
@@ -102,7 +114,7 @@ sign()
 }
 NOW_M1=$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)
 NOW_P1=$(date -u -d '+1 day' +%Y%m%d%H%M%SZ)
-OPENSSL_CONF=$ENGINE_CONF openssl req -new -engine pkcs11 -keyform engine \
+OPENSSL_CONF=$ENGINE_CONF ext openssl req -new -engine pkcs11 -keyform engine \
     -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=$PIN" \
     -subj "/CN=$FQDN" -out "$T/mef.csr" >/dev/null 2>&1 ||
     m2m_fail "the MEF's CSR"
@@ -206,7 +218,7 @@ body_of() { grep -a -o "^{.*}" <<<"$1" | tail -n 1; }
 ekm_of() { sed -n 's/^ *Keying material: *//p' <<<"$1" | tr 'A-F' 'a-f'; }
 kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
 ke_objects() {
-	m2m_p11tool --token-label mef --login --pin "$PIN" --list-objects \
+	ext m2m_p11tool --token-label mef --login --pin "$PIN" --list-objects \
 	    --type secrkey 2>/dev/null | grep -c '@mef.example.com' || true
 }
 post_file()
@@ -351,3 +363,6 @@ stop_mef
 ! grep -q -i -e "$KE" -e "$KPM1" -e "$PSK_GW1" "$T/mef.log" ||
     m2m_fail "a key appears in the MEF's log"
 ok "no key in the MEF's log"
+! grep -q -e "Sanitizer" -e "runtime error" "$T/mef.log" ||
+    m2m_fail "a sanitizer report in the MEF's log: $(grep -A5 Sanitizer "$T/mef.log")"
+ok "m2m-mef stopped on SIGTERM without a sanitizer report (leaks included in the ASan build)"

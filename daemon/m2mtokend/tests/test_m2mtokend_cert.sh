@@ -18,6 +18,17 @@
 . "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
 m2m_setup "${1:?usage: test_m2mtokend_cert.sh hsm}"
 T=$M2M_TMP FQDN=mef.example.com
+# External tools that load the module (pkcs11-tool, openssl with the
+# engine) get the ASan runtime first when the module is an ASan build.
+ASAN_LIB=$(ldd "$M2MTOKEN_MODULE" 2>/dev/null | awk '/libasan/ { print $3 }')
+ext()
+{
+	if [ -n "$ASAN_LIB" ]; then
+		LD_PRELOAD=$ASAN_LIB ASAN_OPTIONS=detect_leaks=0 "$@"
+	else
+		"$@"
+	fi
+}
 MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
 TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
 PSKGW=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
@@ -29,7 +40,7 @@ C=$M2MTOKEN_CLI
 printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
 printf 'mef-user-pin\n' >"$T/mef.pin"; chmod 600 "$T/mef.pin"
 "$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
-m2m_p11tool --token-label mef --login --pin mef-user-pin --keypairgen \
+ext m2m_p11tool --token-label mef --login --pin mef-user-pin --keypairgen \
     --key-type EC:prime256v1 --label mef-tls --id 01 >/dev/null 2>&1 ||
     m2m_fail "the MEF's key pair"
 for ca in test-ca other-ca; do
@@ -57,7 +68,7 @@ engine_id = pkcs11
 MODULE_PATH = $M2MTOKEN_MODULE
 init = 0
 CONF
-OPENSSL_CONF=$T/engine.cnf openssl req -new -engine pkcs11 -keyform engine \
+OPENSSL_CONF=$T/engine.cnf ext openssl req -new -engine pkcs11 -keyform engine \
     -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=mef-user-pin" \
     -subj "/CN=$FQDN" -out "$T/mef.csr" >/dev/null 2>&1 || m2m_fail "MEF CSR"
 sign "$T/mef.csr" "$T/mef-cert.pem" "subjectAltName=DNS:$FQDN"
@@ -144,7 +155,7 @@ CONF
 daemon dev "$T/test-ca.pem"
 daemon gw
 certs() {
-	m2m_p11tool --token-label dev --login --pin "$M2MTOKEN_USER_PIN" \
+	ext m2m_p11tool --token-label dev --login --pin "$M2MTOKEN_USER_PIN" \
 	    --list-objects --type cert 2>/dev/null | grep -c 'Certificate Object' || true
 }
 kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
@@ -246,4 +257,8 @@ m2m_expect_contains "$out" "Bootstrap needs [enrolee] kpm_id and [mef] host, fqd
 out=$($C -s "$T/dev.sock" bootstrap --target "$GW" --framework x509 2>&1) &&
     m2m_fail "framework x509 accepted"
 m2m_expect_contains "$out" 'parameter framework: "psk" or "certificate"'
+m2m_stop "$(cat "$T/dev.pid")"
+m2m_stop "$MEF_PID"
+! grep -q -e "Sanitizer" -e "runtime error" "$T/dev.log" "$T/mef.log" ||
+    m2m_fail "a sanitizer report: $(grep -h -A5 Sanitizer "$T/dev.log" "$T/mef.log")"
 echo "ok: hsm: keygen, csr, cert import and the certificate-based bootstrap with m2m-mef"
