@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "certparse.h"
 #include "errors.h"
 #include "methods.h"
 #include "methods_int.h"
@@ -29,7 +30,6 @@
 #define POINT_MAX	160
 #define ID_MAX		64
 #define CERT_MAX	16384
-#define SUBJECT_MAX	1024
 
 /* The curves the token's EC keys use, and their DER OIDs (CKA_EC_PARAMS). */
 static const struct {
@@ -199,46 +199,6 @@ mtd_h_keygen(struct mtd_call *c, struct json_object *params,
 	return r;
 }
 
-/*
- * subject "/T=v/T=v..." into name ('/' and '\' inside a value escaped
- * with '\').  0 or -1.
- */
-static int
-parse_subject(const char *s, X509_NAME *name)
-{
-	char buf[SUBJECT_MAX + 1], *type, *val, *o;
-	const char *p = s;
-
-	if (*p++ != '/')
-		return -1;
-	while (*p != '\0') {
-		o = buf;
-		type = buf;
-		val = NULL;
-		while (*p != '\0' && *p != '/') {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			else if (*p == '=' && val == NULL) {
-				*o++ = '\0';
-				val = o;
-				p++;
-				continue;
-			}
-			if (o >= buf + SUBJECT_MAX)
-				return -1;
-			*o++ = *p++;
-		}
-		*o = '\0';
-		if (val == NULL || *type == '\0' || *val == '\0' ||
-		    !X509_NAME_add_entry_by_txt(name, type, MBSTRING_UTF8,
-		    (const unsigned char *)val, -1, -1, 0))
-			return -1;
-		if (*p == '/')
-			p++;
-	}
-	return X509_NAME_entry_count(name) > 0 ? 0 : -1;
-}
-
 /* raw r||s (2n bytes) into a DER ECDSA-Sig-Value in *ret (OPENSSL_free). */
 static int
 sig_der(const uint8_t *raw, size_t len, unsigned char **ret, int *ret_len)
@@ -293,14 +253,14 @@ mtd_h_csr(struct mtd_call *c, struct json_object *params,
 
 	if ((r = mtd_p_only(params, allowed, err)) != 0 ||
 	    (r = key_label(params, &label, err)) != 0 ||
-	    (r = mtd_p_str(params, "subject", 1, SUBJECT_MAX, &subject,
+	    (r = mtd_p_str(params, "subject", 1, MTD_SUBJECT_MAX, &subject,
 	    err)) != 0 ||
 	    (r = mtd_p_str(params, "sanUri", 0, MTD_ID_MAX, &uri, err)) != 0 ||
 	    (r = mtd_p_str(params, "sanDns", 0, MTD_ID_MAX, &dns, err)) != 0)
 		return r;
 	if ((name = X509_NAME_new()) == NULL)
 		return M2M_IPC_ERR_NO_MEMORY;
-	if (parse_subject(subject, name) != 0) {
+	if (mtd_parse_subject(subject, name) != 0) {
 		X509_NAME_free(name);
 		BAD(err, "parameter subject: /TYPE=value/... with known "
 		    "attribute types (e.g. /CN=dev1.example.com/O=Example)");
@@ -373,29 +333,6 @@ mtd_h_csr(struct mtd_call *c, struct json_object *params,
 	return r;
 }
 
-/* The certificate in buf: PEM ("-----BEGIN CERTIFICATE-----") or DER. */
-static X509 *
-parse_cert(const uint8_t *buf, size_t len)
-{
-	static const char pem[] = "-----BEGIN CERTIFICATE-----";
-	const unsigned char *p = buf;
-	X509 *x = NULL;
-	BIO *b;
-
-	if (len > sizeof(pem) - 1 && memcmp(buf, pem, sizeof(pem) - 1) == 0) {
-		if ((b = BIO_new_mem_buf(buf, (int)len)) == NULL)
-			return NULL;
-		x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		BIO_free(b);
-		return x;
-	}
-	if ((x = d2i_X509(NULL, &p, (long)len)) != NULL && p != buf + len) {
-		X509_free(x);
-		x = NULL;
-	}
-	return x;
-}
-
 /* see methods_int.h */
 long
 mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
@@ -419,7 +356,7 @@ mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
 	    err)) != 0)
 		return r;
 	r = M2M_IPC_ERR_INVALID_PARAMETER;
-	if ((x = parse_cert(buf, len)) == NULL) {
+	if ((x = mtd_parse_cert(buf, len)) == NULL) {
 		snprintf(err->detail, sizeof(err->detail), "parameter "
 		    "certificate: not one X.509 certificate (DER or PEM): "
 		    "nothing stored");
