@@ -246,6 +246,7 @@ daemon dev "$T/other-ca.pem"
 out=$($C -s "$T/dev.sock" bootstrap --target "$GW" --framework certificate 2>&1) &&
     m2m_fail "bootstrap against an unknown MEF CA"
 m2m_expect_contains "$out" "MefUnreachable"
+m2m_expect_contains "$out" "a certificate refused, or SNI refused): certificate verify failed"
 grep -q "does not verify: self-signed certificate in certificate chain" "$T/dev.log" ||
     m2m_fail "no verify error in the device's log: $(cat "$T/dev.log")"
 [ "$(kes)" -eq "$n" ] || m2m_fail "a refused bootstrap stored a KeId"
