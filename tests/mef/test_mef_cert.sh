@@ -8,8 +8,8 @@
 # of s_client's export, and the Kpsa a PSK target then fetches is
 # HMAC-SHA-256 of that exported Ke.  Refused, each with its exact error and
 # nothing stored: no client certificate, a certificate of an unknown CA, an
-# expired and a not-yet-valid one, one whose key is not the one it is
-# presented with, a certificate naming no enrolee, one naming a PSK
+# expired and a not-yet-valid one, a revoked one ([cert] crl), one whose
+# key is not the one it is presented with, a certificate naming no enrolee, one naming a PSK
 # enrolee, an enrolee of the certificate framework over PSK, and a fetch
 # over the certificate listener.
 #   bash test_mef_cert.sh hsm
@@ -346,8 +346,24 @@ out=$(timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$PORT" \
 grep -q "unknown PSK identity 'dev-cert-1'" "$T/mef.log" ||
     m2m_fail "no log line for dev-cert-1 over PSK"
 ok "the certificate enrolee over PSK: handshake refused"
-# the enrolee's certificate in the SAN URI instead ([cert] map = san-uri)
+# [cert] crl: a revoked certificate fails the handshake, others do not
 stop_mef
+openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
+    -keyfile "$T/test-ca.key" -revoke "$T/dev1.pem" >/dev/null 2>&1 ||
+    m2m_fail "cannot revoke dev1.pem"
+openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
+    -keyfile "$T/test-ca.key" -gencrl -crldays 2 -out "$T/test-ca.crl" \
+    >/dev/null 2>&1 || m2m_fail "cannot make the CRL"
+printf 'crl = %s\n' "$T/test-ca.crl" >>"$T/mef.conf"
+start_mef
+handshake_refused "a revoked certificate ([cert] crl)" \
+    "does not verify: certificate revoked" "$T/dev1.pem" "$T/k1.key"
+out=$(creq "$T/unknown.pem" "$T/k2.key" "$T/boot")
+expect "$out" 403 4103 "the TLS identity is not an enrolee"
+ok "[cert] crl: a certificate not revoked still shakes hands"
+stop_mef
+sed -i '/^crl = /d' "$T/mef.conf"
+# the enrolee's certificate in the SAN URI instead ([cert] map = san-uri)
 sed -i 's/^map = cn$/map = san-uri/' "$T/mef.conf"
 enrolee_csr dev-uri k1
 sign test-ca "$T/dev-uri.csr" "$T/dev-uri.pem" "$NOW_M1" "$NOW_P1" \
