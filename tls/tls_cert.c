@@ -23,6 +23,7 @@
 
 static pthread_mutex_t eng_lock = PTHREAD_MUTEX_INITIALIZER;
 static ENGINE *eng;		/* initialised once, never finished */
+static pthread_once_t sni_once = PTHREAD_ONCE_INIT;
 static int sni_idx = -1;	/* server: the SNI required (strdup) */
 
 static void
@@ -35,6 +36,12 @@ sni_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 	(void)argl;
 	(void)argp;
 	free(ptr);
+}
+
+static void
+sni_idx_init(void)
+{
+	sni_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sni_free);
 }
 
 /* The engine, loaded and initialised on first use; NULL with a line. */
@@ -185,15 +192,9 @@ m2m_tls_cert_ctx_new(const struct m2m_tls_cert_opts *o, SSL_CTX **ret)
 		m2m_tls_error("no module: set $M2MTOKEN_MODULE");
 		return M2M_TLS_ERR_MODULE;
 	}
-	if (sni_idx < 0) {
-		pthread_mutex_lock(&eng_lock);
-		if (sni_idx < 0)
-			sni_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL,
-			    NULL, sni_free);
-		pthread_mutex_unlock(&eng_lock);
-		if (sni_idx < 0)
-			return M2M_TLS_ERR_OPENSSL;
-	}
+	pthread_once(&sni_once, sni_idx_init);
+	if (sni_idx < 0)
+		return M2M_TLS_ERR_OPENSSL;
 	if ((key = token_key(module, o->key_uri, o->pin)) == NULL)
 		return M2M_TLS_ERR_TOKEN;
 	r = M2M_TLS_ERR_OPENSSL;
