@@ -168,6 +168,14 @@ mef()
 {
 	"$MEF" -c "$T/mef.conf" "$@"
 }
+# [cert] is all of port, key, cert and ca, or none; map is one of three
+grep -v '^ca = ' "$T/mef.conf" >"$T/half.conf"
+out=$("$MEF" -c "$T/half.conf" enrolee list 2>&1) && m2m_fail "[cert] without ca"
+m2m_expect_contains "$out" "the certificate listener needs [cert] port, key, cert and ca"
+sed 's/^map = cn$/map = email/' "$T/mef.conf" >"$T/half.conf"
+out=$("$MEF" -c "$T/half.conf" enrolee list 2>&1) && m2m_fail "map = email"
+m2m_expect_contains "$out" "bad value for [cert] map"
+ok "[cert]: a missing ca, an unknown map refused at start"
 printf '%s\n' "$KPM1" >"$T/kpm1.hex"
 mef enrolee add --kpm-id kpm-dev1 --enrolee-id /in-cse.example.com/CAE01 \
     --target "$GW1" --lifetime 3600 --kpm-file "$T/kpm1.hex" >/dev/null ||
