@@ -216,6 +216,7 @@ m2m_expect_contains "$out" "id:  07"
 echo "ok: m2mtoken cert import: the CA's certificate stored next to its key (CKA_ID 07)"
 
 # --- the bootstrap ---------------------------------------------------------
+t0=$(date +%s%N)
 out=$($C -s "$T/dev.sock" --json bootstrap --target "$GW" \
     --framework certificate) || { tail "$T/mef.log" "$T/dev.log";
 	m2m_fail "bootstrap with certificates: $out"; }
@@ -227,7 +228,7 @@ SALT=$(mtd_json e2e.salt <<<"$out")
     m2m_fail "the MEF has no KeId $KEID for $DEV"
 grep -q "event=bootstrap who=\"$DEV\".*outcome=ok keid=\"$KEID\"" "$T/mef.log" ||
     m2m_fail "the MEF's log has no bootstrap of $DEV with $KEID"
-echo "ok: bootstrap --framework certificate: KeId $KEID on both sides"
+echo "ok: bootstrap --framework certificate: KeId $KEID on both sides ($(( ($(date +%s%N) - t0) / 1000000 )) ms, the CLI call end to end)"
 out=$($C -s "$T/gw.sock" --json fetch-credentials --key "$KEID") ||
     m2m_fail "fetch: $out"
 $C -s "$T/dev.sock" derive-kpsa --key "$KEID" --target "$GW" >/dev/null ||
