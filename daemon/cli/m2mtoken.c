@@ -236,7 +236,8 @@ b_none(int argc, char **argv, struct json_object *p)
 static int
 b_bootstrap(int argc, char **argv, struct json_object *p)
 {
-	OPTS({ "target", required_argument, NULL, 't' });
+	OPTS({ "target", required_argument, NULL, 't' },
+	    { "framework", required_argument, NULL, 'f' });
 	struct json_object *a = json_object_new_array();
 	int ch;
 
@@ -244,6 +245,11 @@ b_bootstrap(int argc, char **argv, struct json_object *p)
 	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (ch == 'h')
 			cmd_help();
+		if (ch == 'f') {
+			json_object_object_add(p, "framework",
+			    json_object_new_string(optarg));
+			continue;
+		}
 		if (ch != 't')
 			die_usage(cur->name, "unknown option");
 		json_object_array_add(a, json_object_new_string(optarg));
@@ -394,6 +400,92 @@ b_use(int argc, char **argv, struct json_object *p)
 	return optind == argc ? 0 : -1;
 }
 
+/* keygen, csr */
+static int
+b_keycert(int argc, char **argv, struct json_object *p)
+{
+	OPTS({ "key", required_argument, NULL, 'k' },
+	    { "curve", required_argument, NULL, 'c' },
+	    { "id", required_argument, NULL, 'i' },
+	    { "subject", required_argument, NULL, 's' },
+	    { "san-uri", required_argument, NULL, 'u' },
+	    { "san-dns", required_argument, NULL, 'd' });
+	static const char *const keygen[] = { "curve", "id", NULL };
+	static const char *const csr[] = { "subject", "sanUri", "sanDns",
+	    NULL };
+	const char *const *mine = strcmp(cur->name, "keygen") == 0 ? keygen :
+	    csr;
+	const char *k = NULL;
+	uint8_t id[64];
+	size_t n, i;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'h': cmd_help(); break;
+		case 'k': k = "key"; break;
+		case 'c': k = "curve"; break;
+		case 'i': k = "id"; break;
+		case 's': k = "subject"; break;
+		case 'u': k = "sanUri"; break;
+		case 'd': k = "sanDns"; break;
+		default: die_usage(cur->name, "unknown option");
+		}
+		for (i = 0; mine[i] != NULL && strcmp(k, "key") != 0; i++)
+			if (strcmp(mine[i], k) == 0)
+				break;
+		if (strcmp(k, "key") != 0 && mine[i] == NULL)
+			die_usage(cur->name, "unknown option");
+		if (strcmp(k, "id") == 0) {
+			if (unhex(optarg, id, sizeof(id), &n) != 0 || n == 0)
+				die_usage(cur->name, "--id: hex of 1 to 64 "
+				    "bytes");
+			put_b64(p, "id", id, n);
+		} else
+			json_object_object_add(p, k,
+			    json_object_new_string(optarg));
+	}
+	need(p, "key", "--key");
+	if (mine == csr)
+		need(p, "subject", "--subject");
+	return optind == argc ? 0 : -1;
+}
+
+/* cert import FILE --key LABEL */
+static int
+b_cert(int argc, char **argv, struct json_object *p)
+{
+	OPTS({ "key", required_argument, NULL, 'k' });
+	static uint8_t buf[DATA_MAX + 16];
+	const char *file;
+	size_t n;
+	int ch;
+
+	if (argc >= 2 && strcmp(argv[1], "--help") == 0)
+		cmd_help();
+	if (argc < 2 || strcmp(argv[1], "import") != 0)
+		die_usage(cur->name, "give import FILE --key LABEL");
+	argc--;
+	argv++;
+	optind = 0;	/* a fresh scan: FILE may come before --key */
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (ch == 'h')
+			cmd_help();
+		if (ch != 'k')
+			die_usage(cur->name, "unknown option");
+		json_object_object_add(p, "key",
+		    json_object_new_string(optarg));
+	}
+	need(p, "key", "--key");
+	if (optind + 1 != argc)
+		die_usage(cur->name, "give one FILE (DER or PEM; - for "
+		    "standard input)");
+	file = argv[optind];
+	read_data(cur->name, NULL, NULL, file, buf, &n);
+	put_b64(p, "certificate", buf, n);
+	return 0;
+}
+
 static int
 b_call(int argc, char **argv, struct json_object *p)
 {
@@ -524,6 +616,34 @@ s_open(struct json_object *o)
 }
 
 static void
+s_keygen(struct json_object *o)
+{
+	struct json_object *v;
+
+	show_member("key:   ", o, "key");
+	show_member("id:    ", o, "id");
+	show_member("curve: ", o, "curve");
+	if (json_object_object_get_ex(o, "publicKey", &v))
+		printf("%s", json_object_get_string(v));
+}
+
+static void
+s_csr(struct json_object *o)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(o, "csr", &v))
+		printf("%s", json_object_get_string(v));
+}
+
+static void
+s_certimport(struct json_object *o)
+{
+	show_member("key: ", o, "key");
+	show_member("id:  ", o, "id");
+}
+
+static void
 s_raw(struct json_object *o)
 {
 	printf("%s\n", json_object_to_json_string_ext(o,
@@ -535,9 +655,21 @@ static const struct cmd cmds[] = {
 	{ "list-keys", "io.m2mtoken.ListKeys", b_none, s_keys,
 	    "[--role ROLE]" },
 	{ "bootstrap", "io.m2mtoken.Bootstrap", b_bootstrap, s_bootstrap,
-	    "--target ID [--target ID]...\n"
-	    "  Bootstraps with the MEF ([enrolee] kpm_id, [mef]) and stores "
-	    "Ke." },
+	    "--target ID [--target ID]... [--framework psk|certificate]\n"
+	    "  Bootstraps with the MEF ([enrolee] kpm_id, or cert_key with "
+	    "certificate; [mef]) and stores Ke." },
+	{ "keygen", "io.m2mtoken.KeyGen", b_keycert, s_keygen,
+	    "--key LABEL [--curve P-256|P-384] [--id HEX]\n"
+	    "  Makes an EC key pair in the token; prints its public key "
+	    "(PEM)." },
+	{ "csr", "io.m2mtoken.Csr", b_keycert, s_csr,
+	    "--key LABEL --subject /CN=NAME[/O=...] [--san-uri URI] "
+	    "[--san-dns NAME]\n"
+	    "  Prints a PKCS#10 request (PEM) the token key signed." },
+	{ "cert", "io.m2mtoken.CertImport", b_cert, s_certimport,
+	    "import FILE --key LABEL\n"
+	    "  Stores the certificate (DER or PEM) next to the token key "
+	    "LABEL, if its public key is that key's." },
 	{ "derive-kpsa", "io.m2mtoken.DeriveKpsa", b_derive, s_key,
 	    "--key KEID --target ENROLEE-B-ID" },
 	{ "derive-km", "io.m2mtoken.DeriveKm", b_derive, s_key,

@@ -196,9 +196,19 @@ handler(void *user, const char *sec, const char *key, const char *v)
 		if (strcmp(key, "timeout") == 0)
 			return set_num(p, sec, key, v, 10, 1, 300,
 			    &c->mef_timeout);
+		if (strcmp(key, "cert_port") == 0)
+			return set_num(p, sec, key, v, 10, 1, 65535,
+			    &c->mef_cert_port);
 	} else if (strcmp(sec, "enrolee") == 0) {
 		if (strcmp(key, "kpm_id") == 0)
 			return set_str(p, sec, key, v, 0, &c->kpm_id);
+		if (strcmp(key, "cert_key") == 0)
+			return set_str(p, sec, key, v, 0, &c->cert_key);
+		if (strcmp(key, "cert") == 0)
+			return set_str(p, sec, key, v, strncmp(v, "pkcs11:",
+			    7) != 0, &c->cert);
+		if (strcmp(key, "ca") == 0)
+			return set_str(p, sec, key, v, 1, &c->enrolee_ca);
 	} else if (strcmp(sec, "target") == 0) {
 		if (strcmp(key, "id") == 0)
 			return set_str(p, sec, key, v, 0, &c->target_id);
@@ -228,6 +238,9 @@ mtd_conf_free(struct mtd_conf *c)
 	free(c->mef_host);
 	free(c->mef_fqdn);
 	free(c->kpm_id);
+	free(c->cert_key);
+	free(c->cert);
+	free(c->enrolee_ca);
 	free(c->target_id);
 	m2m_acl_free(c->acl);
 	free(c);
@@ -262,6 +275,7 @@ mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
 	c->idle_timeout = 30;
 	c->log_level = MTD_LOG_INFO;
 	c->mef_port = 443;
+	c->mef_cert_port = 8444;
 	c->mef_timeout = 10;
 	c->p11_socket_mode = 0660;
 	c->p11_max_clients = 64;

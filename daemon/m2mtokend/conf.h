@@ -6,8 +6,9 @@
  *   [token]    module, config, label, pin_file, pin_credential
  *   [pkcs11]   socket, socket_mode, socket_group, max_clients, frame_max,
  *              stall_timeout        (client mode, docs/protocol.md)
- *   [mef]      host, port, fqdn, timeout
- *   [enrolee]  kpm_id                   (device role: Bootstrap)
+ *   [mef]      host, port, fqdn, timeout, cert_port
+ *   [enrolee]  kpm_id                   (device role: Bootstrap, PSK)
+ *              cert_key, cert, ca       (Bootstrap, certificate)
  *   [target]   id                       (gateway role: FetchCredentials)
  *   [caller NAME] ...                   (daemon/common/acl.h)
  *
@@ -55,8 +56,14 @@ struct mtd_conf {
 	unsigned int	 mef_port;		/* default 443 */
 	char		*mef_fqdn;		/* SNI and KeId suffix */
 	unsigned int	 mef_timeout;		/* s, default 10, 1..300 */
+	unsigned int	 mef_cert_port;		/* default 8444 */
 	/* [enrolee] */
 	char		*kpm_id;
+	char		*cert_key;		/* pkcs11: URI or a label */
+	char		*cert;			/* PEM path or pkcs11: URI;
+						   NULL: the token's
+						   certificate of cert_key */
+	char		*enrolee_ca;		/* PEM: the MEF's CA */
 	/* [target] */
 	char		*target_id;
 	/* [caller NAME] sections */

@@ -16,6 +16,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <m2mtoken/tls.h>
+
 #include "errors.h"
 #include "http.h"
 #include "mef.h"
@@ -192,6 +194,7 @@ mtd_job_free(struct mtd_job *j)
 	if (j == NULL)
 		return;
 	free(j->req);
+	SSL_CTX_free(j->own_ctx);
 	/* the export (Ke), and a response that may hold a credential */
 	OPENSSL_cleanse(j, sizeof(*j));
 	(void)munlock(j, sizeof(*j));
@@ -305,6 +308,111 @@ bootstrap_finish(struct mtd_call *c, struct mtd_job *j,
 }
 
 /*
+ * A pkcs11: URI for the object labelled label of the daemon's token, of
+ * type ("private", "cert"), into out; every byte but [A-Za-z0-9-._~]
+ * percent-encoded.  -1 when it does not fit.
+ */
+static int
+label_uri(const char *token, const char *label, const char *type,
+    char *out, size_t cap)
+{
+	const char *parts[2] = { token, label };
+	size_t o, i, k;
+	int n;
+
+	if ((n = snprintf(out, cap, "pkcs11:token=")) < 0 ||
+	    (size_t)n >= cap)
+		return -1;
+	o = (size_t)n;
+	for (k = 0; k < 2; k++) {
+		if (k == 1) {
+			if (o + 8 >= cap)
+				return -1;
+			memcpy(out + o, ";object=", 8);
+			o += 8;
+		}
+		for (i = 0; parts[k][i] != '\0'; i++) {
+			unsigned char ch = (unsigned char)parts[k][i];
+
+			if (o + 4 >= cap)
+				return -1;
+			if (isalnum(ch) || strchr("-._~", ch) != NULL)
+				out[o++] = (char)ch;
+			else
+				o += (size_t)snprintf(out + o, 4, "%%%02X", ch);
+		}
+	}
+	if ((n = snprintf(out + o, cap - o, ";type=%s", type)) < 0 ||
+	    (size_t)n >= cap - o)
+		return -1;
+	return 0;
+}
+
+/*
+ * The enrolee's certificate context ([enrolee] cert_key, cert, ca): its
+ * key (and, by default, its certificate) in the token, the MEF verified
+ * against [enrolee] ca and [mef] fqdn.  Made per Bootstrap, so that a
+ * certificate imported since the start is used; the PIN is read again
+ * and wiped.  0 or an M2M_IPC_ERR_* with err->detail.
+ */
+static long
+cert_ctx(struct mtd *d, SSL_CTX **ret, struct mtd_err *err)
+{
+	struct m2m_tls_cert_opts o;
+	char key[1024], cert[1024], pin[MTD_PIN_MAX + 1], why[200];
+	size_t pin_len = 0;
+	long r = M2M_IPC_ERR_NOT_CONFIGURED;
+	int tr;
+
+	if (strncmp(d->conf->cert_key, "pkcs11:", 7) == 0)
+		snprintf(key, sizeof(key), "%s", d->conf->cert_key);
+	else if (label_uri(d->conf->token_label, d->conf->cert_key,
+	    "private", key, sizeof(key)) != 0)
+		goto toolong;
+	if (d->conf->cert != NULL)
+		snprintf(cert, sizeof(cert), "%s", d->conf->cert);
+	else if (strncmp(d->conf->cert_key, "pkcs11:", 7) == 0) {
+		snprintf(err->detail, sizeof(err->detail), "[enrolee] "
+		    "cert_key is a URI: [enrolee] cert must name the "
+		    "certificate");
+		goto out;
+	} else if (label_uri(d->conf->token_label, d->conf->cert_key,
+	    "cert", cert, sizeof(cert)) != 0)
+		goto toolong;
+	if (mtd_conf_read_pin(d->conf, pin, &pin_len, why,
+	    sizeof(why)) != 0) {
+		snprintf(err->detail, sizeof(err->detail), "%s", why);
+		r = M2M_IPC_ERR_INTERNAL;
+		goto out;
+	}
+	memset(&o, 0, sizeof(o));
+	o.module = d->conf->module;
+	o.key_uri = key;
+	o.pin = pin;
+	o.cert_file = cert;
+	o.ca_file = d->conf->enrolee_ca;
+	o.role = M2M_TLS_CLIENT;
+	o.sni = d->conf->mef_fqdn;
+	tr = m2m_tls_cert_ctx_new(&o, ret);
+	OPENSSL_cleanse(pin, sizeof(pin));
+	if (tr != 0) {
+		snprintf(err->detail, sizeof(err->detail), "the certificate "
+		    "TLS context: %s (the daemon's log says why)",
+		    m2m_tls_strerror(tr));
+		r = M2M_IPC_ERR_NOT_CONFIGURED;
+		goto out;
+	}
+	r = 0;
+	goto out;
+ toolong:
+	snprintf(err->detail, sizeof(err->detail), "[enrolee] cert_key: "
+	    "the label is too long for a URI");
+ out:
+	OPENSSL_cleanse(pin, sizeof(pin));
+	return r;
+}
+
+/*
  * Bootstrap: checks and the request here; the TLS exchange runs in the
  * server's worker thread (mtd_job_run), bootstrap_finish() after it.
  */
@@ -313,24 +421,46 @@ long
 mtd_h_bootstrap(struct mtd_call *c, struct json_object *params,
     struct json_object *reply, struct mtd_err *err)
 {
-	static const char *const allowed[] = { "targets", NULL };
+	static const char *const allowed[] = { "targets", "framework", NULL };
 	struct mtd *d = c->d;
 	struct mtd_mef_target mt;
 	struct json_object *body = NULL, *arr = NULL;
-	const char *targets[MTD_TARGETS_MAX], *js;
+	const char *targets[MTD_TARGETS_MAX], *js, *fw = NULL;
 	char ri[32], *req = NULL;
 	size_t nt = 0, i, reqlen;
+	SSL_CTX *ctx = NULL, *own = NULL;
+	int cert = 0;
 	long r;
 
 	(void)reply;
 	if ((r = mtd_p_only(params, allowed, err)) != 0 ||
-	    (r = mtd_p_targets(params, targets, &nt, err)) != 0)
+	    (r = mtd_p_targets(params, targets, &nt, err)) != 0 ||
+	    (r = mtd_p_str(params, "framework", 0, 16, &fw, err)) != 0)
 		return r;
-	if (d->conf->kpm_id == NULL || d->enrolee_ctx == NULL ||
-	    mef_target(d, &mt) != 0) {
-		snprintf(err->detail, sizeof(err->detail), "Bootstrap needs "
-		    "[enrolee] kpm_id and [mef] host, fqdn");
-		return M2M_IPC_ERR_NOT_CONFIGURED;
+	if (fw != NULL && strcmp(fw, "certificate") == 0)
+		cert = 1;
+	else if (fw != NULL && strcmp(fw, "psk") != 0)
+		BAD(err, "parameter framework: \"psk\" or \"certificate\"");
+	if (cert) {
+		if (d->conf->cert_key == NULL || d->conf->enrolee_ca == NULL ||
+		    d->tok == NULL || mef_target(d, &mt) != 0) {
+			snprintf(err->detail, sizeof(err->detail), "Bootstrap "
+			    "with certificates needs [enrolee] cert_key, ca "
+			    "and [mef] host, fqdn");
+			return M2M_IPC_ERR_NOT_CONFIGURED;
+		}
+		mt.port = d->conf->mef_cert_port;
+		if ((r = cert_ctx(d, &own, err)) != 0)
+			return r;
+		ctx = own;
+	} else {
+		if (d->conf->kpm_id == NULL || d->enrolee_ctx == NULL ||
+		    mef_target(d, &mt) != 0) {
+			snprintf(err->detail, sizeof(err->detail), "Bootstrap "
+			    "needs [enrolee] kpm_id and [mef] host, fqdn");
+			return M2M_IPC_ERR_NOT_CONFIGURED;
+		}
+		ctx = d->enrolee_ctx;
 	}
 	if ((body = json_object_new_object()) == NULL ||
 	    (arr = json_object_new_array()) == NULL) {
@@ -351,16 +481,22 @@ mtd_h_bootstrap(struct mtd_call *c, struct json_object *params,
 	js = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	request_id(ri);
+	/* with certificates the MEF knows the enrolee by its certificate */
 	if ((r = mtd_http_request("POST", "/bootstrap", d->conf->mef_fqdn,
-	    d->conf->kpm_id, ri, js, strlen(js), &req, &reqlen)) != 0) {
+	    cert ? NULL : d->conf->kpm_id, ri, js, strlen(js), &req,
+	    &reqlen)) != 0) {
 		r = r == -2 ? M2M_IPC_ERR_NO_MEMORY :
 		    M2M_IPC_ERR_INVALID_PARAMETER;
 		goto out;
 	}
-	r = job_for(c, d->enrolee_ctx, &mt, req, reqlen, 1, bootstrap_finish,
-	    &c->job);
+	r = job_for(c, ctx, &mt, req, reqlen, 1, bootstrap_finish, &c->job);
 	req = NULL;	/* transferred */
+	if (r == 0) {
+		c->job->own_ctx = own;
+		own = NULL;	/* held by the job */
+	}
  out:
+	SSL_CTX_free(own);
 	free(req);
 	json_object_put(arr);
 	json_object_put(body);

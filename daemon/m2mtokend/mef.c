@@ -120,7 +120,8 @@ mtd_mef_exchange(SSL_CTX *ctx, const struct mtd_mef_target *t,
 		if ((w = wait_for(ssl, fd, n, deadline)) != 0) {
 			snprintf(detail, dlen, w == -1 ? "TLS handshake with "
 			    "the MEF timed out" : "TLS handshake with the MEF "
-			    "failed (wrong PSK or identity, or SNI refused): "
+			    "failed (wrong PSK or identity, a certificate "
+			    "refused, or SNI refused): "
 			    "%.80s", ERR_reason_error_string(ERR_peek_error())
 			    ? ERR_reason_error_string(ERR_peek_error()) :
 			    "connection closed");

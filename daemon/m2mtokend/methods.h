@@ -57,6 +57,7 @@ struct mtd_call {
  */
 struct mtd_job {
 	SSL_CTX			*ctx;
+	SSL_CTX			*own_ctx;	/* freed with the job */
 	struct mtd_mef_target	 mt;
 	char			*req;
 	size_t			 req_len;

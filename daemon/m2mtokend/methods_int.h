@@ -28,4 +28,12 @@ long	mtd_h_bootstrap(struct mtd_call *c, struct json_object *params,
 long	mtd_h_fetch(struct mtd_call *c, struct json_object *params,
 	    struct json_object *reply, struct mtd_err *err);
 
+/* A device's EC key and certificate (flow_cert.c), for the method table. */
+long	mtd_h_keygen(struct mtd_call *c, struct json_object *params,
+	    struct json_object *reply, struct mtd_err *err);
+long	mtd_h_csr(struct mtd_call *c, struct json_object *params,
+	    struct json_object *reply, struct mtd_err *err);
+long	mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
+	    struct json_object *reply, struct mtd_err *err);
+
 #endif /* M2MTOKEND_METHODS_INT_H */

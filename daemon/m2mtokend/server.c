@@ -259,7 +259,8 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 		}
 		keyid = json_object_get_string(kv);
 	} else if (m->keyarg == MTD_KEY_KPMID)
-		keyid = d->conf->kpm_id;
+		keyid = d->conf->kpm_id != NULL ? d->conf->kpm_id :
+		    d->conf->cert_key;
 	if (m2m_acl_check(d->conf->acl, peer->uid, peer->groups,
 	    peer->ngroups, method, keyid, &vd) != 0 || !vd.allow) {
 		mtd_log(MTD_LOG_WARNING, "denied: uid %lu pid %ld %s key %s: "

@@ -611,3 +611,153 @@ mtd_tok_value_len(struct mtd_tok *t, CK_OBJECT_HANDLE h)
 		return 0;
 	return n;
 }
+
+/*
+ * The one object of class cls with CKA_LABEL label (and CKK_EC for keys):
+ * CKR_OK and *ret_h, CKR_KEY_HANDLE_INVALID if none, CKR_GENERAL_ERROR
+ * with *ret_ambiguous = 1 if several.
+ */
+static CK_RV
+find_class(struct mtd_tok *t, CK_OBJECT_CLASS cls, const char *label,
+    CK_OBJECT_HANDLE *ret_h, int *ret_ambiguous)
+{
+	CK_KEY_TYPE kt = CKK_EC;
+	CK_ATTRIBUTE tmpl[3];
+	CK_OBJECT_HANDLE h[2];
+	CK_ULONG n = 0, found = 0;
+	CK_RV rv;
+
+	*ret_ambiguous = 0;
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+	tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
+	if (cls != CKO_CERTIFICATE)
+		tmpl[n++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
+	if ((rv = t->f->C_FindObjectsInit(t->s, tmpl, n)) != CKR_OK)
+		return rv;
+	rv = t->f->C_FindObjects(t->s, h, 2, &found);
+	t->f->C_FindObjectsFinal(t->s);
+	if (rv != CKR_OK)
+		return rv;
+	if (found == 0)
+		return CKR_KEY_HANDLE_INVALID;
+	if (found > 1) {
+		*ret_ambiguous = 1;
+		return CKR_GENERAL_ERROR;
+	}
+	*ret_h = h[0];
+	return CKR_OK;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_ec_keygen(struct mtd_tok *t, const char *label, const uint8_t *id,
+    size_t id_len, const uint8_t *params, size_t params_len)
+{
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_OBJECT_HANDLE pub, priv, h;
+	int amb;
+	CK_ATTRIBUTE pubt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_EC_PARAMS, (void *)params, params_len },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_ID, (void *)id, id_len },
+	};
+	CK_ATTRIBUTE privt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_ID, (void *)id, id_len },
+	};
+
+	/* one key pair per label: a second would make the label ambiguous */
+	if (find_class(t, CKO_PRIVATE_KEY, label, &h, &amb) !=
+	    CKR_KEY_HANDLE_INVALID)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	cache_clear(t);
+	return t->f->C_GenerateKeyPair(t->s, &m, pubt,
+	    sizeof(pubt) / sizeof(pubt[0]), privt,
+	    sizeof(privt) / sizeof(privt[0]), &pub, &priv);
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_ec_public(struct mtd_tok *t, const char *label, uint8_t *params,
+    size_t *params_len, uint8_t *point, size_t *point_len, uint8_t *id,
+    size_t *id_len)
+{
+	CK_OBJECT_HANDLE h;
+	CK_ATTRIBUTE a[3];
+	int amb;
+	CK_RV rv;
+
+	if ((rv = find_class(t, CKO_PUBLIC_KEY, label, &h, &amb)) != CKR_OK)
+		return rv;
+	a[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, params, *params_len };
+	a[1] = (CK_ATTRIBUTE){ CKA_EC_POINT, point, *point_len };
+	a[2] = (CK_ATTRIBUTE){ CKA_ID, id, *id_len };
+	if ((rv = t->f->C_GetAttributeValue(t->s, h, a, 3)) != CKR_OK)
+		return rv;
+	*params_len = a[0].ulValueLen;
+	*point_len = a[1].ulValueLen;
+	*id_len = a[2].ulValueLen;
+	return CKR_OK;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_ec_sign(struct mtd_tok *t, const char *label, CK_MECHANISM_TYPE mech,
+    const uint8_t *data, size_t len, uint8_t *sig, size_t *sig_len)
+{
+	CK_MECHANISM m = { mech, NULL, 0 };
+	CK_OBJECT_HANDLE h;
+	CK_ULONG sl = (CK_ULONG)*sig_len;
+	int amb;
+	CK_RV rv;
+
+	if ((rv = find_class(t, CKO_PRIVATE_KEY, label, &h, &amb)) != CKR_OK)
+		return rv;
+	if ((rv = t->f->C_SignInit(t->s, &m, h)) != CKR_OK ||
+	    (rv = t->f->C_Sign(t->s, (CK_BYTE_PTR)data, (CK_ULONG)len, sig,
+	    &sl)) != CKR_OK)
+		return rv;
+	*sig_len = sl;
+	return CKR_OK;
+}
+
+/* see tok.h */
+CK_RV
+mtd_tok_cert_import(struct mtd_tok *t, const char *label,
+    const uint8_t *id, size_t id_len, const uint8_t *der, size_t der_len,
+    const uint8_t *subject, size_t subject_len, const uint8_t *issuer,
+    size_t issuer_len, const uint8_t *serial, size_t serial_len)
+{
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_CERTIFICATE_TYPE ct = CKC_X_509;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_OBJECT_HANDLE h;
+	int amb;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_CERTIFICATE_TYPE, &ct, sizeof(ct) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_ID, (void *)id, id_len },
+		{ CKA_VALUE, (void *)der, der_len },
+		{ CKA_SUBJECT, (void *)subject, subject_len },
+		{ CKA_ISSUER, (void *)issuer, issuer_len },
+		{ CKA_SERIAL_NUMBER, (void *)serial, serial_len },
+	};
+
+	/* one certificate per key label */
+	if (find_class(t, CKO_CERTIFICATE, label, &h, &amb) !=
+	    CKR_KEY_HANDLE_INVALID)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	return t->f->C_CreateObject(t->s, tmpl, sizeof(tmpl) /
+	    sizeof(tmpl[0]), &h);
+}

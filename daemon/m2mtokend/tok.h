@@ -128,6 +128,38 @@ CK_ULONG mtd_tok_value_len(struct mtd_tok *tok, CK_OBJECT_HANDLE h);
 /* len random bytes from the token. */
 CK_RV mtd_tok_random(struct mtd_tok *tok, uint8_t *out, size_t len);
 
+/*
+ * An EC key pair (CKM_EC_KEY_PAIR_GEN on the curve of the DER
+ * params) labelled label with CKA_ID id: the private key sensitive, never
+ * extractable, signing only.  CKR_ATTRIBUTE_VALUE_INVALID when an EC
+ * private key with that label exists already (nothing made).
+ */
+CK_RV mtd_tok_ec_keygen(struct mtd_tok *tok, const char *label,
+    const uint8_t *id, size_t id_len, const uint8_t *params,
+    size_t params_len);
+/*
+ * The public half of the EC key pair labelled label: CKA_EC_PARAMS,
+ * CKA_EC_POINT and CKA_ID into the buffers (each *len in: its size; out:
+ * the length).  CKR_KEY_HANDLE_INVALID if none, CKR_GENERAL_ERROR if
+ * several.
+ */
+CK_RV mtd_tok_ec_public(struct mtd_tok *tok, const char *label,
+    uint8_t *params, size_t *params_len, uint8_t *point, size_t *point_len,
+    uint8_t *id, size_t *id_len);
+/* C_Sign(mech) of data with the EC private key labelled label. */
+CK_RV mtd_tok_ec_sign(struct mtd_tok *tok, const char *label,
+    CK_MECHANISM_TYPE mech, const uint8_t *data, size_t len, uint8_t *sig,
+    size_t *sig_len);
+/*
+ * A public X.509 certificate object (CKO_CERTIFICATE, CKC_X_509) labelled
+ * label with CKA_ID id and the given DER fields.  The caller checked that
+ * its key is the token key's.  CKR_ATTRIBUTE_VALUE_INVALID when a
+ * certificate with that label exists (nothing stored).
+ */
+CK_RV mtd_tok_cert_import(struct mtd_tok *tok, const char *label,
+    const uint8_t *id, size_t id_len, const uint8_t *der, size_t der_len,
+    const uint8_t *subject, size_t subject_len, const uint8_t *issuer,
+    size_t issuer_len, const uint8_t *serial, size_t serial_len);
 /* A static name of rv ("CKR_PIN_INCORRECT"), or "CKR_0x..." */
 const char *mtd_rv_name(CK_RV rv);
 

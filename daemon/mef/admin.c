@@ -93,7 +93,10 @@ usage_enrolee_to(FILE *fp)
 	    "           --target T [--target T2 ...] --lifetime SECONDS\n"
 	    "           [--e2e-hash sha256|sha512] [--e2e-salt-hex HEX]\n"
 	    "           --kpm-file PATH|-\n"
-	    "       m2m-mef [-c CONF] enrolee remove --kpm-id ID\n"
+	    "       m2m-mef [-c CONF] enrolee add --cert-id ID --enrolee-id ID\n"
+	    "           --target T [--target T2 ...] --lifetime SECONDS\n"
+	    "           [--e2e-hash sha256|sha512] [--e2e-salt-hex HEX]\n"
+	    "       m2m-mef [-c CONF] enrolee remove --kpm-id ID|--cert-id ID\n"
 	    "       m2m-mef [-c CONF] enrolee list\n");
 	return 2;
 }
@@ -189,6 +192,7 @@ enrolee_add(const struct mef_conf *c, int argc, char **argv)
 		{ "e2e-hash", required_argument, NULL, 'h' },
 		{ "e2e-salt-hex", required_argument, NULL, 's' },
 		{ "kpm-file", required_argument, NULL, 'f' },
+		{ "cert-id", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mef_enrolee e;
@@ -261,13 +265,20 @@ enrolee_add(const struct mef_conf *c, int argc, char **argv)
 		case 'f':
 			keyfile = optarg;
 			break;
+		case 'c':
+			if (e.kpm_id[0] != '\0' ||
+			    !id_arg("--cert-id", optarg, e.kpm_id))
+				return usage_enrolee();
+			e.cert = 1;
+			break;
 		default:
 			return usage_enrolee();
 		}
 	}
+	/* a certificate enrolee has no Kpm: --cert-id, no --kpm-file */
 	if (optind != argc || e.kpm_id[0] == '\0' ||
 	    e.enrolee_id[0] == '\0' || e.targets.n == 0 || e.lifetime == 0 ||
-	    keyfile == NULL)
+	    (keyfile == NULL) != (e.cert != 0))
 		return usage_enrolee();
 	if ((r = mef_reg_open(c->registry, &reg)) != 0)
 		goto out;
@@ -277,11 +288,13 @@ enrolee_add(const struct mef_conf *c, int argc, char **argv)
 		    "target: remove it first\n", e.kpm_id);
 		goto out;
 	}
-	if ((r = mef_open_token(c, &tok, NULL)) != 0)
-		goto out;
-	if ((r = import_key(tok, e.kpm_id, keyfile)) != 0)
-		goto out;
-	imported = 1;
+	if (!e.cert) {
+		if ((r = mef_open_token(c, &tok, NULL)) != 0)
+			goto out;
+		if ((r = import_key(tok, e.kpm_id, keyfile)) != 0)
+			goto out;
+		imported = 1;
+	}
 	if ((r = mef_reg_enrolee_add(reg, &e)) != 0) {
 		fprintf(stderr, "m2m-mef: registry: %s\n", mef_strerror(r));
 		goto out;
@@ -329,6 +342,7 @@ enrolee_remove(const struct mef_conf *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "kpm-id", required_argument, NULL, 'k' },
+		{ "cert-id", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mef_registry *reg = NULL;
@@ -340,7 +354,9 @@ enrolee_remove(const struct mef_conf *c, int argc, char **argv)
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o != 'k' || !id_arg("--kpm-id", optarg, kpm_id))
+		if ((o != 'k' && o != 'c') || kpm_id[0] != '\0' ||
+		    !id_arg(o == 'k' ? "--kpm-id" : "--cert-id", optarg,
+		    kpm_id))
 			return usage_enrolee();
 	}
 	if (optind != argc || kpm_id[0] == '\0')
@@ -398,7 +414,7 @@ print_enrolee(const struct mef_enrolee *e, void *arg)
 	printf("\ttargets=");
 	for (i = 0; i < e->targets.n; i++)
 		printf("%s%s", i ? "," : "", e->targets.id[i]);
-	printf("\n");
+	printf("%s\n", e->cert ? "\tframework=certificate" : "");
 	return 0;
 }
 

@@ -84,6 +84,26 @@ handler(void *arg, const char *sec, const char *key, const char *v)
 		ok = *v == '/' && set_str(&c->pin_file, v);
 	else if (IS("registry", "path"))
 		ok = *v != '\0' && set_str(&c->registry, v);
+	else if (IS("cert", "port"))
+		ok = (c->cert_on = parse_uint(v, 65535, &c->cert_port));
+	else if (IS("cert", "key"))
+		ok = strncmp(v, "pkcs11:", 7) == 0 && set_str(&c->cert_key, v);
+	else if (IS("cert", "cert"))
+		ok = *v == '/' && set_str(&c->cert_file, v);
+	else if (IS("cert", "ca"))
+		ok = *v == '/' && set_str(&c->cert_ca, v);
+	else if (IS("cert", "crl"))
+		ok = *v == '/' && set_str(&c->cert_crl, v);
+	else if (IS("cert", "map")) {
+		if (strcmp(v, "cn") == 0)
+			c->cert_map = MEF_MAP_CN;
+		else if (strcmp(v, "san-uri") == 0)
+			c->cert_map = MEF_MAP_SAN_URI;
+		else if (strcmp(v, "san-dns") == 0)
+			c->cert_map = MEF_MAP_SAN_DNS;
+		else
+			ok = 0;
+	}
 	else {
 		mef_log("%s: unknown key [%s] %s", l->path, sec, key);
 		l->bad = 1;
@@ -134,6 +154,14 @@ mef_conf_load(const char *path, struct mef_conf **ret)
 		    "are required", path);
 		goto out;
 	}
+	if ((c->cert_on || c->cert_key != NULL ||
+	    c->cert_file != NULL || c->cert_ca != NULL) &&
+	    (!c->cert_on || c->cert_key == NULL ||
+	    c->cert_file == NULL || c->cert_ca == NULL)) {
+		mef_log("%s: the certificate listener needs [cert] port, key, "
+		    "cert and ca", path);
+		goto out;
+	}
 	*ret = c;
 	c = NULL;	/* transferred */
 	r = 0;
@@ -154,6 +182,10 @@ mef_conf_free(struct mef_conf *c)
 	free(c->token_label);
 	free(c->pin_file);
 	free(c->registry);
+	free(c->cert_key);
+	free(c->cert_file);
+	free(c->cert_ca);
+	free(c->cert_crl);
 	free(c);
 }
 

@@ -10,6 +10,14 @@
  *               label = mef                 the token's label
  *               pin_file = PATH             the user PIN, owner-only file
  *   [registry]  path = /var/lib/m2m-mef/registry.db
+ *   [cert]      port = 8444                 the certificate listener
+ *               key = pkcs11:...            the MEF's key in its token
+ *               cert = PATH                 its certificate (PEM)
+ *               ca = PATH                   the CAs of the enrolees (PEM)
+ *               crl = PATH                  optional CRLs (PEM)
+ *               map = cn|san-uri|san-dns    the field naming the enrolee
+ *
+ * [cert] is optional; when any of port, key, cert, ca is set, all are.
  *
  * Unknown sections or keys are errors.  The PIN is never in this file's
  * structure: mef_conf_read_pin() reads it when needed.
@@ -24,6 +32,12 @@
 #define MEF_CONF_DEFAULT	"/etc/m2mtoken/mef.conf"
 #define MEF_PIN_MAX		128
 
+enum mef_cert_map {
+	MEF_MAP_CN = 0,		/* the subject's commonName */
+	MEF_MAP_SAN_URI,	/* the one subjectAltName URI */
+	MEF_MAP_SAN_DNS		/* the one subjectAltName dNSName */
+};
+
 struct mef_conf {
 	char		fqdn[MEF_FQDN_MAX + 1];	/* lower case */
 	char		*address;
@@ -34,6 +48,13 @@ struct mef_conf {
 	char		*token_label;
 	char		*pin_file;
 	char		*registry;
+	int		cert_on;	/* 0: no certificate listener */
+	unsigned int	cert_port;
+	char		*cert_key;	/* pkcs11: URI */
+	char		*cert_file;
+	char		*cert_ca;
+	char		*cert_crl;	/* NULL: none */
+	enum mef_cert_map cert_map;
 };
 
 /*

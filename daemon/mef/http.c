@@ -1,8 +1,9 @@
 /*
  * m2m-mef: the HTTP requests (http.h, docs/mef-http.md).
  *
- * Who speaks is the PSK identity of the TLS session, looked up in the
- * registry.  The refusal table below is the one place that names an HTTP
+ * Who speaks is the PSK identity of the TLS session, or on the certificate
+ * listener the field [cert] map names in the verified peer certificate,
+ * looked up in the registry.  The refusal table below is the one place that names an HTTP
  * status, an X-M2M-RSC and an ErrorString.
  */
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <m2mtoken/tls.h>
 
@@ -82,7 +84,9 @@ struct ctx {
 	struct mef_srv		*srv;
 	struct evhttp_request	*req;
 	SSL			*ssl;
-	const char		*who;		/* PSK identity */
+	const char		*who;		/* PSK identity or cert ID */
+	int			cert;		/* 1: the certificate listener */
+	char			cert_id[MEF_ID_MAX + 1];
 	char			peer[PEER_MAX];
 	const char		*ri;		/* X-M2M-RI to echo */
 	const char		*event;		/* bootstrap, fetch */
@@ -276,6 +280,11 @@ bootstrap(struct ctx *x)
 		    NULL, NULL);
 		goto out;
 	}
+	/* a KpmId only over PSK, a certificate ID only over a certificate */
+	if (e.cert != x->cert) {
+		refuse(x, RF_NOT_ENROLEE, NULL, NULL);
+		goto out;
+	}
 	if (SSL_get_ex_data(x->ssl, bootstrapped_idx) != NULL) {
 		refuse(x, RF_SECOND_BOOTSTRAP, NULL, NULL);
 		goto out;
@@ -414,6 +423,11 @@ fetch(struct ctx *x, const char *uri)
 		xt[2] = "suid";
 		xt[3] = suid;
 	}
+	/* [profile] targets authenticate with TLS-PSK only */
+	if (x->cert) {
+		refuse(x, RF_NOT_TARGET, NULL, xt);
+		goto out;
+	}
 	if ((r = mef_reg_target_get(srv->reg, x->who)) != 0) {
 		refuse(x, r == MEF_ERR_NOTFOUND ? RF_NOT_TARGET : RF_INTERNAL,
 		    NULL, xt);
@@ -514,6 +528,64 @@ peer_of(struct evhttp_request *req, char *out, size_t cap)
 	    (unsigned int)port);
 }
 
+/*
+ * The enrolee's ID in the verified peer certificate of ssl: the field map
+ * names (exactly one such field, a valid ID) into out.  0 or
+ * MEF_ERR_INVALID.
+ */
+static int
+cert_id(SSL *ssl, enum mef_cert_map map, char out[MEF_ID_MAX + 1])
+{
+	GENERAL_NAMES *sans = NULL;
+	const GENERAL_NAME *g;
+	const ASN1_STRING *a = NULL;
+	X509_NAME *subj;
+	X509 *c;
+	int i, n = 0, want, r = MEF_ERR_INVALID, len;
+
+	if ((c = SSL_get0_peer_certificate(ssl)) == NULL ||
+	    SSL_get_verify_result(ssl) != X509_V_OK)
+		return MEF_ERR_INVALID;
+	if (map == MEF_MAP_CN) {
+		subj = X509_get_subject_name(c);
+		i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+		if (i < 0 || X509_NAME_get_index_by_NID(subj, NID_commonName,
+		    i) >= 0)
+			return MEF_ERR_INVALID;
+		a = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+		if (ASN1_STRING_type(a) != V_ASN1_UTF8STRING &&
+		    ASN1_STRING_type(a) != V_ASN1_PRINTABLESTRING &&
+		    ASN1_STRING_type(a) != V_ASN1_IA5STRING)
+			return MEF_ERR_INVALID;
+	} else {
+		want = map == MEF_MAP_SAN_URI ? GEN_URI : GEN_DNS;
+		if ((sans = X509_get_ext_d2i(c, NID_subject_alt_name, NULL,
+		    NULL)) == NULL)
+			return MEF_ERR_INVALID;
+		for (i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
+			g = sk_GENERAL_NAME_value(sans, i);
+			if (g->type == want) {
+				a = g->d.ia5;
+				n++;
+			}
+		}
+		if (n != 1)
+			goto out;
+	}
+	len = ASN1_STRING_length(a);
+	if (len < 1 || len > MEF_ID_MAX ||
+	    !mef_id_valid((const char *)ASN1_STRING_get0_data(a),
+	    (size_t)len) || memchr(ASN1_STRING_get0_data(a), '\0',
+	    (size_t)len) != NULL)
+		goto out;
+	memcpy(out, ASN1_STRING_get0_data(a), (size_t)len);
+	out[len] = '\0';
+	r = 0;
+ out:
+	GENERAL_NAMES_free(sans);
+	return r;
+}
+
 /* A connection's end: a close_notify first, so a peer sees no truncation. */
 static void
 on_close(struct evhttp_connection *conn, void *arg)
@@ -546,9 +618,22 @@ mef_http_request(struct evhttp_request *req, void *arg)
 	peer_of(req, x.peer, sizeof(x.peer));
 	bev = evhttp_connection_get_bufferevent(
 	    evhttp_request_get_connection(req));
-	if (bev == NULL || (x.ssl = bufferevent_openssl_get_ssl(bev)) == NULL ||
-	    (x.who = SSL_get_psk_identity(x.ssl)) == NULL) {
+	if (bev == NULL || (x.ssl = bufferevent_openssl_get_ssl(bev)) ==
+	    NULL) {
 		/* evhttp made a plain connection: never serve it */
+		refuse(&x, RF_NO_TLS, NULL, NULL);
+		return;
+	}
+	if (x.srv->cert_ctx != NULL &&
+	    SSL_get_SSL_CTX(x.ssl) == x.srv->cert_ctx) {
+		x.cert = 1;
+		if (cert_id(x.ssl, x.srv->conf->cert_map, x.cert_id) != 0) {
+			x.event = "bootstrap";
+			refuse(&x, RF_NOT_ENROLEE, NULL, NULL);
+			return;
+		}
+		x.who = x.cert_id;
+	} else if ((x.who = SSL_get_psk_identity(x.ssl)) == NULL) {
 		refuse(&x, RF_NO_TLS, NULL, NULL);
 		return;
 	}

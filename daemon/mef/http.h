@@ -20,6 +20,8 @@ struct mef_srv {
 	struct event_base	*base;
 	struct evhttp		*http;
 	SSL_CTX			*ctx;
+	SSL_CTX			*cert_ctx;	/* NULL: no [cert] */
+	struct evhttp		*http_cert;
 	struct mef_tok		*tok;
 	struct mef_registry	*reg;
 };

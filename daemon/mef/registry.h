@@ -32,6 +32,10 @@ struct mef_enrolee {
 	int			e2e_hash;	/* MEF_HASH_SHA* */
 	uint8_t			salt[MEF_SALT_MAX]; /* not secret */
 	size_t			salt_len;	/* 0: no salt */
+	int			cert;		/* 1: kpm_id is the ID its
+						   certificate carries, and
+						   it bootstraps only with
+						   it (no Kpm) */
 };
 
 struct mef_ke {

@@ -16,7 +16,7 @@
 #include "parse.h"
 #include "registry.h"
 
-#define SCHEMA_VERSION	1
+#define SCHEMA_VERSION	2
 #define BUSY_MS		5000
 
 struct mef_registry {
@@ -39,6 +39,11 @@ static const char schema_v1[] =
 	" targets TEXT NOT NULL,"
 	" expires INTEGER NOT NULL);"
 	"CREATE INDEX kes_kpm ON kes(kpm_id);";
+
+/* v2: an enrolee's key is a KpmId (cert 0) or a certificate ID (cert 1). */
+static const char schema_v1_to_v2[] =
+	"ALTER TABLE enrolees ADD COLUMN cert INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE schema_version SET version = 2;";
 
 /* The one mapping of SQLite result codes into MEF_ERR_*. */
 static int
@@ -184,8 +189,12 @@ check_version(struct mef_registry *reg)
 	if (rows == 0) {
 		if ((r = exec(reg, schema_v1)) != 0 ||
 		    (r = exec(reg, "INSERT INTO schema_version VALUES (1)"))
-		    != 0)
+		    != 0 || (r = exec(reg, schema_v1_to_v2)) != 0)
 			goto out;
+	} else if (rows == 1 && v == 1) {
+		if ((r = exec(reg, schema_v1_to_v2)) != 0)
+			goto out;
+		mef_log("registry: schema version 1 upgraded to 2");
 	} else if (rows != 1 || v != SCHEMA_VERSION) {
 		mef_log("registry: schema version %d is not %d (this "
 		    "program's): refusing to use it", v, SCHEMA_VERSION);
@@ -293,7 +302,8 @@ mef_reg_enrolee_add(struct mef_registry *reg, const struct mef_enrolee *e)
 		goto out;
 	}
 	if ((r = prepare(reg, "INSERT INTO enrolees (kpm_id, enrolee_id, "
-	    "targets, lifetime, e2e_hash, e2e_salt) VALUES (?,?,?,?,?,?)",
+	    "targets, lifetime, e2e_hash, e2e_salt, cert) VALUES "
+	    "(?,?,?,?,?,?,?)",
 	    &st)) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, e->kpm_id, -1, SQLITE_STATIC);
@@ -306,6 +316,7 @@ mef_reg_enrolee_add(struct mef_registry *reg, const struct mef_enrolee *e)
 		    SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 6);
+	sqlite3_bind_int(st, 7, e->cert != 0);
 	r = err_from_sqlite(reg, sqlite3_step(st), "enrolee add");
  out:
 	sqlite3_finalize(st);
@@ -334,6 +345,7 @@ enrolee_row(struct mef_registry *reg, sqlite3_stmt *st,
 	if (n > 0)
 		memcpy(e->salt, sqlite3_column_blob(st, 5), (size_t)n);
 	e->salt_len = (size_t)n;
+	e->cert = sqlite3_column_int(st, 6) != 0;
 	if (e->lifetime < 1 || e->lifetime > MEF_LIFETIME_MAX ||
 	    (e->e2e_hash != MEF_HASH_SHA256 && e->e2e_hash != MEF_HASH_SHA512))
 		return MEF_ERR_REGISTRY;
@@ -341,7 +353,7 @@ enrolee_row(struct mef_registry *reg, sqlite3_stmt *st,
 }
 
 #define ENROLEE_COLS "kpm_id, enrolee_id, targets, lifetime, e2e_hash, " \
-	"e2e_salt"
+	"e2e_salt, cert"
 
 /* see registry.h */
 int

@@ -91,6 +91,112 @@ on_connection(struct event_base *base, void *arg)
 	return bev;
 }
 
+/* The certificate listener's connections: the same, on srv->cert_ctx. */
+static struct bufferevent *
+on_cert_connection(struct event_base *base, void *arg)
+{
+	struct mef_srv *srv = arg;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if ((ssl = SSL_new(srv->cert_ctx)) == NULL)
+		return NULL;
+	SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+	SSL_set_info_callback(ssl, info_cb);
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		SSL_free(ssl);
+	else
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+/*
+ * The certificate listener's context ([cert]): the MEF's key in its token
+ * by URI, TLS 1.2 ECDHE-ECDSA, enrolees verified against [cert] ca.
+ */
+static int
+open_cert_ctx(const struct mef_conf *c, SSL_CTX **ret)
+{
+	struct m2m_tls_cert_opts o;
+	char pin[MEF_PIN_MAX + 1];
+	size_t pin_len = 0;
+	int r, tr;
+
+	if ((r = mef_conf_read_pin(c->pin_file, pin, &pin_len)) != 0)
+		goto out;
+	memset(&o, 0, sizeof(o));
+	o.module = c->module;
+	o.key_uri = c->cert_key;
+	o.pin = pin;
+	o.cert_file = c->cert_file;
+	o.ca_file = c->cert_ca;
+	o.crl_file = c->cert_crl;
+	o.role = M2M_TLS_SERVER;
+	o.sni = c->fqdn;
+	if ((tr = m2m_tls_cert_ctx_new(&o, ret)) != 0) {
+		mef_log("certificate TLS context: %s", m2m_tls_strerror(tr));
+		r = MEF_ERR_TOKEN;
+		goto out;
+	}
+	r = 0;
+ out:
+	OPENSSL_cleanse(pin, sizeof(pin));
+	return r;
+}
+
+/* Bind http to address:port with TCP_NODELAY; the port bound, or 0. */
+static unsigned int
+bind_http(struct evhttp *http, const char *address, unsigned int want)
+{
+	struct evhttp_bound_socket *bound;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int one = 1;
+
+	if ((bound = evhttp_bind_socket_with_handle(http, address,
+	    (ev_uint16_t)want)) == NULL) {
+		mef_log("cannot listen on %s port %u: %s", address, want,
+		    strerror(errno));
+		return 0;
+	}
+	/*
+	 * Replies go out as several records (headers, body by reference):
+	 * without TCP_NODELAY, Nagle holds the last one for the peer's
+	 * delayed ACK (40 ms).  Accepted sockets inherit it on Linux.
+	 */
+	(void)setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP,
+	    TCP_NODELAY, &one, sizeof(one));
+	if (getsockname(evhttp_bound_socket_get_fd(bound),
+	    (struct sockaddr *)&ss, &sl) != 0)
+		return 0;
+	return ss.ss_family == AF_INET6 ?
+	    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
+	    ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Set up one evhttp of srv: limits, methods, the request callback. */
+static struct evhttp *
+http_new(struct mef_srv *srv, struct bufferevent *(*cb)(struct event_base *,
+    void *))
+{
+	struct evhttp *http;
+
+	if ((http = evhttp_new(srv->base)) == NULL)
+		return NULL;
+	evhttp_set_bevcb(http, cb, srv);
+	evhttp_set_gencb(http, mef_http_request, srv);
+	evhttp_set_max_headers_size(http, MEF_HEADERS_MAX);
+	evhttp_set_max_body_size(http, MEF_BODY_MAX);
+	evhttp_set_timeout(http, (int)srv->conf->timeout);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	return http;
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -176,11 +282,8 @@ mef_server_run(const struct mef_conf *c)
 {
 	struct mef_srv srv;
 	struct event *ev_term = NULL, *ev_int = NULL;
-	struct evhttp_bound_socket *bound;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	unsigned int port = 0;
-	int r, one = 1;
+	unsigned int port = 0, cport = 0;
+	int r;
 
 	memset(&srv, 0, sizeof(srv));
 	srv.conf = c;
@@ -196,37 +299,17 @@ mef_server_run(const struct mef_conf *c)
 		mef_log("start: cannot reconcile the token with the "
 		    "registry (%s): orphan Ke objects, if any, stay",
 		    mef_strerror(r));
+	if (c->cert_on && (r = open_cert_ctx(c, &srv.cert_ctx)) != 0)
+		goto out;
 	r = MEF_ERR_INTERNAL;
 	if ((srv.base = event_base_new()) == NULL ||
-	    (srv.http = evhttp_new(srv.base)) == NULL)
+	    (srv.http = http_new(&srv, on_connection)) == NULL ||
+	    (port = bind_http(srv.http, c->address, c->port)) == 0)
 		goto out;
-	evhttp_set_bevcb(srv.http, on_connection, &srv);
-	evhttp_set_gencb(srv.http, mef_http_request, &srv);
-	evhttp_set_max_headers_size(srv.http, MEF_HEADERS_MAX);
-	evhttp_set_max_body_size(srv.http, MEF_BODY_MAX);
-	evhttp_set_timeout(srv.http, (int)c->timeout);
-	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-	    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-	if ((bound = evhttp_bind_socket_with_handle(srv.http, c->address,
-	    (ev_uint16_t)c->port)) == NULL) {
-		mef_log("cannot listen on %s port %u: %s", c->address,
-		    c->port, strerror(errno));
+	if (srv.cert_ctx != NULL && ((srv.http_cert = http_new(&srv,
+	    on_cert_connection)) == NULL || (cport = bind_http(srv.http_cert,
+	    c->address, c->cert_port)) == 0))
 		goto out;
-	}
-	/*
-	 * Replies go out as several records (headers, body by reference):
-	 * without TCP_NODELAY, Nagle holds the last one for the peer's
-	 * delayed ACK (40 ms).  Accepted sockets inherit it on Linux.
-	 */
-	(void)setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP,
-	    TCP_NODELAY, &one, sizeof(one));
-	if (getsockname(evhttp_bound_socket_get_fd(bound),
-	    (struct sockaddr *)&ss, &sl) == 0)
-		port = ss.ss_family == AF_INET6 ?
-		    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
-		    ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	if ((ev_term = evsignal_new(srv.base, SIGTERM, on_signal, &srv)) ==
 	    NULL || (ev_int = evsignal_new(srv.base, SIGINT, on_signal,
 	    &srv)) == NULL || event_add(ev_term, NULL) != 0 ||
@@ -235,6 +318,11 @@ mef_server_run(const struct mef_conf *c)
 	mef_log("listening on %s port %u, MEF-FQDN %s", c->address, port,
 	    c->fqdn);
 	printf("listening %s %u\n", c->address, port);
+	if (srv.cert_ctx != NULL) {
+		mef_log("listening on %s port %u for certificates",
+		    c->address, cport);
+		printf("listening-cert %s %u\n", c->address, cport);
+	}
 	fflush(stdout);
 	if (event_base_dispatch(srv.base) < 0)
 		goto out;
@@ -246,9 +334,12 @@ mef_server_run(const struct mef_conf *c)
 		event_free(ev_int);
 	if (srv.http != NULL)
 		evhttp_free(srv.http);
+	if (srv.http_cert != NULL)
+		evhttp_free(srv.http_cert);
 	if (srv.base != NULL)
 		event_base_free(srv.base);
 	m2m_tls_ctx_free(srv.ctx);
+	SSL_CTX_free(srv.cert_ctx);
 	mef_tok_close(srv.tok);
 	mef_reg_close(srv.reg);
 	return r;

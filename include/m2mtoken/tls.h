@@ -109,6 +109,46 @@ void	m2m_tls_ctx_free(SSL_CTX *ctx);
  */
 int	m2m_tls_export_ke(SSL *ssl, uint8_t out[M2M_TLS_EXPORT_LEN]);
 
+/*
+ * Certificate contexts (TS-0003 8.3.2.2, the certificate-based bootstrap):
+ * TLS 1.2 ECDHE-ECDSA with mutual authentication.  The private key stays
+ * in the token: it is loaded by its PKCS#11 URI through libp11's engine
+ * ("pkcs11", libengine-pkcs11-openssl), so libssl holds a key whose
+ * signatures are C_Sign calls and never the scalar.  The engine is loaded
+ * and initialised once per process and never finished (finishing it would
+ * C_Finalize the module under its other users).
+ */
+struct m2m_tls_cert_opts {
+	const char	*module;	/* NULL: $M2MTOKEN_MODULE */
+	const char	*key_uri;	/* "pkcs11:..." of the private key */
+	const char	*pin;		/* user PIN; the caller owns and wipes */
+	const char	*cert_file;	/* PEM: own certificate (then chain),
+					   or the "pkcs11:..." URI of a
+					   certificate in the token */
+	const char	*ca_file;	/* PEM: the CAs that verify the peer */
+	const char	*crl_file;	/* NULL or PEM CRLs of those CAs */
+	enum m2m_tls_role role;
+	const char	*sni;		/* client: sent, and the name the
+					   server's certificate must carry;
+					   server: the SNI required */
+	const char	*ciphers;	/* NULL: M2M_TLS_CIPHERS_CERT */
+};
+
+#define M2M_TLS_CIPHERS_CERT \
+	"ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256"
+
+/*
+ * Create an SSL_CTX for a TLS 1.2 ECDHE-ECDSA client or server whose
+ * private key is the token key at opts->key_uri, whose certificate is
+ * opts->cert_file (its public key must be the token key's), and which
+ * requires and verifies the peer's certificate against opts->ca_file (and
+ * opts->crl_file, when given, for the leaf).  Extended master secret on;
+ * no session tickets; TLS 1.2 only.  Released with SSL_CTX_free().
+ * Returns 0 or M2M_TLS_ERR_* (and one line on stderr saying why).
+ */
+int	m2m_tls_cert_ctx_new(const struct m2m_tls_cert_opts *opts,
+	    SSL_CTX **ret);
+
 /* A static description of an M2M_TLS_ERR_* value. */
 const char *m2m_tls_strerror(int err);
 

@@ -473,3 +473,71 @@ PY
 		fi
 	done
 }
+
+# story_cert: the certificate-based bootstrap (TS-0003 8.3.2.2) once.  A
+# test CA (its key in a file: the test's, not a party's); the MEF's EC key
+# made in its token and its certificate, then a second listener ([cert]);
+# the device's key made in its token by its daemon (m2mtoken keygen, csr,
+# cert import), the enrolee registered by its certificate's DNS name, and
+# Bootstrap with framework certificate.  Sets CERT_KEID.
+story_cert()
+{
+	local out cport dev=dev-cert.example.com pin
+
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$S/ca.key" -out "$S/ca.pem" -subj /CN=story-test-ca \
+	    -days 2 2>/dev/null || m2m_fail "the test CA"
+	story_kill MEF_PID
+	pin=$(cat "$S/mef/pin")
+	party mef pkcs11-tool --module "$M2MTOKEN_MODULE" --token-label mef \
+	    --login --pin "$pin" --keypairgen --key-type EC:prime256v1 \
+	    --label mef-tls --id 01 >/dev/null 2>&1 ||
+	    m2m_fail "the MEF's EC key pair"
+	printf '%s\n' "openssl_conf = oi" "[oi]" "engines = es" "[es]" \
+	    "pkcs11 = ps" "[ps]" "engine_id = pkcs11" \
+	    "MODULE_PATH = $M2MTOKEN_MODULE" "init = 0" >"$S/engine.cnf"
+	OPENSSL_CONF=$S/engine.cnf party mef openssl req -new -engine pkcs11 \
+	    -keyform engine -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=$pin" \
+	    -subj "/CN=$FQDN" -out "$S/mef.csr" >/dev/null 2>&1 ||
+	    m2m_fail "the MEF's certificate request"
+	story_ca_sign "$S/mef.csr" "$S/mef-cert.pem" "$FQDN"
+	cport=$(m2m_free_port_pair)
+	printf '%s\n' "[cert]" "port = $cport" \
+	    "key = pkcs11:token=mef;object=mef-tls;type=private" \
+	    "cert = $S/mef-cert.pem" "ca = $S/ca.pem" "map = san-dns" \
+	    >>"$S/mef/mef.conf"
+	story_start_mef
+	story_say "MEF     EC key made in its token, certificate from the test CA; TLS 1.2 ECDHE-ECDSA listener on 127.0.0.1:$cport"
+	out=$("$CLI" -s "$S/dev/mtd.sock" keygen --key dev-tls 2>&1) ||
+	    m2m_fail "device keygen: $out"
+	"$CLI" -s "$S/dev/mtd.sock" csr --key dev-tls --subject "/CN=$dev" \
+	    --san-dns "$dev" >"$S/dev.csr" 2>"$S/cli.err" ||
+	    m2m_fail "device csr: $(cat "$S/cli.err")"
+	story_ca_sign "$S/dev.csr" "$S/dev-cert.pem" "$dev"
+	out=$("$CLI" -s "$S/dev/mtd.sock" cert import "$S/dev-cert.pem" \
+	    --key dev-tls 2>&1) || m2m_fail "device cert import: $out"
+	story_say "device  m2mtoken keygen / csr / cert import: EC key made in the TPM, its certificate ($dev) next to it"
+	mef_admin enrolee add --cert-id "$dev" --enrolee-id "$ENROLEE-cert" \
+	    --target "$GWID" --lifetime 3600 >/dev/null ||
+	    m2m_fail "m2m-mef enrolee add --cert-id"
+	mtd_conf dev "[mef]" "cert_port = $cport" "[enrolee]" \
+	    "kpm_id = $KPMID" "cert_key = dev-tls" "ca = $S/ca.pem"
+	story_start_mtd dev
+	out=$(ipc dev Bootstrap "{\"targets\": [\"$GWID\"], \"framework\": \"certificate\"}") ||
+	    m2m_fail "device Bootstrap with certificates: $out"
+	CERT_KEID=$(json_get "$out" keId)
+	[ -n "$CERT_KEID" ] || m2m_fail "Bootstrap reply without keId: $out"
+	[ "$(sqlite3 "$S/mef/registry.db" "SELECT kpm_id FROM kes WHERE ke_id = '$CERT_KEID'")" = "$dev" ] ||
+	    m2m_fail "the MEF holds no KeId $CERT_KEID for $dev"
+	story_say "device  Bootstrap (framework certificate): mutual TLS 1.2 ECDHE-ECDSA, both keys in tokens; KeId $CERT_KEID on both sides"
+}
+
+# story_ca_sign CSR OUT DNS: the test CA issues OUT for CSR (SAN DNS).
+story_ca_sign()
+{
+	printf '%s\n' basicConstraints=CA:FALSE keyUsage=digitalSignature \
+	    "subjectAltName=DNS:$3" >"$S/ext.cnf"
+	openssl x509 -req -in "$1" -CA "$S/ca.pem" -CAkey "$S/ca.key" -days 2 \
+	    -extfile "$S/ext.cnf" -out "$2" 2>/dev/null ||
+	    m2m_fail "the test CA cannot sign $1"
+}

@@ -157,3 +157,5 @@ done
 check_stores "at the end"
 story_nokeys >"$S/nokeys.out" || { cat "$S/nokeys.out"; exit 1; }
 echo "ok: no key readable in any token; $(tail -n 1 "$S/nokeys.out")"
+STORY_QUIET=1 story_cert
+echo "ok: the certificate-based bootstrap: KeId $CERT_KEID on the device and the MEF"

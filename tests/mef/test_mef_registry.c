@@ -297,16 +297,52 @@ test_version(void **state)
 	f->reg = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET "
-	    "version = 2", NULL, NULL, NULL), SQLITE_OK);
+	    "version = 3", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(mef_reg_open(f->path, &r2), MEF_ERR_VERSION);
 	assert_ptr_equal(r2, (void *)1);	/* not written on failure */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_version "
-	    "VALUES (1)", NULL, NULL, NULL), SQLITE_OK);
+	    "VALUES (2)", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(mef_reg_open(f->path, &r2), MEF_ERR_VERSION);
-	assert_int_equal(mef_reg_schema_version(), 1);
+	assert_int_equal(mef_reg_schema_version(), 2);
+}
+
+/* A certificate enrolee keeps its flag; a version 1 file is upgraded. */
+static void
+test_cert_enrolee(void **state)
+{
+	struct fx *f = *state;
+	struct mef_enrolee e = enrolee("dev7.example.com", "CAE07"), g;
+	sqlite3 *db;
+
+	e.cert = 1;
+	assert_int_equal(mef_reg_enrolee_add(f->reg, &e), 0);
+	e = enrolee("kpm1", "CAE01");
+	assert_int_equal(mef_reg_enrolee_add(f->reg, &e), 0);
+	assert_int_equal(mef_reg_enrolee_get(f->reg, "dev7.example.com", &g),
+	    0);
+	assert_int_equal(g.cert, 1);
+	assert_int_equal(mef_reg_enrolee_get(f->reg, "kpm1", &g), 0);
+	assert_int_equal(g.cert, 0);
+	/* one namespace: a certificate ID equal to a KpmId is refused */
+	e.cert = 1;
+	assert_int_equal(mef_reg_enrolee_add(f->reg, &e), MEF_ERR_EXISTS);
+	/* back to a version 1 file: the column goes, the open restores it */
+	mef_reg_close(f->reg);
+	f->reg = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE enrolees DROP COLUMN "
+	    "cert; UPDATE schema_version SET version = 1", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(mef_reg_open(f->path, &f->reg), 0);
+	assert_int_equal(mef_reg_enrolee_get(f->reg, "dev7.example.com", &g),
+	    0);
+	assert_int_equal(g.cert, 0);
+	assert_int_equal(mef_reg_enrolee_get(f->reg, "kpm1", &g), 0);
+	assert_int_equal(g.enrolee_id[3], '0');
 }
 
 static void
@@ -376,6 +412,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ke, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_enrolee, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_row, setup,

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# m2m-label: daemon mef
+# The certificate-based bootstrap (TS-0003 8.3.2.2) end to end with the real
+# m2m-mef: a test CA made here with OpenSSL; the MEF's key made in its token;
+# the device's key made by "m2mtoken keygen" in the device daemon's token,
+# its request by "m2mtoken csr" (signed there), issued by the CA and stored
+# by "m2mtoken cert import"; then "m2mtoken bootstrap --framework
+# certificate" over TLS 1.2 ECDHE-ECDSA.  The KeId the device got is the
+# MEF's, and the Ke is the same on both sides: a gateway daemon fetches the
+# Kpsa from the MEF (PSK), the device derives it from its Ke, and a MIC made
+# on one side verifies on the other.  Refused, each with its exact error and
+# nothing stored: cert import of a certificate for another key, of a
+# malformed DER, of a P-521 certificate; keygen on P-521; a Bootstrap whose
+# MEF certificate the configured CA does not know; a Bootstrap by a device
+# whose certificate names no enrolee.
+#   bash test_m2mtokend_cert.sh hsm
+. "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
+m2m_setup "${1:?usage: test_m2mtokend_cert.sh hsm}"
+T=$M2M_TMP FQDN=mef.example.com
+# External tools that load the module (pkcs11-tool, openssl with the
+# engine) get the ASan runtime first when the module is an ASan build.
+ASAN_LIB=$(ldd "$M2MTOKEN_MODULE" 2>/dev/null | awk '/libasan/ { print $3 }')
+ext()
+{
+	if [ -n "$ASAN_LIB" ]; then
+		LD_PRELOAD=$ASAN_LIB ASAN_OPTIONS=detect_leaks=0 "$@"
+	else
+		"$@"
+	fi
+}
+MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
+TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
+PSKGW=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
+GW=gw1.example.com
+DEV=dev7.example.com
+C=$M2MTOKEN_CLI
+
+# --- the MEF: its token, its key, the CA, its certificate ---------------------
+printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
+printf 'mef-user-pin\n' >"$T/mef.pin"; chmod 600 "$T/mef.pin"
+"$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
+ext m2m_p11tool --token-label mef --login --pin mef-user-pin --keypairgen \
+    --key-type EC:prime256v1 --label mef-tls --id 01 >/dev/null 2>&1 ||
+    m2m_fail "the MEF's key pair"
+for ca in test-ca other-ca; do
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/$ca.key" -out "$T/$ca.pem" -subj "/CN=$ca" -days 2 \
+	    2>/dev/null || m2m_fail "the CA $ca"
+done
+# sign CSR OUT [EXT]: the test CA issues OUT for CSR
+sign()
+{
+	printf '%s\n' basicConstraints=CA:FALSE keyUsage=digitalSignature \
+	    ${3:+"$3"} >"$T/ext.cnf"
+	openssl x509 -req -in "$1" -CA "$T/test-ca.pem" -CAkey "$T/test-ca.key" \
+	    -days 2 -extfile "$T/ext.cnf" -out "$2" 2>/dev/null ||
+	    m2m_fail "the CA cannot sign $1"
+}
+cat >"$T/engine.cnf" <<CONF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+MODULE_PATH = $M2MTOKEN_MODULE
+init = 0
+CONF
+OPENSSL_CONF=$T/engine.cnf ext openssl req -new -engine pkcs11 -keyform engine \
+    -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=mef-user-pin" \
+    -subj "/CN=$FQDN" -out "$T/mef.csr" >/dev/null 2>&1 || m2m_fail "MEF CSR"
+sign "$T/mef.csr" "$T/mef-cert.pem" "subjectAltName=DNS:$FQDN"
+cat >"$T/mef.conf" <<CONF
+[mef]
+fqdn = $FQDN
+[listen]
+address = 127.0.0.1
+port = 0
+timeout = 5
+[token]
+module = $M2MTOKEN_MODULE
+config = $M2MTOKEN_CONF
+label = mef
+pin_file = $T/mef.pin
+[registry]
+path = $T/registry.db
+[cert]
+port = 0
+key = pkcs11:token=mef;object=mef-tls;type=private
+cert = $T/mef-cert.pem
+ca = $T/test-ca.pem
+map = san-dns
+CONF
+"$MEF" -c "$T/mef.conf" enrolee add --cert-id "$DEV" --enrolee-id \
+    /in-cse.example.com/CAE07 --target "$GW" --lifetime 3600 \
+    --e2e-salt-hex 0102030405060708 >/dev/null || m2m_fail "enrolee add"
+printf '%s' "$PSKGW" | "$MEF" -c "$T/mef.conf" target add --id "$GW" \
+    --psk-file - >/dev/null || m2m_fail "target add"
+"$MEF" -c "$T/mef.conf" >"$T/mef.out" 2>>"$T/mef.log" </dev/null &
+MEF_PID=$!; m2m_defer m2m_stop "$MEF_PID"
+for ((i = 0; i < 100; i++)); do
+	CPORT=$(sed -n 's/^listening-cert 127.0.0.1 //p' "$T/mef.out")
+	[ -n "$CPORT" ] && break
+	sleep 0.1
+done
+[ -n "$CPORT" ] || { cat "$T/mef.log"; m2m_fail "mef did not start"; }
+PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out")
+echo "ok: m2m-mef: PSK on $PORT, certificates on $CPORT (key in its token)"
+
+# --- the device and gateway daemons ------------------------------------------
+mtd_token dev
+mtd_token gw
+"$MTD_KEYTOOL" import gw kpm "$GW" "$PSKGW" || m2m_fail "import gw psk"
+# daemon WHO CA: (re)start the daemon WHO, its [enrolee] ca = CA
+daemon()
+{
+	local who=$1 i pidf=$T/$1.pid
+
+	[ ! -f "$pidf" ] || m2m_stop "$(cat "$pidf")"
+	cat >"$T/$who.conf" <<CONF
+[daemon]
+socket = $T/$who.sock
+[token]
+module = $M2MTOKEN_MODULE
+config = $M2MTOKEN_CONF
+label = $who
+pin_file = $T/pin
+[mef]
+host = 127.0.0.1
+port = $PORT
+cert_port = $CPORT
+fqdn = $FQDN
+$( [ "$who" = dev ] && printf '[enrolee]\ncert_key = dev-tls\nca = %s\n' "$2" ||
+    printf '[target]\nid = %s\n' "$GW")
+[caller root]
+uid = 0
+methods = *
+keys = *
+CONF
+	chmod 600 "$T/$who.conf"
+	chmod o= "$M2MTOKEN_CONF"
+	: >"$T/$who.log"
+	"$M2MTOKEND" -c "$T/$who.conf" >"$T/$who.log" 2>&1 &
+	echo $! >"$pidf"
+	m2m_defer m2m_stop $!
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'm2mtokend: ready' "$T/$who.log" && return 0
+		sleep 0.1
+	done
+	cat "$T/$who.log"
+	m2m_fail "$who daemon"
+}
+daemon dev "$T/test-ca.pem"
+daemon gw
+certs() {
+	ext m2m_p11tool --token-label dev --login --pin "$M2MTOKEN_USER_PIN" \
+	    --list-objects --type cert 2>/dev/null | grep -c 'Certificate Object' || true
+}
+kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
+
+# --- keygen, csr, the CA, cert import -----------------------------------------
+out=$($C -s "$T/dev.sock" keygen --key dev-tls --id 07) ||
+    m2m_fail "keygen: $out"
+m2m_expect_contains "$out" "id:    07"
+m2m_expect_contains "$out" "curve: P-256"
+m2m_expect_contains "$out" "-----BEGIN PUBLIC KEY-----"
+sed -n '/BEGIN PUBLIC/,/END PUBLIC/p' <<<"$out" >"$T/dev-pub.pem"
+out=$($C -s "$T/dev.sock" keygen --key dev-tls 2>&1) && m2m_fail "keygen twice"
+m2m_expect_contains "$out" "an EC key labelled dev-tls exists already: nothing made"
+out=$($C -s "$T/dev.sock" keygen --key dev-521 --curve P-521 2>&1) &&
+    m2m_fail "keygen P-521"
+m2m_expect_contains "$out" "parameter curve: P-256 or P-384 (the curves the token supports)"
+echo "ok: m2mtoken keygen: a P-256 key pair in the token; a second, or P-521, refused"
+$C -s "$T/dev.sock" csr --key dev-tls --subject "/CN=$DEV/O=Example" \
+    --san-dns "$DEV" >"$T/dev.csr" || m2m_fail "csr"
+out=$(openssl req -in "$T/dev.csr" -verify -noout -text 2>&1) ||
+    m2m_fail "the CSR does not verify: $out"
+m2m_expect_contains "$out" "verify OK"
+m2m_expect_contains "$out" "Subject: CN = $DEV, O = Example"
+m2m_expect_contains "$out" "DNS:$DEV"
+m2m_expect_contains "$out" "ecdsa-with-SHA256"
+[ "$(openssl req -in "$T/dev.csr" -pubkey -noout)" = "$(cat "$T/dev-pub.pem")" ] ||
+    m2m_fail "the CSR's public key is not the token key's"
+echo "ok: m2mtoken csr: PKCS#10 signed by the token key, verify OK"
+sign "$T/dev.csr" "$T/dev.pem" "subjectAltName=DNS:$DEV"
+
+# refusals first: each stores nothing
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$T/other.key" 2>/dev/null
+openssl req -new -key "$T/other.key" -subj "/CN=$DEV" -out "$T/other.csr"
+sign "$T/other.csr" "$T/other.pem"
+out=$($C -s "$T/dev.sock" cert import "$T/other.pem" --key dev-tls 2>&1) &&
+    m2m_fail "a certificate for another key imported"
+m2m_expect_contains "$out" "the certificate's public key is not the token key dev-tls's: nothing stored"
+head -c 200 "$T/dev.pem" | openssl base64 -d 2>/dev/null >"$T/bad.der" || true
+printf '\x30\x82\x01\x00\x01\x02' >>"$T/bad.der"
+out=$($C -s "$T/dev.sock" cert import "$T/bad.der" --key dev-tls 2>&1) &&
+    m2m_fail "a malformed DER imported"
+m2m_expect_contains "$out" "parameter certificate: not one X.509 certificate (DER or PEM): nothing stored"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 \
+    -out "$T/p521.key" 2>/dev/null
+openssl req -new -key "$T/p521.key" -subj "/CN=$DEV" -out "$T/p521.csr"
+sign "$T/p521.csr" "$T/p521.pem"
+out=$($C -s "$T/dev.sock" cert import "$T/p521.pem" --key dev-tls 2>&1) &&
+    m2m_fail "a P-521 certificate imported"
+m2m_expect_contains "$out" "the certificate's key is on curve secp521r1, not P-256 or P-384 (the curves the token supports): nothing stored"
+[ "$(certs)" -eq 0 ] || m2m_fail "a refused import stored a certificate"
+echo "ok: cert import refuses another key's certificate, a malformed DER, P-521; nothing stored"
+openssl x509 -in "$T/dev.pem" -outform DER -out "$T/dev.der"
+out=$($C -s "$T/dev.sock" cert import "$T/dev.der" --key dev-tls) ||
+    m2m_fail "cert import: $out"
+m2m_expect_contains "$out" "id:  07"
+[ "$(certs)" -eq 1 ] || m2m_fail "cert import: $(certs) certificates"
+echo "ok: m2mtoken cert import: the CA's certificate stored next to its key (CKA_ID 07)"
+
+# --- the bootstrap ---------------------------------------------------------
+t0=$(date +%s%N)
+out=$($C -s "$T/dev.sock" --json bootstrap --target "$GW" \
+    --framework certificate) || { tail "$T/mef.log" "$T/dev.log";
+	m2m_fail "bootstrap with certificates: $out"; }
+KEID=$(mtd_json keId <<<"$out")
+SALT=$(mtd_json e2e.salt <<<"$out")
+[ "$(mtd_json enroleeId <<<"$out")" = /in-cse.example.com/CAE07 ] ||
+    m2m_fail "EnroleeID: $out"
+[ "$(sqlite3 "$T/registry.db" "SELECT kpm_id FROM kes WHERE ke_id = '$KEID'")" = "$DEV" ] ||
+    m2m_fail "the MEF has no KeId $KEID for $DEV"
+grep -q "event=bootstrap who=\"$DEV\".*outcome=ok keid=\"$KEID\"" "$T/mef.log" ||
+    m2m_fail "the MEF's log has no bootstrap of $DEV with $KEID"
+echo "ok: bootstrap --framework certificate: KeId $KEID on both sides ($(( ($(date +%s%N) - t0) / 1000000 )) ms, the CLI call end to end)"
+out=$($C -s "$T/gw.sock" --json fetch-credentials --key "$KEID") ||
+    m2m_fail "fetch: $out"
+$C -s "$T/dev.sock" derive-kpsa --key "$KEID" --target "$GW" >/dev/null ||
+    m2m_fail "device derive-kpsa"
+E1=$($C -s "$T/dev.sock" --json provision-e2e --key "$KEID" --role kpsa --salt "$SALT" | mtd_json e2eKeyId)
+E2=$($C -s "$T/gw.sock" --json provision-e2e --key "$KEID" --role kpsa --salt "$SALT" | mtd_json e2eKeyId)
+mic=$($C -s "$T/dev.sock" mic --key "$E1" --data "hello gateway")
+$C -s "$T/gw.sock" verify-mic --key "$E2" --data "hello gateway" \
+    --mic "$mic" >/dev/null ||
+    m2m_fail "the device's MIC (from its Ke) does not verify on the gateway (from the MEF's Ke)"
+echo "ok: the same Ke on both sides: HMAC-SHA-256 MIC from the device's Kpsa verifies with the MEF-delivered Kpsa"
+
+# --- a MEF the configured CA does not know: nothing stored --------------------
+n=$(kes)
+daemon dev "$T/other-ca.pem"
+out=$($C -s "$T/dev.sock" bootstrap --target "$GW" --framework certificate 2>&1) &&
+    m2m_fail "bootstrap against an unknown MEF CA"
+m2m_expect_contains "$out" "MefUnreachable"
+m2m_expect_contains "$out" "a certificate refused, or SNI refused): certificate verify failed"
+grep -q "does not verify: self-signed certificate in certificate chain" "$T/dev.log" ||
+    m2m_fail "no verify error in the device's log: $(cat "$T/dev.log")"
+[ "$(kes)" -eq "$n" ] || m2m_fail "a refused bootstrap stored a KeId"
+echo "ok: a MEF certificate of a CA [enrolee] ca does not hold: handshake refused, nothing stored"
+# the certificate framework unconfigured: PSK asked for, none configured
+out=$($C -s "$T/dev.sock" bootstrap --target "$GW" 2>&1) &&
+    m2m_fail "PSK bootstrap without kpm_id"
+m2m_expect_contains "$out" "Bootstrap needs [enrolee] kpm_id and [mef] host, fqdn"
+out=$($C -s "$T/dev.sock" bootstrap --target "$GW" --framework x509 2>&1) &&
+    m2m_fail "framework x509 accepted"
+m2m_expect_contains "$out" 'parameter framework: "psk" or "certificate"'
+m2m_stop "$(cat "$T/dev.pid")"
+m2m_stop "$MEF_PID"
+! grep -q -e "Sanitizer" -e "runtime error" "$T/dev.log" "$T/mef.log" ||
+    m2m_fail "a sanitizer report: $(grep -h -A5 Sanitizer "$T/dev.log" "$T/mef.log")"
+echo "ok: hsm: keygen, csr, cert import and the certificate-based bootstrap with m2m-mef"

@@ -1,0 +1,85 @@
+/*
+ * fuzz_mtd_certparse: the parsers of m2mtokend's certificate methods
+ * (daemon/m2mtokend/certparse.c), which read IPC parameters: the Csr
+ * subject "/TYPE=value/..." and the CertImport certificate (DER or PEM).
+ * The first byte picks the parser.  Beyond memory and UB errors it checks
+ * the contract of certparse.h:
+ *   - a subject accepted begins with '/', holds a '=', is at most
+ *     MTD_SUBJECT_MAX bytes and gives a name of at least one entry that
+ *     encodes;
+ *   - a DER certificate accepted fills the input exactly: its encoding is
+ *     the input, byte for byte;
+ *   - a PEM certificate accepted re-encodes to a DER that parses again.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "certparse.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+subject(const uint8_t *data, size_t len)
+{
+	X509_NAME *n;
+	char *s, line[256];
+
+	if ((s = malloc(len + 1)) == NULL || (n = X509_NAME_new()) == NULL)
+		abort();
+	memcpy(s, data, len);
+	s[len] = '\0';
+	if (mtd_parse_subject(s, n) == 0) {
+		if (X509_NAME_entry_count(n) < 1 || s[0] != '/' ||
+		    strchr(s, '=') == NULL || strlen(s) > MTD_SUBJECT_MAX)
+			abort();
+		/* the name is usable: it encodes and prints */
+		if (X509_NAME_oneline(n, line, sizeof(line)) == NULL ||
+		    i2d_X509_NAME(n, NULL) <= 0)
+			abort();
+	}
+	X509_NAME_free(n);
+	free(s);
+}
+
+static void
+cert(const uint8_t *data, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *x, *y;
+	int n;
+
+	if (copy == NULL)
+		abort();
+	memcpy(copy, data, len);
+	if ((x = mtd_parse_cert(copy, len)) != NULL) {
+		if ((n = i2d_X509(x, &der)) <= 0)
+			abort();
+		p = der;
+		if ((y = d2i_X509(NULL, &p, n)) == NULL)
+			abort();
+		X509_free(y);
+		if (len > 0 && copy[0] != '-' &&
+		    ((size_t)n != len || memcmp(der, copy, len) != 0))
+			abort();
+		OPENSSL_free(der);
+		X509_free(x);
+	}
+	free(copy);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	if (data[0] & 1)
+		subject(data + 1, size - 1);
+	else
+		cert(data + 1, size - 1);
+	return 0;
+}

@@ -1,0 +1,392 @@
+#!/usr/bin/env bash
+# m2m-label: mef
+# m2m-mef's certificate listener ([cert]; TS-0003 8.3.2.2) on SoftHSM2: the
+# MEF's EC key made in its token (pkcs11-tool), its certificate issued by a
+# test CA made here with OpenSSL; enrolees are openssl s_client with key
+# files (the peer here is not under test).  A bootstrap over TLS 1.2
+# ECDHE-ECDSA with mutual authentication gives KeId = hex(EKM[0..15])@FQDN
+# of s_client's export, and the Kpsa a PSK target then fetches is
+# HMAC-SHA-256 of that exported Ke.  Refused, each with its exact error and
+# nothing stored: no client certificate, a certificate of an unknown CA, an
+# expired and a not-yet-valid one, a revoked one ([cert] crl), one whose
+# key is not the one it is presented with, a certificate naming no enrolee, one naming a PSK
+# enrolee, an enrolee of the certificate framework over PSK, and a fetch
+# over the certificate listener.
+#   bash test_mef_cert.sh hsm
+. "$M2M_SRC/tests/integration/lib.sh"
+
+m2m_setup "${1:?usage: test_mef_cert.sh hsm}"
+
+# External tools that load the module (pkcs11-tool, openssl with the
+# engine) get the ASan runtime first when the module is an ASan build.
+ASAN_LIB=$(ldd "$M2MTOKEN_MODULE" 2>/dev/null | awk '/libasan/ { print $3 }')
+ext()
+{
+	if [ -n "$ASAN_LIB" ]; then
+		LD_PRELOAD=$ASAN_LIB ASAN_OPTIONS=detect_leaks=0 "$@"
+	else
+		"$@"
+	fi
+}
+
+m2m_fail()
+{
+	if [ -s "$M2M_TMP/mef.log" ]; then
+		echo "--- m2m-mef log (last lines) ---" >&2
+		tail -n 15 "$M2M_TMP/mef.log" >&2
+	fi
+	printf '[%s] FAIL: %s\n' "${0##*/}" "$*" >&2
+	exit 1
+}
+
+MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
+TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
+FQDN=mef.example.com
+T=$M2M_TMP
+KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
+GW1=gw1.example.com
+KPSA_LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
+PIN=mef-user-pin
+
+ok()
+{
+	echo "ok: $*"
+}
+
+printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
+printf '%s\n' "$PIN" >"$T/mef.pin"
+chmod 600 "$T/mef.pin"
+"$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
+out=$(ext m2m_p11tool --token-label mef --login --pin "$PIN" --keypairgen \
+    --key-type EC:prime256v1 --label mef-tls --id 01 2>&1) ||
+    m2m_fail "keypairgen in the MEF token: $out"
+
+# --- the test CA, the MEF's certificate (its CSR signed by the token) -------
+ENGINE_CONF=$T/engine.cnf
+cat >"$ENGINE_CONF" <<CONF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+MODULE_PATH = $M2MTOKEN_MODULE
+init = 0
+CONF
+# ca NAME: a self-signed P-256 CA in $T/NAME.pem, $T/NAME.key
+ca()
+{
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/$1.key" -out "$T/$1.pem" -subj "/CN=$1" -days 2 \
+	    2>/dev/null || m2m_fail "cannot make the CA $1"
+}
+ca test-ca
+ca other-ca
+mkdir -p "$T/cadb/new"
+: >"$T/cadb/index.txt"
+echo 1000 >"$T/cadb/serial"
+cat >"$T/ca.cnf" <<CONF
+[ca]
+default_ca = d
+[d]
+database = $T/cadb/index.txt
+new_certs_dir = $T/cadb/new
+serial = $T/cadb/serial
+default_md = sha256
+policy = p
+unique_subject = no
+copy_extensions = copy
+[p]
+commonName = supplied
+CONF
+# sign CA CSR OUT START END [EXT]: issue OUT from CSR with CA
+sign()
+{
+	local ext=$T/ext.$RANDOM
+	printf '%s\n' "[e]" basicConstraints=CA:FALSE \
+	    keyUsage=digitalSignature ${6:+"$6"} >"$ext"
+	openssl ca -batch -config "$T/ca.cnf" -cert "$T/$1.pem" \
+	    -keyfile "$T/$1.key" -in "$2" -out "$3" -startdate "$4" \
+	    -enddate "$5" -extfile "$ext" -extensions e -notext \
+	    >/dev/null 2>&1 || m2m_fail "the CA $1 cannot sign $2"
+}
+NOW_M1=$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)
+NOW_P1=$(date -u -d '+1 day' +%Y%m%d%H%M%SZ)
+OPENSSL_CONF=$ENGINE_CONF ext openssl req -new -engine pkcs11 -keyform engine \
+    -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=$PIN" \
+    -subj "/CN=$FQDN" -out "$T/mef.csr" >/dev/null 2>&1 ||
+    m2m_fail "the MEF's CSR"
+sign test-ca "$T/mef.csr" "$T/mef-cert.pem" "$NOW_M1" "$NOW_P1" \
+    "subjectAltName=DNS:$FQDN"
+# enrolee CN KEYNAME: a P-256 key $T/KEYNAME.key and a CSR $T/CN.csr
+enrolee_csr()
+{
+	[ -f "$T/$2.key" ] || openssl genpkey -algorithm EC \
+	    -pkeyopt ec_paramgen_curve:P-256 -out "$T/$2.key" 2>/dev/null
+	openssl req -new -key "$T/$2.key" -subj "/CN=$1" -out "$T/$1.csr" \
+	    2>/dev/null || m2m_fail "the CSR of $1"
+}
+enrolee_csr dev-cert-1 k1
+sign test-ca "$T/dev-cert-1.csr" "$T/dev1.pem" "$NOW_M1" "$NOW_P1"
+sign other-ca "$T/dev-cert-1.csr" "$T/dev1-other.pem" "$NOW_M1" "$NOW_P1"
+sign test-ca "$T/dev-cert-1.csr" "$T/dev1-expired.pem" 20200101000000Z \
+    20200201000000Z
+sign test-ca "$T/dev-cert-1.csr" "$T/dev1-future.pem" 20400101000000Z \
+    20400201000000Z
+enrolee_csr dev-unknown k2
+sign test-ca "$T/dev-unknown.csr" "$T/unknown.pem" "$NOW_M1" "$NOW_P1"
+enrolee_csr kpm-dev1 k3
+sign test-ca "$T/kpm-dev1.csr" "$T/pskname.pem" "$NOW_M1" "$NOW_P1"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$T/wrong.key" 2>/dev/null
+ok "test CA; the MEF's certificate for its token key, enrolee certificates"
+
+cat >"$T/mef.conf" <<CONF
+[mef]
+fqdn = $FQDN
+[listen]
+address = 127.0.0.1
+port = 0
+timeout = 2
+[token]
+module = $M2MTOKEN_MODULE
+config = $M2MTOKEN_CONF
+label = mef
+pin_file = $T/mef.pin
+[registry]
+path = $T/registry.db
+[cert]
+port = 0
+key = pkcs11:token=mef;object=mef-tls;type=private
+cert = $T/mef-cert.pem
+ca = $T/test-ca.pem
+map = cn
+CONF
+mef()
+{
+	"$MEF" -c "$T/mef.conf" "$@"
+}
+# [cert] is all of port, key, cert and ca, or none; map is one of three
+grep -v '^ca = ' "$T/mef.conf" >"$T/half.conf"
+out=$("$MEF" -c "$T/half.conf" enrolee list 2>&1) && m2m_fail "[cert] without ca"
+m2m_expect_contains "$out" "the certificate listener needs [cert] port, key, cert and ca"
+sed 's/^map = cn$/map = email/' "$T/mef.conf" >"$T/half.conf"
+out=$("$MEF" -c "$T/half.conf" enrolee list 2>&1) && m2m_fail "map = email"
+m2m_expect_contains "$out" "bad value for [cert] map"
+ok "[cert]: a missing ca, an unknown map refused at start"
+printf '%s\n' "$KPM1" >"$T/kpm1.hex"
+mef enrolee add --kpm-id kpm-dev1 --enrolee-id /in-cse.example.com/CAE01 \
+    --target "$GW1" --lifetime 3600 --kpm-file "$T/kpm1.hex" >/dev/null ||
+    m2m_fail "enrolee add (PSK)"
+out=$(mef enrolee add --cert-id dev-cert-1 --enrolee-id \
+    /in-cse.example.com/CAE07 --target "$GW1" --lifetime 3600) ||
+    m2m_fail "enrolee add --cert-id: $out"
+m2m_expect_contains "$out" "enrolee dev-cert-1 added"
+out=$(mef enrolee add --cert-id dev-x --enrolee-id x --target "$GW1" \
+    --lifetime 5 --kpm-file "$T/kpm1.hex" 2>&1) &&
+    m2m_fail "--cert-id with --kpm-file accepted"
+m2m_expect_contains "$out" "usage: m2m-mef"
+printf '%s' "$PSK_GW1" | mef target add --id "$GW1" --psk-file - >/dev/null ||
+    m2m_fail "target add"
+m2m_expect_contains "$(mef enrolee list)" \
+    "dev-cert-1	EnroleeID=/in-cse.example.com/CAE07	lifetime=3600	hash=sha256	salt=-	targets=$GW1	framework=certificate"
+ok "enrolee add --cert-id: a certificate enrolee, no Kpm"
+
+MEF_PID=
+start_mef()
+{
+	local i
+
+	: >"$T/mef.out"
+	"$MEF" -c "$T/mef.conf" >"$T/mef.out" 2>>"$T/mef.log" </dev/null &
+	MEF_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out")
+		CPORT=$(sed -n 's/^listening-cert 127.0.0.1 //p' "$T/mef.out")
+		[ -n "$CPORT" ] && return 0
+		kill -0 "$MEF_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T/mef.log" >&2
+	m2m_fail "m2m-mef did not start"
+}
+stop_mef()
+{
+	[ -z "$MEF_PID" ] || m2m_stop "$MEF_PID"
+	MEF_PID=
+}
+m2m_defer stop_mef
+start_mef
+
+status_of() { sed -n 's/^HTTP\/1\.1 \([0-9]*\).*/\1/p' <<<"$1" | head -n 1; }
+rsc_of() { sed -n 's/^X-M2M-RSC: *\([0-9]*\).*/\1/p' <<<"$1" | tr -d '\r' | head -n 1; }
+body_of() { grep -a -o "^{.*}" <<<"$1" | tail -n 1; }
+ekm_of() { sed -n 's/^ *Keying material: *//p' <<<"$1" | tr 'A-F' 'a-f'; }
+kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
+ke_objects() {
+	ext m2m_p11tool --token-label mef --login --pin "$PIN" --list-objects \
+	    --type secrkey 2>/dev/null | grep -c '@mef.example.com' || true
+}
+post_file()
+{
+	printf 'POST /bootstrap HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s' \
+	    "$FQDN" "${#2}" "${3:-}" "$2" >"$1"
+}
+# creq CERT KEY FILE [CIPHER]: send FILE over the certificate listener
+creq()
+{
+	local c=()
+	[ -z "$1" ] || c=(-cert "$1" -key "$2")
+	timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$CPORT" \
+	    -servername "$FQDN" "${c[@]}" -CAfile "$T/test-ca.pem" \
+	    -verify_return_error -verify_hostname "$FQDN" \
+	    -cipher "${4:-ECDHE-ECDSA-AES128-SHA256}" \
+	    -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
+	    -ign_eof -nocommands <"$3" 2>&1 || true
+}
+expect()
+{
+	local s r b
+	s=$(status_of "$1")
+	r=$(rsc_of "$1")
+	b=$(body_of "$1")
+	if [ "$s" != "$2" ] || [ "$r" != "$3" ] ||
+	    [ "$b" != "{\"Status\":false,\"ErrorString\":\"$4\"}" ]; then
+		printf '%s\n' "--- reply ---" "$1" "--- end ---" >&2
+		m2m_fail "expected $2 / $3 / $4, got $s / $r / $b"
+	fi
+}
+hmac()
+{
+	printf '%s' "$2" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" |
+	    sed 's/.*= *//'
+}
+b64hex() { base64 -d <<<"$1" | xxd -p -c 64; }
+
+# --- a bootstrap with certificates -------------------------------------------
+post_file "$T/boot" "{\"Targets\": [\"$GW1\"]}"
+out=$(creq "$T/dev1.pem" "$T/k1.key" "$T/boot")
+[ "$(status_of "$out")" = 200 ] && [ "$(rsc_of "$out")" = 2001 ] || {
+	printf '%s\n' "$out" >&2; m2m_fail "certificate bootstrap failed"; }
+m2m_expect_contains "$out" "Cipher is ECDHE-ECDSA-AES128-SHA256"
+m2m_expect_contains "$out" "Verification: OK"
+m2m_expect_contains "$out" "Extended master secret: yes"
+ekm=$(ekm_of "$out")
+[ ${#ekm} -eq 96 ] || m2m_fail "no 48-byte export from s_client: $out"
+body=$(body_of "$out")
+keid=$(jq -r .KeId <<<"$body")
+[ "$keid" = "${ekm:0:32}@$FQDN" ] ||
+    m2m_fail "KeId $keid is not hex(EKM[0..15])@$FQDN (EKM $ekm)"
+[ "$(jq -r .EnroleeID <<<"$body")" = /in-cse.example.com/CAE07 ] ||
+    m2m_fail "EnroleeID: $body"
+KE=${ekm:32:64}
+[ "$(kes)" -eq 1 ] || m2m_fail "$(kes) KeIds after one bootstrap"
+ok "bootstrap over TLS 1.2 ECDHE-ECDSA, mutual: KeId = hex(EKM[0..15])@FQDN"
+# the [profile] GCM suite
+out=$(creq "$T/dev1.pem" "$T/k1.key" "$T/boot" ECDHE-ECDSA-AES128-GCM-SHA256)
+[ "$(status_of "$out")" = 200 ] || { printf '%s\n' "$out" >&2;
+	m2m_fail "bootstrap with ECDHE-ECDSA-AES128-GCM-SHA256"; }
+[ "$(kes)" -eq 2 ] || m2m_fail "$(kes) KeIds after two bootstraps"
+ok "bootstrap over ECDHE-ECDSA-AES128-GCM-SHA256"
+
+# the Ke is the same on both sides: the Kpsa a PSK target fetches
+printf 'GET /fetchCredentials/%s HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nConnection: close\r\n\r\n' \
+    "$keid" "$FQDN" "$GW1" >"$T/f1"
+out=$(timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$PORT" \
+    -servername "$FQDN" -psk_identity "$GW1" -psk "$PSK_GW1" -ign_eof \
+    -nocommands <"$T/f1" 2>&1 || true)
+[ "$(status_of "$out")" = 200 ] || { printf '%s\n' "$out" >&2;
+	m2m_fail "fetchCredentials of the certificate KeId"; }
+cred=$(b64hex "$(jq -r .Credential <<<"$(body_of "$out")")")
+want=$(hmac "$KE" "$KPSA_LABEL$GW1")
+[ "$cred" = "$want" ] || m2m_fail "Kpsa $cred != HMAC(exported Ke) $want"
+ok "the MEF's Ke is s_client's export: Kpsa = HMAC-SHA-256(Ke, label||target)"
+
+# --- refusals: the handshake fails, nothing stored --------------------------
+n_kes=$(kes)
+n_obj=$(ke_objects)
+# handshake_refused WHAT LOGLINE CERT KEY
+handshake_refused()
+{
+	out=$(creq "$3" "$4" "$T/boot")
+	[ -z "$(status_of "$out")" ] || { printf '%s\n' "$out" >&2;
+		m2m_fail "$1: an HTTP answer"; }
+	grep -q -F "$2" "$T/mef.log" || m2m_fail "$1: no log line '$2'"
+	[ "$(kes)" -eq "$n_kes" ] && [ "$(ke_objects)" -eq "$n_obj" ] ||
+	    m2m_fail "$1: something stored"
+	ok "$1: handshake refused ($2), nothing stored"
+}
+handshake_refused "no client certificate" \
+    'outcome=refused reason="handshake failure"' "" ""
+handshake_refused "a certificate of an unknown CA" \
+    "does not verify: unable to get local issuer certificate" \
+    "$T/dev1-other.pem" "$T/k1.key"
+handshake_refused "an expired certificate" \
+    "does not verify: certificate has expired" \
+    "$T/dev1-expired.pem" "$T/k1.key"
+handshake_refused "a not-yet-valid certificate" \
+    "does not verify: certificate is not yet valid" \
+    "$T/dev1-future.pem" "$T/k1.key"
+out=$(creq "$T/dev1.pem" "$T/wrong.key" "$T/boot")
+m2m_expect_contains "$out" "key values mismatch"
+[ -z "$(status_of "$out")" ] || m2m_fail "a wrong key got an answer"
+ok "a certificate with another key: s_client cannot even present it"
+
+# --- refusals in HTTP ---------------------------------------------------------
+out=$(creq "$T/unknown.pem" "$T/k2.key" "$T/boot")
+expect "$out" 403 4103 "the TLS identity is not an enrolee"
+out=$(creq "$T/pskname.pem" "$T/k3.key" "$T/boot")
+expect "$out" 403 4103 "the TLS identity is not an enrolee"
+printf 'GET /fetchCredentials/%s HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: dev-cert-1\r\nConnection: close\r\n\r\n' \
+    "$keid" "$FQDN" >"$T/f2"
+out=$(creq "$T/dev1.pem" "$T/k1.key" "$T/f2")
+expect "$out" 403 4103 "the TLS identity is not an enrolment target"
+[ "$(kes)" -eq "$n_kes" ] && [ "$(ke_objects)" -eq "$n_obj" ] ||
+    m2m_fail "an HTTP refusal stored something"
+ok "a certificate naming no enrolee, or a PSK enrolee; a fetch: 403, nothing stored"
+# a certificate enrolee has no Kpm: over PSK it has nothing to shake hands with
+out=$(timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$PORT" \
+    -servername "$FQDN" -psk_identity dev-cert-1 -psk "$KPM1" -ign_eof \
+    -nocommands <"$T/boot" 2>&1 || true)
+[ -z "$(status_of "$out")" ] || m2m_fail "dev-cert-1 over PSK answered"
+grep -q "unknown PSK identity 'dev-cert-1'" "$T/mef.log" ||
+    m2m_fail "no log line for dev-cert-1 over PSK"
+ok "the certificate enrolee over PSK: handshake refused"
+# [cert] crl: a revoked certificate fails the handshake, others do not
+stop_mef
+openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
+    -keyfile "$T/test-ca.key" -revoke "$T/dev1.pem" >/dev/null 2>&1 ||
+    m2m_fail "cannot revoke dev1.pem"
+openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
+    -keyfile "$T/test-ca.key" -gencrl -crldays 2 -out "$T/test-ca.crl" \
+    >/dev/null 2>&1 || m2m_fail "cannot make the CRL"
+printf 'crl = %s\n' "$T/test-ca.crl" >>"$T/mef.conf"
+start_mef
+handshake_refused "a revoked certificate ([cert] crl)" \
+    "does not verify: certificate revoked" "$T/dev1.pem" "$T/k1.key"
+out=$(creq "$T/unknown.pem" "$T/k2.key" "$T/boot")
+expect "$out" 403 4103 "the TLS identity is not an enrolee"
+ok "[cert] crl: a certificate not revoked still shakes hands"
+stop_mef
+sed -i '/^crl = /d' "$T/mef.conf"
+# the enrolee's certificate in the SAN URI instead ([cert] map = san-uri)
+sed -i 's/^map = cn$/map = san-uri/' "$T/mef.conf"
+enrolee_csr dev-uri k1
+sign test-ca "$T/dev-uri.csr" "$T/dev-uri.pem" "$NOW_M1" "$NOW_P1" \
+    "subjectAltName=URI:dev-cert-1"
+start_mef
+out=$(creq "$T/dev-uri.pem" "$T/k1.key" "$T/boot")
+[ "$(status_of "$out")" = 200 ] || { printf '%s\n' "$out" >&2;
+	m2m_fail "map = san-uri"; }
+out=$(creq "$T/dev1.pem" "$T/k1.key" "$T/boot")
+expect "$out" 403 4103 "the TLS identity is not an enrolee"
+ok "map = san-uri: the SAN URI names the enrolee, a CN alone does not"
+stop_mef
+! grep -q -i -e "$KE" -e "$KPM1" -e "$PSK_GW1" "$T/mef.log" ||
+    m2m_fail "a key appears in the MEF's log"
+ok "no key in the MEF's log"
+! grep -q -e "Sanitizer" -e "runtime error" "$T/mef.log" ||
+    m2m_fail "a sanitizer report in the MEF's log: $(grep -A5 Sanitizer "$T/mef.log")"
+ok "m2m-mef stopped on SIGTERM without a sanitizer report (leaks included in the ASan build)"
