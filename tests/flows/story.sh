@@ -489,14 +489,14 @@ story_cert()
 	    -days 2 2>/dev/null || m2m_fail "the test CA"
 	story_kill MEF_PID
 	pin=$(cat "$S/mef/pin")
-	party mef pkcs11-tool --module "$M2MTOKEN_MODULE" --token-label mef \
+	party mef m2m_ext pkcs11-tool --module "$M2MTOKEN_MODULE" --token-label mef \
 	    --login --pin "$pin" --keypairgen --key-type EC:prime256v1 \
 	    --label mef-tls --id 01 >/dev/null 2>&1 ||
 	    m2m_fail "the MEF's EC key pair"
 	printf '%s\n' "openssl_conf = oi" "[oi]" "engines = es" "[es]" \
 	    "pkcs11 = ps" "[ps]" "engine_id = pkcs11" \
 	    "MODULE_PATH = $M2MTOKEN_MODULE" "init = 0" >"$S/engine.cnf"
-	OPENSSL_CONF=$S/engine.cnf party mef openssl req -new -engine pkcs11 \
+	OPENSSL_CONF=$S/engine.cnf party mef m2m_ext openssl req -new -engine pkcs11 \
 	    -keyform engine -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=$pin" \
 	    -subj "/CN=$FQDN" -out "$S/mef.csr" >/dev/null 2>&1 ||
 	    m2m_fail "the MEF's certificate request"

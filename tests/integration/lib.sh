@@ -9,6 +9,8 @@
 #   m2m_defer CMD...     run CMD at cleanup (before swtpm is stopped)
 #   m2m_p11tool ARGS...  pkcs11-tool --module "$M2MTOKEN_MODULE" ARGS...
 #   m2m_p11tool_token LABEL SO_PIN USER_PIN   a token on the free slot
+#   m2m_ext CMD...       an external program that loads the module (ASan
+#                        runtime preloaded for an ASan build)
 #   m2m_fail MSG         print MSG and exit 1
 #   m2m_expect_contains "$out" TEXT
 #   m2m_start_p11srv [FRAME_MAX [STALL_S]]
@@ -89,6 +91,21 @@ m2m_p11tool_token()
 	m2m_p11tool --token-label "$1" --login --login-type so \
 	    --so-pin "$2" --init-pin --pin "$3" >/dev/null 2>&1 ||
 	    m2m_fail "--init-pin failed"
+}
+
+# m2m_ext CMD...: run an external program that loads the module
+# (pkcs11-tool, openssl with libp11's engine); when the module is an ASan
+# build, with the ASan runtime preloaded (it must come first).
+m2m_ext()
+{
+	local asan
+
+	asan=$(ldd "$M2MTOKEN_MODULE" 2>/dev/null | awk '/libasan/ { print $3 }')
+	if [ -n "$asan" ]; then
+		LD_PRELOAD=$asan ASAN_OPTIONS=detect_leaks=0 "$@"
+	else
+		"$@"
+	fi
 }
 
 m2m_defer()

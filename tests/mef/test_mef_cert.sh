@@ -17,17 +17,6 @@
 
 m2m_setup "${1:?usage: test_mef_cert.sh hsm}"
 
-# External tools that load the module (pkcs11-tool, openssl with the
-# engine) get the ASan runtime first when the module is an ASan build.
-ASAN_LIB=$(ldd "$M2MTOKEN_MODULE" 2>/dev/null | awk '/libasan/ { print $3 }')
-ext()
-{
-	if [ -n "$ASAN_LIB" ]; then
-		LD_PRELOAD=$ASAN_LIB ASAN_OPTIONS=detect_leaks=0 "$@"
-	else
-		"$@"
-	fi
-}
 
 m2m_fail()
 {
@@ -58,7 +47,7 @@ printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
 printf '%s\n' "$PIN" >"$T/mef.pin"
 chmod 600 "$T/mef.pin"
 "$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
-out=$(ext m2m_p11tool --token-label mef --login --pin "$PIN" --keypairgen \
+out=$(m2m_ext m2m_p11tool --token-label mef --login --pin "$PIN" --keypairgen \
     --key-type EC:prime256v1 --label mef-tls --id 01 2>&1) ||
     m2m_fail "keypairgen in the MEF token: $out"
 
@@ -114,7 +103,7 @@ sign()
 }
 NOW_M1=$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)
 NOW_P1=$(date -u -d '+1 day' +%Y%m%d%H%M%SZ)
-OPENSSL_CONF=$ENGINE_CONF ext openssl req -new -engine pkcs11 -keyform engine \
+OPENSSL_CONF=$ENGINE_CONF m2m_ext openssl req -new -engine pkcs11 -keyform engine \
     -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=$PIN" \
     -subj "/CN=$FQDN" -out "$T/mef.csr" >/dev/null 2>&1 ||
     m2m_fail "the MEF's CSR"
@@ -226,7 +215,7 @@ body_of() { grep -a -o "^{.*}" <<<"$1" | tail -n 1; }
 ekm_of() { sed -n 's/^ *Keying material: *//p' <<<"$1" | tr 'A-F' 'a-f'; }
 kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
 ke_objects() {
-	ext m2m_p11tool --token-label mef --login --pin "$PIN" --list-objects \
+	m2m_ext m2m_p11tool --token-label mef --login --pin "$PIN" --list-objects \
 	    --type secrkey 2>/dev/null | grep -c '@mef.example.com' || true
 }
 post_file()

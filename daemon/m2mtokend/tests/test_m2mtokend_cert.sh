@@ -18,17 +18,6 @@
 . "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
 m2m_setup "${1:?usage: test_m2mtokend_cert.sh hsm}"
 T=$M2M_TMP FQDN=mef.example.com
-# External tools that load the module (pkcs11-tool, openssl with the
-# engine) get the ASan runtime first when the module is an ASan build.
-ASAN_LIB=$(ldd "$M2MTOKEN_MODULE" 2>/dev/null | awk '/libasan/ { print $3 }')
-ext()
-{
-	if [ -n "$ASAN_LIB" ]; then
-		LD_PRELOAD=$ASAN_LIB ASAN_OPTIONS=detect_leaks=0 "$@"
-	else
-		"$@"
-	fi
-}
 MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
 TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
 PSKGW=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
@@ -40,7 +29,7 @@ C=$M2MTOKEN_CLI
 printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
 printf 'mef-user-pin\n' >"$T/mef.pin"; chmod 600 "$T/mef.pin"
 "$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
-ext m2m_p11tool --token-label mef --login --pin mef-user-pin --keypairgen \
+m2m_ext m2m_p11tool --token-label mef --login --pin mef-user-pin --keypairgen \
     --key-type EC:prime256v1 --label mef-tls --id 01 >/dev/null 2>&1 ||
     m2m_fail "the MEF's key pair"
 for ca in test-ca other-ca; do
@@ -68,7 +57,7 @@ engine_id = pkcs11
 MODULE_PATH = $M2MTOKEN_MODULE
 init = 0
 CONF
-OPENSSL_CONF=$T/engine.cnf ext openssl req -new -engine pkcs11 -keyform engine \
+OPENSSL_CONF=$T/engine.cnf m2m_ext openssl req -new -engine pkcs11 -keyform engine \
     -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=mef-user-pin" \
     -subj "/CN=$FQDN" -out "$T/mef.csr" >/dev/null 2>&1 || m2m_fail "MEF CSR"
 sign "$T/mef.csr" "$T/mef-cert.pem" "subjectAltName=DNS:$FQDN"
@@ -155,7 +144,7 @@ CONF
 daemon dev "$T/test-ca.pem"
 daemon gw
 certs() {
-	ext m2m_p11tool --token-label dev --login --pin "$M2MTOKEN_USER_PIN" \
+	m2m_ext m2m_p11tool --token-label dev --login --pin "$M2MTOKEN_USER_PIN" \
 	    --list-objects --type cert 2>/dev/null | grep -c 'Certificate Object' || true
 }
 kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
