@@ -117,7 +117,15 @@ echo "ok: uid $SUID (no rule) sees no slot at all"
 # --- what the client uid can read --------------------------------------------------
 as_uid $CUID "$MTD_P11C" ghost sep >"$T/ghost.out" 2>&1 &
 GHOST=$!
-m2m_defer kill -9 "$GHOST"
+# $! is the subshell that runs as_uid: the client, which waits in pause()
+# until killed, is its child (killing only the subshell left it running)
+ghost_stop()
+{
+	pkill -KILL -P "$GHOST" 2>/dev/null || true
+	kill -9 "$GHOST" 2>/dev/null || true
+	wait "$GHOST" 2>/dev/null || true
+}
+m2m_defer ghost_stop
 for ((i = 0; i < 100; i++)); do
 	grep -q READY "$T/ghost.out" && break
 	sleep 0.1
@@ -188,8 +196,7 @@ sys.exit(1 if any(bytes.fromhex(v) in data for v in sys.argv[2:]) else 0)
 PY
 echo "ok: no key value (raw or hex) and no HSM PIN in the $(wc -c <"$T/got") bytes uid $CUID got"
 
-kill -9 "$GHOST"
-wait "$GHOST" 2>/dev/null || true
+ghost_stop
 kill -TERM "$DPID"
 rc=0; wait "$DPID" || rc=$?
 [ "$rc" = 0 ] || { tail -20 "$MTD_LOG" >&2; m2m_fail "the daemon exited $rc"; }
