@@ -25,42 +25,6 @@
 static CK_SESSION_HANDLE S;
 static CK_SLOT_ID SLOT;
 
-/*
- * Write $M2MTOKEN_CONF plus "[token] deliver_derived = yes" to a copy.  In
- * client mode the module's configuration is the daemon's, read again by
- * the worker of each new connection: the switch goes into that file.
- */
-static void
-conf_with_delivery(void)
-{
-	static char path[4096];
-	const char *orig = getenv("M2MTOKEN_CONF");
-	FILE *in, *out;
-	char buf[4096];
-	size_t n;
-
-	if (orig == NULL)
-		p11c_bail("M2MTOKEN_CONF is not set");
-	if (getenv("M2MTOKEN_DAEMON_SOCKET") != NULL) {
-		if ((out = fopen(orig, "a")) == NULL)
-			p11c_bail("cannot append to %s", orig);
-		fputs("\n[token]\ndeliver_derived = yes\n", out);
-		if (fclose(out) != 0)
-			p11c_bail("cannot write %s", orig);
-		return;
-	}
-	snprintf(path, sizeof(path), "%s.deliver", orig);
-	if ((in = fopen(orig, "r")) == NULL || (out = fopen(path, "w")) ==
-	    NULL)
-		p11c_bail("cannot copy %s", orig);
-	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-		fwrite(buf, 1, n, out);
-	fputs("\n[token]\ndeliver_derived = yes\n", out);
-	fclose(in);
-	if (fclose(out) != 0)
-		p11c_bail("cannot write %s", path);
-	setenv("M2MTOKEN_CONF", path, 1);
-}
 
 static CK_OBJECT_HANDLE
 import_ke(void)
@@ -95,7 +59,7 @@ static void
 start(int deliver)
 {
 	if (deliver) {
-		conf_with_delivery();
+		p11c_conf_append("\n[token]\ndeliver_derived = yes\n");
 		P11C_MUST(F->C_Initialize(NULL));
 		S = p11c_user_session(SLOT);
 	} else

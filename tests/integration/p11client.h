@@ -206,6 +206,44 @@ p11c_bail(const char *fmt, ...)
 	exit(2);
 }
 
+/*
+ * The module's configuration plus text, for the next C_Initialize: a copy
+ * of $M2MTOKEN_CONF with text appended, named by M2MTOKEN_CONF from now
+ * on.  In client mode the module's configuration is the daemon's, read
+ * again by the worker of each new connection: text goes into that file.
+ */
+static inline void
+p11c_conf_append(const char *text)
+{
+	static char path[4096];
+	const char *orig = getenv("M2MTOKEN_CONF");
+	FILE *in, *out;
+	char buf[4096];
+	size_t n;
+
+	if (orig == NULL)
+		p11c_bail("M2MTOKEN_CONF is not set");
+	if (getenv("M2MTOKEN_DAEMON_SOCKET") != NULL) {
+		if ((out = fopen(orig, "a")) == NULL)
+			p11c_bail("cannot append to %s", orig);
+		fputs(text, out);
+		if (fclose(out) != 0)
+			p11c_bail("cannot write %s", orig);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s.more", orig);
+	if ((in = fopen(orig, "r")) == NULL || (out = fopen(path, "w")) ==
+	    NULL)
+		p11c_bail("cannot copy %s", orig);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	fputs(text, out);
+	fclose(in);
+	if (fclose(out) != 0)
+		p11c_bail("cannot write %s", path);
+	setenv("M2MTOKEN_CONF", path, 1);
+}
+
 /* A setup step that must return CKR_OK, or the client stops. */
 #define P11C_MUST(expr) do {						\
 	CK_RV p11c_rv_ = (expr);					\
