@@ -192,9 +192,11 @@ start_mef()
 	"$MEF" -c "$T/mef.conf" >"$T/mef.out" 2>>"$T/mef.log" </dev/null &
 	MEF_PID=$!
 	for ((i = 0; i < 100; i++)); do
-		PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out")
+		# one write holds both lines: read the second one first, or
+		# PORT may be read before the write and CPORT after it
 		CPORT=$(sed -n 's/^listening-cert 127.0.0.1 //p' "$T/mef.out")
-		[ -n "$CPORT" ] && return 0
+		PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out")
+		[ -n "$CPORT" ] && [ -n "$PORT" ] && return 0
 		kill -0 "$MEF_PID" 2>/dev/null || break
 		sleep 0.1
 	done
