@@ -473,55 +473,35 @@ set_bool_default(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 	return m2m_object_attr_set_bool(o, type, v < 0 ? def : v);
 }
 
-/* see policy.h */
+/* see policy_int.h */
 int
-m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
-    size_t n, const struct m2m_policy_mech *mech, struct m2m_object **ret,
-    const struct m2m_attr **ret_value, size_t *ret_value_len)
+m2m_policy_attrs_creatable(const struct m2m_attr *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((rule_of(t[i].type)->flags & F_CREATE) == 0) {
+			m2m_info("attribute 0x%lx cannot be set", t[i].type);
+			return M2M_ERR_ATTRIBUTE_READ_ONLY;
+		}
+	}
+	return 0;
+}
+
+/* see policy_int.h */
+int
+m2m_policy_build_secret(enum m2m_origin origin, unsigned long cls,
+    const struct m2m_attr *tmpl, size_t n, const struct m2m_policy_mech *mech,
+    struct m2m_object **ret, const struct m2m_attr **ret_value,
+    size_t *ret_value_len)
 {
 	struct m2m_object *o = NULL;
 	const struct m2m_attr *value = NULL, *label, *id;
-	unsigned long cls = CKO_SECRET_KEY, kt = (unsigned long)-1;
+	unsigned long kt = (unsigned long)-1;
 	unsigned long role = 0, u, vlen = 0, genmech;
 	size_t i, len = 0;
 	int r = M2M_ERR_INTERNAL, has_vlen, sens, extr, b, long_hmac = 0;
 
-	if (ret == NULL || ret_value == NULL || ret_value_len == NULL ||
-	    mech == NULL)
-		return M2M_ERR_INVALID_ARGUMENT;
-	if ((r = m2m_policy_check_template(tmpl, n)) != 0)
-		return r;
-	if (origin == M2M_ORIGIN_CREATE && m2m_policy_tmpl_ulong(tmpl, n, CKA_CLASS, &u) &&
-	    (u == CKO_CERTIFICATE || u == CKO_PUBLIC_KEY ||
-	    u == CKO_PRIVATE_KEY)) {
-		*ret_value = NULL;
-		*ret_value_len = 0;
-		if (u == CKO_CERTIFICATE)
-			return m2m_policy_build_cert(tmpl, n, ret);
-		if ((r = m2m_policy_build_ec_key(M2M_ORIGIN_CREATE, u, tmpl, n,
-		    ret)) != 0)
-			return r;
-		*ret_value = m2m_policy_tmpl_find(tmpl, n, CKA_VALUE);
-		*ret_value_len = *ret_value != NULL ? (*ret_value)->len : 0;
-		return 0;
-	}
-	for (i = 0; i < n; i++) {
-		if ((rule_of(tmpl[i].type)->flags & F_CREATE) == 0) {
-			m2m_info("attribute 0x%lx cannot be set",
-			    tmpl[i].type);
-			return M2M_ERR_ATTRIBUTE_READ_ONLY;
-		}
-	}
-
-	/* class and key type */
-	if (!m2m_policy_tmpl_ulong(tmpl, n, CKA_CLASS, &cls) &&
-	    origin == M2M_ORIGIN_CREATE)
-		return M2M_ERR_TEMPLATE_INCOMPLETE;
-	if (cls == CKO_DATA && origin == M2M_ORIGIN_CREATE) {
-		*ret_value = NULL;	/* nothing to wrap */
-		*ret_value_len = 0;
-		return m2m_policy_build_data(tmpl, n, ret);
-	}
 	if (m2m_policy_tmpl_find(tmpl, n, CKA_APPLICATION) != NULL ||
 	    m2m_policy_tmpl_find(tmpl, n, CKA_OBJECT_ID) != NULL)
 		return M2M_ERR_TEMPLATE_INCONSISTENT;	/* data only */

@@ -1,5 +1,8 @@
 /*
- * m2mtoken: what policy.c and policy_obj.c share (token/ only).
+ * m2mtoken: what policy.c and policy_obj.c share (token/ only).  The
+ * arrow runs one way: policy_obj.c (the objects, and m2m_policy_build,
+ * which sends each class to its builder) calls policy.c (templates,
+ * attribute rules, secret keys), never the other way.
  */
 #ifndef M2M_POLICY_INT_H
 #define M2M_POLICY_INT_H
@@ -33,5 +36,21 @@ int	m2m_policy_build_cert(const struct m2m_attr *t, size_t n,
 	    struct m2m_object **ret);
 int	m2m_policy_build_ec_key(enum m2m_origin origin, unsigned long cls,
 	    const struct m2m_attr *t, size_t n, struct m2m_object **ret);
+
+/*
+ * policy.c, for m2m_policy_build (policy_obj.c): M2M_ERR_ATTRIBUTE_READ_ONLY
+ * when an attribute of t may not appear in a creation template, else 0.
+ */
+int	m2m_policy_attrs_creatable(const struct m2m_attr *t, size_t n);
+/*
+ * policy.c, for m2m_policy_build (policy_obj.c): the rest of
+ * m2m_policy_build for a template of class cls (CKO_SECRET_KEY unless the
+ * template names one) that is neither a certificate, an EC key nor a
+ * data object, its template already checked.  Same contract.
+ */
+int	m2m_policy_build_secret(enum m2m_origin origin, unsigned long cls,
+	    const struct m2m_attr *tmpl, size_t n,
+	    const struct m2m_policy_mech *mech, struct m2m_object **ret,
+	    const struct m2m_attr **ret_value, size_t *ret_value_len);
 
 #endif /* M2M_POLICY_INT_H */

@@ -1,7 +1,9 @@
 /*
  * m2mtoken: role policy, the objects that are not secret keys (policy_obj.c:
  * EC key pairs, X.509 certificates, data objects), built from the
- * template helpers of policy.c.  Internal to token/; see policy.h.
+ * template helpers of policy.c; and m2m_policy_build, which sends each
+ * class to its builder (secret keys: m2m_policy_build_secret, policy.c).
+ * Internal to token/; see policy.h.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +379,50 @@ m2m_policy_build_ec_key(enum m2m_origin origin, unsigned long cls,
  out:
 	m2m_object_free(o);
 	return r;
+}
+
+/* see policy.h */
+int
+m2m_policy_build(enum m2m_origin origin, const struct m2m_attr *tmpl,
+    size_t n, const struct m2m_policy_mech *mech, struct m2m_object **ret,
+    const struct m2m_attr **ret_value, size_t *ret_value_len)
+{
+	unsigned long cls = CKO_SECRET_KEY, u;
+	int r;
+
+	if (ret == NULL || ret_value == NULL || ret_value_len == NULL ||
+	    mech == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	if ((r = m2m_policy_check_template(tmpl, n)) != 0)
+		return r;
+	if (origin == M2M_ORIGIN_CREATE &&
+	    m2m_policy_tmpl_ulong(tmpl, n, CKA_CLASS, &u) &&
+	    (u == CKO_CERTIFICATE || u == CKO_PUBLIC_KEY ||
+	    u == CKO_PRIVATE_KEY)) {
+		*ret_value = NULL;
+		*ret_value_len = 0;
+		if (u == CKO_CERTIFICATE)
+			return m2m_policy_build_cert(tmpl, n, ret);
+		if ((r = m2m_policy_build_ec_key(M2M_ORIGIN_CREATE, u, tmpl, n,
+		    ret)) != 0)
+			return r;
+		*ret_value = m2m_policy_tmpl_find(tmpl, n, CKA_VALUE);
+		*ret_value_len = *ret_value != NULL ? (*ret_value)->len : 0;
+		return 0;
+	}
+	if ((r = m2m_policy_attrs_creatable(tmpl, n)) != 0)
+		return r;
+	/* the class: a data object here, a secret key in policy.c */
+	if (!m2m_policy_tmpl_ulong(tmpl, n, CKA_CLASS, &cls) &&
+	    origin == M2M_ORIGIN_CREATE)
+		return M2M_ERR_TEMPLATE_INCOMPLETE;
+	if (cls == CKO_DATA && origin == M2M_ORIGIN_CREATE) {
+		*ret_value = NULL;	/* nothing to wrap */
+		*ret_value_len = 0;
+		return m2m_policy_build_data(tmpl, n, ret);
+	}
+	return m2m_policy_build_secret(origin, cls, tmpl, n, mech, ret,
+	    ret_value, ret_value_len);
 }
 
 /* see policy.h */
