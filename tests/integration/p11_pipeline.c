@@ -11,8 +11,10 @@
  *      destroys a key between two rounds: in client mode the next
  *      C_SignInit answers CKR_OK (pipelined) and C_Sign the init's error,
  *      its output untouched, with one log line; in local mode C_SignInit
- *      answers the error itself.  The same for C_VerifyInit.  The session
- *      works on afterwards;
+ *      answers the error itself.  The same for C_VerifyInit.  When the
+ *      next call is another init, it returns the pending error and the
+ *      operation the daemon began for it is cancelled.  The session works
+ *      on afterwards;
  *   3. not pipelined (the error comes from the init itself, in both
  *      modes) after C_Logout + C_Login, after this process destroyed
  *      another object, with another mechanism, parameter or key, and with
@@ -359,6 +361,35 @@ destroyed(CK_SESSION_HANDLE s)
 	CHECK(warm(s, kb, "pipe-b"), "the session signs on with another key");
 	CHECK_RV(F->C_SignInit(s, &m, ka), CKR_KEY_HANDLE_INVALID,
 	    "a new init with the destroyed key fails in C_SignInit");
+
+	/*
+	 * the next call is another init, which the daemon answers CKR_OK:
+	 * in client mode it returns the pending error and the daemon's
+	 * operation is cancelled; in local mode the first init failed and
+	 * the second one works
+	 */
+	ka = make_key(s, "pipe-a2", 0);
+	CHECK(warm(s, ka, "pipe-a2"), "pipe-a2: rounds before");
+	CHECK(other_destroys("pipe-a2"), "another process destroys pipe-a2");
+	if (client_mode) {
+		CHECK_RV(F->C_SignInit(s, &m, ka), CKR_OK, "pipe-a2: the init "
+		    "is pipelined");
+		CHECK_RV(F->C_SignInit(s, &m, kb), CKR_KEY_HANDLE_INVALID,
+		    "pipe-a2: the next C_SignInit answers the pending error");
+		ml = sizeof(mac);
+		CHECK_RV(F->C_Sign(s, msg, sizeof(msg), mac, &ml),
+		    CKR_OPERATION_NOT_INITIALIZED, "pipe-a2: and its operation "
+		    "was cancelled");
+	} else {
+		CHECK_RV(F->C_SignInit(s, &m, ka), CKR_KEY_HANDLE_INVALID,
+		    "pipe-a2: C_SignInit answers the error");
+		CHECK_RV(F->C_SignInit(s, &m, kb), CKR_OK, "pipe-a2: another "
+		    "C_SignInit works");
+		ml = sizeof(mac);
+		CHECK_RV(F->C_Sign(s, msg, sizeof(msg), mac, &ml), CKR_OK,
+		    "pipe-a2: and signs");
+	}
+	CHECK(warm(s, kb, "pipe-b"), "the session signs on after pipe-a2");
 
 	/* the same for verify */
 	ossl_mac(EVP_sha256(), "pipe-v", msg, sizeof(msg), want);
