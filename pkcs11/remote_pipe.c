@@ -31,7 +31,7 @@ struct rp_sess {
 	uint64_t		 gen;
 	enum rp_state		 state;
 	struct rp_cached	 cache[2];	/* RP_SIGN, RP_VERIFY */
-	uint32_t		 pipe_id;	/* a pipelined init unanswered */
+	uint32_t		 pipe_id;	/* pipelined, not answered */
 	int			 pend_kind;	/* -1, RP_SIGN, RP_VERIFY */
 	CK_RV			 pend_rv;
 };

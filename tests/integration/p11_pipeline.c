@@ -350,8 +350,8 @@ destroyed(CK_SESSION_HANDLE s)
 	CHECK(other_destroys("pipe-a"), "another process destroys pipe-a");
 	stderr_of(destroyed_sign, s, ka, log, sizeof(log));
 	if (client_mode)
-		CHECK(strstr(log, "a pipelined C_SignInit on session") != NULL &&
-		    strstr(log, "failed with CKR 0x60") != NULL &&
+		CHECK(strstr(log, "a pipelined C_SignInit on session") !=
+		    NULL && strstr(log, "failed with CKR 0x60") != NULL &&
 		    strchr(log, '\n') == strrchr(log, '\n'),
 		    "one log line names the pipelined init's failure: %s",
 		    log);
