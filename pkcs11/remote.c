@@ -14,9 +14,16 @@
  * no lock is held across a round trip and the threads' requests are
  * pipelined on the one socket.
  *
+ * A repeated C_SignInit or C_VerifyInit may be pipelined: its frame is
+ * held and leaves with the next one, its reply is taken by the reader
+ * (remote_pipe.h decides when; docs/protocol.md, "Pipelined operation
+ * init").
+ *
  * Over 900 lines on purpose: the connection, fork handling and the
  * forwarded calls share one state (the connection, its waiters, the
- * initialised and forked flags) that a split would have to export.
+ * initialised and forked flags) that a split would have to export; the
+ * session table of pipelining, which needs none of it, is
+ * remote_pipe.c.
  */
 #define _GNU_SOURCE		/* secure_getenv */
 
@@ -38,6 +45,7 @@
 #include "log.h"
 #include "p11.h"
 #include "p11wire.h"
+#include "remote_pipe.h"
 
 #define RBUF_SIZE	65536		/* the reader's buffer */
 #define ENV_SOCKET	"M2MTOKEN_DAEMON_SOCKET"
@@ -53,6 +61,15 @@ struct waiter {
 	struct p11w_buf	 rep;		/* reply body */
 	struct waiter	*qnext;		/* conn.outq: its frame not sent yet */
 	int		 inflight;	/* a writer is sending its frame */
+	/*
+	 * A pipelined init (remote_pipe.h): no caller waits for it; the
+	 * reader (or, if its frame is still inflight, the writer) takes its
+	 * reply and puts the waiter back.
+	 */
+	int		 detached;
+	uint32_t	 call;		/* detached: the init's call */
+	CK_SESSION_HANDLE sess;		/* detached: its session */
+	uint64_t	 gen;		/* detached: rp_may_pipeline's */
 };
 
 struct conn {
@@ -75,6 +92,12 @@ struct conn {
 	struct waiter	*outq;
 	struct waiter	**outq_tail;
 	int		 writing;
+	/*
+	 * Moved on (atomically) before and after every call that may change
+	 * what an init answers (rp_keeps_epoch): a remembered init holds for
+	 * its epoch only.
+	 */
+	uint64_t	 epoch;
 	uint8_t		*rbuf;		/* the reader's alone */
 	size_t		 rlen;
 };
@@ -189,6 +212,7 @@ conn_release(int destroy_cv)
 		}
 	}
 	conn.pending = conn.idle = NULL;
+	rp_clear();
 	if (conn.rbuf != NULL) {
 		explicit_bzero(conn.rbuf, RBUF_SIZE);
 		free(conn.rbuf);
@@ -326,6 +350,55 @@ whole_frame(void)
 	return h.len <= conn.rlen - P11W_HDR_LEN;
 }
 
+/* Put w back on the idle list, its buffers wiped (conn.lk held). */
+static void
+waiter_recycle(struct waiter *w)
+{
+	p11w_buf_reset(&w->req);
+	p11w_buf_reset(&w->rep);
+	w->detached = 0;
+	w->next = conn.idle;
+	conn.idle = w;
+}
+
+/*
+ * The reply to a pipelined init, read whole into t (conn.lk held): an
+ * error becomes its session's pending error, with one log line.  t goes
+ * back to the idle list unless a writer still holds it (write_queued
+ * puts it back then).
+ */
+static void
+detached_reply(struct waiter *t)
+{
+	struct p11w_rd r;
+	uint64_t rv;
+
+	p11w_rd_init(&r, t->rep.data, t->rep.len);
+	if (p11w_get_u64(&r, &rv) != 0)
+		conn_fail("the reply to a pipelined %s does not decode",
+		    p11w_call_name(t->call));
+	else if (rp_init_reply(t->call, t->sess, t->gen, t->id, rv))
+		m2m_error("client mode: a pipelined %s on session %lu failed "
+		    "with CKR 0x%lx (the key or its rights changed since the "
+		    "same init succeeded): the next call of that operation "
+		    "on the session returns it", p11w_call_name(t->call),
+		    (unsigned long)t->sess, (unsigned long)rv);
+	if (!t->inflight)
+		waiter_recycle(t);
+}
+
+/* Wake the first waiting caller, to read on (conn.lk held). */
+static void
+wake_reader(void)
+{
+	struct waiter *t;
+
+	for (t = conn.pending; t != NULL && t->detached; t = t->next)
+		;
+	if (t != NULL)
+		pthread_cond_signal(&t->cv);
+}
+
 /*
  * Read replies and hand them to their waiters until w has its own, then
  * hand on the replies already read whole (conn.lk held on entry and
@@ -404,7 +477,9 @@ read_until(struct waiter *w)
 		if (*tp == t)
 			*tp = t->next;
 		t->done = 1;
-		if (t != w)
+		if (t->detached)
+			detached_reply(t);
+		else if (t != w)
 			pthread_cond_signal(&t->cv);
 	}
 }
@@ -506,7 +581,10 @@ write_queued(void)
 			    strerror_r(failed, eb, sizeof(eb)));
 		for (i = 0; i < k; i++) {
 			batch[i]->inflight = 0;
-			pthread_cond_signal(&batch[i]->cv);
+			if (!batch[i]->detached)
+				pthread_cond_signal(&batch[i]->cv);
+			else if (batch[i]->done)
+				waiter_recycle(batch[i]);
 		}
 	}
 	if (conn.dead) {
@@ -516,11 +594,77 @@ write_queued(void)
 	}
 }
 
+/*
+ * Give w an id, put it at the end of pending and complete its header
+ * (conn.lk held).
+ */
+static void
+pending_add(struct waiter *w)
+{
+	struct p11w_hdr h;
+	struct waiter **pp;
+
+	if ((w->id = conn.next_id++) == 0)
+		w->id = conn.next_id++;
+	w->done = 0;
+	w->next = NULL;
+	for (pp = &conn.pending; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = w;
+	p11w_hdr_get(w->req.data, &h);
+	h.len = (uint32_t)(w->req.len - P11W_HDR_LEN);
+	h.id = w->id;
+	p11w_hdr_put(w->req.data, &h);
+}
+
+/*
+ * Hold w, the frame of a pipelined init of call on session h (conn.lk
+ * held, conn not dead, no application mutex): it leaves with the next
+ * frame any thread sends, its reply goes to detached_reply.
+ */
+static void
+hold(struct waiter *w, uint32_t call, CK_SESSION_HANDLE h, uint64_t gen)
+{
+	pending_add(w);
+	w->detached = 1;
+	w->call = call;
+	w->sess = h;
+	w->gen = gen;
+	w->qnext = NULL;
+	*conn.outq_tail = w;
+	conn.outq_tail = &w->qnext;
+	rp_pipelined(call, h, w->id);
+}
+
+/*
+ * Drop the held frames (conn.lk held, no writer at work: C_Finalize):
+ * an init has no effect beyond its session.
+ */
+static void
+drop_held(void)
+{
+	struct waiter *w, **qp, **pp;
+
+	for (qp = &conn.outq; (w = *qp) != NULL; ) {
+		if (!w->detached) {
+			qp = &w->qnext;
+			continue;
+		}
+		*qp = w->qnext;
+		for (pp = &conn.pending; *pp != NULL && *pp != w;
+		    pp = &(*pp)->next)
+			;
+		if (*pp == w)
+			*pp = w->next;
+		waiter_recycle(w);
+	}
+	conn.outq_tail = qp;
+}
+
 /* Send w's frame and wait for its reply: 0, or -1 (conn is dead). */
 static int
 roundtrip(struct waiter *w)
 {
-	struct p11w_hdr h;
 	struct waiter **pp;
 	char eb[128];
 	int ok;
@@ -534,17 +678,7 @@ roundtrip(struct waiter *w)
 			write_unlock();
 		return -1;
 	}
-	if ((w->id = conn.next_id++) == 0)
-		w->id = conn.next_id++;
-	w->done = 0;
-	w->next = NULL;
-	for (pp = &conn.pending; *pp != NULL; pp = &(*pp)->next)
-		;
-	*pp = w;
-	p11w_hdr_get(w->req.data, &h);
-	h.len = (uint32_t)(w->req.len - P11W_HDR_LEN);
-	h.id = w->id;
-	p11w_hdr_put(w->req.data, &h);
+	pending_add(w);
 	if (use_app_mutex) {
 		/* the application's mutex orders the writers */
 		pthread_mutex_unlock(&conn.lk);
@@ -573,8 +707,7 @@ roundtrip(struct waiter *w)
 			read_until(w);
 			conn.reading = 0;
 			/* the next waiting thread reads on */
-			if (conn.pending != NULL)
-				pthread_cond_signal(&conn.pending->cv);
+			wake_reader();
 		} else
 			pthread_cond_wait(&w->cv, &conn.lk);
 	}
@@ -677,17 +810,71 @@ op_end(uint32_t call, struct p11w_arg *a)
 	(void)call_wire(P11W_CALL_C_SessionCancel, c);
 }
 
+/* The operation of a C_SessionCancel that undoes call's, or 0. */
+static CK_FLAGS
+cancel_flag(uint32_t call)
+{
+	if (call == P11W_CALL_C_SignInit)
+		return CKF_SIGN;
+	if (call == P11W_CALL_C_VerifyInit)
+		return CKF_VERIFY;
+	return op_flag(call);
+}
+
+/*
+ * The reply to call, with the table of pipelined inits (remote_pipe.h):
+ * a pending error of the operation replaces the call's own result (whose
+ * outputs are then left alone).  *ret_cancel: 1 when the daemon answered
+ * CKR_OK to a call whose caller is told it failed (its operation must
+ * end).  conn.lk held.
+ */
+static CK_RV
+reply_tracked(uint32_t call, struct p11w_arg *a, struct p11w_rd *r,
+    uint64_t epoch0, int *ret_cancel)
+{
+	uint64_t own;
+	CK_RV rv, pend;
+	int overtaken;
+
+	*ret_cancel = 0;
+	pend = rp_take_pending(call, a, &overtaken);
+	if (overtaken) {
+		conn_fail("the reply to %s came before the one to a pipelined "
+		    "init sent earlier", p11w_call_name(call));
+		return CKR_DEVICE_ERROR;
+	}
+	if (pend != CKR_OK) {
+		rv = pend;
+		*ret_cancel = p11w_get_u64(r, &own) == 0 && own == CKR_OK &&
+		    cancel_flag(call) != 0;
+	} else if (p11w_reply_decode(r, call, a, &rv) != 0) {
+		conn_fail("the reply to %s does not decode",
+		    p11w_call_name(call));
+		return CKR_DEVICE_ERROR;
+	}
+	rp_after(call, a, rv, pend != CKR_OK, epoch0,
+	    __atomic_load_n(&conn.epoch, __ATOMIC_ACQUIRE));
+	return rv;
+}
+
 /* One call over the wire: a[] as p11w_req_encode takes it. */
 static CK_RV
 call_wire(uint32_t call, struct p11w_arg *a)
 {
+	struct p11w_arg c[2];
 	struct waiter *w;
 	struct p11w_rd r;
+	uint64_t epoch0, gen;
 	uint8_t *h;
 	CK_RV rv;
+	int keeps = rp_keeps_epoch(call), cancel = 0, track;
 
+	track = a != NULL && rp_tracks(call);
 	if (__atomic_load_n(&conn.dead, __ATOMIC_ACQUIRE))
 		return CKR_DEVICE_ERROR;
+	if (!keeps)
+		(void)__atomic_add_fetch(&conn.epoch, 1, __ATOMIC_ACQ_REL);
+	epoch0 = __atomic_load_n(&conn.epoch, __ATOMIC_ACQUIRE);
 	if ((w = waiter_get()) == NULL)
 		return CKR_HOST_MEMORY;
 	if ((h = p11w_put_space(&w->req, P11W_HDR_LEN)) != NULL)
@@ -707,20 +894,43 @@ call_wire(uint32_t call, struct p11w_arg *a)
 		op_end(call, a);
 		return rv;
 	}
+	if (track && !use_app_mutex && (call == P11W_CALL_C_SignInit ||
+	    call == P11W_CALL_C_VerifyInit)) {
+		/* a repeated init: its frame leaves with the next one */
+		pthread_mutex_lock(&conn.lk);
+		if (!conn.dead && rp_may_pipeline(call, a,
+		    __atomic_load_n(&conn.epoch, __ATOMIC_ACQUIRE), &gen)) {
+			hold(w, call, a[0].v, gen);
+			pthread_mutex_unlock(&conn.lk);
+			return CKR_OK;
+		}
+		pthread_mutex_unlock(&conn.lk);
+	}
 	if (roundtrip(w) != 0) {
 		rv = CKR_DEVICE_ERROR;
 		goto out;
 	}
 	p11w_rd_init(&r, w->rep.data, w->rep.len);
-	if (p11w_reply_decode(&r, call, a, &rv) != 0) {
-		pthread_mutex_lock(&conn.lk);
+	pthread_mutex_lock(&conn.lk);
+	if (track)
+		rv = reply_tracked(call, a, &r, epoch0, &cancel);
+	else if (p11w_reply_decode(&r, call, a, &rv) != 0) {
 		conn_fail("the reply to %s does not decode",
 		    p11w_call_name(call));
-		pthread_mutex_unlock(&conn.lk);
 		rv = CKR_DEVICE_ERROR;
 	}
+	pthread_mutex_unlock(&conn.lk);
  out:
 	waiter_put(w);
+	if (cancel) {
+		/* the daemon began what the caller is told failed */
+		memset(c, 0, sizeof(c));
+		c[0].v = a[0].v;
+		c[1].v = cancel_flag(call);
+		(void)call_wire(P11W_CALL_C_SessionCancel, c);
+	}
+	if (!keeps)
+		(void)__atomic_add_fetch(&conn.epoch, 1, __ATOMIC_ACQ_REL);
 	return rv;
 }
 
@@ -945,6 +1155,9 @@ rc_C_Finalize(CK_VOID_PTR pReserved)
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
 		goto out;
 	}
+	pthread_mutex_lock(&conn.lk);
+	drop_held();
+	pthread_mutex_unlock(&conn.lk);
 	(void)call_wire(P11W_CALL_C_Finalize, NULL);
 	__atomic_store_n(&rc_initialized, 0, __ATOMIC_RELEASE);
 	conn_release(1);
