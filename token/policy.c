@@ -291,7 +291,10 @@ m2m_policy_check_use(const struct m2m_object *key, enum m2m_use use,
 		default:
 			ok = 0;	/* oneM2M mechanisms need a role */
 		}
-		return ok ? 0 : M2M_ERR_KEY_FUNCTION;
+		if (!ok)
+			return M2M_ERR_KEY_FUNCTION;
+		/* a role-less key expires too (docs/profile.md) */
+		return expired(key, now) ? M2M_ERR_KEY_EXPIRED : 0;
 	}
 	switch (role) {
 	case CK_M2M_ROLE_KPM:

@@ -21,7 +21,10 @@
  *      an operation active (C_SignInit twice, after a size query, after
  *      CKR_BUFFER_TOO_SMALL: CKR_OPERATION_ACTIVE);
  *   4. a held frame at fork and at C_Finalize is dropped (no leak under
- *      ASan).
+ *      ASan);
+ *   5. the key's CKA_M2M_EXPIRES passes between two inits: the second
+ *      init answers CKR_KEY_FUNCTION_NOT_PERMITTED in local mode; in
+ *      client mode it is pipelined and C_Sign answers it.
  *
  * Child mode (internal): p11_pipeline BACKEND child LABEL (destroys it).
  */
@@ -29,6 +32,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -538,6 +542,36 @@ held(CK_SESSION_HANDLE s)
 	    "C_Finalize");
 }
 
+/*
+ * The key's CKA_M2M_EXPIRES passes between two inits: local mode refuses
+ * the second init itself; client mode pipelines it (nothing in the
+ * process changed) and C_Sign answers the daemon's refusal.
+ */
+static void
+expired(CK_SESSION_HANDLE s)
+{
+	char exp[32];
+	CK_ATTRIBUTE x[] = { { CKA_M2M_EXPIRES, exp, 15 } };
+	CK_OBJECT_HANDLE k;
+	struct tm tm;
+	time_t t = time(NULL) + 3;
+	uint8_t v[32];
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(exp, sizeof(exp), "%Y%m%dT%H%M%S", &tm) != 15)
+		p11c_bail("expiry time");
+	key_value("expiring", v);
+	P11C_MUST(p11c_import_ex(s, 0, "expiring", CKK_GENERIC_SECRET, v,
+	    sizeof(v), CK_TRUE, x, 1, &k));
+	CHECK(warm(s, k, "expiring"), "a key that expires in 3 s signs");
+	while (time(NULL) <= t)
+		sleep(1);
+	init_error(s, k, 0, CKR_KEY_FUNCTION_NOT_PERMITTED,
+	    "the key expired since the last init");
+	CHECK(warm(s, make_key(s, "after-expiry", 0), "after-expiry"),
+	    "the session signs with another key after");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -556,7 +590,8 @@ main(int argc, char **argv)
 	macs(s);
 	destroyed(s);
 	not_pipelined(s);
-	held(s);
+	expired(s);
+	held(s);	/* last: it leaves an init held for C_Finalize */
 
 	CHECK_RV(F->C_Finalize(NULL), CKR_OK, "C_Finalize with a held frame");
 	return p11c_finish();
