@@ -24,25 +24,6 @@
 static const uint8_t MSG[] = "cache test message";
 static char *self;
 
-/* The slot whose token is TOKEN. */
-static CK_SLOT_ID
-token_slot(void)
-{
-	CK_SLOT_ID slots[128];
-	CK_ULONG n = 128, i;
-	CK_TOKEN_INFO ti;
-	CK_UTF8CHAR lab[32];
-
-	p11c_pad32(TOKEN, lab);
-	P11C_MUST(F->C_GetSlotList(CK_TRUE, slots, &n));
-	for (i = 0; i < n; i++) {
-		P11C_MUST(F->C_GetTokenInfo(slots[i], &ti));
-		if (memcmp(ti.label, lab, 32) == 0)
-			return slots[i];
-	}
-	p11c_bail("no token '%s'", TOKEN);
-}
-
 /* The child: one change to one object, then exit 0 if it worked. */
 static int
 child(const char *action, const char *handle, const char *arg)
@@ -52,7 +33,7 @@ child(const char *action, const char *handle, const char *arg)
 	CK_RV rv = CKR_GENERAL_ERROR;
 
 	P11C_MUST(F->C_Initialize(NULL));
-	s = p11c_user_session(token_slot());
+	s = p11c_user_session(p11c_token_slot(TOKEN));
 	if (strcmp(action, "relabel") == 0 && arg != NULL) {
 		CK_ATTRIBUTE a = { CKA_LABEL, (void *)arg, strlen(arg) };
 
@@ -171,7 +152,7 @@ main(int argc, char **argv)
 	/* one process, two sessions: a destroy in one is seen by the other */
 	P11C_MUST(p11c_import_ex(s, CK_M2M_ROLE_KE2E_MSG_AUTH, "cache-key-2",
 	    CKK_GENERIC_SECRET, v, sizeof(v), CK_TRUE, NULL, 0, &k2));
-	s2 = p11c_user_session(token_slot());
+	s2 = p11c_user_session(p11c_token_slot(TOKEN));
 	ml = sizeof(mac1);
 	CHECK_RV(p11c_sign(s2, CKM_SHA256_HMAC, k2, MSG, sizeof(MSG), mac1,
 	    &ml), CKR_OK, "second session signs");

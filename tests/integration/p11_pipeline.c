@@ -115,25 +115,6 @@ warm(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, const char *label)
 	return ok;
 }
 
-/* The slot whose token is TOKEN. */
-static CK_SLOT_ID
-token_slot(void)
-{
-	CK_SLOT_ID slots[128];
-	CK_ULONG n = 128, i;
-	CK_TOKEN_INFO ti;
-	CK_UTF8CHAR lab[32];
-
-	p11c_pad32(TOKEN, lab);
-	P11C_MUST(F->C_GetSlotList(CK_TRUE, slots, &n));
-	for (i = 0; i < n; i++) {
-		P11C_MUST(F->C_GetTokenInfo(slots[i], &ti));
-		if (memcmp(ti.label, lab, 32) == 0)
-			return slots[i];
-	}
-	p11c_bail("no token '%s'", TOKEN);
-}
-
 /* The child: destroy the token key named label; exit 0 if it worked. */
 static int
 child(const char *label)
@@ -144,7 +125,7 @@ child(const char *label)
 	CK_RV rv;
 
 	P11C_MUST(F->C_Initialize(NULL));
-	s = p11c_user_session(token_slot());
+	s = p11c_user_session(p11c_token_slot(TOKEN));
 	if (p11c_find(s, &t, 1, &h, 1) != 1)
 		p11c_bail("child: no key '%s'", label);
 	rv = F->C_DestroyObject(s, h);
@@ -524,7 +505,7 @@ held(CK_SESSION_HANDLE s)
 
 		if (F->C_Initialize(NULL) != CKR_OK)
 			_exit(2);
-		cs = p11c_user_session(token_slot());
+		cs = p11c_user_session(p11c_token_slot(TOKEN));
 		if (p11c_find(cs, &t, 1, &h, 1) != 1 ||
 		    !warm(cs, h, "pipe-held"))
 			_exit(3);

@@ -364,6 +364,27 @@ p11c_pad32(const char *label, CK_UTF8CHAR out[32])
 	memcpy(out, label, l < 32 ? l : 32);
 }
 
+/* The slot of the initialised token labelled label (bails when none). */
+static inline CK_SLOT_ID
+p11c_token_slot(const char *label)
+{
+	CK_SLOT_ID slots[128];
+	CK_ULONG n = 128, i;
+	CK_TOKEN_INFO ti;
+	CK_UTF8CHAR lab[32];
+
+	p11c_pad32(label, lab);
+	P11C_MUST(F->C_GetSlotList(CK_TRUE, slots, &n));
+	for (i = 0; i < n; i++) {
+		P11C_MUST(F->C_GetTokenInfo(slots[i], &ti));
+		if ((ti.flags & CKF_TOKEN_INITIALIZED) &&
+		    memcmp(ti.label, lab, 32) == 0)
+			return slots[i];
+	}
+	p11c_bail("no token labelled %s (%lu slots)", label,
+	    (unsigned long)n);
+}
+
 /*
  * A new token in the free slot: C_InitToken (P11C_SO_PIN) then C_InitPIN
  * (P11C_USER_PIN) in a temporary SO session; returns its slot.

@@ -23,32 +23,11 @@
 
 #include "p11client.h"
 
-/* The slot of the initialised token labelled label. */
-static CK_SLOT_ID
-slot_of(const char *label)
-{
-	CK_SLOT_ID slots[64];
-	CK_ULONG n = 64, i;
-	CK_TOKEN_INFO ti;
-	CK_UTF8CHAR lab[32];
-
-	p11c_pad32(label, lab);
-	P11C_MUST(F->C_GetSlotList(CK_TRUE, slots, &n));
-	for (i = 0; i < n; i++) {
-		P11C_MUST(F->C_GetTokenInfo(slots[i], &ti));
-		if ((ti.flags & CKF_TOKEN_INITIALIZED) &&
-		    memcmp(ti.label, lab, 32) == 0)
-			return slots[i];
-	}
-	p11c_bail("no token labelled %s (%lu slots)", label,
-	    (unsigned long)n);
-}
-
 static CK_SESSION_HANDLE
 open_token(const char *label)
 {
 	P11C_MUST(F->C_Initialize(NULL));
-	return p11c_user_session(slot_of(label));
+	return p11c_user_session(p11c_token_slot(label));
 }
 
 /* HMAC-SHA-256 of "probe" with the key labelled "t1", in hex. */
