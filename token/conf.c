@@ -2,7 +2,6 @@
 #define _GNU_SOURCE	/* secure_getenv */
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,6 @@
 #include "secret.h"
 
 #define CONF_DEFAULT_PATH	"/etc/m2mtoken/m2mtoken.conf"
-#define CONF_MSG_MAX		256	/* longest problem text in a message */
 #define CACHE_SIZE_MIN		1
 #define CACHE_SIZE_MAX		65536
 #define CACHE_SIZE_DEFAULT	64
@@ -33,29 +31,6 @@
 #define DAEMON_TIMEOUT_DEFAULT	60
 #define DAEMON_TIMEOUT_MAX	86400
 
-static const struct {
-	const char	*section;
-	const char	*name;
-} conf_keys[K_COUNT] = {
-	[K_STORE_PATH] =		{ "store", "path" },
-	[K_BACKEND_TYPE] =		{ "backend", "type" },
-	[K_BACKEND_CACHE_SIZE] =	{ "backend", "cache_size" },
-	[K_HSM_MODULE] =		{ "hsm", "module" },
-	[K_HSM_TOKEN_LABEL] =		{ "hsm", "token_label" },
-	[K_HSM_PIN] =			{ "hsm", "pin" },
-	[K_TPM_TCTI] =			{ "tpm", "tcti" },
-	[K_TPM_PRIMARY_HANDLE] =	{ "tpm", "primary_handle" },
-	[K_TPM_MODE] =			{ "tpm", "mode" },
-	[K_TOKEN_PIN_MIN] =		{ "token", "pin_min" },
-	[K_TOKEN_PIN_MAX] =		{ "token", "pin_max" },
-	[K_TOKEN_MAX_PIN_TRIES] =	{ "token", "max_pin_tries" },
-	[K_TOKEN_DELIVER_DERIVED] =	{ "token", "deliver_derived" },
-	[K_TOKEN_EC_IMPORT] =		{ "token", "ec_import" },
-	[K_LOG_LEVEL] =			{ "log", "level" },
-	[K_DAEMON_SOCKET] =		{ "daemon", "socket" },
-	[K_DAEMON_TIMEOUT] =		{ "daemon", "timeout" },
-};
-
 static const char *const conf_sections[] = {
 	"store", "backend", "hsm", "tpm", "token", "log", "daemon"
 };
@@ -63,45 +38,6 @@ _Static_assert(sizeof(conf_sections) / sizeof(conf_sections[0]) == NSECTIONS,
     "NSECTIONS in conf_int.h counts conf_sections");
 /* the sections a client-mode file must not have: no backend secret */
 #define CLIENT_BARRED	4	/* store, backend, hsm, tpm: the first 4 */
-
-/* see conf_int.h */
-void
-conf_fail(struct conf_parse *p, int r, const char *prefix,
-    const char *fmt, ...)
-{
-	char msg[CONF_MSG_MAX];
-	va_list ap;
-
-	if (p->r != 0)
-		return;
-	p->r = r;
-	p->errline = p->lineno;
-	if (p->errbuf == NULL || p->errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (prefix != NULL)
-		snprintf(p->errbuf, p->errlen, "%s: %s: %s", p->path, prefix,
-		    msg);
-	else
-		snprintf(p->errbuf, p->errlen, "%s: %s", p->path, msg);
-}
-
-/* see conf_int.h */
-void
-key_fail(struct conf_parse *p, enum conf_key k, const char *fmt, ...)
-{
-	char prefix[64], msg[CONF_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(prefix, sizeof(prefix), "[%s] %s", conf_keys[k].section,
-	    conf_keys[k].name);
-	conf_fail(p, M2M_ERR_CONFIG, prefix, "%s", msg);
-}
 
 static int
 is_blank(uint8_t ch)

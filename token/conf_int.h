@@ -1,7 +1,8 @@
 /*
  * m2mtoken: the configuration parser's insides, shared by its files only:
- * conf.c (keys, sections, checks, load) and conf_pin.c (the file read and
- * the HSM PIN's sources).  Nothing outside token/conf*.c includes it.  The
+ * conf.c (sections, values, checks, load), conf_pin.c (the file read and
+ * the HSM PIN's sources) and conf_err.c (key names, the first error), which
+ * the other two use.  Nothing outside token/conf*.c includes it.  The
  * public contract is conf.h.
  */
 #ifndef M2M_CONF_INT_H
@@ -57,6 +58,13 @@ struct conf_parse {
 	size_t			 off;
 	unsigned int		 lineno;
 };
+
+/* The section and name of each key. */
+struct conf_key_name {
+	const char	*section;
+	const char	*name;
+};
+extern const struct conf_key_name conf_keys[K_COUNT];
 
 /*
  * Record the first error as "<path>: <prefix>: <problem>" (prefix NULL:
