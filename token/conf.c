@@ -1,26 +1,20 @@
 /* m2mtoken: the INI configuration.  See conf.h. */
-#define _GNU_SOURCE	/* secure_getenv, GNU strerror_r */
-#include <sys/stat.h>
+#define _GNU_SOURCE	/* secure_getenv */
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <ini.h>
 
 #include "conf.h"
+#include "conf_int.h"
 #include "err.h"
 #include "log.h"
 #include "secret.h"
 
 #define CONF_DEFAULT_PATH	"/etc/m2mtoken/m2mtoken.conf"
-#define CONF_FILE_MAX		65536	/* largest configuration file */
-#define CONF_PIN_MAX		256	/* longest HSM PIN (env/file/literal) */
-#define CONF_MSG_MAX		256	/* longest problem text in a message */
 #define CACHE_SIZE_MIN		1
 #define CACHE_SIZE_MAX		65536
 #define CACHE_SIZE_DEFAULT	64
@@ -37,118 +31,13 @@
 #define DAEMON_TIMEOUT_DEFAULT	60
 #define DAEMON_TIMEOUT_MAX	86400
 
-enum conf_key {
-	K_STORE_PATH,
-	K_BACKEND_TYPE,
-	K_BACKEND_CACHE_SIZE,
-	K_HSM_MODULE,
-	K_HSM_TOKEN_LABEL,
-	K_HSM_PIN,
-	K_TPM_TCTI,
-	K_TPM_PRIMARY_HANDLE,
-	K_TPM_MODE,
-	K_TOKEN_PIN_MIN,
-	K_TOKEN_PIN_MAX,
-	K_TOKEN_MAX_PIN_TRIES,
-	K_TOKEN_DELIVER_DERIVED,
-	K_TOKEN_EC_IMPORT,
-	K_LOG_LEVEL,
-	K_DAEMON_SOCKET,
-	K_DAEMON_TIMEOUT,
-	K_COUNT
-};
-
-static const struct {
-	const char	*section;
-	const char	*name;
-} conf_keys[K_COUNT] = {
-	[K_STORE_PATH] =		{ "store", "path" },
-	[K_BACKEND_TYPE] =		{ "backend", "type" },
-	[K_BACKEND_CACHE_SIZE] =	{ "backend", "cache_size" },
-	[K_HSM_MODULE] =		{ "hsm", "module" },
-	[K_HSM_TOKEN_LABEL] =		{ "hsm", "token_label" },
-	[K_HSM_PIN] =			{ "hsm", "pin" },
-	[K_TPM_TCTI] =			{ "tpm", "tcti" },
-	[K_TPM_PRIMARY_HANDLE] =	{ "tpm", "primary_handle" },
-	[K_TPM_MODE] =			{ "tpm", "mode" },
-	[K_TOKEN_PIN_MIN] =		{ "token", "pin_min" },
-	[K_TOKEN_PIN_MAX] =		{ "token", "pin_max" },
-	[K_TOKEN_MAX_PIN_TRIES] =	{ "token", "max_pin_tries" },
-	[K_TOKEN_DELIVER_DERIVED] =	{ "token", "deliver_derived" },
-	[K_TOKEN_EC_IMPORT] =		{ "token", "ec_import" },
-	[K_LOG_LEVEL] =			{ "log", "level" },
-	[K_DAEMON_SOCKET] =		{ "daemon", "socket" },
-	[K_DAEMON_TIMEOUT] =		{ "daemon", "timeout" },
-};
-
 static const char *const conf_sections[] = {
 	"store", "backend", "hsm", "tpm", "token", "log", "daemon"
 };
-#define NSECTIONS	(sizeof(conf_sections) / sizeof(conf_sections[0]))
+_Static_assert(sizeof(conf_sections) / sizeof(conf_sections[0]) == NSECTIONS,
+    "NSECTIONS in conf_int.h counts conf_sections");
 /* the sections a client-mode file must not have: no backend secret */
 #define CLIENT_BARRED	4	/* store, backend, hsm, tpm: the first 4 */
-
-/* State of one m2m_conf_load(). */
-struct conf_parse {
-	struct m2m_conf		*c;
-	const char		*path;
-	char			*errbuf;
-	size_t			 errlen;
-	int			 r;		/* first error, 0 if none */
-	unsigned int		 errline;	/* line of that error, or 0 */
-	int			 seen[K_COUNT];
-	int			 sec_seen[NSECTIONS];
-	struct m2m_secret	*pinspec;	/* raw "pin =" value (secret) */
-	/* the reader over the file's bytes */
-	const uint8_t		*buf;
-	size_t			 len;
-	size_t			 off;
-	unsigned int		 lineno;
-};
-
-/*
- * Record the first error as "<path>: <prefix>: <problem>" (prefix NULL:
- * "<path>: <problem>").  prefix is "[section] key", "[section]" or "line N".
- * No caller ever formats a configuration value, so no PIN can reach the
- * message.
- */
-static void __attribute__((format(printf, 4, 5)))
-conf_fail(struct conf_parse *p, int r, const char *prefix,
-    const char *fmt, ...)
-{
-	char msg[CONF_MSG_MAX];
-	va_list ap;
-
-	if (p->r != 0)
-		return;
-	p->r = r;
-	p->errline = p->lineno;
-	if (p->errbuf == NULL || p->errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (prefix != NULL)
-		snprintf(p->errbuf, p->errlen, "%s: %s: %s", p->path, prefix,
-		    msg);
-	else
-		snprintf(p->errbuf, p->errlen, "%s: %s", p->path, msg);
-}
-
-/* conf_fail() for a key: prefix "[section] key". */
-static void __attribute__((format(printf, 3, 4)))
-key_fail(struct conf_parse *p, enum conf_key k, const char *fmt, ...)
-{
-	char prefix[64], msg[CONF_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(prefix, sizeof(prefix), "[%s] %s", conf_keys[k].section,
-	    conf_keys[k].name);
-	conf_fail(p, M2M_ERR_CONFIG, prefix, "%s", msg);
-}
 
 static int
 is_blank(uint8_t ch)
@@ -523,233 +412,6 @@ conf_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
-/* Read the whole regular file at path into a new secret (it may hold a PIN). */
-static int
-read_file(struct conf_parse *p, struct m2m_secret **ret)
-{
-	struct m2m_secret *s = NULL;
-	struct stat st;
-	char ebuf[128];
-	size_t cap, got = 0;
-	ssize_t n;
-	int fd = -1, r = M2M_ERR_CONFIG;
-
-	if ((fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK)) == -1 || fstat(fd, &st) == -1) {
-		conf_fail(p, M2M_ERR_CONFIG, NULL, "cannot open: %s",
-		    strerror_r(errno, ebuf, sizeof(ebuf)));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		conf_fail(p, M2M_ERR_CONFIG, NULL, "cannot open: %s",
-		    "not a regular file");
-		goto out;
-	}
-	if (st.st_size < 0 || st.st_size > CONF_FILE_MAX) {
-		conf_fail(p, M2M_ERR_CONFIG, NULL,
-		    "larger than %d bytes", CONF_FILE_MAX);
-		goto out;
-	}
-	/* it names the store, the backend and the module loaded: warn */
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-		m2m_error("%.200s: writable by group or others (mode %04o): "
-		    "whoever can write it chooses the store and the PKCS#11 "
-		    "module this process loads (chmod go-w it)", p->path,
-		    (unsigned int)(st.st_mode & 07777));
-	/* one byte more than the size, to notice a file that grew */
-	cap = (size_t)st.st_size + 1;
-	if ((r = m2m_secret_new(cap, &s)) != 0) {
-		conf_fail(p, r, NULL, "out of memory");
-		goto out;
-	}
-	r = M2M_ERR_CONFIG;
-	while (got < cap) {
-		n = read(fd, m2m_secret_data(s) + got, cap - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			conf_fail(p, r, NULL, "cannot read: %s",
-			    strerror_r(errno, ebuf, sizeof(ebuf)));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got == cap) {
-		conf_fail(p, r, NULL, "changed while being read");
-		goto out;
-	}
-	m2m_secret_truncate(s, got);
-	*ret = s;
-	s = NULL;	/* transferred */
-	r = 0;
- out:
-	m2m_secret_free(s);
-	if (fd != -1)
-		close(fd);
-	return r;
-}
-
-/*
- * A path or variable name from the file as a message may show it: at most
- * len - 1 bytes, each control byte (which could break the one-line message
- * or drive a terminal) replaced by '?'.  Returns buf.
- */
-static const char *
-shown(const char *s, char *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
-		buf[i] = (uint8_t)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	buf[i] = '\0';
-	return buf;
-}
-
-/* The PIN named by "file:/path": at most CONF_PIN_MAX bytes, one '\n' cut. */
-static int
-pin_from_file(struct conf_parse *p, const char *path, struct m2m_secret **ret)
-{
-	struct m2m_secret *s = NULL;
-	struct stat st;
-	char ebuf[128], show[201];
-	size_t got = 0;
-	ssize_t n;
-	uint8_t *d;
-	int fd = -1, r = M2M_ERR_CONFIG;
-
-	if (path[0] != '/') {
-		key_fail(p, K_HSM_PIN, "file: needs an absolute path");
-		goto out;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK)) == -1 || fstat(fd, &st) == -1) {
-		key_fail(p, K_HSM_PIN, "cannot open %s: %s",
-		    shown(path, show, sizeof(show)),
-		    strerror_r(errno, ebuf, sizeof(ebuf)));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		key_fail(p, K_HSM_PIN, "%s is not a regular file",
-		    shown(path, show, sizeof(show)));
-		goto out;
-	}
-	/* as OpenSSH for its keys: the PIN is for this user's eyes only */
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		key_fail(p, K_HSM_PIN, "%.200s is owned by uid %lu, not by "
-		    "this process's user (uid %lu) or root", path,
-		    (unsigned long)st.st_uid, (unsigned long)geteuid());
-		goto out;
-	}
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		key_fail(p, K_HSM_PIN, "%.200s has mode %04o: group or others "
-		    "may access it (chmod go= it)", path,
-		    (unsigned int)(st.st_mode & 07777));
-		goto out;
-	}
-	if ((r = m2m_secret_new(CONF_PIN_MAX + 1, &s)) != 0) {
-		conf_fail(p, r, NULL, "out of memory");
-		goto out;
-	}
-	r = M2M_ERR_CONFIG;
-	d = m2m_secret_data(s);
-	while (got < CONF_PIN_MAX + 1) {
-		n = read(fd, d + got, CONF_PIN_MAX + 1 - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			key_fail(p, K_HSM_PIN, "cannot read %s: %s",
-			    shown(path, show, sizeof(show)),
-			    strerror_r(errno, ebuf, sizeof(ebuf)));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got > CONF_PIN_MAX) {
-		key_fail(p, K_HSM_PIN, "%s is longer than %d bytes",
-		    shown(path, show, sizeof(show)), CONF_PIN_MAX);
-		goto out;
-	}
-	if (got > 0 && d[got - 1] == '\n')
-		got--;
-	if (got == 0) {
-		key_fail(p, K_HSM_PIN, "%s holds an empty PIN",
-		    shown(path, show, sizeof(show)));
-		goto out;
-	}
-	m2m_secret_truncate(s, got);
-	*ret = s;
-	s = NULL;	/* transferred */
-	r = 0;
- out:
-	m2m_secret_free(s);
-	if (fd != -1)
-		close(fd);
-	return r;
-}
-
-/* The PIN named by "env:NAME". */
-static int
-pin_from_env(struct conf_parse *p, const char *name, struct m2m_secret **ret)
-{
-	const char *v;
-	char show[65];
-	size_t len;
-	int r;
-
-	if (*name == '\0') {
-		key_fail(p, K_HSM_PIN, "env: needs a variable name");
-		return M2M_ERR_CONFIG;
-	}
-	if ((v = secure_getenv(name)) == NULL) {
-		key_fail(p, K_HSM_PIN, "environment variable %s is not set",
-		    shown(name, show, sizeof(show)));
-		return M2M_ERR_CONFIG;
-	}
-	if ((len = strlen(v)) == 0 || len > CONF_PIN_MAX) {
-		key_fail(p, K_HSM_PIN, "environment variable %s must hold "
-		    "1 to %d bytes", shown(name, show, sizeof(show)),
-		    CONF_PIN_MAX);
-		return M2M_ERR_CONFIG;
-	}
-	if ((r = m2m_secret_from(v, len, ret)) != 0)
-		conf_fail(p, r, NULL, "out of memory");
-	return r;
-}
-
-/* Turn the "pin =" value into the PIN bytes. */
-static int
-resolve_pin(struct conf_parse *p, struct m2m_secret **ret)
-{
-	struct m2m_secret *spec = p->pinspec;
-	const char *v;
-	size_t len;
-	int r;
-
-	/* a NUL-terminated copy: the spec is a string without NUL bytes */
-	len = m2m_secret_len(spec);
-	if ((r = m2m_secret_new(len + 1, &spec)) != 0) {
-		conf_fail(p, r, NULL, "out of memory");
-		return r;
-	}
-	memcpy(m2m_secret_data(spec), m2m_secret_data(p->pinspec), len);
-	v = (const char *)m2m_secret_data(spec);
-	if (strncmp(v, "env:", 4) == 0)
-		r = pin_from_env(p, v + 4, ret);
-	else if (strncmp(v, "file:", 5) == 0)
-		r = pin_from_file(p, v + 5, ret);
-	else if (len > CONF_PIN_MAX) {
-		key_fail(p, K_HSM_PIN, "longer than %d bytes", CONF_PIN_MAX);
-		r = M2M_ERR_CONFIG;
-	} else if ((r = m2m_secret_from(v, len, ret)) != 0)
-		conf_fail(p, r, NULL, "out of memory");
-	m2m_secret_free(spec);
-	return r;
-}
-
 /* The checks that need the whole file. */
 static int
 check_conf(struct conf_parse *p)
@@ -853,7 +515,7 @@ m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
 	c->log_level = M2M_LOG_ERROR;
 	c->daemon_timeout = DAEMON_TIMEOUT_DEFAULT;
 	p.c = c;
-	if ((r = read_file(&p, &text)) != 0)
+	if ((r = conf_read_file(&p, &text)) != 0)
 		goto out;
 	p.buf = m2m_secret_data(text);
 	p.len = m2m_secret_len(text);
@@ -881,7 +543,7 @@ m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
 	if ((r = check_conf(&p)) != 0)
 		goto out;
 	if (c->backend == M2M_BACKEND_HSM &&
-	    (r = resolve_pin(&p, &c->hsm_pin)) != 0)
+	    (r = conf_resolve_pin(&p, &c->hsm_pin)) != 0)
 		goto out;
 	*ret = c;
 	c = NULL;	/* transferred */
@@ -907,7 +569,7 @@ m2m_conf_names_daemon(const char *path)
 	if (path == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
 	p.c = c;
-	if (read_file(&p, &text) != 0)
+	if (conf_read_file(&p, &text) != 0)
 		goto out;
 	p.buf = m2m_secret_data(text);
 	p.len = m2m_secret_len(text);

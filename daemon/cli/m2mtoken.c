@@ -21,114 +21,11 @@
 
 #include <m2mtoken/client.h>
 
-#define EX_OK		0
-#define EX_REFUSED	1
-#define EX_USAGE	2
-#define EX_UNREACHABLE	3
-#define EX_DENIED	4
-#define EX_VERIFY	5
-#define EX_NOKEY	6
-#define EX_MEF		7
-#define EX_TOKEN	8
-#define EX_NOTCONF	9
-
-#define DATA_MAX	32768
+#include "opts.h"
 
 static const char *opt_socket;
 static int opt_json;
 static int opt_timeout_ms;
-
-struct cmd {
-	const char	*name;
-	const char	*method;
-	int		(*build)(int, char **, struct json_object *);
-	void		(*show)(struct json_object *);
-	const char	*usage;
-};
-
-static void
-die_usage(const char *cmd, const char *msg)
-{
-	fprintf(stderr, "m2mtoken%s%s: %s (see m2mtoken %s%s--help)\n",
-	    cmd ? " " : "", cmd ? cmd : "", msg, cmd ? cmd : "",
-	    cmd ? " " : "");
-	exit(EX_USAGE);
-}
-
-/* ---- input helpers --------------------------------------------------- */
-
-static int
-unhex(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
-{
-	size_t n = strlen(s), i;
-	unsigned int v;
-
-	if (n % 2 != 0 || n / 2 > cap)
-		return -1;
-	for (i = 0; i < n / 2; i++) {
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
-		    !((s[2 * i] >= '0' && s[2 * i] <= '9') ||
-		    (s[2 * i] | 0x20) >= 'a'))
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	*ret_len = n / 2;
-	return 0;
-}
-
-static void
-put_b64(struct json_object *p, const char *k, const uint8_t *v, size_t n)
-{
-	char *s = malloc((n + 2) / 3 * 4 + 1);
-
-	if (s == NULL) {
-		fprintf(stderr, "m2mtoken: out of memory\n");
-		exit(EX_REFUSED);
-	}
-	EVP_EncodeBlock((unsigned char *)s, v, (int)n);
-	json_object_object_add(p, k, json_object_new_string(s));
-	free(s);
-}
-
-/* --data TEXT | --data-hex HEX | --data-file PATH ("-": stdin) */
-static int
-read_data(const char *cmd, const char *text, const char *hex,
-    const char *file, uint8_t *buf, size_t *ret_len)
-{
-	FILE *f;
-	size_t n;
-
-	if ((text != NULL) + (hex != NULL) + (file != NULL) != 1)
-		die_usage(cmd, "give exactly one of --data, --data-hex, "
-		    "--data-file");
-	if (text != NULL) {
-		if (strlen(text) > DATA_MAX)
-			die_usage(cmd, "--data: more than 32768 bytes");
-		memcpy(buf, text, strlen(text));
-		*ret_len = strlen(text);
-		return 0;
-	}
-	if (hex != NULL) {
-		if (unhex(hex, buf, DATA_MAX, ret_len) != 0)
-			die_usage(cmd, "--data-hex: not hex of at most 32768 "
-			    "bytes");
-		return 0;
-	}
-	if (strcmp(file, "-") == 0)
-		f = stdin;
-	else if ((f = fopen(file, "rb")) == NULL) {
-		fprintf(stderr, "m2mtoken %s: cannot open %s: %s\n", cmd, file,
-		    strerror(errno));
-		exit(EX_USAGE);
-	}
-	n = fread(buf, 1, DATA_MAX + 1, f);
-	if (f != stdin)
-		fclose(f);
-	if (n > DATA_MAX)
-		die_usage(cmd, "--data-file: more than 32768 bytes");
-	*ret_len = n;
-	return 0;
-}
 
 static void
 show_hex(const char *label, struct json_object *o, const char *k)
@@ -168,41 +65,9 @@ show_member(const char *label, struct json_object *o, const char *k)
 
 /* ---- commands -------------------------------------------------------- */
 
-#define OPTS(...) static const struct option lo[] = { __VA_ARGS__,	\
-	{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } }
+#define NOPTS(t)	(sizeof(t) / sizeof((t)[0]))
 
 static const struct cmd *cur;
-
-static void
-cmd_help(void)
-{
-	printf("usage: m2mtoken [global options] %s %s\n", cur->name,
-	    cur->usage);
-	exit(EX_OK);
-}
-
-/* Adds the common "key" / "role" / "peer" / "use" options. */
-static int
-key_opts(int ch, const char *arg, struct json_object *p)
-{
-	switch (ch) {
-	case 'k':
-		json_object_object_add(p, "key", json_object_new_string(arg));
-		return 1;
-	case 'r':
-		json_object_object_add(p, "role", json_object_new_string(arg));
-		return 1;
-	case 'p':
-		json_object_object_add(p, "peer", json_object_new_string(arg));
-		return 1;
-	case 'a':
-		json_object_object_add(p, "use",
-		    json_object_new_string("attribute"));
-		return 1;
-	default:
-		return 0;
-	}
-}
 
 static void
 need(struct json_object *p, const char *k, const char *opt)
@@ -215,267 +80,227 @@ need(struct json_object *p, const char *k, const char *opt)
 	}
 }
 
+/* --attribute: the key for attribute MICs and sealing. */
+static void
+o_attribute(const char *cmd, const char *arg, struct json_object *p)
+{
+	(void)cmd;
+	(void)arg;
+	json_object_object_add(p, "use", json_object_new_string("attribute"));
+}
+
+/* --target ID of bootstrap: one more target each time. */
+static void
+o_target(const char *cmd, const char *arg, struct json_object *p)
+{
+	struct json_object *a;
+
+	(void)cmd;
+	if (json_object_object_get_ex(p, "targets", &a))
+		json_object_array_add(a, json_object_new_string(arg));
+}
+
+/* --suid N: 0 to 99. */
+static void
+o_suid(const char *cmd, const char *arg, struct json_object *p)
+{
+	char *end;
+	long v;
+
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || v < 0 || v > 99)
+		die_usage(cmd, "--suid: 0..99");
+	json_object_object_add(p, "suid", json_object_new_int((int)v));
+}
+
+/* --salt-hex HEX: at most 64 bytes, sent in base64. */
+static void
+o_salt_hex(const char *cmd, const char *arg, struct json_object *p)
+{
+	uint8_t salt[64];
+	size_t n;
+
+	if (unhex(arg, salt, sizeof(salt), &n) != 0)
+		die_usage(cmd, "--salt-hex: hex of at most 64 bytes");
+	put_b64(p, "salt", salt, n);
+}
+
+/* --id HEX: 1 to 64 bytes, sent in base64. */
+static void
+o_id(const char *cmd, const char *arg, struct json_object *p)
+{
+	uint8_t id[64];
+	size_t n;
+
+	if (unhex(arg, id, sizeof(id), &n) != 0 || n == 0)
+		die_usage(cmd, "--id: hex of 1 to 64 bytes");
+	put_b64(p, "id", id, n);
+}
+
+/* status, list-keys */
 static int
 b_none(int argc, char **argv, struct json_object *p)
 {
-	OPTS({ "role", required_argument, NULL, 'r' });
-	int ch;
+	static const struct cli_opt o[] = {
+		{ "role", required_argument, "list-keys", "role", NULL },
+	};
 
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (ch == 'h')
-			cmd_help();
-		if (ch == 'r' && strcmp(cur->name, "list-keys") == 0) {
-			key_opts(ch, optarg, p);
-			continue;
-		}
-		die_usage(cur->name, "unknown option");
-	}
-	return optind == argc ? 0 : -1;
+	return cli_getopts(cur, argc, argv, o, NOPTS(o), p, NULL);
 }
 
 static int
 b_bootstrap(int argc, char **argv, struct json_object *p)
 {
-	OPTS({ "target", required_argument, NULL, 't' },
-	    { "framework", required_argument, NULL, 'f' });
+	static const struct cli_opt o[] = {
+		{ "target", required_argument, NULL, NULL, o_target },
+		{ "framework", required_argument, NULL, "framework", NULL },
+	};
 	struct json_object *a = json_object_new_array();
-	int ch;
+	int r;
 
 	json_object_object_add(p, "targets", a);
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (ch == 'h')
-			cmd_help();
-		if (ch == 'f') {
-			json_object_object_add(p, "framework",
-			    json_object_new_string(optarg));
-			continue;
-		}
-		if (ch != 't')
-			die_usage(cur->name, "unknown option");
-		json_object_array_add(a, json_object_new_string(optarg));
-	}
+	r = cli_getopts(cur, argc, argv, o, NOPTS(o), p, NULL);
 	if (json_object_array_length(a) == 0)
 		die_usage(cur->name, "give at least one --target");
-	return optind == argc ? 0 : -1;
+	return r;
 }
 
+/* derive-kpsa, derive-km, derive-kuc, fetch-credentials */
 static int
 b_derive(int argc, char **argv, struct json_object *p)
 {
-	OPTS({ "key", required_argument, NULL, 'k' },
-	    { "target", required_argument, NULL, 't' },
-	    { "maf", required_argument, NULL, 'm' },
-	    { "suid", required_argument, NULL, 'u' });
-	int ch, kuc = strcmp(cur->name, "derive-kuc") == 0;
-	int km = strcmp(cur->name, "derive-km") == 0;
-	char *end;
-	long v;
+	static const struct cli_opt o[] = {
+		{ "key", required_argument, NULL, "key", NULL },
+		{ "target", required_argument, "derive-kpsa derive-kuc "
+		    "fetch-credentials", "target", NULL },
+		{ "maf", required_argument, "derive-km", "maf", NULL },
+		{ "suid", required_argument, "derive-kuc fetch-credentials",
+		    NULL, o_suid },
+	};
+	int r;
 
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (ch == 'h')
-			cmd_help();
-		if (key_opts(ch, optarg, p) && ch == 'k')
-			continue;
-		if (ch == 't' && !km)
-			json_object_object_add(p, "target",
-			    json_object_new_string(optarg));
-		else if (ch == 'm' && km)
-			json_object_object_add(p, "maf",
-			    json_object_new_string(optarg));
-		else if (ch == 'u' && (kuc || strcmp(cur->name,
-		    "fetch-credentials") == 0)) {
-			v = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 99)
-				die_usage(cur->name, "--suid: 0..99");
-			json_object_object_add(p, "suid",
-			    json_object_new_int((int)v));
-		} else
-			die_usage(cur->name, "unknown option");
-	}
+	r = cli_getopts(cur, argc, argv, o, NOPTS(o), p, NULL);
 	need(p, "key", "--key");
-	if (km)
+	if (strcmp(cur->name, "derive-km") == 0)
 		need(p, "maf", "--maf");
 	else if (strcmp(cur->name, "fetch-credentials") != 0)
 		need(p, "target", "--target");
-	if (kuc)
+	if (strcmp(cur->name, "derive-kuc") == 0)
 		need(p, "suid", "--suid");
-	return optind == argc ? 0 : -1;
+	return r;
 }
 
 static int
 b_e2e(int argc, char **argv, struct json_object *p)
 {
-	OPTS({ "key", required_argument, NULL, 'k' },
-	    { "role", required_argument, NULL, 'r' },
-	    { "peer", required_argument, NULL, 'p' },
-	    { "salt-hex", required_argument, NULL, 's' },
-	    { "salt", required_argument, NULL, 'S' },
-	    { "hash", required_argument, NULL, 'H' });
-	uint8_t salt[64];
-	size_t n;
-	int ch;
+	static const struct cli_opt o[] = {
+		{ "key", required_argument, NULL, "key", NULL },
+		{ "role", required_argument, NULL, "role", NULL },
+		{ "peer", required_argument, NULL, "peer", NULL },
+		{ "salt-hex", required_argument, NULL, NULL, o_salt_hex },
+		/* base64, as Bootstrap's reply gives it */
+		{ "salt", required_argument, NULL, "salt", NULL },
+		{ "hash", required_argument, NULL, "hash", NULL },
+	};
+	int r;
 
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (ch == 'h')
-			cmd_help();
-		if (ch != 'a' && key_opts(ch, optarg, p))
-			continue;
-		if (ch == 's') {
-			if (unhex(optarg, salt, sizeof(salt), &n) != 0)
-				die_usage(cur->name, "--salt-hex: hex of at "
-				    "most 64 bytes");
-			put_b64(p, "salt", salt, n);
-		} else if (ch == 'S') {
-			/* base64, as Bootstrap's reply gives it */
-			json_object_object_add(p, "salt",
-			    json_object_new_string(optarg));
-		} else if (ch == 'H')
-			json_object_object_add(p, "hash",
-			    json_object_new_string(optarg));
-		else
-			die_usage(cur->name, "unknown option");
-	}
+	r = cli_getopts(cur, argc, argv, o, NOPTS(o), p, NULL);
 	need(p, "key", "--key");
-	return optind == argc ? 0 : -1;
+	return r;
 }
 
 /* mic, verify-mic, seal, open */
 static int
 b_use(int argc, char **argv, struct json_object *p)
 {
-	OPTS({ "key", required_argument, NULL, 'k' },
-	    { "peer", required_argument, NULL, 'p' },
-	    { "attribute", no_argument, NULL, 'a' },
-	    { "data", required_argument, NULL, 'd' },
-	    { "data-hex", required_argument, NULL, 'x' },
-	    { "data-file", required_argument, NULL, 'f' },
-	    { "mic", required_argument, NULL, 'M' },
-	    { "aad", required_argument, NULL, 'A' },
-	    { "iv", required_argument, NULL, 'I' },
-	    { "ciphertext", required_argument, NULL, 'C' });
+	enum { U_KEY, U_PEER, U_ATTR, U_DATA, U_HEX, U_FILE, U_MIC, U_AAD,
+	    U_IV, U_CT, U_COUNT };
+	static const struct cli_opt o[U_COUNT] = {
+		[U_KEY] = { "key", required_argument, NULL, "key", NULL },
+		[U_PEER] = { "peer", required_argument, NULL, "peer", NULL },
+		[U_ATTR] = { "attribute", no_argument, NULL, NULL,
+		    o_attribute },
+		[U_DATA] = { "data", required_argument, NULL, NULL, NULL },
+		[U_HEX] = { "data-hex", required_argument, NULL, NULL, NULL },
+		[U_FILE] = { "data-file", required_argument, NULL, NULL,
+		    NULL },
+		[U_MIC] = { "mic", required_argument, NULL, NULL, NULL },
+		[U_AAD] = { "aad", required_argument, NULL, NULL, NULL },
+		[U_IV] = { "iv", required_argument, NULL, NULL, NULL },
+		[U_CT] = { "ciphertext", required_argument, NULL, NULL, NULL },
+	};
 	static uint8_t buf[DATA_MAX + 16];
-	const char *text = NULL, *hex = NULL, *file = NULL, *mic = NULL;
-	const char *iv = NULL, *ctx = NULL, *aad = NULL, *name = cur->name;
+	const char *v[U_COUNT] = { NULL }, *name = cur->name;
 	size_t n;
-	int ch, opening = strcmp(name, "open") == 0;
+	int r;
 
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (ch == 'h')
-			cmd_help();
-		if (ch != 'r' && key_opts(ch, optarg, p))
-			continue;
-		switch (ch) {
-		case 'd': text = optarg; break;
-		case 'x': hex = optarg; break;
-		case 'f': file = optarg; break;
-		case 'M': mic = optarg; break;
-		case 'A': aad = optarg; break;
-		case 'I': iv = optarg; break;
-		case 'C': ctx = optarg; break;
-		default: die_usage(name, "unknown option");
-		}
-	}
+	r = cli_getopts(cur, argc, argv, o, U_COUNT, p, v);
 	need(p, "key", "--key");
-	if (aad != NULL)
-		put_b64(p, "aad", (const uint8_t *)aad, strlen(aad));
-	if (opening) {
-		if (iv == NULL || ctx == NULL)
+	if (v[U_AAD] != NULL)
+		put_b64(p, "aad", (const uint8_t *)v[U_AAD],
+		    strlen(v[U_AAD]));
+	if (strcmp(name, "open") == 0) {
+		if (v[U_IV] == NULL || v[U_CT] == NULL)
 			die_usage(name, "--iv and --ciphertext are required");
-		if (unhex(iv, buf, 12, &n) != 0 || n != 12)
+		if (unhex(v[U_IV], buf, 12, &n) != 0 || n != 12)
 			die_usage(name, "--iv: 24 hex digits");
 		put_b64(p, "iv", buf, n);
-		if (unhex(ctx, buf, sizeof(buf), &n) != 0)
+		if (unhex(v[U_CT], buf, sizeof(buf), &n) != 0)
 			die_usage(name, "--ciphertext: hex");
 		put_b64(p, "ciphertext", buf, n);
-		return optind == argc ? 0 : -1;
+		return r;
 	}
-	read_data(name, text, hex, file, buf, &n);
+	read_data(name, v[U_DATA], v[U_HEX], v[U_FILE], buf, &n);
 	put_b64(p, strcmp(name, "seal") == 0 ? "plaintext" : "data", buf, n);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	if (strcmp(name, "verify-mic") == 0) {
-		if (mic == NULL || unhex(mic, buf, 64, &n) != 0)
+		if (v[U_MIC] == NULL || unhex(v[U_MIC], buf, 64, &n) != 0)
 			die_usage(name, "--mic: hex of the MIC is required");
 		put_b64(p, "mic", buf, n);
 	}
-	return optind == argc ? 0 : -1;
+	return r;
 }
 
 /* keygen, csr */
 static int
 b_keycert(int argc, char **argv, struct json_object *p)
 {
-	OPTS({ "key", required_argument, NULL, 'k' },
-	    { "curve", required_argument, NULL, 'c' },
-	    { "id", required_argument, NULL, 'i' },
-	    { "subject", required_argument, NULL, 's' },
-	    { "san-uri", required_argument, NULL, 'u' },
-	    { "san-dns", required_argument, NULL, 'd' });
-	static const char *const keygen[] = { "curve", "id", NULL };
-	static const char *const csr[] = { "subject", "sanUri", "sanDns",
-	    NULL };
-	const char *const *mine = strcmp(cur->name, "keygen") == 0 ? keygen :
-	    csr;
-	const char *k = NULL;
-	uint8_t id[64];
-	size_t n, i;
-	int ch;
+	static const struct cli_opt o[] = {
+		{ "key", required_argument, NULL, "key", NULL },
+		{ "curve", required_argument, "keygen", "curve", NULL },
+		{ "id", required_argument, "keygen", NULL, o_id },
+		{ "subject", required_argument, "csr", "subject", NULL },
+		{ "san-uri", required_argument, "csr", "sanUri", NULL },
+		{ "san-dns", required_argument, "csr", "sanDns", NULL },
+	};
+	int r;
 
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'h': cmd_help(); break;
-		case 'k': k = "key"; break;
-		case 'c': k = "curve"; break;
-		case 'i': k = "id"; break;
-		case 's': k = "subject"; break;
-		case 'u': k = "sanUri"; break;
-		case 'd': k = "sanDns"; break;
-		default: die_usage(cur->name, "unknown option");
-		}
-		for (i = 0; mine[i] != NULL && strcmp(k, "key") != 0; i++)
-			if (strcmp(mine[i], k) == 0)
-				break;
-		if (strcmp(k, "key") != 0 && mine[i] == NULL)
-			die_usage(cur->name, "unknown option");
-		if (strcmp(k, "id") == 0) {
-			if (unhex(optarg, id, sizeof(id), &n) != 0 || n == 0)
-				die_usage(cur->name, "--id: hex of 1 to 64 "
-				    "bytes");
-			put_b64(p, "id", id, n);
-		} else
-			json_object_object_add(p, k,
-			    json_object_new_string(optarg));
-	}
+	r = cli_getopts(cur, argc, argv, o, NOPTS(o), p, NULL);
 	need(p, "key", "--key");
-	if (mine == csr)
+	if (strcmp(cur->name, "csr") == 0)
 		need(p, "subject", "--subject");
-	return optind == argc ? 0 : -1;
+	return r;
 }
 
 /* cert import FILE --key LABEL */
 static int
 b_cert(int argc, char **argv, struct json_object *p)
 {
-	OPTS({ "key", required_argument, NULL, 'k' });
+	static const struct cli_opt o[] = {
+		{ "key", required_argument, NULL, "key", NULL },
+	};
 	static uint8_t buf[DATA_MAX + 16];
 	const char *file;
 	size_t n;
-	int ch;
 
 	if (argc >= 2 && strcmp(argv[1], "--help") == 0)
-		cmd_help();
+		cmd_help(cur);
 	if (argc < 2 || strcmp(argv[1], "import") != 0)
 		die_usage(cur->name, "give import FILE --key LABEL");
 	argc--;
 	argv++;
 	optind = 0;	/* a fresh scan: FILE may come before --key */
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (ch == 'h')
-			cmd_help();
-		if (ch != 'k')
-			die_usage(cur->name, "unknown option");
-		json_object_object_add(p, "key",
-		    json_object_new_string(optarg));
-	}
+	(void)cli_getopts(cur, argc, argv, o, NOPTS(o), p, NULL);
 	need(p, "key", "--key");
 	if (optind + 1 != argc)
 		die_usage(cur->name, "give one FILE (DER or PEM; - for "
@@ -844,7 +669,7 @@ main(int argc, char **argv)
 	if (method == NULL) {
 		/* call METHOD [JSON] */
 		if (argc >= 2 && strcmp(argv[1], "--help") == 0)
-			cmd_help();
+			cmd_help(cur);
 		if (argc < 2 || argc > 3)
 			die_usage(cur->name, "give METHOD [PARAMETERS-JSON]");
 		method = argv[1];
