@@ -92,11 +92,26 @@ ss_wait()
 	m2m_fail "s_server never saw: $1"
 }
 
+# ss_send TEXT: TEXT to s_server's stdin, which it sends to the daemon, in
+# one write (cat of a file): bash's printf wrote a line at a time, and the
+# daemon, rightly closing at a malformed header line, made s_server exit
+# before the next line (CI: SIGPIPE killed this script).  A write to an
+# s_server that has gone fails with what both of them said, not with a
+# SIGPIPE (the subshell ignores it).
+ss_send()
+{
+	printf '%s' "$1" >"$M2M_TMP/ss.reply"
+	(trap '' PIPE; cat "$M2M_TMP/ss.reply" >&7) 2>/dev/null && return 0
+	cat "$SS_OUT" >&2
+	tail -20 "$MTD_LOG" >&2
+	m2m_fail "s_server had gone before the MEF's reply could be sent"
+}
+
 # ss_reply STATUS RSC BODY
 ss_reply()
 {
-	printf 'HTTP/1.1 %s\r\nX-M2M-RSC: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
-	    "$1" "$2" "${#3}" "$3" >&7
+	ss_send "$(printf 'HTTP/1.1 %s\r\nX-M2M-RSC: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+	    "$1" "$2" "${#3}" "$3")"
 }
 
 # cli_bg ARGS...: the CLI in the background, output in CLI_OUT
@@ -227,7 +242,7 @@ ss_start "$KPM" "$KPMID"
 cli_bg bootstrap --target "$TARGET"
 ss_wait '"Targets"'
 EKM=$(ekm_of)
-printf 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n{}{}{' >&7
+ss_send "$(printf 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n{}{}{')"
 cli_wait
 ss_stop
 [ "$CLI_RC" = 7 ] || m2m_fail "malformed HTTP: rc $CLI_RC: $(cat "$CLI_OUT")"
