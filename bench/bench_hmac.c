@@ -22,7 +22,7 @@
 #include "bench.h"
 
 #define MSG_LEN		64
-#define GOAL_RATIO	0.9
+#define GOAL_RATIO	0.95	/* the entry-layer issue's (an earlier one asked 0.9x) */
 
 struct side {
 	struct bench_mod	*m;
