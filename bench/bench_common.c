@@ -136,6 +136,17 @@ bench_load(const char *path, struct bench_mod *m)
 
 /* see bench.h */
 void
+bench_init(struct bench_mod *m)
+{
+	CK_C_INITIALIZE_ARGS ia;
+
+	memset(&ia, 0, sizeof(ia));
+	ia.flags = CKF_OS_LOCKING_OK;
+	bench_ck(m->f->C_Initialize(&ia), "C_Initialize");
+}
+
+/* see bench.h */
+void
 bench_unload(struct bench_mod *m)
 {
 	if (m->f != NULL && m->finalize)
@@ -177,20 +188,40 @@ find_slot(struct bench_mod *m, int initialized, const char *label,
 }
 
 /* see bench.h */
+CK_SLOT_ID
+bench_slot(struct bench_mod *m, const char *label)
+{
+	CK_SLOT_ID slot;
+
+	if (!find_slot(m, 1, label, &slot))
+		bench_die("%s: no token labelled %s", m->path, label);
+	return slot;
+}
+
+/* see bench.h */
 void
-bench_m2m_login(struct bench_mod *m, CK_SLOT_ID slot,
-    CK_SESSION_HANDLE *ret_sess)
+bench_login(struct bench_mod *m, CK_SLOT_ID slot, const char *pin,
+    const char *who, CK_SESSION_HANDLE *ret_sess)
 {
 	CK_SESSION_HANDLE s;
 	CK_RV rv;
 
-	bench_ck(m->f->C_OpenSession(slot, CKF_SERIAL_SESSION |
-	    CKF_RW_SESSION, NULL, NULL, &s), "m2mtoken C_OpenSession");
-	rv = m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN,
-	    strlen(USER_PIN));
+	rv = m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+	    NULL, NULL, &s);
+	if (rv != CKR_OK)
+		bench_die("%s C_OpenSession: %s", who, bench_ckr(rv));
+	rv = m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-		bench_die("m2mtoken C_Login: %s", bench_ckr(rv));
+		bench_die("%s C_Login: %s", who, bench_ckr(rv));
 	*ret_sess = s;
+}
+
+/* see bench.h */
+void
+bench_m2m_login(struct bench_mod *m, CK_SLOT_ID slot,
+    CK_SESSION_HANDLE *ret_sess)
+{
+	bench_login(m, slot, USER_PIN, "m2mtoken", ret_sess);
 }
 
 /* see bench.h */
@@ -231,9 +262,7 @@ bench_softhsm_session(struct bench_mod *m, CK_SESSION_HANDLE *ret)
 {
 	const char *label = getenv("BENCH_SOFTHSM_TOKEN");
 	const char *pin = getenv("BENCH_SOFTHSM_PIN");
-	CK_SESSION_HANDLE s;
 	CK_SLOT_ID slot;
-	CK_RV rv;
 
 	if (label == NULL || *label == '\0')
 		label = "bench-direct";
@@ -242,12 +271,7 @@ bench_softhsm_session(struct bench_mod *m, CK_SESSION_HANDLE *ret)
 	if (!find_slot(m, 1, label, &slot))
 		bench_die("SoftHSM2 has no token labelled %s (bench/run makes "
 		    "one)", label);
-	bench_ck(m->f->C_OpenSession(slot, CKF_SERIAL_SESSION |
-	    CKF_RW_SESSION, NULL, NULL, &s), "SoftHSM2 C_OpenSession");
-	rv = m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-		bench_die("SoftHSM2 C_Login: %s", bench_ckr(rv));
-	*ret = s;
+	bench_login(m, slot, pin, "SoftHSM2", ret);
 }
 
 /* see bench.h */

@@ -69,35 +69,6 @@ struct side {
 	CK_OBJECT_HANDLE	 pub;
 };
 
-static void
-mod_init(struct bench_mod *m)
-{
-	CK_C_INITIALIZE_ARGS ia;
-
-	memset(&ia, 0, sizeof(ia));
-	ia.flags = CKF_OS_LOCKING_OK;
-	bench_ck(m->f->C_Initialize(&ia), "C_Initialize");
-}
-
-/* The slot whose token has this label. */
-static CK_SLOT_ID
-slot_by_label(struct bench_mod *m, const char *label)
-{
-	CK_SLOT_ID slots[16];
-	CK_TOKEN_INFO ti;
-	CK_UTF8CHAR want[32];
-	CK_ULONG n = 16, i;
-
-	memset(want, ' ', sizeof(want));
-	memcpy(want, label, strlen(label));
-	bench_ck(m->f->C_GetSlotList(CK_TRUE, slots, &n), "C_GetSlotList");
-	for (i = 0; i < n; i++)
-		if (m->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    memcmp(ti.label, want, sizeof(want)) == 0)
-			return slots[i];
-	bench_die("%s: no token labelled %s", m->path, label);
-}
-
 /* The one object of class cls labelled KEY_LABEL. */
 static CK_OBJECT_HANDLE
 find_key(struct side *sd, CK_OBJECT_CLASS cls)
@@ -123,23 +94,16 @@ static void
 side_login(struct side *sd)
 {
 	CK_SLOT_ID slot;
-	CK_RV rv;
 
 	if (sd->kind == SIDE_SOFTHSM) {
 		bench_softhsm_session(sd->m, &sd->s);
 		return;
 	}
-	slot = slot_by_label(sd->m, sd->token);
-	if (sd->kind == SIDE_M2M) {
+	slot = bench_slot(sd->m, sd->token);
+	if (sd->kind == SIDE_M2M)
 		bench_m2m_login(sd->m, slot, &sd->s);
-		return;
-	}
-	bench_ck(sd->m->f->C_OpenSession(slot, CKF_SERIAL_SESSION |
-	    CKF_RW_SESSION, NULL, NULL, &sd->s), "C_OpenSession");
-	rv = sd->m->f->C_Login(sd->s, CKU_USER, (CK_UTF8CHAR_PTR)sd->pin,
-	    strlen(sd->pin));
-	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-		bench_die("%s: C_Login: %s", sd->name, bench_ckr(rv));
+	else
+		bench_login(sd->m, slot, sd->pin, sd->name, &sd->s);
 }
 
 static void
@@ -156,7 +120,7 @@ static void
 side_open(struct side *sd)
 {
 	side_env(sd);
-	mod_init(sd->m);
+	bench_init(sd->m);
 	side_login(sd);
 	if (sd->session) {
 		gen_pair(sd, CK_FALSE);
@@ -248,7 +212,7 @@ side_setup(struct side *sd)
 	if (sd->session)
 		return;
 	side_env(sd);
-	mod_init(sd->m);
+	bench_init(sd->m);
 	if (sd->kind == SIDE_M2M)
 		bench_m2m_token(sd->m, sd->token, &slot, &sd->s);
 	else

@@ -483,35 +483,6 @@ struct side {
 
 static CK_BYTE msg[MSG_LEN];
 
-static void
-mod_init(struct bench_mod *m)
-{
-	CK_C_INITIALIZE_ARGS ia;
-
-	memset(&ia, 0, sizeof(ia));
-	ia.flags = CKF_OS_LOCKING_OK;
-	bench_ck(m->f->C_Initialize(&ia), "C_Initialize");
-}
-
-/* The slot whose token has this label. */
-static CK_SLOT_ID
-slot_by_label(struct bench_mod *m, const char *label)
-{
-	CK_SLOT_ID slots[16];
-	CK_TOKEN_INFO ti;
-	CK_UTF8CHAR want[32];
-	CK_ULONG n = 16, i;
-
-	memset(want, ' ', sizeof(want));
-	memcpy(want, label, strlen(label));
-	bench_ck(m->f->C_GetSlotList(CK_TRUE, slots, &n), "C_GetSlotList");
-	for (i = 0; i < n; i++)
-		if (m->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    memcmp(ti.label, want, sizeof(want)) == 0)
-			return slots[i];
-	bench_die("%s: no token labelled %s", m->path, label);
-}
-
 static CK_OBJECT_HANDLE
 find_label(struct bench_mod *m, CK_SESSION_HANDLE s, const char *label)
 {
@@ -532,26 +503,18 @@ static void
 side_open(struct side *sd, int proxy)
 {
 	CK_SLOT_ID slot;
-	CK_RV rv;
 
 	if (sd->m2m) {
 		if (setenv("M2MTOKEN_CONF", sd->conf[proxy], 1) != 0)
 			bench_die("setenv failed");
 	} else if (setenv("TPM2_PKCS11_TCTI", sd->tcti[proxy], 1) != 0)
 		bench_die("setenv failed");
-	mod_init(sd->m);
-	slot = slot_by_label(sd->m, sd->token);
+	bench_init(sd->m);
+	slot = bench_slot(sd->m, sd->token);
 	if (sd->m2m)
 		bench_m2m_login(sd->m, slot, &sd->s);
-	else {
-		bench_ck(sd->m->f->C_OpenSession(slot, CKF_SERIAL_SESSION |
-		    CKF_RW_SESSION, NULL, NULL, &sd->s),
-		    "tpm2-pkcs11 C_OpenSession");
-		rv = sd->m->f->C_Login(sd->s, CKU_USER,
-		    (CK_UTF8CHAR_PTR)sd->pin, strlen(sd->pin));
-		if (rv != CKR_OK)
-			bench_die("tpm2-pkcs11 C_Login: %s", bench_ckr(rv));
-	}
+	else
+		bench_login(sd->m, slot, sd->pin, "tpm2-pkcs11", &sd->s);
 	sd->key = find_label(sd->m, sd->s, sd->key_label);
 	if (sd->m2m)
 		sd->kpsa = find_label(sd->m, sd->s, KPSA_ID);
@@ -785,7 +748,7 @@ setup_m2m(struct side *sd, const CK_BYTE *key, CK_BYTE *mac)
 	bench_random(kpsa, sizeof(kpsa));
 	if (setenv("M2MTOKEN_CONF", sd->conf[0], 1) != 0)
 		bench_die("setenv failed");
-	mod_init(sd->m);
+	bench_init(sd->m);
 	bench_m2m_token(sd->m, M2M_LABEL, &slot, &sd->s);
 	bench_ck(bench_secret(sd->m, sd->s, CKK_GENERIC_SECRET,
 	    CK_M2M_ROLE_KE2E_MSG_AUTH, 1, M2M_KEY_LABEL, key, 32, &sd->key),
