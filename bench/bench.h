@@ -45,6 +45,8 @@ double	bench_percentile(const double *v, size_t n, double p);
 void	bench_load(const char *path, struct bench_mod *m);
 /* C_Initialize (CKF_OS_LOCKING_OK), as after a C_Finalize; dies on error. */
 void	bench_init(struct bench_mod *m);
+/* bench_load, then C_Finalize: each round initialises the module. */
+void	bench_load_final(const char *path, struct bench_mod *m);
 /* C_Finalize if we initialised it; dlclose. */
 void	bench_unload(struct bench_mod *m);
 
@@ -82,6 +84,22 @@ CK_RV	bench_secret(struct bench_mod *m, CK_SESSION_HANDLE s,
 CK_RV	bench_hmac(struct bench_mod *m, CK_SESSION_HANDLE s,
 	    CK_OBJECT_HANDLE key, const CK_BYTE *msg, CK_ULONG len,
 	    CK_BYTE *mac);
+
+/* $name, or def when it is unset or empty. */
+const char *bench_env(const char *name, const char *def);
+
+/*
+ * The swtpm bench/run started: its server port from $BENCH_SWTPM_PORT
+ * (returned) and the private directory $BENCH_TPM_DIR (*ret_dir); dies
+ * when either is not set.
+ */
+int	bench_swtpm(const char **ret_dir);
+/*
+ * Write libm2mtoken's configuration to path: store, [backend] type = tpm,
+ * [tpm] tcti = swtpm on 127.0.0.1:port, mode.
+ */
+void	bench_tpm_conf(const char *path, const char *store, int port,
+	    const char *mode);
 
 /* Fill buf with n random bytes from /dev/urandom. */
 void	bench_random(void *buf, size_t n);

@@ -147,6 +147,15 @@ bench_init(struct bench_mod *m)
 
 /* see bench.h */
 void
+bench_load_final(const char *path, struct bench_mod *m)
+{
+	bench_load(path, m);
+	bench_ck(m->f->C_Finalize(NULL), "C_Finalize");
+	m->finalize = 0;
+}
+
+/* see bench.h */
+void
 bench_unload(struct bench_mod *m)
 {
 	if (m->f != NULL && m->finalize)
@@ -340,6 +349,47 @@ bench_hmac(struct bench_mod *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
 	if ((rv = m->f->C_SignInit(s, &mech, key)) != CKR_OK)
 		return rv;
 	return m->f->C_Sign(s, (CK_BYTE_PTR)msg, len, mac, &maclen);
+}
+
+/* see bench.h */
+const char *
+bench_env(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : def;
+}
+
+/* see bench.h */
+int
+bench_swtpm(const char **ret_dir)
+{
+	const char *dir, *p;
+	int port;
+
+	if ((dir = getenv("BENCH_TPM_DIR")) == NULL || *dir == '\0')
+		bench_die("BENCH_TPM_DIR is not set (bench/run sets it)");
+	if ((p = getenv("BENCH_SWTPM_PORT")) == NULL ||
+	    (port = (int)strtol(p, NULL, 10)) <= 0 || port > 65534)
+		bench_die("BENCH_SWTPM_PORT is not set (bench/run sets it)");
+	*ret_dir = dir;
+	return port;
+}
+
+/* see bench.h */
+void
+bench_tpm_conf(const char *path, const char *store, int port,
+    const char *mode)
+{
+	FILE *fp;
+
+	if ((fp = fopen(path, "w")) == NULL)
+		bench_die("%s: %s", path, strerror(errno));
+	fprintf(fp, "[store]\npath = %s\n\n[backend]\ntype = tpm\n\n"
+	    "[tpm]\ntcti = swtpm:host=127.0.0.1,port=%d\nmode = %s\n", store,
+	    port, mode);
+	if (fclose(fp) != 0)
+		bench_die("%s: %s", path, strerror(errno));
 }
 
 /* see bench.h */
