@@ -66,18 +66,18 @@ info_cb(const SSL *ssl, int where, int ret)
 		    SSL_alert_desc_string_long(ret), NULL);
 }
 
+/*
+ * A bufferevent for one accepted connection, TLS on ctx.  A NULL return
+ * would make evhttp fall back to a plain socket bufferevent; on_request()
+ * refuses any connection without SSL.
+ */
 static struct bufferevent *
-on_connection(struct event_base *base, void *arg)
+tls_bufferevent(struct event_base *base, SSL_CTX *ctx)
 {
-	struct mef_srv *srv = arg;
 	struct bufferevent *bev;
 	SSL *ssl;
 
-	/*
-	 * A NULL return would make evhttp fall back to a plain socket
-	 * bufferevent; on_request() refuses any connection without SSL.
-	 */
-	if ((ssl = SSL_new(srv->ctx)) == NULL)
+	if ((ssl = SSL_new(ctx)) == NULL)
 		return NULL;
 	/* every handshake runs on the token's key: no resumption */
 	SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
@@ -91,25 +91,22 @@ on_connection(struct event_base *base, void *arg)
 	return bev;
 }
 
+/* The PSK listener's connections. */
+static struct bufferevent *
+on_connection(struct event_base *base, void *arg)
+{
+	struct mef_srv *srv = arg;
+
+	return tls_bufferevent(base, srv->ctx);
+}
+
 /* The certificate listener's connections: the same, on srv->cert_ctx. */
 static struct bufferevent *
 on_cert_connection(struct event_base *base, void *arg)
 {
 	struct mef_srv *srv = arg;
-	struct bufferevent *bev;
-	SSL *ssl;
 
-	if ((ssl = SSL_new(srv->cert_ctx)) == NULL)
-		return NULL;
-	SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-	SSL_set_info_callback(ssl, info_cb);
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		SSL_free(ssl);
-	else
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
+	return tls_bufferevent(base, srv->cert_ctx);
 }
 
 /*
