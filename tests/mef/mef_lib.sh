@@ -12,6 +12,15 @@
 #   mef_start            start m2m-mef; sets MEF_PID, PORT (and CPORT)
 #   mef_stop             stop it (also at cleanup)
 #
+# The MEF's replies (s_client's whole output OUT):
+#   status_of OUT, rsc_of OUT, body_of OUT, ekm_of OUT   the HTTP status,
+#                        X-M2M-RSC, the JSON body, s_client's exported
+#                        keying material (lower hex)
+#   expect OUT STATUS RSC ERRORSTRING   a refusal, exactly
+#   post_file FILE BODY [EXTRA-HEADER-LINES]   a bootstrap request in FILE
+#   kes                  the number of KeIds in the registry
+#   hmac KEYHEX DATA     HMAC-SHA-256, lower hex; b64hex B64: lower hex
+#
 # Environment in: M2M_MEF, M2M_MEF_TOKINIT (CMake passes both).
 # Out: MEF (m2m-mef's path), FQDN, MEF_PIN (the MEF token's user PIN; in
 # $M2M_TMP/mef.pin), MEF_PID, PORT, CPORT.  m2m_fail also prints the last
@@ -160,3 +169,39 @@ mef_stop()
 	[ -z "$MEF_PID" ] || m2m_stop "$MEF_PID"
 	MEF_PID=
 }
+
+# --- the MEF's replies ------------------------------------------------------
+status_of() { sed -n 's/^HTTP\/1\.1 \([0-9]*\).*/\1/p' <<<"$1" | head -n 1; }
+rsc_of() { sed -n 's/^X-M2M-RSC: *\([0-9]*\).*/\1/p' <<<"$1" | tr -d '\r' | head -n 1; }
+body_of() { grep -a -o "^{.*}" <<<"$1" | tail -n 1; }
+ekm_of() { sed -n 's/^ *Keying material: *//p' <<<"$1" | tr 'A-F' 'a-f'; }
+kes() { sqlite3 "$M2M_TMP/registry.db" 'SELECT count(*) FROM kes'; }
+
+# post_file FILE BODY [EXTRA-HEADER-LINES]: a bootstrap request.
+post_file()
+{
+	printf 'POST /bootstrap HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s' \
+	    "$FQDN" "${#2}" "${3:-}" "$2" >"$1"
+}
+
+# expect OUT STATUS RSC ERRORSTRING: OUT is that refusal, exactly.
+expect()
+{
+	local s r b
+	s=$(status_of "$1")
+	r=$(rsc_of "$1")
+	b=$(body_of "$1")
+	if [ "$s" != "$2" ] || [ "$r" != "$3" ] ||
+	    [ "$b" != "{\"Status\":false,\"ErrorString\":\"$4\"}" ]; then
+		printf '%s\n' "--- reply ---" "$1" "--- end ---" >&2
+		m2m_fail "expected $2 / $3 / $4, got $s / $r / $b"
+	fi
+}
+
+# hmac KEYHEX DATA: HMAC-SHA-256 of DATA, lower hex.
+hmac()
+{
+	printf '%s' "$2" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" |
+	    sed 's/.*= *//'
+}
+b64hex() { base64 -d <<<"$1" | xxd -p -c 64; }

@@ -83,18 +83,7 @@ req()
 	    -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
 	    -ign_eof -nocommands <"$3" 2>&1 || true
 }
-status_of() { sed -n 's/^HTTP\/1\.1 \([0-9]*\).*/\1/p' <<<"$1" | head -n 1; }
-rsc_of() { sed -n 's/^X-M2M-RSC: *\([0-9]*\).*/\1/p' <<<"$1" | tr -d '\r' | head -n 1; }
-body_of() { grep -a -o "^{.*}" <<<"$1" | tail -n 1; }
-ekm_of() { sed -n 's/^ *Keying material: *//p' <<<"$1" | tr 'A-F' 'a-f'; }
-kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
 
-# post_file FILE BODY [EXTRA-HEADER-LINES]: a bootstrap request.
-post_file()
-{
-	printf 'POST /bootstrap HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s' \
-	    "$FQDN" "${#2}" "${3:-}" "$2" >"$1"
-}
 # get_file FILE PATH ORIGIN [EXTRA]: a fetchCredentials request.
 get_file()
 {
@@ -102,26 +91,7 @@ get_file()
 	    "$2" "$FQDN" "${3:+X-M2M-Origin: $3$'\r\n'}" "${4:-}" >"$1"
 }
 
-# expect OUT STATUS RSC ERRORSTRING
-expect()
-{
-	local s r b
-	s=$(status_of "$1")
-	r=$(rsc_of "$1")
-	b=$(body_of "$1")
-	if [ "$s" != "$2" ] || [ "$r" != "$3" ] ||
-	    [ "$b" != "{\"Status\":false,\"ErrorString\":\"$4\"}" ]; then
-		printf '%s\n' "--- reply ---" "$1" "--- end ---" >&2
-		m2m_fail "expected $2 / $3 / $4, got $s / $r / $b"
-	fi
-}
 
-hmac()	# KEYHEX DATA
-{
-	printf '%s' "$2" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" |
-	    sed 's/.*= *//'
-}
-b64hex() { base64 -d <<<"$1" | xxd -p -c 64; }
 
 # --- bootstrap, raw-key enrolee ---------------------------------------------
 post_file "$T/boot1" "{\"Targets\": [\"$GW1\"]}" "X-M2M-RI: ri-001"$'\r\n'

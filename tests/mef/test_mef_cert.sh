@@ -127,19 +127,9 @@ ok "enrolee add --cert-id: a certificate enrolee, no Kpm"
 
 mef_start
 
-status_of() { sed -n 's/^HTTP\/1\.1 \([0-9]*\).*/\1/p' <<<"$1" | head -n 1; }
-rsc_of() { sed -n 's/^X-M2M-RSC: *\([0-9]*\).*/\1/p' <<<"$1" | tr -d '\r' | head -n 1; }
-body_of() { grep -a -o "^{.*}" <<<"$1" | tail -n 1; }
-ekm_of() { sed -n 's/^ *Keying material: *//p' <<<"$1" | tr 'A-F' 'a-f'; }
-kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
 ke_objects() {
 	m2m_ext m2m_p11tool --token-label mef --login --pin "$PIN" --list-objects \
 	    --type secrkey 2>/dev/null | grep -c '@mef.example.com' || true
-}
-post_file()
-{
-	printf 'POST /bootstrap HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s' \
-	    "$FQDN" "${#2}" "${3:-}" "$2" >"$1"
 }
 # creq CERT KEY FILE [CIPHER]: send FILE over the certificate listener
 creq()
@@ -153,24 +143,6 @@ creq()
 	    -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
 	    -ign_eof -nocommands <"$3" 2>&1 || true
 }
-expect()
-{
-	local s r b
-	s=$(status_of "$1")
-	r=$(rsc_of "$1")
-	b=$(body_of "$1")
-	if [ "$s" != "$2" ] || [ "$r" != "$3" ] ||
-	    [ "$b" != "{\"Status\":false,\"ErrorString\":\"$4\"}" ]; then
-		printf '%s\n' "--- reply ---" "$1" "--- end ---" >&2
-		m2m_fail "expected $2 / $3 / $4, got $s / $r / $b"
-	fi
-}
-hmac()
-{
-	printf '%s' "$2" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" |
-	    sed 's/.*= *//'
-}
-b64hex() { base64 -d <<<"$1" | xxd -p -c 64; }
 
 # --- a bootstrap with certificates -------------------------------------------
 post_file "$T/boot" "{\"Targets\": [\"$GW1\"]}"
