@@ -71,17 +71,7 @@ mef_tls_key()
 # (openssl with libp11's engine, configured in $M2M_TMP/engine.cnf).
 mef_csr()
 {
-	cat >"$M2M_TMP/engine.cnf" <<CONF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-MODULE_PATH = $M2MTOKEN_MODULE
-init = 0
-CONF
+	m2m_engine_conf "$M2M_TMP/engine.cnf"
 	OPENSSL_CONF=$M2M_TMP/engine.cnf m2m_ext openssl req -new \
 	    -engine pkcs11 -keyform engine \
 	    -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=$MEF_PIN" \
