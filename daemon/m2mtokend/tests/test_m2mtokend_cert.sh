@@ -55,44 +55,14 @@ echo "ok: m2m-mef: PSK on $PORT, certificates on $CPORT (key in its token)"
 mtd_token dev
 mtd_token gw
 "$MTD_KEYTOOL" import gw kpm "$GW" "$PSKGW" || m2m_fail "import gw psk"
-# daemon WHO CA: (re)start the daemon WHO, its [enrolee] ca = CA
+# daemon WHO [CA]: (re)start the daemon WHO; the device's [enrolee] ca = CA
 daemon()
 {
-	local who=$1 i pidf=$T/$1.pid
-
-	[ ! -f "$pidf" ] || m2m_stop "$(cat "$pidf")"
-	cat >"$T/$who.conf" <<CONF
-[daemon]
-socket = $T/$who.sock
-[token]
-module = $M2MTOKEN_MODULE
-config = $M2MTOKEN_CONF
-label = $who
-pin_file = $T/pin
-[mef]
-host = 127.0.0.1
-port = $PORT
-cert_port = $CPORT
-fqdn = $FQDN
-$( [ "$who" = dev ] && printf '[enrolee]\ncert_key = dev-tls\nca = %s\n' "$2" ||
-    printf '[target]\nid = %s\n' "$GW")
-[caller root]
-uid = 0
-methods = *
-keys = *
-CONF
-	chmod 600 "$T/$who.conf"
-	chmod o= "$M2MTOKEN_CONF"
-	: >"$T/$who.log"
-	"$M2MTOKEND" -c "$T/$who.conf" >"$T/$who.log" 2>&1 &
-	echo $! >"$pidf"
-	m2m_defer m2m_stop $!
-	for ((i = 0; i < 100; i++)); do
-		grep -q 'm2mtokend: ready' "$T/$who.log" && return 0
-		sleep 0.1
-	done
-	cat "$T/$who.log"
-	m2m_fail "$who daemon"
+	if [ "$1" = dev ]; then
+		mtd_mef_daemon dev "$(printf '[enrolee]\ncert_key = dev-tls\nca = %s' "$2")"
+	else
+		mtd_mef_daemon "$1" "$(printf '[target]\nid = %s' "$GW")"
+	fi
 }
 daemon dev "$T/test-ca.pem"
 daemon gw

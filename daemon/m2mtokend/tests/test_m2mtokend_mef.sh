@@ -27,35 +27,8 @@ mtd_token dev
 mtd_token gw
 "$MTD_KEYTOOL" import dev kpm kpm-dev1 "$KPM" || m2m_fail "import kpm"
 "$MTD_KEYTOOL" import gw kpm "$GW" "$PSKGW" || m2m_fail "import gw psk"
-for who in dev gw; do
-cat >"$T/$who.conf" <<CONF
-[daemon]
-socket = $T/$who.sock
-[token]
-module = $M2MTOKEN_MODULE
-config = $M2MTOKEN_CONF
-label = $who
-pin_file = $T/pin
-[mef]
-host = 127.0.0.1
-port = $PORT
-fqdn = $FQDN
-$( [ $who = dev ] && printf '[enrolee]\nkpm_id = kpm-dev1\n' || printf '[target]\nid = %s\n' "$GW")
-[caller root]
-uid = 0
-methods = *
-keys = *
-CONF
-chmod 600 "$T/$who.conf"
-chmod o= "$M2MTOKEN_CONF"
-"$M2MTOKEND" -c "$T/$who.conf" >"$T/$who.log" 2>&1 &
-m2m_defer m2m_stop $!
-for ((i = 0; i < 100; i++)); do
-	grep -q 'm2mtokend: ready' "$T/$who.log" && break
-	sleep 0.1
-done
-grep -q 'm2mtokend: ready' "$T/$who.log" || { cat "$T/$who.log"; m2m_fail "$who daemon"; }
-done
+mtd_mef_daemon dev "$(printf '[enrolee]\nkpm_id = kpm-dev1')"
+mtd_mef_daemon gw "$(printf '[target]\nid = %s' "$GW")"
 C=$M2MTOKEN_CLI
 out=$($C -s $T/dev.sock --json bootstrap --target "$GW") || { cat "$T/mef.log"; m2m_fail "bootstrap: $out"; }
 echo "ok: device bootstrap: $out"
