@@ -1,8 +1,9 @@
 /*
  * Shared helpers of the benchmark programs (bench_hmac, bench_e2e,
- * bench_find).  They are PKCS#11 clients only: libm2mtoken.so and
- * SoftHSM2 are both loaded with dlopen and called through their function
- * lists.  Nothing here asserts on time: the programs only print.
+ * bench_find, bench_ecdsa, bench_tpm, ...).  They are PKCS#11 clients
+ * only: libm2mtoken.so, SoftHSM2 and tpm2-pkcs11 are loaded with dlopen
+ * and called through their function lists.  Nothing here asserts on
+ * time: the programs only print.
  *
  * Environment:
  *   M2MTOKEN_MODULE      libm2mtoken.so (required)
@@ -42,6 +43,10 @@ double	bench_percentile(const double *v, size_t n, double p);
 
 /* dlopen path, C_GetFunctionList, C_Initialize (ALREADY_INITIALIZED ok). */
 void	bench_load(const char *path, struct bench_mod *m);
+/* C_Initialize (CKF_OS_LOCKING_OK), as after a C_Finalize; dies on error. */
+void	bench_init(struct bench_mod *m);
+/* bench_load, then C_Finalize: each round initialises the module. */
+void	bench_load_final(const char *path, struct bench_mod *m);
 /* C_Finalize if we initialised it; dlclose. */
 void	bench_unload(struct bench_mod *m);
 
@@ -51,6 +56,14 @@ void	bench_unload(struct bench_mod *m);
  */
 void	bench_m2m_token(struct bench_mod *m, const char *label,
 	    CK_SLOT_ID *ret_slot, CK_SESSION_HANDLE *ret_sess);
+/* The slot of the initialised token labelled label; dies if none. */
+CK_SLOT_ID bench_slot(struct bench_mod *m, const char *label);
+/*
+ * Open an RW session on slot and log in as the user with pin (already
+ * logged in is fine); who names the module in the error that ends the run.
+ */
+void	bench_login(struct bench_mod *m, CK_SLOT_ID slot, const char *pin,
+	    const char *who, CK_SESSION_HANDLE *ret_sess);
 /* m2mtoken: open an RW session on slot and log in as the user. */
 void	bench_m2m_login(struct bench_mod *m, CK_SLOT_ID slot,
 	    CK_SESSION_HANDLE *ret_sess);
@@ -71,6 +84,22 @@ CK_RV	bench_secret(struct bench_mod *m, CK_SESSION_HANDLE s,
 CK_RV	bench_hmac(struct bench_mod *m, CK_SESSION_HANDLE s,
 	    CK_OBJECT_HANDLE key, const CK_BYTE *msg, CK_ULONG len,
 	    CK_BYTE *mac);
+
+/* $name, or def when it is unset or empty. */
+const char *bench_env(const char *name, const char *def);
+
+/*
+ * The swtpm bench/run started: its server port from $BENCH_SWTPM_PORT
+ * (returned) and the private directory $BENCH_TPM_DIR (*ret_dir); dies
+ * when either is not set.
+ */
+int	bench_swtpm(const char **ret_dir);
+/*
+ * Write libm2mtoken's configuration to path: store, [backend] type = tpm,
+ * [tpm] tcti = swtpm on 127.0.0.1:port, mode.
+ */
+void	bench_tpm_conf(const char *path, const char *store, int port,
+	    const char *mode);
 
 /* Fill buf with n random bytes from /dev/urandom. */
 void	bench_random(void *buf, size_t n);

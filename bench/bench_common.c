@@ -136,6 +136,26 @@ bench_load(const char *path, struct bench_mod *m)
 
 /* see bench.h */
 void
+bench_init(struct bench_mod *m)
+{
+	CK_C_INITIALIZE_ARGS ia;
+
+	memset(&ia, 0, sizeof(ia));
+	ia.flags = CKF_OS_LOCKING_OK;
+	bench_ck(m->f->C_Initialize(&ia), "C_Initialize");
+}
+
+/* see bench.h */
+void
+bench_load_final(const char *path, struct bench_mod *m)
+{
+	bench_load(path, m);
+	bench_ck(m->f->C_Finalize(NULL), "C_Finalize");
+	m->finalize = 0;
+}
+
+/* see bench.h */
+void
 bench_unload(struct bench_mod *m)
 {
 	if (m->f != NULL && m->finalize)
@@ -177,20 +197,40 @@ find_slot(struct bench_mod *m, int initialized, const char *label,
 }
 
 /* see bench.h */
+CK_SLOT_ID
+bench_slot(struct bench_mod *m, const char *label)
+{
+	CK_SLOT_ID slot;
+
+	if (!find_slot(m, 1, label, &slot))
+		bench_die("%s: no token labelled %s", m->path, label);
+	return slot;
+}
+
+/* see bench.h */
 void
-bench_m2m_login(struct bench_mod *m, CK_SLOT_ID slot,
-    CK_SESSION_HANDLE *ret_sess)
+bench_login(struct bench_mod *m, CK_SLOT_ID slot, const char *pin,
+    const char *who, CK_SESSION_HANDLE *ret_sess)
 {
 	CK_SESSION_HANDLE s;
 	CK_RV rv;
 
-	bench_ck(m->f->C_OpenSession(slot, CKF_SERIAL_SESSION |
-	    CKF_RW_SESSION, NULL, NULL, &s), "m2mtoken C_OpenSession");
-	rv = m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN,
-	    strlen(USER_PIN));
+	rv = m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+	    NULL, NULL, &s);
+	if (rv != CKR_OK)
+		bench_die("%s C_OpenSession: %s", who, bench_ckr(rv));
+	rv = m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-		bench_die("m2mtoken C_Login: %s", bench_ckr(rv));
+		bench_die("%s C_Login: %s", who, bench_ckr(rv));
 	*ret_sess = s;
+}
+
+/* see bench.h */
+void
+bench_m2m_login(struct bench_mod *m, CK_SLOT_ID slot,
+    CK_SESSION_HANDLE *ret_sess)
+{
+	bench_login(m, slot, USER_PIN, "m2mtoken", ret_sess);
 }
 
 /* see bench.h */
@@ -231,9 +271,7 @@ bench_softhsm_session(struct bench_mod *m, CK_SESSION_HANDLE *ret)
 {
 	const char *label = getenv("BENCH_SOFTHSM_TOKEN");
 	const char *pin = getenv("BENCH_SOFTHSM_PIN");
-	CK_SESSION_HANDLE s;
 	CK_SLOT_ID slot;
-	CK_RV rv;
 
 	if (label == NULL || *label == '\0')
 		label = "bench-direct";
@@ -242,12 +280,7 @@ bench_softhsm_session(struct bench_mod *m, CK_SESSION_HANDLE *ret)
 	if (!find_slot(m, 1, label, &slot))
 		bench_die("SoftHSM2 has no token labelled %s (bench/run makes "
 		    "one)", label);
-	bench_ck(m->f->C_OpenSession(slot, CKF_SERIAL_SESSION |
-	    CKF_RW_SESSION, NULL, NULL, &s), "SoftHSM2 C_OpenSession");
-	rv = m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-		bench_die("SoftHSM2 C_Login: %s", bench_ckr(rv));
-	*ret = s;
+	bench_login(m, slot, pin, "SoftHSM2", ret);
 }
 
 /* see bench.h */
@@ -316,6 +349,47 @@ bench_hmac(struct bench_mod *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
 	if ((rv = m->f->C_SignInit(s, &mech, key)) != CKR_OK)
 		return rv;
 	return m->f->C_Sign(s, (CK_BYTE_PTR)msg, len, mac, &maclen);
+}
+
+/* see bench.h */
+const char *
+bench_env(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : def;
+}
+
+/* see bench.h */
+int
+bench_swtpm(const char **ret_dir)
+{
+	const char *dir, *p;
+	int port;
+
+	if ((dir = getenv("BENCH_TPM_DIR")) == NULL || *dir == '\0')
+		bench_die("BENCH_TPM_DIR is not set (bench/run sets it)");
+	if ((p = getenv("BENCH_SWTPM_PORT")) == NULL ||
+	    (port = (int)strtol(p, NULL, 10)) <= 0 || port > 65534)
+		bench_die("BENCH_SWTPM_PORT is not set (bench/run sets it)");
+	*ret_dir = dir;
+	return port;
+}
+
+/* see bench.h */
+void
+bench_tpm_conf(const char *path, const char *store, int port,
+    const char *mode)
+{
+	FILE *fp;
+
+	if ((fp = fopen(path, "w")) == NULL)
+		bench_die("%s: %s", path, strerror(errno));
+	fprintf(fp, "[store]\npath = %s\n\n[backend]\ntype = tpm\n\n"
+	    "[tpm]\ntcti = swtpm:host=127.0.0.1,port=%d\nmode = %s\n", store,
+	    port, mode);
+	if (fclose(fp) != 0)
+		bench_die("%s: %s", path, strerror(errno));
 }
 
 /* see bench.h */

@@ -30,7 +30,6 @@
  *
  * Usage: bench_ecdsa tpm|hsm [--quick]
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,35 +68,6 @@ struct side {
 	CK_OBJECT_HANDLE	 pub;
 };
 
-static void
-mod_init(struct bench_mod *m)
-{
-	CK_C_INITIALIZE_ARGS ia;
-
-	memset(&ia, 0, sizeof(ia));
-	ia.flags = CKF_OS_LOCKING_OK;
-	bench_ck(m->f->C_Initialize(&ia), "C_Initialize");
-}
-
-/* The slot whose token has this label. */
-static CK_SLOT_ID
-slot_by_label(struct bench_mod *m, const char *label)
-{
-	CK_SLOT_ID slots[16];
-	CK_TOKEN_INFO ti;
-	CK_UTF8CHAR want[32];
-	CK_ULONG n = 16, i;
-
-	memset(want, ' ', sizeof(want));
-	memcpy(want, label, strlen(label));
-	bench_ck(m->f->C_GetSlotList(CK_TRUE, slots, &n), "C_GetSlotList");
-	for (i = 0; i < n; i++)
-		if (m->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    memcmp(ti.label, want, sizeof(want)) == 0)
-			return slots[i];
-	bench_die("%s: no token labelled %s", m->path, label);
-}
-
 /* The one object of class cls labelled KEY_LABEL. */
 static CK_OBJECT_HANDLE
 find_key(struct side *sd, CK_OBJECT_CLASS cls)
@@ -123,23 +93,16 @@ static void
 side_login(struct side *sd)
 {
 	CK_SLOT_ID slot;
-	CK_RV rv;
 
 	if (sd->kind == SIDE_SOFTHSM) {
 		bench_softhsm_session(sd->m, &sd->s);
 		return;
 	}
-	slot = slot_by_label(sd->m, sd->token);
-	if (sd->kind == SIDE_M2M) {
+	slot = bench_slot(sd->m, sd->token);
+	if (sd->kind == SIDE_M2M)
 		bench_m2m_login(sd->m, slot, &sd->s);
-		return;
-	}
-	bench_ck(sd->m->f->C_OpenSession(slot, CKF_SERIAL_SESSION |
-	    CKF_RW_SESSION, NULL, NULL, &sd->s), "C_OpenSession");
-	rv = sd->m->f->C_Login(sd->s, CKU_USER, (CK_UTF8CHAR_PTR)sd->pin,
-	    strlen(sd->pin));
-	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-		bench_die("%s: C_Login: %s", sd->name, bench_ckr(rv));
+	else
+		bench_login(sd->m, slot, sd->pin, sd->name, &sd->s);
 }
 
 static void
@@ -156,7 +119,7 @@ static void
 side_open(struct side *sd)
 {
 	side_env(sd);
-	mod_init(sd->m);
+	bench_init(sd->m);
 	side_login(sd);
 	if (sd->session) {
 		gen_pair(sd, CK_FALSE);
@@ -248,7 +211,7 @@ side_setup(struct side *sd)
 	if (sd->session)
 		return;
 	side_env(sd);
-	mod_init(sd->m);
+	bench_init(sd->m);
 	if (sd->kind == SIDE_M2M)
 		bench_m2m_token(sd->m, sd->token, &slot, &sd->s);
 	else
@@ -281,37 +244,6 @@ round_ops(struct side *sd, double secs)
 	return (double)n / (t - t0);
 }
 
-static const char *
-env_or(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && *v != '\0' ? v : def;
-}
-
-static void
-write_conf(const char *path, const char *store, int port, const char *mode)
-{
-	FILE *fp;
-
-	if ((fp = fopen(path, "w")) == NULL)
-		bench_die("%s: %s", path, strerror(errno));
-	fprintf(fp, "[store]\npath = %s\n\n[backend]\ntype = tpm\n\n"
-	    "[tpm]\ntcti = swtpm:host=127.0.0.1,port=%d\nmode = %s\n", store,
-	    port, mode);
-	if (fclose(fp) != 0)
-		bench_die("%s: %s", path, strerror(errno));
-}
-
-/* Load a module once, leaving it finalised (each round initialises it). */
-static void
-load_final(const char *path, struct bench_mod *m)
-{
-	bench_load(path, m);
-	bench_ck(m->f->C_Finalize(NULL), "C_Finalize");
-	m->finalize = 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -321,7 +253,7 @@ main(int argc, char **argv)
 	static char store[PATH_MAX], conf[2][PATH_MAX];
 	double *v[NSIDES], *ratio[NSIDES][NSIDES], rmed, goal;
 	char ca[32], cb[32], tcti[64];
-	const char *dir, *p;
+	const char *dir;
 	int tpm, swtpm = 0, nm2m, nside, i, j, k;
 
 	if (argc < 2 || (strcmp(argv[1], "tpm") != 0 &&
@@ -336,13 +268,7 @@ main(int argc, char **argv)
 
 	/* sides 0..nm2m-1: libm2mtoken; nm2m..nside-1: the references */
 	if (tpm) {
-		if ((dir = getenv("BENCH_TPM_DIR")) == NULL || *dir == '\0')
-			bench_die("BENCH_TPM_DIR is not set (bench/run sets "
-			    "it)");
-		if ((p = getenv("BENCH_SWTPM_PORT")) == NULL ||
-		    (swtpm = (int)strtol(p, NULL, 10)) <= 0 || swtpm > 65534)
-			bench_die("BENCH_SWTPM_PORT is not set (bench/run "
-			    "sets it)");
+		swtpm = bench_swtpm(&dir);
 		if ((size_t)snprintf(store, sizeof(store), "%s/ecdsa.db",
 		    dir) >= sizeof(store) ||
 		    (size_t)snprintf(conf[0], sizeof(conf[0]),
@@ -350,8 +276,8 @@ main(int argc, char **argv)
 		    (size_t)snprintf(conf[1], sizeof(conf[1]),
 		    "%s/ecdsa-shared.conf", dir) >= sizeof(conf[1]))
 			bench_die("%s: path too long", dir);
-		write_conf(conf[0], store, swtpm, "exclusive");
-		write_conf(conf[1], store, swtpm, "shared");
+		bench_tpm_conf(conf[0], store, swtpm, "exclusive");
+		bench_tpm_conf(conf[1], store, swtpm, "shared");
 		snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%d",
 		    swtpm);
 		if (setenv("TPM2_PKCS11_TCTI", tcti, 1) != 0)
@@ -365,20 +291,20 @@ main(int argc, char **argv)
 		sides[1].conf = conf[1];
 		sides[2] = (struct side){ "tpm2-pkcs11", &ref,
 		    SIDE_TPM2_PKCS11, NULL,
-		    env_or("BENCH_TPM2_PKCS11_TOKEN", "bench-tpm2"),
-		    env_or("BENCH_TPM2_PKCS11_PIN", "bench-user-pin"), 0, 0, 0,
+		    bench_env("BENCH_TPM2_PKCS11_TOKEN", "bench-tpm2"),
+		    bench_env("BENCH_TPM2_PKCS11_PIN", "bench-user-pin"), 0, 0, 0,
 		    0 };
 		goal = GOAL_TPM;
 		if (setenv("M2MTOKEN_CONF", conf[0], 1) != 0)
 			bench_die("setenv failed");
-		load_final(getenv("M2MTOKEN_MODULE"), &m2m);
-		load_final(env_or("BENCH_TPM2_PKCS11_MODULE",
+		bench_load_final(getenv("M2MTOKEN_MODULE"), &m2m);
+		bench_load_final(bench_env("BENCH_TPM2_PKCS11_MODULE",
 		    TPM2_PKCS11_DEFAULT), &ref);
 	} else {
 		nm2m = 1;
 		nside = 3;
 		sides[0] = (struct side){ "libm2mtoken [backend] type = hsm",
-		    &m2m, SIDE_M2M, env_or("M2MTOKEN_CONF", ""), M2M_LABEL,
+		    &m2m, SIDE_M2M, bench_env("M2MTOKEN_CONF", ""), M2M_LABEL,
 		    NULL, 0, 0, 0, 0 };
 		sides[1] = (struct side){ "SoftHSM2 direct, token key", &ref,
 		    SIDE_SOFTHSM, NULL, NULL, NULL, 0, 0, 0, 0 };
@@ -386,8 +312,8 @@ main(int argc, char **argv)
 		sides[2].name = "SoftHSM2 direct, session key";
 		sides[2].session = 1;
 		goal = GOAL_HSM;
-		load_final(getenv("M2MTOKEN_MODULE"), &m2m);
-		load_final(env_or("BENCH_SOFTHSM_MODULE", SOFTHSM_DEFAULT),
+		bench_load_final(getenv("M2MTOKEN_MODULE"), &m2m);
+		bench_load_final(bench_env("BENCH_SOFTHSM_MODULE", SOFTHSM_DEFAULT),
 		    &ref);
 	}
 

@@ -483,35 +483,6 @@ struct side {
 
 static CK_BYTE msg[MSG_LEN];
 
-static void
-mod_init(struct bench_mod *m)
-{
-	CK_C_INITIALIZE_ARGS ia;
-
-	memset(&ia, 0, sizeof(ia));
-	ia.flags = CKF_OS_LOCKING_OK;
-	bench_ck(m->f->C_Initialize(&ia), "C_Initialize");
-}
-
-/* The slot whose token has this label. */
-static CK_SLOT_ID
-slot_by_label(struct bench_mod *m, const char *label)
-{
-	CK_SLOT_ID slots[16];
-	CK_TOKEN_INFO ti;
-	CK_UTF8CHAR want[32];
-	CK_ULONG n = 16, i;
-
-	memset(want, ' ', sizeof(want));
-	memcpy(want, label, strlen(label));
-	bench_ck(m->f->C_GetSlotList(CK_TRUE, slots, &n), "C_GetSlotList");
-	for (i = 0; i < n; i++)
-		if (m->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    memcmp(ti.label, want, sizeof(want)) == 0)
-			return slots[i];
-	bench_die("%s: no token labelled %s", m->path, label);
-}
-
 static CK_OBJECT_HANDLE
 find_label(struct bench_mod *m, CK_SESSION_HANDLE s, const char *label)
 {
@@ -532,26 +503,18 @@ static void
 side_open(struct side *sd, int proxy)
 {
 	CK_SLOT_ID slot;
-	CK_RV rv;
 
 	if (sd->m2m) {
 		if (setenv("M2MTOKEN_CONF", sd->conf[proxy], 1) != 0)
 			bench_die("setenv failed");
 	} else if (setenv("TPM2_PKCS11_TCTI", sd->tcti[proxy], 1) != 0)
 		bench_die("setenv failed");
-	mod_init(sd->m);
-	slot = slot_by_label(sd->m, sd->token);
+	bench_init(sd->m);
+	slot = bench_slot(sd->m, sd->token);
 	if (sd->m2m)
 		bench_m2m_login(sd->m, slot, &sd->s);
-	else {
-		bench_ck(sd->m->f->C_OpenSession(slot, CKF_SERIAL_SESSION |
-		    CKF_RW_SESSION, NULL, NULL, &sd->s),
-		    "tpm2-pkcs11 C_OpenSession");
-		rv = sd->m->f->C_Login(sd->s, CKU_USER,
-		    (CK_UTF8CHAR_PTR)sd->pin, strlen(sd->pin));
-		if (rv != CKR_OK)
-			bench_die("tpm2-pkcs11 C_Login: %s", bench_ckr(rv));
-	}
+	else
+		bench_login(sd->m, slot, sd->pin, "tpm2-pkcs11", &sd->s);
 	sd->key = find_label(sd->m, sd->s, sd->key_label);
 	if (sd->m2m)
 		sd->kpsa = find_label(sd->m, sd->s, KPSA_ID);
@@ -724,28 +687,6 @@ count_side(struct side *sd, const CK_BYTE *want, struct count *hmac,
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static void
-write_conf(const char *path, const char *store, int port, const char *mode)
-{
-	FILE *fp;
-
-	if ((fp = fopen(path, "w")) == NULL)
-		bench_die("%s: %s", path, strerror(errno));
-	fprintf(fp, "[store]\npath = %s\n\n[backend]\ntype = tpm\n\n"
-	    "[tpm]\ntcti = swtpm:host=127.0.0.1,port=%d\nmode = %s\n", store,
-	    port, mode);
-	if (fclose(fp) != 0)
-		bench_die("%s: %s", path, strerror(errno));
-}
-
-static const char *
-env_or(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && *v != '\0' ? v : def;
-}
-
 /* dir/name into buf[PATH_MAX]. */
 static const char *
 path_in(char *buf, const char *dir, const char *name)
@@ -785,7 +726,7 @@ setup_m2m(struct side *sd, const CK_BYTE *key, CK_BYTE *mac)
 	bench_random(kpsa, sizeof(kpsa));
 	if (setenv("M2MTOKEN_CONF", sd->conf[0], 1) != 0)
 		bench_die("setenv failed");
-	mod_init(sd->m);
+	bench_init(sd->m);
 	bench_m2m_token(sd->m, M2M_LABEL, &slot, &sd->s);
 	bench_ck(bench_secret(sd->m, sd->s, CKK_GENERIC_SECRET,
 	    CK_M2M_ROLE_KE2E_MSG_AUTH, 1, M2M_KEY_LABEL, key, 32, &sd->key),
@@ -831,21 +772,17 @@ main(int argc, char **argv)
 	struct side excl, shared, tp, *order[3];
 	struct count ch[3], ce[2];
 	CK_BYTE key[32], mac1[32], mac2[32];
-	const char *dir, *p;
+	const char *dir;
 	static char store[PATH_MAX], conf[4][PATH_MAX], tcti[2][64];
 	char ca[32], cb[32], cc[32];
 	double *vx, *vs, *vp, *rx, *rs, mx, ms, mp, ratx, rats;
 	int swtpm, proxy, i, j;
 
 	bench_opts(bench_quick_arg(argc, argv), &o);
-	if ((dir = getenv("BENCH_TPM_DIR")) == NULL || *dir == '\0')
-		bench_die("BENCH_TPM_DIR is not set (bench/run sets it)");
-	if ((p = getenv("BENCH_SWTPM_PORT")) == NULL ||
-	    (swtpm = (int)strtol(p, NULL, 10)) <= 0 || swtpm > 65534)
-		bench_die("BENCH_SWTPM_PORT is not set (bench/run sets it)");
+	swtpm = bench_swtpm(&dir);
 	if (getenv("TPM2_PKCS11_STORE") == NULL)
 		bench_die("TPM2_PKCS11_STORE is not set (bench/run sets it)");
-	read_key(env_or("BENCH_TPM_KEY_FILE", ""), key, sizeof(key));
+	read_key(bench_env("BENCH_TPM_KEY_FILE", ""), key, sizeof(key));
 	bench_random(msg, sizeof(msg));
 	proxy = proxy_start(swtpm);
 
@@ -862,10 +799,10 @@ main(int argc, char **argv)
 	shared.name = "libm2mtoken mode = shared";
 	shared.conf[0] = path_in(conf[2], dir, "shared.conf");
 	shared.conf[1] = path_in(conf[3], dir, "shared-counting.conf");
-	write_conf(excl.conf[0], store, swtpm, "exclusive");
-	write_conf(excl.conf[1], store, proxy, "exclusive");
-	write_conf(shared.conf[0], store, swtpm, "shared");
-	write_conf(shared.conf[1], store, proxy, "shared");
+	bench_tpm_conf(excl.conf[0], store, swtpm, "exclusive");
+	bench_tpm_conf(excl.conf[1], store, proxy, "exclusive");
+	bench_tpm_conf(shared.conf[0], store, swtpm, "shared");
+	bench_tpm_conf(shared.conf[1], store, proxy, "shared");
 	memset(&tp, 0, sizeof(tp));
 	tp.name = "tpm2-pkcs11";
 	tp.m = &p11;
@@ -875,22 +812,18 @@ main(int argc, char **argv)
 	    proxy);
 	tp.tcti[0] = tcti[0];
 	tp.tcti[1] = tcti[1];
-	tp.token = env_or("BENCH_TPM2_PKCS11_TOKEN", "bench-tpm2");
-	tp.pin = env_or("BENCH_TPM2_PKCS11_PIN", "bench-user-pin");
-	tp.key_label = env_or("BENCH_TPM2_PKCS11_KEY", "bench-hmac");
+	tp.token = bench_env("BENCH_TPM2_PKCS11_TOKEN", "bench-tpm2");
+	tp.pin = bench_env("BENCH_TPM2_PKCS11_PIN", "bench-user-pin");
+	tp.key_label = bench_env("BENCH_TPM2_PKCS11_KEY", "bench-hmac");
 
 	/* loaded once; each round initialises and finalises its module */
 	if (setenv("M2MTOKEN_CONF", shared.conf[0], 1) != 0)
 		bench_die("setenv failed");
-	bench_load(getenv("M2MTOKEN_MODULE"), &m2m);
-	bench_ck(m2m.f->C_Finalize(NULL), "C_Finalize");
-	m2m.finalize = 0;
+	bench_load_final(getenv("M2MTOKEN_MODULE"), &m2m);
 	if (setenv("TPM2_PKCS11_TCTI", tp.tcti[0], 1) != 0)
 		bench_die("setenv failed");
-	bench_load(env_or("BENCH_TPM2_PKCS11_MODULE", TPM2_PKCS11_DEFAULT),
-	    &p11);
-	bench_ck(p11.f->C_Finalize(NULL), "C_Finalize");
-	p11.finalize = 0;
+	bench_load_final(bench_env("BENCH_TPM2_PKCS11_MODULE",
+	    TPM2_PKCS11_DEFAULT), &p11);
 
 	setup_m2m(&shared, key, mac1);
 	setup_tpm2_pkcs11(&tp, key, mac2);

@@ -19,6 +19,22 @@
 #include "secret.h"
 #include "tpm_int.h"
 
+/* The storage primary (made if need be) as a command's parent: *pa. */
+static int
+primary_auth(struct tpm *t, struct tpm_auth *pa)
+{
+	TSS2_RC rc;
+	int r;
+
+	if ((r = m2m_tpm_need_primary(t)) != 0)
+		return r;
+	if ((rc = Esys_TR_GetTpmHandle(t->esys, t->primary, &pa->handle)) !=
+	    TSS2_RC_SUCCESS)
+		return m2m_tpm_fail(t, "primary's handle", rc, TPM_CTX_OP);
+	pa->name = t->primary_name;	/* empty authValue */
+	return 0;
+}
+
 /*
  * TPM2_Create under the primary, through the session: inSensitive (the key
  * bytes) encrypted; outPrivate is sealed to the primary anyway.
@@ -44,12 +60,8 @@ create_obj(struct tpm *t, const TPM2B_PUBLIC *tmpl,
 	memset(&cdata, 0, sizeof(cdata));
 	memset(&ticket, 0, sizeof(ticket));
 	memset(&chash, 0, sizeof(chash));
-	if ((r = m2m_tpm_need_primary(t)) != 0)
+	if ((r = primary_auth(t, &pa)) != 0)
 		return r;
-	if ((rc = Esys_TR_GetTpmHandle(t->esys, t->primary, &pa.handle)) !=
-	    TSS2_RC_SUCCESS)
-		return m2m_tpm_fail(t, "primary's handle", rc, TPM_CTX_OP);
-	pa.name = t->primary_name;	/* empty authValue */
 	do {
 		if ((r = m2m_tpm_cmd_prep(t, &sys)) != 0)
 			return r;
@@ -202,12 +214,8 @@ import_obj(struct tpm *t, const TPM2B_PUBLIC *pub, const TPM2B_DATA *k,
 	sym.algorithm = TPM2_ALG_AES;
 	sym.keyBits.aes = 128;
 	sym.mode.aes = TPM2_ALG_CFB;
-	if ((r = m2m_tpm_need_primary(t)) != 0)
+	if ((r = primary_auth(t, &pa)) != 0)
 		return r;
-	if ((rc = Esys_TR_GetTpmHandle(t->esys, t->primary, &pa.handle)) !=
-	    TSS2_RC_SUCCESS)
-		return m2m_tpm_fail(t, "primary's handle", rc, TPM_CTX_OP);
-	pa.name = t->primary_name;	/* empty authValue */
 	do {
 		if ((r = m2m_tpm_cmd_prep(t, &sys)) != 0)
 			return r;

@@ -11,6 +11,8 @@
 #   m2m_p11tool_token LABEL SO_PIN USER_PIN   a token on the free slot
 #   m2m_ext CMD...       an external program that loads the module (ASan
 #                        runtime preloaded for an ASan build)
+#   m2m_engine_conf FILE an openssl.cnf in FILE loading libp11's engine on
+#                        the module ("-engine pkcs11 -keyform engine")
 #   m2m_fail MSG         print MSG and exit 1
 #   m2m_expect_contains "$out" TEXT
 #   m2m_start_p11srv [FRAME_MAX [STALL_S]]
@@ -106,6 +108,26 @@ m2m_ext()
 	else
 		"$@"
 	fi
+}
+
+# m2m_engine_conf FILE: an openssl.cnf in FILE that loads libp11's engine
+# (engine_id pkcs11) on the module, for "-engine pkcs11 -keyform engine".
+m2m_engine_conf()
+{
+	cat >"$1" <<CONF
+openssl_conf = openssl_init
+
+[openssl_init]
+engines = engine_section
+
+[engine_section]
+pkcs11 = pkcs11_section
+
+[pkcs11_section]
+engine_id = pkcs11
+MODULE_PATH = $M2MTOKEN_MODULE
+init = 0
+CONF
 }
 
 m2m_defer()

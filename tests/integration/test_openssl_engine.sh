@@ -51,20 +51,7 @@ EKEY="org.openssl.engine:pkcs11:$KEY"
 # The engine in an openssl.cnf, for "-engine pkcs11 -keyform engine" (see
 # the header: not usable with the TPM backend).
 ENGINE_CONF=$M2M_TMP/openssl-engine.cnf
-cat >"$ENGINE_CONF" <<-CONF
-openssl_conf = openssl_init
-
-[openssl_init]
-engines = engine_section
-
-[engine_section]
-pkcs11 = pkcs11_section
-
-[pkcs11_section]
-engine_id = pkcs11
-MODULE_PATH = $M2MTOKEN_MODULE
-init = 0
-CONF
+m2m_engine_conf "$ENGINE_CONF"
 
 
 # 1. the token and its key pair (pkcs11-tool: C_InitToken, C_InitPIN,

@@ -8,23 +8,10 @@
 # stored, and kill -9 of the MEF during bootstraps, then a restart.
 #   bash test_mef.sh hsm
 . "$M2M_SRC/tests/integration/lib.sh"
+. "$M2M_SRC/tests/mef/mef_lib.sh"
 
 m2m_setup "${1:?usage: test_mef.sh hsm}"
 
-# On failure, the MEF's last log lines too.
-m2m_fail()
-{
-	if [ -s "$M2M_TMP/mef.log" ]; then
-		echo "--- m2m-mef log (last lines) ---" >&2
-		tail -n 15 "$M2M_TMP/mef.log" >&2
-	fi
-	printf '[%s] FAIL: %s\n' "${0##*/}" "$*" >&2
-	exit 1
-}
-
-MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
-TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
-FQDN=mef.example.com
 T=$M2M_TMP
 KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 KPM2=2021222324252627282930313233343536373839404142434445464748494a4b
@@ -43,31 +30,8 @@ ok()
 }
 
 # The MEF's token: its own label on the module, deliver_derived on.
-printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
-printf 'mef-user-pin\n' >"$T/mef.pin"
-chmod 600 "$T/mef.pin"
-"$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
-
-cat >"$T/mef.conf" <<CONF
-[mef]
-fqdn = $FQDN
-[listen]
-address = 127.0.0.1
-port = 0
-timeout = 2
-[token]
-module = $M2MTOKEN_MODULE
-config = $M2MTOKEN_CONF
-label = mef
-pin_file = $T/mef.pin
-[registry]
-path = $T/registry.db
-CONF
-
-mef()
-{
-	"$MEF" -c "$T/mef.conf" "$@"
-}
+mef_token
+mef_conf 2
 
 # --- administration -------------------------------------------------------
 printf '%s\n' "$KPM1" >"$T/kpm1.hex"
@@ -79,10 +43,8 @@ printf '%s' "$KPM2" | xxd -r -p | mef enrolee add --kpm-id kpm-dev2 \
     --enrolee-id /in-cse.example.com/CAE02 --target "$GW1" --lifetime 2 \
     --e2e-hash sha512 --e2e-salt-hex 0102030405060708 --kpm-file - \
     >/dev/null || m2m_fail "enrolee add (stdin, raw) failed"
-printf '%s' "$PSK_GW1" | mef target add --id "$GW1" --psk-file - >/dev/null ||
-    m2m_fail "target add gw1 failed"
-printf '%s' "$PSK_GW2" | mef target add --id "$GW2" --psk-file - >/dev/null ||
-    m2m_fail "target add gw2 failed"
+mef_target "$GW1" "$PSK_GW1"
+mef_target "$GW2" "$PSK_GW2"
 out=$(mef enrolee list)
 m2m_expect_contains "$out" "kpm-dev1	EnroleeID=/in-cse.example.com/CAE01	lifetime=3600	hash=sha256	salt=-	targets=$GW1"
 m2m_expect_contains "$out" "kpm-dev2	EnroleeID=/in-cse.example.com/CAE02	lifetime=2	hash=sha512	salt=0102030405060708"
@@ -111,31 +73,7 @@ chmod 600 "$T/mef.pin"
 ok "administration: enrolees and targets added, listed, refusals"
 
 # --- the server -----------------------------------------------------------
-MEF_PID=
-PORT=
-start_mef()
-{
-	local i
-
-	: >"$T/mef.out"
-	"$MEF" -c "$T/mef.conf" >"$T/mef.out" 2>>"$T/mef.log" </dev/null &
-	MEF_PID=$!
-	for ((i = 0; i < 100; i++)); do
-		PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out")
-		[ -n "$PORT" ] && return 0
-		kill -0 "$MEF_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$T/mef.log" >&2
-	m2m_fail "m2m-mef did not start"
-}
-stop_mef()
-{
-	[ -z "$MEF_PID" ] || m2m_stop "$MEF_PID"
-	MEF_PID=
-}
-m2m_defer stop_mef
-start_mef
+mef_start
 
 # req ID PSK FILE: send FILE over TLS-PSK; the whole s_client output.
 req()
@@ -145,18 +83,7 @@ req()
 	    -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
 	    -ign_eof -nocommands <"$3" 2>&1 || true
 }
-status_of() { sed -n 's/^HTTP\/1\.1 \([0-9]*\).*/\1/p' <<<"$1" | head -n 1; }
-rsc_of() { sed -n 's/^X-M2M-RSC: *\([0-9]*\).*/\1/p' <<<"$1" | tr -d '\r' | head -n 1; }
-body_of() { grep -a -o "^{.*}" <<<"$1" | tail -n 1; }
-ekm_of() { sed -n 's/^ *Keying material: *//p' <<<"$1" | tr 'A-F' 'a-f'; }
-kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
 
-# post_file FILE BODY [EXTRA-HEADER-LINES]: a bootstrap request.
-post_file()
-{
-	printf 'POST /bootstrap HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s' \
-	    "$FQDN" "${#2}" "${3:-}" "$2" >"$1"
-}
 # get_file FILE PATH ORIGIN [EXTRA]: a fetchCredentials request.
 get_file()
 {
@@ -164,26 +91,7 @@ get_file()
 	    "$2" "$FQDN" "${3:+X-M2M-Origin: $3$'\r\n'}" "${4:-}" >"$1"
 }
 
-# expect OUT STATUS RSC ERRORSTRING
-expect()
-{
-	local s r b
-	s=$(status_of "$1")
-	r=$(rsc_of "$1")
-	b=$(body_of "$1")
-	if [ "$s" != "$2" ] || [ "$r" != "$3" ] ||
-	    [ "$b" != "{\"Status\":false,\"ErrorString\":\"$4\"}" ]; then
-		printf '%s\n' "--- reply ---" "$1" "--- end ---" >&2
-		m2m_fail "expected $2 / $3 / $4, got $s / $r / $b"
-	fi
-}
 
-hmac()	# KEYHEX DATA
-{
-	printf '%s' "$2" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" |
-	    sed 's/.*= *//'
-}
-b64hex() { base64 -d <<<"$1" | xxd -p -c 64; }
 
 # --- bootstrap, raw-key enrolee ---------------------------------------------
 post_file "$T/boot1" "{\"Targets\": [\"$GW1\"]}" "X-M2M-RI: ri-001"$'\r\n'
@@ -454,8 +362,8 @@ ok "SIGTERM: clean stop, exit status 0"
 # a Ke that no row names (a bootstrap cut short between its two writes):
 # destroyed at start, and only it
 ORPHAN=ffffffffffffffffffffffffffffffff@$FQDN
-"$TOKINIT" mef "$T/mef.pin" "$ORPHAN" || m2m_fail "cannot plant an orphan Ke"
-start_mef
+"$MEF_TOKINIT" mef "$T/mef.pin" "$ORPHAN" || m2m_fail "cannot plant an orphan Ke"
+mef_start
 grep -q "start: destroyed Ke $ORPHAN, which no registry row names" \
     "$T/mef.log" || m2m_fail "the orphan Ke was not destroyed at start"
 [ "$(grep -c 'start: destroyed Ke' "$T/mef.log")" -eq 1 ] ||
@@ -485,7 +393,7 @@ for round in 1 2 3; do
 	done16=$(($(kes) - nb))
 	[ "$(sqlite3 "$T/registry.db" 'PRAGMA integrity_check')" = ok ] ||
 	    m2m_fail "registry damaged after kill -9"
-	start_mef
+	mef_start
 	# every KeId row is whole and its Ke is in the token: fetch each
 	for k in $(sqlite3 "$T/registry.db" \
 	    "SELECT ke_id FROM kes WHERE kpm_id = 'kpm-dev1'"); do

@@ -14,56 +14,26 @@
 # over the certificate listener.
 #   bash test_mef_cert.sh hsm
 . "$M2M_SRC/tests/integration/lib.sh"
+. "$M2M_SRC/tests/mef/mef_lib.sh"
 
 m2m_setup "${1:?usage: test_mef_cert.sh hsm}"
 
-
-m2m_fail()
-{
-	if [ -s "$M2M_TMP/mef.log" ]; then
-		echo "--- m2m-mef log (last lines) ---" >&2
-		tail -n 15 "$M2M_TMP/mef.log" >&2
-	fi
-	printf '[%s] FAIL: %s\n' "${0##*/}" "$*" >&2
-	exit 1
-}
-
-MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
-TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
-FQDN=mef.example.com
 T=$M2M_TMP
 KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
 GW1=gw1.example.com
 KPSA_LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
-PIN=mef-user-pin
+PIN=$MEF_PIN
 
 ok()
 {
 	echo "ok: $*"
 }
 
-printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
-printf '%s\n' "$PIN" >"$T/mef.pin"
-chmod 600 "$T/mef.pin"
-"$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
-out=$(m2m_ext m2m_p11tool --token-label mef --login --pin "$PIN" --keypairgen \
-    --key-type EC:prime256v1 --label mef-tls --id 01 2>&1) ||
-    m2m_fail "keypairgen in the MEF token: $out"
+mef_token
+mef_tls_key
 
 # --- the test CA, the MEF's certificate (its CSR signed by the token) -------
-ENGINE_CONF=$T/engine.cnf
-cat >"$ENGINE_CONF" <<CONF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-MODULE_PATH = $M2MTOKEN_MODULE
-init = 0
-CONF
 # ca NAME: a self-signed P-256 CA in $T/NAME.pem, $T/NAME.key
 ca()
 {
@@ -103,10 +73,7 @@ sign()
 }
 NOW_M1=$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)
 NOW_P1=$(date -u -d '+1 day' +%Y%m%d%H%M%SZ)
-OPENSSL_CONF=$ENGINE_CONF m2m_ext openssl req -new -engine pkcs11 -keyform engine \
-    -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=$PIN" \
-    -subj "/CN=$FQDN" -out "$T/mef.csr" >/dev/null 2>&1 ||
-    m2m_fail "the MEF's CSR"
+mef_csr
 sign test-ca "$T/mef.csr" "$T/mef-cert.pem" "$NOW_M1" "$NOW_P1" \
     "subjectAltName=DNS:$FQDN"
 # enrolee CN KEYNAME: a P-256 key $T/KEYNAME.key and a CSR $T/CN.csr
@@ -132,31 +99,7 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$T/wrong.key" 2>/dev/null
 ok "test CA; the MEF's certificate for its token key, enrolee certificates"
 
-cat >"$T/mef.conf" <<CONF
-[mef]
-fqdn = $FQDN
-[listen]
-address = 127.0.0.1
-port = 0
-timeout = 2
-[token]
-module = $M2MTOKEN_MODULE
-config = $M2MTOKEN_CONF
-label = mef
-pin_file = $T/mef.pin
-[registry]
-path = $T/registry.db
-[cert]
-port = 0
-key = pkcs11:token=mef;object=mef-tls;type=private
-cert = $T/mef-cert.pem
-ca = $T/test-ca.pem
-map = cn
-CONF
-mef()
-{
-	"$MEF" -c "$T/mef.conf" "$@"
-}
+mef_conf 2 cn
 # [cert] is all of port, key, cert and ca, or none; map is one of three
 grep -v '^ca = ' "$T/mef.conf" >"$T/half.conf"
 out=$("$MEF" -c "$T/half.conf" enrolee list 2>&1) && m2m_fail "[cert] without ca"
@@ -177,53 +120,16 @@ out=$(mef enrolee add --cert-id dev-x --enrolee-id x --target "$GW1" \
     --lifetime 5 --kpm-file "$T/kpm1.hex" 2>&1) &&
     m2m_fail "--cert-id with --kpm-file accepted"
 m2m_expect_contains "$out" "usage: m2m-mef"
-printf '%s' "$PSK_GW1" | mef target add --id "$GW1" --psk-file - >/dev/null ||
-    m2m_fail "target add"
+mef_target "$GW1" "$PSK_GW1"
 m2m_expect_contains "$(mef enrolee list)" \
     "dev-cert-1	EnroleeID=/in-cse.example.com/CAE07	lifetime=3600	hash=sha256	salt=-	targets=$GW1	framework=certificate"
 ok "enrolee add --cert-id: a certificate enrolee, no Kpm"
 
-MEF_PID=
-start_mef()
-{
-	local i
+mef_start
 
-	: >"$T/mef.out"
-	"$MEF" -c "$T/mef.conf" >"$T/mef.out" 2>>"$T/mef.log" </dev/null &
-	MEF_PID=$!
-	for ((i = 0; i < 100; i++)); do
-		# one write holds both lines: read the second one first, or
-		# PORT may be read before the write and CPORT after it
-		CPORT=$(sed -n 's/^listening-cert 127.0.0.1 //p' "$T/mef.out")
-		PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out")
-		[ -n "$CPORT" ] && [ -n "$PORT" ] && return 0
-		kill -0 "$MEF_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$T/mef.log" >&2
-	m2m_fail "m2m-mef did not start"
-}
-stop_mef()
-{
-	[ -z "$MEF_PID" ] || m2m_stop "$MEF_PID"
-	MEF_PID=
-}
-m2m_defer stop_mef
-start_mef
-
-status_of() { sed -n 's/^HTTP\/1\.1 \([0-9]*\).*/\1/p' <<<"$1" | head -n 1; }
-rsc_of() { sed -n 's/^X-M2M-RSC: *\([0-9]*\).*/\1/p' <<<"$1" | tr -d '\r' | head -n 1; }
-body_of() { grep -a -o "^{.*}" <<<"$1" | tail -n 1; }
-ekm_of() { sed -n 's/^ *Keying material: *//p' <<<"$1" | tr 'A-F' 'a-f'; }
-kes() { sqlite3 "$T/registry.db" 'SELECT count(*) FROM kes'; }
 ke_objects() {
 	m2m_ext m2m_p11tool --token-label mef --login --pin "$PIN" --list-objects \
 	    --type secrkey 2>/dev/null | grep -c '@mef.example.com' || true
-}
-post_file()
-{
-	printf 'POST /bootstrap HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s' \
-	    "$FQDN" "${#2}" "${3:-}" "$2" >"$1"
 }
 # creq CERT KEY FILE [CIPHER]: send FILE over the certificate listener
 creq()
@@ -237,24 +143,6 @@ creq()
 	    -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
 	    -ign_eof -nocommands <"$3" 2>&1 || true
 }
-expect()
-{
-	local s r b
-	s=$(status_of "$1")
-	r=$(rsc_of "$1")
-	b=$(body_of "$1")
-	if [ "$s" != "$2" ] || [ "$r" != "$3" ] ||
-	    [ "$b" != "{\"Status\":false,\"ErrorString\":\"$4\"}" ]; then
-		printf '%s\n' "--- reply ---" "$1" "--- end ---" >&2
-		m2m_fail "expected $2 / $3 / $4, got $s / $r / $b"
-	fi
-}
-hmac()
-{
-	printf '%s' "$2" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" |
-	    sed 's/.*= *//'
-}
-b64hex() { base64 -d <<<"$1" | xxd -p -c 64; }
 
 # --- a bootstrap with certificates -------------------------------------------
 post_file "$T/boot" "{\"Targets\": [\"$GW1\"]}"
@@ -346,7 +234,7 @@ grep -q "unknown PSK identity 'dev-cert-1'" "$T/mef.log" ||
     m2m_fail "no log line for dev-cert-1 over PSK"
 ok "the certificate enrolee over PSK: handshake refused"
 # [cert] crl: a revoked certificate fails the handshake, others do not
-stop_mef
+mef_stop
 openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
     -keyfile "$T/test-ca.key" -revoke "$T/dev1.pem" >/dev/null 2>&1 ||
     m2m_fail "cannot revoke dev1.pem"
@@ -354,27 +242,27 @@ openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
     -keyfile "$T/test-ca.key" -gencrl -crldays 2 -out "$T/test-ca.crl" \
     >/dev/null 2>&1 || m2m_fail "cannot make the CRL"
 printf 'crl = %s\n' "$T/test-ca.crl" >>"$T/mef.conf"
-start_mef
+mef_start
 handshake_refused "a revoked certificate ([cert] crl)" \
     "does not verify: certificate revoked" "$T/dev1.pem" "$T/k1.key"
 out=$(creq "$T/unknown.pem" "$T/k2.key" "$T/boot")
 expect "$out" 403 4103 "the TLS identity is not an enrolee"
 ok "[cert] crl: a certificate not revoked still shakes hands"
-stop_mef
+mef_stop
 sed -i '/^crl = /d' "$T/mef.conf"
 # the enrolee's certificate in the SAN URI instead ([cert] map = san-uri)
 sed -i 's/^map = cn$/map = san-uri/' "$T/mef.conf"
 enrolee_csr dev-uri k1
 sign test-ca "$T/dev-uri.csr" "$T/dev-uri.pem" "$NOW_M1" "$NOW_P1" \
     "subjectAltName=URI:dev-cert-1"
-start_mef
+mef_start
 out=$(creq "$T/dev-uri.pem" "$T/k1.key" "$T/boot")
 [ "$(status_of "$out")" = 200 ] || { printf '%s\n' "$out" >&2;
 	m2m_fail "map = san-uri"; }
 out=$(creq "$T/dev1.pem" "$T/k1.key" "$T/boot")
 expect "$out" 403 4103 "the TLS identity is not an enrolee"
 ok "map = san-uri: the SAN URI names the enrolee, a CN alone does not"
-stop_mef
+mef_stop
 ! grep -q -i -e "$KE" -e "$KPM1" -e "$PSK_GW1" "$T/mef.log" ||
     m2m_fail "a key appears in the MEF's log"
 ok "no key in the MEF's log"

@@ -9,6 +9,8 @@
 #   mtd_cli ARGS...              the m2mtoken CLI on MTD_SOCK
 #   mtd_hmac KEYHEX DATAHEX      HMAC-SHA-256 with openssl, lower hex
 #   mtd_json FIELD               a member of the JSON object on stdin
+#   mtd_mef_daemon WHO SECTION   (re)start m2mtokend WHO as a client of the
+#                                m2m-mef of tests/mef/mef_lib.sh
 M2MTOKEND=${M2MTOKEND:-$M2M_BUILD/daemon/m2mtokend/m2mtokend}
 M2MTOKEN_CLI=${M2MTOKEN_CLI:-$M2M_BUILD/daemon/cli/m2mtoken}
 MTD_CLIENT=${MTD_CLIENT:-$M2M_BUILD/daemon/m2mtokend/tests/mtd_client}
@@ -58,6 +60,50 @@ mtd_start()
 	done
 	cat "$MTD_LOG" >&2
 	m2m_fail "m2mtokend did not start"
+}
+
+# mtd_mef_daemon WHO SECTION: (re)start m2mtokend WHO on the token WHO
+# ($M2M_TMP/WHO.conf, .sock, .log, .pid) as a client of the m2m-mef that
+# mef_start started (PORT, CPORT if set, FQDN); SECTION is its [enrolee]
+# or [target] text; the caller root may call every method on every key.
+# Waits for "ready".
+mtd_mef_daemon()
+{
+	local who=$1 i pidf=$M2M_TMP/$1.pid cport=
+
+	[ ! -f "$pidf" ] || m2m_stop "$(cat "$pidf")"
+	[ -z "${CPORT:-}" ] || cport="cert_port = $CPORT"
+	cat >"$M2M_TMP/$who.conf" <<CONF
+[daemon]
+socket = $M2M_TMP/$who.sock
+[token]
+module = $M2MTOKEN_MODULE
+config = $M2MTOKEN_CONF
+label = $who
+pin_file = $M2M_TMP/pin
+[mef]
+host = 127.0.0.1
+port = $PORT
+$cport
+fqdn = $FQDN
+$2
+[caller root]
+uid = 0
+methods = *
+keys = *
+CONF
+	chmod 600 "$M2M_TMP/$who.conf"
+	chmod o= "$M2MTOKEN_CONF"
+	: >"$M2M_TMP/$who.log"
+	"$M2MTOKEND" -c "$M2M_TMP/$who.conf" >"$M2M_TMP/$who.log" 2>&1 &
+	echo $! >"$pidf"
+	m2m_defer m2m_stop $!
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'm2mtokend: ready' "$M2M_TMP/$who.log" && return 0
+		sleep 0.1
+	done
+	cat "$M2M_TMP/$who.log"
+	m2m_fail "$who daemon"
 }
 
 mtd_cli()

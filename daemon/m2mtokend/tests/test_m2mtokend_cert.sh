@@ -16,22 +16,17 @@
 #   bash test_m2mtokend_cert.sh hsm
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../../../tests/mef/mef_lib.sh"
 m2m_setup "${1:?usage: test_m2mtokend_cert.sh hsm}"
-T=$M2M_TMP FQDN=mef.example.com
-MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
-TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
+T=$M2M_TMP
 PSKGW=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
 GW=gw1.example.com
 DEV=dev7.example.com
 C=$M2MTOKEN_CLI
 
 # --- the MEF: its token, its key, the CA, its certificate ---------------------
-printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
-printf 'mef-user-pin\n' >"$T/mef.pin"; chmod 600 "$T/mef.pin"
-"$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
-m2m_ext m2m_p11tool --token-label mef --login --pin mef-user-pin --keypairgen \
-    --key-type EC:prime256v1 --label mef-tls --id 01 >/dev/null 2>&1 ||
-    m2m_fail "the MEF's key pair"
+mef_token
+mef_tls_key
 for ca in test-ca other-ca; do
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	    -keyout "$T/$ca.key" -out "$T/$ca.pem" -subj "/CN=$ca" -days 2 \
@@ -46,100 +41,28 @@ sign()
 	    -days 2 -extfile "$T/ext.cnf" -out "$2" 2>/dev/null ||
 	    m2m_fail "the CA cannot sign $1"
 }
-cat >"$T/engine.cnf" <<CONF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-MODULE_PATH = $M2MTOKEN_MODULE
-init = 0
-CONF
-OPENSSL_CONF=$T/engine.cnf m2m_ext openssl req -new -engine pkcs11 -keyform engine \
-    -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=mef-user-pin" \
-    -subj "/CN=$FQDN" -out "$T/mef.csr" >/dev/null 2>&1 || m2m_fail "MEF CSR"
+mef_csr
 sign "$T/mef.csr" "$T/mef-cert.pem" "subjectAltName=DNS:$FQDN"
-cat >"$T/mef.conf" <<CONF
-[mef]
-fqdn = $FQDN
-[listen]
-address = 127.0.0.1
-port = 0
-timeout = 5
-[token]
-module = $M2MTOKEN_MODULE
-config = $M2MTOKEN_CONF
-label = mef
-pin_file = $T/mef.pin
-[registry]
-path = $T/registry.db
-[cert]
-port = 0
-key = pkcs11:token=mef;object=mef-tls;type=private
-cert = $T/mef-cert.pem
-ca = $T/test-ca.pem
-map = san-dns
-CONF
-"$MEF" -c "$T/mef.conf" enrolee add --cert-id "$DEV" --enrolee-id \
+mef_conf 5 san-dns
+mef enrolee add --cert-id "$DEV" --enrolee-id \
     /in-cse.example.com/CAE07 --target "$GW" --lifetime 3600 \
     --e2e-salt-hex 0102030405060708 >/dev/null || m2m_fail "enrolee add"
-printf '%s' "$PSKGW" | "$MEF" -c "$T/mef.conf" target add --id "$GW" \
-    --psk-file - >/dev/null || m2m_fail "target add"
-"$MEF" -c "$T/mef.conf" >"$T/mef.out" 2>>"$T/mef.log" </dev/null &
-MEF_PID=$!; m2m_defer m2m_stop "$MEF_PID"
-for ((i = 0; i < 100; i++)); do
-	CPORT=$(sed -n 's/^listening-cert 127.0.0.1 //p' "$T/mef.out")
-	[ -n "$CPORT" ] && break
-	sleep 0.1
-done
-[ -n "$CPORT" ] || { cat "$T/mef.log"; m2m_fail "mef did not start"; }
-PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out")
+mef_target "$GW" "$PSKGW"
+mef_start
 echo "ok: m2m-mef: PSK on $PORT, certificates on $CPORT (key in its token)"
 
 # --- the device and gateway daemons ------------------------------------------
 mtd_token dev
 mtd_token gw
 "$MTD_KEYTOOL" import gw kpm "$GW" "$PSKGW" || m2m_fail "import gw psk"
-# daemon WHO CA: (re)start the daemon WHO, its [enrolee] ca = CA
+# daemon WHO [CA]: (re)start the daemon WHO; the device's [enrolee] ca = CA
 daemon()
 {
-	local who=$1 i pidf=$T/$1.pid
-
-	[ ! -f "$pidf" ] || m2m_stop "$(cat "$pidf")"
-	cat >"$T/$who.conf" <<CONF
-[daemon]
-socket = $T/$who.sock
-[token]
-module = $M2MTOKEN_MODULE
-config = $M2MTOKEN_CONF
-label = $who
-pin_file = $T/pin
-[mef]
-host = 127.0.0.1
-port = $PORT
-cert_port = $CPORT
-fqdn = $FQDN
-$( [ "$who" = dev ] && printf '[enrolee]\ncert_key = dev-tls\nca = %s\n' "$2" ||
-    printf '[target]\nid = %s\n' "$GW")
-[caller root]
-uid = 0
-methods = *
-keys = *
-CONF
-	chmod 600 "$T/$who.conf"
-	chmod o= "$M2MTOKEN_CONF"
-	: >"$T/$who.log"
-	"$M2MTOKEND" -c "$T/$who.conf" >"$T/$who.log" 2>&1 &
-	echo $! >"$pidf"
-	m2m_defer m2m_stop $!
-	for ((i = 0; i < 100; i++)); do
-		grep -q 'm2mtokend: ready' "$T/$who.log" && return 0
-		sleep 0.1
-	done
-	cat "$T/$who.log"
-	m2m_fail "$who daemon"
+	if [ "$1" = dev ]; then
+		mtd_mef_daemon dev "$(printf '[enrolee]\ncert_key = dev-tls\nca = %s' "$2")"
+	else
+		mtd_mef_daemon "$1" "$(printf '[target]\nid = %s' "$GW")"
+	fi
 }
 daemon dev "$T/test-ca.pem"
 daemon gw
@@ -249,7 +172,7 @@ out=$($C -s "$T/dev.sock" bootstrap --target "$GW" --framework x509 2>&1) &&
     m2m_fail "framework x509 accepted"
 m2m_expect_contains "$out" 'parameter framework: "psk" or "certificate"'
 m2m_stop "$(cat "$T/dev.pid")"
-m2m_stop "$MEF_PID"
+mef_stop
 ! grep -q -e "Sanitizer" -e "runtime error" "$T/dev.log" "$T/mef.log" ||
     m2m_fail "a sanitizer report: $(grep -h -A5 Sanitizer "$T/dev.log" "$T/mef.log")"
 echo "ok: hsm: keygen, csr, cert import and the certificate-based bootstrap with m2m-mef"

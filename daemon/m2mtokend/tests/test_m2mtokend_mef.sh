@@ -8,74 +8,27 @@
 #   bash test_m2mtokend_mef.sh hsm
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../../../tests/mef/mef_lib.sh"
 m2m_setup "${1:?usage: test_m2mtokend_mef.sh hsm}"
-T=$M2M_TMP FQDN=mef.example.com
-MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
-TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
+T=$M2M_TMP
 KPM=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 PSKGW=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
 GW=gw1.example.com
-printf '\n[token]\ndeliver_derived = yes\n' >>"$M2MTOKEN_CONF"
-printf 'mef-user-pin\n' >"$T/mef.pin"; chmod 600 "$T/mef.pin"
-"$TOKINIT" mef "$T/mef.pin" || m2m_fail "cannot initialise the MEF token"
-cat >"$T/mef.conf" <<CONF
-[mef]
-fqdn = $FQDN
-[listen]
-address = 127.0.0.1
-port = 0
-timeout = 5
-[token]
-module = $M2MTOKEN_MODULE
-config = $M2MTOKEN_CONF
-label = mef
-pin_file = $T/mef.pin
-[registry]
-path = $T/registry.db
-CONF
+mef_token
+mef_conf 5
 printf '%s\n' "$KPM" >"$T/kpm.hex"
-"$MEF" -c "$T/mef.conf" enrolee add --kpm-id kpm-dev1 --enrolee-id /in-cse.example.com/CAE01 \
+mef enrolee add --kpm-id kpm-dev1 --enrolee-id /in-cse.example.com/CAE01 \
     --target "$GW" --lifetime 3600 --kpm-file "$T/kpm.hex" --e2e-salt-hex 0102030405060708 || m2m_fail "enrolee add"
-printf '%s' "$PSKGW" | "$MEF" -c "$T/mef.conf" target add --id "$GW" --psk-file - || m2m_fail "target add"
-"$MEF" -c "$T/mef.conf" >"$T/mef.out" 2>>"$T/mef.log" </dev/null &
-MEF_PID=$!; m2m_defer m2m_stop "$MEF_PID"
-for ((i = 0; i < 100; i++)); do PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out"); [ -n "$PORT" ] && break; sleep 0.1; done
-[ -n "$PORT" ] || { cat "$T/mef.log"; m2m_fail "mef did not start"; }
+mef_target "$GW" "$PSKGW"
+mef_start
 echo "ok: m2m-mef on 127.0.0.1:$PORT, enrolee kpm-dev1, target $GW"
 
 mtd_token dev
 mtd_token gw
 "$MTD_KEYTOOL" import dev kpm kpm-dev1 "$KPM" || m2m_fail "import kpm"
 "$MTD_KEYTOOL" import gw kpm "$GW" "$PSKGW" || m2m_fail "import gw psk"
-for who in dev gw; do
-cat >"$T/$who.conf" <<CONF
-[daemon]
-socket = $T/$who.sock
-[token]
-module = $M2MTOKEN_MODULE
-config = $M2MTOKEN_CONF
-label = $who
-pin_file = $T/pin
-[mef]
-host = 127.0.0.1
-port = $PORT
-fqdn = $FQDN
-$( [ $who = dev ] && printf '[enrolee]\nkpm_id = kpm-dev1\n' || printf '[target]\nid = %s\n' "$GW")
-[caller root]
-uid = 0
-methods = *
-keys = *
-CONF
-chmod 600 "$T/$who.conf"
-chmod o= "$M2MTOKEN_CONF"
-"$M2MTOKEND" -c "$T/$who.conf" >"$T/$who.log" 2>&1 &
-m2m_defer m2m_stop $!
-for ((i = 0; i < 100; i++)); do
-	grep -q 'm2mtokend: ready' "$T/$who.log" && break
-	sleep 0.1
-done
-grep -q 'm2mtokend: ready' "$T/$who.log" || { cat "$T/$who.log"; m2m_fail "$who daemon"; }
-done
+mtd_mef_daemon dev "$(printf '[enrolee]\nkpm_id = kpm-dev1')"
+mtd_mef_daemon gw "$(printf '[target]\nid = %s' "$GW")"
 C=$M2MTOKEN_CLI
 out=$($C -s $T/dev.sock --json bootstrap --target "$GW") || { cat "$T/mef.log"; m2m_fail "bootstrap: $out"; }
 echo "ok: device bootstrap: $out"
