@@ -409,7 +409,7 @@ fetch(struct ctx *x, const char *uri)
 	char suid[12], *body = NULL;
 	const char *why = NULL, *origin, *jids, *xt[7] = { NULL };
 	size_t cap = 0, blen;
-	int r, n;
+	int r, n, lookup, is_target = 0;
 
 	x->event = "fetch";
 	if ((r = mef_parse_fetch_path(uri, &p, &why)) != 0) {
@@ -428,9 +428,15 @@ fetch(struct ctx *x, const char *uri)
 		refuse(x, RF_NOT_TARGET, NULL, xt);
 		goto out;
 	}
-	if ((r = mef_reg_target_get(srv->reg, x->who)) != 0) {
-		refuse(x, r == MEF_ERR_NOTFOUND ? RF_NOT_TARGET : RF_INTERNAL,
-		    NULL, xt);
+	/* both lookups at once; the refusals keep their order */
+	lookup = mef_reg_fetch_get(srv->reg, x->who, p.ke_id, &is_target,
+	    &ke);
+	if (lookup != 0 && lookup != MEF_ERR_NOTFOUND) {
+		refuse(x, RF_INTERNAL, NULL, xt);
+		goto out;
+	}
+	if (!is_target) {
+		refuse(x, RF_NOT_TARGET, NULL, xt);
 		goto out;
 	}
 	if ((r = header_once(x->req, "X-M2M-Origin", &origin)) != 1) {
@@ -442,9 +448,8 @@ fetch(struct ctx *x, const char *uri)
 		refuse(x, RF_ORIGIN, NULL, xt);
 		goto out;
 	}
-	if ((r = mef_reg_ke_get(srv->reg, p.ke_id, &ke)) != 0) {
-		refuse(x, r == MEF_ERR_NOTFOUND ? RF_UNKNOWN_KEID :
-		    RF_INTERNAL, NULL, xt);
+	if (lookup == MEF_ERR_NOTFOUND) {
+		refuse(x, RF_UNKNOWN_KEID, NULL, xt);
 		goto out;
 	}
 	for (n = 0; (size_t)n < ke.targets.n; n++)

@@ -106,6 +106,14 @@ int	mef_reg_ke_add(struct mef_registry *reg, const struct mef_ke *ke);
 int	mef_reg_ke_get(struct mef_registry *reg, const char *ke_id,
 	    struct mef_ke *ret);
 
+/*
+ * A fetchCredentials' two lookups in one statement (one read transaction):
+ * *is_target tells whether target is a target ID; then as mef_reg_ke_get
+ * for ke_id (0, MEF_ERR_NOTFOUND, or another error, *is_target unset).
+ */
+int	mef_reg_fetch_get(struct mef_registry *reg, const char *target,
+	    const char *ke_id, int *is_target, struct mef_ke *ret);
+
 /* Forget a KeId.  MEF_ERR_NOTFOUND if none. */
 int	mef_reg_ke_remove(struct mef_registry *reg, const char *ke_id);
 

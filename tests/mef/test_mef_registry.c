@@ -273,6 +273,53 @@ test_ke(void **state)
 	assert_int_equal(n, 0);
 }
 
+/*
+ * fetchCredentials' lookup: the target flag and the KeId in one statement;
+ * and the kept statement reads no old snapshot: a KeId and a target added
+ * through another connection after its first use are seen at the next.
+ */
+static void
+test_fetch_get(void **state)
+{
+	struct fx *f = *state;
+	struct mef_enrolee e = enrolee("kpm1", "x");
+	struct mef_ke k = ke("00@mef", "kpm1"), g;
+	struct mef_registry *r2 = NULL;
+	int t = -1;
+
+	assert_int_equal(mef_reg_enrolee_add(f->reg, &e), 0);
+	assert_int_equal(mef_reg_fetch_get(f->reg, "gw1", "00@mef", &t, &g),
+	    MEF_ERR_NOTFOUND);
+	assert_int_equal(t, 0);
+	assert_int_equal(mef_reg_open(f->path, &r2), 0);
+	assert_int_equal(mef_reg_target_add(r2, "gw1"), 0);
+	assert_int_equal(mef_reg_ke_add(r2, &k), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(mef_reg_fetch_get(f->reg, "gw1", "00@mef", &t, &g),
+	    0);
+	assert_int_equal(t, 1);
+	assert_string_equal(g.ke_id, "00@mef");
+	assert_string_equal(g.kpm_id, "kpm1");
+	assert_string_equal(g.enrolee_id, "/in-cse/CAE01");
+	assert_int_equal(g.targets.n, 1);
+	assert_string_equal(g.targets.id[0], "gw1");
+	assert_int_equal(g.expires, 1826841600);
+	/* a KeId, but not a target; a target, but an unknown KeId */
+	assert_int_equal(mef_reg_fetch_get(f->reg, "kpm1", "00@mef", &t, &g),
+	    0);
+	assert_int_equal(t, 0);
+	assert_int_equal(mef_reg_fetch_get(f->reg, "gw1", "01@mef", &t, &g),
+	    MEF_ERR_NOTFOUND);
+	assert_int_equal(t, 1);
+	/* removed elsewhere: gone here too */
+	assert_int_equal(mef_reg_ke_remove(r2, "00@mef"), 0);
+	assert_int_equal(mef_reg_fetch_get(f->reg, "gw1", "00@mef", &t, &g),
+	    MEF_ERR_NOTFOUND);
+	assert_int_equal(mef_reg_fetch_get(f->reg, NULL, "00@mef", &t, &g),
+	    MEF_ERR_INVALID);
+	mef_reg_close(r2);
+}
+
 static void
 test_reopen(void **state)
 {
@@ -410,6 +457,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ke, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_get, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_enrolee, setup,
