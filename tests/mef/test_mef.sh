@@ -393,6 +393,20 @@ for round in 1 2 3; do
 	done16=$(($(kes) - nb))
 	[ "$(sqlite3 "$T/registry.db" 'PRAGMA integrity_check')" = ok ] ||
 	    m2m_fail "registry damaged after kill -9"
+	# a kill -9 loses no bootstrap the MEF answered (synchronous=NORMAL:
+	# the row is in the WAL before the reply)
+	answered=0
+	for ((i = 0; i < 16; i++)); do
+		out=$(cat "$T/k.$i")
+		[ "$(status_of "$out")" = 200 ] || continue
+		# a reply cut by the kill after its status line has no KeId
+		k=$(body_of "$out" | jq -r .KeId 2>/dev/null) || continue
+		case $k in *@"$FQDN") ;; *) continue ;; esac
+		[ "$(sqlite3 "$T/registry.db" \
+		    "SELECT count(*) FROM kes WHERE ke_id = '$k'")" = 1 ] ||
+		    m2m_fail "after kill -9: the answered KeId $k is not in the registry"
+		answered=$((answered + 1))
+	done
 	mef_start
 	# every KeId row is whole and its Ke is in the token: fetch each
 	for k in $(sqlite3 "$T/registry.db" \
@@ -405,7 +419,7 @@ for round in 1 2 3; do
 	# the flow runs again to completion
 	out=$(req kpm-dev1 "$KPM1" "$T/b")
 	[ "$(status_of "$out")" = 200 ] || m2m_fail "bootstrap after restart"
-	ok "kill -9 during 16 bootstraps (round $round, $done16 stored before the kill): registry whole, $(kes) KeIds all fetchable, flow runs again"
+	ok "kill -9 during 16 bootstraps (round $round, $done16 stored before the kill, $answered answered and all kept): registry whole, $(kes) KeIds all fetchable, flow runs again"
 done
 
 # --- administration while serving: remove takes keys and rows ---------------
