@@ -24,6 +24,10 @@ struct m2m_ipc_reader {
 	size_t			 len;
 	size_t			 cap;	/* <= M2M_IPC_FRAME_MAX */
 	int			 dead;	/* a frame was too large */
+	char			*ahead;	/* CHUNK bytes: read past a frame's end */
+	size_t			 aoff;	/* ... not yet fed: ahead[aoff, +alen) */
+	size_t			 alen;
+	int			 drained; /* the last recv() emptied the socket */
 };
 
 struct m2m_ipc_msg {
@@ -74,6 +78,7 @@ m2m_ipc_reader_free(struct m2m_ipc_reader *rd)
 	if (rd == NULL)
 		return;
 	free(rd->buf);
+	free(rd->ahead);
 	free(rd);
 }
 
@@ -456,7 +461,34 @@ m2m_ipc_reader_eof(const struct m2m_ipc_reader *rd)
 {
 	if (rd == NULL)
 		return M2M_IPC_ERR_INVALID_ARGUMENT;
-	return rd->len > 0 || rd->dead ? M2M_IPC_ERR_TRUNCATED : 0;
+	return rd->len > 0 || rd->alen > 0 || rd->dead ?
+	    M2M_IPC_ERR_TRUNCATED : 0;
+}
+
+/* see ipc.h */
+int
+m2m_ipc_reader_buffered(const struct m2m_ipc_reader *rd)
+{
+	return rd != NULL && rd->alen > 0;
+}
+
+/* see ipc.h */
+int
+m2m_ipc_reader_drained(const struct m2m_ipc_reader *rd)
+{
+	return rd != NULL && rd->alen == 0 && rd->drained;
+}
+
+/* Keeps data[0, n) (n <= CHUNK), read past a frame, for the next read. */
+static int
+keep_ahead(struct m2m_ipc_reader *rd, const char *data, size_t n)
+{
+	if (rd->ahead == NULL && (rd->ahead = malloc(CHUNK)) == NULL)
+		return M2M_IPC_ERR_NO_MEMORY;
+	memcpy(rd->ahead, data, n);
+	rd->aoff = 0;
+	rd->alen = n;
+	return 0;
 }
 
 /* see ipc.h */
@@ -466,34 +498,45 @@ m2m_ipc_reader_read_fd(struct m2m_ipc_reader *rd, int fd,
 {
 	char chunk[CHUNK];
 	size_t used;
-	ssize_t n, m;
-	int r = M2M_IPC_ERR_INTERNAL;
+	ssize_t n;
+	int r = M2M_IPC_ERR_INTERNAL, k;
 
 	if (ret_msg != NULL)
 		*ret_msg = NULL;
 	if (rd == NULL || fd < 0 || ret_msg == NULL)
 		return M2M_IPC_ERR_INVALID_ARGUMENT;
 	for (;;) {
-		n = recv(fd, chunk, sizeof(chunk), MSG_PEEK | MSG_DONTWAIT);
+		/* first what an earlier read took past its frame */
+		if (rd->alen > 0) {
+			r = m2m_ipc_reader_feed(rd, rd->ahead + rd->aoff,
+			    rd->alen, &used, ret_msg);
+			rd->aoff += used;
+			rd->alen -= used;
+			if (r != 0 || *ret_msg != NULL)
+				return r;
+			continue;	/* all fed: alen is 0 */
+		}
+		n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			rd->drained = 1;
 			return 0;
+		}
 		if (n == -1)
 			return M2M_IPC_ERR_IO;
 		if (n == 0) {
 			r = m2m_ipc_reader_eof(rd);
 			return r != 0 ? r : M2M_IPC_ERR_EOF;
 		}
+		/* a stream socket gives less than asked only when emptied */
+		rd->drained = (size_t)n < sizeof(chunk);
 		r = m2m_ipc_reader_feed(rd, chunk, (size_t)n, &used, ret_msg);
-		/* take exactly the bytes fed, already in the socket buffer */
-		do {
-			m = recv(fd, chunk, used, MSG_DONTWAIT);
-		} while (m == -1 && errno == EINTR);
-		if (m != (ssize_t)used) {
+		if (used < (size_t)n &&
+		    (k = keep_ahead(rd, chunk + used, (size_t)n - used)) != 0) {
 			m2m_ipc_msg_free(*ret_msg);
 			*ret_msg = NULL;
-			return M2M_IPC_ERR_IO;
+			return k;
 		}
 		if (r != 0 || *ret_msg != NULL)
 			return r;
@@ -718,14 +761,19 @@ m2m_ipc_recv(struct m2m_ipc_reader *rd, int fd, int timeout_ms,
 	*ret_msg = NULL;
 	deadline_in(timeout_ms, &dl);
 	for (;;) {
+		/*
+		 * Wait first: a reply is seldom there already, and a read
+		 * that finds nothing would cost a system call for nothing.
+		 */
+		if (!m2m_ipc_reader_buffered(rd) &&
+		    (r = wait_fd(fd, POLLIN, timeout_ms, &dl)) != 0)
+			return r;
 		if ((r = m2m_ipc_reader_read_fd(rd, fd, &msg)) != 0)
 			return r;
 		if (msg != NULL) {
 			*ret_msg = msg;
 			return 0;
 		}
-		if ((r = wait_fd(fd, POLLIN, timeout_ms, &dl)) != 0)
-			return r;
 	}
 }
 

@@ -91,16 +91,30 @@ int m2m_ipc_reader_feed(struct m2m_ipc_reader *rd, const void *data,
 int m2m_ipc_reader_eof(const struct m2m_ipc_reader *rd);
 
 /*
- * Reads what a (non-blocking or ready) stream socket fd has, without ever
- * taking a byte past the end of the first whole frame (MSG_PEEK, then
- * exactly the bytes fed), and feeds rd.  Never blocks: with MSG_DONTWAIT,
- * nothing available is "need more".
+ * Reads what a (non-blocking or ready) stream socket fd has and feeds rd
+ * until a frame is whole.  Bytes read past that frame's end stay in rd
+ * (m2m_ipc_reader_buffered) and are fed first at the next call, before
+ * the socket is read again.  Never blocks: with MSG_DONTWAIT, nothing
+ * available is "need more".
  *   0, *ret_msg set or NULL: as m2m_ipc_reader_feed();
  *   M2M_IPC_ERR_EOF: closed between frames; M2M_IPC_ERR_TRUNCATED: closed
  *   inside one; M2M_IPC_ERR_IO: recv failed; the frame errors of feed.
  */
 int m2m_ipc_reader_read_fd(struct m2m_ipc_reader *rd, int fd,
     struct m2m_ipc_msg **ret_msg);
+
+/*
+ * 1 when rd holds bytes read past the last frame: the next
+ * m2m_ipc_reader_read_fd() starts with them, whether or not the socket
+ * polls readable (an event loop must not wait for the socket then).
+ */
+int m2m_ipc_reader_buffered(const struct m2m_ipc_reader *rd);
+
+/*
+ * 1 when the last read emptied the socket and rd holds nothing ahead: until
+ * the socket polls readable again, a read would only say "need more".
+ */
+int m2m_ipc_reader_drained(const struct m2m_ipc_reader *rd);
 
 /* Frees msg; NULL is fine. */
 void m2m_ipc_msg_free(struct m2m_ipc_msg *msg);

@@ -121,6 +121,9 @@ conn_arm(struct conn *c)
 			return -1;
 		c->armed = what;
 	}
+	/* frames already read past the last one: no readiness will come */
+	if (what == EV_READ && m2m_ipc_reader_buffered(c->rd))
+		event_active(c->ev, EV_READ, 1);
 	return event_add(c->timer, &tv) == 0 ? 0 : -1;
 }
 
@@ -429,6 +432,9 @@ conn_read(struct conn *c)
 
 	for (i = 0; i < FRAMES_PER_WAKEUP && c->out == NULL &&
 	    c->pending.job == NULL; i++) {
+		/* emptied by this wakeup's read: epoll says when there is more */
+		if (i > 0 && m2m_ipc_reader_drained(c->rd))
+			return 0;
 		r = m2m_ipc_reader_read_fd(c->rd, c->fd, &msg);
 		if (r == 0 && msg == NULL)
 			return 0;	/* need more */

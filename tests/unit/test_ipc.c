@@ -133,8 +133,9 @@ test_feed_byte_by_byte(void **state)
 }
 
 /*
- * Three whole frames and the start of a fourth in one write: each read
- * gives one frame and leaves exactly the following bytes in the socket.
+ * Three whole frames and the start of a fourth in one write: the first
+ * read takes them all from the socket; each read gives one frame, the rest
+ * held ahead (buffered) and fed before the socket is read again.
  */
 static void
 test_many_frames_one_read(void **state)
@@ -155,15 +156,21 @@ test_many_frames_one_read(void **state)
 	pair(sv);
 	assert_int_equal(m2m_ipc_reader_new(M2M_IPC_CALLS, &rd), 0);
 	put(sv[1], buf, len);
+	assert_int_equal(m2m_ipc_reader_buffered(rd), 0);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(m2m_ipc_reader_read_fd(rd, sv[0], &msg), 0);
 		check_call(msg);
 		m2m_ipc_msg_free(msg);
-		assert_int_equal(pending(sv[0], peek, sizeof(peek)),
-		    (ssize_t)(len - (size_t)(i + 1) * sizeof(CALL)));
+		assert_int_equal(pending(sv[0], peek, sizeof(peek)), 0);
+		/* the next frames (or the fourth's start) are held ahead */
+		assert_int_equal(m2m_ipc_reader_buffered(rd), 1);
+		assert_int_equal(m2m_ipc_reader_drained(rd), 0);
+		assert_int_equal(m2m_ipc_reader_eof(rd), M2M_IPC_ERR_TRUNCATED);
 	}
 	assert_int_equal(m2m_ipc_reader_read_fd(rd, sv[0], &msg), 0);
 	assert_null(msg);
+	assert_int_equal(m2m_ipc_reader_buffered(rd), 0);
+	assert_int_equal(m2m_ipc_reader_drained(rd), 1);
 	put(sv[1], CALL + 10, sizeof(CALL) - 10);
 	assert_int_equal(m2m_ipc_reader_read_fd(rd, sv[0], &msg), 0);
 	check_call(msg);
@@ -187,6 +194,51 @@ test_many_frames_one_read(void **state)
 	assert_int_equal(used, 10);
 	assert_null(msg);
 	m2m_ipc_reader_free(rd);
+}
+
+/*
+ * m2m_ipc_recv with a frame held ahead gives it at once, without waiting
+ * for the socket (which has nothing more); then it waits, and times out;
+ * a peer that closes after a whole frame and half of the next: the whole
+ * one first, then TRUNCATED.
+ */
+static void
+test_recv_ahead(void **state)
+{
+	struct m2m_ipc_reader *rd = NULL;
+	struct m2m_ipc_msg *msg = NULL;
+	char buf[3 * sizeof(CALL)];
+	double t0;
+	int sv[2];
+
+	(void)state;
+	memcpy(buf, CALL, sizeof(CALL));
+	memcpy(buf + sizeof(CALL), CALL, sizeof(CALL));
+	pair(sv);
+	assert_int_equal(m2m_ipc_reader_new(M2M_IPC_CALLS, &rd), 0);
+	put(sv[1], buf, 2 * sizeof(CALL));
+	assert_int_equal(m2m_ipc_recv(rd, sv[0], 1000, &msg), 0);
+	check_call(msg);
+	m2m_ipc_msg_free(msg);
+	assert_int_equal(m2m_ipc_reader_buffered(rd), 1);
+	t0 = now_ms();
+	assert_int_equal(m2m_ipc_recv(rd, sv[0], 5000, &msg), 0);
+	assert_true(now_ms() - t0 < 1000);
+	check_call(msg);
+	m2m_ipc_msg_free(msg);
+	assert_int_equal(m2m_ipc_recv(rd, sv[0], 50, &msg),
+	    M2M_IPC_ERR_TIMEOUT);
+	assert_null(msg);
+	/* a whole frame and half of one, then the peer closes */
+	put(sv[1], buf, sizeof(CALL) + 7);
+	close(sv[1]);
+	assert_int_equal(m2m_ipc_recv(rd, sv[0], 1000, &msg), 0);
+	check_call(msg);
+	m2m_ipc_msg_free(msg);
+	assert_int_equal(m2m_ipc_recv(rd, sv[0], 1000, &msg),
+	    M2M_IPC_ERR_TRUNCATED);
+	m2m_ipc_reader_free(rd);
+	close(sv[0]);
 }
 
 /* A call frame of exactly len bytes of JSON (padded with blanks). */
@@ -774,6 +826,7 @@ main(void)
 		cmocka_unit_test(test_split_every_boundary),
 		cmocka_unit_test(test_feed_byte_by_byte),
 		cmocka_unit_test(test_many_frames_one_read),
+		cmocka_unit_test(test_recv_ahead),
 		cmocka_unit_test(test_frame_cap),
 		cmocka_unit_test(test_writer_cap),
 		cmocka_unit_test(test_truncated_at_eof),

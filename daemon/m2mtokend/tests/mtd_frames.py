@@ -7,7 +7,7 @@ Malformed frames get their error and the connection goes on; an oversized
 frame gets FrameTooLarge and the connection is closed; a truncated frame
 leaves the daemon serving; a client stalled inside a frame does not delay
 another, and is closed after the idle timeout; a frame sent one byte at a
-time is served; past MAX_CONNECTIONS a new connection is closed at once
+time is served; 40 frames in one write are all answered; past MAX_CONNECTIONS a new connection is closed at once
 and the daemon serves again once the others are gone.  Prints one "ok:" line per check, exits 1 on the first
 failure.
 """
@@ -93,6 +93,23 @@ for _ in range(2):
     if "error" in r:
         raise SystemExit(f"FAIL: byte-wise frame: {r}")
 print("ok: two frames sent one byte at a time")
+s.close()
+
+# 40 frames in one write (more than the daemon serves per wakeup, 16), a
+# malformed one among them: every one answered, in order, with nothing more
+# sent on the socket (the rest of the burst is read ahead, not left for
+# epoll to report)
+s = conn()
+burst = [STATUS] * 40
+burst[17] = b"{not json}\0"
+s.sendall(b"".join(burst))
+for i in range(40):
+    r = recv_frame(s)
+    if i == 17:
+        expect_error(r, "io.m2mtoken.InvalidFrame", "malformed frame 18 of a burst")
+    elif "error" in r or "token" not in r["parameters"]:
+        raise SystemExit(f"FAIL: frame {i + 1} of a burst: {r}")
+print("ok: 40 frames in one write, all answered in order")
 s.close()
 
 # oversized: FrameTooLarge, then closed
