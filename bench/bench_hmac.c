@@ -78,7 +78,7 @@ compare(const char *what, const struct side *a, const struct side *b,
 	/* neighbouring rounds share the machine's state: compare pairs */
 	ratio = bench_median(vr, (size_t)o->rounds);
 	printf("| HMAC-SHA-256, 64-byte messages, %s (ops/s, median of %d) "
-	    "| %s | %s | %.2fx | >= %.1fx: %s |\n", what, o->rounds,
+	    "| %s | %s | %.2fx | >= %.2fx: %s |\n", what, o->rounds,
 	    bench_count(ma, ca, sizeof(ca)), bench_count(mb, cb, sizeof(cb)),
 	    ratio, GOAL_RATIO, ratio >= GOAL_RATIO ? "met" : "MISSED");
 	fflush(stdout);
