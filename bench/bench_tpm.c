@@ -44,6 +44,11 @@
  * Prints two markdown tables on stdout, progress on stderr; asserts
  * nothing about time.
  *
+ * Just over 900 lines on purpose: the timed rounds, the counting proxy and
+ * the OSSL_LIB_CTX_new() counter are the three parts of one measurement and
+ * share its state (modules, key, swtpm ports); the swtpm and token set-up
+ * they have in common with bench_ecdsa is in bench_common.c already.
+ *
  * Usage: bench_tpm [--quick]
  */
 #define _GNU_SOURCE	/* accept4 */
