@@ -6,10 +6,10 @@
 # 1. The whole flow once: bootstrap, Kpsa and E2E keys on the device, the
 #    association with the gateway fetching the Kpsa on demand, the same
 #    E2EKeyId on the gateway, MIC and seal / open both ways.
-# 2. kill -9 of the MEF, and of the daemon doing the step, at each step of
-#    the flow (bootstrap, Kpsa derivation, E2E provisioning, fetch on
-#    demand inside the association, the gateway's E2E provisioning) at
-#    several points in time; then a restart, and checks: every store and
+# 2. kill -9 of the daemon doing the step, and of the MEF when the step
+#    talks to it, at each step of the flow (bootstrap, Kpsa derivation,
+#    E2E provisioning, fetch on demand inside the association, the
+#    gateway's E2E provisioning) at several points in time; then a restart, and checks: every store and
 #    the registry open and pass integrity_check; the MEF's registry rows and
 #    the Ke keys of its token are the same set; every Ke of the device and
 #    every Kpsa of the gateway is one the MEF knows; no (role, label) twice
@@ -20,7 +20,7 @@
 #   bash test_story.sh            (ctest flows.story)
 # Environment: M2M_BUILD, M2M_SRC, M2MTOKEN_MODULE (CMake passes them);
 # STORY_DELAYS (default "0 0.05 0.2"): seconds between starting a step and
-# the kill; STORY_STRICT_TPM=1: no resource manager's flush after the
+# the kill, or "none": no kill matrix (the sanitizer build); STORY_STRICT_TPM=1: no resource manager's flush after the
 # device's daemon is killed (see crash()).
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 m2m_setup tpm
@@ -29,6 +29,7 @@ m2m_setup tpm
 
 STORY_QUIET=1
 DELAYS=${STORY_DELAYS:-0 0.05 0.2}
+[ "$DELAYS" != none ] || DELAYS=
 
 story_setup
 story_provision
@@ -146,8 +147,14 @@ crash()
 	echo "ok: kill -9 $victim during $step (+${delay}s, step $([ $rc = 0 ] && echo completed || echo failed)): stores open and agree, the flow runs again"
 }
 
+# The MEF is killed during the steps that talk to it (bootstrap, fetch);
+# derive and both provisions run on one daemon alone, so killing the MEF
+# then would only test a MEF restart, which the two cases above do.
 for step in bootstrap derive provision fetch gwprovision; do
 	for victim in mef mtd; do
+		case $step/$victim in
+		derive/mef | provision/mef | gwprovision/mef) continue ;;
+		esac
 		for delay in $DELAYS; do
 			crash "$step" "$victim" "$delay"
 		done
