@@ -19,8 +19,16 @@
 #define SCHEMA_VERSION	2
 #define BUSY_MS		5000
 
-/* statements kept prepared, keyed by the address of their SQL literal */
-#define STMT_CACHE	16
+/*
+ * Statements kept prepared, keyed by the address of their SQL literal: room
+ * for every one of this file (about 25).  A test build makes it 2 so that
+ * the statements past it, prepared and finalized each time, are tested.
+ */
+#ifdef MEF_REG_STMT_CACHE
+#define STMT_CACHE	MEF_REG_STMT_CACHE
+#else
+#define STMT_CACHE	32
+#endif
 
 struct mef_registry {
 	sqlite3	*db;
@@ -122,13 +130,27 @@ release(struct mef_registry *reg, sqlite3_stmt *st)
 			sqlite3_clear_bindings(st);
 			return;
 		}
+	sqlite3_finalize(st);
+}
+
+/* One run of a statement without parameters or rows (BEGIN, COMMIT). */
+static int
+step_once(struct mef_registry *reg, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = prepare(reg, sql, &st)) != 0)
+		return r;
+	r = err_from_sqlite(reg, sqlite3_step(st), sql);
 	release(reg, st);
+	return r;
 }
 
 static int
 begin(struct mef_registry *reg)
 {
-	return exec(reg, "BEGIN IMMEDIATE");
+	return step_once(reg, "BEGIN IMMEDIATE");
 }
 
 /* Commit when r == 0, else roll back; returns r or the commit's error. */
@@ -138,11 +160,11 @@ end(struct mef_registry *reg, int r)
 	int c;
 
 	if (r == 0) {
-		if ((c = exec(reg, "COMMIT")) == 0)
+		if ((c = step_once(reg, "COMMIT")) == 0)
 			return 0;
 		r = c;
 	}
-	sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
+	(void)step_once(reg, "ROLLBACK");
 	return r;
 }
 
