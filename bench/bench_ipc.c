@@ -5,7 +5,15 @@
  * message-authentication key, libm2mtoken.so loaded in this process), at
  * 1 and 8 concurrent clients (threads; each its own connection or its own
  * PKCS#11 session).  The two sides alternate, round after round, in the
- * same run.  Nothing asserts on time: it prints a markdown table.
+ * same run.
+ *
+ * A third side, the floor, is the least any one-loop daemon on this module
+ * could do per MIC: a thread of this process answers each client on a Unix
+ * socket pair (one epoll loop, as m2mtokend's), reads 64 raw bytes, makes
+ * the HMAC with C_SignInit + C_Sign through libm2mtoken.so and writes the
+ * 32-byte MAC back: no JSON, no caller check, no key lookup.  Its ratio to
+ * in-process C_Sign bounds what m2mtokend's design can reach on this
+ * machine.  Nothing asserts on time: it prints a markdown table.
  *
  *   bench_ipc SOCKET TOKEN-LABEL E2EKEYID
  *
@@ -13,11 +21,16 @@
  * M2MTOKEN_USER_PIN (default 1234), BENCH_SECONDS (one round of one side,
  * default 1), BENCH_ROUNDS (default 5).  bench/run_ipc sets it all up.
  */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <m2mtoken/client.h>
 
@@ -30,15 +43,123 @@ static const char *sock_path, *e2e_id;
 static struct bench_mod mod;
 static CK_SLOT_ID slot;
 
+enum side { LOCAL, IPC, FLOOR };
+
 struct worker {
 	pthread_t	 t;
-	int		 ipc;		/* 1: IPC, 0: in-process */
+	enum side	 side;
+	int		 fd;		/* FLOOR: this client's end */
 	double		 until;
 	unsigned long	 ops;
 	struct m2m_client *c;
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE key;
 };
+
+/* The floor's server: one thread, one epoll loop over the socket pairs. */
+static struct {
+	pthread_t		 t;
+	int			 ep;
+	int			 fd[CLIENTS_MAX];	/* server ends */
+	CK_BYTE			 buf[CLIENTS_MAX][MSG_LEN];
+	size_t			 have[CLIENTS_MAX];
+	CK_SESSION_HANDLE	 s;
+	CK_OBJECT_HANDLE	 key;
+	volatile int		 stop;
+} fl;
+
+static CK_OBJECT_HANDLE find_key(CK_SESSION_HANDLE);
+
+static void *
+floor_serve(void *arg)
+{
+	struct epoll_event ev[CLIENTS_MAX];
+	CK_BYTE mac[32];
+	ssize_t r;
+	int n, i, k;
+
+	(void)arg;
+	while (!fl.stop) {
+		if ((n = epoll_wait(fl.ep, ev, CLIENTS_MAX, 100)) < 0) {
+			if (errno == EINTR)
+				continue;
+			bench_die("epoll_wait");
+		}
+		for (i = 0; i < n; i++) {
+			k = ev[i].data.u32;
+			r = recv(fl.fd[k], fl.buf[k] + fl.have[k],
+			    MSG_LEN - fl.have[k], MSG_DONTWAIT);
+			if (r <= 0)
+				continue;
+			if ((fl.have[k] += (size_t)r) < MSG_LEN)
+				continue;
+			fl.have[k] = 0;
+			bench_ck(bench_hmac(&mod, fl.s, fl.key, fl.buf[k],
+			    MSG_LEN, mac), "floor C_Sign");
+			if (send(fl.fd[k], mac, sizeof(mac), MSG_NOSIGNAL) !=
+			    (ssize_t)sizeof(mac))
+				bench_die("floor send");
+		}
+	}
+	return NULL;
+}
+
+/* The floor's server, and one socket pair per worker. */
+static void
+floor_start(struct worker *ws)
+{
+	struct epoll_event e;
+	int sv[2], k;
+
+	bench_m2m_login(&mod, slot, &fl.s);
+	fl.key = find_key(fl.s);
+	if ((fl.ep = epoll_create1(0)) < 0)
+		bench_die("epoll_create1");
+	for (k = 0; k < CLIENTS_MAX; k++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+			bench_die("socketpair");
+		ws[k].fd = sv[0];
+		fl.fd[k] = sv[1];
+		memset(&e, 0, sizeof(e));
+		e.events = EPOLLIN;
+		e.data.u32 = (uint32_t)k;
+		if (epoll_ctl(fl.ep, EPOLL_CTL_ADD, sv[1], &e) != 0)
+			bench_die("epoll_ctl");
+	}
+	if (pthread_create(&fl.t, NULL, floor_serve, NULL) != 0)
+		bench_die("pthread_create");
+}
+
+static void
+floor_stop(struct worker *ws)
+{
+	int k;
+
+	fl.stop = 1;
+	pthread_join(fl.t, NULL);
+	for (k = 0; k < CLIENTS_MAX; k++) {
+		close(ws[k].fd);
+		close(fl.fd[k]);
+	}
+	close(fl.ep);
+	mod.f->C_CloseSession(fl.s);
+}
+
+/* One floor MIC: 64 bytes out, the 32-byte MAC back. */
+static void
+floor_mic(int fd, const CK_BYTE *msg, CK_BYTE *mac)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	if (send(fd, msg, MSG_LEN, MSG_NOSIGNAL) != MSG_LEN)
+		bench_die("floor client send");
+	while (got < 32) {
+		if ((r = recv(fd, mac + got, 32 - got, 0)) <= 0)
+			bench_die("floor client recv");
+		got += (size_t)r;
+	}
+}
 
 static CK_OBJECT_HANDLE
 find_key(CK_SESSION_HANDLE s)
@@ -70,13 +191,19 @@ run(void *arg)
 
 	bench_random(msg, sizeof(msg));
 	while (bench_now() < w->until) {
-		if (w->ipc) {
+		switch (w->side) {
+		case IPC:
 			if (m2m_client_mic(w->c, e2e_id, 0, msg, sizeof(msg),
 			    mac, &ml, &err) != 0)
 				bench_die("Mic: %s %s", err.name, err.detail);
-		} else {
+			break;
+		case FLOOR:
+			floor_mic(w->fd, msg, mac);
+			break;
+		case LOCAL:
 			bench_ck(bench_hmac(&mod, w->s, w->key, msg,
 			    sizeof(msg), mac), "C_Sign");
+			break;
 		}
 		msg[0]++;
 		w->ops++;
@@ -86,7 +213,7 @@ run(void *arg)
 
 /* One round of n clients of one side: operations per second. */
 static double
-round_of(struct worker *ws, int n, int ipc, double seconds)
+round_of(struct worker *ws, int n, enum side side, double seconds)
 {
 	double t0, until;
 	unsigned long ops = 0;
@@ -95,7 +222,7 @@ round_of(struct worker *ws, int n, int ipc, double seconds)
 	t0 = bench_now();
 	until = t0 + seconds;
 	for (i = 0; i < n; i++) {
-		ws[i].ipc = ipc;
+		ws[i].side = side;
 		ws[i].until = until;
 		ws[i].ops = 0;
 		if (pthread_create(&ws[i].t, NULL, run, &ws[i]) != 0)
@@ -119,9 +246,9 @@ main(int argc, char **argv)
 	CK_ULONG ns = 64, i;
 	CK_TOKEN_INFO ti;
 	const char *env;
-	double seconds = 1, ipc[16], loc[16], mi, ml;
+	double seconds = 1, ipc[16], loc[16], flo[16], mi, ml, mf;
 	int rounds = 5, r, k, c;
-	char b1[32], b2[32];
+	char b1[32], b2[32], b3[32];
 
 	if (argc != 4)
 		bench_die("usage: bench_ipc SOCKET TOKEN-LABEL E2EKEYID");
@@ -162,26 +289,33 @@ main(int argc, char **argv)
 		if (m2m_client_connect(sock_path, 10000, &ws[k].c) != 0)
 			bench_die("cannot connect to %s", sock_path);
 	}
-	/* warm both sides up */
-	round_of(ws, 1, 1, seconds / 4);
-	round_of(ws, 1, 0, seconds / 4);
+	floor_start(ws);
+	/* warm the sides up */
+	round_of(ws, 1, IPC, seconds / 4);
+	round_of(ws, 1, LOCAL, seconds / 4);
+	round_of(ws, 1, FLOOR, seconds / 4);
 
 	printf("| clients | IPC Mic round trips/s (median of %d) | in-process "
-	    "C_Sign/s (median) | IPC / in-process | goal |\n", rounds);
-	printf("|---|---|---|---|---|\n");
+	    "C_Sign/s (median) | IPC / in-process | goal | floor: raw "
+	    "socket MIC/s (median) | floor / in-process |\n", rounds);
+	printf("|---|---|---|---|---|---|---|\n");
 	for (c = 0; c < 2; c++) {
 		for (r = 0; r < rounds; r++) {
-			ipc[r] = round_of(ws, counts[c], 1, seconds);
-			loc[r] = round_of(ws, counts[c], 0, seconds);
+			ipc[r] = round_of(ws, counts[c], IPC, seconds);
+			loc[r] = round_of(ws, counts[c], LOCAL, seconds);
+			flo[r] = round_of(ws, counts[c], FLOOR, seconds);
 		}
 		mi = bench_median(ipc, (size_t)rounds);
 		ml = bench_median(loc, (size_t)rounds);
-		printf("| %d | %s | %s | %.2fx | %s |\n", counts[c],
-		    bench_count(mi, b1, sizeof(b1)),
+		mf = bench_median(flo, (size_t)rounds);
+		printf("| %d | %s | %s | %.2fx | %s | %s | %.2fx |\n",
+		    counts[c], bench_count(mi, b1, sizeof(b1)),
 		    bench_count(ml, b2, sizeof(b2)), mi / ml,
 		    counts[c] == 8 ? (mi >= 0.5 * ml ? ">= 0.5x: met" :
-		    ">= 0.5x: not met") : "-");
+		    ">= 0.5x: not met") : "-",
+		    bench_count(mf, b3, sizeof(b3)), mf / ml);
 	}
+	floor_stop(ws);
 	for (k = 0; k < CLIENTS_MAX; k++) {
 		m2m_client_close(ws[k].c);
 		mod.f->C_CloseSession(ws[k].s);

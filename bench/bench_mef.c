@@ -9,6 +9,10 @@
  *   bench_mef fetch PORT FQDN TARGET PSK_HEX KEID CLIENTS SECONDS
  *       GET /fetchCredentials/KEID per operation over one keep-alive TLS
  *       connection per client (connect + handshake not timed)
+ *   bench_mef handshake PORT FQDN KPM_ID KPM_HEX TARGET CLIENTS SECONDS
+ *       as enrol without the request: a new connection and a full TLS-PSK
+ *       handshake, then close (the part of an enrolment that is not the
+ *       enrolment's own work)
  *
  * Prints one line: "<mode> clients=N ops=N ops_s=R p50_ms=X p99_ms=Y
  * errors=E".  Nothing asserts on time.  See bench/README.md (m2m-mef).
@@ -31,7 +35,7 @@
 #define LAT_MAX		2000000
 #define CLIENTS_MAX	256
 
-static int enrol_mode, port;
+static int enrol_mode, handshake_mode, port;
 static const char *fqdn, *id, *target, *keid;
 static unsigned char psk[64];
 static size_t psk_len;
@@ -172,10 +176,11 @@ worker(void *arg)
 		    "HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\n\r\n", keid,
 		    fqdn, target);
 	while (now() < t_end) {
-		if (enrol_mode) {
+		if (enrol_mode || handshake_mode) {
 			t0 = now();
 			ssl = dial();
-			ok = ssl != NULL && exchange(ssl, req) == 0;
+			ok = ssl != NULL && (handshake_mode ||
+			    exchange(ssl, req) == 0);
 			hang_up(ssl);
 			ssl = NULL;
 			record(now() - t0, ok);
@@ -233,16 +238,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_mef enrol PORT FQDN KPM_ID "
 		    "KPM_HEX TARGET CLIENTS SECONDS\n"
 		    "       bench_mef fetch PORT FQDN TARGET PSK_HEX KEID "
+		    "CLIENTS SECONDS\n"
+		    "       bench_mef handshake PORT FQDN KPM_ID KPM_HEX TARGET "
 		    "CLIENTS SECONDS\n");
 		return 2;
 	}
 	enrol_mode = strcmp(argv[1], "enrol") == 0;
+	handshake_mode = strcmp(argv[1], "handshake") == 0;
+	if (!enrol_mode && !handshake_mode && strcmp(argv[1], "fetch") != 0)
+		return 2;
 	port = (int)strtol(argv[2], NULL, 10);
 	fqdn = argv[3];
 	id = argv[4];
 	if (hex(argv[5]) != 0)
 		return 2;
-	if (enrol_mode)
+	if (enrol_mode || handshake_mode)
 		target = argv[6];
 	else {
 		target = argv[4];
