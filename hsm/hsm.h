@@ -150,6 +150,12 @@ int	m2m_hsm_blob_parse(const struct m2m_keyref *key, struct blob *ret);
  * extractable, unable to decrypt, unwrap or derive; made at its first use.
  */
 #define M2M_HSM_WRAP_LABEL_EC	"m2mtoken-wrap-ec"
+/*
+ * Wrapping and unwrapping run on a copy of each wrapping key in the
+ * backend's session (same attributes, private, checked after the copy;
+ * faster in SoftHSM2 than the token object), under this label.
+ */
+#define M2M_HSM_WRAP_COPY_LABEL	"m2mtoken-wrap-copy"
 #define M2M_HSM_WRAPKEY_TRIES	4	/* setups of the wrapping key tried */
 #define M2M_HSM_WRAP_ID_LEN	16
 

@@ -22,10 +22,16 @@
 #include "hsm.h"
 #include "secret.h"
 
-/* A wrapping key of the token, named by its CKA_ID in every blob. */
+/*
+ * A wrapping key of the token, named by its CKA_ID in every blob.  handle
+ * is what C_WrapKey and C_UnwrapKey use: the key's copy in the backend's
+ * session (hsm_wrapkey.c, wrapkey_copy), or the token object itself when
+ * the HSM does not copy it.
+ */
 struct wrapkey {
 	uint8_t			 id[M2M_HSM_WRAP_ID_LEN];
 	CK_OBJECT_HANDLE	 handle;
+	CK_OBJECT_HANDLE	 token;		/* the token object */
 };
 
 /* The token's wrapping keys under one label, by CKA_ID. */

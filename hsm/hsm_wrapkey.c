@@ -148,6 +148,54 @@ wrapkey_forces(struct hsm *h, CK_OBJECT_HANDLE key, const CK_ATTRIBUTE *want,
 }
 
 /*
+ * The handle to wrap and unwrap with for token key k of set "which": its
+ * copy in the backend's session.  SoftHSM2 re-reads a token object's file
+ * at every use (bench/README.md, "The wrapping keys' session copies").  A
+ * copy this session made at an earlier load is kept.  k itself when the
+ * HSM does not copy it, or when the copy is not a sensitive,
+ * non-extractable session key bound by k's unwrap template.  The copy dies
+ * with the session (m2m_hsm_disconnect, m2m_hsm_close); wrapkey_adopt
+ * destroys the copy of a key no longer found.
+ */
+static CK_OBJECT_HANDLE
+wrapkey_copy(struct hsm *h, int which, CK_OBJECT_HANDLE k)
+{
+	const struct wrapkeys *ks = wk_set(h, which);
+	const CK_ATTRIBUTE *want;
+	CK_ATTRIBUTE ct[] = {
+		ATTR_BOOL(CKA_TOKEN, 0),
+		ATTR(CKA_LABEL, M2M_HSM_WRAP_COPY_LABEL,
+		    sizeof(M2M_HSM_WRAP_COPY_LABEL) - 1),
+	};
+	CK_BBOOL ext = CK_TRUE, sens = CK_FALSE, tok = CK_TRUE;
+	CK_ATTRIBUTE a[] = {
+		ATTR(CKA_EXTRACTABLE, &ext, sizeof(ext)),
+		ATTR(CKA_SENSITIVE, &sens, sizeof(sens)),
+		ATTR(CKA_TOKEN, &tok, sizeof(tok)),
+	};
+	CK_OBJECT_HANDLE c = CK_INVALID_HANDLE;
+	size_t i, nwant;
+
+	for (i = 0; i < ks->n; i++) {
+		if (ks->k[i].token == k)
+			return ks->k[i].handle;
+	}
+	if (P11(h, C_CopyObject)(h->session, k, ct,
+	    sizeof(ct) / sizeof(ct[0]), &c) != CKR_OK)
+		return k;
+	want = wk_unwrap(which, &nwant);
+	if (P11(h, C_GetAttributeValue)(h->session, c, a,
+	    sizeof(a) / sizeof(a[0])) == CKR_OK && ext == CK_FALSE &&
+	    sens == CK_TRUE && tok == CK_FALSE &&
+	    (nwant == 0 || wrapkey_forces(h, c, want, nwant)))
+		return c;
+	m2m_info("HSM token '%s': the copy of a wrapping key '%s' does not "
+	    "keep its limits; using the token key", h->label, wk_label(which));
+	(void)P11(h, C_DestroyObject)(h->session, c);
+	return k;
+}
+
+/*
  * Find the token's wrapping keys under one label (readable: the readable
  * one) into t[0..*ret_n), smallest CKA_ID first.  A key under our label
  * that could leak (extractable, not sensitive), is not an AES-256
@@ -232,19 +280,34 @@ wrapkey_find(struct hsm *h, int which, struct wrapkey *t, size_t *ret_n)
 			h->legacy_logged = 1;
 			continue;
 		}
-		k.handle = found[i];
+		k.token = found[i];
+		k.handle = wrapkey_copy(h, which, found[i]);
 		wrapkey_insert(t, &nt, &k);
 	}
 	*ret_n = nt;
 	return 0;
 }
 
-/* Replace ks with t[0..nt); ks->cur keeps naming the same key, else 0. */
+/*
+ * Replace ks with t[0..nt); ks->cur keeps naming the same key, else 0.
+ * The session copy of a key that is not in t any more is destroyed.
+ */
 static void
-wrapkey_adopt(struct wrapkeys *ks, const struct wrapkey *t, size_t nt)
+wrapkey_adopt(struct hsm *h, struct wrapkeys *ks, const struct wrapkey *t,
+    size_t nt)
 {
 	uint8_t curid[M2M_HSM_WRAP_ID_LEN];
-	size_t j;
+	size_t i, j;
+
+	for (i = 0; i < ks->n; i++) {
+		if (ks->k[i].handle == ks->k[i].token)
+			continue;
+		for (j = 0; j < nt && t[j].handle != ks->k[i].handle; j++)
+			;
+		if (j == nt)
+			(void)P11(h, C_DestroyObject)(h->session,
+			    ks->k[i].handle);
+	}
 
 	if (ks->n > 0)
 		memcpy(curid, ks->k[ks->cur].id, sizeof(curid));
@@ -270,7 +333,7 @@ wrapkey_load(struct hsm *h)
 	for (which = 0; which < M2M_HSM_WK_SETS; which++) {
 		if ((r = wrapkey_find(h, which, t, &nt)) != 0)
 			return r;
-		wrapkey_adopt(wk_set(h, which), t, nt);
+		wrapkey_adopt(h, wk_set(h, which), t, nt);
 	}
 	return 0;
 }
@@ -363,12 +426,17 @@ wrapkey_setup_once(struct hsm *h, int which, char *errbuf, size_t errlen)
 		return M2M_ERR_BACKEND;
 	}
 	ks->cur = 0;
-	if (ks->k[0].handle != mine) {
+	if (ks->k[0].token != mine) {
 		m2m_info("HSM token '%s': another process created a wrapping "
 		    "key first; using it", h->label);
 		for (i = 1; i < ks->n; i++) {
-			if (ks->k[i].handle != mine)
+			if (ks->k[i].token != mine)
 				continue;
+			if (ks->k[i].handle != mine) {
+				(void)P11(h, C_DestroyObject)(h->session,
+				    ks->k[i].handle);
+				ks->k[i].handle = mine;
+			}
 			if (P11(h, C_DestroyObject)(h->session, mine) ==
 			    CKR_OK) {
 				memmove(&ks->k[i], &ks->k[i + 1],

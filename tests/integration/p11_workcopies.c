@@ -63,10 +63,23 @@ observer_open(void)
 }
 
 #define BIND_COPY	"m2mtoken-bind-copy"	/* hsm/bind.c */
+#define WRAP_COPY	"m2mtoken-wrap-copy"	/* hsm/hsm_wrapkey.c */
+
+/* 1 when the label of o is s. */
+static int
+labelled(CK_OBJECT_HANDLE o, const char *s)
+{
+	char label[64] = "";
+	CK_ATTRIBUTE a = { CKA_LABEL, label, sizeof(label) - 1 };
+
+	return sh->C_GetAttributeValue(shs, o, &a, 1) == CKR_OK &&
+	    a.ulValueLen == strlen(s) && memcmp(label, s, a.ulValueLen) == 0;
+}
 
 /*
  * Session secret keys the second party sees in the backing token, less the
- * binding key's copy (which MACs store rows and is no working copy).
+ * session copies of the binding key (which MACs store rows) and of the
+ * wrapping key (which wraps and unwraps them): no working copies.
  */
 static CK_ULONG
 copies(void)
@@ -84,14 +97,10 @@ copies(void)
 	P11C_MUST(sh->C_FindObjectsInit(shs, q, 2));
 	P11C_MUST(sh->C_FindObjects(shs, found, 64, &n));
 	P11C_MUST(sh->C_FindObjectsFinal(shs));
-	/* not the binding key's session copy: no key of the store */
+	/* not the backend's copies of its own keys: no keys of the store */
 	for (i = 0; i < n; i++) {
-		char label[64] = "";
-		CK_ATTRIBUTE a = { CKA_LABEL, label, sizeof(label) - 1 };
-
-		if (sh->C_GetAttributeValue(shs, found[i], &a, 1) != CKR_OK ||
-		    a.ulValueLen != strlen(BIND_COPY) ||
-		    memcmp(label, BIND_COPY, a.ulValueLen) != 0)
+		if (!labelled(found[i], BIND_COPY) &&
+		    !labelled(found[i], WRAP_COPY))
 			keys++;
 	}
 	return keys;

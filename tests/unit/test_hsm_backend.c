@@ -1653,6 +1653,22 @@ test_threads(void **state)
 static CK_ULONG p11_labelled(struct p11 *, const char *, CK_OBJECT_HANDLE *,
     CK_ULONG);
 
+/*
+ * 1 when o is one of the backend's session copies of its own keys (the
+ * binding key's, a wrapping key's): no working copy of a stored key.
+ */
+static int
+backend_copy(struct p11 *p, CK_OBJECT_HANDLE o)
+{
+	char label[64] = "";
+	CK_ATTRIBUTE a = { CKA_LABEL, label, sizeof(label) - 1 };
+
+	if (p->fl->C_GetAttributeValue(p->s, o, &a, 1) != CKR_OK)
+		return 0;
+	return strcmp(label, M2M_HSM_BIND_COPY_LABEL) == 0 ||
+	    strcmp(label, M2M_HSM_WRAP_COPY_LABEL) == 0;
+}
+
 static void
 test_wrapkey_in_hsm(void **state)
 {
@@ -1685,6 +1701,17 @@ test_wrapkey_in_hsm(void **state)
 	open_be(fx);
 	for (i = 0; i < 10; i++) {	/* work that must leave nothing */
 		wrap_ok(fx->be, M2M_KIND_HMAC, key, 32, 0, &ref);
+		/*
+		 * a blob naming a wrapping key the backend does not know
+		 * makes it read the token's wrapping keys again: that keeps
+		 * the session copy it has, and makes no second one
+		 */
+		((uint8_t *)ref.blob)[8] ^= 0xff;
+		assert_int_equal(ops->hmac(fx->be, &ref, M2M_HASH_SHA256,
+		    key, 1, value), M2M_ERR_DATA_INVALID);
+		((uint8_t *)ref.blob)[8] ^= 0xff;
+		assert_int_equal(ops->hmac(fx->be, &ref, M2M_HASH_SHA256,
+		    key, 1, value), 0);
 		ref_free(&ref);
 	}
 	p11_open(&p, LABEL);
@@ -1716,9 +1743,34 @@ test_wrapkey_in_hsm(void **state)
 	assert_int_equal(p.fl->C_FindObjectsInit(p.s, &all, 1), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjects(p.s, found, 8, &n), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjectsFinal(p.s), CKR_OK);
-	assert_int_equal(n, 3);	/* and the binding key's session copy */
+	/* and the session copies of the binding key and the wrapping key */
+	assert_int_equal(n, 4);
 	assert_int_equal(p11_labelled(&p, M2M_HSM_BIND_COPY_LABEL, found, 8),
 	    1);
+	/* the wrapping key's copy keeps its limits, and its CKA_ID */
+	assert_int_equal(p11_labelled(&p, M2M_HSM_WRAP_COPY_LABEL, found, 8),
+	    1);
+	memcpy(value, id, M2M_HSM_WRAP_ID_LEN);
+	tok = sens = wrap = unwrap = asens = nextr = CK_FALSE;
+	priv = ext = enc = dec = CK_TRUE;
+	a[11].ulValueLen = sizeof(id);
+	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], a,
+	    sizeof(a) / sizeof(a[0])), CKR_OK);
+	assert_int_equal(tok, CK_FALSE);
+	assert_int_equal(priv, CK_TRUE);
+	assert_int_equal(sens, CK_TRUE);
+	assert_int_equal(ext, CK_FALSE);
+	assert_int_equal(nextr, CK_TRUE);
+	assert_int_equal(wrap, CK_TRUE);
+	assert_int_equal(unwrap, CK_TRUE);
+	assert_int_equal(enc, CK_FALSE);
+	assert_int_equal(dec, CK_FALSE);
+	assert_int_equal(len, 32);
+	assert_int_equal(a[11].ulValueLen, M2M_HSM_WRAP_ID_LEN);
+	assert_memory_equal(id, value, M2M_HSM_WRAP_ID_LEN);
+	v.ulValueLen = sizeof(value);
+	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], &v, 1),
+	    CKR_ATTRIBUTE_SENSITIVE);
 	p11_close(&p);
 }
 
@@ -1899,7 +1951,7 @@ op_objects_are(CK_BBOOL want_priv)
 		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &f, 1 },
 	};
 	CK_OBJECT_HANDLE found[8];
-	CK_ULONG n = 0, i, kt;
+	CK_ULONG n = 0, i, kt, keys = 0;
 	uint8_t value[64];
 	struct p11 p;
 
@@ -1907,14 +1959,16 @@ op_objects_are(CK_BBOOL want_priv)
 	assert_int_equal(p.fl->C_FindObjectsInit(p.s, q, 2), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjects(p.s, found, 8, &n), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjectsFinal(p.s), CKR_OK);
-	/* the two cached keys and the binding key's copy, no more */
-	assert_int_equal(n, 3);
-	assert_int_equal(p11_labelled(&p, M2M_HSM_BIND_COPY_LABEL, found + 3,
-	    1), 1);
+	/*
+	 * the two cached keys, and the copies of the binding key and of the
+	 * two wrapping keys (strict and readable), no more
+	 */
+	assert_int_equal(n, 5);
 	for (i = 0; i < n; i++) {
-		/* the binding key's copy: test_bindkey_in_hsm */
-		if (found[i] == found[3])
+		/* the backend's own copies: test_wrapkey_in_hsm */
+		if (backend_copy(&p, found[i]))
 			continue;
+		keys++;
 		CK_BBOOL priv = 1, sens = 0, ext = 1, sign = 0, enc = 0;
 		CK_BBOOL wrap = 1, derive = 1;
 		CK_ATTRIBUTE a[] = {
@@ -1938,6 +1992,7 @@ op_objects_are(CK_BBOOL want_priv)
 		assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[i], &va,
 		    1), CKR_ATTRIBUTE_SENSITIVE);
 	}
+	assert_int_equal(keys, 2);
 	p11_close(&p);
 }
 
@@ -1981,13 +2036,9 @@ p11_session_keys(void)
 	assert_int_equal(p.fl->C_FindObjectsInit(p.s, q, 2), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjects(p.s, found, 16, &n), CKR_OK);
 	assert_int_equal(p.fl->C_FindObjectsFinal(p.s), CKR_OK);
-	/* the binding key's session copy is no working copy */
+	/* the backend's copies of its own keys are no working copies */
 	for (i = 0; i < n; i++) {
-		char label[64] = "";
-		CK_ATTRIBUTE a = { CKA_LABEL, label, sizeof(label) - 1 };
-
-		if (p.fl->C_GetAttributeValue(p.s, found[i], &a, 1) != CKR_OK ||
-		    strcmp(label, M2M_HSM_BIND_COPY_LABEL) != 0)
+		if (!backend_copy(&p, found[i]))
 			keys++;
 	}
 	p11_close(&p);
@@ -2321,7 +2372,7 @@ test_unwrap_template_enforced(void **state)
 	struct fx *fx = *state;
 	static const size_t lens[] = { 1, 20, 32, 64, 68, 100, 128 };
 	CK_ATTRIBUTE chg = { CKA_UNWRAP_TEMPLATE, NULL, 0 };
-	CK_OBJECT_HANDLE found[8];
+	CK_OBJECT_HANDLE found[8], copy[8];
 	struct m2m_keyref ref;
 	uint8_t key[M2M_KEY_MAX];
 	const uint8_t *w;
@@ -2331,6 +2382,9 @@ test_unwrap_template_enforced(void **state)
 	open_be(fx);
 	p11_open(&p, LABEL);
 	assert_int_equal(p11_wrapkeys(&p, found, 8), 1);
+	/* the backend's session copy of it is held to the same template */
+	assert_int_equal(p11_labelled(&p, M2M_HSM_WRAP_COPY_LABEL, copy, 8),
+	    1);
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]) + 2; i++) {
 		assert_int_equal(RAND_bytes(key, sizeof(key)), 1);
 		if (i < sizeof(lens) / sizeof(lens[0]))
@@ -2355,6 +2409,9 @@ test_unwrap_template_enforced(void **state)
 			try_steal(&p, found[0], w, part[j], j == 0 &&
 			    ref.blob[5] == M2M_KIND_AES ? CKK_AES :
 			    CKK_GENERIC_SECRET);
+			try_steal(&p, copy[0], w, part[j], j == 0 &&
+			    ref.blob[5] == M2M_KIND_AES ? CKK_AES :
+			    CKK_GENERIC_SECRET);
 			tried++;
 		}
 		ref_free(&ref);
@@ -2362,6 +2419,8 @@ test_unwrap_template_enforced(void **state)
 	assert_int_equal(tried, 15 + 2);	/* HMAC: 2+2+2+1+3+3+2, AES */
 	/* nobody relaxes the template afterwards */
 	assert_int_equal(p.fl->C_SetAttributeValue(p.s, found[0], &chg, 1),
+	    CKR_ATTRIBUTE_READ_ONLY);
+	assert_int_equal(p.fl->C_SetAttributeValue(p.s, copy[0], &chg, 1),
 	    CKR_ATTRIBUTE_READ_ONLY);
 	p11_close(&p);
 }
