@@ -280,10 +280,12 @@ wrapkey_find(struct hsm *h, int which, struct wrapkey *t, size_t *ret_n)
 			h->legacy_logged = 1;
 			continue;
 		}
-		k.token = found[i];
-		k.handle = wrapkey_copy(h, which, found[i]);
+		k.token = k.handle = found[i];
 		wrapkey_insert(t, &nt, &k);
 	}
+	/* the copies last: no error return leaves one behind */
+	for (i = 0; i < nt; i++)
+		t[i].handle = wrapkey_copy(h, which, t[i].token);
 	*ret_n = nt;
 	return 0;
 }
