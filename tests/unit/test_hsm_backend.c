@@ -1669,15 +1669,19 @@ backend_copy(struct p11 *p, CK_OBJECT_HANDLE o)
 	    strcmp(label, M2M_HSM_WRAP_COPY_LABEL) == 0;
 }
 
+/*
+ * Wrapping key o as another session sees it: a sensitive, never
+ * extractable AES-256 wrap/unwrap key, private, a token object or not as
+ * token says; its value unreadable; its CKA_ID into id.
+ */
 static void
-test_wrapkey_in_hsm(void **state)
+wrapkey_is(struct p11 *p, CK_OBJECT_HANDLE o, CK_BBOOL token,
+    uint8_t id[M2M_HSM_WRAP_ID_LEN])
 {
-	struct fx *fx = *state;
-	CK_OBJECT_HANDLE found[8];
-	CK_BBOOL tok = 0, priv = 0, sens = 0, ext = 1, wrap = 0, unwrap = 0;
-	CK_BBOOL enc = 1, dec = 1, asens = 0, nextr = 0;
+	CK_BBOOL tok = !token, priv = 0, sens = 0, ext = 1, wrap = 0;
+	CK_BBOOL unwrap = 0, enc = 1, dec = 1, asens = 0, nextr = 0;
 	CK_ULONG len = 0;
-	uint8_t id[64], value[64], key[32] = { 9 };
+	uint8_t b[64], value[64];
 	CK_ATTRIBUTE a[] = {
 		{ CKA_TOKEN, &tok, 1 }, { CKA_PRIVATE, &priv, 1 },
 		{ CKA_SENSITIVE, &sens, 1 }, { CKA_EXTRACTABLE, &ext, 1 },
@@ -1686,9 +1690,36 @@ test_wrapkey_in_hsm(void **state)
 		{ CKA_ALWAYS_SENSITIVE, &asens, 1 },
 		{ CKA_NEVER_EXTRACTABLE, &nextr, 1 },
 		{ CKA_VALUE_LEN, &len, sizeof(len) },
-		{ CKA_ID, id, sizeof(id) },
+		{ CKA_ID, b, sizeof(b) },
 	};
 	CK_ATTRIBUTE v = { CKA_VALUE, value, sizeof(value) };
+
+	assert_int_equal(p->fl->C_GetAttributeValue(p->s, o, a,
+	    sizeof(a) / sizeof(a[0])), CKR_OK);
+	assert_int_equal(tok, token);
+	assert_int_equal(ext, CK_FALSE);
+	assert_int_equal(nextr, CK_TRUE);
+	assert_int_equal(sens, CK_TRUE);
+	assert_int_equal(asens, CK_TRUE);
+	assert_int_equal(priv, CK_TRUE);
+	assert_int_equal(wrap, CK_TRUE);
+	assert_int_equal(unwrap, CK_TRUE);
+	assert_int_equal(enc, CK_FALSE);
+	assert_int_equal(dec, CK_FALSE);
+	assert_int_equal(len, 32);
+	assert_int_equal(a[11].ulValueLen, M2M_HSM_WRAP_ID_LEN);
+	memcpy(id, b, M2M_HSM_WRAP_ID_LEN);
+	assert_int_equal(p->fl->C_GetAttributeValue(p->s, o, &v, 1),
+	    CKR_ATTRIBUTE_SENSITIVE);
+}
+
+static void
+test_wrapkey_in_hsm(void **state)
+{
+	struct fx *fx = *state;
+	CK_OBJECT_HANDLE found[8];
+	uint8_t id[M2M_HSM_WRAP_ID_LEN], copy_id[M2M_HSM_WRAP_ID_LEN];
+	uint8_t value[64], key[32] = { 9 };
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_ATTRIBUTE all = { CKA_CLASS, &cls, sizeof(cls) };
 	CK_BBOOL t = CK_TRUE;
@@ -1716,22 +1747,7 @@ test_wrapkey_in_hsm(void **state)
 	}
 	p11_open(&p, LABEL);
 	assert_int_equal(p11_wrapkeys(&p, found, 8), 1);
-	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], a,
-	    sizeof(a) / sizeof(a[0])), CKR_OK);
-	assert_int_equal(ext, CK_FALSE);
-	assert_int_equal(nextr, CK_TRUE);
-	assert_int_equal(sens, CK_TRUE);
-	assert_int_equal(asens, CK_TRUE);
-	assert_int_equal(tok, CK_TRUE);
-	assert_int_equal(priv, CK_TRUE);
-	assert_int_equal(wrap, CK_TRUE);
-	assert_int_equal(unwrap, CK_TRUE);
-	assert_int_equal(enc, CK_FALSE);
-	assert_int_equal(dec, CK_FALSE);
-	assert_int_equal(len, 32);
-	assert_int_equal(a[11].ulValueLen, M2M_HSM_WRAP_ID_LEN);
-	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], &v, 1),
-	    CKR_ATTRIBUTE_SENSITIVE);
+	wrapkey_is(&p, found[0], CK_TRUE, id);
 	/*
 	 * With the binding key, the only token objects there are; no
 	 * session key outlived its use.
@@ -1750,27 +1766,8 @@ test_wrapkey_in_hsm(void **state)
 	/* the wrapping key's copy keeps its limits, and its CKA_ID */
 	assert_int_equal(p11_labelled(&p, M2M_HSM_WRAP_COPY_LABEL, found, 8),
 	    1);
-	memcpy(value, id, M2M_HSM_WRAP_ID_LEN);
-	tok = sens = wrap = unwrap = asens = nextr = CK_FALSE;
-	priv = ext = enc = dec = CK_TRUE;
-	a[11].ulValueLen = sizeof(id);
-	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], a,
-	    sizeof(a) / sizeof(a[0])), CKR_OK);
-	assert_int_equal(tok, CK_FALSE);
-	assert_int_equal(priv, CK_TRUE);
-	assert_int_equal(sens, CK_TRUE);
-	assert_int_equal(ext, CK_FALSE);
-	assert_int_equal(nextr, CK_TRUE);
-	assert_int_equal(wrap, CK_TRUE);
-	assert_int_equal(unwrap, CK_TRUE);
-	assert_int_equal(enc, CK_FALSE);
-	assert_int_equal(dec, CK_FALSE);
-	assert_int_equal(len, 32);
-	assert_int_equal(a[11].ulValueLen, M2M_HSM_WRAP_ID_LEN);
-	assert_memory_equal(id, value, M2M_HSM_WRAP_ID_LEN);
-	v.ulValueLen = sizeof(value);
-	assert_int_equal(p.fl->C_GetAttributeValue(p.s, found[0], &v, 1),
-	    CKR_ATTRIBUTE_SENSITIVE);
+	wrapkey_is(&p, found[0], CK_FALSE, copy_id);
+	assert_memory_equal(id, copy_id, M2M_HSM_WRAP_ID_LEN);
 	p11_close(&p);
 }
 
