@@ -33,7 +33,7 @@ struct mtd {
 enum mtd_keyarg {
 	MTD_KEY_NONE = 0,	/* the method names no key */
 	MTD_KEY_PARAM = 1,	/* parameters.key */
-	MTD_KEY_KPMID = 2	/* [enrolee] kpm_id, the key Bootstrap uses */
+	MTD_KEY_KPMID = 2	/* the key Bootstrap uses: kpm_id or cert_key */
 };
 
 struct mtd_job;

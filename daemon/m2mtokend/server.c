@@ -225,6 +225,24 @@ conclude(const struct m2m_peer *peer, const struct mtd_method *m,
 	return e == 0 ? 0 : M2M_IPC_ERR_NO_MEMORY;
 }
 
+/*
+ * The key a Bootstrap call uses, which the caller ACL checks: [enrolee]
+ * cert_key for framework "certificate", else [enrolee] kpm_id (PSK).  A
+ * framework that is neither is refused by the method itself before any
+ * key is used; a key that is not configured is refused as NotConfigured.
+ */
+static const char *
+bootstrap_key(const struct mtd *d, struct json_object *params)
+{
+	struct json_object *fw;
+
+	if (json_object_object_get_ex(params, "framework", &fw) &&
+	    json_object_is_type(fw, json_type_string) &&
+	    strcmp(json_object_get_string(fw), "certificate") == 0)
+		return d->conf->cert_key;
+	return d->conf->kpm_id;
+}
+
 /* see server.h */
 int
 mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
@@ -262,8 +280,7 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 		}
 		keyid = json_object_get_string(kv);
 	} else if (m->keyarg == MTD_KEY_KPMID)
-		keyid = d->conf->kpm_id != NULL ? d->conf->kpm_id :
-		    d->conf->cert_key;
+		keyid = bootstrap_key(d, params);
 	if (m2m_acl_check(d->conf->acl, peer->uid, peer->groups,
 	    peer->ngroups, method, keyid, &vd) != 0 || !vd.allow) {
 		mtd_log(MTD_LOG_WARNING, "denied: uid %lu pid %ld %s key %s: "

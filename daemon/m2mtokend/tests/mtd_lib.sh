@@ -106,6 +106,29 @@ CONF
 	m2m_fail "$who daemon"
 }
 
+# mtd_nobody_setup: the CLI and its library copied where uid nobody can
+# run them (the build tree may sit under a directory only root may enter)
+mtd_nobody_setup()
+{
+	mkdir -p "$M2M_TMP/nobody"
+	cp "$M2MTOKEN_CLI" "$M2M_TMP/nobody/m2mtoken"
+	cp -L "$(dirname "$(readlink -f "$M2MTOKEN_CLI")")/../client/libm2mtoken-client.so.0" \
+	    "$M2M_TMP/nobody/" 2>/dev/null ||
+	    cp -L "$M2M_BUILD/daemon/client/libm2mtoken-client.so.0" \
+	    "$M2M_TMP/nobody/"
+	chmod 755 "$M2M_TMP" "$M2M_TMP/nobody"
+}
+
+# mtd_as_nobody SOCK ARGS...: the CLI as uid nobody on the socket SOCK
+mtd_as_nobody()
+{
+	local sock=$1
+
+	shift
+	runuser -u nobody -- env LD_LIBRARY_PATH="$M2M_TMP/nobody" \
+	    "$M2M_TMP/nobody/m2mtoken" -s "$sock" "$@"
+}
+
 mtd_cli()
 {
 	"$M2MTOKEN_CLI" -s "$MTD_SOCK" "$@"

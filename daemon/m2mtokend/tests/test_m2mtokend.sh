@@ -192,19 +192,11 @@ out=$("$MTD_CLIENT" "$MTD_SOCK" "$KEID" "$TARGET" "$E2E" "$mic" 2>&1) ||
 echo "$out"
 
 # --- a caller without permission ---------------------------------------------
-# the CLI and its library copied where uid nobody can reach them (the
-# build tree may sit under a directory only root may enter)
-mkdir "$M2M_TMP/nobody"
-cp "$M2MTOKEN_CLI" "$M2M_TMP/nobody/m2mtoken"
-cp -L "$(dirname "$(readlink -f "$M2MTOKEN_CLI")")/../client/libm2mtoken-client.so.0" \
-    "$M2M_TMP/nobody/" 2>/dev/null ||
-    cp -L "$M2M_BUILD/daemon/client/libm2mtoken-client.so.0" "$M2M_TMP/nobody/"
-chmod 755 "$M2M_TMP" "$M2M_TMP/nobody"
+mtd_nobody_setup
 chmod 666 "$MTD_SOCK"
 as_nobody()
 {
-	runuser -u nobody -- env LD_LIBRARY_PATH="$M2M_TMP/nobody" \
-	    "$M2M_TMP/nobody/m2mtoken" -s "$MTD_SOCK" "$@"
+	mtd_as_nobody "$MTD_SOCK" "$@"
 }
 out=$(as_nobody status) || m2m_fail "nobody: status: $out"
 out=$(as_nobody list-keys) || m2m_fail "nobody: list-keys: $out"

@@ -153,6 +153,30 @@ $C -s "$T/gw.sock" verify-mic --key "$E2" --data "hello gateway" \
     m2m_fail "the device's MIC (from its Ke) does not verify on the gateway (from the MEF's Ke)"
 echo "ok: the same Ke on both sides: HMAC-SHA-256 MIC from the device's Kpsa verifies with the MEF-delivered Kpsa"
 
+# --- the caller ACL checks the key a Bootstrap uses ---------------------------
+# kpm_id and cert_key both set; uid nobody may bootstrap with dev-tls only:
+# a certificate bootstrap goes through, a PSK one (the KpmId) is refused
+"$MTD_KEYTOOL" import dev kpm kpm-dev7 "$PSKGW" || m2m_fail "import dev kpm"
+n=$(kes)
+mtd_mef_daemon dev "$(printf '[enrolee]\nkpm_id = kpm-dev7\ncert_key = dev-tls\nca = %s\n[caller boot]\nuid = %s\nmethods = io.m2mtoken.Bootstrap\nkeys = dev-tls' \
+    "$T/test-ca.pem" "$(id -u nobody)")"
+mtd_nobody_setup
+chmod 666 "$T/dev.sock"
+out=$(mtd_as_nobody "$T/dev.sock" --json bootstrap --target "$GW" \
+    --framework certificate 2>&1) ||
+    m2m_fail "nobody, allowed dev-tls: certificate bootstrap: $out"
+[ "$(kes)" -eq $((n + 1)) ] || m2m_fail "no new KeId: $out"
+set +e
+out=$(mtd_as_nobody "$T/dev.sock" bootstrap --target "$GW" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 4 ] || m2m_fail "nobody, allowed dev-tls: PSK bootstrap: rc $rc: $out"
+m2m_expect_contains "$out" "io.m2mtoken.PermissionDenied"
+grep -q "denied: uid $(id -u nobody) .* io.m2mtoken.Bootstrap key kpm-dev7: key not allowed (rule boot)" "$T/dev.log" ||
+    { cat "$T/dev.log" >&2; m2m_fail "no log line for the denied PSK bootstrap"; }
+[ "$(kes)" -eq $((n + 1)) ] || m2m_fail "a refused bootstrap stored a KeId"
+echo "ok: Bootstrap's ACL key is the key it uses: dev-tls allows --framework certificate, not PSK (PermissionDenied, a log line)"
+
 # --- a MEF the configured CA does not know: nothing stored --------------------
 n=$(kes)
 daemon dev "$T/other-ca.pem"
