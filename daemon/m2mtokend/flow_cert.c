@@ -81,7 +81,7 @@ token_pub(struct mtd *d, const char *label, EVP_PKEY **ret, uint8_t *id,
 	    &ptl, id, id_len)) != CKR_OK) {
 		if (r == CKR_KEY_HANDLE_INVALID)
 			snprintf(err->detail, sizeof(err->detail), "no EC key "
-			    "pair labelled %s in the token", label);
+			    "pair with this label in the token");
 		return r;
 	}
 	for (i = 0; i < NCURVES; i++)
@@ -89,8 +89,8 @@ token_pub(struct mtd *d, const char *label, EVP_PKEY **ret, uint8_t *id,
 		    memcmp(params, curves[i].der, pl) == 0)
 			break;
 	if (i == NCURVES) {
-		snprintf(err->detail, sizeof(err->detail), "the key %s is not "
-		    "on P-256 or P-384", label);
+		snprintf(err->detail, sizeof(err->detail), "the key is not "
+		    "on P-256 or P-384");
 		return M2M_IPC_ERR_INVALID_PARAMETER;
 	}
 	*ret_curve = i;
@@ -112,7 +112,7 @@ token_pub(struct mtd *d, const char *label, EVP_PKEY **ret, uint8_t *id,
 	    EVP_PKEY_fromdata_init(pc) <= 0 ||
 	    EVP_PKEY_fromdata(pc, ret, EVP_PKEY_PUBLIC_KEY, op) <= 0) {
 		snprintf(err->detail, sizeof(err->detail), "the token's "
-		    "public key %s cannot be read", label);
+		    "public key cannot be read");
 		goto out;
 	}
 	r = 0;
@@ -172,7 +172,7 @@ mtd_h_keygen(struct mtd_call *c, struct json_object *params,
 	    curves[i].der_len);
 	if (r == CKR_ATTRIBUTE_VALUE_INVALID) {
 		snprintf(err->detail, sizeof(err->detail), "an EC key "
-		    "labelled %s exists already: nothing made", label);
+		    "with this label exists already: nothing made");
 		r = M2M_IPC_ERR_INVALID_PARAMETER;
 	}
 	if (r != 0)
@@ -390,8 +390,8 @@ mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
 		goto out;
 	if (EVP_PKEY_eq(cpub, pub) != 1) {
 		snprintf(err->detail, sizeof(err->detail), "the "
-		    "certificate's public key is not the token key %s's: "
-		    "nothing stored", label);
+		    "certificate's public key is not the token key's: "
+		    "nothing stored");
 		r = M2M_IPC_ERR_INVALID_PARAMETER;
 		goto out;
 	}
@@ -406,8 +406,8 @@ mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
 	    (size_t)snl);
 	if (r == CKR_ATTRIBUTE_VALUE_INVALID) {
 		snprintf(err->detail, sizeof(err->detail), "a certificate "
-		    "labelled %s is in the token already: nothing stored",
-		    label);
+		    "with this label is in the token already: nothing "
+		    "stored");
 		r = M2M_IPC_ERR_INVALID_PARAMETER;
 	}
 	if (r != 0)

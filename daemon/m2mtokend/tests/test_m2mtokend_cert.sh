@@ -80,7 +80,7 @@ m2m_expect_contains "$out" "curve: P-256"
 m2m_expect_contains "$out" "-----BEGIN PUBLIC KEY-----"
 sed -n '/BEGIN PUBLIC/,/END PUBLIC/p' <<<"$out" >"$T/dev-pub.pem"
 out=$($C -s "$T/dev.sock" keygen --key dev-tls 2>&1) && m2m_fail "keygen twice"
-m2m_expect_contains "$out" "an EC key labelled dev-tls exists already: nothing made"
+m2m_expect_contains "$out" "an EC key with this label exists already: nothing made"
 out=$($C -s "$T/dev.sock" keygen --key dev-521 --curve P-521 2>&1) &&
     m2m_fail "keygen P-521"
 m2m_expect_contains "$out" "parameter curve: P-256 or P-384 (the curves the token supports)"
@@ -105,7 +105,7 @@ openssl req -new -key "$T/other.key" -subj "/CN=$DEV" -out "$T/other.csr"
 sign "$T/other.csr" "$T/other.pem"
 out=$($C -s "$T/dev.sock" cert import "$T/other.pem" --key dev-tls 2>&1) &&
     m2m_fail "a certificate for another key imported"
-m2m_expect_contains "$out" "the certificate's public key is not the token key dev-tls's: nothing stored"
+m2m_expect_contains "$out" "the certificate's public key is not the token key's: nothing stored"
 head -c 200 "$T/dev.pem" | openssl base64 -d 2>/dev/null >"$T/bad.der" || true
 printf '\x30\x82\x01\x00\x01\x02' >>"$T/bad.der"
 out=$($C -s "$T/dev.sock" cert import "$T/bad.der" --key dev-tls 2>&1) &&
@@ -126,6 +126,14 @@ out=$($C -s "$T/dev.sock" cert import "$T/dev.der" --key dev-tls) ||
 m2m_expect_contains "$out" "id:  07"
 [ "$(certs)" -eq 1 ] || m2m_fail "cert import: $(certs) certificates"
 echo "ok: m2mtoken cert import: the CA's certificate stored next to its key (CKA_ID 07)"
+out=$($C -s "$T/dev.sock" cert import "$T/dev.der" --key dev-tls 2>&1) &&
+    m2m_fail "the same certificate imported twice"
+m2m_expect_contains "$out" "a certificate with this label is in the token already: nothing stored"
+out=$($C -s "$T/dev.sock" csr --key no-such-key --subject "/CN=$DEV" 2>&1) &&
+    m2m_fail "a CSR for a key that does not exist"
+m2m_expect_contains "$out" "no EC key pair with this label in the token"
+[ "$(certs)" -eq 1 ] || m2m_fail "a refused import stored a certificate"
+echo "ok: a second cert import and a CSR for a missing key refused, with details that repeat nothing the caller sent"
 
 # --- the bootstrap ---------------------------------------------------------
 t0=$(date +%s%N)
