@@ -129,6 +129,24 @@ mtd_as_nobody()
 	    "$M2M_TMP/nobody/m2mtoken" -s "$sock" "$@"
 }
 
+# mtd_nobody_denied SOCK LOG LOGLINE ARGS...: the CLI as uid nobody must be
+# refused (exit 4, io.m2mtoken.PermissionDenied) and the daemon's log LOG
+# must hold "denied: uid <nobody> .* LOGLINE" (a grep pattern)
+mtd_nobody_denied()
+{
+	local sock=$1 log=$2 line=$3 out rc
+
+	shift 3
+	set +e
+	out=$(mtd_as_nobody "$sock" "$@" 2>&1)
+	rc=$?
+	set -e
+	[ "$rc" = 4 ] || m2m_fail "nobody: $*: rc $rc: $out"
+	m2m_expect_contains "$out" "io.m2mtoken.PermissionDenied"
+	grep -q "denied: uid $(id -u nobody) .* $line" "$log" ||
+	    { cat "$log" >&2; m2m_fail "no log line for the denied $*"; }
+}
+
 mtd_cli()
 {
 	"$M2MTOKEN_CLI" -s "$MTD_SOCK" "$@"

@@ -201,14 +201,9 @@ as_nobody()
 out=$(as_nobody status) || m2m_fail "nobody: status: $out"
 out=$(as_nobody list-keys) || m2m_fail "nobody: list-keys: $out"
 m2m_expect_contains "$out" "no keys this caller may name"
-set +e
-out=$(as_nobody mic --key "$E2E" --data x 2>&1)
-rc=$?
-set -e
-[ "$rc" = 4 ] || m2m_fail "nobody: mic: rc $rc: $out"
-m2m_expect_contains "$out" "io.m2mtoken.PermissionDenied"
-grep -q "denied: uid $(id -u nobody) .* io.m2mtoken.Mic key $E2E: method not allowed (rule nobody)" "$MTD_LOG" ||
-    { cat "$MTD_LOG" >&2; m2m_fail "no log line for the denied call"; }
+mtd_nobody_denied "$MTD_SOCK" "$MTD_LOG" \
+    "io.m2mtoken.Mic key $E2E: method not allowed (rule nobody)" \
+    mic --key "$E2E" --data x
 echo "ok: uid nobody: Status allowed, ListKeys filtered, Mic PermissionDenied with a log line"
 
 # --- frames ------------------------------------------------------------------
