@@ -321,31 +321,50 @@ is_info(char c)
 /* mechanisms                                                           */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The structured form of mechanism type t, whose parameter is a structure
+ * holding pointers, and that structure's size; P11W_FORM_BYTES (size 0)
+ * for any other type.  Such a structure crosses the wire only in its own
+ * form: the worker builds it, with pointers of its own, and never takes
+ * one as bytes from a client (mech_get).
+ */
+static enum p11w_form
+mech_struct_form(CK_MECHANISM_TYPE t, size_t *ret_size)
+{
+	switch (t) {
+	case CKM_AES_GCM:
+		*ret_size = sizeof(CK_GCM_PARAMS);
+		return P11W_FORM_GCM;
+	case CKM_HKDF_DERIVE:
+	case CKM_HKDF_DATA:
+		*ret_size = sizeof(CK_HKDF_PARAMS);
+		return P11W_FORM_HKDF;
+	case CKM_M2M_KUC_DERIVE:
+		*ret_size = sizeof(CK_M2M_KUC_PARAMS);
+		return P11W_FORM_KUC;
+	case CKM_M2M_TLS12_PSK_MASTER:
+		*ret_size = sizeof(CK_M2M_TLS12_PSK_PARAMS);
+		return P11W_FORM_TLS12_PSK;
+	}
+	*ret_size = 0;
+	return P11W_FORM_BYTES;
+}
+
+/*
+ * How m travels: its structured form when its parameter is that structure;
+ * any other parameter as bytes (the worker's module refuses a wrong length
+ * as it would locally).
+ */
 static enum p11w_form
 mech_form(const CK_MECHANISM *m)
 {
+	enum p11w_form f;
+	size_t size;
+
 	if (m->pParameter == NULL)
 		return P11W_FORM_NONE;
-	switch (m->mechanism) {
-	case CKM_AES_GCM:
-		if (m->ulParameterLen == sizeof(CK_GCM_PARAMS))
-			return P11W_FORM_GCM;
-		break;
-	case CKM_HKDF_DERIVE:
-	case CKM_HKDF_DATA:
-		if (m->ulParameterLen == sizeof(CK_HKDF_PARAMS))
-			return P11W_FORM_HKDF;
-		break;
-	case CKM_M2M_KUC_DERIVE:
-		if (m->ulParameterLen == sizeof(CK_M2M_KUC_PARAMS))
-			return P11W_FORM_KUC;
-		break;
-	case CKM_M2M_TLS12_PSK_MASTER:
-		if (m->ulParameterLen == sizeof(CK_M2M_TLS12_PSK_PARAMS))
-			return P11W_FORM_TLS12_PSK;
-		break;
-	}
-	return P11W_FORM_BYTES;
+	f = mech_struct_form(m->mechanism, &size);
+	return m->ulParameterLen == size ? f : P11W_FORM_BYTES;
 }
 
 static void
@@ -412,9 +431,10 @@ mech_get(struct p11w_rd *r, struct p11w_arg *a, struct p11w_arena *ar)
 {
 	CK_MECHANISM *m = &a->mech;
 	const uint8_t *p, *q;
+	enum p11w_form own;
 	uint64_t u;
 	uint8_t form, x, y;
-	size_t n;
+	size_t n, size;
 	int present;
 
 	if (get_flag(r, &present) != 0)
@@ -427,6 +447,15 @@ mech_get(struct p11w_rd *r, struct p11w_arg *a, struct p11w_arena *ar)
 	if (p11w_get_u64(r, &u) != 0 || p11w_get_u8(r, &form) != 0)
 		return -1;
 	m->mechanism = (CK_MECHANISM_TYPE)u;
+	/*
+	 * A structured form only for its own mechanism, and never that
+	 * structure as bytes: its pointers would be the client's.
+	 */
+	own = mech_struct_form(m->mechanism, &size);
+	if (form > P11W_FORM_BYTES && form != own) {
+		r->bad = 1;
+		return -1;
+	}
 	switch (form) {
 	case P11W_FORM_NONE:
 		if (p11w_get_u64(r, &u) != 0)
@@ -437,6 +466,10 @@ mech_get(struct p11w_rd *r, struct p11w_arg *a, struct p11w_arena *ar)
 	case P11W_FORM_BYTES:
 		if (p11w_get_bytes(r, &p, &n) != 0)
 			return -1;
+		if (own != P11W_FORM_BYTES && n == size) {
+			r->bad = 1;
+			return -1;
+		}
 		m->pParameter = (void *)(uintptr_t)p;
 		m->ulParameterLen = n;
 		return 0;

@@ -483,6 +483,97 @@ test_hostile_reply(void **state)
 	p11w_buf_free(&b);
 }
 
+/*
+ * C_EncryptInit(session 1, mechanism t with parameter form form carrying
+ * len bytes of param, key 2) as a raw frame, decoded by the worker: 0 or -1.
+ */
+static int
+raw_encrypt_init(struct wire *w, CK_MECHANISM_TYPE t, uint8_t form,
+    const void *param, size_t len)
+{
+	struct p11w_rd r;
+
+	p11w_buf_reset(&w->req);
+	p11w_put_u64(&w->req, 1);
+	p11w_put_u8(&w->req, 1);
+	p11w_put_u64(&w->req, t);
+	p11w_put_u8(&w->req, form);
+	p11w_put_bytes(&w->req, param, len);
+	p11w_put_u64(&w->req, 2);
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, w->req.data, w->req.len);
+	return p11w_req_decode(&r, P11W_CALL_C_EncryptInit, w->srv, &w->ar);
+}
+
+/*
+ * A parameter structure that holds pointers (GCM, HKDF, KUC, TLS 1.2 PSK)
+ * crosses the wire only in its own form, built by the worker with its own
+ * pointers.  A raw client that sends one as bytes of the structure's size
+ * (pointers of its choosing: the worker would read, and for a generated
+ * IV write, where they point), or a structured form under another
+ * mechanism, gets a malformed frame.  Bytes of another length still go to
+ * the worker's module, which refuses them as it would locally.
+ */
+static void
+test_no_client_pointers(void **state)
+{
+	struct wire *w = *state;
+	uint8_t iv[12] = { 1 }, salt[4] = { 2 };
+	CK_GCM_PARAMS gcm = { iv, sizeof(iv), 96, NULL, 0, 128 };
+	CK_HKDF_PARAMS hk = { CK_TRUE, CK_TRUE, CKM_SHA256, CKF_HKDF_SALT_DATA,
+	    salt, sizeof(salt), 0, NULL, 0 };
+	CK_M2M_KUC_PARAMS kuc = { 10, (CK_UTF8CHAR_PTR)"t", 1 };
+	CK_M2M_TLS12_PSK_PARAMS psk;
+	CK_MECHANISM m = { CKM_AES_GCM, &gcm, sizeof(gcm) };
+	struct p11w_arg a[P11W_MAX_ARGS] = {
+		{ .v = 1 }, { .p = &m }, { .v = 2 },
+	};
+	struct p11w_buf t;
+	struct p11w_rd r;
+	const CK_MECHANISM *got;
+
+	memset(&psk, 0x41, sizeof(psk));
+	assert_int_equal(raw_encrypt_init(w, CKM_AES_GCM, P11W_FORM_BYTES,
+	    &gcm, sizeof(gcm)), -1);
+	assert_int_equal(raw_encrypt_init(w, CKM_HKDF_DERIVE,
+	    P11W_FORM_BYTES, &hk, sizeof(hk)), -1);
+	assert_int_equal(raw_encrypt_init(w, CKM_HKDF_DATA, P11W_FORM_BYTES,
+	    &hk, sizeof(hk)), -1);
+	assert_int_equal(raw_encrypt_init(w, CKM_M2M_KUC_DERIVE,
+	    P11W_FORM_BYTES, &kuc, sizeof(kuc)), -1);
+	assert_int_equal(raw_encrypt_init(w, CKM_M2M_TLS12_PSK_MASTER,
+	    P11W_FORM_BYTES, &psk, sizeof(psk)), -1);
+	/* another length: passed on as bytes, for the module to refuse */
+	assert_int_equal(raw_encrypt_init(w, CKM_AES_GCM, P11W_FORM_BYTES,
+	    &gcm, sizeof(gcm) - 1), 0);
+	got = w->srv[1].p;
+	assert_int_equal(got->ulParameterLen, sizeof(gcm) - 1);
+	/* the same bytes under a mechanism without a structure: as they are */
+	assert_int_equal(raw_encrypt_init(w, CKM_SHA256_HMAC, P11W_FORM_BYTES,
+	    &gcm, sizeof(gcm)), 0);
+
+	/* the GCM form, as the module encodes it: the worker's own IV buffer */
+	p11w_buf_reset(&w->req);
+	assert_int_equal(p11w_req_encode(&w->req, P11W_CALL_C_EncryptInit, a),
+	    CKR_OK);
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, w->req.data, w->req.len);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_EncryptInit, w->srv,
+	    &w->ar), 0);
+	got = w->srv[1].p;
+	assert_ptr_not_equal(((const CK_GCM_PARAMS *)got->pParameter)->pIv,
+	    iv);
+	/* the same frame with the type changed to HMAC: refused */
+	p11w_buf_init(&t, 16);
+	p11w_put_u64(&t, CKM_SHA256_HMAC);
+	memcpy(w->req.data + 9, t.data, 8);	/* after session and flag */
+	p11w_buf_free(&t);
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, w->req.data, w->req.len);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_EncryptInit, w->srv,
+	    &w->ar), -1);
+}
+
 static void
 test_signatures(void **state)
 {
@@ -514,6 +605,7 @@ main(void)
 		cmocka_unit_test(test_truncated_requests),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_hostile_reply),
+		cmocka_unit_test(test_no_client_pointers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

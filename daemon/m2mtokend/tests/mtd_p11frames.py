@@ -24,7 +24,8 @@ MAGIC = b"m2mtoken-p11"
 VERSION, MALFORMED, TOO_BIG, ORDER, STALLED, BUSY = 1, 2, 3, 4, 5, 6
 NAMES = {1: "version", 2: "malformed", 3: "too-big", 4: "order",
          5: "stalled", 6: "busy", 7: "internal"}
-C_GETINFO, C_GETSLOTLIST = 3, 4
+C_GETINFO, C_GETSLOTLIST, C_ENCRYPTINIT = 3, 4, 29
+CKM_AES_GCM, FORM_BYTES = 0x1087, 1
 
 
 def fail(msg):
@@ -154,6 +155,17 @@ def hostile():
     expect_error(s, MALFORMED, "C_GetSlotList with a 3-byte body",
                  ["C_GetSlotList"], "the arguments of C_GetSlotList (3 "
                  "bytes) do not decode")
+
+    # C_EncryptInit with a GCM parameter structure sent as its 48 raw
+    # bytes: pointers of the client's choosing, refused before any use
+    s = conn()
+    do_hello(s)
+    body = (struct.pack(">QBQBI", 1, 1, CKM_AES_GCM, FORM_BYTES, 48) +
+            b"\x41" * 48 + struct.pack(">Q", 2))
+    s.sendall(frame(2, C_ENCRYPTINIT, body))
+    expect_error(s, MALFORMED, "C_EncryptInit with GCM parameters as bytes",
+                 ["C_EncryptInit"], "the arguments of C_EncryptInit (%d "
+                 "bytes) do not decode" % len(body))
 
     # a header with len > frame_max: the body is never read
     s = conn()
