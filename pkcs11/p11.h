@@ -317,11 +317,14 @@ CK_RV	p11_object_store(struct p11_session *s, struct m2m_object *o,
  * For derive idempotency: 1 and *ret when a visible object derived from
  * base (m2m_object_derived_from: same base id and blob digest; origin
  * M2M_ORIGIN_DERIVE, so never an imported or generated key) has the
- * (role, label, peer) of like, else 0.
+ * (role, label, peer) of like and same(s, object, arg) says it holds the
+ * value just derived, else 0.
  */
 int	p11_object_lookup(struct p11_session *s,
 	    const struct m2m_object *base, unsigned long role,
-	    const struct m2m_object *like, CK_OBJECT_HANDLE *ret);
+	    const struct m2m_object *like,
+	    int (*same)(struct p11_session *, const struct m2m_object *,
+	    const void *), const void *arg, CK_OBJECT_HANDLE *ret);
 
 /* ------------------------------------------------------------------ */
 /* The implementations of the C_* functions                           */

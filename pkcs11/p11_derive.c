@@ -341,6 +341,27 @@ set_if_absent(struct m2m_object *o, unsigned long type, const void *v,
 	return m2m_object_attr_set(o, type, v, n);
 }
 
+/*
+ * p11_object_lookup's predicate: does cand hold the value whose same-key
+ * check (m2m_core_same_check) is *arg?  Said in the log when it does not.
+ */
+static int
+same_key(struct p11_session *s, const struct m2m_object *cand,
+    const void *arg)
+{
+	uint8_t got[M2M_SAME_CHECK_LEN];
+	int r, same;
+
+	r = m2m_core_same_check(p11.core, cand, p11_session_objauth(s), got);
+	same = r == 0 && m2m_ct_equal(got, arg, sizeof(got));
+	m2m_wipe(got, sizeof(got));
+	if (r == 0 && !same)
+		m2m_error("C_DeriveKey: object %llu has this key's role, label, "
+		    "peer and base but holds another value: not returned",
+		    (unsigned long long)cand->id);
+	return same;
+}
+
 static CK_RV
 derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
@@ -354,6 +375,8 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 	char *e2eid = NULL;
 	size_t vlen, fl;
 	const uint8_t *fqdn;
+	uint8_t same[M2M_SAME_CHECK_LEN];
+	int have_same = 0;
 	CK_RV rv;
 	int r, in_txn = 0;
 
@@ -405,6 +428,29 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 	if ((rv = m2m_object_bool(o, CKA_TOKEN, 0) && !p11_session_is_rw(s) ?
 	    CKR_SESSION_READ_ONLY : CKR_OK) != CKR_OK)
 		goto out;
+	o->delivered = d.pm.deliverable && o->role == CK_M2M_ROLE_NONE;
+	/*
+	 * The peer a key is bound to is the mechanism's (or the base's): a
+	 * template may repeat it, not name another (contract section 3: a
+	 * derived key's template sets CKA_LABEL, CKA_ID, CKA_TOKEN,
+	 * CKA_M2M_EXPIRES).
+	 */
+	if ((a = m2m_object_attr(o, CKA_M2M_PEER_ID)) != NULL) {
+		const struct m2m_attr *bp = m2m_object_attr(base,
+		    CKA_M2M_PEER_ID);
+		const uint8_t *pv = d.peer != NULL ? d.peer :
+		    bp != NULL ? bp->val : NULL;
+		size_t pl = d.peer != NULL ? d.peerlen :
+		    bp != NULL ? bp->len : 0;
+
+		if (pv == NULL || a->len != pl ||
+		    memcmp(a->val, pv, pl) != 0) {
+			m2m_info("C_DeriveKey: CKA_M2M_PEER_ID is the "
+			    "mechanism's, not the template's");
+			rv = CKR_TEMPLATE_INCONSISTENT;
+			goto out;
+		}
+	}
 	/* the base key is part of the new key's identity (and its MAC) */
 	if ((r = m2m_object_set_base(o, base)) != 0) {
 		rv = p11_rv(r);
@@ -439,6 +485,10 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 	 * memory rather than wrapped only to be unwrapped and read at once
 	 * (m2m_policy_kept_plain).
 	 */
+	if (o->plain == NULL && (o->key_type == CKK_GENERIC_SECRET ||
+	    o->key_type == CKK_AES) &&
+	    m2m_core_same_check_value(o->key_type, d.value, same) == 0)
+		have_same = 1;
 	if ((r = m2m_core_set_value(p11.core, o, &d.value,
 	    p11_session_objauth(s))) != 0) {
 		m2m_error("C_DeriveKey: backend cannot wrap: %s",
@@ -485,8 +535,8 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 		}
 		in_txn = 1;
 	}
-	if (o->plain == NULL &&
-	    p11_object_lookup(s, base, o->role, o, phKey)) {
+	if (o->plain == NULL && have_same &&
+	    p11_object_lookup(s, base, o->role, o, same_key, same, phKey)) {
 		rv = CKR_OK;
 		goto out;
 	}
@@ -500,6 +550,7 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 			m2m_store_rollback(m2m_core_store(p11.core));
 	}
 	derived_clear(&d);
+	m2m_wipe(same, sizeof(same));
 	free(e2eid);
 	m2m_object_free(o);
 	m2m_object_free(base);

@@ -157,7 +157,9 @@ derived_from(const struct m2m_object *o, const struct m2m_object *base)
 /* see p11.h */
 int
 p11_object_lookup(struct p11_session *s, const struct m2m_object *base,
-    unsigned long role, const struct m2m_object *like, CK_OBJECT_HANDLE *ret)
+    unsigned long role, const struct m2m_object *like,
+    int (*same)(struct p11_session *, const struct m2m_object *,
+    const void *), const void *arg, CK_OBJECT_HANDLE *ret)
 {
 	const struct m2m_attr *label = m2m_object_attr(like, CKA_LABEL);
 	const struct m2m_attr *peer = m2m_object_attr(like, CKA_M2M_PEER_ID);
@@ -182,7 +184,8 @@ p11_object_lookup(struct p11_session *s, const struct m2m_object *base,
 		if (visible(s, p11.sobjs[i]) &&
 		    like->on_token == p11.sobjs[i]->on_token &&
 		    derived_from(p11.sobjs[i], base) &&
-		    m2m_policy_match(p11.sobjs[i], t, nt)) {
+		    m2m_policy_match(p11.sobjs[i], t, nt) &&
+		    same(s, p11.sobjs[i], arg)) {
 			*ret = p11.sobjs[i]->id;
 			found = 1;
 		}
@@ -200,7 +203,7 @@ p11_object_lookup(struct p11_session *s, const struct m2m_object *base,
 		if (m2m_core_object_get(p11.core, s->token_id, ids[i], &o) != 0)
 			continue;
 		if (visible(s, o) && derived_from(o, base) &&
-		    m2m_policy_match(o, t, nt)) {
+		    m2m_policy_match(o, t, nt) && same(s, o, arg)) {
 			*ret = (CK_OBJECT_HANDLE)o->id;
 			found = 1;
 		}

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <m2mtoken/pkcs11-m2m.h>
 
@@ -325,6 +326,71 @@ m2m_core_aes_gcm(struct m2m_core *c, const struct m2m_object *key,
 	return c->be.ops->aes_gcm(c->be.impl, &kr, a->encrypt, a->iv,
 	    a->ivlen, a->aad, a->aadlen, a->taglen, in, inlen, out,
 	    ret_outlen);
+}
+
+#define SAME_MSG	"m2mtoken-same-v1"	/* one AES block */
+#define SAME_MSG_LEN	16
+static const uint8_t same_iv[12];
+
+/* see core.h */
+int
+m2m_core_same_check_value(unsigned long key_type,
+    const struct m2m_secret *value, uint8_t out[M2M_SAME_CHECK_LEN])
+{
+	const EVP_CIPHER *ci;
+	EVP_CIPHER_CTX *x;
+	unsigned int ml = 0;
+	size_t vl = m2m_secret_len(value);
+	int l = 0, l2 = 0, ok;
+
+	if (key_type == CKK_GENERIC_SECRET)
+		return HMAC(EVP_sha256(), m2m_secret_data(value), (int)vl,
+		    (const uint8_t *)SAME_MSG, SAME_MSG_LEN, out, &ml) !=
+		    NULL && ml == M2M_SAME_CHECK_LEN ? 0 : M2M_ERR_INTERNAL;
+	if (key_type != CKK_AES)
+		return M2M_ERR_KEY_TYPE;
+	ci = vl == 16 ? EVP_aes_128_gcm() : vl == 24 ? EVP_aes_192_gcm() :
+	    vl == 32 ? EVP_aes_256_gcm() : NULL;
+	if (ci == NULL)
+		return M2M_ERR_KEY_SIZE;
+	if ((x = EVP_CIPHER_CTX_new()) == NULL)
+		return M2M_ERR_NO_MEMORY;
+	ok = EVP_EncryptInit_ex(x, ci, NULL, m2m_secret_data(value),
+	    same_iv) == 1 && EVP_EncryptUpdate(x, out, &l,
+	    (const uint8_t *)SAME_MSG, SAME_MSG_LEN) == 1 &&
+	    l == SAME_MSG_LEN && EVP_EncryptFinal_ex(x, out + l, &l2) == 1 &&
+	    l2 == 0 && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, 16,
+	    out + SAME_MSG_LEN) == 1;
+	EVP_CIPHER_CTX_free(x);
+	return ok ? 0 : M2M_ERR_INTERNAL;
+}
+
+/* see core.h */
+int
+m2m_core_same_check(struct m2m_core *c, const struct m2m_object *key,
+    const struct m2m_secret *objauth, uint8_t out[M2M_SAME_CHECK_LEN])
+{
+	struct m2m_gcm_args g;
+	size_t ol = 0;
+	int r;
+
+	if (key->key_type == CKK_GENERIC_SECRET)
+		return m2m_core_hmac(c, key, M2M_HASH_SHA256, objauth,
+		    (const uint8_t *)SAME_MSG, SAME_MSG_LEN, out);
+	if (key->key_type != CKK_AES)
+		return M2M_ERR_KEY_TYPE;
+	memset(&g, 0, sizeof(g));
+	g.encrypt = 1;
+	g.iv = same_iv;
+	g.ivlen = sizeof(same_iv);
+	g.taglen = 16;
+	r = m2m_core_aes_gcm(c, key, objauth, &g, (const uint8_t *)SAME_MSG,
+	    SAME_MSG_LEN, out, &ol);
+	if (r == 0 && ol != M2M_SAME_CHECK_LEN) {
+		m2m_wipe(out, M2M_SAME_CHECK_LEN);
+		r = M2M_ERR_INTERNAL;
+	}
+	return r;
 }
 
 /* see core.h */

@@ -232,6 +232,22 @@ struct m2m_gcm_args {
 int	m2m_core_aes_gcm(struct m2m_core *c, const struct m2m_object *key,
 	    const struct m2m_secret *objauth, const struct m2m_gcm_args *a,
 	    const uint8_t *in, size_t inlen, uint8_t *out, size_t *ret_outlen);
+/*
+ * The same-key check of a derived key (pkcs11/p11_derive.c: deriving the
+ * same key again returns the existing object only if it holds the value
+ * derived now).  Under an HMAC key (CKK_GENERIC_SECRET), HMAC-SHA-256 of a
+ * fixed 16-byte message; under an AES key, its AES-GCM ciphertext and tag
+ * with a fixed IV: M2M_SAME_CHECK_LEN bytes, a secret to compare in
+ * constant time and wipe.  m2m_core_same_check_value computes it on the
+ * host from a value in hand; m2m_core_same_check, in the backend under a
+ * key object.  M2M_ERR_KEY_TYPE for any other key type.
+ */
+#define M2M_SAME_CHECK_LEN	32
+int	m2m_core_same_check_value(unsigned long key_type,
+	    const struct m2m_secret *value, uint8_t out[M2M_SAME_CHECK_LEN]);
+int	m2m_core_same_check(struct m2m_core *c, const struct m2m_object *key,
+	    const struct m2m_secret *objauth,
+	    uint8_t out[M2M_SAME_CHECK_LEN]);
 /* len bytes from the backend's RNG. */
 int	m2m_core_random(struct m2m_core *c, uint8_t *out, size_t len);
 /*

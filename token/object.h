@@ -58,6 +58,12 @@ struct m2m_object {
 	 * design, never stored): it has no blob.  NULL for every other key.
 	 */
 	struct m2m_secret *plain;
+	/*
+	 * A key derived for delivery (a MEF's Kpsa / Kuc, role-less): a
+	 * session key for good, never copied onto the token (policy.c,
+	 * m2m_policy_apply).  Session objects only, so never stored.
+	 */
+	unsigned int	 delivered;
 	unsigned int	 extra_refs;	/* holders besides the first; see
 					   m2m_object_ref() */
 	/*

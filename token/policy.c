@@ -542,7 +542,9 @@ m2m_policy_build_secret(enum m2m_origin origin, unsigned long cls,
 	} else if (m2m_policy_tmpl_ulong(tmpl, n, CKA_M2M_ROLE, &u)) {
 		if (!m2m_policy_role_valid(u) || u == 0)
 			return M2M_ERR_ATTRIBUTE_VALUE;
-		if (mech->role != 0 && u != mech->role)
+		/* a derived key's role is its mechanism's (HKDF: none) */
+		if ((mech->role != 0 || origin == M2M_ORIGIN_DERIVE) &&
+		    u != mech->role)
 			return M2M_ERR_TEMPLATE_INCONSISTENT;
 		role = u;
 	} else
@@ -791,8 +793,9 @@ m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 		    t[i].type != CKA_MODIFIABLE && t[i].type != CKA_COPYABLE &&
 		    t[i].type != CKA_DESTROYABLE)
 			return M2M_ERR_ATTRIBUTE_READ_ONLY;
-		/* a value held in memory is never stored */
-		if (o->plain != NULL && t[i].type == CKA_TOKEN)
+		/* a value held in memory, a delivered key: never stored */
+		if ((o->plain != NULL || o->delivered) &&
+		    t[i].type == CKA_TOKEN)
 			return M2M_ERR_TEMPLATE_INCONSISTENT;
 		if (copy && (t[i].type == CKA_MODIFIABLE ||
 		    t[i].type == CKA_COPYABLE ||

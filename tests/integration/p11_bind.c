@@ -382,6 +382,102 @@ test_derive_identity(CK_SESSION_HANDLE *s)
 	    "its own object, the same when derived again");
 }
 
+/* Kuc with SUID suid for target KUC_T from base; template tmpl[n]. */
+#define KUC_T	"in-cse.target.m2m.example"
+static CK_RV
+derive_kuc(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE base, CK_ULONG suid,
+    CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_HANDLE *ret)
+{
+	CK_M2M_KUC_PARAMS kp = { suid, (CK_UTF8CHAR_PTR)KUC_T,
+	    sizeof(KUC_T) - 1 };
+
+	return p11c_derive(s, CKM_M2M_KUC_DERIVE, &kp, sizeof(kp), base,
+	    tmpl, n, ret);
+}
+
+/*
+ * A derived key's label and peer do not make it "the same key": a module
+ * user who relabels a derived key, or names at derivation a label or a
+ * peer of its choosing, must not make a later derivation return a key
+ * made from other inputs (security-model.md, "plant ... a key a later
+ * derivation returns").  Deriving the same inputs again still returns the
+ * same object, for HMAC and AES keys.
+ */
+static void
+test_derive_not_planted(CK_SESSION_HANDLE *s)
+{
+	static const uint8_t kd[32] = { 0xd };
+	CK_BBOOL t = CK_TRUE;
+	CK_ATTRIBUTE evil[] = {
+		{ CKA_TOKEN, &t, 1 },
+		{ CKA_M2M_PEER_ID, MAF_ID, sizeof(MAF_ID) - 1 },
+	};
+	CK_ATTRIBUTE same_peer[] = {
+		{ CKA_TOKEN, &t, 1 },
+		{ CKA_M2M_PEER_ID, MAF_ID, sizeof(MAF_ID) - 1 },
+	};
+	CK_ATTRIBUTE tok[] = { { CKA_TOKEN, &t, 1 } };
+	CK_ATTRIBUTE relabel[] = {
+		{ CKA_LABEL, "KeId-4@m2m.example/22", 21 },
+		{ CKA_ID, "KeId-4@m2m.example/22", 21 },
+	};
+	CK_ATTRIBUTE named[] = {
+		{ CKA_TOKEN, &t, 1 },
+		{ CKA_LABEL, "KeId-4@m2m.example/40", 21 },
+	};
+	CK_OBJECT_HANDLE ke, km, kuc10, kuc22, kuc22b, kuc30, kuc40, kpsa;
+	CK_OBJECT_HANDLE master, e[5], again;
+	uint8_t m1[48], m2[48];
+	int i;
+
+	P11C_MUST(p11c_import_ex(*s, CK_M2M_ROLE_KE, "KeId-4@m2m.example",
+	    CKK_GENERIC_SECRET, kd, sizeof(kd), CK_TRUE, NULL, 0, &ke));
+	/* a template naming another peer than the mechanism's */
+	CHECK_RV(p11c_derive(*s, CKM_M2M_KM_DERIVE, "maf-evil", 8, ke, evil,
+	    2, &km), CKR_TEMPLATE_INCONSISTENT, "KM for maf-evil with "
+	    "CKA_M2M_PEER_ID %s in the template", MAF_ID);
+	/* repeating the mechanism's own peer is fine */
+	P11C_MUST(p11c_derive(*s, CKM_M2M_KM_DERIVE, MAF_ID,
+	    sizeof(MAF_ID) - 1, ke, same_peer, 2, &km));
+
+	/* relabel Kuc(SUID 10) as SUID 22's, then derive SUID 22 */
+	P11C_MUST(derive_kuc(*s, ke, 10, tok, 1, &kuc10));
+	P11C_MUST(F->C_SetAttributeValue(*s, kuc10, relabel, 2));
+	P11C_MUST(derive_kuc(*s, ke, 22, tok, 1, &kuc22));
+	p11c_check(kuc22 != kuc10, "Kuc(SUID 22) after Kuc(SUID 10) was "
+	    "relabelled as its: a new object (%lu, %lu)", kuc22, kuc10);
+	P11C_MUST(tls_master(*s, kuc10, m1));
+	P11C_MUST(tls_master(*s, kuc22, m2));
+	p11c_check(memcmp(m1, m2, sizeof(m1)) != 0, "with its own key");
+	P11C_MUST(derive_kuc(*s, ke, 22, tok, 1, &kuc22b));
+	p11c_check(kuc22b == kuc22, "Kuc(SUID 22) again: the same object");
+
+	/* a label named at derivation: Kuc(30) labelled as Kuc(40)'s */
+	P11C_MUST(derive_kuc(*s, ke, 30, named, 2, &kuc30));
+	P11C_MUST(derive_kuc(*s, ke, 40, tok, 1, &kuc40));
+	p11c_check(kuc40 != kuc30, "Kuc(SUID 40) after Kuc(SUID 30) named "
+	    "with its label: a new object");
+
+	/* HMAC and AES keys derived again: the same objects */
+	P11C_MUST(p11c_derive(*s, CKM_M2M_KPSA_DERIVE, MAF_ID,
+	    sizeof(MAF_ID) - 1, ke, tok, 1, &kpsa));
+	P11C_MUST(p11c_derive(*s, CKM_M2M_E2E_MASTER_SHA256, NULL, 0, kpsa,
+	    tok, 1, &master));
+	P11C_MUST(p11c_derive(*s, CKM_M2M_E2E_MASTER_SHA256, NULL, 0, kpsa,
+	    tok, 1, &again));
+	p11c_check(again == master, "the E2E master again: the same object");
+	for (i = 1; i <= 4; i++) {
+		uint8_t n = (uint8_t)i;
+
+		P11C_MUST(p11c_derive(*s, CKM_M2M_E2E_EXPAND, &n, 1, master,
+		    tok, 1, &e[i]));
+		P11C_MUST(p11c_derive(*s, CKM_M2M_E2E_EXPAND, &n, 1, master,
+		    tok, 1, &again));
+		p11c_check(again == e[i], "E2E key %d again: the same object",
+		    i);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -395,6 +491,7 @@ main(int argc, char **argv)
 	s = p11c_setup("bind", &slot);
 	test_tamper(&s);
 	test_derive_identity(&s);
+	test_derive_not_planted(&s);
 	(void)F->C_CloseSession(s);
 	P11C_MUST(F->C_Finalize(NULL));
 	return p11c_finish();

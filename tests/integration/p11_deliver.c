@@ -124,6 +124,21 @@ test_delivered(void)
 	p11c_check(len == 32 && memcmp(got, want, 32) == 0,
 	    "its value is the spec's Kpsa vector");
 
+	/* a delivered key that may sign is still never copied to the token */
+	{
+		CK_BBOOL yes = CK_TRUE;
+		CK_ATTRIBUTE sign[] = { { CKA_SIGN, &yes, 1 } };
+		CK_ATTRIBUTE tok[] = { { CKA_TOKEN, &yes, 1 } };
+
+		P11C_MUST(F->C_SetAttributeValue(S, h, sign, 1));
+		p11c_check_rv(F->C_CopyObject(S, h, tok, 1, &x),
+		    CKR_TEMPLATE_INCONSISTENT, "a delivered key copied onto "
+		    "the token");
+		p11c_check_rv(F->C_SetAttributeValue(S, h, tok, 1),
+		    CKR_ATTRIBUTE_READ_ONLY, "a delivered key made a token "
+		    "object");
+	}
+
 	/* Kuc too; KM (for a MAF, not delivered this way) never */
 	p11c_check_rv(derive_delivered(&mk, ke, CK_FALSE, &h2), CKR_OK,
 	    "KUC_DERIVE for delivery");

@@ -684,6 +684,54 @@ test_tls_master(void)
 /* role-less keys: ordinary PKCS#11                                    */
 /* ------------------------------------------------------------------ */
 
+/*
+ * CKM_HKDF_DERIVE makes role-less keys: a template that names a oneM2M role
+ * for the output is refused (contract section 3: a derived key's role is
+ * its mechanism's), so HKDF cannot mint a Ke or a Kpm.
+ */
+static void
+test_hkdf_no_role(void)
+{
+	static const CK_ULONG roles[] = { CK_M2M_ROLE_KPM, CK_M2M_ROLE_KE,
+	    CK_M2M_ROLE_KPSA, CK_M2M_ROLE_KE2E_MASTER };
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE plain[] = {
+		{ CKA_SENSITIVE, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 },
+	};
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_ULONG len32 = 32, role = 0;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_VALUE_LEN, &len32, sizeof(len32) },
+		{ CKA_M2M_ROLE, &role, sizeof(role) },
+	};
+	CK_HKDF_PARAMS hp;
+	CK_OBJECT_HANDLE ikm, out;
+	uint8_t v[32];
+	size_t i;
+
+	memset(v, 0x5c, sizeof(v));
+	P11C_MUST(p11c_import_ex(S, 0, "hkdf-ikm", CKK_GENERIC_SECRET, v, 32,
+	    CK_FALSE, plain, 2, &ikm));
+	memset(&hp, 0, sizeof(hp));
+	hp.bExtract = CK_TRUE;
+	hp.bExpand = CK_TRUE;
+	hp.prfHashMechanism = CKM_SHA256;
+	hp.ulSaltType = CKF_HKDF_SALT_NULL;
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		role = roles[i];
+		CHECK_RV(p11c_derive(S, CKM_HKDF_DERIVE, &hp, sizeof(hp), ikm,
+		    t, 4, &out), CKR_TEMPLATE_INCONSISTENT,
+		    "HKDF with CKA_M2M_ROLE %lu in the template", role);
+	}
+	P11C_MUST(p11c_derive(S, CKM_HKDF_DERIVE, &hp, sizeof(hp), ikm, t, 3,
+	    &out));
+	P11C_MUST(F->C_DestroyObject(S, out));
+	P11C_MUST(F->C_DestroyObject(S, ikm));
+}
+
 static void
 test_roleless(void)
 {
@@ -757,6 +805,7 @@ main(int argc, char **argv)
 	test_expiry();
 	test_tls_master();
 	test_roleless();
+	test_hkdf_no_role();
 	CHECK_RV(F->C_Finalize(NULL), CKR_OK, "C_Finalize");
 	return p11c_finish();
 }
