@@ -129,14 +129,16 @@ pin_from_file(struct conf_parse *p, const char *path, struct m2m_secret **ret)
 	}
 	/* as OpenSSH for its keys: the PIN is for this user's eyes only */
 	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		key_fail(p, K_HSM_PIN, "%.200s is owned by uid %lu, not by "
-		    "this process's user (uid %lu) or root", path,
+		key_fail(p, K_HSM_PIN, "%s is owned by uid %lu, not by "
+		    "this process's user (uid %lu) or root",
+		    shown(path, show, sizeof(show)),
 		    (unsigned long)st.st_uid, (unsigned long)geteuid());
 		goto out;
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		key_fail(p, K_HSM_PIN, "%.200s has mode %04o: group or others "
-		    "may access it (chmod go= it)", path,
+		key_fail(p, K_HSM_PIN, "%s has mode %04o: group or others "
+		    "may access it (chmod go= it)",
+		    shown(path, show, sizeof(show)),
 		    (unsigned int)(st.st_mode & 07777));
 		goto out;
 	}

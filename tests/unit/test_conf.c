@@ -634,6 +634,31 @@ test_shown_names_printable(void **state)
 	    "[hsm] pin: environment variable M2M?[1mNO?PIN is not set");
 }
 
+/*
+ * The same for a PIN file that exists but is open to others: its mode
+ * message shows the path with '?' too (found in review).
+ */
+static void
+test_shown_mode_message(void **state)
+{
+	char path[512], text[1024], want[1024];
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/p\x1b[31mX", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, PIN "\n", strlen(PIN) + 1),
+	    (ssize_t)strlen(PIN) + 1);
+	close(fd);
+	assert_int_equal(chmod(path, 0644), 0);
+	snprintf(text, sizeof(text), HSM_NO_PIN "pin = file:%s\n", path);
+	snprintf(want, sizeof(want), "[hsm] pin: %s/p?[31mX has mode 0644: "
+	    "group or others may access it (chmod go= it)", tmpdir);
+	load_fails(text, want);
+	unlink(path);
+}
+
 static void
 test_pin_literal(void **state)
 {
@@ -899,6 +924,7 @@ main(void)
 		cmocka_unit_test(test_pin_file_mode),
 		cmocka_unit_test(test_conf_writable_warns),
 		cmocka_unit_test(test_pin_literal),
+		cmocka_unit_test(test_shown_mode_message),
 		cmocka_unit_test(test_shown_names_printable),
 		cmocka_unit_test(test_inline_comments),
 		cmocka_unit_test(test_file_errors),
