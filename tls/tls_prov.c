@@ -98,8 +98,11 @@ kdf_set_params(void *vctx, const OSSL_PARAM params[])
 	if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_DIGEST)) !=
 	    NULL) {
 		name = c->mdname;
-		if (!OSSL_PARAM_get_utf8_string(p, &name, sizeof(c->mdname)))
+		/* a name that does not fit may be left unterminated */
+		if (!OSSL_PARAM_get_utf8_string(p, &name, sizeof(c->mdname))) {
+			c->mdname[0] = '\0';
 			return 0;
+		}
 	}
 	if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_SECRET)) !=
 	    NULL) {
