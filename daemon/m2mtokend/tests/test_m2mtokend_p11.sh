@@ -100,6 +100,15 @@ python3 "$HERE/mtd_p11frames.py" "$P11SOCK" "$FRAME_MAX" 1 busy "$MAXC" ||
 grep -q "pkcs11: uid 0 pid [0-9]*: busy, $MAXC workers run" "$MTD_LOG" ||
     m2m_fail "no busy line in the log"
 
+# the busy case's workers end after its connections close: wait until every
+# worker started so far has ended, or the next client may be refused busy
+for ((i = 0; i < 100; i++)); do
+	started=$(grep -c "pkcs11: uid [0-9]* pid [0-9]*: rule .*: worker [0-9]*" "$MTD_LOG" || true)
+	ended=$(grep -c "pkcs11: worker [0-9]* (uid [0-9]* pid [0-9]*) \(exited\|killed\)" "$MTD_LOG" || true)
+	[ "$started" -gt "$ended" ] || break
+	sleep 0.1
+done
+
 # --- kill -9 of a client in a session ------------------------------------------
 M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" ghost sep >"$M2M_TMP/ghost.out" 2>&1 &
 GHOST=$!
