@@ -27,31 +27,66 @@ static const char *opt_socket;
 static int opt_json;
 static int opt_timeout_ms;
 
-static void
-show_hex(const char *label, struct json_object *o, const char *k)
+/*
+ * The base64 string member k of o, decoded: 0 and *ret (malloc'd, n + 1
+ * bytes, n in *ret_len), -1 if absent, not a string or not base64.
+ */
+static int
+b64_member(struct json_object *o, const char *k, uint8_t **ret,
+    size_t *ret_len)
 {
 	struct json_object *v;
-	uint8_t *b;
 	const char *s;
-	size_t n, i, pad = 0;
+	uint8_t *b;
+	size_t n, pad = 0;
 
-	if (!json_object_object_get_ex(o, k, &v))
-		return;
+	if (!json_object_object_get_ex(o, k, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return -1;
 	s = json_object_get_string(v);
 	n = strlen(s);
 	if (n % 4 != 0 || (b = malloc(n / 4 * 3 + 1)) == NULL)
-		return;
+		return -1;
 	if (n > 0 && s[n - 1] == '=')
 		pad++;
 	if (n > 1 && s[n - 2] == '=')
 		pad++;
-	if (EVP_DecodeBlock(b, (const unsigned char *)s, (int)n) >= 0) {
-		printf("%s", label);
-		for (i = 0; i < n / 4 * 3 - pad; i++)
-			printf("%02x", b[i]);
-		printf("\n");
+	if (EVP_DecodeBlock(b, (const unsigned char *)s, (int)n) < 0) {
+		free(b);
+		return -1;
 	}
+	*ret = b;
+	*ret_len = n / 4 * 3 - pad;
+	return 0;
+}
+
+/* The base64 member k of o in hex after label; -1 if it is not there. */
+static int
+show_hex(const char *label, struct json_object *o, const char *k)
+{
+	uint8_t *b;
+	size_t n, i;
+
+	if (b64_member(o, k, &b, &n) != 0)
+		return -1;
+	printf("%s", label);
+	for (i = 0; i < n; i++)
+		printf("%02x", b[i]);
+	printf("\n");
 	free(b);
+	return 0;
+}
+
+/*
+ * s as it is, but control bytes as '?': the daemon's strings (labels,
+ * peers) go to a terminal, and the socket may not be the daemon's.
+ */
+static void
+put_safe(const char *s, int lines)
+{
+	for (; *s != '\0'; s++)
+		putchar(((unsigned char)*s < 0x20 && !(lines && *s == '\n')) ||
+		    *s == 0x7f ? '?' : *s);
 }
 
 static void
@@ -59,8 +94,11 @@ show_member(const char *label, struct json_object *o, const char *k)
 {
 	struct json_object *v;
 
-	if (json_object_object_get_ex(o, k, &v) && v != NULL)
-		printf("%s%s\n", label, json_object_get_string(v));
+	if (json_object_object_get_ex(o, k, &v) && v != NULL) {
+		printf("%s", label);
+		put_safe(json_object_get_string(v), 0);
+		printf("\n");
+	}
 }
 
 /* ---- commands -------------------------------------------------------- */
@@ -322,7 +360,7 @@ b_call(int argc, char **argv, struct json_object *p)
 
 /* ---- human output ---------------------------------------------------- */
 
-static void
+static int
 s_status(struct json_object *o)
 {
 	struct json_object *t;
@@ -340,16 +378,18 @@ s_status(struct json_object *o)
 	show_member("uptime (s):  ", o, "uptime");
 	show_member("connections: ", o, "connections");
 	show_member("calls:       ", o, "calls");
+	return 0;
 }
 
-static void
+static int
 s_keys(struct json_object *o)
 {
 	struct json_object *a, *k;
 	size_t i, n;
 
-	if (!json_object_object_get_ex(o, "keys", &a))
-		return;
+	if (!json_object_object_get_ex(o, "keys", &a) ||
+	    !json_object_is_type(a, json_type_array))
+		return -1;
 	n = json_object_array_length(a);
 	for (i = 0; i < n; i++) {
 		k = json_object_array_get_idx(a, i);
@@ -361,9 +401,10 @@ s_keys(struct json_object *o)
 	}
 	if (n == 0)
 		printf("no keys this caller may name\n");
+	return 0;
 }
 
-static void
+static int
 s_key(struct json_object *o)
 {
 	show_member("key:     ", o, "key");
@@ -372,9 +413,10 @@ s_key(struct json_object *o)
 	show_member("enrolee: ", o, "enroleeId");
 	show_member("expires: ", o, "expires");
 	show_member("from:    ", o, "source");
+	return 0;
 }
 
-static void
+static int
 s_bootstrap(struct json_object *o)
 {
 	struct json_object *e;
@@ -387,60 +429,53 @@ s_bootstrap(struct json_object *o)
 		show_member("E2E hash:  ", e, "hash");
 		show_member("E2E salt:  ", e, "salt");
 	}
+	return 0;
 }
 
-static void
+static int
 s_e2e(struct json_object *o)
 {
 	show_member("E2EKeyId: ", o, "e2eKeyId");
 	show_member("hash:     ", o, "hash");
+	return 0;
 }
 
-static void
+static int
 s_mic(struct json_object *o)
 {
-	show_hex("", o, "mic");
+	return show_hex("", o, "mic");
 }
 
-static void
+static int
 s_verify(struct json_object *o)
 {
-	(void)o;
+	(void)o;	/* main checked "valid": true */
 	printf("MIC valid\n");
+	return 0;
 }
 
-static void
+static int
 s_seal(struct json_object *o)
 {
-	show_hex("iv:         ", o, "iv");
-	show_hex("ciphertext: ", o, "ciphertext");
+	return show_hex("iv:         ", o, "iv") != 0 ||
+	    show_hex("ciphertext: ", o, "ciphertext") != 0 ? -1 : 0;
 }
 
-static void
+static int
 s_open(struct json_object *o)
 {
-	struct json_object *v;
-	const char *s;
 	uint8_t *b;
-	size_t n, pad = 0;
+	size_t n;
 
-	if (!json_object_object_get_ex(o, "plaintext", &v))
-		return;
-	s = json_object_get_string(v);
-	n = strlen(s);
-	if (n % 4 != 0 || (b = malloc(n / 4 * 3 + 1)) == NULL)
-		return;
-	if (n > 0 && s[n - 1] == '=')
-		pad++;
-	if (n > 1 && s[n - 2] == '=')
-		pad++;
-	if (EVP_DecodeBlock(b, (const unsigned char *)s, (int)n) >= 0)
-		fwrite(b, 1, n / 4 * 3 - pad, stdout);
-	OPENSSL_cleanse(b, n / 4 * 3 + 1);
+	if (b64_member(o, "plaintext", &b, &n) != 0)
+		return -1;
+	fwrite(b, 1, n, stdout);
+	OPENSSL_cleanse(b, n + 1);
 	free(b);
+	return 0;
 }
 
-static void
+static int
 s_keygen(struct json_object *o)
 {
 	struct json_object *v;
@@ -449,30 +484,34 @@ s_keygen(struct json_object *o)
 	show_member("id:    ", o, "id");
 	show_member("curve: ", o, "curve");
 	if (json_object_object_get_ex(o, "publicKey", &v))
-		printf("%s", json_object_get_string(v));
+		put_safe(json_object_get_string(v), 1);
+	return 0;
 }
 
-static void
+static int
 s_csr(struct json_object *o)
 {
 	struct json_object *v;
 
 	if (json_object_object_get_ex(o, "csr", &v))
-		printf("%s", json_object_get_string(v));
+		put_safe(json_object_get_string(v), 1);
+	return 0;
 }
 
-static void
+static int
 s_certimport(struct json_object *o)
 {
 	show_member("key: ", o, "key");
 	show_member("id:  ", o, "id");
+	return 0;
 }
 
-static void
+static int
 s_raw(struct json_object *o)
 {
 	printf("%s\n", json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	return 0;
 }
 
 static const struct cmd cmds[] = {
@@ -616,7 +655,7 @@ main(int argc, char **argv)
 	};
 	struct m2m_client_error err;
 	struct m2m_client *c = NULL;
-	struct json_object *p = NULL, *reply = NULL;
+	struct json_object *p = NULL, *reply = NULL, *valid;
 	const char *method;
 	char *out = NULL, *end;
 	size_t i;
@@ -710,10 +749,28 @@ main(int argc, char **argv)
 		rc = EX_UNREACHABLE;
 		goto out;
 	}
-	if (opt_json) {
+	if ((reply = json_tokener_parse(out)) == NULL) {
+		fprintf(stderr, "m2mtoken: %s\n",
+		    m2m_client_strerror(M2M_CLIENT_ERR_PROTOCOL));
+		goto out;
+	}
+	if (strcmp(method, "io.m2mtoken.VerifyMic") == 0 &&
+	    !(json_object_object_get_ex(reply, "valid", &valid) &&
+	    json_object_is_type(valid, json_type_boolean) &&
+	    json_object_get_boolean(valid))) {
+		/* only "valid": true says so; anything else is not a yes */
+		fprintf(stderr, "m2mtoken: %s: it does not say \"valid\": "
+		    "true\n  -> treat the message as forged\n",
+		    m2m_client_strerror(M2M_CLIENT_ERR_PROTOCOL));
+		rc = EX_VERIFY;
+		goto out;
+	}
+	if (opt_json)
 		printf("%s\n", out);
-	} else if ((reply = json_tokener_parse(out)) != NULL) {
-		cur->show(reply);
+	else if (cur->show(reply) != 0) {
+		fprintf(stderr, "m2mtoken: %s: a member is missing or of the "
+		    "wrong type\n", m2m_client_strerror(M2M_CLIENT_ERR_PROTOCOL));
+		goto out;
 	}
 	rc = EX_OK;
  out:

@@ -29,7 +29,7 @@ struct cmd {
 	const char	*name;
 	const char	*method;
 	int		(*build)(int, char **, struct json_object *);
-	void		(*show)(struct json_object *);
+	int		(*show)(struct json_object *);	/* -1: malformed */
 	const char	*usage;
 };
 

@@ -95,20 +95,43 @@ m2m_client_close(struct m2m_client *c)
 {
 	if (c == NULL)
 		return;
-	close(c->fd);
+	if (c->fd != -1)
+		close(c->fd);
 	m2m_ipc_reader_free(c->rd);
 	free(c);
 }
 
+/*
+ * A string member of an error reply into dst, control bytes as '?': the
+ * caller prints it, and the bytes are whatever the socket's owner sent.
+ */
 static void
 copy_str(char *dst, size_t cap, struct json_object *o, const char *k)
 {
 	struct json_object *v;
+	size_t i;
 
 	dst[0] = '\0';
 	if (o != NULL && json_object_object_get_ex(o, k, &v) &&
 	    json_object_is_type(v, json_type_string))
 		snprintf(dst, cap, "%s", json_object_get_string(v));
+	for (i = 0; dst[i] != '\0'; i++)
+		if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
+			dst[i] = '?';
+}
+
+/*
+ * After a call that did not end with one whole reply (timeout, broken or
+ * malformed stream), a late reply would be read as the next call's: the
+ * connection is closed, and every later call on c is M2M_CLIENT_ERR_IO.
+ */
+static void
+client_broken(struct m2m_client *c)
+{
+	if (c->fd != -1) {
+		close(c->fd);
+		c->fd = -1;
+	}
 }
 
 /* One call with a json-c params object; the reply's parameters, owned. */
@@ -125,6 +148,8 @@ call_obj(struct m2m_client *c, const char *method, struct json_object *params,
 		memset(err, 0, sizeof(*err));
 	if (c == NULL || method == NULL)
 		return M2M_CLIENT_ERR_ARG;
+	if (c->fd == -1)
+		return M2M_CLIENT_ERR_IO;
 	if ((r = m2m_ipc_encode_call(method, params, &buf, &len)) != 0) {
 		r = r == M2M_IPC_ERR_NO_MEMORY ? M2M_CLIENT_ERR_NOMEM :
 		    M2M_CLIENT_ERR_ARG;
@@ -137,6 +162,7 @@ call_obj(struct m2m_client *c, const char *method, struct json_object *params,
 		    r == M2M_IPC_ERR_TRUNCATED ? M2M_CLIENT_ERR_IO :
 		    r == M2M_IPC_ERR_NO_MEMORY ? M2M_CLIENT_ERR_NOMEM :
 		    M2M_CLIENT_ERR_PROTOCOL;
+		client_broken(c);
 		goto out;
 	}
 	if (m2m_ipc_msg_error(msg) != NULL) {
@@ -418,7 +444,7 @@ m2m_client_verify_mic(struct m2m_client *c, const char *e2e_key_id,
     int attribute, const uint8_t *data, size_t len, const uint8_t *mic,
     size_t mic_len, struct m2m_client_error *err)
 {
-	struct json_object *p;
+	struct json_object *p, *reply = NULL, *v;
 	int r;
 
 	if (e2e_key_id == NULL || (data == NULL && len > 0) || mic == NULL)
@@ -427,9 +453,15 @@ m2m_client_verify_mic(struct m2m_client *c, const char *e2e_key_id,
 	    "attribute" : "message")) == NULL)
 		return M2M_CLIENT_ERR_NOMEM;
 	if ((r = add_b64(p, "data", data, len)) == 0 &&
-	    (r = add_b64(p, "mic", mic, mic_len)) == 0)
-		r = call_obj(c, "io.m2mtoken.VerifyMic", p, NULL, err);
+	    (r = add_b64(p, "mic", mic, mic_len)) == 0 &&
+	    (r = call_obj(c, "io.m2mtoken.VerifyMic", p, &reply, err)) == 0 &&
+	    !(json_object_object_get_ex(reply, "valid", &v) &&
+	    json_object_is_type(v, json_type_boolean) &&
+	    json_object_get_boolean(v)))
+		/* valid only when the daemon says so, in so many words */
+		r = M2M_CLIENT_ERR_PROTOCOL;
 	json_object_put(p);
+	json_object_put(reply);
 	return r;
 }
 

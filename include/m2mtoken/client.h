@@ -4,7 +4,10 @@
  * on it are sequential (one thread at a time).  No call sends or returns
  * key material: keys stay in the daemon's token.
  *
- * Every function returns 0 or a negative M2M_CLIENT_ERR_*.  For
+ * Every function returns 0 or a negative M2M_CLIENT_ERR_*.  After
+ * _TIMEOUT, _IO or _PROTOCOL the connection is closed (a late reply must
+ * not answer the next call): every later call on it is _IO; connect
+ * again.  Strings of an error reply have control bytes as '?'.  For
  * M2M_CLIENT_ERR_REMOTE the daemon answered an error: *err (when not
  * NULL) holds its name (io.m2mtoken.*), the reason and the detail.
  * Strings and buffers returned through ret_* are malloc'd: free() them.
@@ -99,8 +102,9 @@ M2M_CLIENT_API int m2m_client_provision_e2e(struct m2m_client *c,
 /*
  * Mic / VerifyMic with the message (attribute = 0) or attribute
  * (attribute = 1) authentication key of the E2E set e2e_key_id.  mic
- * holds 64 bytes; *mic_len is set.  VerifyMic: 0 if valid, else
- * M2M_CLIENT_ERR_REMOTE with io.m2mtoken.VerificationFailed.
+ * holds 64 bytes; *mic_len is set.  VerifyMic: 0 only if the reply says
+ * "valid": true; M2M_CLIENT_ERR_REMOTE with io.m2mtoken.VerificationFailed
+ * if the MIC does not match; any other reply is M2M_CLIENT_ERR_PROTOCOL.
  */
 M2M_CLIENT_API int m2m_client_mic(struct m2m_client *c,
     const char *e2e_key_id, int attribute, const uint8_t *data, size_t len,
