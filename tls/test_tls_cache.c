@@ -7,7 +7,8 @@
  * PKCS#11 searches are counted: a known identity needs none, a stale entry
  * exactly one.  Then the references themselves: one the cache made stops
  * verifying when its key is renamed, a tampered copy never verifies, and a
- * forked child does not vouch for its parent's.
+ * forked child does not vouch for its parent's.  And a token server never
+ * resumes a session (a destroyed key would live on in it).
  * Run as "run_c.sh hsm|tpm test_tls_cache".
  */
 #include <stdio.h>
@@ -192,6 +193,61 @@ scenario(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, SSL_CTX *tok,
 	CHECK(f->C_DestroyObject(s, h4) == CKR_OK);
 }
 
+/*
+ * A handshake offering sess (NULL: none), both ends then shut down cleanly
+ * (libssl keeps a session resumable only then): 1 if it completed, with
+ * *reused and (ret_sess not NULL) the client's session; else 0.
+ */
+static int
+hs_session(SSL_CTX *cc, SSL_CTX *sc, SSL_SESSION *sess, int *reused,
+    SSL_SESSION **ret_sess)
+{
+	SSL *c, *s;
+
+	if (tp_handshake_session(cc, sc, sess, &c, &s) != 0) {
+		ERR_clear_error();
+		return 0;
+	}
+	*reused = SSL_session_reused(c);
+	(void)SSL_shutdown(c);
+	(void)SSL_shutdown(s);
+	if (ret_sess != NULL)
+		*ret_sess = SSL_get1_session(c);
+	SSL_free(c);
+	SSL_free(s);
+	return 1;
+}
+
+/*
+ * No resumption at a token server: a resumed session would run on the
+ * master secret libssl kept, without asking the token, so a destroyed (or
+ * expired, renamed) key would still be accepted.  The control: two raw
+ * OpenSSL ends do resume the same way, so a resumption would be seen.
+ */
+static void
+no_resumption(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, SSL_CTX *ts,
+    SSL_CTX *rc, SSL_CTX *rs)
+{
+	SSL_SESSION *sess = NULL;
+	CK_OBJECT_HANDLE h;
+	int reused = -1;
+
+	psk_of(30, raw_psk);
+	CHECK(hs_session(rc, rs, NULL, &reused, &sess) && !reused);
+	CHECK(sess != NULL && hs_session(rc, rs, sess, &reused, NULL) &&
+	    reused);
+	SSL_SESSION_free(sess);
+	sess = NULL;
+
+	h = import(f, s, 30, NULL);
+	CHECK(hs_session(rc, ts, NULL, &reused, &sess) && !reused);
+	CHECK(sess != NULL && hs_session(rc, ts, sess, &reused, NULL) &&
+	    !reused);
+	CHECK(f->C_DestroyObject(s, h) == CKR_OK);
+	CHECK(!hs_session(rc, ts, sess, &reused, NULL));
+	SSL_SESSION_free(sess);
+}
+
 /* one PRF call for a 48-byte master secret: 1/0 as EVP_KDF_derive */
 static int
 prf(EVP_KDF *kdf, const uint8_t *psk, size_t n, uint8_t out[48])
@@ -321,6 +377,9 @@ main(void)
 	    "never used through the cache\n", failures ? "FAIL" : "ok");
 	scenario(f, s, ts, rc, 1, 10);
 	printf("%s: server end: the same\n", failures ? "FAIL" : "ok");
+	no_resumption(f, s, ts, rc, rs);
+	printf("%s: server end: a saved session is never resumed, so a "
+	    "destroyed key gets no handshake\n", failures ? "FAIL" : "ok");
 	references(f, s, tc);
 	printf("%s: cached references: tampered, renamed, other process "
 	    "refused\n", failures ? "FAIL" : "ok");

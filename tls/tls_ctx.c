@@ -365,6 +365,13 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 		r = M2M_TLS_ERR_ARG;
 		goto out;
 	}
+	/*
+	 * No resumption (no session cache, no tickets): a resumed session
+	 * runs on the master secret libssl kept, without asking the token,
+	 * so a destroyed, expired or renamed key would still be accepted.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
 	if (!SSL_CTX_set_ex_data(ctx, ctx_idx, t))
 		goto out;
 	if (o->role == M2M_TLS_CLIENT) {

@@ -89,18 +89,21 @@ tp_token_ctx(int server)
 }
 
 /*
- * One full handshake over a BIO pair: 0 when both ends finished (the two
- * connections in *ret_c and *ret_s, for the caller to inspect and free),
- * else -1 with both freed.
+ * One handshake over a BIO pair, the client offering sess (NULL: none):
+ * 0 when both ends finished (the two connections in *ret_c and *ret_s, for
+ * the caller to inspect and free), else -1 with both freed.
  */
 static int
-tp_handshake(SSL_CTX *cc, SSL_CTX *sc, SSL **ret_c, SSL **ret_s)
+tp_handshake_session(SSL_CTX *cc, SSL_CTX *sc, SSL_SESSION *sess,
+    SSL **ret_c, SSL **ret_s)
 {
 	SSL *c = SSL_new(cc), *s = SSL_new(sc);
 	BIO *bc = NULL, *bs = NULL;
 	int i, dc = 0, ds = 0, x;
 
 	if (c == NULL || s == NULL || !BIO_new_bio_pair(&bc, 0, &bs, 0))
+		goto fail;
+	if (sess != NULL && !SSL_set_session(c, sess))
 		goto fail;
 	SSL_set_bio(c, bc, bc);
 	SSL_set_bio(s, bs, bs);
@@ -131,6 +134,13 @@ tp_handshake(SSL_CTX *cc, SSL_CTX *sc, SSL **ret_c, SSL **ret_s)
 	SSL_free(c);
 	SSL_free(s);
 	return -1;
+}
+
+/* One full handshake: tp_handshake_session() offering no session. */
+static int
+tp_handshake(SSL_CTX *cc, SSL_CTX *sc, SSL **ret_c, SSL **ret_s)
+{
+	return tp_handshake_session(cc, sc, NULL, ret_c, ret_s);
 }
 
 #endif /* M2M_TLS_PAIR_H */

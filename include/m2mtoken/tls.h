@@ -91,7 +91,8 @@ struct m2m_tls_opts {
  * Create an SSL_CTX for a TLS 1.2 (or DTLS 1.2) PSK client or server whose
  * PSK lookups go to the token.  Opens a PKCS#11 session on the token and
  * logs in with opts->pin (not kept).  TLS 1.2 is the maximum version;
- * extended master secret stays on.  On success *ret holds the SSL_CTX,
+ * extended master secret stays on; no resumption (no session cache, no
+ * tickets: every handshake asks the token for its key).  On success *ret holds the SSL_CTX,
  * to be released with m2m_tls_ctx_free() (not SSL_CTX_free) after every
  * SSL made from it is freed.  A client SSL gets opts->sni as server name
  * at handshake start unless the caller set one.  Returns 0 or M2M_TLS_ERR_*
