@@ -184,6 +184,13 @@ m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o)
 		goto out;
 	id = (uint64_t)sqlite3_last_insert_rowid(s->db);
 	store_stmt_put(s, ST_OBJ_INSERT);
+	if (id > M2M_STORE_OBJECT_ID_MAX) {
+		m2m_error("store %s: new object id %llu is out of range (was "
+		    "sqlite_sequence rewritten?): nothing stored", s->path,
+		    (unsigned long long)id);
+		r = M2M_ERR_STORE_CORRUPT;
+		goto out;
+	}
 	if ((r = object_mac(s, o, o->token_id, id, enc, enclen, msg,
 	    mac)) != 0)
 		goto out;
@@ -477,7 +484,12 @@ m2m_store_object_find(struct m2m_store *s, uint64_t token_id,
 			ids = nids;
 			cap = ncap;
 		}
-		ids[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+		ids[n] = (uint64_t)sqlite3_column_int64(st, 0);
+		if (ids[n] == 0 || ids[n] > M2M_STORE_OBJECT_ID_MAX) {
+			store_corrupt(s, "objects", ids[n], "id out of range");
+			continue;
+		}
+		n++;
 	}
 	if (r != 0)
 		goto out;

@@ -1118,6 +1118,47 @@ assert_refused(struct m2m_store *s, uint64_t t, uint64_t id)
  * a new MAC; another binding key verifies nothing; a failing binder
  * writes nothing.
  */
+/*
+ * Object ids past M2M_STORE_OBJECT_ID_MAX (where the ids of session
+ * objects and of keys' other forms begin): a rewritten sqlite_sequence
+ * makes no row, a planted row is never found.
+ */
+static void
+test_object_id_range(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t = add_token(f->s, "t"), ok, n = 0;
+	struct m2m_object *o;
+	char sql[160];
+
+	ok = add_obj(f->s, t, "first", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	snprintf(sql, sizeof(sql), "UPDATE sqlite_sequence SET seq = %llu "
+	    "WHERE name = 'objects'",
+	    (unsigned long long)M2M_STORE_OBJECT_ID_MAX);
+	raw_exec(f->path, sql);
+	o = make_obj(t, "next", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	assert_int_equal(m2m_store_object_insert(f->s, o),
+	    M2M_ERR_STORE_CORRUPT);
+	m2m_object_free(o);
+	assert_int_equal(m2m_store_object_count(f->s, t, &n), 0);
+	assert_int_equal(n, 1);		/* nothing half-written */
+	assert_find(f->s, t, &(struct m2m_store_query){ 0 }, &ok, 1);
+
+	/* a row moved to the first id past the range: not found */
+	snprintf(sql, sizeof(sql), "UPDATE objects SET id = %llu WHERE id = "
+	    "%llu", (unsigned long long)M2M_STORE_OBJECT_ID_MAX + 1,
+	    (unsigned long long)ok);
+	raw_exec(f->path, sql);
+	assert_find(f->s, t, &(struct m2m_store_query){ 0 }, NULL, 0);
+	/* (SQLite's next id is past the largest row: a writer can block
+	   inserts, as by breaking the file) ids in range go on working */
+	raw_exec(f->path, "DELETE FROM objects; UPDATE sqlite_sequence SET "
+	    "seq = 100 WHERE name = 'objects'");
+	ok = add_obj(f->s, t, "again", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	assert_int_equal(ok, 101);
+	assert_find(f->s, t, &(struct m2m_store_query){ 0 }, &ok, 1);
+}
+
 static void
 test_binding(void **state)
 {
@@ -1589,6 +1630,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_find, setup_open,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_object_id_range,
+		    setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_binding, setup_open,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup_open,
