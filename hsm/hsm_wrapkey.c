@@ -153,7 +153,9 @@ wrapkey_forces(struct hsm *h, CK_OBJECT_HANDLE key, const CK_ATTRIBUTE *want,
  * at every use (bench/README.md, "The wrapping keys' session copies").  A
  * copy this session made at an earlier load is kept.  k itself when the
  * HSM does not copy it, or when the copy is not a sensitive,
- * non-extractable session key bound by k's unwrap template.  The copy dies
+ * non-extractable session key bound by k's unwrap template (SoftHSM2
+ * 2.6.1 copies CKA_LOCAL, CKA_NEVER_EXTRACTABLE and CKA_ALWAYS_SENSITIVE
+ * too, test_wrapkey_in_hsm; they are checked as on k).  The copy dies
  * with the session (m2m_hsm_disconnect, m2m_hsm_close); wrapkey_adopt
  * destroys the copy of a key no longer found.
  */
@@ -168,10 +170,14 @@ wrapkey_copy(struct hsm *h, int which, CK_OBJECT_HANDLE k)
 		    sizeof(M2M_HSM_WRAP_COPY_LABEL) - 1),
 	};
 	CK_BBOOL ext = CK_TRUE, sens = CK_FALSE, tok = CK_TRUE;
+	CK_BBOOL local = CK_FALSE, never = CK_FALSE, always = CK_FALSE;
 	CK_ATTRIBUTE a[] = {
 		ATTR(CKA_EXTRACTABLE, &ext, sizeof(ext)),
 		ATTR(CKA_SENSITIVE, &sens, sizeof(sens)),
 		ATTR(CKA_TOKEN, &tok, sizeof(tok)),
+		ATTR(CKA_LOCAL, &local, sizeof(local)),
+		ATTR(CKA_NEVER_EXTRACTABLE, &never, sizeof(never)),
+		ATTR(CKA_ALWAYS_SENSITIVE, &always, sizeof(always)),
 	};
 	CK_OBJECT_HANDLE c = CK_INVALID_HANDLE;
 	size_t i, nwant;
@@ -186,7 +192,8 @@ wrapkey_copy(struct hsm *h, int which, CK_OBJECT_HANDLE k)
 	want = wk_unwrap(which, &nwant);
 	if (P11(h, C_GetAttributeValue)(h->session, c, a,
 	    sizeof(a) / sizeof(a[0])) == CKR_OK && ext == CK_FALSE &&
-	    sens == CK_TRUE && tok == CK_FALSE &&
+	    sens == CK_TRUE && tok == CK_FALSE && local == CK_TRUE &&
+	    never == CK_TRUE && always == CK_TRUE &&
 	    (nwant == 0 || wrapkey_forces(h, c, want, nwant)))
 		return c;
 	m2m_info("HSM token '%s': the copy of a wrapping key '%s' does not "
@@ -202,10 +209,15 @@ wrapkey_copy(struct hsm *h, int which, CK_OBJECT_HANDLE k)
  * wrap/unwrap key or has no 16-byte CKA_ID is never used, and said so in
  * the log: nothing is wrapped with it and no blob naming it opens.  (A
  * key another thread is creating can look like that for a moment; it is
- * picked up by the next load.)  The same for an M2M_HSM_WRAP_LABEL key
- * whose unwrap template does not force strict_unwrap[]: one made by a
- * module before that template existed, whose blobs anyone logged in to
- * the token could unwrap into readable keys (said once per backend).
+ * picked up by the next load.)  The same for a key not generated in the
+ * HSM or once readable (CKA_LOCAL, CKA_NEVER_EXTRACTABLE or
+ * CKA_ALWAYS_SENSITIVE not TRUE): whoever made it with C_CreateObject,
+ * or unwrapped it, knows its value, and with the smallest CKA_ID it would
+ * wrap every new key for them (test_planted_wrapkey_ignored).  The same
+ * for an M2M_HSM_WRAP_LABEL key whose unwrap template does not force
+ * strict_unwrap[]: one made by a module before that template existed,
+ * whose blobs anyone logged in to the token could unwrap into readable
+ * keys (said once per backend).
  */
 static int
 wrapkey_find(struct hsm *h, int which, struct wrapkey *t, size_t *ret_n)
@@ -221,7 +233,7 @@ wrapkey_find(struct hsm *h, int which, struct wrapkey *t, size_t *ret_n)
 	};
 	CK_OBJECT_HANDLE found[M2M_HSM_WRAPKEYS_MAX];
 	struct wrapkey k;
-	CK_BBOOL ext, sens, wrap, unwrap;
+	CK_BBOOL ext, sens, wrap, unwrap, local, never, always;
 	CK_ULONG n = 0, i, len;
 	CK_ATTRIBUTE a[] = {
 		ATTR(CKA_EXTRACTABLE, &ext, sizeof(ext)),
@@ -229,9 +241,14 @@ wrapkey_find(struct hsm *h, int which, struct wrapkey *t, size_t *ret_n)
 		ATTR(CKA_WRAP, &wrap, sizeof(wrap)),
 		ATTR(CKA_UNWRAP, &unwrap, sizeof(unwrap)),
 		ATTR(CKA_VALUE_LEN, &len, sizeof(len)),
-		ATTR(CKA_ID, k.id, sizeof(k.id)),
+		ATTR(CKA_LOCAL, &local, sizeof(local)),
+		ATTR(CKA_NEVER_EXTRACTABLE, &never, sizeof(never)),
+		ATTR(CKA_ALWAYS_SENSITIVE, &always, sizeof(always)),
+		ATTR(CKA_ID, k.id, sizeof(k.id)),	/* last */
 	};
-	size_t nt = 0;
+	const size_t aid = sizeof(a) / sizeof(a[0]) - 1;
+	char hex[2 * M2M_HSM_WRAP_ID_LEN + 1];
+	size_t nt = 0, j;
 	CK_RV rv;
 	int r;
 
@@ -247,8 +264,9 @@ wrapkey_find(struct hsm *h, int which, struct wrapkey *t, size_t *ret_n)
 		return r;
 	for (i = 0; i < n; i++) {
 		ext = sens = wrap = unwrap = CK_FALSE;
+		local = never = always = CK_FALSE;
 		len = 0;
-		a[5].ulValueLen = sizeof(k.id);
+		a[aid].ulValueLen = sizeof(k.id);
 		rv = P11(h, C_GetAttributeValue)(h->session, found[i], a,
 		    sizeof(a) / sizeof(a[0]));
 		/* a racing process destroyed its own key meanwhile */
@@ -260,11 +278,25 @@ wrapkey_find(struct hsm *h, int which, struct wrapkey *t, size_t *ret_n)
 			return m2m_hsm_ckr(h, rv, M2M_HSM_OP_OTHER);
 		if (rv != CKR_OK || ext != CK_FALSE || sens != CK_TRUE ||
 		    wrap != CK_TRUE || unwrap != CK_TRUE || len != 32 ||
-		    a[5].ulValueLen != sizeof(k.id)) {
+		    a[aid].ulValueLen != sizeof(k.id)) {
 			m2m_error("HSM token '%s': ignoring a key labelled "
 			    "'%s' that is not a sensitive, non-extractable "
 			    "AES-256 wrapping key with a %d-byte CKA_ID",
 			    h->label, label, M2M_HSM_WRAP_ID_LEN);
+			continue;
+		}
+		if (local != CK_TRUE || never != CK_TRUE ||
+		    always != CK_TRUE) {
+			for (j = 0; j < sizeof(k.id); j++)
+				(void)snprintf(hex + 2 * j, 3, "%02x",
+				    k.id[j]);
+			m2m_error("HSM token '%s': ignoring the key labelled "
+			    "'%s' with CKA_ID %s: not generated in the HSM "
+			    "or once readable (CKA_LOCAL %d, "
+			    "CKA_NEVER_EXTRACTABLE %d, CKA_ALWAYS_SENSITIVE "
+			    "%d); whoever made it may know its value",
+			    h->label, label, hex, local == CK_TRUE,
+			    never == CK_TRUE, always == CK_TRUE);
 			continue;
 		}
 		if (nwant != 0 && !wrapkey_forces(h, found[i], want, nwant)) {

@@ -1671,7 +1671,8 @@ backend_copy(struct p11 *p, CK_OBJECT_HANDLE o)
 
 /*
  * Wrapping key o as another session sees it: a sensitive, never
- * extractable AES-256 wrap/unwrap key, private, a token object or not as
+ * extractable AES-256 wrap/unwrap key generated in the HSM (CKA_LOCAL,
+ * which a C_CopyObject copy keeps), private, a token object or not as
  * token says; its value unreadable; its CKA_ID into id.
  */
 static void
@@ -1680,6 +1681,7 @@ wrapkey_is(struct p11 *p, CK_OBJECT_HANDLE o, CK_BBOOL token,
 {
 	CK_BBOOL tok = !token, priv = 0, sens = 0, ext = 1, wrap = 0;
 	CK_BBOOL unwrap = 0, enc = 1, dec = 1, asens = 0, nextr = 0;
+	CK_BBOOL local = 0;
 	CK_ULONG len = 0;
 	uint8_t b[64], value[64];
 	CK_ATTRIBUTE a[] = {
@@ -1689,6 +1691,7 @@ wrapkey_is(struct p11 *p, CK_OBJECT_HANDLE o, CK_BBOOL token,
 		{ CKA_ENCRYPT, &enc, 1 }, { CKA_DECRYPT, &dec, 1 },
 		{ CKA_ALWAYS_SENSITIVE, &asens, 1 },
 		{ CKA_NEVER_EXTRACTABLE, &nextr, 1 },
+		{ CKA_LOCAL, &local, 1 },
 		{ CKA_VALUE_LEN, &len, sizeof(len) },
 		{ CKA_ID, b, sizeof(b) },
 	};
@@ -1701,13 +1704,14 @@ wrapkey_is(struct p11 *p, CK_OBJECT_HANDLE o, CK_BBOOL token,
 	assert_int_equal(nextr, CK_TRUE);
 	assert_int_equal(sens, CK_TRUE);
 	assert_int_equal(asens, CK_TRUE);
+	assert_int_equal(local, CK_TRUE);
 	assert_int_equal(priv, CK_TRUE);
 	assert_int_equal(wrap, CK_TRUE);
 	assert_int_equal(unwrap, CK_TRUE);
 	assert_int_equal(enc, CK_FALSE);
 	assert_int_equal(dec, CK_FALSE);
 	assert_int_equal(len, 32);
-	assert_int_equal(a[11].ulValueLen, M2M_HSM_WRAP_ID_LEN);
+	assert_int_equal(a[12].ulValueLen, M2M_HSM_WRAP_ID_LEN);
 	memcpy(id, b, M2M_HSM_WRAP_ID_LEN);
 	assert_int_equal(p->fl->C_GetAttributeValue(p->s, o, &v, 1),
 	    CKR_ATTRIBUTE_SENSITIVE);
@@ -2461,6 +2465,158 @@ test_legacy_wrapkey_refused(void **state)
 	ref_free(&ref);
 }
 
+/*
+ * AES-KWP (RFC 5649) unwrap of w[0..wl) with kek, computed by OpenSSL
+ * outside the HSM: 1 when it opens.
+ */
+static int
+ossl_kwp_unwrap(const uint8_t kek[32], const uint8_t *w, size_t wl)
+{
+	uint8_t out[M2M_HSM_EC_WRAPPED_MAX + 16];
+	EVP_CIPHER_CTX *c;
+	int l = 0, fl = 0, ok;
+
+	assert_true(wl <= M2M_HSM_EC_WRAPPED_MAX);
+	assert_non_null(c = EVP_CIPHER_CTX_new());
+	ok = EVP_DecryptInit_ex(c, EVP_aes_256_wrap_pad(), NULL, kek,
+	    NULL) == 1 && EVP_DecryptUpdate(c, out, &l, w, (int)wl) == 1 &&
+	    EVP_DecryptFinal_ex(c, out + l, &fl) == 1 && l > 0;
+	EVP_CIPHER_CTX_free(c);
+	OPENSSL_cleanse(out, sizeof(out));
+	return ok;
+}
+
+/*
+ * Another application logged in to the backing token plants an AES-256
+ * key whose value it chose under each wrapping key's label, with the
+ * smallest CKA_ID and every attribute C_CreateObject lets it set
+ * (sensitive, non-extractable, private, wrap/unwrap only, the unwrap
+ * template the module's own key has).  Only CKA_LOCAL,
+ * CKA_NEVER_EXTRACTABLE and CKA_ALWAYS_SENSITIVE tell it apart, and it
+ * cannot set them.  The backend must not wrap with it: a new blob names
+ * the module's own key and does not open with the planted value.  Before
+ * the fix every blob named the planted key and OpenSSL unwrapped it.
+ */
+static void
+test_planted_wrapkey_ignored(void **state)
+{
+	struct fx *fx = *state;
+	static const char *labels[3] = { M2M_HSM_WRAP_LABEL,
+	    M2M_HSM_WRAP_LABEL_READABLE, M2M_HSM_WRAP_LABEL_EC };
+	static const uint8_t id0[M2M_HSM_WRAP_ID_LEN] = { 0 };
+	static CK_ATTRIBUTE ec_tmpl[] = {
+		{ CKA_SENSITIVE, &ck_t, 1 }, { CKA_EXTRACTABLE, &ck_f, 1 },
+		{ CKA_DECRYPT, &ck_f, 1 }, { CKA_UNWRAP, &ck_f, 1 },
+		{ CKA_DERIVE, &ck_f, 1 },
+	};
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	uint8_t known[3][32], key[32], msg[] = "k", want[32];
+	uint8_t pub[M2M_EC_POINT_MAX], *blob = NULL, w[64];
+	CK_BBOOL local, never, always;
+	CK_ATTRIBUTE plant[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_VALUE, NULL, 32 },
+		{ CKA_LABEL, NULL, 0 },
+		{ CKA_ID, (void *)id0, sizeof(id0) },
+		{ CKA_TOKEN, &ck_t, 1 },
+		{ CKA_PRIVATE, &ck_t, 1 },
+		{ CKA_SENSITIVE, &ck_t, 1 },
+		{ CKA_EXTRACTABLE, &ck_f, 1 },
+		{ CKA_WRAP, &ck_t, 1 },
+		{ CKA_UNWRAP, &ck_t, 1 },
+		{ CKA_ENCRYPT, &ck_f, 1 },
+		{ CKA_DECRYPT, &ck_f, 1 },
+		{ CKA_SIGN, &ck_f, 1 },
+		{ CKA_VERIFY, &ck_f, 1 },
+		{ CKA_DERIVE, &ck_f, 1 },
+		{ CKA_UNWRAP_TEMPLATE, NULL, 0 },	/* last */
+	};
+	const CK_ULONG np = sizeof(plant) / sizeof(plant[0]);
+	CK_ULONG n;
+	CK_ATTRIBUTE claim[] = {
+		{ CKA_LOCAL, &ck_t, 1 }, { CKA_NEVER_EXTRACTABLE, &ck_t, 1 },
+		{ CKA_ALWAYS_SENSITIVE, &ck_t, 1 },
+	}, got[] = {
+		{ CKA_LOCAL, &local, 1 }, { CKA_NEVER_EXTRACTABLE, &never, 1 },
+		{ CKA_ALWAYS_SENSITIVE, &always, 1 },
+	}, more[sizeof(plant) / sizeof(plant[0]) + 1];
+	CK_OBJECT_HANDLE h, found[8];
+	EVP_CIPHER_CTX *c;
+	struct m2m_keyref ref[3];
+	size_t publen = 0, bloblen = 0, i, j;
+	int l = 0, fl = 0;
+	struct p11 p;
+
+	p11_open(&p, LABEL);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(RAND_bytes(known[i], 32), 1);
+		plant[2].pValue = known[i];
+		plant[3].pValue = (void *)labels[i];
+		plant[3].ulValueLen = strlen(labels[i]);
+		plant[np - 1].pValue = i == 0 ? strict_tmpl : ec_tmpl;
+		plant[np - 1].ulValueLen = i == 0 ? sizeof(strict_tmpl) :
+		    sizeof(ec_tmpl);
+		/* the readable key has no unwrap template */
+		n = np - (i == 1 ? 1 : 0);
+		/* the three attributes it lacks cannot be claimed */
+		memcpy(more, plant, sizeof(plant));
+		for (j = 0; j < 3; j++) {
+			more[n] = claim[j];
+			h = CK_INVALID_HANDLE;
+			assert_int_equal(p.fl->C_CreateObject(p.s, more, n + 1,
+			    &h), CKR_ATTRIBUTE_READ_ONLY);
+		}
+		assert_int_equal(p.fl->C_CreateObject(p.s, plant, n, &h),
+		    CKR_OK);
+		local = never = always = CK_TRUE;
+		assert_int_equal(p.fl->C_GetAttributeValue(p.s, h, got, 3),
+		    CKR_OK);
+		assert_int_equal(local, CK_FALSE);
+		assert_int_equal(never, CK_FALSE);
+		assert_int_equal(always, CK_FALSE);
+	}
+	/* ossl_kwp_unwrap opens a value wrapped under the known key */
+	assert_non_null(c = EVP_CIPHER_CTX_new());
+	memset(key, 7, sizeof(key));
+	assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_256_wrap_pad(), NULL,
+	    known[0], NULL), 1);
+	assert_int_equal(EVP_EncryptUpdate(c, w, &l, key, sizeof(key)), 1);
+	assert_int_equal(EVP_EncryptFinal_ex(c, w + l, &fl), 1);
+	EVP_CIPHER_CTX_free(c);
+	assert_int_equal(l + fl, 40);
+	assert_true(ossl_kwp_unwrap(known[0], w, 40));
+	assert_false(ossl_kwp_unwrap(known[1], w, 40));
+
+	open_be(fx);
+	assert_int_equal(RAND_bytes(key, 32), 1);
+	wrap_ok(fx->be, M2M_KIND_HMAC, key, 32, 1, &ref[0]);
+	wrap_readable_ok(fx->be, M2M_KIND_AES, key, 32, 2, &ref[1]);
+	assert_int_equal(ops->ec_generate(fx->be, M2M_KIND_EC_P256, NULL, 0,
+	    &blob, &bloblen, pub, &publen), 0);
+	memset(&ref[2], 0, sizeof(ref[2]));
+	ref[2].id = 3;
+	ref[2].kind = M2M_KIND_EC_P256;
+	ref[2].blob = blob;
+	ref[2].bloblen = bloblen;
+	for (i = 0; i < 3; i++) {
+		assert_memory_not_equal(ref[i].blob + 8, id0, sizeof(id0));
+		assert_false(ossl_kwp_unwrap(known[i],
+		    ref[i].blob + M2M_HSM_HDR_LEN, i == 2 ?
+		    bloblen - M2M_HSM_HDR_LEN : first_wrapped(&ref[i])));
+		/* the planted key is still there, next to the module's */
+		assert_int_equal(p11_labelled(&p, labels[i], found, 8), 2);
+	}
+	ref_hmac(M2M_HASH_SHA256, key, 32, msg, 1, want);
+	hmac_check(fx->be, &ref[0], M2M_HASH_SHA256, msg, 1, want);
+	ops->close(fx->be);
+	fx->be = NULL;
+	p11_close(&p);
+	for (i = 0; i < 3; i++)
+		ref_free(&ref[i]);
+}
+
 /* Files under dir that contain needle[0..len); counted by nftw(). */
 static const uint8_t	*scan_needle;
 static size_t		 scan_len;
@@ -3202,6 +3358,7 @@ main(void)
 		T(test_ignores_extractable_wrapkey),
 		T(test_unwrap_template_enforced),
 		T(test_legacy_wrapkey_refused),
+		T(test_planted_wrapkey_ignored),
 		T(test_key_bytes_not_on_disk),
 		T(test_session_lost),
 		T(test_random),
