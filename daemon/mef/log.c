@@ -44,7 +44,8 @@ mef_log_quote(char *out, size_t cap, const char *s)
 		c = (unsigned char)s[i];
 		if (o + 6 >= cap)
 			break;
-		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+		/* >= 0x80: no C1 control (CSI 0x9b) reaches a terminal */
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
 			out[o++] = '\\';
 			out[o++] = 'x';
 			out[o++] = hex[c >> 4];

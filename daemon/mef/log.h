@@ -5,8 +5,9 @@
  * one structured line of every decision about a peer:
  *   m2m-mef: event=<what> who="<PSK identity>" peer=<address:port>
  *       outcome=<ok|refused|error> [reason="..."] [k=v ...]
- * Values are quoted and escaped (no control byte, no quote, at most 255
- * bytes each), so a peer cannot forge a line.  Never pass a secret.
+ * Values are quoted and escaped (every byte outside printable ASCII, a
+ * quote or a backslash as \xHH; at most 255 bytes each), so a peer cannot
+ * forge a line.  Never pass a secret.
  */
 #ifndef M2M_MEF_LOG_H
 #define M2M_MEF_LOG_H

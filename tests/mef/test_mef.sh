@@ -163,6 +163,14 @@ out=$(req kpm-nobody "$KPM1" "$T/boot1")
 grep -q 'event=handshake who="kpm-nobody" .* outcome=refused reason="unknown PSK identity"' "$T/mef.log" ||
     m2m_fail "no log line for the unknown KpmId"
 ok "unknown KpmId: handshake refused, logged"
+# an identity with C1 controls (CSI, raw and UTF-8): logged as \xHH only
+out=$(req $'evil\xc2\x9b31m\x9b' "$KPM1" "$T/boot1")
+[ -z "$(status_of "$out")" ] || m2m_fail "an unknown identity got a reply: $out"
+grep -q -F 'event=handshake who="evil\xc2\x9b31m\x9b" ' "$T/mef.log" ||
+    m2m_fail "no escaped log line for an identity with C1 controls"
+! LC_ALL=C grep -q $'[\x80-\xff]' "$T/mef.log" ||
+    m2m_fail "a byte >= 0x80 in the MEF's log"
+ok "an identity with C1 controls: logged escaped, no byte >= 0x80 in the log"
 # wrong SNI
 out=$(SNI=other.example.com req kpm-dev1 "$KPM1" "$T/boot1")
 [ -z "$(status_of "$out")" ] || m2m_fail "a wrong SNI got a reply: $out"

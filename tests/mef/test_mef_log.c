@@ -1,0 +1,94 @@
+/*
+ * Unit tests of daemon/mef/log.c: mef_log_quote writes every byte a
+ * terminal could take as a control (C0, DEL, C1 such as CSI 0x9b, and
+ * every other byte >= 0x80), a quote or a backslash as \xHH.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+
+static void
+quoted(const char *s, const char *want)
+{
+	char out[1024];
+
+	mef_log_quote(out, sizeof(out), s);
+	assert_string_equal(out, want);
+}
+
+static void
+test_quote_plain(void **state)
+{
+	(void)state;
+	quoted("kpm-dev1", "\"kpm-dev1\"");
+	quoted(NULL, "\"-\"");
+	quoted("", "\"\"");
+	quoted("a b~", "\"a b~\"");
+}
+
+static void
+test_quote_c0(void **state)
+{
+	(void)state;
+	quoted("a\nb\x1b[31m\x7f", "\"a\\x0ab\\x1b[31m\\x7f\"");
+	quoted("\"\\", "\"\\x22\\x5c\"");
+}
+
+/* C1 controls, alone or UTF-8 encoded (U+009B is c2 9b), and the rest */
+static void
+test_quote_high(void **state)
+{
+	char out[1024];
+	size_t i;
+
+	(void)state;
+	quoted("a\xc2\x9b" "b", "\"a\\xc2\\x9bb\"");
+	quoted("a\x9b" "b", "\"a\\x9bb\"");
+	quoted("evil\xc2\x9b" "31m", "\"evil\\xc2\\x9b31m\"");
+	quoted("\x80\xff", "\"\\x80\\xff\"");
+	/* no byte >= 0x80 and no control is left for any input byte */
+	for (i = 1; i < 256; i++) {
+		char s[2] = { (char)i, '\0' };
+		const char *p;
+
+		mef_log_quote(out, sizeof(out), s);
+		for (p = out; *p != '\0'; p++)
+			assert_true((unsigned char)*p >= 0x20 &&
+			    (unsigned char)*p < 0x7f);
+	}
+}
+
+/* the cap holds: the quote is closed and the string ended */
+static void
+test_quote_cap(void **state)
+{
+	char out[12], big[600];
+
+	(void)state;
+	memset(big, 0x9b, sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	mef_log_quote(out, sizeof(out), big);
+	assert_string_equal(out, "\"\\x9b\\x9b\"");
+	mef_log_quote(out, 2, "x");
+	assert_string_equal(out, "");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_quote_plain),
+		cmocka_unit_test(test_quote_c0),
+		cmocka_unit_test(test_quote_high),
+		cmocka_unit_test(test_quote_cap),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
