@@ -73,6 +73,9 @@ handler(void *arg, const char *sec, const char *key, const char *v)
 		ok = parse_uint(v, 65535, &c->port);
 	else if (IS("listen", "timeout"))
 		ok = parse_uint(v, 3600, &c->timeout) && c->timeout > 0;
+	else if (IS("listen", "max_connections"))
+		ok = parse_uint(v, 65535, &c->max_connections) &&
+		    c->max_connections > 0;
 	else if (IS("token", "module"))
 		ok = *v == '/' && set_str(&c->module, v);
 	else if (IS("token", "config"))
@@ -131,6 +134,7 @@ mef_conf_load(const char *path, struct mef_conf **ret)
 		return MEF_ERR_NOMEM;
 	c->port = 8443;
 	c->timeout = 10;
+	c->max_connections = 512;
 	if (!set_str(&c->address, "127.0.0.1") ||
 	    !set_str(&c->token_label, "mef") ||
 	    !set_str(&c->registry, "/var/lib/m2m-mef/registry.db")) {

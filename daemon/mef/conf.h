@@ -4,7 +4,9 @@
  *
  *   [mef]       fqdn = mef.example.com      the MEF-FQDN of every KeId, SNI
  *   [listen]    address = 127.0.0.1         port = 8443 (0: any free port)
- *               timeout = 10                seconds a connection may idle
+ *               timeout = 10                seconds a connection may idle,
+ *                                           and to bring its first request
+ *               max_connections = 512       open at once; more wait
  *   [token]     module = PATH               libm2mtoken.so
  *               config = PATH               its M2MTOKEN_CONF
  *               label = mef                 the token's label
@@ -43,6 +45,7 @@ struct mef_conf {
 	char		*address;
 	unsigned int	port;
 	unsigned int	timeout;
+	unsigned int	max_connections;
 	char		*module;
 	char		*token_conf;	/* NULL: the module's default */
 	char		*token_label;

@@ -7,6 +7,8 @@
 #ifndef M2M_MEF_HTTP_H
 #define M2M_MEF_HTTP_H
 
+#include <time.h>
+
 #include <event2/http.h>
 #include <openssl/ssl.h>
 
@@ -24,6 +26,13 @@ struct mef_srv {
 	struct evhttp		*http_cert;
 	struct mef_tok		*tok;
 	struct mef_registry	*reg;
+	/* server.c: the connections, capped at [listen] max_connections */
+	unsigned int		nconn;		/* open, both listeners */
+	struct evconnlistener	*lev[2];	/* PSK, certificate (or NULL) */
+	struct event		*resume;	/* accept again after an error */
+	time_t			cap_logged;	/* last line: the cap reached */
+	time_t			err_logged;	/* last line: an accept error */
+	int			stopping;	/* listeners gone: leave them */
 };
 
 /* Once per process before serving: 0 or MEF_ERR_NOMEM. */

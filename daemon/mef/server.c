@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
@@ -30,6 +32,146 @@
 #include "server.h"
 
 #define PEER_MAX	64
+#define PAUSE_MS	100	/* no accept so long after an accept error */
+#define LOG_EVERY	60	/* s: at most one line so often per kind */
+
+/* One connection: its place in srv->nconn and its deadline. */
+struct mef_conn {
+	struct mef_srv		*srv;
+	struct bufferevent	*bev;
+	struct event		*deadline;
+};
+
+/* The SSL ex_data index of a connection's struct mef_conn. */
+static int conn_idx = -1;
+
+/*
+ * The server of this process, for on_accept_error(): libevent gives that
+ * callback the evhttp, not srv.
+ */
+static struct mef_srv *accept_srv;
+
+/* 1 when a line about something that recurs is due: one a minute. */
+static int
+log_due(time_t *last)
+{
+	time_t now = time(NULL);
+
+	if (*last != 0 && now - *last < LOG_EVERY)
+		return 0;
+	*last = now;
+	return 1;
+}
+
+/*
+ * Accept while fewer than [listen] max_connections are open and no pause
+ * after an accept error runs.  libevent's listener looks at its state
+ * after each socket it accepts, so the cap is exact; the sockets beyond it
+ * wait in the kernel's queue.
+ */
+static void
+listen_update(struct mef_srv *srv)
+{
+	size_t i;
+	int on;
+
+	on = srv->nconn < srv->conf->max_connections &&
+	    !evtimer_pending(srv->resume, NULL);
+	for (i = 0; i < sizeof(srv->lev) / sizeof(srv->lev[0]); i++) {
+		if (srv->lev[i] == NULL)
+			continue;
+		if (on)
+			(void)evconnlistener_enable(srv->lev[i]);
+		else
+			(void)evconnlistener_disable(srv->lev[i]);
+	}
+}
+
+/* The pause after an accept error is over. */
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	listen_update(arg);
+}
+
+/*
+ * accept() failed for a reason other than EAGAIN, EINTR or ECONNABORTED:
+ * EMFILE, ENFILE, ENOBUFS, ENOMEM.  Without this callback libevent would
+ * log a line and try again at once, in a loop, for as long as the error
+ * lasts.  Accept nothing for PAUSE_MS instead (a connection that closes
+ * frees a descriptor meanwhile); one line a minute at most.
+ */
+static void
+on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct mef_srv *srv = accept_srv;
+	struct timeval tv = { 0, PAUSE_MS * 1000 };
+	int err = errno;
+
+	(void)lev;
+	(void)arg;
+	if (log_due(&srv->err_logged))
+		mef_log("accept: %s (%u connections open): accepting nothing "
+		    "for %d ms after each such error; this line at most once "
+		    "a minute", strerror(err), srv->nconn, PAUSE_MS);
+	if (evtimer_add(srv->resume, &tv) != 0)
+		return;
+	listen_update(srv);
+}
+
+/*
+ * The deadline of a connection without its first request: end it as
+ * evhttp ends an idle one, through its event callback with a timeout.
+ * evhttp's own timeout restarts at every byte, so a peer that sends one
+ * now and then would keep a connection, and its descriptor, for ever.
+ */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct mef_conn *conn = arg;
+	bufferevent_event_cb eventcb = NULL;
+	void *cbarg = NULL;
+
+	(void)fd;
+	(void)what;
+	bufferevent_getcb(conn->bev, NULL, NULL, &eventcb, &cbarg);
+	if (eventcb != NULL)
+		eventcb(conn->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT,
+		    cbarg);
+}
+
+/* SSL_free() of a connection's SSL (the connection's end): uncount it. */
+static void
+conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	struct mef_conn *conn = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (conn == NULL)
+		return;
+	event_free(conn->deadline);
+	conn->srv->nconn--;
+	if (!conn->srv->stopping)
+		listen_update(conn->srv);
+	free(conn);
+}
+
+/* see server.h */
+void
+mef_server_request(SSL *ssl)
+{
+	struct mef_conn *conn;
+
+	if (conn_idx >= 0 && (conn = SSL_get_ex_data(ssl, conn_idx)) != NULL)
+		event_del(conn->deadline);
+}
 
 /* Handshake outcomes: one log line each (refusals name the alert). */
 static void
@@ -67,27 +209,53 @@ info_cb(const SSL *ssl, int where, int ret)
 }
 
 /*
- * A new TLS server bufferevent on ctx.  A NULL return would make evhttp
- * fall back to a plain socket bufferevent; on_request() refuses any
- * connection without SSL.
+ * A new TLS server bufferevent on ctx for a socket just accepted: counted
+ * in srv->nconn until its SSL is freed (conn_free), with its deadline.  A
+ * NULL return would make evhttp fall back to a plain socket bufferevent;
+ * on_request() refuses any connection without SSL.
  */
 static struct bufferevent *
-tls_connection(struct event_base *base, SSL_CTX *ctx)
+tls_connection(struct mef_srv *srv, SSL_CTX *ctx)
 {
 	struct bufferevent *bev;
+	struct mef_conn *conn;
+	struct timeval tv;
 	SSL *ssl;
 
 	if ((ssl = SSL_new(ctx)) == NULL)
 		return NULL;
+	if ((conn = calloc(1, sizeof(*conn))) == NULL ||
+	    (conn->deadline = evtimer_new(srv->base, on_deadline,
+	    conn)) == NULL || !SSL_set_ex_data(ssl, conn_idx, conn)) {
+		if (conn != NULL && conn->deadline != NULL)
+			event_free(conn->deadline);
+		free(conn);
+		SSL_free(ssl);
+		return NULL;
+	}
+	conn->srv = srv;
+	srv->nconn++;	/* from here SSL_free() uncounts it */
 	/* every handshake runs on the token's key: no resumption */
 	SSL_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
 	SSL_set_info_callback(ssl, info_cb);
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	bev = bufferevent_openssl_socket_new(srv->base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
+	if (bev == NULL) {
 		SSL_free(ssl);
-	else
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	conn->bev = bev;
+	tv.tv_sec = (time_t)srv->conf->timeout;
+	tv.tv_usec = 0;
+	(void)evtimer_add(conn->deadline, &tv);
+	if (srv->nconn >= srv->conf->max_connections) {
+		if (log_due(&srv->cap_logged))
+			mef_log("%u connections open ([listen] "
+			    "max_connections): new ones wait until one ends; "
+			    "this line at most once a minute", srv->nconn);
+		listen_update(srv);
+	}
 	return bev;
 }
 
@@ -116,14 +284,16 @@ new_base(void)
 static struct bufferevent *
 on_connection(struct event_base *base, void *arg)
 {
-	return tls_connection(base, ((struct mef_srv *)arg)->ctx);
+	(void)base;
+	return tls_connection(arg, ((struct mef_srv *)arg)->ctx);
 }
 
 /* The certificate listener's connections: the same, on srv->cert_ctx. */
 static struct bufferevent *
 on_cert_connection(struct event_base *base, void *arg)
 {
-	return tls_connection(base, ((struct mef_srv *)arg)->cert_ctx);
+	(void)base;
+	return tls_connection(arg, ((struct mef_srv *)arg)->cert_ctx);
 }
 
 /*
@@ -160,9 +330,13 @@ open_cert_ctx(const struct mef_conf *c, SSL_CTX **ret)
 	return r;
 }
 
-/* Bind http to address:port with TCP_NODELAY; the port bound, or 0. */
+/*
+ * Bind http to address:port with TCP_NODELAY, its listener in *lev with
+ * on_accept_error; the port bound, or 0.
+ */
 static unsigned int
-bind_http(struct evhttp *http, const char *address, unsigned int want)
+bind_http(struct evhttp *http, const char *address, unsigned int want,
+    struct evconnlistener **lev)
 {
 	struct evhttp_bound_socket *bound;
 	struct sockaddr_storage ss;
@@ -175,6 +349,8 @@ bind_http(struct evhttp *http, const char *address, unsigned int want)
 		    strerror(errno));
 		return 0;
 	}
+	*lev = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(*lev, on_accept_error);
 	/*
 	 * Replies go out as several records (headers, body by reference):
 	 * without TCP_NODELAY, Nagle holds the last one for the peer's
@@ -303,6 +479,10 @@ mef_server_run(const struct mef_conf *c)
 	srv.conf = c;
 	if ((r = mef_http_init()) != 0)
 		return r;
+	if (conn_idx < 0 && (conn_idx = SSL_get_ex_new_index(0, NULL, NULL,
+	    NULL, conn_free)) < 0)
+		return MEF_ERR_NOMEM;
+	accept_srv = &srv;
 	if ((r = mef_reg_open(c->registry, &srv.reg)) != 0)
 		goto out;
 	if ((r = mef_open_token(c, &srv.tok, &srv.ctx)) != 0)
@@ -317,12 +497,14 @@ mef_server_run(const struct mef_conf *c)
 		goto out;
 	r = MEF_ERR_INTERNAL;
 	if ((srv.base = new_base()) == NULL ||
+	    (srv.resume = evtimer_new(srv.base, on_resume, &srv)) == NULL ||
 	    (srv.http = http_new(&srv, on_connection)) == NULL ||
-	    (port = bind_http(srv.http, c->address, c->port)) == 0)
+	    (port = bind_http(srv.http, c->address, c->port,
+	    &srv.lev[0])) == 0)
 		goto out;
 	if (srv.cert_ctx != NULL && ((srv.http_cert = http_new(&srv,
 	    on_cert_connection)) == NULL || (cport = bind_http(srv.http_cert,
-	    c->address, c->cert_port)) == 0))
+	    c->address, c->cert_port, &srv.lev[1])) == 0))
 		goto out;
 	if ((ev_term = evsignal_new(srv.base, SIGTERM, on_signal, &srv)) ==
 	    NULL || (ev_int = evsignal_new(srv.base, SIGINT, on_signal,
@@ -342,6 +524,8 @@ mef_server_run(const struct mef_conf *c)
 		goto out;
 	r = 0;
  out:
+	/* connections freed from here on leave the listeners alone */
+	srv.stopping = 1;
 	if (ev_term != NULL)
 		event_free(ev_term);
 	if (ev_int != NULL)
@@ -350,8 +534,11 @@ mef_server_run(const struct mef_conf *c)
 		evhttp_free(srv.http);
 	if (srv.http_cert != NULL)
 		evhttp_free(srv.http_cert);
+	if (srv.resume != NULL)
+		event_free(srv.resume);
 	if (srv.base != NULL)
 		event_base_free(srv.base);
+	accept_srv = NULL;
 	m2m_tls_ctx_free(srv.ctx);
 	SSL_CTX_free(srv.cert_ctx);
 	mef_tok_close(srv.tok);

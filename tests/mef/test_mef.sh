@@ -446,6 +446,163 @@ mef target remove --id "$GW2" >/dev/null || m2m_fail "target remove"
 [ "$(mef target list)" = "$GW1" ] || m2m_fail "target list after remove"
 ok "enrolee remove / target remove: rows and keys gone, handshake refused"
 
+# --- trickling handshakes: a deadline, a cap, no accept loop -----------------
+# A peer without a key opens more connections than the MEF may hold, each
+# sending its ClientHello a byte every 0.5 s (so the 2 s idle timeout never
+# fires), under a descriptor limit set on the running MEF (prlimit): each is
+# closed at its deadline, no more than max_connections are open, an accept
+# error pauses accepting (no warning loop), and a fetch is served.
+TRICKLE_PID=
+trickle_stop()
+{
+	[ -z "$TRICKLE_PID" ] || m2m_stop "$TRICKLE_PID"
+	TRICKLE_PID=
+}
+m2m_defer trickle_stop
+# trickle N SECONDS: N connections to PORT trickling a ClientHello, in the
+# background; $T/trickle.ready once all are connected, then on exit one
+# line in $T/trickle.out: "closed=K n=N" (K: closed by the MEF within
+# SECONDS).
+trickle()
+{
+	rm -f "$T/trickle.ready"
+	python3 - "$PORT" "$1" "$2" "$T/trickle.ready" >"$T/trickle.out" \
+	    2>&1 <<'PY' &
+import select, socket, sys, time
+port, n, limit, ready = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+# a TLS record of 512 bytes holding a ClientHello: never whole here
+hello = bytes.fromhex("1603010200" "010001fc0303") + bytes(506)
+socks = []
+for _ in range(n):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(("127.0.0.1", port))
+    socks.append(s)
+start = time.monotonic()
+pending = list(socks)
+while pending and time.monotonic() - start < 10:
+    _, w, _ = select.select([], pending, [], 0.5)
+    pending = [s for s in pending if s not in w]
+if pending:
+    sys.exit("%d connections not made" % len(pending))
+open(ready, "w").close()
+sent = {s: 0 for s in socks}
+closed = set()
+start = time.monotonic()
+while len(closed) < n and time.monotonic() - start < limit:
+    live = [s for s in socks if s not in closed]
+    r, _, _ = select.select(live, [], [], 0)
+    for s in r:
+        try:
+            if s.recv(4096) == b"":
+                closed.add(s)
+        except OSError:
+            closed.add(s)
+    for s in live:
+        if s in closed:
+            continue
+        try:
+            s.send(hello[sent[s]:sent[s] + 1])
+            sent[s] += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed.add(s)
+    time.sleep(0.5)
+print("closed=%d n=%d" % (len(closed), n))
+PY
+	TRICKLE_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		[ ! -e "$T/trickle.ready" ] || return 0
+		kill -0 "$TRICKLE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T/trickle.out" >&2
+	m2m_fail "the trickling connections were not made"
+}
+# trickle_done: wait for the helper; all its connections closed by the MEF.
+trickle_done()
+{
+	wait "$TRICKLE_PID" || true
+	TRICKLE_PID=
+	out=$(cat "$T/trickle.out")
+	if ! [[ $out =~ ^closed=([0-9]+)\ n=([0-9]+)$ ]] ||
+	    [ "${BASH_REMATCH[1]}" != "${BASH_REMATCH[2]}" ]; then
+		m2m_fail "trickling connections not closed by their deadline: $out"
+	fi
+}
+# fds: the number of descriptors the MEF has open.
+fds()
+{
+	local f=("/proc/$MEF_PID/fd/"*)
+
+	echo "${#f[@]}"
+}
+# fds_free K: the lowest descriptor limit that leaves the MEF K free
+# descriptors, given those it has open now.
+fds_free()
+{
+	local n=0 free=0
+
+	while :; do
+		[ -e "/proc/$MEF_PID/fd/$n" ] || free=$((free + 1))
+		n=$((n + 1))
+		[ "$free" -lt "$1" ] || break
+	done
+	echo "$n"
+}
+kill -TERM "$MEF_PID"
+wait "$MEF_PID" || m2m_fail "m2m-mef did not stop cleanly before the restart"
+MEF_PID=
+mef_conf 2
+sed -i '/^timeout = /a max_connections = 8' "$T/mef.conf"
+mef_start
+get_file "$T/f" "/fetchCredentials/$KEID1" "$GW1"
+[ "$(status_of "$(req "$GW1" "$PSK_GW1" "$T/f")")" = 200 ] ||
+    m2m_fail "fetch before the trickling handshakes"
+nofile=$(prlimit --pid "$MEF_PID" --nofile --output=SOFT --noheadings \
+    --raw)
+base=$(fds)
+lines=$(wc -l <"$T/mef.log")
+# 16 descriptors free, 24 trickling connections, at most 8 open at once
+prlimit --pid "$MEF_PID" --nofile="$(fds_free 16):" ||
+    m2m_fail "prlimit on m2m-mef"
+trickle 24 30
+sleep 1
+open=$(($(fds) - base))
+[ "$open" -le 9 ] || m2m_fail "$open connections open, max_connections is 8"
+start=$SECONDS
+out=$(req "$GW1" "$PSK_GW1" "$T/f")
+[ "$(status_of "$out")" = 200 ] ||
+    m2m_fail "a fetch was not served among trickling handshakes: $out"
+[ $((SECONDS - start)) -le 12 ] ||
+    m2m_fail "a fetch among trickling handshakes took $((SECONDS - start)) s"
+trickle_done
+[ $(($(wc -l <"$T/mef.log") - lines)) -le 10 ] ||
+    m2m_fail "the log grew by $(($(wc -l <"$T/mef.log") - lines)) lines"
+grep -q '8 connections open (\[listen\] max_connections)' "$T/mef.log" ||
+    m2m_fail "no log line for max_connections reached"
+ok "trickling handshakes past max_connections: at most 8 open, each closed at its deadline, a fetch served in $((SECONDS - start)) s"
+# 6 descriptors free, under the cap: accept() fails with EMFILE for the
+# fetch until the trickling connections' deadline
+lines=$(wc -l <"$T/mef.log")
+prlimit --pid "$MEF_PID" --nofile="$(fds_free 6):" ||
+    m2m_fail "prlimit on m2m-mef"
+trickle 6 30
+start=$SECONDS
+out=$(req "$GW1" "$PSK_GW1" "$T/f")
+[ "$(status_of "$out")" = 200 ] ||
+    m2m_fail "a fetch was not served after EMFILE: $out"
+[ $((SECONDS - start)) -le 8 ] ||
+    m2m_fail "a fetch after EMFILE took $((SECONDS - start)) s"
+trickle_done
+prlimit --pid "$MEF_PID" --nofile="$nofile:" || m2m_fail "prlimit on m2m-mef"
+[ "$(tail -n +"$((lines + 1))" "$T/mef.log" | grep -c 'accept: Too many open files')" -eq 1 ] ||
+    m2m_fail "not one log line for EMFILE"
+[ $(($(wc -l <"$T/mef.log") - lines)) -le 10 ] ||
+    m2m_fail "the log grew by $(($(wc -l <"$T/mef.log") - lines)) lines"
+ok "accept() failing with EMFILE: one log line, accepting again after the deadline, a fetch served in $((SECONDS - start)) s"
+
 kill -INT "$MEF_PID"
 rc=0
 wait "$MEF_PID" || rc=$?
