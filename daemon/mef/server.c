@@ -168,9 +168,14 @@ void
 mef_server_request(SSL *ssl)
 {
 	struct mef_conn *conn;
+	struct timeval tv;
 
-	if (conn_idx >= 0 && (conn = SSL_get_ex_data(ssl, conn_idx)) != NULL)
-		event_del(conn->deadline);
+	if (conn_idx < 0 || (conn = SSL_get_ex_data(ssl, conn_idx)) == NULL)
+		return;
+	/* the next request (keep-alive) has as long from this one */
+	tv.tv_sec = (time_t)conn->srv->conf->timeout;
+	tv.tv_usec = 0;
+	(void)evtimer_add(conn->deadline, &tv);
 }
 
 /* Handshake outcomes: one log line each (refusals name the alert). */

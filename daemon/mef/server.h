@@ -30,9 +30,10 @@ int	mef_open_token(const struct mef_conf *c, struct mef_tok **ret_tok,
 	    SSL_CTX **ret_ctx);
 
 /*
- * The first request of ssl's connection is in: its deadline ([listen]
- * timeout from the accept, for the handshake and that request, however
- * slowly the bytes come) is off; evhttp's idle timeout stays.
+ * A request of ssl's connection is in: its deadline ([listen] timeout from
+ * the accept, for the handshake and the first request, however slowly the
+ * bytes come) starts again, for this reply and the next request of a
+ * keep-alive connection; evhttp's idle timeout stays.
  */
 void	mef_server_request(SSL *ssl);
 

@@ -602,6 +602,21 @@ prlimit --pid "$MEF_PID" --nofile="$nofile:" || m2m_fail "prlimit on m2m-mef"
 [ $(($(wc -l <"$T/mef.log") - lines)) -le 10 ] ||
     m2m_fail "the log grew by $(($(wc -l <"$T/mef.log") - lines)) lines"
 ok "accept() failing with EMFILE: one log line, accepting again after the deadline, a fetch served in $((SECONDS - start)) s"
+# A target with its key: one fetch on a keep-alive connection, then the
+# next request a byte every 0.5 s (each byte restarts evhttp's 2 s idle
+# timeout): the deadline closes the connection 2 s after the first request.
+sed 's/^Connection: close\r$/Connection: keep-alive\r/' "$T/f" >"$T/f_ka"
+start=$SECONDS
+out=$({ cat "$T/f_ka"; for i in $(seq 24); do printf G; sleep 0.5; done; } |
+    timeout 30 openssl s_client -tls1_2 -connect "127.0.0.1:$PORT" \
+    -servername "$FQDN" -psk_identity "$GW1" -psk "$PSK_GW1" -ign_eof \
+    -nocommands 2>&1 || true)
+took=$((SECONDS - start))
+[ "$(status_of "$out")" = 200 ] ||
+    m2m_fail "the keep-alive fetch was not served: $out"
+[ "$took" -le 6 ] ||
+    m2m_fail "a trickled second request held the connection $took s"
+ok "keep-alive: a trickled next request is closed at its deadline ($took s)"
 
 kill -INT "$MEF_PID"
 rc=0
