@@ -26,6 +26,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_rc.h>
@@ -38,6 +39,7 @@
 
 #define TPM_DATA_MAX		(16u << 20) /* longest HMAC message */
 #define TPM_RANDOM_CHUNK	64	/* bytes asked per TPM2_GetRandom */
+#define TPM_SEQ_AUTH_LEN	32	/* an HMAC sequence's authValue */
 
 /* ---- wrapping keys (TPM2_Create: tpm_create.c) ---------------------- */
 
@@ -136,8 +138,12 @@ m2m_tpm_hmac_one(struct tpm *t, const struct tpm_auth *key, TPMI_ALG_HASH alg,
 /*
  * An HMAC sequence, for a message longer than one TPM buffer: HMAC_Start
  * with the key, SequenceUpdate for every full buffer, SequenceComplete
- * (MAC out encrypted).  The sequence object has an empty authValue and
- * an empty name (its nameAlg is TPM_ALG_NULL).
+ * (MAC out encrypted).  The sequence object has an empty name (its
+ * nameAlg is TPM_ALG_NULL), so its authValue is what binds Update and
+ * Complete to it: a fresh random one, sent encrypted (HMAC_Start's first
+ * parameter).  With an empty one, anything on the bus could complete the
+ * sequence with a message of its own and read the key's HMAC of it, or
+ * swap in a sequence of its own (test_seq_auth).
  */
 static int
 hmac_seq(struct tpm *t, const struct tpm_auth *key, TPMI_ALG_HASH alg,
@@ -146,7 +152,6 @@ hmac_seq(struct tpm *t, const struct tpm_auth *key, TPMI_ALG_HASH alg,
 	TSS2_SYS_CONTEXT *sys;
 	struct tpm_auth seq;
 	TPM2B_MAX_BUFFER buf;
-	TPM2B_AUTH noauth;
 	TPM2B_DIGEST res;
 	TPMT_TK_HASHCHECK tk;
 	unsigned tries = 0;
@@ -155,22 +160,28 @@ hmac_seq(struct tpm *t, const struct tpm_auth *key, TPMI_ALG_HASH alg,
 	int r;
 
 	memset(&seq, 0, sizeof(seq));
-	memset(&noauth, 0, sizeof(noauth));
 	memset(&res, 0, sizeof(res));
+	seq.auth.size = TPM_SEQ_AUTH_LEN;
+	if (RAND_bytes(seq.auth.buffer, TPM_SEQ_AUTH_LEN) != 1)
+		return M2M_ERR_INTERNAL;
+	/* no trailing zero byte, which the TPM would drop from it */
+	seq.auth.buffer[TPM_SEQ_AUTH_LEN - 1] |= 1;
 	do {
 		if ((r = m2m_tpm_cmd_prep(t, &sys)) != 0)
-			return r;
-		rc = Tss2_Sys_HMAC_Start_Prepare(sys, key->handle, &noauth,
+			goto out;
+		rc = Tss2_Sys_HMAC_Start_Prepare(sys, key->handle, &seq.auth,
 		    alg);
 	} while ((r = m2m_tpm_cmd_run(t, "HMAC_Start", rc,
 	    TPM2_CC_HMAC_Start, key, TPM_SESS_IN, TPM_CTX_OP, &tries)) ==
 	    TPM_AGAIN);
 	if (r != 0)
-		return r;
+		goto out;
 	rc = Tss2_Sys_HMAC_Start_Complete(sys, &seq.handle);
 	m2m_tpm_sess_clean(t->fs);
-	if (rc != TSS2_RC_SUCCESS)
-		return m2m_tpm_fail(t, "HMAC_Start (response)", rc, TPM_CTX_OP);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = m2m_tpm_fail(t, "HMAC_Start (response)", rc, TPM_CTX_OP);
+		goto out;
+	}
 	seq.name.size = 0;	/* a sequence has no nameAlg, so no name */
 
 	for (;;) {
@@ -229,6 +240,8 @@ hmac_seq(struct tpm *t, const struct tpm_auth *key, TPMI_ALG_HASH alg,
 	}
 	m2m_wipe(&buf, sizeof(buf));
 	m2m_wipe(&res, sizeof(res));
+ out:
+	m2m_wipe(&seq, sizeof(seq));
 	return r;
 }
 

@@ -37,6 +37,8 @@ struct m2m_tamper {
 	int		 armed;		/* 0, 1 command, 2 response */
 	size_t		 off;
 	unsigned	 fired;
+	int		 inject;	/* armed: complete the next sequence */
+	long		 inject_rc;	/* its response code, -1: none yet */
 	struct pair	 p[MAX_PAIRS];
 	size_t		 np;
 };
@@ -157,6 +159,59 @@ maybe_flip(struct m2m_tamper *t, int response, uint32_t cc, uint8_t *buf,
 	pthread_mutex_unlock(&t->lock);
 }
 
+#define CC_HMAC_START		0x0000015bu
+#define CC_SEQUENCE_COMPLETE	0x0000013eu
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/*
+ * The response to an HMAC_Start (in buf) goes back soon: if armed, first
+ * send swtpm a SequenceComplete of our own on that sequence, with an empty
+ * password, and keep its response code.  -1: the connection broke.
+ */
+static int
+maybe_inject(struct m2m_tamper *t, struct pair *p, uint32_t cc,
+    const uint8_t *buf, long len)
+{
+	uint8_t c[37], r[MSG_MAX];
+	int armed;
+
+	pthread_mutex_lock(&t->lock);
+	armed = t->inject && cc == CC_HMAC_START && len >= HDR_LEN + 4 &&
+	    be32_at(buf + 6) == 0;
+	if (armed)
+		t->inject = 0;
+	pthread_mutex_unlock(&t->lock);
+	if (!armed)
+		return 0;
+	c[0] = 0x80;
+	c[1] = 0x02;			/* TPM_ST_SESSIONS */
+	put32(c + 2, sizeof(c));
+	put32(c + 6, CC_SEQUENCE_COMPLETE);
+	memcpy(c + 10, buf + HDR_LEN, 4);	/* the sequence handle */
+	put32(c + 14, 9);		/* one password session: */
+	put32(c + 18, 0x40000009);	/* TPM_RS_PW, */
+	memset(c + 22, 0, 5);		/* no nonce, attributes 0, empty */
+	c[27] = 0;
+	c[28] = 4;			/* the attacker's message */
+	memcpy(c + 29, "evil", 4);
+	put32(c + 33, 0x40000007);	/* TPM_RH_NULL */
+	if (write_full(p->up, c, sizeof(c)) != 0 || read_msg(p->up, r) <= 0)
+		return -1;
+	pthread_mutex_lock(&t->lock);
+	t->inject_rc = (long)be32_at(r + 6);
+	t->fired++;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
 /* Command port: one command, then its response.  -1: close the pair. */
 static int
 relay_cmd(struct m2m_tamper *t, struct pair *p)
@@ -173,6 +228,8 @@ relay_cmd(struct m2m_tamper *t, struct pair *p)
 	    (n = read_msg(p->up, buf)) <= 0)
 		return -1;
 	maybe_flip(t, 1, cc, buf, n);
+	if (maybe_inject(t, p, cc, buf, n) != 0)
+		return -1;
 	return write_full(p->down, buf, (size_t)n);
 }
 
@@ -274,6 +331,7 @@ m2m_tamper_start(const char *swtpm_tcti, struct m2m_tamper **ret)
 		return -1;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
+	t->inject_rc = -1;
 	t->upport = (int)up;
 	t->lfd[0] = t->lfd[1] = t->wake[0] = t->wake[1] = -1;
 	pthread_mutex_init(&t->lock, NULL);
@@ -320,6 +378,28 @@ m2m_tamper_arm(struct m2m_tamper *t, uint32_t cc, int response, size_t off)
 	t->armed = response ? 2 : 1;
 	t->off = off;
 	pthread_mutex_unlock(&t->lock);
+}
+
+/* see support_tamper.h */
+void
+m2m_tamper_arm_inject(struct m2m_tamper *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->inject = 1;
+	t->inject_rc = -1;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* see support_tamper.h */
+long
+m2m_tamper_inject_rc(struct m2m_tamper *t)
+{
+	long rc;
+
+	pthread_mutex_lock(&t->lock);
+	rc = t->inject_rc;
+	pthread_mutex_unlock(&t->lock);
+	return rc;
 }
 
 /* see support_tamper.h */

@@ -2,8 +2,8 @@
  * Test helper: a man in the middle between a TCTI and swtpm.  It listens on
  * a free 127.0.0.1 port pair (P for TPM commands, P+1 for swtpm's control
  * channel), relays everything to a running swtpm and, when armed, flips one
- * bit of one TPM command or response on the way: what an attacker on the TPM
- * bus could do.  Its thread is always stopped by m2m_tamper_free().
+ * bit of one TPM command or response on the way, or slips in a command of
+ * its own: what an attacker on the TPM bus could do.  Its thread is always stopped by m2m_tamper_free().
  */
 #ifndef M2M_SUPPORT_TAMPER_H
 #define M2M_SUPPORT_TAMPER_H
@@ -24,7 +24,16 @@ const char *m2m_tamper_tcti(const struct m2m_tamper *t);
  */
 void	m2m_tamper_arm(struct m2m_tamper *t, uint32_t cc, int response,
 	    size_t off);
-/* How many messages were changed so far. */
+/*
+ * Once: when the next HMAC_Start succeeds, send swtpm a SequenceComplete
+ * of the proxy's own on that sequence, with an empty password session and
+ * the message "evil", before the response goes on: what an attacker on the
+ * bus would do to use the key.  Its response code: m2m_tamper_inject_rc()
+ * (-1 until then).  Counted as fired.
+ */
+void	m2m_tamper_arm_inject(struct m2m_tamper *t);
+long	m2m_tamper_inject_rc(struct m2m_tamper *t);
+/* How many messages were changed (or injected) so far. */
 unsigned m2m_tamper_fired(struct m2m_tamper *t);
 /* Stop the thread, close everything, free; NULL accepted. */
 void	m2m_tamper_free(struct m2m_tamper *t);

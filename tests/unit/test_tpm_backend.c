@@ -2540,6 +2540,32 @@ test_bus_tamper(void **state)
 		assert_memory_equal(out, want, 32);
 		ref_free(&r2);
 	}
+
+	/*
+	 * An HMAC sequence (a message longer than a TPM buffer): the proxy
+	 * completes it first, with an empty password and a message of its
+	 * own.  The sequence's authValue is a secret of the module, so the
+	 * TPM refuses (TPM_RC_AUTH_FAIL or _BAD_AUTH, session 1), and the
+	 * module's own HMAC then completes and is right (test_seq_auth).
+	 */
+	{
+		static uint8_t big[3000];
+		unsigned fired = m2m_tamper_fired(mitm);
+		long rc;
+
+		rnd(big, sizeof(big));
+		ossl_hmac(M2M_HASH_SHA256, key, 32, big, sizeof(big), want);
+		m2m_tamper_arm_inject(mitm);
+		memset(out, 0, sizeof(out));
+		assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, big,
+		    sizeof(big), out), 0);
+		assert_int_equal(m2m_tamper_fired(mitm), fired + 1);
+		rc = m2m_tamper_inject_rc(mitm);
+		print_message("injected SequenceComplete: 0x%lx\n", rc);
+		assert_true(rc == (TPM2_RC_AUTH_FAIL | TPM2_RC_S | TPM2_RC_1) ||
+		    rc == (TPM2_RC_BAD_AUTH | TPM2_RC_S | TPM2_RC_1));
+		assert_memory_equal(out, want, 32);
+	}
 	ref_free(&ref);
 	OPS.close(be);
 	m2m_tamper_free(mitm);
