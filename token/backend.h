@@ -264,6 +264,19 @@ struct m2m_backend_ops {
 	 */
 	int	(*bind_mac)(void *impl, const uint8_t *msg, size_t msglen,
 		    uint8_t *out);
+
+	/*
+	 * Optional (NULL: nothing to anchor): the public identity of the
+	 * hardware key the backend trusts with its secrets (TPM: the name
+	 * of the storage primary its sessions are salted to), at most
+	 * M2M_BACKEND_ANCHOR_MAX bytes, into out; *ret_len.  The core keeps
+	 * the one of the first open in the store and passes it back in
+	 * conf->backend_anchor at every later open, where the backend
+	 * refuses any other (M2M_ERR_BACKEND) before it sends anything
+	 * secret: nothing on the way to the hardware can answer for it.
+	 */
+	int	(*anchor)(void *impl, uint8_t *out, size_t cap,
+		    size_t *ret_len);
 };
 
 #define M2M_BIND_MAC_LEN	32	/* HMAC-SHA-256 */

@@ -8,6 +8,7 @@
 #define M2M_CONF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "log.h"
 
 struct m2m_secret;
@@ -23,6 +24,8 @@ enum m2m_tpm_mode {
 	M2M_TPM_MODE_SHARED = 1,	/* nothing stays loaded between calls */
 	M2M_TPM_MODE_EXCLUSIVE = 2	/* primary, session, keys stay loaded */
 };
+
+#define M2M_BACKEND_ANCHOR_MAX	64
 
 struct m2m_conf {
 	char			*path;		/* the file that was read */
@@ -48,6 +51,13 @@ struct m2m_conf {
 	char			*daemon_socket;	/* [daemon] socket: client
 						   mode; NULL otherwise */
 	unsigned int		 daemon_timeout; /* seconds, 0: forever */
+	/*
+	 * Not from the file: the backend's anchor as the store keeps it
+	 * (backend.h, anchor), set by the core before the backend opens;
+	 * length 0 at the first open.
+	 */
+	uint8_t			 backend_anchor[M2M_BACKEND_ANCHOR_MAX];
+	size_t			 backend_anchor_len;
 };
 
 /*

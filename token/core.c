@@ -1,4 +1,5 @@
 /* m2mtoken: the token core.  See core.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,68 @@ core_bind_mac(void *arg, const uint8_t *msg, size_t len, uint8_t *out)
 	return c->be.ops->bind_mac(c->be.impl, msg, len, out);
 }
 
+/* The store's meta key for the backend's anchor (backend.h). */
+static void
+anchor_key(const struct m2m_backend_ops *ops, char *key, size_t cap)
+{
+	snprintf(key, cap, "anchor.%s", ops->name);
+}
+
+/* The anchor the store keeps, into conf; none (first open) is fine. */
+static int
+anchor_get(struct m2m_store *s, const struct m2m_backend_ops *ops,
+    struct m2m_conf *conf, char *errbuf, size_t errlen)
+{
+	uint8_t *v = NULL;
+	size_t n = 0;
+	char key[64];
+	int r;
+
+	conf->backend_anchor_len = 0;
+	if (ops->anchor == NULL)
+		return 0;
+	anchor_key(ops, key, sizeof(key));
+	if ((r = m2m_store_meta_get(s, key, &v, &n)) == M2M_ERR_NOT_FOUND)
+		return 0;
+	if (r == 0 && (n == 0 || n > sizeof(conf->backend_anchor)))
+		r = M2M_ERR_STORE_CORRUPT;
+	if (r != 0) {
+		m2m_errbuf_set(errbuf, errlen, "%s: cannot read the %s "
+		    "backend's anchor: %s", conf->store_path, ops->name,
+		    m2m_strerror(r));
+		free(v);
+		return r;
+	}
+	memcpy(conf->backend_anchor, v, n);
+	conf->backend_anchor_len = n;
+	free(v);
+	return 0;
+}
+
+/* At the first open, the store keeps the backend's anchor (backend.h). */
+static int
+anchor_keep(struct m2m_core *c, char *errbuf, size_t errlen)
+{
+	uint8_t v[M2M_BACKEND_ANCHOR_MAX];
+	size_t n = 0;
+	char key[64];
+	int r;
+
+	if (c->be.ops->anchor == NULL || c->conf->backend_anchor_len != 0)
+		return 0;
+	anchor_key(c->be.ops, key, sizeof(key));
+	if ((r = c->be.ops->anchor(c->be.impl, v, sizeof(v), &n)) != 0 ||
+	    (r = m2m_store_meta_put(c->store, key, v, n)) != 0) {
+		m2m_errbuf_set(errbuf, errlen, "%s: cannot keep the %s "
+		    "backend's anchor: %s", c->conf->store_path,
+		    c->be.ops->name, m2m_strerror(r));
+		return r;
+	}
+	m2m_info("%s: the %s backend's anchor is kept in the store from now "
+	    "on", c->conf->store_path, c->be.ops->name);
+	return 0;
+}
+
 /* see core.h */
 int
 m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
@@ -92,9 +155,12 @@ m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
 		goto out;
 	}
 	in_txn = 1;
-	if ((r = ops->open(conf, &c->be.impl, errbuf, errlen)) != 0)
+	if ((r = anchor_get(c->store, ops, conf, errbuf, errlen)) != 0 ||
+	    (r = ops->open(conf, &c->be.impl, errbuf, errlen)) != 0)
 		goto out;
 	c->be.ops = ops;
+	if ((r = anchor_keep(c, errbuf, errlen)) != 0)
+		goto out;
 	if (ops->bind_mac == NULL) {
 		m2m_errbuf_set(errbuf, errlen, "backend %s has no object "
 		    "binding", ops->name);

@@ -807,6 +807,25 @@ tpm_pin_check(void *impl, const uint8_t *blob, size_t bloblen,
 }
 
 
+/* see backend.h: the storage primary's name, which salts every session */
+static int
+tpm_anchor(void *impl, uint8_t *out, size_t cap, size_t *ret_len)
+{
+	struct tpm *t = impl;
+
+	if (t == NULL || out == NULL || ret_len == NULL)
+		return M2M_ERR_INVALID_ARGUMENT;
+	pthread_mutex_lock(&t->lock);
+	if (t->anchor.size == 0 || t->anchor.size > cap) {
+		pthread_mutex_unlock(&t->lock);
+		return M2M_ERR_INTERNAL;
+	}
+	memcpy(out, t->anchor.name, t->anchor.size);
+	*ret_len = t->anchor.size;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
 const struct m2m_backend_ops m2m_tpm_backend_ops = {
 	.name = "tpm",
 	.open = m2m_tpm_open,
@@ -826,4 +845,5 @@ const struct m2m_backend_ops m2m_tpm_backend_ops = {
 	.ec_import = m2m_tpm_ec_import,
 	.ec_sign = m2m_tpm_ec_sign,
 	.bind_mac = m2m_tpm_bind_mac,
+	.anchor = tpm_anchor,
 };

@@ -220,6 +220,9 @@ struct tpm {
 	TPMS_CONTEXT		*primary_ctx; /* shared: saved, transient */
 	TPMT_PUBLIC		 primary_pub; /* salts the session */
 	TPM2B_NAME		 primary_name;
+	TPM2B_NAME		 anchor;	/* the primary's name it must
+						   have (conf's, or the first
+						   one seen); size 0: none */
 	struct tpm_sess		*fs;	/* salted, parameter-encrypting */
 	size_t			 maxbuf; /* TPM2_PT_INPUT_BUFFER, <= 1024 */
 	int			 have_encdec; /* TPM2_EncryptDecrypt2 */

@@ -301,6 +301,25 @@ open_objects(struct tpm *t, unsigned long handle, char *errbuf,
 	}
 	if ((r = m2m_tpm_obj_name(&t->primary_pub, &t->primary_name)) != 0)
 		return r;
+	/*
+	 * The primary's public key comes in answers nothing authenticates
+	 * (CreatePrimary, ReadPublic): whatever answers for the TPM could
+	 * give its own, and every session salted to it would be open to it.
+	 * So the store keeps the name seen at the first open (backend.h,
+	 * anchor), and no session starts with another.
+	 */
+	if (t->anchor.size == 0)
+		t->anchor = t->primary_name;
+	else if (t->anchor.size != t->primary_name.size ||
+	    memcmp(t->anchor.name, t->primary_name.name,
+	    t->anchor.size) != 0) {
+		m2m_errbuf_set(errbuf, errlen, "TPM: the storage primary key "
+		    "is not the one this store was made with (another TPM, "
+		    "a cleared owner hierarchy, or something between the "
+		    "module and the TPM answering for it): nothing is sent "
+		    "to it");
+		return M2M_ERR_BACKEND;
+	}
 	if ((r = m2m_tpm_need_sess(t)) != 0) {
 		m2m_errbuf_set(errbuf, errlen, "TPM: cannot start a salted "
 		    "session: %s", m2m_strerror(r));
@@ -376,6 +395,15 @@ m2m_tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	}
 	t->primary = ESYS_TR_NONE;
 	t->lockfd = -1;
+	if (conf->backend_anchor_len > sizeof(t->anchor.name)) {
+		m2m_errbuf_set(errbuf, errlen, "TPM: the store's anchor is "
+		    "%zu bytes, not a TPM name", conf->backend_anchor_len);
+		pthread_mutex_destroy(&t->lock);
+		free(t);
+		return M2M_ERR_STORE_CORRUPT;
+	}
+	t->anchor.size = (UINT16)conf->backend_anchor_len;
+	memcpy(t->anchor.name, conf->backend_anchor, conf->backend_anchor_len);
 	t->shared = mode_is_shared(conf->tpm_mode, tcti);
 	t->seed = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)t;
 	if (t->shared)

@@ -34,6 +34,7 @@
 
 #include "backend.h"
 #include "conf.h"
+#include "core.h"
 #include "err.h"
 #include "log.h"
 #include "secret.h"
@@ -2571,6 +2572,89 @@ test_bus_tamper(void **state)
 	m2m_tamper_free(mitm);
 }
 
+/* A conf for m2m_core_open_ops (which takes it): the TPM at tcti. */
+static struct m2m_conf *
+anchor_conf(const char *store_path, const char *tcti)
+{
+	struct m2m_conf *conf;
+
+	assert_non_null(conf = calloc(1, sizeof(*conf)));
+	assert_non_null(conf->path = strdup("anchor.conf"));
+	assert_non_null(conf->store_path = strdup(store_path));
+	assert_non_null(conf->tpm_tcti = strdup(tcti));
+	conf->backend = M2M_BACKEND_TPM;
+	conf->tpm_mode = g_mode;
+	conf->cache_size = 64;
+	conf->pin_min = 4;
+	conf->pin_max = 64;
+	conf->max_pin_tries = 5;
+	return conf;
+}
+
+/*
+ * The storage primary is anchored (backend.h, anchor): a store keeps the
+ * name of the primary its first open salted to, and an open that finds
+ * another is refused before any session starts.  Another TPM stands in
+ * for a substitute answering on the bus: to the module, both are a
+ * primary of another name.  The same TPM opens again.
+ */
+static void
+test_anchor(void **state)
+{
+	struct m2m_swtpm *other = NULL;
+	struct m2m_core *core = NULL;
+	struct m2m_conf c;
+	uint8_t name[M2M_BACKEND_ANCHOR_MAX];
+	char dir[] = "/tmp/m2m-anchor.XXXXXX", path[64], err[512] = "";
+	size_t n = 0;
+	void *be = NULL;
+
+	OPS.close(*state);
+	*state = NULL;
+	/* the backend alone: its anchor, a wrong one refused */
+	be = be_open(64, 0);
+	assert_non_null(OPS.anchor);
+	assert_int_equal(OPS.anchor(be, name, sizeof(name), &n), 0);
+	assert_int_equal(n, 2 + 32);	/* nameAlg SHA-256 and the digest */
+	OPS.close(be);
+	be = NULL;
+	memset(&c, 0, sizeof(c));
+	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
+	c.cache_size = 64;
+	c.tpm_mode = g_mode;
+	memcpy(c.backend_anchor, name, n);
+	c.backend_anchor_len = n;
+	assert_int_equal(OPS.open(&c, &be, err, sizeof(err)), 0);
+	OPS.close(be);
+	be = NULL;
+	c.backend_anchor[n - 1] ^= 1;
+	assert_int_equal(OPS.open(&c, &be, err, sizeof(err)),
+	    M2M_ERR_BACKEND);
+	assert_null(be);
+	assert_non_null(strstr(err, "not the one this store was made with"));
+
+	/* through the core: the store keeps it */
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	assert_int_equal(m2m_core_open_ops(anchor_conf(path,
+	    m2m_swtpm_tcti(g_tpm)), &OPS, &core, err, sizeof(err)), 0);
+	m2m_core_close(core);
+	core = NULL;
+	assert_int_equal(m2m_swtpm_start(&other), 0);
+	err[0] = '\0';
+	assert_int_equal(m2m_core_open_ops(anchor_conf(path,
+	    m2m_swtpm_tcti(other)), &OPS, &core, err, sizeof(err)),
+	    M2M_ERR_BACKEND);
+	assert_null(core);
+	assert_non_null(strstr(err, "not the one this store was made with"));
+	assert_int_equal(m2m_core_open_ops(anchor_conf(path,
+	    m2m_swtpm_tcti(g_tpm)), &OPS, &core, err, sizeof(err)), 0);
+	m2m_core_close(core);
+	m2m_swtpm_free(other);
+	snprintf(err, sizeof(err), "rm -rf '%s'", dir);
+	assert_int_equal(system(err), 0);
+}
+
 /*
  * The session's own bad inputs (tpm_sess.c): a salt key that is not the
  * ECC P-256 / SHA-256 storage key the backend makes, an ECC point that is
@@ -2690,6 +2774,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_persistent,
 		    be_setup, be_teardown),
 		cmocka_unit_test_setup_teardown(test_owner_clear, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_anchor, be_setup,
 		    be_teardown),
 		cmocka_unit_test(test_sess_bad_input),
 		cmocka_unit_test_setup_teardown(test_bus_tamper,
