@@ -52,6 +52,7 @@ struct conf_parse {
 	int			 seen[K_COUNT];
 	int			 sec_seen[NSECTIONS];
 	struct m2m_secret	*pinspec;	/* raw "pin =" value (secret) */
+	unsigned int		 mode;		/* the file's, from its read */
 	/* the reader over the file's bytes */
 	const uint8_t		*buf;
 	size_t			 len;

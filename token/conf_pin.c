@@ -42,6 +42,7 @@ conf_read_file(struct conf_parse *p, struct m2m_secret **ret)
 		    "larger than %d bytes", CONF_FILE_MAX);
 		goto out;
 	}
+	p->mode = (unsigned int)st.st_mode;
 	/* it names the store, the backend and the module loaded: warn */
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 		m2m_error("%.200s: writable by group or others (mode %04o): "
@@ -240,6 +241,12 @@ conf_resolve_pin(struct conf_parse *p, struct m2m_secret **ret)
 		r = M2M_ERR_CONFIG;
 	} else if ((r = m2m_secret_from(v, len, ret)) != 0)
 		conf_fail(p, r, NULL, "out of memory");
+	else if ((p->mode & (S_IRGRP | S_IROTH)) != 0)
+		/* the load goes on, as for a writable file (conf.h) */
+		m2m_error("%.200s: holds the HSM PIN itself and group or "
+		    "others may read it (mode %04o): put the PIN in a file "
+		    "only this user reads (pin = file:PATH) or chmod go= it",
+		    p->path, p->mode & 07777);
 	m2m_secret_free(spec);
 	return r;
 }

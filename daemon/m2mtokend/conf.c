@@ -472,6 +472,7 @@ mtd_conf_read_pin(const struct mtd_conf *c, char *pin, size_t *ret_len,
 /* What the check needs of the module's configuration. */
 struct modconf {
 	int	 daemon;	/* a [daemon] section */
+	int	 literal_pin;	/* [hsm] pin is the PIN itself */
 	char	 store[PATH_MAX];	/* [store] path, "" if none */
 };
 
@@ -486,6 +487,10 @@ modconf_handler(void *user, const char *sec, const char *key,
 	if (key != NULL && strcmp(sec, "store") == 0 &&
 	    strcmp(key, "path") == 0)
 		snprintf(m->store, sizeof(m->store), "%s", v);
+	if (key != NULL && strcmp(sec, "hsm") == 0 &&
+	    strcmp(key, "pin") == 0 && strncmp(v, "file:", 5) != 0 &&
+	    strncmp(v, "env:", 4) != 0)
+		m->literal_pin = 1;
 	return 1;	/* the module judges the rest */
 }
 
@@ -515,6 +520,7 @@ mtd_conf_check_files(const struct mtd_conf *c, const char *conf_path,
 {
 	struct modconf m;
 	struct stat st;
+	mode_t mode;
 	char dir[PATH_MAX];
 	FILE *f = NULL;
 	int r = -1;
@@ -529,6 +535,7 @@ mtd_conf_check_files(const struct mtd_conf *c, const char *conf_path,
 	if (private_file("module configuration", c->module_config, &st, err,
 	    errlen) != 0)
 		goto out;
+	mode = st.st_mode;
 	if ((f = fopen(c->module_config, "re")) == NULL) {
 		snprintf(err, errlen, "module configuration %.150s: %s",
 		    c->module_config, strerror(errno));
@@ -541,6 +548,18 @@ mtd_conf_check_files(const struct mtd_conf *c, const char *conf_path,
 		    "[daemon] section: that is client mode, and the daemon "
 		    "must run the token itself (remove the section)",
 		    c->module_config);
+		goto out;
+	}
+	/*
+	 * The file's group is usually the daemon's, which the flow socket's
+	 * callers share: they could read a PIN written in it.
+	 */
+	if (m.literal_pin && (mode & S_IRWXG) != 0) {
+		snprintf(err, errlen, "module configuration %.150s holds the "
+		    "HSM PIN itself and has mode %04o: its group may read it "
+		    "(put the PIN in a file of the daemon's user, mode 0600, "
+		    "with pin = file:PATH, or chmod g= it)", c->module_config,
+		    (unsigned int)(mode & 07777));
 		goto out;
 	}
 	if (m.store[0] == '/') {

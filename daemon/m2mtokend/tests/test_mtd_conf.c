@@ -173,6 +173,21 @@ test_check_files(void **state)
 	snprintf(text, sizeof(text), "module configuration %s has mode "
 	    "0604: others may access it (chmod o= it)", mod);
 	assert_string_equal(err, text);
+	/* its group may read the HSM PIN written in it (found in review) */
+	put_file(mod, "[hsm]\npin = 1234\n", 0640);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)),
+	    -1);
+	snprintf(text, sizeof(text), "module configuration %s holds the HSM "
+	    "PIN itself and has mode 0640: its group may read it (put the PIN "
+	    "in a file of the daemon's user, mode 0600, with pin = file:PATH, "
+	    "or chmod g= it)", mod);
+	assert_string_equal(err, text);
+	assert_int_equal(chmod(mod, 0600), 0);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)), 0);
+	put_file(mod, "[hsm]\npin = file:/etc/m2mtoken/hsm.pin\n", 0640);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)), 0);
+	put_file(mod, "[hsm]\npin = env:M2MTOKEN_HSM_PIN\n", 0640);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)), 0);
 	/* the module's configuration is in client mode */
 	put_file(mod, "[daemon]\nsocket = /run/m2mtoken/pkcs11.sock\n",
 	    0600);
