@@ -406,6 +406,7 @@ hsm_free(struct hsm *h)
 	m2m_secret_free(h->pin);
 	free(h->label);
 	free(h->module_path);
+	free(h->store_path);
 	if (h->lock_init)
 		pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -461,7 +462,9 @@ m2m_hsm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 		goto out;
 	h->lock_init = 1;
 	if ((h->module_path = strdup(conf->hsm_module)) == NULL ||
-	    (h->label = strdup(conf->hsm_token_label)) == NULL) {
+	    (h->label = strdup(conf->hsm_token_label)) == NULL ||
+	    (conf->store_path != NULL &&
+	    (h->store_path = strdup(conf->store_path)) == NULL)) {
 		r = M2M_ERR_NO_MEMORY;
 		goto out;
 	}

@@ -48,6 +48,7 @@ struct hsm {
 	CK_FUNCTION_LIST_PTR	 fl;
 	int			 module_ref;	/* counted in modules */
 	char			*module_path;
+	char			*store_path;	/* NULL: none; the lock's place */
 	char			*label;
 	struct m2m_secret	*pin;		/* kept to log in again */
 	int			 connected;

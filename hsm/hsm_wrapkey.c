@@ -492,8 +492,8 @@ wrapkey_setup_once(struct hsm *h, int which, char *errbuf, size_t errlen)
 /*
  * see hsm_int.h
  *
- * setup_mutex in this process, and flock(2) on
- * $XDG_RUNTIME_DIR/m2mtoken-hsm.lock (else /tmp/m2mtoken-hsm-<uid>.lock)
+ * setup_mutex in this process, and flock(2) on a lock file
+ * (m2m_backend_lock_file: in $XDG_RUNTIME_DIR, else beside the store)
  * between processes (a file description per call, so threads exclude each
  * other too).  Why: SoftHSM2 2.6.1 re-reads a token object's file when the
  * token changed, and a key that another thread or process is generating
@@ -507,32 +507,11 @@ wrapkey_setup_once(struct hsm *h, int which, char *errbuf, size_t errlen)
 int
 m2m_hsm_setup_lock(struct hsm *h)
 {
-	const char *dir = secure_getenv("XDG_RUNTIME_DIR");
-	char path[PATH_MAX];
-	struct stat st;
-	int fd, n;
+	int fd;
 
 	pthread_mutex_lock(&setup_mutex);
-	if (dir != NULL && dir[0] == '/')
-		n = snprintf(path, sizeof(path), "%s/m2mtoken-hsm.lock", dir);
-	else
-		n = snprintf(path, sizeof(path), "/tmp/m2mtoken-hsm-%lu.lock",
-		    (unsigned long)geteuid());
-	if (n < 0 || (size_t)n >= sizeof(path))
+	if ((fd = m2m_backend_lock_file("hsm", h->store_path)) == -1)
 		return -1;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0600)) == -1) {
-		m2m_debug("HSM token '%s': lock file %s: %s", h->label, path,
-		    strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != geteuid()) {
-		m2m_debug("HSM token '%s': lock file %s is not ours: not "
-		    "used", h->label, path);
-		close(fd);
-		return -1;
-	}
 	while (flock(fd, LOCK_EX) == -1) {
 		if (errno != EINTR) {
 			close(fd);

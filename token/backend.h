@@ -59,6 +59,17 @@ size_t	m2m_hash_len(enum m2m_hash h);
 int	m2m_backend_key_len_ok(enum m2m_key_kind kind, size_t len);
 int	m2m_backend_gcm_check(size_t ivlen, size_t taglen);
 
+/*
+ * The lock file a backend serialises its processes with (name "hsm" or
+ * "tpm"), open for flock(2): the first of $XDG_RUNTIME_DIR/m2mtoken-NAME.lock,
+ * the store's directory's .m2mtoken-NAME.lock (store_path may be NULL) and
+ * /tmp/m2mtoken-NAME-UID.lock that is a regular file of this user (made
+ * 0600, never through a symbolic link), so that a file another user made
+ * first in /tmp cannot take the lock away.  -1, and an error line, when
+ * none is.
+ */
+int	m2m_backend_lock_file(const char *name, const char *store_path);
+
 /* Names a wrapped key for one operation; nothing here is owned. */
 struct m2m_keyref {
 	uint64_t		 id;	/* cache key; 0 = do not cache */

@@ -409,10 +409,11 @@ int	m2m_tpm_ec_import_locked(struct tpm *t, int kind,
 /*
  * Shared mode: open the lock file that serialises the calls of this
  * user's m2mtoken processes (one file for all simulators: they are for
- * tests, and a file per TCTI would pile up) into t->lockfd.  Without one
- * (not creatable, not ours) calls still work, relying on the retries.
+ * tests, and a file per TCTI would pile up) into t->lockfd
+ * (m2m_backend_lock_file).  Without one (none creatable or ours: an error
+ * line) calls still work, relying on the retries.
  */
-void	m2m_tpm_shared_lock_open(struct tpm *t);
+void	m2m_tpm_shared_lock_open(struct tpm *t, const char *store_path);
 /* Shared mode: take (flock) the lock between processes; else nothing. */
 void	m2m_tpm_shared_lock(struct tpm *t);
 /* Shared mode: release the lock between processes; else nothing. */

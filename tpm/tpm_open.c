@@ -407,7 +407,7 @@ m2m_tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	t->shared = mode_is_shared(conf->tpm_mode, tcti);
 	t->seed = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)t;
 	if (t->shared)
-		m2m_tpm_shared_lock_open(t);
+		m2m_tpm_shared_lock_open(t, conf->store_path);
 
 	if ((rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti)) !=
 	    TSS2_RC_SUCCESS) {

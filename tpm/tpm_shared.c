@@ -17,8 +17,8 @@
  *              contexts (TPM2_ContextSave, reloaded with TPM2_ContextLoad
  *              when a call first needs them).  The calls of a
  *              user's m2mtoken processes in this mode are serialised by
- *              flock(2) on $XDG_RUNTIME_DIR/m2mtoken-tpm.lock (else
- *              /tmp/m2mtoken-tpm-<uid>.lock); a call that still finds the
+ *              flock(2) on a lock file (m2m_backend_lock_file: in
+ *              $XDG_RUNTIME_DIR, else beside the store); a call that still finds the
  *              TPM full (another program) is undone and retried for up to
  *              20 s.  A cached HMAC is 5 commands.
  */
@@ -46,33 +46,9 @@
 
 /* see tpm_int.h */
 void
-m2m_tpm_shared_lock_open(struct tpm *t)
+m2m_tpm_shared_lock_open(struct tpm *t, const char *store_path)
 {
-	const char *dir = secure_getenv("XDG_RUNTIME_DIR");
-	char path[PATH_MAX];
-	struct stat st;
-	int fd, n;
-
-	t->lockfd = -1;
-	if (dir != NULL && dir[0] == '/')
-		n = snprintf(path, sizeof(path), "%s/m2mtoken-tpm.lock", dir);
-	else
-		n = snprintf(path, sizeof(path), "/tmp/m2mtoken-tpm-%lu.lock",
-		    (unsigned long)geteuid());
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0600)) == -1) {
-		m2m_debug("tpm: lock file %s: %s", path, strerror(errno));
-		return;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != geteuid()) {
-		m2m_debug("tpm: lock file %s is not ours: not used", path);
-		close(fd);
-		return;
-	}
-	t->lockfd = fd;
+	t->lockfd = m2m_backend_lock_file("tpm", store_path);
 }
 
 /* see tpm_int.h */
