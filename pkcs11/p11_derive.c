@@ -362,6 +362,52 @@ same_key(struct p11_session *s, const struct m2m_object *cand,
 	return same;
 }
 
+/*
+ * The attributes a derivation's template chooses (or inherits from its
+ * base) that an existing key derived the same way must also have, for
+ * that key to be the one asked for.
+ */
+static const CK_ATTRIBUTE_TYPE chosen[] = {
+	CKA_M2M_EXPIRES, CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_PRIVATE,
+	CKA_SIGN, CKA_VERIFY, CKA_ENCRYPT, CKA_DECRYPT, CKA_DERIVE,
+	CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE,
+};
+
+/*
+ * The key h that p11_object_lookup found for o (same base, identity and
+ * value): CKR_OK if it also has o's chosen attributes, else
+ * CKR_TEMPLATE_INCONSISTENT, never the key silently with other ones
+ * (found in review: a later expiry asked, an earlier key without one
+ * returned).
+ */
+static CK_RV
+same_attrs(struct p11_session *s, const struct m2m_object *o,
+    CK_OBJECT_HANDLE h)
+{
+	const struct m2m_attr *a, *b;
+	struct m2m_object *x = NULL;
+	size_t i;
+	int r;
+
+	if ((r = p11_object_get(s, h, &x)) != 0)
+		return p11_rv(r);
+	for (i = 0; i < sizeof(chosen) / sizeof(chosen[0]); i++) {
+		a = m2m_object_attr(o, chosen[i]);
+		b = m2m_object_attr(x, chosen[i]);
+		if ((a == NULL) != (b == NULL) || (a != NULL &&
+		    (a->len != b->len || memcmp(a->val, b->val, a->len) != 0)))
+			break;
+	}
+	m2m_object_free(x);
+	if (i == sizeof(chosen) / sizeof(chosen[0]))
+		return CKR_OK;
+	m2m_info("C_DeriveKey: object %lu was derived the same way but its "
+	    "attribute 0x%lx differs from this template's: destroy it to "
+	    "derive the key anew", (unsigned long)h,
+	    (unsigned long)chosen[i]);
+	return CKR_TEMPLATE_INCONSISTENT;
+}
+
 static CK_RV
 derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
     CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
@@ -537,7 +583,8 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 	}
 	if (o->plain == NULL && have_same &&
 	    p11_object_lookup(s, base, o->role, o, same_key, same, phKey)) {
-		rv = CKR_OK;
+		if ((rv = same_attrs(s, o, *phKey)) != CKR_OK)
+			*phKey = CK_INVALID_HANDLE;
 		goto out;
 	}
 	rv = p11_object_store(s, o, phKey);

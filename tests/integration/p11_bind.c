@@ -357,6 +357,41 @@ test_derive_identity(CK_SESSION_HANDLE *s)
 	P11C_MUST(derive_km(*s, ke_b, &again));
 	p11c_check(again == km_b, "KM from Ke_B after C_Finalize: the same "
 	    "object");
+	/*
+	 * again, with an expiry (or other flags) the existing key has not:
+	 * refused, not that key with other attributes (found in review)
+	 */
+	{
+		static const char later[] = "20991231T000000";
+		CK_BBOOL f = CK_FALSE;
+		CK_ATTRIBUTE exp[] = {
+			{ CKA_TOKEN, &t, 1 },
+			{ CKA_LABEL, KM_LABEL, sizeof(KM_LABEL) - 1 },
+			{ CKA_M2M_EXPIRES, (CK_VOID_PTR)later,
+			    sizeof(later) - 1 },
+		};
+		CK_ATTRIBUTE nosign[] = {
+			{ CKA_TOKEN, &t, 1 },
+			{ CKA_LABEL, KM_LABEL, sizeof(KM_LABEL) - 1 },
+			{ CKA_DERIVE, &f, 1 },
+		};
+		CK_RV rv;
+
+		again = CK_INVALID_HANDLE;
+		rv = p11c_derive(*s, CKM_M2M_KM_DERIVE, MAF_ID,
+		    sizeof(MAF_ID) - 1, ke_a, exp, 3, &again);
+		p11c_check(rv == CKR_TEMPLATE_INCONSISTENT, "KM from Ke_A "
+		    "again with an expiry: refused (0x%lx), not the key "
+		    "without one", rv);
+		p11c_check(again != km_a, "and its handle not returned");
+		rv = p11c_derive(*s, CKM_M2M_KM_DERIVE, MAF_ID,
+		    sizeof(MAF_ID) - 1, ke_a, nosign, 3, &again);
+		p11c_check(rv == CKR_TEMPLATE_INCONSISTENT, "KM from Ke_A "
+		    "again with other usage flags: refused (0x%lx)", rv);
+		P11C_MUST(tls_master(*s, km_a, mp));
+		p11c_check(memcmp(mp, ma, sizeof(mp)) == 0, "the existing "
+		    "KM unchanged and usable");
+	}
 
 	/* a planted import with the label and peer the derivation gives */
 	P11C_MUST(p11c_import_ex(*s, CK_M2M_ROLE_KE, "KeId-3@m2m.example",
