@@ -56,6 +56,8 @@ static CK_RV	ecdsa_start(struct p11_session *s, CK_MECHANISM_PTR m,
 static CK_RV	gcm_start(struct p11_session *s, CK_MECHANISM_PTR m,
 		    struct op_param *p);
 
+#define P11_VERIFY_MAC_MIN	(GCM_TAG_MIN / 8) /* bytes a C_Verify checks */
+
 #define HMAC_MECH(type, hash, param)					\
 	{ type, 1, M2M_HMAC_KEY_MAX, CKF_SIGN | CKF_VERIFY,		\
 	  CKK_GENERIC_SECRET, hash, param, hmac_start }
@@ -197,7 +199,10 @@ hmac_param(const CK_MECHANISM *m, struct op_param *p)
 	return CKR_OK;
 }
 
-/* CK_MAC_GENERAL_PARAMS: the MAC length, 1 up to the hash length */
+/*
+ * CK_MAC_GENERAL_PARAMS: the MAC length, 1 up to the hash length (to
+ * verify, at least P11_VERIFY_MAC_MIN: hmac_start)
+ */
 static CK_RV
 hmac_general_param(const CK_MECHANISM *m, struct op_param *p)
 {
@@ -249,6 +254,18 @@ hmac_start(struct p11_session *s, CK_MECHANISM_PTR m, struct op_param *p)
 		m2m_info("key %llu: Ker allows HMAC-SHA-256 only",
 		    (unsigned long long)s->op_key->id);
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	}
+	/*
+	 * A short MAC to check is an oracle: a byte at a time, 256 guesses
+	 * each, C_Verify would give the whole HMAC of any message, a
+	 * signature from a key that may only verify (found in review).  So
+	 * a verification checks at least P11_VERIFY_MAC_MIN bytes: the 96
+	 * bits of GCM_TAG_MIN.
+	 */
+	if (s->op == P11_OP_VERIFY && p->maclen < P11_VERIFY_MAC_MIN) {
+		m2m_info("C_VerifyInit: a MAC of %zu bytes is too short to "
+		    "check (at least %d)", p->maclen, P11_VERIFY_MAC_MIN);
+		return CKR_MECHANISM_PARAM_INVALID;
 	}
 	s->op_hash = p->hash;
 	s->op_maclen = p->maclen;

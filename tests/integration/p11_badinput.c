@@ -11,6 +11,7 @@
  *   MACs, PINs (length, wrong, lockout), read-only sessions and private
  *   objects without login.
  */
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -51,12 +52,14 @@ slurp(const char *path)
 	return buf;
 }
 
+/* path with data, mode 0600 (a configuration with a PIN in it is so) */
 static void
 spit(const char *path, const void *data, size_t len)
 {
 	FILE *f = fopen(path, "w");
 
-	if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+	if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0 ||
+	    chmod(path, 0600) != 0)
 		p11c_bail("cannot write %s", path);
 }
 
@@ -639,6 +642,35 @@ test_mechanisms(CK_OBJECT_HANDLE mac, CK_OBJECT_HANDLE aes,
 	m.mechanism = CKM_SHA512_HMAC_GENERAL;
 	CHECK_RV(F->C_VerifyInit(S, &m, mac), PI,
 	    "CKM_SHA512_HMAC_GENERAL, length 65");
+	/*
+	 * a MAC to verify of under 12 bytes: refused (a byte-at-a-time
+	 * oracle that would sign for a verify-only key; found in review);
+	 * to sign, any length; 12 bytes verify
+	 */
+	m.mechanism = CKM_SHA256_HMAC_GENERAL;
+	for (l = 1; l < 12; l++)
+		CHECK_RV(F->C_VerifyInit(S, &m, mac), PI,
+		    "CKM_SHA256_HMAC_GENERAL verify, under 12 bytes");
+	{
+		CK_BYTE sig[32], data[3] = "abc";
+		CK_ULONG sl = sizeof(sig);
+
+		l = 1;
+		CHECK_RV(F->C_SignInit(S, &m, mac), CKR_OK,
+		    "CKM_SHA256_HMAC_GENERAL sign, 1 byte");
+		CHECK_RV(F->C_Sign(S, data, 3, sig, &sl), CKR_OK,
+		    "C_Sign, 1 byte");
+		l = 12;
+		sl = sizeof(sig);
+		CHECK_RV(F->C_SignInit(S, &m, mac), CKR_OK,
+		    "CKM_SHA256_HMAC_GENERAL sign, 12 bytes");
+		CHECK_RV(F->C_Sign(S, data, 3, sig, &sl), CKR_OK,
+		    "C_Sign, 12 bytes");
+		CHECK_RV(F->C_VerifyInit(S, &m, mac), CKR_OK,
+		    "CKM_SHA256_HMAC_GENERAL verify, 12 bytes");
+		CHECK_RV(F->C_Verify(S, data, 3, sig, 12), CKR_OK,
+		    "C_Verify, 12 bytes");
+	}
 
 	/* AES-GCM */
 	gp = (CK_GCM_PARAMS){ (CK_BYTE_PTR)IV, 12, 96, NULL, 0, 128 };
