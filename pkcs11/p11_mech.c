@@ -309,6 +309,18 @@ gcm_start(struct p11_session *s, CK_MECHANISM_PTR m, struct op_param *p)
 	s->op_aad = malloc(g->ulAADLen ? g->ulAADLen : 1);
 	if (s->op_iv == NULL || s->op_aad == NULL)
 		return CKR_HOST_MEMORY;
+	/*
+	 * GCM is a counter mode: encrypting a ciphertext again under its IV
+	 * gives the plaintext back.  So a key that may encrypt but not
+	 * decrypt takes only the token's IV (found in review).
+	 */
+	if (s->op == P11_OP_ENCRYPT && !gcm_iv_wanted(g) &&
+	    m2m_policy_check_use(s->op_key, M2M_USE_DECRYPT, 0) != 0) {
+		m2m_info("C_EncryptInit: key %llu may not decrypt, so it "
+		    "takes only the token's IV (12 zero bytes in pIv)",
+		    (unsigned long long)s->op_key->id);
+		return CKR_MECHANISM_PARAM_INVALID;
+	}
 	if (s->op == P11_OP_ENCRYPT && gcm_iv_wanted(g)) {
 		if ((r = m2m_core_random(p11.core, s->op_iv,
 		    GCM_IV_GEN_LEN)) != 0) {

@@ -793,6 +793,62 @@ test_roleless(void)
 	CHECK(p11c_count(S) == n0, "role-less: no copy");
 }
 
+/*
+ * An AES key that may encrypt but not decrypt: GCM is a counter mode, so
+ * encrypting a ciphertext again under its IV would decrypt it.  Such a
+ * key takes only the token's IV (found in review); with both uses, any.
+ */
+static void
+test_encrypt_only(void)
+{
+	static const uint8_t own[12] = { 1, 2, 3 };
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE eo[] = {
+		{ CKA_ENCRYPT, &yes, 1 }, { CKA_DECRYPT, &no, 1 },
+	};
+	CK_ATTRIBUTE ed[] = {
+		{ CKA_ENCRYPT, &yes, 1 }, { CKA_DECRYPT, &yes, 1 },
+	};
+	uint8_t v[32], iv[12], ct[64], back[64];
+	CK_OBJECT_HANDLE h, h2;
+	CK_ULONG l;
+
+	memset(v, 0x6e, sizeof(v));
+	P11C_MUST(p11c_import_ex(S, 0, "enc-only", CKK_AES, v, 32, CK_FALSE,
+	    eo, 2, &h));
+	l = sizeof(ct);
+	CHECK_RV(p11c_gcm_encrypt(S, h, own, NULL, 0, "secret", 6, ct, &l),
+	    CKR_MECHANISM_PARAM_INVALID,
+	    "encrypt-only AES key: C_EncryptInit with the caller's IV");
+	memset(iv, 0, sizeof(iv));
+	{
+		/* the token's IV: 12 zero bytes, ulIvBits 0 (operations.md) */
+		CK_GCM_PARAMS gp = { iv, 12, 0, NULL, 0, 128 };
+		CK_MECHANISM m = { CKM_AES_GCM, &gp, sizeof(gp) };
+		static const uint8_t zero[12];
+
+		l = sizeof(ct);
+		CHECK_RV(F->C_EncryptInit(S, &m, h), CKR_OK,
+		    "encrypt-only AES key: C_EncryptInit with the token's IV");
+		CHECK_RV(F->C_Encrypt(S, (CK_BYTE_PTR)"secret", 6, ct, &l),
+		    CKR_OK, "encrypt-only AES key: C_Encrypt");
+		CHECK(l == 6 + 16 && memcmp(iv, zero, 12) != 0,
+		    "encrypt-only AES key: a ciphertext, its tag and the IV");
+	}
+	/* the attack: encrypt the ciphertext again under its IV */
+	l = sizeof(back);
+	CHECK_RV(p11c_gcm_encrypt(S, h, iv, NULL, 0, ct, 6, back, &l),
+	    CKR_MECHANISM_PARAM_INVALID,
+	    "encrypt-only AES key: the ciphertext again under its IV");
+	CHECK_RV(p11c_gcm_decrypt(S, h, iv, NULL, 0, ct, 22, back, &l),
+	    CKR_KEY_FUNCTION_NOT_PERMITTED, "encrypt-only AES key: decrypt");
+	P11C_MUST(p11c_import_ex(S, 0, "enc-dec", CKK_AES, v, 32, CK_FALSE,
+	    ed, 2, &h2));
+	l = sizeof(ct);
+	CHECK_RV(p11c_gcm_encrypt(S, h2, own, NULL, 0, "secret", 6, ct, &l),
+	    CKR_OK, "encrypt and decrypt AES key: the caller's IV");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -806,6 +862,7 @@ main(int argc, char **argv)
 	test_tls_master();
 	test_roleless();
 	test_hkdf_no_role();
+	test_encrypt_only();
 	CHECK_RV(F->C_Finalize(NULL), CKR_OK, "C_Finalize");
 	return p11c_finish();
 }
