@@ -488,16 +488,20 @@ story_cert()
 	    -keyout "$S/ca.key" -out "$S/ca.pem" -subj /CN=story-test-ca \
 	    -days 2 2>/dev/null || m2m_fail "the test CA"
 	story_kill MEF_PID
+	# the PIN never on a command line (/proc/PID/cmdline): pkcs11-tool
+	# reads it from the environment, libp11 from a file without newline
 	pin=$(cat "$S/mef/pin")
-	party mef m2m_ext pkcs11-tool --module "$M2MTOKEN_MODULE" --token-label mef \
-	    --login --pin "$pin" --keypairgen --key-type EC:prime256v1 \
+	(umask 077 && printf '%s' "$pin" >"$S/mef/pin.raw")
+	MEF_TOKEN_PIN=$pin party mef m2m_ext pkcs11-tool \
+	    --module "$M2MTOKEN_MODULE" --token-label mef \
+	    --login --pin env:MEF_TOKEN_PIN --keypairgen --key-type EC:prime256v1 \
 	    --label mef-tls --id 01 >/dev/null 2>&1 ||
 	    m2m_fail "the MEF's EC key pair"
 	printf '%s\n' "openssl_conf = oi" "[oi]" "engines = es" "[es]" \
 	    "pkcs11 = ps" "[ps]" "engine_id = pkcs11" \
 	    "MODULE_PATH = $M2MTOKEN_MODULE" "init = 0" >"$S/engine.cnf"
 	OPENSSL_CONF=$S/engine.cnf party mef m2m_ext openssl req -new -engine pkcs11 \
-	    -keyform engine -key "pkcs11:token=mef;object=mef-tls;type=private;pin-value=$pin" \
+	    -keyform engine -key "pkcs11:token=mef;object=mef-tls;type=private;pin-source=file:$S/mef/pin.raw" \
 	    -subj "/CN=$FQDN" -out "$S/mef.csr" >/dev/null 2>&1 ||
 	    m2m_fail "the MEF's certificate request"
 	story_ca_sign "$S/mef.csr" "$S/mef-cert.pem" "$FQDN"
