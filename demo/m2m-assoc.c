@@ -459,8 +459,13 @@ hexstr(const uint8_t *p, size_t n, char *out)
 
 /* ---- the gateway's hook: FetchCredentials through its m2mtokend ---- */
 
-/* Whether id looks like a KeId: 32 hex digits "@" an FQDN (fqdn if set,
-   compared case-insensitively). */
+/*
+ * Whether id is a KeId as the MEF makes them: 32 lower-case hex digits "@"
+ * a lower-case FQDN (fqdn if set).  The same KeId in another case is not
+ * an identity any device has (the PSK identity is compared exactly), and
+ * asking for it would only make the daemon fetch once more (found in
+ * review).
+ */
 static int
 keid_shaped(const char *id, size_t len, const char *fqdn)
 {
@@ -470,12 +475,12 @@ keid_shaped(const char *id, size_t len, const char *fqdn)
 	    id[KEID_HEX] != '@')
 		return 0;
 	for (i = 0; i < KEID_HEX; i++)
-		if (strchr("0123456789abcdefABCDEF", id[i]) == NULL ||
+		if (strchr("0123456789abcdef", id[i]) == NULL ||
 		    id[i] == '\0')
 			return 0;
 	for (i = KEID_HEX + 1; i < len; i++)
-		if (strchr("abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", id[i]) == NULL ||
+		if (strchr("abcdefghijklmnopqrstuvwxyz0123456789.-",
+		    id[i]) == NULL ||
 		    id[i] == '\0')
 			return 0;
 	fl = len - KEID_HEX - 1;

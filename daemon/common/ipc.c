@@ -200,13 +200,9 @@ has_nul_escape(const char *text, size_t len)
 	return 0;
 }
 
-/*
- * The number of members of the outermost object of the (already parsed)
- * JSON text: the colons outside strings at depth 1.  More than json-c's
- * object holds means a member came twice (json-c keeps the last).
- */
-static size_t
-top_members(const char *text, size_t len)
+/* see ipc.h */
+size_t
+m2m_ipc_top_members(const char *text, size_t len)
 {
 	size_t i, n = 0, depth = 0;
 	int in_str = 0;
@@ -307,7 +303,7 @@ parse_frame(enum m2m_ipc_kind kind, const char *text, size_t len,
 		r = M2M_IPC_ERR_NOT_OBJECT;
 		goto out;
 	}
-	if (top_members(text, len) !=
+	if (m2m_ipc_top_members(text, len) !=
 	    (size_t)json_object_object_length(root)) {
 		r = M2M_IPC_ERR_DUPLICATE_MEMBER;
 		goto out;

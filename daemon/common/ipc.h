@@ -46,6 +46,13 @@ struct m2m_ipc_msg;
 int m2m_ipc_name_valid(const char *name);
 
 /*
+ * The number of members of the outermost object of a JSON text json-c
+ * parsed: the colons outside strings at depth 1.  More than json-c's
+ * object holds means a member came twice (json-c keeps the last).
+ */
+size_t	m2m_ipc_top_members(const char *text, size_t len);
+
+/*
  * A new reader for a stream of kind (M2M_IPC_CALLS or M2M_IPC_REPLIES).
  * It allocates its buffer as bytes arrive, never more than
  * M2M_IPC_FRAME_MAX + 1 bytes.  *ret_rd on success; free with

@@ -20,6 +20,7 @@
 
 #include "errors.h"
 #include "http.h"
+#include "ipc.h"
 #include "mef.h"
 #include "methods.h"
 #include "methods_int.h"
@@ -74,11 +75,25 @@ parse_body(const char *body, size_t len)
 	if (tok->pb != NULL && tok->pb->buf != NULL && tok->pb->size > 0)
 		OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
 	json_tokener_free(tok);
-	if (o != NULL && !json_object_is_type(o, json_type_object)) {
+	if (o != NULL && (!json_object_is_type(o, json_type_object) ||
+	    m2m_ipc_top_members(body, len) !=
+	    (size_t)(unsigned int)json_object_object_length(o))) {
+		/* not an object, or a member twice (a second Credential) */
 		json_object_put(o);
 		o = NULL;
 	}
 	return o;
+}
+
+/* "Status": true, a JSON boolean (not "true", not 1). */
+static int
+status_true(struct json_object *o)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, "Status", &v) &&
+	    json_object_is_type(v, json_type_boolean) &&
+	    json_object_get_boolean(v);
 }
 
 /* A string member of the MEF's body: 1..max bytes of visible text. */
@@ -146,9 +161,15 @@ mef_target(struct mtd *d, struct mtd_mef_target *t)
 	return 0;
 }
 
-/* KeId: 32 hex digits "@" an FQDN of [A-Za-z0-9.-] (safe in a path). */
+/*
+ * KeId: 32 hex digits "@" an FQDN of [A-Za-z0-9.-] (safe in a path), into
+ * out in lower case: the MEF's KeIds are (it folds the FQDN), so one KeId
+ * in another case is the same credential, fetched once and stored under
+ * one label (found in review: each case variant was fetched and stored
+ * again, and m2m-assoc let a peer without a key ask for them).
+ */
 static int
-keid_ok(const char *s)
+keid_canon(const char *s, char *out, size_t cap)
 {
 	size_t i;
 
@@ -161,6 +182,11 @@ keid_ok(const char *s)
 		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
 		    s[i] != '-')
 			return 0;
+	if (i >= cap)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[i] = '\0';
 	return 1;
 }
 
@@ -252,8 +278,7 @@ bootstrap_finish(struct mtd_call *c, struct mtd_job *j,
 	}
 	r = M2M_IPC_ERR_MEF_PROTOCOL;
 	if ((o = parse_body(j->res.resp.body, j->res.resp.body_len)) ==
-	    NULL || !json_object_object_get_ex(o, "Status", &v) ||
-	    !json_object_get_boolean(v) ||
+	    NULL || !status_true(o) ||
 	    (enrolee = body_str(o, "EnroleeID", MTD_ID_MAX)) == NULL ||
 	    (keid = body_str(o, "KeId", sizeof(keidbuf) - 1)) == NULL ||
 	    !timestamp_ok(life = body_str(o, "Lifetime", 15))) {
@@ -509,7 +534,7 @@ fetch_finish(struct mtd_call *c, struct mtd_job *j,
     struct json_object *reply, struct mtd_err *err)
 {
 	struct mtd *d = c->d;
-	struct json_object *o = NULL, *v, *cv;
+	struct json_object *o = NULL, *cv;
 	const char *enrolee, *life, *cred;
 	uint8_t value[64];
 	CK_OBJECT_HANDLE h;
@@ -522,8 +547,7 @@ fetch_finish(struct mtd_call *c, struct mtd_job *j,
 	}
 	r = M2M_IPC_ERR_MEF_PROTOCOL;
 	if ((o = parse_body(j->res.resp.body, j->res.resp.body_len)) ==
-	    NULL || !json_object_object_get_ex(o, "Status", &v) ||
-	    !json_object_get_boolean(v) ||
+	    NULL || !status_true(o) ||
 	    (enrolee = body_str(o, "EnroleeID", MTD_ID_MAX)) == NULL ||
 	    !timestamp_ok(life = body_str(o, "Lifetime", 15)) ||
 	    !json_object_object_get_ex(o, "Credential", &cv) ||
@@ -570,7 +594,8 @@ mtd_h_fetch(struct mtd_call *c, struct json_object *params,
 	static const char *const allowed[] = { "key", "suid", NULL };
 	struct mtd *d = c->d;
 	struct mtd_mef_target mt;
-	const char *keid;
+	const char *arg;
+	char keid[MTD_ID_MAX + 1];
 	char path[MTD_ID_MAX + 64], label[MTD_ID_MAX + 8], ri[32], *req = NULL;
 	CK_OBJECT_HANDLE h;
 	CK_ULONG role;
@@ -579,10 +604,10 @@ mtd_h_fetch(struct mtd_call *c, struct json_object *params,
 	int amb = 0;
 
 	if ((r = mtd_p_only(params, allowed, err)) != 0 ||
-	    (r = mtd_p_str(params, "key", 1, MTD_ID_MAX, &keid, err)) != 0 ||
+	    (r = mtd_p_str(params, "key", 1, MTD_ID_MAX, &arg, err)) != 0 ||
 	    (r = mtd_p_int(params, "suid", 0, 10, 99, -1, &suid, err)) != 0)
 		return r;
-	if (!keid_ok(keid))
+	if (!keid_canon(arg, keid, sizeof(keid)))
 		BAD(err, "parameter key: a KeId (32 hex digits @ the MEF's "
 		    "FQDN)");
 	if (d->conf->target_id == NULL || d->target_ctx == NULL ||

@@ -31,7 +31,7 @@ printf 'kpsa-0123456789abcdef-0123456789' >"$M2M_TMP/kpsa"
 printf 'another-kpsa-value-0123456789abc' >"$M2M_TMP/other"
 SOCK=$M2M_TMP/mtd.sock
 
-for id in "$KEID" "$KEID2" "not-a-keid@mef.example.com"; do
+for id in "$KEID" "$KEID2" "not-a-keid@mef.example.com" "${KEID2^^}"; do
 	"$FACTORY" --token dev --pin-file "$M2M_TMP/pin" --import kpsa \
 	    --label "$id" --value-file "$M2M_TMP/kpsa" >/dev/null ||
 	    m2m_fail "device import of $id"
@@ -171,6 +171,14 @@ run_case shape "not-a-keid@mef.example.com" "--value-file $M2M_TMP/kpsa" "" ""
 m2m_expect_contains "$(cat "$glog")" "is not a KeId of mef.example.com"
 if grep -q fetch "$flog"; then show shape; m2m_fail "the daemon was asked"; fi
 echo "ok: $M2M_BACKEND: identity not a KeId: daemon not asked"
+# 5b. a KeId in upper case (the same KeId to the MEF, which folds case):
+# not a KeId as the MEF makes them, so the daemon is not asked to fetch it
+# again under another label (found in review)
+run_case upper "${KEID2^^}" "--value-file $M2M_TMP/kpsa" "" ""
+[ "$gw_rc" != 0 ] && [ "$dev_rc" != 0 ] || { show upper; m2m_fail "an upper-case KeId got through"; }
+m2m_expect_contains "$(cat "$glog")" "is not a KeId of mef.example.com"
+if grep -q fetch "$flog"; then show upper; m2m_fail "the daemon was asked"; fi
+echo "ok: $M2M_BACKEND: a KeId in upper case: daemon not asked"
 
 # 6. E2E keys that differ (another salt on the device): the request MIC
 #    made on the device does not verify on the gateway

@@ -303,6 +303,32 @@ mic=$(mtd_cli mic --key "$E2E2" --data "fetched") || m2m_fail "mic"
 out=$(mtd_cli --json fetch-credentials --key "$KEID2") || m2m_fail "second fetch: $out"
 [ "$(mtd_json source <<<"$out")" = token ] || m2m_fail "second fetch went to the MEF"
 echo "ok: fetch-credentials: GET and X-M2M-Origin as docs/mef-http.md, Kpsa imported (MIC $mic), second fetch from the token"
+# the same KeId in upper case is the same credential: from the token, no
+# second object (no s_server runs: a request to the MEF would fail)
+out=$(mtd_cli --json fetch-credentials --key "${KEID2^^}") ||
+    m2m_fail "upper-case KeId: $out"
+[ "$(mtd_json source <<<"$out")" = token ] && [ "$(mtd_json key <<<"$out")" = "$KEID2" ] ||
+    m2m_fail "upper-case KeId not the stored one: $out"
+[ "$("$MTD_KEYTOOL" count mtd "${KEID2^^}")" = 0 ] || m2m_fail "an upper-case label stored"
+echo "ok: fetch-credentials with the KeId in upper case: the stored Kpsa, no second fetch"
+
+# a reply whose Status is not the boolean true, or with a Credential twice:
+# MefProtocolError, nothing stored
+KEID3=0f0e0d0c0b0a09080706050403020199@$FQDN
+for body in "{\"Status\": \"true\", \"Credential\": \"$CRED64\", \"EnroleeID\": \"C-enrolee-1\", \"Lifetime\": \"20991231T000000\"}" \
+    "{\"Status\": 1, \"Credential\": \"$CRED64\", \"EnroleeID\": \"C-enrolee-1\", \"Lifetime\": \"20991231T000000\"}" \
+    "{\"Status\": true, \"Credential\": \"$CRED64\", \"Credential\": \"$CRED64\", \"EnroleeID\": \"C-enrolee-1\", \"Lifetime\": \"20991231T000000\"}"; do
+	ss_start "$TPSK" "$TGTID"
+	cli_bg fetch-credentials --key "$KEID3"
+	ss_wait "Connection: close"
+	ss_reply "200 OK" 2000 "$body"
+	cli_wait
+	ss_stop
+	[ "$CLI_RC" = 7 ] || m2m_fail "malformed fetch reply: rc $CLI_RC: $(cat "$CLI_OUT")"
+	m2m_expect_contains "$(cat "$CLI_OUT")" "io.m2mtoken.MefProtocolError"
+	[ "$("$MTD_KEYTOOL" count mtd "$KEID3")" = 0 ] || m2m_fail "stored after: $body"
+done
+echo "ok: fetch replies with Status \"true\" or 1, or a Credential twice: MefProtocolError, nothing stored"
 
 ss_start "$TPSK" "$TGTID"
 cli_bg fetch-credentials --key "$KEID2" --suid 22
