@@ -225,14 +225,33 @@ story_start_mtd()
 	m2m_fail "m2mtokend ($p) did not start"
 }
 
-# story_kill VAR: stop the process whose pid VAR holds (TERM, then KILL).
+# story_kill VAR: stop the process whose pid VAR holds (TERM, then KILL
+# after 5 s): it must end with status 0 (a crash or an abort at exit, or a
+# process that does not stop, fails the story; in a cleanup, through
+# M2M_CHECK_FAILED).
 story_kill()
 {
-	local pid=${!1}
+	local pid=${!1} rc=0 i
 
 	[ -n "$pid" ] || return 0
-	m2m_stop "$pid"
 	printf -v "$1" '%s' ""
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		m2m_log "$1 (pid $pid) ended with status $rc after TERM"
+		M2M_CHECK_FAILED=1
+	fi
+	if grep -l -a -e "Sanitizer" -e "runtime error" "$S"/*/*.log "$S"/mef/log \
+	    >/dev/null 2>&1; then
+		m2m_log "a sanitizer report in $(grep -l -a -e Sanitizer \
+		    -e "runtime error" "$S"/*/*.log "$S"/mef/log | tr '\n' ' ')"
+		M2M_CHECK_FAILED=1
+	fi
 }
 
 # story_kill9 VAR: kill -9 the process whose pid VAR holds.

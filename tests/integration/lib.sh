@@ -160,6 +160,11 @@ m2m_cleanup()
 		eval "${M2M_DEFERRED[i]}"
 	done
 	M2M_DEFERRED=()
+	# a deferred check that failed (m2m_stop_mtd) fails the test
+	if [ -n "${M2M_CHECK_FAILED:-}" ] && [ "$rc" -eq 0 ]; then
+		echo "FAIL: a process the test started ended badly (above)" >&2
+		rc=1
+	fi
 	if [ -n "$M2M_SWTPM_PID" ]; then
 		m2m_stop "$M2M_SWTPM_PID"
 		M2M_SWTPM_PID=
@@ -381,9 +386,29 @@ m2m_start_mtd_pkcs11()
 
 # m2m_stop_mtd: stop the client-mode daemon; on a failed test show the
 # end of its log (the module's own error lines are there in client mode).
+# The daemon must end with status 0 on TERM, its workers with 0 or a
+# protocol error's code (1..7) or TERM/KILL at the stop, and no sanitizer
+# may have reported: else the test fails (M2M_CHECK_FAILED).
 m2m_stop_mtd()
 {
-	m2m_stop "$M2M_MTD_PID"
+	local rc=0 i bad
+
+	if kill -TERM "$M2M_MTD_PID" 2>/dev/null; then
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$M2M_MTD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$M2M_MTD_PID" 2>/dev/null || true
+		wait "$M2M_MTD_PID" 2>/dev/null || rc=$?
+	fi
+	bad=$(grep -a -e "killed by signal" -e "exited with status" \
+	    -e "Sanitizer" -e "runtime error" "$M2M_MTD_LOG" 2>/dev/null |
+	    grep -a -v -E "(killed by signal (9|15)|exited with status [0-7])$" \
+	    || true)
+	if [ "$rc" -ne 0 ] || [ -n "$bad" ]; then
+		m2m_log "m2mtokend ended badly (status $rc): ${bad:-}"
+		M2M_CHECK_FAILED=1
+	fi
 	if [ -s "$M2M_MTD_LOG" ]; then
 		m2m_log "m2mtokend log (last lines):"
 		tail -n 20 "$M2M_MTD_LOG" >&2

@@ -149,11 +149,19 @@ test_child_supplementary_groups(void **state)
 	pid_t pid;
 	uid_t uid = 0;
 	gid_t gid = 0;
-	int n, i, found = 0;
+	int n, i, found = 0, made;
 
 	(void)state;
 	if (geteuid() != 0)
 		skip();
+	/*
+	 * A user of our own with a group of our own (removed after), so
+	 * the test runs on any machine, not only where the package set
+	 * happens to make one (it was skipped on a fresh Debian 12).
+	 */
+	made = system("groupadd -r m2m-test-sup 2>/dev/null; "
+	    "useradd -r -M -N -g nogroup -G m2m-test-sup -s /usr/sbin/nologin "
+	    "m2m-test-sup 2>/dev/null; id m2m-test-sup >/dev/null") == 0;
 	setpwent();
 	while (!found && (pw = getpwent()) != NULL) {
 		n = 64;
@@ -171,9 +179,16 @@ test_child_supplementary_groups(void **state)
 		}
 	}
 	endpwent();
-	if (!found)
-		skip();
+	if (!found) {
+		if (made)
+			(void)system("userdel m2m-test-sup; "
+			    "groupdel m2m-test-sup");
+		fail_msg("no user with a supplementary group, and none could "
+		    "be made (useradd)");
+	}
 	peer = peer_of_child(uid, gid, &pid);
+	if (made)
+		(void)system("userdel m2m-test-sup; groupdel m2m-test-sup");
 	assert_int_equal(peer->uid, uid);
 	assert_int_equal(peer->groups[0], gid);
 	assert_true(peer->ngroups >= 2);

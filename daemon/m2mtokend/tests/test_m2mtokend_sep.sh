@@ -157,12 +157,11 @@ done
 for pid in $DPID $WPID; do
 	grep -q "^PTRACE $pid: denied" <<<"$REPORT" || m2m_fail "uid $CUID could ptrace $pid"
 done
-if command -v gdb >/dev/null; then
-	out=$(as_uid $CUID timeout 20 gdb -nx -batch -p "$DPID" -ex 'info registers' 2>&1) || true
-	! grep -q '^rip ' <<<"$out" || m2m_fail "gdb attached to the daemon"
-	m2m_expect_contains "$out" "ptrace: Operation not permitted"
-	echo "ok: gdb -p as uid $CUID: Operation not permitted"
-fi
+command -v gdb >/dev/null || m2m_fail "gdb not found (scripts/deps.txt)"
+out=$(as_uid $CUID timeout 20 gdb -nx -batch -p "$DPID" -ex 'info registers' 2>&1) || true
+! grep -q '^rip ' <<<"$out" || m2m_fail "gdb attached to the daemon"
+m2m_expect_contains "$out" "ptrace: Operation not permitted"
+echo "ok: gdb -p as uid $CUID: Operation not permitted"
 echo "ok: uid $CUID cannot read the daemon's files, /proc environ, mem, maps or fds, nor ptrace it or its worker"
 
 # --- no key or PIN byte in anything it got -------------------------------------------
