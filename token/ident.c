@@ -105,6 +105,20 @@ m2m_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outlen)
 	return 0;
 }
 
+/* A host name's characters only: letters, digits, '-' and '.'. */
+static int
+ldh(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
 /* see ident.h */
 int
 m2m_ident_keid(const uint8_t rel[16], const char *fqdn, size_t fqdnlen,
@@ -115,9 +129,7 @@ m2m_ident_keid(const uint8_t rel[16], const char *fqdn, size_t fqdnlen,
 
 	if (rel == NULL || fqdn == NULL || ret == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
-	if (fqdnlen == 0 || fqdnlen > FQDN_MAX ||
-	    memchr(fqdn, '@', fqdnlen) != NULL ||
-	    memchr(fqdn, '\0', fqdnlen) != NULL)
+	if (fqdnlen == 0 || fqdnlen > FQDN_MAX || !ldh(fqdn, fqdnlen))
 		return M2M_ERR_ATTRIBUTE_VALUE;
 	n = 2 * REL_KEID_LEN + 1 + fqdnlen;
 	if ((id = malloc(n + 1)) == NULL)
@@ -182,18 +194,34 @@ m2m_ident_equal(const uint8_t *a, size_t alen, const uint8_t *b,
 	    ascii_caseeq(a + aat, b + bat, alen - aat);
 }
 
+/* The bytes of p[n] before the first c (n if none). */
+static size_t
+strcspn_n(const uint8_t *p, size_t n, uint8_t c)
+{
+	const uint8_t *e = memchr(p, c, n);
+
+	return e != NULL ? (size_t)(e - p) : n;
+}
+
 /* see ident.h */
 const uint8_t *
 m2m_ident_fqdn(const uint8_t *id, size_t len, size_t *ret_len)
 {
-	size_t at;
+	size_t at, n;
 
 	if (id == NULL || ret_len == NULL)
 		return NULL;
 	at = last_at(id, len);
 	if (at == len || at + 1 == len)
 		return NULL;
-	*ret_len = len - at - 1;
+	/*
+	 * up to a '/': a Kuc's label is <KeId>/<SUID>, and an E2E master
+	 * derived from it names the MEF's FQDN, not "fqdn/SUID" (found in
+	 * review: the two ends would compute other E2EKeyIds)
+	 */
+	if ((n = strcspn_n(id + at + 1, len - at - 1, '/')) == 0)
+		return NULL;
+	*ret_len = n;
 	return id + at + 1;
 }
 

@@ -29,7 +29,8 @@ int	m2m_hex_decode(const char *s, size_t slen, uint8_t *out,
 
 /*
  * KeId = hex(rel[0..16)) "@" fqdn, malloc'd NUL-terminated.  fqdn must be
- * non-empty, <= 255 bytes, with no '@' and no NUL.
+ * non-empty, <= 255 bytes, of a host name's characters only (letters,
+ * digits, '-', '.'), else M2M_ERR_ATTRIBUTE_VALUE.
  */
 int	m2m_ident_keid(const uint8_t rel[16], const char *fqdn, size_t fqdnlen,
 	    char **ret);
@@ -41,8 +42,9 @@ int	m2m_ident_keid(const uint8_t rel[16], const char *fqdn, size_t fqdnlen,
 int	m2m_ident_equal(const uint8_t *a, size_t alen, const uint8_t *b,
 	    size_t blen);
 /*
- * The FQDN of an identifier of the form X "@" FQDN: pointer into id and its
- * length, or NULL when there is no '@' or nothing follows it.
+ * The FQDN of an identifier of the form X "@" FQDN [ "/" SUID ]: pointer
+ * into id and its length (up to a '/', as in a Kuc's label), or NULL when
+ * there is no '@' or no FQDN follows it.
  */
 const uint8_t *m2m_ident_fqdn(const uint8_t *id, size_t len,
 	    size_t *ret_len);

@@ -486,6 +486,31 @@ test_derive_not_planted(CK_SESSION_HANDLE *s)
 	p11c_check(memcmp(m1, m2, sizeof(m1)) != 0, "with its own key");
 	P11C_MUST(derive_kuc(*s, ke, 22, tok, 1, &kuc22b));
 	p11c_check(kuc22b == kuc22, "Kuc(SUID 22) again: the same object");
+	/*
+	 * an E2E master from the Kuc (label <KeId>/22): its E2EKeyId names
+	 * the MEF's FQDN, as one from the Kpsa would (found in review: it
+	 * named "fqdn/22")
+	 */
+	{
+		CK_OBJECT_HANDLE km;
+		char lab[160], kel[160];
+		CK_ULONG ll = sizeof(lab) - 1, kl = sizeof(kel) - 1;
+		const char *at, *kat;
+
+		P11C_MUST(p11c_derive(*s, CKM_M2M_E2E_MASTER_SHA256, NULL, 0,
+		    kuc22, tok, 1, &km));
+		P11C_MUST(p11c_get_bytes(*s, km, CKA_LABEL, (uint8_t *)lab,
+		    &ll));
+		P11C_MUST(p11c_get_bytes(*s, ke, CKA_LABEL, (uint8_t *)kel,
+		    &kl));
+		lab[ll] = '\0';
+		kel[kl] = '\0';
+		at = strrchr(lab, '@');
+		kat = strrchr(kel, '@');
+		p11c_check(at != NULL && kat != NULL && strcmp(at, kat) == 0 &&
+		    at - lab == 32, "E2E master from a Kuc: E2EKeyId %s "
+		    "names the Ke's FQDN (%s)", lab, kat ? kat : "?");
+	}
 
 	/* a label named at derivation: Kuc(30) labelled as Kuc(40)'s */
 	P11C_MUST(derive_kuc(*s, ke, 30, named, 2, &kuc30));

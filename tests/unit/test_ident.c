@@ -216,6 +216,13 @@ test_keid_bad_fqdn(void **state)
 	    M2M_ERR_ATTRIBUTE_VALUE);
 	assert_int_equal(m2m_ident_keid(rel, "ab\0.example", 11, &keid),
 	    M2M_ERR_ATTRIBUTE_VALUE);
+	/* only a host name's characters (found in review: "mef/22") */
+	assert_int_equal(m2m_ident_keid(rel, "mef.example/22", 14, &keid),
+	    M2M_ERR_ATTRIBUTE_VALUE);
+	assert_int_equal(m2m_ident_keid(rel, "mef example", 11, &keid),
+	    M2M_ERR_ATTRIBUTE_VALUE);
+	assert_int_equal(m2m_ident_keid(rel, "m\x1b[2J", 5, &keid),
+	    M2M_ERR_ATTRIBUTE_VALUE);
 	assert_int_equal(m2m_ident_keid(NULL, "mef", 3, &keid),
 	    M2M_ERR_INVALID_ARGUMENT);
 	assert_int_equal(m2m_ident_keid(rel, NULL, 3, &keid),
@@ -286,7 +293,14 @@ test_ident_fqdn(void **state)
 	assert_ptr_equal(f, id + 2);
 	assert_int_equal(len, 1);
 
+	/* a Kuc's label: the FQDN ends at the '/' */
+	id = (const uint8_t *)"000102@mef.example.com/22";
+	f = m2m_ident_fqdn(id, 25, &len);
+	assert_ptr_equal(f, id + 7);
+	assert_int_equal(len, 15);
+
 	len = SENTINEL_LEN;
+	assert_null(m2m_ident_fqdn((const uint8_t *)"x@/22", 5, &len));
 	assert_null(m2m_ident_fqdn((const uint8_t *)"noat", 4, &len));
 	assert_null(m2m_ident_fqdn((const uint8_t *)"x@", 2, &len));
 	assert_null(m2m_ident_fqdn(id, 4, &len));	/* "a@b@" */
