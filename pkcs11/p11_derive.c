@@ -150,17 +150,29 @@ derive_from_ke(const struct m2m_object *base, CK_MECHANISM_PTR m,
 	return CKR_OK;
 }
 
+/*
+ * The hash of an E2E master: the mechanism that made it; for an imported
+ * one (no such mechanism), its length, as an HMAC's output tells its hash
+ * (found in review: a 64-byte SHA-512 master imported was expanded with
+ * SHA-256, silently giving other keys than the peer's).
+ */
 static enum m2m_hash
 master_hash(const struct m2m_object *master)
 {
 	const struct m2m_attr *a = m2m_object_attr(master,
 	    CKA_KEY_GEN_MECHANISM);
-	CK_ULONG m = 0;
+	const struct m2m_attr *v = m2m_object_attr(master, CKA_VALUE_LEN);
+	CK_ULONG m = CK_UNAVAILABLE_INFORMATION, len = 0;
 
 	if (a != NULL && a->len == sizeof(m))
 		memcpy(&m, a->val, sizeof(m));
-	return m == CKM_M2M_E2E_MASTER_SHA512 ? M2M_HASH_SHA512 :
-	    M2M_HASH_SHA256;
+	if (m == CKM_M2M_E2E_MASTER_SHA512)
+		return M2M_HASH_SHA512;
+	if (m == CKM_M2M_E2E_MASTER_SHA256)
+		return M2M_HASH_SHA256;
+	if (v != NULL && v->len == sizeof(len))
+		memcpy(&len, v->val, sizeof(len));
+	return len == 64 ? M2M_HASH_SHA512 : M2M_HASH_SHA256;
 }
 
 static CK_RV
@@ -489,11 +501,24 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 		size_t pl = d.peer != NULL ? d.peerlen :
 		    bp != NULL ? bp->len : 0;
 
-		if (pv == NULL || a->len != pl ||
-		    memcmp(a->val, pv, pl) != 0) {
+		uint8_t *np = NULL;
+		size_t nl = 0;
+
+		/* compared as the mechanism's is: after NFKC (found in
+		   review: a template repeating it unnormalised was refused) */
+		if (pv == NULL ||
+		    m2m_ident_nfkc(a->val, a->len, &np, &nl) != 0 ||
+		    nl != pl || memcmp(np, pv, pl) != 0) {
+			free(np);
 			m2m_info("C_DeriveKey: CKA_M2M_PEER_ID is the "
 			    "mechanism's, not the template's");
 			rv = CKR_TEMPLATE_INCONSISTENT;
+			goto out;
+		}
+		r = m2m_object_attr_set(o, CKA_M2M_PEER_ID, np, nl);
+		free(np);
+		if (r != 0) {
+			rv = p11_rv(r);
 			goto out;
 		}
 	}

@@ -538,6 +538,49 @@ test_derive_not_planted(CK_SESSION_HANDLE *s)
 	}
 }
 
+/*
+ * Two derivation details found in review: a template may repeat the
+ * mechanism's peer unnormalised (it is compared after NFKC, and stored
+ * so); an imported 64-byte E2E master is a SHA-512 one (an HMAC's output
+ * tells its hash), so its keys are 64 bytes, as the peer's.
+ */
+static void
+test_nfkc_and_imported_master(CK_SESSION_HANDLE *s)
+{
+	/* "maf" in full-width letters, then ".example.com" */
+	static const char wide[] = "\xef\xbd\x8d\xef\xbd\x81\xef\xbd\x86"
+	    ".example.com";
+	static const uint8_t kv[32] = { 0x4e }, mv[64] = { 0x64 };
+	CK_BBOOL t = CK_TRUE;
+	CK_ATTRIBUTE peer[] = {
+		{ CKA_TOKEN, &t, 1 },
+		{ CKA_M2M_PEER_ID, (CK_VOID_PTR)wide, sizeof(wide) - 1 },
+	};
+	CK_ATTRIBUTE tok[] = { { CKA_TOKEN, &t, 1 } };
+	CK_OBJECT_HANDLE ke, km, master, k1;
+	uint8_t got[64];
+	CK_ULONG gl = sizeof(got), vlen = 0;
+	uint8_t n = 1;
+
+	P11C_MUST(p11c_import_ex(*s, CK_M2M_ROLE_KE, "KeId-n@m2m.example",
+	    CKK_GENERIC_SECRET, kv, sizeof(kv), CK_TRUE, NULL, 0, &ke));
+	CHECK_RV(p11c_derive(*s, CKM_M2M_KM_DERIVE, wide, sizeof(wide) - 1, ke,
+	    peer, 2, &km), CKR_OK, "KM with a full-width MAF-ID repeated in "
+	    "the template");
+	P11C_MUST(p11c_get_bytes(*s, km, CKA_M2M_PEER_ID, got, &gl));
+	p11c_check(gl == 15 && memcmp(got, "maf.example.com", 15) == 0,
+	    "its CKA_M2M_PEER_ID is the NFKC form");
+
+	P11C_MUST(p11c_import_ex(*s, CK_M2M_ROLE_KE2E_MASTER,
+	    "0123456789abcdef0123456789abcdef@m2m.example", CKK_GENERIC_SECRET,
+	    mv, sizeof(mv), CK_TRUE, NULL, 0, &master));
+	P11C_MUST(p11c_derive(*s, CKM_M2M_E2E_EXPAND, &n, 1, master, tok, 1,
+	    &k1));
+	P11C_MUST(p11c_get_ulong(*s, k1, CKA_VALUE_LEN, &vlen));
+	p11c_check(vlen == 64, "T(1) of an imported 64-byte master: 64 bytes "
+	    "(HMAC-SHA-512), got %lu", vlen);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -552,6 +595,7 @@ main(int argc, char **argv)
 	test_tamper(&s);
 	test_derive_identity(&s);
 	test_derive_not_planted(&s);
+	test_nfkc_and_imported_master(&s);
 	(void)F->C_CloseSession(s);
 	P11C_MUST(F->C_Finalize(NULL));
 	return p11c_finish();
