@@ -30,6 +30,7 @@ struct mef_srv {
 	unsigned int		nconn;		/* open, both listeners */
 	struct evconnlistener	*lev[2];	/* PSK, certificate (or NULL) */
 	struct event		*resume;	/* accept again after an error */
+	int			paused;		/* listeners disabled now */
 	time_t			cap_logged;	/* last line: the cap reached */
 	time_t			err_logged;	/* last line: an accept error */
 	int			stopping;	/* listeners gone: leave them */

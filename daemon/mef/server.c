@@ -77,6 +77,10 @@ listen_update(struct mef_srv *srv)
 
 	on = srv->nconn < srv->conf->max_connections &&
 	    !evtimer_pending(srv->resume, NULL);
+	/* only a change: an enable costs a system call (epoll_ctl) */
+	if (on == !srv->paused)
+		return;
+	srv->paused = !on;
 	for (i = 0; i < sizeof(srv->lev) / sizeof(srv->lev[0]); i++) {
 		if (srv->lev[i] == NULL)
 			continue;

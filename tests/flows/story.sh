@@ -231,19 +231,13 @@ story_start_mtd()
 # M2M_CHECK_FAILED).
 story_kill()
 {
-	local pid=${!1} rc=0 i
+	local pid=${!1}
 
 	[ -n "$pid" ] || return 0
 	printf -v "$1" '%s' ""
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		m2m_log "$1 (pid $pid) ended with status $rc after TERM"
+	m2m_stop "$pid"
+	if [ "$M2M_STOP_RC" -ne 0 ]; then
+		m2m_log "$1 (pid $pid) ended with status $M2M_STOP_RC after TERM"
 		M2M_CHECK_FAILED=1
 	fi
 	if grep -l -a -e "Sanitizer" -e "runtime error" "$S"/*/*.log "$S"/mef/log \

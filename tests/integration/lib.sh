@@ -135,18 +135,20 @@ m2m_defer()
 	M2M_DEFERRED+=("$(printf '%q ' "$@")")
 }
 
-# m2m_stop PID: TERM, wait up to 5 s, then KILL.
+# m2m_stop PID: TERM, wait up to 5 s, then KILL.  Its exit status (a child
+# of this shell) in M2M_STOP_RC, 0 when it was not running.
 m2m_stop()
 {
 	local pid=$1 i
 
+	M2M_STOP_RC=0
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for ((i = 0; i < 50; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || M2M_STOP_RC=$?
 }
 
 m2m_cleanup()
@@ -391,16 +393,10 @@ m2m_start_mtd_pkcs11()
 # may have reported: else the test fails (M2M_CHECK_FAILED).
 m2m_stop_mtd()
 {
-	local rc=0 i bad
+	local rc bad
 
-	if kill -TERM "$M2M_MTD_PID" 2>/dev/null; then
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$M2M_MTD_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$M2M_MTD_PID" 2>/dev/null || true
-		wait "$M2M_MTD_PID" 2>/dev/null || rc=$?
-	fi
+	m2m_stop "$M2M_MTD_PID"
+	rc=$M2M_STOP_RC
 	bad=$(grep -a -e "killed by signal" -e "exited with status" \
 	    -e "Sanitizer" -e "runtime error" "$M2M_MTD_LOG" 2>/dev/null |
 	    grep -a -v -E "(killed by signal (9|15)|exited with status [0-7])$" \
