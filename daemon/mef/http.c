@@ -29,7 +29,6 @@
 #include "http.h"
 #include "log.h"
 #include "parse.h"
-#include "server.h"
 
 #define RI_MAX		255	/* X-M2M-RI echoed */
 #define PEER_MAX	64
@@ -630,7 +629,8 @@ mef_http_request(struct evhttp_request *req, void *arg)
 		refuse(&x, RF_NO_TLS, NULL, NULL);
 		return;
 	}
-	mef_server_request(x.ssl);
+	if (x.srv->request_seen != NULL)
+		x.srv->request_seen(x.ssl);
 	if (x.srv->cert_ctx != NULL &&
 	    SSL_get_SSL_CTX(x.ssl) == x.srv->cert_ctx) {
 		x.cert = 1;

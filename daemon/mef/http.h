@@ -34,6 +34,11 @@ struct mef_srv {
 	time_t			cap_logged;	/* last line: the cap reached */
 	time_t			err_logged;	/* last line: an accept error */
 	int			stopping;	/* listeners gone: leave them */
+	/*
+	 * Called by mef_http_request for each request of a TLS connection
+	 * (server.c: its deadline starts again); NULL: nothing.
+	 */
+	void			(*request_seen)(SSL *ssl);
 };
 
 /* Once per process before serving: 0 or MEF_ERR_NOMEM. */

@@ -167,9 +167,14 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 	free(conn);
 }
 
-/* see server.h */
-void
-mef_server_request(SSL *ssl)
+/*
+ * srv->request_seen: a request of ssl's connection is in, so its deadline
+ * ([listen] timeout from the accept, for the handshake and the first
+ * request, however slowly the bytes come) starts again, for this reply and
+ * the next request of a keep-alive connection; evhttp's idle timeout stays.
+ */
+static void
+request_seen(SSL *ssl)
 {
 	struct mef_conn *conn;
 	struct timeval tv;
@@ -486,6 +491,7 @@ mef_server_run(const struct mef_conf *c)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.conf = c;
+	srv.request_seen = request_seen;
 	if ((r = mef_http_init()) != 0)
 		return r;
 	if (conn_idx < 0 && (conn_idx = SSL_get_ex_new_index(0, NULL, NULL,

@@ -29,12 +29,4 @@ int	mef_server_run(const struct mef_conf *c);
 int	mef_open_token(const struct mef_conf *c, struct mef_tok **ret_tok,
 	    SSL_CTX **ret_ctx);
 
-/*
- * A request of ssl's connection is in: its deadline ([listen] timeout from
- * the accept, for the handshake and the first request, however slowly the
- * bytes come) starts again, for this reply and the next request of a
- * keep-alive connection; evhttp's idle timeout stays.
- */
-void	mef_server_request(SSL *ssl);
-
 #endif /* M2M_MEF_SERVER_H */
