@@ -621,9 +621,11 @@ mtd_h_fetch(struct mtd_call *c, struct json_object *params,
 		snprintf(label, sizeof(label), "%s", keid);
 		snprintf(path, sizeof(path), "/fetchCredentials/%s", keid);
 	} else {
-		snprintf(label, sizeof(label), "%s/%ld", keid, suid);
-		snprintf(path, sizeof(path), "/fetchCredentials/%s/%ld", keid,
-		    suid);
+		/* suid is 10..99 (mtd_p_int): % 100 tells the compiler so */
+		snprintf(label, sizeof(label), "%s/%02u", keid,
+		    (unsigned int)(suid % 100));
+		snprintf(path, sizeof(path), "/fetchCredentials/%s/%02u", keid,
+		    (unsigned int)(suid % 100));
 	}
 	/* already here: no second fetch */
 	if (mtd_tok_find(d->tok, label, role, NULL, &h, &amb) == CKR_OK) {

@@ -180,15 +180,15 @@ test_child_supplementary_groups(void **state)
 	}
 	endpwent();
 	if (!found) {
-		if (made)
-			(void)system("userdel m2m-test-sup; "
-			    "groupdel m2m-test-sup");
+		if (made && system("userdel m2m-test-sup; "
+		    "groupdel m2m-test-sup") != 0)
+			print_message("could not remove m2m-test-sup\n");
 		fail_msg("no user with a supplementary group, and none could "
 		    "be made (useradd)");
 	}
 	peer = peer_of_child(uid, gid, &pid);
-	if (made)
-		(void)system("userdel m2m-test-sup; groupdel m2m-test-sup");
+	if (made && system("userdel m2m-test-sup; groupdel m2m-test-sup") != 0)
+		print_message("could not remove m2m-test-sup\n");
 	assert_int_equal(peer->uid, uid);
 	assert_int_equal(peer->groups[0], gid);
 	assert_true(peer->ngroups >= 2);
