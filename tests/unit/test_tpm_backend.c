@@ -36,6 +36,7 @@
 #include "conf.h"
 #include "core.h"
 #include "err.h"
+#include "store.h"
 #include "log.h"
 #include "secret.h"
 #include "support_swtpm.h"
@@ -2650,6 +2651,25 @@ test_anchor(void **state)
 	assert_int_equal(m2m_core_open_ops(anchor_conf(path,
 	    m2m_swtpm_tcti(g_tpm)), &OPS, &core, err, sizeof(err)), 0);
 	m2m_core_close(core);
+	core = NULL;
+	/* a stored anchor of a length no TPM name has: refused, named */
+	{
+		static const uint8_t big[M2M_BACKEND_ANCHOR_MAX + 1];
+		struct m2m_store *st = NULL;
+
+		assert_int_equal(m2m_store_open(path, &st, err, sizeof(err)),
+		    0);
+		assert_int_equal(m2m_store_meta_put(st, "anchor.tpm", big,
+		    sizeof(big)), 0);
+		m2m_store_close(st);
+		err[0] = '\0';
+		assert_int_equal(m2m_core_open_ops(anchor_conf(path,
+		    m2m_swtpm_tcti(g_tpm)), &OPS, &core, err, sizeof(err)),
+		    M2M_ERR_STORE_CORRUPT);
+		assert_null(core);
+		assert_non_null(strstr(err, "cannot read the tpm backend's "
+		    "anchor"));
+	}
 	m2m_swtpm_free(other);
 	snprintf(err, sizeof(err), "rm -rf '%s'", dir);
 	assert_int_equal(system(err), 0);
