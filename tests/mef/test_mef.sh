@@ -631,5 +631,14 @@ sqlite3 "$T/registry.db" 'UPDATE schema_version SET version = 99'
 out=$(mef enrolee list 2>&1) && m2m_fail "schema 99 accepted"
 m2m_expect_contains "$out" "schema version 99 is not 2"
 ok "a registry of an unknown schema version is refused"
+# [listen] max_connections out of range: the configuration is refused
+for v in 0 65536 x -1; do
+	sed "/^max_connections = /d; /^timeout = /a max_connections = $v" \
+	    "$T/mef.conf" >"$T/bad.conf"
+	out=$("$MEF" -c "$T/bad.conf" enrolee list 2>&1) &&
+	    m2m_fail "max_connections = $v accepted"
+	m2m_expect_contains "$out" "bad value for [listen] max_connections"
+done
+ok "[listen] max_connections 0, 65536, x, -1: refused, named"
 
 echo "$PASS passed, 0 failed"
