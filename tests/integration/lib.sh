@@ -386,6 +386,18 @@ m2m_start_mtd_pkcs11()
 	m2m_log "client mode: m2mtokend $M2M_MTD_PID on $M2MTOKEN_DAEMON_SOCKET"
 }
 
+# m2m_bad_ends LOG: the lines of LOG that tell of a worker that crashed or
+# ended with an unexpected status (m2mtokend's and p11srv_harness's own
+# words), or of a sanitizer report.  TERM and KILL are how the tests stop
+# workers; statuses 0 to 7 are a connection's ordinary ends.
+m2m_bad_ends()
+{
+	grep -a -e "killed by signal" -e "exited with status" \
+	    -e "Sanitizer" -e "runtime error" "$1" 2>/dev/null |
+	    grep -a -v -E "(killed by signal (9|15)|exited with status [0-7])$" \
+	    || true
+}
+
 # m2m_stop_mtd: stop the client-mode daemon; on a failed test show the
 # end of its log (the module's own error lines are there in client mode).
 # The daemon must end with status 0 on TERM, its workers with 0 or a
@@ -397,10 +409,7 @@ m2m_stop_mtd()
 
 	m2m_stop "$M2M_MTD_PID"
 	rc=$M2M_STOP_RC
-	bad=$(grep -a -e "killed by signal" -e "exited with status" \
-	    -e "Sanitizer" -e "runtime error" "$M2M_MTD_LOG" 2>/dev/null |
-	    grep -a -v -E "(killed by signal (9|15)|exited with status [0-7])$" \
-	    || true)
+	bad=$(m2m_bad_ends "$M2M_MTD_LOG")
 	if [ "$rc" -ne 0 ] || [ -n "$bad" ]; then
 		m2m_log "m2mtokend ended badly (status $rc): ${bad:-}"
 		M2M_CHECK_FAILED=1
@@ -418,6 +427,22 @@ m2m_stop_group()
 	m2m_stop "$1"
 }
 
+# m2m_stop_p11srv PID: stop a p11srv_harness started in its own process
+# group (the harness and its workers), then fail the test
+# (M2M_CHECK_FAILED) if its log, $M2M_TMP/p11srv.log, tells of a worker
+# that crashed or of a sanitizer report (m2m_bad_ends).
+m2m_stop_p11srv()
+{
+	local bad
+
+	m2m_stop_group "$1"
+	bad=$(m2m_bad_ends "$M2M_TMP/p11srv.log")
+	if [ -n "$bad" ]; then
+		m2m_log "p11srv_harness or a worker ended badly: $bad"
+		M2M_CHECK_FAILED=1
+	fi
+}
+
 m2m_start_p11srv()
 {
 	local harness=${M2M_P11SRV_HARNESS:-$M2M_BUILD/daemon/m2mtokend/tests/p11srv_harness}
@@ -428,7 +453,7 @@ m2m_start_p11srv()
 	env -u M2MTOKEN_DAEMON_SOCKET setsid "$harness" "$sock" "$@" \
 	    </dev/null >>"$M2M_TMP/p11srv.log" 2>&1 &
 	pid=$!
-	m2m_defer m2m_stop_group "$pid"
+	m2m_defer m2m_stop_p11srv "$pid"
 	for ((i = 0; i < 100; i++)); do
 		[ -S "$sock" ] && break
 		kill -0 "$pid" 2>/dev/null || break

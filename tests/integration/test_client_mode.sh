@@ -58,7 +58,7 @@ hid=$(mk hid-b)
 env -u M2MTOKEN_DAEMON_SOCKET setsid \
     "$M2M_BUILD/daemon/m2mtokend/tests/p11srv_harness" "$M2M_TMP/vis.sock" \
     1048576 10 vis </dev/null >>"$M2M_TMP/p11srv.log" 2>&1 &
-m2m_defer m2m_stop_group "$!"
+m2m_defer m2m_stop_p11srv "$!"
 for ((i = 0; i < 100; i++)); do
 	[ -S "$M2M_TMP/vis.sock" ] && break
 	sleep 0.05

@@ -11,7 +11,12 @@
  * filter of p11srv.h; "*": every token, the blank label of the free slot
  * too).  Default: no filter.
  *
- * Ends on SIGTERM or SIGINT; each child ends with its connection.
+ * Ends on SIGTERM or SIGINT; each child ends with its connection.  A
+ * worker that ends with a status other than 0 or 1 (its connection's
+ * protocol error), or by a signal other than TERM or KILL, gets a line
+ * on stderr in the words m2mtokend uses ("worker PID exited with status
+ * N", "worker PID killed by signal N"), which lib.sh m2m_stop_p11srv
+ * reads, with the sanitizers' reports.
  */
 #define _GNU_SOURCE		/* accept4 */
 
@@ -43,6 +48,27 @@ visible(void *arg, const CK_UTF8CHAR label[32])
 	if (strcmp(prefix, "*") == 0)
 		return 1;
 	return n <= 32 && memcmp(label, prefix, n) == 0;
+}
+
+/* Reaps ended workers (waiting for them all if block); logs bad ends. */
+static void
+reap(int block)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, block ? 0 : WNOHANG)) > 0 ||
+	    (pid < 0 && errno == EINTR)) {
+		if (pid < 0)
+			continue;
+		if (WIFEXITED(st) && WEXITSTATUS(st) > 1)
+			fprintf(stderr, "p11srv_harness: worker %ld exited "
+			    "with status %d\n", (long)pid, WEXITSTATUS(st));
+		else if (WIFSIGNALED(st) && WTERMSIG(st) != SIGTERM &&
+		    WTERMSIG(st) != SIGKILL)
+			fprintf(stderr, "p11srv_harness: worker %ld killed "
+			    "by signal %d\n", (long)pid, WTERMSIG(st));
+	}
 }
 
 static void
@@ -92,9 +118,6 @@ main(int argc, char **argv)
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = SA_NOCLDWAIT;
-	sigaction(SIGCHLD, &sa, NULL);
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -109,6 +132,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	while (!stop) {
+		reap(0);
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -122,11 +146,19 @@ main(int argc, char **argv)
 			    prefix != NULL ? visible : NULL, prefix, frame_max,
 			    stall);
 			close(fd);
-			_exit(r == 0 ? 0 : 1);
+			/*
+			 * exit, not _exit: in the sanitizer build LeakSanitizer
+			 * checks the worker at its end, as it does the daemon's
+			 * own workers (lib.sh m2m_stop_p11srv reads the log).
+			 * Nothing is buffered on stdout to be written twice.
+			 */
+			exit(r == 0 ? 0 : 1);
 		}
 		close(fd);
 	}
 	close(lfd);
 	(void)unlink(argv[1]);
+	/* the workers got the group's TERM too (lib.sh m2m_stop_group) */
+	reap(1);
 	return 0;
 }
