@@ -69,7 +69,13 @@ lock_at(const char *path, const char **why)
 	return fd;
 }
 
-/* see backend.h */
+/*
+ * see backend.h.  The order matters: every process of this user that
+ * shares the backend (one TPM, one HSM token) must take the same file,
+ * whatever its store, so the per-user places come first; the file beside
+ * the store, which only processes of that store share, is the last
+ * resort, when /tmp's was made first by someone else.
+ */
 int
 m2m_backend_lock_file(const char *name, const char *store_path)
 {
@@ -84,6 +90,10 @@ m2m_backend_lock_file(const char *name, const char *store_path)
 		if (k > 0 && (size_t)k < sizeof(path[n]))
 			n++;
 	}
+	k = snprintf(path[n], sizeof(path[n]), "/tmp/m2mtoken-%s-%lu.lock",
+	    name, (unsigned long)geteuid());
+	if (k > 0 && (size_t)k < sizeof(path[n]))
+		n++;
 	if (store_path != NULL && store_path[0] == '/' &&
 	    strlen(store_path) < sizeof(tmp)) {
 		memcpy(tmp, store_path, strlen(store_path) + 1);
@@ -92,13 +102,17 @@ m2m_backend_lock_file(const char *name, const char *store_path)
 		if (k > 0 && (size_t)k < sizeof(path[n]))
 			n++;
 	}
-	k = snprintf(path[n], sizeof(path[n]), "/tmp/m2mtoken-%s-%lu.lock",
-	    name, (unsigned long)geteuid());
-	if (k > 0 && (size_t)k < sizeof(path[n]))
-		n++;
 	for (i = 0; i < n; i++) {
-		if ((fd = lock_at(path[i], &why)) != -1)
+		if ((fd = lock_at(path[i], &why)) != -1) {
+			if (i + 1 == n && i > 0)
+				m2m_warn("%s lock file: %.200s (%s) could not "
+				    "be had, so %.200s beside the store is "
+				    "used: processes of other stores on the "
+				    "same backend are not serialised with this "
+				    "one; set XDG_RUNTIME_DIR", name,
+				    path[i - 1], why, path[i]);
 			return fd;
+		}
 		m2m_debug("%s lock file %.200s: %s", name, path[i], why);
 	}
 	m2m_error("no %s lock file could be had (the last tried: %.200s: "

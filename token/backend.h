@@ -62,11 +62,13 @@ int	m2m_backend_gcm_check(size_t ivlen, size_t taglen);
 /*
  * The lock file a backend serialises its processes with (name "hsm" or
  * "tpm"), open for flock(2): the first of $XDG_RUNTIME_DIR/m2mtoken-NAME.lock,
- * the store's directory's .m2mtoken-NAME.lock (store_path may be NULL) and
- * /tmp/m2mtoken-NAME-UID.lock that is a regular file of this user (made
- * 0600, never through a symbolic link), so that a file another user made
- * first in /tmp cannot take the lock away.  -1, and an error line, when
- * none is.
+ * /tmp/m2mtoken-NAME-UID.lock and the store's directory's
+ * .m2mtoken-NAME.lock (store_path may be NULL) that is a regular file of
+ * this user (made 0600, never through a symbolic link).  The per-user
+ * places come first so that every process of the user on one backend
+ * shares one lock whatever its store; a file another user made first in
+ * /tmp is passed over (a warning line: the store's file serialises only
+ * that store's processes).  -1, and an error line, when none is.
  */
 int	m2m_backend_lock_file(const char *name, const char *store_path);
 

@@ -83,19 +83,22 @@ same_file(int fd, const char *path)
 
 /*
  * The backends' lock file (m2m_backend_lock_file): $XDG_RUNTIME_DIR, else
- * beside the store, else /tmp; a file another user made first in /tmp, or
+ * /tmp, else beside the store; a file another user made first in /tmp, or
  * a symbolic link anywhere, is passed over (found in review: without
- * XDG_RUNTIME_DIR a file planted in /tmp took the lock away).  Planting a
- * file of another user needs root; without it that part is skipped.
+ * XDG_RUNTIME_DIR a file planted in /tmp took the lock away).  Two stores
+ * of one user share the lock (found in a second review: with the store's
+ * directory before /tmp they did not, and processes of two stores on one
+ * TPM or HSM token went unserialised).  Planting a file of another user
+ * needs root; without it that part is skipped.
  */
 static void
 test_lock_file(void **state)
 {
 	char dir[] = "/tmp/m2m-lock.XXXXXX", name[32], store[96], beside[128];
-	char xdg[128], tmpf[128], cmd[256];
+	char xdg[128], tmpf[128], cmd[256], store2[96];
 	const char *old = getenv("XDG_RUNTIME_DIR");
 	char *saved = old != NULL ? strdup(old) : NULL;
-	int fd, planted = 0;
+	int fd;
 	FILE *f;
 
 	(void)state;
@@ -106,27 +109,35 @@ test_lock_file(void **state)
 	snprintf(tmpf, sizeof(tmpf), "/tmp/m2mtoken-%s-%lu.lock", name,
 	    (unsigned long)geteuid());
 	assert_int_equal(unsetenv("XDG_RUNTIME_DIR"), 0);
+	/* two stores of this user: one lock, /tmp's */
+	snprintf(store2, sizeof(store2), "%s/other/store.db", dir);
+	(void)unlink(tmpf);
+	assert_true((fd = m2m_backend_lock_file(name, store)) >= 0);
+	same_file(fd, tmpf);
+	close(fd);
+	assert_true((fd = m2m_backend_lock_file(name, store2)) >= 0);
+	same_file(fd, tmpf);
+	close(fd);
+	assert_int_equal(unlink(tmpf), 0);
+	/* a symbolic link in /tmp is not followed: the store's file instead */
+	assert_int_equal(symlink(store, tmpf), 0);
+	assert_true((fd = m2m_backend_lock_file(name, store)) >= 0);
+	same_file(fd, beside);
+	close(fd);
+	assert_int_equal(unlink(tmpf), 0);
 	if (geteuid() == 0) {
 		/* another user was first in /tmp */
 		assert_non_null(f = fopen(tmpf, "w"));
 		fclose(f);
 		assert_int_equal(chown(tmpf, 65534, 65534), 0);
-		planted = 1;
-	}
-	assert_true((fd = m2m_backend_lock_file(name, store)) >= 0);
-	same_file(fd, beside);
-	close(fd);
-	if (planted)
-		assert_int_equal(m2m_backend_lock_file(name, NULL), -1);
-	/* a symbolic link beside the store is not followed */
-	assert_int_equal(unlink(beside), 0);
-	assert_int_equal(symlink(store, beside), 0);
-	fd = m2m_backend_lock_file(name, store);
-	if (planted)
-		assert_int_equal(fd, -1);
-	else {
-		same_file(fd, tmpf);
+		assert_true((fd = m2m_backend_lock_file(name, store)) >= 0);
+		same_file(fd, beside);
 		close(fd);
+		assert_int_equal(m2m_backend_lock_file(name, NULL), -1);
+		/* nor a symbolic link beside the store */
+		assert_int_equal(unlink(beside), 0);
+		assert_int_equal(symlink(store, beside), 0);
+		assert_int_equal(m2m_backend_lock_file(name, store), -1);
 	}
 	assert_int_equal(access(store, F_OK), -1);	/* nothing made */
 	/* $XDG_RUNTIME_DIR first */
