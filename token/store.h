@@ -23,8 +23,9 @@ struct m2m_object;
 /*
  * Object row ids stay below every id bit the layers above reserve (session
  * objects, a key's alternate and backend forms: bits 60 to 63): a larger
- * id (a rewritten sqlite_sequence, a planted row) is never inserted or
- * returned, so it can never name another object's form.
+ * id (a rewritten sqlite_sequence, a planted row) is never inserted,
+ * found, read, updated or deleted (M2M_ERR_NOT_FOUND), so it can never
+ * name another object's form.
  */
 #define M2M_STORE_OBJECT_ID_MAX		((1ULL << 56) - 1)
 #define M2M_PIN_VERIFIER_MAX		512

@@ -38,6 +38,13 @@ bind_attr(sqlite3_stmt *st, int i, const struct m2m_object *o,
 	return store_bind_bytes(st, i, a->val, a->len);
 }
 
+/* An id the store hands out (M2M_STORE_OBJECT_ID_MAX in store.h). */
+static int
+id_in_range(uint64_t id)
+{
+	return id != 0 && id <= M2M_STORE_OBJECT_ID_MAX;
+}
+
 /*
  * What we write must read back: m2m_object_attrs_decode() refuses
  * duplicates, over-long values and too many attributes.
@@ -184,7 +191,7 @@ m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o)
 		goto out;
 	id = (uint64_t)sqlite3_last_insert_rowid(s->db);
 	store_stmt_put(s, ST_OBJ_INSERT);
-	if (id > M2M_STORE_OBJECT_ID_MAX) {
+	if (!id_in_range(id)) {
 		m2m_error("store %s: new object id %llu is out of range (was "
 		    "sqlite_sequence rewritten?): nothing stored", s->path,
 		    (unsigned long long)id);
@@ -308,6 +315,8 @@ m2m_store_object_get(struct m2m_store *s, uint64_t token_id, uint64_t id,
 
 	if (s == NULL || ret == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
+	if (!id_in_range(id))
+		return M2M_ERR_NOT_FOUND;	/* never handed out */
 	st = store_stmt_get(s, ST_OBJ_GET);
 	if ((rc = store_bind_u64(st, 1, id)) != SQLITE_OK ||
 	    (rc = store_bind_u64(st, 2, token_id)) != SQLITE_OK) {
@@ -376,6 +385,8 @@ m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 
 	if (s == NULL || o == NULL || !object_ok(o))
 		return M2M_ERR_INVALID_ARGUMENT;
+	if (!id_in_range(o->id))
+		return M2M_ERR_NOT_FOUND;	/* never handed out */
 	if ((r = m2m_object_attrs_encode(o, &enc, &enclen)) != 0)
 		goto out;
 	if ((r = object_mac(s, o, o->token_id, o->id, enc, enclen, msg,
@@ -409,6 +420,8 @@ m2m_store_object_delete(struct m2m_store *s, uint64_t token_id, uint64_t id)
 
 	if (s == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
+	if (!id_in_range(id))
+		return M2M_ERR_NOT_FOUND;	/* never handed out */
 	st = store_stmt_get(s, ST_OBJ_DELETE);
 	if ((rc = store_bind_u64(st, 1, id)) != SQLITE_OK ||
 	    (rc = store_bind_u64(st, 2, token_id)) != SQLITE_OK) {
@@ -485,7 +498,7 @@ m2m_store_object_find(struct m2m_store *s, uint64_t token_id,
 			cap = ncap;
 		}
 		ids[n] = (uint64_t)sqlite3_column_int64(st, 0);
-		if (ids[n] == 0 || ids[n] > M2M_STORE_OBJECT_ID_MAX) {
+		if (!id_in_range(ids[n])) {
 			store_corrupt(s, "objects", ids[n], "id out of range");
 			continue;
 		}

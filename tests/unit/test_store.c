@@ -1150,6 +1150,20 @@ test_object_id_range(void **state)
 	    (unsigned long long)ok);
 	raw_exec(f->path, sql);
 	assert_find(f->s, t, &(struct m2m_store_query){ 0 }, NULL, 0);
+	/* nor read, updated or deleted by its id (a second review: only
+	   insert and find checked the range) */
+	o = NULL;
+	assert_int_equal(m2m_store_object_get(f->s, t,
+	    M2M_STORE_OBJECT_ID_MAX + 1, &o), M2M_ERR_NOT_FOUND);
+	assert_null(o);
+	o = make_obj(t, "first", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	o->id = M2M_STORE_OBJECT_ID_MAX + 1;
+	assert_int_equal(m2m_store_object_update(f->s, o), M2M_ERR_NOT_FOUND);
+	m2m_object_free(o);
+	assert_int_equal(m2m_store_object_delete(f->s, t,
+	    M2M_STORE_OBJECT_ID_MAX + 1), M2M_ERR_NOT_FOUND);
+	assert_int_equal(m2m_store_object_count(f->s, t, &n), 0);
+	assert_int_equal(n, 1);		/* the row is still there, untouched */
 	/* (SQLite's next id is past the largest row: a writer can block
 	   inserts, as by breaking the file) ids in range go on working */
 	raw_exec(f->path, "DELETE FROM objects; UPDATE sqlite_sequence SET "
