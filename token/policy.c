@@ -98,6 +98,18 @@ static const unsigned long usage_flags[] = {
 	CKA_DERIVE
 };
 
+/* 1 if type is one of usage_flags[]. */
+static int
+is_usage_flag(unsigned long type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(usage_flags) / sizeof(usage_flags[0]); i++)
+		if (usage_flags[i] == type)
+			return 1;
+	return 0;
+}
+
 static int
 role_flag(unsigned long role, unsigned long flag)
 {
@@ -779,6 +791,17 @@ m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 		    (t[i].type == CKA_EXTRACTABLE && v) ||
 		    (t[i].type == CKA_WRAP_WITH_TRUSTED && !v))
 			return M2M_ERR_ATTRIBUTE_READ_ONLY;
+		/*
+		 * A use, once off, stays off ([profile]): else an
+		 * encrypt-only key would decrypt and a verify-only key sign
+		 * after one C_SetAttributeValue or C_CopyObject (found in a
+		 * second review; docs/security-model.md).
+		 */
+		if (v && is_usage_flag(t[i].type)) {
+			m2m_info("attribute 0x%lx: a use that is off cannot "
+			    "be switched on", t[i].type);
+			return M2M_ERR_ATTRIBUTE_READ_ONLY;
+		}
 		/* an EC key's usage is fixed but for its one use */
 		if ((o->cls == CKO_PRIVATE_KEY || o->cls == CKO_PUBLIC_KEY) &&
 		    t[i].type != CKA_TOKEN && t[i].type != CKA_MODIFIABLE &&

@@ -842,6 +842,45 @@ test_encrypt_only(void)
 	    "encrypt-only AES key: the ciphertext again under its IV");
 	CHECK_RV(p11c_gcm_decrypt(S, h, iv, NULL, 0, ct, 22, back, &l),
 	    CKR_KEY_FUNCTION_NOT_PERMITTED, "encrypt-only AES key: decrypt");
+	/*
+	 * Switch the use back on (a second review): by C_SetAttributeValue
+	 * and in a C_CopyObject, for decrypt and for a verify-only key's
+	 * sign.  A use that is off stays off; switching one off still works.
+	 */
+	{
+		CK_ATTRIBUTE dec = { CKA_DECRYPT, &yes, 1 };
+		CK_ATTRIBUTE sgn = { CKA_SIGN, &yes, 1 };
+		CK_ATTRIBUTE vo[] = {
+			{ CKA_SIGN, &no, 1 }, { CKA_VERIFY, &yes, 1 },
+		};
+		CK_ATTRIBUTE enc_off = { CKA_ENCRYPT, &no, 1 };
+		CK_OBJECT_HANDLE c = CK_INVALID_HANDLE, hv;
+		CK_BBOOL b = CK_TRUE;
+		CK_ATTRIBUTE get = { CKA_DECRYPT, &b, 1 };
+
+		CHECK_RV(F->C_SetAttributeValue(S, h, &dec, 1),
+		    CKR_ATTRIBUTE_READ_ONLY,
+		    "encrypt-only AES key: C_SetAttributeValue(CKA_DECRYPT)");
+		CHECK_RV(F->C_CopyObject(S, h, &dec, 1, &c),
+		    CKR_ATTRIBUTE_READ_ONLY,
+		    "encrypt-only AES key: C_CopyObject(CKA_DECRYPT)");
+		CHECK(c == CK_INVALID_HANDLE, "no copy made");
+		CHECK_RV(F->C_GetAttributeValue(S, h, &get, 1), CKR_OK,
+		    "C_GetAttributeValue(CKA_DECRYPT)");
+		CHECK(b == CK_FALSE, "encrypt-only AES key: still no decrypt");
+		P11C_MUST(p11c_import_ex(S, 0, "verify-only", CKK_GENERIC_SECRET,
+		    v, 32, CK_FALSE, vo, 2, &hv));
+		CHECK_RV(F->C_SetAttributeValue(S, hv, &sgn, 1),
+		    CKR_ATTRIBUTE_READ_ONLY,
+		    "verify-only HMAC key: C_SetAttributeValue(CKA_SIGN)");
+		CHECK_RV(F->C_CopyObject(S, hv, &sgn, 1, &c),
+		    CKR_ATTRIBUTE_READ_ONLY,
+		    "verify-only HMAC key: C_CopyObject(CKA_SIGN)");
+		CHECK(c == CK_INVALID_HANDLE, "no copy made");
+		CHECK_RV(F->C_SetAttributeValue(S, h, &enc_off, 1), CKR_OK,
+		    "encrypt-only AES key: switching CKA_ENCRYPT off");
+		P11C_MUST(F->C_DestroyObject(S, hv));
+	}
 	P11C_MUST(p11c_import_ex(S, 0, "enc-dec", CKK_AES, v, 32, CK_FALSE,
 	    ed, 2, &h2));
 	l = sizeof(ct);

@@ -681,7 +681,10 @@ test_kept_plain(void **state)
 	/* held: readable, no use even if CKA_SIGN is set, never stored */
 	assert_int_equal(m2m_secret_from(v, sizeof(v), &o->plain), 0);
 	assert_int_equal(m2m_policy_readable(o, CKA_VALUE), 0);
-	assert_int_equal(m2m_policy_apply(o, &sign, 1, M2M_APPLY_SET), 0);
+	/* a use that is off stays off; set by hand, it gives no use */
+	assert_int_equal(m2m_policy_apply(o, &sign, 1, M2M_APPLY_SET),
+	    M2M_ERR_ATTRIBUTE_READ_ONLY);
+	assert_int_equal(m2m_object_attr_set_bool(o, CKA_SIGN, 1), 0);
 	assert_true(m2m_object_bool(o, CKA_SIGN, 0));
 	assert_int_equal(m2m_policy_check_use(o, M2M_USE_SIGN, 0),
 	    M2M_ERR_KEY_FUNCTION);
