@@ -105,18 +105,34 @@ anchor_get(struct m2m_store *s, const struct m2m_backend_ops *ops,
 	return 0;
 }
 
-/* At the first open, the store keeps the backend's anchor (backend.h). */
+/*
+ * At the first open, the store keeps the backend's anchor (backend.h).
+ * A store that has tokens but no anchor had it removed (meta rows are not
+ * bound: whoever can write the store can remove or replace it), or was
+ * made before anchors: the open trusts the backend as a first open does,
+ * and a warning says so (docs/security-model.md).
+ */
 static int
 anchor_keep(struct m2m_core *c, char *errbuf, size_t errlen)
 {
+	struct m2m_token_rec *toks = NULL;
 	uint8_t v[M2M_BACKEND_ANCHOR_MAX];
-	size_t n = 0;
+	size_t n = 0, ntok = 0;
 	char key[64];
 	int r;
 
 	if (c->be.ops->anchor == NULL || c->conf->backend_anchor_len != 0)
 		return 0;
 	anchor_key(c->be.ops, key, sizeof(key));
+	if (m2m_store_token_list(c->store, &toks, &ntok) == 0 && ntok != 0)
+		m2m_warn("%s: the store has %zu token(s) but no %s anchor "
+		    "(meta row %s): it was removed, or the store is older "
+		    "than anchors; the %s backend answering now is trusted as "
+		    "at a first open", c->conf->store_path, ntok,
+		    c->be.ops->name, key, c->be.ops->name);
+	if (toks != NULL)
+		m2m_wipe(toks, ntok * sizeof(*toks));	/* PIN verifiers */
+	free(toks);
 	if ((r = c->be.ops->anchor(c->be.impl, v, sizeof(v), &n)) != 0 ||
 	    (r = m2m_store_meta_put(c->store, key, v, n)) != 0) {
 		m2m_errbuf_set(errbuf, errlen, "%s: cannot keep the %s "

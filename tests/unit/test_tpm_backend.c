@@ -2670,6 +2670,51 @@ test_anchor(void **state)
 		assert_non_null(strstr(err, "cannot read the tpm backend's "
 		    "anchor"));
 	}
+	/*
+	 * The limit (docs/security-model.md): anchors are meta rows, which
+	 * are not bound, so whoever can write the store can remove one, and
+	 * the next open trusts what answers.  In a store with tokens a
+	 * warning line says so (a second review).
+	 */
+	{
+		struct m2m_token_rec rec;
+		struct m2m_store *st = NULL;
+		uint64_t tid = 0;
+		char cmd[256], line[1024];
+		FILE *cap;
+		int saved;
+		size_t got;
+
+		assert_int_equal(m2m_store_open(path, &st, err, sizeof(err)),
+		    0);
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rec.label, sizeof(rec.label), "anchored");
+		snprintf(rec.serial, sizeof(rec.serial), "1");
+		assert_int_equal(m2m_store_token_insert(st, &rec, &tid), 0);
+		m2m_store_close(st);
+		snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"DELETE FROM meta "
+		    "WHERE key = 'anchor.tpm'\"", path);
+		assert_int_equal(system(cmd), 0);
+		assert_non_null(cap = tmpfile());
+		fflush(stderr);
+		assert_true((saved = dup(STDERR_FILENO)) >= 0);
+		assert_true(dup2(fileno(cap), STDERR_FILENO) >= 0);
+		m2m_log_set_level(M2M_LOG_WARNING);
+		assert_int_equal(m2m_core_open_ops(anchor_conf(path,
+		    m2m_swtpm_tcti(other)), &OPS, &core, err, sizeof(err)), 0);
+		m2m_log_set_level(M2M_LOG_ERROR);
+		fflush(stderr);
+		assert_true(dup2(saved, STDERR_FILENO) >= 0);
+		close(saved);
+		m2m_core_close(core);
+		core = NULL;
+		rewind(cap);
+		got = fread(line, 1, sizeof(line) - 1, cap);
+		line[got] = '\0';
+		fclose(cap);
+		assert_non_null(strstr(line, "the store has 1 token(s) but no "
+		    "tpm anchor"));
+	}
 	m2m_swtpm_free(other);
 	snprintf(err, sizeof(err), "rm -rf '%s'", dir);
 	assert_int_equal(system(err), 0);
