@@ -269,12 +269,21 @@ m2m_core_pin_record(struct m2m_core *c, const struct m2m_pin_try *t, int r)
 		return r2;
 	}
 	if (r == M2M_ERR_PIN_LOCKED) {
-		if ((r2 = m2m_store_token_pin_lock(c->store, t->token_id,
-		    t->so, c->conf->max_pin_tries)) != 0 &&
-		    r2 != M2M_ERR_NOT_FOUND)
-			return r2;
-		m2m_warn("token %llu: %s PIN locked by the hardware",
-		    (unsigned long long)t->token_id, who);
+		/*
+		 * The backend's own lockout (a TPM's dictionary-attack
+		 * lockout) is one for every token on it, and says nothing
+		 * about this PIN: the try is given back and nothing is kept
+		 * for this token, which logs in again once the backend
+		 * recovers (a second review: another token's wrong PINs
+		 * locked this one for good).
+		 */
+		(void)m2m_store_token_pin_unfail(c->store, t->token_id,
+		    t->so);
+		m2m_warn("token %llu: %s login refused: the %s backend is in "
+		    "its dictionary-attack lockout (one for every token on "
+		    "it); nothing is kept for this token: it recovers by "
+		    "itself, or at once with tpm2_dictionarylockout -c",
+		    (unsigned long long)t->token_id, who, c->be.ops->name);
 	} else if (r == M2M_ERR_PIN_INCORRECT) {
 		if (t->fails >= c->conf->max_pin_tries)
 			m2m_warn("token %llu: %s PIN locked after %u failed "

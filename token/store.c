@@ -344,11 +344,11 @@ m2m_store_token_update(struct m2m_store *s, const struct m2m_token_rec *rec)
 
 /*
  * Run one of the PIN column statements: ?1 = id, then ?2 = v (when v is
- * not NULL) or ?2 = n (when v is NULL and has_n), ?3 = reset.
+ * not NULL), ?3 = reset.
  */
 static int
 token_pin_stmt(struct m2m_store *s, enum store_stmt which, uint64_t id,
-    const uint8_t *v, size_t vlen, int has_n, unsigned int n, int reset)
+    const uint8_t *v, size_t vlen, int reset)
 {
 	sqlite3_stmt *st = store_stmt_get(s, which);
 	int rc, r = M2M_ERR_INTERNAL;
@@ -356,8 +356,6 @@ token_pin_stmt(struct m2m_store *s, enum store_stmt which, uint64_t id,
 	rc = store_bind_u64(st, 1, id);
 	if (rc == SQLITE_OK && v != NULL)
 		rc = store_bind_bytes(st, 2, v, vlen);
-	if (rc == SQLITE_OK && has_n)
-		rc = sqlite3_bind_int64(st, 2, n);
 	if (rc == SQLITE_OK && sqlite3_bind_parameter_count(st) == 3)
 		rc = sqlite3_bind_int(st, 3, reset != 0);
 	if (rc != SQLITE_OK) {
@@ -379,7 +377,7 @@ m2m_store_token_pin_fail(struct m2m_store *s, uint64_t id, int so)
 	if (s == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
 	return token_pin_stmt(s, so ? ST_TOK_SO_FAIL : ST_TOK_USER_FAIL, id,
-	    NULL, 0, 0, 0, 0);
+	    NULL, 0, 0);
 }
 
 /* see store.h */
@@ -389,18 +387,7 @@ m2m_store_token_pin_unfail(struct m2m_store *s, uint64_t id, int so)
 	if (s == NULL)
 		return M2M_ERR_INVALID_ARGUMENT;
 	return token_pin_stmt(s, so ? ST_TOK_SO_UNFAIL : ST_TOK_USER_UNFAIL,
-	    id, NULL, 0, 0, 0, 0);
-}
-
-/* see store.h */
-int
-m2m_store_token_pin_lock(struct m2m_store *s, uint64_t id, int so,
-    unsigned int max)
-{
-	if (s == NULL)
-		return M2M_ERR_INVALID_ARGUMENT;
-	return token_pin_stmt(s, so ? ST_TOK_SO_LOCK : ST_TOK_USER_LOCK, id,
-	    NULL, 0, 1, max, 0);
+	    id, NULL, 0, 0);
 }
 
 /* see store.h */
@@ -411,7 +398,7 @@ m2m_store_token_pin_ok(struct m2m_store *s, uint64_t id, int so,
 	if (s == NULL || v == NULL || vlen > M2M_PIN_VERIFIER_MAX)
 		return M2M_ERR_INVALID_ARGUMENT;
 	return token_pin_stmt(s, so ? ST_TOK_SO_OK : ST_TOK_USER_OK, id, v,
-	    vlen, 0, 0, 0);
+	    vlen, 0);
 }
 
 /* see store.h */
@@ -422,7 +409,7 @@ m2m_store_token_pin_set(struct m2m_store *s, uint64_t id, int so,
 	if (s == NULL || v == NULL || vlen > M2M_PIN_VERIFIER_MAX)
 		return M2M_ERR_INVALID_ARGUMENT;
 	return token_pin_stmt(s, so ? ST_TOK_SO_SET : ST_TOK_USER_SET, id, v,
-	    vlen, 0, 0, reset_fails);
+	    vlen, reset_fails);
 }
 
 /* 0 if token id exists, else NOT_FOUND or a store error. */

@@ -100,7 +100,6 @@ int	m2m_store_token_update(struct m2m_store *s,
  * pin_fail: fails = fails + 1 (a guess reserved before it is checked).
  * pin_unfail: fails = fails - 1 if above 0 (a reserved guess whose check
  *   gave no verdict: out of memory, a backend failure).
- * pin_lock: fails = max(fails, max) (the hardware locked the PIN).
  * pin_ok: fails = 0, only while the verifier is still v[0..vlen): a
  *   guess checked against a verifier that was replaced meanwhile changes
  *   nothing (NOT_FOUND).
@@ -109,8 +108,6 @@ int	m2m_store_token_update(struct m2m_store *s,
  */
 int	m2m_store_token_pin_fail(struct m2m_store *s, uint64_t id, int so);
 int	m2m_store_token_pin_unfail(struct m2m_store *s, uint64_t id, int so);
-int	m2m_store_token_pin_lock(struct m2m_store *s, uint64_t id, int so,
-	    unsigned int max);
 int	m2m_store_token_pin_ok(struct m2m_store *s, uint64_t id, int so,
 	    const uint8_t *v, size_t vlen);
 int	m2m_store_token_pin_set(struct m2m_store *s, uint64_t id, int so,

@@ -52,12 +52,6 @@ static const struct stmt_def stmt_def[ST_COUNT] = {
 	[ST_TOK_USER_UNFAIL] = { "UPDATE tokens "
 	    "SET user_fails = user_fails - 1 WHERE id = ?1 AND user_fails > 0",
 	    "token PIN update" },
-	[ST_TOK_SO_LOCK] = { "UPDATE tokens "
-	    "SET so_fails = max(so_fails, ?2) WHERE id = ?1",
-	    "token PIN update" },
-	[ST_TOK_USER_LOCK] = { "UPDATE tokens "
-	    "SET user_fails = max(user_fails, ?2) WHERE id = ?1",
-	    "token PIN update" },
 	[ST_TOK_SO_OK] = { "UPDATE tokens SET so_fails = 0 "
 	    "WHERE id = ?1 AND so_pin = ?2", "token PIN update" },
 	[ST_TOK_USER_OK] = { "UPDATE tokens SET user_fails = 0 "

@@ -146,9 +146,12 @@ write_conf(const char *path, unsigned int tries)
 }
 
 #ifdef M2M_HAVE_TPM
-/* Give the TPM's dictionary-attack counter room: the store counts first. */
+/*
+ * The TPM's dictionary-attack counter cleared and allowed max_tries
+ * failures (tpm_da_room: room enough that the store counts first).
+ */
 static int
-tpm_da_room(void)
+tpm_da_set(UINT32 max_tries)
 {
 	TSS2_TCTI_CONTEXT *tcti = NULL;
 	ESYS_CONTEXT *e = NULL;
@@ -162,11 +165,17 @@ tpm_da_room(void)
 	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE) ==
 	    TSS2_RC_SUCCESS &&
 	    Esys_DictionaryAttackParameters(e, ESYS_TR_RH_LOCKOUT,
-	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 64, 600, 600) ==
-	    TSS2_RC_SUCCESS;
+	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, max_tries, 600,
+	    600) == TSS2_RC_SUCCESS;
 	Esys_Finalize(&e);
 	Tss2_TctiLdr_Finalize(&tcti);
 	return ok ? 0 : -1;
+}
+
+static int
+tpm_da_room(void)
+{
+	return tpm_da_set(64);
 }
 #endif
 
@@ -377,6 +386,54 @@ test_login_locks(void **state)
 	slot = p11c_new_token("locks");
 	expect_login_locks(slot, P11C_USER_PIN);
 	assert_int_equal(F->C_Finalize(NULL), CKR_OK);
+}
+
+/*
+ * TPM: its dictionary-attack counter is one for every token on it, so one
+ * token's wrong PINs can put it in lockout, and then another token's
+ * right PIN is refused too (CKR_PIN_LOCKED: docs/security-model.md).  But
+ * that refusal is the TPM's, not the other token's: nothing is kept for
+ * that token, and once the TPM recovers it logs in (a second review: its
+ * PIN was kept locked in the store until its SO reset it).
+ */
+static void
+test_tpm_lockout_not_kept(void **state)
+{
+#ifdef M2M_HAVE_TPM
+	CK_SESSION_HANDLE sa, sb;
+	CK_SLOT_ID a, b;
+	int i;
+
+	(void)state;
+	if (!g_use_tpm)
+		skip();
+	assert_int_equal(F->C_Initialize(NULL), CKR_OK);
+	a = p11c_new_token("tenant-a");
+	b = p11c_new_token("tenant-b");
+	sa = rw_session(a);
+	sb = rw_session(b);
+	assert_int_equal(tpm_da_set(2), 0);
+	assert_int_equal(login(sa, CKU_USER, WRONG_PIN), CKR_PIN_INCORRECT);
+	assert_int_equal(login(sa, CKU_USER, WRONG_PIN), CKR_PIN_INCORRECT);
+	/* the TPM is in lockout: b's right PIN is refused, by the TPM */
+	assert_int_equal(login(sb, CKU_USER, P11C_USER_PIN), CKR_PIN_LOCKED);
+	assert_int_equal(login(sb, CKU_USER, P11C_USER_PIN), CKR_PIN_LOCKED);
+	/* the TPM recovers (here: its lockout reset); b was never wrong */
+	assert_int_equal(tpm_da_room(), 0);
+	assert_int_equal(login(sb, CKU_USER, P11C_USER_PIN), CKR_OK);
+	assert_int_equal(F->C_Logout(sb), CKR_OK);
+	/* a's own two failures were counted: MAX_TRIES - 2 more lock it */
+	for (i = 2; i < MAX_TRIES; i++)
+		assert_int_equal(login(sa, CKU_USER, WRONG_PIN),
+		    CKR_PIN_INCORRECT);
+	assert_int_equal(login(sa, CKU_USER, P11C_USER_PIN), CKR_PIN_LOCKED);
+	assert_int_equal(F->C_CloseSession(sa), CKR_OK);
+	assert_int_equal(F->C_CloseSession(sb), CKR_OK);
+	assert_int_equal(F->C_Finalize(NULL), CKR_OK);
+#else
+	(void)state;
+	skip();
+#endif
 }
 
 /* ---- many processes --------------------------------------------------- */
@@ -1103,6 +1160,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_old_tpm_verifier_refused,
 		    test_teardown),
 		cmocka_unit_test_teardown(test_login_locks,
+		    test_teardown),
+		cmocka_unit_test_teardown(test_tpm_lockout_not_kept,
 		    test_teardown),
 		cmocka_unit_test_teardown(test_guesses_counted_across_processes,
 		    test_teardown),

@@ -684,18 +684,13 @@ test_token_pin_columns(void **state)
 	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
 	assert_memory_equal(&got, &want, sizeof(got));
 
-	/* count, give back (never below 0), lock */
+	/* count, give back (never below 0) */
 	assert_int_equal(m2m_store_token_pin_fail(f->s, id, 0), 0);
 	assert_int_equal(m2m_store_token_pin_fail(f->s, id, 1), 0);
 	assert_int_equal(m2m_store_token_pin_unfail(f->s, id, 1), 0);
 	assert_int_equal(m2m_store_token_pin_unfail(f->s, id, 1),
 	    M2M_ERR_NOT_FOUND);
 	want.user_fails = 1;
-	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
-	assert_memory_equal(&got, &want, sizeof(got));
-	assert_int_equal(m2m_store_token_pin_lock(f->s, id, 0, 5), 0);
-	assert_int_equal(m2m_store_token_pin_lock(f->s, id, 0, 3), 0);
-	want.user_fails = 5;	/* max(fails, n): never lowered */
 	assert_int_equal(m2m_store_token_get(f->s, id, &got), 0);
 	assert_memory_equal(&got, &want, sizeof(got));
 
