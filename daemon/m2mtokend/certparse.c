@@ -43,6 +43,74 @@ mtd_parse_subject(const char *s, X509_NAME *name)
 	return X509_NAME_entry_count(name) > 0 ? 0 : -1;
 }
 
+static int
+alpha(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int
+digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int
+xdigit(int c)
+{
+	return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* see certparse.h */
+int
+mtd_san_dns_ok(const char *s)
+{
+	size_t n, lab = 0;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > MTD_SAN_DNS_MAX)
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s == '.') {
+			if (lab == 0 || s[-1] == '-')
+				return -1;
+			lab = 0;
+			continue;
+		}
+		if (!alpha(*s) && !digit(*s) && *s != '-')
+			return -1;
+		if ((lab == 0 && *s == '-') || ++lab > 63)
+			return -1;
+	}
+	return lab > 0 && s[-1] != '-' ? 0 : -1;
+}
+
+/* see certparse.h */
+int
+mtd_san_uri_ok(const char *s)
+{
+	/* RFC 3986 unreserved, gen-delims and sub-delims but ',' */
+	static const char other[] = "-._~:/?#[]@!$&'()*+;=";
+	const char *p;
+
+	if (s == NULL || !alpha(*s))
+		return -1;
+	for (p = s + 1; alpha(*p) || digit(*p) || *p == '+' || *p == '-' ||
+	    *p == '.'; p++)
+		;
+	if (*p++ != ':' || *p == '\0')
+		return -1;
+	for (; *p != '\0'; p++) {
+		if (*p == '%') {
+			if (!xdigit(p[1]) || !xdigit(p[2]))
+				return -1;
+			p += 2;
+		} else if (!alpha(*p) && !digit(*p) &&
+		    strchr(other, *p) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 /* see certparse.h */
 X509 *
 mtd_parse_cert(const uint8_t *buf, size_t len)

@@ -226,6 +226,29 @@ sig_der(const uint8_t *raw, size_t len, unsigned char **ret, int *ret_len)
 	return 0;
 }
 
+/* Appends a GeneralName of type (GEN_URI, GEN_DNS) holding v to gens. */
+static int
+san_add(GENERAL_NAMES *gens, int type, const char *v)
+{
+	ASN1_IA5STRING *s;
+	GENERAL_NAME *g;
+
+	if ((g = GENERAL_NAME_new()) == NULL)
+		return -1;
+	if ((s = ASN1_IA5STRING_new()) == NULL ||
+	    !ASN1_STRING_set(s, v, (int)strlen(v))) {
+		ASN1_IA5STRING_free(s);
+		GENERAL_NAME_free(g);
+		return -1;
+	}
+	GENERAL_NAME_set0_value(g, type, s);
+	if (!sk_GENERAL_NAME_push(gens, g)) {
+		GENERAL_NAME_free(g);
+		return -1;
+	}
+	return 0;
+}
+
 /* see methods_int.h */
 long
 mtd_h_csr(struct mtd_call *c, struct json_object *params,
@@ -238,11 +261,10 @@ mtd_h_csr(struct mtd_call *c, struct json_object *params,
 	uint8_t idb[ID_MAX], raw[160];
 	size_t idlen, ci, rawlen = sizeof(raw);
 	unsigned char *tbs = NULL, *der = NULL;
-	char san[2 * MTD_ID_MAX + 16];
 	const ASN1_BIT_STRING *csig;
 	const X509_ALGOR *calg;
 	STACK_OF(X509_EXTENSION) *exts = NULL;
-	X509_EXTENSION *ext;
+	GENERAL_NAMES *san = NULL;
 	X509_NAME *name = NULL;
 	X509_REQ *req = NULL;
 	EVP_PKEY *pub = NULL;
@@ -258,6 +280,13 @@ mtd_h_csr(struct mtd_call *c, struct json_object *params,
 	    (r = mtd_p_str(params, "sanUri", 0, MTD_ID_MAX, &uri, err)) != 0 ||
 	    (r = mtd_p_str(params, "sanDns", 0, MTD_ID_MAX, &dns, err)) != 0)
 		return r;
+	if (uri != NULL && mtd_san_uri_ok(uri) != 0)
+		BAD(err, "parameter sanUri: an absolute URI (scheme:rest) of "
+		    "RFC 3986 characters, no space or ',' (write %%2C)");
+	if (dns != NULL && mtd_san_dns_ok(dns) != 0)
+		BAD(err, "parameter sanDns: a host name (ASCII letters, "
+		    "digits, '-' in '.'-joined labels of 1..63 bytes, at most "
+		    "%d bytes)", MTD_SAN_DNS_MAX);
 	if ((name = X509_NAME_new()) == NULL)
 		return M2M_IPC_ERR_NO_MEMORY;
 	if (mtd_parse_subject(subject, name) != 0) {
@@ -272,24 +301,14 @@ mtd_h_csr(struct mtd_call *c, struct json_object *params,
 	    !X509_REQ_set_subject_name(req, name) ||
 	    !X509_REQ_set_pubkey(req, pub))
 		goto out;
+	/* the names as given, one GeneralName each: nothing parses them */
 	if (uri != NULL || dns != NULL) {
-		snprintf(san, sizeof(san), "%s%s%s%s%s", uri ? "URI:" : "",
-		    uri ? uri : "", uri && dns ? "," : "", dns ? "DNS:" : "",
-		    dns ? dns : "");
-		if ((exts = sk_X509_EXTENSION_new_null()) == NULL)
-			goto out;
-		if ((ext = X509V3_EXT_conf_nid(NULL, NULL,
-		    NID_subject_alt_name, san)) == NULL) {
-			snprintf(err->detail, sizeof(err->detail), "parameter "
-			    "sanUri / sanDns: not a valid name");
-			r = M2M_IPC_ERR_INVALID_PARAMETER;
-			goto out;
-		}
-		if (!sk_X509_EXTENSION_push(exts, ext)) {
-			X509_EXTENSION_free(ext);
-			goto out;
-		}
-		if (!X509_REQ_add_extensions(req, exts))
+		if ((san = GENERAL_NAMES_new()) == NULL ||
+		    (uri != NULL && san_add(san, GEN_URI, uri) != 0) ||
+		    (dns != NULL && san_add(san, GEN_DNS, dns) != 0) ||
+		    X509V3_add1_i2d(&exts, NID_subject_alt_name, san, 0,
+		    X509V3_ADD_DEFAULT) != 1 ||
+		    !X509_REQ_add_extensions(req, exts))
 			goto out;
 	}
 	/* the token signs the request's CertificationRequestInfo */
@@ -327,6 +346,7 @@ mtd_h_csr(struct mtd_call *c, struct json_object *params,
 	OPENSSL_free(tbs);
 	OPENSSL_free(der);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	GENERAL_NAMES_free(san);
 	X509_REQ_free(req);
 	X509_NAME_free(name);
 	EVP_PKEY_free(pub);

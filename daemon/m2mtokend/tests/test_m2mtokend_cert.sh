@@ -10,9 +10,11 @@
 # Kpsa from the MEF (PSK), the device derives it from its Ke, and a MIC made
 # on one side verifies on the other.  Refused, each with its exact error and
 # nothing stored: cert import of a certificate for another key, of a
-# malformed DER, of a P-521 certificate; keygen on P-521; a Bootstrap whose
-# MEF certificate the configured CA does not know; a Bootstrap by a device
-# whose certificate names no enrolee.
+# malformed DER, of a P-521 certificate; keygen on P-521; a csr whose
+# sanUri / sanDns would add names (",DNS:...") or is no URI / host name
+# (the daemon serving on); a Bootstrap whose MEF certificate the configured
+# CA does not know; a Bootstrap by a device whose certificate names no
+# enrolee.
 #   bash test_m2mtokend_cert.sh hsm
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
@@ -96,6 +98,53 @@ m2m_expect_contains "$out" "ecdsa-with-SHA256"
 [ "$(openssl req -in "$T/dev.csr" -pubkey -noout)" = "$(cat "$T/dev-pub.pem")" ] ||
     m2m_fail "the CSR's public key is not the token key's"
 echo "ok: m2mtoken csr: PKCS#10 signed by the token key, verify OK"
+# subjectAltName: one URI and one DNS name, each exactly as given; a value
+# that would add a name of its own (a ',' then TYPE:, as OpenSSL's
+# configuration syntax reads it; "dirName:" made the daemon segfault) or is
+# not ASCII is refused with the parameter's name, and the daemon serves on
+san=("--san-uri" "urn:m2m:dev7" "--san-dns" "$DEV")
+$C -s "$T/dev.sock" csr --key dev-tls --subject "/CN=$DEV" "${san[@]}" \
+    >"$T/san.csr" || m2m_fail "csr with sanUri and sanDns"
+out=$(openssl req -in "$T/san.csr" -verify -noout -text 2>&1) ||
+    m2m_fail "the CSR with two names does not verify: $out"
+names=$(sed -n '/X509v3 Subject Alternative Name/{n;s/^ *//;p}' <<<"$out")
+[ "$names" = "URI:urn:m2m:dev7, DNS:$DEV" ] ||
+    m2m_fail "the CSR's subjectAltName is '$names', not one URI and one DNS name"
+bad()
+{
+	local what=$1 text=$2
+
+	shift 2
+	out=$($C -s "$T/dev.sock" csr --key dev-tls --subject "/CN=$DEV" \
+	    "$@" 2>&1) && m2m_fail "csr with $what accepted: $out"
+	m2m_expect_contains "$out" "InvalidParameter"
+	m2m_expect_contains "$out" "$text"
+	kill -0 "$(cat "$T/dev.pid")" 2>/dev/null ||
+	    m2m_fail "m2mtokend died on a csr with $what: $(tail -5 "$T/dev.log")"
+}
+uri_msg="parameter sanUri: an absolute URI (scheme:rest) of RFC 3986 characters, no space or ',' (write %2C)"
+dns_msg="parameter sanDns: a host name (ASCII letters, digits, '-' in '.'-joined labels of 1..63 bytes, at most 253 bytes)"
+bad "a URI adding DNS and IP names" "$uri_msg" \
+    --san-uri "urn:dev1,DNS:mef.example.com,IP:10.0.0.1"
+bad "a DNS name adding a dirName" "$dns_msg" --san-dns "x,dirName:s"
+bad "a DNS name adding a URI" "$dns_msg" --san-dns "$DEV,URI:urn:x"
+bad "a DNS name with a space" "$dns_msg" --san-dns "dev7 example.com"
+bad "a non-ASCII DNS name" "$dns_msg" --san-dns "dév7.example.com"
+bad "a DNS label of 64 bytes" "$dns_msg" \
+    --san-dns "$(printf 'a%.0s' {1..64}).example.com"
+bad "a DNS wildcard" "$dns_msg" --san-dns "*.example.com"
+bad "a non-ASCII URI" "$uri_msg" --san-uri "urn:dév7"
+bad "a URI with a space" "$uri_msg" --san-uri "urn:dev 7"
+bad "a relative URI" "$uri_msg" --san-uri "dev7/x"
+bad "a URI with a bad %-escape" "$uri_msg" --san-uri "urn:dev%G7"
+! grep -q -e "dirName" -e "10.0.0.1" "$T/dev.log" ||
+    m2m_fail "the daemon's log repeats a refused value"
+$C -s "$T/dev.sock" csr --key dev-tls --subject "/CN=$DEV" "${san[@]}" \
+    >"$T/san2.csr" || m2m_fail "csr after the refusals"
+[ "$(openssl req -in "$T/san2.csr" -noout -text |
+    sed -n '/X509v3 Subject Alternative Name/{n;s/^ *//;p}')" = "$names" ] ||
+    m2m_fail "the CSR after the refusals has other names"
+echo "ok: csr subjectAltName: one URI and one DNS name as given; ',TYPE:' injection, non-ASCII, non-LDH, relative URIs refused by name; the daemon serves on"
 sign "$T/dev.csr" "$T/dev.pem" "subjectAltName=DNS:$DEV"
 
 # refusals first: each stores nothing
