@@ -10,7 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define M2M_ATTR_MAX_LEN	4096	/* longest attribute value accepted */
+#include <m2mtoken/pkcs11-m2m.h>
+
+/* longest attribute value accepted (<m2mtoken/pkcs11-m2m.h>) */
+#define M2M_ATTR_MAX_LEN	CK_M2M_ATTR_MAX_LEN
 #define M2M_ATTRS_MAX		64	/* most attributes per object/template */
 
 struct m2m_secret;

@@ -29,7 +29,7 @@
 #define PARAMS_MAX	64
 #define POINT_MAX	160
 #define ID_MAX		64
-#define CERT_MAX	16384
+#define CERT_MAX	16384	/* CertImport input, DER or PEM */
 
 /* The curves the token's EC keys use, and their DER OIDs (CKA_EC_PARAMS). */
 static const struct {
@@ -363,7 +363,7 @@ mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
 	const char *label;
 	uint8_t *buf = NULL, idb[ID_MAX];
 	unsigned char *der = NULL, *subj = NULL, *iss = NULL, *ser = NULL;
-	int derlen, sl, il, snl, nid;
+	int derlen, sl, il, snl, nid, exists;
 	size_t len, idlen, ci, i;
 	char idhex[2 * ID_MAX + 1];
 	EVP_PKEY *pub = NULL, *cpub;
@@ -380,6 +380,17 @@ mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
 		snprintf(err->detail, sizeof(err->detail), "parameter "
 		    "certificate: not one X.509 certificate (DER or PEM): "
 		    "nothing stored");
+		goto out;
+	}
+	/* the module stores a CKA_VALUE of CK_M2M_ATTR_MAX_LEN bytes at most */
+	if ((derlen = i2d_X509(x, &der)) <= 0) {
+		r = M2M_IPC_ERR_INTERNAL;
+		goto out;
+	}
+	if (derlen > CK_M2M_ATTR_MAX_LEN) {
+		snprintf(err->detail, sizeof(err->detail), "parameter "
+		    "certificate: %d bytes of DER, more than the token stores "
+		    "(%d): nothing stored", derlen, CK_M2M_ATTR_MAX_LEN);
 		goto out;
 	}
 	if ((cpub = X509_get0_pubkey(x)) == NULL ||
@@ -416,15 +427,14 @@ mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
 		goto out;
 	}
 	r = M2M_IPC_ERR_INTERNAL;
-	if ((derlen = i2d_X509(x, &der)) <= 0 ||
-	    (sl = i2d_X509_NAME(X509_get_subject_name(x), &subj)) <= 0 ||
+	if ((sl = i2d_X509_NAME(X509_get_subject_name(x), &subj)) <= 0 ||
 	    (il = i2d_X509_NAME(X509_get_issuer_name(x), &iss)) <= 0 ||
 	    (snl = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &ser)) <= 0)
 		goto out;
 	r = (long)mtd_tok_cert_import(d->tok, label, idb, idlen, der,
 	    (size_t)derlen, subj, (size_t)sl, iss, (size_t)il, ser,
-	    (size_t)snl);
-	if (r == CKR_ATTRIBUTE_VALUE_INVALID) {
+	    (size_t)snl, &exists);
+	if (exists) {
 		snprintf(err->detail, sizeof(err->detail), "a certificate "
 		    "with this label is in the token already: nothing "
 		    "stored");

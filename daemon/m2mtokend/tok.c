@@ -734,12 +734,14 @@ CK_RV
 mtd_tok_cert_import(struct mtd_tok *t, const char *label,
     const uint8_t *id, size_t id_len, const uint8_t *der, size_t der_len,
     const uint8_t *subject, size_t subject_len, const uint8_t *issuer,
-    size_t issuer_len, const uint8_t *serial, size_t serial_len)
+    size_t issuer_len, const uint8_t *serial, size_t serial_len,
+    int *ret_exists)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 	CK_CERTIFICATE_TYPE ct = CKC_X_509;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_OBJECT_HANDLE h;
+	CK_RV rv;
 	int amb;
 	CK_ATTRIBUTE tmpl[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
@@ -754,10 +756,15 @@ mtd_tok_cert_import(struct mtd_tok *t, const char *label,
 		{ CKA_SERIAL_NUMBER, (void *)serial, serial_len },
 	};
 
-	/* one certificate per key label */
-	if (find_class(t, CKO_CERTIFICATE, label, &h, &amb) !=
-	    CKR_KEY_HANDLE_INVALID)
+	/* one certificate per key label; a failed search is no "exists" */
+	*ret_exists = 0;
+	rv = find_class(t, CKO_CERTIFICATE, label, &h, &amb);
+	if (rv == CKR_OK || amb) {
+		*ret_exists = 1;
 		return CKR_ATTRIBUTE_VALUE_INVALID;
+	}
+	if (rv != CKR_KEY_HANDLE_INVALID)
+		return rv;
 	return t->f->C_CreateObject(t->s, tmpl, sizeof(tmpl) /
 	    sizeof(tmpl[0]), &h);
 }

@@ -153,13 +153,16 @@ CK_RV mtd_tok_ec_sign(struct mtd_tok *tok, const char *label,
 /*
  * A public X.509 certificate object (CKO_CERTIFICATE, CKC_X_509) labelled
  * label with CKA_ID id and the given DER fields.  The caller checked that
- * its key is the token key's.  CKR_ATTRIBUTE_VALUE_INVALID when a
- * certificate with that label exists (nothing stored).
+ * its key is the token key's.  *ret_exists is 1 (and the result
+ * CKR_ATTRIBUTE_VALUE_INVALID) when a certificate with that label exists,
+ * else 0: the module's own CKR_ATTRIBUTE_VALUE_INVALID (a value over
+ * CK_M2M_ATTR_MAX_LEN bytes) is not that.  Nothing stored unless CKR_OK.
  */
 CK_RV mtd_tok_cert_import(struct mtd_tok *tok, const char *label,
     const uint8_t *id, size_t id_len, const uint8_t *der, size_t der_len,
     const uint8_t *subject, size_t subject_len, const uint8_t *issuer,
-    size_t issuer_len, const uint8_t *serial, size_t serial_len);
+    size_t issuer_len, const uint8_t *serial, size_t serial_len,
+    int *ret_exists);
 /* A static name of rv ("CKR_PIN_INCORRECT"), or "CKR_0x..." */
 const char *mtd_rv_name(CK_RV rv);
 

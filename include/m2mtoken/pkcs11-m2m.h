@@ -54,6 +54,14 @@ extern "C" {
 #define CKM_M2M_TLS12_PSK_MASTER	(CKM_M2M_BASE + 0x10UL)
 #define CKM_M2M_ECCSI			(CKM_M2M_BASE + 0x20UL)
 
+/*
+ * The longest attribute value the module takes (a certificate's or data
+ * object's CKA_VALUE, a label, ...): a longer one is
+ * CKR_ATTRIBUTE_VALUE_INVALID.  A limit of this module, not a contract
+ * constant; token/object.h's M2M_ATTR_MAX_LEN is this.
+ */
+#define CK_M2M_ATTR_MAX_LEN		4096
+
 /* Parameter of CKM_M2M_KUC_DERIVE */
 typedef struct CK_M2M_KUC_PARAMS {
 	CK_ULONG	ulSuid;

@@ -10,11 +10,11 @@
 # Kpsa from the MEF (PSK), the device derives it from its Ke, and a MIC made
 # on one side verifies on the other.  Refused, each with its exact error and
 # nothing stored: cert import of a certificate for another key, of a
-# malformed DER, of a P-521 certificate; keygen on P-521; a csr whose
-# sanUri / sanDns would add names (",DNS:...") or is no URI / host name
-# (the daemon serving on); a Bootstrap whose MEF certificate the configured
-# CA does not know; a Bootstrap by a device whose certificate names no
-# enrolee.
+# malformed DER, of a P-521 certificate, of one over 4096 bytes of DER;
+# keygen on P-521; a csr whose sanUri / sanDns would add names
+# (",DNS:...") or is no URI / host name (the daemon serving on); a
+# Bootstrap whose MEF certificate the configured CA does not know; a
+# Bootstrap by a device whose certificate names no enrolee.
 #   bash test_m2mtokend_cert.sh hsm
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
@@ -167,8 +167,17 @@ sign "$T/p521.csr" "$T/p521.pem"
 out=$($C -s "$T/dev.sock" cert import "$T/p521.pem" --key dev-tls 2>&1) &&
     m2m_fail "a P-521 certificate imported"
 m2m_expect_contains "$out" "the certificate's key is on curve secp521r1, not P-256 or P-384 (the curves the token supports): nothing stored"
+# for the token key, but more DER than the token stores (4096 bytes, the
+# module's CKA_VALUE limit): its own message, not "is in the token already"
+sign "$T/dev.csr" "$T/big.pem" "nsComment=$(printf 'x%.0s' {1..5000})"
+n=$(openssl x509 -in "$T/big.pem" -outform DER | wc -c)
+[ "$n" -gt 4096 ] || m2m_fail "the big certificate is $n bytes"
+out=$($C -s "$T/dev.sock" cert import "$T/big.pem" --key dev-tls 2>&1) &&
+    m2m_fail "a certificate of $n bytes imported"
+m2m_expect_contains "$out" "InvalidParameter"
+m2m_expect_contains "$out" "parameter certificate: $n bytes of DER, more than the token stores (4096): nothing stored"
 [ "$(certs)" -eq 0 ] || m2m_fail "a refused import stored a certificate"
-echo "ok: cert import refuses another key's certificate, a malformed DER, P-521; nothing stored"
+echo "ok: cert import refuses another key's certificate, a malformed DER, P-521, a DER over 4096 bytes; nothing stored"
 openssl x509 -in "$T/dev.pem" -outform DER -out "$T/dev.der"
 out=$($C -s "$T/dev.sock" cert import "$T/dev.der" --key dev-tls) ||
     m2m_fail "cert import: $out"
