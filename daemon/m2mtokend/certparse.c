@@ -111,27 +111,87 @@ mtd_san_uri_ok(const char *s)
 	return 0;
 }
 
+/*
+ * The DER certificate that fills buf exactly and re-encodes to the same
+ * bytes, or NULL and *why.
+ */
+static X509 *
+parse_der(const unsigned char *buf, long len, const char **why)
+{
+	const unsigned char *p = buf;
+	unsigned char *enc = NULL;
+	X509 *x;
+
+	if ((x = d2i_X509(NULL, &p, len)) == NULL)
+		return NULL;
+	if (p != buf + len) {
+		*why = "more than one certificate (data after the first)";
+		goto bad;
+	}
+	/*
+	 * d2i_X509() takes BER (a long-form length "83 00 01 6e", ...): its
+	 * re-encoding is then other bytes than the ones given.  The signed
+	 * part would be written back as read, so it is marked for encoding
+	 * anew first (i2d_re_X509_tbs).
+	 */
+	if (i2d_re_X509_tbs(x, NULL) <= 0 || i2d_X509(x, &enc) != len ||
+	    memcmp(enc, buf, (size_t)len) != 0) {
+		*why = "not DER (a BER encoding, such as a long-form length, "
+		    "that re-encodes to other bytes)";
+		goto bad;
+	}
+	OPENSSL_free(enc);
+	return x;
+ bad:
+	OPENSSL_free(enc);
+	X509_free(x);
+	return NULL;
+}
+
 /* see certparse.h */
 X509 *
-mtd_parse_cert(const uint8_t *buf, size_t len)
+mtd_parse_cert(const uint8_t *buf, size_t len, const char **why)
 {
 	static const char pem[] = "-----BEGIN CERTIFICATE-----";
-	const unsigned char *p = buf;
+	char *name = NULL, *header = NULL, *rest;
+	unsigned char *data = NULL;
+	const char *dummy;
+	long dlen, n, i;
 	X509 *x = NULL;
 	BIO *b;
 
+	if (why == NULL)
+		why = &dummy;
+	*why = "not one X.509 certificate (DER or PEM)";
 	if (buf == NULL || len == 0 || len > INT32_MAX)
 		return NULL;
-	if (len > sizeof(pem) - 1 && memcmp(buf, pem, sizeof(pem) - 1) == 0) {
-		if ((b = BIO_new_mem_buf(buf, (int)len)) == NULL)
-			return NULL;
-		x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		BIO_free(b);
-		return x;
+	if (len <= sizeof(pem) - 1 || memcmp(buf, pem, sizeof(pem) - 1) != 0)
+		return parse_der(buf, (long)len, why);
+	if ((b = BIO_new_mem_buf(buf, (int)len)) == NULL)
+		return NULL;
+	if (!PEM_read_bio(b, &name, &header, &data, &dlen) ||
+	    strcmp(name, "CERTIFICATE") != 0)
+		goto out;
+	if (header[0] != '\0') {
+		*why = "a PEM block with headers (Proc-Type, ...)";
+		goto out;
 	}
-	if ((x = d2i_X509(NULL, &p, (long)len)) != NULL && p != buf + len) {
-		X509_free(x);
-		x = NULL;
+	/* after the END CERTIFICATE line: white space only */
+	n = BIO_get_mem_data(b, &rest);
+	for (i = 0; i < n; i++)
+		if (rest[i] != ' ' && rest[i] != '\t' && rest[i] != '\r' &&
+		    rest[i] != '\n')
+			break;
+	if (i < n) {
+		*why = "more than white space after the END CERTIFICATE line "
+		    "(one certificate only)";
+		goto out;
 	}
+	x = parse_der(data, dlen, why);
+ out:
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(data);
+	BIO_free(b);
 	return x;
 }

@@ -45,9 +45,13 @@ int	mtd_san_uri_ok(const char *s);
 
 /*
  * The one X.509 certificate in buf (len bytes): PEM when buf begins with
- * "-----BEGIN CERTIFICATE-----", else DER that must fill buf exactly.
- * NULL when it is not one (X509_free the result).
+ * "-----BEGIN CERTIFICATE-----" (one block, no headers, nothing but white
+ * space after its END line), else DER that must fill buf exactly.  Either
+ * way the DER must be DER, not BER: it re-encodes to the same bytes, so
+ * what is stored is what was given.  NULL when it is not one, and then
+ * *why (if why is not NULL) a static one-line reason.  X509_free the
+ * result.
  */
-X509	*mtd_parse_cert(const uint8_t *buf, size_t len);
+X509	*mtd_parse_cert(const uint8_t *buf, size_t len, const char **why);
 
 #endif /* M2MTOKEND_CERTPARSE_H */

@@ -360,7 +360,7 @@ mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
 {
 	static const char *const allowed[] = { "key", "certificate", NULL };
 	struct mtd *d = c->d;
-	const char *label;
+	const char *label, *why;
 	uint8_t *buf = NULL, idb[ID_MAX];
 	unsigned char *der = NULL, *subj = NULL, *iss = NULL, *ser = NULL;
 	int derlen, sl, il, snl, nid, exists;
@@ -376,10 +376,9 @@ mtd_h_cert_import(struct mtd_call *c, struct json_object *params,
 	    err)) != 0)
 		return r;
 	r = M2M_IPC_ERR_INVALID_PARAMETER;
-	if ((x = mtd_parse_cert(buf, len)) == NULL) {
+	if ((x = mtd_parse_cert(buf, len, &why)) == NULL) {
 		snprintf(err->detail, sizeof(err->detail), "parameter "
-		    "certificate: not one X.509 certificate (DER or PEM): "
-		    "nothing stored");
+		    "certificate: %s: nothing stored", why);
 		goto out;
 	}
 	/* the module stores a CKA_VALUE of CK_M2M_ATTR_MAX_LEN bytes at most */

@@ -7,10 +7,14 @@
  *   - a subject accepted begins with '/', holds a '=', is at most
  *     MTD_SUBJECT_MAX bytes and gives a name of at least one entry that
  *     encodes;
- *   - a DER certificate accepted fills the input exactly: its encoding is
- *     the input, byte for byte;
- *   - a PEM certificate accepted re-encodes to a DER that parses again.
+ *   - a DER certificate accepted fills the input exactly and is DER: its
+ *     encoding is the input, byte for byte (mtd_parse_cert refuses BER,
+ *     which d2i_X509 takes);
+ *   - a PEM certificate accepted re-encodes to a DER that parses again,
+ *     and after its END CERTIFICATE line there is white space only;
+ *   - a refusal has a reason.
  */
+#define _GNU_SOURCE	/* memmem */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,19 +48,39 @@ subject(const uint8_t *data, size_t len)
 	free(s);
 }
 
+/* An accepted PEM input: white space only after its first END line. */
+static void
+pem_end(const uint8_t *data, size_t len)
+{
+	static const char end[] = "-----END CERTIFICATE-----";
+	const uint8_t *e;
+	size_t i;
+
+	if ((e = memmem(data, len, end, sizeof(end) - 1)) == NULL)
+		abort();
+	for (i = (size_t)(e - data) + sizeof(end) - 1; i < len; i++)
+		if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r' &&
+		    data[i] != '\n')
+			abort();
+}
+
 static void
 cert(const uint8_t *data, size_t len)
 {
 	uint8_t *copy = malloc(len ? len : 1);
 	unsigned char *der = NULL;
 	const unsigned char *p;
+	const char *why = NULL;
 	X509 *x, *y;
 	int n;
 
 	if (copy == NULL)
 		abort();
 	memcpy(copy, data, len);
-	if ((x = mtd_parse_cert(copy, len)) != NULL) {
+	if ((x = mtd_parse_cert(copy, len, &why)) == NULL) {
+		if (why == NULL || *why == '\0')
+			abort();
+	} else {
 		if ((n = i2d_X509(x, &der)) <= 0)
 			abort();
 		p = der;
@@ -66,6 +90,8 @@ cert(const uint8_t *data, size_t len)
 		if (len > 0 && copy[0] != '-' &&
 		    ((size_t)n != len || memcmp(der, copy, len) != 0))
 			abort();
+		if (len > 0 && copy[0] == '-')
+			pem_end(copy, len);
 		OPENSSL_free(der);
 		X509_free(x);
 	}

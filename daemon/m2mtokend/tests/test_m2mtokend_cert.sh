@@ -10,7 +10,8 @@
 # Kpsa from the MEF (PSK), the device derives it from its Ke, and a MIC made
 # on one side verifies on the other.  Refused, each with its exact error and
 # nothing stored: cert import of a certificate for another key, of a
-# malformed DER, of a P-521 certificate, of one over 4096 bytes of DER;
+# malformed DER, of a P-521 certificate, of one over 4096 bytes of DER, of
+# two PEM certificates or junk after one, of BER;
 # keygen on P-521; a csr whose sanUri / sanDns would add names
 # (",DNS:...") or is no URI / host name (the daemon serving on); a
 # Bootstrap whose MEF certificate the configured CA does not know; a
@@ -176,9 +177,26 @@ out=$($C -s "$T/dev.sock" cert import "$T/big.pem" --key dev-tls 2>&1) &&
     m2m_fail "a certificate of $n bytes imported"
 m2m_expect_contains "$out" "InvalidParameter"
 m2m_expect_contains "$out" "parameter certificate: $n bytes of DER, more than the token stores (4096): nothing stored"
-[ "$(certs)" -eq 0 ] || m2m_fail "a refused import stored a certificate"
-echo "ok: cert import refuses another key's certificate, a malformed DER, P-521, a DER over 4096 bytes; nothing stored"
+# the right certificate, but two of them, junk after the PEM, or BER (a
+# long-form length d2i_X509 takes, "30 83 00 LL LL"): we store the bytes
+# given, so only DER, and one certificate
+cat "$T/dev.pem" "$T/dev.pem" >"$T/two.pem"
+out=$($C -s "$T/dev.sock" cert import "$T/two.pem" --key dev-tls 2>&1) &&
+    m2m_fail "two PEM certificates imported"
+m2m_expect_contains "$out" "parameter certificate: more than white space after the END CERTIFICATE line (one certificate only): nothing stored"
+{ cat "$T/dev.pem"; echo "# not white space"; } >"$T/junk.pem"
+out=$($C -s "$T/dev.sock" cert import "$T/junk.pem" --key dev-tls 2>&1) &&
+    m2m_fail "a PEM certificate with junk after it imported"
+m2m_expect_contains "$out" "parameter certificate: more than white space after the END CERTIFICATE line (one certificate only): nothing stored"
 openssl x509 -in "$T/dev.pem" -outform DER -out "$T/dev.der"
+[ "$(od -An -tx1 -N2 "$T/dev.der" | tr -d ' ')" = 3082 ] ||
+    m2m_fail "the certificate's DER does not begin 30 82"
+{ printf '\x30\x83\x00'; tail -c +3 "$T/dev.der"; } >"$T/ber.der"
+out=$($C -s "$T/dev.sock" cert import "$T/ber.der" --key dev-tls 2>&1) &&
+    m2m_fail "a BER certificate imported"
+m2m_expect_contains "$out" "parameter certificate: not DER (a BER encoding, such as a long-form length, that re-encodes to other bytes): nothing stored"
+[ "$(certs)" -eq 0 ] || m2m_fail "a refused import stored a certificate"
+echo "ok: cert import refuses another key's certificate, a malformed DER, P-521, a DER over 4096 bytes, two PEM certificates, junk after the PEM, BER; nothing stored"
 out=$($C -s "$T/dev.sock" cert import "$T/dev.der" --key dev-tls) ||
     m2m_fail "cert import: $out"
 m2m_expect_contains "$out" "id:  07"
