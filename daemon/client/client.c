@@ -19,6 +19,7 @@
 
 #include "errors.h"
 #include "ipc.h"
+#include "text.h"
 
 struct m2m_client {
 	int			 fd;
@@ -102,22 +103,21 @@ m2m_client_close(struct m2m_client *c)
 }
 
 /*
- * A string member of an error reply into dst, control bytes as '?': the
- * caller prints it, and the bytes are whatever the socket's owner sent.
+ * A string member of an error reply into dst, for the caller to print:
+ * the bytes are whatever the socket's owner sent.  Control characters
+ * (C0, DEL, and C1: U+0080..U+009F, "c2 9b" is CSI) become '?', other
+ * UTF-8 is kept (a label in another script stays readable), and a long
+ * string is cut between characters: dst stays valid UTF-8.
  */
 static void
 copy_str(char *dst, size_t cap, struct json_object *o, const char *k)
 {
 	struct json_object *v;
-	size_t i;
 
 	dst[0] = '\0';
 	if (o != NULL && json_object_object_get_ex(o, k, &v) &&
 	    json_object_is_type(v, json_type_string))
-		snprintf(dst, cap, "%s", json_object_get_string(v));
-	for (i = 0; dst[i] != '\0'; i++)
-		if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
-			dst[i] = '?';
+		m2m_text_copy(dst, cap, json_object_get_string(v), 0);
 }
 
 /*

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "ipc.h"
+#include "text.h"
 
 /* A reader keeps a buffer up to this size between frames. */
 #define KEEP_MAX	4096
@@ -144,37 +145,12 @@ name_of(struct json_object *v)
 static int
 utf8_valid(const unsigned char *s, size_t len)
 {
-	size_t i = 0, n, k;
 	unsigned long cp;
+	size_t i, n;
 
-	while (i < len) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
-			n = 1;
-			cp = s[i] & 0x1f;
-		} else if (s[i] >= 0xe0 && s[i] <= 0xef) {
-			n = 2;
-			cp = s[i] & 0x0f;
-		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-			n = 3;
-			cp = s[i] & 0x07;
-		} else
+	for (i = 0; i < len; i += n)
+		if ((n = m2m_utf8_char(s + i, len - i, &cp)) == 0)
 			return 0;
-		if (len - i - 1 < n)
-			return 0;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		i += n + 1;
-	}
 	return 1;
 }
 

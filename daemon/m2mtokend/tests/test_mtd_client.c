@@ -213,6 +213,39 @@ test_error_strings_printable(void **state)
 	fake_stop(&f);
 }
 
+/*
+ * C1 controls are valid UTF-8 ("c2 9b" is CSI, as ESC [ is): they become
+ * '?' as well, raw or as \u escapes, while other UTF-8 (U+00A0, é, 日本)
+ * is kept; a long string is cut between characters, never inside one.
+ */
+static void
+test_error_strings_no_c1(void **state)
+{
+	static char reply[600];
+	struct fake f = { .reply = { reply } };
+	struct m2m_client_error err;
+	struct m2m_client *c = NULL;
+	char want[256];
+
+	(void)state;
+	/* detail: 254 bytes of x, then é (2 bytes) that no longer fits */
+	memset(want, 'x', 254);
+	want[254] = '\0';
+	snprintf(reply, sizeof(reply), "{\"error\":\"io.m2mtoken.NoSuchKey\","
+	    "\"parameters\":{\"reason\":\"\xc2\x9b" "2J\\u009b31m\xc2\x85"
+	    "\xc2\x80\xc2\x9f|\xc2\xa0" "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\","
+	    "\"detail\":\"%s\xc3\xa9\"}}", want);
+	fake_start(&f);
+	assert_int_equal(m2m_client_connect(f.path, 2000, &c), 0);
+	assert_int_equal(m2m_client_status(c, NULL, &err),
+	    M2M_CLIENT_ERR_REMOTE);
+	assert_string_equal(err.reason, "?2J?31m???|\xc2\xa0" "caf\xc3\xa9 "
+	    "\xe6\x97\xa5\xe6\x9c\xac");
+	assert_string_equal(err.detail, want);
+	m2m_client_close(c);
+	fake_stop(&f);
+}
+
 /* A member of the wrong type is a malformed reply, never a crash. */
 static void
 test_wrong_member_types(void **state)
@@ -405,6 +438,7 @@ main(void)
 		cmocka_unit_test(test_late_reply_not_next),
 		cmocka_unit_test(test_verify_needs_valid_true),
 		cmocka_unit_test(test_error_strings_printable),
+		cmocka_unit_test(test_error_strings_no_c1),
 		cmocka_unit_test(test_wrong_member_types),
 		cmocka_unit_test(test_cli_hostile_replies),
 	};
