@@ -22,6 +22,7 @@
 #include <m2mtoken/client.h>
 
 #include "opts.h"
+#include "text.h"
 
 static const char *opt_socket;
 static int opt_json;
@@ -78,15 +79,41 @@ show_hex(const char *label, struct json_object *o, const char *k)
 }
 
 /*
- * s as it is, but control bytes as '?': the daemon's strings (labels,
- * peers) go to a terminal, and the socket may not be the daemon's.
+ * s as it is, but control characters as '?': C0 (but '\n' if lines), DEL
+ * and C1 (U+0080..U+009F: UTF-8 "c2 9b" is CSI, obeyed as ESC [).  The
+ * daemon's strings (labels, peers) go to a terminal, and the socket may
+ * not be the daemon's.  Other UTF-8 is kept as it is: a label in another
+ * script stays readable.
  */
 static void
 put_safe(const char *s, int lines)
 {
-	for (; *s != '\0'; s++)
-		putchar(((unsigned char)*s < 0x20 && !(lines && *s == '\n')) ||
-		    *s == 0x7f ? '?' : *s);
+	size_t n;
+
+	for (; *s != '\0'; s += n)
+		if (m2m_text_char(s, lines, &n, NULL))
+			fwrite(s, 1, n, stdout);
+		else
+			putchar('?');
+}
+
+/*
+ * The JSON text of a reply (json-c's: C0 controls are \u escapes there
+ * already) with DEL and C1 as \u escapes too, and a byte that starts no
+ * UTF-8 character (the IPC lets none through) as its \u00XX: the same
+ * JSON for a program, no control character for a terminal.
+ */
+static void
+put_json(const char *s)
+{
+	unsigned long cp;
+	size_t n;
+
+	for (; *s != '\0'; s += n)
+		if (m2m_text_char(s, 1, &n, &cp))
+			fwrite(s, 1, n, stdout);
+		else
+			printf("\\u%04lx", cp);
 }
 
 static void
@@ -509,8 +536,9 @@ s_certimport(struct json_object *o)
 static int
 s_raw(struct json_object *o)
 {
-	printf("%s\n", json_object_to_json_string_ext(o,
+	put_json(json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("\n");
 	return 0;
 }
 
@@ -765,9 +793,10 @@ main(int argc, char **argv)
 		rc = EX_VERIFY;
 		goto out;
 	}
-	if (opt_json)
-		printf("%s\n", out);
-	else if (cur->show(reply) != 0) {
+	if (opt_json) {
+		put_json(out);
+		printf("\n");
+	} else if (cur->show(reply) != 0) {
 		fprintf(stderr, "m2mtoken: %s: a member is missing or of the "
 		    "wrong type\n", m2m_client_strerror(M2M_CLIENT_ERR_PROTOCOL));
 		goto out;

@@ -431,6 +431,54 @@ test_cli_hostile_replies(void **state)
 	assert_non_null(strstr(out, "?[2J1.0"));
 }
 
+/*
+ * The CLI: C1 controls (UTF-8 "c2 80".."c2 9f"; "c2 9b" is CSI) from the
+ * socket reach no terminal either: '?' in what it shows, \u escapes in
+ * --json and call output (the same JSON); other UTF-8 is shown as it is.
+ */
+static void
+test_cli_no_c1(void **state)
+{
+	static const char reply[] = "{\"parameters\":{\"version\":"
+	    "\"\xc2\x9b" "2J\\u0085caf\xc3\xa9 \xe6\x97\xa5\x7f\"}}";
+	char *status[] = { "status", NULL };
+	char *status_json[] = { "--json", "status", NULL };
+	char *call[] = { "call", "io.m2mtoken.Status", NULL };
+	char *keys[] = { "list-keys", NULL };
+	char err[4096], out[4096];
+
+	(void)state;
+	if (getenv("M2MTOKEN_CLI") == NULL)
+		skip();
+	assert_int_equal(cli_run(reply, status, err, sizeof(err), out,
+	    sizeof(out)), 0);
+	assert_null(strstr(out, "\xc2\x9b"));
+	assert_null(strstr(out, "\xc2\x85"));
+	assert_non_null(strstr(out, "version:     ?2J?caf\xc3\xa9 "
+	    "\xe6\x97\xa5?\n"));
+	assert_int_equal(cli_run(reply, status_json, err, sizeof(err), out,
+	    sizeof(out)), 0);
+	assert_null(strstr(out, "\xc2\x9b"));
+	assert_null(strstr(out, "\xc2\x85"));
+	assert_null(strchr(out, 0x7f));
+	assert_non_null(strstr(out, "\"\\u009b2J\\u0085caf\xc3\xa9 "
+	    "\xe6\x97\xa5\\u007f\""));
+	assert_int_equal(cli_run(reply, call, err, sizeof(err), out,
+	    sizeof(out)), 0);
+	assert_null(strstr(out, "\xc2\x9b"));
+	assert_non_null(strstr(out, "\\u009b2J\\u0085caf\xc3\xa9 "));
+	/* a label of list-keys, and an error's reason */
+	assert_int_equal(cli_run("{\"parameters\":{\"keys\":[{\"key\":"
+	    "\"gw\xc2\x9b" "31m\xc3\xa9\"}]}}", keys, err, sizeof(err), out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "gw?31m\xc3\xa9\n");
+	assert_int_equal(cli_run("{\"error\":\"io.m2mtoken.NoSuchKey\","
+	    "\"parameters\":{\"reason\":\"\xc2\x9b" "2Jgone\"}}", status,
+	    err, sizeof(err), out, sizeof(out)), 6);
+	assert_null(strstr(err, "\xc2\x9b"));
+	assert_non_null(strstr(err, "?2Jgone"));
+}
+
 int
 main(void)
 {
@@ -441,6 +489,7 @@ main(void)
 		cmocka_unit_test(test_error_strings_no_c1),
 		cmocka_unit_test(test_wrong_member_types),
 		cmocka_unit_test(test_cli_hostile_replies),
+		cmocka_unit_test(test_cli_no_c1),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
