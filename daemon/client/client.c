@@ -134,6 +134,20 @@ client_broken(struct m2m_client *c)
 	}
 }
 
+/*
+ * r, once c is closed if r is M2M_CLIENT_ERR_PROTOCOL (client.h): a whole
+ * reply that is not what the method answers (a member missing or of the
+ * wrong type, a VerifyMic without "valid": true) comes from a peer that
+ * is not the daemon or not in step with it; nothing more is read from it.
+ */
+static int
+client_result(struct m2m_client *c, int r)
+{
+	if (r == M2M_CLIENT_ERR_PROTOCOL && c != NULL)
+		client_broken(c);
+	return r;
+}
+
 /* One call with a json-c params object; the reply's parameters, owned. */
 static int
 call_obj(struct m2m_client *c, const char *method, struct json_object *params,
@@ -334,7 +348,7 @@ m2m_client_bootstrap(struct m2m_client *c, const char *const *targets,
 	json_object_put(a);
 	json_object_put(p);
 	json_object_put(reply);
-	return r;
+	return client_result(c, r);
 }
 
 /* see client.h */
@@ -353,7 +367,7 @@ m2m_client_derive_kpsa(struct m2m_client *c, const char *keid,
 		r = get_str(reply, "key", ret_label);
 	json_object_put(p);
 	json_object_put(reply);
-	return r;
+	return client_result(c, r);
 }
 
 /* see client.h */
@@ -375,7 +389,7 @@ m2m_client_fetch_credentials(struct m2m_client *c, const char *keid,
 		r = get_str(reply, "key", ret_label);
 	json_object_put(p);
 	json_object_put(reply);
-	return r;
+	return client_result(c, r);
 }
 
 /* see client.h */
@@ -401,7 +415,7 @@ m2m_client_provision_e2e(struct m2m_client *c, const char *key,
  out:
 	json_object_put(p);
 	json_object_put(reply);
-	return r;
+	return client_result(c, r);
 }
 
 /* see client.h */
@@ -435,7 +449,7 @@ m2m_client_mic(struct m2m_client *c, const char *e2e_key_id, int attribute,
 	free(m);
 	json_object_put(p);
 	json_object_put(reply);
-	return r;
+	return client_result(c, r);
 }
 
 /* see client.h */
@@ -462,7 +476,7 @@ m2m_client_verify_mic(struct m2m_client *c, const char *e2e_key_id,
 		r = M2M_CLIENT_ERR_PROTOCOL;
 	json_object_put(p);
 	json_object_put(reply);
-	return r;
+	return client_result(c, r);
 }
 
 /* see client.h */
@@ -503,7 +517,7 @@ m2m_client_seal(struct m2m_client *c, const char *e2e_key_id, int attribute,
 	/* the request held the plaintext */
 	json_object_put(p);
 	json_object_put(reply);
-	return r;
+	return client_result(c, r);
 }
 
 /* see client.h */
@@ -531,5 +545,5 @@ m2m_client_open(struct m2m_client *c, const char *e2e_key_id, int attribute,
  out:
 	json_object_put(p);
 	json_object_put(reply);
-	return r;
+	return client_result(c, r);
 }

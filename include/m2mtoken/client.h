@@ -6,8 +6,9 @@
  *
  * Every function returns 0 or a negative M2M_CLIENT_ERR_*.  After
  * _TIMEOUT, _IO or _PROTOCOL the connection is closed (a late reply must
- * not answer the next call): every later call on it is _IO; connect
- * again.  Strings of an error reply have control characters (C0, DEL,
+ * not answer the next call; a reply that is not the method's, VerifyMic
+ * without "valid": true among them, is from a peer not to be trusted):
+ * every later call on it is _IO; connect again.  Strings of an error reply have control characters (C0, DEL,
  * and C1: U+0080..U+009F) as '?', other UTF-8 as sent, cut only between
  * characters.  For
  * M2M_CLIENT_ERR_REMOTE the daemon answered an error: *err (when not

@@ -150,7 +150,11 @@ test_late_reply_not_next(void **state)
 	assert_int_equal(f.calls, 1);	/* nothing sent after the timeout */
 }
 
-/* VerifyMic is 0 only for "valid": true; any other reply is not a yes. */
+/*
+ * VerifyMic is 0 only for "valid": true; any other reply is not a yes,
+ * and closes the connection as every _PROTOCOL does (client.h): the next
+ * call is _IO, and nothing more is sent to that peer.
+ */
 static void
 test_verify_needs_valid_true(void **state)
 {
@@ -174,8 +178,11 @@ test_verify_needs_valid_true(void **state)
 		assert_int_equal(m2m_client_verify_mic(c, "k", 0, msg,
 		    sizeof(msg), forged, sizeof(forged), NULL),
 		    M2M_CLIENT_ERR_PROTOCOL);
+		assert_int_equal(m2m_client_status(c, NULL, NULL),
+		    M2M_CLIENT_ERR_IO);
 		m2m_client_close(c);
 		fake_stop(&f);
+		assert_int_equal(f.calls, 1);
 	}
 	{
 		struct fake f = { .reply = {
@@ -264,8 +271,12 @@ test_wrong_member_types(void **state)
 		assert_int_equal(m2m_client_connect(f.path, 2000, &c), 0);
 		assert_int_equal(m2m_client_mic(c, "k", 0, msg, sizeof(msg),
 		    mic, &ml, NULL), M2M_CLIENT_ERR_PROTOCOL);
+		/* closed, as after every _PROTOCOL: nothing more sent */
+		assert_int_equal(m2m_client_mic(c, "k", 0, msg, sizeof(msg),
+		    mic, &ml, NULL), M2M_CLIENT_ERR_IO);
 		m2m_client_close(c);
 		fake_stop(&f);
+		assert_int_equal(f.calls, 1);
 	}
 	{
 		struct fake f = { .reply = {
