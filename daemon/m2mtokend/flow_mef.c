@@ -162,14 +162,15 @@ mef_target(struct mtd *d, struct mtd_mef_target *t)
 }
 
 /*
- * KeId: 32 hex digits "@" an FQDN of [A-Za-z0-9.-] (safe in a path), into
- * out in lower case: the MEF's KeIds are (it folds the FQDN), so one KeId
- * in another case is the same credential, fetched once and stored under
- * one label (found in review: each case variant was fetched and stored
- * again, and m2m-assoc let a peer without a key ask for them).
+ * see methods.h.  KeId: 32 hex digits "@" an FQDN of [A-Za-z0-9.-] (safe
+ * in a path), into out in lower case: the MEF's KeIds are (it folds the
+ * FQDN), so one KeId in another case is the same credential, fetched once
+ * and stored under one label (found in review: each case variant was
+ * fetched and stored again, and m2m-assoc let a peer without a key ask
+ * for them).  The dispatcher checks the caller ACL on this form too.
  */
-static int
-keid_canon(const char *s, char *out, size_t cap)
+int
+mtd_keid_canon(const char *s, char *out, size_t cap)
 {
 	size_t i;
 
@@ -607,7 +608,7 @@ mtd_h_fetch(struct mtd_call *c, struct json_object *params,
 	    (r = mtd_p_str(params, "key", 1, MTD_ID_MAX, &arg, err)) != 0 ||
 	    (r = mtd_p_int(params, "suid", 0, 10, 99, -1, &suid, err)) != 0)
 		return r;
-	if (!keid_canon(arg, keid, sizeof(keid)))
+	if (!mtd_keid_canon(arg, keid, sizeof(keid)))
 		BAD(err, "parameter key: a KeId (32 hex digits @ the MEF's "
 		    "FQDN)");
 	if (d->conf->target_id == NULL || d->target_ctx == NULL ||

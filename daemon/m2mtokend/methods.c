@@ -574,7 +574,7 @@ static const struct mtd_method methods[] = {
 	{ "io.m2mtoken.DeriveUsageConstrained",
 	    h_derive_kuc, MTD_KEY_PARAM, 1 },
 	{ "io.m2mtoken.FetchCredentials",
-	    mtd_h_fetch, MTD_KEY_PARAM, 1 },
+	    mtd_h_fetch, MTD_KEY_KEID, 1 },
 	{ "io.m2mtoken.KeyGen",
 	    mtd_h_keygen, MTD_KEY_PARAM, 1 },
 	{ "io.m2mtoken.Csr",

@@ -33,8 +33,18 @@ struct mtd {
 enum mtd_keyarg {
 	MTD_KEY_NONE = 0,	/* the method names no key */
 	MTD_KEY_PARAM = 1,	/* parameters.key */
-	MTD_KEY_KPMID = 2	/* the key Bootstrap uses: kpm_id or cert_key */
+	MTD_KEY_KPMID = 2,	/* the key Bootstrap uses: kpm_id or cert_key */
+	MTD_KEY_KEID = 3	/* parameters.key, a KeId: as mtd_keid_canon()
+				   makes it, the form the method uses */
 };
+
+/*
+ * The KeId s (32 hex digits "@" an FQDN of [A-Za-z0-9.-], in any case)
+ * into out (cap bytes) in lower case, the one form the daemon looks up,
+ * fetches and stores, and the caller ACL checks; 0 if s is no KeId or
+ * does not fit.
+ */
+int mtd_keid_canon(const char *s, char *out, size_t cap);
 
 struct mtd_job;
 

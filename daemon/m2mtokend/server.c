@@ -255,7 +255,7 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 	struct mtd_err err;
 	struct json_object *reply = NULL, *kv;
 	const char *keyid = NULL;
-	char sm[136], sk[136];
+	char sm[136], sk[136], keid[MTD_ID_MAX + 1];
 	long r = M2M_IPC_ERR_INTERNAL;
 	int e;
 
@@ -270,7 +270,7 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 		r = M2M_IPC_ERR_METHOD_NOT_FOUND;
 		goto reply;
 	}
-	if (m->keyarg == MTD_KEY_PARAM &&
+	if ((m->keyarg == MTD_KEY_PARAM || m->keyarg == MTD_KEY_KEID) &&
 	    json_object_object_get_ex(params, "key", &kv)) {
 		if (!json_object_is_type(kv, json_type_string)) {
 			snprintf(err.detail, sizeof(err.detail),
@@ -279,6 +279,15 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 			goto reply;
 		}
 		keyid = json_object_get_string(kv);
+		/*
+		 * A KeId is checked in the form the method uses, lower case:
+		 * else "[!a-f]*@mef.example.com" passes "A..." that is then
+		 * fetched as "a..." (found in review).  What is no KeId is
+		 * checked as sent; the method refuses it.
+		 */
+		if (m->keyarg == MTD_KEY_KEID &&
+		    mtd_keid_canon(keyid, keid, sizeof(keid)))
+			keyid = keid;
 	} else if (m->keyarg == MTD_KEY_KPMID)
 		keyid = bootstrap_key(d, params);
 	if (m2m_acl_check(d->conf->acl, peer->uid, peer->groups,

@@ -74,9 +74,14 @@ keys = *
 user = nobody
 methods = io.m2mtoken.Status, io.m2mtoken.ListKeys
 keys = nothing-*
+
+[caller nobody-fetch]
+user = nobody
+methods = io.m2mtoken.FetchCredentials
+keys = [!a-f]*@mef.example.com
 CONF
 out=$("$M2MTOKEND" -t -c "$M2M_TMP/mtd.conf") || m2m_fail "-t: $out"
-m2m_expect_contains "$out" "configuration OK, 2 caller rules"
+m2m_expect_contains "$out" "configuration OK, 3 caller rules"
 mtd_start "$M2M_TMP/mtd.conf"
 grep -q '^Umask:[[:space:]]*0077' "/proc/$MTD_PID/status" || m2m_fail "umask not 077"
 grep -Eq '^Max core file size +0 +0 ' "/proc/$MTD_PID/limits" || m2m_fail "core dumps not off"
@@ -205,6 +210,22 @@ mtd_nobody_denied "$MTD_SOCK" "$MTD_LOG" \
     "io.m2mtoken.Mic key $E2E: method not allowed (rule nobody)" \
     mic --key "$E2E" --data x
 echo "ok: uid nobody: Status allowed, ListKeys filtered, Mic PermissionDenied with a log line"
+# FetchCredentials folds the KeId to lower case: the ACL checks that form,
+# so "[!a-f]*" refuses "A0..." as it refuses "a0..." (found in review: the
+# raw "A0..." passed, and "a0..." was fetched); allowed KeIds pass in any
+# case (exit 9: this daemon has no [target] to fetch from)
+mtd_nobody_denied "$MTD_SOCK" "$MTD_LOG" \
+    "io.m2mtoken.FetchCredentials key a0f1e2d3c4b5a69788796a5b4c3d2e1f@mef.example.com: key not allowed (rule nobody)" \
+    fetch-credentials --key A0F1E2D3C4B5A69788796A5B4C3D2E1F@mef.example.com
+for k in 00f1e2d3c4b5a69788796a5b4c3d2e1f@mef.example.com \
+    00F1E2D3C4B5A69788796A5B4C3D2E1F@mef.example.com; do
+	set +e
+	out=$(as_nobody fetch-credentials --key "$k" 2>&1); rc=$?
+	set -e
+	[ "$rc" = 9 ] || m2m_fail "nobody: fetch-credentials $k: rc $rc: $out"
+	m2m_expect_contains "$out" "io.m2mtoken.NotConfigured"
+done
+echo "ok: uid nobody: FetchCredentials' key pattern matched against the lower-case KeId"
 
 # --- frames ------------------------------------------------------------------
 python3 "$HERE/mtd_frames.py" "$MTD_SOCK" 2 4 || { tail -20 "$MTD_LOG" >&2; m2m_fail "frames"; }
