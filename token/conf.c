@@ -8,13 +8,14 @@
 
 #include <ini.h>
 
+#include <m2mtoken/conf-path.h>
+
 #include "conf.h"
 #include "conf_int.h"
 #include "err.h"
 #include "log.h"
 #include "secret.h"
 
-#define CONF_DEFAULT_PATH	"/etc/m2mtoken/m2mtoken.conf"
 #define CACHE_SIZE_MIN		1
 #define CACHE_SIZE_MAX		65536
 #define CACHE_SIZE_DEFAULT	64
@@ -474,13 +475,11 @@ check_conf(struct conf_parse *p)
 	return 0;
 }
 
-/* see conf.h */
+/* see conf.h; m2mtokend checks the same file (<m2mtoken/conf-path.h>) */
 const char *
 m2m_conf_default_path(void)
 {
-	const char *s = secure_getenv("M2MTOKEN_CONF");
-
-	return (s != NULL && *s != '\0') ? s : CONF_DEFAULT_PATH;
+	return m2mtoken_conf_path(secure_getenv(M2MTOKEN_CONF_ENV));
 }
 
 /* see conf.h */

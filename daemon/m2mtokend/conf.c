@@ -1,6 +1,7 @@
 /*
  * m2mtokend: configuration file (see conf.h).
  */
+#define _GNU_SOURCE	/* secure_getenv, as the module reads M2MTOKEN_CONF */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -15,6 +16,8 @@
 #include <ini.h>
 #include <libgen.h>
 #include <openssl/crypto.h>
+
+#include <m2mtoken/conf-path.h>
 
 #include "conf.h"
 #include "errors.h"
@@ -521,6 +524,7 @@ mtd_conf_check_files(const struct mtd_conf *c, const char *conf_path,
 	struct modconf m;
 	struct stat st;
 	mode_t mode;
+	const char *mod;
 	char dir[PATH_MAX];
 	FILE *f = NULL;
 	int r = -1;
@@ -528,17 +532,21 @@ mtd_conf_check_files(const struct mtd_conf *c, const char *conf_path,
 	memset(&m, 0, sizeof(m));
 	if (private_file("configuration", conf_path, &st, err, errlen) != 0)
 		goto out;
-	if (c->module_config == NULL) {
-		r = 0;
-		goto out;
-	}
-	if (private_file("module configuration", c->module_config, &st, err,
-	    errlen) != 0)
+	/*
+	 * The file the module will read: [token] config (tok.c makes it
+	 * $M2MTOKEN_CONF), else what the module finds by itself.  Without
+	 * [token] config this check was skipped, and a literal HSM PIN in
+	 * the default file (root:m2mtoken 0640) started the daemon (found
+	 * in review).
+	 */
+	mod = c->module_config != NULL ? c->module_config :
+	    m2mtoken_conf_path(secure_getenv(M2MTOKEN_CONF_ENV));
+	if (private_file("module configuration", mod, &st, err, errlen) != 0)
 		goto out;
 	mode = st.st_mode;
-	if ((f = fopen(c->module_config, "re")) == NULL) {
+	if ((f = fopen(mod, "re")) == NULL) {
 		snprintf(err, errlen, "module configuration %.150s: %s",
-		    c->module_config, strerror(errno));
+		    mod, strerror(errno));
 		goto out;
 	}
 	/* a syntax error is the module's to report, at C_Initialize */
@@ -546,8 +554,7 @@ mtd_conf_check_files(const struct mtd_conf *c, const char *conf_path,
 	if (m.daemon) {
 		snprintf(err, errlen, "module configuration %.150s has a "
 		    "[daemon] section: that is client mode, and the daemon "
-		    "must run the token itself (remove the section)",
-		    c->module_config);
+		    "must run the token itself (remove the section)", mod);
 		goto out;
 	}
 	/*
@@ -558,7 +565,7 @@ mtd_conf_check_files(const struct mtd_conf *c, const char *conf_path,
 		snprintf(err, errlen, "module configuration %.150s holds the "
 		    "HSM PIN itself and has mode %04o: its group may read it "
 		    "(put the PIN in a file of the daemon's user, mode 0600, "
-		    "with pin = file:PATH, or chmod g= it)", c->module_config,
+		    "with pin = file:PATH, or chmod g= it)", mod,
 		    (unsigned int)(mode & 07777));
 		goto out;
 	}

@@ -90,11 +90,13 @@ int mtd_conf_load(const char *path, struct mtd_conf **ret_conf, char *err,
 
 /*
  * The files at start (docs/operations.md, "Files and rights"): the
- * daemon's configuration conf_path and the module's ([token] config) must
- * give others no access, and the module's must not be a client-mode
- * configuration itself (a [daemon] section: the daemon would call
- * itself).  0, or -1 with a one-line reason in err.  A store directory
- * ([store] path's) that others may read gets a warning line (logged).
+ * daemon's configuration conf_path and the module's ([token] config, else
+ * the file the module reads by itself: <m2mtoken/conf-path.h>) must give
+ * others no access, nor its group if it holds the HSM PIN itself, and the
+ * module's must not be a client-mode configuration itself (a [daemon]
+ * section: the daemon would call itself).  0, or -1 with a one-line
+ * reason in err.  A store directory ([store] path's) that others may read
+ * gets a warning line (logged).
  */
 int mtd_conf_check_files(const struct mtd_conf *conf, const char *conf_path,
     char *err, size_t errlen);

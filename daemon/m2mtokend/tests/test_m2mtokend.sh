@@ -60,6 +60,19 @@ out=$("$M2MTOKEND" -c "$M2M_TMP/loop.conf" 2>&1) && m2m_fail "started on a clien
 m2m_expect_contains "$out" "module configuration $M2M_TMP/client.m2m.conf has a [daemon] section: that is client mode"
 echo "ok: module configuration in client mode: $out"
 
+# no [token] config: the module reads $M2MTOKEN_CONF, checked all the same;
+# here it holds the HSM PIN itself, and its group may read it (found in
+# review: the check was skipped, and the daemon started)
+sed "s/^pin = env:M2MTOKEN_HSM_PIN\$/pin = $M2MTOKEN_HSM_PIN/" "$M2MTOKEN_CONF" >"$M2M_TMP/literal.m2m.conf"
+grep -qx "pin = $M2MTOKEN_HSM_PIN" "$M2M_TMP/literal.m2m.conf" || m2m_fail "no literal PIN in $M2M_TMP/literal.m2m.conf"
+chmod 640 "$M2M_TMP/literal.m2m.conf"
+mtd_conf "$M2M_TMP/noconfig.conf" mtd </dev/null
+sed -i '/^config = /d' "$M2M_TMP/noconfig.conf"
+out=$(M2MTOKEN_CONF=$M2M_TMP/literal.m2m.conf timeout 20 "$M2MTOKEND" -c "$M2M_TMP/noconfig.conf" 2>&1) &&
+    m2m_fail "started on a module configuration whose group may read the HSM PIN"
+m2m_expect_contains "$out" "module configuration $M2M_TMP/literal.m2m.conf holds the HSM PIN itself and has mode 0640: its group may read it"
+echo "ok: literal HSM PIN in \$M2MTOKEN_CONF without [token] config: $out"
+
 # --- the daemon --------------------------------------------------------------
 MTD_IDLE=2 mtd_conf "$M2M_TMP/mtd.conf" mtd <<CONF
 [daemon]

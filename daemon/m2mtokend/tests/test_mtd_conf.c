@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include <m2mtoken/conf-path.h>
+
 #include "../conf.h"
 #include "../log.h"
 
@@ -203,6 +205,67 @@ test_check_files(void **state)
 	snprintf(text, sizeof(text), "module configuration %s: No such "
 	    "file or directory", mod);
 	assert_string_equal(err, text);
+	assert_int_equal(unlink(conf), 0);
+	assert_int_equal(rmdir(dir), 0);
+	mtd_conf_free(c);
+}
+
+/*
+ * Without [token] config the module reads $M2MTOKEN_CONF, else
+ * M2MTOKEN_CONF_DEFAULT: that file is checked all the same (found in
+ * review: the check was skipped, and a literal HSM PIN in the default
+ * file, root:m2mtoken 0640, started the daemon).
+ */
+static void
+test_check_files_module_default(void **state)
+{
+	char dir[] = "/tmp/mtd_conf_files.XXXXXX", conf[300], mod[300];
+	char text[700], err[256], *old = NULL;
+	struct mtd_conf *c = NULL;
+
+	(void)state;
+	if (getenv(M2MTOKEN_CONF_ENV) != NULL)
+		assert_non_null(old = strdup(getenv(M2MTOKEN_CONF_ENV)));
+	assert_non_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/d.conf", dir);
+	snprintf(mod, sizeof(mod), "%s/m.conf", dir);
+	assert_int_equal(mtd_conf_parse_string(TOKEN, &c, err, sizeof(err)),
+	    0);
+	assert_null(c->module_config);
+	put_file(conf, TOKEN, 0600);
+	put_file(mod, "[hsm]\npin = 1234\n", 0640);
+	assert_int_equal(setenv(M2MTOKEN_CONF_ENV, mod, 1), 0);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)),
+	    -1);
+	snprintf(text, sizeof(text), "module configuration %s holds the HSM "
+	    "PIN itself and has mode 0640: its group may read it (put the PIN "
+	    "in a file of the daemon's user, mode 0600, with pin = file:PATH, "
+	    "or chmod g= it)", mod);
+	assert_string_equal(err, text);
+	/* the other checks of that file as well */
+	put_file(mod, "[hsm]\npin = file:/etc/m2mtoken/hsm.pin\n", 0644);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)),
+	    -1);
+	snprintf(text, sizeof(text), "module configuration %s has mode "
+	    "0644: others may access it (chmod o= it)", mod);
+	assert_string_equal(err, text);
+	put_file(mod, "[hsm]\npin = file:/etc/m2mtoken/hsm.pin\n", 0640);
+	assert_int_equal(mtd_conf_check_files(c, conf, err, sizeof(err)), 0);
+	/* empty: the module's default, which this host may lack */
+	assert_int_equal(setenv(M2MTOKEN_CONF_ENV, "", 1), 0);
+	if (access(M2MTOKEN_CONF_DEFAULT, F_OK) != 0) {
+		assert_int_equal(mtd_conf_check_files(c, conf, err,
+		    sizeof(err)), -1);
+		snprintf(text, sizeof(text), "module configuration %s: No "
+		    "such file or directory", M2MTOKEN_CONF_DEFAULT);
+		assert_string_equal(err, text);
+	}
+	if (old != NULL)
+		assert_int_equal(setenv(M2MTOKEN_CONF_ENV, old, 1), 0);
+	else
+		assert_int_equal(unsetenv(M2MTOKEN_CONF_ENV), 0);
+	free(old);
+	assert_int_equal(unlink(mod), 0);
 	assert_int_equal(unlink(conf), 0);
 	assert_int_equal(rmdir(dir), 0);
 	mtd_conf_free(c);
@@ -406,6 +469,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_pkcs11),
 		cmocka_unit_test(test_check_files),
+		cmocka_unit_test(test_check_files_module_default),
 		cmocka_unit_test(test_pin),
 		cmocka_unit_test(test_load),
 	};
