@@ -50,17 +50,17 @@ test_san_dns(void **state)
 	assert_int_not_equal(mtd_san_dns_ok(NULL), 0);
 	/* a label of 63 bytes, not 64 */
 	memset(s, 'a', 63);
-	strcpy(s + 63, ".b");
+	memcpy(s + 63, ".b", 3);
 	assert_int_equal(mtd_san_dns_ok(s), 0);
 	memset(s, 'a', 64);
-	strcpy(s + 64, ".b");
+	memcpy(s + 64, ".b", 3);
 	assert_int_not_equal(mtd_san_dns_ok(s), 0);
 	/* MTD_SAN_DNS_MAX bytes in all, not one more */
 	for (i = 0; i < MTD_SAN_DNS_MAX; i++)
 		s[i] = i % 2 == 0 ? 'a' : '.';
 	s[MTD_SAN_DNS_MAX] = '\0';
 	assert_int_equal(mtd_san_dns_ok(s), 0);
-	strcpy(s + MTD_SAN_DNS_MAX, ".a");
+	memcpy(s + MTD_SAN_DNS_MAX, ".a", 3);
 	assert_int_not_equal(mtd_san_dns_ok(s), 0);
 }
 
