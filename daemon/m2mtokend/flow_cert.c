@@ -145,6 +145,7 @@ mtd_h_keygen(struct mtd_call *c, struct json_object *params,
 	EVP_PKEY *pub = NULL;
 	BIO *b = NULL;
 	BUF_MEM *bm;
+	int exists = 0;
 	long r;
 
 	if ((r = mtd_p_only(params, allowed, err)) != 0 ||
@@ -169,8 +170,8 @@ mtd_h_keygen(struct mtd_call *c, struct json_object *params,
 	}
 	r = (long)mtd_tok_ec_keygen(d->tok, label, id != NULL ? id : rnd,
 	    id != NULL ? idlen : sizeof(rnd), curves[i].der,
-	    curves[i].der_len);
-	if (r == CKR_ATTRIBUTE_VALUE_INVALID) {
+	    curves[i].der_len, &exists);
+	if (exists) {
 		snprintf(err->detail, sizeof(err->detail), "an EC key "
 		    "with this label exists already: nothing made");
 		r = M2M_IPC_ERR_INVALID_PARAMETER;

@@ -651,11 +651,12 @@ find_class(struct mtd_tok *t, CK_OBJECT_CLASS cls, const char *label,
 /* see tok.h */
 CK_RV
 mtd_tok_ec_keygen(struct mtd_tok *t, const char *label, const uint8_t *id,
-    size_t id_len, const uint8_t *params, size_t params_len)
+    size_t id_len, const uint8_t *params, size_t params_len, int *ret_exists)
 {
 	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_OBJECT_HANDLE pub, priv, h;
+	CK_RV rv;
 	int amb;
 	CK_ATTRIBUTE pubt[] = {
 		{ CKA_TOKEN, &yes, sizeof(yes) },
@@ -674,10 +675,18 @@ mtd_tok_ec_keygen(struct mtd_tok *t, const char *label, const uint8_t *id,
 		{ CKA_ID, (void *)id, id_len },
 	};
 
-	/* one key pair per label: a second would make the label ambiguous */
-	if (find_class(t, CKO_PRIVATE_KEY, label, &h, &amb) !=
-	    CKR_KEY_HANDLE_INVALID)
+	/*
+	 * one key pair per label: a second would make the label ambiguous;
+	 * a failed search is no "exists"
+	 */
+	*ret_exists = 0;
+	rv = find_class(t, CKO_PRIVATE_KEY, label, &h, &amb);
+	if (rv == CKR_OK || amb) {
+		*ret_exists = 1;
 		return CKR_ATTRIBUTE_VALUE_INVALID;
+	}
+	if (rv != CKR_KEY_HANDLE_INVALID)
+		return rv;
 	cache_clear(t);
 	return t->f->C_GenerateKeyPair(t->s, &m, pubt,
 	    sizeof(pubt) / sizeof(pubt[0]), privt,

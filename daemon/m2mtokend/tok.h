@@ -131,12 +131,14 @@ CK_RV mtd_tok_random(struct mtd_tok *tok, uint8_t *out, size_t len);
 /*
  * An EC key pair (CKM_EC_KEY_PAIR_GEN on the curve of the DER
  * params) labelled label with CKA_ID id: the private key sensitive, never
- * extractable, signing only.  CKR_ATTRIBUTE_VALUE_INVALID when an EC
- * private key with that label exists already (nothing made).
+ * extractable, signing only.  CKR_ATTRIBUTE_VALUE_INVALID and
+ * *ret_exists 1 when an EC private key with that label exists already
+ * (nothing made); any other failure, of the search included, is its own
+ * CK_RV with *ret_exists 0.
  */
 CK_RV mtd_tok_ec_keygen(struct mtd_tok *tok, const char *label,
     const uint8_t *id, size_t id_len, const uint8_t *params,
-    size_t params_len);
+    size_t params_len, int *ret_exists);
 /*
  * The public half of the EC key pair labelled label: CKA_EC_PARAMS,
  * CKA_EC_POINT and CKA_ID into the buffers (each *len in: its size; out:
