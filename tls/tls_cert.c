@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <m2mtoken/tls.h>
 #include "tls_log.h"
@@ -134,7 +135,13 @@ sni_cb(SSL *ssl, int *al, void *arg)
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-/* A verification failure, said once with the peer's subject. */
+/*
+ * A verification failure, said once with the peer's subject.  The peer's
+ * own certificate (depth 0) must also not be a CA's (basicConstraints
+ * CA:TRUE): a CA certificate the trusted CA issued is a CA, not a device
+ * or a MEF, and OpenSSL's SSL client and server purposes let it pass
+ * (found in review).
+ */
 static int
 verify_cb(int ok, X509_STORE_CTX *xs)
 {
@@ -142,6 +149,12 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	X509 *c;
 	int err;
 
+	if (ok && X509_STORE_CTX_get_error_depth(xs) == 0 &&
+	    (c = X509_STORE_CTX_get_current_cert(xs)) != NULL &&
+	    (X509_get_extension_flags(c) & EXFLAG_CA) != 0) {
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_INVALID_PURPOSE);
+		ok = 0;
+	}
 	if (ok)
 		return ok;
 	err = X509_STORE_CTX_get_error(xs);

@@ -248,6 +248,18 @@ handshake_refused "a revoked certificate ([cert] crl)" \
 out=$(creq "$T/unknown.pem" "$T/k2.key" "$T/boot")
 expect "$out" 403 4103 "the TLS identity is not an enrolee"
 ok "[cert] crl: a certificate not revoked still shakes hands"
+# a CA certificate the trusted CA issued, naming an enrolee: a CA, not a
+# device (OpenSSL's client purpose lets it pass; verify_cb refuses it)
+printf '%s\n' "[e]" "basicConstraints=critical,CA:TRUE" \
+    "keyUsage=digitalSignature,keyCertSign" >"$T/ext.ca"
+enrolee_csr dev-cert-1 k1
+openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
+    -keyfile "$T/test-ca.key" -in "$T/dev-cert-1.csr" -out "$T/dev1-ca.pem" \
+    -startdate "$NOW_M1" -enddate "$NOW_P1" -extfile "$T/ext.ca" \
+    -extensions e -notext >/dev/null 2>&1 || m2m_fail "cannot sign dev1-ca"
+handshake_refused "a CA certificate as the enrolee's" \
+    "does not verify: unsuitable certificate purpose" "$T/dev1-ca.pem" \
+    "$T/k1.key"
 mef_stop
 sed -i '/^crl = /d' "$T/mef.conf"
 # the enrolee's certificate in the SAN URI instead ([cert] map = san-uri)
