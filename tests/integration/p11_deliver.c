@@ -228,8 +228,10 @@ test_read_only(void)
 	P11C_MUST(F->C_DestroyObject(S, h2));
 	p11c_check_rv(F->C_SignInit(S, &hmac, h),
 	    CKR_KEY_FUNCTION_NOT_PERMITTED, "a read-only key does not sign");
-	p11c_check_rv(F->C_SetAttributeValue(S, h, &sign, 1), CKR_OK,
-	    "CKA_SIGN set on a read-only delivered key");
+	/* a use that is off stays off (docs/profile.md) */
+	p11c_check_rv(F->C_SetAttributeValue(S, h, &sign, 1),
+	    CKR_ATTRIBUTE_READ_ONLY,
+	    "CKA_SIGN switched on on a read-only delivered key");
 	p11c_check_rv(F->C_SignInit(S, &hmac, h),
 	    CKR_KEY_FUNCTION_NOT_PERMITTED,
 	    "... which still does not sign: its value is only held to be read");
