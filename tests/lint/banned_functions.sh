@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lint: functions banned in project C code (STYLE.md, after curl's
+# Lint: functions banned in project C code (the house style, after curl's
 # checksrc): strcpy strcat sprintf vsprintf gets strtok atoi.
 # Matches whole words outside comments, string and character literals.
 # Prints each use as file:line and fails if there is any.

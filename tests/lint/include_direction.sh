@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lint: the direction of #include between the source folders (DESIGN.md).
+# Lint: the direction of #include between the source folders (README.md,
+# "Layout"; docs/architecture.md).
 #   token/          no header from pkcs11/ hsm/ tpm/ daemon/ tls/,
 #                   no <openssl/ssl.h>
 #   hsm/, tpm/      from token/ only backend.h err.h log.h secret.h conf.h;
