@@ -188,6 +188,12 @@ handler(void *user, const char *sec, const char *key, const char *v)
 		if (strcmp(key, "stall_timeout") == 0)
 			return set_num(p, sec, key, v, 10, 1, 3600,
 			    &c->p11_stall_timeout);
+		if (strcmp(key, "hello_timeout") == 0)
+			return set_num(p, sec, key, v, 10, 1, 60,
+			    &c->p11_hello_timeout);
+		if (strcmp(key, "idle_timeout") == 0)
+			return set_num(p, sec, key, v, 10, 0, 86400,
+			    &c->p11_idle_timeout);
 	} else if (strcmp(sec, "mef") == 0) {
 		if (strcmp(key, "host") == 0)
 			return set_str(p, sec, key, v, 0, &c->mef_host);
@@ -284,6 +290,8 @@ mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
 	c->p11_max_clients = 64;
 	c->p11_frame_max = P11W_FRAME_DEFAULT;
 	c->p11_stall_timeout = 10;
+	c->p11_hello_timeout = 5;
+	c->p11_idle_timeout = 0;
 	p.c = c;
 	line = ini_parse_string(text, handler, &p);
 	if (p.nomem) {

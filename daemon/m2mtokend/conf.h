@@ -5,7 +5,8 @@
  *              idle_timeout, log_level
  *   [token]    module, config, label, pin_file, pin_credential
  *   [pkcs11]   socket, socket_mode, socket_group, max_clients, frame_max,
- *              stall_timeout        (client mode, docs/protocol.md)
+ *              stall_timeout, hello_timeout, idle_timeout
+ *                                   (client mode, docs/protocol.md)
  *   [mef]      host, port, fqdn, timeout, cert_port
  *   [enrolee]  kpm_id                   (device role: Bootstrap, PSK)
  *              cert_key, cert, ca       (Bootstrap, certificate)
@@ -51,6 +52,9 @@ struct mtd_conf {
 	unsigned int	 p11_max_clients;	/* default 64, 1..4096 */
 	unsigned int	 p11_frame_max;		/* default 1 MiB */
 	unsigned int	 p11_stall_timeout;	/* s, default 10, 1..3600 */
+	unsigned int	 p11_hello_timeout;	/* s, default 5, 1..60 */
+	unsigned int	 p11_idle_timeout;	/* s, default 0 (none),
+						   0..86400 */
 	/* [mef] */
 	char		*mef_host;		/* an IP address or host name */
 	unsigned int	 mef_port;		/* default 443 */

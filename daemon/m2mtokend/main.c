@@ -196,6 +196,7 @@ static int
 worker_main(int argc, char **argv)
 {
 	struct mtd_conf *conf = NULL;
+	struct mtd_p11worker_limits lim;
 	struct patterns pat;
 	CK_C_GetInterface gi;
 	CK_INTERFACE_PTR iface = NULL;
@@ -239,9 +240,13 @@ worker_main(int argc, char **argv)
 		    "interface", conf->module);
 		goto out;
 	}
+	lim.frame_max = conf->p11_frame_max;
+	lim.stall_s = conf->p11_stall_timeout;
+	lim.hello_s = conf->p11_hello_timeout;
+	lim.idle_s = conf->p11_idle_timeout;
 	rc = mtd_p11worker_run(MTD_P11_WORKER_FD,
 	    (CK_FUNCTION_LIST_3_0 *)iface->pFunctionList, worker_visible,
-	    &pat, conf->p11_frame_max, conf->p11_stall_timeout);
+	    &pat, &lim);
  out:
 	close(MTD_P11_WORKER_FD);
 	if (dl != NULL)

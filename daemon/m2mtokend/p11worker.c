@@ -64,12 +64,29 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* What a wait for bytes may miss. */
+enum deadline { NONE, HELLO, STALL, IDLE };
+
+/* Take the deadline at + s seconds (s 0: none) if it is the earliest. */
+static void
+earliest(long long *at, enum deadline *which, long long from,
+    unsigned int s, enum deadline what)
+{
+	long long t = from + s * 1000LL;
+
+	if (s == 0 || (*which != NONE && *at <= t))
+		return;
+	*at = t;
+	*which = what;
+}
+
 /* see p11worker.h */
 int
 mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
-    p11srv_visible_fn visible, void *arg, size_t frame_max,
-    unsigned int stall_timeout_s)
+    p11srv_visible_fn visible, void *arg,
+    const struct mtd_p11worker_limits *lim)
 {
+	const size_t frame_max = lim->frame_max;
 	struct p11srv *s = NULL;
 	struct p11w_buf out, reply;
 	struct p11w_hdr h = { 0, 0, 0 };
@@ -77,7 +94,9 @@ mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 	struct pollfd pfd = { fd, POLLIN, 0 };
 	uint8_t *in = NULL;
 	size_t inlen = 0, incap, off;
-	long long begun = 0, left;
+	long long begun = 0, quiet = 0, left, at = 0;
+	const long long started = now_ms();
+	enum deadline which;
 	char reason[REASON_MAX] = "";
 	ssize_t n;
 	int r = -1, err = P11W_OK, said_hello = 0, done = 0, timeout;
@@ -151,24 +170,52 @@ mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 			r = 0;
 			goto out;
 		}
-		/* between frames (or no limit): no poll, a plain read */
-		timeout = -1;
-		if (inlen != 0 && stall_timeout_s != 0) {
+		/*
+		 * The deadlines, none re-armed by a byte: a whole HELLO
+		 * within hello_s of the start (a peer that connects and
+		 * sends nothing holds a worker that long, no longer), a
+		 * frame begun within stall_s, and after HELLO a next frame
+		 * within idle_s of the last one.  None: a plain read.
+		 */
+		which = NONE;
+		if (!said_hello)
+			earliest(&at, &which, started, lim->hello_s, HELLO);
+		if (inlen != 0) {
 			if (begun == 0)
 				begun = now_ms();
-			left = begun + stall_timeout_s * 1000LL - now_ms();
+			earliest(&at, &which, begun, lim->stall_s, STALL);
+		} else if (said_hello) {
+			if (quiet == 0)
+				quiet = now_ms();
+			earliest(&at, &which, quiet, lim->idle_s, IDLE);
+		}
+		timeout = -1;
+		if (which != NONE) {
+			left = at - now_ms();
 			timeout = left > 0 ? (int)left : 0;
 		}
 		if (timeout != -1 || must_poll) {
 			n = poll(&pfd, 1, timeout);
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n == 0) {
+			if (n == 0 && which != NONE && now_ms() >= at) {
 				err = P11W_ERR_STALLED;
-				snprintf(reason, sizeof(reason), "a frame not "
-				    "finished within %u s", stall_timeout_s);
+				if (which == HELLO)
+					snprintf(reason, sizeof(reason), "no "
+					    "HELLO within %u s ([pkcs11] "
+					    "hello_timeout)", lim->hello_s);
+				else if (which == IDLE)
+					snprintf(reason, sizeof(reason), "no "
+					    "call for %u s ([pkcs11] "
+					    "idle_timeout)", lim->idle_s);
+				else
+					snprintf(reason, sizeof(reason), "a "
+					    "frame not finished within %u s",
+					    lim->stall_s);
 				goto proto;
 			}
+			if (n == 0)
+				continue;
 		}
 		n = read(fd, in + inlen, incap - inlen);
 		/* a non-blocking fd: poll before the next read */
@@ -183,6 +230,7 @@ mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 		if (inlen == 0)
 			begun = now_ms();
 		inlen += (size_t)n;
+		quiet = 0;
 	}
  proto:
 	mtd_log(MTD_LOG_WARNING, "pkcs11: protocol error '%s' (id %u): %s",

@@ -7,6 +7,9 @@
  *
  *   p11srv_harness PATH [FRAME_MAX [STALL_S [PREFIX]]]
  *
+ * STALL_S (default 10): the most seconds a frame may take once begun;
+ * no HELLO deadline and no idle limit (test_m2mtokend_dos.sh tests those
+ * on the daemon).
  * PREFIX: only tokens whose label begins with it are visible (the slot
  * filter of p11srv.h; "*": every token, the blank label of the free slot
  * too).  Default: no filter.
@@ -81,6 +84,7 @@ on_stop(int sig)
 int
 main(int argc, char **argv)
 {
+	struct mtd_p11worker_limits lim;
 	struct sockaddr_un sun;
 	struct sigaction sa;
 	CK_C_GetInterface get_interface;
@@ -142,9 +146,12 @@ main(int argc, char **argv)
 		if ((pid = fork()) == 0) {
 			close(lfd);
 			signal(SIGTERM, SIG_DFL);
+			lim.frame_max = frame_max;
+			lim.stall_s = stall;
+			lim.hello_s = 0;
+			lim.idle_s = 0;
 			r = mtd_p11worker_run(fd, iface->pFunctionList,
-			    prefix != NULL ? visible : NULL, prefix, frame_max,
-			    stall);
+			    prefix != NULL ? visible : NULL, prefix, &lim);
 			close(fd);
 			/*
 			 * exit, not _exit: in the sanitizer build LeakSanitizer

@@ -101,12 +101,15 @@ test_pkcs11(void **state)
 	assert_int_equal(c->p11_max_clients, 64);
 	assert_int_equal(c->p11_frame_max, 1048576);
 	assert_int_equal(c->p11_stall_timeout, 10);
+	assert_int_equal(c->p11_hello_timeout, 5);
+	assert_int_equal(c->p11_idle_timeout, 0);
 	mtd_conf_free(c);
 	c = NULL;
 	assert_int_equal(mtd_conf_parse_string(TOKEN
 	    "[pkcs11]\nsocket = /run/m2mtoken/pkcs11.sock\n"
 	    "socket_mode = 0600\nsocket_group = m2m-clients\n"
-	    "max_clients = 2\nframe_max = 4096\nstall_timeout = 1\n",
+	    "max_clients = 2\nframe_max = 4096\nstall_timeout = 1\n"
+	    "hello_timeout = 60\nidle_timeout = 86400\n",
 	    &c, err, sizeof(err)), 0);
 	assert_string_equal(c->p11_socket, "/run/m2mtoken/pkcs11.sock");
 	assert_int_equal(c->p11_socket_mode, 0600);
@@ -114,6 +117,8 @@ test_pkcs11(void **state)
 	assert_int_equal(c->p11_max_clients, 2);
 	assert_int_equal(c->p11_frame_max, 4096);
 	assert_int_equal(c->p11_stall_timeout, 1);
+	assert_int_equal(c->p11_hello_timeout, 60);
+	assert_int_equal(c->p11_idle_timeout, 86400);
 	mtd_conf_free(c);
 	c = NULL;
 	/* client mode only: no label, no PIN */
@@ -318,6 +323,14 @@ test_errors(void **state)
 		    "line 6: [pkcs11] frame_max: a number 4096..16777216" },
 		{ TOKEN "[pkcs11]\nstall_timeout = 0\n",
 		    "line 6: [pkcs11] stall_timeout: a number 1..3600" },
+		{ TOKEN "[pkcs11]\nhello_timeout = 0\n",
+		    "line 6: [pkcs11] hello_timeout: a number 1..60" },
+		{ TOKEN "[pkcs11]\nhello_timeout = 61\n",
+		    "line 6: [pkcs11] hello_timeout: a number 1..60" },
+		{ TOKEN "[pkcs11]\nidle_timeout = 86401\n",
+		    "line 6: [pkcs11] idle_timeout: a number 0..86400" },
+		{ TOKEN "[pkcs11]\nidle_timeout = -1\n",
+		    "line 6: [pkcs11] idle_timeout: a number 0..86400" },
 		{ TOKEN "[pkcs11]\nsocket_mode = 1000\n",
 		    "line 6: [pkcs11] socket_mode: an octal number 0..777" },
 		{ TOKEN "[pkcs11]\nsocket_group = a\x01\n",

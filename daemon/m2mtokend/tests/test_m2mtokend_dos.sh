@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Holding m2mtokend's sockets from another uid (docs/security-model.md,
+# "The daemon and the MEF" and "Client mode"): uid nobody, a member of
+# both sockets' group with a [caller] rule but no PIN, tries to take every
+# worker and connection with raw clients (mtd_dos.py) while root, the
+# good client, calls C_Initialize (mtd_p11c) and Status (the CLI).
+#   - client mode: connections that send no HELLO end at [pkcs11]
+#     hello_timeout; one that goes quiet after HELLO ends at [pkcs11]
+#     idle_timeout;
+# Needs root (setpriv); usage: test_m2mtokend_dos.sh hsm|tpm
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+. "$HERE/../../../tests/integration/lib.sh"
+. "$HERE/mtd_lib.sh"
+
+[ "$(id -u)" = 0 ] || m2m_fail "needs root (setpriv to uid nobody)"
+command -v setpriv >/dev/null || m2m_fail "needs setpriv (util-linux)"
+m2m_setup "${1:?usage: test_m2mtokend_dos.sh hsm|tpm}"
+MTD_P11C=${MTD_P11C:-$M2M_BUILD/daemon/m2mtokend/tests/mtd_p11c}
+NOBODY=65534
+P11SOCK=$M2M_TMP/p11.sock
+HELLO_S=3
+IDLE11_S=3
+
+out=$("$MTD_P11C" setup sep "$(openssl rand -hex 32)") || m2m_fail "setup: $out"
+MAC=${out#MAC }
+
+# what nobody runs: readable by it, in a directory it may enter
+mkdir -m 0755 "$M2M_TMP/pub"
+cp "$HERE/mtd_dos.py" "$M2M_TMP/pub/"
+chmod 0711 "$M2M_TMP"
+
+cat >"$M2M_TMP/dos.conf" <<CONF
+[daemon]
+socket = $M2M_TMP/mtd.sock
+socket_group = nogroup
+socket_mode = 0660
+max_connections = 4
+idle_timeout = 2
+
+[pkcs11]
+socket = $P11SOCK
+socket_group = nogroup
+socket_mode = 0660
+max_clients = 4
+hello_timeout = $HELLO_S
+idle_timeout = $IDLE11_S
+
+[token]
+module = $M2MTOKEN_MODULE
+config = $M2MTOKEN_CONF
+
+[caller root]
+uid = 0
+methods = *
+keys = *
+tokens = sep
+
+[caller nobody]
+uid = $NOBODY
+methods = io.m2mtoken.Status
+tokens = nothing-here
+CONF
+chmod 600 "$M2M_TMP/dos.conf"
+chmod o= "$M2MTOKEN_CONF"
+mtd_start "$M2M_TMP/dos.conf"
+
+# as_nobody ARGS...: mtd_dos.py as uid nobody (group nogroup only)
+as_nobody()
+{
+	exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+	    env -i PATH=/usr/bin:/bin python3 "$M2M_TMP/pub/mtd_dos.py" "$@"
+}
+
+# wait_ready FILE PID: until FILE says READY (or PID ended)
+wait_ready()
+{
+	local i
+
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^READY' "$1" && return 0
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$1" >&2
+	m2m_fail "the raw clients did not get ready"
+}
+
+# good_p11 SECONDS: root's C_Initialize and a MAC, tried until it works
+# or SECONDS pass; prints the seconds it took
+good_p11()
+{
+	local t0=$SECONDS out
+
+	while :; do
+		out=$(M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" use sep 1 2>&1) &&
+		    [[ $out == *"MAC $MAC"* ]] && break
+		((SECONDS - t0 < $1)) || { printf '%s\n' "$out" >&2; return 1; }
+		sleep 0.2
+	done
+	echo $((SECONDS - t0))
+}
+
+# --- client mode: silent connections end at the HELLO deadline -------------
+as_nobody p11 "$P11SOCK" 4 silent $((HELLO_S + 5)) >"$M2M_TMP/silent.out" 2>&1 &
+RAW=$!
+m2m_defer kill -9 "$RAW"
+wait_ready "$M2M_TMP/silent.out" "$RAW"
+took=$(good_p11 $((HELLO_S + 5))) ||
+    m2m_fail "root's C_Initialize failed while uid nobody held silent connections"
+wait "$RAW" || m2m_fail "raw clients: $(cat "$M2M_TMP/silent.out")"
+held=$(sed -n 's/^HELD //p' "$M2M_TMP/silent.out")
+[ "$held" -ge 1 ] || m2m_fail "no silent connection was held: $(cat "$M2M_TMP/silent.out")"
+n=$(grep -c "^ENDED stalled: no HELLO within $HELLO_S s (\[pkcs11\] hello_timeout) after" "$M2M_TMP/silent.out" || true)
+[ "$n" = "$held" ] || m2m_fail "silent connections not ended at the HELLO deadline: $(cat "$M2M_TMP/silent.out")"
+grep -q "protocol error 'stalled' (id 0): no HELLO within $HELLO_S s" "$MTD_LOG" ||
+    m2m_fail "no log line for the HELLO deadline"
+echo "ok: $held silent connections of uid nobody ended at the HELLO deadline; root's C_Initialize worked after ${took} s"
+
+# --- client mode: quiet after HELLO, ended at [pkcs11] idle_timeout ----------
+out=$( as_nobody p11 "$P11SOCK" 1 hello $((IDLE11_S + 5))) || m2m_fail "idle client: $out"
+m2m_expect_contains "$out" "HELD 1"
+m2m_expect_contains "$out" "ENDED stalled: no call for $IDLE11_S s ([pkcs11] idle_timeout) after"
+t=$(sed -n 's/^ENDED .* after \([0-9.]*\) s$/\1/p' <<<"$out")
+python3 -c "import sys; sys.exit(not ($IDLE11_S - 0.5 <= $t <= $IDLE11_S + 2))" ||
+    m2m_fail "ended after $t s, idle_timeout $IDLE11_S"
+echo "ok: a connection quiet after HELLO ended after $t s ([pkcs11] idle_timeout $IDLE11_S)"
+
+mtd_finish
+bad=$(m2m_bad_ends "$MTD_LOG")
+[ -z "$bad" ] || m2m_fail "workers ended badly: $bad"
