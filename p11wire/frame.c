@@ -56,6 +56,7 @@ p11w_err_name(uint32_t err)
 	case P11W_ERR_STALLED:	return "stalled";
 	case P11W_ERR_BUSY:	return "busy";
 	case P11W_ERR_INTERNAL:	return "internal";
+	case P11W_ERR_DENIED:	return "denied";
 	}
 	return "unknown";
 }

@@ -42,7 +42,9 @@ enum p11w_err {
 				   unknown call number */
 	P11W_ERR_STALLED = 5,	/* a frame not finished in time */
 	P11W_ERR_BUSY = 6,	/* the daemon serves max_clients already */
-	P11W_ERR_INTERNAL = 7	/* the daemon failed (out of memory, ...) */
+	P11W_ERR_INTERNAL = 7,	/* the daemon failed (out of memory, ...) */
+	P11W_ERR_DENIED = 8	/* no [caller] rule with tokens names the
+				   client: no worker for it */
 };
 
 /*

@@ -1021,7 +1021,7 @@ conn_open(const char *path, unsigned int timeout_s)
 	uint8_t body[256];
 	char reason[256], eb[128];
 	CK_RV rv = CKR_DEVICE_ERROR;
-	int r;
+	int e, r;
 
 	p11w_buf_init(&b, 256);
 	p11w_buf_init(&f, 256);
@@ -1053,12 +1053,24 @@ conn_open(const char *path, unsigned int timeout_s)
 	(void)setsockopt(conn.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	p11w_hello_request(&b);
 	p11w_frame(&f, 0, P11W_CALL_HELLO, b.data, b.len);
-	if (b.failed || f.failed || write_all(conn.fd, f.data, f.len) != 0) {
-		m2m_error("client mode: cannot send HELLO to m2mtokend at %s: "
-		    "%s", path, strerror_r(errno, eb, sizeof(eb)));
+	if (b.failed || f.failed) {
+		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	if ((r = read_frame(&h, body, sizeof(body) - 1)) != 0) {
+	if (write_all(conn.fd, f.data, f.len) != 0) {
+		/*
+		 * A daemon that refuses a connection (busy, denied) sends its
+		 * error frame and closes at once, maybe before the HELLO is
+		 * sent: its reason is still there to read.
+		 */
+		e = errno;
+		if (read_frame(&h, body, sizeof(body) - 1) != 0 ||
+		    h.code == P11W_OK) {
+			m2m_error("client mode: cannot send HELLO to m2mtokend "
+			    "at %s: %s", path, strerror_r(e, eb, sizeof(eb)));
+			goto out;
+		}
+	} else if ((r = read_frame(&h, body, sizeof(body) - 1)) != 0) {
 		m2m_error("client mode: no HELLO from m2mtokend at %s (%s)",
 		    path, r == -2 ? "timeout" : "connection closed");
 		goto out;

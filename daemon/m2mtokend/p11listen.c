@@ -180,6 +180,26 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 		    "credentials: %s", m2m_ipc_strerror(r));
 		goto out;
 	}
+	if ((pat = calloc(MTD_P11_PATTERNS_MAX, sizeof(*pat))) == NULL) {
+		send_error(fd, P11W_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	r = m2m_acl_token_patterns(l->conf->acl, peer->uid, peer->groups,
+	    peer->ngroups, pat, MTD_P11_PATTERNS_MAX, &npat, &rule);
+	/*
+	 * A uid no tokens rule names would see no token: it gets no worker
+	 * either (it held one each before, with no rule and no PIN, and
+	 * max_clients of them refused everyone: found in review).
+	 */
+	if (rule == NULL) {
+		snprintf(reason, sizeof(reason), "no [caller] rule with "
+		    "tokens names uid %lu", (unsigned long)peer->uid);
+		send_error(fd, P11W_ERR_DENIED, reason);
+		mtd_log(MTD_LOG_WARNING, "pkcs11: uid %lu pid %ld: refused, "
+		    "no [caller] rule with tokens names it (no worker)",
+		    (unsigned long)peer->uid, (long)peer->pid);
+		goto out;
+	}
 	if (l->nw >= l->conf->p11_max_clients) {
 		snprintf(reason, sizeof(reason), "the daemon serves %u "
 		    "clients already ([pkcs11] max_clients)", l->nw);
@@ -189,12 +209,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 		    (unsigned long)peer->uid, (long)peer->pid, l->nw);
 		goto out;
 	}
-	if ((pat = calloc(MTD_P11_PATTERNS_MAX, sizeof(*pat))) == NULL) {
-		send_error(fd, P11W_ERR_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (m2m_acl_token_patterns(l->conf->acl, peer->uid, peer->groups,
-	    peer->ngroups, pat, MTD_P11_PATTERNS_MAX, &npat, &rule) != 0) {
+	if (r != 0) {
 		mtd_log(MTD_LOG_WARNING, "pkcs11: uid %lu pid %ld: more than "
 		    "%d token patterns: it sees no token",
 		    (unsigned long)peer->uid, (long)peer->pid,
@@ -215,9 +230,8 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 	l->nw++;
 	join(line, sizeof(line), pat, npat);
 	mtd_log(MTD_LOG_INFO, "pkcs11: uid %lu pid %ld: rule %s, tokens %s: "
-	    "worker %ld", (unsigned long)peer->uid, (long)peer->pid,
-	    rule != NULL ? rule : "- (no rule: it sees no token)", line,
-	    (long)pid);
+	    "worker %ld", (unsigned long)peer->uid, (long)peer->pid, rule,
+	    line, (long)pid);
  out:
 	free(pat);
 	m2m_peer_free(peer);

@@ -2,8 +2,9 @@
  * m2mtokend: the client-mode socket ([pkcs11] socket; docs/protocol.md,
  * "Client mode: the PKCS#11 wire").  The daemon's event loop accepts a
  * connection, reads the caller's credentials (SO_PEERCRED), takes the
- * token patterns its [caller] rules grant (none: it sees no token), logs
- * one line, and starts one worker process for it: this program again,
+ * token patterns its [caller] rules grant (no rule with tokens names it:
+ * a denied error frame, one log line, no worker), logs one line, and
+ * starts one worker process for it: this program again,
  * "m2mtokend --pkcs11-worker -c CONFIG -- PATTERN...", with the
  * connection as fd 3 and no other descriptor.  At [pkcs11] max_clients
  * workers a new connection gets a busy error frame and is closed.

@@ -26,7 +26,7 @@ import sys
 
 MAGIC = b"m2mtoken-p11"
 ERRS = {0: "ok", 1: "version", 2: "malformed", 3: "too-big", 4: "order",
-        5: "stalled", 6: "busy", 7: "internal"}
+        5: "stalled", 6: "busy", 7: "internal", 8: "denied"}
 C_INITIALIZE, C_GETINFO = 1, 3
 
 

@@ -23,7 +23,7 @@ MODE = sys.argv[4]
 MAGIC = b"m2mtoken-p11"
 VERSION, MALFORMED, TOO_BIG, ORDER, STALLED, BUSY = 1, 2, 3, 4, 5, 6
 NAMES = {1: "version", 2: "malformed", 3: "too-big", 4: "order",
-         5: "stalled", 6: "busy", 7: "internal"}
+         5: "stalled", 6: "busy", 7: "internal", 8: "denied"}
 C_GETINFO, C_GETSLOTLIST, C_ENCRYPTINIT = 3, 4, 29
 CKM_AES_GCM, FORM_BYTES = 0x1087, 1
 

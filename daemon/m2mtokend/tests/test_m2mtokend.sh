@@ -82,6 +82,7 @@ max_connections = 4
 uid = 0
 methods = *
 keys = *
+tokens = mtd
 
 [caller nobody]
 user = nobody

@@ -6,7 +6,8 @@
 # good client, calls C_Initialize (mtd_p11c) and Status (the CLI).
 #   - client mode: connections that send no HELLO end at [pkcs11]
 #     hello_timeout; one that goes quiet after HELLO ends at [pkcs11]
-#     idle_timeout;
+#     idle_timeout; a uid no tokens rule names (64013) gets a denied
+#     frame and no worker;
 # Needs root (setpriv); usage: test_m2mtokend_dos.sh hsm|tpm
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$HERE/../../../tests/integration/lib.sh"
@@ -17,6 +18,7 @@ command -v setpriv >/dev/null || m2m_fail "needs setpriv (util-linux)"
 m2m_setup "${1:?usage: test_m2mtokend_dos.sh hsm|tpm}"
 MTD_P11C=${MTD_P11C:-$M2M_BUILD/daemon/m2mtokend/tests/mtd_p11c}
 NOBODY=65534
+STRANGER=64013	# no rule names it
 P11SOCK=$M2M_TMP/p11.sock
 HELLO_S=3
 IDLE11_S=3
@@ -64,10 +66,16 @@ chmod 600 "$M2M_TMP/dos.conf"
 chmod o= "$M2MTOKEN_CONF"
 mtd_start "$M2M_TMP/dos.conf"
 
-# as_nobody ARGS...: mtd_dos.py as uid nobody (group nogroup only)
+# as_nobody ARGS...: mtd_dos.py as uid nobody (group nogroup only);
+# as_stranger ARGS...: the same as uid STRANGER (group nogroup)
 as_nobody()
 {
 	exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+	    env -i PATH=/usr/bin:/bin python3 "$M2M_TMP/pub/mtd_dos.py" "$@"
+}
+as_stranger()
+{
+	exec setpriv --reuid=$STRANGER --regid=$NOBODY --clear-groups \
 	    env -i PATH=/usr/bin:/bin python3 "$M2M_TMP/pub/mtd_dos.py" "$@"
 }
 
@@ -124,6 +132,17 @@ t=$(sed -n 's/^ENDED .* after \([0-9.]*\) s$/\1/p' <<<"$out")
 python3 -c "import sys; sys.exit(not ($IDLE11_S - 0.5 <= $t <= $IDLE11_S + 2))" ||
     m2m_fail "ended after $t s, idle_timeout $IDLE11_S"
 echo "ok: a connection quiet after HELLO ended after $t s ([pkcs11] idle_timeout $IDLE11_S)"
+
+# --- client mode: a uid no tokens rule names gets no worker ----------------------
+out=$( as_stranger p11 "$P11SOCK" 2 hello 1) || m2m_fail "stranger: $out"
+m2m_expect_contains "$out" "HELD 0"
+n=$(grep -c "^REFUSED denied: no \[caller\] rule with tokens names uid $STRANGER$" <<<"$out" || true)
+[ "$n" = 2 ] || m2m_fail "uid $STRANGER not refused twice: $out"
+n=$(grep -c "pkcs11: uid $STRANGER pid [0-9]*: refused, no \[caller\] rule with tokens names it (no worker)" "$MTD_LOG" || true)
+[ "$n" -ge 1 ] || m2m_fail "no log line for uid $STRANGER"
+! grep -q "pkcs11: uid $STRANGER pid [0-9]*: rule .*: worker" "$MTD_LOG" ||
+    m2m_fail "uid $STRANGER got a worker"
+echo "ok: uid $STRANGER (no tokens rule) is refused at accept (denied), no worker started"
 
 mtd_finish
 bad=$(m2m_bad_ends "$MTD_LOG")

@@ -9,7 +9,8 @@
 # worker serving it, tries ptrace (python and gdb -p) and
 # C_GetAttributeValue(CKA_VALUE) of every object, and searches all it got
 # for the key values (Kpsa, its E2E master, T(1): raw, lower and upper
-# hex) and the HSM PIN.  A uid no rule names sees no token.
+# hex) and the HSM PIN.  A uid no tokens rule names gets no worker: its
+# C_Initialize fails with the daemon's "denied" reason.
 # Needs root (setpriv); usage: test_m2mtokend_sep.sh hsm|tpm
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$HERE/../../../tests/integration/lib.sh"
@@ -107,12 +108,14 @@ n=$(grep -c '^VALUE CKR_ATTRIBUTE_SENSITIVE$' <<<"$USE" || true)
 [ "$n" -ge 3 ] || m2m_fail "CKA_VALUE of the keys: $USE"
 echo "ok: uid $CUID MACs with the daemon's key; CKA_VALUE of its $n keys: CKR_ATTRIBUTE_SENSITIVE"
 
-# --- a uid no rule names ---------------------------------------------------------
-out=$(as_uid $SUID "$MTD_P11C" slots) || m2m_fail "stranger slots: $out"
-[ "$out" = "SLOTS 0" ] || m2m_fail "uid $SUID sees: $out"
-grep -q "pkcs11: uid $SUID pid [0-9]*: rule - (no rule: it sees no token), tokens -" "$MTD_LOG" ||
+# --- a uid no rule names: refused at accept, no worker ------------------------------
+out=$(as_uid $SUID "$MTD_P11C" slots 2>&1) && m2m_fail "uid $SUID (no rule) was served: $out"
+m2m_expect_contains "$out" "refused the connection: denied: no [caller] rule with tokens names uid $SUID"
+grep -q "pkcs11: uid $SUID pid [0-9]*: refused, no \[caller\] rule with tokens names it (no worker)" "$MTD_LOG" ||
     m2m_fail "no log line for uid $SUID"
-echo "ok: uid $SUID (no rule) sees no slot at all"
+! grep -q "pkcs11: uid $SUID pid [0-9]*: rule .*: worker" "$MTD_LOG" ||
+    m2m_fail "uid $SUID got a worker"
+echo "ok: uid $SUID (no rule) is refused at once, without a worker"
 
 # --- what the client uid can read --------------------------------------------------
 as_uid $CUID "$MTD_P11C" ghost sep >"$T/ghost.out" 2>&1 &
