@@ -125,6 +125,9 @@ handler(void *user, const char *sec, const char *key, const char *v)
 		if (strcmp(key, "max_connections") == 0)
 			return set_num(p, sec, key, v, 10, 1, 4096,
 			    &c->max_connections);
+		if (strcmp(key, "max_connections_per_uid") == 0)
+			return set_num(p, sec, key, v, 10, 1, 4096,
+			    &c->max_conn_per_uid);
 		if (strcmp(key, "idle_timeout") == 0)
 			return set_num(p, sec, key, v, 10, 1, 3600,
 			    &c->idle_timeout);
@@ -182,6 +185,9 @@ handler(void *user, const char *sec, const char *key, const char *v)
 		if (strcmp(key, "max_clients") == 0)
 			return set_num(p, sec, key, v, 10, 1, 4096,
 			    &c->p11_max_clients);
+		if (strcmp(key, "max_clients_per_uid") == 0)
+			return set_num(p, sec, key, v, 10, 1, 4096,
+			    &c->p11_max_per_uid);
 		if (strcmp(key, "frame_max") == 0)
 			return set_num(p, sec, key, v, 10, P11W_FRAME_MIN,
 			    P11W_FRAME_HARD_MAX, &c->p11_frame_max);
@@ -227,6 +233,13 @@ handler(void *user, const char *sec, const char *key, const char *v)
 	}
 	failf(p, "[%s] unknown key %.64s", sec, key);
 	return 0;
+}
+
+/* The default cap per uid of a total: a quarter, at least 1. */
+static unsigned int
+per_uid_default(unsigned int total)
+{
+	return total / 4 > 0 ? total / 4 : 1;
 }
 
 /* see conf.h */
@@ -307,6 +320,21 @@ mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
 	}
 	if (c->module == NULL) {
 		snprintf(err, errlen, "[token] needs module");
+		goto out;
+	}
+	/* one uid may not take every connection: a quarter by default */
+	if (c->max_conn_per_uid == 0)
+		c->max_conn_per_uid = per_uid_default(c->max_connections);
+	if (c->max_conn_per_uid > c->max_connections) {
+		snprintf(err, errlen, "[daemon] max_connections_per_uid: a "
+		    "number 1..%u (max_connections)", c->max_connections);
+		goto out;
+	}
+	if (c->p11_max_per_uid == 0)
+		c->p11_max_per_uid = per_uid_default(c->p11_max_clients);
+	if (c->p11_max_per_uid > c->p11_max_clients) {
+		snprintf(err, errlen, "[pkcs11] max_clients_per_uid: a number "
+		    "1..%u (max_clients)", c->p11_max_clients);
 		goto out;
 	}
 	if (c->p11_socket == NULL && c->token_label == NULL) {

@@ -2,10 +2,11 @@
  * m2mtokend: its configuration file (docs/operations.md, "m2mtokend").
  *
  *   [daemon]   socket, socket_mode, socket_group, max_connections,
- *              idle_timeout, log_level
+ *              max_connections_per_uid, idle_timeout, log_level
  *   [token]    module, config, label, pin_file, pin_credential
- *   [pkcs11]   socket, socket_mode, socket_group, max_clients, frame_max,
- *              stall_timeout, hello_timeout, idle_timeout
+ *   [pkcs11]   socket, socket_mode, socket_group, max_clients,
+ *              max_clients_per_uid, frame_max, stall_timeout,
+ *              hello_timeout, idle_timeout
  *                                   (client mode, docs/protocol.md)
  *   [mef]      host, port, fqdn, timeout, cert_port
  *   [enrolee]  kpm_id                   (device role: Bootstrap, PSK)
@@ -37,6 +38,9 @@ struct mtd_conf {
 	mode_t		 socket_mode;		/* default 0660 */
 	char		*socket_group;		/* NULL: the daemon's gid */
 	unsigned int	 max_connections;	/* default 64, 1..4096 */
+	unsigned int	 max_conn_per_uid;	/* default max_connections / 4
+						   (at least 1),
+						   1..max_connections */
 	unsigned int	 idle_timeout;		/* s, default 30, 1..3600 */
 	int		 log_level;		/* MTD_LOG_*, default info */
 	/* [token] */
@@ -50,6 +54,9 @@ struct mtd_conf {
 	mode_t		 p11_socket_mode;	/* default 0660 */
 	char		*p11_socket_group;	/* NULL: the daemon's gid */
 	unsigned int	 p11_max_clients;	/* default 64, 1..4096 */
+	unsigned int	 p11_max_per_uid;	/* default max_clients / 4
+						   (at least 1),
+						   1..max_clients */
 	unsigned int	 p11_frame_max;		/* default 1 MiB */
 	unsigned int	 p11_stall_timeout;	/* s, default 10, 1..3600 */
 	unsigned int	 p11_hello_timeout;	/* s, default 5, 1..60 */
@@ -82,8 +89,9 @@ struct mtd_conf {
  * label and one of pin_file / pin_credential too unless [pkcs11] socket
  * is set (a daemon serving client mode only: then both or neither);
  * paths are absolute; numbers are decimal in their range (socket modes
- * octal, frame_max P11W_FRAME_MIN..P11W_FRAME_HARD_MAX); [mef] needs host
- * and fqdn together, and a token; no [daemon] section is fine.
+ * octal, frame_max P11W_FRAME_MIN..P11W_FRAME_HARD_MAX, a per-uid cap
+ * at most its total); [mef] needs host and fqdn together, and a token;
+ * no [daemon] section is fine.
  */
 int mtd_conf_parse_string(const char *text, struct mtd_conf **ret_conf,
     char *err, size_t errlen);

@@ -69,6 +69,18 @@ mtd_p11listen_workers(const struct mtd_p11listen *l)
 	return l == NULL ? 0 : l->nw;
 }
 
+/* Workers running now for uid. */
+static unsigned int
+workers_of(const struct mtd_p11listen *l, uid_t uid)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < l->conf->p11_max_clients; i++)
+		if (l->w[i].pid != 0 && l->w[i].uid == uid)
+			n++;
+	return n;
+}
+
 /* Sends a protocol error frame (best effort, never blocks). */
 static void
 send_error(int fd, enum p11w_err e, const char *reason)
@@ -164,6 +176,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 	const char **pat = NULL, *rule = NULL;
 	char reason[128], line[512];
 	size_t npat = 0, i;
+	unsigned int mine;
 	pid_t pid;
 	int fd, r;
 
@@ -207,6 +220,18 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 		mtd_log(MTD_LOG_WARNING, "pkcs11: uid %lu pid %ld: busy, "
 		    "%u workers run (raise [pkcs11] max_clients?)",
 		    (unsigned long)peer->uid, (long)peer->pid, l->nw);
+		goto out;
+	}
+	/* one uid may not take every worker (found in review) */
+	if ((mine = workers_of(l, peer->uid)) >= l->conf->p11_max_per_uid) {
+		snprintf(reason, sizeof(reason), "uid %lu has %u connections "
+		    "already ([pkcs11] max_clients_per_uid)",
+		    (unsigned long)peer->uid, mine);
+		send_error(fd, P11W_ERR_BUSY, reason);
+		mtd_log(MTD_LOG_WARNING, "pkcs11: uid %lu pid %ld: busy, "
+		    "%u workers of this uid run (raise [pkcs11] "
+		    "max_clients_per_uid?)", (unsigned long)peer->uid,
+		    (long)peer->pid, mine);
 		goto out;
 	}
 	if (r != 0) {

@@ -7,7 +7,8 @@
  * starts one worker process for it: this program again,
  * "m2mtokend --pkcs11-worker -c CONFIG -- PATTERN...", with the
  * connection as fd 3 and no other descriptor.  At [pkcs11] max_clients
- * workers a new connection gets a busy error frame and is closed.
+ * workers, or max_clients_per_uid of the caller's uid, a new connection
+ * gets a busy error frame and is closed.
  * Workers are reaped on SIGCHLD (each exit logged) and sent SIGTERM when
  * the daemon stops.
  */

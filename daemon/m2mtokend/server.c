@@ -544,6 +544,8 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server *s = arg;
 	struct conn *c = NULL;
+	struct m2m_peer *peer = NULL;
+	unsigned int mine = 0;
 	int fd, r;
 
 	(void)what;
@@ -554,35 +556,47 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 			mtd_log(MTD_LOG_ERR, "accept: %s", strerror(errno));
 		return;
 	}
+	if ((r = m2m_peer_from_fd(fd, &peer)) != 0) {
+		mtd_log(MTD_LOG_WARNING, "a connection without peer "
+		    "credentials: %s", m2m_ipc_strerror(r));
+		close(fd);
+		return;
+	}
 	if (s->d->nconns >= s->d->conf->max_connections) {
-		mtd_log(MTD_LOG_WARNING, "%u connections: a new one is "
-		    "closed (raise [daemon] max_connections?)", s->d->nconns);
-		close(fd);
-		return;
+		mtd_log(MTD_LOG_WARNING, "uid %lu pid %ld: %u connections: "
+		    "a new one is closed (raise [daemon] max_connections?)",
+		    (unsigned long)peer->uid, (long)peer->pid, s->d->nconns);
+		goto refuse;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		close(fd);
-		return;
+	/* one uid may not take every connection (found in review) */
+	for (c = s->conns; c != NULL; c = c->next)
+		if (c->peer->uid == peer->uid)
+			mine++;
+	if (mine >= s->d->conf->max_conn_per_uid) {
+		mtd_log(MTD_LOG_WARNING, "uid %lu pid %ld: %u connections of "
+		    "this uid: a new one is closed (raise [daemon] "
+		    "max_connections_per_uid?)", (unsigned long)peer->uid,
+		    (long)peer->pid, mine);
+		goto refuse;
 	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto refuse;
 	c->srv = s;
 	c->fd = fd;
+	c->peer = peer;
 	c->next = s->conns;
 	s->conns = c;
 	s->d->nconns++;
-	if ((r = m2m_peer_from_fd(fd, &c->peer)) != 0) {
-		mtd_log(MTD_LOG_WARNING, "a connection without peer "
-		    "credentials: %s", m2m_ipc_strerror(r));
-		goto fail;
-	}
 	if (m2m_ipc_reader_new(M2M_IPC_CALLS, &c->rd) != 0 ||
 	    (c->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_event,
 	    c)) == NULL ||
 	    (c->timer = evtimer_new(s->base, conn_idle, c)) == NULL ||
 	    conn_arm(c) != 0)
-		goto fail;
+		conn_free(c);
 	return;
- fail:
-	conn_free(c);
+ refuse:
+	m2m_peer_free(peer);
+	close(fd);
 }
 
 static void

@@ -8,8 +8,9 @@
  * to the MEF (Bootstrap, FetchCredentials) run their exchange in a worker
  * thread, one at a time in arrival order, while the loop serves everyone
  * else; their connection waits for its reply.  A connection idle
- * for [daemon] idle_timeout seconds is closed; past max_connections a
- * new connection is closed at once with a log line.
+ * for [daemon] idle_timeout seconds is closed; past max_connections, or
+ * max_connections_per_uid of the caller's uid, a new connection is
+ * closed at once with a log line.
  */
 #ifndef M2MTOKEND_SERVER_H
 #define M2MTOKEND_SERVER_H

@@ -74,9 +74,11 @@ m2m_expect_contains "$out" "module configuration $M2M_TMP/literal.m2m.conf holds
 echo "ok: literal HSM PIN in \$M2MTOKEN_CONF without [token] config: $out"
 
 # --- the daemon --------------------------------------------------------------
+# mtd_frames.py holds every connection as root: the cap per uid is the total
 MTD_IDLE=2 mtd_conf "$M2M_TMP/mtd.conf" mtd <<CONF
 [daemon]
 max_connections = 4
+max_connections_per_uid = 4
 
 [caller root]
 uid = 0

@@ -8,6 +8,9 @@
 #     hello_timeout; one that goes quiet after HELLO ends at [pkcs11]
 #     idle_timeout; a uid no tokens rule names (64013) gets a denied
 #     frame and no worker;
+#   - both sockets: nobody gets max_clients_per_uid workers and
+#     max_connections_per_uid flow connections, no more (busy, closed),
+#     and root is served meanwhile;
 # Needs root (setpriv); usage: test_m2mtokend_dos.sh hsm|tpm
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$HERE/../../../tests/integration/lib.sh"
@@ -37,6 +40,7 @@ socket = $M2M_TMP/mtd.sock
 socket_group = nogroup
 socket_mode = 0660
 max_connections = 4
+max_connections_per_uid = 2
 idle_timeout = 2
 
 [pkcs11]
@@ -44,6 +48,7 @@ socket = $P11SOCK
 socket_group = nogroup
 socket_mode = 0660
 max_clients = 4
+max_clients_per_uid = 2
 hello_timeout = $HELLO_S
 idle_timeout = $IDLE11_S
 
@@ -132,6 +137,36 @@ t=$(sed -n 's/^ENDED .* after \([0-9.]*\) s$/\1/p' <<<"$out")
 python3 -c "import sys; sys.exit(not ($IDLE11_S - 0.5 <= $t <= $IDLE11_S + 2))" ||
     m2m_fail "ended after $t s, idle_timeout $IDLE11_S"
 echo "ok: a connection quiet after HELLO ended after $t s ([pkcs11] idle_timeout $IDLE11_S)"
+
+# --- client mode: a uid holds max_clients_per_uid workers, no more ----------------
+as_nobody p11 "$P11SOCK" 4 hello $((IDLE11_S + 3)) >"$M2M_TMP/cap.out" 2>&1 &
+RAW=$!
+m2m_defer kill -9 "$RAW"
+wait_ready "$M2M_TMP/cap.out" "$RAW"
+took=$(good_p11 1) ||
+    m2m_fail "root's C_Initialize failed while uid nobody held its connections: $(cat "$M2M_TMP/cap.out")"
+wait "$RAW" || m2m_fail "raw clients: $(cat "$M2M_TMP/cap.out")"
+grep -q '^HELD 2$' "$M2M_TMP/cap.out" || m2m_fail "not 2 held: $(cat "$M2M_TMP/cap.out")"
+n=$(grep -c "^REFUSED busy: uid $NOBODY has 2 connections already (\[pkcs11\] max_clients_per_uid)$" "$M2M_TMP/cap.out" || true)
+[ "$n" = 2 ] || m2m_fail "connections 3 and 4 of uid nobody not refused: $(cat "$M2M_TMP/cap.out")"
+grep -q "pkcs11: uid $NOBODY pid [0-9]*: busy, 2 workers of this uid run (raise \[pkcs11\] max_clients_per_uid?)" "$MTD_LOG" ||
+    m2m_fail "no log line for the cap per uid"
+echo "ok: uid nobody got 2 workers of 4 (max_clients_per_uid), the rest busy; root's C_Initialize worked meanwhile"
+
+# --- flow socket: a uid holds max_connections_per_uid, no more ---------------------
+as_nobody flow "$M2M_TMP/mtd.sock" 4 1.5 >"$M2M_TMP/flowcap.out" 2>&1 &
+RAW=$!
+m2m_defer kill -9 "$RAW"
+wait_ready "$M2M_TMP/flowcap.out" "$RAW"
+out=$(mtd_cli status 2>&1) ||
+    m2m_fail "root's Status failed while uid nobody held its connections: $out"
+wait "$RAW" || m2m_fail "raw clients: $(cat "$M2M_TMP/flowcap.out")"
+grep -q '^HELD 2$' "$M2M_TMP/flowcap.out" || m2m_fail "not 2 held: $(cat "$M2M_TMP/flowcap.out")"
+[ "$(grep -c '^REFUSED$' "$M2M_TMP/flowcap.out")" = 2 ] ||
+    m2m_fail "flow connections 3 and 4 of uid nobody not closed: $(cat "$M2M_TMP/flowcap.out")"
+grep -q "uid $NOBODY pid [0-9]*: 2 connections of this uid: a new one is closed (raise \[daemon\] max_connections_per_uid?)" "$MTD_LOG" ||
+    m2m_fail "no log line for the flow cap per uid"
+echo "ok: uid nobody got 2 flow connections of 4 (max_connections_per_uid), the rest closed; root's Status worked meanwhile"
 
 # --- client mode: a uid no tokens rule names gets no worker ----------------------
 out=$( as_stranger p11 "$P11SOCK" 2 hello 1) || m2m_fail "stranger: $out"

@@ -31,6 +31,7 @@ socket = $M2M_TMP/mtd.sock
 [pkcs11]
 socket = $P11SOCK
 max_clients = $MAXC
+max_clients_per_uid = $MAXC
 frame_max = $FRAME_MAX
 stall_timeout = 1
 
@@ -95,6 +96,8 @@ done
 echo "ok: the log names the connections, the errors and the workers' exits"
 
 # --- max_clients -> busy -------------------------------------------------------
+# (root alone: the cap per uid is the total here; test_m2mtokend_dos.sh
+# tests max_clients_per_uid with two uids)
 python3 "$HERE/mtd_p11frames.py" "$P11SOCK" "$FRAME_MAX" 1 busy "$MAXC" ||
     m2m_fail "busy"
 grep -q "pkcs11: uid 0 pid [0-9]*: busy, $MAXC workers run" "$MTD_LOG" ||

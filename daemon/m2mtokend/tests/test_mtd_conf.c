@@ -45,6 +45,7 @@ test_full(void **state)
 	assert_int_equal(c->socket_mode, 0640);
 	assert_string_equal(c->socket_group, "m2m");
 	assert_int_equal(c->max_connections, 8);
+	assert_int_equal(c->max_conn_per_uid, 2);
 	assert_int_equal(c->idle_timeout, 5);
 	assert_int_equal(c->log_level, MTD_LOG_DEBUG);
 	assert_string_equal(c->module, "/lib/m.so");
@@ -75,6 +76,7 @@ test_defaults(void **state)
 	assert_int_equal(c->socket_mode, 0660);
 	assert_null(c->socket_group);
 	assert_int_equal(c->max_connections, 64);
+	assert_int_equal(c->max_conn_per_uid, 16);
 	assert_int_equal(c->idle_timeout, 30);
 	assert_int_equal(c->log_level, MTD_LOG_INFO);
 	assert_int_equal(c->mef_port, 443);
@@ -99,6 +101,7 @@ test_pkcs11(void **state)
 	assert_int_equal(c->p11_socket_mode, 0660);
 	assert_null(c->p11_socket_group);
 	assert_int_equal(c->p11_max_clients, 64);
+	assert_int_equal(c->p11_max_per_uid, 16);
 	assert_int_equal(c->p11_frame_max, 1048576);
 	assert_int_equal(c->p11_stall_timeout, 10);
 	assert_int_equal(c->p11_hello_timeout, 5);
@@ -115,6 +118,7 @@ test_pkcs11(void **state)
 	assert_int_equal(c->p11_socket_mode, 0600);
 	assert_string_equal(c->p11_socket_group, "m2m-clients");
 	assert_int_equal(c->p11_max_clients, 2);
+	assert_int_equal(c->p11_max_per_uid, 1);
 	assert_int_equal(c->p11_frame_max, 4096);
 	assert_int_equal(c->p11_stall_timeout, 1);
 	assert_int_equal(c->p11_hello_timeout, 60);
@@ -133,6 +137,42 @@ test_pkcs11(void **state)
 	assert_int_equal(c->p11_frame_max, 16777216);
 	assert_int_equal(m2m_acl_rules(c->acl), 1);
 	mtd_conf_free(c);
+}
+
+/* The caps per uid: their defaults (a quarter, at least 1), set, in range. */
+static void
+test_per_uid(void **state)
+{
+	struct mtd_conf *c = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(mtd_conf_parse_string(TOKEN
+	    "[daemon]\nmax_connections = 3\n[pkcs11]\nmax_clients = 9\n",
+	    &c, err, sizeof(err)), 0);
+	assert_int_equal(c->max_conn_per_uid, 1);
+	assert_int_equal(c->p11_max_per_uid, 2);
+	mtd_conf_free(c);
+	c = NULL;
+	assert_int_equal(mtd_conf_parse_string(TOKEN
+	    "[daemon]\nmax_connections = 4\nmax_connections_per_uid = 4\n"
+	    "[pkcs11]\nmax_clients_per_uid = 64\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c->max_conn_per_uid, 4);
+	assert_int_equal(c->p11_max_per_uid, 64);
+	mtd_conf_free(c);
+	c = NULL;
+	assert_int_equal(mtd_conf_parse_string(TOKEN
+	    "[daemon]\nmax_connections = 4\nmax_connections_per_uid = 5\n",
+	    &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "[daemon] max_connections_per_uid: a number "
+	    "1..4 (max_connections)");
+	assert_null(c);
+	assert_int_equal(mtd_conf_parse_string(TOKEN
+	    "[pkcs11]\nmax_clients_per_uid = 65\n", &c, err, sizeof(err)),
+	    -1);
+	assert_string_equal(err, "[pkcs11] max_clients_per_uid: a number "
+	    "1..64 (max_clients)");
+	assert_null(c);
 }
 
 /* A file under dir with text and mode. */
@@ -294,6 +334,9 @@ test_errors(void **state)
 		    "line 6: [daemon] max_connections: a number 1..4096" },
 		{ TOKEN "[daemon]\nmax_connections = 12x\n",
 		    "line 6: [daemon] max_connections: a number 1..4096" },
+		{ TOKEN "[daemon]\nmax_connections_per_uid = 0\n",
+		    "line 6: [daemon] max_connections_per_uid: a number "
+		    "1..4096" },
 		{ TOKEN "[daemon]\nsocket_mode = 0999\n",
 		    "line 6: [daemon] socket_mode: an octal number 0..777" },
 		{ TOKEN "[daemon]\nlog_level = loud\n",
@@ -323,6 +366,8 @@ test_errors(void **state)
 		    "line 6: [pkcs11] frame_max: a number 4096..16777216" },
 		{ TOKEN "[pkcs11]\nstall_timeout = 0\n",
 		    "line 6: [pkcs11] stall_timeout: a number 1..3600" },
+		{ TOKEN "[pkcs11]\nmax_clients_per_uid = 0\n",
+		    "line 6: [pkcs11] max_clients_per_uid: a number 1..4096" },
 		{ TOKEN "[pkcs11]\nhello_timeout = 0\n",
 		    "line 6: [pkcs11] hello_timeout: a number 1..60" },
 		{ TOKEN "[pkcs11]\nhello_timeout = 61\n",
@@ -481,6 +526,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_pkcs11),
+		cmocka_unit_test(test_per_uid),
 		cmocka_unit_test(test_check_files),
 		cmocka_unit_test(test_check_files_module_default),
 		cmocka_unit_test(test_pin),
