@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -39,6 +40,8 @@ struct conn {
 	size_t			 outlen;
 	size_t			 outoff;
 	int			 close_after;	/* once out is sent */
+	long long		 begun;		/* ms: the frame's first byte,
+						   or its reply's start; 0 */
 	short			 armed;		/* EV_READ or EV_WRITE, 0 */
 	struct mtd_pending	 pending;	/* a call at the MEF */
 	struct conn		*qnext;		/* in the job queue */
@@ -98,11 +101,21 @@ conn_free(struct conn *c)
 	free(c);
 }
 
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Waits for the events this connection needs now. */
 static int
 conn_arm(struct conn *c)
 {
-	struct timeval tv = { (time_t)c->srv->d->conf->idle_timeout, 0 };
+	long long left = c->srv->d->conf->idle_timeout * 1000LL;
+	struct timeval tv;
 	short what = c->out != NULL ? EV_WRITE : EV_READ;
 
 	if (c->pending.job != NULL) {
@@ -124,6 +137,22 @@ conn_arm(struct conn *c)
 	/* frames already read past the last one: no readiness will come */
 	if (what == EV_READ && m2m_ipc_reader_buffered(c->rd))
 		event_active(c->ev, EV_READ, 1);
+	/*
+	 * Between frames: idle_timeout from now.  A frame begun, or a reply
+	 * going out: idle_timeout from its start, never re-armed by a byte
+	 * (one blank a second kept a connection open for ever: found in
+	 * review).
+	 */
+	if (what == EV_WRITE || m2m_ipc_reader_eof(c->rd) != 0) {
+		if (c->begun == 0)
+			c->begun = now_ms();
+		left += c->begun - now_ms();
+		if (left < 0)
+			left = 0;
+	} else
+		c->begun = 0;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
 	return event_add(c->timer, &tv) == 0 ? 0 : -1;
 }
 
@@ -147,6 +176,7 @@ conn_flush(struct conn *c)
 	free(c->out);
 	c->out = NULL;
 	c->outlen = c->outoff = 0;
+	c->begun = 0;
 	return c->close_after ? -1 : 0;
 }
 
@@ -472,6 +502,7 @@ conn_read(struct conn *c)
 			    m2m_ipc_strerror(r));
 			return -1;
 		}
+		c->begun = 0;	/* a whole frame: the next one's deadline */
 		if (r == 0) {
 			r = mtd_server_call(c->srv->d, c->peer,
 			    m2m_ipc_msg_method(msg),
@@ -532,10 +563,13 @@ conn_idle(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	mtd_log(MTD_LOG_INFO, "uid %lu pid %ld: idle for %u s%s, closed",
+	mtd_log(MTD_LOG_INFO, "uid %lu pid %ld: %s %u s%s, closed",
 	    (unsigned long)c->peer->uid, (long)c->peer->pid,
-	    c->srv->d->conf->idle_timeout,
-	    m2m_ipc_reader_eof(c->rd) != 0 ? " inside a frame" : "");
+	    c->out != NULL ? "its reply not taken within" :
+	    m2m_ipc_reader_eof(c->rd) != 0 ? "a frame not finished within" :
+	    "idle for", c->srv->d->conf->idle_timeout,
+	    c->out == NULL && m2m_ipc_reader_eof(c->rd) != 0 ?
+	    " of its first byte" : "");
 	conn_free(c);
 }
 

@@ -8,7 +8,9 @@
  * to the MEF (Bootstrap, FetchCredentials) run their exchange in a worker
  * thread, one at a time in arrival order, while the loop serves everyone
  * else; their connection waits for its reply.  A connection idle
- * for [daemon] idle_timeout seconds is closed; past max_connections, or
+ * for [daemon] idle_timeout seconds is closed, and so is one whose frame
+ * is not whole within idle_timeout of its first byte, or whose reply is
+ * not taken within idle_timeout; past max_connections, or
  * max_connections_per_uid of the caller's uid, a new connection is
  * closed at once with a log line.
  */

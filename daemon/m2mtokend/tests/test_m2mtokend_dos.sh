@@ -11,6 +11,8 @@
 #   - both sockets: nobody gets max_clients_per_uid workers and
 #     max_connections_per_uid flow connections, no more (busy, closed),
 #     and root is served meanwhile;
+#   - flow socket: a frame trickled a blank at a time is closed
+#     [daemon] idle_timeout after its first byte;
 # Needs root (setpriv); usage: test_m2mtokend_dos.sh hsm|tpm
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$HERE/../../../tests/integration/lib.sh"
@@ -167,6 +169,28 @@ grep -q '^HELD 2$' "$M2M_TMP/flowcap.out" || m2m_fail "not 2 held: $(cat "$M2M_T
 grep -q "uid $NOBODY pid [0-9]*: 2 connections of this uid: a new one is closed (raise \[daemon\] max_connections_per_uid?)" "$MTD_LOG" ||
     m2m_fail "no log line for the flow cap per uid"
 echo "ok: uid nobody got 2 flow connections of 4 (max_connections_per_uid), the rest closed; root's Status worked meanwhile"
+
+# --- flow socket: a frame must be whole within idle_timeout of its first byte ----
+# (uid nobody's 2 connections, each sending a blank every 0.5 s; before, each
+# byte restarted the idle timer and they stayed open for ever)
+as_nobody trickle "$M2M_TMP/mtd.sock" 8 >"$M2M_TMP/trickle1.out" 2>&1 &
+T1=$!
+m2m_defer kill -9 "$T1"
+as_nobody trickle "$M2M_TMP/mtd.sock" 8 >"$M2M_TMP/trickle2.out" 2>&1 &
+T2=$!
+m2m_defer kill -9 "$T2"
+wait "$T1" || m2m_fail "trickle: $(cat "$M2M_TMP/trickle1.out")"
+wait "$T2" || m2m_fail "trickle: $(cat "$M2M_TMP/trickle2.out")"
+for f in "$M2M_TMP/trickle1.out" "$M2M_TMP/trickle2.out"; do
+	t=$(sed -n 's/^CLOSED after \([0-9.]*\) s$/\1/p' "$f")
+	[ -n "$t" ] || m2m_fail "a trickling client was not closed: $(cat "$f")"
+	python3 -c "import sys; sys.exit(not (1.5 <= $t <= 4))" ||
+	    m2m_fail "a trickling client closed after $t s, idle_timeout 2"
+done
+grep -q "uid $NOBODY pid [0-9]*: a frame not finished within 2 s of its first byte, closed" "$MTD_LOG" ||
+    m2m_fail "no log line for the frame deadline"
+out=$(mtd_cli status 2>&1) || m2m_fail "root's Status after the tricklers: $out"
+echo "ok: flow frames trickled a blank at a time closed after $t s (idle_timeout 2, from the first byte)"
 
 # --- client mode: a uid no tokens rule names gets no worker ----------------------
 out=$( as_stranger p11 "$P11SOCK" 2 hello 1) || m2m_fail "stranger: $out"
