@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -37,6 +38,34 @@ mtd_log(int prio, const char *fmt, ...)
 		fprintf(stderr, "m2mtokend: %s%s\n", prio <= MTD_LOG_ERR ?
 		    "error: " : prio == MTD_LOG_WARNING ? "warning: " : "",
 		    line);
+}
+
+/* see log.h */
+void
+mtd_log_limited(struct mtd_log_limit *l, int prio, const char *fmt, ...)
+{
+	struct timespec ts;
+	long long now;
+	char line[1024];
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (l->used && now - l->last_ms < 1000) {
+		l->dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (l->dropped != 0)
+		mtd_log(prio, "%s (%lu more like it not logged)", line,
+		    l->dropped);
+	else
+		mtd_log(prio, "%s", line);
+	l->used = 1;
+	l->last_ms = now;
+	l->dropped = 0;
 }
 
 /* see log.h */

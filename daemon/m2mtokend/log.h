@@ -20,6 +20,25 @@ void mtd_log_set_level(int prio);
 void mtd_log(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * The lines of one reason that a peer can cause at will (a connection
+ * refused or closed): at most one a second.  Zeroed to start.
+ */
+struct mtd_log_limit {
+	long long	 last_ms;	/* CLOCK_MONOTONIC, of the last line */
+	unsigned long	 dropped;	/* lines not logged since */
+	int		 used;		/* a line was logged */
+};
+
+/*
+ * As mtd_log(), unless a line of l was logged less than a second ago:
+ * then the line is counted, not logged; the next line logged says how
+ * many were not ("(N more like it not logged)").  Not thread-safe: for
+ * one thread's lines (the event loop's).
+ */
+void mtd_log_limited(struct mtd_log_limit *l, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* s (NULL: "-") cut to cap - 1 bytes, control and non-ASCII bytes as '?'. */
 const char *mtd_log_safe(const char *s, char *buf, size_t cap);
 

@@ -41,6 +41,12 @@ struct mtd_p11listen {
 	struct event		*ev_chld;
 	struct worker		*w;		/* conf->p11_max_clients */
 	unsigned int		 nw;
+	/* the lines a peer causes at will: one a second each */
+	struct mtd_log_limit	 lim_accept;	/* accept() failed */
+	struct mtd_log_limit	 lim_nocred;	/* no peer credentials */
+	struct mtd_log_limit	 lim_denied;	/* no tokens rule */
+	struct mtd_log_limit	 lim_full;	/* max_clients */
+	struct mtd_log_limit	 lim_uid;	/* max_clients_per_uid */
 };
 
 /* see p11listen.h */
@@ -184,13 +190,14 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 	if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
 		if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
-			mtd_log(MTD_LOG_ERR, "pkcs11: accept: %s",
-			    strerror(errno));
+			mtd_log_limited(&l->lim_accept, MTD_LOG_ERR,
+			    "pkcs11: accept: %s", strerror(errno));
 		return;
 	}
 	if ((r = m2m_peer_from_fd(fd, &peer)) != 0) {
-		mtd_log(MTD_LOG_WARNING, "pkcs11: a connection without peer "
-		    "credentials: %s", m2m_ipc_strerror(r));
+		mtd_log_limited(&l->lim_nocred, MTD_LOG_WARNING, "pkcs11: a "
+		    "connection without peer credentials: %s",
+		    m2m_ipc_strerror(r));
 		goto out;
 	}
 	if ((pat = calloc(MTD_P11_PATTERNS_MAX, sizeof(*pat))) == NULL) {
@@ -208,18 +215,20 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 		snprintf(reason, sizeof(reason), "no [caller] rule with "
 		    "tokens names uid %lu", (unsigned long)peer->uid);
 		send_error(fd, P11W_ERR_DENIED, reason);
-		mtd_log(MTD_LOG_WARNING, "pkcs11: uid %lu pid %ld: refused, "
-		    "no [caller] rule with tokens names it (no worker)",
-		    (unsigned long)peer->uid, (long)peer->pid);
+		mtd_log_limited(&l->lim_denied, MTD_LOG_WARNING, "pkcs11: "
+		    "uid %lu pid %ld: refused, no [caller] rule with tokens "
+		    "names it (no worker)", (unsigned long)peer->uid,
+		    (long)peer->pid);
 		goto out;
 	}
 	if (l->nw >= l->conf->p11_max_clients) {
 		snprintf(reason, sizeof(reason), "the daemon serves %u "
 		    "clients already ([pkcs11] max_clients)", l->nw);
 		send_error(fd, P11W_ERR_BUSY, reason);
-		mtd_log(MTD_LOG_WARNING, "pkcs11: uid %lu pid %ld: busy, "
-		    "%u workers run (raise [pkcs11] max_clients?)",
-		    (unsigned long)peer->uid, (long)peer->pid, l->nw);
+		mtd_log_limited(&l->lim_full, MTD_LOG_WARNING, "pkcs11: uid "
+		    "%lu pid %ld: busy, %u workers run (raise [pkcs11] "
+		    "max_clients?)", (unsigned long)peer->uid,
+		    (long)peer->pid, l->nw);
 		goto out;
 	}
 	/* one uid may not take every worker (found in review) */
@@ -228,9 +237,9 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 		    "already ([pkcs11] max_clients_per_uid)",
 		    (unsigned long)peer->uid, mine);
 		send_error(fd, P11W_ERR_BUSY, reason);
-		mtd_log(MTD_LOG_WARNING, "pkcs11: uid %lu pid %ld: busy, "
-		    "%u workers of this uid run (raise [pkcs11] "
-		    "max_clients_per_uid?)", (unsigned long)peer->uid,
+		mtd_log_limited(&l->lim_uid, MTD_LOG_WARNING, "pkcs11: uid "
+		    "%lu pid %ld: busy, %u workers of this uid run (raise "
+		    "[pkcs11] max_clients_per_uid?)", (unsigned long)peer->uid,
 		    (long)peer->pid, mine);
 		goto out;
 	}

@@ -64,6 +64,13 @@ struct server {
 	int			 worker_ok;	/* worker is a thread */
 	int			 done[2];	/* pipe: worker -> loop */
 	struct event		*ev_done;
+	/* the lines a peer causes at will: one a second each */
+	struct mtd_log_limit	 lim_accept;	/* accept() failed */
+	struct mtd_log_limit	 lim_nocred;	/* no peer credentials */
+	struct mtd_log_limit	 lim_full;	/* max_connections */
+	struct mtd_log_limit	 lim_uid;	/* max_connections_per_uid */
+	struct mtd_log_limit	 lim_broken;	/* closed inside a frame */
+	struct mtd_log_limit	 lim_timer[3];	/* idle, frame, reply */
 };
 
 static void conn_event(evutil_socket_t fd, short what, void *arg);
@@ -497,7 +504,8 @@ conn_read(struct conn *c)
 		if (r == M2M_IPC_ERR_EOF)
 			return -1;
 		if (r == M2M_IPC_ERR_TRUNCATED || r == M2M_IPC_ERR_IO) {
-			mtd_log(MTD_LOG_INFO, "uid %lu pid %ld: %s",
+			mtd_log_limited(&c->srv->lim_broken, MTD_LOG_INFO,
+			    "uid %lu pid %ld: %s",
 			    (unsigned long)c->peer->uid, (long)c->peer->pid,
 			    m2m_ipc_strerror(r));
 			return -1;
@@ -559,17 +567,18 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 static void
 conn_idle(evutil_socket_t fd, short what, void *arg)
 {
+	static const char *const why[3] = { "idle for", "a frame not "
+	    "finished within", "its reply not taken within" };
 	struct conn *c = arg;
+	int k;
 
 	(void)fd;
 	(void)what;
-	mtd_log(MTD_LOG_INFO, "uid %lu pid %ld: %s %u s%s, closed",
-	    (unsigned long)c->peer->uid, (long)c->peer->pid,
-	    c->out != NULL ? "its reply not taken within" :
-	    m2m_ipc_reader_eof(c->rd) != 0 ? "a frame not finished within" :
-	    "idle for", c->srv->d->conf->idle_timeout,
-	    c->out == NULL && m2m_ipc_reader_eof(c->rd) != 0 ?
-	    " of its first byte" : "");
+	k = c->out != NULL ? 2 : m2m_ipc_reader_eof(c->rd) != 0 ? 1 : 0;
+	mtd_log_limited(&c->srv->lim_timer[k], MTD_LOG_INFO,
+	    "uid %lu pid %ld: %s %u s%s, closed", (unsigned long)c->peer->uid,
+	    (long)c->peer->pid, why[k], c->srv->d->conf->idle_timeout,
+	    k == 1 ? " of its first byte" : "");
 	conn_free(c);
 }
 
@@ -587,19 +596,22 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 	    -1) {
 		if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
-			mtd_log(MTD_LOG_ERR, "accept: %s", strerror(errno));
+			mtd_log_limited(&s->lim_accept, MTD_LOG_ERR,
+			    "accept: %s", strerror(errno));
 		return;
 	}
 	if ((r = m2m_peer_from_fd(fd, &peer)) != 0) {
-		mtd_log(MTD_LOG_WARNING, "a connection without peer "
-		    "credentials: %s", m2m_ipc_strerror(r));
+		mtd_log_limited(&s->lim_nocred, MTD_LOG_WARNING, "a "
+		    "connection without peer credentials: %s",
+		    m2m_ipc_strerror(r));
 		close(fd);
 		return;
 	}
 	if (s->d->nconns >= s->d->conf->max_connections) {
-		mtd_log(MTD_LOG_WARNING, "uid %lu pid %ld: %u connections: "
-		    "a new one is closed (raise [daemon] max_connections?)",
-		    (unsigned long)peer->uid, (long)peer->pid, s->d->nconns);
+		mtd_log_limited(&s->lim_full, MTD_LOG_WARNING, "uid %lu pid "
+		    "%ld: %u connections: a new one is closed (raise "
+		    "[daemon] max_connections?)", (unsigned long)peer->uid,
+		    (long)peer->pid, s->d->nconns);
 		goto refuse;
 	}
 	/* one uid may not take every connection (found in review) */
@@ -607,10 +619,10 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 		if (c->peer->uid == peer->uid)
 			mine++;
 	if (mine >= s->d->conf->max_conn_per_uid) {
-		mtd_log(MTD_LOG_WARNING, "uid %lu pid %ld: %u connections of "
-		    "this uid: a new one is closed (raise [daemon] "
-		    "max_connections_per_uid?)", (unsigned long)peer->uid,
-		    (long)peer->pid, mine);
+		mtd_log_limited(&s->lim_uid, MTD_LOG_WARNING, "uid %lu pid "
+		    "%ld: %u connections of this uid: a new one is closed "
+		    "(raise [daemon] max_connections_per_uid?)",
+		    (unsigned long)peer->uid, (long)peer->pid, mine);
 		goto refuse;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)

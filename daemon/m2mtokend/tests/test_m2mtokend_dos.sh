@@ -13,6 +13,8 @@
 #     and root is served meanwhile;
 #   - flow socket: a frame trickled a blank at a time is closed
 #     [daemon] idle_timeout after its first byte;
+#   - a flood of refused connections on either socket logs one line a
+#     second, the next one saying how many were not logged.
 # Needs root (setpriv); usage: test_m2mtokend_dos.sh hsm|tpm
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$HERE/../../../tests/integration/lib.sh"
@@ -74,7 +76,9 @@ chmod o= "$M2MTOKEN_CONF"
 mtd_start "$M2M_TMP/dos.conf"
 
 # as_nobody ARGS...: mtd_dos.py as uid nobody (group nogroup only);
-# as_stranger ARGS...: the same as uid STRANGER (group nogroup)
+# as_stranger ARGS...: the same as uid STRANGER (group nogroup).  Both exec
+# (so that $! of "as_nobody ... &" is the client's pid): call them in a
+# subshell, never bare.
 as_nobody()
 {
 	exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
@@ -202,6 +206,43 @@ n=$(grep -c "pkcs11: uid $STRANGER pid [0-9]*: refused, no \[caller\] rule with 
 ! grep -q "pkcs11: uid $STRANGER pid [0-9]*: rule .*: worker" "$MTD_LOG" ||
     m2m_fail "uid $STRANGER got a worker"
 echo "ok: uid $STRANGER (no tokens rule) is refused at accept (denied), no worker started"
+
+# --- a flood of refusals: one log line a second, then the count -------------------
+# flood KIND LINE: uid nobody holds its 2 connections and has 28 more refused
+# at once, then one more 1.2 s later; the log gets at most 2 lines of LINE for
+# the 28 and, for the last one, a line saying how many were not logged
+flood()
+{
+	local kind=$1 line=$2 before n dropped
+
+	before=$(wc -l <"$MTD_LOG")
+	if [ "$kind" = p11 ]; then
+		as_nobody p11 "$P11SOCK" 30 hello 2.5 >"$M2M_TMP/flood.out" 2>&1 &
+	else
+		as_nobody flow "$M2M_TMP/mtd.sock" 30 1.5 >"$M2M_TMP/flood.out" 2>&1 &
+	fi
+	RAW=$!
+	m2m_defer kill -9 "$RAW"
+	wait_ready "$M2M_TMP/flood.out" "$RAW"
+	grep -q '^HELD 2$' "$M2M_TMP/flood.out" || m2m_fail "$kind flood: $(cat "$M2M_TMP/flood.out")"
+	n=$(tail -n +$((before + 1)) "$MTD_LOG" | grep -c "$line" || true)
+	[ "$n" -ge 1 ] && [ "$n" -le 2 ] ||
+	    { tail -n +$((before + 1)) "$MTD_LOG" | head -40 >&2; m2m_fail "$kind: $n log lines for 28 refusals"; }
+	sleep 1.2
+	if [ "$kind" = p11 ]; then
+		(as_nobody p11 "$P11SOCK" 1 hello 0 >/dev/null)
+	else
+		(as_nobody flow "$M2M_TMP/mtd.sock" 1 0 >/dev/null)
+	fi
+	wait "$RAW" || m2m_fail "$kind flood: $(cat "$M2M_TMP/flood.out")"
+	dropped=$(tail -n +$((before + 1)) "$MTD_LOG" | grep "$line" | tail -1 |
+	    sed -n 's/.* (\([0-9]*\) more like it not logged)$/\1/p')
+	[ -n "$dropped" ] && [ "$dropped" -ge 26 ] ||
+	    { tail -n +$((before + 1)) "$MTD_LOG" | grep "$line" >&2; m2m_fail "$kind: the last line does not count the lines not logged"; }
+	echo "ok: $kind: 29 refusals of uid nobody, $((n + 1)) log lines, the last one counting $dropped not logged"
+}
+flood p11 "pkcs11: uid $NOBODY pid [0-9]*: busy, 2 workers of this uid run"
+flood flow "uid $NOBODY pid [0-9]*: 2 connections of this uid: a new one is closed"
 
 mtd_finish
 bad=$(m2m_bad_ends "$MTD_LOG")
