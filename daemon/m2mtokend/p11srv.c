@@ -20,6 +20,8 @@ struct p11srv {
 	void			*arg;
 	struct p11w_arena	 ar;
 	int			 initialized;
+	struct mtd_log_limit	 lim_login[8];	/* token writes refused, per
+						   call (token_writes) */
 };
 
 /* see p11srv.h */
@@ -113,6 +115,109 @@ init_token(struct p11srv *s, CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin,
 		return CKR_TOKEN_WRITE_PROTECTED;
 	}
 	return s->fl->C_InitToken(slot, pin, pinlen, label);
+}
+
+/*
+ * What a template says of CKA_TOKEN: 1 a token object (TRUE, or a value
+ * that is not a plain FALSE: the module refuses it, but not before this
+ * check), 0 FALSE, -1 not given.
+ */
+static int
+tmpl_token(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+	CK_ULONG i;
+	int r = -1;
+
+	for (i = 0; t != NULL && i < n; i++) {
+		if (t[i].type != CKA_TOKEN)
+			continue;
+		if (t[i].pValue == NULL ||
+		    t[i].ulValueLen != sizeof(CK_BBOOL) ||
+		    *(const CK_BBOOL *)t[i].pValue != CK_FALSE)
+			return 1;
+		r = 0;
+	}
+	return r;
+}
+
+/*
+ * Is obj a token object?  0 when the module cannot say (a bad handle, an
+ * object this session may not see): the real call answers then.
+ */
+static int
+obj_token(struct p11srv *s, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
+{
+	CK_BBOOL v = CK_FALSE;
+	CK_ATTRIBUTE a = { CKA_TOKEN, &v, sizeof(v) };
+
+	if (s->fl->C_GetAttributeValue(h, obj, &a, 1) != CKR_OK ||
+	    a.ulValueLen != sizeof(v))
+		return 0;
+	return v != CK_FALSE;
+}
+
+/*
+ * A call that creates, changes or destroys a token object (token: 1)
+ * needs a session logged in (as the user, or as the SO): in client mode
+ * the token's store is the daemon's, shared by every client, and a
+ * client without a PIN must not fill it or plant objects whose labels
+ * shadow the real ones (found in review: the module asks only an R/W
+ * session of a public token object).  Session objects stay free.
+ * CKR_OK, or CKR_USER_NOT_LOGGED_IN and a log line.  A session the
+ * module does not know passes: the real call answers.
+ */
+static CK_RV
+token_write(struct p11srv *s, uint32_t call, int k, CK_SESSION_HANDLE h,
+    int token)
+{
+	CK_SESSION_INFO si;
+
+	if (token != 1 || s->fl->C_GetSessionInfo(h, &si) != CKR_OK ||
+	    si.state == CKS_RO_USER_FUNCTIONS ||
+	    si.state == CKS_RW_USER_FUNCTIONS ||
+	    si.state == CKS_RW_SO_FUNCTIONS)
+		return CKR_OK;
+	mtd_log_limited(&s->lim_login[k], MTD_LOG_WARNING, "pkcs11: %s of a "
+	    "token object without a login: CKR_USER_NOT_LOGGED_IN",
+	    p11w_call_name(call));
+	return CKR_USER_NOT_LOGGED_IN;
+}
+
+/*
+ * The token objects call would create, change or destroy (token_write);
+ * each call its own line limit (s->lim_login[k]).
+ */
+static CK_RV
+token_writes(struct p11srv *s, uint32_t call, struct p11w_arg *a)
+{
+	CK_SESSION_HANDLE h = a[0].v;
+	int t;
+
+	switch (call) {
+	case P11W_CALL_C_CreateObject:
+		return token_write(s, call, 0, h, tmpl_token(a[1].p, a[1].v));
+	case P11W_CALL_C_CopyObject:
+		/* the copy is on the token if the source is, unless told */
+		if ((t = tmpl_token(a[2].p, a[2].v)) == -1)
+			t = obj_token(s, h, a[1].v);
+		return token_write(s, call, 1, h, t);
+	case P11W_CALL_C_SetAttributeValue:
+		t = tmpl_token(a[2].p, a[2].v) == 1 || obj_token(s, h, a[1].v);
+		return token_write(s, call, 2, h, t);
+	case P11W_CALL_C_DestroyObject:
+		return token_write(s, call, 3, h, obj_token(s, h, a[1].v));
+	case P11W_CALL_C_GenerateKey:
+		return token_write(s, call, 4, h, tmpl_token(a[2].p, a[2].v));
+	case P11W_CALL_C_GenerateKeyPair:
+		t = tmpl_token(a[2].p, a[2].v) == 1 ||
+		    tmpl_token(a[3].p, a[3].v) == 1;
+		return token_write(s, call, 5, h, t);
+	case P11W_CALL_C_UnwrapKey:
+		return token_write(s, call, 6, h, tmpl_token(a[4].p, a[4].v));
+	case P11W_CALL_C_DeriveKey:
+		return token_write(s, call, 7, h, tmpl_token(a[3].p, a[3].v));
+	}
+	return CKR_OK;
 }
 
 #define V(i)	(a[i].v)
@@ -269,7 +374,8 @@ p11srv_call(struct p11srv *s, uint32_t call, const uint8_t *body,
 		ret = P11W_ERR_MALFORMED;
 		goto out;
 	}
-	rv = dispatch(s, call, a);
+	if ((rv = token_writes(s, call, a)) == CKR_OK)
+		rv = dispatch(s, call, a);
 	p11w_reply_encode(reply, call, a, rv);
  out:
 	p11w_arena_reset(&s->ar);

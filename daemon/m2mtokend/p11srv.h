@@ -6,7 +6,12 @@
  * frames, handles HELLO itself, and hands every other request body here.
  *
  * Sessions, handles and logins live in the worker's own instance of the
- * module, so they belong to that connection alone and end with it.
+ * module, so they belong to that connection alone and end with it.  The
+ * token's store is shared by every connection: a call that would create,
+ * copy, generate, derive, unwrap, change or destroy a token object in a
+ * session not logged in (as the user or the SO) gets
+ * CKR_USER_NOT_LOGGED_IN and a log line, before the module sees it;
+ * session objects stay free.
  */
 #ifndef M2MTOKEND_P11SRV_H
 #define M2MTOKEND_P11SRV_H

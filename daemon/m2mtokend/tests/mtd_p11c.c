@@ -15,6 +15,11 @@
  *   mtd_p11c loop TOKEN SECONDS    MACs with "t1" for SECONDS: LOOP n
  *   mtd_p11c ghost TOKEN           a session key "ghost", READY, sleep
  *   mtd_p11c count TOKEN LABEL     COUNT n: objects labelled LABEL
+ *   mtd_p11c tokenwrite TOKEN      public CKO_DATA objects in an R/W
+ *                                  session, without and with a login:
+ *                                  one line per call, "<WHAT> <rv>", and
+ *                                  "COUNT <n>" of those labelled
+ *                                  "planted" (see tokenwrite())
  *
  * Exit 0, or 1 with a line on stderr.
  */
@@ -174,6 +179,68 @@ count(const char *label, const char *obj)
 	P11C_MUST(F->C_Finalize(NULL));
 }
 
+/*
+ * What a client without the user PIN may write: session objects, not
+ * token objects (in client mode the daemon refuses those, whatever the
+ * module's own rule).  Without a login: create a token object, count it,
+ * create a session object, copy it to the token, relabel and destroy it;
+ * then logged in: create the token object; logged out: relabel and
+ * destroy it; logged in again: destroy it.
+ */
+static void
+tokenwrite(const char *label)
+{
+	CK_OBJECT_CLASS data = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE tok[] = { { CKA_CLASS, &data, sizeof(data) },
+	    { CKA_TOKEN, &yes, 1 }, { CKA_PRIVATE, &no, 1 },
+	    { CKA_LABEL, "planted", 7 }, { CKA_VALUE, "x", 1 } };
+	CK_ATTRIBUTE ses[] = { { CKA_CLASS, &data, sizeof(data) },
+	    { CKA_TOKEN, &no, 1 }, { CKA_PRIVATE, &no, 1 },
+	    { CKA_LABEL, "session", 7 }, { CKA_VALUE, "x", 1 } };
+	CK_ATTRIBUTE ontoken[] = { { CKA_TOKEN, &yes, 1 } };
+	CK_ATTRIBUTE relabel[] = { { CKA_LABEL, "renamed", 7 } };
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE, hs = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE ht = CK_INVALID_HANDLE;
+	CK_SESSION_HANDLE s;
+	CK_ULONG pl = strlen(P11C_USER_PIN);
+
+	P11C_MUST(F->C_Initialize(NULL));
+	P11C_MUST(F->C_OpenSession(p11c_token_slot(label),
+	    CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s));
+	printf("CREATE-TOKEN %s\n", p11c_rvname(F->C_CreateObject(s, tok, 5,
+	    &h)));
+	printf("COUNT %lu\n", (unsigned long)p11c_count_label(s, "planted",
+	    ~(CK_ULONG)0, NULL));
+	printf("CREATE-SESSION %s\n", p11c_rvname(F->C_CreateObject(s, ses,
+	    5, &hs)));
+	printf("COPY-TO-TOKEN %s\n", p11c_rvname(F->C_CopyObject(s, hs,
+	    ontoken, 1, &h)));
+	printf("SET-SESSION %s\n", p11c_rvname(F->C_SetAttributeValue(s, hs,
+	    relabel, 1)));
+	printf("DESTROY-SESSION %s\n", p11c_rvname(F->C_DestroyObject(s,
+	    hs)));
+	P11C_MUST(F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)P11C_USER_PIN,
+	    pl));
+	printf("LOGIN-CREATE-TOKEN %s\n", p11c_rvname(F->C_CreateObject(s,
+	    tok, 5, &ht)));
+	printf("COUNT %lu\n", (unsigned long)p11c_count_label(s, "planted",
+	    ~(CK_ULONG)0, NULL));
+	P11C_MUST(F->C_Logout(s));
+	printf("SET-TOKEN %s\n", p11c_rvname(F->C_SetAttributeValue(s, ht,
+	    relabel, 1)));
+	printf("DESTROY-TOKEN %s\n", p11c_rvname(F->C_DestroyObject(s, ht)));
+	printf("COUNT %lu\n", (unsigned long)p11c_count_label(s, "planted",
+	    ~(CK_ULONG)0, NULL));
+	P11C_MUST(F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)P11C_USER_PIN,
+	    pl));
+	printf("LOGIN-DESTROY-TOKEN %s\n", p11c_rvname(F->C_DestroyObject(s,
+	    ht)));
+	printf("COUNT %lu\n", (unsigned long)p11c_count_label(s, "planted",
+	    ~(CK_ULONG)0, NULL));
+	P11C_MUST(F->C_Finalize(NULL));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -188,9 +255,12 @@ main(int argc, char **argv)
 		loop(argv[2], strtol(argv[3], NULL, 10));
 	else if (argc == 3 && strcmp(argv[1], "ghost") == 0)
 		ghost(argv[2]);
+	else if (argc == 3 && strcmp(argv[1], "tokenwrite") == 0)
+		tokenwrite(argv[2]);
 	else if (argc == 4 && strcmp(argv[1], "count") == 0)
 		count(argv[2], argv[3]);
 	else
-		p11c_bail("usage: mtd_p11c setup|slots|use|loop|ghost|count");
+		p11c_bail("usage: mtd_p11c "
+		    "setup|slots|use|loop|ghost|count|tokenwrite");
 	return 0;
 }

@@ -69,6 +69,33 @@ out=$(client use sep 20) || m2m_fail "client before: $out"
 m2m_expect_contains "$out" "MAC $MAC"
 echo "ok: a client-mode client MACs with the daemon's key (before)"
 
+# --- token objects need a login; session objects do not ------------------------
+# (the daemon's store is shared by every client: before, a client without
+# the PIN could fill it and plant public objects whose labels shadow real ones)
+out=$(client tokenwrite sep) || m2m_fail "tokenwrite: $out"
+want="CREATE-TOKEN CKR_USER_NOT_LOGGED_IN
+COUNT 0
+CREATE-SESSION CKR_OK
+COPY-TO-TOKEN CKR_USER_NOT_LOGGED_IN
+SET-SESSION CKR_OK
+DESTROY-SESSION CKR_OK
+LOGIN-CREATE-TOKEN CKR_OK
+COUNT 1
+SET-TOKEN CKR_USER_NOT_LOGGED_IN
+DESTROY-TOKEN CKR_USER_NOT_LOGGED_IN
+COUNT 1
+LOGIN-DESTROY-TOKEN CKR_OK
+COUNT 0"
+[ "$out" = "$want" ] || m2m_fail "token writes: got
+$out
+want
+$want"
+for c in C_CreateObject C_CopyObject C_SetAttributeValue C_DestroyObject; do
+	grep -q "pkcs11: $c of a token object without a login: CKR_USER_NOT_LOGGED_IN" "$MTD_LOG" ||
+	    { cat "$MTD_LOG" >&2; m2m_fail "no log line for $c"; }
+done
+echo "ok: without a login a client gets CKR_USER_NOT_LOGGED_IN for token objects (create, copy, set, destroy), nothing stored; session objects work; logged in, token objects work"
+
 # --- during: the good client loops while the hostile ones run ----------------
 M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" loop sep 12 >"$M2M_TMP/loop.out" 2>&1 &
 LOOP=$!
