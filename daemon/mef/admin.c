@@ -365,8 +365,19 @@ enrolee_remove(const struct mef_conf *c, int argc, char **argv)
 		goto out;
 	if ((r = mef_reg_ke_list(reg, kpm_id, collect_ke, &l)) != 0)
 		goto out;
-	/* the rows first (one transaction), then the keys */
+	/*
+	 * The rows first (one transaction), then the keys: the Kpm only when
+	 * that transaction deleted the enrolee's row or found no row naming
+	 * the ID (a key an add or remove cut short left), never a target's.
+	 */
 	r = mef_reg_enrolee_remove(reg, kpm_id);
+	if (r == MEF_ERR_KIND) {
+		fprintf(stderr, "m2m-mef: %s is a target, not an enrolee (use "
+		    "m2m-mef target remove --id %s); nothing changed\n",
+		    kpm_id, kpm_id);
+		r = 0;	/* said */
+		goto out;
+	}
 	if (r != 0 && r != MEF_ERR_NOTFOUND)
 		goto out;
 	had_row = r == 0;
@@ -493,7 +504,15 @@ target_remove(const struct mef_conf *c, const char *id)
 
 	if ((r = mef_reg_open(c->registry, &reg)) != 0)
 		goto out;
+	/* as enrolee_remove: never an enrolee's Kpm */
 	r = mef_reg_target_remove(reg, id);
+	if (r == MEF_ERR_KIND) {
+		fprintf(stderr, "m2m-mef: %s is an enrolee, not a target (use "
+		    "m2m-mef enrolee remove --kpm-id %s); nothing changed\n",
+		    id, id);
+		r = 0;	/* said */
+		goto out;
+	}
 	if (r != 0 && r != MEF_ERR_NOTFOUND)
 		goto out;
 	had_row = r == 0;
@@ -509,6 +528,9 @@ target_remove(const struct mef_conf *c, const char *id)
 	printf("target %s removed\n", id);
 	rc = 0;
  out:
+	if (rc != 0 && r < 0)
+		fprintf(stderr, "m2m-mef: target remove %s: %s (run it again "
+		    "to finish)\n", id, mef_strerror(r));
 	mef_tok_close(tok);
 	mef_reg_close(reg);
 	return rc;

@@ -108,6 +108,8 @@ mef_strerror(int r)
 	case MEF_ERR_TOKEN: return "token error";
 	case MEF_ERR_CONF: return "configuration error";
 	case MEF_ERR_IO: return "cannot read a file";
+	case MEF_ERR_KIND: return "the ID is the other kind's (enrolee or "
+	    "target)";
 	default: return "unknown error";
 	}
 }

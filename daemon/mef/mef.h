@@ -21,7 +21,10 @@ enum mef_err {
 	MEF_ERR_VERSION = -7,		/* registry schema unknown */
 	MEF_ERR_TOKEN = -8,		/* a PKCS#11 call failed (logged) */
 	MEF_ERR_CONF = -9,		/* configuration unusable */
-	MEF_ERR_IO = -10		/* a file could not be read */
+	MEF_ERR_IO = -10,		/* a file could not be read */
+	MEF_ERR_KIND = -11		/* the ID is the other kind's (an
+					   enrolee's, not a target's, or the
+					   converse) */
 };
 
 /* A static description of a MEF_ERR_* value; never NULL. */

@@ -72,7 +72,9 @@ int	mef_reg_enrolee_get(struct mef_registry *reg, const char *kpm_id,
 
 /*
  * Remove an enrolee and every KeId issued to it, in one transaction.
- * MEF_ERR_NOTFOUND if none.
+ * MEF_ERR_NOTFOUND when no row names kpm_id (neither an enrolee nor a
+ * target); MEF_ERR_KIND, nothing removed, when kpm_id is a target: the
+ * answer is decided in the transaction that deletes.
  */
 int	mef_reg_enrolee_remove(struct mef_registry *reg, const char *kpm_id);
 
@@ -89,7 +91,11 @@ int	mef_reg_target_add(struct mef_registry *reg, const char *id);
 /* 0 when id is a target, MEF_ERR_NOTFOUND when not. */
 int	mef_reg_target_get(struct mef_registry *reg, const char *id);
 
-/* Remove a target.  MEF_ERR_NOTFOUND if none. */
+/*
+ * Remove a target.  MEF_ERR_NOTFOUND when no row names id (neither a
+ * target nor an enrolee); MEF_ERR_KIND, nothing removed, when id is an
+ * enrolee's: decided in the transaction that deletes.
+ */
 int	mef_reg_target_remove(struct mef_registry *reg, const char *id);
 
 /* Call cb for every target ID, in order; as mef_reg_enrolee_list. */

@@ -327,20 +327,28 @@ mef_reg_close(struct mef_registry *reg)
 	free(reg);
 }
 
-/* 1 when id is a KpmId (table enrolees) or a target, 0 if not, or < 0. */
+#define ID_ENROLEE	1
+#define ID_TARGET	2
+
+/*
+ * What id names: ID_ENROLEE (a KpmId or certificate ID, table enrolees),
+ * ID_TARGET, 0 nothing, or < 0.  Reads no column but the kind, so that a
+ * row this program cannot read still counts.
+ */
 static int
-id_taken(struct mef_registry *reg, const char *id)
+id_kind(struct mef_registry *reg, const char *id)
 {
 	sqlite3_stmt *st = NULL;
 	int r, rc;
 
 	if ((r = prepare(reg, "SELECT 1 FROM enrolees WHERE kpm_id = ?1 "
-	    "UNION ALL SELECT 1 FROM targets WHERE target_id = ?1",
+	    "UNION ALL SELECT 2 FROM targets WHERE target_id = ?1",
 	    &st)) != 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	r = rc == SQLITE_ROW ? 1 : err_from_sqlite(reg, rc, "id lookup");
+	r = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) :
+	    err_from_sqlite(reg, rc, "id lookup");
 	release(reg, st);
 	return r;
 }
@@ -364,8 +372,8 @@ mef_reg_enrolee_add(struct mef_registry *reg, const struct mef_enrolee *e)
 		return MEF_ERR_INVALID;
 	if ((r = begin(reg)) != 0)
 		return r;
-	if ((r = id_taken(reg, e->kpm_id)) != 0) {
-		if (r == 1)
+	if ((r = id_kind(reg, e->kpm_id)) != 0) {
+		if (r > 0)
 			r = MEF_ERR_EXISTS;
 		goto out;
 	}
@@ -469,7 +477,7 @@ delete_one(struct mef_registry *reg, const char *sql, const char *id,
 int
 mef_reg_enrolee_remove(struct mef_registry *reg, const char *kpm_id)
 {
-	int r;
+	int r, k;
 
 	if (reg == NULL || kpm_id == NULL)
 		return MEF_ERR_INVALID;
@@ -479,6 +487,8 @@ mef_reg_enrolee_remove(struct mef_registry *reg, const char *kpm_id)
 	    0)) == 0)
 		r = delete_one(reg, "DELETE FROM enrolees WHERE kpm_id = ?",
 		    kpm_id, 1);
+	if (r == MEF_ERR_NOTFOUND && (k = id_kind(reg, kpm_id)) != 0)
+		r = k < 0 ? k : MEF_ERR_KIND;
 	return end(reg, r);
 }
 
@@ -518,8 +528,8 @@ mef_reg_target_add(struct mef_registry *reg, const char *id)
 		return MEF_ERR_INVALID;
 	if ((r = begin(reg)) != 0)
 		return r;
-	if ((r = id_taken(reg, id)) != 0) {
-		if (r == 1)
+	if ((r = id_kind(reg, id)) != 0) {
+		if (r > 0)
 			r = MEF_ERR_EXISTS;
 		goto out;
 	}
@@ -557,13 +567,15 @@ mef_reg_target_get(struct mef_registry *reg, const char *id)
 int
 mef_reg_target_remove(struct mef_registry *reg, const char *id)
 {
-	int r;
+	int r, k;
 
 	if (reg == NULL || id == NULL)
 		return MEF_ERR_INVALID;
 	if ((r = begin(reg)) != 0)
 		return r;
 	r = delete_one(reg, "DELETE FROM targets WHERE target_id = ?", id, 1);
+	if (r == MEF_ERR_NOTFOUND && (k = id_kind(reg, id)) != 0)
+		r = k < 0 ? k : MEF_ERR_KIND;
 	return end(reg, r);
 }
 

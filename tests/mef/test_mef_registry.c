@@ -211,6 +211,13 @@ test_target(void **state)
 	assert_int_equal(mef_reg_target_remove(f->reg, "gw1"),
 	    MEF_ERR_NOTFOUND);
 	assert_int_equal(count(f, "targets"), 1);
+	/* a remove of the other kind's ID is refused, nothing removed */
+	assert_int_equal(mef_reg_target_remove(f->reg, "kpm1"), MEF_ERR_KIND);
+	assert_int_equal(mef_reg_enrolee_remove(f->reg, "gw2"), MEF_ERR_KIND);
+	assert_int_equal(count(f, "enrolees"), 1);
+	assert_int_equal(count(f, "targets"), 1);
+	assert_int_equal(mef_reg_enrolee_remove(f->reg, "gw1"),
+	    MEF_ERR_NOTFOUND);
 }
 
 static struct mef_ke

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# m2m-label: mef
+# m2m-mef's administration (enrolee / target add, remove) on SoftHSM2,
+# where it can lose a key: a remove of the other kind's ID. Each refusal
+# says what to do and leaves the rows and the token's keys as they were.
+#   bash test_mef_admin.sh hsm
+. "$M2M_SRC/tests/integration/lib.sh"
+. "$M2M_SRC/tests/mef/mef_lib.sh"
+
+m2m_setup "${1:?usage: test_mef_admin.sh hsm}"
+
+T=$M2M_TMP
+KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
+GW1=gw1.example.com
+PASS=0
+
+ok()
+{
+	PASS=$((PASS + 1))
+	echo "ok: $*"
+}
+
+# objects LABEL: the number of secret keys labelled LABEL in the MEF's token
+# (a Kpm, a target's PSK or a Ke).
+objects()
+{
+	m2m_ext m2m_p11tool --token-label mef --login --pin "$MEF_PIN" \
+	    --list-objects --type secrkey 2>/dev/null |
+	    grep -c -x "[[:space:]]*label:[[:space:]]*$1" || true
+}
+
+# rows TABLE COLUMN ID: the number of rows of TABLE whose COLUMN is ID.
+rows()
+{
+	sqlite3 "$T/registry.db" "SELECT count(*) FROM $1 WHERE $2 = '$3'"
+}
+
+mef_token
+mef_conf 2
+printf '%s\n' "$KPM1" >"$T/kpm1.hex"
+chmod 600 "$T/kpm1.hex"
+mef enrolee add --kpm-id kpm-dev1 --enrolee-id /in-cse.example.com/CAE01 \
+    --target "$GW1" --lifetime 3600 --kpm-file "$T/kpm1.hex" >/dev/null ||
+    m2m_fail "enrolee add failed"
+mef_target "$GW1" "$PSK_GW1"
+[ "$(objects kpm-dev1)" -eq 1 ] && [ "$(objects "$GW1")" -eq 1 ] ||
+    m2m_fail "the Kpm and the PSK are not in the token"
+
+# --- a remove of the other kind's ID: refused, nothing changed -------------
+out=$(mef target remove --id kpm-dev1 2>&1) &&
+    m2m_fail "target remove of an enrolee's KpmId succeeded: $out"
+m2m_expect_contains "$out" \
+    "kpm-dev1 is an enrolee, not a target (use m2m-mef enrolee remove --kpm-id kpm-dev1)"
+[ "$(objects kpm-dev1)" -eq 1 ] ||
+    m2m_fail "target remove destroyed the enrolee's Kpm"
+[ "$(rows enrolees kpm_id kpm-dev1)" -eq 1 ] ||
+    m2m_fail "target remove took the enrolee's row"
+out=$(mef enrolee remove --kpm-id "$GW1" 2>&1) &&
+    m2m_fail "enrolee remove of a target ID succeeded: $out"
+m2m_expect_contains "$out" \
+    "$GW1 is a target, not an enrolee (use m2m-mef target remove --id $GW1)"
+[ "$(objects "$GW1")" -eq 1 ] ||
+    m2m_fail "enrolee remove destroyed the target's PSK"
+[ "$(rows targets target_id "$GW1")" -eq 1 ] ||
+    m2m_fail "enrolee remove took the target's row"
+ok "target remove of a KpmId, enrolee remove of a target ID: refused, named, key and row kept"
+# a key that no row names (an add cut short): either remove destroys it
+printf '%064x' 5 | mef target add --id orphan-t --psk-file - >/dev/null ||
+    m2m_fail "target add orphan-t"
+sqlite3 "$T/registry.db" "DELETE FROM targets WHERE target_id = 'orphan-t'"
+out=$(mef enrolee remove --kpm-id orphan-t 2>&1) ||
+    m2m_fail "enrolee remove of an orphan key: $out"
+[ "$(objects orphan-t)" -eq 0 ] || m2m_fail "the orphan key stays"
+out=$(mef target remove --id orphan-t 2>&1) && m2m_fail "a second remove: $out"
+m2m_expect_contains "$out" "no target orphan-t"
+ok "a key no row names: destroyed by a remove; then \"no target\""
+# each remove of its own kind still takes the row and the key
+mef target remove --id "$GW1" >/dev/null || m2m_fail "target remove"
+[ "$(objects "$GW1")" -eq 0 ] && [ "$(rows targets target_id "$GW1")" -eq 0 ] ||
+    m2m_fail "target remove left the PSK or the row"
+mef enrolee remove --kpm-id kpm-dev1 >/dev/null || m2m_fail "enrolee remove"
+[ "$(objects kpm-dev1)" -eq 0 ] &&
+    [ "$(rows enrolees kpm_id kpm-dev1)" -eq 0 ] ||
+    m2m_fail "enrolee remove left the Kpm or the row"
+ok "target remove, enrolee remove of their own kind: row and key gone"
+
+! grep -q -i -e "$KPM1" -e "$PSK_GW1" "$T"/*.log 2>/dev/null ||
+    m2m_fail "a key in a log"
+echo "test_mef_admin: $PASS passed"
