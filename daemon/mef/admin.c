@@ -25,9 +25,12 @@
 #define KEY_FILE_MAX	1024
 
 /*
- * Read a key from path ("-": standard input): hex (an even number of hex
- * digits, white space at the end allowed) or else the raw bytes.  out
- * (KEY_MAX bytes) is secret: the caller wipes it.  Length or < 0.
+ * Read a key from path ("-": standard input).  Input whose bytes before
+ * any trailing white space are all hex digits is hex: an even number of
+ * them, KEY_MIN to KEY_MAX bytes once decoded, else refused (never taken
+ * as raw bytes).  Other input is the raw key, every byte of it, KEY_MIN
+ * to KEY_MAX bytes.  out (KEY_MAX bytes) is secret: the caller wipes it.
+ * Length or < 0; no message names a byte of the key.
  */
 static int
 read_key(const char *path, uint8_t out[KEY_MAX])
@@ -67,16 +70,31 @@ read_key(const char *path, uint8_t out[KEY_MAX])
 	for (i = 0; i < hexlen; i++)
 		if (!isxdigit((unsigned char)buf[i]))
 			allhex = 0;
-	if (allhex && hexlen >= 2 * KEY_MIN)
-		r = mef_hex_decode(buf, hexlen, out, KEY_MAX);
-	else if (len <= KEY_MAX) {
+	if (hexlen == 0) {
+		fprintf(stderr, "m2m-mef: %s: empty (or only white space): a "
+		    "key is %d to %d hex digits, or %d to %d raw bytes\n", path,
+		    2 * KEY_MIN, 2 * KEY_MAX, KEY_MIN, KEY_MAX);
+	} else if (allhex && hexlen % 2 != 0) {
+		fprintf(stderr, "m2m-mef: %s: an odd number of hex digits "
+		    "(%zu): a key in hex is %d to %d digits (%d to %d bytes)\n",
+		    path, hexlen, 2 * KEY_MIN, 2 * KEY_MAX, KEY_MIN, KEY_MAX);
+	} else if (allhex && (hexlen / 2 < KEY_MIN || hexlen / 2 > KEY_MAX)) {
+		fprintf(stderr, "m2m-mef: %s: %zu hex digits decode to %zu "
+		    "bytes: a key is %d to %d bytes (%d to %d hex digits)\n",
+		    path, hexlen, hexlen / 2, KEY_MIN, KEY_MAX, 2 * KEY_MIN,
+		    2 * KEY_MAX);
+	} else if (allhex) {
+		if ((r = mef_hex_decode(buf, hexlen, out, KEY_MAX)) < 0)
+			fprintf(stderr, "m2m-mef: %s: cannot decode the hex\n",
+			    path);
+	} else if (len < KEY_MIN || len > KEY_MAX) {
+		fprintf(stderr, "m2m-mef: %s: %zu bytes, not all hex digits: a "
+		    "key is %d to %d bytes, raw or as %d to %d hex digits and "
+		    "nothing else (white space only at the end)\n", path, len,
+		    KEY_MIN, KEY_MAX, 2 * KEY_MIN, 2 * KEY_MAX);
+	} else {
 		memcpy(out, buf, len);
 		r = (int)len;
-	}
-	if (r < KEY_MIN) {
-		fprintf(stderr, "m2m-mef: %s: a key is %d to %d bytes, raw or "
-		    "as hex\n", path, KEY_MIN, KEY_MAX);
-		r = -1;
 	}
  out:
 	OPENSSL_cleanse(buf, sizeof(buf));
@@ -84,6 +102,11 @@ read_key(const char *path, uint8_t out[KEY_MAX])
 		close(fd);
 	return r;
 }
+
+/* The key file's rule (read_key), for the usage: four %d. */
+#define KEY_RULE	"           (a key: %d to %d hex digits, white space " \
+	"only at the end;\n           anything else: %d to %d raw bytes, " \
+	"every byte)\n"
 
 static int
 usage_enrolee_to(FILE *fp)
@@ -93,11 +116,13 @@ usage_enrolee_to(FILE *fp)
 	    "           --target T [--target T2 ...] --lifetime SECONDS\n"
 	    "           [--e2e-hash sha256|sha512] [--e2e-salt-hex HEX]\n"
 	    "           --kpm-file PATH|-\n"
+	    KEY_RULE
 	    "       m2m-mef [-c CONF] enrolee add --cert-id ID --enrolee-id ID\n"
 	    "           --target T [--target T2 ...] --lifetime SECONDS\n"
 	    "           [--e2e-hash sha256|sha512] [--e2e-salt-hex HEX]\n"
 	    "       m2m-mef [-c CONF] enrolee remove --kpm-id ID|--cert-id ID\n"
-	    "       m2m-mef [-c CONF] enrolee list\n");
+	    "       m2m-mef [-c CONF] enrolee list\n",
+	    2 * KEY_MIN, 2 * KEY_MAX, KEY_MIN, KEY_MAX);
 	return 2;
 }
 
@@ -113,8 +138,10 @@ usage_target_to(FILE *fp)
 	fprintf(fp,
 	    "usage: m2m-mef [-c CONF] target add --id TARGET "
 	    "--psk-file PATH|-\n"
+	    KEY_RULE
 	    "       m2m-mef [-c CONF] target remove --id TARGET\n"
-	    "       m2m-mef [-c CONF] target list\n");
+	    "       m2m-mef [-c CONF] target list\n",
+	    2 * KEY_MIN, 2 * KEY_MAX, KEY_MIN, KEY_MAX);
 	return 2;
 }
 

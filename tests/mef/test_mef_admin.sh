@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # m2m-label: mef
 # m2m-mef's administration (enrolee / target add, remove) on SoftHSM2,
-# where it can lose a key: a remove of the other kind's ID. Each refusal
-# says what to do and leaves the rows and the token's keys as they were.
+# where it can lose or misread a key: a remove of the other kind's ID; key
+# files (hex when all hex digits, else raw). Each refusal says what to do
+# and leaves the rows and the token's keys as they were.
 #   bash test_mef_admin.sh hsm
 . "$M2M_SRC/tests/integration/lib.sh"
 . "$M2M_SRC/tests/mef/mef_lib.sh"
@@ -84,6 +85,53 @@ mef enrolee remove --kpm-id kpm-dev1 >/dev/null || m2m_fail "enrolee remove"
     [ "$(rows enrolees kpm_id kpm-dev1)" -eq 0 ] ||
     m2m_fail "enrolee remove left the Kpm or the row"
 ok "target remove, enrolee remove of their own kind: row and key gone"
+
+# --- key files: hex when all hex digits, else raw bytes that are not text ---
+# key_refused FILE MESSAGE: enrolee add with the Kpm in FILE is refused with
+# MESSAGE; no row, no key.
+key_refused()
+{
+	local out
+
+	out=$(mef enrolee add --kpm-id kpm-k --enrolee-id /a/K --target "$GW1" \
+	    --lifetime 60 --kpm-file "$1" 2>&1) &&
+	    m2m_fail "a key file taken: $(od -c "$1" | head -n 3)"
+	m2m_expect_contains "$out" "$2"
+	[ "$(objects kpm-k)" -eq 0 ] && [ "$(rows enrolees kpm_id kpm-k)" -eq 0 ] ||
+	    m2m_fail "a refused key file left a key or a row"
+}
+# key_taken FILE LEN: enrolee add with the Kpm in FILE succeeds (then
+# removed again)
+key_taken()
+{
+	mef enrolee add --kpm-id kpm-k --enrolee-id /a/K --target "$GW1" \
+	    --lifetime 60 --kpm-file "$1" >/dev/null ||
+	    m2m_fail "a good key file refused: $(od -c "$1" | head -n 3)"
+	mef enrolee remove --kpm-id kpm-k >/dev/null || m2m_fail "remove kpm-k"
+}
+printf '0123456789abcdef\n' >"$T/k"
+key_refused "$T/k" "16 hex digits decode to 8 bytes: a key is 16 to 64 bytes (32 to 128 hex digits)"
+printf '%0130x\n' 1 >"$T/k"
+key_refused "$T/k" "130 hex digits decode to 65 bytes: a key is 16 to 64 bytes"
+printf '%031x' 1 >"$T/k"
+key_refused "$T/k" "an odd number of hex digits (31)"
+printf ' \n' >"$T/k"
+key_refused "$T/k" "empty (or only white space)"
+# hex broken over lines (xxd -p): not all hex digits, so raw, too long
+printf '%s' "$KPM1" | xxd -r -p | xxd -p >"$T/k"
+key_refused "$T/k" "66 bytes, not all hex digits: a key is 16 to 64 bytes, raw or as 32 to 128 hex digits"
+printf '%s' "$KPM1" | xxd -r -p | head -c 15 >"$T/k"
+key_refused "$T/k" "15 bytes, not all hex digits: a key is 16 to 64 bytes"
+ok "key files: short, long and odd hex, white space only, hex over two lines, a short raw key: refused with the length and the rule"
+printf '%032x\n' 1 >"$T/k"
+key_taken "$T/k"
+printf '%096X\r\n' 1 >"$T/k"
+key_taken "$T/k"
+printf '%s' "$KPM1" | xxd -r -p | head -c 16 >"$T/k"
+key_taken "$T/k"
+printf '%s' "$KPM1$KPM1" | xxd -r -p | head -c 48 >"$T/k"
+key_taken "$T/k"
+ok "key files: 16 and 48 bytes in hex (lower; upper with CRLF), 16 and 48 raw bytes: taken"
 
 ! grep -q -i -e "$KPM1" -e "$PSK_GW1" "$T"/*.log 2>/dev/null ||
     m2m_fail "a key in a log"
