@@ -190,6 +190,32 @@ id_arg(const char *what, const char *v, char *out)
 	return 1;
 }
 
+/*
+ * 0 when no registry row names id, so that an add may go on; else say why
+ * it stops (kinds: "an enrolee or a target", as the command puts it) and
+ * 1.  Only "not found" is absent: after a lookup error import_key would
+ * take the key of a row it did not see for a stale one and destroy it.
+ */
+static int
+id_taken(struct mef_registry *reg, const char *id, const char *kinds)
+{
+	struct mef_enrolee e;
+	int r;
+
+	if ((r = mef_reg_enrolee_get(reg, id, &e)) == MEF_ERR_NOTFOUND &&
+	    (r = mef_reg_target_get(reg, id)) == MEF_ERR_NOTFOUND)
+		return 0;
+	if (r == 0)
+		fprintf(stderr, "m2m-mef: %s is already %s: remove it "
+		    "first\n", id, kinds);
+	else
+		fprintf(stderr, "m2m-mef: cannot tell whether %s is %s: "
+		    "registry: %s (the line above says why); nothing changed: "
+		    "fix the registry, or remove %s first\n", id, kinds,
+		    mef_strerror(r), id);
+	return 1;
+}
+
 /* Import a key: a stale one of the same label and role goes first. */
 static int
 import_key(struct mef_tok *tok, const char *label, const char *keyfile)
@@ -309,12 +335,8 @@ enrolee_add(const struct mef_conf *c, int argc, char **argv)
 		return usage_enrolee();
 	if ((r = mef_reg_open(c->registry, &reg)) != 0)
 		goto out;
-	if (mef_reg_enrolee_get(reg, e.kpm_id, &(struct mef_enrolee){ 0 })
-	    == 0 || mef_reg_target_get(reg, e.kpm_id) == 0) {
-		fprintf(stderr, "m2m-mef: %s is already an enrolee or a "
-		    "target: remove it first\n", e.kpm_id);
+	if (id_taken(reg, e.kpm_id, "an enrolee or a target"))
 		goto out;
-	}
 	if (!e.cert) {
 		if ((r = mef_open_token(c, &tok, NULL)) != 0)
 			goto out;
@@ -494,12 +516,8 @@ target_add(const struct mef_conf *c, const char *id, const char *pskfile)
 
 	if ((r = mef_reg_open(c->registry, &reg)) != 0)
 		goto out;
-	if (mef_reg_target_get(reg, id) == 0 || mef_reg_enrolee_get(reg, id,
-	    &(struct mef_enrolee){ 0 }) == 0) {
-		fprintf(stderr, "m2m-mef: %s is already a target or an "
-		    "enrolee: remove it first\n", id);
+	if (id_taken(reg, id, "a target or an enrolee"))
 		goto out;
-	}
 	if ((r = mef_open_token(c, &tok, NULL)) != 0)
 		goto out;
 	if ((r = import_key(tok, id, pskfile)) != 0)

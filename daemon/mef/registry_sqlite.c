@@ -437,6 +437,7 @@ mef_reg_enrolee_get(struct mef_registry *reg, const char *kpm_id,
     struct mef_enrolee *ret)
 {
 	sqlite3_stmt *st = NULL;
+	char q[(MEF_ID_MAX + 1) * 4 + 3];
 	int r, rc;
 
 	if (reg == NULL || kpm_id == NULL || ret == NULL)
@@ -445,9 +446,14 @@ mef_reg_enrolee_get(struct mef_registry *reg, const char *kpm_id,
 	    "WHERE kpm_id = ?", &st)) != 0)
 		return r;
 	sqlite3_bind_text(st, 1, kpm_id, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		r = enrolee_row(reg, st, ret);
-	else if (rc == SQLITE_DONE)
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = enrolee_row(reg, st, ret)) != 0) {
+			mef_log_quote(q, sizeof(q), kpm_id);
+			mef_log("registry: the enrolee row of %s cannot be "
+			    "read (a field out of range: written by another "
+			    "program?)", q);
+		}
+	} else if (rc == SQLITE_DONE)
 		r = MEF_ERR_NOTFOUND;
 	else
 		r = err_from_sqlite(reg, rc, "enrolee get");

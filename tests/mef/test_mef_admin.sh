@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # m2m-label: mef
 # m2m-mef's administration (enrolee / target add, remove) on SoftHSM2,
-# where it can lose or misread a key: a remove of the other kind's ID; key
-# files (hex when all hex digits, else raw). Each refusal says what to do
-# and leaves the rows and the token's keys as they were.
+# where it can lose or misread a key: a remove of the other kind's ID; an
+# add after a failed registry lookup; key files (hex when all hex digits,
+# else raw). Each refusal says what to do and leaves the rows and the
+# token's keys as they were.
 #   bash test_mef_admin.sh hsm
 . "$M2M_SRC/tests/integration/lib.sh"
 . "$M2M_SRC/tests/mef/mef_lib.sh"
@@ -85,6 +86,31 @@ mef enrolee remove --kpm-id kpm-dev1 >/dev/null || m2m_fail "enrolee remove"
     [ "$(rows enrolees kpm_id kpm-dev1)" -eq 0 ] ||
     m2m_fail "enrolee remove left the Kpm or the row"
 ok "target remove, enrolee remove of their own kind: row and key gone"
+
+# --- an add after a failed lookup: refused, nothing touched -----------------
+# a row this m2m-mef cannot read (a lifetime past its maximum, as a later
+# version might write): the lookup fails, which is not "no such ID"
+mef enrolee add --kpm-id kpm-dev3 --enrolee-id /in-cse.example.com/CAE03 \
+    --target "$GW1" --lifetime 3600 --kpm-file "$T/kpm1.hex" >/dev/null ||
+    m2m_fail "enrolee add kpm-dev3"
+sqlite3 "$T/registry.db" \
+    "UPDATE enrolees SET lifetime = 99999999999 WHERE kpm_id = 'kpm-dev3'"
+out=$(printf '%064x\n' 7 | mef enrolee add --kpm-id kpm-dev3 \
+    --enrolee-id /in-cse.example.com/CAE03 --target "$GW1" --lifetime 3600 \
+    --kpm-file - 2>&1) && m2m_fail "an add over an unreadable row: $out"
+m2m_expect_contains "$out" 'registry: the enrolee row of "kpm-dev3" cannot be read'
+m2m_expect_contains "$out" "cannot tell whether kpm-dev3 is an enrolee or a target: registry: registry error"
+m2m_expect_contains "$out" "nothing changed: fix the registry, or remove kpm-dev3 first"
+out=$(printf '%064x\n' 7 | mef target add --id kpm-dev3 --psk-file - 2>&1) &&
+    m2m_fail "a target add over an unreadable row: $out"
+m2m_expect_contains "$out" "cannot tell whether kpm-dev3 is a target or an enrolee"
+[ "$(objects kpm-dev3)" -eq 1 ] || m2m_fail "the Kpm of kpm-dev3 is gone"
+[ "$(rows enrolees kpm_id kpm-dev3)" -eq 1 ] || m2m_fail "the row went"
+mef enrolee remove --kpm-id kpm-dev3 >/dev/null ||
+    m2m_fail "enrolee remove of an unreadable row"
+[ "$(objects kpm-dev3)" -eq 0 ] && [ "$(rows enrolees kpm_id kpm-dev3)" -eq 0 ] ||
+    m2m_fail "enrolee remove left the unreadable enrolee's Kpm or row"
+ok "enrolee / target add over a row the registry cannot read: refused, named, the Kpm kept; remove takes it"
 
 # --- key files: hex when all hex digits, else raw bytes that are not text ---
 # key_refused FILE MESSAGE: enrolee add with the Kpm in FILE is refused with
