@@ -371,19 +371,27 @@ struct kelist {
 };
 
 static int
-collect_ke(const struct mef_ke *ke, void *arg)
+collect_keid(const char *ke_id, void *arg)
 {
 	struct kelist *l = arg;
 	void *p;
 
+	if (strlen(ke_id) >= sizeof(l->id[0]))
+		return MEF_ERR_INTERNAL;
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 16;
 		if ((p = realloc(l->id, l->cap * sizeof(*l->id))) == NULL)
 			return MEF_ERR_NOMEM;
 		l->id = p;
 	}
-	memcpy(l->id[l->n++], ke->ke_id, sizeof(l->id[0]));
+	memcpy(l->id[l->n++], ke_id, strlen(ke_id) + 1);
 	return 0;
+}
+
+static int
+collect_ke(const struct mef_ke *ke, void *arg)
+{
+	return collect_keid(ke->ke_id, arg);
 }
 
 static int
@@ -412,14 +420,16 @@ enrolee_remove(const struct mef_conf *c, int argc, char **argv)
 		return usage_enrolee();
 	if ((r = mef_reg_open(c->registry, &reg)) != 0)
 		goto out;
-	if ((r = mef_reg_ke_list(reg, kpm_id, collect_ke, &l)) != 0)
-		goto out;
 	/*
-	 * The rows first (one transaction), then the keys: the Kpm only when
-	 * that transaction deleted the enrolee's row or found no row naming
-	 * the ID (a key an add or remove cut short left), never a target's.
+	 * The rows first (one transaction, which also lists the KeIds it
+	 * deletes, so that a bootstrap's Ke cannot slip between the list and
+	 * the delete), then the keys: the Kpm only when that transaction
+	 * deleted the enrolee's row or found no row naming the ID (a key an
+	 * add or remove cut short left), never a target's.
 	 */
-	r = mef_reg_enrolee_remove(reg, kpm_id);
+	r = mef_reg_enrolee_remove(reg, kpm_id, collect_keid, &l);
+	if (r != 0)
+		l.n = 0;	/* no row went */
 	if (r == MEF_ERR_KIND) {
 		fprintf(stderr, "m2m-mef: %s is a target, not an enrolee (use "
 		    "m2m-mef target remove --id %s); nothing changed\n",

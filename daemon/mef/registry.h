@@ -71,12 +71,17 @@ int	mef_reg_enrolee_get(struct mef_registry *reg, const char *kpm_id,
 	    struct mef_enrolee *ret);
 
 /*
- * Remove an enrolee and every KeId issued to it, in one transaction.
- * MEF_ERR_NOTFOUND when no row names kpm_id (neither an enrolee nor a
- * target); MEF_ERR_KIND, nothing removed, when kpm_id is a target: the
- * answer is decided in the transaction that deletes.
+ * Remove an enrolee and every KeId issued to it, in one transaction, and
+ * call cb (NULL: none) for each KeId it removes, read in that transaction:
+ * a bootstrap's row committed before it is among them, one after it is
+ * refused (no enrolee).  A non-zero return of cb stops the removal, which
+ * then removes nothing, and is returned.  MEF_ERR_NOTFOUND when no row
+ * names kpm_id (neither an enrolee nor a target); MEF_ERR_KIND, nothing
+ * removed, when kpm_id is a target.  When the result is not 0, no row was
+ * removed, whatever cb was told.
  */
-int	mef_reg_enrolee_remove(struct mef_registry *reg, const char *kpm_id);
+int	mef_reg_enrolee_remove(struct mef_registry *reg, const char *kpm_id,
+	    int (*cb)(const char *ke_id, void *), void *arg);
 
 /*
  * Call cb for every enrolee, in KpmId order; a non-zero return of cb

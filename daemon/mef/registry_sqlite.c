@@ -481,20 +481,38 @@ delete_one(struct mef_registry *reg, const char *sql, const char *id,
 
 /* see registry.h */
 int
-mef_reg_enrolee_remove(struct mef_registry *reg, const char *kpm_id)
+mef_reg_enrolee_remove(struct mef_registry *reg, const char *kpm_id,
+    int (*cb)(const char *, void *), void *arg)
 {
-	int r, k;
+	sqlite3_stmt *st = NULL;
+	char id[MEF_KEID_MAX + 1];
+	int r, rc, k;
 
 	if (reg == NULL || kpm_id == NULL)
 		return MEF_ERR_INVALID;
 	if ((r = begin(reg)) != 0)
 		return r;
+	/* the KeIds under the lock that deletes them, not before it */
+	if ((r = prepare(reg, "SELECT ke_id FROM kes WHERE kpm_id = ? "
+	    "ORDER BY ke_id", &st)) != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, kpm_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (cb != NULL && ((r = text_col(st, 0, id, sizeof(id))) != 0 ||
+		    (r = cb(id, arg)) != 0))
+			goto out;
+	if ((r = err_from_sqlite(reg, rc, "enrolee remove: KeIds")) != 0)
+		goto out;
+	release(reg, st);
+	st = NULL;
 	if ((r = delete_one(reg, "DELETE FROM kes WHERE kpm_id = ?", kpm_id,
 	    0)) == 0)
 		r = delete_one(reg, "DELETE FROM enrolees WHERE kpm_id = ?",
 		    kpm_id, 1);
 	if (r == MEF_ERR_NOTFOUND && (k = id_kind(reg, kpm_id)) != 0)
 		r = k < 0 ? k : MEF_ERR_KIND;
+ out:
+	release(reg, st);
 	return end(reg, r);
 }
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # m2m-label: mef
 # m2m-mef's administration (enrolee / target add, remove) on SoftHSM2,
-# where it can lose or misread a key: a remove of the other kind's ID; an
-# add after a failed registry lookup; key files (hex when all hex digits,
-# else raw). Each refusal says what to do and leaves the rows and the
-# token's keys as they were.
+# where it can lose, leave or misread a key: a remove of the other kind's
+# ID; an add after a failed registry lookup; key files (hex when all hex
+# digits, else raw); an enrolee remove racing a bootstrap (under gdb).
+# Each refusal says what to do and leaves the rows and the token's keys as
+# they were.
 #   bash test_mef_admin.sh hsm
 . "$M2M_SRC/tests/integration/lib.sh"
 . "$M2M_SRC/tests/mef/mef_lib.sh"
@@ -158,6 +159,57 @@ key_taken "$T/k"
 printf '%s' "$KPM1$KPM1" | xxd -r -p | head -c 48 >"$T/k"
 key_taken "$T/k"
 ok "key files: 16 and 48 bytes in hex (lower; upper with CRLF), 16 and 48 raw bytes: taken"
+
+# --- enrolee remove while the enrolee bootstraps -----------------------------
+# A bootstrap that commits just before the remove's registry transaction:
+# gdb stops the remove as it calls mef_reg_enrolee_remove (the KeIds were
+# listed before that call, outside the transaction, before the fix) and a
+# bootstrap runs then. Its KeId goes with the others and its Ke too: no Ke
+# stays in the token without a row.
+command -v gdb >/dev/null || m2m_fail "gdb not found (scripts/deps.txt)"
+ke_objects()
+{
+	m2m_ext m2m_p11tool --token-label mef --login --pin "$MEF_PIN" \
+	    --list-objects --type secrkey 2>/dev/null |
+	    grep -c "label:.*@$FQDN\$" || true
+}
+mef enrolee add --kpm-id kpm-dev4 --enrolee-id /in-cse.example.com/CAE04 \
+    --target "$GW1" --lifetime 3600 --kpm-file "$T/kpm1.hex" >/dev/null ||
+    m2m_fail "enrolee add kpm-dev4"
+mef_start
+post_file "$T/boot" "{\"Targets\": [\"$GW1\"]}"
+cat >"$T/boot.sh" <<BOOT
+timeout 20 openssl s_client -tls1_2 -connect 127.0.0.1:$PORT \
+    -servername $FQDN -psk_identity kpm-dev4 -psk $KPM1 -ign_eof -nocommands \
+    <"$T/boot" >>"$T/boot.out" 2>&1
+BOOT
+bash "$T/boot.sh"
+[ "$(status_of "$(cat "$T/boot.out")")" = 200 ] ||
+    m2m_fail "bootstrap of kpm-dev4: $(cat "$T/boot.out")"
+: >"$T/boot.out"
+cat >"$T/gdb.cmd" <<GDB
+set breakpoint pending on
+break mef_reg_enrolee_remove
+commands
+shell bash $T/boot.sh
+continue
+end
+run
+GDB
+# (LeakSanitizer of an ASan build cannot run under ptrace: off for this run)
+out=$(ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+    timeout 120 gdb -nx -batch -x "$T/gdb.cmd" --args "$MEF" \
+    -c "$T/mef.conf" enrolee remove --kpm-id kpm-dev4 2>&1) ||
+    m2m_fail "gdb: $out"
+[ "$(status_of "$(cat "$T/boot.out")")" = 200 ] ||
+    m2m_fail "no bootstrap while the remove was stopped: $(cat "$T/boot.out") $out"
+m2m_expect_contains "$out" "enrolee kpm-dev4 removed (2 KeId(s), 3 key(s))"
+[ "$(rows kes kpm_id kpm-dev4)" -eq 0 ] || m2m_fail "KeId rows of kpm-dev4 stay"
+[ "$(ke_objects)" -eq 0 ] ||
+    m2m_fail "$(ke_objects) Ke object(s) left in the token without a row: $out"
+[ "$(objects kpm-dev4)" -eq 0 ] || m2m_fail "the Kpm of kpm-dev4 stays"
+mef_stop
+ok "enrolee remove with a bootstrap just before its transaction: both KeIds and both Ke gone, the Kpm too"
 
 ! grep -q -i -e "$KPM1" -e "$PSK_GW1" "$T"/*.log 2>/dev/null ||
     m2m_fail "a key in a log"

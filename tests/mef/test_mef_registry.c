@@ -110,8 +110,9 @@ test_enrolee(void **state)
 	assert_int_equal(mef_reg_enrolee_add(f->reg, &e), MEF_ERR_EXISTS);
 	assert_int_equal(mef_reg_enrolee_get(f->reg, "kpm2", &g),
 	    MEF_ERR_NOTFOUND);
-	assert_int_equal(mef_reg_enrolee_remove(f->reg, "kpm1"), 0);
-	assert_int_equal(mef_reg_enrolee_remove(f->reg, "kpm1"),
+	assert_int_equal(mef_reg_enrolee_remove(f->reg, "kpm1", NULL, NULL),
+	    0);
+	assert_int_equal(mef_reg_enrolee_remove(f->reg, "kpm1", NULL, NULL),
 	    MEF_ERR_NOTFOUND);
 	assert_int_equal(count(f, "enrolees"), 0);
 }
@@ -213,10 +214,11 @@ test_target(void **state)
 	assert_int_equal(count(f, "targets"), 1);
 	/* a remove of the other kind's ID is refused, nothing removed */
 	assert_int_equal(mef_reg_target_remove(f->reg, "kpm1"), MEF_ERR_KIND);
-	assert_int_equal(mef_reg_enrolee_remove(f->reg, "gw2"), MEF_ERR_KIND);
+	assert_int_equal(mef_reg_enrolee_remove(f->reg, "gw2", NULL, NULL),
+	    MEF_ERR_KIND);
 	assert_int_equal(count(f, "enrolees"), 1);
 	assert_int_equal(count(f, "targets"), 1);
-	assert_int_equal(mef_reg_enrolee_remove(f->reg, "gw1"),
+	assert_int_equal(mef_reg_enrolee_remove(f->reg, "gw1", NULL, NULL),
 	    MEF_ERR_NOTFOUND);
 }
 
@@ -243,12 +245,31 @@ count_ke(const struct mef_ke *k, void *arg)
 	return 0;
 }
 
+static int
+keid_join(const char *id, void *arg)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 64 - n, "%s,", id);
+	return 0;
+}
+
+static int
+keid_fail(const char *id, void *arg)
+{
+	(void)id;
+	(void)arg;
+	return MEF_ERR_NOMEM;
+}
+
 static void
 test_ke(void **state)
 {
 	struct fx *f = *state;
 	struct mef_enrolee e = enrolee("kpm1", "x");
 	struct mef_ke k = ke("00@mef", "kpm1"), g;
+	char out[64] = "";
 	int n = 0;
 
 	/* no enrolee: refused by the foreign key, nothing written */
@@ -272,8 +293,19 @@ test_ke(void **state)
 	assert_int_equal(mef_reg_ke_remove(f->reg, "01@mef"), 0);
 	assert_int_equal(mef_reg_ke_remove(f->reg, "01@mef"),
 	    MEF_ERR_NOTFOUND);
-	/* removing the enrolee takes its KeIds in the same transaction */
-	assert_int_equal(mef_reg_enrolee_remove(f->reg, "kpm1"), 0);
+	/*
+	 * removing the enrolee takes its KeIds in the same transaction and
+	 * names each; a callback's error removes nothing
+	 */
+	k = ke("02@mef", "kpm1");
+	assert_int_equal(mef_reg_ke_add(f->reg, &k), 0);
+	assert_int_equal(mef_reg_enrolee_remove(f->reg, "kpm1", keid_fail,
+	    NULL), MEF_ERR_NOMEM);
+	assert_int_equal(count(f, "kes"), 2);
+	assert_int_equal(count(f, "enrolees"), 1);
+	assert_int_equal(mef_reg_enrolee_remove(f->reg, "kpm1", keid_join,
+	    out), 0);
+	assert_string_equal(out, "00@mef,02@mef,");
 	assert_int_equal(count(f, "kes"), 0);
 	n = 0;
 	assert_int_equal(mef_reg_ke_list(f->reg, NULL, count_ke, &n), 0);
