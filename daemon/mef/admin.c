@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,12 +26,57 @@
 #define KEY_FILE_MAX	1024
 
 /*
- * Read a key from path ("-": standard input).  Input whose bytes before
- * any trailing white space are all hex digits is hex: an even number of
- * them, KEY_MIN to KEY_MAX bytes once decoded, else refused (never taken
- * as raw bytes).  Other input is the raw key, every byte of it, KEY_MIN
- * to KEY_MAX bytes.  out (KEY_MAX bytes) is secret: the caller wipes it.
- * Length or < 0; no message names a byte of the key.
+ * Open the key file path for read_key: the file itself, not a symbolic
+ * link to it (O_NOFOLLOW), and a regular file, not a FIFO, device or
+ * directory (O_NONBLOCK, so that opening a FIFO does not wait for a
+ * writer); a warning when group or others may read it.  A descriptor, or
+ * -1 with the message written.
+ */
+static int
+open_key_file(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY)) == -1) {
+		if (errno == ELOOP)
+			fprintf(stderr, "m2m-mef: %s: a symbolic link: name "
+			    "the key file itself\n", path);
+		else
+			fprintf(stderr, "m2m-mef: %s: %s\n", path,
+			    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		fprintf(stderr, "m2m-mef: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "m2m-mef: %s: not a regular file (%s): name "
+		    "the key file, or give the key on standard input as -\n",
+		    path, S_ISFIFO(st.st_mode) ? "a FIFO" :
+		    S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
+		    S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+		fprintf(stderr, "m2m-mef: warning: %s: mode %04o lets group "
+		    "or others read the key (chmod 600, and delete the file "
+		    "once the key is imported)\n", path,
+		    (unsigned int)(st.st_mode & 07777));
+	return fd;
+}
+
+/*
+ * Read a key from path ("-": standard input; else open_key_file).  Input
+ * whose bytes before any trailing white space are all hex digits is hex:
+ * an even number of them, KEY_MIN to KEY_MAX bytes once decoded, else
+ * refused (never taken as raw bytes).  Other input is the raw key, every
+ * byte of it, KEY_MIN to KEY_MAX bytes.  out (KEY_MAX bytes) is secret:
+ * the caller wipes it.  Length or < 0; no message names a byte of the key.
  */
 static int
 read_key(const char *path, uint8_t out[KEY_MAX])
@@ -42,10 +88,8 @@ read_key(const char *path, uint8_t out[KEY_MAX])
 
 	if (strcmp(path, "-") == 0)
 		fd = STDIN_FILENO;
-	else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		fprintf(stderr, "m2m-mef: %s: %s\n", path, strerror(errno));
+	else if ((fd = open_key_file(path)) == -1)
 		goto out;
-	}
 	while (len < sizeof(buf)) {
 		n = read(fd, buf + len, sizeof(buf) - len);
 		if (n < 0 && errno == EINTR)

@@ -3,7 +3,8 @@
 # m2m-mef's administration (enrolee / target add, remove) on SoftHSM2,
 # where it can lose, leave or misread a key: a remove of the other kind's
 # ID; an add after a failed registry lookup; key files (hex when all hex
-# digits, else raw); an enrolee remove racing a bootstrap (under gdb).
+# digits, else raw; a named one a regular file, not a link, warned about
+# when others may read it); an enrolee remove racing a bootstrap (gdb).
 # Each refusal says what to do and leaves the rows and the token's keys as
 # they were.
 #   bash test_mef_admin.sh hsm
@@ -39,10 +40,10 @@ rows()
 	sqlite3 "$T/registry.db" "SELECT count(*) FROM $1 WHERE $2 = '$3'"
 }
 
+umask 077	# the key files this test writes are 0600 unless it says otherwise
 mef_token
 mef_conf 2
 printf '%s\n' "$KPM1" >"$T/kpm1.hex"
-chmod 600 "$T/kpm1.hex"
 mef enrolee add --kpm-id kpm-dev1 --enrolee-id /in-cse.example.com/CAE01 \
     --target "$GW1" --lifetime 3600 --kpm-file "$T/kpm1.hex" >/dev/null ||
     m2m_fail "enrolee add failed"
@@ -159,6 +160,41 @@ key_taken "$T/k"
 printf '%s' "$KPM1$KPM1" | xxd -r -p | head -c 48 >"$T/k"
 key_taken "$T/k"
 ok "key files: 16 and 48 bytes in hex (lower; upper with CRLF), 16 and 48 raw bytes: taken"
+# a named key file is the file itself, a regular one; "-" may be a pipe
+ln -s "$T/kpm1.hex" "$T/link.hex"
+key_refused "$T/link.hex" "link.hex: a symbolic link: name the key file itself"
+mkfifo "$T/fifo"
+out=$(timeout 20 "$MEF" -c "$T/mef.conf" enrolee add --kpm-id kpm-k \
+    --enrolee-id /a/K --target "$GW1" --lifetime 60 --kpm-file "$T/fifo" \
+    2>&1) && m2m_fail "a FIFO taken as a key file: $out"
+m2m_expect_contains "$out" "fifo: not a regular file (a FIFO): name the key file, or give the key on standard input as -"
+key_refused /dev/null "/dev/null: not a regular file (a device)"
+key_refused "$T" "not a regular file (a directory)"
+printf '%s' "$KPM1" | mef enrolee add --kpm-id kpm-k --enrolee-id /a/K \
+    --target "$GW1" --lifetime 60 --kpm-file - >/dev/null ||
+    m2m_fail "a key on standard input (a pipe) refused"
+mef enrolee remove --kpm-id kpm-k >/dev/null || m2m_fail "remove kpm-k"
+ok "key files: a symbolic link, a FIFO (without waiting for a writer), a device, a directory refused; a pipe on - taken"
+# a key file group or others may read: taken, with one warning line
+printf '%s\n' "$KPM1" >"$T/open.hex"
+chmod 640 "$T/open.hex"
+out=$(mef enrolee add --kpm-id kpm-k --enrolee-id /a/K --target "$GW1" \
+    --lifetime 60 --kpm-file "$T/open.hex" 2>&1) ||
+    m2m_fail "a group-readable key file refused: $out"
+[ "$(grep -c "warning" <<<"$out")" -eq 1 ] ||
+    m2m_fail "not one warning for a group-readable key file: $out"
+m2m_expect_contains "$out" "m2m-mef: warning: $T/open.hex: mode 0640 lets group or others read the key (chmod 600, and delete the file once the key is imported)"
+mef enrolee remove --kpm-id kpm-k >/dev/null || m2m_fail "remove kpm-k"
+chmod 604 "$T/open.hex"
+out=$(mef target add --id gw-k --psk-file "$T/open.hex" 2>&1) ||
+    m2m_fail "an others-readable key file refused: $out"
+m2m_expect_contains "$out" "mode 0604 lets group or others read the key"
+mef target remove --id gw-k >/dev/null || m2m_fail "remove gw-k"
+out=$(mef enrolee add --kpm-id kpm-k --enrolee-id /a/K --target "$GW1" \
+    --lifetime 60 --kpm-file "$T/kpm1.hex" 2>&1) || m2m_fail "add: $out"
+! grep -q "warning" <<<"$out" || m2m_fail "a warning for a 0600 key file: $out"
+mef enrolee remove --kpm-id kpm-k >/dev/null || m2m_fail "remove kpm-k"
+ok "key files readable by group (0640) or others (0604): one warning line each, taken; 0600: none"
 
 # --- enrolee remove while the enrolee bootstraps -----------------------------
 # A bootstrap that commits just before the remove's registry transaction:
