@@ -22,7 +22,9 @@
 #include "server.h"
 
 #define KEY_MIN		16
-#define KEY_MAX		64
+#define KEY_MAX		62	/* the most the module takes for a PSK role
+				   (docs/profile.md): its premaster must fit
+				   a backend's HMAC key */
 #define KEY_FILE_MAX	1024
 
 /*
