@@ -1,6 +1,7 @@
 /*
  * m2mtokend: the parsers of the certificate methods (certparse.h).
  */
+#define _GNU_SOURCE	/* memmem */
 #include <string.h>
 
 #include <openssl/pem.h>
@@ -153,10 +154,13 @@ X509 *
 mtd_parse_cert(const uint8_t *buf, size_t len, const char **why)
 {
 	static const char pem[] = "-----BEGIN CERTIFICATE-----";
-	char *name = NULL, *header = NULL, *rest;
+	static const char end[] = "-----END CERTIFICATE-----";
+	char *name = NULL, *header = NULL;
 	unsigned char *data = NULL;
+	const uint8_t *e;
 	const char *dummy;
-	long dlen, n, i;
+	size_t i;
+	long dlen;
 	X509 *x = NULL;
 	BIO *b;
 
@@ -176,13 +180,21 @@ mtd_parse_cert(const uint8_t *buf, size_t len, const char **why)
 		*why = "a PEM block with headers (Proc-Type, ...)";
 		goto out;
 	}
-	/* after the END CERTIFICATE line: white space only */
-	n = BIO_get_mem_data(b, &rest);
-	for (i = 0; i < n; i++)
-		if (rest[i] != ' ' && rest[i] != '\t' && rest[i] != '\r' &&
-		    rest[i] != '\n')
+	/*
+	 * After the dashes of the first END CERTIFICATE: white space only.
+	 * Not what PEM_read_bio leaves unread, which starts after the END
+	 * line: it takes bytes on that line after its dashes (found by
+	 * fuzz_mtd_certparse).
+	 */
+	if ((e = memmem(buf, len, end, sizeof(end) - 1)) == NULL) {
+		*why = "no END CERTIFICATE line";
+		goto out;
+	}
+	for (i = (size_t)(e - buf) + sizeof(end) - 1; i < len; i++)
+		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' &&
+		    buf[i] != '\n')
 			break;
-	if (i < n) {
+	if (i < len) {
 		*why = "more than white space after the END CERTIFICATE line "
 		    "(one certificate only)";
 		goto out;
