@@ -31,6 +31,15 @@ done
 
 # --- the daemon's files: its uid alone ------------------------------------------
 T=$M2M_TMP
+# What the other uids run, copied where they can reach it: the build tree
+# may lie under a directory only root may enter (a clone in mktemp -d).
+mkdir -m 0755 "$T/bin"
+cp "$M2MTOKEND" "$MTD_P11C" "$M2MTOKEN_MODULE" "$HERE/mtd_snoop.py" "$T/bin/"
+chmod 0755 "$T/bin"/*
+M2MTOKEND=$T/bin/${M2MTOKEND##*/}
+MTD_P11C=$T/bin/${MTD_P11C##*/}
+M2MTOKEN_MODULE=$T/bin/${M2MTOKEN_MODULE##*/}
+SNOOP=$T/bin/mtd_snoop.py
 mkdir -m 0700 "$T/state" "$T/etc"
 mkdir -m 0755 "$T/run"
 mkdir -m 0700 "$T/client"	# what the client uid writes
@@ -144,7 +153,7 @@ for pid in $DPID $WPID; do
 done
 echo "ok: the daemon and its worker are not dumpable"
 
-REPORT=$(as_uid $CUID python3 "$HERE/mtd_snoop.py" "$T/client/blob" "$DPID" "$WPID" -- \
+REPORT=$(as_uid $CUID python3 "$SNOOP" "$T/client/blob" "$DPID" "$WPID" -- \
     "$T/etc/m2mtokend.conf" "$T/etc/m2mtokend.pin" "$T/etc/m2mtoken.conf" \
     "$T/state" "$T/state/store.db" "$T/softhsm" "$T/softhsm2.conf" \
     "$T/tpmstate" "$T") || m2m_fail "snoop: $REPORT"
