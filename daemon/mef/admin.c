@@ -31,7 +31,8 @@
  * Open the key file path for read_key: the file itself, not a symbolic
  * link to it (O_NOFOLLOW), and a regular file, not a FIFO, device or
  * directory (O_NONBLOCK, so that opening a FIFO does not wait for a
- * writer); a warning when group or others may read it.  A descriptor, or
+ * writer), owned by root or this process's user and writable by nobody
+ * else; a warning when group or others may read it.  A descriptor, or
  * -1 with the message written.
  */
 static int
@@ -61,6 +62,28 @@ open_key_file(const char *path)
 		    path, S_ISFIFO(st.st_mode) ? "a FIFO" :
 		    S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
 		    S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+		close(fd);
+		return -1;
+	}
+	/*
+	 * Whoever owns the file, or may write it, may have chosen the key or
+	 * may change it before the next import: only root or the importing
+	 * user, and nobody else with write access.
+	 */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		fprintf(stderr, "m2m-mef: %s: owned by uid %lu, neither root "
+		    "nor you (uid %lu), who may know or have changed the key: "
+		    "copy it into a file of yours (install -m 600), or give it "
+		    "on standard input as -\n", path,
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		fprintf(stderr, "m2m-mef: %s: mode %04o lets group or others "
+		    "write the key, so it may not be the one you mean: chmod "
+		    "600, check the key, and add again\n", path,
+		    (unsigned int)(st.st_mode & 07777));
 		close(fd);
 		return -1;
 	}

@@ -201,6 +201,23 @@ out=$(mef enrolee add --kpm-id kpm-k --enrolee-id /a/K --target "$GW1" \
 ! grep -q "warning" <<<"$out" || m2m_fail "a warning for a 0600 key file: $out"
 mef enrolee remove --kpm-id kpm-k >/dev/null || m2m_fail "remove kpm-k"
 ok "key files readable by group (0640) or others (0604): one warning line each, taken; 0600: none"
+# a key file another user owns, or group or others may write: refused
+printf '%s\n' "$KPM1" >"$T/w.hex"
+chmod 620 "$T/w.hex"
+key_refused "$T/w.hex" "w.hex: mode 0620 lets group or others write the key, so it may not be the one you mean: chmod 600, check the key, and add again"
+chmod 602 "$T/w.hex"
+out=$(mef target add --id gw-k --psk-file "$T/w.hex" 2>&1) &&
+    m2m_fail "an others-writable key file taken: $out"
+m2m_expect_contains "$out" "mode 0602 lets group or others write the key"
+[ "$(objects gw-k)" -eq 0 ] || m2m_fail "a refused target key file left a key"
+if [ "$(id -u)" -eq 0 ]; then
+	chmod 600 "$T/w.hex"
+	chown nobody "$T/w.hex"
+	key_refused "$T/w.hex" "w.hex: owned by uid $(id -u nobody), neither root nor you (uid 0), who may know or have changed the key: copy it into a file of yours (install -m 600), or give it on standard input as -"
+	ok "key files: writable by group (0620) or others (0602), or owned by another user: refused, nothing stored"
+else
+	ok "key files: writable by group (0620) or others (0602): refused, nothing stored (the other owner's case needs root: not run)"
+fi
 
 # --- enrolee remove while the enrolee bootstraps -----------------------------
 # A bootstrap that commits just before the remove's registry transaction:
