@@ -47,12 +47,41 @@ write_all(int fd, const uint8_t *p, size_t n)
 static int
 flush(int fd, struct p11w_buf *out)
 {
-	int r = 0;
+	int r = 0, e;
 
 	if (out->len != 0)
 		r = write_all(fd, out->data, out->len);
+	e = errno;
 	p11w_buf_reset(out);
+	errno = e;	/* for gone() */
 	return r;
+}
+
+/*
+ * A read or write error that only says the client has gone: it closed
+ * with our reply unread (ECONNRESET) or before we could answer (EPIPE).
+ * That ends the connection as EOF does, not as a failure.
+ */
+static int
+client_gone(void)
+{
+	return errno == ECONNRESET || errno == EPIPE;
+}
+
+/* After a failed read or write: 0 when the client has gone, else -1; logged. */
+static int
+gone(uint32_t id)
+{
+	int e = errno;
+
+	if (client_gone()) {
+		mtd_log(MTD_LOG_INFO, "pkcs11: the client has gone (%s, after "
+		    "frame %u)", strerror(e), id);
+		return 0;
+	}
+	mtd_log(MTD_LOG_WARNING, "pkcs11: connection failed (%s, after frame "
+	    "%u)", strerror(e), id);
+	return -1;
 }
 
 static long long
@@ -155,8 +184,10 @@ mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 			p11w_frame(&out, h.id, P11W_OK, reply.data, reply.len);
 			off += P11W_HDR_LEN + h.len;
 			done = h.code == P11W_CALL_C_Finalize;
-			if (out.len >= frame_max && flush(fd, &out) != 0)
+			if (out.len >= frame_max && flush(fd, &out) != 0) {
+				r = gone(h.id);
 				goto out;
+			}
 		}
 		if (off != 0) {
 			memmove(in, in + off, inlen - off);
@@ -164,8 +195,10 @@ mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 			inlen -= off;
 			begun = inlen != 0 ? now_ms() : 0;
 		}
-		if (flush(fd, &out) != 0)
+		if (flush(fd, &out) != 0) {
+			r = gone(h.id);
 			goto out;
+		}
 		if (done) {
 			r = 0;
 			goto out;
@@ -223,8 +256,12 @@ mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 		    errno == EWOULDBLOCK);
 		if (n < 0 && (errno == EINTR || must_poll))
 			continue;
-		if (n <= 0) {
-			r = n == 0 ? 0 : -1;
+		if (n < 0) {
+			r = gone(h.id);
+			goto out;
+		}
+		if (n == 0) {
+			r = 0;
 			goto out;
 		}
 		if (inlen == 0)

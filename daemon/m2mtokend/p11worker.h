@@ -35,8 +35,9 @@ struct mtd_p11worker_limits {
  * lim: the limits above.  HELLO first, whole within lim->hello_s of the
  * start; every protocol error (a deadline missed is `stalled`) is
  * answered with its error frame and one log line, then the connection
- * ends.  Does not close fd.  Returns 0 after EOF or C_Finalize, else the
- * P11W_ERR_* that ended it (or -1: a read or write failed).
+ * ends.  Does not close fd.  Returns 0 after EOF, C_Finalize or a client
+ * that has gone (a reset, a broken pipe), else the P11W_ERR_* that ended
+ * it (or -1: a read or write failed otherwise).
  */
 int	mtd_p11worker_run(int fd, CK_FUNCTION_LIST_3_0 *fl,
 	    p11srv_visible_fn visible, void *arg,

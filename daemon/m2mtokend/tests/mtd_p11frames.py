@@ -12,6 +12,7 @@ busy: MAX_CLIENTS connections past HELLO stay open; one more gets the
 busy frame and EOF; once one closes, a new one is served again.
 Prints one "ok:" line per case; exits 1 on the first failure.
 """
+import select
 import socket
 import struct
 import sys
@@ -203,6 +204,17 @@ def hostile():
         b = b""
     s.close()
     print("ok: truncated frame then close (%d bytes back)" % len(b))
+
+    # a client that goes with its reply unread: its worker's next read
+    # gets ECONNRESET, which ends the connection as EOF does (status 0)
+    s = conn()
+    do_hello(s)
+    s.sendall(frame(2, C_GETINFO, b"\x01"))   # pInfo present
+    r, _, _ = select.select([s], [], [], STALL + 10)
+    if not r:
+        fail("no reply to C_GetInfo")
+    s.close()
+    print("ok: a client gone with its reply unread")
 
 
 def busy(maxc):

@@ -117,6 +117,8 @@ for what in "pkcs11: uid 0 pid [0-9]*: rule root, tokens sep: worker [0-9]*" \
     "pkcs11: worker [0-9]* (uid 0 pid [0-9]*) exited with status"; do
 	grep -q "$what" "$MTD_LOG" || { cat "$MTD_LOG" >&2; m2m_fail "log lacks: $what"; }
 done
+grep -q "pkcs11: the client has gone (Connection reset by peer, after frame 2)" "$MTD_LOG" ||
+    { cat "$MTD_LOG" >&2; m2m_fail "no 'client has gone' line for the client that left its reply unread"; }
 for e in version malformed too-big order stalled; do
 	grep -q "$e" "$MTD_LOG" || { cat "$MTD_LOG" >&2; m2m_fail "the log does not name a $e error"; }
 done
