@@ -12,6 +12,27 @@
 #   mef_start            start m2m-mef; sets MEF_PID, PORT (and CPORT)
 #   mef_stop             stop it (also at cleanup)
 #
+# Test CAs and enrolees of the certificate listener (openssl ca, s_client):
+#   mef_ca NAME [ISSUER] a P-256 CA, $M2M_TMP/NAME.pem and NAME.key, with
+#                        its own openssl ca database ($M2M_TMP/NAME.cnf):
+#                        self-signed, or an intermediate CA ISSUER issues
+#   mef_sign CA CSR OUT START END [EXT]   CA issues OUT, an end-entity
+#                        certificate (CA:FALSE, digitalSignature, EXT)
+#   mef_revoke CA CERT   CERT revoked in CA's database
+#   mef_crl CA OUT       CA's CRL of its database (2 days) in OUT
+#   mef_enrolee_csr CN KEYNAME   a P-256 key $M2M_TMP/KEYNAME.key (made
+#                        once) and a CSR $M2M_TMP/CN.csr
+#   mef_creq CERT KEY FILE [CIPHER] [CHAIN]   s_client's whole output for
+#                        FILE sent over the certificate listener with CERT
+#                        (none when empty), KEY and the CA certificates of
+#                        the file CHAIN; the MEF verified against test-ca
+#   mef_ke_objects       the number of Ke objects in the MEF's token
+#   mef_refused WHAT LOGLINE CERT KEY [CHAIN]   the bootstrap request
+#                        $M2M_TMP/boot with CERT is refused in the
+#                        handshake, m2m-mef logs LOGLINE, nothing stored
+#   mef_log_since N STRING   a line of mef.log after its first N lines
+#                        holds STRING (waits up to 5 s)
+#
 # The MEF's replies (s_client's whole output OUT):
 #   status_of OUT, rsc_of OUT, body_of OUT, ekm_of OUT   the HTTP status,
 #                        X-M2M-RSC, the JSON body, s_client's exported
@@ -158,6 +179,133 @@ mef_stop()
 {
 	[ -z "$MEF_PID" ] || m2m_stop "$MEF_PID"
 	MEF_PID=
+}
+
+# --- test CAs and enrolees of the certificate listener ---------------------
+MEF_NOW_M1=$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)
+MEF_NOW_P1=$(date -u -d '+1 day' +%Y%m%d%H%M%SZ)
+
+mef_ca()
+{
+	local t=$M2M_TMP
+
+	mkdir -p "$t/$1.db/new"
+	: >"$t/$1.db/index.txt"
+	echo 1000 >"$t/$1.db/serial"
+	cat >"$t/$1.cnf" <<CONF
+[ca]
+default_ca = d
+[d]
+database = $t/$1.db/index.txt
+new_certs_dir = $t/$1.db/new
+serial = $t/$1.db/serial
+default_md = sha256
+policy = p
+unique_subject = no
+copy_extensions = copy
+[p]
+commonName = supplied
+CONF
+	if [ -z "${2:-}" ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		    -nodes -keyout "$t/$1.key" -out "$t/$1.pem" \
+		    -subj "/CN=$1" -days 2 2>/dev/null ||
+		    m2m_fail "cannot make the CA $1"
+		return
+	fi
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$t/$1.key" -out "$t/$1.csr" -subj "/CN=$1" 2>/dev/null ||
+	    m2m_fail "the CSR of the CA $1"
+	printf '%s\n' "[e]" "basicConstraints=critical,CA:TRUE" \
+	    "keyUsage=critical,keyCertSign,cRLSign" >"$t/$1.ext"
+	openssl ca -batch -config "$t/$2.cnf" -cert "$t/$2.pem" \
+	    -keyfile "$t/$2.key" -in "$t/$1.csr" -out "$t/$1.pem" \
+	    -startdate "$MEF_NOW_M1" -enddate "$MEF_NOW_P1" \
+	    -extfile "$t/$1.ext" -extensions e -notext >/dev/null 2>&1 ||
+	    m2m_fail "the CA $2 cannot issue the CA $1"
+}
+
+mef_sign()
+{
+	local ext=$M2M_TMP/ext.$RANDOM
+
+	printf '%s\n' "[e]" basicConstraints=CA:FALSE \
+	    keyUsage=digitalSignature ${6:+"$6"} >"$ext"
+	openssl ca -batch -config "$M2M_TMP/$1.cnf" -cert "$M2M_TMP/$1.pem" \
+	    -keyfile "$M2M_TMP/$1.key" -in "$2" -out "$3" -startdate "$4" \
+	    -enddate "$5" -extfile "$ext" -extensions e -notext \
+	    >/dev/null 2>&1 || m2m_fail "the CA $1 cannot sign $2"
+}
+
+mef_revoke()
+{
+	openssl ca -batch -config "$M2M_TMP/$1.cnf" -cert "$M2M_TMP/$1.pem" \
+	    -keyfile "$M2M_TMP/$1.key" -revoke "$2" >/dev/null 2>&1 ||
+	    m2m_fail "the CA $1 cannot revoke $2"
+}
+
+mef_crl()
+{
+	openssl ca -batch -config "$M2M_TMP/$1.cnf" -cert "$M2M_TMP/$1.pem" \
+	    -keyfile "$M2M_TMP/$1.key" -gencrl -crldays 2 -out "$2" \
+	    >/dev/null 2>&1 || m2m_fail "the CA $1 cannot make its CRL"
+}
+
+mef_enrolee_csr()
+{
+	[ -f "$M2M_TMP/$2.key" ] || openssl genpkey -algorithm EC \
+	    -pkeyopt ec_paramgen_curve:P-256 -out "$M2M_TMP/$2.key" 2>/dev/null
+	openssl req -new -key "$M2M_TMP/$2.key" -subj "/CN=$1" \
+	    -out "$M2M_TMP/$1.csr" 2>/dev/null || m2m_fail "the CSR of $1"
+}
+
+mef_creq()
+{
+	local c=()
+
+	[ -z "$1" ] || c=(-cert "$1" -key "$2")
+	[ -z "${5:-}" ] || c+=(-cert_chain "$5")
+	timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$CPORT" \
+	    -servername "$FQDN" "${c[@]}" -CAfile "$M2M_TMP/test-ca.pem" \
+	    -verify_return_error -verify_hostname "$FQDN" \
+	    -cipher "${4:-ECDHE-ECDSA-AES128-SHA256}" \
+	    -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
+	    -ign_eof -nocommands <"$3" 2>&1 || true
+}
+
+mef_ke_objects()
+{
+	m2m_ext m2m_p11tool --token-label mef --login --pin "$MEF_PIN" \
+	    --list-objects --type secrkey 2>/dev/null |
+	    grep -c "@$FQDN" || true
+}
+
+mef_log_since()
+{
+	local i
+
+	for ((i = 0; i < 50; i++)); do
+		tail -n "+$(($1 + 1))" "$M2M_TMP/mef.log" | grep -q -F -- "$2" &&
+		    return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+mef_refused()
+{
+	local out n k o
+
+	n=$(wc -l <"$M2M_TMP/mef.log")
+	k=$(kes)
+	o=$(mef_ke_objects)
+	out=$(mef_creq "$3" "$4" "$M2M_TMP/boot" "" "${5:-}")
+	[ -z "$(status_of "$out")" ] || { printf '%s\n' "$out" >&2;
+		m2m_fail "$1: an HTTP answer"; }
+	mef_log_since "$n" "$2" || m2m_fail "$1: no log line '$2'"
+	[ "$(kes)" -eq "$k" ] && [ "$(mef_ke_objects)" -eq "$o" ] ||
+	    m2m_fail "$1: something stored"
+	echo "ok: $1: handshake refused ($2), nothing stored"
 }
 
 # --- the MEF's replies ------------------------------------------------------

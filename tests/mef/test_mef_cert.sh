@@ -23,7 +23,6 @@ KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
 GW1=gw1.example.com
 KPSA_LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
-PIN=$MEF_PIN
 
 ok()
 {
@@ -34,67 +33,24 @@ mef_token
 mef_tls_key
 
 # --- the test CA, the MEF's certificate (its CSR signed by the token) -------
-# ca NAME: a self-signed P-256 CA in $T/NAME.pem, $T/NAME.key
-ca()
-{
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$T/$1.key" -out "$T/$1.pem" -subj "/CN=$1" -days 2 \
-	    2>/dev/null || m2m_fail "cannot make the CA $1"
-}
-ca test-ca
-ca other-ca
-mkdir -p "$T/cadb/new"
-: >"$T/cadb/index.txt"
-echo 1000 >"$T/cadb/serial"
-cat >"$T/ca.cnf" <<CONF
-[ca]
-default_ca = d
-[d]
-database = $T/cadb/index.txt
-new_certs_dir = $T/cadb/new
-serial = $T/cadb/serial
-default_md = sha256
-policy = p
-unique_subject = no
-copy_extensions = copy
-[p]
-commonName = supplied
-CONF
-# sign CA CSR OUT START END [EXT]: issue OUT from CSR with CA
-sign()
-{
-	local ext=$T/ext.$RANDOM
-	printf '%s\n' "[e]" basicConstraints=CA:FALSE \
-	    keyUsage=digitalSignature ${6:+"$6"} >"$ext"
-	openssl ca -batch -config "$T/ca.cnf" -cert "$T/$1.pem" \
-	    -keyfile "$T/$1.key" -in "$2" -out "$3" -startdate "$4" \
-	    -enddate "$5" -extfile "$ext" -extensions e -notext \
-	    >/dev/null 2>&1 || m2m_fail "the CA $1 cannot sign $2"
-}
-NOW_M1=$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)
-NOW_P1=$(date -u -d '+1 day' +%Y%m%d%H%M%SZ)
+mef_ca test-ca
+mef_ca other-ca
+NOW_M1=$MEF_NOW_M1
+NOW_P1=$MEF_NOW_P1
 mef_csr
-sign test-ca "$T/mef.csr" "$T/mef-cert.pem" "$NOW_M1" "$NOW_P1" \
+mef_sign test-ca "$T/mef.csr" "$T/mef-cert.pem" "$NOW_M1" "$NOW_P1" \
     "subjectAltName=DNS:$FQDN"
-# enrolee CN KEYNAME: a P-256 key $T/KEYNAME.key and a CSR $T/CN.csr
-enrolee_csr()
-{
-	[ -f "$T/$2.key" ] || openssl genpkey -algorithm EC \
-	    -pkeyopt ec_paramgen_curve:P-256 -out "$T/$2.key" 2>/dev/null
-	openssl req -new -key "$T/$2.key" -subj "/CN=$1" -out "$T/$1.csr" \
-	    2>/dev/null || m2m_fail "the CSR of $1"
-}
-enrolee_csr dev-cert-1 k1
-sign test-ca "$T/dev-cert-1.csr" "$T/dev1.pem" "$NOW_M1" "$NOW_P1"
-sign other-ca "$T/dev-cert-1.csr" "$T/dev1-other.pem" "$NOW_M1" "$NOW_P1"
-sign test-ca "$T/dev-cert-1.csr" "$T/dev1-expired.pem" 20200101000000Z \
+mef_enrolee_csr dev-cert-1 k1
+mef_sign test-ca "$T/dev-cert-1.csr" "$T/dev1.pem" "$NOW_M1" "$NOW_P1"
+mef_sign other-ca "$T/dev-cert-1.csr" "$T/dev1-other.pem" "$NOW_M1" "$NOW_P1"
+mef_sign test-ca "$T/dev-cert-1.csr" "$T/dev1-expired.pem" 20200101000000Z \
     20200201000000Z
-sign test-ca "$T/dev-cert-1.csr" "$T/dev1-future.pem" 20400101000000Z \
+mef_sign test-ca "$T/dev-cert-1.csr" "$T/dev1-future.pem" 20400101000000Z \
     20400201000000Z
-enrolee_csr dev-unknown k2
-sign test-ca "$T/dev-unknown.csr" "$T/unknown.pem" "$NOW_M1" "$NOW_P1"
-enrolee_csr kpm-dev1 k3
-sign test-ca "$T/kpm-dev1.csr" "$T/pskname.pem" "$NOW_M1" "$NOW_P1"
+mef_enrolee_csr dev-unknown k2
+mef_sign test-ca "$T/dev-unknown.csr" "$T/unknown.pem" "$NOW_M1" "$NOW_P1"
+mef_enrolee_csr kpm-dev1 k3
+mef_sign test-ca "$T/kpm-dev1.csr" "$T/pskname.pem" "$NOW_M1" "$NOW_P1"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$T/wrong.key" 2>/dev/null
 ok "test CA; the MEF's certificate for its token key, enrolee certificates"
@@ -127,26 +83,9 @@ ok "enrolee add --cert-id: a certificate enrolee, no Kpm"
 
 mef_start
 
-ke_objects() {
-	m2m_ext m2m_p11tool --token-label mef --login --pin "$PIN" --list-objects \
-	    --type secrkey 2>/dev/null | grep -c '@mef.example.com' || true
-}
-# creq CERT KEY FILE [CIPHER]: send FILE over the certificate listener
-creq()
-{
-	local c=()
-	[ -z "$1" ] || c=(-cert "$1" -key "$2")
-	timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$CPORT" \
-	    -servername "$FQDN" "${c[@]}" -CAfile "$T/test-ca.pem" \
-	    -verify_return_error -verify_hostname "$FQDN" \
-	    -cipher "${4:-ECDHE-ECDSA-AES128-SHA256}" \
-	    -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
-	    -ign_eof -nocommands <"$3" 2>&1 || true
-}
-
 # --- a bootstrap with certificates -------------------------------------------
 post_file "$T/boot" "{\"Targets\": [\"$GW1\"]}"
-out=$(creq "$T/dev1.pem" "$T/k1.key" "$T/boot")
+out=$(mef_creq "$T/dev1.pem" "$T/k1.key" "$T/boot")
 [ "$(status_of "$out")" = 200 ] && [ "$(rsc_of "$out")" = 2001 ] || {
 	printf '%s\n' "$out" >&2; m2m_fail "certificate bootstrap failed"; }
 m2m_expect_contains "$out" "Cipher is ECDHE-ECDSA-AES128-SHA256"
@@ -164,7 +103,7 @@ KE=${ekm:32:64}
 [ "$(kes)" -eq 1 ] || m2m_fail "$(kes) KeIds after one bootstrap"
 ok "bootstrap over TLS 1.2 ECDHE-ECDSA, mutual: KeId = hex(EKM[0..15])@FQDN"
 # the [profile] GCM suite
-out=$(creq "$T/dev1.pem" "$T/k1.key" "$T/boot" ECDHE-ECDSA-AES128-GCM-SHA256)
+out=$(mef_creq "$T/dev1.pem" "$T/k1.key" "$T/boot" ECDHE-ECDSA-AES128-GCM-SHA256)
 [ "$(status_of "$out")" = 200 ] || { printf '%s\n' "$out" >&2;
 	m2m_fail "bootstrap with ECDHE-ECDSA-AES128-GCM-SHA256"; }
 [ "$(kes)" -eq 2 ] || m2m_fail "$(kes) KeIds after two bootstraps"
@@ -185,44 +124,33 @@ ok "the MEF's Ke is s_client's export: Kpsa = HMAC-SHA-256(Ke, label||target)"
 
 # --- refusals: the handshake fails, nothing stored --------------------------
 n_kes=$(kes)
-n_obj=$(ke_objects)
-# handshake_refused WHAT LOGLINE CERT KEY
-handshake_refused()
-{
-	out=$(creq "$3" "$4" "$T/boot")
-	[ -z "$(status_of "$out")" ] || { printf '%s\n' "$out" >&2;
-		m2m_fail "$1: an HTTP answer"; }
-	grep -q -F "$2" "$T/mef.log" || m2m_fail "$1: no log line '$2'"
-	[ "$(kes)" -eq "$n_kes" ] && [ "$(ke_objects)" -eq "$n_obj" ] ||
-	    m2m_fail "$1: something stored"
-	ok "$1: handshake refused ($2), nothing stored"
-}
-handshake_refused "no client certificate" \
+n_obj=$(mef_ke_objects)
+mef_refused "no client certificate" \
     'outcome=refused reason="handshake failure"' "" ""
-handshake_refused "a certificate of an unknown CA" \
+mef_refused "a certificate of an unknown CA" \
     "does not verify: unable to get local issuer certificate" \
     "$T/dev1-other.pem" "$T/k1.key"
-handshake_refused "an expired certificate" \
+mef_refused "an expired certificate" \
     "does not verify: certificate has expired" \
     "$T/dev1-expired.pem" "$T/k1.key"
-handshake_refused "a not-yet-valid certificate" \
+mef_refused "a not-yet-valid certificate" \
     "does not verify: certificate is not yet valid" \
     "$T/dev1-future.pem" "$T/k1.key"
-out=$(creq "$T/dev1.pem" "$T/wrong.key" "$T/boot")
+out=$(mef_creq "$T/dev1.pem" "$T/wrong.key" "$T/boot")
 m2m_expect_contains "$out" "key values mismatch"
 [ -z "$(status_of "$out")" ] || m2m_fail "a wrong key got an answer"
 ok "a certificate with another key: s_client cannot even present it"
 
 # --- refusals in HTTP ---------------------------------------------------------
-out=$(creq "$T/unknown.pem" "$T/k2.key" "$T/boot")
+out=$(mef_creq "$T/unknown.pem" "$T/k2.key" "$T/boot")
 expect "$out" 403 4103 "the TLS identity is not an enrolee"
-out=$(creq "$T/pskname.pem" "$T/k3.key" "$T/boot")
+out=$(mef_creq "$T/pskname.pem" "$T/k3.key" "$T/boot")
 expect "$out" 403 4103 "the TLS identity is not an enrolee"
 printf 'GET /fetchCredentials/%s HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: dev-cert-1\r\nConnection: close\r\n\r\n' \
     "$keid" "$FQDN" >"$T/f2"
-out=$(creq "$T/dev1.pem" "$T/k1.key" "$T/f2")
+out=$(mef_creq "$T/dev1.pem" "$T/k1.key" "$T/f2")
 expect "$out" 403 4103 "the TLS identity is not an enrolment target"
-[ "$(kes)" -eq "$n_kes" ] && [ "$(ke_objects)" -eq "$n_obj" ] ||
+[ "$(kes)" -eq "$n_kes" ] && [ "$(mef_ke_objects)" -eq "$n_obj" ] ||
     m2m_fail "an HTTP refusal stored something"
 ok "a certificate naming no enrolee, or a PSK enrolee; a fetch: 403, nothing stored"
 # a certificate enrolee has no Kpm: over PSK it has nothing to shake hands with
@@ -235,43 +163,39 @@ grep -q "unknown PSK identity 'dev-cert-1'" "$T/mef.log" ||
 ok "the certificate enrolee over PSK: handshake refused"
 # [cert] crl: a revoked certificate fails the handshake, others do not
 mef_stop
-openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
-    -keyfile "$T/test-ca.key" -revoke "$T/dev1.pem" >/dev/null 2>&1 ||
-    m2m_fail "cannot revoke dev1.pem"
-openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
-    -keyfile "$T/test-ca.key" -gencrl -crldays 2 -out "$T/test-ca.crl" \
-    >/dev/null 2>&1 || m2m_fail "cannot make the CRL"
+mef_revoke test-ca "$T/dev1.pem"
+mef_crl test-ca "$T/test-ca.crl"
 printf 'crl = %s\n' "$T/test-ca.crl" >>"$T/mef.conf"
 mef_start
-handshake_refused "a revoked certificate ([cert] crl)" \
+mef_refused "a revoked certificate ([cert] crl)" \
     "does not verify: certificate revoked" "$T/dev1.pem" "$T/k1.key"
-out=$(creq "$T/unknown.pem" "$T/k2.key" "$T/boot")
+out=$(mef_creq "$T/unknown.pem" "$T/k2.key" "$T/boot")
 expect "$out" 403 4103 "the TLS identity is not an enrolee"
 ok "[cert] crl: a certificate not revoked still shakes hands"
 # a CA certificate the trusted CA issued, naming an enrolee: a CA, not a
 # device (OpenSSL's client purpose lets it pass; verify_cb refuses it)
 printf '%s\n' "[e]" "basicConstraints=critical,CA:TRUE" \
     "keyUsage=digitalSignature,keyCertSign" >"$T/ext.ca"
-enrolee_csr dev-cert-1 k1
-openssl ca -batch -config "$T/ca.cnf" -cert "$T/test-ca.pem" \
+mef_enrolee_csr dev-cert-1 k1
+openssl ca -batch -config "$T/test-ca.cnf" -cert "$T/test-ca.pem" \
     -keyfile "$T/test-ca.key" -in "$T/dev-cert-1.csr" -out "$T/dev1-ca.pem" \
     -startdate "$NOW_M1" -enddate "$NOW_P1" -extfile "$T/ext.ca" \
     -extensions e -notext >/dev/null 2>&1 || m2m_fail "cannot sign dev1-ca"
-handshake_refused "a CA certificate as the enrolee's" \
+mef_refused "a CA certificate as the enrolee's" \
     "does not verify: unsuitable certificate purpose" "$T/dev1-ca.pem" \
     "$T/k1.key"
 mef_stop
 sed -i '/^crl = /d' "$T/mef.conf"
 # the enrolee's certificate in the SAN URI instead ([cert] map = san-uri)
 sed -i 's/^map = cn$/map = san-uri/' "$T/mef.conf"
-enrolee_csr dev-uri k1
-sign test-ca "$T/dev-uri.csr" "$T/dev-uri.pem" "$NOW_M1" "$NOW_P1" \
+mef_enrolee_csr dev-uri k1
+mef_sign test-ca "$T/dev-uri.csr" "$T/dev-uri.pem" "$NOW_M1" "$NOW_P1" \
     "subjectAltName=URI:dev-cert-1"
 mef_start
-out=$(creq "$T/dev-uri.pem" "$T/k1.key" "$T/boot")
+out=$(mef_creq "$T/dev-uri.pem" "$T/k1.key" "$T/boot")
 [ "$(status_of "$out")" = 200 ] || { printf '%s\n' "$out" >&2;
 	m2m_fail "map = san-uri"; }
-out=$(creq "$T/dev1.pem" "$T/k1.key" "$T/boot")
+out=$(mef_creq "$T/dev1.pem" "$T/k1.key" "$T/boot")
 expect "$out" 403 4103 "the TLS identity is not an enrolee"
 ok "map = san-uri: the SAN URI names the enrolee, a CN alone does not"
 mef_stop
