@@ -5,7 +5,9 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED	/* the ENGINE API of OpenSSL 3 */
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/engine.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -166,19 +169,172 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	return ok;
 }
 
-static int
-load_crl(SSL_CTX *ctx, const char *path)
+/*
+ * why: "cannot read the WHAT PATH: " and the reason of the last error on
+ * OpenSSL's stack (the one the failed step raised), or dflt.
+ */
+static void
+ossl_why(char *why, size_t len, const char *what, const char *path,
+    const char *dflt)
 {
-	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
-	X509_LOOKUP *lu;
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
 
-	if ((lu = X509_STORE_add_lookup(st, X509_LOOKUP_file())) == NULL ||
-	    X509_load_crl_file(lu, path, X509_FILETYPE_PEM) < 1) {
-		m2m_tls_error("cannot read the CRL file %s", path);
+	snprintf(why, len, "cannot read the %s %s: %s", what, path,
+	    r != NULL ? r : dflt);
+}
+
+/* 1 when path opens for reading; else 0 and why says so. */
+static int
+file_opens(const char *what, const char *path, char *why, size_t len)
+{
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(why, len, "cannot read the %s %s: %s", what, path,
+		    strerror(errno));
 		return 0;
 	}
-	X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+	fclose(f);
 	return 1;
+}
+
+/*
+ * The CRLs of the PEM file at path (and nothing else of it: a certificate
+ * there is no CA) into st; 1, or 0 with why.  At least one CRL; a block
+ * that does not decode fails the whole file.
+ */
+static int
+add_crls(X509_STORE *st, const char *path, char *why, size_t len)
+{
+	X509_CRL *crl;
+	BIO *b;
+	unsigned long e;
+	int n = 0, ok = 1;
+
+	if (!file_opens("CRL file", path, why, len))
+		return 0;
+	if ((b = BIO_new_file(path, "r")) == NULL) {
+		ossl_why(why, len, "CRL file", path, "cannot open it");
+		return 0;
+	}
+	while (ok && (crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) !=
+	    NULL) {
+		if ((ok = X509_STORE_add_crl(st, crl)) != 0)
+			n++;
+		X509_CRL_free(crl);
+	}
+	BIO_free(b);
+	e = ERR_peek_last_error();
+	/* the end of the file: no further PEM block */
+	if (ok && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+	    ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+		if (n > 0)
+			return 1;
+		snprintf(why, len, "cannot read the CRL file %s: no CRL "
+		    "(PEM \"X509 CRL\") in it", path);
+		return 0;
+	}
+	ossl_why(why, len, "CRL file", path, "a CRL that does not decode");
+	return 0;
+}
+
+/* The number of CRLs in st. */
+static int
+count_crls(X509_STORE *st)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+	int i, n = 0;
+
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) ==
+		    X509_LU_CRL)
+			n++;
+	return n;
+}
+
+/*
+ * A new store of o's CA file and CRL file with o's CRL flags, in *ret;
+ * 0 or M2M_TLS_ERR_* with why.  The OpenSSL error stack as it was.
+ */
+static int
+new_store(const struct m2m_tls_cert_opts *o, X509_STORE **ret, char *why,
+    size_t len)
+{
+	X509_STORE *st;
+	unsigned long flags;
+	int r = M2M_TLS_ERR_ARG;
+
+	ERR_set_mark();
+	if ((st = X509_STORE_new()) == NULL) {
+		snprintf(why, len, "cannot make an X509_STORE");
+		r = M2M_TLS_ERR_NOMEM;
+		goto out;
+	}
+	if (!file_opens("CA file", o->ca_file, why, len))
+		goto out;
+	if (X509_STORE_load_file(st, o->ca_file) != 1) {
+		ossl_why(why, len, "CA file", o->ca_file,
+		    "no certificate in it");
+		goto out;
+	}
+	if (o->crl_file != NULL) {
+		if (!add_crls(st, o->crl_file, why, len))
+			goto out;
+		flags = X509_V_FLAG_CRL_CHECK;
+		if (o->crl_check == M2M_TLS_CRL_CHAIN)
+			flags |= X509_V_FLAG_CRL_CHECK_ALL;
+		if (!X509_STORE_set_flags(st, flags)) {
+			snprintf(why, len, "cannot set the CRL flags");
+			r = M2M_TLS_ERR_OPENSSL;
+			goto out;
+		}
+	}
+	*ret = st;
+	st = NULL;	/* transferred */
+	r = 0;
+ out:
+	ERR_pop_to_mark();
+	X509_STORE_free(st);
+	return r;
+}
+
+/* see tls.h */
+int
+m2m_tls_cert_reload_store(SSL_CTX *ctx, const struct m2m_tls_cert_opts *o,
+    int *ret_ncrl, char *why, size_t why_len)
+{
+	char buf[M2M_TLS_WHY_MAX];
+	X509_STORE *st = NULL;
+	int r;
+
+	if (why == NULL || why_len == 0) {
+		why = buf;
+		why_len = sizeof(buf);
+	}
+	why[0] = '\0';
+	if (ctx == NULL || o == NULL || o->ca_file == NULL) {
+		snprintf(why, why_len, "bad options (a context and a CA file "
+		    "needed)");
+		r = M2M_TLS_ERR_ARG;
+	} else if (o->crl_check != M2M_TLS_CRL_LEAF &&
+	    o->crl_check != M2M_TLS_CRL_CHAIN) {
+		snprintf(why, why_len, "bad options (CRL check %d is neither "
+		    "leaf nor chain)", (int)o->crl_check);
+		r = M2M_TLS_ERR_ARG;
+	} else if (o->crl_check == M2M_TLS_CRL_CHAIN && o->crl_file == NULL) {
+		snprintf(why, why_len, "bad options (a CRL check of the whole "
+		    "chain needs a CRL file)");
+		r = M2M_TLS_ERR_ARG;
+	} else if ((r = new_store(o, &st, why, why_len)) == 0) {
+		if (ret_ncrl != NULL)
+			*ret_ncrl = count_crls(st);
+		SSL_CTX_set_cert_store(ctx, st);	/* frees the old one */
+		return 0;
+	}
+	if (why == buf)
+		m2m_tls_error("%s", buf);
+	return r;
 }
 
 /* see tls.h */
@@ -198,6 +354,13 @@ m2m_tls_cert_ctx_new(const struct m2m_tls_cert_opts *o, SSL_CTX **ret)
 	    (o->role != M2M_TLS_CLIENT && o->role != M2M_TLS_SERVER)) {
 		m2m_tls_error("bad options (a pkcs11: key URI, PIN, "
 		    "certificate, CA file, server name and role needed)");
+		return M2M_TLS_ERR_ARG;
+	}
+	if ((o->crl_check != M2M_TLS_CRL_LEAF &&
+	    o->crl_check != M2M_TLS_CRL_CHAIN) ||
+	    (o->crl_check == M2M_TLS_CRL_CHAIN && o->crl_file == NULL)) {
+		m2m_tls_error("bad options (the CRL check is leaf, or chain "
+		    "with a CRL file)");
 		return M2M_TLS_ERR_ARG;
 	}
 	if ((module = o->module) == NULL &&
@@ -250,15 +413,9 @@ m2m_tls_cert_ctx_new(const struct m2m_tls_cert_opts *o, SSL_CTX **ret)
 		r = M2M_TLS_ERR_ARG;
 		goto out;
 	}
-	if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
-		m2m_tls_error("cannot read the CA file %s", o->ca_file);
-		r = M2M_TLS_ERR_ARG;
+	if ((r = m2m_tls_cert_reload_store(ctx, o, NULL, NULL, 0)) != 0)
 		goto out;
-	}
-	if (o->crl_file != NULL && !load_crl(ctx, o->crl_file)) {
-		r = M2M_TLS_ERR_ARG;
-		goto out;
-	}
+	r = M2M_TLS_ERR_OPENSSL;
 	if (o->role == M2M_TLS_CLIENT) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 		if (!X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx),

@@ -97,7 +97,15 @@ handler(void *arg, const char *sec, const char *key, const char *v)
 		ok = *v == '/' && set_str(&c->cert_ca, v);
 	else if (IS("cert", "crl"))
 		ok = *v == '/' && set_str(&c->cert_crl, v);
-	else if (IS("cert", "map")) {
+	else if (IS("cert", "crl_check")) {
+		c->cert_crl_check_set = 1;
+		if (strcmp(v, "leaf") == 0)
+			c->cert_crl_check = MEF_CRL_LEAF;
+		else if (strcmp(v, "chain") == 0)
+			c->cert_crl_check = MEF_CRL_CHAIN;
+		else
+			ok = 0;
+	} else if (IS("cert", "map")) {
 		if (strcmp(v, "cn") == 0)
 			c->cert_map = MEF_MAP_CN;
 		else if (strcmp(v, "san-uri") == 0)
@@ -164,6 +172,11 @@ mef_conf_load(const char *path, struct mef_conf **ret)
 	    c->cert_file == NULL || c->cert_ca == NULL)) {
 		mef_log("%s: the certificate listener needs [cert] port, key, "
 		    "cert and ca", path);
+		goto out;
+	}
+	if (c->cert_crl_check_set && c->cert_crl == NULL) {
+		mef_log("%s: [cert] crl_check needs [cert] crl, the file of "
+		    "the CRLs to check", path);
 		goto out;
 	}
 	*ret = c;

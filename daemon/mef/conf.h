@@ -17,9 +17,13 @@
  *               cert = PATH                 its certificate (PEM)
  *               ca = PATH                   the CAs of the enrolees (PEM)
  *               crl = PATH                  optional CRLs (PEM)
+ *               crl_check = leaf|chain      which certificates: the
+ *                                           enrolee's (the default) or
+ *                                           every one of its chain
  *               map = cn|san-uri|san-dns    the field naming the enrolee
  *
  * [cert] is optional; when any of port, key, cert, ca is set, all are.
+ * crl_check needs crl.
  *
  * Unknown sections or keys are errors.  The PIN is never in this file's
  * structure: mef_conf_read_pin() reads it when needed.
@@ -40,6 +44,11 @@ enum mef_cert_map {
 	MEF_MAP_SAN_DNS		/* the one subjectAltName dNSName */
 };
 
+enum mef_crl_check {
+	MEF_CRL_LEAF = 0,	/* the enrolee's own certificate */
+	MEF_CRL_CHAIN		/* every certificate of its chain */
+};
+
 struct mef_conf {
 	char		fqdn[MEF_FQDN_MAX + 1];	/* lower case */
 	char		*address;
@@ -57,6 +66,8 @@ struct mef_conf {
 	char		*cert_file;
 	char		*cert_ca;
 	char		*cert_crl;	/* NULL: none */
+	enum mef_crl_check cert_crl_check;
+	int		cert_crl_check_set; /* crl_check was given */
 	enum mef_cert_map cert_map;
 };
 

@@ -310,9 +310,26 @@ on_cert_connection(struct event_base *base, void *arg)
 	return tls_connection(arg, ((struct mef_srv *)arg)->cert_ctx);
 }
 
+/* The certificate listener's options of c, but the PIN. */
+static void
+cert_opts(const struct mef_conf *c, struct m2m_tls_cert_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->module = c->module;
+	o->key_uri = c->cert_key;
+	o->cert_file = c->cert_file;
+	o->ca_file = c->cert_ca;
+	o->crl_file = c->cert_crl;
+	o->crl_check = c->cert_crl_check == MEF_CRL_CHAIN ?
+	    M2M_TLS_CRL_CHAIN : M2M_TLS_CRL_LEAF;
+	o->role = M2M_TLS_SERVER;
+	o->sni = c->fqdn;
+}
+
 /*
  * The certificate listener's context ([cert]): the MEF's key in its token
- * by URI, TLS 1.2 ECDHE-ECDSA, enrolees verified against [cert] ca.
+ * by URI, TLS 1.2 ECDHE-ECDSA, enrolees verified against [cert] ca (and
+ * crl, crl_check).
  */
 static int
 open_cert_ctx(const struct mef_conf *c, SSL_CTX **ret)
@@ -324,15 +341,8 @@ open_cert_ctx(const struct mef_conf *c, SSL_CTX **ret)
 
 	if ((r = mef_conf_read_pin(c->pin_file, pin, &pin_len)) != 0)
 		goto out;
-	memset(&o, 0, sizeof(o));
-	o.module = c->module;
-	o.key_uri = c->cert_key;
+	cert_opts(c, &o);
 	o.pin = pin;
-	o.cert_file = c->cert_file;
-	o.ca_file = c->cert_ca;
-	o.crl_file = c->cert_crl;
-	o.role = M2M_TLS_SERVER;
-	o.sni = c->fqdn;
 	if ((tr = m2m_tls_cert_ctx_new(&o, ret)) != 0) {
 		mef_log("certificate TLS context: %s", m2m_tls_strerror(tr));
 		r = MEF_ERR_TOKEN;

@@ -119,6 +119,22 @@ int	m2m_tls_export_ke(SSL *ssl, uint8_t out[M2M_TLS_EXPORT_LEN]);
  * and initialised once per process and never finished (finishing it would
  * C_Finalize the module under its other users).
  */
+/*
+ * Which certificates of the peer's chain opts->crl_file is checked for
+ * (OpenSSL's X509_V_FLAG_CRL_CHECK, and X509_V_FLAG_CRL_CHECK_ALL).
+ * Whichever is checked needs a CRL from its issuer in the file, or the
+ * handshake fails with "unable to get certificate CRL":
+ *   LEAF   the peer's own certificate: the CRL of the CA that issued it.
+ *   CHAIN  every certificate of the verified chain up to the root: a
+ *          CRL from each CA of the chain, the root's and every
+ *          intermediate's (so that an intermediate CA the root revoked
+ *          is refused with everything it issued).
+ */
+enum m2m_tls_crl_check {
+	M2M_TLS_CRL_LEAF = 0,
+	M2M_TLS_CRL_CHAIN = 1
+};
+
 struct m2m_tls_cert_opts {
 	const char	*module;	/* NULL: $M2MTOKEN_MODULE */
 	const char	*key_uri;	/* "pkcs11:..." of the private key */
@@ -128,6 +144,8 @@ struct m2m_tls_cert_opts {
 					   certificate in the token */
 	const char	*ca_file;	/* PEM: the CAs that verify the peer */
 	const char	*crl_file;	/* NULL or PEM CRLs of those CAs */
+	enum m2m_tls_crl_check crl_check; /* with crl_file (CHAIN needs
+					   one); 0: M2M_TLS_CRL_LEAF */
 	enum m2m_tls_role role;
 	const char	*sni;		/* client: sent, and the name the
 					   server's certificate must carry;
@@ -143,12 +161,39 @@ struct m2m_tls_cert_opts {
  * private key is the token key at opts->key_uri, whose certificate is
  * opts->cert_file (its public key must be the token key's), and which
  * requires and verifies the peer's certificate against opts->ca_file (and
- * opts->crl_file, when given, for the leaf).  Extended master secret on;
- * no session tickets; TLS 1.2 only.  Released with SSL_CTX_free().
+ * opts->crl_file, when given, as opts->crl_check says; the store is made
+ * by m2m_tls_cert_reload_store()).  Extended master secret on; no session
+ * tickets; TLS 1.2 only.  Released with SSL_CTX_free().
  * Returns 0 or M2M_TLS_ERR_* (and one line on stderr saying why).
  */
 int	m2m_tls_cert_ctx_new(const struct m2m_tls_cert_opts *opts,
 	    SSL_CTX **ret);
+
+/* Room for the reason m2m_tls_cert_reload_store() writes. */
+#define M2M_TLS_WHY_MAX		512
+
+/*
+ * Read opts->ca_file, then opts->crl_file when given (only its CRLs),
+ * into a NEW X509_STORE with the CRL flags of opts->crl_check, and, only
+ * when all of it was read, install it on ctx (a context of
+ * m2m_tls_cert_ctx_new(), which makes its own store with this function),
+ * freeing the store ctx had.  Only opts->ca_file, crl_file and crl_check
+ * are used.  On failure ctx keeps the store it had, and why (why_len
+ * bytes, e.g. M2M_TLS_WHY_MAX) says which file and why, without a log
+ * line; why NULL: that reason is the one "m2mtls:" error line instead.
+ * On success *ret_ncrl (when not NULL) is the number of CRLs in the new
+ * store.  Returns 0 or M2M_TLS_ERR_*; the OpenSSL error stack is left as
+ * it was.
+ *
+ * libssl looks the context's store up when it verifies a peer: a
+ * handshake verified before the call keeps its result (its connection is
+ * not affected), a handshake verified after it uses the new store.  Call
+ * it only where no handshake on ctx is being verified at the same time
+ * (e.g. from a single-threaded event loop's signal callback).
+ */
+int	m2m_tls_cert_reload_store(SSL_CTX *ctx,
+	    const struct m2m_tls_cert_opts *opts, int *ret_ncrl, char *why,
+	    size_t why_len);
 
 /* A static description of an M2M_TLS_ERR_* value. */
 const char *m2m_tls_strerror(int err);

@@ -30,6 +30,7 @@
 #   mef_refused WHAT LOGLINE CERT KEY [CHAIN]   the bootstrap request
 #                        $M2M_TMP/boot with CERT is refused in the
 #                        handshake, m2m-mef logs LOGLINE, nothing stored
+#   mef_booted WHAT CERT KEY [CHAIN]   that request is answered 200 2001
 #   mef_log_since N STRING   a line of mef.log after its first N lines
 #                        holds STRING (waits up to 5 s)
 #
@@ -306,6 +307,16 @@ mef_refused()
 	[ "$(kes)" -eq "$k" ] && [ "$(mef_ke_objects)" -eq "$o" ] ||
 	    m2m_fail "$1: something stored"
 	echo "ok: $1: handshake refused ($2), nothing stored"
+}
+
+mef_booted()
+{
+	local out
+
+	out=$(mef_creq "$2" "$3" "$M2M_TMP/boot" "" "${4:-}")
+	[ "$(status_of "$out")" = 200 ] && [ "$(rsc_of "$out")" = 2001 ] || {
+		printf '%s\n' "$out" >&2; m2m_fail "$1: no bootstrap"; }
+	echo "ok: $1: bootstrapped (200 2001)"
 }
 
 # --- the MEF's replies ------------------------------------------------------
