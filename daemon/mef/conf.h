@@ -23,7 +23,7 @@
  *               map = cn|san-uri|san-dns    the field naming the enrolee
  *
  * [cert] is optional; when any of port, key, cert, ca is set, all are.
- * crl_check needs crl.
+ * crl_check needs crl.  SIGHUP reads ca and crl again (server.c).
  *
  * Unknown sections or keys are errors.  The PIN is never in this file's
  * structure: mef_conf_read_pin() reads it when needed.

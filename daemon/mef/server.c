@@ -421,6 +421,45 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(srv->base);
 }
 
+/*
+ * SIGHUP: the certificate listener's [cert] ca and crl read again into a
+ * new store, which replaces the one in use only when all of it was read.
+ * The loop runs nothing else meanwhile, so no handshake is being verified;
+ * connections already made keep going, the next handshakes use the new
+ * store.  One line either way.
+ */
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct mef_srv *srv = arg;
+	struct m2m_tls_cert_opts o;
+	char why[M2M_TLS_WHY_MAX];
+	int n = 0;
+
+	(void)sig;
+	(void)what;
+	if (srv->cert_ctx == NULL) {
+		mef_log("SIGHUP: no certificate listener ([cert]): nothing "
+		    "to reload");
+		return;
+	}
+	cert_opts(srv->conf, &o);
+	if (m2m_tls_cert_reload_store(srv->cert_ctx, &o, &n, why,
+	    sizeof(why)) != 0) {
+		mef_log("SIGHUP: reload failed, the certificate listener "
+		    "keeps the CAs and CRLs it had: %s", why);
+		return;
+	}
+	if (o.crl_file != NULL)
+		mef_log("SIGHUP: certificate listener reloaded: CAs of %s, "
+		    "%d CRL%s of %s (crl_check %s)", o.ca_file, n,
+		    n == 1 ? "" : "s", o.crl_file,
+		    o.crl_check == M2M_TLS_CRL_CHAIN ? "chain" : "leaf");
+	else
+		mef_log("SIGHUP: certificate listener reloaded: CAs of %s, "
+		    "no CRL", o.ca_file);
+}
+
 /* see server.h */
 int
 mef_open_token(const struct mef_conf *c, struct mef_tok **ret_tok,
@@ -495,7 +534,7 @@ int
 mef_server_run(const struct mef_conf *c)
 {
 	struct mef_srv srv;
-	struct event *ev_term = NULL, *ev_int = NULL;
+	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
 	unsigned int port = 0, cport = 0;
 	int r;
 
@@ -533,8 +572,9 @@ mef_server_run(const struct mef_conf *c)
 		goto out;
 	if ((ev_term = evsignal_new(srv.base, SIGTERM, on_signal, &srv)) ==
 	    NULL || (ev_int = evsignal_new(srv.base, SIGINT, on_signal,
-	    &srv)) == NULL || event_add(ev_term, NULL) != 0 ||
-	    event_add(ev_int, NULL) != 0)
+	    &srv)) == NULL || (ev_hup = evsignal_new(srv.base, SIGHUP,
+	    on_hup, &srv)) == NULL || event_add(ev_term, NULL) != 0 ||
+	    event_add(ev_int, NULL) != 0 || event_add(ev_hup, NULL) != 0)
 		goto out;
 	mef_log("listening on %s port %u, MEF-FQDN %s", c->address, port,
 	    c->fqdn);
@@ -555,6 +595,8 @@ mef_server_run(const struct mef_conf *c)
 		event_free(ev_term);
 	if (ev_int != NULL)
 		event_free(ev_int);
+	if (ev_hup != NULL)
+		event_free(ev_hup);
 	if (srv.http != NULL)
 		evhttp_free(srv.http);
 	if (srv.http_cert != NULL)

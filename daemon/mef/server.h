@@ -15,7 +15,9 @@
  * Run the server with configuration c in the foreground until SIGTERM or
  * SIGINT: open the token and the registry, destroy Ke objects the registry
  * does not know (left by a crash between the two writes of a bootstrap),
- * listen, and print "listening ADDRESS PORT" on stdout once bound.
+ * listen, and print "listening ADDRESS PORT" on stdout once bound.  SIGHUP
+ * reads [cert] ca and crl again (m2m_tls_cert_reload_store: the old store
+ * stays when either cannot be read), one log line either way.
  * Returns 0 after a clean stop, else a negative MEF_ERR_*.
  */
 int	mef_server_run(const struct mef_conf *c);

@@ -31,6 +31,7 @@
 #                        $M2M_TMP/boot with CERT is refused in the
 #                        handshake, m2m-mef logs LOGLINE, nothing stored
 #   mef_booted WHAT CERT KEY [CHAIN]   that request is answered 200 2001
+#   mef_hup              SIGHUP to m2m-mef; waits for its "SIGHUP:" line
 #   mef_log_since N STRING   a line of mef.log after its first N lines
 #                        holds STRING (waits up to 5 s)
 #
@@ -317,6 +318,22 @@ mef_booted()
 	[ "$(status_of "$out")" = 200 ] && [ "$(rsc_of "$out")" = 2001 ] || {
 		printf '%s\n' "$out" >&2; m2m_fail "$1: no bootstrap"; }
 	echo "ok: $1: bootstrapped (200 2001)"
+}
+
+mef_hup()
+{
+	local n i
+
+	n=$(grep -c 'SIGHUP:' "$M2M_TMP/mef.log" || true)
+	kill -HUP "$MEF_PID" || m2m_fail "SIGHUP: m2m-mef is not running"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(grep -c 'SIGHUP:' "$M2M_TMP/mef.log" || true)" -gt "$n" ] &&
+		    return 0
+		kill -0 "$MEF_PID" 2>/dev/null ||
+		    m2m_fail "m2m-mef died of SIGHUP"
+		sleep 0.1
+	done
+	m2m_fail "no SIGHUP line from m2m-mef within 5 s"
 }
 
 # --- the MEF's replies ------------------------------------------------------

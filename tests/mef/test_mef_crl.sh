@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # m2m-label: mef
-# m2m-mef's certificate listener and its CRLs ([cert] crl, crl_check), on SoftHSM2 with the set-up of test_mef_cert.sh (mef_lib.sh):
+# m2m-mef's certificate listener and its CRLs ([cert] crl, crl_check;
+# SIGHUP), on SoftHSM2 with the set-up of test_mef_cert.sh (mef_lib.sh):
 # test-ca (the root [cert] ca names) issues the MEF's certificate, the
 # enrolees dev-cert-1 and dev-cert-2, and the intermediate CA int-ca, which
 # issues the enrolee dev-int-1 (presented with int-ca by s_client).
 #   crl_check = chain: int-ca revoked in test-ca's CRL refuses dev-int-1
 #   (leaf lets it through); a file without int-ca's CRL, or without
 #   test-ca's, refuses it with "unable to get certificate CRL".
+#   SIGHUP: a CRL file written over with dev-cert-1 revoked refuses it from
+#   then on, dev-cert-2 still bootstraps, the chain check stays, and a
+#   connection made before is still served; a corrupt CRL file, a good CRL
+#   followed by a corrupt one, a missing CRL file or a corrupt CA file
+#   leaves the store as it was, one line says why, the MEF keeps running.
+#   Without [cert]: nothing to reload.
 #   bash test_mef_crl.sh hsm
 . "$M2M_SRC/tests/integration/lib.sh"
 . "$M2M_SRC/tests/mef/mef_lib.sh"
@@ -121,6 +128,121 @@ mef_booted "no crl_check (leaf), int-ca revoked: dev-int-1" \
     "$T/devi.pem" "$T/k3.key" "$INT"
 ok "[cert] crl_check = chain checks the intermediate CA; leaf does not"
 
+# --- SIGHUP: the CRL file read again ---------------------------------------------
+cp "$T/both-1.crl" "$T/crl.pem"
+restart "$T/crl.pem" chain
+mef_booted "before SIGHUP: dev-cert-1" "$T/dev1.pem" "$T/k1.key"
+mef_refused "before SIGHUP: dev-int-1 (int-ca revoked)" \
+    "'/CN=int-ca' does not verify: certificate revoked" \
+    "$T/devi.pem" "$T/k3.key" "$INT"
+# a keep-alive connection of dev-cert-1 made before the SIGHUP
+boot_ka()
+{
+	local b="{\"Targets\": [\"$GW1\"]}"
+
+	printf 'POST /bootstrap HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s' \
+	    "$FQDN" "${#b}" "${1:-}" "$b"
+}
+mkfifo "$T/ka.in"
+timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$CPORT" \
+    -servername "$FQDN" -cert "$T/dev1.pem" -key "$T/k1.key" \
+    -CAfile "$T/test-ca.pem" -verify_return_error -ign_eof -nocommands \
+    <"$T/ka.in" >"$T/ka.out" 2>&1 &
+ka_pid=$!
+exec 7>"$T/ka.in"
+boot_ka >&7
+for ((i = 0; i < 100; i++)); do
+	grep -q '^HTTP/1.1 200' "$T/ka.out" && break
+	sleep 0.1
+done
+grep -q '^HTTP/1.1 200' "$T/ka.out" ||
+    m2m_fail "keep-alive: no first answer: $(cat "$T/ka.out")"
+# dev-cert-1 revoked in a new CRL file written over the old one
+mef_revoke test-ca "$T/dev1.pem"
+mef_crl test-ca "$T/test-ca-2.crl"
+cat "$T/test-ca-2.crl" "$T/int-ca.crl" >"$T/crl.pem"
+n=$(wc -l <"$T/mef.log")
+mef_hup
+mef_log_since "$n" "SIGHUP: certificate listener reloaded: CAs of $T/test-ca.pem, 2 CRLs of $T/crl.pem (crl_check chain)" ||
+    m2m_fail "no reload line: $(tail -n 3 "$T/mef.log")"
+boot_ka $'Connection: close\r\n' >&7
+exec 7>&-
+wait "$ka_pid" || true
+# answered, not cut: a second bootstrap on one TLS session is a 400
+grep -q -F '{"Status":false,"ErrorString":"a second bootstrap on one TLS session"}' \
+    "$T/ka.out" || m2m_fail "keep-alive: no second answer: $(cat "$T/ka.out")"
+ok "SIGHUP: a connection verified before it is still served (its next request answered)"
+mef_refused "after SIGHUP: dev-cert-1, revoked in the new file" \
+    "'/CN=dev-cert-1' does not verify: certificate revoked" \
+    "$T/dev1.pem" "$T/k1.key"
+mef_booted "after SIGHUP: dev-cert-2" "$T/dev2.pem" "$T/k2.key"
+mef_refused "after SIGHUP: dev-int-1, still (the chain check kept)" \
+    "'/CN=int-ca' does not verify: certificate revoked" \
+    "$T/devi.pem" "$T/k3.key" "$INT"
+ok "SIGHUP: the new CRL file is used from the next handshake on"
+
+# --- SIGHUP with a CRL file that cannot be used: the old store stays --------------
+# hup_bad WHAT REASON: SIGHUP, the failure line with REASON, nothing changed
+hup_bad()
+{
+	local n
+
+	n=$(wc -l <"$T/mef.log")
+	mef_hup
+	mef_log_since "$n" "SIGHUP: reload failed, the certificate listener keeps the CAs and CRLs it had: cannot read the CRL file $T/crl.pem: $2" ||
+	    m2m_fail "$1: no failure line: $(tail -n 3 "$T/mef.log")"
+	[ "$(tail -n "+$((n + 1))" "$T/mef.log" | grep -c 'SIGHUP')" -eq 1 ] ||
+	    m2m_fail "$1: not one line"
+	kill -0 "$MEF_PID" 2>/dev/null || m2m_fail "$1: m2m-mef stopped"
+	mef_refused "$1: dev-cert-1 still refused" \
+	    "'/CN=dev-cert-1' does not verify: certificate revoked" \
+	    "$T/dev1.pem" "$T/k1.key"
+	mef_booted "$1: dev-cert-2 still served" "$T/dev2.pem" "$T/k2.key"
+	mef_refused "$1: dev-int-1 still refused" \
+	    "'/CN=int-ca' does not verify: certificate revoked" \
+	    "$T/devi.pem" "$T/k3.key" "$INT"
+	ok "SIGHUP with $1: the old CRLs kept, one line, still serving"
+}
+printf 'this is not a CRL\n' >"$T/crl.pem"
+hup_bad "a corrupt CRL file" "no CRL (PEM \"X509 CRL\") in it"
+# a good CRL (test-ca's of before: dev-cert-1 not revoked) then a broken one
+{
+	cat "$T/test-ca-0.crl"
+	printf '%s\n' "-----BEGIN X509 CRL-----" "MIIB!!notbase64" \
+	    "-----END X509 CRL-----"
+} >"$T/crl.pem"
+hup_bad "a good CRL, then a corrupt one" "bad base64 decode"
+rm -f "$T/crl.pem"
+hup_bad "no CRL file" "No such file or directory"
+# the CA file too: read again, and a bad one keeps the old store
+cp "$T/test-ca-2.crl" "$T/crl.pem"
+cat "$T/int-ca.crl" >>"$T/crl.pem"
+cp "$T/test-ca.pem" "$T/test-ca.pem.good"
+printf 'garbage\n' >"$T/test-ca.pem"
+n=$(wc -l <"$T/mef.log")
+mef_hup
+mef_log_since "$n" "SIGHUP: reload failed, the certificate listener keeps the CAs and CRLs it had: cannot read the CA file $T/test-ca.pem: no certificate or crl found" ||
+    m2m_fail "a corrupt CA file: no failure line: $(tail -n 3 "$T/mef.log")"
+mv "$T/test-ca.pem.good" "$T/test-ca.pem"
+mef_booted "a corrupt CA file: dev-cert-2 still served" "$T/dev2.pem" \
+    "$T/k2.key"
+ok "SIGHUP with a corrupt CA file: the old store kept"
+mef_hup
+mef_refused "the files good again, SIGHUP: dev-cert-1 refused" \
+    "'/CN=dev-cert-1' does not verify: certificate revoked" \
+    "$T/dev1.pem" "$T/k1.key"
+mef_booted "the files good again: dev-cert-2" "$T/dev2.pem" "$T/k2.key"
+mef_stop
+
+# --- SIGHUP without [cert] ------------------------------------------------------
+mef_conf 10
+mef_start
+n=$(wc -l <"$T/mef.log")
+mef_hup
+mef_log_since "$n" "SIGHUP: no certificate listener ([cert]): nothing to reload" ||
+    m2m_fail "without [cert]: $(tail -n 3 "$T/mef.log")"
+kill -0 "$MEF_PID" 2>/dev/null || m2m_fail "without [cert]: m2m-mef stopped"
+ok "SIGHUP without [cert]: nothing to reload, still running"
 mef_stop
 
 ! grep -q -i -e "$KPM1" -e "$PSK_GW1" "$T/mef.log" ||
