@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -62,6 +63,14 @@ m2m_log_from_env(void)
 	return 1;
 }
 
+/* 1 when a line at level is written (the threshold lets it through). */
+static int
+log_passes(enum m2m_log_level level)
+{
+	return (int)level >= 0 && (int)level <= M2M_LOG_DEBUG &&
+	    (int)level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
+
 /* see log.h */
 void
 m2m_log(enum m2m_log_level level, const char *fmt, ...)
@@ -69,12 +78,43 @@ m2m_log(enum m2m_log_level level, const char *fmt, ...)
 	char line[1024];
 	va_list ap;
 
-	if ((int)level > __atomic_load_n(&log_level, __ATOMIC_RELAXED) ||
-	    (int)level < 0)
+	if (!log_passes(level))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	/* one write per line so that threads do not interleave */
 	fprintf(stderr, "m2mtoken: %s: %s\n", level_names[level], line);
+}
+
+/* see log.h */
+void
+m2m_log_limited(struct m2m_log_limit *l, enum m2m_log_level level,
+    const char *fmt, ...)
+{
+	struct timespec ts;
+	long long now;
+	char line[1024];
+	va_list ap;
+
+	if (l == NULL || !log_passes(level))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (l->used && now - l->last_ms < 1000) {
+		l->dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (l->dropped != 0)
+		fprintf(stderr, "m2mtoken: %s: %s (%lu more like it not "
+		    "logged)\n", level_names[level], line, l->dropped);
+	else
+		fprintf(stderr, "m2mtoken: %s: %s\n", level_names[level],
+		    line);
+	l->used = 1;
+	l->last_ms = now;
+	l->dropped = 0;
 }

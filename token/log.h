@@ -31,6 +31,26 @@ enum m2m_log_level m2m_log_get_level(void);
 void	m2m_log(enum m2m_log_level level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/*
+ * The lines of one reason that a caller can cause at will (a token at
+ * its [token] max_objects): at most one a second.  Zeroed to start.
+ */
+struct m2m_log_limit {
+	long long	 last_ms;	/* CLOCK_MONOTONIC, of the last line */
+	unsigned long	 dropped;	/* lines not logged since */
+	int		 used;		/* a line was logged */
+};
+
+/*
+ * As m2m_log(), unless a line of l was logged less than a second ago:
+ * then the line is counted, not logged; the next line logged says how
+ * many were not ("(N more like it not logged)").  A line below the
+ * threshold is neither logged nor counted.  Not thread safe: the caller
+ * serialises the lines of one l (the store's, under the module lock).
+ */
+void	m2m_log_limited(struct m2m_log_limit *l, enum m2m_log_level level,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #define m2m_error(...)	m2m_log(M2M_LOG_ERROR, __VA_ARGS__)
 #define m2m_warn(...)	m2m_log(M2M_LOG_WARNING, __VA_ARGS__)
 #define m2m_info(...)	m2m_log(M2M_LOG_INFO, __VA_ARGS__)

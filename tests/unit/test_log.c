@@ -1,7 +1,8 @@
 /*
  * Unit tests for token/log.c: the threshold, "off" among the levels, and
  * that a line below the threshold (or any line when off) never reaches
- * stderr.
+ * stderr; the rate-limited lines (at most one a second per limit, the
+ * next one counting those not logged).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,12 +83,88 @@ test_threshold(void **state)
 	m2m_log_set_level(M2M_LOG_ERROR);
 }
 
+/* Start capturing stderr into a temporary file; returns it. */
+static FILE *
+capture_start(int *saved)
+{
+	FILE *tmp = tmpfile();
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	*saved = dup(STDERR_FILENO);
+	assert_true(*saved >= 0);
+	assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+	return tmp;
+}
+
+/* Stop capturing; what was written, into out. */
+static void
+capture_end(FILE *tmp, int saved, char *out, size_t outlen)
+{
+	size_t n;
+
+	fflush(stderr);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	rewind(tmp);
+	n = fread(out, 1, outlen - 1, tmp);
+	out[n] = '\0';
+	fclose(tmp);
+}
+
+static void
+test_limited(void **state)
+{
+	struct m2m_log_limit l, other;
+	char out[512];
+	FILE *tmp;
+	int saved;
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	memset(&other, 0, sizeof(other));
+	m2m_log_set_level(M2M_LOG_ERROR);
+	/* the first line goes out, the next two within the second do not */
+	tmp = capture_start(&saved);
+	m2m_log_limited(&l, M2M_LOG_ERROR, "full %d", 1);
+	m2m_log_limited(&l, M2M_LOG_ERROR, "full %d", 2);
+	m2m_log_limited(&l, M2M_LOG_ERROR, "full %d", 3);
+	/* another limit is another reason: its line goes out */
+	m2m_log_limited(&other, M2M_LOG_ERROR, "other");
+	/* below the threshold: neither logged nor counted */
+	m2m_log_limited(&l, M2M_LOG_INFO, "quiet");
+	capture_end(tmp, saved, out, sizeof(out));
+	assert_string_equal(out, "m2mtoken: error: full 1\n"
+	    "m2mtoken: error: other\n");
+	assert_int_equal(l.dropped, 2);
+	/* a second later the next line says how many were not logged */
+	l.last_ms -= 1000;
+	tmp = capture_start(&saved);
+	m2m_log_limited(&l, M2M_LOG_ERROR, "full %d", 4);
+	m2m_log_limited(&l, M2M_LOG_ERROR, "full %d", 5);
+	capture_end(tmp, saved, out, sizeof(out));
+	assert_string_equal(out,
+	    "m2mtoken: error: full 4 (2 more like it not logged)\n");
+	assert_int_equal(l.dropped, 1);
+	/* off: nothing, and nothing counted */
+	m2m_log_set_level(M2M_LOG_OFF);
+	l.last_ms -= 1000;
+	tmp = capture_start(&saved);
+	m2m_log_limited(&l, M2M_LOG_ERROR, "full %d", 6);
+	m2m_log_limited(NULL, M2M_LOG_ERROR, "no limit");
+	capture_end(tmp, saved, out, sizeof(out));
+	assert_string_equal(out, "");
+	assert_int_equal(l.dropped, 1);
+	m2m_log_set_level(M2M_LOG_ERROR);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_threshold),
+		cmocka_unit_test(test_limited),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
