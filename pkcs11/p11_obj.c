@@ -139,7 +139,10 @@ p11_object_store(struct p11_session *s, struct m2m_object *o,
 	if (!o->on_token)
 		return p11_sobj_add(s, o, ret_handle);
 	if ((r = m2m_store_object_insert(m2m_core_store(p11.core), o)) != 0) {
-		m2m_error("cannot store a new object: %s", m2m_strerror(r));
+		/* a full token: the store said so, at most once a second */
+		if (r != M2M_ERR_TOKEN_FULL)
+			m2m_error("cannot store a new object: %s",
+			    m2m_strerror(r));
 		return p11_rv(r);
 	}
 	*ret_handle = (CK_OBJECT_HANDLE)o->id;

@@ -24,6 +24,17 @@
 #define PIN_LEN_LIMIT		255	/* largest pin_max */
 #define PIN_TRIES_DEFAULT	5
 #define PIN_TRIES_LIMIT		100
+/*
+ * [token] max_objects.  The default is far above any token of this
+ * project's flows (a device holds tens of keys; a gateway a Kpsa per
+ * device it serves and five E2E keys per peer) and bounds what one
+ * logged-in client can put in the store that client mode shares among
+ * tokens (docs/security-model.md).  The check counts the token's rows
+ * (token/store_object.c), about 50 ns a row: the largest limit keeps that
+ * under a second; 0 turns the check off.
+ */
+#define MAX_OBJECTS_DEFAULT	100000
+#define MAX_OBJECTS_LIMIT	10000000
 #define TOKEN_LABEL_MAX		32	/* CK_TOKEN_INFO.label */
 #define TPM_HANDLE_MIN		0x81000000UL
 #define TPM_HANDLE_MAX		0x81FFFFFFUL
@@ -333,6 +344,11 @@ set_key(struct conf_parse *p, enum conf_key k, const char *v)
 			return -1;
 		}
 		return 0;
+	case K_TOKEN_MAX_OBJECTS:
+		if (number(p, k, v, 0, MAX_OBJECTS_LIMIT, &n) != 0)
+			return -1;
+		c->max_objects = n;
+		return 0;
 	case K_LOG_LEVEL:
 		if (m2m_log_parse_level(v, &c->log_level) != 0) {
 			key_fail(p, k, "must be off, error, warning, info or "
@@ -511,6 +527,7 @@ m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
 	c->pin_min = PIN_MIN_DEFAULT;
 	c->pin_max = PIN_MAX_DEFAULT;
 	c->max_pin_tries = PIN_TRIES_DEFAULT;
+	c->max_objects = MAX_OBJECTS_DEFAULT;
 	c->log_level = M2M_LOG_ERROR;
 	c->daemon_timeout = DAEMON_TIMEOUT_DEFAULT;
 	p.c = c;

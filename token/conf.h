@@ -46,6 +46,8 @@ struct m2m_conf {
 						     read once */
 	int			 ec_import;	/* C_CreateObject may import
 						   an EC private key */
+	unsigned long		 max_objects;	/* token objects one token
+						   may hold; 0: no limit */
 	int			 log_level_set;
 	enum m2m_log_level	 log_level;
 	char			*daemon_socket;	/* [daemon] socket: client

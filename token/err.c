@@ -46,6 +46,7 @@ m2m_strerror(int r)
 	case M2M_ERR_UNSUPPORTED:		return "not supported";
 	case M2M_ERR_RANDOM:			return "random number generator failed";
 	case M2M_ERR_CURVE:			return "curve not supported";
+	case M2M_ERR_TOKEN_FULL:		return "token full ([token] max_objects)";
 	default:				return "unknown error";
 	}
 }

@@ -131,9 +131,20 @@ void	m2m_store_set_binder(struct m2m_store *s, m2m_store_mac_fn fn,
 	    void *arg);
 
 /*
+ * The most objects one token may hold ([token] max_objects, set by the
+ * core at open; 0, the default of a bare store: no limit).  Checked by
+ * every m2m_store_object_insert().
+ */
+void	m2m_store_set_max_objects(struct m2m_store *s, uint64_t max);
+
+/*
  * Insert o (o->token_id set) with its binding MAC, atomically (a savepoint
  * inside the caller's transaction, if any); sets o->id on success.
- * Errors of the store, or of the binder (backend).
+ * Errors of the store, or of the binder (backend); M2M_ERR_TOKEN_FULL
+ * when the token would then hold more than its max_objects: nothing is
+ * written, and a line says so (at most one a second per connection).
+ * The count is taken after the row is in, inside the same write
+ * transaction, so that two processes cannot both take the last place.
  */
 int	m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o);
 /*

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "backend.h"
+#include "log.h"
 #include "object.h"
 #include "store.h"
 
@@ -79,6 +80,8 @@ struct m2m_store {
 	uint64_t	*gen;		/* shared write counter; NULL = none */
 	m2m_store_mac_fn mac_fn;	/* binding MAC; NULL: none set */
 	void		*mac_arg;
+	uint64_t	 max_objects;	/* per token; 0: no limit */
+	struct m2m_log_limit full_log;	/* its "token N is full" lines */
 	struct store_vcache vcache[STORE_VCACHE_SLOTS];
 };
 

@@ -1,8 +1,9 @@
 /*
  * m2mtoken: the store's object rows: insert, get, update, delete, each
  * row bound to its contents by a backend MAC (checked on every read, with
- * a per-connection cache of rows already checked), and the index queries
- * (find, count).  Token rows are in store.c, the statement helpers in
+ * a per-connection cache of rows already checked), the per-token quota
+ * of the insert ([token] max_objects), and the index queries (find,
+ * count).  Token rows are in store.c, the statement helpers in
  * store_stmt.c.  See store.h and docs/architecture.md.
  */
 #include <stdint.h>
@@ -162,6 +163,43 @@ object_mac(struct m2m_store *s, const struct m2m_object *o, uint64_t token_id,
 }
 
 /* see store.h */
+void
+m2m_store_set_max_objects(struct m2m_store *s, uint64_t max)
+{
+	if (s != NULL)
+		s->max_objects = max;
+}
+
+/*
+ * Called with the new row of token token_id inserted, in its write
+ * transaction (no other writer can commit meanwhile): 0 when the token
+ * now holds at most s->max_objects rows, else M2M_ERR_TOKEN_FULL (one
+ * line, at most one a second) or the count's error.  The count walks this
+ * token's entries of an index whose first column is token_id (every index
+ * of objects has it first; the planner takes a covering one), so it costs
+ * the token's own rows, not the store's.
+ */
+static int
+quota_check(struct m2m_store *s, uint64_t token_id)
+{
+	uint64_t n = 0;
+	int r;
+
+	if (s->max_objects == 0)
+		return 0;
+	if ((r = m2m_store_object_count(s, token_id, &n)) != 0)
+		return r;
+	if (n <= s->max_objects)
+		return 0;
+	m2m_log_limited(&s->full_log, M2M_LOG_ERROR, "store %s: token %llu "
+	    "is full: it holds %llu objects, [token] max_objects is %llu; "
+	    "the new object is not stored", s->path,
+	    (unsigned long long)token_id, (unsigned long long)(n - 1),
+	    (unsigned long long)s->max_objects);
+	return M2M_ERR_TOKEN_FULL;
+}
+
+/* see store.h */
 int
 m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o)
 {
@@ -198,6 +236,9 @@ m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o)
 		r = M2M_ERR_STORE_CORRUPT;
 		goto out;
 	}
+	/* over the token's quota: the savepoint is rolled back below */
+	if ((r = quota_check(s, o->token_id)) != 0)
+		goto out;
 	if ((r = object_mac(s, o, o->token_id, id, enc, enclen, msg,
 	    mac)) != 0)
 		goto out;

@@ -141,6 +141,7 @@ test_good_hsm(void **state)
 	assert_int_equal(c->pin_min, 4);
 	assert_int_equal(c->pin_max, 64);
 	assert_int_equal(c->max_pin_tries, 5);
+	assert_int_equal(c->max_objects, 100000);
 	assert_int_equal(c->deliver_derived, 0);
 	assert_int_equal(c->log_level_set, 0);
 	assert_null(c->tpm_tcti);
@@ -151,7 +152,8 @@ test_good_hsm(void **state)
 	/* every optional key, in another order, with blank lines */
 	c = NULL;
 	assert_int_equal(load("[token]\npin_min = 6\npin_max = 255\n"
-	    "max_pin_tries = 100\ndeliver_derived = yes\n\n[log]\n"
+	    "max_pin_tries = 100\ndeliver_derived = yes\n"
+	    "max_objects = 10000000\n\n[log]\n"
 	    "level = debug\n\n"
 	    HSM_CONF "[backend]\ncache_size = 65536\n", &c, err, sizeof(err)),
 	    0);
@@ -159,6 +161,7 @@ test_good_hsm(void **state)
 	assert_int_equal(c->pin_min, 6);
 	assert_int_equal(c->pin_max, 255);
 	assert_int_equal(c->max_pin_tries, 100);
+	assert_int_equal(c->max_objects, 10000000);
 	assert_int_equal(c->deliver_derived, 1);
 	assert_int_equal(c->log_level_set, 1);
 	assert_int_equal(c->log_level, M2M_LOG_DEBUG);
@@ -336,6 +339,8 @@ test_unknown_section_and_key(void **state)
 #define BAD_TYPE	"[backend] type: must be hsm or tpm"
 #define BAD_CACHE	"[backend] cache_size: must be a number from 1 to 65536"
 #define BAD_TRIES	"[token] max_pin_tries: must be a number from 1 to 100"
+#define BAD_OBJECTS	"[token] max_objects: must be a number from 0 to " \
+			"10000000"
 
 static void
 test_bad_values(void **state)
@@ -376,6 +381,17 @@ test_bad_values(void **state)
 		    BAD_TRIES, 0 },
 		{ "[token]\nmax_pin_tries = 101\n",
 		    BAD_TRIES, 0 },
+		{ "[token]\nmax_objects = 10000001\n", BAD_OBJECTS, 0 },
+		{ "[token]\nmax_objects = -1\n", BAD_OBJECTS, 0 },
+		{ "[token]\nmax_objects = 1e5\n", BAD_OBJECTS, 0 },
+		{ "[token]\nmax_objects = 100 000\n", BAD_OBJECTS, 0 },
+		{ "[token]\nmax_objects = none\n", BAD_OBJECTS, 0 },
+		{ "[token]\nmax_objects = 99999999999999999999999\n",
+		    BAD_OBJECTS, 0 },
+		{ "[token]\nmax_objects = 5\nmax_objects = 6\n",
+		    "[token] max_objects: given more than once (line 3)", 0 },
+		{ "[token]\nmax_objects =\n",
+		    "[token] max_objects: empty value", 0 },
 		{ "[token]\ndeliver_derived = true\n",
 		    "[token] deliver_derived: must be yes or no", 0 },
 		{ "[token]\ndeliver_derived = YES\n",
@@ -413,6 +429,17 @@ test_bad_values(void **state)
 	assert_int_equal(c->pin_min, 1);
 	assert_int_equal(c->pin_max, 1);
 	assert_int_equal(c->max_pin_tries, 1);
+	m2m_conf_free(c);
+	c = NULL;
+	/* max_objects: 0 is no limit, 1 the least */
+	assert_int_equal(load(HSM_CONF "[token]\nmax_objects = 0\n", &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(c->max_objects, 0);
+	m2m_conf_free(c);
+	c = NULL;
+	assert_int_equal(load(HSM_CONF "[token]\nmax_objects = 1\n", &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(c->max_objects, 1);
 	m2m_conf_free(c);
 	c = NULL;
 	assert_int_equal(load(HSM_CONF "[hsm]\n[backend]\ncache_size = 010\n",

@@ -31,7 +31,10 @@
 #include <m2mtoken/pkcs11-m2m.h>
 
 #include "backend.h"
+#include "conf.h"
+#include "core.h"
 #include "err.h"
+#include "fake_backend.h"
 #include "log.h"
 #include "object.h"
 #include "store.h"
@@ -1509,6 +1512,258 @@ test_concurrent_create(void **state)
 	m2m_store_close(s);
 }
 
+/* Start capturing stderr (the module's log) into a temporary file. */
+static FILE *
+capture_start(int *saved)
+{
+	FILE *tmp = tmpfile();
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	*saved = dup(STDERR_FILENO);
+	assert_true(*saved >= 0);
+	assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+	return tmp;
+}
+
+/* Stop capturing; what was written, into out. */
+static void
+capture_end(FILE *tmp, int saved, char *out, size_t outlen)
+{
+	size_t n;
+
+	fflush(stderr);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	rewind(tmp);
+	n = fread(out, 1, outlen - 1, tmp);
+	out[n] = '\0';
+	fclose(tmp);
+}
+
+static uint64_t
+count_of(struct m2m_store *s, uint64_t token_id)
+{
+	uint64_t n = 99;
+
+	assert_int_equal(m2m_store_object_count(s, token_id, &n), 0);
+	return n;
+}
+
+/*
+ * [token] max_objects (here 5): a token's sixth object is refused with
+ * M2M_ERR_TOKEN_FULL and nothing is written (the count, and not even an
+ * id is used up); one log line naming the token and the limit, not one
+ * per refusal; a deletion makes room again; another token of the same
+ * store is not affected; in the caller's transaction (C_GenerateKeyPair,
+ * C_DeriveKey) the rows before stay for it to commit or roll back: both
+ * halves of a pair or neither; a limit lowered below what a token holds
+ * keeps its objects and refuses new ones; 0 is no limit.
+ */
+static void
+test_quota(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a = add_token(f->s, "quota-a"), b = add_token(f->s, "quota-b");
+	uint64_t ids[5], last, id;
+	struct m2m_object *o, *got = NULL;
+	char log[2048], line[256];
+	FILE *tmp;
+	size_t i;
+	int saved;
+
+	m2m_store_set_max_objects(f->s, 5);
+	for (i = 0; i < 5; i++)
+		ids[i] = add_obj(f->s, a, "qa", NULL, 0, CKO_DATA);
+	assert_int_equal(count_of(f->s, a), 5);
+
+	/* full: refused, twice, with one line */
+	o = make_obj(a, "qa-6", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	tmp = capture_start(&saved);
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	assert_int_equal(o->id, 0);
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	capture_end(tmp, saved, log, sizeof(log));
+	snprintf(line, sizeof(line), "m2mtoken: error: store %s: token %llu "
+	    "is full: it holds 5 objects, [token] max_objects is 5; the new "
+	    "object is not stored\n", f->path, (unsigned long long)a);
+	assert_string_equal(log, line);
+	assert_int_equal(count_of(f->s, a), 5);
+	assert_find(f->s, a, &(struct m2m_store_query){ .label =
+	    (const uint8_t *)"qa-6", .label_len = 4 }, NULL, 0);
+
+	/* another token of the store: its own 5 */
+	for (i = 0; i < 5; i++)
+		last = add_obj(f->s, b, "qb", NULL, 0, CKO_DATA);
+	assert_int_equal(count_of(f->s, b), 5);
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	o->token_id = b;
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	assert_int_equal(count_of(f->s, a), 5);
+	assert_int_equal(count_of(f->s, b), 5);
+
+	/* a deletion makes room for one; the refusals used no id */
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[0]), 0);
+	o->token_id = a;
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	assert_int_equal(o->id, last + 1);
+	assert_int_equal(m2m_store_object_get(f->s, a, o->id, &got), 0);
+	assert_int_equal(got->role, CK_M2M_ROLE_KE);
+	m2m_object_free(got);
+	assert_int_equal(count_of(f->s, a), 5);
+
+	/* in a transaction: room for one, a pair of inserts, rolled back */
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[1]), 0);
+	assert_int_equal(m2m_store_begin(f->s), 0);
+	id = add_obj(f->s, a, "pub", NULL, 0, CKO_PUBLIC_KEY);
+	o->id = 0;
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	m2m_store_rollback(f->s);
+	assert_int_equal(m2m_store_object_get(f->s, a, id, &got),
+	    M2M_ERR_NOT_FOUND);
+	assert_int_equal(count_of(f->s, a), 4);
+	/* ... or committed: the first row stays, the refused one is not */
+	assert_int_equal(m2m_store_begin(f->s), 0);
+	id = add_obj(f->s, a, "one", NULL, 0, CKO_DATA);
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	assert_int_equal(m2m_store_commit(f->s), 0);
+	assert_int_equal(count_of(f->s, a), 5);
+	assert_int_equal(m2m_store_object_get(f->s, a, id, &got), 0);
+	m2m_object_free(got);
+	got = NULL;
+
+	/* a limit below what the token holds: kept, readable, nothing new */
+	m2m_store_set_max_objects(f->s, 3);
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[2]), 0);
+	o->id = 0;
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	assert_int_equal(count_of(f->s, a), 4);
+	assert_int_equal(m2m_store_object_get(f->s, a, ids[3], &got), 0);
+	m2m_object_free(got);
+
+	/* 0: no limit */
+	m2m_store_set_max_objects(f->s, 0);
+	for (i = 0; i < 3; i++) {
+		o->id = 0;
+		assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	}
+	assert_int_equal(count_of(f->s, a), 7);
+	m2m_object_free(o);
+	m2m_store_set_max_objects(NULL, 1);	/* harmless */
+}
+
+#define QUOTA_PROCS	6
+#define QUOTA_TRIES	3
+#define QUOTA_MAX	5
+
+/*
+ * Processes racing for a token's last places (each with its own
+ * connection, as the module in several applications, or m2mtokend's
+ * workers): all together they store max_objects, never more, and every
+ * other insert is M2M_ERR_TOKEN_FULL (never BUSY or another error).
+ */
+static void
+test_quota_processes(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t = add_token(f->s, "race");
+	pid_t pids[QUOTA_PROCS];
+	int gate[2], status, stored = 0;
+	size_t i;
+	char c;
+
+	(void)add_obj(f->s, t, "before", NULL, 0, CKO_DATA);
+	assert_int_equal(pipe(gate), 0);
+	fflush(NULL);
+	for (i = 0; i < QUOTA_PROCS; i++) {
+		assert_true((pids[i] = fork()) >= 0);
+		if (pids[i] == 0) {
+			struct m2m_store *s = NULL;
+			struct m2m_object *o;
+			int k, r, n = 0;
+
+			close(gate[1]);
+			if (store_open(f->path, &s, NULL, 0) != 0)
+				_exit(100);
+			m2m_store_set_max_objects(s, QUOTA_MAX);
+			if (read(gate[0], &c, 1) < 0)	/* EOF: go */
+				_exit(101);
+			for (k = 0; k < QUOTA_TRIES; k++) {
+				o = make_obj(t, "racer", NULL, 0, CKO_DATA);
+				r = m2m_store_object_insert(s, o);
+				m2m_object_free(o);
+				if (r == 0)
+					n++;
+				else if (r != M2M_ERR_TOKEN_FULL)
+					_exit(102);
+			}
+			m2m_store_close(s);
+			_exit(n);
+		}
+	}
+	close(gate[0]);
+	close(gate[1]);		/* all children start now */
+	for (i = 0; i < QUOTA_PROCS; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_true(WEXITSTATUS(status) <= QUOTA_TRIES);
+		stored += WEXITSTATUS(status);
+	}
+	assert_int_equal(stored, QUOTA_MAX - 1);
+	assert_int_equal(count_of(f->s, t), QUOTA_MAX);
+}
+
+/*
+ * The option end to end in the core: [token] max_objects of a
+ * configuration file, read by m2m_conf_load, set by the core on its store
+ * (every token object is inserted there, pkcs11/p11_obj.c): 2 here.  The
+ * rows get the binding MAC of the core's backend (the fake one).
+ */
+static void
+test_quota_conf_core(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_conf *conf = NULL;
+	struct m2m_core *core = NULL;
+	struct m2m_store *s;
+	struct m2m_token_rec rec = make_token("core-a", "1");
+	struct m2m_object *o;
+	uint64_t a = 0, b = 0;
+	char conf_path[160], text[512], err[256];
+	FILE *fp;
+	int i;
+
+	snprintf(conf_path, sizeof(conf_path), "%s/m2mtoken.conf", f->dir);
+	snprintf(text, sizeof(text), "[store]\npath = %s\n[backend]\n"
+	    "type = hsm\n[hsm]\nmodule = /nowhere.so\ntoken_label = t\n"
+	    "pin = 1234\n[token]\nmax_objects = 2\n", f->path);
+	assert_non_null(fp = fopen(conf_path, "w"));
+	assert_true(fputs(text, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(conf_path, 0600), 0);
+	assert_int_equal(m2m_conf_load(conf_path, &conf, err, sizeof(err)), 0);
+	assert_int_equal(conf->max_objects, 2);
+	if (m2m_core_open_ops(conf, &m2m_fake_backend_ops, &core, err,
+	    sizeof(err)) != 0)
+		fail_msg("core open: %s", err);
+	s = m2m_core_store(core);
+	assert_int_equal(m2m_store_token_insert(s, &rec, &a), 0);
+	rec = make_token("core-b", "2");
+	assert_int_equal(m2m_store_token_insert(s, &rec, &b), 0);
+	for (i = 0; i < 3; i++) {
+		o = make_obj(a, "k", NULL, CK_M2M_ROLE_KPSA, CKO_SECRET_KEY);
+		assert_int_equal(m2m_store_object_insert(s, o),
+		    i < 2 ? 0 : M2M_ERR_TOKEN_FULL);
+		m2m_object_free(o);
+	}
+	o = make_obj(b, "k", NULL, CK_M2M_ROLE_KPSA, CKO_SECRET_KEY);
+	assert_int_equal(m2m_store_object_insert(s, o), 0);
+	m2m_object_free(o);
+	assert_int_equal(count_of(s, a), 2);
+	assert_int_equal(count_of(s, b), 1);
+	m2m_core_close(core);
+}
+
 static double
 elapsed_us(const struct timespec *a, const struct timespec *b)
 {
@@ -1566,6 +1821,9 @@ test_scale_and_plan(void **state)
 		"SELECT id FROM objects "
 		    "WHERE token_id = ?1 AND base_id = ?2 ORDER BY id",
 	};
+	/* the count of every insert under [token] max_objects */
+	const char *q_count = "SELECT count(*) FROM objects "
+	    "WHERE token_id = ?1";
 
 	assert_int_equal(m2m_store_begin(f->s), 0);
 	for (i = 0; i < SCALE_N; i++) {
@@ -1607,6 +1865,15 @@ test_scale_and_plan(void **state)
 		assert_non_null(strstr(plan, "SEARCH objects USING"));
 		assert_null(strstr(plan, "SCAN objects"));
 	}
+	/* the count reads this token's index entries only, not the rows */
+	query_plan(f->path, q_count, plan, sizeof(plan));
+	print_message("plan: %s\n", plan);
+	assert_non_null(strstr(plan, "SEARCH objects USING COVERING INDEX"));
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(m2m_store_object_count(f->s, t, &n64), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	print_message("count of %llu objects of a token: %.1f us\n",
+	    (unsigned long long)n64, elapsed_us(&a, &b));
 }
 
 int
@@ -1656,6 +1923,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_generation_unavailable,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_create, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_quota, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_quota_processes,
+		    setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_conf_core, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_scale_and_plan,
 		    setup_open, teardown),

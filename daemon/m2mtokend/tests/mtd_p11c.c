@@ -20,6 +20,11 @@
  *                                  one line per call, "<WHAT> <rv>", and
  *                                  "COUNT <n>" of those labelled
  *                                  "planted" (see tokenwrite())
+ *   mtd_p11c fill TOKEN MAX        logged in, CKO_DATA token objects
+ *                                  until one is refused, at most MAX:
+ *                                  FILLED <n made> <rv that stopped it,
+ *                                  or CKR_OK>; then a session object:
+ *                                  SESSION <rv>
  *
  * Exit 0, or 1 with a line on stderr.
  */
@@ -241,6 +246,34 @@ tokenwrite(const char *label)
 	P11C_MUST(F->C_Finalize(NULL));
 }
 
+/*
+ * A logged-in client filling its token ([token] max_objects of the
+ * daemon's module configuration stops it), then making a session object.
+ */
+static void
+fill(const char *label, long max)
+{
+	CK_OBJECT_CLASS data = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE tok[] = { { CKA_CLASS, &data, sizeof(data) },
+	    { CKA_TOKEN, &yes, 1 }, { CKA_LABEL, "fill", 4 },
+	    { CKA_VALUE, "x", 1 } };
+	CK_ATTRIBUTE ses[] = { { CKA_CLASS, &data, sizeof(data) },
+	    { CKA_TOKEN, &no, 1 }, { CKA_LABEL, "fill-session", 12 },
+	    { CKA_VALUE, "x", 1 } };
+	CK_SESSION_HANDLE s = open_token(label);
+	CK_OBJECT_HANDLE h;
+	CK_RV rv = CKR_OK;
+	long n = 0;
+
+	while (n < max && (rv = F->C_CreateObject(s, tok, 4, &h)) == CKR_OK)
+		n++;
+	printf("FILLED %ld %s\n", n, p11c_rvname(rv));
+	printf("SESSION %s\n", p11c_rvname(F->C_CreateObject(s, ses, 4,
+	    &h)));
+	P11C_MUST(F->C_Finalize(NULL));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -259,8 +292,10 @@ main(int argc, char **argv)
 		tokenwrite(argv[2]);
 	else if (argc == 4 && strcmp(argv[1], "count") == 0)
 		count(argv[2], argv[3]);
+	else if (argc == 4 && strcmp(argv[1], "fill") == 0)
+		fill(argv[2], strtol(argv[3], NULL, 10));
 	else
 		p11c_bail("usage: mtd_p11c "
-		    "setup|slots|use|loop|ghost|count|tokenwrite");
+		    "setup|slots|use|loop|ghost|count|tokenwrite|fill");
 	return 0;
 }

@@ -7,7 +7,10 @@
 # out-of-order frames, a wrong version, and stall mid-frame; each of those
 # gets its exact error frame and is closed, and the daemon log names it.
 # Then max_clients -> busy, and kill -9 of a client holding a session key:
-# its worker exits and a second client finds no such key.
+# its worker exits and a second client finds no such key.  Last, [token]
+# max_objects: a logged-in client fills its token (CKR_DEVICE_MEMORY, one
+# log line), while clients of another token still create theirs, three at
+# once never past the limit.
 # Usage: test_m2mtokend_p11.sh hsm|tpm
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 . "$HERE/../../../tests/integration/lib.sh"
@@ -23,6 +26,8 @@ KPSA=$(openssl rand -hex 32)
 out=$("$MTD_P11C" setup sep "$KPSA") || m2m_fail "setup: $out"
 MAC=${out#MAC }
 echo "ok: token sep made in local mode, MAC $MAC"
+out=$("$MTD_P11C" setup other "$(openssl rand -hex 32)") || m2m_fail "setup other: $out"
+echo "ok: token other made in local mode"
 
 cat >"$M2M_TMP/p11.conf" <<CONF
 [daemon]
@@ -43,7 +48,7 @@ config = $M2MTOKEN_CONF
 uid = 0
 methods = *
 keys = *
-tokens = sep
+tokens = sep other
 CONF
 chmod 600 "$M2M_TMP/p11.conf"
 chmod o= "$M2MTOKEN_CONF"
@@ -113,7 +118,7 @@ echo "ok: and after"
 
 # the daemon log names each event: one accept line per connection, and
 # every worker's end
-for what in "pkcs11: uid 0 pid [0-9]*: rule root, tokens sep: worker [0-9]*" \
+for what in "pkcs11: uid 0 pid [0-9]*: rule root, tokens sep other: worker [0-9]*" \
     "pkcs11: worker [0-9]* (uid 0 pid [0-9]*) exited with status"; do
 	grep -q "$what" "$MTD_LOG" || { cat "$MTD_LOG" >&2; m2m_fail "log lacks: $what"; }
 done
@@ -161,6 +166,45 @@ grep -q "pkcs11: worker [0-9]* (uid 0 pid $GHOST) exited" "$MTD_LOG" ||
 out=$(client count sep ghost) || m2m_fail "count: $out"
 [ "$out" = "COUNT 0" ] || m2m_fail "the killed client's session key survived: $out"
 echo "ok: kill -9 of a client: its worker exited, its session key is gone"
+
+# --- [token] max_objects: one token's client fills it, the others go on ------
+# (every token of the daemon shares one store: before, a client logged in
+# to one token could fill the disk for all of them; found in review).
+# Each worker reads the module's configuration when it starts; sep and
+# other hold 3 objects each (their Kpsa, E2E master and T(1)).
+printf '\n[token]\nmax_objects = 5\n' >>"$M2MTOKEN_CONF"
+out=$(client fill sep 20) || m2m_fail "fill sep: $out"
+want="FILLED 2 CKR_DEVICE_MEMORY
+SESSION CKR_OK"
+[ "$out" = "$want" ] || m2m_fail "fill sep: got
+$out
+want
+$want"
+out=$(client fill sep 20) || m2m_fail "fill sep again: $out"
+[ "$out" = "FILLED 0 CKR_DEVICE_MEMORY
+SESSION CKR_OK" ] || m2m_fail "fill sep again: $out"
+grep -q "m2mtoken: error: store .*: token [0-9]* is full: it holds 5 objects, \[token\] max_objects is 5; the new object is not stored" "$MTD_LOG" ||
+    { tail -20 "$MTD_LOG" >&2; m2m_fail "no log line for the full token"; }
+echo "ok: a logged-in client fills its token to max_objects (5): CKR_DEVICE_MEMORY, logged; session objects still made"
+# three clients of the other token at once: its 2 places, no more
+for i in 1 2 3; do
+	client fill other 20 >"$M2M_TMP/fill.$i" 2>&1 &
+	eval "FILL$i=\$!"
+done
+total=0
+for i in 1 2 3; do
+	eval "wait \$FILL$i" || m2m_fail "fill other $i: $(cat "$M2M_TMP/fill.$i")"
+	read -r word n rv <"$M2M_TMP/fill.$i"
+	[ "$word" = FILLED ] && [ "$rv" = CKR_DEVICE_MEMORY ] ||
+	    m2m_fail "fill other $i: $(cat "$M2M_TMP/fill.$i")"
+	total=$((total + n))
+done
+[ "$total" = 2 ] || m2m_fail "three clients of other made $total objects, want 2"
+out=$(client count other fill) || m2m_fail "count other: $out"
+[ "$out" = "COUNT 2" ] || m2m_fail "other: $out objects labelled fill, want 2"
+out=$(client count sep fill) || m2m_fail "count sep: $out"
+[ "$out" = "COUNT 2" ] || m2m_fail "sep: $out objects labelled fill, want 2"
+echo "ok: with sep full, three clients of token other at once made its 2 remaining objects, no more"
 
 # --- stop: workers get SIGTERM, both sockets go ---------------------------------
 M2MTOKEN_DAEMON_SOCKET=$P11SOCK "$MTD_P11C" ghost sep >"$M2M_TMP/ghost2.out" 2>&1 &
