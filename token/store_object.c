@@ -171,13 +171,36 @@ m2m_store_set_max_objects(struct m2m_store *s, uint64_t max)
 }
 
 /*
+ * The token's count of objects, as the triggers keep it (token_counts,
+ * store_open.c): one row read, however many objects the token holds.
+ * No row: 0.
+ */
+static int
+token_count(struct m2m_store *s, uint64_t token_id, uint64_t *ret_n)
+{
+	sqlite3_stmt *st = store_stmt_get(s, ST_TOKEN_COUNT);
+	int rc, r;
+
+	*ret_n = 0;
+	if ((rc = store_bind_u64(st, 1, token_id)) != SQLITE_OK) {
+		r = store_bind_fail(s, ST_TOKEN_COUNT, rc);
+		goto out;
+	}
+	if ((r = store_step_row(s, ST_TOKEN_COUNT)) == 0)
+		*ret_n = (uint64_t)sqlite3_column_int64(st, 0);
+	else if (r == M2M_ERR_NOT_FOUND)
+		r = 0;
+ out:
+	store_stmt_put(s, ST_TOKEN_COUNT);
+	return r;
+}
+
+/*
  * Called with the new row of token token_id inserted, in its write
  * transaction (no other writer can commit meanwhile): 0 when the token
  * now holds at most s->max_objects rows, else M2M_ERR_TOKEN_FULL (one
- * line, at most one a second) or the count's error.  The count walks this
- * token's entries of an index whose first column is token_id (every index
- * of objects has it first; the planner takes a covering one), so it costs
- * the token's own rows, not the store's.
+ * line, at most one a second) or the count's error.  The count is the
+ * token's row of token_counts, which the insert's trigger has just moved.
  */
 static int
 quota_check(struct m2m_store *s, uint64_t token_id)
@@ -187,7 +210,7 @@ quota_check(struct m2m_store *s, uint64_t token_id)
 
 	if (s->max_objects == 0)
 		return 0;
-	if ((r = m2m_store_object_count(s, token_id, &n)) != 0)
+	if ((r = token_count(s, token_id, &n)) != 0)
 		return r;
 	if (n <= s->max_objects)
 		return 0;

@@ -71,6 +71,61 @@ static const char schema_sql[] =
 	"  base_id);";
 
 /*
+ * The count of each token's objects, for the quota ([token] max_objects):
+ * kept by triggers, so that every insert and delete, by this build or an
+ * older one that knows nothing of it, moves it in its own transaction,
+ * and the quota check reads one row instead of counting the token's rows
+ * (a MEF holds a Ke per bootstrap).  Added to version-2 stores as they
+ * are opened (counts_fill), so the schema version stays 2.
+ */
+static const char counts_sql[] =
+	"CREATE TABLE IF NOT EXISTS token_counts("
+	"  token_id INTEGER PRIMARY KEY NOT NULL,"
+	"  n INTEGER NOT NULL);"
+	"CREATE TRIGGER IF NOT EXISTS token_counts_insert AFTER INSERT ON "
+	"  objects BEGIN"
+	"  INSERT INTO token_counts(token_id, n) VALUES (NEW.token_id, 1)"
+	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;"
+	"CREATE TRIGGER IF NOT EXISTS token_counts_delete AFTER DELETE ON "
+	"  objects BEGIN"
+	"  UPDATE token_counts SET n = n - 1 WHERE token_id = OLD.token_id;"
+	"  END;"
+	"CREATE TRIGGER IF NOT EXISTS token_counts_move AFTER UPDATE OF "
+	"  token_id ON objects WHEN NEW.token_id != OLD.token_id BEGIN"
+	"  UPDATE token_counts SET n = n - 1 WHERE token_id = OLD.token_id;"
+	"  INSERT INTO token_counts(token_id, n) VALUES (NEW.token_id, 1)"
+	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;";
+
+/*
+ * In schema_check's transaction: the counts table and its triggers, made
+ * and filled from the objects when the table is not there yet.  An SQLite
+ * code.
+ */
+static int
+counts_fill(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, have;
+
+	rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'table' AND name = 'token_counts'", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc;
+	}
+	have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if ((rc = sqlite3_exec(db, counts_sql, NULL, NULL, NULL)) !=
+	    SQLITE_OK || have)
+		return rc;
+	return sqlite3_exec(db, "INSERT INTO token_counts(token_id, n) "
+	    "SELECT token_id, count(*) FROM objects GROUP BY token_id", NULL,
+	    NULL, NULL);
+}
+
+/*
  * The generation file, "<store>-gen": one 64-bit counter in a shared
  * mapping that every process using the store increments around each write
  * (see m2m_store_generation() in store.h and store_step_done() in
@@ -339,7 +394,8 @@ schema_check(sqlite3 *db, const char *path, int *bad, char *errbuf,
 		    "this build knows version %d", path, (long long)v,
 		    M2M_STORE_SCHEMA_VERSION);
 		*bad = M2M_ERR_STORE_CORRUPT;
-	}
+	} else
+		rc = counts_fill(db);
  out:
 	sqlite3_finalize(st);
 	if (rc == SQLITE_OK && *bad == 0)

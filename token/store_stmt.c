@@ -89,6 +89,8 @@ static const struct stmt_def stmt_def[ST_COUNT] = {
 	    "WHERE id = ?1 AND token_id = ?2", "object delete" },
 	[ST_OBJ_COUNT] = { "SELECT count(*) FROM objects WHERE token_id = ?1",
 	    "object count" },
+	[ST_TOKEN_COUNT] = { "SELECT n FROM token_counts WHERE token_id = ?1",
+	    "token count" },
 	[ST_FIND_BASE] = { "SELECT id FROM objects "
 	    "WHERE token_id = ?1 AND base_id = ?2 ORDER BY id",
 	    "object find" },

@@ -1652,6 +1652,91 @@ test_quota(void **state)
 	m2m_store_set_max_objects(NULL, 1);	/* harmless */
 }
 
+/* The count the quota reads (token_counts), -1 without a row. */
+static long long
+counts_row(const char *path, uint64_t token_id)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT n FROM token_counts "
+	    "WHERE token_id = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)token_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * The per-token counts the quota reads are kept by triggers: they follow
+ * inserts, deletes and a token's clear, equal count(*) at every step; a
+ * store from before them (no table, no triggers) gets both, filled from
+ * its objects, when it is opened, and its quota holds at once.
+ */
+static void
+test_token_counts(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a = add_token(f->s, "count-a"), b = add_token(f->s, "count-b");
+	uint64_t ids[7];
+	struct m2m_object *o;
+	char err[256];
+	sqlite3 *db = NULL;
+	size_t i;
+
+	for (i = 0; i < 7; i++)
+		ids[i] = add_obj(f->s, a, "ca", NULL, 0, CKO_DATA);
+	for (i = 0; i < 3; i++)
+		(void)add_obj(f->s, b, "cb", NULL, 0, CKO_DATA);
+	assert_int_equal(counts_row(f->path, a), 7);
+	assert_int_equal(counts_row(f->path, b), 3);
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[0]), 0);
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[1]), 0);
+	assert_int_equal(counts_row(f->path, a), 5);
+	assert_int_equal(count_of(f->s, a), 5);
+	assert_int_equal(m2m_store_token_clear_objects(f->s, b), 0);
+	assert_int_equal(counts_row(f->path, b), 0);
+	assert_int_equal(count_of(f->s, b), 0);
+	/* a rolled-back insert leaves the count as it was */
+	assert_int_equal(m2m_store_begin(f->s), 0);
+	(void)add_obj(f->s, a, "gone", NULL, 0, CKO_DATA);
+	m2m_store_rollback(f->s);
+	assert_int_equal(counts_row(f->path, a), 5);
+
+	/* a store from before the counts: table and triggers dropped */
+	m2m_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER token_counts_insert;"
+	    "DROP TRIGGER token_counts_delete; DROP TRIGGER token_counts_move;"
+	    "DROP TABLE token_counts", NULL, NULL, NULL), SQLITE_OK);
+	/* an older build's insert: no trigger counts it */
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO objects(token_id, cls, "
+	    "key_type, role, attrs, origin, base_id) SELECT token_id, cls, "
+	    "key_type, role, attrs, origin, base_id FROM objects WHERE id = "
+	    "(SELECT max(id) FROM objects)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(counts_row(f->path, a), 6);
+	assert_int_equal(count_of(f->s, a), 6);
+	assert_int_equal(counts_row(f->path, b), -1);	/* no objects: no row */
+	m2m_store_set_max_objects(f->s, 6);
+	o = make_obj(a, "over", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	m2m_store_set_max_objects(f->s, 7);
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	assert_int_equal(counts_row(f->path, a), 7);
+	m2m_object_free(o);
+	/* b's first object after the fill: its row starts at 1 */
+	(void)add_obj(f->s, b, "cb", NULL, 0, CKO_DATA);
+	assert_int_equal(counts_row(f->path, b), 1);
+}
+
 #define QUOTA_PROCS	6
 #define QUOTA_TRIES	3
 #define QUOTA_MAX	5
@@ -1821,9 +1906,11 @@ test_scale_and_plan(void **state)
 		"SELECT id FROM objects "
 		    "WHERE token_id = ?1 AND base_id = ?2 ORDER BY id",
 	};
-	/* the count of every insert under [token] max_objects */
+	/* m2m_store_object_count, the tests' oracle of the quota's count */
 	const char *q_count = "SELECT count(*) FROM objects "
 	    "WHERE token_id = ?1";
+	/* the count the quota reads at every insert: one row */
+	const char *q_quota = "SELECT n FROM token_counts WHERE token_id = ?1";
 
 	assert_int_equal(m2m_store_begin(f->s), 0);
 	for (i = 0; i < SCALE_N; i++) {
@@ -1869,6 +1956,12 @@ test_scale_and_plan(void **state)
 	query_plan(f->path, q_count, plan, sizeof(plan));
 	print_message("plan: %s\n", plan);
 	assert_non_null(strstr(plan, "SEARCH objects USING COVERING INDEX"));
+	query_plan(f->path, q_quota, plan, sizeof(plan));
+	print_message("plan: %s\n", plan);
+	assert_non_null(strstr(plan, "SEARCH token_counts USING INTEGER "
+	    "PRIMARY KEY"));
+	assert_int_equal(counts_row(f->path, t), SCALE_N - SCALE_N / 10);
+	assert_int_equal(counts_row(f->path, other), SCALE_N / 10);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	assert_int_equal(m2m_store_object_count(f->s, t, &n64), 0);
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -1925,6 +2018,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_create, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_token_counts, setup_open,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_quota_processes,
 		    setup_open, teardown),
