@@ -31,8 +31,9 @@
  * Open the key file path for read_key: the file itself, not a symbolic
  * link to it (O_NOFOLLOW), and a regular file, not a FIFO, device or
  * directory (O_NONBLOCK, so that opening a FIFO does not wait for a
- * writer), owned by root or this process's user and writable by nobody
- * else; a warning when group or others may read it.  A descriptor, or
+ * writer), owned by root or this process's user, with one name (no hard
+ * link) and writable by nobody else; a warning when group or others may
+ * read it.  A descriptor, or
  * -1 with the message written.
  */
 static int
@@ -76,6 +77,19 @@ open_key_file(const char *path)
 		    "copy it into a file of yours (install -m 600), or give it "
 		    "on standard input as -\n", path,
 		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+		close(fd);
+		return -1;
+	}
+	/*
+	 * A second name for the file: someone who may write the directory
+	 * could have linked a file there whose content they know (another
+	 * user's, or a world-readable one root owns).
+	 */
+	if (st.st_nlink != 1) {
+		fprintf(stderr, "m2m-mef: %s: %lu names (hard links) for this "
+		    "file, so it may not be the key file you made: copy the key "
+		    "into a new file (install -m 600), or give it on standard "
+		    "input as -\n", path, (unsigned long)st.st_nlink);
 		close(fd);
 		return -1;
 	}

@@ -210,13 +210,21 @@ out=$(mef target add --id gw-k --psk-file "$T/w.hex" 2>&1) &&
     m2m_fail "an others-writable key file taken: $out"
 m2m_expect_contains "$out" "mode 0602 lets group or others write the key"
 [ "$(objects gw-k)" -eq 0 ] || m2m_fail "a refused target key file left a key"
+# a second name for a file (a hard link): refused, through either name
+printf '%s\n' "$KPM1" >"$T/hl.hex"
+chmod 600 "$T/hl.hex"
+ln "$T/hl.hex" "$T/hl2.hex"
+key_refused "$T/hl2.hex" "hl2.hex: 2 names (hard links) for this file, so it may not be the key file you made: copy the key into a new file (install -m 600), or give it on standard input as -"
+key_refused "$T/hl.hex" "hl.hex: 2 names (hard links)"
+rm -f "$T/hl2.hex"
+key_taken "$T/hl.hex"
 if [ "$(id -u)" -eq 0 ]; then
 	chmod 600 "$T/w.hex"
 	chown nobody "$T/w.hex"
 	key_refused "$T/w.hex" "w.hex: owned by uid $(id -u nobody), neither root nor you (uid 0), who may know or have changed the key: copy it into a file of yours (install -m 600), or give it on standard input as -"
-	ok "key files: writable by group (0620) or others (0602), or owned by another user: refused, nothing stored"
+	ok "key files: writable by group (0620) or others (0602), hard-linked, or owned by another user: refused, nothing stored; the same file with one name: taken"
 else
-	ok "key files: writable by group (0620) or others (0602): refused, nothing stored (the other owner's case needs root: not run)"
+	ok "key files: writable by group (0620) or others (0602), hard-linked: refused, nothing stored; the same file with one name: taken (the other owner's case needs root: not run)"
 fi
 
 # --- enrolee remove while the enrolee bootstraps -----------------------------
