@@ -25,7 +25,7 @@ MAGIC = b"m2mtoken-p11"
 VERSION, MALFORMED, TOO_BIG, ORDER, STALLED, BUSY = 1, 2, 3, 4, 5, 6
 NAMES = {1: "version", 2: "malformed", 3: "too-big", 4: "order",
          5: "stalled", 6: "busy", 7: "internal", 8: "denied"}
-C_GETINFO, C_GETSLOTLIST, C_ENCRYPTINIT = 3, 4, 29
+C_INITIALIZE, C_GETINFO, C_GETSLOTLIST, C_ENCRYPTINIT = 1, 3, 4, 29
 CKM_AES_GCM, FORM_BYTES = 0x1087, 1
 
 
@@ -215,6 +215,15 @@ def hostile():
         fail("no reply to C_GetInfo")
     s.close()
     print("ok: a client gone with its reply unread")
+
+    # a client that goes before its reply is written: C_Initialize (the
+    # module's start takes milliseconds), then close at once; the
+    # worker's write gets EPIPE, which ends the connection as EOF does
+    s = conn()
+    do_hello(s)
+    s.sendall(frame(2, C_INITIALIZE))
+    s.close()
+    print("ok: a client gone before its reply")
 
 
 def busy(maxc):
