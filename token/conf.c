@@ -29,9 +29,10 @@
  * project's flows (a device holds tens of keys; a gateway a Kpsa per
  * device it serves and five E2E keys per peer) and bounds what one
  * logged-in client can put in the store that client mode shares among
- * tokens (docs/security-model.md).  The check counts the token's rows
- * (token/store_object.c), about 50 ns a row: the largest limit keeps that
- * under a second; 0 turns the check off.
+ * tokens (docs/security-model.md).  The check reads one row, the token's
+ * count in token_counts, which triggers keep (token/store_open.c,
+ * token/store_object.c), so its cost does not grow with the limit; 0
+ * turns the check off.
  */
 #define MAX_OBJECTS_DEFAULT	100000
 #define MAX_OBJECTS_LIMIT	10000000
