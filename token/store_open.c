@@ -96,27 +96,49 @@ static const char counts_sql[] =
 	"  INSERT INTO token_counts(token_id, n) VALUES (NEW.token_id, 1)"
 	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;";
 
-/*
- * In schema_check's transaction: the counts table and its triggers, made
- * and filled from the objects when the table is not there yet.  An SQLite
- * code.
- */
+/* The one integer a query gives, into *ret; an SQLite code. */
 static int
-counts_fill(sqlite3 *db)
+sql_int(sqlite3 *db, const char *sql, int *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, have;
+	int rc;
 
-	rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master "
-	    "WHERE type = 'table' AND name = 'token_counts'", -1, &st, NULL);
-	if (rc != SQLITE_OK)
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK)
 		return rc;
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return rc;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*ret = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
 	}
-	have = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * In schema_check's transaction: the counts table and its triggers, made
+ * and filled from the objects when the table is not there yet.  A store
+ * without its objects table is damaged: *bad = M2M_ERR_STORE_CORRUPT and
+ * errbuf says so (the triggers could not be made on it).  An SQLite code.
+ */
+static int
+counts_fill(sqlite3 *db, const char *path, int *bad, char *errbuf,
+    size_t errlen)
+{
+	int rc, have = 0;
+
+	if ((rc = sql_int(db, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'table' AND name = 'objects'", &have)) != SQLITE_OK)
+		return rc;
+	if (!have) {
+		m2m_errbuf_set(errbuf, errlen, "store %s: schema version 2 "
+		    "but no objects table: damaged; restore it from a backup",
+		    path);
+		*bad = M2M_ERR_STORE_CORRUPT;
+		return SQLITE_OK;
+	}
+	if ((rc = sql_int(db, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'table' AND name = 'token_counts'", &have)) !=
+	    SQLITE_OK)
+		return rc;
 	if ((rc = sqlite3_exec(db, counts_sql, NULL, NULL, NULL)) !=
 	    SQLITE_OK || have)
 		return rc;
@@ -395,7 +417,7 @@ schema_check(sqlite3 *db, const char *path, int *bad, char *errbuf,
 		    M2M_STORE_SCHEMA_VERSION);
 		*bad = M2M_ERR_STORE_CORRUPT;
 	} else
-		rc = counts_fill(db);
+		rc = counts_fill(db, path, bad, errbuf, errlen);
  out:
 	sqlite3_finalize(st);
 	if (rc == SQLITE_OK && *bad == 0)
