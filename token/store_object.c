@@ -173,7 +173,9 @@ m2m_store_set_max_objects(struct m2m_store *s, uint64_t max)
 /*
  * The token's count of objects, as the triggers keep it (token_counts,
  * store_open.c): one row read, however many objects the token holds.
- * No row: 0.
+ * Read after an insert of the token's, whose trigger always makes the
+ * row: no row means the triggers are gone (a store changed outside
+ * m2mtoken), M2M_ERR_STORE_CORRUPT and a line, not an empty token.
  */
 static int
 token_count(struct m2m_store *s, uint64_t token_id, uint64_t *ret_n)
@@ -188,8 +190,14 @@ token_count(struct m2m_store *s, uint64_t token_id, uint64_t *ret_n)
 	}
 	if ((r = store_step_row(s, ST_TOKEN_COUNT)) == 0)
 		*ret_n = (uint64_t)sqlite3_column_int64(st, 0);
-	else if (r == M2M_ERR_NOT_FOUND)
-		r = 0;
+	else if (r == M2M_ERR_NOT_FOUND) {
+		m2m_error("store %s: token %llu has no object count after an "
+		    "insert (the counting triggers are gone: store changed "
+		    "outside m2mtoken?): nothing stored; reopening the store "
+		    "makes them again", s->path,
+		    (unsigned long long)token_id);
+		r = M2M_ERR_STORE_CORRUPT;
+	}
  out:
 	store_stmt_put(s, ST_TOKEN_COUNT);
 	return r;

@@ -76,25 +76,36 @@ static const char schema_sql[] =
  * older one that knows nothing of it, moves it in its own transaction,
  * and the quota check reads one row instead of counting the token's rows
  * (a MEF holds a Ke per bootstrap).  Added to version-2 stores as they
- * are opened (counts_fill), so the schema version stays 2.
+ * are opened (counts_fill), so the schema version stays 2.  The insert's
+ * trigger always makes the token's row: an insert that finds none has
+ * lost the trigger (store_object.c fails closed on it).  The triggers are
+ * named in counts_drop_sql and COUNTS_TRIGGERS too.
  */
 static const char counts_sql[] =
-	"CREATE TABLE IF NOT EXISTS token_counts("
+	"CREATE TABLE token_counts("
 	"  token_id INTEGER PRIMARY KEY NOT NULL,"
 	"  n INTEGER NOT NULL);"
-	"CREATE TRIGGER IF NOT EXISTS token_counts_insert AFTER INSERT ON "
-	"  objects BEGIN"
+	"CREATE TRIGGER token_counts_insert AFTER INSERT ON objects BEGIN"
 	"  INSERT INTO token_counts(token_id, n) VALUES (NEW.token_id, 1)"
 	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;"
-	"CREATE TRIGGER IF NOT EXISTS token_counts_delete AFTER DELETE ON "
-	"  objects BEGIN"
+	"CREATE TRIGGER token_counts_delete AFTER DELETE ON objects BEGIN"
 	"  UPDATE token_counts SET n = n - 1 WHERE token_id = OLD.token_id;"
 	"  END;"
-	"CREATE TRIGGER IF NOT EXISTS token_counts_move AFTER UPDATE OF "
-	"  token_id ON objects WHEN NEW.token_id != OLD.token_id BEGIN"
+	"CREATE TRIGGER token_counts_move AFTER UPDATE OF token_id ON objects "
+	"  WHEN NEW.token_id != OLD.token_id BEGIN"
 	"  UPDATE token_counts SET n = n - 1 WHERE token_id = OLD.token_id;"
 	"  INSERT INTO token_counts(token_id, n) VALUES (NEW.token_id, 1)"
-	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;";
+	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;"
+	"INSERT INTO token_counts(token_id, n) "
+	"  SELECT token_id, count(*) FROM objects GROUP BY token_id;";
+static const char counts_drop_sql[] =
+	"DROP TRIGGER IF EXISTS token_counts_insert;"
+	"DROP TRIGGER IF EXISTS token_counts_delete;"
+	"DROP TRIGGER IF EXISTS token_counts_move;"
+	"DROP TABLE IF EXISTS token_counts;";
+#define COUNTS_TRIGGERS	"'token_counts_insert', 'token_counts_delete', " \
+			"'token_counts_move'"
+#define COUNTS_NTRIGGERS	3
 
 /* The one integer a query gives, into *ret; an SQLite code. */
 static int
@@ -114,16 +125,19 @@ sql_int(sqlite3 *db, const char *sql, int *ret)
 }
 
 /*
- * In schema_check's transaction: the counts table and its triggers, made
- * and filled from the objects when the table is not there yet.  A store
- * without its objects table is damaged: *bad = M2M_ERR_STORE_CORRUPT and
- * errbuf says so (the triggers could not be made on it).  An SQLite code.
+ * In schema_check's transaction: the counts table and its triggers.  When
+ * the table or any of its triggers is missing (a store from before them,
+ * or one a writer other than m2mtoken changed: rows it then wrote or
+ * deleted were not counted), all are dropped and made again, the counts
+ * taken from the objects.  A store without its objects table is damaged:
+ * *bad = M2M_ERR_STORE_CORRUPT and errbuf says so (the triggers could
+ * not be made on it).  An SQLite code.
  */
 static int
 counts_fill(sqlite3 *db, const char *path, int *bad, char *errbuf,
     size_t errlen)
 {
-	int rc, have = 0;
+	int rc, have = 0, ntrig = 0;
 
 	if ((rc = sql_int(db, "SELECT count(*) FROM sqlite_master "
 	    "WHERE type = 'table' AND name = 'objects'", &have)) != SQLITE_OK)
@@ -137,14 +151,22 @@ counts_fill(sqlite3 *db, const char *path, int *bad, char *errbuf,
 	}
 	if ((rc = sql_int(db, "SELECT count(*) FROM sqlite_master "
 	    "WHERE type = 'table' AND name = 'token_counts'", &have)) !=
+	    SQLITE_OK ||
+	    (rc = sql_int(db, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'trigger' AND tbl_name = 'objects' AND name IN ("
+	    COUNTS_TRIGGERS ")", &ntrig)) != SQLITE_OK)
+		return rc;
+	if (have && ntrig == COUNTS_NTRIGGERS)
+		return SQLITE_OK;
+	if (have)
+		m2m_warn("store %s: %d of the %d triggers that count the "
+		    "objects are missing (the store was changed outside "
+		    "m2mtoken?): made again, the counts taken from the objects",
+		    path, COUNTS_NTRIGGERS - ntrig, COUNTS_NTRIGGERS);
+	if ((rc = sqlite3_exec(db, counts_drop_sql, NULL, NULL, NULL)) !=
 	    SQLITE_OK)
 		return rc;
-	if ((rc = sqlite3_exec(db, counts_sql, NULL, NULL, NULL)) !=
-	    SQLITE_OK || have)
-		return rc;
-	return sqlite3_exec(db, "INSERT INTO token_counts(token_id, n) "
-	    "SELECT token_id, count(*) FROM objects GROUP BY token_id", NULL,
-	    NULL, NULL);
+	return sqlite3_exec(db, counts_sql, NULL, NULL, NULL);
 }
 
 /*

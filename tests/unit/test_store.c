@@ -1766,6 +1766,109 @@ test_token_counts(void **state)
 	assert_int_equal(counts_row(f->path, b), 1);
 }
 
+/*
+ * Tokens whose row of token_counts is not what count(*) over their
+ * objects gives (a token without objects may have a row of 0 or none).
+ */
+static long long
+counts_wrong(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "WITH o AS (SELECT token_id, "
+	    "count(*) AS n FROM objects GROUP BY token_id) "
+	    "SELECT (SELECT count(*) FROM o LEFT JOIN token_counts c "
+	    "USING (token_id) WHERE c.n IS NOT o.n) + "
+	    "(SELECT count(*) FROM token_counts c LEFT JOIN o "
+	    "USING (token_id) WHERE o.token_id IS NULL AND c.n != 0)", -1,
+	    &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * The counts fail closed.  An insert that finds no count for its token
+ * (the insert's trigger, which always makes the row, is gone) is refused
+ * as a damaged store, not taken for an empty token.  A store some writer
+ * dropped a trigger of (and then changed rows uncounted) gets the
+ * triggers again at its next open and counts taken afresh from its
+ * objects, not only a store without the table.
+ */
+static void
+test_token_counts_triggers(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a = add_token(f->s, "trig-a"), b = add_token(f->s, "trig-b");
+	struct m2m_object *o;
+	char err[256], log[2048], sql[512];
+	FILE *tmp;
+	size_t i;
+	int saved;
+
+	for (i = 0; i < 4; i++)
+		(void)add_obj(f->s, a, "ta", NULL, 0, CKO_DATA);
+	(void)add_obj(f->s, b, "tb", NULL, 0, CKO_DATA);
+	assert_int_equal(counts_wrong(f->path), 0);
+
+	/* the insert's trigger gone, the token's row too: no room read as 0 */
+	raw_exec(f->path, "DROP TRIGGER token_counts_insert;"
+	    "DELETE FROM token_counts");
+	m2m_store_set_max_objects(f->s, 100);
+	o = make_obj(a, "no-count", NULL, 0, CKO_DATA);
+	tmp = capture_start(&saved);
+	assert_int_equal(m2m_store_object_insert(f->s, o),
+	    M2M_ERR_STORE_CORRUPT);
+	capture_end(tmp, saved, log, sizeof(log));
+	assert_non_null(strstr(log, "m2mtoken: error: store "));
+	assert_non_null(strstr(log, "no object count"));
+	assert_int_equal(o->id, 0);
+	assert_int_equal(count_of(f->s, a), 4);
+
+	/* reopened: the trigger made again, every count taken afresh */
+	m2m_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(counts_wrong(f->path), 0);
+	assert_int_equal(counts_row(f->path, a), 4);
+	assert_int_equal(counts_row(f->path, b), 1);
+	m2m_store_set_max_objects(f->s, 5);
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	o->id = 0;
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	assert_int_equal(counts_wrong(f->path), 0);
+
+	/* the delete's trigger dropped, rows deleted and added behind it */
+	m2m_store_close(f->s);
+	f->s = NULL;
+	snprintf(sql, sizeof(sql), "DROP TRIGGER token_counts_delete;"
+	    "DELETE FROM objects WHERE id = (SELECT min(id) FROM objects "
+	    "WHERE token_id = %llu);"
+	    "INSERT INTO objects(token_id, cls, key_type, role, attrs, "
+	    "origin, base_id) SELECT %llu, cls, key_type, role, attrs, origin, "
+	    "base_id FROM objects WHERE id = (SELECT max(id) FROM objects)",
+	    (unsigned long long)a, (unsigned long long)b);
+	raw_exec(f->path, sql);
+	assert_true(counts_wrong(f->path) != 0);
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(counts_wrong(f->path), 0);
+	assert_int_equal(counts_row(f->path, a), 4);
+	assert_int_equal(counts_row(f->path, b), 2);
+	/* and the counts move again with every row */
+	(void)add_obj(f->s, b, "tb", NULL, 0, CKO_DATA);
+	assert_int_equal(m2m_store_token_clear_objects(f->s, a), 0);
+	assert_int_equal(counts_wrong(f->path), 0);
+	assert_int_equal(counts_row(f->path, a), 0);
+	assert_int_equal(counts_row(f->path, b), 3);
+	m2m_object_free(o);
+}
+
 #define QUOTA_PROCS	6
 #define QUOTA_TRIES	3
 #define QUOTA_MAX	5
@@ -2052,6 +2155,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_token_counts, setup_open,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_token_counts_triggers,
+		    setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_processes,
 		    setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_conf_core, setup,
