@@ -36,6 +36,20 @@
  */
 #define MAX_OBJECTS_DEFAULT	100000
 #define MAX_OBJECTS_LIMIT	10000000
+/*
+ * [token] max_bytes: what one token's object rows may take together
+ * (docs/operations.md, "Token objects: the quota").  max_objects alone
+ * bounds no disk: a row takes up to some 38 KiB, 3.9 GB at 100,000.  The
+ * keys of these flows take 460 to 1,515 bytes a row (measured, both
+ * backends); 256 MiB is 2,684 bytes for each of MAX_OBJECTS_DEFAULT
+ * objects, so a token of keys meets max_objects first, and it is some
+ * ten times a gateway's token serving 5,000 devices (20 to 32 MB), while
+ * it bounds what one logged-in client adds to the store every token of
+ * client mode shares (docs/security-model.md).  The largest is 1 TiB; 0
+ * turns the check off.
+ */
+#define MAX_BYTES_DEFAULT	(256ULL << 20)
+#define MAX_BYTES_LIMIT		(1ULL << 40)
 #define TOKEN_LABEL_MAX		32	/* CK_TOKEN_INFO.label */
 #define TPM_HANDLE_MIN		0x81000000UL
 #define TPM_HANDLE_MAX		0x81FFFFFFUL
@@ -197,9 +211,9 @@ conf_reader(char *str, int num, void *stream)
 
 /* A decimal or (hex != 0, "0x" prefix required) number; -1 if malformed. */
 static int
-parse_ulong(const char *s, int hex, unsigned long *ret)
+parse_ull(const char *s, int hex, unsigned long long *ret)
 {
-	unsigned long v;
+	unsigned long long v;
 	char *end = NULL;
 
 	if (hex) {
@@ -212,7 +226,7 @@ parse_ulong(const char *s, int hex, unsigned long *ret)
 	} else if (s[0] < '0' || s[0] > '9')
 		return -1;
 	errno = 0;
-	v = strtoul(s, &end, hex ? 16 : 10);
+	v = strtoull(s, &end, hex ? 16 : 10);
 	if (errno != 0 || end == s || *end != '\0')
 		return -1;
 	*ret = v;
@@ -222,12 +236,12 @@ parse_ulong(const char *s, int hex, unsigned long *ret)
 /* A number in [lo, hi] for key k; -1 (error recorded) otherwise. */
 static int
 number(struct conf_parse *p, enum conf_key k, const char *v,
-    unsigned long lo, unsigned long hi, unsigned long *ret)
+    unsigned long long lo, unsigned long long hi, unsigned long long *ret)
 {
-	unsigned long n;
+	unsigned long long n;
 
-	if (parse_ulong(v, 0, &n) != 0 || n < lo || n > hi) {
-		key_fail(p, k, "must be a number from %lu to %lu", lo, hi);
+	if (parse_ull(v, 0, &n) != 0 || n < lo || n > hi) {
+		key_fail(p, k, "must be a number from %llu to %llu", lo, hi);
 		return -1;
 	}
 	*ret = n;
@@ -250,7 +264,7 @@ static int
 set_key(struct conf_parse *p, enum conf_key k, const char *v)
 {
 	struct m2m_conf *c = p->c;
-	unsigned long n;
+	unsigned long long n;
 
 	switch (k) {
 	case K_STORE_PATH:
@@ -290,7 +304,7 @@ set_key(struct conf_parse *p, enum conf_key k, const char *v)
 	case K_TPM_TCTI:
 		return string(p, v, &c->tpm_tcti);
 	case K_TPM_PRIMARY_HANDLE:
-		if (parse_ulong(v, 1, &n) != 0 || n < TPM_HANDLE_MIN ||
+		if (parse_ull(v, 1, &n) != 0 || n < TPM_HANDLE_MIN ||
 		    n > TPM_HANDLE_MAX) {
 			key_fail(p, k, "must be a persistent handle "
 			    "0x81000000..0x81FFFFFF");
@@ -349,6 +363,11 @@ set_key(struct conf_parse *p, enum conf_key k, const char *v)
 		if (number(p, k, v, 0, MAX_OBJECTS_LIMIT, &n) != 0)
 			return -1;
 		c->max_objects = n;
+		return 0;
+	case K_TOKEN_MAX_BYTES:
+		if (number(p, k, v, 0, MAX_BYTES_LIMIT, &n) != 0)
+			return -1;
+		c->max_bytes = n;
 		return 0;
 	case K_LOG_LEVEL:
 		if (m2m_log_parse_level(v, &c->log_level) != 0) {
@@ -529,6 +548,7 @@ m2m_conf_load(const char *path, struct m2m_conf **ret, char *errbuf,
 	c->pin_max = PIN_MAX_DEFAULT;
 	c->max_pin_tries = PIN_TRIES_DEFAULT;
 	c->max_objects = MAX_OBJECTS_DEFAULT;
+	c->max_bytes = MAX_BYTES_DEFAULT;
 	c->log_level = M2M_LOG_ERROR;
 	c->daemon_timeout = DAEMON_TIMEOUT_DEFAULT;
 	p.c = c;

@@ -48,6 +48,8 @@ struct m2m_conf {
 						   an EC private key */
 	unsigned long		 max_objects;	/* token objects one token
 						   may hold; 0: no limit */
+	uint64_t		 max_bytes;	/* bytes one token's object
+						   rows may take; 0: none */
 	int			 log_level_set;
 	enum m2m_log_level	 log_level;
 	char			*daemon_socket;	/* [daemon] socket: client

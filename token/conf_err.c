@@ -24,6 +24,7 @@ const struct conf_key_name conf_keys[K_COUNT] = {
 	[K_TOKEN_DELIVER_DERIVED] =	{ "token", "deliver_derived" },
 	[K_TOKEN_EC_IMPORT] =		{ "token", "ec_import" },
 	[K_TOKEN_MAX_OBJECTS] =		{ "token", "max_objects" },
+	[K_TOKEN_MAX_BYTES] =		{ "token", "max_bytes" },
 	[K_LOG_LEVEL] =			{ "log", "level" },
 	[K_DAEMON_SOCKET] =		{ "daemon", "socket" },
 	[K_DAEMON_TIMEOUT] =		{ "daemon", "timeout" },

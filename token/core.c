@@ -167,6 +167,7 @@ m2m_core_open_ops(struct m2m_conf *conf, const struct m2m_backend_ops *ops,
 		goto out;
 	/* the one place every token object is inserted checks it */
 	m2m_store_set_max_objects(c->store, conf->max_objects);
+	m2m_store_set_max_bytes(c->store, conf->max_bytes);
 	if ((r = m2m_store_begin(c->store)) != 0) {
 		m2m_errbuf_set(errbuf, errlen, "%s: cannot lock the store: %s",
 		    conf->store_path, m2m_strerror(r));

@@ -46,7 +46,8 @@ m2m_strerror(int r)
 	case M2M_ERR_UNSUPPORTED:		return "not supported";
 	case M2M_ERR_RANDOM:			return "random number generator failed";
 	case M2M_ERR_CURVE:			return "curve not supported";
-	case M2M_ERR_TOKEN_FULL:		return "token full ([token] max_objects)";
+	case M2M_ERR_TOKEN_FULL:
+		return "token full ([token] max_objects or max_bytes)";
 	default:				return "unknown error";
 	}
 }

@@ -44,7 +44,7 @@ enum m2m_err {
 	M2M_ERR_UNSUPPORTED = -34,	/* a valid request we do not implement */
 	M2M_ERR_RANDOM = -35,		/* RNG failure */
 	M2M_ERR_CURVE = -36,		/* an elliptic curve not supported */
-	M2M_ERR_TOKEN_FULL = -37,	/* the token holds [token] max_objects */
+	M2M_ERR_TOKEN_FULL = -37,	/* [token] max_objects or max_bytes */
 	M2M_ERR_LAST = -38
 };
 

@@ -131,20 +131,28 @@ void	m2m_store_set_binder(struct m2m_store *s, m2m_store_mac_fn fn,
 	    void *arg);
 
 /*
- * The most objects one token may hold ([token] max_objects, set by the
- * core at open; 0, the default of a bare store: no limit).  Checked by
- * every m2m_store_object_insert().
+ * The most objects one token may hold ([token] max_objects), and the most
+ * bytes its object rows may take together ([token] max_bytes; a row's
+ * size is the sum of its attribute list, label, id, wrapped blobs, base
+ * digest and MAC: STORE_ROW_SIZE in store_int.h); set by the core at
+ * open; 0, the default of a bare store: no limit.  Checked by every
+ * m2m_store_object_insert(), and max_bytes by every
+ * m2m_store_object_update() that grows a row.
  */
 void	m2m_store_set_max_objects(struct m2m_store *s, uint64_t max);
+void	m2m_store_set_max_bytes(struct m2m_store *s, uint64_t max);
 
 /*
  * Insert o (o->token_id set) with its binding MAC, atomically (a savepoint
  * inside the caller's transaction, if any); sets o->id on success.
  * Errors of the store, or of the binder (backend); M2M_ERR_TOKEN_FULL
- * when the token would then hold more than its max_objects: nothing is
- * written, and a line says so (at most one a second per connection).
+ * when the token would then hold more than its max_objects objects or
+ * more than its max_bytes bytes: nothing is written, and a line naming
+ * the limit says so (at most one a second per limit and connection).
  * The count is taken after the row is in, inside the same write
  * transaction, so that two processes cannot both take the last place.
+ * A token without a count after the insert (the store's counting
+ * triggers gone): M2M_ERR_STORE_CORRUPT, nothing written.
  */
 int	m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o);
 /*
@@ -156,7 +164,10 @@ int	m2m_store_object_get(struct m2m_store *s, uint64_t token_id,
 	    uint64_t id, struct m2m_object **ret);
 /*
  * Rewrite the row of o (attributes, blobs, origin, base) with a new
- * binding MAC.  NOT_FOUND if gone.
+ * binding MAC, atomically (a savepoint).  NOT_FOUND if gone.
+ * M2M_ERR_TOKEN_FULL, nothing changed and a line, when the new row is
+ * larger than the old and the token's rows would then take more than its
+ * max_bytes.
  */
 int	m2m_store_object_update(struct m2m_store *s,
 	    const struct m2m_object *o);

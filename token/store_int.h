@@ -50,6 +50,7 @@ enum store_stmt {
 	ST_OBJ_DELETE,
 	ST_OBJ_COUNT,
 	ST_TOKEN_COUNT,
+	ST_OBJ_SIZE,
 	ST_FIND_BASE,
 	ST_FIND_LABEL,
 	ST_FIND_CKID,
@@ -82,9 +83,27 @@ struct m2m_store {
 	m2m_store_mac_fn mac_fn;	/* binding MAC; NULL: none set */
 	void		*mac_arg;
 	uint64_t	 max_objects;	/* per token; 0: no limit */
-	struct m2m_log_limit full_log;	/* its "token N is full" lines */
+	uint64_t	 max_bytes;	/* per token; 0: no limit */
+	struct m2m_log_limit full_log;	/* "token N is full": objects */
+	struct m2m_log_limit bytes_log;	/* "token N is full": bytes */
 	struct store_vcache vcache[STORE_VCACHE_SLOTS];
 };
+
+/*
+ * The size of an object row for [token] max_bytes, an SQL expression over
+ * the row's columns, each prefixed by p ("NEW.", "OLD." or ""): the bytes
+ * of every column that holds a caller's data or a key's, NULL counting 0.
+ * The triggers of token_counts (store_open.c) and the statements of
+ * store_stmt.c use this one text.
+ */
+#define STORE_ROW_SIZE(p)						\
+	"(ifnull(length(" p "attrs), 0) + "				\
+	"ifnull(length(" p "label), 0) + "				\
+	"ifnull(length(" p "ckid), 0) + "				\
+	"ifnull(length(" p "blob), 0) + "				\
+	"ifnull(length(" p "aux), 0) + "				\
+	"ifnull(length(" p "base_digest), 0) + "			\
+	"ifnull(length(" p "mac), 0))"
 
 /*
  * The only place SQLite result codes become M2M_ERR_*: rc (an extended

@@ -2,9 +2,9 @@
  * m2mtoken: the store's object rows: insert, get, update, delete, each
  * row bound to its contents by a backend MAC (checked on every read, with
  * a per-connection cache of rows already checked), the per-token quota
- * of the insert ([token] max_objects), and the index queries (find,
- * count).  Token rows are in store.c, the statement helpers in
- * store_stmt.c.  See store.h and docs/architecture.md.
+ * of the insert and update ([token] max_objects, max_bytes), and the
+ * index queries (find, count).  Token rows are in store.c, the statement
+ * helpers in store_stmt.c.  See store.h and docs/architecture.md.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -170,31 +170,42 @@ m2m_store_set_max_objects(struct m2m_store *s, uint64_t max)
 		s->max_objects = max;
 }
 
+/* see store.h */
+void
+m2m_store_set_max_bytes(struct m2m_store *s, uint64_t max)
+{
+	if (s != NULL)
+		s->max_bytes = max;
+}
+
 /*
- * The token's count of objects, as the triggers keep it (token_counts,
- * store_open.c): one row read, however many objects the token holds.
- * Read after an insert of the token's, whose trigger always makes the
- * row: no row means the triggers are gone (a store changed outside
- * m2mtoken), M2M_ERR_STORE_CORRUPT and a line, not an empty token.
+ * The token's count and size of objects, as the triggers keep them
+ * (token_counts, store_open.c): one row read, however many objects the
+ * token holds.  Read after a write of the token's row, whose trigger
+ * always makes the count: no row means the triggers are gone (a store
+ * changed outside m2mtoken), M2M_ERR_STORE_CORRUPT and a line, not an
+ * empty token.
  */
 static int
-token_count(struct m2m_store *s, uint64_t token_id, uint64_t *ret_n)
+token_count(struct m2m_store *s, uint64_t token_id, uint64_t *ret_n,
+    uint64_t *ret_bytes)
 {
 	sqlite3_stmt *st = store_stmt_get(s, ST_TOKEN_COUNT);
 	int rc, r;
 
-	*ret_n = 0;
+	*ret_n = *ret_bytes = 0;
 	if ((rc = store_bind_u64(st, 1, token_id)) != SQLITE_OK) {
 		r = store_bind_fail(s, ST_TOKEN_COUNT, rc);
 		goto out;
 	}
-	if ((r = store_step_row(s, ST_TOKEN_COUNT)) == 0)
+	if ((r = store_step_row(s, ST_TOKEN_COUNT)) == 0) {
 		*ret_n = (uint64_t)sqlite3_column_int64(st, 0);
-	else if (r == M2M_ERR_NOT_FOUND) {
-		m2m_error("store %s: token %llu has no object count after an "
-		    "insert (the counting triggers are gone: store changed "
-		    "outside m2mtoken?): nothing stored; reopening the store "
-		    "makes them again", s->path,
+		*ret_bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	} else if (r == M2M_ERR_NOT_FOUND) {
+		m2m_error("store %s: token %llu has no object count after a "
+		    "write (the counting triggers are gone: store changed "
+		    "outside m2mtoken?): the write is undone; reopening the "
+		    "store makes them again", s->path,
 		    (unsigned long long)token_id);
 		r = M2M_ERR_STORE_CORRUPT;
 	}
@@ -204,29 +215,97 @@ token_count(struct m2m_store *s, uint64_t token_id, uint64_t *ret_n)
 }
 
 /*
- * Called with the new row of token token_id inserted, in its write
- * transaction (no other writer can commit meanwhile): 0 when the token
- * now holds at most s->max_objects rows, else M2M_ERR_TOKEN_FULL (one
- * line, at most one a second) or the count's error.  The count is the
- * token's row of token_counts, which the insert's trigger has just moved.
+ * Called with the new row of token token_id inserted, its MAC not yet
+ * set, in its write transaction (no other writer can commit meanwhile):
+ * 0 when the token now holds at most s->max_objects rows of at most
+ * s->max_bytes bytes together, the MAC to come counted, else
+ * M2M_ERR_TOKEN_FULL (one line naming the limit, at most one a second
+ * per limit) or the count's error.  The count is the token's row of
+ * token_counts, which the insert's trigger has just moved.
  */
 static int
 quota_check(struct m2m_store *s, uint64_t token_id)
 {
-	uint64_t n = 0;
+	uint64_t n = 0, bytes = 0;
 	int r;
 
-	if (s->max_objects == 0)
+	if (s->max_objects == 0 && s->max_bytes == 0)
 		return 0;
-	if ((r = token_count(s, token_id, &n)) != 0)
+	if ((r = token_count(s, token_id, &n, &bytes)) != 0)
 		return r;
-	if (n <= s->max_objects)
+	bytes += M2M_BIND_MAC_LEN;	/* the row's MAC, set next */
+	if (s->max_objects != 0 && n > s->max_objects) {
+		m2m_log_limited(&s->full_log, M2M_LOG_ERROR, "store %s: token "
+		    "%llu is full: it holds %llu objects, [token] max_objects "
+		    "is %llu; the new object is not stored", s->path,
+		    (unsigned long long)token_id, (unsigned long long)(n - 1),
+		    (unsigned long long)s->max_objects);
+		return M2M_ERR_TOKEN_FULL;
+	}
+	if (s->max_bytes != 0 && bytes > s->max_bytes) {
+		m2m_log_limited(&s->bytes_log, M2M_LOG_ERROR, "store %s: token "
+		    "%llu is full: its objects would take %llu bytes with the "
+		    "new one, [token] max_bytes is %llu; the new object is not "
+		    "stored", s->path, (unsigned long long)token_id,
+		    (unsigned long long)bytes,
+		    (unsigned long long)s->max_bytes);
+		return M2M_ERR_TOKEN_FULL;
+	}
+	return 0;
+}
+
+/* The size (STORE_ROW_SIZE) of row id of token token_id; NOT_FOUND. */
+static int
+row_size(struct m2m_store *s, uint64_t token_id, uint64_t id,
+    uint64_t *ret)
+{
+	sqlite3_stmt *st = store_stmt_get(s, ST_OBJ_SIZE);
+	int rc, r;
+
+	*ret = 0;
+	if ((rc = store_bind_u64(st, 1, id)) != SQLITE_OK ||
+	    (rc = store_bind_u64(st, 2, token_id)) != SQLITE_OK) {
+		r = store_bind_fail(s, ST_OBJ_SIZE, rc);
+		goto out;
+	}
+	if ((r = store_step_row(s, ST_OBJ_SIZE)) == 0)
+		*ret = (uint64_t)sqlite3_column_int64(st, 0);
+ out:
+	store_stmt_put(s, ST_OBJ_SIZE);
+	return r;
+}
+
+/*
+ * Called with row id of token token_id rewritten, in its write
+ * transaction; before is its size before.  An update that grows the row
+ * (C_SetAttributeValue: a longer label, id, application or object id)
+ * while the token's objects then take more than s->max_bytes is
+ * M2M_ERR_TOKEN_FULL (one line, at most one a second); one that does
+ * not grow it passes, so that a token over a lowered limit can still
+ * change its objects.  0, or the count's error.
+ */
+static int
+quota_check_update(struct m2m_store *s, uint64_t token_id, uint64_t id,
+    uint64_t before)
+{
+	uint64_t after = 0, n = 0, bytes = 0;
+	int r;
+
+	if ((r = row_size(s, token_id, id, &after)) != 0)
+		return r;
+	if (after <= before)
 		return 0;
-	m2m_log_limited(&s->full_log, M2M_LOG_ERROR, "store %s: token %llu "
-	    "is full: it holds %llu objects, [token] max_objects is %llu; "
-	    "the new object is not stored", s->path,
-	    (unsigned long long)token_id, (unsigned long long)(n - 1),
-	    (unsigned long long)s->max_objects);
+	if ((r = token_count(s, token_id, &n, &bytes)) != 0)
+		return r;
+	if (bytes <= s->max_bytes)
+		return 0;
+	m2m_log_limited(&s->bytes_log, M2M_LOG_ERROR, "store %s: token %llu "
+	    "is full: its objects would take %llu bytes with object %llu "
+	    "grown by %llu, [token] max_bytes is %llu; the object is not "
+	    "changed", s->path, (unsigned long long)token_id,
+	    (unsigned long long)bytes, (unsigned long long)id,
+	    (unsigned long long)(after - before),
+	    (unsigned long long)s->max_bytes);
 	return M2M_ERR_TOKEN_FULL;
 }
 
@@ -453,7 +532,8 @@ m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 	uint8_t *enc = NULL, msg[M2M_OBJECT_BIND_MSG_LEN];
 	uint8_t mac[M2M_BIND_MAC_LEN];
 	size_t enclen = 0;
-	int rc, r = M2M_ERR_INTERNAL;
+	uint64_t before = 0;
+	int rc, r = M2M_ERR_INTERNAL, in_sp = 0;
 
 	if (s == NULL || o == NULL || !object_ok(o))
 		return M2M_ERR_INVALID_ARGUMENT;
@@ -464,6 +544,18 @@ m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 	if ((r = object_mac(s, o, o->token_id, o->id, enc, enclen, msg,
 	    mac)) != 0)
 		goto out;
+	/*
+	 * Under max_bytes: the row's size before, read ahead of the
+	 * savepoint so that the update is the first statement of a
+	 * transaction it starts (a read first would pin a snapshot that
+	 * another writer's commit makes too old to write from).
+	 */
+	if (s->max_bytes != 0 &&
+	    (r = row_size(s, o->token_id, o->id, &before)) != 0)
+		goto out;
+	if ((r = store_stmt_exec(s, ST_SAVEPOINT)) != 0)
+		goto out;
+	in_sp = 1;
 	st = store_stmt_get(s, ST_OBJ_UPDATE);
 	if ((rc = store_bind_u64(st, 1, o->id)) != SQLITE_OK ||
 	    (rc = store_bind_u64(st, 2, o->token_id)) != SQLITE_OK ||
@@ -475,10 +567,22 @@ m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 	if ((r = store_step_done(s, ST_OBJ_UPDATE)) != 0 ||
 	    (r = store_changed_or_not_found(s)) != 0)
 		goto out;
+	store_stmt_put(s, ST_OBJ_UPDATE);
+	/* over the token's max_bytes: the savepoint is rolled back below */
+	if (s->max_bytes != 0 &&
+	    (r = quota_check_update(s, o->token_id, o->id, before)) != 0)
+		goto out;
+	if ((r = store_stmt_exec(s, ST_RELEASE)) != 0)
+		goto out;
+	in_sp = 0;
 	vcache_put(s, o->id, msg, mac);
 	r = 0;
  out:
 	store_stmt_put(s, ST_OBJ_UPDATE);
+	if (in_sp) {
+		(void)store_stmt_exec(s, ST_ROLLBACK_TO);
+		(void)store_stmt_exec(s, ST_RELEASE);
+	}
 	free(enc);
 	return r;
 }

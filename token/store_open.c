@@ -71,40 +71,50 @@ static const char schema_sql[] =
 	"  base_id);";
 
 /*
- * The count of each token's objects, for the quota ([token] max_objects):
- * kept by triggers, so that every insert and delete, by this build or an
- * older one that knows nothing of it, moves it in its own transaction,
- * and the quota check reads one row instead of counting the token's rows
- * (a MEF holds a Ke per bootstrap).  Added to version-2 stores as they
- * are opened (counts_fill), so the schema version stays 2.  The insert's
- * trigger always makes the token's row: an insert that finds none has
- * lost the trigger (store_object.c fails closed on it).  The triggers are
- * named in counts_drop_sql and COUNTS_TRIGGERS too.
+ * The count and size of each token's objects, for the quota ([token]
+ * max_objects, max_bytes): kept by triggers, so that every insert, update
+ * and delete, by this build or an older one that knows nothing of it,
+ * moves them in its own transaction, and the quota check reads one row
+ * instead of counting the token's rows (a MEF holds a Ke per bootstrap).
+ * A row's size is STORE_ROW_SIZE (store_int.h).  Added to version-2
+ * stores as they are opened (counts_fill), so the schema version stays 2.
+ * The insert's trigger always makes the token's row: an insert that
+ * finds none has lost the trigger (store_object.c fails closed on it).
+ * The triggers are named in counts_drop_sql and COUNTS_TRIGGERS too;
+ * token_counts_move, there only to be dropped, is the update trigger of
+ * the first definition, which had no bytes.
  */
+#define COUNTS_ADD(p)							\
+	"  INSERT INTO token_counts(token_id, n, bytes) VALUES ("	\
+	p "token_id, 1, " STORE_ROW_SIZE(p) ")"				\
+	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1,"		\
+	"  bytes = bytes + excluded.bytes;"
+#define COUNTS_TAKE(p)							\
+	"  UPDATE token_counts SET n = n - 1, bytes = bytes - "		\
+	STORE_ROW_SIZE(p) " WHERE token_id = " p "token_id;"
 static const char counts_sql[] =
 	"CREATE TABLE token_counts("
 	"  token_id INTEGER PRIMARY KEY NOT NULL,"
-	"  n INTEGER NOT NULL);"
+	"  n INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL);"
 	"CREATE TRIGGER token_counts_insert AFTER INSERT ON objects BEGIN"
-	"  INSERT INTO token_counts(token_id, n) VALUES (NEW.token_id, 1)"
-	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;"
+	COUNTS_ADD("NEW.") " END;"
 	"CREATE TRIGGER token_counts_delete AFTER DELETE ON objects BEGIN"
-	"  UPDATE token_counts SET n = n - 1 WHERE token_id = OLD.token_id;"
-	"  END;"
-	"CREATE TRIGGER token_counts_move AFTER UPDATE OF token_id ON objects "
-	"  WHEN NEW.token_id != OLD.token_id BEGIN"
-	"  UPDATE token_counts SET n = n - 1 WHERE token_id = OLD.token_id;"
-	"  INSERT INTO token_counts(token_id, n) VALUES (NEW.token_id, 1)"
-	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;"
-	"INSERT INTO token_counts(token_id, n) "
-	"  SELECT token_id, count(*) FROM objects GROUP BY token_id;";
+	COUNTS_TAKE("OLD.") " END;"
+	/* any column: a new MAC, new attributes, another token */
+	"CREATE TRIGGER token_counts_update AFTER UPDATE ON objects BEGIN"
+	COUNTS_TAKE("OLD.") COUNTS_ADD("NEW.") " END;"
+	"INSERT INTO token_counts(token_id, n, bytes) "
+	"  SELECT token_id, count(*), sum(" STORE_ROW_SIZE("") ") "
+	"  FROM objects GROUP BY token_id;";
 static const char counts_drop_sql[] =
 	"DROP TRIGGER IF EXISTS token_counts_insert;"
 	"DROP TRIGGER IF EXISTS token_counts_delete;"
+	"DROP TRIGGER IF EXISTS token_counts_update;"
 	"DROP TRIGGER IF EXISTS token_counts_move;"
 	"DROP TABLE IF EXISTS token_counts;";
 #define COUNTS_TRIGGERS	"'token_counts_insert', 'token_counts_delete', " \
-			"'token_counts_move'"
+			"'token_counts_update'"
 #define COUNTS_NTRIGGERS	3
 
 /* The one integer a query gives, into *ret; an SQLite code. */
@@ -128,16 +138,17 @@ sql_int(sqlite3 *db, const char *sql, int *ret)
  * In schema_check's transaction: the counts table and its triggers.  When
  * the table or any of its triggers is missing (a store from before them,
  * or one a writer other than m2mtoken changed: rows it then wrote or
- * deleted were not counted), all are dropped and made again, the counts
- * taken from the objects.  A store without its objects table is damaged:
- * *bad = M2M_ERR_STORE_CORRUPT and errbuf says so (the triggers could
- * not be made on it).  An SQLite code.
+ * deleted were not counted), or they are of the first definition (no
+ * bytes), all are dropped and made again, the counts taken from the
+ * objects.  A store without its objects table is damaged: *bad =
+ * M2M_ERR_STORE_CORRUPT and errbuf says so (the triggers could not be
+ * made on it).  An SQLite code.
  */
 static int
 counts_fill(sqlite3 *db, const char *path, int *bad, char *errbuf,
     size_t errlen)
 {
-	int rc, have = 0, ntrig = 0;
+	int rc, have = 0, cols = 0, ntrig = 0, nold = 0;
 
 	if ((rc = sql_int(db, "SELECT count(*) FROM sqlite_master "
 	    "WHERE type = 'table' AND name = 'objects'", &have)) != SQLITE_OK)
@@ -152,13 +163,22 @@ counts_fill(sqlite3 *db, const char *path, int *bad, char *errbuf,
 	if ((rc = sql_int(db, "SELECT count(*) FROM sqlite_master "
 	    "WHERE type = 'table' AND name = 'token_counts'", &have)) !=
 	    SQLITE_OK ||
+	    (rc = sql_int(db, "SELECT count(*) FROM "
+	    "pragma_table_info('token_counts') WHERE name = 'bytes'",
+	    &cols)) != SQLITE_OK ||
 	    (rc = sql_int(db, "SELECT count(*) FROM sqlite_master "
 	    "WHERE type = 'trigger' AND tbl_name = 'objects' AND name IN ("
-	    COUNTS_TRIGGERS ")", &ntrig)) != SQLITE_OK)
+	    COUNTS_TRIGGERS ")", &ntrig)) != SQLITE_OK ||
+	    (rc = sql_int(db, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'trigger' AND name = 'token_counts_move'",
+	    &nold)) != SQLITE_OK)
 		return rc;
-	if (have && ntrig == COUNTS_NTRIGGERS)
+	if (have && cols == 1 && nold == 0 && ntrig == COUNTS_NTRIGGERS)
 		return SQLITE_OK;
-	if (have)
+	if (have && (cols != 1 || nold != 0))
+		m2m_info("store %s: object counts of an earlier definition "
+		    "(no bytes): made again, taken from the objects", path);
+	else if (have)
 		m2m_warn("store %s: %d of the %d triggers that count the "
 		    "objects are missing (the store was changed outside "
 		    "m2mtoken?): made again, the counts taken from the objects",

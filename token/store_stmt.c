@@ -79,18 +79,20 @@ static const struct stmt_def stmt_def[ST_COUNT] = {
 	    "role = ?5, label = ?6, ckid = ?7, attrs = ?8, blob = ?9, "
 	    "aux = ?10, origin = ?11, base_id = ?12, base_digest = ?13, "
 	    "mac = ?14 WHERE id = ?1 AND token_id = ?2", "object update" },
-	[ST_SAVEPOINT] = { "SAVEPOINT object_insert",
-	    "object insert (savepoint)" },
-	[ST_RELEASE] = { "RELEASE object_insert",
-	    "object insert (release)" },
-	[ST_ROLLBACK_TO] = { "ROLLBACK TO object_insert",
-	    "object insert (rollback)" },
+	[ST_SAVEPOINT] = { "SAVEPOINT object_write",
+	    "object write (savepoint)" },
+	[ST_RELEASE] = { "RELEASE object_write",
+	    "object write (release)" },
+	[ST_ROLLBACK_TO] = { "ROLLBACK TO object_write",
+	    "object write (rollback)" },
 	[ST_OBJ_DELETE] = { "DELETE FROM objects "
 	    "WHERE id = ?1 AND token_id = ?2", "object delete" },
 	[ST_OBJ_COUNT] = { "SELECT count(*) FROM objects WHERE token_id = ?1",
 	    "object count" },
-	[ST_TOKEN_COUNT] = { "SELECT n FROM token_counts WHERE token_id = ?1",
-	    "token count" },
+	[ST_TOKEN_COUNT] = { "SELECT n, bytes FROM token_counts "
+	    "WHERE token_id = ?1", "token count" },
+	[ST_OBJ_SIZE] = { "SELECT " STORE_ROW_SIZE("") " FROM objects "
+	    "WHERE id = ?1 AND token_id = ?2", "object size" },
 	[ST_FIND_BASE] = { "SELECT id FROM objects "
 	    "WHERE token_id = ?1 AND base_id = ?2 ORDER BY id",
 	    "object find" },

@@ -1,6 +1,7 @@
 /*
  * p11_quota: [token] max_objects, the most token objects one token may
- * hold (here 3; docs/operations.md).  With the token full, every call
+ * hold (here 3; docs/operations.md), and [token] max_bytes, the most
+ * bytes their rows may take (here 12288).  With the token full, every call
  * that would make a token object answers CKR_DEVICE_MEMORY and stores
  * nothing: C_CreateObject (a data object, a secret key), C_CopyObject
  * (token to token, session to token), C_GenerateKey, C_GenerateKeyPair,
@@ -13,8 +14,13 @@
  * stderr; client mode: the daemon's log, where the worker's stderr
  * goes).  HSM backend in local mode: the backing token holds no more
  * token objects after the refusals than before (no wrapped key left in
- * the HSM either).  In client mode (clientmode.quota.*) the same calls go
- * through m2mtokend, whose store every client's tokens share.
+ * the HSM either).  A third token of data objects with a 4 KiB CKA_VALUE
+ * is full at two of them by its bytes, not its objects: the third big one
+ * is refused with CKR_DEVICE_MEMORY, a small one still made, a deletion
+ * makes room, a C_SetAttributeValue that would grow a label past the
+ * limit is refused and changes nothing; the line names max_bytes.  In
+ * client mode (clientmode.quota.*) the same calls go through m2mtokend,
+ * whose store every client's tokens share.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -24,7 +30,9 @@
 
 #define TOKEN		"quota"
 #define TOKEN_B		"quota-b"
+#define TOKEN_C		"quota-c"
 #define MAXOBJ		3
+#define MAXBYTES	12288	/* two 4 KiB data objects, not three */
 #define KEID		"000102030405060708090a0b0c0d0e0f@mef.example.com"
 #define BACKING		"m2m-backing"
 
@@ -334,6 +342,68 @@ room_for_one(void)
 	refusals++;
 }
 
+/* A data object of token s with a CKA_VALUE of CK_M2M_ATTR_MAX_LEN. */
+static CK_RV
+big_object(CK_SESSION_HANDLE s, const char *label, CK_OBJECT_HANDLE *h)
+{
+	static uint8_t v[CK_M2M_ATTR_MAX_LEN];
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
+	    { CKA_TOKEN, &yes, 1 }, { CKA_LABEL, (void *)label,
+	    strlen(label) }, { CKA_VALUE, v, sizeof(v) } };
+
+	memset(v, 0x42, sizeof(v));
+	*h = CK_INVALID_HANDLE;
+	return F->C_CreateObject(s, t, 4, h);
+}
+
+/*
+ * [token] max_bytes: a token of big data objects is full by its bytes
+ * well before its MAXOBJ objects; the calls that would grow it past the
+ * limit are refused and store nothing.
+ */
+static void
+full_by_bytes(void)
+{
+	CK_SLOT_ID slot = p11c_new_token(TOKEN_C);
+	CK_SESSION_HANDLE s = p11c_user_session(slot);
+	CK_OBJECT_HANDLE h1, h2, h, small;
+	char label[4000];
+	CK_ATTRIBUTE lt[] = { { CKA_LABEL, label, sizeof(label) } };
+	CK_ATTRIBUTE get[] = { { CKA_LABEL, label, sizeof(label) } };
+
+	CHECK_RV(big_object(s, "big-1", &h1), CKR_OK,
+	    "token %s: a 4 KiB data object", TOKEN_C);
+	CHECK_RV(big_object(s, "big-2", &h2), CKR_OK,
+	    "token %s: a second 4 KiB data object", TOKEN_C);
+	CHECK_RV(big_object(s, "big-3", &h), CKR_DEVICE_MEMORY,
+	    "token %s: a third 4 KiB data object passes max_bytes (%d)",
+	    TOKEN_C, MAXBYTES);
+	CHECK(h == CK_INVALID_HANDLE && token_count(s) == 2, "token %s: no "
+	    "handle, 2 token objects (%lu), below max_objects (%d)", TOKEN_C,
+	    token_count(s), MAXOBJ);
+	CHECK_RV(data_object(s, CK_TRUE, "small", &small), CKR_OK,
+	    "token %s: a small data object still fits", TOKEN_C);
+	/* a label of 4000 bytes: its row grows past the limit */
+	memset(label, 'L', sizeof(label));
+	CHECK_RV(F->C_SetAttributeValue(s, small, lt, 1), CKR_DEVICE_MEMORY,
+	    "token %s: C_SetAttributeValue growing a label past max_bytes",
+	    TOKEN_C);
+	memset(label, 0, sizeof(label));
+	get[0].ulValueLen = sizeof(label);
+	CHECK_RV(F->C_GetAttributeValue(s, small, get, 1), CKR_OK,
+	    "token %s: the label read back", TOKEN_C);
+	CHECK(get[0].ulValueLen == 5 && memcmp(label, "small", 5) == 0,
+	    "token %s: the refused label change changed nothing", TOKEN_C);
+	CHECK_RV(F->C_DestroyObject(s, h1), CKR_OK,
+	    "token %s: C_DestroyObject of a 4 KiB data object", TOKEN_C);
+	CHECK_RV(big_object(s, "big-4", &h), CKR_OK,
+	    "token %s: room for a 4 KiB data object again", TOKEN_C);
+	CHECK(token_count(s) == MAXOBJ, "token %s: %d token objects",
+	    TOKEN_C, MAXOBJ);
+	P11C_MUST(F->C_CloseSession(s));
+}
+
 /* Another token of the same store has its own MAXOBJ places. */
 static void
 other_token(void)
@@ -367,7 +437,7 @@ main(int argc, char **argv)
 
 	p11c_load(argc, argv);
 	log_capture();
-	p11c_conf_append("\n[token]\nmax_objects = 3\n");
+	p11c_conf_append("\n[token]\nmax_objects = 3\nmax_bytes = 12288\n");
 	S = p11c_setup(TOKEN, &SLOT);
 	fill();
 	session_objects();
@@ -384,6 +454,7 @@ main(int argc, char **argv)
 		    "client mode: it is the daemon worker's");
 	room_for_one();
 	other_token();
+	full_by_bytes();
 	P11C_MUST(F->C_Finalize(NULL));
 	snprintf(line, sizeof(line), "token %lu is full: it holds %d objects, "
 	    "[token] max_objects is %d", (unsigned long)SLOT, MAXOBJ, MAXOBJ);
@@ -391,5 +462,9 @@ main(int argc, char **argv)
 	CHECK(n >= 1 && (unsigned int)n < refusals, "the log names the token "
 	    "and the limit: %d line(s) for %u refusals (at most one a "
 	    "second)", n, refusals);
+	snprintf(line, sizeof(line), "bytes with the new one, [token] "
+	    "max_bytes is %d; the new object is not stored", MAXBYTES);
+	n = log_lines(line);
+	CHECK(n >= 1, "the log names max_bytes: %d line(s)", n);
 	return p11c_finish();
 }

@@ -142,6 +142,7 @@ test_good_hsm(void **state)
 	assert_int_equal(c->pin_max, 64);
 	assert_int_equal(c->max_pin_tries, 5);
 	assert_int_equal(c->max_objects, 100000);
+	assert_int_equal(c->max_bytes, 256 * 1024 * 1024);
 	assert_int_equal(c->deliver_derived, 0);
 	assert_int_equal(c->log_level_set, 0);
 	assert_null(c->tpm_tcti);
@@ -153,7 +154,7 @@ test_good_hsm(void **state)
 	c = NULL;
 	assert_int_equal(load("[token]\npin_min = 6\npin_max = 255\n"
 	    "max_pin_tries = 100\ndeliver_derived = yes\n"
-	    "max_objects = 10000000\n\n[log]\n"
+	    "max_objects = 10000000\nmax_bytes = 1099511627776\n\n[log]\n"
 	    "level = debug\n\n"
 	    HSM_CONF "[backend]\ncache_size = 65536\n", &c, err, sizeof(err)),
 	    0);
@@ -162,6 +163,7 @@ test_good_hsm(void **state)
 	assert_int_equal(c->pin_max, 255);
 	assert_int_equal(c->max_pin_tries, 100);
 	assert_int_equal(c->max_objects, 10000000);
+	assert_int_equal(c->max_bytes, 1099511627776ULL);
 	assert_int_equal(c->deliver_derived, 1);
 	assert_int_equal(c->log_level_set, 1);
 	assert_int_equal(c->log_level, M2M_LOG_DEBUG);
@@ -341,6 +343,8 @@ test_unknown_section_and_key(void **state)
 #define BAD_TRIES	"[token] max_pin_tries: must be a number from 1 to 100"
 #define BAD_OBJECTS	"[token] max_objects: must be a number from 0 to " \
 			"10000000"
+#define BAD_BYTES	"[token] max_bytes: must be a number from 0 to " \
+			"1099511627776"
 
 static void
 test_bad_values(void **state)
@@ -392,6 +396,21 @@ test_bad_values(void **state)
 		    "[token] max_objects: given more than once (line 3)", 0 },
 		{ "[token]\nmax_objects =\n",
 		    "[token] max_objects: empty value", 0 },
+		{ "[token]\nmax_bytes = 1099511627777\n", BAD_BYTES, 0 },
+		{ "[token]\nmax_bytes = -1\n", BAD_BYTES, 0 },
+		{ "[token]\nmax_bytes = 256M\n", BAD_BYTES, 0 },
+		{ "[token]\nmax_bytes = 256 MiB\n", BAD_BYTES, 0 },
+		{ "[token]\nmax_bytes = 2.5e8\n", BAD_BYTES, 0 },
+		{ "[token]\nmax_bytes = 0x1000\n", BAD_BYTES, 0 },
+		{ "[token]\nmax_bytes = none\n", BAD_BYTES, 0 },
+		{ "[token]\nmax_bytes = 99999999999999999999999\n",
+		    BAD_BYTES, 0 },
+		{ "[token]\nmax_bytes = 18446744073709551616\n",
+		    BAD_BYTES, 0 },
+		{ "[token]\nmax_bytes = 5\nmax_bytes = 6\n",
+		    "[token] max_bytes: given more than once (line 3)", 0 },
+		{ "[token]\nmax_bytes =\n",
+		    "[token] max_bytes: empty value", 0 },
 		{ "[token]\ndeliver_derived = true\n",
 		    "[token] deliver_derived: must be yes or no", 0 },
 		{ "[token]\ndeliver_derived = YES\n",
@@ -440,6 +459,18 @@ test_bad_values(void **state)
 	assert_int_equal(load(HSM_CONF "[token]\nmax_objects = 1\n", &c, err,
 	    sizeof(err)), 0);
 	assert_int_equal(c->max_objects, 1);
+	m2m_conf_free(c);
+	c = NULL;
+	/* max_bytes: 0 is no limit, 1 the least */
+	assert_int_equal(load(HSM_CONF "[token]\nmax_bytes = 0\n", &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(c->max_bytes, 0);
+	assert_int_equal(c->max_objects, 100000);
+	m2m_conf_free(c);
+	c = NULL;
+	assert_int_equal(load(HSM_CONF "[token]\nmax_bytes = 1\n", &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(c->max_bytes, 1);
 	m2m_conf_free(c);
 	c = NULL;
 	assert_int_equal(load(HSM_CONF "[hsm]\n[backend]\ncache_size = 010\n",

@@ -1702,73 +1702,19 @@ counts_row(const char *path, uint64_t token_id)
 }
 
 /*
- * The per-token counts the quota reads are kept by triggers: they follow
- * inserts, deletes and a token's clear, equal count(*) at every step; a
- * store from before them (no table, no triggers) gets both, filled from
- * its objects, when it is opened, and its quota holds at once.
+ * The size of a row the test expects the triggers to count (written out
+ * here, not taken from token/store_int.h, to check it).
  */
-static void
-test_token_counts(void **state)
-{
-	struct fx *f = *state;
-	uint64_t a = add_token(f->s, "count-a"), b = add_token(f->s, "count-b");
-	uint64_t ids[7];
-	struct m2m_object *o;
-	char err[256];
-	sqlite3 *db = NULL;
-	size_t i;
-
-	for (i = 0; i < 7; i++)
-		ids[i] = add_obj(f->s, a, "ca", NULL, 0, CKO_DATA);
-	for (i = 0; i < 3; i++)
-		(void)add_obj(f->s, b, "cb", NULL, 0, CKO_DATA);
-	assert_int_equal(counts_row(f->path, a), 7);
-	assert_int_equal(counts_row(f->path, b), 3);
-	assert_int_equal(m2m_store_object_delete(f->s, a, ids[0]), 0);
-	assert_int_equal(m2m_store_object_delete(f->s, a, ids[1]), 0);
-	assert_int_equal(counts_row(f->path, a), 5);
-	assert_int_equal(count_of(f->s, a), 5);
-	assert_int_equal(m2m_store_token_clear_objects(f->s, b), 0);
-	assert_int_equal(counts_row(f->path, b), 0);
-	assert_int_equal(count_of(f->s, b), 0);
-	/* a rolled-back insert leaves the count as it was */
-	assert_int_equal(m2m_store_begin(f->s), 0);
-	(void)add_obj(f->s, a, "gone", NULL, 0, CKO_DATA);
-	m2m_store_rollback(f->s);
-	assert_int_equal(counts_row(f->path, a), 5);
-
-	/* a store from before the counts: table and triggers dropped */
-	m2m_store_close(f->s);
-	f->s = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER token_counts_insert;"
-	    "DROP TRIGGER token_counts_delete; DROP TRIGGER token_counts_move;"
-	    "DROP TABLE token_counts", NULL, NULL, NULL), SQLITE_OK);
-	/* an older build's insert: no trigger counts it */
-	assert_int_equal(sqlite3_exec(db, "INSERT INTO objects(token_id, cls, "
-	    "key_type, role, attrs, origin, base_id) SELECT token_id, cls, "
-	    "key_type, role, attrs, origin, base_id FROM objects WHERE id = "
-	    "(SELECT max(id) FROM objects)", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(counts_row(f->path, a), 6);
-	assert_int_equal(count_of(f->s, a), 6);
-	assert_int_equal(counts_row(f->path, b), -1);	/* no objects: no row */
-	m2m_store_set_max_objects(f->s, 6);
-	o = make_obj(a, "over", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
-	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
-	m2m_store_set_max_objects(f->s, 7);
-	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
-	assert_int_equal(counts_row(f->path, a), 7);
-	m2m_object_free(o);
-	/* b's first object after the fill: its row starts at 1 */
-	(void)add_obj(f->s, b, "cb", NULL, 0, CKO_DATA);
-	assert_int_equal(counts_row(f->path, b), 1);
-}
+#define ROW_BYTES							\
+	"(ifnull(length(attrs), 0) + ifnull(length(label), 0) + "	\
+	"ifnull(length(ckid), 0) + ifnull(length(blob), 0) + "		\
+	"ifnull(length(aux), 0) + ifnull(length(base_digest), 0) + "	\
+	"ifnull(length(mac), 0))"
 
 /*
- * Tokens whose row of token_counts is not what count(*) over their
- * objects gives (a token without objects may have a row of 0 or none).
+ * Tokens whose row of token_counts is not what count(*) and the sum of
+ * ROW_BYTES over their objects give (a token without objects may have a
+ * row of 0 or none).
  */
 static long long
 counts_wrong(const char *path)
@@ -1780,17 +1726,375 @@ counts_wrong(const char *path)
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
 	    NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "WITH o AS (SELECT token_id, "
-	    "count(*) AS n FROM objects GROUP BY token_id) "
+	    "count(*) AS n, sum(" ROW_BYTES ") AS b FROM objects "
+	    "GROUP BY token_id) "
 	    "SELECT (SELECT count(*) FROM o LEFT JOIN token_counts c "
-	    "USING (token_id) WHERE c.n IS NOT o.n) + "
+	    "USING (token_id) WHERE c.n IS NOT o.n OR c.bytes IS NOT o.b) + "
 	    "(SELECT count(*) FROM token_counts c LEFT JOIN o "
-	    "USING (token_id) WHERE o.token_id IS NULL AND c.n != 0)", -1,
-	    &st, NULL), SQLITE_OK);
+	    "USING (token_id) WHERE o.token_id IS NULL AND "
+	    "(c.n != 0 OR c.bytes != 0))", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return n;
+}
+
+/* The bytes of token_id's objects as token_counts has them; -1: no row. */
+static long long
+counts_bytes(const char *path, uint64_t token_id)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT bytes FROM "
+	    "token_counts WHERE token_id = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)token_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* This session's first token_counts: objects counted, no bytes. */
+static const char counts_v1_sql[] =
+	"DROP TRIGGER token_counts_insert; DROP TRIGGER token_counts_delete;"
+	"DROP TRIGGER token_counts_update; DROP TABLE token_counts;"
+	"CREATE TABLE token_counts("
+	"  token_id INTEGER PRIMARY KEY NOT NULL,"
+	"  n INTEGER NOT NULL);"
+	"CREATE TRIGGER token_counts_insert AFTER INSERT ON objects BEGIN"
+	"  INSERT INTO token_counts(token_id, n) VALUES (NEW.token_id, 1)"
+	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;"
+	"CREATE TRIGGER token_counts_delete AFTER DELETE ON objects BEGIN"
+	"  UPDATE token_counts SET n = n - 1 WHERE token_id = OLD.token_id;"
+	"  END;"
+	"CREATE TRIGGER token_counts_move AFTER UPDATE OF token_id ON objects "
+	"  WHEN NEW.token_id != OLD.token_id BEGIN"
+	"  UPDATE token_counts SET n = n - 1 WHERE token_id = OLD.token_id;"
+	"  INSERT INTO token_counts(token_id, n) VALUES (NEW.token_id, 1)"
+	"  ON CONFLICT(token_id) DO UPDATE SET n = n + 1; END;"
+	"INSERT INTO token_counts(token_id, n) "
+	"  SELECT token_id, count(*) FROM objects GROUP BY token_id;";
+
+/* A copy of the newest row, by raw SQL: a writer the triggers count. */
+#define RAW_COPY_LAST	"INSERT INTO objects(token_id, cls, key_type, " \
+	"role, label, ckid, attrs, blob, aux, origin, base_id, mac) " \
+	"SELECT token_id, cls, key_type, role, label, ckid, attrs, blob, " \
+	"aux, origin, base_id, mac FROM objects WHERE id = " \
+	"(SELECT max(id) FROM objects)"
+
+/* The number of triggers named name on the file at path. */
+static int
+trigger_count(const char *path, const char *name)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM "
+	    "sqlite_master WHERE type = 'trigger' AND name = ?1", -1, &st,
+	    NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * The per-token counts and sizes the quota reads are kept by triggers:
+ * they follow inserts, updates, deletes, a token's clear and a rollback,
+ * and equal count(*) and the sum of the rows' sizes at every step; a
+ * store from before them (no table, no triggers) gets both, filled from
+ * its objects, when it is opened, and its quota holds at once; so does
+ * a store with this session's first table (objects counted, no bytes),
+ * whose table and triggers are made again.
+ */
+static void
+test_token_counts(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a = add_token(f->s, "count-a"), b = add_token(f->s, "count-b");
+	uint64_t ids[7];
+	struct m2m_object *o, *got = NULL;
+	char err[256], big[4000];
+	long long before;
+	sqlite3 *db = NULL;
+	size_t i;
+
+	for (i = 0; i < 7; i++)
+		ids[i] = add_obj(f->s, a, "ca", NULL, 0, CKO_DATA);
+	for (i = 0; i < 3; i++)
+		(void)add_obj(f->s, b, "cb", NULL, 0, CKO_DATA);
+	assert_int_equal(counts_row(f->path, a), 7);
+	assert_int_equal(counts_row(f->path, b), 3);
+	assert_true(counts_bytes(f->path, a) > 7 * M2M_BIND_MAC_LEN);
+	assert_int_equal(counts_wrong(f->path), 0);
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[0]), 0);
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[1]), 0);
+	assert_int_equal(counts_row(f->path, a), 5);
+	assert_int_equal(count_of(f->s, a), 5);
+	assert_int_equal(counts_wrong(f->path), 0);
+	/* an update that grows a row, then one that shrinks it */
+	before = counts_bytes(f->path, a);
+	assert_int_equal(m2m_store_object_get(f->s, a, ids[2], &got), 0);
+	memset(big, 'L', sizeof(big));
+	assert_int_equal(m2m_object_attr_set(got, CKA_LABEL, big,
+	    sizeof(big)), 0);
+	m2m_object_sync_fields(got);
+	assert_int_equal(m2m_store_object_update(f->s, got), 0);
+	/* the label twice: its column and in the attribute list */
+	assert_true(counts_bytes(f->path, a) >= before + 2 * 3990);
+	assert_int_equal(counts_wrong(f->path), 0);
+	assert_int_equal(m2m_object_attr_set(got, CKA_LABEL, "ca", 2), 0);
+	m2m_object_sync_fields(got);
+	assert_int_equal(m2m_store_object_update(f->s, got), 0);
+	assert_int_equal(counts_bytes(f->path, a), before);
+	m2m_object_free(got);
+	assert_int_equal(counts_row(f->path, a), 5);
+	assert_int_equal(m2m_store_token_clear_objects(f->s, b), 0);
+	assert_int_equal(counts_row(f->path, b), 0);
+	assert_int_equal(counts_bytes(f->path, b), 0);
+	assert_int_equal(count_of(f->s, b), 0);
+	assert_int_equal(counts_wrong(f->path), 0);
+	/* a rolled-back insert leaves the count as it was */
+	before = counts_bytes(f->path, a);
+	assert_int_equal(m2m_store_begin(f->s), 0);
+	(void)add_obj(f->s, a, "gone", NULL, 0, CKO_DATA);
+	m2m_store_rollback(f->s);
+	assert_int_equal(counts_row(f->path, a), 5);
+	assert_int_equal(counts_bytes(f->path, a), before);
+	assert_int_equal(counts_wrong(f->path), 0);
+
+	/* a store from before the counts: table and triggers dropped */
+	m2m_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER token_counts_insert;"
+	    "DROP TRIGGER token_counts_delete; "
+	    "DROP TRIGGER token_counts_update; DROP TABLE token_counts", NULL,
+	    NULL, NULL), SQLITE_OK);
+	/* an older build's insert: no trigger counts it */
+	assert_int_equal(sqlite3_exec(db, RAW_COPY_LAST, NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(counts_row(f->path, a), 6);
+	assert_int_equal(count_of(f->s, a), 6);
+	assert_int_equal(counts_row(f->path, b), -1);	/* no objects: no row */
+	assert_int_equal(counts_wrong(f->path), 0);
+	m2m_store_set_max_objects(f->s, 6);
+	o = make_obj(a, "over", NULL, CK_M2M_ROLE_KE, CKO_SECRET_KEY);
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	m2m_store_set_max_objects(f->s, 7);
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	assert_int_equal(counts_row(f->path, a), 7);
+	m2m_object_free(o);
+	/* b's first object after the fill: its row starts at 1 */
+	(void)add_obj(f->s, b, "cb", NULL, 0, CKO_DATA);
+	assert_int_equal(counts_row(f->path, b), 1);
+	assert_int_equal(counts_wrong(f->path), 0);
+
+	/*
+	 * This session's first definition (no bytes; its triggers count a
+	 * raw insert, n only): made again at the next open, bytes filled.
+	 */
+	m2m_store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->path, counts_v1_sql);
+	raw_exec(f->path, RAW_COPY_LAST);
+	assert_int_equal(trigger_count(f->path, "token_counts_move"), 1);
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(trigger_count(f->path, "token_counts_move"), 0);
+	assert_int_equal(trigger_count(f->path, "token_counts_update"), 1);
+	assert_int_equal(counts_row(f->path, b), 2);
+	assert_true(counts_bytes(f->path, b) > 2 * M2M_BIND_MAC_LEN);
+	assert_int_equal(counts_wrong(f->path), 0);
+	(void)add_obj(f->s, b, "cb", NULL, 0, CKO_DATA);
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[3]), 0);
+	assert_int_equal(counts_wrong(f->path), 0);
+}
+
+/* A data object carrying a CKA_VALUE of len bytes. */
+static struct m2m_object *
+big_obj(uint64_t token_id, const char *label, size_t len)
+{
+	struct m2m_object *o = make_obj(token_id, label, NULL, 0, CKO_DATA);
+	uint8_t v[M2M_ATTR_MAX_LEN];
+
+	assert_true(len <= sizeof(v));
+	memset(v, 0x76, len);
+	assert_int_equal(m2m_object_attr_set(o, CKA_VALUE, v, len), 0);
+	return o;
+}
+
+static uint64_t
+add_big(struct m2m_store *s, uint64_t token_id, const char *label)
+{
+	struct m2m_object *o = big_obj(token_id, label, M2M_ATTR_MAX_LEN);
+	uint64_t id;
+
+	assert_int_equal(m2m_store_object_insert(s, o), 0);
+	id = o->id;
+	m2m_object_free(o);
+	return id;
+}
+
+/*
+ * [token] max_bytes: a token filled with big objects (a 4 KiB CKA_VALUE
+ * each) up to the limit refuses the next with M2M_ERR_TOKEN_FULL, far
+ * below its max_objects, writing nothing, with one line naming max_bytes;
+ * a small object still fits in what is left; another token is not
+ * affected; a deletion makes room; in a transaction the refused row goes
+ * alone.  An update that grows a row past the limit is refused and
+ * changes nothing; one that does not grow it passes even over a lowered
+ * limit.  0 is no limit.  The counts equal count(*) and the rows' sizes
+ * throughout.
+ */
+static void
+test_quota_bytes(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a = add_token(f->s, "bytes-a"), b = add_token(f->s, "bytes-b");
+	uint64_t ids[4], small, row, max, id;
+	struct m2m_object *o, *got = NULL;
+	char log[2048], line[512], err[256], big[4000];
+	long long before;
+	FILE *tmp;
+	size_t i;
+	int saved;
+
+	/* the size of one big row, as the counts take it */
+	ids[0] = add_big(f->s, a, "big");
+	row = (uint64_t)counts_bytes(f->path, a);
+	assert_true(row > M2M_ATTR_MAX_LEN && row < 2 * M2M_ATTR_MAX_LEN);
+	/* room for four and a half big rows; many more objects */
+	max = 4 * row + row / 2;
+	m2m_store_set_max_objects(f->s, 100);
+	m2m_store_set_max_bytes(f->s, max);
+	for (i = 1; i < 4; i++)
+		ids[i] = add_big(f->s, a, "big");
+	assert_int_equal(counts_bytes(f->path, a), 4 * row);
+
+	/* full: refused, twice, with one line naming max_bytes */
+	o = big_obj(a, "big", M2M_ATTR_MAX_LEN);
+	tmp = capture_start(&saved);
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	assert_int_equal(o->id, 0);
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	capture_end(tmp, saved, log, sizeof(log));
+	snprintf(line, sizeof(line), "m2mtoken: error: store %s: token %llu "
+	    "is full: its objects would take %llu bytes with the new one, "
+	    "[token] max_bytes is %llu; the new object is not stored\n",
+	    f->path, (unsigned long long)a, (unsigned long long)(5 * row),
+	    (unsigned long long)max);
+	assert_string_equal(log, line);
+	assert_int_equal(count_of(f->s, a), 4);
+	assert_int_equal(counts_bytes(f->path, a), 4 * row);
+	assert_int_equal(counts_wrong(f->path), 0);
+
+	/* what is left takes a small object: bytes, not objects, refused */
+	small = add_obj(f->s, a, "small", NULL, 0, CKO_DATA);
+	assert_int_equal(count_of(f->s, a), 5);
+	/* another token: its own max_bytes */
+	for (i = 0; i < 4; i++)
+		(void)add_big(f->s, b, "big-b");
+	o->token_id = b;
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	assert_int_equal(counts_wrong(f->path), 0);
+
+	/* a deletion makes room for one big row again */
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[0]), 0);
+	o->token_id = a;
+	assert_int_equal(m2m_store_object_insert(f->s, o), 0);
+	ids[0] = o->id;
+	assert_int_equal(counts_wrong(f->path), 0);
+
+	/* in a transaction: the first row stays for the caller, not the next */
+	assert_int_equal(m2m_store_object_delete(f->s, a, ids[1]), 0);
+	before = counts_bytes(f->path, a);
+	assert_int_equal(m2m_store_begin(f->s), 0);
+	id = add_big(f->s, a, "in-txn");
+	o->id = 0;
+	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
+	m2m_store_rollback(f->s);
+	assert_int_equal(m2m_store_object_get(f->s, a, id, &got),
+	    M2M_ERR_NOT_FOUND);
+	assert_int_equal(counts_bytes(f->path, a), before);
+	assert_int_equal(counts_wrong(f->path), 0);
+	m2m_object_free(o);
+
+	/* an update that grows a row past the limit: refused, unchanged */
+	m2m_store_close(f->s);	/* a new connection: its own line limit */
+	f->s = NULL;
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	m2m_store_set_max_bytes(f->s, max);
+	(void)add_big(f->s, a, "big");	/* four big rows and a small */
+	before = counts_bytes(f->path, a);
+	assert_true((uint64_t)before + 2 * 3990 > max);
+	assert_int_equal(m2m_store_object_get(f->s, a, small, &got), 0);
+	memset(big, 'L', sizeof(big));
+	assert_int_equal(m2m_object_attr_set(got, CKA_LABEL, big,
+	    sizeof(big)), 0);
+	m2m_object_sync_fields(got);
+	tmp = capture_start(&saved);
+	assert_int_equal(m2m_store_object_update(f->s, got),
+	    M2M_ERR_TOKEN_FULL);
+	capture_end(tmp, saved, log, sizeof(log));
+	snprintf(line, sizeof(line), "m2mtoken: error: store %s: token %llu "
+	    "is full: its objects would take ", f->path,
+	    (unsigned long long)a);
+	assert_non_null(strstr(log, line));
+	snprintf(line, sizeof(line), " bytes with object %llu grown by ",
+	    (unsigned long long)small);
+	assert_non_null(strstr(log, line));
+	snprintf(line, sizeof(line), ", [token] max_bytes is %llu; the "
+	    "object is not changed\n", (unsigned long long)max);
+	assert_non_null(strstr(log, line));
+	m2m_object_free(got);
+	got = NULL;
+	assert_int_equal(counts_bytes(f->path, a), before);
+	assert_int_equal(m2m_store_object_get(f->s, a, small, &got), 0);
+	assert_int_equal(m2m_object_attr(got, CKA_LABEL)->len, 5);
+	assert_int_equal(counts_wrong(f->path), 0);
+
+	/* over a lowered limit: an update that does not grow passes */
+	m2m_store_set_max_bytes(f->s, 1);
+	assert_int_equal(m2m_object_attr_set_bool(got, CKA_TOKEN, 0), 0);
+	assert_int_equal(m2m_store_object_update(f->s, got), 0);
+	assert_int_equal(m2m_object_attr_set(got, CKA_LABEL, "s", 1), 0);
+	m2m_object_sync_fields(got);
+	assert_int_equal(m2m_store_object_update(f->s, got), 0);
+	assert_int_equal(counts_bytes(f->path, a), before - 2 * 4);
+	/* ... and one that grows, however little, does not */
+	assert_int_equal(m2m_object_attr_set(got, CKA_LABEL, "sm", 2), 0);
+	m2m_object_sync_fields(got);
+	assert_int_equal(m2m_store_object_update(f->s, got),
+	    M2M_ERR_TOKEN_FULL);
+	/* under the limit it grows */
+	m2m_store_set_max_bytes(f->s, max + 2 * 4000);
+	assert_int_equal(m2m_object_attr_set(got, CKA_LABEL, big,
+	    sizeof(big)), 0);
+	m2m_object_sync_fields(got);
+	assert_int_equal(m2m_store_object_update(f->s, got), 0);
+	m2m_object_free(got);
+	assert_int_equal(counts_wrong(f->path), 0);
+
+	/* 0: no limit */
+	m2m_store_set_max_bytes(f->s, 0);
+	for (i = 0; i < 3; i++)
+		(void)add_big(f->s, a, "big");
+	assert_true((uint64_t)counts_bytes(f->path, a) > max + 3 * row);
+	assert_int_equal(counts_wrong(f->path), 0);
+	m2m_store_set_max_bytes(NULL, 1);	/* harmless */
 }
 
 /*
@@ -2041,8 +2345,12 @@ test_scale_and_plan(void **state)
 	/* m2m_store_object_count, the tests' oracle of the quota's count */
 	const char *q_count = "SELECT count(*) FROM objects "
 	    "WHERE token_id = ?1";
-	/* the count the quota reads at every insert: one row */
-	const char *q_quota = "SELECT n FROM token_counts WHERE token_id = ?1";
+	/* the count and size the quota reads at every insert: one row */
+	const char *q_quota = "SELECT n, bytes FROM token_counts "
+	    "WHERE token_id = ?1";
+	/* the size of one row, read before and after an update */
+	const char *q_size = "SELECT " ROW_BYTES " FROM objects "
+	    "WHERE id = ?1 AND token_id = ?2";
 
 	assert_int_equal(m2m_store_begin(f->s), 0);
 	for (i = 0; i < SCALE_N; i++) {
@@ -2092,8 +2400,13 @@ test_scale_and_plan(void **state)
 	print_message("plan: %s\n", plan);
 	assert_non_null(strstr(plan, "SEARCH token_counts USING INTEGER "
 	    "PRIMARY KEY"));
+	query_plan(f->path, q_size, plan, sizeof(plan));
+	print_message("plan: %s\n", plan);
+	assert_non_null(strstr(plan, "SEARCH objects USING INTEGER "
+	    "PRIMARY KEY"));
 	assert_int_equal(counts_row(f->path, t), SCALE_N - SCALE_N / 10);
 	assert_int_equal(counts_row(f->path, other), SCALE_N / 10);
+	assert_int_equal(counts_wrong(f->path), 0);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	assert_int_equal(m2m_store_object_count(f->s, t, &n64), 0);
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -2154,6 +2467,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_quota, setup_open,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_token_counts, setup_open,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_quota_bytes, setup_open,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_token_counts_triggers,
 		    setup_open, teardown),
