@@ -449,7 +449,7 @@ conf_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
-/* The checks that need the whole file. */
+/* The checks and defaults that need the whole file. */
 static int
 check_conf(struct conf_parse *p)
 {
@@ -457,6 +457,17 @@ check_conf(struct conf_parse *p)
 	char prefix[32];
 	size_t i;
 
+	/*
+	 * A MEF's token (only it may deliver derived keys) keeps a Kpm per
+	 * enrolee and a Ke per bootstrap: no quota unless the file sets one
+	 * (docs/operations.md, "Token objects: the quota").
+	 */
+	if (c->deliver_derived) {
+		if (!p->seen[K_TOKEN_MAX_OBJECTS])
+			c->max_objects = 0;
+		if (!p->seen[K_TOKEN_MAX_BYTES])
+			c->max_bytes = 0;
+	}
 	if (p->seen[K_DAEMON_SOCKET]) {
 		/* client mode: no store, no backend, no backend secret */
 		for (i = 0; i < CLIENT_BARRED; i++) {

@@ -47,9 +47,11 @@ struct m2m_conf {
 	int			 ec_import;	/* C_CreateObject may import
 						   an EC private key */
 	unsigned long		 max_objects;	/* token objects one token
-						   may hold; 0: no limit */
+						   may hold; 0: no limit
+						   (the default of a MEF) */
 	uint64_t		 max_bytes;	/* bytes one token's object
-						   rows may take; 0: none */
+						   rows may take; 0: none
+						   (the default of a MEF) */
 	int			 log_level_set;
 	enum m2m_log_level	 log_level;
 	char			*daemon_socket;	/* [daemon] socket: client

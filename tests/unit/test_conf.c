@@ -461,6 +461,34 @@ test_bad_values(void **state)
 	assert_int_equal(c->max_objects, 1);
 	m2m_conf_free(c);
 	c = NULL;
+	/*
+	 * A MEF's token (deliver_derived = yes): no quota by default, in
+	 * whatever order the keys come; a limit the file sets still holds.
+	 */
+	assert_int_equal(load(HSM_CONF "[token]\ndeliver_derived = yes\n",
+	    &c, err, sizeof(err)), 0);
+	assert_int_equal(c->max_objects, 0);
+	assert_int_equal(c->max_bytes, 0);
+	m2m_conf_free(c);
+	c = NULL;
+	assert_int_equal(load(HSM_CONF "[token]\nmax_objects = 5\n"
+	    "deliver_derived = yes\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c->max_objects, 5);
+	assert_int_equal(c->max_bytes, 0);
+	m2m_conf_free(c);
+	c = NULL;
+	assert_int_equal(load(HSM_CONF "[token]\ndeliver_derived = yes\n"
+	    "max_bytes = 1000\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c->max_objects, 0);
+	assert_int_equal(c->max_bytes, 1000);
+	m2m_conf_free(c);
+	c = NULL;
+	assert_int_equal(load(HSM_CONF "[token]\ndeliver_derived = no\n",
+	    &c, err, sizeof(err)), 0);
+	assert_int_equal(c->max_objects, 100000);
+	assert_int_equal(c->max_bytes, 256 * 1024 * 1024);
+	m2m_conf_free(c);
+	c = NULL;
 	/* max_bytes: 0 is no limit, 1 the least */
 	assert_int_equal(load(HSM_CONF "[token]\nmax_bytes = 0\n", &c, err,
 	    sizeof(err)), 0);
