@@ -313,6 +313,18 @@ derive_hkdf(const struct m2m_object *base, CK_MECHANISM_PTR m,
 	    (p.pInfo == NULL && p.ulInfoLen != 0) ||
 	    p.ulInfoLen > M2M_HKDF_INFO_MAX)
 		return CKR_MECHANISM_PARAM_INVALID;
+	/*
+	 * Expand only: the base is the PRK, the HMAC key of T(1) =
+	 * HMAC(base, info || 0x01), and the caller chooses info, so the
+	 * output is a MAC under the base of a message of the caller's: a
+	 * signature.  It needs the base's sign use besides derive (found in
+	 * review: a verify-only key signed this way, C_Verify took it).
+	 * Extract (with or without expand) is fine with derive alone: the
+	 * base is the message of HMAC(salt, base), not its key, and all that
+	 * follows is keyed by that PRK, never by the base.
+	 */
+	if (!p.bExtract && (rv = use_ok(base, M2M_USE_SIGN)) != CKR_OK)
+		return rv;
 	if (p.bExtract) {
 		if (p.ulSaltType == CKF_HKDF_SALT_NULL) {
 			if (p.pSalt != NULL || p.ulSaltLen != 0)

@@ -793,6 +793,80 @@ test_roleless(void)
 	CHECK(p11c_count(S) == n0, "role-less: no copy");
 }
 
+/* CKM_HKDF_DERIVE of base, 32 readable bytes. */
+static CK_RV
+hkdf_readable(CK_OBJECT_HANDLE base, CK_BBOOL extract, const void *info,
+    CK_ULONG infolen, CK_OBJECT_HANDLE *ret)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_VALUE_LEN, &len, sizeof(len) },
+		{ CKA_SENSITIVE, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 },
+	};
+	CK_HKDF_PARAMS hp;
+
+	memset(&hp, 0, sizeof(hp));
+	hp.bExtract = extract;
+	hp.bExpand = CK_TRUE;
+	hp.prfHashMechanism = CKM_SHA256;
+	hp.ulSaltType = CKF_HKDF_SALT_NULL;
+	hp.pInfo = (CK_BYTE_PTR)info;
+	hp.ulInfoLen = infolen;
+	return p11c_derive(S, CKM_HKDF_DERIVE, &hp, sizeof(hp), base, t, 5,
+	    ret);
+}
+
+/*
+ * An expand-only HKDF is an HMAC under its base: T(1) = HMAC(base, info
+ * || 0x01), info the caller's.  A verify-only key (CKA_DERIVE TRUE by
+ * default) signed any message ending in 0x01 this way, and C_Verify took
+ * the MAC (found in review).  It needs the base's sign use too; extract
+ * and expand (the base the message of HMAC(salt, base)) needs derive only.
+ */
+static void
+hkdf_no_sign(CK_OBJECT_HANDLE vo)
+{
+	static const uint8_t msg[] = "pay 1000 EUR to mallory\x01";
+	CK_ULONG ml = sizeof(msg) - 1, l, n0;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE sv[] = { { CKA_SIGN, &yes, 1 }, { CKA_VERIFY, &yes, 1 } };
+	CK_OBJECT_HANDLE d, sk;
+	uint8_t v[32], out[64], mac[64];
+
+	CHECK(p11c_get_bool(S, vo, CKA_SIGN) == 0 &&
+	    p11c_get_bool(S, vo, CKA_DERIVE) == 1,
+	    "verify-only HMAC key: CKA_SIGN FALSE, CKA_DERIVE TRUE");
+	n0 = p11c_count(S);
+	CHECK_RV(hkdf_readable(vo, CK_FALSE, msg, ml - 1, &d),
+	    CKR_KEY_FUNCTION_NOT_PERMITTED,
+	    "verify-only HMAC key: HKDF expand only (an HMAC under it)");
+	CHECK(d == CK_INVALID_HANDLE && p11c_count(S) == n0,
+	    "verify-only HMAC key: no HKDF output made");
+	CHECK_RV(hkdf_readable(vo, CK_TRUE, msg, ml - 1, &d), CKR_OK,
+	    "verify-only HMAC key: HKDF extract and expand (derive only)");
+	P11C_MUST(F->C_DestroyObject(S, d));
+	/* why: with a key that may sign, expand only gives its signature */
+	memset(v, 0x6e, sizeof(v));
+	P11C_MUST(p11c_import_ex(S, 0, "sign-verify", CKK_GENERIC_SECRET, v,
+	    32, CK_FALSE, sv, 2, &sk));
+	CHECK_RV(hkdf_readable(sk, CK_FALSE, msg, ml - 1, &d), CKR_OK,
+	    "sign and derive HMAC key: HKDF expand only");
+	l = sizeof(out);
+	P11C_MUST(p11c_get_bytes(S, d, CKA_VALUE, out, &l));
+	l = sizeof(mac);
+	P11C_MUST(p11c_sign(S, CKM_SHA256_HMAC, sk, msg, ml, mac, &l));
+	CHECK(l == 32 && memcmp(out, mac, 32) == 0,
+	    "sign and derive HMAC key: HKDF expand only = its HMAC of info "
+	    "|| 0x01");
+	P11C_MUST(F->C_DestroyObject(S, d));
+	P11C_MUST(F->C_DestroyObject(S, sk));
+}
+
 /*
  * An AES key that may encrypt but not decrypt: GCM is a counter mode, so
  * encrypting a ciphertext again under its IV would decrypt it.  Such a
@@ -879,6 +953,7 @@ test_encrypt_only(void)
 		CHECK(c == CK_INVALID_HANDLE, "no copy made");
 		CHECK_RV(F->C_SetAttributeValue(S, h, &enc_off, 1), CKR_OK,
 		    "encrypt-only AES key: switching CKA_ENCRYPT off");
+		hkdf_no_sign(hv);
 		P11C_MUST(F->C_DestroyObject(S, hv));
 	}
 	P11C_MUST(p11c_import_ex(S, 0, "enc-dec", CKK_AES, v, 32, CK_FALSE,
