@@ -115,8 +115,15 @@ derive_from_ke(const struct m2m_object *base, CK_MECHANISM_PTR m,
 		if (m->pParameter == NULL || m->ulParameterLen != sizeof(kp))
 			return CKR_MECHANISM_PARAM_INVALID;
 		memcpy(&kp, m->pParameter, sizeof(kp));
+		/*
+		 * [profile] SUID 10..99, always two digits: the KDF writes it
+		 * with no separator before the target id, so with one digit
+		 * Kuc(2, "2mn-cse...") was Kuc(22, "mn-cse...") (found in
+		 * review).  TS-0004's SUIDs are two digits.
+		 */
 		if (kp.pTargetId == NULL || kp.ulTargetIdLen == 0 ||
-		    kp.ulTargetIdLen > M2M_ID_MAX || kp.ulSuid > 99)
+		    kp.ulTargetIdLen > M2M_ID_MAX || kp.ulSuid < 10 ||
+		    kp.ulSuid > 99)
 			return CKR_MECHANISM_PARAM_INVALID;
 		if ((r = m2m_ident_nfkc(kp.pTargetId, kp.ulTargetIdLen,
 		    &d->peer, &d->peerlen)) != 0)

@@ -56,7 +56,12 @@ m2m_kdf_from_ke(const struct m2m_backend *be, const struct m2m_keyref *ke,
 		break;
 	case M2M_KDF_KUC:
 		label = M2M_LABEL_KUC;
-		/* [profile] SUID as its decimal ASCII digits */
+		/*
+		 * [profile] SUID as its two decimal ASCII digits: one digit
+		 * would make (SUID, id) ambiguous, nothing separates them
+		 */
+		if (suid < 10 || suid > 99)
+			return M2M_ERR_INVALID_ARGUMENT;
 		dlen = (size_t)snprintf(digits, sizeof(digits), "%lu", suid);
 		break;
 	default:

@@ -31,8 +31,9 @@ enum m2m_ke_kdf {
 
 /*
  * Km / Kpsa / Kuc = HMAC-SHA-256(Ke, label || [decimal SUID] || id), where
- * id is already NFKC-normalised UTF-8 (ident.h).  suid is used for KUC only.
- * *ret: 32-byte secret.
+ * id is already NFKC-normalised UTF-8 (ident.h).  suid is used for KUC only,
+ * and must then be 10..99 (two digits, so that SUID and id cannot run into
+ * each other), else M2M_ERR_INVALID_ARGUMENT.  *ret: 32-byte secret.
  */
 int	m2m_kdf_from_ke(const struct m2m_backend *be,
 	    const struct m2m_keyref *ke, enum m2m_ke_kdf which,

@@ -165,7 +165,7 @@ o_target(const char *cmd, const char *arg, struct json_object *p)
 		json_object_array_add(a, json_object_new_string(arg));
 }
 
-/* --suid N: 0 to 99. */
+/* --suid N: 10 to 99 (two digits, as the module takes). */
 static void
 o_suid(const char *cmd, const char *arg, struct json_object *p)
 {
@@ -173,8 +173,8 @@ o_suid(const char *cmd, const char *arg, struct json_object *p)
 	long v;
 
 	v = strtol(arg, &end, 10);
-	if (*arg == '\0' || *end != '\0' || v < 0 || v > 99)
-		die_usage(cmd, "--suid: 0..99");
+	if (*arg == '\0' || *end != '\0' || v < 10 || v > 99)
+		die_usage(cmd, "--suid: 10..99");
 	json_object_object_add(p, "suid", json_object_new_int((int)v));
 }
 

@@ -306,7 +306,7 @@ h_derive_kuc(struct mtd_call *c, struct json_object *params,
 
 	if ((r = mtd_p_only(params, allowed, err)) != 0 ||
 	    (r = mtd_p_str(params, "target", 1, MTD_ID_MAX, &id, err)) != 0 ||
-	    (r = mtd_p_int(params, "suid", 1, 0, 99, 0, &suid, err)) != 0 ||
+	    (r = mtd_p_int(params, "suid", 1, 10, 99, 0, &suid, err)) != 0 ||
 	    (r = ke_of(c->d, params, &base, err)) != 0)
 		return r;
 	kp.ulSuid = (CK_ULONG)suid;

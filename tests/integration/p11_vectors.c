@@ -599,6 +599,34 @@ test_kuc(CK_OBJECT_HANDLE hke)
 	ml += strlen(KUC_TARGET);
 	hmac(256, ke, 32, msg, ml, kuc);
 	psk_holds("Kuc", h, kuc);
+	/*
+	 * Nothing separates the SUID's digits from the target id: with one
+	 * digit, Kuc(SUID 2, "2" KUC_TARGET) was Kuc(SUID 22, KUC_TARGET),
+	 * the same message (found in review).  The SUID is 10..99.
+	 */
+	{
+		static const char t2[] = "2" KUC_TARGET;
+		static const CK_ULONG bad[] = { 0, 2, 9, 100 };
+		CK_M2M_KUC_PARAMS k2;
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			k2 = (CK_M2M_KUC_PARAMS){ bad[i],
+			    (CK_UTF8CHAR_PTR)t2, strlen(t2) };
+			CHECK_RV(p11c_derive(S, CKM_M2M_KUC_DERIVE, &k2,
+			    sizeof(k2), hke, NULL, 0, &h2),
+			    CKR_MECHANISM_PARAM_INVALID,
+			    "derive Kuc (SUID %lu, %s)", bad[i], t2);
+		}
+		k2 = (CK_M2M_KUC_PARAMS){ 10, (CK_UTF8CHAR_PTR)t2,
+		    strlen(t2) };
+		CHECK_RV(p11c_derive(S, CKM_M2M_KUC_DERIVE, &k2, sizeof(k2),
+		    hke, NULL, 0, &h2), CKR_OK, "derive Kuc (SUID 10)");
+		CHECK(label_is(h2, KEID "/10"), "Kuc: label is KeId/10");
+		k2.ulSuid = 99;
+		CHECK_RV(p11c_derive(S, CKM_M2M_KUC_DERIVE, &k2, sizeof(k2),
+		    hke, NULL, 0, &h2), CKR_OK, "derive Kuc (SUID 99)");
+	}
 }
 
 /* SHA-512 master + expand; and a salted SHA-256 master */

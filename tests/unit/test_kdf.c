@@ -289,6 +289,13 @@ test_bad_arguments(void **state)
 	    (const uint8_t *)"", 0, &s), M2M_ERR_INVALID_ARGUMENT);
 	assert_int_equal(m2m_kdf_from_ke(&f->be, &f->kr, 99, 0,
 	    (const uint8_t *)"a", 1, &s), M2M_ERR_INVALID_ARGUMENT);
+	/* a SUID of one digit (or three) would run into the target id */
+	assert_int_equal(m2m_kdf_from_ke(&f->be, &f->kr, M2M_KDF_KUC, 2,
+	    (const uint8_t *)"2a", 2, &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_kdf_from_ke(&f->be, &f->kr, M2M_KDF_KUC, 0,
+	    (const uint8_t *)"a", 1, &s), M2M_ERR_INVALID_ARGUMENT);
+	assert_int_equal(m2m_kdf_from_ke(&f->be, &f->kr, M2M_KDF_KUC, 100,
+	    (const uint8_t *)"a", 1, &s), M2M_ERR_INVALID_ARGUMENT);
 	assert_int_equal(m2m_kdf_e2e_master(&f->be, NULL, 0, &f->kr, 0, &s),
 	    M2M_ERR_INVALID_ARGUMENT);
 	assert_null(s);

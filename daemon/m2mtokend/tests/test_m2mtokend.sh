@@ -126,7 +126,30 @@ out=$(mtd_cli --json derive-km --key "$KEID" --maf maf.example.com) ||
 out=$(mtd_cli --json derive-kuc --key "$KEID" --suid 22 --target gw.example.com) ||
     m2m_fail "derive-kuc: $out"
 [ "$(mtd_json key <<<"$out")" = "$KEID/22" ] || m2m_fail "derive-kuc: $out"
-echo "ok: derive-kpsa, derive-km, derive-kuc"
+# a SUID of one digit would run into the target id (the module takes 10..99)
+out=$(mtd_cli derive-kuc --key "$KEID" --suid 9 --target gw.example.com 2>&1) &&
+    m2m_fail "derive-kuc --suid 9 accepted: $out"
+m2m_expect_contains "$out" "--suid: 10..99"
+out=$(python3 - "$MTD_SOCK" "$KEID" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(json.dumps({"method": "io.m2mtoken.DeriveUsageConstrained",
+    "parameters": {"key": sys.argv[2], "suid": 9,
+    "target": "gw.example.com"}}).encode() + b"\0")
+buf = b""
+while b"\0" not in buf:
+    b = s.recv(65536)
+    if not b:
+        break
+    buf += b
+print(buf.partition(b"\0")[0].decode())
+EOF
+) || m2m_fail "DeriveUsageConstrained with suid 9: $out"
+m2m_expect_contains "$out" "io.m2mtoken.InvalidParameter"
+m2m_expect_contains "$out" "parameter suid must be 10..99"
+echo "ok: derive-kpsa, derive-km, derive-kuc (SUID 9 refused by the CLI and the daemon)"
 
 # No reply carries key material: the known Kpsa value (spec section 7) and
 # Ke appear in no reply of this test, in hex or base64.
