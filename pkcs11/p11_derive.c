@@ -470,6 +470,7 @@ derive_key(struct p11_session *s, CK_MECHANISM_PTR pMechanism,
 	}
 	m2m_core_keyref(base, M2M_FORM_VALUE, p11_session_objauth(s), &kr);
 	d.pm.mechanism = pMechanism->mechanism;
+	d.pm.base = base;
 	switch (pMechanism->mechanism) {
 	case CKM_M2M_KM_DERIVE:
 	case CKM_M2M_KPSA_DERIVE:

@@ -225,7 +225,7 @@ create_object(struct p11_session *s, CK_ATTRIBUTE_PTR pTemplate,
 	struct m2m_object *o = NULL;
 	const struct m2m_attr *value = NULL;
 	struct m2m_policy_mech pm = { CK_UNAVAILABLE_INFORMATION, 0,
-	    (unsigned long)-1, 0, 0 };
+	    (unsigned long)-1, 0, 0, NULL };
 	size_t vlen = 0;
 	CK_RV rv;
 	int r;

@@ -516,6 +516,7 @@ m2m_policy_build_secret(enum m2m_origin origin, unsigned long cls,
 	unsigned long role = 0, u, vlen = 0, genmech;
 	size_t i, len = 0;
 	int r = M2M_ERR_INTERNAL, has_vlen, sens, extr, b, long_hmac = 0;
+	int always, never;
 
 	if (m2m_policy_tmpl_find(tmpl, n, CKA_APPLICATION) != NULL ||
 	    m2m_policy_tmpl_find(tmpl, n, CKA_OBJECT_ID) != NULL)
@@ -662,6 +663,20 @@ m2m_policy_build_secret(enum m2m_origin origin, unsigned long cls,
 		if (extr < 0)
 			extr = 0;
 	}
+	always = sens;
+	never = !extr;
+	if (origin == M2M_ORIGIN_DERIVE) {
+		/*
+		 * PKCS #11: a derived key is ALWAYS_SENSITIVE only if its
+		 * base is, NEVER_EXTRACTABLE likewise: what was read of the
+		 * base gives the new key (found in review: the HKDF output of
+		 * a readable IKM claimed both)
+		 */
+		always = always && mech->base != NULL &&
+		    m2m_object_bool(mech->base, CKA_ALWAYS_SENSITIVE, 0);
+		never = never && mech->base != NULL &&
+		    m2m_object_bool(mech->base, CKA_NEVER_EXTRACTABLE, 0);
+	}
 
 	if ((r = m2m_object_new(&o)) != 0)
 		return r;
@@ -684,9 +699,10 @@ m2m_policy_build_secret(enum m2m_origin origin, unsigned long cls,
 	    origin == M2M_ORIGIN_GENERATE)) != 0 ||
 	    (r = m2m_object_attr_set_bool(o, CKA_SENSITIVE, sens)) != 0 ||
 	    (r = m2m_object_attr_set_bool(o, CKA_EXTRACTABLE, extr)) != 0 ||
-	    (r = m2m_object_attr_set_bool(o, CKA_ALWAYS_SENSITIVE, sens)) != 0 ||
+	    (r = m2m_object_attr_set_bool(o, CKA_ALWAYS_SENSITIVE,
+	    always)) != 0 ||
 	    (r = m2m_object_attr_set_bool(o, CKA_NEVER_EXTRACTABLE,
-	    !extr)) != 0 ||
+	    never)) != 0 ||
 	    (r = m2m_object_attr_set_bool(o, CKA_TRUSTED, 0)) != 0 ||
 	    (r = set_bool_default(o, tmpl, n, CKA_TOKEN, 0)) != 0 ||
 	    (r = set_bool_default(o, tmpl, n, CKA_PRIVATE, 1)) != 0 ||

@@ -105,6 +105,10 @@ struct m2m_policy_mech {
 					   a role-less session key, read once
 					   by a MEF to deliver it
 					   ([token] deliver_derived) */
+	const struct m2m_object *base;	/* M2M_ORIGIN_DERIVE: the base key.
+					   The new key is CKA_ALWAYS_SENSITIVE
+					   (CKA_NEVER_EXTRACTABLE) only if the
+					   base is too; never with no base */
 };
 
 /*

@@ -732,6 +732,56 @@ test_hkdf_no_role(void)
 	P11C_MUST(F->C_DestroyObject(S, ikm));
 }
 
+/* CKM_HKDF_DERIVE of base, extract and expand, 32 bytes, the defaults. */
+static CK_RV
+hkdf_default(CK_OBJECT_HANDLE base, CK_OBJECT_HANDLE *ret)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_VALUE_LEN, &len, sizeof(len) },
+	};
+	CK_HKDF_PARAMS hp;
+
+	memset(&hp, 0, sizeof(hp));
+	hp.bExtract = CK_TRUE;
+	hp.bExpand = CK_TRUE;
+	hp.prfHashMechanism = CKM_SHA256;
+	hp.ulSaltType = CKF_HKDF_SALT_NULL;
+	return p11c_derive(S, CKM_HKDF_DERIVE, &hp, sizeof(hp), base, t, 3,
+	    ret);
+}
+
+/*
+ * PKCS #11: a derived key is CKA_ALWAYS_SENSITIVE only if its base is (and
+ * it is sensitive), CKA_NEVER_EXTRACTABLE likewise.  The HKDF output of a
+ * once readable IKM claimed both (found in review).  what names the base;
+ * as, ne: what the base's two attributes are.
+ */
+static void
+derived_claims(const char *what, CK_OBJECT_HANDLE base, int as, int ne)
+{
+	CK_OBJECT_HANDLE d;
+
+	CHECK(p11c_get_bool(S, base, CKA_ALWAYS_SENSITIVE) == as &&
+	    p11c_get_bool(S, base, CKA_NEVER_EXTRACTABLE) == ne,
+	    "%s: ALWAYS_SENSITIVE %d, NEVER_EXTRACTABLE %d", what, as, ne);
+	P11C_MUST(hkdf_default(base, &d));
+	CHECK(p11c_get_bool(S, d, CKA_SENSITIVE) == 1 &&
+	    p11c_get_bool(S, d, CKA_EXTRACTABLE) == 0,
+	    "HKDF of %s: sensitive, not extractable (the defaults)", what);
+	CHECK(p11c_get_bool(S, d, CKA_ALWAYS_SENSITIVE) == as &&
+	    p11c_get_bool(S, d, CKA_NEVER_EXTRACTABLE) == ne,
+	    "HKDF of %s: ALWAYS_SENSITIVE %d, NEVER_EXTRACTABLE %d, as its "
+	    "base (got %d, %d)", what, as, ne,
+	    p11c_get_bool(S, d, CKA_ALWAYS_SENSITIVE),
+	    p11c_get_bool(S, d, CKA_NEVER_EXTRACTABLE));
+	P11C_MUST(F->C_DestroyObject(S, d));
+}
+
 static void
 test_roleless(void)
 {
@@ -757,6 +807,7 @@ test_roleless(void)
 	CHECK(p11c_get_bool(S, h, CKA_ALWAYS_SENSITIVE) == 0 &&
 	    p11c_get_bool(S, h, CKA_NEVER_EXTRACTABLE) == 0,
 	    "role-less: ALWAYS_SENSITIVE, NEVER_EXTRACTABLE FALSE");
+	derived_claims("a readable key", h, 0, 0);
 	n0 = p11c_count(S);
 	CHECK_RV(F->C_CopyObject(S, h, s_on, 1, &c), CKR_OK,
 	    "role-less: C_CopyObject(SENSITIVE TRUE)");
@@ -786,6 +837,15 @@ test_roleless(void)
 	CHECK(p11c_get_bool(S, h2, CKA_EXTRACTABLE) == 0 &&
 	    p11c_get_bool(S, h2, CKA_NEVER_EXTRACTABLE) == 0,
 	    "role-less: still unextractable, NEVER_EXTRACTABLE FALSE");
+	derived_claims("a once extractable key", h2, 0, 0);
+	{
+		CK_OBJECT_HANDLE hs;
+
+		P11C_MUST(p11c_import_ex(S, 0, "sensitive", CKK_GENERIC_SECRET,
+		    v, 32, CK_FALSE, NULL, 0, &hs));
+		derived_claims("a key sensitive from the start", hs, 1, 1);
+		P11C_MUST(F->C_DestroyObject(S, hs));
+	}
 	n0 = p11c_count(S);
 	CHECK_RV(F->C_CopyObject(S, h2, x_on, 1, &c), CKR_ATTRIBUTE_READ_ONLY,
 	    "role-less: C_CopyObject(EXTRACTABLE TRUE) of an unextractable "

@@ -349,7 +349,7 @@ test_cert_build(void **state)
 		A(CKA_ID, "id", 2),
 		A(CKA_SUBJECT, NULL, 0),	/* set below */
 	};
-	struct m2m_policy_mech pm = { 0, 0, (unsigned long)-1, 0, 0 };
+	struct m2m_policy_mech pm = { 0, 0, (unsigned long)-1, 0, 0, NULL };
 	size_t vlen = 1;
 
 	(void)state;
@@ -417,7 +417,7 @@ test_ec_create(void **state)
 		A(CKA_CLASS, &pc, sizeof(pc)), A(CKA_KEY_TYPE, &ec, sizeof(ec)),
 		A(CKA_EC_PARAMS, P256, sizeof(P256)), A(CKA_VALUE, d, 32),
 	};
-	struct m2m_policy_mech pm = { 0, 0, (unsigned long)-1, 0, 0 };
+	struct m2m_policy_mech pm = { 0, 0, (unsigned long)-1, 0, 0, NULL };
 	struct m2m_object *o = NULL;
 	const struct m2m_attr *v = NULL;
 	size_t vlen = 0;

@@ -291,7 +291,7 @@ tt_import(struct m2m_core *c, uint64_t token, const struct m2m_secret *oa,
     const struct m2m_attr *tmpl, size_t n, uint64_t *ret_id)
 {
 	struct m2m_policy_mech pm = { CK_UNAVAILABLE_INFORMATION, 0,
-	    (unsigned long)-1, 0, 0 };
+	    (unsigned long)-1, 0, 0, NULL };
 	struct m2m_object *o = NULL;
 	const struct m2m_attr *value = NULL;
 	size_t vlen = 0;
@@ -470,8 +470,10 @@ tt_derive_ke(struct m2m_core *c, uint64_t token, const struct m2m_secret *oa,
 	TT_UNWRITTEN(r, value);
 	if (r != 0)
 		goto out;
+	memset(&pm, 0, sizeof(pm));
 	pm.mechanism = k[which].mech;
 	pm.role = k[which].role;
+	pm.base = base;
 	pm.key_type = CKK_GENERIC_SECRET;
 	pm.value_len = 32;
 	if ((r = tt_derived_store(c, token, oa, &pm, k[which].label, value,
@@ -491,7 +493,7 @@ tt_derive_master(struct m2m_core *c, uint64_t token,
     const struct m2m_secret *oa, uint64_t kpsa_id, uint64_t *ret_id)
 {
 	struct m2m_policy_mech pm = { CKM_M2M_E2E_MASTER_SHA256,
-	    CK_M2M_ROLE_KE2E_MASTER, CKK_GENERIC_SECRET, 32, 0 };
+	    CK_M2M_ROLE_KE2E_MASTER, CKK_GENERIC_SECRET, 32, 0, NULL };
 	struct m2m_attr tmpl[] = { TT_BOOL(CKA_TOKEN, tt_true) };
 	struct m2m_object *base = NULL, *o = NULL;
 	struct m2m_secret *value = NULL;
@@ -510,6 +512,7 @@ tt_derive_master(struct m2m_core *c, uint64_t token,
 	TT_UNWRITTEN(r, value);
 	if (r != 0)
 		goto out;
+	pm.base = base;
 	r = m2m_policy_build(M2M_ORIGIN_DERIVE, tmpl, TT_NELEM(tmpl), &pm, &o,
 	    &v, &vlen);
 	TT_UNWRITTEN(r, o);
@@ -569,8 +572,10 @@ tt_derive_expand(struct m2m_core *c, uint64_t token,
 	TT_UNWRITTEN(r, value);
 	if (r != 0)
 		goto out;
+	memset(&pm, 0, sizeof(pm));
 	pm.mechanism = CKM_M2M_E2E_EXPAND;
 	pm.role = CK_M2M_ROLE_KE2E_MASTER + n;
+	pm.base = base;
 	pm.key_type = (n == 2 || n == 4) ? CKK_AES : CKK_GENERIC_SECRET;
 	pm.value_len = 32;
 	if ((r = tt_derived_store(c, token, oa, &pm, TT_MASTERID, value,
@@ -595,7 +600,7 @@ tt_derive_tls(struct m2m_core *c, uint64_t token,
     struct m2m_object **ret)
 {
 	struct m2m_policy_mech pm = { CKM_M2M_TLS12_PSK_MASTER,
-	    CK_M2M_ROLE_TLS_MASTER, CKK_GENERIC_SECRET, 48, 0 };
+	    CK_M2M_ROLE_TLS_MASTER, CKK_GENERIC_SECRET, 48, 0, NULL };
 	struct m2m_object *base = NULL, *o = NULL, *copy = NULL;
 	struct m2m_secret *value = NULL;
 	const struct m2m_attr *v = NULL;
@@ -614,6 +619,7 @@ tt_derive_tls(struct m2m_core *c, uint64_t token,
 	    (const uint8_t *)"master secret", 13, seed, 64,
 	    m2m_secret_data(value), 48)) != 0)
 		goto out;
+	pm.base = base;
 	r = m2m_policy_build(M2M_ORIGIN_DERIVE, NULL, 0, &pm, &o, &v, &vlen);
 	TT_UNWRITTEN(r, o);
 	if (r != 0)
