@@ -808,6 +808,18 @@ m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 		    (t[i].type == CKA_WRAP_WITH_TRUSTED && !v))
 			return M2M_ERR_ATTRIBUTE_READ_ONLY;
 		/*
+		 * A secret or private key, once private, stays private
+		 * ([profile]): a public copy of it was usable with no login,
+		 * on the HSM backend after C_Logout (found in review; the
+		 * TPM's authValue refused it).  CKA_PRIVATE changes only in
+		 * a copy (F_COPY), so this is C_CopyObject's rule.
+		 */
+		if (t[i].type == CKA_PRIVATE && !v &&
+		    (o->cls == CKO_SECRET_KEY || o->cls == CKO_PRIVATE_KEY)) {
+			m2m_info("a private key cannot be made public");
+			return M2M_ERR_ATTRIBUTE_READ_ONLY;
+		}
+		/*
 		 * A use, once off, stays off ([profile]): else an
 		 * encrypt-only key would decrypt and a verify-only key sign
 		 * after one C_SetAttributeValue or C_CopyObject (found in a

@@ -1176,6 +1176,45 @@ test_ro_and_private(void)
 	    "RO session: a session object is fine");
 	CHECK_RV(p11c_derive(ro, CKM_M2M_KPSA_DERIVE, "/ro", 3, tke, NULL, 0,
 	    &h), CKR_OK, "RO session: deriving a session object is fine");
+	/*
+	 * A private key stays private: a public copy of one signed with no
+	 * PIN after C_Logout on the HSM backend (found in review; the TPM
+	 * backend refused it).  CKA_PRIVATE changes only in a copy, and
+	 * there only from FALSE to TRUE, for secret (and private) keys.
+	 */
+	{
+		CK_ATTRIBUTE priv[] = { { CKA_PRIVATE, &yes, 1 } };
+		CK_OBJECT_HANDLE sk, pk, c;
+		CK_ULONG n0;
+
+		P11C_MUST(p11c_import(rw, 0, "sess-private", v, 32, &sk));
+		n0 = p11c_count(rw);
+		c = CK_INVALID_HANDLE;
+		CHECK_RV(F->C_CopyObject(rw, sk, pub, 1, &c),
+		    CKR_ATTRIBUTE_READ_ONLY, "C_CopyObject(CKA_PRIVATE FALSE) "
+		    "of a private secret key");
+		CHECK_RV(F->C_CopyObject(rw, tmac, pub, 1, &c),
+		    CKR_ATTRIBUTE_READ_ONLY, "C_CopyObject(CKA_PRIVATE FALSE) "
+		    "of a private token secret key");
+		CHECK(c == CK_INVALID_HANDLE && p11c_count(rw) == n0,
+		    "no public copy made");
+		CHECK_RV(F->C_SetAttributeValue(rw, sk, pub, 1),
+		    CKR_ATTRIBUTE_READ_ONLY, "C_SetAttributeValue(CKA_PRIVATE "
+		    "FALSE) of a private secret key");
+		CHECK(p11c_get_bool(rw, sk, CKA_PRIVATE) == 1, "still private");
+		P11C_MUST(F->C_DestroyObject(rw, sk));
+		P11C_MUST(p11c_import_ex(rw, 0, "sess-public",
+		    CKK_GENERIC_SECRET, v, 32, CK_FALSE, pub, 1, &pk));
+		CHECK_RV(F->C_SetAttributeValue(rw, pk, priv, 1),
+		    CKR_ATTRIBUTE_READ_ONLY, "C_SetAttributeValue(CKA_PRIVATE "
+		    "TRUE): only in a copy");
+		CHECK_RV(F->C_CopyObject(rw, pk, priv, 1, &c), CKR_OK,
+		    "C_CopyObject(CKA_PRIVATE TRUE) of a public secret key");
+		CHECK(p11c_get_bool(rw, c, CKA_PRIVATE) == 1,
+		    "the copy is private");
+		P11C_MUST(F->C_DestroyObject(rw, c));
+		P11C_MUST(F->C_DestroyObject(rw, pk));
+	}
 	p11c_pad32("again", l32);
 	CHECK_RV(F->C_InitToken(slot, (CK_UTF8CHAR_PTR)P11C_SO_PIN,
 	    strlen(P11C_SO_PIN), l32), CKR_SESSION_EXISTS,
