@@ -413,6 +413,18 @@ m2m_policy_check_template(const struct m2m_attr *t, size_t n)
 }
 
 /* see policy_int.h */
+int
+m2m_policy_attr_store(struct m2m_object *o, const struct m2m_attr *a)
+{
+	const struct attr_rule *rule = rule_of(a->type);
+
+	if (rule != NULL && rule->kind == A_BOOL && a->len == sizeof(CK_BBOOL))
+		return m2m_object_attr_set_bool(o, a->type,
+		    a->val[0] != CK_FALSE);
+	return m2m_object_attr_set(o, a->type, a->val, a->len);
+}
+
+/* see policy_int.h */
 const struct m2m_attr *
 m2m_policy_tmpl_find(const struct m2m_attr *t, size_t n, unsigned long type)
 {
@@ -684,8 +696,7 @@ m2m_policy_build_secret(enum m2m_origin origin, unsigned long cls,
 	for (i = 0; i < n; i++) {
 		if (tmpl[i].type == CKA_VALUE || tmpl[i].type == CKA_VALUE_LEN)
 			continue;
-		if ((r = m2m_object_attr_set(o, tmpl[i].type, tmpl[i].val,
-		    tmpl[i].len)) != 0)
+		if ((r = m2m_policy_attr_store(o, &tmpl[i])) != 0)
 			goto out;
 	}
 	genmech = origin == M2M_ORIGIN_CREATE ? CK_UNAVAILABLE_INFORMATION :
@@ -796,6 +807,13 @@ m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 			m2m_info("attribute 0x%lx is read-only", t[i].type);
 			return M2M_ERR_ATTRIBUTE_READ_ONLY;
 		}
+		/* a data object's attributes, as at creation (found in review) */
+		if ((t[i].type == CKA_APPLICATION ||
+		    t[i].type == CKA_OBJECT_ID) && o->cls != CKO_DATA) {
+			m2m_info("attribute 0x%lx is a data object's only",
+			    t[i].type);
+			return M2M_ERR_TEMPLATE_INCONSISTENT;
+		}
 		if (rule->kind != A_BOOL)
 			continue;
 		v = t[i].val[0] != CK_FALSE;
@@ -856,8 +874,7 @@ m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 	if ((r = m2m_object_dup(o, &c)) != 0)
 		return r;
 	for (i = 0; i < n; i++)
-		if ((r = m2m_object_attr_set(c, t[i].type, t[i].val,
-		    t[i].len)) != 0)
+		if ((r = m2m_policy_attr_store(c, &t[i])) != 0)
 			goto out;
 	m2m_object_sync_fields(c);
 	/* commit: swap the attribute lists */

@@ -23,6 +23,12 @@ int	m2m_policy_tmpl_bool(const struct m2m_attr *t, size_t n,
 	    unsigned long type);
 /* The type, length and duplicate checks of every template: 0 or M2M_ERR_*. */
 int	m2m_policy_check_template(const struct m2m_attr *t, size_t n);
+/*
+ * Set a's attribute on o as m2m_object_attr_set does, but a CK_BBOOL as
+ * CK_TRUE or CK_FALSE, whatever non-zero byte the template held: searches
+ * compare bytes, so a key stored with 0x02 was not found by CK_TRUE.
+ */
+int	m2m_policy_attr_store(struct m2m_object *o, const struct m2m_attr *a);
 
 /*
  * The objects without a secret to wrap, from a checked template: a data

@@ -122,7 +122,7 @@ m2m_policy_build_data(const struct m2m_attr *tmpl, size_t n, struct m2m_object *
 	for (j = 0; j < sizeof(data_attrs) / sizeof(data_attrs[0]); j++) {
 		a = m2m_policy_tmpl_find(tmpl, n, data_attrs[j].type);
 		if (a != NULL)
-			r = m2m_object_attr_set(o, a->type, a->val, a->len);
+			r = m2m_policy_attr_store(o, a);
 		else if (data_attrs[j].def >= 0)
 			r = m2m_object_attr_set_bool(o, data_attrs[j].type,
 			    data_attrs[j].def);
@@ -174,7 +174,7 @@ build_listed(const struct m2m_attr *t, size_t n, const struct listed *l,
 		if (l[j].def == D_SECRET)
 			r = 0;
 		else if (a != NULL)
-			r = m2m_object_attr_set(o, a->type, a->val, a->len);
+			r = m2m_policy_attr_store(o, a);
 		else if (l[j].def >= 0)
 			r = m2m_object_attr_set_bool(o, l[j].type, l[j].def);
 		else if (l[j].def == D_EMPTY)

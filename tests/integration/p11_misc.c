@@ -478,6 +478,68 @@ test_data_objects(void)
 	CHECK_RV(p11c_import_ex(S, 0, NULL, CKK_GENERIC_SECRET, v, 32,
 	    CK_FALSE, keyapp, 1, &h), CKR_TEMPLATE_INCONSISTENT,
 	    "a secret key with CKA_APPLICATION");
+	/*
+	 * nor later (found in review: C_SetAttributeValue and C_CopyObject
+	 * took CKA_APPLICATION and CKA_OBJECT_ID on a key); a data object's
+	 * may change
+	 */
+	{
+		CK_ATTRIBUTE keyoid[] = {
+			{ CKA_OBJECT_ID, (void *)OID, sizeof(OID) },
+		};
+		CK_ATTRIBUTE app2[] = { { CKA_APPLICATION, "m2m-app-2", 9 } };
+		CK_OBJECT_HANDLE k, c = CK_INVALID_HANDLE;
+		CK_ULONG n0;
+
+		P11C_MUST(p11c_import_ex(S, 0, NULL, CKK_GENERIC_SECRET, v, 32,
+		    CK_FALSE, NULL, 0, &k));
+		n0 = p11c_count(S);
+		CHECK_RV(F->C_SetAttributeValue(S, k, keyapp, 1),
+		    CKR_TEMPLATE_INCONSISTENT,
+		    "C_SetAttributeValue(CKA_APPLICATION) of a secret key");
+		CHECK_RV(F->C_SetAttributeValue(S, k, keyoid, 1),
+		    CKR_TEMPLATE_INCONSISTENT,
+		    "C_SetAttributeValue(CKA_OBJECT_ID) of a secret key");
+		CHECK_RV(F->C_CopyObject(S, k, keyapp, 1, &c),
+		    CKR_TEMPLATE_INCONSISTENT,
+		    "C_CopyObject(CKA_APPLICATION) of a secret key");
+		CHECK_RV(F->C_CopyObject(S, k, keyoid, 1, &c),
+		    CKR_TEMPLATE_INCONSISTENT,
+		    "C_CopyObject(CKA_OBJECT_ID) of a secret key");
+		l = sizeof(buf);
+		CHECK(c == CK_INVALID_HANDLE && p11c_count(S) == n0 &&
+		    p11c_get_bytes(S, k, CKA_APPLICATION, buf, &l) ==
+		    CKR_ATTRIBUTE_TYPE_INVALID, "no copy, no CKA_APPLICATION");
+		P11C_MUST(F->C_DestroyObject(S, k));
+		CHECK_RV(F->C_SetAttributeValue(S, hp, app2, 1), CKR_OK,
+		    "C_SetAttributeValue(CKA_APPLICATION) of a data object");
+		CHECK(count_app(S, "m2m-app-2", &h) == 1 && h == hp,
+		    "found by its new CKA_APPLICATION");
+		P11C_MUST(F->C_SetAttributeValue(S, hp, &pub[4], 1));
+	}
+	/* a data object's CK_BBOOL other than 0 or 1 is stored as CK_TRUE */
+	{
+		CK_BBOOL two = 2;
+		CK_ATTRIBUTE d2[] = {
+			{ CKA_CLASS, &data, sizeof(data) },
+			{ CKA_PRIVATE, &two, 1 },
+			{ CKA_APPLICATION, "m2m-app-bool", 12 },
+		};
+		CK_ATTRIBUTE find[] = {
+			{ CKA_APPLICATION, "m2m-app-bool", 12 },
+			{ CKA_PRIVATE, &yes, 1 },
+		};
+		CK_BBOOL got = 0;
+		CK_ATTRIBUTE g = { CKA_PRIVATE, &got, 1 };
+
+		CHECK_RV(F->C_CreateObject(S, d2, 3, &h), CKR_OK,
+		    "C_CreateObject(CKO_DATA, CKA_PRIVATE 0x02)");
+		P11C_MUST(F->C_GetAttributeValue(S, h, &g, 1));
+		CHECK(got == CK_TRUE && p11c_find(S, find, 2, NULL, 0) == 1,
+		    "its CKA_PRIVATE reads back CK_TRUE (got 0x%02x) and is "
+		    "found so", got);
+		P11C_MUST(F->C_DestroyObject(S, h));
+	}
 	/* without a login only the public one is seen */
 	P11C_MUST(F->C_OpenSession(SLOT, CKF_SERIAL_SESSION, NULL, NULL, &ro));
 	P11C_MUST(F->C_Logout(S));

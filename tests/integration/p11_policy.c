@@ -851,6 +851,42 @@ test_roleless(void)
 	    "role-less: C_CopyObject(EXTRACTABLE TRUE) of an unextractable "
 	    "key");
 	CHECK(p11c_count(S) == n0, "role-less: no copy");
+
+	/*
+	 * A CK_BBOOL other than 0 or 1 is stored as CK_TRUE: kept as given
+	 * (found in review), CKA_SENSITIVE 0x02 read back 2 and a search for
+	 * CK_TRUE missed the key.  A secret key's creation did so already
+	 * (a data object's now does too: test_data_objects, p11_misc).
+	 */
+	{
+		CK_BBOOL two = 2, three = 3, got = 0;
+		CK_ATTRIBUTE s2[] = { { CKA_SENSITIVE, &two, 1 } };
+		CK_ATTRIBUTE v3[] = { { CKA_VERIFY, &three, 1 } };
+		CK_ATTRIBUTE g = { CKA_SENSITIVE, &got, 1 };
+		CK_ATTRIBUTE find[] = {
+			{ CKA_LABEL, "bool-2", 6 },
+			{ CKA_SENSITIVE, &yes, 1 },
+		};
+		CK_OBJECT_HANDLE hb;
+
+		P11C_MUST(p11c_import_ex(S, 0, "bool-2", CKK_GENERIC_SECRET,
+		    v, 32, CK_FALSE, plain, 2, &hb));
+		CHECK_RV(F->C_SetAttributeValue(S, hb, s2, 1), CKR_OK,
+		    "role-less: C_SetAttributeValue(CKA_SENSITIVE 0x02)");
+		P11C_MUST(F->C_GetAttributeValue(S, hb, &g, 1));
+		CHECK(got == CK_TRUE, "role-less: CKA_SENSITIVE reads back "
+		    "CK_TRUE (got 0x%02x)", got);
+		CHECK(p11c_find(S, find, 2, NULL, 0) == 1,
+		    "role-less: found by CKA_SENSITIVE CK_TRUE");
+		CHECK_RV(F->C_CopyObject(S, hb, v3, 1, &c), CKR_OK,
+		    "role-less: C_CopyObject(CKA_VERIFY 0x03)");
+		g.type = CKA_VERIFY;
+		P11C_MUST(F->C_GetAttributeValue(S, c, &g, 1));
+		CHECK(got == CK_TRUE, "role-less: the copy's CKA_VERIFY reads "
+		    "back CK_TRUE (got 0x%02x)", got);
+		P11C_MUST(F->C_DestroyObject(S, c));
+		P11C_MUST(F->C_DestroyObject(S, hb));
+	}
 }
 
 /* CKM_HKDF_DERIVE of base, 32 readable bytes. */
