@@ -396,12 +396,15 @@ same_key(struct p11_session *s, const struct m2m_object *cand,
 /*
  * The attributes a derivation's template chooses (or inherits from its
  * base) that an existing key derived the same way must also have, for
- * that key to be the one asked for.
+ * that key to be the one asked for.  CKA_ID and CKA_M2M_ENROLEE_ID too: a
+ * caller naming another id or enrolee was silently handed the key with
+ * the first (found in review).
  */
 static const CK_ATTRIBUTE_TYPE chosen[] = {
 	CKA_M2M_EXPIRES, CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_PRIVATE,
 	CKA_SIGN, CKA_VERIFY, CKA_ENCRYPT, CKA_DECRYPT, CKA_DERIVE,
-	CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE,
+	CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_ID,
+	CKA_M2M_ENROLEE_ID,
 };
 
 /*

@@ -388,6 +388,25 @@ test_derive_identity(CK_SESSION_HANDLE *s)
 		    sizeof(MAF_ID) - 1, ke_a, nosign, 3, &again);
 		p11c_check(rv == CKR_TEMPLATE_INCONSISTENT, "KM from Ke_A "
 		    "again with other usage flags: refused (0x%lx)", rv);
+		/* another CKA_ID or enrolee: refused too (found in review) */
+		exp[2] = (CK_ATTRIBUTE){ CKA_ID, "other-id", 8 };
+		rv = p11c_derive(*s, CKM_M2M_KM_DERIVE, MAF_ID,
+		    sizeof(MAF_ID) - 1, ke_a, exp, 3, &again);
+		p11c_check(rv == CKR_TEMPLATE_INCONSISTENT, "KM from Ke_A "
+		    "again with another CKA_ID: refused (0x%lx)", rv);
+		exp[2] = (CK_ATTRIBUTE){ CKA_M2M_ENROLEE_ID,
+		    "/in-cse.example.com/CAE99", 25 };
+		rv = p11c_derive(*s, CKM_M2M_KM_DERIVE, MAF_ID,
+		    sizeof(MAF_ID) - 1, ke_a, exp, 3, &again);
+		p11c_check(rv == CKR_TEMPLATE_INCONSISTENT, "KM from Ke_A "
+		    "again with a CKA_M2M_ENROLEE_ID: refused (0x%lx)", rv);
+		exp[2] = (CK_ATTRIBUTE){ CKA_ID, KM_LABEL,
+		    sizeof(KM_LABEL) - 1 };
+		rv = p11c_derive(*s, CKM_M2M_KM_DERIVE, MAF_ID,
+		    sizeof(MAF_ID) - 1, ke_a, exp, 3, &again);
+		p11c_check(rv == CKR_OK && again == km_a, "KM from Ke_A "
+		    "again naming its CKA_ID (the label): the same object "
+		    "(0x%lx)", rv);
 		P11C_MUST(tls_master(*s, km_a, mp));
 		p11c_check(memcmp(mp, ma, sizeof(mp)) == 0, "the existing "
 		    "KM unchanged and usable");
