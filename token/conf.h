@@ -41,9 +41,10 @@ struct m2m_conf {
 	size_t			 pin_min;
 	size_t			 pin_max;
 	unsigned int		 max_pin_tries;
-	int			 deliver_derived; /* a MEF token: Kpsa/Kuc
+	int			 deliver_derived; /* a MEF's module: Kpsa/Kuc
 						     may be derived to be
-						     read once */
+						     read once, on every
+						     token of the store */
 	int			 ec_import;	/* C_CreateObject may import
 						   an EC private key */
 	unsigned long		 max_objects;	/* token objects one token
