@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +314,17 @@ main(int argc, char **argv)
 		return 1;
 	if (argc >= 2 && strcmp(argv[1], MTD_P11_WORKER_ARG) == 0)
 		return worker_main(argc, argv);
+	/*
+	 * SIGHUP must not end the daemon while it starts (token, MEF
+	 * contexts, sockets) or stops: ignored from here on.  The event
+	 * loop's handler (server.c: "SIGHUP: ignored") takes it over while
+	 * the loop runs, and libevent puts this disposition back when that
+	 * event is freed.  systemd takes a death by SIGHUP for a clean exit:
+	 * Restart=on-failure would not restart the daemon.  The workers
+	 * start from the loop, with its handler, so their exec() gives them
+	 * the default again.
+	 */
+	signal(SIGHUP, SIG_IGN);
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 't' },

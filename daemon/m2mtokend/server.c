@@ -718,6 +718,7 @@ mtd_server_run(struct mtd *d, int listen_fd, void (*ready)(void))
 		event_free(sig_term);
 	if (sig_int != NULL)
 		event_free(sig_int);
+	/* SIGHUP: back to what main() set, ignored (not the default) */
 	if (sig_hup != NULL)
 		event_free(sig_hup);
 	if (s.ev_listen != NULL)

@@ -73,6 +73,19 @@ main(int argc, char **argv)
 		if (strcmp(argv[j], "--help") == 0 ||
 		    strcmp(argv[j], "-h") == 0)
 			return mef_cmd_help(argv[i]) == 0 ? 0 : usage();
+	/*
+	 * serve: SIGHUP (systemctl reload) must not end the MEF while it
+	 * starts (configuration, registry, token, Ke reconcile, TLS
+	 * contexts) or stops: ignored from here on.  The event loop's
+	 * handler (server.c, on_hup) takes it over while the loop runs, and
+	 * libevent puts this disposition back when that event is freed.  A
+	 * MEF killed by SIGHUP would not come back: systemd takes that death
+	 * for a clean exit, and Restart=on-failure does not restart it.
+	 * The administration commands keep the default: run from a shell,
+	 * they end on a hang-up as on SIGINT or SIGTERM.
+	 */
+	if (i == argc || strcmp(argv[i], "serve") == 0)
+		signal(SIGHUP, SIG_IGN);
 	if (mef_conf_load(path, &c) != 0)
 		return 1;
 	if (i == argc || strcmp(argv[i], "serve") == 0) {

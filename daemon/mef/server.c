@@ -595,6 +595,7 @@ mef_server_run(const struct mef_conf *c)
 		event_free(ev_term);
 	if (ev_int != NULL)
 		event_free(ev_int);
+	/* SIGHUP: back to what main() set, ignored (not the default) */
 	if (ev_hup != NULL)
 		event_free(ev_hup);
 	if (srv.http != NULL)

@@ -17,7 +17,9 @@
  * does not know (left by a crash between the two writes of a bootstrap),
  * listen, and print "listening ADDRESS PORT" on stdout once bound.  SIGHUP
  * reads [cert] ca and crl again (m2m_tls_cert_reload_store: the old store
- * stays when either cannot be read), one log line either way.
+ * stays when either cannot be read), one log line either way.  The
+ * caller has SIGHUP ignored before (main.c), so that one during start-up
+ * or shut-down, outside the loop's handler, does not end the process.
  * Returns 0 after a clean stop, else a negative MEF_ERR_*.
  */
 int	mef_server_run(const struct mef_conf *c);

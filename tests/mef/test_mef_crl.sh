@@ -13,7 +13,9 @@
 #   connection made before is still served; a corrupt CRL file, a good CRL
 #   followed by a corrupt one, a missing CRL file or a corrupt CA file
 #   leaves the store as it was, one line says why, the MEF keeps running.
-#   Without [cert]: nothing to reload.
+#   Without [cert]: nothing to reload.  SIGHUP while m2m-mef starts (gdb
+#   stops it in mef_tok_open) or stops (in mef_reg_close), outside the
+#   loop's handler: ignored, it serves and exits 0.
 #   bash test_mef_crl.sh hsm
 . "$M2M_SRC/tests/integration/lib.sh"
 . "$M2M_SRC/tests/mef/mef_lib.sh"
@@ -233,6 +235,75 @@ mef_refused "the files good again, SIGHUP: dev-cert-1 refused" \
     "$T/dev1.pem" "$T/k1.key"
 mef_booted "the files good again: dev-cert-2" "$T/dev2.pem" "$T/k2.key"
 mef_stop
+
+# --- SIGHUP while m2m-mef starts or stops ------------------------------------------
+# Outside the event loop no handler of SIGHUP exists: before the fix its
+# default action ended the MEF, which systemd takes for a clean exit (no
+# Restart=on-failure). gdb stops m2m-mef as it opens its token, before
+# the loop's handler exists, and resumes it with SIGHUP; then as it closes
+# its registry at the end, after that handler is gone, and again. It must
+# listen, reload on a SIGHUP in between, serve a bootstrap and exit 0.
+if command -v gdb >/dev/null; then
+	cat >"$T/hup.gdb" <<GDB
+set breakpoint pending on
+set pagination off
+set print frame-arguments none
+handle SIGHUP nostop noprint pass
+handle SIGTERM nostop noprint pass
+break mef_tok_open
+run -c $T/mef.conf serve >$T/mef.out 2>>$T/mef.log </dev/null
+info inferiors
+delete
+break mef_reg_close
+signal SIGHUP
+delete
+signal SIGHUP
+GDB
+	: >"$T/mef.out"
+	# (LeakSanitizer of an ASan build cannot run under ptrace: off here)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    gdb -nx -batch -x "$T/hup.gdb" "$MEF" >"$T/gdb.out" 2>&1 </dev/null &
+	gdb_pid=$!
+	m2m_defer m2m_stop "$gdb_pid"
+	MEF_PID=''
+	PORT=''
+	CPORT=''
+	for ((i = 0; i < 300; i++)); do
+		MEF_PID=$(sed -n 's/^\* *1 *process \([0-9]*\) .*/\1/p' \
+		    "$T/gdb.out")
+		CPORT=$(sed -n 's/^listening-cert 127.0.0.1 //p' "$T/mef.out")
+		PORT=$(sed -n 's/^listening 127.0.0.1 //p' "$T/mef.out")
+		[ -n "$MEF_PID" ] && [ -n "$PORT" ] && [ -n "$CPORT" ] && break
+		kill -0 "$gdb_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$PORT" ] || [ -z "$CPORT" ] || [ -z "$MEF_PID" ]; then
+		m2m_fail "SIGHUP while it starts: m2m-mef did not listen: $(cat "$T/gdb.out")"
+	fi
+	grep -q "Breakpoint 1, mef_tok_open" "$T/gdb.out" ||
+	    m2m_fail "gdb did not stop in mef_tok_open: $(cat "$T/gdb.out")"
+	mef_booted "SIGHUP while it started: dev-cert-2" "$T/dev2.pem" \
+	    "$T/k2.key"
+	n=$(wc -l <"$T/mef.log")
+	mef_hup
+	mef_log_since "$n" "SIGHUP: certificate listener reloaded" ||
+	    m2m_fail "under gdb: no reload line: $(tail -n 3 "$T/mef.log")"
+	mef_refused "under gdb, after SIGHUP: dev-cert-1" \
+	    "'/CN=dev-cert-1' does not verify: certificate revoked" \
+	    "$T/dev1.pem" "$T/k1.key"
+	kill -TERM "$MEF_PID"
+	MEF_PID=
+	rc=0
+	wait "$gdb_pid" || rc=$?
+	out=$(cat "$T/gdb.out")
+	[ "$rc" -eq 0 ] || m2m_fail "gdb: status $rc: $out"
+	m2m_expect_contains "$out" "Breakpoint 2, mef_reg_close"
+	m2m_expect_contains "$out" "exited normally"
+	! grep -q "SIGHUP" <<<"$out" || m2m_fail "m2m-mef died of SIGHUP: $out"
+	ok "SIGHUP while m2m-mef starts (token open) or stops (registry close): ignored; it listened, served, reloaded and exited 0"
+else
+	echo "SKIP: SIGHUP while m2m-mef starts or stops: gdb not found (scripts/deps.txt)"
+fi
 
 # --- SIGHUP without [cert] ------------------------------------------------------
 mef_conf 10

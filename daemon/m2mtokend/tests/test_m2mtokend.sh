@@ -7,7 +7,8 @@
 # permission gets PermissionDenied; malformed, truncated, oversized and
 # stalled frames, max_connections; token missing, PIN wrong, PIN file too
 # open, PIN locked; hardening (umask, core limit); socket activation and
-# sd_notify as systemd does them; a clean exit on SIGTERM.
+# sd_notify as systemd does them; a clean exit on SIGTERM; SIGHUP while it
+# starts or stops (gdb) does not end it.
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/integration/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/mtd_lib.sh"
 
@@ -289,6 +290,78 @@ mtd_conf "$M2M_TMP/lock2.conf" lockme </dev/null
 out=$("$M2MTOKEND" -c "$M2M_TMP/lock2.conf" 2>&1) && m2m_fail "started on a locked PIN"
 m2m_expect_contains "$out" "C_Login: CKR_PIN_LOCKED"
 echo "ok: PIN locked after $i failed starts, refused with the right PIN too: a clear line"
+
+# --- SIGHUP while it starts or stops -------------------------------------------
+# Outside the event loop no handler of SIGHUP exists: before the fix its
+# default action ended the daemon, which systemd takes for a clean exit (no
+# Restart=on-failure). gdb stops a second daemon (own socket) as it opens
+# its token, before the loop's handler exists, and resumes it with SIGHUP;
+# then as it closes its token at the end, after that handler is gone, and
+# again. It must get ready, serve, log the loop's "SIGHUP: ignored" and
+# exit 0.
+if command -v gdb >/dev/null; then
+	sed "s|^socket = .*|socket = $M2M_TMP/hup.sock|" "$M2M_TMP/mtd.conf" \
+	    >"$M2M_TMP/hup.conf"
+	chmod 600 "$M2M_TMP/hup.conf"
+	: >"$M2M_TMP/hup.log"
+	cat >"$M2M_TMP/hup.gdb" <<GDB
+set breakpoint pending on
+set pagination off
+set print frame-arguments none
+handle SIGHUP nostop noprint pass
+handle SIGTERM nostop noprint pass
+break mtd_tok_open
+run -c $M2M_TMP/hup.conf </dev/null >>$M2M_TMP/hup.log 2>&1
+info inferiors
+delete
+break mtd_tok_close
+signal SIGHUP
+delete
+signal SIGHUP
+GDB
+	# (LeakSanitizer of an ASan build cannot run under ptrace: off here)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    gdb -nx -batch -x "$M2M_TMP/hup.gdb" "$M2MTOKEND" \
+	    >"$M2M_TMP/gdb.out" 2>&1 </dev/null &
+	gdb_pid=$!
+	m2m_defer m2m_stop "$gdb_pid"
+	hup_pid=
+	for ((i = 0; i < 300; i++)); do
+		hup_pid=$(sed -n 's/^\* *1 *process \([0-9]*\) .*/\1/p' \
+		    "$M2M_TMP/gdb.out")
+		[ -n "$hup_pid" ] && grep -q 'm2mtokend: ready' \
+		    "$M2M_TMP/hup.log" && break
+		kill -0 "$gdb_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$hup_pid" ] || ! grep -q 'm2mtokend: ready' "$M2M_TMP/hup.log"; then
+		m2m_fail "SIGHUP while it starts: m2mtokend not ready: $(cat "$M2M_TMP/gdb.out" "$M2M_TMP/hup.log")"
+	fi
+	grep -q "Breakpoint 1, mtd_tok_open" "$M2M_TMP/gdb.out" ||
+	    m2m_fail "gdb did not stop in mtd_tok_open: $(cat "$M2M_TMP/gdb.out")"
+	out=$("$M2MTOKEN_CLI" -s "$M2M_TMP/hup.sock" status) ||
+	    m2m_fail "status after a SIGHUP while it started: $out"
+	m2m_expect_contains "$out" "state:     ready"
+	kill -HUP "$hup_pid"
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'SIGHUP: ignored' "$M2M_TMP/hup.log" && break
+		sleep 0.1
+	done
+	grep -q 'SIGHUP: ignored' "$M2M_TMP/hup.log" ||
+	    m2m_fail "no 'SIGHUP: ignored' line: $(cat "$M2M_TMP/hup.log")"
+	kill -TERM "$hup_pid"
+	rc=0
+	wait "$gdb_pid" || rc=$?
+	out=$(cat "$M2M_TMP/gdb.out")
+	[ "$rc" -eq 0 ] || m2m_fail "gdb: status $rc: $out"
+	m2m_expect_contains "$out" "Breakpoint 2, mtd_tok_close"
+	m2m_expect_contains "$out" "exited normally"
+	! grep -q "SIGHUP" <<<"$out" || m2m_fail "m2mtokend died of SIGHUP: $out"
+	[ ! -e "$M2M_TMP/hup.sock" ] || m2m_fail "m2mtokend left its socket"
+	echo "ok: SIGHUP while m2mtokend starts (token open) or stops (token close): ignored; it got ready, served, logged the loop's SIGHUP and exited 0"
+else
+	echo "SKIP: SIGHUP while m2mtokend starts or stops: gdb not found (scripts/deps.txt)"
+fi
 
 # the daemon logged no key material
 for v in "$KE" "$KPSA_SPEC"; do
