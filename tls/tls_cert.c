@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/engine.h>
@@ -199,13 +200,163 @@ file_opens(const char *what, const char *path, char *why, size_t len)
 	return 1;
 }
 
+/* The one-line form of name (as verify_cb logs it) in buf. */
+static const char *
+name_str(const X509_NAME *name, char *buf, size_t len)
+{
+	if (X509_NAME_oneline(name, buf, (int)len) == NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* t as "YYYY-MM-DD HH:MM:SS UTC" in buf. */
+static const char *
+time_str(const ASN1_TIME *t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm) ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* 1 when crl's signature verifies with ca's key. */
+static int
+crl_signed_by(X509_CRL *crl, X509 *ca)
+{
+	EVP_PKEY *k;
+
+	if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
+	    X509_get_subject_name(ca)) != 0 ||
+	    (k = X509_get0_pubkey(ca)) == NULL)
+		return 0;
+	return X509_CRL_verify(crl, k) == 1;
+}
+
 /*
- * The CRLs of the PEM file at path (and nothing else of it: a certificate
- * there is no CA) into st; 1, or 0 with why.  At least one CRL; a block
- * that does not decode fails the whole file.
+ * 1 when crl, read from path, can be used with the CA certificates of st
+ * (those of ca_file); else 0, and why names the CRL by its issuer and says
+ * what is wrong.  OpenSSL takes any CRL that decodes, then refuses every
+ * certificate it covers ("CRL signature failure", "CRL has expired", ...):
+ * each is checked here instead, at start and on reload alike:
+ *   - when its issuer is a certificate of ca_file: that CA may sign CRLs
+ *     (no keyUsage, or one with cRLSign) and the CRL's signature verifies
+ *     with its key (with one of them, when several have that name).  The
+ *     CRL of a CA that is not in ca_file, an intermediate that enrolees
+ *     send in their chain, can only be verified at each handshake,
+ *     against that intermediate;
+ *   - its lastUpdate is past, its nextUpdate present and to come.
  */
 static int
-add_crls(X509_STORE *st, const char *path, char *why, size_t len)
+crl_usable(X509_STORE *st, X509_CRL *crl, const char *path,
+    const char *ca_file, char *why, size_t len)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+	const ASN1_TIME *last = X509_CRL_get0_lastUpdate(crl);
+	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+	char name[256], when[64];
+	X509 *ca;
+	int i, named = 0, signers = 0, ok = 0;
+
+	name_str(X509_CRL_get_issuer(crl), name, sizeof(name));
+	for (i = 0; !ok && i < sk_X509_OBJECT_num(objs); i++) {
+		if ((ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs,
+		    i))) == NULL || X509_NAME_cmp(X509_CRL_get_issuer(crl),
+		    X509_get_subject_name(ca)) != 0)
+			continue;
+		named++;
+		if ((X509_get_key_usage(ca) & KU_CRL_SIGN) == 0)
+			continue;
+		signers++;
+		ok = crl_signed_by(crl, ca);
+	}
+	if (named > 0 && signers == 0) {
+		snprintf(why, len, "the CRL of '%s' in %s: the CA '%s' of %s "
+		    "may not sign CRLs (keyUsage without cRLSign)", name,
+		    path, name, ca_file);
+		return 0;
+	}
+	if (named > 0 && !ok) {
+		snprintf(why, len, "the CRL of '%s' in %s: its signature "
+		    "does not verify with the key of the CA '%s' of %s (a "
+		    "CRL of another CA of that name?)", name, path, name,
+		    ca_file);
+		return 0;
+	}
+	if (last == NULL || X509_cmp_time(last, NULL) == 0 ||
+	    (next != NULL && X509_cmp_time(next, NULL) == 0)) {
+		snprintf(why, len, "the CRL of '%s' in %s: a lastUpdate or "
+		    "nextUpdate that does not decode", name, path);
+		return 0;
+	}
+	if (X509_cmp_time(last, NULL) > 0) {
+		snprintf(why, len, "the CRL of '%s' in %s is not valid yet: "
+		    "lastUpdate %s", name, path,
+		    time_str(last, when, sizeof(when)));
+		return 0;
+	}
+	if (next == NULL) {
+		snprintf(why, len, "the CRL of '%s' in %s has no nextUpdate: "
+		    "nothing would tell it out of date", name, path);
+		return 0;
+	}
+	if (X509_cmp_time(next, NULL) < 0) {
+		snprintf(why, len, "the CRL of '%s' in %s has expired: "
+		    "nextUpdate %s", name, path,
+		    time_str(next, when, sizeof(when)));
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * crl_check = chain: 1 when every CA certificate of st (of ca_file) has a
+ * CRL it signed in st; else 0 and why names the first without one.
+ * Without it OpenSSL refuses every enrolee under that CA ("unable to get
+ * certificate CRL").
+ */
+static int
+crls_complete(X509_STORE *st, const char *ca_file, const char *crl_file,
+    char *why, size_t len)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+	X509_OBJECT *obj;
+	X509_CRL *crl;
+	X509 *ca;
+	char name[256];
+	int i, j;
+
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		if ((ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs,
+		    i))) == NULL || X509_check_ca(ca) == 0)
+			continue;
+		for (j = 0; j < sk_X509_OBJECT_num(objs); j++) {
+			obj = sk_X509_OBJECT_value(objs, j);
+			if ((crl = X509_OBJECT_get0_X509_CRL(obj)) != NULL &&
+			    crl_signed_by(crl, ca))
+				break;
+		}
+		if (j == sk_X509_OBJECT_num(objs)) {
+			snprintf(why, len, "no CRL of the CA '%s' of %s in %s: "
+			    "crl_check = chain needs one of every CA",
+			    name_str(X509_get_subject_name(ca), name,
+			    sizeof(name)), ca_file, crl_file);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * The CRLs of the PEM file at path (and nothing else of it: a certificate
+ * there is no CA) into st, which holds the CA certificates of ca_file; 1,
+ * or 0 with why.  At least one CRL; a block that does not decode, or a CRL
+ * that cannot be used (crl_usable), fails the whole file.
+ */
+static int
+add_crls(X509_STORE *st, const char *path, const char *ca_file, char *why,
+    size_t len)
 {
 	X509_CRL *crl;
 	BIO *b;
@@ -220,6 +371,11 @@ add_crls(X509_STORE *st, const char *path, char *why, size_t len)
 	}
 	while (ok && (crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) !=
 	    NULL) {
+		if (!crl_usable(st, crl, path, ca_file, why, len)) {
+			X509_CRL_free(crl);
+			BIO_free(b);
+			return 0;
+		}
 		if ((ok = X509_STORE_add_crl(st, crl)) != 0)
 			n++;
 		X509_CRL_free(crl);
@@ -237,6 +393,26 @@ add_crls(X509_STORE *st, const char *path, char *why, size_t len)
 	}
 	ossl_why(why, len, "CRL file", path, "a CRL that does not decode");
 	return 0;
+}
+
+/*
+ * The CRLs the CA file brought (X509_STORE_load_file() takes them too)
+ * checked as those of the CRL file; 1, or 0 with why.
+ */
+static int
+ca_file_crls_usable(X509_STORE *st, const char *ca_file, char *why,
+    size_t len)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+	X509_CRL *crl;
+	int i;
+
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		if ((crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(
+		    objs, i))) != NULL && !crl_usable(st, crl, ca_file,
+		    ca_file, why, len))
+			return 0;
+	return 1;
 }
 
 /* The number of CRLs in st. */
@@ -279,7 +455,11 @@ new_store(const struct m2m_tls_cert_opts *o, X509_STORE **ret, char *why,
 		goto out;
 	}
 	if (o->crl_file != NULL) {
-		if (!add_crls(st, o->crl_file, why, len))
+		if (!ca_file_crls_usable(st, o->ca_file, why, len) ||
+		    !add_crls(st, o->crl_file, o->ca_file, why, len))
+			goto out;
+		if (o->crl_check == M2M_TLS_CRL_CHAIN &&
+		    !crls_complete(st, o->ca_file, o->crl_file, why, len))
 			goto out;
 		flags = X509_V_FLAG_CRL_CHECK;
 		if (o->crl_check == M2M_TLS_CRL_CHAIN)

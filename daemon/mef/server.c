@@ -345,7 +345,8 @@ open_cert_ctx(const struct mef_conf *c, SSL_CTX **ret)
 	o.pin = pin;
 	if ((tr = m2m_tls_cert_ctx_new(&o, ret)) != 0) {
 		mef_log("certificate TLS context: %s", m2m_tls_strerror(tr));
-		r = MEF_ERR_TOKEN;
+		/* a [cert] file that cannot be used (its line said which) */
+		r = tr == M2M_TLS_ERR_ARG ? MEF_ERR_CONF : MEF_ERR_TOKEN;
 		goto out;
 	}
 	r = 0;

@@ -175,9 +175,15 @@ int	m2m_tls_cert_ctx_new(const struct m2m_tls_cert_opts *opts,
 /*
  * Read opts->ca_file, then opts->crl_file when given (only its CRLs),
  * into a NEW X509_STORE with the CRL flags of opts->crl_check, and, only
- * when all of it was read, install it on ctx (a context of
- * m2m_tls_cert_ctx_new(), which makes its own store with this function),
- * freeing the store ctx had.  Only opts->ca_file, crl_file and crl_check
+ * when all of it was read and every CRL can be used, install it on ctx.
+ * Each CRL (of either file, with a CRL file) must have its lastUpdate
+ * past and its nextUpdate present and to come; when its issuer is a
+ * certificate of ca_file, that CA may sign CRLs and the CRL's signature
+ * verifies with its key (the CRL of a CA not in ca_file, an intermediate
+ * the peer sends, is verified at each handshake); with CHAIN every CA
+ * certificate of ca_file has a CRL it signed.  ctx is a context of
+ * m2m_tls_cert_ctx_new() (which makes its own store with this function);
+ * the store it had is freed when the new one is installed.  Only opts->ca_file, crl_file and crl_check
  * are used.  On failure ctx keeps the store it had, and why (why_len
  * bytes, e.g. M2M_TLS_WHY_MAX) says which file and why, without a log
  * line; why NULL: that reason is the one "m2mtls:" error line instead.

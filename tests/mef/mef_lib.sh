@@ -15,11 +15,15 @@
 # Test CAs and enrolees of the certificate listener (openssl ca, s_client):
 #   mef_ca NAME [ISSUER] a P-256 CA, $M2M_TMP/NAME.pem and NAME.key, with
 #                        its own openssl ca database ($M2M_TMP/NAME.cnf):
-#                        self-signed, or an intermediate CA ISSUER issues
+#                        self-signed, or an intermediate CA ISSUER issues;
+#                        subject CN=NAME, or CN=$MEF_CA_CN when set
 #   mef_sign CA CSR OUT START END [EXT]   CA issues OUT, an end-entity
 #                        certificate (CA:FALSE, digitalSignature, EXT)
 #   mef_revoke CA CERT   CERT revoked in CA's database
 #   mef_crl CA OUT       CA's CRL of its database (2 days) in OUT
+#   mef_crl_at CA OUT LAST NEXT   the same with lastUpdate LAST and
+#                        nextUpdate NEXT (YYYYMMDDHHMMSSZ): expired, or not
+#                        valid yet
 #   mef_enrolee_csr CN KEYNAME   a P-256 key $M2M_TMP/KEYNAME.key (made
 #                        once) and a CSR $M2M_TMP/CN.csr
 #   mef_creq CERT KEY FILE [CIPHER] [CHAIN]   s_client's whole output for
@@ -211,12 +215,13 @@ CONF
 	if [ -z "${2:-}" ]; then
 		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
 		    -nodes -keyout "$t/$1.key" -out "$t/$1.pem" \
-		    -subj "/CN=$1" -days 2 2>/dev/null ||
+		    -subj "/CN=${MEF_CA_CN:-$1}" -days 2 2>/dev/null ||
 		    m2m_fail "cannot make the CA $1"
 		return
 	fi
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$t/$1.key" -out "$t/$1.csr" -subj "/CN=$1" 2>/dev/null ||
+	    -keyout "$t/$1.key" -out "$t/$1.csr" -subj "/CN=${MEF_CA_CN:-$1}" \
+	    2>/dev/null ||
 	    m2m_fail "the CSR of the CA $1"
 	printf '%s\n' "[e]" "basicConstraints=critical,CA:TRUE" \
 	    "keyUsage=critical,keyCertSign,cRLSign" >"$t/$1.ext"
@@ -251,6 +256,14 @@ mef_crl()
 	openssl ca -batch -config "$M2M_TMP/$1.cnf" -cert "$M2M_TMP/$1.pem" \
 	    -keyfile "$M2M_TMP/$1.key" -gencrl -crldays 2 -out "$2" \
 	    >/dev/null 2>&1 || m2m_fail "the CA $1 cannot make its CRL"
+}
+
+mef_crl_at()
+{
+	openssl ca -batch -config "$M2M_TMP/$1.cnf" -cert "$M2M_TMP/$1.pem" \
+	    -keyfile "$M2M_TMP/$1.key" -gencrl -crl_lastupdate "$3" \
+	    -crl_nextupdate "$4" -out "$2" >/dev/null 2>&1 ||
+	    m2m_fail "the CA $1 cannot make its CRL ($3 to $4)"
 }
 
 mef_enrolee_csr()

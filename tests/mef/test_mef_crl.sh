@@ -6,14 +6,19 @@
 # enrolees dev-cert-1 and dev-cert-2, and the intermediate CA int-ca, which
 # issues the enrolee dev-int-1 (presented with int-ca by s_client).
 #   crl_check = chain: int-ca revoked in test-ca's CRL refuses dev-int-1
-#   (leaf lets it through); a file without int-ca's CRL, or without
-#   test-ca's, refuses it with "unable to get certificate CRL".
+#   (leaf lets it through); a file without int-ca's CRL refuses it with
+#   "unable to get certificate CRL"; one without test-ca's (a CA of the CA
+#   file) stops m2m-mef at start.
 #   SIGHUP: a CRL file written over with dev-cert-1 revoked refuses it from
 #   then on, dev-cert-2 still bootstraps, the chain check stays, and a
 #   connection made before is still served; a corrupt CRL file, a good CRL
-#   followed by a corrupt one, a missing CRL file or a corrupt CA file
-#   leaves the store as it was, one line says why, the MEF keeps running.
-#   Without [cert]: nothing to reload.  SIGHUP while m2m-mef starts (gdb
+#   followed by a corrupt one, a missing CRL file, a corrupt CA file, or
+#   CRLs that decode but cannot be used (expired, not valid yet, signed by
+#   another CA named test-ca or by a CA without cRLSign, test-ca's missing
+#   under chain, an expired one in the CA file) leaves the store as it
+#   was, one line says why, the MEF keeps running.  The CRL of a CA not in
+#   the CA file is taken.  An expired CRL, or one of another CA named
+#   test-ca, stops m2m-mef at start.  Without [cert]: nothing to reload.  SIGHUP while m2m-mef starts (gdb
 #   stops it in mef_tok_open) or stops (in mef_reg_close), outside the
 #   loop's handler: ignored, it serves and exits 0.
 #   bash test_mef_crl.sh hsm
@@ -46,6 +51,24 @@ restart()
 	mef_stop
 	crl_conf "$@"
 	mef_start
+}
+
+# start_fails WHAT LINE: m2m-mef on mef.conf stops at start, saying LINE
+start_fails()
+{
+	local out
+
+	out=$(timeout 20 "$MEF" -c "$T/mef.conf" 2>&1 </dev/null) &&
+	    m2m_fail "$1: m2m-mef started: $out"
+	m2m_expect_contains "$out" "$2"
+	m2m_expect_contains "$out" "stopped: configuration error"
+	ok "$1: m2m-mef stops at start: $2"
+}
+
+# utc YYYYMMDDHHMMSSZ: that time as the MEF's lines write it
+utc()
+{
+	sed -E 's/^(....)(..)(..)(..)(..)(..)Z$/\1-\2-\3 \4:\5:\6 UTC/' <<<"$1"
 }
 
 mef_token
@@ -105,11 +128,13 @@ mef_refused "chain, no CRL of int-ca: dev-int-1" \
     "$T/devi.pem" "$T/k3.key" "$INT"
 mef_booted "chain, no CRL of int-ca: dev-cert-1 (test-ca's is there)" \
     "$T/dev1.pem" "$T/k1.key"
-# test-ca's CRL missing: int-ca itself has none (leaf would not ask)
-restart "$T/int-ca.crl" chain
-mef_refused "chain, no CRL of test-ca: dev-int-1" \
-    "'/CN=int-ca' does not verify: unable to get certificate CRL" \
-    "$T/devi.pem" "$T/k3.key" "$INT"
+# test-ca's CRL missing: int-ca itself would have none, nor would anything
+# else test-ca issued (leaf would not ask for int-ca's): test-ca is in the
+# CA file, so that is known at start
+mef_stop
+crl_conf "$T/int-ca.crl" chain
+start_fails "chain, no CRL of test-ca" \
+    "m2mtls: no CRL of the CA '/CN=test-ca' of $T/test-ca.pem in $T/int-ca.crl: crl_check = chain needs one of every CA"
 restart "$T/int-ca.crl" leaf
 mef_booted "leaf, no CRL of test-ca: dev-int-1 (its own issuer's is there)" \
     "$T/devi.pem" "$T/k3.key" "$INT"
@@ -191,7 +216,7 @@ hup_bad()
 
 	n=$(wc -l <"$T/mef.log")
 	mef_hup
-	mef_log_since "$n" "SIGHUP: reload failed, the certificate listener keeps the CAs and CRLs it had: cannot read the CRL file $T/crl.pem: $2" ||
+	mef_log_since "$n" "SIGHUP: reload failed, the certificate listener keeps the CAs and CRLs it had: $2" ||
 	    m2m_fail "$1: no failure line: $(tail -n 3 "$T/mef.log")"
 	[ "$(tail -n "+$((n + 1))" "$T/mef.log" | grep -c 'SIGHUP')" -eq 1 ] ||
 	    m2m_fail "$1: not one line"
@@ -206,16 +231,73 @@ hup_bad()
 	ok "SIGHUP with $1: the old CRLs kept, one line, still serving"
 }
 printf 'this is not a CRL\n' >"$T/crl.pem"
-hup_bad "a corrupt CRL file" "no CRL (PEM \"X509 CRL\") in it"
+hup_bad "a corrupt CRL file" \
+    "cannot read the CRL file $T/crl.pem: no CRL (PEM \"X509 CRL\") in it"
 # a good CRL (test-ca's of before: dev-cert-1 not revoked) then a broken one
 {
 	cat "$T/test-ca-0.crl"
 	printf '%s\n' "-----BEGIN X509 CRL-----" "MIIB!!notbase64" \
 	    "-----END X509 CRL-----"
 } >"$T/crl.pem"
-hup_bad "a good CRL, then a corrupt one" "bad base64 decode"
+hup_bad "a good CRL, then a corrupt one" \
+    "cannot read the CRL file $T/crl.pem: bad base64 decode"
 rm -f "$T/crl.pem"
-hup_bad "no CRL file" "No such file or directory"
+hup_bad "no CRL file" \
+    "cannot read the CRL file $T/crl.pem: No such file or directory"
+# CRLs that decode but cannot be used: installed, each would refuse every
+# enrolee it covers (CRL has expired, CRL signature failure, ...)
+MINUS2=$(date -u -d '-2 day' +%Y%m%d%H%M%SZ)
+PLUS2=$(date -u -d '+2 day' +%Y%m%d%H%M%SZ)
+mef_crl_at test-ca "$T/test-ca-exp.crl" "$MINUS2" "$MEF_NOW_M1"
+cat "$T/test-ca-exp.crl" "$T/int-ca.crl" >"$T/crl.pem"
+hup_bad "an expired CRL" \
+    "the CRL of '/CN=test-ca' in $T/crl.pem has expired: nextUpdate $(utc "$MEF_NOW_M1")"
+mef_crl_at test-ca "$T/test-ca-new.crl" "$MEF_NOW_P1" "$PLUS2"
+cat "$T/test-ca-new.crl" "$T/int-ca.crl" >"$T/crl.pem"
+hup_bad "a CRL not valid yet" \
+    "the CRL of '/CN=test-ca' in $T/crl.pem is not valid yet: lastUpdate $(utc "$MEF_NOW_P1")"
+# another CA named test-ca, not the CA file's (a rekeyed or a test CA):
+# its CRL names test-ca as its issuer, and fails test-ca's key
+MEF_CA_CN=test-ca mef_ca fake-ca
+mef_crl fake-ca "$T/fake-ca.crl"
+cat "$T/fake-ca.crl" "$T/int-ca.crl" >"$T/crl.pem"
+hup_bad "a CRL of another CA named test-ca" \
+    "the CRL of '/CN=test-ca' in $T/crl.pem: its signature does not verify with the key of the CA '/CN=test-ca' of $T/test-ca.pem (a CRL of another CA of that name?)"
+# crl_check = chain: test-ca, a CA of the CA file, without its CRL
+cp "$T/int-ca.crl" "$T/crl.pem"
+hup_bad "chain, no CRL of test-ca" \
+    "no CRL of the CA '/CN=test-ca' of $T/test-ca.pem in $T/crl.pem: crl_check = chain needs one of every CA"
+# a CA of the CA file whose keyUsage leaves out cRLSign, and its CRL
+mef_ca nosign-ca
+openssl req -x509 -new -key "$T/nosign-ca.key" -subj /CN=nosign-ca -days 2 \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign" -out "$T/nosign-ca.pem" \
+    2>/dev/null || m2m_fail "the CA nosign-ca"
+mef_crl nosign-ca "$T/nosign-ca.crl"
+cp "$T/test-ca.pem" "$T/test-ca.pem.good"
+cat "$T/test-ca.pem.good" "$T/nosign-ca.pem" >"$T/test-ca.pem"
+cat "$T/test-ca-2.crl" "$T/int-ca.crl" "$T/nosign-ca.crl" >"$T/crl.pem"
+hup_bad "a CRL of a CA that may not sign CRLs" \
+    "the CRL of '/CN=nosign-ca' in $T/crl.pem: the CA '/CN=nosign-ca' of $T/test-ca.pem may not sign CRLs (keyUsage without cRLSign)"
+# a CRL in the CA file (X509_STORE_load_file takes those too): the same
+cat "$T/test-ca.pem.good" "$T/test-ca-exp.crl" >"$T/test-ca.pem"
+cat "$T/test-ca-2.crl" "$T/int-ca.crl" >"$T/crl.pem"
+hup_bad "an expired CRL in the CA file" \
+    "the CRL of '/CN=test-ca' in $T/test-ca.pem has expired: nextUpdate $(utc "$MEF_NOW_M1")"
+mv "$T/test-ca.pem.good" "$T/test-ca.pem"
+# the CRL of a CA that is not in the CA file is taken: int-ca's is one
+# (enrolees send int-ca's certificate); its signature can only be checked
+# at each handshake, against the CA certificate the enrolee sends
+mef_ca other-ca
+mef_crl other-ca "$T/other-ca.crl"
+cat "$T/test-ca-2.crl" "$T/int-ca.crl" "$T/other-ca.crl" >"$T/crl.pem"
+n=$(wc -l <"$T/mef.log")
+mef_hup
+mef_log_since "$n" "SIGHUP: certificate listener reloaded: CAs of $T/test-ca.pem, 3 CRLs of $T/crl.pem (crl_check chain)" ||
+    m2m_fail "the CRL of a CA not in the CA file: $(tail -n 3 "$T/mef.log")"
+mef_booted "a CRL of a CA not in the CA file: dev-cert-2" "$T/dev2.pem" \
+    "$T/k2.key"
+ok "SIGHUP with the CRL of a CA not in the CA file (as int-ca's): taken"
 # the CA file too: read again, and a bad one keeps the old store
 cp "$T/test-ca-2.crl" "$T/crl.pem"
 cat "$T/int-ca.crl" >>"$T/crl.pem"
@@ -235,6 +317,16 @@ mef_refused "the files good again, SIGHUP: dev-cert-1 refused" \
     "$T/dev1.pem" "$T/k1.key"
 mef_booted "the files good again: dev-cert-2" "$T/dev2.pem" "$T/k2.key"
 mef_stop
+
+# --- a CRL that cannot be used at start: m2m-mef stops ----------------------
+# (it would refuse every enrolee it covers; the same checks as on SIGHUP)
+crl_conf "$T/test-ca-exp.crl"
+start_fails "start, an expired CRL" \
+    "m2mtls: the CRL of '/CN=test-ca' in $T/test-ca-exp.crl has expired: nextUpdate $(utc "$MEF_NOW_M1")"
+crl_conf "$T/fake-ca.crl"
+start_fails "start, a CRL of another CA named test-ca" \
+    "m2mtls: the CRL of '/CN=test-ca' in $T/fake-ca.crl: its signature does not verify with the key of the CA '/CN=test-ca' of $T/test-ca.pem"
+crl_conf "$T/crl.pem" chain
 
 # --- SIGHUP while m2m-mef starts or stops ------------------------------------------
 # Outside the event loop no handler of SIGHUP exists: before the fix its
