@@ -8,7 +8,7 @@
  *
  * One connection per process.  A call takes a waiter (its request and
  * reply buffers, kept for the next call), queues its frame (the caller
- * that finds no writer at work sends every queued frame in one writev)
+ * that finds no writer at work sends every queued frame in one sendmsg)
  * and waits for the reply with its id.  Whichever waiting
  * thread is reading hands each reply to its owner (leader/follower), so
  * no lock is held across a round trip and the threads' requests are
@@ -86,7 +86,7 @@ struct conn {
 	/*
 	 * Frames waiting to be written, in the order of pending.  Whichever
 	 * caller finds no writer at work becomes the writer and sends all
-	 * that is queued with one writev, again until the queue is empty:
+	 * that is queued with one sendmsg, again until the queue is empty:
 	 * 8 threads' requests cost the daemon one wake-up, not 8.
 	 */
 	struct waiter	*outq;
@@ -529,9 +529,12 @@ app_mutex_close(void)
 
 /*
  * Send the queued frames, as the writer (conn.lk held; dropped while
- * sending): up to BATCH_MAX frames per writev, until the queue is empty.
- * The waiters of a batch stay inflight (they do not return, so their
- * buffers stay) until their bytes are with the kernel.
+ * sending): up to BATCH_MAX frames per sendmsg, until the queue is
+ * empty.  The waiters of a batch stay inflight (they do not return, so
+ * their buffers stay) until their bytes are with the kernel.
+ * MSG_NOSIGNAL, as write_all: a daemon that closed the connection
+ * (restart, [pkcs11] idle_timeout) is an EPIPE and CKR_DEVICE_ERROR,
+ * never a SIGPIPE that kills the application.
  */
 #define BATCH_MAX	64
 
@@ -539,6 +542,7 @@ static void
 write_queued(void)
 {
 	struct iovec iov[BATCH_MAX];
+	struct msghdr msg;
 	struct waiter *batch[BATCH_MAX], *w;
 	char eb[128];
 	ssize_t n;
@@ -558,7 +562,10 @@ write_queued(void)
 		pthread_mutex_unlock(&conn.lk);
 		failed = 0;
 		for (off = 0; off < k && !failed; ) {
-			n = writev(conn.fd, iov + off, (int)(k - off));
+			memset(&msg, 0, sizeof(msg));
+			msg.msg_iov = iov + off;
+			msg.msg_iovlen = k - off;
+			n = sendmsg(conn.fd, &msg, MSG_NOSIGNAL);
 			if (n < 0) {
 				if (errno != EINTR)
 					failed = errno;

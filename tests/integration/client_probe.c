@@ -6,6 +6,10 @@
  *   client_probe init          C_Initialize, C_GetInfo, C_Finalize
  *   client_probe timeout       C_Initialize, C_CloseSession (timed),
  *                              C_GetInfo (timed), C_Finalize
+ *   client_probe closed        C_Initialize, then (with SIGPIPE's default
+ *                              action) waits for EOF on stdin, the sign
+ *                              that the daemon closed the connection,
+ *                              then C_GetInfo, C_Finalize
  *   client_probe inflight N    C_Initialize, N threads each one
  *                              C_CloseSession at once, C_Finalize
  *   client_probe mktoken LABEL C_InitToken of the free slot; "slot N"
@@ -16,6 +20,7 @@
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,12 +137,20 @@ main(int argc, char **argv)
 	    RTLD_NOW)) == NULL || (get = (CK_C_GetFunctionList)dlsym(dl,
 	    "C_GetFunctionList")) == NULL || get(&F) != CKR_OK) {
 		fprintf(stderr, "usage: M2MTOKEN_MODULE=... client_probe "
-		    "init|timeout|inflight N\n");
+		    "init|closed|timeout|inflight N|...\n");
 		return 2;
 	}
+	/* a test runner may ignore SIGPIPE: an application need not */
+	if (signal(SIGPIPE, SIG_DFL) == SIG_ERR)
+		return 2;
 	rv = F->C_Initialize(NULL);
 	printf("C_Initialize 0x%lx\n", rv);
+	fflush(stdout);
 	if (strcmp(argv[1], "init") == 0) {
+		printf("C_GetInfo 0x%lx\n", F->C_GetInfo(&info));
+	} else if (strcmp(argv[1], "closed") == 0) {
+		while (getchar() != EOF)
+			;
 		printf("C_GetInfo 0x%lx\n", F->C_GetInfo(&info));
 	} else if (strcmp(argv[1], "timeout") == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &t0);

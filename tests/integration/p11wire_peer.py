@@ -6,6 +6,9 @@
         badmajor   answers HELLO with protocol version 2.0
         refuse     answers HELLO with a 'version' error frame
         stuck      HELLO and C_Initialize answered, then no reply at all
+        close      HELLO and C_Initialize answered, then a 'stalled' error
+                   frame and the connection closed, as the daemon's
+                   [pkcs11] idle_timeout does
         gather     HELLO and C_Initialize answered; then holds the next N
                    requests and answers them (rv 0) only when all N are
                    in: a client that waits for a reply before it sends the
@@ -74,6 +77,10 @@ def serve(mode, path, n):
     id_, code, _ = recv_frame(s)
     assert code == C_INITIALIZE, code
     s.sendall(frame(id_, 0, struct.pack(">Q", 0)))
+    if mode == "close":
+        s.sendall(frame(0, 5, b"no call within 1 s"))
+        s.close()
+        return
     if mode == "stuck":
         try:
             while s.recv(4096):

@@ -11,10 +11,11 @@
 #      filter (C_GetSlotList, a call naming a hidden slot, C_InitToken
 #      with a label the client may not see);
 #   2. the module against a fake daemon (p11wire_peer.py): a daemon of
-#      another major version or refusing HELLO, one that stops answering
-#      ([daemon] timeout in a client-mode configuration file), and one
-#      that answers only once 8 requests are in (pipelining: 8 calls in
-#      flight on one connection).
+#      another major version or refusing HELLO, one that closed the
+#      connection before the next call (no SIGPIPE), one that stops
+#      answering ([daemon] timeout in a client-mode configuration file),
+#      and one that answers only once 8 requests are in (pipelining: 8
+#      calls in flight on one connection).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 backend=${1:-}
@@ -91,6 +92,7 @@ fake()
 	python3 "$peer" serve "$mode" "$M2M_TMP/fake.sock" "$n" \
 	    >"$M2M_TMP/fake.out" 2>&1 &
 	pid=$!
+	FAKE_PID=$pid
 	m2m_defer m2m_stop "$pid"
 	for ((i = 0; i < 100; i++)); do
 		[ -S "$M2M_TMP/fake.sock" ] && return 0
@@ -109,6 +111,18 @@ fake refuse
 out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/fake.sock "$bin/client_probe" init 2>&1)
 m2m_expect_contains "$out" "C_Initialize 0x30"
 m2m_expect_contains "$out" "refused the connection: version: protocol version 1.0 on the client, 9.0 here"
+
+# a daemon that closed the connection (restart, [pkcs11] idle_timeout)
+# before the next call: that call is CKR_DEVICE_ERROR, not a SIGPIPE that
+# kills a process with SIGPIPE's default action (the probe's; before the
+# fix the batch writer used writev, without MSG_NOSIGNAL)
+fake close
+out=$( (while kill -0 "$FAKE_PID" 2>/dev/null; do sleep 0.05; done) |
+    M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/fake.sock "$bin/client_probe" closed \
+    2>&1) || m2m_fail "client_probe closed: status $?: $out"
+m2m_expect_contains "$out" "C_Initialize 0x0"
+m2m_expect_contains "$out" "C_GetInfo 0x30"	# CKR_DEVICE_ERROR
+m2m_expect_contains "$out" "C_Finalize 0x0"
 
 # a client-mode configuration file: [daemon] only
 printf '[daemon]\nsocket = %s\ntimeout = 1\n' "$M2M_TMP/fake.sock" \
