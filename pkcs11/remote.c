@@ -110,6 +110,17 @@ static pthread_mutex_t rc_init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int rc_initialized;
 static int rc_forked;		/* a child: conn is the parent's copy */
 /*
+ * The calls in flight (rc_call, from its check of rc_initialized to its
+ * return), atomic: C_Finalize sets rc_finalizing, so no call begins, and
+ * waits on rc_calls_cv (rc_calls_lk) until the count is 0 before it frees
+ * the connection.  PKCS#11 leaves C_Finalize during other calls
+ * undefined; the module must not free what they use.
+ */
+static unsigned long rc_calls;
+static int rc_finalizing;
+static pthread_mutex_t rc_calls_lk = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rc_calls_cv = PTHREAD_COND_INITIALIZER;
+/*
  * An application that gives its own mutex functions without
  * CKF_OS_LOCKING_OK: its mutex orders the writers (the reader's hand-off
  * needs a condition variable, so it stays a pthread mutex).
@@ -144,11 +155,16 @@ static void
 atfork_child(void)
 {
 	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	static const pthread_cond_t fresh_cv = PTHREAD_COND_INITIALIZER;
 
 	/* alone in the child: the parent's connection is not ours */
 	memcpy(&rc_init_lock, &fresh, sizeof(fresh));
 	memcpy(&conn.lk, &fresh, sizeof(fresh));
 	memcpy(&conn.wlk, &fresh, sizeof(fresh));
+	memcpy(&rc_calls_lk, &fresh, sizeof(fresh));
+	memcpy(&rc_calls_cv, &fresh_cv, sizeof(fresh_cv));
+	rc_calls = 0;		/* the parent's threads' calls */
+	rc_finalizing = 0;
 	use_app_mutex = 0;	/* the parent's: left as it is */
 	if (conn.fd != -1)
 		(void)close(conn.fd);
@@ -230,27 +246,39 @@ conn_release(int destroy_cv)
 }
 
 /*
+ * End the connection (conn.lk held, conn not dead): every call fails from
+ * now on.  shutdown() wakes a reader blocked in read() and a writer
+ * blocked in sendmsg(); each waiting caller is woken to see conn.dead.
+ */
+static void
+conn_down(void)
+{
+	struct waiter *w;
+
+	__atomic_store_n(&conn.dead, 1, __ATOMIC_RELEASE);
+	(void)shutdown(conn.fd, SHUT_RDWR);
+	for (w = conn.pending; w != NULL; w = w->next)
+		pthread_cond_signal(&w->cv);
+}
+
+/*
  * The connection is lost (conn.lk held): every call fails from now on,
  * with this one log line, until C_Finalize.
  */
 static void __attribute__((format(printf, 1, 2)))
 conn_fail(const char *fmt, ...)
 {
-	struct waiter *w;
 	char msg[512];
 	va_list ap;
 
 	if (conn.dead)
 		return;
-	__atomic_store_n(&conn.dead, 1, __ATOMIC_RELEASE);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	m2m_error("client mode: %s; every call fails with CKR_DEVICE_ERROR "
 	    "until C_Finalize", msg);
-	(void)shutdown(conn.fd, SHUT_RDWR);
-	for (w = conn.pending; w != NULL; w = w->next)
-		pthread_cond_signal(&w->cv);
+	conn_down();
 }
 
 static int
@@ -879,6 +907,13 @@ call_wire(uint32_t call, struct p11w_arg *a)
 	track = a != NULL && rp_tracks(call);
 	if (__atomic_load_n(&conn.dead, __ATOMIC_ACQUIRE))
 		return CKR_DEVICE_ERROR;
+	if (call == P11W_CALL_C_GenerateRandom &&
+	    a[1].v > conn.frame_max - P11W_REPLY_SLACK) {
+		m2m_error("client mode: C_GenerateRandom of %lu bytes does "
+		    "not fit a frame of %u bytes (m2mtokend's [pkcs11] "
+		    "frame_max)", (unsigned long)a[1].v, conn.frame_max);
+		return CKR_DATA_LEN_RANGE;
+	}
 	if (!keeps)
 		(void)__atomic_add_fetch(&conn.epoch, 1, __ATOMIC_ACQ_REL);
 	epoch0 = __atomic_load_n(&conn.epoch, __ATOMIC_ACQUIRE);
@@ -942,8 +977,45 @@ call_wire(uint32_t call, struct p11w_arg *a)
 }
 
 /*
+ * A call begins (rc_calls): 0, or -1 when the module is not initialised
+ * or C_Finalize has begun.  Sequentially consistent with rc_C_Finalize:
+ * either C_Finalize sees this call in the count, or this call sees
+ * rc_finalizing.
+ */
+static int
+call_enter(void)
+{
+	if (!__atomic_load_n(&rc_initialized, __ATOMIC_ACQUIRE))
+		return -1;
+	(void)__atomic_add_fetch(&rc_calls, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&rc_finalizing, __ATOMIC_SEQ_CST) ||
+	    !__atomic_load_n(&rc_initialized, __ATOMIC_ACQUIRE)) {
+		(void)__atomic_sub_fetch(&rc_calls, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_lock(&rc_calls_lk);
+		pthread_cond_broadcast(&rc_calls_cv);
+		pthread_mutex_unlock(&rc_calls_lk);
+		return -1;
+	}
+	return 0;
+}
+
+/* The call has ended: the last one wakes a C_Finalize that waits. */
+static void
+call_leave(void)
+{
+	if (__atomic_sub_fetch(&rc_calls, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&rc_finalizing, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&rc_calls_lk);
+		pthread_cond_broadcast(&rc_calls_cv);
+		pthread_mutex_unlock(&rc_calls_lk);
+	}
+}
+
+/*
  * The C arguments of call, in the order of its signature (codec.h), into
- * a[]; then the call.
+ * a[]; then the call.  A call that C_Finalize cut short returns
+ * CKR_CRYPTOKI_NOT_INITIALIZED (as PKCS#11 has it for a
+ * C_WaitForSlotEvent that C_Finalize ends).
  */
 static CK_RV
 rc_call(uint32_t call, ...)
@@ -951,9 +1023,10 @@ rc_call(uint32_t call, ...)
 	struct p11w_arg a[P11W_MAX_ARGS];
 	const char *sig = p11w_call_sig(call);
 	va_list ap;
+	CK_RV rv;
 	int i;
 
-	if (!__atomic_load_n(&rc_initialized, __ATOMIC_ACQUIRE))
+	if (call_enter() != 0)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	va_start(ap, call);
 	for (i = 0; sig[i] != '\0'; i++) {
@@ -990,7 +1063,12 @@ rc_call(uint32_t call, ...)
 		}
 	}
 	va_end(ap);
-	return call_wire(call, a);
+	rv = call_wire(call, a);
+	if (rv == CKR_DEVICE_ERROR &&
+	    __atomic_load_n(&rc_finalizing, __ATOMIC_SEQ_CST))
+		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+	call_leave();
+	return rv;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1153,6 +1231,7 @@ rc_C_Initialize(CK_VOID_PTR pInitArgs)
 		conn_release(1);
 		goto out;
 	}
+	__atomic_store_n(&rc_finalizing, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&rc_initialized, 1, __ATOMIC_RELEASE);
  out:
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
@@ -1162,9 +1241,18 @@ rc_C_Initialize(CK_VOID_PTR pInitArgs)
 	return rv;
 }
 
+/*
+ * No call begins from now on; with none in flight, the daemon gets
+ * C_Finalize.  With calls in flight (other threads: PKCS#11 leaves that
+ * undefined) the connection is ended instead, which wakes them: their
+ * calls return CKR_CRYPTOKI_NOT_INITIALIZED, and the worker finalises
+ * its module when the connection closes.  Then wait until every call has
+ * left the module's memory.
+ */
 CK_RV
 rc_C_Finalize(CK_VOID_PTR pReserved)
 {
+	unsigned long n;
 	CK_RV rv = CKR_OK;
 
 	if (pReserved != NULL)
@@ -1174,13 +1262,27 @@ rc_C_Finalize(CK_VOID_PTR pReserved)
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
 		goto out;
 	}
+	__atomic_store_n(&rc_finalizing, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&conn.lk);
-	drop_held();
+	if ((n = __atomic_load_n(&rc_calls, __ATOMIC_SEQ_CST)) == 0)
+		drop_held();
+	else if (!conn.dead) {
+		m2m_info("client mode: C_Finalize while %lu call%s in "
+		    "flight: ended with CKR_CRYPTOKI_NOT_INITIALIZED", n,
+		    n == 1 ? " is" : "s are");
+		conn_down();
+	}
 	pthread_mutex_unlock(&conn.lk);
-	(void)call_wire(P11W_CALL_C_Finalize, NULL);
+	if (n == 0)
+		(void)call_wire(P11W_CALL_C_Finalize, NULL);
+	pthread_mutex_lock(&rc_calls_lk);
+	while (__atomic_load_n(&rc_calls, __ATOMIC_SEQ_CST) != 0)
+		pthread_cond_wait(&rc_calls_cv, &rc_calls_lk);
+	pthread_mutex_unlock(&rc_calls_lk);
 	__atomic_store_n(&rc_initialized, 0, __ATOMIC_RELEASE);
 	conn_release(1);
 	app_mutex_close();
+	__atomic_store_n(&rc_finalizing, 0, __ATOMIC_SEQ_CST);
  out:
 	pthread_mutex_unlock(&rc_init_lock);
 	return rv;
@@ -1326,15 +1428,5 @@ rc_C_WaitForSlotEvent(CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR reserved)
 	return rc_call(P11W_CALL_C_WaitForSlotEvent, f, s);
 }
 
-CK_RV
-rc_C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG n)
-{
-	if (__atomic_load_n(&rc_initialized, __ATOMIC_ACQUIRE) &&
-	    n > conn.frame_max - P11W_REPLY_SLACK) {
-		m2m_error("client mode: C_GenerateRandom of %lu bytes does "
-		    "not fit a frame of %u bytes (m2mtokend's [pkcs11] "
-		    "frame_max)", n, conn.frame_max);
-		return CKR_DATA_LEN_RANGE;
-	}
-	return rc_call(P11W_CALL_C_GenerateRandom, h, p, n);
-}
+RC(C_GenerateRandom, (CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG n),
+    h, p, n)

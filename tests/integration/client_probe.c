@@ -12,6 +12,14 @@
  *                              then C_GetInfo, C_Finalize
  *   client_probe inflight N    C_Initialize, N threads each one
  *                              C_CloseSession at once, C_Finalize
+ *   client_probe finrace S     for S seconds: C_Initialize, 3 threads
+ *                              calling C_CloseSession in a loop while
+ *                              C_Finalize comes after 0 to 2 ms; each
+ *                              call must return CKR_OK or
+ *                              CKR_CRYPTOKI_NOT_INITIALIZED; "rounds N"
+ *   client_probe finblocked    C_Initialize, a thread's C_CloseSession
+ *                              that gets no reply, C_Finalize after
+ *                              200 ms: both lines timed
  *   client_probe mktoken LABEL C_InitToken of the free slot; "slot N"
  *   client_probe slots         "slots K" and "slot N LABEL" per slot
  *   client_probe tokeninfo N   C_GetTokenInfo of slot N
@@ -25,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <m2mtoken/pkcs11-m2m.h>
 
@@ -107,15 +116,91 @@ ms_since(const struct timespec *t0)
 struct job {
 	CK_SESSION_HANDLE	h;
 	CK_RV			rv;
+	long			ms;
+	int			stop;
 };
 
 static void *
 close_one(void *arg)
 {
 	struct job *j = arg;
+	struct timespec t0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	j->rv = F->C_CloseSession(j->h);
+	j->ms = ms_since(&t0);
 	return NULL;
+}
+
+/* C_CloseSession until C_Finalize ends the module or a call goes wrong */
+static void *
+close_loop(void *arg)
+{
+	struct job *j = arg;
+	CK_RV rv;
+
+	while (!__atomic_load_n(&j->stop, __ATOMIC_ACQUIRE)) {
+		rv = F->C_CloseSession(j->h);
+		if (rv == CKR_CRYPTOKI_NOT_INITIALIZED)
+			break;
+		if (rv != CKR_OK) {
+			j->rv = rv;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * C_Finalize while other threads are in calls (PKCS#11 leaves it to the
+ * module): the module must wait for them, wake the one that reads, and
+ * free nothing they still use.  Under ASan the old module read freed
+ * waiters.  0, or 1 with a line on what went wrong.
+ */
+static int
+finrace(int seconds)
+{
+	pthread_t th[3];
+	struct job jobs[3];
+	struct timespec t0;
+	unsigned int seed = 1;
+	CK_RV rv;
+	long rounds = 0;
+	int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < seconds * 1000L) {
+		if (rounds > 0 && (rv = F->C_Initialize(NULL)) != CKR_OK) {
+			printf("round %ld: C_Initialize 0x%lx\n", rounds, rv);
+			return 1;
+		}
+		for (i = 0; i < 3; i++) {
+			jobs[i] = (struct job){ 1, CKR_OK, 0, 0 };
+			if (pthread_create(&th[i], NULL, close_loop,
+			    &jobs[i]) != 0)
+				return 1;
+		}
+		usleep(rand_r(&seed) % 2000);
+		if ((rv = F->C_Finalize(NULL)) != CKR_OK) {
+			printf("round %ld: C_Finalize 0x%lx\n", rounds, rv);
+			return 1;
+		}
+		for (i = 0; i < 3; i++) {
+			__atomic_store_n(&jobs[i].stop, 1, __ATOMIC_RELEASE);
+			pthread_join(th[i], NULL);
+		}
+		for (i = 0; i < 3; i++) {
+			if (jobs[i].rv != CKR_OK) {
+				printf("round %ld: C_CloseSession 0x%lx\n",
+				    rounds, jobs[i].rv);
+				return 1;
+			}
+		}
+		rounds++;
+	}
+	printf("rounds %ld\n", rounds);
+	/* main's own C_Finalize follows: the module is initialised again */
+	return F->C_Initialize(NULL) == CKR_OK ? 0 : 1;
 }
 
 int
@@ -159,13 +244,30 @@ main(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rv = F->C_GetInfo(&info);
 		printf("C_GetInfo 0x%lx %ld\n", rv, ms_since(&t0));
+	} else if (strcmp(argv[1], "finrace") == 0 && argc > 2) {
+		alarm(60);	/* a hang is a failure, not a stuck test */
+		if (finrace((int)strtol(argv[2], NULL, 10)) != 0)
+			return 1;
+	} else if (strcmp(argv[1], "finblocked") == 0) {
+		alarm(60);
+		jobs[0] = (struct job){ 1, 0xdead, 0, 0 };
+		if (pthread_create(&th[0], NULL, close_one, &jobs[0]) != 0)
+			return 1;
+		usleep(200000);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rv = F->C_Finalize(NULL);
+		printf("C_Finalize(blocked) 0x%lx %ld\n", rv, ms_since(&t0));
+		pthread_join(th[0], NULL);
+		printf("C_CloseSession 0x%lx %ld\n", jobs[0].rv,
+		    jobs[0].ms - 200);
+		return 0;
 	} else if (strcmp(argv[1], "inflight") == 0 && argc > 2) {
 		n = (int)strtol(argv[2], NULL, 10);
 		if (n < 1 || n > THREADS_MAX)
 			return 2;
 		for (i = 0; i < n; i++) {
-			jobs[i].h = (CK_SESSION_HANDLE)i + 1;
-			jobs[i].rv = 0xdead;
+			jobs[i] = (struct job){ (CK_SESSION_HANDLE)i + 1,
+			    0xdead, 0, 0 };
 			if (pthread_create(&th[i], NULL, close_one,
 			    &jobs[i]) != 0)
 				return 1;

@@ -13,6 +13,9 @@
                    requests and answers them (rv 0) only when all N are
                    in: a client that waits for a reply before it sends the
                    next request never gets one
+        inorder    any number of connections, each in a thread: HELLO, then
+                   every request answered rv 0 in order; the connection
+                   closed after the reply to C_Finalize (as the worker)
       Prints "ready" once listening.
   p11wire_peer.py raw SOCK CASE
       A raw client of a real worker; prints the reply frame's code name
@@ -26,11 +29,12 @@ import os
 import socket
 import struct
 import sys
+import threading
 
 MAGIC = b"m2mtoken-p11"
 ERRS = {0: "ok", 1: "version", 2: "malformed", 3: "too-big", 4: "order",
         5: "stalled", 6: "busy", 7: "internal", 8: "denied"}
-C_INITIALIZE, C_GETINFO = 1, 3
+C_INITIALIZE, C_FINALIZE, C_GETINFO = 1, 2, 3
 
 
 def frame(id_, code, body=b""):
@@ -56,13 +60,28 @@ def hello(major=1):
     return MAGIC + struct.pack(">HHB", major, 0, 8)
 
 
+def inorder(s):
+    try:
+        id_, code, _ = recv_frame(s)
+        s.sendall(frame(id_, 0, MAGIC + struct.pack(">HHI", 1, 0, 1 << 20)))
+        while code != C_FINALIZE:
+            id_, code, _ = recv_frame(s)
+            s.sendall(frame(id_, 0, struct.pack(">Q", 0)))
+    except (EOFError, OSError):
+        pass
+    s.close()
+
+
 def serve(mode, path, n):
     if os.path.exists(path):
         os.unlink(path)
     ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     ls.bind(path)
-    ls.listen(1)
+    ls.listen(64)
     print("ready", flush=True)
+    while mode == "inorder":
+        s, _ = ls.accept()
+        threading.Thread(target=inorder, args=(s,), daemon=True).start()
     s, _ = ls.accept()
     id_, code, _ = recv_frame(s)
     if mode == "badmajor":

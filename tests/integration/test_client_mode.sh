@@ -14,8 +14,10 @@
 #      another major version or refusing HELLO, one that closed the
 #      connection before the next call (no SIGPIPE), one that stops
 #      answering ([daemon] timeout in a client-mode configuration file),
-#      and one that answers only once 8 requests are in (pipelining: 8
-#      calls in flight on one connection).
+#      one that answers only once 8 requests are in (pipelining: 8
+#      calls in flight on one connection); and C_Finalize while other
+#      threads are in calls (a reply that never comes; a race of a few
+#      seconds, the point of the ASan build's run).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 backend=${1:-}
@@ -152,6 +154,31 @@ out=$(env -u M2MTOKEN_DAEMON_SOCKET M2MTOKEN_CONF=$M2M_TMP/client.conf \
 n=$(printf '%s\n' "$out" | grep -c '^C_CloseSession 0x0$')
 [ "$n" -eq 8 ] || { printf '%s\n' "$out" >&2
     m2m_fail "8 calls in flight on one connection: $n answered"; }
+
+# C_Finalize while a thread waits for a reply that never comes: the
+# thread is woken (CKR_CRYPTOKI_NOT_INITIALIZED, as PKCS#11 has it for
+# C_WaitForSlotEvent) and C_Finalize does not wait for [daemon] timeout
+fake stuck
+out=$(env -u M2MTOKEN_DAEMON_SOCKET M2MTOKEN_CONF=$M2M_TMP/client.conf \
+    "$bin/client_probe" finblocked 2>&1) ||
+    m2m_fail "client_probe finblocked: status $?: $out"
+line=$(printf '%s\n' "$out" | grep '^C_Finalize(blocked)')
+set -- $line
+[ "$2" = 0x0 ] && [ "$3" -lt 2000 ] ||
+    m2m_fail "C_Finalize with a call in flight: $line (want 0x0 at once)"
+line=$(printf '%s\n' "$out" | grep '^C_CloseSession')
+set -- $line
+[ "$2" = 0x190 ] && [ "$3" -lt 2000 ] ||
+    m2m_fail "the call in flight at C_Finalize: $line (want 0x190 at once)"
+
+# C_Finalize while threads loop on calls, C_Initialize again, for 3 s: no
+# use of freed memory (ASan), no hang, every call CKR_OK or
+# CKR_CRYPTOKI_NOT_INITIALIZED
+fake inorder
+out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/fake.sock "$bin/client_probe" \
+    finrace 3 2>&1) || m2m_fail "client_probe finrace: status $?: $out"
+m2m_expect_contains "$out" "rounds "
+m2m_expect_contains "$out" "C_Finalize 0x0"
 
 # a client-mode file must not name a store or a backend
 printf '[daemon]\nsocket = /run/x.sock\n\n[hsm]\npin = env:X\n' \
