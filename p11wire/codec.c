@@ -629,35 +629,48 @@ p11w_req_encode(struct p11w_buf *b, uint32_t call, const struct p11w_arg *a)
 	return CKR_OK;
 }
 
-/* n bytes of the reply into dst of capacity cap (n == 0: nothing) */
+/* rv values after which a C_GetAttributeValue has written values */
 static int
-copy_out(struct p11w_rd *r, void *dst, CK_ULONG cap)
+values_written(CK_RV rv)
+{
+	return rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE ||
+	    rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_BUFFER_TOO_SMALL;
+}
+
+/*
+ * n bytes of the reply into dst of capacity cap (n == 0: nothing).  n
+ * must be want, what the reply's rv and length say was written (the
+ * worker sends exactly that, p11w_reply_encode): a daemon's length that
+ * disagrees with its bytes would have the caller take bytes never
+ * written, or beyond its buffer, for the output.
+ */
+static int
+copy_out(struct p11w_rd *r, void *dst, CK_ULONG cap, uint64_t want)
 {
 	const uint8_t *p;
 	size_t n;
 
 	if (p11w_get_bytes(r, &p, &n) != 0)
 		return -1;
-	if (n == 0)
-		return 0;
-	if (dst == NULL || n > cap) {
+	if (n != want || n > cap || (n != 0 && dst == NULL)) {
 		r->bad = 1;
 		return -1;
 	}
-	memcpy(dst, p, n);
+	if (n != 0)
+		memcpy(dst, p, n);
 	return 0;
 }
 
-/* u32 n and n u64 handles into list of capacity cap */
+/* u32 n and n u64 handles into list of capacity cap; n must be want */
 static int
-list_out(struct p11w_rd *r, CK_ULONG *list, CK_ULONG cap)
+list_out(struct p11w_rd *r, CK_ULONG *list, CK_ULONG cap, uint64_t want)
 {
 	uint32_t n, j;
 	uint64_t u;
 
 	if (p11w_get_u32(r, &n) != 0)
 		return -1;
-	if (n != 0 && (list == NULL || n > cap)) {
+	if (n != want || n > cap || (n != 0 && list == NULL)) {
 		r->bad = 1;
 		return -1;
 	}
@@ -686,9 +699,10 @@ mech_out(struct p11w_rd *r, const CK_MECHANISM *m, CK_RV rv)
 	    mech_form(m) != P11W_FORM_GCM || get_in(r, &p, &n) != 0)
 		goto bad;
 	g = m->pParameter;
-	if (p == NULL || rv != CKR_OK)
+	if (p == NULL)
 		return 0;
-	if (g->pIv == NULL || n > g->ulIvLen)
+	/* the worker sends the IV after CKR_OK only, all of it */
+	if (rv != CKR_OK || g->pIv == NULL || n != g->ulIvLen)
 		goto bad;
 	/* only a generated IV is written (the caller's may be const) */
 	if (memcmp(g->pIv, p, n) != 0)
@@ -711,16 +725,20 @@ p11w_reply_decode(struct p11w_rd *r, uint32_t call, struct p11w_arg *a,
 	CK_RV rv;
 	uint64_t u;
 	CK_ULONG j;
-	int i, present, has_mech = 0;
+	int i, present, has_mech = 0, full;
 
 	if (p11w_get_u64(r, &u) != 0)
 		return -1;
 	rv = (CK_RV)u;
 	for (i = 0; sig != NULL && sig[i] != '\0'; i++, a++) {
+		/* CKR_OK with a buffer: the output's bytes come with it */
+		full = rv == CKR_OK && a->p != NULL;
 		switch (sig[i]) {
 		case 'o':
+			full = full && a->lp != NULL;
 			if (p11w_get_u64(r, &u) != 0 ||
-			    copy_out(r, a->p, a->lp != NULL ? *a->lp : 0) != 0)
+			    copy_out(r, a->p, a->lp != NULL ? *a->lp : 0,
+			    full ? u : 0) != 0)
 				return -1;
 			if (a->lp != NULL)
 				*a->lp = (CK_ULONG)u;
@@ -732,28 +750,35 @@ p11w_reply_decode(struct p11w_rd *r, uint32_t call, struct p11w_arg *a,
 				*(CK_ULONG *)a->p = (CK_ULONG)u;
 			break;
 		case 'r':
-			if (copy_out(r, a->p, a->v) != 0)
+			if (copy_out(r, a->p, a->v, full ? a->v : 0) != 0)
 				return -1;
 			break;
 		case 'q':
+			/*
+			 * a value with its length, or none: a length of
+			 * CK_UNAVAILABLE_INFORMATION, another rv
+			 */
 			for (t = a->p, j = 0; t != NULL && j < a->v; j++) {
 				if (p11w_get_u64(r, &u) != 0 ||
-				    copy_out(r, t[j].pValue,
-				    t[j].ulValueLen) != 0)
+				    copy_out(r, t[j].pValue, t[j].ulValueLen,
+				    values_written(rv) && t[j].pValue != NULL &&
+				    u != CK_UNAVAILABLE_INFORMATION ? u : 0) != 0)
 					return -1;
 				t[j].ulValueLen = (CK_ULONG)u;
 			}
 			break;
 		case 'l':
+			full = full && a->lp != NULL;
 			if (p11w_get_u64(r, &u) != 0 || list_out(r, a->p,
-			    a->lp != NULL ? *a->lp : 0) != 0)
+			    a->lp != NULL ? *a->lp : 0, full ? u : 0) != 0)
 				return -1;
 			if (a->lp != NULL)
 				*a->lp = (CK_ULONG)u;
 			break;
 		case 'f':
+			full = full && a->lp != NULL;
 			if (p11w_get_u64(r, &u) != 0 ||
-			    list_out(r, a->p, a->v) != 0)
+			    list_out(r, a->p, a->v, full ? u : 0) != 0)
 				return -1;
 			if (a->lp != NULL && rv == CKR_OK)
 				*a->lp = (CK_ULONG)u;
@@ -767,6 +792,11 @@ p11w_reply_decode(struct p11w_rd *r, uint32_t call, struct p11w_arg *a,
 				break;
 			if (get_flag(r, &present) != 0)
 				return -1;
+			/* the worker sends it exactly after CKR_OK */
+			if (present != full) {
+				r->bad = 1;
+				return -1;
+			}
 			if (!present)
 				break;
 			memset(&info, 0, sizeof(info));
@@ -962,14 +992,6 @@ p11w_req_decode(struct p11w_rd *r, uint32_t call, struct p11w_arg *a,
  bad:
 	r->bad = 1;
 	return -1;
-}
-
-/* rv values after which a C_GetAttributeValue has written values */
-static int
-values_written(CK_RV rv)
-{
-	return rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE ||
-	    rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_BUFFER_TOO_SMALL;
 }
 
 /* see codec.h */

@@ -113,8 +113,15 @@ CK_RV	p11w_req_encode(struct p11w_buf *b, uint32_t call,
  * The module: decode the reply body of call into *ret_rv and the
  * caller's output arguments a[] (as the request was encoded from them).
  * Nothing is written beyond a capacity the caller stated.  0, or -1 when
- * the body does not decode or claims more than a capacity (some outputs
- * may then be written).
+ * the body does not decode, claims more than a capacity, or says other
+ * than the worker would (p11w_reply_encode): after CKR_OK with a buffer
+ * (and a length pointer), a length or count other than the bytes or
+ * entries sent, C_GenerateRandom's bytes other than its length; output
+ * bytes or entries, an info struct or a GCM IV with any other rv (values
+ * of C_GetAttributeValue: also after CKR_ATTRIBUTE_SENSITIVE,
+ * CKR_ATTRIBUTE_TYPE_INVALID and CKR_BUFFER_TOO_SMALL, each with its
+ * length, or none with CK_UNAVAILABLE_INFORMATION); no info struct after
+ * CKR_OK.  Some outputs may then be written.
  */
 int	p11w_reply_decode(struct p11w_rd *r, uint32_t call,
 	    struct p11w_arg *a, CK_RV *ret_rv);

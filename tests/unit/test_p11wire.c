@@ -483,6 +483,256 @@ test_hostile_reply(void **state)
 	p11w_buf_free(&b);
 }
 
+/* the reply body in b decoded for call into a[]: 0 or -1 */
+static int
+decode(uint32_t call, struct p11w_arg *a, struct p11w_buf *b, CK_RV *rv)
+{
+	struct p11w_rd r;
+
+	assert_false(b->failed);
+	p11w_rd_init(&r, b->data, b->len);
+	return p11w_reply_decode(&r, call, a, rv);
+}
+
+/*
+ * Counts and lengths that disagree with the bytes a reply carries (the
+ * review's proofs of concept): before, the decoder bounded the bytes it
+ * wrote but passed on the daemon's *pulLen, count or ulValueLen, so a
+ * caller read beyond its buffer or took bytes never written; and it took
+ * output bytes with an error rv.  Now each is a protocol error; what the
+ * worker sends still decodes.
+ */
+static void
+test_hostile_counts(void **state)
+{
+	static const uint8_t fields[128];	/* a CK_INFO's, zero */
+	uint8_t out[16], v[8], big[32];
+	CK_ULONG outlen, n;
+	CK_OBJECT_HANDLE objs[2];
+	CK_SLOT_ID slots[2];
+	CK_ATTRIBUTE t[1];
+	CK_INFO info;
+	uint8_t iv[12];
+	CK_GCM_PARAMS gcm = { iv, sizeof(iv), 0, NULL, 0, 128 };
+	CK_MECHANISM mech = { CKM_AES_GCM, &gcm, sizeof(gcm) };
+	struct p11w_arg a[P11W_MAX_ARGS];
+	struct p11w_buf b;
+	CK_RV rv;
+
+	(void)state;
+	memset(big, 0x41, sizeof(big));
+	p11w_buf_init(&b, FRAME);
+
+	/* C_Decrypt: CKR_OK, *pulLen 4096 and no bytes, a 16-byte buffer */
+	memset(a, 0, sizeof(a));
+	a[0].v = 1;
+	a[1] = (struct p11w_arg){ .p = "x", .v = 1 };
+	a[2] = (struct p11w_arg){ .p = out, .lp = &outlen };
+	outlen = sizeof(out);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 4096);
+	p11w_put_bytes(&b, NULL, 0);
+	assert_int_equal(decode(P11W_CALL_C_Decrypt, a, &b, &rv), -1);
+	assert_int_equal(outlen, sizeof(out));
+	/* CKR_OK, *pulLen 8 with 4 bytes */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 8);
+	p11w_put_bytes(&b, big, 4);
+	assert_int_equal(decode(P11W_CALL_C_Decrypt, a, &b, &rv), -1);
+	/* an error with bytes: not written */
+	memset(out, 0, sizeof(out));
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_ENCRYPTED_DATA_INVALID);
+	p11w_put_u64(&b, 16);
+	p11w_put_bytes(&b, big, 16);
+	assert_int_equal(decode(P11W_CALL_C_Decrypt, a, &b, &rv), -1);
+	assert_int_equal(out[0], 0);
+	/* what the worker sends: CKR_OK with 4 of 4 bytes ... */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 4);
+	p11w_put_bytes(&b, big, 4);
+	assert_int_equal(decode(P11W_CALL_C_Decrypt, a, &b, &rv), 0);
+	assert_int_equal(rv, CKR_OK);
+	assert_int_equal(outlen, 4);
+	assert_int_equal(out[3], 0x41);
+	/* ... CKR_BUFFER_TOO_SMALL with the length needed, no bytes ... */
+	outlen = sizeof(out);
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_BUFFER_TOO_SMALL);
+	p11w_put_u64(&b, 4096);
+	p11w_put_bytes(&b, NULL, 0);
+	assert_int_equal(decode(P11W_CALL_C_Decrypt, a, &b, &rv), 0);
+	assert_int_equal(outlen, 4096);
+	/* ... and a size query: a length, no bytes */
+	a[2].p = NULL;
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 4096);
+	p11w_put_bytes(&b, NULL, 0);
+	assert_int_equal(decode(P11W_CALL_C_Decrypt, a, &b, &rv), 0);
+	assert_int_equal(outlen, 4096);
+
+	/* C_FindObjects: CKR_OK, count 1000 (or 1) with no entries, max 2 */
+	memset(a, 0, sizeof(a));
+	a[0].v = 1;
+	a[1] = (struct p11w_arg){ .p = objs, .v = 2, .lp = &n };
+	n = 0;
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 1000);
+	p11w_put_u32(&b, 0);
+	assert_int_equal(decode(P11W_CALL_C_FindObjects, a, &b, &rv), -1);
+	assert_int_equal(n, 0);
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 1);
+	p11w_put_u32(&b, 0);
+	assert_int_equal(decode(P11W_CALL_C_FindObjects, a, &b, &rv), -1);
+	/* an error with entries */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_SESSION_HANDLE_INVALID);
+	p11w_put_u64(&b, 1);
+	p11w_put_u32(&b, 1);
+	p11w_put_u64(&b, 7);
+	assert_int_equal(decode(P11W_CALL_C_FindObjects, a, &b, &rv), -1);
+	/* the worker's: count 2, 2 entries */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 2);
+	p11w_put_u32(&b, 2);
+	p11w_put_u64(&b, 7);
+	p11w_put_u64(&b, 8);
+	assert_int_equal(decode(P11W_CALL_C_FindObjects, a, &b, &rv), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(objs[1], 8);
+
+	/* C_GetSlotList: CKR_OK, count 1000, capacity 2 */
+	memset(a, 0, sizeof(a));
+	a[0].v = CK_TRUE;
+	a[1] = (struct p11w_arg){ .p = slots, .lp = &n };
+	n = 2;
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 1000);
+	p11w_put_u32(&b, 0);
+	assert_int_equal(decode(P11W_CALL_C_GetSlotList, a, &b, &rv), -1);
+	assert_int_equal(n, 2);
+	/* the size query: a count, no entries */
+	a[1].p = NULL;
+	assert_int_equal(decode(P11W_CALL_C_GetSlotList, a, &b, &rv), 0);
+	assert_int_equal(n, 1000);
+
+	/* C_GetAttributeValue: CKR_OK, ulValueLen 1 MiB, an 8-byte buffer */
+	memset(a, 0, sizeof(a));
+	a[0].v = 1;
+	a[1].v = 2;
+	a[2] = (struct p11w_arg){ .p = t, .v = 1 };
+	t[0] = (CK_ATTRIBUTE){ CKA_VALUE, v, sizeof(v) };
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 1 << 20);
+	p11w_put_bytes(&b, NULL, 0);
+	assert_int_equal(decode(P11W_CALL_C_GetAttributeValue, a, &b, &rv),
+	    -1);
+	/* CKR_OK, ulValueLen 8 with 2 bytes */
+	t[0].ulValueLen = sizeof(v);
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 8);
+	p11w_put_bytes(&b, big, 2);
+	assert_int_equal(decode(P11W_CALL_C_GetAttributeValue, a, &b, &rv),
+	    -1);
+	/* a value with an rv after which none is written */
+	t[0].ulValueLen = sizeof(v);
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OBJECT_HANDLE_INVALID);
+	p11w_put_u64(&b, 2);
+	p11w_put_bytes(&b, big, 2);
+	assert_int_equal(decode(P11W_CALL_C_GetAttributeValue, a, &b, &rv),
+	    -1);
+	/* the worker's: CKR_ATTRIBUTE_SENSITIVE, unavailable, no bytes */
+	t[0].ulValueLen = sizeof(v);
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_ATTRIBUTE_SENSITIVE);
+	p11w_put_u64(&b, CK_UNAVAILABLE_INFORMATION);
+	p11w_put_bytes(&b, NULL, 0);
+	assert_int_equal(decode(P11W_CALL_C_GetAttributeValue, a, &b, &rv),
+	    0);
+	assert_true(t[0].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+	/* ... and CKR_OK, 3 bytes of 3 */
+	t[0].ulValueLen = sizeof(v);
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 3);
+	p11w_put_bytes(&b, big, 3);
+	assert_int_equal(decode(P11W_CALL_C_GetAttributeValue, a, &b, &rv),
+	    0);
+	assert_int_equal(t[0].ulValueLen, 3);
+
+	/* C_GenerateRandom: CKR_OK with 8 of the 16 bytes asked */
+	memset(a, 0, sizeof(a));
+	a[0].v = 1;
+	a[1] = (struct p11w_arg){ .p = out, .v = sizeof(out) };
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_bytes(&b, big, 8);
+	assert_int_equal(decode(P11W_CALL_C_GenerateRandom, a, &b, &rv), -1);
+	/* an error with bytes */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_DEVICE_MEMORY);
+	p11w_put_bytes(&b, big, 16);
+	assert_int_equal(decode(P11W_CALL_C_GenerateRandom, a, &b, &rv), -1);
+	/* the worker's: all 16 */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_bytes(&b, big, 16);
+	assert_int_equal(decode(P11W_CALL_C_GenerateRandom, a, &b, &rv), 0);
+
+	/* C_GetInfo: the struct with an error, none with CKR_OK */
+	memset(a, 0, sizeof(a));
+	a[0].p = &info;
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_GENERAL_ERROR);
+	p11w_put_u8(&b, 1);
+	p11w_put_raw(&b, fields, 2 + 32 + 8 + 32 + 2);
+	assert_int_equal(decode(P11W_CALL_C_GetInfo, a, &b, &rv), -1);
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u8(&b, 0);
+	assert_int_equal(decode(P11W_CALL_C_GetInfo, a, &b, &rv), -1);
+
+	/* C_EncryptInit, GCM: an IV with an error, a short IV */
+	memset(a, 0, sizeof(a));
+	a[0].v = 1;
+	a[1].p = &mech;
+	a[2].v = 2;
+	memset(iv, 0, sizeof(iv));
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_KEY_HANDLE_INVALID);
+	p11w_put_u8(&b, P11W_FORM_GCM);
+	p11w_put_u8(&b, 1);
+	p11w_put_bytes(&b, big, sizeof(iv));
+	assert_int_equal(decode(P11W_CALL_C_EncryptInit, a, &b, &rv), -1);
+	assert_int_equal(iv[0], 0);
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u8(&b, P11W_FORM_GCM);
+	p11w_put_u8(&b, 1);
+	p11w_put_bytes(&b, big, 4);
+	assert_int_equal(decode(P11W_CALL_C_EncryptInit, a, &b, &rv), -1);
+	/* the worker's: CKR_OK and the whole IV */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u8(&b, P11W_FORM_GCM);
+	p11w_put_u8(&b, 1);
+	p11w_put_bytes(&b, big, sizeof(iv));
+	assert_int_equal(decode(P11W_CALL_C_EncryptInit, a, &b, &rv), 0);
+	assert_int_equal(iv[11], 0x41);
+	p11w_buf_free(&b);
+}
+
 /*
  * C_EncryptInit(session 1, mechanism t with parameter form form carrying
  * len bytes of param, key 2) as a raw frame, decoded by the worker: 0 or -1.
@@ -605,6 +855,7 @@ main(void)
 		cmocka_unit_test(test_truncated_requests),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_hostile_reply),
+		cmocka_unit_test(test_hostile_counts),
 		cmocka_unit_test(test_no_client_pointers),
 	};
 
