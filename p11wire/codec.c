@@ -554,6 +554,32 @@ mech_get(struct p11w_rd *r, struct p11w_arg *a, struct p11w_arena *ar)
 
 /* see codec.h */
 CK_RV
+p11w_req_check(uint32_t call, const struct p11w_arg *a, size_t frame_max)
+{
+	const char *sig = p11w_call_sig(call);
+	const CK_MECHANISM *m;
+	const CK_GCM_PARAMS *g;
+	size_t room;
+	int i;
+
+	/*
+	 * The mechanism comes before every output in a signature
+	 * (test_signatures): the worker's room is still whole at its IV.
+	 */
+	room = frame_max > P11W_REPLY_SLACK ? frame_max - P11W_REPLY_SLACK : 0;
+	for (i = 0; sig != NULL && sig[i] != '\0'; i++, a++) {
+		if (sig[i] != 'm' || (m = a->p) == NULL ||
+		    mech_form(m) != P11W_FORM_GCM)
+			continue;
+		g = m->pParameter;
+		if (g->pIv != NULL && g->ulIvLen > room)
+			return CKR_MECHANISM_PARAM_INVALID;
+	}
+	return CKR_OK;
+}
+
+/* see codec.h */
+CK_RV
 p11w_req_encode(struct p11w_buf *b, uint32_t call, const struct p11w_arg *a)
 {
 	const char *sig = p11w_call_sig(call);

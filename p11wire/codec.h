@@ -110,6 +110,17 @@ CK_RV	p11w_req_encode(struct p11w_buf *b, uint32_t call,
 	    const struct p11w_arg *a);
 
 /*
+ * The module, before p11w_req_encode: CKR_MECHANISM_PARAM_INVALID for
+ * arguments a[] of call that the worker's decoder (p11w_req_decode)
+ * would answer malformed, failing the connection, although they fit a
+ * frame of frame_max: a GCM IV (pIv not NULL) longer than the reply's
+ * room, frame_max - P11W_REPLY_SLACK (the worker offers the token a
+ * buffer of that room for a generated IV).  CKR_OK otherwise.
+ */
+CK_RV	p11w_req_check(uint32_t call, const struct p11w_arg *a,
+	    size_t frame_max);
+
+/*
  * The module: decode the reply body of call into *ret_rv and the
  * caller's output arguments a[] (as the request was encoded from them).
  * Nothing is written beyond a capacity the caller stated.  0, or -1 when

@@ -914,6 +914,14 @@ call_wire(uint32_t call, struct p11w_arg *a)
 		    "frame_max)", (unsigned long)a[1].v, conn.frame_max);
 		return CKR_DATA_LEN_RANGE;
 	}
+	/* what the worker would call malformed, dropping the connection */
+	if (a != NULL && (rv = p11w_req_check(call, a, conn.frame_max)) !=
+	    CKR_OK) {
+		m2m_info("client mode: %s: a GCM IV over %u bytes (m2mtokend's "
+		    "[pkcs11] frame_max - %d) is refused", p11w_call_name(call),
+		    conn.frame_max - P11W_REPLY_SLACK, P11W_REPLY_SLACK);
+		return rv;
+	}
 	if (!keeps)
 		(void)__atomic_add_fetch(&conn.epoch, 1, __ATOMIC_ACQ_REL);
 	epoch0 = __atomic_load_n(&conn.epoch, __ATOMIC_ACQUIRE);

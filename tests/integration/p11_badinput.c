@@ -695,6 +695,36 @@ test_mechanisms(CK_OBJECT_HANDLE mac, CK_OBJECT_HANDLE aes,
 	gp.pIv = (CK_BYTE_PTR)IV;
 	gp.ulAADLen = 5;
 	CHECK_RV(F->C_EncryptInit(S, &m, aes), PI, "AES_GCM, AAD NULL, 5");
+	gp.ulAADLen = 0;
+	{
+		/*
+		 * An IV that fits a frame of 1 MiB (m2mtokend's default
+		 * frame_max) but not the reply's room: in client mode the
+		 * worker called it malformed and the daemon dropped the
+		 * connection (found in review); refused as locally, and the
+		 * connection and the session still work
+		 */
+		const size_t big = (1u << 20) - 512;
+		CK_SESSION_INFO si;
+		CK_INFO info;
+		uint8_t *biv;
+
+		if ((biv = calloc(1, big)) == NULL)
+			p11c_bail("out of memory");
+		gp.pIv = biv;
+		gp.ulIvLen = big;
+		CHECK_RV(F->C_EncryptInit(S, &m, aes), PI,
+		    "AES_GCM, an IV of 1 MiB - 512 bytes");
+		CHECK_RV(F->C_DecryptInit(S, &m, aes), PI,
+		    "AES_GCM decrypt, an IV of 1 MiB - 512 bytes");
+		CHECK_RV(F->C_GetInfo(&info), CKR_OK,
+		    "C_GetInfo after the long IV");
+		CHECK_RV(F->C_GetSessionInfo(S, &si), CKR_OK,
+		    "C_GetSessionInfo after the long IV");
+		free(biv);
+		gp.pIv = (CK_BYTE_PTR)IV;
+		gp.ulIvLen = 12;
+	}
 
 	/* oneM2M derivations */
 	m = (CK_MECHANISM){ CKM_M2M_KPSA_DERIVE, NULL, 0 };

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -824,9 +825,60 @@ test_no_client_pointers(void **state)
 	    &w->ar), -1);
 }
 
+/*
+ * A GCM IV longer than the reply's room: the worker's decoder answers
+ * malformed (and the daemon closes the connection), so the module refuses
+ * it first with CKR_MECHANISM_PARAM_INVALID; the longest it lets through
+ * still decodes.
+ */
+static void
+test_gcm_iv_room(void **state)
+{
+	struct wire *w = *state;
+	size_t room = FRAME - P11W_REPLY_SLACK;
+	uint8_t *iv;
+	CK_GCM_PARAMS g;
+	CK_MECHANISM m = { CKM_AES_GCM, &g, sizeof(g) };
+	struct p11w_arg a[P11W_MAX_ARGS] = {
+		{ .v = 1 }, { .p = &m }, { .v = 2 },
+	};
+	struct p11w_rd r;
+
+	assert_non_null(iv = calloc(1, room + 1));
+	g = (CK_GCM_PARAMS){ iv, room + 1, 0, NULL, 0, 128 };
+	assert_int_equal(p11w_req_check(P11W_CALL_C_EncryptInit, a, FRAME),
+	    CKR_MECHANISM_PARAM_INVALID);
+	assert_int_equal(p11w_req_check(P11W_CALL_C_DecryptInit, a, FRAME),
+	    CKR_MECHANISM_PARAM_INVALID);
+	/* it fits the frame: the worker would refuse it, not the frame */
+	p11w_buf_reset(&w->req);
+	assert_int_equal(p11w_req_encode(&w->req, P11W_CALL_C_EncryptInit, a),
+	    CKR_OK);
+	assert_true(w->req.len <= FRAME);
+	p11w_arena_reset(&w->ar);
+	p11w_rd_init(&r, w->req.data, w->req.len);
+	assert_int_equal(p11w_req_decode(&r, P11W_CALL_C_EncryptInit, w->srv,
+	    &w->ar), -1);
+	/* the room itself: let through, and the worker takes it */
+	g.ulIvLen = room;
+	assert_int_equal(p11w_req_check(P11W_CALL_C_EncryptInit, a, FRAME),
+	    CKR_OK);
+	to_server(w, P11W_CALL_C_EncryptInit, a);
+	/* no IV pointer, or another mechanism: nothing to check */
+	g.ulIvLen = room + 1;
+	g.pIv = NULL;
+	assert_int_equal(p11w_req_check(P11W_CALL_C_EncryptInit, a, FRAME),
+	    CKR_OK);
+	a[1].p = NULL;
+	assert_int_equal(p11w_req_check(P11W_CALL_C_EncryptInit, a, FRAME),
+	    CKR_OK);
+	free(iv);
+}
+
 static void
 test_signatures(void **state)
 {
+	const char *sig, *mpos;
 	uint32_t c;
 	size_t n;
 
@@ -839,6 +891,10 @@ test_signatures(void **state)
 		assert_non_null(p11w_call_sig(c));
 		n = strlen(p11w_call_sig(c));
 		assert_true(n >= 1 && n <= P11W_MAX_ARGS);
+		/* a mechanism before any output (p11w_req_check) */
+		sig = p11w_call_sig(c);
+		if ((mpos = strchr(sig, 'm')) != NULL)
+			assert_true(strcspn(sig, "olfrq") > (size_t)(mpos - sig));
 	}
 }
 
@@ -857,6 +913,7 @@ main(void)
 		cmocka_unit_test(test_hostile_reply),
 		cmocka_unit_test(test_hostile_counts),
 		cmocka_unit_test(test_no_client_pointers),
+		cmocka_unit_test(test_gcm_iv_room),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
