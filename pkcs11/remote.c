@@ -356,6 +356,32 @@ consume(size_t n)
 	conn.rlen -= n;
 }
 
+/*
+ * The n bytes of the daemon's text at p as a log line may show them, into
+ * out (cap > 0, NUL-terminated): each control character, C0, DEL and C1
+ * (0x80..0x9f raw, or UTF-8 encoded: c2 80..c2 9f, which terminals obey
+ * as they do ESC sequences), as one '?'; as the flow client shows a
+ * peer's text (daemon/common/text.c, which pkcs11/ may not include).
+ */
+static const char *
+shown(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n && o + 1 < cap; i++) {
+		if (p[i] == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 &&
+		    p[i + 1] <= 0x9f) {
+			out[o++] = '?';
+			i++;
+		} else if (p[i] < 0x20 || (p[i] >= 0x7f && p[i] <= 0x9f))
+			out[o++] = '?';
+		else
+			out[o++] = (char)p[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static void
 lost(int r)
 {
@@ -439,6 +465,7 @@ read_until(struct waiter *w)
 	struct waiter *t, **tp;
 	uint8_t *dst;
 	size_t take, got;
+	char text[256];
 	int r;
 
 	while (!conn.dead && (!w->done || (conn.pending != NULL &&
@@ -458,9 +485,10 @@ read_until(struct waiter *w)
 		}
 		if (h.code != P11W_OK) {
 			take = conn.rlen - P11W_HDR_LEN;
-			conn_fail("m2mtokend ended the connection: %s: %.*s",
-			    p11w_err_name(h.code), (int)(take < h.len ?
-			    take : h.len), conn.rbuf + P11W_HDR_LEN);
+			conn_fail("m2mtokend ended the connection: %s: %s",
+			    p11w_err_name(h.code), shown(conn.rbuf +
+			    P11W_HDR_LEN, take < h.len ? take : h.len, text,
+			    sizeof(text)));
 			return;
 		}
 		if (h.len > conn.frame_max) {
@@ -1169,10 +1197,9 @@ conn_open(const char *path, unsigned int timeout_s)
 		goto out;
 	}
 	if (h.code != P11W_OK) {
-		body[h.len] = '\0';
 		m2m_error("client mode: m2mtokend at %s refused the "
 		    "connection: %s: %s", path, p11w_err_name(h.code),
-		    (char *)body);
+		    shown(body, h.len, reason, sizeof(reason)));
 		goto out;
 	}
 	if (p11w_hello_reply_check(body, h.len, &hello, reason,

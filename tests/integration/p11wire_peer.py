@@ -5,6 +5,10 @@
       A fake m2mtokend on the Unix socket SOCK, one connection, then exit:
         badmajor   answers HELLO with protocol version 2.0
         refuse     answers HELLO with a 'version' error frame
+        refusectl  the same with control characters in its reason (C0,
+                   DEL, C1 raw and UTF-8 encoded)
+        errctl     HELLO and C_Initialize answered; the next request gets
+                   a 'malformed' error frame with such a reason
         stuck      HELLO and C_Initialize answered, then no reply at all
         close      HELLO and C_Initialize answered, then a 'stalled' error
                    frame and the connection closed, as the daemon's
@@ -35,6 +39,10 @@ MAGIC = b"m2mtoken-p11"
 ERRS = {0: "ok", 1: "version", 2: "malformed", 3: "too-big", 4: "order",
         5: "stalled", 6: "busy", 7: "internal", 8: "denied"}
 C_INITIALIZE, C_FINALIZE, C_GETINFO = 1, 2, 3
+
+
+# ESC [2J, BEL, DEL, CSI as UTF-8 (c2 9b) and raw (9b), NUL
+CTL_REASON = b"bad\x1b[2J\x07 text\x7f \xc2\x9b31m \x9b0m\x00end"
 
 
 def frame(id_, code, body=b""):
@@ -92,10 +100,18 @@ def serve(mode, path, n):
         s.sendall(frame(id_, 1, b"protocol version 1.0 on the client, "
                         b"9.0 here"))
         return
+    if mode == "refusectl":
+        s.sendall(frame(id_, 1, CTL_REASON))
+        return
     s.sendall(frame(id_, 0, MAGIC + struct.pack(">HHI", 1, 0, 1 << 20)))
     id_, code, _ = recv_frame(s)
     assert code == C_INITIALIZE, code
     s.sendall(frame(id_, 0, struct.pack(">Q", 0)))
+    if mode == "errctl":
+        id_, code, _ = recv_frame(s)
+        s.sendall(frame(id_, 2, CTL_REASON))
+        s.close()
+        return
     if mode == "close":
         s.sendall(frame(0, 5, b"no call within 1 s"))
         s.close()

@@ -126,6 +126,25 @@ m2m_expect_contains "$out" "C_Initialize 0x0"
 m2m_expect_contains "$out" "C_GetInfo 0x30"	# CKR_DEVICE_ERROR
 m2m_expect_contains "$out" "C_Finalize 0x0"
 
+# a daemon's reason with control characters: logged with each as '?'
+# (C0, DEL, C1 raw and as UTF-8), never raw on a terminal
+no_ctl()
+{
+	! printf '%s' "$1" | LC_ALL=C grep -q \
+	    $'[\x01-\x09\x0b-\x1f\x7f\x80-\x9f]' ||
+	    m2m_fail "control bytes in the log: $(printf '%s' "$1" | od -c)"
+}
+fake refusectl
+out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/fake.sock "$bin/client_probe" init 2>&1)
+m2m_expect_contains "$out" "C_Initialize 0x30"
+m2m_expect_contains "$out" "refused the connection: version: bad?[2J? text? ?31m ?0m?end"
+no_ctl "$out"
+fake errctl
+out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/fake.sock "$bin/client_probe" init 2>&1)
+m2m_expect_contains "$out" "C_GetInfo 0x30"
+m2m_expect_contains "$out" "ended the connection: malformed: bad?[2J? text? ?31m ?0m?end"
+no_ctl "$out"
+
 # a client-mode configuration file: [daemon] only
 printf '[daemon]\nsocket = %s\ntimeout = 1\n' "$M2M_TMP/fake.sock" \
     >"$M2M_TMP/client.conf"
