@@ -104,6 +104,7 @@ struct conn {
 
 static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
 static int client_mode;
+static int atfork_err;		/* pthread_atfork's, when it failed */
 static char env_socket[SOCKET_MAX];
 
 static pthread_mutex_t rc_init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -188,7 +189,7 @@ mode_choose(void)
 	} else
 		client_mode = m2m_conf_names_daemon(m2m_conf_default_path());
 	if (client_mode)
-		(void)pthread_atfork(atfork_prepare, atfork_parent,
+		atfork_err = pthread_atfork(atfork_prepare, atfork_parent,
 		    atfork_child);
 }
 
@@ -1168,10 +1169,17 @@ conn_open(const char *path, unsigned int timeout_s)
 		    "%s", path, strerror_r(errno, eb, sizeof(eb)));
 		goto out;
 	}
+	/* without them a read or write could block for ever */
 	tv.tv_sec = timeout_s;
 	tv.tv_usec = 0;
-	(void)setsockopt(conn.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(conn.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (setsockopt(conn.fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+	    sizeof(tv)) != 0 || setsockopt(conn.fd, SOL_SOCKET, SO_RCVTIMEO,
+	    &tv, sizeof(tv)) != 0) {
+		m2m_error("client mode: cannot set the socket's timeouts "
+		    "([daemon] timeout %u s): %s", timeout_s,
+		    strerror_r(errno, eb, sizeof(eb)));
+		goto out;
+	}
 	p11w_hello_request(&b);
 	p11w_frame(&f, 0, P11W_CALL_HELLO, b.data, b.len);
 	if (b.failed || f.failed) {
@@ -1230,6 +1238,20 @@ rc_C_Initialize(CK_VOID_PTR pInitArgs)
 	pthread_mutex_lock(&rc_init_lock);
 	if (rc_initialized) {
 		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+		goto out;
+	}
+	/*
+	 * Without its fork handlers a child would use the parent's
+	 * connection: registered at the mode's choice, again here if that
+	 * failed (only ENOMEM can fail it).
+	 */
+	if (atfork_err != 0 && (atfork_err = pthread_atfork(atfork_prepare,
+	    atfork_parent, atfork_child)) != 0) {
+		m2m_log_from_env();
+		m2m_error("client mode: cannot register the fork handlers "
+		    "(pthread_atfork): %s", strerror_r(atfork_err, err,
+		    sizeof(err)));
+		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
 	if (rc_forked) {

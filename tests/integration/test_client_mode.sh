@@ -48,6 +48,25 @@ n=$(grep -c "pkcs11: protocol error" "$M2M_TMP/p11srv.log")
 out=$("$bin/client_probe" init 2>&1)
 m2m_expect_contains "$out" "C_GetInfo 0x0"
 
+# calls whose failure the module must not ignore (tests/shim/failcall.c):
+# without the socket's timeouts a read could block for ever, without the
+# fork handlers a child would use the parent's connection; each fails
+# C_Initialize with a log line
+failcall()
+{
+	LD_PRELOAD=$M2M_BUILD/tests/libm2m_shim_failcall.so M2M_FAILCALL=$1 \
+	    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	    "$bin/client_probe" init 2>&1
+}
+out=$(failcall setsockopt)
+m2m_expect_contains "$out" "C_Initialize 0x30"
+m2m_expect_contains "$out" "cannot set the socket's timeouts ([daemon] timeout 60 s)"
+m2m_expect_contains "$out" "C_GetInfo 0x190"
+out=$(failcall atfork)
+m2m_expect_contains "$out" "C_Initialize 0x2"		# CKR_HOST_MEMORY
+m2m_expect_contains "$out" "cannot register the fork handlers (pthread_atfork)"
+m2m_expect_contains "$out" "C_GetInfo 0x190"
+
 # the slot filter: tokens "vis-a" and "hid-b", and a worker that shows
 # only labels beginning with "vis"
 mk()
