@@ -650,6 +650,8 @@ p11w_req_encode(struct p11w_buf *b, uint32_t call, const struct p11w_arg *a)
 			break;
 		}
 	}
+	if (b->failed && b->nomem)
+		return CKR_HOST_MEMORY;
 	if (b->failed)
 		return templ ? CKR_ARGUMENTS_BAD : CKR_DATA_LEN_RANGE;
 	return CKR_OK;

@@ -104,7 +104,8 @@ const char	*p11w_call_sig(uint32_t call);
  * an attribute whose value holds pointers (CKF_ARRAY_ATTRIBUTE);
  * CKR_ARGUMENTS_BAD for a template of more than P11W_TEMPLATE_MAX
  * attributes or a request that does not fit b (a template);
- * CKR_DATA_LEN_RANGE for one that does not fit because of its data.
+ * CKR_DATA_LEN_RANGE for one that does not fit because of its data;
+ * CKR_HOST_MEMORY when b could not grow (b->nomem).
  */
 CK_RV	p11w_req_encode(struct p11w_buf *b, uint32_t call,
 	    const struct p11w_arg *a);

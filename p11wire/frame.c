@@ -77,6 +77,7 @@ p11w_buf_reset(struct p11w_buf *b)
 		explicit_bzero(b->data, b->len);
 	b->len = 0;
 	b->failed = 0;
+	b->nomem = 0;
 }
 
 /* see p11wire.h */
@@ -112,6 +113,7 @@ p11w_put_space(struct p11w_buf *b, size_t n)
 		/* not realloc: the old bytes are wiped before they are freed */
 		if ((p = malloc(cap)) == NULL) {
 			b->failed = 1;
+			b->nomem = 1;
 			return NULL;
 		}
 		if (b->data != NULL) {

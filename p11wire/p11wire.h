@@ -144,6 +144,7 @@ struct p11w_buf {
 	size_t	 cap;
 	size_t	 max;		/* most bytes it may hold */
 	int	 failed;
+	int	 nomem;		/* failed for want of memory, not of room */
 };
 
 void	p11w_buf_init(struct p11w_buf *b, size_t max);

@@ -964,7 +964,8 @@ call_wire(uint32_t call, struct p11w_arg *a)
 	if (rv == CKR_OK && w->req.failed)
 		rv = CKR_HOST_MEMORY;
 	if (rv != CKR_OK) {
-		if (w->req.failed)
+		/* out of memory is CKR_HOST_MEMORY, without that line */
+		if (w->req.failed && !w->req.nomem)
 			m2m_error("client mode: the arguments of %s do not "
 			    "fit a frame of %u bytes (m2mtokend's [pkcs11] "
 			    "frame_max)", p11w_call_name(call),

@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "p11wire.h"
+#include "support_alloc.h"
 
 #define FRAME	(64u << 10)
 
@@ -875,6 +876,66 @@ test_gcm_iv_room(void **state)
 	free(iv);
 }
 
+/*
+ * Out of memory while encoding a request is CKR_HOST_MEMORY, not the
+ * CKR_DATA_LEN_RANGE or CKR_ARGUMENTS_BAD of a request that does not fit
+ * a frame (the module logged "do not fit a frame" for it): every
+ * allocation of the encoder failed in turn (support_alloc.h).
+ */
+static void
+test_encode_nomem(void **state)
+{
+	static uint8_t data[3000];
+	CK_ULONG siglen = 64;
+	CK_OBJECT_HANDLE h;
+	CK_ATTRIBUTE t[1] = { { CKA_VALUE, data, sizeof(data) } };
+	struct p11w_arg sign[P11W_MAX_ARGS] = {
+		{ .v = 1 }, { .p = data, .v = sizeof(data) },
+		{ .p = data, .lp = &siglen }
+	};
+	struct p11w_arg create[P11W_MAX_ARGS] = {
+		{ .v = 1 }, { .p = t, .v = 1 }, { .p = &h }
+	};
+	struct {
+		uint32_t		 call;
+		struct p11w_arg		*a;
+	} cases[] = {
+		{ P11W_CALL_C_Sign, sign },
+		{ P11W_CALL_C_CreateObject, create },
+	};
+	struct p11w_buf b;
+	unsigned long n;
+	size_t i;
+	CK_RV rv;
+	int hit;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (n = 1; ; n++) {
+			p11w_buf_init(&b, FRAME);
+			m2m_alloc_arm(n);
+			rv = p11w_req_encode(&b, cases[i].call, cases[i].a);
+			hit = m2m_alloc_disarm();
+			p11w_buf_free(&b);
+			if (!hit) {
+				assert_int_equal(rv, CKR_OK);
+				break;
+			}
+			assert_int_equal(rv, CKR_HOST_MEMORY);
+		}
+		assert_true(n > 2);	/* it grew more than once */
+	}
+	/* too big for the buffer is still what it was */
+	p11w_buf_init(&b, 1024);
+	assert_int_equal(p11w_req_encode(&b, P11W_CALL_C_Sign, sign),
+	    CKR_DATA_LEN_RANGE);
+	p11w_buf_free(&b);
+	p11w_buf_init(&b, 1024);
+	assert_int_equal(p11w_req_encode(&b, P11W_CALL_C_CreateObject,
+	    create), CKR_ARGUMENTS_BAD);
+	p11w_buf_free(&b);
+}
+
 static void
 test_signatures(void **state)
 {
@@ -914,6 +975,7 @@ main(void)
 		cmocka_unit_test(test_hostile_counts),
 		cmocka_unit_test(test_no_client_pointers),
 		cmocka_unit_test(test_gcm_iv_room),
+		cmocka_unit_test(test_encode_nomem),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
