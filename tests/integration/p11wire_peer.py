@@ -9,6 +9,8 @@
                    DEL, C1 raw and UTF-8 encoded)
         errctl     HELLO and C_Initialize answered; the next request gets
                    a 'malformed' error frame with such a reason
+        stray      HELLO and C_Initialize answered; the next request gets
+                   a reply with an id the client never sent
         stuck      HELLO and C_Initialize answered, then no reply at all
         close      HELLO and C_Initialize answered, then a 'stalled' error
                    frame and the connection closed, as the daemon's
@@ -107,6 +109,15 @@ def serve(mode, path, n):
     id_, code, _ = recv_frame(s)
     assert code == C_INITIALIZE, code
     s.sendall(frame(id_, 0, struct.pack(">Q", 0)))
+    if mode == "stray":
+        id_, code, _ = recv_frame(s)
+        s.sendall(frame(id_ + 1000, 0, struct.pack(">Q", 0)))
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        return
     if mode == "errctl":
         id_, code, _ = recv_frame(s)
         s.sendall(frame(id_, 2, CTL_REASON))

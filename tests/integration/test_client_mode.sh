@@ -11,7 +11,9 @@
 #      filter (C_GetSlotList, a call naming a hidden slot, C_InitToken
 #      with a label the client may not see);
 #   2. the module against a fake daemon (p11wire_peer.py): a daemon of
-#      another major version or refusing HELLO, one that closed the
+#      another major version or refusing HELLO (a reason with control
+#      characters too), one that answers what was not asked or with an
+#      error frame, one that closed the
 #      connection before the next call (no SIGPIPE), one that stops
 #      answering ([daemon] timeout in a client-mode configuration file),
 #      one that answers only once 8 requests are in (pipelining: 8
@@ -143,6 +145,15 @@ out=$( (while kill -0 "$FAKE_PID" 2>/dev/null; do sleep 0.05; done) |
     2>&1) || m2m_fail "client_probe closed: status $?: $out"
 m2m_expect_contains "$out" "C_Initialize 0x0"
 m2m_expect_contains "$out" "C_GetInfo 0x30"	# CKR_DEVICE_ERROR
+m2m_expect_contains "$out" "C_Finalize 0x0"
+
+# a daemon that answers what was not asked (an id never sent): the
+# connection is lost, the call CKR_DEVICE_ERROR with one log line
+fake stray
+out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/fake.sock "$bin/client_probe" init 2>&1)
+m2m_expect_contains "$out" "C_Initialize 0x0"
+m2m_expect_contains "$out" "C_GetInfo 0x30"
+m2m_expect_contains "$out" "a reply to no request (id "
 m2m_expect_contains "$out" "C_Finalize 0x0"
 
 # a daemon's reason with control characters: logged with each as '?'
