@@ -603,7 +603,7 @@ test_mechanisms(CK_OBJECT_HANDLE mac, CK_OBJECT_HANDLE aes,
 	m = (CK_MECHANISM){ CKM_M2M_ECCSI, NULL, 0 };
 	CHECK_RV(F->C_SignInit(S, &m, mac), MI,
 	    "C_SignInit(CKM_M2M_ECCSI) on an HMAC key");
-	m = (CK_MECHANISM){ CKM_AES_CBC, (CK_BYTE_PTR)IV, 16 };
+	m = (CK_MECHANISM){ CKM_AES_CBC, rnd, 16 };	/* an IV of 16 */
 	CHECK_RV(F->C_EncryptInit(S, &m, aes), MI, "C_EncryptInit(AES_CBC)");
 	CHECK_RV(F->C_DecryptInit(S, &m, aes), MI, "C_DecryptInit(AES_CBC)");
 	m = (CK_MECHANISM){ CKM_SHA256_KEY_DERIVATION, NULL, 0 };
@@ -752,8 +752,7 @@ test_mechanisms(CK_OBJECT_HANDLE mac, CK_OBJECT_HANDLE aes,
 		CHECK_RV(F->C_DeriveKey(S, &m, master, NULL, 0, &h), PI,
 		    "E2E_EXPAND n=%u", n);
 	}
-	n = 1;
-	m = (CK_MECHANISM){ CKM_M2M_E2E_EXPAND, &n, 2 };
+	m = (CK_MECHANISM){ CKM_M2M_E2E_EXPAND, "\x01", 2 };	/* 01 00 */
 	CHECK_RV(F->C_DeriveKey(S, &m, master, NULL, 0, &h), PI,
 	    "E2E_EXPAND, ulParameterLen 2");
 	m = (CK_MECHANISM){ CKM_M2M_E2E_MASTER_SHA256, NULL, 4 };
