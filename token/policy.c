@@ -833,6 +833,7 @@ m2m_policy_apply(struct m2m_object *o, const struct m2m_attr *t, size_t n,
 		 * a copy (F_COPY), so this is C_CopyObject's rule.
 		 */
 		if (t[i].type == CKA_PRIVATE && !v &&
+		    m2m_policy_is_private(o) &&
 		    (o->cls == CKO_SECRET_KEY || o->cls == CKO_PRIVATE_KEY)) {
 			m2m_info("a private key cannot be made public");
 			return M2M_ERR_ATTRIBUTE_READ_ONLY;

@@ -1237,6 +1237,12 @@ test_ro_and_private(void)
 		CHECK_RV(F->C_SetAttributeValue(rw, pk, priv, 1),
 		    CKR_ATTRIBUTE_READ_ONLY, "C_SetAttributeValue(CKA_PRIVATE "
 		    "TRUE): only in a copy");
+		/* public stays public when the copy says so: no change */
+		CHECK_RV(F->C_CopyObject(rw, pk, pub, 1, &c), CKR_OK,
+		    "C_CopyObject(CKA_PRIVATE FALSE) of a public secret key");
+		CHECK(p11c_get_bool(rw, c, CKA_PRIVATE) == 0,
+		    "that copy is public");
+		P11C_MUST(F->C_DestroyObject(rw, c));
 		CHECK_RV(F->C_CopyObject(rw, pk, priv, 1, &c), CKR_OK,
 		    "C_CopyObject(CKA_PRIVATE TRUE) of a public secret key");
 		CHECK(p11c_get_bool(rw, c, CKA_PRIVATE) == 1,
