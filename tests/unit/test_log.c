@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "support_capture.h"
 
 /* What the module wrote on stderr while fn ran at the given level. */
 static size_t
@@ -81,35 +82,6 @@ test_threshold(void **state)
 	m2m_log_set_level((enum m2m_log_level)9);	/* ignored */
 	assert_int_equal(m2m_log_get_level(), M2M_LOG_OFF);
 	m2m_log_set_level(M2M_LOG_ERROR);
-}
-
-/* Start capturing stderr into a temporary file; returns it. */
-static FILE *
-capture_start(int *saved)
-{
-	FILE *tmp = tmpfile();
-
-	assert_non_null(tmp);
-	fflush(stderr);
-	*saved = dup(STDERR_FILENO);
-	assert_true(*saved >= 0);
-	assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
-	return tmp;
-}
-
-/* Stop capturing; what was written, into out. */
-static void
-capture_end(FILE *tmp, int saved, char *out, size_t outlen)
-{
-	size_t n;
-
-	fflush(stderr);
-	assert_true(dup2(saved, STDERR_FILENO) >= 0);
-	close(saved);
-	rewind(tmp);
-	n = fread(out, 1, outlen - 1, tmp);
-	out[n] = '\0';
-	fclose(tmp);
 }
 
 static void

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "object.h"
 #include "store.h"
+#include "support_capture.h"
 
 #define NOBODY		65534
 #define CHILD_SKIP	77
@@ -1539,35 +1540,6 @@ test_concurrent_create(void **state)
 	assert_int_equal(n, 4);
 	free(list);
 	m2m_store_close(s);
-}
-
-/* Start capturing stderr (the module's log) into a temporary file. */
-static FILE *
-capture_start(int *saved)
-{
-	FILE *tmp = tmpfile();
-
-	assert_non_null(tmp);
-	fflush(stderr);
-	*saved = dup(STDERR_FILENO);
-	assert_true(*saved >= 0);
-	assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
-	return tmp;
-}
-
-/* Stop capturing; what was written, into out. */
-static void
-capture_end(FILE *tmp, int saved, char *out, size_t outlen)
-{
-	size_t n;
-
-	fflush(stderr);
-	assert_true(dup2(saved, STDERR_FILENO) >= 0);
-	close(saved);
-	rewind(tmp);
-	n = fread(out, 1, outlen - 1, tmp);
-	out[n] = '\0';
-	fclose(tmp);
 }
 
 static uint64_t

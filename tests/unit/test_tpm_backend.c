@@ -39,6 +39,7 @@
 #include "store.h"
 #include "log.h"
 #include "secret.h"
+#include "support_capture.h"
 #include "support_swtpm.h"
 #include "support_tamper.h"
 #include "../../tpm/tpm_int.h"	/* m2m_tpm_test_level_t() */
@@ -2683,7 +2684,6 @@ test_anchor(void **state)
 		char cmd[256], line[1024];
 		FILE *cap;
 		int saved;
-		size_t got;
 
 		assert_int_equal(m2m_store_open(path, &st, err, sizeof(err)),
 		    0);
@@ -2695,23 +2695,14 @@ test_anchor(void **state)
 		snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"DELETE FROM meta "
 		    "WHERE key = 'anchor.tpm'\"", path);
 		assert_int_equal(system(cmd), 0);
-		assert_non_null(cap = tmpfile());
-		fflush(stderr);
-		assert_true((saved = dup(STDERR_FILENO)) >= 0);
-		assert_true(dup2(fileno(cap), STDERR_FILENO) >= 0);
+		cap = capture_start(&saved);
 		m2m_log_set_level(M2M_LOG_WARNING);
 		assert_int_equal(m2m_core_open_ops(anchor_conf(path,
 		    m2m_swtpm_tcti(other)), &OPS, &core, err, sizeof(err)), 0);
 		m2m_log_set_level(M2M_LOG_ERROR);
-		fflush(stderr);
-		assert_true(dup2(saved, STDERR_FILENO) >= 0);
-		close(saved);
+		capture_end(cap, saved, line, sizeof(line));
 		m2m_core_close(core);
 		core = NULL;
-		rewind(cap);
-		got = fread(line, 1, sizeof(line) - 1, cap);
-		line[got] = '\0';
-		fclose(cap);
 		assert_non_null(strstr(line, "the store has 1 token(s) but no "
 		    "tpm anchor"));
 	}
