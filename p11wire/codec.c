@@ -585,7 +585,7 @@ p11w_req_encode(struct p11w_buf *b, uint32_t call, const struct p11w_arg *a)
 	const char *sig = p11w_call_sig(call);
 	const CK_ATTRIBUTE *t;
 	CK_ULONG j;
-	int templ = 0, i;
+	int templ = 0, ptr, i;
 
 	if (sig == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
@@ -632,11 +632,17 @@ p11w_req_encode(struct p11w_buf *b, uint32_t call, const struct p11w_arg *a)
 			p11w_put_u8(b, a->p != NULL);
 			p11w_put_u64(b, a->v);
 			for (t = a->p, j = 0; t != NULL && j < a->v; j++) {
-				if (is_ptr_attr(t[j].type))
+				/*
+				 * A value holding pointers: never sent;
+				 * asked for without a buffer, as the
+				 * worker's object cannot hold one.
+				 */
+				ptr = is_ptr_attr(t[j].type);
+				if (ptr && sig[i] == 't')
 					return CKR_ATTRIBUTE_TYPE_INVALID;
 				p11w_put_u64(b, t[j].type);
-				p11w_put_u8(b, t[j].pValue != NULL);
-				p11w_put_u64(b, t[j].ulValueLen);
+				p11w_put_u8(b, !ptr && t[j].pValue != NULL);
+				p11w_put_u64(b, ptr ? 0 : t[j].ulValueLen);
 				if (sig[i] == 't' && t[j].pValue != NULL)
 					p11w_put_raw(b, t[j].pValue,
 					    t[j].ulValueLen);
@@ -787,8 +793,15 @@ p11w_reply_decode(struct p11w_rd *r, uint32_t call, struct p11w_arg *a,
 			 * CK_UNAVAILABLE_INFORMATION, another rv
 			 */
 			for (t = a->p, j = 0; t != NULL && j < a->v; j++) {
-				if (p11w_get_u64(r, &u) != 0 ||
-				    copy_out(r, t[j].pValue, t[j].ulValueLen,
+				if (p11w_get_u64(r, &u) != 0)
+					return -1;
+				/* asked for without a buffer: none back */
+				if (is_ptr_attr(t[j].type) &&
+				    u != CK_UNAVAILABLE_INFORMATION) {
+					r->bad = 1;
+					return -1;
+				}
+				if (copy_out(r, t[j].pValue, t[j].ulValueLen,
 				    values_written(rv) && t[j].pValue != NULL &&
 				    u != CK_UNAVAILABLE_INFORMATION ? u : 0) != 0)
 					return -1;

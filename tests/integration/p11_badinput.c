@@ -819,7 +819,8 @@ test_templates(CK_OBJECT_HANDLE mac)
 	uint8_t v[32], buf[64];
 	CK_ULONG vendor = CKA_VENDOR_DEFINED | 0x1234;
 	CK_OBJECT_HANDLE h;
-	CK_ATTRIBUTE a;
+	CK_ATTRIBUTE a, arr[5], inner[4], pat[4];
+	CK_BBOOL sign = CK_FALSE;
 
 #define BASE	{ CKA_CLASS, &cls, sizeof(cls) }, \
 		{ CKA_KEY_TYPE, &gen, sizeof(gen) }, \
@@ -886,6 +887,36 @@ test_templates(CK_OBJECT_HANDLE mac)
 	    CKR_ATTRIBUTE_TYPE_INVALID, "C_GetAttributeValue(unknown type)");
 	CHECK(a.ulValueLen == CK_UNAVAILABLE_INFORMATION,
 	    "unknown type: ulValueLen CK_UNAVAILABLE_INFORMATION");
+	/*
+	 * the CKF_ARRAY_ATTRIBUTE types (values of pointers) among others:
+	 * every one answered, those unavailable, as in local mode
+	 */
+	memset(inner, 0xa5, sizeof(inner));
+	memset(buf, 0, sizeof(buf));
+	arr[0] = (CK_ATTRIBUTE){ CKA_LABEL, buf, sizeof(buf) };
+	arr[1] = (CK_ATTRIBUTE){ CKA_WRAP_TEMPLATE, inner, sizeof(inner) };
+	arr[2] = (CK_ATTRIBUTE){ CKA_SIGN, &sign, sizeof(sign) };
+	arr[3] = (CK_ATTRIBUTE){ CKA_DERIVE_TEMPLATE, NULL, 0 };
+	arr[4] = (CK_ATTRIBUTE){ CKA_UNWRAP_TEMPLATE, NULL, 0 };
+	a = (CK_ATTRIBUTE){ CKA_LABEL, NULL, 0 };
+	CHECK_RV(F->C_GetAttributeValue(S, mac, &a, 1), CKR_OK,
+	    "C_GetAttributeValue(CKA_LABEL, NULL)");
+	CHECK_RV(F->C_GetAttributeValue(S, mac, arr, 5),
+	    CKR_ATTRIBUTE_TYPE_INVALID, "C_GetAttributeValue(CKA_LABEL, "
+	    "CKA_WRAP_TEMPLATE, CKA_SIGN, CKA_DERIVE_TEMPLATE, "
+	    "CKA_UNWRAP_TEMPLATE)");
+	CHECK(arr[0].ulValueLen == a.ulValueLen && a.ulValueLen != 0 &&
+	    a.ulValueLen != CK_UNAVAILABLE_INFORMATION,
+	    "array attributes: CKA_LABEL's length");
+	CHECK(arr[1].ulValueLen == CK_UNAVAILABLE_INFORMATION &&
+	    arr[3].ulValueLen == CK_UNAVAILABLE_INFORMATION &&
+	    arr[4].ulValueLen == CK_UNAVAILABLE_INFORMATION,
+	    "array attributes: CK_UNAVAILABLE_INFORMATION");
+	CHECK(arr[2].ulValueLen == sizeof(sign) && sign == CK_TRUE,
+	    "array attributes: CKA_SIGN read");
+	memset(pat, 0xa5, sizeof(pat));
+	CHECK(memcmp(inner, pat, sizeof(inner)) == 0,
+	    "array attributes: the buffer untouched");
 	CHECK_RV(F->C_SetAttributeValue(S, mac, setunknown, 1),
 	    CKR_ATTRIBUTE_TYPE_INVALID, "C_SetAttributeValue(unknown type)");
 	CHECK_RV(F->C_SetAttributeValue(S, mac, setbool4, 1),

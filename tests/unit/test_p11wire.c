@@ -380,6 +380,17 @@ test_oversized(void **state)
 	assert_int_equal(p11w_req_encode(&b, P11W_CALL_C_FindObjectsInit, a),
 	    CKR_ATTRIBUTE_TYPE_INVALID);
 	p11w_buf_reset(&b);
+	/* ... but asks for its length, without a buffer */
+	t[0] = (CK_ATTRIBUTE){ CKA_WRAP_TEMPLATE, t, sizeof(t) };
+	a[1] = (struct p11w_arg){ .v = 2 };
+	a[2] = (struct p11w_arg){ .p = t, .v = 1 };
+	assert_int_equal(p11w_req_encode(&b, P11W_CALL_C_GetAttributeValue,
+	    a), CKR_OK);
+	assert_int_equal(b.len, 8 + 8 + 1 + 8 + 8 + 1 + 8);
+	assert_int_equal(b.data[b.len - 9], 0);
+	assert_int_equal(b.data[b.len - 1], 0);
+	p11w_buf_reset(&b);
+	a[1] = (struct p11w_arg){ .p = t, .v = 1 };
 	a[1].v = P11W_TEMPLATE_MAX + 1;
 	assert_int_equal(p11w_req_encode(&b, P11W_CALL_C_FindObjectsInit, a),
 	    CKR_ARGUMENTS_BAD);
@@ -672,6 +683,33 @@ test_hostile_counts(void **state)
 	assert_int_equal(decode(P11W_CALL_C_GetAttributeValue, a, &b, &rv),
 	    0);
 	assert_int_equal(t[0].ulValueLen, 3);
+	/*
+	 * CKA_WRAP_TEMPLATE, asked for without a buffer: a length, or
+	 * bytes (pointers of the daemon's choosing), is refused
+	 */
+	t[0] = (CK_ATTRIBUTE){ CKA_WRAP_TEMPLATE, v, sizeof(v) };
+	memset(v, 0, sizeof(v));
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, sizeof(v));
+	p11w_put_bytes(&b, big, sizeof(v));
+	assert_int_equal(decode(P11W_CALL_C_GetAttributeValue, a, &b, &rv),
+	    -1);
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_OK);
+	p11w_put_u64(&b, 4);
+	p11w_put_bytes(&b, NULL, 0);
+	assert_int_equal(decode(P11W_CALL_C_GetAttributeValue, a, &b, &rv),
+	    -1);
+	assert_int_equal(v[0], 0);
+	/* the worker's: CKR_ATTRIBUTE_TYPE_INVALID, unavailable */
+	p11w_buf_reset(&b);
+	p11w_put_u64(&b, CKR_ATTRIBUTE_TYPE_INVALID);
+	p11w_put_u64(&b, CK_UNAVAILABLE_INFORMATION);
+	p11w_put_bytes(&b, NULL, 0);
+	assert_int_equal(decode(P11W_CALL_C_GetAttributeValue, a, &b, &rv),
+	    0);
+	assert_true(t[0].ulValueLen == CK_UNAVAILABLE_INFORMATION);
 
 	/* C_GenerateRandom: CKR_OK with 8 of the 16 bytes asked */
 	memset(a, 0, sizeof(a));
