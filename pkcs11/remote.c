@@ -54,6 +54,7 @@
 
 struct waiter {
 	struct waiter	*next;
+	struct waiter	*anext;		/* conn.all */
 	uint32_t	 id;
 	int		 done;
 	pthread_cond_t	 cv;
@@ -83,6 +84,7 @@ struct conn {
 	unsigned int	 timeout_s;
 	struct waiter	*pending;	/* written, in order */
 	struct waiter	*idle;
+	struct waiter	*all;		/* every waiter, whoever holds it */
 	/*
 	 * Frames waiting to be written, in the order of pending.  Whichever
 	 * caller finds no writer at work becomes the writer and sends all
@@ -140,16 +142,48 @@ static struct conn conn = {
 /* mode and fork                                                        */
 /* ------------------------------------------------------------------ */
 
+/*
+ * conn.lk after rc_init_lock, as rc_C_Finalize takes them: the child
+ * copies the connection's lists whole, not mid-update.  No thread holds
+ * conn.lk across a read, a send or a wait (read_until, write_queued and
+ * roundtrip drop it), so the fork waits for no round trip; only for one
+ * that holds rc_init_lock (C_Initialize, C_Finalize), as before.
+ */
 static void
 atfork_prepare(void)
 {
 	pthread_mutex_lock(&rc_init_lock);
+	pthread_mutex_lock(&conn.lk);
 }
 
 static void
 atfork_parent(void)
 {
+	pthread_mutex_unlock(&conn.lk);
 	pthread_mutex_unlock(&rc_init_lock);
+}
+
+/*
+ * The child's copies of the parent's requests and replies (a PIN, a
+ * plaintext of a call in flight), wiped: every waiter's buffers, whoever
+ * held it, and the reader's.  Freed at the child's C_Initialize.
+ */
+static void
+child_wipe(void)
+{
+	struct waiter *w;
+
+	for (w = conn.all; w != NULL; w = w->anext) {
+		if (w->req.data != NULL)
+			explicit_bzero(w->req.data, w->req.cap);
+		w->req.len = 0;
+		if (w->rep.data != NULL)
+			explicit_bzero(w->rep.data, w->rep.cap);
+		w->rep.len = 0;
+	}
+	if (conn.rbuf != NULL)
+		explicit_bzero(conn.rbuf, RBUF_SIZE);
+	conn.rlen = 0;
 }
 
 static void
@@ -167,6 +201,7 @@ atfork_child(void)
 	rc_calls = 0;		/* the parent's threads' calls */
 	rc_finalizing = 0;
 	use_app_mutex = 0;	/* the parent's: left as it is */
+	child_wipe();
 	if (conn.fd != -1)
 		(void)close(conn.fd);
 	conn.fd = -1;
@@ -213,20 +248,20 @@ waiter_free(struct waiter *w)
 	free(w);
 }
 
-/* Free the connection's memory (no thread uses it) and close it. */
+/*
+ * Free the connection's memory (no thread uses it; in a child, also the
+ * waiters the parent's threads held) and close it.
+ */
 static void
 conn_release(int destroy_cv)
 {
-	struct waiter *w, *lists[2] = { conn.pending, conn.idle };
-	int i;
+	struct waiter *w;
 
-	for (i = 0; i < 2; i++) {
-		while ((w = lists[i]) != NULL) {
-			lists[i] = w->next;
-			if (destroy_cv)
-				pthread_cond_destroy(&w->cv);
-			waiter_free(w);
-		}
+	while ((w = conn.all) != NULL) {
+		conn.all = w->anext;
+		if (destroy_cv)
+			pthread_cond_destroy(&w->cv);
+		waiter_free(w);
 	}
 	conn.pending = conn.idle = NULL;
 	rp_clear();
@@ -807,6 +842,10 @@ waiter_get(void)
 	}
 	p11w_buf_init(&w->req, (size_t)conn.frame_max + P11W_HDR_LEN);
 	p11w_buf_init(&w->rep, conn.frame_max);
+	pthread_mutex_lock(&conn.lk);
+	w->anext = conn.all;
+	conn.all = w;
+	pthread_mutex_unlock(&conn.lk);
 	return w;
 }
 

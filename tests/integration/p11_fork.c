@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "p11client.h"
@@ -103,6 +104,83 @@ child(CK_SLOT_ID slot, CK_SESSION_HANDLE ps, CK_OBJECT_HANDLE pk, int depth)
 	CHECK_RV(F->C_Finalize(NULL), CKR_OK, "child %d: C_Finalize", depth);
 }
 
+/*
+ * Client mode: forks while another thread's calls are in flight (the
+ * fork handlers take the connection's lock; the child wipes and frees
+ * the parent's waiters): each child initialises and works.  Not in local
+ * mode: there the child initialises the backend's library in-process,
+ * whose locks the signing thread may hold at fork (SoftHSM2 has no fork
+ * handlers; the child hung under ASan).
+ */
+#define FORKS	16
+
+struct signer {
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE k;
+	int stop;
+	int bad;
+	int n;
+};
+
+static void *
+signer_run(void *arg)
+{
+	struct signer *g = arg;
+
+	while (!__atomic_load_n(&g->stop, __ATOMIC_ACQUIRE)) {
+		if (!sign_ok(g->s, g->k))
+			g->bad++;
+		__atomic_add_fetch(&g->n, 1, __ATOMIC_ACQ_REL);
+	}
+	return NULL;
+}
+
+static void
+fork_in_flight(CK_SLOT_ID slot, CK_OBJECT_HANDLE k)
+{
+	struct signer g = { .k = k };
+	CK_SESSION_HANDLE cs;
+	pthread_t th;
+	uint8_t rnd[16];
+	pid_t pid;
+	int i, st, ok = 0;
+
+	P11C_MUST(F->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL,
+	    &g.s));
+	if (pthread_create(&th, NULL, signer_run, &g) != 0)
+		p11c_bail("pthread_create");
+	for (i = 0; i < FORKS; i++) {
+		while (__atomic_load_n(&g.n, __ATOMIC_ACQUIRE) < i)
+			;
+		fflush(stdout);
+		if ((pid = fork()) < 0)
+			p11c_bail("fork: %s", strerror(errno));
+		if (pid == 0) {
+			/* no CHECK output: one status per child */
+			if (F->C_Initialize(NULL) != CKR_OK ||
+			    F->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL,
+			    NULL, &cs) != CKR_OK ||
+			    F->C_GenerateRandom(cs, rnd, sizeof(rnd)) !=
+			    CKR_OK || F->C_Finalize(NULL) != CKR_OK)
+				_exit(1);
+			_exit(0);
+		}
+		st = -1;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			ok++;
+	}
+	__atomic_store_n(&g.stop, 1, __ATOMIC_RELEASE);
+	(void)pthread_join(th, NULL);
+	CHECK(ok == FORKS, "fork during another thread's C_Sign: %d of %d "
+	    "children initialised and worked", ok, FORKS);
+	CHECK(g.bad == 0 && g.n >= FORKS, "the signing thread: %d of %d "
+	    "C_Sign failed", g.bad, g.n);
+	CHECK_RV(F->C_CloseSession(g.s), CKR_OK, "C_CloseSession of the "
+	    "signing thread's session");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -145,6 +223,8 @@ main(int argc, char **argv)
 	    CKK_GENERIC_SECRET, v, sizeof(v), CK_TRUE, NULL, 0, &k2));
 	CHECK(p11c_count_label(s, "parent-2", (CK_ULONG)~0UL, NULL) == 1,
 	    "parent: writes to the store after the child");
+	if (getenv("M2MTOKEN_DAEMON_SOCKET") != NULL)
+		fork_in_flight(slot, k);
 	CHECK_RV(F->C_Logout(s), CKR_OK, "parent: still logged in");
 	CHECK_RV(F->C_Finalize(NULL), CKR_OK, "parent: C_Finalize");
 	return p11c_finish();
