@@ -56,6 +56,7 @@ struct waiter {
 	struct waiter	*next;
 	struct waiter	*anext;		/* conn.all */
 	uint32_t	 id;
+	uint64_t	 seq;		/* the connection's seq'th request */
 	int		 done;
 	pthread_cond_t	 cv;
 	struct p11w_buf	 req;		/* header and body */
@@ -80,6 +81,7 @@ struct conn {
 	int		 dead;
 	int		 reading;	/* a thread is the reader */
 	uint32_t	 next_id;
+	uint64_t	 seq;		/* requests given an id, never wraps */
 	uint32_t	 frame_max;
 	unsigned int	 timeout_s;
 	struct waiter	*pending;	/* written, in order */
@@ -705,6 +707,7 @@ pending_add(struct waiter *w)
 
 	if ((w->id = conn.next_id++) == 0)
 		w->id = conn.next_id++;
+	w->seq = ++conn.seq;
 	w->done = 0;
 	w->next = NULL;
 	for (pp = &conn.pending; *pp != NULL; pp = &(*pp)->next)
@@ -732,7 +735,7 @@ hold(struct waiter *w, uint32_t call, CK_SESSION_HANDLE h, uint64_t gen)
 	w->qnext = NULL;
 	*conn.outq_tail = w;
 	conn.outq_tail = &w->qnext;
-	rp_pipelined(call, h, w->id);
+	rp_pipelined(call, h, w->id, w->seq);
 }
 
 /*
@@ -932,15 +935,15 @@ cancel_flag(uint32_t call)
  * end).  conn.lk held.
  */
 static CK_RV
-reply_tracked(uint32_t call, struct p11w_arg *a, struct p11w_rd *r,
-    uint64_t epoch0, int *ret_cancel)
+reply_tracked(uint32_t call, struct p11w_arg *a, uint64_t seq,
+    struct p11w_rd *r, uint64_t epoch0, int *ret_cancel)
 {
 	uint64_t own;
 	CK_RV rv, pend;
-	int overtaken;
+	int overtaken, earlier;
 
 	*ret_cancel = 0;
-	pend = rp_take_pending(call, a, &overtaken);
+	pend = rp_take_pending(call, a, seq, &overtaken, &earlier);
 	if (overtaken) {
 		conn_fail("the reply to %s came before the one to a pipelined "
 		    "init sent earlier", p11w_call_name(call));
@@ -955,7 +958,7 @@ reply_tracked(uint32_t call, struct p11w_arg *a, struct p11w_rd *r,
 		    p11w_call_name(call));
 		return CKR_DEVICE_ERROR;
 	}
-	rp_after(call, a, rv, pend != CKR_OK, epoch0,
+	rp_after(call, a, rv, pend != CKR_OK || earlier, epoch0,
 	    __atomic_load_n(&conn.epoch, __ATOMIC_ACQUIRE));
 	return rv;
 }
@@ -1032,7 +1035,7 @@ call_wire(uint32_t call, struct p11w_arg *a)
 	p11w_rd_init(&r, w->rep.data, w->rep.len);
 	pthread_mutex_lock(&conn.lk);
 	if (track)
-		rv = reply_tracked(call, a, &r, epoch0, &cancel);
+		rv = reply_tracked(call, a, w->seq, &r, epoch0, &cancel);
 	else if (p11w_reply_decode(&r, call, a, &rv) != 0) {
 		conn_fail("the reply to %s does not decode",
 		    p11w_call_name(call));

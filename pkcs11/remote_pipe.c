@@ -32,6 +32,7 @@ struct rp_sess {
 	enum rp_state		 state;
 	struct rp_cached	 cache[2];	/* RP_SIGN, RP_VERIFY */
 	uint32_t		 pipe_id;	/* pipelined, not answered */
+	uint64_t		 pipe_seq;	/* the last pipelined, its seq */
 	int			 pend_kind;	/* -1, RP_SIGN, RP_VERIFY */
 	CK_RV			 pend_rv;
 };
@@ -232,7 +233,7 @@ rp_may_pipeline(uint32_t call, const struct p11w_arg *a, uint64_t epoch,
 
 /* see remote_pipe.h */
 void
-rp_pipelined(uint32_t call, CK_SESSION_HANDLE h, uint32_t id)
+rp_pipelined(uint32_t call, CK_SESSION_HANDLE h, uint32_t id, uint64_t seq)
 {
 	struct rp_sess *s;
 
@@ -241,6 +242,7 @@ rp_pipelined(uint32_t call, CK_SESSION_HANDLE h, uint32_t id)
 	s->state = op_kind(call) == RP_SIGN ? RP_ACTIVE_SIGN :
 	    RP_ACTIVE_VERIFY;
 	s->pipe_id = id;
+	s->pipe_seq = seq;
 }
 
 /* see remote_pipe.h */
@@ -265,15 +267,27 @@ rp_init_reply(uint32_t call, CK_SESSION_HANDLE h, uint64_t gen, uint32_t id,
 
 /* see remote_pipe.h */
 CK_RV
-rp_take_pending(uint32_t call, const struct p11w_arg *a, int *ret_overtaken)
+rp_take_pending(uint32_t call, const struct p11w_arg *a, uint64_t seq,
+    int *ret_overtaken, int *ret_earlier)
 {
 	struct rp_sess *s;
 	CK_RV rv;
 	int k;
 
 	*ret_overtaken = 0;
+	*ret_earlier = 0;
 	if ((k = op_kind(call)) == -1 || (s = find(a[0].v)) == NULL)
 		return CKR_OK;
+	/*
+	 * Sent before the session's last pipelined init (another thread's
+	 * call on the same session, which PKCS#11 leaves to the
+	 * application): its reply comes first, and the init's error is not
+	 * its own.
+	 */
+	if (s->pipe_seq != 0 && seq < s->pipe_seq) {
+		*ret_earlier = 1;
+		return CKR_OK;
+	}
 	if (s->pipe_id != 0) {
 		*ret_overtaken = 1;
 		return CKR_OK;

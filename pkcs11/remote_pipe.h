@@ -48,8 +48,12 @@ int	rp_tracks(uint32_t call);
 int	rp_may_pipeline(uint32_t call, const struct p11w_arg *a,
 	    uint64_t epoch, uint64_t *ret_gen);
 
-/* The init call on session h was pipelined as request id. */
-void	rp_pipelined(uint32_t call, CK_SESSION_HANDLE h, uint32_t id);
+/*
+ * The init call on session h was pipelined as request id, the seq'th
+ * request of the connection (seq counts from 1, never wraps).
+ */
+void	rp_pipelined(uint32_t call, CK_SESSION_HANDLE h, uint32_t id,
+	    uint64_t seq);
 
 /*
  * The reply rv to the pipelined init id of call on session h (entry
@@ -61,20 +65,24 @@ int	rp_init_reply(uint32_t call, CK_SESSION_HANDLE h, uint64_t gen,
 	    uint32_t id, CK_RV rv);
 
 /*
- * Before the reply to call (arguments a[]) is decoded: the pending error
- * of a pipelined init of the same operation on its session, taken (the
- * call returns it instead of its own result, whose outputs are not
- * written), or CKR_OK.  *ret_overtaken is 1 when the session's pipelined
- * init has no reply yet: the reply to a later request came first, which
- * the worker's in-order replies rule out (the caller fails the
- * connection).
+ * Before the reply to call (arguments a[], the seq'th request) is
+ * decoded: the pending error of a pipelined init of the same operation on
+ * its session, taken (the call returns it instead of its own result,
+ * whose outputs are not written), or CKR_OK.  *ret_earlier is 1 when call
+ * was sent before the session's last pipelined init (two threads on one
+ * session): its own reply stands, no pending error is taken, and the
+ * caller passes substituted 1 to rp_after (the session's state is not
+ * known).  Else *ret_overtaken is 1 when the session's pipelined init has
+ * no reply yet: the reply to a later request came first, which the
+ * worker's in-order replies rule out (the caller fails the connection).
  */
 CK_RV	rp_take_pending(uint32_t call, const struct p11w_arg *a,
-	    int *ret_overtaken);
+	    uint64_t seq, int *ret_overtaken, int *ret_earlier);
 
 /*
  * After call (arguments a[]) returned rv over the wire (substituted: 1
- * when rv is a pending error from rp_take_pending).  epoch0 and epoch1:
+ * when rv is a pending error from rp_take_pending, or the call was sent
+ * before the session's last pipelined init).  epoch0 and epoch1:
  * the connection's epoch when the call began and now; an init answered
  * CKR_OK is remembered for pipelining only when they are equal.
  */

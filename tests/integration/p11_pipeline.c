@@ -24,7 +24,9 @@
  *      ASan);
  *   5. the key's CKA_M2M_EXPIRES passes between two inits: the second
  *      init answers CKR_KEY_FUNCTION_NOT_PERMITTED in local mode; in
- *      client mode it is pipelined and C_Sign answers it.
+ *      client mode it is pipelined and C_Sign answers it;
+ *   6. two threads on one session, one pipelining inits while the other
+ *      signs without one: PKCS#11 errors, never CKR_DEVICE_ERROR.
  *
  * Child mode (internal): p11_pipeline BACKEND child LABEL (destroys it).
  */
@@ -553,6 +555,70 @@ expired(CK_SESSION_HANDLE s)
 	    "the session signs with another key after");
 }
 
+/*
+ * 6. two threads on one session (PKCS#11 leaves the result to the
+ * application): one C_Sign after another with no init of its own, the
+ * other SignInit + Sign rounds, so that a C_Sign is sent before a
+ * pipelined init and answered while that init is unanswered.  Each call
+ * answers a PKCS#11 error or CKR_OK, never CKR_DEVICE_ERROR (a connection
+ * failed for a reply "overtaking" an init sent after it), and the session
+ * signs on afterwards.
+ */
+#define MISUSE_ROUNDS	3000
+
+struct misuse {
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE k;
+	int stop;
+	int dead;		/* CKR_DEVICE_ERROR or CKR_GENERAL_ERROR */
+};
+
+static void *
+misuse_sign(void *arg)
+{
+	struct misuse *u = arg;
+	uint8_t mac[32];
+	CK_ULONG ml;
+	CK_RV rv;
+
+	while (!__atomic_load_n(&u->stop, __ATOMIC_ACQUIRE)) {
+		ml = sizeof(mac);
+		rv = F->C_Sign(u->s, (CK_BYTE_PTR)"other", 5, mac, &ml);
+		if (rv == CKR_DEVICE_ERROR || rv == CKR_GENERAL_ERROR)
+			__atomic_add_fetch(&u->dead, 1, __ATOMIC_ACQ_REL);
+	}
+	return NULL;
+}
+
+static void
+misuse(CK_SESSION_HANDLE s)
+{
+	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
+	struct misuse u = { .s = s };
+	uint8_t mac[32];
+	CK_ULONG ml;
+	CK_RV rv;
+	pthread_t th;
+	int i, dead = 0;
+
+	u.k = make_key(s, "misuse", 0);
+	CHECK(warm(s, u.k, "misuse"), "misuse: the key signs");
+	if (pthread_create(&th, NULL, misuse_sign, &u) != 0)
+		p11c_bail("pthread_create");
+	for (i = 0; i < MISUSE_ROUNDS; i++) {
+		ml = sizeof(mac);
+		if ((rv = F->C_SignInit(s, &m, u.k)) == CKR_OK)
+			rv = F->C_Sign(s, (CK_BYTE_PTR)"mine", 4, mac, &ml);
+		if (rv == CKR_DEVICE_ERROR || rv == CKR_GENERAL_ERROR)
+			dead++;
+	}
+	__atomic_store_n(&u.stop, 1, __ATOMIC_RELEASE);
+	(void)pthread_join(th, NULL);
+	CHECK(dead == 0 && u.dead == 0, "two threads on one session: no "
+	    "CKR_DEVICE_ERROR (%d and %d)", dead, u.dead);
+	CHECK(warm(s, u.k, "misuse"), "misuse: the session signs on after");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -572,6 +638,7 @@ main(int argc, char **argv)
 	destroyed(s);
 	not_pipelined(s);
 	expired(s);
+	misuse(s);
 	held(s);	/* last: it leaves an init held for C_Finalize */
 
 	CHECK_RV(F->C_Finalize(NULL), CKR_OK, "C_Finalize with a held frame");

@@ -173,13 +173,21 @@ test_op_end(void **state)
 	assert_int_equal(may(SESS, P11W_CALL_C_VerifyInit, &hmac, KEY, 1), 0);
 }
 
+/* rp_take_pending, short */
+static CK_RV
+take(uint32_t call, const struct p11w_arg *a, uint64_t seq, int *over,
+    int *earlier)
+{
+	return rp_take_pending(call, a, seq, over, earlier);
+}
+
 /* a pipelined init's error: pending on the next call of its operation */
 static void
 test_pending(void **state)
 {
 	struct p11w_arg a[P11W_MAX_ARGS];
 	uint64_t gen;
-	int over;
+	int over, earlier;
 
 	(void)state;
 	wire_init(SESS, P11W_CALL_C_SignInit, &hmac, KEY, CKR_OK, 1, 1);
@@ -187,12 +195,13 @@ test_pending(void **state)
 	init_args(a, SESS, &hmac, KEY);
 	assert_int_equal(rp_may_pipeline(P11W_CALL_C_SignInit, a, 1, &gen),
 	    1);
-	rp_pipelined(P11W_CALL_C_SignInit, SESS, 99);
+	rp_pipelined(P11W_CALL_C_SignInit, SESS, 99, 99);
 	/* no second one while the first is active */
 	assert_int_equal(may(SESS, P11W_CALL_C_SignInit, &hmac, KEY, 1), 0);
 	/* a reply overtaking it */
 	sign_args(a, SESS, sig);
-	assert_int_equal(rp_take_pending(P11W_CALL_C_Sign, a, &over), CKR_OK);
+	assert_int_equal(take(P11W_CALL_C_Sign, a, 1000,
+	    &over, &earlier), CKR_OK);
 	assert_int_equal(over, 1);
 	/* a stale generation or id changes nothing */
 	assert_int_equal(rp_init_reply(P11W_CALL_C_SignInit, SESS, gen + 1, 99,
@@ -202,12 +211,15 @@ test_pending(void **state)
 	assert_int_equal(rp_init_reply(P11W_CALL_C_SignInit, SESS, gen, 99,
 	    CKR_KEY_HANDLE_INVALID), 1);
 	/* not for verify; for sign, once */
-	assert_int_equal(rp_take_pending(P11W_CALL_C_Verify, a, &over),
+	assert_int_equal(take(P11W_CALL_C_Verify, a, 1000,
+	    &over, &earlier),
 	    CKR_OK);
-	assert_int_equal(rp_take_pending(P11W_CALL_C_SignUpdate, a, &over),
+	assert_int_equal(take(P11W_CALL_C_SignUpdate, a, 1000,
+	    &over, &earlier),
 	    CKR_KEY_HANDLE_INVALID);
 	assert_int_equal(over, 0);
-	assert_int_equal(rp_take_pending(P11W_CALL_C_Sign, a, &over), CKR_OK);
+	assert_int_equal(take(P11W_CALL_C_Sign, a, 1000,
+	    &over, &earlier), CKR_OK);
 	rp_after(P11W_CALL_C_SignUpdate, a, CKR_KEY_HANDLE_INVALID, 1, 1, 1);
 	assert_int_equal(may(SESS, P11W_CALL_C_SignInit, &hmac, KEY, 1), 0);
 
@@ -217,14 +229,69 @@ test_pending(void **state)
 	init_args(a, SESS, &hmac, KEY);
 	assert_int_equal(rp_may_pipeline(P11W_CALL_C_SignInit, a, 2, &gen),
 	    1);
-	rp_pipelined(P11W_CALL_C_SignInit, SESS, 100);
+	rp_pipelined(P11W_CALL_C_SignInit, SESS, 100, 100);
 	assert_int_equal(rp_init_reply(P11W_CALL_C_SignInit, SESS, gen, 100,
 	    CKR_OK), 0);
 	sign_args(a, SESS, sig);
-	assert_int_equal(rp_take_pending(P11W_CALL_C_Sign, a, &over), CKR_OK);
+	assert_int_equal(take(P11W_CALL_C_Sign, a, 1000,
+	    &over, &earlier), CKR_OK);
 	assert_int_equal(over, 0);
 	after_sign(SESS, P11W_CALL_C_Sign, sig, CKR_OK);
 	assert_int_equal(may(SESS, P11W_CALL_C_SignInit, &hmac, KEY, 2), 1);
+}
+
+/*
+ * Two threads on one session: a call sent before the pipelined init is
+ * not overtaking it (its reply comes first), takes no pending error of
+ * it and leaves the session unknown; a call sent after it still is.
+ */
+static void
+test_earlier(void **state)
+{
+	struct p11w_arg a[P11W_MAX_ARGS];
+	uint64_t gen;
+	int over, earlier;
+
+	(void)state;
+	wire_init(SESS, P11W_CALL_C_SignInit, &hmac, KEY, CKR_OK, 1, 1);
+	after_sign(SESS, P11W_CALL_C_Sign, sig, CKR_OK);
+	init_args(a, SESS, &hmac, KEY);
+	assert_int_equal(rp_may_pipeline(P11W_CALL_C_SignInit, a, 1, &gen),
+	    1);
+	rp_pipelined(P11W_CALL_C_SignInit, SESS, 7, 50);
+	/* a C_Sign sent as request 49, before the init: its own reply */
+	sign_args(a, SESS, sig);
+	assert_int_equal(take(P11W_CALL_C_Sign, a, 49, &over, &earlier),
+	    CKR_OK);
+	assert_int_equal(over, 0);
+	assert_int_equal(earlier, 1);
+	rp_after(P11W_CALL_C_Sign, a, CKR_OPERATION_NOT_INITIALIZED, earlier,
+	    1, 1);
+	/* the init's error: not for request 49, for request 51 */
+	assert_int_equal(rp_init_reply(P11W_CALL_C_SignInit, SESS, gen, 7,
+	    CKR_KEY_HANDLE_INVALID), 1);
+	assert_int_equal(take(P11W_CALL_C_Sign, a, 49, &over, &earlier),
+	    CKR_OK);
+	assert_int_equal(earlier, 1);
+	assert_int_equal(take(P11W_CALL_C_Sign, a, 51, &over, &earlier),
+	    CKR_KEY_HANDLE_INVALID);
+	assert_int_equal(over, 0);
+	assert_int_equal(earlier, 0);
+	rp_after(P11W_CALL_C_Sign, a, CKR_KEY_HANDLE_INVALID, 1, 1, 1);
+	assert_int_equal(may(SESS, P11W_CALL_C_SignInit, &hmac, KEY, 1), 0);
+
+	/* and a later one before the init's reply: overtaken */
+	wire_init(SESS, P11W_CALL_C_SignInit, &hmac, KEY, CKR_OK, 2, 2);
+	after_sign(SESS, P11W_CALL_C_Sign, sig, CKR_OK);
+	init_args(a, SESS, &hmac, KEY);
+	assert_int_equal(rp_may_pipeline(P11W_CALL_C_SignInit, a, 2, &gen),
+	    1);
+	rp_pipelined(P11W_CALL_C_SignInit, SESS, 8, 60);
+	sign_args(a, SESS, sig);
+	assert_int_equal(take(P11W_CALL_C_Sign, a, 61, &over, &earlier),
+	    CKR_OK);
+	assert_int_equal(over, 1);
+	assert_int_equal(earlier, 0);
 }
 
 /* C_SessionCancel, C_Logout, C_CloseSession end a pending error */
@@ -236,7 +303,7 @@ test_pending_ends(void **state)
 	uint32_t calls[] = { P11W_CALL_C_SessionCancel, P11W_CALL_C_Logout,
 	    P11W_CALL_C_CloseSession };
 	size_t i;
-	int over;
+	int over, earlier;
 
 	(void)state;
 	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
@@ -246,7 +313,7 @@ test_pending_ends(void **state)
 		init_args(a, SESS, &hmac, KEY);
 		assert_int_equal(rp_may_pipeline(P11W_CALL_C_SignInit, a, 1,
 		    &gen), 1);
-		rp_pipelined(P11W_CALL_C_SignInit, SESS, 5);
+		rp_pipelined(P11W_CALL_C_SignInit, SESS, 5, 5);
 		assert_int_equal(rp_init_reply(P11W_CALL_C_SignInit, SESS,
 		    gen, 5, CKR_KEY_HANDLE_INVALID), 1);
 		memset(a, 0, sizeof(a));
@@ -254,7 +321,8 @@ test_pending_ends(void **state)
 		a[1].v = CKF_SIGN;
 		rp_after(calls[i], a, CKR_OK, 0, 1, 1);
 		sign_args(a, SESS, sig);
-		assert_int_equal(rp_take_pending(P11W_CALL_C_Sign, a, &over),
+		assert_int_equal(take(P11W_CALL_C_Sign, a, 1000,
+		    &over, &earlier),
 		    CKR_OK);
 	}
 	assert_int_equal(rp_count(), 0);
@@ -299,6 +367,7 @@ main(void)
 		cmocka_unit_test_teardown(test_mech, teardown),
 		cmocka_unit_test_teardown(test_op_end, teardown),
 		cmocka_unit_test_teardown(test_pending, teardown),
+		cmocka_unit_test_teardown(test_earlier, teardown),
 		cmocka_unit_test_teardown(test_pending_ends, teardown),
 		cmocka_unit_test_teardown(test_epoch, teardown),
 	};
