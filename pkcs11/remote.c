@@ -63,6 +63,7 @@ struct waiter {
 	struct p11w_buf	 rep;		/* reply body */
 	struct waiter	*qnext;		/* conn.outq: its frame not sent yet */
 	int		 inflight;	/* a writer is sending its frame */
+	int		 sent;		/* a writer took its frame */
 	/*
 	 * A pipelined init (remote_pipe.h): no caller waits for it; the
 	 * reader (or, if its frame is still inflight, the writer) takes its
@@ -545,6 +546,12 @@ read_until(struct waiter *w)
 			conn_fail("a reply to no request (id %u)", h.id);
 			return;
 		}
+		/* still queued (a held init): only an impostor knows its id */
+		if (!t->sent) {
+			conn_fail("a reply to a request not sent yet (id %u)",
+			    h.id);
+			return;
+		}
 		pthread_mutex_unlock(&conn.lk);
 		/* the body: what rbuf holds, the rest read into place */
 		p11w_buf_reset(&t->rep);
@@ -647,6 +654,7 @@ write_queued(void)
 		for (k = 0; k < BATCH_MAX && (w = conn.outq) != NULL; k++) {
 			conn.outq = w->qnext;
 			w->inflight = 1;
+			w->sent = 1;
 			batch[k] = w;
 			iov[k].iov_base = w->req.data;
 			iov[k].iov_len = w->req.len;
@@ -708,6 +716,7 @@ pending_add(struct waiter *w)
 	if ((w->id = conn.next_id++) == 0)
 		w->id = conn.next_id++;
 	w->seq = ++conn.seq;
+	w->sent = 0;
 	w->done = 0;
 	w->next = NULL;
 	for (pp = &conn.pending; *pp != NULL; pp = &(*pp)->next)
@@ -783,6 +792,7 @@ roundtrip(struct waiter *w)
 	pending_add(w);
 	if (use_app_mutex) {
 		/* the application's mutex orders the writers */
+		w->sent = 1;
 		pthread_mutex_unlock(&conn.lk);
 		if (write_all(conn.fd, w->req.data, w->req.len) != 0) {
 			pthread_mutex_lock(&conn.lk);

@@ -29,6 +29,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,43 @@ finrace(int seconds)
 	return F->C_Initialize(NULL) == CKR_OK ? 0 : 1;
 }
 
+/*
+ * A C_GenerateRandom in flight on one thread while this one's repeated
+ * C_SignInit is held (pipelined, not sent): fake mode "early" answers
+ * the held init's id before it was sent, then the C_GenerateRandom.
+ */
+static void *
+random_one(void *arg)
+{
+	CK_RV *rv = arg;
+	uint8_t buf[16];
+
+	*rv = F->C_GenerateRandom(7, buf, sizeof(buf));
+	return NULL;
+}
+
+static int
+early(void)
+{
+	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
+	uint8_t mac[32];
+	CK_ULONG ml = sizeof(mac);
+	CK_RV rv = 0xdead;
+	pthread_t th;
+
+	printf("C_SignInit 0x%lx\n", F->C_SignInit(1, &m, 2));
+	printf("C_Sign 0x%lx\n", F->C_Sign(1, (CK_BYTE_PTR)"x", 1, mac,
+	    &ml));
+	if (pthread_create(&th, NULL, random_one, &rv) != 0)
+		return 1;
+	usleep(200000);
+	printf("C_SignInit(held) 0x%lx\n", F->C_SignInit(1, &m, 2));
+	fflush(stdout);
+	pthread_join(th, NULL);
+	printf("C_GenerateRandom 0x%lx\n", rv);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -276,6 +314,10 @@ main(int argc, char **argv)
 			pthread_join(th[i], NULL);
 			printf("C_CloseSession 0x%lx\n", jobs[i].rv);
 		}
+	} else if (strcmp(argv[1], "early") == 0) {
+		alarm(60);
+		if (early() != 0)
+			return 1;
 	} else if (strcmp(argv[1], "mktoken") == 0 && argc > 2) {
 		if (mktoken(argv[2]) != 0)
 			return 1;

@@ -11,6 +11,10 @@
                    a 'malformed' error frame with such a reason
         stray      HELLO and C_Initialize answered; the next request gets
                    a reply with an id the client never sent
+        early      HELLO and C_Initialize answered; C_SignInit and C_Sign
+                   answered rv 0; the next request (id x) held 0.5 s,
+                   then a reply to id x + 1 (the client's held init, not
+                   sent yet), then x's: CKR_GENERAL_ERROR, no bytes
         stuck      HELLO and C_Initialize answered, then no reply at all
         close      HELLO and C_Initialize answered, then a 'stalled' error
                    frame and the connection closed, as the daemon's
@@ -36,6 +40,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 MAGIC = b"m2mtoken-p11"
 ERRS = {0: "ok", 1: "version", 2: "malformed", 3: "too-big", 4: "order",
@@ -116,6 +121,23 @@ def serve(mode, path, n):
             while s.recv(4096):
                 pass
         except OSError:
+            pass
+        return
+    if mode == "early":
+        id_, code, _ = recv_frame(s)            # C_SignInit, no IV
+        s.sendall(frame(id_, 0, struct.pack(">QB", 0, 0)))
+        id_, code, _ = recv_frame(s)            # C_Sign: 32 bytes
+        s.sendall(frame(id_, 0, struct.pack(">QQI", 0, 32, 32) +
+                        b"\x5a" * 32))
+        id_, code, _ = recv_frame(s)            # C_GenerateRandom
+        time.sleep(0.5)
+        s.sendall(frame(id_ + 1, 0, struct.pack(">Q", 0)) +
+                  frame(id_, 0, struct.pack(">QI", 5, 0)))
+        try:
+            while True:
+                id_, code, _ = recv_frame(s)
+                s.sendall(frame(id_, 0, struct.pack(">Q", 0)))
+        except (EOFError, OSError):
             pass
         return
     if mode == "errctl":

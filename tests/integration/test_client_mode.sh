@@ -156,6 +156,17 @@ m2m_expect_contains "$out" "C_GetInfo 0x30"
 m2m_expect_contains "$out" "a reply to no request (id "
 m2m_expect_contains "$out" "C_Finalize 0x0"
 
+# a reply to a frame still queued (a held init, not sent yet): only an
+# impostor knows its id; the connection is lost (before, the reply was
+# taken as the init's)
+fake early
+out=$(M2MTOKEN_DAEMON_SOCKET=$M2M_TMP/fake.sock "$bin/client_probe" early \
+    2>&1) || m2m_fail "client_probe early: status $?: $out"
+m2m_expect_contains "$out" "C_Sign 0x0"
+m2m_expect_contains "$out" "C_SignInit(held) 0x0"
+m2m_expect_contains "$out" "a reply to a request not sent yet (id "
+m2m_expect_contains "$out" "C_GenerateRandom 0x30"
+
 # a daemon's reason with control characters: logged with each as '?'
 # (C0, DEL, C1 raw and as UTF-8), never raw on a terminal
 no_ctl()
