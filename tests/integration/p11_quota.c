@@ -34,7 +34,6 @@
 #define MAXOBJ		3
 #define MAXBYTES	12288	/* two 4 KiB data objects, not three */
 #define KEID		"000102030405060708090a0b0c0d0e0f@mef.example.com"
-#define BACKING		"m2m-backing"
 
 static CK_SESSION_HANDLE S;
 static CK_SLOT_ID SLOT;
@@ -123,41 +122,15 @@ backing_token_objects(void)
 {
 	static CK_FUNCTION_LIST_PTR sh;
 	static CK_SESSION_HANDLE shs;
-	const char *path = getenv("M2M_SOFTHSM_MODULE");
 	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &yes, 1 } };
 	CK_OBJECT_HANDLE found[256];
-	CK_C_GetFunctionList gfl;
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16, i;
-	CK_TOKEN_INFO ti;
-	CK_UTF8CHAR lab[32];
-	void *dl;
+	CK_ULONG n = 0;
 
 	if (strcmp(p11c_backend, "hsm") != 0 ||
 	    getenv("M2MTOKEN_DAEMON_SOCKET") != NULL)
 		return -1;
-	if (sh == NULL) {
-		if (path == NULL || *path == '\0')
-			path = "/usr/lib/softhsm/libsofthsm2.so";
-		if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
-			p11c_bail("dlopen %s: %s", path, dlerror());
-		gfl = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-		if (gfl == NULL || gfl(&sh) != CKR_OK)
-			p11c_bail("%s: no C_GetFunctionList", path);
-		if (sh->C_Initialize(NULL) != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-			p11c_bail("SoftHSM2 is not the backend's instance");
-		P11C_MUST(sh->C_GetSlotList(CK_TRUE, slots, &n));
-		p11c_pad32(BACKING, lab);
-		for (i = 0; i < n; i++) {
-			P11C_MUST(sh->C_GetTokenInfo(slots[i], &ti));
-			if (memcmp(ti.label, lab, 32) == 0)
-				break;
-		}
-		if (i == n)
-			p11c_bail("no backing token '%s'", BACKING);
-		P11C_MUST(sh->C_OpenSession(slots[i], CKF_SERIAL_SESSION,
-		    NULL, NULL, &shs));
-	}
+	if (sh == NULL)
+		p11c_backing_open(&sh, &shs);
 	P11C_MUST(sh->C_FindObjectsInit(shs, t, 1));
 	P11C_MUST(sh->C_FindObjects(shs, found, 256, &n));
 	P11C_MUST(sh->C_FindObjectsFinal(shs));

@@ -16,7 +16,6 @@
 #include "p11client.h"
 
 #define TOKEN		"workcopies"
-#define BACKING		"m2m-backing"
 
 static const uint8_t MSG[] = "working copies";
 
@@ -27,39 +26,7 @@ static CK_SESSION_HANDLE	 shs;
 static void
 observer_open(void)
 {
-	const char *path = getenv("M2M_SOFTHSM_MODULE");
-	CK_C_GetFunctionList gfl;
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16, i;
-	CK_TOKEN_INFO ti;
-	CK_UTF8CHAR lab[32];
-	void *dl;
-	CK_RV rv;
-
-	if (path == NULL || *path == '\0')
-		path = "/usr/lib/softhsm/libsofthsm2.so";
-	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		p11c_bail("dlopen %s: %s", path, dlerror());
-	/* POSIX: a dlsym() result may be converted to a function pointer */
-	gfl = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-	if (gfl == NULL || gfl(&sh) != CKR_OK)
-		p11c_bail("%s: no C_GetFunctionList", path);
-	rv = sh->C_Initialize(NULL);
-	if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-		p11c_bail("SoftHSM2 is not the backend's instance: %s",
-		    p11c_rvname(rv));
-	P11C_MUST(sh->C_GetSlotList(CK_TRUE, slots, &n));
-	p11c_pad32(BACKING, lab);
-	for (i = 0; i < n; i++) {
-		P11C_MUST(sh->C_GetTokenInfo(slots[i], &ti));
-		if (memcmp(ti.label, lab, 32) == 0)
-			break;
-	}
-	if (i == n)
-		p11c_bail("no backing token '%s'", BACKING);
-	/* no login: public objects need none */
-	P11C_MUST(sh->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL, NULL,
-	    &shs));
+	p11c_backing_open(&sh, &shs);
 }
 
 #define BIND_COPY	"m2mtoken-bind-copy"	/* hsm/bind.c */

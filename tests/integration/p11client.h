@@ -674,4 +674,50 @@ p11c_v3(void)
 	return ifc->pFunctionList;
 }
 
+/*
+ * A session of SoftHSM2 itself on the HSM backend's backing token (label
+ * "m2m-backing"), in this process: the module's own SoftHSM2 instance
+ * ($M2M_SOFTHSM_MODULE, else Debian's path), already initialised by the
+ * module's C_Initialize; no login (public objects need none).  For tests
+ * that look at what the backend left in the HSM.  Bails on failure.
+ */
+static inline void
+p11c_backing_open(CK_FUNCTION_LIST_PTR *ret_fl, CK_SESSION_HANDLE *ret_s)
+{
+	const char *path = getenv("M2M_SOFTHSM_MODULE");
+	CK_FUNCTION_LIST_PTR sh = NULL;
+	CK_C_GetFunctionList gfl;
+	CK_SLOT_ID slots[16];
+	CK_ULONG n = 16, i;
+	CK_TOKEN_INFO ti;
+	CK_UTF8CHAR lab[32];
+	CK_RV rv;
+	void *dl;
+
+	if (path == NULL || *path == '\0')
+		path = "/usr/lib/softhsm/libsofthsm2.so";
+	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		p11c_bail("dlopen %s: %s", path, dlerror());
+	/* POSIX: a dlsym() result may be converted to a function pointer */
+	gfl = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	if (gfl == NULL || gfl(&sh) != CKR_OK)
+		p11c_bail("%s: no C_GetFunctionList", path);
+	rv = sh->C_Initialize(NULL);
+	if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		p11c_bail("SoftHSM2 is not the backend's instance: %s",
+		    p11c_rvname(rv));
+	P11C_MUST(sh->C_GetSlotList(CK_TRUE, slots, &n));
+	p11c_pad32("m2m-backing", lab);
+	for (i = 0; i < n; i++) {
+		P11C_MUST(sh->C_GetTokenInfo(slots[i], &ti));
+		if (memcmp(ti.label, lab, 32) == 0)
+			break;
+	}
+	if (i == n)
+		p11c_bail("no backing token 'm2m-backing'");
+	P11C_MUST(sh->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL, NULL,
+	    ret_s));
+	*ret_fl = sh;
+}
+
 #endif /* M2M_P11CLIENT_H */
