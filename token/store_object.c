@@ -215,6 +215,28 @@ token_count(struct m2m_store *s, uint64_t token_id, uint64_t *ret_n,
 }
 
 /*
+ * The counting triggers ran for the write that moved the connection's
+ * change count from before: an insert makes its row and moves its
+ * token's count (2 changes), an update also takes the old row's size off
+ * (3).  Fewer means a trigger was dropped while the store was open (the
+ * open makes them again): M2M_ERR_STORE_CORRUPT, and the caller undoes
+ * the write.  sqlite3_total_changes64 counts the triggers' changes, on
+ * this connection only.
+ */
+static int
+counted(struct m2m_store *s, sqlite3_int64 before, sqlite3_int64 want,
+    uint64_t token_id)
+{
+	if (sqlite3_total_changes64(s->db) - before >= want)
+		return 0;
+	m2m_error("store %s: a write to token %llu was not counted (the "
+	    "counting triggers are gone: store changed outside m2mtoken?): "
+	    "the write is undone; reopening the store makes them again",
+	    s->path, (unsigned long long)token_id);
+	return M2M_ERR_STORE_CORRUPT;
+}
+
+/*
  * Called with the new row of token token_id inserted, its MAC not yet
  * set, in its write transaction (no other writer can commit meanwhile):
  * 0 when the token now holds at most s->max_objects rows of at most
@@ -277,9 +299,10 @@ row_size(struct m2m_store *s, uint64_t token_id, uint64_t id,
 
 /*
  * Called with row id of token token_id rewritten, in its write
- * transaction; before is its size before.  An update that grows the row
- * (C_SetAttributeValue: a longer label, id, application or object id)
- * while the token's objects then take more than s->max_bytes is
+ * transaction; before is its size before, read in that transaction.  An
+ * update that grows the row (C_SetAttributeValue: a longer label, id,
+ * application or object id) while the token's objects then take more
+ * than s->max_bytes is
  * M2M_ERR_TOKEN_FULL (one line, at most one a second); one that does
  * not grow it passes, so that a token over a lowered limit can still
  * change its objects.  0, or the count's error.
@@ -318,6 +341,7 @@ m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o)
 	uint8_t mac[M2M_BIND_MAC_LEN];
 	size_t enclen = 0;
 	uint64_t id = 0;
+	sqlite3_int64 changes;
 	int rc, r = M2M_ERR_INTERNAL, in_sp = 0;
 
 	if (s == NULL || o == NULL || !object_ok(o))
@@ -335,6 +359,7 @@ m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o)
 		r = store_bind_fail(s, ST_OBJ_INSERT, rc);
 		goto out;
 	}
+	changes = sqlite3_total_changes64(s->db);
 	if ((r = store_step_done(s, ST_OBJ_INSERT)) != 0)
 		goto out;
 	id = (uint64_t)sqlite3_last_insert_rowid(s->db);
@@ -347,6 +372,9 @@ m2m_store_object_insert(struct m2m_store *s, struct m2m_object *o)
 		goto out;
 	}
 	/* over the token's quota: the savepoint is rolled back below */
+	if ((s->max_objects != 0 || s->max_bytes != 0) &&
+	    (r = counted(s, changes, 2, o->token_id)) != 0)
+		goto out;
 	if ((r = quota_check(s, o->token_id)) != 0)
 		goto out;
 	if ((r = object_mac(s, o, o->token_id, id, enc, enclen, msg,
@@ -533,7 +561,8 @@ m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 	uint8_t mac[M2M_BIND_MAC_LEN];
 	size_t enclen = 0;
 	uint64_t before = 0;
-	int rc, r = M2M_ERR_INTERNAL, in_sp = 0;
+	sqlite3_int64 changes;
+	int rc, r = M2M_ERR_INTERNAL, in_sp = 0, own_tx = 0;
 
 	if (s == NULL || o == NULL || !object_ok(o))
 		return M2M_ERR_INVALID_ARGUMENT;
@@ -545,17 +574,24 @@ m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 	    mac)) != 0)
 		goto out;
 	/*
-	 * Under max_bytes: the row's size before, read ahead of the
-	 * savepoint so that the update is the first statement of a
-	 * transaction it starts (a read first would pin a snapshot that
-	 * another writer's commit makes too old to write from).
+	 * Under max_bytes: the row's size before is read under the write
+	 * lock, so that no other writer changes the row between that read
+	 * and the update.  Outside a caller's transaction (which is BEGIN
+	 * IMMEDIATE), one is begun here: a deferred one would take the lock
+	 * only at the update, and its first read would pin a snapshot that
+	 * another writer's commit makes too old to write from.
 	 */
-	if (s->max_bytes != 0 &&
-	    (r = row_size(s, o->token_id, o->id, &before)) != 0)
-		goto out;
+	if (s->max_bytes != 0 && sqlite3_get_autocommit(s->db)) {
+		if ((r = store_stmt_exec(s, ST_BEGIN)) != 0)
+			goto out;
+		own_tx = 1;
+	}
 	if ((r = store_stmt_exec(s, ST_SAVEPOINT)) != 0)
 		goto out;
 	in_sp = 1;
+	if (s->max_bytes != 0 &&
+	    (r = row_size(s, o->token_id, o->id, &before)) != 0)
+		goto out;
 	st = store_stmt_get(s, ST_OBJ_UPDATE);
 	if ((rc = store_bind_u64(st, 1, o->id)) != SQLITE_OK ||
 	    (rc = store_bind_u64(st, 2, o->token_id)) != SQLITE_OK ||
@@ -564,17 +600,24 @@ m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 		r = store_bind_fail(s, ST_OBJ_UPDATE, rc);
 		goto out;
 	}
+	changes = sqlite3_total_changes64(s->db);
 	if ((r = store_step_done(s, ST_OBJ_UPDATE)) != 0 ||
 	    (r = store_changed_or_not_found(s)) != 0)
 		goto out;
 	store_stmt_put(s, ST_OBJ_UPDATE);
 	/* over the token's max_bytes: the savepoint is rolled back below */
 	if (s->max_bytes != 0 &&
-	    (r = quota_check_update(s, o->token_id, o->id, before)) != 0)
+	    ((r = counted(s, changes, 3, o->token_id)) != 0 ||
+	    (r = quota_check_update(s, o->token_id, o->id, before)) != 0))
 		goto out;
 	if ((r = store_stmt_exec(s, ST_RELEASE)) != 0)
 		goto out;
 	in_sp = 0;
+	if (own_tx) {
+		if ((r = store_stmt_exec(s, ST_COMMIT)) != 0)
+			goto out;
+		own_tx = 0;
+	}
 	vcache_put(s, o->id, msg, mac);
 	r = 0;
  out:
@@ -583,6 +626,8 @@ m2m_store_object_update(struct m2m_store *s, const struct m2m_object *o)
 		(void)store_stmt_exec(s, ST_ROLLBACK_TO);
 		(void)store_stmt_exec(s, ST_RELEASE);
 	}
+	if (own_tx)
+		(void)store_stmt_exec(s, ST_ROLLBACK);
 	free(enc);
 	return r;
 }

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "object.h"
 #include "store.h"
+#include "store_int.h"	/* the race test's hook on s->db */
 #include "support_capture.h"
 
 #define NOBODY		65534
@@ -2082,7 +2083,8 @@ test_token_counts_triggers(void **state)
 {
 	struct fx *f = *state;
 	uint64_t a = add_token(f->s, "trig-a"), b = add_token(f->s, "trig-b");
-	struct m2m_object *o;
+	uint64_t id;
+	struct m2m_object *o, *u = NULL;
 	char err[256], log[2048], sql[512];
 	FILE *tmp;
 	size_t i;
@@ -2103,7 +2105,7 @@ test_token_counts_triggers(void **state)
 	    M2M_ERR_STORE_CORRUPT);
 	capture_end(tmp, saved, log, sizeof(log));
 	assert_non_null(strstr(log, "m2mtoken: error: store "));
-	assert_non_null(strstr(log, "no object count"));
+	assert_non_null(strstr(log, "was not counted"));
 	assert_int_equal(o->id, 0);
 	assert_int_equal(count_of(f->s, a), 4);
 
@@ -2120,6 +2122,39 @@ test_token_counts_triggers(void **state)
 	assert_int_equal(m2m_store_object_insert(f->s, o), M2M_ERR_TOKEN_FULL);
 	assert_int_equal(counts_wrong(f->path), 0);
 
+	/*
+	 * The insert's trigger dropped while the store is open, the token's
+	 * row kept: the insert is not counted, so it is undone; so is an
+	 * update under max_bytes once the update's trigger is gone.
+	 */
+	m2m_store_set_max_objects(f->s, 100);
+	m2m_store_set_max_bytes(f->s, 1 << 20);
+	id = add_obj(f->s, a, "upd", NULL, 0, CKO_DATA);
+	raw_exec(f->path, "DROP TRIGGER token_counts_insert");
+	o->id = 0;
+	tmp = capture_start(&saved);
+	assert_int_equal(m2m_store_object_insert(f->s, o),
+	    M2M_ERR_STORE_CORRUPT);
+	capture_end(tmp, saved, log, sizeof(log));
+	assert_non_null(strstr(log, "was not counted"));
+	assert_int_equal(o->id, 0);
+	assert_int_equal(count_of(f->s, a), 6);
+	raw_exec(f->path, "DROP TRIGGER token_counts_update");
+	assert_int_equal(m2m_store_object_get(f->s, a, id, &u), 0);
+	assert_int_equal(m2m_object_attr_set(u, CKA_LABEL, "longer label",
+	    12), 0);
+	m2m_object_sync_fields(u);
+	tmp = capture_start(&saved);
+	assert_int_equal(m2m_store_object_update(f->s, u),
+	    M2M_ERR_STORE_CORRUPT);
+	capture_end(tmp, saved, log, sizeof(log));
+	assert_non_null(strstr(log, "was not counted"));
+	m2m_object_free(u);
+	assert_int_equal(m2m_store_object_get(f->s, a, id, &u), 0);
+	assert_int_equal(m2m_object_attr(u, CKA_LABEL)->len, 3);
+	m2m_object_free(u);
+	assert_int_equal(counts_wrong(f->path), 0);
+
 	/* the delete's trigger dropped, rows deleted and added behind it */
 	m2m_store_close(f->s);
 	f->s = NULL;
@@ -2134,7 +2169,7 @@ test_token_counts_triggers(void **state)
 	assert_true(counts_wrong(f->path) != 0);
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
 	assert_int_equal(counts_wrong(f->path), 0);
-	assert_int_equal(counts_row(f->path, a), 4);
+	assert_int_equal(counts_row(f->path, a), 5);
 	assert_int_equal(counts_row(f->path, b), 2);
 	/* and the counts move again with every row */
 	(void)add_obj(f->s, b, "tb", NULL, 0, CKO_DATA);
@@ -2143,6 +2178,83 @@ test_token_counts_triggers(void **state)
 	assert_int_equal(counts_row(f->path, a), 0);
 	assert_int_equal(counts_row(f->path, b), 3);
 	m2m_object_free(o);
+}
+
+/*
+ * The race of an update under max_bytes (found in review): another
+ * writer, between the update's read of the row's size and its write,
+ * shrinks the row and fills the room it freed; an update that read the
+ * size before its write transaction then wrote the row back at its old
+ * size unchecked, and the token went over max_bytes.  "Another writer"
+ * is a second connection (another process) that a trace hook runs at
+ * the first row the update reads; with busy timeout 0 it is refused
+ * at once if the update holds the write lock, as it must.  The token
+ * stays within max_bytes whatever the order.
+ */
+static struct {
+	struct m2m_store	*s2;
+	uint64_t		 tok, id;
+	int			 fired, r_shrink, r_fill;
+} race;
+
+static int
+race_hook(unsigned type, void *ctx, void *p, void *x)
+{
+	struct m2m_object *o = NULL;
+
+	(void)type; (void)ctx; (void)p; (void)x;
+	if (race.fired++)
+		return 0;
+	race.r_shrink = m2m_store_object_get(race.s2, race.tok, race.id, &o);
+	if (race.r_shrink == 0) {
+		assert_int_equal(m2m_object_attr_set(o, CKA_VALUE, "s", 1), 0);
+		m2m_object_sync_fields(o);
+		race.r_shrink = m2m_store_object_update(race.s2, o);
+		m2m_object_free(o);
+	}
+	o = big_obj(race.tok, "filler", M2M_ATTR_MAX_LEN);
+	race.r_fill = m2m_store_object_insert(race.s2, o);
+	m2m_object_free(o);
+	return 0;
+}
+
+static void
+test_quota_update_race(void **state)
+{
+	struct fx *f = *state;
+	struct m2m_object *x;
+	uint64_t row, max;
+	char err[256];
+	int i, r;
+
+	memset(&race, 0, sizeof(race));
+	race.tok = add_token(f->s, "update-race");
+	race.id = add_big(f->s, race.tok, "x");
+	row = (uint64_t)counts_bytes(f->path, race.tok);
+	max = 4 * row + row / 2;
+	for (i = 0; i < 3; i++)
+		(void)add_big(f->s, race.tok, "big");
+	m2m_store_set_max_bytes(f->s, max);
+	assert_int_equal(store_open(f->path, &race.s2, err, sizeof(err)), 0);
+	m2m_store_set_max_bytes(race.s2, max);
+	sqlite3_busy_timeout(race.s2->db, 0);
+
+	/* an update of x that does not grow it, the other writer inside */
+	assert_int_equal(m2m_store_object_get(f->s, race.tok, race.id, &x), 0);
+	assert_int_equal(m2m_object_attr_set(x, CKA_LABEL, "y", 1), 0);
+	m2m_object_sync_fields(x);
+	sqlite3_trace_v2(f->s->db, SQLITE_TRACE_ROW, race_hook, NULL);
+	r = m2m_store_object_update(f->s, x);
+	sqlite3_trace_v2(f->s->db, 0, NULL, NULL);
+	assert_true(race.fired > 0);
+	/* the other writer is refused (BUSY), or the update is (full) */
+	assert_true((race.r_shrink == M2M_ERR_BUSY &&
+	    race.r_fill == M2M_ERR_BUSY && r == 0) ||
+	    r == M2M_ERR_TOKEN_FULL);
+	assert_true((uint64_t)counts_bytes(f->path, race.tok) <= max);
+	assert_int_equal(counts_wrong(f->path), 0);
+	m2m_object_free(x);
+	m2m_store_close(race.s2);
 }
 
 #define QUOTA_PROCS	6
@@ -2442,6 +2554,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_quota_bytes, setup_open,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_quota_update_race,
+		    setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_token_counts_triggers,
 		    setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_processes,
