@@ -9,6 +9,8 @@
 
 #define REASON_MAX	200
 
+static pthread_mutex_t *resize_lk;	/* see p11w_set_resize_lock */
+
 static const char *const call_names[P11W_CALL_COUNT] = {
 #define N(x)	[P11W_CALL_##x] = #x
 	N(HELLO), N(C_Initialize), N(C_Finalize), N(C_GetInfo),
@@ -63,6 +65,27 @@ p11w_err_name(uint32_t err)
 
 /* see p11wire.h */
 void
+p11w_set_resize_lock(pthread_mutex_t *lk)
+{
+	resize_lk = lk;
+}
+
+static void
+resize_lock(void)
+{
+	if (resize_lk != NULL)
+		pthread_mutex_lock(resize_lk);
+}
+
+static void
+resize_unlock(void)
+{
+	if (resize_lk != NULL)
+		pthread_mutex_unlock(resize_lk);
+}
+
+/* see p11wire.h */
+void
 p11w_buf_init(struct p11w_buf *b, size_t max)
 {
 	memset(b, 0, sizeof(*b));
@@ -86,11 +109,13 @@ p11w_buf_free(struct p11w_buf *b)
 {
 	size_t max = b->max;
 
+	resize_lock();
 	if (b->data != NULL) {
 		explicit_bzero(b->data, b->cap);
 		free(b->data);
 	}
 	p11w_buf_init(b, max);
+	resize_unlock();
 }
 
 /* see p11wire.h */
@@ -110,8 +135,13 @@ p11w_put_space(struct p11w_buf *b, size_t n)
 		cap = b->cap < 256 ? 256 : b->cap;
 		while (cap < b->len + n)
 			cap = cap > b->max / 2 ? b->max : cap * 2;
-		/* not realloc: the old bytes are wiped before they are freed */
+		/*
+		 * not realloc: the old bytes are wiped before they are freed;
+		 * the lock: no fork in between (p11w_set_resize_lock)
+		 */
+		resize_lock();
 		if ((p = malloc(cap)) == NULL) {
+			resize_unlock();
 			b->failed = 1;
 			b->nomem = 1;
 			return NULL;
@@ -123,6 +153,7 @@ p11w_put_space(struct p11w_buf *b, size_t n)
 		}
 		b->data = p;
 		b->cap = cap;
+		resize_unlock();
 	}
 	p = b->data + b->len;
 	b->len += n;

@@ -18,6 +18,7 @@
 #ifndef M2M_P11WIRE_H
 #define M2M_P11WIRE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -161,6 +162,16 @@ void	p11w_put_bytes(struct p11w_buf *b, const void *p, size_t n);
  * header written after its body is known, or a value read into place.
  */
 uint8_t	*p11w_put_space(struct p11w_buf *b, size_t n);
+/*
+ * A mutex held while any buffer's data and cap change (the allocate,
+ * copy, wipe, free and assign of a growth; p11w_buf_free), or NULL, the
+ * default (m2mtokend's worker).  The module in client mode sets its own,
+ * which its fork handler takes: a child never copies a buffer mid-resize,
+ * its data a block already freed (wiped and freed again in the child) or
+ * the new block not yet its (never wiped).  Nothing else is locked while
+ * it is held.  Set once, before any thread uses a buffer.
+ */
+void	p11w_set_resize_lock(pthread_mutex_t *lk);
 
 /*
  * A reader over a received body.  Every get fails (returns -1) once one

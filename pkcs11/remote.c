@@ -113,6 +113,12 @@ static int atfork_err;		/* pthread_atfork's, when it failed */
 static char env_socket[SOCKET_MAX];
 
 static pthread_mutex_t rc_init_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * p11wire's resize lock (p11w_set_resize_lock): held only while a frame
+ * buffer's data and cap change, which call_wire (encoding a request) and
+ * read_until (a reply into its waiter) do without conn.lk.
+ */
+static pthread_mutex_t rc_resize_lock = PTHREAD_MUTEX_INITIALIZER;
 static int rc_initialized;
 static int rc_forked;		/* a child: conn is the parent's copy */
 /*
@@ -150,18 +156,25 @@ static struct conn conn = {
  * copies the connection's lists whole, not mid-update.  No thread holds
  * conn.lk across a read, a send or a wait (read_until, write_queued and
  * roundtrip drop it), so the fork waits for no round trip; only for one
- * that holds rc_init_lock (C_Initialize, C_Finalize), as before.
+ * that holds rc_init_lock (C_Initialize, C_Finalize), as before.  Then
+ * the resize lock, last: the child's waiters point at their buffers'
+ * blocks, not at one freed by a growth that another thread was in the
+ * middle of (child_wipe would write into it, C_Initialize free it again),
+ * nor miss a new block that already holds a copy of the frame.  Whoever
+ * holds it takes no other lock.
  */
 static void
 atfork_prepare(void)
 {
 	pthread_mutex_lock(&rc_init_lock);
 	pthread_mutex_lock(&conn.lk);
+	pthread_mutex_lock(&rc_resize_lock);
 }
 
 static void
 atfork_parent(void)
 {
+	pthread_mutex_unlock(&rc_resize_lock);
 	pthread_mutex_unlock(&conn.lk);
 	pthread_mutex_unlock(&rc_init_lock);
 }
@@ -197,6 +210,7 @@ atfork_child(void)
 
 	/* alone in the child: the parent's connection is not ours */
 	memcpy(&rc_init_lock, &fresh, sizeof(fresh));
+	memcpy(&rc_resize_lock, &fresh, sizeof(fresh));
 	memcpy(&conn.lk, &fresh, sizeof(fresh));
 	memcpy(&conn.wlk, &fresh, sizeof(fresh));
 	memcpy(&rc_calls_lk, &fresh, sizeof(fresh));
@@ -226,9 +240,11 @@ mode_choose(void)
 		client_mode = 1;
 	} else
 		client_mode = m2m_conf_names_daemon(m2m_conf_default_path());
-	if (client_mode)
+	if (client_mode) {
+		p11w_set_resize_lock(&rc_resize_lock);
 		atfork_err = pthread_atfork(atfork_prepare, atfork_parent,
 		    atfork_child);
+	}
 }
 
 /* see p11.h */
