@@ -24,8 +24,9 @@
                    in: a client that waits for a reply before it sends the
                    next request never gets one
         inorder    any number of connections, each in a thread: HELLO, then
-                   every request answered rv 0 in order; the connection
-                   closed after the reply to C_Finalize (as the worker)
+                   every request answered rv 0 in order (C_GenerateRandom
+                   with the bytes asked for); the connection closed after
+                   the reply to C_Finalize (as the worker)
       Prints "ready" once listening.
   p11wire_peer.py raw SOCK CASE
       A raw client of a real worker; prints the reply frame's code name
@@ -46,6 +47,7 @@ MAGIC = b"m2mtoken-p11"
 ERRS = {0: "ok", 1: "version", 2: "malformed", 3: "too-big", 4: "order",
         5: "stalled", 6: "busy", 7: "internal", 8: "denied"}
 C_INITIALIZE, C_FINALIZE, C_GETINFO = 1, 2, 3
+C_GENERATERANDOM = 64
 
 
 # ESC [2J, BEL, DEL, CSI as UTF-8 (c2 9b) and raw (9b), NUL
@@ -80,8 +82,13 @@ def inorder(s):
         id_, code, _ = recv_frame(s)
         s.sendall(frame(id_, 0, MAGIC + struct.pack(">HHI", 1, 0, 1 << 20)))
         while code != C_FINALIZE:
-            id_, code, _ = recv_frame(s)
-            s.sendall(frame(id_, 0, struct.pack(">Q", 0)))
+            id_, code, body = recv_frame(s)
+            rep = struct.pack(">Q", 0)
+            if code == C_GENERATERANDOM:
+                # u64 session, u8 buffer present, u64 length
+                n = struct.unpack(">Q", body[9:17])[0]
+                rep += struct.pack(">I", n) + b"r" * n
+            s.sendall(frame(id_, 0, rep))
     except (EOFError, OSError):
         pass
     s.close()
