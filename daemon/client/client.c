@@ -155,7 +155,7 @@ call_obj(struct m2m_client *c, const char *method, struct json_object *params,
 {
 	struct m2m_ipc_msg *msg = NULL;
 	char *buf = NULL;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	if (err != NULL)
@@ -191,11 +191,15 @@ call_obj(struct m2m_client *c, const char *method, struct json_object *params,
 		r = M2M_CLIENT_ERR_REMOTE;
 		goto out;
 	}
+	/* the caller's from now: out of the tree wiped below */
 	if (ret_reply != NULL)
-		*ret_reply = json_object_get(m2m_ipc_msg_parameters(msg));
+		*ret_reply = m2m_ipc_msg_take_parameters(msg);
 	r = 0;
  out:
+	/* a frame, either way, may hold a plaintext (Seal, Open) */
 	m2m_ipc_msg_free(msg);
+	if (buf != NULL)
+		OPENSSL_cleanse(buf, len);
 	free(buf);
 	return r;
 }
@@ -207,23 +211,39 @@ m2m_client_call(struct m2m_client *c, const char *method,
     struct m2m_client_error *err)
 {
 	struct json_object *p = NULL, *reply = NULL;
+	struct json_tokener *tok = NULL;
+	size_t len, slen;
 	char *s = NULL;
 	int r;
 
 	if (err != NULL)
 		memset(err, 0, sizeof(*err));
 	if (params_json != NULL) {
-		p = json_tokener_parse(params_json);
-		if (p == NULL || !json_object_is_type(p, json_type_object)) {
-			json_object_put(p);
+		/*
+		 * As json_tokener_parse(), with a tokener whose buffer is
+		 * wiped: the text may hold a plaintext (the CLI's Seal).
+		 */
+		len = strlen(params_json);
+		if ((tok = m2m_json_tokener_new(JSON_TOKENER_DEFAULT_DEPTH,
+		    len)) == NULL)
+			return M2M_CLIENT_ERR_NOMEM;
+		p = json_tokener_parse_ex(tok, params_json, (int)len);
+		if (p == NULL &&
+		    json_tokener_get_error(tok) == json_tokener_continue)
+			p = json_tokener_parse_ex(tok, "", 1);
+		if (json_tokener_get_error(tok) != json_tokener_success ||
+		    p == NULL || !json_object_is_type(p, json_type_object)) {
+			m2m_json_put_wiped(p);
+			m2m_json_tokener_free(tok);
 			return M2M_CLIENT_ERR_ARG;
 		}
+		m2m_json_tokener_free(tok);
 	}
 	if ((r = call_obj(c, method, p, &reply, err)) != 0)
 		goto out;
 	if (ret_reply_json != NULL) {
-		if ((s = strdup(json_object_to_json_string_ext(reply,
-		    JSON_C_TO_STRING_PLAIN))) == NULL) {
+		/* not json-c's text: it leaves copies in memory freed */
+		if (m2m_json_text(reply, 0, SIZE_MAX, &s, &slen) != 0) {
 			r = M2M_CLIENT_ERR_NOMEM;
 			goto out;
 		}
@@ -231,8 +251,8 @@ m2m_client_call(struct m2m_client *c, const char *method,
 	}
 	r = 0;
  out:
-	json_object_put(p);
-	json_object_put(reply);
+	m2m_json_put_wiped(p);
+	m2m_json_put_wiped(reply);
 	return r;
 }
 
@@ -262,6 +282,8 @@ add_b64(struct json_object *p, const char *k, const uint8_t *v, size_t n)
 	EVP_EncodeBlock((unsigned char *)s, v, (int)n);
 	r = json_object_object_add(p, k, json_object_new_string(s)) == 0 ?
 	    0 : M2M_CLIENT_ERR_NOMEM;
+	/* it may be a plaintext (Seal) */
+	OPENSSL_cleanse(s, (n + 2) / 3 * 4 + 1);
 	free(s);
 	return r;
 }
@@ -292,6 +314,7 @@ get_b64(struct json_object *reply, const char *k, uint8_t **ret,
 		return M2M_CLIENT_ERR_NOMEM;
 	d = EVP_DecodeBlock(b, (const unsigned char *)s, (int)n);
 	if (d < 0 || (size_t)d != n / 4 * 3) {
+		OPENSSL_cleanse(b, n / 4 * 3 + 1);
 		free(b);
 		return M2M_CLIENT_ERR_PROTOCOL;
 	}
@@ -515,7 +538,7 @@ m2m_client_seal(struct m2m_client *c, const char *e2e_key_id, int attribute,
 	free(ivb);
 	free(ct);
 	/* the request held the plaintext */
-	json_object_put(p);
+	m2m_json_put_wiped(p);
 	json_object_put(reply);
 	return client_result(c, r);
 }
@@ -544,6 +567,7 @@ m2m_client_open(struct m2m_client *c, const char *e2e_key_id, int attribute,
 	r = get_b64(reply, "plaintext", ret_pt, ret_pt_len);
  out:
 	json_object_put(p);
-	json_object_put(reply);
+	/* the reply held the plaintext */
+	m2m_json_put_wiped(reply);
 	return client_result(c, r);
 }

@@ -4,12 +4,14 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 
 #include "ipc.h"
 #include "text.h"
@@ -78,7 +80,12 @@ m2m_ipc_reader_free(struct m2m_ipc_reader *rd)
 {
 	if (rd == NULL)
 		return;
+	/* a frame may hold a secret (an E2E plaintext): wiped, all of it */
+	if (rd->buf != NULL)
+		explicit_bzero(rd->buf, rd->cap);
 	free(rd->buf);
+	if (rd->ahead != NULL)
+		explicit_bzero(rd->ahead, CHUNK);
 	free(rd->ahead);
 	free(rd);
 }
@@ -96,8 +103,78 @@ m2m_ipc_msg_free(struct m2m_ipc_msg *msg)
 {
 	if (msg == NULL)
 		return;
-	json_object_put(msg->root);
+	m2m_json_put_wiped(msg->root);
 	free(msg);
+}
+
+/* see ipc.h */
+void
+m2m_json_wipe(struct json_object *o)
+{
+	size_t i, n;
+
+	switch (json_object_get_type(o)) {
+	case json_type_object: {
+		json_object_object_foreach(o, key, val) {
+			(void)key;
+			m2m_json_wipe(val);
+		}
+		break;
+	}
+	case json_type_array:
+		n = json_object_array_length(o);
+		for (i = 0; i < n; i++)
+			m2m_json_wipe(json_object_array_get_idx(o, i));
+		break;
+	case json_type_string:
+		/* json-c's own bytes (no copy): the object is ours to wreck */
+		explicit_bzero((char *)(uintptr_t)json_object_get_string(o),
+		    (size_t)json_object_get_string_len(o));
+		break;
+	default:
+		break;
+	}
+}
+
+/* see ipc.h */
+void
+m2m_json_put_wiped(struct json_object *o)
+{
+	m2m_json_wipe(o);
+	json_object_put(o);
+}
+
+/* see ipc.h */
+struct json_tokener *
+m2m_json_tokener_new(int depth, size_t len)
+{
+	struct json_tokener *tok;
+
+	if (len > INT_MAX - 64 || (tok = json_tokener_new_ex(depth)) == NULL)
+		return NULL;
+	/*
+	 * The tokener gathers each string in tok->pb, which json-c grows
+	 * with realloc(): the old block, with the string so far, would go
+	 * back to malloc unwiped.  No string of len bytes of text is longer
+	 * than len, so the buffer made that big now never moves.
+	 */
+	if (printbuf_memset(tok->pb, 0, 0, (int)len + 16) < 0) {
+		json_tokener_free(tok);
+		return NULL;
+	}
+	printbuf_reset(tok->pb);
+	return tok;
+}
+
+/* see ipc.h */
+void
+m2m_json_tokener_free(struct json_tokener *tok)
+{
+	if (tok == NULL)
+		return;
+	if (tok->pb != NULL && tok->pb->buf != NULL && tok->pb->size > 0)
+		explicit_bzero(tok->pb->buf, (size_t)tok->pb->size);
+	json_tokener_free(tok);
 }
 
 /* see ipc.h */
@@ -119,6 +196,21 @@ struct json_object *
 m2m_ipc_msg_parameters(const struct m2m_ipc_msg *msg)
 {
 	return msg == NULL ? NULL : msg->params;
+}
+
+/* see ipc.h */
+struct json_object *
+m2m_ipc_msg_take_parameters(struct m2m_ipc_msg *msg)
+{
+	struct json_object *p;
+
+	if (msg == NULL || msg->params == NULL)
+		return NULL;
+	p = json_object_get(msg->params);
+	/* puts root's reference: p is then the caller's only one */
+	json_object_object_del(msg->root, "parameters");
+	msg->params = NULL;
+	return p;
 }
 
 /* A string member that is a valid name: its value, or NULL. */
@@ -234,7 +326,7 @@ parse_frame(enum m2m_ipc_kind kind, const char *text, size_t len,
 		r = M2M_IPC_ERR_INVALID_UTF8;
 		goto out;
 	}
-	if ((tok = json_tokener_new_ex(M2M_IPC_DEPTH_MAX)) == NULL) {
+	if ((tok = m2m_json_tokener_new(M2M_IPC_DEPTH_MAX, len)) == NULL) {
 		r = M2M_IPC_ERR_NO_MEMORY;
 		goto out;
 	}
@@ -342,9 +434,8 @@ parse_frame(enum m2m_ipc_kind kind, const char *text, size_t len,
 	r = 0;
  out:
 	free(msg);
-	json_object_put(root);
-	if (tok != NULL)
-		json_tokener_free(tok);
+	m2m_json_put_wiped(root);
+	m2m_json_tokener_free(tok);
 	return r;
 }
 
@@ -362,8 +453,14 @@ reserve(struct m2m_ipc_reader *rd, size_t need)
 		ncap *= 2;
 	if (ncap > M2M_IPC_FRAME_MAX)
 		ncap = M2M_IPC_FRAME_MAX;
-	if ((nbuf = realloc(rd->buf, ncap)) == NULL)
+	/* not realloc(): the old block, with the frame so far, is wiped */
+	if ((nbuf = malloc(ncap)) == NULL)
 		return M2M_IPC_ERR_NO_MEMORY;
+	if (rd->buf != NULL) {
+		memcpy(nbuf, rd->buf, rd->len);
+		explicit_bzero(rd->buf, rd->cap);
+		free(rd->buf);
+	}
 	rd->buf = nbuf;
 	rd->cap = ncap;
 	return 0;
@@ -373,6 +470,9 @@ reserve(struct m2m_ipc_reader *rd, size_t need)
 static void
 reader_reset(struct m2m_ipc_reader *rd)
 {
+	/* the buffer kept between frames holds no old one */
+	if (rd->buf != NULL)
+		explicit_bzero(rd->buf, rd->len);
 	rd->len = 0;
 	if (rd->cap > KEEP_MAX) {
 		free(rd->buf);
@@ -406,6 +506,8 @@ m2m_ipc_reader_feed(struct m2m_ipc_reader *rd, const void *data,
 	/* the cap, before a byte is stored or the buffer grows */
 	if (take > M2M_IPC_FRAME_MAX - rd->len) {
 		rd->dead = 1;
+		if (rd->buf != NULL)
+			explicit_bzero(rd->buf, rd->cap);
 		free(rd->buf);
 		rd->buf = NULL;
 		rd->cap = rd->len = 0;
@@ -463,32 +565,32 @@ keep_ahead(struct m2m_ipc_reader *rd, const char *data, size_t n)
 	return 0;
 }
 
-/* see ipc.h */
-int
-m2m_ipc_reader_read_fd(struct m2m_ipc_reader *rd, int fd,
+/*
+ * As m2m_ipc_reader_read_fd(), with chunk for its reads: the caller wipes
+ * it (a frame may hold a secret).
+ */
+static int
+read_fd(struct m2m_ipc_reader *rd, int fd, char chunk[CHUNK],
     struct m2m_ipc_msg **ret_msg)
 {
-	char chunk[CHUNK];
 	size_t used;
 	ssize_t n;
 	int r = M2M_IPC_ERR_INTERNAL, k;
 
-	if (ret_msg != NULL)
-		*ret_msg = NULL;
-	if (rd == NULL || fd < 0 || ret_msg == NULL)
-		return M2M_IPC_ERR_INVALID_ARGUMENT;
 	for (;;) {
 		/* first what an earlier read took past its frame */
 		if (rd->alen > 0) {
 			r = m2m_ipc_reader_feed(rd, rd->ahead + rd->aoff,
 			    rd->alen, &used, ret_msg);
+			/* copied into the frame: not kept twice */
+			explicit_bzero(rd->ahead + rd->aoff, used);
 			rd->aoff += used;
 			rd->alen -= used;
 			if (r != 0 || *ret_msg != NULL)
 				return r;
 			continue;	/* all fed: alen is 0 */
 		}
-		n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		n = recv(fd, chunk, CHUNK, MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -502,7 +604,7 @@ m2m_ipc_reader_read_fd(struct m2m_ipc_reader *rd, int fd,
 			return r != 0 ? r : M2M_IPC_ERR_EOF;
 		}
 		/* a stream socket gives less than asked only when emptied */
-		rd->drained = (size_t)n < sizeof(chunk);
+		rd->drained = (size_t)n < CHUNK;
 		r = m2m_ipc_reader_feed(rd, chunk, (size_t)n, &used, ret_msg);
 		if (used < (size_t)n &&
 		    (k = keep_ahead(rd, chunk + used, (size_t)n - used)) != 0) {
@@ -515,27 +617,201 @@ m2m_ipc_reader_read_fd(struct m2m_ipc_reader *rd, int fd,
 	}
 }
 
-/* Serialises root into a new NUL-terminated frame. */
+/* see ipc.h */
+int
+m2m_ipc_reader_read_fd(struct m2m_ipc_reader *rd, int fd,
+    struct m2m_ipc_msg **ret_msg)
+{
+	char chunk[CHUNK];
+	int r;
+
+	if (ret_msg != NULL)
+		*ret_msg = NULL;
+	if (rd == NULL || fd < 0 || ret_msg == NULL)
+		return M2M_IPC_ERR_INVALID_ARGUMENT;
+	r = read_fd(rd, fd, chunk, ret_msg);
+	explicit_bzero(chunk, sizeof(chunk));
+	return r;
+}
+
+/* A JSON text being written (out != NULL) or measured. */
+struct jw {
+	char	*out;
+	size_t	 len;
+	int	 flags;
+	int	 err;
+};
+
+static void
+jw_put(struct jw *w, const char *s, size_t n)
+{
+	if (w->out != NULL)
+		memcpy(w->out + w->len, s, n);
+	w->len += n;
+}
+
+/* A string, escaped as json-c's json_escape_str() does. */
+static void
+jw_str(struct jw *w, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *esc;
+	char u[7];
+	size_t i, start = 0;
+	unsigned char c;
+
+	jw_put(w, "\"", 1);
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		esc = NULL;
+		switch (c) {
+		case '\b':
+			esc = "\\b";
+			break;
+		case '\n':
+			esc = "\\n";
+			break;
+		case '\r':
+			esc = "\\r";
+			break;
+		case '\t':
+			esc = "\\t";
+			break;
+		case '\f':
+			esc = "\\f";
+			break;
+		case '"':
+			esc = "\\\"";
+			break;
+		case '\\':
+			esc = "\\\\";
+			break;
+		case '/':
+			if (!(w->flags & JSON_C_TO_STRING_NOSLASHESCAPE))
+				esc = "\\/";
+			break;
+		default:
+			if (c < 0x20) {
+				memcpy(u, "\\u00", 4);
+				u[4] = hex[c >> 4];
+				u[5] = hex[c & 0xf];
+				u[6] = '\0';
+				esc = u;
+			}
+			break;
+		}
+		if (esc == NULL)
+			continue;
+		jw_put(w, s + start, i - start);
+		jw_put(w, esc, strlen(esc));
+		start = i + 1;
+	}
+	jw_put(w, s + start, n - start);
+	jw_put(w, "\"", 1);
+}
+
+static void
+jw_value(struct jw *w, struct json_object *o)
+{
+	const char *s;
+	size_t i, n;
+	int first = 1;
+
+	switch (json_object_get_type(o)) {
+	case json_type_object: {
+		jw_put(w, "{", 1);
+		json_object_object_foreach(o, key, val) {
+			if (!first)
+				jw_put(w, ",", 1);
+			first = 0;
+			jw_str(w, key, strlen(key));
+			jw_put(w, ":", 1);
+			jw_value(w, val);
+		}
+		jw_put(w, "}", 1);
+		break;
+	}
+	case json_type_array:
+		jw_put(w, "[", 1);
+		n = json_object_array_length(o);
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				jw_put(w, ",", 1);
+			jw_value(w, json_object_array_get_idx(o, i));
+		}
+		jw_put(w, "]", 1);
+		break;
+	case json_type_string:
+		jw_str(w, json_object_get_string(o),
+		    (size_t)json_object_get_string_len(o));
+		break;
+	case json_type_null:
+		jw_put(w, "null", 4);
+		break;
+	default:
+		/* a number or boolean: json-c's text of it, no secret */
+		if ((s = json_object_to_json_string_length(o, w->flags,
+		    &n)) == NULL) {
+			w->err = 1;
+			break;
+		}
+		jw_put(w, s, n);
+		break;
+	}
+}
+
+/* see ipc.h */
+int
+m2m_json_text(struct json_object *o, int flags, size_t max, char **ret_buf,
+    size_t *ret_len)
+{
+	struct jw w;
+
+	*ret_buf = NULL;
+	*ret_len = 0;
+	memset(&w, 0, sizeof(w));
+	w.flags = flags & JSON_C_TO_STRING_NOSLASHESCAPE;
+	jw_value(&w, o);
+	if (w.err)
+		return M2M_IPC_ERR_NO_MEMORY;
+	if (w.len > max)
+		return M2M_IPC_ERR_FRAME_TOO_LARGE;
+	if ((w.out = malloc(w.len + 1)) == NULL)
+		return M2M_IPC_ERR_NO_MEMORY;
+	w.len = 0;
+	jw_value(&w, o);
+	if (w.err) {
+		explicit_bzero(w.out, w.len);
+		free(w.out);
+		return M2M_IPC_ERR_NO_MEMORY;
+	}
+	w.out[w.len] = '\0';
+	*ret_buf = w.out;
+	*ret_len = w.len;
+	return 0;
+}
+
+/*
+ * Serialises root into a new NUL-terminated frame.  Not with json-c's
+ * json_object_to_json_string(): its printbuf grows by realloc(), leaving
+ * the text so far (a plaintext, a key) in blocks freed unwiped.
+ */
 static int
 encode(struct json_object *root, char **ret_buf, size_t *ret_len)
 {
-	const char *s;
 	size_t len;
 	char *buf;
+	int r;
 
-	if ((s = json_object_to_json_string_length(root,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-	    &len)) == NULL)
-		return M2M_IPC_ERR_NO_MEMORY;
-	if (len > M2M_IPC_FRAME_MAX)
-		return M2M_IPC_ERR_FRAME_TOO_LARGE;
+	if ((r = m2m_json_text(root, JSON_C_TO_STRING_NOSLASHESCAPE,
+	    M2M_IPC_FRAME_MAX, &buf, &len)) != 0)
+		return r;
 	/* nothing the reader at the other end would refuse */
-	if (has_nul_escape(s, len))
+	if (has_nul_escape(buf, len)) {
+		explicit_bzero(buf, len);
+		free(buf);
 		return M2M_IPC_ERR_NUL_ESCAPE;
-	if ((buf = malloc(len + 1)) == NULL)
-		return M2M_IPC_ERR_NO_MEMORY;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
+	}
 	*ret_buf = buf;
 	*ret_len = len + 1;
 	return 0;

@@ -61,7 +61,7 @@ size_t	m2m_ipc_top_members(const char *text, size_t len);
 int m2m_ipc_reader_new(enum m2m_ipc_kind kind,
     struct m2m_ipc_reader **ret_rd);
 
-/* Frees rd and any partial frame; NULL is fine. */
+/* Frees rd and any partial frame, wiped; NULL is fine. */
 void m2m_ipc_reader_free(struct m2m_ipc_reader *rd);
 
 /* Bytes rd has allocated for its frame now (never > M2M_IPC_FRAME_MAX). */
@@ -123,7 +123,7 @@ int m2m_ipc_reader_buffered(const struct m2m_ipc_reader *rd);
  */
 int m2m_ipc_reader_drained(const struct m2m_ipc_reader *rd);
 
-/* Frees msg; NULL is fine. */
+/* Frees msg, its strings wiped (m2m_json_put_wiped); NULL is fine. */
 void m2m_ipc_msg_free(struct m2m_ipc_msg *msg);
 
 /* The method of a call, NULL in a reply.  Owned by msg. */
@@ -136,8 +136,16 @@ const char *m2m_ipc_msg_error(const struct m2m_ipc_msg *msg);
 struct json_object *m2m_ipc_msg_parameters(const struct m2m_ipc_msg *msg);
 
 /*
+ * The "parameters" object taken out of msg, the caller's to put (wiped if
+ * it may hold a secret); m2m_ipc_msg_free() then wipes the rest without
+ * touching it.  m2m_ipc_msg_parameters(msg) is NULL afterwards.
+ */
+struct json_object *m2m_ipc_msg_take_parameters(struct m2m_ipc_msg *msg);
+
+/*
  * Writers.  Each serialises one frame into a new buffer *ret_buf of
- * *ret_len bytes, the terminating NUL included (free() it).  params may be
+ * *ret_len bytes, the terminating NUL included (wipe and free() it: it
+ * may hold a secret).  params may be
  * NULL (no "parameters" member) and is not consumed.  Fail with
  * M2M_IPC_ERR_METHOD_NAME / _ERROR_NAME for a malformed name,
  * M2M_IPC_ERR_PARAMETERS_TYPE if params is not an object,
@@ -159,6 +167,41 @@ int m2m_ipc_encode_error(const char *error, struct json_object *params,
  */
 int m2m_ipc_encode_error_code(int r, struct json_object *params,
     char **ret_buf, size_t *ret_len);
+
+/*
+ * Secrets in json-c.  A frame may carry an E2E plaintext (Seal, Open) or
+ * a key (a MEF's Credential), and json-c frees its strings and buffers
+ * without wiping them; these helpers do (docs/security-model.md).
+ *
+ * m2m_json_wipe: zeroes the bytes of every string in the tree o (objects
+ * and arrays walked; member names are not secrets and are left).
+ * m2m_json_put_wiped: m2m_json_wipe, then json_object_put().  Only for the
+ * last reference to a tree: another holder would see its strings zeroed.
+ * NULL is fine for both.
+ */
+void	m2m_json_wipe(struct json_object *o);
+void	m2m_json_put_wiped(struct json_object *o);
+
+/*
+ * A tokener (json_tokener_new_ex(depth)) to parse at most len bytes of
+ * text, its scratch buffer made big enough that it never moves (json-c
+ * moves it with realloc(), leaving what it held in freed memory); NULL on
+ * failure.  Free with m2m_json_tokener_free(), which wipes that buffer.
+ */
+struct json_tokener *m2m_json_tokener_new(int depth, size_t len);
+void	m2m_json_tokener_free(struct json_tokener *tok);
+
+/*
+ * The JSON text of o, as json_object_to_json_string_ext() with
+ * JSON_C_TO_STRING_PLAIN (| JSON_C_TO_STRING_NOSLASHESCAPE if in flags),
+ * but written once into a buffer of its size: json-c's own grows by
+ * realloc() and the text it then holds can only be wiped in its last
+ * place.  *ret_buf (NUL-terminated, *ret_len bytes before the NUL; wipe
+ * and free() it).  M2M_IPC_ERR_FRAME_TOO_LARGE above max bytes (nothing
+ * allocated), _NO_MEMORY.
+ */
+int	m2m_json_text(struct json_object *o, int flags, size_t max,
+	    char **ret_buf, size_t *ret_len);
 
 /*
  * Blocking helpers for clients.  timeout_ms bounds the whole call (< 0:

@@ -819,6 +819,59 @@ test_encode_refuses(void **state)
 	json_object_put(a);
 }
 
+/*
+ * m2m_json_text writes what json-c writes (the frames kept their bytes
+ * when encode() stopped using json-c's printbuf), escapes included, and
+ * m2m_json_put_wiped zeroes a tree's strings.
+ */
+static void
+test_json_text(void **state)
+{
+	static const int fl[] = { JSON_C_TO_STRING_PLAIN,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE };
+	struct json_object *o, *a, *in;
+	const char *want;
+	char s[40], *buf;
+	size_t i, len, wlen;
+
+	(void)state;
+	for (i = 0; i < 32; i++)
+		s[i] = (char)(i + 1);
+	memcpy(s + 31, "/\\\"\x7f\xc3\xa9", 7);
+	o = json_object_new_object();
+	json_object_object_add(o, "ctl", json_object_new_string_len(s, 38));
+	json_object_object_add(o, "k/\"\n", json_object_new_string("v"));
+	json_object_object_add(o, "i", json_object_new_int64(-42));
+	json_object_object_add(o, "d", json_object_new_double(1.5));
+	json_object_object_add(o, "t", json_object_new_boolean(1));
+	json_object_object_add(o, "n", NULL);
+	a = json_object_new_array();
+	json_object_array_add(a, json_object_new_object());
+	json_object_array_add(a, json_object_new_array());
+	json_object_array_add(a, NULL);
+	json_object_array_add(a, json_object_new_string("a/b"));
+	json_object_object_add(o, "a", a);
+	for (i = 0; i < 2; i++) {
+		want = json_object_to_json_string_length(o, fl[i], &wlen);
+		assert_int_equal(m2m_json_text(o, fl[i], SIZE_MAX, &buf, &len),
+		    0);
+		assert_int_equal(len, wlen);
+		assert_memory_equal(buf, want, len);
+		assert_int_equal(buf[len], '\0');
+		free(buf);
+	}
+	assert_int_equal(m2m_json_text(o, 0, wlen - 1, &buf, &len),
+	    M2M_IPC_ERR_FRAME_TOO_LARGE);
+	assert_null(buf);
+
+	assert_true(json_object_object_get_ex(o, "a", &a));
+	in = json_object_get(json_object_array_get_idx(a, 3));
+	m2m_json_put_wiped(o);
+	assert_int_equal(json_object_get_string_len(in), 3);
+	assert_memory_equal(json_object_get_string(in), "\0\0\0", 3);
+	json_object_put(in);
+}
+
 int
 main(void)
 {
@@ -837,6 +890,7 @@ main(void)
 		cmocka_unit_test(test_stalled_writer),
 		cmocka_unit_test(test_call_and_replies),
 		cmocka_unit_test(test_encode_refuses),
+		cmocka_unit_test(test_json_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
