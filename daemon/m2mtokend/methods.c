@@ -61,6 +61,8 @@ add_b64(struct json_object *o, const char *k, const uint8_t *v, size_t n)
 	if ((s = mtd_b64(v, n)) == NULL)
 		return M2M_IPC_ERR_NO_MEMORY;
 	r = mtd_add_str(o, k, s);
+	/* it may be a plaintext (Open) */
+	OPENSSL_cleanse(s, strlen(s));
 	free(s);
 	return r;
 }

@@ -103,6 +103,9 @@ conn_free(struct conn *c)
 	m2m_ipc_reader_free(c->rd);
 	m2m_peer_free(c->peer);
 	mtd_job_free(c->pending.job);
+	/* a reply may hold a plaintext (Open) */
+	if (c->out != NULL)
+		explicit_bzero(c->out, c->outlen);
 	free(c->out);
 	close(c->fd);
 	free(c);
@@ -180,6 +183,8 @@ conn_flush(struct conn *c)
 			return -1;
 		c->outoff += (size_t)n;
 	}
+	if (c->out != NULL)
+		explicit_bzero(c->out, c->outlen);
 	free(c->out);
 	c->out = NULL;
 	c->outlen = c->outoff = 0;
@@ -348,6 +353,7 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 		r = M2M_IPC_ERR_NOT_CONFIGURED;
 		goto reply;
 	}
+	/* released wiped: a handler's reply may hold a plaintext (Open) */
 	if ((reply = json_object_new_object()) == NULL) {
 		r = M2M_IPC_ERR_NO_MEMORY;
 		goto reply;
@@ -364,14 +370,14 @@ mtd_server_call(struct mtd *d, const struct m2m_peer *peer,
 		snprintf(ret_pending->keyid, sizeof(ret_pending->keyid), "%s",
 		    keyid != NULL ? keyid : "");
 		ret_pending->has_key = keyid != NULL;
-		json_object_put(reply);
+		m2m_json_put_wiped(reply);
 		return 0;
 	}
 	mtd_job_free(call.job);
  reply:
 	e = conclude(peer, m, method, keyid, vd.rule, r, reply, &err,
 	    ret_buf, ret_len);
-	json_object_put(reply);
+	m2m_json_put_wiped(reply);
 	return e;
 }
 
@@ -403,7 +409,7 @@ mtd_server_finish(struct mtd *d, const struct m2m_peer *peer,
 	}
 	e = conclude(peer, p->m, p->m->name, p->has_key ? p->keyid : NULL,
 	    p->rule, r, reply, &err, ret_buf, ret_len);
-	json_object_put(reply);
+	m2m_json_put_wiped(reply);
 	mtd_job_free(p->job);
 	p->job = NULL;
 	return e;
