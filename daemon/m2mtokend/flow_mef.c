@@ -26,6 +26,8 @@
 #include "methods_int.h"
 
 #define KEID_HEX		32
+/* Members of a MEF answer's object: a handful; more is not a MEF. */
+#define NAMES_MAX		32
 
 /* A request id for X-M2M-RI: "m2mtokend-" and 16 hex digits. */
 static void
@@ -53,9 +55,70 @@ shown(char *dst, size_t cap, const char *s)
 }
 
 /*
- * Parses the response body as JSON; the tokener's scratch buffer, which
- * held every string of it, is wiped before it is freed (the body may
- * carry a credential).
+ * 1 if each member name of the outermost object of the JSON text t is
+ * plain (no escape) and comes once, NAMES_MAX of them at most.  Checked
+ * before json-c parses it: json-c keeps the last of two equal members
+ * and frees the first, unwiped, while it parses, and a first
+ * "Credential" would be a key left in freed memory.  A name with an
+ * escape could spell another one; no MEF member name needs one.
+ */
+static int
+names_once(const char *t, size_t len)
+{
+	size_t off[NAMES_MAX], nlen[NAMES_MAX];
+	size_t i, k, n = 0, depth = 0, start = 0, end = 0;
+	int in_str = 0, esc = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in_str) {
+			if (t[i] == '\\') {
+				esc = 1;
+				i++;
+			} else if (t[i] == '"') {
+				in_str = 0;
+				end = i;
+			}
+			continue;
+		}
+		switch (t[i]) {
+		case '"':
+			in_str = 1;
+			esc = 0;
+			start = i + 1;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case ':':
+			/* at depth 1 the last string closed is a member name */
+			if (depth != 1)
+				break;
+			if (esc || n == NAMES_MAX)
+				return 0;
+			for (k = 0; k < n; k++)
+				if (nlen[k] == end - start &&
+				    memcmp(t + off[k], t + start, nlen[k]) == 0)
+					return 0;
+			off[n] = start;
+			nlen[n++] = end - start;
+			break;
+		default:
+			break;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Parses the response body as JSON.  The body may carry a credential:
+ * the tokener's scratch buffer, which held every string of it, never
+ * moves and is wiped before it is freed (m2m_json_tokener_new), and a
+ * tree refused is dropped wiped.
  */
 static struct json_object *
 parse_body(const char *body, size_t len)
@@ -63,23 +126,22 @@ parse_body(const char *body, size_t len)
 	struct json_tokener *tok;
 	struct json_object *o;
 
-	if ((tok = json_tokener_new_ex(8)) == NULL)
+	if (!names_once(body, len) ||
+	    (tok = m2m_json_tokener_new(8, len)) == NULL)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 	    JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, body, (int)len);
 	if (o != NULL && json_tokener_get_parse_end(tok) != len) {
-		json_object_put(o);
+		m2m_json_put_wiped(o);
 		o = NULL;
 	}
-	if (tok->pb != NULL && tok->pb->buf != NULL && tok->pb->size > 0)
-		OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
-	json_tokener_free(tok);
+	m2m_json_tokener_free(tok);
 	if (o != NULL && (!json_object_is_type(o, json_type_object) ||
 	    m2m_ipc_top_members(body, len) !=
 	    (size_t)(unsigned int)json_object_object_length(o))) {
-		/* not an object, or a member twice (a second Credential) */
-		json_object_put(o);
+		/* not an object, or a member twice (names_once missed it) */
+		m2m_json_put_wiped(o);
 		o = NULL;
 	}
 	return o;
@@ -576,14 +638,8 @@ fetch_finish(struct mtd_call *c, struct mtd_job *j,
 	r = 0;
  out:
 	OPENSSL_cleanse(value, sizeof(value));
-	if (o != NULL) {
-		/* the base64 of the credential, inside json-c */
-		if (json_object_object_get_ex(o, "Credential", &cv) &&
-		    json_object_is_type(cv, json_type_string))
-			OPENSSL_cleanse((char *)json_object_get_string(cv),
-			    (size_t)json_object_get_string_len(cv));
-		json_object_put(o);
-	}
+	/* the base64 of the credential, inside json-c */
+	m2m_json_put_wiped(o);
 	return r;
 }
 
