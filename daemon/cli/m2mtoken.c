@@ -8,6 +8,8 @@
  * denied, 5 verification failed, 6 no such key, 7 MEF error, 8 token
  * error, 9 daemon not configured for it.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 
 #include <m2mtoken/client.h>
 
+#include "ipc.h"
 #include "opts.h"
 #include "text.h"
 
@@ -492,11 +495,20 @@ static int
 s_open(struct json_object *o)
 {
 	uint8_t *b;
-	size_t n;
+	size_t n, off;
+	ssize_t k;
 
 	if (b64_member(o, "plaintext", &b, &n) != 0)
 		return -1;
-	fwrite(b, 1, n, stdout);
+	/* write(2): stdio would keep a copy in its buffer */
+	fflush(stdout);
+	for (off = 0; off < n; off += (size_t)k) {
+		k = write(STDOUT_FILENO, b + off, n - off);
+		if (k == -1 && errno == EINTR)
+			k = 0;
+		else if (k <= 0)
+			break;
+	}
 	OPENSSL_cleanse(b, n + 1);
 	free(b);
 	return 0;
@@ -585,7 +597,10 @@ static const struct cmd cmds[] = {
 	    "  Exit code 5 if the MIC does not verify." },
 	{ "seal", "io.m2mtoken.Seal", b_use, s_seal,
 	    "--key E2EKEYID [--attribute] [--aad TEXT] (--data TEXT | "
-	    "--data-hex HEX | --data-file PATH|-)" },
+	    "--data-hex HEX | --data-file PATH|-)\n"
+	    "  --data and --data-hex put the plaintext in the command line, "
+	    "which other\n  users may read (ps): for a secret use "
+	    "--data-file PATH, or - for standard input." },
 	{ "open", "io.m2mtoken.Open", b_use, s_open,
 	    "--key E2EKEYID --iv HEX --ciphertext HEX [--attribute] "
 	    "[--aad TEXT]\n"
@@ -684,12 +699,16 @@ main(int argc, char **argv)
 	struct m2m_client_error err;
 	struct m2m_client *c = NULL;
 	struct json_object *p = NULL, *reply = NULL, *valid;
+	struct json_tokener *tok = NULL;
+	struct rlimit rl = { 0, 0 };
 	const char *method;
-	char *out = NULL, *end;
-	size_t i;
+	char *out = NULL, *in = NULL, *end;
+	size_t i, inlen = 0;
 	long v;
 	int ch, r, rc = EX_REFUSED;
 
+	/* a core would hold the plaintext of seal or open: none, as m2mtokend */
+	(void)setrlimit(RLIMIT_CORE, &rl);
 	while ((ch = getopt_long(argc, argv, "+s:jt:hV", gl, NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -757,8 +776,12 @@ main(int argc, char **argv)
 		rc = EX_UNREACHABLE;
 		goto out;
 	}
-	r = m2m_client_call(c, method, json_object_to_json_string_ext(p,
-	    JSON_C_TO_STRING_PLAIN), &out, &err);
+	/* m2m_json_text, not json-c's text: that leaves copies unwiped */
+	if (m2m_json_text(p, 0, SIZE_MAX, &in, &inlen) != 0) {
+		fprintf(stderr, "m2mtoken: out of memory\n");
+		goto out;
+	}
+	r = m2m_client_call(c, method, in, &out, &err);
 	if (r == M2M_CLIENT_ERR_REMOTE) {
 		if (opt_json)
 			printf("{\"error\": \"%s\"}\n", err.name);
@@ -777,7 +800,11 @@ main(int argc, char **argv)
 		rc = EX_UNREACHABLE;
 		goto out;
 	}
-	if ((reply = json_tokener_parse(out)) == NULL) {
+	/* json_tokener_parse(), its buffer wiped: out may hold a plaintext */
+	if ((tok = m2m_json_tokener_new(JSON_TOKENER_DEFAULT_DEPTH,
+	    strlen(out))) == NULL ||
+	    (reply = json_tokener_parse_ex(tok, out, (int)strlen(out))) ==
+	    NULL || json_tokener_get_error(tok) != json_tokener_success) {
 		fprintf(stderr, "m2mtoken: %s\n",
 		    m2m_client_strerror(M2M_CLIENT_ERR_PROTOCOL));
 		goto out;
@@ -803,8 +830,13 @@ main(int argc, char **argv)
 	}
 	rc = EX_OK;
  out:
-	json_object_put(reply);
-	json_object_put(p);
+	m2m_json_tokener_free(tok);
+	m2m_json_put_wiped(reply);
+	m2m_json_put_wiped(p);
+	if (in != NULL) {
+		OPENSSL_cleanse(in, inlen);
+		free(in);
+	}
 	if (out != NULL) {
 		OPENSSL_cleanse(out, strlen(out));
 		free(out);

@@ -1,11 +1,14 @@
 /* m2mtoken (the command): usage errors, input, option tables.  See opts.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "opts.h"
@@ -63,6 +66,8 @@ put_b64(struct json_object *p, const char *k, const uint8_t *v, size_t n)
 	}
 	EVP_EncodeBlock((unsigned char *)s, v, (int)n);
 	json_object_object_add(p, k, json_object_new_string(s));
+	/* it may be a plaintext (seal) */
+	OPENSSL_cleanse(s, (n + 2) / 3 * 4 + 1);
 	free(s);
 }
 
@@ -71,8 +76,9 @@ int
 read_data(const char *cmd, const char *text, const char *hex,
     const char *file, uint8_t *buf, size_t *ret_len)
 {
-	FILE *f;
-	size_t n;
+	size_t n = 0;
+	ssize_t k;
+	int fd;
 
 	if ((text != NULL) + (hex != NULL) + (file != NULL) != 1)
 		die_usage(cmd, "give exactly one of --data, --data-hex, "
@@ -90,16 +96,29 @@ read_data(const char *cmd, const char *text, const char *hex,
 			    "bytes");
 		return 0;
 	}
+	/* read(2) into buf, which the caller wipes: no copy in stdio's */
 	if (strcmp(file, "-") == 0)
-		f = stdin;
-	else if ((f = fopen(file, "rb")) == NULL) {
+		fd = STDIN_FILENO;
+	else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
 		fprintf(stderr, "m2mtoken %s: cannot open %s: %s\n", cmd, file,
 		    strerror(errno));
 		exit(EX_USAGE);
 	}
-	n = fread(buf, 1, DATA_MAX + 1, f);
-	if (f != stdin)
-		fclose(f);
+	while (n <= DATA_MAX) {
+		k = read(fd, buf + n, DATA_MAX + 1 - n);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k == -1) {
+			fprintf(stderr, "m2mtoken %s: cannot read %s: %s\n",
+			    cmd, file, strerror(errno));
+			exit(EX_USAGE);
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
 	if (n > DATA_MAX)
 		die_usage(cmd, "--data-file: more than 32768 bytes");
 	*ret_len = n;
