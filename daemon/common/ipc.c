@@ -306,6 +306,62 @@ m2m_ipc_top_members(const char *text, size_t len)
 	return n;
 }
 
+/* see ipc.h */
+int
+m2m_ipc_names_once(const char *text, size_t len, size_t max)
+{
+	size_t off[M2M_IPC_NAMES_MAX], nlen[M2M_IPC_NAMES_MAX];
+	size_t i, k, n = 0, depth = 0, start = 0, end = 0;
+	int in_str = 0, esc = 0;
+
+	if (max > M2M_IPC_NAMES_MAX)
+		max = M2M_IPC_NAMES_MAX;
+	for (i = 0; i < len; i++) {
+		if (in_str) {
+			if (text[i] == '\\') {
+				esc = 1;
+				i++;
+			} else if (text[i] == '"') {
+				in_str = 0;
+				end = i;
+			}
+			continue;
+		}
+		switch (text[i]) {
+		case '"':
+			in_str = 1;
+			esc = 0;
+			start = i + 1;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case ':':
+			/* at depth 1 the last string closed is a member name */
+			if (depth != 1)
+				break;
+			if (esc || n == max)
+				return 0;
+			for (k = 0; k < n; k++)
+				if (nlen[k] == end - start &&
+				    memcmp(text + off[k], text + start,
+				    nlen[k]) == 0)
+					return 0;
+			off[n] = start;
+			nlen[n++] = end - start;
+			break;
+		default:
+			break;
+		}
+	}
+	return 1;
+}
+
 /*
  * Parses and checks one frame's JSON text (len bytes, no NUL) of the given
  * kind; *ret_msg on success.

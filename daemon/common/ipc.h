@@ -53,6 +53,18 @@ int m2m_ipc_name_valid(const char *name);
 size_t	m2m_ipc_top_members(const char *text, size_t len);
 
 /*
+ * 1 if each member name of the outermost object of the JSON text (len
+ * bytes) is plain (no escape) and comes once, max of them at most (at
+ * most M2M_IPC_NAMES_MAX), else 0.  For a text that may carry a secret,
+ * checked before json-c parses it: json-c keeps the last of two equal
+ * members and frees the first while it parses, unwiped.  A name with an
+ * escape could spell another one.  Only a scan: json-c still decides
+ * whether the text is JSON at all.
+ */
+#define M2M_IPC_NAMES_MAX	64
+int	m2m_ipc_names_once(const char *text, size_t len, size_t max);
+
+/*
  * A new reader for a stream of kind (M2M_IPC_CALLS or M2M_IPC_REPLIES).
  * It allocates its buffer as bytes arrive, never more than
  * M2M_IPC_FRAME_MAX + 1 bytes.  *ret_rd on success; free with

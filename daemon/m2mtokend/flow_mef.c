@@ -55,66 +55,6 @@ shown(char *dst, size_t cap, const char *s)
 }
 
 /*
- * 1 if each member name of the outermost object of the JSON text t is
- * plain (no escape) and comes once, NAMES_MAX of them at most.  Checked
- * before json-c parses it: json-c keeps the last of two equal members
- * and frees the first, unwiped, while it parses, and a first
- * "Credential" would be a key left in freed memory.  A name with an
- * escape could spell another one; no MEF member name needs one.
- */
-static int
-names_once(const char *t, size_t len)
-{
-	size_t off[NAMES_MAX], nlen[NAMES_MAX];
-	size_t i, k, n = 0, depth = 0, start = 0, end = 0;
-	int in_str = 0, esc = 0;
-
-	for (i = 0; i < len; i++) {
-		if (in_str) {
-			if (t[i] == '\\') {
-				esc = 1;
-				i++;
-			} else if (t[i] == '"') {
-				in_str = 0;
-				end = i;
-			}
-			continue;
-		}
-		switch (t[i]) {
-		case '"':
-			in_str = 1;
-			esc = 0;
-			start = i + 1;
-			break;
-		case '{':
-		case '[':
-			depth++;
-			break;
-		case '}':
-		case ']':
-			depth--;
-			break;
-		case ':':
-			/* at depth 1 the last string closed is a member name */
-			if (depth != 1)
-				break;
-			if (esc || n == NAMES_MAX)
-				return 0;
-			for (k = 0; k < n; k++)
-				if (nlen[k] == end - start &&
-				    memcmp(t + off[k], t + start, nlen[k]) == 0)
-					return 0;
-			off[n] = start;
-			nlen[n++] = end - start;
-			break;
-		default:
-			break;
-		}
-	}
-	return 1;
-}
-
-/*
  * Parses the response body as JSON.  The body may carry a credential:
  * the tokener's scratch buffer, which held every string of it, never
  * moves and is wiped before it is freed (m2m_json_tokener_new), and a
@@ -126,7 +66,7 @@ parse_body(const char *body, size_t len)
 	struct json_tokener *tok;
 	struct json_object *o;
 
-	if (!names_once(body, len) ||
+	if (!m2m_ipc_names_once(body, len, NAMES_MAX) ||
 	    (tok = m2m_json_tokener_new(8, len)) == NULL)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
@@ -140,7 +80,7 @@ parse_body(const char *body, size_t len)
 	if (o != NULL && (!json_object_is_type(o, json_type_object) ||
 	    m2m_ipc_top_members(body, len) !=
 	    (size_t)(unsigned int)json_object_object_length(o))) {
-		/* not an object, or a member twice (names_once missed it) */
+		/* not an object, or a member twice (missed by the scan) */
 		m2m_json_put_wiped(o);
 		o = NULL;
 	}
