@@ -156,9 +156,10 @@ void	p11_leave(void);
 
 /*
  * For the slow PIN work of C_Login, C_InitPIN and C_SetPIN: drop the lock
- * (C_Finalize waits until every such call has taken it back) and take it
- * again.  After p11_unlocked_end every pointer into the state (sessions,
- * tokens) must be looked up anew.
+ * (C_Finalize and a fork wait until every such call has taken it back;
+ * p11_unlocked_begin waits while a fork does) and take it again.  After
+ * p11_unlocked_end every pointer into the state (sessions, tokens) must be
+ * looked up anew.
  */
 void	p11_unlocked_begin(void);
 void	p11_unlocked_end(void);

@@ -31,7 +31,8 @@ static int use_app_mutex;
 /*
  * fork(): a child inherits the parent's sessions, logins, store connection
  * and backend.  pthread_atfork handlers hold the module lock across the
- * fork (so the child's copy of the state is consistent) and mark the child
+ * fork (so the child's copy of the state is consistent), after any other
+ * thread's PIN check has ended (see fork_pending), and mark the child
  * uninitialised; its C_Initialize drops the copied sessions, session
  * objects and login secrets (memory only) and keeps the parent's core
  * (SQLite connection, backend handles) unused and unclosed: closing it
@@ -47,6 +48,17 @@ struct orphan {
 	struct orphan	*next;
 };
 static struct orphan *orphans;	/* parents' cores, never used again */
+/*
+ * A fork waits until no PIN check is in flight: the check runs without
+ * the module lock and may be a TPM command, whose connection the child
+ * would inherit mid-command (swtpm goes on serving it; the child's
+ * C_Initialize and the parent's next command block).  fork_pending (under
+ * the module lock) holds new PIN checks back meanwhile, so that logins in
+ * a loop cannot starve the fork.  in_pin_check: this thread is in one (a
+ * fork from inside the backend's own code must not wait for itself).
+ */
+static int fork_pending;
+static __thread int in_pin_check;
 
 static void
 p11_lock(void)
@@ -64,6 +76,17 @@ p11_unlock(void)
 		(void)app_args.UnlockMutex(app_mutex);
 	else
 		pthread_mutex_unlock(&os_lock);
+}
+
+/* Held: let other threads take the module lock for a millisecond. */
+static void
+relock_wait(void)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	p11_unlock();
+	(void)nanosleep(&ms, NULL);
+	p11_lock();
 }
 
 /* see p11.h */
@@ -133,7 +156,11 @@ p11_leave(void)
 void
 p11_unlocked_begin(void)
 {
+	/* the state may change meanwhile: the caller looks it up anew after */
+	while (fork_pending)
+		relock_wait();
 	p11.pin_checks++;
+	in_pin_check = 1;
 	p11_unlock();
 }
 
@@ -142,7 +169,25 @@ void
 p11_unlocked_end(void)
 {
 	p11_lock();
+	in_pin_check = 0;
 	p11.pin_checks--;
+}
+
+/*
+ * Called with init_lock and the module lock held: return when no other
+ * thread's PIN check is in flight.  The checks take the module lock to
+ * end (p11_unlocked_end), never init_lock, so they can finish while this
+ * waits.
+ */
+static void
+pin_checks_wait(void)
+{
+	if (in_pin_check)
+		return;
+	fork_pending = 1;
+	while (p11.pin_checks != 0)
+		relock_wait();
+	fork_pending = 0;
 }
 
 static void
@@ -150,8 +195,10 @@ atfork_prepare(void)
 {
 	pthread_mutex_lock(&init_lock);
 	fork_locked = __atomic_load_n(&initialized, __ATOMIC_ACQUIRE);
-	if (fork_locked)
+	if (fork_locked) {
 		p11_lock();
+		pin_checks_wait();
+	}
 }
 
 static void
@@ -174,6 +221,8 @@ atfork_child(void)
 		__atomic_store_n(&initialized, 0, __ATOMIC_RELEASE);
 	}
 	fork_locked = 0;
+	fork_pending = 0;
+	in_pin_check = 0;
 	memcpy(&os_lock, &fresh, sizeof(fresh));
 	memcpy(&init_lock, &fresh, sizeof(fresh));
 	use_app_mutex = 0;	/* the parent's mutex: left as it is */
@@ -755,13 +804,8 @@ p11_state_close(void)
 	p11_lock();
 	__atomic_store_n(&initialized, 0, __ATOMIC_RELEASE);
 	/* a C_Login checking its PIN without the lock still uses the core */
-	while (p11.pin_checks != 0) {
-		struct timespec ms = { 0, 1000000 };
-
-		p11_unlock();
-		(void)nanosleep(&ms, NULL);
-		p11_lock();
-	}
+	while (p11.pin_checks != 0)
+		relock_wait();
 	global_free();
 	p11_unlock();
 	if (use_app_mutex)
