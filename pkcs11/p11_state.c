@@ -27,6 +27,16 @@ static int initialized;			/* guarded by init_lock + atomics */
 static CK_C_INITIALIZE_ARGS app_args;
 static void *app_mutex;
 static int use_app_mutex;
+/*
+ * Threads between p11_enter and p11_leave, counted before the initialised
+ * check (and uncounted when it fails).  C_Finalize clears initialized,
+ * then waits until entries is 0 before it destroys the application's
+ * mutex: a thread blocked in LockMutex would otherwise wake on a destroyed
+ * mutex and, reading use_app_mutex 0, unlock os_lock instead.  So
+ * use_app_mutex and app_mutex never change while any thread is inside, and
+ * p11_lock and p11_unlock of one entry read the same values.
+ */
+static int entries;
 
 /*
  * fork(): a child inherits the parent's sessions, logins, store connection
@@ -100,11 +110,15 @@ p11_initialized(void)
 CK_RV
 p11_enter(void)
 {
-	if (!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE))
+	/* counted first: C_Finalize clears initialized, then reads entries */
+	__atomic_add_fetch(&entries, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) {
+		__atomic_sub_fetch(&entries, 1, __ATOMIC_SEQ_CST);
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	}
 	p11_lock();
 	if (!initialized) {
-		p11_unlock();
+		p11_leave();
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	}
 	return CKR_OK;
@@ -138,7 +152,7 @@ p11_enter_session(CK_SESSION_HANDLE h, unsigned int need,
 	else if (need != P11_NEED_SESSION)
 		rv = need_check(s, need);
 	if (rv != CKR_OK) {
-		p11_unlock();
+		p11_leave();
 		return rv;
 	}
 	*ret = s;
@@ -150,6 +164,7 @@ void
 p11_leave(void)
 {
 	p11_unlock();
+	__atomic_sub_fetch(&entries, 1, __ATOMIC_SEQ_CST);
 }
 
 /* see p11.h */
@@ -222,7 +237,8 @@ atfork_child(void)
 	}
 	fork_locked = 0;
 	fork_pending = 0;
-	in_pin_check = 0;
+	/* the other threads are gone; this one is inside if in a PIN check */
+	entries = in_pin_check;
 	memcpy(&os_lock, &fresh, sizeof(fresh));
 	memcpy(&init_lock, &fresh, sizeof(fresh));
 	use_app_mutex = 0;	/* the parent's mutex: left as it is */
@@ -802,9 +818,14 @@ p11_state_close(void)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	}
 	p11_lock();
-	__atomic_store_n(&initialized, 0, __ATOMIC_RELEASE);
-	/* a C_Login checking its PIN without the lock still uses the core */
-	while (p11.pin_checks != 0)
+	__atomic_store_n(&initialized, 0, __ATOMIC_SEQ_CST);
+	/*
+	 * Every other thread inside leaves: one blocked in p11_lock finds the
+	 * module uninitialised, a C_Login checking its PIN without the lock
+	 * finishes with the core (pin_checks <= entries).  Then no thread
+	 * holds or waits for the application's mutex, destroyed below.
+	 */
+	while (__atomic_load_n(&entries, __ATOMIC_SEQ_CST) != 0)
 		relock_wait();
 	global_free();
 	p11_unlock();
