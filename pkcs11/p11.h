@@ -214,6 +214,12 @@ CK_RV	p11_sobj_add(struct p11_session *s, struct m2m_object *o,
 void	p11_sobj_remove(CK_OBJECT_HANDLE h);
 int	p11_sobj_replace(CK_OBJECT_HANDLE h, struct m2m_object *o);
 void	p11_session_objects_drop(CK_SESSION_HANDLE h);
+/*
+ * Object id of token token_id is destroyed: the backend forgets its
+ * working copies, and every session's operation on it ends (its next call
+ * answers CKR_OPERATION_NOT_INITIALIZED).
+ */
+void	p11_object_gone(uint64_t token_id, uint64_t id);
 
 /* Login predicates of a session's token. */
 int	p11_session_is_rw(const struct p11_session *s);

@@ -357,7 +357,7 @@ destroy_object(struct p11_session *s, CK_OBJECT_HANDLE hObject)
 			rv = p11_rv(r);
 			goto out;
 		}
-		m2m_core_forget(p11.core, hObject);
+		p11_object_gone(s->token_id, hObject);
 	}
 	rv = CKR_OK;
  out:

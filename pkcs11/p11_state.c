@@ -124,16 +124,44 @@ p11_enter(void)
 	return CKR_OK;
 }
 
+/*
+ * The operation's token key was destroyed by another process (this one's
+ * C_DestroyObject ends the operation at once, p11_object_gone): end it
+ * too, and drop what the backend holds for the key, rather than make a
+ * new working copy of a dead key.  The object cache answers from memory
+ * while the store's generation is unchanged, and read the row at
+ * C_SignInit: a load per call; after a write, one read.  A failing read
+ * is not taken for a deletion: the key was good at the operation's start.
+ */
+static CK_RV
+op_key_check(struct p11_session *s)
+{
+	struct m2m_object *o = NULL;
+	uint64_t id = s->op_key->id;
+
+	if (P11_IS_SESSION_OBJECT(id) || m2m_core_object_get(p11.core,
+	    s->token_id, id, &o) != M2M_ERR_NOT_FOUND) {
+		m2m_object_free(o);
+		return CKR_OK;
+	}
+	p11_object_gone(s->token_id, id);
+	return CKR_OPERATION_NOT_INITIALIZED;
+}
+
 /* The need of p11_enter_session (p11.h) that s does not meet, or CKR_OK. */
 static CK_RV
-need_check(const struct p11_session *s, unsigned int need)
+need_check(struct p11_session *s, unsigned int need)
 {
 	if ((need & P11_NEED_SO) && !p11_so_logged_in(s))
 		return CKR_USER_NOT_LOGGED_IN;
 	if ((need & P11_NEED_RW) && !p11_session_is_rw(s))
 		return CKR_SESSION_READ_ONLY;
-	if ((need >> 4) != P11_OP_NONE && (unsigned int)s->op != (need >> 4))
-		return CKR_OPERATION_NOT_INITIALIZED;
+	if ((need >> 4) != P11_OP_NONE) {
+		if ((unsigned int)s->op != (need >> 4))
+			return CKR_OPERATION_NOT_INITIALIZED;
+		if (s->op_key != NULL)
+			return op_key_check(s);
+	}
 	return CKR_OK;
 }
 
@@ -575,10 +603,31 @@ p11_sobj_add(struct p11_session *s, struct m2m_object *o,
 	return CKR_HOST_MEMORY;
 }
 
+/* see p11.h */
+void
+p11_object_gone(uint64_t token_id, uint64_t id)
+{
+	struct m2m_object *k;
+	size_t i;
+
+	m2m_core_forget(p11.core, id);
+	/*
+	 * An operation holds its own reference to its key: it would unwrap
+	 * the key again at its next call and cache the working copy under
+	 * the dead id, kept until the logout.
+	 */
+	for (i = 0; p11.sessions != NULL && i < P11_MAX_SESSIONS; i++) {
+		k = p11.sessions[i].op_key;
+		if (p11.sessions[i].handle != 0 && k != NULL && k->id == id &&
+		    k->token_id == token_id)
+			p11_session_op_reset(&p11.sessions[i]);
+	}
+}
+
 static void
 sobj_remove(size_t i)
 {
-	m2m_core_forget(p11.core, p11.sobjs[i]->id);
+	p11_object_gone(p11.sobjs[i]->token_id, p11.sobjs[i]->id);
 	m2m_object_free(p11.sobjs[i]);
 	p11.sobjs[i] = p11.sobjs[p11.nsobjs - 1];
 	p11.sobj_owner[i] = p11.sobj_owner[p11.nsobjs - 1];
@@ -657,6 +706,7 @@ global_free(void)
 			if (p11.sessions[i].handle != 0)
 				p11_session_close(&p11.sessions[i]);
 		free(p11.sessions);
+		p11.sessions = NULL;	/* p11_object_gone looks at them */
 	}
 	p11_session_objects_drop(0);
 	for (i = 0; i < p11.ntokens; i++)

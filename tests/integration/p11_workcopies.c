@@ -10,8 +10,19 @@
  * SoftHSM2 loaded directly (the module is already initialised by the
  * backend), a session of its own without a login, C_FindObjects for
  * session secret keys.  HSM backend only (the TPM has no such copies).
+ *
+ * A key destroyed while another session's operation holds it (C_SignInit
+ * on session 1, C_DestroyObject on session 2, found in review): the
+ * operation ends with it, so C_Sign on session 1 fails and no working copy
+ * of the dead key is made or kept; for a session key, a token key, a
+ * multi-part operation, and a token key destroyed by another process (a
+ * forked child with its own C_Initialize).
  */
+#include <sys/wait.h>
+
+#include <errno.h>
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include "p11client.h"
 
@@ -101,6 +112,79 @@ use(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k1, CK_OBJECT_HANDLE k2)
 	    &ml));
 }
 
+enum destroyer { BY_SESSION, BY_PROCESS };
+
+/* Session dst destroys h; or a forked child, its own process, does. */
+static void
+destroy(CK_SLOT_ID slot, CK_SESSION_HANDLE dst, CK_OBJECT_HANDLE h,
+    enum destroyer by)
+{
+	CK_SESSION_HANDLE cs;
+	pid_t pid;
+	int st = 0;
+
+	if (by == BY_SESSION) {
+		P11C_MUST(F->C_DestroyObject(dst, h));
+		return;
+	}
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		p11c_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		alarm(10);
+		_exit(F->C_Initialize(NULL) != CKR_OK ||
+		    F->C_OpenSession(slot, CKF_SERIAL_SESSION |
+		    CKF_RW_SESSION, NULL, NULL, &cs) != CKR_OK ||
+		    F->C_Login(cs, CKU_USER, (CK_UTF8CHAR_PTR)P11C_USER_PIN,
+		    strlen(P11C_USER_PIN)) != CKR_OK ||
+		    F->C_DestroyObject(cs, h) != CKR_OK ||
+		    F->C_Finalize(NULL) != CKR_OK);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		p11c_bail("the destroying child failed (status 0x%x)", st);
+}
+
+/*
+ * C_SignInit (and one C_SignUpdate when multi) on s1 with a new key, the
+ * key destroyed, then C_Sign (C_SignFinal): not CKR_OK, no working copy.
+ */
+static void
+destroy_in_flight(CK_SLOT_ID slot, CK_SESSION_HANDLE s1,
+    CK_SESSION_HANDLE s2, int token, int multi, enum destroyer by)
+{
+	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_OBJECT_HANDLE k;
+	char what[96];
+	uint8_t v[32], mac[32];
+	CK_ULONG ml = sizeof(mac);
+	CK_RV rv;
+
+	snprintf(what, sizeof(what), "%s key destroyed%s during %s",
+	    token ? "token" : "session", by == BY_PROCESS ?
+	    " by another process" : "", multi ? "C_SignUpdate" :
+	    "C_SignInit");
+	memset(v, 0x5a + token + 2 * multi, sizeof(v));
+	P11C_MUST(p11c_import_ex(s1, CK_M2M_ROLE_KE2E_MSG_AUTH, "wc-dead",
+	    CKK_GENERIC_SECRET, v, sizeof(v), token ? CK_TRUE : CK_FALSE,
+	    NULL, 0, &k));
+	P11C_MUST(F->C_SignInit(s1, &m, k));
+	if (multi)
+		P11C_MUST(F->C_SignUpdate(s1, (CK_BYTE_PTR)MSG, sizeof(MSG)));
+	destroy(slot, s2, k, by);
+	if (multi)
+		rv = F->C_SignFinal(s1, mac, &ml);
+	else
+		rv = F->C_Sign(s1, (CK_BYTE_PTR)MSG, sizeof(MSG), mac, &ml);
+	CHECK_RV(rv, CKR_OPERATION_NOT_INITIALIZED, "%s: the operation "
+	    "ended with its key", what);
+	expect_copies(0, what);
+	/* and gone for a new operation */
+	CHECK_RV(F->C_SignInit(s1, &m, k), CKR_KEY_HANDLE_INVALID,
+	    "%s: C_SignInit with it", what);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -140,6 +224,18 @@ main(int argc, char **argv)
 	s = p11c_user_session(slot);
 	use(s, k1, k2);
 	p11c_check(1, "both keys usable after logout and close");
+	P11C_MUST(F->C_CloseSession(s));
+
+	s = p11c_user_session(slot);
+	P11C_MUST(F->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+	    NULL, NULL, &s2));
+	destroy_in_flight(slot, s, s2, 0, 0, BY_SESSION);
+	destroy_in_flight(slot, s, s2, 1, 0, BY_SESSION);
+	destroy_in_flight(slot, s, s2, 0, 1, BY_SESSION);
+	destroy_in_flight(slot, s, s2, 1, 1, BY_SESSION);
+	destroy_in_flight(slot, s, s2, 1, 0, BY_PROCESS);
+	destroy_in_flight(slot, s, s2, 1, 1, BY_PROCESS);
+	P11C_MUST(F->C_CloseSession(s2));
 	P11C_MUST(F->C_CloseSession(s));
 	if (sh != NULL)
 		(void)sh->C_CloseSession(shs);
