@@ -70,6 +70,9 @@ struct p11_session {
 	enum p11_op		 op;
 	CK_MECHANISM_TYPE	 op_mech;
 	struct m2m_object	*op_key;	/* shared reference to the key */
+	/* the store's generation before op_key was read, if op_gen_ok */
+	uint64_t		 op_gen;
+	int			 op_gen_ok;
 	enum m2m_hash		 op_hash;
 	size_t			 op_maclen;
 	uint8_t			*op_iv;
@@ -98,6 +101,8 @@ struct p11_global {
 	size_t			 nsobjs;
 	uint64_t		 next_sobj;
 	unsigned int		 pin_checks;	/* C_Logins checking unlocked */
+	/* sessions whose operation holds a key: p11_object_gone's scan */
+	unsigned int		 op_keys;
 };
 
 extern struct p11_global p11;

@@ -356,8 +356,9 @@ p11_op_init(struct p11_session *s, enum p11_op op, CK_MECHANISM_PTR pMech,
 	const struct mech_info *m;
 	struct m2m_object *k = NULL;
 	struct op_param p;
+	uint64_t gen = 0;
 	CK_RV rv;
-	int r;
+	int r, gen_ok;
 
 	if (pMech == NULL)
 		return CKR_ARGUMENTS_BAD;
@@ -370,6 +371,8 @@ p11_op_init(struct p11_session *s, enum p11_op op, CK_MECHANISM_PTR pMech,
 		return rv;
 	if (s->op != P11_OP_NONE)
 		return CKR_OPERATION_ACTIVE;
+	/* before the key is read: op_key_check's "nothing written since" */
+	gen_ok = m2m_core_generation(p11.core, &gen) == 0;
 	if ((r = p11_object_get(s, hKey, &k)) != 0)
 		return p11_rv_in(P11_RV_KEY, r);
 	if ((r = m2m_policy_check_use(k, op_kind[op].use,
@@ -381,6 +384,9 @@ p11_op_init(struct p11_session *s, enum p11_op op, CK_MECHANISM_PTR pMech,
 	s->op = op;
 	s->op_mech = pMech->mechanism;
 	s->op_key = k;
+	p11.op_keys++;		/* s->op was none: op_key was NULL */
+	s->op_gen = gen;
+	s->op_gen_ok = gen_ok;
 	s->op_len = 0;
 	if (k->key_type != m->key_type)
 		rv = CKR_KEY_TYPE_INCONSISTENT;

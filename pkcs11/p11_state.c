@@ -128,20 +128,30 @@ p11_enter(void)
  * The operation's token key was destroyed by another process (this one's
  * C_DestroyObject ends the operation at once, p11_object_gone): end it
  * too, and drop what the backend holds for the key, rather than make a
- * new working copy of a dead key.  The object cache answers from memory
- * while the store's generation is unchanged, and read the row at
- * C_SignInit: a load per call; after a write, one read.  A failing read
- * is not taken for a deletion: the key was good at the operation's start.
+ * new working copy of a dead key.  While the store's generation is the
+ * one read before the key was (op_gen), nothing was written since: one
+ * memory load per call.  After a write, one read through the object
+ * cache, and the generation read before it is the new mark.  A failing
+ * read is not taken for a deletion: the key was good at the operation's
+ * start.
  */
 static CK_RV
 op_key_check(struct p11_session *s)
 {
 	struct m2m_object *o = NULL;
-	uint64_t id = s->op_key->id;
+	uint64_t id = s->op_key->id, gen = 0;
+	int gen_ok, r;
 
-	if (P11_IS_SESSION_OBJECT(id) || m2m_core_object_get(p11.core,
-	    s->token_id, id, &o) != M2M_ERR_NOT_FOUND) {
-		m2m_object_free(o);
+	if (P11_IS_SESSION_OBJECT(id))
+		return CKR_OK;
+	gen_ok = m2m_core_generation(p11.core, &gen) == 0;
+	if (gen_ok && s->op_gen_ok && gen == s->op_gen)
+		return CKR_OK;
+	r = m2m_core_object_get(p11.core, s->token_id, id, &o);
+	m2m_object_free(o);
+	if (r != M2M_ERR_NOT_FOUND) {
+		s->op_gen = gen;
+		s->op_gen_ok = gen_ok && r == 0;
 		return CKR_OK;
 	}
 	p11_object_gone(s->token_id, id);
@@ -491,8 +501,11 @@ p11_session_digest_reset(struct p11_session *s)
 void
 p11_session_op_reset(struct p11_session *s)
 {
-	m2m_object_free(s->op_key);
-	s->op_key = NULL;
+	if (s->op_key != NULL) {
+		m2m_object_free(s->op_key);
+		s->op_key = NULL;
+		p11.op_keys--;
+	}
 	/*
 	 * The input buffer is kept for the session's next operation (one
 	 * malloc and free less per HMAC) when small; what it held is wiped.
@@ -614,9 +627,12 @@ p11_object_gone(uint64_t token_id, uint64_t id)
 	/*
 	 * An operation holds its own reference to its key: it would unwrap
 	 * the key again at its next call and cache the working copy under
-	 * the dead id, kept until the logout.
+	 * the dead id, kept until the logout.  No operation holds one (the
+	 * common case, e.g. a session's objects dropped as it closes): no
+	 * scan of the session table.
 	 */
-	for (i = 0; p11.sessions != NULL && i < P11_MAX_SESSIONS; i++) {
+	for (i = 0; p11.op_keys != 0 && p11.sessions != NULL &&
+	    i < P11_MAX_SESSIONS; i++) {
 		k = p11.sessions[i].op_key;
 		if (p11.sessions[i].handle != 0 && k != NULL && k->id == id &&
 		    k->token_id == token_id)

@@ -519,6 +519,13 @@ m2m_core_object_get(struct m2m_core *c, uint64_t token_id, uint64_t id,
 }
 
 /* see core.h */
+int
+m2m_core_generation(struct m2m_core *c, uint64_t *ret)
+{
+	return m2m_store_generation(c->store, ret);
+}
+
+/* see core.h */
 void
 m2m_core_cache_drop(struct m2m_core *c)
 {

@@ -181,6 +181,13 @@ int	m2m_core_set_value(struct m2m_core *c, struct m2m_object *o,
 	    struct m2m_secret **value, const struct m2m_secret *objauth);
 
 /*
+ * The store's generation (m2m_store_generation, store.h): unchanged means
+ * no process has written the store since it was read, so an object found
+ * then still exists.  M2M_ERR_UNSUPPORTED without the shared counter.
+ */
+int	m2m_core_generation(struct m2m_core *c, uint64_t *ret);
+
+/*
  * Token object id of token_id through the core's object cache
  * (objcache.h): a shared reference, never to be changed; release it with
  * m2m_object_free().  Errors as m2m_store_object_get.
