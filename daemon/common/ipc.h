@@ -58,8 +58,9 @@ size_t	m2m_ipc_top_members(const char *text, size_t len);
  * most M2M_IPC_NAMES_MAX), else 0.  For a text that may carry a secret,
  * checked before json-c parses it: json-c keeps the last of two equal
  * members and frees the first while it parses, unwiped.  A name with an
- * escape could spell another one.  Only a scan: json-c still decides
- * whether the text is JSON at all.
+ * escape could spell another one; a single quote outside strings (json-c
+ * reads 'name' as a member name) makes it 0 too.  Only a scan: json-c
+ * still decides whether the text is JSON at all.
  */
 #define M2M_IPC_NAMES_MAX	64
 int	m2m_ipc_names_once(const char *text, size_t len, size_t max);

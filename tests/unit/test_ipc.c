@@ -418,6 +418,11 @@ static const struct bad bads[] = {
 	    M2M_IPC_ERR_INVALID_JSON },
 	{ M2M_IPC_CALLS, "{'method':'io.m2mtoken.A'}",
 	    M2M_IPC_ERR_INVALID_JSON },
+	/* json-c reads a single-quoted name; JSON has none (fuzz_json_names) */
+	{ M2M_IPC_CALLS, "{'method':\"io.m2mtoken.A\"}",
+	    M2M_IPC_ERR_INVALID_JSON },
+	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",\"parameters\":"
+	    "{'\"':1}}", M2M_IPC_ERR_INVALID_JSON },
 	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",}",
 	    M2M_IPC_ERR_INVALID_JSON },
 	{ M2M_IPC_CALLS, "{\"method\":\"io.m2mtoken.A\",\"parameters\":"
