@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "ipc.h"
 #include "parse.h"
 
 #define JSON_DEPTH_MAX	4	/* object > array > string */
@@ -101,6 +102,15 @@ mef_parse_bootstrap(const char *body, size_t len, struct mef_targets *ret,
 	}
 	if (len > MEF_BODY_MAX) {
 		why = "the body is too large";
+		goto out;
+	}
+	/*
+	 * json-c keeps the last of two equal members, and reads a
+	 * single-quoted name: neither is JSON a client should send
+	 * (m2m_ipc_names_once, daemon/common/ipc.h).
+	 */
+	if (!m2m_ipc_names_once(body, len, M2M_IPC_NAMES_MAX)) {
+		why = "a member name is repeated, escaped or single-quoted";
 		goto out;
 	}
 	if ((tok = json_tokener_new_ex(JSON_DEPTH_MAX)) == NULL) {

@@ -86,6 +86,13 @@ test_body_bad(void **state)
 	bad_body("{}", "member Targets is missing");
 	bad_body("{\"Targets\": [\"a\"], \"b\": 1}",
 	    "a member other than Targets");
+	/* json-c would keep the second, and read 'Targets' */
+	bad_body("{\"Targets\": [\"a\"], \"Targets\": [\"b\"]}",
+	    "a member name is repeated, escaped or single-quoted");
+	bad_body("{'Targets': [\"a\"]}",
+	    "a member name is repeated, escaped or single-quoted");
+	bad_body("{\"T\\u0061rgets\": [\"a\"]}",
+	    "a member name is repeated, escaped or single-quoted");
 	bad_body("{\"Targets\": {}}", "Targets is not an array");
 	bad_body("{\"Targets\": null}", "Targets is not an array");
 	bad_body("{\"Targets\": []}", "Targets must hold 1 to 16 targets");
@@ -100,7 +107,8 @@ test_body_bad(void **state)
 	    "the body is nested too deeply");
 	bad_body("{\"Targets\": [\"\xc3\x28\"]}",
 	    "the body is not one JSON object");
-	bad_body("{'Targets': ['a']}", "the body is not one JSON object");
+	bad_body("{'Targets': ['a']}",
+	    "a member name is repeated, escaped or single-quoted");
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "{\"Targets\": [\"", 14);
 	memcpy(big + sizeof(big) - 4, "\"]}", 4);
