@@ -87,6 +87,9 @@ handler(void *arg, const char *sec, const char *key, const char *v)
 		ok = *v == '/' && set_str(&c->pin_file, v);
 	else if (IS("registry", "path"))
 		ok = *v != '\0' && set_str(&c->registry, v);
+	else if (IS("bootstrap", "kes_per_enrolee"))
+		ok = parse_uint(v, MEF_KES_PER_ENROLEE_MAX,
+		    &c->kes_per_enrolee) && c->kes_per_enrolee > 0;
 	else if (IS("cert", "port"))
 		ok = (c->cert_on = parse_uint(v, 65535, &c->cert_port));
 	else if (IS("cert", "key"))
@@ -143,6 +146,7 @@ mef_conf_load(const char *path, struct mef_conf **ret)
 	c->port = 8443;
 	c->timeout = 10;
 	c->max_connections = 512;
+	c->kes_per_enrolee = 2;
 	if (!set_str(&c->address, "127.0.0.1") ||
 	    !set_str(&c->token_label, "mef") ||
 	    !set_str(&c->registry, "/var/lib/m2m-mef/registry.db")) {

@@ -12,6 +12,9 @@
  *               label = mef                 the token's label
  *               pin_file = PATH             the user PIN, owner-only file
  *   [registry]  path = /var/lib/m2m-mef/registry.db
+ *   [bootstrap] kes_per_enrolee = 2         KeIds kept per enrolee: a
+ *                                           bootstrap deletes the oldest
+ *                                           past it, row and Ke
  *   [cert]      port = 8444                 the certificate listener
  *               key = pkcs11:...            the MEF's key in its token
  *               cert = PATH                 its certificate (PEM)
@@ -37,6 +40,7 @@
 
 #define MEF_CONF_DEFAULT	"/etc/m2mtoken/mef.conf"
 #define MEF_PIN_MAX		128
+#define MEF_KES_PER_ENROLEE_MAX	1000
 
 enum mef_cert_map {
 	MEF_MAP_CN = 0,		/* the subject's commonName */
@@ -60,6 +64,7 @@ struct mef_conf {
 	char		*token_label;
 	char		*pin_file;
 	char		*registry;
+	unsigned int	kes_per_enrolee; /* 1..MEF_KES_PER_ENROLEE_MAX */
 	int		cert_on;	/* 0: no certificate listener */
 	unsigned int	cert_port;
 	char		*cert_key;	/* pkcs11: URI */

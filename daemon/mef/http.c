@@ -259,6 +259,30 @@ bootstrap_body(const struct mef_enrolee *e, const char *ke_id,
 	return b;
 }
 
+/* The KeIds a bootstrap's row superseded (mef_reg_ke_add_keep). */
+struct superseded {
+	size_t	n, cap;
+	char	(*id)[MEF_KEID_MAX + 1];
+};
+
+static int
+collect_superseded(const char *ke_id, void *arg)
+{
+	struct superseded *l = arg;
+	void *p;
+
+	if (strlen(ke_id) >= sizeof(l->id[0]))
+		return MEF_ERR_INTERNAL;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 4;
+		if ((p = reallocarray(l->id, l->cap, sizeof(*l->id))) == NULL)
+			return MEF_ERR_NOMEM;
+		l->id = p;
+	}
+	memcpy(l->id[l->n++], ke_id, strlen(ke_id) + 1);
+	return 0;
+}
+
 static void
 bootstrap(struct ctx *x)
 {
@@ -266,10 +290,11 @@ bootstrap(struct ctx *x)
 	struct mef_enrolee e;
 	struct mef_targets req;
 	struct mef_ke ke;
+	struct superseded old = { 0, 0, NULL };
 	struct evbuffer *in, *b = NULL;
 	uint8_t ekm[M2M_TLS_EXPORT_LEN];
-	char lifetime[MEF_TS_LEN + 1];
-	const char *why = NULL, *origin, *body, *xt[5] = { NULL };
+	char lifetime[MEF_TS_LEN + 1], nold[24];
+	const char *why = NULL, *origin, *body, *xt[7] = { NULL };
 	size_t len, i, j;
 	time_t now;
 	int r, imported = 0;
@@ -361,12 +386,25 @@ bootstrap(struct ctx *x)
 		goto out;
 	}
 	imported = 1;
-	if ((r = mef_reg_ke_add(srv->reg, &ke)) != 0) {
+	/*
+	 * The row supersedes the enrolee's oldest KeIds past [bootstrap]
+	 * kes_per_enrolee in its transaction, so that one enrolee's
+	 * bootstraps cannot fill the registry and the token; their Ke go
+	 * once it committed: a crash before leaves Ke objects no row names,
+	 * which the next start destroys, never a row without its Ke.
+	 */
+	if ((r = mef_reg_ke_add_keep(srv->reg, &ke,
+	    srv->conf->kes_per_enrolee, collect_superseded, &old)) != 0) {
 		mef_log("bootstrap: registry: %s", mef_strerror(r));
 		refuse(x, RF_INTERNAL, NULL, xt);
 		goto out;
 	}
 	imported = 0;	/* kept */
+	for (i = 0; i < old.n; i++)
+		if (mef_tok_destroy(srv->tok, old.id[i], CK_M2M_ROLE_KE) < 0)
+			mef_log("bootstrap: superseded Ke %s left in the token "
+			    "without a row: it goes at the next start",
+			    old.id[i]);
 	if ((b = bootstrap_body(&e, ke.ke_id, lifetime, &req)) == NULL) {
 		/* the KeId stands; the enrolee gets no answer and retries */
 		refuse(x, RF_INTERNAL, NULL, xt);
@@ -374,6 +412,11 @@ bootstrap(struct ctx *x)
 	}
 	xt[2] = "lifetime";
 	xt[3] = lifetime;
+	if (old.n > 0) {
+		snprintf(nold, sizeof(nold), "%zu", old.n);
+		xt[4] = "superseded";
+		xt[5] = nold;
+	}
 	mef_log_decision(x->event, x->who, x->peer, "ok", NULL, xt);
 	add_common_headers(x, "2001");
 	evhttp_send_reply(x->req, 200, "OK", b);
@@ -383,6 +426,7 @@ bootstrap(struct ctx *x)
 		mef_log("bootstrap: Ke %s left in the token without a row: "
 		    "it goes at the next start", ke.ke_id);
 	OPENSSL_cleanse(ekm, sizeof(ekm));
+	free(old.id);
 	if (b != NULL)
 		evbuffer_free(b);
 }

@@ -113,6 +113,18 @@ int	mef_reg_target_list(struct mef_registry *reg,
  */
 int	mef_reg_ke_add(struct mef_registry *reg, const struct mef_ke *ke);
 
+/*
+ * As mef_reg_ke_add, and in the same transaction delete the KeIds of the
+ * same KpmId past the keep newest (the new one counted and always kept;
+ * keep 0: none deleted), calling cb (NULL: none) for each KeId deleted,
+ * so that the caller destroys its Ke once this returns 0.  A non-zero
+ * return of cb stops it, nothing is written, and it is returned.  When
+ * the result is not 0 no row changed, whatever cb was told.
+ */
+int	mef_reg_ke_add_keep(struct mef_registry *reg, const struct mef_ke *ke,
+	    unsigned int keep, int (*cb)(const char *ke_id, void *),
+	    void *arg);
+
 /* Look a KeId up (ke_id as stored: lower case).  MEF_ERR_NOTFOUND if none. */
 int	mef_reg_ke_get(struct mef_registry *reg, const char *ke_id,
 	    struct mef_ke *ret);

@@ -21,7 +21,7 @@
 
 /*
  * Statements kept prepared, keyed by the address of their SQL literal: room
- * for every one of this file (about 25).  A test build makes it 2 so that
+ * for every one of this file (about 30).  A test build makes it 2 so that
  * the statements past it, prepared and finalized each time, are tested.
  */
 #ifdef MEF_REG_STMT_CACHE
@@ -628,9 +628,62 @@ mef_reg_target_list(struct mef_registry *reg,
 	return r;
 }
 
+/*
+ * Delete the enrolee's KeIds past the newest keep, the new one (ke_id)
+ * counted and never among them, telling cb each; in the caller's
+ * transaction.  Newest is the highest rowid: SQLite gives a new row one
+ * more than the largest there is, so rowid order is the order of the
+ * inserts (the expiry is not: the clock may step back).
+ */
+static int
+ke_trim(struct mef_registry *reg, const struct mef_ke *ke, unsigned int keep,
+    int (*cb)(const char *, void *), void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	char id[MEF_KEID_MAX + 1];
+	int r, rc, n = 0;
+
+	if ((r = prepare(reg, "SELECT ke_id FROM kes WHERE kpm_id = ?1 AND "
+	    "ke_id <> ?2 ORDER BY rowid DESC LIMIT -1 OFFSET ?3", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, ke->kpm_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ke->ke_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)keep - 1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = text_col(st, 0, id, sizeof(id))) != 0 ||
+		    (cb != NULL && (r = cb(id, arg)) != 0))
+			goto out;
+		n++;
+	}
+	if ((r = err_from_sqlite(reg, rc, "KeId add: superseded")) != 0 ||
+	    n == 0)
+		goto out;
+	release(reg, st);
+	st = NULL;
+	/* the same rows: the write lock is held since the SELECT */
+	if ((r = prepare(reg, "DELETE FROM kes WHERE kpm_id = ?1 AND "
+	    "ke_id <> ?2 AND rowid NOT IN (SELECT rowid FROM kes WHERE "
+	    "kpm_id = ?1 AND ke_id <> ?2 ORDER BY rowid DESC LIMIT ?3)",
+	    &st)) != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, ke->kpm_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ke->ke_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)keep - 1);
+	r = err_from_sqlite(reg, sqlite3_step(st), "KeId add: supersede");
+	if (r == 0 && sqlite3_changes(reg->db) != n) {
+		mef_log("registry: KeId add: %d superseded KeIds listed, %d "
+		    "deleted", n, sqlite3_changes(reg->db));
+		r = MEF_ERR_REGISTRY;
+	}
+ out:
+	release(reg, st);
+	return r;
+}
+
 /* see registry.h */
 int
-mef_reg_ke_add(struct mef_registry *reg, const struct mef_ke *ke)
+mef_reg_ke_add_keep(struct mef_registry *reg, const struct mef_ke *ke,
+    unsigned int keep, int (*cb)(const char *, void *), void *arg)
 {
 	sqlite3_stmt *st = NULL;
 	char joined[JOIN_MAX];
@@ -653,9 +706,20 @@ mef_reg_ke_add(struct mef_registry *reg, const struct mef_ke *ke)
 	sqlite3_bind_text(st, 4, joined, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)ke->expires);
 	r = err_from_sqlite(reg, sqlite3_step(st), "KeId add");
+	release(reg, st);
+	st = NULL;
+	if (r == 0 && keep > 0)
+		r = ke_trim(reg, ke, keep, cb, arg);
  out:
 	release(reg, st);
 	return end(reg, r);
+}
+
+/* see registry.h */
+int
+mef_reg_ke_add(struct mef_registry *reg, const struct mef_ke *ke)
+{
+	return mef_reg_ke_add_keep(reg, ke, 0, NULL, NULL);
 }
 
 static int

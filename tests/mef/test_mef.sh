@@ -32,6 +32,9 @@ ok()
 # The MEF's token: its own label on the module, deliver_derived on.
 mef_token
 mef_conf 2
+# every KeId kept: the kill -9 rounds below find each answered one (the
+# default, 2 per enrolee, is test_mef_kes.sh's)
+printf '[bootstrap]\nkes_per_enrolee = 1000\n' >>"$T/mef.conf"
 
 # --- administration -------------------------------------------------------
 printf '%s\n' "$KPM1" >"$T/kpm1.hex"

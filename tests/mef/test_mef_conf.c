@@ -1,7 +1,8 @@
 /*
- * Unit tests of daemon/mef/conf.c: the [cert] keys crl and crl_check.
- * crl_check is leaf (the default) or chain, and needs crl; anything else
- * stops the load with one line naming the file and the key.
+ * Unit tests of daemon/mef/conf.c: the [cert] keys crl and crl_check, and
+ * [bootstrap] kes_per_enrolee.  crl_check is leaf (the default) or chain,
+ * and needs crl; kes_per_enrolee is 1..1000 (2); anything else stops the
+ * load with one line naming the file and the key.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -156,6 +157,37 @@ test_crl_check_needs_crl(void **state)
 	assert_non_null(strstr(err, "bad value for [cert] crl"));
 }
 
+/* [bootstrap] kes_per_enrolee: 2 by default, 1..1000, else refused, named */
+static void
+test_kes_per_enrolee(void **state)
+{
+	static const char *bad[] = { "0", "1001", "x", "-1", "", "2x",
+	    "99999999999" };
+	struct mef_conf *c;
+	char text[128];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(load("", &c), 0);
+	assert_int_equal(c->kes_per_enrolee, 2);
+	mef_conf_free(c);
+	assert_int_equal(load("[bootstrap]\nkes_per_enrolee = 1\n", &c), 0);
+	assert_int_equal(c->kes_per_enrolee, 1);
+	mef_conf_free(c);
+	assert_int_equal(load("[bootstrap]\nkes_per_enrolee = 1000\n", &c),
+	    0);
+	assert_int_equal(c->kes_per_enrolee, 1000);
+	mef_conf_free(c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[bootstrap]\n"
+		    "kes_per_enrolee = %s\n", bad[i]);
+		assert_int_equal(load(text, &c), MEF_ERR_CONF);
+		assert_null(c);
+		assert_non_null(strstr(err,
+		    "bad value for [bootstrap] kes_per_enrolee"));
+	}
+}
+
 int
 main(void)
 {
@@ -164,6 +196,7 @@ main(void)
 		cmocka_unit_test(test_crl_check_values),
 		cmocka_unit_test(test_crl_check_bad_value),
 		cmocka_unit_test(test_crl_check_needs_crl),
+		cmocka_unit_test(test_kes_per_enrolee),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -313,6 +313,68 @@ test_ke(void **state)
 }
 
 /*
+ * mef_reg_ke_add_keep: the enrolee's KeIds past the newest keep go in the
+ * transaction that adds the new one, each named; the new
+ * one always stays; another enrolee's stay; a callback's error writes
+ * nothing, not even the new row.
+ */
+static void
+test_ke_keep(void **state)
+{
+	struct fx *f = *state;
+	struct mef_enrolee e1 = enrolee("kpm1", "x"), e2 = enrolee("kpm2", "y");
+	struct mef_ke k, g;
+	char out[64] = "", id[16];
+	int i, n;
+
+	assert_int_equal(mef_reg_enrolee_add(f->reg, &e1), 0);
+	assert_int_equal(mef_reg_enrolee_add(f->reg, &e2), 0);
+	k = ke("b0@mef", "kpm2");
+	assert_int_equal(mef_reg_ke_add(f->reg, &k), 0);
+	/* ids that sort against their age: the order is the inserts' */
+	for (i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "a%d@mef", 9 - i);
+		k = ke(id, "kpm1");
+		assert_int_equal(mef_reg_ke_add_keep(f->reg, &k, 2, keid_join,
+		    out), 0);
+	}
+	assert_string_equal(out, "a9@mef,a8@mef,a7@mef,");
+	n = 0;
+	assert_int_equal(mef_reg_ke_list(f->reg, "kpm1", count_ke, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(mef_reg_ke_get(f->reg, "a6@mef", &g), 0);
+	assert_int_equal(mef_reg_ke_get(f->reg, "a5@mef", &g), 0);
+	assert_int_equal(mef_reg_ke_get(f->reg, "a7@mef", &g),
+	    MEF_ERR_NOTFOUND);
+	assert_int_equal(mef_reg_ke_get(f->reg, "b0@mef", &g), 0);
+	/* a callback's error: neither the delete nor the new row */
+	k = ke("a4@mef", "kpm1");
+	assert_int_equal(mef_reg_ke_add_keep(f->reg, &k, 2, keid_fail, NULL),
+	    MEF_ERR_NOMEM);
+	assert_int_equal(mef_reg_ke_get(f->reg, "a4@mef", &g),
+	    MEF_ERR_NOTFOUND);
+	assert_int_equal(count(f, "kes"), 3);
+	/* keep 1 after 2 (the setting lowered): both older ones go */
+	out[0] = '\0';
+	assert_int_equal(mef_reg_ke_add_keep(f->reg, &k, 1, keid_join, out),
+	    0);
+	assert_string_equal(out, "a5@mef,a6@mef,");
+	assert_int_equal(mef_reg_ke_get(f->reg, "a4@mef", &g), 0);
+	/* a known KeId: refused, the others untouched */
+	out[0] = '\0';
+	assert_int_equal(mef_reg_ke_add_keep(f->reg, &k, 1, keid_join, out),
+	    MEF_ERR_EXISTS);
+	assert_string_equal(out, "");
+	assert_int_equal(count(f, "kes"), 2);
+	/* keep 0: nothing deleted */
+	k = ke("a3@mef", "kpm1");
+	assert_int_equal(mef_reg_ke_add_keep(f->reg, &k, 0, keid_join, out),
+	    0);
+	assert_string_equal(out, "");
+	assert_int_equal(count(f, "kes"), 3);
+}
+
+/*
  * fetchCredentials' lookup: the target flag and the KeId in one statement;
  * and the kept statement reads no old snapshot: a KeId and a target added
  * through another connection after its first use are seen at the next.
@@ -496,6 +558,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ke, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ke_keep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_get, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
