@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -299,22 +300,79 @@ id_taken(struct mef_registry *reg, const char *id, const char *kinds)
 	return 1;
 }
 
-/* Import a key: a stale one of the same label and role goes first. */
+/*
+ * Import key[0..len): a stale one of the same label and role goes first.
+ * Only under admin_lock(), after id_taken() found no row: then a key of
+ * that label is one an add or remove cut short left, never the key of an
+ * add running beside this one.
+ */
 static int
-import_key(struct mef_tok *tok, const char *label, const char *keyfile)
+import_key(struct mef_tok *tok, const char *label, const uint8_t *key,
+    size_t len)
 {
-	uint8_t key[KEY_MAX];
-	int n, r;
+	int r;
 
-	if ((n = read_key(keyfile, key)) < 0)
-		return MEF_ERR_IO;
 	if ((r = mef_tok_destroy(tok, label, CK_M2M_ROLE_KPM)) > 0)
 		fprintf(stderr, "m2m-mef: replaced a key labelled %s that no "
 		    "registry row named (an add cut short)\n", label);
-	r = r < 0 ? r : mef_tok_import(tok, label, CK_M2M_ROLE_KPM, key,
-	    (size_t)n, NULL, NULL);
-	OPENSSL_cleanse(key, sizeof(key));
-	return r;
+	return r < 0 ? r : mef_tok_import(tok, label, CK_M2M_ROLE_KPM, key,
+	    len, NULL, NULL);
+}
+
+#define LOCK_WAIT_MS	30000
+
+/*
+ * The lock of the enrolee and target commands that write: an exclusive
+ * flock on "<registry>.lock", held until the descriptor it returns is
+ * closed (or the process ends, a crash too).  An add checks the registry,
+ * imports the key and inserts the row, and a remove deletes rows and
+ * destroys keys, each as several transactions and token calls: two of
+ * them on one ID at once could each take the other's key for a stale one
+ * and destroy it, leaving a row without its key.  One at a time, they
+ * cannot.  The server takes no part: it never writes a Kpm.  Waits up to
+ * LOCK_WAIT_MS; the descriptor, or -1 with the message written.
+ */
+static int
+admin_lock(const struct mef_conf *c)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	char path[4096];
+	int fd, i, n;
+
+	n = snprintf(path, sizeof(path), "%s.lock", c->registry);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		fprintf(stderr, "m2m-mef: the registry path is too long\n");
+		return -1;
+	}
+	/* read-only is enough for flock, so another user's file serves too */
+	if ((fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+	    O_NOCTTY, 0600)) == -1) {
+		fprintf(stderr, "m2m-mef: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < LOCK_WAIT_MS / 50; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (errno == EWOULDBLOCK)
+		fprintf(stderr, "m2m-mef: %s: another m2m-mef enrolee or target "
+		    "command has held it for %d s; nothing changed: try again "
+		    "once it ends\n", path, LOCK_WAIT_MS / 1000);
+	else
+		fprintf(stderr, "m2m-mef: %s: flock: %s\n", path,
+		    strerror(errno));
+	close(fd);
+	return -1;
+}
+
+static void
+admin_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);
 }
 
 static int
@@ -335,9 +393,10 @@ enrolee_add(const struct mef_conf *c, int argc, char **argv)
 	struct mef_registry *reg = NULL;
 	struct mef_tok *tok = NULL;
 	const char *keyfile = NULL;
+	uint8_t key[KEY_MAX];
 	char *end;
 	size_t j;
-	int o, r, n, rc = 1, imported = 0;
+	int o, r, n, rc = 1, imported = 0, lock = -1, keylen = 0;
 
 	memset(&e, 0, sizeof(e));
 	e.e2e_hash = MEF_HASH_SHA256;
@@ -416,6 +475,11 @@ enrolee_add(const struct mef_conf *c, int argc, char **argv)
 	    e.enrolee_id[0] == '\0' || e.targets.n == 0 || e.lifetime == 0 ||
 	    (keyfile == NULL) != (e.cert != 0))
 		return usage_enrolee();
+	/* the key before the lock: a wait for standard input holds nothing */
+	if (!e.cert && (keylen = read_key(keyfile, key)) < 0)
+		goto out;
+	if ((lock = admin_lock(c)) == -1)
+		goto out;
 	if ((r = mef_reg_open(c->registry, &reg)) != 0)
 		goto out;
 	if (id_taken(reg, e.kpm_id, "an enrolee or a target"))
@@ -423,7 +487,7 @@ enrolee_add(const struct mef_conf *c, int argc, char **argv)
 	if (!e.cert) {
 		if ((r = mef_open_token(c, &tok, NULL)) != 0)
 			goto out;
-		if ((r = import_key(tok, e.kpm_id, keyfile)) != 0)
+		if ((r = import_key(tok, e.kpm_id, key, (size_t)keylen)) != 0)
 			goto out;
 		imported = 1;
 	}
@@ -443,8 +507,10 @@ enrolee_add(const struct mef_conf *c, int argc, char **argv)
 	if (rc != 0)
 		mef_log_decision("enrolee-add", e.kpm_id, "admin", "error",
 		    NULL, NULL);
+	OPENSSL_cleanse(key, sizeof(key));
 	mef_tok_close(tok);
 	mef_reg_close(reg);
+	admin_unlock(lock);
 	return rc;
 }
 
@@ -490,7 +556,7 @@ enrolee_remove(const struct mef_conf *c, int argc, char **argv)
 	struct kelist l = { 0, 0, NULL };
 	char kpm_id[MEF_ID_MAX + 1] = "";
 	size_t i;
-	int o, r, rc = 1, had_row, keys = 0;
+	int o, r = 0, rc = 1, had_row, keys = 0, lock = -1;
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -501,6 +567,8 @@ enrolee_remove(const struct mef_conf *c, int argc, char **argv)
 	}
 	if (optind != argc || kpm_id[0] == '\0')
 		return usage_enrolee();
+	if ((lock = admin_lock(c)) == -1)
+		goto out;
 	if ((r = mef_reg_open(c->registry, &reg)) != 0)
 		goto out;
 	/*
@@ -548,6 +616,7 @@ enrolee_remove(const struct mef_conf *c, int argc, char **argv)
 	free(l.id);
 	mef_tok_close(tok);
 	mef_reg_close(reg);
+	admin_unlock(lock);
 	return rc;
 }
 
@@ -605,15 +674,21 @@ target_add(const struct mef_conf *c, const char *id, const char *pskfile)
 {
 	struct mef_registry *reg = NULL;
 	struct mef_tok *tok = NULL;
-	int r, rc = 1, imported = 0;
+	uint8_t key[KEY_MAX];
+	int r, rc = 1, imported = 0, lock = -1, keylen;
 
+	/* as enrolee_add: the key, then the lock, then the rest */
+	if ((keylen = read_key(pskfile, key)) < 0)
+		goto out;
+	if ((lock = admin_lock(c)) == -1)
+		goto out;
 	if ((r = mef_reg_open(c->registry, &reg)) != 0)
 		goto out;
 	if (id_taken(reg, id, "a target or an enrolee"))
 		goto out;
 	if ((r = mef_open_token(c, &tok, NULL)) != 0)
 		goto out;
-	if ((r = import_key(tok, id, pskfile)) != 0)
+	if ((r = import_key(tok, id, key, (size_t)keylen)) != 0)
 		goto out;
 	imported = 1;
 	if ((r = mef_reg_target_add(reg, id)) != 0) {
@@ -628,8 +703,10 @@ target_add(const struct mef_conf *c, const char *id, const char *pskfile)
 	if (imported && mef_tok_destroy(tok, id, CK_M2M_ROLE_KPM) < 0)
 		fprintf(stderr, "m2m-mef: the PSK %s stays in the token "
 		    "without a row: run target remove --id %s\n", id, id);
+	OPENSSL_cleanse(key, sizeof(key));
 	mef_tok_close(tok);
 	mef_reg_close(reg);
+	admin_unlock(lock);
 	return rc;
 }
 
@@ -638,8 +715,10 @@ target_remove(const struct mef_conf *c, const char *id)
 {
 	struct mef_registry *reg = NULL;
 	struct mef_tok *tok = NULL;
-	int r, rc = 1, had_row;
+	int r = 0, rc = 1, had_row, lock = -1;
 
+	if ((lock = admin_lock(c)) == -1)
+		goto out;
 	if ((r = mef_reg_open(c->registry, &reg)) != 0)
 		goto out;
 	/* as enrolee_remove: never an enrolee's Kpm */
@@ -671,6 +750,7 @@ target_remove(const struct mef_conf *c, const char *id)
 		    "to finish)\n", id, mef_strerror(r));
 	mef_tok_close(tok);
 	mef_reg_close(reg);
+	admin_unlock(lock);
 	return rc;
 }
 

@@ -4,7 +4,8 @@
 # where it can lose, leave or misread a key: a remove of the other kind's
 # ID; an add after a failed registry lookup; key files (hex when all hex
 # digits, else raw; a named one a regular file, not a link, warned about
-# when others may read it); an enrolee remove racing a bootstrap (gdb).
+# when others may read it); an enrolee remove racing a bootstrap (gdb);
+# two adds of one ID at once.
 # Each refusal says what to do and leaves the rows and the token's keys as
 # they were.
 #   bash test_mef_admin.sh hsm
@@ -277,6 +278,69 @@ m2m_expect_contains "$out" "enrolee kpm-dev4 removed (2 KeId(s), 3 key(s))"
 [ "$(objects kpm-dev4)" -eq 0 ] || m2m_fail "the Kpm of kpm-dev4 stays"
 mef_stop
 ok "enrolee remove with a bootstrap just before its transaction: both KeIds and both Ke gone, the Kpm too"
+
+# --- two adds of one ID at once --------------------------------------------
+# Each add checked the registry, imported its key (destroying any key of
+# that label as a stale one) and inserted its row, unserialised: the loser
+# of the insert destroyed the key it had imported, which was by then the
+# winner's, so the winner's row stayed without a key although it said
+# "added". Now the adds take a lock beside the registry in turn: one says
+# added and its key works, the other is refused, one row and one key.
+printf '%064x\n' 170 >"$T/ka.hex"
+printf '%064x\n' 187 >"$T/kb.hex"
+KA=$(printf '%064x' 170)
+KB=$(printf '%064x' 187)
+for i in $(seq 1 10); do
+	mef enrolee add --kpm-id kpm-r$i --enrolee-id /in-cse.example.com/R$i \
+	    --target "$GW1" --lifetime 60 --kpm-file "$T/ka.hex" \
+	    >"$T/ra$i.out" 2>&1 &
+	mef enrolee add --kpm-id kpm-r$i --enrolee-id /in-cse.example.com/R$i \
+	    --target "$GW1" --lifetime 60 --kpm-file "$T/kb.hex" \
+	    >"$T/rb$i.out" 2>&1 &
+	printf '%s' "$KA" | mef target add --id gw-r$i --psk-file - \
+	    >"$T/ta$i.out" 2>&1 &
+	printf '%s' "$KB" | mef target add --id gw-r$i --psk-file - \
+	    >"$T/tb$i.out" 2>&1 &
+	wait
+done
+mef_start
+# won PREFIX I KIND: the file (a or b) of the one add that said added
+won()
+{
+	local a=0 b=0
+
+	grep -q "$3 .* added" "$T/${1}a$2.out" && a=1
+	grep -q "$3 .* added" "$T/${1}b$2.out" && b=1
+	[ $((a + b)) -eq 1 ] || m2m_fail "$3 $2: not one add said added: $(cat "$T/${1}a$2.out" "$T/${1}b$2.out")"
+	m2m_expect_contains "$(cat "$T/${1}a$2.out" "$T/${1}b$2.out")" \
+	    "is already"
+	[ "$a" -eq 1 ] && echo a || echo b
+}
+for i in $(seq 1 10); do
+	[ "$(rows enrolees kpm_id kpm-r$i)" -eq 1 ] &&
+	    [ "$(objects kpm-r$i)" -eq 1 ] ||
+	    m2m_fail "kpm-r$i: $(rows enrolees kpm_id kpm-r$i) row(s), $(objects kpm-r$i) Kpm(s)"
+	[ "$(rows targets target_id gw-r$i)" -eq 1 ] &&
+	    [ "$(objects gw-r$i)" -eq 1 ] ||
+	    m2m_fail "gw-r$i: $(rows targets target_id gw-r$i) row(s), $(objects gw-r$i) PSK(s)"
+	# the key of the add that said added is the one in the token
+	[ "$(won r "$i" enrolee)" = a ] && k=$KA || k=$KB
+	out=$(timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$PORT" \
+	    -servername "$FQDN" -psk_identity kpm-r$i -psk "$k" -ign_eof \
+	    -nocommands <"$T/boot" 2>&1 || true)
+	[ "$(status_of "$out")" = 200 ] ||
+	    m2m_fail "kpm-r$i: no bootstrap with the key of its add: $out"
+	[ "$(won t "$i" target)" = a ] && k=$KA || k=$KB
+	printf 'GET /fetchCredentials/%032x@%s HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: gw-r%s\r\nConnection: close\r\n\r\n' \
+	    0 "$FQDN" "$FQDN" "$i" >"$T/f"
+	out=$(timeout 20 openssl s_client -tls1_2 -connect "127.0.0.1:$PORT" \
+	    -servername "$FQDN" -psk_identity gw-r$i -psk "$k" -ign_eof \
+	    -nocommands <"$T/f" 2>&1 || true)
+	[ "$(status_of "$out")" = 404 ] ||
+	    m2m_fail "gw-r$i: no handshake with the key of its add: $out"
+done
+mef_stop
+ok "10 pairs of concurrent enrolee adds and of target adds of one ID: one added, one refused; one row and one key each, the added key's handshake works"
 
 ! grep -q -i -e "$KPM1" -e "$PSK_GW1" "$T"/*.log 2>/dev/null ||
     m2m_fail "a key in a log"
