@@ -344,12 +344,17 @@ admin_lock(const struct mef_conf *c)
 		fprintf(stderr, "m2m-mef: the registry path is too long\n");
 		return -1;
 	}
-	/* read-only is enough for flock, so another user's file serves too */
 	if ((fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
-	    O_NOCTTY, 0600)) == -1) {
+	    O_NOCTTY, 0644)) == -1) {
 		fprintf(stderr, "m2m-mef: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
+	/*
+	 * Read access is all flock needs: readable by all (it is empty,
+	 * umask 077 made it 0600), so that a file root made first does not
+	 * lock the MEF's user out of the commands.  Not ours: left as it is.
+	 */
+	(void)fchmod(fd, 0644);
 	for (i = 0; i < LOCK_WAIT_MS / 50; i++) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return fd;
