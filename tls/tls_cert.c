@@ -133,8 +133,8 @@ sni_cb(SSL *ssl, int *al, void *arg)
 	if (want == NULL || (name != NULL && strcasecmp(name, want) == 0))
 		return SSL_TLSEXT_ERR_OK;
 	m2m_tls_printable(got, sizeof(got), name, SIZE_MAX);
-	m2m_tls_error("handshake refused: client asked for server name "
-	    "'%s', this server is '%s'", got, want);
+	m2m_tls_error_limited(M2M_TLS_LIM_SNI, "handshake refused: client "
+	    "asked for server name '%s', this server is '%s'", got, want);
 	*al = SSL_AD_UNRECOGNIZED_NAME;
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }

@@ -65,26 +65,38 @@ ask_hook(struct m2m_tls *t, SSL *ssl, const char *identity, size_t il)
 
 	m2m_tls_printable(id, sizeof(id), identity, il);
 	if (t->unknown_psk == NULL) {
-		m2m_tls_error("handshake refused: unknown PSK "
-		    "identity '%s' (no PSK key with that label in the "
-		    "token)", id);
+		m2m_tls_error_limited(M2M_TLS_LIM_UNKNOWN, "handshake "
+		    "refused: unknown PSK identity '%s' (no PSK key with that "
+		    "label in the token)", id);
 		return 0;
 	}
 	if (!identity_clean(identity, il)) {
-		m2m_tls_error("handshake refused: unknown PSK identity '%s' "
-		    "holds control characters; not handed to the "
-		    "unknown-identity hook", id);
+		m2m_tls_error_limited(M2M_TLS_LIM_CONTROL, "handshake "
+		    "refused: unknown PSK identity '%s' holds control "
+		    "characters; not handed to the unknown-identity hook", id);
 		return 0;
 	}
 	m2m_tls_debug("unknown PSK identity '%s': asking the hook", id);
 	if ((r = t->unknown_psk(t->unknown_psk_arg, ssl, identity, il)) !=
 	    0) {
-		m2m_tls_error("handshake refused: unknown PSK identity '%s', "
-		    "the unknown-identity hook refused it (%d)", id, r);
+		m2m_tls_error_limited(M2M_TLS_LIM_HOOK, "handshake refused: "
+		    "unknown PSK identity '%s', the unknown-identity hook "
+		    "refused it (%d)", id, r);
 		return 0;
 	}
 	return 1;
 }
+
+/*
+ * A refusal's line: a client's own identity, unlimited; a server's, from a
+ * peer that may repeat it at will, limited by its reason.
+ */
+#define REFUSED(ssl, why, ...) do {					\
+	if ((ssl) != NULL)						\
+		m2m_tls_error_limited((why), __VA_ARGS__);		\
+	else								\
+		m2m_tls_error(__VA_ARGS__);				\
+} while (0)
 
 /*
  * The reference of the PSK labelled identity, into psk (max bytes);
@@ -102,8 +114,8 @@ psk_ref(struct m2m_tls *t, SSL *ssl, const char *identity,
 
 	if (max < M2M_TLS_REF_LEN || il == 0 || il > M2M_TLS_LABEL_MAX) {
 		m2m_tls_printable(id, sizeof(id), identity, SIZE_MAX);
-		m2m_tls_error("handshake refused: PSK identity "
-		    "'%s' unusable", id);
+		REFUSED(ssl, M2M_TLS_LIM_UNUSABLE, "handshake refused: PSK "
+		    "identity '%s' unusable", id);
 		return 0;
 	}
 	rv = m2m_tls_psk_ref(t, (const uint8_t *)identity, il, psk);
@@ -117,16 +129,18 @@ psk_ref(struct m2m_tls *t, SSL *ssl, const char *identity,
 	m2m_tls_printable(id, sizeof(id), identity, SIZE_MAX);
 	if (rv == CKR_KEY_HANDLE_INVALID && ssl != NULL &&
 	    t->unknown_psk != NULL)
-		m2m_tls_error("handshake refused: unknown PSK identity '%s' "
-		    "(the unknown-identity hook accepted it, but the token "
-		    "still has no PSK key with that label)", id);
+		REFUSED(ssl, M2M_TLS_LIM_HOOK_NOKEY, "handshake refused: "
+		    "unknown PSK identity '%s' (the unknown-identity hook "
+		    "accepted it, but the token still has no PSK key with "
+		    "that label)", id);
 	else if (rv == CKR_KEY_HANDLE_INVALID)
-		m2m_tls_error("handshake refused: unknown PSK "
-		    "identity '%s' (no PSK key with that label in the "
+		REFUSED(ssl, M2M_TLS_LIM_UNKNOWN, "handshake refused: unknown "
+		    "PSK identity '%s' (no PSK key with that label in the "
 		    "token)", id);
 	else
-		m2m_tls_error("handshake refused: token lookup of "
-		    "PSK identity '%s' failed: %s", id, m2m_p11_rv_name(rv));
+		REFUSED(ssl, M2M_TLS_LIM_LOOKUP, "handshake refused: token "
+		    "lookup of PSK identity '%s' failed: %s", id,
+		    m2m_p11_rv_name(rv));
 	return 0;
 }
 
@@ -189,8 +203,8 @@ sni_cb(SSL *ssl, int *al, void *arg)
 		return SSL_TLSEXT_ERR_OK;
 	m2m_tls_printable(got, sizeof(got), name, SIZE_MAX);
 	m2m_tls_printable(want, sizeof(want), t->sni, SIZE_MAX);
-	m2m_tls_error("handshake refused: client asked for server "
-	    "name '%s', this server is '%s'", got, want);
+	m2m_tls_error_limited(M2M_TLS_LIM_SNI, "handshake refused: client "
+	    "asked for server name '%s', this server is '%s'", got, want);
 	*al = SSL_AD_UNRECOGNIZED_NAME;
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 
@@ -17,6 +18,17 @@
 
 static pthread_once_t level_once = PTHREAD_ONCE_INIT;
 static int level = M2M_TLS_LOG_ERROR;
+
+/*
+ * The limited lines' state, one per reason, for the whole process: a flood
+ * fills one log (stderr), whichever context it reaches.
+ */
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	long long	last_ms;	/* CLOCK_MONOTONIC, of the last line */
+	unsigned long	dropped;	/* lines not written since */
+	int		used;		/* a line was written */
+} limits[M2M_TLS_LIM_N];
 
 static void
 level_init(void)
@@ -53,6 +65,44 @@ m2m_tls_log(enum m2m_tls_log_level lv, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "m2mtls: %s\n", big != NULL ? big : line);
 	free(big);
+}
+
+/* see tls_log.h */
+void
+m2m_tls_error_limited(enum m2m_tls_limit reason, const char *fmt, ...)
+{
+	char line[LINE_MAX_LEN];
+	struct timespec ts;
+	unsigned long dropped;
+	long long now;
+	va_list ap;
+
+	pthread_once(&level_once, level_init);
+	if ((int)M2M_TLS_LOG_ERROR > level || (int)reason < 0 ||
+	    reason >= M2M_TLS_LIM_N)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	pthread_mutex_lock(&limit_lock);
+	if (limits[reason].used && now - limits[reason].last_ms < 1000) {
+		limits[reason].dropped++;
+		pthread_mutex_unlock(&limit_lock);
+		return;
+	}
+	dropped = limits[reason].dropped;
+	limits[reason].used = 1;
+	limits[reason].last_ms = now;
+	limits[reason].dropped = 0;
+	pthread_mutex_unlock(&limit_lock);
+	/* cut at 511 bytes: these lines hold at most an 80-byte identity */
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (dropped != 0)
+		m2m_tls_log(M2M_TLS_LOG_ERROR, "%s (%lu more like it not "
+		    "logged)", line, dropped);
+	else
+		m2m_tls_log(M2M_TLS_LOG_ERROR, "%s", line);
 }
 
 /* see tls_log.h */

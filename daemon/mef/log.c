@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "mef.h"
@@ -57,19 +58,21 @@ mef_log_quote(char *out, size_t cap, const char *s)
 	out[o] = '\0';
 }
 
-/* see log.h */
-void
-mef_log_decision(const char *event, const char *who, const char *peer,
-    const char *outcome, const char *reason, const char *const *extra)
+/* The decision line into line (LINE_MAX_ bytes), cut if need be. */
+static void
+decision_line(char *line, const char *event, const char *who,
+    const char *peer, const char *outcome, const char *reason,
+    const char *const *extra)
 {
-	char line[LINE_MAX_], q[VALUE_MAX * 4 + 3];
+	char q[VALUE_MAX * 4 + 3];
 	size_t o = 0;
 	int n;
 
+	line[0] = '\0';
 #define ADD(...) do {							\
-	n = snprintf(line + o, sizeof(line) - o, __VA_ARGS__);		\
-	if (n < 0 || (size_t)n >= sizeof(line) - o)			\
-		goto emit;						\
+	n = snprintf(line + o, LINE_MAX_ - o, __VA_ARGS__);		\
+	if (n < 0 || (size_t)n >= LINE_MAX_ - o)			\
+		return;							\
 	o += (size_t)n;							\
 } while (0)
 	ADD("event=%s", event);
@@ -88,8 +91,44 @@ mef_log_decision(const char *event, const char *who, const char *peer,
 		ADD(" %s=%s", extra[0], q);
 	}
 #undef ADD
- emit:
+}
+
+/* see log.h */
+void
+mef_log_decision(const char *event, const char *who, const char *peer,
+    const char *outcome, const char *reason, const char *const *extra)
+{
+	char line[LINE_MAX_];
+
+	decision_line(line, event, who, peer, outcome, reason, extra);
 	fprintf(stderr, "m2m-mef: %s\n", line);
+}
+
+/* see log.h */
+void
+mef_log_decision_limited(struct mef_log_limit *l, const char *event,
+    const char *who, const char *peer, const char *outcome,
+    const char *reason, const char *const *extra)
+{
+	char line[LINE_MAX_];
+	struct timespec ts;
+	long long now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (l->used && now - l->last_ms < 1000) {
+		l->dropped++;
+		return;
+	}
+	decision_line(line, event, who, peer, outcome, reason, extra);
+	if (l->dropped != 0)
+		fprintf(stderr, "m2m-mef: %s (%lu more like it not logged)\n",
+		    line, l->dropped);
+	else
+		fprintf(stderr, "m2m-mef: %s\n", line);
+	l->used = 1;
+	l->last_ms = now;
+	l->dropped = 0;
 }
 
 /* see mef.h */

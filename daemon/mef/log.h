@@ -25,6 +25,27 @@ void	mef_log_decision(const char *event, const char *who,
 	    const char *peer, const char *outcome, const char *reason,
 	    const char *const *extra);
 
+/*
+ * The decision lines of one reason that a peer without credentials can
+ * cause at will (a refused handshake): at most one a second.  Zeroed to
+ * start.
+ */
+struct mef_log_limit {
+	long long	 last_ms;	/* CLOCK_MONOTONIC, of the last line */
+	unsigned long	 dropped;	/* lines not logged since */
+	int		 used;		/* a line was logged */
+};
+
+/*
+ * As mef_log_decision(), unless a line of l was logged less than a second
+ * ago: then the line is counted, not logged; the next line logged ends
+ * with how many were not: "(N more like it not logged)" (as m2mtokend's
+ * mtd_log_limited).  Not thread safe: for the event loop's lines.
+ */
+void	mef_log_decision_limited(struct mef_log_limit *l, const char *event,
+	    const char *who, const char *peer, const char *outcome,
+	    const char *reason, const char *const *extra);
+
 /* Write s as a quoted, escaped value into out (cap bytes, NUL ended). */
 void	mef_log_quote(char *out, size_t cap, const char *s);
 

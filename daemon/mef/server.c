@@ -187,7 +187,17 @@ request_seen(SSL *ssl)
 	(void)evtimer_add(conn->deadline, &tv);
 }
 
-/* Handshake outcomes: one log line each (refusals name the alert). */
+/*
+ * The refused handshakes' lines, one limit per alert: a peer without
+ * credentials can refuse itself as often as it connects, and m2mtokend
+ * limits its lines of that kind likewise (one a second per reason).
+ */
+static struct mef_log_limit refused_lim[256];
+
+/*
+ * Handshake outcomes: one log line each (refusals name the alert; at most
+ * one a second for each alert).
+ */
 static void
 info_cb(const SSL *ssl, int where, int ret)
 {
@@ -218,7 +228,8 @@ info_cb(const SSL *ssl, int where, int ret)
 	if (where & SSL_CB_HANDSHAKE_DONE)
 		mef_log_decision("handshake", who, peer, "ok", NULL, NULL);
 	else
-		mef_log_decision("handshake", who, peer, "refused",
+		mef_log_decision_limited(&refused_lim[ret & 0xff],
+		    "handshake", who, peer, "refused",
 		    SSL_alert_desc_string_long(ret), NULL);
 }
 

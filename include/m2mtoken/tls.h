@@ -16,7 +16,11 @@
  * "m2mtls: ..." on stderr.  $M2MTOKEN_TLS_LOG, read at the first line,
  * sets how much: "off" (nothing), "error" (the default: those lines) or
  * "debug" (also a line per context made).  A refused handshake step also
- * leaves its error on the OpenSSL error stack, whatever the setting.
+ * leaves its error on the OpenSSL error stack, whatever the setting.  A
+ * server's refusals that a peer without credentials can repeat at will
+ * (an unknown PSK identity, another server name) are said at most once a
+ * second per reason in the process; the next line says how many were not
+ * ("(N more like it not logged)").
  */
 #ifndef M2MTOKEN_TLS_H
 #define M2MTOKEN_TLS_H

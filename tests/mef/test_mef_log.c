@@ -1,7 +1,9 @@
 /*
  * Unit tests of daemon/mef/log.c: mef_log_quote writes every byte a
  * terminal could take as a control (C0, DEL, C1 such as CSI 0x9b, and
- * every other byte >= 0x80), a quote or a backslash as \xHH.
+ * every other byte >= 0x80), a quote or a backslash as \xHH;
+ * mef_log_decision_limited writes one line a second per limit, and the
+ * next says how many it did not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "../unit/support_capture.h"
 #include "log.h"
 
 static void
@@ -80,6 +83,48 @@ test_quote_cap(void **state)
 	assert_string_equal(out, "");
 }
 
+static void
+test_limited(void **state)
+{
+	struct mef_log_limit l, other;
+	char out[1024];
+	FILE *tmp;
+	int saved;
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	memset(&other, 0, sizeof(other));
+	/* the first line goes out, the next two within the second do not */
+	tmp = capture_start(&saved);
+	mef_log_decision_limited(&l, "handshake", "a", "p:1", "refused",
+	    "bad record mac", NULL);
+	mef_log_decision_limited(&l, "handshake", "b", "p:2", "refused",
+	    "bad record mac", NULL);
+	mef_log_decision_limited(&l, "handshake", "c", "p:3", "refused",
+	    "bad record mac", NULL);
+	/* another limit is another reason: its line goes out */
+	mef_log_decision_limited(&other, "handshake", "d", "p:4", "refused",
+	    "unrecognized name", NULL);
+	capture_end(tmp, saved, out, sizeof(out));
+	assert_string_equal(out, "m2m-mef: event=handshake who=\"a\" "
+	    "peer=\"p:1\" outcome=refused reason=\"bad record mac\"\n"
+	    "m2m-mef: event=handshake who=\"d\" peer=\"p:4\" "
+	    "outcome=refused reason=\"unrecognized name\"\n");
+	assert_int_equal(l.dropped, 2);
+	/* a second later the next line says how many were not logged */
+	l.last_ms -= 1000;
+	tmp = capture_start(&saved);
+	mef_log_decision_limited(&l, "handshake", "e", "p:5", "refused",
+	    "bad record mac", NULL);
+	mef_log_decision_limited(&l, "handshake", "f", "p:6", "refused",
+	    "bad record mac", NULL);
+	capture_end(tmp, saved, out, sizeof(out));
+	assert_string_equal(out, "m2m-mef: event=handshake who=\"e\" "
+	    "peer=\"p:5\" outcome=refused reason=\"bad record mac\" "
+	    "(2 more like it not logged)\n");
+	assert_int_equal(l.dropped, 1);
+}
+
 int
 main(void)
 {
@@ -88,6 +133,7 @@ main(void)
 		cmocka_unit_test(test_quote_c0),
 		cmocka_unit_test(test_quote_high),
 		cmocka_unit_test(test_quote_cap),
+		cmocka_unit_test(test_limited),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
