@@ -20,11 +20,18 @@
 
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 static int ctx_idx = -1;
+static int ssl_idx = -1;	/* an SSL whose handshake runs on the decoy */
+static char decoy_mark;
+
+/* The role and length of the decoy key: those of a MEF's Kpm. */
+#define DECOY_ROLE	CK_M2M_ROLE_KPM
+#define DECOY_LEN	32
 
 static void
 idx_init(void)
 {
 	ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* see tls_int.h */
@@ -164,15 +171,100 @@ client_cb(SSL *ssl, const char *hint, char *identity,
 	return psk_ref(t, NULL, t->identity, psk, max_psk);
 }
 
+/*
+ * The reference of t's decoy key into psk (max bytes), for a client whose
+ * identity has no usable key: M2M_TLS_REF_LEN, or 0.  Made afresh each
+ * time, under the lock, as a lookup the cache cannot answer makes one.
+ */
+static unsigned int
+decoy_ref(struct m2m_tls *t, unsigned char *psk, unsigned int max)
+{
+	int ok;
+
+	if (max < M2M_TLS_REF_LEN || t->decoy == CK_INVALID_HANDLE)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	ok = m2m_tls_ref_make(t, t->decoy, (const uint8_t *)"", 0, psk);
+	pthread_mutex_unlock(&t->lock);
+	return ok ? M2M_TLS_REF_LEN : 0;
+}
+
+/*
+ * A server refusing an identity at once would send unknown_psk_identity,
+ * where a known identity with a wrong key gets bad_record_mac after the
+ * Finished: the alert would tell anyone which identities exist (enrolees'
+ * KpmIds, targets).  So an identity without a usable key goes on with the
+ * decoy, a random key no one knows, through the same provider and token
+ * steps as a real one, and fails where a wrong key fails (RFC 4279
+ * section 2).  The refusal is logged here, and marked on ssl for the
+ * caller's log (m2m_tls_unknown_identity).
+ */
 static unsigned int
 server_cb(SSL *ssl, const char *identity, unsigned char *psk,
     unsigned int max_psk)
 {
 	struct m2m_tls *t = m2m_tls_of(SSL_get_SSL_CTX(ssl));
+	unsigned int n;
 
-	if (t == NULL || identity == NULL)
+	if (t == NULL)
 		return 0;
-	return psk_ref(t, ssl, identity, psk, max_psk);
+	if (identity != NULL &&
+	    (n = psk_ref(t, ssl, identity, psk, max_psk)) != 0) {
+		SSL_set_ex_data(ssl, ssl_idx, NULL);
+		return n;
+	}
+	if (identity == NULL)
+		m2m_tls_error_limited(M2M_TLS_LIM_UNUSABLE, "handshake "
+		    "refused: no PSK identity");
+	SSL_set_ex_data(ssl, ssl_idx, &decoy_mark);
+	return decoy_ref(t, psk, max_psk);
+}
+
+/* see tls.h */
+int
+m2m_tls_unknown_identity(const SSL *ssl)
+{
+	pthread_once(&idx_once, idx_init);
+	return ssl != NULL && ssl_idx >= 0 &&
+	    SSL_get_ex_data(ssl, ssl_idx) == &decoy_mark;
+}
+
+/*
+ * A server's decoy PSK key: random, made in the token (never in this
+ * process's memory), a session object of t's session (gone with it), with
+ * an empty label, which no identity can name (an empty identity is refused
+ * before any lookup), and a PSK role, so that its master secret comes from
+ * the token as a real PSK's does.
+ */
+static int
+decoy_make(struct m2m_tls *t)
+{
+	CK_MECHANISM m = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_ULONG len = DECOY_LEN, role = DECOY_ROLE;
+	CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+	CK_ATTRIBUTE a[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_TOKEN, &no, sizeof(no) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_LABEL, (CK_VOID_PTR)"", 0 },
+		{ CKA_VALUE_LEN, &len, sizeof(len) },
+		{ CKA_M2M_ROLE, &role, sizeof(role) },
+	};
+	CK_RV rv;
+
+	if ((rv = t->f->C_GenerateKey(t->session, &m, a, sizeof(a) /
+	    sizeof(a[0]), &t->decoy)) != CKR_OK) {
+		t->decoy = CK_INVALID_HANDLE;
+		m2m_tls_error("cannot make the decoy PSK key in the token: "
+		    "%s", m2m_p11_rv_name(rv));
+		return 0;
+	}
+	return 1;
 }
 
 /* client: the configured SNI at handshake start unless the caller set one */
@@ -224,8 +316,12 @@ tls_free(struct m2m_tls *t)
 		OSSL_PROVIDER_unload(t->prov_default);
 	OSSL_LIB_CTX_free(t->libctx);
 	if (t->f != NULL) {
-		if (t->session != CK_INVALID_HANDLE)
+		if (t->session != CK_INVALID_HANDLE) {
+			/* a session object: its session's end takes it too */
+			if (t->decoy != CK_INVALID_HANDLE)
+				t->f->C_DestroyObject(t->session, t->decoy);
 			t->f->C_CloseSession(t->session);
+		}
 		m2m_p11_unload();
 	}
 	free(t->sni);
@@ -304,6 +400,7 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 		return M2M_TLS_ERR_NOMEM;
 	pthread_mutex_init(&t->lock, NULL);
 	t->session = CK_INVALID_HANDLE;
+	t->decoy = CK_INVALID_HANDLE;
 	t->role = o->role;
 	t->dtls = o->dtls != 0;
 	t->unknown_psk = o->unknown_psk;
@@ -350,6 +447,10 @@ m2m_tls_ctx_new(const struct m2m_tls_opts *o, SSL_CTX **ret)
 	if ((t->libctx = OSSL_LIB_CTX_new()) == NULL ||
 	    !m2m_tls_prov_load(t) || !m2m_tls_ref_init(t)) {
 		m2m_tls_error("cannot load the m2mtoken provider");
+		goto out;
+	}
+	if (o->role == M2M_TLS_SERVER && !decoy_make(t)) {
+		r = M2M_TLS_ERR_TOKEN;
 		goto out;
 	}
 	if (t->dtls) {

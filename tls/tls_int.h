@@ -75,6 +75,8 @@ struct m2m_tls {
 	char			*identity;
 	m2m_tls_unknown_psk_fn	unknown_psk;	/* server, or NULL */
 	void			*unknown_psk_arg;
+	CK_OBJECT_HANDLE	decoy;		/* server: the PSK of an
+						   identity without one */
 };
 
 /*

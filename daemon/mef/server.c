@@ -205,7 +205,7 @@ info_cb(const SSL *ssl, int where, int ret)
 	socklen_t sl = sizeof(ss);
 	char peer[PEER_MAX], host[INET6_ADDRSTRLEN];
 	const char *who;
-	int fd;
+	int alert, fd;
 
 	if (!(where & SSL_CB_HANDSHAKE_DONE) && !((where & SSL_CB_ALERT) &&
 	    (where & SSL_CB_WRITE) && (ret >> 8) == SSL3_AL_FATAL))
@@ -227,10 +227,18 @@ info_cb(const SSL *ssl, int where, int ret)
 	who = SSL_get_psk_identity(ssl);
 	if (where & SSL_CB_HANDSHAKE_DONE)
 		mef_log_decision("handshake", who, peer, "ok", NULL, NULL);
-	else
-		mef_log_decision_limited(&refused_lim[ret & 0xff],
-		    "handshake", who, peer, "refused",
-		    SSL_alert_desc_string_long(ret), NULL);
+	else {
+		/*
+		 * An identity without a key fails as a wrong key does, with
+		 * bad_record_mac, so that the peer cannot tell the two apart
+		 * (m2m_tls_unknown_identity); the log still can.
+		 */
+		alert = m2m_tls_unknown_identity(ssl) ?
+		    SSL_AD_UNKNOWN_PSK_IDENTITY : ret & 0xff;
+		mef_log_decision_limited(&refused_lim[alert], "handshake",
+		    who, peer, "refused", SSL_alert_desc_string_long(alert),
+		    NULL);
+	}
 }
 
 /*

@@ -108,6 +108,18 @@ int	m2m_tls_ctx_new(const struct m2m_tls_opts *opts, SSL_CTX **ret);
 void	m2m_tls_ctx_free(SSL_CTX *ctx);
 
 /*
+ * Server: whether the PSK identity the client of ssl sent has no usable PSK
+ * key in the token (unknown, unusable, or refused by the unknown-identity
+ * hook).  Such a handshake is not refused at once: it goes on with the
+ * context's decoy key (random, made in the token with the context, used
+ * as a PSK is) and fails where a wrong key fails, when the client's
+ * Finished does not verify (alert bad_record_mac), so that the alert does
+ * not tell a peer without credentials which identities exist (RFC 4279
+ * section 2).  For the server's own log: 1 (the handshake will fail) or 0.
+ */
+int	m2m_tls_unknown_identity(const SSL *ssl);
+
+/*
  * RFC 5705 export of a finished handshake: label "EXPORTER-oneM2M-Bootstrap",
  * 48 bytes, no context.  out is secret (Ke): the caller wipes it.
  * Returns 0 or M2M_TLS_ERR_OPENSSL.

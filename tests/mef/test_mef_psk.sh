@@ -2,6 +2,9 @@
 # m2m-label: mef
 # m2m-mef's PSK listener against peers without credentials
 # (docs/security-model.md, m2m-mef):
+#   - the TLS alert does not tell which PSK identities exist: an unknown
+#     identity fails as a known identity with a wrong key does (bad record
+#     mac, RFC 4279 section 2), and the right key still works;
 #   - refused handshakes do not flood the log: 1000 of them with an
 #     unknown identity add a few lines (one a second per reason, m2m-mef's
 #     and libm2mtls's), the next one after a quiet second is logged again
@@ -17,6 +20,7 @@ T=$M2M_TMP
 BENCH=$M2M_BUILD/daemon/mef/bench_mef
 KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
+WRONG=00112233445566778899aabbccddeeff
 GW1=gw1.example.com
 
 [ -x "$BENCH" ] || m2m_fail "no $BENCH (built with m2m-mef)"
@@ -38,10 +42,45 @@ hs()
 	    -cipher PSK-AES128-CBC-SHA256 </dev/null 2>&1 || true
 }
 
+# alert_of OUT: the alert s_client received ("...:sslv3 alert bad record
+# mac:..."): "bad record mac".
+alert_of()
+{
+	grep -o 'alert [a-z ]*:' <<<"$1" | head -n 1 | sed 's/^alert //; s/:$//'
+}
+
 # lines: the MEF log's line count.
 lines() { wc -l <"$T/mef.log"; }
 
+# --- the alert does not tell which identities exist ---------------------------
+a_enrolee=$(alert_of "$(hs kpm-dev1 "$WRONG")")
+a_target=$(alert_of "$(hs "$GW1" "$WRONG")")
+a_unknown=$(alert_of "$(hs kpm-nobody "$WRONG")")
+a_unknown2=$(alert_of "$(hs "$(printf 'x%.0s' $(seq 1 100))" "$WRONG")")
+echo "alerts: enrolee, wrong key: '$a_enrolee'; target, wrong key:" \
+    "'$a_target'; unknown: '$a_unknown', '$a_unknown2'"
+[ "$a_enrolee" = "bad record mac" ] && [ "$a_target" = "$a_enrolee" ] ||
+    m2m_fail "a known identity with a wrong key: '$a_enrolee' / '$a_target'"
+[ "$a_unknown" = "$a_enrolee" ] && [ "$a_unknown2" = "$a_enrolee" ] ||
+    m2m_fail "an unknown identity gets '$a_unknown' / '$a_unknown2'," \
+    "a wrong key '$a_enrolee': the alert tells which identities exist"
+out=$(hs kpm-dev1 "$KPM1")
+m2m_expect_contains "$out" "Cipher is PSK-AES128-CBC-SHA256"
+out=$(hs "$GW1" "$PSK_GW1")
+m2m_expect_contains "$out" "Cipher is PSK-AES128-CBC-SHA256"
+# the MEF still says why, in its log only
+mef_log_since 0 'event=handshake who="kpm-nobody" ' ||
+    m2m_fail "no handshake line for the unknown identity"
+grep 'event=handshake who="kpm-nobody" ' "$T/mef.log" | grep -q \
+    'outcome=refused reason="unknown PSK identity"' ||
+    m2m_fail "the unknown identity is not named so in the MEF's log"
+grep -q "unknown PSK identity 'kpm-nobody'" "$T/mef.log" ||
+    m2m_fail "no libm2mtls line for the unknown identity"
+echo "ok: unknown identity and wrong key: the same alert ($a_enrolee);" \
+    "the right keys work; the MEF's log names the unknown identity"
+
 # --- 1000 refused handshakes: a few lines ------------------------------------
+sleep 1.1	# the lines above are over a second old
 n0=$(lines)
 t0=$(date +%s%N)
 total=0
