@@ -180,7 +180,12 @@ hmac_seq(struct tpm *t, const struct tpm_auth *key, TPMI_ALG_HASH alg,
 	m2m_tpm_sess_clean(t->fs);
 	if (rc != TSS2_RC_SUCCESS) {
 		r = m2m_tpm_fail(t, "HMAC_Start (response)", rc, TPM_CTX_OP);
-		goto out;
+		/*
+		 * The handle is read before the rest of the response: if it
+		 * was, the TPM made the sequence, and in shared mode nobody
+		 * else would ever flush it.
+		 */
+		goto flush;
 	}
 	seq.name.size = 0;	/* a sequence has no nameAlg, so no name */
 
@@ -230,6 +235,7 @@ hmac_seq(struct tpm *t, const struct tpm_auth *key, TPMI_ALG_HASH alg,
 		msg += n;
 		msglen -= n;
 	}
+ flush:
 	if (seq.handle != 0) {
 		TPM_CMD(t);
 		if ((rc = Tss2_Sys_FlushContext(m2m_tpm_sess_sys(t->fs),

@@ -742,6 +742,64 @@ test_hmac_errors(void **state)
 	ref_free(&aref);
 }
 
+/*
+ * HMAC_Start's response fails in the module after the TPM made the
+ * sequence (tests/CMakeLists.txt links this test with
+ * --wrap=Tss2_Sys_HMAC_Start_Complete): the call fails and the sequence
+ * object is flushed, not left in one of the TPM's few transient slots.
+ */
+static int g_fail_hmac_start;	/* fail the next HMAC_Start response */
+
+TSS2_RC	__real_Tss2_Sys_HMAC_Start_Complete(TSS2_SYS_CONTEXT *,
+	    TPMI_DH_OBJECT *);
+/* default visibility: libtss2-esys.so names the wrapped symbol too */
+TSS2_RC	__wrap_Tss2_Sys_HMAC_Start_Complete(TSS2_SYS_CONTEXT *,
+	    TPMI_DH_OBJECT *) __attribute__((visibility("default")));
+
+TSS2_RC
+__wrap_Tss2_Sys_HMAC_Start_Complete(TSS2_SYS_CONTEXT *sys,
+    TPMI_DH_OBJECT *h)
+{
+	TSS2_RC rc = __real_Tss2_Sys_HMAC_Start_Complete(sys, h);
+
+	if (rc == TSS2_RC_SUCCESS && g_fail_hmac_start) {
+		g_fail_hmac_start = 0;
+		return TSS2_SYS_RC_MALFORMED_RESPONSE;	/* handle set */
+	}
+	return rc;
+}
+
+static void
+test_hmac_seq_leak(void **state)
+{
+	void *be = *state;
+	static uint8_t msg[5000];	/* longer than a TPM buffer */
+	uint8_t key[32], out[32], want[32];
+	struct m2m_keyref ref;
+	unsigned before;
+
+	rnd(key, sizeof(key));
+	rnd(msg, sizeof(msg));
+	wrap_ok(be, M2M_KIND_HMAC, key, sizeof(key), &ref, 0);
+	/* a sequence that works: the key is cached (exclusive mode) */
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg,
+	    sizeof(msg), out), 0);
+	ossl_hmac(M2M_HASH_SHA256, key, sizeof(key), msg, sizeof(msg), want);
+	assert_memory_equal(out, want, sizeof(want));
+	before = transient_loaded();
+	g_fail_hmac_start = 1;
+	assert_int_not_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg,
+	    sizeof(msg), out), 0);
+	assert_int_equal(g_fail_hmac_start, 0);	/* it did fail there */
+	assert_int_equal(transient_loaded(), before);
+	/* and the next one works */
+	memset(out, 0, sizeof(out));
+	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg,
+	    sizeof(msg), out), 0);
+	assert_memory_equal(out, want, sizeof(want));
+	ref_free(&ref);
+}
+
 /* ---- AES-GCM ------------------------------------------------------------ */
 
 /* McGrew & Viega, "The Galois/Counter Mode of Operation", test cases 13, 14
@@ -2774,6 +2832,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hmac_vs_openssl,
 		    be_setup, be_teardown),
 		cmocka_unit_test_setup_teardown(test_hmac_errors, be_setup,
+		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_hmac_seq_leak,
+		    be_setup_excl, be_teardown),
+		cmocka_unit_test_setup_teardown(test_hmac_seq_leak, be_setup,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_gcm_kat, be_setup,
 		    be_teardown),
