@@ -213,7 +213,7 @@ struct tpm {
 	int			 shared; /* see the top of tpm_shared.c */
 	int			 oom;	/* a command found the TPM full */
 	uint64_t		 seed;	/* shared: retry jitter */
-	int			 lockfd; /* shared: inter-process flock(2) */
+	int			 lockfd; /* shared: the lock file (record lock) */
 	ESYS_TR			 primary;
 	int			 primary_persistent;
 	int			 primary_live; /* shared: loaded in this call */
@@ -414,9 +414,15 @@ int	m2m_tpm_ec_import_locked(struct tpm *t, int kind,
  * line) calls still work, relying on the retries.
  */
 void	m2m_tpm_shared_lock_open(struct tpm *t, const char *store_path);
-/* Shared mode: take (flock) the lock between processes; else nothing. */
-void	m2m_tpm_shared_lock(struct tpm *t);
-/* Shared mode: release the lock between processes; else nothing. */
+/* Close t->lockfd (under the lock of this process: tpm_shared.c). */
+void	m2m_tpm_shared_lock_close(struct tpm *t);
+/*
+ * Shared mode: take the lock between processes (and this process's
+ * backends), waiting until the call that began at start (m2m_tpm_now_ms)
+ * has used its 20 s: 0, or M2M_ERR_BUSY (an error line).  Else 0.
+ */
+int	m2m_tpm_shared_lock(struct tpm *t, uint64_t start);
+/* Shared mode: release what m2m_tpm_shared_lock took; else nothing. */
 void	m2m_tpm_shared_unlock(struct tpm *t);
 /*
  * End of a call in shared mode: unload everything, keeping the primary and
@@ -435,23 +441,24 @@ int	m2m_tpm_backoff(struct tpm *t, unsigned attempt, uint64_t start);
 
 /*
  * Run one call (an expression setting r) with t->lock held: in shared
- * mode under the lock between processes, followed by m2m_tpm_call_end
- * and, when the TPM was full because another process was mid-call,
- * undone and retried.
+ * mode under the lock between processes (not had within 20 s: r is
+ * M2M_ERR_BUSY), followed by m2m_tpm_call_end and, when the TPM was full
+ * because another process was mid-call, undone and retried.
  */
 #define TPM_RUN_CALL(t, r, call) do {					\
 	uint64_t start_ = (t)->shared ? m2m_tpm_now_ms() : 0;		\
 	unsigned attempt_ = 0;						\
-	m2m_tpm_shared_lock(t);						\
-	for (;;) {							\
-		(t)->oom = 0;						\
-		(r) = (call);						\
-		m2m_tpm_call_end(t);					\
-		if ((r) == 0 || !(t)->oom || !(t)->shared ||		\
-		    m2m_tpm_backoff((t), ++attempt_, start_) != 0)	\
-			break;						\
+	if (((r) = m2m_tpm_shared_lock((t), start_)) == 0) {		\
+		for (;;) {						\
+			(t)->oom = 0;					\
+			(r) = (call);					\
+			m2m_tpm_call_end(t);				\
+			if ((r) == 0 || !(t)->oom || !(t)->shared ||	\
+			    m2m_tpm_backoff((t), ++attempt_, start_) != 0) \
+				break;					\
+		}							\
+		m2m_tpm_shared_unlock(t);				\
 	}								\
-	m2m_tpm_shared_unlock(t);					\
 	(t)->oom = 0;							\
 } while (0)
 

@@ -443,7 +443,11 @@ m2m_tpm_open(const struct m2m_conf *conf, void **ret_impl, char *errbuf,
 	for (i = 0; i < t->nents; i++)
 		t->ents[i].handle = ESYS_TR_NONE;
 	start = m2m_tpm_now_ms();
-	m2m_tpm_shared_lock(t);
+	if ((r = m2m_tpm_shared_lock(t, start)) != 0) {
+		m2m_errbuf_set(errbuf, errlen, "TPM: another process has held "
+		    "the shared-mode lock for 20 s");
+		goto out;
+	}
 	for (attempt = 1;; attempt++) {
 		t->oom = 0;
 		if ((r = open_objects(t, conf->tpm_primary_handle, errbuf,
@@ -478,21 +482,23 @@ m2m_tpm_close(void *impl)
 {
 	struct tpm *t = impl;
 	size_t i;
+	int locked;
 
 	if (t == NULL)
 		return;
 	if (t->esys != NULL) {
-		m2m_tpm_shared_lock(t);
+		/* without the lock too: flushing takes no slot */
+		locked = m2m_tpm_shared_lock(t, m2m_tpm_now_ms()) == 0;
 		if (t->ents != NULL)
 			for (i = 0; i < t->nents; i++)
 				m2m_tpm_ent_clear(t, &t->ents[i]);
 		drop_objects(t);	/* a saved session is flushed too */
-		m2m_tpm_shared_unlock(t);
+		if (locked)
+			m2m_tpm_shared_unlock(t);
 		Esys_Finalize(&t->esys);
 	}
 	m2m_tpm_sess_free(t->fs);	/* drop_objects flushed its session */
-	if (t->lockfd >= 0)
-		close(t->lockfd);
+	m2m_tpm_shared_lock_close(t);
 	if (t->tcti != NULL)
 		Tss2_TctiLdr_Finalize(&t->tcti);
 	free(t->ents);

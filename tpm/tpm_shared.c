@@ -17,18 +17,34 @@
  *              contexts (TPM2_ContextSave, reloaded with TPM2_ContextLoad
  *              when a call first needs them).  The calls of a
  *              user's m2mtoken processes in this mode are serialised by
- *              flock(2) on a lock file (m2m_backend_lock_file: in
- *              $XDG_RUNTIME_DIR, else beside the store); a call that still finds the
- *              TPM full (another program) is undone and retried for up to
- *              20 s.  A cached HMAC is 5 commands.
+ *              a record lock on a lock file (m2m_backend_lock_file: in
+ *              $XDG_RUNTIME_DIR, else beside the store), waited for up to
+ *              20 s; a call that still finds the TPM full (another
+ *              program) is undone and retried within the same 20 s.  A
+ *              cached HMAC is 5 commands.
+ *
+ * The lock between processes is a POSIX record lock (fcntl F_SETLK on the
+ * whole file), not flock(2): a flock belongs to the open file description,
+ * which a child forked without exec shares (the backend stays open in it:
+ * docs/security-model.md, "Processes: fork()"), so a holder's death did
+ * not free it while such a child lived, and every call of every process
+ * of the user waited, without a bound, for the child to exit (found in
+ * review: 67 s).  A record lock belongs to the process: freed when it
+ * dies, never inherited.  Its two costs: it does not exclude the other
+ * backends of this process (proc_lock does, held with it), and closing any
+ * descriptor of the file drops all of this process's record locks on it,
+ * so the lock file is opened and closed under proc_lock too.  The wait is
+ * polled, so it is bounded by the call's budget: a holder that is alive
+ * but stuck (stopped, in a debugger) fails our call with M2M_ERR_BUSY
+ * after 20 s instead of hanging it.
  */
 #define _GNU_SOURCE	/* secure_getenv */
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,23 +58,80 @@
 #include "log.h"
 #include "tpm_int.h"
 
-#define TPM_RETRY_MS		20000	/* shared: how long a call retries */
+#define TPM_RETRY_MS		20000	/* shared: a call's budget (lock, retry) */
+
+/* held with the record lock: see the top of this file */
+static pthread_mutex_t proc_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* see tpm_int.h */
 void
 m2m_tpm_shared_lock_open(struct tpm *t, const char *store_path)
 {
+	pthread_mutex_lock(&proc_lock);
 	t->lockfd = m2m_backend_lock_file("tpm", store_path);
+	pthread_mutex_unlock(&proc_lock);
 }
 
 /* see tpm_int.h */
 void
-m2m_tpm_shared_lock(struct tpm *t)
+m2m_tpm_shared_lock_close(struct tpm *t)
 {
-	if (!t->shared || t->lockfd < 0)
+	if (t->lockfd < 0)
 		return;
-	while (flock(t->lockfd, LOCK_EX) == -1 && errno == EINTR)
-		;
+	pthread_mutex_lock(&proc_lock);
+	(void)close(t->lockfd);
+	pthread_mutex_unlock(&proc_lock);
+	t->lockfd = -1;
+}
+
+static int
+record_lock(int fd, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;	/* l_start 0, l_len 0: the whole file */
+	return fcntl(fd, F_SETLK, &fl);
+}
+
+/* see tpm_int.h */
+int
+m2m_tpm_shared_lock(struct tpm *t, uint64_t start)
+{
+	struct timespec ts;
+	unsigned n = 0;
+	int e;
+
+	if (!t->shared || t->lockfd < 0)
+		return 0;
+	for (;;) {
+		if (pthread_mutex_trylock(&proc_lock) == 0) {
+			if (record_lock(t->lockfd, F_WRLCK) == 0)
+				return 0;
+			e = errno;
+			if (e != EAGAIN && e != EACCES && e != EINTR) {
+				/* as without a lock file: the retries remain */
+				m2m_debug("tpm: lock file: %s", strerror(e));
+				return 0;
+			}
+			pthread_mutex_unlock(&proc_lock);
+		}
+		if (m2m_tpm_now_ms() - start > TPM_RETRY_MS) {
+			m2m_error("tpm: another call (of this process or of "
+			    "another of this user's processes) has held the "
+			    "TPM's shared-mode lock for %d s: call refused",
+			    TPM_RETRY_MS / 1000);
+			return M2M_ERR_BUSY;
+		}
+		/* 1 ms at first, then up to 16: short calls, random turns */
+		t->seed = t->seed * 6364136223846793005ULL +
+		    1442695040888963407ULL;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(1 + (t->seed >> 33) % (++n < 20 ? 2 : 16)) *
+		    1000000L;
+		(void)nanosleep(&ts, NULL);
+	}
 }
 
 /* see tpm_int.h */
@@ -67,7 +140,8 @@ m2m_tpm_shared_unlock(struct tpm *t)
 {
 	if (!t->shared || t->lockfd < 0)
 		return;
-	(void)flock(t->lockfd, LOCK_UN);
+	(void)record_lock(t->lockfd, F_UNLCK);
+	pthread_mutex_unlock(&proc_lock);
 }
 
 /* see tpm_int.h */

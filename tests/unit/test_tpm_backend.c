@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -2140,6 +2141,101 @@ test_shared_retry(void **state)
 	ref_free(&ref);
 }
 
+/*
+ * Shared mode: a process dies holding the lock between processes while a
+ * child it forked without exec lives on, longer than a call's 20 s.  The
+ * lock dies with its holder: the next open and call go through at once.
+ * (With flock(2) the child's copy of the open file description kept the
+ * lock until the child exited, and every call of every process waited for
+ * it: found in review, 67 s.)  While the holder lives, a call waits no
+ * longer than its 20 s budget (M2M_ERR_BUSY; here a budget begun 19.8 s
+ * ago).  The holder takes the lock through the backend's own function on
+ * a struct tpm of its own, so that it holds nothing in the TPM.
+ */
+static void
+test_lock_dead_holder(void **state)
+{
+	void *be = *state, *b2 = NULL;
+	struct m2m_keyref ref;
+	struct m2m_conf c;
+	uint8_t key[32], out[32];
+	uint64_t t0, ms;
+	char err[256] = "";
+	struct tpm *w;
+	int pfd[2], dfd[2], n, st, r;
+	pid_t p, g = -1;
+
+	rnd(key, 32);
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 41);
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(pipe(dfd), 0);
+	fflush(NULL);
+	assert_true((p = fork()) != -1);
+	if (p == 0) {
+		struct tpm *h = calloc(1, sizeof(*h));
+
+		close(dfd[1]);	/* its grandchild must not keep it open */
+		if (h == NULL)
+			_exit(1);
+		h->shared = 1;
+		m2m_tpm_shared_lock_open(h, NULL);
+		if (h->lockfd < 0 ||
+		    m2m_tpm_shared_lock(h, m2m_tpm_now_ms()) != 0)
+			_exit(1);
+		if ((g = fork()) == 0) {
+			alarm(25);	/* outlives the budget, then ends */
+			for (;;)
+				pause();
+		}
+		if (write(pfd[1], &g, sizeof(g)) != sizeof(g))
+			_exit(1);
+		/* until told to die (EOF), then dies holding the lock */
+		_exit(read(dfd[0], &n, 1) == 0 ? 0 : 1);
+	}
+	close(pfd[1]);
+	close(dfd[0]);
+	n = (int)read(pfd[0], &g, sizeof(g));
+	close(pfd[0]);
+
+	/* the holder lives: the wait ends with the budget */
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	w->shared = 1;
+	m2m_tpm_shared_lock_open(w, NULL);
+	t0 = m2m_tpm_now_ms();
+	r = m2m_tpm_shared_lock(w, t0 - 19800);
+	ms = m2m_tpm_now_ms() - t0;
+	if (r == 0)
+		m2m_tpm_shared_unlock(w);
+	m2m_tpm_shared_lock_close(w);
+	free(w);
+	close(dfd[1]);	/* the holder dies */
+	assert_int_equal(waitpid(p, &st, 0), p);
+	print_message("the holder alive: %s after %lu ms\n",
+	    m2m_strerror(r), (unsigned long)ms);
+	assert_int_equal(r, M2M_ERR_BUSY);
+	assert_true(ms >= 150 && ms < 2000);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(n, (int)sizeof(g));
+	assert_true(g > 0);
+
+	t0 = m2m_tpm_now_ms();
+	memset(&c, 0, sizeof(c));
+	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
+	c.cache_size = 64;
+	r = OPS.open(&c, &b2, err, sizeof(err));
+	if (r == 0)
+		r = OPS.hmac(be, &ref, M2M_HASH_SHA256, key, 32, out);
+	ms = m2m_tpm_now_ms() - t0;
+	(void)kill(g, SIGKILL);	/* not our child: init reaps it */
+	print_message("open and a call after the holder's death: %s in "
+	    "%lu ms\n", m2m_strerror(r), (unsigned long)ms);
+	if (b2 != NULL)
+		OPS.close(b2);
+	assert_int_equal(r, 0);
+	assert_true(ms < 2000);
+	ref_free(&ref);
+}
+
 /* ---- PIN binding -------------------------------------------------------- */
 
 static void
@@ -2879,6 +2975,8 @@ main(void)
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_shared_retry, be_setup,
 		    be_teardown),
+		cmocka_unit_test_setup_teardown(test_lock_dead_holder,
+		    be_setup, be_teardown),
 		cmocka_unit_test_setup_teardown(test_pin, be_setup,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_lockout, be_setup,
