@@ -6,7 +6,6 @@
  * hsm_int.h; docs/architecture.md.
  */
 #define _GNU_SOURCE	/* secure_getenv */
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -492,10 +491,16 @@ wrapkey_setup_once(struct hsm *h, int which, char *errbuf, size_t errlen)
 /*
  * see hsm_int.h
  *
- * setup_mutex in this process, and flock(2) on a lock file
- * (m2m_backend_lock_file: in $XDG_RUNTIME_DIR, else beside the store)
- * between processes (a file description per call, so threads exclude each
- * other too).  Why: SoftHSM2 2.6.1 re-reads a token object's file when the
+ * setup_mutex in this process, and a POSIX record lock (fcntl F_SETLKW,
+ * the whole file) on a lock file (m2m_backend_lock_file: in
+ * $XDG_RUNTIME_DIR, else beside the store) between processes, on a file
+ * description of its own per call (closing it drops the lock; nothing
+ * else in the process opens this file).  Not flock(2): a child forked
+ * without exec while the lock was held shares the file description, and
+ * a flock lived as long as the child, even past its holder's death, so
+ * every setup of every process of the user waited for the child (found in
+ * review); a record lock is the process's, freed at its death, not
+ * inherited.  Why a lock at all: SoftHSM2 2.6.1 re-reads a token object's file when the
  * token changed, and a key that another thread or process is generating
  * or destroying at that moment makes C_GenerateKey, C_GetAttributeValue
  * and even a later C_WrapKey with our own wrapping key fail with
@@ -507,12 +512,16 @@ wrapkey_setup_once(struct hsm *h, int which, char *errbuf, size_t errlen)
 int
 m2m_hsm_setup_lock(struct hsm *h)
 {
+	struct flock fl;
 	int fd;
 
 	pthread_mutex_lock(&setup_mutex);
 	if ((fd = m2m_backend_lock_file("hsm", h->store_path)) == -1)
 		return -1;
-	while (flock(fd, LOCK_EX) == -1) {
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;	/* l_start 0, l_len 0: the whole file */
+	while (fcntl(fd, F_SETLKW, &fl) == -1) {
 		if (errno != EINTR) {
 			close(fd);
 			return -1;
@@ -526,7 +535,7 @@ void
 m2m_hsm_setup_unlock(int fd)
 {
 	if (fd != -1)
-		close(fd);	/* drops the flock */
+		close(fd);	/* drops the record lock */
 	pthread_mutex_unlock(&setup_mutex);
 }
 

@@ -61,7 +61,8 @@ int	m2m_backend_gcm_check(size_t ivlen, size_t taglen);
 
 /*
  * The lock file a backend serialises its processes with (name "hsm" or
- * "tpm"), open for flock(2): the first of $XDG_RUNTIME_DIR/m2mtoken-NAME.lock,
+ * "tpm"), open for a POSIX record lock (fcntl; not flock(2), which a child
+ * forked without exec would share): the first of $XDG_RUNTIME_DIR/m2mtoken-NAME.lock,
  * /tmp/m2mtoken-NAME-UID.lock and the store's directory's
  * .m2mtoken-NAME.lock (store_path may be NULL) that is a regular file of
  * this user (made 0600, never through a symbolic link).  The per-user
