@@ -426,8 +426,9 @@ int	m2m_tpm_shared_lock(struct tpm *t, uint64_t start);
 void	m2m_tpm_shared_unlock(struct tpm *t);
 /*
  * End of a call in shared mode: unload everything, keeping the primary and
- * the keys as saved contexts and saving the session, so that between calls
- * this process holds nothing in the TPM.  Nothing in exclusive mode.
+ * the keys as saved contexts and flushing the session, so that between
+ * calls this process holds nothing in the TPM, not even a session slot.
+ * Nothing in exclusive mode.
  */
 void	m2m_tpm_call_end(struct tpm *t);
 /* A monotonic clock in milliseconds. */

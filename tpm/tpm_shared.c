@@ -13,15 +13,18 @@
  *   shared     (swtpm:, mssim:): a socket simulator serves any number of
  *              processes, command by command, with no resource manager.
  *              Between calls this process holds nothing in the TPM: the
- *              primary, the cached keys and the sessions are kept as saved
- *              contexts (TPM2_ContextSave, reloaded with TPM2_ContextLoad
- *              when a call first needs them).  The calls of a
+ *              primary and the cached keys are kept as saved contexts
+ *              (TPM2_ContextSave, reloaded with TPM2_ContextLoad when a
+ *              call first needs them), and the session is flushed (a
+ *              saved one would still take an active-session slot, lost
+ *              for good if the process died: see m2m_tpm_call_end).  The
+ *              calls of a
  *              user's m2mtoken processes in this mode are serialised by
  *              a record lock on a lock file (m2m_backend_lock_file: in
  *              $XDG_RUNTIME_DIR, else beside the store), waited for up to
  *              20 s; a call that still finds the TPM full (another
  *              program) is undone and retried within the same 20 s.  A
- *              cached HMAC is 5 commands.
+ *              cached HMAC is 7 commands.
  *
  * The lock between processes is a POSIX record lock (fcntl F_SETLK on the
  * whole file), not flock(2): a flock belongs to the open file description,
@@ -148,7 +151,6 @@ m2m_tpm_shared_unlock(struct tpm *t)
 void
 m2m_tpm_call_end(struct tpm *t)
 {
-	TSS2_RC rc;
 	size_t i;
 
 	if (!t->shared)
@@ -159,12 +161,19 @@ m2m_tpm_call_end(struct tpm *t)
 		m2m_tpm_flush(t, &t->primary);
 		t->primary_live = 0;
 	}
-	if (m2m_tpm_sess_state(t->fs) == TPM_SESS_LOADED) {
+	/*
+	 * The session is flushed, not saved: a saved session still holds
+	 * one of the TPM's active-session slots (64 on swtpm), and a process
+	 * that ended without close (a crash, a kill, a program that never
+	 * calls C_Finalize) left it there for good, until no process could
+	 * start one (found in review).  A saved object context holds
+	 * nothing in the TPM, so the primary and the keys stay saved.  The
+	 * cost: each call that uses the session starts its own (an ECDH
+	 * and TPM2_StartAuthSession, with the primary loaded for it).
+	 */
+	if (m2m_tpm_sess_state(t->fs) != TPM_SESS_NONE) {
 		TPM_CMD(t);
-		if ((rc = m2m_tpm_sess_save(t->fs)) != TSS2_RC_SUCCESS)
-			/* lost (forgotten): the next call starts a new one */
-			m2m_debug("tpm: ContextSave (session): %s",
-			    Tss2_RC_Decode(rc));
+		m2m_tpm_sess_forget(t->fs);
 	}
 }
 

@@ -353,9 +353,9 @@ sessions(unsigned *loaded, unsigned *saved)
 
 /*
  * [tpm] mode is honoured on swtpm, whose TCTI alone would choose shared:
- * auto and shared hold nothing in the TPM between calls (a cached HMAC is
- * 5 commands; the session is saved), exclusive keeps the primary, the key
- * and the session loaded (1 command).  Closing leaves nothing behind, a
+ * auto and shared hold nothing in the TPM between calls, not even a saved
+ * session (a cached HMAC is 7 commands: each call starts its session),
+ * exclusive keeps the primary, the key and the session loaded (1 command).  Closing leaves nothing behind, a
  * saved session neither: 40 opens and closes would otherwise exhaust
  * swtpm's active sessions.
  */
@@ -369,8 +369,8 @@ test_mode_honoured(void **state)
 		unsigned		 loaded; /* objects loaded after it */
 		unsigned		 sloaded, ssaved; /* sessions */
 	} cases[] = {
-		{ M2M_TPM_MODE_AUTO, "auto", 5, 0, 0, 1 },
-		{ M2M_TPM_MODE_SHARED, "shared", 5, 0, 0, 1 },
+		{ M2M_TPM_MODE_AUTO, "auto", 7, 0, 0, 0 },
+		{ M2M_TPM_MODE_SHARED, "shared", 7, 0, 0, 0 },
 		{ M2M_TPM_MODE_EXCLUSIVE, "exclusive", 1, 2, 1, 0 },
 	};
 	uint8_t key[32], msg[64], out[32], want[32];
@@ -603,7 +603,8 @@ test_hmac_vs_openssl(void **state)
 	}
 	/*
 	 * 5000 bytes take the sequence: Start + 4 Updates + Complete; shared
-	 * mode adds ContextLoad (session, key), Flush (key), ContextSave.
+	 * mode adds ContextLoad (primary, key), StartAuthSession and Flush
+	 * (key, primary, session).
 	 */
 	rnd(key, 32);
 	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 9);
@@ -612,7 +613,7 @@ test_hmac_vs_openssl(void **state)
 	assert_int_equal(OPS.hmac(be, &ref, M2M_HASH_SHA256, msg, 5000, out),
 	    0);
 	OPS.stats(be, &s1);
-	assert_int_equal(s1.commands - s0.commands, g_shared ? 10 : 6);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 12 : 6);
 	ossl_hmac(M2M_HASH_SHA256, key, 32, msg, 5000, want);
 	assert_memory_equal(out, want, 32);
 	ref_free(&ref);
@@ -1437,7 +1438,7 @@ test_ec_sign(void **state)
 			    g_shared ? "shared" : "exclusive",
 			    s1.commands - s0.commands);
 			assert_int_equal(s1.commands - s0.commands,
-			    g_shared ? 5 : 1);
+			    g_shared ? 7 : 1);
 			assert_int_equal(s1.loads - s0.loads, 0);
 		}
 		/* a second key: another point, its own signatures */
@@ -1864,7 +1865,7 @@ test_stats(void **state)
 	OPS.stats(be, &s1);
 	print_message("%s: cached HMAC: %lu command(s)\n", mode,
 	    s1.commands - s0.commands);
-	assert_int_equal(s1.commands - s0.commands, g_shared ? 5 : 1);
+	assert_int_equal(s1.commands - s0.commands, g_shared ? 7 : 1);
 	assert_int_equal(s1.loads - s0.loads, 0);
 
 	s0 = s1;
@@ -2229,6 +2230,68 @@ test_lock_dead_holder(void **state)
 	(void)kill(g, SIGKILL);	/* not our child: init reaps it */
 	print_message("open and a call after the holder's death: %s in "
 	    "%lu ms\n", m2m_strerror(r), (unsigned long)ms);
+	if (b2 != NULL)
+		OPS.close(b2);
+	assert_int_equal(r, 0);
+	assert_true(ms < 2000);
+	ref_free(&ref);
+}
+
+/*
+ * Shared mode: processes that end without closing the backend (a crash, a
+ * kill, a program that never calls C_Finalize) leave nothing in the TPM:
+ * 66 of them, more than swtpm's 64 active sessions, then this process
+ * still opens and calls at once, and between calls no session is left.
+ * (Found in review: each left its session saved, which holds one of the
+ * 64 slots for good, so the 64th could not open, nor anyone after it,
+ * until swtpm restarted.)
+ */
+static void
+test_exit_without_close(void **state)
+{
+	void *be = *state, *b2 = NULL;
+	struct m2m_keyref ref;
+	struct m2m_conf c;
+	uint8_t key[32], out[32];
+	unsigned sl, ss;
+	uint64_t t0, ms;
+	char err[256] = "";
+	int i, st, r;
+	pid_t p;
+
+	rnd(key, 32);
+	wrap_ok(be, M2M_KIND_HMAC, key, 32, &ref, 43);
+	memset(&c, 0, sizeof(c));
+	c.tpm_tcti = (char *)m2m_swtpm_tcti(g_tpm);
+	c.cache_size = 64;
+	for (i = 0; i < 66; i++) {
+		fflush(NULL);
+		assert_true((p = fork()) != -1);
+		if (p == 0) {
+			void *b = NULL;
+
+			r = OPS.open(&c, &b, err, sizeof(err));
+			if (r == 0)
+				r = OPS.hmac(b, &ref, M2M_HASH_SHA256, key, 32,
+				    out);
+			_exit(r == 0 ? 0 : 1);	/* no close */
+		}
+		assert_int_equal(waitpid(p, &st, 0), p);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			break;
+	}
+	sessions(&sl, &ss);
+	print_message("%d children ended without close; sessions left: "
+	    "%u loaded, %u saved\n", i, sl, ss);
+	assert_int_equal(i, 66);
+	assert_int_equal(sl + ss, 0);
+	t0 = m2m_tpm_now_ms();
+	r = OPS.open(&c, &b2, err, sizeof(err));
+	if (r == 0)
+		r = OPS.hmac(be, &ref, M2M_HASH_SHA256, key, 32, out);
+	ms = m2m_tpm_now_ms() - t0;
+	print_message("then an open and a call: %s in %lu ms\n",
+	    m2m_strerror(r), (unsigned long)ms);
 	if (b2 != NULL)
 		OPS.close(b2);
 	assert_int_equal(r, 0);
@@ -2976,6 +3039,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shared_retry, be_setup,
 		    be_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_dead_holder,
+		    be_setup, be_teardown),
+		cmocka_unit_test_setup_teardown(test_exit_without_close,
 		    be_setup, be_teardown),
 		cmocka_unit_test_setup_teardown(test_pin, be_setup,
 		    be_teardown),
