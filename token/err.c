@@ -42,7 +42,7 @@ m2m_strerror(int r)
 	case M2M_ERR_BACKEND:			return "backend error";
 	case M2M_ERR_BACKEND_ABSENT:		return "backend not present";
 	case M2M_ERR_BACKEND_AUTH:		return "backend refused authorisation";
-	case M2M_ERR_BUSY:			return "store busy";
+	case M2M_ERR_BUSY:			return "busy (the store, or the TPM lock between processes)";
 	case M2M_ERR_UNSUPPORTED:		return "not supported";
 	case M2M_ERR_RANDOM:			return "random number generator failed";
 	case M2M_ERR_CURVE:			return "curve not supported";

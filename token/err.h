@@ -40,7 +40,7 @@ enum m2m_err {
 	M2M_ERR_BACKEND = -30,		/* TPM/HSM refused or failed */
 	M2M_ERR_BACKEND_ABSENT = -31,	/* module/token/TPM not reachable */
 	M2M_ERR_BACKEND_AUTH = -32,	/* backend refused authorisation */
-	M2M_ERR_BUSY = -33,		/* store locked beyond busy timeout */
+	M2M_ERR_BUSY = -33,		/* store or TPM lock held past its wait */
 	M2M_ERR_UNSUPPORTED = -34,	/* a valid request we do not implement */
 	M2M_ERR_RANDOM = -35,		/* RNG failure */
 	M2M_ERR_CURVE = -36,		/* an elliptic curve not supported */

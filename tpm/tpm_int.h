@@ -163,8 +163,11 @@ TSS2_RC	m2m_tpm_sess_start(struct tpm_sess *s, TPM2_HANDLE tpmkey,
 	    const TPMT_PUBLIC *pub);
 /* Flush the session (loaded or saved) from the TPM, if any; wipe keys. */
 void	m2m_tpm_sess_forget(struct tpm_sess *s);
-/* ContextSave / ContextLoad of a session (no-ops when there is none). */
-TSS2_RC	m2m_tpm_sess_save(struct tpm_sess *s);
+/*
+ * ContextLoad of a saved session (a no-op when there is none, or it is
+ * loaded).  Nothing saves one since shared mode flushes its session at
+ * the end of each call (tpm_shared.c); kept for the state it reads.
+ */
 TSS2_RC	m2m_tpm_sess_load(struct tpm_sess *s);
 /*
  * Run the command prepared in the session's SAPI context (m2m_tpm_sess_sys,

@@ -279,23 +279,6 @@ m2m_tpm_sess_forget(struct tpm_sess *s)
 
 /* see tpm_int.h */
 TSS2_RC
-m2m_tpm_sess_save(struct tpm_sess *s)
-{
-	TSS2_RC rc;
-
-	if (s->handle == 0 || !s->loaded)
-		return TSS2_RC_SUCCESS;
-	if ((rc = Tss2_Sys_ContextSave(s->sys, s->handle, &s->ctx)) !=
-	    TSS2_RC_SUCCESS) {
-		m2m_tpm_sess_forget(s);
-		return rc;
-	}
-	s->loaded = 0;
-	return TSS2_RC_SUCCESS;
-}
-
-/* see tpm_int.h */
-TSS2_RC
 m2m_tpm_sess_load(struct tpm_sess *s)
 {
 	TPMI_DH_CONTEXT h = 0;
