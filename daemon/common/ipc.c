@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,54 +269,30 @@ has_nul_escape(const char *text, size_t len)
 	return 0;
 }
 
-/* see ipc.h */
-size_t
-m2m_ipc_top_members(const char *text, size_t len)
+/* A member name of the outermost object, as top_names sees it. */
+struct top_name {
+	size_t	start;		/* its bytes: text[start..end) */
+	size_t	end;
+	int	esc;		/* it holds an escape */
+};
+
+/*
+ * Scans a JSON text outside its strings: for each colon at depth 1, the
+ * string closed last before it is a member name of the outermost object,
+ * handed to visit, which returns 0 to go on.  The scan's result: what
+ * visit returned to stop it, -1 at a single quote outside strings
+ * (json-c, even strict, reads 'name' as a member name, which JSON has not;
+ * and a name holding a '"' would put the scan out of step: found by
+ * fuzz_json_names), else 0.  Only a scan: json-c decides what is JSON.
+ */
+static int
+top_names(const char *text, size_t len,
+    int (*visit)(const char *, const struct top_name *, void *), void *arg)
 {
-	size_t i, n = 0, depth = 0;
-	int in_str = 0;
+	struct top_name nm = { 0, 0, 0 };
+	size_t i, depth = 0;
+	int in_str = 0, esc = 0, r;
 
-	for (i = 0; i < len; i++) {
-		if (in_str) {
-			if (text[i] == '\\')
-				i++;
-			else if (text[i] == '"')
-				in_str = 0;
-			continue;
-		}
-		switch (text[i]) {
-		case '"':
-			in_str = 1;
-			break;
-		case '{':
-		case '[':
-			depth++;
-			break;
-		case '}':
-		case ']':
-			depth--;
-			break;
-		case ':':
-			if (depth == 1)
-				n++;
-			break;
-		default:
-			break;
-		}
-	}
-	return n;
-}
-
-/* see ipc.h */
-int
-m2m_ipc_names_once(const char *text, size_t len, size_t max)
-{
-	size_t off[M2M_IPC_NAMES_MAX], nlen[M2M_IPC_NAMES_MAX];
-	size_t i, k, n = 0, depth = 0, start = 0, end = 0;
-	int in_str = 0, esc = 0;
-
-	if (max > M2M_IPC_NAMES_MAX)
-		max = M2M_IPC_NAMES_MAX;
 	for (i = 0; i < len; i++) {
 		if (in_str) {
 			if (text[i] == '\\') {
@@ -323,18 +300,18 @@ m2m_ipc_names_once(const char *text, size_t len, size_t max)
 				i++;
 			} else if (text[i] == '"') {
 				in_str = 0;
-				end = i;
+				nm.end = i;
+				nm.esc = esc;
 			}
 			continue;
 		}
 		switch (text[i]) {
 		case '\'':
-			/* json-c takes 'x' as a member name: not JSON, refused */
-			return 0;
+			return -1;
 		case '"':
 			in_str = 1;
 			esc = 0;
-			start = i + 1;
+			nm.start = i + 1;
 			break;
 		case '{':
 		case '[':
@@ -345,50 +322,81 @@ m2m_ipc_names_once(const char *text, size_t len, size_t max)
 			depth--;
 			break;
 		case ':':
-			/* at depth 1 the last string closed is a member name */
-			if (depth != 1)
-				break;
-			if (esc || n == max)
-				return 0;
-			for (k = 0; k < n; k++)
-				if (nlen[k] == end - start &&
-				    memcmp(text + off[k], text + start,
-				    nlen[k]) == 0)
-					return 0;
-			off[n] = start;
-			nlen[n++] = end - start;
+			if (depth == 1 && (r = visit(text, &nm, arg)) != 0)
+				return r;
 			break;
 		default:
 			break;
 		}
 	}
-	return 1;
+	return 0;
+}
+
+static int
+count_name(const char *text, const struct top_name *nm, void *arg)
+{
+	(void)text;
+	(void)nm;
+	++*(size_t *)arg;
+	return 0;
+}
+
+/* see ipc.h */
+size_t
+m2m_ipc_top_members(const char *text, size_t len)
+{
+	size_t n = 0;
+
+	/* a single quote: a count no object of json-c's matches */
+	return top_names(text, len, count_name, &n) == 0 ? n : SIZE_MAX;
 }
 
 /*
- * 1 if a single quote stands outside the strings of text: json-c (even
- * strict) reads 'name' as a member name, which JSON has not, and a name
- * holding a '"' would desynchronise m2m_ipc_top_members' count (found by
- * fuzz_json_names), which then could miss a member given twice.
+ * 1 if a single quote stands outside the strings of text: not JSON, and
+ * it would put the member counts out of step (top_names).
  */
 static int
 has_single_quote(const char *text, size_t len)
 {
-	size_t i;
-	int in_str = 0;
+	size_t n = 0;
 
-	for (i = 0; i < len; i++) {
-		if (in_str) {
-			if (text[i] == '\\')
-				i++;
-			else if (text[i] == '"')
-				in_str = 0;
-		} else if (text[i] == '"')
-			in_str = 1;
-		else if (text[i] == '\'')
+	return top_names(text, len, count_name, &n) == -1;
+}
+
+struct names_seen {
+	size_t	off[M2M_IPC_NAMES_MAX];
+	size_t	len[M2M_IPC_NAMES_MAX];
+	size_t	n;
+	size_t	max;
+};
+
+/* 1 (stop) for a name with an escape, one too many, or one seen before */
+static int
+name_once(const char *text, const struct top_name *nm, void *arg)
+{
+	struct names_seen *ns = arg;
+	size_t k, l = nm->end - nm->start;
+
+	if (nm->esc || ns->n == ns->max)
+		return 1;
+	for (k = 0; k < ns->n; k++)
+		if (ns->len[k] == l &&
+		    memcmp(text + ns->off[k], text + nm->start, l) == 0)
 			return 1;
-	}
+	ns->off[ns->n] = nm->start;
+	ns->len[ns->n++] = l;
 	return 0;
+}
+
+/* see ipc.h */
+int
+m2m_ipc_names_once(const char *text, size_t len, size_t max)
+{
+	struct names_seen ns;
+
+	ns.n = 0;
+	ns.max = max < M2M_IPC_NAMES_MAX ? max : M2M_IPC_NAMES_MAX;
+	return top_names(text, len, name_once, &ns) == 0;
 }
 
 /*

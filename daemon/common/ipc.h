@@ -49,6 +49,8 @@ int m2m_ipc_name_valid(const char *name);
  * The number of members of the outermost object of a JSON text json-c
  * parsed: the colons outside strings at depth 1.  More than json-c's
  * object holds means a member came twice (json-c keeps the last).
+ * SIZE_MAX if a single quote stands outside strings (json-c reads 'name'
+ * as a member name; the count would be out of step).
  */
 size_t	m2m_ipc_top_members(const char *text, size_t len);
 
