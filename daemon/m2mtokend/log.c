@@ -44,28 +44,20 @@ mtd_log(int prio, const char *fmt, ...)
 void
 mtd_log_limited(struct mtd_log_limit *l, int prio, const char *fmt, ...)
 {
-	struct timespec ts;
-	long long now;
+	unsigned long dropped = 0;
 	char line[1024];
 	va_list ap;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	if (l->used && now - l->last_ms < 1000) {
-		l->dropped++;
+	if (!m2m_rate_pass(&l->rate, &dropped))
 		return;
-	}
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (l->dropped != 0)
+	if (dropped != 0)
 		mtd_log(prio, "%s (%lu more like it not logged)", line,
-		    l->dropped);
+		    dropped);
 	else
 		mtd_log(prio, "%s", line);
-	l->used = 1;
-	l->last_ms = now;
-	l->dropped = 0;
 }
 
 /* see log.h */

@@ -7,7 +7,10 @@
 #ifndef M2MTOKEND_LOG_H
 #define M2MTOKEND_LOG_H
 
+
 #include <stddef.h>
+
+#include "ratelimit.h"
 
 #define MTD_LOG_ERR	3
 #define MTD_LOG_WARNING	4
@@ -25,9 +28,7 @@ void mtd_log(int prio, const char *fmt, ...)
  * refused or closed): at most one a second.  Zeroed to start.
  */
 struct mtd_log_limit {
-	long long	 last_ms;	/* CLOCK_MONOTONIC, of the last line */
-	unsigned long	 dropped;	/* lines not logged since */
-	int		 used;		/* a line was logged */
+	struct m2m_rate	 rate;		/* daemon/common/ratelimit.h */
 };
 
 /*

@@ -111,24 +111,16 @@ mef_log_decision_limited(struct mef_log_limit *l, const char *event,
     const char *reason, const char *const *extra)
 {
 	char line[LINE_MAX_];
-	struct timespec ts;
-	long long now;
+	unsigned long dropped = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	if (l->used && now - l->last_ms < 1000) {
-		l->dropped++;
+	if (!m2m_rate_pass(&l->rate, &dropped))
 		return;
-	}
 	decision_line(line, event, who, peer, outcome, reason, extra);
-	if (l->dropped != 0)
+	if (dropped != 0)
 		fprintf(stderr, "m2m-mef: %s (%lu more like it not logged)\n",
-		    line, l->dropped);
+		    line, dropped);
 	else
 		fprintf(stderr, "m2m-mef: %s\n", line);
-	l->used = 1;
-	l->last_ms = now;
-	l->dropped = 0;
 }
 
 /* see mef.h */

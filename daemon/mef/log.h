@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "ratelimit.h"
+
 /* One line "m2m-mef: <message>" on stderr. */
 void	mef_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -31,9 +33,7 @@ void	mef_log_decision(const char *event, const char *who,
  * start.
  */
 struct mef_log_limit {
-	long long	 last_ms;	/* CLOCK_MONOTONIC, of the last line */
-	unsigned long	 dropped;	/* lines not logged since */
-	int		 used;		/* a line was logged */
+	struct m2m_rate	 rate;		/* daemon/common/ratelimit.h */
 };
 
 /*

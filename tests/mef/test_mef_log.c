@@ -110,9 +110,9 @@ test_limited(void **state)
 	    "peer=\"p:1\" outcome=refused reason=\"bad record mac\"\n"
 	    "m2m-mef: event=handshake who=\"d\" peer=\"p:4\" "
 	    "outcome=refused reason=\"unrecognized name\"\n");
-	assert_int_equal(l.dropped, 2);
+	assert_int_equal(l.rate.dropped, 2);
 	/* a second later the next line says how many were not logged */
-	l.last_ms -= 1000;
+	l.rate.last_ms -= 1000;
 	tmp = capture_start(&saved);
 	mef_log_decision_limited(&l, "handshake", "e", "p:5", "refused",
 	    "bad record mac", NULL);
@@ -122,7 +122,7 @@ test_limited(void **state)
 	assert_string_equal(out, "m2m-mef: event=handshake who=\"e\" "
 	    "peer=\"p:5\" outcome=refused reason=\"bad record mac\" "
 	    "(2 more like it not logged)\n");
-	assert_int_equal(l.dropped, 1);
+	assert_int_equal(l.rate.dropped, 1);
 }
 
 int
