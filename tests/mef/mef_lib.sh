@@ -52,6 +52,24 @@
 # Out: MEF (m2m-mef's path), FQDN, MEF_PIN (the MEF token's user PIN; in
 # $M2M_TMP/mef.pin), MEF_PID, PORT, CPORT.  m2m_fail also prints the last
 # lines of the MEF's log, $M2M_TMP/mef.log.
+
+# What the MEF tests share: two enrolees' Kpms, a target and its PSK, and
+# ok, which prints a check that passed and counts it in PASS.
+# shellcheck disable=SC2034 # used by the tests that source this file
+KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+# shellcheck disable=SC2034
+KPM2=2021222324252627282930313233343536373839404142434445464748494a4b
+# shellcheck disable=SC2034
+PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
+# shellcheck disable=SC2034
+GW1=gw1.example.com
+PASS=0
+
+ok()
+{
+	PASS=$((PASS + 1))
+	echo "ok: $*"
+}
 MEF=${M2M_MEF:?M2M_MEF: path of m2m-mef}
 MEF_TOKINIT=${M2M_MEF_TOKINIT:?M2M_MEF_TOKINIT: path of mef_tokinit}
 FQDN=mef.example.com

@@ -13,21 +13,10 @@
 m2m_setup "${1:?usage: test_mef.sh hsm}"
 
 T=$M2M_TMP
-KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-KPM2=2021222324252627282930313233343536373839404142434445464748494a4b
-PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
 PSK_GW2=c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf
-GW1=gw1.example.com
 GW2=gw2.example.com
 KPSA_LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
 KUC_LABEL="oneM2M Enrolment Key to Usage-Constrained Symmetric Key derivation"
-PASS=0
-
-ok()
-{
-	PASS=$((PASS + 1))
-	echo "ok: $*"
-}
 
 # The MEF's token: its own label on the module, deliver_derived on.
 mef_token
@@ -93,8 +82,6 @@ get_file()
 	printf 'GET %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: close\r\n\r\n' \
 	    "$2" "$FQDN" "${3:+X-M2M-Origin: $3$'\r\n'}" "${4:-}" >"$1"
 }
-
-
 
 # --- bootstrap, raw-key enrolee ---------------------------------------------
 post_file "$T/boot1" "{\"Targets\": [\"$GW1\"]}" "X-M2M-RI: ri-001"$'\r\n'

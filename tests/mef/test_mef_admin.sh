@@ -15,16 +15,6 @@
 m2m_setup "${1:?usage: test_mef_admin.sh hsm}"
 
 T=$M2M_TMP
-KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
-GW1=gw1.example.com
-PASS=0
-
-ok()
-{
-	PASS=$((PASS + 1))
-	echo "ok: $*"
-}
 
 # objects LABEL: the number of secret keys labelled LABEL in the MEF's token
 # (a Kpm, a target's PSK or a Ke).

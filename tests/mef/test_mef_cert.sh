@@ -19,15 +19,7 @@
 m2m_setup "${1:?usage: test_mef_cert.sh hsm}"
 
 T=$M2M_TMP
-KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
-GW1=gw1.example.com
 KPSA_LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
-
-ok()
-{
-	echo "ok: $*"
-}
 
 mef_token
 mef_tls_key

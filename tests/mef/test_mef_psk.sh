@@ -18,10 +18,7 @@ m2m_setup "${1:?usage: test_mef_psk.sh hsm}"
 
 T=$M2M_TMP
 BENCH=$M2M_BUILD/daemon/mef/bench_mef
-KPM1=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-PSK_GW1=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf
 WRONG=00112233445566778899aabbccddeeff
-GW1=gw1.example.com
 
 [ -x "$BENCH" ] || m2m_fail "no $BENCH (built with m2m-mef)"
 
